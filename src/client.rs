@@ -1,0 +1,441 @@
+//! `Client`: a cheap clone over shared state (config, channel pool, cancellation token,
+//! background cleanup tracker), and `ClientBuilder`.
+
+use std::future::{Future, IntoFuture};
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use uuid::Uuid;
+
+use crate::error::{Error, Result};
+use crate::operation::{CancelReason, Scope};
+use crate::soap::xml::{self, Element, ParseError};
+use crate::soap::{Envelope, Fault, ns};
+use crate::transport::{
+    Auth, Endpoint, HttpResponse, TlsOptions, Transport, TransportConfig, TransportStats,
+    http_timeout_for, parse_pem_certificates,
+};
+
+/// The default `w:OperationTimeout` (the long-poll length for Receive and Pull).
+pub const DEFAULT_OPERATION_TIMEOUT: Duration = Duration::from_secs(20);
+/// The default `w:MaxEnvelopeSize` in bytes (Windows' default `MaxEnvelopeSizekb` is 500).
+pub const DEFAULT_MAX_ENVELOPE_SIZE: u32 = 153_600;
+/// The default cap on one response body.
+pub const DEFAULT_MAX_RESPONSE_BYTES: usize = 4 * 1024 * 1024;
+
+/// Builds a [`Client`]. Setter errors are kept until [`ClientBuilder::build`].
+#[must_use]
+#[derive(Debug)]
+pub struct ClientBuilder {
+    endpoint: String,
+    auth: Auth,
+    operation_timeout: Duration,
+    http_timeout: Option<Duration>,
+    connect_timeout: Duration,
+    max_envelope_size: u32,
+    max_response_bytes: usize,
+    locale: Option<String>,
+    token: Option<CancellationToken>,
+    tls: TlsOptions,
+    allow_insecure_basic: bool,
+    max_channels: usize,
+    idle_timeout: Duration,
+    error: Option<Error>,
+}
+
+impl ClientBuilder {
+    /// Credentials; [`Auth::None`] by default.
+    pub fn auth(mut self, auth: Auth) -> Self {
+        self.auth = auth;
+        self
+    }
+
+    /// The `w:OperationTimeout` of each request (default 20 s). For Receive and Pull this
+    /// is the long-poll length; the server answers `w:TimedOut` when it passes.
+    pub fn operation_timeout(mut self, d: Duration) -> Self {
+        if d < Duration::from_millis(1) {
+            self.error.get_or_insert(Error::Config("operation timeout must be positive".into()));
+        }
+        self.operation_timeout = d;
+        self
+    }
+
+    /// The HTTP timeout of one request (default: operation timeout + 10 s).
+    pub fn http_timeout(mut self, d: Duration) -> Self {
+        self.http_timeout = Some(d);
+        self
+    }
+
+    /// How long connecting (TCP and TLS) may take (default 10 s).
+    pub fn connect_timeout(mut self, d: Duration) -> Self {
+        self.connect_timeout = d;
+        self
+    }
+
+    /// `w:MaxEnvelopeSize` in bytes (default 153600). Windows refuses values under 8192.
+    pub fn max_envelope_size(mut self, bytes: u32) -> Self {
+        self.max_envelope_size = bytes;
+        self
+    }
+
+    /// The cap on one response body (default 4 MiB). Bigger bodies are a typed error.
+    pub fn max_response_bytes(mut self, bytes: usize) -> Self {
+        self.max_response_bytes = bytes;
+        self
+    }
+
+    /// `w:Locale`/`p:DataLocale` (default `en-US`); `None` omits them.
+    pub fn locale(mut self, locale: Option<&str>) -> Self {
+        self.locale = locale.map(str::to_string);
+        self
+    }
+
+    /// The client's cancellation token: cancelling it cancels every operation (with
+    /// reason Shutdown). Each operation holds a child token.
+    pub fn cancellation(mut self, token: CancellationToken) -> Self {
+        self.token = Some(token);
+        self
+    }
+
+    /// Trusts the CA certificates of a PEM bundle, in addition to the web PKI roots.
+    pub fn add_root_certificate_pem(mut self, pem: &[u8]) -> Self {
+        match parse_pem_certificates(pem) {
+            Ok(certs) => self.tls.extra_roots.extend(certs),
+            Err(e) => {
+                self.error.get_or_insert(e);
+            }
+        }
+        self
+    }
+
+    /// Trusts only the added CA certificates, not the built-in web PKI roots.
+    pub fn only_added_roots(mut self, yes: bool) -> Self {
+        self.tls.no_default_roots = yes;
+        self
+    }
+
+    /// Accepts any TLS certificate. Dangerous: anyone on the path can read and change
+    /// the traffic. Only for lab hosts and tests.
+    pub fn danger_accept_invalid_certs(mut self, yes: bool) -> Self {
+        self.tls.danger_accept_invalid_certs = yes;
+        self
+    }
+
+    /// Allows Basic authentication over plain HTTP (the password travels in clear text).
+    pub fn allow_insecure_basic(mut self, yes: bool) -> Self {
+        self.allow_insecure_basic = yes;
+        self
+    }
+
+    /// The most connections (channels) to the endpoint at once (default 32, at least 2:
+    /// a cancel's Signal needs a second channel while a Receive holds the first).
+    pub fn max_channels(mut self, n: usize) -> Self {
+        self.max_channels = n;
+        self
+    }
+
+    /// How long an idle channel is kept (default 60 s, under HTTP.sys's 120 s).
+    pub fn idle_timeout(mut self, d: Duration) -> Self {
+        self.idle_timeout = d;
+        self
+    }
+
+    /// Builds the client. No connection is made until the first request.
+    ///
+    /// # Errors
+    /// [`Error::Config`] for an invalid endpoint, TLS settings, or Basic over HTTP
+    /// without [`ClientBuilder::allow_insecure_basic`].
+    pub fn build(self) -> Result<Client> {
+        if let Some(e) = self.error {
+            return Err(e);
+        }
+        let endpoint = Endpoint::parse(&self.endpoint)?;
+        if self.max_envelope_size < 8192 {
+            return Err(Error::Config("max_envelope_size must be at least 8192 bytes".into()));
+        }
+        let config = TransportConfig::new(
+            endpoint.clone(),
+            self.auth,
+            self.allow_insecure_basic,
+            &self.tls,
+            self.max_response_bytes,
+            self.connect_timeout,
+            self.max_channels,
+            self.idle_timeout,
+        )?;
+        Ok(Client {
+            inner: Arc::new(ClientInner {
+                endpoint,
+                transport: Arc::new(Transport::new(config)),
+                operation_timeout: self.operation_timeout,
+                http_timeout: self.http_timeout,
+                max_envelope_size: self.max_envelope_size,
+                locale: self.locale,
+                token: self.token.unwrap_or_default(),
+                tracker: TaskTracker::new(),
+                session_id: Uuid::new_v4(),
+            }),
+        })
+    }
+}
+
+pub(crate) struct ClientInner {
+    pub(crate) endpoint: Endpoint,
+    pub(crate) transport: Arc<Transport>,
+    pub(crate) operation_timeout: Duration,
+    pub(crate) http_timeout: Option<Duration>,
+    pub(crate) max_envelope_size: u32,
+    pub(crate) locale: Option<String>,
+    pub(crate) token: CancellationToken,
+    pub(crate) tracker: TaskTracker,
+    pub(crate) session_id: Uuid,
+}
+
+/// An async WS-Management client for one endpoint. Cloning is cheap (an `Arc`).
+#[derive(Clone)]
+pub struct Client {
+    pub(crate) inner: Arc<ClientInner>,
+}
+
+impl std::fmt::Debug for Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Client")
+            .field("endpoint", &self.inner.endpoint.url)
+            .field("auth", &self.inner.transport.config.auth)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Client {
+    /// Starts building a client for `endpoint`, e.g. `http://host:5985/wsman`.
+    pub fn builder(endpoint: impl Into<String>) -> ClientBuilder {
+        ClientBuilder {
+            endpoint: endpoint.into(),
+            auth: Auth::None,
+            operation_timeout: DEFAULT_OPERATION_TIMEOUT,
+            http_timeout: None,
+            connect_timeout: Duration::from_secs(10),
+            max_envelope_size: DEFAULT_MAX_ENVELOPE_SIZE,
+            max_response_bytes: DEFAULT_MAX_RESPONSE_BYTES,
+            locale: Some("en-US".into()),
+            token: None,
+            tls: TlsOptions::default(),
+            allow_insecure_basic: false,
+            max_channels: 32,
+            idle_timeout: Duration::from_secs(60),
+            error: None,
+        }
+    }
+
+    /// The endpoint URL.
+    pub fn endpoint(&self) -> &str {
+        &self.inner.endpoint.url
+    }
+
+    /// The client's cancellation token (cancelling it cancels every operation).
+    pub fn cancellation_token(&self) -> &CancellationToken {
+        &self.inner.token
+    }
+
+    /// Transport counters (connections, requests).
+    pub fn transport_stats(&self) -> TransportStats {
+        self.inner.transport.stats()
+    }
+
+    /// Waits for every background cleanup (shells deleted and enumerations released by
+    /// `Drop`) to finish. Operations started afterwards are not waited for.
+    ///
+    /// # Cancel safety
+    /// Cancelling the wait leaves the cleanups running.
+    pub async fn shutdown(&self) {
+        self.inner.tracker.close();
+        self.inner.tracker.wait().await;
+        self.inner.tracker.reopen();
+    }
+
+    /// Cancels every operation of this client (reason Shutdown) and waits for cleanups.
+    pub async fn cancel_all(&self) {
+        self.inner.token.cancel();
+        self.shutdown().await;
+    }
+
+    pub(crate) fn spawn_cleanup<F>(&self, fut: F)
+    where
+        F: Future<Output = ()> + Send + 'static,
+    {
+        if let Ok(handle) = tokio::runtime::Handle::try_current() {
+            self.inner.tracker.spawn_on(fut, &handle);
+        }
+    }
+
+    /// Headers for a request on this client: To, MessageID, MaxEnvelopeSize, Locale,
+    /// SessionId and OperationTimeout filled in.
+    pub(crate) fn envelope<'a>(&'a self, action: &'a str, resource_uri: Option<&'a str>) -> Envelope<'a> {
+        Envelope {
+            resource_uri,
+            operation_timeout: Some(self.inner.operation_timeout),
+            max_envelope_size: Some(self.inner.max_envelope_size),
+            locale: self.inner.locale.as_deref(),
+            session_id: Some(self.inner.session_id),
+            ..Envelope::new(action, &self.inner.endpoint.url)
+        }
+    }
+
+    pub(crate) fn http_timeout(&self, operation_timeout: Duration) -> Duration {
+        http_timeout_for(operation_timeout, self.inner.http_timeout)
+    }
+
+    /// Sends one envelope on any channel and returns the response's root element.
+    /// Dropping the future abandons the request and closes its connection.
+    pub(crate) async fn exchange(&self, body: String, operation_timeout: Duration) -> Result<Element> {
+        let timeout = self.http_timeout(operation_timeout);
+        let t = &self.inner.transport;
+        let resp = tokio::time::timeout(timeout, t.send(Bytes::from(body), false))
+            .await
+            .map_err(|_| Error::HttpTimeout(timeout))??;
+        read_envelope(resp)
+    }
+
+    pub(crate) async fn exchange_raw(&self, body: String, unauthenticated: bool) -> Result<Element> {
+        let timeout = self.http_timeout(self.inner.operation_timeout);
+        let t = &self.inner.transport;
+        let resp = tokio::time::timeout(timeout, t.send(Bytes::from(body), unauthenticated))
+            .await
+            .map_err(|_| Error::HttpTimeout(timeout))??;
+        read_envelope(resp)
+    }
+
+    pub(crate) fn scope(&self, user: Option<CancellationToken>, deadline: Option<Instant>) -> Scope {
+        Scope::new(&self.inner.token, user, deadline)
+    }
+}
+
+/// Parses a response: a fault becomes [`Error::Fault`]; anything but a SOAP envelope is
+/// a typed error.
+pub(crate) fn read_envelope(resp: HttpResponse) -> Result<Element> {
+    let root = match xml::parse(&resp.body) {
+        Ok(r) => r,
+        Err(e) if resp.status != 200 => {
+            return Err(Error::Http {
+                status: resp.status,
+                excerpt: format!("{} ({e})", xml::excerpt(&String::from_utf8_lossy(&resp.body), 200)),
+            });
+        }
+        Err(e) => return Err(e.into()),
+    };
+    if !root.is(ns::SOAP, "Envelope") {
+        return Err(ParseError::Unexpected {
+            expected: "a SOAP 1.2 Envelope",
+            found: root.describe(),
+        }
+        .into());
+    }
+    if let Some(f) = Fault::from_envelope(&root) {
+        return Err(f.into());
+    }
+    if resp.status != 200 {
+        return Err(Error::Http {
+            status: resp.status,
+            excerpt: "SOAP envelope without a fault".into(),
+        });
+    }
+    if root.child(ns::SOAP, "Body").is_none() {
+        return Err(ParseError::Missing("s:Body").into());
+    }
+    Ok(root)
+}
+
+/// The `s:Body` of a parsed envelope.
+pub(crate) fn body(root: &Element) -> &Element {
+    root.child(ns::SOAP, "Body").expect("read_envelope checked the body")
+}
+
+type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
+
+/// How cancelling a call is reported.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum OnCancel {
+    /// A read: nothing happened on the server.
+    Cancelled,
+    /// A write or Invoke: the server may still complete it.
+    Abandoned,
+}
+
+/// One request/response operation: `.await` it, optionally after setting
+/// [`Call::cancellation`] or [`Call::deadline`].
+#[must_use = "a Call does nothing until awaited"]
+pub struct Call<T> {
+    client: Client,
+    user: Option<CancellationToken>,
+    deadline: Option<Duration>,
+    on_cancel: OnCancel,
+    work: Box<dyn FnOnce(Client) -> BoxFuture<Result<T>> + Send>,
+}
+
+impl<T> std::fmt::Debug for Call<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Call").field("deadline", &self.deadline).finish_non_exhaustive()
+    }
+}
+
+impl<T: Send + 'static> Call<T> {
+    pub(crate) fn new<F, Fut>(client: &Client, on_cancel: OnCancel, span: tracing::Span, work: F) -> Call<T>
+    where
+        F: FnOnce(Client) -> Fut + Send + 'static,
+        Fut: Future<Output = Result<T>> + Send + 'static,
+    {
+        Call {
+            client: client.clone(),
+            user: None,
+            deadline: None,
+            on_cancel,
+            work: Box::new(move |c| Box::pin(tracing::Instrument::instrument(work(c), span))),
+        }
+    }
+
+    /// Cancels the call when `token` is cancelled (reason User).
+    pub fn cancellation(mut self, token: CancellationToken) -> Self {
+        self.user = Some(token);
+        self
+    }
+
+    /// Cancels the call when `d` has passed (reason Timeout).
+    pub fn deadline(mut self, d: Duration) -> Self {
+        self.deadline = Some(d);
+        self
+    }
+}
+
+impl<T: Send + 'static> IntoFuture for Call<T> {
+    type Output = Result<T>;
+    type IntoFuture = BoxFuture<Result<T>>;
+
+    fn into_future(self) -> Self::IntoFuture {
+        let scope = self.client.scope(self.user, self.deadline.map(|d| Instant::now() + d));
+        let fut = (self.work)(self.client);
+        let on_cancel = self.on_cancel;
+        Box::pin(async move {
+            if scope.is_cancelled() {
+                let reason = scope.cancelled().await;
+                return Err(Error::Cancelled { reason });
+            }
+            tokio::select! {
+                biased;
+                reason = scope.cancelled() => Err(cancel_error(on_cancel, reason)),
+                r = fut => r,
+            }
+        })
+    }
+}
+
+fn cancel_error(on_cancel: OnCancel, reason: CancelReason) -> Error {
+    match on_cancel {
+        OnCancel::Cancelled => Error::Cancelled { reason },
+        OnCancel::Abandoned => Error::Abandoned { reason },
+    }
+}

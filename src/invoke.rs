@@ -1,0 +1,42 @@
+//! Invoke: a custom action on a resource, e.g. `Win32_Process.Create` or
+//! `Win32_Service.StopService` ([MS-WSMV] §3.1.4.16).
+
+use crate::client::{Call, Client, OnCancel, body};
+use crate::resource::Resource;
+use crate::soap::xml::ParseError;
+use crate::soap::{Instance, ns};
+use crate::transfer::Envelope_;
+
+impl Client {
+    /// Invokes `method` on `resource` with the given input parameters (an instance whose
+    /// properties are the parameters; its class name is ignored). Returns the
+    /// `{method}_OUTPUT` instance, whose `ReturnValue` is the method's result.
+    ///
+    /// # Errors
+    /// A fault, transport errors, or an unreadable response.
+    ///
+    /// # Cancel safety
+    /// Invoke cannot be cancelled at the provider: cancelling abandons the request and
+    /// returns [`crate::Error::Abandoned`], and the method may still run to completion on
+    /// the server.
+    pub fn invoke(&self, resource: &Resource, method: &str, input: &Instance) -> Call<Instance> {
+        let resource = resource.clone();
+        let method = method.to_string();
+        let input = input.clone();
+        Call::new(self, OnCancel::Abandoned, tracing::debug_span!("operation", operation = "invoke", resource = resource.uri(), method = %method), move |c| async move {
+            let action = format!("{}/{}", resource.uri(), method);
+            let env = Envelope_::for_resource(&c, &action, &resource)
+                .write(|w| input.write(w, &format!("{method}_INPUT"), resource.uri()));
+            let root = c.exchange(env, c.inner.operation_timeout).await?;
+            let b = body(&root);
+            let out = b
+                .children
+                .iter()
+                .find(|e| e.name.ends_with("_OUTPUT"))
+                .or_else(|| b.children.first())
+                .ok_or(ParseError::Missing("the Invoke output"))?;
+            let _ = ns::SOAP;
+            Ok(Instance::from_element(out))
+        })
+    }
+}

@@ -1,0 +1,35 @@
+//! An async WS-Management (WinRM) client on tokio, where every operation is cancellable
+//! with the semantics of Microsoft's MI API (`MI_Operation_Cancel`).
+//!
+//! Layers (arrows point down): [`Client`] and the operations (identify, WS-Transfer,
+//! Invoke, shells, enumerations) → [`operation`] (cancellation scope) → [`soap`] (pure
+//! message writing and reading) and `transport` (connection-bound HTTP channels).
+//! The `sim` feature adds an embedded WS-Management server for tests and demos.
+#![deny(missing_docs)]
+#![forbid(unsafe_code)]
+
+mod client;
+mod error;
+mod identify;
+mod invoke;
+pub mod operation;
+mod resource;
+pub mod soap;
+mod transfer;
+mod transport;
+
+#[cfg(feature = "sim")]
+pub mod sim;
+
+pub use client::{
+    Call, Client, ClientBuilder, DEFAULT_MAX_ENVELOPE_SIZE, DEFAULT_MAX_RESPONSE_BYTES,
+    DEFAULT_OPERATION_TIMEOUT,
+};
+pub use error::{Error, Result};
+pub use identify::IdentifyResponse;
+pub use operation::{CancelHandle, CancelReason};
+pub use resource::{Resource, expand_alias};
+pub use soap::cim::{CimDateTime, EndpointReference, Instance, Value};
+pub use soap::de::from_instance;
+pub use soap::fault::{Fault, code as fault_code};
+pub use transport::{Auth, Endpoint, TlsOptions, TransportStats};

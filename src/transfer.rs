@@ -1,0 +1,133 @@
+//! WS-Transfer: Get, Put, Create, Delete ([MS-WSMV] §3.1.4.1-4).
+
+use serde::de::DeserializeOwned;
+
+use crate::client::{Call, Client, OnCancel, body};
+use crate::error::Result;
+use crate::resource::Resource;
+use crate::soap::cim::EndpointReference;
+use crate::soap::envelope::XmlWriter;
+use crate::soap::xml::{Element, ParseError};
+use crate::soap::{Instance, de, ns};
+
+/// The first element child of a body: the instance of a Get or Put response.
+pub(crate) fn first_instance(body: &Element, what: &'static str) -> Result<Instance, ParseError> {
+    body.children.first().map(Instance::from_element).ok_or(ParseError::Missing(what))
+}
+
+/// Reads `x:ResourceCreated` (an EPR).
+pub(crate) fn resource_created(body: &Element) -> Result<EndpointReference, ParseError> {
+    let rc = body
+        .child(ns::TRANSFER, "ResourceCreated")
+        .ok_or(ParseError::Missing("x:ResourceCreated"))?;
+    EndpointReference::from_element(rc).ok_or(ParseError::Missing("ResourceCreated endpoint reference"))
+}
+
+fn write_instance(w: &mut XmlWriter, resource: &Resource, inst: &Instance) {
+    let uri = inst.namespace.as_deref().unwrap_or(resource.uri());
+    let name = if inst.class_name.is_empty() { resource.class_name() } else { &inst.class_name };
+    inst.write(w, name, uri);
+}
+
+impl Client {
+    /// WS-Transfer Get of one instance.
+    ///
+    /// # Errors
+    /// A fault (e.g. invalid selectors 2150858843 for an unknown instance), transport
+    /// errors, or an unreadable response.
+    ///
+    /// # Cancel safety
+    /// Cancelling abandons the request ([`crate::Error::Cancelled`]); Get changes nothing.
+    pub fn get(&self, resource: &Resource) -> Call<Instance> {
+        let resource = resource.clone();
+        Call::new(self, OnCancel::Cancelled, tracing::debug_span!("operation", operation = "get", resource = resource.uri()), move |c| async move {
+            let env = Envelope_::for_resource(&c, ns::action::GET, &resource).write(|_| {});
+            let root = c.exchange(env, c.inner.operation_timeout).await?;
+            Ok(first_instance(body(&root), "the GetResponse instance")?)
+        })
+    }
+
+    /// Get, deserialized into the caller's type.
+    ///
+    /// # Errors
+    /// As [`Client::get`], plus [`crate::Error::Deserialize`].
+    ///
+    /// # Cancel safety
+    /// As [`Client::get`].
+    pub fn get_as<T: DeserializeOwned + Send + 'static>(&self, resource: &Resource) -> Call<T> {
+        let call = self.get(resource);
+        Call::new(self, OnCancel::Cancelled, tracing::Span::none(), move |_| async move {
+            let inst = call.await?;
+            Ok(de::from_instance(&inst)?)
+        })
+    }
+
+    /// WS-Transfer Put: replaces (the given properties of) an instance. Returns the
+    /// instance the server sends back, if any.
+    ///
+    /// # Errors
+    /// A fault, transport errors, or an unreadable response.
+    ///
+    /// # Cancel safety
+    /// Cancelling abandons the request ([`crate::Error::Abandoned`]): the server may
+    /// still apply the change.
+    pub fn put(&self, resource: &Resource, instance: &Instance) -> Call<Option<Instance>> {
+        let resource = resource.clone();
+        let instance = instance.clone();
+        Call::new(self, OnCancel::Abandoned, tracing::debug_span!("operation", operation = "put", resource = resource.uri()), move |c| async move {
+            let env = Envelope_::for_resource(&c, ns::action::PUT, &resource)
+                .write(|w| write_instance(w, &resource, &instance));
+            let root = c.exchange(env, c.inner.operation_timeout).await?;
+            Ok(body(&root).children.first().map(Instance::from_element))
+        })
+    }
+
+    /// WS-Transfer Create: creates an instance and returns its endpoint reference.
+    ///
+    /// # Errors
+    /// A fault, transport errors, or an unreadable response.
+    ///
+    /// # Cancel safety
+    /// Cancelling abandons the request ([`crate::Error::Abandoned`]): the instance may
+    /// still be created.
+    pub fn create(&self, resource: &Resource, instance: &Instance) -> Call<EndpointReference> {
+        let resource = resource.clone();
+        let instance = instance.clone();
+        Call::new(self, OnCancel::Abandoned, tracing::debug_span!("operation", operation = "create", resource = resource.uri()), move |c| async move {
+            let env = Envelope_::for_resource(&c, ns::action::CREATE, &resource)
+                .write(|w| write_instance(w, &resource, &instance));
+            let root = c.exchange(env, c.inner.operation_timeout).await?;
+            Ok(resource_created(body(&root))?)
+        })
+    }
+
+    /// WS-Transfer Delete.
+    ///
+    /// # Errors
+    /// A fault, transport errors, or an unreadable response.
+    ///
+    /// # Cancel safety
+    /// Cancelling abandons the request ([`crate::Error::Abandoned`]): the instance may
+    /// still be deleted.
+    pub fn delete(&self, resource: &Resource) -> Call<()> {
+        let resource = resource.clone();
+        Call::new(self, OnCancel::Abandoned, tracing::debug_span!("operation", operation = "delete", resource = resource.uri()), move |c| async move {
+            let env = Envelope_::for_resource(&c, ns::action::DELETE, &resource).write(|_| {});
+            c.exchange(env, c.inner.operation_timeout).await?;
+            Ok(())
+        })
+    }
+}
+
+/// Fills the envelope headers from a resource.
+pub(crate) struct Envelope_;
+
+impl Envelope_ {
+    pub(crate) fn for_resource<'a>(c: &'a Client, action: &'a str, r: &'a Resource) -> crate::soap::Envelope<'a> {
+        crate::soap::Envelope {
+            selectors: r.selectors(),
+            options: r.options(),
+            ..c.envelope(action, Some(r.uri()))
+        }
+    }
+}

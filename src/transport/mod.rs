@@ -1,0 +1,261 @@
+//! Connection-bound HTTP channels ([DESIGN §2]): one owned HTTP/1.1 connection per
+//! channel plus its security context, requests serialized per channel, several channels
+//! per client for concurrency. Auth and TLS live here; SOAP does not.
+
+mod auth;
+mod channel;
+mod tls;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use bytes::Bytes;
+use tokio::sync::{Mutex, Semaphore};
+use tokio::time::Instant;
+
+pub use auth::Auth;
+pub(crate) use channel::{Channel, HttpResponse, http_timeout_for};
+pub use tls::{TlsOptions, parse_pem_certificates};
+
+use crate::error::{Error, Result};
+
+/// A parsed WS-Management endpoint URL.
+#[derive(Debug, Clone)]
+pub struct Endpoint {
+    /// The URL as given (used for `wsa:To`).
+    pub url: String,
+    /// True for `https`.
+    pub https: bool,
+    /// Host name or address (IPv6 without brackets).
+    pub host: String,
+    /// TCP port.
+    pub port: u16,
+    /// Path and query, e.g. `/wsman`.
+    pub path: String,
+}
+
+impl Endpoint {
+    /// Parses `http[s]://host[:port][/path]`; the default path is `/wsman` and the default
+    /// ports are 5985 (http) and 5986 (https), as WinRM listens.
+    ///
+    /// # Errors
+    /// [`Error::Config`] for anything else.
+    pub fn parse(url: &str) -> Result<Endpoint> {
+        let uri: http::Uri = url
+            .parse()
+            .map_err(|e| Error::Config(format!("invalid endpoint URL {url:?}: {e}")))?;
+        let https = match uri.scheme_str() {
+            Some("https") => true,
+            Some("http") => false,
+            _ => return Err(Error::Config(format!("endpoint {url:?} must start with http:// or https://"))),
+        };
+        let host = uri
+            .host()
+            .ok_or_else(|| Error::Config(format!("endpoint {url:?} has no host")))?
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .to_string();
+        let port = uri.port_u16().unwrap_or(if https { 5986 } else { 5985 });
+        let path = match uri.path_and_query().map(|p| p.as_str()) {
+            None | Some("") | Some("/") => "/wsman".to_string(),
+            Some(p) => p.to_string(),
+        };
+        let url = format!(
+            "{}://{}:{}{}",
+            if https { "https" } else { "http" },
+            if host.contains(':') { format!("[{host}]") } else { host.clone() },
+            port,
+            path
+        );
+        Ok(Endpoint { url, https, host, port, path })
+    }
+
+    /// `host:port` for connecting.
+    pub fn authority(&self) -> String {
+        if self.host.contains(':') {
+            format!("[{}]:{}", self.host, self.port)
+        } else {
+            format!("{}:{}", self.host, self.port)
+        }
+    }
+}
+
+/// Transport settings, fixed when the client is built.
+#[derive(Debug, Clone)]
+pub(crate) struct TransportConfig {
+    pub endpoint: Endpoint,
+    pub auth: Auth,
+    pub allow_insecure_basic: bool,
+    pub tls: Option<Arc<tokio_rustls::rustls::ClientConfig>>,
+    pub max_response_bytes: usize,
+    pub connect_timeout: Duration,
+    pub max_channels: usize,
+    pub idle_timeout: Duration,
+}
+
+impl TransportConfig {
+    pub(crate) fn new(
+        endpoint: Endpoint,
+        auth: Auth,
+        allow_insecure_basic: bool,
+        tls: &TlsOptions,
+        max_response_bytes: usize,
+        connect_timeout: Duration,
+        max_channels: usize,
+        idle_timeout: Duration,
+    ) -> Result<TransportConfig> {
+        if matches!(auth, Auth::Basic { .. }) && !endpoint.https && !allow_insecure_basic {
+            return Err(Error::Config(
+                "Basic authentication over plain HTTP sends the password in clear text; \
+                 use https, or allow it explicitly with allow_insecure_basic(true)"
+                    .into(),
+            ));
+        }
+        let tls = if endpoint.https {
+            Some(tls::client_config(tls)?)
+        } else {
+            None
+        };
+        Ok(TransportConfig {
+            endpoint,
+            auth,
+            allow_insecure_basic,
+            tls,
+            max_response_bytes,
+            connect_timeout,
+            max_channels: max_channels.max(2),
+            idle_timeout,
+        })
+    }
+}
+
+/// Counters of the transport, for tests and diagnostics.
+#[derive(Debug, Default)]
+pub(crate) struct Stats {
+    pub connects: AtomicU64,
+    pub requests: AtomicU64,
+    pub reconnects: AtomicU64,
+}
+
+/// A snapshot of the transport counters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct TransportStats {
+    /// TCP (or TLS) connections opened.
+    pub connects: u64,
+    /// HTTP requests sent.
+    pub requests: u64,
+    /// Requests retried on a fresh connection after a reused one turned out closed.
+    pub reconnects: u64,
+}
+
+struct Idle {
+    channel: Channel,
+    since: Instant,
+}
+
+/// The channel pool of one endpoint.
+pub(crate) struct Transport {
+    pub(crate) config: Arc<TransportConfig>,
+    idle: Mutex<Vec<Idle>>,
+    permits: Arc<Semaphore>,
+    pub(crate) stats: Arc<Stats>,
+}
+
+impl Transport {
+    pub(crate) fn new(config: TransportConfig) -> Transport {
+        let permits = Arc::new(Semaphore::new(config.max_channels));
+        Transport {
+            config: Arc::new(config),
+            idle: Mutex::new(Vec::new()),
+            permits,
+            stats: Arc::new(Stats::default()),
+        }
+    }
+
+    pub(crate) fn stats(&self) -> TransportStats {
+        TransportStats {
+            connects: self.stats.connects.load(Ordering::Relaxed),
+            requests: self.stats.requests.load(Ordering::Relaxed),
+            reconnects: self.stats.reconnects.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Takes an idle channel, or a new (not yet connected) one once a permit is free.
+    pub(crate) async fn lease(self: &Arc<Self>) -> Result<Lease> {
+        {
+            let mut idle = self.idle.lock().await;
+            let now = Instant::now();
+            while let Some(i) = idle.pop() {
+                if now.duration_since(i.since) < self.config.idle_timeout && i.channel.is_usable() {
+                    return Ok(Lease {
+                        channel: Some(i.channel),
+                        pool: Arc::clone(self),
+                    });
+                }
+            }
+        }
+        let permit = Arc::clone(&self.permits)
+            .acquire_owned()
+            .await
+            .map_err(|_| Error::State("transport closed".into()))?;
+        Ok(Lease {
+            channel: Some(Channel::new(Arc::clone(&self.config), permit, Arc::clone(&self.stats))),
+            pool: Arc::clone(self),
+        })
+    }
+
+    /// One request on any channel.
+    pub(crate) async fn send(self: &Arc<Self>, body: Bytes, unauthenticated_identify: bool) -> Result<HttpResponse> {
+        let mut lease = self.lease().await?;
+        lease.channel().send(body, unauthenticated_identify).await
+    }
+}
+
+/// A channel borrowed from the pool. Dropping it mid-request (an abandoned long poll)
+/// drops the connection; otherwise the channel goes back to the pool.
+pub(crate) struct Lease {
+    channel: Option<Channel>,
+    pool: Arc<Transport>,
+}
+
+impl Lease {
+    pub(crate) fn channel(&mut self) -> &mut Channel {
+        self.channel.as_mut().expect("lease holds a channel until dropped")
+    }
+}
+
+impl Drop for Lease {
+    fn drop(&mut self) {
+        let Some(ch) = self.channel.take() else { return };
+        if !ch.is_reusable() {
+            return; // dropping it closes the connection and frees the permit
+        }
+        let idle = Idle {
+            channel: ch,
+            since: Instant::now(),
+        };
+        if let Ok(mut guard) = self.pool.idle.try_lock() {
+            guard.push(idle);
+        }
+        // When the pool lock is contended the channel is simply closed: correct, and
+        // rare enough not to matter.
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn endpoints() {
+        let e = Endpoint::parse("http://host").unwrap();
+        assert_eq!((e.port, e.path.as_str(), e.https), (5985, "/wsman", false));
+        assert_eq!(e.url, "http://host:5985/wsman");
+        let e = Endpoint::parse("https://[::1]/custom").unwrap();
+        assert_eq!((e.host.as_str(), e.port, e.path.as_str()), ("::1", 5986, "/custom"));
+        assert_eq!(e.authority(), "[::1]:5986");
+        assert!(Endpoint::parse("ftp://x").is_err());
+        assert!(Endpoint::parse("not a url").is_err());
+    }
+}

@@ -1,0 +1,120 @@
+//! TLS configuration: webpki roots plus optional custom CAs, verified by default;
+//! verification can be turned off only through an explicitly dangerous switch.
+
+use std::sync::Arc;
+
+use tokio_rustls::rustls::{
+    self, ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme,
+    client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier},
+    crypto::CryptoProvider,
+    pki_types::{CertificateDer, ServerName, UnixTime, pem::PemObject},
+};
+
+use crate::error::{Error, Result};
+
+/// TLS settings of a client.
+#[derive(Clone, Default)]
+pub struct TlsOptions {
+    /// Extra trusted CA certificates (DER).
+    pub extra_roots: Vec<CertificateDer<'static>>,
+    /// Do not load the built-in web PKI roots (trust only `extra_roots`).
+    pub no_default_roots: bool,
+    /// Accept any certificate. Dangerous: only for tests and lab hosts.
+    pub danger_accept_invalid_certs: bool,
+}
+
+impl std::fmt::Debug for TlsOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TlsOptions")
+            .field("extra_roots", &self.extra_roots.len())
+            .field("no_default_roots", &self.no_default_roots)
+            .field("danger_accept_invalid_certs", &self.danger_accept_invalid_certs)
+            .finish()
+    }
+}
+
+/// Parses every certificate of a PEM bundle.
+///
+/// # Errors
+/// [`Error::Config`] when the text holds no certificate or a malformed one.
+pub fn parse_pem_certificates(pem: &[u8]) -> Result<Vec<CertificateDer<'static>>> {
+    let certs = CertificateDer::pem_slice_iter(pem)
+        .collect::<std::result::Result<Vec<_>, _>>()
+        .map_err(|e| Error::Config(format!("invalid PEM certificate: {e}")))?;
+    if certs.is_empty() {
+        return Err(Error::Config("no certificate found in PEM data".into()));
+    }
+    Ok(certs)
+}
+
+fn provider() -> Arc<CryptoProvider> {
+    Arc::new(rustls::crypto::ring::default_provider())
+}
+
+pub(crate) fn client_config(opts: &TlsOptions) -> Result<Arc<ClientConfig>> {
+    let builder = ClientConfig::builder_with_provider(provider())
+        .with_safe_default_protocol_versions()
+        .map_err(|e| Error::Tls(e.to_string()))?;
+    let config = if opts.danger_accept_invalid_certs {
+        builder
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(AcceptAny(provider())))
+            .with_no_client_auth()
+    } else {
+        let mut roots = RootCertStore::empty();
+        if !opts.no_default_roots {
+            roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+        }
+        for c in &opts.extra_roots {
+            roots
+                .add(c.clone())
+                .map_err(|e| Error::Config(format!("invalid CA certificate: {e}")))?;
+        }
+        builder.with_root_certificates(roots).with_no_client_auth()
+    };
+    Ok(Arc::new(config))
+}
+
+pub(crate) fn server_name(host: &str) -> Result<ServerName<'static>> {
+    let h = host.trim_start_matches('[').trim_end_matches(']');
+    ServerName::try_from(h.to_string()).map_err(|e| Error::Config(format!("invalid TLS server name {host:?}: {e}")))
+}
+
+/// Accepts any certificate but still checks handshake signatures.
+#[derive(Debug)]
+struct AcceptAny(Arc<CryptoProvider>);
+
+impl ServerCertVerifier for AcceptAny {
+    fn verify_server_cert(
+        &self,
+        _end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _server_name: &ServerName<'_>,
+        _ocsp_response: &[u8],
+        _now: UnixTime,
+    ) -> std::result::Result<ServerCertVerified, rustls::Error> {
+        Ok(ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> std::result::Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.0.signature_verification_algorithms)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> std::result::Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.0.signature_verification_algorithms)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.0.signature_verification_algorithms.supported_schemes()
+    }
+}
