@@ -1,0 +1,528 @@
+//! `Command`: a running remote command as a `Stream` of output chunks ending with one
+//! `Exit`, driven by a background Receive loop that follows the MI_Operation_Cancel
+//! contract: on cancel the long poll in flight is abandoned at once, Signal terminate
+//! goes out on another channel, buffered output is still delivered, then one final
+//! status.
+
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures_core::Stream;
+use tokio::sync::{Notify, mpsc, oneshot};
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::task_tracker::TaskTrackerToken;
+
+use super::ShellInner;
+use super::messages::{self, StreamName};
+use crate::client::body;
+use crate::error::{Error, Result};
+use crate::operation::{CancelHandle, CancelReason, Scope};
+use crate::soap::envelope::OptionItem;
+use crate::soap::ns;
+
+/// One item of a command's output stream.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CommandEvent {
+    /// A chunk of standard output, as the server sent it (raw bytes in the shell's code page).
+    Stdout(Bytes),
+    /// A chunk of standard error.
+    Stderr(Bytes),
+    /// The final item: how the command ended.
+    Exit(ExitStatus),
+}
+
+/// How a command ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExitStatus {
+    /// The process exited with this code.
+    Exited(i64),
+    /// The command was cancelled (and terminated on the server).
+    Cancelled {
+        /// Why.
+        reason: CancelReason,
+    },
+}
+
+impl ExitStatus {
+    /// The exit code, if the process exited.
+    pub fn code(&self) -> Option<i64> {
+        match self {
+            ExitStatus::Exited(c) => Some(*c),
+            ExitStatus::Cancelled { .. } => None,
+        }
+    }
+
+    /// Exited with code 0.
+    pub fn success(&self) -> bool {
+        *self == ExitStatus::Exited(0)
+    }
+}
+
+/// Builds a command on a shell.
+#[must_use]
+pub struct CommandBuilder {
+    shell: Arc<ShellInner>,
+    command: String,
+    args: Vec<String>,
+    console_mode_stdin: Option<bool>,
+    skip_cmd_shell: Option<bool>,
+    deadline: Option<Duration>,
+    token: Option<CancellationToken>,
+}
+
+impl std::fmt::Debug for CommandBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CommandBuilder")
+            .field("command", &self.command)
+            .field("args", &self.args.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl CommandBuilder {
+    pub(crate) fn new(shell: Arc<ShellInner>, command: String) -> CommandBuilder {
+        CommandBuilder {
+            shell,
+            command,
+            args: Vec::new(),
+            console_mode_stdin: None,
+            skip_cmd_shell: None,
+            deadline: None,
+            token: None,
+        }
+    }
+
+    /// Adds an argument.
+    pub fn arg(mut self, a: impl Into<String>) -> Self {
+        self.args.push(a.into());
+        self
+    }
+
+    /// Adds arguments.
+    pub fn args<I, S>(mut self, args: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.args.extend(args.into_iter().map(Into::into));
+        self
+    }
+
+    /// `WINRS_CONSOLEMODE_STDIN`: stdin is a console (TRUE) or a pipe (FALSE).
+    pub fn console_mode_stdin(mut self, yes: bool) -> Self {
+        self.console_mode_stdin = Some(yes);
+        self
+    }
+
+    /// `WINRS_SKIP_CMD_SHELL`: run the program directly, not through `cmd.exe /c`.
+    pub fn skip_cmd_shell(mut self, yes: bool) -> Self {
+        self.skip_cmd_shell = Some(yes);
+        self
+    }
+
+    /// Cancels the command (reason Timeout) when `d` has passed since `start()`.
+    pub fn deadline(mut self, d: Duration) -> Self {
+        self.deadline = Some(d);
+        self
+    }
+
+    /// Cancels the command (reason User) when `token` is cancelled.
+    pub fn cancellation(mut self, token: CancellationToken) -> Self {
+        self.token = Some(token);
+        self
+    }
+
+    /// Starts the command (WinRS Command) and its Receive loop.
+    ///
+    /// # Errors
+    /// A fault (e.g. 2147942402 file not found with `skip_cmd_shell`), transport
+    /// errors, or an unreadable response.
+    ///
+    /// # Cancel safety
+    /// Dropping the future abandons the Command request; a command the server started
+    /// anyway ends when its shell is deleted.
+    pub async fn start(self) -> Result<Command> {
+        let shell = self.shell;
+        let c = &shell.client;
+        let scope = c.scope(self.token, self.deadline.map(|d| Instant::now() + d));
+        let mut options = Vec::new();
+        if let Some(v) = self.console_mode_stdin {
+            options.push(OptionItem::new("WINRS_CONSOLEMODE_STDIN", if v { "TRUE" } else { "FALSE" }));
+        }
+        // Always stated, as Windows' own clients do (FALSE: run through cmd.exe /c).
+        let skip = self.skip_cmd_shell.unwrap_or(false);
+        options.push(OptionItem::new("WINRS_SKIP_CMD_SHELL", if skip { "TRUE" } else { "FALSE" }));
+        let env = crate::soap::Envelope {
+            options: &options,
+            ..shell.envelope(ns::action::COMMAND)
+        }
+        .write(|w| messages::write_command(w, &self.command, &self.args));
+        let root = tokio::select! {
+            biased;
+            reason = scope.cancelled() => return Err(Error::Cancelled { reason }),
+            r = c.exchange(env, c.inner.operation_timeout) => r?,
+        };
+        let id = messages::read_command_id(body(&root))?;
+        tracing::debug!(shell = %shell.id, command = %id, "command started");
+        let (tx, rx) = mpsc::unbounded_channel();
+        let (cleanup_tx, cleanup_rx) = oneshot::channel();
+        let flow = Arc::new(Flow::default());
+        let terminated = Arc::new(AtomicBool::new(false));
+        let handle = scope.handle();
+        let driver = Driver {
+            shell: Arc::clone(&shell),
+            id: id.clone(),
+            scope,
+            tx,
+            flow: Arc::clone(&flow),
+            cleanup_rx,
+            terminated: Arc::clone(&terminated),
+        };
+        tokio::spawn(driver.run());
+        Ok(Command {
+            id,
+            shell,
+            rx,
+            cancel: handle,
+            flow,
+            cleanup_tx: Some(cleanup_tx),
+            terminated,
+            finished: false,
+        })
+    }
+}
+
+#[derive(Default)]
+struct Flow {
+    buffered: AtomicUsize,
+    notify: Notify,
+}
+
+/// A running command: a `Stream<Item = Result<CommandEvent>>` of Stdout/Stderr chunks in
+/// the order the server sent them, then exactly one [`CommandEvent::Exit`], then `None`.
+/// A transport or server error is yielded once as `Err`, and the stream ends.
+///
+/// Dropping an unfinished command cancels it: Signal terminate is sent on a background
+/// task that [`crate::Client::shutdown`] waits for.
+pub struct Command {
+    id: String,
+    shell: Arc<ShellInner>,
+    rx: mpsc::UnboundedReceiver<Result<CommandEvent>>,
+    cancel: CancelHandle,
+    flow: Arc<Flow>,
+    cleanup_tx: Option<oneshot::Sender<TaskTrackerToken>>,
+    terminated: Arc<AtomicBool>,
+    finished: bool,
+}
+
+impl std::fmt::Debug for Command {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Command")
+            .field("id", &self.id)
+            .field("shell", &self.shell.id)
+            .field("finished", &self.finished)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Command {
+    /// The CommandId.
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// The code page of the shell, for decoding output with [`super::text::decode`].
+    pub fn codepage(&self) -> u32 {
+        self.shell.codepage
+    }
+
+    /// Output received from the server and not yet read from this stream, in bytes.
+    /// Bounded by the shell's output buffer plus one Receive response.
+    pub fn buffered_bytes(&self) -> usize {
+        self.flow.buffered.load(Ordering::SeqCst)
+    }
+
+    /// A cheap handle whose `cancel()` cancels this command (sync, idempotent).
+    pub fn cancel_handle(&self) -> CancelHandle {
+        self.cancel.clone()
+    }
+
+    /// Cancels with reason User. The stream then ends with `Exit(Cancelled)`.
+    pub fn cancel(&self) {
+        self.cancel.cancel();
+    }
+
+    /// Sends bytes to the command's stdin (WinRS Send), in chunks that fit the envelope.
+    ///
+    /// # Errors
+    /// Transport errors or a fault (e.g. the command has ended: 2150858843).
+    ///
+    /// # Cancel safety
+    /// A dropped future may have sent some chunks and not others.
+    pub async fn send(&self, data: &[u8]) -> Result<()> {
+        self.send_inner(data, false).await
+    }
+
+    /// Sends the last bytes (possibly none) and closes stdin (`End="true"`).
+    ///
+    /// # Errors
+    /// As [`Command::send`].
+    ///
+    /// # Cancel safety
+    /// As [`Command::send`].
+    pub async fn close_stdin(&self, data: &[u8]) -> Result<()> {
+        self.send_inner(data, true).await
+    }
+
+    async fn send_inner(&self, data: &[u8], end: bool) -> Result<()> {
+        let c = &self.shell.client;
+        // base64 grows data by 4/3; keep each envelope well under MaxEnvelopeSize.
+        let max = ((c.inner.max_envelope_size as usize).saturating_sub(4096) * 3 / 4).max(1024);
+        let mut chunks: Vec<&[u8]> = data.chunks(max).collect();
+        if chunks.is_empty() {
+            chunks.push(&[]);
+        }
+        let last = chunks.len() - 1;
+        for (i, chunk) in chunks.into_iter().enumerate() {
+            let env = self
+                .shell
+                .envelope(ns::action::SEND)
+                .write(|w| messages::write_send(w, &self.id, chunk, end && i == last));
+            c.exchange(env, c.inner.operation_timeout).await?;
+        }
+        Ok(())
+    }
+
+    /// Sends a signal code (a URI of [`crate::soap::ns::signal`]).
+    async fn signal(&self, code: &str) -> Result<()> {
+        send_signal(&self.shell, &self.id, code).await
+    }
+
+    /// Sends Ctrl+C.
+    ///
+    /// # Errors
+    /// Transport errors or a fault.
+    ///
+    /// # Cancel safety
+    /// The signal may or may not have been delivered.
+    pub async fn ctrl_c(&self) -> Result<()> {
+        self.signal(ns::signal::CTRL_C).await
+    }
+
+    /// Sends Ctrl+Break.
+    ///
+    /// # Errors
+    /// Transport errors or a fault.
+    ///
+    /// # Cancel safety
+    /// The signal may or may not have been delivered.
+    pub async fn ctrl_break(&self) -> Result<()> {
+        self.signal(ns::signal::CTRL_BREAK).await
+    }
+
+    /// Sends Signal terminate. The stream then ends with the state the server reports.
+    ///
+    /// # Errors
+    /// Transport errors or a fault.
+    ///
+    /// # Cancel safety
+    /// The signal may or may not have been delivered.
+    pub async fn terminate(&self) -> Result<()> {
+        self.terminated.store(true, Ordering::SeqCst);
+        self.signal(ns::signal::TERMINATE).await
+    }
+
+    /// Reads the stream to the end, collecting output.
+    ///
+    /// # Errors
+    /// The first error of the stream; [`Error::Cancelled`] if the command was cancelled.
+    ///
+    /// # Cancel safety
+    /// Dropping the future drops the command, which cancels it.
+    pub async fn collect(mut self) -> Result<super::Output> {
+        use futures_util::StreamExt as _;
+        let mut out = super::Output {
+            stdout: Vec::new(),
+            stderr: Vec::new(),
+            code: 0,
+            codepage: self.shell.codepage,
+        };
+        while let Some(ev) = self.next().await {
+            match ev? {
+                CommandEvent::Stdout(b) => out.stdout.extend_from_slice(&b),
+                CommandEvent::Stderr(b) => out.stderr.extend_from_slice(&b),
+                CommandEvent::Exit(ExitStatus::Exited(code)) => out.code = code,
+                CommandEvent::Exit(ExitStatus::Cancelled { reason }) => return Err(Error::Cancelled { reason }),
+            }
+        }
+        Ok(out)
+    }
+}
+
+impl Stream for Command {
+    type Item = Result<CommandEvent>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        if self.finished {
+            return Poll::Ready(None);
+        }
+        match self.rx.poll_recv(cx) {
+            Poll::Ready(Some(item)) => {
+                match &item {
+                    Ok(CommandEvent::Stdout(b)) | Ok(CommandEvent::Stderr(b)) => {
+                        self.flow.buffered.fetch_sub(b.len(), Ordering::SeqCst);
+                        self.flow.notify.notify_one();
+                    }
+                    Ok(CommandEvent::Exit(_)) | Err(_) => self.finished = true,
+                }
+                Poll::Ready(Some(item))
+            }
+            Poll::Ready(None) => {
+                self.finished = true;
+                Poll::Ready(None)
+            }
+            Poll::Pending => Poll::Pending,
+        }
+    }
+}
+
+impl Drop for Command {
+    fn drop(&mut self) {
+        if self.finished {
+            return;
+        }
+        self.cancel.cancel();
+        // Keep Client::shutdown() waiting until the driver has sent Signal terminate.
+        if let Some(tx) = self.cleanup_tx.take() {
+            let _ = tx.send(self.shell.client.inner.tracker.token());
+        }
+    }
+}
+
+async fn send_signal(shell: &ShellInner, id: &str, code: &str) -> Result<()> {
+    let env = shell
+        .envelope(ns::action::SIGNAL)
+        .write(|w| messages::write_signal(w, id, code));
+    shell.client.exchange(env, shell.client.inner.operation_timeout).await.map(|_| ())
+}
+
+enum Outcome {
+    Exited(i64),
+    Cancelled(CancelReason),
+    Failed(Error),
+}
+
+struct Driver {
+    shell: Arc<ShellInner>,
+    id: String,
+    scope: Scope,
+    tx: mpsc::UnboundedSender<Result<CommandEvent>>,
+    flow: Arc<Flow>,
+    cleanup_rx: oneshot::Receiver<TaskTrackerToken>,
+    terminated: Arc<AtomicBool>,
+}
+
+impl Driver {
+    async fn run(mut self) {
+        let outcome = self.receive_loop().await;
+        let shell = Arc::clone(&self.shell);
+        let id = self.id.clone();
+        // After a normal finish MS-WSMV requires Signal terminate; after a cancel it stops
+        // the process. Either way it goes out now, on a channel of its own.
+        let signal = async {
+            match send_signal(&shell, &id, ns::signal::TERMINATE).await {
+                Ok(()) => {}
+                Err(e) if e.fault().is_some_and(|f| f.is_gone() || f.is_aborted()) => {}
+                Err(e) => tracing::debug!(shell = %shell.id, command = %id, error = %e, "Signal terminate failed"),
+            }
+        };
+        match outcome {
+            Outcome::Exited(code) => {
+                signal.await;
+                let _ = self.tx.send(Ok(CommandEvent::Exit(ExitStatus::Exited(code))));
+            }
+            Outcome::Cancelled(reason) => {
+                tracing::debug!(shell = %shell.id, command = %id, %reason, "command cancelled");
+                signal.await;
+                let _ = self.tx.send(Ok(CommandEvent::Exit(ExitStatus::Cancelled { reason })));
+            }
+            Outcome::Failed(e) => {
+                let _ = self.tx.send(Err(e));
+                signal.await;
+            }
+        }
+        // Release the shell before the tracker token so a pending background Delete is
+        // registered with the tracker first.
+        drop(self.shell);
+        drop(shell);
+        let token = self.cleanup_rx.try_recv().ok();
+        drop(token);
+    }
+
+    async fn receive_loop(&mut self) -> Outcome {
+        let bound = self.shell.output_buffer;
+        let c = self.shell.client.clone();
+        // Keeps the shell alive while we poll (as winrs.exe does).
+        let keepalive = [OptionItem::new("WSMAN_CMDSHELL_OPTION_KEEPALIVE", "TRUE")];
+        loop {
+            // Backpressure: no new Receive while the consumer is behind.
+            while self.flow.buffered.load(Ordering::SeqCst) > bound {
+                tokio::select! {
+                    biased;
+                    reason = self.scope.cancelled() => return Outcome::Cancelled(reason),
+                    _ = self.flow.notify.notified() => {}
+                }
+            }
+            let env = crate::soap::Envelope {
+                options: &keepalive,
+                ..self.shell.envelope(ns::action::RECEIVE)
+            }
+            .write(|w| messages::write_receive(w, &self.id, None));
+            let result = tokio::select! {
+                biased;
+                // Dropping the Receive future closes its connection at once.
+                reason = self.scope.cancelled() => return Outcome::Cancelled(reason),
+                r = c.exchange(env, c.inner.operation_timeout) => r,
+            };
+            let root = match result {
+                Ok(root) => root,
+                Err(e) => {
+                    if let Some(f) = e.fault() {
+                        if f.is_timed_out() {
+                            continue; // the long poll ended without news: poll again
+                        }
+                        if (f.is_gone() || f.is_aborted()) && (self.scope.is_cancelled() || self.terminated.load(Ordering::SeqCst)) {
+                            let reason = if self.scope.is_cancelled() {
+                                self.scope.cancelled().await
+                            } else {
+                                CancelReason::User
+                            };
+                            return Outcome::Cancelled(reason);
+                        }
+                    }
+                    return Outcome::Failed(e);
+                }
+            };
+            let received = match messages::read_receive(body(&root), &self.id) {
+                Ok(r) => r,
+                Err(e) => return Outcome::Failed(e.into()),
+            };
+            for (stream, data) in received.chunks {
+                self.flow.buffered.fetch_add(data.len(), Ordering::SeqCst);
+                let ev = match stream {
+                    StreamName::Stdout => CommandEvent::Stdout(data),
+                    StreamName::Stderr => CommandEvent::Stderr(data),
+                };
+                let _ = self.tx.send(Ok(ev));
+            }
+            if let Some(code) = received.done {
+                return Outcome::Exited(code);
+            }
+        }
+    }
+}

@@ -1,0 +1,83 @@
+//! Conveniences: run one command (or a PowerShell script) in a fresh shell and collect
+//! its output.
+
+use std::borrow::Cow;
+
+use super::text;
+use crate::client::Client;
+use crate::error::Result;
+
+/// The collected result of a command.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Output {
+    /// Raw standard output.
+    pub stdout: Vec<u8>,
+    /// Raw standard error.
+    pub stderr: Vec<u8>,
+    /// The exit code.
+    pub code: i64,
+    /// The code page the bytes are in.
+    pub codepage: u32,
+}
+
+impl Output {
+    /// Standard output decoded from the shell's code page.
+    pub fn stdout_text(&self) -> Cow<'_, str> {
+        text::decode(&self.stdout, self.codepage)
+    }
+
+    /// Standard error decoded from the shell's code page; PowerShell's CLIXML error
+    /// records are turned into readable text.
+    pub fn stderr_text(&self) -> Cow<'_, str> {
+        let raw = text::decode(&self.stderr, self.codepage);
+        match text::decode_clixml(&raw) {
+            Some(t) => Cow::Owned(t),
+            None => raw,
+        }
+    }
+
+    /// Exit code 0.
+    pub fn success(&self) -> bool {
+        self.code == 0
+    }
+}
+
+impl Client {
+    /// Runs `command` with `args` in a new shell (UTF-8 code page), collects its output
+    /// and deletes the shell.
+    ///
+    /// # Errors
+    /// Faults and transport errors of any step.
+    ///
+    /// # Cancel safety
+    /// Dropping the future cancels the command and deletes the shell in the background.
+    pub async fn run(&self, command: &str, args: &[&str]) -> Result<Output> {
+        let shell = self.shell().codepage(65001).open().await?;
+        let result = shell.command(command).args(args.iter().copied()).start().await;
+        let out = match result {
+            Ok(cmd) => cmd.collect().await,
+            Err(e) => Err(e),
+        };
+        let closed = shell.close().await;
+        let out = out?;
+        closed?;
+        Ok(out)
+    }
+
+    /// Runs a PowerShell script (`powershell -EncodedCommand`, UTF-16LE base64) and
+    /// collects its output; [`Output::stderr_text`] decodes CLIXML error records.
+    ///
+    /// # Errors
+    /// As [`Client::run`].
+    ///
+    /// # Cancel safety
+    /// As [`Client::run`].
+    pub async fn run_ps(&self, script: &str) -> Result<Output> {
+        let encoded = text::encode_powershell(script);
+        self.run(
+            "powershell.exe",
+            &["-NoProfile", "-NonInteractive", "-ExecutionPolicy", "Bypass", "-EncodedCommand", &encoded],
+        )
+        .await
+    }
+}
