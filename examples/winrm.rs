@@ -1,1 +1,344 @@
-fn main(){}
+//! `winrm`: a command-line WS-Management client on tokio-winrm, the quickest way to try
+//! the library.
+//!
+//! ```text
+//! cargo run --example winrm --features sim -- identify
+//! cargo run --example winrm --features sim -- get wmicimv2/Win32_Service --selector Name=WinRM
+//! cargo run --example winrm --features sim -- run ping -n 3 localhost
+//! cargo run --example winrm --features sim -- \
+//!     --endpoint https://host:5986/wsman --user 'DOMAIN\me' identify
+//! ```
+//!
+//! Without `--endpoint` the tool starts the embedded simulator in-process and talks to
+//! it with the simulator's credentials. Exit codes: 0 success, 1 error (faults print
+//! their code, meaning and message), 2 usage, the remote exit code for `run`/`ps`,
+//! 124 when `--deadline` passed, 130 after Ctrl-C.
+
+#[path = "winrm_cli/render.rs"]
+mod render;
+#[path = "winrm_cli/stream.rs"]
+mod stream;
+#[path = "winrm_cli/wql.rs"]
+mod wql;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use tokio_winrm::sim::Simulator;
+use tokio_winrm::{Auth, Client, Error, Instance, Resource};
+
+/// Talk to a Windows host (or the embedded simulator) over WS-Management.
+#[derive(Debug, Parser)]
+#[command(name = "winrm", version, about, long_about = None)]
+struct Cli {
+    #[command(flatten)]
+    global: Global,
+    #[command(subcommand)]
+    command: Cmd,
+}
+
+/// Options every subcommand takes.
+#[derive(Debug, Args)]
+struct Global {
+    /// The endpoint, e.g. https://host:5986/wsman. Without it the embedded simulator is
+    /// started in-process and used.
+    #[arg(long, env = "WINRM_ENDPOINT", global = true, value_name = "URL")]
+    endpoint: Option<String>,
+    /// User name: `user`, `DOMAIN\user` or `user@domain`.
+    #[arg(long, env = "WINRM_USER", global = true)]
+    user: Option<String>,
+    /// Password (prefer the environment variable; it is never printed).
+    #[arg(long, env = "WINRM_PASSWORD", global = true, hide_env_values = true)]
+    password: Option<String>,
+    /// Authentication scheme (ntlm and negotiate seal messages over http://).
+    #[arg(long, value_enum, default_value_t = AuthKind::Basic, global = true)]
+    auth: AuthKind,
+    /// Accept any TLS certificate (lab hosts only: anyone on the path can read the traffic).
+    #[arg(long, global = true)]
+    insecure: bool,
+    /// Trust the CA certificates in this PEM file, in addition to the web PKI roots.
+    #[arg(long, value_name = "FILE", global = true)]
+    ca: Option<PathBuf>,
+    /// Allow Basic authentication over plain http:// (the password travels in clear text).
+    #[arg(long, global = true)]
+    allow_http_basic: bool,
+    /// The WS-Management OperationTimeout of each request, in seconds.
+    #[arg(long, value_name = "SECS", value_parser = parse_secs, global = true)]
+    operation_timeout: Option<Duration>,
+    /// Print JSON instead of text (identify, get, invoke; JSON lines for wql).
+    #[arg(long, global = true)]
+    json: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum AuthKind {
+    Basic,
+    Ntlm,
+    Negotiate,
+    Kerberos,
+}
+
+#[derive(Debug, Subcommand)]
+enum Cmd {
+    /// What the endpoint is (WS-Management Identify).
+    Identify {
+        /// Send no credentials (`WSMANIDENTIFY: unauthenticated`).
+        #[arg(long)]
+        unauthenticated: bool,
+    },
+    /// Get one instance, e.g. `get wmicimv2/Win32_Service --selector Name=WinRM`.
+    Get {
+        /// Resource URI or short form (wmicimv2/CLASS, winrm/config, ...).
+        resource: String,
+        /// A selector (key), repeatable.
+        #[arg(long = "selector", short = 's', value_name = "K=V", value_parser = parse_kv)]
+        selectors: Vec<(String, String)>,
+    },
+    /// Invoke a method, e.g. `invoke wmicimv2/Win32_Process Create --param CommandLine=notepad.exe`.
+    Invoke {
+        /// Resource URI or short form.
+        resource: String,
+        /// The method name.
+        method: String,
+        /// A selector (key), repeatable.
+        #[arg(long = "selector", short = 's', value_name = "K=V", value_parser = parse_kv)]
+        selectors: Vec<(String, String)>,
+        /// An input parameter, repeatable.
+        #[arg(long = "param", short = 'p', value_name = "K=V", value_parser = parse_kv)]
+        params: Vec<(String, String)>,
+    },
+    /// Run a command in a remote cmd shell, streaming its output; exits with its exit code.
+    Run {
+        /// Cancel the command after this many seconds (exit 124).
+        #[arg(long, value_name = "SECS", value_parser = parse_secs)]
+        deadline: Option<Duration>,
+        /// The command and its arguments.
+        #[arg(
+            required = true,
+            trailing_var_arg = true,
+            allow_hyphen_values = true,
+            value_name = "CMD"
+        )]
+        argv: Vec<String>,
+    },
+    /// Run a PowerShell script (powershell -EncodedCommand); error records are decoded.
+    Ps {
+        /// Cancel the script after this many seconds (exit 124).
+        #[arg(long, value_name = "SECS", value_parser = parse_secs)]
+        deadline: Option<Duration>,
+        /// The script text.
+        script: String,
+    },
+    /// Run a WQL query, printing rows as they arrive.
+    Wql {
+        /// The query, e.g. "SELECT Name, State FROM Win32_Service".
+        query: String,
+        /// The WMI namespace.
+        #[arg(long, default_value = "root/cimv2")]
+        namespace: String,
+        /// Stop after this many rows.
+        #[arg(long, value_name = "N")]
+        max: Option<u64>,
+    },
+}
+
+/// Why the tool stops early.
+pub enum Failure {
+    /// An error of the library: printed with fault details, exit 1.
+    Winrm(Error),
+    /// A message and an exit code.
+    Message(String, u8),
+}
+
+impl From<Error> for Failure {
+    fn from(e: Error) -> Self {
+        Failure::Winrm(e)
+    }
+}
+
+fn parse_secs(s: &str) -> Result<Duration, String> {
+    let v: f64 = s
+        .trim()
+        .parse()
+        .map_err(|_| format!("{s:?} is not a number of seconds"))?;
+    if v.is_nan() || v <= 0.0 {
+        return Err("must be positive".into());
+    }
+    Duration::try_from_secs_f64(v).map_err(|e| e.to_string())
+}
+
+fn parse_kv(s: &str) -> Result<(String, String), String> {
+    match s.split_once('=') {
+        Some((k, v)) if !k.trim().is_empty() => Ok((k.trim().to_string(), v.to_string())),
+        _ => Err(format!("expected KEY=VALUE, got {s:?}")),
+    }
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let global = &cli.global;
+    match connect(global).await {
+        Err(f) => report(f),
+        Ok((client, sim)) => {
+            let result = dispatch(&client, global, cli.command).await;
+            // Wait for background cleanups (shells deleted by Drop) before exiting.
+            let _ = tokio::time::timeout(Duration::from_secs(10), client.shutdown()).await;
+            drop(sim);
+            match result {
+                Ok(code) => code,
+                Err(f) => report(f),
+            }
+        }
+    }
+}
+
+/// Builds the client; without `--endpoint`, starts the simulator first.
+async fn connect(g: &Global) -> Result<(Client, Option<Simulator>), Failure> {
+    if g.auth == AuthKind::Kerberos {
+        return Err(Failure::Message(
+            "--auth kerberos is not supported yet: use basic, ntlm or negotiate (which sends NTLM tokens)".into(),
+            2,
+        ));
+    }
+    let credentials = |user: String, password: String| match g.auth {
+        AuthKind::Ntlm => Auth::ntlm(user, password),
+        AuthKind::Negotiate => Auth::negotiate(user, password),
+        AuthKind::Basic | AuthKind::Kerberos => Auth::basic(user, password),
+    };
+    let (endpoint, auth, allow_http_basic, sim) = match &g.endpoint {
+        Some(url) => {
+            let auth = match (&g.user, &g.password) {
+                (Some(u), Some(p)) => credentials(u.clone(), p.clone()),
+                (Some(_), None) => {
+                    return Err(Failure::Message(
+                        "--user needs --password (or WINRM_PASSWORD)".into(),
+                        2,
+                    ));
+                }
+                (None, _) => Auth::None,
+            };
+            let plain_http = url.trim_start().to_ascii_lowercase().starts_with("http://");
+            if plain_http && matches!(auth, Auth::Basic { .. }) && !g.allow_http_basic {
+                return Err(Failure::Message(
+                    format!(
+                        "Basic authentication over {url} would send the password in clear text: use https://, --auth ntlm, or pass --allow-http-basic"
+                    ),
+                    1,
+                ));
+            }
+            (url.clone(), auth, g.allow_http_basic, None)
+        }
+        None => {
+            let sim = Simulator::start().await.map_err(|e| {
+                Failure::Message(format!("cannot start the embedded simulator: {e}"), 1)
+            })?;
+            eprintln!(
+                "note: no --endpoint given: started the embedded simulator at {} and using its credentials (user {:?})",
+                sim.endpoint(),
+                sim.user()
+            );
+            let auth = credentials(sim.user().to_string(), sim.password().to_string());
+            (sim.endpoint(), auth, true, Some(sim))
+        }
+    };
+    let mut b = Client::builder(endpoint)
+        .auth(auth)
+        .allow_insecure_basic(allow_http_basic)
+        .danger_accept_invalid_certs(g.insecure);
+    if let Some(path) = &g.ca {
+        let pem = std::fs::read(path).map_err(|e| {
+            Failure::Message(format!("cannot read --ca {}: {e}", path.display()), 1)
+        })?;
+        b = b.add_root_certificate_pem(&pem);
+    }
+    if let Some(d) = g.operation_timeout {
+        b = b.operation_timeout(d);
+    }
+    Ok((b.build()?, sim))
+}
+
+fn resource(uri: &str, selectors: &[(String, String)]) -> Resource {
+    selectors.iter().fold(Resource::new(uri), |r, (k, v)| {
+        r.selector(k.clone(), v.clone())
+    })
+}
+
+async fn dispatch(client: &Client, g: &Global, cmd: Cmd) -> Result<ExitCode, Failure> {
+    match cmd {
+        Cmd::Identify { unauthenticated } => {
+            let id = if unauthenticated {
+                client.identify_unauthenticated().await?
+            } else {
+                client.identify().await?
+            };
+            render::print_identify(&id, g.json);
+        }
+        Cmd::Get {
+            resource: uri,
+            selectors,
+        } => {
+            let inst = client.get(&resource(&uri, &selectors)).await?;
+            render::print_instance(&inst, g.json);
+        }
+        Cmd::Invoke {
+            resource: uri,
+            method,
+            selectors,
+            params,
+        } => {
+            let input = params
+                .into_iter()
+                .fold(Instance::new(format!("{method}_INPUT")), |i, (k, v)| {
+                    i.with(k, v)
+                });
+            let out = client
+                .invoke(&resource(&uri, &selectors), &method, &input)
+                .await?;
+            render::print_instance(&out, g.json);
+        }
+        Cmd::Run { deadline, argv } => {
+            let (command, args) = argv.split_first().expect("clap requires CMD");
+            return stream::run(client, command, args, deadline, false).await;
+        }
+        Cmd::Ps { deadline, script } => {
+            let encoded = tokio_winrm::shell::text::encode_powershell(&script);
+            let args: Vec<String> = [
+                "-NoProfile",
+                "-NonInteractive",
+                "-ExecutionPolicy",
+                "Bypass",
+                "-EncodedCommand",
+            ]
+            .iter()
+            .map(|s| s.to_string())
+            .chain([encoded])
+            .collect();
+            return stream::run(client, "powershell.exe", &args, deadline, true).await;
+        }
+        Cmd::Wql {
+            query,
+            namespace,
+            max,
+        } => {
+            return wql::run(client, &query, &namespace, max, g.json).await;
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Prints a failure on stderr and returns its exit code.
+fn report(f: Failure) -> ExitCode {
+    match f {
+        Failure::Message(m, code) => {
+            eprintln!("error: {m}");
+            ExitCode::from(code)
+        }
+        Failure::Winrm(e) => {
+            eprintln!("{}", render::describe_error(&e));
+            ExitCode::from(1)
+        }
+    }
+}

@@ -9,11 +9,13 @@
 #![forbid(unsafe_code)]
 
 mod client;
+mod enumerate;
 mod error;
 mod identify;
 mod invoke;
 pub mod operation;
 mod resource;
+pub mod shell;
 pub mod soap;
 mod transfer;
 mod transport;
@@ -25,11 +27,16 @@ pub use client::{
     Call, Client, ClientBuilder, DEFAULT_MAX_ENVELOPE_SIZE, DEFAULT_MAX_RESPONSE_BYTES,
     DEFAULT_OPERATION_TIMEOUT,
 };
+pub use enumerate::{
+    DEFAULT_MAX_ELEMENTS, EnumEnd, EnumEvent, EnumItem, EnumerateBuilder, Enumeration, EnumerationMode,
+    Filter, Page, Wql,
+};
 pub use error::{Error, Result};
 pub use identify::IdentifyResponse;
 pub use operation::{CancelHandle, CancelReason};
 pub use resource::{Resource, expand_alias};
+pub use shell::{Command, CommandBuilder, CommandEvent, ExitStatus, Output, Shell, ShellBuilder};
 pub use soap::cim::{CimDateTime, EndpointReference, Instance, Value};
 pub use soap::de::from_instance;
 pub use soap::fault::{Fault, code as fault_code};
-pub use transport::{Auth, Endpoint, TlsOptions, TransportStats};
+pub use transport::{Auth, Encryption, Endpoint, SspiCredentials, TlsOptions, TransportStats};

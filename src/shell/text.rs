@@ -89,10 +89,10 @@ pub fn decode(bytes: &[u8], codepage: u32) -> Cow<'_, str> {
 
 /// Decodes a single-byte OEM code page.
 fn decode_oem<'a>(bytes: &'a [u8], table: &TableType) -> Cow<'a, str> {
-    if bytes.is_ascii() {
-        if let Ok(text) = std::str::from_utf8(bytes) {
-            return Cow::Borrowed(text);
-        }
+    if bytes.is_ascii()
+        && let Ok(text) = std::str::from_utf8(bytes)
+    {
+        return Cow::Borrowed(text);
     }
     let mut out = String::with_capacity(bytes.len() + bytes.len() / 2);
     push_oem(&mut out, bytes, table);

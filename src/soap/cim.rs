@@ -210,10 +210,11 @@ pub fn parse_duration(s: &str) -> Option<Duration> {
             } else {
                 let (_, secs) = units.iter().find(|(u, _)| *u == c)?;
                 let v: f64 = num.parse().ok()?;
-                if !v.is_finite() || v < 0.0 || v > 1e12 {
+                if !v.is_finite() || !(0.0..=1e12).contains(&v) {
                     return None;
                 }
-                total += Duration::try_from_secs_f64(v * secs).ok()?;
+                // Repeated units ("P9W9W9W...") must not overflow: refuse, never panic.
+                total = total.checked_add(Duration::try_from_secs_f64(v * secs).ok()?)?;
                 num.clear();
                 any = true;
             }
@@ -628,6 +629,7 @@ mod tests {
         assert_eq!(parse_duration("PT"), None);
         assert_eq!(parse_duration("P1Y"), None);
         assert_eq!(parse_duration("PT1e400S"), None);
+        assert_eq!(parse_duration(&format!("P{}", "999999999999W".repeat(40))), None);
     }
 
     #[test]

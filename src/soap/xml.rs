@@ -15,6 +15,15 @@ use super::ns;
 /// under 20; the cap keeps hostile input from exhausting the stack when a tree is dropped.
 pub const MAX_DEPTH: usize = 96;
 
+/// How many attributes (namespace declarations included) one element may carry. Real
+/// WS-Man elements carry under 20; the cap keeps hostile input from making the reader's
+/// duplicate-attribute check quadratic.
+pub const MAX_ATTRIBUTES: usize = 256;
+
+/// How many namespace declarations may be in scope at once. Name resolution scans the
+/// declarations in scope, so an unbounded number would make parsing quadratic.
+pub const MAX_NAMESPACES_IN_SCOPE: usize = 256;
+
 /// A namespace URI, borrowed for the namespaces this crate knows.
 pub type Ns = Cow<'static, str>;
 
@@ -195,7 +204,7 @@ pub fn decode_text(input: &[u8]) -> Result<Cow<'_, str>, ParseError> {
             .map_err(|e| ParseError::Encoding(e.to_string()));
     }
     let utf16 = |rest: &[u8], le: bool| -> Result<Cow<'_, str>, ParseError> {
-        if rest.len() % 2 != 0 {
+        if !rest.len().is_multiple_of(2) {
             return Err(ParseError::Encoding("odd length UTF-16".into()));
         }
         let units = rest.chunks_exact(2).map(|c| {
@@ -243,6 +252,9 @@ pub fn parse_str(text: &str) -> Result<Element, ParseError> {
         cfg.expand_empty_elements = false;
     }
     let mut stack: Vec<Element> = Vec::with_capacity(16);
+    // Namespace declarations of each open element, and their sum.
+    let mut declared: Vec<usize> = Vec::with_capacity(16);
+    let mut in_scope = 0usize;
     let mut root: Option<Element> = None;
     let syntax = |reader: &NsReader<&[u8]>, e: &dyn std::fmt::Display| ParseError::Syntax {
         position: reader.buffer_position(),
@@ -268,10 +280,18 @@ pub fn parse_str(text: &str) -> Result<Element, ParseError> {
                 }
                 let name = String::from_utf8_lossy(start.local_name().as_ref()).into_owned();
                 let mut attrs = Vec::new();
-                for a in start.attributes() {
+                let mut decls = 0usize;
+                for (count, a) in start.attributes().enumerate() {
+                    if count >= MAX_ATTRIBUTES {
+                        return Err(ParseError::Syntax {
+                            position: reader.buffer_position(),
+                            message: format!("more than {MAX_ATTRIBUTES} attributes on one element"),
+                        });
+                    }
                     let a = a.map_err(|e| syntax(&reader, &e))?;
                     let key = a.key;
                     if key.as_ref() == b"xmlns" || key.as_ref().starts_with(b"xmlns:") {
+                        decls += 1;
                         continue;
                     }
                     let (ares, local) = reader.resolve_attribute(key);
@@ -297,6 +317,12 @@ pub fn parse_str(text: &str) -> Result<Element, ParseError> {
                     text: String::new(),
                     children: Vec::new(),
                 };
+                if in_scope + decls > MAX_NAMESPACES_IN_SCOPE {
+                    return Err(ParseError::Syntax {
+                        position: reader.buffer_position(),
+                        message: format!("more than {MAX_NAMESPACES_IN_SCOPE} namespace declarations in scope"),
+                    });
+                }
                 if is_empty {
                     match stack.last_mut() {
                         Some(parent) => parent.children.push(el),
@@ -304,6 +330,8 @@ pub fn parse_str(text: &str) -> Result<Element, ParseError> {
                     }
                 } else {
                     stack.push(el);
+                    declared.push(decls);
+                    in_scope += decls;
                 }
             }
             Event::End(_) => {
@@ -311,6 +339,7 @@ pub fn parse_str(text: &str) -> Result<Element, ParseError> {
                     position: reader.buffer_position(),
                     message: "unmatched end tag".into(),
                 })?;
+                in_scope = in_scope.saturating_sub(declared.pop().unwrap_or(0));
                 match stack.last_mut() {
                     Some(parent) => parent.children.push(el),
                     None => root = Some(el),
@@ -385,6 +414,23 @@ pub fn parse_str(text: &str) -> Result<Element, ParseError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn attribute_and_namespace_caps() {
+        let attrs = |n: usize| {
+            let a: String = (0..n).map(|i| format!(" a{i}=\"v\"")).collect();
+            format!("<r{a}/>")
+        };
+        assert_eq!(parse(attrs(MAX_ATTRIBUTES).as_bytes()).unwrap().attrs.len(), MAX_ATTRIBUTES);
+        assert!(matches!(parse(attrs(MAX_ATTRIBUTES + 1).as_bytes()), Err(ParseError::Syntax { .. })));
+        // Declarations add up across nesting, and leave scope with their element.
+        let decls = |from: usize, n: usize| -> String { (from..from + n).map(|i| format!(" xmlns:p{i}=\"urn:{i}\"")).collect() };
+        let half = MAX_NAMESPACES_IN_SCOPE / 2;
+        let ok = format!("<r{}><a{}/><b{}/></r>", decls(0, half), decls(half, half), decls(half, half));
+        assert!(parse(ok.as_bytes()).is_ok());
+        let deep = format!("<r{}><a{}><b{}/></a></r>", decls(0, half), decls(half, half), decls(2 * half, 1));
+        assert!(matches!(parse(deep.as_bytes()), Err(ParseError::Syntax { .. })));
+    }
 
     #[test]
     fn resolves_namespaces_not_prefixes() {

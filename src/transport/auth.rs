@@ -5,6 +5,43 @@ use std::fmt;
 use base64::Engine as _;
 use secrecy::{ExposeSecret, SecretString};
 
+/// Whether messages are sealed (encrypted and signed with the security context of an
+/// NTLM/Negotiate handshake) as `multipart/encrypted` ([MS-WSMV] §2.2.9.1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum Encryption {
+    /// Seal on `http://`; on `https://` TLS carries the privacy (as WinRM expects).
+    #[default]
+    Auto,
+    /// Seal every message, over HTTPS too.
+    Always,
+    /// Never seal. Over plain HTTP this is refused unless
+    /// [`SspiCredentials::allow_unencrypted`] is set; the host must then have
+    /// `AllowUnencrypted=true` (Windows default: false).
+    Never,
+}
+
+/// User name, password and message-encryption policy of an NTLM or Negotiate login.
+#[derive(Clone)]
+pub struct SspiCredentials {
+    pub(crate) user: String,
+    pub(crate) password: SecretString,
+    pub(crate) encryption: Encryption,
+    pub(crate) allow_unencrypted: bool,
+}
+
+impl SspiCredentials {
+    /// The user name as given (`user`, `DOMAIN\user` or `user@domain`).
+    pub fn user(&self) -> &str {
+        &self.user
+    }
+
+    /// The message-encryption policy.
+    pub fn encryption(&self) -> Encryption {
+        self.encryption
+    }
+}
+
 /// How to authenticate.
 #[derive(Clone)]
 #[non_exhaustive]
@@ -18,6 +55,21 @@ pub enum Auth {
         /// Password.
         password: SecretString,
     },
+    /// NTLM, sent under the HTTP `Negotiate` scheme (the only one WinRM offers for it),
+    /// with message encryption. Each channel (TCP connection) runs its own handshake.
+    Ntlm(SspiCredentials),
+    /// Negotiate. For now the tokens are raw NTLM under the `Negotiate` scheme, which
+    /// Windows accepts; SPNEGO wrapping and Kerberos are not implemented yet.
+    Negotiate(SspiCredentials),
+}
+
+fn sspi_credentials(user: impl Into<String>, password: impl Into<String>) -> SspiCredentials {
+    SspiCredentials {
+        user: user.into(),
+        password: SecretString::from(password.into()),
+        encryption: Encryption::Auto,
+        allow_unencrypted: false,
+    }
 }
 
 impl Auth {
@@ -29,11 +81,56 @@ impl Auth {
         }
     }
 
+    /// NTLM authentication with message encryption ([`Encryption::Auto`]).
+    /// `user` may be `user`, `DOMAIN\user` or `user@domain`.
+    pub fn ntlm(user: impl Into<String>, password: impl Into<String>) -> Auth {
+        Auth::Ntlm(sspi_credentials(user, password))
+    }
+
+    /// Negotiate authentication with message encryption ([`Encryption::Auto`]); see
+    /// [`Auth::Negotiate`] for what it negotiates today.
+    pub fn negotiate(user: impl Into<String>, password: impl Into<String>) -> Auth {
+        Auth::Negotiate(sspi_credentials(user, password))
+    }
+
+    /// Sets the message-encryption policy (NTLM/Negotiate only; ignored otherwise).
+    pub fn encryption(mut self, policy: Encryption) -> Auth {
+        if let Some(c) = self.sspi_mut() {
+            c.encryption = policy;
+        }
+        self
+    }
+
+    /// Explicitly allows [`Encryption::Never`] over plain HTTP (NTLM/Negotiate only): the
+    /// SOAP messages then travel in clear text, and the host must allow it.
+    pub fn allow_unencrypted(mut self, yes: bool) -> Auth {
+        if let Some(c) = self.sspi_mut() {
+            c.allow_unencrypted = yes;
+        }
+        self
+    }
+
+    fn sspi_mut(&mut self) -> Option<&mut SspiCredentials> {
+        match self {
+            Auth::Ntlm(c) | Auth::Negotiate(c) => Some(c),
+            Auth::None | Auth::Basic { .. } => None,
+        }
+    }
+
+    /// The NTLM/Negotiate credentials, if this is such a login.
+    pub(crate) fn sspi(&self) -> Option<&SspiCredentials> {
+        match self {
+            Auth::Ntlm(c) | Auth::Negotiate(c) => Some(c),
+            Auth::None | Auth::Basic { .. } => None,
+        }
+    }
+
     /// The user name, if any.
     pub fn user(&self) -> Option<&str> {
         match self {
             Auth::None => None,
             Auth::Basic { user, .. } => Some(user),
+            Auth::Ntlm(c) | Auth::Negotiate(c) => Some(&c.user),
         }
     }
 
@@ -42,6 +139,16 @@ impl Auth {
         match self {
             Auth::None => "none",
             Auth::Basic { .. } => "Basic",
+            Auth::Ntlm(_) | Auth::Negotiate(_) => "Negotiate",
+        }
+    }
+
+    /// Whether messages are sealed on an endpoint of this kind (`https` or not).
+    pub(crate) fn seals(&self, https: bool) -> bool {
+        match self.sspi().map(|c| c.encryption) {
+            Some(Encryption::Always) => true,
+            Some(Encryption::Auto) => !https,
+            Some(Encryption::Never) | None => false,
         }
     }
 
@@ -55,8 +162,19 @@ impl Auth {
                 v.set_sensitive(true);
                 Some(v)
             }
-            Auth::None => None,
+            Auth::None | Auth::Ntlm(_) | Auth::Negotiate(_) => None,
         }
+    }
+}
+
+impl fmt::Debug for SspiCredentials {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SspiCredentials")
+            .field("user", &self.user)
+            .field("password", &"<redacted>")
+            .field("encryption", &self.encryption)
+            .field("allow_unencrypted", &self.allow_unencrypted)
+            .finish()
     }
 }
 
@@ -69,6 +187,8 @@ impl fmt::Debug for Auth {
                 .field("user", user)
                 .field("password", &"<redacted>")
                 .finish(),
+            Auth::Ntlm(c) => f.debug_tuple("Auth::Ntlm").field(c).finish(),
+            Auth::Negotiate(c) => f.debug_tuple("Auth::Negotiate").field(c).finish(),
         }
     }
 }
@@ -86,5 +206,25 @@ mod tests {
         let h = a.basic_header().unwrap();
         assert!(h.is_sensitive());
         assert!(!format!("{h:?}").contains("aHVudGVy"));
+        for a in [
+            Auth::ntlm("bob@corp.example", "hunter2-secret"),
+            Auth::negotiate("CORP\\bob", "hunter2-secret"),
+        ] {
+            let d = format!("{a:?} {a:#?}");
+            assert!(d.contains("bob") && d.contains("<redacted>"), "{d}");
+            assert!(!d.contains("hunter2"), "{d}");
+        }
+    }
+
+    #[test]
+    fn encryption_policy() {
+        let a = Auth::ntlm("u", "p");
+        assert!(a.seals(false) && !a.seals(true));
+        let a = Auth::ntlm("u", "p").encryption(Encryption::Always);
+        assert!(a.seals(false) && a.seals(true));
+        let a = Auth::negotiate("u", "p").encryption(Encryption::Never);
+        assert!(!a.seals(false) && !a.seals(true));
+        assert!(!Auth::basic("u", "p").seals(false));
+        assert_eq!(Auth::ntlm("u", "p").scheme(), "Negotiate");
     }
 }

@@ -4,6 +4,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
+use base64::Engine as _;
 use bytes::{Bytes, BytesMut};
 use http::{HeaderValue, Request, header};
 use http_body_util::{BodyExt, Full};
@@ -14,7 +15,8 @@ use tokio::sync::OwnedSemaphorePermit;
 use tokio::task::JoinHandle;
 use tokio_util::either::Either;
 
-use super::{Stats, TransportConfig};
+use super::ntlm::NtlmContext;
+use super::{Stats, TransportConfig, sealing};
 use crate::error::{Error, Result};
 
 const EXCERPT_BYTES: usize = 256;
@@ -32,6 +34,10 @@ struct Conn {
     sender: SendRequest<Full<Bytes>>,
     task: JoinHandle<()>,
     requests: u64,
+    /// The NTLM context authenticated on this connection; it dies with the connection.
+    security: Option<NtlmContext>,
+    /// `tls-server-end-point` channel-binding data (HTTPS only).
+    channel_binding: Option<Vec<u8>>,
 }
 
 impl Drop for Conn {
@@ -47,6 +53,26 @@ pub(crate) struct Channel {
     in_flight: bool,
     stats: Arc<Stats>,
     _permit: OwnedSemaphorePermit,
+}
+
+/// A whole HTTP response, before it is judged.
+struct Raw {
+    status: u16,
+    headers: http::HeaderMap,
+    body: Bytes,
+}
+
+/// A failed round trip: `Stale` when a reused connection turned out closed before the
+/// server answered (the request never reached it: retry on a fresh connection).
+enum Failure {
+    Stale(Error),
+    Fatal(Error),
+}
+
+impl From<Error> for Failure {
+    fn from(e: Error) -> Self {
+        Failure::Fatal(e)
+    }
 }
 
 fn excerpt(bytes: &[u8]) -> String {
@@ -65,8 +91,64 @@ fn memfind(hay: &[u8], needle: &[u8]) -> bool {
     hay.windows(needle.len()).take(4096).any(|w| w == needle)
 }
 
+/// The schemes of the `WWW-Authenticate` headers.
+fn offered(headers: &http::HeaderMap) -> Vec<String> {
+    headers
+        .get_all(header::WWW_AUTHENTICATE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(|v| v.split_whitespace().next().unwrap_or("").to_string())
+        .filter(|s| !s.is_empty() && !s.contains('='))
+        .collect()
+}
+
+/// The token of a `WWW-Authenticate: Negotiate <base64>` header.
+fn negotiate_token(headers: &http::HeaderMap) -> Option<Vec<u8>> {
+    headers
+        .get_all(header::WWW_AUTHENTICATE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .find_map(|v| {
+            let (scheme, token) = v.trim().split_once(' ')?;
+            if !scheme.eq_ignore_ascii_case("Negotiate") {
+                return None;
+            }
+            base64::engine::general_purpose::STANDARD
+                .decode(token.trim())
+                .ok()
+        })
+}
+
+/// Judges a whole response: 200 and SOAP faults go to the SOAP layer, the rest are errors.
+fn classify(raw: Raw) -> Result<HttpResponse> {
+    let Raw {
+        status,
+        headers,
+        body,
+    } = raw;
+    match status {
+        200 => Ok(HttpResponse { status, body }),
+        401 => Err(Error::Unauthorized {
+            offered: offered(&headers),
+        }),
+        400 | 500 if looks_like_soap(headers.get(header::CONTENT_TYPE), &body) => {
+            Ok(HttpResponse { status, body })
+        }
+        _ => Err(Error::Http {
+            status,
+            excerpt: excerpt(&body),
+        }),
+    }
+}
+
 impl Channel {
-    pub(crate) fn new(config: Arc<TransportConfig>, permit: OwnedSemaphorePermit, stats: Arc<Stats>) -> Channel {
+    pub(crate) fn new(
+        config: Arc<TransportConfig>,
+        permit: OwnedSemaphorePermit,
+        stats: Arc<Stats>,
+    ) -> Channel {
         Channel {
             config,
             conn: None,
@@ -86,6 +168,14 @@ impl Channel {
         self.is_usable()
     }
 
+    async fn ensure_connected(&mut self) -> Result<()> {
+        if self.conn.as_ref().is_none_or(|c| c.sender.is_closed()) {
+            self.conn = None;
+            self.connect().await?;
+        }
+        Ok(())
+    }
+
     async fn connect(&mut self) -> Result<()> {
         let ep = &self.config.endpoint;
         let authority = ep.authority();
@@ -100,14 +190,24 @@ impl Channel {
                 message: e.to_string(),
             })?;
         let _ = tcp.set_nodelay(true);
+        let mut channel_binding = None;
         let io = match &self.config.tls {
             Some(tls) => {
                 let name = super::tls::server_name(&ep.host)?;
                 let connector = tokio_rustls::TlsConnector::from(Arc::clone(tls));
-                let stream = tokio::time::timeout(self.config.connect_timeout, connector.connect(name, tcp))
-                    .await
-                    .map_err(|_| Error::Tls("TLS handshake timed out".into()))?
-                    .map_err(|e| Error::Tls(e.to_string()))?;
+                let stream =
+                    tokio::time::timeout(self.config.connect_timeout, connector.connect(name, tcp))
+                        .await
+                        .map_err(|_| Error::Tls("TLS handshake timed out".into()))?
+                        .map_err(|e| Error::Tls(e.to_string()))?;
+                if self.config.auth.sspi().is_some() {
+                    channel_binding = stream
+                        .get_ref()
+                        .1
+                        .peer_certificates()
+                        .and_then(|c| c.first())
+                        .map(|cert| super::cbt::tls_server_end_point(cert.as_ref()));
+                }
                 Either::Right(stream)
             }
             None => Either::Left(tcp),
@@ -126,91 +226,285 @@ impl Channel {
             sender,
             task,
             requests: 0,
+            security: None,
+            channel_binding,
         });
         Ok(())
     }
 
-    fn build_request(&self, body: Bytes, unauthenticated_identify: bool) -> Result<Request<Full<Bytes>>> {
+    fn request(
+        &self,
+        content_type: &str,
+        body: Bytes,
+        authorization: Option<HeaderValue>,
+        unauthenticated_identify: bool,
+    ) -> Result<Request<Full<Bytes>>> {
         let ep = &self.config.endpoint;
         let mut b = Request::post(ep.path.as_str())
             .header(header::HOST, ep.authority())
-            .header(header::CONTENT_TYPE, SOAP_CONTENT_TYPE)
-            .header(header::USER_AGENT, concat!("tokio-winrm/", env!("CARGO_PKG_VERSION")))
+            .header(header::CONTENT_TYPE, content_type)
+            .header(
+                header::USER_AGENT,
+                concat!("tokio-winrm/", env!("CARGO_PKG_VERSION")),
+            )
             .header(header::CONTENT_LENGTH, body.len());
         if unauthenticated_identify {
             b = b.header("WSMANIDENTIFY", "unauthenticated");
-        } else if let Some(v) = self.config.auth.basic_header() {
+        } else if let Some(v) = authorization {
             b = b.header(header::AUTHORIZATION, v);
         }
-        b.body(Full::new(body)).map_err(|e| Error::Config(e.to_string()))
+        b.body(Full::new(body))
+            .map_err(|e| Error::Config(e.to_string()))
     }
 
-    /// Sends one SOAP request and reads the whole (capped) response.
-    pub(crate) async fn send(&mut self, body: Bytes, unauthenticated_identify: bool) -> Result<HttpResponse> {
-        for attempt in 0..2 {
-            if self.conn.as_ref().is_none_or(|c| c.sender.is_closed()) {
-                self.conn = None;
-                self.connect().await?;
+    /// Sends one SOAP request and reads the whole (capped) response. With NTLM/Negotiate
+    /// the channel authenticates its connection first and seals per the policy.
+    pub(crate) async fn send(
+        &mut self,
+        body: Bytes,
+        unauthenticated_identify: bool,
+    ) -> Result<HttpResponse> {
+        if !unauthenticated_identify && self.config.auth.sspi().is_some() {
+            return self.send_sspi(body).await;
+        }
+        let mut retried = false;
+        loop {
+            self.ensure_connected().await?;
+            let auth = self.config.auth.basic_header();
+            let req = self.request(
+                SOAP_CONTENT_TYPE,
+                body.clone(),
+                auth,
+                unauthenticated_identify,
+            )?;
+            match self.round_trip(req).await {
+                Ok(raw) => return classify(raw),
+                Err(Failure::Stale(_)) if !retried => {
+                    retried = true;
+                    self.stats.reconnects.fetch_add(1, Ordering::Relaxed);
+                }
+                Err(Failure::Stale(e) | Failure::Fatal(e)) => return Err(e),
             }
-            let req = self.build_request(body.clone(), unauthenticated_identify)?;
-            let conn = self.conn.as_mut().expect("connected above");
-            let reused = conn.requests > 0;
-            conn.requests += 1;
-            self.in_flight = true;
-            self.stats.requests.fetch_add(1, Ordering::Relaxed);
-            if conn.sender.ready().await.is_err() {
-                self.in_flight = false;
-                self.conn = None;
-                if reused && attempt == 0 {
+        }
+    }
+
+    /// NTLM/Negotiate: handshake when the connection has no context (new, reconnected,
+    /// or refused with 401 mid-session: once), then seal `plain` under the context of
+    /// this attempt. The request is sealed anew on every attempt, never re-sent as sealed.
+    async fn send_sspi(&mut self, plain: Bytes) -> Result<HttpResponse> {
+        let seal = self.config.auth.seals(self.config.endpoint.https);
+        let mut stale_retried = false;
+        let mut reauthenticated = false;
+        loop {
+            self.ensure_connected().await?;
+            let step = async {
+                if self.conn.as_ref().is_some_and(|c| c.security.is_none()) {
+                    self.handshake().await?;
+                }
+                let req = if seal {
+                    let ctx = self
+                        .conn
+                        .as_mut()
+                        .and_then(|c| c.security.as_mut())
+                        .ok_or_else(|| {
+                            Error::State("no security context after the handshake".into())
+                        })?;
+                    let (signature, sealed) = ctx.seal(&plain)?;
+                    let body = sealing::frame(plain.len(), &signature, &sealed);
+                    self.request(sealing::SPNEGO_CONTENT_TYPE, body, None, false)?
+                } else {
+                    self.request(SOAP_CONTENT_TYPE, plain.clone(), None, false)?
+                };
+                self.round_trip(req).await
+            };
+            let raw = match step.await {
+                Ok(raw) => raw,
+                Err(Failure::Stale(_)) if !stale_retried => {
+                    stale_retried = true;
                     self.stats.reconnects.fetch_add(1, Ordering::Relaxed);
                     continue;
                 }
-                return Err(Error::Connection("connection closed".into()));
-            }
-            let resp = match conn.sender.send_request(req).await {
-                Ok(r) => r,
-                Err(e) => {
-                    self.in_flight = false;
-                    self.conn = None;
-                    // A reused connection the server closed between requests: the request
-                    // never reached it, so send it once more on a fresh connection.
-                    if reused && attempt == 0 && (e.is_canceled() || e.is_closed() || e.is_incomplete_message()) {
-                        self.stats.reconnects.fetch_add(1, Ordering::Relaxed);
-                        tracing::debug!(error = %e, "reused connection was closed; reconnecting");
-                        continue;
-                    }
-                    return Err(Error::Connection(e.to_string()));
-                }
+                Err(Failure::Stale(e) | Failure::Fatal(e)) => return Err(e),
             };
-            let result = self.read_response(resp).await;
-            self.in_flight = false;
+            if raw.status == 401 {
+                // The server no longer knows this connection's context.
+                if let Some(c) = self.conn.as_mut() {
+                    c.security = None;
+                }
+                if reauthenticated {
+                    return Err(Error::Unauthorized {
+                        offered: offered(&raw.headers),
+                    });
+                }
+                reauthenticated = true;
+                tracing::debug!("401 on an authenticated channel; authenticating again");
+                continue;
+            }
+            let result = self.open(raw, seal);
             if result.is_err() {
+                // A failed unseal desynchronizes the context: the connection goes with it.
                 self.conn = None;
             }
             return result;
         }
-        Err(Error::Connection("connection closed twice".into()))
     }
 
-    async fn read_response(&mut self, resp: http::Response<hyper::body::Incoming>) -> Result<HttpResponse> {
+    /// The NTLM handshake on the current connection: NEGOTIATE and AUTHENTICATE tokens
+    /// on empty-bodied POSTs (as pywinrm and pypsrp do; a sealed body needs the finished
+    /// context). A wrong password is refused on the AUTHENTICATE leg: an error at once.
+    async fn handshake(&mut self) -> Result<(), Failure> {
+        let creds = self
+            .config
+            .auth
+            .sspi()
+            .ok_or_else(|| Error::State("handshake without NTLM credentials".into()))?;
+        let binding = self.conn.as_ref().and_then(|c| c.channel_binding.clone());
+        let (mut ctx, negotiate) =
+            NtlmContext::client(&creds.user, &creds.password, binding.as_deref())?;
+        let req = self.request(
+            SOAP_CONTENT_TYPE,
+            Bytes::new(),
+            Some(negotiate_header(&negotiate)?),
+            false,
+        )?;
+        let raw = self.round_trip(req).await?;
+        if raw.status != 401 {
+            return Err(unexpected_handshake_answer(raw).into());
+        }
+        let Some(challenge) = negotiate_token(&raw.headers) else {
+            return Err(Error::Unauthorized {
+                offered: offered(&raw.headers),
+            }
+            .into());
+        };
+        let authenticate = ctx.respond(&challenge)?;
+        let req = self.request(
+            SOAP_CONTENT_TYPE,
+            Bytes::new(),
+            Some(negotiate_header(&authenticate)?),
+            false,
+        )?;
+        let raw = self.round_trip(req).await?;
+        match raw.status {
+            200 => {}
+            401 => {
+                return Err(Error::Unauthorized {
+                    offered: offered(&raw.headers),
+                }
+                .into());
+            }
+            _ => return Err(unexpected_handshake_answer(raw).into()),
+        }
+        if let Some(c) = self.conn.as_mut() {
+            c.security = Some(ctx);
+        }
+        self.stats.handshakes.fetch_add(1, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// Unseals a `multipart/encrypted` response (verifying its signature) and judges it.
+    /// Nothing of a message whose signature fails is returned.
+    fn open(&mut self, raw: Raw, sealed_request: bool) -> Result<HttpResponse> {
+        let content_type = raw
+            .headers
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("");
+        if !sealing::is_encrypted(content_type) {
+            if sealed_request && raw.status == 200 {
+                return Err(Error::Auth(
+                    "the server answered a sealed request in clear text".into(),
+                ));
+            }
+            return classify(raw);
+        }
+        let ctx = self
+            .conn
+            .as_mut()
+            .and_then(|c| c.security.as_mut())
+            .ok_or_else(|| {
+                Error::Auth("a sealed response on a connection without a security context".into())
+            })?;
+        let parts = sealing::parse(&raw.body).map_err(|e| Error::Auth(e.to_string()))?;
+        let plain = ctx.unseal(parts.signature, parts.data)?;
+        if plain.len() != parts.original_len {
+            return Err(Error::Auth(format!(
+                "sealed response length {} does not match its OriginalContent Length {}",
+                plain.len(),
+                parts.original_len
+            )));
+        }
+        let mut headers = raw.headers;
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static(SOAP_CONTENT_TYPE),
+        );
+        classify(Raw {
+            status: raw.status,
+            headers,
+            body: Bytes::from(plain),
+        })
+    }
+
+    /// One request on the current connection, its response read whole.
+    async fn round_trip(&mut self, req: Request<Full<Bytes>>) -> Result<Raw, Failure> {
+        let conn = self
+            .conn
+            .as_mut()
+            .ok_or_else(|| Error::State("no connection".into()))?;
+        let reused = conn.requests > 0;
+        conn.requests += 1;
+        self.in_flight = true;
+        self.stats.requests.fetch_add(1, Ordering::Relaxed);
+        if conn.sender.ready().await.is_err() {
+            self.in_flight = false;
+            self.conn = None;
+            let e = Error::Connection("connection closed".into());
+            return Err(if reused {
+                Failure::Stale(e)
+            } else {
+                Failure::Fatal(e)
+            });
+        }
+        let resp = match conn.sender.send_request(req).await {
+            Ok(r) => r,
+            Err(e) => {
+                self.in_flight = false;
+                self.conn = None;
+                // A reused connection the server closed between requests: the request
+                // never reached it, so it may go once more on a fresh connection.
+                let stale =
+                    reused && (e.is_canceled() || e.is_closed() || e.is_incomplete_message());
+                if stale {
+                    tracing::debug!(error = %e, "reused connection was closed");
+                }
+                let e = Error::Connection(e.to_string());
+                return Err(if stale {
+                    Failure::Stale(e)
+                } else {
+                    Failure::Fatal(e)
+                });
+            }
+        };
+        let result = self.read_response(resp).await;
+        self.in_flight = false;
+        if result.is_err() {
+            self.conn = None;
+        }
+        result.map_err(Failure::Fatal)
+    }
+
+    async fn read_response(&mut self, resp: http::Response<hyper::body::Incoming>) -> Result<Raw> {
         let status = resp.status().as_u16();
         let limit = self.config.max_response_bytes;
-        let content_type = resp.headers().get(header::CONTENT_TYPE).cloned();
-        let offered: Vec<String> = resp
-            .headers()
-            .get_all(header::WWW_AUTHENTICATE)
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .map(|v| v.split_whitespace().next().unwrap_or("").to_string())
-            .filter(|s| !s.is_empty())
-            .collect();
-        let declared = resp
-            .headers()
+        let (parts, mut body) = resp.into_parts();
+        let declared = parts
+            .headers
             .get(header::CONTENT_LENGTH)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.parse::<u64>().ok());
-        let mut body = resp.into_body();
-        let mut buf = BytesMut::with_capacity(declared.map_or(8192, |d| d.min(limit as u64) as usize));
+        let mut buf =
+            BytesMut::with_capacity(declared.map_or(8192, |d| d.min(limit as u64) as usize));
         let too_large = |buf: &BytesMut| Error::ResponseTooLarge {
             status,
             limit,
@@ -226,7 +520,8 @@ impl Channel {
             return Err(too_large(&buf));
         }
         while let Some(frame) = body.frame().await {
-            let frame = frame.map_err(|e| Error::Connection(format!("reading the response body: {e}")))?;
+            let frame =
+                frame.map_err(|e| Error::Connection(format!("reading the response body: {e}")))?;
             if let Some(data) = frame.data_ref() {
                 if buf.len() + data.len() > limit {
                     let room = EXCERPT_BYTES.saturating_sub(buf.len());
@@ -237,21 +532,43 @@ impl Channel {
                 buf.extend_from_slice(data);
             }
         }
-        let body = buf.freeze();
-        match status {
-            200 => Ok(HttpResponse { status, body }),
-            401 => Err(Error::Unauthorized { offered }),
-            400 | 500 if looks_like_soap(content_type.as_ref(), &body) => Ok(HttpResponse { status, body }),
-            _ => Err(Error::Http {
-                status,
-                excerpt: excerpt(&body),
-            }),
+        Ok(Raw {
+            status,
+            headers: parts.headers,
+            body: buf.freeze(),
+        })
+    }
+}
+
+fn negotiate_header(token: &[u8]) -> Result<HeaderValue> {
+    let value = format!(
+        "Negotiate {}",
+        base64::engine::general_purpose::STANDARD.encode(token)
+    );
+    let mut v = HeaderValue::from_str(&value).map_err(|e| Error::Auth(e.to_string()))?;
+    v.set_sensitive(true);
+    Ok(v)
+}
+
+fn unexpected_handshake_answer(raw: Raw) -> Error {
+    if raw.status == 200 {
+        Error::Auth("the server accepted the NTLM handshake without a challenge".into())
+    } else {
+        match classify(raw) {
+            Err(e) => e,
+            Ok(r) => Error::Http {
+                status: r.status,
+                excerpt: excerpt(&r.body),
+            },
         }
     }
 }
 
 /// The HTTP timeout of one request: the operation timeout plus a margin, so the server's
 /// own timeout fault arrives before the client gives up.
-pub(crate) fn http_timeout_for(operation_timeout: Duration, configured: Option<Duration>) -> Duration {
+pub(crate) fn http_timeout_for(
+    operation_timeout: Duration,
+    configured: Option<Duration>,
+) -> Duration {
     configured.unwrap_or(operation_timeout + Duration::from_secs(10))
 }

@@ -3,7 +3,10 @@
 //! per client for concurrency. Auth and TLS live here; SOAP does not.
 
 mod auth;
+mod cbt;
 mod channel;
+pub(crate) mod ntlm;
+pub(crate) mod sealing;
 mod tls;
 
 use std::sync::Arc;
@@ -14,7 +17,7 @@ use bytes::Bytes;
 use tokio::sync::{Mutex, Semaphore};
 use tokio::time::Instant;
 
-pub use auth::Auth;
+pub use auth::{Auth, Encryption, SspiCredentials};
 pub(crate) use channel::{Channel, HttpResponse, http_timeout_for};
 pub use tls::{TlsOptions, parse_pem_certificates};
 
@@ -48,7 +51,11 @@ impl Endpoint {
         let https = match uri.scheme_str() {
             Some("https") => true,
             Some("http") => false,
-            _ => return Err(Error::Config(format!("endpoint {url:?} must start with http:// or https://"))),
+            _ => {
+                return Err(Error::Config(format!(
+                    "endpoint {url:?} must start with http:// or https://"
+                )));
+            }
         };
         let host = uri
             .host()
@@ -64,11 +71,21 @@ impl Endpoint {
         let url = format!(
             "{}://{}:{}{}",
             if https { "https" } else { "http" },
-            if host.contains(':') { format!("[{host}]") } else { host.clone() },
+            if host.contains(':') {
+                format!("[{host}]")
+            } else {
+                host.clone()
+            },
             port,
             path
         );
-        Ok(Endpoint { url, https, host, port, path })
+        Ok(Endpoint {
+            url,
+            https,
+            host,
+            port,
+            path,
+        })
     }
 
     /// `host:port` for connecting.
@@ -86,7 +103,6 @@ impl Endpoint {
 pub(crate) struct TransportConfig {
     pub endpoint: Endpoint,
     pub auth: Auth,
-    pub allow_insecure_basic: bool,
     pub tls: Option<Arc<tokio_rustls::rustls::ClientConfig>>,
     pub max_response_bytes: usize,
     pub connect_timeout: Duration,
@@ -95,6 +111,10 @@ pub(crate) struct TransportConfig {
 }
 
 impl TransportConfig {
+    #[allow(
+        clippy::too_many_arguments,
+        reason = "one call site: ClientBuilder::build"
+    )]
     pub(crate) fn new(
         endpoint: Endpoint,
         auth: Auth,
@@ -112,6 +132,17 @@ impl TransportConfig {
                     .into(),
             ));
         }
+        if let Some(c) = auth.sspi()
+            && c.encryption == Encryption::Never
+            && !endpoint.https
+            && !c.allow_unencrypted
+        {
+            return Err(Error::Config(
+                "Encryption::Never over plain HTTP sends every message in clear text; \
+                 use https, or allow it explicitly with Auth::allow_unencrypted(true)"
+                    .into(),
+            ));
+        }
         let tls = if endpoint.https {
             Some(tls::client_config(tls)?)
         } else {
@@ -120,7 +151,6 @@ impl TransportConfig {
         Ok(TransportConfig {
             endpoint,
             auth,
-            allow_insecure_basic,
             tls,
             max_response_bytes,
             connect_timeout,
@@ -136,6 +166,7 @@ pub(crate) struct Stats {
     pub connects: AtomicU64,
     pub requests: AtomicU64,
     pub reconnects: AtomicU64,
+    pub handshakes: AtomicU64,
 }
 
 /// A snapshot of the transport counters.
@@ -147,6 +178,8 @@ pub struct TransportStats {
     pub requests: u64,
     /// Requests retried on a fresh connection after a reused one turned out closed.
     pub reconnects: u64,
+    /// NTLM/Negotiate handshakes completed (one per channel connection, plus re-auths).
+    pub handshakes: u64,
 }
 
 struct Idle {
@@ -178,6 +211,7 @@ impl Transport {
             connects: self.stats.connects.load(Ordering::Relaxed),
             requests: self.stats.requests.load(Ordering::Relaxed),
             reconnects: self.stats.reconnects.load(Ordering::Relaxed),
+            handshakes: self.stats.handshakes.load(Ordering::Relaxed),
         }
     }
 
@@ -200,13 +234,21 @@ impl Transport {
             .await
             .map_err(|_| Error::State("transport closed".into()))?;
         Ok(Lease {
-            channel: Some(Channel::new(Arc::clone(&self.config), permit, Arc::clone(&self.stats))),
+            channel: Some(Channel::new(
+                Arc::clone(&self.config),
+                permit,
+                Arc::clone(&self.stats),
+            )),
             pool: Arc::clone(self),
         })
     }
 
     /// One request on any channel.
-    pub(crate) async fn send(self: &Arc<Self>, body: Bytes, unauthenticated_identify: bool) -> Result<HttpResponse> {
+    pub(crate) async fn send(
+        self: &Arc<Self>,
+        body: Bytes,
+        unauthenticated_identify: bool,
+    ) -> Result<HttpResponse> {
         let mut lease = self.lease().await?;
         lease.channel().send(body, unauthenticated_identify).await
     }
@@ -221,13 +263,17 @@ pub(crate) struct Lease {
 
 impl Lease {
     pub(crate) fn channel(&mut self) -> &mut Channel {
-        self.channel.as_mut().expect("lease holds a channel until dropped")
+        self.channel
+            .as_mut()
+            .expect("lease holds a channel until dropped")
     }
 }
 
 impl Drop for Lease {
     fn drop(&mut self) {
-        let Some(ch) = self.channel.take() else { return };
+        let Some(ch) = self.channel.take() else {
+            return;
+        };
         if !ch.is_reusable() {
             return; // dropping it closes the connection and frees the permit
         }
@@ -253,7 +299,10 @@ mod tests {
         assert_eq!((e.port, e.path.as_str(), e.https), (5985, "/wsman", false));
         assert_eq!(e.url, "http://host:5985/wsman");
         let e = Endpoint::parse("https://[::1]/custom").unwrap();
-        assert_eq!((e.host.as_str(), e.port, e.path.as_str()), ("::1", 5986, "/custom"));
+        assert_eq!(
+            (e.host.as_str(), e.port, e.path.as_str()),
+            ("::1", 5986, "/custom")
+        );
         assert_eq!(e.authority(), "[::1]:5986");
         assert!(Endpoint::parse("ftp://x").is_err());
         assert!(Endpoint::parse("not a url").is_err());

@@ -1,0 +1,298 @@
+//! `winrm run` and `winrm ps`: a remote command whose output is streamed to the tool's
+//! stdout/stderr as it arrives, with the tool's stdin passed through when it is not a
+//! terminal, Ctrl-C as a remote cancel (exit 130) and `--deadline` (exit 124).
+
+use std::io::{IsTerminal, Read, Write};
+use std::process::ExitCode;
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures_util::StreamExt;
+use tokio::sync::mpsc;
+use tokio_winrm::shell::text;
+use tokio_winrm::{CancelReason, Client, CommandEvent, ExitStatus};
+
+use crate::Failure;
+
+/// Exit status after Ctrl-C (128 + SIGINT).
+const EXIT_INTERRUPTED: u8 = 130;
+/// Exit status when the deadline passed (as `timeout(1)`).
+const EXIT_DEADLINE: u8 = 124;
+/// The CLIXML header PowerShell writes before error records on a redirected stderr.
+const CLIXML: &[u8] = b"#< CLIXML";
+
+/// Runs `command args` in a fresh UTF-8 shell and streams it; the shell is always closed.
+pub async fn run(
+    client: &Client,
+    command: &str,
+    args: &[String],
+    deadline: Option<Duration>,
+    powershell: bool,
+) -> Result<ExitCode, Failure> {
+    let interrupts = watch_ctrl_c();
+    let shell = client.shell().codepage(65001).open().await?;
+    let result = drive(&shell, command, args, deadline, powershell, interrupts).await;
+    let closed = shell.close().await;
+    let status = result?;
+    if let Err(e) = closed {
+        eprintln!("warning: closing the shell failed: {e}");
+    }
+    Ok(match status {
+        ExitStatus::Exited(code) => exit_code(code),
+        ExitStatus::Cancelled {
+            reason: CancelReason::Timeout,
+        } => {
+            let secs = deadline.map_or(0.0, |d| d.as_secs_f64());
+            eprintln!(
+                "error: the command did not finish within its deadline of {secs} s: it was cancelled on the server"
+            );
+            ExitCode::from(EXIT_DEADLINE)
+        }
+        ExitStatus::Cancelled { reason } => {
+            let why = if reason == CancelReason::User {
+                "interrupted".to_string()
+            } else {
+                reason.to_string()
+            };
+            eprintln!(
+                "{why}: the remote command was terminated (Signal terminate) and its shell closed"
+            );
+            ExitCode::from(EXIT_INTERRUPTED)
+        }
+    })
+}
+
+/// A remote exit code as this process's exit status; codes that do not fit (Windows
+/// NTSTATUS values such as 0xC000013A) become 1, with a note.
+fn exit_code(code: i64) -> ExitCode {
+    match u8::try_from(code) {
+        Ok(c) => ExitCode::from(c),
+        Err(_) => {
+            eprintln!(
+                "note: remote exit code {code} (0x{:08X}) does not fit an exit status; exiting with 1",
+                code as u32
+            );
+            ExitCode::from(1)
+        }
+    }
+}
+
+/// Ctrl-C presses, as a channel: the first cancels the remote operation; a second one
+/// exits at once.
+pub fn watch_ctrl_c() -> mpsc::UnboundedReceiver<()> {
+    let (tx, rx) = mpsc::unbounded_channel();
+    // One listener for the whole run, installed before returning, so that every press
+    // is reported exactly once.
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        if let Ok(mut sigint) = signal(SignalKind::interrupt()) {
+            tokio::spawn(async move {
+                while sigint.recv().await.is_some() {
+                    if tx.send(()).is_err() {
+                        break;
+                    }
+                }
+            });
+        }
+    }
+    #[cfg(not(unix))]
+    tokio::spawn(async move {
+        while tokio::signal::ctrl_c().await.is_ok() {
+            if tx.send(()).is_err() {
+                break;
+            }
+        }
+    });
+    rx
+}
+
+/// Reads the tool's own stdin on a plain thread (a blocking read cannot be cancelled, so
+/// it must not hold up the runtime at exit). `None` marks end of input.
+fn read_stdin() -> mpsc::Receiver<Option<Vec<u8>>> {
+    let (tx, rx) = mpsc::channel(4);
+    std::thread::spawn(move || {
+        let mut stdin = std::io::stdin().lock();
+        let mut buf = vec![0u8; 64 * 1024];
+        loop {
+            match stdin.read(&mut buf) {
+                Ok(0) => {
+                    let _ = tx.blocking_send(None);
+                    return;
+                }
+                Ok(n) => {
+                    if tx.blocking_send(Some(buf[..n].to_vec())).is_err() {
+                        return;
+                    }
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => {
+                    eprintln!("warning: reading stdin failed: {e}; closing the remote stdin");
+                    let _ = tx.blocking_send(None);
+                    return;
+                }
+            }
+        }
+    });
+    rx
+}
+
+async fn drive(
+    shell: &tokio_winrm::Shell,
+    command: &str,
+    args: &[String],
+    deadline: Option<Duration>,
+    powershell: bool,
+    mut interrupts: mpsc::UnboundedReceiver<()>,
+) -> Result<ExitStatus, Failure> {
+    let mut builder = shell.command(command).args(args.iter().cloned());
+    if let Some(d) = deadline {
+        builder = builder.deadline(d);
+    }
+    let mut cmd = tokio::select! {
+        r = builder.start() => r?,
+        _ = interrupts.recv() => return Ok(ExitStatus::Cancelled { reason: CancelReason::User }),
+    };
+    let cancel = cmd.cancel_handle();
+    let mut stdin = (!std::io::stdin().is_terminal()).then(read_stdin);
+    let mut out = Output::new(powershell);
+    let status = loop {
+        tokio::select! {
+            ev = cmd.next() => match ev {
+                Some(Ok(CommandEvent::Stdout(b))) => {
+                    if out.stdout(&b).is_err() {
+                        // Our reader went away (e.g. `| head`): stop the remote side too.
+                        cancel.cancel();
+                    }
+                }
+                Some(Ok(CommandEvent::Stderr(b))) => out.stderr(&b),
+                Some(Ok(CommandEvent::Exit(status))) => break status,
+                Some(Err(e)) => {
+                    out.finish();
+                    return Err(e.into());
+                }
+                None => {
+                    out.finish();
+                    return Err(Failure::Message("the output stream ended without an exit status".into(), 1));
+                }
+            },
+            Some(()) = interrupts.recv() => {
+                if cancel.is_cancelled() {
+                    eprintln!("interrupted again: exiting without waiting for the server");
+                    std::process::exit(EXIT_INTERRUPTED.into());
+                }
+                eprintln!("^C: cancelling the remote command (Signal terminate); press Ctrl-C again to quit at once");
+                cancel.cancel();
+            }
+            chunk = next_stdin(&mut stdin) => {
+                let r = match &chunk {
+                    Some(data) => cmd.send(data).await,
+                    None => {
+                        stdin = None;
+                        cmd.close_stdin(&[]).await
+                    }
+                };
+                if let Err(e) = r {
+                    // The command may have ended without reading its input: not an error.
+                    if !e.fault().is_some_and(|f| f.is_gone()) && !cancel.is_cancelled() {
+                        eprintln!("warning: sending stdin failed: {e}");
+                    }
+                    stdin = None;
+                }
+            }
+        }
+    };
+    out.finish();
+    Ok(status)
+}
+
+async fn next_stdin(rx: &mut Option<mpsc::Receiver<Option<Vec<u8>>>>) -> Option<Vec<u8>> {
+    match rx {
+        Some(r) => r.recv().await.flatten(),
+        None => std::future::pending().await,
+    }
+}
+
+/// Writes output as it arrives. For PowerShell, stderr that starts with `#< CLIXML` is
+/// collected and decoded into readable text at the end.
+struct Output {
+    powershell: bool,
+    stderr_pending: Vec<u8>,
+    stderr_mode: StderrMode,
+    stdout_broken: bool,
+}
+
+#[derive(PartialEq)]
+enum StderrMode {
+    Undecided,
+    Clixml,
+    Raw,
+}
+
+impl Output {
+    fn new(powershell: bool) -> Output {
+        Output {
+            powershell,
+            stderr_pending: Vec::new(),
+            stderr_mode: if powershell {
+                StderrMode::Undecided
+            } else {
+                StderrMode::Raw
+            },
+            stdout_broken: false,
+        }
+    }
+
+    fn stdout(&mut self, b: &Bytes) -> std::io::Result<()> {
+        if self.stdout_broken {
+            return Ok(());
+        }
+        let mut o = std::io::stdout().lock();
+        let r = o.write_all(b).and_then(|()| o.flush());
+        if r.is_err() {
+            self.stdout_broken = true;
+        }
+        r
+    }
+
+    fn stderr(&mut self, b: &Bytes) {
+        match self.stderr_mode {
+            StderrMode::Raw => write_stderr(b),
+            StderrMode::Clixml => self.stderr_pending.extend_from_slice(b),
+            StderrMode::Undecided => {
+                self.stderr_pending.extend_from_slice(b);
+                let start = self
+                    .stderr_pending
+                    .iter()
+                    .position(|c| !c.is_ascii_whitespace())
+                    .unwrap_or(self.stderr_pending.len());
+                let head = &self.stderr_pending[start..];
+                if head.len() >= CLIXML.len() || head.contains(&b'\n') {
+                    if head.starts_with(CLIXML) {
+                        self.stderr_mode = StderrMode::Clixml;
+                    } else {
+                        self.stderr_mode = StderrMode::Raw;
+                        write_stderr(&std::mem::take(&mut self.stderr_pending));
+                    }
+                }
+            }
+        }
+    }
+
+    fn finish(&mut self) {
+        if self.stderr_pending.is_empty() {
+            return;
+        }
+        let raw = std::mem::take(&mut self.stderr_pending);
+        let textual = text::decode(&raw, 65001);
+        match (self.powershell, text::decode_clixml(&textual)) {
+            (true, Some(decoded)) => write_stderr(decoded.as_bytes()),
+            _ => write_stderr(&raw),
+        }
+    }
+}
+
+fn write_stderr(b: &[u8]) {
+    let mut e = std::io::stderr().lock();
+    let _ = e.write_all(b).and_then(|()| e.flush());
+}

@@ -1,0 +1,257 @@
+//! `winrm wql`: a WQL query as a stream of rows, printed as they arrive (a table, or JSON
+//! lines with `--json`), with a progress count on a terminal and Ctrl-C as a cancel that
+//! releases the enumeration on the server (exit 130).
+
+use std::io::{IsTerminal, Write};
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use futures_util::StreamExt;
+use tokio_winrm::{CancelReason, Client, DEFAULT_MAX_ELEMENTS, EnumEnd, EnumEvent, Instance};
+
+use crate::Failure;
+use crate::render::{instance_json_line, scalar_text};
+
+/// Rows collected before the table's column widths are fixed.
+const WIDTH_SAMPLE_ROWS: usize = 100;
+/// ... or this long after the first row, whichever comes first.
+const WIDTH_SAMPLE_TIME: Duration = Duration::from_millis(250);
+/// The widest a column is padded to; longer values are printed in full.
+const MAX_WIDTH: usize = 60;
+
+/// Runs the query and prints its rows.
+pub async fn run(
+    client: &Client,
+    query: &str,
+    namespace: &str,
+    max: Option<u64>,
+    json: bool,
+) -> Result<ExitCode, Failure> {
+    let mut interrupts = crate::stream::watch_ctrl_c();
+    let mut builder = client.wql(namespace, query);
+    if let Some(n) = max {
+        builder = builder.max_elements(
+            u32::try_from(n)
+                .unwrap_or(u32::MAX)
+                .clamp(1, DEFAULT_MAX_ELEMENTS),
+        );
+    }
+    let mut rows = builder.start();
+    let cancel = rows.cancel_handle();
+    let mut out = Rows::new(selected_properties(query), json);
+    let mut limited = false;
+    let end = loop {
+        let tick = tokio::time::sleep(Duration::from_millis(100));
+        tokio::select! {
+            ev = rows.next() => match ev {
+                Some(Ok(EnumEvent::Item(item))) => {
+                    if let Some(inst) = item.instance() {
+                        out.push(inst);
+                    }
+                    if max.is_some_and(|m| out.count >= m) && !cancel.is_cancelled() {
+                        limited = true;
+                        cancel.cancel();
+                    }
+                }
+                Some(Ok(EnumEvent::End(end))) => break Ok(end),
+                Some(Err(e)) => break Err(e),
+                None => break Err(tokio_winrm::Error::State("the enumeration ended without a final status".into())),
+            },
+            Some(()) = interrupts.recv() => {
+                if cancel.is_cancelled() {
+                    out.finish();
+                    eprintln!("interrupted again: exiting without waiting for the server");
+                    std::process::exit(130);
+                }
+                out.clear_progress();
+                eprintln!("^C: cancelling the enumeration (Release); press Ctrl-C again to quit at once");
+                cancel.cancel();
+            }
+            () = tick => out.tick(),
+        }
+    };
+    out.finish();
+    let released = rows.close().await;
+    let end = end?;
+    if let Err(e) = released {
+        eprintln!("warning: releasing the enumeration failed: {e}");
+    }
+    let n = out.count;
+    Ok(match end {
+        EnumEnd::Complete => {
+            if std::io::stderr().is_terminal() {
+                eprintln!("({n} rows)");
+            }
+            ExitCode::SUCCESS
+        }
+        EnumEnd::Cancelled { .. } if limited => {
+            eprintln!("(stopped after {n} rows as --max asked; the enumeration was released)");
+            ExitCode::SUCCESS
+        }
+        EnumEnd::Cancelled { reason } => {
+            let why = if reason == CancelReason::User {
+                "interrupted".to_string()
+            } else {
+                reason.to_string()
+            };
+            eprintln!(
+                "cancelled ({why}) after {n} rows; the enumeration was released on the server"
+            );
+            ExitCode::from(130)
+        }
+        other => {
+            eprintln!("the enumeration ended: {other:?}");
+            ExitCode::SUCCESS
+        }
+    })
+}
+
+/// The property list of `SELECT a, b FROM ...`; `None` for `SELECT *` or when the query
+/// cannot be read (the server will say what is wrong with it).
+fn selected_properties(query: &str) -> Option<Vec<String>> {
+    let q = query.trim();
+    let lower = q.to_ascii_lowercase();
+    let rest = lower.strip_prefix("select")?;
+    if !rest.starts_with(char::is_whitespace) {
+        return None;
+    }
+    let from = lower.split_whitespace().position(|w| w == "from")?;
+    let list: Vec<&str> = q.split_whitespace().skip(1).take(from - 1).collect();
+    let props: Vec<String> = list
+        .join(" ")
+        .split(',')
+        .map(|p| p.trim().to_string())
+        .filter(|p| !p.is_empty())
+        .collect();
+    (!props.is_empty() && !props.iter().any(|p| p == "*")).then_some(props)
+}
+
+/// Prints rows: JSON lines at once; a table after a short sample fixes column widths.
+struct Rows {
+    columns: Option<Vec<String>>,
+    widths: Option<Vec<usize>>,
+    pending: Vec<Vec<String>>,
+    first_at: Option<Instant>,
+    json: bool,
+    count: u64,
+    progress: bool,
+    progress_shown: bool,
+}
+
+impl Rows {
+    fn new(columns: Option<Vec<String>>, json: bool) -> Rows {
+        Rows {
+            columns,
+            widths: None,
+            pending: Vec::new(),
+            first_at: None,
+            json,
+            count: 0,
+            progress: std::io::stderr().is_terminal(),
+            progress_shown: false,
+        }
+    }
+
+    fn push(&mut self, inst: &Instance) {
+        self.count += 1;
+        if self.json {
+            self.emit(&instance_json_line(inst));
+            return;
+        }
+        let columns = self
+            .columns
+            .get_or_insert_with(|| inst.properties.iter().map(|(k, _)| k.clone()).collect());
+        let cells = columns
+            .iter()
+            .map(|c| inst.get(c).map_or_else(String::new, scalar_text))
+            .collect();
+        self.first_at.get_or_insert_with(Instant::now);
+        self.pending.push(cells);
+        if self.widths.is_some() || self.pending.len() >= WIDTH_SAMPLE_ROWS {
+            self.flush_table();
+        }
+    }
+
+    /// Called every 100 ms: ends the width sample, redraws the progress count.
+    fn tick(&mut self) {
+        if self
+            .first_at
+            .is_some_and(|t| t.elapsed() >= WIDTH_SAMPLE_TIME)
+        {
+            self.flush_table();
+        }
+        if self.progress && self.count > 0 {
+            let mut e = std::io::stderr().lock();
+            let _ = write!(e, "\r\x1b[K{} rows...", self.count);
+            let _ = e.flush();
+            self.progress_shown = true;
+        }
+    }
+
+    fn clear_progress(&mut self) {
+        if self.progress_shown {
+            let mut e = std::io::stderr().lock();
+            let _ = write!(e, "\r\x1b[K");
+            let _ = e.flush();
+            self.progress_shown = false;
+        }
+    }
+
+    fn emit(&mut self, line: &str) {
+        self.clear_progress();
+        let mut o = std::io::stdout().lock();
+        if writeln!(o, "{line}").and_then(|()| o.flush()).is_err() {
+            // The reader went away (e.g. `| head`): stop quietly.
+            std::process::exit(0);
+        }
+    }
+
+    fn flush_table(&mut self) {
+        if self.json {
+            return;
+        }
+        let Some(columns) = self.columns.clone() else {
+            return;
+        };
+        if self.widths.is_none() {
+            let mut widths: Vec<usize> = columns.iter().map(|c| c.chars().count()).collect();
+            for row in &self.pending {
+                for (w, cell) in widths.iter_mut().zip(row) {
+                    *w = (*w).max(cell.chars().count()).min(MAX_WIDTH);
+                }
+            }
+            let header = format_row(&columns, &widths);
+            let rule = format_row(
+                &widths.iter().map(|w| "-".repeat(*w)).collect::<Vec<_>>(),
+                &widths,
+            );
+            self.widths = Some(widths);
+            self.emit(&header);
+            self.emit(&rule);
+        }
+        let widths = self.widths.clone().unwrap_or_default();
+        for row in std::mem::take(&mut self.pending) {
+            self.emit(&format_row(&row, &widths));
+        }
+    }
+
+    fn finish(&mut self) {
+        self.flush_table();
+        self.clear_progress();
+    }
+}
+
+fn format_row(cells: &[String], widths: &[usize]) -> String {
+    let mut line = String::new();
+    for (i, (cell, w)) in cells.iter().zip(widths).enumerate() {
+        if i > 0 {
+            line.push_str("  ");
+        }
+        line.push_str(cell);
+        if i + 1 < cells.len() {
+            let pad = w.saturating_sub(cell.chars().count());
+            line.extend(std::iter::repeat_n(' ', pad));
+        }
+    }
+    line
+}

@@ -1,0 +1,324 @@
+//! An embedded WS-Management server that behaves like a Windows WinRM endpoint
+//! (feature `sim`): Identify, WS-Transfer on the config resource and WMI-like classes,
+//! Invoke, WinRS shells, WS-Enumeration with WQL, and the faults Windows sends.
+//! Used by the examples, the tests and the benchmarks, and by users testing their
+//! automation without a Windows host.
+
+#![allow(
+    clippy::result_large_err,
+    reason = "a SimFault is the simulator's cold error path; boxing it buys nothing"
+)]
+
+mod config;
+mod enumeration;
+pub mod request;
+pub mod response;
+mod ntlm;
+mod server;
+mod synthetic;
+mod winrs;
+mod wmi;
+pub mod wql;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use tokio_util::sync::CancellationToken;
+
+#[doc(hidden)]
+pub use ntlm::bench_seal_unseal;
+pub use request::SimRequest;
+pub use response::SimFault;
+pub use winrs::{CommandContext, CommandFn};
+
+/// Result of a handler: a response envelope, or the fault to send.
+pub(crate) type HandlerResult = Result<String, SimFault>;
+
+/// Settings of a simulator.
+#[derive(Debug, Clone)]
+pub struct SimConfig {
+    /// Where to listen (default `127.0.0.1:0`, an ephemeral port).
+    pub addr: SocketAddr,
+    /// Accepted `(user, password)` pairs for Basic (default `("vagrant", "vagrant")`).
+    pub users: Vec<(String, String)>,
+    /// Accept Basic authentication (Windows: `Service/Auth/Basic`).
+    pub allow_basic: bool,
+    /// Answer Identify with `WSMANIDENTIFY: unauthenticated` without credentials.
+    pub allow_unauthenticated_identify: bool,
+    /// Accept clear-text messages on NTLM/Negotiate-authenticated connections
+    /// (Windows: `Service/AllowUnencrypted`, default false). When false, an unsealed
+    /// request after an NTLM handshake is refused with HTTP 500.
+    pub allow_unencrypted: bool,
+    /// `MaxShellsPerUser` (Windows default 30).
+    pub max_shells_per_user: usize,
+    /// `MaxEnvelopeSizekb` reported by the config resource.
+    pub max_envelope_size_kb: u32,
+    /// Cap on an accepted request body.
+    pub max_request_bytes: usize,
+    /// The interval between `ping -n N` lines (Windows: 1 s).
+    pub ping_interval: Duration,
+    /// Number of generated Win32_Service instances.
+    pub service_count: usize,
+    /// Number of instances of the synthetic class `Sim_Item` (up to 1,000,000).
+    pub synthetic_count: u64,
+    /// `MaxBatchItems`: the most items in one Pull response.
+    pub max_batch_items: usize,
+    /// How long an unused enumeration context lives (`EnumerationTimeoutms`).
+    pub enumeration_timeout: Duration,
+    /// How long each Pull is held before it is answered (default zero: at once), as a
+    /// long poll with nothing new; past the request's OperationTimeout it ends with
+    /// `w:TimedOut`. For cancel tests.
+    pub pull_delay: Duration,
+    /// Seed of the generated data.
+    pub seed: u64,
+}
+
+impl Default for SimConfig {
+    fn default() -> Self {
+        SimConfig {
+            addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+            users: vec![("vagrant".into(), "vagrant".into())],
+            allow_basic: true,
+            allow_unauthenticated_identify: true,
+            allow_unencrypted: false,
+            max_shells_per_user: 30,
+            max_envelope_size_kb: 500,
+            max_request_bytes: 1024 * 1024,
+            ping_interval: Duration::from_millis(1000),
+            service_count: 200,
+            synthetic_count: 10_000,
+            max_batch_items: 20_000,
+            enumeration_timeout: Duration::from_secs(60),
+            pull_delay: Duration::ZERO,
+            seed: 42,
+        }
+    }
+}
+
+/// Live counters of the simulator, for tests.
+#[derive(Debug, Default)]
+pub(crate) struct Counters {
+    pub requests: AtomicU64,
+    pub auth_failures: AtomicU64,
+    pub faults: AtomicU64,
+    pub open_shells: AtomicU64,
+    pub shells_created: AtomicU64,
+    pub running_commands: AtomicU64,
+    pub commands_started: AtomicU64,
+    pub signals: AtomicU64,
+    pub terminate_signals: AtomicU64,
+    pub signals_while_receive_pending: AtomicU64,
+    pub receives_pending: AtomicU64,
+    pub open_enumerations: AtomicU64,
+    pub releases: AtomicU64,
+    pub releases_while_pull_pending: AtomicU64,
+    pub pulls_pending: AtomicU64,
+    pub invokes: AtomicU64,
+    pub puts: AtomicU64,
+    pub connections: AtomicU64,
+    pub ntlm_handshakes: AtomicU64,
+    pub sealed_messages: AtomicU64,
+    pub unseal_failures: AtomicU64,
+}
+
+/// A snapshot of the simulator's counters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub struct CounterSnapshot {
+    /// Requests received (all).
+    pub requests: u64,
+    /// Requests refused with 401.
+    pub auth_failures: u64,
+    /// Faults sent.
+    pub faults: u64,
+    /// Shells open now.
+    pub open_shells: u64,
+    /// Shells created in total.
+    pub shells_created: u64,
+    /// Commands running now (started and not terminated).
+    pub running_commands: u64,
+    /// Commands started in total.
+    pub commands_started: u64,
+    /// Signal requests received.
+    pub signals: u64,
+    /// Signal terminate requests received.
+    pub terminate_signals: u64,
+    /// Signals that arrived while a Receive for the same command was pending.
+    pub signals_while_receive_pending: u64,
+    /// Receive requests waiting now.
+    pub receives_pending: u64,
+    /// Enumeration contexts open now.
+    pub open_enumerations: u64,
+    /// Release requests received.
+    pub releases: u64,
+    /// Releases that arrived while a Pull on the same context was pending.
+    pub releases_while_pull_pending: u64,
+    /// Pull requests waiting now.
+    pub pulls_pending: u64,
+    /// Invoke requests.
+    pub invokes: u64,
+    /// Put requests.
+    pub puts: u64,
+    /// TCP connections accepted.
+    pub connections: u64,
+    /// NTLM handshakes completed (AUTHENTICATE accepted).
+    pub ntlm_handshakes: u64,
+    /// Sealed requests unsealed and verified.
+    pub sealed_messages: u64,
+    /// Sealed requests refused because they failed to unseal or verify.
+    pub unseal_failures: u64,
+}
+
+impl Counters {
+    fn snapshot(&self) -> CounterSnapshot {
+        let g = |a: &AtomicU64| a.load(Ordering::SeqCst);
+        CounterSnapshot {
+            requests: g(&self.requests),
+            auth_failures: g(&self.auth_failures),
+            faults: g(&self.faults),
+            open_shells: g(&self.open_shells),
+            shells_created: g(&self.shells_created),
+            running_commands: g(&self.running_commands),
+            commands_started: g(&self.commands_started),
+            signals: g(&self.signals),
+            terminate_signals: g(&self.terminate_signals),
+            signals_while_receive_pending: g(&self.signals_while_receive_pending),
+            receives_pending: g(&self.receives_pending),
+            open_enumerations: g(&self.open_enumerations),
+            releases: g(&self.releases),
+            releases_while_pull_pending: g(&self.releases_while_pull_pending),
+            pulls_pending: g(&self.pulls_pending),
+            invokes: g(&self.invokes),
+            puts: g(&self.puts),
+            connections: g(&self.connections),
+            ntlm_handshakes: g(&self.ntlm_handshakes),
+            sealed_messages: g(&self.sealed_messages),
+            unseal_failures: g(&self.unseal_failures),
+        }
+    }
+}
+
+/// Shared state of one simulator.
+pub(crate) struct State {
+    pub config: SimConfig,
+    pub counters: Counters,
+    pub winrs: winrs::WinRs,
+    pub enumerations: enumeration::Enumerations,
+    pub wmi: wmi::Wmi,
+    pub winrm_config: config::WinRmConfig,
+    pub shutdown: CancellationToken,
+    pub ntlm: ntlm::Control,
+}
+
+/// A running simulator. Dropping it stops the server.
+pub struct Simulator {
+    addr: SocketAddr,
+    state: Arc<State>,
+}
+
+impl std::fmt::Debug for Simulator {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Simulator").field("addr", &self.addr).finish_non_exhaustive()
+    }
+}
+
+impl Simulator {
+    /// Starts a simulator with default settings on an ephemeral loopback port.
+    ///
+    /// # Errors
+    /// When the address cannot be bound.
+    pub async fn start() -> std::io::Result<Simulator> {
+        Simulator::start_with(SimConfig::default()).await
+    }
+
+    /// Starts a simulator with the given settings.
+    ///
+    /// # Errors
+    /// When the address cannot be bound.
+    pub async fn start_with(config: SimConfig) -> std::io::Result<Simulator> {
+        let listener = tokio::net::TcpListener::bind(config.addr).await?;
+        let addr = listener.local_addr()?;
+        let state = Arc::new(State {
+            winrs: winrs::WinRs::default(),
+            enumerations: enumeration::Enumerations::default(),
+            wmi: wmi::Wmi::new(&config),
+            winrm_config: config::WinRmConfig::new(&config),
+            counters: Counters::default(),
+            shutdown: CancellationToken::new(),
+            ntlm: ntlm::Control::default(),
+            config,
+        });
+        tokio::spawn(server::serve(listener, Arc::clone(&state)));
+        Ok(Simulator { addr, state })
+    }
+
+    /// The socket address.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The endpoint URL, `http://127.0.0.1:PORT/wsman`.
+    pub fn endpoint(&self) -> String {
+        format!("http://{}/wsman", self.addr)
+    }
+
+    /// The first configured user name.
+    pub fn user(&self) -> &str {
+        self.state.config.users.first().map_or("", |u| u.0.as_str())
+    }
+
+    /// The first configured password.
+    pub fn password(&self) -> &str {
+        self.state.config.users.first().map_or("", |u| u.1.as_str())
+    }
+
+    /// The counters now.
+    pub fn counters(&self) -> CounterSnapshot {
+        self.state.counters.snapshot()
+    }
+
+    /// Makes the server forget every NTLM context (as after a service restart): the next
+    /// request on an authenticated connection gets a 401.
+    pub fn forget_ntlm_contexts(&self) {
+        self.state.ntlm.forget_contexts();
+    }
+
+    /// Fault injection: the next sealed response carries a corrupted signature.
+    pub fn tamper_next_sealed_response(&self) {
+        self.state.ntlm.tamper_next();
+    }
+
+    /// Stops accepting connections and ends running commands.
+    pub fn stop(&self) {
+        self.state.shutdown.cancel();
+    }
+}
+
+impl Drop for Simulator {
+    fn drop(&mut self) {
+        self.state.shutdown.cancel();
+    }
+}
+
+/// A WMI-like class the simulator serves: instances made on demand from an index, so
+/// large classes are never held in memory.
+pub(crate) trait SimClass: Send + Sync {
+    /// Class name, e.g. `Win32_Service`.
+    fn name(&self) -> &str;
+    /// Property names in schema order.
+    fn properties(&self) -> &[&'static str];
+    /// Key property names (selectors), e.g. `["Name"]`.
+    fn keys(&self) -> &[&'static str];
+    /// Number of instances.
+    fn count(&self) -> u64;
+    /// The instance at `index` (< count).
+    fn instance(&self, index: u64) -> crate::soap::Instance;
+    /// Finds an instance by its key selectors; the default scans.
+    fn find(&self, selectors: &[(String, String)]) -> Option<crate::soap::Instance> {
+        (0..self.count()).map(|i| self.instance(i)).find(|inst| {
+            selectors.iter().all(|(k, v)| inst.get_str(k).is_some_and(|x| x.eq_ignore_ascii_case(v)))
+        })
+    }
+}

@@ -1,0 +1,172 @@
+//! `Sim_Item`: a synthetic WMI class of `SimConfig::synthetic_count` instances (up to
+//! 1,000,000), each made on demand from its index and the seed, never stored. Its 27
+//! properties have the shape of `Win32_Service` (names, types, text lengths), so it is
+//! also the enumeration throughput workload.
+
+use super::SimClass;
+use super::wmi::{Rng, datetime};
+use crate::soap::{Instance, Value};
+
+/// The most instances the class may have.
+pub(crate) const MAX_COUNT: u64 = 1_000_000;
+
+const PROPERTIES: &[&str] = &[
+    "AcceptPause",
+    "AcceptStop",
+    "Caption",
+    "CheckPoint",
+    "CreationClassName",
+    "DelayedAutoStart",
+    "Description",
+    "DesktopInteract",
+    "DisplayName",
+    "ErrorControl",
+    "ExitCode",
+    "Index",
+    "InstallDate",
+    "Name",
+    "PathName",
+    "ProcessId",
+    "ServiceSpecificExitCode",
+    "ServiceType",
+    "Started",
+    "StartMode",
+    "StartName",
+    "State",
+    "Status",
+    "SystemCreationClassName",
+    "SystemName",
+    "TagId",
+    "WaitHint",
+];
+
+const START_MODES: [&str; 3] = ["Auto", "Manual", "Disabled"];
+const ACCOUNTS: [&str; 3] = ["LocalSystem", "NT AUTHORITY\\LocalService", "NT AUTHORITY\\NetworkService"];
+
+/// The synthetic class.
+pub(crate) struct SimItems {
+    count: u64,
+    rng: Rng,
+}
+
+impl SimItems {
+    /// `count` instances (capped at [`MAX_COUNT`]) generated from `seed`.
+    pub(crate) fn new(seed: u64, count: u64) -> SimItems {
+        SimItems {
+            count: count.min(MAX_COUNT),
+            rng: Rng::new(seed).fork(0x51_17E4),
+        }
+    }
+
+    /// The key of instance `index`.
+    pub(crate) fn name_of(index: u64) -> String {
+        format!("Item{index:07}")
+    }
+
+    /// The index named by `name` (`Item0000042`, case-insensitive), if it exists.
+    pub(crate) fn index_of(&self, name: &str) -> Option<u64> {
+        let digits = name.get(..4).filter(|p| p.eq_ignore_ascii_case("Item")).and(name.get(4..))?;
+        if digits.len() != 7 || !digits.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        digits.parse::<u64>().ok().filter(|i| *i < self.count)
+    }
+}
+
+impl SimClass for SimItems {
+    fn name(&self) -> &str {
+        "Sim_Item"
+    }
+
+    fn properties(&self) -> &[&'static str] {
+        PROPERTIES
+    }
+
+    fn keys(&self) -> &[&'static str] {
+        &["Name"]
+    }
+
+    fn count(&self) -> u64 {
+        self.count
+    }
+
+    fn instance(&self, index: u64) -> Instance {
+        let r = self.rng.at(index);
+        let mode = START_MODES[(r % 3) as usize];
+        let running = mode == "Auto" && !(r >> 8).is_multiple_of(10);
+        let name = SimItems::name_of(index);
+        let display = format!("Synthetic Service Item {index:07}");
+        let s = |v: &str| Value::String(v.to_string());
+        let properties: Vec<(String, Value)> = vec![
+            ("AcceptPause", Value::Bool(running && (r >> 12).is_multiple_of(7))),
+            ("AcceptStop", Value::Bool(running)),
+            ("Caption", s(&display)),
+            ("CheckPoint", Value::UInt(0)),
+            ("CreationClassName", s("Sim_Item")),
+            ("DelayedAutoStart", Value::Bool((r >> 16).is_multiple_of(5))),
+            (
+                "Description",
+                Value::String(format!("Synthetic instance {index} of the tokio-winrm simulator, shaped like a Windows service.")),
+            ),
+            ("DesktopInteract", Value::Bool(false)),
+            ("DisplayName", Value::String(display)),
+            ("ErrorControl", s(if (r >> 20).is_multiple_of(4) { "Ignore" } else { "Normal" })),
+            ("ExitCode", Value::UInt(if running { 0 } else { 1077 })),
+            ("Index", Value::UInt(index)),
+            (
+                "InstallDate",
+                if (r >> 24).is_multiple_of(3) { datetime(1_600_000_000 + (r % 100_000_000) as i64, 0) } else { Value::Null },
+            ),
+            ("Name", Value::String(name)),
+            ("PathName", Value::String(format!("C:\\Program Files\\Sim\\item.exe -k Item{index:07}"))),
+            ("ProcessId", Value::UInt(if running { 1000 + ((r >> 28) % 60_000) * 4 } else { 0 })),
+            ("ServiceSpecificExitCode", Value::UInt(0)),
+            ("ServiceType", s(if (r >> 32).is_multiple_of(2) { "Own Process" } else { "Share Process" })),
+            ("Started", Value::Bool(running)),
+            ("StartMode", s(mode)),
+            ("StartName", s(ACCOUNTS[((r >> 36) % 3) as usize])),
+            ("State", s(if running { "Running" } else { "Stopped" })),
+            ("Status", s("OK")),
+            ("SystemCreationClassName", s("Win32_ComputerSystem")),
+            ("SystemName", s("SIM-HOST")),
+            ("TagId", Value::UInt((r >> 40) % 64)),
+            ("WaitHint", Value::UInt(0)),
+        ]
+        .into_iter()
+        .map(|(n, v)| (n.to_string(), v))
+        .collect();
+        Instance {
+            class_name: "Sim_Item".into(),
+            namespace: None,
+            properties,
+        }
+    }
+
+    fn find(&self, selectors: &[(String, String)]) -> Option<Instance> {
+        let (_, name) = selectors.iter().find(|(k, _)| k.eq_ignore_ascii_case("Name"))?;
+        self.index_of(name).map(|i| self.instance(i))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn instances_are_deterministic_keyed_and_shaped_like_services() {
+        let c = SimItems::new(42, 2_000_000);
+        assert_eq!(c.count(), MAX_COUNT);
+        let a = c.instance(123_456);
+        assert_eq!(a, c.instance(123_456));
+        assert_eq!(a.properties.len(), PROPERTIES.len());
+        let names: Vec<_> = a.properties.iter().map(|(n, _)| n.as_str()).collect();
+        assert_eq!(names, PROPERTIES);
+        assert_eq!(a.get_str("Name"), Some("Item0123456"));
+        assert_eq!(c.index_of("item0123456"), Some(123_456));
+        assert_eq!(c.index_of("Item123"), None);
+        assert_eq!(c.index_of("Item9999999"), None);
+        assert_eq!(c.find(&[("name".into(), "Item0000007".into())]).unwrap().get("Index"), Some(&Value::UInt(7)));
+        let small = SimItems::new(42, 10);
+        assert!(small.find(&[("Name".into(), "Item0000010".into())]).is_none());
+    }
+}

@@ -1,0 +1,698 @@
+//! WinRS ([MS-WSMV] §3.1.4.11-14) as a Windows host answers it: shells per user under
+//! the MaxShellsPerUser quota, commands run as tokio tasks (built-in programs or
+//! closures users registered), Send, long-polled Receive, Signal and Delete, with exact
+//! counters.
+//!
+//! Choices where Windows' behaviour is not on record:
+//! * Signal `terminate` kills a running command (exit code 1) and removes it; a
+//!   Receive pending on it returns at once with the output buffered so far and
+//!   `CommandState Done`.
+//! * Signal `ctrl_c`/`ctrl_break` on a running command stops it with
+//!   `STATUS_CONTROL_C_EXIT` (3221225786); the command stays until the next Signal
+//!   or the shell's Delete. Any Signal on a command that ended removes it (pypsrp ends
+//!   commands with `ctrl_c`, pywinrm with `terminate`).
+//! * A command counts in `running_commands` from Command until it is removed.
+
+// `SimFault` is the error type every handler of the simulator returns; its size is
+// that of one fault, built once per failed request.
+#![allow(clippy::result_large_err)]
+
+mod commands;
+mod powershell;
+mod process;
+mod programs;
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, RwLock, Weak};
+use std::time::Duration;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+use futures_util::future::BoxFuture;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+
+use super::response::{SimFault, envelope};
+use super::{HandlerResult, SimRequest, Simulator, State};
+use crate::soap::cim::parse_duration;
+use crate::soap::envelope::XmlWriter;
+use crate::soap::ns::{self, action};
+use commands::{Program, Sh};
+use process::{Desired, Io, PendingGuard, Proc, StdinReader, lock};
+
+pub use process::{CommandContext, CommandFn};
+
+/// Exit code of a command stopped by Signal terminate.
+pub(crate) const EXIT_TERMINATED: u32 = 1;
+/// Exit code of a command stopped by ctrl_c or ctrl_break (`STATUS_CONTROL_C_EXIT`).
+pub(crate) const EXIT_CTRL_C: u32 = 0xC000_013A;
+
+const DEFAULT_IDLE: Duration = Duration::from_secs(7200);
+const DEFAULT_OPERATION_TIMEOUT: Duration = Duration::from_secs(60);
+/// Longest wait accepted for timers, so `Instant + d` never overflows.
+const MAX_WAIT: Duration = Duration::from_secs(86_400 * 365);
+const MAX_COMMAND_LINE: usize = 32_767;
+const STATE_DONE: &str =
+    "http://schemas.microsoft.com/wbem/wsman/1/windows/shell/CommandState/Done";
+const STATE_RUNNING: &str =
+    "http://schemas.microsoft.com/wbem/wsman/1/windows/shell/CommandState/Running";
+
+/// Commands and files users added to a simulator.
+#[derive(Default)]
+pub(crate) struct Registry {
+    commands: RwLock<HashMap<String, CommandFn>>,
+    files: RwLock<HashMap<String, Vec<u8>>>,
+}
+
+impl Registry {
+    /// The command registered as `program`: the whole name, else its file name without
+    /// directory and `.exe` (case-insensitive).
+    pub(crate) fn command(&self, program: &str) -> Option<CommandFn> {
+        let map = self
+            .commands
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if map.is_empty() {
+            return None;
+        }
+        let lower = program.to_ascii_lowercase();
+        let base = lower.rsplit(['\\', '/']).next().unwrap_or(&lower);
+        let base = base.strip_suffix(".exe").unwrap_or(base);
+        map.get(&lower).or_else(|| map.get(base)).cloned()
+    }
+
+    /// A file by absolute Windows path (case-insensitive), registered or built in.
+    pub(crate) fn file(&self, path: &str) -> Option<Vec<u8>> {
+        let key = path.to_ascii_lowercase();
+        let map = self
+            .files
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(f) = map.get(&key) {
+            return Some(f.clone());
+        }
+        let builtin: &[u8] = match key.as_str() {
+            "c:\\windows\\win.ini" => b"; for 16-bit app support\r\n[fonts]\r\n[extensions]\r\n[mci extensions]\r\n[files]\r\n[Mail]\r\nMAPI=1\r\n",
+            "c:\\windows\\system32\\drivers\\etc\\hosts" => b"# Simulated hosts file.\r\n127.0.0.1       localhost\r\n::1             localhost\r\n",
+            "c:\\sim\\hello.txt" => b"hello from the simulator\r\n",
+            _ => return None,
+        };
+        Some(builtin.to_vec())
+    }
+}
+
+/// The WinRS state of a simulator.
+#[derive(Default)]
+pub(crate) struct WinRs {
+    shells: Mutex<HashMap<String, Arc<Shell>>>,
+    registry: Arc<Registry>,
+}
+
+struct Shell {
+    id: String,
+    owner: String,
+    codepage: u32,
+    env: Vec<(String, String)>,
+    /// The environment as the client sent it, echoed in the CreateResponse.
+    client_env: Vec<(String, String)>,
+    working_directory: Option<String>,
+    idle_timeout: Duration,
+    input_streams: String,
+    output_streams: String,
+    last_used: Mutex<Instant>,
+    pending: AtomicUsize,
+    commands: Mutex<HashMap<String, Arc<Proc>>>,
+    closed: CancellationToken,
+}
+
+impl Shell {
+    fn touch(&self) {
+        *lock(&self.last_used) = Instant::now();
+    }
+
+    fn command(&self, id: &str) -> Result<Arc<Proc>, SimFault> {
+        lock(&self.commands)
+            .get(&id.trim().to_ascii_uppercase())
+            .cloned()
+            .ok_or_else(unknown_command)
+    }
+}
+
+fn unknown_command() -> SimFault {
+    let mut f = SimFault::invalid_selectors();
+    f.message = Some("The Windows Remote Shell received a request to perform an operation on a command identifier that does not exist. Either the command has completed execution or the client specified an invalid command identifier. ".into());
+    f
+}
+
+fn unknown_shell(id: &str) -> SimFault {
+    let mut f = SimFault::invalid_selectors();
+    f.message = Some(format!(
+        "The request for the Windows Remote Shell with ShellId {id} failed because the shell was not found on the server. Possible causes are: the specified ShellId is incorrect or the shell no longer exists on the server. Provide the correct ShellId or create a new shell and retry the operation. "
+    ));
+    f
+}
+
+/// The fault of the shell plugin for a bad request body (code 87).
+fn bad_parameter() -> SimFault {
+    let mut f = SimFault::invalid_parameter("The parameter is incorrect. ");
+    f.fault_detail =
+        Some("http://schemas.dmtf.org/wbem/wsman/1/wsman/faultDetail/InvalidValue".into());
+    f.provider = Some((
+        "Shell cmd plugin".into(),
+        "%systemroot%\\system32\\winrscmd.dll|The parameter is incorrect. ".into(),
+    ));
+    f
+}
+
+fn add(counter: &AtomicU64, n: i64) {
+    if n >= 0 {
+        counter.fetch_add(n.unsigned_abs(), Ordering::SeqCst);
+    } else {
+        counter.fetch_sub(n.unsigned_abs(), Ordering::SeqCst);
+    }
+}
+
+impl Simulator {
+    /// Registers a command: `name` (case-insensitive; `deploy` also answers
+    /// `deploy.exe` and `C:\tools\deploy.exe`) runs `f` with the context of each run,
+    /// through cmd (`cmd /c deploy x && echo ok`), directly, or from PowerShell. The
+    /// future's output is what the client receives; its value is the exit code.
+    /// Registered commands take precedence over the built-in ones.
+    pub fn register_command(
+        &self,
+        name: &str,
+        f: impl Fn(CommandContext) -> BoxFuture<'static, i32> + Send + Sync + 'static,
+    ) {
+        let mut map = self
+            .state
+            .winrs
+            .registry
+            .commands
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        map.insert(name.to_ascii_lowercase(), Arc::new(f));
+    }
+
+    /// Adds a file that `type` and `powershell -File` can read (absolute Windows path,
+    /// case-insensitive).
+    pub fn register_file(&self, path: &str, contents: impl Into<Vec<u8>>) {
+        let mut map = self
+            .state
+            .winrs
+            .registry
+            .files
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        map.insert(
+            path.replace('/', "\\").to_ascii_lowercase(),
+            contents.into(),
+        );
+    }
+}
+
+/// Answers a request for a resource under the WinRS shell namespace.
+pub(crate) async fn handle(state: &Arc<State>, req: &SimRequest, user: &str) -> HandlerResult {
+    let relates = req.message_id.as_deref();
+    match req.action.as_str() {
+        action::CREATE => create(state, req, user),
+        action::DELETE => delete(state, req, user),
+        action::COMMAND => command(state, req, user),
+        action::SEND => send(state, req, user),
+        action::RECEIVE => receive(state, req, user).await,
+        action::SIGNAL => signal(state, req, user),
+        other => Err(SimFault::action_not_supported(other)),
+    }
+    .map(|(action, body)| envelope(action, relates, |w| w.raw(&body)))
+}
+
+type Reply = Result<(&'static str, String), SimFault>;
+
+fn find_shell(state: &State, req: &SimRequest, user: &str) -> Result<Arc<Shell>, SimFault> {
+    let id = req.selector("ShellId").map(str::trim).unwrap_or("");
+    if id.is_empty() {
+        return Err(SimFault::invalid_selectors());
+    }
+    let shells = lock(&state.winrs.shells);
+    match shells.get(&id.to_ascii_uppercase()) {
+        Some(s) if s.owner.eq_ignore_ascii_case(user) => {
+            s.touch();
+            Ok(Arc::clone(s))
+        }
+        _ => Err(unknown_shell(id)),
+    }
+}
+
+fn default_env(user: &str, profile: bool) -> Vec<(String, String)> {
+    let home = format!("C:\\Users\\{user}");
+    let mut env: Vec<(String, String)> = [
+        ("ALLUSERSPROFILE", "C:\\ProgramData"),
+        ("CommonProgramFiles", "C:\\Program Files\\Common Files"),
+        ("COMPUTERNAME", "SIM"),
+        ("ComSpec", "C:\\Windows\\system32\\cmd.exe"),
+        ("NUMBER_OF_PROCESSORS", "2"),
+        ("OS", "Windows_NT"),
+        ("Path", "C:\\Windows\\system32;C:\\Windows;C:\\Windows\\System32\\Wbem;C:\\Windows\\System32\\WindowsPowerShell\\v1.0\\"),
+        ("PATHEXT", ".COM;.EXE;.BAT;.CMD;.VBS;.VBE;.JS;.JSE;.WSF;.WSH;.MSC"),
+        ("PROCESSOR_ARCHITECTURE", "AMD64"),
+        ("PROMPT", "$P$G"),
+        ("PUBLIC", "C:\\Users\\Public"),
+        ("SystemDrive", "C:"),
+        ("SystemRoot", "C:\\Windows"),
+        ("USERDOMAIN", "SIM"),
+        ("USERNAME", user),
+        ("windir", "C:\\Windows"),
+    ]
+    .iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect();
+    if profile {
+        for (k, v) in [
+            ("APPDATA", format!("{home}\\AppData\\Roaming")),
+            ("HOMEDRIVE", "C:".into()),
+            ("HOMEPATH", format!("\\Users\\{user}")),
+            ("LOCALAPPDATA", format!("{home}\\AppData\\Local")),
+            ("TEMP", format!("{home}\\AppData\\Local\\Temp")),
+            ("TMP", format!("{home}\\AppData\\Local\\Temp")),
+            ("USERPROFILE", home),
+        ] {
+            env.push((k.into(), v));
+        }
+    } else {
+        env.push(("TEMP".into(), "C:\\Windows\\TEMP".into()));
+        env.push(("TMP".into(), "C:\\Windows\\TEMP".into()));
+        env.push(("USERPROFILE".into(), "C:\\Users\\Default".into()));
+    }
+    env
+}
+
+fn is_true(v: Option<&str>) -> bool {
+    v.is_some_and(|v| v.trim().eq_ignore_ascii_case("true") || v.trim() == "1")
+}
+
+fn create(state: &Arc<State>, req: &SimRequest, user: &str) -> Reply {
+    let shell_el = req.body.child(ns::SHELL, "Shell");
+    let text = |name: &str| {
+        shell_el
+            .and_then(|s| s.child_text(ns::SHELL, name))
+            .map(str::to_string)
+    };
+    let codepage = match req.option("WINRS_CODEPAGE") {
+        Some(v) => v.trim().parse::<u32>().map_err(|_| bad_parameter())?,
+        None => 437,
+    };
+    let profile = !is_true(req.option("WINRS_NOPROFILE"));
+    let idle_timeout = match text("IdleTimeOut") {
+        Some(t) => parse_duration(&t).ok_or_else(bad_parameter)?,
+        None => DEFAULT_IDLE,
+    };
+    let idle_timeout = if idle_timeout.is_zero() {
+        DEFAULT_IDLE
+    } else {
+        idle_timeout.min(MAX_WAIT)
+    };
+    let client_env: Vec<(String, String)> = shell_el
+        .and_then(|s| s.child(ns::SHELL, "Environment"))
+        .map(|e| {
+            e.children_named(ns::SHELL, "Variable")
+                .map(|v| (v.attr("Name").unwrap_or("").to_string(), v.text.clone()))
+                .filter(|(k, _)| !k.is_empty())
+                .collect()
+        })
+        .unwrap_or_default();
+    let mut env = default_env(user, profile);
+    for (k, v) in &client_env {
+        env.retain(|(e, _)| !e.eq_ignore_ascii_case(k));
+        env.push((k.clone(), v.clone()));
+    }
+    let id = Uuid::new_v4().hyphenated().to_string().to_ascii_uppercase();
+    let shell = Arc::new(Shell {
+        id: id.clone(),
+        owner: user.to_string(),
+        codepage,
+        env,
+        client_env,
+        working_directory: text("WorkingDirectory").filter(|d| !d.is_empty()),
+        idle_timeout,
+        input_streams: text("InputStreams").unwrap_or_else(|| "stdin".into()),
+        output_streams: text("OutputStreams").unwrap_or_else(|| "stdout stderr".into()),
+        last_used: Mutex::new(Instant::now()),
+        pending: AtomicUsize::new(0),
+        commands: Mutex::new(HashMap::new()),
+        closed: CancellationToken::new(),
+    });
+    {
+        let mut shells = lock(&state.winrs.shells);
+        let limit = state.config.max_shells_per_user;
+        if shells
+            .values()
+            .filter(|s| s.owner.eq_ignore_ascii_case(user))
+            .count()
+            >= limit
+        {
+            return Err(SimFault::max_shells(limit));
+        }
+        shells.insert(id.clone(), Arc::clone(&shell));
+        add(&state.counters.open_shells, 1);
+        add(&state.counters.shells_created, 1);
+    }
+    spawn_idle_watch(state, &shell);
+    let address = req
+        .to
+        .clone()
+        .unwrap_or_else(|| "http://localhost:5985/wsman".into());
+    let mut w = XmlWriter::with_capacity(1024);
+    w.raw("<x:ResourceCreated>");
+    w.element("a:Address", &address);
+    w.raw("<a:ReferenceParameters>");
+    w.element("w:ResourceURI", ns::RESOURCE_CMD);
+    w.raw("<w:SelectorSet><w:Selector Name=\"ShellId\">");
+    w.text(&id);
+    w.raw("</w:Selector></w:SelectorSet></a:ReferenceParameters></x:ResourceCreated>");
+    w.raw("<rsp:Shell xmlns:rsp=\"http://schemas.microsoft.com/wbem/wsman/1/windows/shell\">");
+    w.element("rsp:ShellId", &id);
+    w.element("rsp:ResourceUri", ns::RESOURCE_CMD);
+    w.element("rsp:Owner", user);
+    w.element("rsp:ClientIP", "127.0.0.1");
+    if !shell.client_env.is_empty() {
+        w.raw("<rsp:Environment>");
+        for (k, v) in &shell.client_env {
+            w.raw("<rsp:Variable Name=\"");
+            w.attr_text(k);
+            w.raw("\">");
+            w.text(v);
+            w.raw("</rsp:Variable>");
+        }
+        w.raw("</rsp:Environment>");
+    }
+    if let Some(dir) = &shell.working_directory {
+        w.element("rsp:WorkingDirectory", dir);
+    }
+    w.element(
+        "rsp:IdleTimeOut",
+        &format!(
+            "PT{}.{:03}S",
+            idle_timeout.as_secs(),
+            idle_timeout.subsec_millis()
+        ),
+    );
+    w.element("rsp:InputStreams", &shell.input_streams);
+    w.element("rsp:OutputStreams", &shell.output_streams);
+    w.raw("<rsp:ShellRunTime>P0DT0H0M0S</rsp:ShellRunTime><rsp:ShellInactivity>P0DT0H0M0S</rsp:ShellInactivity></rsp:Shell>");
+    Ok((action::CREATE_RESPONSE, w.into_string()))
+}
+
+/// Removes a shell after its IdleTimeOut without requests (a pending Receive counts as
+/// activity). One sleeping task per shell; it ends with the shell or the simulator.
+fn spawn_idle_watch(state: &Arc<State>, shell: &Arc<Shell>) {
+    let weak_state: Weak<State> = Arc::downgrade(state);
+    let weak_shell = Arc::downgrade(shell);
+    let closed = shell.closed.clone();
+    let shutdown = state.shutdown.clone();
+    tokio::spawn(async move {
+        loop {
+            let wake = match weak_shell.upgrade() {
+                Some(s) => *lock(&s.last_used) + s.idle_timeout,
+                None => return,
+            };
+            tokio::select! {
+                () = tokio::time::sleep_until(wake) => {}
+                () = closed.cancelled() => return,
+                () = shutdown.cancelled() => return,
+            }
+            let (Some(state), Some(shell)) = (weak_state.upgrade(), weak_shell.upgrade()) else {
+                return;
+            };
+            if shell.pending.load(Ordering::SeqCst) > 0 {
+                shell.touch();
+                continue;
+            }
+            if *lock(&shell.last_used) + shell.idle_timeout <= Instant::now() {
+                let removed = {
+                    let mut shells = lock(&state.winrs.shells);
+                    match shells.get(&shell.id) {
+                        Some(s) if Arc::ptr_eq(s, &shell) => shells.remove(&shell.id),
+                        _ => None,
+                    }
+                };
+                if removed.is_some() {
+                    close_shell(&state, &shell);
+                }
+                return;
+            }
+        }
+    });
+}
+
+/// Ends a shell already removed from the map: kills and removes its commands.
+fn close_shell(state: &State, shell: &Shell) {
+    let procs: Vec<Arc<Proc>> = {
+        let mut cmds = lock(&shell.commands);
+        shell.closed.cancel();
+        cmds.drain().map(|(_, p)| p).collect()
+    };
+    for p in procs {
+        p.remove(EXIT_TERMINATED);
+        add(&state.counters.running_commands, -1);
+    }
+    add(&state.counters.open_shells, -1);
+}
+
+fn delete(state: &Arc<State>, req: &SimRequest, user: &str) -> Reply {
+    let shell = find_shell(state, req, user)?;
+    let removed = lock(&state.winrs.shells).remove(&shell.id);
+    if removed.is_none() {
+        return Err(unknown_shell(&shell.id));
+    }
+    close_shell(state, &shell);
+    Ok((action::DELETE_RESPONSE, String::new()))
+}
+
+fn command(state: &Arc<State>, req: &SimRequest, user: &str) -> Reply {
+    let shell = find_shell(state, req, user)?;
+    let line_el = req
+        .body
+        .child(ns::SHELL, "CommandLine")
+        .ok_or_else(bad_parameter)?;
+    let program = line_el
+        .child_text(ns::SHELL, "Command")
+        .ok_or_else(bad_parameter)?;
+    let mut line = program.to_string();
+    for arg in line_el.children_named(ns::SHELL, "Arguments") {
+        line.push(' ');
+        line.push_str(&arg.text);
+    }
+    if line.trim().is_empty() {
+        return Err(bad_parameter());
+    }
+    if line.len() > MAX_COMMAND_LINE {
+        return Err(SimFault::invalid_parameter(
+            "The command line is too long. ",
+        ));
+    }
+    let skip_cmd = is_true(req.option("WINRS_SKIP_CMD_SHELL"));
+    let registry = Arc::clone(&state.winrs.registry);
+    let program = commands::resolve(&line, skip_cmd, &registry)?;
+    let id = match line_el
+        .attr("CommandId")
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+    {
+        Some(id) => id.to_ascii_uppercase(),
+        None => Uuid::new_v4().hyphenated().to_string().to_ascii_uppercase(),
+    };
+    let (proc, stdin) = Proc::new(id.clone());
+    let (out, err) = commands::default_targets();
+    let sh = Sh {
+        io: Io {
+            proc: Arc::clone(&proc),
+            stdin: Arc::new(tokio::sync::Mutex::new(StdinReader::new(stdin))),
+            out,
+            err,
+            codepage: shell.codepage,
+        },
+        env: shell.env.clone(),
+        cwd: shell
+            .working_directory
+            .clone()
+            .unwrap_or_else(|| format!("C:\\Users\\{user}")),
+        user: user.to_string(),
+        shell_id: shell.id.clone(),
+        command_id: id.clone(),
+        registry,
+        ping_interval: state.config.ping_interval,
+        depth: 0,
+    };
+    let mut cmds = lock(&shell.commands);
+    if shell.closed.is_cancelled() {
+        return Err(unknown_shell(&shell.id));
+    }
+    if cmds.contains_key(&id) {
+        return Err(SimFault::invalid_parameter(
+            "A command with this CommandId already exists in the shell. ",
+        ));
+    }
+    spawn_process(&proc, run_program(sh, program), state.shutdown.clone());
+    cmds.insert(id.clone(), proc);
+    drop(cmds);
+    add(&state.counters.running_commands, 1);
+    add(&state.counters.commands_started, 1);
+    let mut w = XmlWriter::with_capacity(128);
+    w.raw("<rsp:CommandResponse>");
+    w.element("rsp:CommandId", &id);
+    w.raw("</rsp:CommandResponse>");
+    Ok((action::COMMAND_RESPONSE, w.into_string()))
+}
+
+fn run_program(sh: Sh, program: Program) -> BoxFuture<'static, i32> {
+    Box::pin(commands::run(sh, program))
+}
+
+/// Runs a command's future as a task; its value (or the simulator's shutdown) ends it.
+fn spawn_process(proc: &Arc<Proc>, fut: BoxFuture<'static, i32>, shutdown: CancellationToken) {
+    let p = Arc::clone(proc);
+    let task = tokio::spawn(async move {
+        let code = tokio::select! {
+            code = fut => code as u32,
+            () = shutdown.cancelled() => EXIT_TERMINATED,
+        };
+        p.finish(code);
+    });
+    proc.set_task(task.abort_handle());
+}
+
+fn send(state: &Arc<State>, req: &SimRequest, user: &str) -> Reply {
+    let shell = find_shell(state, req, user)?;
+    let send = req
+        .body
+        .child(ns::SHELL, "Send")
+        .ok_or_else(bad_parameter)?;
+    let mut inputs = Vec::new();
+    for s in send.children_named(ns::SHELL, "Stream") {
+        let proc = shell.command(s.attr("CommandId").ok_or_else(bad_parameter)?)?;
+        let text: String = s.text.chars().filter(|c| !c.is_whitespace()).collect();
+        let data = STANDARD
+            .decode(text.as_bytes())
+            .map_err(|_| bad_parameter())?;
+        inputs.push((proc, data, is_true(s.attr("End"))));
+    }
+    for (proc, data, end) in inputs {
+        proc.send_stdin(data, end);
+    }
+    Ok((action::SEND_RESPONSE, "<rsp:SendResponse/>".into()))
+}
+
+async fn receive(state: &Arc<State>, req: &SimRequest, user: &str) -> Reply {
+    let shell = find_shell(state, req, user)?;
+    let desired_el = req
+        .body
+        .child(ns::SHELL, "Receive")
+        .and_then(|r| r.child(ns::SHELL, "DesiredStream"))
+        .ok_or_else(bad_parameter)?;
+    let cmd_id = desired_el.attr("CommandId").ok_or_else(bad_parameter)?;
+    let desired = Desired::parse(&desired_el.text);
+    let proc = shell.command(cmd_id)?;
+    let timeout = req
+        .operation_timeout
+        .unwrap_or(DEFAULT_OPERATION_TIMEOUT)
+        .min(MAX_WAIT);
+    let deadline = Instant::now() + timeout;
+    let mut changed = proc.subscribe();
+    if !proc.ready() {
+        let _pending = PendingGuard::new(&state.counters.receives_pending, &shell.pending, &proc);
+        while !proc.ready() {
+            tokio::select! {
+                r = changed.changed() => if r.is_err() { break },
+                () = tokio::time::sleep_until(deadline) => return Err(SimFault::timed_out()),
+                () = state.shutdown.cancelled() => {
+                    return Err(SimFault::internal("The I/O operation has been aborted because of either a thread exit or an application request. ", 995));
+                }
+            }
+        }
+    }
+    shell.touch();
+    let budget = req
+        .max_envelope_size
+        .map_or(153_600, |s| s as usize)
+        .clamp(8192, 64 << 20)
+        - 2048;
+    let batch = proc.take(budget, desired, proc.id.len());
+    Ok((
+        action::RECEIVE_RESPONSE,
+        receive_body(&proc.id, batch, desired),
+    ))
+}
+
+fn receive_body(id: &str, batch: process::Batch, desired: Desired) -> String {
+    let raw: usize = batch.chunks.iter().map(|(_, d)| d.len()).sum();
+    let mut w = String::with_capacity(raw / 3 * 4 + 512 + batch.chunks.len() * 100);
+    w.push_str("<rsp:ReceiveResponse>");
+    for (kind, data) in &batch.chunks {
+        w.push_str("<rsp:Stream Name=\"");
+        w.push_str(kind.name());
+        w.push_str("\" CommandId=\"");
+        w.push_str(id);
+        w.push_str("\">");
+        STANDARD.encode_string(data, &mut w);
+        w.push_str("</rsp:Stream>");
+    }
+    match batch.done {
+        Some(code) => {
+            for (wanted, name) in [(desired.stdout, "stdout"), (desired.stderr, "stderr")] {
+                if wanted {
+                    w.push_str(&format!(
+                        "<rsp:Stream Name=\"{name}\" CommandId=\"{id}\" End=\"true\"></rsp:Stream>"
+                    ));
+                }
+            }
+            w.push_str(&format!(
+                "<rsp:CommandState CommandId=\"{id}\" State=\"{STATE_DONE}\"><rsp:ExitCode>{code}</rsp:ExitCode></rsp:CommandState>"
+            ));
+        }
+        None => w.push_str(&format!(
+            "<rsp:CommandState CommandId=\"{id}\" State=\"{STATE_RUNNING}\"></rsp:CommandState>"
+        )),
+    }
+    w.push_str("</rsp:ReceiveResponse>");
+    w
+}
+
+#[derive(Clone, Copy, PartialEq)]
+enum SignalKind {
+    Terminate,
+    CtrlC,
+}
+
+fn signal(state: &Arc<State>, req: &SimRequest, user: &str) -> Reply {
+    add(&state.counters.signals, 1);
+    let sig = req
+        .body
+        .child(ns::SHELL, "Signal")
+        .ok_or_else(bad_parameter)?;
+    let code = sig
+        .child_text(ns::SHELL, "Code")
+        .unwrap_or("")
+        .to_ascii_lowercase();
+    let kind = match code.rsplit('/').next().unwrap_or("") {
+        "terminate" => SignalKind::Terminate,
+        "ctrl_c" | "ctrl_break" => SignalKind::CtrlC,
+        _ => return Err(bad_parameter()),
+    };
+    if kind == SignalKind::Terminate {
+        add(&state.counters.terminate_signals, 1);
+    }
+    let shell = find_shell(state, req, user)?;
+    let cmd_id = sig.attr("CommandId").ok_or_else(bad_parameter)?;
+    let proc = shell.command(cmd_id)?;
+    if proc.receivers() > 0 {
+        add(&state.counters.signals_while_receive_pending, 1);
+    }
+    if kind == SignalKind::CtrlC && !proc.exited() {
+        proc.kill(EXIT_CTRL_C);
+    } else if lock(&shell.commands).remove(&proc.id).is_some() {
+        proc.remove(EXIT_TERMINATED);
+        add(&state.counters.running_commands, -1);
+    }
+    Ok((action::SIGNAL_RESPONSE, "<rsp:SignalResponse/>".into()))
+}

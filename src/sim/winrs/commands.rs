@@ -1,0 +1,641 @@
+//! The simulated programs: a small `cmd.exe` (`&&`, `||`, `&`, `^`, `>&2`, `2>&1`,
+//! `>nul`, `/c`, and an interactive mode reading stdin) and its table of commands:
+//! `echo`, `type`, `set`, `cd`, `exit`, `ver`, `hostname`, `whoami`, `ping`, `timeout`,
+//! `findstr`, `more`, `gen`/`sim-gen`, `powershell`, and the commands users registered.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::future::BoxFuture;
+
+use super::Registry;
+use super::powershell;
+use super::process::{CommandContext, Io, StreamKind, Target};
+use super::programs::{findstr, generate, more, ping, timeout};
+use crate::sim::SimFault;
+
+/// Exit code of an unknown command run through cmd (`%ERRORLEVEL%` 9009 on Windows).
+pub(crate) const NOT_RECOGNIZED: i32 = 9009;
+
+/// The interpreter state of one command: its streams, environment and directory.
+pub(crate) struct Sh {
+    pub io: Io,
+    pub env: Vec<(String, String)>,
+    pub cwd: String,
+    pub user: String,
+    pub shell_id: String,
+    pub command_id: String,
+    pub registry: Arc<Registry>,
+    pub ping_interval: Duration,
+    /// Programs started by programs (`cmd /c cmd /c ...`), bounded by [`MAX_DEPTH`].
+    pub depth: usize,
+}
+
+/// How deeply programs may start programs: nested polls use the task's stack.
+const MAX_DEPTH: usize = 32;
+
+/// What runs for a Command request.
+#[derive(Debug)]
+pub(crate) enum Program {
+    /// The command line through `cmd.exe /c` (the default).
+    Cmd(String),
+    /// A program started directly (`WINRS_SKIP_CMD_SHELL`).
+    Direct(String),
+}
+
+/// How a cmd line ends: its last code, or an `exit` that ends cmd itself.
+enum Flow {
+    Next(i32),
+    Exit(i32),
+}
+
+impl Flow {
+    fn code(&self) -> i32 {
+        match self {
+            Flow::Next(c) | Flow::Exit(c) => *c,
+        }
+    }
+}
+
+/// Resolves a command line before the command starts. With `skip_cmd` the program must
+/// be found as a file: a registered command, or a built-in program named by its full
+/// path (Windows answers `powershell.exe` without a path with 2147942402).
+pub(crate) fn resolve(
+    line: &str,
+    skip_cmd: bool,
+    registry: &Registry,
+) -> Result<Program, SimFault> {
+    if !skip_cmd {
+        return Ok(Program::Cmd(line.to_string()));
+    }
+    let (program, _) = split_program(line);
+    let found = registry.command(&program).is_some()
+        || ((program.contains('\\') || program.contains('/')) && is_program(&base_name(&program)));
+    if found {
+        Ok(Program::Direct(line.to_string()))
+    } else {
+        let mut f = SimFault::internal("The system cannot find the file specified. ", 2147942402);
+        f.provider = Some((
+            "Shell cmd plugin".into(),
+            "%systemroot%\\system32\\winrscmd.dll|The system cannot find the file specified. "
+                .into(),
+        ));
+        Err(f)
+    }
+}
+
+/// Runs a resolved program to its exit code.
+pub(crate) async fn run(mut sh: Sh, program: Program) -> i32 {
+    match program {
+        Program::Cmd(line) => run_line(&mut sh, &line).await.code(),
+        Program::Direct(line) => run_simple(&mut sh, &line).await.code(),
+    }
+}
+
+/// The lowercase file name of a program without directory and `.exe`.
+fn base_name(program: &str) -> String {
+    let name = program
+        .rsplit(['\\', '/'])
+        .next()
+        .unwrap_or(program)
+        .to_ascii_lowercase();
+    name.strip_suffix(".exe")
+        .map(str::to_string)
+        .unwrap_or(name)
+}
+
+/// Programs (not cmd internals) the simulator has.
+fn is_program(name: &str) -> bool {
+    matches!(
+        name,
+        "cmd"
+            | "powershell"
+            | "pwsh"
+            | "ping"
+            | "timeout"
+            | "findstr"
+            | "more"
+            | "gen"
+            | "sim-gen"
+            | "hostname"
+            | "whoami"
+    )
+}
+
+/// Splits `prog rest`: the first token (quotes removed) and the text after it (one
+/// separating space removed).
+pub(crate) fn split_program(text: &str) -> (String, &str) {
+    let text = text.trim_start();
+    let mut quoted = false;
+    let mut end = text.len();
+    for (i, c) in text.char_indices() {
+        match c {
+            '"' => quoted = !quoted,
+            c if c.is_whitespace() && !quoted => {
+                end = i;
+                break;
+            }
+            _ => {}
+        }
+    }
+    let program = text[..end].replace('"', "");
+    let rest = &text[end..];
+    let rest = rest.strip_prefix([' ', '\t']).unwrap_or(rest);
+    (program, rest)
+}
+
+/// Splits arguments as `CommandLineToArgvW` does, simplified: whitespace separates,
+/// quotes group and are removed, `\"` is a quote.
+pub(crate) fn split_args(text: &str) -> Vec<String> {
+    let mut args = Vec::new();
+    let mut cur = String::new();
+    let mut quoted = false;
+    let mut any = false;
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' if chars.peek() == Some(&'"') => {
+                cur.push('"');
+                chars.next();
+                any = true;
+            }
+            '"' => {
+                quoted = !quoted;
+                any = true;
+            }
+            c if c.is_whitespace() && !quoted => {
+                if any {
+                    args.push(std::mem::take(&mut cur));
+                    any = false;
+                }
+            }
+            c => {
+                cur.push(c);
+                any = true;
+            }
+        }
+    }
+    if any {
+        args.push(cur);
+    }
+    args
+}
+
+#[derive(Clone, Copy, PartialEq)]
+enum Op {
+    Always,
+    And,
+    Or,
+}
+
+/// Splits a cmd line at unquoted `&`, `&&`, `||`, removing `^` escapes.
+fn split_ops(line: &str) -> Vec<(Op, String)> {
+    let mut parts = Vec::new();
+    let mut cur = String::new();
+    let mut op = Op::Always;
+    let mut quoted = false;
+    let mut chars = line.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '"' => {
+                quoted = !quoted;
+                cur.push(c);
+            }
+            '^' if !quoted => {
+                if let Some(n) = chars.next() {
+                    cur.push(n);
+                }
+            }
+            '&' if !quoted && !cur.ends_with('>') => {
+                let next = if chars.peek() == Some(&'&') {
+                    chars.next();
+                    Op::And
+                } else {
+                    Op::Always
+                };
+                parts.push((op, std::mem::take(&mut cur)));
+                op = next;
+            }
+            '|' if !quoted && chars.peek() == Some(&'|') => {
+                chars.next();
+                parts.push((op, std::mem::take(&mut cur)));
+                op = Op::Or;
+            }
+            c => cur.push(c),
+        }
+    }
+    parts.push((op, cur));
+    parts
+}
+
+/// Runs a cmd line: segments joined by `&`, `&&`, `||`.
+fn run_line<'a>(sh: &'a mut Sh, line: &'a str) -> BoxFuture<'a, Flow> {
+    Box::pin(async move {
+        let mut last = 0;
+        for (op, segment) in split_ops(line) {
+            let run = match op {
+                Op::Always => true,
+                Op::And => last == 0,
+                Op::Or => last != 0,
+            };
+            if !run {
+                continue;
+            }
+            match run_simple(sh, &segment).await {
+                Flow::Exit(c) => return Flow::Exit(c),
+                Flow::Next(c) => last = c,
+            }
+        }
+        Flow::Next(last)
+    })
+}
+
+/// Removes redirections from a segment and returns the stdout and stderr targets.
+fn redirections(segment: &str, io: &Io) -> (String, Target, Target) {
+    let (mut out, mut err) = (io.out, io.err);
+    let mut text = String::with_capacity(segment.len());
+    let mut quoted = false;
+    let mut chars = segment.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == '"' {
+            quoted = !quoted;
+        }
+        if c != '>' || quoted {
+            text.push(c);
+            continue;
+        }
+        // The handle number written just before `>`, if any.
+        let fd = match text.chars().last() {
+            Some(d @ ('1' | '2'))
+                if text.len() == 1 || text[..text.len() - 1].ends_with([' ', '\t']) =>
+            {
+                text.pop();
+                if d == '2' { 2 } else { 1 }
+            }
+            _ => 1,
+        };
+        if chars.peek() == Some(&'>') {
+            chars.next();
+        }
+        while chars.peek().is_some_and(|c| *c == ' ') {
+            chars.next();
+        }
+        let target = if chars.peek() == Some(&'&') {
+            chars.next();
+            match chars.next() {
+                Some('2') => err,
+                _ => out,
+            }
+        } else {
+            // A file: the simulator has no file system, the output is discarded.
+            while chars.peek().is_some_and(|c| !c.is_whitespace()) {
+                chars.next();
+            }
+            Target::Null
+        };
+        if fd == 2 {
+            err = target;
+        } else {
+            out = target;
+        }
+    }
+    (text, out, err)
+}
+
+/// Runs one command of a cmd line (with its redirections).
+fn run_simple<'a>(sh: &'a mut Sh, segment: &'a str) -> BoxFuture<'a, Flow> {
+    Box::pin(async move {
+        if sh.depth >= MAX_DEPTH {
+            sh.io
+                .print(
+                    true,
+                    "The simulator does not nest programs this deeply.\r\n",
+                )
+                .await;
+            return Flow::Next(1);
+        }
+        let (text, out, err) = redirections(segment, &sh.io);
+        let saved = (sh.io.out, sh.io.err);
+        sh.io.out = out;
+        sh.io.err = err;
+        sh.depth += 1;
+        let flow = dispatch(sh, text.trim_start().trim_start_matches('@')).await;
+        sh.depth -= 1;
+        sh.io.out = saved.0;
+        sh.io.err = saved.1;
+        flow
+    })
+}
+
+async fn dispatch(sh: &mut Sh, text: &str) -> Flow {
+    if text.trim().is_empty() {
+        return Flow::Next(0);
+    }
+    let (program, rest) = split_program(text);
+    let lower = program.to_ascii_lowercase();
+    if let Some(f) = sh.registry.command(&program) {
+        let ctx = CommandContext {
+            program: program.clone(),
+            args: split_args(rest),
+            arg_text: rest.to_string(),
+            env: sh.env.clone(),
+            working_directory: sh.cwd.clone(),
+            codepage: sh.io.codepage,
+            user: sh.user.clone(),
+            shell_id: sh.shell_id.clone(),
+            command_id: sh.command_id.clone(),
+            io: sh.io.clone(),
+        };
+        return Flow::Next(f(ctx).await);
+    }
+    if lower
+        .strip_prefix("echo")
+        .is_some_and(|a| a.starts_with(['.', ':', '(']))
+    {
+        // `echo.` prints an empty line, `echo.text` prints text.
+        let shown = text.get(5..).unwrap_or("");
+        sh.io.print(false, &format!("{shown}\r\n")).await;
+        return Flow::Next(0);
+    }
+    let args = split_args(rest);
+    let code = match lower.as_str() {
+        "echo" => echo(sh, rest).await,
+        "rem" => 0,
+        "type" => type_files(sh, &args).await,
+        "set" => set(sh, rest).await,
+        "cd" | "chdir" => cd(sh, rest).await,
+        "ver" => {
+            sh.io
+                .print(false, "\r\nMicrosoft Windows [Version 10.0.20348.2113]\r\n")
+                .await;
+            0
+        }
+        "exit" => {
+            let n = args.iter().find(|a| !a.eq_ignore_ascii_case("/b"));
+            return Flow::Exit(n.and_then(|n| n.parse().ok()).unwrap_or(0));
+        }
+        _ => return Flow::Next(program_by_name(sh, &program, rest, &args).await),
+    };
+    Flow::Next(code)
+}
+
+/// Runs an external program (one with a file name, possibly path-qualified).
+async fn program_by_name(sh: &mut Sh, program: &str, rest: &str, args: &[String]) -> i32 {
+    match base_name(program).as_str() {
+        "cmd" => cmd(sh, rest).await,
+        "powershell" | "pwsh" => powershell::run(sh, rest).await,
+        "ping" => ping(sh, args).await,
+        "timeout" => timeout(sh, args).await,
+        "findstr" => findstr(sh, args).await,
+        "more" => more(sh).await,
+        "gen" | "sim-gen" => generate(sh, args).await,
+        "hostname" => {
+            sh.io.print(false, "SIM\r\n").await;
+            0
+        }
+        "whoami" => {
+            sh.io
+                .print(false, &format!("sim\\{}\r\n", sh.user.to_lowercase()))
+                .await;
+            0
+        }
+        _ => {
+            let msg = format!(
+                "'{program}' is not recognized as an internal or external command,\r\noperable program or batch file.\r\n"
+            );
+            sh.io.print(true, &msg).await;
+            NOT_RECOGNIZED
+        }
+    }
+}
+
+/// Runs another program from PowerShell or cmd by name, if the simulator knows it.
+pub(crate) async fn run_external(sh: &mut Sh, text: &str) -> Option<i32> {
+    let (program, _) = split_program(text);
+    if sh.registry.command(&program).is_none() && !is_program(&base_name(&program)) {
+        return None;
+    }
+    Some(run_simple(sh, text).await.code())
+}
+
+async fn echo(sh: &mut Sh, rest: &str) -> i32 {
+    let trimmed = rest.trim();
+    if trimmed.is_empty() {
+        sh.io.print(false, "ECHO is on.\r\n").await;
+    } else if !(trimmed.eq_ignore_ascii_case("on") || trimmed.eq_ignore_ascii_case("off")) {
+        let text = expand_vars(rest, &sh.env);
+        sh.io.print(false, &format!("{text}\r\n")).await;
+    }
+    0
+}
+
+/// Expands `%NAME%` from the environment (unknown names stay as written).
+fn expand_vars(text: &str, env: &[(String, String)]) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(start) = rest.find('%') {
+        out.push_str(&rest[..start]);
+        let after = &rest[start + 1..];
+        match after.find('%') {
+            Some(end) => match env
+                .iter()
+                .find(|(k, _)| k.eq_ignore_ascii_case(&after[..end]))
+            {
+                Some((_, v)) => {
+                    out.push_str(v);
+                    rest = &after[end + 1..];
+                }
+                None => {
+                    out.push('%');
+                    rest = after;
+                }
+            },
+            None => {
+                out.push('%');
+                rest = after;
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+async fn type_files(sh: &mut Sh, args: &[String]) -> i32 {
+    if args.is_empty() {
+        sh.io
+            .print(true, "The syntax of the command is incorrect.\r\n")
+            .await;
+        return 1;
+    }
+    let mut code = 0;
+    for name in args {
+        match sh.registry.file(&absolute(&sh.cwd, name)) {
+            Some(bytes) => sh.io.write(false, &bytes).await,
+            None => {
+                sh.io
+                    .print(true, "The system cannot find the file specified.\r\n")
+                    .await;
+                code = 1;
+            }
+        }
+    }
+    code
+}
+
+/// A Windows path made absolute against `cwd`.
+pub(crate) fn absolute(cwd: &str, path: &str) -> String {
+    let path = path.replace('/', "\\");
+    if path.len() >= 2 && path.as_bytes()[1] == b':' {
+        path
+    } else if let Some(p) = path.strip_prefix('\\') {
+        format!("{}\\{p}", cwd.get(..2).unwrap_or("C:"))
+    } else {
+        format!("{}\\{path}", cwd.trim_end_matches('\\'))
+    }
+}
+
+async fn set(sh: &mut Sh, rest: &str) -> i32 {
+    let rest = rest.trim();
+    if let Some((name, value)) = rest.split_once('=') {
+        sh.env.retain(|(k, _)| !k.eq_ignore_ascii_case(name));
+        if !value.is_empty() {
+            sh.env.push((name.to_string(), value.to_string()));
+        }
+        return 0;
+    }
+    let mut vars: Vec<&(String, String)> = sh
+        .env
+        .iter()
+        .filter(|(k, _)| {
+            k.to_ascii_lowercase()
+                .starts_with(&rest.to_ascii_lowercase())
+        })
+        .collect();
+    if vars.is_empty() {
+        sh.io
+            .print(
+                true,
+                &format!("Environment variable {rest} not defined\r\n"),
+            )
+            .await;
+        return 1;
+    }
+    vars.sort_by_key(|(k, _)| k.to_ascii_lowercase());
+    let text: String = vars.iter().map(|(k, v)| format!("{k}={v}\r\n")).collect();
+    sh.io.print(false, &text).await;
+    0
+}
+
+async fn cd(sh: &mut Sh, rest: &str) -> i32 {
+    let target = rest.trim();
+    let target = target
+        .strip_prefix("/d")
+        .or_else(|| target.strip_prefix("/D"))
+        .unwrap_or(target)
+        .trim();
+    if target.is_empty() {
+        let line = format!("{}\r\n", sh.cwd);
+        sh.io.print(false, &line).await;
+    } else if target == ".." {
+        if let Some(i) = sh.cwd.rfind('\\').filter(|&i| i > 2) {
+            sh.cwd.truncate(i);
+        }
+    } else {
+        sh.cwd = absolute(&sh.cwd, target.trim_matches('"'))
+            .trim_end_matches('\\')
+            .to_string();
+    }
+    0
+}
+
+/// `cmd /c LINE` runs a line; `cmd` alone reads commands from stdin like a console.
+async fn cmd(sh: &mut Sh, rest: &str) -> i32 {
+    let mut text = rest.trim_start();
+    loop {
+        let (flag, after) = split_program(text);
+        match flag.to_ascii_lowercase().as_str() {
+            "/c" | "/k" => {
+                let line = after.trim();
+                let line = match line.strip_prefix('"').and_then(|l| l.strip_suffix('"')) {
+                    Some(inner) if !inner.contains('"') => inner,
+                    _ => after,
+                };
+                return run_line(sh, line).await.code();
+            }
+            "/s" | "/q" | "/d" | "/a" | "/u" => text = after,
+            f if f.starts_with("/v")
+                || f.starts_with("/e")
+                || f.starts_with("/f")
+                || f.starts_with("/t") =>
+            {
+                text = after
+            }
+            _ => break,
+        }
+    }
+    let banner = "Microsoft Windows [Version 10.0.20348.2113]\r\n(c) Microsoft Corporation. All rights reserved.\r\n\r\n";
+    sh.io.print(false, banner).await;
+    let mut last = 0;
+    loop {
+        let prompt = format!("{}>", sh.cwd);
+        sh.io.print(false, &prompt).await;
+        let line = sh.io.stdin.lock().await.line().await;
+        let Some(line) = line else { return last };
+        let line = String::from_utf8_lossy(&line)
+            .trim_end_matches(['\r', '\n'])
+            .to_string();
+        sh.io.print(false, &format!("{line}\r\n")).await;
+        match run_line(sh, &line).await {
+            Flow::Exit(c) => return c,
+            Flow::Next(c) => last = c,
+        }
+        sh.io.print(false, "\r\n").await;
+    }
+}
+
+/// The stream a command writes to by default.
+pub(crate) fn default_targets() -> (Target, Target) {
+    (
+        Target::Stream(StreamKind::Stdout),
+        Target::Stream(StreamKind::Stderr),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ops_and_redirections() {
+        let parts = split_ops("echo out && echo err>&2 && exit 1");
+        assert_eq!(parts.len(), 3);
+        assert_eq!(parts[1].1, " echo err>&2 ");
+        let (out, err) = default_targets();
+        let (proc, rx) = super::super::process::Proc::new("X".into());
+        let io = Io {
+            proc,
+            stdin: Arc::new(tokio::sync::Mutex::new(
+                super::super::process::StdinReader::new(rx),
+            )),
+            out,
+            err,
+            codepage: 65001,
+        };
+        let (text, o, _) = redirections(" echo err>&2 ", &io);
+        assert_eq!(text, " echo err ");
+        assert_eq!(o, err);
+        let (text, o, e) = redirections("echo x 2>&1 >nul", &io);
+        assert_eq!(text.trim_end(), "echo x");
+        assert_eq!((o, e), (Target::Null, out));
+        assert_eq!(split_ops("echo a ^& b")[0].1, "echo a & b");
+        assert_eq!(split_args(r#"a "b c" d\"e"#), vec!["a", "b c", "d\"e"]);
+        assert_eq!(
+            split_program("\"C:\\x y\\p.exe\" -a b"),
+            ("C:\\x y\\p.exe".to_string(), "-a b")
+        );
+        assert_eq!(
+            expand_vars("%OS% %nope%", &[("os".into(), "Windows_NT".into())]),
+            "Windows_NT %nope%"
+        );
+    }
+}
