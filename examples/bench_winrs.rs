@@ -27,7 +27,11 @@ fn percentile(v: &mut [f64], p: f64) -> f64 {
     v[i]
 }
 
-async fn cancel_latency(sim: &Arc<Simulator>, client: &Client, runs: usize) -> (Vec<f64>, Vec<f64>) {
+async fn cancel_latency(
+    sim: &Arc<Simulator>,
+    client: &Client,
+    runs: usize,
+) -> (Vec<f64>, Vec<f64>) {
     sim.register_command("forever", |ctx| {
         Box::pin(async move {
             ctx.print("started\r\n").await;
@@ -80,7 +84,9 @@ async fn cancel_latency(sim: &Arc<Simulator>, client: &Client, runs: usize) -> (
 /// ReceiveResponse bodies shaped like the simulator's (and Windows'): base64 stream
 /// elements of up to `raw_per_response` bytes each.
 fn receive_responses(total: usize, raw_per_response: usize) -> Vec<Vec<u8>> {
-    let block: Vec<u8> = (0..raw_per_response).map(|i| b"0123456789abcdefghijklmnopqrstuvwxyz\r\n"[i % 38]).collect();
+    let block: Vec<u8> = (0..raw_per_response)
+        .map(|i| b"0123456789abcdefghijklmnopqrstuvwxyz\r\n"[i % 38])
+        .collect();
     let id = "0D6FCA9D-2D40-44C3-B691-E665BE7AA687";
     let mut out = Vec::new();
     let mut left = total;
@@ -101,11 +107,16 @@ fn raw_parse_decode(bodies: &[Vec<u8>]) -> usize {
     let mut buf = Vec::with_capacity(256 * 1024);
     for b in bodies {
         let mut r = quick_xml::NsReader::from_reader(&b[..]);
+        let mut in_stream = false;
         loop {
             match r.read_event_into(&mut buf).unwrap() {
-                Event::Text(t) if t.len() > 64 => {
+                Event::Start(e) => in_stream = e.local_name().as_ref() == b"Stream",
+                Event::End(_) => in_stream = false,
+                Event::Text(t) if in_stream => {
                     let mut out = Vec::new();
-                    base64::engine::general_purpose::STANDARD.decode_vec(&*t, &mut out).unwrap();
+                    base64::engine::general_purpose::STANDARD
+                        .decode_vec(&*t, &mut out)
+                        .unwrap();
                     decoded += out.len();
                 }
                 Event::Eof => break,
@@ -119,8 +130,14 @@ fn raw_parse_decode(bodies: &[Vec<u8>]) -> usize {
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
-    let runs: usize = std::env::var("RUNS").ok().and_then(|v| v.parse().ok()).unwrap_or(200);
-    let mib: usize = std::env::var("MIB").ok().and_then(|v| v.parse().ok()).unwrap_or(256);
+    let runs: usize = std::env::var("RUNS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(200);
+    let mib: usize = std::env::var("MIB")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(256);
     let sim = Arc::new(Simulator::start_with(SimConfig::default()).await.unwrap());
     let client = Client::builder(sim.endpoint())
         .auth(Auth::basic(sim.user(), sim.password()))
@@ -130,10 +147,18 @@ async fn main() {
         .unwrap();
 
     let (mut sig, mut fin) = cancel_latency(&sim, &client, runs).await;
-    println!("cancel -> Signal at simulator (ms, {runs} runs, Receive pending on PT60S): p50 {:.3}  p99 {:.3}  max {:.3}",
-        percentile(&mut sig, 0.5), percentile(&mut sig, 0.99), percentile(&mut sig, 1.0));
-    println!("cancel -> final Exit(Cancelled) (ms):                           p50 {:.3}  p99 {:.3}  max {:.3}",
-        percentile(&mut fin, 0.5), percentile(&mut fin, 0.99), percentile(&mut fin, 1.0));
+    println!(
+        "cancel -> Signal at simulator (ms, {runs} runs, Receive pending on PT60S): p50 {:.3}  p99 {:.3}  max {:.3}",
+        percentile(&mut sig, 0.5),
+        percentile(&mut sig, 0.99),
+        percentile(&mut sig, 1.0)
+    );
+    println!(
+        "cancel -> final Exit(Cancelled) (ms):                           p50 {:.3}  p99 {:.3}  max {:.3}",
+        percentile(&mut fin, 0.5),
+        percentile(&mut fin, 0.99),
+        percentile(&mut fin, 1.0)
+    );
 
     for envelope_kb in [150u32, 500] {
         let client = Client::builder(sim.endpoint())
@@ -145,7 +170,12 @@ async fn main() {
             .unwrap();
         let shell = client.shell().open().await.unwrap();
         let t = Instant::now();
-        let mut cmd = shell.command("sim-gen").args(["--mib", &mib.to_string()]).start().await.unwrap();
+        let mut cmd = shell
+            .command("sim-gen")
+            .args(["--mib", &mib.to_string()])
+            .start()
+            .await
+            .unwrap();
         let mut bytes = 0usize;
         while let Some(ev) = cmd.next().await {
             if let CommandEvent::Stdout(b) = ev.unwrap() {

@@ -51,7 +51,11 @@ async fn serve(count: u64) -> Res<()> {
     std::io::stdout().flush()?;
     tokio::task::spawn_blocking(|| {
         let mut sink = String::new();
-        while std::io::stdin().read_line(&mut sink).map(|n| n > 0).unwrap_or(false) {}
+        while std::io::stdin()
+            .read_line(&mut sink)
+            .map(|n| n > 0)
+            .unwrap_or(false)
+        {}
     })
     .await?;
     Ok(())
@@ -65,7 +69,9 @@ async fn enumerate(endpoint: &str, user: &str, password: &str) -> Res<()> {
         .max_envelope_size(512_000)
         .build()?;
     let start = Instant::now();
-    let mut stream = client.enumerate_as::<Item>(&Resource::wmi("root/cimv2", "Sim_Item")).start();
+    let mut stream = client
+        .enumerate_as::<Item>(&Resource::wmi("root/cimv2", "Sim_Item"))
+        .start();
     let mut n = 0u64;
     while let Some(ev) = stream.next().await {
         match ev? {
@@ -116,7 +122,12 @@ fn measure(count: u64) -> Res<(u64, u64, f64)> {
 
 fn main() -> Res<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let rt = || tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build();
+    let rt = || {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+    };
     match args.first().map(String::as_str) {
         Some("--serve") => {
             let count = args.get(1).ok_or("--serve COUNT")?.parse()?;

@@ -53,7 +53,7 @@ struct Global {
     #[arg(long, env = "WINRM_PASSWORD", global = true, hide_env_values = true)]
     password: Option<String>,
     /// Authentication scheme (ntlm and negotiate seal messages over http://).
-    #[arg(long, value_enum, default_value_t = AuthKind::Basic, global = true)]
+    #[arg(long, value_enum, default_value_t = AuthKind::Negotiate, global = true)]
     auth: AuthKind,
     /// Accept any TLS certificate (lab hosts only: anyone on the path can read the traffic).
     #[arg(long, global = true)]

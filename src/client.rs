@@ -59,7 +59,8 @@ impl ClientBuilder {
     /// is the long-poll length; the server answers `w:TimedOut` when it passes.
     pub fn operation_timeout(mut self, d: Duration) -> Self {
         if d < Duration::from_millis(1) {
-            self.error.get_or_insert(Error::Config("operation timeout must be positive".into()));
+            self.error
+                .get_or_insert(Error::Config("operation timeout must be positive".into()));
         }
         self.operation_timeout = d;
         self
@@ -156,7 +157,9 @@ impl ClientBuilder {
         }
         let endpoint = Endpoint::parse(&self.endpoint)?;
         if self.max_envelope_size < 8192 {
-            return Err(Error::Config("max_envelope_size must be at least 8192 bytes".into()));
+            return Err(Error::Config(
+                "max_envelope_size must be at least 8192 bytes".into(),
+            ));
         }
         let config = TransportConfig::new(
             endpoint.clone(),
@@ -275,7 +278,11 @@ impl Client {
 
     /// Headers for a request on this client: To, MessageID, MaxEnvelopeSize, Locale,
     /// SessionId and OperationTimeout filled in.
-    pub(crate) fn envelope<'a>(&'a self, action: &'a str, resource_uri: Option<&'a str>) -> Envelope<'a> {
+    pub(crate) fn envelope<'a>(
+        &'a self,
+        action: &'a str,
+        resource_uri: Option<&'a str>,
+    ) -> Envelope<'a> {
         Envelope {
             resource_uri,
             operation_timeout: Some(self.inner.operation_timeout),
@@ -292,7 +299,11 @@ impl Client {
 
     /// Sends one envelope on any channel and returns the response's root element.
     /// Dropping the future abandons the request and closes its connection.
-    pub(crate) async fn exchange(&self, body: String, operation_timeout: Duration) -> Result<Element> {
+    pub(crate) async fn exchange(
+        &self,
+        body: String,
+        operation_timeout: Duration,
+    ) -> Result<Element> {
         let timeout = self.http_timeout(operation_timeout);
         let t = &self.inner.transport;
         let resp = tokio::time::timeout(timeout, t.send(Bytes::from(body), false))
@@ -301,7 +312,11 @@ impl Client {
         read_envelope(resp)
     }
 
-    pub(crate) async fn exchange_raw(&self, body: String, unauthenticated: bool) -> Result<Element> {
+    pub(crate) async fn exchange_raw(
+        &self,
+        body: String,
+        unauthenticated: bool,
+    ) -> Result<Element> {
         let timeout = self.http_timeout(self.inner.operation_timeout);
         let t = &self.inner.transport;
         let resp = tokio::time::timeout(timeout, t.send(Bytes::from(body), unauthenticated))
@@ -310,7 +325,11 @@ impl Client {
         read_envelope(resp)
     }
 
-    pub(crate) fn scope(&self, user: Option<CancellationToken>, deadline: Option<Instant>) -> Scope {
+    pub(crate) fn scope(
+        &self,
+        user: Option<CancellationToken>,
+        deadline: Option<Instant>,
+    ) -> Scope {
         Scope::new(&self.inner.token, user, deadline)
     }
 }
@@ -323,7 +342,10 @@ pub(crate) fn read_envelope(resp: HttpResponse) -> Result<Element> {
         Err(e) if resp.status != 200 => {
             return Err(Error::Http {
                 status: resp.status,
-                excerpt: format!("{} ({e})", xml::excerpt(&String::from_utf8_lossy(&resp.body), 200)),
+                excerpt: format!(
+                    "{} ({e})",
+                    xml::excerpt(&String::from_utf8_lossy(&resp.body), 200)
+                ),
             });
         }
         Err(e) => return Err(e.into()),
@@ -352,7 +374,8 @@ pub(crate) fn read_envelope(resp: HttpResponse) -> Result<Element> {
 
 /// The `s:Body` of a parsed envelope.
 pub(crate) fn body(root: &Element) -> &Element {
-    root.child(ns::SOAP, "Body").expect("read_envelope checked the body")
+    root.child(ns::SOAP, "Body")
+        .expect("read_envelope checked the body")
 }
 
 type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
@@ -379,12 +402,19 @@ pub struct Call<T> {
 
 impl<T> std::fmt::Debug for Call<T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Call").field("deadline", &self.deadline).finish_non_exhaustive()
+        f.debug_struct("Call")
+            .field("deadline", &self.deadline)
+            .finish_non_exhaustive()
     }
 }
 
 impl<T: Send + 'static> Call<T> {
-    pub(crate) fn new<F, Fut>(client: &Client, on_cancel: OnCancel, span: tracing::Span, work: F) -> Call<T>
+    pub(crate) fn new<F, Fut>(
+        client: &Client,
+        on_cancel: OnCancel,
+        span: tracing::Span,
+        work: F,
+    ) -> Call<T>
     where
         F: FnOnce(Client) -> Fut + Send + 'static,
         Fut: Future<Output = Result<T>> + Send + 'static,
@@ -416,7 +446,9 @@ impl<T: Send + 'static> IntoFuture for Call<T> {
     type IntoFuture = BoxFuture<Result<T>>;
 
     fn into_future(self) -> Self::IntoFuture {
-        let scope = self.client.scope(self.user, self.deadline.map(|d| Instant::now() + d));
+        let scope = self
+            .client
+            .scope(self.user, self.deadline.map(|d| Instant::now() + d));
         let fut = (self.work)(self.client);
         let on_cancel = self.on_cancel;
         Box::pin(async move {

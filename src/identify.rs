@@ -74,9 +74,16 @@ impl Client {
     }
 
     fn identify_inner(&self, unauthenticated: bool) -> Call<IdentifyResponse> {
-        Call::new(self, OnCancel::Cancelled, tracing::debug_span!("operation", operation = "identify", unauthenticated), move |c| async move {
-            let root = c.exchange_raw(envelope::identify(), unauthenticated).await?;
-            Ok(IdentifyResponse::from_body(body(&root))?)
-        })
+        Call::new(
+            self,
+            OnCancel::Cancelled,
+            tracing::debug_span!("operation", operation = "identify", unauthenticated),
+            move |c| async move {
+                let root = c
+                    .exchange_raw(envelope::identify(), unauthenticated)
+                    .await?;
+                Ok(IdentifyResponse::from_body(body(&root))?)
+            },
+        )
     }
 }

@@ -23,20 +23,25 @@ impl Client {
         let resource = resource.clone();
         let method = method.to_string();
         let input = input.clone();
-        Call::new(self, OnCancel::Abandoned, tracing::debug_span!("operation", operation = "invoke", resource = resource.uri(), method = %method), move |c| async move {
-            let action = format!("{}/{}", resource.uri(), method);
-            let env = Envelope_::for_resource(&c, &action, &resource)
-                .write(|w| input.write(w, &format!("{method}_INPUT"), resource.uri()));
-            let root = c.exchange(env, c.inner.operation_timeout).await?;
-            let b = body(&root);
-            let out = b
-                .children
-                .iter()
-                .find(|e| e.name.ends_with("_OUTPUT"))
-                .or_else(|| b.children.first())
-                .ok_or(ParseError::Missing("the Invoke output"))?;
-            let _ = ns::SOAP;
-            Ok(Instance::from_element(out))
-        })
+        Call::new(
+            self,
+            OnCancel::Abandoned,
+            tracing::debug_span!("operation", operation = "invoke", resource = resource.uri(), method = %method),
+            move |c| async move {
+                let action = format!("{}/{}", resource.uri(), method);
+                let env = Envelope_::for_resource(&c, &action, &resource)
+                    .write(|w| input.write(w, &format!("{method}_INPUT"), resource.uri()));
+                let root = c.exchange(env, c.inner.operation_timeout).await?;
+                let b = body(&root);
+                let out = b
+                    .children
+                    .iter()
+                    .find(|e| e.name.ends_with("_OUTPUT"))
+                    .or_else(|| b.children.first())
+                    .ok_or(ParseError::Missing("the Invoke output"))?;
+                let _ = ns::SOAP;
+                Ok(Instance::from_element(out))
+            },
+        )
     }
 }

@@ -28,8 +28,8 @@ pub use client::{
     DEFAULT_OPERATION_TIMEOUT,
 };
 pub use enumerate::{
-    DEFAULT_MAX_ELEMENTS, EnumEnd, EnumEvent, EnumItem, EnumerateBuilder, Enumeration, EnumerationMode,
-    Filter, Page, Wql,
+    DEFAULT_MAX_ELEMENTS, EnumEnd, EnumEvent, EnumItem, EnumerateBuilder, Enumeration,
+    EnumerationMode, Filter, Page, Wql, parse_page_as,
 };
 pub use error::{Error, Result};
 pub use identify::IdentifyResponse;

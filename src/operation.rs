@@ -124,7 +124,10 @@ impl Scope {
     /// Cancelled already (without waiting)?
     pub(crate) fn is_cancelled(&self) -> bool {
         self.own.is_cancelled()
-            || self.user.as_ref().is_some_and(CancellationToken::is_cancelled)
+            || self
+                .user
+                .as_ref()
+                .is_some_and(CancellationToken::is_cancelled)
             || self.deadline.is_some_and(|d| Instant::now() >= d)
     }
 }

@@ -135,8 +135,14 @@ mod tests {
             Resource::new("winrm/config/Listener").uri(),
             "http://schemas.microsoft.com/wbem/wsman/1/config/Listener"
         );
-        assert_eq!(Resource::new("Win32_OperatingSystem").class_name(), "Win32_OperatingSystem");
-        assert_eq!(Resource::wmi("/root/cimv2/", "Win32_Process").uri(), format!("{}root/cimv2/Win32_Process", ns::WMI_BASE));
+        assert_eq!(
+            Resource::new("Win32_OperatingSystem").class_name(),
+            "Win32_OperatingSystem"
+        );
+        assert_eq!(
+            Resource::wmi("/root/cimv2/", "Win32_Process").uri(),
+            format!("{}root/cimv2/Win32_Process", ns::WMI_BASE)
+        );
         assert_eq!(Resource::new("http://x/y").uri(), "http://x/y");
     }
 }

@@ -12,7 +12,10 @@ use crate::soap::{Instance, de, ns};
 
 /// The first element child of a body: the instance of a Get or Put response.
 pub(crate) fn first_instance(body: &Element, what: &'static str) -> Result<Instance, ParseError> {
-    body.children.first().map(Instance::from_element).ok_or(ParseError::Missing(what))
+    body.children
+        .first()
+        .map(Instance::from_element)
+        .ok_or(ParseError::Missing(what))
 }
 
 /// Reads `x:ResourceCreated` (an EPR).
@@ -20,12 +23,17 @@ pub(crate) fn resource_created(body: &Element) -> Result<EndpointReference, Pars
     let rc = body
         .child(ns::TRANSFER, "ResourceCreated")
         .ok_or(ParseError::Missing("x:ResourceCreated"))?;
-    EndpointReference::from_element(rc).ok_or(ParseError::Missing("ResourceCreated endpoint reference"))
+    EndpointReference::from_element(rc)
+        .ok_or(ParseError::Missing("ResourceCreated endpoint reference"))
 }
 
 fn write_instance(w: &mut XmlWriter, resource: &Resource, inst: &Instance) {
     let uri = inst.namespace.as_deref().unwrap_or(resource.uri());
-    let name = if inst.class_name.is_empty() { resource.class_name() } else { &inst.class_name };
+    let name = if inst.class_name.is_empty() {
+        resource.class_name()
+    } else {
+        &inst.class_name
+    };
     inst.write(w, name, uri);
 }
 
@@ -40,11 +48,16 @@ impl Client {
     /// Cancelling abandons the request ([`crate::Error::Cancelled`]); Get changes nothing.
     pub fn get(&self, resource: &Resource) -> Call<Instance> {
         let resource = resource.clone();
-        Call::new(self, OnCancel::Cancelled, tracing::debug_span!("operation", operation = "get", resource = resource.uri()), move |c| async move {
-            let env = Envelope_::for_resource(&c, ns::action::GET, &resource).write(|_| {});
-            let root = c.exchange(env, c.inner.operation_timeout).await?;
-            Ok(first_instance(body(&root), "the GetResponse instance")?)
-        })
+        Call::new(
+            self,
+            OnCancel::Cancelled,
+            tracing::debug_span!("operation", operation = "get", resource = resource.uri()),
+            move |c| async move {
+                let env = Envelope_::for_resource(&c, ns::action::GET, &resource).write(|_| {});
+                let root = c.exchange(env, c.inner.operation_timeout).await?;
+                Ok(first_instance(body(&root), "the GetResponse instance")?)
+            },
+        )
     }
 
     /// Get, deserialized into the caller's type.
@@ -56,10 +69,15 @@ impl Client {
     /// As [`Client::get`].
     pub fn get_as<T: DeserializeOwned + Send + 'static>(&self, resource: &Resource) -> Call<T> {
         let call = self.get(resource);
-        Call::new(self, OnCancel::Cancelled, tracing::Span::none(), move |_| async move {
-            let inst = call.await?;
-            Ok(de::from_instance(&inst)?)
-        })
+        Call::new(
+            self,
+            OnCancel::Cancelled,
+            tracing::Span::none(),
+            move |_| async move {
+                let inst = call.await?;
+                Ok(de::from_instance(&inst)?)
+            },
+        )
     }
 
     /// WS-Transfer Put: replaces (the given properties of) an instance. Returns the
@@ -74,12 +92,17 @@ impl Client {
     pub fn put(&self, resource: &Resource, instance: &Instance) -> Call<Option<Instance>> {
         let resource = resource.clone();
         let instance = instance.clone();
-        Call::new(self, OnCancel::Abandoned, tracing::debug_span!("operation", operation = "put", resource = resource.uri()), move |c| async move {
-            let env = Envelope_::for_resource(&c, ns::action::PUT, &resource)
-                .write(|w| write_instance(w, &resource, &instance));
-            let root = c.exchange(env, c.inner.operation_timeout).await?;
-            Ok(body(&root).children.first().map(Instance::from_element))
-        })
+        Call::new(
+            self,
+            OnCancel::Abandoned,
+            tracing::debug_span!("operation", operation = "put", resource = resource.uri()),
+            move |c| async move {
+                let env = Envelope_::for_resource(&c, ns::action::PUT, &resource)
+                    .write(|w| write_instance(w, &resource, &instance));
+                let root = c.exchange(env, c.inner.operation_timeout).await?;
+                Ok(body(&root).children.first().map(Instance::from_element))
+            },
+        )
     }
 
     /// WS-Transfer Create: creates an instance and returns its endpoint reference.
@@ -93,12 +116,17 @@ impl Client {
     pub fn create(&self, resource: &Resource, instance: &Instance) -> Call<EndpointReference> {
         let resource = resource.clone();
         let instance = instance.clone();
-        Call::new(self, OnCancel::Abandoned, tracing::debug_span!("operation", operation = "create", resource = resource.uri()), move |c| async move {
-            let env = Envelope_::for_resource(&c, ns::action::CREATE, &resource)
-                .write(|w| write_instance(w, &resource, &instance));
-            let root = c.exchange(env, c.inner.operation_timeout).await?;
-            Ok(resource_created(body(&root))?)
-        })
+        Call::new(
+            self,
+            OnCancel::Abandoned,
+            tracing::debug_span!("operation", operation = "create", resource = resource.uri()),
+            move |c| async move {
+                let env = Envelope_::for_resource(&c, ns::action::CREATE, &resource)
+                    .write(|w| write_instance(w, &resource, &instance));
+                let root = c.exchange(env, c.inner.operation_timeout).await?;
+                Ok(resource_created(body(&root))?)
+            },
+        )
     }
 
     /// WS-Transfer Delete.
@@ -111,11 +139,16 @@ impl Client {
     /// still be deleted.
     pub fn delete(&self, resource: &Resource) -> Call<()> {
         let resource = resource.clone();
-        Call::new(self, OnCancel::Abandoned, tracing::debug_span!("operation", operation = "delete", resource = resource.uri()), move |c| async move {
-            let env = Envelope_::for_resource(&c, ns::action::DELETE, &resource).write(|_| {});
-            c.exchange(env, c.inner.operation_timeout).await?;
-            Ok(())
-        })
+        Call::new(
+            self,
+            OnCancel::Abandoned,
+            tracing::debug_span!("operation", operation = "delete", resource = resource.uri()),
+            move |c| async move {
+                let env = Envelope_::for_resource(&c, ns::action::DELETE, &resource).write(|_| {});
+                c.exchange(env, c.inner.operation_timeout).await?;
+                Ok(())
+            },
+        )
     }
 }
 
@@ -123,7 +156,11 @@ impl Client {
 pub(crate) struct Envelope_;
 
 impl Envelope_ {
-    pub(crate) fn for_resource<'a>(c: &'a Client, action: &'a str, r: &'a Resource) -> crate::soap::Envelope<'a> {
+    pub(crate) fn for_resource<'a>(
+        c: &'a Client,
+        action: &'a str,
+        r: &'a Resource,
+    ) -> crate::soap::Envelope<'a> {
         crate::soap::Envelope {
             selectors: r.selectors(),
             options: r.options(),

@@ -1,142 +1,24 @@
 //! Replay conformance for the foundation's operations (Identify, WS-Transfer Get): a
 //! scripted HTTP server answers with the recorded responses, in order and with the
 //! recorded status, and captures what the real `Client` sends. Each captured request must
-//! be equivalent to the recorded one (see [`equivalent`]), and each recorded response
+//! be equivalent to the recorded one (see [`compare::equivalent`]), and each recorded response
 //! must come out as the expected value or typed fault.
 
+#[path = "support/compare.rs"]
+mod compare;
 #[path = "support/mini_http.rs"]
 mod mini_http;
 #[path = "support/recorded.rs"]
 mod recorded;
 
-use std::collections::BTreeMap;
 use std::time::Duration;
 
+use compare::equivalent;
 use mini_http::{Captured, Reply, Server};
 use tokio_winrm::soap::fault::code;
-use tokio_winrm::soap::ns;
-use tokio_winrm::soap::xml::{Element, parse};
 use tokio_winrm::{Auth, Client, Error, Resource, Value};
 
-/// Headers whose values change from run to run (ids, the endpoint address): both sides
-/// must have them, or both lack them, but their content is not compared.
-const PER_RUN_HEADERS: &[(&str, &str)] = &[
-    (ns::ADDRESSING, "MessageID"),
-    (ns::WSMV, "SessionId"),
-    (ns::ADDRESSING, "To"),
-];
-
-/// Headers a recorded client adds optionally and this client does not (or the reverse),
-/// per origin. Empty on purpose: for the exchanges replayed here this client sends exactly
-/// the header set pypsrp sends (Action, To, ReplyTo, MessageID, ResourceURI,
-/// OperationTimeout, MaxEnvelopeSize, Locale, DataLocale, SessionId, SelectorSet), and
-/// WinRMSharp's Identify has an empty header like ours. WinRMSharp's other requests carry
-/// an empty `w:OptionSet`, which would belong here, but no WinRMSharp request other than
-/// Identify belongs to this operations.
-const OPTIONAL_HEADERS: &[(&str, &str, &str)] = &[];
-
 const TIMEOUT: Duration = Duration::from_secs(10);
-
-/// A canonical text form of an element: namespace, local name, attributes sorted by
-/// (namespace, name), text (trimmed when `trim`, else exact unless whitespace only), and
-/// children in document order.
-fn canonical(el: &Element, trim: bool) -> String {
-    let mut attrs: Vec<String> = el
-        .attrs
-        .iter()
-        .map(|a| {
-            format!(
-                "{{{}}}{}={:?}",
-                a.ns.as_deref().unwrap_or(""),
-                a.name,
-                a.value
-            )
-        })
-        .collect();
-    attrs.sort();
-    let text = if trim || el.text.trim().is_empty() {
-        el.text.trim()
-    } else {
-        el.text.as_str()
-    };
-    let children: Vec<String> = el.children.iter().map(|c| canonical(c, trim)).collect();
-    format!(
-        "<{} [{}] {:?} ({})>",
-        el.describe(),
-        attrs.join(" "),
-        text,
-        children.join(", ")
-    )
-}
-
-fn key(el: &Element) -> (String, String) {
-    (el.ns.as_deref().unwrap_or("").to_string(), el.name.clone())
-}
-
-fn is_in(list: &[(&str, &str)], el: &Element) -> bool {
-    list.iter().any(|(n, l)| el.is(n, l))
-}
-
-/// Semantic equivalence of a captured request with a recorded one:
-/// - the roots are both `s:Envelope`;
-/// - the headers, as a set (order ignored), are equal: each header compared as its whole
-///   canonical subtree (namespace, local name, every attribute, trimmed text, children),
-///   except that [`PER_RUN_HEADERS`] are only checked for presence and
-///   [`OPTIONAL_HEADERS`] of `origin` are left out on both sides;
-/// - the bodies are equal in structure, attributes and text (whitespace-only text aside).
-fn equivalent(origin: &str, captured: &str, recorded: &str) -> Result<(), String> {
-    let ours =
-        parse(captured.as_bytes()).map_err(|e| format!("captured request does not parse: {e}"))?;
-    let theirs =
-        parse(recorded.as_bytes()).map_err(|e| format!("recorded request does not parse: {e}"))?;
-    for (what, root) in [("captured", &ours), ("recorded", &theirs)] {
-        if !root.is(ns::SOAP, "Envelope") {
-            return Err(format!("{what} root is {}", root.describe()));
-        }
-    }
-    let optional: Vec<(&str, &str)> = OPTIONAL_HEADERS
-        .iter()
-        .filter(|(o, _, _)| *o == origin)
-        .map(|(_, n, l)| (*n, *l))
-        .collect();
-    let headers = |root: &Element| -> BTreeMap<String, usize> {
-        let mut set = BTreeMap::new();
-        if let Some(h) = root.child(ns::SOAP, "Header") {
-            for c in h.children.iter().filter(|c| !is_in(&optional, c)) {
-                let form = if is_in(PER_RUN_HEADERS, c) {
-                    let (n, l) = key(c);
-                    format!("{{{n}}}{l} (per-run value)")
-                } else {
-                    canonical(c, true)
-                };
-                *set.entry(form).or_insert(0) += 1;
-            }
-        }
-        set
-    };
-    let (h_ours, h_theirs) = (headers(&ours), headers(&theirs));
-    if h_ours != h_theirs {
-        let only_ours: Vec<_> = h_ours
-            .keys()
-            .filter(|k| h_ours.get(*k) != h_theirs.get(*k))
-            .collect();
-        let only_theirs: Vec<_> = h_theirs
-            .keys()
-            .filter(|k| h_ours.get(*k) != h_theirs.get(*k))
-            .collect();
-        return Err(format!(
-            "headers differ:\n  captured only: {only_ours:#?}\n  recorded only: {only_theirs:#?}"
-        ));
-    }
-    let body = |root: &Element| root.child(ns::SOAP, "Body").map(|b| canonical(b, false));
-    let (b_ours, b_theirs) = (body(&ours), body(&theirs));
-    if b_ours != b_theirs {
-        return Err(format!(
-            "bodies differ:\n  captured: {b_ours:?}\n  recorded: {b_theirs:?}"
-        ));
-    }
-    Ok(())
-}
 
 /// A server that answers request `i` with `script[i]` (status, body) and fails loudly
 /// (HTTP 599) on any request beyond the script.
@@ -300,9 +182,12 @@ async fn invalid_header_fault_is_typed() {
     assert_eq!(f.subcode_name(), Some("InvalidMessageInformationHeader"));
 }
 
+/// A recording, the fault code it must surface, and a predicate on the error.
+type FaultCase = (&'static str, u32, fn(&Error) -> bool);
+
 #[tokio::test]
 async fn winrb_faults_served_to_a_get_are_typed() {
-    let cases: [(&str, u32, fn(&Error) -> bool); 3] = [
+    let cases: [FaultCase; 3] = [
         (
             "WinRb-WinRM/soap_fault_v1",
             code::CANNOT_PROCESS_FILTER,

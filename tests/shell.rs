@@ -46,17 +46,26 @@ fn assert_clean(sim: &Simulator) {
 #[tokio::test]
 async fn run_collects_stdout_and_exit_code() {
     let (sim, client) = sim_with(fast_ping()).await;
-    let out = tokio::time::timeout(T, client.run("echo", &["hello", "world"])).await.unwrap().unwrap();
+    let out = tokio::time::timeout(T, client.run("echo", &["hello", "world"]))
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(out.stdout_text(), "hello world\r\n");
     assert!(out.stderr.is_empty());
     assert_eq!(out.code, 0);
-    let out = client.run("cmd.exe", &["/c", "exit", "/b", "3"]).await.unwrap();
+    let out = client
+        .run("cmd.exe", &["/c", "exit", "/b", "3"])
+        .await
+        .unwrap();
     assert_eq!(out.code, 3);
     assert!(!out.success());
     assert_clean(&sim);
     let c = sim.counters();
     assert_eq!(c.shells_created, 2);
-    assert!(c.terminate_signals >= 2, "Signal terminate after a normal finish: {c:?}");
+    assert!(
+        c.terminate_signals >= 2,
+        "Signal terminate after a normal finish: {c:?}"
+    );
 }
 
 #[tokio::test]
@@ -64,7 +73,11 @@ async fn stderr_and_unknown_command() {
     let (sim, client) = sim_with(fast_ping()).await;
     let out = client.run("nosuchprogram", &[]).await.unwrap();
     assert_eq!(out.code, 9009, "cmd.exe's exit code for an unknown program");
-    assert!(out.stderr_text().contains("is not recognized"), "{:?}", out.stderr_text());
+    assert!(
+        out.stderr_text().contains("is not recognized"),
+        "{:?}",
+        out.stderr_text()
+    );
     assert_clean(&sim);
 }
 
@@ -75,8 +88,14 @@ async fn stdin_reaches_the_command() {
     let cmd = shell.command("findstr").arg("apple").start().await.unwrap();
     cmd.send(b"apple pie\r\nbanana\r\n").await.unwrap();
     cmd.close_stdin(b"green apple\r\n").await.unwrap();
-    let out = tokio::time::timeout(T, cmd.collect()).await.unwrap().unwrap();
-    assert_eq!(String::from_utf8_lossy(&out.stdout), "apple pie\r\ngreen apple\r\n");
+    let out = tokio::time::timeout(T, cmd.collect())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "apple pie\r\ngreen apple\r\n"
+    );
     assert_eq!(out.code, 0);
     shell.close().await.unwrap();
     assert_clean(&sim);
@@ -86,7 +105,12 @@ async fn stdin_reaches_the_command() {
 async fn output_streams_as_it_arrives_in_order() {
     let (sim, client) = sim_with(fast_ping()).await;
     let shell = client.shell().open().await.unwrap();
-    let mut cmd = shell.command("ping").args(["-n", "4", "localhost"]).start().await.unwrap();
+    let mut cmd = shell
+        .command("ping")
+        .args(["-n", "4", "localhost"])
+        .start()
+        .await
+        .unwrap();
     let mut text = String::new();
     let mut chunks = 0;
     let mut exit = None;
@@ -101,7 +125,10 @@ async fn output_streams_as_it_arrives_in_order() {
         }
     }
     assert_eq!(exit, Some(ExitStatus::Exited(0)));
-    assert!(chunks >= 2, "ping output should arrive over several Receives, got {chunks}");
+    assert!(
+        chunks >= 2,
+        "ping output should arrive over several Receives, got {chunks}"
+    );
     assert_eq!(text.matches("Reply from").count(), 4, "{text}");
     shell.close().await.unwrap();
     assert_clean(&sim);
@@ -131,7 +158,12 @@ async fn cancel_mid_stream_signals_at_once_and_keeps_received_output() {
     // Read until at least three lines have arrived.
     let mut received = String::new();
     while received.matches("line ").count() < 3 {
-        match tokio::time::timeout(T, cmd.next()).await.unwrap().unwrap().unwrap() {
+        match tokio::time::timeout(T, cmd.next())
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap()
+        {
             CommandEvent::Stdout(b) => received.push_str(&String::from_utf8_lossy(&b)),
             other => panic!("unexpected {other:?}"),
         }
@@ -153,7 +185,12 @@ async fn cancel_mid_stream_signals_at_once_and_keeps_received_output() {
             CommandEvent::Exit(s) => exits.push(s),
         }
     }
-    assert_eq!(exits, vec![ExitStatus::Cancelled { reason: CancelReason::User }]);
+    assert_eq!(
+        exits,
+        vec![ExitStatus::Cancelled {
+            reason: CancelReason::User
+        }]
+    );
     let after = sim.counters();
     assert_eq!(after.terminate_signals, before.terminate_signals + 1);
     assert!(
@@ -165,12 +202,20 @@ async fn cancel_mid_stream_signals_at_once_and_keeps_received_output() {
     let all = received + &rest;
     let numbers: Vec<u64> = all
         .lines()
-        .map(|l| l.strip_prefix("line ").expect("only counter lines").parse().unwrap())
+        .map(|l| {
+            l.strip_prefix("line ")
+                .expect("only counter lines")
+                .parse()
+                .unwrap()
+        })
         .collect();
     assert!(numbers.len() >= 3);
     assert_eq!(numbers, (0..numbers.len() as u64).collect::<Vec<_>>());
     shell.close().await.unwrap();
-    wait_for("no running commands", || sim.counters().running_commands == 0).await;
+    wait_for("no running commands", || {
+        sim.counters().running_commands == 0
+    })
+    .await;
     assert_clean(&sim);
 }
 
@@ -182,7 +227,10 @@ async fn cancelled_output_still_buffered_is_delivered() {
     register_counter(&sim);
     let shell = client.shell().open().await.unwrap();
     let mut cmd = shell.command("counter").start().await.unwrap();
-    wait_for("buffered output", || cmd.buffered_bytes() >= "line 0\r\nline 1\r\nline 2\r\n".len()).await;
+    wait_for("buffered output", || {
+        cmd.buffered_bytes() >= "line 0\r\nline 1\r\nline 2\r\n".len()
+    })
+    .await;
     let buffered = cmd.buffered_bytes();
     cmd.cancel();
     let mut bytes = 0;
@@ -194,8 +242,16 @@ async fn cancelled_output_still_buffered_is_delivered() {
             CommandEvent::Exit(s) => last = Some(s),
         }
     }
-    assert!(bytes >= buffered, "{bytes} delivered, {buffered} were buffered at cancel");
-    assert_eq!(last, Some(ExitStatus::Cancelled { reason: CancelReason::User }));
+    assert!(
+        bytes >= buffered,
+        "{bytes} delivered, {buffered} were buffered at cancel"
+    );
+    assert_eq!(
+        last,
+        Some(ExitStatus::Cancelled {
+            reason: CancelReason::User
+        })
+    );
     shell.close().await.unwrap();
     assert_clean(&sim);
 }
@@ -212,8 +268,19 @@ async fn deadline_cancels_with_reason_timeout() {
         .start()
         .await
         .unwrap();
-    let err = tokio::time::timeout(T, cmd.collect()).await.unwrap().unwrap_err();
-    assert!(matches!(err, Error::Cancelled { reason: CancelReason::Timeout }), "{err:?}");
+    let err = tokio::time::timeout(T, cmd.collect())
+        .await
+        .unwrap()
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::Cancelled {
+                reason: CancelReason::Timeout
+            }
+        ),
+        "{err:?}"
+    );
     assert!(err.is_timeout());
     assert!(started.elapsed() < Duration::from_secs(5));
     shell.close().await.unwrap();
@@ -229,9 +296,15 @@ async fn timed_out_long_polls_are_silent() {
         .operation_timeout(Duration::from_millis(300))
         .build()
         .unwrap();
-    let out = tokio::time::timeout(T, client2.run("timeout", &["/t", "1"])).await.unwrap().unwrap();
+    let out = tokio::time::timeout(T, client2.run("timeout", &["/t", "1"]))
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(out.code, 0);
-    assert!(sim.counters().faults >= 2, "the server answered TimedOut at least twice");
+    assert!(
+        sim.counters().faults >= 2,
+        "the server answered TimedOut at least twice"
+    );
     assert_clean(&sim);
 }
 
@@ -239,7 +312,12 @@ async fn timed_out_long_polls_are_silent() {
 async fn dropping_command_and_shell_leaves_nothing_after_shutdown() {
     let (sim, client) = sim_with(fast_ping()).await;
     let shell = client.shell().open().await.unwrap();
-    let mut cmd = shell.command("ping").args(["-n", "1000", "localhost"]).start().await.unwrap();
+    let mut cmd = shell
+        .command("ping")
+        .args(["-n", "1000", "localhost"])
+        .start()
+        .await
+        .unwrap();
     let _ = tokio::time::timeout(T, cmd.next()).await.unwrap();
     assert_eq!(sim.counters().open_shells, 1);
     drop(cmd);
@@ -252,13 +330,30 @@ async fn dropping_command_and_shell_leaves_nothing_after_shutdown() {
 #[tokio::test]
 async fn slow_consumer_bounds_client_memory() {
     let (sim, client) = sim_with(fast_ping()).await;
-    let shell = client.shell().output_buffer(64 * 1024).open().await.unwrap();
-    let mut cmd = shell.command("sim-gen").args(["--mib", "8"]).start().await.unwrap();
-    let first = tokio::time::timeout(T, cmd.next()).await.unwrap().unwrap().unwrap();
+    let shell = client
+        .shell()
+        .output_buffer(64 * 1024)
+        .open()
+        .await
+        .unwrap();
+    let mut cmd = shell
+        .command("sim-gen")
+        .args(["--mib", "8"])
+        .start()
+        .await
+        .unwrap();
+    let first = tokio::time::timeout(T, cmd.next())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
     assert!(matches!(first, CommandEvent::Stdout(_)));
     tokio::time::sleep(Duration::from_millis(500)).await;
     let buffered = cmd.buffered_bytes();
-    assert!(buffered <= 64 * 1024 + 1024 * 1024, "buffered {buffered} bytes");
+    assert!(
+        buffered <= 64 * 1024 + 1024 * 1024,
+        "buffered {buffered} bytes"
+    );
     let mut total = match first {
         CommandEvent::Stdout(b) => b.len(),
         _ => 0,
@@ -279,7 +374,10 @@ async fn slow_consumer_bounds_client_memory() {
 #[tokio::test]
 async fn powershell_output_and_clixml_errors() {
     let (sim, client) = sim_with(fast_ping()).await;
-    let out = client.run_ps("Write-Output 'hi there'; Write-Error 'boom'").await.unwrap();
+    let out = client
+        .run_ps("Write-Output 'hi there'; Write-Error 'boom'")
+        .await
+        .unwrap();
     assert_eq!(out.stdout_text().trim_end(), "hi there");
     let err = out.stderr_text();
     assert!(err.contains("boom"), "{err:?}");
@@ -309,7 +407,12 @@ async fn two_hundred_commands_cancelled_at_random_moments() {
         tasks.spawn(async move {
             // A cheap deterministic spread of cancel moments, 0-150 ms.
             let delay = Duration::from_millis((i * 7919) % 150);
-            let mut cmd = shell.command("ping").args(["-n", "1000", "localhost"]).start().await.unwrap();
+            let mut cmd = shell
+                .command("ping")
+                .args(["-n", "1000", "localhost"])
+                .start()
+                .await
+                .unwrap();
             let cancel = cmd.cancel_handle();
             let canceller = tokio::spawn(async move {
                 tokio::time::sleep(delay).await;
@@ -318,7 +421,12 @@ async fn two_hundred_commands_cancelled_at_random_moments() {
             let mut exits = 0;
             while let Some(ev) = cmd.next().await {
                 if let CommandEvent::Exit(s) = ev.unwrap() {
-                    assert_eq!(s, ExitStatus::Cancelled { reason: CancelReason::User });
+                    assert_eq!(
+                        s,
+                        ExitStatus::Cancelled {
+                            reason: CancelReason::User
+                        }
+                    );
                     exits += 1;
                 }
             }
@@ -334,7 +442,11 @@ async fn two_hundred_commands_cancelled_at_random_moments() {
     .await
     .expect("200 cancelled commands finish");
     for s in shells {
-        std::sync::Arc::into_inner(s).unwrap().close().await.unwrap();
+        std::sync::Arc::into_inner(s)
+            .unwrap()
+            .close()
+            .await
+            .unwrap();
     }
     client.shutdown().await;
     assert_clean(&sim);

@@ -18,6 +18,8 @@ use crate::Failure;
 const EXIT_INTERRUPTED: u8 = 130;
 /// Exit status when the deadline passed (as `timeout(1)`).
 const EXIT_DEADLINE: u8 = 124;
+/// Exit status when stdout was closed by its reader (128 + SIGPIPE).
+const EXIT_BROKEN_PIPE: u8 = 141;
 /// The CLIXML header PowerShell writes before error records on a redirected stderr.
 const CLIXML: &[u8] = b"#< CLIXML";
 
@@ -33,9 +35,14 @@ pub async fn run(
     let shell = client.shell().codepage(65001).open().await?;
     let result = drive(&shell, command, args, deadline, powershell, interrupts).await;
     let closed = shell.close().await;
-    let status = result?;
+    let (status, stdout_broken) = result?;
     if let Err(e) = closed {
         eprintln!("warning: closing the shell failed: {e}");
+    }
+    if stdout_broken {
+        // Our reader went away (e.g. `| head`) and the command was cancelled: exit as a
+        // program killed by SIGPIPE would.
+        return Ok(ExitCode::from(EXIT_BROKEN_PIPE));
     }
     Ok(match status {
         ExitStatus::Exited(code) => exit_code(code),
@@ -144,14 +151,14 @@ async fn drive(
     deadline: Option<Duration>,
     powershell: bool,
     mut interrupts: mpsc::UnboundedReceiver<()>,
-) -> Result<ExitStatus, Failure> {
+) -> Result<(ExitStatus, bool), Failure> {
     let mut builder = shell.command(command).args(args.iter().cloned());
     if let Some(d) = deadline {
         builder = builder.deadline(d);
     }
     let mut cmd = tokio::select! {
         r = builder.start() => r?,
-        _ = interrupts.recv() => return Ok(ExitStatus::Cancelled { reason: CancelReason::User }),
+        _ = interrupts.recv() => return Ok((ExitStatus::Cancelled { reason: CancelReason::User }, false)),
     };
     let cancel = cmd.cancel_handle();
     let mut stdin = (!std::io::stdin().is_terminal()).then(read_stdin);
@@ -203,7 +210,7 @@ async fn drive(
         }
     };
     out.finish();
-    Ok(status)
+    Ok((status, out.stdout_broken))
 }
 
 async fn next_stdin(rx: &mut Option<mpsc::Receiver<Option<Vec<u8>>>>) -> Option<Vec<u8>> {

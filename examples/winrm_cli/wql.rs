@@ -85,7 +85,9 @@ pub async fn run(
             ExitCode::SUCCESS
         }
         EnumEnd::Cancelled { .. } if limited => {
-            eprintln!("(stopped after {n} rows as --max asked; the enumeration was released)");
+            eprintln!(
+                "(stopped after {n} rows as --max asked; Release was sent for the enumeration)"
+            );
             ExitCode::SUCCESS
         }
         EnumEnd::Cancelled { reason } => {
@@ -94,9 +96,7 @@ pub async fn run(
             } else {
                 reason.to_string()
             };
-            eprintln!(
-                "cancelled ({why}) after {n} rows; the enumeration was released on the server"
-            );
+            eprintln!("cancelled ({why}) after {n} rows; Release was sent for the enumeration");
             ExitCode::from(130)
         }
         other => {

@@ -3,8 +3,8 @@
 
 use bytes::Bytes;
 
-use super::page::{Page, Scan, scan};
-use super::{EnumerationMode, Filter, Request};
+use super::page::Batch;
+use super::{EnumerationMode, Filter, ReadPage, Request};
 use crate::client::{Client, read_envelope};
 use crate::error::{Error, Result};
 use crate::soap::envelope::{XmlWriter, write_selector_set};
@@ -38,7 +38,9 @@ pub(crate) fn write_enumerate(w: &mut XmlWriter, r: &Request) {
     match r.mode {
         EnumerationMode::Objects => {}
         EnumerationMode::References => w.element("w:EnumerationMode", "EnumerateEPR"),
-        EnumerationMode::ObjectsAndReferences => w.element("w:EnumerationMode", "EnumerateObjectAndEPR"),
+        EnumerationMode::ObjectsAndReferences => {
+            w.element("w:EnumerationMode", "EnumerateObjectAndEPR")
+        }
     }
     if r.optimize {
         w.raw("<w:OptimizeEnumeration/>");
@@ -63,7 +65,12 @@ pub(crate) fn write_release(w: &mut XmlWriter, context: &str) {
 }
 
 /// A whole envelope for `action` on the request's resource.
-pub(crate) fn envelope(c: &Client, action: &str, r: &Request, body: impl FnOnce(&mut XmlWriter)) -> String {
+pub(crate) fn envelope(
+    c: &Client,
+    action: &str,
+    r: &Request,
+    body: impl FnOnce(&mut XmlWriter),
+) -> String {
     crate::soap::Envelope {
         namespaces: NAMESPACES,
         ..Envelope_::for_resource(c, action, &r.resource)
@@ -71,22 +78,22 @@ pub(crate) fn envelope(c: &Client, action: &str, r: &Request, body: impl FnOnce(
     .write(body)
 }
 
-/// Sends an Enumerate or Pull and reads the response as a [`Page`]. A fault becomes
+/// Sends an Enumerate or Pull and reads the response with `read`. A fault becomes
 /// [`Error::Fault`]. Dropping the future abandons the request and closes its connection.
-pub(crate) async fn exchange_page(c: &Client, body: String) -> Result<Page> {
+pub(crate) async fn exchange_page<T>(
+    c: &Client,
+    body: String,
+    read: ReadPage<T>,
+) -> Result<Batch<Result<T>>> {
     let timeout = c.http_timeout(c.inner.operation_timeout);
     let resp = tokio::time::timeout(timeout, c.inner.transport.send(Bytes::from(body), false))
         .await
         .map_err(|_| Error::HttpTimeout(timeout))??;
     if resp.status == 200 {
-        match scan(&resp.body) {
-            Ok(Scan::Page(p)) => return Ok(p),
-            Ok(Scan::Fault) => {}
-            Err(e) => return Err(e.into()),
-        }
+        return read(&resp.body);
     }
-    // Faults (and anything not 200) are read by the tree-based reader the other
-    // operations share, so they surface the same way.
+    // Anything but 200 is read by the reader the other operations share, so faults and
+    // HTTP errors surface the same way.
     read_envelope(resp)?;
     Err(ParseError::Missing("n:EnumerateResponse or n:PullResponse").into())
 }
@@ -121,13 +128,27 @@ mod tests {
     #[test]
     fn enumerate_bodies() {
         let mut w = XmlWriter::default();
-        write_enumerate(&mut w, &request(Some(Filter::Wql("SELECT * FROM X WHERE a < 'b&c'".into())), EnumerationMode::ObjectsAndReferences, true));
+        write_enumerate(
+            &mut w,
+            &request(
+                Some(Filter::Wql("SELECT * FROM X WHERE a < 'b&c'".into())),
+                EnumerationMode::ObjectsAndReferences,
+                true,
+            ),
+        );
         assert_eq!(
             w.as_str(),
             "<n:Enumerate><w:Filter Dialect=\"http://schemas.microsoft.com/wbem/wsman/1/WQL\">SELECT * FROM X WHERE a &lt; 'b&amp;c'</w:Filter><w:EnumerationMode>EnumerateObjectAndEPR</w:EnumerationMode><w:OptimizeEnumeration/><w:MaxElements>50</w:MaxElements></n:Enumerate>"
         );
         let mut w = XmlWriter::default();
-        write_enumerate(&mut w, &request(Some(Filter::Selectors(vec![Selector::new("ShellId", "A")])), EnumerationMode::Objects, false));
+        write_enumerate(
+            &mut w,
+            &request(
+                Some(Filter::Selectors(vec![Selector::new("ShellId", "A")])),
+                EnumerationMode::Objects,
+                false,
+            ),
+        );
         assert_eq!(
             w.as_str(),
             "<n:Enumerate><w:Filter Dialect=\"http://schemas.dmtf.org/wbem/wsman/1/wsman/SelectorFilter\"><w:SelectorSet><w:Selector Name=\"ShellId\">A</w:Selector></w:SelectorSet></w:Filter></n:Enumerate>"
@@ -140,14 +161,27 @@ mod tests {
         let r = request(None, EnumerationMode::References, true);
         let env = envelope(&c, ns::action::PULL, &r, |w| write_pull(w, "uuid:1", 7));
         let root = parse(env.as_bytes()).unwrap();
-        let pull = root.path(&[(ns::SOAP, "Body"), (ns::ENUMERATION, "Pull")]).unwrap();
-        assert_eq!(pull.child_text(ns::ENUMERATION, "EnumerationContext"), Some("uuid:1"));
+        let pull = root
+            .path(&[(ns::SOAP, "Body"), (ns::ENUMERATION, "Pull")])
+            .unwrap();
+        assert_eq!(
+            pull.child_text(ns::ENUMERATION, "EnumerationContext"),
+            Some("uuid:1")
+        );
         assert_eq!(pull.child_text(ns::ENUMERATION, "MaxElements"), Some("7"));
         let header = root.child(ns::SOAP, "Header").unwrap();
-        assert_eq!(header.child_text(ns::WSMAN, "ResourceURI"), Some(r.resource.uri()));
+        assert_eq!(
+            header.child_text(ns::WSMAN, "ResourceURI"),
+            Some(r.resource.uri())
+        );
         let env = envelope(&c, ns::action::RELEASE, &r, |w| write_release(w, "uuid:2"));
         let root = parse(env.as_bytes()).unwrap();
-        let rel = root.path(&[(ns::SOAP, "Body"), (ns::ENUMERATION, "Release")]).unwrap();
-        assert_eq!(rel.child_text(ns::ENUMERATION, "EnumerationContext"), Some("uuid:2"));
+        let rel = root
+            .path(&[(ns::SOAP, "Body"), (ns::ENUMERATION, "Release")])
+            .unwrap();
+        assert_eq!(
+            rel.child_text(ns::ENUMERATION, "EnumerationContext"),
+            Some("uuid:2")
+        );
     }
 }

@@ -1,10 +1,13 @@
 //! WS-Enumeration (Enumerate, Pull, Release; [MS-WSMV] §3.1.4.8-10) as a cancellable
 //! `Stream`: the builder and public types here, request bodies in `message`, the
-//! streaming response reader in `page`, the Pull driver and the stream in `stream`.
+//! streaming response reader in `page` (over the event layer in `cursor`; typed items
+//! in `typed`), the Pull driver and the stream in `stream`.
 
+mod cursor;
 mod message;
 mod page;
 mod stream;
+mod typed;
 
 use std::marker::PhantomData;
 use std::time::Duration;
@@ -18,10 +21,10 @@ use crate::error::{Error, Result};
 use crate::operation::CancelReason;
 use crate::resource::Resource;
 use crate::soap::cim::{EndpointReference, Instance};
-use crate::soap::de::{self, DeError};
 use crate::soap::envelope::Selector;
 
 pub use page::Page;
+
 pub use stream::Enumeration;
 
 /// The default `MaxElements` of Enumerate and Pull (Windows' `MaxBatchItems` default).
@@ -133,18 +136,49 @@ pub(crate) struct Request {
     pub mode: EnumerationMode,
 }
 
-/// Turns a raw item into the stream's item type.
-pub(crate) type Convert<T> = fn(EnumItem) -> Result<T>;
+/// Reads a response body into a batch of the stream's items (a fault is an error).
+pub(crate) type ReadPage<T> = fn(&[u8]) -> Result<page::Batch<Result<T>>>;
 
-fn identity(item: EnumItem) -> Result<EnumItem> {
-    Ok(item)
+/// Items as [`EnumItem`]s.
+struct AnyItems;
+
+impl page::Sink for AnyItems {
+    type Item = Result<EnumItem>;
+    fn object<'i>(
+        &mut self,
+        c: &mut page::Cursor<'i>,
+        e: &page::Start<'i>,
+        empty: bool,
+    ) -> Result<Result<EnumItem>, crate::soap::ParseError> {
+        Ok(Ok(EnumItem::Object(c.instance(e, empty)?)))
+    }
+    fn other(&mut self, item: EnumItem) -> Result<EnumItem> {
+        Ok(item)
+    }
 }
 
-fn deserialize<T: DeserializeOwned>(item: EnumItem) -> Result<T> {
-    match item.instance() {
-        Some(inst) => Ok(de::from_instance(inst)?),
-        None => Err(DeError("a bare endpoint reference has no properties to deserialize".into()).into()),
-    }
+fn read_items(bytes: &[u8]) -> Result<page::Batch<Result<EnumItem>>> {
+    page::read(bytes, &mut AnyItems)
+}
+
+fn read_typed<T: DeserializeOwned>(bytes: &[u8]) -> Result<page::Batch<Result<T>>> {
+    page::read(bytes, &mut typed::Typed::<T>::new())
+}
+
+/// Reads a PullResponse (or EnumerateResponse) into the caller's serde type, the way
+/// [`Client::enumerate_as`] does: each object item is deserialized from the text as
+/// received, without building an [`Instance`]. Returns the items (each its own
+/// result), the next context and whether the sequence ended. For benchmarks and
+/// offline parsing of recorded responses.
+///
+/// # Errors
+/// [`Error::Fault`] when the envelope is a fault, [`Error::Parse`] when it is not an
+/// enumeration response; an item that does not fit `T` is that item's error.
+pub fn parse_page_as<T: DeserializeOwned>(
+    bytes: &[u8],
+) -> Result<(Vec<Result<T>>, Option<String>, bool)> {
+    let b = read_typed::<T>(bytes)?;
+    Ok((b.items, b.context, b.end_of_sequence))
 }
 
 /// Builds an enumeration; [`EnumerateBuilder::start`] returns the stream.
@@ -154,7 +188,7 @@ pub struct EnumerateBuilder<T> {
     request: Request,
     deadline: Option<Duration>,
     token: Option<CancellationToken>,
-    convert: Convert<T>,
+    reader: ReadPage<T>,
     _t: PhantomData<fn() -> T>,
 }
 
@@ -168,7 +202,7 @@ impl<T> std::fmt::Debug for EnumerateBuilder<T> {
 }
 
 impl<T: Send + 'static> EnumerateBuilder<T> {
-    fn new(client: &Client, resource: &Resource, convert: Convert<T>) -> Self {
+    fn new(client: &Client, resource: &Resource, reader: ReadPage<T>) -> Self {
         EnumerateBuilder {
             client: client.clone(),
             request: Request {
@@ -180,7 +214,7 @@ impl<T: Send + 'static> EnumerateBuilder<T> {
             },
             deadline: None,
             token: None,
-            convert,
+            reader,
             _t: PhantomData,
         }
     }
@@ -228,8 +262,10 @@ impl<T: Send + 'static> EnumerateBuilder<T> {
     /// `EndOfSequence`, one batch ahead of the consumer. Outside a tokio runtime the
     /// task starts when the stream is first polled.
     pub fn start(self) -> Enumeration<T> {
-        let scope = self.client.scope(self.token, self.deadline.map(|d| Instant::now() + d));
-        Enumeration::new(self.client, scope, self.request, self.convert)
+        let scope = self
+            .client
+            .scope(self.token, self.deadline.map(|d| Instant::now() + d));
+        Enumeration::new(self.client, scope, self.request, self.reader)
     }
 }
 
@@ -254,24 +290,29 @@ impl Client {
     /// # Ok(()) }
     /// ```
     pub fn enumerate(&self, resource: &Resource) -> EnumerateBuilder<EnumItem> {
-        EnumerateBuilder::new(self, resource, identity)
+        EnumerateBuilder::new(self, resource, read_items)
     }
 
     /// An enumeration yielding the caller's serde type, deserialized from each instance
     /// (see [`crate::from_instance`]). An item that does not fit `T` is an
     /// [`Error::Deserialize`] item; the stream goes on after it.
-    pub fn enumerate_as<T: DeserializeOwned + Send + 'static>(&self, resource: &Resource) -> EnumerateBuilder<T> {
-        EnumerateBuilder::new(self, resource, deserialize::<T>)
+    pub fn enumerate_as<T: DeserializeOwned + Send + 'static>(
+        &self,
+        resource: &Resource,
+    ) -> EnumerateBuilder<T> {
+        EnumerateBuilder::new(self, resource, read_typed::<T>)
     }
 
     /// A WQL query in a WMI namespace (e.g. `root/cimv2`): an enumeration of
     /// `.../wmi/{namespace}/*` with the query as filter.
     pub fn wql(&self, namespace: &str, query: &str) -> EnumerateBuilder<EnumItem> {
-        self.enumerate(&Resource::wmi(namespace, "*")).filter(Wql(query))
+        self.enumerate(&Resource::wmi(namespace, "*"))
+            .filter(Wql(query))
     }
 }
 
 /// True for the fault a Pull or Release gets once the context has expired or ended.
 pub(crate) fn is_invalid_context(e: &Error) -> bool {
-    e.fault().is_some_and(crate::soap::Fault::is_invalid_enumeration_context)
+    e.fault()
+        .is_some_and(crate::soap::Fault::is_invalid_enumeration_context)
 }

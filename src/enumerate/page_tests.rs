@@ -46,11 +46,20 @@ fn pull_response_with_typed_items() {
     let inst = p.items[0].instance().unwrap();
     assert_eq!(inst, &tree_instance(SVC));
     assert_eq!(inst.class_name, "Win32_Service");
-    assert_eq!(inst.get_str("Caption"), Some("Windows Remote Management & co"));
+    assert_eq!(
+        inst.get_str("Caption"),
+        Some("Windows Remote Management & co")
+    );
     assert!(inst.get("InstallDate").unwrap().is_null());
     assert_eq!(inst.get("Deps").unwrap().as_slice().len(), 2);
-    assert_eq!(inst.get("Started").unwrap().as_datetime().unwrap().year, 2024);
-    assert_eq!(inst.get("Up"), Some(&Value::Interval(std::time::Duration::from_secs(5))));
+    assert_eq!(
+        inst.get("Started").unwrap().as_datetime().unwrap().year,
+        2024
+    );
+    assert_eq!(
+        inst.get("Up"),
+        Some(&Value::Interval(std::time::Duration::from_secs(5)))
+    );
     assert_eq!(inst.get_str("Empty"), Some(""));
 }
 
@@ -58,9 +67,13 @@ fn pull_response_with_typed_items() {
 fn end_of_sequence_in_either_namespace_and_empty_context() {
     let p = page("<n:PullResponse><n:Items/><n:EndOfSequence/></n:PullResponse>");
     assert!(p.end_of_sequence && p.context.is_none() && p.items.is_empty());
-    let p = page("<n:EnumerateResponse><n:EnumerationContext></n:EnumerationContext><w:Items></w:Items><w:EndOfSequence/></n:EnumerateResponse>");
+    let p = page(
+        "<n:EnumerateResponse><n:EnumerationContext></n:EnumerationContext><w:Items></w:Items><w:EndOfSequence/></n:EnumerateResponse>",
+    );
     assert!(p.end_of_sequence && p.context.is_none());
-    let p = page("<n:EnumerateResponse><n:EnumerationContext>uuid:1</n:EnumerationContext></n:EnumerateResponse>");
+    let p = page(
+        "<n:EnumerateResponse><n:EnumerationContext>uuid:1</n:EnumerationContext></n:EnumerateResponse>",
+    );
     assert!(!p.end_of_sequence);
     assert_eq!(p.context.as_deref(), Some("uuid:1"));
 }
@@ -86,14 +99,35 @@ fn items_with_references_and_fragments() {
 
 #[test]
 fn faults_and_garbage_are_typed() {
-    let fault = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/recorded/WinRb-WinRM/soap_fault_v2.xml")).unwrap();
+    let fault = std::fs::read(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/fixtures/recorded/WinRb-WinRM/soap_fault_v2.xml"
+    ))
+    .unwrap();
     let err = Page::parse(&fault).unwrap_err();
     let f = err.fault().expect("a fault");
     assert!(f.is_bad_filter());
-    assert_eq!(f.code(), Some(crate::soap::fault::code::CANNOT_PROCESS_FILTER));
-    for bad in ["", "<x/>", "<s:Envelope xmlns:s=\"http://www.w3.org/2003/05/soap-envelope\"><s:Body><n:PullResponse xmlns:n=\"http://schemas.xmlsoap.org/ws/2004/09/enumeration\"><n:Items><p:X xmlns:p=\"u\"><p:A>1</p:B>"] {
-        assert!(matches!(Page::parse(bad.as_bytes()), Err(Error::Parse(_))), "{bad}");
+    assert_eq!(
+        f.code(),
+        Some(crate::soap::fault::code::CANNOT_PROCESS_FILTER)
+    );
+    for bad in [
+        "",
+        "<x/>",
+        "<s:Envelope xmlns:s=\"http://www.w3.org/2003/05/soap-envelope\"><s:Body><n:PullResponse xmlns:n=\"http://schemas.xmlsoap.org/ws/2004/09/enumeration\"><n:Items><p:X xmlns:p=\"u\"><p:A>1</p:B>",
+    ] {
+        assert!(
+            matches!(Page::parse(bad.as_bytes()), Err(Error::Parse(_))),
+            "{bad}"
+        );
     }
-    let deep = format!("{HEAD}<n:PullResponse><n:Items><p:X xmlns:p=\"u\"><p:A>{}{}</p:A></p:X></n:Items></n:PullResponse>{TAIL}", "<p:B>".repeat(200), "</p:B>".repeat(200));
-    assert!(matches!(Page::parse(deep.as_bytes()), Err(Error::Parse(ParseError::TooDeep))));
+    let deep = format!(
+        "{HEAD}<n:PullResponse><n:Items><p:X xmlns:p=\"u\"><p:A>{}{}</p:A></p:X></n:Items></n:PullResponse>{TAIL}",
+        "<p:B>".repeat(200),
+        "</p:B>".repeat(200)
+    );
+    assert!(matches!(
+        Page::parse(deep.as_bytes()),
+        Err(Error::Parse(ParseError::TooDeep))
+    ));
 }

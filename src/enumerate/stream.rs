@@ -14,7 +14,7 @@ use tokio::task::JoinHandle;
 use tracing::Instrument as _;
 
 use super::message::{self, exchange_page};
-use super::{Convert, EnumEnd, EnumEvent, Request, is_invalid_context};
+use super::{EnumEnd, EnumEvent, ReadPage, Request, is_invalid_context};
 use crate::client::Client;
 use crate::error::{Error, Result};
 use crate::operation::{CancelHandle, CancelReason, Scope};
@@ -38,7 +38,7 @@ type Shared = Arc<Mutex<Outcome>>;
 
 enum Phase<T> {
     /// Not started yet (no tokio runtime when `start()` ran).
-    Pending(Box<(Scope, Request, Convert<T>)>),
+    Pending(Box<(Scope, Request, ReadPage<T>)>),
     Running,
     Done,
 }
@@ -75,11 +75,11 @@ impl<T> std::fmt::Debug for Enumeration<T> {
 }
 
 impl<T: Send + 'static> Enumeration<T> {
-    pub(crate) fn new(client: Client, scope: Scope, request: Request, convert: Convert<T>) -> Self {
+    pub(crate) fn new(client: Client, scope: Scope, request: Request, reader: ReadPage<T>) -> Self {
         let mut e = Enumeration {
             client,
             handle: scope.handle(),
-            phase: Phase::Pending(Box::new((scope, request, convert))),
+            phase: Phase::Pending(Box::new((scope, request, reader))),
             rx: None,
             buf: VecDeque::new(),
             shared: Shared::default(),
@@ -97,14 +97,18 @@ impl<T: Send + 'static> Enumeration<T> {
         let Phase::Pending(boxed) = std::mem::replace(&mut self.phase, Phase::Running) else {
             return;
         };
-        let (scope, request, convert) = *boxed;
+        let (scope, request, reader) = *boxed;
         let (tx, rx) = mpsc::channel(1);
-        let span = tracing::debug_span!("operation", operation = "enumerate", resource = request.resource.uri());
+        let span = tracing::debug_span!(
+            "operation",
+            operation = "enumerate",
+            resource = request.resource.uri()
+        );
         let driver = Driver {
             client: self.client.clone(),
             scope,
             request,
-            convert,
+            reader,
             tx,
             shared: Arc::clone(&self.shared),
         };
@@ -136,7 +140,9 @@ impl<T: Send + 'static> Enumeration<T> {
             match ev? {
                 EnumEvent::Item(t) => out.push(t),
                 EnumEvent::End(EnumEnd::Complete) => break,
-                EnumEvent::End(EnumEnd::Cancelled { reason }) => return Err(Error::Cancelled { reason }),
+                EnumEvent::End(EnumEnd::Cancelled { reason }) => {
+                    return Err(Error::Cancelled { reason });
+                }
             }
         }
         Ok(out)
@@ -154,7 +160,10 @@ impl<T: Send + 'static> Enumeration<T> {
     pub async fn close(mut self) -> Result<()> {
         if !matches!(self.phase, Phase::Done) {
             self.handle.cancel();
-            while std::future::poll_fn(|cx| Pin::new(&mut self).poll_next(cx)).await.is_some() {}
+            while std::future::poll_fn(|cx| Pin::new(&mut self).poll_next(cx))
+                .await
+                .is_some()
+            {}
         }
         match self.release.take() {
             Some(rx) => rx.await.unwrap_or(Ok(())),
@@ -170,7 +179,9 @@ impl<T: Send + 'static> Enumeration<T> {
         Some(match out.last.take() {
             Some(Final::End(end)) => Ok(EnumEvent::End(end)),
             Some(Final::Error(e)) => Err(e),
-            None => Err(Error::State("the enumeration driver stopped without a final status".into())),
+            None => Err(Error::State(
+                "the enumeration driver stopped without a final status".into(),
+            )),
         })
     }
 }
@@ -189,7 +200,9 @@ impl<T: Send + 'static> Stream for Enumeration<T> {
                 Phase::Pending(_) => {
                     if tokio::runtime::Handle::try_current().is_err() {
                         this.phase = Phase::Done;
-                        return Poll::Ready(Some(Err(Error::State("an enumeration needs a tokio runtime".into()))));
+                        return Poll::Ready(Some(Err(Error::State(
+                            "an enumeration needs a tokio runtime".into(),
+                        ))));
                     }
                     this.launch();
                 }
@@ -229,7 +242,7 @@ struct Driver<T> {
     client: Client,
     scope: Scope,
     request: Request,
-    convert: Convert<T>,
+    reader: ReadPage<T>,
     tx: mpsc::Sender<Vec<Result<T>>>,
     shared: Shared,
 }
@@ -255,7 +268,10 @@ impl<T: Send + 'static> Driver<T> {
             }
             .in_current_span(),
         );
-        self.shared.lock().unwrap_or_else(|p| p.into_inner()).release = Some(rx);
+        self.shared
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .release = Some(rx);
     }
 
     fn cancelled(&self, context: Option<String>, reason: CancelReason) {
@@ -292,17 +308,23 @@ impl<T: Send + 'static> Driver<T> {
                 return self.stop(Final::End(EnumEnd::Complete));
             }
             let body = match (&context, started) {
-                (_, false) => message::envelope(c, ns::action::ENUMERATE, &self.request, |w| message::write_enumerate(w, &self.request)),
-                (Some(ctx), true) => message::envelope(c, ns::action::PULL, &self.request, |w| message::write_pull(w, ctx, self.request.max_elements)),
+                (_, false) => message::envelope(c, ns::action::ENUMERATE, &self.request, |w| {
+                    message::write_enumerate(w, &self.request)
+                }),
+                (Some(ctx), true) => message::envelope(c, ns::action::PULL, &self.request, |w| {
+                    message::write_pull(w, ctx, self.request.max_elements)
+                }),
                 (None, true) => {
-                    return self.stop(Final::Error(crate::soap::ParseError::Missing("n:EnumerationContext").into()));
+                    return self.stop(Final::Error(
+                        crate::soap::ParseError::Missing("n:EnumerationContext").into(),
+                    ));
                 }
             };
             // A response that is ready wins over a cancel that is also ready, so an
             // EndOfSequence that won the race completes the enumeration.
             let res = tokio::select! {
                 biased;
-                r = exchange_page(c, body) => r,
+                r = exchange_page(c, body, self.reader) => r,
                 reason = self.scope.cancelled() => return self.cancelled(context, reason),
             };
             match res {
@@ -313,8 +335,7 @@ impl<T: Send + 'static> Driver<T> {
                     if page.items.is_empty() {
                         permit = Some(p);
                     } else {
-                        let convert = self.convert;
-                        p.send(page.items.into_iter().map(convert).collect());
+                        p.send(page.items);
                     }
                 }
                 Err(e) if started && e.is_timeout() && e.fault().is_some() => {
@@ -322,7 +343,10 @@ impl<T: Send + 'static> Driver<T> {
                     permit = Some(p);
                 }
                 Err(e) => {
-                    if started && !is_invalid_context(&e) && let Some(ctx) = context.take() {
+                    if started
+                        && !is_invalid_context(&e)
+                        && let Some(ctx) = context.take()
+                    {
                         self.release(ctx);
                     }
                     return self.stop(Final::Error(e));

@@ -152,11 +152,17 @@ impl CommandBuilder {
         let scope = c.scope(self.token, self.deadline.map(|d| Instant::now() + d));
         let mut options = Vec::new();
         if let Some(v) = self.console_mode_stdin {
-            options.push(OptionItem::new("WINRS_CONSOLEMODE_STDIN", if v { "TRUE" } else { "FALSE" }));
+            options.push(OptionItem::new(
+                "WINRS_CONSOLEMODE_STDIN",
+                if v { "TRUE" } else { "FALSE" },
+            ));
         }
         // Always stated, as Windows' own clients do (FALSE: run through cmd.exe /c).
         let skip = self.skip_cmd_shell.unwrap_or(false);
-        options.push(OptionItem::new("WINRS_SKIP_CMD_SHELL", if skip { "TRUE" } else { "FALSE" }));
+        options.push(OptionItem::new(
+            "WINRS_SKIP_CMD_SHELL",
+            if skip { "TRUE" } else { "FALSE" },
+        ));
         let env = crate::soap::Envelope {
             options: &options,
             ..shell.envelope(ns::action::COMMAND)
@@ -357,7 +363,9 @@ impl Command {
                 CommandEvent::Stdout(b) => out.stdout.extend_from_slice(&b),
                 CommandEvent::Stderr(b) => out.stderr.extend_from_slice(&b),
                 CommandEvent::Exit(ExitStatus::Exited(code)) => out.code = code,
-                CommandEvent::Exit(ExitStatus::Cancelled { reason }) => return Err(Error::Cancelled { reason }),
+                CommandEvent::Exit(ExitStatus::Cancelled { reason }) => {
+                    return Err(Error::Cancelled { reason });
+                }
             }
         }
         Ok(out)
@@ -408,7 +416,11 @@ async fn send_signal(shell: &ShellInner, id: &str, code: &str) -> Result<()> {
     let env = shell
         .envelope(ns::action::SIGNAL)
         .write(|w| messages::write_signal(w, id, code));
-    shell.client.exchange(env, shell.client.inner.operation_timeout).await.map(|_| ())
+    shell
+        .client
+        .exchange(env, shell.client.inner.operation_timeout)
+        .await
+        .map(|_| ())
 }
 
 enum Outcome {
@@ -438,18 +450,24 @@ impl Driver {
             match send_signal(&shell, &id, ns::signal::TERMINATE).await {
                 Ok(()) => {}
                 Err(e) if e.fault().is_some_and(|f| f.is_gone() || f.is_aborted()) => {}
-                Err(e) => tracing::debug!(shell = %shell.id, command = %id, error = %e, "Signal terminate failed"),
+                Err(e) => {
+                    tracing::debug!(shell = %shell.id, command = %id, error = %e, "Signal terminate failed")
+                }
             }
         };
         match outcome {
             Outcome::Exited(code) => {
                 signal.await;
-                let _ = self.tx.send(Ok(CommandEvent::Exit(ExitStatus::Exited(code))));
+                let _ = self
+                    .tx
+                    .send(Ok(CommandEvent::Exit(ExitStatus::Exited(code))));
             }
             Outcome::Cancelled(reason) => {
                 tracing::debug!(shell = %shell.id, command = %id, %reason, "command cancelled");
                 signal.await;
-                let _ = self.tx.send(Ok(CommandEvent::Exit(ExitStatus::Cancelled { reason })));
+                let _ = self
+                    .tx
+                    .send(Ok(CommandEvent::Exit(ExitStatus::Cancelled { reason })));
             }
             Outcome::Failed(e) => {
                 let _ = self.tx.send(Err(e));
@@ -496,7 +514,9 @@ impl Driver {
                         if f.is_timed_out() {
                             continue; // the long poll ended without news: poll again
                         }
-                        if (f.is_gone() || f.is_aborted()) && (self.scope.is_cancelled() || self.terminated.load(Ordering::SeqCst)) {
+                        if (f.is_gone() || f.is_aborted())
+                            && (self.scope.is_cancelled() || self.terminated.load(Ordering::SeqCst))
+                        {
                             let reason = if self.scope.is_cancelled() {
                                 self.scope.cancelled().await
                             } else {

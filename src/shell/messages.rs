@@ -48,7 +48,10 @@ pub(crate) fn write_create(w: &mut XmlWriter, spec: &ShellSpec) {
 /// Reads the ShellId from a CreateResponse body (rsp:Shell/rsp:ShellId, or the EPR's
 /// ShellId selector).
 pub(crate) fn read_shell_id(body: &Element) -> Result<String, ParseError> {
-    if let Some(id) = body.child(ns::SHELL, "Shell").and_then(|s| s.child_text(ns::SHELL, "ShellId")) {
+    if let Some(id) = body
+        .child(ns::SHELL, "Shell")
+        .and_then(|s| s.child_text(ns::SHELL, "ShellId"))
+    {
         return Ok(id.to_string());
     }
     body.child(ns::TRANSFER, "ResourceCreated")
@@ -135,7 +138,9 @@ pub(crate) fn read_receive(body: &Element, command_id: &str) -> Result<Received,
     let mut out = Received::default();
     for c in &resp.children {
         if c.is(ns::SHELL, "Stream") {
-            if c.attr("CommandId").is_some_and(|id| !id.eq_ignore_ascii_case(command_id)) {
+            if c.attr("CommandId")
+                .is_some_and(|id| !id.eq_ignore_ascii_case(command_id))
+            {
                 continue;
             }
             let name = match c.attr("Name") {
@@ -155,7 +160,9 @@ pub(crate) fn read_receive(body: &Element, command_id: &str) -> Result<Received,
             let state = c.attr("State").unwrap_or("");
             if state.ends_with("/Done") {
                 let code = c.child_text(ns::SHELL, "ExitCode").unwrap_or("0");
-                let code: i64 = code.parse().map_err(|_| ParseError::invalid("ExitCode", code))?;
+                let code: i64 = code
+                    .parse()
+                    .map_err(|_| ParseError::invalid("ExitCode", code))?;
                 out.done = Some(code);
             }
         }
@@ -175,7 +182,10 @@ mod tests {
         let r = read_receive(root.child(ns::SOAP, "Body").unwrap(), "c1").unwrap();
         assert_eq!(
             r.chunks,
-            vec![(StreamName::Stdout, Bytes::from_static(b"hi")), (StreamName::Stderr, Bytes::from_static(b"err"))]
+            vec![
+                (StreamName::Stdout, Bytes::from_static(b"hi")),
+                (StreamName::Stderr, Bytes::from_static(b"err"))
+            ]
         );
         assert_eq!(r.done, Some(3));
     }

@@ -91,7 +91,10 @@ impl ShellBuilder {
     pub async fn open(self) -> Result<Shell> {
         let mut options = Vec::new();
         if let Some(np) = self.no_profile {
-            options.push(OptionItem::must_comply("WINRS_NOPROFILE", if np { "TRUE" } else { "FALSE" }));
+            options.push(OptionItem::must_comply(
+                "WINRS_NOPROFILE",
+                if np { "TRUE" } else { "FALSE" },
+            ));
         }
         if let Some(cp) = self.codepage {
             options.push(OptionItem::must_comply("WINRS_CODEPAGE", cp.to_string()));
@@ -139,7 +142,11 @@ impl ShellInner {
 
     async fn delete(&self) -> Result<()> {
         let env = self.envelope(ns::action::DELETE).write(|_| {});
-        match self.client.exchange(env, self.client.inner.operation_timeout).await {
+        match self
+            .client
+            .exchange(env, self.client.inner.operation_timeout)
+            .await
+        {
             Ok(_) => Ok(()),
             // Already gone (idle timeout, or deleted by another party): the goal is met.
             Err(e) if e.fault().is_some_and(crate::Fault::is_gone) => Ok(()),
@@ -180,7 +187,9 @@ pub struct Shell {
 
 impl std::fmt::Debug for Shell {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Shell").field("id", &self.inner.id).finish_non_exhaustive()
+        f.debug_struct("Shell")
+            .field("id", &self.inner.id)
+            .finish_non_exhaustive()
     }
 }
 

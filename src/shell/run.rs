@@ -53,7 +53,11 @@ impl Client {
     /// Dropping the future cancels the command and deletes the shell in the background.
     pub async fn run(&self, command: &str, args: &[&str]) -> Result<Output> {
         let shell = self.shell().codepage(65001).open().await?;
-        let result = shell.command(command).args(args.iter().copied()).start().await;
+        let result = shell
+            .command(command)
+            .args(args.iter().copied())
+            .start()
+            .await;
         let out = match result {
             Ok(cmd) => cmd.collect().await,
             Err(e) => Err(e),
@@ -76,7 +80,14 @@ impl Client {
         let encoded = text::encode_powershell(script);
         self.run(
             "powershell.exe",
-            &["-NoProfile", "-NonInteractive", "-ExecutionPolicy", "Bypass", "-EncodedCommand", &encoded],
+            &[
+                "-NoProfile",
+                "-NonInteractive",
+                "-ExecutionPolicy",
+                "Bypass",
+                "-EncodedCommand",
+                &encoded,
+            ],
         )
         .await
     }

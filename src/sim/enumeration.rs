@@ -1,7 +1,7 @@
 //! WS-Enumeration on the simulated WMI classes ([MS-WSMV] §3.1.4.8-10): Enumerate with
 //! a WQL or selector filter, `OptimizeEnumeration`, `MaxElements` (capped by
 //! `max_batch_items` and by the request's `MaxEnvelopeSize`), the three enumeration
-//! modes, Pull (a new context id each time; held for `pull_delay` when set, as a long
+//! modes, Pull (the same context id each time, as Windows does; held for `pull_delay` when set, as a long
 //! poll), Release, and contexts that expire after `enumeration_timeout` unused.
 
 use std::collections::HashMap;
@@ -61,7 +61,9 @@ pub(crate) struct Enumerations {
 
 impl std::fmt::Debug for Enumerations {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Enumerations").field("open", &self.lock().len()).finish()
+        f.debug_struct("Enumerations")
+            .field("open", &self.lock().len())
+            .finish()
     }
 }
 
@@ -72,7 +74,10 @@ impl Enumerations {
 
     fn new_id(&self) -> String {
         let n = self.ids.fetch_add(1, Ordering::Relaxed);
-        format!("uuid:{}-{n:012X}", &uuid::Uuid::new_v4().hyphenated().to_string().to_uppercase()[..23])
+        format!(
+            "uuid:{}-{n:012X}",
+            &uuid::Uuid::new_v4().hyphenated().to_string().to_uppercase()[..23]
+        )
     }
 
     /// Drops expired contexts that no request is using.
@@ -82,7 +87,10 @@ impl Enumerations {
         open.retain(|_, c| c.busy || c.pulls_pending > 0 || c.expires > now);
         let gone = (before - open.len()) as u64;
         if gone > 0 {
-            state.counters.open_enumerations.fetch_sub(gone, Ordering::SeqCst);
+            state
+                .counters
+                .open_enumerations
+                .fetch_sub(gone, Ordering::SeqCst);
         }
     }
 }
@@ -116,7 +124,9 @@ fn body<'a>(req: &'a SimRequest, name: &'static str) -> Result<&'a Element, SimF
 }
 
 fn context_of(el: &Element) -> Result<String, SimFault> {
-    el.child_text(ns::ENUMERATION, "EnumerationContext").map(str::to_string).ok_or_else(invalid_context)
+    el.child_text(ns::ENUMERATION, "EnumerationContext")
+        .map(str::to_string)
+        .ok_or_else(invalid_context)
 }
 
 fn max_elements(el: &Element, nss: &str, default: u64) -> Result<u64, SimFault> {
@@ -124,7 +134,9 @@ fn max_elements(el: &Element, nss: &str, default: u64) -> Result<u64, SimFault> 
         None => Ok(default),
         Some(t) => match t.parse::<u64>() {
             Ok(n) if n > 0 => Ok(n),
-            _ => Err(SimFault::invalid_parameter(&format!("MaxElements {t:?} is not a positive integer."))),
+            _ => Err(SimFault::invalid_parameter(&format!(
+                "MaxElements {t:?} is not a positive integer."
+            ))),
         },
     }
 }
@@ -142,7 +154,11 @@ fn class_of_uri<'s>(state: &'s State, uri: &str) -> Result<Option<&'s dyn SimCla
     if class == "*" {
         return Ok(None);
     }
-    state.wmi.class(class).map(Some).ok_or_else(|| SimFault::not_found(uri))
+    state
+        .wmi
+        .class(class)
+        .map(Some)
+        .ok_or_else(|| SimFault::not_found(uri))
 }
 
 fn no_such_class() -> SimFault {
@@ -151,16 +167,24 @@ fn no_such_class() -> SimFault {
 
 fn enumerate(state: &State, req: &SimRequest) -> HandlerResult {
     let el = body(req, "Enumerate")?;
-    let uri = req.resource_uri.as_deref().ok_or_else(|| SimFault::missing_header("ResourceURI"))?;
+    let uri = req
+        .resource_uri
+        .as_deref()
+        .ok_or_else(|| SimFault::missing_header("ResourceURI"))?;
     let by_uri = class_of_uri(state, uri)?;
-    let filter = el.child(ns::WSMAN, "Filter").or_else(|| el.child(ns::ENUMERATION, "Filter"));
+    let filter = el
+        .child(ns::WSMAN, "Filter")
+        .or_else(|| el.child(ns::ENUMERATION, "Filter"));
     let mut query = None;
     let mut selectors = Vec::new();
     let class = match filter {
-        None => by_uri.ok_or_else(|| SimFault::cannot_process_filter("A query is required to enumerate '*'."))?,
+        None => by_uri.ok_or_else(|| {
+            SimFault::cannot_process_filter("A query is required to enumerate '*'.")
+        })?,
         Some(f) => match f.attr("Dialect").unwrap_or(ns::DIALECT_WQL) {
             ns::DIALECT_WQL => {
-                let q = wql::parse(f.text.trim()).map_err(|e| SimFault::cannot_process_filter(&format!("{e}. ")))?;
+                let q = wql::parse(f.text.trim())
+                    .map_err(|e| SimFault::cannot_process_filter(&format!("{e}. ")))?;
                 let class = state.wmi.class(&q.class).ok_or_else(no_such_class)?;
                 if by_uri.is_some_and(|c| !c.name().eq_ignore_ascii_case(class.name())) {
                     return Err(no_such_class());
@@ -172,9 +196,14 @@ fn enumerate(state: &State, req: &SimRequest) -> HandlerResult {
             }
             ns::DIALECT_SELECTOR => {
                 let class = by_uri.ok_or_else(SimFault::invalid_selectors)?;
-                let set = f.child(ns::WSMAN, "SelectorSet").ok_or_else(SimFault::invalid_selectors)?;
+                let set = f
+                    .child(ns::WSMAN, "SelectorSet")
+                    .ok_or_else(SimFault::invalid_selectors)?;
                 for s in crate::soap::cim::read_selector_set(set) {
-                    let known = class.properties().iter().any(|p| p.eq_ignore_ascii_case(&s.name));
+                    let known = class
+                        .properties()
+                        .iter()
+                        .any(|p| p.eq_ignore_ascii_case(&s.name));
                     match s.text() {
                         Some(t) if known => selectors.push((s.name.clone(), t.to_string())),
                         _ => return Err(SimFault::invalid_selectors()),
@@ -198,7 +227,11 @@ fn enumerate(state: &State, req: &SimRequest) -> HandlerResult {
         None => Mode::Objects,
         Some("EnumerateEPR") => Mode::References,
         Some("EnumerateObjectAndEPR") => Mode::Both,
-        Some(other) => return Err(SimFault::invalid_parameter(&format!("The enumeration mode {other:?} is not supported."))),
+        Some(other) => {
+            return Err(SimFault::invalid_parameter(&format!(
+                "The enumeration mode {other:?} is not supported."
+            )));
+        }
     };
     let optimize = el.child(ns::WSMAN, "OptimizeEnumeration").is_some();
     let max = max_elements(el, ns::WSMAN, 1)?;
@@ -227,22 +260,29 @@ fn enumerate(state: &State, req: &SimRequest) -> HandlerResult {
             released: CancellationToken::new(),
         };
         state.enumerations.lock().insert(id.clone(), ctx);
-        state.counters.open_enumerations.fetch_add(1, Ordering::SeqCst);
+        state
+            .counters
+            .open_enumerations
+            .fetch_add(1, Ordering::SeqCst);
         id
     };
-    Ok(envelope(ns::action::ENUMERATE_RESPONSE, req.message_id.as_deref(), |w| {
-        w.raw("<n:EnumerateResponse>");
-        w.element("n:EnumerationContext", &id);
-        if optimize {
-            w.raw("<w:Items>");
-            w.raw(&items);
-            w.raw("</w:Items>");
-            if end {
-                w.raw("<w:EndOfSequence/>");
+    Ok(envelope(
+        ns::action::ENUMERATE_RESPONSE,
+        req.message_id.as_deref(),
+        |w| {
+            w.raw("<n:EnumerateResponse>");
+            w.element("n:EnumerationContext", &id);
+            if optimize {
+                w.raw("<w:Items>");
+                w.raw(&items);
+                w.raw("</w:Items>");
+                if end {
+                    w.raw("<w:EndOfSequence/>");
+                }
             }
-        }
-        w.raw("</n:EnumerateResponse>");
-    }))
+            w.raw("</n:EnumerateResponse>");
+        },
+    ))
 }
 
 /// Counts a pending Pull for as long as it is held.
@@ -283,65 +323,99 @@ async fn pull(state: &State, req: &SimRequest) -> HandlerResult {
     }
     let (source, start) = {
         let mut open = state.enumerations.lock();
-        let ctx = open.get_mut(&id).filter(|c| !c.busy).ok_or_else(invalid_context)?;
+        let ctx = open
+            .get_mut(&id)
+            .filter(|c| !c.busy)
+            .ok_or_else(invalid_context)?;
         ctx.busy = true;
         (Arc::clone(&ctx.source), ctx.next)
     };
     // Instances are made outside the lock; a Release meanwhile removes the context.
     let (items, next, end) = batch(state, req, &source, start, max);
+    // Windows keeps one context id for the life of an enumeration; so do we. A Release
+    // sent after an abandoned Pull then still names the live context.
     let new_id = {
         let mut open = state.enumerations.lock();
-        let Some(mut ctx) = open.remove(&id) else {
-            return Err(invalid_context());
-        };
         if end {
-            state.counters.open_enumerations.fetch_sub(1, Ordering::SeqCst);
+            if open.remove(&id).is_none() {
+                return Err(invalid_context());
+            }
+            state
+                .counters
+                .open_enumerations
+                .fetch_sub(1, Ordering::SeqCst);
             None
         } else {
-            let new_id = state.enumerations.new_id();
+            let Some(ctx) = open.get_mut(&id) else {
+                return Err(invalid_context());
+            };
             ctx.busy = false;
             ctx.next = next;
             ctx.expires = Instant::now() + state.config.enumeration_timeout;
-            open.insert(new_id.clone(), ctx);
-            Some(new_id)
+            Some(id.clone())
         }
     };
-    Ok(envelope(ns::action::PULL_RESPONSE, req.message_id.as_deref(), |w| {
-        w.raw("<n:PullResponse>");
-        if let Some(id) = &new_id {
-            w.element("n:EnumerationContext", id);
-        }
-        w.raw("<n:Items>");
-        w.raw(&items);
-        w.raw("</n:Items>");
-        if end {
-            w.raw("<n:EndOfSequence/>");
-        }
-        w.raw("</n:PullResponse>");
-    }))
+    Ok(envelope(
+        ns::action::PULL_RESPONSE,
+        req.message_id.as_deref(),
+        |w| {
+            w.raw("<n:PullResponse>");
+            if let Some(id) = &new_id {
+                w.element("n:EnumerationContext", id);
+            }
+            w.raw("<n:Items>");
+            w.raw(&items);
+            w.raw("</n:Items>");
+            if end {
+                w.raw("<n:EndOfSequence/>");
+            }
+            w.raw("</n:PullResponse>");
+        },
+    ))
 }
 
 fn release(state: &State, req: &SimRequest) -> HandlerResult {
     state.counters.releases.fetch_add(1, Ordering::SeqCst);
     let id = context_of(body(req, "Release")?)?;
-    let ctx = state.enumerations.lock().remove(&id).ok_or_else(invalid_context)?;
-    state.counters.open_enumerations.fetch_sub(1, Ordering::SeqCst);
+    let ctx = state
+        .enumerations
+        .lock()
+        .remove(&id)
+        .ok_or_else(invalid_context)?;
+    state
+        .counters
+        .open_enumerations
+        .fetch_sub(1, Ordering::SeqCst);
     if ctx.pulls_pending > 0 {
-        state.counters.releases_while_pull_pending.fetch_add(1, Ordering::SeqCst);
+        state
+            .counters
+            .releases_while_pull_pending
+            .fetch_add(1, Ordering::SeqCst);
     }
     ctx.released.cancel();
-    Ok(envelope(ns::action::RELEASE_RESPONSE, req.message_id.as_deref(), |_| {}))
+    Ok(envelope(
+        ns::action::RELEASE_RESPONSE,
+        req.message_id.as_deref(),
+        |_| {},
+    ))
 }
 
 /// The items from index `start` on: at most `max` (and `max_batch_items`), within the
 /// request's `MaxEnvelopeSize` (at least one item). Returns the items' XML, the next
 /// index and whether the class is exhausted.
-fn batch(state: &State, req: &SimRequest, src: &Source, start: u64, max: u64) -> (String, u64, bool) {
+fn batch(
+    state: &State,
+    req: &SimRequest,
+    src: &Source,
+    start: u64,
+    max: u64,
+) -> (String, u64, bool) {
     let Some(class) = state.wmi.class(&src.class) else {
         return (String::new(), start, true);
     };
     let max = max.min(state.config.max_batch_items.max(1) as u64);
-    let budget = (req.max_envelope_size.unwrap_or(153_600) as usize).saturating_sub(ENVELOPE_OVERHEAD);
+    let budget =
+        (req.max_envelope_size.unwrap_or(153_600) as usize).saturating_sub(ENVELOPE_OVERHEAD);
     let mut out = String::new();
     let mut n = 0u64;
     let mut i = start;
@@ -366,11 +440,16 @@ fn batch(state: &State, req: &SimRequest, src: &Source, start: u64, max: u64) ->
 }
 
 fn selected(src: &Source, inst: &Instance) -> bool {
-    let sel_ok = src
-        .selectors
-        .iter()
-        .all(|(k, v)| inst.get(k).and_then(text_of).is_some_and(|t| t.eq_ignore_ascii_case(v)));
-    sel_ok && src.query.as_ref().is_none_or(|q| q.matches(&|p| inst.get(p).and_then(to_wql)))
+    let sel_ok = src.selectors.iter().all(|(k, v)| {
+        inst.get(k)
+            .and_then(text_of)
+            .is_some_and(|t| t.eq_ignore_ascii_case(v))
+    });
+    sel_ok
+        && src
+            .query
+            .as_ref()
+            .is_none_or(|q| q.matches(&|p| inst.get(p).and_then(to_wql)))
 }
 
 fn text_of(v: &Value) -> Option<String> {

@@ -11,9 +11,9 @@
 
 mod config;
 mod enumeration;
+mod ntlm;
 pub mod request;
 pub mod response;
-mod ntlm;
 mod server;
 mod synthetic;
 mod winrs;
@@ -220,7 +220,9 @@ pub struct Simulator {
 
 impl std::fmt::Debug for Simulator {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Simulator").field("addr", &self.addr).finish_non_exhaustive()
+        f.debug_struct("Simulator")
+            .field("addr", &self.addr)
+            .finish_non_exhaustive()
     }
 }
 
@@ -318,7 +320,9 @@ pub(crate) trait SimClass: Send + Sync {
     /// Finds an instance by its key selectors; the default scans.
     fn find(&self, selectors: &[(String, String)]) -> Option<crate::soap::Instance> {
         (0..self.count()).map(|i| self.instance(i)).find(|inst| {
-            selectors.iter().all(|(k, v)| inst.get_str(k).is_some_and(|x| x.eq_ignore_ascii_case(v)))
+            selectors
+                .iter()
+                .all(|(k, v)| inst.get_str(k).is_some_and(|x| x.eq_ignore_ascii_case(v)))
         })
     }
 }

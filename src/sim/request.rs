@@ -46,7 +46,9 @@ impl SimRequest {
     pub fn parse(bytes: &[u8]) -> Result<SimRequest, SimFault> {
         let root = xml::parse(bytes).map_err(|e| SimFault::malformed(&e.to_string()))?;
         if !root.is(ns::SOAP, "Envelope") {
-            return Err(SimFault::malformed("the root element is not a SOAP 1.2 Envelope"));
+            return Err(SimFault::malformed(
+                "the root element is not a SOAP 1.2 Envelope",
+            ));
         }
         let mut header = Element::default();
         let mut body = None;
@@ -59,7 +61,8 @@ impl SimRequest {
         }
         let body = body.ok_or_else(|| SimFault::malformed("the envelope has no Body"))?;
         let identify = body.child(ns::IDENTITY, "Identify").is_some();
-        let text = |n: &str, nss: &[&str]| header.child_any(nss, n).map(|e| e.text.trim().to_string());
+        let text =
+            |n: &str, nss: &[&str]| header.child_any(nss, n).map(|e| e.text.trim().to_string());
         let action = text("Action", &[ns::ADDRESSING]).unwrap_or_default();
         let message_id = text("MessageID", &[ns::ADDRESSING]);
         let reply_to = header
@@ -67,11 +70,17 @@ impl SimRequest {
             .and_then(|r| r.child_text(ns::ADDRESSING, "Address"))
             .map(str::to_string);
         let operation_timeout = match text("OperationTimeout", &[ns::WSMAN]) {
-            Some(t) => Some(parse_duration(&t).ok_or_else(|| SimFault::invalid_header("OperationTimeout", &t))?),
+            Some(t) => Some(
+                parse_duration(&t)
+                    .ok_or_else(|| SimFault::invalid_header("OperationTimeout", &t))?,
+            ),
             None => None,
         };
         let max_envelope_size = match text("MaxEnvelopeSize", &[ns::WSMAN]) {
-            Some(t) => Some(t.parse::<u32>().map_err(|_| SimFault::invalid_header("MaxEnvelopeSize", &t))?),
+            Some(t) => Some(
+                t.parse::<u32>()
+                    .map_err(|_| SimFault::invalid_header("MaxEnvelopeSize", &t))?,
+            ),
             None => None,
         };
         let req = SimRequest {
@@ -79,7 +88,10 @@ impl SimRequest {
             resource_uri: text("ResourceURI", &[ns::WSMAN]),
             operation_timeout,
             max_envelope_size,
-            selectors: header.child(ns::WSMAN, "SelectorSet").map(read_selector_set).unwrap_or_default(),
+            selectors: header
+                .child(ns::WSMAN, "SelectorSet")
+                .map(read_selector_set)
+                .unwrap_or_default(),
             options: header
                 .child(ns::WSMAN, "OptionSet")
                 .map(|set| {
@@ -87,7 +99,9 @@ impl SimRequest {
                         .map(|o| OptionItem {
                             name: o.attr("Name").unwrap_or("").to_string(),
                             value: o.text.trim().to_string(),
-                            must_comply: o.attr("MustComply").is_some_and(|v| v.eq_ignore_ascii_case("true")),
+                            must_comply: o
+                                .attr("MustComply")
+                                .is_some_and(|v| v.eq_ignore_ascii_case("true")),
                             type_name: o.attr("Type").map(str::to_string),
                         })
                         .collect()
@@ -110,7 +124,12 @@ impl SimRequest {
         }
         match reply_to.as_deref() {
             Some(ns::ANONYMOUS) => {}
-            Some(_) => return Err(SimFault::invalid_header("ReplyTo", "a non-anonymous address")),
+            Some(_) => {
+                return Err(SimFault::invalid_header(
+                    "ReplyTo",
+                    "a non-anonymous address",
+                ));
+            }
             None => return Err(SimFault::missing_header("ReplyTo")),
         }
         if let Some(size) = req.max_envelope_size

@@ -32,7 +32,12 @@ const MACHINE: &str = "sim.local";
 
 impl SimFault {
     /// A fault with the generic WS-Management fault action.
-    pub fn new(code: &'static str, subcode: &str, reason: impl Into<String>, wsman_code: Option<u32>) -> SimFault {
+    pub fn new(
+        code: &'static str,
+        subcode: &str,
+        reason: impl Into<String>,
+        wsman_code: Option<u32>,
+    ) -> SimFault {
         SimFault {
             http_status: 500,
             code,
@@ -51,7 +56,9 @@ impl SimFault {
         SimFault::new(
             "s:Sender",
             "w:SchemaValidationError",
-            format!("The SOAP XML in the message does not match the corresponding XML schema definition. {detail}"),
+            format!(
+                "The SOAP XML in the message does not match the corresponding XML schema definition. {detail}"
+            ),
             Some(2150858791),
         )
     }
@@ -61,7 +68,9 @@ impl SimFault {
         let mut f = SimFault::new(
             "s:Sender",
             "a:MessageInformationHeaderRequired",
-            format!("The WS-Management service cannot process the request because the header {name} is missing."),
+            format!(
+                "The WS-Management service cannot process the request because the header {name} is missing."
+            ),
             Some(code::INVALID_HEADER),
         );
         f.action = ns::action::ADDRESSING_FAULT;
@@ -73,7 +82,9 @@ impl SimFault {
         let mut f = SimFault::new(
             "s:Sender",
             "a:InvalidMessageInformationHeader",
-            format!("The WS-Management service cannot process the request because the {name} header value {value:?} is invalid."),
+            format!(
+                "The WS-Management service cannot process the request because the {name} header value {value:?} is invalid."
+            ),
             Some(code::INVALID_HEADER),
         );
         f.action = ns::action::ADDRESSING_FAULT;
@@ -85,10 +96,14 @@ impl SimFault {
         let mut f = SimFault::new(
             "s:Sender",
             "w:EncodingLimit",
-            format!("The WS-Management service cannot process the request because the MaxEnvelopeSize {size} is smaller than the minimum of 8192 bytes."),
+            format!(
+                "The WS-Management service cannot process the request because the MaxEnvelopeSize {size} is smaller than the minimum of 8192 bytes."
+            ),
             Some(code::ENCODING_LIMIT),
         );
-        f.fault_detail = Some("http://schemas.dmtf.org/wbem/wsman/1/wsman/faultDetail/MinimumEnvelopeLimit".into());
+        f.fault_detail = Some(
+            "http://schemas.dmtf.org/wbem/wsman/1/wsman/faultDetail/MinimumEnvelopeLimit".into(),
+        );
         f
     }
 
@@ -100,7 +115,9 @@ impl SimFault {
             "The WS-Management service cannot process the request because the request contained invalid selectors for the resource. ",
             Some(code::INVALID_SELECTORS),
         );
-        f.fault_detail = Some("http://schemas.dmtf.org/wbem/wsman/1/wsman/faultDetail/UnexpectedSelectors".into());
+        f.fault_detail = Some(
+            "http://schemas.dmtf.org/wbem/wsman/1/wsman/faultDetail/UnexpectedSelectors".into(),
+        );
         f
     }
 
@@ -109,7 +126,9 @@ impl SimFault {
         let mut f = SimFault::new(
             "s:Sender",
             "a:DestinationUnreachable",
-            format!("The WS-Management service cannot process the request. The resource URI ({uri}) was not found in the WS-Management catalog."),
+            format!(
+                "The WS-Management service cannot process the request. The resource URI ({uri}) was not found in the WS-Management catalog."
+            ),
             Some(code::RESOURCE_NOT_FOUND),
         );
         f.action = ns::action::ADDRESSING_FAULT;
@@ -143,7 +162,9 @@ impl SimFault {
         SimFault::new(
             "s:Sender",
             "w:QuotaLimit",
-            format!("The WS-Management service cannot process the request. This user is allowed a maximum number of {limit} concurrent shells, which has been exceeded. Close existing shells or raise the quota for this user. "),
+            format!(
+                "The WS-Management service cannot process the request. This user is allowed a maximum number of {limit} concurrent shells, which has been exceeded. Close existing shells or raise the quota for this user. "
+            ),
             Some(code::MAX_SHELLS),
         )
     }
@@ -157,18 +178,31 @@ impl SimFault {
             Some(code::CANNOT_PROCESS_FILTER),
         );
         f.action = "http://schemas.xmlsoap.org/ws/2004/09/enumeration/fault";
-        f.provider = Some(("WMI Provider".into(), format!("%systemroot%\\system32\\WsmWmiPl.dll|{message}")));
+        f.provider = Some((
+            "WMI Provider".into(),
+            format!("%systemroot%\\system32\\WsmWmiPl.dll|{message}"),
+        ));
         f
     }
 
     /// Invalid parameter (87).
     pub fn invalid_parameter(message: &str) -> SimFault {
-        SimFault::new("s:Sender", "w:InvalidParameter", message.to_string(), Some(code::INVALID_PARAMETER))
+        SimFault::new(
+            "s:Sender",
+            "w:InvalidParameter",
+            message.to_string(),
+            Some(code::INVALID_PARAMETER),
+        )
     }
 
     /// Internal error with a Win32 / HRESULT code.
     pub fn internal(message: &str, wsman_code: u32) -> SimFault {
-        SimFault::new("s:Receiver", "w:InternalError", message.to_string(), Some(wsman_code))
+        SimFault::new(
+            "s:Receiver",
+            "w:InternalError",
+            message.to_string(),
+            Some(wsman_code),
+        )
     }
 
     /// Writes the fault envelope.
@@ -191,7 +225,9 @@ impl SimFault {
                 ));
                 match &self.provider {
                     Some((provider, path_and_msg)) => {
-                        let (path, msg) = path_and_msg.split_once('|').unwrap_or((path_and_msg, &self.reason));
+                        let (path, msg) = path_and_msg
+                            .split_once('|')
+                            .unwrap_or((path_and_msg, &self.reason));
                         w.raw("<f:ProviderFault provider=\"");
                         w.attr_text(provider);
                         w.raw("\" path=\"");
@@ -211,7 +247,11 @@ impl SimFault {
 
 /// Writes a response envelope with Windows' namespace prefixes and the addressing
 /// headers (Action, MessageID, To anonymous, RelatesTo).
-pub fn envelope(action: &str, relates_to: Option<&str>, body: impl FnOnce(&mut XmlWriter)) -> String {
+pub fn envelope(
+    action: &str,
+    relates_to: Option<&str>,
+    body: impl FnOnce(&mut XmlWriter),
+) -> String {
     let mut w = XmlWriter::with_capacity(1024);
     w.raw(concat!(
         "<s:Envelope xml:lang=\"en-US\" xmlns:s=\"http://www.w3.org/2003/05/soap-envelope\"",

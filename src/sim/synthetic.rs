@@ -41,7 +41,11 @@ const PROPERTIES: &[&str] = &[
 ];
 
 const START_MODES: [&str; 3] = ["Auto", "Manual", "Disabled"];
-const ACCOUNTS: [&str; 3] = ["LocalSystem", "NT AUTHORITY\\LocalService", "NT AUTHORITY\\NetworkService"];
+const ACCOUNTS: [&str; 3] = [
+    "LocalSystem",
+    "NT AUTHORITY\\LocalService",
+    "NT AUTHORITY\\NetworkService",
+];
 
 /// The synthetic class.
 pub(crate) struct SimItems {
@@ -65,7 +69,10 @@ impl SimItems {
 
     /// The index named by `name` (`Item0000042`, case-insensitive), if it exists.
     pub(crate) fn index_of(&self, name: &str) -> Option<u64> {
-        let digits = name.get(..4).filter(|p| p.eq_ignore_ascii_case("Item")).and(name.get(4..))?;
+        let digits = name
+            .get(..4)
+            .filter(|p| p.eq_ignore_ascii_case("Item"))
+            .and(name.get(4..))?;
         if digits.len() != 7 || !digits.bytes().all(|b| b.is_ascii_digit()) {
             return None;
         }
@@ -143,7 +150,9 @@ impl SimClass for SimItems {
     }
 
     fn find(&self, selectors: &[(String, String)]) -> Option<Instance> {
-        let (_, name) = selectors.iter().find(|(k, _)| k.eq_ignore_ascii_case("Name"))?;
+        let (_, name) = selectors
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case("Name"))?;
         self.index_of(name).map(|i| self.instance(i))
     }
 }
@@ -165,8 +174,17 @@ mod tests {
         assert_eq!(c.index_of("item0123456"), Some(123_456));
         assert_eq!(c.index_of("Item123"), None);
         assert_eq!(c.index_of("Item9999999"), None);
-        assert_eq!(c.find(&[("name".into(), "Item0000007".into())]).unwrap().get("Index"), Some(&Value::UInt(7)));
+        assert_eq!(
+            c.find(&[("name".into(), "Item0000007".into())])
+                .unwrap()
+                .get("Index"),
+            Some(&Value::UInt(7))
+        );
         let small = SimItems::new(42, 10);
-        assert!(small.find(&[("Name".into(), "Item0000010".into())]).is_none());
+        assert!(
+            small
+                .find(&[("Name".into(), "Item0000010".into())])
+                .is_none()
+        );
     }
 }

@@ -372,7 +372,10 @@ impl Value {
         if el.children.is_empty() {
             return Value::String(el.text.clone());
         }
-        if let Some(d) = el.child(ns::CIM_COMMON, "Datetime").or_else(|| el.child(ns::CIM_COMMON, "Date")) {
+        if let Some(d) = el
+            .child(ns::CIM_COMMON, "Datetime")
+            .or_else(|| el.child(ns::CIM_COMMON, "Date"))
+        {
             return match CimDateTime::parse(&d.text) {
                 Some(dt) => Value::DateTime(dt),
                 None => Value::String(d.text.trim().to_string()),
@@ -387,7 +390,10 @@ impl Value {
         if let Some(epr) = EndpointReference::from_element(el) {
             return Value::Reference(Box::new(epr));
         }
-        if el.children.len() == 1 && el.children[0].children.is_empty() && el.children[0].ns.as_deref() == Some(ns::CIM_COMMON) {
+        if el.children.len() == 1
+            && el.children[0].children.is_empty()
+            && el.children[0].ns.as_deref() == Some(ns::CIM_COMMON)
+        {
             return Value::String(el.children[0].text.clone());
         }
         Value::Instance(Box::new(Instance::from_element(el)))
@@ -467,7 +473,11 @@ impl Instance {
         self.properties
             .iter()
             .find(|(n, _)| n == name)
-            .or_else(|| self.properties.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)))
+            .or_else(|| {
+                self.properties
+                    .iter()
+                    .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            })
             .map(|(_, v)| v)
     }
 
@@ -584,7 +594,8 @@ fn write_value(w: &mut XmlWriter, name: &str, value: &Value) {
 /// Checks that an element is a well-formed instance for reading, for callers that want
 /// a typed error rather than an empty instance.
 pub fn expect_instance(el: Option<&Element>, what: &'static str) -> Result<Instance, ParseError> {
-    el.map(Instance::from_element).ok_or(ParseError::Missing(what))
+    el.map(Instance::from_element)
+        .ok_or(ParseError::Missing(what))
 }
 
 #[cfg(test)]
@@ -610,26 +621,68 @@ mod tests {
         assert!(inst.get("Desc").unwrap().is_null());
         assert_eq!(inst.get("Deps").unwrap().as_slice().len(), 2);
         let dt = inst.get("InstallDate").unwrap().as_datetime().unwrap();
-        assert_eq!((dt.year, dt.month, dt.second, dt.nanos, dt.offset_minutes), (2024, 1, 56, 500_000_000, Some(60)));
-        assert_eq!(inst.get("Up"), Some(&Value::Interval(Duration::from_millis(93_600_500))));
-        assert_eq!(inst.get("Ref").unwrap().as_reference().unwrap().selector("name"), Some("x"));
-        assert_eq!(inst.get("Inner").unwrap().as_instance().unwrap().get_str("A"), Some("1"));
+        assert_eq!(
+            (dt.year, dt.month, dt.second, dt.nanos, dt.offset_minutes),
+            (2024, 1, 56, 500_000_000, Some(60))
+        );
+        assert_eq!(
+            inst.get("Up"),
+            Some(&Value::Interval(Duration::from_millis(93_600_500)))
+        );
+        assert_eq!(
+            inst.get("Ref")
+                .unwrap()
+                .as_reference()
+                .unwrap()
+                .selector("name"),
+            Some("x")
+        );
+        assert_eq!(
+            inst.get("Inner")
+                .unwrap()
+                .as_instance()
+                .unwrap()
+                .get_str("A"),
+            Some("1")
+        );
         let names: Vec<_> = inst.properties.iter().map(|(n, _)| n.as_str()).collect();
-        assert_eq!(names, ["Name", "Started", "ProcessId", "Desc", "Deps", "InstallDate", "Up", "Ref", "Inner"]);
+        assert_eq!(
+            names,
+            [
+                "Name",
+                "Started",
+                "ProcessId",
+                "Desc",
+                "Deps",
+                "InstallDate",
+                "Up",
+                "Ref",
+                "Inner"
+            ]
+        );
     }
 
     #[test]
     fn datetimes_and_durations() {
         let d = CimDateTime::parse("20240131123456.123456+060").unwrap();
-        assert_eq!((d.year, d.day, d.nanos, d.offset_minutes), (2024, 31, 123_456_000, Some(60)));
+        assert_eq!(
+            (d.year, d.day, d.nanos, d.offset_minutes),
+            (2024, 31, 123_456_000, Some(60))
+        );
         assert!(CimDateTime::parse("2024-13-01T00:00:00Z").is_none());
         assert!(CimDateTime::parse("garbage").is_none());
-        assert_eq!(parse_duration("PT7200.000S"), Some(Duration::from_secs(7200)));
+        assert_eq!(
+            parse_duration("PT7200.000S"),
+            Some(Duration::from_secs(7200))
+        );
         assert_eq!(parse_duration("P0DT0H0M0S"), Some(Duration::ZERO));
         assert_eq!(parse_duration("PT"), None);
         assert_eq!(parse_duration("P1Y"), None);
         assert_eq!(parse_duration("PT1e400S"), None);
-        assert_eq!(parse_duration(&format!("P{}", "999999999999W".repeat(40))), None);
+        assert_eq!(
+            parse_duration(&format!("P{}", "999999999999W".repeat(40))),
+            None
+        );
     }
 
     #[test]

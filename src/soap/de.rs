@@ -62,7 +62,10 @@ struct InstanceMap<'a> {
 impl<'de, 'a> MapAccess<'de> for InstanceMap<'a> {
     type Error = DeError;
 
-    fn next_key_seed<K: DeserializeSeed<'de>>(&mut self, seed: K) -> Result<Option<K::Value>, DeError> {
+    fn next_key_seed<K: DeserializeSeed<'de>>(
+        &mut self,
+        seed: K,
+    ) -> Result<Option<K::Value>, DeError> {
         match self.iter.next() {
             Some((k, v)) => {
                 self.value = Some(v);
@@ -73,7 +76,10 @@ impl<'de, 'a> MapAccess<'de> for InstanceMap<'a> {
     }
 
     fn next_value_seed<V: DeserializeSeed<'de>>(&mut self, seed: V) -> Result<V::Value, DeError> {
-        let v = self.value.take().ok_or_else(|| DeError("value without key".into()))?;
+        let v = self
+            .value
+            .take()
+            .ok_or_else(|| DeError("value without key".into()))?;
         seed.deserialize(ValueDe(v))
     }
 }
@@ -82,8 +88,14 @@ struct Seq<'a>(std::slice::Iter<'a, Value>);
 
 impl<'de, 'a> SeqAccess<'de> for Seq<'a> {
     type Error = DeError;
-    fn next_element_seed<T: DeserializeSeed<'de>>(&mut self, seed: T) -> Result<Option<T::Value>, DeError> {
-        self.0.next().map(|v| seed.deserialize(ValueDe(v))).transpose()
+    fn next_element_seed<T: DeserializeSeed<'de>>(
+        &mut self,
+        seed: T,
+    ) -> Result<Option<T::Value>, DeError> {
+        self.0
+            .next()
+            .map(|v| seed.deserialize(ValueDe(v)))
+            .transpose()
     }
 }
 
@@ -132,9 +144,13 @@ macro_rules! parse_num {
         fn $name<V: Visitor<'de>>(self, v: V) -> Result<V::Value, DeError> {
             let n = match self.0 {
                 Value::Array(items) if items.len() == 1 => return ValueDe(&items[0]).$name(v),
-                other => other
-                    .$get()
-                    .ok_or_else(|| DeError(format!("expected a number, found {}: {:?}", kind(other), other.as_str().unwrap_or(""))))?,
+                other => other.$get().ok_or_else(|| {
+                    DeError(format!(
+                        "expected a number, found {}: {:?}",
+                        kind(other),
+                        other.as_str().unwrap_or("")
+                    ))
+                })?,
             };
             let n = <$t>::try_from(n).map_err(|_| DeError(format!("{n} is out of range")))?;
             v.$visit(n)
@@ -230,7 +246,11 @@ impl<'de, 'a> Deserializer<'de> for ValueDe<'a> {
         v.visit_seq(Seq(self.0.as_slice().iter()))
     }
 
-    fn deserialize_newtype_struct<V: Visitor<'de>>(self, _name: &'static str, v: V) -> Result<V::Value, DeError> {
+    fn deserialize_newtype_struct<V: Visitor<'de>>(
+        self,
+        _name: &'static str,
+        v: V,
+    ) -> Result<V::Value, DeError> {
         v.visit_newtype_struct(self)
     }
 
@@ -302,6 +322,9 @@ mod tests {
         );
         let bad = Instance::new("X").with("Name", "a").with("ProcessId", "-1");
         let err = from_instance::<Svc>(&bad).unwrap_err();
-        assert!(err.0.contains("out of range") || err.0.contains("expected"), "{err}");
+        assert!(
+            err.0.contains("out of range") || err.0.contains("expected"),
+            "{err}"
+        );
     }
 }

@@ -176,7 +176,11 @@ impl<'a> Envelope<'a> {
                 "<w:MaxEnvelopeSize s:mustUnderstand=\"true\">{size}</w:MaxEnvelopeSize>"
             );
         }
-        let _ = write!(w.buf, "<a:MessageID>uuid:{}</a:MessageID>", upper(self.message_id));
+        let _ = write!(
+            w.buf,
+            "<a:MessageID>uuid:{}</a:MessageID>",
+            upper(self.message_id)
+        );
         if let Some(lang) = self.locale {
             w.raw("<w:Locale xml:lang=\"");
             w.attr_text(lang);
@@ -352,7 +356,9 @@ mod tests {
         let selectors = [Selector::new("Name", "Win<RM>&")];
         let options = [OptionItem::must_comply("WINRS_NOPROFILE", "TRUE")];
         let env = Envelope {
-            resource_uri: Some("http://schemas.microsoft.com/wbem/wsman/1/wmi/root/cimv2/Win32_Service"),
+            resource_uri: Some(
+                "http://schemas.microsoft.com/wbem/wsman/1/wmi/root/cimv2/Win32_Service",
+            ),
             message_id: id,
             operation_timeout: Some(Duration::from_millis(20_500)),
             max_envelope_size: Some(153600),

@@ -114,7 +114,9 @@ fn parse_code(s: &str) -> Option<u32> {
     if let Some(hex) = s.strip_prefix("0x").or_else(|| s.strip_prefix("0X")) {
         return u32::from_str_radix(hex, 16).ok();
     }
-    s.parse::<u32>().ok().or_else(|| s.parse::<i32>().ok().map(|v| v as u32))
+    s.parse::<u32>()
+        .ok()
+        .or_else(|| s.parse::<i32>().ok().map(|v| v as u32))
 }
 
 /// Concatenated text of an element and its descendants, excluding nested provider faults.

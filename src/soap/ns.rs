@@ -109,9 +109,11 @@ pub mod action {
 /// WinRS signal codes.
 pub mod signal {
     /// Terminate the command.
-    pub const TERMINATE: &str = "http://schemas.microsoft.com/wbem/wsman/1/windows/shell/signal/terminate";
+    pub const TERMINATE: &str =
+        "http://schemas.microsoft.com/wbem/wsman/1/windows/shell/signal/terminate";
     /// Ctrl+C.
-    pub const CTRL_C: &str = "http://schemas.microsoft.com/wbem/wsman/1/windows/shell/signal/ctrl_c";
+    pub const CTRL_C: &str =
+        "http://schemas.microsoft.com/wbem/wsman/1/windows/shell/signal/ctrl_c";
     /// Ctrl+Break.
     pub const CTRL_BREAK: &str =
         "http://schemas.microsoft.com/wbem/wsman/1/windows/shell/signal/ctrl_break";

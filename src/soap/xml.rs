@@ -285,7 +285,9 @@ pub fn parse_str(text: &str) -> Result<Element, ParseError> {
                     if count >= MAX_ATTRIBUTES {
                         return Err(ParseError::Syntax {
                             position: reader.buffer_position(),
-                            message: format!("more than {MAX_ATTRIBUTES} attributes on one element"),
+                            message: format!(
+                                "more than {MAX_ATTRIBUTES} attributes on one element"
+                            ),
                         });
                     }
                     let a = a.map_err(|e| syntax(&reader, &e))?;
@@ -320,7 +322,9 @@ pub fn parse_str(text: &str) -> Result<Element, ParseError> {
                 if in_scope + decls > MAX_NAMESPACES_IN_SCOPE {
                     return Err(ParseError::Syntax {
                         position: reader.buffer_position(),
-                        message: format!("more than {MAX_NAMESPACES_IN_SCOPE} namespace declarations in scope"),
+                        message: format!(
+                            "more than {MAX_NAMESPACES_IN_SCOPE} namespace declarations in scope"
+                        ),
                     });
                 }
                 if is_empty {
@@ -405,7 +409,10 @@ pub fn parse_str(text: &str) -> Result<Element, ParseError> {
     if !stack.is_empty() {
         return Err(ParseError::Syntax {
             position: reader.buffer_position(),
-            message: format!("unexpected end of document inside <{}>", stack.last().map(|e| e.name.as_str()).unwrap_or("")),
+            message: format!(
+                "unexpected end of document inside <{}>",
+                stack.last().map(|e| e.name.as_str()).unwrap_or("")
+            ),
         });
     }
     root.ok_or(ParseError::Empty)
@@ -421,15 +428,38 @@ mod tests {
             let a: String = (0..n).map(|i| format!(" a{i}=\"v\"")).collect();
             format!("<r{a}/>")
         };
-        assert_eq!(parse(attrs(MAX_ATTRIBUTES).as_bytes()).unwrap().attrs.len(), MAX_ATTRIBUTES);
-        assert!(matches!(parse(attrs(MAX_ATTRIBUTES + 1).as_bytes()), Err(ParseError::Syntax { .. })));
+        assert_eq!(
+            parse(attrs(MAX_ATTRIBUTES).as_bytes()).unwrap().attrs.len(),
+            MAX_ATTRIBUTES
+        );
+        assert!(matches!(
+            parse(attrs(MAX_ATTRIBUTES + 1).as_bytes()),
+            Err(ParseError::Syntax { .. })
+        ));
         // Declarations add up across nesting, and leave scope with their element.
-        let decls = |from: usize, n: usize| -> String { (from..from + n).map(|i| format!(" xmlns:p{i}=\"urn:{i}\"")).collect() };
+        let decls = |from: usize, n: usize| -> String {
+            (from..from + n)
+                .map(|i| format!(" xmlns:p{i}=\"urn:{i}\""))
+                .collect()
+        };
         let half = MAX_NAMESPACES_IN_SCOPE / 2;
-        let ok = format!("<r{}><a{}/><b{}/></r>", decls(0, half), decls(half, half), decls(half, half));
+        let ok = format!(
+            "<r{}><a{}/><b{}/></r>",
+            decls(0, half),
+            decls(half, half),
+            decls(half, half)
+        );
         assert!(parse(ok.as_bytes()).is_ok());
-        let deep = format!("<r{}><a{}><b{}/></a></r>", decls(0, half), decls(half, half), decls(2 * half, 1));
-        assert!(matches!(parse(deep.as_bytes()), Err(ParseError::Syntax { .. })));
+        let deep = format!(
+            "<r{}><a{}><b{}/></a></r>",
+            decls(0, half),
+            decls(half, half),
+            decls(2 * half, 1)
+        );
+        assert!(matches!(
+            parse(deep.as_bytes()),
+            Err(ParseError::Syntax { .. })
+        ));
     }
 
     #[test]
@@ -460,12 +490,24 @@ mod tests {
     #[test]
     fn rejects_bad_documents() {
         assert_eq!(parse(b"").unwrap_err(), ParseError::Empty);
-        assert!(matches!(parse(b"<a><b></a>"), Err(ParseError::Syntax { .. })));
+        assert!(matches!(
+            parse(b"<a><b></a>"),
+            Err(ParseError::Syntax { .. })
+        ));
         assert!(matches!(parse(b"<a>"), Err(ParseError::Syntax { .. })));
         assert!(matches!(parse(b"<a/><b/>"), Err(ParseError::Syntax { .. })));
-        assert!(matches!(parse(b"<a>&bogus;</a>"), Err(ParseError::Syntax { .. })));
-        assert!(matches!(parse(b"\xff\xfe\x00"), Err(ParseError::Encoding(_))));
-        assert!(matches!(parse(b"<a>\xc3</a>"), Err(ParseError::Encoding(_))));
+        assert!(matches!(
+            parse(b"<a>&bogus;</a>"),
+            Err(ParseError::Syntax { .. })
+        ));
+        assert!(matches!(
+            parse(b"\xff\xfe\x00"),
+            Err(ParseError::Encoding(_))
+        ));
+        assert!(matches!(
+            parse(b"<a>\xc3</a>"),
+            Err(ParseError::Encoding(_))
+        ));
         let deep = "<a>".repeat(MAX_DEPTH + 1) + &"</a>".repeat(MAX_DEPTH + 1);
         assert_eq!(parse(deep.as_bytes()).unwrap_err(), ParseError::TooDeep);
         assert!(matches!(

@@ -53,6 +53,9 @@ pub enum Reply {
     BytesThenClose(Vec<u8>),
     /// Never answer (the connection stays open until the server is dropped).
     Hang,
+    /// Wait for this future, then do what it yields (lets a test hold a reply until
+    /// other requests have been answered).
+    Later(std::pin::Pin<Box<dyn std::future::Future<Output = Reply> + Send>>),
 }
 
 /// A complete response with `Content-Length`.
@@ -223,7 +226,12 @@ async fn serve(
             all.push(req.clone());
             all.len() - 1
         };
-        match handler(index, &req) {
+        let mut reply = handler(index, &req);
+        while let Reply::Later(later) = reply {
+            reply = later.await;
+        }
+        match reply {
+            Reply::Later(_) => return,
             Reply::Bytes(b) => {
                 if io.write_all(&b).await.is_err() || io.flush().await.is_err() {
                     return;

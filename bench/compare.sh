@@ -1,0 +1,165 @@
+#!/usr/bin/env bash
+# Measures tokio-winrm against pywinrm and pypsrp on the same workloads, against the
+# embedded simulator (examples/sim_server.rs) on loopback, and writes BENCHMARKS.md.
+#
+#   bash bench/compare.sh            # full run (about 2.5 minutes on 2 cores)
+#   QUICK=1 bash bench/compare.sh    # reduced counts (about 1 minute)
+#
+# Counts can be set one by one (defaults in brackets, QUICK values after the slash):
+#   W1_OPS [4000/1000] W1_PEER_OPS [400/100] W2_MIB [64/16] W3_COUNT [100000/20000]
+#   W4_RUNS [200/50] W5_ENDPOINTS [8/4] W5_PER [1250/250] W5_SECS [10/4]
+#   W6_OPS [1000/300] CEILING_SECS [4/2] CALLGRIND_OPS [200/50] (0 skips callgrind)
+#   OUT=file (default BENCHMARKS.md), VENV=dir (default ~/.cache/tokio-winrm-bench-venv)
+#
+# Needs: cargo, python3 (with venv), network access to PyPI for the first run;
+# valgrind for the profile section (skipped when absent). Not part of .ci/run.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+
+q() { if [ "${QUICK:-0}" = 1 ]; then echo "$2"; else echo "$1"; fi; }
+W1_OPS=${W1_OPS:-$(q 4000 1000)}
+W1_PEER_OPS=${W1_PEER_OPS:-$(q 400 100)}
+W2_MIB=${W2_MIB:-$(q 64 16)}
+W3_COUNT=${W3_COUNT:-$(q 100000 20000)}
+W4_RUNS=${W4_RUNS:-$(q 200 50)}
+W5_ENDPOINTS=${W5_ENDPOINTS:-$(q 8 4)}
+W5_PER=${W5_PER:-$(q 1250 250)}
+W5_SECS=${W5_SECS:-$(q 10 4)}
+W6_OPS=${W6_OPS:-$(q 1000 300)}
+CEILING_SECS=${CEILING_SECS:-$(q 4 2)}
+CALLGRIND_OPS=${CALLGRIND_OPS:-$(q 200 50)}
+OUT=${OUT:-BENCHMARKS.md}
+VENV=${VENV:-$HOME/.cache/tokio-winrm-bench-venv}
+export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
+BIN=$CARGO_TARGET_DIR/release/examples
+WORK=$(mktemp -d)
+RESULTS=$WORK/results.tsv
+: > "$RESULTS"
+SIM_PIDS=()
+
+cleanup() {
+    for p in "${SIM_PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+    wait 2>/dev/null || true
+    rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+say() { printf '\n== %s\n' "$*" >&2; }
+
+say "build (release, feature sim)"
+cargo build --release --features sim --examples >&2
+
+say "python peers in $VENV"
+if [ ! -x "$VENV/bin/python" ]; then
+    python3 -m venv "$VENV"
+fi
+"$VENV/bin/python" -c 'import winrm, pypsrp' 2>/dev/null ||
+    "$VENV/bin/pip" install --quiet pywinrm pypsrp >&2
+PY=$VENV/bin/python
+PEERS=$ROOT/bench/peers/peers.py
+
+# start_sim NAME ARGS...: starts a simulator; sets SIM_URL.
+start_sim() {
+    local name=$1
+    shift
+    "$BIN/sim_server" --addr 127.0.0.1:0 --ignore-stdin "$@" > "$WORK/$name.url" 2> "$WORK/$name.log" &
+    SIM_PIDS+=($!)
+    for _ in $(seq 100); do
+        if [ -s "$WORK/$name.url" ]; then break; fi
+        sleep 0.05
+    done
+    SIM_URL=$(head -n1 "$WORK/$name.url")
+    [ -n "$SIM_URL" ] || { echo "simulator $name did not start" >&2; cat "$WORK/$name.log" >&2; exit 1; }
+}
+
+# run TAG CMD...: runs one workload, records its JSON line under TAG.
+run() {
+    local tag=$1
+    shift
+    echo "   $tag: $*" >&2
+    local line
+    if ! line=$("$@" 2> "$WORK/last.err" | tail -n1); then
+        echo "   $tag FAILED:" >&2
+        tail -n5 "$WORK/last.err" >&2
+        line='{"error":"failed"}'
+    fi
+    printf '%s\t%s\n' "$tag" "$line" >> "$RESULTS"
+}
+
+start_sim main --synthetic-count "$W3_COUNT" --max-shells 1000
+URL=$SIM_URL
+
+say "simulator ceiling (raw HTTP client, W1 exchange)"
+run ceiling.1 "$BIN/bench_client" ceiling "$URL" "$CEILING_SECS" 1
+run ceiling.32 "$BIN/bench_client" ceiling "$URL" "$CEILING_SECS" 32
+
+say "W1 command round trips"
+run w1.rust.1 "$BIN/bench_client" w1 "$URL" "$W1_OPS" 1
+run w1.rust.32 "$BIN/bench_client" w1 "$URL" "$W1_OPS" 32
+for lib in pywinrm pypsrp; do
+    run "w1.$lib.1" "$PY" "$PEERS" "$lib" w1 "$URL" "$W1_PEER_OPS" 1
+    run "w1.$lib.32" "$PY" "$PEERS" "$lib" w1 "$URL" "$W1_PEER_OPS" 32
+done
+
+say "W2 stdout throughput"
+run w2.rust "$BIN/bench_client" w2 "$URL" "$W2_MIB"
+run w2.pywinrm "$PY" "$PEERS" pywinrm w2 "$URL" "$W2_MIB"
+run w2.pypsrp "$PY" "$PEERS" pypsrp w2 "$URL" "$W2_MIB"
+
+say "W3 enumeration"
+run w3.rust "$BIN/bench_client" w3 "$URL" "$W3_COUNT"
+run w3.raw "$BIN/bench_client" w3raw "$URL" "$W3_COUNT"
+run w3.pypsrp "$PY" "$PEERS" pypsrp w3 "$URL" "$W3_COUNT"
+
+say "W4 cancel latency"
+run w4.rust "$BIN/bench_client" w4 "$W4_RUNS"
+
+say "W6 NTLM-sealed against Basic"
+run w6.rust.basic "$BIN/bench_client" w1 "$URL" "$W6_OPS" 1 basic
+run w6.rust.ntlm "$BIN/bench_client" w1 "$URL" "$W6_OPS" 1 ntlm
+for lib in pywinrm pypsrp; do
+    run "w6.$lib.basic" "$PY" "$PEERS" "$lib" w1 "$URL" "$W1_PEER_OPS" 1 basic
+    run "w6.$lib.ntlm" "$PY" "$PEERS" "$lib" w1 "$URL" "$W1_PEER_OPS" 1 ntlm
+done
+
+say "W5 fan-out: $W5_ENDPOINTS endpoints x $W5_PER commands"
+# Every command holds a connection while its Receive is pending: raise the fd limit.
+ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+need=$((W5_ENDPOINTS * W5_PER + 512))
+if [ "$(ulimit -n)" != unlimited ] && [ "$(ulimit -n)" -lt "$need" ]; then
+    echo "   warning: ulimit -n is $(ulimit -n), W5 needs about $need descriptors" >&2
+fi
+URLS=""
+for i in $(seq "$W5_ENDPOINTS"); do
+    start_sim "w5_$i" --max-shells $((W5_PER + 100))
+    URLS="$URLS${URLS:+,}$SIM_URL"
+done
+run w5.rust "$BIN/bench_client" w5 "$URLS" "$W5_PER" "$W5_SECS"
+
+CG_FILE=""
+if [ "$CALLGRIND_OPS" != 0 ] && command -v valgrind > /dev/null; then
+    say "callgrind: W1 sequential, instructions per command"
+    for n in 20 $((20 + CALLGRIND_OPS)); do
+        THREADS=1 valgrind --tool=callgrind --callgrind-out-file="$WORK/cg.$n" \
+            "$BIN/bench_client" w1 "$URL" "$n" 1 > /dev/null 2> "$WORK/cg.$n.log" || true
+    done
+    CG_FILE=$WORK/cg.$((20 + CALLGRIND_OPS))
+    callgrind_annotate --inclusive=no "$CG_FILE" 2> /dev/null | head -n 40 > "$WORK/cg.top" || true
+fi
+
+say "machine"
+{
+    echo "nproc=$(nproc)"
+    echo "cpu=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')"
+    echo "kernel=$(uname -sr)"
+    echo "rustc=$(rustc --version)"
+    echo "python=$("$PY" --version 2>&1)"
+    echo "pywinrm=$("$PY" -c 'from importlib.metadata import version as v; print(v("pywinrm"))')"
+    echo "pypsrp=$("$PY" -c 'from importlib.metadata import version as v; print(v("pypsrp"))')"
+    echo "requests=$("$PY" -c 'from importlib.metadata import version as v; print(v("requests"))')"
+    echo "commit=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)$(git diff --quiet 2>/dev/null || echo ' (with uncommitted changes)')"
+} > "$WORK/machine.txt"
+
+python3 "$ROOT/bench/report.py" "$RESULTS" "$WORK/machine.txt" "$WORK" "${CALLGRIND_OPS}" > "$OUT"
+say "wrote $OUT"
