@@ -18,14 +18,14 @@ pub(crate) type Child<'i> = Option<(Start<'i>, bool)>;
 /// A reader positioned in the document, tracking depth and namespace declarations.
 pub(crate) struct Cursor<'i> {
     input: &'i str,
-    r: Reader<&'i [u8]>,
-    depth: usize,
+    pub(super) r: Reader<&'i [u8]>,
+    pub(super) depth: usize,
     /// `(prefix, namespace)` declarations in scope, innermost last (`""`: default).
-    bindings: Vec<(&'i [u8], Cow<'i, str>)>,
+    pub(super) bindings: Vec<(&'i [u8], Cow<'i, str>)>,
     /// How many declarations each open element made.
-    declared: Vec<usize>,
+    pub(super) declared: Vec<usize>,
     /// The declarations of the empty element just read, undone by the next read.
-    pending: usize,
+    pub(super) pending: usize,
     /// Properties of the previous instance: a capacity hint for the next.
     pub(crate) hint: usize,
 }
@@ -131,7 +131,7 @@ impl<'i> Cursor<'i> {
     }
 
     /// Bookkeeping for an end tag.
-    fn end(&mut self) {
+    pub(super) fn end(&mut self) {
         self.depth = self.depth.saturating_sub(1);
         let n = self.declared.pop().unwrap_or(0);
         self.bindings
@@ -141,7 +141,7 @@ impl<'i> Cursor<'i> {
     /// Records an element's namespace declarations; refuses too many attributes or too
     /// many declarations in scope. An element without attributes costs one check.
     #[inline]
-    fn declare(&mut self, e: &Start<'i>) -> Result<usize, ParseError> {
+    pub(super) fn declare(&mut self, e: &Start<'i>) -> Result<usize, ParseError> {
         if e.attributes_raw().iter().all(u8::is_ascii_whitespace) {
             return Ok(0);
         }

@@ -8,7 +8,7 @@
 
 use std::borrow::Cow;
 
-use quick_xml::events::Event;
+use quick_xml::events::{BytesRef, Event};
 
 use super::EnumItem;
 pub(crate) use super::cursor::{Child, Cursor, Start};
@@ -16,7 +16,7 @@ use crate::error::{Error, Result};
 use crate::soap::cim::{EndpointReference, Instance, Value};
 use crate::soap::fault::Fault;
 use crate::soap::ns;
-use crate::soap::xml::{self, Attr, Element, ParseError};
+use crate::soap::xml::{self, Attr, Element, MAX_DEPTH, MAX_NAMESPACES_IN_SCOPE, ParseError};
 
 /// One batch of an enumeration: the items of an EnumerateResponse or a PullResponse,
 /// the context for the next Pull, and whether the sequence ended.
@@ -205,7 +205,9 @@ impl<'i> Cursor<'i> {
 
     /// The children of `Items`.
     fn items<S: Sink>(&mut self, out: &mut Vec<S::Item>, sink: &mut S) -> Result<(), ParseError> {
-        while let Some((e, empty)) = self.next_child()? {
+        let mut memo = Memo::default();
+        let start = self.r.buffer_position();
+        while let Some((e, empty)) = self.next_item(&mut memo)? {
             let item = if self.is(&e, ns::WSMAN, "Item") {
                 sink.other(self.item_wrapper(empty)?)
             } else if self.is(&e, ns::ADDRESSING, "EndpointReference") {
@@ -214,6 +216,13 @@ impl<'i> Cursor<'i> {
                 sink.object(self, &e, empty)?
             };
             out.push(item);
+            if out.len() == 1 {
+                // Items of a page are alike: room for as many as the first one's size
+                // suggests the rest of the response holds (bounded).
+                let first = (self.r.buffer_position() - start).max(1);
+                let left = self.r.get_ref().len() as u64;
+                out.reserve((left / first).min(MAX_RESERVED) as usize);
+            }
         }
         Ok(())
     }
@@ -246,6 +255,85 @@ impl<'i> Cursor<'i> {
             .ok_or_else(|| ParseError::invalid("endpoint reference of an item", &el.describe()))
     }
 
+    /// The next child of `Items`, as [`Cursor::next_child`] reads it, except that an
+    /// item whose attributes are byte for byte those of the previous item reuses the
+    /// namespace declarations read from them (items of one class repeat theirs).
+    fn next_item(&mut self, memo: &mut Memo<'i>) -> Result<Child<'i>, ParseError> {
+        self.settle();
+        loop {
+            let (e, empty) = match self.r.read_event() {
+                Err(err) => return Err(self.syntax(&err)),
+                Ok(Event::Start(e)) => (e, false),
+                Ok(Event::Empty(e)) => (e, true),
+                Ok(Event::End(_)) => {
+                    self.end();
+                    return Ok(None);
+                }
+                Ok(Event::Eof) if self.depth == 0 => return Ok(None),
+                Ok(Event::Eof) => return Err(self.eof()),
+                Ok(Event::DocType(_)) => return Err(self.doctype()),
+                Ok(_) => continue,
+            };
+            if self.depth >= MAX_DEPTH {
+                return Err(ParseError::TooDeep);
+            }
+            let raw = e.attributes_raw();
+            let n = if raw.iter().all(u8::is_ascii_whitespace) {
+                0
+            } else if *raw == *memo.attrs
+                && self.bindings.len() + memo.bindings.len() <= MAX_NAMESPACES_IN_SCOPE
+            {
+                self.bindings.extend(memo.bindings.iter().cloned());
+                memo.bindings.len()
+            } else {
+                let n = self.declare(&e)?;
+                memo.attrs.clear();
+                memo.attrs.extend_from_slice(raw);
+                memo.bindings.clear();
+                memo.bindings
+                    .extend_from_slice(&self.bindings[self.bindings.len() - n..]);
+                n
+            };
+            self.open(n, empty);
+            return Ok(Some((e, empty)));
+        }
+    }
+
+    /// Undoes the declarations of the empty element read last.
+    #[inline]
+    fn settle(&mut self) {
+        if self.pending > 0 {
+            let keep = self.bindings.len() - self.pending;
+            self.bindings.truncate(keep);
+            self.pending = 0;
+        }
+    }
+
+    /// Bookkeeping for a start tag (or an empty element) that made `n` declarations.
+    #[inline]
+    fn open(&mut self, n: usize, empty: bool) {
+        if empty {
+            self.pending = n;
+        } else {
+            self.depth += 1;
+            self.declared.push(n);
+        }
+    }
+
+    /// Depth check and declarations of an element inside a property.
+    fn enter(&mut self, e: &Start<'i>, empty: bool) -> Result<(), ParseError> {
+        if self.depth >= MAX_DEPTH {
+            return Err(ParseError::TooDeep);
+        }
+        let n = self.declare(e)?;
+        self.open(n, empty);
+        Ok(())
+    }
+
+    fn doctype(&self) -> ParseError {
+        self.syntax(&"DOCTYPE is not allowed in SOAP messages")
+    }
+
     /// An instance element: each child is a property; repeated ones fold into arrays.
     pub(crate) fn instance(&mut self, e: &Start<'i>, empty: bool) -> Result<Instance, ParseError> {
         let local = self.local_name(e)?;
@@ -253,12 +341,17 @@ impl<'i> Cursor<'i> {
         let namespace = self.element_ns(e).map(str::to_string);
         let mut properties: Vec<(String, Value)> = Vec::with_capacity(self.hint);
         if !empty {
-            while let Some((p, empty)) = self.next_child()? {
-                let name = self.local_name(&p)?;
-                let v = self.property(&p, empty)?;
+            let name = e.name();
+            let prefix = name.prefix().map_or(&b""[..], |p| p.into_inner());
+            while let Some(p) = self.next_property(prefix)? {
+                let v = match p.value {
+                    PropValue::Text(t) => Value::String(t.into_owned()),
+                    PropValue::Null => Value::Null,
+                    PropValue::Structured(v) => *v,
+                };
                 match properties.last_mut() {
-                    Some((prev_name, prev)) if prev_name == name => fold(prev, v),
-                    _ => properties.push((name.to_string(), v)),
+                    Some((prev_name, prev)) if prev_name == p.name => fold(prev, v),
+                    _ => properties.push((p.name.to_string(), v)),
                 }
             }
         }
@@ -270,44 +363,108 @@ impl<'i> Cursor<'i> {
         })
     }
 
-    /// The text of a property up to its end tag, borrowed when it is one piece; or, when
-    /// a child element comes first, that child (the property is structured).
-    pub(crate) fn property_text(&mut self) -> Result<(Cow<'i, str>, Child<'i>), ParseError> {
-        let mut text: Cow<'i, str> = Cow::Borrowed("");
-        loop {
-            match self.next()? {
-                Event::Text(t) => append(&mut text, self.text_of(&t)?),
-                Event::CData(t) => append(&mut text, t.decode().map_err(|err| self.syntax(&err))?),
-                Event::GeneralRef(r) => {
-                    let mut s = String::new();
-                    self.push_ref(&mut s, &r)?;
-                    append(&mut text, Cow::Owned(s));
+    /// The next property of the instance being read, or `None` at the instance's end
+    /// tag. A property is read whole: in the common case (start tag, text, end tag)
+    /// straight off the reader, with the bookkeeping of [`Cursor::next`]; text is
+    /// borrowed when it is one unescaped piece. `prefix` is the prefix properties are
+    /// expected to carry (the instance's); any other is handled too.
+    pub(crate) fn next_property(&mut self, prefix: &[u8]) -> Result<Option<Prop<'i>>, ParseError> {
+        self.settle();
+        let (e, empty) = loop {
+            match self.r.read_event() {
+                Err(err) => return Err(self.syntax(&err)),
+                Ok(Event::Start(e)) => break (e, false),
+                Ok(Event::Empty(e)) => break (e, true),
+                Ok(Event::End(_)) => {
+                    self.end();
+                    return Ok(None);
                 }
-                Event::End(_) => return Ok((text, None)),
-                Event::Start(c) => return Ok((text, Some((c, false)))),
-                Event::Empty(c) => return Ok((text, Some((c, true)))),
-                Event::Eof => return Err(self.eof()),
+                Ok(Event::Eof) if self.depth == 0 => return Ok(None),
+                Ok(Event::Eof) => return Err(self.eof()),
+                Ok(Event::DocType(_)) => return Err(self.doctype()),
                 _ => {}
             }
+        };
+        if self.depth >= MAX_DEPTH {
+            return Err(ParseError::TooDeep);
         }
-    }
-
-    /// A property value: text in the common case; a property with child elements
-    /// (datetime, interval, reference, embedded instance) is read as a small tree and
-    /// interpreted by [`Value::from_element`].
-    pub(crate) fn property(&mut self, e: &Start<'i>, empty: bool) -> Result<Value, ParseError> {
-        let nil = self.is_nil(e)?;
+        let n = self.declare(&e)?;
         if empty {
-            return Ok(if nil {
-                Value::Null
-            } else {
-                Value::String(String::new())
-            });
+            self.pending = n;
         }
-        match self.property_text()? {
-            (_, None) if nil => Ok(Value::Null),
-            (text, None) => Ok(Value::String(text.into_owned())),
-            (text, Some((c, empty))) => self.structured(nil, text, &c, empty),
+        let qname = e.name();
+        let raw = qname.as_ref();
+        let at = prefix.len();
+        // Byte by byte: prefixes are a letter or two, shorter than a call to memcmp.
+        let same_prefix = raw.iter().zip(prefix).all(|(a, b)| a == b);
+        let local = if raw.len() > at && raw[at] == b':' && same_prefix {
+            &raw[at + 1..]
+        } else {
+            match raw.iter().position(|&b| b == b':') {
+                Some(i) => &raw[i + 1..],
+                None => raw,
+            }
+        };
+        let name = self
+            .pin_str(local)
+            .ok_or_else(|| self.syntax(&"element name outside the input"))?;
+        let nil = self.is_nil(&e)?;
+        if empty {
+            let value = if nil {
+                PropValue::Null
+            } else {
+                PropValue::Text(Cow::Borrowed(""))
+            };
+            return Ok(Some(Prop { name, value }));
+        }
+        // The property is entered (depth, declarations) only if it has child elements;
+        // otherwise its end tag just undoes its declarations.
+        let mut text: Cow<'i, str> = Cow::Borrowed("");
+        loop {
+            match self.r.read_event() {
+                Err(err) => return Err(self.syntax(&err)),
+                Ok(Event::Text(t)) if text.is_empty() => text = self.text_of(&t)?,
+                Ok(Event::Text(t)) => append(&mut text, self.text_of(&t)?),
+                Ok(Event::CData(t)) => {
+                    append(&mut text, t.decode().map_err(|err| self.syntax(&err))?)
+                }
+                Ok(Event::GeneralRef(r)) => match predefined(&r) {
+                    Some(s) => text.to_mut().push_str(s),
+                    None => self.push_ref(text.to_mut(), &r)?,
+                },
+                Ok(Event::End(_)) => {
+                    if n > 0 {
+                        self.bindings.truncate(self.bindings.len() - n);
+                    }
+                    let value = if nil {
+                        PropValue::Null
+                    } else {
+                        PropValue::Text(text)
+                    };
+                    return Ok(Some(Prop { name, value }));
+                }
+                Ok(Event::Start(c)) => {
+                    self.open(n, false);
+                    self.enter(&c, false)?;
+                    let v = self.structured(nil, text, &c, false)?;
+                    return Ok(Some(Prop {
+                        name,
+                        value: PropValue::Structured(Box::new(v)),
+                    }));
+                }
+                Ok(Event::Empty(c)) => {
+                    self.open(n, false);
+                    self.enter(&c, true)?;
+                    let v = self.structured(nil, text, &c, true)?;
+                    return Ok(Some(Prop {
+                        name,
+                        value: PropValue::Structured(Box::new(v)),
+                    }));
+                }
+                Ok(Event::Eof) => return Err(self.eof()),
+                Ok(Event::DocType(_)) => return Err(self.doctype()),
+                Ok(Event::Comment(_) | Event::PI(_) | Event::Decl(_)) => {}
+            }
         }
     }
 
@@ -396,6 +553,32 @@ impl<'i> Cursor<'i> {
     }
 }
 
+/// The most items room is made for ahead of reading them.
+const MAX_RESERVED: u64 = 1024;
+
+/// A property element read whole: its local name and value.
+pub(crate) struct Prop<'i> {
+    pub(crate) name: &'i str,
+    pub(crate) value: PropValue<'i>,
+}
+
+/// The value of a property element.
+pub(crate) enum PropValue<'i> {
+    /// Text (empty for `<p:X/>`), borrowed when it is one unescaped piece.
+    Text(Cow<'i, str>),
+    /// `xsi:nil="true"`.
+    Null,
+    /// A property with child elements: datetime, interval, reference, embedded instance.
+    Structured(Box<Value>),
+}
+
+/// The namespace declarations made by the attributes of the previous item.
+#[derive(Default)]
+struct Memo<'i> {
+    attrs: Vec<u8>,
+    bindings: Vec<(&'i [u8], Cow<'i, str>)>,
+}
+
 /// Adds `v` to a repeated property: the value becomes (or grows) an array.
 pub(crate) fn fold(prev: &mut Value, v: Value) {
     match prev {
@@ -407,6 +590,20 @@ pub(crate) fn fold(prev: &mut Value, v: Value) {
     }
 }
 
+/// The five predefined entities, by their raw name.
+#[inline]
+fn predefined(r: &BytesRef<'_>) -> Option<&'static str> {
+    match r.as_ref() {
+        b"amp" => Some("&"),
+        b"lt" => Some("<"),
+        b"gt" => Some(">"),
+        b"quot" => Some("\""),
+        b"apos" => Some("'"),
+        _ => None,
+    }
+}
+
+#[inline]
 fn append<'i>(text: &mut Cow<'i, str>, more: Cow<'i, str>) {
     if text.is_empty() {
         *text = more;

@@ -131,3 +131,70 @@ fn faults_and_garbage_are_typed() {
         Err(Error::Parse(ParseError::TooDeep))
     ));
 }
+
+#[derive(Debug, serde::Deserialize, PartialEq)]
+#[serde(rename_all = "PascalCase")]
+struct Svc {
+    name: String,
+    caption: String,
+    accept_pause: bool,
+    install_date: Option<String>,
+    deps: Vec<String>,
+    started: String,
+    up: f64,
+}
+
+#[test]
+fn typed_items_stream_structured_values_and_recover_from_misfits() {
+    // The same class under two different prefix bindings (the declaration memo must
+    // not reuse the first item's), then an item that does not fit, then a good one.
+    let other = SVC
+        .replace("<p:", "<q:")
+        .replace("</p:", "</q:")
+        .replace("\"p:", "\"q:")
+        .replace("xmlns:p=", "xmlns:p=\"urn:x\" xmlns:q=");
+    let misfit = SVC.replace("<p:AcceptPause>false", "<p:AcceptPause>maybe");
+    let body = format!(
+        "<n:PullResponse><n:Items>{SVC}{other}{misfit}{SVC}</n:Items><n:EndOfSequence/></n:PullResponse>"
+    );
+    let doc = format!("{HEAD}{body}{TAIL}");
+    let ns = "http://schemas.microsoft.com/wbem/wsman/1/wmi/root/cimv2/Win32_Service";
+    let generic = Page::parse(doc.as_bytes()).unwrap();
+    let sources = [SVC, &other, &misfit, SVC];
+    assert_eq!(generic.items.len(), sources.len());
+    for (item, src) in generic.items.iter().zip(sources) {
+        let inst = item.instance().unwrap();
+        assert_eq!(inst.namespace.as_deref(), Some(ns));
+        assert_eq!(inst, &tree_instance(src));
+    }
+    let (items, ctx, end) = crate::parse_page_as::<Svc>(doc.as_bytes()).unwrap();
+    assert!(end);
+    assert_eq!(ctx, None);
+    let want = Svc {
+        name: "WinRM".into(),
+        caption: "Windows Remote Management & co".into(),
+        accept_pause: false,
+        install_date: None,
+        deps: vec!["RPCSS".into(), "HTTP".into()],
+        started: "2024-01-31T12:34:56Z".into(),
+        up: 5.0,
+    };
+    assert_eq!(items.len(), 4);
+    assert_eq!(items[0].as_ref().unwrap(), &want);
+    assert!(items[2].is_err(), "{:?}", items[2]);
+    assert_eq!(items[3].as_ref().unwrap(), &want);
+    // Each agrees with deserializing the instance the tree reader builds.
+    let via_tree: Svc = crate::from_instance(&tree_instance(SVC)).unwrap();
+    assert_eq!(via_tree, want);
+    let via_tree = crate::from_instance::<Svc>(&tree_instance(&other));
+    assert_eq!(
+        via_tree.as_ref().ok(),
+        items[1].as_ref().ok(),
+        "{via_tree:?} {other}"
+    );
+
+    // A malformed item fails the page even though serde stopped reading early.
+    let broken = misfit.replace("</p:Name>", "</p:Nome>");
+    let doc = format!("{HEAD}<n:PullResponse><n:Items>{broken}</n:Items></n:PullResponse>{TAIL}");
+    assert!(crate::parse_page_as::<Svc>(doc.as_bytes()).is_err());
+}

@@ -1,9 +1,9 @@
-//! Items read straight into the caller's serde type: the properties of an item are kept
-//! as text borrowed from the response and deserialized with the rules of
-//! [`crate::from_instance`] (text parsed into the field's type, nil as `None`, repeated
-//! elements as sequences, a scalar as a sequence of one), with no `Instance` built.
-//! An item with a structured property (datetime, interval, reference, embedded
-//! instance) is built as an [`Instance`] and goes through `from_instance` itself.
+//! Items read straight into the caller's serde type: the properties of an item are
+//! handed to the deserializer as they are read, as text borrowed from the response,
+//! with the rules of [`crate::from_instance`] (text parsed into the field's type, nil as
+//! `None`, consecutive repeated elements as sequences, a scalar as a sequence of one);
+//! no `Instance` is built. A structured property (datetime, interval, reference,
+//! embedded instance) is read as a [`Value`] and deserialized as `from_instance` does.
 
 use std::borrow::Cow;
 use std::marker::PhantomData;
@@ -14,13 +14,13 @@ use serde::de::{
 };
 
 use super::EnumItem;
-use super::page::{Cursor, Sink, Start, fold};
+use super::page::{Cursor, Prop, PropValue, Sink, Start};
 use crate::error::Result;
-use crate::soap::cim::{Instance, Value};
-use crate::soap::de::{DeError, from_instance};
+use crate::soap::cim::Value;
+use crate::soap::de::{DeError, ValueDe, from_instance};
 use crate::soap::xml::ParseError;
 
-/// One property as read: borrowed text, nil, repeated, or (structured) a full value.
+/// One property as read: text, nil, repeated, or (structured) a full value.
 #[derive(Debug)]
 enum Slot<'i> {
     Text(Cow<'i, str>),
@@ -29,21 +29,12 @@ enum Slot<'i> {
     Owned(Box<Value>),
 }
 
-impl Slot<'_> {
-    fn into_value(self) -> Value {
-        match self {
-            Slot::Text(t) => Value::String(t.into_owned()),
-            Slot::Null => Value::Null,
-            Slot::Many(v) => Value::Array(v.into_iter().map(Slot::into_value).collect()),
-            Slot::Owned(v) => *v,
-        }
-    }
-
-    fn is_owned(&self) -> bool {
-        match self {
-            Slot::Owned(_) => true,
-            Slot::Many(v) => v.iter().any(Slot::is_owned),
-            _ => false,
+impl<'i> From<PropValue<'i>> for Slot<'i> {
+    fn from(v: PropValue<'i>) -> Self {
+        match v {
+            PropValue::Text(t) => Slot::Text(t),
+            PropValue::Null => Slot::Null,
+            PropValue::Structured(v) => Slot::Owned(v),
         }
     }
 }
@@ -76,48 +67,28 @@ impl<T: DeserializeOwned> Sink for Typed<T> {
         e: &Start<'i>,
         empty: bool,
     ) -> Result<Result<T>, ParseError> {
-        let mut props: Vec<(&'i str, Slot<'i>)> = Vec::with_capacity(c.hint);
-        if !empty {
-            while let Some((p, empty)) = c.next_child()? {
-                let name = c.local_name(&p)?;
-                let nil = c.is_nil(&p)?;
-                let slot = if empty {
-                    if nil {
-                        Slot::Null
-                    } else {
-                        Slot::Text(Cow::Borrowed(""))
-                    }
-                } else {
-                    match c.property_text()? {
-                        (_, None) if nil => Slot::Null,
-                        (text, None) => Slot::Text(text),
-                        (text, Some((first, empty))) => {
-                            Slot::Owned(Box::new(c.structured(nil, text, &first, empty)?))
-                        }
-                    }
-                };
-                match props.last_mut() {
-                    Some((prev, Slot::Many(items))) if *prev == name => items.push(slot),
-                    Some((prev, last)) if *prev == name => {
-                        let first = std::mem::replace(last, Slot::Null);
-                        *last = Slot::Many(vec![first, slot]);
-                    }
-                    _ => props.push((name, slot)),
-                }
+        let name = e.name();
+        let mut map = Props {
+            c,
+            prefix: name.prefix().map_or(&b""[..], |p| p.into_inner()),
+            ahead: None,
+            value: None,
+            done: empty,
+            failed: None,
+        };
+        let out = T::deserialize(ItemDe(&mut map));
+        // The XML comes first: a malformed item fails the page, whatever serde made of it.
+        if let Some(err) = map.failed {
+            return Err(err);
+        }
+        // Whatever the deserializer left unread (after an error, say) is read and checked.
+        map.ahead = None;
+        while !map.done {
+            if map.c.next_property(map.prefix)?.is_none() {
+                map.done = true;
             }
         }
-        c.hint = props.len().max(4);
-        if props.iter().any(|(_, s)| s.is_owned()) {
-            let mut inst = Instance::new(c.local_name(e)?);
-            for (name, slot) in props {
-                match inst.properties.last_mut() {
-                    Some((prev, v)) if prev == name => fold(v, slot.into_value()),
-                    _ => inst.properties.push((name.to_string(), slot.into_value())),
-                }
-            }
-            return Ok(from_instance(&inst).map_err(Into::into));
-        }
-        Ok(T::deserialize(Props(&props)).map_err(Into::into))
+        Ok(out.map_err(Into::into))
     }
 
     fn other(&mut self, item: EnumItem) -> Result<T> {
@@ -125,17 +96,50 @@ impl<T: DeserializeOwned> Sink for Typed<T> {
     }
 }
 
-struct Props<'a, 'i>(&'a [(&'i str, Slot<'i>)]);
-struct SlotDe<'a, 'i>(&'a Slot<'i>);
+/// The properties of one item as a serde map, read on demand: a key is read with the
+/// property after it, so that consecutive repeats can be gathered into one sequence.
+struct Props<'c, 'i, 'p> {
+    c: &'c mut Cursor<'i>,
+    prefix: &'p [u8],
+    /// The property read ahead of the current one.
+    ahead: Option<Prop<'i>>,
+    /// The value of the key just returned.
+    value: Option<Slot<'i>>,
+    /// True once the item's end tag was read.
+    done: bool,
+    /// The XML error that stopped the reading.
+    failed: Option<ParseError>,
+}
 
-impl<'de> Deserializer<'de> for Props<'_, '_> {
+impl<'i> Props<'_, 'i, '_> {
+    #[inline]
+    fn pull(&mut self) -> Result<Option<Prop<'i>>, DeError> {
+        if self.done {
+            return Ok(None);
+        }
+        match self.c.next_property(self.prefix) {
+            Ok(Some(p)) => Ok(Some(p)),
+            Ok(None) => {
+                self.done = true;
+                Ok(None)
+            }
+            Err(e) => {
+                let msg = DeError(format!("malformed item: {e}"));
+                self.failed = Some(e);
+                self.done = true;
+                Err(msg)
+            }
+        }
+    }
+}
+
+struct ItemDe<'a, 'c, 'i, 'p>(&'a mut Props<'c, 'i, 'p>);
+
+impl<'de> Deserializer<'de> for ItemDe<'_, '_, '_, '_> {
     type Error = DeError;
 
     fn deserialize_any<V: Visitor<'de>>(self, v: V) -> Result<V::Value, DeError> {
-        v.visit_map(PropMap {
-            iter: self.0.iter(),
-            value: None,
-        })
+        v.visit_map(self.0)
     }
 
     serde::forward_to_deserialize_any! {
@@ -145,26 +149,38 @@ impl<'de> Deserializer<'de> for Props<'_, '_> {
     }
 }
 
-struct PropMap<'a, 'i> {
-    iter: std::slice::Iter<'a, (&'i str, Slot<'i>)>,
-    value: Option<&'a Slot<'i>>,
-}
-
-impl<'de, 'a, 'i> MapAccess<'de> for PropMap<'a, 'i> {
+impl<'de> MapAccess<'de> for &mut Props<'_, '_, '_> {
     type Error = DeError;
 
     fn next_key_seed<K: DeserializeSeed<'de>>(
         &mut self,
         seed: K,
     ) -> Result<Option<K::Value>, DeError> {
-        match self.iter.next() {
-            Some((k, v)) => {
-                self.value = Some(v);
-                seed.deserialize(IntoDeserializer::<DeError>::into_deserializer(*k))
-                    .map(Some)
+        let prop = match self.ahead.take() {
+            Some(p) => p,
+            None => match self.pull()? {
+                Some(p) => p,
+                None => return Ok(None),
+            },
+        };
+        let mut slot = Slot::from(prop.value);
+        while let Some(next) = self.pull()? {
+            if next.name != prop.name {
+                self.ahead = Some(next);
+                break;
             }
-            None => Ok(None),
+            let more = Slot::from(next.value);
+            match &mut slot {
+                Slot::Many(items) => items.push(more),
+                _ => {
+                    let first = std::mem::replace(&mut slot, Slot::Null);
+                    slot = Slot::Many(vec![first, more]);
+                }
+            }
         }
+        self.value = Some(slot);
+        seed.deserialize(IntoDeserializer::<DeError>::into_deserializer(prop.name))
+            .map(Some)
     }
 
     fn next_value_seed<V: DeserializeSeed<'de>>(&mut self, seed: V) -> Result<V::Value, DeError> {
@@ -176,9 +192,9 @@ impl<'de, 'a, 'i> MapAccess<'de> for PropMap<'a, 'i> {
     }
 }
 
-struct Seq<'a, 'i>(std::slice::Iter<'a, Slot<'i>>);
+struct Seq<I>(I);
 
-impl<'de> SeqAccess<'de> for Seq<'_, '_> {
+impl<'de, 'i, I: Iterator<Item = Slot<'i>>> SeqAccess<'de> for Seq<I> {
     type Error = DeError;
     fn next_element_seed<T: DeserializeSeed<'de>>(
         &mut self,
@@ -200,24 +216,20 @@ fn kind(s: &Slot<'_>) -> &'static str {
     }
 }
 
-impl<'a, 'i> SlotDe<'a, 'i> {
-    /// The single scalar: the slot itself, or the one element of an array of one.
-    fn scalar(&self) -> &'a Slot<'i> {
-        match self.0 {
-            Slot::Many(items) if items.len() == 1 => &items[0],
-            other => other,
-        }
-    }
+/// One property's value. Repeats come as `Many` of two or more, so a scalar target
+/// meets either the scalar itself or an array it refuses, as with `from_instance`.
+struct SlotDe<'i>(Slot<'i>);
 
-    fn text(&self) -> Result<&'a str, DeError> {
-        match self.0 {
+impl SlotDe<'_> {
+    fn text(&self) -> Result<&str, DeError> {
+        match &self.0 {
             Slot::Text(t) => Ok(t.trim()),
             other => Err(DeError(format!("expected a scalar, found {}", kind(other)))),
         }
     }
 
     fn number<N: std::str::FromStr>(&self, what: &str) -> Result<N, DeError> {
-        match self.scalar() {
+        match &self.0 {
             Slot::Text(t) => t.trim().parse::<N>().map_err(|_| {
                 let fits_wider = t.trim().parse::<i128>().is_ok();
                 DeError(if fits_wider {
@@ -234,28 +246,40 @@ impl<'a, 'i> SlotDe<'a, 'i> {
     }
 }
 
+/// A structured value is deserialized exactly as `from_instance` would.
+macro_rules! structured {
+    ($self:ident, $method:ident, $v:ident $(, $arg:expr)*) => {
+        if let Slot::Owned(val) = &$self.0 {
+            return ValueDe(val).$method($($arg,)* $v);
+        }
+    };
+}
+
 macro_rules! num {
     ($name:ident, $visit:ident, $t:ty) => {
         fn $name<V: Visitor<'de>>(self, v: V) -> Result<V::Value, DeError> {
+            structured!(self, $name, v);
             v.$visit(self.number::<$t>("a number")?)
         }
     };
 }
 
-impl<'de> Deserializer<'de> for SlotDe<'_, '_> {
+impl<'de> Deserializer<'de> for SlotDe<'_> {
     type Error = DeError;
 
     fn deserialize_any<V: Visitor<'de>>(self, v: V) -> Result<V::Value, DeError> {
         match self.0 {
             Slot::Null => v.visit_unit(),
-            Slot::Text(t) => v.visit_str(t),
-            Slot::Many(items) => v.visit_seq(Seq(items.iter())),
-            Slot::Owned(_) => Err(DeError("a structured value needs the instance path".into())),
+            Slot::Text(Cow::Borrowed(t)) => v.visit_str(t),
+            Slot::Text(Cow::Owned(t)) => v.visit_string(t),
+            Slot::Many(items) => v.visit_seq(Seq(items.into_iter())),
+            Slot::Owned(val) => ValueDe(&val).deserialize_any(v),
         }
     }
 
     fn deserialize_bool<V: Visitor<'de>>(self, v: V) -> Result<V::Value, DeError> {
-        let b = match self.scalar() {
+        structured!(self, deserialize_bool, v);
+        let b = match &self.0 {
             Slot::Text(t) => match t.trim() {
                 s if s.eq_ignore_ascii_case("true") || s == "1" => Some(true),
                 s if s.eq_ignore_ascii_case("false") || s == "0" => Some(false),
@@ -264,7 +288,7 @@ impl<'de> Deserializer<'de> for SlotDe<'_, '_> {
             _ => None,
         };
         v.visit_bool(
-            b.ok_or_else(|| DeError(format!("expected a boolean, found {}", kind(self.scalar()))))?,
+            b.ok_or_else(|| DeError(format!("expected a boolean, found {}", kind(&self.0))))?,
         )
     }
 
@@ -282,7 +306,8 @@ impl<'de> Deserializer<'de> for SlotDe<'_, '_> {
     }
 
     fn deserialize_f64<V: Visitor<'de>>(self, v: V) -> Result<V::Value, DeError> {
-        match self.0 {
+        structured!(self, deserialize_f64, v);
+        match &self.0 {
             Slot::Text(t) => v.visit_f64(
                 t.trim()
                     .parse()
@@ -293,6 +318,7 @@ impl<'de> Deserializer<'de> for SlotDe<'_, '_> {
     }
 
     fn deserialize_char<V: Visitor<'de>>(self, v: V) -> Result<V::Value, DeError> {
+        structured!(self, deserialize_char, v);
         let t = self.text()?;
         let mut it = t.chars();
         match (it.next(), it.next()) {
@@ -302,10 +328,8 @@ impl<'de> Deserializer<'de> for SlotDe<'_, '_> {
     }
 
     fn deserialize_str<V: Visitor<'de>>(self, v: V) -> Result<V::Value, DeError> {
-        match self.scalar() {
-            Slot::Text(t) => v.visit_str(t),
-            _ => self.deserialize_any(v),
-        }
+        structured!(self, deserialize_str, v);
+        self.deserialize_any(v)
     }
 
     fn deserialize_string<V: Visitor<'de>>(self, v: V) -> Result<V::Value, DeError> {
@@ -313,6 +337,7 @@ impl<'de> Deserializer<'de> for SlotDe<'_, '_> {
     }
 
     fn deserialize_option<V: Visitor<'de>>(self, v: V) -> Result<V::Value, DeError> {
+        structured!(self, deserialize_option, v);
         match self.0 {
             Slot::Null => v.visit_none(),
             _ => v.visit_some(self),
@@ -320,10 +345,11 @@ impl<'de> Deserializer<'de> for SlotDe<'_, '_> {
     }
 
     fn deserialize_seq<V: Visitor<'de>>(self, v: V) -> Result<V::Value, DeError> {
+        structured!(self, deserialize_seq, v);
         match self.0 {
-            Slot::Many(items) => v.visit_seq(Seq(items.iter())),
-            Slot::Null => v.visit_seq(Seq([].iter())),
-            one => v.visit_seq(Seq(std::slice::from_ref(one).iter())),
+            Slot::Many(items) => v.visit_seq(Seq(items.into_iter())),
+            Slot::Null => v.visit_seq(Seq(std::iter::empty())),
+            one => v.visit_seq(Seq(std::iter::once(one))),
         }
     }
 
@@ -337,10 +363,11 @@ impl<'de> Deserializer<'de> for SlotDe<'_, '_> {
 
     fn deserialize_enum<V: Visitor<'de>>(
         self,
-        _name: &'static str,
-        _variants: &'static [&'static str],
+        name: &'static str,
+        variants: &'static [&'static str],
         v: V,
     ) -> Result<V::Value, DeError> {
+        structured!(self, deserialize_enum, v, name, variants);
         let t = self.text()?;
         v.visit_enum(t.into_deserializer())
     }

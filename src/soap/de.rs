@@ -35,7 +35,8 @@ pub fn from_instance<T: DeserializeOwned>(inst: &Instance) -> Result<T, DeError>
 }
 
 struct InstanceDe<'a>(&'a Instance);
-struct ValueDe<'a>(&'a Value);
+/// A [`Value`] as a serde deserializer (used by the streaming typed reader).
+pub(crate) struct ValueDe<'a>(pub(crate) &'a Value);
 
 impl<'de, 'a> Deserializer<'de> for InstanceDe<'a> {
     type Error = DeError;
