@@ -11,6 +11,8 @@
 
 mod config;
 mod enumeration;
+#[cfg(feature = "kerberos")]
+mod kerberos;
 mod ntlm;
 pub mod request;
 pub mod response;
@@ -27,6 +29,8 @@ use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 
+#[cfg(feature = "kerberos")]
+pub use kerberos::SimKerberos;
 #[doc(hidden)]
 pub use ntlm::bench_seal_unseal;
 pub use request::SimRequest;
@@ -73,6 +77,9 @@ pub struct SimConfig {
     pub pull_delay: Duration,
     /// Seed of the generated data.
     pub seed: u64,
+    /// A Kerberos acceptor (feature `kerberos`); `None`: Kerberos is refused.
+    #[cfg(feature = "kerberos")]
+    pub kerberos: Option<SimKerberos>,
 }
 
 impl Default for SimConfig {
@@ -93,6 +100,8 @@ impl Default for SimConfig {
             enumeration_timeout: Duration::from_secs(60),
             pull_delay: Duration::ZERO,
             seed: 42,
+            #[cfg(feature = "kerberos")]
+            kerberos: None,
         }
     }
 }
@@ -210,6 +219,8 @@ pub(crate) struct State {
     pub winrm_config: config::WinRmConfig,
     pub shutdown: CancellationToken,
     pub ntlm: ntlm::Control,
+    #[cfg(feature = "kerberos")]
+    pub kerberos: kerberos::Control,
 }
 
 /// A running simulator. Dropping it stops the server.
@@ -250,6 +261,8 @@ impl Simulator {
             counters: Counters::default(),
             shutdown: CancellationToken::new(),
             ntlm: ntlm::Control::default(),
+            #[cfg(feature = "kerberos")]
+            kerberos: kerberos::Control::default(),
             config,
         });
         tokio::spawn(server::serve(listener, Arc::clone(&state)));
@@ -290,6 +303,28 @@ impl Simulator {
     /// Fault injection: the next sealed response carries a corrupted signature.
     pub fn tamper_next_sealed_response(&self) {
         self.state.ntlm.tamper_next();
+    }
+
+    /// Fault injection (feature `kerberos`): the next Kerberos-sealed response carries
+    /// a corrupted signature.
+    #[cfg(feature = "kerberos")]
+    pub fn tamper_next_kerberos_response(&self) {
+        self.state
+            .kerberos
+            .tamper_next
+            .store(true, Ordering::SeqCst);
+    }
+
+    /// Kerberos counters (feature `kerberos`): handshakes accepted, sealed requests
+    /// unsealed, and refusals (bad tokens, unknown users, failed verification).
+    #[cfg(feature = "kerberos")]
+    pub fn kerberos_counters(&self) -> (u64, u64, u64) {
+        let k = &self.state.kerberos;
+        (
+            k.handshakes.load(Ordering::SeqCst),
+            k.sealed_messages.load(Ordering::SeqCst),
+            k.failures.load(Ordering::SeqCst),
+        )
     }
 
     /// Stops accepting connections and ends running commands.

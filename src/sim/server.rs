@@ -68,9 +68,15 @@ async fn serve_connection(stream: TcpStream, state: Arc<State>) {
     let _ = stream.set_nodelay(true);
     let shutdown = state.shutdown.clone();
     let session = Arc::new(ntlm::Session::default()); // NTLM: one context per connection
+    #[cfg(feature = "kerberos")]
+    let kerberos = Arc::new(super::kerberos::Session::default()); // Kerberos: likewise
     let svc = service_fn(move |req| {
         let state = Arc::clone(&state);
         let session = Arc::clone(&session);
+        #[cfg(feature = "kerberos")]
+        let mut req = req;
+        #[cfg(feature = "kerberos")]
+        req.extensions_mut().insert(Arc::clone(&kerberos));
         async move { Ok::<_, Infallible>(handle(state, &session, req).await) }
     });
     let conn = http1::Builder::new()
@@ -211,6 +217,18 @@ async fn handle(
     state.counters.requests.fetch_add(1, Ordering::SeqCst);
     let (mut parts, body) = req.into_parts();
     let (body, complete) = read_body(body, state.config.max_request_bytes).await;
+    // Kerberos handshake, unsealing and sealing: src/sim/kerberos.rs.
+    #[cfg(feature = "kerberos")]
+    let body = match super::kerberos::handle(&state, &mut parts, body).await {
+        Ok(mut resp) => {
+            if !complete {
+                resp.headers_mut()
+                    .insert(header::CONNECTION, HeaderValue::from_static("close"));
+            }
+            return resp;
+        }
+        Err(body) => body,
+    };
     // NTLM/Negotiate handshake, unsealing and sealing: src/sim/ntlm.rs.
     let mut resp = match ntlm::authenticate(&state, session, &mut parts, body) {
         ntlm::Outcome::Respond(resp) => resp,
@@ -231,7 +249,7 @@ async fn handle(
     resp
 }
 
-async fn check_and_dispatch(
+pub(super) async fn check_and_dispatch(
     state: &Arc<State>,
     parts: &http::request::Parts,
     body: Option<Bytes>,

@@ -119,23 +119,45 @@ pub mod signal {
         "http://schemas.microsoft.com/wbem/wsman/1/windows/shell/signal/ctrl_break";
 }
 
+/// The namespaces [`intern`] knows.
+const INTERNED: [&str; 13] = [
+    SOAP,
+    ADDRESSING,
+    WSMAN,
+    WSMV,
+    SHELL,
+    ENUMERATION,
+    TRANSFER,
+    WSMAN_FAULT,
+    IDENTITY,
+    XSI,
+    CIM_COMMON,
+    CONFIG,
+    XML,
+];
+
 /// Interns the namespaces this crate matches on, so parsed elements do not allocate
-/// for them.
+/// for them. Length and last byte (which tell most of these URIs apart) are compared
+/// before the bytes.
 pub(crate) fn intern(uri: &[u8]) -> Option<&'static str> {
-    Some(match uri {
-        b"http://www.w3.org/2003/05/soap-envelope" => SOAP,
-        b"http://schemas.xmlsoap.org/ws/2004/08/addressing" => ADDRESSING,
-        b"http://schemas.dmtf.org/wbem/wsman/1/wsman.xsd" => WSMAN,
-        b"http://schemas.microsoft.com/wbem/wsman/1/wsman.xsd" => WSMV,
-        b"http://schemas.microsoft.com/wbem/wsman/1/windows/shell" => SHELL,
-        b"http://schemas.xmlsoap.org/ws/2004/09/enumeration" => ENUMERATION,
-        b"http://schemas.xmlsoap.org/ws/2004/09/transfer" => TRANSFER,
-        b"http://schemas.microsoft.com/wbem/wsman/1/wsmanfault" => WSMAN_FAULT,
-        b"http://schemas.dmtf.org/wbem/wsman/identity/1/wsmanidentity.xsd" => IDENTITY,
-        b"http://www.w3.org/2001/XMLSchema-instance" => XSI,
-        b"http://schemas.dmtf.org/wbem/wscim/1/common" => CIM_COMMON,
-        b"http://schemas.microsoft.com/wbem/wsman/1/config" => CONFIG,
-        b"http://www.w3.org/XML/1998/namespace" => XML,
-        _ => return None,
+    let last = uri.last()?;
+    INTERNED.into_iter().find(|k| {
+        let k = k.as_bytes();
+        k.len() == uri.len() && k.last() == Some(last) && k == uri
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn interns_known_namespaces_only() {
+        for uri in INTERNED {
+            assert_eq!(intern(uri.as_bytes()), Some(uri));
+        }
+        assert_eq!(intern(b""), None);
+        assert_eq!(intern(b"http://www.w3.org/2003/05/soap-envelopf"), None);
+        assert_eq!(intern(b"urn:x"), None);
+    }
 }

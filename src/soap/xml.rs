@@ -1,4 +1,5 @@
-//! A small namespace-resolved element tree over quick-xml's `NsReader`.
+//! A small namespace-resolved element tree over quick-xml's `Reader`, with namespace
+//! declarations resolved here (once per declaration, not once per element).
 //!
 //! Responses are bounded by the transport's body cap, so a tree is cheap and lets every
 //! parser match elements by namespace URI and local name, never by prefix.
@@ -6,8 +7,7 @@
 use std::borrow::Cow;
 
 use quick_xml::events::Event;
-use quick_xml::name::ResolveResult;
-use quick_xml::reader::NsReader;
+use quick_xml::reader::Reader;
 
 use super::ns;
 
@@ -186,16 +186,6 @@ impl Element {
     }
 }
 
-fn resolve(r: ResolveResult<'_>) -> Option<Ns> {
-    match r {
-        ResolveResult::Bound(n) => Some(match ns::intern(n.as_ref()) {
-            Some(s) => Cow::Borrowed(s),
-            None => Cow::Owned(String::from_utf8_lossy(n.as_ref()).into_owned()),
-        }),
-        _ => None,
-    }
-}
-
 /// Decodes bytes to text: UTF-8 (with or without BOM), or UTF-16 with a BOM.
 pub fn decode_text(input: &[u8]) -> Result<Cow<'_, str>, ParseError> {
     if let Some(rest) = input.strip_prefix(&[0xEF, 0xBB, 0xBF]) {
@@ -240,125 +230,268 @@ pub fn parse(input: &[u8]) -> Result<Element, ParseError> {
     parse_str(&text)
 }
 
+/// The namespace of the reserved `xmlns` prefix.
+const XMLNS_NS: &str = "http://www.w3.org/2000/xmlns/";
+
+/// The slice of `text` that `bytes` borrows, found by address (no second UTF-8 check);
+/// bytes from elsewhere are checked as UTF-8.
+fn as_str<'a>(text: &'a str, bytes: &'a [u8]) -> Result<&'a str, ParseError> {
+    let borrowed = bytes
+        .as_ptr()
+        .addr()
+        .checked_sub(text.as_ptr().addr())
+        .and_then(|start| text.get(start..start.checked_add(bytes.len())?));
+    match borrowed {
+        Some(s) => Ok(s),
+        None => std::str::from_utf8(bytes).map_err(|e| ParseError::Encoding(e.to_string())),
+    }
+}
+
+/// The namespace declarations in scope, innermost last. A declaration is resolved (and
+/// its URI interned) once, not again for every element that uses its prefix.
+struct Scope {
+    /// The prefixes, back to back (the default namespace has an empty prefix).
+    prefixes: Vec<u8>,
+    /// Per binding: where its prefix starts in `prefixes` and ends, and its namespace
+    /// (None when undeclared by `xmlns=""`).
+    bindings: Vec<(usize, usize, Option<Ns>)>,
+}
+
+impl Scope {
+    fn new() -> Scope {
+        let mut scope = Scope {
+            prefixes: Vec::with_capacity(64),
+            bindings: Vec::with_capacity(16),
+        };
+        scope.push(b"xml", Some(Cow::Borrowed(ns::XML)));
+        scope.push(b"xmlns", Some(Cow::Borrowed(XMLNS_NS)));
+        scope
+    }
+
+    fn push(&mut self, prefix: &[u8], ns: Option<Ns>) {
+        let start = self.prefixes.len();
+        self.prefixes.extend_from_slice(prefix);
+        self.bindings.push((start, self.prefixes.len(), ns));
+    }
+
+    /// The bindings from index `from` on, with their prefixes.
+    fn iter_from(&self, from: usize) -> impl DoubleEndedIterator<Item = (&[u8], &Option<Ns>)> {
+        self.bindings
+            .get(from..)
+            .unwrap_or(&[])
+            .iter()
+            .map(|(start, end, ns)| (self.prefixes.get(*start..*end).unwrap_or(&[]), ns))
+    }
+
+    /// Drops the bindings from index `len` on.
+    fn truncate(&mut self, len: usize) {
+        if let Some(&(start, _, _)) = self.bindings.get(len) {
+            self.bindings.truncate(len);
+            self.prefixes.truncate(start);
+        }
+    }
+
+    /// The namespace of `prefix` (None: unprefixed). Unprefixed element names take the
+    /// default namespace, unprefixed attribute names none; an unknown prefix has none.
+    fn resolve(&self, prefix: Option<&[u8]>, element: bool) -> Option<Ns> {
+        let wanted: &[u8] = match prefix {
+            None if element => b"",
+            None => return None,
+            Some([]) => return None,
+            Some(p) => p,
+        };
+        // Prefixes are short and mostly differ in their first byte: compare that (and the
+        // length) inline before the bytes.
+        let first = wanted.first();
+        self.bindings
+            .iter()
+            .rev()
+            .find(|(start, end, _)| {
+                end - start == wanted.len()
+                    && self
+                        .prefixes
+                        .get(*start..*end)
+                        .is_some_and(|p| p.first() == first && p == wanted)
+            })
+            .and_then(|(_, _, ns)| ns.clone())
+    }
+
+    /// Adds the declaration `xmlns[:prefix]="uri"` (raw value, as namespace names are
+    /// compared). Binding the reserved prefixes or namespaces otherwise is an error.
+    fn declare(&mut self, prefix: &[u8], uri: &[u8], first: usize) -> Result<(), String> {
+        if self.iter_from(first).any(|(p, _)| p == prefix) {
+            return Err("duplicate namespace declaration".into());
+        }
+        let reserved = uri == ns::XML.as_bytes() || uri == XMLNS_NS.as_bytes();
+        match prefix {
+            b"xml" if uri == ns::XML.as_bytes() => return Ok(()),
+            b"xml" | b"xmlns" => return Err("the xml and xmlns prefixes cannot be rebound".into()),
+            [_, ..] if reserved => {
+                return Err("a reserved namespace cannot be bound to another prefix".into());
+            }
+            _ => {}
+        }
+        let ns = if uri.is_empty() {
+            None
+        } else if let Some(known) = ns::intern(uri) {
+            Some(Cow::Borrowed(known))
+        } else {
+            Some(Cow::Owned(String::from_utf8_lossy(uri).into_owned()))
+        };
+        self.push(prefix, ns);
+        Ok(())
+    }
+}
+
+/// Splits a qualified name at its first colon: (prefix, local name).
+fn split_qname(name: &[u8]) -> (Option<&[u8]>, &[u8]) {
+    match name.iter().position(|&b| b == b':') {
+        Some(i) => (Some(&name[..i]), &name[i + 1..]),
+        None => (None, name),
+    }
+}
+
 /// Parses a document already decoded to text.
 ///
 /// # Errors
 /// As [`parse`].
 pub fn parse_str(text: &str) -> Result<Element, ParseError> {
-    let mut reader = NsReader::from_str(text);
+    let mut reader = Reader::from_str(text);
     {
         let cfg = reader.config_mut();
         cfg.check_end_names = true;
         cfg.expand_empty_elements = false;
     }
     let mut stack: Vec<Element> = Vec::with_capacity(16);
-    // Namespace declarations of each open element, and their sum.
-    let mut declared: Vec<usize> = Vec::with_capacity(16);
+    let mut scope = Scope::new();
+    // Per open element: how many bindings were in scope before it, and how many
+    // namespace declarations it carries; with the running sum of the latter.
+    let mut frames: Vec<(usize, usize)> = Vec::with_capacity(16);
     let mut in_scope = 0usize;
     let mut root: Option<Element> = None;
-    let syntax = |reader: &NsReader<&[u8]>, e: &dyn std::fmt::Display| ParseError::Syntax {
+    let syntax_at = |reader: &Reader<&[u8]>, message: String| ParseError::Syntax {
         position: reader.buffer_position(),
-        message: excerpt(&e.to_string(), 200),
+        message,
+    };
+    let syntax = |reader: &Reader<&[u8]>, e: &dyn std::fmt::Display| {
+        syntax_at(reader, excerpt(&e.to_string(), 200))
     };
     loop {
-        let (res, ev) = match reader.read_resolved_event() {
+        let ev = match reader.read_event() {
             Ok(v) => v,
             Err(e) => return Err(syntax(&reader, &e)),
         };
-        let nsv = resolve(res);
         match ev {
             Event::Start(ref start) | Event::Empty(ref start) => {
                 let is_empty = matches!(ev, Event::Empty(_));
                 if root.is_some() {
-                    return Err(ParseError::Syntax {
-                        position: reader.buffer_position(),
-                        message: "content after the root element".into(),
-                    });
+                    return Err(syntax_at(&reader, "content after the root element".into()));
                 }
                 if stack.len() >= MAX_DEPTH {
                     return Err(ParseError::TooDeep);
                 }
-                let name = String::from_utf8_lossy(start.local_name().as_ref()).into_owned();
-                let mut attrs = Vec::new();
+                let first = scope.bindings.len();
+                let mut attrs: Vec<Attr> = Vec::new();
                 let mut decls = 0usize;
-                for (count, a) in start.attributes().enumerate() {
+                // One pass over the attributes: declarations go into scope, the others are
+                // kept under their qualified name until every declaration is known.
+                for (count, a) in start.attributes().with_checks(false).enumerate() {
                     if count >= MAX_ATTRIBUTES {
-                        return Err(ParseError::Syntax {
-                            position: reader.buffer_position(),
-                            message: format!(
-                                "more than {MAX_ATTRIBUTES} attributes on one element"
-                            ),
-                        });
+                        return Err(syntax_at(
+                            &reader,
+                            format!("more than {MAX_ATTRIBUTES} attributes on one element"),
+                        ));
                     }
                     let a = a.map_err(|e| syntax(&reader, &e))?;
-                    let key = a.key;
-                    if key.as_ref() == b"xmlns" || key.as_ref().starts_with(b"xmlns:") {
+                    let key = a.key.as_ref();
+                    let declared = match key.strip_prefix(b"xmlns") {
+                        Some([]) => Some(&[][..]),
+                        Some([b':', prefix @ ..]) => Some(prefix),
+                        _ => None,
+                    };
+                    if let Some(prefix) = declared {
                         decls += 1;
+                        if in_scope + decls > MAX_NAMESPACES_IN_SCOPE {
+                            return Err(syntax_at(
+                                &reader,
+                                format!(
+                                    "more than {MAX_NAMESPACES_IN_SCOPE} namespace declarations in scope"
+                                ),
+                            ));
+                        }
+                        scope
+                            .declare(prefix, &a.value, first)
+                            .map_err(|m| syntax_at(&reader, m))?;
                         continue;
                     }
-                    let (ares, local) = reader.resolve_attribute(key);
-                    let ans = if key.prefix().is_some() {
-                        resolve(ares)
+                    let name = as_str(text, key)?;
+                    if attrs.iter().any(|x| x.name == name) {
+                        return Err(syntax_at(
+                            &reader,
+                            format!("duplicate attribute {}", excerpt(name, 40)),
+                        ));
+                    }
+                    let raw = as_str(text, &a.value)?;
+                    let value = if raw.contains('&') {
+                        a.unescape_value()
+                            .map_err(|e| syntax(&reader, &e))?
+                            .into_owned()
                     } else {
-                        None
+                        raw.to_owned()
                     };
-                    let value = a
-                        .unescape_value()
-                        .map_err(|e| syntax(&reader, &e))?
-                        .into_owned();
                     attrs.push(Attr {
-                        ns: ans,
-                        name: String::from_utf8_lossy(local.as_ref()).into_owned(),
+                        ns: None,
+                        name: name.to_owned(),
                         value,
                     });
                 }
+                for attr in &mut attrs {
+                    if let (Some(prefix), local) = split_qname(attr.name.as_bytes()) {
+                        attr.ns = scope.resolve(Some(prefix), false);
+                        let skip = attr.name.len() - local.len();
+                        attr.name.drain(..skip);
+                    }
+                }
+                let qname = start.name();
+                let (prefix, local) = split_qname(qname.as_ref());
                 let el = Element {
-                    ns: nsv,
-                    name,
+                    ns: scope.resolve(prefix, true),
+                    name: as_str(text, local)?.to_owned(),
                     attrs,
                     text: String::new(),
                     children: Vec::new(),
                 };
-                if in_scope + decls > MAX_NAMESPACES_IN_SCOPE {
-                    return Err(ParseError::Syntax {
-                        position: reader.buffer_position(),
-                        message: format!(
-                            "more than {MAX_NAMESPACES_IN_SCOPE} namespace declarations in scope"
-                        ),
-                    });
-                }
                 if is_empty {
+                    scope.truncate(first);
                     match stack.last_mut() {
                         Some(parent) => parent.children.push(el),
                         None => root = Some(el),
                     }
                 } else {
                     stack.push(el);
-                    declared.push(decls);
+                    frames.push((first, decls));
                     in_scope += decls;
                 }
             }
             Event::End(_) => {
-                let el = stack.pop().ok_or_else(|| ParseError::Syntax {
-                    position: reader.buffer_position(),
-                    message: "unmatched end tag".into(),
-                })?;
-                in_scope = in_scope.saturating_sub(declared.pop().unwrap_or(0));
+                let el = stack
+                    .pop()
+                    .ok_or_else(|| syntax_at(&reader, "unmatched end tag".into()))?;
+                let (first, decls) = frames.pop().unwrap_or((scope.bindings.len(), 0));
+                scope.truncate(first);
+                in_scope = in_scope.saturating_sub(decls);
                 match stack.last_mut() {
                     Some(parent) => parent.children.push(el),
                     None => root = Some(el),
                 }
             }
             Event::Text(t) => {
-                let s = t.decode().map_err(|e| syntax(&reader, &e))?;
+                let s = as_str(text, &t)?;
                 match stack.last_mut() {
-                    Some(cur) => cur.text.push_str(&s),
+                    Some(cur) => cur.text.push_str(s),
                     None if s.trim().is_empty() => {}
                     None => {
-                        return Err(ParseError::Syntax {
-                            position: reader.buffer_position(),
-                            message: "text outside the root element".into(),
-                        });
+                        return Err(syntax_at(&reader, "text outside the root element".into()));
                     }
                 }
             }
@@ -367,17 +500,13 @@ pub fn parse_str(text: &str) -> Result<Element, ParseError> {
                 match stack.last_mut() {
                     Some(cur) => cur.text.push_str(&s),
                     None => {
-                        return Err(ParseError::Syntax {
-                            position: reader.buffer_position(),
-                            message: "CDATA outside the root element".into(),
-                        });
+                        return Err(syntax_at(&reader, "CDATA outside the root element".into()));
                     }
                 }
             }
             Event::GeneralRef(r) => {
-                let cur = stack.last_mut().ok_or_else(|| ParseError::Syntax {
-                    position: reader.buffer_position(),
-                    message: "reference outside the root element".into(),
+                let cur = stack.last_mut().ok_or_else(|| {
+                    syntax_at(&reader, "reference outside the root element".into())
                 })?;
                 match r.resolve_char_ref() {
                     Ok(Some(ch)) => cur.text.push(ch),
@@ -386,10 +515,10 @@ pub fn parse_str(text: &str) -> Result<Element, ParseError> {
                         match quick_xml::escape::resolve_predefined_entity(&name) {
                             Some(s) => cur.text.push_str(s),
                             None => {
-                                return Err(ParseError::Syntax {
-                                    position: reader.buffer_position(),
-                                    message: format!("unknown entity &{};", excerpt(&name, 20)),
-                                });
+                                return Err(syntax_at(
+                                    &reader,
+                                    format!("unknown entity &{};", excerpt(&name, 20)),
+                                ));
                             }
                         }
                     }
@@ -397,23 +526,20 @@ pub fn parse_str(text: &str) -> Result<Element, ParseError> {
                 }
             }
             Event::DocType(_) => {
-                return Err(ParseError::Syntax {
-                    position: reader.buffer_position(),
-                    message: "DOCTYPE is not allowed in SOAP messages".into(),
-                });
+                return Err(syntax_at(
+                    &reader,
+                    "DOCTYPE is not allowed in SOAP messages".into(),
+                ));
             }
             Event::Decl(_) | Event::PI(_) | Event::Comment(_) => {}
             Event::Eof => break,
         }
     }
-    if !stack.is_empty() {
-        return Err(ParseError::Syntax {
-            position: reader.buffer_position(),
-            message: format!(
-                "unexpected end of document inside <{}>",
-                stack.last().map(|e| e.name.as_str()).unwrap_or("")
-            ),
-        });
+    if let Some(open) = stack.last() {
+        return Err(syntax_at(
+            &reader,
+            format!("unexpected end of document inside <{}>", open.name),
+        ));
     }
     root.ok_or(ParseError::Empty)
 }
@@ -473,6 +599,61 @@ mod tests {
         assert_eq!(item.attr("plain"), Some("p"));
         assert!(matches!(item.ns, Some(Cow::Owned(_))));
         assert!(matches!(root.ns, Some(Cow::Borrowed(_))));
+    }
+
+    #[test]
+    fn declarations_scope_and_reserved_prefixes() {
+        // A declaration applies to its own element and attributes wherever it stands,
+        // and leaves scope with the element; `xmlns=""` undeclares the default.
+        let doc = br#"<r xmlns="urn:d"><p:a p:k="1" xml:lang="en" xmlns:p="urn:p"><b xmlns=""/><p:c/></p:a><p:d/><e/></r>"#;
+        let root = parse(doc).unwrap();
+        assert!(root.is("urn:d", "r"));
+        let a = root.child("urn:p", "a").unwrap();
+        assert!(
+            a.attrs
+                .iter()
+                .all(|x| x.name != "p" && !x.name.starts_with("xmlns"))
+        );
+        assert_eq!(a.attr_ns("urn:p", "k"), Some("1"));
+        assert_eq!(a.attr_ns(ns::XML, "lang"), Some("en"));
+        let b = &a.children[0];
+        assert_eq!((b.ns.as_deref(), b.name.as_str()), (None, "b"));
+        assert!(a.child("urn:p", "c").is_some());
+        // `p` is out of scope after </p:a>: an unknown prefix resolves to no namespace.
+        assert_eq!(
+            (
+                root.children[1].ns.as_deref(),
+                root.children[1].name.as_str()
+            ),
+            (None, "d")
+        );
+        assert!(root.child("urn:d", "e").is_some());
+        // The default namespace, declared before other prefixes on the same element.
+        let r = parse(br#"<r xmlns="urn:d" xmlns:p="urn:p"><e/><p:f/></r>"#).unwrap();
+        assert!(r.child("urn:d", "e").is_some() && r.child("urn:p", "f").is_some());
+        // Unprefixed attributes have no namespace, even under a default namespace.
+        let r = parse(br#"<r xmlns="urn:d" k="v"/>"#).unwrap();
+        assert_eq!((r.attrs[0].ns.as_deref(), r.attr("k")), (None, Some("v")));
+        // Interned namespaces are shared, not allocated per element.
+        let soap = parse(br#"<s:E xmlns:s="http://www.w3.org/2003/05/soap-envelope"><s:B/></s:E>"#)
+            .unwrap();
+        assert!(matches!(soap.children[0].ns, Some(Cow::Borrowed(ns::SOAP))));
+        for bad in [
+            &br#"<r a="1" a="2"/>"#[..],
+            br#"<r xmlns:p="urn:1" xmlns:p="urn:2"/>"#,
+            br#"<r xmlns:xml="urn:x"/>"#,
+            br#"<r xmlns:xmlns="urn:x"/>"#,
+            br#"<r xmlns:p="http://www.w3.org/XML/1998/namespace"/>"#,
+            br#"<r a="1&bogus;"/>"#,
+        ] {
+            assert!(
+                matches!(parse(bad), Err(ParseError::Syntax { .. })),
+                "{}",
+                String::from_utf8_lossy(bad)
+            );
+        }
+        let ok = parse(br#"<r xmlns:xml="http://www.w3.org/XML/1998/namespace" a="x&lt;&#65;"/>"#);
+        assert_eq!(ok.unwrap().attr("a"), Some("x<A"));
     }
 
     #[test]

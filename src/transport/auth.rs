@@ -61,6 +61,10 @@ pub enum Auth {
     /// Negotiate. For now the tokens are raw NTLM under the `Negotiate` scheme, which
     /// Windows accepts; SPNEGO wrapping and Kerberos are not implemented yet.
     Negotiate(SspiCredentials),
+    /// Kerberos (feature `kerberos`): a password-based login at the KDC, the AP-REQ
+    /// under the HTTP `Kerberos` scheme, and Kerberos message encryption.
+    #[cfg(feature = "kerberos")]
+    Kerberos(super::kerberos::KerberosCredentials),
 }
 
 fn sspi_credentials(user: impl Into<String>, password: impl Into<String>) -> SspiCredentials {
@@ -93,6 +97,27 @@ impl Auth {
         Auth::Negotiate(sspi_credentials(user, password))
     }
 
+    /// Kerberos authentication with message encryption ([`Encryption::Auto`]), for
+    /// `user@REALM`, `REALM\user`, or `user` with [`KerberosOptions::realm`]
+    /// (feature `kerberos`). The KDC is set with [`Auth::kerberos_options`].
+    ///
+    /// [`KerberosOptions::realm`]: super::kerberos::KerberosOptions::realm
+    #[cfg(feature = "kerberos")]
+    pub fn kerberos(user: impl Into<String>, password: impl Into<String>) -> Auth {
+        Auth::Kerberos(super::kerberos::KerberosCredentials::new(sspi_credentials(
+            user, password,
+        )))
+    }
+
+    /// Sets the KDC, realm and service principal of a Kerberos login (ignored otherwise).
+    #[cfg(feature = "kerberos")]
+    pub fn kerberos_options(mut self, options: super::kerberos::KerberosOptions) -> Auth {
+        if let Auth::Kerberos(k) = &mut self {
+            k.options = options;
+        }
+        self
+    }
+
     /// Sets the message-encryption policy (NTLM/Negotiate only; ignored otherwise).
     pub fn encryption(mut self, policy: Encryption) -> Auth {
         if let Some(c) = self.sspi_mut() {
@@ -113,6 +138,8 @@ impl Auth {
     fn sspi_mut(&mut self) -> Option<&mut SspiCredentials> {
         match self {
             Auth::Ntlm(c) | Auth::Negotiate(c) => Some(c),
+            #[cfg(feature = "kerberos")]
+            Auth::Kerberos(k) => Some(&mut k.sspi),
             Auth::None | Auth::Basic { .. } => None,
         }
     }
@@ -121,6 +148,8 @@ impl Auth {
     pub(crate) fn sspi(&self) -> Option<&SspiCredentials> {
         match self {
             Auth::Ntlm(c) | Auth::Negotiate(c) => Some(c),
+            #[cfg(feature = "kerberos")]
+            Auth::Kerberos(k) => Some(&k.sspi),
             Auth::None | Auth::Basic { .. } => None,
         }
     }
@@ -131,6 +160,8 @@ impl Auth {
             Auth::None => None,
             Auth::Basic { user, .. } => Some(user),
             Auth::Ntlm(c) | Auth::Negotiate(c) => Some(&c.user),
+            #[cfg(feature = "kerberos")]
+            Auth::Kerberos(k) => Some(&k.sspi.user),
         }
     }
 
@@ -140,6 +171,8 @@ impl Auth {
             Auth::None => "none",
             Auth::Basic { .. } => "Basic",
             Auth::Ntlm(_) | Auth::Negotiate(_) => "Negotiate",
+            #[cfg(feature = "kerberos")]
+            Auth::Kerberos(_) => "Kerberos",
         }
     }
 
@@ -163,6 +196,8 @@ impl Auth {
                 Some(v)
             }
             Auth::None | Auth::Ntlm(_) | Auth::Negotiate(_) => None,
+            #[cfg(feature = "kerberos")]
+            Auth::Kerberos(_) => None,
         }
     }
 }
@@ -189,6 +224,8 @@ impl fmt::Debug for Auth {
                 .finish(),
             Auth::Ntlm(c) => f.debug_tuple("Auth::Ntlm").field(c).finish(),
             Auth::Negotiate(c) => f.debug_tuple("Auth::Negotiate").field(c).finish(),
+            #[cfg(feature = "kerberos")]
+            Auth::Kerberos(k) => f.debug_tuple("Auth::Kerberos").field(k).finish(),
         }
     }
 }

@@ -35,7 +35,7 @@ struct Conn {
     task: JoinHandle<()>,
     requests: u64,
     /// The NTLM context authenticated on this connection; it dies with the connection.
-    security: Option<NtlmContext>,
+    security: Option<Security>,
     /// `tls-server-end-point` channel-binding data (HTTPS only).
     channel_binding: Option<Vec<u8>>,
 }
@@ -49,6 +49,10 @@ impl Drop for Conn {
 
 pub(crate) struct Channel {
     config: Arc<TransportConfig>,
+    /// The request target and `Host` header, parsed once per channel rather than per
+    /// request (None when they do not parse: requests then report the error). Boxed to
+    /// keep the channel small.
+    target: Option<Box<(http::Uri, HeaderValue)>>,
     conn: Option<Conn>,
     in_flight: bool,
     stats: Arc<Stats>,
@@ -149,8 +153,14 @@ impl Channel {
         permit: OwnedSemaphorePermit,
         stats: Arc<Stats>,
     ) -> Channel {
+        let ep = &config.endpoint;
+        let target = http::Uri::try_from(ep.path.as_str())
+            .ok()
+            .zip(HeaderValue::try_from(ep.authority()).ok())
+            .map(Box::new);
         Channel {
             config,
+            target,
             conn: None,
             in_flight: false,
             stats,
@@ -171,7 +181,9 @@ impl Channel {
     async fn ensure_connected(&mut self) -> Result<()> {
         if self.conn.as_ref().is_none_or(|c| c.sender.is_closed()) {
             self.conn = None;
-            self.connect().await?;
+            // Boxed: connecting (TCP, TLS handshake) is rare, and its state would
+            // otherwise enlarge every request future (and so every task holding one).
+            Box::pin(self.connect()).await?;
         }
         Ok(())
     }
@@ -208,7 +220,8 @@ impl Channel {
                         .and_then(|c| c.first())
                         .map(|cert| super::cbt::tls_server_end_point(cert.as_ref()));
                 }
-                Either::Right(stream)
+                // Boxed so that plain-TCP connections do not carry TLS state.
+                Either::Right(Box::new(stream))
             }
             None => Either::Left(tcp),
         };
@@ -234,27 +247,41 @@ impl Channel {
 
     fn request(
         &self,
-        content_type: &str,
+        content_type: &'static str,
         body: Bytes,
         authorization: Option<HeaderValue>,
         unauthenticated_identify: bool,
     ) -> Result<Request<Full<Bytes>>> {
-        let ep = &self.config.endpoint;
-        let mut b = Request::post(ep.path.as_str())
-            .header(header::HOST, ep.authority())
-            .header(header::CONTENT_TYPE, content_type)
-            .header(
-                header::USER_AGENT,
-                concat!("tokio-winrm/", env!("CARGO_PKG_VERSION")),
-            )
-            .header(header::CONTENT_LENGTH, body.len());
+        let Some((uri, host)) = self.target.as_deref() else {
+            let ep = &self.config.endpoint;
+            return Err(Error::Config(format!(
+                "invalid request target {:?} on {:?}",
+                ep.path,
+                ep.authority()
+            )));
+        };
+        let len = HeaderValue::from(body.len());
+        let mut req = Request::new(Full::new(body));
+        *req.method_mut() = http::Method::POST;
+        *req.uri_mut() = uri.clone();
+        let h = req.headers_mut();
+        h.reserve(6);
+        h.insert(header::HOST, host.clone());
+        h.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+        h.insert(
+            header::USER_AGENT,
+            HeaderValue::from_static(concat!("tokio-winrm/", env!("CARGO_PKG_VERSION"))),
+        );
+        h.insert(header::CONTENT_LENGTH, len);
         if unauthenticated_identify {
-            b = b.header("WSMANIDENTIFY", "unauthenticated");
+            h.insert(
+                http::HeaderName::from_static("wsmanidentify"),
+                HeaderValue::from_static("unauthenticated"),
+            );
         } else if let Some(v) = authorization {
-            b = b.header(header::AUTHORIZATION, v);
+            h.insert(header::AUTHORIZATION, v);
         }
-        b.body(Full::new(body))
-            .map_err(|e| Error::Config(e.to_string()))
+        Ok(req)
     }
 
     /// Sends one SOAP request and reads the whole (capped) response. With NTLM/Negotiate
@@ -265,7 +292,9 @@ impl Channel {
         unauthenticated_identify: bool,
     ) -> Result<HttpResponse> {
         if !unauthenticated_identify && self.config.auth.sspi().is_some() {
-            return self.send_sspi(body).await;
+            // Boxed: its handshake and sealing state would otherwise enlarge the future
+            // of every Basic request too.
+            return Box::pin(self.send_sspi(body)).await;
         }
         let mut retried = false;
         loop {
@@ -277,7 +306,10 @@ impl Channel {
                 auth,
                 unauthenticated_identify,
             )?;
-            match self.round_trip(req).await {
+            // Boxed: the request, hyper's response future and the body reader live on the
+            // heap while the request is out, so every future above this one (each shell
+            // and command task) stays small.
+            match Box::pin(self.round_trip(req)).await {
                 Ok(raw) => return classify(raw),
                 Err(Failure::Stale(_)) if !retried => {
                     retried = true;
@@ -309,9 +341,8 @@ impl Channel {
                         .ok_or_else(|| {
                             Error::State("no security context after the handshake".into())
                         })?;
-                    let (signature, sealed) = ctx.seal(&plain)?;
-                    let body = sealing::frame(plain.len(), &signature, &sealed);
-                    self.request(sealing::SPNEGO_CONTENT_TYPE, body, None, false)?
+                    let (content_type, body) = seal_message(ctx, &plain)?;
+                    self.request(content_type, body, None, false)?
                 } else {
                     self.request(SOAP_CONTENT_TYPE, plain.clone(), None, false)?
                 };
@@ -358,6 +389,10 @@ impl Channel {
             .auth
             .sspi()
             .ok_or_else(|| Error::State("handshake without NTLM credentials".into()))?;
+        #[cfg(feature = "kerberos")]
+        if let super::Auth::Kerberos(k) = &self.config.auth {
+            return self.kerberos_handshake(k.clone()).await;
+        }
         let binding = self.conn.as_ref().and_then(|c| c.channel_binding.clone());
         let (mut ctx, negotiate) =
             NtlmContext::client(&creds.user, &creds.password, binding.as_deref())?;
@@ -396,7 +431,14 @@ impl Channel {
             _ => return Err(unexpected_handshake_answer(raw).into()),
         }
         if let Some(c) = self.conn.as_mut() {
-            c.security = Some(ctx);
+            #[cfg(not(feature = "kerberos"))]
+            {
+                c.security = Some(Box::new(ctx));
+            }
+            #[cfg(feature = "kerberos")]
+            {
+                c.security = Some(Security::Ntlm(Box::new(ctx)));
+            }
         }
         self.stats.handshakes.fetch_add(1, Ordering::Relaxed);
         Ok(())
@@ -425,13 +467,12 @@ impl Channel {
             .ok_or_else(|| {
                 Error::Auth("a sealed response on a connection without a security context".into())
             })?;
-        let parts = sealing::parse(&raw.body).map_err(|e| Error::Auth(e.to_string()))?;
-        let plain = ctx.unseal(parts.signature, parts.data)?;
-        if plain.len() != parts.original_len {
+        let (plain, original_len) = open_message(ctx, &raw.body)?;
+        if plain.len() != original_len {
             return Err(Error::Auth(format!(
                 "sealed response length {} does not match its OriginalContent Length {}",
                 plain.len(),
-                parts.original_len
+                original_len
             )));
         }
         let mut headers = raw.headers;
@@ -537,6 +578,76 @@ impl Channel {
             headers: parts.headers,
             body: buf.freeze(),
         })
+    }
+}
+
+// ---- Security-context hooks: NTLM, or with feature `kerberos` NTLM or Kerberos. ----
+
+/// Boxed: a channel (kept idle in the pool, and inline in every request's lease) should
+/// not carry the RC4 state of NTLM inline.
+#[cfg(not(feature = "kerberos"))]
+type Security = Box<NtlmContext>;
+#[cfg(feature = "kerberos")]
+use super::kerberos::{Security, open_message, seal_message};
+
+/// Seals and frames a request: its content type and body.
+#[cfg(not(feature = "kerberos"))]
+fn seal_message(ctx: &mut Security, plain: &[u8]) -> Result<(&'static str, Bytes)> {
+    let (signature, sealed) = ctx.seal(plain)?;
+    Ok((
+        sealing::SPNEGO_CONTENT_TYPE,
+        sealing::frame(plain.len(), &signature, &sealed),
+    ))
+}
+
+/// Parses and unseals a sealed body: the plaintext and its declared length.
+#[cfg(not(feature = "kerberos"))]
+fn open_message(ctx: &mut Security, body: &[u8]) -> Result<(Vec<u8>, usize)> {
+    let parts = sealing::parse(body).map_err(|e| Error::Auth(e.to_string()))?;
+    Ok((ctx.unseal(parts.signature, parts.data)?, parts.original_len))
+}
+
+#[cfg(feature = "kerberos")]
+impl Channel {
+    /// The Kerberos handshake on the current connection: the KDC exchange (on a
+    /// blocking thread), the AP-REQ on an empty-bodied POST, the AP-REP verified.
+    /// A wrong password fails at the KDC, before any request reaches the server.
+    async fn kerberos_handshake(
+        &mut self,
+        creds: super::kerberos::KerberosCredentials,
+    ) -> Result<(), Failure> {
+        use super::kerberos::{self, KerberosContext};
+        let host = self.config.endpoint.host.clone();
+        let (mut ctx, ap_req) =
+            tokio::task::spawn_blocking(move || KerberosContext::client(&creds, &host))
+                .await
+                .map_err(|e| Error::State(format!("the Kerberos KDC exchange failed: {e}")))??;
+        let req = self.request(
+            SOAP_CONTENT_TYPE,
+            Bytes::new(),
+            Some(kerberos::header(&ap_req)?),
+            false,
+        )?;
+        let raw = self.round_trip(req).await?;
+        match raw.status {
+            200 => {}
+            401 => {
+                return Err(Error::Unauthorized {
+                    offered: offered(&raw.headers),
+                }
+                .into());
+            }
+            _ => return Err(unexpected_handshake_answer(raw).into()),
+        }
+        let ap_rep = kerberos::scheme_token(&raw.headers, "Kerberos").ok_or_else(|| {
+            Error::Auth("the server accepted the AP-REQ without an AP-REP".into())
+        })?;
+        ctx.finish(&ap_rep)?;
+        if let Some(c) = self.conn.as_mut() {
+            c.security = Some(Security::Kerberos(Box::new(ctx)));
+        }
+        self.stats.handshakes.fetch_add(1, Ordering::Relaxed);
+        Ok(())
     }
 }
 

@@ -5,6 +5,8 @@
 mod auth;
 mod cbt;
 mod channel;
+#[cfg(feature = "kerberos")]
+pub(crate) mod kerberos;
 pub(crate) mod ntlm;
 pub(crate) mod sealing;
 mod tls;
@@ -19,6 +21,8 @@ use tokio::time::Instant;
 
 pub use auth::{Auth, Encryption, SspiCredentials};
 pub(crate) use channel::{Channel, HttpResponse, http_timeout_for};
+#[cfg(feature = "kerberos")]
+pub use kerberos::{KerberosCredentials, KerberosOptions};
 pub use tls::{TlsOptions, parse_pem_certificates};
 
 use crate::error::{Error, Result};
