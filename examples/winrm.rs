@@ -197,16 +197,30 @@ async fn main() -> ExitCode {
 
 /// Builds the client; without `--endpoint`, starts the simulator first.
 async fn connect(g: &Global) -> Result<(Client, Option<Simulator>), Failure> {
+    #[cfg(not(feature = "kerberos"))]
     if g.auth == AuthKind::Kerberos {
         return Err(Failure::Message(
-            "--auth kerberos is not supported yet: use basic, ntlm or negotiate (which sends NTLM tokens)".into(),
+            "--auth kerberos needs the tool built with the kerberos feature \
+             (cargo run --example winrm --features sim,kerberos); use basic, ntlm or negotiate"
+                .into(),
+            2,
+        ));
+    }
+    if g.auth == AuthKind::Kerberos && g.endpoint.is_none() {
+        return Err(Failure::Message(
+            "--auth kerberos needs --endpoint: the built-in simulator has no KDC".into(),
             2,
         ));
     }
     let credentials = |user: String, password: String| match g.auth {
         AuthKind::Ntlm => Auth::ntlm(user, password),
         AuthKind::Negotiate => Auth::negotiate(user, password),
-        AuthKind::Basic | AuthKind::Kerberos => Auth::basic(user, password),
+        // The KDC is found for the user's realm in the krb5.conf that KRB5_CONFIG names.
+        #[cfg(feature = "kerberos")]
+        AuthKind::Kerberos => Auth::kerberos(user, password),
+        #[cfg(not(feature = "kerberos"))]
+        AuthKind::Kerberos => Auth::basic(user, password),
+        AuthKind::Basic => Auth::basic(user, password),
     };
     let (endpoint, auth, allow_http_basic, sim) = match &g.endpoint {
         Some(url) => {
