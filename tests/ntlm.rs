@@ -194,6 +194,34 @@ async fn a_401_in_mid_session_reauthenticates_once_and_reseals() {
     .await;
 }
 
+#[tokio::test]
+async fn a_second_401_after_reauthentication_is_a_typed_error() {
+    within(async {
+        let sim = Simulator::start_with(ntlm_sim_config()).await.unwrap();
+        let c = client(&sim.endpoint(), Auth::ntlm(sim.user(), sim.password()));
+        let res = Resource::wmi(WMI, "Win32_OperatingSystem");
+        c.get(&res).await.unwrap();
+        // The server forgets the context and refuses every new login: the client
+        // re-authenticates once, is refused, and reports it, without looping.
+        sim.refuse_ntlm_logins(true);
+        sim.forget_ntlm_contexts();
+        let before = sim.counters().requests;
+        let e = c.get(&res).await.unwrap_err();
+        match &e {
+            Error::Unauthorized { offered } => assert_eq!(offered, &["Negotiate".to_string()]),
+            other => panic!("expected Unauthorized, got {other:?}"),
+        }
+        // The refused sealed request, then NEGOTIATE and AUTHENTICATE once: three.
+        assert_eq!(sim.counters().requests - before, 3, "{:?}", sim.counters());
+        assert_eq!(sim.counters().ntlm_handshakes, 1);
+        // Once logins work again, the same client recovers.
+        sim.refuse_ntlm_logins(false);
+        c.get(&res).await.unwrap();
+        assert_eq!(sim.counters().ntlm_handshakes, 2);
+    })
+    .await;
+}
+
 /// A TCP proxy whose connections can all be cut at once.
 async fn cutting_proxy(target: SocketAddr) -> (SocketAddr, Arc<Notify>, Arc<AtomicBool>) {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();

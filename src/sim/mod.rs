@@ -300,6 +300,12 @@ impl Simulator {
         self.state.ntlm.forget_contexts();
     }
 
+    /// Fault injection: refuse every NTLM login from now on (as after a password change
+    /// or an account lockout); established contexts keep working until forgotten.
+    pub fn refuse_ntlm_logins(&self, yes: bool) {
+        self.state.ntlm.refuse_logins(yes);
+    }
+
     /// Fault injection: the next sealed response carries a corrupted signature.
     pub fn tamper_next_sealed_response(&self) {
         self.state.ntlm.tamper_next();

@@ -38,6 +38,9 @@ pub(crate) struct Control {
     epoch: AtomicU64,
     /// Flip a bit of the signature of the next sealed response.
     tamper_next: AtomicBool,
+    /// Refuse every NTLM login from now on (a password changed or an account locked
+    /// in mid-session).
+    refuse_logins: AtomicBool,
 }
 
 impl Control {
@@ -47,6 +50,10 @@ impl Control {
 
     pub(crate) fn tamper_next(&self) {
         self.tamper_next.store(true, Ordering::SeqCst);
+    }
+
+    pub(crate) fn refuse_logins(&self, yes: bool) {
+        self.refuse_logins.store(yes, Ordering::SeqCst);
     }
 }
 
@@ -177,6 +184,9 @@ pub(crate) fn authenticate(
                 let Some(mut server) = inner.pending.take() else {
                     return Outcome::Respond(unauthorized(state, None));
                 };
+                if state.ntlm.refuse_logins.load(Ordering::SeqCst) {
+                    return Outcome::Respond(unauthorized(state, None));
+                }
                 let wire_user = ctx::authenticate_user(&token).unwrap_or_default();
                 let Some((user, password)) = state
                     .config
