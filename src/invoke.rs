@@ -3,9 +3,9 @@
 
 use crate::client::{Call, Client, OnCancel, body};
 use crate::resource::Resource;
+use crate::soap::Instance;
 use crate::soap::xml::ParseError;
-use crate::soap::{Instance, ns};
-use crate::transfer::Envelope_;
+use crate::transfer::resource_envelope;
 
 impl Client {
     /// Invokes `method` on `resource` with the given input parameters (an instance whose
@@ -29,7 +29,7 @@ impl Client {
             tracing::debug_span!("operation", operation = "invoke", resource = resource.uri(), method = %method),
             move |c| async move {
                 let action = format!("{}/{}", resource.uri(), method);
-                let env = Envelope_::for_resource(&c, &action, &resource)
+                let env = resource_envelope(&c, &action, &resource)
                     .write(|w| input.write(w, &format!("{method}_INPUT"), resource.uri()));
                 let root = c.exchange(env, c.inner.operation_timeout).await?;
                 let b = body(&root);
@@ -39,7 +39,6 @@ impl Client {
                     .find(|e| e.name.ends_with("_OUTPUT"))
                     .or_else(|| b.children.first())
                     .ok_or(ParseError::Missing("the Invoke output"))?;
-                let _ = ns::SOAP;
                 Ok(Instance::from_element(out))
             },
         )

@@ -53,7 +53,7 @@ impl Client {
             OnCancel::Cancelled,
             tracing::debug_span!("operation", operation = "get", resource = resource.uri()),
             move |c| async move {
-                let env = Envelope_::for_resource(&c, ns::action::GET, &resource).write(|_| {});
+                let env = resource_envelope(&c, ns::action::GET, &resource).write(|_| {});
                 let root = c.exchange(env, c.inner.operation_timeout).await?;
                 Ok(first_instance(body(&root), "the GetResponse instance")?)
             },
@@ -97,7 +97,7 @@ impl Client {
             OnCancel::Abandoned,
             tracing::debug_span!("operation", operation = "put", resource = resource.uri()),
             move |c| async move {
-                let env = Envelope_::for_resource(&c, ns::action::PUT, &resource)
+                let env = resource_envelope(&c, ns::action::PUT, &resource)
                     .write(|w| write_instance(w, &resource, &instance));
                 let root = c.exchange(env, c.inner.operation_timeout).await?;
                 Ok(body(&root).children.first().map(Instance::from_element))
@@ -121,7 +121,7 @@ impl Client {
             OnCancel::Abandoned,
             tracing::debug_span!("operation", operation = "create", resource = resource.uri()),
             move |c| async move {
-                let env = Envelope_::for_resource(&c, ns::action::CREATE, &resource)
+                let env = resource_envelope(&c, ns::action::CREATE, &resource)
                     .write(|w| write_instance(w, &resource, &instance));
                 let root = c.exchange(env, c.inner.operation_timeout).await?;
                 Ok(resource_created(body(&root))?)
@@ -144,7 +144,7 @@ impl Client {
             OnCancel::Abandoned,
             tracing::debug_span!("operation", operation = "delete", resource = resource.uri()),
             move |c| async move {
-                let env = Envelope_::for_resource(&c, ns::action::DELETE, &resource).write(|_| {});
+                let env = resource_envelope(&c, ns::action::DELETE, &resource).write(|_| {});
                 c.exchange(env, c.inner.operation_timeout).await?;
                 Ok(())
             },
@@ -152,19 +152,16 @@ impl Client {
     }
 }
 
-/// Fills the envelope headers from a resource.
-pub(crate) struct Envelope_;
-
-impl Envelope_ {
-    pub(crate) fn for_resource<'a>(
-        c: &'a Client,
-        action: &'a str,
-        r: &'a Resource,
-    ) -> crate::soap::Envelope<'a> {
-        crate::soap::Envelope {
-            selectors: r.selectors(),
-            options: r.options(),
-            ..c.envelope(action, Some(r.uri()))
-        }
+/// The request headers for an operation on a resource: the client's headers plus the
+/// resource's URI, selectors and options.
+pub(crate) fn resource_envelope<'a>(
+    c: &'a Client,
+    action: &'a str,
+    r: &'a Resource,
+) -> crate::soap::Envelope<'a> {
+    crate::soap::Envelope {
+        selectors: r.selectors(),
+        options: r.options(),
+        ..c.envelope(action, Some(r.uri()))
     }
 }

@@ -10,7 +10,7 @@ use crate::error::{Error, Result};
 use crate::soap::envelope::{XmlWriter, write_selector_set};
 use crate::soap::ns;
 use crate::soap::xml::ParseError;
-use crate::transfer::Envelope_;
+use crate::transfer::resource_envelope;
 
 const NAMESPACES: &[(&str, &str)] = &[("n", ns::ENUMERATION)];
 
@@ -73,7 +73,7 @@ pub(crate) fn envelope(
 ) -> String {
     crate::soap::Envelope {
         namespaces: NAMESPACES,
-        ..Envelope_::for_resource(c, action, &r.resource)
+        ..resource_envelope(c, action, &r.resource)
     }
     .write(body)
 }

@@ -176,25 +176,6 @@ fn refused(state: &State) -> Response<Full<Bytes>> {
     resp
 }
 
-/// `Some(token)` for `Authorization: Kerberos <token>` (`Some(None)`: undecodable).
-fn kerberos_token(parts: &http::request::Parts) -> Option<Option<Vec<u8>>> {
-    let value = parts
-        .headers
-        .get(header::AUTHORIZATION)?
-        .to_str()
-        .ok()?
-        .trim();
-    let (scheme, token) = value.split_once(' ').unwrap_or((value, ""));
-    if !scheme.eq_ignore_ascii_case("Kerberos") {
-        return None;
-    }
-    Some(
-        base64::engine::general_purpose::STANDARD
-            .decode(token.trim())
-            .ok(),
-    )
-}
-
 /// The Kerberos step of a request. `Ok(response)` when Kerberos answered it (the
 /// handshake, or a request on a Kerberos-authenticated connection, dispatched and
 /// sealed here); `Err(body)` hands the request on to the NTLM/Basic path.
@@ -210,7 +191,7 @@ pub(super) async fn handle(
         return Err(body);
     };
     let mut ap_rep = None;
-    if let Some(token) = kerberos_token(parts) {
+    if let Some(token) = super::ntlm::auth_token(parts, "Kerberos") {
         let Some(token) = token else {
             return Ok(refused(state));
         };

@@ -123,7 +123,8 @@ fn unauthorized(state: &State, token: Option<&[u8]>) -> Response<Full<Bytes>> {
     resp
 }
 
-fn negotiate_token(parts: &http::request::Parts) -> Option<Option<Vec<u8>>> {
+/// `Some(token)` for `Authorization: <scheme> <token>` (`Some(None)`: undecodable).
+pub(super) fn auth_token(parts: &http::request::Parts, wanted: &str) -> Option<Option<Vec<u8>>> {
     let value = parts
         .headers
         .get(header::AUTHORIZATION)?
@@ -131,7 +132,7 @@ fn negotiate_token(parts: &http::request::Parts) -> Option<Option<Vec<u8>>> {
         .ok()?
         .trim();
     let (scheme, token) = value.split_once(' ').unwrap_or((value, ""));
-    if !scheme.eq_ignore_ascii_case("Negotiate") {
+    if !scheme.eq_ignore_ascii_case(wanted) {
         return None;
     }
     Some(
@@ -164,7 +165,7 @@ pub(crate) fn authenticate(
     if inner.established.as_ref().is_some_and(|e| e.epoch != epoch) {
         inner.established = None;
     }
-    if let Some(token) = negotiate_token(parts) {
+    if let Some(token) = auth_token(parts, "Negotiate") {
         let Some(token) = token else {
             return Outcome::Respond(unauthorized(state, None));
         };

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use super::envelope::{Selector, SelectorValue, XmlWriter, write_epr};
 use super::ns;
-use super::xml::{Element, ParseError};
+use super::xml::Element;
 
 /// An endpoint reference: how WS-Management names an instance (`a:Address` plus
 /// `a:ReferenceParameters` with ResourceURI and SelectorSet). Usable for Get and Invoke.
@@ -589,13 +589,6 @@ fn write_value(w: &mut XmlWriter, name: &str, value: &Value) {
             close(w);
         }
     }
-}
-
-/// Checks that an element is a well-formed instance for reading, for callers that want
-/// a typed error rather than an empty instance.
-pub fn expect_instance(el: Option<&Element>, what: &'static str) -> Result<Instance, ParseError> {
-    el.map(Instance::from_element)
-        .ok_or(ParseError::Missing(what))
 }
 
 #[cfg(test)]
