@@ -14,7 +14,7 @@ use uuid::Uuid;
 
 use crate::error::{Error, Result};
 use crate::operation::{CancelReason, Scope};
-use crate::soap::xml::{self, Element, ParseError};
+use crate::soap::xml::{self, Element, ParseError, TextSink};
 use crate::soap::{Envelope, Fault, ns};
 use crate::transport::{
     Auth, Endpoint, HttpResponse, TlsOptions, Transport, TransportConfig, TransportStats,
@@ -304,12 +304,23 @@ impl Client {
         body: String,
         operation_timeout: Duration,
     ) -> Result<Element> {
+        self.exchange_with(body, operation_timeout, &mut xml::NoSink)
+            .await
+    }
+
+    /// [`Client::exchange`], with the text of the elements `sink` claims going to it.
+    pub(crate) async fn exchange_with(
+        &self,
+        body: String,
+        operation_timeout: Duration,
+        sink: &mut (dyn TextSink + Send),
+    ) -> Result<Element> {
         let timeout = self.http_timeout(operation_timeout);
         let t = &self.inner.transport;
         let resp = tokio::time::timeout(timeout, t.send(Bytes::from(body), false))
             .await
             .map_err(|_| Error::HttpTimeout(timeout))??;
-        read_envelope(resp)
+        read_envelope_with(resp, sink)
     }
 
     pub(crate) async fn exchange_raw(
@@ -337,7 +348,13 @@ impl Client {
 /// Parses a response: a fault becomes [`Error::Fault`]; anything but a SOAP envelope is
 /// a typed error.
 pub(crate) fn read_envelope(resp: HttpResponse) -> Result<Element> {
-    let root = match xml::parse(&resp.body) {
+    read_envelope_with(resp, &mut xml::NoSink)
+}
+
+/// [`read_envelope`], with the text of the elements `sink` claims going to it.
+pub(crate) fn read_envelope_with(resp: HttpResponse, sink: &mut dyn TextSink) -> Result<Element> {
+    sink.document(&resp.body);
+    let root = match xml::parse_with(&resp.body, sink) {
         Ok(r) => r,
         Err(e) if resp.status != 200 => {
             return Err(Error::Http {

@@ -203,6 +203,14 @@ impl CommandBuilder {
     }
 }
 
+/// What the driver hands the stream: events, and output still in base64, decoded when
+/// the consumer reads it, so that decoding one response runs beside the next Receive
+/// instead of before it.
+enum Item {
+    Event(Result<CommandEvent>),
+    Output(StreamName, Bytes),
+}
+
 #[derive(Default)]
 struct Flow {
     buffered: AtomicUsize,
@@ -218,7 +226,7 @@ struct Flow {
 pub struct Command {
     id: String,
     shell: Arc<ShellInner>,
-    rx: mpsc::UnboundedReceiver<Result<CommandEvent>>,
+    rx: mpsc::UnboundedReceiver<Item>,
     cancel: CancelHandle,
     flow: Arc<Flow>,
     cleanup_tx: Option<oneshot::Sender<TaskTrackerToken>>,
@@ -380,13 +388,28 @@ impl Stream for Command {
             return Poll::Ready(None);
         }
         match self.rx.poll_recv(cx) {
-            Poll::Ready(Some(item)) => {
-                match &item {
-                    Ok(CommandEvent::Stdout(b)) | Ok(CommandEvent::Stderr(b)) => {
-                        self.flow.buffered.fetch_sub(b.len(), Ordering::SeqCst);
-                        self.flow.notify.notify_one();
+            Poll::Ready(Some(Item::Output(stream, text))) => {
+                self.flow
+                    .buffered
+                    .fetch_sub(messages::decoded_len(&text), Ordering::SeqCst);
+                self.flow.notify.notify_one();
+                match messages::decode(&text) {
+                    Ok(data) => Poll::Ready(Some(Ok(match stream {
+                        StreamName::Stdout => CommandEvent::Stdout(data),
+                        StreamName::Stderr => CommandEvent::Stderr(data),
+                    }))),
+                    Err(e) => {
+                        // Output the server garbled: the error ends the stream, and the
+                        // command is stopped as if dropped.
+                        self.stop_driver();
+                        self.finished = true;
+                        Poll::Ready(Some(Err(e.into())))
                     }
-                    Ok(CommandEvent::Exit(_)) | Err(_) => self.finished = true,
+                }
+            }
+            Poll::Ready(Some(Item::Event(item))) => {
+                if matches!(item, Ok(CommandEvent::Exit(_)) | Err(_)) {
+                    self.finished = true;
                 }
                 Poll::Ready(Some(item))
             }
@@ -399,15 +422,21 @@ impl Stream for Command {
     }
 }
 
-impl Drop for Command {
-    fn drop(&mut self) {
-        if self.finished {
-            return;
-        }
+impl Command {
+    /// Cancels the driver and keeps [`crate::Client::shutdown`] waiting until it has
+    /// sent Signal terminate.
+    fn stop_driver(&mut self) {
         self.cancel.cancel();
-        // Keep Client::shutdown() waiting until the driver has sent Signal terminate.
         if let Some(tx) = self.cleanup_tx.take() {
             let _ = tx.send(self.shell.client.inner.tracker.token());
+        }
+    }
+}
+
+impl Drop for Command {
+    fn drop(&mut self) {
+        if !self.finished {
+            self.stop_driver();
         }
     }
 }
@@ -433,7 +462,7 @@ struct Driver {
     shell: Arc<ShellInner>,
     id: String,
     scope: Scope,
-    tx: mpsc::UnboundedSender<Result<CommandEvent>>,
+    tx: mpsc::UnboundedSender<Item>,
     flow: Arc<Flow>,
     cleanup_rx: oneshot::Receiver<TaskTrackerToken>,
     terminated: Arc<AtomicBool>,
@@ -460,17 +489,21 @@ impl Driver {
                 signal.await;
                 let _ = self
                     .tx
-                    .send(Ok(CommandEvent::Exit(ExitStatus::Exited(code))));
+                    .send(Item::Event(Ok(CommandEvent::Exit(ExitStatus::Exited(
+                        code,
+                    )))));
             }
             Outcome::Cancelled(reason) => {
                 tracing::debug!(shell = %shell.id, command = %id, %reason, "command cancelled");
                 signal.await;
                 let _ = self
                     .tx
-                    .send(Ok(CommandEvent::Exit(ExitStatus::Cancelled { reason })));
+                    .send(Item::Event(Ok(CommandEvent::Exit(ExitStatus::Cancelled {
+                        reason,
+                    }))));
             }
             Outcome::Failed(e) => {
-                let _ = self.tx.send(Err(e));
+                let _ = self.tx.send(Item::Event(Err(e)));
                 signal.await;
             }
         }
@@ -501,11 +534,12 @@ impl Driver {
                 ..self.shell.envelope(ns::action::RECEIVE)
             }
             .write(|w| messages::write_receive(w, &self.id, None));
+            let mut sink = messages::StreamSink::new(&self.id);
             let result = tokio::select! {
                 biased;
                 // Dropping the Receive future closes its connection at once.
                 reason = self.scope.cancelled() => return Outcome::Cancelled(reason),
-                r = c.exchange(env, c.inner.operation_timeout) => r,
+                r = c.exchange_with(env, c.inner.operation_timeout, &mut sink) => r,
             };
             let root = match result {
                 Ok(root) => root,
@@ -528,17 +562,15 @@ impl Driver {
                     return Outcome::Failed(e);
                 }
             };
-            let received = match messages::read_receive(body(&root), &self.id) {
+            let received = match messages::read_receive(body(&root), sink) {
                 Ok(r) => r,
                 Err(e) => return Outcome::Failed(e.into()),
             };
-            for (stream, data) in received.chunks {
-                self.flow.buffered.fetch_add(data.len(), Ordering::SeqCst);
-                let ev = match stream {
-                    StreamName::Stdout => CommandEvent::Stdout(data),
-                    StreamName::Stderr => CommandEvent::Stderr(data),
-                };
-                let _ = self.tx.send(Ok(ev));
+            for (stream, text) in received.chunks {
+                self.flow
+                    .buffered
+                    .fetch_add(messages::decoded_len(&text), Ordering::SeqCst);
+                let _ = self.tx.send(Item::Output(stream, text));
             }
             if let Some(code) = received.done {
                 return Outcome::Exited(code);

@@ -7,7 +7,7 @@ use bytes::Bytes;
 
 use crate::soap::envelope::{XmlWriter, format_duration};
 use crate::soap::ns;
-use crate::soap::xml::{Element, ParseError};
+use crate::soap::xml::{Element, ParseError, TextSink};
 
 /// What a shell is created with.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -124,47 +124,127 @@ pub(crate) enum StreamName {
 /// One parsed ReceiveResponse.
 #[derive(Debug, Default, PartialEq)]
 pub(crate) struct Received {
-    /// Output chunks in document order (empty End markers skipped).
+    /// Output chunks in document order, still base64 ([`decode`] them); empty End
+    /// markers skipped.
     pub chunks: Vec<(StreamName, Bytes)>,
     /// `Some(code)` when CommandState is Done.
     pub done: Option<i64>,
 }
 
-/// Reads a ReceiveResponse for `command_id`.
-pub(crate) fn read_receive(body: &Element, command_id: &str) -> Result<Received, ParseError> {
+/// Collects the output of one command from a ReceiveResponse while it is parsed: the
+/// base64 text of each `rsp:Stream` stays a slice of the response bytes, never copied
+/// into the element tree, and is decoded later by [`decode`].
+#[derive(Debug)]
+pub(crate) struct StreamSink<'c> {
+    command_id: &'c str,
+    document: Bytes,
+    chunks: Vec<(StreamName, Bytes)>,
+}
+
+impl<'c> StreamSink<'c> {
+    pub(crate) fn new(command_id: &'c str) -> Self {
+        StreamSink {
+            command_id,
+            document: Bytes::new(),
+            chunks: Vec::new(),
+        }
+    }
+}
+
+/// Which output a `rsp:Stream` element carries, if it belongs to `command_id`.
+fn stream_of(el: &Element, command_id: &str) -> Option<StreamName> {
+    if el
+        .attr("CommandId")
+        .is_some_and(|id| !id.eq_ignore_ascii_case(command_id))
+    {
+        return None;
+    }
+    match el.attr("Name") {
+        Some("stdout") => Some(StreamName::Stdout),
+        Some("stderr") => Some(StreamName::Stderr),
+        _ => None,
+    }
+}
+
+/// `part` as a slice of `document` when it lies inside it, else a copy.
+fn slice_of(document: &Bytes, part: &[u8]) -> Bytes {
+    let start = part.as_ptr().addr().checked_sub(document.as_ptr().addr());
+    match start {
+        Some(s)
+            if s.checked_add(part.len())
+                .is_some_and(|e| e <= document.len()) =>
+        {
+            document.slice(s..s + part.len())
+        }
+        _ => Bytes::copy_from_slice(part),
+    }
+}
+
+impl TextSink for StreamSink<'_> {
+    fn claim(&mut self, open: &[Element]) -> bool {
+        // s:Envelope / s:Body / rsp:ReceiveResponse / rsp:Stream
+        matches!(open, [env, body, resp, stream]
+            if stream.is(ns::SHELL, "Stream")
+                && resp.is(ns::SHELL, "ReceiveResponse")
+                && body.is(ns::SOAP, "Body")
+                && env.is(ns::SOAP, "Envelope")
+                && stream_of(stream, self.command_id).is_some())
+    }
+
+    fn document(&mut self, bytes: &Bytes) {
+        self.document = bytes.clone();
+    }
+
+    fn take(&mut self, el: &Element, text: &str) -> Result<(), ParseError> {
+        let Some(name) = stream_of(el, self.command_id) else {
+            return Ok(());
+        };
+        let text = text.trim();
+        if text.is_empty() {
+            return Ok(());
+        }
+        self.chunks
+            .push((name, slice_of(&self.document, text.as_bytes())));
+        Ok(())
+    }
+}
+
+/// How many bytes a chunk of (valid, padded) base64 text decodes to.
+pub(crate) fn decoded_len(text: &[u8]) -> usize {
+    let padding = text
+        .iter()
+        .rev()
+        .take(2)
+        .take_while(|&&b| b == b'=')
+        .count();
+    (text.len() / 4 * 3).saturating_sub(padding)
+}
+
+/// Decodes a chunk of stream text.
+pub(crate) fn decode(text: &[u8]) -> Result<Bytes, ParseError> {
+    base64::engine::general_purpose::STANDARD
+        .decode(text)
+        .map(Bytes::from)
+        .map_err(|_| ParseError::invalid("base64 stream data", &String::from_utf8_lossy(text)))
+}
+
+/// Reads a ReceiveResponse for the command of `sink`, whose body was parsed with it.
+pub(crate) fn read_receive(body: &Element, sink: StreamSink<'_>) -> Result<Received, ParseError> {
     let resp = body
         .child(ns::SHELL, "ReceiveResponse")
         .ok_or(ParseError::Missing("rsp:ReceiveResponse"))?;
-    let mut out = Received::default();
-    for c in &resp.children {
-        if c.is(ns::SHELL, "Stream") {
-            if c.attr("CommandId")
-                .is_some_and(|id| !id.eq_ignore_ascii_case(command_id))
-            {
-                continue;
-            }
-            let name = match c.attr("Name") {
-                Some("stdout") => StreamName::Stdout,
-                Some("stderr") => StreamName::Stderr,
-                _ => continue,
-            };
-            let text = c.text.trim();
-            if text.is_empty() {
-                continue;
-            }
-            let data = base64::engine::general_purpose::STANDARD
-                .decode(text)
-                .map_err(|_| ParseError::invalid("base64 stream data", text))?;
-            out.chunks.push((name, Bytes::from(data)));
-        } else if c.is(ns::SHELL, "CommandState") {
-            let state = c.attr("State").unwrap_or("");
-            if state.ends_with("/Done") {
-                let code = c.child_text(ns::SHELL, "ExitCode").unwrap_or("0");
-                let code: i64 = code
-                    .parse()
-                    .map_err(|_| ParseError::invalid("ExitCode", code))?;
-                out.done = Some(code);
-            }
+    let mut out = Received {
+        chunks: sink.chunks,
+        done: None,
+    };
+    for c in resp.children_named(ns::SHELL, "CommandState") {
+        let state = c.attr("State").unwrap_or("");
+        if state.ends_with("/Done") {
+            let code = c.child_text(ns::SHELL, "ExitCode").unwrap_or("0");
+            let code: i64 = code
+                .parse()
+                .map_err(|_| ParseError::invalid("ExitCode", code))?;
+            out.done = Some(code);
         }
     }
     Ok(out)
@@ -173,13 +253,24 @@ pub(crate) fn read_receive(body: &Element, command_id: &str) -> Result<Received,
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::soap::xml::parse;
+    use crate::soap::xml::{parse, parse_with};
+
+    fn receive(xml: &[u8], id: &str) -> Result<Received, ParseError> {
+        let mut sink = StreamSink::new(id);
+        let xml = Bytes::copy_from_slice(xml);
+        sink.document(&xml);
+        let root = parse_with(&xml, &mut sink)?;
+        let mut r = read_receive(root.child(ns::SOAP, "Body").unwrap(), sink)?;
+        for (_, chunk) in &mut r.chunks {
+            *chunk = decode(chunk)?;
+        }
+        Ok(r)
+    }
 
     #[test]
     fn receive_response_with_streams_and_done() {
         let xml = br#"<s:Envelope xmlns:s="http://www.w3.org/2003/05/soap-envelope" xmlns:rsp="http://schemas.microsoft.com/wbem/wsman/1/windows/shell"><s:Body><rsp:ReceiveResponse><rsp:Stream Name="stdout" CommandId="C1">aGk=</rsp:Stream><rsp:Stream Name="stderr" CommandId="C1">ZXJy</rsp:Stream><rsp:Stream Name="stdout" CommandId="C1" End="true"></rsp:Stream><rsp:CommandState CommandId="C1" State="http://schemas.microsoft.com/wbem/wsman/1/windows/shell/CommandState/Done"><rsp:ExitCode>3</rsp:ExitCode></rsp:CommandState></rsp:ReceiveResponse></s:Body></s:Envelope>"#;
-        let root = parse(xml).unwrap();
-        let r = read_receive(root.child(ns::SOAP, "Body").unwrap(), "c1").unwrap();
+        let r = receive(xml, "c1").unwrap();
         assert_eq!(
             r.chunks,
             vec![
@@ -191,12 +282,75 @@ mod tests {
     }
 
     #[test]
+    fn stream_text_stays_a_slice_of_the_response() {
+        let xml = Bytes::from_static(br#"<s:Envelope xmlns:s="http://www.w3.org/2003/05/soap-envelope" xmlns:rsp="http://schemas.microsoft.com/wbem/wsman/1/windows/shell"><s:Body><rsp:ReceiveResponse><rsp:Stream Name="stdout" CommandId="C1"> aGk= </rsp:Stream></rsp:ReceiveResponse></s:Body></s:Envelope>"#);
+        let mut sink = StreamSink::new("C1");
+        sink.document(&xml);
+        let root = parse_with(&xml, &mut sink).unwrap();
+        let r = read_receive(root.child(ns::SOAP, "Body").unwrap(), sink).unwrap();
+        let (name, text) = &r.chunks[0];
+        assert_eq!((*name, &text[..]), (StreamName::Stdout, &b"aGk="[..]));
+        assert!(xml.as_ptr_range().contains(&text.as_ptr()));
+        assert_eq!(decoded_len(text), 2);
+        assert_eq!((decoded_len(b"YQ=="), decoded_len(b"YWJj")), (1, 3));
+        assert_eq!(&decode(text).unwrap()[..], b"hi");
+    }
+
+    #[test]
+    fn stream_text_in_pieces_references_and_cdata_is_decoded_whole() {
+        // "hello world" is aGVsbG8gd29ybGQ=; split by a comment, a character reference,
+        // a CDATA section and whitespace around it.
+        let xml = br#"<s:Envelope xmlns:s="http://www.w3.org/2003/05/soap-envelope" xmlns:r="http://schemas.microsoft.com/wbem/wsman/1/windows/shell"><s:Body><r:ReceiveResponse><r:Stream Name="stdout" CommandId="C1">
+ aGVsb<!-- x -->G8g&#100;29<![CDATA[ybG]]>Q= </r:Stream><r:Stream Name="stdout" CommandId="C2">Zm9v</r:Stream><r:CommandState CommandId="C1" State="http://schemas.microsoft.com/wbem/wsman/1/windows/shell/CommandState/Running"/></r:ReceiveResponse></s:Body></s:Envelope>"#;
+        let r = receive(xml, "C1").unwrap();
+        assert_eq!(
+            r.chunks,
+            vec![(StreamName::Stdout, Bytes::from_static(b"hello world"))]
+        );
+        assert_eq!(r.done, None);
+        // The tree keeps the text of streams the sink did not claim (another command's).
+        let mut sink = StreamSink::new("C1");
+        let root = parse_with(xml, &mut sink).unwrap();
+        let resp = root
+            .path(&[(ns::SOAP, "Body"), (ns::SHELL, "ReceiveResponse")])
+            .unwrap();
+        let texts: Vec<&str> = resp
+            .children_named(ns::SHELL, "Stream")
+            .map(|s| s.text.as_str())
+            .collect();
+        assert_eq!(texts, ["", "Zm9v"]);
+    }
+
+    #[test]
+    fn streams_outside_a_receive_response_are_not_claimed() {
+        let xml = br#"<s:Envelope xmlns:s="http://www.w3.org/2003/05/soap-envelope" xmlns:rsp="http://schemas.microsoft.com/wbem/wsman/1/windows/shell"><s:Body><rsp:Other><rsp:Stream Name="stdout" CommandId="C1">aGk=</rsp:Stream></rsp:Other></s:Body></s:Envelope>"#;
+        let mut sink = StreamSink::new("C1");
+        let root = parse_with(xml, &mut sink).unwrap();
+        assert!(sink.chunks.is_empty());
+        assert!(matches!(
+            read_receive(root.child(ns::SOAP, "Body").unwrap(), sink),
+            Err(ParseError::Missing(_))
+        ));
+        // Same bytes through the plain tree parser: the text stays in the tree.
+        let root = parse(xml).unwrap();
+        let other = root
+            .path(&[(ns::SOAP, "Body"), (ns::SHELL, "Other")])
+            .unwrap();
+        assert_eq!(other.child_text(ns::SHELL, "Stream"), Some("aGk="));
+    }
+
+    #[test]
     fn bad_base64_is_a_typed_error() {
         let xml = br#"<s:Envelope xmlns:s="http://www.w3.org/2003/05/soap-envelope" xmlns:rsp="http://schemas.microsoft.com/wbem/wsman/1/windows/shell"><s:Body><rsp:ReceiveResponse><rsp:Stream Name="stdout" CommandId="C1">!!!</rsp:Stream></rsp:ReceiveResponse></s:Body></s:Envelope>"#;
-        let root = parse(xml).unwrap();
         assert!(matches!(
-            read_receive(root.child(ns::SOAP, "Body").unwrap(), "C1"),
+            receive(xml, "C1"),
             Err(ParseError::Invalid { .. })
         ));
+    }
+
+    #[test]
+    fn malformed_xml_around_claimed_text_is_still_a_syntax_error() {
+        let xml = br#"<s:Envelope xmlns:s="http://www.w3.org/2003/05/soap-envelope" xmlns:rsp="http://schemas.microsoft.com/wbem/wsman/1/windows/shell"><s:Body><rsp:ReceiveResponse><rsp:Stream Name="stdout" CommandId="C1">aGk=</rsp:Strea></rsp:ReceiveResponse></s:Body></s:Envelope>"#;
+        assert!(matches!(receive(xml, "C1"), Err(ParseError::Syntax { .. })));
     }
 }

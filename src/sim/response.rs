@@ -252,7 +252,17 @@ pub fn envelope(
     relates_to: Option<&str>,
     body: impl FnOnce(&mut XmlWriter),
 ) -> String {
-    let mut w = XmlWriter::with_capacity(1024);
+    envelope_sized(action, relates_to, 0, body)
+}
+
+/// [`envelope`] with room for a body of about `body_len` bytes, written in one go.
+pub fn envelope_sized(
+    action: &str,
+    relates_to: Option<&str>,
+    body_len: usize,
+    body: impl FnOnce(&mut XmlWriter),
+) -> String {
+    let mut w = XmlWriter::with_capacity(1024 + body_len);
     w.raw(concat!(
         "<s:Envelope xml:lang=\"en-US\" xmlns:s=\"http://www.w3.org/2003/05/soap-envelope\"",
         " xmlns:a=\"http://schemas.xmlsoap.org/ws/2004/08/addressing\"",

@@ -34,7 +34,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
-use super::response::{SimFault, envelope};
+use super::response::{SimFault, envelope_sized};
 use super::{HandlerResult, SimRequest, Simulator, State};
 use crate::soap::cim::parse_duration;
 use crate::soap::envelope::XmlWriter;
@@ -224,7 +224,7 @@ pub(crate) async fn handle(state: &Arc<State>, req: &SimRequest, user: &str) -> 
         action::SIGNAL => signal(state, req, user),
         other => Err(SimFault::action_not_supported(other)),
     }
-    .map(|(action, body)| envelope(action, relates, |w| w.raw(&body)))
+    .map(|(action, body)| envelope_sized(action, relates, body.len(), |w| w.raw(&body)))
 }
 
 type Reply = Result<(&'static str, String), SimFault>;
@@ -625,8 +625,8 @@ async fn receive(state: &Arc<State>, req: &SimRequest, user: &str) -> Reply {
 }
 
 fn receive_body(id: &str, batch: process::Batch, desired: Desired) -> String {
-    let raw: usize = batch.chunks.iter().map(|(_, d)| d.len()).sum();
-    let mut w = String::with_capacity(raw / 3 * 4 + 512 + batch.chunks.len() * 100);
+    let text: usize = batch.chunks.iter().map(|(_, d)| d.as_str().len()).sum();
+    let mut w = String::with_capacity(text + 512 + batch.chunks.len() * 100);
     w.push_str("<rsp:ReceiveResponse>");
     for (kind, data) in &batch.chunks {
         w.push_str("<rsp:Stream Name=\"");
@@ -634,7 +634,7 @@ fn receive_body(id: &str, batch: process::Batch, desired: Desired) -> String {
         w.push_str("\" CommandId=\"");
         w.push_str(id);
         w.push_str("\">");
-        STANDARD.encode_string(data, &mut w);
+        w.push_str(data.as_str());
         w.push_str("</rsp:Stream>");
     }
     match batch.done {

@@ -230,6 +230,47 @@ pub fn parse(input: &[u8]) -> Result<Element, ParseError> {
     parse_str(&text)
 }
 
+/// Takes the character data of the elements it claims instead of the tree: for large
+/// payloads (base64 stream text) that are decoded straight from the document rather
+/// than copied into an [`Element`] first. A claimed element keeps an empty `text`.
+pub(crate) trait TextSink {
+    /// An element opened; `open` holds the open elements, root first, this one last.
+    /// Returning true claims its text.
+    fn claim(&mut self, open: &[Element]) -> bool;
+    /// The bytes about to be parsed, so that claimed text can be kept as slices of them.
+    fn document(&mut self, _bytes: &bytes::Bytes) {}
+    /// A claimed element ended with this character data (borrowed from the document
+    /// when it came in one piece). An error ends the parse.
+    fn take(&mut self, element: &Element, text: &str) -> Result<(), ParseError>;
+}
+
+/// The sink that claims nothing.
+pub(crate) struct NoSink;
+
+impl TextSink for NoSink {
+    fn claim(&mut self, _: &[Element]) -> bool {
+        false
+    }
+    fn take(&mut self, _: &Element, _: &str) -> Result<(), ParseError> {
+        Ok(())
+    }
+}
+
+/// [`parse`], with the text of the elements `sink` claims going to it.
+pub(crate) fn parse_with(input: &[u8], sink: &mut dyn TextSink) -> Result<Element, ParseError> {
+    let text = decode_text(input)?;
+    parse_str_with(&text, sink)
+}
+
+/// Appends character data to a claimed element's text, borrowing while it is one piece.
+fn append<'t>(slot: &mut Cow<'t, str>, piece: Cow<'t, str>) {
+    if slot.is_empty() {
+        *slot = piece;
+    } else {
+        slot.to_mut().push_str(&piece);
+    }
+}
+
 /// The namespace of the reserved `xmlns` prefix.
 const XMLNS_NS: &str = "http://www.w3.org/2000/xmlns/";
 
@@ -356,6 +397,10 @@ fn split_qname(name: &[u8]) -> (Option<&[u8]>, &[u8]) {
 /// # Errors
 /// As [`parse`].
 pub fn parse_str(text: &str) -> Result<Element, ParseError> {
+    parse_str_with(text, &mut NoSink)
+}
+
+fn parse_str_with<'t>(text: &'t str, sink: &mut dyn TextSink) -> Result<Element, ParseError> {
     let mut reader = Reader::from_str(text);
     {
         let cfg = reader.config_mut();
@@ -364,9 +409,10 @@ pub fn parse_str(text: &str) -> Result<Element, ParseError> {
     }
     let mut stack: Vec<Element> = Vec::with_capacity(16);
     let mut scope = Scope::new();
-    // Per open element: how many bindings were in scope before it, and how many
-    // namespace declarations it carries; with the running sum of the latter.
-    let mut frames: Vec<(usize, usize)> = Vec::with_capacity(16);
+    // Per open element: how many bindings were in scope before it, how many namespace
+    // declarations it carries (with the running sum of the latter), and the text so
+    // far when the sink claimed it.
+    let mut frames: Vec<(usize, usize, Option<Cow<'t, str>>)> = Vec::with_capacity(16);
     let mut in_scope = 0usize;
     let mut root: Option<Element> = None;
     let syntax_at = |reader: &Reader<&[u8]>, message: String| ParseError::Syntax {
@@ -469,7 +515,8 @@ pub fn parse_str(text: &str) -> Result<Element, ParseError> {
                     }
                 } else {
                     stack.push(el);
-                    frames.push((first, decls));
+                    let claimed = sink.claim(&stack).then_some(Cow::Borrowed(""));
+                    frames.push((first, decls, claimed));
                     in_scope += decls;
                 }
             }
@@ -477,15 +524,30 @@ pub fn parse_str(text: &str) -> Result<Element, ParseError> {
                 let el = stack
                     .pop()
                     .ok_or_else(|| syntax_at(&reader, "unmatched end tag".into()))?;
-                let (first, decls) = frames.pop().unwrap_or((scope.bindings.len(), 0));
+                let (first, decls, claimed) =
+                    frames.pop().unwrap_or((scope.bindings.len(), 0, None));
                 scope.truncate(first);
                 in_scope = in_scope.saturating_sub(decls);
+                if let Some(text) = claimed {
+                    sink.take(&el, &text)?;
+                }
                 match stack.last_mut() {
                     Some(parent) => parent.children.push(el),
                     None => root = Some(el),
                 }
             }
             Event::Text(t) => {
+                if let Some((_, _, Some(slot))) = frames.last_mut() {
+                    let piece = match t.into_inner() {
+                        Cow::Borrowed(b) => Cow::Borrowed(as_str(text, b)?),
+                        Cow::Owned(v) => Cow::Owned(
+                            String::from_utf8(v)
+                                .map_err(|e| ParseError::Encoding(e.to_string()))?,
+                        ),
+                    };
+                    append(slot, piece);
+                    continue;
+                }
                 let s = as_str(text, &t)?;
                 match stack.last_mut() {
                     Some(cur) => cur.text.push_str(s),
@@ -497,6 +559,10 @@ pub fn parse_str(text: &str) -> Result<Element, ParseError> {
             }
             Event::CData(c) => {
                 let s = c.decode().map_err(|e| syntax(&reader, &e))?;
+                if let Some((_, _, Some(slot))) = frames.last_mut() {
+                    append(slot, Cow::Owned(s.into_owned()));
+                    continue;
+                }
                 match stack.last_mut() {
                     Some(cur) => cur.text.push_str(&s),
                     None => {
@@ -508,12 +574,20 @@ pub fn parse_str(text: &str) -> Result<Element, ParseError> {
                 let cur = stack.last_mut().ok_or_else(|| {
                     syntax_at(&reader, "reference outside the root element".into())
                 })?;
+                let slot = match frames.last_mut() {
+                    Some((_, _, Some(slot))) => Some(slot),
+                    _ => None,
+                };
+                let put = |s: &str| match slot {
+                    Some(slot) => append(slot, Cow::Owned(s.to_owned())),
+                    None => cur.text.push_str(s),
+                };
                 match r.resolve_char_ref() {
-                    Ok(Some(ch)) => cur.text.push(ch),
+                    Ok(Some(ch)) => put(ch.encode_utf8(&mut [0; 4])),
                     Ok(None) => {
                         let name = r.decode().map_err(|e| syntax(&reader, &e))?;
                         match quick_xml::escape::resolve_predefined_entity(&name) {
-                            Some(s) => cur.text.push_str(s),
+                            Some(s) => put(s),
                             None => {
                                 return Err(syntax_at(
                                     &reader,

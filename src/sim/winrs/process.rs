@@ -6,6 +6,8 @@ use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
 use futures_util::future::BoxFuture;
 use tokio::sync::{mpsc, watch};
 use tokio::task::AbortHandle;
@@ -81,18 +83,62 @@ impl Desired {
     }
 }
 
+/// Output in the pipe, already base64-encoded: the writer encodes as it writes (as a
+/// console's output is produced while no Receive is pending), so a Receive only slices
+/// text. Slices start on a 3-byte boundary of the output, so they decode on their own.
+#[derive(Debug, Clone)]
+pub(crate) struct Encoded {
+    text: Arc<str>,
+    start: usize,
+    end: usize,
+    raw: usize,
+}
+
+impl Encoded {
+    pub(crate) fn new(bytes: &[u8]) -> Encoded {
+        let text: Arc<str> = STANDARD.encode(bytes).into();
+        Encoded {
+            start: 0,
+            end: text.len(),
+            text,
+            raw: bytes.len(),
+        }
+    }
+
+    /// The base64 text.
+    pub(crate) fn as_str(&self) -> &str {
+        &self.text[self.start..self.end]
+    }
+
+    /// Splits off the first `raw` output bytes (a multiple of 3, less than the whole).
+    fn split_raw(&mut self, raw: usize) -> Encoded {
+        debug_assert!(raw.is_multiple_of(3) && raw < self.raw);
+        let mid = self.start + raw / 3 * 4;
+        let head = Encoded {
+            text: Arc::clone(&self.text),
+            start: self.start,
+            end: mid,
+            raw,
+        };
+        self.start = mid;
+        self.raw -= raw;
+        head
+    }
+}
+
 /// What one Receive takes from a process.
 #[derive(Debug)]
 pub(crate) struct Batch {
     /// Output chunks in the order they were written.
-    pub chunks: Vec<(StreamKind, Vec<u8>)>,
+    pub chunks: Vec<(StreamKind, Encoded)>,
     /// The exit code once the process ended and all its output is in this batch.
     pub done: Option<u32>,
 }
 
 #[derive(Default)]
 struct Inner {
-    chunks: VecDeque<(StreamKind, Vec<u8>)>,
+    chunks: VecDeque<(StreamKind, Encoded)>,
+    /// Output bytes (not base64 text) in `chunks`.
     buffered: usize,
     exit: Option<u32>,
     removed: bool,
@@ -136,6 +182,16 @@ impl Proc {
         if bytes.is_empty() {
             return;
         }
+        self.write_encoded(kind, Encoded::new(bytes)).await;
+    }
+
+    /// [`Proc::write`] of output already encoded.
+    pub(crate) async fn write_encoded(&self, kind: StreamKind, data: Encoded) {
+        if data.raw == 0 {
+            return;
+        }
+        let len = data.raw;
+        let mut data = Some(data);
         loop {
             let mut drained = self.drained.subscribe();
             {
@@ -143,9 +199,11 @@ impl Proc {
                 if g.exit.is_some() || g.removed {
                     return;
                 }
-                if g.buffered == 0 || g.buffered + bytes.len() <= PIPE_LIMIT {
-                    g.buffered += bytes.len();
-                    g.chunks.push_back((kind, bytes.to_vec()));
+                if g.buffered == 0 || g.buffered + len <= PIPE_LIMIT {
+                    g.buffered += len;
+                    if let Some(data) = data.take() {
+                        g.chunks.push_back((kind, data));
+                    }
                     drop(g);
                     self.changed.send_modify(|v| *v += 1);
                     return;
@@ -230,26 +288,23 @@ impl Proc {
         let mut chunks = Vec::new();
         let mut g = lock(&self.inner);
         let mut took = false;
-        while let Some((kind, data)) = g.chunks.pop_front() {
+        while let Some((kind, mut data)) = g.chunks.pop_front() {
             took = true;
-            g.buffered -= data.len();
+            g.buffered -= data.raw;
             if !desired.wants(kind) {
                 continue;
             }
-            let cost = overhead + data.len().div_ceil(3) * 4;
+            let cost = overhead + data.as_str().len();
             if cost <= left {
                 left -= cost;
                 chunks.push((kind, data));
                 continue;
             }
             let fits = left.saturating_sub(overhead) / 4 * 3;
-            let mut data = data;
             if fits > 0 {
-                let rest = data.split_off(fits);
-                chunks.push((kind, data));
-                data = rest;
+                chunks.push((kind, data.split_raw(fits)));
             }
-            g.buffered += data.len();
+            g.buffered += data.raw;
             g.chunks.push_front((kind, data));
             break;
         }
@@ -362,6 +417,14 @@ impl Io {
     pub(crate) async fn write(&self, err: bool, bytes: &[u8]) {
         match if err { self.err } else { self.out } {
             Target::Stream(kind) => self.proc.write(kind, bytes).await,
+            Target::Null => {}
+        }
+    }
+
+    /// [`Io::write`] of output already base64-encoded.
+    pub(crate) async fn write_encoded(&self, err: bool, data: Encoded) {
+        match if err { self.err } else { self.out } {
+            Target::Stream(kind) => self.proc.write_encoded(kind, data).await,
             Target::Null => {}
         }
     }
