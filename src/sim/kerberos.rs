@@ -18,7 +18,9 @@ use std::sync::{Arc, Mutex};
 use base64::Engine as _;
 use bytes::Bytes;
 use http::{HeaderValue, Response, StatusCode, header};
-use http_body_util::{BodyExt, Full};
+use http_body_util::BodyExt;
+
+use super::body::SimBody;
 
 use super::State;
 use super::ntlm::NtlmUser;
@@ -159,13 +161,13 @@ pub(crate) struct Session {
     established: Mutex<Option<Established>>,
 }
 
-fn empty(status: StatusCode) -> Response<Full<Bytes>> {
-    let mut resp = Response::new(Full::new(Bytes::new()));
+fn empty(status: StatusCode) -> Response<SimBody> {
+    let mut resp = Response::new(SimBody::from(Bytes::new()));
     *resp.status_mut() = status;
     resp
 }
 
-fn refused(state: &State) -> Response<Full<Bytes>> {
+fn refused(state: &State) -> Response<SimBody> {
     state.kerberos.failures.fetch_add(1, Ordering::SeqCst);
     state.counters.auth_failures.fetch_add(1, Ordering::SeqCst);
     let mut resp = empty(StatusCode::UNAUTHORIZED);
@@ -183,7 +185,7 @@ pub(super) async fn handle(
     state: &Arc<State>,
     parts: &mut http::request::Parts,
     body: Option<Bytes>,
-) -> Result<Response<Full<Bytes>>, Option<Bytes>> {
+) -> Result<Response<SimBody>, Option<Bytes>> {
     let (Some(config), Some(session)) = (
         state.config.kerberos.as_ref(),
         parts.extensions.get::<Arc<Session>>().cloned(),
@@ -306,8 +308,8 @@ pub(super) async fn handle(
 async fn seal_response(
     state: &State,
     session: &Session,
-    resp: Response<Full<Bytes>>,
-) -> Response<Full<Bytes>> {
+    resp: Response<SimBody>,
+) -> Response<SimBody> {
     if resp.status() == StatusCode::UNAUTHORIZED {
         return resp;
     }
@@ -318,7 +320,7 @@ async fn seal_response(
         .map(|c| c.to_bytes())
         .unwrap_or_default();
     if plain.is_empty() {
-        return Response::from_parts(parts, Full::new(plain));
+        return Response::from_parts(parts, SimBody::from(plain));
     }
     let mut guard = session
         .established
@@ -342,7 +344,7 @@ async fn seal_response(
     parts.headers.remove(header::CONTENT_LENGTH);
     Response::from_parts(
         parts,
-        Full::new(krb::frame(plain.len(), &signature, &sealed)),
+        SimBody::from(krb::frame(plain.len(), &signature, &sealed)),
     )
 }
 

@@ -9,6 +9,7 @@
     reason = "a SimFault is the simulator's cold error path; boxing it buys nothing"
 )]
 
+mod body;
 mod config;
 mod enumeration;
 #[cfg(feature = "kerberos")]

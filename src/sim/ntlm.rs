@@ -25,7 +25,9 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use base64::Engine as _;
 use bytes::Bytes;
 use http::{HeaderValue, Response, StatusCode, header};
-use http_body_util::{BodyExt, Full};
+use http_body_util::BodyExt;
+
+use super::body::SimBody;
 
 use super::State;
 use crate::transport::ntlm::{self as ctx, NtlmContext};
@@ -82,18 +84,18 @@ struct Inner {
 /// What [`authenticate`] decided.
 pub(crate) enum Outcome {
     /// Answer with this response now.
-    Respond(Response<Full<Bytes>>),
+    Respond(Response<SimBody>),
     /// Go on with this body; `sealed` says whether the answer must be sealed.
     Continue { body: Option<Bytes>, sealed: bool },
 }
 
-fn empty(status: StatusCode) -> Response<Full<Bytes>> {
-    let mut resp = Response::new(Full::new(Bytes::new()));
+fn empty(status: StatusCode) -> Response<SimBody> {
+    let mut resp = Response::new(SimBody::from(Bytes::new()));
     *resp.status_mut() = status;
     resp
 }
 
-fn unauthorized(state: &State, token: Option<&[u8]>) -> Response<Full<Bytes>> {
+fn unauthorized(state: &State, token: Option<&[u8]>) -> Response<SimBody> {
     let mut resp = empty(StatusCode::UNAUTHORIZED);
     let h = resp.headers_mut();
     match token {
@@ -299,8 +301,8 @@ pub(crate) fn user(parts: &http::request::Parts) -> Option<String> {
 pub(crate) async fn seal_response(
     state: &State,
     session: &Session,
-    resp: Response<Full<Bytes>>,
-) -> Response<Full<Bytes>> {
+    resp: Response<SimBody>,
+) -> Response<SimBody> {
     if resp.status() == StatusCode::UNAUTHORIZED {
         return resp;
     }
@@ -311,11 +313,11 @@ pub(crate) async fn seal_response(
         .map(|c| c.to_bytes())
         .unwrap_or_default();
     if plain.is_empty() {
-        return Response::from_parts(parts, Full::new(plain));
+        return Response::from_parts(parts, SimBody::from(plain));
     }
     let mut inner = session.inner.lock().unwrap_or_else(|p| p.into_inner());
     let Some(est) = inner.established.as_mut() else {
-        return Response::from_parts(parts, Full::new(plain));
+        return Response::from_parts(parts, SimBody::from(plain));
     };
     let Ok((mut signature, sealed)) = est.ctx.seal(&plain) else {
         return empty(StatusCode::INTERNAL_SERVER_ERROR);
@@ -330,7 +332,7 @@ pub(crate) async fn seal_response(
     parts.headers.remove(header::CONTENT_LENGTH);
     Response::from_parts(
         parts,
-        Full::new(sealing::frame(plain.len(), &signature, &sealed)),
+        SimBody::from(sealing::frame(plain.len(), &signature, &sealed)),
     )
 }
 

@@ -252,17 +252,24 @@ pub fn envelope(
     relates_to: Option<&str>,
     body: impl FnOnce(&mut XmlWriter),
 ) -> String {
-    envelope_sized(action, relates_to, 0, body)
+    let mut w = XmlWriter::with_capacity(1024);
+    write_head(&mut w, action, relates_to);
+    body(&mut w);
+    w.raw(ENVELOPE_TAIL);
+    w.into_string()
 }
 
-/// [`envelope`] with room for a body of about `body_len` bytes, written in one go.
-pub fn envelope_sized(
-    action: &str,
-    relates_to: Option<&str>,
-    body_len: usize,
-    body: impl FnOnce(&mut XmlWriter),
-) -> String {
-    let mut w = XmlWriter::with_capacity(1024 + body_len);
+/// What closes an envelope begun by [`envelope_head`].
+pub(crate) const ENVELOPE_TAIL: &str = "</s:Body></s:Envelope>";
+
+/// An envelope up to and including `<s:Body>`, for a body sent in parts.
+pub(crate) fn envelope_head(action: &str, relates_to: Option<&str>) -> String {
+    let mut w = XmlWriter::with_capacity(1024);
+    write_head(&mut w, action, relates_to);
+    w.into_string()
+}
+
+fn write_head(w: &mut XmlWriter, action: &str, relates_to: Option<&str>) {
     w.raw(concat!(
         "<s:Envelope xml:lang=\"en-US\" xmlns:s=\"http://www.w3.org/2003/05/soap-envelope\"",
         " xmlns:a=\"http://schemas.xmlsoap.org/ws/2004/08/addressing\"",
@@ -281,7 +288,4 @@ pub fn envelope_sized(
         w.element("a:RelatesTo", r);
     }
     w.raw("</s:Header><s:Body>");
-    body(&mut w);
-    w.raw("</s:Body></s:Envelope>");
-    w.into_string()
 }

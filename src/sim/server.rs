@@ -18,7 +18,9 @@ use base64::Engine as _;
 use bytes::{Bytes, BytesMut};
 use futures_util::FutureExt as _;
 use http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode, header};
-use http_body_util::{BodyExt, Full};
+use http_body_util::BodyExt;
+
+use super::body::SimBody;
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
@@ -26,7 +28,7 @@ use hyper_util::rt::TokioIo;
 use tokio::net::{TcpListener, TcpStream};
 
 use super::response::SimFault;
-use super::{HandlerResult, SimRequest, State, config, enumeration, ntlm, winrs, wmi};
+use super::{SimRequest, State, config, enumeration, ntlm, winrs, wmi};
 use crate::soap::envelope::XmlWriter;
 use crate::soap::ns;
 
@@ -99,8 +101,8 @@ async fn serve_connection(stream: TcpStream, state: Arc<State>) {
     }
 }
 
-fn plain(status: StatusCode, text: &str) -> Response<Full<Bytes>> {
-    let mut resp = Response::new(Full::new(Bytes::from(text.to_string())));
+fn plain(status: StatusCode, text: &str) -> Response<SimBody> {
+    let mut resp = Response::new(SimBody::from(Bytes::from(text.to_string())));
     *resp.status_mut() = status;
     resp.headers_mut().insert(
         header::CONTENT_TYPE,
@@ -109,8 +111,8 @@ fn plain(status: StatusCode, text: &str) -> Response<Full<Bytes>> {
     resp
 }
 
-fn soap(status: StatusCode, body: String) -> Response<Full<Bytes>> {
-    let mut resp = Response::new(Full::new(Bytes::from(body)));
+fn soap(status: StatusCode, body: impl Into<SimBody>) -> Response<SimBody> {
+    let mut resp = Response::new(body.into());
     *resp.status_mut() = status;
     resp.headers_mut().insert(
         header::CONTENT_TYPE,
@@ -119,18 +121,14 @@ fn soap(status: StatusCode, body: String) -> Response<Full<Bytes>> {
     resp
 }
 
-fn fault_response(
-    state: &State,
-    fault: &SimFault,
-    relates_to: Option<&str>,
-) -> Response<Full<Bytes>> {
+fn fault_response(state: &State, fault: &SimFault, relates_to: Option<&str>) -> Response<SimBody> {
     state.counters.faults.fetch_add(1, Ordering::SeqCst);
     let status =
         StatusCode::from_u16(fault.http_status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     soap(status, fault.to_envelope(relates_to))
 }
 
-fn unauthorized(state: &State) -> Response<Full<Bytes>> {
+fn unauthorized(state: &State) -> Response<SimBody> {
     state.counters.auth_failures.fetch_add(1, Ordering::SeqCst);
     let mut resp = plain(StatusCode::UNAUTHORIZED, "");
     let h = resp.headers_mut();
@@ -213,7 +211,7 @@ async fn handle(
     state: Arc<State>,
     session: &ntlm::Session,
     req: Request<Incoming>,
-) -> Response<Full<Bytes>> {
+) -> Response<SimBody> {
     state.counters.requests.fetch_add(1, Ordering::SeqCst);
     let (mut parts, body) = req.into_parts();
     let (body, complete) = read_body(body, state.config.max_request_bytes).await;
@@ -253,7 +251,7 @@ pub(super) async fn check_and_dispatch(
     state: &Arc<State>,
     parts: &http::request::Parts,
     body: Option<Bytes>,
-) -> Response<Full<Bytes>> {
+) -> Response<SimBody> {
     if !parts.uri.path().eq_ignore_ascii_case("/wsman") {
         return plain(StatusCode::NOT_FOUND, "Not Found");
     }
@@ -335,9 +333,9 @@ fn is_enumeration_action(action: &str) -> bool {
 }
 
 /// Routes a request by action and resource URI.
-async fn dispatch(state: &Arc<State>, req: &SimRequest, user: &str) -> HandlerResult {
+async fn dispatch(state: &Arc<State>, req: &SimRequest, user: &str) -> Result<SimBody, SimFault> {
     if is_enumeration_action(&req.action) {
-        return enumeration::handle(state, req).await;
+        return enumeration::handle(state, req).await.map(SimBody::from);
     }
     let Some(uri) = req.resource_uri.as_deref() else {
         return Err(SimFault::missing_header("ResourceURI"));
@@ -346,10 +344,10 @@ async fn dispatch(state: &Arc<State>, req: &SimRequest, user: &str) -> HandlerRe
         return winrs::handle(state, req, user).await;
     }
     if config::is_config_uri(uri) {
-        return config::handle(state, req);
+        return config::handle(state, req).map(SimBody::from);
     }
     if uri.starts_with(ns::WMI_BASE) {
-        return wmi::handle(state, req);
+        return wmi::handle(state, req).map(SimBody::from);
     }
     Err(SimFault::not_found(uri))
 }

@@ -34,8 +34,9 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
-use super::response::{SimFault, envelope_sized};
-use super::{HandlerResult, SimRequest, Simulator, State};
+use super::body::{BodyBuilder, SimBody};
+use super::response::{ENVELOPE_TAIL, SimFault, envelope, envelope_head};
+use super::{SimRequest, Simulator, State};
 use crate::soap::cim::parse_duration;
 use crate::soap::envelope::XmlWriter;
 use crate::soap::ns::{self, action};
@@ -213,18 +214,22 @@ impl Simulator {
 }
 
 /// Answers a request for a resource under the WinRS shell namespace.
-pub(crate) async fn handle(state: &Arc<State>, req: &SimRequest, user: &str) -> HandlerResult {
+pub(crate) async fn handle(
+    state: &Arc<State>,
+    req: &SimRequest,
+    user: &str,
+) -> Result<SimBody, SimFault> {
     let relates = req.message_id.as_deref();
     match req.action.as_str() {
         action::CREATE => create(state, req, user),
         action::DELETE => delete(state, req, user),
         action::COMMAND => command(state, req, user),
         action::SEND => send(state, req, user),
-        action::RECEIVE => receive(state, req, user).await,
+        action::RECEIVE => return receive(state, req, user).await,
         action::SIGNAL => signal(state, req, user),
         other => Err(SimFault::action_not_supported(other)),
     }
-    .map(|(action, body)| envelope_sized(action, relates, body.len(), |w| w.raw(&body)))
+    .map(|(action, body)| envelope(action, relates, |w| w.raw(&body)).into())
 }
 
 type Reply = Result<(&'static str, String), SimFault>;
@@ -583,7 +588,7 @@ fn send(state: &Arc<State>, req: &SimRequest, user: &str) -> Reply {
     Ok((action::SEND_RESPONSE, "<rsp:SendResponse/>".into()))
 }
 
-async fn receive(state: &Arc<State>, req: &SimRequest, user: &str) -> Reply {
+async fn receive(state: &Arc<State>, req: &SimRequest, user: &str) -> Result<SimBody, SimFault> {
     let shell = find_shell(state, req, user)?;
     let desired_el = req
         .body
@@ -618,44 +623,49 @@ async fn receive(state: &Arc<State>, req: &SimRequest, user: &str) -> Reply {
         .clamp(8192, 64 << 20)
         - 2048;
     let batch = proc.take(budget, desired, proc.id.len());
-    Ok((
-        action::RECEIVE_RESPONSE,
-        receive_body(&proc.id, batch, desired),
+    Ok(receive_body(
+        &envelope_head(action::RECEIVE_RESPONSE, req.message_id.as_deref()),
+        &proc.id,
+        batch,
+        desired,
     ))
 }
 
-fn receive_body(id: &str, batch: process::Batch, desired: Desired) -> String {
-    let text: usize = batch.chunks.iter().map(|(_, d)| d.as_str().len()).sum();
-    let mut w = String::with_capacity(text + 512 + batch.chunks.len() * 100);
-    w.push_str("<rsp:ReceiveResponse>");
-    for (kind, data) in &batch.chunks {
-        w.push_str("<rsp:Stream Name=\"");
-        w.push_str(kind.name());
-        w.push_str("\" CommandId=\"");
-        w.push_str(id);
-        w.push_str("\">");
-        w.push_str(data.as_str());
-        w.push_str("</rsp:Stream>");
+/// The ReceiveResponse: the output's base64 text goes out from the pipe's buffers as it
+/// is, between the envelope's text.
+fn receive_body(head: &str, id: &str, batch: process::Batch, desired: Desired) -> SimBody {
+    let mut b = BodyBuilder::default();
+    b.text(head);
+    b.text("<rsp:ReceiveResponse>");
+    for (kind, data) in batch.chunks {
+        b.text("<rsp:Stream Name=\"");
+        b.text(kind.name());
+        b.text("\" CommandId=\"");
+        b.text(id);
+        b.text("\">");
+        b.shared(data.text().clone());
+        b.text("</rsp:Stream>");
     }
     match batch.done {
         Some(code) => {
             for (wanted, name) in [(desired.stdout, "stdout"), (desired.stderr, "stderr")] {
                 if wanted {
-                    w.push_str(&format!(
+                    b.text(&format!(
                         "<rsp:Stream Name=\"{name}\" CommandId=\"{id}\" End=\"true\"></rsp:Stream>"
                     ));
                 }
             }
-            w.push_str(&format!(
+            b.text(&format!(
                 "<rsp:CommandState CommandId=\"{id}\" State=\"{STATE_DONE}\"><rsp:ExitCode>{code}</rsp:ExitCode></rsp:CommandState>"
             ));
         }
-        None => w.push_str(&format!(
+        None => b.text(&format!(
             "<rsp:CommandState CommandId=\"{id}\" State=\"{STATE_RUNNING}\"></rsp:CommandState>"
         )),
     }
-    w.push_str("</rsp:ReceiveResponse>");
-    w
+    b.text("</rsp:ReceiveResponse>");
+    b.text(ENVELOPE_TAIL);
+    b.finish()
 }
 
 #[derive(Clone, Copy, PartialEq)]

@@ -55,9 +55,17 @@ pub(crate) struct Channel {
     target: Option<Box<(http::Uri, HeaderValue)>>,
     conn: Option<Conn>,
     in_flight: bool,
+    /// What is left of the last large response body's buffer: once the caller has
+    /// dropped that body, its allocation is reused for the next one instead of freed and
+    /// allocated again (large allocations that come and go cost page faults with many
+    /// allocators; WinRS output arrives as a run of large responses).
+    body_buf: BytesMut,
     stats: Arc<Stats>,
     _permit: OwnedSemaphorePermit,
 }
+
+/// Bodies at least this large leave their buffer for reuse.
+const REUSE_BODY_BUFFER: usize = 64 * 1024;
 
 /// A whole HTTP response, before it is judged.
 struct Raw {
@@ -163,6 +171,7 @@ impl Channel {
             target,
             conn: None,
             in_flight: false,
+            body_buf: BytesMut::new(),
             stats,
             _permit: permit,
         }
@@ -544,8 +553,9 @@ impl Channel {
             .get(header::CONTENT_LENGTH)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.parse::<u64>().ok());
-        let mut buf =
-            BytesMut::with_capacity(declared.map_or(8192, |d| d.min(limit as u64) as usize));
+        let mut buf = std::mem::take(&mut self.body_buf);
+        // Reclaims the previous body's allocation when nothing holds that body any more.
+        buf.reserve(declared.map_or(8192, |d| d.min(limit as u64) as usize));
         let too_large = |buf: &BytesMut| Error::ResponseTooLarge {
             status,
             limit,
@@ -573,10 +583,14 @@ impl Channel {
                 buf.extend_from_slice(data);
             }
         }
+        let body = buf.split().freeze();
+        if body.len() >= REUSE_BODY_BUFFER {
+            self.body_buf = buf;
+        }
         Ok(Raw {
             status,
             headers: parts.headers,
-            body: buf.freeze(),
+            body,
         })
     }
 }

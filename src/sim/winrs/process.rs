@@ -8,6 +8,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
+use bytes::Bytes;
 use futures_util::future::BoxFuture;
 use tokio::sync::{mpsc, watch};
 use tokio::task::AbortHandle;
@@ -88,39 +89,30 @@ impl Desired {
 /// text. Slices start on a 3-byte boundary of the output, so they decode on their own.
 #[derive(Debug, Clone)]
 pub(crate) struct Encoded {
-    text: Arc<str>,
-    start: usize,
-    end: usize,
+    text: Bytes,
     raw: usize,
 }
 
 impl Encoded {
     pub(crate) fn new(bytes: &[u8]) -> Encoded {
-        let text: Arc<str> = STANDARD.encode(bytes).into();
         Encoded {
-            start: 0,
-            end: text.len(),
-            text,
+            text: Bytes::from(STANDARD.encode(bytes)),
             raw: bytes.len(),
         }
     }
 
-    /// The base64 text.
-    pub(crate) fn as_str(&self) -> &str {
-        &self.text[self.start..self.end]
+    /// The base64 text (ASCII).
+    pub(crate) fn text(&self) -> &Bytes {
+        &self.text
     }
 
     /// Splits off the first `raw` output bytes (a multiple of 3, less than the whole).
     fn split_raw(&mut self, raw: usize) -> Encoded {
         debug_assert!(raw.is_multiple_of(3) && raw < self.raw);
-        let mid = self.start + raw / 3 * 4;
         let head = Encoded {
-            text: Arc::clone(&self.text),
-            start: self.start,
-            end: mid,
+            text: self.text.split_to(raw / 3 * 4),
             raw,
         };
-        self.start = mid;
         self.raw -= raw;
         head
     }
@@ -294,7 +286,7 @@ impl Proc {
             if !desired.wants(kind) {
                 continue;
             }
-            let cost = overhead + data.as_str().len();
+            let cost = overhead + data.text.len();
             if cost <= left {
                 left -= cost;
                 chunks.push((kind, data));
