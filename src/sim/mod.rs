@@ -220,6 +220,8 @@ pub(crate) struct State {
     pub winrm_config: config::WinRmConfig,
     pub shutdown: CancellationToken,
     pub ntlm: ntlm::Control,
+    /// When the last Signal terminate arrived (for latency benchmarks).
+    pub last_terminate: std::sync::Mutex<Option<std::time::Instant>>,
     #[cfg(feature = "kerberos")]
     pub kerberos: kerberos::Control,
 }
@@ -262,6 +264,7 @@ impl Simulator {
             counters: Counters::default(),
             shutdown: CancellationToken::new(),
             ntlm: ntlm::Control::default(),
+            last_terminate: std::sync::Mutex::new(None),
             #[cfg(feature = "kerberos")]
             kerberos: kerberos::Control::default(),
             config,
@@ -293,6 +296,17 @@ impl Simulator {
     /// The counters now.
     pub fn counters(&self) -> CounterSnapshot {
         self.state.counters.snapshot()
+    }
+
+    /// When the last Signal terminate reached the simulator's handler, if one did: the
+    /// end of a cancel-latency measurement, taken without a thread spinning on the
+    /// counters.
+    pub fn last_terminate_signal_at(&self) -> Option<std::time::Instant> {
+        *self
+            .state
+            .last_terminate
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// Makes the server forget every NTLM context (as after a service restart): the next

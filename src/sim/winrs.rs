@@ -690,6 +690,7 @@ fn signal(state: &Arc<State>, req: &SimRequest, user: &str) -> Reply {
         _ => return Err(bad_parameter()),
     };
     if kind == SignalKind::Terminate {
+        *lock(&state.last_terminate) = Some(std::time::Instant::now());
         add(&state.counters.terminate_signals, 1);
     }
     let shell = find_shell(state, req, user)?;
