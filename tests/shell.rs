@@ -452,3 +452,49 @@ async fn two_hundred_commands_cancelled_at_random_moments() {
     assert_clean(&sim);
     assert_eq!(sim.counters().commands_started, 200);
 }
+
+#[tokio::test]
+async fn output_held_by_the_consumer_stays_intact_across_responses() {
+    // Responses reuse their buffers once nothing holds them: chunks kept by the consumer
+    // must never be overwritten by later responses, and chunks dropped at once (buffers
+    // reused) must still carry exactly what was written.
+    let (sim, client) = sim_with(fast_ping()).await;
+    let line = b"sim-gen 0123456789 abcdefghijklmnopqrstuvwxyz ABCDEFGHIJKLMNOPQRSTUVWXYZ\r\n";
+    let block: Vec<u8> = line.iter().copied().cycle().take(64 * 1024).collect();
+    let expected = block.repeat(64);
+    for hold in [true, false] {
+        let shell = client.shell().open().await.unwrap();
+        let mut cmd = shell
+            .command("sim-gen")
+            .args(["--mib", "4"])
+            .start()
+            .await
+            .unwrap();
+        let mut held = Vec::new();
+        let mut offset = 0;
+        while let Some(ev) = tokio::time::timeout(T, cmd.next()).await.unwrap() {
+            match ev.unwrap() {
+                CommandEvent::Stdout(b) => {
+                    assert!(
+                        expected[offset..].starts_with(&b),
+                        "chunk at {offset} differs"
+                    );
+                    offset += b.len();
+                    if hold {
+                        held.push(b);
+                    }
+                }
+                CommandEvent::Stderr(b) => panic!("unexpected stderr {b:?}"),
+                CommandEvent::Exit(s) => assert_eq!(s, ExitStatus::Exited(0)),
+            }
+        }
+        assert_eq!(offset, expected.len());
+        if hold {
+            assert!(held.len() > 20, "{} chunks", held.len());
+            let got: Vec<u8> = held.iter().flat_map(|b| b.iter().copied()).collect();
+            assert!(got == expected, "held output was overwritten");
+        }
+        shell.close().await.unwrap();
+    }
+    assert_clean(&sim);
+}
