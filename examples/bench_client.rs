@@ -173,24 +173,33 @@ fn raw_parse_decode(bodies: &[Vec<u8>]) -> Res<usize> {
 
 async fn w2(url: &str, mib: usize) -> Res<String> {
     let c = client(url, false, 8)?;
-    let shell = c.shell().open().await?;
-    let (cpu0, t0) = (cpu_secs(), Instant::now());
-    let mut cmd = shell
-        .command("sim-gen")
-        .args(["--mib", &mib.to_string()])
-        .start()
-        .await?;
-    let mut bytes = 0usize;
-    while let Some(ev) = cmd.next().await {
-        if let CommandEvent::Stdout(b) = ev? {
-            bytes += b.len();
+    // Three runs; the one with the median wall time is reported (the first run of a
+    // process also pays for its heap's first page faults).
+    let mut runs = Vec::new();
+    for _ in 0..3 {
+        let shell = c.shell().open().await?;
+        let (cpu0, t0) = (cpu_secs(), Instant::now());
+        let mut cmd = shell
+            .command("sim-gen")
+            .args(["--mib", &mib.to_string()])
+            .start()
+            .await?;
+        let mut bytes = 0usize;
+        while let Some(ev) = cmd.next().await {
+            if let CommandEvent::Stdout(b) = ev? {
+                bytes += b.len();
+            }
         }
+        let (wall, cpu) = (t0.elapsed().as_secs_f64(), cpu_secs() - cpu0);
+        shell.close().await?;
+        if bytes != mib << 20 {
+            return Err(format!("received {bytes} bytes, expected {}", mib << 20).into());
+        }
+        runs.push((wall, cpu));
     }
-    let (wall, cpu) = (t0.elapsed().as_secs_f64(), cpu_secs() - cpu0);
-    shell.close().await?;
-    if bytes != mib << 20 {
-        return Err(format!("received {bytes} bytes, expected {}", mib << 20).into());
-    }
+    runs.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let (wall, cpu) = runs[1];
+    let bytes = mib << 20;
     // The same responses: the default MaxEnvelopeSize (150 KiB), as the simulator fills it.
     let raw_per = (tokio_winrm::DEFAULT_MAX_ENVELOPE_SIZE as usize - 2048) * 3 / 4;
     let bodies = receive_responses(mib << 20, raw_per);

@@ -400,7 +400,10 @@ pub fn parse_str(text: &str) -> Result<Element, ParseError> {
     parse_str_with(text, &mut NoSink)
 }
 
-fn parse_str_with<'t>(text: &'t str, sink: &mut dyn TextSink) -> Result<Element, ParseError> {
+fn parse_str_with<'t, S: TextSink + ?Sized>(
+    text: &'t str,
+    sink: &mut S,
+) -> Result<Element, ParseError> {
     let mut reader = Reader::from_str(text);
     {
         let cfg = reader.config_mut();

@@ -16,7 +16,7 @@ pub enum Encryption {
     /// Seal every message, over HTTPS too.
     Always,
     /// Never seal. Over plain HTTP this is refused unless
-    /// [`SspiCredentials::allow_unencrypted`] is set; the host must then have
+    /// [`Auth::allow_unencrypted`] is set; the host must then have
     /// `AllowUnencrypted=true` (Windows default: false).
     Never,
 }
