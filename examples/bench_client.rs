@@ -202,9 +202,15 @@ async fn w2(url: &str, mib: usize) -> Res<String> {
     let bytes = mib << 20;
     // The same responses: the default MaxEnvelopeSize (150 KiB), as the simulator fills it.
     let raw_per = (tokio_winrm::DEFAULT_MAX_ENVELOPE_SIZE as usize - 2048) * 3 / 4;
-    let bodies = receive_responses(mib << 20, raw_per);
-    let mut raw_best = f64::MAX;
-    for _ in 0..3 {
+    // NO_RAW=1 skips the raw baseline (to profile or count page faults of the client alone).
+    let raw_runs = if std::env::var_os("NO_RAW").is_some() {
+        0
+    } else {
+        3
+    };
+    let bodies = receive_responses(if raw_runs == 0 { 0 } else { mib << 20 }, raw_per);
+    let mut raw_best = if raw_runs == 0 { 0.0 } else { f64::MAX };
+    for _ in 0..raw_runs {
         let t = Instant::now();
         let n = raw_parse_decode(&bodies)?;
         raw_best = raw_best.min(t.elapsed().as_secs_f64());

@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use futures_core::Stream;
 use tokio::sync::{Notify, mpsc, oneshot};
 use tokio::time::Instant;
@@ -199,6 +199,7 @@ impl CommandBuilder {
             cleanup_tx: Some(cleanup_tx),
             terminated,
             finished: false,
+            arena: BytesMut::new(),
         })
     }
 }
@@ -236,6 +237,8 @@ pub struct Command {
     cleanup_tx: Option<oneshot::Sender<TaskTrackerToken>>,
     terminated: Arc<AtomicBool>,
     finished: bool,
+    /// Where output is decoded (see [`messages::decode_into`]).
+    arena: BytesMut,
 }
 
 impl std::fmt::Debug for Command {
@@ -397,7 +400,8 @@ impl Stream for Command {
                     .buffered
                     .fetch_sub(messages::decoded_len(&text), Ordering::SeqCst);
                 self.flow.notify.notify_one();
-                match messages::decode(&text) {
+                let Command { arena, .. } = &mut *self;
+                match messages::decode_into(&text, arena) {
                     Ok(data) => Poll::Ready(Some(Ok(match stream {
                         StreamName::Stdout => CommandEvent::Stdout(data),
                         StreamName::Stderr => CommandEvent::Stderr(data),

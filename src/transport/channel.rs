@@ -583,10 +583,14 @@ impl Channel {
                 buf.extend_from_slice(data);
             }
         }
-        let body = buf.split().freeze();
-        if body.len() >= REUSE_BODY_BUFFER {
+        let body = if buf.len() >= REUSE_BODY_BUFFER {
+            let body = buf.split().freeze();
             self.body_buf = buf;
-        }
+            body
+        } else {
+            // Small bodies are not worth sharing an allocation for.
+            buf.freeze()
+        };
         Ok(Raw {
             status,
             headers: parts.headers,
