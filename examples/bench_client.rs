@@ -494,8 +494,8 @@ fn ceiling(url: &str, secs: f64, threads: usize) -> Res<String> {
     ))
 }
 
-/// Cancel latency with a Receive pending, against an embedded simulator (its counters
-/// timestamp the Signal's arrival), as `examples/bench_winrs.rs`.
+/// Cancel latency with a Receive pending, against an embedded simulator (it timestamps
+/// the Signal's arrival), as `examples/bench_winrs.rs`.
 async fn w4(runs: usize) -> Res<String> {
     let sim = Arc::new(Simulator::start_with(SimConfig::default()).await?);
     sim.register_command("forever", |ctx| {
@@ -515,25 +515,21 @@ async fn w4(runs: usize) -> Res<String> {
             tokio::time::sleep(Duration::from_micros(200)).await;
         }
         let before = sim.counters().terminate_signals;
-        let (tx, rx) = std::sync::mpsc::channel::<()>();
-        let sim2 = Arc::clone(&sim);
-        let watcher = std::thread::spawn(move || {
-            let _ = rx.recv();
-            // Spin, yielding: on two cores a hard spin would compete with the runtime.
-            while sim2.counters().terminate_signals == before {
-                std::thread::yield_now();
-            }
-            Instant::now()
-        });
         let t0 = Instant::now();
-        tx.send(())?;
         cmd.cancel();
         let mut last = None;
         while let Some(ev) = cmd.next().await {
             last = Some(ev?);
         }
         let t_final = Instant::now();
-        let t_signal = watcher.join().map_err(|_| "watcher panicked")?;
+        // The simulator timestamps the Signal as its handler runs (no watcher thread
+        // competing for the two cores).
+        if sim.counters().terminate_signals != before + 1 {
+            return Err("no Signal terminate reached the simulator".into());
+        }
+        let t_signal = sim
+            .last_terminate_signal_at()
+            .ok_or("no Signal terminate timestamp")?;
         if !matches!(last, Some(CommandEvent::Exit(_))) {
             return Err("no final exit status".into());
         }
