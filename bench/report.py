@@ -108,11 +108,12 @@ for peer in ("pywinrm", "pypsrp"):
 p("## W2: stdout throughput")
 p("")
 mib = (get("w2.rust", "bytes") or 0) / 2**20
-p(f"`sim-gen --mib {mib:.0f}`: {mib:.0f} MiB of stdout through the whole client (HTTP, XML, base64), default")
+peer_mib = (get("w2.pywinrm", "bytes") or get("w2.pypsrp", "bytes") or 0) / 2**20
+p(f"`sim-gen --mib N`: N MiB of stdout through the whole client (HTTP, XML, base64), default")
 p("MaxEnvelopeSize (150 KiB). *Raw* is quick-xml's namespace-aware event reader plus base64 decoding over")
-p("ReceiveResponse bodies of the same shape and size, in the same process (best of 3). tokio-winrm: the")
-p("median of three runs; the peers: one run. Output is decoded as the consumer reads it, beside the")
-p("next Receive.")
+p("ReceiveResponse bodies of the same shape and size, in the same process (best of 3). tokio-winrm:")
+p(f"{mib:.0f} MiB, the median of three runs (it decodes output as the consumer reads it, beside the next")
+p(f"Receive); the peers: {peer_mib:.0f} MiB, one run.")
 p("")
 p("| client | MB/s | MB per client CPU s | CPU s |")
 p("| --- | ---: | ---: | ---: |")
