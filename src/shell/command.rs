@@ -26,6 +26,10 @@ use crate::soap::envelope::OptionItem;
 use crate::soap::ns;
 
 /// One item of a command's output stream.
+///
+/// Output chunks are decoded into a buffer the command reuses once the previous chunks
+/// are dropped; a chunk kept for long keeps that buffer (at most about one
+/// ReceiveResponse of output) alive, so copy small pieces you keep (`Bytes::to_vec`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CommandEvent {
     /// A chunk of standard output, as the server sent it (raw bytes in the shell's code page).
