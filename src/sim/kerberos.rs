@@ -18,11 +18,10 @@ use std::sync::{Arc, Mutex};
 use base64::Engine as _;
 use bytes::Bytes;
 use http::{HeaderValue, Response, StatusCode, header};
-use http_body_util::BodyExt;
-
-use super::body::SimBody;
 
 use super::State;
+use super::body::SimBody;
+use super::encryption::{self, SimSealing, empty};
 use super::ntlm::NtlmUser;
 use crate::transport::kerberos::{self as krb, KerberosContext};
 use crate::transport::sealing;
@@ -155,16 +154,32 @@ struct Established {
     user: String,
 }
 
+impl SimSealing for KerberosContext {
+    const CONTENT_TYPE: &'static str = krb::KERBEROS_CONTENT_TYPE;
+
+    fn split(body: &[u8]) -> Result<(usize, &[u8], &[u8]), String> {
+        krb::parse(body)
+    }
+
+    fn open(&mut self, signature: &[u8], data: &[u8]) -> crate::Result<Vec<u8>> {
+        self.unseal(signature, data)
+    }
+
+    fn seal_framed(&mut self, plain: &[u8], tamper: &AtomicBool) -> crate::Result<Bytes> {
+        let (mut signature, sealed) = self.seal(plain)?;
+        if tamper.swap(false, Ordering::SeqCst)
+            && let Some(b) = signature.last_mut()
+        {
+            *b ^= 0x01;
+        }
+        Ok(krb::frame(plain.len(), &signature, &sealed))
+    }
+}
+
 /// The Kerberos state of one TCP connection (carried in the request extensions).
 #[derive(Default)]
 pub(crate) struct Session {
     established: Mutex<Option<Established>>,
-}
-
-fn empty(status: StatusCode) -> Response<SimBody> {
-    let mut resp = Response::new(SimBody::from(Bytes::new()));
-    *resp.status_mut() = status;
-    resp
 }
 
 fn refused(state: &State) -> Response<SimBody> {
@@ -239,13 +254,7 @@ pub(super) async fn handle(
         // Another scheme: a new login on this connection.
         return Err(body);
     }
-    let content_type = parts
-        .headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
-        .to_string();
-    let sealed = sealing::is_encrypted(&content_type);
+    let sealed = sealing::is_encrypted(encryption::content_type(parts));
     let body = {
         let mut guard = session
             .established
@@ -264,30 +273,11 @@ pub(super) async fn handle(
             let Some(raw) = body else {
                 return Ok(empty(StatusCode::PAYLOAD_TOO_LARGE));
             };
-            let plain = krb::parse(&raw).and_then(|(len, sig, data)| {
-                let plain = est.ctx.unseal(sig, data).map_err(|e| e.to_string())?;
-                if plain.len() == len {
-                    Ok(plain)
-                } else {
-                    Err("length mismatch".to_string())
-                }
-            });
-            match plain {
-                Ok(plain) => {
-                    state
-                        .kerberos
-                        .sealed_messages
-                        .fetch_add(1, Ordering::SeqCst);
-                    parts.extensions.insert(NtlmUser(est.user.clone()));
-                    parts.headers.insert(
-                        header::CONTENT_TYPE,
-                        HeaderValue::from_static(sealing::SOAP_TYPE),
-                    );
-                    Some(Bytes::from(plain))
-                }
+            let counters = [&state.kerberos.sealed_messages, &state.kerberos.failures];
+            match encryption::open_request(&mut est.ctx, parts, &est.user, &raw, counters) {
+                Ok(plain) => Some(plain),
                 Err(e) => {
                     tracing::debug!(error = %e, "simulator: a Kerberos-sealed request failed");
-                    state.kerberos.failures.fetch_add(1, Ordering::SeqCst);
                     *guard = None;
                     return Ok(empty(StatusCode::BAD_REQUEST));
                 }
@@ -296,56 +286,20 @@ pub(super) async fn handle(
     };
     let mut resp = super::server::check_and_dispatch(state, parts, body).await;
     if sealed {
-        resp = seal_response(state, &session, resp).await;
+        // Sealed with the connection's context; an answer once that is gone is a 500.
+        resp = encryption::seal_response(
+            resp,
+            &session.established,
+            |est| est.as_mut().map(|est| &mut est.ctx),
+            false,
+            &state.kerberos.tamper_next,
+        )
+        .await;
     }
     if let Some(v) = ap_rep {
         resp.headers_mut().insert(header::WWW_AUTHENTICATE, v);
     }
     Ok(resp)
-}
-
-/// Seals the answer to a sealed request (a 401 or an empty body stays as it is).
-async fn seal_response(
-    state: &State,
-    session: &Session,
-    resp: Response<SimBody>,
-) -> Response<SimBody> {
-    if resp.status() == StatusCode::UNAUTHORIZED {
-        return resp;
-    }
-    let (mut parts, body) = resp.into_parts();
-    let plain = body
-        .collect()
-        .await
-        .map(|c| c.to_bytes())
-        .unwrap_or_default();
-    if plain.is_empty() {
-        return Response::from_parts(parts, SimBody::from(plain));
-    }
-    let mut guard = session
-        .established
-        .lock()
-        .unwrap_or_else(|p| p.into_inner());
-    let Some(est) = guard.as_mut() else {
-        return empty(StatusCode::INTERNAL_SERVER_ERROR);
-    };
-    let Ok((mut signature, sealed)) = est.ctx.seal(&plain) else {
-        return empty(StatusCode::INTERNAL_SERVER_ERROR);
-    };
-    if state.kerberos.tamper_next.swap(false, Ordering::SeqCst)
-        && let Some(b) = signature.last_mut()
-    {
-        *b ^= 0x01;
-    }
-    parts.headers.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static(krb::KERBEROS_CONTENT_TYPE),
-    );
-    parts.headers.remove(header::CONTENT_LENGTH);
-    Response::from_parts(
-        parts,
-        SimBody::from(krb::frame(plain.len(), &signature, &sealed)),
-    )
 }
 
 #[cfg(test)]

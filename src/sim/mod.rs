@@ -11,6 +11,7 @@
 
 mod body;
 mod config;
+mod encryption;
 mod enumeration;
 #[cfg(feature = "kerberos")]
 mod kerberos;

@@ -25,9 +25,9 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use base64::Engine as _;
 use bytes::Bytes;
 use http::{HeaderValue, Response, StatusCode, header};
-use http_body_util::BodyExt;
 
 use super::body::SimBody;
+use super::encryption::{self, SimSealing, empty};
 
 use super::State;
 use crate::transport::ntlm::{self as ctx, NtlmContext};
@@ -69,6 +69,27 @@ struct Established {
     epoch: u64,
 }
 
+impl SimSealing for NtlmContext {
+    const CONTENT_TYPE: &'static str = sealing::SPNEGO_CONTENT_TYPE;
+
+    fn split(body: &[u8]) -> Result<(usize, &[u8], &[u8]), String> {
+        let p = sealing::parse(body).map_err(|e| e.to_string())?;
+        Ok((p.original_len, p.signature, p.data))
+    }
+
+    fn open(&mut self, signature: &[u8], data: &[u8]) -> crate::Result<Vec<u8>> {
+        self.unseal(signature, data)
+    }
+
+    fn seal_framed(&mut self, plain: &[u8], tamper: &AtomicBool) -> crate::Result<Bytes> {
+        let (mut signature, sealed) = self.seal(plain)?;
+        if tamper.swap(false, Ordering::SeqCst) {
+            signature[6] ^= 0x01;
+        }
+        Ok(sealing::frame(plain.len(), &signature, &sealed))
+    }
+}
+
 /// The NTLM state of one TCP connection.
 #[derive(Default)]
 pub(crate) struct Session {
@@ -87,12 +108,6 @@ pub(crate) enum Outcome {
     Respond(Response<SimBody>),
     /// Go on with this body; `sealed` says whether the answer must be sealed.
     Continue { body: Option<Bytes>, sealed: bool },
-}
-
-fn empty(status: StatusCode) -> Response<SimBody> {
-    let mut resp = Response::new(SimBody::from(Bytes::new()));
-    *resp.status_mut() = status;
-    resp
 }
 
 fn unauthorized(state: &State, token: Option<&[u8]>) -> Response<SimBody> {
@@ -230,12 +245,7 @@ pub(crate) fn authenticate(
             sealed: false,
         };
     };
-    let content_type = parts
-        .headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
-    if !sealing::is_encrypted(content_type) {
+    if !sealing::is_encrypted(encryption::content_type(parts)) {
         if !state.config.allow_unencrypted {
             return Outcome::Respond(empty(StatusCode::INTERNAL_SERVER_ERROR));
         }
@@ -251,41 +261,17 @@ pub(crate) fn authenticate(
             sealed: false,
         }; // too large: the 413 path
     };
-    let plain = sealing::parse(&raw)
-        .map_err(|e| e.to_string())
-        .and_then(|p| {
-            let plain = est
-                .ctx
-                .unseal(p.signature, p.data)
-                .map_err(|e| e.to_string())?;
-            if plain.len() == p.original_len {
-                Ok(plain)
-            } else {
-                Err("length mismatch".to_string())
-            }
-        });
-    match plain {
-        Ok(plain) => {
-            state
-                .counters
-                .sealed_messages
-                .fetch_add(1, Ordering::SeqCst);
-            parts.extensions.insert(NtlmUser(est.user.clone()));
-            parts.headers.insert(
-                header::CONTENT_TYPE,
-                HeaderValue::from_static(sealing::SOAP_TYPE),
-            );
-            Outcome::Continue {
-                body: Some(Bytes::from(plain)),
-                sealed: true,
-            }
-        }
+    let counters = [
+        &state.counters.sealed_messages,
+        &state.counters.unseal_failures,
+    ];
+    match encryption::open_request(&mut est.ctx, parts, &est.user, &raw, counters) {
+        Ok(plain) => Outcome::Continue {
+            body: Some(plain),
+            sealed: true,
+        },
         Err(e) => {
             tracing::debug!(error = %e, "simulator: a sealed request failed verification");
-            state
-                .counters
-                .unseal_failures
-                .fetch_add(1, Ordering::SeqCst);
             inner.established = None;
             Outcome::Respond(empty(StatusCode::BAD_REQUEST))
         }
@@ -297,43 +283,21 @@ pub(crate) fn user(parts: &http::request::Parts) -> Option<String> {
     parts.extensions.get::<NtlmUser>().map(|u| u.0.clone())
 }
 
-/// Seals the answer to a sealed request (a 401 or an empty body stays as it is).
+/// Seals the answer to a sealed request (a 401 or an empty body stays as it is; so
+/// does any answer once the connection's context is gone).
 pub(crate) async fn seal_response(
     state: &State,
     session: &Session,
     resp: Response<SimBody>,
 ) -> Response<SimBody> {
-    if resp.status() == StatusCode::UNAUTHORIZED {
-        return resp;
-    }
-    let (mut parts, body) = resp.into_parts();
-    let plain = body
-        .collect()
-        .await
-        .map(|c| c.to_bytes())
-        .unwrap_or_default();
-    if plain.is_empty() {
-        return Response::from_parts(parts, SimBody::from(plain));
-    }
-    let mut inner = session.inner.lock().unwrap_or_else(|p| p.into_inner());
-    let Some(est) = inner.established.as_mut() else {
-        return Response::from_parts(parts, SimBody::from(plain));
-    };
-    let Ok((mut signature, sealed)) = est.ctx.seal(&plain) else {
-        return empty(StatusCode::INTERNAL_SERVER_ERROR);
-    };
-    if state.ntlm.tamper_next.swap(false, Ordering::SeqCst) {
-        signature[6] ^= 0x01;
-    }
-    parts.headers.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static(sealing::SPNEGO_CONTENT_TYPE),
-    );
-    parts.headers.remove(header::CONTENT_LENGTH);
-    Response::from_parts(
-        parts,
-        SimBody::from(sealing::frame(plain.len(), &signature, &sealed)),
+    encryption::seal_response(
+        resp,
+        &session.inner,
+        |inner| inner.established.as_mut().map(|est| &mut est.ctx),
+        true,
+        &state.ntlm.tamper_next,
     )
+    .await
 }
 
 /// Benchmark support: authenticates a client and a server context in memory, then

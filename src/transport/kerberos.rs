@@ -15,17 +15,17 @@ use std::io::{Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};
 use std::time::Duration;
 
-use bytes::{BufMut, Bytes, BytesMut};
+use bytes::Bytes;
 use secrecy::ExposeSecret;
 use sspi::network_client::NetworkClient;
 use sspi::{
-    AuthIdentity, BufferType, ClientRequestFlags, CredentialUse, Credentials, CredentialsBuffers,
-    DataRepresentation, EncryptionFlags, Kerberos, KerberosConfig, NetworkProtocol, NetworkRequest,
-    SecurityBuffer, SecurityBufferRef, SecurityStatus, ServerRequestFlags, Sspi, SspiImpl,
-    Username,
+    AuthIdentity, BufferType, ClientRequestFlags, Credentials, CredentialsBuffers,
+    DataRepresentation, Kerberos, KerberosConfig, NetworkProtocol, NetworkRequest, SecurityBuffer,
+    SecurityStatus, Sspi, SspiImpl, Username,
 };
 
 use super::auth::SspiCredentials;
+use super::context::{self, Message};
 use super::ntlm::NtlmContext;
 use super::sealing;
 use crate::error::{Error, Result};
@@ -37,8 +37,6 @@ pub(crate) const KERBEROS_CONTENT_TYPE: &str = "multipart/encrypted;protocol=\"a
 const KDC_TIMEOUT: Duration = Duration::from_secs(10);
 /// A KDC answer larger than this is refused.
 const MAX_KDC_REPLY: usize = 1 << 20;
-/// A signature longer than this is not a wrap-token head.
-const MAX_SIGNATURE: usize = 4096;
 
 /// Where the KDC is and which realm the user belongs to.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -223,11 +221,7 @@ impl KerberosContext {
         let mut krb =
             Kerberos::new_client_from_config(config).map_err(|e| auth_error("context", &e))?;
         let credentials = Credentials::from(identity);
-        let acquired = krb
-            .acquire_credentials_handle()
-            .with_credential_use(CredentialUse::Outbound)
-            .with_auth_data(&credentials)
-            .execute(&mut krb)
+        let handle = context::outbound_credentials(&mut krb, &credentials)
             .map_err(|e| auth_error("credentials", &e))?;
         let spn = creds
             .options
@@ -236,7 +230,7 @@ impl KerberosContext {
             .unwrap_or_else(|| format!("HTTP/{host}"));
         let mut ctx = KerberosContext {
             krb,
-            creds: acquired.credentials_handle,
+            creds: handle,
             spn,
         };
         let (status, token) = ctx.initialize(&[])?;
@@ -266,10 +260,7 @@ impl KerberosContext {
             .initialize_security_context_impl(&mut builder)
             .and_then(|mut g| g.resolve_with_client(&KdcTcp))
             .map_err(|e| auth_error("handshake", &e))?;
-        Ok((
-            result.status,
-            output.pop().map(|b| b.buffer).unwrap_or_default(),
-        ))
+        Ok((result.status, context::output_token(output)))
     }
 
     /// Client: verifies the server's AP-REP (mutual authentication).
@@ -315,31 +306,17 @@ impl KerberosContext {
         &mut self,
         token: &[u8],
     ) -> std::result::Result<(Vec<u8>, String), String> {
-        let mut input = vec![SecurityBuffer::new(token.to_vec(), BufferType::Token)];
-        let mut output = vec![SecurityBuffer::new(Vec::new(), BufferType::Token)];
-        let builder = self
-            .krb
-            .accept_security_context()
-            .with_credentials_handle(&mut self.creds)
-            .with_context_requirements(ServerRequestFlags::ALLOCATE_MEMORY)
-            .with_target_data_representation(DataRepresentation::Native)
-            .with_input(&mut input)
-            .with_output(&mut output);
-        let result = self
-            .krb
-            .accept_security_context_impl(builder)
-            .map_err(|e| e.to_string())?
-            .resolve_to_result()
-            .map_err(|e| format!("{:?}: {}", e.error_type, e.description))?;
-        if result.status != SecurityStatus::Ok {
-            return Err(format!("acceptor status {:?}", result.status));
+        let (status, token) =
+            context::accept(&mut self.krb, &mut self.creds, token).map_err(|e| e.to_string())?;
+        if status != SecurityStatus::Ok {
+            return Err(format!("acceptor status {status:?}"));
         }
         let user = self
             .krb
             .query_context_names()
             .map(|n| n.username.account_name().to_string())
             .map_err(|e| e.to_string())?;
-        Ok((output.pop().map(|b| b.buffer).unwrap_or_default(), user))
+        Ok((token, user))
     }
 
     /// Seals `plain`: the wrap-token head (the signature) and its tail.
@@ -350,55 +327,34 @@ impl KerberosContext {
             .map_err(|e| auth_error("sealing a message", &e))?
             .security_trailer as usize;
         let mut signature = vec![0u8; trailer];
-        let mut data = plain.to_vec();
-        let mut buffers = [
-            SecurityBufferRef::token_buf(&mut signature),
-            SecurityBufferRef::data_buf(&mut data),
-        ];
-        self.krb
-            .encrypt_message(EncryptionFlags::empty(), &mut buffers)
+        let data = context::transform(&mut self.krb, Message::Seal, &mut signature, plain)
             .map_err(|e| auth_error("sealing a message", &e))?;
         Ok((signature, data))
     }
 
     /// Unseals and verifies a message; any failure is an [`Error::Auth`].
     pub(crate) fn unseal(&mut self, signature: &[u8], sealed: &[u8]) -> Result<Vec<u8>> {
-        let mut sig = signature.to_vec();
-        let mut data = sealed.to_vec();
-        let mut buffers = [
-            SecurityBufferRef::token_buf(&mut sig),
-            SecurityBufferRef::data_buf(&mut data),
-        ];
-        self.krb
-            .decrypt_message(&mut buffers)
-            .map_err(|e| auth_error("message signature verification failed", &e))?;
-        Ok(buffers[1].data().to_vec())
+        context::transform(
+            &mut self.krb,
+            Message::Unseal,
+            &mut signature.to_vec(),
+            sealed,
+        )
+        .map_err(|e| auth_error("message signature verification failed", &e))
     }
 }
 
 /// Frames a message sealed with a Kerberos context (the layout of [`sealing::frame`],
 /// with the Kerberos protocol name).
 pub(crate) fn frame(original_len: usize, signature: &[u8], data: &[u8]) -> Bytes {
-    let mut b = BytesMut::with_capacity(data.len() + signature.len() + 256);
-    b.put_slice(b"--Encrypted Boundary\r\n\tContent-Type: ");
-    b.put_slice(KERBEROS_PROTOCOL.as_bytes());
-    b.put_slice(b"\r\n\tOriginalContent: type=");
-    b.put_slice(sealing::SOAP_TYPE.as_bytes());
-    b.put_slice(format!(";Length={original_len}\r\n").as_bytes());
-    b.put_slice(b"--Encrypted Boundary\r\n\tContent-Type: application/octet-stream\r\n");
-    b.put_u32_le(u32::try_from(signature.len()).unwrap_or(u32::MAX));
-    b.put_slice(signature);
-    b.put_slice(data);
-    b.put_slice(b"--Encrypted Boundary--\r\n");
-    b.freeze()
+    sealing::frame_as(KERBEROS_PROTOCOL, original_len, signature, data)
 }
 
 /// The parts of a Kerberos-sealed body: `(original length, signature, data)`. Never
 /// panics on any input.
 pub(crate) fn parse(body: &[u8]) -> std::result::Result<(usize, &[u8], &[u8]), String> {
     const OPEN: &[u8] = b"--Encrypted Boundary\r\n";
-    const CLOSE: &[u8] = b"--Encrypted Boundary--";
-    let find = |hay: &[u8], n: &[u8]| hay.windows(n.len()).position(|w| w.eq_ignore_ascii_case(n));
+    let find = sealing::find_ci;
     let rest = body
         .strip_prefix(OPEN)
         .ok_or("does not start with the boundary")?;
@@ -407,31 +363,10 @@ pub(crate) fn parse(body: &[u8]) -> std::result::Result<(usize, &[u8], &[u8]), S
     if find(header, KERBEROS_PROTOCOL.as_bytes()).is_none() {
         return Err("the first part is not HTTP-Kerberos-session-encrypted".into());
     }
-    let at = find(header, b"Length=").ok_or("no OriginalContent Length")?;
-    let digits: Vec<u8> = header[at + 7..]
-        .iter()
-        .copied()
-        .take_while(u8::is_ascii_digit)
-        .collect();
-    let original_len = std::str::from_utf8(&digits)
-        .ok()
-        .and_then(|d| d.parse::<usize>().ok())
-        .ok_or("OriginalContent Length is not a number")?;
+    let original_len = sealing::original_len(header).map_err(|e| e.0)?;
     let part = &rest[second + OPEN.len()..];
     let line_end = find(part, b"\r\n").ok_or("no header line in the second part")?;
-    let mut payload = &part[line_end + 2..];
-    payload = payload.strip_suffix(b"\r\n").unwrap_or(payload);
-    payload = payload
-        .strip_suffix(CLOSE)
-        .ok_or("does not end with the closing boundary")?;
-    let (len, payload) = payload
-        .split_first_chunk::<4>()
-        .ok_or("no signature length")?;
-    let sig_len = u32::from_le_bytes(*len) as usize;
-    if sig_len > MAX_SIGNATURE || sig_len > payload.len() {
-        return Err("signature length out of range".into());
-    }
-    let (signature, data) = payload.split_at(sig_len);
+    let (signature, data) = sealing::split_payload(&part[line_end + 2..]).map_err(|e| e.0)?;
     Ok((original_len, signature, data))
 }
 

@@ -5,6 +5,7 @@
 mod auth;
 mod cbt;
 mod channel;
+mod context;
 #[cfg(feature = "kerberos")]
 pub(crate) mod kerberos;
 pub(crate) mod ntlm;

@@ -8,11 +8,11 @@
 
 use secrecy::{ExposeSecret, SecretString};
 use sspi::{
-    AuthIdentity, AuthIdentityBuffers, BufferType, ClientRequestFlags, CredentialUse,
-    DataRepresentation, EncryptionFlags, Ntlm, SecurityBuffer, SecurityBufferRef, SecurityStatus,
-    ServerRequestFlags, Sspi, SspiImpl, Username,
+    AuthIdentity, AuthIdentityBuffers, BufferType, ClientRequestFlags, DataRepresentation, Ntlm,
+    SecurityBuffer, Sspi, SspiImpl, Username,
 };
 
+use super::context::{self, Message};
 use crate::error::{Error, Result};
 
 /// The NTLM signature size.
@@ -84,16 +84,9 @@ impl NtlmContext {
         if let Some(cb) = channel_binding {
             ntlm.set_channel_bindings(cb);
         }
-        let acquired = ntlm
-            .acquire_credentials_handle()
-            .with_credential_use(CredentialUse::Outbound)
-            .with_auth_data(&identity)
-            .execute(&mut ntlm)
+        let creds = context::outbound_credentials(&mut ntlm, &identity)
             .map_err(|e| auth_error("NTLM credentials", &e))?;
-        let mut ctx = NtlmContext {
-            ntlm,
-            creds: acquired.credentials_handle,
-        };
+        let mut ctx = NtlmContext { ntlm, creds };
         let token = ctx.initialize(None)?;
         Ok((ctx, token))
     }
@@ -118,15 +111,9 @@ impl NtlmContext {
             .initialize_security_context_impl(&mut builder)
             .and_then(|mut g| g.resolve_to_result())
             .map_err(|e| auth_error("NTLM handshake", &e))?;
-        if matches!(
-            result.status,
-            SecurityStatus::CompleteNeeded | SecurityStatus::CompleteAndContinue
-        ) {
-            self.ntlm
-                .complete_auth_token(&mut output)
-                .map_err(|e| auth_error("NTLM handshake", &e))?;
-        }
-        Ok(output.pop().map(|b| b.buffer).unwrap_or_default())
+        context::complete_if_needed(&mut self.ntlm, result.status, &mut output)
+            .map_err(|e| auth_error("NTLM handshake", &e))?;
+        Ok(context::output_token(output))
     }
 
     /// Answers the server's CHALLENGE with the AUTHENTICATE token.
@@ -164,43 +151,15 @@ impl NtlmContext {
                 .into(),
             );
         }
-        let mut input = vec![SecurityBuffer::new(token.to_vec(), BufferType::Token)];
-        let mut output = vec![SecurityBuffer::new(Vec::new(), BufferType::Token)];
-        let builder = self
-            .ntlm
-            .accept_security_context()
-            .with_credentials_handle(&mut self.creds)
-            .with_context_requirements(ServerRequestFlags::ALLOCATE_MEMORY)
-            .with_target_data_representation(DataRepresentation::Native)
-            .with_input(&mut input)
-            .with_output(&mut output);
-        let result = self
-            .ntlm
-            .accept_security_context_impl(builder)
-            .map_err(|e| e.to_string())?
-            .resolve_to_result()
-            .map_err(|e| e.to_string())?;
-        if matches!(
-            result.status,
-            SecurityStatus::CompleteNeeded | SecurityStatus::CompleteAndContinue
-        ) {
-            self.ntlm
-                .complete_auth_token(&mut output)
-                .map_err(|e| e.to_string())?;
-        }
-        Ok(output.pop().map(|b| b.buffer).unwrap_or_default())
+        let (_, token) =
+            context::accept(&mut self.ntlm, &mut self.creds, token).map_err(|e| e.to_string())?;
+        Ok(token)
     }
 
     /// Seals `plain`: returns the signature and the sealed data (same length as `plain`).
     pub(crate) fn seal(&mut self, plain: &[u8]) -> Result<([u8; SIGNATURE_LEN], Vec<u8>)> {
         let mut signature = [0u8; SIGNATURE_LEN];
-        let mut data = plain.to_vec();
-        let mut buffers = [
-            SecurityBufferRef::token_buf(&mut signature),
-            SecurityBufferRef::data_buf(&mut data),
-        ];
-        self.ntlm
-            .encrypt_message(EncryptionFlags::empty(), &mut buffers)
+        let data = context::transform(&mut self.ntlm, Message::Seal, &mut signature, plain)
             .map_err(|e| auth_error("sealing a message", &e))?;
         Ok((signature, data))
     }
@@ -217,15 +176,8 @@ impl NtlmContext {
         }
         let mut sig = [0u8; SIGNATURE_LEN];
         sig.copy_from_slice(signature);
-        let mut data = sealed.to_vec();
-        let mut buffers = [
-            SecurityBufferRef::token_buf(&mut sig),
-            SecurityBufferRef::data_buf(&mut data),
-        ];
-        self.ntlm
-            .decrypt_message(&mut buffers)
-            .map_err(|e| auth_error("message signature verification failed", &e))?;
-        Ok(data)
+        context::transform(&mut self.ntlm, Message::Unseal, &mut sig, sealed)
+            .map_err(|e| auth_error("message signature verification failed", &e))
     }
 }
 

@@ -49,9 +49,20 @@ pub(crate) fn is_encrypted(content_type: &str) -> bool {
 
 /// Frames a sealed message.
 pub(crate) fn frame(original_len: usize, signature: &[u8], data: &[u8]) -> Bytes {
+    frame_as(SPNEGO_PROTOCOL, original_len, signature, data)
+}
+
+/// Frames a sealed message whose first part names `protocol` (the same layout for
+/// NTLM/SPNEGO and Kerberos session encryption).
+pub(crate) fn frame_as(
+    protocol: &str,
+    original_len: usize,
+    signature: &[u8],
+    data: &[u8],
+) -> Bytes {
     let mut b = BytesMut::with_capacity(data.len() + signature.len() + 256);
     b.put_slice(b"--Encrypted Boundary\r\n\tContent-Type: ");
-    b.put_slice(SPNEGO_PROTOCOL.as_bytes());
+    b.put_slice(protocol.as_bytes());
     b.put_slice(b"\r\n\tOriginalContent: type=");
     b.put_slice(SOAP_TYPE.as_bytes());
     b.put_slice(format!(";Length={original_len}\r\n").as_bytes());
@@ -67,7 +78,8 @@ fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
     hay.windows(needle.len()).position(|w| w == needle)
 }
 
-fn find_ci(hay: &[u8], needle: &[u8]) -> Option<usize> {
+/// Where `needle` first stands in `hay`, ASCII case ignored.
+pub(crate) fn find_ci(hay: &[u8], needle: &[u8]) -> Option<usize> {
     hay.windows(needle.len())
         .position(|w| w.eq_ignore_ascii_case(needle))
 }
@@ -75,7 +87,6 @@ fn find_ci(hay: &[u8], needle: &[u8]) -> Option<usize> {
 /// Splits a sealed body into its parts. Never panics on any input.
 pub(crate) fn parse(body: &[u8]) -> Result<Sealed<'_>, FrameError> {
     const OPEN: &[u8] = b"--Encrypted Boundary\r\n";
-    const CLOSE: &[u8] = b"--Encrypted Boundary--";
     let rest = body
         .strip_prefix(OPEN)
         .ok_or(FrameError("does not start with the boundary"))?;
@@ -86,16 +97,7 @@ pub(crate) fn parse(body: &[u8]) -> Result<Sealed<'_>, FrameError> {
             "the first part is not HTTP-SPNEGO-session-encrypted",
         ));
     }
-    let at = find_ci(header, b"Length=").ok_or(FrameError("no OriginalContent Length"))?;
-    let digits: Vec<u8> = header[at + 7..]
-        .iter()
-        .copied()
-        .take_while(u8::is_ascii_digit)
-        .collect();
-    let original_len = std::str::from_utf8(&digits)
-        .ok()
-        .and_then(|d| d.parse::<usize>().ok())
-        .ok_or(FrameError("OriginalContent Length is not a number"))?;
+    let original_len = original_len(header)?;
     let part = &rest[second + OPEN.len()..];
     let line_end = find(part, b"\r\n").ok_or(FrameError("no header line in the second part"))?;
     if find_ci(&part[..line_end], b"application/octet-stream").is_none() {
@@ -103,9 +105,34 @@ pub(crate) fn parse(body: &[u8]) -> Result<Sealed<'_>, FrameError> {
             "the second part is not application/octet-stream",
         ));
     }
-    let mut payload = &part[line_end + 2..];
-    payload = payload.strip_suffix(b"\r\n").unwrap_or(payload);
-    payload = payload
+    let (signature, data) = split_payload(&part[line_end + 2..])?;
+    Ok(Sealed {
+        original_len,
+        signature,
+        data,
+    })
+}
+
+/// The `Length=` of the first part's `OriginalContent` header.
+pub(crate) fn original_len(header: &[u8]) -> Result<usize, FrameError> {
+    let at = find_ci(header, b"Length=").ok_or(FrameError("no OriginalContent Length"))?;
+    let digits: Vec<u8> = header[at + 7..]
+        .iter()
+        .copied()
+        .take_while(u8::is_ascii_digit)
+        .collect();
+    std::str::from_utf8(&digits)
+        .ok()
+        .and_then(|d| d.parse::<usize>().ok())
+        .ok_or(FrameError("OriginalContent Length is not a number"))
+}
+
+/// Splits the second part's content, from after its header line to the end of the body
+/// (the closing boundary), into the signature and the sealed data.
+pub(crate) fn split_payload(payload: &[u8]) -> Result<(&[u8], &[u8]), FrameError> {
+    const CLOSE: &[u8] = b"--Encrypted Boundary--";
+    let payload = payload.strip_suffix(b"\r\n").unwrap_or(payload);
+    let payload = payload
         .strip_suffix(CLOSE)
         .ok_or(FrameError("does not end with the closing boundary"))?;
     let (len, payload) = payload
@@ -115,12 +142,7 @@ pub(crate) fn parse(body: &[u8]) -> Result<Sealed<'_>, FrameError> {
     if sig_len > MAX_SIGNATURE || sig_len > payload.len() {
         return Err(FrameError("signature length out of range"));
     }
-    let (signature, data) = payload.split_at(sig_len);
-    Ok(Sealed {
-        original_len,
-        signature,
-        data,
-    })
+    Ok(payload.split_at(sig_len))
 }
 
 #[cfg(test)]

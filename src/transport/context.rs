@@ -1,0 +1,106 @@
+//! The sspi steps that the NTLM and Kerberos contexts share: the client's credentials
+//! handle, one acceptor step of the handshake, and sealing/unsealing a message as a
+//! token (signature) buffer and a data buffer. Generic over the sspi package; the
+//! callers turn [`sspi::Error`] into their own errors.
+
+use sspi::{
+    BufferType, CredentialUse, DataRepresentation, EncryptionFlags, SecurityBuffer,
+    SecurityBufferRef, SecurityStatus, ServerRequestFlags, Sspi,
+};
+
+/// Client: the credentials handle of `auth_data` for outbound use.
+pub(crate) fn outbound_credentials<P: Sspi>(
+    package: &mut P,
+    auth_data: &P::AuthenticationData,
+) -> sspi::Result<P::CredentialsHandle> {
+    let acquired = package
+        .acquire_credentials_handle()
+        .with_credential_use(CredentialUse::Outbound)
+        .with_auth_data(auth_data)
+        .execute(package)?;
+    Ok(acquired.credentials_handle)
+}
+
+/// The token of a one-buffer output (empty when there is none).
+pub(crate) fn output_token(mut output: Vec<SecurityBuffer>) -> Vec<u8> {
+    output.pop().map(|b| b.buffer).unwrap_or_default()
+}
+
+/// Completes the output token when the handshake step's `status` asks for it.
+pub(crate) fn complete_if_needed<P: Sspi>(
+    package: &mut P,
+    status: SecurityStatus,
+    output: &mut [SecurityBuffer],
+) -> sspi::Result<()> {
+    if matches!(
+        status,
+        SecurityStatus::CompleteNeeded | SecurityStatus::CompleteAndContinue
+    ) {
+        package.complete_auth_token(output)?;
+    }
+    Ok(())
+}
+
+/// Server: one step of the handshake on `token`. Returns the status and the token to
+/// send back (completed first when the status asks for it).
+#[cfg_attr(not(feature = "sim"), allow(dead_code))]
+pub(crate) fn accept<P: Sspi>(
+    package: &mut P,
+    creds: &mut P::CredentialsHandle,
+    token: &[u8],
+) -> sspi::Result<(SecurityStatus, Vec<u8>)> {
+    let mut input = vec![SecurityBuffer::new(token.to_vec(), BufferType::Token)];
+    let mut output = vec![SecurityBuffer::new(Vec::new(), BufferType::Token)];
+    let builder = package
+        .accept_security_context()
+        .with_credentials_handle(creds)
+        .with_context_requirements(ServerRequestFlags::ALLOCATE_MEMORY)
+        .with_target_data_representation(DataRepresentation::Native)
+        .with_input(&mut input)
+        .with_output(&mut output);
+    let status = package
+        .accept_security_context_impl(builder)?
+        .resolve_to_result()?
+        .status;
+    complete_if_needed(package, status, &mut output)?;
+    Ok((status, output_token(output)))
+}
+
+/// Which way [`transform`] goes.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Message {
+    /// Encrypt and sign: the signature is written, the data sealed.
+    Seal,
+    /// Decrypt and verify against the signature (which sspi may overwrite).
+    Unseal,
+}
+
+/// Seals or unseals `data` with a token buffer on `signature` (sized by the caller) and
+/// a data buffer on a copy of `data`. Returns the data buffer as sspi leaves it: all of
+/// the copy when its length is unchanged (NTLM both ways, Kerberos sealing), else the
+/// part sspi points it at (Kerberos unsealing: a wrap token's tail carries more than
+/// the plaintext).
+pub(crate) fn transform<P: Sspi>(
+    package: &mut P,
+    way: Message,
+    signature: &mut [u8],
+    data: &[u8],
+) -> sspi::Result<Vec<u8>> {
+    let mut out = data.to_vec();
+    let mut buffers = [
+        SecurityBufferRef::token_buf(signature),
+        SecurityBufferRef::data_buf(&mut out),
+    ];
+    match way {
+        Message::Seal => {
+            package.encrypt_message(EncryptionFlags::empty(), &mut buffers)?;
+        }
+        Message::Unseal => {
+            package.decrypt_message(&mut buffers)?;
+        }
+    }
+    if buffers[1].data().len() == data.len() {
+        return Ok(out);
+    }
+    Ok(buffers[1].data().to_vec())
+}
