@@ -151,7 +151,7 @@ impl<'i> Cursor<'i> {
     #[inline(never)]
     fn declare_attributes(&mut self, e: &Start<'i>) -> Result<usize, ParseError> {
         let mut n = 0usize;
-        for (count, a) in e.attributes().with_checks(false).enumerate() {
+        for (count, a) in e.attributes().with_checks(true).enumerate() {
             if count >= MAX_ATTRIBUTES {
                 return Err(self.syntax(&format!(
                     "more than {MAX_ATTRIBUTES} attributes on one element"

@@ -121,6 +121,23 @@ fn faults_and_garbage_are_typed() {
             "{bad}"
         );
     }
+    // Duplicated attributes are malformed XML (as the tree reader says): on an item, on a
+    // property, and a namespace declared twice on one element.
+    for dup in [
+        "<p:X xmlns:p=\"u\" a=\"1\" a=\"2\"><p:A>1</p:A></p:X>",
+        "<p:X xmlns:p=\"u\"><p:A b=\"1\" b=\"1\">1</p:A></p:X>",
+        "<p:X xmlns:p=\"u\" xmlns:p=\"v\"><p:A>1</p:A></p:X>",
+    ] {
+        let xml = format!("{HEAD}<n:PullResponse><n:Items>{dup}</n:Items></n:PullResponse>{TAIL}");
+        assert!(
+            matches!(
+                Page::parse(xml.as_bytes()),
+                Err(Error::Parse(ParseError::Syntax { .. }))
+            ),
+            "{dup}"
+        );
+        assert!(xml::parse(xml.as_bytes()).is_err(), "{dup}");
+    }
     let deep = format!(
         "{HEAD}<n:PullResponse><n:Items><p:X xmlns:p=\"u\"><p:A>{}{}</p:A></p:X></n:Items></n:PullResponse>{TAIL}",
         "<p:B>".repeat(200),
