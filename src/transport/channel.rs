@@ -554,8 +554,9 @@ impl Channel {
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.parse::<u64>().ok());
         let mut buf = std::mem::take(&mut self.body_buf);
-        // Reclaims the previous body's allocation when nothing holds that body any more.
-        buf.reserve(declared.map_or(8192, |d| d.min(limit as u64) as usize));
+        // Room for the whole body, once a second frame shows it must be gathered. This
+        // reclaims the previous large body's allocation when nothing holds it any more.
+        let whole = declared.map_or(8192, |d| d.min(limit as u64) as usize);
         let too_large = |buf: &BytesMut| Error::ResponseTooLarge {
             status,
             limit,
@@ -570,26 +571,51 @@ impl Channel {
             self.conn = None;
             return Err(too_large(&buf));
         }
+        // A body that arrives as one frame (hyper reads what the socket has, so usually
+        // the whole body) is taken as it is; more frames are gathered into `buf`.
+        let mut first: Option<Bytes> = None;
         while let Some(frame) = body.frame().await {
             let frame =
                 frame.map_err(|e| Error::Connection(format!("reading the response body: {e}")))?;
-            if let Some(data) = frame.data_ref() {
-                if buf.len() + data.len() > limit {
-                    let room = EXCERPT_BYTES.saturating_sub(buf.len());
-                    buf.extend_from_slice(&data[..data.len().min(room)]);
-                    self.conn = None;
-                    return Err(too_large(&buf));
+            let Ok(data) = frame.into_data() else {
+                continue;
+            };
+            let held = first.as_ref().map_or(0, Bytes::len);
+            if held + buf.len() + data.len() > limit {
+                if let Some(f) = first.take() {
+                    buf.extend_from_slice(&f[..f.len().min(EXCERPT_BYTES)]);
                 }
-                buf.extend_from_slice(data);
+                let room = EXCERPT_BYTES.saturating_sub(buf.len());
+                buf.extend_from_slice(&data[..data.len().min(room)]);
+                self.conn = None;
+                return Err(too_large(&buf));
             }
+            if first.is_none() && buf.is_empty() {
+                first = Some(data);
+                continue;
+            }
+            if let Some(f) = first.take() {
+                buf.reserve(whole.max(f.len() + data.len()));
+                buf.extend_from_slice(&f);
+            }
+            buf.extend_from_slice(&data);
         }
-        let body = if buf.len() >= REUSE_BODY_BUFFER {
-            let body = buf.split().freeze();
-            self.body_buf = buf;
-            body
-        } else {
+        let body = match first {
+            Some(only) => {
+                self.body_buf = buf;
+                only
+            }
+            None if buf.is_empty() => {
+                self.body_buf = buf;
+                Bytes::new()
+            }
+            None if buf.len() >= REUSE_BODY_BUFFER => {
+                let body = buf.split().freeze();
+                self.body_buf = buf;
+                body
+            }
             // Small bodies are not worth sharing an allocation for.
-            buf.freeze()
+            None => buf.freeze(),
         };
         Ok(Raw {
             status,

@@ -1,7 +1,9 @@
-//! Output the server garbles: a ReceiveResponse whose stream text is not base64. The
-//! output before it is delivered, the bad chunk is a typed parse error that ends the
-//! stream, and the command is still stopped on the server (Signal terminate) and the
-//! shell deleted.
+//! WinRS against a scripted server, for what the simulator does not send:
+//! - output the server garbles (stream text that is not base64): the output before it is
+//!   delivered, the bad chunk is a typed parse error that ends the stream, and the command
+//!   is still stopped on the server (Signal terminate) and the shell deleted;
+//! - large ReceiveResponses sent in many small HTTP chunks (bodies gathered from many
+//!   frames, into buffers that are reused): output kept by the consumer stays intact.
 
 #[path = "support/mini_http.rs"]
 mod mini_http;
@@ -9,6 +11,7 @@ mod mini_http;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
+use base64::Engine as _;
 use futures_util::StreamExt;
 use mini_http::{Captured, Reply, Server};
 use tokio_winrm::{Auth, Client, CommandEvent, Error};
@@ -95,4 +98,76 @@ async fn garbled_output_is_a_parse_error_after_the_good_output_and_the_command_i
     assert!(delete.is_some(), "no Delete in {actions:?}");
     let signal_body = server.requests()[signal.unwrap()].text();
     assert!(signal_body.contains("signal/terminate"), "{signal_body}");
+}
+
+/// The output of Receive number `k` (0-based): 100 KiB of a pattern of its own.
+fn output_of(k: usize) -> Vec<u8> {
+    (0..100 * 1024)
+        .map(|i| ((i * 7 + k * 13) % 251) as u8)
+        .collect()
+}
+
+#[tokio::test]
+async fn output_from_chunked_bodies_stays_intact_while_buffers_are_reused() {
+    let receives = AtomicUsize::new(0);
+    let server = Server::start(move |_, req| match action_of(req).as_str() {
+        "Create" => envelope(
+            "CreateResponse",
+            r#"<rsp:Shell><rsp:ShellId>S1</rsp:ShellId></rsp:Shell>"#,
+        ),
+        "Command" => envelope(
+            "CommandResponse",
+            r#"<rsp:CommandResponse><rsp:CommandId>C1</rsp:CommandId></rsp:CommandResponse>"#,
+        ),
+        "Receive" => {
+            let k = receives.fetch_add(1, Ordering::SeqCst);
+            let (streams, state) = if k < 3 {
+                let text = base64::engine::general_purpose::STANDARD.encode(output_of(k));
+                (
+                    format!(r#"<rsp:Stream Name="stdout" CommandId="C1">{text}</rsp:Stream>"#),
+                    format!(r#"<rsp:CommandState CommandId="C1" State="{RSP}/CommandState/Running"/>"#),
+                )
+            } else {
+                (
+                    String::new(),
+                    format!(r#"<rsp:CommandState CommandId="C1" State="{RSP}/CommandState/Done"><rsp:ExitCode>0</rsp:ExitCode></rsp:CommandState>"#),
+                )
+            };
+            let body = format!(
+                r#"<s:Envelope xmlns:s="http://www.w3.org/2003/05/soap-envelope" xmlns:rsp="{RSP}"><s:Body><rsp:ReceiveResponse>{streams}{state}</rsp:ReceiveResponse></s:Body></s:Envelope>"#
+            );
+            Reply::Bytes(mini_http::chunked(
+                200,
+                "application/soap+xml;charset=UTF-8",
+                body.as_bytes(),
+                4096,
+            ))
+        }
+        "Signal" => envelope("SignalResponse", "<rsp:SignalResponse/>"),
+        "Delete" => envelope("DeleteResponse", ""),
+        other => panic!("unexpected action {other:?}"),
+    })
+    .await;
+    let client = Client::builder(server.url())
+        .auth(Auth::basic("user", "pw"))
+        .allow_insecure_basic(true)
+        .build()
+        .unwrap();
+    let shell = client.shell().open().await.unwrap();
+    let mut cmd = shell.command("whatever").start().await.unwrap();
+    let mut held = Vec::new();
+    let mut exit = None;
+    while let Some(ev) = tokio::time::timeout(T, cmd.next()).await.unwrap() {
+        match ev.unwrap() {
+            CommandEvent::Stdout(b) => held.push(b),
+            CommandEvent::Stderr(b) => panic!("unexpected stderr {b:?}"),
+            CommandEvent::Exit(s) => exit = Some(s),
+        }
+    }
+    assert_eq!(exit, Some(tokio_winrm::ExitStatus::Exited(0)));
+    let got: Vec<u8> = held.iter().flat_map(|b| b.iter().copied()).collect();
+    let want: Vec<u8> = (0..3).flat_map(output_of).collect();
+    assert_eq!(got.len(), want.len());
+    assert!(got == want, "output differs from what the server sent");
+    shell.close().await.unwrap();
 }
