@@ -42,7 +42,7 @@ fn action_of(req: &Captured) -> String {
 
 /// Create, Command, then a Receive with one good chunk and one garbled chunk (and a
 /// second Receive, should the client ask for one, that never ends).
-async fn server() -> Server {
+async fn server(garbled: String) -> Server {
     let receives = AtomicUsize::new(0);
     Server::start(move |_, req| match action_of(req).as_str() {
         "Create" => envelope(
@@ -56,7 +56,7 @@ async fn server() -> Server {
         "Receive" if receives.fetch_add(1, Ordering::SeqCst) == 0 => envelope(
             "ReceiveResponse",
             &format!(
-                r#"<rsp:ReceiveResponse><rsp:Stream Name="stdout" CommandId="C1">aGk=</rsp:Stream><rsp:Stream Name="stdout" CommandId="C1">!!not base64!!</rsp:Stream><rsp:CommandState CommandId="C1" State="{RSP}/CommandState/Running"/></rsp:ReceiveResponse>"#
+                r#"<rsp:ReceiveResponse><rsp:Stream Name="stdout" CommandId="C1">aGk=</rsp:Stream><rsp:Stream Name="stdout" CommandId="C1">{garbled}</rsp:Stream><rsp:CommandState CommandId="C1" State="{RSP}/CommandState/Running"/></rsp:ReceiveResponse>"#
             ),
         ),
         "Receive" => Reply::Hang,
@@ -69,7 +69,14 @@ async fn server() -> Server {
 
 #[tokio::test]
 async fn garbled_output_is_a_parse_error_after_the_good_output_and_the_command_is_stopped() {
-    let server = server().await;
+    // Small chunks are decoded by the command's driver, large ones (16 KiB of text and
+    // more) by the stream as the consumer reads: both paths.
+    garbled_case("!!not base64!!".to_string()).await;
+    garbled_case(format!("{}!!", "QUJD".repeat(8 * 1024))).await;
+}
+
+async fn garbled_case(garbled: String) {
+    let server = server(garbled).await;
     let client = Client::builder(server.url())
         .auth(Auth::basic("user", "pw"))
         .allow_insecure_basic(true)

@@ -208,13 +208,16 @@ impl CommandBuilder {
     }
 }
 
-/// What the driver hands the stream: events, and output still in base64, decoded when
-/// the consumer reads it, so that decoding one response runs beside the next Receive
-/// instead of before it.
+/// What the driver hands the stream: events, and large output still in base64, decoded
+/// when the consumer reads it, so that decoding one response runs beside the next
+/// Receive instead of before it.
 enum Item {
     Event(Result<CommandEvent>),
     Output(StreamName, Bytes),
 }
+
+/// Base64 text from this size on is decoded by the consumer rather than the driver.
+const DECODE_LATER: usize = 16 * 1024;
 
 #[derive(Default)]
 struct Flow {
@@ -420,8 +423,12 @@ impl Stream for Command {
                 }
             }
             Poll::Ready(Some(Item::Event(item))) => {
-                if matches!(item, Ok(CommandEvent::Exit(_)) | Err(_)) {
-                    self.finished = true;
+                match &item {
+                    Ok(CommandEvent::Stdout(b) | CommandEvent::Stderr(b)) => {
+                        self.flow.buffered.fetch_sub(b.len(), Ordering::SeqCst);
+                        self.flow.notify.notify_one();
+                    }
+                    Ok(CommandEvent::Exit(_)) | Err(_) => self.finished = true,
                 }
                 Poll::Ready(Some(item))
             }
@@ -582,7 +589,20 @@ impl Driver {
                 self.flow
                     .buffered
                     .fetch_add(messages::decoded_len(&text), Ordering::SeqCst);
-                let _ = self.tx.send(Item::Output(stream, text));
+                // Small chunks are decoded here, so the response they came in is freed
+                // at once; large ones go to the consumer still in base64.
+                let item = if text.len() < DECODE_LATER {
+                    match messages::decode_into(&text, &mut BytesMut::new()) {
+                        Ok(data) => Item::Event(Ok(match stream {
+                            StreamName::Stdout => CommandEvent::Stdout(data),
+                            StreamName::Stderr => CommandEvent::Stderr(data),
+                        })),
+                        Err(e) => return Outcome::Failed(e.into()),
+                    }
+                } else {
+                    Item::Output(stream, text)
+                };
+                let _ = self.tx.send(item);
             }
             if let Some(code) = received.done {
                 return Outcome::Exited(code);

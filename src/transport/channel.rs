@@ -572,7 +572,7 @@ impl Channel {
             return Err(too_large(&buf));
         }
         // A body that arrives as one frame (hyper reads what the socket has, so usually
-        // the whole body) is taken as it is; more frames are gathered into `buf`.
+        // the whole body) needs no gathering; more frames are gathered into `buf`.
         let mut first: Option<Bytes> = None;
         while let Some(frame) = body.frame().await {
             let frame =
@@ -601,9 +601,16 @@ impl Channel {
             buf.extend_from_slice(&data);
         }
         let body = match first {
-            Some(only) => {
+            // Large: used as it is. Small: copied, so that the slice of hyper's read
+            // buffer is released at once and the buffer stays reusable (a small body held
+            // a while, by queued output, would otherwise make hyper allocate another).
+            Some(only) if only.len() >= REUSE_BODY_BUFFER => {
                 self.body_buf = buf;
                 only
+            }
+            Some(small) => {
+                self.body_buf = buf;
+                Bytes::copy_from_slice(&small)
             }
             None if buf.is_empty() => {
                 self.body_buf = buf;
