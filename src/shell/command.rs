@@ -229,8 +229,8 @@ struct Flow {
 /// the order the server sent them, then exactly one [`CommandEvent::Exit`], then `None`.
 /// A transport or server error is yielded once as `Err`, and the stream ends.
 ///
-/// Output is base64-decoded as it is read from the stream (so decoding overlaps the next
-/// Receive). Stream text the server garbled is an [`Error::Parse`] after the output
+/// Large output is base64-decoded as it is read from the stream (so decoding overlaps the
+/// next Receive). Stream text the server garbled is an [`Error::Parse`] after the output
 /// before it; the command is then stopped as if dropped.
 ///
 /// Dropping an unfinished command cancels it: Signal terminate is sent on a background
