@@ -273,6 +273,7 @@ fn enumerate(state: &State, req: &SimRequest) -> HandlerResult {
             w.raw("<n:EnumerateResponse>");
             w.element("n:EnumerationContext", &id);
             if optimize {
+                w.reserve(items.len() + 512);
                 w.raw("<w:Items>");
                 w.raw(&items);
                 w.raw("</w:Items>");
@@ -363,6 +364,7 @@ async fn pull(state: &State, req: &SimRequest) -> HandlerResult {
             if let Some(id) = &new_id {
                 w.element("n:EnumerationContext", id);
             }
+            w.reserve(items.len() + 512);
             w.raw("<n:Items>");
             w.raw(&items);
             w.raw("</n:Items>");
@@ -416,7 +418,9 @@ fn batch(
     let max = max.min(state.config.max_batch_items.max(1) as u64);
     let budget =
         (req.max_envelope_size.unwrap_or(153_600) as usize).saturating_sub(ENVELOPE_OVERHEAD);
-    let mut out = String::new();
+    // Items are written straight into the batch (sized once), and the last one taken back
+    // when it overflows the budget.
+    let mut out = XmlWriter::with_capacity(budget.min(1 << 20) + 4096);
     let mut n = 0u64;
     let mut i = start;
     let count = class.count();
@@ -426,17 +430,16 @@ fn batch(
             i += 1;
             continue;
         }
-        let mut w = XmlWriter::with_capacity(2048);
-        write_item(&mut w, src, class, &inst);
-        let item = w.into_string();
-        if n > 0 && out.len() + item.len() > budget {
+        let mark = out.len();
+        write_item(&mut out, src, class, &inst);
+        if n > 0 && out.len() > budget {
+            out.truncate(mark);
             break;
         }
-        out.push_str(&item);
         n += 1;
         i += 1;
     }
-    (out, i, i >= count)
+    (out.into_string(), i, i >= count)
 }
 
 fn selected(src: &Source, inst: &Instance) -> bool {

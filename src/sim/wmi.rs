@@ -376,11 +376,32 @@ fn write_property(w: &mut XmlWriter, name: &str, value: &Value) {
                 .for_each(|(n, v)| write_property(w, n, v));
             close(w);
         }
-        Value::Bool(b) => w.element(&format!("p:{name}"), if *b { "true" } else { "false" }),
-        Value::Int(v) => w.element(&format!("p:{name}"), &v.to_string()),
-        Value::UInt(v) => w.element(&format!("p:{name}"), &v.to_string()),
-        Value::Real(v) => w.element(&format!("p:{name}"), &v.to_string()),
-        Value::String(s) => w.element(&format!("p:{name}"), s),
+        // Written in place: no string per property (enumerations of many instances).
+        Value::Bool(b) => {
+            open(w);
+            w.raw(if *b { "true" } else { "false" });
+            close(w);
+        }
+        Value::Int(v) => {
+            open(w);
+            w.display(v);
+            close(w);
+        }
+        Value::UInt(v) => {
+            open(w);
+            w.display(v);
+            close(w);
+        }
+        Value::Real(v) => {
+            open(w);
+            w.text(&v.to_string());
+            close(w);
+        }
+        Value::String(s) => {
+            open(w);
+            w.text(s);
+            close(w);
+        }
     }
 }
 

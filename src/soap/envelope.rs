@@ -319,6 +319,33 @@ impl XmlWriter {
         self.buf
     }
 
+    /// Bytes written so far.
+    #[cfg_attr(not(feature = "sim"), allow(dead_code))]
+    pub(crate) fn len(&self) -> usize {
+        self.buf.len()
+    }
+
+    /// Drops what was written after the first `len` bytes (a mark taken with
+    /// [`XmlWriter::len`]).
+    #[cfg_attr(not(feature = "sim"), allow(dead_code))]
+    pub(crate) fn truncate(&mut self, len: usize) {
+        self.buf.truncate(len);
+    }
+
+    /// Makes room for `n` more bytes.
+    #[cfg_attr(not(feature = "sim"), allow(dead_code))]
+    pub(crate) fn reserve(&mut self, n: usize) {
+        self.buf.reserve(n);
+    }
+
+    /// Appends a number (or any value whose text needs no escaping) without an
+    /// intermediate string.
+    #[cfg_attr(not(feature = "sim"), allow(dead_code))]
+    pub(crate) fn display(&mut self, v: impl std::fmt::Display) {
+        use std::fmt::Write as _;
+        let _ = write!(self.buf, "{v}");
+    }
+
     /// The written text so far.
     pub fn as_str(&self) -> &str {
         &self.buf

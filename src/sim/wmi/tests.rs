@@ -210,6 +210,37 @@ fn instances_written_read_back() {
 }
 
 #[test]
+fn property_values_are_written_exactly() {
+    let inst = Instance {
+        class_name: "X".into(),
+        namespace: None,
+        properties: vec![
+            ("B".into(), Value::Bool(true)),
+            ("I".into(), Value::Int(-5)),
+            ("U".into(), Value::UInt(18_446_744_073_709_551_615)),
+            ("R".into(), Value::Real(1.5)),
+            ("S".into(), Value::String("a<b & \"c\"".into())),
+            ("N".into(), Value::Null),
+            (
+                "A".into(),
+                Value::Array(vec![Value::UInt(1), Value::String("two".into())]),
+            ),
+        ],
+    };
+    let mut x = XmlWriter::default();
+    write_instance(&mut x, "X", "http://u/X", &inst);
+    assert_eq!(
+        x.as_str(),
+        concat!(
+            "<p:X xmlns:p=\"http://u/X\" xmlns:cim=\"http://schemas.dmtf.org/wbem/wscim/1/common\"",
+            " xmlns:xsi=\"http://www.w3.org/2001/XMLSchema-instance\" xsi:type=\"p:X_Type\">",
+            "<p:B>true</p:B><p:I>-5</p:I><p:U>18446744073709551615</p:U><p:R>1.5</p:R>",
+            "<p:S>a&lt;b &amp; \"c\"</p:S><p:N xsi:nil=\"true\"/><p:A>1</p:A><p:A>two</p:A></p:X>"
+        )
+    );
+}
+
+#[test]
 fn datetimes() {
     assert_eq!(datetime(0, 0).as_str(), Some("1970-01-01T00:00:00.000000Z"));
     assert_eq!(
