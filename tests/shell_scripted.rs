@@ -40,9 +40,9 @@ fn action_of(req: &Captured) -> String {
     }
 }
 
-/// Create, Command, then a Receive with one good chunk and one garbled chunk (and a
-/// second Receive, should the client ask for one, that never ends).
-async fn server(garbled: String) -> Server {
+/// A shell server: Create, Command, Signal and Delete answered as Windows does; the
+/// `k`-th Receive (0-based) answered by `receive(k)`.
+async fn shell_server(receive: impl Fn(usize) -> Reply + Send + Sync + 'static) -> Server {
     let receives = AtomicUsize::new(0);
     Server::start(move |_, req| match action_of(req).as_str() {
         "Create" => envelope(
@@ -53,16 +53,33 @@ async fn server(garbled: String) -> Server {
             "CommandResponse",
             r#"<rsp:CommandResponse><rsp:CommandId>C1</rsp:CommandId></rsp:CommandResponse>"#,
         ),
-        "Receive" if receives.fetch_add(1, Ordering::SeqCst) == 0 => envelope(
+        "Receive" => receive(receives.fetch_add(1, Ordering::SeqCst)),
+        "Signal" => envelope("SignalResponse", "<rsp:SignalResponse/>"),
+        "Delete" => envelope("DeleteResponse", ""),
+        other => panic!("unexpected action {other:?}"),
+    })
+    .await
+}
+
+fn client_of(server: &Server) -> Client {
+    Client::builder(server.url())
+        .auth(Auth::basic("user", "pw"))
+        .allow_insecure_basic(true)
+        .build()
+        .unwrap()
+}
+
+/// A Receive with one good chunk and one garbled chunk (and a second Receive, should the
+/// client ask for one, that never ends).
+async fn server(garbled: String) -> Server {
+    shell_server(move |k| match k {
+        0 => envelope(
             "ReceiveResponse",
             &format!(
                 r#"<rsp:ReceiveResponse><rsp:Stream Name="stdout" CommandId="C1">aGk=</rsp:Stream><rsp:Stream Name="stdout" CommandId="C1">{garbled}</rsp:Stream><rsp:CommandState CommandId="C1" State="{RSP}/CommandState/Running"/></rsp:ReceiveResponse>"#
             ),
         ),
-        "Receive" => Reply::Hang,
-        "Signal" => envelope("SignalResponse", "<rsp:SignalResponse/>"),
-        "Delete" => envelope("DeleteResponse", ""),
-        other => panic!("unexpected action {other:?}"),
+        _ => Reply::Hang,
     })
     .await
 }
@@ -77,11 +94,7 @@ async fn garbled_output_is_a_parse_error_after_the_good_output_and_the_command_i
 
 async fn garbled_case(garbled: String) {
     let server = server(garbled).await;
-    let client = Client::builder(server.url())
-        .auth(Auth::basic("user", "pw"))
-        .allow_insecure_basic(true)
-        .build()
-        .unwrap();
+    let client = client_of(&server);
     let shell = client.shell().open().await.unwrap();
     let mut cmd = shell.command("whatever").start().await.unwrap();
     let first = tokio::time::timeout(T, cmd.next()).await.unwrap();
@@ -116,18 +129,7 @@ fn output_of(k: usize) -> Vec<u8> {
 
 #[tokio::test]
 async fn output_from_chunked_bodies_stays_intact_while_buffers_are_reused() {
-    let receives = AtomicUsize::new(0);
-    let server = Server::start(move |_, req| match action_of(req).as_str() {
-        "Create" => envelope(
-            "CreateResponse",
-            r#"<rsp:Shell><rsp:ShellId>S1</rsp:ShellId></rsp:Shell>"#,
-        ),
-        "Command" => envelope(
-            "CommandResponse",
-            r#"<rsp:CommandResponse><rsp:CommandId>C1</rsp:CommandId></rsp:CommandResponse>"#,
-        ),
-        "Receive" => {
-            let k = receives.fetch_add(1, Ordering::SeqCst);
+    let server = shell_server(|k| {
             let (streams, state) = if k < 3 {
                 let text = base64::engine::general_purpose::STANDARD.encode(output_of(k));
                 (
@@ -149,17 +151,9 @@ async fn output_from_chunked_bodies_stays_intact_while_buffers_are_reused() {
                 body.as_bytes(),
                 4096,
             ))
-        }
-        "Signal" => envelope("SignalResponse", "<rsp:SignalResponse/>"),
-        "Delete" => envelope("DeleteResponse", ""),
-        other => panic!("unexpected action {other:?}"),
     })
     .await;
-    let client = Client::builder(server.url())
-        .auth(Auth::basic("user", "pw"))
-        .allow_insecure_basic(true)
-        .build()
-        .unwrap();
+    let client = client_of(&server);
     let shell = client.shell().open().await.unwrap();
     let mut cmd = shell.command("whatever").start().await.unwrap();
     let mut held = Vec::new();

@@ -124,8 +124,8 @@ pub(crate) enum StreamName {
 /// One parsed ReceiveResponse.
 #[derive(Debug, Default, PartialEq)]
 pub(crate) struct Received {
-    /// Output chunks in document order, still base64 ([`decode`] them); empty End
-    /// markers skipped.
+    /// Output chunks in document order, still base64 ([`decode_into`] decodes them);
+    /// empty End markers skipped.
     pub chunks: Vec<(StreamName, Bytes)>,
     /// `Some(code)` when CommandState is Done.
     pub done: Option<i64>,
@@ -133,7 +133,7 @@ pub(crate) struct Received {
 
 /// Collects the output of one command from a ReceiveResponse while it is parsed: the
 /// base64 text of each `rsp:Stream` stays a slice of the response bytes, never copied
-/// into the element tree, and is decoded later by [`decode`].
+/// into the element tree, and is decoded later by [`decode_into`].
 #[derive(Debug)]
 pub(crate) struct StreamSink<'c> {
     command_id: &'c str,

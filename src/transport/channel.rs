@@ -604,26 +604,14 @@ impl Channel {
             // Large: used as it is. Small: copied, so that the slice of hyper's read
             // buffer is released at once and the buffer stays reusable (a small body held
             // a while, by queued output, would otherwise make hyper allocate another).
-            Some(only) if only.len() >= REUSE_BODY_BUFFER => {
-                self.body_buf = buf;
-                only
-            }
-            Some(small) => {
-                self.body_buf = buf;
-                Bytes::copy_from_slice(&small)
-            }
-            None if buf.is_empty() => {
-                self.body_buf = buf;
-                Bytes::new()
-            }
-            None if buf.len() >= REUSE_BODY_BUFFER => {
-                let body = buf.split().freeze();
-                self.body_buf = buf;
-                body
-            }
+            Some(only) if only.len() >= REUSE_BODY_BUFFER => only,
+            Some(small) => Bytes::copy_from_slice(&small),
+            None if buf.is_empty() => Bytes::new(),
+            None if buf.len() >= REUSE_BODY_BUFFER => buf.split().freeze(),
             // Small bodies are not worth sharing an allocation for.
-            None => buf.freeze(),
+            None => std::mem::take(&mut buf).freeze(),
         };
+        self.body_buf = buf;
         Ok(Raw {
             status,
             headers: parts.headers,
