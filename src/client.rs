@@ -17,8 +17,8 @@ use crate::operation::{CancelReason, Scope};
 use crate::soap::xml::{self, Element, ParseError, TextSink};
 use crate::soap::{Envelope, Fault, ns};
 use crate::transport::{
-    Auth, Endpoint, HttpResponse, TlsOptions, Transport, TransportConfig, TransportStats,
-    http_timeout_for, parse_pem_certificates,
+    Auth, Endpoint, HttpResponse, RequestKind, RetryPolicy, TlsOptions, Transport,
+    TransportConfig, TransportStats, http_timeout_for, parse_pem_certificates,
 };
 
 /// The default `w:OperationTimeout` (the long-poll length for Receive and Pull).
@@ -45,10 +45,19 @@ pub struct ClientBuilder {
     allow_insecure_basic: bool,
     max_channels: usize,
     idle_timeout: Duration,
+    retry: Option<RetryPolicy>,
     error: Option<Error>,
 }
 
 impl ClientBuilder {
+    /// Retries quota faults and failures that left nothing done on the server, with
+    /// backoff (see [`RetryPolicy`] for exactly what is retried). Default: none, apart
+    /// from sending a read whose response was lost once more on a fresh connection.
+    pub fn retry_policy(mut self, policy: RetryPolicy) -> Self {
+        self.retry = Some(policy);
+        self
+    }
+
     /// Credentials; [`Auth::None`] by default.
     pub fn auth(mut self, auth: Auth) -> Self {
         self.auth = auth;
@@ -133,8 +142,11 @@ impl ClientBuilder {
         self
     }
 
-    /// The most connections (channels) to the endpoint at once (default 32, at least 2:
-    /// a cancel's Signal needs a second channel while a Receive holds the first).
+    /// The most connections (channels) to the endpoint at once (default 32, at least 2).
+    /// One eighth of them (at least one) is kept for short requests: long polls
+    /// (Receive, Pull) never hold more than the rest, so a cancel's Signal, a Get or an
+    /// Identify finds a channel however many commands are running. Requests waiting for
+    /// a channel are served in the order they came; the wait is not HTTP time.
     pub fn max_channels(mut self, n: usize) -> Self {
         self.max_channels = n;
         self
@@ -182,6 +194,7 @@ impl ClientBuilder {
                 token: self.token.unwrap_or_default(),
                 tracker: TaskTracker::new(),
                 session_id: Uuid::new_v4(),
+                retry: self.retry,
             }),
         })
     }
@@ -197,6 +210,7 @@ pub(crate) struct ClientInner {
     pub(crate) token: CancellationToken,
     pub(crate) tracker: TaskTracker,
     pub(crate) session_id: Uuid,
+    pub(crate) retry: Option<RetryPolicy>,
 }
 
 /// An async WS-Management client for one endpoint. Cloning is cheap (an `Arc`).
@@ -231,6 +245,7 @@ impl Client {
             allow_insecure_basic: false,
             max_channels: 32,
             idle_timeout: Duration::from_secs(60),
+            retry: None,
             error: None,
         }
     }
@@ -297,42 +312,88 @@ impl Client {
         http_timeout_for(operation_timeout, self.inner.http_timeout)
     }
 
+    /// Sends one request of `kind` under the client's retry policy: the HTTP timeout
+    /// covers each attempt (not the wait for a channel, nor the backoff).
+    pub(crate) async fn send(
+        &self,
+        kind: RequestKind,
+        body: Bytes,
+        unauthenticated: bool,
+        operation_timeout: Duration,
+    ) -> Result<HttpResponse> {
+        let timeout = self.http_timeout(operation_timeout);
+        let t = &self.inner.transport;
+        let mut attempt = 1;
+        loop {
+            let result = t.send(body.clone(), unauthenticated, kind, timeout).await;
+            let Some(policy) = &self.inner.retry else {
+                return result;
+            };
+            let error = match result {
+                // A quota fault is read here, so that every operation's reader sees
+                // only the final answer.
+                Ok(resp) if resp.status == 500 && policy.quota => {
+                    match read_envelope(HttpResponse {
+                        status: resp.status,
+                        body: resp.body.clone(),
+                    }) {
+                        Err(e) if e.is_quota() => e,
+                        _ => return Ok(resp),
+                    }
+                }
+                Ok(resp) => return Ok(resp),
+                Err(e) => e,
+            };
+            if attempt >= policy.max_attempts || !policy.allows(kind, &error) {
+                return Err(error);
+            }
+            let wait = policy.backoff(attempt);
+            tracing::debug!(attempt, ?wait, error = %error, "retrying under the retry policy");
+            tokio::time::sleep(wait).await;
+            attempt += 1;
+        }
+    }
+
     /// Sends one envelope on any channel and returns the response's root element.
     /// Dropping the future abandons the request and closes its connection.
     pub(crate) async fn exchange(
         &self,
+        kind: RequestKind,
         body: String,
         operation_timeout: Duration,
     ) -> Result<Element> {
-        self.exchange_with(body, operation_timeout, &mut xml::NoSink)
+        self.exchange_with(kind, body, operation_timeout, &mut xml::NoSink)
             .await
     }
 
     /// [`Client::exchange`], with the text of the elements `sink` claims going to it.
     pub(crate) async fn exchange_with(
         &self,
+        kind: RequestKind,
         body: String,
         operation_timeout: Duration,
         sink: &mut (dyn TextSink + Send),
     ) -> Result<Element> {
-        let timeout = self.http_timeout(operation_timeout);
-        let t = &self.inner.transport;
-        let resp = tokio::time::timeout(timeout, t.send(Bytes::from(body), false))
-            .await
-            .map_err(|_| Error::HttpTimeout(timeout))??;
+        let resp = self
+            .send(kind, Bytes::from(body), false, operation_timeout)
+            .await?;
         read_envelope_with(resp, sink)
     }
 
+    /// Identify: a read, optionally without credentials.
     pub(crate) async fn exchange_raw(
         &self,
         body: String,
         unauthenticated: bool,
     ) -> Result<Element> {
-        let timeout = self.http_timeout(self.inner.operation_timeout);
-        let t = &self.inner.transport;
-        let resp = tokio::time::timeout(timeout, t.send(Bytes::from(body), unauthenticated))
-            .await
-            .map_err(|_| Error::HttpTimeout(timeout))??;
+        let resp = self
+            .send(
+                RequestKind::Read,
+                Bytes::from(body),
+                unauthenticated,
+                self.inner.operation_timeout,
+            )
+            .await?;
         read_envelope(resp)
     }
 

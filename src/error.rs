@@ -4,6 +4,9 @@ use crate::operation::CancelReason;
 use crate::soap::de::DeError;
 use crate::soap::{Fault, ParseError};
 
+/// A boxed underlying error, kept as [`std::error::Error::source`].
+pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
+
 /// Shorthand for `Result<T, tokio_winrm::Error>`.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
@@ -44,21 +47,52 @@ pub enum Error {
         /// The first bytes of the body.
         excerpt: String,
     },
-    /// Connecting to the endpoint failed.
-    #[error("cannot connect to {endpoint}: {message}")]
+    /// Connecting to the endpoint failed (name resolution, TCP connect, or the connect
+    /// timeout: `source` is the [`std::io::Error`], kind `TimedOut` for the timeout). No
+    /// request reached the server.
+    #[error("cannot connect to {endpoint}: {source}")]
     Connect {
         /// host:port.
         endpoint: String,
+        /// The I/O error of the resolver or the TCP connect.
+        #[source]
+        source: std::io::Error,
+    },
+    /// TLS failed: the handshake (including certificate verification; `source` is then the
+    /// [`std::io::Error`] that wraps rustls' error) or the TLS configuration.
+    #[error("TLS error: {message}")]
+    Tls {
         /// What failed.
         message: String,
+        /// The underlying error, when there is one.
+        #[source]
+        source: Option<BoxError>,
     },
-    /// TLS failed (including certificate verification).
-    #[error("TLS error: {0}")]
-    Tls(String),
-    /// The connection failed during a request (closed, reset, malformed HTTP).
-    #[error("connection error: {0}")]
-    Connection(String),
-    /// One HTTP request took longer than the HTTP timeout.
+    /// The connection failed before the request was sent, or during an authentication
+    /// handshake (closed, reset, malformed HTTP). The request itself did not reach the
+    /// server.
+    #[error("connection error: {source}")]
+    Connection {
+        /// The underlying error (hyper's or the socket's).
+        #[source]
+        source: BoxError,
+    },
+    /// The connection failed after the request was sent (or while it was being sent) and
+    /// before its whole response arrived: **the server may have carried the request out**.
+    ///
+    /// Requests that are safe to repeat (Identify, WS-Transfer Get, the config Get) are
+    /// sent once more on a fresh connection before this error is reported; others
+    /// (Create, Command, Send, Receive, Signal, Invoke, Put, Delete, Enumerate, Pull,
+    /// Release) are never re-sent, because running them twice can harm the host or lose
+    /// output.
+    #[error("connection lost after the request was sent; the server may have carried it out: {source}")]
+    ResponseLost {
+        /// The underlying error (hyper's or the socket's).
+        #[source]
+        source: BoxError,
+    },
+    /// One HTTP request took longer than the HTTP timeout (the time spent waiting for a
+    /// free channel does not count). The server may still carry the request out.
     #[error("HTTP request timed out after {0:?}")]
     HttpTimeout(std::time::Duration),
     /// The response is not a WS-Management message this client understands.
@@ -102,11 +136,12 @@ impl Error {
         matches!(self, Error::Cancelled { .. } | Error::Abandoned { .. })
     }
 
-    /// True for HTTP timeouts, operation timeouts reported by the server, and
-    /// cancellations because a deadline passed.
+    /// True for HTTP timeouts, connect timeouts, operation timeouts reported by the
+    /// server, and cancellations because a deadline passed.
     pub fn is_timeout(&self) -> bool {
         match self {
             Error::HttpTimeout(_) => true,
+            Error::Connect { source, .. } => source.kind() == std::io::ErrorKind::TimedOut,
             Error::Fault(f) => f.is_timed_out(),
             Error::Cancelled { reason } | Error::Abandoned { reason } => {
                 *reason == CancelReason::Timeout
@@ -118,6 +153,55 @@ impl Error {
     /// True when the error is a quota fault: retry later with backoff.
     pub fn is_quota(&self) -> bool {
         self.fault().is_some_and(Fault::is_quota)
+    }
+
+    /// True when no connection to the endpoint could be made: [`Error::Connect`] (name
+    /// resolution, TCP connect, connect timeout) and [`Error::Tls`] (handshake, certificate).
+    pub fn is_connect(&self) -> bool {
+        matches!(self, Error::Connect { .. } | Error::Tls { .. })
+    }
+
+    /// True when the request certainly did not take effect on the server and the same
+    /// call may succeed later: a failed connect ([`Error::Connect`], not TLS: a refused
+    /// certificate stays refused), a connection that failed before the request was sent
+    /// ([`Error::Connection`]), and the quota faults 2150859173 / 2150859174 (the server
+    /// refused the request; retry with backoff). [`Error::ResponseLost`] and
+    /// [`Error::HttpTimeout`] are not retryable in general: the server may have carried
+    /// the request out. [`crate::RetryPolicy`] retries these cases for you.
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            Error::Connect { .. } | Error::Connection { .. } => true,
+            Error::Fault(f) => f.is_quota(),
+            _ => false,
+        }
+    }
+
+    /// True when the server may have carried the request out although the call failed:
+    /// [`Error::ResponseLost`], [`Error::HttpTimeout`] and [`Error::Abandoned`].
+    pub fn may_have_executed(&self) -> bool {
+        matches!(
+            self,
+            Error::ResponseLost { .. } | Error::HttpTimeout(_) | Error::Abandoned { .. }
+        )
+    }
+
+    pub(crate) fn connection(source: impl Into<BoxError>) -> Error {
+        Error::Connection {
+            source: source.into(),
+        }
+    }
+
+    pub(crate) fn response_lost(source: impl Into<BoxError>) -> Error {
+        Error::ResponseLost {
+            source: source.into(),
+        }
+    }
+
+    pub(crate) fn tls(message: impl Into<String>, source: Option<BoxError>) -> Error {
+        Error::Tls {
+            message: message.into(),
+            source,
+        }
     }
 
     /// True for authentication failures.

@@ -39,6 +39,9 @@ pub use shell::{Command, CommandBuilder, CommandEvent, ExitStatus, Output, Shell
 pub use soap::cim::{CimDateTime, EndpointReference, Instance, Value};
 pub use soap::de::from_instance;
 pub use soap::fault::{Fault, code as fault_code};
-pub use transport::{Auth, Encryption, Endpoint, SspiCredentials, TlsOptions, TransportStats};
+pub use error::BoxError;
+pub use transport::{
+    Auth, Encryption, Endpoint, RetryPolicy, SspiCredentials, TlsOptions, TransportStats,
+};
 #[cfg(feature = "kerberos")]
 pub use transport::{KerberosCredentials, KerberosOptions};

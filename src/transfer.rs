@@ -2,6 +2,7 @@
 
 use serde::de::DeserializeOwned;
 
+use crate::transport::RequestKind;
 use crate::client::{Call, Client, OnCancel, body};
 use crate::error::Result;
 use crate::resource::Resource;
@@ -54,7 +55,7 @@ impl Client {
             tracing::debug_span!("operation", operation = "get", resource = resource.uri()),
             move |c| async move {
                 let env = resource_envelope(&c, ns::action::GET, &resource).write(|_| {});
-                let root = c.exchange(env, c.inner.operation_timeout).await?;
+                let root = c.exchange(RequestKind::Read, env, c.inner.operation_timeout).await?;
                 Ok(first_instance(body(&root), "the GetResponse instance")?)
             },
         )
@@ -99,7 +100,7 @@ impl Client {
             move |c| async move {
                 let env = resource_envelope(&c, ns::action::PUT, &resource)
                     .write(|w| write_instance(w, &resource, &instance));
-                let root = c.exchange(env, c.inner.operation_timeout).await?;
+                let root = c.exchange(RequestKind::Write, env, c.inner.operation_timeout).await?;
                 Ok(body(&root).children.first().map(Instance::from_element))
             },
         )
@@ -123,7 +124,7 @@ impl Client {
             move |c| async move {
                 let env = resource_envelope(&c, ns::action::CREATE, &resource)
                     .write(|w| write_instance(w, &resource, &instance));
-                let root = c.exchange(env, c.inner.operation_timeout).await?;
+                let root = c.exchange(RequestKind::Write, env, c.inner.operation_timeout).await?;
                 Ok(resource_created(body(&root))?)
             },
         )
@@ -145,7 +146,7 @@ impl Client {
             tracing::debug_span!("operation", operation = "delete", resource = resource.uri()),
             move |c| async move {
                 let env = resource_envelope(&c, ns::action::DELETE, &resource).write(|_| {});
-                c.exchange(env, c.inner.operation_timeout).await?;
+                c.exchange(RequestKind::Write, env, c.inner.operation_timeout).await?;
                 Ok(())
             },
         )

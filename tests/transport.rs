@@ -19,7 +19,7 @@ use tokio_rustls::rustls::{
     self,
     pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer},
 };
-use tokio_winrm::{Auth, Client, ClientBuilder, Error, IdentifyResponse};
+use tokio_winrm::{Auth, Client, ClientBuilder, Error, IdentifyResponse, Instance, Resource};
 
 const IDENTIFY: &str = concat!(
     r#"<s:Envelope xml:lang="en-US" xmlns:s="http://www.w3.org/2003/05/soap-envelope"><s:Header/><s:Body>"#,
@@ -146,7 +146,10 @@ async fn tls_verification_failures_are_tls_errors() {
         .build()
         .unwrap();
     match identify(&c).await {
-        Err(Error::Tls(m)) => assert!(m.to_ascii_lowercase().contains("certificate"), "{m}"),
+        Err(Error::Tls { message: m, source }) => {
+            assert!(m.to_ascii_lowercase().contains("certificate"), "{m}");
+            assert!(source.is_some(), "the rustls error is kept as the source");
+        }
         other => panic!("expected Error::Tls, got {other:?}"),
     }
     // Wrong name: trusted CA, but the certificate is for another host.
@@ -157,7 +160,10 @@ async fn tls_verification_failures_are_tls_errors() {
         .build()
         .unwrap();
     match identify(&c).await {
-        Err(Error::Tls(m)) => assert!(m.to_ascii_lowercase().contains("certificate"), "{m}"),
+        Err(Error::Tls { message: m, source }) => {
+            assert!(m.to_ascii_lowercase().contains("certificate"), "{m}");
+            assert!(source.is_some(), "the rustls error is kept as the source");
+        }
         other => panic!("expected Error::Tls, got {other:?}"),
     }
     assert!(
@@ -314,30 +320,70 @@ async fn fails_then_recovers(server: &Server, builder: ClientBuilder, conn: Conn
     err
 }
 
+/// Invoke Win32_Process.Create (a write) against `server`, whose first reply fails:
+/// the error, after checking that the request went out once and that the client still
+/// works.
+async fn write_fails_then_recovers(server: &Server) -> Error {
+    let c = Client::builder(server.url()).build().unwrap();
+    let call = c.invoke(
+        &Resource::new("wmicimv2/Win32_Process"),
+        "Create",
+        &Instance::new("Create_INPUT").with("CommandLine", "notepad.exe"),
+    );
+    let err = tokio::time::timeout(TIMEOUT, call.into_future())
+        .await
+        .expect("the request hung")
+        .expect_err("the first request must fail");
+    assert_eq!(server.requests().len(), 1, "a write is never sent twice");
+    check_identify(identify(&c).await);
+    assert_eq!(server.requests().len(), 2);
+    assert_eq!(c.transport_stats().connects, 2, "the broken connection is replaced");
+    err
+}
+
+/// The replies of a server that loses the connection while answering.
+fn lost_responses() -> Vec<(&'static str, fn() -> Reply)> {
+    vec![
+        ("Content-Length promises more than arrives", || {
+            let mut r = mini_http::soap(200, IDENTIFY);
+            r.truncate(r.len() - IDENTIFY.len() / 2);
+            Reply::BytesThenClose(r)
+        }),
+        ("a chunked body cut inside a chunk", || {
+            let mut r = mini_http::chunked(200, "application/soap+xml", IDENTIFY.as_bytes(), 64);
+            r.truncate(r.len() / 2);
+            Reply::BytesThenClose(r)
+        }),
+        ("closed before any byte of the response", || {
+            Reply::BytesThenClose(Vec::new())
+        }),
+    ]
+}
+
 #[tokio::test]
-async fn dropped_mid_response_is_a_connection_error() {
-    // Content-Length promises more than arrives.
-    let server = first_then_ok(|| {
-        let mut r = mini_http::soap(200, IDENTIFY);
-        r.truncate(r.len() - IDENTIFY.len() / 2);
-        Reply::BytesThenClose(r)
-    })
-    .await;
-    let err = fails_then_recovers(&server, Client::builder(server.url()), Conn::Replaced).await;
-    assert!(matches!(err, Error::Connection(_)), "{err:?}");
-    // A chunked body cut inside a chunk.
-    let server = first_then_ok(|| {
-        let mut r = mini_http::chunked(200, "application/soap+xml", IDENTIFY.as_bytes(), 64);
-        r.truncate(r.len() / 2);
-        Reply::BytesThenClose(r)
-    })
-    .await;
-    let err = fails_then_recovers(&server, Client::builder(server.url()), Conn::Replaced).await;
-    assert!(matches!(err, Error::Connection(_)), "{err:?}");
-    // Closed before any byte of the response.
-    let server = first_then_ok(|| Reply::BytesThenClose(Vec::new())).await;
-    let err = fails_then_recovers(&server, Client::builder(server.url()), Conn::Replaced).await;
-    assert!(matches!(err, Error::Connection(_)), "{err:?}");
+async fn a_write_whose_response_is_lost_is_response_lost_and_never_resent() {
+    for (case, reply) in lost_responses() {
+        let server = first_then_ok(reply).await;
+        let err = write_fails_then_recovers(&server).await;
+        assert!(matches!(err, Error::ResponseLost { .. }), "{case}: {err:?}");
+        assert!(err.may_have_executed() && !err.is_retryable(), "{case}: {err:?}");
+        assert!(
+            std::error::Error::source(&err).is_some(),
+            "{case}: hyper's error is kept as the source"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_read_whose_response_is_lost_is_sent_again_on_a_fresh_connection() {
+    for (case, reply) in lost_responses() {
+        let server = first_then_ok(reply).await;
+        let c = Client::builder(server.url()).build().unwrap();
+        check_identify(identify(&c).await);
+        assert_eq!(server.requests().len(), 2, "{case}");
+        let stats = c.transport_stats();
+        assert_eq!((stats.connects, stats.reconnects), (2, 1), "{case}");
+    }
 }
 
 #[tokio::test]

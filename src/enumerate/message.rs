@@ -5,8 +5,9 @@ use bytes::Bytes;
 
 use super::page::Batch;
 use super::{EnumerationMode, Filter, ReadPage, Request};
+use crate::transport::RequestKind;
 use crate::client::{Client, read_envelope};
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::soap::envelope::{XmlWriter, write_selector_set};
 use crate::soap::ns;
 use crate::soap::xml::ParseError;
@@ -78,17 +79,17 @@ pub(crate) fn envelope(
     .write(body)
 }
 
-/// Sends an Enumerate or Pull and reads the response with `read`. A fault becomes
-/// [`Error::Fault`]. Dropping the future abandons the request and closes its connection.
+/// Sends an Enumerate ([`RequestKind::Write`]) or a Pull ([`RequestKind::LongPoll`])
+/// and reads the response with `read`. A fault becomes [`crate::Error::Fault`]. Dropping the future abandons the request and closes its connection.
 pub(crate) async fn exchange_page<T>(
     c: &Client,
+    kind: RequestKind,
     body: String,
     read: ReadPage<T>,
 ) -> Result<Batch<Result<T>>> {
-    let timeout = c.http_timeout(c.inner.operation_timeout);
-    let resp = tokio::time::timeout(timeout, c.inner.transport.send(Bytes::from(body), false))
-        .await
-        .map_err(|_| Error::HttpTimeout(timeout))??;
+    let resp = c
+        .send(kind, Bytes::from(body), false, c.inner.operation_timeout)
+        .await?;
     if resp.status == 200 {
         return read(&resp.body);
     }
@@ -101,7 +102,7 @@ pub(crate) async fn exchange_page<T>(
 /// Sends a Release; an already ended or expired context counts as released.
 pub(crate) async fn release(c: &Client, r: &Request, context: &str) -> Result<()> {
     let env = envelope(c, ns::action::RELEASE, r, |w| write_release(w, context));
-    match c.exchange(env, c.inner.operation_timeout).await {
+    match c.exchange(RequestKind::Write, env, c.inner.operation_timeout).await {
         Ok(_) => Ok(()),
         Err(e) if super::is_invalid_context(&e) => Ok(()),
         Err(e) => Err(e),

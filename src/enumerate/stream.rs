@@ -14,6 +14,8 @@ use tokio::task::JoinHandle;
 use tracing::Instrument as _;
 
 use super::message::{self, exchange_page};
+use super::page::Batch;
+use crate::transport::RequestKind;
 use super::{EnumEnd, EnumEvent, ReadPage, Request, is_invalid_context};
 use crate::client::Client;
 use crate::error::{Error, Result};
@@ -274,6 +276,43 @@ impl<T: Send + 'static> Driver<T> {
             .release = Some(rx);
     }
 
+    /// Lets an Enumerate cancelled in flight finish on a tracked task (its HTTP timeout
+    /// bounds it) and releases the context its response names. If the response never
+    /// arrives (the connection is lost), the context stays on the server until its own
+    /// expiry (on Windows, the enumeration's idle timeout).
+    fn release_when_enumerated(
+        &self,
+        exchange: std::pin::Pin<Box<dyn Future<Output = Result<Batch<Result<T>>>> + Send>>,
+    ) {
+        let (tx, rx) = oneshot::channel();
+        let client = self.client.clone();
+        let request = self.request.clone();
+        self.client.spawn_cleanup(
+            async move {
+                let r = match exchange.await {
+                    Ok(page) => match page.context {
+                        Some(ctx) if !page.end_of_sequence => {
+                            tracing::debug!("releasing the context of an Enumerate cancelled in flight");
+                            message::release(&client, &request, &ctx).await
+                        }
+                        _ => Ok(()),
+                    },
+                    // Nothing was enumerated, or the server's answer was lost.
+                    Err(_) => Ok(()),
+                };
+                if let Err(e) = &r {
+                    tracing::warn!(error = %e, "enumeration release failed");
+                }
+                let _ = tx.send(r);
+            }
+            .in_current_span(),
+        );
+        self.shared
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .release = Some(rx);
+    }
+
     fn cancelled(&self, context: Option<String>, reason: CancelReason) {
         tracing::debug!(%reason, release = context.is_some(), "enumeration cancelled");
         if let Some(ctx) = context {
@@ -320,12 +359,29 @@ impl<T: Send + 'static> Driver<T> {
                     ));
                 }
             };
+            let kind = if started {
+                RequestKind::LongPoll
+            } else {
+                RequestKind::Write
+            };
+            let client = c.clone();
+            let reader = self.reader;
+            let mut exchange =
+                Box::pin(async move { exchange_page(&client, kind, body, reader).await });
             // A response that is ready wins over a cancel that is also ready, so an
             // EndOfSequence that won the race completes the enumeration.
             let res = tokio::select! {
                 biased;
-                r = exchange_page(c, body, self.reader) => r,
-                reason = self.scope.cancelled() => return self.cancelled(context, reason),
+                r = &mut exchange => r,
+                reason = self.scope.cancelled() => {
+                    if !started {
+                        // Cancelled while the Enumerate is out: its context is not known
+                        // yet, so the Enumerate is not abandoned but finished in the
+                        // background, and the context it names is released.
+                        self.release_when_enumerated(exchange);
+                    }
+                    return self.cancelled(context, reason);
+                }
             };
             match res {
                 Ok(page) => {

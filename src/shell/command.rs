@@ -19,6 +19,7 @@ use tokio_util::task::task_tracker::TaskTrackerToken;
 
 use super::ShellInner;
 use super::messages::{self, StreamName};
+use crate::transport::RequestKind;
 use crate::client::body;
 use crate::error::{Error, Result};
 use crate::operation::{CancelHandle, CancelReason, Scope};
@@ -175,7 +176,7 @@ impl CommandBuilder {
         let root = tokio::select! {
             biased;
             reason = scope.cancelled() => return Err(Error::Cancelled { reason }),
-            r = c.exchange(env, c.inner.operation_timeout) => r?,
+            r = c.exchange(RequestKind::Write, env, c.inner.operation_timeout) => r?,
         };
         let id = messages::read_command_id(body(&root))?;
         tracing::debug!(shell = %shell.id, command = %id, "command started");
@@ -321,7 +322,7 @@ impl Command {
                 .shell
                 .envelope(ns::action::SEND)
                 .write(|w| messages::write_send(w, &self.id, chunk, end && i == last));
-            c.exchange(env, c.inner.operation_timeout).await?;
+            c.exchange(RequestKind::Write, env, c.inner.operation_timeout).await?;
         }
         Ok(())
     }
@@ -466,7 +467,7 @@ async fn send_signal(shell: &ShellInner, id: &str, code: &str) -> Result<()> {
         .write(|w| messages::write_signal(w, id, code));
     shell
         .client
-        .exchange(env, shell.client.inner.operation_timeout)
+        .exchange(RequestKind::Write, env, shell.client.inner.operation_timeout)
         .await
         .map(|_| ())
 }
@@ -503,8 +504,13 @@ impl Driver {
                 }
             }
         };
+        // From here until the Signal's answer, Client::shutdown waits for this task:
+        // the token is taken before the final item goes out, so a caller that saw it
+        // and then shuts down still waits for the Signal.
+        let tracked = shell.client.inner.tracker.token();
         match outcome {
             Outcome::Exited(code) => {
+                // The normal end: Signal terminate first (MS-WSMV's order), then Exit.
                 signal.await;
                 let _ = self
                     .tx
@@ -514,12 +520,14 @@ impl Driver {
             }
             Outcome::Cancelled(reason) => {
                 tracing::debug!(shell = %shell.id, command = %id, %reason, "command cancelled");
-                signal.await;
+                // The final status does not wait for the server (MI_Operation_Cancel:
+                // as soon as possible); the Signal is already on its way and tracked.
                 let _ = self
                     .tx
                     .send(Item::Event(Ok(CommandEvent::Exit(ExitStatus::Cancelled {
                         reason,
                     }))));
+                signal.await;
             }
             Outcome::Failed(e) => {
                 let _ = self.tx.send(Item::Event(Err(e)));
@@ -532,6 +540,7 @@ impl Driver {
         drop(shell);
         let token = self.cleanup_rx.try_recv().ok();
         drop(token);
+        drop(tracked);
     }
 
     async fn receive_loop(&mut self) -> Outcome {
@@ -558,7 +567,7 @@ impl Driver {
                 biased;
                 // Dropping the Receive future closes its connection at once.
                 reason = self.scope.cancelled() => return Outcome::Cancelled(reason),
-                r = c.exchange_with(env, c.inner.operation_timeout, &mut sink) => r,
+                r = c.exchange_with(RequestKind::LongPoll, env, c.inner.operation_timeout, &mut sink) => r,
             };
             let root = match result {
                 Ok(root) => root,

@@ -13,6 +13,7 @@ use std::time::Duration;
 pub use command::{Command, CommandBuilder, CommandEvent, ExitStatus};
 pub use run::Output;
 
+use crate::transport::RequestKind;
 use crate::client::{Client, body};
 use crate::error::Result;
 use crate::soap::envelope::{OptionItem, Selector};
@@ -105,7 +106,7 @@ impl ShellBuilder {
             ..c.envelope(ns::action::CREATE, Some(&self.resource_uri))
         }
         .write(|w| messages::write_create(w, &self.spec));
-        let root = c.exchange(env, c.inner.operation_timeout).await?;
+        let root = c.exchange(RequestKind::Write, env, c.inner.operation_timeout).await?;
         let id = messages::read_shell_id(body(&root))?;
         tracing::debug!(shell = %id, "shell created");
         Ok(Shell {
@@ -144,7 +145,7 @@ impl ShellInner {
         let env = self.envelope(ns::action::DELETE).write(|_| {});
         match self
             .client
-            .exchange(env, self.client.inner.operation_timeout)
+            .exchange(RequestKind::Write, env, self.client.inner.operation_timeout)
             .await
         {
             Ok(_) => Ok(()),

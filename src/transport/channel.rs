@@ -11,7 +11,6 @@ use http_body_util::{BodyExt, Full};
 use hyper::client::conn::http1::{self, SendRequest};
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
-use tokio::sync::OwnedSemaphorePermit;
 use tokio::task::JoinHandle;
 use tokio_util::either::Either;
 
@@ -61,7 +60,6 @@ pub(crate) struct Channel {
     /// allocators; WinRS output arrives as a run of large responses).
     body_buf: BytesMut,
     stats: Arc<Stats>,
-    _permit: OwnedSemaphorePermit,
 }
 
 /// Bodies at least this large leave their buffer for reuse.
@@ -74,12 +72,39 @@ struct Raw {
     body: Bytes,
 }
 
-/// A failed round trip: `Stale` when a reused connection turned out closed before the
-/// server answered (the request never reached it: retry on a fresh connection).
+/// A failed round trip.
 enum Failure {
-    Stale(Error),
+    /// The request provably never left: hyper handed it back unsent (a reused
+    /// connection the server had closed). It may go again on a fresh connection.
+    Unsent(Error),
+    /// The connection failed once the request had been handed to hyper: it may have
+    /// reached the server. Reported as [`Error::ResponseLost`] for the request itself
+    /// (as [`Error::Connection`] for a handshake leg, whose empty body does nothing).
+    Lost(hyper::Error),
+    /// Anything else (a response over the size cap, a local error).
     Fatal(Error),
 }
+
+impl Failure {
+    /// The error of a failed request that carried the caller's body.
+    fn for_request(self) -> Error {
+        match self {
+            Failure::Unsent(e) | Failure::Fatal(e) => e,
+            Failure::Lost(e) => Error::response_lost(e),
+        }
+    }
+
+    /// The error of a failed handshake leg (its empty body did nothing on the server).
+    fn for_handshake(self) -> Error {
+        match self {
+            Failure::Unsent(e) | Failure::Fatal(e) => e,
+            Failure::Lost(e) => Error::connection(e),
+        }
+    }
+}
+
+/// How often an unsent request is tried on a fresh connection.
+const UNSENT_ATTEMPTS: u32 = 3;
 
 impl From<Error> for Failure {
     fn from(e: Error) -> Self {
@@ -156,11 +181,7 @@ fn classify(raw: Raw) -> Result<HttpResponse> {
 }
 
 impl Channel {
-    pub(crate) fn new(
-        config: Arc<TransportConfig>,
-        permit: OwnedSemaphorePermit,
-        stats: Arc<Stats>,
-    ) -> Channel {
+    pub(crate) fn new(config: Arc<TransportConfig>, stats: Arc<Stats>) -> Channel {
         let ep = &config.endpoint;
         let target = http::Uri::try_from(ep.path.as_str())
             .ok()
@@ -173,8 +194,12 @@ impl Channel {
             in_flight: false,
             body_buf: BytesMut::new(),
             stats,
-            _permit: permit,
         }
+    }
+
+    /// Closes the connection (if any): the next request connects afresh.
+    pub(crate) fn disconnect(&mut self) {
+        self.conn = None;
     }
 
     /// Idle and its connection (if any) still open.
@@ -204,11 +229,14 @@ impl Channel {
             .await
             .map_err(|_| Error::Connect {
                 endpoint: authority.clone(),
-                message: format!("timed out after {:?}", self.config.connect_timeout),
+                source: std::io::Error::new(
+                    std::io::ErrorKind::TimedOut,
+                    format!("timed out after {:?}", self.config.connect_timeout),
+                ),
             })?
-            .map_err(|e| Error::Connect {
+            .map_err(|source| Error::Connect {
                 endpoint: authority.clone(),
-                message: e.to_string(),
+                source,
             })?;
         let _ = tcp.set_nodelay(true);
         let mut channel_binding = None;
@@ -219,8 +247,11 @@ impl Channel {
                 let stream =
                     tokio::time::timeout(self.config.connect_timeout, connector.connect(name, tcp))
                         .await
-                        .map_err(|_| Error::Tls("TLS handshake timed out".into()))?
-                        .map_err(|e| Error::Tls(e.to_string()))?;
+                        .map_err(|_| Error::tls("TLS handshake timed out", None))?
+                        .map_err(|e| {
+                            let message = format!("TLS handshake with {authority} failed: {e}");
+                            Error::tls(message, Some(Box::new(e)))
+                        })?;
                 if self.config.auth.sspi().is_some() {
                     channel_binding = stream
                         .get_ref()
@@ -237,7 +268,7 @@ impl Channel {
         let (sender, conn) = http1::Builder::new()
             .handshake(TokioIo::new(io))
             .await
-            .map_err(|e| Error::Connection(e.to_string()))?;
+            .map_err(Error::connection)?;
         let task = tokio::spawn(async move {
             if let Err(e) = conn.await {
                 tracing::debug!(error = %e, "connection ended");
@@ -305,8 +336,9 @@ impl Channel {
             // of every Basic request too.
             return Box::pin(self.send_sspi(body)).await;
         }
-        let mut retried = false;
+        let mut attempts = 0;
         loop {
+            attempts += 1;
             self.ensure_connected().await?;
             let auth = self.config.auth.basic_header();
             let req = self.request(
@@ -320,11 +352,11 @@ impl Channel {
             // and command task) stays small.
             match Box::pin(self.round_trip(req)).await {
                 Ok(raw) => return classify(raw),
-                Err(Failure::Stale(_)) if !retried => {
-                    retried = true;
+                Err(Failure::Unsent(e)) if attempts < UNSENT_ATTEMPTS => {
+                    tracing::debug!(error = %e, "request not sent; sending it on a fresh connection");
                     self.stats.reconnects.fetch_add(1, Ordering::Relaxed);
                 }
-                Err(Failure::Stale(e) | Failure::Fatal(e)) => return Err(e),
+                Err(f) => return Err(f.for_request()),
             }
         }
     }
@@ -334,13 +366,18 @@ impl Channel {
     /// this attempt. The request is sealed anew on every attempt, never re-sent as sealed.
     async fn send_sspi(&mut self, plain: Bytes) -> Result<HttpResponse> {
         let seal = self.config.auth.seals(self.config.endpoint.https);
-        let mut stale_retried = false;
+        let mut attempts = 0;
         let mut reauthenticated = false;
         loop {
+            attempts += 1;
             self.ensure_connected().await?;
             let step = async {
                 if self.conn.as_ref().is_some_and(|c| c.security.is_none()) {
-                    self.handshake().await?;
+                    // The handshake's failures are the handshake's: its empty bodies do
+                    // nothing on the server, and the request itself has not left.
+                    self.handshake()
+                        .await
+                        .map_err(|f| Failure::Fatal(f.for_handshake()))?;
                 }
                 let req = if seal {
                     let ctx = self
@@ -359,12 +396,12 @@ impl Channel {
             };
             let raw = match step.await {
                 Ok(raw) => raw,
-                Err(Failure::Stale(_)) if !stale_retried => {
-                    stale_retried = true;
+                Err(Failure::Unsent(e)) if attempts < UNSENT_ATTEMPTS => {
+                    tracing::debug!(error = %e, "request not sent; sealing it anew for a fresh connection");
                     self.stats.reconnects.fetch_add(1, Ordering::Relaxed);
                     continue;
                 }
-                Err(Failure::Stale(e) | Failure::Fatal(e)) => return Err(e),
+                Err(f) => return Err(f.for_request()),
             };
             if raw.status == 401 {
                 // The server no longer knows this connection's context.
@@ -496,43 +533,35 @@ impl Channel {
         })
     }
 
-    /// One request on the current connection, its response read whole.
+    /// One request on the current connection, its response read whole. Sent with
+    /// hyper's `try_send_request`, which hands an unsent request back: only then is
+    /// the failure [`Failure::Unsent`].
     async fn round_trip(&mut self, req: Request<Full<Bytes>>) -> Result<Raw, Failure> {
         let conn = self
             .conn
             .as_mut()
             .ok_or_else(|| Error::State("no connection".into()))?;
-        let reused = conn.requests > 0;
         conn.requests += 1;
         self.in_flight = true;
         self.stats.requests.fetch_add(1, Ordering::Relaxed);
-        if conn.sender.ready().await.is_err() {
+        if let Err(e) = conn.sender.ready().await {
+            // The connection closed before the request was handed over.
             self.in_flight = false;
             self.conn = None;
-            let e = Error::Connection("connection closed".into());
-            return Err(if reused {
-                Failure::Stale(e)
-            } else {
-                Failure::Fatal(e)
-            });
+            return Err(Failure::Unsent(Error::connection(e)));
         }
-        let resp = match conn.sender.send_request(req).await {
+        let resp = match conn.sender.try_send_request(req).await {
             Ok(r) => r,
-            Err(e) => {
+            Err(mut e) => {
                 self.in_flight = false;
                 self.conn = None;
-                // A reused connection the server closed between requests: the request
-                // never reached it, so it may go once more on a fresh connection.
-                let stale =
-                    reused && (e.is_canceled() || e.is_closed() || e.is_incomplete_message());
-                if stale {
-                    tracing::debug!(error = %e, "reused connection was closed");
-                }
-                let e = Error::Connection(e.to_string());
-                return Err(if stale {
-                    Failure::Stale(e)
+                let unsent = e.take_message().is_some();
+                let e = e.into_error();
+                tracing::debug!(error = %e, unsent, "connection failed during a request");
+                return Err(if unsent {
+                    Failure::Unsent(Error::connection(e))
                 } else {
-                    Failure::Fatal(e)
+                    Failure::Lost(e)
                 });
             }
         };
@@ -541,10 +570,13 @@ impl Channel {
         if result.is_err() {
             self.conn = None;
         }
-        result.map_err(Failure::Fatal)
+        result
     }
 
-    async fn read_response(&mut self, resp: http::Response<hyper::body::Incoming>) -> Result<Raw> {
+    async fn read_response(
+        &mut self,
+        resp: http::Response<hyper::body::Incoming>,
+    ) -> Result<Raw, Failure> {
         let status = resp.status().as_u16();
         let limit = self.config.max_response_bytes;
         let (parts, mut body) = resp.into_parts();
@@ -569,14 +601,13 @@ impl Channel {
                 buf.extend_from_slice(&data[..data.len().min(EXCERPT_BYTES)]);
             }
             self.conn = None;
-            return Err(too_large(&buf));
+            return Err(Failure::Fatal(too_large(&buf)));
         }
         // A body that arrives as one frame (hyper reads what the socket has, so usually
         // the whole body) needs no gathering; more frames are gathered into `buf`.
         let mut first: Option<Bytes> = None;
         while let Some(frame) = body.frame().await {
-            let frame =
-                frame.map_err(|e| Error::Connection(format!("reading the response body: {e}")))?;
+            let frame = frame.map_err(Failure::Lost)?;
             let Ok(data) = frame.into_data() else {
                 continue;
             };
@@ -588,7 +619,7 @@ impl Channel {
                 let room = EXCERPT_BYTES.saturating_sub(buf.len());
                 buf.extend_from_slice(&data[..data.len().min(room)]);
                 self.conn = None;
-                return Err(too_large(&buf));
+                return Err(Failure::Fatal(too_large(&buf)));
             }
             if first.is_none() && buf.is_empty() {
                 first = Some(data);

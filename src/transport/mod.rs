@@ -10,6 +10,7 @@ mod context;
 pub(crate) mod kerberos;
 pub(crate) mod ntlm;
 pub(crate) mod sealing;
+mod retry;
 mod tls;
 
 use std::sync::Arc;
@@ -17,11 +18,12 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
-use tokio::sync::{Mutex, Semaphore};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::time::Instant;
 
 pub use auth::{Auth, Encryption, SspiCredentials};
 pub(crate) use channel::{Channel, HttpResponse, http_timeout_for};
+pub use retry::RetryPolicy;
 #[cfg(feature = "kerberos")]
 pub use kerberos::{KerberosCredentials, KerberosOptions};
 pub use tls::{TlsOptions, parse_pem_certificates};
@@ -181,7 +183,9 @@ pub struct TransportStats {
     pub connects: u64,
     /// HTTP requests sent.
     pub requests: u64,
-    /// Requests retried on a fresh connection after a reused one turned out closed.
+    /// Requests sent again on a fresh connection: after hyper handed an unsent request
+    /// back (a reused connection the server had closed), or after the response of a
+    /// read (Identify, Get) was lost.
     pub reconnects: u64,
     /// NTLM/Negotiate handshakes completed (one per channel connection, plus re-auths).
     pub handshakes: u64,
@@ -192,21 +196,54 @@ struct Idle {
     since: Instant,
 }
 
+/// What a request is, for the pool and for re-sending.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum RequestKind {
+    /// A read that is safe to repeat (Identify, WS-Transfer Get, the config Get): sent
+    /// once more on a fresh connection when its response was lost.
+    Read,
+    /// Anything that changes state or whose repetition loses data (Create, Command,
+    /// Send, Signal, Invoke, Put, Delete, Enumerate, Release): never re-sent once it may
+    /// have reached the server.
+    Write,
+    /// A long poll (Receive, Pull): never re-sent, and held to the long-poll budget of
+    /// channels so that short requests always find a channel.
+    LongPoll,
+}
+
+/// Channels kept for short requests out of `max_channels`: long polls may hold all
+/// the others. One eighth, at least one.
+pub(crate) fn reserved_for_short(max_channels: usize) -> usize {
+    (max_channels / 8).max(1)
+}
+
 /// The channel pool of one endpoint.
+///
+/// A request first takes a permit (at most `max_channels` channels are in use; tokio's
+/// semaphore serves waiters in order, so a queued request is never overtaken by later
+/// ones), then an idle channel or a new one. A channel going back to the pool releases
+/// its permit, which wakes the oldest waiter. Long polls (Receive, Pull) also need a
+/// permit of the long-poll budget, so that however many commands are running, short
+/// requests (a cancel's Signal, a Get) are served at once. Channels in use plus idle
+/// channels never exceed `max_channels`: a channel is only created when no idle one is
+/// left.
 pub(crate) struct Transport {
     pub(crate) config: Arc<TransportConfig>,
-    idle: Mutex<Vec<Idle>>,
+    idle: std::sync::Mutex<Vec<Idle>>,
     permits: Arc<Semaphore>,
+    long_poll_permits: Arc<Semaphore>,
     pub(crate) stats: Arc<Stats>,
 }
 
 impl Transport {
     pub(crate) fn new(config: TransportConfig) -> Transport {
         let permits = Arc::new(Semaphore::new(config.max_channels));
+        let long_polls = config.max_channels - reserved_for_short(config.max_channels);
         Transport {
             config: Arc::new(config),
-            idle: Mutex::new(Vec::new()),
+            idle: std::sync::Mutex::new(Vec::new()),
             permits,
+            long_poll_permits: Arc::new(Semaphore::new(long_polls.max(1))),
             stats: Arc::new(Stats::default()),
         }
     }
@@ -220,50 +257,89 @@ impl Transport {
         }
     }
 
-    /// Takes an idle channel, or a new (not yet connected) one once a permit is free.
-    pub(crate) async fn lease(self: &Arc<Self>) -> Result<Lease> {
-        {
-            let mut idle = self.idle.lock().await;
-            let now = Instant::now();
-            while let Some(i) = idle.pop() {
-                if now.duration_since(i.since) < self.config.idle_timeout && i.channel.is_usable() {
-                    return Ok(Lease {
-                        channel: Some(i.channel),
-                        pool: Arc::clone(self),
-                    });
-                }
-            }
-        }
+    /// Waits for a permit (and, for a long poll, a long-poll permit), then takes an idle
+    /// channel or a new (not yet connected) one. The wait is not HTTP time.
+    pub(crate) async fn lease(self: &Arc<Self>, kind: RequestKind) -> Result<Lease> {
+        let closed = |_| Error::State("transport closed".into());
+        let long_poll = match kind {
+            RequestKind::LongPoll => Some(
+                Arc::clone(&self.long_poll_permits)
+                    .acquire_owned()
+                    .await
+                    .map_err(closed)?,
+            ),
+            RequestKind::Read | RequestKind::Write => None,
+        };
         let permit = Arc::clone(&self.permits)
             .acquire_owned()
             .await
-            .map_err(|_| Error::State("transport closed".into()))?;
+            .map_err(closed)?;
+        let channel = self.take_idle().unwrap_or_else(|| {
+            Channel::new(Arc::clone(&self.config), Arc::clone(&self.stats))
+        });
         Ok(Lease {
-            channel: Some(Channel::new(
-                Arc::clone(&self.config),
-                permit,
-                Arc::clone(&self.stats),
-            )),
+            channel: Some(channel),
             pool: Arc::clone(self),
+            _permit: permit,
+            _long_poll: long_poll,
         })
     }
 
-    /// One request on any channel.
+    fn take_idle(&self) -> Option<Channel> {
+        let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
+        let now = Instant::now();
+        while let Some(i) = idle.pop() {
+            if now.duration_since(i.since) < self.config.idle_timeout && i.channel.is_usable() {
+                return Some(i.channel);
+            }
+        }
+        None
+    }
+
+    /// One request on any channel, under the HTTP timeout `timeout` (which starts once
+    /// a channel is had). A [`RequestKind::Read`] whose response was lost is sent once
+    /// more on a fresh connection; nothing else is re-sent once it may have left.
     pub(crate) async fn send(
         self: &Arc<Self>,
         body: Bytes,
         unauthenticated_identify: bool,
+        kind: RequestKind,
+        timeout: Duration,
     ) -> Result<HttpResponse> {
-        let mut lease = self.lease().await?;
-        lease.channel().send(body, unauthenticated_identify).await
+        let mut lease = self.lease(kind).await?;
+        let first = tokio::time::timeout(
+            timeout,
+            lease.channel().send(body.clone(), unauthenticated_identify),
+        )
+        .await
+        .map_err(|_| Error::HttpTimeout(timeout))?;
+        match first {
+            Err(Error::ResponseLost { source }) if kind == RequestKind::Read => {
+                tracing::debug!(error = %source, "response of a read lost; sending it again on a fresh connection");
+                drop(lease);
+                self.stats.reconnects.fetch_add(1, Ordering::Relaxed);
+                let mut lease = self.lease(kind).await?;
+                lease.channel().disconnect();
+                tokio::time::timeout(
+                    timeout,
+                    lease.channel().send(body, unauthenticated_identify),
+                )
+                .await
+                .map_err(|_| Error::HttpTimeout(timeout))?
+            }
+            other => other,
+        }
     }
 }
 
-/// A channel borrowed from the pool. Dropping it mid-request (an abandoned long poll)
-/// drops the connection; otherwise the channel goes back to the pool.
+/// A channel borrowed from the pool, with its permits. Dropping it mid-request (an
+/// abandoned long poll) drops the connection; otherwise the channel goes back to the
+/// pool, then the permits are released.
 pub(crate) struct Lease {
     channel: Option<Channel>,
     pool: Arc<Transport>,
+    _permit: OwnedSemaphorePermit,
+    _long_poll: Option<OwnedSemaphorePermit>,
 }
 
 impl Lease {
@@ -280,17 +356,19 @@ impl Drop for Lease {
             return;
         };
         if !ch.is_reusable() {
-            return; // dropping it closes the connection and frees the permit
+            return; // dropping it closes the connection
         }
         let idle = Idle {
             channel: ch,
             since: Instant::now(),
         };
-        if let Ok(mut guard) = self.pool.idle.try_lock() {
-            guard.push(idle);
-        }
-        // When the pool lock is contended the channel is simply closed: correct, and
-        // rare enough not to matter.
+        self.pool
+            .idle
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(idle);
+        // The permits are released after this, when the fields drop: the next waiter
+        // finds the channel idle.
     }
 }
 

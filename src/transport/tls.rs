@@ -57,7 +57,7 @@ fn provider() -> Arc<CryptoProvider> {
 pub(crate) fn client_config(opts: &TlsOptions) -> Result<Arc<ClientConfig>> {
     let builder = ClientConfig::builder_with_provider(provider())
         .with_safe_default_protocol_versions()
-        .map_err(|e| Error::Tls(e.to_string()))?;
+        .map_err(|e| Error::tls(format!("TLS configuration: {e}"), Some(Box::new(e))))?;
     let config = if opts.danger_accept_invalid_certs {
         builder
             .dangerous()
