@@ -17,8 +17,8 @@ use crate::operation::{CancelReason, Scope};
 use crate::soap::xml::{self, Element, ParseError, TextSink};
 use crate::soap::{Envelope, Fault, ns};
 use crate::transport::{
-    Auth, Endpoint, HttpResponse, RequestKind, RetryPolicy, TlsOptions, Transport,
-    TransportConfig, TransportStats, http_timeout_for, parse_pem_certificates,
+    Auth, Endpoint, HttpResponse, RequestKind, RetryPolicy, TlsOptions, Transport, TransportConfig,
+    TransportStats, http_timeout_for, parse_pem_certificates,
 };
 
 /// The default `w:OperationTimeout` (the long-poll length for Receive and Pull).

@@ -85,7 +85,9 @@ pub enum Error {
     /// (Create, Command, Send, Receive, Signal, Invoke, Put, Delete, Enumerate, Pull,
     /// Release) are never re-sent, because running them twice can harm the host or lose
     /// output.
-    #[error("connection lost after the request was sent; the server may have carried it out: {source}")]
+    #[error(
+        "connection lost after the request was sent; the server may have carried it out: {source}"
+    )]
     ResponseLost {
         /// The underlying error (hyper's or the socket's).
         #[source]

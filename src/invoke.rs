@@ -1,12 +1,12 @@
 //! Invoke: a custom action on a resource, e.g. `Win32_Process.Create` or
 //! `Win32_Service.StopService` ([MS-WSMV] §3.1.4.16).
 
-use crate::transport::RequestKind;
 use crate::client::{Call, Client, OnCancel, body};
 use crate::resource::Resource;
 use crate::soap::Instance;
 use crate::soap::xml::ParseError;
 use crate::transfer::resource_envelope;
+use crate::transport::RequestKind;
 
 impl Client {
     /// Invokes `method` on `resource` with the given input parameters (an instance whose
@@ -32,7 +32,9 @@ impl Client {
                 let action = format!("{}/{}", resource.uri(), method);
                 let env = resource_envelope(&c, &action, &resource)
                     .write(|w| input.write(w, &format!("{method}_INPUT"), resource.uri()));
-                let root = c.exchange(RequestKind::Write, env, c.inner.operation_timeout).await?;
+                let root = c
+                    .exchange(RequestKind::Write, env, c.inner.operation_timeout)
+                    .await?;
                 let b = body(&root);
                 let out = b
                     .children

@@ -31,6 +31,7 @@ pub use enumerate::{
     DEFAULT_MAX_ELEMENTS, EnumEnd, EnumEvent, EnumItem, EnumerateBuilder, Enumeration,
     EnumerationMode, Filter, Page, Wql, parse_page_as,
 };
+pub use error::BoxError;
 pub use error::{Error, Result};
 pub use identify::IdentifyResponse;
 pub use operation::{CancelHandle, CancelReason};
@@ -39,7 +40,6 @@ pub use shell::{Command, CommandBuilder, CommandEvent, ExitStatus, Output, Shell
 pub use soap::cim::{CimDateTime, EndpointReference, Instance, Value};
 pub use soap::de::from_instance;
 pub use soap::fault::{Fault, code as fault_code};
-pub use error::BoxError;
 pub use transport::{
     Auth, Encryption, Endpoint, RetryPolicy, SspiCredentials, TlsOptions, TransportStats,
 };

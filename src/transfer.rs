@@ -2,7 +2,6 @@
 
 use serde::de::DeserializeOwned;
 
-use crate::transport::RequestKind;
 use crate::client::{Call, Client, OnCancel, body};
 use crate::error::Result;
 use crate::resource::Resource;
@@ -10,6 +9,7 @@ use crate::soap::cim::EndpointReference;
 use crate::soap::envelope::XmlWriter;
 use crate::soap::xml::{Element, ParseError};
 use crate::soap::{Instance, de, ns};
+use crate::transport::RequestKind;
 
 /// The first element child of a body: the instance of a Get or Put response.
 pub(crate) fn first_instance(body: &Element, what: &'static str) -> Result<Instance, ParseError> {
@@ -55,7 +55,9 @@ impl Client {
             tracing::debug_span!("operation", operation = "get", resource = resource.uri()),
             move |c| async move {
                 let env = resource_envelope(&c, ns::action::GET, &resource).write(|_| {});
-                let root = c.exchange(RequestKind::Read, env, c.inner.operation_timeout).await?;
+                let root = c
+                    .exchange(RequestKind::Read, env, c.inner.operation_timeout)
+                    .await?;
                 Ok(first_instance(body(&root), "the GetResponse instance")?)
             },
         )
@@ -100,7 +102,9 @@ impl Client {
             move |c| async move {
                 let env = resource_envelope(&c, ns::action::PUT, &resource)
                     .write(|w| write_instance(w, &resource, &instance));
-                let root = c.exchange(RequestKind::Write, env, c.inner.operation_timeout).await?;
+                let root = c
+                    .exchange(RequestKind::Write, env, c.inner.operation_timeout)
+                    .await?;
                 Ok(body(&root).children.first().map(Instance::from_element))
             },
         )
@@ -124,7 +128,9 @@ impl Client {
             move |c| async move {
                 let env = resource_envelope(&c, ns::action::CREATE, &resource)
                     .write(|w| write_instance(w, &resource, &instance));
-                let root = c.exchange(RequestKind::Write, env, c.inner.operation_timeout).await?;
+                let root = c
+                    .exchange(RequestKind::Write, env, c.inner.operation_timeout)
+                    .await?;
                 Ok(resource_created(body(&root))?)
             },
         )
@@ -146,7 +152,8 @@ impl Client {
             tracing::debug_span!("operation", operation = "delete", resource = resource.uri()),
             move |c| async move {
                 let env = resource_envelope(&c, ns::action::DELETE, &resource).write(|_| {});
-                c.exchange(RequestKind::Write, env, c.inner.operation_timeout).await?;
+                c.exchange(RequestKind::Write, env, c.inner.operation_timeout)
+                    .await?;
                 Ok(())
             },
         )

@@ -337,12 +337,19 @@ async fn write_fails_then_recovers(server: &Server) -> Error {
     assert_eq!(server.requests().len(), 1, "a write is never sent twice");
     check_identify(identify(&c).await);
     assert_eq!(server.requests().len(), 2);
-    assert_eq!(c.transport_stats().connects, 2, "the broken connection is replaced");
+    assert_eq!(
+        c.transport_stats().connects,
+        2,
+        "the broken connection is replaced"
+    );
     err
 }
 
+/// A named way of losing a response.
+type LostCase = (&'static str, fn() -> Reply);
+
 /// The replies of a server that loses the connection while answering.
-fn lost_responses() -> Vec<(&'static str, fn() -> Reply)> {
+fn lost_responses() -> Vec<LostCase> {
     vec![
         ("Content-Length promises more than arrives", || {
             let mut r = mini_http::soap(200, IDENTIFY);
@@ -366,7 +373,10 @@ async fn a_write_whose_response_is_lost_is_response_lost_and_never_resent() {
         let server = first_then_ok(reply).await;
         let err = write_fails_then_recovers(&server).await;
         assert!(matches!(err, Error::ResponseLost { .. }), "{case}: {err:?}");
-        assert!(err.may_have_executed() && !err.is_retryable(), "{case}: {err:?}");
+        assert!(
+            err.may_have_executed() && !err.is_retryable(),
+            "{case}: {err:?}"
+        );
         assert!(
             std::error::Error::source(&err).is_some(),
             "{case}: hyper's error is kept as the source"

@@ -5,13 +5,13 @@ use bytes::Bytes;
 
 use super::page::Batch;
 use super::{EnumerationMode, Filter, ReadPage, Request};
-use crate::transport::RequestKind;
 use crate::client::{Client, read_envelope};
 use crate::error::Result;
 use crate::soap::envelope::{XmlWriter, write_selector_set};
 use crate::soap::ns;
 use crate::soap::xml::ParseError;
 use crate::transfer::resource_envelope;
+use crate::transport::RequestKind;
 
 const NAMESPACES: &[(&str, &str)] = &[("n", ns::ENUMERATION)];
 
@@ -102,7 +102,10 @@ pub(crate) async fn exchange_page<T>(
 /// Sends a Release; an already ended or expired context counts as released.
 pub(crate) async fn release(c: &Client, r: &Request, context: &str) -> Result<()> {
     let env = envelope(c, ns::action::RELEASE, r, |w| write_release(w, context));
-    match c.exchange(RequestKind::Write, env, c.inner.operation_timeout).await {
+    match c
+        .exchange(RequestKind::Write, env, c.inner.operation_timeout)
+        .await
+    {
         Ok(_) => Ok(()),
         Err(e) if super::is_invalid_context(&e) => Ok(()),
         Err(e) => Err(e),

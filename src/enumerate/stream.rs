@@ -15,12 +15,12 @@ use tracing::Instrument as _;
 
 use super::message::{self, exchange_page};
 use super::page::Batch;
-use crate::transport::RequestKind;
 use super::{EnumEnd, EnumEvent, ReadPage, Request, is_invalid_context};
 use crate::client::Client;
 use crate::error::{Error, Result};
 use crate::operation::{CancelHandle, CancelReason, Scope};
 use crate::soap::ns;
+use crate::transport::RequestKind;
 
 /// How the driver ended: what the stream yields after the last batch.
 enum Final {
@@ -37,6 +37,9 @@ struct Outcome {
 }
 
 type Shared = Arc<Mutex<Outcome>>;
+
+/// An Enumerate or Pull in flight, owned so that it can be finished in the background.
+type PageExchange<T> = Pin<Box<dyn Future<Output = Result<Batch<Result<T>>>> + Send>>;
 
 enum Phase<T> {
     /// Not started yet (no tokio runtime when `start()` ran).
@@ -280,10 +283,7 @@ impl<T: Send + 'static> Driver<T> {
     /// bounds it) and releases the context its response names. If the response never
     /// arrives (the connection is lost), the context stays on the server until its own
     /// expiry (on Windows, the enumeration's idle timeout).
-    fn release_when_enumerated(
-        &self,
-        exchange: std::pin::Pin<Box<dyn Future<Output = Result<Batch<Result<T>>>> + Send>>,
-    ) {
+    fn release_when_enumerated(&self, exchange: PageExchange<T>) {
         let (tx, rx) = oneshot::channel();
         let client = self.client.clone();
         let request = self.request.clone();
@@ -292,7 +292,9 @@ impl<T: Send + 'static> Driver<T> {
                 let r = match exchange.await {
                     Ok(page) => match page.context {
                         Some(ctx) if !page.end_of_sequence => {
-                            tracing::debug!("releasing the context of an Enumerate cancelled in flight");
+                            tracing::debug!(
+                                "releasing the context of an Enumerate cancelled in flight"
+                            );
                             message::release(&client, &request, &ctx).await
                         }
                         _ => Ok(()),

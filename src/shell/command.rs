@@ -19,12 +19,12 @@ use tokio_util::task::task_tracker::TaskTrackerToken;
 
 use super::ShellInner;
 use super::messages::{self, StreamName};
-use crate::transport::RequestKind;
 use crate::client::body;
 use crate::error::{Error, Result};
 use crate::operation::{CancelHandle, CancelReason, Scope};
 use crate::soap::envelope::OptionItem;
 use crate::soap::ns;
+use crate::transport::RequestKind;
 
 /// One item of a command's output stream.
 ///
@@ -322,7 +322,8 @@ impl Command {
                 .shell
                 .envelope(ns::action::SEND)
                 .write(|w| messages::write_send(w, &self.id, chunk, end && i == last));
-            c.exchange(RequestKind::Write, env, c.inner.operation_timeout).await?;
+            c.exchange(RequestKind::Write, env, c.inner.operation_timeout)
+                .await?;
         }
         Ok(())
     }
@@ -467,7 +468,11 @@ async fn send_signal(shell: &ShellInner, id: &str, code: &str) -> Result<()> {
         .write(|w| messages::write_signal(w, id, code));
     shell
         .client
-        .exchange(RequestKind::Write, env, shell.client.inner.operation_timeout)
+        .exchange(
+            RequestKind::Write,
+            env,
+            shell.client.inner.operation_timeout,
+        )
         .await
         .map(|_| ())
 }

@@ -13,11 +13,11 @@ use std::time::Duration;
 pub use command::{Command, CommandBuilder, CommandEvent, ExitStatus};
 pub use run::Output;
 
-use crate::transport::RequestKind;
 use crate::client::{Client, body};
 use crate::error::Result;
 use crate::soap::envelope::{OptionItem, Selector};
 use crate::soap::ns;
+use crate::transport::RequestKind;
 use messages::ShellSpec;
 
 /// The default bound on output buffered for a slow consumer before Receives pause.
@@ -106,7 +106,9 @@ impl ShellBuilder {
             ..c.envelope(ns::action::CREATE, Some(&self.resource_uri))
         }
         .write(|w| messages::write_create(w, &self.spec));
-        let root = c.exchange(RequestKind::Write, env, c.inner.operation_timeout).await?;
+        let root = c
+            .exchange(RequestKind::Write, env, c.inner.operation_timeout)
+            .await?;
         let id = messages::read_shell_id(body(&root))?;
         tracing::debug!(shell = %id, "shell created");
         Ok(Shell {

@@ -9,8 +9,8 @@ mod context;
 #[cfg(feature = "kerberos")]
 pub(crate) mod kerberos;
 pub(crate) mod ntlm;
-pub(crate) mod sealing;
 mod retry;
+pub(crate) mod sealing;
 mod tls;
 
 use std::sync::Arc;
@@ -23,9 +23,9 @@ use tokio::time::Instant;
 
 pub use auth::{Auth, Encryption, SspiCredentials};
 pub(crate) use channel::{Channel, HttpResponse, http_timeout_for};
-pub use retry::RetryPolicy;
 #[cfg(feature = "kerberos")]
 pub use kerberos::{KerberosCredentials, KerberosOptions};
+pub use retry::RetryPolicy;
 pub use tls::{TlsOptions, parse_pem_certificates};
 
 use crate::error::{Error, Result};
@@ -274,9 +274,9 @@ impl Transport {
             .acquire_owned()
             .await
             .map_err(closed)?;
-        let channel = self.take_idle().unwrap_or_else(|| {
-            Channel::new(Arc::clone(&self.config), Arc::clone(&self.stats))
-        });
+        let channel = self
+            .take_idle()
+            .unwrap_or_else(|| Channel::new(Arc::clone(&self.config), Arc::clone(&self.stats)));
         Ok(Lease {
             channel: Some(channel),
             pool: Arc::clone(self),

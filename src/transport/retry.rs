@@ -148,7 +148,11 @@ mod tests {
             source: std::io::ErrorKind::ConnectionRefused.into(),
         };
         assert!(p.allows(RequestKind::Write, &refused));
-        assert!(!p.clone().retry_connection_failures(false).allows(RequestKind::Write, &refused));
+        assert!(
+            !p.clone()
+                .retry_connection_failures(false)
+                .allows(RequestKind::Write, &refused)
+        );
         assert!(!p.allows(RequestKind::Write, &Error::tls("bad certificate", None)));
         assert!(!p.allows(RequestKind::Write, &Error::Auth("no".into())));
     }
