@@ -148,12 +148,18 @@ async fn what_cmd_would_expand_is_refused_and_nothing_is_sent() {
         }
         // The value may be a secret: the error never shows it.
         let shown = format!("{err} {err:?}");
-        assert!(!shown.contains("hunter2") && !shown.contains("PATH%"), "{shown}");
+        assert!(
+            !shown.contains("hunter2") && !shown.contains("PATH%"),
+            "{shown}"
+        );
         shell.close().await.unwrap();
     }
     // Client::run refuses the same way.
     let err = client.run("showargs", &["%OS%"]).await.unwrap_err();
-    assert!(matches!(err, Error::InvalidArgument { index: 0, .. }), "{err:?}");
+    assert!(
+        matches!(err, Error::InvalidArgument { index: 0, .. }),
+        "{err:?}"
+    );
     // NUL cannot be sent in either mode.
     let shell = client.shell().open().await.unwrap();
     let err = shell
@@ -163,7 +169,10 @@ async fn what_cmd_would_expand_is_refused_and_nothing_is_sent() {
         .start()
         .await
         .unwrap_err();
-    assert!(matches!(err, Error::InvalidArgument { index: 0, .. }), "{err:?}");
+    assert!(
+        matches!(err, Error::InvalidArgument { index: 0, .. }),
+        "{err:?}"
+    );
     shell.close().await.unwrap();
     assert_eq!(sim.counters().commands_started, 0, "nothing was sent");
 }

@@ -279,12 +279,12 @@ fn command_line(
     for (index, a) in args.into_iter().enumerate() {
         out.push(match a {
             Arg::Raw(t) => t,
-            Arg::Quoted(v) => super::quote::quote(&v, through_cmd).map_err(|r| {
-                Error::InvalidArgument {
+            Arg::Quoted(v) => {
+                super::quote::quote(&v, through_cmd).map_err(|r| Error::InvalidArgument {
                     index,
                     reason: r.reason(),
-                }
-            })?,
+                })?
+            }
         });
     }
     if through_cmd && command.trim_start().starts_with('"') {

@@ -66,10 +66,7 @@ pub(crate) fn strip_c_quotes(
     }
     if !strip_always && text.matches('"').count() == 2 {
         let inner = &text[1..text[1..].find('"').map_or(text.len(), |i| i + 1)];
-        if !inner.chars().any(is_c_special)
-            && inner.contains([' ', '\t'])
-            && is_program(inner)
-        {
+        if !inner.chars().any(is_c_special) && inner.contains([' ', '\t']) && is_program(inner) {
             return line.to_string();
         }
     }
@@ -139,8 +136,20 @@ pub(crate) fn split_ops(raw: &str) -> Vec<(Op, String)> {
                 ')' if depth > 0 => depth -= 1,
                 // `>&2`, `2>&1`: a redirection, not an operator.
                 '&' if prev_redirect => {}
-                '&' if depth == 0 => split = Some(if next == Some('&') { (Op::And, 2) } else { (Op::Always, 1) }),
-                '|' if depth == 0 => split = Some(if next == Some('|') { (Op::Or, 2) } else { (Op::Pipe, 1) }),
+                '&' if depth == 0 => {
+                    split = Some(if next == Some('&') {
+                        (Op::And, 2)
+                    } else {
+                        (Op::Always, 1)
+                    })
+                }
+                '|' if depth == 0 => {
+                    split = Some(if next == Some('|') {
+                        (Op::Or, 2)
+                    } else {
+                        (Op::Pipe, 1)
+                    })
+                }
                 _ => {}
             }
         }
@@ -278,7 +287,10 @@ mod tests {
             expand_vars("%OS% %nope% %%", &[("os".into(), "Windows_NT".into())]),
             "Windows_NT %nope% %%"
         );
-        let ops: Vec<Op> = split_ops("a & b && c || d | e").iter().map(|p| p.0).collect();
+        let ops: Vec<Op> = split_ops("a & b && c || d | e")
+            .iter()
+            .map(|p| p.0)
+            .collect();
         assert_eq!(ops, [Op::Always, Op::Always, Op::And, Op::Or, Op::Pipe]);
         assert_eq!(split_ops("echo a ^& b \"c & d\"").len(), 1);
         assert_eq!(split_ops("echo err>&2 & x").len(), 2);
@@ -286,7 +298,10 @@ mod tests {
         assert_eq!(split_ops("echo (a & echo b)").len(), 2);
         let text: String = classify("a^&b \"^&\" ^\"&").iter().map(|c| c.1).collect();
         assert_eq!(text, "a&b \"^&\" \"&");
-        assert!(classify("^\"&").last().unwrap().2, "an escaped quote opens no run");
+        assert!(
+            classify("^\"&").last().unwrap().2,
+            "an escaped quote opens no run"
+        );
         assert_eq!(strip_c_quotes("\"a b\" \"c\"", true, |_| true), "a b\" \"c");
         assert_eq!(strip_c_quotes("\"\"a b\" c\"", true, |_| true), "\"a b\" c");
         assert_eq!(strip_c_quotes("\"a b\"", false, |_| true), "\"a b\"");
@@ -297,6 +312,9 @@ mod tests {
             ["a", "b c", "d\"e", "", "x\\y z", "\\\\\\\\", "q\"r"]
         );
         assert_eq!(split_argv(r#""C:\x y\p.exe" -a"#), ["C:\\x y\\p.exe", "-a"]);
-        assert_eq!(json_array(&["a\"\\\n".into(), "é".into()]), r#"["a\"\\\u000a","é"]"#);
+        assert_eq!(
+            json_array(&["a\"\\\n".into(), "é".into()]),
+            r#"["a\"\\\u000a","é"]"#
+        );
     }
 }

@@ -257,26 +257,26 @@ fn run_simple<'a>(sh: &'a mut Sh, segment: &'a str) -> BoxFuture<'a, Flow> {
             return Flow::Next(1);
         }
         let chars = classify(segment);
-        let first = chars
-            .iter()
-            .position(|c| !matches!(c.1, ' ' | '\t' | '@'));
+        let first = chars.iter().position(|c| !matches!(c.1, ' ' | '\t' | '@'));
         // `( ... )`: a group, run as a line, with the redirections after it.
-        let group = first.filter(|&f| chars[f].1 == '(' && chars[f].2).and_then(|f| {
-            let mut depth = 0usize;
-            for (k, &(_, c, special)) in chars.iter().enumerate().skip(f) {
-                match c {
-                    '(' if special => depth += 1,
-                    ')' if special => {
-                        depth -= 1;
-                        if depth == 0 {
-                            return Some((f, k));
+        let group = first
+            .filter(|&f| chars[f].1 == '(' && chars[f].2)
+            .and_then(|f| {
+                let mut depth = 0usize;
+                for (k, &(_, c, special)) in chars.iter().enumerate().skip(f) {
+                    match c {
+                        '(' if special => depth += 1,
+                        ')' if special => {
+                            depth -= 1;
+                            if depth == 0 {
+                                return Some((f, k));
+                            }
                         }
+                        _ => {}
                     }
-                    _ => {}
                 }
-            }
-            None
-        });
+                None
+            });
         let (inner, rest) = match group {
             Some((open, close)) => (
                 Some(&segment[chars[open].0 + 1..chars[close].0]),
