@@ -66,14 +66,14 @@ fn is_unsendable(c: char) -> bool {
 }
 
 /// Quotes `arg` for the C runtime's rules (see the module docs): unchanged when it has no
-/// space, tab, line break, vertical tab or `"` and is not empty; else in double quotes
+/// space, tab, line break or `"` and is not empty; else in double quotes
 /// with backslashes doubled before a `"` (its own or the closing one) and each `"`
 /// escaped.
 pub(crate) fn msvcrt(arg: &str) -> Result<String, Refusal> {
     if arg.chars().any(is_unsendable) {
         return Err(Refusal::Control);
     }
-    let plain = !arg.is_empty() && !arg.contains([' ', '\t', '\n', '\r', '\x0b', '"']);
+    let plain = !arg.is_empty() && !arg.contains([' ', '\t', '\n', '\r', '"']);
     if plain {
         return Ok(arg.to_string());
     }
