@@ -109,12 +109,22 @@ enum Cmd {
         #[arg(long = "param", short = 'p', value_name = "K=V", value_parser = parse_kv)]
         params: Vec<(String, String)>,
     },
-    /// Run a command in a remote cmd shell, streaming its output; exits with its exit code.
+    /// Run a command line in a remote cmd shell (as ssh does: the words form one remote
+    /// command line), streaming its output; exits with its exit code.
+    ///
+    /// The words after `run` are joined with single spaces into one command line that
+    /// cmd.exe reads as typed at its prompt: `&`, `&&`, `||`, `|`, `<`, `>`, `^`, `"`
+    /// and `%NAME%` are cmd's, so `winrm run 'echo a & echo b'` runs two commands and a
+    /// path with spaces needs quotes that reach cmd.exe:
+    /// `winrm run 'type "C:\Program Files\app\log.txt"'` (outer quotes for your local
+    /// shell). Nothing is quoted for you (programs using the library get that from
+    /// `CommandBuilder::arg`).
     Run {
         /// Cancel the command after this many seconds (exit 124).
         #[arg(long, value_name = "SECS", value_parser = parse_secs)]
         deadline: Option<Duration>,
-        /// The command and its arguments.
+        /// The remote command line: its words, joined with spaces, are run by cmd.exe
+        /// as typed.
         #[arg(
             required = true,
             trailing_var_arg = true,

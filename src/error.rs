@@ -119,6 +119,17 @@ pub enum Error {
     /// The client configuration is invalid.
     #[error("invalid configuration: {0}")]
     Config(String),
+    /// A command argument cannot be passed as exactly one argument (see
+    /// [`crate::CommandBuilder::arg`]); nothing was sent. The value itself is not shown:
+    /// it may be a secret.
+    #[error("argument {index} cannot be passed as one argument: {reason}")]
+    InvalidArgument {
+        /// The argument's position among the builder's arguments (0 is the first after
+        /// the command).
+        index: usize,
+        /// Why, and what to do instead.
+        reason: &'static str,
+    },
     /// The operation is not valid in the object's current state.
     #[error("invalid state: {0}")]
     State(String),

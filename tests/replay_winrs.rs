@@ -55,7 +55,10 @@ async fn pypsrp_run(
     let cmd = replay
         .within(
             "Command",
-            shell.command(command).args(args.iter().copied()).start(),
+            // The recorded clients wrote each argument verbatim: raw_arg, not arg.
+            args.iter()
+                .fold(shell.command(command), |b, a| b.raw_arg(*a))
+                .start(),
         )
         .await
         .expect("start");
@@ -206,7 +209,7 @@ async fn pypsrp_operation_timeout_polls_again() {
             "Command",
             shell
                 .command("powershell.exe")
-                .arg("Write-Host hi; Start-Sleep 30; Write-Host hi again")
+                .raw_arg("Write-Host hi; Start-Sleep 30; Write-Host hi again")
                 .start(),
         )
         .await

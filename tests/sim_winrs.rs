@@ -327,7 +327,8 @@ async fn lifecycle_echo_and_counters() {
         assert_eq!(sim.counters().running_commands, 0);
 
         // The environment and directory reach commands; `set` and `cd` show them.
-        assert_eq!(text(&run(&sim, &shell, "echo %GREETING%", &[]).await.stdout), "hi & bye\r\n");
+        // cmd expands `%NAME%` before it reads operators: quoted, the `&` stays text.
+        assert_eq!(text(&run(&sim, &shell, "echo \"%GREETING%\"", &[]).await.stdout), "\"hi & bye\"\r\n");
         assert_eq!(text(&run(&sim, &shell, "cd", &[]).await.stdout), "C:\\Windows\r\n");
         let set = run(&sim, &shell, "set", &["GREET"]).await;
         assert_eq!(text(&set.stdout), "GREETING=hi & bye\r\n");

@@ -152,7 +152,10 @@ async fn drive(
     powershell: bool,
     mut interrupts: mpsc::UnboundedReceiver<()>,
 ) -> Result<(ExitStatus, bool), Failure> {
-    let mut builder = shell.command(command).args(args.iter().cloned());
+    // ssh-like: the words the user typed form one remote command line, verbatim.
+    let mut builder = args
+        .iter()
+        .fold(shell.command(command), |b, a| b.raw_arg(a.clone()));
     if let Some(d) = deadline {
         builder = builder.deadline(d);
     }

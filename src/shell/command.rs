@@ -69,15 +69,35 @@ impl ExitStatus {
 }
 
 /// Builds a command on a shell.
+///
+/// # The command line
+///
+/// WinRS joins the command and the arguments with single spaces into one Windows
+/// command line, which by default runs through `cmd.exe /c` (see
+/// [`CommandBuilder::skip_cmd_shell`]). The command (the text given to
+/// [`crate::Shell::command`]) is written as given, so it may be a whole command line
+/// of the caller's (`"powershell -Command Get-Date"`), and a program path with spaces
+/// must be quoted by the caller (`"\"C:\\Program Files\\app\\tool.exe\""`). Through
+/// cmd.exe a command line that begins with `"` would lose its first and last quote
+/// (cmd's `/c` rule, as `cmd /?` describes it); the builder then adds one more pair
+/// around the whole line, which cmd removes, so a quoted program path works with
+/// quoted arguments.
 #[must_use]
 pub struct CommandBuilder {
     shell: Arc<ShellInner>,
     command: String,
-    args: Vec<String>,
+    args: Vec<Arg>,
     console_mode_stdin: Option<bool>,
     skip_cmd_shell: Option<bool>,
     deadline: Option<Duration>,
     token: Option<CancellationToken>,
+}
+
+/// An argument as the caller gave it: quoted at `start()` (which knows whether cmd.exe
+/// reads the line), or verbatim.
+enum Arg {
+    Quoted(String),
+    Raw(String),
 }
 
 impl std::fmt::Debug for CommandBuilder {
@@ -102,19 +122,55 @@ impl CommandBuilder {
         }
     }
 
-    /// Adds an argument.
+    /// Adds an argument that the remote program receives as exactly one `argv` entry,
+    /// as [`std::process::Command::arg`] does.
+    ///
+    /// The value is quoted for the rules of the Microsoft C runtime, which
+    /// `CommandLineToArgvW` and nearly every Windows program follow: a value that is
+    /// empty or has a space, tab, line break or `"` is put in double quotes, each `"` is
+    /// written `\"`, and backslashes before a `"` or before the closing quote are
+    /// doubled (other backslashes stay as they are, so `C:\dir\` is unchanged).
+    ///
+    /// Through `cmd.exe` (the default), the quoted value is also escaped for cmd: a `^`
+    /// goes before each `"`, `&`, `|`, `<`, `>`, `^`, `(` and `)`, so none of them is an
+    /// operator and cmd removes the carets before the program starts. What cmd would
+    /// still act on cannot be escaped on a `cmd /c` line, and [`CommandBuilder::start`]
+    /// then fails with [`Error::InvalidArgument`] before anything is sent:
+    /// * `%` (`%NAME%` is expanded, and cmd has no escape for it on a command line);
+    /// * `!` (expanded when delayed expansion is enabled on the host, which the client
+    ///   cannot know);
+    /// * CR and LF (a line break ends the command line).
+    ///
+    /// With [`CommandBuilder::skip_cmd_shell`]`(true)` the program starts without
+    /// cmd.exe: `%`, `!` and line breaks are then ordinary characters and pass through
+    /// verbatim. NUL and the other control characters below U+0020 except tab, CR and LF
+    /// are refused in both modes (XML cannot carry them).
+    ///
+    /// Programs that parse their command line their own way (cmd's internal commands
+    /// such as `echo` and `set`, or `cmd /c` given as the command) do not follow these
+    /// rules; use [`CommandBuilder::raw_arg`] for them.
     pub fn arg(mut self, a: impl Into<String>) -> Self {
-        self.args.push(a.into());
+        self.args.push(Arg::Quoted(a.into()));
         self
     }
 
-    /// Adds arguments.
+    /// Adds arguments, each as [`CommandBuilder::arg`] does.
     pub fn args<I, S>(mut self, args: I) -> Self
     where
         I: IntoIterator<Item = S>,
         S: Into<String>,
     {
-        self.args.extend(args.into_iter().map(Into::into));
+        self.args
+            .extend(args.into_iter().map(|a| Arg::Quoted(a.into())));
+        self
+    }
+
+    /// Appends `text` to the command line verbatim (after one space), for callers who
+    /// mean shell syntax: `raw_arg("a.txt > b.txt & type b.txt")` is split, redirected
+    /// and chained by cmd.exe. Nothing is quoted, escaped or refused; text that leaves
+    /// a `"` open changes how cmd.exe reads the arguments after it.
+    pub fn raw_arg(mut self, text: impl Into<String>) -> Self {
+        self.args.push(Arg::Raw(text.into()));
         self
     }
 
@@ -145,6 +201,8 @@ impl CommandBuilder {
     /// Starts the command (WinRS Command) and its Receive loop.
     ///
     /// # Errors
+    /// [`Error::InvalidArgument`] (nothing sent) for a value [`CommandBuilder::arg`]
+    /// cannot pass as one argument.
     /// A fault (e.g. 2147942402 file not found with `skip_cmd_shell`), transport
     /// errors, or an unreadable response.
     ///
@@ -168,11 +226,12 @@ impl CommandBuilder {
             "WINRS_SKIP_CMD_SHELL",
             if skip { "TRUE" } else { "FALSE" },
         ));
+        let (command, args) = command_line(self.command, self.args, !skip)?;
         let env = crate::soap::Envelope {
             options: &options,
             ..shell.envelope(ns::action::COMMAND)
         }
-        .write(|w| messages::write_command(w, &self.command, &self.args));
+        .write(|w| messages::write_command(w, &command, &args));
         let root = tokio::select! {
             biased;
             reason = scope.cancelled() => return Err(Error::Cancelled { reason }),
@@ -207,6 +266,36 @@ impl CommandBuilder {
             arena: BytesMut::new(),
         })
     }
+}
+
+/// The `rsp:Command` and `rsp:Arguments` texts: arguments quoted (for cmd.exe too when
+/// `through_cmd`), and through cmd.exe a line that begins with `"` wrapped in one more
+/// pair of quotes for cmd's `/c` rule to remove.
+fn command_line(
+    mut command: String,
+    args: Vec<Arg>,
+    through_cmd: bool,
+) -> Result<(String, Vec<String>)> {
+    let mut out = Vec::with_capacity(args.len());
+    for (index, a) in args.into_iter().enumerate() {
+        out.push(match a {
+            Arg::Raw(t) => t,
+            Arg::Quoted(v) => {
+                super::quote::quote(&v, through_cmd).map_err(|r| Error::InvalidArgument {
+                    index,
+                    reason: r.reason(),
+                })?
+            }
+        });
+    }
+    if through_cmd && command.trim_start().starts_with('"') {
+        command.insert(0, '"');
+        match out.last_mut() {
+            Some(last) => last.push('"'),
+            None => command.push('"'),
+        }
+    }
+    Ok((command, out))
 }
 
 /// What the driver hands the stream: events, and large output still in base64, decoded

@@ -3,6 +3,7 @@
 
 mod command;
 mod messages;
+mod quote;
 mod run;
 pub mod text;
 

@@ -17,6 +17,7 @@
 // that of one fault, built once per failed request.
 #![allow(clippy::result_large_err)]
 
+mod cmdline;
 mod commands;
 mod powershell;
 mod process;

@@ -1,7 +1,13 @@
-//! The simulated programs: a small `cmd.exe` (`&&`, `||`, `&`, `^`, `>&2`, `2>&1`,
-//! `>nul`, `/c`, and an interactive mode reading stdin) and its table of commands:
-//! `echo`, `type`, `set`, `cd`, `exit`, `ver`, `hostname`, `whoami`, `ping`, `timeout`,
-//! `findstr`, `more`, `gen`/`sim-gen`, `powershell`, and the commands users registered.
+//! The simulated programs: a small `cmd.exe` (the `/c` quote rule, `%NAME%`, quotes,
+//! `^`, `&&`, `||`, `&`, `( )` groups, `>&2`, `2>&1`, `>nul`, `> file`, `< file`, `/c`,
+//! and an interactive mode reading stdin; see [`super::cmdline`]) and its table of
+//! commands: `echo`, `type`, `set`, `cd`, `exit`, `ver`, `hostname`, `whoami`, `ping`,
+//! `timeout`, `findstr`, `more`, `gen`/`sim-gen`, `showargs`, `powershell`, and the
+//! commands users registered.
+//!
+//! Not emulated: pipes (`a | b` prints a message and exits 255 without running either
+//! side), delayed expansion (`!NAME!`), files (`> file` discards, `< file` reads
+//! nothing).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -9,6 +15,7 @@ use std::time::Duration;
 use futures_util::future::BoxFuture;
 
 use super::Registry;
+use super::cmdline::{self, Op, classify, split_args, split_ops, split_program};
 use super::powershell;
 use super::process::{CommandContext, Io, StreamKind, Target};
 use super::programs::{findstr, generate, more, ping, timeout};
@@ -87,8 +94,13 @@ pub(crate) fn resolve(
 /// Runs a resolved program to its exit code.
 pub(crate) async fn run(mut sh: Sh, program: Program) -> i32 {
     match program {
-        Program::Cmd(line) => run_line(&mut sh, &line).await.code(),
-        Program::Direct(line) => run_simple(&mut sh, &line).await.code(),
+        Program::Cmd(line) => {
+            // WinRS starts `cmd.exe /c LINE`, as if with `/s` (see `cmdline`).
+            let line = cmdline::strip_c_quotes(&line, true, |_| false);
+            run_cmd_line(&mut sh, &line).await.code()
+        }
+        // No cmd.exe: the line goes to the program as it is.
+        Program::Direct(line) => dispatch(&mut sh, &line).await.code(),
     }
 }
 
@@ -117,124 +129,34 @@ fn is_program(name: &str) -> bool {
             | "more"
             | "gen"
             | "sim-gen"
+            | "showargs"
             | "hostname"
             | "whoami"
     )
 }
 
-/// Splits `prog rest`: the first token (quotes removed) and the text after it (one
-/// separating space removed).
-pub(crate) fn split_program(text: &str) -> (String, &str) {
-    let text = text.trim_start();
-    let mut quoted = false;
-    let mut end = text.len();
-    for (i, c) in text.char_indices() {
-        match c {
-            '"' => quoted = !quoted,
-            c if c.is_whitespace() && !quoted => {
-                end = i;
-                break;
-            }
-            _ => {}
-        }
-    }
-    let program = text[..end].replace('"', "");
-    let rest = &text[end..];
-    let rest = rest.strip_prefix([' ', '\t']).unwrap_or(rest);
-    (program, rest)
+/// Runs a line as cmd.exe does: `%NAME%` expanded first, then [`run_line`].
+fn run_cmd_line<'a>(sh: &'a mut Sh, line: &'a str) -> BoxFuture<'a, Flow> {
+    Box::pin(async move {
+        let line = cmdline::expand_vars(line, &sh.env);
+        run_line(sh, &line).await
+    })
 }
 
-/// Splits arguments as `CommandLineToArgvW` does, simplified: whitespace separates,
-/// quotes group and are removed, `\"` is a quote.
-pub(crate) fn split_args(text: &str) -> Vec<String> {
-    let mut args = Vec::new();
-    let mut cur = String::new();
-    let mut quoted = false;
-    let mut any = false;
-    let mut chars = text.chars().peekable();
-    while let Some(c) = chars.next() {
-        match c {
-            '\\' if chars.peek() == Some(&'"') => {
-                cur.push('"');
-                chars.next();
-                any = true;
-            }
-            '"' => {
-                quoted = !quoted;
-                any = true;
-            }
-            c if c.is_whitespace() && !quoted => {
-                if any {
-                    args.push(std::mem::take(&mut cur));
-                    any = false;
-                }
-            }
-            c => {
-                cur.push(c);
-                any = true;
-            }
-        }
-    }
-    if any {
-        args.push(cur);
-    }
-    args
-}
-
-#[derive(Clone, Copy, PartialEq)]
-enum Op {
-    Always,
-    And,
-    Or,
-}
-
-/// Splits a cmd line at unquoted `&`, `&&`, `||`, removing `^` escapes.
-fn split_ops(line: &str) -> Vec<(Op, String)> {
-    let mut parts = Vec::new();
-    let mut cur = String::new();
-    let mut op = Op::Always;
-    let mut quoted = false;
-    let mut chars = line.chars().peekable();
-    while let Some(c) = chars.next() {
-        match c {
-            '"' => {
-                quoted = !quoted;
-                cur.push(c);
-            }
-            '^' if !quoted => {
-                if let Some(n) = chars.next() {
-                    cur.push(n);
-                }
-            }
-            '&' if !quoted && !cur.ends_with('>') => {
-                let next = if chars.peek() == Some(&'&') {
-                    chars.next();
-                    Op::And
-                } else {
-                    Op::Always
-                };
-                parts.push((op, std::mem::take(&mut cur)));
-                op = next;
-            }
-            '|' if !quoted && chars.peek() == Some(&'|') => {
-                chars.next();
-                parts.push((op, std::mem::take(&mut cur)));
-                op = Op::Or;
-            }
-            c => cur.push(c),
-        }
-    }
-    parts.push((op, cur));
-    parts
-}
-
-/// Runs a cmd line: segments joined by `&`, `&&`, `||`.
+/// Runs an expanded cmd line: parts joined by `&`, `&&`, `||`.
 fn run_line<'a>(sh: &'a mut Sh, line: &'a str) -> BoxFuture<'a, Flow> {
     Box::pin(async move {
+        let parts = split_ops(line);
+        if parts.iter().any(|(op, _)| *op == Op::Pipe) {
+            sh.io
+                .print(true, "The simulator does not emulate pipes (|).\r\n")
+                .await;
+            return Flow::Next(255);
+        }
         let mut last = 0;
-        for (op, segment) in split_ops(line) {
+        for (op, segment) in parts {
             let run = match op {
-                Op::Always => true,
+                Op::Always | Op::Pipe => true,
                 Op::And => last == 0,
                 Op::Or => last != 0,
             };
@@ -250,18 +172,40 @@ fn run_line<'a>(sh: &'a mut Sh, line: &'a str) -> BoxFuture<'a, Flow> {
     })
 }
 
-/// Removes redirections from a segment and returns the stdout and stderr targets.
-fn redirections(segment: &str, io: &Io) -> (String, Target, Target) {
+/// Removes the redirections cmd acts on from a part of a line (carets and operators
+/// already classified) and returns the text the command sees and its stdout and stderr
+/// targets.
+fn redirections(chars: &[(usize, char, bool)], io: &Io) -> (String, Target, Target) {
     let (mut out, mut err) = (io.out, io.err);
-    let mut text = String::with_capacity(segment.len());
-    let mut quoted = false;
-    let mut chars = segment.chars().peekable();
-    while let Some(c) = chars.next() {
-        if c == '"' {
-            quoted = !quoted;
+    let mut text = String::with_capacity(chars.len());
+    let mut k = 0;
+    let skip_blanks = |k: &mut usize| {
+        while chars.get(*k).is_some_and(|c| c.1 == ' ' || c.1 == '\t') {
+            *k += 1;
         }
-        if c != '>' || quoted {
+    };
+    // A file name: up to a blank outside quotes or an operator.
+    let skip_word = |k: &mut usize| {
+        let mut quoted = false;
+        while let Some(&(_, c, special)) = chars.get(*k) {
+            if c == '"' {
+                quoted = !quoted;
+            } else if !quoted && ((c == ' ' || c == '\t') || (special && matches!(c, '<' | '>'))) {
+                break;
+            }
+            *k += 1;
+        }
+    };
+    while k < chars.len() {
+        let (_, c, special) = chars[k];
+        k += 1;
+        if !special || !matches!(c, '<' | '>') {
             text.push(c);
+            continue;
+        }
+        if c == '<' {
+            skip_blanks(&mut k);
+            skip_word(&mut k);
             continue;
         }
         // The handle number written just before `>`, if any.
@@ -274,23 +218,21 @@ fn redirections(segment: &str, io: &Io) -> (String, Target, Target) {
             }
             _ => 1,
         };
-        if chars.peek() == Some(&'>') {
-            chars.next();
+        if chars.get(k).is_some_and(|c| c.1 == '>' && c.2) {
+            k += 1;
         }
-        while chars.peek().is_some_and(|c| *c == ' ') {
-            chars.next();
-        }
-        let target = if chars.peek() == Some(&'&') {
-            chars.next();
-            match chars.next() {
+        skip_blanks(&mut k);
+        let target = if chars.get(k).is_some_and(|c| c.1 == '&' && c.2) {
+            k += 1;
+            let t = match chars.get(k).map(|c| c.1) {
                 Some('2') => err,
                 _ => out,
-            }
+            };
+            k += 1;
+            t
         } else {
             // A file: the simulator has no file system, the output is discarded.
-            while chars.peek().is_some_and(|c| !c.is_whitespace()) {
-                chars.next();
-            }
+            skip_word(&mut k);
             Target::Null
         };
         if fd == 2 {
@@ -314,12 +256,43 @@ fn run_simple<'a>(sh: &'a mut Sh, segment: &'a str) -> BoxFuture<'a, Flow> {
                 .await;
             return Flow::Next(1);
         }
-        let (text, out, err) = redirections(segment, &sh.io);
+        let chars = classify(segment);
+        let first = chars.iter().position(|c| !matches!(c.1, ' ' | '\t' | '@'));
+        // `( ... )`: a group, run as a line, with the redirections after it.
+        let group = first
+            .filter(|&f| chars[f].1 == '(' && chars[f].2)
+            .and_then(|f| {
+                let mut depth = 0usize;
+                for (k, &(_, c, special)) in chars.iter().enumerate().skip(f) {
+                    match c {
+                        '(' if special => depth += 1,
+                        ')' if special => {
+                            depth -= 1;
+                            if depth == 0 {
+                                return Some((f, k));
+                            }
+                        }
+                        _ => {}
+                    }
+                }
+                None
+            });
+        let (inner, rest) = match group {
+            Some((open, close)) => (
+                Some(&segment[chars[open].0 + 1..chars[close].0]),
+                &chars[close + 1..],
+            ),
+            None => (None, &chars[..]),
+        };
+        let (text, out, err) = redirections(rest, &sh.io);
         let saved = (sh.io.out, sh.io.err);
         sh.io.out = out;
         sh.io.err = err;
         sh.depth += 1;
-        let flow = dispatch(sh, text.trim_start().trim_start_matches('@')).await;
+        let flow = match inner {
+            Some(inner) => run_line(sh, inner).await,
+            None => dispatch(sh, text.trim_start().trim_start_matches('@')).await,
+        };
         sh.depth -= 1;
         sh.io.out = saved.0;
         sh.io.err = saved.1;
@@ -389,6 +362,15 @@ async fn program_by_name(sh: &mut Sh, program: &str, rest: &str, args: &[String]
         "findstr" => findstr(sh, args).await,
         "more" => more(sh).await,
         "gen" | "sim-gen" => generate(sh, args).await,
+        "showargs" => {
+            // The argv the program received, as a JSON array (argv[0] first).
+            let mut argv = vec![program.to_string()];
+            argv.extend(args.iter().cloned());
+            sh.io
+                .print(false, &format!("{}\r\n", cmdline::json_array(&argv)))
+                .await;
+            0
+        }
         "hostname" => {
             sh.io.print(false, "SIM\r\n").await;
             0
@@ -423,41 +405,10 @@ async fn echo(sh: &mut Sh, rest: &str) -> i32 {
     if trimmed.is_empty() {
         sh.io.print(false, "ECHO is on.\r\n").await;
     } else if !(trimmed.eq_ignore_ascii_case("on") || trimmed.eq_ignore_ascii_case("off")) {
-        let text = expand_vars(rest, &sh.env);
-        sh.io.print(false, &format!("{text}\r\n")).await;
+        // `%NAME%` was expanded with the whole line.
+        sh.io.print(false, &format!("{rest}\r\n")).await;
     }
     0
-}
-
-/// Expands `%NAME%` from the environment (unknown names stay as written).
-fn expand_vars(text: &str, env: &[(String, String)]) -> String {
-    let mut out = String::with_capacity(text.len());
-    let mut rest = text;
-    while let Some(start) = rest.find('%') {
-        out.push_str(&rest[..start]);
-        let after = &rest[start + 1..];
-        match after.find('%') {
-            Some(end) => match env
-                .iter()
-                .find(|(k, _)| k.eq_ignore_ascii_case(&after[..end]))
-            {
-                Some((_, v)) => {
-                    out.push_str(v);
-                    rest = &after[end + 1..];
-                }
-                None => {
-                    out.push('%');
-                    rest = after;
-                }
-            },
-            None => {
-                out.push('%');
-                rest = after;
-            }
-        }
-    }
-    out.push_str(rest);
-    out
 }
 
 async fn type_files(sh: &mut Sh, args: &[String]) -> i32 {
@@ -548,21 +499,28 @@ async fn cd(sh: &mut Sh, rest: &str) -> i32 {
     0
 }
 
-/// `cmd /c LINE` runs a line; `cmd` alone reads commands from stdin like a console.
+/// `cmd /c LINE` runs a line (after the `/c` quote rule); `cmd` alone reads commands
+/// from stdin like a console.
 async fn cmd(sh: &mut Sh, rest: &str) -> i32 {
     let mut text = rest.trim_start();
+    let mut strip = false;
     loop {
         let (flag, after) = split_program(text);
         match flag.to_ascii_lowercase().as_str() {
             "/c" | "/k" => {
-                let line = after.trim();
-                let line = match line.strip_prefix('"').and_then(|l| l.strip_suffix('"')) {
-                    Some(inner) if !inner.contains('"') => inner,
-                    _ => after,
-                };
-                return run_line(sh, line).await.code();
+                let registry = Arc::clone(&sh.registry);
+                let line = cmdline::strip_c_quotes(after, strip, |name| {
+                    registry.command(name).is_some()
+                        || ((name.contains('\\') || name.contains('/'))
+                            && is_program(&base_name(name)))
+                });
+                return run_cmd_line(sh, &line).await.code();
             }
-            "/s" | "/q" | "/d" | "/a" | "/u" => text = after,
+            "/s" => {
+                strip = true;
+                text = after;
+            }
+            "/q" | "/d" | "/a" | "/u" => text = after,
             f if f.starts_with("/v")
                 || f.starts_with("/e")
                 || f.starts_with("/f")
@@ -585,7 +543,7 @@ async fn cmd(sh: &mut Sh, rest: &str) -> i32 {
             .trim_end_matches(['\r', '\n'])
             .to_string();
         sh.io.print(false, &format!("{line}\r\n")).await;
-        match run_line(sh, &line).await {
+        match run_cmd_line(sh, &line).await {
             Flow::Exit(c) => return c,
             Flow::Next(c) => last = c,
         }
@@ -621,21 +579,20 @@ mod tests {
             err,
             codepage: 65001,
         };
-        let (text, o, _) = redirections(" echo err>&2 ", &io);
+        let (text, o, _) = redirections(&classify(" echo err>&2 "), &io);
         assert_eq!(text, " echo err ");
         assert_eq!(o, err);
-        let (text, o, e) = redirections("echo x 2>&1 >nul", &io);
+        let (text, o, e) = redirections(&classify("echo x 2>&1 >nul"), &io);
         assert_eq!(text.trim_end(), "echo x");
         assert_eq!((o, e), (Target::Null, out));
-        assert_eq!(split_ops("echo a ^& b")[0].1, "echo a & b");
+        // Escaped or quoted, `>` and `<` are text.
+        let (text, o, _) = redirections(&classify("echo a ^> b \"<c>\" < in.txt"), &io);
+        assert_eq!((text.as_str(), o), ("echo a > b \"<c>\" ", out));
+        assert_eq!(split_ops("echo a ^& b")[0].1, "echo a ^& b");
         assert_eq!(split_args(r#"a "b c" d\"e"#), vec!["a", "b c", "d\"e"]);
         assert_eq!(
             split_program("\"C:\\x y\\p.exe\" -a b"),
             ("C:\\x y\\p.exe".to_string(), "-a b")
-        );
-        assert_eq!(
-            expand_vars("%OS% %nope%", &[("os".into(), "Windows_NT".into())]),
-            "Windows_NT %nope%"
         );
     }
 }
