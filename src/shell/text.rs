@@ -5,7 +5,8 @@
 //!   `WINRS_CODEPAGE` option: 437 / 850 / … for OEM consoles, 65001 for UTF-8).
 //! * [`encode_powershell`] builds the argument of `powershell -EncodedCommand`.
 //! * [`decode_clixml`] turns the `#< CLIXML` records that PowerShell writes on
-//!   stderr back into the text a console would have shown.
+//!   stderr back into the text a console would have shown; [`ClixmlDecoder`]
+//!   does the same for stderr that arrives in chunks.
 //!
 //! Nothing here does IO; everything is deterministic and never panics on
 //! malformed input.
@@ -257,7 +258,7 @@ pub fn decode_clixml(stderr: &str) -> Option<String> {
 
 /// The most text a [`ClixmlDecoder`] holds for one unfinished block (16 MiB);
 /// past it the block is given out raw.
-pub const MAX_CLIXML_BLOCK: usize = 16 << 20;
+const MAX_CLIXML_BLOCK: usize = 16 << 20;
 
 /// Incremental CLIXML decoder for stderr that arrives in chunks (as it does
 /// from a running command).
@@ -268,8 +269,8 @@ pub const MAX_CLIXML_BLOCK: usize = 16 << 20;
 /// a block is held from its marker until its closing `</Objs>` and then given
 /// out decoded, so a block split over several chunks decodes as if it came
 /// whole. A block that turns out malformed is given out raw as soon as that is
-/// certain (or at [`finish`](Self::finish), or once it holds more than
-/// [`MAX_CLIXML_BLOCK`]).
+/// certain (or at [`finish`](Self::finish), or once it holds more than 16 MiB
+/// of it).
 ///
 /// It works on text: decode the bytes first, for instance with a
 /// [`StreamDecoder`] for the shell's code page.
