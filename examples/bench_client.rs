@@ -84,8 +84,12 @@ async fn echo_round_trip(c: &Client) -> Res<()> {
     let closed = shell.close().await;
     let out = out?;
     closed?;
-    if out.stdout != b"hello\r\n" || out.code != 0 {
-        return Err(format!("unexpected echo output {:?} code {}", out.stdout, out.code).into());
+    if out.stdout != b"hello\r\n" || out.code != Some(0) {
+        return Err(format!(
+            "unexpected echo output {:?} code {:?}",
+            out.stdout, out.code
+        )
+        .into());
     }
     Ok(())
 }
@@ -583,7 +587,7 @@ async fn w5(urls: &str, per: usize, secs: u64) -> Res<String> {
                         let out = cmd.collect().await;
                         in_flight.fetch_sub(1, Ordering::SeqCst);
                         let closed = shell.close().await;
-                        matches!(out, Ok(o) if o.code == 0 && o.stdout.starts_with(b"\r\nWaiting for")) && closed.is_ok()
+                        matches!(out, Ok(o) if o.code == Some(0) && o.stdout.starts_with(b"\r\nWaiting for")) && closed.is_ok()
                     }
                     Err(e) => {
                         eprintln!("w5: {e}");

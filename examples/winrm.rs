@@ -12,7 +12,8 @@
 //! Without `--endpoint` the tool starts the embedded simulator in-process and talks to
 //! it with the simulator's credentials. Exit codes: 0 success, 1 error (faults print
 //! their code, meaning and message), 2 usage, the remote exit code for `run`/`ps`,
-//! 124 when `--deadline` passed, 130 after Ctrl-C.
+//! 124 when `--deadline` passed, 125 when the server reported the command done without
+//! an exit code, 130 after Ctrl-C.
 
 #[path = "winrm_cli/render.rs"]
 mod render;
@@ -31,13 +32,20 @@ use tokio_winrm::{Auth, Client, Error, Instance, Resource};
 
 /// Talk to a Windows host (or the embedded simulator) over WS-Management.
 #[derive(Debug, Parser)]
-#[command(name = "winrm", version, about, long_about = None)]
+#[command(name = "winrm", version, about, long_about = None, after_help = EXIT_STATUS_HELP)]
 struct Cli {
     #[command(flatten)]
     global: Global,
     #[command(subcommand)]
     command: Cmd,
 }
+
+/// The exit statuses, shown by `--help`.
+const EXIT_STATUS_HELP: &str = "\
+Exit status: 0 success; 1 error (faults print their code, meaning and message); 2 usage;
+for `run` and `ps` the remote exit code (1 when it does not fit 0-255), 124 when
+--deadline passed, 125 when the server reported the command done without an exit code
+(its outcome is unknown), 130 after Ctrl-C, 141 when stdout was closed.";
 
 /// Options every subcommand takes.
 #[derive(Debug, Args)]
@@ -325,7 +333,7 @@ async fn dispatch(client: &Client, g: &Global, cmd: Cmd) -> Result<ExitCode, Fai
         }
         Cmd::Run { deadline, argv } => {
             let (command, args) = argv.split_first().expect("clap requires CMD");
-            return stream::run(client, command, args, deadline, false).await;
+            return stream::run(client, command, args, deadline).await;
         }
         Cmd::Ps { deadline, script } => {
             let encoded = tokio_winrm::shell::text::encode_powershell(&script);
@@ -340,7 +348,7 @@ async fn dispatch(client: &Client, g: &Global, cmd: Cmd) -> Result<ExitCode, Fai
             .map(|s| s.to_string())
             .chain([encoded])
             .collect();
-            return stream::run(client, "powershell.exe", &args, deadline, true).await;
+            return stream::run(client, "powershell.exe", &args, deadline).await;
         }
         Cmd::Wql {
             query,

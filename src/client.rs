@@ -27,6 +27,9 @@ pub const DEFAULT_OPERATION_TIMEOUT: Duration = Duration::from_secs(20);
 pub const DEFAULT_MAX_ENVELOPE_SIZE: u32 = 153_600;
 /// The default cap on one response body.
 pub const DEFAULT_MAX_RESPONSE_BYTES: usize = 4 * 1024 * 1024;
+/// The default bound on the output [`Client::run`] and [`crate::Command::collect`] keep
+/// (stdout and stderr together): 64 MiB.
+pub const DEFAULT_MAX_OUTPUT: usize = 64 * 1024 * 1024;
 
 /// Builds a [`Client`]. Setter errors are kept until [`ClientBuilder::build`].
 #[must_use]
@@ -39,6 +42,7 @@ pub struct ClientBuilder {
     connect_timeout: Duration,
     max_envelope_size: u32,
     max_response_bytes: usize,
+    max_output: usize,
     locale: Option<String>,
     token: Option<CancellationToken>,
     tls: TlsOptions,
@@ -96,6 +100,16 @@ impl ClientBuilder {
     /// The cap on one response body (default 4 MiB). Bigger bodies are a typed error.
     pub fn max_response_bytes(mut self, bytes: usize) -> Self {
         self.max_response_bytes = bytes;
+        self
+    }
+
+    /// The most output, stdout and stderr together, that [`Client::run`],
+    /// [`Client::run_ps`] and [`crate::Command::collect`] keep in memory (default
+    /// [`DEFAULT_MAX_OUTPUT`], 64 MiB). Past it they fail with
+    /// [`Error::OutputTooLarge`], stop the command (Signal terminate) and, for `run`,
+    /// delete the shell. Streaming a [`crate::Command`] yourself is not bounded by it.
+    pub fn max_output(mut self, bytes: usize) -> Self {
+        self.max_output = bytes;
         self
     }
 
@@ -190,6 +204,7 @@ impl ClientBuilder {
                 operation_timeout: self.operation_timeout,
                 http_timeout: self.http_timeout,
                 max_envelope_size: self.max_envelope_size,
+                max_output: self.max_output,
                 locale: self.locale,
                 token: self.token.unwrap_or_default(),
                 tracker: TaskTracker::new(),
@@ -206,6 +221,7 @@ pub(crate) struct ClientInner {
     pub(crate) operation_timeout: Duration,
     pub(crate) http_timeout: Option<Duration>,
     pub(crate) max_envelope_size: u32,
+    pub(crate) max_output: usize,
     pub(crate) locale: Option<String>,
     pub(crate) token: CancellationToken,
     pub(crate) tracker: TaskTracker,
@@ -239,6 +255,7 @@ impl Client {
             connect_timeout: Duration::from_secs(10),
             max_envelope_size: DEFAULT_MAX_ENVELOPE_SIZE,
             max_response_bytes: DEFAULT_MAX_RESPONSE_BYTES,
+            max_output: DEFAULT_MAX_OUTPUT,
             locale: Some("en-US".into()),
             token: None,
             tls: TlsOptions::default(),

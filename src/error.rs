@@ -47,6 +47,27 @@ pub enum Error {
         /// The first bytes of the body.
         excerpt: String,
     },
+    /// The server answered with something that is not SOAP (an HTML page from a proxy
+    /// or captive portal, for instance) where a SOAP envelope was expected.
+    #[error("the server answered HTTP {status} with {} instead of SOAP: {excerpt:?}", content_type.as_deref().map_or_else(|| "no Content-Type".to_string(), |t| format!("{t:?}")))]
+    NotSoap {
+        /// The HTTP status code.
+        status: u16,
+        /// The response's `Content-Type`, if it had one (e.g. `text/html`).
+        content_type: Option<String>,
+        /// The first bytes of the body, lossily decoded, whitespace collapsed.
+        excerpt: String,
+    },
+    /// A command's output exceeded the bound of [`crate::Client::run`] or
+    /// [`crate::Command::collect`]; the command was stopped (Signal terminate) and,
+    /// for `run`, its shell deleted.
+    #[error(
+        "the command's output exceeds the {limit}-byte bound (stdout and stderr together); the command was stopped"
+    )]
+    OutputTooLarge {
+        /// The bound in bytes ([`crate::ClientBuilder::max_output`]).
+        limit: usize,
+    },
     /// Connecting to the endpoint failed (name resolution, TCP connect, or the connect
     /// timeout: `source` is the [`std::io::Error`], kind `TimedOut` for the timeout). No
     /// request reached the server.

@@ -24,8 +24,8 @@ mod transport;
 pub mod sim;
 
 pub use client::{
-    Call, Client, ClientBuilder, DEFAULT_MAX_ENVELOPE_SIZE, DEFAULT_MAX_RESPONSE_BYTES,
-    DEFAULT_OPERATION_TIMEOUT,
+    Call, Client, ClientBuilder, DEFAULT_MAX_ENVELOPE_SIZE, DEFAULT_MAX_OUTPUT,
+    DEFAULT_MAX_RESPONSE_BYTES, DEFAULT_OPERATION_TIMEOUT,
 };
 pub use enumerate::{
     DEFAULT_MAX_ELEMENTS, EnumEnd, EnumEvent, EnumItem, EnumerateBuilder, Enumeration,

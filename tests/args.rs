@@ -74,7 +74,7 @@ async fn each_value_arrives_as_one_argv_entry_through_cmd() {
         .await
         .unwrap()
         .unwrap();
-    assert_eq!(out.code, 0, "{out:?}");
+    assert_eq!(out.code, Some(0), "{out:?}");
     assert!(out.stderr.is_empty(), "{}", out.stderr_text());
     let got = argv(&out);
     assert_eq!(got[0], "showargs");
@@ -118,7 +118,7 @@ async fn the_injection_from_the_issue_runs_no_second_command() {
         out.stdout_text(),
         "[\"showargs\",\"C:\\\\Program Files\\\\app\",\"x & echo INJECTED\"]\r\n"
     );
-    assert_eq!(out.code, 0);
+    assert_eq!(out.code, Some(0));
 }
 
 #[tokio::test]
@@ -238,7 +238,7 @@ async fn the_simulator_acts_on_unescaped_cmd_syntax() {
     assert_eq!(out.stdout_text(), "[\"showargs\",\"e \"]\r\nf\"\r\n");
     // `|` is an operator (the simulator has no pipes and says so).
     let out = run("a | findstr a").await;
-    assert_eq!(out.code, 255);
+    assert_eq!(out.code, Some(255));
     assert!(out.stdout.is_empty());
     // `( )` group commands.
     let out = shell
@@ -286,7 +286,7 @@ async fn quoted_program_path_with_spaces_through_cmd() {
     assert_eq!(argv(&out), [exe]);
     // Unquoted, cmd splits it: the caller must quote the command.
     let out = client.run(exe, &["a"]).await.unwrap();
-    assert_eq!(out.code, 9009, "{out:?}");
+    assert_eq!(out.code, Some(9009), "{out:?}");
 }
 
 /// Values that matter to cmd.exe or the argv rules, mixed with ordinary text.

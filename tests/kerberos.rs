@@ -90,7 +90,7 @@ async fn sealed_identify_get_and_command_with_a_real_kdc() {
             .unwrap();
         assert!(os.get_str("Caption").is_some(), "{os:?}");
         let out = c.run("echo", &["kerberos", "hello"]).await.unwrap();
-        assert_eq!(out.code, 0);
+        assert_eq!(out.code, Some(0));
         assert!(
             out.stdout_text().contains("kerberos hello"),
             "{:?}",

@@ -57,7 +57,7 @@ async fn sealed_identify_get_command_and_enumeration() {
             .unwrap();
         assert!(os.get_str("Caption").is_some(), "{os:?}");
         let out = c.run("echo", &["sealed", "hello"]).await.unwrap();
-        assert_eq!(out.code, 0);
+        assert_eq!(out.code, Some(0));
         assert!(
             out.stdout_text().contains("sealed hello"),
             "{:?}",
@@ -419,7 +419,7 @@ async fn interop_with_pyspnego_acceptor() {
             assert!(format!("{id:?}").contains("pyspnego peer"), "{id:?}");
             let out = c.run("whoami", &[]).await.unwrap();
             assert_eq!(out.stdout, b"hello from pyspnego\r\n");
-            assert_eq!(out.code, 0);
+            assert_eq!(out.code, Some(0));
             let items = c
                 .enumerate(&Resource::wmi(WMI, "Win32_Service"))
                 .start()

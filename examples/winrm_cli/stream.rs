@@ -1,6 +1,8 @@
 //! `winrm run` and `winrm ps`: a remote command whose output is streamed to the tool's
 //! stdout/stderr as it arrives, with the tool's stdin passed through when it is not a
-//! terminal, Ctrl-C as a remote cancel (exit 130) and `--deadline` (exit 124).
+//! terminal, Ctrl-C as a remote cancel (exit 130) and `--deadline` (exit 124). Stderr
+//! goes through the library's CLIXML decoder, so PowerShell's error records read as the
+//! console shows them, for `run` as for `ps`.
 
 use std::io::{IsTerminal, Read, Write};
 use std::process::ExitCode;
@@ -20,8 +22,9 @@ const EXIT_INTERRUPTED: u8 = 130;
 const EXIT_DEADLINE: u8 = 124;
 /// Exit status when stdout was closed by its reader (128 + SIGPIPE).
 const EXIT_BROKEN_PIPE: u8 = 141;
-/// The CLIXML header PowerShell writes before error records on a redirected stderr.
-const CLIXML: &[u8] = b"#< CLIXML";
+/// Exit status when the server reported the command done without an exit code: the
+/// outcome is unknown, which is not success.
+const EXIT_NO_CODE: u8 = 125;
 
 /// Runs `command args` in a fresh UTF-8 shell and streams it; the shell is always closed.
 pub async fn run(
@@ -29,11 +32,10 @@ pub async fn run(
     command: &str,
     args: &[String],
     deadline: Option<Duration>,
-    powershell: bool,
 ) -> Result<ExitCode, Failure> {
     let interrupts = watch_ctrl_c();
     let shell = client.shell().codepage(65001).open().await?;
-    let result = drive(&shell, command, args, deadline, powershell, interrupts).await;
+    let result = drive(&shell, command, args, deadline, interrupts).await;
     let closed = shell.close().await;
     let (status, stdout_broken) = result?;
     if let Err(e) = closed {
@@ -46,6 +48,12 @@ pub async fn run(
     }
     Ok(match status {
         ExitStatus::Exited(code) => exit_code(code),
+        ExitStatus::ExitedWithoutCode => {
+            eprintln!(
+                "error: the server reported the command done without an exit code; exiting with {EXIT_NO_CODE}"
+            );
+            ExitCode::from(EXIT_NO_CODE)
+        }
         ExitStatus::Cancelled {
             reason: CancelReason::Timeout,
         } => {
@@ -149,7 +157,6 @@ async fn drive(
     command: &str,
     args: &[String],
     deadline: Option<Duration>,
-    powershell: bool,
     mut interrupts: mpsc::UnboundedReceiver<()>,
 ) -> Result<(ExitStatus, bool), Failure> {
     // ssh-like: the words the user typed form one remote command line, verbatim.
@@ -165,7 +172,7 @@ async fn drive(
     };
     let cancel = cmd.cancel_handle();
     let mut stdin = (!std::io::stdin().is_terminal()).then(read_stdin);
-    let mut out = Output::new(powershell);
+    let mut out = Output::new(cmd.codepage());
     let status = loop {
         tokio::select! {
             ev = cmd.next() => match ev {
@@ -223,32 +230,20 @@ async fn next_stdin(rx: &mut Option<mpsc::Receiver<Option<Vec<u8>>>>) -> Option<
     }
 }
 
-/// Writes output as it arrives. For PowerShell, stderr that starts with `#< CLIXML` is
-/// collected and decoded into readable text at the end.
+/// Writes output as it arrives: stdout as the raw bytes, stderr decoded from the shell's
+/// code page and through [`text::ClixmlDecoder`] (plain text at once, a CLIXML block as
+/// readable text once its `</Objs>` has arrived).
 struct Output {
-    powershell: bool,
-    stderr_pending: Vec<u8>,
-    stderr_mode: StderrMode,
+    stderr_text: text::StreamDecoder,
+    clixml: text::ClixmlDecoder,
     stdout_broken: bool,
 }
 
-#[derive(PartialEq)]
-enum StderrMode {
-    Undecided,
-    Clixml,
-    Raw,
-}
-
 impl Output {
-    fn new(powershell: bool) -> Output {
+    fn new(codepage: u32) -> Output {
         Output {
-            powershell,
-            stderr_pending: Vec::new(),
-            stderr_mode: if powershell {
-                StderrMode::Undecided
-            } else {
-                StderrMode::Raw
-            },
+            stderr_text: text::StreamDecoder::new(codepage),
+            clixml: text::ClixmlDecoder::new(),
             stdout_broken: false,
         }
     }
@@ -266,43 +261,22 @@ impl Output {
     }
 
     fn stderr(&mut self, b: &Bytes) {
-        match self.stderr_mode {
-            StderrMode::Raw => write_stderr(b),
-            StderrMode::Clixml => self.stderr_pending.extend_from_slice(b),
-            StderrMode::Undecided => {
-                self.stderr_pending.extend_from_slice(b);
-                let start = self
-                    .stderr_pending
-                    .iter()
-                    .position(|c| !c.is_ascii_whitespace())
-                    .unwrap_or(self.stderr_pending.len());
-                let head = &self.stderr_pending[start..];
-                if head.len() >= CLIXML.len() || head.contains(&b'\n') {
-                    if head.starts_with(CLIXML) {
-                        self.stderr_mode = StderrMode::Clixml;
-                    } else {
-                        self.stderr_mode = StderrMode::Raw;
-                        write_stderr(&std::mem::take(&mut self.stderr_pending));
-                    }
-                }
-            }
-        }
+        let shown = self.clixml.decode_chunk(&self.stderr_text.decode_chunk(b));
+        write_stderr(shown.as_bytes());
     }
 
+    /// Writes what the decoders still hold (an unfinished CLIXML block comes out raw).
     fn finish(&mut self) {
-        if self.stderr_pending.is_empty() {
-            return;
-        }
-        let raw = std::mem::take(&mut self.stderr_pending);
-        let textual = text::decode(&raw, 65001);
-        match (self.powershell, text::decode_clixml(&textual)) {
-            (true, Some(decoded)) => write_stderr(decoded.as_bytes()),
-            _ => write_stderr(&raw),
-        }
+        let mut shown = self.clixml.decode_chunk(&self.stderr_text.finish());
+        shown.push_str(&self.clixml.finish());
+        write_stderr(shown.as_bytes());
     }
 }
 
 fn write_stderr(b: &[u8]) {
+    if b.is_empty() {
+        return;
+    }
     let mut e = std::io::stderr().lock();
     let _ = e.write_all(b).and_then(|()| e.flush());
 }

@@ -46,6 +46,10 @@ pub enum CommandEvent {
 pub enum ExitStatus {
     /// The process exited with this code.
     Exited(i64),
+    /// The server reported the command done (`CommandState Done`) without an
+    /// `ExitCode`. The command ended, but whether it succeeded is unknown: this is
+    /// not success ([`ExitStatus::success`] is false, [`ExitStatus::code`] `None`).
+    ExitedWithoutCode,
     /// The command was cancelled (and terminated on the server).
     Cancelled {
         /// Why.
@@ -54,15 +58,15 @@ pub enum ExitStatus {
 }
 
 impl ExitStatus {
-    /// The exit code, if the process exited.
+    /// The exit code, if the process exited and the server reported its code.
     pub fn code(&self) -> Option<i64> {
         match self {
             ExitStatus::Exited(c) => Some(*c),
-            ExitStatus::Cancelled { .. } => None,
+            ExitStatus::ExitedWithoutCode | ExitStatus::Cancelled { .. } => None,
         }
     }
 
-    /// Exited with code 0.
+    /// Exited with code 0 (an unknown exit code is not success).
     pub fn success(&self) -> bool {
         *self == ExitStatus::Exited(0)
     }
@@ -456,30 +460,58 @@ impl Command {
         self.signal(ns::signal::TERMINATE).await
     }
 
-    /// Reads the stream to the end, collecting output.
+    /// Reads the stream to the end, collecting output, at most the client's
+    /// [`crate::ClientBuilder::max_output`] bytes of it (64 MiB unless set).
     ///
     /// # Errors
-    /// The first error of the stream; [`Error::Cancelled`] if the command was cancelled.
+    /// The first error of the stream; [`Error::Cancelled`] if the command was cancelled;
+    /// [`Error::OutputTooLarge`] once stdout and stderr together exceed the bound (the
+    /// command is then stopped: Signal terminate goes out in the background, and
+    /// [`crate::Client::shutdown`] waits for it).
     ///
     /// # Cancel safety
     /// Dropping the future drops the command, which cancels it.
-    pub async fn collect(mut self) -> Result<super::Output> {
+    pub async fn collect(self) -> Result<super::Output> {
+        let limit = self.shell.client.inner.max_output;
+        self.collect_with_limit(limit).await
+    }
+
+    /// [`Command::collect`] with its own bound: at most `max_output` bytes of stdout and
+    /// stderr together.
+    ///
+    /// # Errors
+    /// As [`Command::collect`]; [`Error::OutputTooLarge`] past `max_output`.
+    ///
+    /// # Cancel safety
+    /// As [`Command::collect`].
+    pub async fn collect_with_limit(mut self, max_output: usize) -> Result<super::Output> {
         use futures_util::StreamExt as _;
         let mut out = super::Output {
             stdout: Vec::new(),
             stderr: Vec::new(),
-            code: 0,
+            code: None,
             codepage: self.shell.codepage,
         };
         while let Some(ev) = self.next().await {
-            match ev? {
-                CommandEvent::Stdout(b) => out.stdout.extend_from_slice(&b),
-                CommandEvent::Stderr(b) => out.stderr.extend_from_slice(&b),
-                CommandEvent::Exit(ExitStatus::Exited(code)) => out.code = code,
+            let kept = out.stdout.len() + out.stderr.len();
+            let (buf, chunk) = match ev? {
+                CommandEvent::Stdout(b) => (&mut out.stdout, b),
+                CommandEvent::Stderr(b) => (&mut out.stderr, b),
+                CommandEvent::Exit(ExitStatus::Exited(code)) => {
+                    out.code = Some(code);
+                    continue;
+                }
+                CommandEvent::Exit(ExitStatus::ExitedWithoutCode) => continue,
                 CommandEvent::Exit(ExitStatus::Cancelled { reason }) => {
                     return Err(Error::Cancelled { reason });
                 }
+            };
+            if chunk.len() > max_output.saturating_sub(kept) {
+                // Returning drops `self`, which stops the command.
+                tracing::debug!(command = %self.id, limit = max_output, "output bound exceeded");
+                return Err(Error::OutputTooLarge { limit: max_output });
             }
+            buf.extend_from_slice(&chunk);
         }
         Ok(out)
     }
@@ -567,7 +599,8 @@ async fn send_signal(shell: &ShellInner, id: &str, code: &str) -> Result<()> {
 }
 
 enum Outcome {
-    Exited(i64),
+    /// `Exited` or `ExitedWithoutCode`, as the server reported it.
+    Exited(ExitStatus),
     Cancelled(CancelReason),
     Failed(Error),
 }
@@ -603,14 +636,10 @@ impl Driver {
         // and then shuts down still waits for the Signal.
         let tracked = shell.client.inner.tracker.token();
         match outcome {
-            Outcome::Exited(code) => {
+            Outcome::Exited(status) => {
                 // The normal end: Signal terminate first (MS-WSMV's order), then Exit.
                 signal.await;
-                let _ = self
-                    .tx
-                    .send(Item::Event(Ok(CommandEvent::Exit(ExitStatus::Exited(
-                        code,
-                    )))));
+                let _ = self.tx.send(Item::Event(Ok(CommandEvent::Exit(status))));
             }
             Outcome::Cancelled(reason) => {
                 tracing::debug!(shell = %shell.id, command = %id, %reason, "command cancelled");
@@ -707,8 +736,8 @@ impl Driver {
                 };
                 let _ = self.tx.send(item);
             }
-            if let Some(code) = received.done {
-                return Outcome::Exited(code);
+            if let Some(status) = received.done {
+                return Outcome::Exited(status);
             }
         }
     }

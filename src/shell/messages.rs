@@ -5,6 +5,7 @@ use std::time::Duration;
 use base64::Engine as _;
 use bytes::{Bytes, BytesMut};
 
+use super::command::ExitStatus;
 use crate::soap::envelope::{XmlWriter, format_duration};
 use crate::soap::ns;
 use crate::soap::xml::{Element, ParseError, TextSink};
@@ -127,8 +128,9 @@ pub(crate) struct Received {
     /// Output chunks in document order, still base64 ([`decode_into`] decodes them);
     /// empty End markers skipped.
     pub chunks: Vec<(StreamName, Bytes)>,
-    /// `Some(code)` when CommandState is Done.
-    pub done: Option<i64>,
+    /// Set when CommandState is Done: [`ExitStatus::Exited`] with its `ExitCode`, or
+    /// [`ExitStatus::ExitedWithoutCode`] when the state carries none.
+    pub done: Option<ExitStatus>,
 }
 
 /// Collects the output of one command from a ReceiveResponse while it is parsed: the
@@ -253,11 +255,15 @@ pub(crate) fn read_receive(body: &Element, sink: StreamSink<'_>) -> Result<Recei
     for c in resp.children_named(ns::SHELL, "CommandState") {
         let state = c.attr("State").unwrap_or("");
         if state.ends_with("/Done") {
-            let code = c.child_text(ns::SHELL, "ExitCode").unwrap_or("0");
-            let code: i64 = code
-                .parse()
-                .map_err(|_| ParseError::invalid("ExitCode", code))?;
-            out.done = Some(code);
+            // An absent (or empty) ExitCode is not 0: the outcome is unknown.
+            let status = match c.child_text(ns::SHELL, "ExitCode").map(str::trim) {
+                None | Some("") => ExitStatus::ExitedWithoutCode,
+                Some(code) => ExitStatus::Exited(
+                    code.parse()
+                        .map_err(|_| ParseError::invalid("ExitCode", code))?,
+                ),
+            };
+            out.done = Some(status);
         }
     }
     Ok(out)
@@ -291,7 +297,34 @@ mod tests {
                 (StreamName::Stderr, Bytes::from_static(b"err"))
             ]
         );
-        assert_eq!(r.done, Some(3));
+        assert_eq!(r.done, Some(ExitStatus::Exited(3)));
+    }
+
+    #[test]
+    fn done_without_exit_code_is_not_exit_code_0() {
+        let done = |state_body: &str| {
+            let xml = format!(
+                r#"<s:Envelope xmlns:s="http://www.w3.org/2003/05/soap-envelope" xmlns:rsp="http://schemas.microsoft.com/wbem/wsman/1/windows/shell"><s:Body><rsp:ReceiveResponse><rsp:CommandState CommandId="C1" State="http://schemas.microsoft.com/wbem/wsman/1/windows/shell/CommandState/Done">{state_body}</rsp:CommandState></rsp:ReceiveResponse></s:Body></s:Envelope>"#
+            );
+            receive(xml.as_bytes(), "C1").map(|r| r.done)
+        };
+        assert_eq!(done(""), Ok(Some(ExitStatus::ExitedWithoutCode)));
+        assert_eq!(
+            done("<rsp:ExitCode></rsp:ExitCode>"),
+            Ok(Some(ExitStatus::ExitedWithoutCode))
+        );
+        assert_eq!(
+            done("<rsp:ExitCode> 0 </rsp:ExitCode>"),
+            Ok(Some(ExitStatus::Exited(0)))
+        );
+        assert_eq!(
+            done("<rsp:ExitCode>-1073741510</rsp:ExitCode>"),
+            Ok(Some(ExitStatus::Exited(-1_073_741_510)))
+        );
+        assert!(matches!(
+            done("<rsp:ExitCode>zero</rsp:ExitCode>"),
+            Err(ParseError::Invalid { .. })
+        ));
     }
 
     #[test]

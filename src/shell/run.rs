@@ -14,8 +14,9 @@ pub struct Output {
     pub stdout: Vec<u8>,
     /// Raw standard error.
     pub stderr: Vec<u8>,
-    /// The exit code.
-    pub code: i64,
+    /// The exit code; `None` when the server reported the command done without one
+    /// ([`crate::ExitStatus::ExitedWithoutCode`]), which is not success.
+    pub code: Option<i64>,
     /// The code page the bytes are in.
     pub codepage: u32,
 }
@@ -27,7 +28,9 @@ impl Output {
     }
 
     /// Standard error decoded from the shell's code page; PowerShell's CLIXML error
-    /// records are turned into readable text.
+    /// records are turned into readable text ([`text::decode_clixml`]: a BOM or native
+    /// stderr before them is handled, progress records are dropped, a malformed block
+    /// is kept raw).
     pub fn stderr_text(&self) -> Cow<'_, str> {
         let raw = text::decode(&self.stderr, self.codepage);
         match text::decode_clixml(&raw) {
@@ -36,18 +39,29 @@ impl Output {
         }
     }
 
-    /// Exit code 0.
+    /// Exit code 0 (an unknown exit code is not success).
     pub fn success(&self) -> bool {
-        self.code == 0
+        self.code == Some(0)
+    }
+
+    /// How the command ended: [`crate::ExitStatus::Exited`], or
+    /// [`crate::ExitStatus::ExitedWithoutCode`] when [`Output::code`] is `None`.
+    pub fn status(&self) -> super::ExitStatus {
+        self.code.map_or(
+            super::ExitStatus::ExitedWithoutCode,
+            super::ExitStatus::Exited,
+        )
     }
 }
 
 impl Client {
     /// Runs `command` with `args` in a new shell (UTF-8 code page), collects its output
-    /// and deletes the shell.
+    /// (at most [`crate::ClientBuilder::max_output`] bytes, 64 MiB unless set) and
+    /// deletes the shell.
     ///
     /// # Errors
-    /// Faults and transport errors of any step.
+    /// Faults and transport errors of any step; [`crate::Error::OutputTooLarge`] when
+    /// the output exceeds the bound (the command is stopped and the shell deleted).
     ///
     /// # Cancel safety
     /// Dropping the future cancels the command and deletes the shell in the background.

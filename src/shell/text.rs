@@ -5,7 +5,8 @@
 //!   `WINRS_CODEPAGE` option: 437 / 850 / … for OEM consoles, 65001 for UTF-8).
 //! * [`encode_powershell`] builds the argument of `powershell -EncodedCommand`.
 //! * [`decode_clixml`] turns the `#< CLIXML` records that PowerShell writes on
-//!   stderr back into the text a console would have shown.
+//!   stderr back into the text a console would have shown; [`ClixmlDecoder`]
+//!   does the same for stderr that arrives in chunks.
 //!
 //! Nothing here does IO; everything is deterministic and never panics on
 //! malformed input.
@@ -223,13 +224,15 @@ const PS_NAMESPACE: &[u8] = b"http://schemas.microsoft.com/powershell/2004/04";
 /// </Objs>
 /// ```
 ///
-/// Returns `None` when `stderr` does not start with `#< CLIXML` (leading
-/// whitespace and a BOM are ignored), and also when it does but nothing could
-/// be decoded because the XML is malformed or cut off; the caller should then
-/// show the raw text. Otherwise it returns the text the PowerShell console
-/// would have shown, possibly empty (a block with only progress records gives
-/// `Some("")`):
+/// This is [`ClixmlDecoder`] run over one complete text. It returns `None` when
+/// `stderr` holds no `#< CLIXML` block that decodes (plain stderr, or only
+/// malformed blocks): the caller shows the raw text. Otherwise it returns the
+/// text the PowerShell console would have shown, possibly empty (a block with
+/// only progress records gives `Some("")`):
 ///
+/// * a block starts with a `#< CLIXML` marker at the start of a line (a UTF-8
+///   BOM right before it is dropped); text before it, such as the stderr of a
+///   native program the script ran, is kept verbatim;
 /// * `<S>` records are taken in order, their `_xHHHH_` escapes decoded (UTF-16
 ///   code units, surrogate pairs included, so `_x000D__x000A_` is CRLF);
 /// * Error records are kept as they are; Warning, Verbose and Debug records
@@ -238,34 +241,258 @@ const PS_NAMESPACE: &[u8] = b"http://schemas.microsoft.com/powershell/2004/04";
 ///   compared case-insensitively (PowerShell 5.1 writes `warning`);
 /// * each record ends a line: a record without a line break gets a CRLF;
 /// * progress records and any other objects (`<Obj …>`) are dropped;
-/// * several `#< CLIXML` blocks one after the other are all decoded, and
-///   non-XML text after a block's `</Objs>` is kept verbatim.
+/// * several blocks are all decoded; text after a block's `</Objs>` is kept
+///   verbatim, without the whitespace that directly follows the block;
+/// * a block that is malformed or cut off is kept as the raw text it was
+///   (marker included), never dropped; the blocks after it are still decoded.
 ///
-/// Only elements in PowerShell's namespace are recognised. A block that turns
-/// out to be malformed contributes the records completed before the error; the
-/// blocks after it are still decoded. This function never panics.
+/// Only elements in PowerShell's namespace are recognised. This function never
+/// panics.
 #[must_use]
 pub fn decode_clixml(stderr: &str) -> Option<String> {
-    let rest = stderr.trim_start_matches(|c: char| c == '\u{feff}' || c.is_whitespace());
-    let rest = rest.strip_prefix(CLIXML_MARKER)?;
-    let mut out = String::new();
-    let mut malformed = false;
-    // The marker cannot occur inside well-formed XML content (`<` would have
-    // to be escaped), so splitting on it separates the blocks.
-    for block in rest.split(CLIXML_MARKER) {
-        if decode_clixml_block(block, &mut out).is_err() {
-            malformed = true;
-        }
-    }
-    if malformed && out.is_empty() {
-        None
-    } else {
-        Some(out)
+    let mut decoder = ClixmlDecoder::with_block_limit(usize::MAX);
+    let mut out = decoder.decode_chunk(stderr);
+    out.push_str(&decoder.finish());
+    (decoder.decoded > 0).then_some(out)
+}
+
+/// The most text a [`ClixmlDecoder`] holds for one unfinished block (16 MiB);
+/// past it the block is given out raw.
+const MAX_CLIXML_BLOCK: usize = 16 << 20;
+
+/// Incremental CLIXML decoder for stderr that arrives in chunks (as it does
+/// from a running command).
+///
+/// It applies the rules of [`decode_clixml`] to a stream of text: plain text
+/// is handed back as soon as it arrives, except a line start that could still
+/// become a `#< CLIXML` marker (at most 12 bytes, until the next chunk says);
+/// a block is held from its marker until its closing `</Objs>` and then given
+/// out decoded, so a block split over several chunks decodes as if it came
+/// whole. A block that turns out malformed is given out raw as soon as that is
+/// certain (or at [`finish`](Self::finish), or once it holds more than 16 MiB
+/// of it).
+///
+/// It works on text: decode the bytes first, for instance with a
+/// [`StreamDecoder`] for the shell's code page.
+///
+/// ```
+/// use tokio_winrm::shell::text::ClixmlDecoder;
+///
+/// let mut stderr = ClixmlDecoder::new();
+/// let mut shown = stderr.decode_chunk("native.exe: warning\r\n\u{feff}#< CLIXML\r\n<Objs ");
+/// shown += &stderr.decode_chunk(
+///     "xmlns=\"http://schemas.microsoft.com/powershell/2004/04\"><S S=\"Error\">boom</S></Objs>",
+/// );
+/// shown += &stderr.finish();
+/// assert_eq!(shown, "native.exe: warning\r\nboom\r\n");
+/// ```
+#[derive(Debug)]
+pub struct ClixmlDecoder {
+    /// Text not given out yet: a possible marker at a line start, or a block.
+    pending: String,
+    mode: Mode,
+    /// Bytes of a block's `pending` already searched for `Objs` and markers.
+    scanned: usize,
+    /// Blocks decoded so far.
+    decoded: usize,
+    /// Past this many bytes an unfinished block is given out raw.
+    block_limit: usize,
+}
+
+/// Where a [`ClixmlDecoder`] is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    /// Plain text; `line_start` when `pending` (or the next text) begins a line.
+    Plain { line_start: bool },
+    /// Right after a block: whitespace is dropped until other text comes.
+    AfterBlock,
+    /// Inside a block: `pending` holds the text after its marker.
+    Block,
+}
+
+impl Default for ClixmlDecoder {
+    fn default() -> Self {
+        Self::new()
     }
 }
 
-/// Marker error: the block was malformed or truncated.
+impl ClixmlDecoder {
+    /// A decoder at the start of a stream.
+    #[must_use]
+    pub fn new() -> Self {
+        Self::with_block_limit(MAX_CLIXML_BLOCK)
+    }
+
+    fn with_block_limit(block_limit: usize) -> Self {
+        ClixmlDecoder {
+            pending: String::new(),
+            mode: Mode::Plain { line_start: true },
+            scanned: 0,
+            decoded: 0,
+            block_limit,
+        }
+    }
+
+    /// Takes the next chunk of stderr text and returns what can be shown now.
+    pub fn decode_chunk(&mut self, text: &str) -> String {
+        self.pending.push_str(text);
+        let mut out = String::new();
+        self.run(&mut out, false);
+        out
+    }
+
+    /// Ends the stream: returns everything still held (an unfinished block as
+    /// its raw text). The decoder can be reused for a new stream afterwards.
+    pub fn finish(&mut self) -> String {
+        let mut out = String::new();
+        self.run(&mut out, true);
+        out.push_str(&self.pending);
+        self.pending.clear();
+        self.mode = Mode::Plain { line_start: true };
+        self.scanned = 0;
+        out
+    }
+
+    fn run(&mut self, out: &mut String, last: bool) {
+        loop {
+            let progressed = match self.mode {
+                Mode::Plain { line_start } => self.plain(out, line_start, last),
+                Mode::AfterBlock => {
+                    let text = self.pending.trim_start();
+                    let skip = self.pending.len() - text.len();
+                    self.pending.drain(..skip);
+                    if self.pending.is_empty() {
+                        false
+                    } else {
+                        self.mode = Mode::Plain { line_start: true };
+                        true
+                    }
+                }
+                Mode::Block => self.block(out, last),
+            };
+            if !progressed {
+                return;
+            }
+        }
+    }
+
+    /// Gives out plain text up to a marker (then enters the block, returning
+    /// `true`) or up to a line start that may still become one.
+    fn plain(&mut self, out: &mut String, line_start: bool, last: bool) -> bool {
+        let mut at = 0;
+        let mut at_line_start = line_start;
+        loop {
+            if at_line_start {
+                let rest = &self.pending[at..];
+                let body = rest.strip_prefix('\u{feff}').unwrap_or(rest);
+                if body.starts_with(CLIXML_MARKER) {
+                    out.push_str(&self.pending[..at]);
+                    let skip = at + (rest.len() - body.len()) + CLIXML_MARKER.len();
+                    self.pending.drain(..skip);
+                    self.mode = Mode::Block;
+                    self.scanned = 0;
+                    return true;
+                }
+                if !last && CLIXML_MARKER.starts_with(body) {
+                    out.push_str(&self.pending[..at]);
+                    self.pending.drain(..at);
+                    self.mode = Mode::Plain { line_start: true };
+                    return false;
+                }
+            }
+            match self.pending[at..].find('\n') {
+                Some(i) => {
+                    at += i + 1;
+                    at_line_start = true;
+                }
+                None => {
+                    let line_start = if self.pending.is_empty() {
+                        line_start
+                    } else {
+                        self.pending.ends_with('\n')
+                    };
+                    out.push_str(&self.pending);
+                    self.pending.clear();
+                    self.mode = Mode::Plain { line_start };
+                    return false;
+                }
+            }
+        }
+    }
+
+    /// Decodes the block in `pending` once it is complete, or gives it out raw
+    /// once it cannot be; `true` when it did either.
+    fn block(&mut self, out: &mut String, last: bool) -> bool {
+        let bytes = self.pending.as_bytes();
+        let from = self.scanned.saturating_sub(CLIXML_MARKER.len());
+        let next_marker = find(&bytes[from..], CLIXML_MARKER.as_bytes()).map(|i| from + i);
+        let worth_trying = last
+            || next_marker.is_some()
+            || find(&bytes[from..], b"Objs").is_some()
+            || bytes.len() > self.block_limit;
+        self.scanned = bytes.len();
+        if !worth_trying {
+            return false;
+        }
+        let raw_end = match decode_clixml_block(&self.pending, out) {
+            Ok(end) => {
+                self.pending.drain(..end);
+                self.decoded += 1;
+                self.mode = Mode::AfterBlock;
+                return true;
+            }
+            // A new block began: this one is over, and malformed.
+            Err(_) if next_marker.is_some() => next_marker.unwrap_or(0),
+            Err(BlockError::Malformed) => self.pending.len(),
+            Err(BlockError::Incomplete) if last || self.pending.len() > self.block_limit => {
+                self.pending.len()
+            }
+            Err(BlockError::Incomplete) => return false,
+        };
+        out.push_str(CLIXML_MARKER);
+        out.push_str(&self.pending[..raw_end]);
+        self.pending.drain(..raw_end);
+        // What follows is the next block's marker, taken as a line start, or
+        // nothing yet.
+        let line_start = !self.pending.is_empty() || out.ends_with('\n');
+        self.mode = Mode::Plain { line_start };
+        true
+    }
+}
+
+/// The first position of `needle` in `hay`.
+fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    hay.windows(needle.len()).position(|w| w == needle)
+}
+
+/// Marker error of the helpers below: the XML is malformed.
 struct Malformed;
+
+/// Why a block did not decode.
+enum BlockError {
+    /// The text ended inside the block: more text may complete it.
+    Incomplete,
+    /// The block can never decode.
+    Malformed,
+}
+
+impl From<Malformed> for BlockError {
+    fn from(_: Malformed) -> Self {
+        BlockError::Malformed
+    }
+}
+
+/// Whether a reader error may only mean that the text was cut off.
+fn read_error(e: &quick_xml::Error) -> BlockError {
+    use quick_xml::errors::IllFormedError;
+    match e {
+        quick_xml::Error::Syntax(_)
+        | quick_xml::Error::IllFormed(
+            IllFormedError::UnclosedReference | IllFormedError::MissingEndTag(_),
+        ) => BlockError::Incomplete,
+        _ => BlockError::Malformed,
+    }
+}
 
 /// Which stream an `<S>` record belongs to.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -308,26 +535,42 @@ enum State {
     Skip { depth: usize },
 }
 
-/// Decodes one block (the text after a `#< CLIXML` marker) into `out`.
-fn decode_clixml_block(block: &str, out: &mut String) -> Result<(), Malformed> {
+/// Decodes one block (the text after a `#< CLIXML` marker, and possibly more
+/// after it) into `out` and returns where its root element ends. On an error
+/// `out` is left as it was.
+fn decode_clixml_block(block: &str, out: &mut String) -> Result<usize, BlockError> {
+    let start = out.len();
+    let result = decode_block_into(block, out);
+    if result.is_err() {
+        out.truncate(start);
+    }
+    result
+}
+
+/// [`decode_clixml_block`] without the clean-up on errors.
+fn decode_block_into(block: &str, out: &mut String) -> Result<usize, BlockError> {
     let mut reader = NsReader::from_str(block);
     let mut state = State::Prolog;
+    let end = |reader: &NsReader<&[u8]>| {
+        usize::try_from(reader.buffer_position())
+            .unwrap_or(block.len())
+            .min(block.len())
+    };
     loop {
-        let (ns, event) = reader.read_resolved_event().map_err(|_| Malformed)?;
+        let (ns, event) = reader.read_resolved_event().map_err(|e| read_error(&e))?;
         let in_ps_ns = matches!(ns, ResolveResult::Bound(Namespace(uri)) if uri == PS_NAMESPACE);
         match (&mut state, event) {
-            (_, Event::Eof) => return Err(Malformed),
+            (_, Event::Eof) => return Err(BlockError::Incomplete),
 
             // Prolog: skip the declaration, comments, whitespace; find <Objs>.
             (State::Prolog, Event::Start(e)) if in_ps_ns && e.local_name().as_ref() == b"Objs" => {
                 state = State::Root;
             }
             (State::Prolog, Event::Empty(e)) if in_ps_ns && e.local_name().as_ref() == b"Objs" => {
-                finish_block(block, &reader, out);
-                return Ok(());
+                return Ok(end(&reader));
             }
             (State::Prolog, Event::Start(_) | Event::Empty(_) | Event::End(_)) => {
-                return Err(Malformed);
+                return Err(BlockError::Malformed);
             }
             (State::Prolog, _) => {}
 
@@ -344,8 +587,7 @@ fn decode_clixml_block(block: &str, out: &mut String) -> Result<(), Malformed> {
                 };
             }
             (State::Root, Event::End(_)) => {
-                finish_block(block, &reader, out);
-                return Ok(());
+                return Ok(end(&reader));
             }
             (State::Root, _) => {}
 
@@ -404,15 +646,6 @@ fn push_reference(text: &mut String, reference: &BytesRef<'_>) -> Result<(), Mal
         }
     }
     Ok(())
-}
-
-/// Called after the root's end tag: keeps any plain text that follows it.
-fn finish_block(block: &str, reader: &NsReader<&[u8]>, out: &mut String) {
-    let end = usize::try_from(reader.buffer_position()).unwrap_or(usize::MAX);
-    let trailing = block.get(end..).unwrap_or("").trim();
-    if !trailing.is_empty() {
-        push_line(out, "", trailing);
-    }
 }
 
 /// Appends one finished `<S>` record.
@@ -806,15 +1039,15 @@ mod tests {
     }
 
     #[test]
-    fn malformed_returns_what_was_decoded() {
-        // Cut off in the middle of the second record: the first survives.
+    fn malformed_or_cut_blocks_are_kept_raw() {
+        // Cut off in the middle of the second record: nothing is lost, the
+        // whole block comes out as the raw text it was.
         let full = write_error_boom();
         let cut = &full[..full.find("    + FullyQualifiedErrorId").unwrap()];
-        assert_eq!(
-            decode_clixml(cut).unwrap(),
-            "Write-Error \"boom\" : boom\r\n    + CategoryInfo          : NotSpecified: (:) \
-             [Write-Error], WriteErrorException\r\n"
-        );
+        assert_eq!(decode_clixml(cut), None);
+        let mut stream = ClixmlDecoder::new();
+        let shown = stream.decode_chunk(cut) + &stream.finish();
+        assert_eq!(shown, cut);
         // Nothing decodable at all: None, the caller shows the raw text.
         for bad in [
             "#< CLIXML",
@@ -824,12 +1057,151 @@ mod tests {
             "#< CLIXML\r\n<Objs xmlns=\"http://schemas.microsoft.com/powershell/2004/04\"><S S=\"Error\">x</Obj></Objs>",
         ] {
             assert_eq!(decode_clixml(bad), None, "{bad:?}");
+            let mut stream = ClixmlDecoder::new();
+            assert_eq!(stream.decode_chunk(bad) + &stream.finish(), bad);
         }
-        // A broken block does not hide the good one after it.
-        let stderr = format!(
-            "#< CLIXML\r\n{OBJS}<S S=\"Error\">a</X>\r\n#< CLIXML\r\n{OBJS}<S S=\"Error\">b</S></Objs>"
+        // A broken block is kept raw and does not hide the good one after it.
+        let broken = format!("#< CLIXML\r\n{OBJS}<S S=\"Error\">a</X>\r\n");
+        let stderr = format!("{broken}#< CLIXML\r\n{OBJS}<S S=\"Error\">b</S></Objs>");
+        assert_eq!(decode_clixml(&stderr).unwrap(), format!("{broken}b\r\n"));
+        // A block known to be malformed is given out at once, not at the end.
+        let mut stream = ClixmlDecoder::new();
+        let wrong = "#< CLIXML\r\n<Objs xmlns=\"urn:other\"><S>x</S>";
+        assert_eq!(stream.decode_chunk(wrong), wrong);
+        assert_eq!(
+            stream.decode_chunk("</Objs>\r\nnext\r\n"),
+            "</Objs>\r\nnext\r\n"
         );
-        assert_eq!(decode_clixml(&stderr).unwrap(), "b\r\n");
+        assert_eq!(stream.finish(), "");
+    }
+
+    /// Feeds `text` to a fresh [`ClixmlDecoder`] in the given pieces.
+    fn stream_in(pieces: &[&str]) -> String {
+        let mut d = ClixmlDecoder::new();
+        let mut out = String::new();
+        for p in pieces {
+            out += &d.decode_chunk(p);
+        }
+        out + &d.finish()
+    }
+
+    /// Every way of cutting `text` in two (and in three around the middle)
+    /// gives what decoding it whole gives.
+    fn assert_split_invariant(text: &str) {
+        let whole = stream_in(&[text]);
+        let cuts: Vec<usize> = (0..=text.len())
+            .filter(|&i| text.is_char_boundary(i))
+            .collect();
+        for &i in &cuts {
+            assert_eq!(stream_in(&[&text[..i], &text[i..]]), whole, "cut at {i}");
+        }
+        for &i in &cuts {
+            let j = cuts[cuts.len() / 2].max(i);
+            assert_eq!(
+                stream_in(&[&text[..i], &text[i..j], &text[j..]]),
+                whole,
+                "cuts at {i} and {j}"
+            );
+        }
+    }
+
+    #[test]
+    fn bom_before_the_marker() {
+        // PowerShell started by a native tool (or `powershell -Command` under
+        // some hosts) writes a UTF-8 BOM before its first block.
+        let stderr = format!("\u{feff}{}", write_error_boom());
+        let got = decode_clixml(&stderr).expect("decoded");
+        assert!(
+            got.starts_with("Write-Error \"boom\" : boom\r\n"),
+            "{got:?}"
+        );
+        assert!(!got.contains('<') && !got.contains('\u{feff}'), "{got:?}");
+        assert_eq!(Some(stream_in(&[&stderr])), decode_clixml(&stderr));
+        assert_split_invariant(&stderr);
+    }
+
+    #[test]
+    fn native_stderr_then_clixml() {
+        // A script that ran a native program which wrote to stderr first.
+        let stderr = format!(
+            "git : fatal: not a git repository\r\n\u{feff}#< CLIXML\r\n{OBJS}\
+             <S S=\"Error\">Write-Error : failed_x000D__x000A_</S></Objs>"
+        );
+        assert_eq!(
+            decode_clixml(&stderr).unwrap(),
+            "git : fatal: not a git repository\r\nWrite-Error : failed\r\n"
+        );
+        assert_split_invariant(&stderr);
+        // Plain lines come out at once; only a line start that may become a
+        // marker is held.
+        let mut d = ClixmlDecoder::new();
+        assert_eq!(d.decode_chunk("native: one\r\nnat"), "native: one\r\nnat");
+        assert_eq!(d.decode_chunk("ive: two\r\n#< CL"), "ive: two\r\n");
+        assert_eq!(d.decode_chunk("IXML\r\n"), "");
+        assert_eq!(d.decode_chunk(OBJS), "");
+        assert_eq!(
+            d.decode_chunk("<S S=\"Error\">bad</S></Objs>\r\nafter"),
+            "bad\r\nafter"
+        );
+        assert_eq!(d.finish(), "");
+        // A held prefix that does not become a marker is plain text after all.
+        let mut d = ClixmlDecoder::new();
+        assert_eq!(d.decode_chunk("#<"), "");
+        assert_eq!(d.decode_chunk(" C not it\r\n"), "#< C not it\r\n");
+        assert_eq!(d.decode_chunk("#"), "");
+        assert_eq!(d.finish(), "#");
+        // The marker is only one at the start of a line.
+        let inline = format!("see #< CLIXML\r\n{OBJS}<S S=\"Error\">x</S></Objs>");
+        assert_eq!(decode_clixml(&inline), None);
+        assert_eq!(stream_in(&[&inline]), inline);
+    }
+
+    #[test]
+    fn progress_only_streams_to_nothing() {
+        let stderr = format!(
+            "\u{feff}#< CLIXML\r\n{OBJS}<Obj S=\"progress\" RefId=\"0\"><TN RefId=\"0\">\
+             <T>System.Management.Automation.PSCustomObject</T><T>System.Object</T></TN><MS>\
+             <I64 N=\"SourceId\">1</I64><PR N=\"Record\"><AV>Preparing modules for first use.\
+             </AV><AI>0</AI><Nil /><PI>-1</PI><PC>-1</PC><T>Completed</T><SR>-1</SR><SD> </SD>\
+             </PR></MS></Obj></Objs>\r\n"
+        );
+        assert_eq!(decode_clixml(&stderr).as_deref(), Some(""));
+        assert_eq!(stream_in(&[&stderr]), "");
+        assert_split_invariant(&stderr);
+    }
+
+    #[test]
+    fn blocks_split_over_many_chunks() {
+        let stderr = format!(
+            "{}\r\n#< CLIXML\r\n{OBJS}<S S=\"warning\">low_x000D__x000A_</S></Objs>",
+            write_error_boom()
+        );
+        let whole = decode_clixml(&stderr).unwrap();
+        assert!(whole.ends_with(" \r\nWARNING: low\r\n"), "{whole:?}");
+        for size in [1, 2, 3, 7, 64] {
+            let bytes = stderr.as_bytes();
+            let pieces: Vec<&str> = bytes
+                .chunks(size)
+                .map(|c| std::str::from_utf8(c).unwrap())
+                .collect();
+            assert_eq!(stream_in(&pieces), whole, "chunks of {size}");
+        }
+        // Nothing of a block comes out before its end, and all of it then.
+        let mut d = ClixmlDecoder::new();
+        let (head, tail) = stderr.split_at(stderr.find("</Objs>").unwrap());
+        assert_eq!(d.decode_chunk(head), "");
+        assert!(d.decode_chunk(tail).starts_with("Write-Error"));
+    }
+
+    #[test]
+    fn an_endless_block_is_given_out_raw_past_the_limit() {
+        let mut d = ClixmlDecoder::with_block_limit(1000);
+        let start = format!("#< CLIXML\r\n{OBJS}<S S=\"Error\">");
+        assert_eq!(d.decode_chunk(&start), "");
+        let filler = "x".repeat(2000);
+        assert_eq!(d.decode_chunk(&filler), format!("{start}{filler}"));
+        assert_eq!(d.decode_chunk("</S></Objs>"), "</S></Objs>");
+        assert_eq!(d.finish(), "");
     }
 
     proptest! {
@@ -852,6 +1224,33 @@ mod tests {
             let mutated = format!("{}{junk}{}", &full[..cut], &full[cut..]);
             let _ = decode_clixml(&mutated);
             let _ = decode_clixml(&full[..cut]);
+        }
+
+        #[test]
+        fn clixml_stream_matches_whole_decoding(
+            lead in "(native: [a-z ]{0,10}\\r\\n)?\u{feff}?",
+            cuts in proptest::collection::vec(0usize..700, 0..6),
+        ) {
+            let text = format!(
+                "{lead}{}\r\nplain\r\n#< CLIXML\r\n{OBJS}<S S=\"Error\">b</S></Objs>",
+                write_error_boom()
+            );
+            let mut cuts: Vec<usize> = cuts
+                .into_iter()
+                .map(|c| c.min(text.len()))
+                .filter(|&c| text.is_char_boundary(c))
+                .collect();
+            cuts.sort_unstable();
+            let mut pieces = Vec::new();
+            let mut at = 0;
+            for c in cuts {
+                pieces.push(&text[at..c]);
+                at = c;
+            }
+            pieces.push(&text[at..]);
+            let whole = decode_clixml(&text).unwrap();
+            prop_assert!(whole.ends_with("plain\r\nb\r\n"), "{}", whole);
+            prop_assert_eq!(stream_in(&pieces), whole);
         }
 
         #[test]

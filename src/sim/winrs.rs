@@ -656,9 +656,15 @@ fn receive_body(head: &str, id: &str, batch: process::Batch, desired: Desired) -
                     ));
                 }
             }
-            b.text(&format!(
-                "<rsp:CommandState CommandId=\"{id}\" State=\"{STATE_DONE}\"><rsp:ExitCode>{code}</rsp:ExitCode></rsp:CommandState>"
-            ));
+            if batch.without_code {
+                b.text(&format!(
+                    "<rsp:CommandState CommandId=\"{id}\" State=\"{STATE_DONE}\"></rsp:CommandState>"
+                ));
+            } else {
+                b.text(&format!(
+                    "<rsp:CommandState CommandId=\"{id}\" State=\"{STATE_DONE}\"><rsp:ExitCode>{code}</rsp:ExitCode></rsp:CommandState>"
+                ));
+            }
         }
         None => b.text(&format!(
             "<rsp:CommandState CommandId=\"{id}\" State=\"{STATE_RUNNING}\"></rsp:CommandState>"

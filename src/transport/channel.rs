@@ -117,6 +117,7 @@ fn excerpt(bytes: &[u8]) -> String {
     String::from_utf8_lossy(cut).trim().to_string()
 }
 
+/// A SOAP `Content-Type` (`application/soap+xml`), or a body that starts like an envelope.
 fn looks_like_soap(content_type: Option<&HeaderValue>, body: &[u8]) -> bool {
     let ct_soap = content_type
         .and_then(|v| v.to_str().ok())
@@ -166,6 +167,9 @@ fn classify(raw: Raw) -> Result<HttpResponse> {
         body,
     } = raw;
     match status {
+        200 if !looks_like_soap(headers.get(header::CONTENT_TYPE), &body) => {
+            Err(not_soap(status, headers.get(header::CONTENT_TYPE), &body))
+        }
         200 => Ok(HttpResponse { status, body }),
         401 => Err(Error::Unauthorized {
             offered: offered(&headers),
@@ -177,6 +181,33 @@ fn classify(raw: Raw) -> Result<HttpResponse> {
             status,
             excerpt: excerpt(&body),
         }),
+    }
+}
+
+/// [`Error::NotSoap`]: what came instead of SOAP (a proxy's or captive portal's HTML
+/// page, say), with the start of the body on one line.
+fn not_soap(status: u16, content_type: Option<&HeaderValue>, body: &[u8]) -> Error {
+    const MAX_CONTENT_TYPE: usize = 100;
+    const MAX_EXCERPT_CHARS: usize = 160;
+    let content_type = content_type.map(|v| {
+        let text = String::from_utf8_lossy(v.as_bytes());
+        text.chars().take(MAX_CONTENT_TYPE).collect::<String>()
+    });
+    let head = String::from_utf8_lossy(&body[..body.len().min(4 * MAX_EXCERPT_CHARS)]);
+    let mut excerpt = String::new();
+    for word in head.split_whitespace() {
+        if !excerpt.is_empty() {
+            excerpt.push(' ');
+        }
+        excerpt.push_str(word);
+    }
+    if excerpt.chars().count() > MAX_EXCERPT_CHARS {
+        excerpt = excerpt.chars().take(MAX_EXCERPT_CHARS).collect::<String>() + "…";
+    }
+    Error::NotSoap {
+        status,
+        content_type,
+        excerpt,
     }
 }
 
@@ -499,7 +530,12 @@ impl Channel {
             .and_then(|v| v.to_str().ok())
             .unwrap_or("");
         if !sealing::is_encrypted(content_type) {
-            if sealed_request && raw.status == 200 {
+            // A clear-text answer that is not SOAP at all (a proxy's page) is reported
+            // as such by `classify`.
+            if sealed_request
+                && raw.status == 200
+                && looks_like_soap(raw.headers.get(header::CONTENT_TYPE), &raw.body)
+            {
                 return Err(Error::Auth(
                     "the server answered a sealed request in clear text".into(),
                 ));
@@ -732,7 +768,7 @@ fn negotiate_header(token: &[u8]) -> Result<HeaderValue> {
 }
 
 fn unexpected_handshake_answer(raw: Raw) -> Error {
-    if raw.status == 200 {
+    if raw.status == 200 && looks_like_soap(raw.headers.get(header::CONTENT_TYPE), &raw.body) {
         Error::Auth("the server accepted the NTLM handshake without a challenge".into())
     } else {
         match classify(raw) {

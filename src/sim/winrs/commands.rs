@@ -2,8 +2,10 @@
 //! `^`, `&&`, `||`, `&`, `( )` groups, `>&2`, `2>&1`, `>nul`, `> file`, `< file`, `/c`,
 //! and an interactive mode reading stdin; see [`super::cmdline`]) and its table of
 //! commands: `echo`, `type`, `set`, `cd`, `exit`, `ver`, `hostname`, `whoami`, `ping`,
-//! `timeout`, `findstr`, `more`, `gen`/`sim-gen`, `showargs`, `powershell`, and the
-//! commands users registered.
+//! `timeout`, `findstr`, `more`, `gen`/`sim-gen`, `showargs`, `powershell`, `sim-no-exit-code` (prints its
+//! arguments and ends with `CommandState Done` but no `ExitCode`), `sim-clixml` (stderr
+//! as public bug reports show it: a native tool's line, then a BOM and a CLIXML block
+//! written in pieces), and the commands users registered.
 //!
 //! Not emulated: pipes (`a | b` prints a message and exits 255 without running either
 //! side), delayed expansion (`!NAME!`), files (`> file` discards, `< file` reads
@@ -130,6 +132,8 @@ fn is_program(name: &str) -> bool {
             | "gen"
             | "sim-gen"
             | "showargs"
+            | "sim-no-exit-code"
+            | "sim-clixml"
             | "hostname"
             | "whoami"
     )
@@ -352,6 +356,22 @@ async fn dispatch(sh: &mut Sh, text: &str) -> Flow {
     Flow::Next(code)
 }
 
+/// The stderr of `sim-clixml`, in the pieces it is written in: a native program's line,
+/// then PowerShell's block after a UTF-8 BOM, with a progress record and one error
+/// record, split inside the XML.
+const SIM_CLIXML_STDERR: [&str; 5] = [
+    "native.exe : something failed\r\n",
+    "\u{feff}#< CLIXML\r\n<Objs Version=\"1.1.0.1\" xmlns=\"http://schemas.microsoft.com/powershell/2004/04\">\
+     <Obj S=\"progress\" RefId=\"0\"><TN RefId=\"0\"><T>System.Management.Automation.PSCustomObject</T>\
+     <T>System.Object</T></TN><MS><I64 N=\"SourceId\">1</I64><PR N=\"Record\">\
+     <AV>Preparing modules for first use.</AV><AI>0</AI><Nil /><PI>-1</PI><PC>-1</PC>\
+     <T>Completed</T><SR>-1</SR><SD> </SD></PR></MS></Obj><S S=\"Err",
+    "or\">sim-clixml : boom_x000D__x000A_</S><S S=\"Error\">    + CategoryInfo          : \
+     NotSpecified: (:) [Write-Error], WriteErrorException_x000D__x000A_</S>",
+    "</Ob",
+    "js>",
+];
+
 /// Runs an external program (one with a file name, possibly path-qualified).
 async fn program_by_name(sh: &mut Sh, program: &str, rest: &str, args: &[String]) -> i32 {
     match base_name(program).as_str() {
@@ -370,6 +390,21 @@ async fn program_by_name(sh: &mut Sh, program: &str, rest: &str, args: &[String]
                 .print(false, &format!("{}\r\n", cmdline::json_array(&argv)))
                 .await;
             0
+        }
+        "sim-no-exit-code" => {
+            if !args.is_empty() {
+                sh.io.print(false, &format!("{}\r\n", args.join(" "))).await;
+            }
+            sh.io.proc.omit_exit_code();
+            // A client that takes a missing ExitCode for 0 would call this a success.
+            0
+        }
+        "sim-clixml" => {
+            for piece in SIM_CLIXML_STDERR {
+                // Each write is a chunk of its own in the ReceiveResponse.
+                sh.io.print(true, piece).await;
+            }
+            1
         }
         "hostname" => {
             sh.io.print(false, "SIM\r\n").await;

@@ -125,6 +125,8 @@ pub(crate) struct Batch {
     pub chunks: Vec<(StreamKind, Encoded)>,
     /// The exit code once the process ended and all its output is in this batch.
     pub done: Option<u32>,
+    /// The process asked for its end to be reported without an `ExitCode`.
+    pub without_code: bool,
 }
 
 #[derive(Default)]
@@ -134,6 +136,8 @@ struct Inner {
     buffered: usize,
     exit: Option<u32>,
     removed: bool,
+    /// Report the end as `CommandState Done` without `ExitCode`.
+    without_code: bool,
 }
 
 /// A command's process: output pipe, stdin, exit code, task.
@@ -218,6 +222,12 @@ impl Proc {
         lock(&self.stdin).take();
         self.changed.send_modify(|v| *v += 1);
         self.drained.send_modify(|v| *v += 1);
+    }
+
+    /// Makes the Receive that reports this process's end leave out the `ExitCode`
+    /// (`CommandState Done` alone, as some servers send it).
+    pub(crate) fn omit_exit_code(&self) {
+        lock(&self.inner).without_code = true;
     }
 
     /// Stops the task; the process ends with `code` unless it already ended.
@@ -305,11 +315,16 @@ impl Proc {
         } else {
             None
         };
+        let without_code = g.without_code;
         drop(g);
         if took {
             self.drained.send_modify(|v| *v += 1);
         }
-        Batch { chunks, done }
+        Batch {
+            chunks,
+            done,
+            without_code,
+        }
     }
 }
 
