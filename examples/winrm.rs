@@ -202,8 +202,16 @@ async fn main() -> ExitCode {
         Err(f) => report(f),
         Ok((client, sim)) => {
             let result = dispatch(&client, global, cli.command).await;
-            // Wait for background cleanups (shells deleted by Drop) before exiting.
-            let _ = tokio::time::timeout(Duration::from_secs(10), client.shutdown()).await;
+            // Wait for background cleanups (shells deleted by Drop, the Signal of a
+            // cancelled command) before exiting; briefly after a cancel, when the server
+            // may be what stalled.
+            let interrupted = matches!(&result, Ok(code) if *code == ExitCode::from(124) || *code == ExitCode::from(130) || *code == ExitCode::from(141));
+            let grace = if interrupted {
+                stream::CLEANUP_GRACE
+            } else {
+                Duration::from_secs(10)
+            };
+            let _ = tokio::time::timeout(grace, client.shutdown()).await;
             drop(sim);
             match result {
                 Ok(code) => code,

@@ -26,6 +26,10 @@ const EXIT_BROKEN_PIPE: u8 = 141;
 /// outcome is unknown, which is not success.
 const EXIT_NO_CODE: u8 = 125;
 
+/// How long cleanup (Delete, the Signal of a cancelled command) may take after a cancel
+/// before the tool exits anyway.
+pub const CLEANUP_GRACE: Duration = Duration::from_secs(2);
+
 /// Runs `command args` in a fresh UTF-8 shell and streams it; the shell is always closed.
 pub async fn run(
     client: &Client,
@@ -36,10 +40,30 @@ pub async fn run(
     let interrupts = watch_ctrl_c();
     let shell = client.shell().codepage(65001).open().await?;
     let result = drive(&shell, command, args, deadline, interrupts).await;
-    let closed = shell.close().await;
+    // After a cancel (deadline, Ctrl-C, closed stdout) the server may be what stalled:
+    // the Delete gets a short grace, not a whole HTTP timeout. A shell it could not
+    // delete in time is removed by the server when its idle timeout passes.
+    let cancelled = match &result {
+        Ok((ExitStatus::Cancelled { .. }, _)) | Ok((_, true)) => true,
+        Ok(_) => false,
+        Err(_) => true,
+    };
+    let closed = if cancelled {
+        match tokio::time::timeout(CLEANUP_GRACE, shell.close()).await {
+            Ok(r) => r.map_err(Some),
+            Err(_) => Err(None),
+        }
+    } else {
+        shell.close().await.map_err(Some)
+    };
     let (status, stdout_broken) = result?;
-    if let Err(e) = closed {
-        eprintln!("warning: closing the shell failed: {e}");
+    match closed {
+        Ok(()) => {}
+        Err(Some(e)) => eprintln!("warning: closing the shell failed: {e}"),
+        Err(None) => eprintln!(
+            "warning: the server did not confirm the shell's deletion within {} s; it deletes the shell when its idle timeout passes",
+            CLEANUP_GRACE.as_secs()
+        ),
     }
     if stdout_broken {
         // Our reader went away (e.g. `| head`) and the command was cancelled: exit as a
