@@ -2,7 +2,8 @@
 # Starts a throwaway MIT Kerberos KDC on loopback for tests/kerberos.rs and prints the
 # environment to use (eval "$(tests/kdc/setup.sh)").
 #
-# Realm TOKIO.TEST; principals vagrant@TOKIO.TEST (password "vagrant") and
+# Realm TOKIO.TEST; principals vagrant@TOKIO.TEST (password "vagrant"), fanout and
+# lockout (password: their name), and
 # HTTP/localhost@TOKIO.TEST (random key, exported to a keytab); aes256-cts only. The user
 # requires pre-authentication, as Active Directory does (sspi expects it).
 # All files live in a temporary directory; krb5kdc runs in the foreground (-n) in the
@@ -60,6 +61,11 @@ export KRB5_CONFIG="$DIR/krb5.conf" KRB5_KDC_PROFILE="$DIR/kdc.conf"
 
 kdb5_util -r "$REALM" create -s -P "master-$RANDOM$RANDOM" >"$DIR/setup.log" 2>&1
 kadmin.local -r "$REALM" -q "addprinc +requires_preauth -pw vagrant vagrant@$REALM" >>"$DIR/setup.log" 2>&1
+# Principals of their own for the tests that count KDC exchanges in kdc.log (tests
+# run in parallel; each counts the lines of its own principal).
+for p in fanout lockout; do
+    kadmin.local -r "$REALM" -q "addprinc +requires_preauth -pw $p $p@$REALM" >>"$DIR/setup.log" 2>&1
+done
 kadmin.local -r "$REALM" -q "addprinc -randkey HTTP/localhost@$REALM" >>"$DIR/setup.log" 2>&1
 kadmin.local -r "$REALM" -q "ktadd -k $DIR/http.keytab -e aes256-cts-hmac-sha1-96:normal HTTP/localhost@$REALM" >>"$DIR/setup.log" 2>&1
 
