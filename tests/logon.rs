@@ -235,12 +235,11 @@ async fn a_refused_reauthentication_in_mid_session_stops_the_client() {
         let res = Resource::wmi(WMI, "Win32_OperatingSystem");
         c.get(&res).await.unwrap();
         // The password is changed on the server: contexts forgotten, logons refused.
+        // 32 calls at once: one reuses the connection (401, then a refused
+        // re-authentication), the others open connections whose handshakes wait for
+        // the one handshake in flight, and fail with it.
         sim.refuse_ntlm_logins(true);
         sim.forget_ntlm_contexts();
-        let e = c.get(&res).await.unwrap_err();
-        assert!(matches!(e, Error::Unauthorized { .. }), "{e:?}");
-        assert_eq!(sim.counters().failed_logons, 1, "{:?}", sim.counters());
-        // Concurrent calls now fail at once; none logs on again.
         let calls: Vec<_> = (0..CALLS)
             .map(|_| {
                 let c = c.clone();

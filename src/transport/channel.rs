@@ -399,11 +399,12 @@ impl Channel {
             .auth
             .sspi()
             .ok_or_else(|| Error::State("handshake without NTLM credentials".into()))?;
-        self.config.logon.check()?;
         #[cfg(feature = "kerberos")]
         if let super::Auth::Kerberos(k) = &self.config.auth {
             return self.kerberos_handshake(k.clone()).await;
         }
+        let logon = Arc::clone(&self.config.logon);
+        let _probe = logon.before_handshake().await?;
         let binding = self.conn.as_ref().and_then(|c| c.channel_binding.clone());
         let (mut ctx, negotiate) =
             NtlmContext::client(&creds.user, &creds.password, binding.as_deref())?;
@@ -424,7 +425,7 @@ impl Channel {
             .into());
         };
         // A refusal that arrived meanwhile (another connection's) stops this logon too.
-        self.config.logon.check()?;
+        logon.check()?;
         let authenticate = ctx.respond(&challenge)?;
         let req = self.request(
             SOAP_CONTENT_TYPE,
@@ -439,12 +440,12 @@ impl Channel {
                 let e = Error::Unauthorized {
                     offered: offered(&raw.headers),
                 };
-                self.config.logon.refused(&e);
+                logon.refused(&e);
                 return Err(e.into());
             }
             _ => return Err(unexpected_handshake_answer(raw).into()),
         }
-        self.config.logon.succeeded();
+        logon.succeeded();
         if let Some(c) = self.conn.as_mut() {
             #[cfg(not(feature = "kerberos"))]
             {
@@ -665,7 +666,7 @@ impl Channel {
     ) -> Result<(), Failure> {
         use super::kerberos::{self, KerberosContext};
         let logon = Arc::clone(&self.config.logon);
-        logon.check()?;
+        let _probe = logon.before_handshake().await?;
         let host = self.config.endpoint.host.clone();
         let gate = Arc::clone(&logon);
         let (mut ctx, ap_req, cached) = tokio::task::spawn_blocking(move || {

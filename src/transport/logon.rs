@@ -13,14 +13,24 @@
 //!   and every later call fails at once with [`Error::Auth`], and this client sends no
 //!   further logon. A client with other credentials is a new client.
 //!
-//! A refusal after a success counts the same: when a connection has to authenticate
-//! again (a new connection, or a 401 in mid-session that asks for a new handshake)
-//! and that logon is refused, the password was most likely changed or the account
-//! locked or disabled on the server side. Retrying the old password from every
+//! - Handshakes (NTLM, Kerberos) are gated once more, on their own: at most one
+//!   handshake whose outcome is unknown runs at a time, and the handshakes that wait
+//!   for it all go, in parallel, as soon as one succeeds. So a fan-out after a success
+//!   costs one handshake round trip before the rest run in parallel, and a password
+//!   changed on the server in mid-session costs one failed logon, not one per
+//!   connection that opens meanwhile.
+//!
+//! A refusal after a success counts the same as before one: when a connection has to
+//! authenticate again (a new connection, or a 401 in mid-session that asks for a new
+//! handshake) and that logon is refused, the password was most likely changed or the
+//! account locked or disabled on the server side. Retrying the old password from every
 //! connection is exactly what locks an account, so the client stops. The cost: a
 //! refusal that a server meant as transient (an NTLM pass-through that could not reach
 //! a domain controller answers 401 too) also stops the client; building a new client
-//! is the way on, and the error says so.
+//! is the way on, and the error says so. Basic has no handshake: its credentials ride
+//! on every request, so after a success the requests in flight when the server starts
+//! refusing them are each a failed logon (at most one per channel); later ones are not
+//! sent.
 
 use std::fmt;
 use std::sync::Arc;
@@ -44,6 +54,10 @@ pub(crate) struct Logon {
     phase: watch::Sender<Phase>,
     /// One permit: the logon attempt running while the phase is [`Phase::Pending`].
     attempt: Arc<Semaphore>,
+    /// One permit: the handshake whose outcome is unknown.
+    probe: Arc<Semaphore>,
+    /// Counts successful logons: handshakes waiting for the probe go when it moves.
+    successes: watch::Sender<u64>,
     /// The tickets of the client's one ticket-granting exchange.
     #[cfg(feature = "kerberos")]
     pub(crate) tickets: super::kerberos::TicketCache,
@@ -75,6 +89,8 @@ impl Logon {
         Logon {
             phase: watch::Sender::new(Phase::Pending),
             attempt: Arc::new(Semaphore::new(1)),
+            probe: Arc::new(Semaphore::new(1)),
+            successes: watch::Sender::new(0),
             #[cfg(feature = "kerberos")]
             tickets: super::kerberos::TicketCache::default(),
         }
@@ -113,6 +129,33 @@ impl Logon {
         }
     }
 
+    /// Waits until a handshake may start: `Ok(Some(probe))` when it is the one handshake
+    /// whose outcome is unknown (hold it until the handshake ends), `Ok(None)` when a
+    /// logon succeeded while it waited (the credentials are good: go in parallel), an
+    /// error at once when the credentials were refused. Cancel-safe.
+    pub(crate) async fn before_handshake(&self) -> Result<Option<Attempt>> {
+        let mut successes = self.successes.subscribe();
+        successes.borrow_and_update();
+        let mut phase = self.phase.subscribe();
+        loop {
+            self.check()?;
+            phase.borrow_and_update();
+            tokio::select! {
+                biased;
+                changed = phase.changed() => {
+                    changed.map_err(|_| Error::State("transport closed".into()))?;
+                }
+                _ = successes.changed() => return Ok(None),
+                permit = Arc::clone(&self.probe).acquire_owned() => {
+                    let permit =
+                        permit.map_err(|_| Error::State("transport closed".into()))?;
+                    self.check()?;
+                    return Ok(Some(Attempt { _permit: permit }));
+                }
+            }
+        }
+    }
+
     /// Fails at once when the credentials were refused: checked before every logon, so
     /// that a call that passed the gate before a refusal sends no further logon.
     pub(crate) fn check(&self) -> Result<()> {
@@ -122,8 +165,10 @@ impl Logon {
         }
     }
 
-    /// A logon succeeded: waiting calls go on in parallel. A refusal stays a refusal.
+    /// A logon succeeded: waiting calls and handshakes go on in parallel. A refusal
+    /// stays a refusal.
     pub(crate) fn succeeded(&self) {
+        self.successes.send_modify(|n| *n = n.wrapping_add(1));
         self.phase.send_if_modified(|p| match p {
             Phase::Pending => {
                 *p = Phase::Succeeded;
@@ -199,6 +244,39 @@ mod tests {
             "{e}"
         );
         assert!(logon.check().is_err());
+    }
+
+    #[tokio::test]
+    async fn one_handshake_of_unknown_outcome_at_a_time() {
+        let logon = Arc::new(Logon::new());
+        logon.succeeded();
+        let probe = logon.before_handshake().await.unwrap();
+        assert!(probe.is_some());
+        let waiters: Vec<_> = (0..4)
+            .map(|_| {
+                let logon = Arc::clone(&logon);
+                tokio::spawn(async move { logon.before_handshake().await.map(|p| p.is_some()) })
+            })
+            .collect();
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        assert!(waiters.iter().all(|w| !w.is_finished()));
+        // The probe succeeds: every waiter goes, without a probe of its own.
+        logon.succeeded();
+        for w in waiters {
+            assert!(!w.await.unwrap().unwrap());
+        }
+        drop(probe);
+        // A refused probe fails the waiters at once.
+        let probe = logon.before_handshake().await.unwrap();
+        let waiter = tokio::spawn({
+            let logon = Arc::clone(&logon);
+            async move { logon.before_handshake().await.map(|p| p.is_some()) }
+        });
+        tokio::task::yield_now().await;
+        logon.refused(&Error::Unauthorized { offered: vec![] });
+        assert!(waiter.await.unwrap().unwrap_err().is_auth());
+        drop(probe);
+        assert!(logon.before_handshake().await.is_err());
     }
 
     #[tokio::test]

@@ -305,15 +305,13 @@ impl Transport {
         };
         let mut lease = self.lease().await?;
         let result = lease.channel().send(body, unauthenticated_identify).await;
-        if gated {
+        if gated && matches!(auth, Auth::Basic { .. }) {
             // NTLM and Kerberos report from their handshakes (channel.rs). Basic has no
             // handshake: its credentials ride on every request, and the server's answer
             // to them is the verdict.
             match &result {
                 Ok(_) => self.config.logon.succeeded(),
-                Err(e @ Error::Unauthorized { .. }) if matches!(auth, Auth::Basic { .. }) => {
-                    self.config.logon.refused(e);
-                }
+                Err(e @ Error::Unauthorized { .. }) => self.config.logon.refused(e),
                 Err(_) => {}
             }
         }

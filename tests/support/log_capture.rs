@@ -57,17 +57,20 @@ pub fn capture() -> Capture {
         .clone()
 }
 
+/// The bytes of one direction of one connection.
+type Stream = Arc<Mutex<Vec<u8>>>;
+
 /// A TCP proxy that records each direction of each connection.
 pub struct TeeProxy {
     addr: SocketAddr,
-    wire: Arc<Mutex<Vec<Arc<Mutex<Vec<u8>>>>>>,
+    wire: Arc<Mutex<Vec<Stream>>>,
 }
 
 impl TeeProxy {
     pub async fn start(target: SocketAddr) -> TeeProxy {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
-        let wire: Arc<Mutex<Vec<Arc<Mutex<Vec<u8>>>>>> = Arc::default();
+        let wire: Arc<Mutex<Vec<Stream>>> = Arc::default();
         let streams = Arc::clone(&wire);
         tokio::spawn(async move {
             while let Ok((client, _)) = listener.accept().await {
@@ -111,7 +114,7 @@ impl TeeProxy {
 async fn tee(
     mut from: tokio::net::tcp::OwnedReadHalf,
     mut to: tokio::net::tcp::OwnedWriteHalf,
-    record: Arc<Mutex<Vec<u8>>>,
+    record: Stream,
 ) {
     let mut buf = vec![0u8; 16 * 1024];
     loop {
