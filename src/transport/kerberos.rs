@@ -8,7 +8,9 @@
 //! The KDC exchange runs on a blocking thread: sspi drives it as a generator that asks
 //! for one network round trip at a time, answered here over std TCP (RFC 4120 §7.2.2,
 //! each message prefixed by its 4-byte big-endian length). sspi's `network_client`
-//! feature (reqwest) is not used.
+//! feature (reqwest) is not used. One exchange serves every connection of a client
+//! ([`TicketCache`]); a KDC refusal of the credentials is told apart from an
+//! unreachable KDC ([`KdcError`]), so that the logon gate stops only on the former.
 
 use std::fmt;
 use std::io::{Read, Write};
