@@ -713,6 +713,35 @@ mod tests {
     }
 
     #[test]
+    fn tickets_are_reused_for_a_while_then_forgotten() {
+        let cache = TicketCache::default();
+        assert!(cache.fresh().is_none());
+        let tickets = |age: Duration| Tickets {
+            as_replies: vec![vec![1]],
+            tgs_replies: vec![vec![2]],
+            since: Instant::now().checked_sub(age).unwrap(),
+        };
+        cache.put(tickets(Duration::ZERO));
+        assert!(cache.fresh().is_some());
+        cache.put(tickets(TICKET_REUSE + Duration::from_secs(1)));
+        assert!(cache.fresh().is_none(), "stale tickets are not reused");
+        cache.put(tickets(Duration::ZERO));
+        cache.clear();
+        assert!(cache.fresh().is_none());
+    }
+
+    #[test]
+    fn kdc_error_codes_never_panic() {
+        assert_eq!(krb_error_code(b""), None);
+        assert_eq!(krb_error_code(&[0, 0, 0, 2, AS_REP, 0]), None);
+        let mut junk = vec![0, 0, 0, 9, KRB_ERROR];
+        for i in 0..64u8 {
+            junk.push(i.wrapping_mul(37));
+            assert_eq!(krb_error_code(&junk), None);
+        }
+    }
+
+    #[test]
     fn debug_hides_the_password() {
         let a = crate::Auth::kerberos("vagrant", "hunter2-secret")
             .kerberos_options(KerberosOptions::new("127.0.0.1:88", "TOKIO.TEST"));
