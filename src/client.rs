@@ -17,8 +17,8 @@ use crate::operation::{CancelReason, Scope};
 use crate::soap::xml::{self, Element, ParseError, TextSink};
 use crate::soap::{Envelope, Fault, ns};
 use crate::transport::{
-    Auth, Endpoint, HttpResponse, RequestKind, RetryPolicy, TlsOptions, Transport, TransportConfig,
-    TransportStats, http_timeout_for, parse_pem_certificates,
+    Auth, Endpoint, HttpResponse, RawEndpoint, RequestKind, RetryPolicy, TlsOptions, Transport,
+    TransportConfig, TransportStats, http_timeout_for, parse_pem_certificates,
 };
 
 /// The default `w:OperationTimeout` (the long-poll length for Receive and Pull).
@@ -35,7 +35,7 @@ pub const DEFAULT_MAX_OUTPUT: usize = 64 * 1024 * 1024;
 #[must_use]
 #[derive(Debug)]
 pub struct ClientBuilder {
-    endpoint: String,
+    endpoint: RawEndpoint,
     auth: Auth,
     operation_timeout: Duration,
     http_timeout: Option<Duration>,
@@ -181,7 +181,7 @@ impl ClientBuilder {
         if let Some(e) = self.error {
             return Err(e);
         }
-        let endpoint = Endpoint::parse(&self.endpoint)?;
+        let endpoint = Endpoint::parse(&self.endpoint.0)?;
         if self.max_envelope_size < 8192 {
             return Err(Error::Config(
                 "max_envelope_size must be at least 8192 bytes".into(),
@@ -248,7 +248,7 @@ impl Client {
     /// Starts building a client for `endpoint`, e.g. `http://host:5985/wsman`.
     pub fn builder(endpoint: impl Into<String>) -> ClientBuilder {
         ClientBuilder {
-            endpoint: endpoint.into(),
+            endpoint: RawEndpoint(endpoint.into()),
             auth: Auth::None,
             operation_timeout: DEFAULT_OPERATION_TIMEOUT,
             http_timeout: None,

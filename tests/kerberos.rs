@@ -7,11 +7,17 @@
 //! before any request reaches the server; a service key that does not match the ticket
 //! is refused by the server with 401.
 //!
+//! 32 concurrent calls with a wrong password make one AS exchange at the KDC and send
+//! no AP-REQ; with the right password they open 32 connections with one AS and one TGS
+//! exchange (the KDC's log counts them).
+//!
 //! The KDC comes from `tests/kdc/setup.sh` (run by `.ci/run`), which exports
 //! `TOKIO_WINRM_KDC`, `TOKIO_WINRM_KDC_REALM` and `TOKIO_WINRM_KDC_KEYTAB`. Without
 //! them the tests print why and pass; with them, any failure fails.
 
 use std::future::Future;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use tokio_winrm::sim::{SimConfig, SimKerberos, Simulator};
@@ -70,6 +76,9 @@ fn client(sim: &Simulator, kdc: &Kdc, user: &str, password: &str) -> Client {
                 .kerberos_options(KerberosOptions::new(&kdc.addr, &kdc.realm)),
         )
         .operation_timeout(Duration::from_secs(5))
+        // Room for 32 long polls at once: one eighth of the channels is kept for short
+        // requests.
+        .max_channels(40)
         .build()
         .unwrap()
 }
@@ -203,6 +212,220 @@ async fn a_service_key_that_does_not_match_is_refused_by_the_server() {
             other => panic!("expected Unauthorized, got {other:?}"),
         }
         assert_eq!(sim.kerberos_counters().2, 1);
+    })
+    .await;
+}
+
+// ---- One ticket-granting exchange per client, one failed logon per wrong password ----
+
+const CALLS: usize = 32;
+
+/// KDC exchanges of `user` that reached a verdict, from the KDC's log (`kdc.log` in
+/// `TOKIO_WINRM_KDC_DIR`): `(AS, TGS)`. An AS exchange is the pre-authenticated
+/// AS-REQ (ISSUE or PREAUTH_FAILED); the NEEDED_PREAUTH round before it is not counted.
+/// Each test counts a principal of its own (tests/kdc/setup.sh), as tests share the KDC.
+fn kdc_exchanges(realm: &str, user: &str) -> (usize, usize) {
+    let dir = std::env::var("TOKIO_WINRM_KDC_DIR").expect("TOKIO_WINRM_KDC_DIR");
+    let log = std::fs::read_to_string(format!("{dir}/kdc.log")).unwrap_or_default();
+    let who = format!(" {user}@{realm} for ");
+    let lines = || log.lines().filter(|l| l.contains(&who));
+    let as_exchanges = lines()
+        .filter(|l| l.contains("AS_REQ") && !l.contains("NEEDED_PREAUTH"))
+        .count();
+    let tgs_exchanges = lines().filter(|l| l.contains("TGS_REQ")).count();
+    (as_exchanges, tgs_exchanges)
+}
+
+/// The counts once the KDC has written its lines (it logs after it answers).
+async fn settled_kdc_exchanges(realm: &str, user: &str) -> (usize, usize) {
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    kdc_exchanges(realm, user)
+}
+
+async fn fan_out_simulator(kdc: &Kdc, user: &str) -> Simulator {
+    let acceptor = SimKerberos::from_keytab(&kdc.keytab, "HTTP/localhost").unwrap();
+    Simulator::start_with(SimConfig {
+        users: vec![(user.to_string(), user.to_string())],
+        allow_basic: false,
+        allow_unauthenticated_identify: false,
+        max_shells_per_user: 2 * CALLS,
+        ping_interval: Duration::from_millis(10),
+        kerberos: Some(acceptor),
+        ..SimConfig::default()
+    })
+    .await
+    .unwrap()
+}
+
+#[tokio::test]
+async fn wrong_password_from_32_calls_is_one_as_exchange_and_no_ap_req() {
+    let Some(kdc) = kdc("wrong_password_from_32_calls_is_one_as_exchange_and_no_ap_req") else {
+        return;
+    };
+    within(async {
+        let sim = fan_out_simulator(&kdc, "lockout").await;
+        let before = kdc_exchanges(&kdc.realm, "lockout");
+        let c = client(&sim, &kdc, "lockout", "not-the-password");
+        let calls: Vec<_> = (0..CALLS)
+            .map(|_| {
+                let c = c.clone();
+                tokio::spawn(async move { c.identify().await })
+            })
+            .collect();
+        let mut from_the_kdc = 0;
+        for call in calls {
+            let e = call.await.unwrap().unwrap_err();
+            let Error::Auth(m) = &e else {
+                panic!("expected Error::Auth, got {e:?}")
+            };
+            assert!(!m.contains("not-the-password"), "{m}");
+            if m.contains("no further logon is attempted") {
+                continue;
+            }
+            assert!(m.contains("KDC_ERR_PREAUTH_FAILED"), "{m}");
+            from_the_kdc += 1;
+        }
+        assert_eq!(from_the_kdc, 1, "one logon reached the KDC");
+        let after = settled_kdc_exchanges(&kdc.realm, "lockout").await;
+        assert_eq!(
+            after.0 - before.0,
+            1,
+            "AS exchanges: {before:?} -> {after:?}"
+        );
+        assert_eq!(after.1, before.1, "no TGS exchange");
+        // No AP-REQ, no request at all reached the server.
+        assert_eq!(sim.kerberos_counters(), (0, 0, 0));
+        assert_eq!(sim.counters().requests, 0);
+        assert_eq!(sim.counters().failed_logons, 0);
+        // A later call fails at once, with no KDC exchange.
+        let e = c.identify().await.unwrap_err();
+        assert!(
+            matches!(&e, Error::Auth(m) if m.contains("no further logon")),
+            "{e:?}"
+        );
+        let last = settled_kdc_exchanges(&kdc.realm, "lockout").await;
+        assert_eq!(last, after);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn right_password_opens_32_connections_with_one_ticket_exchange() {
+    let Some(kdc) = kdc("right_password_opens_32_connections_with_one_ticket_exchange") else {
+        return;
+    };
+    within(async {
+        let sim = fan_out_simulator(&kdc, "fanout").await;
+        let before = kdc_exchanges(&kdc.realm, "fanout");
+        let c = client(&sim, &kdc, "fanout", "fanout");
+        // 32 commands that can only finish once the server holds 32 pending Receives at
+        // once: 32 connections, each with its own AP-REQ.
+        let release = Arc::new(AtomicBool::new(false));
+        let flag = Arc::clone(&release);
+        sim.register_command("wait-for-all", move |ctx| {
+            let flag = Arc::clone(&flag);
+            Box::pin(async move {
+                while !flag.load(Ordering::SeqCst) {
+                    tokio::time::sleep(Duration::from_millis(5)).await;
+                }
+                ctx.print("released\r\n").await;
+                0
+            })
+        });
+        let runs: Vec<_> = (0..CALLS)
+            .map(|_| {
+                let c = c.clone();
+                tokio::spawn(async move { c.run("wait-for-all", &[]).await })
+            })
+            .collect();
+        while sim.counters().receives_pending < CALLS as u64 {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        release.store(true, Ordering::SeqCst);
+        for run in runs {
+            let out = run.await.unwrap().unwrap();
+            assert!(out.stdout_text().contains("released"));
+        }
+        let t = c.transport_stats();
+        assert_eq!(t.connects, CALLS as u64, "{t:?}");
+        assert_eq!(t.handshakes, CALLS as u64, "{t:?}");
+        let (handshakes, _, failures) = sim.kerberos_counters();
+        assert_eq!((handshakes, failures), (CALLS as u64, 0));
+        let after = settled_kdc_exchanges(&kdc.realm, "fanout").await;
+        assert_eq!(
+            (after.0 - before.0, after.1 - before.1),
+            (1, 1),
+            "one AS and one TGS exchange for 32 connections: {before:?} -> {after:?}"
+        );
+    })
+    .await;
+}
+
+// ---- No credential material in a TRACE capture of a Kerberos session (issue 10 §5) ----
+
+#[path = "support/log_capture.rs"]
+mod log_capture;
+
+#[tokio::test]
+async fn a_trace_capture_of_a_kerberos_session_holds_no_credentials() {
+    let Some(kdc) = kdc("a_trace_capture_of_a_kerberos_session_holds_no_credentials") else {
+        return;
+    };
+    let logs = log_capture::capture();
+    within(async {
+        let acceptor = SimKerberos::from_keytab(&kdc.keytab, "HTTP/localhost").unwrap();
+        let sim = Simulator::start_with(SimConfig {
+            users: vec![("logger".into(), "unused-by-kerberos".into())],
+            allow_basic: false,
+            allow_unauthenticated_identify: false,
+            ping_interval: Duration::from_millis(10),
+            kerberos: Some(acceptor),
+            ..SimConfig::default()
+        })
+        .await
+        .unwrap();
+        // Tee proxies in front of the server and of the KDC: what they see is the
+        // credential material to look for (AP-REQ, AP-REP, AS and TGS messages).
+        let server = log_capture::TeeProxy::start(sim.addr()).await;
+        let kdc_addr: std::net::SocketAddr = kdc.addr.parse().unwrap();
+        let kdc_tee = log_capture::TeeProxy::start(kdc_addr).await;
+        let endpoint = format!("http://localhost:{}/wsman", server.addr().port());
+        let kdc_via_tee = kdc_tee.addr().to_string();
+        let c = Client::builder(&endpoint)
+            .auth(
+                Auth::kerberos("logger", "Kerb-Pa55-XYZZY")
+                    .kerberos_options(KerberosOptions::new(&kdc_via_tee, &kdc.realm)),
+            )
+            .operation_timeout(Duration::from_secs(5))
+            .build()
+            .unwrap();
+        c.identify().await.unwrap();
+        c.get(&Resource::wmi(WMI, "Win32_OperatingSystem"))
+            .await
+            .unwrap();
+        let out = c.run("echo", &["kerberos", "logged"]).await.unwrap();
+        assert!(out.stdout_text().contains("kerberos logged"));
+        assert!(
+            sim.kerberos_counters().1 >= 4,
+            "{:?}",
+            sim.kerberos_counters()
+        );
+        // A wrong password too (refused by the KDC).
+        let wrong = Client::builder(&endpoint)
+            .auth(
+                Auth::kerberos("logger", "wrong-Kerb-Pa55")
+                    .kerberos_options(KerberosOptions::new(&kdc_via_tee, &kdc.realm)),
+            )
+            .build()
+            .unwrap();
+        assert!(wrong.identify().await.unwrap_err().is_auth());
+        let mut secrets = log_capture::Secrets::of_password("Kerb-Pa55-XYZZY");
+        secrets.add_wire(&server.wire());
+        let http_tokens = secrets.tokens();
+        assert!(http_tokens >= 2, "{http_tokens} tokens");
+        secrets.add_raw_streams("KDC message", &kdc_tee.wire());
+        assert!(secrets.tokens() >= http_tokens + 4, "no KDC traffic seen");
+        secrets.assert_absent_from(&logs.text());
     })
     .await;
 }

@@ -214,9 +214,21 @@ async fn a_second_401_after_reauthentication_is_a_typed_error() {
         // The refused sealed request, then NEGOTIATE and AUTHENTICATE once: three.
         assert_eq!(sim.counters().requests - before, 3, "{:?}", sim.counters());
         assert_eq!(sim.counters().ntlm_handshakes, 1);
-        // Once logins work again, the same client recovers.
+        // The refused re-authentication counts as refused credentials: this client
+        // logs on no more, even once logins work again (tests/logon.rs); a new client
+        // does.
         sim.refuse_ntlm_logins(false);
-        c.get(&res).await.unwrap();
+        let before = sim.counters().requests;
+        let e = c.get(&res).await.unwrap_err();
+        assert!(
+            matches!(&e, Error::Auth(m) if m.contains("no further logon")),
+            "{e:?}"
+        );
+        assert_eq!(sim.counters().requests, before);
+        client(&sim.endpoint(), Auth::ntlm(sim.user(), sim.password()))
+            .get(&res)
+            .await
+            .unwrap();
         assert_eq!(sim.counters().ntlm_handshakes, 2);
     })
     .await;

@@ -441,7 +441,13 @@ async fn unauthorized_lists_the_offered_schemes() {
     }
     assert!(err.is_auth());
     assert!(!format!("{err} {err:?}").contains("wrong-password"));
-    check_identify(identify(&c).await);
+    // Refused credentials: the client sends no further logon (issue 10 §3).
+    let again = identify(&c).await.unwrap_err();
+    assert!(
+        matches!(&again, Error::Auth(m) if m.contains("no further logon")),
+        "{again:?}"
+    );
+    assert_eq!(server.requests().len(), 1);
 }
 
 #[tokio::test]

@@ -182,9 +182,11 @@ pub(crate) struct Session {
     established: Mutex<Option<Established>>,
 }
 
+/// A refused AP-REQ (a failed logon).
 fn refused(state: &State) -> Response<SimBody> {
     state.kerberos.failures.fetch_add(1, Ordering::SeqCst);
     state.counters.auth_failures.fetch_add(1, Ordering::SeqCst);
+    state.counters.failed_logons.fetch_add(1, Ordering::SeqCst);
     let mut resp = empty(StatusCode::UNAUTHORIZED);
     for scheme in ["Negotiate", "Kerberos"] {
         resp.headers_mut()

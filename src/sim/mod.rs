@@ -113,6 +113,7 @@ impl Default for SimConfig {
 pub(crate) struct Counters {
     pub requests: AtomicU64,
     pub auth_failures: AtomicU64,
+    pub failed_logons: AtomicU64,
     pub faults: AtomicU64,
     pub open_shells: AtomicU64,
     pub shells_created: AtomicU64,
@@ -142,6 +143,11 @@ pub struct CounterSnapshot {
     pub requests: u64,
     /// Requests refused with 401.
     pub auth_failures: u64,
+    /// Logons refused for their credentials, as a domain controller counts them toward
+    /// an account lockout: Basic credentials that do not match, an NTLM AUTHENTICATE
+    /// refused, a Kerberos AP-REQ refused. (A 401 to a request without credentials, or
+    /// to an NTLM NEGOTIATE, is not a failed logon.)
+    pub failed_logons: u64,
     /// Faults sent.
     pub faults: u64,
     /// Shells open now.
@@ -188,6 +194,7 @@ impl Counters {
         CounterSnapshot {
             requests: g(&self.requests),
             auth_failures: g(&self.auth_failures),
+            failed_logons: g(&self.failed_logons),
             faults: g(&self.faults),
             open_shells: g(&self.open_shells),
             shells_created: g(&self.shells_created),

@@ -202,8 +202,13 @@ pub(crate) fn authenticate(
                 let Some(mut server) = inner.pending.take() else {
                     return Outcome::Respond(unauthorized(state, None));
                 };
+                // A refused AUTHENTICATE is a failed logon (what counts toward a lockout).
+                let failed = || {
+                    state.counters.failed_logons.fetch_add(1, Ordering::SeqCst);
+                    Outcome::Respond(unauthorized(state, None))
+                };
                 if state.ntlm.refuse_logins.load(Ordering::SeqCst) {
-                    return Outcome::Respond(unauthorized(state, None));
+                    return failed();
                 }
                 let wire_user = ctx::authenticate_user(&token).unwrap_or_default();
                 let Some((user, password)) = state
@@ -212,10 +217,10 @@ pub(crate) fn authenticate(
                     .iter()
                     .find(|(u, _)| same_user(u, &wire_user))
                 else {
-                    return Outcome::Respond(unauthorized(state, None));
+                    return failed();
                 };
                 if server.accept(&token, Some(password)).is_err() {
-                    return Outcome::Respond(unauthorized(state, None));
+                    return failed();
                 }
                 state
                     .counters

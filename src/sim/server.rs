@@ -198,6 +198,16 @@ fn basic_user(state: &State, headers: &HeaderMap) -> Option<String> {
         .map(|(u, _)| u.clone())
 }
 
+/// Whether the request carries Basic credentials the server would check (a logon).
+fn offers_basic(state: &State, headers: &HeaderMap) -> bool {
+    state.config.allow_basic
+        && headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().split_once(' '))
+            .is_some_and(|(scheme, _)| scheme.eq_ignore_ascii_case("Basic"))
+}
+
 fn is_soap_content_type(headers: &HeaderMap) -> bool {
     headers
         .get(header::CONTENT_TYPE)
@@ -269,6 +279,9 @@ pub(super) async fn check_and_dispatch(
             .and_then(|v| v.to_str().ok())
             .is_some_and(|v| v.trim().eq_ignore_ascii_case("unauthenticated"));
     if user.is_none() && !unauthenticated_identify {
+        if offers_basic(state, &parts.headers) {
+            state.counters.failed_logons.fetch_add(1, Ordering::SeqCst);
+        }
         return unauthorized(state);
     }
     let Some(body) = body else {
@@ -283,6 +296,9 @@ pub(super) async fn check_and_dispatch(
     };
     if user.is_none() && !req.identify {
         // WSMANIDENTIFY: unauthenticated admits nothing but Identify.
+        if offers_basic(state, &parts.headers) {
+            state.counters.failed_logons.fetch_add(1, Ordering::SeqCst);
+        }
         return unauthorized(state);
     }
     if req.identify {

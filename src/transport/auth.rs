@@ -43,6 +43,27 @@ impl SspiCredentials {
 }
 
 /// How to authenticate.
+///
+/// # Failed logons
+///
+/// A client never turns one wrong password into many failed logons (Active Directory
+/// locks an account after a few): until a logon has succeeded, one logon runs at a
+/// time and calls that need one wait for its outcome; once the server (a 401 to Basic
+/// credentials, to an NTLM AUTHENTICATE or to a Kerberos AP-REQ) or the KDC (a wrong
+/// password, an unknown, locked-out, disabled or expired account) refuses the
+/// credentials, every waiting and later call fails at once with [`Error::Auth`]
+/// (the call whose logon was refused gets [`Error::Unauthorized`] or the KDC's
+/// [`Error::Auth`]) and the client sends no further logon, even after a success (a
+/// password changed on the server side). To try other credentials, build another
+/// client. Connection failures and timeouts decide nothing: the next call tries again.
+/// After a success, connections authenticate in parallel; a handshake whose outcome is
+/// unknown runs alone, and those waiting for it go together once it succeeds.
+///
+/// With Kerberos a client makes one ticket exchange with the KDC (the AS and TGS
+/// exchanges), shared by all its connections; each connection sends its own AP-REQ.
+///
+/// [`Error::Auth`]: crate::Error::Auth
+/// [`Error::Unauthorized`]: crate::Error::Unauthorized
 #[derive(Clone)]
 #[non_exhaustive]
 pub enum Auth {

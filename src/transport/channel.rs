@@ -459,7 +459,8 @@ impl Channel {
 
     /// The NTLM handshake on the current connection: NEGOTIATE and AUTHENTICATE tokens
     /// on empty-bodied POSTs (as pywinrm and pypsrp do; a sealed body needs the finished
-    /// context). A wrong password is refused on the AUTHENTICATE leg: an error at once.
+    /// context). A wrong password is refused on the AUTHENTICATE leg: an error at once,
+    /// and the client's logon gate is closed (see `logon.rs`): no further logon.
     async fn handshake(&mut self) -> Result<(), Failure> {
         let creds = self
             .config
@@ -470,6 +471,8 @@ impl Channel {
         if let super::Auth::Kerberos(k) = &self.config.auth {
             return self.kerberos_handshake(k.clone()).await;
         }
+        let logon = Arc::clone(&self.config.logon);
+        let _probe = logon.before_handshake().await?;
         let binding = self.conn.as_ref().and_then(|c| c.channel_binding.clone());
         let (mut ctx, negotiate) =
             NtlmContext::client(&creds.user, &creds.password, binding.as_deref())?;
@@ -489,6 +492,8 @@ impl Channel {
             }
             .into());
         };
+        // A refusal that arrived meanwhile (another connection's) stops this logon too.
+        logon.check()?;
         let authenticate = ctx.respond(&challenge)?;
         let req = self.request(
             SOAP_CONTENT_TYPE,
@@ -500,13 +505,15 @@ impl Channel {
         match raw.status {
             200 => {}
             401 => {
-                return Err(Error::Unauthorized {
+                let e = Error::Unauthorized {
                     offered: offered(&raw.headers),
-                }
-                .into());
+                };
+                logon.refused(&e);
+                return Err(e.into());
             }
             _ => return Err(unexpected_handshake_answer(raw).into()),
         }
+        logon.succeeded();
         if let Some(c) = self.conn.as_mut() {
             #[cfg(not(feature = "kerberos"))]
             {
@@ -716,18 +723,30 @@ fn open_message(ctx: &mut Security, body: &[u8]) -> Result<(Vec<u8>, usize)> {
 #[cfg(feature = "kerberos")]
 impl Channel {
     /// The Kerberos handshake on the current connection: the KDC exchange (on a
-    /// blocking thread), the AP-REQ on an empty-bodied POST, the AP-REP verified.
-    /// A wrong password fails at the KDC, before any request reaches the server.
+    /// blocking thread; the client's tickets when it has them), the AP-REQ on an
+    /// empty-bodied POST, the AP-REP verified. A wrong password fails at the KDC,
+    /// before any request reaches the server. A refusal by the KDC or of an AP-REQ
+    /// from fresh tickets closes the client's logon gate (see `logon.rs`).
     async fn kerberos_handshake(
         &mut self,
         creds: super::kerberos::KerberosCredentials,
     ) -> Result<(), Failure> {
         use super::kerberos::{self, KerberosContext};
+        let logon = Arc::clone(&self.config.logon);
+        let _probe = logon.before_handshake().await?;
         let host = self.config.endpoint.host.clone();
-        let (mut ctx, ap_req) =
-            tokio::task::spawn_blocking(move || KerberosContext::client(&creds, &host))
-                .await
-                .map_err(|e| Error::State(format!("the Kerberos KDC exchange failed: {e}")))??;
+        let gate = Arc::clone(&logon);
+        let (mut ctx, ap_req, cached) = tokio::task::spawn_blocking(move || {
+            KerberosContext::client(&creds, &host, &gate.tickets)
+        })
+        .await
+        .map_err(|e| Error::State(format!("the Kerberos KDC exchange failed: {e}")))?
+        .map_err(|f| {
+            if f.refused {
+                logon.refused(&f.error);
+            }
+            f.error
+        })?;
         let req = self.request(
             SOAP_CONTENT_TYPE,
             Bytes::new(),
@@ -738,10 +757,17 @@ impl Channel {
         match raw.status {
             200 => {}
             401 => {
-                return Err(Error::Unauthorized {
+                let e = Error::Unauthorized {
                     offered: offered(&raw.headers),
+                };
+                if cached {
+                    // Tickets from the cache (expired early, or the service key
+                    // changed): forget them; the next logon asks the KDC again.
+                    logon.tickets.clear();
+                } else {
+                    logon.refused(&e);
                 }
-                .into());
+                return Err(e.into());
             }
             _ => return Err(unexpected_handshake_answer(raw).into()),
         }
@@ -749,6 +775,7 @@ impl Channel {
             Error::Auth("the server accepted the AP-REQ without an AP-REP".into())
         })?;
         ctx.finish(&ap_rep)?;
+        logon.succeeded();
         if let Some(c) = self.conn.as_mut() {
             c.security = Some(Security::Kerberos(Box::new(ctx)));
         }

@@ -2,23 +2,43 @@
 //! handle, one acceptor step of the handshake, and sealing/unsealing a message as a
 //! token (signature) buffer and a data buffer. Generic over the sspi package; the
 //! callers turn [`sspi::Error`] into their own errors.
+//!
+//! Every sspi call runs under [`quiet`]: sspi's own `tracing` events (at TRACE and
+//! DEBUG) print its builders and buffers, which hold the handshake tokens (an NTLM
+//! CHALLENGE and AUTHENTICATE pair is enough to test password guesses offline) and
+//! credentials structures. No credential material may reach a log at any level.
 
 use sspi::{
     BufferType, CredentialUse, DataRepresentation, EncryptionFlags, SecurityBuffer,
     SecurityBufferRef, SecurityStatus, ServerRequestFlags, Sspi,
 };
 
+/// Runs `f`, a synchronous call into sspi, with this thread's `tracing` dispatcher
+/// set to one that records nothing, so that none of sspi's events (nor spans) reach
+/// the application's subscriber, whatever its level. The dispatcher is thread-local
+/// and scoped to the call: the application's own events, on this thread and others,
+/// are untouched.
+///
+/// One side effect of tracing's design: once any scoped dispatcher has been set, the
+/// `log` compatibility of `tracing` (its `log` feature, which forwards events to the
+/// `log` crate while no subscriber exists) considers a subscriber present.
+pub(crate) fn quiet<T>(f: impl FnOnce() -> T) -> T {
+    tracing::dispatcher::with_default(&tracing::Dispatch::none(), f)
+}
+
 /// Client: the credentials handle of `auth_data` for outbound use.
 pub(crate) fn outbound_credentials<P: Sspi>(
     package: &mut P,
     auth_data: &P::AuthenticationData,
 ) -> sspi::Result<P::CredentialsHandle> {
-    let acquired = package
-        .acquire_credentials_handle()
-        .with_credential_use(CredentialUse::Outbound)
-        .with_auth_data(auth_data)
-        .execute(package)?;
-    Ok(acquired.credentials_handle)
+    quiet(|| {
+        let acquired = package
+            .acquire_credentials_handle()
+            .with_credential_use(CredentialUse::Outbound)
+            .with_auth_data(auth_data)
+            .execute(package)?;
+        Ok(acquired.credentials_handle)
+    })
 }
 
 /// The token of a one-buffer output (empty when there is none).
@@ -36,7 +56,7 @@ pub(crate) fn complete_if_needed<P: Sspi>(
         status,
         SecurityStatus::CompleteNeeded | SecurityStatus::CompleteAndContinue
     ) {
-        package.complete_auth_token(output)?;
+        quiet(|| package.complete_auth_token(output))?;
     }
     Ok(())
 }
@@ -51,18 +71,21 @@ pub(crate) fn accept<P: Sspi>(
 ) -> sspi::Result<(SecurityStatus, Vec<u8>)> {
     let mut input = vec![SecurityBuffer::new(token.to_vec(), BufferType::Token)];
     let mut output = vec![SecurityBuffer::new(Vec::new(), BufferType::Token)];
-    let builder = package
-        .accept_security_context()
-        .with_credentials_handle(creds)
-        .with_context_requirements(ServerRequestFlags::ALLOCATE_MEMORY)
-        .with_target_data_representation(DataRepresentation::Native)
-        .with_input(&mut input)
-        .with_output(&mut output);
-    let status = package
-        .accept_security_context_impl(builder)?
-        .resolve_to_result()?
-        .status;
-    complete_if_needed(package, status, &mut output)?;
+    let status = quiet(|| {
+        let builder = package
+            .accept_security_context()
+            .with_credentials_handle(creds)
+            .with_context_requirements(ServerRequestFlags::ALLOCATE_MEMORY)
+            .with_target_data_representation(DataRepresentation::Native)
+            .with_input(&mut input)
+            .with_output(&mut output);
+        let status = package
+            .accept_security_context_impl(builder)?
+            .resolve_to_result()?
+            .status;
+        complete_if_needed(package, status, &mut output)?;
+        Ok::<_, sspi::Error>(status)
+    })?;
     Ok((status, output_token(output)))
 }
 
@@ -91,14 +114,12 @@ pub(crate) fn transform<P: Sspi>(
         SecurityBufferRef::token_buf(signature),
         SecurityBufferRef::data_buf(&mut out),
     ];
-    match way {
-        Message::Seal => {
-            package.encrypt_message(EncryptionFlags::empty(), &mut buffers)?;
-        }
-        Message::Unseal => {
-            package.decrypt_message(&mut buffers)?;
-        }
-    }
+    quiet(|| match way {
+        Message::Seal => package
+            .encrypt_message(EncryptionFlags::empty(), &mut buffers)
+            .map(drop),
+        Message::Unseal => package.decrypt_message(&mut buffers).map(drop),
+    })?;
     if buffers[1].data().len() == data.len() {
         return Ok(out);
     }

@@ -8,12 +8,15 @@
 //! The KDC exchange runs on a blocking thread: sspi drives it as a generator that asks
 //! for one network round trip at a time, answered here over std TCP (RFC 4120 §7.2.2,
 //! each message prefixed by its 4-byte big-endian length). sspi's `network_client`
-//! feature (reqwest) is not used.
+//! feature (reqwest) is not used. One exchange serves every connection of a client
+//! ([`TicketCache`]); a KDC refusal of the credentials is told apart from an
+//! unreachable KDC ([`KdcError`]), so that the logon gate stops only on the former.
 
 use std::fmt;
 use std::io::{Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};
-use std::time::Duration;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use secrecy::ExposeSecret;
@@ -157,10 +160,8 @@ impl KdcTcp {
         }
         Err(last)
     }
-}
 
-impl NetworkClient for KdcTcp {
-    fn send(&self, request: &NetworkRequest) -> sspi::Result<Vec<u8>> {
+    fn forward(request: &NetworkRequest) -> sspi::Result<Vec<u8>> {
         if request.protocol != NetworkProtocol::Tcp {
             return Err(sspi::Error::new(
                 sspi::ErrorKind::NoAuthenticatingAuthority,
@@ -173,6 +174,177 @@ impl NetworkClient for KdcTcp {
                 format!("KDC {}: {e}", request.url),
             )
         })
+    }
+}
+
+impl NetworkClient for KdcTcp {
+    fn send(&self, request: &NetworkRequest) -> sspi::Result<Vec<u8>> {
+        KdcTcp::forward(request)
+    }
+}
+
+/// How long the tickets of one exchange are reused. Well under the shortest ticket
+/// lifetime a domain allows (10 minutes for service tickets in Active Directory; the
+/// default is 10 hours): the tickets' own end times are inside their encrypted parts.
+const TICKET_REUSE: Duration = Duration::from_secs(5 * 60);
+
+/// The KDC message types (RFC 4120 §5.10, the first byte after the TCP length prefix).
+const AS_REQ: u8 = 0x6a;
+const TGS_REQ: u8 = 0x6c;
+const AS_REP: u8 = 0x6b;
+const KRB_ERROR: u8 = 0x7e;
+
+/// KDC errors that refuse the credentials themselves (RFC 4120 §7.5.9): retrying
+/// them is what locks an account.
+const REFUSALS: &[(u32, &str)] = &[
+    (6, "KDC_ERR_C_PRINCIPAL_UNKNOWN"),
+    (12, "KDC_ERR_POLICY"),
+    (18, "KDC_ERR_CLIENT_REVOKED"),
+    (23, "KDC_ERR_KEY_EXPIRED"),
+    (24, "KDC_ERR_PREAUTH_FAILED"),
+    (31, "KRB_AP_ERR_BAD_INTEGRITY"),
+];
+
+/// The error code of a KRB-ERROR reply (with its TCP length prefix).
+fn krb_error_code(reply: &[u8]) -> Option<u32> {
+    if reply.get(4) != Some(&KRB_ERROR) {
+        return None;
+    }
+    let e: picky_krb::messages::KrbError = picky_asn1_der::from_bytes(&reply[4..]).ok()?;
+    Some(e.0.error_code.0)
+}
+
+/// The KDC's answers to the client's one successful ticket exchange: the AS exchange
+/// (the ticket-granting ticket) and the TGS exchange (the service ticket).
+#[derive(Clone)]
+struct Tickets {
+    as_replies: Vec<Vec<u8>>,
+    tgs_replies: Vec<Vec<u8>>,
+    since: Instant,
+}
+
+/// The tickets of one client, shared by all its connections: one ticket-granting
+/// exchange per client, not one per connection.
+///
+/// sspi keeps its tickets inside one security context and has no API to start another
+/// context from them. What it does expose is the network client that carries its
+/// KDC messages, and it does not tie a KDC reply to the request it answers (no nonce
+/// check). So the KDC's replies of the first successful exchange are kept here and
+/// given to later contexts in place of the KDC's: sspi decrypts the same
+/// ticket-granting ticket with the same password, the same service ticket with the
+/// same session key, and builds a fresh AP-REQ (a new authenticator, sub-key and
+/// sequence number) for each connection. Nothing here is usable without the password.
+#[derive(Default)]
+pub(crate) struct TicketCache {
+    tickets: Mutex<Option<Tickets>>,
+    /// Held while a context talks to the KDC, so that contexts started meanwhile wait
+    /// and reuse its tickets instead of running exchanges of their own.
+    exchange: Mutex<()>,
+}
+
+impl fmt::Debug for TicketCache {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("TicketCache { .. }")
+    }
+}
+
+impl TicketCache {
+    fn fresh(&self) -> Option<Tickets> {
+        let guard = self.tickets.lock().unwrap_or_else(|p| p.into_inner());
+        guard
+            .as_ref()
+            .filter(|t| t.since.elapsed() < TICKET_REUSE)
+            .cloned()
+    }
+
+    fn put(&self, tickets: Tickets) {
+        *self.tickets.lock().unwrap_or_else(|p| p.into_inner()) = Some(tickets);
+    }
+
+    /// Forgets the tickets: the next context asks the KDC.
+    pub(crate) fn clear(&self) {
+        *self.tickets.lock().unwrap_or_else(|p| p.into_inner()) = None;
+    }
+}
+
+/// The network client of one context: the KDC, or the cached replies.
+struct KdcClient {
+    replay: Option<Tickets>,
+    state: Mutex<KdcState>,
+}
+
+#[derive(Default)]
+struct KdcState {
+    as_replies: Vec<Vec<u8>>,
+    tgs_replies: Vec<Vec<u8>>,
+    /// The KDC refused the credentials: the error's name and code.
+    refused: Option<(&'static str, u32)>,
+}
+
+impl KdcClient {
+    fn new(replay: Option<Tickets>) -> KdcClient {
+        KdcClient {
+            replay,
+            state: Mutex::new(KdcState::default()),
+        }
+    }
+
+    fn state(&self) -> std::sync::MutexGuard<'_, KdcState> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+impl NetworkClient for KdcClient {
+    fn send(&self, request: &NetworkRequest) -> sspi::Result<Vec<u8>> {
+        let kind = request.data.get(4).copied();
+        if let Some(replay) = &self.replay {
+            let mut st = self.state();
+            let (cached, seen) = match kind {
+                Some(AS_REQ) => (&replay.as_replies, &mut st.as_replies),
+                Some(TGS_REQ) => (&replay.tgs_replies, &mut st.tgs_replies),
+                _ => (&replay.tgs_replies, &mut Vec::new()),
+            };
+            let Some(reply) = cached.get(seen.len()) else {
+                return Err(sspi::Error::new(
+                    sspi::ErrorKind::InternalError,
+                    "the cached tickets do not fit this exchange",
+                ));
+            };
+            seen.push(Vec::new());
+            return Ok(reply.clone());
+        }
+        let reply = KdcTcp::forward(request)?;
+        let mut st = self.state();
+        match kind {
+            Some(AS_REQ) => {
+                if let Some(code) = krb_error_code(&reply)
+                    && let Some(&(_, name)) = REFUSALS.iter().find(|(c, _)| *c == code)
+                {
+                    st.refused = Some((name, code));
+                }
+                st.as_replies.push(reply.clone());
+            }
+            Some(TGS_REQ) => st.tgs_replies.push(reply.clone()),
+            _ => {}
+        }
+        Ok(reply)
+    }
+}
+
+/// A failed client logon: the error, and whether the KDC refused the credentials
+/// (rather than being unreachable, or the tickets not fitting).
+#[derive(Debug)]
+pub(crate) struct KdcError {
+    pub error: Error,
+    pub refused: bool,
+}
+
+impl From<Error> for KdcError {
+    fn from(error: Error) -> Self {
+        KdcError {
+            error,
+            refused: false,
+        }
     }
 }
 
@@ -199,11 +371,45 @@ fn client_flags() -> ClientRequestFlags {
 
 impl KerberosContext {
     /// Client: the AS and TGS exchanges with the KDC, then the AP-REQ token (GSS-API
-    /// framed) for `HTTP/<host>`. Blocking (network): call it on a blocking thread.
+    /// framed) for `HTTP/<host>`. The exchanges run once per client: while `tickets`
+    /// holds fresh tickets, they are reused and the KDC is not asked (the flag in the
+    /// answer says so). Blocking (network): call it on a blocking thread.
     pub(crate) fn client(
         creds: &KerberosCredentials,
         host: &str,
-    ) -> Result<(KerberosContext, Vec<u8>)> {
+        tickets: &TicketCache,
+    ) -> std::result::Result<(KerberosContext, Vec<u8>, bool), KdcError> {
+        if let Some(cached) = tickets.fresh() {
+            match KerberosContext::client_with(creds, host, Some(cached)) {
+                Ok((ctx, token, _)) => return Ok((ctx, token, true)),
+                Err(e) => {
+                    tracing::debug!(error = %e.error, "cached Kerberos tickets refused; asking the KDC");
+                    tickets.clear();
+                }
+            }
+        }
+        // One exchange at a time per client; a context that waited here reuses the
+        // tickets of the one before it.
+        let _exchange = tickets.exchange.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(cached) = tickets.fresh()
+            && let Ok((ctx, token, _)) = KerberosContext::client_with(creds, host, Some(cached))
+        {
+            return Ok((ctx, token, true));
+        }
+        let (ctx, token, fresh) = KerberosContext::client_with(creds, host, None)?;
+        if let Some(fresh) = fresh {
+            tickets.put(fresh);
+        }
+        Ok((ctx, token, false))
+    }
+
+    /// One client context: from the KDC (`replay` None; the answer carries the KDC's
+    /// replies for reuse) or from cached replies.
+    fn client_with(
+        creds: &KerberosCredentials,
+        host: &str,
+        replay: Option<Tickets>,
+    ) -> std::result::Result<(KerberosContext, Vec<u8>, Option<Tickets>), KdcError> {
         let (account, realm) = principal(&creds.sspi.user, creds.options.realm.as_deref())?;
         let username = Username::new_down_level_logon_name(&account, &realm)
             .map_err(|e| Error::Config(format!("invalid Kerberos user name: {e}")))?;
@@ -218,11 +424,14 @@ impl KerberosContext {
                 client_computer_name: "tokio-winrm".into(),
             },
         };
-        let mut krb =
-            Kerberos::new_client_from_config(config).map_err(|e| auth_error("context", &e))?;
-        let credentials = Credentials::from(identity);
-        let handle = context::outbound_credentials(&mut krb, &credentials)
-            .map_err(|e| auth_error("credentials", &e))?;
+        let (krb, handle) = context::quiet(|| {
+            let mut krb =
+                Kerberos::new_client_from_config(config).map_err(|e| auth_error("context", &e))?;
+            let credentials = Credentials::from(identity);
+            let handle = context::outbound_credentials(&mut krb, &credentials)
+                .map_err(|e| auth_error("credentials", &e))?;
+            Ok::<_, Error>((krb, handle))
+        })?;
         let spn = creds
             .options
             .spn
@@ -233,34 +442,69 @@ impl KerberosContext {
             creds: handle,
             spn,
         };
-        let (status, token) = ctx.initialize(&[])?;
+        let kdc = KdcClient::new(replay);
+        let first = ctx.initialize_with(&[], &kdc);
+        let st = std::mem::take(&mut *kdc.state());
+        let (status, token) = match first {
+            Ok(x) => x,
+            Err(error) => {
+                return Err(match st.refused {
+                    Some((name, code)) => KdcError {
+                        error: Error::Auth(format!(
+                            "Kerberos: the KDC refused the credentials of {account}@{realm} \
+                             ({name}, {code})"
+                        )),
+                        refused: true,
+                    },
+                    None => error.into(),
+                });
+            }
+        };
         if status != SecurityStatus::ContinueNeeded || token.is_empty() {
             return Err(Error::Auth(format!(
                 "Kerberos: no AP-REQ after the KDC exchange ({status:?})"
-            )));
+            ))
+            .into());
         }
-        Ok((ctx, token))
+        let fresh = (kdc.replay.is_none()
+            && st.as_replies.last().and_then(|r| r.get(4)) == Some(&AS_REP))
+        .then(|| Tickets {
+            as_replies: st.as_replies,
+            tgs_replies: st.tgs_replies,
+            since: Instant::now(),
+        });
+        Ok((ctx, token, fresh))
     }
 
     fn initialize(&mut self, input: &[u8]) -> Result<(SecurityStatus, Vec<u8>)> {
+        self.initialize_with(input, &KdcTcp)
+    }
+
+    fn initialize_with(
+        &mut self,
+        input: &[u8],
+        kdc: &dyn NetworkClient,
+    ) -> Result<(SecurityStatus, Vec<u8>)> {
         let mut output = vec![SecurityBuffer::new(Vec::new(), BufferType::Token)];
         let mut input_buffers = vec![SecurityBuffer::new(input.to_vec(), BufferType::Token)];
         let spn = self.spn.clone();
-        let mut builder = self
-            .krb
-            .initialize_security_context()
-            .with_credentials_handle(&mut self.creds)
-            .with_context_requirements(client_flags())
-            .with_target_data_representation(DataRepresentation::Native)
-            .with_target_name(&spn)
-            .with_input(&mut input_buffers)
-            .with_output(&mut output);
-        let result = self
-            .krb
-            .initialize_security_context_impl(&mut builder)
-            .and_then(|mut g| g.resolve_with_client(&KdcTcp))
-            .map_err(|e| auth_error("handshake", &e))?;
-        Ok((result.status, context::output_token(output)))
+        let status = context::quiet(|| {
+            let mut builder = self
+                .krb
+                .initialize_security_context()
+                .with_credentials_handle(&mut self.creds)
+                .with_context_requirements(client_flags())
+                .with_target_data_representation(DataRepresentation::Native)
+                .with_target_name(&spn)
+                .with_input(&mut input_buffers)
+                .with_output(&mut output);
+            self.krb
+                .initialize_security_context_impl(&mut builder)
+                .and_then(|mut g| g.resolve_with_client(kdc))
+                .map(|r| r.status)
+                .map_err(|e| auth_error("handshake", &e))
+        })?;
+        Ok((status, context::output_token(output)))
     }
 
     /// Client: verifies the server's AP-REP (mutual authentication).
@@ -281,18 +525,20 @@ impl KerberosContext {
         service: &[&str],
         key: Vec<u8>,
     ) -> std::result::Result<KerberosContext, String> {
-        let props = sspi::kerberos::ServerProperties::new(
-            service,
-            None,
-            Duration::from_secs(300),
-            Some(sspi::Secret::new(key)),
-        )
-        .map_err(|e| e.to_string())?;
-        let config = KerberosConfig {
-            kdc_resolution: sspi::KdcResolution::KdcUrl(None),
-            client_computer_name: "tokio-winrm-sim".into(),
-        };
-        let krb = Kerberos::new_server_from_config(config, props).map_err(|e| e.to_string())?;
+        let krb = context::quiet(|| {
+            let props = sspi::kerberos::ServerProperties::new(
+                service,
+                None,
+                Duration::from_secs(300),
+                Some(sspi::Secret::new(key)),
+            )
+            .map_err(|e| e.to_string())?;
+            let config = KerberosConfig {
+                kdc_resolution: sspi::KdcResolution::KdcUrl(None),
+                client_computer_name: "tokio-winrm-sim".into(),
+            };
+            Kerberos::new_server_from_config(config, props).map_err(|e| e.to_string())
+        })?;
         Ok(KerberosContext {
             krb,
             creds: None,
@@ -311,9 +557,7 @@ impl KerberosContext {
         if status != SecurityStatus::Ok {
             return Err(format!("acceptor status {status:?}"));
         }
-        let user = self
-            .krb
-            .query_context_names()
+        let user = context::quiet(|| self.krb.query_context_names())
             .map(|n| n.username.account_name().to_string())
             .map_err(|e| e.to_string())?;
         Ok((token, user))
@@ -321,9 +565,7 @@ impl KerberosContext {
 
     /// Seals `plain`: the wrap-token head (the signature) and its tail.
     pub(crate) fn seal(&mut self, plain: &[u8]) -> Result<(Vec<u8>, Vec<u8>)> {
-        let trailer = self
-            .krb
-            .query_context_sizes()
+        let trailer = context::quiet(|| self.krb.query_context_sizes())
             .map_err(|e| auth_error("sealing a message", &e))?
             .security_trailer as usize;
         let mut signature = vec![0u8; trailer];
@@ -468,6 +710,35 @@ mod tests {
             ("bob".into(), "CORP".into())
         );
         assert!(principal("vagrant", None).is_err());
+    }
+
+    #[test]
+    fn tickets_are_reused_for_a_while_then_forgotten() {
+        let cache = TicketCache::default();
+        assert!(cache.fresh().is_none());
+        let tickets = |age: Duration| Tickets {
+            as_replies: vec![vec![1]],
+            tgs_replies: vec![vec![2]],
+            since: Instant::now().checked_sub(age).unwrap(),
+        };
+        cache.put(tickets(Duration::ZERO));
+        assert!(cache.fresh().is_some());
+        cache.put(tickets(TICKET_REUSE + Duration::from_secs(1)));
+        assert!(cache.fresh().is_none(), "stale tickets are not reused");
+        cache.put(tickets(Duration::ZERO));
+        cache.clear();
+        assert!(cache.fresh().is_none());
+    }
+
+    #[test]
+    fn kdc_error_codes_never_panic() {
+        assert_eq!(krb_error_code(b""), None);
+        assert_eq!(krb_error_code(&[0, 0, 0, 2, AS_REP, 0]), None);
+        let mut junk = vec![0, 0, 0, 9, KRB_ERROR];
+        for i in 0..64u8 {
+            junk.push(i.wrapping_mul(37));
+            assert_eq!(krb_error_code(&junk), None);
+        }
     }
 
     #[test]

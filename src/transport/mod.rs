@@ -8,6 +8,7 @@ mod channel;
 mod context;
 #[cfg(feature = "kerberos")]
 pub(crate) mod kerberos;
+mod logon;
 pub(crate) mod ntlm;
 mod retry;
 pub(crate) mod sealing;
@@ -25,6 +26,7 @@ pub use auth::{Auth, Encryption, SspiCredentials};
 pub(crate) use channel::{Channel, HttpResponse, http_timeout_for};
 #[cfg(feature = "kerberos")]
 pub use kerberos::{KerberosCredentials, KerberosOptions};
+pub(crate) use logon::Logon;
 pub use retry::RetryPolicy;
 pub use tls::{TlsOptions, parse_pem_certificates};
 
@@ -49,24 +51,35 @@ impl Endpoint {
     /// Parses `http[s]://host[:port][/path]`; the default path is `/wsman` and the default
     /// ports are 5985 (http) and 5986 (https), as WinRM listens.
     ///
+    /// A URL with user information (`http://user:password@host/`) is refused: the
+    /// credentials go in [`Auth`], and a password in a URL ends up in shell histories,
+    /// process lists and logs. No error repeats the user information.
+    ///
     /// # Errors
     /// [`Error::Config`] for anything else.
     pub fn parse(url: &str) -> Result<Endpoint> {
+        let shown = redact_userinfo(url);
+        if shown != url {
+            return Err(Error::Config(format!(
+                "endpoint {shown:?} carries user information (user:password@): \
+                 give the credentials with ClientBuilder::auth instead"
+            )));
+        }
         let uri: http::Uri = url
             .parse()
-            .map_err(|e| Error::Config(format!("invalid endpoint URL {url:?}: {e}")))?;
+            .map_err(|e| Error::Config(format!("invalid endpoint URL {shown:?}: {e}")))?;
         let https = match uri.scheme_str() {
             Some("https") => true,
             Some("http") => false,
             _ => {
                 return Err(Error::Config(format!(
-                    "endpoint {url:?} must start with http:// or https://"
+                    "endpoint {shown:?} must start with http:// or https://"
                 )));
             }
         };
         let host = uri
             .host()
-            .ok_or_else(|| Error::Config(format!("endpoint {url:?} has no host")))?
+            .ok_or_else(|| Error::Config(format!("endpoint {shown:?} has no host")))?
             .trim_start_matches('[')
             .trim_end_matches(']')
             .to_string();
@@ -105,6 +118,30 @@ impl Endpoint {
     }
 }
 
+/// `url` with the user information of its authority (`user:password@`) replaced by
+/// `***`, for anything that shows a URL as the caller gave it. Also for text that is
+/// not a URL at all (no scheme): whatever precedes an `@` before the first `/`.
+pub(crate) fn redact_userinfo(url: &str) -> String {
+    let start = url.find("://").map_or(0, |i| i + 3);
+    let rest = &url[start..];
+    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    match rest[..end].rfind('@') {
+        Some(at) => format!("{}***{}", &url[..start], &rest[at..]),
+        None => url.to_string(),
+    }
+}
+
+/// An endpoint URL as the caller gave it, before it is parsed: its `Debug` hides user
+/// information (see [`Endpoint::parse`]).
+#[derive(Clone)]
+pub(crate) struct RawEndpoint(pub(crate) String);
+
+impl std::fmt::Debug for RawEndpoint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Debug::fmt(&redact_userinfo(&self.0), f)
+    }
+}
+
 /// Transport settings, fixed when the client is built.
 #[derive(Debug, Clone)]
 pub(crate) struct TransportConfig {
@@ -115,6 +152,8 @@ pub(crate) struct TransportConfig {
     pub connect_timeout: Duration,
     pub max_channels: usize,
     pub idle_timeout: Duration,
+    /// The logon gate (and Kerberos tickets) shared by every channel of the client.
+    pub logon: Arc<Logon>,
 }
 
 impl TransportConfig {
@@ -163,6 +202,7 @@ impl TransportConfig {
             connect_timeout,
             max_channels: max_channels.max(2),
             idle_timeout,
+            logon: Arc::new(Logon::new()),
         })
     }
 }
@@ -298,8 +338,42 @@ impl Transport {
 
     /// One request on any channel, under the HTTP timeout `timeout` (which starts once
     /// a channel is had). A [`RequestKind::Read`] whose response was lost is sent once
-    /// more on a fresh connection; nothing else is re-sent once it may have left.
+    /// more on a fresh connection; nothing else is re-sent once it may have left. A
+    /// request that carries credentials passes the logon gate first (see [`logon`]):
+    /// until a logon has succeeded it runs alone, and once the credentials were refused
+    /// it fails at once.
     pub(crate) async fn send(
+        self: &Arc<Self>,
+        body: Bytes,
+        unauthenticated_identify: bool,
+        kind: RequestKind,
+        timeout: Duration,
+    ) -> Result<HttpResponse> {
+        let auth = &self.config.auth;
+        let gated = !unauthenticated_identify && !matches!(auth, Auth::None);
+        let attempt = if gated {
+            self.config.logon.enter().await?
+        } else {
+            None
+        };
+        let result = self
+            .send_leased(body, unauthenticated_identify, kind, timeout)
+            .await;
+        if gated && matches!(auth, Auth::Basic { .. }) {
+            // NTLM and Kerberos report from their handshakes (channel.rs). Basic has no
+            // handshake: its credentials ride on every request, and the server's answer
+            // to them is the verdict.
+            match &result {
+                Ok(_) => self.config.logon.succeeded(),
+                Err(e @ Error::Unauthorized { .. }) => self.config.logon.refused(e),
+                Err(_) => {}
+            }
+        }
+        drop(attempt);
+        result
+    }
+
+    async fn send_leased(
         self: &Arc<Self>,
         body: Bytes,
         unauthenticated_identify: bool,
@@ -389,5 +463,31 @@ mod tests {
         assert_eq!(e.authority(), "[::1]:5986");
         assert!(Endpoint::parse("ftp://x").is_err());
         assert!(Endpoint::parse("not a url").is_err());
+    }
+
+    #[test]
+    fn user_information_is_refused_and_never_echoed() {
+        for url in [
+            "http://bob:hunter2-secret@host/wsman",
+            "https://bob:hunter2-secret@[::1]:5986/wsman",
+            "http://hunter2-secret@host",
+            "bob:hunter2-secret@host:5985",
+            "ftp://bob:hunter2-secret@host",
+            "http://bob:hunter2-secret@host:99999/wsman",
+        ] {
+            let e = Endpoint::parse(url).unwrap_err();
+            let shown = format!("{e} {e:?}");
+            assert!(matches!(e, Error::Config(_)), "{shown}");
+            assert!(!shown.contains("hunter2"), "{shown}");
+            assert!(shown.contains("***@"), "{shown}");
+            let raw = format!("{:?}", RawEndpoint(url.to_string()));
+            assert!(!raw.contains("hunter2") && raw.contains("***@"), "{raw}");
+        }
+        assert_eq!(
+            redact_userinfo("http://u:p@h:1/a@b?c@d"),
+            "http://***@h:1/a@b?c@d"
+        );
+        assert_eq!(redact_userinfo("http://h/p@q"), "http://h/p@q");
+        assert!(Endpoint::parse("http://host/wsman?a=b@c").is_ok());
     }
 }

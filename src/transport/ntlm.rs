@@ -81,10 +81,13 @@ impl NtlmContext {
             username,
             password: password.expose_secret().to_string().into(),
         };
-        let mut ntlm = Ntlm::new();
-        if let Some(cb) = channel_binding {
-            ntlm.set_channel_bindings(cb);
-        }
+        let mut ntlm = context::quiet(|| {
+            let mut ntlm = Ntlm::new();
+            if let Some(cb) = channel_binding {
+                ntlm.set_channel_bindings(cb);
+            }
+            ntlm
+        });
         let creds = context::outbound_credentials(&mut ntlm, &identity)
             .map_err(|e| auth_error("NTLM credentials", &e))?;
         let mut ctx = NtlmContext { ntlm, creds };
@@ -97,21 +100,22 @@ impl NtlmContext {
         let mut input_buffers: Vec<SecurityBuffer> = input
             .map(|t| vec![SecurityBuffer::new(t.to_vec(), BufferType::Token)])
             .unwrap_or_default();
-        let mut builder = self
-            .ntlm
-            .initialize_security_context()
-            .with_credentials_handle(&mut self.creds)
-            .with_context_requirements(client_flags())
-            .with_target_data_representation(DataRepresentation::Native)
-            .with_output(&mut output);
-        if input.is_some() {
-            builder = builder.with_input(&mut input_buffers);
-        }
-        let result = self
-            .ntlm
-            .initialize_security_context_impl(&mut builder)
-            .and_then(|mut g| g.resolve_to_result())
-            .map_err(|e| auth_error("NTLM handshake", &e))?;
+        let result = context::quiet(|| {
+            let mut builder = self
+                .ntlm
+                .initialize_security_context()
+                .with_credentials_handle(&mut self.creds)
+                .with_context_requirements(client_flags())
+                .with_target_data_representation(DataRepresentation::Native)
+                .with_output(&mut output);
+            if input.is_some() {
+                builder = builder.with_input(&mut input_buffers);
+            }
+            self.ntlm
+                .initialize_security_context_impl(&mut builder)
+                .and_then(|mut g| g.resolve_to_result())
+        })
+        .map_err(|e| auth_error("NTLM handshake", &e))?;
         context::complete_if_needed(&mut self.ntlm, result.status, &mut output)
             .map_err(|e| auth_error("NTLM handshake", &e))?;
         Ok(context::output_token(output))
@@ -131,7 +135,7 @@ impl NtlmContext {
     #[cfg(any(test, feature = "sim"))]
     pub(crate) fn server() -> NtlmContext {
         NtlmContext {
-            ntlm: Ntlm::new(),
+            ntlm: context::quiet(Ntlm::new),
             creds: None,
         }
     }

@@ -2,7 +2,8 @@
 # Starts a throwaway MIT Kerberos KDC on loopback for tests/kerberos.rs and prints the
 # environment to use (eval "$(tests/kdc/setup.sh)").
 #
-# Realm TOKIO.TEST; principals vagrant@TOKIO.TEST (password "vagrant") and
+# Realm TOKIO.TEST; principals vagrant@TOKIO.TEST (password "vagrant"), fanout and
+# lockout (password: their name), logger (password Kerb-Pa55-XYZZY), and
 # HTTP/localhost@TOKIO.TEST (random key, exported to a keytab); aes256-cts only. The user
 # requires pre-authentication, as Active Directory does (sspi expects it).
 # All files live in a temporary directory; krb5kdc runs in the foreground (-n) in the
@@ -35,9 +36,9 @@ cat >"$DIR/krb5.conf" <<CONF
         database_name = $DIR/principal
         key_stash_file = $DIR/stash
     }
-[logging]
-    kdc = FILE:$DIR/kdc.log
 CONF
+# Logging is set in kdc.conf only: krb5kdc reads both profiles, and a [logging] in each
+# writes every line twice (tests count AS_REQ and TGS_REQ lines in kdc.log).
 cat >"$DIR/kdc.conf" <<CONF
 [kdcdefaults]
     kdc_ports = $PORT
@@ -60,6 +61,13 @@ export KRB5_CONFIG="$DIR/krb5.conf" KRB5_KDC_PROFILE="$DIR/kdc.conf"
 
 kdb5_util -r "$REALM" create -s -P "master-$RANDOM$RANDOM" >"$DIR/setup.log" 2>&1
 kadmin.local -r "$REALM" -q "addprinc +requires_preauth -pw vagrant vagrant@$REALM" >>"$DIR/setup.log" 2>&1
+# Principals of their own for the tests that count KDC exchanges in kdc.log (tests
+# run in parallel; each counts the lines of its own principal).
+for p in fanout lockout; do
+    kadmin.local -r "$REALM" -q "addprinc +requires_preauth -pw $p $p@$REALM" >>"$DIR/setup.log" 2>&1
+done
+# A password unlike any other text, for the test that greps logs for it.
+kadmin.local -r "$REALM" -q "addprinc +requires_preauth -pw Kerb-Pa55-XYZZY logger@$REALM" >>"$DIR/setup.log" 2>&1
 kadmin.local -r "$REALM" -q "addprinc -randkey HTTP/localhost@$REALM" >>"$DIR/setup.log" 2>&1
 kadmin.local -r "$REALM" -q "ktadd -k $DIR/http.keytab -e aes256-cts-hmac-sha1-96:normal HTTP/localhost@$REALM" >>"$DIR/setup.log" 2>&1
 

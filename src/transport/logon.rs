@@ -1,0 +1,299 @@
+//! The logon gate of one client: one wrong password is one failed logon, not one per
+//! connection (an Active Directory lockout threshold is commonly 5-10 failed logons,
+//! and a fan-out of 32 calls opens 32 connections).
+//!
+//! - Until a logon has succeeded, only one logon runs at a time: the first call that
+//!   needs credentials carries them; every other such call waits for its outcome.
+//! - A success opens the gate for good: new connections then authenticate in
+//!   parallel. A transient failure (connection refused, a timeout, a cancelled call)
+//!   decides nothing: the next waiting call makes the next attempt.
+//! - Credentials refused by the server (a 401 to Basic credentials, to an NTLM
+//!   AUTHENTICATE or to a Kerberos AP-REQ) or by the KDC (a wrong password, an unknown,
+//!   disabled, locked-out or expired account) close the gate for good: every waiting
+//!   and every later call fails at once with [`Error::Auth`], and this client sends no
+//!   further logon. A client with other credentials is a new client.
+//!
+//! - Handshakes (NTLM, Kerberos) are gated once more, on their own: at most one
+//!   handshake whose outcome is unknown runs at a time, and the handshakes that wait
+//!   for it all go, in parallel, as soon as one succeeds. So a fan-out after a success
+//!   costs one handshake round trip before the rest run in parallel, and a password
+//!   changed on the server in mid-session costs one failed logon, not one per
+//!   connection that opens meanwhile.
+//!
+//! A refusal after a success counts the same as before one: when a connection has to
+//! authenticate again (a new connection, or a 401 in mid-session that asks for a new
+//! handshake) and that logon is refused, the password was most likely changed or the
+//! account locked or disabled on the server side. Retrying the old password from every
+//! connection is exactly what locks an account, so the client stops. The cost: a
+//! refusal that a server meant as transient (an NTLM pass-through that could not reach
+//! a domain controller answers 401 too) also stops the client; building a new client
+//! is the way on, and the error says so. Basic has no handshake: its credentials ride
+//! on every request, so after a success the requests in flight when the server starts
+//! refusing them are each a failed logon (at most one per channel); later ones are not
+//! sent.
+
+use std::fmt;
+use std::sync::Arc;
+
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
+
+use crate::error::{Error, Result};
+
+#[derive(Debug, Clone)]
+enum Phase {
+    /// No logon has succeeded yet: one attempt at a time.
+    Pending,
+    /// A logon succeeded: the gate is open.
+    Succeeded,
+    /// Credentials refused: why (no secrets: the text of an error).
+    Refused(Arc<str>),
+}
+
+/// The logon state shared by every channel of one client.
+pub(crate) struct Logon {
+    phase: watch::Sender<Phase>,
+    /// One permit: the logon attempt running while the phase is [`Phase::Pending`].
+    attempt: Arc<Semaphore>,
+    /// One permit: the handshake whose outcome is unknown.
+    probe: Arc<Semaphore>,
+    /// Counts successful logons: handshakes waiting for the probe go when it moves.
+    successes: watch::Sender<u64>,
+    /// The tickets of the client's one ticket-granting exchange.
+    #[cfg(feature = "kerberos")]
+    pub(crate) tickets: super::kerberos::TicketCache,
+}
+
+impl fmt::Debug for Logon {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Logon")
+            .field("phase", &*self.phase.borrow())
+            .finish_non_exhaustive()
+    }
+}
+
+/// The right to make the one logon attempt; dropping it lets the next call try.
+#[derive(Debug)]
+pub(crate) struct Attempt {
+    _permit: OwnedSemaphorePermit,
+}
+
+fn refused_error(cause: &str) -> Error {
+    Error::Auth(format!(
+        "the credentials were refused ({cause}); no further logon is attempted by this \
+         client (build a new client to try other credentials)"
+    ))
+}
+
+impl Logon {
+    pub(crate) fn new() -> Logon {
+        Logon {
+            phase: watch::Sender::new(Phase::Pending),
+            attempt: Arc::new(Semaphore::new(1)),
+            probe: Arc::new(Semaphore::new(1)),
+            successes: watch::Sender::new(0),
+            #[cfg(feature = "kerberos")]
+            tickets: super::kerberos::TicketCache::default(),
+        }
+    }
+
+    /// Waits until a call that carries credentials may go: `Ok(None)` once a logon has
+    /// succeeded (no gating), `Ok(Some(attempt))` when this call is the one logon
+    /// attempt (hold it until the call ends), an error at once when the credentials
+    /// were refused. Cancel-safe: a waiter dropped while waiting takes nothing.
+    pub(crate) async fn enter(&self) -> Result<Option<Attempt>> {
+        let mut rx = self.phase.subscribe();
+        loop {
+            let phase = rx.borrow_and_update().clone();
+            match phase {
+                Phase::Succeeded => return Ok(None),
+                Phase::Refused(cause) => return Err(refused_error(&cause)),
+                Phase::Pending => {}
+            }
+            tokio::select! {
+                biased;
+                changed = rx.changed() => {
+                    // The sender lives as long as `self`.
+                    changed.map_err(|_| Error::State("transport closed".into()))?;
+                }
+                permit = Arc::clone(&self.attempt).acquire_owned() => {
+                    let permit =
+                        permit.map_err(|_| Error::State("transport closed".into()))?;
+                    let phase = self.phase.borrow().clone();
+                    return match phase {
+                        Phase::Pending => Ok(Some(Attempt { _permit: permit })),
+                        Phase::Succeeded => Ok(None),
+                        Phase::Refused(cause) => Err(refused_error(&cause)),
+                    };
+                }
+            }
+        }
+    }
+
+    /// Waits until a handshake may start: `Ok(Some(probe))` when it is the one handshake
+    /// whose outcome is unknown (hold it until the handshake ends), `Ok(None)` when a
+    /// logon succeeded while it waited (the credentials are good: go in parallel), an
+    /// error at once when the credentials were refused. Cancel-safe.
+    pub(crate) async fn before_handshake(&self) -> Result<Option<Attempt>> {
+        let mut successes = self.successes.subscribe();
+        successes.borrow_and_update();
+        let mut phase = self.phase.subscribe();
+        loop {
+            self.check()?;
+            phase.borrow_and_update();
+            tokio::select! {
+                biased;
+                changed = phase.changed() => {
+                    changed.map_err(|_| Error::State("transport closed".into()))?;
+                }
+                _ = successes.changed() => return Ok(None),
+                permit = Arc::clone(&self.probe).acquire_owned() => {
+                    let permit =
+                        permit.map_err(|_| Error::State("transport closed".into()))?;
+                    self.check()?;
+                    return Ok(Some(Attempt { _permit: permit }));
+                }
+            }
+        }
+    }
+
+    /// Fails at once when the credentials were refused: checked before every logon, so
+    /// that a call that passed the gate before a refusal sends no further logon.
+    pub(crate) fn check(&self) -> Result<()> {
+        match &*self.phase.borrow() {
+            Phase::Refused(cause) => Err(refused_error(cause)),
+            Phase::Pending | Phase::Succeeded => Ok(()),
+        }
+    }
+
+    /// A logon succeeded: waiting calls and handshakes go on in parallel. A refusal
+    /// stays a refusal.
+    pub(crate) fn succeeded(&self) {
+        self.successes.send_modify(|n| *n = n.wrapping_add(1));
+        self.phase.send_if_modified(|p| match p {
+            Phase::Pending => {
+                *p = Phase::Succeeded;
+                true
+            }
+            Phase::Succeeded | Phase::Refused(_) => false,
+        });
+    }
+
+    /// The credentials were refused (`cause` is the error of the refused logon): every
+    /// waiting and later call fails at once.
+    pub(crate) fn refused(&self, cause: &Error) {
+        let cause: Arc<str> = Arc::from(cause.to_string());
+        self.phase.send_if_modified(|p| match p {
+            Phase::Refused(_) => false,
+            Phase::Pending | Phase::Succeeded => {
+                *p = Phase::Refused(cause);
+                true
+            }
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[tokio::test]
+    async fn one_attempt_at_a_time_until_a_verdict() {
+        let logon = Arc::new(Logon::new());
+        let first = logon
+            .enter()
+            .await
+            .unwrap()
+            .expect("the first call attempts");
+        let waiter = tokio::spawn({
+            let logon = Arc::clone(&logon);
+            async move { logon.enter().await.map(|a| a.is_some()) }
+        });
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        assert!(
+            !waiter.is_finished(),
+            "a second attempt while the first runs"
+        );
+        // A transient failure: the waiter makes the next attempt.
+        drop(first);
+        assert!(waiter.await.unwrap().unwrap());
+    }
+
+    #[tokio::test]
+    async fn success_opens_refusal_closes() {
+        let logon = Arc::new(Logon::new());
+        let first = logon.enter().await.unwrap();
+        let waiter = tokio::spawn({
+            let logon = Arc::clone(&logon);
+            async move { logon.enter().await.map(|a| a.is_some()) }
+        });
+        tokio::task::yield_now().await;
+        logon.succeeded();
+        // Released by the success, while the first attempt still holds its permit.
+        assert!(!waiter.await.unwrap().unwrap());
+        drop(first);
+        assert!(logon.enter().await.unwrap().is_none());
+        logon.refused(&Error::Unauthorized {
+            offered: vec!["Negotiate".into()],
+        });
+        logon.succeeded(); // does not undo a refusal
+        let e = logon.enter().await.unwrap_err();
+        assert!(e.is_auth(), "{e:?}");
+        assert!(
+            e.to_string().contains("no further logon is attempted"),
+            "{e}"
+        );
+        assert!(logon.check().is_err());
+    }
+
+    #[tokio::test]
+    async fn one_handshake_of_unknown_outcome_at_a_time() {
+        let logon = Arc::new(Logon::new());
+        logon.succeeded();
+        let probe = logon.before_handshake().await.unwrap();
+        assert!(probe.is_some());
+        let waiters: Vec<_> = (0..4)
+            .map(|_| {
+                let logon = Arc::clone(&logon);
+                tokio::spawn(async move { logon.before_handshake().await.map(|p| p.is_some()) })
+            })
+            .collect();
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        assert!(waiters.iter().all(|w| !w.is_finished()));
+        // The probe succeeds: every waiter goes, without a probe of its own.
+        logon.succeeded();
+        for w in waiters {
+            assert!(!w.await.unwrap().unwrap());
+        }
+        drop(probe);
+        // A refused probe fails the waiters at once.
+        let probe = logon.before_handshake().await.unwrap();
+        let waiter = tokio::spawn({
+            let logon = Arc::clone(&logon);
+            async move { logon.before_handshake().await.map(|p| p.is_some()) }
+        });
+        tokio::task::yield_now().await;
+        logon.refused(&Error::Unauthorized { offered: vec![] });
+        assert!(waiter.await.unwrap().unwrap_err().is_auth());
+        drop(probe);
+        assert!(logon.before_handshake().await.is_err());
+    }
+
+    #[tokio::test]
+    async fn waiters_fail_at_once_on_a_refusal() {
+        let logon = Arc::new(Logon::new());
+        let first = logon.enter().await.unwrap();
+        let waiters: Vec<_> = (0..8)
+            .map(|_| {
+                let logon = Arc::clone(&logon);
+                tokio::spawn(async move { logon.enter().await.map(|a| a.is_some()) })
+            })
+            .collect();
+        tokio::task::yield_now().await;
+        logon.refused(&Error::Auth("Kerberos: pre-authentication failed".into()));
+        for w in waiters {
+            assert!(matches!(w.await.unwrap(), Err(Error::Auth(_))));
+        }
+        drop(first);
+    }
+}
