@@ -492,6 +492,8 @@ fn spawn_idle_watch(state: &Arc<State>, shell: &Arc<Shell>) {
     let weak_shell = Arc::downgrade(shell);
     let closed = shell.closed.clone();
     let shutdown = state.shutdown.clone();
+    // A Disconnect may shorten the idle timeout: recompute the wake then.
+    let mut conn = shell.conn.subscribe();
     tokio::spawn(async move {
         loop {
             let wake = match weak_shell.upgrade() {
@@ -500,6 +502,12 @@ fn spawn_idle_watch(state: &Arc<State>, shell: &Arc<Shell>) {
             };
             tokio::select! {
                 () = tokio::time::sleep_until(wake) => {}
+                r = conn.changed() => {
+                    if r.is_err() {
+                        return;
+                    }
+                    continue;
+                }
                 () = closed.cancelled() => return,
                 () = shutdown.cancelled() => return,
             }
