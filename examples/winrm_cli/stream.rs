@@ -71,7 +71,7 @@ pub async fn run(
 
 /// A remote exit code as this process's exit status; codes that do not fit (Windows
 /// NTSTATUS values such as 0xC000013A) become 1, with a note.
-fn exit_code(code: i64) -> ExitCode {
+pub fn exit_code(code: i64) -> ExitCode {
     match u8::try_from(code) {
         Ok(c) => ExitCode::from(c),
         Err(_) => {
