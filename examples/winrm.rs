@@ -214,7 +214,10 @@ fn parse_kv(s: &str) -> Result<(String, String), String> {
 async fn main() -> ExitCode {
     let cli = Cli::parse();
     let global = &cli.global;
-    let detaching = matches!(cli.command, Cmd::Run { detach: true, .. } | Cmd::Attach { .. });
+    let detaching = matches!(
+        cli.command,
+        Cmd::Run { detach: true, .. } | Cmd::Attach { .. }
+    );
     if detaching && global.endpoint.is_none() {
         return report(Failure::Message(
             "run --detach and attach need --endpoint: the built-in simulator ends with this process (start the standalone one: cargo run --example sim_server --features sim)".into(),

@@ -138,7 +138,9 @@ pub enum Error {
     /// goes on running on the server. Read the rest after connecting to the shell
     /// ([`crate::ShellBuilder::connect`] or [`crate::DisconnectedShell::reconnect`]) with
     /// [`crate::Shell::attach_command`].
-    #[error("shell {shell_id} was disconnected; command {command_id} goes on running on the server")]
+    #[error(
+        "shell {shell_id} was disconnected; command {command_id} goes on running on the server"
+    )]
     Disconnected {
         /// The ShellId.
         shell_id: String,

@@ -37,7 +37,8 @@ pub use identify::IdentifyResponse;
 pub use operation::{CancelHandle, CancelReason};
 pub use resource::{Resource, expand_alias};
 pub use shell::{
-    Command, CommandBuilder, CommandEvent, DisconnectedShell, ExitStatus, Output, Shell, ShellBuilder,
+    Command, CommandBuilder, CommandEvent, DisconnectedShell, ExitStatus, Output, Shell,
+    ShellBuilder,
 };
 pub use soap::cim::{CimDateTime, EndpointReference, Instance, Value};
 pub use soap::de::from_instance;

@@ -118,12 +118,22 @@ async fn disconnect_drop_client_connect_from_new_client_reads_the_rest_byte_exac
             shell_id: s,
             command_id: c,
         })) => {
-            assert_eq!((s.as_str(), c.as_str()), (shell_id.as_str(), command_id.as_str()));
+            assert_eq!(
+                (s.as_str(), c.as_str()),
+                (shell_id.as_str(), command_id.as_str())
+            );
         }
         other => panic!("expected Error::Disconnected, got {other:?}"),
     }
-    assert!(got.len() < TOTAL, "the command must still have output to give");
-    assert_eq!(got[..], expected()[..got.len()], "prefix before the disconnect");
+    assert!(
+        got.len() < TOTAL,
+        "the command must still have output to give"
+    );
+    assert_eq!(
+        got[..],
+        expected()[..got.len()],
+        "prefix before the disconnect"
+    );
     let c = sim.counters();
     assert_eq!(c.disconnected_shells, 1, "{c:?}");
     assert_eq!(c.receives_pending, 0, "{c:?}");
@@ -136,7 +146,10 @@ async fn disconnect_drop_client_connect_from_new_client_reads_the_rest_byte_exac
     // Let the command fill its pipe while nobody reads.
     tokio::time::sleep(Duration::from_millis(200)).await;
     let c = sim.counters();
-    assert_eq!(c.terminate_signals, 0, "a disconnect must not terminate: {c:?}");
+    assert_eq!(
+        c.terminate_signals, 0,
+        "a disconnect must not terminate: {c:?}"
+    );
     assert_eq!(c.open_shells, 1, "{c:?}");
     assert_eq!(c.running_commands, 1, "{c:?}");
     assert_eq!(c.disconnected_shells, 1, "{c:?}");
@@ -152,11 +165,21 @@ async fn disconnect_drop_client_connect_from_new_client_reads_the_rest_byte_exac
     let mut cmd = shell.attach_command(&command_id).await.unwrap();
     assert_eq!(cmd.id(), command_id);
     let (rest, end) = drain(&mut cmd).await;
-    assert_eq!(sim.counters().terminate_signals, 1, "Signal terminate once, at the end");
+    assert_eq!(
+        sim.counters().terminate_signals,
+        1,
+        "Signal terminate once, at the end"
+    );
     got.extend_from_slice(&rest);
-    assert_eq!(end.map(|r| r.unwrap()), Some(ExitStatus::Exited(EXIT.into())));
+    assert_eq!(
+        end.map(|r| r.unwrap()),
+        Some(ExitStatus::Exited(EXIT.into()))
+    );
     assert_eq!(got.len(), TOTAL);
-    assert!(got == expected(), "output differs from the sequence written");
+    assert!(
+        got == expected(),
+        "output differs from the sequence written"
+    );
     drop(cmd);
     shell.close().await.unwrap();
     tokio::time::timeout(T, second.shutdown()).await.unwrap();
@@ -165,7 +188,11 @@ async fn disconnect_drop_client_connect_from_new_client_reads_the_rest_byte_exac
     assert_eq!(c.running_commands, 0, "{c:?}");
     assert_eq!(c.disconnected_shells, 0, "{c:?}");
     assert_eq!(c.receives_pending, 0, "{c:?}");
-    assert_eq!((c.disconnects, c.reconnects, c.terminate_signals), (1, 1, 1), "{c:?}");
+    assert_eq!(
+        (c.disconnects, c.reconnects, c.terminate_signals),
+        (1, 1, 1),
+        "{c:?}"
+    );
 }
 
 #[tokio::test]
@@ -175,9 +202,15 @@ async fn requests_to_a_disconnected_shell_get_internal_error_and_reconnect_resto
     let shell = client.shell().open().await.unwrap();
     let id = shell.id().to_string();
     let mut cmd = shell.command("forever").start().await.unwrap();
-    let disconnected = shell.disconnect(Some(Duration::from_secs(60))).await.unwrap();
+    let disconnected = shell
+        .disconnect(Some(Duration::from_secs(60)))
+        .await
+        .unwrap();
     let (_, end) = drain(&mut cmd).await;
-    assert!(matches!(end, Some(Err(Error::Disconnected { .. }))), "{end:?}");
+    assert!(
+        matches!(end, Some(Err(Error::Disconnected { .. }))),
+        "{end:?}"
+    );
 
     // §3.1.4.1.31.7: Send (and any request but Disconnect, Reconnect, Connect, Delete)
     // is refused with wsman:InternalError.
@@ -185,7 +218,9 @@ async fn requests_to_a_disconnected_shell_get_internal_error_and_reconnect_resto
     assert!(is_internal_error(&e), "{e:?}");
     assert!(!e.fault().unwrap().is_gone(), "{e:?}");
     // A Connect to a shell that does not exist is invalid selectors.
-    let other = client.connect_shell("00000000-0000-0000-0000-000000000000").await;
+    let other = client
+        .connect_shell("00000000-0000-0000-0000-000000000000")
+        .await;
     assert!(other.unwrap_err().fault().is_some_and(|f| f.is_gone()));
 
     // Reconnect (the same client), then the command is readable again.
@@ -207,7 +242,11 @@ async fn requests_to_a_disconnected_shell_get_internal_error_and_reconnect_resto
     client.shutdown().await;
     let c = sim.counters();
     assert_eq!(c.terminate_signals, 1, "{c:?}");
-    assert_eq!((c.open_shells, c.running_commands, c.disconnected_shells), (0, 0, 0), "{c:?}");
+    assert_eq!(
+        (c.open_shells, c.running_commands, c.disconnected_shells),
+        (0, 0, 0),
+        "{c:?}"
+    );
 }
 
 #[tokio::test]
@@ -261,5 +300,9 @@ async fn dropping_a_disconnected_shell_leaves_it_on_the_server() {
     let shell = other.connect_shell(&id).await.unwrap();
     shell.close().await.unwrap();
     let c = sim.counters();
-    assert_eq!((c.open_shells, c.running_commands, c.disconnected_shells), (0, 0, 0), "{c:?}");
+    assert_eq!(
+        (c.open_shells, c.running_commands, c.disconnected_shells),
+        (0, 0, 0),
+        "{c:?}"
+    );
 }

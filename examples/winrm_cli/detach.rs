@@ -45,7 +45,11 @@ pub async fn detach(
 
 /// Connects to a disconnected shell, streams the command's remaining output, closes
 /// the shell and exits with the command's exit code.
-pub async fn attach(client: &Client, shell_id: &str, command_id: &str) -> Result<ExitCode, Failure> {
+pub async fn attach(
+    client: &Client,
+    shell_id: &str,
+    command_id: &str,
+) -> Result<ExitCode, Failure> {
     let mut interrupts = watch_ctrl_c();
     let shell = client.shell().codepage(65001).connect(shell_id).await?;
     let mut cmd = match shell.attach_command(command_id).await {

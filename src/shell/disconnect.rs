@@ -102,7 +102,9 @@ impl Shell {
         inner.disconnecting.cancel();
         drop(self);
         let r = inner
-            .send_simple(ns::action::DISCONNECT, |w| write_disconnect(w, idle_timeout))
+            .send_simple(ns::action::DISCONNECT, |w| {
+                write_disconnect(w, idle_timeout)
+            })
             .await;
         inner.drivers.close();
         let grace = inner.client.inner.operation_timeout + DRIVER_GRACE;

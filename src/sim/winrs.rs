@@ -201,7 +201,9 @@ fn unknown_command() -> SimFault {
 /// disconnected shell.
 fn shell_disconnected(id: &str) -> SimFault {
     SimFault::internal(
-        &format!("The request cannot be processed because the shell {id} is disconnected. Connect to the shell (Reconnect or Connect) and retry the operation. "),
+        &format!(
+            "The request cannot be processed because the shell {id} is disconnected. Connect to the shell (Reconnect or Connect) and retry the operation. "
+        ),
         ERROR_INVALID_STATE,
     )
 }
@@ -607,7 +609,12 @@ async fn disconnect(state: &Arc<State>, req: &SimRequest, user: &str) -> Result<
         });
     }
     shell.touch();
-    Ok(envelope(action::DISCONNECT_RESPONSE, req.message_id.as_deref(), |_| {}).into())
+    Ok(envelope(
+        action::DISCONNECT_RESPONSE,
+        req.message_id.as_deref(),
+        |_| {},
+    )
+    .into())
 }
 
 /// Moves a disconnected shell back to Connected (Reconnect, Connect).

@@ -101,7 +101,8 @@ pub mod action {
     pub const SIGNAL_RESPONSE: &str =
         "http://schemas.microsoft.com/wbem/wsman/1/windows/shell/SignalResponse";
     /// WinRS Disconnect ([MS-WSMV] §3.1.4.15).
-    pub const DISCONNECT: &str = "http://schemas.microsoft.com/wbem/wsman/1/windows/shell/Disconnect";
+    pub const DISCONNECT: &str =
+        "http://schemas.microsoft.com/wbem/wsman/1/windows/shell/Disconnect";
     /// WinRS Disconnect response.
     pub const DISCONNECT_RESPONSE: &str =
         "http://schemas.microsoft.com/wbem/wsman/1/windows/shell/DisconnectResponse";
