@@ -7,6 +7,8 @@
 //! cargo run --example winrm --features sim -- run ping -n 3 localhost
 //! cargo run --example winrm --features sim -- \
 //!     --endpoint https://host:5986/wsman --user 'DOMAIN\me' identify
+//! winrm --endpoint URL run --detach long-job.cmd   # prints SHELL_ID COMMAND_ID, exits 0
+//! winrm --endpoint URL attach SHELL_ID COMMAND_ID  # streams the rest, exits with its code
 //! ```
 //!
 //! Without `--endpoint` the tool starts the embedded simulator in-process and talks to
@@ -15,6 +17,8 @@
 //! 124 when `--deadline` passed, 125 when the server reported the command done without
 //! an exit code, 130 after Ctrl-C.
 
+#[path = "winrm_cli/detach.rs"]
+mod detach;
 #[path = "winrm_cli/render.rs"]
 mod render;
 #[path = "winrm_cli/stream.rs"]
@@ -129,8 +133,19 @@ enum Cmd {
     /// `CommandBuilder::arg`).
     Run {
         /// Cancel the command after this many seconds (exit 124).
-        #[arg(long, value_name = "SECS", value_parser = parse_secs)]
+        #[arg(long, value_name = "SECS", value_parser = parse_secs, conflicts_with = "detach")]
         deadline: Option<Duration>,
+        /// Start the command, disconnect from its shell (WinRS Disconnect) and print
+        /// `SHELL_ID COMMAND_ID` on one line; the command goes on running and `winrm
+        /// attach SHELL_ID COMMAND_ID` streams the rest. Needs --endpoint (the built-in
+        /// simulator ends with this process). Stdin is not passed.
+        #[arg(long)]
+        detach: bool,
+        /// With --detach: how long the server keeps the disconnected shell (and its
+        /// command) without a client before deleting it (`rsp:IdleTimeOut`). Default:
+        /// the shell's idle timeout.
+        #[arg(long, value_name = "SECS", value_parser = parse_secs, requires = "detach")]
+        idle_timeout: Option<Duration>,
         /// The remote command line: its words, joined with spaces, are run by cmd.exe
         /// as typed.
         #[arg(
@@ -140,6 +155,15 @@ enum Cmd {
             value_name = "CMD"
         )]
         argv: Vec<String>,
+    },
+    /// Connect to a shell left by `run --detach` (WinRS Connect, from any process) and
+    /// stream the rest of its command's output; exits with the command's exit code and
+    /// deletes the shell. Needs --endpoint.
+    Attach {
+        /// The ShellId `run --detach` printed.
+        shell_id: String,
+        /// The CommandId `run --detach` printed.
+        command_id: String,
     },
     /// Run a PowerShell script (powershell -EncodedCommand); error records are decoded.
     Ps {
@@ -198,6 +222,16 @@ fn parse_kv(s: &str) -> Result<(String, String), String> {
 async fn main() -> ExitCode {
     let cli = Cli::parse();
     let global = &cli.global;
+    let detaching = matches!(
+        cli.command,
+        Cmd::Run { detach: true, .. } | Cmd::Attach { .. }
+    );
+    if detaching && global.endpoint.is_none() {
+        return report(Failure::Message(
+            "run --detach and attach need --endpoint: the built-in simulator ends with this process (start the standalone one: cargo run --example sim_server --features sim)".into(),
+            2,
+        ));
+    }
     match connect(global).await {
         Err(f) => report(f),
         Ok((client, sim)) => {
@@ -339,9 +373,23 @@ async fn dispatch(client: &Client, g: &Global, cmd: Cmd) -> Result<ExitCode, Fai
                 .await?;
             render::print_instance(&out, g.json);
         }
-        Cmd::Run { deadline, argv } => {
+        Cmd::Run {
+            deadline,
+            detach,
+            idle_timeout,
+            argv,
+        } => {
             let (command, args) = argv.split_first().expect("clap requires CMD");
+            if detach {
+                return detach::detach(client, command, args, idle_timeout).await;
+            }
             return stream::run(client, command, args, deadline).await;
+        }
+        Cmd::Attach {
+            shell_id,
+            command_id,
+        } => {
+            return detach::attach(client, &shell_id, &command_id).await;
         }
         Cmd::Ps { deadline, script } => {
             let encoded = tokio_winrm::shell::text::encode_powershell(&script);

@@ -154,6 +154,20 @@ pub enum Error {
     /// The operation is not valid in the object's current state.
     #[error("invalid state: {0}")]
     State(String),
+    /// The command's shell was disconnected ([`crate::Shell::disconnect`]): this stream
+    /// ends after every chunk the server had sent, no Signal went out, and the command
+    /// goes on running on the server. Read the rest after connecting to the shell
+    /// ([`crate::ShellBuilder::connect`] or [`crate::DisconnectedShell::reconnect`]) with
+    /// [`crate::Shell::attach_command`].
+    #[error(
+        "shell {shell_id} was disconnected; command {command_id} goes on running on the server"
+    )]
+    Disconnected {
+        /// The ShellId.
+        shell_id: String,
+        /// The CommandId.
+        command_id: String,
+    },
 }
 
 impl Error {

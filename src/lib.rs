@@ -36,7 +36,10 @@ pub use error::{Error, Result};
 pub use identify::IdentifyResponse;
 pub use operation::{CancelHandle, CancelReason};
 pub use resource::{Resource, expand_alias};
-pub use shell::{Command, CommandBuilder, CommandEvent, ExitStatus, Output, Shell, ShellBuilder};
+pub use shell::{
+    Command, CommandBuilder, CommandEvent, DisconnectedShell, ExitStatus, Output, Shell,
+    ShellBuilder,
+};
 pub use soap::cim::{CimDateTime, EndpointReference, Instance, Value};
 pub use soap::de::from_instance;
 pub use soap::fault::{Fault, code as fault_code};

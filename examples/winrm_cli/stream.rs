@@ -24,7 +24,7 @@ const EXIT_DEADLINE: u8 = 124;
 const EXIT_BROKEN_PIPE: u8 = 141;
 /// Exit status when the server reported the command done without an exit code: the
 /// outcome is unknown, which is not success.
-const EXIT_NO_CODE: u8 = 125;
+pub const EXIT_NO_CODE: u8 = 125;
 
 /// How long cleanup (Delete, the Signal of a cancelled command) may take after a cancel
 /// before the tool exits anyway.
@@ -103,7 +103,7 @@ pub async fn run(
 
 /// A remote exit code as this process's exit status; codes that do not fit (Windows
 /// NTSTATUS values such as 0xC000013A) become 1, with a note.
-fn exit_code(code: i64) -> ExitCode {
+pub fn exit_code(code: i64) -> ExitCode {
     match u8::try_from(code) {
         Ok(c) => ExitCode::from(c),
         Err(_) => {

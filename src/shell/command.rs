@@ -243,6 +243,13 @@ impl CommandBuilder {
         };
         let id = messages::read_command_id(body(&root))?;
         tracing::debug!(shell = %shell.id, command = %id, "command started");
+        Ok(Command::drive(shell, id, scope))
+    }
+}
+
+impl Command {
+    /// Starts the Receive loop of command `id` (started, or attached after a Connect).
+    pub(crate) fn drive(shell: Arc<ShellInner>, id: String, scope: Scope) -> Command {
         let (tx, rx) = mpsc::unbounded_channel();
         let (cleanup_tx, cleanup_rx) = oneshot::channel();
         let flow = Arc::new(Flow::default());
@@ -257,8 +264,9 @@ impl CommandBuilder {
             cleanup_rx,
             terminated: Arc::clone(&terminated),
         };
-        tokio::spawn(driver.run());
-        Ok(Command {
+        // On the shell's tracker, so that a disconnect can wait for its drivers to stop.
+        shell.drivers.spawn(driver.run());
+        Command {
             id,
             shell,
             rx,
@@ -268,7 +276,7 @@ impl CommandBuilder {
             terminated,
             finished: false,
             arena: BytesMut::new(),
-        })
+        }
     }
 }
 
@@ -329,6 +337,11 @@ struct Flow {
 ///
 /// Dropping an unfinished command cancels it: Signal terminate is sent on a background
 /// task that [`crate::Client::shutdown`] waits for.
+///
+/// When its shell is disconnected ([`crate::Shell::disconnect`]), the stream ends with
+/// [`Error::Disconnected`] after the output the server had sent, and no Signal goes out:
+/// the command goes on running on the server, and [`crate::Shell::attach_command`] on a
+/// connected shell (from this client or another) reads the rest.
 pub struct Command {
     id: String,
     shell: Arc<ShellInner>,
@@ -603,6 +616,8 @@ enum Outcome {
     Exited(ExitStatus),
     Cancelled(CancelReason),
     Failed(Error),
+    /// The shell is being disconnected: stop without a Signal (see `Shell::disconnect`).
+    Disconnected,
 }
 
 struct Driver {
@@ -620,9 +635,15 @@ impl Driver {
         let outcome = self.receive_loop().await;
         let shell = Arc::clone(&self.shell);
         let id = self.id.clone();
+        // A disconnected shell's commands go on running: no Signal, whatever the outcome
+        // (the server would refuse it anyway while the shell is disconnected).
+        let disconnected = shell.disconnecting.is_cancelled();
         // After a normal finish MS-WSMV requires Signal terminate; after a cancel it stops
         // the process. Either way it goes out now, on a channel of its own.
         let signal = async {
+            if disconnected {
+                return;
+            }
             match send_signal(&shell, &id, ns::signal::TERMINATE).await {
                 Ok(()) => {}
                 Err(e) if e.fault().is_some_and(|f| f.is_gone() || f.is_aborted()) => {}
@@ -656,6 +677,14 @@ impl Driver {
                 let _ = self.tx.send(Item::Event(Err(e)));
                 signal.await;
             }
+            Outcome::Disconnected => {
+                drop(signal);
+                tracing::debug!(shell = %shell.id, command = %id, "shell disconnected; command left running");
+                let _ = self.tx.send(Item::Event(Err(Error::Disconnected {
+                    shell_id: shell.id.clone(),
+                    command_id: id.clone(),
+                })));
+            }
         }
         // Release the shell before the tracker token so a pending background Delete is
         // registered with the tracker first.
@@ -677,8 +706,14 @@ impl Driver {
                 tokio::select! {
                     biased;
                     reason = self.scope.cancelled() => return Outcome::Cancelled(reason),
+                    () = self.shell.disconnecting.cancelled() => return Outcome::Disconnected,
                     _ = self.flow.notify.notified() => {}
                 }
+            }
+            // Disconnecting: no new Receive. The one in flight was let finish (the server
+            // answers it with what it has before it completes the Disconnect).
+            if self.shell.disconnecting.is_cancelled() {
+                return Outcome::Disconnected;
             }
             let env = crate::soap::Envelope {
                 options: &keepalive,
@@ -695,6 +730,14 @@ impl Driver {
             let root = match result {
                 Ok(root) => root,
                 Err(e) => {
+                    if self.shell.disconnecting.is_cancelled()
+                        && e.fault().is_some()
+                        && !self.scope.is_cancelled()
+                    {
+                        // The Receive crossed the Disconnect (the server refuses requests
+                        // to a disconnected shell): it took no output.
+                        return Outcome::Disconnected;
+                    }
                     if let Some(f) = e.fault() {
                         if f.is_timed_out() {
                             continue; // the long poll ended without news: poll again

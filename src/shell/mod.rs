@@ -2,6 +2,7 @@
 //! output ending in one exit status, with stdin and signals.
 
 mod command;
+mod disconnect;
 mod messages;
 mod quote;
 mod run;
@@ -11,7 +12,11 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
 pub use command::{Command, CommandBuilder, CommandEvent, ExitStatus};
+pub use disconnect::DisconnectedShell;
 pub use run::Output;
 
 use crate::client::{Client, body};
@@ -112,17 +117,19 @@ impl ShellBuilder {
             .await?;
         let id = messages::read_shell_id(body(&root))?;
         tracing::debug!(shell = %id, "shell created");
-        Ok(Shell {
-            inner: Arc::new(ShellInner {
-                client: self.client.clone(),
-                selectors: vec![Selector::new("ShellId", id.clone())],
+        Ok(self.into_shell(id))
+    }
+
+    fn into_shell(self, id: String) -> Shell {
+        Shell {
+            inner: Arc::new(ShellInner::new(
+                self.client,
                 id,
-                resource_uri: self.resource_uri,
-                codepage: self.codepage.unwrap_or(437),
-                output_buffer: self.output_buffer,
-                closed: AtomicBool::new(false),
-            }),
-        })
+                self.resource_uri,
+                self.codepage.unwrap_or(437),
+                self.output_buffer,
+            )),
+        }
     }
 }
 
@@ -134,9 +141,34 @@ pub(crate) struct ShellInner {
     pub(crate) codepage: u32,
     pub(crate) output_buffer: usize,
     closed: AtomicBool,
+    /// Cancelled when a Disconnect starts: the commands' Receive loops stop (see
+    /// [`Shell::disconnect`]) and send no Signal.
+    pub(crate) disconnecting: CancellationToken,
+    /// The commands' Receive loops, for a disconnect to wait for.
+    pub(crate) drivers: TaskTracker,
 }
 
 impl ShellInner {
+    pub(crate) fn new(
+        client: Client,
+        id: String,
+        resource_uri: String,
+        codepage: u32,
+        output_buffer: usize,
+    ) -> ShellInner {
+        ShellInner {
+            client,
+            selectors: vec![Selector::new("ShellId", id.clone())],
+            id,
+            resource_uri,
+            codepage,
+            output_buffer,
+            closed: AtomicBool::new(false),
+            disconnecting: CancellationToken::new(),
+            drivers: TaskTracker::new(),
+        }
+    }
+
     pub(crate) fn envelope<'a>(&'a self, action: &'a str) -> crate::soap::Envelope<'a> {
         crate::soap::Envelope {
             selectors: &self.selectors,
@@ -165,15 +197,14 @@ impl Drop for ShellInner {
             return;
         }
         // Never block in Drop: delete the shell on a tracked background task.
-        let shell = ShellInner {
-            client: self.client.clone(),
-            id: self.id.clone(),
-            resource_uri: self.resource_uri.clone(),
-            selectors: self.selectors.clone(),
-            codepage: self.codepage,
-            output_buffer: self.output_buffer,
-            closed: AtomicBool::new(true),
-        };
+        let shell = ShellInner::new(
+            self.client.clone(),
+            self.id.clone(),
+            self.resource_uri.clone(),
+            self.codepage,
+            self.output_buffer,
+        );
+        shell.closed.store(true, Ordering::SeqCst);
         let client = self.client.clone();
         client.spawn_cleanup(async move {
             if let Err(e) = shell.delete().await {

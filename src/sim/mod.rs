@@ -133,6 +133,9 @@ pub(crate) struct Counters {
     pub ntlm_handshakes: AtomicU64,
     pub sealed_messages: AtomicU64,
     pub unseal_failures: AtomicU64,
+    pub disconnected_shells: AtomicU64,
+    pub disconnects: AtomicU64,
+    pub reconnects: AtomicU64,
 }
 
 /// A snapshot of the simulator's counters.
@@ -186,6 +189,12 @@ pub struct CounterSnapshot {
     pub sealed_messages: u64,
     /// Sealed requests refused because they failed to unseal or verify.
     pub unseal_failures: u64,
+    /// Shells disconnected (or disconnecting) now; they also count in `open_shells`.
+    pub disconnected_shells: u64,
+    /// Disconnects of a connected shell, in total.
+    pub disconnects: u64,
+    /// Reconnects and Connects of a disconnected shell, in total.
+    pub reconnects: u64,
 }
 
 impl Counters {
@@ -214,6 +223,9 @@ impl Counters {
             ntlm_handshakes: g(&self.ntlm_handshakes),
             sealed_messages: g(&self.sealed_messages),
             unseal_failures: g(&self.unseal_failures),
+            disconnected_shells: g(&self.disconnected_shells),
+            disconnects: g(&self.disconnects),
+            reconnects: g(&self.reconnects),
         }
     }
 }

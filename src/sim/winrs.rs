@@ -12,6 +12,29 @@
 //!   or the shell's Delete. Any Signal on a command that ended removes it (pypsrp ends
 //!   commands with `ctrl_c`, pywinrm with `terminate`).
 //! * A command counts in `running_commands` from Command until it is removed.
+//!
+//! Disconnect, Reconnect and Connect (§3.1.4.15-17), as the pypsrp recordings of a
+//! Windows host show them:
+//! * Disconnect moves the shell to "disconnecting": Receives pending on its commands
+//!   return at once with the output they have (`CommandState Running`), new requests
+//!   other than Disconnect, Reconnect, Connect and Delete get `w:InternalError`
+//!   (§3.1.4.1.31.7; the WSManFault code, 5023 ERROR_INVALID_STATE, is the
+//!   simulator's choice: Windows' is not on record). Once no Receive is pending the
+//!   shell is "disconnected" and the DisconnectResponse goes out.
+//! * The commands of a disconnected shell go on running. Their output stays in their
+//!   pipes, which are bounded (1 MiB of output per command): a command that fills its
+//!   pipe waits in its next write until a client reads again, as Windows'
+//!   `OutputBufferingMode` Block (its default) suspends the plug-in's results. A
+//!   Disconnect asking for `BufferMode` Drop is refused (InvalidParameter): not
+//!   simulated.
+//! * `rsp:IdleTimeOut` in the Disconnect replaces the shell's IdleTimeOut while it is
+//!   disconnected; when it passes without a Reconnect or Connect, the shell is deleted
+//!   and its commands killed.
+//! * Reconnect (empty body) and Connect (`<rsp:Connect/>`) make the shell connected
+//!   again; a Connect to a connected shell is an InternalError (§3.1.4.17), a Reconnect
+//!   to one is ignored (the simulator does not tell clients apart). `<rsp:Connect
+//!   CommandId=".."/>` on a connected shell checks that the command exists (invalid
+//!   selectors otherwise) and answers an empty ConnectResponse.
 
 // `SimFault` is the error type every handler of the simulator returns; its size is
 // that of one fault, built once per failed request.
@@ -127,11 +150,37 @@ struct Shell {
     pending: AtomicUsize,
     commands: Mutex<HashMap<String, Arc<Proc>>>,
     closed: CancellationToken,
+    /// Connected, disconnecting or disconnected; a change wakes pending Receives.
+    conn: tokio::sync::watch::Sender<Conn>,
+    /// The Disconnect's IdleTimeOut, in force while the shell is disconnected.
+    disconnected_idle: Mutex<Option<Duration>>,
+}
+
+/// The connection state of a shell (`rsp:State`, plus the transient "disconnecting").
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Conn {
+    Connected,
+    Disconnecting,
+    Disconnected,
 }
 
 impl Shell {
     fn touch(&self) {
         *lock(&self.last_used) = Instant::now();
+    }
+
+    fn conn(&self) -> Conn {
+        *self.conn.borrow()
+    }
+
+    /// The idle timeout in force: the Disconnect's while disconnected, else the shell's.
+    fn idle_timeout(&self) -> Duration {
+        match self.conn() {
+            Conn::Connected => self.idle_timeout,
+            Conn::Disconnecting | Conn::Disconnected => {
+                lock(&self.disconnected_idle).unwrap_or(self.idle_timeout)
+            }
+        }
     }
 
     fn command(&self, id: &str) -> Result<Arc<Proc>, SimFault> {
@@ -147,6 +196,20 @@ fn unknown_command() -> SimFault {
     f.message = Some("The Windows Remote Shell received a request to perform an operation on a command identifier that does not exist. Either the command has completed execution or the client specified an invalid command identifier. ".into());
     f
 }
+
+/// §3.1.4.1.31.7: a request other than Disconnect, Reconnect, Connect and Delete to a
+/// disconnected shell.
+fn shell_disconnected(id: &str) -> SimFault {
+    SimFault::internal(
+        &format!(
+            "The request cannot be processed because the shell {id} is disconnected. Connect to the shell (Reconnect or Connect) and retry the operation. "
+        ),
+        ERROR_INVALID_STATE,
+    )
+}
+
+/// ERROR_INVALID_STATE, the code of [`shell_disconnected`] (the simulator's choice).
+const ERROR_INVALID_STATE: u32 = 5023;
 
 fn unknown_shell(id: &str) -> SimFault {
     let mut f = SimFault::invalid_selectors();
@@ -228,6 +291,9 @@ pub(crate) async fn handle(
         action::SEND => send(state, req, user),
         action::RECEIVE => return receive(state, req, user).await,
         action::SIGNAL => signal(state, req, user),
+        action::DISCONNECT => return disconnect(state, req, user).await,
+        action::RECONNECT => reconnect(state, req, user),
+        action::CONNECT => connect(state, req, user),
         other => Err(SimFault::action_not_supported(other)),
     }
     .map(|(action, body)| envelope(action, relates, |w| w.raw(&body)).into())
@@ -243,6 +309,16 @@ fn find_shell(state: &State, req: &SimRequest, user: &str) -> Result<Arc<Shell>,
     let shells = lock(&state.winrs.shells);
     match shells.get(&id.to_ascii_uppercase()) {
         Some(s) if s.owner.eq_ignore_ascii_case(user) => {
+            let any_state = [
+                action::DISCONNECT,
+                action::RECONNECT,
+                action::CONNECT,
+                action::DELETE,
+            ]
+            .contains(&req.action.as_str());
+            if !any_state && s.conn() != Conn::Connected {
+                return Err(shell_disconnected(&s.id));
+            }
             s.touch();
             Ok(Arc::clone(s))
         }
@@ -347,6 +423,8 @@ fn create(state: &Arc<State>, req: &SimRequest, user: &str) -> Reply {
         pending: AtomicUsize::new(0),
         commands: Mutex::new(HashMap::new()),
         closed: CancellationToken::new(),
+        conn: tokio::sync::watch::Sender::new(Conn::Connected),
+        disconnected_idle: Mutex::new(None),
     });
     {
         let mut shells = lock(&state.winrs.shells);
@@ -416,14 +494,22 @@ fn spawn_idle_watch(state: &Arc<State>, shell: &Arc<Shell>) {
     let weak_shell = Arc::downgrade(shell);
     let closed = shell.closed.clone();
     let shutdown = state.shutdown.clone();
+    // A Disconnect may shorten the idle timeout: recompute the wake then.
+    let mut conn = shell.conn.subscribe();
     tokio::spawn(async move {
         loop {
             let wake = match weak_shell.upgrade() {
-                Some(s) => *lock(&s.last_used) + s.idle_timeout,
+                Some(s) => *lock(&s.last_used) + s.idle_timeout(),
                 None => return,
             };
             tokio::select! {
                 () = tokio::time::sleep_until(wake) => {}
+                r = conn.changed() => {
+                    if r.is_err() {
+                        return;
+                    }
+                    continue;
+                }
                 () = closed.cancelled() => return,
                 () = shutdown.cancelled() => return,
             }
@@ -434,7 +520,7 @@ fn spawn_idle_watch(state: &Arc<State>, shell: &Arc<Shell>) {
                 shell.touch();
                 continue;
             }
-            if *lock(&shell.last_used) + shell.idle_timeout <= Instant::now() {
+            if *lock(&shell.last_used) + shell.idle_timeout() <= Instant::now() {
                 let removed = {
                     let mut shells = lock(&state.winrs.shells);
                     match shells.get(&shell.id) {
@@ -463,6 +549,134 @@ fn close_shell(state: &State, shell: &Shell) {
         add(&state.counters.running_commands, -1);
     }
     add(&state.counters.open_shells, -1);
+    // Count a disconnected (or disconnecting) shell out once: the state becomes
+    // Connected for good, which also wakes a Disconnect waiting on it.
+    if shell.conn.send_replace(Conn::Connected) != Conn::Connected {
+        add(&state.counters.disconnected_shells, -1);
+    }
+}
+
+/// How long a Disconnect waits for the Receives pending on the shell to answer.
+const DISCONNECT_DRAIN: Duration = Duration::from_secs(10);
+
+async fn disconnect(state: &Arc<State>, req: &SimRequest, user: &str) -> Result<SimBody, SimFault> {
+    let shell = find_shell(state, req, user)?;
+    let el = req.body.child(ns::SHELL, "Disconnect");
+    let idle = match el.and_then(|d| d.child_text(ns::SHELL, "IdleTimeOut")) {
+        Some(t) => Some(parse_duration(t).ok_or_else(bad_parameter)?.min(MAX_WAIT)),
+        None => None,
+    };
+    if el
+        .and_then(|d| d.child_text(ns::SHELL, "BufferMode"))
+        .is_some_and(|m| m.trim().eq_ignore_ascii_case("drop"))
+    {
+        return Err(bad_parameter());
+    }
+    if let Some(d) = idle.filter(|d| !d.is_zero()) {
+        *lock(&shell.disconnected_idle) = Some(d);
+    }
+    let prev = {
+        // Under the shells lock, so a concurrent Delete either ran before (the shell is
+        // gone) or runs after and counts the shell out.
+        let shells = lock(&state.winrs.shells);
+        if !shells
+            .get(&shell.id)
+            .is_some_and(|s| Arc::ptr_eq(s, &shell))
+        {
+            return Err(unknown_shell(&shell.id));
+        }
+        let prev = shell.conn();
+        if prev == Conn::Connected {
+            shell.conn.send_replace(Conn::Disconnecting);
+            add(&state.counters.disconnected_shells, 1);
+            add(&state.counters.disconnects, 1);
+        }
+        prev
+    };
+    if prev == Conn::Connected {
+        // §3.1.4.15: pending Receives deliver what they have before the Disconnect
+        // completes (the state change woke them).
+        let until = Instant::now() + DISCONNECT_DRAIN;
+        while shell.pending.load(Ordering::SeqCst) > 0 && Instant::now() < until {
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+        shell.conn.send_if_modified(|c| {
+            let change = *c == Conn::Disconnecting;
+            if change {
+                *c = Conn::Disconnected;
+            }
+            change
+        });
+    }
+    shell.touch();
+    Ok(envelope(
+        action::DISCONNECT_RESPONSE,
+        req.message_id.as_deref(),
+        |_| {},
+    )
+    .into())
+}
+
+/// Moves a disconnected shell back to Connected (Reconnect, Connect).
+fn attach(state: &State, shell: &Shell) -> Result<(), SimFault> {
+    let mut was = Conn::Connected;
+    shell.conn.send_if_modified(|c| {
+        was = *c;
+        let change = *c == Conn::Disconnected;
+        if change {
+            *c = Conn::Connected;
+        }
+        change
+    });
+    match was {
+        Conn::Disconnected => {
+            *lock(&shell.disconnected_idle) = None;
+            add(&state.counters.disconnected_shells, -1);
+            add(&state.counters.reconnects, 1);
+            shell.touch();
+            Ok(())
+        }
+        Conn::Disconnecting => Err(shell_disconnected(&shell.id)),
+        Conn::Connected => Err(SimFault::internal(
+            &format!("The shell {} is already connected to a client. ", shell.id),
+            ERROR_INVALID_STATE,
+        )),
+    }
+}
+
+fn reconnect(state: &Arc<State>, req: &SimRequest, user: &str) -> Reply {
+    let shell = find_shell(state, req, user)?;
+    match attach(state, &shell) {
+        // §3.1.4.16: a Reconnect from the connected client is ignored.
+        Ok(()) => {}
+        Err(_) if shell.conn() == Conn::Connected => {}
+        Err(f) => return Err(f),
+    }
+    Ok((action::RECONNECT_RESPONSE, String::new()))
+}
+
+fn connect(state: &Arc<State>, req: &SimRequest, user: &str) -> Reply {
+    let shell = find_shell(state, req, user)?;
+    let command_id = req
+        .body
+        .child(ns::SHELL, "Connect")
+        .and_then(|c| c.attr("CommandId"))
+        .map(str::trim)
+        .filter(|s| !s.is_empty());
+    if let Some(id) = command_id {
+        if shell.conn() != Conn::Connected {
+            return Err(shell_disconnected(&shell.id));
+        }
+        shell.command(id)?;
+        return Ok((action::CONNECT_RESPONSE, "<rsp:ConnectResponse/>".into()));
+    }
+    attach(state, &shell)?;
+    let mut w = XmlWriter::with_capacity(256);
+    w.raw("<rsp:ConnectResponse>");
+    w.element("rsp:InputStreams", &shell.input_streams);
+    w.element("rsp:OutputStreams", &shell.output_streams);
+    w.raw("</rsp:ConnectResponse>");
+    Ok((action::CONNECT_RESPONSE, w.into_string()))
 }
 
 fn delete(state: &Arc<State>, req: &SimRequest, user: &str) -> Reply {
@@ -605,11 +819,14 @@ async fn receive(state: &Arc<State>, req: &SimRequest, user: &str) -> Result<Sim
         .min(MAX_WAIT);
     let deadline = Instant::now() + timeout;
     let mut changed = proc.subscribe();
+    // A Disconnect makes a pending Receive answer with what it has (§3.1.4.15).
+    let mut conn = shell.conn.subscribe();
     if !proc.ready() {
         let _pending = PendingGuard::new(&state.counters.receives_pending, &shell.pending, &proc);
-        while !proc.ready() {
+        while !proc.ready() && *conn.borrow_and_update() == Conn::Connected {
             tokio::select! {
                 r = changed.changed() => if r.is_err() { break },
+                r = conn.changed() => if r.is_err() { break },
                 () = tokio::time::sleep_until(deadline) => return Err(SimFault::timed_out()),
                 () = state.shutdown.cancelled() => {
                     return Err(SimFault::internal("The I/O operation has been aborted because of either a thread exit or an application request. ", 995));

@@ -100,6 +100,23 @@ pub mod action {
     /// WinRS Signal response.
     pub const SIGNAL_RESPONSE: &str =
         "http://schemas.microsoft.com/wbem/wsman/1/windows/shell/SignalResponse";
+    /// WinRS Disconnect ([MS-WSMV] §3.1.4.15).
+    pub const DISCONNECT: &str =
+        "http://schemas.microsoft.com/wbem/wsman/1/windows/shell/Disconnect";
+    /// WinRS Disconnect response.
+    pub const DISCONNECT_RESPONSE: &str =
+        "http://schemas.microsoft.com/wbem/wsman/1/windows/shell/DisconnectResponse";
+    /// WinRS Reconnect ([MS-WSMV] §3.1.4.16): the same client attaches again.
+    pub const RECONNECT: &str = "http://schemas.microsoft.com/wbem/wsman/1/windows/shell/Reconnect";
+    /// WinRS Reconnect response.
+    pub const RECONNECT_RESPONSE: &str =
+        "http://schemas.microsoft.com/wbem/wsman/1/windows/shell/ReconnectResponse";
+    /// WinRS Connect ([MS-WSMV] §3.1.4.17): another client attaches to a disconnected
+    /// shell (or, with a CommandId, to one of its commands).
+    pub const CONNECT: &str = "http://schemas.microsoft.com/wbem/wsman/1/windows/shell/Connect";
+    /// WinRS Connect response.
+    pub const CONNECT_RESPONSE: &str =
+        "http://schemas.microsoft.com/wbem/wsman/1/windows/shell/ConnectResponse";
     /// Generic WS-Management fault action.
     pub const FAULT: &str = "http://schemas.dmtf.org/wbem/wsman/1/wsman/fault";
     /// WS-Addressing fault action.

@@ -1,0 +1,112 @@
+//! `winrm run --detach` and `winrm attach`: a command that outlives the tool
+//! ([MS-WSMV] Disconnect and Connect). `run --detach` starts the command, disconnects
+//! from its shell and prints `SHELL_ID COMMAND_ID` on one line; `attach SHELL_ID
+//! COMMAND_ID` (from any process) connects to the shell, streams the rest of the
+//! command's output and exits with its exit code.
+
+use std::io::Write;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use tokio_winrm::{CancelReason, Client, CommandEvent, ExitStatus};
+
+use crate::Failure;
+use crate::stream::{exit_code, watch_ctrl_c};
+
+/// Starts `command args` in a new UTF-8 shell, disconnects and prints the ids.
+pub async fn detach(
+    client: &Client,
+    command: &str,
+    args: &[String],
+    idle_timeout: Option<Duration>,
+) -> Result<ExitCode, Failure> {
+    let shell = client.shell().codepage(65001).open().await?;
+    let cmd = match args
+        .iter()
+        .fold(shell.command(command), |b, a| b.raw_arg(a.clone()))
+        .start()
+        .await
+    {
+        Ok(cmd) => cmd,
+        Err(e) => {
+            let _ = shell.close().await;
+            return Err(e.into());
+        }
+    };
+    let command_id = cmd.id().to_string();
+    let disconnected = shell.disconnect(idle_timeout).await?;
+    // The stream ended with Error::Disconnected; dropping it sends nothing.
+    drop(cmd);
+    println!("{} {}", disconnected.id(), command_id);
+    let _ = std::io::stdout().flush();
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Connects to a disconnected shell, streams the command's remaining output, closes
+/// the shell and exits with the command's exit code.
+pub async fn attach(
+    client: &Client,
+    shell_id: &str,
+    command_id: &str,
+) -> Result<ExitCode, Failure> {
+    let mut interrupts = watch_ctrl_c();
+    let shell = client.shell().codepage(65001).connect(shell_id).await?;
+    let mut cmd = match shell.attach_command(command_id).await {
+        Ok(cmd) => cmd,
+        Err(e) => {
+            // Leave the shell as we found it, for another try.
+            if shell.disconnect(None).await.is_err() {
+                eprintln!("warning: could not disconnect from shell {shell_id} again");
+            }
+            return Err(e.into());
+        }
+    };
+    let cancel = cmd.cancel_handle();
+    let status = loop {
+        tokio::select! {
+            ev = cmd.next() => match ev {
+                Some(Ok(CommandEvent::Stdout(b))) => {
+                    let mut o = std::io::stdout().lock();
+                    if o.write_all(&b).and_then(|()| o.flush()).is_err() {
+                        cancel.cancel();
+                    }
+                }
+                Some(Ok(CommandEvent::Stderr(b))) => {
+                    let mut e = std::io::stderr().lock();
+                    let _ = e.write_all(&b).and_then(|()| e.flush());
+                }
+                Some(Ok(CommandEvent::Exit(status))) => break status,
+                Some(Err(e)) => return Err(e.into()),
+                None => return Err(Failure::Message("the output stream ended without an exit status".into(), 1)),
+            },
+            Some(()) = interrupts.recv() => {
+                if cancel.is_cancelled() {
+                    std::process::exit(130);
+                }
+                eprintln!("^C: cancelling the remote command (Signal terminate); press Ctrl-C again to quit at once");
+                cancel.cancel();
+            }
+        }
+    };
+    drop(cmd);
+    if let Err(e) = shell.close().await {
+        eprintln!("warning: closing the shell failed: {e}");
+    }
+    Ok(match status {
+        ExitStatus::Exited(code) => exit_code(code),
+        ExitStatus::ExitedWithoutCode => {
+            eprintln!(
+                "error: the server reported the command done without an exit code; exiting with {}",
+                crate::stream::EXIT_NO_CODE
+            );
+            ExitCode::from(crate::stream::EXIT_NO_CODE)
+        }
+        ExitStatus::Cancelled { reason } => {
+            if reason != CancelReason::User {
+                eprintln!("cancelled: {reason}");
+            }
+            ExitCode::from(130)
+        }
+    })
+}
