@@ -16,6 +16,7 @@ use crate::error::{Error, Result};
 use crate::operation::{CancelReason, Scope};
 use crate::soap::xml::{self, Element, ParseError, TextSink};
 use crate::soap::{Envelope, Fault, ns};
+use crate::transport::robust::{self, RobustState};
 use crate::transport::{
     Auth, Endpoint, HttpResponse, RawEndpoint, RequestKind, RetryPolicy, TlsOptions, Transport,
     TransportConfig, TransportStats, http_timeout_for, parse_pem_certificates,
@@ -50,10 +51,27 @@ pub struct ClientBuilder {
     max_channels: usize,
     idle_timeout: Duration,
     retry: Option<RetryPolicy>,
+    robust_connections: bool,
     error: Option<Error>,
 }
 
 impl ClientBuilder {
+    /// Robust Connections ([MS-WSMV] §3.1.4.1.39; default on): every request for a
+    /// resource carries a `p:OperationID`. Once the server has echoed one for a resource
+    /// URI (Windows 8 / Server 2012 and later do for shells and CIM objects), a request
+    /// to it whose response was lost, that timed out, that a proxy refused with 502-504,
+    /// or that could not connect, is sent again on a fresh connection with the same
+    /// OperationID marked `s:mustUnderstand="true"`, and the server answers from its
+    /// cache instead of carrying it out twice. Up to 8 retransmissions, 50 ms to 2 s
+    /// apart, within 185 s of the first failure (§3.2.5.3); each attempt has its own HTTP
+    /// timeout, and a cancel or deadline ends the wait at once. Against a server that
+    /// has not echoed an OperationID nothing is retransmitted: such failures are
+    /// [`Error::ResponseLost`].
+    pub fn robust_connections(mut self, yes: bool) -> Self {
+        self.robust_connections = yes;
+        self
+    }
+
     /// Retries quota faults and failures that left nothing done on the server, with
     /// backoff (see [`RetryPolicy`] for exactly what is retried). Default: none, apart
     /// from sending a read whose response was lost once more on a fresh connection.
@@ -210,6 +228,7 @@ impl ClientBuilder {
                 tracker: TaskTracker::new(),
                 session_id: Uuid::new_v4(),
                 retry: self.retry,
+                robust: self.robust_connections.then(RobustState::default),
             }),
         })
     }
@@ -227,6 +246,7 @@ pub(crate) struct ClientInner {
     pub(crate) tracker: TaskTracker,
     pub(crate) session_id: Uuid,
     pub(crate) retry: Option<RetryPolicy>,
+    pub(crate) robust: Option<RobustState>,
 }
 
 /// An async WS-Management client for one endpoint. Cloning is cheap (an `Arc`).
@@ -263,6 +283,7 @@ impl Client {
             max_channels: 32,
             idle_timeout: Duration::from_secs(60),
             retry: None,
+            robust_connections: true,
             error: None,
         }
     }
@@ -321,6 +342,9 @@ impl Client {
             max_envelope_size: Some(self.inner.max_envelope_size),
             locale: self.inner.locale.as_deref(),
             session_id: Some(self.inner.session_id),
+            operation_id: resource_uri
+                .filter(|_| self.inner.robust.is_some())
+                .map(|_| Uuid::new_v4()),
             ..Envelope::new(action, &self.inner.endpoint.url)
         }
     }
@@ -340,9 +364,41 @@ impl Client {
     ) -> Result<HttpResponse> {
         let timeout = self.http_timeout(operation_timeout);
         let t = &self.inner.transport;
+        let robust = self.inner.robust.as_ref().and_then(|state| {
+            let id = robust::operation_id(&body)?.to_vec();
+            let uri = robust::resource_uri(&body)?.to_string();
+            Some((state, id, uri))
+        });
+        let mut body = body;
+        let mut fresh = false;
         let mut attempt = 1;
+        let mut retransmissions = 0;
+        let mut first_failure: Option<Instant> = None;
         loop {
-            let result = t.send(body.clone(), unauthenticated, kind, timeout).await;
+            let result = t
+                .send(body.clone(), unauthenticated, kind, timeout, fresh)
+                .await;
+            if let Some((state, id, uri)) = &robust {
+                match &result {
+                    Ok(resp) => state.observe(uri, id, &resp.body),
+                    Err(e) if robust::retransmittable(e) && state.supports(uri) => {
+                        let since = *first_failure.get_or_insert_with(Instant::now);
+                        if retransmissions < robust::MAX_RETRANSMISSIONS
+                            && since.elapsed() < robust::RETRY_WINDOW
+                        {
+                            retransmissions += 1;
+                            tracing::debug!(error = %e, retransmissions, "retransmitting with the same OperationID");
+                            tokio::time::sleep(robust::backoff(retransmissions)).await;
+                            if retransmissions == 1 {
+                                body = robust::mark_retransmission(&body);
+                            }
+                            fresh = true;
+                            continue;
+                        }
+                    }
+                    Err(_) => {}
+                }
+            }
             let Some(policy) = &self.inner.retry else {
                 return result;
             };
@@ -368,6 +424,12 @@ impl Client {
             tracing::debug!(attempt, ?wait, error = %error, "retrying under the retry policy");
             tokio::time::sleep(wait).await;
             attempt += 1;
+            // The failed attempt was answered (or provably not carried out): the retry is
+            // a new operation, with an OperationID of its own.
+            body = robust::renew_operation_id(&body);
+            fresh = false;
+            retransmissions = 0;
+            first_failure = None;
         }
     }
 

@@ -1,5 +1,5 @@
 //! Never harm the host (issue 10, classes 1, 4 and 5), through a fault-injecting proxy
-//! between the client and the simulator: a request that may have reached the server is
+//! between the client and a simulator without Robust Connections: a request that may have reached the server is
 //! never sent twice (Invoke, shell Create, Command run exactly once; a lost Receive is a
 //! typed error after a clean prefix of the output, not silent loss); reads are sent
 //! again; a cancel is final at once even when the server stalls; short requests are
@@ -24,9 +24,13 @@ use tokio_winrm::{
 
 const T: Duration = Duration::from_secs(20);
 
+/// A simulator without Robust Connections (as Windows before 8 / Server 2012): what
+/// the client does when the server cannot answer a retransmission from a cache.
+/// tests/robust.rs has the same faults against a server that can.
 async fn sim() -> Simulator {
     let sim = Simulator::start_with(SimConfig {
         max_shells_per_user: 1000,
+        robust_connections: false,
         ..SimConfig::default()
     })
     .await

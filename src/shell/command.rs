@@ -700,6 +700,10 @@ impl Driver {
         let c = self.shell.client.clone();
         // Keeps the shell alive while we poll (as winrs.exe does).
         let keepalive = [OptionItem::new("WSMAN_CMDSHELL_OPTION_KEEPALIVE", "TRUE")];
+        // The Receive's SequenceId ([MS-WSMV] §3.1.4.14, as Windows' clients send it):
+        // 0 first, one more after each ReceiveResponse taken. A Receive sent again after
+        // a lost response (Robust Connections) carries the same number.
+        let mut sequence: u64 = 0;
         loop {
             // Backpressure: no new Receive while the consumer is behind.
             while self.flow.buffered.load(Ordering::SeqCst) > bound {
@@ -719,7 +723,7 @@ impl Driver {
                 options: &keepalive,
                 ..self.shell.envelope(ns::action::RECEIVE)
             }
-            .write(|w| messages::write_receive(w, &self.id, None));
+            .write(|w| messages::write_receive(w, &self.id, Some(sequence)));
             let mut sink = messages::StreamSink::new(&self.id);
             let result = tokio::select! {
                 biased;
@@ -760,6 +764,7 @@ impl Driver {
                 Ok(r) => r,
                 Err(e) => return Outcome::Failed(e.into()),
             };
+            sequence += 1;
             for (stream, text) in received.chunks {
                 self.flow
                     .buffered

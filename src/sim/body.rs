@@ -26,6 +26,18 @@ impl SimBody {
     }
 }
 
+impl SimBody {
+    /// The buffers, in order (cheap: shared).
+    pub(crate) fn into_parts(self) -> Vec<Bytes> {
+        self.parts.into()
+    }
+
+    /// A copy of the buffers, in order (cheap: shared).
+    pub(crate) fn parts(&self) -> Vec<Bytes> {
+        self.parts.iter().cloned().collect()
+    }
+}
+
 impl From<Bytes> for SimBody {
     fn from(b: Bytes) -> SimBody {
         SimBody::from_parts([b])

@@ -18,6 +18,7 @@ mod kerberos;
 mod ntlm;
 pub mod request;
 pub mod response;
+mod robust;
 mod server;
 mod synthetic;
 mod winrs;
@@ -79,6 +80,15 @@ pub struct SimConfig {
     pub pull_delay: Duration,
     /// Seed of the generated data.
     pub seed: u64,
+    /// Robust Connections ([MS-WSMV] §3.1.4.1.39) for shells and CIM objects: echo
+    /// `p:OperationID` and answer retransmissions from the OperationMessages table
+    /// (default true, as Windows 8 / Server 2012 and later). False: the OperationID is
+    /// ignored, as older Windows does.
+    pub robust_connections: bool,
+    /// The most rows of the OperationMessages table (default 1,024; the oldest go).
+    pub operation_cache_entries: usize,
+    /// How long a response stays in the table after it was made (default 60 s).
+    pub operation_retention: Duration,
     /// A Kerberos acceptor (feature `kerberos`); `None`: Kerberos is refused.
     #[cfg(feature = "kerberos")]
     pub kerberos: Option<SimKerberos>,
@@ -102,6 +112,9 @@ impl Default for SimConfig {
             enumeration_timeout: Duration::from_secs(60),
             pull_delay: Duration::ZERO,
             seed: 42,
+            robust_connections: true,
+            operation_cache_entries: 1024,
+            operation_retention: Duration::from_secs(60),
             #[cfg(feature = "kerberos")]
             kerberos: None,
         }
@@ -136,6 +149,9 @@ pub(crate) struct Counters {
     pub disconnected_shells: AtomicU64,
     pub disconnects: AtomicU64,
     pub reconnects: AtomicU64,
+    pub robust_replays: AtomicU64,
+    pub robust_refusals: AtomicU64,
+    pub cached_operations: AtomicU64,
 }
 
 /// A snapshot of the simulator's counters.
@@ -195,6 +211,13 @@ pub struct CounterSnapshot {
     pub disconnects: u64,
     /// Reconnects and Connects of a disconnected shell, in total.
     pub reconnects: u64,
+    /// Retransmissions (Robust Connections) answered from the OperationMessages table
+    /// instead of being carried out again.
+    pub robust_replays: u64,
+    /// Requests refused for reusing an OperationID without marking a retransmission.
+    pub robust_refusals: u64,
+    /// Rows of the OperationMessages table at the last look.
+    pub cached_operations: u64,
 }
 
 impl Counters {
@@ -226,6 +249,9 @@ impl Counters {
             disconnected_shells: g(&self.disconnected_shells),
             disconnects: g(&self.disconnects),
             reconnects: g(&self.reconnects),
+            robust_replays: g(&self.robust_replays),
+            robust_refusals: g(&self.robust_refusals),
+            cached_operations: g(&self.cached_operations),
         }
     }
 }
@@ -240,6 +266,8 @@ pub(crate) struct State {
     pub winrm_config: config::WinRmConfig,
     pub shutdown: CancellationToken,
     pub ntlm: ntlm::Control,
+    /// Robust Connections' OperationMessages table.
+    pub operations: robust::Operations,
     /// When the last Signal terminate arrived (for latency benchmarks).
     pub last_terminate: std::sync::Mutex<Option<std::time::Instant>>,
     #[cfg(feature = "kerberos")]
@@ -261,6 +289,12 @@ impl std::fmt::Debug for Simulator {
 }
 
 impl Simulator {
+    /// Rows of the Robust Connections OperationMessages table now (expired ones
+    /// dropped first).
+    pub fn cached_operations(&self) -> usize {
+        self.state.operations.len(&self.state)
+    }
+
     /// Starts a simulator with default settings on an ephemeral loopback port.
     ///
     /// # Errors
@@ -284,6 +318,7 @@ impl Simulator {
             counters: Counters::default(),
             shutdown: CancellationToken::new(),
             ntlm: ntlm::Control::default(),
+            operations: robust::Operations::default(),
             last_terminate: std::sync::Mutex::new(None),
             #[cfg(feature = "kerberos")]
             kerberos: kerberos::Control::default(),

@@ -31,6 +31,12 @@ pub struct SimRequest {
     pub options: Vec<OptionItem>,
     /// `p:SessionId`.
     pub session_id: Option<String>,
+    /// `p:OperationID` (Robust Connections, [MS-WSMV] §3.1.4.1.39).
+    pub operation_id: Option<String>,
+    /// True when the OperationID says `s:mustUnderstand="true"`: a retransmission.
+    pub retransmission: bool,
+    /// `p:SequenceId` (or `p:SequenceID`).
+    pub sequence_id: Option<String>,
     /// True for a `wsmid:Identify` request.
     pub identify: bool,
     /// The `s:Body` element.
@@ -108,6 +114,13 @@ impl SimRequest {
                 })
                 .unwrap_or_default(),
             session_id: text("SessionId", &[ns::WSMV]),
+            operation_id: text("OperationID", &[ns::WSMV]),
+            retransmission: header
+                .child(ns::WSMV, "OperationID")
+                .and_then(|e| e.attr_ns(ns::SOAP, "mustUnderstand"))
+                .is_some_and(|v| v == "true" || v == "1"),
+            sequence_id: text("SequenceId", &[ns::WSMV])
+                .or_else(|| text("SequenceID", &[ns::WSMV])),
             identify,
             action,
             message_id,

@@ -28,6 +28,7 @@ use hyper_util::rt::TokioIo;
 use tokio::net::{TcpListener, TcpStream};
 
 use super::response::SimFault;
+use super::robust::{self, Admission, Cached, Operations};
 use super::{SimRequest, State, config, enumeration, ntlm, winrs, wmi};
 use crate::soap::envelope::XmlWriter;
 use crate::soap::ns;
@@ -54,8 +55,8 @@ pub(crate) async fn serve(listener: TcpListener, state: Arc<State>) {
         };
         match accepted {
             Ok((stream, _peer)) => {
-                state.counters.connections.fetch_add(1, Ordering::SeqCst);
-                tokio::spawn(serve_connection(stream, Arc::clone(&state)));
+                let id = state.counters.connections.fetch_add(1, Ordering::SeqCst) + 1;
+                tokio::spawn(serve_connection(stream, Arc::clone(&state), ConnId(id)));
             }
             Err(e) => {
                 // EMFILE and friends: back off instead of spinning.
@@ -66,7 +67,12 @@ pub(crate) async fn serve(listener: TcpListener, state: Arc<State>) {
     }
 }
 
-async fn serve_connection(stream: TcpStream, state: Arc<State>) {
+/// The number of the connection a request came on (a request extension), for the
+/// OperationMessages table's primary connections.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ConnId(pub u64);
+
+async fn serve_connection(stream: TcpStream, state: Arc<State>, conn_id: ConnId) {
     let _ = stream.set_nodelay(true);
     let shutdown = state.shutdown.clone();
     let session = Arc::new(ntlm::Session::default()); // NTLM: one context per connection
@@ -75,8 +81,8 @@ async fn serve_connection(stream: TcpStream, state: Arc<State>) {
     let svc = service_fn(move |req| {
         let state = Arc::clone(&state);
         let session = Arc::clone(&session);
-        #[cfg(feature = "kerberos")]
-        let mut req = req;
+        let mut req: Request<Incoming> = req;
+        req.extensions_mut().insert(conn_id);
         #[cfg(feature = "kerberos")]
         req.extensions_mut().insert(Arc::clone(&kerberos));
         async move { Ok::<_, Infallible>(handle(state, &session, req).await) }
@@ -304,17 +310,118 @@ pub(super) async fn check_and_dispatch(
     if req.identify {
         return soap(StatusCode::OK, identify_response(state, user.is_some()));
     }
-    if let Some(kb) = state.winrm_config.max_envelope_size_kb()
-        && body.len() > (kb as usize).saturating_mul(1024)
+    let user = user.unwrap_or_default();
+    match robust_operation(state, &req) {
+        Some(id) => {
+            let conn = parts.extensions.get::<ConnId>().map_or(0, |c| c.0);
+            robust_respond(state, req, user, body.len(), id, conn).await
+        }
+        None => respond(state, &req, &user, body.len()).await,
+    }
+}
+
+/// The OperationID of a request that takes part in Robust Connections: one that carries
+/// it, for a shell or a CIM object, on a simulator that supports them.
+fn robust_operation(state: &State, req: &SimRequest) -> Option<String> {
+    if !state.config.robust_connections {
+        return None;
+    }
+    let uri = req.resource_uri.as_deref()?;
+    if !(uri.starts_with(ns::SHELL) || uri.starts_with(ns::WMI_BASE)) {
+        return None;
+    }
+    req.operation_id.clone()
+}
+
+/// Answers a request that carries an OperationID through the OperationMessages table
+/// (src/sim/robust.rs). The request runs on a task of its own, so that it completes and
+/// its response is kept even when the connection it came on is gone.
+async fn robust_respond(
+    state: &Arc<State>,
+    req: SimRequest,
+    user: String,
+    body_len: usize,
+    id: String,
+    conn: u64,
+) -> Response<SimBody> {
+    if let Some(seq) = req.sequence_id.as_deref()
+        && seq.trim() != "1"
     {
         return fault_response(
             state,
-            &envelope_too_large(body.len(), kb),
+            &SimFault::invalid_header("SequenceId", seq),
             req.message_id.as_deref(),
         );
     }
-    let user = user.unwrap_or_default();
-    let result = AssertUnwindSafe(dispatch(state, &req, &user))
+    match state.operations.admit(state, &id, req.retransmission, conn) {
+        Admission::Reused => {
+            state
+                .counters
+                .robust_refusals
+                .fetch_add(1, Ordering::SeqCst);
+            fault_response(
+                state,
+                &SimFault::invalid_header(
+                    "OperationID",
+                    "an OperationID in use, on a request not marked as a retransmission",
+                ),
+                req.message_id.as_deref(),
+            )
+        }
+        Admission::Replay(mut done) => {
+            state.counters.robust_replays.fetch_add(1, Ordering::SeqCst);
+            let cached = loop {
+                if let Some((c, _)) = done.borrow().as_ref() {
+                    break c.clone();
+                }
+                if done.changed().await.is_err() {
+                    return fault_response(
+                        state,
+                        &SimFault::internal("The original request did not complete.", E_FAIL),
+                        req.message_id.as_deref(),
+                    );
+                }
+            };
+            robust::echo(cached.response(), &id)
+        }
+        Admission::Run(tx) => {
+            let st = Arc::clone(state);
+            let task = tokio::spawn(async move {
+                let resp = respond(&st, &req, &user, body_len).await;
+                let (parts, body) = resp.into_parts();
+                let cached = Cached {
+                    status: parts.status,
+                    headers: parts.headers.clone(),
+                    parts: body.parts(),
+                };
+                Operations::complete(&tx, cached);
+                Response::from_parts(parts, body)
+            });
+            match task.await {
+                Ok(resp) => robust::echo(resp, &id),
+                Err(_) => plain(StatusCode::INTERNAL_SERVER_ERROR, "internal error"),
+            }
+        }
+    }
+}
+
+/// Carries out an authenticated, parsed request.
+async fn respond(
+    state: &Arc<State>,
+    req: &SimRequest,
+    user: &str,
+    body_len: usize,
+) -> Response<SimBody> {
+    if let Some(kb) = state.winrm_config.max_envelope_size_kb()
+        && body_len > (kb as usize).saturating_mul(1024)
+    {
+        return fault_response(
+            state,
+            &envelope_too_large(body_len, kb),
+            req.message_id.as_deref(),
+        );
+    }
+    let result = AssertUnwindSafe(dispatch(state, req, user))
         .catch_unwind()
         .await
         .unwrap_or_else(|_| {

@@ -80,6 +80,14 @@ impl OptionItem {
     }
 }
 
+/// The opening tag of `p:OperationID` in a first transmission, exactly as the writer
+/// emits it (the retransmission of the same request replaces it with
+/// [`RETRANSMISSION_MARK`]; [MS-WSMV] §3.1.4.1.39).
+pub const FIRST_TRANSMISSION_MARK: &str = "<p:OperationID s:mustUnderstand=\"false\">";
+/// The opening tag of `p:OperationID` in a retransmission: `s:mustUnderstand="true"`
+/// tells the server that it may have seen this request already.
+pub const RETRANSMISSION_MARK: &str = "<p:OperationID s:mustUnderstand=\"true\">";
+
 /// Formats a duration as an `xs:duration` in seconds: `PT60S`, `PT0.500S`.
 pub fn format_duration(d: Duration) -> String {
     let ms = d.subsec_millis();
@@ -114,6 +122,10 @@ pub struct Envelope<'a> {
     pub options: &'a [OptionItem],
     /// `p:SessionId`.
     pub session_id: Option<Uuid>,
+    /// `p:OperationID` (with `p:SequenceId` 1): the request takes part in Robust
+    /// Connections ([MS-WSMV] §3.1.4.1.39). Written with `s:mustUnderstand="false"`, the
+    /// form of a first transmission; see [`RETRANSMISSION_MARK`].
+    pub operation_id: Option<Uuid>,
     /// Extra namespace declarations for the root, `(prefix, uri)`.
     pub namespaces: &'a [(&'a str, &'a str)],
 }
@@ -132,6 +144,7 @@ impl<'a> Envelope<'a> {
             selectors: &[],
             options: &[],
             session_id: None,
+            operation_id: None,
             namespaces: &[],
         }
     }
@@ -193,6 +206,13 @@ impl<'a> Envelope<'a> {
                 w.buf,
                 "<p:SessionId s:mustUnderstand=\"false\">uuid:{}</p:SessionId>",
                 upper(sid)
+            );
+        }
+        if let Some(id) = self.operation_id {
+            let _ = write!(
+                w.buf,
+                "{FIRST_TRANSMISSION_MARK}uuid:{}</p:OperationID><p:SequenceId s:mustUnderstand=\"false\">1</p:SequenceId>",
+                upper(id)
             );
         }
         if let Some(t) = self.operation_timeout {

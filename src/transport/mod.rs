@@ -11,6 +11,7 @@ pub(crate) mod kerberos;
 mod logon;
 pub(crate) mod ntlm;
 mod retry;
+pub(crate) mod robust;
 pub(crate) mod sealing;
 mod tls;
 
@@ -348,6 +349,7 @@ impl Transport {
         unauthenticated_identify: bool,
         kind: RequestKind,
         timeout: Duration,
+        fresh: bool,
     ) -> Result<HttpResponse> {
         let auth = &self.config.auth;
         let gated = !unauthenticated_identify && !matches!(auth, Auth::None);
@@ -357,7 +359,7 @@ impl Transport {
             None
         };
         let result = self
-            .send_leased(body, unauthenticated_identify, kind, timeout)
+            .send_leased(body, unauthenticated_identify, kind, timeout, fresh)
             .await;
         if gated && matches!(auth, Auth::Basic { .. }) {
             // NTLM and Kerberos report from their handshakes (channel.rs). Basic has no
@@ -379,8 +381,13 @@ impl Transport {
         unauthenticated_identify: bool,
         kind: RequestKind,
         timeout: Duration,
+        fresh: bool,
     ) -> Result<HttpResponse> {
         let mut lease = self.lease(kind).await?;
+        if fresh {
+            // A retransmission: not on a connection that may be the broken one's peer.
+            lease.channel().disconnect();
+        }
         let first = tokio::time::timeout(
             timeout,
             lease.channel().send(body.clone(), unauthenticated_identify),
@@ -394,6 +401,9 @@ impl Transport {
                 self.stats.reconnects.fetch_add(1, Ordering::Relaxed);
                 let mut lease = self.lease(kind).await?;
                 lease.channel().disconnect();
+                // A new operation as far as Robust Connections go: a server that kept
+                // the lost response would refuse the same OperationID unmarked.
+                let body = robust::renew_operation_id(&body);
                 tokio::time::timeout(
                     timeout,
                     lease.channel().send(body, unauthenticated_identify),

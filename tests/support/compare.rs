@@ -32,6 +32,55 @@ pub const PER_RUN_HEADERS: &[(&str, &str)] = &[
 /// other requests differ in ways `tests/replay_winrs.rs` states as [`Allowance`]s.
 pub const OPTIONAL_HEADERS: &[(&str, &str, &str)] = &[];
 
+/// This client's Robust Connections headers ([MS-WSMV] §3.1.4.1.39), which the recorded
+/// clients do not send: `p:OperationID` (a `uuid:` value, `s:mustUnderstand="false"` on
+/// a first transmission) and `p:SequenceId` 1. Checked for their form, then removed from
+/// the captured request before the comparison, with the Receive's `SequenceId`
+/// attribute.
+fn strip_robust_headers(root: &mut Element) -> Result<(), String> {
+    let Some(header) = root.children.iter_mut().find(|c| c.is(ns::SOAP, "Header")) else {
+        return Ok(());
+    };
+    let op = header.child(ns::WSMV, "OperationID");
+    match op {
+        None => return Ok(()),
+        Some(op) => {
+            if !op.text.trim().starts_with("uuid:") || op.text.trim().len() != 41 {
+                return Err(format!("p:OperationID {:?} is not a uuid: value", op.text));
+            }
+            if op.attr_ns(ns::SOAP, "mustUnderstand") != Some("false") {
+                return Err(
+                    "a first transmission's p:OperationID says mustUnderstand=false".into(),
+                );
+            }
+        }
+    }
+    if header.child_text(ns::WSMV, "SequenceId").map(str::trim) != Some("1") {
+        return Err("p:SequenceId 1 must go with p:OperationID".into());
+    }
+    header
+        .children
+        .retain(|c| !(c.is(ns::WSMV, "OperationID") || c.is(ns::WSMV, "SequenceId")));
+    // The Receive's SequenceId attribute (0, 1, 2, ... as Windows' clients send it,
+    // [MS-WSMV] §3.1.4.14's example); pypsrp sends none.
+    if let Some(receive) = root
+        .children
+        .iter_mut()
+        .find(|c| c.is(ns::SOAP, "Body"))
+        .and_then(|b| b.children.iter_mut().find(|c| c.is(ns::SHELL, "Receive")))
+    {
+        if let Some(seq) = receive.attr("SequenceId")
+            && seq.parse::<u64>().is_err()
+        {
+            return Err(format!("Receive SequenceId {seq:?} is not a number"));
+        }
+        receive
+            .attrs
+            .retain(|a| !(a.ns.is_none() && a.name == "SequenceId"));
+    }
+    Ok(())
+}
+
 /// Which request an [`Allowance`] rewrites before the comparison.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Side {
@@ -122,6 +171,7 @@ pub fn equivalent_with(
             return Err(format!("{what} root is {}", root.describe()));
         }
     }
+    strip_robust_headers(&mut ours)?;
     let mut used = Vec::new();
     for a in allowances {
         let tree = match a.side {

@@ -1,0 +1,240 @@
+//! Robust Connections, the client's side ([MS-WSMV] §3.1.4.1.39, §3.2.5.3): every
+//! request for a resource carries a fresh `p:OperationID`; a server that supports
+//! Robust Connections for the resource echoes it in its response. Once it has, a request
+//! whose response was lost (or that a proxy refused with 502/503/504, or that the
+//! network kept from connecting) is sent again on a fresh connection with the same
+//! OperationID marked `s:mustUnderstand="true"`, and the server answers from its cache
+//! instead of carrying the request out a second time.
+//!
+//! The OperationID and ResourceURI are read back from the request text: this crate's
+//! envelope writer emits them in one fixed form (pinned by the tests below).
+
+use std::collections::HashSet;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use bytes::Bytes;
+
+use crate::error::Error;
+use crate::soap::envelope::{FIRST_TRANSMISSION_MARK, RETRANSMISSION_MARK};
+
+/// Retransmissions after the first attempt, at most.
+pub(crate) const MAX_RETRANSMISSIONS: u32 = 8;
+/// How long after the first failure retransmissions may still start (§3.2.5.3: 185 s).
+pub(crate) const RETRY_WINDOW: Duration = Duration::from_secs(185);
+/// How far into a message the headers are looked for.
+const HEADER_SCAN: usize = 4096;
+
+/// The resource URIs whose server has echoed an OperationID: only for those is a lost
+/// request retransmitted. A server that does not support Robust Connections for a
+/// resource ignores the OperationID, and would carry a retransmission out again.
+#[derive(Debug, Default)]
+pub(crate) struct RobustState {
+    supported: Mutex<HashSet<String>>,
+}
+
+impl RobustState {
+    pub(crate) fn supports(&self, resource_uri: &str) -> bool {
+        self.supported
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .contains(resource_uri)
+    }
+
+    /// Records support when `response` echoes `operation_id`.
+    pub(crate) fn observe(&self, resource_uri: &str, operation_id: &[u8], response: &[u8]) {
+        if find(&response[..response.len().min(HEADER_SCAN)], operation_id).is_none() {
+            return;
+        }
+        let mut set = self.supported.lock().unwrap_or_else(|p| p.into_inner());
+        if !set.contains(resource_uri) {
+            tracing::debug!(resource_uri, "the server supports Robust Connections");
+            set.insert(resource_uri.to_string());
+        }
+    }
+}
+
+fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    if needle.is_empty() || hay.len() < needle.len() {
+        return None;
+    }
+    hay.windows(needle.len()).position(|w| w == needle)
+}
+
+/// The OperationID of a request written by this crate (`uuid:` and the 36 characters).
+pub(crate) fn operation_id(request: &[u8]) -> Option<&[u8]> {
+    let head = &request[..request.len().min(HEADER_SCAN)];
+    let at = find(head, FIRST_TRANSMISSION_MARK.as_bytes())? + FIRST_TRANSMISSION_MARK.len();
+    let id = head.get(at..at + 41)?;
+    id.starts_with(b"uuid:").then_some(id)
+}
+
+/// The ResourceURI of a request written by this crate.
+pub(crate) fn resource_uri(request: &[u8]) -> Option<&str> {
+    const OPEN: &[u8] = b"<w:ResourceURI s:mustUnderstand=\"true\">";
+    let head = &request[..request.len().min(HEADER_SCAN)];
+    let at = find(head, OPEN)? + OPEN.len();
+    let len = find(&head[at..], b"</w:ResourceURI>")?;
+    std::str::from_utf8(&head[at..at + len]).ok()
+}
+
+/// The same request marked as a retransmission.
+pub(crate) fn mark_retransmission(request: &Bytes) -> Bytes {
+    let Some(at) = find(
+        &request[..request.len().min(HEADER_SCAN)],
+        FIRST_TRANSMISSION_MARK.as_bytes(),
+    ) else {
+        return request.clone();
+    };
+    let mut out = Vec::with_capacity(request.len());
+    out.extend_from_slice(&request[..at]);
+    out.extend_from_slice(RETRANSMISSION_MARK.as_bytes());
+    out.extend_from_slice(&request[at + FIRST_TRANSMISSION_MARK.len()..]);
+    Bytes::from(out)
+}
+
+/// The same request as a new operation: a fresh OperationID, marked as a first
+/// transmission. For sending a request again as itself (a read whose response was lost,
+/// a retry after a quota fault): the server answered or may have answered the old
+/// OperationID, and would refuse it unmarked.
+pub(crate) fn renew_operation_id(request: &Bytes) -> Bytes {
+    let head = &request[..request.len().min(HEADER_SCAN)];
+    let (at, mark) = match find(head, FIRST_TRANSMISSION_MARK.as_bytes()) {
+        Some(at) => (at, FIRST_TRANSMISSION_MARK),
+        None => match find(head, RETRANSMISSION_MARK.as_bytes()) {
+            Some(at) => (at, RETRANSMISSION_MARK),
+            None => return request.clone(),
+        },
+    };
+    let id_at = at + mark.len();
+    if head.get(id_at..id_at + 5) != Some(b"uuid:".as_slice()) || head.len() < id_at + 41 {
+        return request.clone();
+    }
+    let mut out = Vec::with_capacity(request.len());
+    out.extend_from_slice(&request[..at]);
+    out.extend_from_slice(FIRST_TRANSMISSION_MARK.as_bytes());
+    out.extend_from_slice(b"uuid:");
+    out.extend_from_slice(
+        uuid::Uuid::new_v4()
+            .hyphenated()
+            .to_string()
+            .to_uppercase()
+            .as_bytes(),
+    );
+    out.extend_from_slice(&request[id_at + 41..]);
+    Bytes::from(out)
+}
+
+/// Whether a failed attempt may be retransmitted (the server dedups it by OperationID):
+/// every failure of the network or of a proxy in between, not an answer of the server.
+pub(crate) fn retransmittable(e: &Error) -> bool {
+    match e {
+        Error::ResponseLost { .. }
+        | Error::HttpTimeout(_)
+        | Error::Connect { .. }
+        | Error::Connection { .. } => true,
+        Error::Http { status, .. } => matches!(status, 502..=504),
+        _ => false,
+    }
+}
+
+/// The wait before retransmission `n` (1-based): 50 ms doubling, at most 2 s.
+pub(crate) fn backoff(n: u32) -> Duration {
+    Duration::from_millis(50)
+        .saturating_mul(2u32.saturating_pow(n.saturating_sub(1).min(10)))
+        .min(Duration::from_secs(2))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::soap::Envelope;
+    use uuid::Uuid;
+
+    #[test]
+    fn reads_back_what_the_writer_wrote() {
+        let id = Uuid::new_v4();
+        let env = Envelope {
+            resource_uri: Some("http://schemas.microsoft.com/wbem/wsman/1/windows/shell/cmd"),
+            operation_id: Some(id),
+            ..Envelope::new("http://x/Create", "http://h:5985/wsman")
+        }
+        .write(|w| w.raw("<x/>"));
+        let body = Bytes::from(env);
+        let op = operation_id(&body).expect("the OperationID");
+        assert_eq!(
+            std::str::from_utf8(op).unwrap(),
+            format!("uuid:{}", id.to_string().to_uppercase())
+        );
+        assert_eq!(
+            resource_uri(&body),
+            Some("http://schemas.microsoft.com/wbem/wsman/1/windows/shell/cmd")
+        );
+        let again = mark_retransmission(&body);
+        let text = std::str::from_utf8(&again).unwrap();
+        assert!(text.contains(RETRANSMISSION_MARK), "{text}");
+        assert!(!text.contains(FIRST_TRANSMISSION_MARK), "{text}");
+        assert_eq!(
+            text.replace(RETRANSMISSION_MARK, FIRST_TRANSMISSION_MARK),
+            std::str::from_utf8(&body).unwrap()
+        );
+        // Still well-formed, and the header still says the same OperationID.
+        let root = crate::soap::xml::parse(&again).unwrap();
+        let header = root.child(crate::soap::ns::SOAP, "Header").unwrap();
+        let el = header.child(crate::soap::ns::WSMV, "OperationID").unwrap();
+        assert_eq!(el.text.as_bytes(), op);
+    }
+
+    #[test]
+    fn a_renewed_request_is_a_new_first_transmission() {
+        let env = Envelope {
+            resource_uri: Some("http://schemas.microsoft.com/wbem/wsman/1/wmi/root/cimv2/X"),
+            operation_id: Some(Uuid::new_v4()),
+            ..Envelope::new("http://x/Get", "http://h:5985/wsman")
+        }
+        .write(|_| {});
+        let body = Bytes::from(env);
+        let old = operation_id(&body).unwrap().to_vec();
+        for source in [body.clone(), mark_retransmission(&body)] {
+            let renewed = renew_operation_id(&source);
+            let new = operation_id(&renewed).expect("a first transmission again");
+            assert_ne!(new, &old[..]);
+            assert_eq!(renewed.len(), body.len());
+            crate::soap::xml::parse(&renewed).unwrap();
+        }
+    }
+
+    #[test]
+    fn support_is_per_resource_and_needs_the_echo() {
+        let s = RobustState::default();
+        s.observe(
+            "r1",
+            b"uuid:ABC",
+            b"<s:Header><p:OperationID>uuid:XYZ</p:OperationID>",
+        );
+        assert!(!s.supports("r1"));
+        s.observe(
+            "r1",
+            b"uuid:ABC",
+            b"<s:Header><p:OperationID>uuid:ABC</p:OperationID>",
+        );
+        assert!(s.supports("r1") && !s.supports("r2"));
+    }
+
+    #[test]
+    fn what_is_retransmitted() {
+        assert!(retransmittable(&Error::response_lost(
+            std::io::Error::other("x")
+        )));
+        assert!(retransmittable(&Error::Http {
+            status: 503,
+            excerpt: String::new()
+        }));
+        assert!(!retransmittable(&Error::Http {
+            status: 500,
+            excerpt: String::new()
+        }));
+        assert!(!retransmittable(&Error::Auth("no".into())));
+        assert!(backoff(1) < backoff(3) && backoff(30) == Duration::from_secs(2));
+    }
+}
