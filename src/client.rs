@@ -62,9 +62,10 @@ impl ClientBuilder {
     /// to it whose response was lost, that timed out, that a proxy refused with 502-504,
     /// or that could not connect, is sent again on a fresh connection with the same
     /// OperationID marked `s:mustUnderstand="true"`, and the server answers from its
-    /// cache instead of carrying it out twice. Up to 8 retransmissions, 50 ms to 2 s
-    /// apart, within 185 s of the first failure (§3.2.5.3); each attempt has its own HTTP
-    /// timeout, and a cancel or deadline ends the wait at once. Against a server that
+    /// cache instead of carrying it out twice. Up to 8 retransmissions (the first at
+    /// once, then 50 ms to 2 s apart), within 185 s of the first failure (§3.2.5.3);
+    /// each attempt has its own HTTP timeout, and a cancel or deadline ends the wait at
+    /// once. Against a server that
     /// has not echoed an OperationID nothing is retransmitted: such failures are
     /// [`Error::ResponseLost`].
     pub fn robust_connections(mut self, yes: bool) -> Self {

@@ -138,10 +138,14 @@ pub(crate) fn retransmittable(e: &Error) -> bool {
     }
 }
 
-/// The wait before retransmission `n` (1-based): 50 ms doubling, at most 2 s.
+/// The wait before retransmission `n` (1-based): none for the first (a lost connection
+/// is usually just that connection), then 50 ms doubling, at most 2 s.
 pub(crate) fn backoff(n: u32) -> Duration {
+    if n <= 1 {
+        return Duration::ZERO;
+    }
     Duration::from_millis(50)
-        .saturating_mul(2u32.saturating_pow(n.saturating_sub(1).min(10)))
+        .saturating_mul(2u32.saturating_pow(n.saturating_sub(2).min(10)))
         .min(Duration::from_secs(2))
 }
 
@@ -235,6 +239,7 @@ mod tests {
             excerpt: String::new()
         }));
         assert!(!retransmittable(&Error::Auth("no".into())));
-        assert!(backoff(1) < backoff(3) && backoff(30) == Duration::from_secs(2));
+        assert!(backoff(1).is_zero() && backoff(2) < backoff(4));
+        assert_eq!(backoff(30), Duration::from_secs(2));
     }
 }
