@@ -58,7 +58,12 @@ pub(crate) struct Operations {
 #[derive(Default)]
 struct Table {
     rows: HashMap<String, Row>,
+    /// Row ids oldest first; ids of rows already removed are skipped (and compacted
+    /// away when the queue grows past twice the table).
     order: VecDeque<String>,
+    /// The row whose primary connection each connection is (HTTP/1.1: one request at a
+    /// time per connection, so at most one).
+    by_connection: HashMap<u64, String>,
 }
 
 /// What to do with a request that carries an OperationID.
@@ -87,19 +92,18 @@ impl Operations {
                 return Admission::Reused;
             }
             row.primary = connection;
-            return Admission::Replay(row.done.clone());
+            let done = row.done.clone();
+            t.by_connection.insert(connection, id.to_string());
+            return Admission::Replay(done);
         }
-        // A new request on this connection: its earlier rows were read.
-        let stale: Vec<String> = t
-            .rows
-            .iter()
-            .filter(|(_, r)| r.primary == connection)
-            .map(|(k, _)| k.clone())
-            .collect();
-        for k in stale {
-            t.remove(&k);
+        // A new request on this connection: the row it was primary for was read.
+        if let Some(old) = t.by_connection.remove(&connection)
+            && t.rows.get(&old).is_some_and(|r| r.primary == connection)
+        {
+            t.rows.remove(&old);
         }
-        while t.rows.len() >= state.config.operation_cache_entries.max(1) {
+        let cap = state.config.operation_cache_entries.max(1);
+        while t.rows.len() >= cap {
             let Some(oldest) = t.order.pop_front() else {
                 break;
             };
@@ -114,6 +118,8 @@ impl Operations {
             },
         );
         t.order.push_back(id.to_string());
+        t.by_connection.insert(connection, id.to_string());
+        t.compact(cap);
         state
             .counters
             .cached_operations
@@ -135,53 +141,70 @@ impl Operations {
 }
 
 impl Table {
-    fn remove(&mut self, id: &str) {
-        self.rows.remove(id);
-        self.order.retain(|k| k != id);
-    }
-
-    /// Drops rows whose response is older than the retention time.
+    /// Drops the oldest rows whose response is older than the retention time.
     fn expire(&mut self, state: &State) {
         let retention = state.config.operation_retention;
         let now = Instant::now();
-        let old: Vec<String> = self
-            .rows
-            .iter()
-            .filter(|(_, r)| {
-                r.done
+        while let Some(front) = self.order.front() {
+            let expired = match self.rows.get(front) {
+                None => true, // already removed: skip
+                Some(r) => r
+                    .done
                     .borrow()
                     .as_ref()
-                    .is_some_and(|(_, at)| now.duration_since(*at) > retention)
-            })
-            .map(|(k, _)| k.clone())
-            .collect();
-        for k in old {
-            self.remove(&k);
+                    .is_some_and(|(_, at)| now.duration_since(*at) > retention),
+            };
+            if !expired {
+                break;
+            }
+            if let Some(id) = self.order.pop_front() {
+                self.rows.remove(&id);
+            }
         }
         state
             .counters
             .cached_operations
             .store(self.rows.len() as u64, Ordering::SeqCst);
     }
+
+    fn compact(&mut self, cap: usize) {
+        if self.order.len() > 2 * cap.max(self.rows.len()) {
+            let rows = &self.rows;
+            self.order.retain(|k| rows.contains_key(k));
+            self.by_connection.retain(|_, k| rows.contains_key(k));
+        }
+    }
 }
 
-/// The response with `p:OperationID` and `p:SequenceId` added to its SOAP header.
+/// The response with `p:OperationID` and `p:SequenceId` added to its SOAP header. A
+/// large first part (a whole ReceiveResponse can be one) is not copied: the header goes
+/// in as a part of its own between two slices of it.
 pub(crate) fn echo(resp: http::Response<SimBody>, id: &str) -> http::Response<SimBody> {
+    const HEADER: &[u8] = b"<s:Header>";
     let (parts, body) = resp.into_parts();
     let mut pieces = body.into_parts();
-    if let Some(first) = pieces.first_mut()
-        && let Some(at) = first
-            .windows(b"<s:Header>".len())
-            .position(|w| w == b"<s:Header>")
+    if let Some(first) = pieces.first()
+        && let Some(at) = memchr::memmem::find(&first[..first.len().min(4096)], HEADER)
     {
-        let at = at + b"<s:Header>".len();
-        let mut head = Vec::with_capacity(first.len() + 200);
-        head.extend_from_slice(&first[..at]);
-        head.extend_from_slice(b"<p:OperationID xmlns:p=\"http://schemas.microsoft.com/wbem/wsman/1/wsman.xsd\" s:mustUnderstand=\"false\">");
-        head.extend_from_slice(escape(id).as_bytes());
-        head.extend_from_slice(b"</p:OperationID><p:SequenceId xmlns:p=\"http://schemas.microsoft.com/wbem/wsman/1/wsman.xsd\">1</p:SequenceId>");
-        head.extend_from_slice(&first[at..]);
-        *first = Bytes::from(head);
+        let at = at + HEADER.len();
+        let first = pieces.remove(0);
+        let echo = format!(
+            "<p:OperationID xmlns:p=\"http://schemas.microsoft.com/wbem/wsman/1/wsman.xsd\" s:mustUnderstand=\"false\">{}</p:OperationID><p:SequenceId xmlns:p=\"http://schemas.microsoft.com/wbem/wsman/1/wsman.xsd\">1</p:SequenceId>",
+            escape(id)
+        );
+        if first.len() <= 64 * 1024 {
+            // Small: one part (each part can cost the connection a write of its own).
+            let mut whole = Vec::with_capacity(first.len() + echo.len());
+            whole.extend_from_slice(&first[..at]);
+            whole.extend_from_slice(echo.as_bytes());
+            whole.extend_from_slice(&first[at..]);
+            pieces.insert(0, Bytes::from(whole));
+        } else {
+            pieces.splice(
+                0..0,
+                [first.slice(..at), Bytes::from(echo), first.slice(at..)],
+            );
+        }
     }
     http::Response::from_parts(parts, SimBody::from_parts(pieces))
 }

@@ -41,24 +41,27 @@ impl RobustState {
             .contains(resource_uri)
     }
 
-    /// Records support when `response` echoes `operation_id`.
+    /// Records support when `response` echoes `operation_id` (looked for only until
+    /// support is known).
     pub(crate) fn observe(&self, resource_uri: &str, operation_id: &[u8], response: &[u8]) {
-        if find(&response[..response.len().min(HEADER_SCAN)], operation_id).is_none() {
+        if self.supports(resource_uri)
+            || find(&response[..response.len().min(HEADER_SCAN)], operation_id).is_none()
+        {
             return;
         }
-        let mut set = self.supported.lock().unwrap_or_else(|p| p.into_inner());
-        if !set.contains(resource_uri) {
-            tracing::debug!(resource_uri, "the server supports Robust Connections");
-            set.insert(resource_uri.to_string());
-        }
+        tracing::debug!(resource_uri, "the server supports Robust Connections");
+        self.supported
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(resource_uri.to_string());
     }
 }
 
 fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
-    if needle.is_empty() || hay.len() < needle.len() {
+    if needle.is_empty() {
         return None;
     }
-    hay.windows(needle.len()).position(|w| w == needle)
+    memchr::memmem::find(hay, needle)
 }
 
 /// The OperationID of a request written by this crate (`uuid:` and the 36 characters).

@@ -56,6 +56,8 @@ pub struct ProxyStats {
     pub requests: AtomicU64,
     /// Faults applied.
     pub faults: AtomicU64,
+    /// When the last fault was applied (for recovery-time figures).
+    pub last_fault_at: Mutex<Option<std::time::Instant>>,
 }
 
 /// A running proxy; it stops when dropped.
@@ -173,8 +175,12 @@ async fn serve(
         stats.requests.fetch_add(1, Ordering::Relaxed);
         let text = String::from_utf8_lossy(req.body()).into_owned();
         let fault = FaultProxy::fault_for(&state, &text);
-        if fault.is_some() {
+        let note_fault = || {
+            *stats.last_fault_at.lock().unwrap() = Some(std::time::Instant::now());
             stats.faults.fetch_add(1, Ordering::Relaxed);
+        };
+        if matches!(fault, Some(Fault::CutBeforeRequest | Fault::Status503)) {
+            note_fault();
         }
         match fault {
             Some(Fault::CutBeforeRequest) => return Ok(()),
@@ -195,14 +201,21 @@ async fn serve(
             return Ok(());
         };
         match fault {
-            Some(Fault::CutAfterRequest) => return Ok(()),
+            Some(Fault::CutAfterRequest) => {
+                note_fault();
+                return Ok(());
+            }
             Some(Fault::CutMidResponse) => {
                 let cut = resp.body_start + resp.body().len() / 2;
                 client.write_all(&resp.raw[..cut]).await?;
                 client.flush().await?;
+                note_fault();
                 return Ok(());
             }
-            Some(Fault::Stall(d)) => tokio::time::sleep(d).await,
+            Some(Fault::Stall(d)) => {
+                note_fault();
+                tokio::time::sleep(d).await;
+            }
             _ => {}
         }
         client.write_all(&resp.raw).await?;
