@@ -163,5 +163,12 @@ say "machine"
     echo "commit=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)$(git diff --quiet 2>/dev/null || echo ' (with uncommitted changes)')"
 } > "$WORK/machine.txt"
 
+say "Robust Connections: cost and recovery (in-process, examples/bench_robust.rs)"
+"$BIN/bench_robust" > "$WORK/robust.md"
+
 python3 "$ROOT/bench/report.py" "$RESULTS" "$WORK/machine.txt" "$WORK" "${CALLGRIND_OPS}" > "$OUT"
+{
+    echo
+    cat "$WORK/robust.md"
+} >> "$OUT"
 say "wrote $OUT"
