@@ -316,6 +316,17 @@ impl Client {
     }
 
     /// Cancels every operation of this client (reason Shutdown) and waits for cleanups.
+    ///
+    /// **Permanent:** this cancels the client's own token, so every operation started on
+    /// this client (or a clone) afterwards is cancelled at once; build a new client to go
+    /// on.
+    ///
+    /// # Errors
+    /// None: cleanup failures are logged (at warn), not returned; use
+    /// [`crate::Shell::close`] on each shell to see them.
+    ///
+    /// # Cancel safety
+    /// Cancelling the wait leaves the operations cancelled and their cleanups running.
     pub async fn cancel_all(&self) {
         self.inner.token.cancel();
         self.shutdown().await;
