@@ -260,23 +260,7 @@ impl<T: Send + 'static> Driver<T> {
 
     /// Sends Release for `context` at once, on its own request, tracked by the client.
     fn release(&self, context: String) {
-        let (tx, rx) = oneshot::channel();
-        let client = self.client.clone();
-        let request = self.request.clone();
-        self.client.spawn_cleanup(
-            async move {
-                let r = message::release(&client, &request, &context).await;
-                if let Err(e) = &r {
-                    tracing::warn!(error = %e, "enumeration release failed");
-                }
-                let _ = tx.send(r);
-            }
-            .in_current_span(),
-        );
-        self.shared
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .release = Some(rx);
+        self.release_in_background(async move { Some(context) });
     }
 
     /// Lets an Enumerate cancelled in flight finish on a tracked task (its HTTP timeout
@@ -284,23 +268,36 @@ impl<T: Send + 'static> Driver<T> {
     /// arrives (the connection is lost), the context stays on the server until its own
     /// expiry (on Windows, the enumeration's idle timeout).
     fn release_when_enumerated(&self, exchange: PageExchange<T>) {
+        self.release_in_background(async move {
+            match exchange.await {
+                Ok(page) if !page.end_of_sequence => {
+                    if page.context.is_some() {
+                        tracing::debug!(
+                            "releasing the context of an Enumerate cancelled in flight"
+                        );
+                    }
+                    page.context
+                }
+                // Nothing to release, or the server's answer was lost.
+                _ => None,
+            }
+        });
+    }
+
+    /// On a tracked task: waits for `context`, releases it if there is one, and keeps
+    /// the result for [`Enumeration::close`].
+    fn release_in_background(
+        &self,
+        context: impl Future<Output = Option<String>> + Send + 'static,
+    ) {
         let (tx, rx) = oneshot::channel();
         let client = self.client.clone();
         let request = self.request.clone();
         self.client.spawn_cleanup(
             async move {
-                let r = match exchange.await {
-                    Ok(page) => match page.context {
-                        Some(ctx) if !page.end_of_sequence => {
-                            tracing::debug!(
-                                "releasing the context of an Enumerate cancelled in flight"
-                            );
-                            message::release(&client, &request, &ctx).await
-                        }
-                        _ => Ok(()),
-                    },
-                    // Nothing was enumerated, or the server's answer was lost.
-                    Err(_) => Ok(()),
+                let r = match context.await {
+                    Some(ctx) => message::release(&client, &request, &ctx).await,
+                    None => Ok(()),
                 };
                 if let Err(e) = &r {
                     tracing::warn!(error = %e, "enumeration release failed");

@@ -191,7 +191,11 @@ pub(crate) fn echo(resp: http::Response<SimBody>, id: &str) -> http::Response<Si
         // The simulator's envelopes declare `p` on the root; others get it declared here.
         const P: &str = "xmlns:p=\"http://schemas.microsoft.com/wbem/wsman/1/wsman.xsd\"";
         let declared = memchr::memmem::find(&first[..at], P.as_bytes()).is_some();
-        let decl = if declared { String::new() } else { format!(" {P}") };
+        let decl = if declared {
+            String::new()
+        } else {
+            format!(" {P}")
+        };
         let echo = format!(
             "<p:OperationID{decl} s:mustUnderstand=\"false\">{}</p:OperationID><p:SequenceId{decl}>1</p:SequenceId>",
             escape(id)

@@ -383,36 +383,44 @@ impl Transport {
         timeout: Duration,
         fresh: bool,
     ) -> Result<HttpResponse> {
-        let mut lease = self.lease(kind).await?;
-        if fresh {
-            // A retransmission: not on a connection that may be the broken one's peer.
-            lease.channel().disconnect();
-        }
-        let first = tokio::time::timeout(
-            timeout,
-            lease.channel().send(body.clone(), unauthenticated_identify),
-        )
-        .await
-        .map_err(|_| Error::HttpTimeout(timeout))?;
-        match first {
+        match self
+            .send_once(body.clone(), unauthenticated_identify, kind, timeout, fresh)
+            .await
+        {
             Err(Error::ResponseLost { source }) if kind == RequestKind::Read => {
                 tracing::debug!(error = %source, "response of a read lost; sending it again on a fresh connection");
-                drop(lease);
                 self.stats.reconnects.fetch_add(1, Ordering::Relaxed);
-                let mut lease = self.lease(kind).await?;
-                lease.channel().disconnect();
                 // A new operation as far as Robust Connections go: a server that kept
                 // the lost response would refuse the same OperationID unmarked.
                 let body = robust::renew_operation_id(&body);
-                tokio::time::timeout(
-                    timeout,
-                    lease.channel().send(body, unauthenticated_identify),
-                )
-                .await
-                .map_err(|_| Error::HttpTimeout(timeout))?
+                self.send_once(body, unauthenticated_identify, kind, timeout, true)
+                    .await
             }
             other => other,
         }
+    }
+
+    /// One attempt on a leased channel (a new connection when `fresh`), under the HTTP
+    /// timeout.
+    async fn send_once(
+        self: &Arc<Self>,
+        body: Bytes,
+        unauthenticated_identify: bool,
+        kind: RequestKind,
+        timeout: Duration,
+        fresh: bool,
+    ) -> Result<HttpResponse> {
+        let mut lease = self.lease(kind).await?;
+        if fresh {
+            // Not on a connection that may be the broken one's peer.
+            lease.channel().disconnect();
+        }
+        tokio::time::timeout(
+            timeout,
+            lease.channel().send(body, unauthenticated_identify),
+        )
+        .await
+        .map_err(|_| Error::HttpTimeout(timeout))?
     }
 }
 
