@@ -143,7 +143,7 @@ pub enum Error {
     /// A command argument cannot be passed as exactly one argument (see
     /// [`crate::CommandBuilder::arg`]); nothing was sent. The value itself is not shown:
     /// it may be a secret.
-    #[error("argument {index} cannot be passed as one argument: {reason}")]
+    #[error("argument #{} after the command cannot be passed as one argument: {reason}", index + 1)]
     InvalidArgument {
         /// The argument's position among the builder's arguments (0 is the first after
         /// the command).

@@ -656,6 +656,7 @@ impl Driver {
         // the token is taken before the final item goes out, so a caller that saw it
         // and then shuts down still waits for the Signal.
         let tracked = shell.client.inner.tracker.token();
+        let signalling = shell.signals.token();
         match outcome {
             Outcome::Exited(status) => {
                 // The normal end: Signal terminate first (MS-WSMV's order), then Exit.
@@ -692,6 +693,7 @@ impl Driver {
         drop(shell);
         let token = self.cleanup_rx.try_recv().ok();
         drop(token);
+        drop(signalling);
         drop(tracked);
     }
 

@@ -206,7 +206,7 @@ impl Client {
 /// Dropping a `DisconnectedShell` does **not** delete the shell: that is the point of
 /// disconnecting. The server deletes it when its idle timeout passes without a
 /// Reconnect or Connect; [`DisconnectedShell::close`] deletes it at once.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct DisconnectedShell {
     client: Client,
     id: String,
@@ -232,7 +232,9 @@ impl DisconnectedShell {
     }
 
     /// Reconnects this client to the shell (WinRS Reconnect, for the client that
-    /// disconnected; another client uses [`Client::connect_shell`]).
+    /// disconnected; another client uses [`Client::connect_shell`]). The `Shell` it gives
+    /// is an ordinary one: dropping it deletes the shell on the server (disconnect it
+    /// again to leave it running).
     ///
     /// # Errors
     /// A fault (the shell is gone: 2150858843, e.g. after its idle timeout), transport

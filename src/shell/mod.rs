@@ -146,6 +146,10 @@ pub(crate) struct ShellInner {
     pub(crate) disconnecting: CancellationToken,
     /// The commands' Receive loops, for a disconnect to wait for.
     pub(crate) drivers: TaskTracker,
+    /// The final Signal terminate of commands that have ended (each driver holds a token
+    /// of it from before its final item until the Signal's answer): `close()` waits for
+    /// them, so that the Delete follows the Signals as MS-WSMV orders them.
+    pub(crate) signals: TaskTracker,
 }
 
 impl ShellInner {
@@ -166,6 +170,7 @@ impl ShellInner {
             closed: AtomicBool::new(false),
             disconnecting: CancellationToken::new(),
             drivers: TaskTracker::new(),
+            signals: TaskTracker::new(),
         }
     }
 
@@ -244,7 +249,9 @@ impl Shell {
         CommandBuilder::new(Arc::clone(&self.inner), command.into())
     }
 
-    /// Deletes the shell (which also terminates its commands on the server).
+    /// Deletes the shell (which also terminates its commands on the server). The Signal
+    /// terminate of commands that have just ended goes out first: the Delete waits for
+    /// their answers (each bounded by its HTTP timeout).
     ///
     /// # Errors
     /// Transport errors or a fault other than "already gone".
@@ -257,6 +264,9 @@ impl Shell {
         }
         let inner = Arc::clone(&self.inner);
         let mut guard = RetryOnDrop(Some(Arc::clone(&inner)));
+        // Signal terminate of commands that just ended first, then Delete.
+        inner.signals.close();
+        inner.signals.wait().await;
         let r = inner.delete().await;
         guard.0 = None;
         r

@@ -299,6 +299,9 @@ impl Simulator {
     ///
     /// # Errors
     /// When the address cannot be bound.
+    ///
+    /// # Cancel safety
+    /// Dropping the future before it completes starts nothing (the listener is closed).
     pub async fn start() -> std::io::Result<Simulator> {
         Simulator::start_with(SimConfig::default()).await
     }
@@ -307,6 +310,9 @@ impl Simulator {
     ///
     /// # Errors
     /// When the address cannot be bound.
+    ///
+    /// # Cancel safety
+    /// Dropping the future before it completes starts nothing (the listener is closed).
     pub async fn start_with(config: SimConfig) -> std::io::Result<Simulator> {
         let listener = tokio::net::TcpListener::bind(config.addr).await?;
         let addr = listener.local_addr()?;

@@ -512,31 +512,49 @@ impl std::fmt::Debug for CommandContext {
 
 impl CommandContext {
     /// Writes raw bytes to stdout; waits while the client has 1 MiB unreceived.
+    ///
+    /// # Cancel safety
+    /// A dropped call may have written part of the bytes (never out of order).
     pub async fn write_stdout(&self, bytes: &[u8]) {
         self.io.write(false, bytes).await;
     }
 
     /// Writes raw bytes to stderr.
+    ///
+    /// # Cancel safety
+    /// A dropped call may have written part of the bytes (never out of order).
     pub async fn write_stderr(&self, bytes: &[u8]) {
         self.io.write(true, bytes).await;
     }
 
     /// Writes text to stdout, encoded in the shell's code page.
+    ///
+    /// # Cancel safety
+    /// A dropped call may have written part of the bytes (never out of order).
     pub async fn print(&self, text: &str) {
         self.io.print(false, text).await;
     }
 
     /// Writes text to stderr, encoded in the shell's code page.
+    ///
+    /// # Cancel safety
+    /// A dropped call may have written part of the bytes (never out of order).
     pub async fn eprint(&self, text: &str) {
         self.io.print(true, text).await;
     }
 
     /// The next bytes sent to stdin, or None once the client closed it.
+    ///
+    /// # Cancel safety
+    /// Dropping the call loses nothing that was not yet returned.
     pub async fn read_stdin(&self) -> Option<Vec<u8>> {
         self.io.stdin.lock().await.chunk().await
     }
 
     /// The next stdin line without its line end (lossy UTF-8), or None at the end.
+    ///
+    /// # Cancel safety
+    /// Dropping the call may lose a line read in part.
     pub async fn read_line(&self) -> Option<String> {
         let line = self.io.stdin.lock().await.line().await?;
         let text = String::from_utf8_lossy(&line);
@@ -544,6 +562,9 @@ impl CommandContext {
     }
 
     /// All of stdin until the client closes it.
+    ///
+    /// # Cancel safety
+    /// Dropping the call loses what it had read so far.
     pub async fn read_to_end(&self) -> Vec<u8> {
         let mut reader = self.io.stdin.lock().await;
         let mut all = Vec::new();
