@@ -146,15 +146,20 @@ enum Cmd {
         /// the shell's idle timeout.
         #[arg(long, value_name = "SECS", value_parser = parse_secs, requires = "detach")]
         idle_timeout: Option<Duration>,
+        /// Pass each word after the program as one argument of it, quoted under the
+        /// Windows rules (cmd.exe's metacharacters made inert; `%` and `!` refused),
+        /// instead of one command line.
+        #[arg(long, conflicts_with = "detach")]
+        argv: bool,
         /// The remote command line: its words, joined with spaces, are run by cmd.exe
-        /// as typed.
+        /// as typed (with --argv: the program and its arguments).
         #[arg(
             required = true,
             trailing_var_arg = true,
             allow_hyphen_values = true,
             value_name = "CMD"
         )]
-        argv: Vec<String>,
+        words: Vec<String>,
     },
     /// Connect to a shell left by `run --detach` (WinRS Connect, from any process) and
     /// stream the rest of its command's output; exits with the command's exit code and
@@ -377,13 +382,19 @@ async fn dispatch(client: &Client, g: &Global, cmd: Cmd) -> Result<ExitCode, Fai
             deadline,
             detach,
             idle_timeout,
-            argv,
+            argv: as_arguments,
+            words,
         } => {
-            let (command, args) = argv.split_first().expect("clap requires CMD");
+            let (command, args) = words.split_first().expect("clap requires CMD");
             if detach {
                 return detach::detach(client, command, args, idle_timeout).await;
             }
-            return stream::run(client, command, args, deadline).await;
+            let words = if as_arguments {
+                stream::Words::Arguments
+            } else {
+                stream::Words::CommandLine
+            };
+            return stream::run(client, command, args, deadline, words).await;
         }
         Cmd::Attach {
             shell_id,
@@ -404,7 +415,14 @@ async fn dispatch(client: &Client, g: &Global, cmd: Cmd) -> Result<ExitCode, Fai
             .map(|s| s.to_string())
             .chain([encoded])
             .collect();
-            return stream::run(client, "powershell.exe", &args, deadline).await;
+            return stream::run(
+                client,
+                "powershell.exe",
+                &args,
+                deadline,
+                stream::Words::CommandLine,
+            )
+            .await;
         }
         Cmd::Wql {
             query,

@@ -36,10 +36,11 @@ pub async fn run(
     command: &str,
     args: &[String],
     deadline: Option<Duration>,
+    words: Words,
 ) -> Result<ExitCode, Failure> {
     let interrupts = watch_ctrl_c();
     let shell = client.shell().codepage(65001).open().await?;
-    let result = drive(&shell, command, args, deadline, interrupts).await;
+    let result = drive(&shell, command, args, deadline, words, interrupts).await;
     // After a cancel (deadline, Ctrl-C, closed stdout) the server may be what stalled:
     // the Delete gets a short grace, not a whole HTTP timeout. A shell it could not
     // delete in time is removed by the server when its idle timeout passes.
@@ -176,17 +177,29 @@ fn read_stdin() -> mpsc::Receiver<Option<Vec<u8>>> {
     rx
 }
 
+/// How the words after the program reach the remote side.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Words {
+    /// ssh-like: the words form one remote command line, verbatim (shell syntax works).
+    CommandLine,
+    /// `--argv`: each word is one argument of the program, quoted for the Windows rules.
+    Arguments,
+}
+
 async fn drive(
     shell: &tokio_winrm::Shell,
     command: &str,
     args: &[String],
     deadline: Option<Duration>,
+    words: Words,
     mut interrupts: mpsc::UnboundedReceiver<()>,
 ) -> Result<(ExitStatus, bool), Failure> {
-    // ssh-like: the words the user typed form one remote command line, verbatim.
     let mut builder = args
         .iter()
-        .fold(shell.command(command), |b, a| b.raw_arg(a.clone()));
+        .fold(shell.command(command), |b, a| match words {
+            Words::CommandLine => b.raw_arg(a.clone()),
+            Words::Arguments => b.arg(a.clone()),
+        });
     if let Some(d) = deadline {
         builder = builder.deadline(d);
     }
