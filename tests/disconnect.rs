@@ -306,3 +306,24 @@ async fn dropping_a_disconnected_shell_leaves_it_on_the_server() {
         "{c:?}"
     );
 }
+
+#[tokio::test]
+async fn reconnect_is_refused_once_another_client_has_connected() {
+    let sim = sim().await;
+    let first = client(&sim);
+    let shell = first.shell().open().await.unwrap();
+    let id = shell.id().to_string();
+    let disconnected = shell.disconnect(None).await.unwrap();
+    // Another client takes the shell over with Connect.
+    let second = client(&sim);
+    let taken = second.connect_shell(&id).await.unwrap();
+    // The first client's Reconnect is for a shell that is no longer its own (§3.2.6.4).
+    let e = disconnected.reconnect().await.unwrap_err();
+    assert!(is_internal_error(&e), "{e:?}");
+    assert!(e.to_string().contains("use Connect"), "{e}");
+    // The second client still holds it.
+    assert_eq!(sim.counters().open_shells, 1);
+    taken.close().await.unwrap();
+    first.shutdown().await;
+    assert_eq!(sim.counters().open_shells, 0);
+}

@@ -154,6 +154,10 @@ struct Shell {
     conn: tokio::sync::watch::Sender<Conn>,
     /// The Disconnect's IdleTimeOut, in force while the shell is disconnected.
     disconnected_idle: Mutex<Option<Duration>>,
+    /// The `p:SessionId` of the client the shell belongs to (its creator, or the last
+    /// one that sent Connect): only that client may Reconnect (§3.2.6.4; another uses
+    /// Connect).
+    client_session: Mutex<Option<String>>,
 }
 
 /// The connection state of a shell (`rsp:State`, plus the transient "disconnecting").
@@ -424,6 +428,7 @@ fn create(state: &Arc<State>, req: &SimRequest, user: &str) -> Reply {
         commands: Mutex::new(HashMap::new()),
         closed: CancellationToken::new(),
         conn: tokio::sync::watch::Sender::new(Conn::Connected),
+        client_session: Mutex::new(req.session_id.clone()),
         disconnected_idle: Mutex::new(None),
     });
     {
@@ -646,6 +651,19 @@ fn attach(state: &State, shell: &Shell) -> Result<(), SimFault> {
 
 fn reconnect(state: &Arc<State>, req: &SimRequest, user: &str) -> Reply {
     let shell = find_shell(state, req, user)?;
+    let owner = lock(&shell.client_session).clone();
+    if let (Some(owner), Some(this)) = (owner, req.session_id.as_ref())
+        && !owner.eq_ignore_ascii_case(this)
+    {
+        // §3.2.6.4: Reconnect is for the client the shell belongs to; others Connect.
+        return Err(SimFault::internal(
+            &format!(
+                "The shell {} belongs to another client session: use Connect, not Reconnect. ",
+                shell.id
+            ),
+            ERROR_INVALID_STATE,
+        ));
+    }
     match attach(state, &shell) {
         // §3.1.4.16: a Reconnect from the connected client is ignored.
         Ok(()) => {}
@@ -671,6 +689,7 @@ fn connect(state: &Arc<State>, req: &SimRequest, user: &str) -> Reply {
         return Ok((action::CONNECT_RESPONSE, "<rsp:ConnectResponse/>".into()));
     }
     attach(state, &shell)?;
+    *lock(&shell.client_session) = req.session_id.clone();
     let mut w = XmlWriter::with_capacity(256);
     w.raw("<rsp:ConnectResponse>");
     w.element("rsp:InputStreams", &shell.input_streams);
