@@ -84,7 +84,7 @@ fn client(sim: &Simulator, kdc: &Kdc, user: &str, password: &str) -> Client {
 }
 
 #[tokio::test]
-#[ignore = "needs a KDC: eval \"$(tests/kdc/setup.sh)\", then --run-ignored only (.ci/run does)"]
+#[ignore = "needs a KDC: eval \"$(tests/kdc/setup.sh)\", then cargo test ... -- --ignored (.ci/run does)"]
 async fn sealed_identify_get_and_command_with_a_real_kdc() {
     let Some(kdc) = kdc("sealed_identify_get_and_command_with_a_real_kdc") else {
         return;
@@ -122,7 +122,7 @@ async fn sealed_identify_get_and_command_with_a_real_kdc() {
 }
 
 #[tokio::test]
-#[ignore = "needs a KDC: eval \"$(tests/kdc/setup.sh)\", then --run-ignored only (.ci/run does)"]
+#[ignore = "needs a KDC: eval \"$(tests/kdc/setup.sh)\", then cargo test ... -- --ignored (.ci/run does)"]
 async fn user_at_realm_form() {
     let Some(kdc) = kdc("user_at_realm_form") else {
         return;
@@ -140,7 +140,7 @@ async fn user_at_realm_form() {
 }
 
 #[tokio::test]
-#[ignore = "needs a KDC: eval \"$(tests/kdc/setup.sh)\", then --run-ignored only (.ci/run does)"]
+#[ignore = "needs a KDC: eval \"$(tests/kdc/setup.sh)\", then cargo test ... -- --ignored (.ci/run does)"]
 async fn sealed_enumeration_and_a_tampered_response() {
     let Some(kdc) = kdc("sealed_enumeration_and_a_tampered_response") else {
         return;
@@ -173,7 +173,7 @@ async fn sealed_enumeration_and_a_tampered_response() {
 }
 
 #[tokio::test]
-#[ignore = "needs a KDC: eval \"$(tests/kdc/setup.sh)\", then --run-ignored only (.ci/run does)"]
+#[ignore = "needs a KDC: eval \"$(tests/kdc/setup.sh)\", then cargo test ... -- --ignored (.ci/run does)"]
 async fn wrong_password_is_a_typed_error_from_the_kdc() {
     let Some(kdc) = kdc("wrong_password_is_a_typed_error_from_the_kdc") else {
         return;
@@ -194,7 +194,7 @@ async fn wrong_password_is_a_typed_error_from_the_kdc() {
 }
 
 #[tokio::test]
-#[ignore = "needs a KDC: eval \"$(tests/kdc/setup.sh)\", then --run-ignored only (.ci/run does)"]
+#[ignore = "needs a KDC: eval \"$(tests/kdc/setup.sh)\", then cargo test ... -- --ignored (.ci/run does)"]
 async fn a_service_key_that_does_not_match_is_refused_by_the_server() {
     let Some(kdc) = kdc("a_service_key_that_does_not_match_is_refused_by_the_server") else {
         return;
@@ -263,7 +263,7 @@ async fn fan_out_simulator(kdc: &Kdc, user: &str) -> Simulator {
 }
 
 #[tokio::test]
-#[ignore = "needs a KDC: eval \"$(tests/kdc/setup.sh)\", then --run-ignored only (.ci/run does)"]
+#[ignore = "needs a KDC: eval \"$(tests/kdc/setup.sh)\", then cargo test ... -- --ignored (.ci/run does)"]
 async fn wrong_password_from_32_calls_is_one_as_exchange_and_no_ap_req() {
     let Some(kdc) = kdc("wrong_password_from_32_calls_is_one_as_exchange_and_no_ap_req") else {
         return;
@@ -316,7 +316,7 @@ async fn wrong_password_from_32_calls_is_one_as_exchange_and_no_ap_req() {
 }
 
 #[tokio::test]
-#[ignore = "needs a KDC: eval \"$(tests/kdc/setup.sh)\", then --run-ignored only (.ci/run does)"]
+#[ignore = "needs a KDC: eval \"$(tests/kdc/setup.sh)\", then cargo test ... -- --ignored (.ci/run does)"]
 async fn right_password_opens_32_connections_with_one_ticket_exchange() {
     let Some(kdc) = kdc("right_password_opens_32_connections_with_one_ticket_exchange") else {
         return;
@@ -374,7 +374,7 @@ async fn right_password_opens_32_connections_with_one_ticket_exchange() {
 mod log_capture;
 
 #[tokio::test]
-#[ignore = "needs a KDC: eval \"$(tests/kdc/setup.sh)\", then --run-ignored only (.ci/run does)"]
+#[ignore = "needs a KDC: eval \"$(tests/kdc/setup.sh)\", then cargo test ... -- --ignored (.ci/run does)"]
 async fn a_trace_capture_of_a_kerberos_session_holds_no_credentials() {
     let Some(kdc) = kdc("a_trace_capture_of_a_kerberos_session_holds_no_credentials") else {
         return;

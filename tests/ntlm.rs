@@ -391,7 +391,7 @@ fn peer_python() -> Result<String, String> {
 /// pyspnego's NTLM acceptor (tests/peers/servers/ntlm_server.py) as the server: our
 /// client's handshake, sealing and unsealing against code no one here wrote.
 #[tokio::test]
-#[ignore = "needs Python with pyspnego (WINRM_PEER_PYTHON); .ci/run runs it with --run-ignored only"]
+#[ignore = "needs Python with pyspnego (WINRM_PEER_PYTHON); .ci/run runs it with -- --ignored"]
 async fn interop_with_pyspnego_acceptor() {
     // Ignored by default: run on purpose, a missing peer is a failure, never a skip.
     let python = peer_python().unwrap_or_else(|reason| panic!("no pyspnego peer: {reason}"));
