@@ -7,6 +7,7 @@ use crate::soap::{envelope, ns};
 
 /// The `wsmid:IdentifyResponse`.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[non_exhaustive]
 pub struct IdentifyResponse {
     /// `ProtocolVersion`, e.g. `http://schemas.dmtf.org/wbem/wsman/1/wsman.xsd`.
     pub protocol_version: String,

@@ -9,6 +9,7 @@ use crate::error::Result;
 
 /// The collected result of a command.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Output {
     /// Raw standard output.
     pub stdout: Vec<u8>,

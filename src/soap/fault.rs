@@ -86,6 +86,7 @@ pub struct WmiError {
 
 /// A SOAP fault returned by the server.
 #[derive(Debug, Clone, PartialEq, Default)]
+#[non_exhaustive]
 pub struct Fault {
     /// The response's `wsa:Action`, if any.
     pub action: Option<String>,

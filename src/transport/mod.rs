@@ -219,6 +219,7 @@ pub(crate) struct Stats {
 
 /// A snapshot of the transport counters.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
 pub struct TransportStats {
     /// TCP (or TLS) connections opened.
     pub connects: u64,

@@ -26,6 +26,7 @@ use crate::error::Error;
 /// `initial_backoff * 2^(n-1)`, capped at `max_backoff`. The wait is cancelled with the
 /// operation (its token, deadline, or the client's token).
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct RetryPolicy {
     pub(crate) max_attempts: u32,
     pub(crate) initial_backoff: Duration,

@@ -14,6 +14,7 @@ use crate::error::{Error, Result};
 
 /// TLS settings of a client.
 #[derive(Clone, Default)]
+#[non_exhaustive]
 pub struct TlsOptions {
     /// Extra trusted CA certificates (DER).
     pub extra_roots: Vec<CertificateDer<'static>>,
