@@ -23,6 +23,11 @@ mod transport;
 #[cfg(feature = "sim")]
 pub mod sim;
 
+/// The README's Rust blocks, as doc tests (the simulator example needs `sim`).
+#[cfg(all(doctest, feature = "sim"))]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
+
 pub use client::{
     Call, Client, ClientBuilder, DEFAULT_MAX_ENVELOPE_SIZE, DEFAULT_MAX_OUTPUT,
     DEFAULT_MAX_RESPONSE_BYTES, DEFAULT_OPERATION_TIMEOUT,
