@@ -376,10 +376,11 @@ impl Client {
     ) -> Result<HttpResponse> {
         let timeout = self.http_timeout(operation_timeout);
         let t = &self.inner.transport;
+        // Slices of the request (shared, not copied): the OperationID and ResourceURI.
         let robust = self.inner.robust.as_ref().and_then(|state| {
-            let id = robust::operation_id(&body)?.to_vec();
-            let uri = robust::resource_uri(&body)?.to_string();
-            Some((state, id, uri))
+            let id = robust::operation_id(&body)?;
+            let uri = robust::resource_uri(&body)?;
+            Some((state, body.slice_ref(id), body.slice_ref(uri.as_bytes())))
         });
         let mut body = body;
         let mut fresh = false;
@@ -392,8 +393,8 @@ impl Client {
                 .await;
             if let Some((state, id, uri)) = &robust {
                 match &result {
-                    Ok(resp) => state.observe(uri, id, &resp.body),
-                    Err(e) if robust::retransmittable(e) && state.supports(uri) => {
+                    Ok(resp) => state.observe(robust::text(uri), id, &resp.body),
+                    Err(e) if robust::retransmittable(e) && state.supports(robust::text(uri)) => {
                         let since = *first_failure.get_or_insert_with(Instant::now);
                         if retransmissions < robust::MAX_RETRANSMISSIONS
                             && since.elapsed() < robust::RETRY_WINDOW

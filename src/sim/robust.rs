@@ -176,6 +176,15 @@ impl Table {
     }
 }
 
+static HEADER_FINDER: std::sync::LazyLock<memchr::memmem::Finder<'static>> =
+    std::sync::LazyLock::new(|| memchr::memmem::Finder::new("<s:Header>"));
+static P_FINDER: std::sync::LazyLock<memchr::memmem::Finder<'static>> =
+    std::sync::LazyLock::new(|| {
+        memchr::memmem::Finder::new(
+            "xmlns:p=\"http://schemas.microsoft.com/wbem/wsman/1/wsman.xsd\"",
+        )
+    });
+
 /// The response with `p:OperationID` and `p:SequenceId` added to its SOAP header. A
 /// large first part (a whole ReceiveResponse can be one) is not copied: the header goes
 /// in as a part of its own between two slices of it.
@@ -184,13 +193,13 @@ pub(crate) fn echo(resp: http::Response<SimBody>, id: &str) -> http::Response<Si
     let (parts, body) = resp.into_parts();
     let mut pieces = body.into_parts();
     if let Some(first) = pieces.first()
-        && let Some(at) = memchr::memmem::find(&first[..first.len().min(4096)], HEADER)
+        && let Some(at) = HEADER_FINDER.find(&first[..first.len().min(4096)])
     {
         let at = at + HEADER.len();
         let first = pieces.remove(0);
         // The simulator's envelopes declare `p` on the root; others get it declared here.
         const P: &str = "xmlns:p=\"http://schemas.microsoft.com/wbem/wsman/1/wsman.xsd\"";
-        let declared = memchr::memmem::find(&first[..at], P.as_bytes()).is_some();
+        let declared = P_FINDER.find(&first[..at]).is_some();
         let decl = if declared {
             String::new()
         } else {

@@ -10,7 +10,7 @@
 //! envelope writer emits them in one fixed form (pinned by the tests below).
 
 use std::collections::HashSet;
-use std::sync::Mutex;
+use std::sync::{LazyLock, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -64,29 +64,39 @@ fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
     memchr::memmem::find(hay, needle)
 }
 
+/// Searchers for the fixed needles, built once (building one costs more than a search
+/// of a request's headers).
+type Needle = LazyLock<memchr::memmem::Finder<'static>>;
+static FIRST_MARK: Needle = LazyLock::new(|| memchr::memmem::Finder::new(FIRST_TRANSMISSION_MARK));
+static RETRANSMISSION: Needle = LazyLock::new(|| memchr::memmem::Finder::new(RETRANSMISSION_MARK));
+static RESOURCE_OPEN: Needle =
+    LazyLock::new(|| memchr::memmem::Finder::new("<w:ResourceURI s:mustUnderstand=\"true\">"));
+static RESOURCE_CLOSE: Needle = LazyLock::new(|| memchr::memmem::Finder::new("</w:ResourceURI>"));
+
 /// The OperationID of a request written by this crate (`uuid:` and the 36 characters).
 pub(crate) fn operation_id(request: &[u8]) -> Option<&[u8]> {
     let head = &request[..request.len().min(HEADER_SCAN)];
-    let at = find(head, FIRST_TRANSMISSION_MARK.as_bytes())? + FIRST_TRANSMISSION_MARK.len();
+    let at = FIRST_MARK.find(head)? + FIRST_TRANSMISSION_MARK.len();
     let id = head.get(at..at + 41)?;
     id.starts_with(b"uuid:").then_some(id)
 }
 
 /// The ResourceURI of a request written by this crate.
 pub(crate) fn resource_uri(request: &[u8]) -> Option<&str> {
-    const OPEN: &[u8] = b"<w:ResourceURI s:mustUnderstand=\"true\">";
     let head = &request[..request.len().min(HEADER_SCAN)];
-    let at = find(head, OPEN)? + OPEN.len();
-    let len = find(&head[at..], b"</w:ResourceURI>")?;
+    let at = RESOURCE_OPEN.find(head)? + RESOURCE_OPEN.needle().len();
+    let len = RESOURCE_CLOSE.find(&head[at..])?;
     std::str::from_utf8(&head[at..at + len]).ok()
+}
+
+/// A ResourceURI slice as text (it came from [`resource_uri`], so it is UTF-8).
+pub(crate) fn text(uri: &[u8]) -> &str {
+    std::str::from_utf8(uri).unwrap_or("")
 }
 
 /// The same request marked as a retransmission.
 pub(crate) fn mark_retransmission(request: &Bytes) -> Bytes {
-    let Some(at) = find(
-        &request[..request.len().min(HEADER_SCAN)],
-        FIRST_TRANSMISSION_MARK.as_bytes(),
-    ) else {
+    let Some(at) = FIRST_MARK.find(&request[..request.len().min(HEADER_SCAN)]) else {
         return request.clone();
     };
     let mut out = Vec::with_capacity(request.len());
@@ -102,9 +112,9 @@ pub(crate) fn mark_retransmission(request: &Bytes) -> Bytes {
 /// OperationID, and would refuse it unmarked.
 pub(crate) fn renew_operation_id(request: &Bytes) -> Bytes {
     let head = &request[..request.len().min(HEADER_SCAN)];
-    let (at, mark) = match find(head, FIRST_TRANSMISSION_MARK.as_bytes()) {
+    let (at, mark) = match FIRST_MARK.find(head) {
         Some(at) => (at, FIRST_TRANSMISSION_MARK),
-        None => match find(head, RETRANSMISSION_MARK.as_bytes()) {
+        None => match RETRANSMISSION.find(head) {
             Some(at) => (at, RETRANSMISSION_MARK),
             None => return request.clone(),
         },
