@@ -89,7 +89,8 @@ struct Global {
     #[arg(long, value_name = "SECS", value_parser = parse_secs, global = true)]
     operation_timeout: Option<Duration>,
     /// The most one HTTP request may take, in seconds (a slow server or a stalled
-    /// connection then fails with a timeout instead of hanging).
+    /// connection then fails with a timeout instead of hanging). Default: the operation
+    /// timeout + 10 s; keep it above the operation timeout, which long polls wait out.
     #[arg(long, value_name = "SECS", value_parser = parse_secs, global = true)]
     http_timeout: Option<Duration>,
     /// Print JSON instead of text (one document; JSON lines for wql and enumerate).
@@ -294,8 +295,15 @@ async fn main() -> ExitCode {
     let global = &cli.global;
     if let Cmd::Completions { shell } = cli.command {
         use clap::CommandFactory;
-        clap_complete::generate(shell, &mut Cli::command(), "winrm", &mut std::io::stdout());
-        return ExitCode::SUCCESS;
+        use std::io::Write;
+        let mut script = Vec::new();
+        clap_complete::generate(shell, &mut Cli::command(), "winrm", &mut script);
+        let mut out = std::io::stdout().lock();
+        return match out.write_all(&script).and_then(|()| out.flush()) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::from(141),
+            Err(e) => report(Failure::Message(format!("cannot write the script: {e}"), 1)),
+        };
     }
     init_tracing(global.verbose);
     let detaching = matches!(

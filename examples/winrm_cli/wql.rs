@@ -65,7 +65,10 @@ pub async fn stream_rows(
         tokio::select! {
             ev = rows.next() => match ev {
                 Some(Ok(EnumEvent::Item(item))) => {
-                    if let Some(inst) = item.instance() {
+                    // Rows of a page already received after --max was reached are
+                    // dropped (a server may send more than MaxElements asked for).
+                    let room = max.is_none_or(|m| out.count < m);
+                    if let Some(inst) = item.instance().filter(|_| room) {
                         out.push(inst);
                     }
                     if max.is_some_and(|m| out.count >= m) && !cancel.is_cancelled() {
