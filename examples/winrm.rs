@@ -61,9 +61,18 @@ struct Global {
     /// User name: `user`, `DOMAIN\user` or `user@domain`.
     #[arg(long, env = "WINRM_USER", global = true)]
     user: Option<String>,
-    /// Password (prefer the environment variable; it is never printed).
+    /// Password (prefer the environment variable, --password-stdin or the prompt; it is
+    /// never printed). With --user and no password, a terminal is asked without echo.
     #[arg(long, env = "WINRM_PASSWORD", global = true, hide_env_values = true)]
     password: Option<String>,
+    /// Read the password from the first line of stdin (then `run` passes no stdin).
+    /// Without --endpoint: used with the embedded simulator's user name.
+    #[arg(long, global = true)]
+    password_stdin: bool,
+    /// Tracing output on stderr: -v for info, -vv for debug (RUST_LOG, when set, wins).
+    /// Secrets never appear in it.
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    verbose: u8,
     /// Authentication scheme (ntlm and negotiate seal messages over http://).
     #[arg(long, value_enum, default_value_t = AuthKind::Negotiate, global = true)]
     auth: AuthKind,
@@ -79,7 +88,12 @@ struct Global {
     /// The WS-Management OperationTimeout of each request, in seconds.
     #[arg(long, value_name = "SECS", value_parser = parse_secs, global = true)]
     operation_timeout: Option<Duration>,
-    /// Print JSON instead of text (identify, get, invoke; JSON lines for wql).
+    /// The most one HTTP request may take, in seconds (a slow server or a stalled
+    /// connection then fails with a timeout instead of hanging). Default: the operation
+    /// timeout + 10 s; keep it above the operation timeout, which long polls wait out.
+    #[arg(long, value_name = "SECS", value_parser = parse_secs, global = true)]
+    http_timeout: Option<Duration>,
+    /// Print JSON instead of text (one document; JSON lines for wql and enumerate).
     #[arg(long, global = true)]
     json: bool,
 }
@@ -178,6 +192,58 @@ enum Cmd {
         /// The script text.
         script: String,
     },
+    /// Replace properties of an instance (WS-Transfer Put), e.g.
+    /// `put wmicimv2/Win32_Service --selector Name=Spooler --param StartMode=Manual`;
+    /// prints the instance the server sends back.
+    Put {
+        /// Resource URI or short form.
+        resource: String,
+        /// A selector (key), repeatable.
+        #[arg(long = "selector", short = 's', value_name = "K=V", value_parser = parse_kv)]
+        selectors: Vec<(String, String)>,
+        /// A property to set, repeatable.
+        #[arg(long = "param", short = 'p', value_name = "K=V", value_parser = parse_kv, required = true)]
+        params: Vec<(String, String)>,
+    },
+    /// Create an instance (WS-Transfer Create) from properties; prints its endpoint
+    /// reference.
+    Create {
+        /// Resource URI or short form.
+        resource: String,
+        /// A property of the new instance, repeatable.
+        #[arg(long = "param", short = 'p', value_name = "K=V", value_parser = parse_kv)]
+        params: Vec<(String, String)>,
+    },
+    /// Delete an instance (WS-Transfer Delete).
+    Delete {
+        /// Resource URI or short form.
+        resource: String,
+        /// A selector (key), repeatable.
+        #[arg(long = "selector", short = 's', value_name = "K=V", value_parser = parse_kv)]
+        selectors: Vec<(String, String)>,
+    },
+    /// List every instance of a resource (WS-Enumeration without a filter), e.g.
+    /// `enumerate wmicimv2/Win32_Service --max 5`; rows are printed as they arrive.
+    Enumerate {
+        /// Resource URI or short form.
+        resource: String,
+        /// A selector, repeatable (narrows the enumeration where the resource allows).
+        #[arg(long = "selector", short = 's', value_name = "K=V", value_parser = parse_kv)]
+        selectors: Vec<(String, String)>,
+        /// Stop after this many rows.
+        #[arg(long, value_name = "N")]
+        max: Option<u64>,
+    },
+    /// Show the host's WinRM configuration (a Get of
+    /// http://schemas.microsoft.com/wbem/wsman/1/config, as `winrm get winrm/config`).
+    Config,
+    /// Print a completion script for a shell, e.g.
+    /// `winrm completions bash > /etc/bash_completion.d/winrm`.
+    Completions {
+        /// The shell.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
     /// Run a WQL query, printing rows as they arrive.
     Wql {
         /// The query, e.g. "SELECT Name, State FROM Win32_Service".
@@ -227,6 +293,19 @@ fn parse_kv(s: &str) -> Result<(String, String), String> {
 async fn main() -> ExitCode {
     let cli = Cli::parse();
     let global = &cli.global;
+    if let Cmd::Completions { shell } = cli.command {
+        use clap::CommandFactory;
+        use std::io::Write;
+        let mut script = Vec::new();
+        clap_complete::generate(shell, &mut Cli::command(), "winrm", &mut script);
+        let mut out = std::io::stdout().lock();
+        return match out.write_all(&script).and_then(|()| out.flush()) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::from(141),
+            Err(e) => report(Failure::Message(format!("cannot write the script: {e}"), 1)),
+        };
+    }
+    init_tracing(global.verbose);
     let detaching = matches!(
         cli.command,
         Cmd::Run { detach: true, .. } | Cmd::Attach { .. }
@@ -238,7 +317,7 @@ async fn main() -> ExitCode {
         ));
     }
     match connect(global).await {
-        Err(f) => report(f),
+        Err(f) => report_with_hint(f, global),
         Ok((client, sim)) => {
             let result = dispatch(&client, global, cli.command).await;
             // Wait for background cleanups (shells deleted by Drop, the Signal of a
@@ -254,10 +333,70 @@ async fn main() -> ExitCode {
             drop(sim);
             match result {
                 Ok(code) => code,
-                Err(f) => report(f),
+                Err(f) => report_with_hint(f, global),
             }
         }
     }
+}
+
+/// `-v`: info from the library, `-vv`: debug; `RUST_LOG` (when set) chooses instead.
+/// Output goes to stderr so that stdout stays the result.
+fn init_tracing(verbose: u8) {
+    use tracing_subscriber::EnvFilter;
+    let filter = match std::env::var("RUST_LOG") {
+        Ok(v) if !v.trim().is_empty() => EnvFilter::new(v),
+        _ => match verbose {
+            0 => return,
+            1 => EnvFilter::new("tokio_winrm=info"),
+            _ => EnvFilter::new("tokio_winrm=debug"),
+        },
+    };
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+/// Set once the password was read from stdin: `run` then passes no stdin.
+pub static STDIN_CONSUMED: std::sync::atomic::AtomicBool =
+    std::sync::atomic::AtomicBool::new(false);
+
+/// The first line of stdin, without its line end (`--password-stdin`).
+fn password_from_stdin() -> Result<String, Failure> {
+    use std::io::BufRead;
+    let mut line = String::new();
+    let n = std::io::stdin()
+        .lock()
+        .read_line(&mut line)
+        .map_err(|e| Failure::Message(format!("cannot read the password from stdin: {e}"), 2))?;
+    STDIN_CONSUMED.store(true, std::sync::atomic::Ordering::SeqCst);
+    if n == 0 {
+        return Err(Failure::Message(
+            "--password-stdin: stdin is empty (expected the password on its first line)".into(),
+            2,
+        ));
+    }
+    let end = line.trim_end_matches(['\r', '\n']).len();
+    line.truncate(end);
+    Ok(line)
+}
+
+/// The password for `user`: `--password-stdin`, else --password / WINRM_PASSWORD, else a
+/// prompt without echo when stdin is a terminal.
+fn password_for(g: &Global, user: &str) -> Result<Option<String>, Failure> {
+    use std::io::IsTerminal;
+    if g.password_stdin {
+        return password_from_stdin().map(Some);
+    }
+    if let Some(p) = &g.password {
+        return Ok(Some(p.clone()));
+    }
+    if std::io::stdin().is_terminal() {
+        return rpassword::prompt_password(format!("Password for {user}: "))
+            .map(Some)
+            .map_err(|e| Failure::Message(format!("cannot read the password: {e}"), 2));
+    }
+    Ok(None)
 }
 
 /// Builds the client; without `--endpoint`, starts the simulator first.
@@ -289,15 +428,23 @@ async fn connect(g: &Global) -> Result<(Client, Option<Simulator>), Failure> {
     };
     let (endpoint, auth, allow_http_basic, sim) = match &g.endpoint {
         Some(url) => {
-            let auth = match (&g.user, &g.password) {
-                (Some(u), Some(p)) => credentials(u.clone(), p.clone()),
-                (Some(_), None) => {
+            let auth = match &g.user {
+                Some(u) => match password_for(g, u)? {
+                    Some(p) => credentials(u.clone(), p),
+                    None => {
+                        return Err(Failure::Message(
+                            "--user needs a password: --password-stdin, WINRM_PASSWORD, --password, or run it on a terminal to be asked".into(),
+                            2,
+                        ));
+                    }
+                },
+                None if g.password_stdin => {
                     return Err(Failure::Message(
-                        "--user needs --password (or WINRM_PASSWORD)".into(),
+                        "--password-stdin needs --user (or WINRM_USER)".into(),
                         2,
                     ));
                 }
-                (None, _) => Auth::None,
+                None => Auth::None,
             };
             let plain_http = url.trim_start().to_ascii_lowercase().starts_with("http://");
             if plain_http && matches!(auth, Auth::Basic { .. }) && !g.allow_http_basic {
@@ -319,7 +466,12 @@ async fn connect(g: &Global) -> Result<(Client, Option<Simulator>), Failure> {
                 sim.endpoint(),
                 sim.user()
             );
-            let auth = credentials(sim.user().to_string(), sim.password().to_string());
+            let password = if g.password_stdin {
+                password_from_stdin()?
+            } else {
+                sim.password().to_string()
+            };
+            let auth = credentials(sim.user().to_string(), password);
             (sim.endpoint(), auth, true, Some(sim))
         }
     };
@@ -335,6 +487,9 @@ async fn connect(g: &Global) -> Result<(Client, Option<Simulator>), Failure> {
     }
     if let Some(d) = g.operation_timeout {
         b = b.operation_timeout(d);
+    }
+    if let Some(d) = g.http_timeout {
+        b = b.http_timeout(d);
     }
     Ok((b.build()?, sim))
 }
@@ -424,6 +579,59 @@ async fn dispatch(client: &Client, g: &Global, cmd: Cmd) -> Result<ExitCode, Fai
             )
             .await;
         }
+        Cmd::Put {
+            resource: uri,
+            selectors,
+            params,
+        } => {
+            let inst = properties(params);
+            let back = client.put(&resource(&uri, &selectors), &inst).await?;
+            match back {
+                Some(back) => render::print_instance(&back, g.json),
+                None if g.json => println!("null"),
+                None => println!("(the server sent no instance back)"),
+            }
+        }
+        Cmd::Create {
+            resource: uri,
+            params,
+        } => {
+            let inst = properties(params);
+            let epr = client.create(&resource(&uri, &[]), &inst).await?;
+            render::print_reference(&epr, g.json);
+        }
+        Cmd::Delete {
+            resource: uri,
+            selectors,
+        } => {
+            let r = resource(&uri, &selectors);
+            client.delete(&r).await?;
+            if g.json {
+                println!(
+                    "{}",
+                    serde_json::json!({ "deleted": true, "resource_uri": r.uri() })
+                );
+            } else {
+                println!("deleted");
+            }
+        }
+        Cmd::Enumerate {
+            resource: uri,
+            selectors,
+            max,
+        } => {
+            let builder = client.enumerate(&resource(&uri, &selectors));
+            return wql::stream_rows(builder, None, max, g.json).await;
+        }
+        Cmd::Config => {
+            let inst = client
+                .get(&Resource::new(
+                    "http://schemas.microsoft.com/wbem/wsman/1/config",
+                ))
+                .await?;
+            render::print_instance(&inst, g.json);
+        }
+        Cmd::Completions { .. } => unreachable!("handled before connecting"),
         Cmd::Wql {
             query,
             namespace,
@@ -433,6 +641,33 @@ async fn dispatch(client: &Client, g: &Global, cmd: Cmd) -> Result<ExitCode, Fai
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// An instance of the resource's class from `K=V` properties.
+fn properties(params: Vec<(String, String)>) -> Instance {
+    params
+        .into_iter()
+        .fold(Instance::new(""), |i, (k, v)| i.with(k, v))
+}
+
+/// [`report`], then a hint for the common causes of the error.
+fn report_with_hint(f: Failure, g: &Global) -> ExitCode {
+    let hint = match &f {
+        Failure::Winrm(e) => render::hint(
+            e,
+            &render::HintContext {
+                endpoint: g.endpoint.as_deref(),
+                auth: format!("{:?}", g.auth).to_ascii_lowercase(),
+                user_given: g.user.is_some() || g.endpoint.is_none(),
+            },
+        ),
+        Failure::Message(..) => None,
+    };
+    let code = report(f);
+    if let Some(h) = hint {
+        eprintln!("{h}");
+    }
+    code
 }
 
 /// Prints a failure on stderr and returns its exit code.

@@ -117,6 +117,20 @@ pub fn scalar_text(v: &Value) -> String {
     }
 }
 
+/// Prints an endpoint reference (Create's result).
+pub fn print_reference(epr: &EndpointReference, as_json: bool) {
+    if as_json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&JsonReference(epr)).unwrap_or_default()
+        );
+    } else {
+        println!("ResourceCreated");
+        println!("    Address = {}", epr.address);
+        println!("    {}", reference_text(epr));
+    }
+}
+
 fn reference_text(epr: &EndpointReference) -> String {
     let sel: Vec<String> = epr
         .selectors
@@ -220,7 +234,7 @@ pub fn describe_error(e: &Error) -> String {
         }
         None => out.push_str("\n  code:    (none)"),
     }
-    if let Some(m) = f.meaning() {
+    if let Some(m) = fault_meaning(f) {
         let _ = write!(out, "\n  meaning: {m}");
     }
     let sub = f.subcode.as_deref().unwrap_or("(none)");
@@ -247,9 +261,211 @@ pub fn describe_error(e: &Error) -> String {
     out
 }
 
+/// The meaning of a fault: its WS-Management code's, else its provider's code (an
+/// Invoke's fault often carries only a WMI code).
+fn fault_meaning(f: &tokio_winrm::Fault) -> Option<&'static str> {
+    if let Some(m) = f.meaning() {
+        return Some(m);
+    }
+    if f.code() == Some(0x8033_8033) || f.subcode_name() == Some("ActionNotSupported") {
+        return Some(
+            "the action is not supported by this resource (for invoke: no such method of the class)",
+        );
+    }
+    let code = f
+        .provider
+        .as_ref()
+        .and_then(|p| p.code)
+        .or_else(|| f.wmi_error.as_ref().and_then(|w| w.error_code))?;
+    tokio_winrm::soap::fault::code::meaning(code).or_else(|| wmi_meaning(code))
+}
+
+/// Common WMI (`WBEM_E_*`) codes.
+fn wmi_meaning(code: u32) -> Option<&'static str> {
+    Some(match code {
+        0x8004_1001 => "WMI: generic failure",
+        0x8004_1002 => "WMI: not found (no such instance)",
+        0x8004_1003 => "WMI: access denied",
+        0x8004_1005 => "WMI: type mismatch (a parameter has the wrong type)",
+        0x8004_1008 => "WMI: invalid parameter",
+        0x8004_100C => "WMI: not supported",
+        0x8004_1010 => "WMI: invalid class",
+        0x8004_1017 => "WMI: invalid query",
+        0x8004_1024 => "WMI: the provider does not support this operation",
+        0x8004_1055 => "WMI: the method is not implemented",
+        _ => return None,
+    })
+}
+
+/// What [`hint`] needs to know of the command line.
+pub struct HintContext<'a> {
+    /// `--endpoint` (`None`: the embedded simulator).
+    pub endpoint: Option<&'a str>,
+    /// `--auth`, lower case.
+    pub auth: String,
+    /// Whether credentials were given.
+    pub user_given: bool,
+}
+
+/// A `hint:` paragraph for the common causes of an error, printed after it.
+pub fn hint(e: &Error, cx: &HintContext<'_>) -> Option<String> {
+    let endpoint = cx.endpoint.unwrap_or("");
+    let lower = endpoint.trim_start().to_ascii_lowercase();
+    let plain_http = lower.starts_with("http://");
+    let text = match e {
+        Error::Unauthorized { offered } if !cx.user_given => format!(
+            "no --user was given (nor WINRM_USER): pass --user and a password; the server offers {}",
+            list(offered)
+        ),
+        Error::Unauthorized { offered } => {
+            let ours = cx.auth.as_str();
+            let accepted = offered.iter().any(|o| {
+                o.eq_ignore_ascii_case(ours)
+                    || (ours == "ntlm" && o.eq_ignore_ascii_case("negotiate"))
+            });
+            if accepted || offered.is_empty() {
+                "the user name or password is wrong (or the account may not log on remotely); \
+                 a domain user is written DOMAIN\\user or user@domain"
+                    .to_string()
+            } else {
+                format!(
+                    "either the user name or password is wrong, or the server does not accept --auth {ours}: it offers {} (choose one with --auth)",
+                    list(offered)
+                )
+            }
+        }
+        Error::NotSoap { .. } => {
+            "this is not a WS-Management answer (an HTML page, for instance): \
+             a proxy or captive portal answered, or the port or path is wrong \
+             (WinRM listens on http://HOST:5985/wsman and https://HOST:5986/wsman)"
+                .to_string()
+        }
+        Error::Http { status: 413, .. } | Error::ResponseTooLarge { .. } => {
+            "the message is larger than a limit: raise the server's MaxEnvelopeSizekb \
+             (winrm set winrm/config @{MaxEnvelopeSizekb=\"8192\"}) or, in a program, \
+             ClientBuilder::max_envelope_size / max_response_bytes; for wql/enumerate, \
+             fewer items per page"
+                .to_string()
+        }
+        Error::Http {
+            status: 500,
+            excerpt,
+        } if excerpt.trim().is_empty() && plain_http => {
+            format!(
+                "an empty HTTP 500 over http:// is what a server that refuses unencrypted \
+                 traffic (AllowUnencrypted=false) answers: use --auth ntlm or negotiate \
+                 (messages are sealed; now: --auth {}) or https://",
+                cx.auth
+            )
+        }
+        Error::Tls { message, source }
+            if lower.starts_with("https://") && {
+                let all = format!(
+                    "{message} {}",
+                    source.as_ref().map(|s| s.to_string()).unwrap_or_default()
+                );
+                all.contains("InvalidContentType") || all.contains("corrupt message")
+            } =>
+        {
+            format!(
+                "the port answered in plain HTTP, not TLS: use http://{} (WinRM's plain-HTTP port is 5985, its HTTPS port 5986)",
+                endpoint.trim_start()[8..].trim()
+            )
+        }
+        _ => return None,
+    };
+    Some(format!("hint: {text}"))
+}
+
+fn list(offered: &[String]) -> String {
+    if offered.is_empty() {
+        "no scheme".into()
+    } else {
+        offered.join(", ")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn cx<'a>(endpoint: &'a str, auth: &str) -> HintContext<'a> {
+        HintContext {
+            endpoint: Some(endpoint),
+            auth: auth.into(),
+            user_given: true,
+        }
+    }
+
+    #[test]
+    fn hints() {
+        let e = Error::Unauthorized {
+            offered: vec!["Negotiate".into(), "Kerberos".into()],
+        };
+        let h = hint(&e, &cx("https://h:5986/wsman", "basic")).unwrap();
+        assert!(
+            h.contains("does not accept --auth basic") && h.contains("Negotiate, Kerberos"),
+            "{h}"
+        );
+        let h = hint(&e, &cx("https://h:5986/wsman", "negotiate")).unwrap();
+        assert!(
+            h.contains("password is wrong") && !h.contains("does not accept"),
+            "{h}"
+        );
+        let none = HintContext {
+            endpoint: Some("http://h"),
+            auth: "negotiate".into(),
+            user_given: false,
+        };
+        assert!(hint(&e, &none).unwrap().contains("no --user"));
+
+        let e = Error::Http {
+            status: 500,
+            excerpt: String::new(),
+        };
+        assert!(
+            hint(&e, &cx("http://h:5985/wsman", "basic"))
+                .unwrap()
+                .contains("AllowUnencrypted")
+        );
+        assert!(hint(&e, &cx("https://h:5986/wsman", "basic")).is_none());
+
+        let e = Error::Http {
+            status: 413,
+            excerpt: "x".into(),
+        };
+        assert!(
+            hint(&e, &cx("http://h", "ntlm"))
+                .unwrap()
+                .contains("MaxEnvelopeSizekb")
+        );
+
+        let e = Error::NotSoap {
+            status: 200,
+            content_type: Some("text/html".into()),
+            excerpt: "<html>".into(),
+        };
+        assert!(hint(&e, &cx("http://h", "ntlm")).unwrap().contains("proxy"));
+
+        let e = Error::Tls {
+            message: "received corrupt message of type InvalidContentType".into(),
+            source: None,
+        };
+        let h = hint(&e, &cx("https://h:5985/wsman", "ntlm")).unwrap();
+        assert!(
+            h.contains("plain HTTP") && h.contains("http://h:5985/wsman"),
+            "{h}"
+        );
+    }
+
+    #[test]
+    fn wmi_codes_have_a_meaning() {
+        assert_eq!(
+            wmi_meaning(0x8004_1002),
+            Some("WMI: not found (no such instance)")
+        );
+        assert_eq!(wmi_meaning(1), None);
+    }
 
     #[test]
     fn durations() {

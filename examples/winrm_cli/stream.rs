@@ -208,7 +208,15 @@ async fn drive(
         _ = interrupts.recv() => return Ok((ExitStatus::Cancelled { reason: CancelReason::User }, false)),
     };
     let cancel = cmd.cancel_handle();
-    let mut stdin = (!std::io::stdin().is_terminal()).then(read_stdin);
+    // After --password-stdin the rest of stdin is not the command's: its stdin is closed
+    // at once (end of input), so that a program reading it ends.
+    let mut stdin = if crate::STDIN_CONSUMED.load(std::sync::atomic::Ordering::SeqCst) {
+        let (tx, rx) = mpsc::channel(1);
+        let _ = tx.try_send(None);
+        Some(rx)
+    } else {
+        (!std::io::stdin().is_terminal()).then(read_stdin)
+    };
     let mut out = Output::new(cmd.codepage());
     let status = loop {
         tokio::select! {

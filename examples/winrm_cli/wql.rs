@@ -7,7 +7,10 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
-use tokio_winrm::{CancelReason, Client, DEFAULT_MAX_ELEMENTS, EnumEnd, EnumEvent, Instance};
+use tokio_winrm::{
+    CancelReason, Client, DEFAULT_MAX_ELEMENTS, EnumEnd, EnumEvent, EnumItem, EnumerateBuilder,
+    Instance,
+};
 
 use crate::Failure;
 use crate::render::{instance_json_line, scalar_text};
@@ -16,7 +19,8 @@ use crate::render::{instance_json_line, scalar_text};
 const WIDTH_SAMPLE_ROWS: usize = 100;
 /// ... or this long after the first row, whichever comes first.
 const WIDTH_SAMPLE_TIME: Duration = Duration::from_millis(250);
-/// The widest a column is padded to; longer values are printed in full.
+/// The widest a column is; longer values are cut with `…` (the last column is printed in
+/// full: nothing follows it).
 const MAX_WIDTH: usize = 60;
 
 /// Runs the query and prints its rows.
@@ -27,8 +31,24 @@ pub async fn run(
     max: Option<u64>,
     json: bool,
 ) -> Result<ExitCode, Failure> {
+    stream_rows(
+        client.wql(namespace, query),
+        selected_properties(query),
+        max,
+        json,
+    )
+    .await
+}
+
+/// Runs an enumeration (a WQL query or `winrm enumerate`'s plain one) and prints its rows
+/// under `columns` (`None`: the first row's properties).
+pub async fn stream_rows(
+    mut builder: EnumerateBuilder<EnumItem>,
+    columns: Option<Vec<String>>,
+    max: Option<u64>,
+    json: bool,
+) -> Result<ExitCode, Failure> {
     let mut interrupts = crate::stream::watch_ctrl_c();
-    let mut builder = client.wql(namespace, query);
     if let Some(n) = max {
         builder = builder.max_elements(
             u32::try_from(n)
@@ -38,14 +58,17 @@ pub async fn run(
     }
     let mut rows = builder.start();
     let cancel = rows.cancel_handle();
-    let mut out = Rows::new(selected_properties(query), json);
+    let mut out = Rows::new(columns, json);
     let mut limited = false;
     let end = loop {
         let tick = tokio::time::sleep(Duration::from_millis(100));
         tokio::select! {
             ev = rows.next() => match ev {
                 Some(Ok(EnumEvent::Item(item))) => {
-                    if let Some(inst) = item.instance() {
+                    // Rows of a page already received after --max was reached are
+                    // dropped (a server may send more than MaxElements asked for).
+                    let room = max.is_none_or(|m| out.count < m);
+                    if let Some(inst) = item.instance().filter(|_| room) {
                         out.push(inst);
                     }
                     if max.is_some_and(|m| out.count >= m) && !cancel.is_cancelled() {
@@ -214,6 +237,10 @@ impl Rows {
             return;
         };
         if self.widths.is_none() {
+            if self.pending.is_empty() {
+                // No row yet: no header either (an error may follow, or nothing at all).
+                return;
+            }
             let mut widths: Vec<usize> = columns.iter().map(|c| c.chars().count()).collect();
             for row in &self.pending {
                 for (w, cell) in widths.iter_mut().zip(row) {
@@ -241,17 +268,66 @@ impl Rows {
     }
 }
 
+/// One table line: cells padded to their column's width, a cell wider than its column
+/// cut with `…`; line breaks and other control characters shown as spaces so that a row
+/// stays one line.
 fn format_row(cells: &[String], widths: &[usize]) -> String {
     let mut line = String::new();
     for (i, (cell, w)) in cells.iter().zip(widths).enumerate() {
         if i > 0 {
             line.push_str("  ");
         }
-        line.push_str(cell);
-        if i + 1 < cells.len() {
-            let pad = w.saturating_sub(cell.chars().count());
-            line.extend(std::iter::repeat_n(' ', pad));
+        let cell: String = cell
+            .chars()
+            .map(|c| if c.is_control() { ' ' } else { c })
+            .collect();
+        let last = i + 1 == cells.len();
+        let len = cell.chars().count();
+        if last {
+            line.push_str(&cell);
+        } else if len > *w {
+            line.extend(cell.chars().take(w.saturating_sub(1)));
+            line.push('…');
+        } else {
+            line.push_str(&cell);
+            line.extend(std::iter::repeat_n(' ', w - len));
         }
     }
     line
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wide_cells_are_cut_and_columns_stay_aligned() {
+        let widths = [5, 3, 4];
+        let a = format_row(
+            &["abcdefgh".into(), "x".into(), "tail is long".into()],
+            &widths,
+        );
+        let b = format_row(&["ab".into(), "line\nbreak".into(), "t".into()], &widths);
+        assert_eq!(a, "abcd…  x    tail is long");
+        assert_eq!(b, "ab     li…  t");
+        // The third column starts at the same character in both rows.
+        assert_eq!(a.chars().nth(12), Some('t'));
+        assert_eq!(b.chars().nth(12), Some('t'));
+    }
+
+    #[test]
+    fn no_header_without_rows() {
+        let mut rows = Rows::new(Some(vec!["Name".into()]), false);
+        rows.finish();
+        assert!(rows.widths.is_none(), "a header was printed with no row");
+    }
+
+    #[test]
+    fn selected_properties_of_a_query() {
+        assert_eq!(
+            selected_properties("SELECT Name, State FROM Win32_Service"),
+            Some(vec!["Name".to_string(), "State".to_string()])
+        );
+        assert_eq!(selected_properties("select * from Win32_Service"), None);
+    }
 }
