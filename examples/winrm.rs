@@ -151,8 +151,9 @@ enum Cmd {
         deadline: Option<Duration>,
         /// Start the command, disconnect from its shell (WinRS Disconnect) and print
         /// `SHELL_ID COMMAND_ID` on one line; the command goes on running and `winrm
-        /// attach SHELL_ID COMMAND_ID` streams the rest. Needs --endpoint (the built-in
-        /// simulator ends with this process). Stdin is not passed.
+        /// attach SHELL_ID COMMAND_ID` streams the rest. Output that arrived before the
+        /// disconnect is written to stderr (it is not sent again). Needs --endpoint (the
+        /// built-in simulator ends with this process). Stdin is not passed.
         #[arg(long)]
         detach: bool,
         /// With --detach: how long the server keeps the disconnected shell (and its

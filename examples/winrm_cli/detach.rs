@@ -1,6 +1,7 @@
 //! `winrm run --detach` and `winrm attach`: a command that outlives the tool
 //! ([MS-WSMV] Disconnect and Connect). `run --detach` starts the command, disconnects
-//! from its shell and prints `SHELL_ID COMMAND_ID` on one line; `attach SHELL_ID
+//! from its shell and prints `SHELL_ID COMMAND_ID` on one line (output that arrived
+//! before the disconnect goes to stderr); `attach SHELL_ID
 //! COMMAND_ID` (from any process) connects to the shell, streams the rest of the
 //! command's output and exits with its exit code.
 
@@ -35,8 +36,23 @@ pub async fn detach(
         }
     };
     let command_id = cmd.id().to_string();
+    let mut cmd = cmd;
     let disconnected = shell.disconnect(idle_timeout).await?;
-    // The stream ended with Error::Disconnected; dropping it sends nothing.
+    // Output the server sent before the Disconnect is not sent again to whoever attaches:
+    // it goes to stderr here (stdout keeps the one line of ids), so nothing is lost. The
+    // stream then ends with Error::Disconnected; dropping it sends nothing.
+    while let Some(ev) = cmd.next().await {
+        match ev {
+            Ok(CommandEvent::Stdout(b) | CommandEvent::Stderr(b)) => {
+                let _ = std::io::stderr().write_all(&b);
+            }
+            Ok(CommandEvent::Exit(status)) => {
+                eprintln!("note: the command ended before the disconnect: {status:?}");
+                break;
+            }
+            Err(_) => break,
+        }
+    }
     drop(cmd);
     println!("{} {}", disconnected.id(), command_id);
     let _ = std::io::stdout().flush();
