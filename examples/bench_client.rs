@@ -267,6 +267,7 @@ async fn w3(url: &str, count: u64) -> Res<String> {
             }
             EnumEvent::End(EnumEnd::Complete) => break,
             EnumEvent::End(other) => return Err(format!("ended early: {other:?}").into()),
+            other => return Err(format!("unexpected {other:?}").into()),
         }
     }
     let (wall, cpu) = (t0.elapsed().as_secs_f64(), cpu_secs() - cpu0);

@@ -146,6 +146,7 @@ async fn stream_ping(client: &Client) -> Result<()> {
                 "  [{:5.2}s] exit   | {status:?}",
                 t0.elapsed().as_secs_f64()
             ),
+            other => println!("  {other:?}"),
         }
     }
     shell.close().await?;
@@ -196,6 +197,7 @@ async fn cancel_ping(client: &Client, sim: &Simulator) -> Result<()> {
                 );
                 end = Some(status);
             }
+            other => println!("  {other:?}"),
         }
     }
     if !matches!(end, Some(ExitStatus::Cancelled { .. })) {
@@ -251,6 +253,7 @@ async fn wql(client: &Client) -> Result<()> {
                 }
             }
             EnumEvent::End(end) => println!("  ... {n} rows, then {end:?}"),
+            other => println!("  {other:?}"),
         }
     }
     Ok(())
@@ -274,6 +277,7 @@ async fn cancel_wql(client: &Client, sim: &Simulator) -> Result<()> {
                 }
             }
             EnumEvent::End(end) => println!("  {n} items delivered in all, then {end:?}"),
+            other => println!("  {other:?}"),
         }
     }
     items.close().await?; // waits for the Release's answer

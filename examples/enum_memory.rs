@@ -83,6 +83,7 @@ async fn enumerate(endpoint: &str, user: &str, password: &str) -> Res<()> {
             }
             EnumEvent::End(EnumEnd::Complete) => break,
             EnumEvent::End(other) => return Err(format!("ended early: {other:?}").into()),
+            other => return Err(format!("unexpected {other:?}").into()),
         }
     }
     let secs = start.elapsed().as_secs_f64();

@@ -84,6 +84,7 @@ async fn drain(cmd: &mut Command) -> (Vec<u8>, Option<Result<ExitStatus, Error>>
             Ok(CommandEvent::Stderr(b)) => panic!("unexpected stderr {b:?}"),
             Ok(CommandEvent::Exit(s)) => return (out, Some(Ok(s))),
             Err(e) => return (out, Some(Err(e))),
+            other => panic!("unexpected {other:?}"),
         }
     }
     (out, None)

@@ -82,6 +82,7 @@ async fn drain<T: Send + 'static>(mut e: Enumeration<T>) -> (Vec<T>, EnumEnd) {
             Some(Ok(EnumEvent::End(end))) => break end,
             Some(Err(err)) => panic!("error after {} items: {err}", out.len()),
             None => panic!("stream ended without a final status"),
+            _ => panic!("an event of an unknown kind"),
         }
     };
     assert!(e.next().await.is_none(), "nothing after the final status");

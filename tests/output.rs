@@ -78,6 +78,7 @@ async fn streamed_stderr_decodes_clixml_split_over_chunks() {
             CommandEvent::Stderr(b) => shown.push(clixml.decode_chunk(&bytes.decode_chunk(&b))),
             CommandEvent::Stdout(b) => panic!("unexpected stdout {b:?}"),
             CommandEvent::Exit(s) => exit = Some(s),
+            other => panic!("unexpected {other:?}"),
         }
     }
     assert_eq!(exit, Some(ExitStatus::Exited(1)));

@@ -194,6 +194,7 @@ async fn a_64_mib_stream_through_random_cuts_arrives_byte_exact() {
             }
             CommandEvent::Stderr(b) => panic!("stderr: {b:?}"),
             CommandEvent::Exit(s) => exit = Some(s),
+            other => panic!("unexpected {other:?}"),
         }
     }
     assert!(pending.is_empty());

@@ -126,6 +126,7 @@ async fn output_streams_as_it_arrives_in_order() {
             }
             CommandEvent::Stderr(b) => panic!("unexpected stderr {b:?}"),
             CommandEvent::Exit(s) => exit = Some(s),
+            other => panic!("unexpected {other:?}"),
         }
     }
     assert_eq!(exit, Some(ExitStatus::Exited(0)));
@@ -187,6 +188,7 @@ async fn cancel_mid_stream_signals_at_once_and_keeps_received_output() {
             }
             CommandEvent::Stderr(_) => panic!("unexpected stderr"),
             CommandEvent::Exit(s) => exits.push(s),
+            other => panic!("unexpected {other:?}"),
         }
     }
     assert_eq!(
@@ -247,6 +249,7 @@ async fn cancelled_output_still_buffered_is_delivered() {
             CommandEvent::Stdout(b) => bytes += b.len(),
             CommandEvent::Stderr(_) => panic!("unexpected stderr"),
             CommandEvent::Exit(s) => last = Some(s),
+            other => panic!("unexpected {other:?}"),
         }
     }
     assert!(
@@ -370,6 +373,7 @@ async fn slow_consumer_bounds_client_memory() {
             CommandEvent::Stdout(b) => total += b.len(),
             CommandEvent::Stderr(_) => {}
             CommandEvent::Exit(s) => assert_eq!(s, ExitStatus::Exited(0)),
+            other => panic!("unexpected {other:?}"),
         }
         assert!(cmd.buffered_bytes() <= 64 * 1024 + 1024 * 1024);
     }
@@ -493,6 +497,7 @@ async fn output_held_by_the_consumer_stays_intact_across_responses() {
                 }
                 CommandEvent::Stderr(b) => panic!("unexpected stderr {b:?}"),
                 CommandEvent::Exit(s) => assert_eq!(s, ExitStatus::Exited(0)),
+                other => panic!("unexpected {other:?}"),
             }
         }
         assert_eq!(offset, expected.len());

@@ -163,6 +163,7 @@ async fn output_from_chunked_bodies_stays_intact_while_buffers_are_reused() {
             CommandEvent::Stdout(b) => held.push(b),
             CommandEvent::Stderr(b) => panic!("unexpected stderr {b:?}"),
             CommandEvent::Exit(s) => exit = Some(s),
+            other => panic!("unexpected {other:?}"),
         }
     }
     assert_eq!(exit, Some(tokio_winrm::ExitStatus::Exited(0)));

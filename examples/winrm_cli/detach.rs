@@ -50,6 +50,7 @@ pub async fn detach(
                 eprintln!("note: the command ended before the disconnect: {status:?}");
                 break;
             }
+            Ok(_) => {}
             Err(_) => break,
         }
     }
@@ -93,6 +94,7 @@ pub async fn attach(
                     let _ = e.write_all(&b).and_then(|()| e.flush());
                 }
                 Some(Ok(CommandEvent::Exit(status))) => break status,
+                Some(Ok(_)) => {}
                 Some(Err(e)) => return Err(e.into()),
                 None => return Err(Failure::Message("the output stream ended without an exit status".into(), 1)),
             },
@@ -123,6 +125,10 @@ pub async fn attach(
                 eprintln!("cancelled: {reason}");
             }
             ExitCode::from(130)
+        }
+        other => {
+            eprintln!("error: the command ended with a status this tool does not know: {other:?}");
+            ExitCode::from(1)
         }
     })
 }

@@ -114,6 +114,7 @@ pub fn scalar_text(v: &Value) -> String {
             let parts: Vec<String> = items.iter().map(scalar_text).collect();
             format!("[{}]", parts.join(", "))
         }
+        other => format!("{other:?}"),
     }
 }
 
@@ -192,6 +193,7 @@ impl Serialize for JsonValue<'_> {
             Value::Reference(epr) => JsonReference(epr).serialize(s),
             Value::Instance(i) => JsonInstance(i).serialize(s),
             Value::Array(items) => s.collect_seq(items.iter().map(JsonValue)),
+            other => s.serialize_str(&format!("{other:?}")),
         }
     }
 }

@@ -99,6 +99,10 @@ pub async fn run(
             );
             ExitCode::from(EXIT_INTERRUPTED)
         }
+        other => {
+            eprintln!("error: the command ended with a status this tool does not know: {other:?}");
+            ExitCode::from(1)
+        }
     })
 }
 
@@ -229,6 +233,7 @@ async fn drive(
                 }
                 Some(Ok(CommandEvent::Stderr(b))) => out.stderr(&b),
                 Some(Ok(CommandEvent::Exit(status))) => break status,
+                Some(Ok(_)) => {}
                 Some(Err(e)) => {
                     out.finish();
                     return Err(e.into());

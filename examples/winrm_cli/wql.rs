@@ -77,6 +77,7 @@ pub async fn stream_rows(
                     }
                 }
                 Some(Ok(EnumEvent::End(end))) => break Ok(end),
+                Some(Ok(_)) => {}
                 Some(Err(e)) => break Err(e),
                 None => break Err(tokio_winrm::Error::State("the enumeration ended without a final status".into())),
             },

@@ -105,6 +105,7 @@ impl EnumItem {
 
 /// One event of an [`Enumeration`]: an item, or the final status (always last, exactly once).
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub enum EnumEvent<T> {
     /// An item.
     Item(T),
@@ -285,6 +286,7 @@ impl Client {
     ///     match event? {
     ///         EnumEvent::Item(item) => println!("{:?}", item.instance()),
     ///         EnumEvent::End(end) => println!("{end:?}"),
+    ///         _ => {} // the enum may grow
     ///     }
     /// }
     /// # Ok(()) }

@@ -32,6 +32,7 @@ use crate::transport::RequestKind;
 /// are dropped; a chunk kept for long keeps that buffer (at most about one
 /// ReceiveResponse of output) alive, so copy small pieces you keep (`Bytes::to_vec`).
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum CommandEvent {
     /// A chunk of standard output, as the server sent it (raw bytes in the shell's code page).
     Stdout(Bytes),
@@ -43,6 +44,7 @@ pub enum CommandEvent {
 
 /// How a command ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum ExitStatus {
     /// The process exited with this code.
     Exited(i64),

@@ -233,6 +233,7 @@ pub fn parse_duration(s: &str) -> Option<Duration> {
 
 /// A CIM property value.
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub enum Value {
     /// `xsi:nil="true"`.
     Null,
