@@ -220,6 +220,20 @@ pub struct CounterSnapshot {
     pub cached_operations: u64,
 }
 
+/// The simulator's Kerberos counters (feature `kerberos`), from
+/// [`Simulator::kerberos_counters`].
+#[cfg(feature = "kerberos")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub struct KerberosCounters {
+    /// Kerberos handshakes accepted (AP-REQ verified).
+    pub handshakes: u64,
+    /// Kerberos-sealed requests unsealed and verified.
+    pub sealed_messages: u64,
+    /// Refusals: bad tokens, unknown users, failed verification.
+    pub failures: u64,
+}
+
 impl Counters {
     fn snapshot(&self) -> CounterSnapshot {
         let g = |a: &AtomicU64| a.load(Ordering::SeqCst);
@@ -400,13 +414,13 @@ impl Simulator {
     /// Kerberos counters (feature `kerberos`): handshakes accepted, sealed requests
     /// unsealed, and refusals (bad tokens, unknown users, failed verification).
     #[cfg(feature = "kerberos")]
-    pub fn kerberos_counters(&self) -> (u64, u64, u64) {
+    pub fn kerberos_counters(&self) -> KerberosCounters {
         let k = &self.state.kerberos;
-        (
-            k.handshakes.load(Ordering::SeqCst),
-            k.sealed_messages.load(Ordering::SeqCst),
-            k.failures.load(Ordering::SeqCst),
-        )
+        KerberosCounters {
+            handshakes: k.handshakes.load(Ordering::SeqCst),
+            sealed_messages: k.sealed_messages.load(Ordering::SeqCst),
+            failures: k.failures.load(Ordering::SeqCst),
+        }
     }
 
     /// Stops accepting connections and ends running commands.
