@@ -13,9 +13,10 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::response::envelope;
+use super::wmi::ClassRef;
 use super::wmi::{self, class_uri};
 use super::wql::{self, Query, WqlValue};
-use super::{HandlerResult, SimClass, SimFault, SimRequest, State};
+use super::{ClassSource, HandlerResult, SimFault, SimRequest, State};
 use crate::soap::envelope::{XmlWriter, format_duration};
 use crate::soap::xml::Element;
 use crate::soap::{Instance, Value, ns};
@@ -142,7 +143,7 @@ fn max_elements(el: &Element, nss: &str, default: u64) -> Result<u64, SimFault> 
 }
 
 /// The class a resource URI names: `.../wmi/root/cimv2/<Class>`, or `None` for `*`.
-fn class_of_uri<'s>(state: &'s State, uri: &str) -> Result<Option<&'s dyn SimClass>, SimFault> {
+fn class_of_uri<'s>(state: &'s State, uri: &str) -> Result<Option<ClassRef<'s>>, SimFault> {
     let rest = uri
         .strip_prefix(ns::WMI_BASE)
         .or_else(|| uri.strip_prefix(ns::CIM_SCHEMA_BASE))
@@ -189,7 +190,7 @@ fn enumerate(state: &State, req: &SimRequest) -> HandlerResult {
                 if by_uri.is_some_and(|c| !c.name().eq_ignore_ascii_case(class.name())) {
                     return Err(no_such_class());
                 }
-                q.validate_properties(class.properties())
+                q.validate_properties(&class.properties())
                     .map_err(|e| SimFault::cannot_process_filter(&format!("{}. ", e.message)))?;
                 query = Some(q);
                 class
@@ -431,7 +432,7 @@ fn batch(
             continue;
         }
         let mark = out.len();
-        write_item(&mut out, src, class, &inst);
+        write_item(&mut out, src, &*class, &inst);
         if n > 0 && out.len() > budget {
             out.truncate(mark);
             break;
@@ -481,7 +482,7 @@ fn to_wql(v: &Value) -> Option<WqlValue> {
 }
 
 /// One item as Windows writes it for the enumeration's mode and projection.
-fn write_item(w: &mut XmlWriter, src: &Source, class: &dyn SimClass, inst: &Instance) {
+fn write_item(w: &mut XmlWriter, src: &Source, class: &dyn ClassSource, inst: &Instance) {
     let fragment = src.query.as_ref().is_some_and(|q| q.properties.is_some());
     let object = |w: &mut XmlWriter| {
         if fragment {
@@ -533,7 +534,7 @@ fn write_fragment(w: &mut XmlWriter, src: &Source, inst: &Instance) {
     w.raw("</w:XmlFragment>");
 }
 
-fn write_epr(w: &mut XmlWriter, src: &Source, class: &dyn SimClass, inst: &Instance) {
+fn write_epr(w: &mut XmlWriter, src: &Source, class: &dyn ClassSource, inst: &Instance) {
     w.raw("<a:EndpointReference><a:Address>");
     w.raw(ns::ANONYMOUS);
     w.raw("</a:Address><a:ReferenceParameters><w:ResourceURI>");

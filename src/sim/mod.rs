@@ -16,6 +16,7 @@ mod enumeration;
 #[cfg(feature = "kerberos")]
 mod kerberos;
 mod ntlm;
+mod registered;
 pub mod request;
 pub mod response;
 mod robust;
@@ -36,6 +37,7 @@ use tokio_util::sync::CancellationToken;
 pub use kerberos::SimKerberos;
 #[doc(hidden)]
 pub use ntlm::bench_seal_unseal;
+pub use registered::SimClass;
 pub use request::SimRequest;
 pub use response::SimFault;
 pub use winrs::{CommandContext, CommandFn};
@@ -437,13 +439,13 @@ impl Drop for Simulator {
 
 /// A WMI-like class the simulator serves: instances made on demand from an index, so
 /// large classes are never held in memory.
-pub(crate) trait SimClass: Send + Sync {
+pub(crate) trait ClassSource: Send + Sync {
     /// Class name, e.g. `Win32_Service`.
     fn name(&self) -> &str;
     /// Property names in schema order.
-    fn properties(&self) -> &[&'static str];
+    fn properties(&self) -> Vec<&str>;
     /// Key property names (selectors), e.g. `["Name"]`.
-    fn keys(&self) -> &[&'static str];
+    fn keys(&self) -> Vec<&str>;
     /// Number of instances.
     fn count(&self) -> u64;
     /// The instance at `index` (< count).

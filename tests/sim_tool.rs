@@ -1,0 +1,154 @@
+//! The simulator as a testing tool: classes and commands a test registers, faults it
+//! injects, the request log it asserts on, and the "user automation" pattern a user
+//! copies to test their own code without a Windows host.
+
+use std::future::Future;
+use std::time::Duration;
+
+use tokio_winrm::sim::{SimClass, Simulator};
+use tokio_winrm::{Auth, Client, EnumItem, EnumerationMode, Error, Resource, Value};
+
+/// Runs a test body with a deadline, so a hang fails fast.
+async fn within<F: Future<Output = ()>>(f: F) {
+    tokio::time::timeout(Duration::from_secs(20), f)
+        .await
+        .expect("test timed out");
+}
+
+fn client(sim: &Simulator) -> Client {
+    Client::builder(sim.endpoint())
+        .auth(Auth::basic(sim.user(), sim.password()))
+        .allow_insecure_basic(true)
+        .operation_timeout(Duration::from_secs(5))
+        .build()
+        .unwrap()
+}
+
+fn widgets() -> SimClass {
+    SimClass::new("Acme_Widget")
+        .key("Name")
+        .property("Size")
+        .property("Color")
+        .instance([
+            ("Name", Value::from("gear")),
+            ("Size", Value::from(3u64)),
+            ("Color", Value::from("red")),
+        ])
+        .instance([("Name", Value::from("cog")), ("Size", Value::from(5u64))])
+        .instance([
+            ("Name", Value::from("sprocket")),
+            ("Size", Value::from(8u64)),
+            ("Color", Value::from("blue")),
+        ])
+}
+
+#[tokio::test]
+async fn registered_class_get_by_selector() {
+    within(async {
+        let sim = Simulator::start().await.unwrap();
+        sim.register_class(widgets());
+        let c = client(&sim);
+        let cog = c
+            .get(&Resource::wmi("root/cimv2", "Acme_Widget").selector("Name", "COG"))
+            .await
+            .unwrap();
+        assert_eq!(cog.class_name, "Acme_Widget");
+        assert_eq!(cog.get_str("Name"), Some("cog"));
+        // Untyped XML: the client reads numbers as text.
+        assert_eq!(cog.get_str("Size"), Some("5"));
+        // A declared property the instance lacks is nil.
+        assert_eq!(cog.get("Color"), Some(&Value::Null));
+        // An unknown key value, or a selector that is not a key: InvalidSelectors.
+        for r in [
+            Resource::wmi("root/cimv2", "Acme_Widget").selector("Name", "nope"),
+            Resource::wmi("root/cimv2", "Acme_Widget").selector("Size", "5"),
+        ] {
+            match c.get(&r).await {
+                Err(Error::Fault(f)) => assert_eq!(f.code(), Some(2_150_858_843), "{f:?}"),
+                other => panic!("expected InvalidSelectors, got {other:?}"),
+            }
+        }
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn registered_class_enumerates_with_wql_and_eprs() {
+    within(async {
+        let sim = Simulator::start().await.unwrap();
+        sim.register_class(widgets());
+        let c = client(&sim);
+        let all = c
+            .enumerate(&Resource::wmi("root/cimv2", "Acme_Widget"))
+            .start()
+            .collect_items()
+            .await
+            .unwrap();
+        assert_eq!(all.len(), 3);
+        let big = c
+            .wql(
+                "root/cimv2",
+                "SELECT Name FROM Acme_Widget WHERE Size > 4 AND Color IS NOT NULL",
+            )
+            .start()
+            .collect_items()
+            .await
+            .unwrap();
+        let names: Vec<_> = big
+            .iter()
+            .map(|i| i.instance().and_then(|i| i.get_str("Name")).unwrap())
+            .collect();
+        assert_eq!(names, ["sprocket"]);
+        // Unknown properties in the query are refused, as for the built-in classes.
+        let bad = c
+            .wql("root/cimv2", "SELECT Weight FROM Acme_Widget")
+            .start()
+            .collect_items()
+            .await;
+        assert!(matches!(bad, Err(Error::Fault(_))), "{bad:?}");
+        // EPRs carry the key selector, and a Get through one works.
+        let refs = c
+            .enumerate(&Resource::wmi("root/cimv2", "Acme_Widget"))
+            .mode(EnumerationMode::References)
+            .start()
+            .collect_items()
+            .await
+            .unwrap();
+        let EnumItem::Reference(epr) = &refs[0] else {
+            panic!("expected a reference: {refs:?}");
+        };
+        assert_eq!(epr.selectors.len(), 1, "{epr:?}");
+        assert_eq!(epr.selectors[0].name, "Name");
+        let again = c.get(&Resource::from_epr(epr)).await.unwrap();
+        assert_eq!(again.get_str("Name"), Some("gear"));
+        assert_eq!(sim.counters().open_enumerations, 0);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn registering_again_replaces_the_class() {
+    within(async {
+        let sim = Simulator::start().await.unwrap();
+        sim.register_class(widgets());
+        sim.register_class(
+            SimClass::new("acme_widget")
+                .key("Name")
+                .instance([("Name", "only")]),
+        );
+        let c = client(&sim);
+        let all = c
+            .wql("root/cimv2", "SELECT * FROM Acme_Widget")
+            .start()
+            .collect_items()
+            .await
+            .unwrap();
+        assert_eq!(all.len(), 1);
+        // A class that was never registered stays unknown.
+        let missing = c
+            .get(&Resource::wmi("root/cimv2", "Acme_Gadget").selector("Name", "x"))
+            .await;
+        assert!(matches!(missing, Err(Error::Fault(_))), "{missing:?}");
+    })
+    .await;
+}
