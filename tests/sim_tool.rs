@@ -5,7 +5,7 @@
 use std::future::Future;
 use std::time::Duration;
 
-use tokio_winrm::sim::{SimClass, Simulator};
+use tokio_winrm::sim::{CommandContext, SimClass, Simulator};
 use tokio_winrm::{Auth, Client, EnumItem, EnumerationMode, Error, Resource, Value};
 
 /// Runs a test body with a deadline, so a hang fails fast.
@@ -149,6 +149,33 @@ async fn registering_again_replaces_the_class() {
             .get(&Resource::wmi("root/cimv2", "Acme_Gadget").selector("Name", "x"))
             .await;
         assert!(matches!(missing, Err(Error::Fault(_))), "{missing:?}");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn register_command_takes_a_plain_async_block_or_a_boxed_future() {
+    within(async {
+        let sim = Simulator::start().await.unwrap();
+        sim.register_command("greet", |ctx: CommandContext| async move {
+            ctx.print(&format!("hello {}\r\n", ctx.args.join(" ")))
+                .await;
+            7
+        });
+        // The boxed form existing callers use still compiles.
+        sim.register_command("boxed", |ctx: CommandContext| {
+            Box::pin(async move {
+                ctx.print("boxed\r\n").await;
+                0
+            })
+        });
+        let c = client(&sim);
+        let out = c.run("greet", &["world"]).await.unwrap();
+        assert_eq!(out.stdout_text(), "hello world\r\n");
+        assert_eq!(out.code, Some(7));
+        let out = c.run("boxed", &[]).await.unwrap();
+        assert_eq!(out.stdout_text(), "boxed\r\n");
+        assert_eq!(out.code, Some(0));
     })
     .await;
 }
