@@ -11,12 +11,10 @@ use tokio_winrm::{Auth, Client};
 async fn readme_custom_command() {
     tokio::time::timeout(Duration::from_secs(20), async {
         let sim = Simulator::start_with(SimConfig::default()).await.unwrap(); // 127.0.0.1:0
-        sim.register_command("deploy", |ctx: CommandContext| {
-            Box::pin(async move {
-                ctx.print(&format!("deploying {}\r\n", ctx.args.join(" ")))
-                    .await;
-                0 // the exit code
-            })
+        sim.register_command("deploy", |ctx: CommandContext| async move {
+            ctx.print(&format!("deploying {}\r\n", ctx.args.join(" ")))
+                .await;
+            0 // the exit code
         });
         let client = Client::builder(sim.endpoint())
             .auth(Auth::basic(sim.user(), sim.password()))
