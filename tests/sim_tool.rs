@@ -5,8 +5,8 @@
 use std::future::Future;
 use std::time::Duration;
 
-use tokio_winrm::sim::{CommandContext, SimClass, Simulator};
-use tokio_winrm::{Auth, Client, EnumItem, EnumerationMode, Error, Resource, Value};
+use tokio_winrm::sim::{CommandContext, Injection, Operation, SimClass, SimFault, Simulator};
+use tokio_winrm::{Auth, Client, EnumItem, EnumerationMode, Error, Instance, Resource, Value};
 
 /// Runs a test body with a deadline, so a hang fails fast.
 async fn within<F: Future<Output = ()>>(f: F) {
@@ -176,6 +176,145 @@ async fn register_command_takes_a_plain_async_block_or_a_boxed_future() {
         let out = c.run("boxed", &[]).await.unwrap();
         assert_eq!(out.stdout_text(), "boxed\r\n");
         assert_eq!(out.code, Some(0));
+    })
+    .await;
+}
+
+fn widget(name: &str) -> Resource {
+    Resource::wmi("root/cimv2", "Acme_Widget").selector("Name", name)
+}
+
+#[tokio::test]
+async fn injected_fault_code_applies_to_the_next_n_matching_requests() {
+    within(async {
+        let sim = Simulator::start().await.unwrap();
+        sim.register_class(widgets());
+        let c = client(&sim);
+        sim.inject(Injection::on(Operation::Get).fault_code(1726).times(2));
+        assert_eq!(sim.pending_injections(), 2);
+        // Other operations are not touched.
+        c.wql("root/cimv2", "SELECT * FROM Acme_Widget")
+            .start()
+            .collect_items()
+            .await
+            .unwrap();
+        for _ in 0..2 {
+            match c.get(&widget("gear")).await {
+                Err(Error::Fault(f)) => assert_eq!(f.code(), Some(1726), "{f:?}"),
+                other => panic!("expected the injected fault, got {other:?}"),
+            }
+        }
+        // Used up: the third Get succeeds.
+        assert_eq!(
+            c.get(&widget("gear")).await.unwrap().get_str("Name"),
+            Some("gear")
+        );
+        assert_eq!(sim.pending_injections(), 0);
+        assert_eq!(sim.counters().injected, 2);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn injected_custom_fault_and_resource_uri_filter() {
+    within(async {
+        let sim = Simulator::start().await.unwrap();
+        sim.register_class(widgets());
+        let c = client(&sim);
+        let mut access_denied = SimFault::internal("Access is denied.", 5);
+        access_denied.subcode = "w:AccessDenied".into();
+        access_denied.code = "s:Sender";
+        sim.inject(
+            Injection::on(Operation::Get)
+                .resource_uri("http://schemas.microsoft.com/wbem/wsman/1/wmi/root/cimv2/acme_")
+                .fault(access_denied),
+        );
+        // A Get of another class does not match.
+        c.get(&Resource::wmi("root/cimv2", "Win32_Service").selector("Name", "WinRM"))
+            .await
+            .unwrap();
+        match c.get(&widget("cog")).await {
+            Err(Error::Fault(f)) => {
+                assert_eq!(f.code(), Some(5), "{f:?}");
+                assert!(f.to_string().contains("Access is denied"), "{f}");
+            }
+            other => panic!("expected the injected fault, got {other:?}"),
+        }
+        c.get(&widget("cog")).await.unwrap();
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn injected_http_status() {
+    within(async {
+        let sim = Simulator::start().await.unwrap();
+        sim.register_class(widgets());
+        let c = client(&sim);
+        sim.inject(Injection::on(Operation::Any).http_status(503));
+        match c.get(&widget("gear")).await {
+            Err(Error::Http { status, .. }) => assert_eq!(status, 503),
+            other => panic!("expected HTTP 503, got {other:?}"),
+        }
+        c.get(&widget("gear")).await.unwrap();
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn injected_delay_holds_the_request() {
+    within(async {
+        let sim = Simulator::start().await.unwrap();
+        sim.register_class(widgets());
+        let c = client(&sim);
+        c.get(&widget("gear")).await.unwrap(); // connection up
+        sim.inject(Injection::on(Operation::Get).delay(Duration::from_millis(400)));
+        let t = std::time::Instant::now();
+        c.get(&widget("gear")).await.unwrap();
+        assert!(
+            t.elapsed() >= Duration::from_millis(400),
+            "{:?}",
+            t.elapsed()
+        );
+        let t = std::time::Instant::now();
+        c.get(&widget("gear")).await.unwrap();
+        assert!(
+            t.elapsed() < Duration::from_millis(400),
+            "{:?}",
+            t.elapsed()
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn injected_connection_drop() {
+    within(async {
+        let sim = Simulator::start().await.unwrap();
+        sim.register_class(widgets());
+        let c = client(&sim);
+        // A Get is safe to repeat: the client re-sends it once on a fresh connection.
+        sim.inject(Injection::on(Operation::Get).drop_connection());
+        c.get(&widget("gear")).await.unwrap();
+        let gets = sim
+            .requests()
+            .iter()
+            .filter(|r| r.action.ends_with("/transfer/Get"))
+            .count();
+        assert_eq!(gets, 2);
+        assert_eq!(sim.counters().connections, 2);
+        // An Invoke is not: the client reports that the server may have carried it out.
+        let create =
+            "http://schemas.microsoft.com/wbem/wsman/1/wmi/root/cimv2/Win32_Process/Create";
+        sim.inject(Injection::on(Operation::Action(create.into())).drop_connection());
+        let r = c
+            .invoke(
+                &Resource::wmi("root/cimv2", "Win32_Process"),
+                "Create",
+                &Instance::new("Win32_Process_INPUT").with("CommandLine", "notepad.exe"),
+            )
+            .await;
+        assert!(matches!(r, Err(Error::ResponseLost { .. })), "{r:?}");
     })
     .await;
 }

@@ -13,11 +13,13 @@ mod body;
 mod config;
 mod encryption;
 mod enumeration;
+mod inject;
 #[cfg(feature = "kerberos")]
 mod kerberos;
 mod ntlm;
 mod registered;
 pub mod request;
+mod requests;
 pub mod response;
 mod robust;
 mod server;
@@ -33,12 +35,14 @@ use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 
+pub use inject::{Injection, Operation};
 #[cfg(feature = "kerberos")]
 pub use kerberos::SimKerberos;
 #[doc(hidden)]
 pub use ntlm::bench_seal_unseal;
 pub use registered::SimClass;
 pub use request::SimRequest;
+pub use requests::{LoggedRequest, REQUEST_LOG_CAPACITY};
 pub use response::SimFault;
 pub use winrs::{CommandContext, CommandFn};
 
@@ -154,6 +158,7 @@ pub(crate) struct Counters {
     pub robust_replays: AtomicU64,
     pub robust_refusals: AtomicU64,
     pub cached_operations: AtomicU64,
+    pub injected: AtomicU64,
 }
 
 /// A snapshot of the simulator's counters.
@@ -220,6 +225,8 @@ pub struct CounterSnapshot {
     pub robust_refusals: u64,
     /// Rows of the OperationMessages table at the last look.
     pub cached_operations: u64,
+    /// Requests an [`Injection`] applied to.
+    pub injected: u64,
 }
 
 /// The simulator's Kerberos counters (feature `kerberos`), from
@@ -268,6 +275,7 @@ impl Counters {
             robust_replays: g(&self.robust_replays),
             robust_refusals: g(&self.robust_refusals),
             cached_operations: g(&self.cached_operations),
+            injected: g(&self.injected),
         }
     }
 }
@@ -286,6 +294,10 @@ pub(crate) struct State {
     pub operations: robust::Operations,
     /// When the last Signal terminate arrived (for latency benchmarks).
     pub last_terminate: std::sync::Mutex<Option<std::time::Instant>>,
+    /// Armed fault injections (`Simulator::inject`).
+    pub injections: inject::Injections,
+    /// The request log (`Simulator::requests`).
+    pub requests: requests::RequestLog,
     #[cfg(feature = "kerberos")]
     pub kerberos: kerberos::Control,
 }
@@ -342,6 +354,8 @@ impl Simulator {
             ntlm: ntlm::Control::default(),
             operations: robust::Operations::default(),
             last_terminate: std::sync::Mutex::new(None),
+            injections: inject::Injections::default(),
+            requests: requests::RequestLog::default(),
             #[cfg(feature = "kerberos")]
             kerberos: kerberos::Control::default(),
             config,
