@@ -75,7 +75,9 @@ fn body_excerpt(raw: &[u8]) -> String {
         .filter_map(|t| text.find(t))
         .min()
         .and_then(|at| text[at..].find('>').map(|gt| at + gt + 1));
-    let close = text.rfind("</").filter(|&c| text[c..].contains(":Body>"));
+    let close = text
+        .rfind(":Body>")
+        .and_then(|at| text[..at].rfind("</"));
     let inner = match (open, close) {
         (Some(o), Some(c)) if o <= c => text[o..c].trim(),
         _ => "",
