@@ -318,3 +318,181 @@ async fn injected_connection_drop() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn request_log_records_what_the_client_sent() {
+    within(async {
+        let sim = Simulator::start().await.unwrap();
+        sim.register_class(widgets());
+        let c = client(&sim);
+        c.get(&widget("sprocket")).await.unwrap();
+        c.run("echo", &["hi"]).await.unwrap();
+        let log = sim.requests();
+        let get = log
+            .iter()
+            .find(|r| r.action.ends_with("/transfer/Get"))
+            .expect("the Get is logged");
+        assert_eq!(
+            get.resource_uri.as_deref(),
+            Some("http://schemas.microsoft.com/wbem/wsman/1/wmi/root/cimv2/Acme_Widget")
+        );
+        assert_eq!(get.selector("name"), Some("sprocket"));
+        let command = log
+            .iter()
+            .find(|r| r.action.ends_with("/shell/Command"))
+            .expect("the Command is logged");
+        assert!(
+            command.body.contains("<rsp:Command>echo</rsp:Command>"),
+            "{}",
+            command.body
+        );
+        assert!(command.selector("ShellId").is_some(), "{command:?}");
+        // In order, Get before Create and Command.
+        let pos = |suffix: &str| log.iter().position(|r| r.action.ends_with(suffix)).unwrap();
+        assert!(pos("/transfer/Get") < pos("/transfer/Create"));
+        assert!(pos("/transfer/Create") < pos("/shell/Command"));
+        assert!(log.windows(2).all(|w| w[0].at <= w[1].at));
+        sim.clear_requests();
+        assert!(sim.requests().is_empty());
+        c.get(&widget("gear")).await.unwrap();
+        assert_eq!(sim.requests().len(), 1);
+    })
+    .await;
+}
+
+// ---------------------------------------------------------------------------
+// The "user automation" pattern: a function written as a user writes it, against the
+// public client API only, tested without Windows.
+
+/// What the user's automation reports for one host.
+#[derive(Debug, PartialEq)]
+struct Inventory {
+    /// Names of the widgets larger than `min_size`.
+    big_widgets: Vec<String>,
+    /// The deploy tool's exit code and first output line.
+    deploy: Option<(i64, String)>,
+}
+
+/// The user's code: lists the big widgets, then deploys; a failed deploy (a fault, or
+/// a lost connection) is reported as `None` instead of failing the whole run, while a
+/// failed query is an error.
+async fn inventory_and_deploy(client: &Client, min_size: u64) -> Result<Inventory, Error> {
+    let query = format!("SELECT Name FROM Acme_Widget WHERE Size > {min_size}");
+    let mut big_widgets = Vec::new();
+    for item in client
+        .wql("root/cimv2", &query)
+        .start()
+        .collect_items()
+        .await?
+    {
+        if let Some(name) = item.instance().and_then(|i| i.get_str("Name")) {
+            big_widgets.push(name.to_string());
+        }
+    }
+    let deploy = match client
+        .run("deploy", &["--widgets", &big_widgets.join(",")])
+        .await
+    {
+        Ok(out) => Some((
+            out.code.unwrap_or(-1),
+            out.stdout_text()
+                .lines()
+                .next()
+                .unwrap_or_default()
+                .to_string(),
+        )),
+        Err(Error::Fault(_) | Error::ResponseLost { .. }) => None,
+        Err(e) => return Err(e),
+    };
+    Ok(Inventory {
+        big_widgets,
+        deploy,
+    })
+}
+
+async fn automation_sim() -> Simulator {
+    let sim = Simulator::start().await.unwrap();
+    sim.register_class(widgets());
+    sim.register_command("deploy", |ctx: CommandContext| async move {
+        ctx.print(&format!("deployed {}\r\n", ctx.args[1])).await;
+        0
+    });
+    sim
+}
+
+#[tokio::test]
+async fn user_automation_happy_path() {
+    within(async {
+        let sim = automation_sim().await;
+        let c = client(&sim);
+        let got = inventory_and_deploy(&c, 4).await.unwrap();
+        assert_eq!(
+            got,
+            Inventory {
+                big_widgets: vec!["cog".into(), "sprocket".into()],
+                deploy: Some((0, "deployed cog,sprocket".into())),
+            }
+        );
+        // The command line the automation sent.
+        let command = sim
+            .requests()
+            .into_iter()
+            .find(|r| r.action.ends_with("/shell/Command"))
+            .unwrap();
+        assert!(
+            command
+                .body
+                .contains("<rsp:Arguments>cog,sprocket</rsp:Arguments>"),
+            "{}",
+            command.body
+        );
+        assert_eq!(sim.counters().commands_started, 1);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn user_automation_survives_a_failed_deploy_but_not_a_failed_query() {
+    within(async {
+        let sim = automation_sim().await;
+        let c = client(&sim);
+        // The host refuses the command: reported, not fatal.
+        sim.inject(Injection::on(Operation::Command).fault_code(1726));
+        let got = inventory_and_deploy(&c, 4).await.unwrap();
+        assert_eq!(got.big_widgets, ["cog", "sprocket"]);
+        assert_eq!(got.deploy, None);
+        assert_eq!(sim.counters().commands_started, 0);
+        // The connection drops under the Command before it runs: the client retransmits
+        // it (Robust Connections, on by default on both sides) and the deploy succeeds.
+        sim.clear_requests();
+        sim.inject(Injection::on(Operation::Command).drop_connection());
+        assert_eq!(
+            inventory_and_deploy(&c, 4).await.unwrap().deploy,
+            Some((0, "deployed cog,sprocket".into()))
+        );
+        let commands = sim
+            .requests()
+            .iter()
+            .filter(|r| r.action.ends_with("/shell/Command"))
+            .count();
+        assert_eq!(commands, 2);
+        assert_eq!(sim.counters().commands_started, 1);
+        // The query's Enumerate fails: the automation's error. (A 503 would not do:
+        // the client retransmits those under Robust Connections.)
+        sim.inject(Injection::on(Operation::Enumerate).fault_code(1726));
+        match inventory_and_deploy(&c, 4).await {
+            Err(Error::Fault(f)) => assert_eq!(f.code(), Some(1726), "{f:?}"),
+            other => panic!("expected the injected fault, got {other:?}"),
+        }
+        assert_eq!(sim.counters().injected, 3);
+        assert_eq!(sim.pending_injections(), 0);
+        // The failed query stopped the run before any shell was opened.
+        let creates = sim
+            .requests()
+            .iter()
+            .filter(|r| r.action.ends_with("/transfer/Create"))
+            .count();
+        assert_eq!(creates, 1, "only the second run's");
+    })
+    .await;
+}
