@@ -3,6 +3,86 @@
 //! Invoke, WinRS shells, WS-Enumeration with WQL, and the faults Windows sends.
 //! Used by the examples, the tests and the benchmarks, and by users testing their
 //! automation without a Windows host.
+//!
+//! # Testing your automation without Windows
+//!
+//! Start a [`Simulator`], give it what your code expects to find on the host
+//! ([`Simulator::register_class`] for WMI classes and instances,
+//! [`Simulator::register_command`] for programs, [`Simulator::register_file`] for
+//! files), make it misbehave where you want to see your error handling
+//! ([`Simulator::inject`]), point your code's [`Client`](crate::Client) at
+//! [`Simulator::endpoint`], then assert on what your code returned, on what it sent
+//! ([`Simulator::requests`]) and on what it left behind ([`Simulator::counters`]).
+//!
+//! ```
+//! use std::time::Duration;
+//! use tokio_winrm::sim::{CommandContext, Injection, Operation, SimClass, Simulator};
+//! use tokio_winrm::{Auth, Client, Error};
+//!
+//! /// The code under test: stops every widget the host reports as stuck.
+//! async fn unstick_widgets(client: &Client) -> Result<Vec<String>, Error> {
+//!     let stuck = client
+//!         .wql("root/cimv2", "SELECT Name FROM Acme_Widget WHERE State = 'Stuck'")
+//!         .start()
+//!         .collect_items()
+//!         .await?;
+//!     let mut stopped = Vec::new();
+//!     for item in stuck {
+//!         let Some(name) = item.instance().and_then(|i| i.get_str("Name")) else {
+//!             continue;
+//!         };
+//!         // A fault for one widget does not stop the others.
+//!         match client.run("widgetctl", &["stop", name]).await {
+//!             Ok(out) if out.code == Some(0) => stopped.push(name.to_string()),
+//!             Ok(_) | Err(Error::Fault(_)) => {}
+//!             Err(e) => return Err(e),
+//!         }
+//!     }
+//!     Ok(stopped)
+//! }
+//!
+//! # fn main() {
+//! let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+//! rt.block_on(async {
+//!     let sim = Simulator::start().await.unwrap();
+//!     sim.register_class(
+//!         SimClass::new("Acme_Widget")
+//!             .key("Name")
+//!             .property("State")
+//!             .instance([("Name", "gear"), ("State", "Stuck")])
+//!             .instance([("Name", "cog"), ("State", "Running")])
+//!             .instance([("Name", "sprocket"), ("State", "Stuck")]),
+//!     );
+//!     sim.register_command("widgetctl", |ctx: CommandContext| async move {
+//!         ctx.print(&format!("{} {}\r\n", ctx.args[0], ctx.args[1])).await;
+//!         0
+//!     });
+//!     // The host refuses the first stop.
+//!     sim.inject(Injection::on(Operation::Command).fault_code(5));
+//!
+//!     let client = Client::builder(sim.endpoint())
+//!         .auth(Auth::basic(sim.user(), sim.password()))
+//!         .allow_insecure_basic(true) // plain HTTP on loopback
+//!         .operation_timeout(Duration::from_secs(5))
+//!         .build()
+//!         .unwrap();
+//!     let stopped = unstick_widgets(&client).await.unwrap();
+//!
+//!     assert_eq!(stopped, ["sprocket"]);
+//!     // What the code sent: the query, then two Commands (one refused).
+//!     let log = sim.requests();
+//!     let commands: Vec<_> = log
+//!         .iter()
+//!         .filter(|r| r.action.ends_with("/shell/Command"))
+//!         .collect();
+//!     assert_eq!(commands.len(), 2);
+//!     assert!(commands[1].body.contains("sprocket"));
+//!     let c = sim.counters();
+//!     assert_eq!((c.injected, c.commands_started), (1, 1));
+//!     client.shutdown().await;
+//! });
+//! # }
+//! ```
 
 #![allow(
     clippy::result_large_err,
