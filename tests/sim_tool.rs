@@ -1,6 +1,7 @@
 //! The simulator as a testing tool: classes and commands a test registers, faults it
 //! injects, the request log it asserts on, and the "user automation" pattern a user
 //! copies to test their own code without a Windows host.
+#![cfg(feature = "sim")]
 
 use std::future::Future;
 use std::time::Duration;
