@@ -7,7 +7,10 @@ use std::future::Future;
 use std::time::Duration;
 
 use tokio_winrm::sim::{CommandContext, Injection, Operation, SimClass, SimFault, Simulator};
-use tokio_winrm::{Auth, Client, EnumItem, EnumerationMode, Error, Instance, Resource, Value};
+use tokio_winrm::soap::envelope::Selector;
+use tokio_winrm::{
+    Auth, Client, EnumItem, EnumerationMode, Error, Filter, Instance, Resource, Value,
+};
 
 /// Runs a test body with a deadline, so a hang fails fast.
 async fn within<F: Future<Output = ()>>(f: F) {
@@ -122,6 +125,19 @@ async fn registered_class_enumerates_with_wql_and_eprs() {
         assert_eq!(epr.selectors[0].name, "Name");
         let again = c.get(&Resource::from_epr(epr)).await.unwrap();
         assert_eq!(again.get_str("Name"), Some("gear"));
+        // A selector filter picks one instance by key.
+        let one = c
+            .enumerate(&Resource::wmi("root/cimv2", "Acme_Widget"))
+            .filter(Filter::Selectors(vec![Selector::new("Name", "cog")]))
+            .start()
+            .collect_items()
+            .await
+            .unwrap();
+        assert_eq!(one.len(), 1);
+        assert_eq!(
+            one[0].instance().and_then(|i| i.get_str("Name")),
+            Some("cog")
+        );
         assert_eq!(sim.counters().open_enumerations, 0);
     })
     .await;

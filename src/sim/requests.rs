@@ -75,9 +75,7 @@ fn body_excerpt(raw: &[u8]) -> String {
         .filter_map(|t| text.find(t))
         .min()
         .and_then(|at| text[at..].find('>').map(|gt| at + gt + 1));
-    let close = text
-        .rfind(":Body>")
-        .and_then(|at| text[..at].rfind("</"));
+    let close = text.rfind(":Body>").and_then(|at| text[..at].rfind("</"));
     let inner = match (open, close) {
         (Some(o), Some(c)) if o <= c => text[o..c].trim(),
         _ => "",
@@ -109,7 +107,31 @@ impl Simulator {
 
 #[cfg(test)]
 mod tests {
-    use super::body_excerpt;
+    use super::{REQUEST_LOG_CAPACITY, RequestLog, body_excerpt};
+    use crate::sim::SimRequest;
+
+    #[test]
+    fn the_log_keeps_the_newest_entries() {
+        let raw = br#"<s:Envelope xmlns:s="http://www.w3.org/2003/05/soap-envelope"><s:Header/><s:Body><wsmid:Identify xmlns:wsmid="http://schemas.dmtf.org/wbem/wsman/identity/1/wsmanidentity.xsd"/></s:Body></s:Envelope>"#;
+        let mut req = SimRequest::parse(raw).unwrap();
+        let log = RequestLog::default();
+        for i in 0..REQUEST_LOG_CAPACITY + 5 {
+            req.action = format!("urn:{i}");
+            log.record(&req, raw);
+        }
+        let entries = crate::sim::wmi::lock(&log.entries);
+        assert_eq!(entries.len(), REQUEST_LOG_CAPACITY);
+        assert_eq!(entries.front().unwrap().action, "urn:5");
+        assert_eq!(
+            entries.back().unwrap().action,
+            format!("urn:{}", REQUEST_LOG_CAPACITY + 4)
+        );
+        assert!(
+            entries[0].body.starts_with("<wsmid:Identify"),
+            "{}",
+            entries[0].body
+        );
+    }
 
     #[test]
     fn body_excerpt_takes_the_body_content() {
