@@ -513,3 +513,55 @@ async fn user_automation_survives_a_failed_deploy_but_not_a_failed_query() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn registered_class_in_another_namespace() {
+    within(async {
+        let sim = Simulator::start().await.unwrap();
+        sim.register_class(
+            SimClass::new("MSFT_NetAdapter")
+                .namespace("root\\StandardCimv2")
+                .key("Name")
+                .property("Status")
+                .instance([("Name", "Ethernet"), ("Status", "Up")])
+                .instance([("Name", "Wi-Fi"), ("Status", "Disconnected")]),
+        );
+        let c = client(&sim);
+        let up = c
+            .wql(
+                "root/StandardCimv2",
+                "SELECT * FROM MSFT_NetAdapter WHERE Status = 'Up'",
+            )
+            .start()
+            .collect_items()
+            .await
+            .unwrap();
+        assert_eq!(up.len(), 1);
+        let eth = up[0].instance().unwrap();
+        assert_eq!(eth.get_str("Name"), Some("Ethernet"));
+        let wifi = c
+            .get(&Resource::wmi("root/standardcimv2", "MSFT_NetAdapter").selector("Name", "Wi-Fi"))
+            .await
+            .unwrap();
+        assert_eq!(wifi.get_str("Status"), Some("Disconnected"));
+        // Not in root/cimv2, and the built-in classes are not in root/StandardCimv2.
+        let wrong_ns = c
+            .get(&Resource::wmi("root/cimv2", "MSFT_NetAdapter").selector("Name", "Wi-Fi"))
+            .await;
+        assert!(matches!(wrong_ns, Err(Error::Fault(_))), "{wrong_ns:?}");
+        let builtin = c
+            .wql("root/StandardCimv2", "SELECT * FROM Win32_Service")
+            .start()
+            .collect_items()
+            .await;
+        assert!(matches!(builtin, Err(Error::Fault(_))), "{builtin:?}");
+        // An unknown namespace is not found.
+        let nowhere = c
+            .wql("root/Nowhere", "SELECT * FROM MSFT_NetAdapter")
+            .start()
+            .collect_items()
+            .await;
+        assert!(matches!(nowhere, Err(Error::Fault(_))), "{nowhere:?}");
+    })
+    .await;
+}

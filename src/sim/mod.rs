@@ -536,6 +536,10 @@ impl Drop for Simulator {
 pub(crate) trait ClassSource: Send + Sync {
     /// Class name, e.g. `Win32_Service`.
     fn name(&self) -> &str;
+    /// The WMI namespace, e.g. `root/cimv2` (that of every built-in class).
+    fn namespace(&self) -> &str {
+        wmi::NAMESPACE
+    }
     /// Property names in schema order.
     fn properties(&self) -> Vec<&str>;
     /// Key property names (selectors), e.g. `["Name"]`.

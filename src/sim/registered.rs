@@ -1,5 +1,5 @@
 //! WMI classes users register on a simulator ([`Simulator::register_class`]): a fixed
-//! list of instances served under `root/cimv2` like the built-in classes (Get by key
+//! list of instances served under `root/cimv2` (or another namespace) like the built-in classes (Get by key
 //! selectors, Put echoing the change, Enumerate with or without WQL, EPRs).
 
 use std::sync::Arc;
@@ -9,7 +9,8 @@ use crate::soap::{Instance, Value};
 
 /// A WMI class to add to a simulator with [`Simulator::register_class`], served in the
 /// `root/cimv2` namespace (resource URI
-/// `http://schemas.microsoft.com/wbem/wsman/1/wmi/root/cimv2/<Name>`).
+/// `http://schemas.microsoft.com/wbem/wsman/1/wmi/root/cimv2/<Name>`) or the one
+/// [`namespace`](SimClass::namespace) names.
 ///
 /// Properties are declared in schema order by [`key`](SimClass::key) and
 /// [`property`](SimClass::property); an instance's property not declared yet is
@@ -30,6 +31,7 @@ use crate::soap::{Instance, Value};
 #[derive(Debug, Clone)]
 pub struct SimClass {
     name: String,
+    namespace: String,
     keys: Vec<String>,
     properties: Vec<String>,
     instances: Vec<Vec<(String, Value)>>,
@@ -40,6 +42,7 @@ impl SimClass {
     pub fn new(name: impl Into<String>) -> SimClass {
         SimClass {
             name: name.into(),
+            namespace: super::wmi::NAMESPACE.to_string(),
             keys: Vec::new(),
             properties: Vec::new(),
             instances: Vec::new(),
@@ -49,6 +52,15 @@ impl SimClass {
     /// The class name.
     pub fn name(&self) -> &str {
         &self.name
+    }
+
+    /// Serves the class in `namespace` instead of `root/cimv2`, e.g.
+    /// `root/StandardCimv2` (`\\` is read as `/`; compared case-insensitively). The
+    /// built-in classes stay in `root/cimv2`.
+    #[must_use]
+    pub fn namespace(mut self, namespace: &str) -> SimClass {
+        self.namespace = namespace.trim_matches(['/', '\\']).replace('\\', "/");
+        self
     }
 
     /// Declares a key property (a selector of Get, Put and EPRs). A class without keys
@@ -101,6 +113,9 @@ impl ClassSource for SimClass {
     fn name(&self) -> &str {
         &self.name
     }
+    fn namespace(&self) -> &str {
+        &self.namespace
+    }
     fn properties(&self) -> Vec<&str> {
         self.properties.iter().map(String::as_str).collect()
     }
@@ -126,7 +141,7 @@ impl ClassSource for SimClass {
             .collect();
         Instance {
             class_name: self.name.clone(),
-            namespace: Some(super::wmi::class_uri(&self.name)),
+            namespace: Some(super::wmi::class_uri_in(&self.namespace, &self.name)),
             properties,
         }
     }

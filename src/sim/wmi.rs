@@ -26,7 +26,12 @@ pub(crate) const NAMESPACE: &str = "root/cimv2";
 
 /// The resource URI of a class of `root/cimv2`.
 pub(crate) fn class_uri(class: &str) -> String {
-    format!("{}{NAMESPACE}/{class}", ns::WMI_BASE)
+    class_uri_in(NAMESPACE, class)
+}
+
+/// The resource URI of a class of `namespace`.
+pub(crate) fn class_uri_in(namespace: &str, class: &str) -> String {
+    format!("{}{namespace}/{class}", ns::WMI_BASE)
 }
 
 /// Locks a mutex, ignoring poisoning: the data behind these locks stays consistent
@@ -147,21 +152,49 @@ impl Wmi {
             .registered
             .write()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        list.retain(|c| !c.name().eq_ignore_ascii_case(class.name()));
+        list.retain(|c| {
+            !(c.name().eq_ignore_ascii_case(class.name())
+                && ClassSource::namespace(&**c)
+                    .eq_ignore_ascii_case(ClassSource::namespace(&*class)))
+        });
         list.push(class);
     }
 
-    /// The class called `name` (case-insensitive); registered classes first.
+    /// The class of `root/cimv2` called `name` (case-insensitive).
+    #[cfg(test)]
     pub(crate) fn class(&self, name: &str) -> Option<ClassRef<'_>> {
+        self.class_in(NAMESPACE, name)
+    }
+
+    /// Whether any class lives in `namespace` (case-insensitive).
+    pub(crate) fn has_namespace(&self, namespace: &str) -> bool {
+        namespace.eq_ignore_ascii_case(NAMESPACE)
+            || self
+                .registered
+                .read()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .iter()
+                .any(|c| ClassSource::namespace(&**c).eq_ignore_ascii_case(namespace))
+    }
+
+    /// The class of `namespace` called `name` (both case-insensitive); registered
+    /// classes first.
+    pub(crate) fn class_in(&self, namespace: &str, name: &str) -> Option<ClassRef<'_>> {
         let registered = self
             .registered
             .read()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .iter()
-            .find(|c| c.name().eq_ignore_ascii_case(name))
+            .find(|c| {
+                c.name().eq_ignore_ascii_case(name)
+                    && ClassSource::namespace(&***c).eq_ignore_ascii_case(namespace)
+            })
             .cloned();
         if let Some(c) = registered {
             return Some(ClassRef::Registered(c));
+        }
+        if !namespace.eq_ignore_ascii_case(NAMESPACE) {
+            return None;
         }
         self.builtins()
             .into_iter()
@@ -189,10 +222,7 @@ impl Wmi {
     pub(crate) fn class_for_uri(&self, uri: &str) -> Option<ClassRef<'_>> {
         let rest = uri.strip_prefix(ns::WMI_BASE)?;
         let (namespace, class) = rest.rsplit_once('/')?;
-        if !namespace.eq_ignore_ascii_case(NAMESPACE) {
-            return None;
-        }
-        self.class(class)
+        self.class_in(namespace, class)
     }
 }
 
@@ -203,7 +233,9 @@ pub(crate) fn resolve(class: &dyn ClassSource, req: &SimRequest) -> Result<Insta
     for sel in &req.selectors {
         if sel.name.eq_ignore_ascii_case("__cimnamespace") {
             match sel.text() {
-                Some(n) if n.eq_ignore_ascii_case(NAMESPACE) => continue,
+                Some(n) if n.replace('\\', "/").eq_ignore_ascii_case(class.namespace()) => {
+                    continue;
+                }
                 _ => return Err(SimFault::invalid_selectors()),
             }
         }
@@ -243,7 +275,7 @@ pub(crate) fn handle(state: &Arc<State>, req: &SimRequest) -> HandlerResult {
     let class = wmi
         .class_for_uri(uri)
         .ok_or_else(|| SimFault::not_found(uri))?;
-    let canonical = class_uri(class.name());
+    let canonical = class_uri_in(class.namespace(), class.name());
     let relates = req.message_id.as_deref();
     match req.action.as_str() {
         ns::action::GET => {
