@@ -20,7 +20,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use tokio_winrm::sim::{SimConfig, SimKerberos, Simulator};
+use tokio_winrm::sim::{KerberosCounters, SimConfig, SimKerberos, Simulator};
 use tokio_winrm::{Auth, Client, Error, KerberosOptions, Resource};
 
 const WMI: &str = "root/cimv2";
@@ -106,7 +106,8 @@ async fn sealed_identify_get_and_command_with_a_real_kdc() {
             "{:?}",
             out.stdout_text()
         );
-        let (handshakes, sealed, failures) = sim.kerberos_counters();
+        let k = sim.kerberos_counters();
+        let (handshakes, sealed, failures) = (k.handshakes, k.sealed_messages, k.failures);
         let t = c.transport_stats();
         assert_eq!(failures, 0);
         assert_eq!(handshakes, t.handshakes, "{t:?}");
@@ -134,7 +135,7 @@ async fn user_at_realm_form() {
         c.get(&Resource::wmi(WMI, "Win32_Service").selector("Name", "WinRM"))
             .await
             .unwrap();
-        assert_eq!(sim.kerberos_counters().0, 1);
+        assert_eq!(sim.kerberos_counters().handshakes, 1);
     })
     .await;
 }
@@ -216,7 +217,7 @@ async fn a_service_key_that_does_not_match_is_refused_by_the_server() {
             }
             other => panic!("expected Unauthorized, got {other:?}"),
         }
-        assert_eq!(sim.kerberos_counters().2, 1);
+        assert_eq!(sim.kerberos_counters().failures, 1);
     })
     .await;
 }
@@ -300,7 +301,7 @@ async fn wrong_password_from_32_calls_is_one_as_exchange_and_no_ap_req() {
         );
         assert_eq!(after.1, before.1, "no TGS exchange");
         // No AP-REQ, no request at all reached the server.
-        assert_eq!(sim.kerberos_counters(), (0, 0, 0));
+        assert_eq!(sim.kerberos_counters(), KerberosCounters::default());
         assert_eq!(sim.counters().requests, 0);
         assert_eq!(sim.counters().failed_logons, 0);
         // A later call fails at once, with no KDC exchange.
@@ -356,7 +357,8 @@ async fn right_password_opens_32_connections_with_one_ticket_exchange() {
         let t = c.transport_stats();
         assert_eq!(t.connects, CALLS as u64, "{t:?}");
         assert_eq!(t.handshakes, CALLS as u64, "{t:?}");
-        let (handshakes, _, failures) = sim.kerberos_counters();
+        let k = sim.kerberos_counters();
+        let (handshakes, failures) = (k.handshakes, k.failures);
         assert_eq!((handshakes, failures), (CALLS as u64, 0));
         let after = settled_kdc_exchanges(&kdc.realm, "fanout").await;
         assert_eq!(
@@ -414,7 +416,7 @@ async fn a_trace_capture_of_a_kerberos_session_holds_no_credentials() {
         let out = c.run("echo", &["kerberos", "logged"]).await.unwrap();
         assert!(out.stdout_text().contains("kerberos logged"));
         assert!(
-            sim.kerberos_counters().1 >= 4,
+            sim.kerberos_counters().sealed_messages >= 4,
             "{:?}",
             sim.kerberos_counters()
         );

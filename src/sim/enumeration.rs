@@ -13,9 +13,10 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::response::envelope;
-use super::wmi::{self, class_uri};
+use super::wmi::ClassRef;
+use super::wmi::{self, class_uri_in};
 use super::wql::{self, Query, WqlValue};
-use super::{HandlerResult, SimClass, SimFault, SimRequest, State};
+use super::{ClassSource, HandlerResult, SimFault, SimRequest, State};
 use crate::soap::envelope::{XmlWriter, format_duration};
 use crate::soap::xml::Element;
 use crate::soap::{Instance, Value, ns};
@@ -29,6 +30,7 @@ const ENUM_FAULT_ACTION: &str = "http://schemas.xmlsoap.org/ws/2004/09/enumerati
 /// What an enumeration walks: a class, filtered.
 struct Source {
     class: String,
+    namespace: String,
     uri: String,
     query: Option<Query>,
     selectors: Vec<(String, String)>,
@@ -141,24 +143,28 @@ fn max_elements(el: &Element, nss: &str, default: u64) -> Result<u64, SimFault> 
     }
 }
 
-/// The class a resource URI names: `.../wmi/root/cimv2/<Class>`, or `None` for `*`.
-fn class_of_uri<'s>(state: &'s State, uri: &str) -> Result<Option<&'s dyn SimClass>, SimFault> {
+/// The namespace and class a resource URI names: `.../wmi/<namespace>/<Class>`, or
+/// `None` for `*`.
+fn class_of_uri<'s>(
+    state: &'s State,
+    uri: &str,
+) -> Result<(String, Option<ClassRef<'s>>), SimFault> {
     let rest = uri
         .strip_prefix(ns::WMI_BASE)
         .or_else(|| uri.strip_prefix(ns::CIM_SCHEMA_BASE))
         .ok_or_else(|| SimFault::not_found(uri))?;
-    let (namespace, class) = rest.rsplit_once('/').unwrap_or(("root/cimv2", rest));
-    if !namespace.eq_ignore_ascii_case(wmi::NAMESPACE) {
+    let (namespace, class) = rest.rsplit_once('/').unwrap_or((wmi::NAMESPACE, rest));
+    if !state.wmi.has_namespace(namespace) {
         return Err(SimFault::not_found(uri));
     }
     if class == "*" {
-        return Ok(None);
+        return Ok((namespace.to_string(), None));
     }
-    state
+    let class = state
         .wmi
-        .class(class)
-        .map(Some)
-        .ok_or_else(|| SimFault::not_found(uri))
+        .class_in(namespace, class)
+        .ok_or_else(|| SimFault::not_found(uri))?;
+    Ok((namespace.to_string(), Some(class)))
 }
 
 fn no_such_class() -> SimFault {
@@ -171,7 +177,7 @@ fn enumerate(state: &State, req: &SimRequest) -> HandlerResult {
         .resource_uri
         .as_deref()
         .ok_or_else(|| SimFault::missing_header("ResourceURI"))?;
-    let by_uri = class_of_uri(state, uri)?;
+    let (namespace, by_uri) = class_of_uri(state, uri)?;
     let filter = el
         .child(ns::WSMAN, "Filter")
         .or_else(|| el.child(ns::ENUMERATION, "Filter"));
@@ -185,11 +191,14 @@ fn enumerate(state: &State, req: &SimRequest) -> HandlerResult {
             ns::DIALECT_WQL => {
                 let q = wql::parse(f.text.trim())
                     .map_err(|e| SimFault::cannot_process_filter(&format!("{e}. ")))?;
-                let class = state.wmi.class(&q.class).ok_or_else(no_such_class)?;
+                let class = state
+                    .wmi
+                    .class_in(&namespace, &q.class)
+                    .ok_or_else(no_such_class)?;
                 if by_uri.is_some_and(|c| !c.name().eq_ignore_ascii_case(class.name())) {
                     return Err(no_such_class());
                 }
-                q.validate_properties(class.properties())
+                q.validate_properties(&class.properties())
                     .map_err(|e| SimFault::cannot_process_filter(&format!("{}. ", e.message)))?;
                 query = Some(q);
                 class
@@ -237,7 +246,8 @@ fn enumerate(state: &State, req: &SimRequest) -> HandlerResult {
     let max = max_elements(el, ns::WSMAN, 1)?;
     let source = Arc::new(Source {
         class: class.name().to_string(),
-        uri: class_uri(class.name()),
+        namespace: class.namespace().to_string(),
+        uri: class_uri_in(class.namespace(), class.name()),
         query,
         selectors,
         mode,
@@ -412,7 +422,7 @@ fn batch(
     start: u64,
     max: u64,
 ) -> (String, u64, bool) {
-    let Some(class) = state.wmi.class(&src.class) else {
+    let Some(class) = state.wmi.class_in(&src.namespace, &src.class) else {
         return (String::new(), start, true);
     };
     let max = max.min(state.config.max_batch_items.max(1) as u64);
@@ -431,7 +441,7 @@ fn batch(
             continue;
         }
         let mark = out.len();
-        write_item(&mut out, src, class, &inst);
+        write_item(&mut out, src, &*class, &inst);
         if n > 0 && out.len() > budget {
             out.truncate(mark);
             break;
@@ -481,7 +491,7 @@ fn to_wql(v: &Value) -> Option<WqlValue> {
 }
 
 /// One item as Windows writes it for the enumeration's mode and projection.
-fn write_item(w: &mut XmlWriter, src: &Source, class: &dyn SimClass, inst: &Instance) {
+fn write_item(w: &mut XmlWriter, src: &Source, class: &dyn ClassSource, inst: &Instance) {
     let fragment = src.query.as_ref().is_some_and(|q| q.properties.is_some());
     let object = |w: &mut XmlWriter| {
         if fragment {
@@ -533,7 +543,7 @@ fn write_fragment(w: &mut XmlWriter, src: &Source, inst: &Instance) {
     w.raw("</w:XmlFragment>");
 }
 
-fn write_epr(w: &mut XmlWriter, src: &Source, class: &dyn SimClass, inst: &Instance) {
+fn write_epr(w: &mut XmlWriter, src: &Source, class: &dyn ClassSource, inst: &Instance) {
     w.raw("<a:EndpointReference><a:Address>");
     w.raw(ns::ANONYMOUS);
     w.raw("</a:Address><a:ReferenceParameters><w:ResourceURI>");

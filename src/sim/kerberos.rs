@@ -287,7 +287,12 @@ pub(super) async fn handle(
         }
     };
     let mut resp = super::server::check_and_dispatch(state, parts, body).await;
-    if sealed {
+    if sealed
+        && resp
+            .extensions()
+            .get::<super::server::DropConnection>()
+            .is_none()
+    {
         // Sealed with the connection's context; an answer once that is gone is a 500.
         resp = encryption::seal_response(
             resp,

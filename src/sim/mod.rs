@@ -3,6 +3,86 @@
 //! Invoke, WinRS shells, WS-Enumeration with WQL, and the faults Windows sends.
 //! Used by the examples, the tests and the benchmarks, and by users testing their
 //! automation without a Windows host.
+//!
+//! # Testing your automation without Windows
+//!
+//! Start a [`Simulator`], give it what your code expects to find on the host
+//! ([`Simulator::register_class`] for WMI classes and instances,
+//! [`Simulator::register_command`] for programs, [`Simulator::register_file`] for
+//! files), make it misbehave where you want to see your error handling
+//! ([`Simulator::inject`]), point your code's [`Client`](crate::Client) at
+//! [`Simulator::endpoint`], then assert on what your code returned, on what it sent
+//! ([`Simulator::requests`]) and on what it left behind ([`Simulator::counters`]).
+//!
+//! ```
+//! use std::time::Duration;
+//! use tokio_winrm::sim::{CommandContext, Injection, Operation, SimClass, Simulator};
+//! use tokio_winrm::{Auth, Client, Error};
+//!
+//! /// The code under test: stops every widget the host reports as stuck.
+//! async fn unstick_widgets(client: &Client) -> Result<Vec<String>, Error> {
+//!     let stuck = client
+//!         .wql("root/cimv2", "SELECT Name FROM Acme_Widget WHERE State = 'Stuck'")
+//!         .start()
+//!         .collect_items()
+//!         .await?;
+//!     let mut stopped = Vec::new();
+//!     for item in stuck {
+//!         let Some(name) = item.instance().and_then(|i| i.get_str("Name")) else {
+//!             continue;
+//!         };
+//!         // A fault for one widget does not stop the others.
+//!         match client.run("widgetctl", &["stop", name]).await {
+//!             Ok(out) if out.code == Some(0) => stopped.push(name.to_string()),
+//!             Ok(_) | Err(Error::Fault(_)) => {}
+//!             Err(e) => return Err(e),
+//!         }
+//!     }
+//!     Ok(stopped)
+//! }
+//!
+//! # fn main() {
+//! let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+//! rt.block_on(async {
+//!     let sim = Simulator::start().await.unwrap();
+//!     sim.register_class(
+//!         SimClass::new("Acme_Widget")
+//!             .key("Name")
+//!             .property("State")
+//!             .instance([("Name", "gear"), ("State", "Stuck")])
+//!             .instance([("Name", "cog"), ("State", "Running")])
+//!             .instance([("Name", "sprocket"), ("State", "Stuck")]),
+//!     );
+//!     sim.register_command("widgetctl", |ctx: CommandContext| async move {
+//!         ctx.print(&format!("{} {}\r\n", ctx.args[0], ctx.args[1])).await;
+//!         0
+//!     });
+//!     // The host refuses the first stop.
+//!     sim.inject(Injection::on(Operation::Command).fault_code(5));
+//!
+//!     let client = Client::builder(sim.endpoint())
+//!         .auth(Auth::basic(sim.user(), sim.password()))
+//!         .allow_insecure_basic(true) // plain HTTP on loopback
+//!         .operation_timeout(Duration::from_secs(5))
+//!         .build()
+//!         .unwrap();
+//!     let stopped = unstick_widgets(&client).await.unwrap();
+//!
+//!     assert_eq!(stopped, ["sprocket"]);
+//!     // What the code sent: the query, then two Commands (one refused).
+//!     let log = sim.requests();
+//!     let commands: Vec<_> = log
+//!         .iter()
+//!         .filter(|r| r.action.ends_with("/shell/Command"))
+//!         .collect();
+//!     assert_eq!(commands.len(), 2);
+//!     assert!(commands[1].body.contains("sprocket"));
+//!     let c = sim.counters();
+//!     assert_eq!((c.injected, c.commands_started), (1, 1));
+//!     client.shutdown().await;
+//! });
+//! # }
+//! ```
 
 #![allow(
     clippy::result_large_err,
@@ -13,10 +93,13 @@ mod body;
 mod config;
 mod encryption;
 mod enumeration;
+mod inject;
 #[cfg(feature = "kerberos")]
 mod kerberos;
 mod ntlm;
+mod registered;
 pub mod request;
+mod requests;
 pub mod response;
 mod robust;
 mod server;
@@ -32,11 +115,14 @@ use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 
+pub use inject::{Injection, Operation};
 #[cfg(feature = "kerberos")]
 pub use kerberos::SimKerberos;
 #[doc(hidden)]
 pub use ntlm::bench_seal_unseal;
+pub use registered::SimClass;
 pub use request::SimRequest;
+pub use requests::{LoggedRequest, REQUEST_LOG_CAPACITY};
 pub use response::SimFault;
 pub use winrs::{CommandContext, CommandFn};
 
@@ -152,6 +238,7 @@ pub(crate) struct Counters {
     pub robust_replays: AtomicU64,
     pub robust_refusals: AtomicU64,
     pub cached_operations: AtomicU64,
+    pub injected: AtomicU64,
 }
 
 /// A snapshot of the simulator's counters.
@@ -218,6 +305,22 @@ pub struct CounterSnapshot {
     pub robust_refusals: u64,
     /// Rows of the OperationMessages table at the last look.
     pub cached_operations: u64,
+    /// Requests an [`Injection`] applied to.
+    pub injected: u64,
+}
+
+/// The simulator's Kerberos counters (feature `kerberos`), from
+/// [`Simulator::kerberos_counters`].
+#[cfg(feature = "kerberos")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub struct KerberosCounters {
+    /// Kerberos handshakes accepted (AP-REQ verified).
+    pub handshakes: u64,
+    /// Kerberos-sealed requests unsealed and verified.
+    pub sealed_messages: u64,
+    /// Refusals: bad tokens, unknown users, failed verification.
+    pub failures: u64,
 }
 
 impl Counters {
@@ -252,6 +355,7 @@ impl Counters {
             robust_replays: g(&self.robust_replays),
             robust_refusals: g(&self.robust_refusals),
             cached_operations: g(&self.cached_operations),
+            injected: g(&self.injected),
         }
     }
 }
@@ -270,6 +374,10 @@ pub(crate) struct State {
     pub operations: robust::Operations,
     /// When the last Signal terminate arrived (for latency benchmarks).
     pub last_terminate: std::sync::Mutex<Option<std::time::Instant>>,
+    /// Armed fault injections (`Simulator::inject`).
+    pub injections: inject::Injections,
+    /// The request log (`Simulator::requests`).
+    pub requests: requests::RequestLog,
     #[cfg(feature = "kerberos")]
     pub kerberos: kerberos::Control,
 }
@@ -326,6 +434,8 @@ impl Simulator {
             ntlm: ntlm::Control::default(),
             operations: robust::Operations::default(),
             last_terminate: std::sync::Mutex::new(None),
+            injections: inject::Injections::default(),
+            requests: requests::RequestLog::default(),
             #[cfg(feature = "kerberos")]
             kerberos: kerberos::Control::default(),
             config,
@@ -400,13 +510,13 @@ impl Simulator {
     /// Kerberos counters (feature `kerberos`): handshakes accepted, sealed requests
     /// unsealed, and refusals (bad tokens, unknown users, failed verification).
     #[cfg(feature = "kerberos")]
-    pub fn kerberos_counters(&self) -> (u64, u64, u64) {
+    pub fn kerberos_counters(&self) -> KerberosCounters {
         let k = &self.state.kerberos;
-        (
-            k.handshakes.load(Ordering::SeqCst),
-            k.sealed_messages.load(Ordering::SeqCst),
-            k.failures.load(Ordering::SeqCst),
-        )
+        KerberosCounters {
+            handshakes: k.handshakes.load(Ordering::SeqCst),
+            sealed_messages: k.sealed_messages.load(Ordering::SeqCst),
+            failures: k.failures.load(Ordering::SeqCst),
+        }
     }
 
     /// Stops accepting connections and ends running commands.
@@ -423,13 +533,17 @@ impl Drop for Simulator {
 
 /// A WMI-like class the simulator serves: instances made on demand from an index, so
 /// large classes are never held in memory.
-pub(crate) trait SimClass: Send + Sync {
+pub(crate) trait ClassSource: Send + Sync {
     /// Class name, e.g. `Win32_Service`.
     fn name(&self) -> &str;
+    /// The WMI namespace, e.g. `root/cimv2` (that of every built-in class).
+    fn namespace(&self) -> &str {
+        wmi::NAMESPACE
+    }
     /// Property names in schema order.
-    fn properties(&self) -> &[&'static str];
+    fn properties(&self) -> Vec<&str>;
     /// Key property names (selectors), e.g. `["Name"]`.
-    fn keys(&self) -> &[&'static str];
+    fn keys(&self) -> Vec<&str>;
     /// Number of instances.
     fn count(&self) -> u64;
     /// The instance at `index` (< count).

@@ -8,7 +8,6 @@
     reason = "SimFault (response.rs) is one per failed request; boxing it buys nothing"
 )]
 
-use std::convert::Infallible;
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -27,6 +26,7 @@ use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
 use tokio::net::{TcpListener, TcpStream};
 
+use super::inject::Effect;
 use super::response::SimFault;
 use super::robust::{self, Admission, Cached, Operations};
 use super::{SimRequest, State, config, enumeration, ntlm, winrs, wmi};
@@ -67,6 +67,18 @@ pub(crate) async fn serve(listener: TcpListener, state: Arc<State>) {
     }
 }
 
+/// Marks a response the connection must be closed instead of (an injected drop).
+#[derive(Debug, Clone, Copy)]
+pub(super) struct DropConnection;
+
+impl std::fmt::Display for DropConnection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("connection dropped by an injection")
+    }
+}
+
+impl std::error::Error for DropConnection {}
+
 /// The number of the connection a request came on (a request extension), for the
 /// OperationMessages table's primary connections.
 #[derive(Debug, Clone, Copy)]
@@ -85,7 +97,14 @@ async fn serve_connection(stream: TcpStream, state: Arc<State>, conn_id: ConnId)
         req.extensions_mut().insert(conn_id);
         #[cfg(feature = "kerberos")]
         req.extensions_mut().insert(Arc::clone(&kerberos));
-        async move { Ok::<_, Infallible>(handle(state, &session, req).await) }
+        async move {
+            let resp = handle(state, &session, req).await;
+            if resp.extensions().get::<DropConnection>().is_some() {
+                // An error from the service makes hyper close the connection unanswered.
+                return Err(DropConnection);
+            }
+            Ok(resp)
+        }
     });
     let conn = http1::Builder::new()
         .keep_alive(true)
@@ -252,6 +271,9 @@ async fn handle(
         } => check_and_dispatch(&state, &parts, body).await,
         ntlm::Outcome::Continue { body, sealed: true } => {
             let resp = check_and_dispatch(&state, &parts, body).await;
+            if resp.extensions().get::<DropConnection>().is_some() {
+                return resp;
+            }
             ntlm::seal_response(&state, session, resp).await
         }
     };
@@ -307,8 +329,26 @@ pub(super) async fn check_and_dispatch(
         }
         return unauthorized(state);
     }
+    state.requests.record(&req, &body);
     if req.identify {
         return soap(StatusCode::OK, identify_response(state, user.is_some()));
+    }
+    if let Some(effect) = state.injections.take(&req) {
+        state.counters.injected.fetch_add(1, Ordering::SeqCst);
+        match effect {
+            Effect::Delay(d) => tokio::time::sleep(d).await,
+            Effect::Fault(f) => return fault_response(state, &f, req.message_id.as_deref()),
+            Effect::HttpStatus(code) => {
+                let status =
+                    StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+                return plain(status, "");
+            }
+            Effect::Drop => {
+                let mut resp = plain(StatusCode::INTERNAL_SERVER_ERROR, "");
+                resp.extensions_mut().insert(DropConnection);
+                return resp;
+            }
+        }
     }
     let user = user.unwrap_or_default();
     match robust_operation(state, &req) {

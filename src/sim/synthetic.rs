@@ -3,7 +3,7 @@
 //! properties have the shape of `Win32_Service` (names, types, text lengths), so it is
 //! also the enumeration throughput workload.
 
-use super::SimClass;
+use super::ClassSource;
 use super::wmi::{Rng, datetime};
 use crate::soap::{Instance, Value};
 
@@ -80,17 +80,17 @@ impl SimItems {
     }
 }
 
-impl SimClass for SimItems {
+impl ClassSource for SimItems {
     fn name(&self) -> &str {
         "Sim_Item"
     }
 
-    fn properties(&self) -> &[&'static str] {
-        PROPERTIES
+    fn properties(&self) -> Vec<&str> {
+        PROPERTIES.to_vec()
     }
 
-    fn keys(&self) -> &[&'static str] {
-        &["Name"]
+    fn keys(&self) -> Vec<&str> {
+        ["Name"].to_vec()
     }
 
     fn count(&self) -> u64 {

@@ -249,11 +249,15 @@ impl Simulator {
     /// through cmd (`cmd /c deploy x && echo ok`), directly, or from PowerShell. The
     /// future's output is what the client receives; its value is the exit code.
     /// Registered commands take precedence over the built-in ones.
-    pub fn register_command(
-        &self,
-        name: &str,
-        f: impl Fn(CommandContext) -> BoxFuture<'static, i32> + Send + Sync + 'static,
-    ) {
+    ///
+    /// `f` returns any `Send` future (an `async move` block); a boxed one
+    /// (`Box::pin(async move { .. })`) is accepted too.
+    pub fn register_command<F, Fut>(&self, name: &str, f: F)
+    where
+        F: Fn(CommandContext) -> Fut + Send + Sync + 'static,
+        Fut: std::future::Future<Output = i32> + Send + 'static,
+    {
+        let f: CommandFn = Arc::new(move |ctx| -> BoxFuture<'static, i32> { Box::pin(f(ctx)) });
         let mut map = self
             .state
             .winrs
@@ -261,7 +265,7 @@ impl Simulator {
             .commands
             .write()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        map.insert(name.to_ascii_lowercase(), Arc::new(f));
+        map.insert(name.to_ascii_lowercase(), f);
     }
 
     /// Adds a file that `type` and `powershell -File` can read (absolute Windows path,

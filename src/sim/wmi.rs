@@ -12,12 +12,12 @@ mod classes;
 mod process;
 
 use std::sync::atomic::Ordering;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 
 use self::classes::{Host, OperatingSystem, Services};
 use self::process::Processes;
 use super::response::{SimFault, envelope};
-use super::{HandlerResult, SimClass, SimConfig, SimRequest, State};
+use super::{ClassSource, HandlerResult, SimConfig, SimRequest, State};
 use crate::soap::envelope::{XmlWriter, format_duration, write_epr};
 use crate::soap::{CimDateTime, Instance, Value, ns};
 
@@ -26,7 +26,12 @@ pub(crate) const NAMESPACE: &str = "root/cimv2";
 
 /// The resource URI of a class of `root/cimv2`.
 pub(crate) fn class_uri(class: &str) -> String {
-    format!("{}{NAMESPACE}/{class}", ns::WMI_BASE)
+    class_uri_in(NAMESPACE, class)
+}
+
+/// The resource URI of a class of `namespace`.
+pub(crate) fn class_uri_in(namespace: &str, class: &str) -> String {
+    format!("{}{namespace}/{class}", ns::WMI_BASE)
 }
 
 /// Locks a mutex, ignoring poisoning: the data behind these locks stays consistent
@@ -92,6 +97,25 @@ pub(crate) struct Wmi {
     processes: Processes,
     /// Sim_Item, the synthetic enumeration class (`src/sim/synthetic.rs`).
     items: super::synthetic::SimItems,
+    /// Classes users registered (`Simulator::register_class`).
+    registered: RwLock<Vec<Arc<super::SimClass>>>,
+}
+
+/// A class found by name: a built-in one, or a registered one (shared, so a
+/// registration during a request does not disturb it).
+pub(crate) enum ClassRef<'a> {
+    Builtin(&'a dyn ClassSource),
+    Registered(Arc<super::SimClass>),
+}
+
+impl<'a> std::ops::Deref for ClassRef<'a> {
+    type Target = dyn ClassSource + 'a;
+    fn deref(&self) -> &Self::Target {
+        match self {
+            ClassRef::Builtin(c) => *c,
+            ClassRef::Registered(c) => &**c,
+        }
+    }
 }
 
 impl std::fmt::Debug for Wmi {
@@ -113,47 +137,105 @@ impl Wmi {
             services: Services::new(&rng, &host, config.service_count),
             processes,
             items: super::synthetic::SimItems::new(config.seed, config.synthetic_count),
+            registered: RwLock::new(Vec::new()),
         }
     }
 
-    /// Every class, in a fixed order.
-    fn classes(&self) -> Vec<&dyn SimClass> {
+    /// Every built-in class, in a fixed order.
+    fn builtins(&self) -> Vec<&dyn ClassSource> {
         vec![&self.os, &self.services, &self.processes, &self.items]
     }
 
-    /// The class called `name` (case-insensitive).
-    pub(crate) fn class(&self, name: &str) -> Option<&dyn SimClass> {
-        self.classes()
+    /// Adds a registered class, replacing one of the same name.
+    pub(crate) fn register(&self, class: Arc<super::SimClass>) {
+        let mut list = self
+            .registered
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        list.retain(|c| {
+            !(c.name().eq_ignore_ascii_case(class.name())
+                && ClassSource::namespace(&**c)
+                    .eq_ignore_ascii_case(ClassSource::namespace(&*class)))
+        });
+        list.push(class);
+    }
+
+    /// The class of `root/cimv2` called `name` (case-insensitive).
+    #[cfg(test)]
+    pub(crate) fn class(&self, name: &str) -> Option<ClassRef<'_>> {
+        self.class_in(NAMESPACE, name)
+    }
+
+    /// Whether any class lives in `namespace` (case-insensitive).
+    pub(crate) fn has_namespace(&self, namespace: &str) -> bool {
+        namespace.eq_ignore_ascii_case(NAMESPACE)
+            || self
+                .registered
+                .read()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .iter()
+                .any(|c| ClassSource::namespace(&**c).eq_ignore_ascii_case(namespace))
+    }
+
+    /// The class of `namespace` called `name` (both case-insensitive); registered
+    /// classes first.
+    pub(crate) fn class_in(&self, namespace: &str, name: &str) -> Option<ClassRef<'_>> {
+        let registered = self
+            .registered
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .iter()
+            .find(|c| {
+                c.name().eq_ignore_ascii_case(name)
+                    && ClassSource::namespace(&***c).eq_ignore_ascii_case(namespace)
+            })
+            .cloned();
+        if let Some(c) = registered {
+            return Some(ClassRef::Registered(c));
+        }
+        if !namespace.eq_ignore_ascii_case(NAMESPACE) {
+            return None;
+        }
+        self.builtins()
             .into_iter()
             .find(|c| c.name().eq_ignore_ascii_case(name))
+            .map(ClassRef::Builtin)
     }
 
     /// The names of all classes.
-    #[allow(dead_code, reason = "for the enumeration handler (`*` resource URIs)")]
-    pub(crate) fn class_names(&self) -> Vec<&str> {
-        self.classes().into_iter().map(|c| c.name()).collect()
+    pub(crate) fn class_names(&self) -> Vec<String> {
+        let mut names: Vec<String> = self
+            .builtins()
+            .into_iter()
+            .map(|c| c.name().to_string())
+            .collect();
+        let registered = self
+            .registered
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        names.extend(registered.iter().map(|c| c.name().to_string()));
+        names
     }
 
     /// The class a WMI resource URI names: `.../wmi/root/cimv2/<Class>`
     /// (namespace and class case-insensitive).
-    pub(crate) fn class_for_uri(&self, uri: &str) -> Option<&dyn SimClass> {
+    pub(crate) fn class_for_uri(&self, uri: &str) -> Option<ClassRef<'_>> {
         let rest = uri.strip_prefix(ns::WMI_BASE)?;
         let (namespace, class) = rest.rsplit_once('/')?;
-        if !namespace.eq_ignore_ascii_case(NAMESPACE) {
-            return None;
-        }
-        self.class(class)
+        self.class_in(namespace, class)
     }
 }
 
 /// The instance the request's selectors name: singleton classes need none, keyed
 /// classes exactly their keys. Anything else is `w:InvalidSelectors` (2150858843).
-pub(crate) fn resolve(class: &dyn SimClass, req: &SimRequest) -> Result<Instance, SimFault> {
+pub(crate) fn resolve(class: &dyn ClassSource, req: &SimRequest) -> Result<Instance, SimFault> {
     let mut pairs = Vec::with_capacity(req.selectors.len());
     for sel in &req.selectors {
         if sel.name.eq_ignore_ascii_case("__cimnamespace") {
             match sel.text() {
-                Some(n) if n.eq_ignore_ascii_case(NAMESPACE) => continue,
+                Some(n) if n.replace('\\', "/").eq_ignore_ascii_case(class.namespace()) => {
+                    continue;
+                }
                 _ => return Err(SimFault::invalid_selectors()),
             }
         }
@@ -193,18 +275,18 @@ pub(crate) fn handle(state: &Arc<State>, req: &SimRequest) -> HandlerResult {
     let class = wmi
         .class_for_uri(uri)
         .ok_or_else(|| SimFault::not_found(uri))?;
-    let canonical = class_uri(class.name());
+    let canonical = class_uri_in(class.namespace(), class.name());
     let relates = req.message_id.as_deref();
     match req.action.as_str() {
         ns::action::GET => {
-            let inst = resolve(class, req)?;
+            let inst = resolve(&*class, req)?;
             Ok(envelope(ns::action::GET_RESPONSE, relates, |w| {
                 write_instance(w, class.name(), &canonical, &inst);
             }))
         }
         ns::action::PUT => {
             state.counters.puts.fetch_add(1, Ordering::SeqCst);
-            let mut inst = resolve(class, req)?;
+            let mut inst = resolve(&*class, req)?;
             let given = req
                 .body_element()
                 .map(Instance::from_element)
@@ -214,7 +296,7 @@ pub(crate) fn handle(state: &Arc<State>, req: &SimRequest) -> HandlerResult {
             for (name, value) in given.properties {
                 let Some(prop) = class
                     .properties()
-                    .iter()
+                    .into_iter()
                     .find(|p| p.eq_ignore_ascii_case(&name))
                 else {
                     return Err(SimFault::invalid_parameter(&format!(
@@ -224,7 +306,7 @@ pub(crate) fn handle(state: &Arc<State>, req: &SimRequest) -> HandlerResult {
                 };
                 match inst.properties.iter_mut().find(|(n, _)| n == prop) {
                     Some(slot) => slot.1 = value,
-                    None => inst.properties.push(((*prop).to_string(), value)),
+                    None => inst.properties.push((prop.to_string(), value)),
                 }
             }
             Ok(envelope(ns::action::PUT_RESPONSE, relates, |w| {

@@ -8,7 +8,7 @@ use std::sync::Mutex;
 use std::time::Instant;
 
 use super::{Rng, datetime, lock};
-use crate::sim::SimClass;
+use crate::sim::ClassSource;
 use crate::soap::{Instance, Value};
 
 fn build(class: &str, props: Vec<(&'static str, Value)>) -> Instance {
@@ -94,15 +94,15 @@ impl OperatingSystem {
     }
 }
 
-impl SimClass for OperatingSystem {
+impl ClassSource for OperatingSystem {
     fn name(&self) -> &str {
         "Win32_OperatingSystem"
     }
-    fn properties(&self) -> &[&'static str] {
-        OS_PROPERTIES
+    fn properties(&self) -> Vec<&str> {
+        OS_PROPERTIES.to_vec()
     }
-    fn keys(&self) -> &[&'static str] {
-        &[]
+    fn keys(&self) -> Vec<&str> {
+        Vec::new()
     }
     fn count(&self) -> u64 {
         1
@@ -323,15 +323,15 @@ fn generated_name(n: u64) -> String {
     format!("SimSvc{n:04}")
 }
 
-impl SimClass for Services {
+impl ClassSource for Services {
     fn name(&self) -> &str {
         "Win32_Service"
     }
-    fn properties(&self) -> &[&'static str] {
-        SERVICE_PROPERTIES
+    fn properties(&self) -> Vec<&str> {
+        SERVICE_PROPERTIES.to_vec()
     }
-    fn keys(&self) -> &[&'static str] {
-        &["Name"]
+    fn keys(&self) -> Vec<&str> {
+        ["Name"].to_vec()
     }
     fn count(&self) -> u64 {
         self.count

@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use super::classes::Host;
 use super::{Rng, datetime, lock};
-use crate::sim::SimClass;
+use crate::sim::ClassSource;
 use crate::soap::{Instance, Value};
 
 /// How many processes the generated tree has.
@@ -442,15 +442,15 @@ fn first_token(cmd: &str) -> &str {
     }
 }
 
-impl SimClass for Processes {
+impl ClassSource for Processes {
     fn name(&self) -> &str {
         "Win32_Process"
     }
-    fn properties(&self) -> &[&'static str] {
-        PROPERTIES
+    fn properties(&self) -> Vec<&str> {
+        PROPERTIES.to_vec()
     }
-    fn keys(&self) -> &[&'static str] {
-        &["Handle"]
+    fn keys(&self) -> Vec<&str> {
+        ["Handle"].to_vec()
     }
     fn count(&self) -> u64 {
         (self.base.len() + lock(&self.created).len()) as u64

@@ -24,7 +24,7 @@ fn request(selectors: &str, body: &str) -> SimRequest {
 #[test]
 fn every_instance_has_the_schema_properties_in_order() {
     let w = wmi(42);
-    for class in w.classes() {
+    for class in w.builtins() {
         for i in [0, class.count() / 2, class.count() - 1] {
             let inst = class.instance(i);
             let names: Vec<&str> = inst.properties.iter().map(|(n, _)| n.as_str()).collect();
@@ -123,21 +123,21 @@ fn selectors_are_checked_against_the_keys() {
     let svc = w.class("Win32_Service").unwrap();
     let os = w.class("Win32_OperatingSystem").unwrap();
     let sel = |n: &str, v: &str| format!("<w:Selector Name=\"{n}\">{v}</w:Selector>");
-    let found = resolve(svc, &request(&sel("Name", "WINRM"), "")).unwrap();
+    let found = resolve(&*svc, &request(&sel("Name", "WINRM"), "")).unwrap();
     assert_eq!(found.get_str("Name"), Some("WinRM"));
     let with_ns = format!(
         "{}{}",
         sel("Name", "Spooler"),
         sel("__cimnamespace", "root/cimv2")
     );
-    assert!(resolve(svc, &request(&with_ns, "")).is_ok());
+    assert!(resolve(&*svc, &request(&with_ns, "")).is_ok());
     for bad in [
         sel("Nmae", "WinRM"),
         sel("Name", "Nope"),
         String::new(),
         format!("{}{}", sel("Name", "WinRM"), sel("X", "1")),
     ] {
-        let f = resolve(svc, &request(&bad, "")).unwrap_err();
+        let f = resolve(&*svc, &request(&bad, "")).unwrap_err();
         assert_eq!(
             f.wsman_code,
             Some(crate::soap::fault::code::INVALID_SELECTORS),
@@ -145,10 +145,10 @@ fn selectors_are_checked_against_the_keys() {
         );
     }
     assert_eq!(
-        resolve(os, &request("", "")).unwrap().get_str("Version"),
+        resolve(&*os, &request("", "")).unwrap().get_str("Version"),
         Some("10.0.20348")
     );
-    assert!(resolve(os, &request(&sel("Name", "x"), "")).is_err());
+    assert!(resolve(&*os, &request(&sel("Name", "x"), "")).is_err());
     let pid = w
         .processes
         .instance(5)
