@@ -84,6 +84,13 @@ const STATE_DONE: &str =
 const STATE_RUNNING: &str =
     "http://schemas.microsoft.com/wbem/wsman/1/windows/shell/CommandState/Running";
 
+/// The built-in files (lower case), for directory listings.
+const BUILTIN_FILES: &[&str] = &[
+    "c:\\windows\\win.ini",
+    "c:\\windows\\system32\\drivers\\etc\\hosts",
+    "c:\\sim\\hello.txt",
+];
+
 /// Commands and files users added to a simulator.
 #[derive(Default)]
 pub(crate) struct Registry {
@@ -106,6 +113,30 @@ impl Registry {
         let base = lower.rsplit(['\\', '/']).next().unwrap_or(&lower);
         let base = base.strip_suffix(".exe").unwrap_or(base);
         map.get(&lower).or_else(|| map.get(base)).cloned()
+    }
+
+    /// The files (registered and built in) directly in directory `dir` (absolute,
+    /// case-insensitive): their names and sizes, sorted.
+    pub(crate) fn list(&self, dir: &str) -> Vec<(String, usize)> {
+        let prefix = format!("{}\\", dir.trim_end_matches('\\').to_ascii_lowercase());
+        let mut out: Vec<(String, usize)> = self
+            .files
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .iter()
+            .map(|(k, v)| (k.clone(), v.len()))
+            .chain(BUILTIN_FILES.iter().map(|k| {
+                let len = self.file(k).map_or(0, |f| f.len());
+                (k.to_string(), len)
+            }))
+            .filter_map(|(k, len)| {
+                let rest = k.strip_prefix(&prefix)?;
+                (!rest.contains('\\')).then(|| (rest.to_string(), len))
+            })
+            .collect();
+        out.sort();
+        out.dedup_by(|a, b| a.0 == b.0);
+        out
     }
 
     /// A file by absolute Windows path (case-insensitive), registered or built in.

@@ -136,6 +136,7 @@ fn is_program(name: &str) -> bool {
             | "sim-clixml"
             | "hostname"
             | "whoami"
+            | "ipconfig"
     )
 }
 
@@ -337,6 +338,7 @@ async fn dispatch(sh: &mut Sh, text: &str) -> Flow {
     let args = split_args(rest);
     let code = match lower.as_str() {
         "echo" => echo(sh, rest).await,
+        "dir" => dir(sh).await,
         "rem" => 0,
         "type" => type_files(sh, &args).await,
         "set" => set(sh, rest).await,
@@ -408,6 +410,21 @@ async fn program_by_name(sh: &mut Sh, program: &str, rest: &str, args: &[String]
         }
         "hostname" => {
             sh.io.print(false, "SIM\r\n").await;
+            0
+        }
+        "ipconfig" => {
+            // A fixed, plausible configuration (documentation addresses, RFC 5737).
+            let all = args.iter().any(|a| a.eq_ignore_ascii_case("/all"));
+            let mut text = String::from("\r\nWindows IP Configuration\r\n\r\n");
+            if all {
+                text.push_str("   Host Name . . . . . . . . . . . . : SIM\r\n   Primary Dns Suffix  . . . . . . . : sim.test\r\n   Node Type . . . . . . . . . . . . : Hybrid\r\n   IP Routing Enabled. . . . . . . . : No\r\n\r\n");
+            }
+            text.push_str("Ethernet adapter Ethernet:\r\n\r\n   Connection-specific DNS Suffix  . : sim.test\r\n");
+            if all {
+                text.push_str("   Description . . . . . . . . . . . : Simulated Ethernet Adapter\r\n   Physical Address. . . . . . . . . : 00-15-5D-00-00-01\r\n   DHCP Enabled. . . . . . . . . . . : No\r\n");
+            }
+            text.push_str("   IPv4 Address. . . . . . . . . . . : 192.0.2.10\r\n   Subnet Mask . . . . . . . . . . . : 255.255.255.0\r\n   Default Gateway . . . . . . . . . : 192.0.2.1\r\n");
+            sh.io.print(false, &text).await;
             0
         }
         "whoami" => {
@@ -630,4 +647,30 @@ mod tests {
             ("C:\\x y\\p.exe".to_string(), "-a b")
         );
     }
+}
+
+/// `dir` of the current directory: the files the simulator knows there (registered with
+/// `Simulator::register_file`, or built in), in the shape of cmd's listing.
+async fn dir(sh: &mut Sh) -> i32 {
+    let files = sh.registry.list(&sh.cwd);
+    let mut text = format!(
+        " Volume in drive C has no label.\r\n Volume Serial Number is 5143-0000\r\n\r\n Directory of {}\r\n\r\n",
+        sh.cwd
+    );
+    let mut total = 0;
+    for (name, len) in &files {
+        total += len;
+        text.push_str(&format!("01/01/2026  12:00 PM {len:>17} {name}\r\n"));
+    }
+    text.push_str(&format!(
+        "{:>16} File(s) {total:>14} bytes\r\n",
+        files.len()
+    ));
+    if files.is_empty() {
+        sh.io.print(false, &text).await;
+        sh.io.print(true, "File Not Found\r\n").await;
+        return 1;
+    }
+    sh.io.print(false, &text).await;
+    0
 }

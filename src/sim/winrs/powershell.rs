@@ -390,6 +390,36 @@ async fn run_command(sh: &mut Sh, stmt: &str, state: &mut PsState) -> Option<i32
             let ms = ms.unwrap_or(0.0).clamp(0.0, 86_400_000.0 * 365.0);
             tokio::time::sleep(Duration::from_millis(ms as u64)).await;
         }
+        "get-service" | "gsv" => {
+            let names = plain_args(&toks, &["name", "displayname", "computername"]);
+            let wanted: Vec<&(&str, &str, &str)> = SERVICES
+                .iter()
+                .filter(|(name, _, _)| {
+                    names.is_empty() || names.iter().any(|n| n.eq_ignore_ascii_case(name))
+                })
+                .collect();
+            for n in &names {
+                if !SERVICES
+                    .iter()
+                    .any(|(name, _, _)| n.eq_ignore_ascii_case(name))
+                {
+                    let msg =
+                        format!("Get-Service : Cannot find any service with service name '{n}'.");
+                    clixml(sh, "Error", &msg).await;
+                    state.failed = true;
+                }
+            }
+            if !wanted.is_empty() {
+                let mut table = String::from(
+                    "\r\nStatus   Name               DisplayName\r\n------   ----               -----------\r\n",
+                );
+                for (name, status, display) in wanted {
+                    table.push_str(&format!("{status:<8} {name:<18} {display}\r\n"));
+                }
+                table.push_str("\r\n\r\n");
+                sh.io.print(false, &table).await;
+            }
+        }
         "pwd" | "get-location" | "gl" => {
             let table = format!("\r\nPath\r\n----\r\n{}\r\n\r\n\r\n", sh.cwd);
             sh.io.print(false, &table).await;
@@ -456,3 +486,15 @@ mod tests {
         assert_eq!(split_unquoted("a; 'b;c'; \"d;e\"", &[';']).len(), 3);
     }
 }
+
+/// The services `Get-Service` knows: name, status, display name.
+const SERVICES: &[(&str, &str, &str)] = &[
+    ("Spooler", "Running", "Print Spooler"),
+    ("W32Time", "Running", "Windows Time"),
+    (
+        "WinRM",
+        "Running",
+        "Windows Remote Management (WS-Management)",
+    ),
+    ("wuauserv", "Stopped", "Windows Update"),
+];
