@@ -611,6 +611,32 @@ pub(crate) fn default_targets() -> (Target, Target) {
     )
 }
 
+/// `dir` of the current directory: the files the simulator knows there (registered with
+/// `Simulator::register_file`, or built in), in the shape of cmd's listing.
+async fn dir(sh: &mut Sh) -> i32 {
+    let files = sh.registry.list(&sh.cwd);
+    let mut text = format!(
+        " Volume in drive C has no label.\r\n Volume Serial Number is 5143-0000\r\n\r\n Directory of {}\r\n\r\n",
+        sh.cwd
+    );
+    let mut total = 0;
+    for (name, len) in &files {
+        total += len;
+        text.push_str(&format!("01/01/2026  12:00 PM {len:>17} {name}\r\n"));
+    }
+    text.push_str(&format!(
+        "{:>16} File(s) {total:>14} bytes\r\n",
+        files.len()
+    ));
+    if files.is_empty() {
+        sh.io.print(false, &text).await;
+        sh.io.print(true, "File Not Found\r\n").await;
+        return 1;
+    }
+    sh.io.print(false, &text).await;
+    0
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -647,30 +673,4 @@ mod tests {
             ("C:\\x y\\p.exe".to_string(), "-a b")
         );
     }
-}
-
-/// `dir` of the current directory: the files the simulator knows there (registered with
-/// `Simulator::register_file`, or built in), in the shape of cmd's listing.
-async fn dir(sh: &mut Sh) -> i32 {
-    let files = sh.registry.list(&sh.cwd);
-    let mut text = format!(
-        " Volume in drive C has no label.\r\n Volume Serial Number is 5143-0000\r\n\r\n Directory of {}\r\n\r\n",
-        sh.cwd
-    );
-    let mut total = 0;
-    for (name, len) in &files {
-        total += len;
-        text.push_str(&format!("01/01/2026  12:00 PM {len:>17} {name}\r\n"));
-    }
-    text.push_str(&format!(
-        "{:>16} File(s) {total:>14} bytes\r\n",
-        files.len()
-    ));
-    if files.is_empty() {
-        sh.io.print(false, &text).await;
-        sh.io.print(true, "File Not Found\r\n").await;
-        return 1;
-    }
-    sh.io.print(false, &text).await;
-    0
 }

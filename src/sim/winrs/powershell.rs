@@ -451,6 +451,18 @@ async fn run_command(sh: &mut Sh, stmt: &str, state: &mut PsState) -> Option<i32
     None
 }
 
+/// The services `Get-Service` knows: name, status, display name.
+const SERVICES: &[(&str, &str, &str)] = &[
+    ("Spooler", "Running", "Print Spooler"),
+    ("W32Time", "Running", "Windows Time"),
+    (
+        "WinRM",
+        "Running",
+        "Windows Remote Management (WS-Management)",
+    ),
+    ("wuauserv", "Stopped", "Windows Update"),
+];
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -486,15 +498,3 @@ mod tests {
         assert_eq!(split_unquoted("a; 'b;c'; \"d;e\"", &[';']).len(), 3);
     }
 }
-
-/// The services `Get-Service` knows: name, status, display name.
-const SERVICES: &[(&str, &str, &str)] = &[
-    ("Spooler", "Running", "Print Spooler"),
-    ("W32Time", "Running", "Windows Time"),
-    (
-        "WinRM",
-        "Running",
-        "Windows Remote Management (WS-Management)",
-    ),
-    ("wuauserv", "Stopped", "Windows Update"),
-];
