@@ -1,8 +1,9 @@
 //! `winrm run --hosts FILE|H1,H2 -- COMMAND`: one command on many hosts at once.
 //!
 //! Each host gets its own [`Client`] (built with the global auth and TLS options when
-//! its turn comes, dropped when it is done), at most `--concurrency` at a time (a
-//! semaphore). Output is collected, not streamed, so nothing interleaves: a progress bar
+//! its turn comes, dropped when it is done), at most `--concurrency` at a time: a host's
+//! task is spawned only when a slot is free, so memory follows the concurrency, not
+//! the length of the list. Output is collected, not streamed, so nothing interleaves: a progress bar
 //! on stderr (only when stderr is a terminal) while it runs, then a per-host summary in
 //! input order, a table or JSON lines.
 //!
@@ -18,7 +19,6 @@ use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use tokio_winrm::shell::text;
@@ -201,18 +201,21 @@ pub async fn run(
     let total = targets.len();
     let bar = progress_bar(total as u64);
     let cancel = CancellationToken::new();
-    let permits = Arc::new(Semaphore::new(opts.concurrency));
+    // Hosts are started as slots free up, so that only `concurrency` hosts (their
+    // clients, connections and futures) exist at a time, however long the list.
+    let mut pending = targets.iter().cloned().enumerate();
     let mut tasks = JoinSet::new();
-    for (i, t) in targets.iter().cloned().enumerate() {
-        let (shared, permits, cancel) = (shared.clone(), permits.clone(), cancel.clone());
-        tasks.spawn(async move { (i, one_host(&shared, t, &permits, &cancel).await) });
-    }
-
     let mut rows: Vec<Option<Row>> = (0..total).map(|_| None).collect();
     let mut interrupts = crate::stream::watch_ctrl_c();
     let mut grace_end: Option<tokio::time::Instant> = None;
     let mut failed = 0usize;
+    let mut started_before_cancel = total;
     loop {
+        while !cancel.is_cancelled() && tasks.len() < opts.concurrency {
+            let Some((i, t)) = pending.next() else { break };
+            let (shared, cancel) = (shared.clone(), cancel.clone());
+            tasks.spawn(async move { (i, one_host(&shared, t, &cancel).await) });
+        }
         let grace = async {
             match grace_end {
                 Some(t) => tokio::time::sleep_until(t).await,
@@ -232,7 +235,12 @@ pub async fn run(
                 Some(Err(e)) => {
                     bar.suspend(|| eprintln!("warning: a host's task ended abnormally: {e}"));
                 }
-                None => break,
+                None if cancel.is_cancelled() => break,
+                None => {
+                    if pending.len() == 0 {
+                        break;
+                    }
+                }
             },
             Some(()) = interrupts.recv() => {
                 if grace_end.is_some() {
@@ -244,6 +252,7 @@ pub async fn run(
                     CANCEL_GRACE.as_secs()
                 ));
                 cancel.cancel();
+                started_before_cancel = total - pending.len();
                 grace_end = Some(tokio::time::Instant::now() + CANCEL_GRACE);
             }
             () = grace => {
@@ -261,10 +270,17 @@ pub async fn run(
     let rows: Vec<Row> = rows
         .into_iter()
         .zip(targets)
-        .map(|(row, target)| {
+        .enumerate()
+        .map(|(i, (row, target))| {
             row.unwrap_or(Row {
                 target,
-                outcome: Outcome::Abandoned,
+                // Never spawned (Ctrl-C came first), or still cleaning up when the grace
+                // ended.
+                outcome: if i >= started_before_cancel {
+                    Outcome::NotStarted
+                } else {
+                    Outcome::Abandoned
+                },
                 duration: Duration::ZERO,
                 stderr_first_line: None,
                 stdout: String::new(),
@@ -315,26 +331,13 @@ fn progress_bar(len: u64) -> ProgressBar {
 }
 
 /// One host, from waiting for its turn to its shell's deletion.
-async fn one_host(
-    shared: &Shared,
-    target: Target,
-    permits: &Semaphore,
-    cancel: &CancellationToken,
-) -> Row {
+async fn one_host(shared: &Shared, target: Target, cancel: &CancellationToken) -> Row {
     let mut row = Row {
         target,
         outcome: Outcome::NotStarted,
         duration: Duration::ZERO,
         stderr_first_line: None,
         stdout: String::new(),
-    };
-    let _permit = tokio::select! {
-        biased;
-        () = cancel.cancelled() => return row,
-        p = permits.acquire() => match p {
-            Ok(p) => p,
-            Err(_) => return row,
-        },
     };
     if cancel.is_cancelled() {
         return row;
@@ -458,7 +461,8 @@ fn stderr_note(stderr: &mut Vec<u8>, note: &str) {
 }
 
 fn first_line(s: &str) -> String {
-    s.lines().next().unwrap_or("").trim().to_string()
+    let line = s.lines().next().unwrap_or("").trim();
+    line.strip_prefix("error: ").unwrap_or(line).to_string()
 }
 
 fn failure_text(f: &Failure) -> String {
