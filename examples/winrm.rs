@@ -9,6 +9,7 @@
 //!     --endpoint https://host:5986/wsman --user 'DOMAIN\me' identify
 //! winrm --endpoint URL run --detach long-job.cmd   # prints SHELL_ID COMMAND_ID, exits 0
 //! winrm --endpoint URL attach SHELL_ID COMMAND_ID  # streams the rest, exits with its code
+//! winrm --user U run --hosts hosts.txt --concurrency 64 -- ipconfig   # fan-out: a summary
 //! ```
 //!
 //! Without `--endpoint` the tool starts the embedded simulator in-process and talks to
@@ -51,7 +52,8 @@ const EXIT_STATUS_HELP: &str = "\
 Exit status: 0 success; 1 error (faults print their code, meaning and message); 2 usage;
 for `run` and `ps` the remote exit code (1 when it does not fit 0-255), 124 when
 --deadline passed, 125 when the server reported the command done without an exit code
-(its outcome is unknown), 130 after Ctrl-C, 141 when stdout was closed.";
+(its outcome is unknown), 130 after Ctrl-C, 141 when stdout was closed.
+`run --hosts`: 0 when every host exited 0, 1 when any did not, 130 after Ctrl-C.";
 
 /// Options every subcommand takes.
 #[derive(Debug, Clone, Args)]
