@@ -9,6 +9,7 @@
 //!     --endpoint https://host:5986/wsman --user 'DOMAIN\me' identify
 //! winrm --endpoint URL run --detach long-job.cmd   # prints SHELL_ID COMMAND_ID, exits 0
 //! winrm --endpoint URL attach SHELL_ID COMMAND_ID  # streams the rest, exits with its code
+//! winrm --user U run --hosts hosts.txt --concurrency 64 -- ipconfig   # fan-out: a summary
 //! ```
 //!
 //! Without `--endpoint` the tool starts the embedded simulator in-process and talks to
@@ -19,6 +20,8 @@
 
 #[path = "winrm_cli/detach.rs"]
 mod detach;
+#[path = "winrm_cli/fanout.rs"]
+mod fanout;
 #[path = "winrm_cli/render.rs"]
 mod render;
 #[path = "winrm_cli/stream.rs"]
@@ -49,10 +52,11 @@ const EXIT_STATUS_HELP: &str = "\
 Exit status: 0 success; 1 error (faults print their code, meaning and message); 2 usage;
 for `run` and `ps` the remote exit code (1 when it does not fit 0-255), 124 when
 --deadline passed, 125 when the server reported the command done without an exit code
-(its outcome is unknown), 130 after Ctrl-C, 141 when stdout was closed.";
+(its outcome is unknown), 130 after Ctrl-C, 141 when stdout was closed.
+`run --hosts`: 0 when every host exited 0, 1 when any did not, 130 after Ctrl-C.";
 
 /// Options every subcommand takes.
-#[derive(Debug, Args)]
+#[derive(Debug, Clone, Args)]
 struct Global {
     /// The endpoint, e.g. https://host:5986/wsman. Without it the embedded simulator is
     /// started in-process and used.
@@ -93,9 +97,14 @@ struct Global {
     /// timeout + 10 s; keep it above the operation timeout, which long polls wait out.
     #[arg(long, value_name = "SECS", value_parser = parse_secs, global = true)]
     http_timeout: Option<Duration>,
-    /// Print JSON instead of text (one document; JSON lines for wql and enumerate).
+    /// Print JSON instead of text (one document; JSON lines for wql, enumerate and
+    /// `run --hosts`).
     #[arg(long, global = true)]
     json: bool,
+    /// Print this process's peak resident set size (VmHWM) on stderr at exit (Linux;
+    /// for the fan-out smoke test).
+    #[arg(long, global = true, hide = true)]
+    report_peak_rss: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -166,6 +175,21 @@ enum Cmd {
         /// instead of one command line.
         #[arg(long, conflicts_with = "detach")]
         argv: bool,
+        /// Run the command on many hosts at once (fan-out) instead of --endpoint: a
+        /// file with one host per line (`#` starts a comment), or a comma-separated
+        /// list. A host is an endpoint URL (`https://h:5986/wsman`) or `host[:port]`:
+        /// port 5986 means https://, any other (default 5985) http://, path /wsman. A
+        /// URL's `#label` fragment only names the row. Output is not streamed: a
+        /// per-host summary (host, exit code or error, duration, first line of stderr
+        /// or the error) is printed at the end, JSON lines with --json. Exit status 0
+        /// when every host exited 0, 1 when any failed, 130 after Ctrl-C (which cancels
+        /// every remote command: Signal terminate, shells deleted).
+        #[arg(long, value_name = "FILE|H1,H2", conflicts_with = "detach")]
+        hosts: Option<String>,
+        /// With --hosts: how many hosts run at once.
+        #[arg(long, value_name = "N", default_value_t = 32, requires = "hosts",
+              value_parser = clap::value_parser!(u32).range(1..=4096))]
+        concurrency: u32,
         /// The remote command line: its words, joined with spaces, are run by cmd.exe
         /// as typed (with --argv: the program and its arguments).
         #[arg(
@@ -317,10 +341,42 @@ async fn main() -> ExitCode {
             2,
         ));
     }
+    let code = run_command(cli.command, global).await;
+    if global.report_peak_rss {
+        fanout::report_peak_rss();
+    }
+    code
+}
+
+async fn run_command(command: Cmd, global: &Global) -> ExitCode {
+    if let Cmd::Run {
+        hosts: Some(hosts),
+        concurrency,
+        deadline,
+        argv,
+        words,
+        ..
+    } = command
+    {
+        let opts = fanout::Options {
+            concurrency: concurrency as usize,
+            deadline,
+            words: if argv {
+                stream::Words::Arguments
+            } else {
+                stream::Words::CommandLine
+            },
+        };
+        return match fanout::run(global, &hosts, &words, opts).await {
+            Ok(code) => code,
+            Err(f) => report_with_hint(f, global),
+        };
+    }
+    let cli_command = command;
     match connect(global).await {
         Err(f) => report_with_hint(f, global),
         Ok((client, sim)) => {
-            let result = dispatch(&client, global, cli.command).await;
+            let result = dispatch(&client, global, cli_command).await;
             // Wait for background cleanups (shells deleted by Drop, the Signal of a
             // cancelled command) before exiting; briefly after a cancel, when the server
             // may be what stalled.
@@ -400,24 +456,9 @@ fn password_for(g: &Global, user: &str) -> Result<Option<String>, Failure> {
     Ok(None)
 }
 
-/// Builds the client; without `--endpoint`, starts the simulator first.
-async fn connect(g: &Global) -> Result<(Client, Option<Simulator>), Failure> {
-    #[cfg(not(feature = "kerberos"))]
-    if g.auth == AuthKind::Kerberos {
-        return Err(Failure::Message(
-            "--auth kerberos needs the tool built with the kerberos feature \
-             (cargo run --example winrm --features sim,kerberos); use basic, ntlm or negotiate"
-                .into(),
-            2,
-        ));
-    }
-    if g.auth == AuthKind::Kerberos && g.endpoint.is_none() {
-        return Err(Failure::Message(
-            "--auth kerberos needs --endpoint: the built-in simulator has no KDC".into(),
-            2,
-        ));
-    }
-    let credentials = |user: String, password: String| match g.auth {
+/// The library's credentials for the chosen scheme.
+fn credentials(kind: AuthKind, user: String, password: String) -> Auth {
+    match kind {
         AuthKind::Ntlm => Auth::ntlm(user, password),
         AuthKind::Negotiate => Auth::negotiate(user, password),
         // The KDC is found for the user's realm in the krb5.conf that KRB5_CONFIG names.
@@ -426,36 +467,16 @@ async fn connect(g: &Global) -> Result<(Client, Option<Simulator>), Failure> {
         #[cfg(not(feature = "kerberos"))]
         AuthKind::Kerberos => Auth::basic(user, password),
         AuthKind::Basic => Auth::basic(user, password),
-    };
+    }
+}
+
+/// Builds the client; without `--endpoint`, starts the simulator first.
+async fn connect(g: &Global) -> Result<(Client, Option<Simulator>), Failure> {
+    check_kerberos(g, g.endpoint.is_some())?;
     let (endpoint, auth, allow_http_basic, sim) = match &g.endpoint {
         Some(url) => {
-            let auth = match &g.user {
-                Some(u) => match password_for(g, u)? {
-                    Some(p) => credentials(u.clone(), p),
-                    None => {
-                        return Err(Failure::Message(
-                            "--user needs a password: --password-stdin, WINRM_PASSWORD, --password, or run it on a terminal to be asked".into(),
-                            2,
-                        ));
-                    }
-                },
-                None if g.password_stdin => {
-                    return Err(Failure::Message(
-                        "--password-stdin needs --user (or WINRM_USER)".into(),
-                        2,
-                    ));
-                }
-                None => Auth::None,
-            };
-            let plain_http = url.trim_start().to_ascii_lowercase().starts_with("http://");
-            if plain_http && matches!(auth, Auth::Basic { .. }) && !g.allow_http_basic {
-                return Err(Failure::Message(
-                    format!(
-                        "Basic authentication over {url} would send the password in clear text: use https://, --auth ntlm, or pass --allow-http-basic"
-                    ),
-                    1,
-                ));
-            }
+            let auth = endpoint_auth(g)?;
+            refuse_clear_basic(g, url, &auth)?;
             (url.clone(), auth, g.allow_http_basic, None)
         }
         None => {
@@ -472,19 +493,94 @@ async fn connect(g: &Global) -> Result<(Client, Option<Simulator>), Failure> {
             } else {
                 sim.password().to_string()
             };
-            let auth = credentials(sim.user().to_string(), password);
+            let auth = credentials(g.auth, sim.user().to_string(), password);
             (sim.endpoint(), auth, true, Some(sim))
         }
     };
+    let ca = read_ca(g)?;
+    Ok((
+        build_client(g, endpoint, auth, allow_http_basic, ca.as_deref())?,
+        sim,
+    ))
+}
+
+/// Kerberos needs the feature and a real endpoint (the built-in simulator has no KDC).
+fn check_kerberos(g: &Global, has_endpoint: bool) -> Result<(), Failure> {
+    #[cfg(not(feature = "kerberos"))]
+    if g.auth == AuthKind::Kerberos {
+        return Err(Failure::Message(
+            "--auth kerberos needs the tool built with the kerberos feature \
+             (cargo run --example winrm --features sim,kerberos); use basic, ntlm or negotiate"
+                .into(),
+            2,
+        ));
+    }
+    if g.auth == AuthKind::Kerberos && !has_endpoint {
+        return Err(Failure::Message(
+            "--auth kerberos needs --endpoint: the built-in simulator has no KDC".into(),
+            2,
+        ));
+    }
+    Ok(())
+}
+
+/// The credentials for a real endpoint: `--user` with its password, or none.
+fn endpoint_auth(g: &Global) -> Result<Auth, Failure> {
+    match &g.user {
+        Some(u) => match password_for(g, u)? {
+            Some(p) => Ok(credentials(g.auth, u.clone(), p)),
+            None => Err(Failure::Message(
+                "--user needs a password: --password-stdin, WINRM_PASSWORD, --password, or run it on a terminal to be asked".into(),
+                2,
+            )),
+        },
+        None if g.password_stdin => Err(Failure::Message(
+            "--password-stdin needs --user (or WINRM_USER)".into(),
+            2,
+        )),
+        None => Ok(Auth::None),
+    }
+}
+
+/// Basic over plain http:// only with --allow-http-basic.
+fn refuse_clear_basic(g: &Global, url: &str, auth: &Auth) -> Result<(), Failure> {
+    let plain_http = url.trim_start().to_ascii_lowercase().starts_with("http://");
+    if plain_http && matches!(auth, Auth::Basic { .. }) && !g.allow_http_basic {
+        return Err(Failure::Message(
+            format!(
+                "Basic authentication over {url} would send the password in clear text: use https://, --auth ntlm, or pass --allow-http-basic"
+            ),
+            1,
+        ));
+    }
+    Ok(())
+}
+
+/// The `--ca` PEM file's contents, when given.
+fn read_ca(g: &Global) -> Result<Option<Vec<u8>>, Failure> {
+    g.ca.as_ref()
+        .map(|path| {
+            std::fs::read(path).map_err(|e| {
+                Failure::Message(format!("cannot read --ca {}: {e}", path.display()), 1)
+            })
+        })
+        .transpose()
+}
+
+/// A client for `endpoint` with the global TLS and timeout options.
+fn build_client(
+    g: &Global,
+    endpoint: String,
+    auth: Auth,
+    allow_http_basic: bool,
+    ca: Option<&[u8]>,
+) -> Result<Client, Failure> {
     let mut b = Client::builder(endpoint)
         .auth(auth)
         .allow_insecure_basic(allow_http_basic)
         .danger_accept_invalid_certs(g.insecure);
-    if let Some(path) = &g.ca {
-        let pem = std::fs::read(path).map_err(|e| {
-            Failure::Message(format!("cannot read --ca {}: {e}", path.display()), 1)
-        })?;
-        b = b.add_root_certificate_pem(&pem);
+    if let Some(pem) = ca {
+        b = b.add_root_certificate_pem(pem);
     }
     if let Some(d) = g.operation_timeout {
         b = b.operation_timeout(d);
@@ -492,7 +588,7 @@ async fn connect(g: &Global) -> Result<(Client, Option<Simulator>), Failure> {
     if let Some(d) = g.http_timeout {
         b = b.http_timeout(d);
     }
-    Ok((b.build()?, sim))
+    Ok(b.build()?)
 }
 
 fn resource(uri: &str, selectors: &[(String, String)]) -> Resource {
@@ -540,6 +636,7 @@ async fn dispatch(client: &Client, g: &Global, cmd: Cmd) -> Result<ExitCode, Fai
             idle_timeout,
             argv: as_arguments,
             words,
+            ..
         } => {
             let (command, args) = words.split_first().expect("clap requires CMD");
             if detach {

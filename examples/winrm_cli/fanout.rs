@@ -1,0 +1,590 @@
+//! `winrm run --hosts FILE|H1,H2 -- COMMAND`: one command on many hosts at once.
+//!
+//! Each host gets its own [`Client`] (built with the global auth and TLS options when
+//! its turn comes, dropped when it is done), at most `--concurrency` at a time: a host's
+//! task is spawned only when a slot is free, so memory follows the concurrency, not
+//! the length of the list. Output is collected, not streamed, so nothing interleaves: a progress bar
+//! on stderr (only when stderr is a terminal) while it runs, then a per-host summary in
+//! input order, a table or JSON lines.
+//!
+//! Ctrl-C cancels one parent token; each command holds a child of it
+//! ([`tokio_winrm::CommandBuilder::cancellation`]), so every running command gets its
+//! Signal terminate and its shell is deleted; hosts not yet started are not started.
+//! Cleanups get [`CANCEL_GRACE`] in all; the summary is printed either way (exit 130).
+
+use std::io::{IsTerminal, Write};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures_util::StreamExt;
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+use tokio_winrm::shell::text;
+use tokio_winrm::{Auth, CancelReason, Client, CommandEvent, ExitStatus};
+
+use crate::stream::Words;
+use crate::{Failure, Global};
+
+/// How long all cleanups together (Signal terminate, shell Delete) may take after Ctrl-C.
+pub const CANCEL_GRACE: Duration = Duration::from_secs(5);
+/// How much of each host's stdout the JSON summary keeps.
+const STDOUT_KEPT: usize = 4096;
+/// How much of each host's stderr is kept to find its first line.
+const STDERR_KEPT: usize = 1024;
+
+/// The fan-out options of `run --hosts`.
+pub struct Options {
+    /// Hosts running at once.
+    pub concurrency: usize,
+    /// Per-host `--deadline`.
+    pub deadline: Option<Duration>,
+    /// How the words reach the remote side.
+    pub words: Words,
+}
+
+/// One line of `--hosts`: what the summary calls it and the URL connected to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Target {
+    /// The entry as written (a URL's `#label` fragment included).
+    pub label: String,
+    /// The endpoint URL (without the fragment).
+    pub url: String,
+}
+
+/// Reads `--hosts`: an existing file (one host per line, `#` at the start of a line or
+/// after a blank starts a comment) or a comma-separated list. Duplicates are kept (each
+/// entry is one run); tell them apart with a `#label` fragment.
+pub fn parse_hosts(spec: &str) -> Result<Vec<Target>, String> {
+    let path = std::path::Path::new(spec);
+    let entries: Vec<String> = if path.is_file() {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| format!("cannot read --hosts {spec}: {e}"))?;
+        text.lines()
+            .map(strip_comment)
+            .filter(|l| !l.is_empty())
+            .map(str::to_string)
+            .collect()
+    } else {
+        spec.split(',')
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .map(str::to_string)
+            .collect()
+    };
+    if entries.is_empty() {
+        return Err(format!("--hosts {spec}: no hosts listed"));
+    }
+    entries.iter().map(|e| target(e)).collect()
+}
+
+fn strip_comment(line: &str) -> &str {
+    let line = line.trim();
+    if line.starts_with('#') {
+        return "";
+    }
+    match line.find(" #").or_else(|| line.find("\t#")) {
+        Some(i) => line[..i].trim(),
+        None => line,
+    }
+}
+
+/// `https://h:5986/wsman` as is; `host[:port]` (IPv6 as `[addr]:port`) as
+/// `http://host:5985/wsman`, https:// when the port is 5986.
+fn target(entry: &str) -> Result<Target, String> {
+    if entry.chars().any(char::is_whitespace) {
+        return Err(format!("--hosts: {entry:?} is not a host"));
+    }
+    if entry.contains("://") {
+        let url = entry.split_once('#').map_or(entry, |(u, _)| u);
+        return Ok(Target {
+            label: entry.to_string(),
+            url: url.to_string(),
+        });
+    }
+    let (host, port) = if let Some(rest) = entry.strip_prefix('[') {
+        let (addr, after) = rest
+            .split_once(']')
+            .ok_or_else(|| format!("--hosts: {entry:?}: missing ']'"))?;
+        let port = match after.strip_prefix(':') {
+            Some(p) => Some(p),
+            None if after.is_empty() => None,
+            None => return Err(format!("--hosts: {entry:?}: expected [addr]:port")),
+        };
+        (format!("[{addr}]"), port)
+    } else {
+        match entry.split_once(':') {
+            Some((h, p)) => (h.to_string(), Some(p)),
+            None => (entry.to_string(), None),
+        }
+    };
+    let port: u16 = match port {
+        Some(p) => p
+            .parse()
+            .map_err(|_| format!("--hosts: {entry:?}: {p:?} is not a port"))?,
+        None => 5985,
+    };
+    if host.is_empty() || host == "[]" {
+        return Err(format!("--hosts: {entry:?}: no host name"));
+    }
+    let scheme = if port == 5986 { "https" } else { "http" };
+    Ok(Target {
+        label: entry.to_string(),
+        url: format!("{scheme}://{host}:{port}/wsman"),
+    })
+}
+
+/// How one host ended.
+#[derive(Debug)]
+enum Outcome {
+    /// The command exited with this code.
+    Exited(i64),
+    /// The server reported it done without an exit code.
+    NoCode,
+    /// Cancelled (Ctrl-C, or its deadline).
+    Cancelled(CancelReason),
+    /// Ctrl-C came before its turn: nothing was sent to it.
+    NotStarted,
+    /// Its cleanup did not finish within the grace after Ctrl-C.
+    Abandoned,
+    /// An error (connection, authentication, fault, ...).
+    Error(String),
+}
+
+/// One row of the summary.
+struct Row {
+    target: Target,
+    outcome: Outcome,
+    duration: Duration,
+    stderr_first_line: Option<String>,
+    stdout: String,
+}
+
+impl Row {
+    fn succeeded(&self) -> bool {
+        matches!(self.outcome, Outcome::Exited(0))
+    }
+}
+
+/// Runs `words` on every host of `spec` and prints the summary.
+pub async fn run(
+    g: &Global,
+    spec: &str,
+    words: &[String],
+    opts: Options,
+) -> Result<ExitCode, Failure> {
+    if g.endpoint.is_some() {
+        return Err(Failure::Message(
+            "--hosts and --endpoint: give one (each --hosts entry is an endpoint)".into(),
+            2,
+        ));
+    }
+    let targets = parse_hosts(spec).map_err(|m| Failure::Message(m, 2))?;
+    crate::check_kerberos(g, true)?;
+    let auth = crate::endpoint_auth(g)?;
+    if let Some(t) = targets
+        .iter()
+        .find(|t| t.url.to_ascii_lowercase().starts_with("http://"))
+    {
+        crate::refuse_clear_basic(g, &t.url, &auth)?;
+    }
+    let shared = Arc::new(Shared {
+        global: g.clone(),
+        auth,
+        ca: crate::read_ca(g)?,
+        words: words.to_vec(),
+        deadline: opts.deadline,
+        mode: opts.words,
+    });
+
+    let total = targets.len();
+    let bar = progress_bar(total as u64);
+    let cancel = CancellationToken::new();
+    // Hosts are started as slots free up, so that only `concurrency` hosts (their
+    // clients, connections and futures) exist at a time, however long the list.
+    let mut pending = targets.iter().cloned().enumerate();
+    let mut tasks = JoinSet::new();
+    let mut rows: Vec<Option<Row>> = (0..total).map(|_| None).collect();
+    let mut interrupts = crate::stream::watch_ctrl_c();
+    let mut grace_end: Option<tokio::time::Instant> = None;
+    let mut failed = 0usize;
+    let mut started_before_cancel = total;
+    loop {
+        while !cancel.is_cancelled() && tasks.len() < opts.concurrency {
+            let Some((i, t)) = pending.next() else { break };
+            let (shared, cancel) = (shared.clone(), cancel.clone());
+            tasks.spawn(async move { (i, one_host(&shared, t, &cancel).await) });
+        }
+        let grace = async {
+            match grace_end {
+                Some(t) => tokio::time::sleep_until(t).await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            next = tasks.join_next() => match next {
+                Some(Ok((i, row))) => {
+                    if !row.succeeded() {
+                        failed += 1;
+                        bar.set_message(format!("{failed} failed"));
+                    }
+                    rows[i] = Some(row);
+                    bar.inc(1);
+                }
+                Some(Err(e)) => {
+                    bar.suspend(|| eprintln!("warning: a host's task ended abnormally: {e}"));
+                }
+                None if cancel.is_cancelled() => break,
+                None => {
+                    if pending.len() == 0 {
+                        break;
+                    }
+                }
+            },
+            Some(()) = interrupts.recv() => {
+                if grace_end.is_some() {
+                    bar.suspend(|| eprintln!("interrupted again: not waiting for the remaining cleanups"));
+                    break;
+                }
+                bar.suspend(|| eprintln!(
+                    "^C: cancelling every host (Signal terminate, shells deleted; up to {} s); press Ctrl-C again to stop waiting",
+                    CANCEL_GRACE.as_secs()
+                ));
+                cancel.cancel();
+                started_before_cancel = total - pending.len();
+                grace_end = Some(tokio::time::Instant::now() + CANCEL_GRACE);
+            }
+            () = grace => {
+                bar.suspend(|| eprintln!(
+                    "warning: cleanups still running after {} s: not waiting for them (the servers delete idle shells when their idle timeout passes)",
+                    CANCEL_GRACE.as_secs()
+                ));
+                break;
+            }
+        }
+    }
+    tasks.abort_all();
+    bar.finish_and_clear();
+
+    let rows: Vec<Row> = rows
+        .into_iter()
+        .zip(targets)
+        .enumerate()
+        .map(|(i, (row, target))| {
+            row.unwrap_or(Row {
+                target,
+                // Never spawned (Ctrl-C came first), or still cleaning up when the grace
+                // ended.
+                outcome: if i >= started_before_cancel {
+                    Outcome::NotStarted
+                } else {
+                    Outcome::Abandoned
+                },
+                duration: Duration::ZERO,
+                stderr_first_line: None,
+                stdout: String::new(),
+            })
+        })
+        .collect();
+    print_summary(&rows, g.json);
+    let failed = rows.iter().filter(|r| !r.succeeded()).count();
+    eprintln!(
+        "{total} hosts: {} succeeded, {failed} failed{}",
+        total - failed,
+        if cancel.is_cancelled() {
+            " (interrupted)"
+        } else {
+            ""
+        }
+    );
+    Ok(if cancel.is_cancelled() {
+        ExitCode::from(130)
+    } else if failed > 0 {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+/// What every host's task needs.
+struct Shared {
+    global: Global,
+    auth: Auth,
+    ca: Option<Vec<u8>>,
+    words: Vec<String>,
+    deadline: Option<Duration>,
+    mode: Words,
+}
+
+fn progress_bar(len: u64) -> ProgressBar {
+    let target = if std::io::stderr().is_terminal() {
+        ProgressDrawTarget::stderr()
+    } else {
+        ProgressDrawTarget::hidden()
+    };
+    let bar = ProgressBar::with_draw_target(Some(len), target);
+    if let Ok(style) = ProgressStyle::with_template("{bar:40} {pos}/{len} hosts, {elapsed} {msg}") {
+        bar.set_style(style);
+    }
+    bar
+}
+
+/// One host, from waiting for its turn to its shell's deletion.
+async fn one_host(shared: &Shared, target: Target, cancel: &CancellationToken) -> Row {
+    let mut row = Row {
+        target,
+        outcome: Outcome::NotStarted,
+        duration: Duration::ZERO,
+        stderr_first_line: None,
+        stdout: String::new(),
+    };
+    if cancel.is_cancelled() {
+        return row;
+    }
+    let started = Instant::now();
+    let client = match crate::build_client(
+        &shared.global,
+        row.target.url.clone(),
+        shared.auth.clone(),
+        shared.global.allow_http_basic,
+        shared.ca.as_deref(),
+    ) {
+        Ok(c) => c,
+        Err(f) => {
+            row.outcome = Outcome::Error(failure_text(&f));
+            return row;
+        }
+    };
+    let mut stderr = Vec::new();
+    let mut stdout = Vec::new();
+    row.outcome = match run_on(&client, shared, cancel, &mut stdout, &mut stderr).await {
+        Ok(o) => o,
+        Err(e) => Outcome::Error(first_line(&crate::render::describe_error(&e))),
+    };
+    // Background cleanups (a shell deleted by Drop, a cancelled command's Signal):
+    // bounded, briefly after a cancel.
+    let grace = if cancel.is_cancelled() {
+        crate::stream::CLEANUP_GRACE
+    } else {
+        Duration::from_secs(10)
+    };
+    let _ = tokio::time::timeout(grace, client.shutdown()).await;
+    row.duration = started.elapsed();
+    row.stderr_first_line = text::decode(&stderr, 65001)
+        .lines()
+        .map(str::trim)
+        .find(|l| !l.is_empty())
+        .map(str::to_string);
+    row.stdout = text::decode(&stdout, 65001).into_owned();
+    row
+}
+
+/// Opens a shell, runs the command, collects a bounded part of its output, deletes the
+/// shell. The shell's creation is not interrupted (a shell the server made but the
+/// client never heard of would stay open); a cancel before the command starts closes
+/// it at once.
+async fn run_on(
+    client: &Client,
+    shared: &Shared,
+    cancel: &CancellationToken,
+    stdout: &mut Vec<u8>,
+    stderr: &mut Vec<u8>,
+) -> Result<Outcome, tokio_winrm::Error> {
+    let shell = client.shell().codepage(65001).open().await?;
+    if cancel.is_cancelled() {
+        let _ = tokio::time::timeout(crate::stream::CLEANUP_GRACE, shell.close()).await;
+        return Ok(Outcome::Cancelled(CancelReason::User));
+    }
+    let (command, args) = shared
+        .words
+        .split_first()
+        .expect("clap requires the command");
+    let mut builder = args
+        .iter()
+        .fold(shell.command(command), |b, a| match shared.mode {
+            Words::CommandLine => b.raw_arg(a.clone()),
+            Words::Arguments => b.arg(a.clone()),
+        })
+        .cancellation(cancel.child_token());
+    if let Some(d) = shared.deadline {
+        builder = builder.deadline(d);
+    }
+    let result = async {
+        let mut cmd = builder.start().await?;
+        loop {
+            match cmd.next().await {
+                Some(Ok(CommandEvent::Stdout(b))) => keep(stdout, &b, STDOUT_KEPT),
+                Some(Ok(CommandEvent::Stderr(b))) => keep(stderr, &b, STDERR_KEPT),
+                Some(Ok(CommandEvent::Exit(status))) => break Ok(status),
+                Some(Ok(_)) => {}
+                Some(Err(e)) => break Err(e),
+                None => {
+                    break Err(tokio_winrm::Error::Cancelled {
+                        reason: CancelReason::User,
+                    });
+                }
+            }
+        }
+    }
+    .await;
+    let closed = if cancel.is_cancelled() {
+        tokio::time::timeout(crate::stream::CLEANUP_GRACE, shell.close())
+            .await
+            .unwrap_or(Ok(()))
+    } else {
+        shell.close().await
+    };
+    let outcome = match result {
+        Ok(ExitStatus::Exited(code)) => Outcome::Exited(code),
+        Ok(ExitStatus::ExitedWithoutCode) => Outcome::NoCode,
+        Ok(ExitStatus::Cancelled { reason }) => Outcome::Cancelled(reason),
+        Ok(other) => Outcome::Error(format!("unknown exit status {other:?}")),
+        Err(tokio_winrm::Error::Cancelled { reason }) => Outcome::Cancelled(reason),
+        Err(e) => return Err(e),
+    };
+    if let (Outcome::Exited(_), Err(e)) = (&outcome, closed) {
+        stderr_note(stderr, &format!("closing the shell failed: {e}"));
+    }
+    Ok(outcome)
+}
+
+fn keep(buf: &mut Vec<u8>, b: &[u8], cap: usize) {
+    let room = cap.saturating_sub(buf.len());
+    buf.extend_from_slice(&b[..b.len().min(room)]);
+}
+
+fn stderr_note(stderr: &mut Vec<u8>, note: &str) {
+    if stderr.is_empty() {
+        stderr.extend_from_slice(note.as_bytes());
+    }
+}
+
+fn first_line(s: &str) -> String {
+    let line = s.lines().next().unwrap_or("").trim();
+    line.strip_prefix("error: ").unwrap_or(line).to_string()
+}
+
+fn failure_text(f: &Failure) -> String {
+    match f {
+        Failure::Winrm(e) => first_line(&crate::render::describe_error(e)),
+        Failure::Message(m, _) => m.clone(),
+    }
+}
+
+impl Outcome {
+    /// The RESULT column and the JSON `status`.
+    fn status(&self) -> &'static str {
+        match self {
+            Outcome::Exited(_) => "exited",
+            Outcome::NoCode => "no_exit_code",
+            Outcome::Cancelled(CancelReason::Timeout) => "deadline",
+            Outcome::Cancelled(_) => "cancelled",
+            Outcome::NotStarted => "not_started",
+            Outcome::Abandoned => "abandoned",
+            Outcome::Error(_) => "error",
+        }
+    }
+
+    fn short(&self) -> String {
+        match self {
+            Outcome::Exited(c) => format!("exit {c}"),
+            Outcome::NoCode => "no exit code".into(),
+            Outcome::Cancelled(CancelReason::Timeout) => "deadline".into(),
+            Outcome::Cancelled(_) => "cancelled".into(),
+            Outcome::NotStarted => "not started".into(),
+            Outcome::Abandoned => "abandoned".into(),
+            Outcome::Error(_) => "error".into(),
+        }
+    }
+}
+
+fn print_summary(rows: &[Row], json: bool) {
+    let mut out = std::io::stdout().lock();
+    if json {
+        for r in rows {
+            let (code, error) = match &r.outcome {
+                Outcome::Exited(c) => (Some(*c), None),
+                Outcome::Error(e) => (None, Some(e.clone())),
+                _ => (None, None),
+            };
+            let line = serde_json::json!({
+                "host": r.target.label,
+                "endpoint": r.target.url,
+                "status": r.outcome.status(),
+                "exit_code": code,
+                "error": error,
+                "duration_ms": r.duration.as_millis() as u64,
+                "stderr_first_line": r.stderr_first_line,
+                "stdout": r.stdout,
+            });
+            if writeln!(out, "{line}").is_err() {
+                return;
+            }
+        }
+        let _ = out.flush();
+        return;
+    }
+    let width = rows
+        .iter()
+        .map(|r| r.target.label.chars().count())
+        .max()
+        .unwrap_or(4)
+        .clamp(4, 60);
+    let _ = writeln!(
+        out,
+        "{:<width$}  {:<12}  {:>8}  DETAIL",
+        "HOST", "RESULT", "TIME"
+    );
+    for r in rows {
+        let detail = match &r.outcome {
+            Outcome::Error(e) => e.clone(),
+            _ => r.stderr_first_line.clone().unwrap_or_default(),
+        };
+        let host: String = r.target.label.chars().take(60).collect();
+        let line = format!(
+            "{host:<width$}  {:<12}  {:>7.1}s  {}",
+            r.outcome.short(),
+            r.duration.as_secs_f64(),
+            detail.chars().take(200).collect::<String>()
+        );
+        if writeln!(out, "{}", line.trim_end()).is_err() {
+            return;
+        }
+    }
+    let _ = out.flush();
+}
+
+/// Prints VmHWM (this process's peak resident set size) from /proc on stderr.
+pub fn report_peak_rss() {
+    match std::fs::read_to_string("/proc/self/status") {
+        Ok(s) => match s.lines().find_map(|l| l.strip_prefix("VmHWM:")) {
+            Some(v) => eprintln!("peak RSS: {}", v.trim()),
+            None => eprintln!("peak RSS: unknown (no VmHWM in /proc/self/status)"),
+        },
+        Err(e) => eprintln!("peak RSS: unknown ({e})"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn host_forms() {
+        let t = target("web1").unwrap();
+        assert_eq!(t.url, "http://web1:5985/wsman");
+        assert_eq!(target("web1:5986").unwrap().url, "https://web1:5986/wsman");
+        assert_eq!(target("[::1]:8080").unwrap().url, "http://[::1]:8080/wsman");
+        let t = target("http://h:1/wsman#7").unwrap();
+        assert_eq!(
+            (t.label.as_str(), t.url.as_str()),
+            ("http://h:1/wsman#7", "http://h:1/wsman")
+        );
+        assert!(target("web1:x").is_err());
+        assert!(target(":5985").is_err());
+        assert_eq!(strip_comment("  # all"), "");
+        assert_eq!(strip_comment("h1 # web"), "h1");
+        assert_eq!(strip_comment("http://h/wsman#3"), "http://h/wsman#3");
+    }
+}
