@@ -425,8 +425,7 @@ async fn robust_respond(
             robust::echo(cached.response(), &id)
         }
         Admission::Run(tx) => {
-            let st = Arc::clone(state);
-            let task = tokio::spawn(async move {
+            let run = |st: Arc<State>, req: SimRequest| async move {
                 let resp = respond(&st, &req, &user, body_len).await;
                 let (parts, body) = resp.into_parts();
                 let cached = Cached {
@@ -436,11 +435,21 @@ async fn robust_respond(
                 };
                 Operations::complete(&tx, cached);
                 Response::from_parts(parts, body)
-            });
-            match task.await {
-                Ok(resp) => robust::echo(resp, &id),
-                Err(_) => plain(StatusCode::INTERNAL_SERVER_ERROR, "internal error"),
-            }
+            };
+            // A long poll (Receive, Pull) waits, often for as long as the network is
+            // out: it runs on a task of its own, so that it completes and its response
+            // is kept even when its connection is gone. Other requests complete at once;
+            // should their connection drop in that instant, the row has no response and
+            // a retransmission is refused with a fault (never carried out twice).
+            let resp = if matches!(req.action.as_str(), ns::action::RECEIVE | ns::action::PULL) {
+                match tokio::spawn(run(Arc::clone(state), req)).await {
+                    Ok(resp) => resp,
+                    Err(_) => return plain(StatusCode::INTERNAL_SERVER_ERROR, "internal error"),
+                }
+            } else {
+                run(Arc::clone(state), req).await
+            };
+            robust::echo(resp, &id)
         }
     }
 }
