@@ -39,9 +39,12 @@ fn main() {
         .build()
         .expect("runtime");
     rt.block_on(async {
-        let sim = Simulator::start_with(SimConfig::default())
-            .await
-            .expect("simulator");
+        let sim = Simulator::start_with(SimConfig {
+            log_requests: false,
+            ..SimConfig::default()
+        })
+        .await
+        .expect("simulator");
         let (user, password) = (sim.user().to_string(), sim.password().to_string());
         let mut basic = Vec::new();
         let mut sealed = Vec::new();

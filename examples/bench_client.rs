@@ -502,7 +502,13 @@ fn ceiling(url: &str, secs: f64, threads: usize) -> Res<String> {
 /// Cancel latency with a Receive pending, against an embedded simulator (it timestamps
 /// the Signal's arrival), as `examples/bench_winrs.rs`.
 async fn w4(runs: usize) -> Res<String> {
-    let sim = Arc::new(Simulator::start_with(SimConfig::default()).await?);
+    let sim = Arc::new(
+        Simulator::start_with(SimConfig {
+            log_requests: false,
+            ..SimConfig::default()
+        })
+        .await?,
+    );
     sim.register_command("forever", |ctx| {
         Box::pin(async move {
             ctx.print("started\r\n").await;

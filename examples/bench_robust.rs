@@ -124,6 +124,7 @@ fn main() -> Res<()> {
         let sim = Simulator::start_with(SimConfig {
             max_shells_per_user: 1000,
             robust_connections: sim_robust,
+            log_requests: false,
             ..SimConfig::default()
         })
         .await?;

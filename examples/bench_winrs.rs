@@ -135,7 +135,14 @@ async fn main() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(256);
-    let sim = Arc::new(Simulator::start_with(SimConfig::default()).await.unwrap());
+    let sim = Arc::new(
+        Simulator::start_with(SimConfig {
+            log_requests: false,
+            ..SimConfig::default()
+        })
+        .await
+        .unwrap(),
+    );
     let client = Client::builder(sim.endpoint())
         .auth(Auth::basic(sim.user(), sim.password()))
         .allow_insecure_basic(true)

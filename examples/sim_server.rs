@@ -49,6 +49,8 @@ async fn main() -> std::process::ExitCode {
     let mut cfg = SimConfig {
         addr: o.addr,
         users: vec![(o.user.clone(), o.password.clone())],
+        // Nobody in this process reads the request log.
+        log_requests: false,
         ..SimConfig::default()
     };
     if let Some(ms) = o.ping_interval_ms {

@@ -171,6 +171,9 @@ pub struct SimConfig {
     /// (default true, as Windows 8 / Server 2012 and later). False: the OperationID is
     /// ignored, as older Windows does.
     pub robust_connections: bool,
+    /// Keep the log of requests that [`Simulator::requests`] returns (default true).
+    /// Benchmarks and the standalone server, where no one reads it, turn it off.
+    pub log_requests: bool,
     /// The most rows of the OperationMessages table (default 1,024; the oldest go).
     pub operation_cache_entries: usize,
     /// How long a response stays in the table after it was made (default 60 s).
@@ -199,6 +202,7 @@ impl Default for SimConfig {
             pull_delay: Duration::ZERO,
             seed: 42,
             robust_connections: true,
+            log_requests: true,
             operation_cache_entries: 1024,
             operation_retention: Duration::from_secs(60),
             #[cfg(feature = "kerberos")]

@@ -69,7 +69,11 @@ impl RequestLog {
 /// The text between the SOAP Body's start and end tags (any prefix), at most
 /// `BODY_EXCERPT` bytes on a character boundary.
 fn body_excerpt(raw: &[u8]) -> String {
-    let text = String::from_utf8_lossy(raw);
+    // Only the part from the Body on is decoded (the headers come first).
+    let from = memchr::memmem::find(raw, b":Body")
+        .and_then(|at| raw[..at].iter().rposition(|&c| c == b'<'))
+        .unwrap_or(0);
+    let text = String::from_utf8_lossy(&raw[from..]);
     let open = [":Body>", ":Body "]
         .iter()
         .filter_map(|t| text.find(t))

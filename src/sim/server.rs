@@ -329,7 +329,9 @@ pub(super) async fn check_and_dispatch(
         }
         return unauthorized(state);
     }
-    state.requests.record(&req, &body);
+    if state.config.log_requests {
+        state.requests.record(&req, &body);
+    }
     if req.identify {
         return soap(StatusCode::OK, identify_response(state, user.is_some()));
     }
