@@ -15,8 +15,8 @@
 //! Retention Timer).
 
 use std::collections::{HashMap, VecDeque};
-use std::sync::Mutex;
 use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use bytes::Bytes;
@@ -57,13 +57,13 @@ pub(crate) struct Operations {
 
 #[derive(Default)]
 struct Table {
-    rows: HashMap<String, Row>,
+    rows: HashMap<Arc<str>, Row>,
     /// Row ids oldest first; ids of rows already removed are skipped (and compacted
     /// away when the queue grows past twice the table).
-    order: VecDeque<String>,
+    order: VecDeque<Arc<str>>,
     /// The row whose primary connection each connection is (HTTP/1.1: one request at a
     /// time per connection, so at most one).
-    by_connection: HashMap<u64, String>,
+    by_connection: HashMap<u64, Arc<str>>,
 }
 
 /// What to do with a request that carries an OperationID.
@@ -93,7 +93,8 @@ impl Operations {
             }
             row.primary = connection;
             let done = row.done.clone();
-            t.by_connection.insert(connection, id.to_string());
+            let key: Arc<str> = Arc::from(id);
+            t.by_connection.insert(connection, key);
             return Admission::Replay(done);
         }
         // A new request on this connection: the row it was primary for was read.
@@ -110,15 +111,17 @@ impl Operations {
             t.rows.remove(&oldest);
         }
         let (tx, rx) = watch::channel(None);
+        // One allocation for the id, shared by the three indexes.
+        let key: Arc<str> = Arc::from(id);
         t.rows.insert(
-            id.to_string(),
+            Arc::clone(&key),
             Row {
                 primary: connection,
                 done: rx,
             },
         );
-        t.order.push_back(id.to_string());
-        t.by_connection.insert(connection, id.to_string());
+        t.order.push_back(Arc::clone(&key));
+        t.by_connection.insert(connection, key);
         t.compact(cap);
         state
             .counters
@@ -205,10 +208,15 @@ pub(crate) fn echo(resp: http::Response<SimBody>, id: &str) -> http::Response<Si
         } else {
             format!(" {P}")
         };
-        let echo = format!(
-            "<p:OperationID{decl} s:mustUnderstand=\"false\">{}</p:OperationID><p:SequenceId{decl}>1</p:SequenceId>",
-            escape(id)
-        );
+        let id = escape(id);
+        let mut echo = String::with_capacity(160 + id.len() + 2 * decl.len());
+        echo.push_str("<p:OperationID");
+        echo.push_str(&decl);
+        echo.push_str(" s:mustUnderstand=\"false\">");
+        echo.push_str(&id);
+        echo.push_str("</p:OperationID><p:SequenceId");
+        echo.push_str(&decl);
+        echo.push_str(">1</p:SequenceId>");
         if first.len() <= 64 * 1024 {
             // Small: one part (each part can cost the connection a write of its own).
             let mut whole = Vec::with_capacity(first.len() + echo.len());
@@ -226,8 +234,13 @@ pub(crate) fn echo(resp: http::Response<SimBody>, id: &str) -> http::Response<Si
     http::Response::from_parts(parts, SimBody::from_parts(pieces))
 }
 
-fn escape(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
+fn escape(s: &str) -> std::borrow::Cow<'_, str> {
+    if !s.contains(['&', '<', '>']) {
+        return std::borrow::Cow::Borrowed(s);
+    }
+    std::borrow::Cow::Owned(
+        s.replace('&', "&amp;")
+            .replace('<', "&lt;")
+            .replace('>', "&gt;"),
+    )
 }
