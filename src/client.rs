@@ -377,7 +377,7 @@ impl Client {
         let timeout = self.http_timeout(operation_timeout);
         let t = &self.inner.transport;
         // Slices of the request (shared, not copied): the OperationID and ResourceURI.
-        let robust = self.inner.robust.as_ref().and_then(|state| {
+        let mut robust = self.inner.robust.as_ref().and_then(|state| {
             let id = robust::operation_id(&body)?;
             let uri = robust::resource_uri(&body)?;
             Some((state, body.slice_ref(id), body.slice_ref(uri.as_bytes())))
@@ -440,6 +440,11 @@ impl Client {
             // The failed attempt was answered (or provably not carried out): the retry is
             // a new operation, with an OperationID of its own.
             body = robust::renew_operation_id(&body);
+            if let Some((_, id, _)) = &mut robust
+                && let Some(new) = robust::operation_id(&body)
+            {
+                *id = body.slice_ref(new);
+            }
             fresh = false;
             retransmissions = 0;
             first_failure = None;

@@ -119,9 +119,12 @@ fn excerpt(bytes: &[u8]) -> String {
 
 /// A SOAP `Content-Type` (`application/soap+xml`), or a body that starts like an envelope.
 fn looks_like_soap(content_type: Option<&HeaderValue>, body: &[u8]) -> bool {
-    let ct_soap = content_type
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.to_ascii_lowercase().contains("soap+xml"));
+    // Checked on every response: no allocation.
+    let ct_soap = content_type.is_some_and(|v| {
+        v.as_bytes()
+            .windows(b"soap+xml".len())
+            .any(|w| w.eq_ignore_ascii_case(b"soap+xml"))
+    });
     ct_soap || (body.trim_ascii_start().starts_with(b"<") && memfind(body, b"Envelope"))
 }
 
