@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Measures tokio-winrm against pywinrm and pypsrp on the same workloads, against the
-# embedded simulator (examples/sim_server.rs) on loopback, and writes BENCHMARKS.md.
+# embedded simulator (winrm sim, crates/winrm-cli) on loopback, and writes BENCHMARKS.md.
 #
 #   bash bench/compare.sh            # full run (about 2.5 minutes on 2 cores)
 #   QUICK=1 bash bench/compare.sh    # reduced counts (about 1 minute)
@@ -49,8 +49,9 @@ trap cleanup EXIT
 
 say() { printf '\n== %s\n' "$*" >&2; }
 
-say "build (release, feature sim)"
-cargo build --release --features sim --examples >&2
+say "build (release)"
+cargo build --release --examples >&2
+cargo build --release -p winrm-cli >&2
 
 say "python peers in $VENV"
 if [ ! -x "$VENV/bin/python" ]; then
@@ -65,7 +66,7 @@ PEERS=$ROOT/bench/peers/peers.py
 start_sim() {
     local name=$1
     shift
-    "$BIN/sim_server" --addr 127.0.0.1:0 --ignore-stdin "$@" > "$WORK/$name.url" 2> "$WORK/$name.log" &
+    "$BIN/../winrm" sim --addr 127.0.0.1:0 --ignore-stdin "$@" > "$WORK/$name.url" 2> "$WORK/$name.log" &
     SIM_PIDS+=($!)
     for _ in $(seq 100); do
         if [ -s "$WORK/$name.url" ]; then break; fi

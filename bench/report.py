@@ -53,7 +53,7 @@ p("")
 p("Written by `bash bench/compare.sh` (see [Reproduce](#reproduce)). Every figure below comes from one run")
 p("of that script on the machine described at the end: tokio-winrm (`examples/bench_client.rs`), pywinrm")
 p("and pypsrp (`bench/peers/peers.py`, unmodified from PyPI) run the same workloads, one client process at")
-p("a time, against the embedded simulator (`examples/sim_server.rs`, a separate process) on loopback.")
+p("a time, against the embedded simulator (`winrm sim`, a separate process) on loopback.")
 p("**Client CPU** is the client process's own user + system time (`/proc/self/stat`, `getrusage`)")
 p("around the workload; it stays meaningful even though the simulator shares the machine's cores.")
 p("Ratios are tokio-winrm against the peer in the same run (higher is better for tokio-winrm).")
@@ -212,7 +212,7 @@ targets.append(("W3 items/s vs pypsrp", ">= 5x", f"{r:.1f}x" if r else "n/a", r 
 targets.append(("W3 items per client CPU s vs pypsrp", ">= 5x", f"{rc:.1f}x" if rc else "n/a", rc is not None and rc >= 5, ""))
 g = (get("w3.rust", "peak_rss_kib", 0) - get("w3.rust", "rss_before_kib", 0)) / 1024
 targets.append(("W3 flat memory (RSS growth over the enumeration)", "flat", f"{g:.1f} MiB for {fmt(items)} items", g < 20,
-                "`cargo run --release --features sim --example enum_memory` compares 10,000 with 1,000,000 items"))
+                "`cargo run --release --example enum_memory` compares 10,000 with 1,000,000 items"))
 
 # W4
 p("## W4: cancel latency")
@@ -272,7 +272,7 @@ for c in ("rust", "pywinrm", "pypsrp"):
 for peer in ("pywinrm", "pypsrp"):
     p(f"| NTLM ratio vs {peer} | | {ratio(rate('w6.rust.ntlm'), rate(f'w6.{peer}.ntlm'))} | | | {ratio(cpu_ms(f'w6.{peer}.ntlm'), cpu_ms('w6.rust.ntlm'))} |")
 p("")
-p("`cargo bench --features sim --bench sealing` measures the same against Get round trips and the raw")
+p("`cargo bench --bench sealing` measures the same against Get round trips and the raw")
 p("seal/unseal rate.")
 p("")
 

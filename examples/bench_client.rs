@@ -25,8 +25,8 @@ use base64::Engine as _;
 use futures_util::StreamExt;
 use quick_xml::events::Event;
 use serde::Deserialize;
-use tokio_winrm::sim::{SimConfig, Simulator};
 use tokio_winrm::{Auth, Client, CommandEvent, EnumEnd, EnumEvent, Resource};
+use winrm_simulator::{SimConfig, Simulator};
 
 type Res<T> = Result<T, Box<dyn std::error::Error + Send + Sync>>;
 

@@ -10,7 +10,7 @@
 //!   to the next output byte the consumer reads (retransmission on a fresh connection,
 //!   answered from the server's cache).
 //!
-//! `cargo run --release --example bench_robust --features sim` prints a Markdown
+//! `cargo run --release --example bench_robust` prints a Markdown
 //! section (`ROUNDS=N` sets the rounds, default 5).
 
 #[path = "../tests/support/fault_proxy.rs"]
@@ -22,8 +22,8 @@ use std::time::{Duration, Instant};
 
 use fault_proxy::{Fault, FaultProxy};
 use futures_util::StreamExt;
-use tokio_winrm::sim::{SimConfig, Simulator};
 use tokio_winrm::{Auth, Client, CommandEvent};
+use winrm_simulator::{SimConfig, Simulator};
 
 type Res<T> = Result<T, Box<dyn std::error::Error>>;
 
@@ -163,7 +163,7 @@ fn main() -> Res<()> {
         println!("## Robust Connections: cost and recovery");
         println!();
         println!(
-            "`cargo run --release --example bench_robust --features sim` ({rounds} alternating rounds, medians; \
+            "`cargo run --release --example bench_robust` ({rounds} alternating rounds, medians; \
              simulator in the same process). With: `p:OperationID` on every request and the simulator keeping \
              every response in its OperationMessages table; without: `robust_connections(false)`."
         );

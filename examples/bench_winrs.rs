@@ -1,7 +1,7 @@
 //! WinRS figures, printed (run in release):
 //!
 //! ```text
-//! cargo run --release --example bench_winrs --features sim
+//! cargo run --release --example bench_winrs
 //! ```
 //!
 //! 1. Cancel latency: time from `cancel()` to the Signal terminate arriving at the
@@ -25,8 +25,8 @@ use std::time::{Duration, Instant};
 use base64::Engine as _;
 use futures_util::StreamExt;
 use quick_xml::events::Event;
-use tokio_winrm::sim::{SimConfig, Simulator};
 use tokio_winrm::{Auth, Client, CommandEvent};
+use winrm_simulator::{SimConfig, Simulator};
 
 fn percentile(v: &mut [f64], p: f64) -> f64 {
     v.sort_by(|a, b| a.partial_cmp(b).unwrap());

@@ -3,7 +3,7 @@
 //! enumeration.
 //!
 //! ```text
-//! cargo run --example demo --features sim
+//! cargo run --example demo
 //! ```
 
 use std::error::Error as StdError;
@@ -11,8 +11,8 @@ use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
 use tokio_winrm::shell::text;
-use tokio_winrm::sim::{SimConfig, Simulator};
 use tokio_winrm::{Auth, Client, CommandEvent, EnumEvent, ExitStatus, Instance, Resource};
+use winrm_simulator::{SimConfig, Simulator};
 
 type Result<T> = std::result::Result<T, Box<dyn StdError + Send + Sync>>;
 

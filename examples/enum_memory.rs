@@ -6,7 +6,7 @@
 //! client process enumerates it and reports its own peak RSS, so neither the server's
 //! memory nor the other run's is counted.
 //!
-//! `cargo run --release --features sim --example enum_memory`
+//! `cargo run --release --example enum_memory`
 
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Command, Stdio};
@@ -14,8 +14,8 @@ use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
 use serde::Deserialize;
-use tokio_winrm::sim::{SimConfig, Simulator};
 use tokio_winrm::{Auth, Client, EnumEnd, EnumEvent, Resource};
+use winrm_simulator::{SimConfig, Simulator};
 
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "PascalCase")]

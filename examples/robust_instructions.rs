@@ -3,15 +3,15 @@
 //! unlike wall time is repeatable on a shared machine:
 //!
 //! ```sh
-//! cargo build --release --example robust_instructions --features sim
+//! cargo build --release --example robust_instructions
 //! for m in on off; do MODE=$m valgrind --tool=callgrind --callgrind-out-file=cg.$m \
 //!     target/release/examples/robust_instructions; done
 //! ```
 //! The ratio of the two "Collected" totals is the instruction cost of OperationIDs,
 //! client and simulator together (BENCHMARKS.md, Robust Connections).
 
-use tokio_winrm::sim::{SimConfig, Simulator};
 use tokio_winrm::{Auth, Client};
+use winrm_simulator::{SimConfig, Simulator};
 
 fn main() {
     let on = std::env::var("MODE").map_or(true, |m| m == "on");

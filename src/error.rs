@@ -264,6 +264,17 @@ impl From<Fault> for Error {
     }
 }
 
+impl From<wsman_protocol::security::SecurityError> for Error {
+    fn from(e: wsman_protocol::security::SecurityError) -> Self {
+        use wsman_protocol::security::SecurityError;
+        match e {
+            SecurityError::InvalidName(m) => Error::Config(m),
+            SecurityError::Failed(m) => Error::Auth(m),
+            other => Error::Auth(other.to_string()),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

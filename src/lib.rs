@@ -16,15 +16,13 @@ mod invoke;
 pub mod operation;
 mod resource;
 pub mod shell;
-pub mod soap;
+/// The protocol layer: `wsman-protocol`, under the name the modules here use.
+use wsman_protocol as soap;
 mod transfer;
 mod transport;
 
-#[cfg(feature = "sim")]
-pub mod sim;
-
-/// The README's Rust blocks, as doc tests (the simulator example needs `sim`).
-#[cfg(all(doctest, feature = "sim"))]
+/// The README's Rust blocks, as doc tests.
+#[cfg(doctest)]
 #[doc = include_str!("../README.md")]
 struct ReadmeDoctests;
 

@@ -8,8 +8,8 @@
 use std::time::Duration;
 
 use proptest::prelude::*;
-use tokio_winrm::sim::Simulator;
 use tokio_winrm::{Auth, Client, Error, Output};
+use winrm_simulator::Simulator;
 
 const T: Duration = Duration::from_secs(20);
 /// `showargs` by a full path, as Windows needs it without cmd.exe.

@@ -15,12 +15,12 @@ use futures_util::StreamExt;
 use proptest::prelude::*;
 use proptest::test_runner::{Config as PropConfig, TestRunner};
 use serde::Deserialize;
-use tokio_winrm::sim::{SimConfig, Simulator};
-use tokio_winrm::soap::envelope::Selector;
 use tokio_winrm::{
     Auth, CancelReason, Client, EnumEnd, EnumEvent, EnumItem, Enumeration, EnumerationMode, Error,
     Filter, Instance, Page, Resource, Value, Wql,
 };
+use winrm_simulator::{SimConfig, Simulator};
+use wsman_protocol::envelope::Selector;
 
 const T: Duration = Duration::from_secs(20);
 
@@ -723,7 +723,7 @@ fn streaming_reader_agrees_with_the_tree_reader() {
     let mut runner = TestRunner::new(PropConfig::with_cases(200));
     runner
         .run(&prop::collection::vec(instance_strategy(), 0..5), |insts| {
-            let mut w = tokio_winrm::soap::envelope::XmlWriter::default();
+            let mut w = wsman_protocol::envelope::XmlWriter::default();
             for i in &insts {
                 i.write(&mut w, "Win32_Thing", "http://schemas.microsoft.com/wbem/wsman/1/wmi/root/cimv2/Win32_Thing");
             }
@@ -732,7 +732,7 @@ fn streaming_reader_agrees_with_the_tree_reader() {
                 "<s:Envelope xmlns:s=\"http://www.w3.org/2003/05/soap-envelope\" xmlns:n=\"http://schemas.xmlsoap.org/ws/2004/09/enumeration\"><s:Body><n:PullResponse><n:EnumerationContext>x</n:EnumerationContext><n:Items>{items}</n:Items></n:PullResponse></s:Body></s:Envelope>"
             );
             let page = Page::parse(doc.as_bytes()).unwrap();
-            let tree = tokio_winrm::soap::xml::parse(doc.as_bytes()).unwrap();
+            let tree = wsman_protocol::xml::parse(doc.as_bytes()).unwrap();
             let body_items = tree.children[0].children[0].children[1].children.iter().map(Instance::from_element);
             let fast: Vec<_> = page.items.iter().map(|i| i.instance().unwrap().clone()).collect();
             prop_assert_eq!(fast, body_items.collect::<Vec<_>>());
@@ -817,7 +817,7 @@ fn typed_reader_agrees_with_from_instance() {
     let mut runner = TestRunner::new(PropConfig::with_cases(400));
     runner
         .run(&mixed_strategy(), |inst| {
-            let mut w = tokio_winrm::soap::envelope::XmlWriter::default();
+            let mut w = wsman_protocol::envelope::XmlWriter::default();
             inst.write(&mut w, "Win32_Mixed", "http://schemas.microsoft.com/wbem/wsman/1/wmi/root/cimv2/Win32_Mixed");
             let doc = format!(
                 "<s:Envelope xmlns:s=\"http://www.w3.org/2003/05/soap-envelope\" xmlns:n=\"http://schemas.xmlsoap.org/ws/2004/09/enumeration\"><s:Body><n:PullResponse><n:Items>{}</n:Items><n:EndOfSequence/></n:PullResponse></s:Body></s:Envelope>",

@@ -4,8 +4,8 @@
 use std::time::Duration;
 
 use futures_util::StreamExt;
-use tokio_winrm::sim::{SimConfig, Simulator};
 use tokio_winrm::{Auth, Client, EnumEnd, EnumEvent};
+use winrm_simulator::{SimConfig, Simulator};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cancel_during_a_live_pull_leaves_no_context() {

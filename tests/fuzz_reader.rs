@@ -12,9 +12,9 @@ use std::time::{Duration, Instant};
 
 use proptest::prelude::*;
 use proptest::sample::Index;
-use tokio_winrm::soap::Fault;
-use tokio_winrm::soap::xml::{Element, MAX_ATTRIBUTES, MAX_DEPTH, ParseError, parse};
 use tokio_winrm::{EndpointReference, IdentifyResponse, Instance, Value, from_instance};
+use wsman_protocol::Fault;
+use wsman_protocol::xml::{Element, MAX_ATTRIBUTES, MAX_DEPTH, ParseError, parse};
 
 /// Every recorded response and request (requests are WS-Man XML too).
 fn corpus() -> &'static [Vec<u8>] {

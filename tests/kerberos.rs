@@ -20,8 +20,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use tokio_winrm::sim::{KerberosCounters, SimConfig, SimKerberos, Simulator};
 use tokio_winrm::{Auth, Client, Error, KerberosOptions, Resource};
+use winrm_simulator::{KerberosCounters, SimConfig, SimKerberos, Simulator};
 
 const WMI: &str = "root/cimv2";
 

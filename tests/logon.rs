@@ -14,8 +14,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use tokio::net::TcpListener;
-use tokio_winrm::sim::{SimConfig, Simulator};
 use tokio_winrm::{Auth, Client, Error, Resource};
+use winrm_simulator::{SimConfig, Simulator};
 
 const CALLS: usize = 32;
 const WMI: &str = "root/cimv2";

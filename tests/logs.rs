@@ -14,8 +14,8 @@ mod log_capture;
 
 use std::time::Duration;
 
-use tokio_winrm::sim::{SimConfig, Simulator};
 use tokio_winrm::{Auth, Client, Encryption, Resource};
+use winrm_simulator::{SimConfig, Simulator};
 
 use log_capture::{Secrets, TeeProxy, capture};
 

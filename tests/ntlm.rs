@@ -16,8 +16,8 @@ use std::time::Duration;
 
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Notify;
-use tokio_winrm::sim::{SimConfig, Simulator};
 use tokio_winrm::{Auth, Client, Encryption, Error, Resource};
+use winrm_simulator::{SimConfig, Simulator};
 
 const WMI: &str = "root/cimv2";
 

@@ -2,7 +2,6 @@
 //! collected output (section 4): CLIXML stderr shaped like the public bug reports
 //! (BOM, native stderr first, progress only, split over chunks), a `CommandState Done`
 //! without `ExitCode`, an HTML page where SOAP was expected, and `max_output`.
-#![cfg(feature = "sim")]
 
 #[path = "support/mini_http.rs"]
 mod mini_http;
@@ -11,8 +10,8 @@ use std::time::Duration;
 
 use futures_util::StreamExt;
 use tokio_winrm::shell::text::{ClixmlDecoder, StreamDecoder};
-use tokio_winrm::sim::{CommandContext, SimConfig, Simulator};
 use tokio_winrm::{Auth, Client, CommandEvent, Error, ExitStatus};
+use winrm_simulator::{CommandContext, SimConfig, Simulator};
 
 const T: Duration = Duration::from_secs(20);
 

@@ -5,10 +5,10 @@
 #[path = "support/recorded.rs"]
 mod recorded;
 
-use tokio_winrm::soap::fault::code;
-use tokio_winrm::soap::xml::{Element, parse};
-use tokio_winrm::soap::{Fault, ns};
 use tokio_winrm::{EndpointReference, IdentifyResponse, Instance, Value};
+use wsman_protocol::fault::code;
+use wsman_protocol::xml::{Element, parse};
+use wsman_protocol::{Fault, ns};
 
 fn body(root: &Element) -> &Element {
     root.child(ns::SOAP, "Body").expect("s:Body")

@@ -3,8 +3,8 @@
 
 use std::time::Duration;
 
-use tokio_winrm::sim::Simulator;
 use tokio_winrm::{Auth, Client};
+use winrm_simulator::Simulator;
 
 async fn client(sim: &Simulator) -> Client {
     Client::builder(sim.endpoint())

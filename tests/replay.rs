@@ -15,8 +15,8 @@ use std::time::Duration;
 
 use compare::equivalent;
 use mini_http::{Captured, Reply, Server};
-use tokio_winrm::soap::fault::code;
 use tokio_winrm::{Auth, Client, Error, Resource, Value};
+use wsman_protocol::fault::code;
 
 const TIMEOUT: Duration = Duration::from_secs(10);
 

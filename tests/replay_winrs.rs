@@ -29,9 +29,9 @@ use std::time::Duration;
 use compare::{Allowance, equivalent_with};
 use replay_server::{Replay, drain, exit_of, stderr_of, stdout_of, steps_of};
 use tokio_winrm::shell::text;
-use tokio_winrm::soap::fault::code;
 use tokio_winrm::{CancelReason, CommandEvent, ExitStatus};
 use winrs_differences::*;
+use wsman_protocol::fault::code;
 
 const PT20S: Duration = Duration::from_secs(20);
 const PT5S: Duration = Duration::from_secs(5);

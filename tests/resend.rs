@@ -16,11 +16,11 @@ use std::time::{Duration, Instant};
 
 use fault_proxy::{Fault, FaultProxy};
 use futures_util::StreamExt;
-use tokio_winrm::sim::{SimConfig, Simulator};
 use tokio_winrm::{
     Auth, CancelReason, Client, ClientBuilder, CommandEvent, EnumEnd, EnumEvent, Error, ExitStatus,
     Instance, Resource, RetryPolicy,
 };
+use winrm_simulator::{SimConfig, Simulator};
 
 const T: Duration = Duration::from_secs(20);
 

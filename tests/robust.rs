@@ -19,10 +19,10 @@ use std::time::{Duration, Instant};
 use base64::Engine as _;
 use fault_proxy::{Fault, FaultProxy};
 use futures_util::StreamExt;
-use tokio_winrm::sim::{SimConfig, Simulator};
 use tokio_winrm::{
     Auth, CancelReason, Client, ClientBuilder, CommandEvent, Error, ExitStatus, Instance, Resource,
 };
+use winrm_simulator::{SimConfig, Simulator};
 
 const T: Duration = Duration::from_secs(60);
 

@@ -4,8 +4,8 @@
 use std::time::Duration;
 
 use futures_util::StreamExt;
-use tokio_winrm::sim::{SimConfig, Simulator};
 use tokio_winrm::{Auth, CancelReason, Client, CommandEvent, Error, ExitStatus};
+use winrm_simulator::{SimConfig, Simulator};
 
 const T: Duration = Duration::from_secs(20);
 

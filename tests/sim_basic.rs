@@ -15,9 +15,9 @@ use raw_http::{Raw, send};
 use serde::Deserialize;
 use tokio::net::{TcpListener, TcpStream};
 use tokio_util::sync::CancellationToken;
-use tokio_winrm::sim::{SimConfig, Simulator};
-use tokio_winrm::soap::xml;
 use tokio_winrm::{Auth, CancelReason, Client, Error, Fault, Instance, Resource, Value};
+use winrm_simulator::{SimConfig, Simulator};
+use wsman_protocol::xml;
 
 const WMI: &str = "root/cimv2";
 
@@ -484,8 +484,8 @@ async fn addressing_faults_from_handmade_requests() {
         .await;
         assert_eq!(ok.status, 200, "{}", String::from_utf8_lossy(&ok.body));
         let root = xml::parse(&ok.body).unwrap();
-        let header = root.child(tokio_winrm::soap::ns::SOAP, "Header").unwrap();
-        let relates = header.child_text(tokio_winrm::soap::ns::ADDRESSING, "RelatesTo");
+        let header = root.child(wsman_protocol::ns::SOAP, "Header").unwrap();
+        let relates = header.child_text(wsman_protocol::ns::ADDRESSING, "RelatesTo");
         assert_eq!(relates, Some("uuid:0A6B3D51-7A2E-4E86-9E2B-4C6C8D1F0A11"));
 
         for (missing, subcode) in [

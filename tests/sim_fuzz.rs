@@ -15,7 +15,7 @@ use base64::Engine as _;
 use proptest::prelude::*;
 use proptest::sample::Index;
 use tokio::runtime::Runtime;
-use tokio_winrm::sim::{SimConfig, SimRequest, Simulator};
+use winrm_simulator::{SimConfig, SimRequest, Simulator};
 
 /// Statuses the simulator may answer with.
 const STATUSES: [u16; 6] = [200, 401, 404, 413, 415, 500];

@@ -1,16 +1,15 @@
 //! The simulator as a testing tool: classes and commands a test registers, faults it
 //! injects, the request log it asserts on, and the "user automation" pattern a user
 //! copies to test their own code without a Windows host.
-#![cfg(feature = "sim")]
 
 use std::future::Future;
 use std::time::Duration;
 
-use tokio_winrm::sim::{CommandContext, Injection, Operation, SimClass, SimFault, Simulator};
-use tokio_winrm::soap::envelope::Selector;
 use tokio_winrm::{
     Auth, Client, EnumItem, EnumerationMode, Error, Filter, Instance, Resource, Value,
 };
+use winrm_simulator::{CommandContext, Injection, Operation, SimClass, SimFault, Simulator};
+use wsman_protocol::envelope::Selector;
 
 /// Runs a test body with a deadline, so a hang fails fast.
 async fn within<F: Future<Output = ()>>(f: F) {

@@ -8,10 +8,10 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
-use tokio_winrm::sim::{SimConfig, Simulator};
-use tokio_winrm::soap::envelope::{Envelope, OptionItem, Selector};
-use tokio_winrm::soap::ns;
-use tokio_winrm::soap::xml::{Element, parse};
+use winrm_simulator::{SimConfig, Simulator};
+use wsman_protocol::envelope::{Envelope, OptionItem, Selector};
+use wsman_protocol::ns;
+use wsman_protocol::xml::{Element, parse};
 
 const SHELL: &str = ns::SHELL;
 const FAULT_NS: &str = ns::WSMAN_FAULT;
@@ -98,7 +98,7 @@ fn request(
     shell: Option<&str>,
     options: &[OptionItem],
     timeout: Option<Duration>,
-    body: impl FnOnce(&mut tokio_winrm::soap::envelope::XmlWriter),
+    body: impl FnOnce(&mut wsman_protocol::envelope::XmlWriter),
 ) -> String {
     let to = sim.endpoint();
     let selectors: Vec<Selector> = shell

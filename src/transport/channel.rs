@@ -478,7 +478,8 @@ impl Channel {
         let _probe = logon.before_handshake().await?;
         let binding = self.conn.as_ref().and_then(|c| c.channel_binding.clone());
         let (mut ctx, negotiate) =
-            NtlmContext::client(&creds.user, &creds.password, binding.as_deref())?;
+            NtlmContext::client(&creds.user, &creds.password, binding.as_deref())
+                .map_err(Error::from)?;
         let req = self.request(
             SOAP_CONTENT_TYPE,
             Bytes::new(),
@@ -497,7 +498,7 @@ impl Channel {
         };
         // A refusal that arrived meanwhile (another connection's) stops this logon too.
         logon.check()?;
-        let authenticate = ctx.respond(&challenge)?;
+        let authenticate = ctx.respond(&challenge).map_err(Error::from)?;
         let req = self.request(
             SOAP_CONTENT_TYPE,
             Bytes::new(),
@@ -704,6 +705,8 @@ impl Channel {
 #[cfg(not(feature = "kerberos"))]
 type Security = Box<NtlmContext>;
 #[cfg(feature = "kerberos")]
+use super::kerberos::KerberosClient;
+#[cfg(feature = "kerberos")]
 use super::kerberos::{Security, open_message, seal_message};
 
 /// Seals and frames a request: its content type and body.
@@ -734,13 +737,13 @@ impl Channel {
         &mut self,
         creds: super::kerberos::KerberosCredentials,
     ) -> Result<(), Failure> {
-        use super::kerberos::{self, KerberosContext};
+        use super::kerberos;
         let logon = Arc::clone(&self.config.logon);
         let _probe = logon.before_handshake().await?;
         let host = self.config.endpoint.host.clone();
         let gate = Arc::clone(&logon);
         let (mut ctx, ap_req, cached) = tokio::task::spawn_blocking(move || {
-            KerberosContext::client(&creds, &host, &gate.tickets)
+            KerberosClient::client(&creds, &host, &gate.tickets)
         })
         .await
         .map_err(|e| Error::State(format!("the Kerberos KDC exchange failed: {e}")))?
@@ -777,7 +780,7 @@ impl Channel {
         let ap_rep = kerberos::scheme_token(&raw.headers, "Kerberos").ok_or_else(|| {
             Error::Auth("the server accepted the AP-REQ without an AP-REP".into())
         })?;
-        ctx.finish(&ap_rep)?;
+        KerberosClient::finish(&mut ctx, &ap_rep)?;
         logon.succeeded();
         if let Some(c) = self.conn.as_mut() {
             c.security = Some(Security::Kerberos(Box::new(ctx)));

@@ -22,21 +22,16 @@ use bytes::Bytes;
 use secrecy::ExposeSecret;
 use sspi::network_client::NetworkClient;
 use sspi::{
-    AuthIdentity, BufferType, ClientRequestFlags, Credentials, CredentialsBuffers,
-    DataRepresentation, Kerberos, KerberosConfig, NetworkProtocol, NetworkRequest, SecurityBuffer,
-    SecurityStatus, Sspi, SspiImpl, Username,
+    AuthIdentity, KerberosConfig, NetworkProtocol, NetworkRequest, SecurityStatus, Username,
 };
+pub(crate) use wsman_protocol::security::kerberos::{
+    KERBEROS_CONTENT_TYPE, KerberosContext, frame, parse,
+};
+use wsman_protocol::security::ntlm::NtlmContext;
 
 use super::auth::SspiCredentials;
-use super::context::{self, Message};
-use super::ntlm::NtlmContext;
 use super::sealing;
 use crate::error::{Error, Result};
-
-/// The protocol of Kerberos session encryption.
-pub(crate) const KERBEROS_PROTOCOL: &str = "application/HTTP-Kerberos-session-encrypted";
-/// The `Content-Type` of a message sealed with a Kerberos context.
-pub(crate) const KERBEROS_CONTENT_TYPE: &str = "multipart/encrypted;protocol=\"application/HTTP-Kerberos-session-encrypted\";boundary=\"Encrypted Boundary\"";
 const KDC_TIMEOUT: Duration = Duration::from_secs(10);
 /// A KDC answer larger than this is refused.
 const MAX_KDC_REPLY: usize = 1 << 20;
@@ -98,13 +93,6 @@ impl fmt::Debug for KerberosCredentials {
             .field("options", &self.options)
             .finish()
     }
-}
-
-fn auth_error(what: &str, e: &sspi::Error) -> Error {
-    Error::Auth(format!(
-        "Kerberos {what}: {:?}: {}",
-        e.error_type, e.description
-    ))
 }
 
 /// `(account, REALM)` of a user name: `user@REALM`, `REALM\user`, or `user` with the
@@ -348,28 +336,11 @@ impl From<Error> for KdcError {
     }
 }
 
-/// A client or server Kerberos context.
-pub(crate) struct KerberosContext {
-    krb: Kerberos,
-    creds: Option<CredentialsBuffers>,
-    spn: String,
-}
+/// The client side of a Kerberos context: the KDC exchanges (with the client's ticket
+/// cache) and the AP-REP check, over [`KdcTcp`].
+pub(crate) struct KerberosClient;
 
-impl fmt::Debug for KerberosContext {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("KerberosContext { .. }")
-    }
-}
-
-fn client_flags() -> ClientRequestFlags {
-    ClientRequestFlags::MUTUAL_AUTH
-        | ClientRequestFlags::CONFIDENTIALITY
-        | ClientRequestFlags::INTEGRITY
-        | ClientRequestFlags::SEQUENCE_DETECT
-        | ClientRequestFlags::ALLOCATE_MEMORY
-}
-
-impl KerberosContext {
+impl KerberosClient {
     /// Client: the AS and TGS exchanges with the KDC, then the AP-REQ token (GSS-API
     /// framed) for `HTTP/<host>`. The exchanges run once per client: while `tickets`
     /// holds fresh tickets, they are reused and the KDC is not asked (the flag in the
@@ -380,7 +351,7 @@ impl KerberosContext {
         tickets: &TicketCache,
     ) -> std::result::Result<(KerberosContext, Vec<u8>, bool), KdcError> {
         if let Some(cached) = tickets.fresh() {
-            match KerberosContext::client_with(creds, host, Some(cached)) {
+            match KerberosClient::client_with(creds, host, Some(cached)) {
                 Ok((ctx, token, _)) => return Ok((ctx, token, true)),
                 Err(e) => {
                     tracing::debug!(error = %e.error, "cached Kerberos tickets refused; asking the KDC");
@@ -392,11 +363,11 @@ impl KerberosContext {
         // tickets of the one before it.
         let _exchange = tickets.exchange.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(cached) = tickets.fresh()
-            && let Ok((ctx, token, _)) = KerberosContext::client_with(creds, host, Some(cached))
+            && let Ok((ctx, token, _)) = KerberosClient::client_with(creds, host, Some(cached))
         {
             return Ok((ctx, token, true));
         }
-        let (ctx, token, fresh) = KerberosContext::client_with(creds, host, None)?;
+        let (ctx, token, fresh) = KerberosClient::client_with(creds, host, None)?;
         if let Some(fresh) = fresh {
             tickets.put(fresh);
         }
@@ -424,26 +395,14 @@ impl KerberosContext {
                 client_computer_name: "tokio-winrm".into(),
             },
         };
-        let (krb, handle) = context::quiet(|| {
-            let mut krb =
-                Kerberos::new_client_from_config(config).map_err(|e| auth_error("context", &e))?;
-            let credentials = Credentials::from(identity);
-            let handle = context::outbound_credentials(&mut krb, &credentials)
-                .map_err(|e| auth_error("credentials", &e))?;
-            Ok::<_, Error>((krb, handle))
-        })?;
         let spn = creds
             .options
             .spn
             .clone()
             .unwrap_or_else(|| format!("HTTP/{host}"));
-        let mut ctx = KerberosContext {
-            krb,
-            creds: handle,
-            spn,
-        };
+        let mut ctx = KerberosContext::client(config, identity, spn).map_err(Error::from)?;
         let kdc = KdcClient::new(replay);
-        let first = ctx.initialize_with(&[], &kdc);
+        let first = ctx.initialize(&[], &kdc).map_err(Error::from);
         let st = std::mem::take(&mut *kdc.state());
         let (status, token) = match first {
             Ok(x) => x,
@@ -476,140 +435,10 @@ impl KerberosContext {
         Ok((ctx, token, fresh))
     }
 
-    fn initialize(&mut self, input: &[u8]) -> Result<(SecurityStatus, Vec<u8>)> {
-        self.initialize_with(input, &KdcTcp)
-    }
-
-    fn initialize_with(
-        &mut self,
-        input: &[u8],
-        kdc: &dyn NetworkClient,
-    ) -> Result<(SecurityStatus, Vec<u8>)> {
-        let mut output = vec![SecurityBuffer::new(Vec::new(), BufferType::Token)];
-        let mut input_buffers = vec![SecurityBuffer::new(input.to_vec(), BufferType::Token)];
-        let spn = self.spn.clone();
-        let status = context::quiet(|| {
-            let mut builder = self
-                .krb
-                .initialize_security_context()
-                .with_credentials_handle(&mut self.creds)
-                .with_context_requirements(client_flags())
-                .with_target_data_representation(DataRepresentation::Native)
-                .with_target_name(&spn)
-                .with_input(&mut input_buffers)
-                .with_output(&mut output);
-            self.krb
-                .initialize_security_context_impl(&mut builder)
-                .and_then(|mut g| g.resolve_with_client(kdc))
-                .map(|r| r.status)
-                .map_err(|e| auth_error("handshake", &e))
-        })?;
-        Ok((status, context::output_token(output)))
-    }
-
     /// Client: verifies the server's AP-REP (mutual authentication).
-    pub(crate) fn finish(&mut self, ap_rep: &[u8]) -> Result<()> {
-        let (status, _) = self.initialize(ap_rep)?;
-        if status != SecurityStatus::Ok {
-            return Err(Error::Auth(format!(
-                "Kerberos: the server's AP-REP did not complete the context ({status:?})"
-            )));
-        }
-        Ok(())
+    pub(crate) fn finish(ctx: &mut KerberosContext, ap_rep: &[u8]) -> Result<()> {
+        Ok(ctx.finish(ap_rep, &KdcTcp)?)
     }
-
-    /// Server: an acceptor for the service principal `service` (e.g. `["HTTP",
-    /// "localhost"]`) with its long-term key (from the keytab).
-    #[cfg_attr(not(feature = "sim"), allow(dead_code))]
-    pub(crate) fn server(
-        service: &[&str],
-        key: Vec<u8>,
-    ) -> std::result::Result<KerberosContext, String> {
-        let krb = context::quiet(|| {
-            let props = sspi::kerberos::ServerProperties::new(
-                service,
-                None,
-                Duration::from_secs(300),
-                Some(sspi::Secret::new(key)),
-            )
-            .map_err(|e| e.to_string())?;
-            let config = KerberosConfig {
-                kdc_resolution: sspi::KdcResolution::KdcUrl(None),
-                client_computer_name: "tokio-winrm-sim".into(),
-            };
-            Kerberos::new_server_from_config(config, props).map_err(|e| e.to_string())
-        })?;
-        Ok(KerberosContext {
-            krb,
-            creds: None,
-            spn: service.join("/"),
-        })
-    }
-
-    /// Server: accepts an AP-REQ; returns the AP-REP token and the client principal.
-    #[cfg_attr(not(feature = "sim"), allow(dead_code))]
-    pub(crate) fn accept(
-        &mut self,
-        token: &[u8],
-    ) -> std::result::Result<(Vec<u8>, String), String> {
-        let (status, token) =
-            context::accept(&mut self.krb, &mut self.creds, token).map_err(|e| e.to_string())?;
-        if status != SecurityStatus::Ok {
-            return Err(format!("acceptor status {status:?}"));
-        }
-        let user = context::quiet(|| self.krb.query_context_names())
-            .map(|n| n.username.account_name().to_string())
-            .map_err(|e| e.to_string())?;
-        Ok((token, user))
-    }
-
-    /// Seals `plain`: the wrap-token head (the signature) and its tail.
-    pub(crate) fn seal(&mut self, plain: &[u8]) -> Result<(Vec<u8>, Vec<u8>)> {
-        let trailer = context::quiet(|| self.krb.query_context_sizes())
-            .map_err(|e| auth_error("sealing a message", &e))?
-            .security_trailer as usize;
-        let mut signature = vec![0u8; trailer];
-        let data = context::transform(&mut self.krb, Message::Seal, &mut signature, plain)
-            .map_err(|e| auth_error("sealing a message", &e))?;
-        Ok((signature, data))
-    }
-
-    /// Unseals and verifies a message; any failure is an [`Error::Auth`].
-    pub(crate) fn unseal(&mut self, signature: &[u8], sealed: &[u8]) -> Result<Vec<u8>> {
-        context::transform(
-            &mut self.krb,
-            Message::Unseal,
-            &mut signature.to_vec(),
-            sealed,
-        )
-        .map_err(|e| auth_error("message signature verification failed", &e))
-    }
-}
-
-/// Frames a message sealed with a Kerberos context (the layout of [`sealing::frame`],
-/// with the Kerberos protocol name).
-pub(crate) fn frame(original_len: usize, signature: &[u8], data: &[u8]) -> Bytes {
-    sealing::frame_as(KERBEROS_PROTOCOL, original_len, signature, data)
-}
-
-/// The parts of a Kerberos-sealed body: `(original length, signature, data)`. Never
-/// panics on any input.
-pub(crate) fn parse(body: &[u8]) -> std::result::Result<(usize, &[u8], &[u8]), String> {
-    const OPEN: &[u8] = b"--Encrypted Boundary\r\n";
-    let find = sealing::find_ci;
-    let rest = body
-        .strip_prefix(OPEN)
-        .ok_or("does not start with the boundary")?;
-    let second = find(rest, OPEN).ok_or("no second part")?;
-    let header = &rest[..second];
-    if find(header, KERBEROS_PROTOCOL.as_bytes()).is_none() {
-        return Err("the first part is not HTTP-Kerberos-session-encrypted".into());
-    }
-    let original_len = sealing::original_len(header).map_err(|e| e.0)?;
-    let part = &rest[second + OPEN.len()..];
-    let line_end = find(part, b"\r\n").ok_or("no header line in the second part")?;
-    let (signature, data) = sealing::split_payload(&part[line_end + 2..]).map_err(|e| e.0)?;
-    Ok((original_len, signature, data))
 }
 
 /// The security context of a channel: NTLM or Kerberos.
@@ -750,15 +579,5 @@ mod tests {
         assert!(!d.contains("hunter2"), "{d}");
         assert_eq!(a.scheme(), "Kerberos");
         assert!(a.seals(false) && !a.seals(true));
-    }
-
-    #[test]
-    fn frames_round_trip_and_never_panic() {
-        let body = frame(5, &[9u8; 76], b"abcde");
-        assert_eq!(parse(&body).unwrap(), (5, &[9u8; 76][..], &b"abcde"[..]));
-        for cut in 0..body.len() {
-            let _ = parse(&body[..cut]);
-        }
-        assert!(parse(&sealing::frame(5, &[9u8; 16], b"abcde")).is_err());
     }
 }

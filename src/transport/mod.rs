@@ -5,15 +5,15 @@
 mod auth;
 mod cbt;
 mod channel;
-mod context;
 #[cfg(feature = "kerberos")]
 pub(crate) mod kerberos;
 mod logon;
-pub(crate) mod ntlm;
 mod retry;
 pub(crate) mod robust;
-pub(crate) mod sealing;
 mod tls;
+
+use wsman_protocol::encryption as sealing;
+use wsman_protocol::security::ntlm;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};

@@ -1,7 +1,7 @@
 """pypsrp's WSMan enumerate (unmodified, from PyPI) against the simulator returns the
 same instances as tokio-winrm's enumeration stream (through the `winrm` example tool).
 Usage: enumerate_pypsrp.py ENDPOINT (credentials in WINRM_USER / WINRM_PASSWORD; the
-tool at $WINRM_CLI, default $CARGO_TARGET_DIR/debug/examples/winrm)."""
+tool at $WINRM_CLI, default $CARGO_TARGET_DIR/debug/winrm)."""
 
 import json
 import os
@@ -16,7 +16,7 @@ endpoint = sys.argv[1]
 user = os.environ["WINRM_USER"]
 password = os.environ["WINRM_PASSWORD"]
 target = os.environ.get("CARGO_TARGET_DIR", os.path.expanduser("~/.cache/tokio-winrm-target"))
-cli = os.environ.get("WINRM_CLI", os.path.join(target, "debug", "examples", "winrm"))
+cli = os.environ.get("WINRM_CLI", os.path.join(target, "debug", "winrm"))
 
 N = "http://schemas.xmlsoap.org/ws/2004/09/enumeration"
 W = "http://schemas.dmtf.org/wbem/wsman/1/wsman.xsd"

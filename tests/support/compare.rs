@@ -13,8 +13,8 @@
 
 use std::collections::BTreeMap;
 
-use tokio_winrm::soap::ns;
-use tokio_winrm::soap::xml::{Element, parse};
+use wsman_protocol::ns;
+use wsman_protocol::xml::{Element, parse};
 
 /// Headers whose values change from run to run (ids, the endpoint address): both sides
 /// must have them, or both lack them, but their content is not compared.
@@ -278,7 +278,7 @@ pub fn set_attr(el: &mut Element, attr_ns: Option<&str>, name: &str, value: &str
         a.value = value.to_string();
         return true;
     }
-    el.attrs.push(tokio_winrm::soap::xml::Attr {
+    el.attrs.push(wsman_protocol::xml::Attr {
         ns: attr_ns.map(|n| std::borrow::Cow::Owned(n.to_string())),
         name: name.to_string(),
         value: value.to_string(),

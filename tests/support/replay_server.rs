@@ -16,8 +16,8 @@ use std::time::Duration;
 
 use futures_util::StreamExt as _;
 use tokio::sync::watch;
-use tokio_winrm::soap::xml::parse;
 use tokio_winrm::{Auth, Client, Command, CommandEvent, ExitStatus};
+use wsman_protocol::xml::parse;
 
 use crate::compare::{self, Allowance, equivalent_with};
 use crate::mini_http::{self, Captured, Reply, Server};

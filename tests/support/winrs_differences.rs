@@ -7,8 +7,8 @@
 //! to `mod compare;`.
 #![allow(dead_code)]
 
-use tokio_winrm::soap::ns;
-use tokio_winrm::soap::xml::Element;
+use wsman_protocol::ns;
+use wsman_protocol::xml::Element;
 
 use crate::compare::{Allowance, Side, body_mut, header_mut, remove_headers, set_attr, walk_mut};
 

@@ -1,0 +1,799 @@
+//! `winrm`: a command-line WS-Management client on tokio-winrm, the quickest way to try
+//! the library.
+//!
+//! ```text
+//! winrm identify
+//! winrm get wmicimv2/Win32_Service --selector Name=WinRM
+//! winrm run ping -n 3 localhost
+//! winrm \
+//!     --endpoint https://host:5986/wsman --user 'DOMAIN\me' identify
+//! winrm --endpoint URL run --detach long-job.cmd   # prints SHELL_ID COMMAND_ID, exits 0
+//! winrm --endpoint URL attach SHELL_ID COMMAND_ID  # streams the rest, exits with its code
+//! winrm --user U run --hosts hosts.txt --concurrency 64 -- ipconfig   # fan-out: a summary
+//! ```
+//!
+//! Without `--endpoint` the tool starts the embedded simulator in-process and talks to
+//! it with the simulator's credentials. Exit codes: 0 success, 1 error (faults print
+//! their code, meaning and message), 2 usage, the remote exit code for `run`/`ps`,
+//! 124 when `--deadline` passed, 125 when the server reported the command done without
+//! an exit code, 130 after Ctrl-C.
+
+// The doc comments of the clap types are the tool's --help text, where a URL is plain.
+#![allow(rustdoc::bare_urls)]
+
+mod detach;
+mod fanout;
+mod render;
+mod sim;
+mod stream;
+mod wql;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use tokio_winrm::{Auth, Client, Error, Instance, Resource};
+use winrm_simulator::Simulator;
+
+/// Talk to a Windows host (or the embedded simulator) over WS-Management.
+#[derive(Debug, Parser)]
+#[command(name = "winrm", version, about, long_about = None, after_help = EXIT_STATUS_HELP)]
+struct Cli {
+    #[command(flatten)]
+    global: Global,
+    #[command(subcommand)]
+    command: Cmd,
+}
+
+/// The exit statuses, shown by `--help`.
+const EXIT_STATUS_HELP: &str = "\
+Exit status: 0 success; 1 error (faults print their code, meaning and message); 2 usage;
+for `run` and `ps` the remote exit code (1 when it does not fit 0-255), 124 when
+--deadline passed, 125 when the server reported the command done without an exit code
+(its outcome is unknown), 130 after Ctrl-C, 141 when stdout was closed.
+`run --hosts`: 0 when every host exited 0, 1 when any did not, 130 after Ctrl-C.";
+
+/// Options every subcommand takes.
+#[derive(Debug, Clone, Args)]
+struct Global {
+    /// The endpoint, e.g. https://host:5986/wsman. Without it the embedded simulator is
+    /// started in-process and used.
+    #[arg(long, env = "WINRM_ENDPOINT", global = true, value_name = "URL")]
+    endpoint: Option<String>,
+    /// User name: `user`, `DOMAIN\user` or `user@domain`.
+    #[arg(long, env = "WINRM_USER", global = true)]
+    user: Option<String>,
+    /// Password (prefer the environment variable, --password-stdin or the prompt; it is
+    /// never printed). With --user and no password, a terminal is asked without echo.
+    #[arg(long, env = "WINRM_PASSWORD", global = true, hide_env_values = true)]
+    password: Option<String>,
+    /// Read the password from the first line of stdin (then `run` passes no stdin).
+    /// Without --endpoint: used with the embedded simulator's user name.
+    #[arg(long, global = true)]
+    password_stdin: bool,
+    /// Tracing output on stderr: -v for info, -vv for debug (RUST_LOG, when set, wins).
+    /// Secrets never appear in it.
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    verbose: u8,
+    /// Authentication scheme (ntlm and negotiate seal messages over http://).
+    #[arg(long, value_enum, default_value_t = AuthKind::Negotiate, global = true)]
+    auth: AuthKind,
+    /// Accept any TLS certificate (lab hosts only: anyone on the path can read the traffic).
+    #[arg(long, global = true)]
+    insecure: bool,
+    /// Trust the CA certificates in this PEM file, in addition to the web PKI roots.
+    #[arg(long, value_name = "FILE", global = true)]
+    ca: Option<PathBuf>,
+    /// Allow Basic authentication over plain http:// (the password travels in clear text).
+    #[arg(long, global = true)]
+    allow_http_basic: bool,
+    /// The WS-Management OperationTimeout of each request, in seconds.
+    #[arg(long, value_name = "SECS", value_parser = parse_secs, global = true)]
+    operation_timeout: Option<Duration>,
+    /// The most one HTTP request may take, in seconds (a slow server or a stalled
+    /// connection then fails with a timeout instead of hanging). Default: the operation
+    /// timeout + 10 s; keep it above the operation timeout, which long polls wait out.
+    #[arg(long, value_name = "SECS", value_parser = parse_secs, global = true)]
+    http_timeout: Option<Duration>,
+    /// Print JSON instead of text (one document; JSON lines for wql, enumerate and
+    /// `run --hosts`).
+    #[arg(long, global = true)]
+    json: bool,
+    /// Print this process's peak resident set size (VmHWM) on stderr at exit (Linux;
+    /// for the fan-out smoke test).
+    #[arg(long, global = true, hide = true)]
+    report_peak_rss: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum AuthKind {
+    Basic,
+    Ntlm,
+    Negotiate,
+    Kerberos,
+}
+
+#[derive(Debug, Subcommand)]
+enum Cmd {
+    /// What the endpoint is (WS-Management Identify).
+    Identify {
+        /// Send no credentials (`WSMANIDENTIFY: unauthenticated`).
+        #[arg(long)]
+        unauthenticated: bool,
+    },
+    /// Get one instance, e.g. `get wmicimv2/Win32_Service --selector Name=WinRM`.
+    Get {
+        /// Resource URI or short form (wmicimv2/CLASS, winrm/config, ...).
+        resource: String,
+        /// A selector (key), repeatable.
+        #[arg(long = "selector", short = 's', value_name = "K=V", value_parser = parse_kv)]
+        selectors: Vec<(String, String)>,
+    },
+    /// Invoke a method, e.g. `invoke wmicimv2/Win32_Process Create --param CommandLine=notepad.exe`.
+    Invoke {
+        /// Resource URI or short form.
+        resource: String,
+        /// The method name.
+        method: String,
+        /// A selector (key), repeatable.
+        #[arg(long = "selector", short = 's', value_name = "K=V", value_parser = parse_kv)]
+        selectors: Vec<(String, String)>,
+        /// An input parameter, repeatable.
+        #[arg(long = "param", short = 'p', value_name = "K=V", value_parser = parse_kv)]
+        params: Vec<(String, String)>,
+    },
+    /// Run a command line in a remote cmd shell (as ssh does: the words form one remote
+    /// command line), streaming its output; exits with its exit code.
+    ///
+    /// The words after `run` are joined with single spaces into one command line that
+    /// cmd.exe reads as typed at its prompt: `&`, `&&`, `||`, `|`, `<`, `>`, `^`, `"`
+    /// and `%NAME%` are cmd's, so `winrm run 'echo a & echo b'` runs two commands and a
+    /// path with spaces needs quotes that reach cmd.exe:
+    /// `winrm run 'type "C:\Program Files\app\log.txt"'` (outer quotes for your local
+    /// shell). Nothing is quoted for you (programs using the library get that from
+    /// `CommandBuilder::arg`).
+    Run {
+        /// Cancel the command after this many seconds (exit 124).
+        #[arg(long, value_name = "SECS", value_parser = parse_secs, conflicts_with = "detach")]
+        deadline: Option<Duration>,
+        /// Start the command, disconnect from its shell (WinRS Disconnect) and print
+        /// `SHELL_ID COMMAND_ID` on one line; the command goes on running and `winrm
+        /// attach SHELL_ID COMMAND_ID` streams the rest. Output that arrived before the
+        /// disconnect is written to stderr (it is not sent again). Needs --endpoint (the
+        /// built-in simulator ends with this process). Stdin is not passed.
+        #[arg(long)]
+        detach: bool,
+        /// With --detach: how long the server keeps the disconnected shell (and its
+        /// command) without a client before deleting it (`rsp:IdleTimeOut`). Default:
+        /// the shell's idle timeout.
+        #[arg(long, value_name = "SECS", value_parser = parse_secs, requires = "detach")]
+        idle_timeout: Option<Duration>,
+        /// Pass each word after the program as one argument of it, quoted under the
+        /// Windows rules (cmd.exe's metacharacters made inert; `%` and `!` refused),
+        /// instead of one command line.
+        #[arg(long, conflicts_with = "detach")]
+        argv: bool,
+        /// Run the command on many hosts at once (fan-out) instead of --endpoint: a
+        /// file with one host per line (`#` starts a comment), or a comma-separated
+        /// list. A host is an endpoint URL (`https://h:5986/wsman`) or `host[:port]`:
+        /// port 5986 means https://, any other (default 5985) http://, path /wsman. A
+        /// URL's `#label` fragment only names the row. Output is not streamed: a
+        /// per-host summary (host, exit code or error, duration, first line of stderr
+        /// or the error) is printed at the end, JSON lines with --json. Exit status 0
+        /// when every host exited 0, 1 when any failed, 130 after Ctrl-C (which cancels
+        /// every remote command: Signal terminate, shells deleted).
+        #[arg(long, value_name = "FILE|H1,H2", conflicts_with = "detach")]
+        hosts: Option<String>,
+        /// With --hosts: how many hosts run at once.
+        #[arg(long, value_name = "N", default_value_t = 32, requires = "hosts",
+              value_parser = clap::value_parser!(u32).range(1..=4096))]
+        concurrency: u32,
+        /// The remote command line: its words, joined with spaces, are run by cmd.exe
+        /// as typed (with --argv: the program and its arguments).
+        #[arg(
+            required = true,
+            trailing_var_arg = true,
+            allow_hyphen_values = true,
+            value_name = "CMD"
+        )]
+        words: Vec<String>,
+    },
+    /// Connect to a shell left by `run --detach` (WinRS Connect, from any process) and
+    /// stream the rest of its command's output; exits with the command's exit code and
+    /// deletes the shell. Needs --endpoint.
+    Attach {
+        /// The ShellId `run --detach` printed.
+        shell_id: String,
+        /// The CommandId `run --detach` printed.
+        command_id: String,
+    },
+    /// Run a PowerShell script (powershell -EncodedCommand); error records are decoded.
+    Ps {
+        /// Cancel the script after this many seconds (exit 124).
+        #[arg(long, value_name = "SECS", value_parser = parse_secs)]
+        deadline: Option<Duration>,
+        /// The script text.
+        script: String,
+    },
+    /// Replace properties of an instance (WS-Transfer Put), e.g.
+    /// `put wmicimv2/Win32_Service --selector Name=Spooler --param StartMode=Manual`;
+    /// prints the instance the server sends back.
+    Put {
+        /// Resource URI or short form.
+        resource: String,
+        /// A selector (key), repeatable.
+        #[arg(long = "selector", short = 's', value_name = "K=V", value_parser = parse_kv)]
+        selectors: Vec<(String, String)>,
+        /// A property to set, repeatable.
+        #[arg(long = "param", short = 'p', value_name = "K=V", value_parser = parse_kv, required = true)]
+        params: Vec<(String, String)>,
+    },
+    /// Create an instance (WS-Transfer Create) from properties; prints its endpoint
+    /// reference.
+    Create {
+        /// Resource URI or short form.
+        resource: String,
+        /// A property of the new instance, repeatable.
+        #[arg(long = "param", short = 'p', value_name = "K=V", value_parser = parse_kv)]
+        params: Vec<(String, String)>,
+    },
+    /// Delete an instance (WS-Transfer Delete).
+    Delete {
+        /// Resource URI or short form.
+        resource: String,
+        /// A selector (key), repeatable.
+        #[arg(long = "selector", short = 's', value_name = "K=V", value_parser = parse_kv)]
+        selectors: Vec<(String, String)>,
+    },
+    /// List every instance of a resource (WS-Enumeration without a filter), e.g.
+    /// `enumerate wmicimv2/Win32_Service --max 5`; rows are printed as they arrive.
+    Enumerate {
+        /// Resource URI or short form.
+        resource: String,
+        /// A selector, repeatable (narrows the enumeration where the resource allows).
+        #[arg(long = "selector", short = 's', value_name = "K=V", value_parser = parse_kv)]
+        selectors: Vec<(String, String)>,
+        /// Stop after this many rows.
+        #[arg(long, value_name = "N")]
+        max: Option<u64>,
+    },
+    /// Show the host's WinRM configuration (a Get of
+    /// http://schemas.microsoft.com/wbem/wsman/1/config, as `winrm get winrm/config`).
+    Config,
+    /// Serve the WS-Management simulator (a simulated Windows WinRM endpoint) for
+    /// clients in other processes: prints its endpoint URL on stdout, accepts --user
+    /// and --password (default vagrant/vagrant), runs until Ctrl-C, SIGTERM or end of
+    /// stdin.
+    Sim(sim::SimArgs),
+    /// Print a completion script for a shell, e.g.
+    /// `winrm completions bash > /etc/bash_completion.d/winrm`.
+    Completions {
+        /// The shell.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Run a WQL query, printing rows as they arrive.
+    Wql {
+        /// The query, e.g. "SELECT Name, State FROM Win32_Service".
+        query: String,
+        /// The WMI namespace.
+        #[arg(long, default_value = "root/cimv2")]
+        namespace: String,
+        /// Stop after this many rows.
+        #[arg(long, value_name = "N")]
+        max: Option<u64>,
+    },
+}
+
+/// Why the tool stops early.
+pub enum Failure {
+    /// An error of the library: printed with fault details, exit 1.
+    Winrm(Error),
+    /// A message and an exit code.
+    Message(String, u8),
+}
+
+impl From<Error> for Failure {
+    fn from(e: Error) -> Self {
+        Failure::Winrm(e)
+    }
+}
+
+fn parse_secs(s: &str) -> Result<Duration, String> {
+    let v: f64 = s
+        .trim()
+        .parse()
+        .map_err(|_| format!("{s:?} is not a number of seconds"))?;
+    if v.is_nan() || v <= 0.0 {
+        return Err("must be positive".into());
+    }
+    Duration::try_from_secs_f64(v).map_err(|e| e.to_string())
+}
+
+fn parse_kv(s: &str) -> Result<(String, String), String> {
+    match s.split_once('=') {
+        Some((k, v)) if !k.trim().is_empty() => Ok((k.trim().to_string(), v.to_string())),
+        _ => Err(format!("expected KEY=VALUE, got {s:?}")),
+    }
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let global = &cli.global;
+    if let Cmd::Completions { shell } = cli.command {
+        use clap::CommandFactory;
+        use std::io::Write;
+        let mut script = Vec::new();
+        clap_complete::generate(shell, &mut Cli::command(), "winrm", &mut script);
+        let mut out = std::io::stdout().lock();
+        return match out.write_all(&script).and_then(|()| out.flush()) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::from(141),
+            Err(e) => report(Failure::Message(format!("cannot write the script: {e}"), 1)),
+        };
+    }
+    init_tracing(global.verbose);
+    if let Cmd::Sim(args) = cli.command {
+        let user = global.user.clone().unwrap_or_else(|| "vagrant".into());
+        let password = match global.password.clone() {
+            Some(p) => p,
+            None if global.password_stdin => match password_from_stdin() {
+                Ok(p) => p,
+                Err(f) => return report(f),
+            },
+            None => "vagrant".into(),
+        };
+        return sim::serve(args, user, password).await;
+    }
+    let detaching = matches!(
+        cli.command,
+        Cmd::Run { detach: true, .. } | Cmd::Attach { .. }
+    );
+    if detaching && global.endpoint.is_none() {
+        return report(Failure::Message(
+            "run --detach and attach need --endpoint: the built-in simulator ends with this process (start a standalone one with `winrm sim`)".into(),
+            2,
+        ));
+    }
+    let code = run_command(cli.command, global).await;
+    if global.report_peak_rss {
+        fanout::report_peak_rss();
+    }
+    code
+}
+
+async fn run_command(command: Cmd, global: &Global) -> ExitCode {
+    if let Cmd::Run {
+        hosts: Some(hosts),
+        concurrency,
+        deadline,
+        argv,
+        words,
+        ..
+    } = command
+    {
+        let opts = fanout::Options {
+            concurrency: concurrency as usize,
+            deadline,
+            words: if argv {
+                stream::Words::Arguments
+            } else {
+                stream::Words::CommandLine
+            },
+        };
+        return match fanout::run(global, &hosts, &words, opts).await {
+            Ok(code) => code,
+            Err(f) => report_with_hint(f, global),
+        };
+    }
+    let cli_command = command;
+    match connect(global).await {
+        Err(f) => report_with_hint(f, global),
+        Ok((client, sim)) => {
+            let result = dispatch(&client, global, cli_command).await;
+            // Wait for background cleanups (shells deleted by Drop, the Signal of a
+            // cancelled command) before exiting; briefly after a cancel, when the server
+            // may be what stalled.
+            let interrupted = matches!(&result, Ok(code) if *code == ExitCode::from(124) || *code == ExitCode::from(130) || *code == ExitCode::from(141));
+            let grace = if interrupted {
+                stream::CLEANUP_GRACE
+            } else {
+                Duration::from_secs(10)
+            };
+            let _ = tokio::time::timeout(grace, client.shutdown()).await;
+            drop(sim);
+            match result {
+                Ok(code) => code,
+                Err(f) => report_with_hint(f, global),
+            }
+        }
+    }
+}
+
+/// `-v`: info from the library, `-vv`: debug; `RUST_LOG` (when set) chooses instead.
+/// Output goes to stderr so that stdout stays the result.
+fn init_tracing(verbose: u8) {
+    use tracing_subscriber::EnvFilter;
+    let filter = match std::env::var("RUST_LOG") {
+        Ok(v) if !v.trim().is_empty() => EnvFilter::new(v),
+        _ => match verbose {
+            0 => return,
+            1 => EnvFilter::new("tokio_winrm=info"),
+            _ => EnvFilter::new("tokio_winrm=debug"),
+        },
+    };
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+/// Set once the password was read from stdin: `run` then passes no stdin.
+pub static STDIN_CONSUMED: std::sync::atomic::AtomicBool =
+    std::sync::atomic::AtomicBool::new(false);
+
+/// The first line of stdin, without its line end (`--password-stdin`).
+fn password_from_stdin() -> Result<String, Failure> {
+    use std::io::BufRead;
+    let mut line = String::new();
+    let n = std::io::stdin()
+        .lock()
+        .read_line(&mut line)
+        .map_err(|e| Failure::Message(format!("cannot read the password from stdin: {e}"), 2))?;
+    STDIN_CONSUMED.store(true, std::sync::atomic::Ordering::SeqCst);
+    if n == 0 {
+        return Err(Failure::Message(
+            "--password-stdin: stdin is empty (expected the password on its first line)".into(),
+            2,
+        ));
+    }
+    let end = line.trim_end_matches(['\r', '\n']).len();
+    line.truncate(end);
+    Ok(line)
+}
+
+/// The password for `user`: `--password-stdin`, else --password / WINRM_PASSWORD, else a
+/// prompt without echo when stdin is a terminal.
+fn password_for(g: &Global, user: &str) -> Result<Option<String>, Failure> {
+    use std::io::IsTerminal;
+    if g.password_stdin {
+        return password_from_stdin().map(Some);
+    }
+    if let Some(p) = &g.password {
+        return Ok(Some(p.clone()));
+    }
+    if std::io::stdin().is_terminal() {
+        return rpassword::prompt_password(format!("Password for {user}: "))
+            .map(Some)
+            .map_err(|e| Failure::Message(format!("cannot read the password: {e}"), 2));
+    }
+    Ok(None)
+}
+
+/// The library's credentials for the chosen scheme.
+fn credentials(kind: AuthKind, user: String, password: String) -> Auth {
+    match kind {
+        AuthKind::Ntlm => Auth::ntlm(user, password),
+        AuthKind::Negotiate => Auth::negotiate(user, password),
+        // The KDC is found for the user's realm in the krb5.conf that KRB5_CONFIG names.
+        #[cfg(feature = "kerberos")]
+        AuthKind::Kerberos => Auth::kerberos(user, password),
+        #[cfg(not(feature = "kerberos"))]
+        AuthKind::Kerberos => Auth::basic(user, password),
+        AuthKind::Basic => Auth::basic(user, password),
+    }
+}
+
+/// Builds the client; without `--endpoint`, starts the simulator first.
+async fn connect(g: &Global) -> Result<(Client, Option<Simulator>), Failure> {
+    check_kerberos(g, g.endpoint.is_some())?;
+    let (endpoint, auth, allow_http_basic, sim) = match &g.endpoint {
+        Some(url) => {
+            let auth = endpoint_auth(g)?;
+            refuse_clear_basic(g, url, &auth)?;
+            (url.clone(), auth, g.allow_http_basic, None)
+        }
+        None => {
+            let sim = Simulator::start().await.map_err(|e| {
+                Failure::Message(format!("cannot start the embedded simulator: {e}"), 1)
+            })?;
+            eprintln!(
+                "note: no --endpoint given: started the embedded simulator at {} and using its credentials (user {:?})",
+                sim.endpoint(),
+                sim.user()
+            );
+            let password = if g.password_stdin {
+                password_from_stdin()?
+            } else {
+                sim.password().to_string()
+            };
+            let auth = credentials(g.auth, sim.user().to_string(), password);
+            (sim.endpoint(), auth, true, Some(sim))
+        }
+    };
+    let ca = read_ca(g)?;
+    Ok((
+        build_client(g, endpoint, auth, allow_http_basic, ca.as_deref())?,
+        sim,
+    ))
+}
+
+/// Kerberos needs the feature and a real endpoint (the built-in simulator has no KDC).
+fn check_kerberos(g: &Global, has_endpoint: bool) -> Result<(), Failure> {
+    #[cfg(not(feature = "kerberos"))]
+    if g.auth == AuthKind::Kerberos {
+        return Err(Failure::Message(
+            "--auth kerberos needs the tool built with the kerberos feature \
+             (the default; it was built with --no-default-features); use basic, ntlm or negotiate"
+                .into(),
+            2,
+        ));
+    }
+    if g.auth == AuthKind::Kerberos && !has_endpoint {
+        return Err(Failure::Message(
+            "--auth kerberos needs --endpoint: the built-in simulator has no KDC".into(),
+            2,
+        ));
+    }
+    Ok(())
+}
+
+/// The credentials for a real endpoint: `--user` with its password, or none.
+fn endpoint_auth(g: &Global) -> Result<Auth, Failure> {
+    match &g.user {
+        Some(u) => match password_for(g, u)? {
+            Some(p) => Ok(credentials(g.auth, u.clone(), p)),
+            None => Err(Failure::Message(
+                "--user needs a password: --password-stdin, WINRM_PASSWORD, --password, or run it on a terminal to be asked".into(),
+                2,
+            )),
+        },
+        None if g.password_stdin => Err(Failure::Message(
+            "--password-stdin needs --user (or WINRM_USER)".into(),
+            2,
+        )),
+        None => Ok(Auth::None),
+    }
+}
+
+/// Basic over plain http:// only with --allow-http-basic.
+fn refuse_clear_basic(g: &Global, url: &str, auth: &Auth) -> Result<(), Failure> {
+    let plain_http = url.trim_start().to_ascii_lowercase().starts_with("http://");
+    if plain_http && matches!(auth, Auth::Basic { .. }) && !g.allow_http_basic {
+        return Err(Failure::Message(
+            format!(
+                "Basic authentication over {url} would send the password in clear text: use https://, --auth ntlm, or pass --allow-http-basic"
+            ),
+            1,
+        ));
+    }
+    Ok(())
+}
+
+/// The `--ca` PEM file's contents, when given.
+fn read_ca(g: &Global) -> Result<Option<Vec<u8>>, Failure> {
+    g.ca.as_ref()
+        .map(|path| {
+            std::fs::read(path).map_err(|e| {
+                Failure::Message(format!("cannot read --ca {}: {e}", path.display()), 1)
+            })
+        })
+        .transpose()
+}
+
+/// A client for `endpoint` with the global TLS and timeout options.
+fn build_client(
+    g: &Global,
+    endpoint: String,
+    auth: Auth,
+    allow_http_basic: bool,
+    ca: Option<&[u8]>,
+) -> Result<Client, Failure> {
+    let mut b = Client::builder(endpoint)
+        .auth(auth)
+        .allow_insecure_basic(allow_http_basic)
+        .danger_accept_invalid_certs(g.insecure);
+    if let Some(pem) = ca {
+        b = b.add_root_certificate_pem(pem);
+    }
+    if let Some(d) = g.operation_timeout {
+        b = b.operation_timeout(d);
+    }
+    if let Some(d) = g.http_timeout {
+        b = b.http_timeout(d);
+    }
+    Ok(b.build()?)
+}
+
+fn resource(uri: &str, selectors: &[(String, String)]) -> Resource {
+    selectors.iter().fold(Resource::new(uri), |r, (k, v)| {
+        r.selector(k.clone(), v.clone())
+    })
+}
+
+async fn dispatch(client: &Client, g: &Global, cmd: Cmd) -> Result<ExitCode, Failure> {
+    match cmd {
+        Cmd::Identify { unauthenticated } => {
+            let id = if unauthenticated {
+                client.identify_unauthenticated().await?
+            } else {
+                client.identify().await?
+            };
+            render::print_identify(&id, g.json);
+        }
+        Cmd::Get {
+            resource: uri,
+            selectors,
+        } => {
+            let inst = client.get(&resource(&uri, &selectors)).await?;
+            render::print_instance(&inst, g.json);
+        }
+        Cmd::Invoke {
+            resource: uri,
+            method,
+            selectors,
+            params,
+        } => {
+            let input = params
+                .into_iter()
+                .fold(Instance::new(format!("{method}_INPUT")), |i, (k, v)| {
+                    i.with(k, v)
+                });
+            let out = client
+                .invoke(&resource(&uri, &selectors), &method, &input)
+                .await?;
+            render::print_instance(&out, g.json);
+        }
+        Cmd::Run {
+            deadline,
+            detach,
+            idle_timeout,
+            argv: as_arguments,
+            words,
+            ..
+        } => {
+            let (command, args) = words.split_first().expect("clap requires CMD");
+            if detach {
+                return detach::detach(client, command, args, idle_timeout).await;
+            }
+            let words = if as_arguments {
+                stream::Words::Arguments
+            } else {
+                stream::Words::CommandLine
+            };
+            return stream::run(client, command, args, deadline, words).await;
+        }
+        Cmd::Attach {
+            shell_id,
+            command_id,
+        } => {
+            return detach::attach(client, &shell_id, &command_id).await;
+        }
+        Cmd::Ps { deadline, script } => {
+            let encoded = tokio_winrm::shell::text::encode_powershell(&script);
+            let args: Vec<String> = [
+                "-NoProfile",
+                "-NonInteractive",
+                "-ExecutionPolicy",
+                "Bypass",
+                "-EncodedCommand",
+            ]
+            .iter()
+            .map(|s| s.to_string())
+            .chain([encoded])
+            .collect();
+            return stream::run(
+                client,
+                "powershell.exe",
+                &args,
+                deadline,
+                stream::Words::CommandLine,
+            )
+            .await;
+        }
+        Cmd::Put {
+            resource: uri,
+            selectors,
+            params,
+        } => {
+            let inst = properties(params);
+            let back = client.put(&resource(&uri, &selectors), &inst).await?;
+            match back {
+                Some(back) => render::print_instance(&back, g.json),
+                None if g.json => println!("null"),
+                None => println!("(the server sent no instance back)"),
+            }
+        }
+        Cmd::Create {
+            resource: uri,
+            params,
+        } => {
+            let inst = properties(params);
+            let epr = client.create(&resource(&uri, &[]), &inst).await?;
+            render::print_reference(&epr, g.json);
+        }
+        Cmd::Delete {
+            resource: uri,
+            selectors,
+        } => {
+            let r = resource(&uri, &selectors);
+            client.delete(&r).await?;
+            if g.json {
+                println!(
+                    "{}",
+                    serde_json::json!({ "deleted": true, "resource_uri": r.uri() })
+                );
+            } else {
+                println!("deleted");
+            }
+        }
+        Cmd::Enumerate {
+            resource: uri,
+            selectors,
+            max,
+        } => {
+            let builder = client.enumerate(&resource(&uri, &selectors));
+            return wql::stream_rows(builder, None, max, g.json).await;
+        }
+        Cmd::Config => {
+            let inst = client
+                .get(&Resource::new(
+                    "http://schemas.microsoft.com/wbem/wsman/1/config",
+                ))
+                .await?;
+            render::print_instance(&inst, g.json);
+        }
+        Cmd::Completions { .. } | Cmd::Sim(_) => unreachable!("handled before connecting"),
+        Cmd::Wql {
+            query,
+            namespace,
+            max,
+        } => {
+            return wql::run(client, &query, &namespace, max, g.json).await;
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// An instance of the resource's class from `K=V` properties.
+fn properties(params: Vec<(String, String)>) -> Instance {
+    params
+        .into_iter()
+        .fold(Instance::new(""), |i, (k, v)| i.with(k, v))
+}
+
+/// [`report`], then a hint for the common causes of the error.
+fn report_with_hint(f: Failure, g: &Global) -> ExitCode {
+    let hint = match &f {
+        Failure::Winrm(e) => render::hint(
+            e,
+            &render::HintContext {
+                endpoint: g.endpoint.as_deref(),
+                auth: format!("{:?}", g.auth).to_ascii_lowercase(),
+                user_given: g.user.is_some() || g.endpoint.is_none(),
+            },
+        ),
+        Failure::Message(..) => None,
+    };
+    let code = report(f);
+    if let Some(h) = hint {
+        eprintln!("{h}");
+    }
+    code
+}
+
+/// Prints a failure on stderr and returns its exit code.
+fn report(f: Failure) -> ExitCode {
+    match f {
+        Failure::Message(m, code) => {
+            eprintln!("error: {m}");
+            ExitCode::from(code)
+        }
+        Failure::Winrm(e) => {
+            eprintln!("{}", render::describe_error(&e));
+            ExitCode::from(1)
+        }
+    }
+}

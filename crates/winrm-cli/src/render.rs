@@ -1,0 +1,477 @@
+//! How the `winrm` tool shows results: text in the style of `winrm.cmd`, or JSON
+//! (instances as objects, arrays as arrays, nil as null), and errors with fault details.
+
+use std::fmt::Write as _;
+use std::time::Duration;
+
+use serde::ser::{Serialize, SerializeMap, Serializer};
+use tokio_winrm::{EndpointReference, Error, IdentifyResponse, Instance, Value};
+use wsman_protocol::envelope::SelectorValue;
+
+/// Prints an Identify response.
+pub fn print_identify(id: &IdentifyResponse, as_json: bool) {
+    if as_json {
+        #[derive(serde::Serialize)]
+        struct Identify<'a> {
+            protocol_version: &'a str,
+            product_vendor: &'a str,
+            product_version: &'a str,
+            security_profiles: &'a [String],
+        }
+        let v = Identify {
+            protocol_version: &id.protocol_version,
+            product_vendor: &id.product_vendor,
+            product_version: &id.product_version,
+            security_profiles: &id.security_profiles,
+        };
+        println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
+        return;
+    }
+    println!("IdentifyResponse");
+    println!("    ProtocolVersion = {}", id.protocol_version);
+    println!("    ProductVendor = {}", id.product_vendor);
+    println!("    ProductVersion = {}", id.product_version);
+    if !id.security_profiles.is_empty() {
+        println!("    SecurityProfiles");
+        for p in &id.security_profiles {
+            println!("        SecurityProfileName = {p}");
+        }
+    }
+}
+
+/// Prints an instance (Get or Invoke result).
+pub fn print_instance(inst: &Instance, as_json: bool) {
+    if as_json {
+        let text = serde_json::to_string_pretty(&JsonInstance(inst))
+            .unwrap_or_else(|_| instance_json_line(inst));
+        println!("{text}");
+    } else {
+        print!("{}", instance_text(inst, 0));
+    }
+}
+
+/// An instance as text: the class name, then `Name = value` lines, indented.
+pub fn instance_text(inst: &Instance, indent: usize) -> String {
+    let mut out = String::new();
+    let pad = " ".repeat(indent);
+    let name = if inst.class_name.is_empty() {
+        "(instance)"
+    } else {
+        &inst.class_name
+    };
+    let _ = writeln!(out, "{pad}{name}");
+    for (k, v) in &inst.properties {
+        property_text(&mut out, k, v, indent + 4);
+    }
+    out
+}
+
+fn property_text(out: &mut String, name: &str, v: &Value, indent: usize) {
+    let pad = " ".repeat(indent);
+    match v {
+        Value::Array(items) if items.is_empty() => {
+            let _ = writeln!(out, "{pad}{name} = (empty)");
+        }
+        // Like winrm.cmd: an array is its property repeated.
+        Value::Array(items) => {
+            for item in items {
+                property_text(out, name, item, indent);
+            }
+        }
+        Value::Instance(inner) => {
+            let _ = writeln!(out, "{pad}{name}");
+            for (k, v) in &inner.properties {
+                property_text(out, k, v, indent + 4);
+            }
+        }
+        other => {
+            let _ = writeln!(out, "{pad}{name} = {}", scalar_text(other));
+        }
+    }
+}
+
+/// One value on one line.
+pub fn scalar_text(v: &Value) -> String {
+    match v {
+        Value::Null => "null".into(),
+        Value::Bool(b) => b.to_string(),
+        Value::Int(i) => i.to_string(),
+        Value::UInt(u) => u.to_string(),
+        Value::Real(r) => r.to_string(),
+        Value::String(s) => s.clone(),
+        Value::DateTime(d) => d.raw.clone(),
+        Value::Interval(d) => xs_duration(*d),
+        Value::Reference(epr) => reference_text(epr),
+        Value::Instance(i) => {
+            let props: Vec<String> = i
+                .properties
+                .iter()
+                .map(|(k, v)| format!("{k}={}", scalar_text(v)))
+                .collect();
+            format!("{}{{{}}}", i.class_name, props.join(", "))
+        }
+        Value::Array(items) => {
+            let parts: Vec<String> = items.iter().map(scalar_text).collect();
+            format!("[{}]", parts.join(", "))
+        }
+        other => format!("{other:?}"),
+    }
+}
+
+/// Prints an endpoint reference (Create's result).
+pub fn print_reference(epr: &EndpointReference, as_json: bool) {
+    if as_json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&JsonReference(epr)).unwrap_or_default()
+        );
+    } else {
+        println!("ResourceCreated");
+        println!("    Address = {}", epr.address);
+        println!("    {}", reference_text(epr));
+    }
+}
+
+fn reference_text(epr: &EndpointReference) -> String {
+    let sel: Vec<String> = epr
+        .selectors
+        .iter()
+        .map(|s| match &s.value {
+            SelectorValue::Text(t) => format!("{}={t}", s.name),
+            SelectorValue::Reference(r) => format!("{}=<{}>", s.name, reference_text(r)),
+        })
+        .collect();
+    if sel.is_empty() {
+        epr.resource_uri.clone()
+    } else {
+        format!("{} [{}]", epr.resource_uri, sel.join(", "))
+    }
+}
+
+/// `xs:duration` text of a duration, e.g. `PT1.5S`.
+fn xs_duration(d: Duration) -> String {
+    if d.subsec_nanos() == 0 {
+        format!("PT{}S", d.as_secs())
+    } else {
+        let s = format!("{:.9}", d.as_secs_f64());
+        format!("PT{}S", s.trim_end_matches('0'))
+    }
+}
+
+/// One JSON line (no pretty printing) for an instance, properties in document order.
+pub fn instance_json_line(inst: &Instance) -> String {
+    serde_json::to_string(&JsonInstance(inst)).unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"))
+}
+
+/// Serializes an instance as an object, keeping the property order (serde_json's own
+/// `Map` would sort the keys).
+struct JsonInstance<'a>(&'a Instance);
+struct JsonValue<'a>(&'a Value);
+struct JsonReference<'a>(&'a EndpointReference);
+
+impl Serialize for JsonInstance<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut m = s.serialize_map(Some(self.0.properties.len()))?;
+        for (k, v) in &self.0.properties {
+            m.serialize_entry(k, &JsonValue(v))?;
+        }
+        m.end()
+    }
+}
+
+impl Serialize for JsonValue<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self.0 {
+            Value::Null => s.serialize_none(),
+            Value::Bool(b) => s.serialize_bool(*b),
+            Value::Int(i) => s.serialize_i64(*i),
+            Value::UInt(u) => s.serialize_u64(*u),
+            Value::Real(r) => s.serialize_f64(*r),
+            Value::String(t) => s.serialize_str(t),
+            Value::DateTime(d) => s.serialize_str(&d.raw),
+            Value::Interval(d) => s.serialize_str(&xs_duration(*d)),
+            Value::Reference(epr) => JsonReference(epr).serialize(s),
+            Value::Instance(i) => JsonInstance(i).serialize(s),
+            Value::Array(items) => s.collect_seq(items.iter().map(JsonValue)),
+            other => s.serialize_str(&format!("{other:?}")),
+        }
+    }
+}
+
+impl Serialize for JsonReference<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        struct Selectors<'a>(&'a EndpointReference);
+        impl Serialize for Selectors<'_> {
+            fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                let mut m = s.serialize_map(Some(self.0.selectors.len()))?;
+                for sel in &self.0.selectors {
+                    match &sel.value {
+                        SelectorValue::Text(t) => m.serialize_entry(&sel.name, t)?,
+                        SelectorValue::Reference(r) => {
+                            m.serialize_entry(&sel.name, &JsonReference(r))?
+                        }
+                    }
+                }
+                m.end()
+            }
+        }
+        let mut m = s.serialize_map(Some(3))?;
+        m.serialize_entry("address", &self.0.address)?;
+        m.serialize_entry("resource_uri", &self.0.resource_uri)?;
+        m.serialize_entry("selectors", &Selectors(self.0))?;
+        m.end()
+    }
+}
+
+/// The text the tool prints for an error: `error: <message>`, and for a fault its code in
+/// decimal and hex, meaning, subcode, machine and the server's message.
+pub fn describe_error(e: &Error) -> String {
+    let Some(f) = e.fault() else {
+        return format!("error: {e}");
+    };
+    let mut out = String::from("error: the server answered with a WS-Management fault");
+    match f.code() {
+        Some(c) => {
+            let _ = write!(out, "\n  code:    {c} (0x{c:08X})");
+        }
+        None => out.push_str("\n  code:    (none)"),
+    }
+    if let Some(m) = fault_meaning(f) {
+        let _ = write!(out, "\n  meaning: {m}");
+    }
+    let sub = f.subcode.as_deref().unwrap_or("(none)");
+    let _ = write!(out, "\n  subcode: {sub} (SOAP code {})", f.code);
+    if let Some(m) = &f.machine {
+        let _ = write!(out, "\n  machine: {m}");
+    }
+    let _ = write!(out, "\n  message: {}", f.message().trim());
+    if let Some(p) = &f.provider {
+        let code = p
+            .code
+            .map(|c| format!("{c} (0x{c:08X}) "))
+            .unwrap_or_default();
+        let name = p.provider.as_deref().unwrap_or("provider");
+        let _ = write!(
+            out,
+            "\n  {name}: {code}{}",
+            p.message.as_deref().unwrap_or("").trim()
+        );
+    }
+    if let Some(m) = f.wmi_error.as_ref().and_then(|w| w.message.as_ref()) {
+        let _ = write!(out, "\n  WMI:     {}", m.trim());
+    }
+    out
+}
+
+/// The meaning of a fault: its WS-Management code's, else its provider's code (an
+/// Invoke's fault often carries only a WMI code).
+fn fault_meaning(f: &tokio_winrm::Fault) -> Option<&'static str> {
+    if let Some(m) = f.meaning() {
+        return Some(m);
+    }
+    if f.code() == Some(0x8033_8033) || f.subcode_name() == Some("ActionNotSupported") {
+        return Some(
+            "the action is not supported by this resource (for invoke: no such method of the class)",
+        );
+    }
+    let code = f
+        .provider
+        .as_ref()
+        .and_then(|p| p.code)
+        .or_else(|| f.wmi_error.as_ref().and_then(|w| w.error_code))?;
+    wsman_protocol::fault::code::meaning(code).or_else(|| wmi_meaning(code))
+}
+
+/// Common WMI (`WBEM_E_*`) codes.
+fn wmi_meaning(code: u32) -> Option<&'static str> {
+    Some(match code {
+        0x8004_1001 => "WMI: generic failure",
+        0x8004_1002 => "WMI: not found (no such instance)",
+        0x8004_1003 => "WMI: access denied",
+        0x8004_1005 => "WMI: type mismatch (a parameter has the wrong type)",
+        0x8004_1008 => "WMI: invalid parameter",
+        0x8004_100C => "WMI: not supported",
+        0x8004_1010 => "WMI: invalid class",
+        0x8004_1017 => "WMI: invalid query",
+        0x8004_1024 => "WMI: the provider does not support this operation",
+        0x8004_1055 => "WMI: the method is not implemented",
+        _ => return None,
+    })
+}
+
+/// What [`hint`] needs to know of the command line.
+pub struct HintContext<'a> {
+    /// `--endpoint` (`None`: the embedded simulator).
+    pub endpoint: Option<&'a str>,
+    /// `--auth`, lower case.
+    pub auth: String,
+    /// Whether credentials were given.
+    pub user_given: bool,
+}
+
+/// A `hint:` paragraph for the common causes of an error, printed after it.
+pub fn hint(e: &Error, cx: &HintContext<'_>) -> Option<String> {
+    let endpoint = cx.endpoint.unwrap_or("");
+    let lower = endpoint.trim_start().to_ascii_lowercase();
+    let plain_http = lower.starts_with("http://");
+    let text = match e {
+        Error::Unauthorized { offered } if !cx.user_given => format!(
+            "no --user was given (nor WINRM_USER): pass --user and a password; the server offers {}",
+            list(offered)
+        ),
+        Error::Unauthorized { offered } => {
+            let ours = cx.auth.as_str();
+            let accepted = offered.iter().any(|o| {
+                o.eq_ignore_ascii_case(ours)
+                    || (ours == "ntlm" && o.eq_ignore_ascii_case("negotiate"))
+            });
+            if accepted || offered.is_empty() {
+                "the user name or password is wrong (or the account may not log on remotely); \
+                 a domain user is written DOMAIN\\user or user@domain"
+                    .to_string()
+            } else {
+                format!(
+                    "either the user name or password is wrong, or the server does not accept --auth {ours}: it offers {} (choose one with --auth)",
+                    list(offered)
+                )
+            }
+        }
+        Error::NotSoap { .. } => {
+            "this is not a WS-Management answer (an HTML page, for instance): \
+             a proxy or captive portal answered, or the port or path is wrong \
+             (WinRM listens on http://HOST:5985/wsman and https://HOST:5986/wsman)"
+                .to_string()
+        }
+        Error::Http { status: 413, .. } | Error::ResponseTooLarge { .. } => {
+            "the message is larger than a limit: raise the server's MaxEnvelopeSizekb \
+             (winrm set winrm/config @{MaxEnvelopeSizekb=\"8192\"}) or, in a program, \
+             ClientBuilder::max_envelope_size / max_response_bytes; for wql/enumerate, \
+             fewer items per page"
+                .to_string()
+        }
+        Error::Http {
+            status: 500,
+            excerpt,
+        } if excerpt.trim().is_empty() && plain_http => {
+            format!(
+                "an empty HTTP 500 over http:// is what a server that refuses unencrypted \
+                 traffic (AllowUnencrypted=false) answers: use --auth ntlm or negotiate \
+                 (messages are sealed; now: --auth {}) or https://",
+                cx.auth
+            )
+        }
+        Error::Tls { message, source }
+            if lower.starts_with("https://") && {
+                let all = format!(
+                    "{message} {}",
+                    source.as_ref().map(|s| s.to_string()).unwrap_or_default()
+                );
+                all.contains("InvalidContentType") || all.contains("corrupt message")
+            } =>
+        {
+            format!(
+                "the port answered in plain HTTP, not TLS: use http://{} (WinRM's plain-HTTP port is 5985, its HTTPS port 5986)",
+                endpoint.trim_start()[8..].trim()
+            )
+        }
+        _ => return None,
+    };
+    Some(format!("hint: {text}"))
+}
+
+fn list(offered: &[String]) -> String {
+    if offered.is_empty() {
+        "no scheme".into()
+    } else {
+        offered.join(", ")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cx<'a>(endpoint: &'a str, auth: &str) -> HintContext<'a> {
+        HintContext {
+            endpoint: Some(endpoint),
+            auth: auth.into(),
+            user_given: true,
+        }
+    }
+
+    #[test]
+    fn hints() {
+        let e = Error::Unauthorized {
+            offered: vec!["Negotiate".into(), "Kerberos".into()],
+        };
+        let h = hint(&e, &cx("https://h:5986/wsman", "basic")).unwrap();
+        assert!(
+            h.contains("does not accept --auth basic") && h.contains("Negotiate, Kerberos"),
+            "{h}"
+        );
+        let h = hint(&e, &cx("https://h:5986/wsman", "negotiate")).unwrap();
+        assert!(
+            h.contains("password is wrong") && !h.contains("does not accept"),
+            "{h}"
+        );
+        let none = HintContext {
+            endpoint: Some("http://h"),
+            auth: "negotiate".into(),
+            user_given: false,
+        };
+        assert!(hint(&e, &none).unwrap().contains("no --user"));
+
+        let e = Error::Http {
+            status: 500,
+            excerpt: String::new(),
+        };
+        assert!(
+            hint(&e, &cx("http://h:5985/wsman", "basic"))
+                .unwrap()
+                .contains("AllowUnencrypted")
+        );
+        assert!(hint(&e, &cx("https://h:5986/wsman", "basic")).is_none());
+
+        let e = Error::Http {
+            status: 413,
+            excerpt: "x".into(),
+        };
+        assert!(
+            hint(&e, &cx("http://h", "ntlm"))
+                .unwrap()
+                .contains("MaxEnvelopeSizekb")
+        );
+
+        let e = Error::NotSoap {
+            status: 200,
+            content_type: Some("text/html".into()),
+            excerpt: "<html>".into(),
+        };
+        assert!(hint(&e, &cx("http://h", "ntlm")).unwrap().contains("proxy"));
+
+        let e = Error::Tls {
+            message: "received corrupt message of type InvalidContentType".into(),
+            source: None,
+        };
+        let h = hint(&e, &cx("https://h:5985/wsman", "ntlm")).unwrap();
+        assert!(
+            h.contains("plain HTTP") && h.contains("http://h:5985/wsman"),
+            "{h}"
+        );
+    }
+
+    #[test]
+    fn wmi_codes_have_a_meaning() {
+        assert_eq!(
+            wmi_meaning(0x8004_1002),
+            Some("WMI: not found (no such instance)")
+        );
+        assert_eq!(wmi_meaning(1), None);
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(xs_duration(Duration::from_secs(60)), "PT60S");
+        assert_eq!(xs_duration(Duration::from_millis(1500)), "PT1.5S");
+    }
+}

@@ -1,0 +1,456 @@
+//! The request envelope writer ([MS-WSMV] §3.1.4.1 headers).
+//!
+//! Requests are written straight into a `String`; element names carry fixed prefixes
+//! declared on the root (`s`, `a`, `w`, `p`) or on the body element that needs them.
+
+use std::fmt::Write as _;
+use std::time::Duration;
+
+use uuid::Uuid;
+
+use super::cim::EndpointReference;
+use super::ns;
+
+/// A selector: a key of the resource instance (`w:Selector Name=".."`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Selector {
+    /// Selector name, e.g. `Name` or `ShellId`.
+    pub name: String,
+    /// Its value: text, or an endpoint reference for association keys.
+    pub value: SelectorValue,
+}
+
+/// The value of a selector.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SelectorValue {
+    /// Plain text.
+    Text(String),
+    /// An endpoint reference (references to other instances).
+    Reference(Box<EndpointReference>),
+}
+
+impl Selector {
+    /// A text selector.
+    pub fn new(name: impl Into<String>, value: impl Into<String>) -> Self {
+        Selector {
+            name: name.into(),
+            value: SelectorValue::Text(value.into()),
+        }
+    }
+
+    /// The text value, if this is a text selector.
+    pub fn text(&self) -> Option<&str> {
+        match &self.value {
+            SelectorValue::Text(t) => Some(t),
+            SelectorValue::Reference(_) => None,
+        }
+    }
+}
+
+/// An option of the `w:OptionSet` header.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OptionItem {
+    /// Option name, e.g. `WINRS_NOPROFILE`.
+    pub name: String,
+    /// Its value.
+    pub value: String,
+    /// Whether the server must honour it (`MustComply="true"`).
+    pub must_comply: bool,
+    /// Optional `Type` attribute (e.g. `xs:boolean` for WMI options).
+    pub type_name: Option<String>,
+}
+
+impl OptionItem {
+    /// An option without MustComply.
+    pub fn new(name: impl Into<String>, value: impl Into<String>) -> Self {
+        OptionItem {
+            name: name.into(),
+            value: value.into(),
+            must_comply: false,
+            type_name: None,
+        }
+    }
+
+    /// An option the server must comply with.
+    pub fn must_comply(name: impl Into<String>, value: impl Into<String>) -> Self {
+        OptionItem {
+            must_comply: true,
+            ..OptionItem::new(name, value)
+        }
+    }
+}
+
+/// The opening tag of `p:OperationID` in a first transmission, exactly as the writer
+/// emits it (the retransmission of the same request replaces it with
+/// [`RETRANSMISSION_MARK`]; [MS-WSMV] §3.1.4.1.39).
+pub const FIRST_TRANSMISSION_MARK: &str = "<p:OperationID s:mustUnderstand=\"false\">";
+/// The opening tag of `p:OperationID` in a retransmission: `s:mustUnderstand="true"`
+/// tells the server that it may have seen this request already.
+pub const RETRANSMISSION_MARK: &str = "<p:OperationID s:mustUnderstand=\"true\">";
+
+/// Formats a duration as an `xs:duration` in seconds: `PT60S`, `PT0.500S`.
+pub fn format_duration(d: Duration) -> String {
+    let ms = d.subsec_millis();
+    if ms == 0 {
+        format!("PT{}S", d.as_secs())
+    } else {
+        format!("PT{}.{:03}S", d.as_secs(), ms)
+    }
+}
+
+/// The headers of one request. Build with [`Envelope::new`], then [`Envelope::write`]
+/// with a body closure.
+#[derive(Debug, Clone)]
+pub struct Envelope<'a> {
+    /// `wsa:Action`.
+    pub action: &'a str,
+    /// `wsa:To`: the endpoint URL.
+    pub to: &'a str,
+    /// `w:ResourceURI`.
+    pub resource_uri: Option<&'a str>,
+    /// `wsa:MessageID`.
+    pub message_id: Uuid,
+    /// `w:OperationTimeout`.
+    pub operation_timeout: Option<Duration>,
+    /// `w:MaxEnvelopeSize` in bytes.
+    pub max_envelope_size: Option<u32>,
+    /// `w:Locale` and `p:DataLocale` (`xml:lang`).
+    pub locale: Option<&'a str>,
+    /// `w:SelectorSet`.
+    pub selectors: &'a [Selector],
+    /// `w:OptionSet`.
+    pub options: &'a [OptionItem],
+    /// `p:SessionId`.
+    pub session_id: Option<Uuid>,
+    /// `p:OperationID` (with `p:SequenceId` 1): the request takes part in Robust
+    /// Connections ([MS-WSMV] §3.1.4.1.39). Written with `s:mustUnderstand="false"`, the
+    /// form of a first transmission; see [`RETRANSMISSION_MARK`].
+    pub operation_id: Option<Uuid>,
+    /// Extra namespace declarations for the root, `(prefix, uri)`.
+    pub namespaces: &'a [(&'a str, &'a str)],
+}
+
+impl<'a> Envelope<'a> {
+    /// Headers with a fresh MessageID and nothing optional set.
+    pub fn new(action: &'a str, to: &'a str) -> Self {
+        Envelope {
+            action,
+            to,
+            resource_uri: None,
+            message_id: Uuid::new_v4(),
+            operation_timeout: None,
+            max_envelope_size: None,
+            locale: None,
+            selectors: &[],
+            options: &[],
+            session_id: None,
+            operation_id: None,
+            namespaces: &[],
+        }
+    }
+
+    /// Writes the envelope, calling `body` to write the content of `s:Body`.
+    pub fn write(&self, body: impl FnOnce(&mut XmlWriter)) -> String {
+        let mut w = XmlWriter::with_capacity(1536);
+        w.raw("<s:Envelope xmlns:s=\"");
+        w.raw(ns::SOAP);
+        w.raw("\" xmlns:a=\"");
+        w.raw(ns::ADDRESSING);
+        w.raw("\" xmlns:w=\"");
+        w.raw(ns::WSMAN);
+        w.raw("\" xmlns:p=\"");
+        w.raw(ns::WSMV);
+        w.raw("\"");
+        for (prefix, uri) in self.namespaces {
+            w.raw(" xmlns:");
+            w.raw(prefix);
+            w.raw("=\"");
+            w.attr_text(uri);
+            w.raw("\"");
+        }
+        w.raw("><s:Header>");
+        w.raw("<a:To>");
+        w.text(self.to);
+        w.raw("</a:To>");
+        if let Some(uri) = self.resource_uri {
+            w.raw("<w:ResourceURI s:mustUnderstand=\"true\">");
+            w.text(uri);
+            w.raw("</w:ResourceURI>");
+        }
+        w.raw("<a:ReplyTo><a:Address s:mustUnderstand=\"true\">");
+        w.raw(ns::ANONYMOUS);
+        w.raw("</a:Address></a:ReplyTo>");
+        w.raw("<a:Action s:mustUnderstand=\"true\">");
+        w.text(self.action);
+        w.raw("</a:Action>");
+        if let Some(size) = self.max_envelope_size {
+            let _ = write!(
+                w.buf,
+                "<w:MaxEnvelopeSize s:mustUnderstand=\"true\">{size}</w:MaxEnvelopeSize>"
+            );
+        }
+        let _ = write!(
+            w.buf,
+            "<a:MessageID>uuid:{}</a:MessageID>",
+            upper(self.message_id)
+        );
+        if let Some(lang) = self.locale {
+            w.raw("<w:Locale xml:lang=\"");
+            w.attr_text(lang);
+            w.raw("\" s:mustUnderstand=\"false\"/><p:DataLocale xml:lang=\"");
+            w.attr_text(lang);
+            w.raw("\" s:mustUnderstand=\"false\"/>");
+        }
+        if let Some(sid) = self.session_id {
+            let _ = write!(
+                w.buf,
+                "<p:SessionId s:mustUnderstand=\"false\">uuid:{}</p:SessionId>",
+                upper(sid)
+            );
+        }
+        if let Some(id) = self.operation_id {
+            let _ = write!(
+                w.buf,
+                "{FIRST_TRANSMISSION_MARK}uuid:{}</p:OperationID><p:SequenceId s:mustUnderstand=\"false\">1</p:SequenceId>",
+                upper(id)
+            );
+        }
+        if let Some(t) = self.operation_timeout {
+            w.raw("<w:OperationTimeout>");
+            w.raw(&format_duration(t));
+            w.raw("</w:OperationTimeout>");
+        }
+        if !self.selectors.is_empty() {
+            write_selector_set(&mut w, self.selectors);
+        }
+        if !self.options.is_empty() {
+            w.raw("<w:OptionSet s:mustUnderstand=\"true\">");
+            for o in self.options {
+                w.raw("<w:Option Name=\"");
+                w.attr_text(&o.name);
+                w.raw("\"");
+                if o.must_comply {
+                    w.raw(" MustComply=\"true\"");
+                }
+                if let Some(t) = &o.type_name {
+                    w.raw(" Type=\"");
+                    w.attr_text(t);
+                    w.raw("\"");
+                }
+                w.raw(">");
+                w.text(&o.value);
+                w.raw("</w:Option>");
+            }
+            w.raw("</w:OptionSet>");
+        }
+        w.raw("</s:Header><s:Body>");
+        body(&mut w);
+        w.raw("</s:Body></s:Envelope>");
+        w.buf
+    }
+}
+
+/// Writes `w:SelectorSet` with text or EPR selectors.
+pub fn write_selector_set(w: &mut XmlWriter, selectors: &[Selector]) {
+    w.raw("<w:SelectorSet>");
+    for s in selectors {
+        w.raw("<w:Selector Name=\"");
+        w.attr_text(&s.name);
+        w.raw("\">");
+        match &s.value {
+            SelectorValue::Text(t) => w.text(t),
+            SelectorValue::Reference(epr) => write_epr(w, epr),
+        }
+        w.raw("</w:Selector>");
+    }
+    w.raw("</w:SelectorSet>");
+}
+
+/// Writes the content of an endpoint reference (`a:Address`, `a:ReferenceParameters`).
+pub fn write_epr(w: &mut XmlWriter, epr: &EndpointReference) {
+    w.raw("<a:Address>");
+    w.text(&epr.address);
+    w.raw("</a:Address><a:ReferenceParameters><w:ResourceURI>");
+    w.text(&epr.resource_uri);
+    w.raw("</w:ResourceURI>");
+    if !epr.selectors.is_empty() {
+        write_selector_set(w, &epr.selectors);
+    }
+    w.raw("</a:ReferenceParameters>");
+}
+
+fn upper(id: Uuid) -> String {
+    let mut buf = Uuid::encode_buffer();
+    id.hyphenated().encode_upper(&mut buf).to_string()
+}
+
+/// The unauthenticated-capable Identify request: no addressing headers, as Windows
+/// expects (DSP0226 §11).
+pub fn identify() -> String {
+    format!(
+        "<s:Envelope xmlns:s=\"{}\" xmlns:wsmid=\"{}\"><s:Header/><s:Body><wsmid:Identify/></s:Body></s:Envelope>",
+        ns::SOAP,
+        ns::IDENTITY
+    )
+}
+
+/// Appends escaped XML to a `String`.
+#[derive(Debug, Default)]
+pub struct XmlWriter {
+    buf: String,
+}
+
+impl XmlWriter {
+    /// A writer with room for `n` bytes.
+    pub fn with_capacity(n: usize) -> Self {
+        XmlWriter {
+            buf: String::with_capacity(n),
+        }
+    }
+
+    /// Appends markup as is. The caller guarantees it is well-formed.
+    pub fn raw(&mut self, s: &str) {
+        self.buf.push_str(s);
+    }
+
+    /// Appends escaped character data.
+    pub fn text(&mut self, s: &str) {
+        escape_into(&mut self.buf, s, false);
+    }
+
+    /// Appends text escaped for a double-quoted attribute value.
+    pub fn attr_text(&mut self, s: &str) {
+        escape_into(&mut self.buf, s, true);
+    }
+
+    /// `<tag>text</tag>` with `text` escaped.
+    pub fn element(&mut self, tag: &str, text: &str) {
+        self.buf.push('<');
+        self.buf.push_str(tag);
+        self.buf.push('>');
+        self.text(text);
+        self.buf.push_str("</");
+        self.buf.push_str(tag);
+        self.buf.push('>');
+    }
+
+    /// The written text.
+    pub fn into_string(self) -> String {
+        self.buf
+    }
+
+    /// Bytes written so far.
+    pub fn len(&self) -> usize {
+        self.buf.len()
+    }
+
+    /// True when nothing has been written.
+    pub fn is_empty(&self) -> bool {
+        self.buf.is_empty()
+    }
+
+    /// Drops what was written after the first `len` bytes (a mark taken with
+    /// [`XmlWriter::len`]).
+    pub fn truncate(&mut self, len: usize) {
+        self.buf.truncate(len);
+    }
+
+    /// Makes room for `n` more bytes.
+    pub fn reserve(&mut self, n: usize) {
+        self.buf.reserve(n);
+    }
+
+    /// Appends a number (or any value whose text needs no escaping) without an
+    /// intermediate string.
+    pub fn display(&mut self, v: impl std::fmt::Display) {
+        use std::fmt::Write as _;
+        let _ = write!(self.buf, "{v}");
+    }
+
+    /// The written text so far.
+    pub fn as_str(&self) -> &str {
+        &self.buf
+    }
+}
+
+fn escape_into(out: &mut String, s: &str, attr: bool) {
+    let mut last = 0;
+    for (i, b) in s.bytes().enumerate() {
+        let rep = match b {
+            b'<' => "&lt;",
+            b'>' => "&gt;",
+            b'&' => "&amp;",
+            b'"' if attr => "&quot;",
+            b'\r' => "&#13;",
+            b'\t' if attr => "&#9;",
+            b'\n' if attr => "&#10;",
+            _ => continue,
+        };
+        out.push_str(&s[last..i]);
+        out.push_str(rep);
+        last = i + 1;
+    }
+    out.push_str(&s[last..]);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn golden_get_envelope() {
+        let id = Uuid::parse_str("fc40e3cd-53e9-4315-b486-6d538b25d1f5").unwrap();
+        let sid = Uuid::parse_str("a635d444-7e75-4e46-9a68-2fff53af45ca").unwrap();
+        let selectors = [Selector::new("Name", "Win<RM>&")];
+        let options = [OptionItem::must_comply("WINRS_NOPROFILE", "TRUE")];
+        let env = Envelope {
+            resource_uri: Some(
+                "http://schemas.microsoft.com/wbem/wsman/1/wmi/root/cimv2/Win32_Service",
+            ),
+            message_id: id,
+            operation_timeout: Some(Duration::from_millis(20_500)),
+            max_envelope_size: Some(153600),
+            locale: Some("en-US"),
+            selectors: &selectors,
+            options: &options,
+            session_id: Some(sid),
+            ..Envelope::new(ns::action::GET, "http://host:5985/wsman")
+        };
+        let xml = env.write(|_| {});
+        let expected = concat!(
+            "<s:Envelope xmlns:s=\"http://www.w3.org/2003/05/soap-envelope\" xmlns:a=\"http://schemas.xmlsoap.org/ws/2004/08/addressing\" xmlns:w=\"http://schemas.dmtf.org/wbem/wsman/1/wsman.xsd\" xmlns:p=\"http://schemas.microsoft.com/wbem/wsman/1/wsman.xsd\">",
+            "<s:Header><a:To>http://host:5985/wsman</a:To>",
+            "<w:ResourceURI s:mustUnderstand=\"true\">http://schemas.microsoft.com/wbem/wsman/1/wmi/root/cimv2/Win32_Service</w:ResourceURI>",
+            "<a:ReplyTo><a:Address s:mustUnderstand=\"true\">http://schemas.xmlsoap.org/ws/2004/08/addressing/role/anonymous</a:Address></a:ReplyTo>",
+            "<a:Action s:mustUnderstand=\"true\">http://schemas.xmlsoap.org/ws/2004/09/transfer/Get</a:Action>",
+            "<w:MaxEnvelopeSize s:mustUnderstand=\"true\">153600</w:MaxEnvelopeSize>",
+            "<a:MessageID>uuid:FC40E3CD-53E9-4315-B486-6D538B25D1F5</a:MessageID>",
+            "<w:Locale xml:lang=\"en-US\" s:mustUnderstand=\"false\"/><p:DataLocale xml:lang=\"en-US\" s:mustUnderstand=\"false\"/>",
+            "<p:SessionId s:mustUnderstand=\"false\">uuid:A635D444-7E75-4E46-9A68-2FFF53AF45CA</p:SessionId>",
+            "<w:OperationTimeout>PT20.500S</w:OperationTimeout>",
+            "<w:SelectorSet><w:Selector Name=\"Name\">Win&lt;RM&gt;&amp;</w:Selector></w:SelectorSet>",
+            "<w:OptionSet s:mustUnderstand=\"true\"><w:Option Name=\"WINRS_NOPROFILE\" MustComply=\"true\">TRUE</w:Option></w:OptionSet>",
+            "</s:Header><s:Body></s:Body></s:Envelope>"
+        );
+        assert_eq!(xml, expected);
+        // and it parses back as well-formed XML
+        let root = super::super::xml::parse(xml.as_bytes()).unwrap();
+        assert!(root.is(ns::SOAP, "Envelope"));
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(format_duration(Duration::from_secs(60)), "PT60S");
+        assert_eq!(format_duration(Duration::from_millis(1)), "PT0.001S");
+    }
+
+    #[test]
+    fn escaping() {
+        let mut w = XmlWriter::default();
+        w.attr_text("a\"b<c>&\r\n");
+        assert_eq!(w.as_str(), "a&quot;b&lt;c&gt;&amp;&#13;&#10;");
+        let mut w = XmlWriter::default();
+        w.element("x", "é\"");
+        assert_eq!(w.into_string(), "<x>é\"</x>");
+    }
+}

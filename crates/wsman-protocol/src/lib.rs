@@ -1,0 +1,32 @@
+//! WS-Management messages without IO: what a WinRM client and a WinRM server both need
+//! to speak the protocol, as functions from values to bytes and back.
+//!
+//! - [`envelope`]: the SOAP envelope writer, with the WS-Addressing and WS-Management
+//!   headers of [MS-WSMV] §2.2.4 (including the Robust Connection headers of
+//!   §3.1.4.1.39);
+//! - [`xml`]: a small element tree reader with size and depth limits, for responses and
+//!   requests;
+//! - [`fault`]: SOAP faults with their WS-Management and WMI details ([MS-WSMV] §2.2.5);
+//! - [`cim`] and [`de`]: CIM instances and values, and serde over them;
+//! - [`ns`]: the namespaces, actions and resource URIs;
+//! - [`encryption`] and [`security`]: HTTP message encryption ([MS-WSMV] §2.2.9.1,
+//!   `multipart/encrypted`) and the NTLM and Kerberos security contexts behind it.
+//!
+//! No tokio and no sockets: `tokio-winrm` (the client) and `winrm-simulator` (the
+//! server) both build on this crate, and neither depends on the other.
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+pub mod cim;
+pub mod de;
+pub mod encryption;
+pub mod envelope;
+pub mod fault;
+pub mod ns;
+pub mod security;
+pub mod xml;
+
+pub use cim::{CimDateTime, Instance, Value};
+pub use envelope::{Envelope, OptionItem, Selector};
+pub use fault::{Fault, ProviderFault, WmiError};
+pub use xml::{Element, ParseError};

@@ -1,0 +1,146 @@
+//! Security contexts for WinRM's HTTP authentication and message encryption
+//! ([MS-WSMV] §2.2.9.1): NTLM ([`ntlm`]) and Kerberos ([`kerberos`]) through the `sspi`
+//! crate, both the initiator (client) and acceptor (server) sides, and sealing and
+//! unsealing a message with an established context. No IO: Kerberos takes the KDC
+//! connection from its caller as an [`sspi::network_client::NetworkClient`].
+//!
+//! The functions at this level are the sspi steps both packages share: the client's
+//! credentials handle, one acceptor step of the handshake, and sealing/unsealing a
+//! message as a token (signature) buffer and a data buffer.
+//!
+//! Every sspi call runs under [`quiet`]: sspi's own `tracing` events (at TRACE and
+//! DEBUG) print its builders and buffers, which hold the handshake tokens (an NTLM
+//! CHALLENGE and AUTHENTICATE pair is enough to test password guesses offline) and
+//! credentials structures. No credential material may reach a log at any level.
+
+pub mod kerberos;
+pub mod ntlm;
+
+use sspi::{
+    BufferType, CredentialUse, DataRepresentation, EncryptionFlags, SecurityBuffer,
+    SecurityBufferRef, SecurityStatus, ServerRequestFlags, Sspi,
+};
+
+/// Why a security context step failed. Messages name states and flags, never secrets.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum SecurityError {
+    /// A name the package cannot use (a user or principal name): a configuration error.
+    #[error("{0}")]
+    InvalidName(String),
+    /// The handshake, sealing, or the verification of a message failed.
+    #[error("{0}")]
+    Failed(String),
+}
+
+/// Runs `f`, a synchronous call into sspi, with this thread's `tracing` dispatcher
+/// set to one that records nothing, so that none of sspi's events (nor spans) reach
+/// the application's subscriber, whatever its level. The dispatcher is thread-local
+/// and scoped to the call: the application's own events, on this thread and others,
+/// are untouched.
+///
+/// One side effect of tracing's design: once any scoped dispatcher has been set, the
+/// `log` compatibility of `tracing` (its `log` feature, which forwards events to the
+/// `log` crate while no subscriber exists) considers a subscriber present.
+pub fn quiet<T>(f: impl FnOnce() -> T) -> T {
+    tracing::dispatcher::with_default(&tracing::Dispatch::none(), f)
+}
+
+/// Client: the credentials handle of `auth_data` for outbound use.
+pub fn outbound_credentials<P: Sspi>(
+    package: &mut P,
+    auth_data: &P::AuthenticationData,
+) -> sspi::Result<P::CredentialsHandle> {
+    quiet(|| {
+        let acquired = package
+            .acquire_credentials_handle()
+            .with_credential_use(CredentialUse::Outbound)
+            .with_auth_data(auth_data)
+            .execute(package)?;
+        Ok(acquired.credentials_handle)
+    })
+}
+
+/// The token of a one-buffer output (empty when there is none).
+pub fn output_token(mut output: Vec<SecurityBuffer>) -> Vec<u8> {
+    output.pop().map(|b| b.buffer).unwrap_or_default()
+}
+
+/// Completes the output token when the handshake step's `status` asks for it.
+pub fn complete_if_needed<P: Sspi>(
+    package: &mut P,
+    status: SecurityStatus,
+    output: &mut [SecurityBuffer],
+) -> sspi::Result<()> {
+    if matches!(
+        status,
+        SecurityStatus::CompleteNeeded | SecurityStatus::CompleteAndContinue
+    ) {
+        quiet(|| package.complete_auth_token(output))?;
+    }
+    Ok(())
+}
+
+/// Server: one step of the handshake on `token`. Returns the status and the token to
+/// send back (completed first when the status asks for it).
+pub fn accept<P: Sspi>(
+    package: &mut P,
+    creds: &mut P::CredentialsHandle,
+    token: &[u8],
+) -> sspi::Result<(SecurityStatus, Vec<u8>)> {
+    let mut input = vec![SecurityBuffer::new(token.to_vec(), BufferType::Token)];
+    let mut output = vec![SecurityBuffer::new(Vec::new(), BufferType::Token)];
+    let status = quiet(|| {
+        let builder = package
+            .accept_security_context()
+            .with_credentials_handle(creds)
+            .with_context_requirements(ServerRequestFlags::ALLOCATE_MEMORY)
+            .with_target_data_representation(DataRepresentation::Native)
+            .with_input(&mut input)
+            .with_output(&mut output);
+        let status = package
+            .accept_security_context_impl(builder)?
+            .resolve_to_result()?
+            .status;
+        complete_if_needed(package, status, &mut output)?;
+        Ok::<_, sspi::Error>(status)
+    })?;
+    Ok((status, output_token(output)))
+}
+
+/// Which way [`transform`] goes.
+#[derive(Debug, Clone, Copy)]
+pub enum Message {
+    /// Encrypt and sign: the signature is written, the data sealed.
+    Seal,
+    /// Decrypt and verify against the signature (which sspi may overwrite).
+    Unseal,
+}
+
+/// Seals or unseals `data` with a token buffer on `signature` (sized by the caller) and
+/// a data buffer on a copy of `data`. Returns the data buffer as sspi leaves it: all of
+/// the copy when its length is unchanged (NTLM both ways, Kerberos sealing), else the
+/// part sspi points it at (Kerberos unsealing: a wrap token's tail carries more than
+/// the plaintext).
+pub fn transform<P: Sspi>(
+    package: &mut P,
+    way: Message,
+    signature: &mut [u8],
+    data: &[u8],
+) -> sspi::Result<Vec<u8>> {
+    let mut out = data.to_vec();
+    let mut buffers = [
+        SecurityBufferRef::token_buf(signature),
+        SecurityBufferRef::data_buf(&mut out),
+    ];
+    quiet(|| match way {
+        Message::Seal => package
+            .encrypt_message(EncryptionFlags::empty(), &mut buffers)
+            .map(drop),
+        Message::Unseal => package.decrypt_message(&mut buffers).map(drop),
+    })?;
+    if buffers[1].data().len() == data.len() {
+        return Ok(out);
+    }
+    Ok(buffers[1].data().to_vec())
+}

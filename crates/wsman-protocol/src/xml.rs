@@ -1,0 +1,777 @@
+//! A small namespace-resolved element tree over quick-xml's `Reader`, with namespace
+//! declarations resolved here (once per declaration, not once per element).
+//!
+//! Responses are bounded by the transport's body cap, so a tree is cheap and lets every
+//! parser match elements by namespace URI and local name, never by prefix.
+
+use std::borrow::Cow;
+
+use quick_xml::events::Event;
+use quick_xml::reader::Reader;
+
+use super::ns;
+
+/// How deep an XML document may nest before it is refused. Real WS-Man responses stay
+/// under 20; the cap keeps hostile input from exhausting the stack when a tree is dropped.
+pub const MAX_DEPTH: usize = 96;
+
+/// How many attributes (namespace declarations included) one element may carry. Real
+/// WS-Man elements carry under 20; the cap keeps hostile input from making the reader's
+/// duplicate-attribute check quadratic.
+pub const MAX_ATTRIBUTES: usize = 256;
+
+/// How many namespace declarations may be in scope at once. Name resolution scans the
+/// declarations in scope, so an unbounded number would make parsing quadratic.
+pub const MAX_NAMESPACES_IN_SCOPE: usize = 256;
+
+/// A namespace URI, borrowed for the namespaces this crate knows.
+pub type Ns = Cow<'static, str>;
+
+/// Why a document could not be read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ParseError {
+    /// The bytes are not well-formed XML.
+    #[error("malformed XML at byte {position}: {message}")]
+    Syntax {
+        /// Byte offset where the reader stopped.
+        position: u64,
+        /// What the reader reported.
+        message: String,
+    },
+    /// The bytes are not valid UTF-8 (or UTF-16 with a byte order mark).
+    #[error("response is not valid UTF-8 or UTF-16: {0}")]
+    Encoding(String),
+    /// Elements nest deeper than [`MAX_DEPTH`].
+    #[error("XML nests deeper than {MAX_DEPTH} levels")]
+    TooDeep,
+    /// The document has no root element.
+    #[error("empty XML document")]
+    Empty,
+    /// The document is XML but not the expected WS-Management message.
+    #[error("unexpected message: expected {expected}, found {found}")]
+    Unexpected {
+        /// What was expected.
+        expected: &'static str,
+        /// What was found instead.
+        found: String,
+    },
+    /// A required element or attribute is missing.
+    #[error("{0} is missing from the response")]
+    Missing(&'static str),
+    /// A value could not be interpreted.
+    #[error("invalid {what}: {value:?}")]
+    Invalid {
+        /// Which value.
+        what: &'static str,
+        /// The offending text (shortened).
+        value: String,
+    },
+}
+
+impl ParseError {
+    /// [`ParseError::Invalid`] for `what`, with `value` shortened for the message.
+    pub fn invalid(what: &'static str, value: &str) -> Self {
+        ParseError::Invalid {
+            what,
+            value: excerpt(value, 80),
+        }
+    }
+}
+
+/// Shortens `s` to at most `max` characters, on a character boundary.
+pub fn excerpt(s: &str, max: usize) -> String {
+    match s.char_indices().nth(max) {
+        Some((i, _)) => format!("{}…", &s[..i]),
+        None => s.to_string(),
+    }
+}
+
+/// An attribute with its resolved namespace (None for unprefixed attributes).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Attr {
+    /// Namespace URI of the attribute, if prefixed.
+    pub ns: Option<Ns>,
+    /// Local name.
+    pub name: String,
+    /// Unescaped value.
+    pub value: String,
+}
+
+/// An element with its resolved namespace, attributes, text and children.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Element {
+    /// Namespace URI, None when unbound.
+    pub ns: Option<Ns>,
+    /// Local name.
+    pub name: String,
+    /// Attributes, namespace declarations excluded.
+    pub attrs: Vec<Attr>,
+    /// Concatenated character data directly inside this element.
+    pub text: String,
+    /// Child elements in document order.
+    pub children: Vec<Element>,
+}
+
+impl Element {
+    /// True when this element has namespace `ns` and local name `name`.
+    pub fn is(&self, ns: &str, name: &str) -> bool {
+        self.name == name && self.ns.as_deref() == Some(ns)
+    }
+
+    /// The first child with namespace `ns` and local name `name`.
+    pub fn child(&self, ns: &str, name: &str) -> Option<&Element> {
+        self.children.iter().find(|c| c.is(ns, name))
+    }
+
+    /// The first child with local name `name` in any of `nss`.
+    pub fn child_any(&self, nss: &[&str], name: &str) -> Option<&Element> {
+        self.children
+            .iter()
+            .find(|c| c.name == name && c.ns.as_deref().is_some_and(|n| nss.contains(&n)))
+    }
+
+    /// All children with namespace `ns` and local name `name`.
+    pub fn children_named<'a>(
+        &'a self,
+        ns: &'a str,
+        name: &'a str,
+    ) -> impl Iterator<Item = &'a Element> + 'a {
+        self.children.iter().filter(move |c| c.is(ns, name))
+    }
+
+    /// Follows a path of (namespace, local name) steps from this element.
+    pub fn path(&self, steps: &[(&str, &str)]) -> Option<&Element> {
+        let mut cur = self;
+        for (ns, name) in steps {
+            cur = cur.child(ns, name)?;
+        }
+        Some(cur)
+    }
+
+    /// The text of the child `ns:name`, trimmed.
+    pub fn child_text(&self, ns: &str, name: &str) -> Option<&str> {
+        self.child(ns, name).map(|c| c.text.trim())
+    }
+
+    /// The value of an unprefixed attribute (or, failing that, of any attribute with
+    /// that local name).
+    pub fn attr(&self, name: &str) -> Option<&str> {
+        self.attrs
+            .iter()
+            .find(|a| a.ns.is_none() && a.name == name)
+            .or_else(|| self.attrs.iter().find(|a| a.name == name))
+            .map(|a| a.value.as_str())
+    }
+
+    /// The value of the attribute `ns:name`.
+    pub fn attr_ns(&self, ns: &str, name: &str) -> Option<&str> {
+        self.attrs
+            .iter()
+            .find(|a| a.name == name && a.ns.as_deref() == Some(ns))
+            .map(|a| a.value.as_str())
+    }
+
+    /// True when the element carries `xsi:nil="true"`.
+    pub fn is_nil(&self) -> bool {
+        self.attr_ns(ns::XSI, "nil")
+            .is_some_and(|v| v.trim().eq_ignore_ascii_case("true") || v.trim() == "1")
+    }
+
+    /// A short description for error messages: `{ns}name`.
+    pub fn describe(&self) -> String {
+        match &self.ns {
+            Some(ns) => format!("{{{ns}}}{}", self.name),
+            None => self.name.clone(),
+        }
+    }
+}
+
+/// Decodes bytes to text: UTF-8 (with or without BOM), or UTF-16 with a BOM.
+pub fn decode_text(input: &[u8]) -> Result<Cow<'_, str>, ParseError> {
+    if let Some(rest) = input.strip_prefix(&[0xEF, 0xBB, 0xBF]) {
+        return std::str::from_utf8(rest)
+            .map(Cow::Borrowed)
+            .map_err(|e| ParseError::Encoding(e.to_string()));
+    }
+    let utf16 = |rest: &[u8], le: bool| -> Result<Cow<'_, str>, ParseError> {
+        if !rest.len().is_multiple_of(2) {
+            return Err(ParseError::Encoding("odd length UTF-16".into()));
+        }
+        let units = rest.chunks_exact(2).map(|c| {
+            if le {
+                u16::from_le_bytes([c[0], c[1]])
+            } else {
+                u16::from_be_bytes([c[0], c[1]])
+            }
+        });
+        char::decode_utf16(units)
+            .collect::<Result<String, _>>()
+            .map(Cow::Owned)
+            .map_err(|e| ParseError::Encoding(e.to_string()))
+    };
+    if let Some(rest) = input.strip_prefix(&[0xFF, 0xFE]) {
+        return utf16(rest, true);
+    }
+    if let Some(rest) = input.strip_prefix(&[0xFE, 0xFF]) {
+        return utf16(rest, false);
+    }
+    std::str::from_utf8(input)
+        .map(Cow::Borrowed)
+        .map_err(|e| ParseError::Encoding(e.to_string()))
+}
+
+/// Parses a whole document into its root element.
+///
+/// # Errors
+/// [`ParseError`] for bytes that are not well-formed XML in UTF-8/UTF-16, for a missing
+/// root, for more than one root, or for nesting deeper than [`MAX_DEPTH`].
+pub fn parse(input: &[u8]) -> Result<Element, ParseError> {
+    let text = decode_text(input)?;
+    parse_str(&text)
+}
+
+/// Takes the character data of the elements it claims instead of the tree: for large
+/// payloads (base64 stream text) that are decoded straight from the document rather
+/// than copied into an [`Element`] first. A claimed element keeps an empty `text`.
+pub trait TextSink {
+    /// An element opened; `open` holds the open elements, root first, this one last.
+    /// Returning true claims its text.
+    fn claim(&mut self, open: &[Element]) -> bool;
+    /// The bytes about to be parsed, so that claimed text can be kept as slices of them.
+    fn document(&mut self, _bytes: &bytes::Bytes) {}
+    /// A claimed element ended with this character data (borrowed from the document
+    /// when it came in one piece). An error ends the parse.
+    fn take(&mut self, element: &Element, text: &str) -> Result<(), ParseError>;
+}
+
+/// The sink that claims nothing.
+pub struct NoSink;
+
+impl TextSink for NoSink {
+    fn claim(&mut self, _: &[Element]) -> bool {
+        false
+    }
+    fn take(&mut self, _: &Element, _: &str) -> Result<(), ParseError> {
+        Ok(())
+    }
+}
+
+/// [`parse`], with the text of the elements `sink` claims going to it.
+pub fn parse_with(input: &[u8], sink: &mut dyn TextSink) -> Result<Element, ParseError> {
+    let text = decode_text(input)?;
+    parse_str_with(&text, sink)
+}
+
+/// Appends character data to a claimed element's text, borrowing while it is one piece.
+fn append<'t>(slot: &mut Cow<'t, str>, piece: Cow<'t, str>) {
+    if slot.is_empty() {
+        *slot = piece;
+    } else {
+        slot.to_mut().push_str(&piece);
+    }
+}
+
+/// The namespace of the reserved `xmlns` prefix.
+const XMLNS_NS: &str = "http://www.w3.org/2000/xmlns/";
+
+/// The slice of `text` that `bytes` borrows, found by address (no second UTF-8 check);
+/// bytes from elsewhere are checked as UTF-8.
+fn as_str<'a>(text: &'a str, bytes: &'a [u8]) -> Result<&'a str, ParseError> {
+    let borrowed = bytes
+        .as_ptr()
+        .addr()
+        .checked_sub(text.as_ptr().addr())
+        .and_then(|start| text.get(start..start.checked_add(bytes.len())?));
+    match borrowed {
+        Some(s) => Ok(s),
+        None => std::str::from_utf8(bytes).map_err(|e| ParseError::Encoding(e.to_string())),
+    }
+}
+
+/// The namespace declarations in scope, innermost last. A declaration is resolved (and
+/// its URI interned) once, not again for every element that uses its prefix.
+struct Scope {
+    /// The prefixes, back to back (the default namespace has an empty prefix).
+    prefixes: Vec<u8>,
+    /// Per binding: where its prefix starts in `prefixes` and ends, and its namespace
+    /// (None when undeclared by `xmlns=""`).
+    bindings: Vec<(usize, usize, Option<Ns>)>,
+}
+
+impl Scope {
+    fn new() -> Scope {
+        let mut scope = Scope {
+            prefixes: Vec::with_capacity(64),
+            bindings: Vec::with_capacity(16),
+        };
+        scope.push(b"xml", Some(Cow::Borrowed(ns::XML)));
+        scope.push(b"xmlns", Some(Cow::Borrowed(XMLNS_NS)));
+        scope
+    }
+
+    fn push(&mut self, prefix: &[u8], ns: Option<Ns>) {
+        let start = self.prefixes.len();
+        self.prefixes.extend_from_slice(prefix);
+        self.bindings.push((start, self.prefixes.len(), ns));
+    }
+
+    /// The bindings from index `from` on, with their prefixes.
+    fn iter_from(&self, from: usize) -> impl DoubleEndedIterator<Item = (&[u8], &Option<Ns>)> {
+        self.bindings
+            .get(from..)
+            .unwrap_or(&[])
+            .iter()
+            .map(|(start, end, ns)| (self.prefixes.get(*start..*end).unwrap_or(&[]), ns))
+    }
+
+    /// Drops the bindings from index `len` on.
+    fn truncate(&mut self, len: usize) {
+        if let Some(&(start, _, _)) = self.bindings.get(len) {
+            self.bindings.truncate(len);
+            self.prefixes.truncate(start);
+        }
+    }
+
+    /// The namespace of `prefix` (None: unprefixed). Unprefixed element names take the
+    /// default namespace, unprefixed attribute names none; an unknown prefix has none.
+    fn resolve(&self, prefix: Option<&[u8]>, element: bool) -> Option<Ns> {
+        let wanted: &[u8] = match prefix {
+            None if element => b"",
+            None => return None,
+            Some([]) => return None,
+            Some(p) => p,
+        };
+        // Prefixes are short and mostly differ in their first byte: compare that (and the
+        // length) inline before the bytes.
+        let first = wanted.first();
+        self.bindings
+            .iter()
+            .rev()
+            .find(|(start, end, _)| {
+                end - start == wanted.len()
+                    && self
+                        .prefixes
+                        .get(*start..*end)
+                        .is_some_and(|p| p.first() == first && p == wanted)
+            })
+            .and_then(|(_, _, ns)| ns.clone())
+    }
+
+    /// Adds the declaration `xmlns[:prefix]="uri"` (raw value, as namespace names are
+    /// compared). Binding the reserved prefixes or namespaces otherwise is an error.
+    fn declare(&mut self, prefix: &[u8], uri: &[u8], first: usize) -> Result<(), String> {
+        if self.iter_from(first).any(|(p, _)| p == prefix) {
+            return Err("duplicate namespace declaration".into());
+        }
+        let reserved = uri == ns::XML.as_bytes() || uri == XMLNS_NS.as_bytes();
+        match prefix {
+            b"xml" if uri == ns::XML.as_bytes() => return Ok(()),
+            b"xml" | b"xmlns" => return Err("the xml and xmlns prefixes cannot be rebound".into()),
+            [_, ..] if reserved => {
+                return Err("a reserved namespace cannot be bound to another prefix".into());
+            }
+            _ => {}
+        }
+        let ns = if uri.is_empty() {
+            None
+        } else if let Some(known) = ns::intern(uri) {
+            Some(Cow::Borrowed(known))
+        } else {
+            Some(Cow::Owned(String::from_utf8_lossy(uri).into_owned()))
+        };
+        self.push(prefix, ns);
+        Ok(())
+    }
+}
+
+/// Splits a qualified name at its first colon: (prefix, local name).
+fn split_qname(name: &[u8]) -> (Option<&[u8]>, &[u8]) {
+    match name.iter().position(|&b| b == b':') {
+        Some(i) => (Some(&name[..i]), &name[i + 1..]),
+        None => (None, name),
+    }
+}
+
+/// Parses a document already decoded to text.
+///
+/// # Errors
+/// As [`parse`].
+pub fn parse_str(text: &str) -> Result<Element, ParseError> {
+    parse_str_with(text, &mut NoSink)
+}
+
+fn parse_str_with<'t, S: TextSink + ?Sized>(
+    text: &'t str,
+    sink: &mut S,
+) -> Result<Element, ParseError> {
+    let mut reader = Reader::from_str(text);
+    {
+        let cfg = reader.config_mut();
+        cfg.check_end_names = true;
+        cfg.expand_empty_elements = false;
+    }
+    let mut stack: Vec<Element> = Vec::with_capacity(16);
+    let mut scope = Scope::new();
+    // Per open element: how many bindings were in scope before it, how many namespace
+    // declarations it carries (with the running sum of the latter), and the text so
+    // far when the sink claimed it.
+    let mut frames: Vec<(usize, usize, Option<Cow<'t, str>>)> = Vec::with_capacity(16);
+    let mut in_scope = 0usize;
+    let mut root: Option<Element> = None;
+    let syntax_at = |reader: &Reader<&[u8]>, message: String| ParseError::Syntax {
+        position: reader.buffer_position(),
+        message,
+    };
+    let syntax = |reader: &Reader<&[u8]>, e: &dyn std::fmt::Display| {
+        syntax_at(reader, excerpt(&e.to_string(), 200))
+    };
+    loop {
+        let ev = match reader.read_event() {
+            Ok(v) => v,
+            Err(e) => return Err(syntax(&reader, &e)),
+        };
+        match ev {
+            Event::Start(ref start) | Event::Empty(ref start) => {
+                let is_empty = matches!(ev, Event::Empty(_));
+                if root.is_some() {
+                    return Err(syntax_at(&reader, "content after the root element".into()));
+                }
+                if stack.len() >= MAX_DEPTH {
+                    return Err(ParseError::TooDeep);
+                }
+                let first = scope.bindings.len();
+                let mut attrs: Vec<Attr> = Vec::new();
+                let mut decls = 0usize;
+                // One pass over the attributes: declarations go into scope, the others are
+                // kept under their qualified name until every declaration is known.
+                for (count, a) in start.attributes().with_checks(false).enumerate() {
+                    if count >= MAX_ATTRIBUTES {
+                        return Err(syntax_at(
+                            &reader,
+                            format!("more than {MAX_ATTRIBUTES} attributes on one element"),
+                        ));
+                    }
+                    let a = a.map_err(|e| syntax(&reader, &e))?;
+                    let key = a.key.as_ref();
+                    let declared = match key.strip_prefix(b"xmlns") {
+                        Some([]) => Some(&[][..]),
+                        Some([b':', prefix @ ..]) => Some(prefix),
+                        _ => None,
+                    };
+                    if let Some(prefix) = declared {
+                        decls += 1;
+                        if in_scope + decls > MAX_NAMESPACES_IN_SCOPE {
+                            return Err(syntax_at(
+                                &reader,
+                                format!(
+                                    "more than {MAX_NAMESPACES_IN_SCOPE} namespace declarations in scope"
+                                ),
+                            ));
+                        }
+                        scope
+                            .declare(prefix, &a.value, first)
+                            .map_err(|m| syntax_at(&reader, m))?;
+                        continue;
+                    }
+                    let name = as_str(text, key)?;
+                    if attrs.iter().any(|x| x.name == name) {
+                        return Err(syntax_at(
+                            &reader,
+                            format!("duplicate attribute {}", excerpt(name, 40)),
+                        ));
+                    }
+                    let raw = as_str(text, &a.value)?;
+                    let value = if raw.contains('&') {
+                        a.unescape_value()
+                            .map_err(|e| syntax(&reader, &e))?
+                            .into_owned()
+                    } else {
+                        raw.to_owned()
+                    };
+                    attrs.push(Attr {
+                        ns: None,
+                        name: name.to_owned(),
+                        value,
+                    });
+                }
+                for attr in &mut attrs {
+                    if let (Some(prefix), local) = split_qname(attr.name.as_bytes()) {
+                        attr.ns = scope.resolve(Some(prefix), false);
+                        let skip = attr.name.len() - local.len();
+                        attr.name.drain(..skip);
+                    }
+                }
+                let qname = start.name();
+                let (prefix, local) = split_qname(qname.as_ref());
+                let el = Element {
+                    ns: scope.resolve(prefix, true),
+                    name: as_str(text, local)?.to_owned(),
+                    attrs,
+                    text: String::new(),
+                    children: Vec::new(),
+                };
+                if is_empty {
+                    scope.truncate(first);
+                    match stack.last_mut() {
+                        Some(parent) => parent.children.push(el),
+                        None => root = Some(el),
+                    }
+                } else {
+                    stack.push(el);
+                    let claimed = sink.claim(&stack).then_some(Cow::Borrowed(""));
+                    frames.push((first, decls, claimed));
+                    in_scope += decls;
+                }
+            }
+            Event::End(_) => {
+                let el = stack
+                    .pop()
+                    .ok_or_else(|| syntax_at(&reader, "unmatched end tag".into()))?;
+                let (first, decls, claimed) =
+                    frames.pop().unwrap_or((scope.bindings.len(), 0, None));
+                scope.truncate(first);
+                in_scope = in_scope.saturating_sub(decls);
+                if let Some(text) = claimed {
+                    sink.take(&el, &text)?;
+                }
+                match stack.last_mut() {
+                    Some(parent) => parent.children.push(el),
+                    None => root = Some(el),
+                }
+            }
+            Event::Text(t) => {
+                if let Some((_, _, Some(slot))) = frames.last_mut() {
+                    let piece = match t.into_inner() {
+                        Cow::Borrowed(b) => Cow::Borrowed(as_str(text, b)?),
+                        Cow::Owned(v) => Cow::Owned(
+                            String::from_utf8(v)
+                                .map_err(|e| ParseError::Encoding(e.to_string()))?,
+                        ),
+                    };
+                    append(slot, piece);
+                    continue;
+                }
+                let s = as_str(text, &t)?;
+                match stack.last_mut() {
+                    Some(cur) => cur.text.push_str(s),
+                    None if s.trim().is_empty() => {}
+                    None => {
+                        return Err(syntax_at(&reader, "text outside the root element".into()));
+                    }
+                }
+            }
+            Event::CData(c) => {
+                let s = c.decode().map_err(|e| syntax(&reader, &e))?;
+                if let Some((_, _, Some(slot))) = frames.last_mut() {
+                    append(slot, Cow::Owned(s.into_owned()));
+                    continue;
+                }
+                match stack.last_mut() {
+                    Some(cur) => cur.text.push_str(&s),
+                    None => {
+                        return Err(syntax_at(&reader, "CDATA outside the root element".into()));
+                    }
+                }
+            }
+            Event::GeneralRef(r) => {
+                let cur = stack.last_mut().ok_or_else(|| {
+                    syntax_at(&reader, "reference outside the root element".into())
+                })?;
+                let slot = match frames.last_mut() {
+                    Some((_, _, Some(slot))) => Some(slot),
+                    _ => None,
+                };
+                let put = |s: &str| match slot {
+                    Some(slot) => append(slot, Cow::Owned(s.to_owned())),
+                    None => cur.text.push_str(s),
+                };
+                match r.resolve_char_ref() {
+                    Ok(Some(ch)) => put(ch.encode_utf8(&mut [0; 4])),
+                    Ok(None) => {
+                        let name = r.decode().map_err(|e| syntax(&reader, &e))?;
+                        match quick_xml::escape::resolve_predefined_entity(&name) {
+                            Some(s) => put(s),
+                            None => {
+                                return Err(syntax_at(
+                                    &reader,
+                                    format!("unknown entity &{};", excerpt(&name, 20)),
+                                ));
+                            }
+                        }
+                    }
+                    Err(e) => return Err(syntax(&reader, &e)),
+                }
+            }
+            Event::DocType(_) => {
+                return Err(syntax_at(
+                    &reader,
+                    "DOCTYPE is not allowed in SOAP messages".into(),
+                ));
+            }
+            Event::Decl(_) | Event::PI(_) | Event::Comment(_) => {}
+            Event::Eof => break,
+        }
+    }
+    if let Some(open) = stack.last() {
+        return Err(syntax_at(
+            &reader,
+            format!("unexpected end of document inside <{}>", open.name),
+        ));
+    }
+    root.ok_or(ParseError::Empty)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn attribute_and_namespace_caps() {
+        let attrs = |n: usize| {
+            let a: String = (0..n).map(|i| format!(" a{i}=\"v\"")).collect();
+            format!("<r{a}/>")
+        };
+        assert_eq!(
+            parse(attrs(MAX_ATTRIBUTES).as_bytes()).unwrap().attrs.len(),
+            MAX_ATTRIBUTES
+        );
+        assert!(matches!(
+            parse(attrs(MAX_ATTRIBUTES + 1).as_bytes()),
+            Err(ParseError::Syntax { .. })
+        ));
+        // Declarations add up across nesting, and leave scope with their element.
+        let decls = |from: usize, n: usize| -> String {
+            (from..from + n)
+                .map(|i| format!(" xmlns:p{i}=\"urn:{i}\""))
+                .collect()
+        };
+        let half = MAX_NAMESPACES_IN_SCOPE / 2;
+        let ok = format!(
+            "<r{}><a{}/><b{}/></r>",
+            decls(0, half),
+            decls(half, half),
+            decls(half, half)
+        );
+        assert!(parse(ok.as_bytes()).is_ok());
+        let deep = format!(
+            "<r{}><a{}><b{}/></a></r>",
+            decls(0, half),
+            decls(half, half),
+            decls(2 * half, 1)
+        );
+        assert!(matches!(
+            parse(deep.as_bytes()),
+            Err(ParseError::Syntax { .. })
+        ));
+    }
+
+    #[test]
+    fn resolves_namespaces_not_prefixes() {
+        let doc = br#"<a:Env xmlns:a="http://www.w3.org/2003/05/soap-envelope" xmlns:zz="urn:x"><a:Body><zz:Item zz:k="v" plain="p">t&amp;u&#x41;<![CDATA[<c>]]></zz:Item></a:Body></a:Env>"#;
+        let root = parse(doc).unwrap();
+        assert!(root.is(ns::SOAP, "Env"));
+        let item = root.path(&[(ns::SOAP, "Body"), ("urn:x", "Item")]).unwrap();
+        assert_eq!(item.text, "t&uA<c>");
+        assert_eq!(item.attr_ns("urn:x", "k"), Some("v"));
+        assert_eq!(item.attr("plain"), Some("p"));
+        assert!(matches!(item.ns, Some(Cow::Owned(_))));
+        assert!(matches!(root.ns, Some(Cow::Borrowed(_))));
+    }
+
+    #[test]
+    fn declarations_scope_and_reserved_prefixes() {
+        // A declaration applies to its own element and attributes wherever it stands,
+        // and leaves scope with the element; `xmlns=""` undeclares the default.
+        let doc = br#"<r xmlns="urn:d"><p:a p:k="1" xml:lang="en" xmlns:p="urn:p"><b xmlns=""/><p:c/></p:a><p:d/><e/></r>"#;
+        let root = parse(doc).unwrap();
+        assert!(root.is("urn:d", "r"));
+        let a = root.child("urn:p", "a").unwrap();
+        assert!(
+            a.attrs
+                .iter()
+                .all(|x| x.name != "p" && !x.name.starts_with("xmlns"))
+        );
+        assert_eq!(a.attr_ns("urn:p", "k"), Some("1"));
+        assert_eq!(a.attr_ns(ns::XML, "lang"), Some("en"));
+        let b = &a.children[0];
+        assert_eq!((b.ns.as_deref(), b.name.as_str()), (None, "b"));
+        assert!(a.child("urn:p", "c").is_some());
+        // `p` is out of scope after </p:a>: an unknown prefix resolves to no namespace.
+        assert_eq!(
+            (
+                root.children[1].ns.as_deref(),
+                root.children[1].name.as_str()
+            ),
+            (None, "d")
+        );
+        assert!(root.child("urn:d", "e").is_some());
+        // The default namespace, declared before other prefixes on the same element.
+        let r = parse(br#"<r xmlns="urn:d" xmlns:p="urn:p"><e/><p:f/></r>"#).unwrap();
+        assert!(r.child("urn:d", "e").is_some() && r.child("urn:p", "f").is_some());
+        // Unprefixed attributes have no namespace, even under a default namespace.
+        let r = parse(br#"<r xmlns="urn:d" k="v"/>"#).unwrap();
+        assert_eq!((r.attrs[0].ns.as_deref(), r.attr("k")), (None, Some("v")));
+        // Interned namespaces are shared, not allocated per element.
+        let soap = parse(br#"<s:E xmlns:s="http://www.w3.org/2003/05/soap-envelope"><s:B/></s:E>"#)
+            .unwrap();
+        assert!(matches!(soap.children[0].ns, Some(Cow::Borrowed(ns::SOAP))));
+        for bad in [
+            &br#"<r a="1" a="2"/>"#[..],
+            br#"<r xmlns:p="urn:1" xmlns:p="urn:2"/>"#,
+            br#"<r xmlns:xml="urn:x"/>"#,
+            br#"<r xmlns:xmlns="urn:x"/>"#,
+            br#"<r xmlns:p="http://www.w3.org/XML/1998/namespace"/>"#,
+            br#"<r a="1&bogus;"/>"#,
+        ] {
+            assert!(
+                matches!(parse(bad), Err(ParseError::Syntax { .. })),
+                "{}",
+                String::from_utf8_lossy(bad)
+            );
+        }
+        let ok = parse(br#"<r xmlns:xml="http://www.w3.org/XML/1998/namespace" a="x&lt;&#65;"/>"#);
+        assert_eq!(ok.unwrap().attr("a"), Some("x<A"));
+    }
+
+    #[test]
+    fn default_namespace_and_utf16() {
+        let s = r#"<?xml version="1.0" encoding="utf-16"?><Envelope xmlns="http://www.w3.org/2003/05/soap-envelope"><Body/></Envelope>"#;
+        let mut bytes = vec![0xFF, 0xFE];
+        for u in s.encode_utf16() {
+            bytes.extend_from_slice(&u.to_le_bytes());
+        }
+        let root = parse(&bytes).unwrap();
+        assert!(root.is(ns::SOAP, "Envelope"));
+        assert!(root.child(ns::SOAP, "Body").is_some());
+    }
+
+    #[test]
+    fn rejects_bad_documents() {
+        assert_eq!(parse(b"").unwrap_err(), ParseError::Empty);
+        assert!(matches!(
+            parse(b"<a><b></a>"),
+            Err(ParseError::Syntax { .. })
+        ));
+        assert!(matches!(parse(b"<a>"), Err(ParseError::Syntax { .. })));
+        assert!(matches!(parse(b"<a/><b/>"), Err(ParseError::Syntax { .. })));
+        assert!(matches!(
+            parse(b"<a>&bogus;</a>"),
+            Err(ParseError::Syntax { .. })
+        ));
+        assert!(matches!(
+            parse(b"\xff\xfe\x00"),
+            Err(ParseError::Encoding(_))
+        ));
+        assert!(matches!(
+            parse(b"<a>\xc3</a>"),
+            Err(ParseError::Encoding(_))
+        ));
+        let deep = "<a>".repeat(MAX_DEPTH + 1) + &"</a>".repeat(MAX_DEPTH + 1);
+        assert_eq!(parse(deep.as_bytes()).unwrap_err(), ParseError::TooDeep);
+        assert!(matches!(
+            parse(b"<!DOCTYPE x [<!ENTITY e 'x'>]><a>&e;</a>"),
+            Err(ParseError::Syntax { .. })
+        ));
+    }
+}
