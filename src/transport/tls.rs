@@ -1,7 +1,12 @@
 //! TLS configuration: webpki roots plus optional custom CAs, verified by default;
 //! verification can be turned off only through an explicitly dangerous switch.
+//!
+//! Clients built with the same [`TlsOptions`] share one rustls `ClientConfig` (its
+//! parsed root store, about 150 trust anchors, and its session cache) for as long as
+//! any of them lives: a fan-out over a thousand `https://` hosts, one client each,
+//! holds one root store, not a thousand.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, Weak};
 
 use tokio_rustls::rustls::{
     self, ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme,
@@ -55,7 +60,45 @@ fn provider() -> Arc<CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())
 }
 
+/// What makes two [`TlsOptions`] build the same configuration.
+#[derive(PartialEq, Eq)]
+struct Key {
+    extra_roots: Vec<Vec<u8>>,
+    no_default_roots: bool,
+    danger_accept_invalid_certs: bool,
+}
+
+impl Key {
+    fn of(opts: &TlsOptions) -> Key {
+        Key {
+            extra_roots: opts.extra_roots.iter().map(|c| c.to_vec()).collect(),
+            no_default_roots: opts.no_default_roots,
+            danger_accept_invalid_certs: opts.danger_accept_invalid_certs,
+        }
+    }
+}
+
+/// The configurations in use, by options; an entry lives as long as a client holds it.
+static SHARED: Mutex<Vec<(Key, Weak<ClientConfig>)>> = Mutex::new(Vec::new());
+
+/// The configuration for `opts`: the one another live client already uses, or a new one.
 pub(crate) fn client_config(opts: &TlsOptions) -> Result<Arc<ClientConfig>> {
+    let key = Key::of(opts);
+    let mut shared = SHARED.lock().unwrap_or_else(|p| p.into_inner());
+    shared.retain(|(_, config)| config.strong_count() > 0);
+    if let Some(config) = shared
+        .iter()
+        .find(|(k, _)| *k == key)
+        .and_then(|(_, config)| config.upgrade())
+    {
+        return Ok(config);
+    }
+    let config = build_config(opts)?;
+    shared.push((key, Arc::downgrade(&config)));
+    Ok(config)
+}
+
+fn build_config(opts: &TlsOptions) -> Result<Arc<ClientConfig>> {
     let builder = ClientConfig::builder_with_provider(provider())
         .with_safe_default_protocol_versions()
         .map_err(|e| Error::tls(format!("TLS configuration: {e}"), Some(Box::new(e))))?;
@@ -131,5 +174,38 @@ impl ServerCertVerifier for AcceptAny {
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
         self.0.signature_verification_algorithms.supported_schemes()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn clients_with_the_same_options_share_one_config_while_one_lives() {
+        let opts = TlsOptions::default();
+        let a = client_config(&opts).unwrap();
+        let b = client_config(&opts.clone()).unwrap();
+        assert!(Arc::ptr_eq(&a, &b), "same options: one root store");
+        let lab = TlsOptions {
+            danger_accept_invalid_certs: true,
+            ..TlsOptions::default()
+        };
+        let c = client_config(&lab).unwrap();
+        assert!(!Arc::ptr_eq(&a, &c), "other options: their own config");
+        // An invalid CA is refused every time (nothing is cached for it).
+        let bad_ca = TlsOptions {
+            extra_roots: vec![CertificateDer::from(vec![1, 2, 3])],
+            no_default_roots: true,
+            ..TlsOptions::default()
+        };
+        assert!(client_config(&bad_ca).is_err());
+        assert!(client_config(&bad_ca).is_err());
+        // The cache does not keep a configuration alive.
+        let weak = Arc::downgrade(&c);
+        drop(c);
+        assert!(weak.upgrade().is_none());
+        let d = client_config(&lab).unwrap();
+        assert!(!Arc::ptr_eq(&a, &d));
     }
 }

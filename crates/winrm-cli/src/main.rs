@@ -424,9 +424,14 @@ fn init_tracing(verbose: u8) {
             _ => EnvFilter::new("tokio_winrm=debug"),
         },
     };
+    use std::io::IsTerminal;
+    // Colours only on a terminal (and never with NO_COLOR set): logs piped to a file
+    // or a grep stay plain text.
+    let colour = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(colour)
         .try_init();
 }
 
