@@ -25,6 +25,7 @@ use tokio::sync::watch;
 
 use super::State;
 use super::body::SimBody;
+use super::response::ENVELOPE_OPEN;
 
 /// A response kept for retransmissions (before sealing).
 #[derive(Clone, Debug)]
@@ -195,36 +196,43 @@ pub(crate) fn echo(resp: http::Response<SimBody>, id: &str) -> http::Response<Si
     const HEADER: &[u8] = b"<s:Header>";
     let (parts, body) = resp.into_parts();
     let mut pieces = body.into_parts();
-    if let Some(first) = pieces.first()
-        && let Some(at) = HEADER_FINDER.find(&first[..first.len().min(4096)])
-    {
-        let at = at + HEADER.len();
-        let first = pieces.remove(0);
-        // The simulator's envelopes declare `p` on the root; others get it declared here.
-        const P: &str = "xmlns:p=\"http://schemas.microsoft.com/wbem/wsman/1/wsman.xsd\"";
-        let declared = P_FINDER.find(&first[..at]).is_some();
-        let decl = if declared {
-            String::new()
+    // The simulator's own envelopes begin with ENVELOPE_OPEN (no search needed, `p`
+    // declared on the root); others are searched, and get `p` declared here.
+    let at = pieces.first().and_then(|first| {
+        if first.starts_with(ENVELOPE_OPEN.as_bytes()) {
+            Some((ENVELOPE_OPEN.len(), true))
         } else {
-            format!(" {P}")
-        };
+            let at = HEADER_FINDER.find(&first[..first.len().min(4096)])? + HEADER.len();
+            Some((at, P_FINDER.find(&first[..at]).is_some()))
+        }
+    });
+    if let Some((at, declared)) = at {
+        let first = pieces.remove(0);
+        const P: &str = " xmlns:p=\"http://schemas.microsoft.com/wbem/wsman/1/wsman.xsd\"";
+        let decl = if declared { "" } else { P };
         let id = escape(id);
-        let mut echo = String::with_capacity(160 + id.len() + 2 * decl.len());
-        echo.push_str("<p:OperationID");
-        echo.push_str(&decl);
-        echo.push_str(" s:mustUnderstand=\"false\">");
-        echo.push_str(&id);
-        echo.push_str("</p:OperationID><p:SequenceId");
-        echo.push_str(&decl);
-        echo.push_str(">1</p:SequenceId>");
+        let echo: [&str; 7] = [
+            "<p:OperationID",
+            decl,
+            " s:mustUnderstand=\"false\">",
+            &id,
+            "</p:OperationID><p:SequenceId",
+            decl,
+            ">1</p:SequenceId>",
+        ];
+        let echo_len: usize = echo.iter().map(|s| s.len()).sum();
         if first.len() <= 64 * 1024 {
-            // Small: one part (each part can cost the connection a write of its own).
-            let mut whole = Vec::with_capacity(first.len() + echo.len());
+            // Small: one part (each part can cost the connection a write of its own),
+            // written in one allocation.
+            let mut whole = Vec::with_capacity(first.len() + echo_len);
             whole.extend_from_slice(&first[..at]);
-            whole.extend_from_slice(echo.as_bytes());
+            for s in echo {
+                whole.extend_from_slice(s.as_bytes());
+            }
             whole.extend_from_slice(&first[at..]);
             pieces.insert(0, Bytes::from(whole));
         } else {
+            let echo = echo.concat();
             pieces.splice(
                 0..0,
                 [first.slice(..at), Bytes::from(echo), first.slice(at..)],
@@ -243,4 +251,58 @@ fn escape(s: &str) -> std::borrow::Cow<'_, str> {
             .replace('<', "&lt;")
             .replace('>', "&gt;"),
     )
+}
+
+/// A request that must complete (and leave its response in its row) even when the
+/// connection it came on is gone. It runs in place, as a part of the connection's
+/// future, and only if that future is dropped before it completes does the rest of it
+/// go on as a task of its own: the same outcome as spawning it at once, without a task
+/// per request.
+pub(crate) struct Detached<F: Future<Output: Send> + Send + 'static> {
+    fut: Option<std::pin::Pin<Box<F>>>,
+}
+
+impl<F: Future<Output: Send> + Send + 'static> Detached<F> {
+    pub(crate) fn new(fut: F) -> Self {
+        Detached {
+            fut: Some(Box::pin(fut)),
+        }
+    }
+}
+
+impl<F: Future<Output: Send> + Send + 'static> Future for Detached<F> {
+    /// Err when it panicked.
+    type Output = Result<F::Output, ()>;
+
+    fn poll(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Self::Output> {
+        let Some(fut) = self.fut.as_mut() else {
+            return std::task::Poll::Ready(Err(()));
+        };
+        let polled =
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| fut.as_mut().poll(cx)));
+        match polled {
+            Ok(std::task::Poll::Pending) => std::task::Poll::Pending,
+            Ok(std::task::Poll::Ready(v)) => {
+                self.fut = None;
+                std::task::Poll::Ready(Ok(v))
+            }
+            Err(_) => {
+                self.fut = None;
+                std::task::Poll::Ready(Err(()))
+            }
+        }
+    }
+}
+
+impl<F: Future<Output: Send> + Send + 'static> Drop for Detached<F> {
+    fn drop(&mut self) {
+        if let Some(fut) = self.fut.take()
+            && let Ok(handle) = tokio::runtime::Handle::try_current()
+        {
+            drop(handle.spawn(fut));
+        }
+    }
 }

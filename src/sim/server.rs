@@ -439,14 +439,14 @@ async fn robust_respond(
                 Response::from_parts(parts, body)
             };
             // A long poll (Receive, Pull) waits, often for as long as the network is
-            // out: it runs on a task of its own, so that it completes and its response
-            // is kept even when its connection is gone. Other requests complete at once;
+            // out: should its connection go, it goes on as a task of its own, so that it
+            // completes and its response is kept. Other requests complete at once;
             // should their connection drop in that instant, the row has no response and
             // a retransmission is refused with a fault (never carried out twice).
             let resp = if matches!(req.action.as_str(), ns::action::RECEIVE | ns::action::PULL) {
-                match tokio::spawn(run(Arc::clone(state), req)).await {
+                match robust::Detached::new(run(Arc::clone(state), req)).await {
                     Ok(resp) => resp,
-                    Err(_) => return plain(StatusCode::INTERNAL_SERVER_ERROR, "internal error"),
+                    Err(()) => return plain(StatusCode::INTERNAL_SERVER_ERROR, "internal error"),
                 }
             } else {
                 run(Arc::clone(state), req).await

@@ -209,11 +209,12 @@ impl<'a> Envelope<'a> {
             );
         }
         if let Some(id) = self.operation_id {
-            let _ = write!(
-                w.buf,
-                "{FIRST_TRANSMISSION_MARK}uuid:{}</p:OperationID><p:SequenceId s:mustUnderstand=\"false\">1</p:SequenceId>",
-                upper(id)
-            );
+            // On every request: written without formatting machinery or a String.
+            let mut buf = Uuid::encode_buffer();
+            w.raw(FIRST_TRANSMISSION_MARK);
+            w.raw("uuid:");
+            w.raw(id.hyphenated().encode_upper(&mut buf));
+            w.raw("</p:OperationID><p:SequenceId s:mustUnderstand=\"false\">1</p:SequenceId>");
         }
         if let Some(t) = self.operation_timeout {
             w.raw("<w:OperationTimeout>");
