@@ -282,8 +282,24 @@ pub(crate) const ENVELOPE_OPEN: &str = concat!(
     "<s:Header>"
 );
 
+tokio::task_local! {
+    /// The OperationID that the envelopes written in this task echo (Robust Connections,
+    /// [MS-WSMV] §3.1.4.1.39): set around carrying out a request that has a row in the
+    /// OperationMessages table, so that the echo is written with the envelope rather
+    /// than spliced into it afterwards (`robust::echo` remains for any other response).
+    pub(crate) static ECHO: String;
+}
+
+/// The opening of the echo, right after [`ENVELOPE_OPEN`].
+pub(crate) const ECHO_OPEN: &str = "<p:OperationID s:mustUnderstand=\"false\">";
+
 fn write_head(w: &mut XmlWriter, action: &str, relates_to: Option<&str>) {
     w.raw(ENVELOPE_OPEN);
+    let _ = ECHO.try_with(|id| {
+        w.raw(ECHO_OPEN);
+        w.text(id);
+        w.raw("</p:OperationID><p:SequenceId>1</p:SequenceId>");
+    });
     w.raw("<a:Action>");
     w.text(action);
     w.raw("</a:Action><a:MessageID>uuid:");

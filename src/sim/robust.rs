@@ -14,18 +14,19 @@
 //! most `SimConfig::operation_retention` after its response was made (the Response
 //! Retention Timer).
 
+use std::collections::hash_map::Entry;
 use std::collections::{HashMap, VecDeque};
-use std::sync::atomic::Ordering;
+use std::hash::BuildHasherDefault;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use bytes::Bytes;
 use http::{HeaderMap, StatusCode};
-use tokio::sync::watch;
 
 use super::State;
 use super::body::SimBody;
-use super::response::ENVELOPE_OPEN;
+use super::response::{ECHO_OPEN, ENVELOPE_OPEN};
 
 /// A response kept for retransmissions (before sealing).
 #[derive(Clone, Debug)]
@@ -46,8 +47,96 @@ impl Cached {
 
 struct Row {
     primary: u64,
-    /// None while the request is being carried out.
-    done: watch::Receiver<Option<(Cached, Instant)>>,
+    slot: Arc<Slot>,
+}
+
+/// A row's response, shared with the retransmissions that wait for it. Cheaper than a
+/// channel per request: a lock nobody contends and a `Notify` that wakes only waiters.
+#[derive(Default)]
+pub(crate) struct Slot {
+    state: Mutex<SlotState>,
+    notify: tokio::sync::Notify,
+    /// The row is no longer in the table (changed only under the table's lock).
+    removed: AtomicBool,
+}
+
+#[derive(Default)]
+enum SlotState {
+    /// The request is being carried out.
+    #[default]
+    Running,
+    /// Its response, and when it was made.
+    Done(Cached, Instant),
+    /// It ended without a response (its connection dropped in the instant it ran).
+    Abandoned,
+}
+
+impl Slot {
+    fn lock(&self) -> std::sync::MutexGuard<'_, SlotState> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn finish(&self, state: SlotState) {
+        {
+            let mut s = self.lock();
+            if !matches!(*s, SlotState::Running) {
+                return;
+            }
+            *s = state;
+        }
+        self.notify.notify_waiters();
+    }
+
+    /// The response, once made; None when the request ended without one.
+    pub(crate) async fn response(&self) -> Option<Cached> {
+        loop {
+            let notified = self.notify.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            match &*self.lock() {
+                SlotState::Done(cached, _) => return Some(cached.clone()),
+                SlotState::Abandoned => return None,
+                SlotState::Running => {}
+            }
+            notified.await;
+        }
+    }
+}
+
+/// The right to store a row's response: dropped without [`Completion::complete`], it
+/// marks the row as ended without one (its retransmissions are refused, never run).
+pub(crate) struct Completion(Arc<Slot>);
+
+impl Completion {
+    /// Stores the response of the row.
+    pub(crate) fn complete(self, cached: Cached) {
+        self.0.finish(SlotState::Done(cached, Instant::now()));
+    }
+}
+
+impl Drop for Completion {
+    fn drop(&mut self) {
+        self.0.finish(SlotState::Abandoned);
+    }
+}
+
+/// Hashes the simulator's own connection numbers (not input from the network, so no
+/// need for a keyed hash).
+#[derive(Default)]
+struct ConnectionHasher(u64);
+
+impl std::hash::Hasher for ConnectionHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0.rotate_left(8) ^ u64::from(b)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        }
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.0 = (self.0 ^ n).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    }
 }
 
 /// The OperationMessages table.
@@ -59,20 +148,20 @@ pub(crate) struct Operations {
 #[derive(Default)]
 struct Table {
     rows: HashMap<Arc<str>, Row>,
-    /// Row ids oldest first; ids of rows already removed are skipped (and compacted
-    /// away when the queue grows past twice the table).
-    order: VecDeque<Arc<str>>,
+    /// Rows oldest first; rows already removed are skipped (and compacted away when
+    /// the queue grows past twice the table).
+    order: VecDeque<(Arc<str>, Arc<Slot>)>,
     /// The row whose primary connection each connection is (HTTP/1.1: one request at a
     /// time per connection, so at most one).
-    by_connection: HashMap<u64, Arc<str>>,
+    by_connection: HashMap<u64, Arc<str>, BuildHasherDefault<ConnectionHasher>>,
 }
 
 /// What to do with a request that carries an OperationID.
 pub(crate) enum Admission {
-    /// Carry it out, then [`Operations::complete`] with the sender.
-    Run(watch::Sender<Option<(Cached, Instant)>>),
-    /// A retransmission of a row: its response, once made.
-    Replay(watch::Receiver<Option<(Cached, Instant)>>),
+    /// Carry it out, then [`Completion::complete`] with its response.
+    Run(Completion),
+    /// A retransmission of a row: its response, once made ([`Slot::response`]).
+    Replay(Arc<Slot>),
     /// Refused: the OperationID is in use and the request is not a retransmission.
     Reused,
 }
@@ -93,47 +182,45 @@ impl Operations {
                 return Admission::Reused;
             }
             row.primary = connection;
-            let done = row.done.clone();
+            let slot = Arc::clone(&row.slot);
             let key: Arc<str> = Arc::from(id);
             t.by_connection.insert(connection, key);
-            return Admission::Replay(done);
+            return Admission::Replay(slot);
         }
         // A new request on this connection: the row it was primary for was read.
         if let Some(old) = t.by_connection.remove(&connection)
-            && t.rows.get(&old).is_some_and(|r| r.primary == connection)
+            && let Entry::Occupied(row) = t.rows.entry(old)
+            && row.get().primary == connection
         {
-            t.rows.remove(&old);
+            row.remove().slot.removed.store(true, Ordering::Relaxed);
         }
         let cap = state.config.operation_cache_entries.max(1);
         while t.rows.len() >= cap {
-            let Some(oldest) = t.order.pop_front() else {
+            let Some((oldest, slot)) = t.order.pop_front() else {
                 break;
             };
-            t.rows.remove(&oldest);
+            if !slot.removed.load(Ordering::Relaxed) {
+                t.remove(&oldest);
+            }
         }
-        let (tx, rx) = watch::channel(None);
+        let slot = Arc::new(Slot::default());
         // One allocation for the id, shared by the three indexes.
         let key: Arc<str> = Arc::from(id);
         t.rows.insert(
             Arc::clone(&key),
             Row {
                 primary: connection,
-                done: rx,
+                slot: Arc::clone(&slot),
             },
         );
-        t.order.push_back(Arc::clone(&key));
+        t.order.push_back((Arc::clone(&key), Arc::clone(&slot)));
         t.by_connection.insert(connection, key);
         t.compact(cap);
         state
             .counters
             .cached_operations
             .store(t.rows.len() as u64, Ordering::SeqCst);
-        Admission::Run(tx)
-    }
-
-    /// Stores the response of a row.
-    pub(crate) fn complete(tx: &watch::Sender<Option<(Cached, Instant)>>, cached: Cached) {
-        let _ = tx.send(Some((cached, Instant::now())));
+        Admission::Run(Completion(slot))
     }
 
     /// Rows now.
@@ -145,24 +232,26 @@ impl Operations {
 }
 
 impl Table {
+    fn remove(&mut self, id: &str) {
+        if let Some(row) = self.rows.remove(id) {
+            row.slot.removed.store(true, Ordering::Relaxed);
+        }
+    }
+
     /// Drops the oldest rows whose response is older than the retention time.
     fn expire(&mut self, state: &State) {
         let retention = state.config.operation_retention;
         let now = Instant::now();
-        while let Some(front) = self.order.front() {
-            let expired = match self.rows.get(front) {
-                None => true, // already removed: skip
-                Some(r) => r
-                    .done
-                    .borrow()
-                    .as_ref()
-                    .is_some_and(|(_, at)| now.duration_since(*at) > retention),
-            };
+        while let Some((_, slot)) = self.order.front() {
+            let expired = slot.removed.load(Ordering::Relaxed) // already removed: skip
+                || matches!(&*slot.lock(), SlotState::Done(_, at) if now.duration_since(*at) > retention);
             if !expired {
                 break;
             }
-            if let Some(id) = self.order.pop_front() {
-                self.rows.remove(&id);
+            if let Some((id, slot)) = self.order.pop_front()
+                && !slot.removed.load(Ordering::Relaxed)
+            {
+                self.remove(&id);
             }
         }
         state
@@ -174,7 +263,8 @@ impl Table {
     fn compact(&mut self, cap: usize) {
         if self.order.len() > 2 * cap.max(self.rows.len()) {
             let rows = &self.rows;
-            self.order.retain(|k| rows.contains_key(k));
+            self.order
+                .retain(|(_, slot)| !slot.removed.load(Ordering::Relaxed));
             self.by_connection.retain(|_, k| rows.contains_key(k));
         }
     }
@@ -188,6 +278,16 @@ static P_FINDER: std::sync::LazyLock<memchr::memmem::Finder<'static>> =
             "xmlns:p=\"http://schemas.microsoft.com/wbem/wsman/1/wsman.xsd\"",
         )
     });
+
+/// The response, with `p:OperationID` and `p:SequenceId` added to its SOAP header
+/// unless its envelope was written with them (under `response::ECHO`).
+pub(crate) fn ensure_echo(resp: http::Response<SimBody>, id: &str) -> http::Response<SimBody> {
+    let echoed = resp.body().first_part().is_some_and(|first| {
+        first.starts_with(ENVELOPE_OPEN.as_bytes())
+            && first[ENVELOPE_OPEN.len()..].starts_with(ECHO_OPEN.as_bytes())
+    });
+    if echoed { resp } else { echo(resp, id) }
+}
 
 /// The response with `p:OperationID` and `p:SequenceId` added to its SOAP header. A
 /// large first part (a whole ReceiveResponse can be one) is not copied: the header goes

@@ -327,7 +327,8 @@ fn robust_header(stack: &[Element], start: &BytesStart<'_>, scope: &Scope) -> Op
     if !(header.is(ns::SOAP, "Header") && env.is(ns::SOAP, "Envelope")) {
         return None;
     }
-    if start.attributes_raw().windows(5).any(|w| w == b"xmlns") {
+    let raw = start.attributes_raw();
+    if memchr::memchr(b'x', raw).is_some() && raw.windows(5).any(|w| w == b"xmlns") {
         return None;
     }
     (scope.resolve(prefix, true).as_deref() == Some(ns::WSMV)).then_some(which)
