@@ -116,9 +116,23 @@ impl SimRequest {
                 })
                 .unwrap_or_default(),
             session_id: text("SessionId", &[ns::WSMV]),
-            retransmission: robust.operation_id.is_some() && robust.must_understand,
-            operation_id: robust.operation_id,
-            sequence_id: robust.sequence_id.or(robust.sequence_id_caps),
+            // Read by the parser, or (when they declare namespaces of their own) in
+            // the header as elements.
+            retransmission: match &robust.operation_id {
+                Some(_) => robust.must_understand,
+                None => header
+                    .child(ns::WSMV, "OperationID")
+                    .and_then(|e| e.attr_ns(ns::SOAP, "mustUnderstand"))
+                    .is_some_and(|v| v == "true" || v == "1"),
+            },
+            operation_id: robust
+                .operation_id
+                .or_else(|| text("OperationID", &[ns::WSMV])),
+            sequence_id: robust
+                .sequence_id
+                .or_else(|| text("SequenceId", &[ns::WSMV]))
+                .or(robust.sequence_id_caps)
+                .or_else(|| text("SequenceID", &[ns::WSMV])),
             identify,
             action,
             message_id,

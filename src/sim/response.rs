@@ -297,7 +297,11 @@ fn write_head(w: &mut XmlWriter, action: &str, relates_to: Option<&str>) {
     w.raw(ENVELOPE_OPEN);
     let _ = ECHO.try_with(|id| {
         w.raw(ECHO_OPEN);
-        w.text(id);
+        if memchr::memchr3(b'&', b'<', b'>', id.as_bytes()).is_some() {
+            w.text(id);
+        } else {
+            w.raw(id);
+        }
         w.raw("</p:OperationID><p:SequenceId>1</p:SequenceId>");
     });
     w.raw("<a:Action>");

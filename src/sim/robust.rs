@@ -343,7 +343,7 @@ pub(crate) fn echo(resp: http::Response<SimBody>, id: &str) -> http::Response<Si
 }
 
 fn escape(s: &str) -> std::borrow::Cow<'_, str> {
-    if !s.contains(['&', '<', '>']) {
+    if memchr::memchr3(b'&', b'<', b'>', s.as_bytes()).is_none() {
         return std::borrow::Cow::Borrowed(s);
     }
     std::borrow::Cow::Owned(
@@ -404,5 +404,124 @@ impl<F: Future<Output: Send> + Send + 'static> Drop for Detached<F> {
         {
             drop(handle.spawn(fut));
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sim::response::{ECHO, envelope};
+
+    fn text(resp: http::Response<SimBody>) -> String {
+        let parts = resp.into_body().into_parts();
+        String::from_utf8(parts.concat()).unwrap()
+    }
+
+    fn response(body: String) -> http::Response<SimBody> {
+        http::Response::new(SimBody::from(body))
+    }
+
+    #[tokio::test]
+    async fn the_echo_is_written_once_with_the_envelope_or_spliced_in() {
+        let id = "uuid:A<B";
+        // Written under ECHO: the envelope carries it, and ensure_echo adds nothing.
+        let written = ECHO
+            .scope(id.to_string(), async { envelope("urn:a", None, |_| {}) })
+            .await;
+        let out = text(ensure_echo(response(written), id));
+        assert_eq!(out.matches("<p:OperationID").count(), 1, "{out}");
+        assert!(
+            out.contains("<p:OperationID s:mustUnderstand=\"false\">uuid:A&lt;B</p:OperationID><p:SequenceId>1</p:SequenceId>"),
+            "{out}"
+        );
+        // Written without it: spliced in at the same place, the same bytes.
+        let plain = envelope("urn:a", None, |_| {});
+        let spliced = text(ensure_echo(response(plain), id));
+        let strip = |s: &str| {
+            let m = s.find("<a:MessageID>").unwrap();
+            let e = s.find("</a:MessageID>").unwrap();
+            format!("{}{}", &s[..m], &s[e..])
+        };
+        assert_eq!(strip(&spliced), strip(&out));
+        // Another envelope (no `p` on its root): searched, and `p` declared on the echo.
+        let other = "<s:Envelope xmlns:s=\"http://www.w3.org/2003/05/soap-envelope\"><s:Header></s:Header><s:Body/></s:Envelope>";
+        let out = text(ensure_echo(response(other.into()), id));
+        let req = crate::sim::SimRequest::parse(out.as_bytes());
+        let root = crate::soap::xml::parse(out.as_bytes()).unwrap();
+        let header = root.child(crate::soap::ns::SOAP, "Header").unwrap();
+        let wsmv = crate::soap::ns::WSMV;
+        assert_eq!(header.child_text(wsmv, "OperationID"), Some(id));
+        assert_eq!(header.child_text(wsmv, "SequenceId"), Some("1"));
+        // (Not a request: refused for want of its addressing headers, not as malformed.)
+        assert!(req.is_err());
+    }
+
+    #[test]
+    fn the_request_reader_takes_operation_ids_in_either_form() {
+        use crate::soap::envelope::{Envelope, FIRST_TRANSMISSION_MARK, RETRANSMISSION_MARK};
+        let id = uuid::Uuid::new_v4();
+        let env = Envelope {
+            resource_uri: Some("http://schemas.microsoft.com/wbem/wsman/1/windows/shell/cmd"),
+            operation_id: Some(id),
+            ..Envelope::new("http://x/Get", "http://h:5985/wsman")
+        }
+        .write(|_| {});
+        let want = format!("uuid:{}", id.hyphenated().to_string().to_uppercase());
+        let req = crate::sim::SimRequest::parse(env.as_bytes()).unwrap();
+        assert_eq!(req.operation_id.as_deref(), Some(want.as_str()));
+        assert_eq!(req.sequence_id.as_deref(), Some("1"));
+        assert!(!req.retransmission);
+        let marked = env.replace(FIRST_TRANSMISSION_MARK, RETRANSMISSION_MARK);
+        assert!(
+            crate::sim::SimRequest::parse(marked.as_bytes())
+                .unwrap()
+                .retransmission
+        );
+        // Declaring `p` itself (read from the tree, as before).
+        let own = env.replace(
+            FIRST_TRANSMISSION_MARK,
+            "<p:OperationID xmlns:p=\"http://schemas.microsoft.com/wbem/wsman/1/wsman.xsd\" s:mustUnderstand=\"true\">",
+        );
+        let req = crate::sim::SimRequest::parse(own.as_bytes()).unwrap();
+        assert_eq!(req.operation_id.as_deref(), Some(want.as_str()));
+        assert!(req.retransmission);
+        // SequenceID, and a SequenceId other than 1, come through for the checks.
+        let caps = env.replace(
+            "<p:SequenceId s:mustUnderstand=\"false\">1</p:SequenceId>",
+            "<p:SequenceID>2</p:SequenceID>",
+        );
+        let req = crate::sim::SimRequest::parse(caps.as_bytes()).unwrap();
+        assert_eq!(req.sequence_id.as_deref(), Some("2"));
+    }
+
+    #[tokio::test]
+    async fn a_slot_gives_its_response_to_waiters_or_says_it_has_none() {
+        let cached = Cached {
+            status: StatusCode::OK,
+            headers: HeaderMap::new(),
+            parts: vec![Bytes::from_static(b"r")],
+        };
+        let slot = Arc::new(Slot::default());
+        let waiter = tokio::spawn({
+            let slot = Arc::clone(&slot);
+            async move { slot.response().await }
+        });
+        tokio::task::yield_now().await;
+        Completion(Arc::clone(&slot)).complete(cached);
+        let got = waiter.await.unwrap().expect("the response");
+        assert_eq!(got.parts, vec![Bytes::from_static(b"r")]);
+        // Already done: at once, and a Completion dropped later changes nothing.
+        drop(Completion(Arc::clone(&slot)));
+        assert!(slot.response().await.is_some());
+        // Dropped without a response: waiters, present and later, get None.
+        let slot = Arc::new(Slot::default());
+        let waiter = tokio::spawn({
+            let slot = Arc::clone(&slot);
+            async move { slot.response().await }
+        });
+        tokio::task::yield_now().await;
+        drop(Completion(Arc::clone(&slot)));
+        assert!(waiter.await.unwrap().is_none());
+        assert!(slot.response().await.is_none());
     }
 }

@@ -151,7 +151,7 @@ impl<'a> Envelope<'a> {
 
     /// Writes the envelope, calling `body` to write the content of `s:Body`.
     pub fn write(&self, body: impl FnOnce(&mut XmlWriter)) -> String {
-        let mut w = XmlWriter::with_capacity(1536);
+        let mut w = XmlWriter::with_capacity(2048);
         w.raw("<s:Envelope xmlns:s=\"");
         w.raw(ns::SOAP);
         w.raw("\" xmlns:a=\"");

@@ -269,6 +269,7 @@ pub(crate) fn parse_with(input: &[u8], sink: &mut dyn TextSink) -> Result<Elemen
 /// `s:Envelope/s:Header`. They are on every request and response, so the readers that
 /// meet them take them without building elements for them (an element costs several
 /// allocations); the rest of the document is read and checked as by [`parse`].
+#[cfg_attr(not(feature = "sim"), allow(dead_code))]
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub(crate) struct RobustHeaders {
     /// The text of the first `p:OperationID`, trimmed.
@@ -282,6 +283,7 @@ pub(crate) struct RobustHeaders {
 }
 
 /// What the reader does with the Robust Connections headers.
+#[cfg_attr(not(feature = "sim"), allow(dead_code))]
 enum Echo<'a> {
     /// Builds elements for them, as for any other.
     Tree,
@@ -296,6 +298,7 @@ enum Echo<'a> {
 ///
 /// # Errors
 /// As [`parse`].
+#[cfg_attr(not(feature = "sim"), allow(dead_code))] // the simulator's reader
 pub(crate) fn parse_robust(input: &[u8]) -> Result<(Element, RobustHeaders), ParseError> {
     let text = decode_text(input)?;
     let mut headers = RobustHeaders::default();
@@ -350,7 +353,10 @@ fn read_robust_header<'t>(
         message: excerpt(&message, 200),
     };
     let mut must_understand = false;
-    for (count, a) in start.attributes().with_checks(true).enumerate() {
+    // Duplicates checked here, without an allocation for the usual one or two names.
+    let mut keys: [&[u8]; 4] = [&[]; 4];
+    let mut more_keys: Vec<&[u8]> = Vec::new();
+    for (count, a) in start.attributes().with_checks(false).enumerate() {
         if count >= MAX_ATTRIBUTES {
             return Err(syntax(
                 reader,
@@ -358,6 +364,17 @@ fn read_robust_header<'t>(
             ));
         }
         let a = a.map_err(|e| syntax(reader, e.to_string()))?;
+        let key = a.key.into_inner();
+        if keys[..count.min(4)].contains(&key) || more_keys.contains(&key) {
+            return Err(syntax(
+                reader,
+                format!("duplicate attribute {}", String::from_utf8_lossy(key)),
+            ));
+        }
+        match keys.get_mut(count) {
+            Some(slot) => *slot = key,
+            None => more_keys.push(key),
+        }
         let value = if a.value.contains(&b'&') {
             a.unescape_value()
                 .map_err(|e| syntax(reader, e.to_string()))?
@@ -970,6 +987,7 @@ mod tests {
             br#"<p:OperationID>a<b></p:OperationID>"#,
             br#"<p:OperationID a="&bogus;">a</p:OperationID>"#,
             br#"<p:OperationID>a</p:SequenceId>"#,
+            br#"<p:OperationID a="1" b="2" c="3" d="4" e="5" b="6">a</p:OperationID>"#,
         ] {
             let doc = [
                 &br#"<s:Envelope xmlns:s="http://www.w3.org/2003/05/soap-envelope" xmlns:p="http://schemas.microsoft.com/wbem/wsman/1/wsman.xsd"><s:Header>"#[..],
