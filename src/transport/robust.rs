@@ -73,10 +73,29 @@ static RESOURCE_OPEN: Needle =
     LazyLock::new(|| memchr::memmem::Finder::new("<w:ResourceURI s:mustUnderstand=\"true\">"));
 static RESOURCE_CLOSE: Needle = LazyLock::new(|| memchr::memmem::Finder::new("</w:ResourceURI>"));
 
+/// Searchers for the start of the two marks: short needles (up to 32 bytes) get
+/// memchr's fastest searcher, long ones a slower one.
+static OPERATION_ID_OPEN: Needle = LazyLock::new(|| memchr::memmem::Finder::new("<p:OperationID "));
+static RESOURCE_URI_OPEN: Needle = LazyLock::new(|| memchr::memmem::Finder::new("<w:ResourceURI "));
+
+/// Where `mark` (which begins with what `start` finds) first is in `hay`.
+fn find_mark(hay: &[u8], start: &Needle, mark: &[u8]) -> Option<usize> {
+    let mut from = 0;
+    while let Some(at) = hay.get(from..).and_then(|rest| start.find(rest)) {
+        let at = from + at;
+        if hay[at..].starts_with(mark) {
+            return Some(at);
+        }
+        from = at + 1;
+    }
+    None
+}
+
 /// The OperationID of a request written by this crate (`uuid:` and the 36 characters).
 pub(crate) fn operation_id(request: &[u8]) -> Option<&[u8]> {
     let head = &request[..request.len().min(HEADER_SCAN)];
-    let at = FIRST_MARK.find(head)? + FIRST_TRANSMISSION_MARK.len();
+    let at = find_mark(head, &OPERATION_ID_OPEN, FIRST_TRANSMISSION_MARK.as_bytes())?
+        + FIRST_TRANSMISSION_MARK.len();
     let id = head.get(at..at + 41)?;
     id.starts_with(b"uuid:").then_some(id)
 }
@@ -84,7 +103,8 @@ pub(crate) fn operation_id(request: &[u8]) -> Option<&[u8]> {
 /// The ResourceURI of a request written by this crate.
 pub(crate) fn resource_uri(request: &[u8]) -> Option<&str> {
     let head = &request[..request.len().min(HEADER_SCAN)];
-    let at = RESOURCE_OPEN.find(head)? + RESOURCE_OPEN.needle().len();
+    let at =
+        find_mark(head, &RESOURCE_URI_OPEN, RESOURCE_OPEN.needle())? + RESOURCE_OPEN.needle().len();
     let len = RESOURCE_CLOSE.find(&head[at..])?;
     std::str::from_utf8(&head[at..at + len]).ok()
 }

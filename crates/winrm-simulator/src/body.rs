@@ -32,6 +32,11 @@ impl SimBody {
         self.parts.into()
     }
 
+    /// The first buffer.
+    pub(crate) fn first_part(&self) -> Option<&Bytes> {
+        self.parts.front()
+    }
+
     /// A copy of the buffers, in order (cheap: shared).
     pub(crate) fn parts(&self) -> Vec<Bytes> {
         self.parts.iter().cloned().collect()

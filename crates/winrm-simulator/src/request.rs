@@ -50,7 +50,9 @@ impl SimRequest {
     /// # Errors
     /// The fault Windows would answer with.
     pub fn parse(bytes: &[u8]) -> Result<SimRequest, SimFault> {
-        let root = xml::parse(bytes).map_err(|e| SimFault::malformed(&e.to_string()))?;
+        // OperationID and SequenceId come back read, not as elements of the header.
+        let (root, robust) =
+            xml::parse_robust(bytes).map_err(|e| SimFault::malformed(&e.to_string()))?;
         if !root.is(ns::SOAP, "Envelope") {
             return Err(SimFault::malformed(
                 "the root element is not a SOAP 1.2 Envelope",
@@ -114,12 +116,22 @@ impl SimRequest {
                 })
                 .unwrap_or_default(),
             session_id: text("SessionId", &[ns::WSMV]),
-            operation_id: text("OperationID", &[ns::WSMV]),
-            retransmission: header
-                .child(ns::WSMV, "OperationID")
-                .and_then(|e| e.attr_ns(ns::SOAP, "mustUnderstand"))
-                .is_some_and(|v| v == "true" || v == "1"),
-            sequence_id: text("SequenceId", &[ns::WSMV])
+            // Read by the parser, or (when they declare namespaces of their own) in
+            // the header as elements.
+            retransmission: match &robust.operation_id {
+                Some(_) => robust.must_understand,
+                None => header
+                    .child(ns::WSMV, "OperationID")
+                    .and_then(|e| e.attr_ns(ns::SOAP, "mustUnderstand"))
+                    .is_some_and(|v| v == "true" || v == "1"),
+            },
+            operation_id: robust
+                .operation_id
+                .or_else(|| text("OperationID", &[ns::WSMV])),
+            sequence_id: robust
+                .sequence_id
+                .or_else(|| text("SequenceId", &[ns::WSMV]))
+                .or(robust.sequence_id_caps)
                 .or_else(|| text("SequenceID", &[ns::WSMV])),
             identify,
             action,

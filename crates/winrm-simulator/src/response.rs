@@ -269,17 +269,42 @@ pub(crate) fn envelope_head(action: &str, relates_to: Option<&str>) -> String {
     w.into_string()
 }
 
+/// How every envelope of the simulator begins, up to and including `<s:Header>` (with
+/// `p` declared on the root): where the Robust Connections echo goes in.
+pub(crate) const ENVELOPE_OPEN: &str = concat!(
+    "<s:Envelope xml:lang=\"en-US\" xmlns:s=\"http://www.w3.org/2003/05/soap-envelope\"",
+    " xmlns:a=\"http://schemas.xmlsoap.org/ws/2004/08/addressing\"",
+    " xmlns:x=\"http://schemas.xmlsoap.org/ws/2004/09/transfer\"",
+    " xmlns:w=\"http://schemas.dmtf.org/wbem/wsman/1/wsman.xsd\"",
+    " xmlns:n=\"http://schemas.xmlsoap.org/ws/2004/09/enumeration\"",
+    " xmlns:rsp=\"http://schemas.microsoft.com/wbem/wsman/1/windows/shell\"",
+    " xmlns:p=\"http://schemas.microsoft.com/wbem/wsman/1/wsman.xsd\">",
+    "<s:Header>"
+);
+
+tokio::task_local! {
+    /// The OperationID that the envelopes written in this task echo (Robust Connections,
+    /// [MS-WSMV] §3.1.4.1.39): set around carrying out a request that has a row in the
+    /// OperationMessages table, so that the echo is written with the envelope rather
+    /// than spliced into it afterwards (`robust::echo` remains for any other response).
+    pub(crate) static ECHO: String;
+}
+
+/// The opening of the echo, right after [`ENVELOPE_OPEN`].
+pub(crate) const ECHO_OPEN: &str = "<p:OperationID s:mustUnderstand=\"false\">";
+
 fn write_head(w: &mut XmlWriter, action: &str, relates_to: Option<&str>) {
-    w.raw(concat!(
-        "<s:Envelope xml:lang=\"en-US\" xmlns:s=\"http://www.w3.org/2003/05/soap-envelope\"",
-        " xmlns:a=\"http://schemas.xmlsoap.org/ws/2004/08/addressing\"",
-        " xmlns:x=\"http://schemas.xmlsoap.org/ws/2004/09/transfer\"",
-        " xmlns:w=\"http://schemas.dmtf.org/wbem/wsman/1/wsman.xsd\"",
-        " xmlns:n=\"http://schemas.xmlsoap.org/ws/2004/09/enumeration\"",
-        " xmlns:rsp=\"http://schemas.microsoft.com/wbem/wsman/1/windows/shell\"",
-        " xmlns:p=\"http://schemas.microsoft.com/wbem/wsman/1/wsman.xsd\">",
-        "<s:Header><a:Action>"
-    ));
+    w.raw(ENVELOPE_OPEN);
+    let _ = ECHO.try_with(|id| {
+        w.raw(ECHO_OPEN);
+        if memchr::memchr3(b'&', b'<', b'>', id.as_bytes()).is_some() {
+            w.text(id);
+        } else {
+            w.raw(id);
+        }
+        w.raw("</p:OperationID><p:SequenceId>1</p:SequenceId>");
+    });
+    w.raw("<a:Action>");
     w.text(action);
     w.raw("</a:Action><a:MessageID>uuid:");
     w.raw(&uuid::Uuid::new_v4().hyphenated().to_string().to_uppercase());

@@ -28,7 +28,7 @@ use tokio::net::{TcpListener, TcpStream};
 
 use super::inject::Effect;
 use super::response::SimFault;
-use super::robust::{self, Admission, Cached, Operations};
+use super::robust::{self, Admission, Cached};
 use super::{SimRequest, State, config, enumeration, ntlm, winrs, wmi};
 use crate::soap::envelope::XmlWriter;
 use crate::soap::ns;
@@ -407,48 +407,47 @@ async fn robust_respond(
                 req.message_id.as_deref(),
             )
         }
-        Admission::Replay(mut done) => {
+        Admission::Replay(slot) => {
             state.counters.robust_replays.fetch_add(1, Ordering::SeqCst);
-            let cached = loop {
-                if let Some((c, _)) = done.borrow().as_ref() {
-                    break c.clone();
-                }
-                if done.changed().await.is_err() {
-                    return fault_response(
-                        state,
-                        &SimFault::internal("The original request did not complete.", E_FAIL),
-                        req.message_id.as_deref(),
-                    );
-                }
+            let Some(cached) = slot.response().await else {
+                return fault_response(
+                    state,
+                    &SimFault::internal("The original request did not complete.", E_FAIL),
+                    req.message_id.as_deref(),
+                );
             };
-            robust::echo(cached.response(), &id)
+            robust::ensure_echo(cached.response(), &id)
         }
-        Admission::Run(tx) => {
+        Admission::Run(completion) => {
+            let echo = id.clone();
             let run = |st: Arc<State>, req: SimRequest| async move {
-                let resp = respond(&st, &req, &user, body_len).await;
+                // The envelope is written with the echo (kept in the row with it).
+                let resp = super::response::ECHO
+                    .scope(echo, respond(&st, &req, &user, body_len))
+                    .await;
                 let (parts, body) = resp.into_parts();
                 let cached = Cached {
                     status: parts.status,
                     headers: parts.headers.clone(),
                     parts: body.parts(),
                 };
-                Operations::complete(&tx, cached);
+                completion.complete(cached);
                 Response::from_parts(parts, body)
             };
             // A long poll (Receive, Pull) waits, often for as long as the network is
-            // out: it runs on a task of its own, so that it completes and its response
-            // is kept even when its connection is gone. Other requests complete at once;
+            // out: should its connection go, it goes on as a task of its own, so that it
+            // completes and its response is kept. Other requests complete at once;
             // should their connection drop in that instant, the row has no response and
             // a retransmission is refused with a fault (never carried out twice).
             let resp = if matches!(req.action.as_str(), ns::action::RECEIVE | ns::action::PULL) {
-                match tokio::spawn(run(Arc::clone(state), req)).await {
+                match robust::Detached::new(run(Arc::clone(state), req)).await {
                     Ok(resp) => resp,
-                    Err(_) => return plain(StatusCode::INTERNAL_SERVER_ERROR, "internal error"),
+                    Err(()) => return plain(StatusCode::INTERNAL_SERVER_ERROR, "internal error"),
                 }
             } else {
                 run(Arc::clone(state), req).await
             };
-            robust::echo(resp, &id)
+            robust::ensure_echo(resp, &id)
         }
     }
 }

@@ -151,7 +151,7 @@ impl<'a> Envelope<'a> {
 
     /// Writes the envelope, calling `body` to write the content of `s:Body`.
     pub fn write(&self, body: impl FnOnce(&mut XmlWriter)) -> String {
-        let mut w = XmlWriter::with_capacity(1536);
+        let mut w = XmlWriter::with_capacity(2048);
         w.raw("<s:Envelope xmlns:s=\"");
         w.raw(ns::SOAP);
         w.raw("\" xmlns:a=\"");
@@ -209,11 +209,12 @@ impl<'a> Envelope<'a> {
             );
         }
         if let Some(id) = self.operation_id {
-            let _ = write!(
-                w.buf,
-                "{FIRST_TRANSMISSION_MARK}uuid:{}</p:OperationID><p:SequenceId s:mustUnderstand=\"false\">1</p:SequenceId>",
-                upper(id)
-            );
+            // On every request: written without formatting machinery or a String.
+            let mut buf = Uuid::encode_buffer();
+            w.raw(FIRST_TRANSMISSION_MARK);
+            w.raw("uuid:");
+            w.raw(id.hyphenated().encode_upper(&mut buf));
+            w.raw("</p:OperationID><p:SequenceId s:mustUnderstand=\"false\">1</p:SequenceId>");
         }
         if let Some(t) = self.operation_timeout {
             w.raw("<w:OperationTimeout>");

@@ -6,7 +6,7 @@
 
 use std::borrow::Cow;
 
-use quick_xml::events::Event;
+use quick_xml::events::{BytesStart, Event};
 use quick_xml::reader::Reader;
 
 use super::ns;
@@ -257,10 +257,192 @@ impl TextSink for NoSink {
     }
 }
 
-/// [`parse`], with the text of the elements `sink` claims going to it.
+/// [`parse`], with the text of the elements `sink` claims going to it, and without the
+/// Robust Connections headers (see [`RobustHeaders`]): the client's response reader,
+/// which learns of the server's support from the raw bytes instead.
 pub fn parse_with(input: &[u8], sink: &mut dyn TextSink) -> Result<Element, ParseError> {
     let text = decode_text(input)?;
-    parse_str_with(&text, sink)
+    parse_str_with(&text, sink, Echo::Skip)
+}
+
+/// The Robust Connections headers ([MS-WSMV] §3.1.4.1.39) of a SOAP message:
+/// `p:OperationID` and `p:SequenceId` (or `p:SequenceID`) directly under
+/// `s:Envelope/s:Header`. They are on every request and response, so the readers that
+/// meet them take them without building elements for them (an element costs several
+/// allocations); the rest of the document is read and checked as by [`parse`].
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RobustHeaders {
+    /// The text of the first `p:OperationID`, trimmed.
+    pub operation_id: Option<String>,
+    /// The first `p:OperationID` says `s:mustUnderstand="true"` (or `"1"`).
+    pub must_understand: bool,
+    /// The text of the first `p:SequenceId`, trimmed.
+    pub sequence_id: Option<String>,
+    /// The text of the first `p:SequenceID`, trimmed.
+    pub sequence_id_caps: Option<String>,
+}
+
+/// What the reader does with the Robust Connections headers.
+enum Echo<'a> {
+    /// Builds elements for them, as for any other.
+    Tree,
+    /// Checks and drops them.
+    Skip,
+    /// Checks them and reads them into the given place.
+    Read(&'a mut RobustHeaders),
+}
+
+/// [`parse`], with the Robust Connections headers read into a [`RobustHeaders`] instead
+/// of the tree: the simulator's request reader.
+///
+/// # Errors
+/// As [`parse`].
+pub fn parse_robust(input: &[u8]) -> Result<(Element, RobustHeaders), ParseError> {
+    let text = decode_text(input)?;
+    let mut headers = RobustHeaders::default();
+    let root = parse_str_with(&text, &mut NoSink, Echo::Read(&mut headers))?;
+    Ok((root, headers))
+}
+
+/// A cheap first test of a qualified name for [`robust_header`]: it ends in `ID` or `Id`
+/// and is long enough.
+#[inline]
+fn may_be_robust_header(qname: &[u8]) -> bool {
+    qname.len() >= 10 && matches!(qname[qname.len() - 2..], [b'I', b'D' | b'd'])
+}
+
+/// Which Robust Connections header `start` opens, when it is one (directly under
+/// `s:Envelope/s:Header`, in the [MS-WSMV] namespace, declaring no namespaces itself):
+/// 0 OperationID, 1 SequenceId, 2 SequenceID.
+fn robust_header(stack: &[Element], start: &BytesStart<'_>, scope: &Scope) -> Option<usize> {
+    let [env, header] = stack else {
+        return None;
+    };
+    let (prefix, local) = split_qname(start.name().into_inner());
+    let which = match local {
+        b"OperationID" => 0,
+        b"SequenceId" => 1,
+        b"SequenceID" => 2,
+        _ => return None,
+    };
+    if !(header.is(ns::SOAP, "Header") && env.is(ns::SOAP, "Envelope")) {
+        return None;
+    }
+    let raw = start.attributes_raw();
+    if memchr::memchr(b'x', raw).is_some() && raw.windows(5).any(|w| w == b"xmlns") {
+        return None;
+    }
+    (scope.resolve(prefix, true).as_deref() == Some(ns::WSMV)).then_some(which)
+}
+
+/// Reads the rest of a Robust Connections header that `start` opened (its attributes,
+/// checked as for any element, and its character data), returning its trimmed text and
+/// whether it says `s:mustUnderstand="true"`. Child elements (there are none in a real
+/// message) are read over as well-formed XML and dropped.
+fn read_robust_header<'t>(
+    reader: &mut Reader<&'t [u8]>,
+    text: &'t str,
+    start: &BytesStart<'_>,
+    is_empty: bool,
+    scope: &Scope,
+) -> Result<(Cow<'t, str>, bool), ParseError> {
+    let syntax = |reader: &Reader<&[u8]>, message: String| ParseError::Syntax {
+        position: reader.buffer_position(),
+        message: excerpt(&message, 200),
+    };
+    let mut must_understand = false;
+    // Duplicates checked here, without an allocation for the usual one or two names.
+    let mut keys: [&[u8]; 4] = [&[]; 4];
+    let mut more_keys: Vec<&[u8]> = Vec::new();
+    for (count, a) in start.attributes().with_checks(false).enumerate() {
+        if count >= MAX_ATTRIBUTES {
+            return Err(syntax(
+                reader,
+                format!("more than {MAX_ATTRIBUTES} attributes on one element"),
+            ));
+        }
+        let a = a.map_err(|e| syntax(reader, e.to_string()))?;
+        let key = a.key.into_inner();
+        if keys[..count.min(4)].contains(&key) || more_keys.contains(&key) {
+            return Err(syntax(
+                reader,
+                format!("duplicate attribute {}", String::from_utf8_lossy(key)),
+            ));
+        }
+        match keys.get_mut(count) {
+            Some(slot) => *slot = key,
+            None => more_keys.push(key),
+        }
+        let value = if a.value.contains(&b'&') {
+            a.unescape_value()
+                .map_err(|e| syntax(reader, e.to_string()))?
+        } else {
+            Cow::Borrowed(as_str(text, &a.value)?)
+        };
+        if let (Some(prefix), b"mustUnderstand") = split_qname(a.key.as_ref())
+            && scope.resolve(Some(prefix), false).as_deref() == Some(ns::SOAP)
+        {
+            must_understand = value == "true" || value == "1";
+        }
+    }
+    let mut content: Cow<'t, str> = Cow::Borrowed("");
+    if is_empty {
+        return Ok((content, must_understand));
+    }
+    loop {
+        match reader.read_event() {
+            Err(e) => return Err(syntax(reader, e.to_string())),
+            Ok(Event::Text(t)) => {
+                let piece = match t.into_inner() {
+                    Cow::Borrowed(b) => Cow::Borrowed(as_str(text, b)?),
+                    Cow::Owned(v) => Cow::Owned(
+                        String::from_utf8(v).map_err(|e| ParseError::Encoding(e.to_string()))?,
+                    ),
+                };
+                append(&mut content, piece);
+            }
+            Ok(Event::CData(c)) => {
+                let s = c.decode().map_err(|e| syntax(reader, e.to_string()))?;
+                append(&mut content, Cow::Owned(s.into_owned()));
+            }
+            Ok(Event::GeneralRef(r)) => match r.resolve_char_ref() {
+                Ok(Some(ch)) => {
+                    append(&mut content, Cow::Owned(ch.to_string()));
+                }
+                Ok(None) => {
+                    let name = r.decode().map_err(|e| syntax(reader, e.to_string()))?;
+                    match quick_xml::escape::resolve_predefined_entity(&name) {
+                        Some(s) => append(&mut content, Cow::Borrowed(s)),
+                        None => {
+                            return Err(syntax(reader, format!("unknown entity &{name};")));
+                        }
+                    }
+                }
+                Err(e) => return Err(syntax(reader, e.to_string())),
+            },
+            Ok(Event::Start(child)) => {
+                reader
+                    .read_to_end(child.name())
+                    .map_err(|e| syntax(reader, e.to_string()))?;
+            }
+            Ok(Event::End(_)) => break,
+            Ok(Event::DocType(_)) => {
+                return Err(syntax(
+                    reader,
+                    "DOCTYPE is not allowed in SOAP messages".into(),
+                ));
+            }
+            Ok(Event::Empty(_) | Event::Decl(_) | Event::PI(_) | Event::Comment(_)) => {}
+            Ok(Event::Eof) => {
+                return Err(syntax(reader, "unexpected end of document".into()));
+            }
+        }
+    }
+    let trimmed = match content {
+        Cow::Borrowed(s) => Cow::Borrowed(s.trim()),
+        Cow::Owned(s) => Cow::Owned(s.trim().to_owned()),
+    };
+    Ok((trimmed, must_understand))
 }
 
 /// Appends character data to a claimed element's text, borrowing while it is one piece.
@@ -335,6 +517,7 @@ impl Scope {
 
     /// The namespace of `prefix` (None: unprefixed). Unprefixed element names take the
     /// default namespace, unprefixed attribute names none; an unknown prefix has none.
+    #[inline]
     fn resolve(&self, prefix: Option<&[u8]>, element: bool) -> Option<Ns> {
         let wanted: &[u8] = match prefix {
             None if element => b"",
@@ -398,12 +581,13 @@ fn split_qname(name: &[u8]) -> (Option<&[u8]>, &[u8]) {
 /// # Errors
 /// As [`parse`].
 pub fn parse_str(text: &str) -> Result<Element, ParseError> {
-    parse_str_with(text, &mut NoSink)
+    parse_str_with(text, &mut NoSink, Echo::Tree)
 }
 
 fn parse_str_with<'t, S: TextSink + ?Sized>(
     text: &'t str,
     sink: &mut S,
+    mut echo: Echo<'_>,
 ) -> Result<Element, ParseError> {
     let mut reader = Reader::from_str(text);
     {
@@ -439,6 +623,28 @@ fn parse_str_with<'t, S: TextSink + ?Sized>(
                 }
                 if stack.len() >= MAX_DEPTH {
                     return Err(ParseError::TooDeep);
+                }
+                if !matches!(echo, Echo::Tree)
+                    && stack.len() == 2
+                    && may_be_robust_header(start.name().into_inner())
+                    && let Some(which) = robust_header(&stack, start, &scope)
+                {
+                    let (value, must_understand) =
+                        read_robust_header(&mut reader, text, start, is_empty, &scope)?;
+                    if let Echo::Read(h) = &mut echo {
+                        let slot = match which {
+                            0 => &mut h.operation_id,
+                            1 => &mut h.sequence_id,
+                            _ => &mut h.sequence_id_caps,
+                        };
+                        if slot.is_none() {
+                            *slot = Some(value.into_owned());
+                            if which == 0 {
+                                h.must_understand = must_understand;
+                            }
+                        }
+                    }
+                    continue;
                 }
                 let first = scope.bindings.len();
                 let mut attrs: Vec<Attr> = Vec::new();
@@ -732,6 +938,69 @@ mod tests {
         }
         let ok = parse(br#"<r xmlns:xml="http://www.w3.org/XML/1998/namespace" a="x&lt;&#65;"/>"#);
         assert_eq!(ok.unwrap().attr("a"), Some("x<A"));
+    }
+
+    #[test]
+    fn robust_headers_read_without_elements() {
+        let doc = br#"<s:Envelope xmlns:s="http://www.w3.org/2003/05/soap-envelope" xmlns:p="http://schemas.microsoft.com/wbem/wsman/1/wsman.xsd" xmlns:q="http://schemas.microsoft.com/wbem/wsman/1/wsman.xsd"><s:Header><p:SessionId>x</p:SessionId><q:OperationID s:mustUnderstand="true"> uuid:A&amp;B </q:OperationID><p:OperationID>second</p:OperationID><p:SequenceID>2</p:SequenceID><p:SequenceId>1</p:SequenceId><p:Other><p:OperationID>deep</p:OperationID></p:Other></s:Header><s:Body><p:OperationID>in body</p:OperationID></s:Body></s:Envelope>"#;
+        let (root, h) = parse_robust(doc).unwrap();
+        assert_eq!(h.operation_id.as_deref(), Some("uuid:A&B"));
+        assert!(h.must_understand);
+        assert_eq!(h.sequence_id.as_deref(), Some("1"));
+        assert_eq!(h.sequence_id_caps.as_deref(), Some("2"));
+        let header = root.child(ns::SOAP, "Header").unwrap();
+        let names: Vec<&str> = header.children.iter().map(|c| c.name.as_str()).collect();
+        assert_eq!(names, ["SessionId", "Other"]);
+        // Only directly under the header: elsewhere they are elements as any other.
+        assert!(
+            header
+                .path(&[(ns::WSMV, "Other"), (ns::WSMV, "OperationID")])
+                .is_some()
+        );
+        assert!(
+            root.path(&[(ns::SOAP, "Body"), (ns::WSMV, "OperationID")])
+                .is_some()
+        );
+        // The client's reader drops them; the plain reader keeps them.
+        let skipped = parse_with(doc, &mut NoSink).unwrap();
+        assert_eq!(skipped, root);
+        let full = parse(doc).unwrap();
+        assert_eq!(full.child(ns::SOAP, "Header").unwrap().children.len(), 6);
+        // Another namespace, a declaration of its own, or mustUnderstand in another
+        // namespace: not taken for the header (or not for a retransmission mark).
+        let other = br#"<s:Envelope xmlns:s="http://www.w3.org/2003/05/soap-envelope" xmlns:p="urn:x"><s:Header><p:OperationID>a</p:OperationID><OperationID xmlns="http://schemas.microsoft.com/wbem/wsman/1/wsman.xsd">b</OperationID></s:Header><s:Body/></s:Envelope>"#;
+        let (root, h) = parse_robust(other).unwrap();
+        assert_eq!(h, RobustHeaders::default());
+        assert_eq!(root.child(ns::SOAP, "Header").unwrap().children.len(), 2);
+        let unmarked = br#"<s:Envelope xmlns:s="http://www.w3.org/2003/05/soap-envelope" xmlns:p="http://schemas.microsoft.com/wbem/wsman/1/wsman.xsd"><s:Header><p:OperationID p:mustUnderstand="true"/></s:Header><s:Body/></s:Envelope>"#;
+        let (_, h) = parse_robust(unmarked).unwrap();
+        assert_eq!(
+            (h.operation_id.as_deref(), h.must_understand),
+            (Some(""), false)
+        );
+        // What is malformed in them is still refused.
+        for bad in [
+            &br#"<p:OperationID s:mustUnderstand="true" s:mustUnderstand="false">a</p:OperationID>"#[..],
+            br#"<p:OperationID>a&bogus;</p:OperationID>"#,
+            br#"<p:OperationID>a<b></p:OperationID>"#,
+            br#"<p:OperationID a="&bogus;">a</p:OperationID>"#,
+            br#"<p:OperationID>a</p:SequenceId>"#,
+            br#"<p:OperationID a="1" b="2" c="3" d="4" e="5" b="6">a</p:OperationID>"#,
+        ] {
+            let doc = [
+                &br#"<s:Envelope xmlns:s="http://www.w3.org/2003/05/soap-envelope" xmlns:p="http://schemas.microsoft.com/wbem/wsman/1/wsman.xsd"><s:Header>"#[..],
+                bad,
+                b"</s:Header><s:Body/></s:Envelope>",
+            ]
+            .concat();
+            let shown = String::from_utf8_lossy(bad);
+            assert!(matches!(parse_robust(&doc), Err(ParseError::Syntax { .. })), "{shown}");
+            assert!(matches!(parse_with(&doc, &mut NoSink), Err(ParseError::Syntax { .. })), "{shown}");
+            assert!(matches!(parse(&doc), Err(ParseError::Syntax { .. })), "{shown}");
+        }
+        // Unterminated inside one.
+        let cut = br#"<s:Envelope xmlns:s="http://www.w3.org/2003/05/soap-envelope" xmlns:p="http://schemas.microsoft.com/wbem/wsman/1/wsman.xsd"><s:Header><p:OperationID>a"#;
+        assert!(matches!(parse_robust(cut), Err(ParseError::Syntax { .. })));
     }
 
     #[test]
