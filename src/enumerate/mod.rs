@@ -169,8 +169,9 @@ fn read_typed<T: DeserializeOwned>(bytes: &[u8]) -> Result<page::Batch<Result<T>
 /// Reads a PullResponse (or EnumerateResponse) into the caller's serde type, the way
 /// [`Client::enumerate_as`] does: each object item is deserialized from the text as
 /// received, without building an [`Instance`]. Returns the items (each its own
-/// result), the next context and whether the sequence ended. For benchmarks and
-/// offline parsing of recorded responses.
+/// result), the next context and whether the sequence ended ([MS-WSMV] §3.1.4.8-9,
+/// DMTF DSP0226 §8.3). For reading responses a program saved or received some other way
+/// (captures, replays, a message queue) with the same reader the client uses.
 ///
 /// # Errors
 /// [`Error::Fault`] when the envelope is a fault, [`Error::Parse`] when it is not an
