@@ -388,9 +388,13 @@ impl Client {
         let mut retransmissions = 0;
         let mut first_failure: Option<Instant> = None;
         loop {
+            let started = tracing::enabled!(tracing::Level::DEBUG).then(Instant::now);
             let result = t
                 .send(body.clone(), unauthenticated, kind, timeout, fresh)
                 .await;
+            if let Some(started) = started {
+                log_exchange(&body, &result, started.elapsed());
+            }
             if let Some((state, id, uri)) = &robust {
                 match &result {
                     Ok(resp) => state.observe(robust::text(uri), id, &resp.body),
@@ -644,5 +648,57 @@ fn cancel_error(on_cancel: OnCancel, reason: CancelReason) -> Error {
     match on_cancel {
         OnCancel::Cancelled => Error::Cancelled { reason },
         OnCancel::Abandoned => Error::Abandoned { reason },
+    }
+}
+
+/// The `-vv` line of one request: its action (the last segment of `wsa:Action`), the
+/// HTTP status or the error, the response size and the time taken. Nothing else of the
+/// body (a request may carry a command line or a password parameter).
+fn log_exchange(body: &[u8], result: &Result<HttpResponse>, elapsed: Duration) {
+    let action =
+        action_name(body).unwrap_or(if memchr::memmem::find(body, b"Identify").is_some() {
+            "Identify"
+        } else {
+            "?"
+        });
+    match result {
+        Ok(resp) => tracing::debug!(
+            action,
+            status = resp.status,
+            bytes = resp.body.len(),
+            ms = elapsed.as_millis() as u64,
+            "WS-Management request answered"
+        ),
+        Err(e) => tracing::debug!(
+            action,
+            error = %e,
+            ms = elapsed.as_millis() as u64,
+            "WS-Management request failed"
+        ),
+    }
+}
+
+/// The last path segment of a request's `wsa:Action` (`Get`, `Command`, `Receive`, ...).
+fn action_name(body: &[u8]) -> Option<&str> {
+    let start = memchr::memmem::find(body, b":Action")?;
+    let rest = &body[start..];
+    let open = memchr::memchr(b'>', rest)? + 1;
+    let close = memchr::memchr(b'<', &rest[open..])? + open;
+    let uri = std::str::from_utf8(&rest[open..close]).ok()?.trim();
+    uri.rsplit('/').next().filter(|a| !a.is_empty())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_debug_line_names_the_action_and_nothing_else() {
+        let env = Envelope::new(crate::soap::ns::action::COMMAND, "http://h:5985/wsman")
+            .write(|w| w.raw("<rsp:Command>secret.exe</rsp:Command>"));
+        assert_eq!(action_name(env.as_bytes()), Some("Command"));
+        assert_eq!(action_name(b"<a:Action>"), None);
+        assert_eq!(action_name(b"<a:Action></a:Action>"), None);
+        assert_eq!(action_name(b""), None);
     }
 }

@@ -273,6 +273,7 @@ impl Channel {
                 source,
             })?;
         let _ = tcp.set_nodelay(true);
+        tracing::debug!(endpoint = %authority, "TCP connection established");
         let mut channel_binding = None;
         let io = match &self.config.tls {
             Some(tls) => {
@@ -286,6 +287,14 @@ impl Channel {
                             let message = format!("TLS handshake with {authority} failed: {e}");
                             Error::tls(message, Some(Box::new(e)))
                         })?;
+                {
+                    let (_, session) = stream.get_ref();
+                    tracing::debug!(
+                        protocol = ?session.protocol_version(),
+                        cipher_suite = ?session.negotiated_cipher_suite().map(|c| c.suite()),
+                        "TLS session established"
+                    );
+                }
                 if self.config.auth.sspi().is_some() {
                     channel_binding = stream
                         .get_ref()
@@ -477,6 +486,11 @@ impl Channel {
         let logon = Arc::clone(&self.config.logon);
         let _probe = logon.before_handshake().await?;
         let binding = self.conn.as_ref().and_then(|c| c.channel_binding.clone());
+        tracing::debug!(
+            user = %creds.user,
+            channel_binding = binding.is_some(),
+            "NTLM logon (Negotiate): NEGOTIATE sent"
+        );
         let (mut ctx, negotiate) =
             NtlmContext::client(&creds.user, &creds.password, binding.as_deref())
                 .map_err(Error::from)?;
@@ -512,12 +526,14 @@ impl Channel {
                 let e = Error::Unauthorized {
                     offered: offered(&raw.headers),
                 };
+                tracing::debug!("NTLM logon refused (401 to AUTHENTICATE)");
                 logon.refused(&e);
                 return Err(e.into());
             }
             _ => return Err(unexpected_handshake_answer(raw).into()),
         }
         logon.succeeded();
+        tracing::debug!("NTLM logon accepted; messages sealed from here on");
         if let Some(c) = self.conn.as_mut() {
             #[cfg(not(feature = "kerberos"))]
             {

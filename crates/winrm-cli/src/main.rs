@@ -56,6 +56,7 @@ for `run` and `ps` the remote exit code (1 when it does not fit 0-255), 124 when
 
 /// Options every subcommand takes.
 #[derive(Debug, Clone, Args)]
+#[command(next_help_heading = "Connection and output options (every subcommand)")]
 struct Global {
     /// The endpoint, e.g. https://host:5986/wsman. Without it the embedded simulator is
     /// started in-process and used.
@@ -336,6 +337,12 @@ async fn main() -> ExitCode {
     }
     init_tracing(global.verbose);
     if let Cmd::Sim(args) = cli.command {
+        if global.endpoint.is_some() {
+            eprintln!(
+                "note: winrm sim serves an endpoint of its own; --endpoint (WINRM_ENDPOINT) \
+                 is for the client subcommands and is ignored here"
+            );
+        }
         let user = global.user.clone().unwrap_or_else(|| "vagrant".into());
         let password = match global.password.clone() {
             Some(p) => p,

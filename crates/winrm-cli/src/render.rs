@@ -342,6 +342,10 @@ pub fn hint(e: &Error, cx: &HintContext<'_>) -> Option<String> {
              (WinRM listens on http://HOST:5985/wsman and https://HOST:5986/wsman)"
                 .to_string()
         }
+        Error::Http { status: 404, .. } => "nothing answers at this path: WinRM's path is /wsman \
+             (http://HOST:5985/wsman, https://HOST:5986/wsman), unless the listener was \
+             configured with another URLPrefix"
+            .to_string(),
         Error::Http { status: 413, .. } | Error::ResponseTooLarge { .. } => {
             "the message is larger than a limit: raise the server's MaxEnvelopeSizekb \
              (winrm set winrm/config @{MaxEnvelopeSizekb=\"8192\"}) or, in a program, \
@@ -397,6 +401,16 @@ mod tests {
             auth: auth.into(),
             user_given: true,
         }
+    }
+
+    #[test]
+    fn a_404_hints_at_the_wsman_path() {
+        let e = Error::Http {
+            status: 404,
+            excerpt: "Not Found".into(),
+        };
+        let h = hint(&e, &cx("http://h:5985/wman", "ntlm")).unwrap();
+        assert!(h.contains("/wsman"), "{h}");
     }
 
     #[test]

@@ -68,8 +68,13 @@ pub async fn serve(o: SimArgs, user: String, password: String) -> std::process::
         let _ = writeln!(out, "{}", sim.endpoint());
         let _ = out.flush();
     }
+    let stop = if o.ignore_stdin {
+        "stop with Ctrl-C or SIGTERM"
+    } else {
+        "stop with Ctrl-C, SIGTERM or by closing stdin"
+    };
     eprintln!(
-        "simulator listening on {} (user {:?}); stop with Ctrl-C or by closing stdin",
+        "simulator listening on {} (user {:?}); {stop}",
         sim.endpoint(),
         sim.user()
     );

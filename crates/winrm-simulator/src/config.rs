@@ -166,8 +166,9 @@ fn default_document(c: &SimConfig) -> Node {
             leaf("EnumerationTimeoutms", c.enumeration_timeout.as_millis()),
             leaf("MaxConnections", 300),
             leaf("MaxPacketRetrievalTimeSeconds", 120),
-            // The simulator listens on plain HTTP, which Windows only allows with this set.
-            leaf("AllowUnencrypted", true),
+            // As configured: false (the default, as on Windows) refuses unsealed NTLM
+            // and Kerberos messages over HTTP; Basic over HTTP is a separate switch.
+            leaf("AllowUnencrypted", c.allow_unencrypted),
             group(
                 "Auth",
                 vec![

@@ -124,7 +124,6 @@ use tokio_util::sync::CancellationToken;
 
 pub use inject::{Injection, Operation};
 pub use kerberos::SimKerberos;
-#[doc(hidden)]
 pub use registered::SimClass;
 pub use request::SimRequest;
 pub use requests::{LoggedRequest, REQUEST_LOG_CAPACITY};
@@ -496,13 +495,16 @@ impl Simulator {
         self.state.ntlm.refuse_logins(yes);
     }
 
-    /// Fault injection: the next sealed response carries a corrupted signature.
+    /// Fault injection: the next sealed response carries a corrupted signature. (A hook of
+    /// tokio-winrm's own tests; [`Simulator::inject`] is the general tool.)
+    #[doc(hidden)]
     pub fn tamper_next_sealed_response(&self) {
         self.state.ntlm.tamper_next();
     }
 
     /// Fault injection: the next Kerberos-sealed response carries
-    /// a corrupted signature.
+    /// a corrupted signature. (A hook of tokio-winrm's own tests.)
+    #[doc(hidden)]
     pub fn tamper_next_kerberos_response(&self) {
         self.state
             .kerberos
