@@ -282,10 +282,7 @@ impl Channel {
                     tokio::time::timeout(self.config.connect_timeout, connector.connect(name, tcp))
                         .await
                         .map_err(|_| Error::tls("TLS handshake timed out", None))?
-                        .map_err(|e| {
-                            let message = format!("TLS handshake with {authority} failed: {e}");
-                            Error::tls(message, Some(Box::new(e)))
-                        })?;
+                        .map_err(|e| super::tls::handshake_error(&authority, e))?;
                 if self.config.auth.sspi().is_some() {
                     channel_binding = stream
                         .get_ref()
