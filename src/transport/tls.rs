@@ -569,4 +569,75 @@ mod tests {
         let d = client_config(&lab).unwrap();
         assert!(!Arc::ptr_eq(&a, &d));
     }
+
+    #[test]
+    fn the_cache_key_tells_the_new_options_apart() {
+        let base = TlsOptions::default();
+        let os = TlsOptions {
+            os_roots: true,
+            ..TlsOptions::default()
+        };
+        let pinned = TlsOptions {
+            pins: vec![[1; 32]],
+            ..TlsOptions::default()
+        };
+        let other_pin = TlsOptions {
+            pins: vec![[2; 32]],
+            ..TlsOptions::default()
+        };
+        let both_pins = TlsOptions {
+            pins: vec![[2; 32], [1; 32]],
+            ..TlsOptions::default()
+        };
+        let keys = [&base, &os, &pinned, &other_pin, &both_pins].map(Key::of);
+        for (i, a) in keys.iter().enumerate() {
+            for (j, b) in keys.iter().enumerate() {
+                assert_eq!(a == b, i == j, "options {i} and {j}");
+            }
+        }
+        // The order of the pins does not matter.
+        let reordered = TlsOptions {
+            pins: vec![[1; 32], [2; 32], [1; 32]],
+            ..TlsOptions::default()
+        };
+        assert!(Key::of(&reordered) == Key::of(&both_pins));
+        // And configurations follow the keys.
+        let a = client_config(&pinned).unwrap();
+        let b = client_config(&other_pin).unwrap();
+        let c = client_config(&pinned.clone()).unwrap();
+        assert!(!Arc::ptr_eq(&a, &b) && Arc::ptr_eq(&a, &c));
+        let plain = client_config(&base).unwrap();
+        assert!(!Arc::ptr_eq(&a, &plain));
+    }
+
+    #[test]
+    fn pins_parse_in_both_notations_and_print_with_colons() {
+        let hex = "00112233445566778899aabbccddeeff00112233445566778899AABBCCDDEEFF";
+        let pin = parse_pin(hex).unwrap();
+        assert_eq!(pin[0], 0x00);
+        assert_eq!(pin[10], 0xaa);
+        assert_eq!(pin[31], 0xff);
+        let printed = fingerprint(&pin);
+        assert_eq!(printed.len(), 32 * 3 - 1);
+        assert!(printed.starts_with("00:11:22:") && printed.ends_with(":EE:FF"));
+        assert_eq!(parse_pin(&printed).unwrap(), pin);
+        assert_eq!(parse_pin(&format!("  {printed}\n")).unwrap(), pin);
+        for bad in ["", ":", "0g", &hex[1..], &format!("{hex}00"), "+1"] {
+            assert!(parse_pin(bad).is_err(), "{bad:?}");
+        }
+        // Non-ASCII input never panics (slicing by byte).
+        assert!(parse_pin(&"é".repeat(32)).is_err());
+        assert!(parse_pin(&"éé:".repeat(32)).is_err());
+    }
+
+    #[test]
+    fn debug_shows_pins_as_fingerprints() {
+        let opts = TlsOptions {
+            pins: vec![[0xab; 32]],
+            os_roots: true,
+            ..TlsOptions::default()
+        };
+        let d = format!("{opts:?}");
+        assert!(d.contains("AB:AB:AB") && d.contains("os_roots: true"), "{d}");
+    }
 }
