@@ -739,8 +739,10 @@ impl Channel {
         let _probe = logon.before_handshake().await?;
         let host = self.config.endpoint.host.clone();
         let gate = Arc::clone(&logon);
+        // Over HTTPS the AP-REQ carries the channel binding, as NTLM's AUTHENTICATE does.
+        let binding = self.conn.as_ref().and_then(|c| c.channel_binding.clone());
         let (mut ctx, ap_req, cached) = tokio::task::spawn_blocking(move || {
-            KerberosClient::client(&creds, &host, &gate.tickets)
+            KerberosClient::client(&creds, &host, binding.as_deref(), &gate.tickets)
         })
         .await
         .map_err(|e| Error::State(format!("the Kerberos KDC exchange failed: {e}")))?
