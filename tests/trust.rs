@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use mini_http::{Acceptor, Io, Reply, Server};
-use rcgen::{CertificateParams, KeyPair};
+use rcgen::{BasicConstraints, CertificateParams, IsCa, KeyPair};
 use sha2::{Digest, Sha256};
 use tokio_rustls::TlsAcceptor;
 use tokio_rustls::rustls::{
@@ -43,9 +43,18 @@ struct SelfSigned {
 
 impl SelfSigned {
     fn new(names: &[&str]) -> SelfSigned {
+        SelfSigned::with(names, false)
+    }
+
+    /// `ca`: with basic constraints CA:TRUE, as `openssl req -x509` makes them.
+    fn with(names: &[&str], ca: bool) -> SelfSigned {
         let key = KeyPair::generate().unwrap();
-        let params = CertificateParams::new(names.iter().map(|s| s.to_string()).collect::<Vec<_>>())
-            .unwrap();
+        let mut params =
+            CertificateParams::new(names.iter().map(|s| s.to_string()).collect::<Vec<_>>())
+                .unwrap();
+        if ca {
+            params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        }
         let cert = params.self_signed(&key).unwrap();
         SelfSigned {
             der: cert.der().clone(),
@@ -126,6 +135,51 @@ async fn a_pinned_self_signed_certificate_is_accepted_that_the_roots_refuse() {
 }
 
 #[tokio::test]
+async fn a_self_signed_ca_certificate_as_the_servers_reads_clearly_and_can_be_pinned() {
+    let cert = SelfSigned::with(&["localhost"], true);
+    let server = tls_server(&cert).await;
+    let url = format!("https://localhost:{}/wsman", server.addr.port());
+    // Even with that certificate added as a trusted CA, WebPKI refuses it as a server's.
+    let pem = format!(
+        "-----BEGIN CERTIFICATE-----\n{}\n-----END CERTIFICATE-----\n",
+        base64_lines(cert.der.as_ref())
+    );
+    for c in [
+        Client::builder(&url).build().unwrap(),
+        Client::builder(&url)
+            .add_root_certificate_pem(pem.as_bytes())
+            .build()
+            .unwrap(),
+    ] {
+        match identify(&c).await.unwrap_err() {
+            Error::Tls { message, source } => {
+                assert!(
+                    message.contains("is a CA certificate") && message.contains(&cert.colons()),
+                    "{message}"
+                );
+                assert!(source.is_some());
+            }
+            other => panic!("expected Error::Tls, got {other:?}"),
+        }
+    }
+    let c = Client::builder(&url)
+        .pin_sha256(&cert.colons())
+        .build()
+        .unwrap();
+    check_identify(identify(&c).await);
+}
+
+fn base64_lines(der: &[u8]) -> String {
+    use base64::Engine as _;
+    let b64 = base64::engine::general_purpose::STANDARD.encode(der);
+    b64.as_bytes()
+        .chunks(64)
+        .map(|c| std::str::from_utf8(c).unwrap())
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+#[tokio::test]
 async fn a_pin_mismatch_is_a_typed_error_naming_the_presented_fingerprint() {
     let cert = SelfSigned::new(&["localhost"]);
     let other = SelfSigned::new(&["localhost"]);
@@ -152,7 +206,10 @@ async fn a_pin_mismatch_is_a_typed_error_naming_the_presented_fingerprint() {
     assert!(e.is_pin_mismatch() && e.is_connect() && !e.is_retryable());
     assert!(!e.is_unknown_ca());
     assert!(e.to_string().contains(&cert.colons()), "{e}");
-    assert!(server.requests().is_empty(), "no request passes a refused pin");
+    assert!(
+        server.requests().is_empty(),
+        "no request passes a refused pin"
+    );
 }
 
 #[tokio::test]
@@ -233,4 +290,59 @@ fn os_roots_build_or_say_why_not() {
         .os_roots(true)
         .build()
         .unwrap();
+}
+
+/// The child's mark: set, this test binary is the child run with a chosen OS store.
+const CHILD: &str = "TOKIO_WINRM_TRUST_CHILD";
+
+#[test]
+fn os_roots_without_a_usable_store_is_a_clear_config_error() {
+    if std::env::var_os(CHILD).is_some() {
+        // The child: SSL_CERT_FILE names an empty or missing bundle.
+        let e = Client::builder("https://localhost/wsman")
+            .os_roots(true)
+            .build()
+            .unwrap_err();
+        match &e {
+            Error::Config(m) => println!("CHILD-ERROR {m}"),
+            other => panic!("expected Error::Config, got {other:?}"),
+        }
+        return;
+    }
+    // The environment of the process decides where the OS store is: run this test
+    // again in a child process with its own, rather than change this one's.
+    let dir = std::env::temp_dir().join(format!("tokio-winrm-trust-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let empty = dir.join("empty.pem");
+    std::fs::write(&empty, b"").unwrap();
+    let missing = dir.join("missing.pem");
+    for (bundle, why) in [(&empty, "holds no certificate"), (&missing, "missing.pem")] {
+        let out = std::process::Command::new(std::env::current_exe().unwrap())
+            .args([
+                "--exact",
+                "os_roots_without_a_usable_store_is_a_clear_config_error",
+                "--nocapture",
+                "--test-threads=1",
+            ])
+            .env(CHILD, "1")
+            .env("SSL_CERT_FILE", bundle)
+            .env("SSL_CERT_DIR", &dir)
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "{stdout}\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let line = stdout
+            .lines()
+            .find_map(|l| l.split_once("CHILD-ERROR ").map(|(_, m)| m))
+            .unwrap_or_else(|| panic!("the child ran no check: {stdout}"));
+        assert!(
+            line.contains("trust store") && line.contains(why) && line.contains("SSL_CERT_FILE"),
+            "{line}"
+        );
+    }
+    let _ = std::fs::remove_dir_all(&dir);
 }

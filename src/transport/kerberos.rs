@@ -367,7 +367,8 @@ impl KerberosClient {
         // tickets of the one before it.
         let _exchange = tickets.exchange.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(cached) = tickets.fresh()
-            && let Ok((ctx, token, _)) = KerberosClient::client_with(creds, host, channel_binding, Some(cached))
+            && let Ok((ctx, token, _)) =
+                KerberosClient::client_with(creds, host, channel_binding, Some(cached))
         {
             return Ok((ctx, token, true));
         }
@@ -601,7 +602,10 @@ mod tests {
         let cbt = crate::transport::cbt::tls_server_end_point(b"certificate");
         let (ctx, account, realm) =
             KerberosClient::context(&creds, "host.tokio.test", Some(&cbt)).unwrap();
-        assert_eq!((account.as_str(), realm.as_str()), ("vagrant", "TOKIO.TEST"));
+        assert_eq!(
+            (account.as_str(), realm.as_str()),
+            ("vagrant", "TOKIO.TEST")
+        );
         let bound = ctx.channel_bindings().expect("bound to the channel");
         let parsed = sspi::channel_bindings::ChannelBindings::from_bytes(bound).unwrap();
         assert_eq!(parsed.application_data, cbt);

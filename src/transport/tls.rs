@@ -303,6 +303,27 @@ impl std::fmt::Display for UnknownIssuer {
 
 impl std::error::Error for UnknownIssuer {}
 
+/// The server's certificate is itself a CA certificate (basic constraints `CA:TRUE`, as
+/// `openssl req -x509` makes by default), which WebPKI refuses as a server certificate
+/// even from a trusted store (webpki's `CaUsedAsEndEntity`).
+#[derive(Debug)]
+pub(crate) struct CaAsServer {
+    pub(crate) presented: String,
+}
+
+impl std::fmt::Display for CaAsServer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "invalid peer certificate: CaUsedAsEndEntity: the server's certificate is a CA \
+             certificate (certificate SHA-256 {})",
+            self.presented
+        )
+    }
+}
+
+impl std::error::Error for CaAsServer {}
+
 /// The rustls error under a handshake failure, if it is one.
 fn rustls_error(e: &std::io::Error) -> Option<&rustls::Error> {
     e.get_ref()?.downcast_ref::<rustls::Error>()
@@ -341,7 +362,17 @@ pub(crate) fn handshake_error(authority: &str, e: std::io::Error) -> Error {
              (ClientBuilder::os_roots), or pin the certificate (ClientBuilder::pin_sha256)",
             u.presented
         ),
-        None => format!("TLS handshake with {authority} failed: {e}"),
+        None => match verifier_error::<CaAsServer>(&e) {
+            Some(c) => format!(
+                "TLS handshake with {authority} failed: the server's certificate (SHA-256 {}) \
+                 is a CA certificate (basic constraints CA:TRUE, as `openssl req -x509` makes \
+                 by default), which is not accepted as a server's certificate even when \
+                 trusted: give the server a certificate issued by a CA, or pin this one \
+                 (ClientBuilder::pin_sha256)",
+                c.presented
+            ),
+            None => format!("TLS handshake with {authority} failed: {e}"),
+        },
     };
     Error::tls(message, Some(Box::new(e)))
 }
@@ -402,6 +433,16 @@ impl ServerCertVerifier for Roots {
                 rustls::Error::InvalidCertificate(CertificateError::UnknownIssuer) => {
                     rustls::Error::InvalidCertificate(CertificateError::Other(OtherError(
                         Arc::new(UnknownIssuer {
+                            presented: sha256_fingerprint(end_entity.as_ref()),
+                        }),
+                    )))
+                }
+                // webpki's own error, which rustls passes on without a variant of its own.
+                rustls::Error::InvalidCertificate(CertificateError::Other(OtherError(o)))
+                    if format!("{o:?}") == "CaUsedAsEndEntity" =>
+                {
+                    rustls::Error::InvalidCertificate(CertificateError::Other(OtherError(
+                        Arc::new(CaAsServer {
                             presented: sha256_fingerprint(end_entity.as_ref()),
                         }),
                     )))
@@ -638,6 +679,9 @@ mod tests {
             ..TlsOptions::default()
         };
         let d = format!("{opts:?}");
-        assert!(d.contains("AB:AB:AB") && d.contains("os_roots: true"), "{d}");
+        assert!(
+            d.contains("AB:AB:AB") && d.contains("os_roots: true"),
+            "{d}"
+        );
     }
 }
