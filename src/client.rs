@@ -169,6 +169,49 @@ impl ClientBuilder {
         self
     }
 
+    /// Also trusts the operating system's trust store (default off): on Linux the CA
+    /// bundle openssl would read (`SSL_CERT_FILE` / `SSL_CERT_DIR` when set, else the
+    /// system's, e.g. `/etc/ssl/certs` from the `ca-certificates` package), on Windows
+    /// the system certificate store, on macOS the keychain; this is where an
+    /// enterprise's internal CA is usually installed. It adds to the web PKI roots and
+    /// the added CAs; with [`ClientBuilder::only_added_roots`] it replaces the web PKI
+    /// roots. Read when the client is built: a store that cannot be read or holds no
+    /// usable certificate makes [`ClientBuilder::build`] fail with [`Error::Config`]
+    /// (for `https://` endpoints) rather than fall back to the web roots.
+    pub fn os_roots(mut self, yes: bool) -> Self {
+        self.tls.os_roots = yes;
+        self
+    }
+
+    /// Pins the server's certificate by the SHA-256 fingerprint of its DER encoding (of
+    /// the end-entity certificate, not its public key), as 64 hex digits with or without
+    /// `:` between the bytes (`openssl x509 -noout -fingerprint -sha256` prints it).
+    /// Call it once per certificate to accept several (a renewal ahead of time).
+    ///
+    /// With a pin set, the pin **is** the trust decision: a certificate whose
+    /// fingerprint is a pin is accepted, any other refused with
+    /// [`Error::PinMismatch`] (which names the fingerprint presented). Checked: the
+    /// fingerprint, and the TLS handshake signature with the certificate's key (so the
+    /// server holds its private key). Not checked: the issuer and chain (the roots,
+    /// [`ClientBuilder::os_roots`] and [`ClientBuilder::danger_accept_invalid_certs`]
+    /// play no part), the host name, the validity dates, key usages and revocation.
+    /// Channel binding (`tls-server-end-point`) uses the pinned certificate as always.
+    /// Windows' certificate thumbprint is SHA-1 and is not accepted here. A malformed
+    /// pin makes [`ClientBuilder::build`] fail with [`Error::Config`].
+    pub fn pin_sha256(mut self, fingerprint: &str) -> Self {
+        match crate::transport::parse_pin(fingerprint) {
+            Ok(pin) => {
+                if !self.tls.pins.contains(&pin) {
+                    self.tls.pins.push(pin);
+                }
+            }
+            Err(e) => {
+                self.error.get_or_insert(e);
+            }
+        }
+        self
+    }
+
     /// Allows Basic authentication over plain HTTP (the password travels in clear text).
     pub fn allow_insecure_basic(mut self, yes: bool) -> Self {
         self.allow_insecure_basic = yes;

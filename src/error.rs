@@ -89,6 +89,19 @@ pub enum Error {
         #[source]
         source: Option<BoxError>,
     },
+    /// Certificate pins are set ([`crate::ClientBuilder::pin_sha256`]) and the server's
+    /// certificate matches none of them: the TLS handshake was refused and no request
+    /// was sent. `presented` is the fingerprint of the certificate the server showed:
+    /// pin it only after checking it against the host's own certificate.
+    #[error(
+        "TLS: the certificate of {endpoint} matches no pinned SHA-256 fingerprint; it presented {presented}"
+    )]
+    PinMismatch {
+        /// host:port.
+        endpoint: String,
+        /// The SHA-256 fingerprint of the presented end-entity certificate, `AB:CD:...`.
+        presented: String,
+    },
     /// The connection failed before the request was sent, or during an authentication
     /// handshake (closed, reset, malformed HTTP). The request itself did not reach the
     /// server.
@@ -204,9 +217,31 @@ impl Error {
     }
 
     /// True when no connection to the endpoint could be made: [`Error::Connect`] (name
-    /// resolution, TCP connect, connect timeout) and [`Error::Tls`] (handshake, certificate).
+    /// resolution, TCP connect, connect timeout), [`Error::Tls`] (handshake, certificate)
+    /// and [`Error::PinMismatch`].
     pub fn is_connect(&self) -> bool {
-        matches!(self, Error::Connect { .. } | Error::Tls { .. })
+        matches!(
+            self,
+            Error::Connect { .. } | Error::Tls { .. } | Error::PinMismatch { .. }
+        )
+    }
+
+    /// True for [`Error::PinMismatch`]: the server's certificate is not pinned.
+    pub fn is_pin_mismatch(&self) -> bool {
+        matches!(self, Error::PinMismatch { .. })
+    }
+
+    /// True when the TLS handshake failed because the server's certificate was issued
+    /// by a CA the client does not trust (rustls' `UnknownIssuer`): add the CA, use the
+    /// operating system's trust store, or pin the certificate.
+    pub fn is_unknown_ca(&self) -> bool {
+        match self {
+            Error::Tls {
+                source: Some(source),
+                ..
+            } => crate::transport::tls_unknown_issuer(source.as_ref()),
+            _ => false,
+        }
     }
 
     /// True when the request certainly did not take effect on the server and the same

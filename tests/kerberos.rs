@@ -7,6 +7,9 @@
 //! before any request reaches the server; a service key that does not match the ticket
 //! is refused by the server with 401.
 //!
+//! Over https:// (a TLS front relaying to the simulator) the AP-REQ carries the
+//! `tls-server-end-point` channel binding and is accepted.
+//!
 //! 32 concurrent calls with a wrong password make one AS exchange at the KDC and send
 //! no AP-REQ; with the right password they open 32 connections with one AS and one TGS
 //! exchange (the KDC's log counts them).
@@ -436,6 +439,95 @@ async fn a_trace_capture_of_a_kerberos_session_holds_no_credentials() {
         secrets.add_raw_streams("KDC message", &kdc_tee.wire());
         assert!(secrets.tokens() >= http_tokens + 4, "no KDC traffic seen");
         secrets.assert_absent_from(&logs.text());
+    })
+    .await;
+}
+
+/// A TLS front for the simulator (which speaks plain HTTP): terminates TLS with a
+/// certificate for `localhost` from a test CA and relays the bytes. Returns the port
+/// and the CA's PEM.
+async fn tls_front(sim: &Simulator) -> (u16, String) {
+    use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, IsCa, KeyPair};
+    use tokio_rustls::rustls::{self, pki_types::PrivateKeyDer, pki_types::PrivatePkcs8KeyDer};
+    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let ca = CertifiedIssuer::self_signed(ca_params, KeyPair::generate().unwrap()).unwrap();
+    let key = KeyPair::generate().unwrap();
+    let cert = CertificateParams::new(vec!["localhost".to_string()])
+        .unwrap()
+        .signed_by(&key, &*ca)
+        .unwrap();
+    let config = rustls::ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_no_client_auth()
+    .with_single_cert(
+        vec![cert.der().clone()],
+        PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der())),
+    )
+    .unwrap();
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let backend = sim.addr();
+    tokio::spawn(async move {
+        while let Ok((tcp, _)) = listener.accept().await {
+            let acceptor = acceptor.clone();
+            tokio::spawn(async move {
+                let Ok(mut tls) = acceptor.accept(tcp).await else {
+                    return;
+                };
+                let Ok(mut plain) = tokio::net::TcpStream::connect(backend).await else {
+                    return;
+                };
+                let _ = tokio::io::copy_bidirectional(&mut tls, &mut plain).await;
+            });
+        }
+    });
+    (port, ca.pem())
+}
+
+#[tokio::test]
+#[ignore = "needs a KDC: eval \"$(tests/kdc/setup.sh)\", then cargo test ... -- --ignored (.ci/run does)"]
+async fn kerberos_over_https_with_the_channel_binding() {
+    let Some(kdc) = kdc("kerberos_over_https_with_the_channel_binding") else {
+        return;
+    };
+    within(async {
+        // The simulator sees plain HTTP behind the front: it must take the messages
+        // that TLS protects unsealed, as Windows does over its HTTPS listener.
+        let sim = Simulator::start_with(SimConfig {
+            allow_basic: false,
+            allow_unencrypted: true,
+            kerberos: Some(SimKerberos::from_keytab(&kdc.keytab, "HTTP/localhost").unwrap()),
+            ..SimConfig::default()
+        })
+        .await
+        .unwrap();
+        let (port, ca) = tls_front(&sim).await;
+        // Over https:// the AP-REQ carries the tls-server-end-point binding of the
+        // front's certificate (the simulator's acceptor, like sspi's, does not check it;
+        // that the binding reaches the context is a unit test in src/transport/kerberos.rs).
+        let c = Client::builder(format!("https://localhost:{port}/wsman"))
+            .auth(
+                Auth::kerberos("vagrant", "vagrant")
+                    .kerberos_options(KerberosOptions::new(&kdc.addr, &kdc.realm)),
+            )
+            .add_root_certificate_pem(ca.as_bytes())
+            .operation_timeout(Duration::from_secs(5))
+            .build()
+            .unwrap();
+        let out = c.run("echo", &["kerberos", "over", "tls"]).await.unwrap();
+        assert!(out.stdout_text().contains("kerberos over tls"));
+        let k = sim.kerberos_counters();
+        assert_eq!(k.failures, 0, "{k:?}");
+        assert!(k.handshakes >= 1, "{k:?}");
+        assert_eq!(
+            k.sealed_messages, 0,
+            "TLS protects the messages: none sealed"
+        );
     })
     .await;
 }

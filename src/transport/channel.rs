@@ -283,10 +283,7 @@ impl Channel {
                     tokio::time::timeout(self.config.connect_timeout, connector.connect(name, tcp))
                         .await
                         .map_err(|_| Error::tls("TLS handshake timed out", None))?
-                        .map_err(|e| {
-                            let message = format!("TLS handshake with {authority} failed: {e}");
-                            Error::tls(message, Some(Box::new(e)))
-                        })?;
+                        .map_err(|e| super::tls::handshake_error(&authority, e))?;
                 {
                     let (_, session) = stream.get_ref();
                     tracing::debug!(
@@ -758,8 +755,10 @@ impl Channel {
         let _probe = logon.before_handshake().await?;
         let host = self.config.endpoint.host.clone();
         let gate = Arc::clone(&logon);
+        // Over HTTPS the AP-REQ carries the channel binding, as NTLM's AUTHENTICATE does.
+        let binding = self.conn.as_ref().and_then(|c| c.channel_binding.clone());
         let (mut ctx, ap_req, cached) = tokio::task::spawn_blocking(move || {
-            KerberosClient::client(&creds, &host, &gate.tickets)
+            KerberosClient::client(&creds, &host, binding.as_deref(), &gate.tickets)
         })
         .await
         .map_err(|e| Error::State(format!("the Kerberos KDC exchange failed: {e}")))?

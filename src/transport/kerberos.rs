@@ -344,14 +344,18 @@ impl KerberosClient {
     /// Client: the AS and TGS exchanges with the KDC, then the AP-REQ token (GSS-API
     /// framed) for `HTTP/<host>`. The exchanges run once per client: while `tickets`
     /// holds fresh tickets, they are reused and the KDC is not asked (the flag in the
-    /// answer says so). Blocking (network): call it on a blocking thread.
+    /// answer says so). Over HTTPS, `channel_binding` is the connection's
+    /// `tls-server-end-point` data: it goes into the AP-REQ (see
+    /// [`KerberosContext::set_channel_bindings`]). Blocking (network): call it on a
+    /// blocking thread.
     pub(crate) fn client(
         creds: &KerberosCredentials,
         host: &str,
+        channel_binding: Option<&[u8]>,
         tickets: &TicketCache,
     ) -> std::result::Result<(KerberosContext, Vec<u8>, bool), KdcError> {
         if let Some(cached) = tickets.fresh() {
-            match KerberosClient::client_with(creds, host, Some(cached)) {
+            match KerberosClient::client_with(creds, host, channel_binding, Some(cached)) {
                 Ok((ctx, token, _)) => return Ok((ctx, token, true)),
                 Err(e) => {
                     tracing::debug!(error = %e.error, "cached Kerberos tickets refused; asking the KDC");
@@ -363,24 +367,25 @@ impl KerberosClient {
         // tickets of the one before it.
         let _exchange = tickets.exchange.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(cached) = tickets.fresh()
-            && let Ok((ctx, token, _)) = KerberosClient::client_with(creds, host, Some(cached))
+            && let Ok((ctx, token, _)) =
+                KerberosClient::client_with(creds, host, channel_binding, Some(cached))
         {
             return Ok((ctx, token, true));
         }
-        let (ctx, token, fresh) = KerberosClient::client_with(creds, host, None)?;
+        let (ctx, token, fresh) = KerberosClient::client_with(creds, host, channel_binding, None)?;
         if let Some(fresh) = fresh {
             tickets.put(fresh);
         }
         Ok((ctx, token, false))
     }
 
-    /// One client context: from the KDC (`replay` None; the answer carries the KDC's
-    /// replies for reuse) or from cached replies.
-    fn client_with(
+    /// A client context for `HTTP/<host>` (or the configured SPN), bound to the
+    /// channel when `channel_binding` is given; with the account and realm. No network.
+    fn context(
         creds: &KerberosCredentials,
         host: &str,
-        replay: Option<Tickets>,
-    ) -> std::result::Result<(KerberosContext, Vec<u8>, Option<Tickets>), KdcError> {
+        channel_binding: Option<&[u8]>,
+    ) -> Result<(KerberosContext, String, String)> {
         let (account, realm) = principal(&creds.sspi.user, creds.options.realm.as_deref())?;
         let username = Username::new_down_level_logon_name(&account, &realm)
             .map_err(|e| Error::Config(format!("invalid Kerberos user name: {e}")))?;
@@ -401,6 +406,21 @@ impl KerberosClient {
             .clone()
             .unwrap_or_else(|| format!("HTTP/{host}"));
         let mut ctx = KerberosContext::client(config, identity, spn).map_err(Error::from)?;
+        if let Some(cb) = channel_binding {
+            ctx.set_channel_bindings(cb);
+        }
+        Ok((ctx, account, realm))
+    }
+
+    /// One client context: from the KDC (`replay` None; the answer carries the KDC's
+    /// replies for reuse) or from cached replies.
+    fn client_with(
+        creds: &KerberosCredentials,
+        host: &str,
+        channel_binding: Option<&[u8]>,
+        replay: Option<Tickets>,
+    ) -> std::result::Result<(KerberosContext, Vec<u8>, Option<Tickets>), KdcError> {
+        let (mut ctx, account, realm) = KerberosClient::context(creds, host, channel_binding)?;
         let kdc = KdcClient::new(replay);
         let first = ctx.initialize(&[], &kdc).map_err(Error::from);
         let st = std::mem::take(&mut *kdc.state());
@@ -568,6 +588,30 @@ mod tests {
             junk.push(i.wrapping_mul(37));
             assert_eq!(krb_error_code(&junk), None);
         }
+    }
+
+    #[test]
+    fn the_channel_binding_is_handed_to_the_context() {
+        let creds = match crate::Auth::kerberos("vagrant", "pw")
+            .kerberos_options(KerberosOptions::new("127.0.0.1:88", "TOKIO.TEST"))
+        {
+            crate::Auth::Kerberos(k) => k,
+            _ => unreachable!(),
+        };
+        // What an HTTPS connection computes from the server's certificate.
+        let cbt = crate::transport::cbt::tls_server_end_point(b"certificate");
+        let (ctx, account, realm) =
+            KerberosClient::context(&creds, "host.tokio.test", Some(&cbt)).unwrap();
+        assert_eq!(
+            (account.as_str(), realm.as_str()),
+            ("vagrant", "TOKIO.TEST")
+        );
+        let bound = ctx.channel_bindings().expect("bound to the channel");
+        let parsed = sspi::channel_bindings::ChannelBindings::from_bytes(bound).unwrap();
+        assert_eq!(parsed.application_data, cbt);
+        // Plain HTTP: no channel, no binding.
+        let (ctx, _, _) = KerberosClient::context(&creds, "host.tokio.test", None).unwrap();
+        assert!(ctx.channel_bindings().is_none());
     }
 
     #[test]

@@ -31,6 +31,13 @@ pub(crate) use logon::Logon;
 pub use retry::RetryPolicy;
 pub use tls::{TlsOptions, parse_pem_certificates};
 
+pub(crate) use tls::parse_pin;
+
+/// True when `e` is a TLS handshake failure for a certificate from an unknown CA.
+pub(crate) fn tls_unknown_issuer(e: &(dyn std::error::Error + 'static)) -> bool {
+    tls::verifier_error::<tls::UnknownIssuer>(e).is_some()
+}
+
 use crate::error::{Error, Result};
 
 /// A parsed WS-Management endpoint URL.

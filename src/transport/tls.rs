@@ -1,15 +1,21 @@
-//! TLS configuration: webpki roots plus optional custom CAs, verified by default;
-//! verification can be turned off only through an explicitly dangerous switch.
+//! TLS configuration, verified by default: the built-in web PKI roots, optionally the
+//! operating system's trust store and added CA certificates, or certificate pins (the
+//! SHA-256 fingerprint of the server's certificate); verification can be turned off
+//! only through an explicitly dangerous switch.
 //!
 //! Clients built with the same [`TlsOptions`] share one rustls `ClientConfig` (its
 //! parsed root store, about 150 trust anchors, and its session cache) for as long as
 //! any of them lives: a fan-out over a thousand `https://` hosts, one client each,
 //! holds one root store, not a thousand.
 
+use std::fmt::Write as _;
 use std::sync::{Arc, Mutex, Weak};
 
+use sha2::{Digest, Sha256};
 use tokio_rustls::rustls::{
-    self, ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme,
+    self, CertificateError, ClientConfig, DigitallySignedStruct, OtherError, RootCertStore,
+    SignatureScheme,
+    client::WebPkiServerVerifier,
     client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier},
     crypto::CryptoProvider,
     pki_types::{CertificateDer, ServerName, UnixTime, pem::PemObject},
@@ -27,6 +33,12 @@ pub struct TlsOptions {
     pub no_default_roots: bool,
     /// Accept any certificate. Dangerous: only for tests and lab hosts.
     pub danger_accept_invalid_certs: bool,
+    /// Also trust the operating system's trust store (see
+    /// [`crate::ClientBuilder::os_roots`]).
+    pub os_roots: bool,
+    /// SHA-256 fingerprints of the server certificates to accept. When any is set, a
+    /// pin is the whole trust decision (see [`crate::ClientBuilder::pin_sha256`]).
+    pub pins: Vec<[u8; 32]>,
 }
 
 impl std::fmt::Debug for TlsOptions {
@@ -37,6 +49,11 @@ impl std::fmt::Debug for TlsOptions {
             .field(
                 "danger_accept_invalid_certs",
                 &self.danger_accept_invalid_certs,
+            )
+            .field("os_roots", &self.os_roots)
+            .field(
+                "pins",
+                &self.pins.iter().map(|p| fingerprint(p)).collect::<Vec<_>>(),
             )
             .finish()
     }
@@ -66,14 +83,30 @@ struct Key {
     extra_roots: Vec<Vec<u8>>,
     no_default_roots: bool,
     danger_accept_invalid_certs: bool,
+    os_roots: bool,
+    pins: Vec<[u8; 32]>,
 }
 
 impl Key {
     fn of(opts: &TlsOptions) -> Key {
+        // Every field of `TlsOptions`: a new option that is not here would hand a
+        // client the configuration of other options.
+        let TlsOptions {
+            extra_roots,
+            no_default_roots,
+            danger_accept_invalid_certs,
+            os_roots,
+            pins,
+        } = opts;
+        let mut pins = pins.clone();
+        pins.sort_unstable();
+        pins.dedup();
         Key {
-            extra_roots: opts.extra_roots.iter().map(|c| c.to_vec()).collect(),
-            no_default_roots: opts.no_default_roots,
-            danger_accept_invalid_certs: opts.danger_accept_invalid_certs,
+            extra_roots: extra_roots.iter().map(|c| c.to_vec()).collect(),
+            no_default_roots: *no_default_roots,
+            danger_accept_invalid_certs: *danger_accept_invalid_certs,
+            os_roots: *os_roots,
+            pins,
         }
     }
 }
@@ -102,30 +135,409 @@ fn build_config(opts: &TlsOptions) -> Result<Arc<ClientConfig>> {
     let builder = ClientConfig::builder_with_provider(provider())
         .with_safe_default_protocol_versions()
         .map_err(|e| Error::tls(format!("TLS configuration: {e}"), Some(Box::new(e))))?;
-    let config = if opts.danger_accept_invalid_certs {
-        builder
-            .dangerous()
-            .with_custom_certificate_verifier(Arc::new(AcceptAny(provider())))
-            .with_no_client_auth()
+    let verifier: Arc<dyn ServerCertVerifier> = if !opts.pins.is_empty() {
+        Arc::new(Pinned {
+            pins: opts.pins.clone(),
+            provider: provider(),
+        })
+    } else if opts.danger_accept_invalid_certs {
+        Arc::new(AcceptAny(provider()))
     } else {
         let mut roots = RootCertStore::empty();
         if !opts.no_default_roots {
             roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+        }
+        if opts.os_roots {
+            add_os_roots(&mut roots)?;
         }
         for c in &opts.extra_roots {
             roots
                 .add(c.clone())
                 .map_err(|e| Error::Config(format!("invalid CA certificate: {e}")))?;
         }
-        builder.with_root_certificates(roots).with_no_client_auth()
+        if roots.is_empty() {
+            return Err(Error::Config(
+                "no trusted CA: only_added_roots is set but no CA certificate was added".into(),
+            ));
+        }
+        let webpki = WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider())
+            .build()
+            .map_err(|e| Error::tls(format!("TLS configuration: {e}"), Some(Box::new(e))))?;
+        Arc::new(Roots(webpki))
     };
-    Ok(Arc::new(config))
+    Ok(Arc::new(
+        builder
+            .dangerous()
+            .with_custom_certificate_verifier(verifier)
+            .with_no_client_auth(),
+    ))
+}
+
+/// Adds the operating system's trust store. An unreadable store, or one without a
+/// single usable certificate, is an error that says where it was looked for: the option
+/// was asked for, so it never silently means "web roots only".
+fn add_os_roots(roots: &mut RootCertStore) -> Result<()> {
+    let found = rustls_native_certs::load_native_certs();
+    let (added, _ignored) = roots.add_parsable_certificates(found.certs);
+    if added == 0 {
+        let why = if found.errors.is_empty() {
+            "it holds no certificate".to_string()
+        } else {
+            found
+                .errors
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join("; ")
+        };
+        return Err(Error::Config(format!(
+            "the operating system's trust store gave no usable CA certificate ({why}); \
+             on Linux it is read from SSL_CERT_FILE / SSL_CERT_DIR when set, else from \
+             the system bundle (e.g. /etc/ssl/certs, package ca-certificates)"
+        )));
+    }
+    for e in &found.errors {
+        tracing::debug!(error = %e, "part of the OS trust store could not be read");
+    }
+    Ok(())
+}
+
+/// `AB:CD:...`: a SHA-256 fingerprint as certificate tools print it.
+pub(crate) fn fingerprint(digest: &[u8]) -> String {
+    let mut out = String::with_capacity(digest.len() * 3);
+    for (i, b) in digest.iter().enumerate() {
+        if i > 0 {
+            out.push(':');
+        }
+        let _ = write!(out, "{b:02X}");
+    }
+    out
+}
+
+/// The SHA-256 fingerprint of a DER certificate.
+pub(crate) fn sha256_fingerprint(der: &[u8]) -> String {
+    fingerprint(&Sha256::digest(der))
+}
+
+/// Parses a SHA-256 fingerprint: 64 hex digits, upper or lower case, with or without
+/// `:` between the bytes (as `openssl x509 -fingerprint -sha256` prints it).
+///
+/// # Errors
+/// [`Error::Config`] for anything else, saying what is wrong (a 40-digit value is a
+/// SHA-1 thumbprint, as Windows shows certificates; the pin is the SHA-256 one).
+pub(crate) fn parse_pin(text: &str) -> Result<[u8; 32]> {
+    let t = text.trim();
+    let digits: String = if t.contains(':') {
+        let parts: Vec<&str> = t.split(':').collect();
+        if parts.iter().any(|p| p.len() != 2) {
+            return Err(Error::Config(format!(
+                "invalid SHA-256 pin {t:?}: with colons, each byte is two hex digits (AB:CD:...)"
+            )));
+        }
+        parts.concat()
+    } else {
+        t.to_string()
+    };
+    if let Some(c) = digits.chars().find(|c| !c.is_ascii_hexdigit()) {
+        return Err(Error::Config(format!(
+            "invalid SHA-256 pin {t:?}: {c:?} is not a hex digit"
+        )));
+    }
+    if digits.len() == 40 {
+        return Err(Error::Config(format!(
+            "invalid SHA-256 pin {t:?}: 40 hex digits is a SHA-1 thumbprint (as Windows shows \
+             it); pin the SHA-256 fingerprint (64 hex digits), e.g. from \
+             `openssl x509 -noout -fingerprint -sha256`"
+        )));
+    }
+    if digits.len() != 64 {
+        return Err(Error::Config(format!(
+            "invalid SHA-256 pin {t:?}: {} hex digits, a SHA-256 fingerprint has 64",
+            digits.len()
+        )));
+    }
+    let mut out = [0u8; 32];
+    for (i, byte) in out.iter_mut().enumerate() {
+        *byte = u8::from_str_radix(&digits[2 * i..2 * i + 2], 16)
+            .map_err(|e| Error::Config(format!("invalid SHA-256 pin {t:?}: {e}")))?;
+    }
+    Ok(out)
+}
+
+/// The certificate a pinned client was shown is none of its pins; carried as the
+/// rustls error's source and turned into [`Error::PinMismatch`].
+#[derive(Debug)]
+pub(crate) struct PinMismatch {
+    pub(crate) presented: String,
+}
+
+impl std::fmt::Display for PinMismatch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "the server's certificate (SHA-256 {}) matches no pin",
+            self.presented
+        )
+    }
+}
+
+impl std::error::Error for PinMismatch {}
+
+/// The server's certificate chains to no trusted CA (rustls' `UnknownIssuer`), with
+/// the certificate's fingerprint so that the message can say which one it was.
+#[derive(Debug)]
+pub(crate) struct UnknownIssuer {
+    pub(crate) presented: String,
+}
+
+impl std::fmt::Display for UnknownIssuer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "invalid peer certificate: UnknownIssuer: it was issued by a CA that is not \
+             trusted (certificate SHA-256 {})",
+            self.presented
+        )
+    }
+}
+
+impl std::error::Error for UnknownIssuer {}
+
+/// The server's certificate is itself a CA certificate (basic constraints `CA:TRUE`, as
+/// `openssl req -x509` makes by default), which WebPKI refuses as a server certificate
+/// even from a trusted store (webpki's `CaUsedAsEndEntity`).
+#[derive(Debug)]
+pub(crate) struct CaAsServer {
+    pub(crate) presented: String,
+}
+
+impl std::fmt::Display for CaAsServer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "invalid peer certificate: CaUsedAsEndEntity: the server's certificate is a CA \
+             certificate (certificate SHA-256 {})",
+            self.presented
+        )
+    }
+}
+
+impl std::error::Error for CaAsServer {}
+
+/// The rustls error under a handshake failure, if it is one.
+fn rustls_error(e: &std::io::Error) -> Option<&rustls::Error> {
+    e.get_ref()?.downcast_ref::<rustls::Error>()
+}
+
+/// The custom error a verifier of this module put into a rustls error.
+pub(crate) fn verifier_error<'a, T: std::error::Error + 'static>(
+    e: &'a (dyn std::error::Error + 'static),
+) -> Option<&'a T> {
+    let rustls = match e.downcast_ref::<std::io::Error>() {
+        Some(io) => rustls_error(io)?,
+        None => e.downcast_ref::<rustls::Error>()?,
+    };
+    match rustls {
+        rustls::Error::InvalidCertificate(CertificateError::Other(OtherError(o))) => {
+            o.downcast_ref::<T>()
+        }
+        _ => None,
+    }
+}
+
+/// The error of a failed TLS handshake with `authority`: [`Error::PinMismatch`] when
+/// the certificate is not pinned, else [`Error::Tls`] with a readable message.
+pub(crate) fn handshake_error(authority: &str, e: std::io::Error) -> Error {
+    if let Some(m) = verifier_error::<PinMismatch>(&e) {
+        return Error::PinMismatch {
+            endpoint: authority.to_string(),
+            presented: m.presented.clone(),
+        };
+    }
+    let message = match verifier_error::<UnknownIssuer>(&e) {
+        Some(u) => format!(
+            "TLS handshake with {authority} failed: the server's certificate (SHA-256 {}) \
+             was issued by a CA this client does not trust: add that CA \
+             (ClientBuilder::add_root_certificate_pem), trust the operating system's store \
+             (ClientBuilder::os_roots), or pin the certificate (ClientBuilder::pin_sha256)",
+            u.presented
+        ),
+        None => match verifier_error::<CaAsServer>(&e) {
+            Some(c) => format!(
+                "TLS handshake with {authority} failed: the server's certificate (SHA-256 {}) \
+                 is a CA certificate (basic constraints CA:TRUE, as `openssl req -x509` makes \
+                 by default), which is not accepted as a server's certificate even when \
+                 trusted: give the server a certificate issued by a CA, or pin this one \
+                 (ClientBuilder::pin_sha256)",
+                c.presented
+            ),
+            None => format!("TLS handshake with {authority} failed: {e}"),
+        },
+    };
+    Error::tls(message, Some(Box::new(e)))
 }
 
 pub(crate) fn server_name(host: &str) -> Result<ServerName<'static>> {
     let h = host.trim_start_matches('[').trim_end_matches(']');
     ServerName::try_from(h.to_string())
         .map_err(|e| Error::Config(format!("invalid TLS server name {host:?}: {e}")))
+}
+
+/// The handshake signatures, checked with the provider's algorithms (shared by the
+/// verifiers that do not check the certificate chain).
+fn tls12_signature(
+    provider: &CryptoProvider,
+    message: &[u8],
+    cert: &CertificateDer<'_>,
+    dss: &DigitallySignedStruct,
+) -> std::result::Result<HandshakeSignatureValid, rustls::Error> {
+    rustls::crypto::verify_tls12_signature(
+        message,
+        cert,
+        dss,
+        &provider.signature_verification_algorithms,
+    )
+}
+
+fn tls13_signature(
+    provider: &CryptoProvider,
+    message: &[u8],
+    cert: &CertificateDer<'_>,
+    dss: &DigitallySignedStruct,
+) -> std::result::Result<HandshakeSignatureValid, rustls::Error> {
+    rustls::crypto::verify_tls13_signature(
+        message,
+        cert,
+        dss,
+        &provider.signature_verification_algorithms,
+    )
+}
+
+/// WebPKI verification against the root store, with the presented certificate's
+/// fingerprint added to an unknown-issuer refusal.
+#[derive(Debug)]
+struct Roots(Arc<WebPkiServerVerifier>);
+
+impl ServerCertVerifier for Roots {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        server_name: &ServerName<'_>,
+        ocsp_response: &[u8],
+        now: UnixTime,
+    ) -> std::result::Result<ServerCertVerified, rustls::Error> {
+        self.0
+            .verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now)
+            .map_err(|e| match e {
+                rustls::Error::InvalidCertificate(CertificateError::UnknownIssuer) => {
+                    rustls::Error::InvalidCertificate(CertificateError::Other(OtherError(
+                        Arc::new(UnknownIssuer {
+                            presented: sha256_fingerprint(end_entity.as_ref()),
+                        }),
+                    )))
+                }
+                // webpki's own error, which rustls passes on without a variant of its own.
+                rustls::Error::InvalidCertificate(CertificateError::Other(OtherError(o)))
+                    if format!("{o:?}") == "CaUsedAsEndEntity" =>
+                {
+                    rustls::Error::InvalidCertificate(CertificateError::Other(OtherError(
+                        Arc::new(CaAsServer {
+                            presented: sha256_fingerprint(end_entity.as_ref()),
+                        }),
+                    )))
+                }
+                other => other,
+            })
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> std::result::Result<HandshakeSignatureValid, rustls::Error> {
+        self.0.verify_tls12_signature(message, cert, dss)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> std::result::Result<HandshakeSignatureValid, rustls::Error> {
+        self.0.verify_tls13_signature(message, cert, dss)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.0.supported_verify_schemes()
+    }
+
+    fn requires_raw_public_keys(&self) -> bool {
+        self.0.requires_raw_public_keys()
+    }
+
+    fn root_hint_subjects(&self) -> Option<&[rustls::DistinguishedName]> {
+        self.0.root_hint_subjects()
+    }
+}
+
+/// Certificate pinning: the server's end-entity certificate is accepted exactly when
+/// its SHA-256 fingerprint (over the whole DER certificate) is one of the pins. The
+/// chain, the issuer, the name, the validity dates, key usages and revocation are not
+/// checked: the pin is the trust decision. The handshake signatures are checked (with
+/// the provider's algorithms), so the server must hold the pinned certificate's
+/// private key.
+#[derive(Debug)]
+struct Pinned {
+    pins: Vec<[u8; 32]>,
+    provider: Arc<CryptoProvider>,
+}
+
+impl ServerCertVerifier for Pinned {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _server_name: &ServerName<'_>,
+        _ocsp_response: &[u8],
+        _now: UnixTime,
+    ) -> std::result::Result<ServerCertVerified, rustls::Error> {
+        let digest: [u8; 32] = Sha256::digest(end_entity.as_ref()).into();
+        if self.pins.contains(&digest) {
+            Ok(ServerCertVerified::assertion())
+        } else {
+            Err(rustls::Error::InvalidCertificate(CertificateError::Other(
+                OtherError(Arc::new(PinMismatch {
+                    presented: fingerprint(&digest),
+                })),
+            )))
+        }
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> std::result::Result<HandshakeSignatureValid, rustls::Error> {
+        tls12_signature(&self.provider, message, cert, dss)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> std::result::Result<HandshakeSignatureValid, rustls::Error> {
+        tls13_signature(&self.provider, message, cert, dss)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.provider
+            .signature_verification_algorithms
+            .supported_schemes()
+    }
 }
 
 /// Accepts any certificate but still checks handshake signatures.
@@ -150,12 +562,7 @@ impl ServerCertVerifier for AcceptAny {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> std::result::Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(
-            message,
-            cert,
-            dss,
-            &self.0.signature_verification_algorithms,
-        )
+        tls12_signature(&self.0, message, cert, dss)
     }
 
     fn verify_tls13_signature(
@@ -164,12 +571,7 @@ impl ServerCertVerifier for AcceptAny {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> std::result::Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(
-            message,
-            cert,
-            dss,
-            &self.0.signature_verification_algorithms,
-        )
+        tls13_signature(&self.0, message, cert, dss)
     }
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
@@ -207,5 +609,79 @@ mod tests {
         assert!(weak.upgrade().is_none());
         let d = client_config(&lab).unwrap();
         assert!(!Arc::ptr_eq(&a, &d));
+    }
+
+    #[test]
+    fn the_cache_key_tells_the_new_options_apart() {
+        let base = TlsOptions::default();
+        let os = TlsOptions {
+            os_roots: true,
+            ..TlsOptions::default()
+        };
+        let pinned = TlsOptions {
+            pins: vec![[1; 32]],
+            ..TlsOptions::default()
+        };
+        let other_pin = TlsOptions {
+            pins: vec![[2; 32]],
+            ..TlsOptions::default()
+        };
+        let both_pins = TlsOptions {
+            pins: vec![[2; 32], [1; 32]],
+            ..TlsOptions::default()
+        };
+        let keys = [&base, &os, &pinned, &other_pin, &both_pins].map(Key::of);
+        for (i, a) in keys.iter().enumerate() {
+            for (j, b) in keys.iter().enumerate() {
+                assert_eq!(a == b, i == j, "options {i} and {j}");
+            }
+        }
+        // The order of the pins does not matter.
+        let reordered = TlsOptions {
+            pins: vec![[1; 32], [2; 32], [1; 32]],
+            ..TlsOptions::default()
+        };
+        assert!(Key::of(&reordered) == Key::of(&both_pins));
+        // And configurations follow the keys.
+        let a = client_config(&pinned).unwrap();
+        let b = client_config(&other_pin).unwrap();
+        let c = client_config(&pinned.clone()).unwrap();
+        assert!(!Arc::ptr_eq(&a, &b) && Arc::ptr_eq(&a, &c));
+        let plain = client_config(&base).unwrap();
+        assert!(!Arc::ptr_eq(&a, &plain));
+    }
+
+    #[test]
+    fn pins_parse_in_both_notations_and_print_with_colons() {
+        let hex = "00112233445566778899aabbccddeeff00112233445566778899AABBCCDDEEFF";
+        let pin = parse_pin(hex).unwrap();
+        assert_eq!(pin[0], 0x00);
+        assert_eq!(pin[10], 0xaa);
+        assert_eq!(pin[31], 0xff);
+        let printed = fingerprint(&pin);
+        assert_eq!(printed.len(), 32 * 3 - 1);
+        assert!(printed.starts_with("00:11:22:") && printed.ends_with(":EE:FF"));
+        assert_eq!(parse_pin(&printed).unwrap(), pin);
+        assert_eq!(parse_pin(&format!("  {printed}\n")).unwrap(), pin);
+        for bad in ["", ":", "0g", &hex[1..], &format!("{hex}00"), "+1"] {
+            assert!(parse_pin(bad).is_err(), "{bad:?}");
+        }
+        // Non-ASCII input never panics (slicing by byte).
+        assert!(parse_pin(&"é".repeat(32)).is_err());
+        assert!(parse_pin(&"éé:".repeat(32)).is_err());
+    }
+
+    #[test]
+    fn debug_shows_pins_as_fingerprints() {
+        let opts = TlsOptions {
+            pins: vec![[0xab; 32]],
+            os_roots: true,
+            ..TlsOptions::default()
+        };
+        let d = format!("{opts:?}");
+        assert!(
+            d.contains("AB:AB:AB") && d.contains("os_roots: true"),
+            "{d}"
+        );
     }
 }

@@ -86,6 +86,16 @@ struct Global {
     /// Trust the CA certificates in this PEM file, in addition to the web PKI roots.
     #[arg(long, value_name = "FILE", global = true)]
     ca: Option<PathBuf>,
+    /// Also trust the operating system's trust store (on Linux the system CA bundle, or
+    /// SSL_CERT_FILE / SSL_CERT_DIR; where an internal CA is usually installed).
+    #[arg(long, global = true)]
+    os_roots: bool,
+    /// Trust exactly the server certificate with this SHA-256 fingerprint (64 hex digits,
+    /// colons optional, as `openssl x509 -noout -fingerprint -sha256` prints it); repeat
+    /// for several (a renewal). The pin replaces CA and host-name checks; the server
+    /// must still prove it holds the certificate's key.
+    #[arg(long = "pin", value_name = "SHA256", global = true)]
+    pins: Vec<String>,
     /// Allow Basic authentication over plain http:// (the password travels in clear text).
     #[arg(long, global = true)]
     allow_http_basic: bool,
@@ -609,6 +619,10 @@ fn build_client(
         .danger_accept_invalid_certs(g.insecure);
     if let Some(pem) = ca {
         b = b.add_root_certificate_pem(pem);
+    }
+    b = b.os_roots(g.os_roots);
+    for pin in &g.pins {
+        b = b.pin_sha256(pin);
     }
     if let Some(d) = g.operation_timeout {
         b = b.operation_timeout(d);

@@ -378,6 +378,25 @@ pub fn hint(e: &Error, cx: &HintContext<'_>) -> Option<String> {
                 endpoint.trim_start()[8..].trim()
             )
         }
+        Error::PinMismatch { presented, .. } => format!(
+            "the server's certificate is not the pinned one (--pin): it was renewed, or \
+             someone is in the way. Check {presented} against the host's certificate \
+             (PowerShell: Get-ChildItem Cert:\\LocalMachine\\My | ForEach-Object \
+             {{ $_.GetCertHashString('SHA256') }}) before pinning it"
+        ),
+        Error::Tls { message, .. }
+            if message.contains("is a CA certificate (basic constraints") =>
+        {
+            "the server presents a CA certificate as its own (a self-signed lab certificate, \
+             for instance): pin it with --pin SHA256 after checking its fingerprint on the \
+             host, or give the server a certificate issued by a CA"
+                .to_string()
+        }
+        e if e.is_unknown_ca() => "the server's certificate comes from a CA this client does \
+             not trust: pass that CA with --ca FILE, use the system's trust store with \
+             --os-roots (if the CA is installed there), or pin the certificate with --pin \
+             SHA256 after checking its fingerprint on the host"
+            .to_string(),
         _ => return None,
     };
     Some(format!("hint: {text}"))
@@ -411,6 +430,23 @@ mod tests {
         };
         let h = hint(&e, &cx("http://h:5985/wman", "ntlm")).unwrap();
         assert!(h.contains("/wsman"), "{h}");
+    }
+
+    #[test]
+    fn pin_mismatch_hint_names_the_fingerprint_and_other_tls_errors_get_none() {
+        let e = Error::PinMismatch {
+            endpoint: "h:5986".into(),
+            presented: "AB:CD".into(),
+        };
+        let h = hint(&e, &cx("https://h:5986/wsman", "negotiate")).unwrap();
+        assert!(h.contains("--pin") && h.contains("AB:CD"), "{h}");
+        assert!(describe_error(&e).contains("AB:CD"));
+        let e = Error::Tls {
+            message: "TLS handshake with h:5986 failed: expired".into(),
+            source: None,
+        };
+        assert!(!e.is_unknown_ca());
+        assert_eq!(hint(&e, &cx("https://h:5986/wsman", "negotiate")), None);
     }
 
     #[test]

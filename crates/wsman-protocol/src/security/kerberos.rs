@@ -37,6 +37,24 @@ pub struct KerberosContext {
     krb: Kerberos,
     creds: Option<CredentialsBuffers>,
     spn: String,
+    /// The `SEC_CHANNEL_BINDINGS` buffer handed to sspi with each initiator step.
+    channel_bindings: Option<Vec<u8>>,
+}
+
+/// The `SEC_CHANNEL_BINDINGS` structure sspi reads from a `ChannelBindings` buffer
+/// (32-byte header, no initiator or acceptor address, the application data after the
+/// header): what the GSS-API calls `gss_channel_bindings_struct`, whose MD5 goes into
+/// the authenticator checksum (RFC 4121 §4.1.1.2).
+pub fn sec_channel_bindings(application_data: &[u8]) -> Vec<u8> {
+    const HEADER: u32 = 32;
+    let len = u32::try_from(application_data.len()).unwrap_or(u32::MAX);
+    let mut out = Vec::with_capacity(32 + application_data.len());
+    // initiator: type, length, offset; acceptor: type, length, offset.
+    out.extend_from_slice(&[0u8; 24]);
+    out.extend_from_slice(&len.to_le_bytes());
+    out.extend_from_slice(&HEADER.to_le_bytes());
+    out.extend_from_slice(application_data);
+    out
 }
 
 impl fmt::Debug for KerberosContext {
@@ -74,7 +92,26 @@ impl KerberosContext {
                 .map_err(|e| auth_error("credentials", &e))?;
             Ok::<_, SecurityError>((krb, handle))
         })?;
-        Ok(KerberosContext { krb, creds, spn })
+        Ok(KerberosContext {
+            krb,
+            creds,
+            spn,
+            channel_bindings: None,
+        })
+    }
+
+    /// Initiator: binds the context to a channel (for HTTPS the RFC 5929
+    /// `tls-server-end-point` data): sspi puts the MD5 of the channel bindings into the
+    /// AP-REQ authenticator's checksum and marks the AP options as channel-bound, as
+    /// Windows' Extended Protection for Authentication expects. Call it before the first
+    /// [`initialize`](Self::initialize).
+    pub fn set_channel_bindings(&mut self, application_data: &[u8]) {
+        self.channel_bindings = Some(sec_channel_bindings(application_data));
+    }
+
+    /// The `SEC_CHANNEL_BINDINGS` buffer the context hands to sspi, if bound.
+    pub fn channel_bindings(&self) -> Option<&[u8]> {
+        self.channel_bindings.as_deref()
     }
 
     /// Initiator: one step of the handshake on the server's `input` (empty at first),
@@ -99,6 +136,9 @@ impl KerberosContext {
     ) -> Result<(SecurityStatus, Vec<u8>)> {
         let mut output = vec![SecurityBuffer::new(Vec::new(), BufferType::Token)];
         let mut input_buffers = vec![SecurityBuffer::new(input.to_vec(), BufferType::Token)];
+        if let Some(cb) = &self.channel_bindings {
+            input_buffers.push(SecurityBuffer::new(cb.clone(), BufferType::ChannelBindings));
+        }
         let spn = self.spn.clone();
         let status = context::quiet(|| {
             let mut builder = self
@@ -155,6 +195,7 @@ impl KerberosContext {
             krb,
             creds: None,
             spn: service.join("/"),
+            channel_bindings: None,
         })
     }
 
@@ -223,6 +264,17 @@ pub fn parse(body: &[u8]) -> std::result::Result<(usize, &[u8], &[u8]), String> 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn channel_bindings_are_the_structure_sspi_reads() {
+        let data = b"tls-server-end-point:0123456789abcdef0123456789abcdef";
+        let buf = sec_channel_bindings(data);
+        assert_eq!(buf.len(), 32 + data.len());
+        let cb = sspi::channel_bindings::ChannelBindings::from_bytes(&buf).unwrap();
+        assert_eq!(cb.application_data, data);
+        assert!(cb.initiator.is_empty() && cb.acceptor.is_empty());
+        assert_eq!((cb.initiator_addr_type, cb.acceptor_addr_type), (0, 0));
+    }
 
     #[test]
     fn frames_round_trip_and_never_panic() {
