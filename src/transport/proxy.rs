@@ -265,7 +265,7 @@ impl Proxy {
             Ok(result) => result,
             Err(_) => Err(self.error(
                 format!(
-                    "no way to {} within the connect timeout of {timeout:?} \
+                    "no tunnel to {} within the connect timeout of {timeout:?} \
                      (TCP connect to the proxy and its handshake)",
                     endpoint.authority()
                 ),
@@ -331,12 +331,23 @@ impl Proxy {
                 };
                 result.map_err(|e| {
                     let why = e.to_string();
-                    let why = why
+                    let mut why = why
                         .strip_prefix("SOCKS error: ")
                         .unwrap_or(&why)
                         .to_string();
+                    if why.starts_with("io error") {
+                        // hyper-util's message leaves the I/O error out.
+                        let detail = format!("{e:?}");
+                        why = if detail.contains("UnexpectedEof") {
+                            "the proxy closed the connection during the SOCKS5 handshake \
+                             (some proxies do so on wrong credentials)"
+                                .to_string()
+                        } else {
+                            format!("{why} ({detail})")
+                        };
+                    }
                     self.error(
-                        format!("the SOCKS5 connection to {target} failed: {why}"),
+                        format!("no SOCKS5 connection to {target}: {why}"),
                         Some(Box::new(e)),
                     )
                 })?
@@ -363,7 +374,7 @@ impl Proxy {
                     String::new()
                 };
                 self.error(
-                    format!("the proxy refused the CONNECT to {target}: {line:?}{hint}{offered}"),
+                    format!("refused the CONNECT to {target}: {line:?}{hint}{offered}"),
                     None,
                 )
             }
