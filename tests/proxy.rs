@@ -304,6 +304,100 @@ async fn sealed_session_through_a_connect_tunnel_with_credentials() {
     .await;
 }
 
+/// A TLS front for the simulator (rcgen's certificate for `localhost`): `https://`
+/// endpoints through a tunnel. Returns the endpoint and the CA's PEM.
+async fn tls_front(sim: &Simulator) -> (String, String) {
+    use rcgen::{
+        BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair,
+        KeyUsagePurpose,
+    };
+    use tokio_rustls::rustls::{self, pki_types::PrivateKeyDer, pki_types::PrivatePkcs8KeyDer};
+    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    ca_params
+        .distinguished_name
+        .push(DnType::CommonName, "tokio-winrm proxy test CA");
+    ca_params.key_usages = vec![
+        KeyUsagePurpose::KeyCertSign,
+        KeyUsagePurpose::DigitalSignature,
+    ];
+    let ca = CertifiedIssuer::self_signed(ca_params, KeyPair::generate().unwrap()).unwrap();
+    let key = KeyPair::generate().unwrap();
+    let cert = CertificateParams::new(vec!["localhost".to_string()])
+        .unwrap()
+        .signed_by(&key, &*ca)
+        .unwrap();
+    let config = rustls::ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_no_client_auth()
+    .with_single_cert(
+        vec![cert.der().clone(), ca.der().clone()],
+        PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der())),
+    )
+    .unwrap();
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let upstream = sim.addr();
+    tokio::spawn(async move {
+        while let Ok((tcp, _)) = listener.accept().await {
+            let acceptor = acceptor.clone();
+            tokio::spawn(async move {
+                let (Ok(mut tls), Ok(mut plain)) = (
+                    acceptor.accept(tcp).await,
+                    TcpStream::connect(upstream).await,
+                ) else {
+                    return;
+                };
+                let _ = tokio::io::copy_bidirectional(&mut tls, &mut plain).await;
+            });
+        }
+    });
+    (format!("https://localhost:{port}/wsman"), ca.pem())
+}
+
+#[tokio::test]
+async fn https_endpoint_through_a_connect_tunnel() {
+    within(async {
+        // Basic inside TLS: the simulator behind the TLS front sees plain HTTP, so it
+        // would insist on NTLM sealing, which the client rightly skips over https.
+        let sim = Simulator::start().await.unwrap();
+        let (endpoint, ca) = tls_front(&sim).await;
+        let proxy = FakeProxy::start(Behaviour::Tunnel, None).await;
+        let c = Client::builder(&endpoint)
+            .auth(Auth::basic(sim.user(), sim.password()))
+            .add_root_certificate_pem(ca.as_bytes())
+            .proxy(Proxy::http(&proxy.url()).unwrap())
+            .build()
+            .unwrap();
+        let out = c.run("echo", &["over", "tls"]).await.unwrap();
+        assert!(
+            out.stdout_text().contains("over tls"),
+            "{:?}",
+            out.stdout_text()
+        );
+        // The CONNECT names the endpoint by name; TLS (verified) runs inside the tunnel.
+        let heads = proxy.heads();
+        let port = endpoint
+            .rsplit(':')
+            .next()
+            .unwrap()
+            .trim_end_matches("/wsman");
+        assert!(!heads.is_empty());
+        assert!(
+            heads
+                .iter()
+                .all(|h| h.starts_with(&format!("CONNECT localhost:{port} HTTP/1.1\r\n"))),
+            "{heads:?}"
+        );
+        assert_eq!(heads.len() as u64, c.transport_stats().connects);
+    })
+    .await;
+}
+
 #[tokio::test]
 async fn connect_refused_with_407_is_a_typed_error_naming_the_proxy() {
     within(async {
