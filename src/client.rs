@@ -21,6 +21,7 @@ use crate::transport::{
     Auth, Endpoint, HttpResponse, RawEndpoint, RequestKind, RetryPolicy, TlsOptions, Transport,
     TransportConfig, TransportStats, http_timeout_for, parse_pem_certificates,
 };
+use crate::transport::{Proxy, select_proxy};
 
 /// The default `w:OperationTimeout` (the long-poll length for Receive and Pull).
 pub const DEFAULT_OPERATION_TIMEOUT: Duration = Duration::from_secs(20);
@@ -53,6 +54,8 @@ pub struct ClientBuilder {
     retry: Option<RetryPolicy>,
     robust_connections: bool,
     error: Option<Error>,
+    proxy: Option<Proxy>,
+    proxy_from_env: bool,
 }
 
 impl ClientBuilder {
@@ -234,6 +237,30 @@ impl ClientBuilder {
         self
     }
 
+    /// Connects through `proxy` (an HTTP `CONNECT` tunnel or SOCKS5; see [`Proxy`]):
+    /// every channel is one tunnel over its own connection to the proxy, so NTLM and
+    /// Kerberos contexts stay bound to one connection. The connect timeout covers the
+    /// connection to the proxy and its handshake. An explicit proxy is used for the
+    /// endpoint whatever the environment says (`NO_PROXY` included).
+    pub fn proxy(mut self, proxy: Proxy) -> Self {
+        self.proxy = Some(proxy);
+        self
+    }
+
+    /// Takes the proxy from the environment as curl does (default off): `HTTPS_PROXY`
+    /// for `https://` endpoints, `HTTP_PROXY` for `http://` ones, `ALL_PROXY` for either
+    /// when that is unset (each upper-case, then lower-case); `NO_PROXY` lists hosts,
+    /// domains (with their subdomains), addresses and CIDR ranges reached directly, `*`
+    /// for all. Within a CGI program (`REQUEST_METHOD` set) the environment is ignored.
+    /// Read when the client is built; [`ClientBuilder::proxy`] takes precedence.
+    ///
+    /// [`ClientBuilder::build`] fails with [`Error::Config`] when the variable that
+    /// applies names a proxy this client cannot use (`https://`, `socks4://`).
+    pub fn proxy_from_env(mut self, yes: bool) -> Self {
+        self.proxy_from_env = yes;
+        self
+    }
+
     /// Builds the client. No connection is made until the first request.
     ///
     /// # Errors
@@ -249,7 +276,7 @@ impl ClientBuilder {
                 "max_envelope_size must be at least 8192 bytes".into(),
             ));
         }
-        let config = TransportConfig::new(
+        let mut config = TransportConfig::new(
             endpoint.clone(),
             self.auth,
             self.allow_insecure_basic,
@@ -259,6 +286,7 @@ impl ClientBuilder {
             self.max_channels,
             self.idle_timeout,
         )?;
+        config.proxy = select_proxy(self.proxy, self.proxy_from_env, &endpoint)?;
         Ok(Client {
             inner: Arc::new(ClientInner {
                 endpoint,
@@ -329,6 +357,8 @@ impl Client {
             retry: None,
             robust_connections: true,
             error: None,
+            proxy: None,
+            proxy_from_env: false,
         }
     }
 

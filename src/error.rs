@@ -79,6 +79,24 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+    /// A proxy ([`crate::Proxy`]) did not open the way to the endpoint: it is
+    /// unreachable, it refused the tunnel (an HTTP `CONNECT` answered 403 or 407, a
+    /// SOCKS5 refusal or rejected credentials), or the connection to it and its
+    /// handshake did not finish within the connect timeout (`source` is then an
+    /// [`std::io::Error`] of kind `TimedOut`). No request reached the server. The proxy's
+    /// credentials are never part of it.
+    #[error("proxy {proxy}: {message}")]
+    Proxy {
+        /// The proxy's host:port.
+        proxy: String,
+        /// What failed, with what the proxy answered.
+        message: String,
+        /// The underlying error: the [`std::io::Error`] of the connection to the proxy
+        /// (or the timeout), or the handshake's error; none when the proxy answered a
+        /// `CONNECT` with a refusal (its status line is in `message`).
+        #[source]
+        source: Option<BoxError>,
+    },
     /// TLS failed: the handshake (including certificate verification; `source` is then the
     /// [`std::io::Error`] that wraps rustls' error) or the TLS configuration.
     #[error("TLS error: {message}")]
@@ -203,6 +221,10 @@ impl Error {
         match self {
             Error::HttpTimeout(_) => true,
             Error::Connect { source, .. } => source.kind() == std::io::ErrorKind::TimedOut,
+            Error::Proxy { .. } => {
+                self.proxy_io_error().map(std::io::Error::kind)
+                    == Some(std::io::ErrorKind::TimedOut)
+            }
             Error::Fault(f) => f.is_timed_out(),
             Error::Cancelled { reason } | Error::Abandoned { reason } => {
                 *reason == CancelReason::Timeout
@@ -218,11 +240,14 @@ impl Error {
 
     /// True when no connection to the endpoint could be made: [`Error::Connect`] (name
     /// resolution, TCP connect, connect timeout), [`Error::Tls`] (handshake, certificate)
-    /// and [`Error::PinMismatch`].
+    /// [`Error::PinMismatch`] and [`Error::Proxy`].
     pub fn is_connect(&self) -> bool {
         matches!(
             self,
-            Error::Connect { .. } | Error::Tls { .. } | Error::PinMismatch { .. }
+            Error::Connect { .. }
+                | Error::Tls { .. }
+                | Error::PinMismatch { .. }
+                | Error::Proxy { .. }
         )
     }
 
@@ -244,9 +269,27 @@ impl Error {
         }
     }
 
+    /// True for [`Error::Proxy`]: the proxy was unreachable, refused the tunnel, or timed
+    /// out. No request reached the server.
+    pub fn is_proxy(&self) -> bool {
+        matches!(self, Error::Proxy { .. })
+    }
+
+    /// The I/O error of an [`Error::Proxy`] that failed on the connection to the proxy
+    /// (unreachable, reset, timed out) rather than on the proxy's refusal.
+    fn proxy_io_error(&self) -> Option<&std::io::Error> {
+        match self {
+            Error::Proxy {
+                source: Some(s), ..
+            } => s.downcast_ref::<std::io::Error>(),
+            _ => None,
+        }
+    }
+
     /// True when the request certainly did not take effect on the server and the same
     /// call may succeed later: a failed connect ([`Error::Connect`], not TLS: a refused
-    /// certificate stays refused), a connection that failed before the request was sent
+    /// certificate stays refused; an [`Error::Proxy`] when the connection to the proxy
+    /// failed or timed out, not when the proxy refused), a connection that failed before the request was sent
     /// ([`Error::Connection`]), and the quota faults 2150859173 / 2150859174 (the server
     /// refused the request; retry with backoff). [`Error::ResponseLost`] and
     /// [`Error::HttpTimeout`] are not retryable in general: the server may have carried
@@ -254,6 +297,7 @@ impl Error {
     pub fn is_retryable(&self) -> bool {
         match self {
             Error::Connect { .. } | Error::Connection { .. } => true,
+            Error::Proxy { .. } => self.proxy_io_error().is_some(),
             Error::Fault(f) => f.is_quota(),
             _ => false,
         }

@@ -46,6 +46,7 @@ pub use shell::{
 pub use soap::cim::{CimDateTime, EndpointReference, Instance, Value};
 pub use soap::de::from_instance;
 pub use soap::fault::{Fault, code as fault_code};
+pub use transport::Proxy;
 pub use transport::{
     Auth, Encryption, Endpoint, RetryPolicy, SspiCredentials, TlsOptions, TransportStats,
 };

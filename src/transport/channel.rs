@@ -259,19 +259,24 @@ impl Channel {
     async fn connect(&mut self) -> Result<()> {
         let ep = &self.config.endpoint;
         let authority = ep.authority();
-        let tcp = tokio::time::timeout(self.config.connect_timeout, TcpStream::connect(&authority))
-            .await
-            .map_err(|_| Error::Connect {
-                endpoint: authority.clone(),
-                source: std::io::Error::new(
-                    std::io::ErrorKind::TimedOut,
-                    format!("timed out after {:?}", self.config.connect_timeout),
-                ),
-            })?
-            .map_err(|source| Error::Connect {
-                endpoint: authority.clone(),
-                source,
-            })?;
+        let tcp = if let Some(proxy) = &self.config.proxy {
+            // A tunnel through the proxy (CONNECT or SOCKS5), one per channel.
+            proxy.connect(ep, self.config.connect_timeout).await?
+        } else {
+            tokio::time::timeout(self.config.connect_timeout, TcpStream::connect(&authority))
+                .await
+                .map_err(|_| Error::Connect {
+                    endpoint: authority.clone(),
+                    source: std::io::Error::new(
+                        std::io::ErrorKind::TimedOut,
+                        format!("timed out after {:?}", self.config.connect_timeout),
+                    ),
+                })?
+                .map_err(|source| Error::Connect {
+                    endpoint: authority.clone(),
+                    source,
+                })?
+        };
         let _ = tcp.set_nodelay(true);
         tracing::debug!(endpoint = %authority, "TCP connection established");
         let mut channel_binding = None;

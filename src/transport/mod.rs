@@ -8,6 +8,7 @@ mod channel;
 #[cfg(feature = "kerberos")]
 pub(crate) mod kerberos;
 mod logon;
+mod proxy;
 mod retry;
 pub(crate) mod robust;
 mod tls;
@@ -28,6 +29,8 @@ pub(crate) use channel::{Channel, HttpResponse, http_timeout_for};
 #[cfg(feature = "kerberos")]
 pub use kerberos::{KerberosCredentials, KerberosOptions};
 pub(crate) use logon::Logon;
+pub use proxy::Proxy;
+pub(crate) use proxy::select as select_proxy;
 pub use retry::RetryPolicy;
 pub use tls::{TlsOptions, parse_pem_certificates};
 
@@ -162,6 +165,8 @@ pub(crate) struct TransportConfig {
     pub idle_timeout: Duration,
     /// The logon gate (and Kerberos tickets) shared by every channel of the client.
     pub logon: Arc<Logon>,
+    /// The proxy every channel connects through (see `proxy.rs`), if any.
+    pub proxy: Option<Proxy>,
 }
 
 impl TransportConfig {
@@ -211,6 +216,7 @@ impl TransportConfig {
             max_channels: max_channels.max(2),
             idle_timeout,
             logon: Arc::new(Logon::new()),
+            proxy: None,
         })
     }
 }

@@ -17,7 +17,8 @@ use crate::error::Error;
 ///   waiting helps;
 /// - **connection failures before the request left**: [`Error::Connect`] (connection
 ///   refused, name resolution, connect timeout; not TLS: a refused certificate stays
-///   refused) and [`Error::Connection`], for every kind of request;
+///   refused), [`Error::Connection`], and an [`Error::Proxy`] whose proxy could not be
+///   reached (not one that refused the tunnel), for every kind of request;
 /// - **lost responses and HTTP timeouts of reads** (Identify, WS-Transfer Get, the
 ///   config Get), which are safe to repeat. (Without a policy a read whose response was
 ///   lost is still sent once more on a fresh connection.)
@@ -93,6 +94,7 @@ impl RetryPolicy {
     pub(crate) fn allows(&self, kind: RequestKind, error: &Error) -> bool {
         match error {
             Error::Connect { .. } | Error::Connection { .. } => self.connect,
+            Error::Proxy { .. } => self.connect && error.is_retryable(),
             Error::ResponseLost { .. } | Error::HttpTimeout(_) => {
                 self.connect && kind == RequestKind::Read
             }
@@ -156,5 +158,16 @@ mod tests {
         );
         assert!(!p.allows(RequestKind::Write, &Error::tls("bad certificate", None)));
         assert!(!p.allows(RequestKind::Write, &Error::Auth("no".into())));
+        let proxy = |source: Option<crate::BoxError>| Error::Proxy {
+            proxy: "p:3128".into(),
+            message: "m".into(),
+            source,
+        };
+        let unreachable = std::io::Error::from(std::io::ErrorKind::ConnectionRefused);
+        assert!(p.allows(RequestKind::Write, &proxy(Some(Box::new(unreachable)))));
+        assert!(
+            !p.allows(RequestKind::Write, &proxy(None)),
+            "a 407 stays a 407"
+        );
     }
 }

@@ -115,6 +115,33 @@ struct Global {
     /// for the fan-out smoke test).
     #[arg(long, global = true, hide = true)]
     report_peak_rss: bool,
+    /// Connect through this proxy: http://[user:pass@]host[:port] (an HTTP CONNECT
+    /// tunnel), socks5://... (names resolved here) or socks5h://... (resolved by the
+    /// proxy). The user:pass@ is for the proxy only and is never printed.
+    #[arg(long, value_name = "URL", global = true, value_parser = parse_proxy_arg)]
+    proxy: Option<ProxyArg>,
+    /// Take the proxy from HTTPS_PROXY / HTTP_PROXY / ALL_PROXY and NO_PROXY, as curl
+    /// does (ignored with --proxy).
+    #[arg(long, global = true)]
+    proxy_from_env: bool,
+}
+
+/// The `--proxy` URL as given; its `Debug` hides the user information. Parsed when the
+/// client is built, so that no parse error (clap's repeat the value) shows a password.
+#[derive(Clone)]
+struct ProxyArg(String);
+
+impl std::fmt::Debug for ProxyArg {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match tokio_winrm::Proxy::parse(&self.0) {
+            Ok(p) => write!(f, "{p:?}"),
+            Err(_) => f.write_str("ProxyArg(<unparsable>)"),
+        }
+    }
+}
+
+fn parse_proxy_arg(s: &str) -> Result<ProxyArg, std::convert::Infallible> {
+    Ok(ProxyArg(s.to_string()))
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -630,6 +657,10 @@ fn build_client(
     if let Some(d) = g.http_timeout {
         b = b.http_timeout(d);
     }
+    if let Some(p) = &g.proxy {
+        b = b.proxy(tokio_winrm::Proxy::parse(&p.0)?);
+    }
+    b = b.proxy_from_env(g.proxy_from_env);
     Ok(b.build()?)
 }
 
