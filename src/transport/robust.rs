@@ -167,6 +167,9 @@ pub(crate) fn retransmittable(e: &Error) -> bool {
         | Error::Connect { .. }
         | Error::Connection { .. } => true,
         Error::Http { status, .. } => matches!(status, 502..=504),
+        // The proxy could not be reached (not: it refused the tunnel, which a
+        // retransmission would meet again).
+        Error::Proxy { .. } => e.is_retryable(),
         _ => false,
     }
 }
@@ -185,6 +188,24 @@ pub(crate) fn backoff(n: u32) -> Duration {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_unreachable_proxy_is_retransmitted_a_refusing_one_is_not() {
+        let unreachable = Error::Proxy {
+            proxy: "127.0.0.1:3128".into(),
+            message: "cannot connect to the proxy".into(),
+            source: Some(Box::new(std::io::Error::from(
+                std::io::ErrorKind::ConnectionRefused,
+            ))),
+        };
+        assert!(retransmittable(&unreachable));
+        let refused = Error::Proxy {
+            proxy: "127.0.0.1:3128".into(),
+            message: "CONNECT refused: HTTP/1.1 407 Proxy Authentication Required".into(),
+            source: None,
+        };
+        assert!(!retransmittable(&refused));
+    }
     use crate::soap::Envelope;
     use uuid::Uuid;
 

@@ -342,6 +342,14 @@ pub fn hint(e: &Error, cx: &HintContext<'_>) -> Option<String> {
              (WinRM listens on http://HOST:5985/wsman and https://HOST:5986/wsman)"
                 .to_string()
         }
+        Error::Proxy { proxy, message, .. } if message.contains("407") => format!(
+            "the proxy {proxy} wants credentials (or refused the ones given): \
+             --proxy http://USER:PASSWORD@{proxy} (or socks5://...)"
+        ),
+        Error::Proxy { proxy, .. } if e.is_retryable() => format!(
+            "the proxy {proxy} could not be reached: check the --proxy address \
+             (or HTTP_PROXY/HTTPS_PROXY/ALL_PROXY with --proxy-from-env)"
+        ),
         Error::Http { status: 404, .. } => "nothing answers at this path: WinRM's path is /wsman \
              (http://HOST:5985/wsman, https://HOST:5986/wsman), unless the listener was \
              configured with another URLPrefix"
@@ -420,6 +428,26 @@ mod tests {
             auth: auth.into(),
             user_given: true,
         }
+    }
+
+    #[test]
+    fn proxy_errors_hint_at_credentials_or_the_address() {
+        let e = Error::Proxy {
+            proxy: "proxy:3128".into(),
+            message: "CONNECT refused: HTTP/1.1 407 Proxy Authentication Required".into(),
+            source: None,
+        };
+        let h = hint(&e, &cx("http://h:5985/wsman", "ntlm")).unwrap();
+        assert!(h.contains("credentials") && h.contains("proxy:3128"), "{h}");
+        let e = Error::Proxy {
+            proxy: "proxy:3128".into(),
+            message: "cannot connect".into(),
+            source: Some(Box::new(std::io::Error::from(
+                std::io::ErrorKind::ConnectionRefused,
+            ))),
+        };
+        let h = hint(&e, &cx("http://h:5985/wsman", "ntlm")).unwrap();
+        assert!(h.contains("could not be reached"), "{h}");
     }
 
     #[test]
