@@ -15,6 +15,7 @@ use tokio_rustls::rustls::{
     pki_types::{CertificateDer, ServerName, UnixTime, pem::PemObject},
 };
 
+use super::auth::ClientCertificate;
 use crate::error::{Error, Result};
 
 /// TLS settings of a client.
@@ -66,14 +67,22 @@ struct Key {
     extra_roots: Vec<Vec<u8>>,
     no_default_roots: bool,
     danger_accept_invalid_certs: bool,
+    /// The client identity: its chain and the SHA-256 of its private key (not the key).
+    identity: Option<(Vec<Vec<u8>>, [u8; 32])>,
 }
 
 impl Key {
-    fn of(opts: &TlsOptions) -> Key {
+    fn of(opts: &TlsOptions, identity: Option<&ClientCertificate>) -> Key {
         Key {
             extra_roots: opts.extra_roots.iter().map(|c| c.to_vec()).collect(),
             no_default_roots: opts.no_default_roots,
             danger_accept_invalid_certs: opts.danger_accept_invalid_certs,
+            identity: identity.map(|c| {
+                (
+                    c.chain.iter().map(|d| d.to_vec()).collect(),
+                    c.key_digest(),
+                )
+            }),
         }
     }
 }
@@ -82,8 +91,18 @@ impl Key {
 static SHARED: Mutex<Vec<(Key, Weak<ClientConfig>)>> = Mutex::new(Vec::new());
 
 /// The configuration for `opts`: the one another live client already uses, or a new one.
+#[cfg_attr(not(test), allow(dead_code, reason = "the form without a client identity"))]
 pub(crate) fn client_config(opts: &TlsOptions) -> Result<Arc<ClientConfig>> {
-    let key = Key::of(opts);
+    client_config_with_identity(opts, None)
+}
+
+/// [`client_config`] that presents `identity` when the server asks for a client
+/// certificate; clients share a configuration only with the same identity.
+pub(crate) fn client_config_with_identity(
+    opts: &TlsOptions,
+    identity: Option<&ClientCertificate>,
+) -> Result<Arc<ClientConfig>> {
+    let key = Key::of(opts, identity);
     let mut shared = SHARED.lock().unwrap_or_else(|p| p.into_inner());
     shared.retain(|(_, config)| config.strong_count() > 0);
     if let Some(config) = shared
@@ -93,20 +112,22 @@ pub(crate) fn client_config(opts: &TlsOptions) -> Result<Arc<ClientConfig>> {
     {
         return Ok(config);
     }
-    let config = build_config(opts)?;
+    let config = build_config(opts, identity)?;
     shared.push((key, Arc::downgrade(&config)));
     Ok(config)
 }
 
-fn build_config(opts: &TlsOptions) -> Result<Arc<ClientConfig>> {
+fn build_config(
+    opts: &TlsOptions,
+    identity: Option<&ClientCertificate>,
+) -> Result<Arc<ClientConfig>> {
     let builder = ClientConfig::builder_with_provider(provider())
         .with_safe_default_protocol_versions()
         .map_err(|e| Error::tls(format!("TLS configuration: {e}"), Some(Box::new(e))))?;
-    let config = if opts.danger_accept_invalid_certs {
+    let builder = if opts.danger_accept_invalid_certs {
         builder
             .dangerous()
             .with_custom_certificate_verifier(Arc::new(AcceptAny(provider())))
-            .with_no_client_auth()
     } else {
         let mut roots = RootCertStore::empty();
         if !opts.no_default_roots {
@@ -117,9 +138,48 @@ fn build_config(opts: &TlsOptions) -> Result<Arc<ClientConfig>> {
                 .add(c.clone())
                 .map_err(|e| Error::Config(format!("invalid CA certificate: {e}")))?;
         }
-        builder.with_root_certificates(roots).with_no_client_auth()
+        builder.with_root_certificates(roots)
+    };
+    let config = match identity {
+        None => builder.with_no_client_auth(),
+        // rustls' error names what is wrong with the key (type, algorithm), never its bytes.
+        Some(c) => builder
+            .with_client_auth_cert(c.chain.clone(), c.key.clone_key())
+            .map_err(|e| Error::Config(format!("client certificate and key: {e}")))?,
     };
     Ok(Arc::new(config))
+}
+
+/// The certificate alert the server ended the TLS session with, anywhere in `e`'s
+/// sources: with a client certificate presented, the server's verdict on it (TLS 1.2 in
+/// the handshake; TLS 1.3 on the first read, as the client has finished by then).
+pub(crate) fn client_certificate_alert(e: &Error) -> Option<rustls::AlertDescription> {
+    use rustls::AlertDescription as A;
+    let mut next: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(err) = next {
+        let rustls_error = err.downcast_ref::<rustls::Error>().or_else(|| {
+            err.downcast_ref::<std::io::Error>()
+                .and_then(|io| io.get_ref())
+                .and_then(|inner| inner.downcast_ref::<rustls::Error>())
+        });
+        if let Some(rustls::Error::AlertReceived(alert)) = rustls_error
+            && matches!(
+                alert,
+                A::BadCertificate
+                    | A::UnsupportedCertificate
+                    | A::CertificateRevoked
+                    | A::CertificateExpired
+                    | A::CertificateUnknown
+                    | A::UnknownCA
+                    | A::AccessDenied
+                    | A::CertificateRequired
+            )
+        {
+            return Some(*alert);
+        }
+        next = err.source();
+    }
+    None
 }
 
 pub(crate) fn server_name(host: &str) -> Result<ServerName<'static>> {
