@@ -47,7 +47,8 @@ pub use soap::cim::{CimDateTime, EndpointReference, Instance, Value};
 pub use soap::de::from_instance;
 pub use soap::fault::{Fault, code as fault_code};
 pub use transport::{
-    Auth, ClientCertificate, Encryption, Endpoint, RetryPolicy, SspiCredentials, TlsOptions, TransportStats,
+    Auth, ClientCertificate, Encryption, Endpoint, RetryPolicy, SspiCredentials, TlsOptions,
+    TransportStats,
 };
 #[cfg(feature = "kerberos")]
 pub use transport::{KerberosCredentials, KerberosOptions};

@@ -73,7 +73,7 @@ struct Lab {
 }
 
 /// The simulator in HTTPS mode, trusting `ca` for client certificates, with alice's and
-/// bob's certificates mapped (one shell per user, to tell the users apart).
+/// bob's certificates mapped.
 async fn lab() -> Lab {
     let ca = Ca::new("tokio-winrm certauth CA");
     let server = ca.issue(&["localhost", "127.0.0.1"], "localhost", false);
@@ -88,13 +88,17 @@ async fn lab() -> Lab {
         .unwrap();
     let sim = Simulator::start_with(SimConfig {
         tls: Some(tls),
-        max_shells_per_user: 1,
         ping_interval: Duration::from_millis(10),
         ..SimConfig::default()
     })
     .await
     .unwrap();
-    Lab { ca, alice, bob, sim }
+    Lab {
+        ca,
+        alice,
+        bob,
+        sim,
+    }
 }
 
 fn client(lab: &Lab, auth: Auth) -> Client {
@@ -121,7 +125,11 @@ async fn within<T>(f: impl std::future::Future<Output = T>) -> T {
 async fn a_mapped_certificate_runs_a_command_and_a_get_as_its_user() {
     within(async {
         let lab = lab().await;
-        assert!(lab.sim.endpoint().starts_with("https://"), "{}", lab.sim.endpoint());
+        assert!(
+            lab.sim.endpoint().starts_with("https://"),
+            "{}",
+            lab.sim.endpoint()
+        );
         assert_eq!(
             winrm_simulator::MUTUAL_AUTHORIZATION,
             "http://schemas.dmtf.org/wbem/wsman/1/wsman/secprofile/https/mutual"
@@ -136,18 +144,12 @@ async fn a_mapped_certificate_runs_a_command_and_a_get_as_its_user() {
             .unwrap();
         assert!(os.get_str("Caption").is_some(), "{os:?}");
 
-        // The logons are alice's and bob's: with one shell per user, alice's second
-        // shell is refused while bob (mapped by fingerprint) still gets one.
-        let kept = alice.shell().open().await.unwrap();
-        let second = alice.shell().open().await;
-        assert!(
-            matches!(&second, Err(Error::Fault(f)) if f.is_quota()),
-            "{second:?}"
-        );
+        // The logons are alice's (mapped by certificate) and bob's (by fingerprint).
+        let who = alice.run("whoami", &[]).await.unwrap();
+        assert_eq!(who.stdout_text(), "sim\\alice\r\n");
         let bob = client(&lab, certificate(&lab.bob));
-        let bobs = bob.shell().open().await.unwrap();
-        bobs.close().await.unwrap();
-        kept.close().await.unwrap();
+        let who = bob.run("whoami", &[]).await.unwrap();
+        assert_eq!(who.stdout_text(), "sim\\bob\r\n");
         assert_eq!(lab.sim.counters().failed_logons, 0);
         alice.shutdown().await;
         bob.shutdown().await;
@@ -161,7 +163,9 @@ async fn an_unmapped_certificate_is_refused_with_a_typed_error() {
         let lab = lab().await;
         let carol = lab.ca.issue(&[], "carol@corp.example", true);
         let c = client(&lab, certificate(&carol));
-        let e = c.get(&Resource::wmi("root/cimv2", "Win32_OperatingSystem")).await;
+        let e = c
+            .get(&Resource::wmi("root/cimv2", "Win32_OperatingSystem"))
+            .await;
         let Err(e @ Error::ClientCertificateRefused { .. }) = e else {
             panic!("expected ClientCertificateRefused, got {e:?}");
         };
@@ -219,8 +223,8 @@ async fn certificate_auth_over_http_is_a_configuration_error() {
     broken.truncate(broken.len() / 2);
     let e = Auth::certificate(id.cert_pem.as_bytes(), broken.as_bytes()).unwrap_err();
     assert_no_key(&e.to_string(), &id);
-    let e = Auth::certificate_from_files("/nonexistent/cert.pem", "/nonexistent/key.pem")
-        .unwrap_err();
+    let e =
+        Auth::certificate_from_files("/nonexistent/cert.pem", "/nonexistent/key.pem").unwrap_err();
     assert!(e.to_string().contains("/nonexistent/cert.pem"), "{e}");
 }
 

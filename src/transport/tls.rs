@@ -77,12 +77,8 @@ impl Key {
             extra_roots: opts.extra_roots.iter().map(|c| c.to_vec()).collect(),
             no_default_roots: opts.no_default_roots,
             danger_accept_invalid_certs: opts.danger_accept_invalid_certs,
-            identity: identity.map(|c| {
-                (
-                    c.chain.iter().map(|d| d.to_vec()).collect(),
-                    c.key_digest(),
-                )
-            }),
+            identity: identity
+                .map(|c| (c.chain.iter().map(|d| d.to_vec()).collect(), c.key_digest())),
         }
     }
 }
@@ -91,7 +87,10 @@ impl Key {
 static SHARED: Mutex<Vec<(Key, Weak<ClientConfig>)>> = Mutex::new(Vec::new());
 
 /// The configuration for `opts`: the one another live client already uses, or a new one.
-#[cfg_attr(not(test), allow(dead_code, reason = "the form without a client identity"))]
+#[cfg_attr(
+    not(test),
+    allow(dead_code, reason = "the form without a client identity")
+)]
 pub(crate) fn client_config(opts: &TlsOptions) -> Result<Arc<ClientConfig>> {
     client_config_with_identity(opts, None)
 }

@@ -70,7 +70,8 @@ fn tls(o: &SimArgs) -> Result<Option<SimTls>, String> {
     let (Some(cert), Some(key)) = (&o.tls_cert, &o.tls_key) else {
         return Ok(None);
     };
-    let read = |p: &PathBuf| std::fs::read(p).map_err(|e| format!("cannot read {}: {e}", p.display()));
+    let read =
+        |p: &PathBuf| std::fs::read(p).map_err(|e| format!("cannot read {}: {e}", p.display()));
     let key_pem = Zeroize(read(key)?);
     let mut tls = SimTls::from_pem(&read(cert)?, &key_pem.0)
         .map_err(|e| format!("--tls-cert/--tls-key: {e}"))?;
@@ -80,7 +81,9 @@ fn tls(o: &SimArgs) -> Result<Option<SimTls>, String> {
             .map_err(|e| format!("--client-ca: {e}"))?;
     }
     for m in &o.map_cert {
-        let Some((which, user)) = m.rsplit_once('=').filter(|(w, u)| !w.is_empty() && !u.is_empty())
+        let Some((which, user)) = m
+            .rsplit_once('=')
+            .filter(|(w, u)| !w.is_empty() && !u.is_empty())
         else {
             return Err(format!("--map-cert {m:?}: expected CERT=USER"));
         };
@@ -90,7 +93,9 @@ fn tls(o: &SimArgs) -> Result<Option<SimTls>, String> {
         } else {
             tls.map_fingerprint(which, user)
         }
-        .map_err(|e| format!("--map-cert {m:?}: {e} (neither a readable file nor a fingerprint)"))?;
+        .map_err(|e| {
+            format!("--map-cert {m:?}: {e} (neither a readable file nor a fingerprint)")
+        })?;
     }
     Ok(Some(tls))
 }

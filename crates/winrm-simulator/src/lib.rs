@@ -468,7 +468,11 @@ impl Simulator {
 
     /// The endpoint URL, `http://127.0.0.1:PORT/wsman` (`https://` in HTTPS mode).
     pub fn endpoint(&self) -> String {
-        let scheme = if self.state.tls.is_some() { "https" } else { "http" };
+        let scheme = if self.state.tls.is_some() {
+            "https"
+        } else {
+            "http"
+        };
         format!("{scheme}://{}/wsman", self.addr)
     }
 

@@ -61,7 +61,12 @@ pub(crate) async fn serve(listener: TcpListener, state: Arc<State>) {
                 let _ = stream.set_nodelay(true);
                 match state.tls.clone() {
                     None => {
-                        tokio::spawn(serve_connection(stream, Arc::clone(&state), ConnId(id), None));
+                        tokio::spawn(serve_connection(
+                            stream,
+                            Arc::clone(&state),
+                            ConnId(id),
+                            None,
+                        ));
                     }
                     Some(acceptor) => {
                         tokio::spawn(serve_tls(acceptor, stream, Arc::clone(&state), ConnId(id)));
@@ -102,8 +107,7 @@ async fn serve_tls(
     state: Arc<State>,
     conn_id: ConnId,
 ) {
-    let stream = match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await
-    {
+    let stream = match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
         Ok(Ok(s)) => s,
         Ok(Err(e)) => {
             tracing::debug!(error = %e, "simulator TLS handshake failed");

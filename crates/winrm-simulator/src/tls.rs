@@ -150,7 +150,11 @@ impl SimTls {
     ///
     /// # Errors
     /// `InvalidInput` when the bundle holds no certificate or a malformed one.
-    pub fn map_certificate_pem(mut self, pem: &[u8], user: impl Into<String>) -> io::Result<SimTls> {
+    pub fn map_certificate_pem(
+        mut self,
+        pem: &[u8],
+        user: impl Into<String>,
+    ) -> io::Result<SimTls> {
         let user = user.into();
         for c in pem_certificates(pem, "mapped client certificate")? {
             self = self.map_certificate(&c, user.clone());
@@ -191,13 +195,11 @@ impl SimTls {
                     .add(c.clone())
                     .map_err(|e| invalid(format!("client CA certificate: {e}")))?;
             }
-            let v = WebPkiClientVerifier::builder_with_provider(
-                Arc::new(roots),
-                Arc::clone(&provider),
-            )
-            .allow_unauthenticated()
-            .build()
-            .map_err(|e| invalid(format!("client CA certificates: {e}")))?;
+            let v =
+                WebPkiClientVerifier::builder_with_provider(Arc::new(roots), Arc::clone(&provider))
+                    .allow_unauthenticated()
+                    .build()
+                    .map_err(|e| invalid(format!("client CA certificates: {e}")))?;
             Some(v)
         };
         let verifier = Arc::new(ClientCerts {

@@ -50,6 +50,8 @@ for label, tls in (
     check(f"pywinrm certificate run_cmd exit code ({label})", r.status_code, 0)
 
 s = session("alice", ca_trust_path=path("ca.pem"))
+r = s.run_cmd("whoami")
+check("pywinrm certificate logon's user", r.std_out, b"sim\\alice\r\n")
 r = s.run_ps("Write-Output 'ps over a certificate'")
 check("pywinrm certificate run_ps stdout", r.std_out.strip(), b"ps over a certificate")
 
