@@ -185,6 +185,11 @@ async fn an_unmapped_certificate_is_refused_with_a_typed_error() {
         let basic = client(&lab, Auth::basic("alice", "wrong"));
         let e = basic.identify().await;
         assert!(matches!(e, Err(Error::Unauthorized { .. })), "{e:?}");
+        // The HTTPS listener serves password logons too (the certificate is optional in
+        // the handshake).
+        let basic = client(&lab, Auth::basic(lab.sim.user(), lab.sim.password()));
+        let who = basic.run("whoami", &[]).await.unwrap();
+        assert_eq!(who.stdout_text(), format!("sim\\{}\r\n", lab.sim.user()));
     })
     .await;
 }

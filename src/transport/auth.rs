@@ -95,7 +95,8 @@ pub enum Auth {
     /// Client-certificate authentication (WinRM's certificate mapping), HTTPS only: the
     /// TLS handshake presents the certificate and every request carries
     /// `Authorization: http://schemas.dmtf.org/wbem/wsman/1/wsman/secprofile/https/mutual`
-    /// ([MS-WSMV] §2.2.9.2). The host logs the request on as the user the certificate
+    /// (the security profile `wsman:secprofile/https/mutual`, [DMTF-DSP0226] Annex C.3.5;
+    /// on the host `Service/Auth/Certificate`, default false). The host logs the request on as the user the certificate
     /// is mapped to (`winrm create winrm/config/service/certmapping`); one it does not
     /// map is [`Error::ClientCertificateRefused`](crate::Error::ClientCertificateRefused).
     Certificate(ClientCertificate),
@@ -131,7 +132,8 @@ impl fmt::Debug for ClientCertificate {
     }
 }
 
-/// The `Authorization` value of a certificate logon ([MS-WSMV] §2.2.9.2).
+/// The `Authorization` value of a certificate logon: the URI of the security profile
+/// `wsman:secprofile/https/mutual` ([DMTF-DSP0226] Annex C.3.5; [MS-WSMV] §2.2.4.34).
 const MUTUAL: &str = "http://schemas.dmtf.org/wbem/wsman/1/wsman/secprofile/https/mutual";
 
 fn sspi_credentials(user: impl Into<String>, password: impl Into<String>) -> SspiCredentials {

@@ -267,4 +267,30 @@ mod tests {
         let d = client_config(&lab).unwrap();
         assert!(!Arc::ptr_eq(&a, &d));
     }
+
+    #[test]
+    fn a_client_identity_is_part_of_the_shared_configs_key() {
+        let identity = |name: &str| {
+            let key = rcgen::KeyPair::generate().unwrap();
+            let cert = rcgen::CertificateParams::new(vec![name.to_string()])
+                .unwrap()
+                .self_signed(&key)
+                .unwrap();
+            let auth =
+                crate::Auth::certificate(cert.pem().as_bytes(), key.serialize_pem().as_bytes())
+                    .unwrap();
+            auth.client_certificate().unwrap().clone()
+        };
+        let (alice, bob) = (identity("alice"), identity("bob"));
+        let opts = TlsOptions::default();
+        let none = client_config(&opts).unwrap();
+        let a = client_config_with_identity(&opts, Some(&alice)).unwrap();
+        let a2 = client_config_with_identity(&opts, Some(&alice.clone())).unwrap();
+        let b = client_config_with_identity(&opts, Some(&bob)).unwrap();
+        assert!(Arc::ptr_eq(&a, &a2), "same identity: one config");
+        assert!(!Arc::ptr_eq(&a, &b), "another identity: its own config");
+        assert!(!Arc::ptr_eq(&a, &none), "no identity: its own config");
+        assert!(a.client_auth_cert_resolver.has_certs());
+        assert!(!none.client_auth_cert_resolver.has_certs());
+    }
 }

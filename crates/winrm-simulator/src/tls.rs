@@ -1,26 +1,6 @@
 //! HTTPS mode ([`SimConfig::tls`](crate::SimConfig::tls)): the server's TLS identity,
 //! and WinRM's client-certificate mapping (`winrm/config/service/certmapping` on
 //! Windows), which logs a request on as the user its client certificate is mapped to.
-//!
-//! # How a client certificate logs on
-//!
-//! A request logs on with its certificate when it carries the header
-//! `Authorization: http://schemas.dmtf.org/wbem/wsman/1/wsman/secprofile/https/mutual`
-//! ([MS-WSMV] §2.2.9.2, as Windows and pywinrm send it) on a TLS connection whose client
-//! presented a certificate that
-//!
-//! - chains to one of the trusted client CAs ([`SimTls::client_ca_pem`]), when any are
-//!   set (a certificate that does not is refused in the TLS handshake, with rustls'
-//!   alert; without client CAs the mapping alone is the trust decision), and
-//! - is mapped to a user by the SHA-256 fingerprint of its DER encoding
-//!   ([`SimTls::map_certificate`], [`SimTls::map_fingerprint`]).
-//!
-//! Otherwise the request is refused with HTTP 401, as Windows refuses an unmapped
-//! certificate. Windows asks for the client certificate only when it sees that header,
-//! by TLS renegotiation; rustls does not renegotiate, so the simulator asks for one in
-//! the first handshake, optionally: a client without one still connects, and its Basic,
-//! NTLM or Kerberos logons work as on plain HTTP. A request with the header and no
-//! certificate gets the same 401.
 
 use std::fmt;
 use std::io;
@@ -38,15 +18,35 @@ use tokio_rustls::rustls::{
     },
 };
 
-/// The `Authorization` value of a certificate logon ([MS-WSMV] §2.2.9.2).
+/// The `Authorization` value of a certificate logon: the URI of the security profile
+/// `wsman:secprofile/https/mutual` ([DMTF-DSP0226] Annex C.3.5; [MS-WSMV] §2.2.4.34).
 pub const MUTUAL_AUTHORIZATION: &str =
     "http://schemas.dmtf.org/wbem/wsman/1/wsman/secprofile/https/mutual";
 
 /// The TLS settings of a simulator in HTTPS mode: its certificate chain and private
 /// key, the CAs it trusts for client certificates, and which client certificate logs on
-/// as which user (see the [module documentation](self) for the rules).
+/// as which user. The private key never appears in `Debug`.
 ///
-/// The private key never appears in `Debug`.
+/// # How a client certificate logs on
+///
+/// A request logs on with its certificate when it carries the header
+/// `Authorization: http://schemas.dmtf.org/wbem/wsman/1/wsman/secprofile/https/mutual`
+/// (the profile `wsman:secprofile/https/mutual`, [DMTF-DSP0226] Annex C.3.5, as Windows
+/// and pywinrm send it) on a TLS connection whose client
+/// presented a certificate that
+///
+/// - chains to one of the trusted client CAs ([`SimTls::client_ca_pem`]), when any are
+///   set (a certificate that does not is refused in the TLS handshake, with rustls'
+///   alert; without client CAs the mapping alone is the trust decision), and
+/// - is mapped to a user by the SHA-256 fingerprint of its DER encoding
+///   ([`SimTls::map_certificate`], [`SimTls::map_fingerprint`]).
+///
+/// Otherwise the request is refused with HTTP 401, as Windows refuses an unmapped
+/// certificate. Windows' HTTP.sys may ask for the client certificate only after it has
+/// seen the request, by TLS renegotiation; rustls does not renegotiate, so the simulator
+/// asks for one in the first handshake, optionally: a client without one still connects, and its Basic,
+/// NTLM or Kerberos logons work as on plain HTTP. A request with the header and no
+/// certificate gets the same 401.
 #[derive(Clone)]
 pub struct SimTls {
     chain: Vec<CertificateDer<'static>>,
