@@ -34,6 +34,18 @@ pub enum Error {
         /// The schemes of the server's `WWW-Authenticate` headers.
         offered: Vec<String>,
     },
+    /// The host refused the client certificate of an [`Auth::Certificate`] logon: HTTP
+    /// 401 to the certificate logon (no user mapped to the certificate, its issuer not
+    /// trusted, certificate authentication off), or the TLS handshake ended by the host
+    /// with a certificate alert (e.g. `UnknownCA`, `BadCertificate`,
+    /// `CertificateRequired`).
+    ///
+    /// [`Auth::Certificate`]: crate::Auth::Certificate
+    #[error("the host refused the client certificate: {reason}")]
+    ClientCertificateRefused {
+        /// Why, as far as the client can tell.
+        reason: String,
+    },
     /// Authentication could not be carried out (handshake or configuration).
     #[error("authentication error: {0}")]
     Auth(String),
@@ -333,7 +345,10 @@ impl Error {
 
     /// True for authentication failures.
     pub fn is_auth(&self) -> bool {
-        matches!(self, Error::Unauthorized { .. } | Error::Auth(_))
+        matches!(
+            self,
+            Error::Unauthorized { .. } | Error::Auth(_) | Error::ClientCertificateRefused { .. }
+        )
     }
 }
 

@@ -48,7 +48,8 @@ pub use soap::de::from_instance;
 pub use soap::fault::{Fault, code as fault_code};
 pub use transport::Proxy;
 pub use transport::{
-    Auth, Encryption, Endpoint, RetryPolicy, SspiCredentials, TlsOptions, TransportStats,
+    Auth, ClientCertificate, Encryption, Endpoint, RetryPolicy, SspiCredentials, TlsOptions,
+    TransportStats,
 };
 #[cfg(feature = "kerberos")]
 pub use transport::{KerberosCredentials, KerberosOptions};

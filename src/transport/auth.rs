@@ -1,9 +1,15 @@
 //! Credentials. Passwords live in `secrecy` types and never reach `Debug`, logs or errors.
 
 use std::fmt;
+use std::path::Path;
+use std::sync::Arc;
 
 use base64::Engine as _;
 use secrecy::{ExposeSecret, SecretString};
+use sha2::{Digest, Sha256};
+use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer, pem::PemObject};
+
+use crate::error::{Error, Result};
 
 /// Whether messages are sealed (encrypted and signed with the security context of an
 /// NTLM/Negotiate handshake) as `multipart/encrypted` ([MS-WSMV] §2.2.9.1).
@@ -86,7 +92,49 @@ pub enum Auth {
     /// under the HTTP `Kerberos` scheme, and Kerberos message encryption.
     #[cfg(feature = "kerberos")]
     Kerberos(super::kerberos::KerberosCredentials),
+    /// Client-certificate authentication (WinRM's certificate mapping), HTTPS only: the
+    /// TLS handshake presents the certificate and every request carries
+    /// `Authorization: http://schemas.dmtf.org/wbem/wsman/1/wsman/secprofile/https/mutual`
+    /// (the security profile `wsman:secprofile/https/mutual`, [DMTF-DSP0226] Annex C.3.5;
+    /// on the host `Service/Auth/Certificate`, default false). The host logs the request on as the user the certificate
+    /// is mapped to (`winrm create winrm/config/service/certmapping`); one it does not
+    /// map is [`Error::ClientCertificateRefused`](crate::Error::ClientCertificateRefused).
+    Certificate(ClientCertificate),
 }
+
+/// A TLS client identity: a certificate chain (leaf first) and its private key. The key
+/// never appears in `Debug`, logs or errors.
+#[derive(Clone)]
+pub struct ClientCertificate {
+    pub(crate) chain: Vec<CertificateDer<'static>>,
+    pub(crate) key: Arc<PrivateKeyDer<'static>>,
+}
+
+impl ClientCertificate {
+    /// The certificate chain, leaf first (DER).
+    pub fn chain(&self) -> &[CertificateDer<'static>] {
+        &self.chain
+    }
+
+    /// The SHA-256 digest of the private key's DER encoding: part of the key under
+    /// which TLS configurations are shared, so that the key itself is not kept there.
+    pub(crate) fn key_digest(&self) -> [u8; 32] {
+        Sha256::digest(self.key.secret_der()).into()
+    }
+}
+
+impl fmt::Debug for ClientCertificate {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ClientCertificate")
+            .field("chain", &self.chain.len())
+            .field("key", &"<redacted>")
+            .finish()
+    }
+}
+
+/// The `Authorization` value of a certificate logon: the URI of the security profile
+/// `wsman:secprofile/https/mutual` ([DMTF-DSP0226] Annex C.3.5; [MS-WSMV] §2.2.4.34).
+const MUTUAL: &str = "http://schemas.dmtf.org/wbem/wsman/1/wsman/secprofile/https/mutual";
 
 fn sspi_credentials(user: impl Into<String>, password: impl Into<String>) -> SspiCredentials {
     SspiCredentials {
@@ -98,6 +146,54 @@ fn sspi_credentials(user: impl Into<String>, password: impl Into<String>) -> Ssp
 }
 
 impl Auth {
+    /// Client-certificate authentication from PEM: the certificate (leaf first, any
+    /// intermediates after it) and its private key (PKCS#8, PKCS#1 or SEC1). HTTPS only:
+    /// building a client for an `http://` endpoint with it is an [`Error::Config`].
+    ///
+    /// # Errors
+    /// [`Error::Config`] when either holds nothing usable (the error never shows the key).
+    pub fn certificate(cert_pem: &[u8], key_pem: &[u8]) -> Result<Auth> {
+        let chain = super::tls::parse_pem_certificates(cert_pem)
+            .map_err(|e| Error::Config(format!("client certificate: {e}")))?;
+        // The PEM parser's error is not shown: it may quote what it read.
+        let key = PrivateKeyDer::from_pem_slice(key_pem).map_err(|_| {
+            Error::Config(
+                "client certificate's private key: no usable PEM private key \
+                 (PKCS#8, PKCS#1 or SEC1) found"
+                    .into(),
+            )
+        })?;
+        Ok(Auth::Certificate(ClientCertificate {
+            chain,
+            key: Arc::new(key),
+        }))
+    }
+
+    /// [`Auth::certificate`] from PEM files.
+    ///
+    /// # Errors
+    /// [`Error::Config`] when a file cannot be read (naming it) or holds nothing usable.
+    pub fn certificate_from_files(
+        cert_path: impl AsRef<Path>,
+        key_path: impl AsRef<Path>,
+    ) -> Result<Auth> {
+        let read = |p: &Path, what: &str| {
+            std::fs::read(p)
+                .map_err(|e| Error::Config(format!("cannot read {what} {}: {e}", p.display())))
+        };
+        let cert = read(cert_path.as_ref(), "client certificate")?;
+        let key = secrecy::SecretSlice::from(read(key_path.as_ref(), "client private key")?);
+        Auth::certificate(&cert, key.expose_secret())
+    }
+
+    /// The client certificate, if this is a certificate logon.
+    pub(crate) fn client_certificate(&self) -> Option<&ClientCertificate> {
+        match self {
+            Auth::Certificate(c) => Some(c),
+            _ => None,
+        }
+    }
+
     /// Basic authentication.
     pub fn basic(user: impl Into<String>, password: impl Into<String>) -> Auth {
         Auth::Basic {
@@ -161,7 +257,7 @@ impl Auth {
             Auth::Ntlm(c) | Auth::Negotiate(c) => Some(c),
             #[cfg(feature = "kerberos")]
             Auth::Kerberos(k) => Some(&mut k.sspi),
-            Auth::None | Auth::Basic { .. } => None,
+            Auth::None | Auth::Basic { .. } | Auth::Certificate(_) => None,
         }
     }
 
@@ -171,14 +267,14 @@ impl Auth {
             Auth::Ntlm(c) | Auth::Negotiate(c) => Some(c),
             #[cfg(feature = "kerberos")]
             Auth::Kerberos(k) => Some(&k.sspi),
-            Auth::None | Auth::Basic { .. } => None,
+            Auth::None | Auth::Basic { .. } | Auth::Certificate(_) => None,
         }
     }
 
-    /// The user name, if any.
+    /// The user name, if any (a certificate logon has none: the host maps it).
     pub fn user(&self) -> Option<&str> {
         match self {
-            Auth::None => None,
+            Auth::None | Auth::Certificate(_) => None,
             Auth::Basic { user, .. } => Some(user),
             Auth::Ntlm(c) | Auth::Negotiate(c) => Some(&c.user),
             #[cfg(feature = "kerberos")]
@@ -191,6 +287,7 @@ impl Auth {
         match self {
             Auth::None => "none",
             Auth::Basic { .. } => "Basic",
+            Auth::Certificate(_) => "certificate",
             Auth::Ntlm(_) | Auth::Negotiate(_) => "Negotiate",
             #[cfg(feature = "kerberos")]
             Auth::Kerberos(_) => "Kerberos",
@@ -206,9 +303,10 @@ impl Auth {
         }
     }
 
-    /// The value of the `Authorization` header for Basic.
+    /// The value of the `Authorization` header for Basic, and for a certificate logon.
     pub(crate) fn basic_header(&self) -> Option<http::HeaderValue> {
         match self {
+            Auth::Certificate(_) => Some(http::HeaderValue::from_static(MUTUAL)),
             Auth::Basic { user, password } => {
                 let raw = format!("{user}:{}", password.expose_secret());
                 let enc = base64::engine::general_purpose::STANDARD.encode(raw.as_bytes());
@@ -247,6 +345,7 @@ impl fmt::Debug for Auth {
             Auth::Negotiate(c) => f.debug_tuple("Auth::Negotiate").field(c).finish(),
             #[cfg(feature = "kerberos")]
             Auth::Kerberos(k) => f.debug_tuple("Auth::Kerberos").field(k).finish(),
+            Auth::Certificate(c) => f.debug_tuple("Auth::Certificate").field(c).finish(),
         }
     }
 }

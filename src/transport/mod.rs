@@ -24,7 +24,7 @@ use bytes::Bytes;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::time::Instant;
 
-pub use auth::{Auth, Encryption, SspiCredentials};
+pub use auth::{Auth, ClientCertificate, Encryption, SspiCredentials};
 pub(crate) use channel::{Channel, HttpResponse, http_timeout_for};
 #[cfg(feature = "kerberos")]
 pub use kerberos::{KerberosCredentials, KerberosOptions};
@@ -202,8 +202,18 @@ impl TransportConfig {
                     .into(),
             ));
         }
+        if matches!(auth, Auth::Certificate(_)) && !endpoint.https {
+            return Err(Error::Config(
+                "client-certificate authentication needs an https:// endpoint \
+                 (the certificate is presented in the TLS handshake)"
+                    .into(),
+            ));
+        }
         let tls = if endpoint.https {
-            Some(tls::client_config(tls)?)
+            Some(tls::client_config_with_identity(
+                tls,
+                auth.client_certificate(),
+            )?)
         } else {
             None
         };
@@ -372,16 +382,33 @@ impl Transport {
         } else {
             None
         };
-        let result = self
+        let mut result = self
             .send_leased(body, unauthenticated_identify, kind, timeout, fresh)
             .await;
-        if gated && matches!(auth, Auth::Basic { .. }) {
+        if let (Auth::Certificate(_), Err(e)) = (auth, &result) {
+            let reason = match e {
+                Error::Unauthorized { .. } => Some(
+                    "HTTP 401: the host maps no user to this certificate, does not trust \
+                     its issuer, or did not ask for it (certificate authentication off on \
+                     the host)"
+                        .to_string(),
+                ),
+                e => tls::client_certificate_alert(e)
+                    .map(|alert| format!("the TLS session ended with the alert {alert:?}")),
+            };
+            if let Some(reason) = reason {
+                result = Err(Error::ClientCertificateRefused { reason });
+            }
+        }
+        if gated && matches!(auth, Auth::Basic { .. } | Auth::Certificate(_)) {
             // NTLM and Kerberos report from their handshakes (channel.rs). Basic has no
             // handshake: its credentials ride on every request, and the server's answer
             // to them is the verdict.
             match &result {
                 Ok(_) => self.config.logon.succeeded(),
-                Err(e @ Error::Unauthorized { .. }) => self.config.logon.refused(e),
+                Err(e @ (Error::Unauthorized { .. } | Error::ClientCertificateRefused { .. })) => {
+                    self.config.logon.refused(e)
+                }
                 Err(_) => {}
             }
         }

@@ -21,6 +21,7 @@ use tokio_rustls::rustls::{
     pki_types::{CertificateDer, ServerName, UnixTime, pem::PemObject},
 };
 
+use super::auth::ClientCertificate;
 use crate::error::{Error, Result};
 
 /// TLS settings of a client.
@@ -85,10 +86,12 @@ struct Key {
     danger_accept_invalid_certs: bool,
     os_roots: bool,
     pins: Vec<[u8; 32]>,
+    /// The client identity: its chain and the SHA-256 of its private key (not the key).
+    identity: Option<(Vec<Vec<u8>>, [u8; 32])>,
 }
 
 impl Key {
-    fn of(opts: &TlsOptions) -> Key {
+    fn of(opts: &TlsOptions, identity: Option<&ClientCertificate>) -> Key {
         // Every field of `TlsOptions`: a new option that is not here would hand a
         // client the configuration of other options.
         let TlsOptions {
@@ -107,6 +110,8 @@ impl Key {
             danger_accept_invalid_certs: *danger_accept_invalid_certs,
             os_roots: *os_roots,
             pins,
+            identity: identity
+                .map(|c| (c.chain.iter().map(|d| d.to_vec()).collect(), c.key_digest())),
         }
     }
 }
@@ -115,8 +120,21 @@ impl Key {
 static SHARED: Mutex<Vec<(Key, Weak<ClientConfig>)>> = Mutex::new(Vec::new());
 
 /// The configuration for `opts`: the one another live client already uses, or a new one.
+#[cfg_attr(
+    not(test),
+    allow(dead_code, reason = "the form without a client identity")
+)]
 pub(crate) fn client_config(opts: &TlsOptions) -> Result<Arc<ClientConfig>> {
-    let key = Key::of(opts);
+    client_config_with_identity(opts, None)
+}
+
+/// [`client_config`] that presents `identity` when the server asks for a client
+/// certificate; clients share a configuration only with the same identity.
+pub(crate) fn client_config_with_identity(
+    opts: &TlsOptions,
+    identity: Option<&ClientCertificate>,
+) -> Result<Arc<ClientConfig>> {
+    let key = Key::of(opts, identity);
     let mut shared = SHARED.lock().unwrap_or_else(|p| p.into_inner());
     shared.retain(|(_, config)| config.strong_count() > 0);
     if let Some(config) = shared
@@ -126,12 +144,15 @@ pub(crate) fn client_config(opts: &TlsOptions) -> Result<Arc<ClientConfig>> {
     {
         return Ok(config);
     }
-    let config = build_config(opts)?;
+    let config = build_config(opts, identity)?;
     shared.push((key, Arc::downgrade(&config)));
     Ok(config)
 }
 
-fn build_config(opts: &TlsOptions) -> Result<Arc<ClientConfig>> {
+fn build_config(
+    opts: &TlsOptions,
+    identity: Option<&ClientCertificate>,
+) -> Result<Arc<ClientConfig>> {
     let builder = ClientConfig::builder_with_provider(provider())
         .with_safe_default_protocol_versions()
         .map_err(|e| Error::tls(format!("TLS configuration: {e}"), Some(Box::new(e))))?;
@@ -165,12 +186,17 @@ fn build_config(opts: &TlsOptions) -> Result<Arc<ClientConfig>> {
             .map_err(|e| Error::tls(format!("TLS configuration: {e}"), Some(Box::new(e))))?;
         Arc::new(Roots(webpki))
     };
-    Ok(Arc::new(
-        builder
-            .dangerous()
-            .with_custom_certificate_verifier(verifier)
-            .with_no_client_auth(),
-    ))
+    let builder = builder
+        .dangerous()
+        .with_custom_certificate_verifier(verifier);
+    let config = match identity {
+        None => builder.with_no_client_auth(),
+        // rustls' error names what is wrong with the key (type, algorithm), never its bytes.
+        Some(c) => builder
+            .with_client_auth_cert(c.chain.clone(), c.key.clone_key())
+            .map_err(|e| Error::Config(format!("client certificate and key: {e}")))?,
+    };
+    Ok(Arc::new(config))
 }
 
 /// Adds the operating system's trust store. An unreadable store, or one without a
@@ -375,6 +401,38 @@ pub(crate) fn handshake_error(authority: &str, e: std::io::Error) -> Error {
         },
     };
     Error::tls(message, Some(Box::new(e)))
+}
+
+/// The certificate alert the server ended the TLS session with, anywhere in `e`'s
+/// sources: with a client certificate presented, the server's verdict on it (TLS 1.2 in
+/// the handshake; TLS 1.3 on the first read, as the client has finished by then).
+pub(crate) fn client_certificate_alert(e: &Error) -> Option<rustls::AlertDescription> {
+    use rustls::AlertDescription as A;
+    let mut next: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(err) = next {
+        let rustls_error = err.downcast_ref::<rustls::Error>().or_else(|| {
+            err.downcast_ref::<std::io::Error>()
+                .and_then(|io| io.get_ref())
+                .and_then(|inner| inner.downcast_ref::<rustls::Error>())
+        });
+        if let Some(rustls::Error::AlertReceived(alert)) = rustls_error
+            && matches!(
+                alert,
+                A::BadCertificate
+                    | A::UnsupportedCertificate
+                    | A::CertificateRevoked
+                    | A::CertificateExpired
+                    | A::CertificateUnknown
+                    | A::UnknownCA
+                    | A::AccessDenied
+                    | A::CertificateRequired
+            )
+        {
+            return Some(*alert);
+        }
+        next = err.source();
+    }
+    None
 }
 
 pub(crate) fn server_name(host: &str) -> Result<ServerName<'static>> {
@@ -630,7 +688,7 @@ mod tests {
             pins: vec![[2; 32], [1; 32]],
             ..TlsOptions::default()
         };
-        let keys = [&base, &os, &pinned, &other_pin, &both_pins].map(Key::of);
+        let keys = [&base, &os, &pinned, &other_pin, &both_pins].map(|o| Key::of(o, None));
         for (i, a) in keys.iter().enumerate() {
             for (j, b) in keys.iter().enumerate() {
                 assert_eq!(a == b, i == j, "options {i} and {j}");
@@ -641,7 +699,7 @@ mod tests {
             pins: vec![[1; 32], [2; 32], [1; 32]],
             ..TlsOptions::default()
         };
-        assert!(Key::of(&reordered) == Key::of(&both_pins));
+        assert!(Key::of(&reordered, None) == Key::of(&both_pins, None));
         // And configurations follow the keys.
         let a = client_config(&pinned).unwrap();
         let b = client_config(&other_pin).unwrap();
@@ -683,5 +741,31 @@ mod tests {
             d.contains("AB:AB:AB") && d.contains("os_roots: true"),
             "{d}"
         );
+    }
+
+    #[test]
+    fn a_client_identity_is_part_of_the_shared_configs_key() {
+        let identity = |name: &str| {
+            let key = rcgen::KeyPair::generate().unwrap();
+            let cert = rcgen::CertificateParams::new(vec![name.to_string()])
+                .unwrap()
+                .self_signed(&key)
+                .unwrap();
+            let auth =
+                crate::Auth::certificate(cert.pem().as_bytes(), key.serialize_pem().as_bytes())
+                    .unwrap();
+            auth.client_certificate().unwrap().clone()
+        };
+        let (alice, bob) = (identity("alice"), identity("bob"));
+        let opts = TlsOptions::default();
+        let none = client_config(&opts).unwrap();
+        let a = client_config_with_identity(&opts, Some(&alice)).unwrap();
+        let a2 = client_config_with_identity(&opts, Some(&alice.clone())).unwrap();
+        let b = client_config_with_identity(&opts, Some(&bob)).unwrap();
+        assert!(Arc::ptr_eq(&a, &a2), "same identity: one config");
+        assert!(!Arc::ptr_eq(&a, &b), "another identity: its own config");
+        assert!(!Arc::ptr_eq(&a, &none), "no identity: its own config");
+        assert!(a.client_auth_cert_resolver.has_certs());
+        assert!(!none.client_auth_cert_resolver.has_certs());
     }
 }

@@ -124,6 +124,14 @@ struct Global {
     /// does (ignored with --proxy).
     #[arg(long, global = true)]
     proxy_from_env: bool,
+    /// With --auth certificate: the client certificate (PEM; leaf first, then any
+    /// intermediates), which the host maps to a user.
+    #[arg(long, value_name = "FILE", global = true)]
+    cert: Option<PathBuf>,
+    /// With --auth certificate: the client certificate's private key (PEM: PKCS#8,
+    /// PKCS#1 or SEC1). It is never printed.
+    #[arg(long, value_name = "FILE", global = true)]
+    key: Option<PathBuf>,
 }
 
 /// The `--proxy` URL as given; its `Debug` hides the user information. Parsed when the
@@ -150,6 +158,8 @@ enum AuthKind {
     Ntlm,
     Negotiate,
     Kerberos,
+    /// A TLS client certificate (--cert, --key) mapped to a user by the host; https only.
+    Certificate,
 }
 
 #[derive(Debug, Subcommand)]
@@ -531,7 +541,8 @@ fn credentials(kind: AuthKind, user: String, password: String) -> Auth {
         AuthKind::Kerberos => Auth::kerberos(user, password),
         #[cfg(not(feature = "kerberos"))]
         AuthKind::Kerberos => Auth::basic(user, password),
-        AuthKind::Basic => Auth::basic(user, password),
+        // Refused before this is reached (certificate_auth); never a password logon.
+        AuthKind::Basic | AuthKind::Certificate => Auth::basic(user, password),
     }
 }
 
@@ -545,6 +556,16 @@ async fn connect(g: &Global) -> Result<(Client, Option<Simulator>), Failure> {
             (url.clone(), auth, g.allow_http_basic, None)
         }
         None => {
+            certificate_auth_flags_alone(g)?;
+            if g.auth == AuthKind::Certificate {
+                return Err(Failure::Message(
+                    "--auth certificate needs --endpoint https://...: the embedded simulator \
+                     speaks plain HTTP (for an HTTPS one with a certificate mapping, see \
+                     `winrm sim --help`: --tls-cert, --tls-key, --map-cert)"
+                        .into(),
+                    2,
+                ));
+            }
             let sim = Simulator::start().await.map_err(|e| {
                 Failure::Message(format!("cannot start the embedded simulator: {e}"), 1)
             })?;
@@ -591,6 +612,9 @@ fn check_kerberos(g: &Global, has_endpoint: bool) -> Result<(), Failure> {
 
 /// The credentials for a real endpoint: `--user` with its password, or none.
 fn endpoint_auth(g: &Global) -> Result<Auth, Failure> {
+    if let Some(auth) = certificate_auth(g)? {
+        return Ok(auth);
+    }
     match &g.user {
         Some(u) => match password_for(g, u)? {
             Some(p) => Ok(credentials(g.auth, u.clone(), p)),
@@ -605,6 +629,35 @@ fn endpoint_auth(g: &Global) -> Result<Auth, Failure> {
         )),
         None => Ok(Auth::None),
     }
+}
+
+/// `--auth certificate`: the identity from --cert and --key (both needed); those two
+/// without it are a usage error.
+fn certificate_auth(g: &Global) -> Result<Option<Auth>, Failure> {
+    if g.auth != AuthKind::Certificate {
+        if g.cert.is_some() || g.key.is_some() {
+            return Err(Failure::Message(
+                "--cert and --key are for --auth certificate".into(),
+                2,
+            ));
+        }
+        return Ok(None);
+    }
+    let (Some(cert), Some(key)) = (&g.cert, &g.key) else {
+        return Err(Failure::Message(
+            "--auth certificate needs --cert FILE and --key FILE (PEM)".into(),
+            2,
+        ));
+    };
+    Ok(Some(Auth::certificate_from_files(cert, key)?))
+}
+
+/// --cert and --key without --auth certificate are a usage error.
+fn certificate_auth_flags_alone(g: &Global) -> Result<(), Failure> {
+    if g.auth != AuthKind::Certificate {
+        certificate_auth(g)?;
+    }
+    Ok(())
 }
 
 /// Basic over plain http:// only with --allow-http-basic.

@@ -336,6 +336,13 @@ pub fn hint(e: &Error, cx: &HintContext<'_>) -> Option<String> {
                 )
             }
         }
+        Error::ClientCertificateRefused { .. } => {
+            "on the host, certificate authentication must be on \
+             (winrm set winrm/config/service/auth @{Certificate=\"true\"}), the certificate's \
+             issuer trusted, and the certificate mapped to a user \
+             (winrm create winrm/config/service/certmapping?...)"
+                .to_string()
+        }
         Error::NotSoap { .. } => {
             "this is not a WS-Management answer (an HTML page, for instance): \
              a proxy or captive portal answered, or the port or path is wrong \
@@ -498,6 +505,14 @@ mod tests {
             user_given: false,
         };
         assert!(hint(&e, &none).unwrap().contains("no --user"));
+        let e = Error::ClientCertificateRefused {
+            reason: "HTTP 401".into(),
+        };
+        let h = hint(&e, &cx("https://h:5986/wsman", "certificate")).unwrap();
+        assert!(
+            h.contains("certmapping") && h.contains("Certificate"),
+            "{h}"
+        );
 
         let e = Error::Http {
             status: 500,

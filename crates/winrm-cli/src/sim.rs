@@ -7,15 +7,30 @@
 //! ```
 //!
 //! The first line on stdout is the endpoint URL (`http://127.0.0.1:PORT/wsman`); the
-//! user name goes to stderr. The server runs until Ctrl-C, SIGTERM, or end of stdin (so
+//! user name goes to stderr.
+//!
+//! HTTPS, with WinRM's client-certificate mapping (`--auth certificate` clients, and
+//! pywinrm's `transport='certificate'`):
+//!
+//! ```text
+//! winrm sim --tls-cert server.pem --tls-key server.key \
+//!     --client-ca ca.pem --map-cert alice.pem=alice --map-cert 3F2A...9C=bob
+//! ```
+//!
+//! The endpoint is then `https://127.0.0.1:PORT/wsman`. A request with the certificate
+//! `Authorization` header logs on as the user its client certificate is mapped to
+//! (by file, or by the SHA-256 fingerprint of its DER form, as `openssl x509 -noout
+//! -fingerprint -sha256` prints it); otherwise it gets HTTP 401. Without `--client-ca`
+//! the mapping alone decides; with it, a certificate must also chain to that CA. The server runs until Ctrl-C, SIGTERM, or end of stdin (so
 //! a parent process can stop it by closing the pipe).
 
 use std::io::{IsTerminal, Read, Write};
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::Args;
-use winrm_simulator::{SimConfig, Simulator};
+use winrm_simulator::{SimConfig, SimTls, Simulator};
 
 /// The options of `winrm sim`.
 #[derive(Debug, Clone, Args)]
@@ -35,6 +50,64 @@ pub struct SimArgs {
     /// Keep running when stdin reaches end of input (only Ctrl-C or SIGTERM stop it).
     #[arg(long)]
     ignore_stdin: bool,
+    /// HTTPS: the server's certificate chain (PEM, leaf first); needs --tls-key.
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// HTTPS: the server's private key (PEM); needs --tls-cert.
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
+    /// HTTPS: trust the CA certificates of this PEM file for client certificates.
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    client_ca: Option<PathBuf>,
+    /// HTTPS: map a client certificate to a user, as CERT=USER where CERT is a PEM file
+    /// or a SHA-256 fingerprint (64 hex digits, `:` allowed); repeatable.
+    #[arg(long, value_name = "CERT=USER", requires = "tls_cert")]
+    map_cert: Vec<String>,
+}
+
+/// The HTTPS settings of the options, if any.
+fn tls(o: &SimArgs) -> Result<Option<SimTls>, String> {
+    let (Some(cert), Some(key)) = (&o.tls_cert, &o.tls_key) else {
+        return Ok(None);
+    };
+    let read =
+        |p: &PathBuf| std::fs::read(p).map_err(|e| format!("cannot read {}: {e}", p.display()));
+    let key_pem = Zeroize(read(key)?);
+    let mut tls = SimTls::from_pem(&read(cert)?, &key_pem.0)
+        .map_err(|e| format!("--tls-cert/--tls-key: {e}"))?;
+    if let Some(ca) = &o.client_ca {
+        tls = tls
+            .client_ca_pem(&read(ca)?)
+            .map_err(|e| format!("--client-ca: {e}"))?;
+    }
+    for m in &o.map_cert {
+        let Some((which, user)) = m
+            .rsplit_once('=')
+            .filter(|(w, u)| !w.is_empty() && !u.is_empty())
+        else {
+            return Err(format!("--map-cert {m:?}: expected CERT=USER"));
+        };
+        let path = std::path::Path::new(which);
+        tls = if path.exists() {
+            tls.map_certificate_pem(&read(&path.to_path_buf())?, user)
+        } else {
+            tls.map_fingerprint(which, user)
+        }
+        .map_err(|e| {
+            format!("--map-cert {m:?}: {e} (neither a readable file nor a fingerprint)")
+        })?;
+    }
+    Ok(Some(tls))
+}
+
+/// Key bytes, overwritten when dropped.
+struct Zeroize(Vec<u8>);
+
+impl Drop for Zeroize {
+    fn drop(&mut self) {
+        self.0.iter_mut().for_each(|b| *b = 0);
+        std::hint::black_box(&self.0);
+    }
 }
 
 /// Runs the simulator until Ctrl-C, SIGTERM, or end of stdin (unless `--ignore-stdin`),
@@ -55,6 +128,13 @@ pub async fn serve(o: SimArgs, user: String, password: String) -> std::process::
     }
     if let Some(n) = o.synthetic_count {
         cfg.synthetic_count = n;
+    }
+    match tls(&o) {
+        Ok(t) => cfg.tls = t,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return std::process::ExitCode::from(2);
+        }
     }
     let sim = match Simulator::start_with(cfg).await {
         Ok(s) => s,

@@ -111,6 +111,7 @@ pub mod response;
 mod robust;
 mod server;
 mod synthetic;
+mod tls;
 mod winrs;
 mod wmi;
 pub mod wql;
@@ -128,6 +129,7 @@ pub use registered::SimClass;
 pub use request::SimRequest;
 pub use requests::{LoggedRequest, REQUEST_LOG_CAPACITY};
 pub use response::SimFault;
+pub use tls::{MUTUAL_AUTHORIZATION, SimTls, fingerprint};
 pub use winrs::{CommandContext, CommandFn};
 
 /// Result of a handler: a response envelope, or the fault to send.
@@ -184,6 +186,9 @@ pub struct SimConfig {
     pub operation_retention: Duration,
     /// A Kerberos acceptor; `None`: Kerberos is refused.
     pub kerberos: Option<SimKerberos>,
+    /// HTTPS mode: the server's TLS identity and the client-certificate mapping
+    /// ([`SimTls`]); `None` (the default): plain HTTP.
+    pub tls: Option<SimTls>,
 }
 
 impl Default for SimConfig {
@@ -209,6 +214,7 @@ impl Default for SimConfig {
             operation_cache_entries: 1024,
             operation_retention: Duration::from_secs(60),
             kerberos: None,
+            tls: None,
         }
     }
 }
@@ -384,6 +390,8 @@ pub(crate) struct State {
     /// The request log (`Simulator::requests`).
     pub requests: requests::RequestLog,
     pub kerberos: kerberos::Control,
+    /// HTTPS mode: the TLS acceptor, built once from `config.tls`.
+    pub tls: Option<tokio_rustls::TlsAcceptor>,
 }
 
 /// A running simulator. Dropping it stops the server.
@@ -426,6 +434,10 @@ impl Simulator {
     /// # Cancel safety
     /// Dropping the future before it completes starts nothing (the listener is closed).
     pub async fn start_with(config: SimConfig) -> std::io::Result<Simulator> {
+        let tls = match &config.tls {
+            Some(t) => Some(tokio_rustls::TlsAcceptor::from(t.server_config()?)),
+            None => None,
+        };
         let listener = tokio::net::TcpListener::bind(config.addr).await?;
         let addr = listener.local_addr()?;
         let state = Arc::new(State {
@@ -441,6 +453,7 @@ impl Simulator {
             injections: inject::Injections::default(),
             requests: requests::RequestLog::default(),
             kerberos: kerberos::Control::default(),
+            tls,
             config,
         });
         tokio::spawn(server::serve(listener, Arc::clone(&state)));
@@ -452,9 +465,14 @@ impl Simulator {
         self.addr
     }
 
-    /// The endpoint URL, `http://127.0.0.1:PORT/wsman`.
+    /// The endpoint URL, `http://127.0.0.1:PORT/wsman` (`https://` in HTTPS mode).
     pub fn endpoint(&self) -> String {
-        format!("http://{}/wsman", self.addr)
+        let scheme = if self.state.tls.is_some() {
+            "https"
+        } else {
+            "http"
+        };
+        format!("{scheme}://{}/wsman", self.addr)
     }
 
     /// The first configured user name.

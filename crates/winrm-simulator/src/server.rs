@@ -42,6 +42,8 @@ const DRAIN_CAP: usize = 64 * 1024 * 1024;
 const BODY_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long open connections get to finish their request when the simulator stops.
 const SHUTDOWN_GRACE: Duration = Duration::from_millis(500);
+/// How long a client gets to finish the TLS handshake (HTTPS mode).
+const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// `E_FAIL`, sent when a handler panics.
 const E_FAIL: u32 = 0x8000_4005;
 
@@ -56,7 +58,20 @@ pub(crate) async fn serve(listener: TcpListener, state: Arc<State>) {
         match accepted {
             Ok((stream, _peer)) => {
                 let id = state.counters.connections.fetch_add(1, Ordering::SeqCst) + 1;
-                tokio::spawn(serve_connection(stream, Arc::clone(&state), ConnId(id)));
+                let _ = stream.set_nodelay(true);
+                match state.tls.clone() {
+                    None => {
+                        tokio::spawn(serve_connection(
+                            stream,
+                            Arc::clone(&state),
+                            ConnId(id),
+                            None,
+                        ));
+                    }
+                    Some(acceptor) => {
+                        tokio::spawn(serve_tls(acceptor, stream, Arc::clone(&state), ConnId(id)));
+                    }
+                }
             }
             Err(e) => {
                 // EMFILE and friends: back off instead of spinning.
@@ -84,8 +99,41 @@ impl std::error::Error for DropConnection {}
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct ConnId(pub u64);
 
-async fn serve_connection(stream: TcpStream, state: Arc<State>, conn_id: ConnId) {
-    let _ = stream.set_nodelay(true);
+/// HTTPS mode: the TLS handshake (under a timeout), then the connection, its requests
+/// tagged with what the client's certificate maps to (src/tls.rs).
+async fn serve_tls(
+    acceptor: tokio_rustls::TlsAcceptor,
+    stream: TcpStream,
+    state: Arc<State>,
+    conn_id: ConnId,
+) {
+    let stream = match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
+        Ok(Ok(s)) => s,
+        Ok(Err(e)) => {
+            tracing::debug!(error = %e, "simulator TLS handshake failed");
+            return;
+        }
+        Err(_) => {
+            tracing::debug!("simulator TLS handshake timed out");
+            return;
+        }
+    };
+    let client = state
+        .config
+        .tls
+        .as_ref()
+        .map(|t| super::tls::ClientCert::of(t, stream.get_ref().1.peer_certificates()));
+    serve_connection(stream, state, conn_id, client).await;
+}
+
+async fn serve_connection<I>(
+    stream: I,
+    state: Arc<State>,
+    conn_id: ConnId,
+    client_cert: Option<super::tls::ClientCert>,
+) where
+    I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
     let shutdown = state.shutdown.clone();
     let session = Arc::new(ntlm::Session::default()); // NTLM: one context per connection
     let kerberos = Arc::new(super::kerberos::Session::default()); // Kerberos: likewise
@@ -95,6 +143,9 @@ async fn serve_connection(stream: TcpStream, state: Arc<State>, conn_id: ConnId)
         let mut req: Request<Incoming> = req;
         req.extensions_mut().insert(conn_id);
         req.extensions_mut().insert(Arc::clone(&kerberos));
+        if let Some(c) = &client_cert {
+            req.extensions_mut().insert(c.clone());
+        }
         async move {
             let resp = handle(state, &session, req).await;
             if resp.extensions().get::<DropConnection>().is_some() {
@@ -221,6 +272,29 @@ fn basic_user(state: &State, headers: &HeaderMap) -> Option<String> {
         .map(|(u, _)| u.clone())
 }
 
+/// The user a certificate logon maps to: the request asks for one (the `mutual`
+/// `Authorization` header) on an HTTPS connection whose client certificate is mapped.
+fn certificate_user(state: &State, parts: &http::request::Parts) -> Option<String> {
+    if state.tls.is_none() || !super::tls::asks_for_certificate_logon(&parts.headers) {
+        return None;
+    }
+    parts
+        .extensions
+        .get::<super::tls::ClientCert>()?
+        .user
+        .clone()
+}
+
+/// Whether the request tried a certificate logon with a certificate (a failed logon
+/// when it is not mapped).
+fn offers_certificate(parts: &http::request::Parts) -> bool {
+    super::tls::asks_for_certificate_logon(&parts.headers)
+        && parts
+            .extensions
+            .get::<super::tls::ClientCert>()
+            .is_some_and(|c| c.presented)
+}
+
 /// Whether the request carries Basic credentials the server would check (a logon).
 fn offers_basic(state: &State, headers: &HeaderMap) -> bool {
     state.config.allow_basic
@@ -296,7 +370,9 @@ pub(super) async fn check_and_dispatch(
             .insert(header::ALLOW, HeaderValue::from_static("POST"));
         return resp;
     }
-    let user = ntlm::user(parts).or_else(|| basic_user(state, &parts.headers));
+    let user = ntlm::user(parts)
+        .or_else(|| basic_user(state, &parts.headers))
+        .or_else(|| certificate_user(state, parts));
     let unauthenticated_identify = state.config.allow_unauthenticated_identify
         && parts
             .headers
@@ -304,7 +380,7 @@ pub(super) async fn check_and_dispatch(
             .and_then(|v| v.to_str().ok())
             .is_some_and(|v| v.trim().eq_ignore_ascii_case("unauthenticated"));
     if user.is_none() && !unauthenticated_identify {
-        if offers_basic(state, &parts.headers) {
+        if offers_basic(state, &parts.headers) || offers_certificate(parts) {
             state.counters.failed_logons.fetch_add(1, Ordering::SeqCst);
         }
         return unauthorized(state);
