@@ -38,7 +38,7 @@ pub(crate) use tls::parse_pin;
 
 /// True when `e` is a TLS handshake failure for a certificate from an unknown CA.
 pub(crate) fn tls_unknown_issuer(e: &(dyn std::error::Error + 'static)) -> bool {
-    tls::verifier_error::<tls::UnknownIssuer>(e).is_some()
+    tls::verifier_error(e).is_some_and(|r| r.verdict == tls::Verdict::UnknownIssuer)
 }
 
 use crate::error::{Error, Result};

@@ -290,82 +290,75 @@ pub(crate) fn parse_pin(text: &str) -> Result<[u8; 32]> {
     Ok(out)
 }
 
-/// The certificate a pinned client was shown is none of its pins; carried as the
-/// rustls error's source and turned into [`Error::PinMismatch`].
+/// Why a verifier of this module refused the server's certificate, with the
+/// certificate's SHA-256 fingerprint so that the message can say which one it was.
+/// Carried as the rustls error's source ([`refusal`]) and read back by
+/// [`handshake_error`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Verdict {
+    /// A pinned client was shown none of its pins: [`Error::PinMismatch`].
+    PinMismatch,
+    /// The certificate chains to no trusted CA (rustls' `UnknownIssuer`).
+    UnknownIssuer,
+    /// The certificate is itself a CA certificate (basic constraints `CA:TRUE`, as
+    /// `openssl req -x509` makes by default), which WebPKI refuses as a server
+    /// certificate even from a trusted store (webpki's `CaUsedAsEndEntity`).
+    CaAsServer,
+}
+
+/// A [`Verdict`] on a presented certificate.
 #[derive(Debug)]
-pub(crate) struct PinMismatch {
+pub(crate) struct Refused {
+    pub(crate) verdict: Verdict,
     pub(crate) presented: String,
 }
 
-impl std::fmt::Display for PinMismatch {
+impl std::fmt::Display for Refused {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "the server's certificate (SHA-256 {}) matches no pin",
-            self.presented
-        )
+        let p = &self.presented;
+        match self.verdict {
+            Verdict::PinMismatch => {
+                write!(f, "the server's certificate (SHA-256 {p}) matches no pin")
+            }
+            Verdict::UnknownIssuer => write!(
+                f,
+                "invalid peer certificate: UnknownIssuer: it was issued by a CA that is not \
+                 trusted (certificate SHA-256 {p})"
+            ),
+            Verdict::CaAsServer => write!(
+                f,
+                "invalid peer certificate: CaUsedAsEndEntity: the server's certificate is a CA \
+                 certificate (certificate SHA-256 {p})"
+            ),
+        }
     }
 }
 
-impl std::error::Error for PinMismatch {}
+impl std::error::Error for Refused {}
 
-/// The server's certificate chains to no trusted CA (rustls' `UnknownIssuer`), with
-/// the certificate's fingerprint so that the message can say which one it was.
-#[derive(Debug)]
-pub(crate) struct UnknownIssuer {
-    pub(crate) presented: String,
+/// The rustls error that carries `verdict` on the certificate whose fingerprint is
+/// `presented`.
+fn refusal(verdict: Verdict, presented: String) -> rustls::Error {
+    rustls::Error::InvalidCertificate(CertificateError::Other(OtherError(Arc::new(Refused {
+        verdict,
+        presented,
+    }))))
 }
-
-impl std::fmt::Display for UnknownIssuer {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "invalid peer certificate: UnknownIssuer: it was issued by a CA that is not \
-             trusted (certificate SHA-256 {})",
-            self.presented
-        )
-    }
-}
-
-impl std::error::Error for UnknownIssuer {}
-
-/// The server's certificate is itself a CA certificate (basic constraints `CA:TRUE`, as
-/// `openssl req -x509` makes by default), which WebPKI refuses as a server certificate
-/// even from a trusted store (webpki's `CaUsedAsEndEntity`).
-#[derive(Debug)]
-pub(crate) struct CaAsServer {
-    pub(crate) presented: String,
-}
-
-impl std::fmt::Display for CaAsServer {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "invalid peer certificate: CaUsedAsEndEntity: the server's certificate is a CA \
-             certificate (certificate SHA-256 {})",
-            self.presented
-        )
-    }
-}
-
-impl std::error::Error for CaAsServer {}
 
 /// The rustls error under a handshake failure, if it is one.
 fn rustls_error(e: &std::io::Error) -> Option<&rustls::Error> {
     e.get_ref()?.downcast_ref::<rustls::Error>()
 }
 
-/// The custom error a verifier of this module put into a rustls error.
-pub(crate) fn verifier_error<'a, T: std::error::Error + 'static>(
-    e: &'a (dyn std::error::Error + 'static),
-) -> Option<&'a T> {
+/// The verdict a verifier of this module put into a rustls error.
+pub(crate) fn verifier_error<'a>(e: &'a (dyn std::error::Error + 'static)) -> Option<&'a Refused> {
     let rustls = match e.downcast_ref::<std::io::Error>() {
         Some(io) => rustls_error(io)?,
         None => e.downcast_ref::<rustls::Error>()?,
     };
     match rustls {
         rustls::Error::InvalidCertificate(CertificateError::Other(OtherError(o))) => {
-            o.downcast_ref::<T>()
+            o.downcast_ref::<Refused>()
         }
         _ => None,
     }
@@ -374,31 +367,28 @@ pub(crate) fn verifier_error<'a, T: std::error::Error + 'static>(
 /// The error of a failed TLS handshake with `authority`: [`Error::PinMismatch`] when
 /// the certificate is not pinned, else [`Error::Tls`] with a readable message.
 pub(crate) fn handshake_error(authority: &str, e: std::io::Error) -> Error {
-    if let Some(m) = verifier_error::<PinMismatch>(&e) {
-        return Error::PinMismatch {
-            endpoint: authority.to_string(),
-            presented: m.presented.clone(),
-        };
-    }
-    let message = match verifier_error::<UnknownIssuer>(&e) {
-        Some(u) => format!(
-            "TLS handshake with {authority} failed: the server's certificate (SHA-256 {}) \
+    let refused = verifier_error(&e);
+    let message = match refused.map(|r| (r.verdict, r.presented.clone())) {
+        Some((Verdict::PinMismatch, presented)) => {
+            return Error::PinMismatch {
+                endpoint: authority.to_string(),
+                presented,
+            };
+        }
+        Some((Verdict::UnknownIssuer, p)) => format!(
+            "TLS handshake with {authority} failed: the server's certificate (SHA-256 {p}) \
              was issued by a CA this client does not trust: add that CA \
              (ClientBuilder::add_root_certificate_pem), trust the operating system's store \
-             (ClientBuilder::os_roots), or pin the certificate (ClientBuilder::pin_sha256)",
-            u.presented
+             (ClientBuilder::os_roots), or pin the certificate (ClientBuilder::pin_sha256)"
         ),
-        None => match verifier_error::<CaAsServer>(&e) {
-            Some(c) => format!(
-                "TLS handshake with {authority} failed: the server's certificate (SHA-256 {}) \
-                 is a CA certificate (basic constraints CA:TRUE, as `openssl req -x509` makes \
-                 by default), which is not accepted as a server's certificate even when \
-                 trusted: give the server a certificate issued by a CA, or pin this one \
-                 (ClientBuilder::pin_sha256)",
-                c.presented
-            ),
-            None => format!("TLS handshake with {authority} failed: {e}"),
-        },
+        Some((Verdict::CaAsServer, p)) => format!(
+            "TLS handshake with {authority} failed: the server's certificate (SHA-256 {p}) \
+             is a CA certificate (basic constraints CA:TRUE, as `openssl req -x509` makes \
+             by default), which is not accepted as a server's certificate even when \
+             trusted: give the server a certificate issued by a CA, or pin this one \
+             (ClientBuilder::pin_sha256)"
+        ),
+        None => format!("TLS handshake with {authority} failed: {e}"),
     };
     Error::tls(message, Some(Box::new(e)))
 }
@@ -488,22 +478,15 @@ impl ServerCertVerifier for Roots {
         self.0
             .verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now)
             .map_err(|e| match e {
-                rustls::Error::InvalidCertificate(CertificateError::UnknownIssuer) => {
-                    rustls::Error::InvalidCertificate(CertificateError::Other(OtherError(
-                        Arc::new(UnknownIssuer {
-                            presented: sha256_fingerprint(end_entity.as_ref()),
-                        }),
-                    )))
-                }
+                rustls::Error::InvalidCertificate(CertificateError::UnknownIssuer) => refusal(
+                    Verdict::UnknownIssuer,
+                    sha256_fingerprint(end_entity.as_ref()),
+                ),
                 // webpki's own error, which rustls passes on without a variant of its own.
                 rustls::Error::InvalidCertificate(CertificateError::Other(OtherError(o)))
                     if format!("{o:?}") == "CaUsedAsEndEntity" =>
                 {
-                    rustls::Error::InvalidCertificate(CertificateError::Other(OtherError(
-                        Arc::new(CaAsServer {
-                            presented: sha256_fingerprint(end_entity.as_ref()),
-                        }),
-                    )))
+                    refusal(Verdict::CaAsServer, sha256_fingerprint(end_entity.as_ref()))
                 }
                 other => other,
             })
@@ -565,11 +548,7 @@ impl ServerCertVerifier for Pinned {
         if self.pins.contains(&digest) {
             Ok(ServerCertVerified::assertion())
         } else {
-            Err(rustls::Error::InvalidCertificate(CertificateError::Other(
-                OtherError(Arc::new(PinMismatch {
-                    presented: fingerprint(&digest),
-                })),
-            )))
+            Err(refusal(Verdict::PinMismatch, fingerprint(&digest)))
         }
     }
 
