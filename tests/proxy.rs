@@ -13,6 +13,9 @@
 //! resolution, all with proxy credentials, and wrong proxy passwords refused with
 //! [`Error::Proxy`].
 
+#[path = "support/tls_front.rs"]
+mod tls_front;
+
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -304,59 +307,14 @@ async fn sealed_session_through_a_connect_tunnel_with_credentials() {
     .await;
 }
 
-/// A TLS front for the simulator (rcgen's certificate for `localhost`): `https://`
-/// endpoints through a tunnel. Returns the endpoint and the CA's PEM.
+/// The simulator behind a TLS front (`support/tls_front.rs`): the `https://` endpoint
+/// and the CA's PEM.
 async fn tls_front(sim: &Simulator) -> (String, String) {
-    use rcgen::{
-        BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair,
-        KeyUsagePurpose,
-    };
-    use tokio_rustls::rustls::{self, pki_types::PrivateKeyDer, pki_types::PrivatePkcs8KeyDer};
-    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
-    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    ca_params
-        .distinguished_name
-        .push(DnType::CommonName, "tokio-winrm proxy test CA");
-    ca_params.key_usages = vec![
-        KeyUsagePurpose::KeyCertSign,
-        KeyUsagePurpose::DigitalSignature,
-    ];
-    let ca = CertifiedIssuer::self_signed(ca_params, KeyPair::generate().unwrap()).unwrap();
-    let key = KeyPair::generate().unwrap();
-    let cert = CertificateParams::new(vec!["localhost".to_string()])
-        .unwrap()
-        .signed_by(&key, &*ca)
-        .unwrap();
-    let config = rustls::ServerConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .unwrap()
-    .with_no_client_auth()
-    .with_single_cert(
-        vec![cert.der().clone(), ca.der().clone()],
-        PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der())),
+    let front = tls_front::start(sim.addr()).await;
+    (
+        format!("https://localhost:{}/wsman", front.port),
+        front.ca_pem,
     )
-    .unwrap();
-    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let upstream = sim.addr();
-    tokio::spawn(async move {
-        while let Ok((tcp, _)) = listener.accept().await {
-            let acceptor = acceptor.clone();
-            tokio::spawn(async move {
-                let (Ok(mut tls), Ok(mut plain)) = (
-                    acceptor.accept(tcp).await,
-                    TcpStream::connect(upstream).await,
-                ) else {
-                    return;
-                };
-                let _ = tokio::io::copy_bidirectional(&mut tls, &mut plain).await;
-            });
-        }
-    });
-    (format!("https://localhost:{port}/wsman"), ca.pem())
 }
 
 #[tokio::test]
