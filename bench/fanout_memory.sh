@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Memory per host in flight of `winrm run --hosts`, measured as .ci/run's fan-out smoke
+# test does: 1,000 hosts on 8 standalone simulators (`winrm sim`), `echo hi` on each,
+# peak RSS at concurrency 64 minus peak RSS at concurrency 8, over the 56 extra hosts.
+# Three rounds, since the figure moves by 5-10 kB between runs.
+#
+#   bash bench/fanout_memory.sh [WINRM_BINARY]     (default: the debug build)
+#   MALLOC_ARENA_MAX=1 bash bench/fanout_memory.sh  (glibc with one malloc arena)
+set -euo pipefail
+target="${CARGO_TARGET_DIR:-$HOME/.cache/tokio-winrm-target}"
+winrm="${1:-$target/debug/winrm}"
+sim="${SIM:-$winrm}"
+dir="$(mktemp -d)"
+pids=()
+trap 'kill "${pids[@]}" 2>/dev/null || true; rm -rf "$dir"' EXIT
+for n in 0 1 2 3 4 5 6 7; do
+    "$sim" sim --addr 127.0.0.1:0 --ping-interval-ms 50 --ignore-stdin </dev/null >"$dir/e$n" 2>/dev/null &
+    pids+=($!)
+done
+for n in 0 1 2 3 4 5 6 7; do
+    for _ in $(seq 100); do [[ -s "$dir/e$n" ]] && break; sleep 0.05; done
+done
+for ((i = 0; i < 1000; i++)); do printf '%s#%d\n' "$(head -n1 "$dir/e$((i % 8))")" "$i"; done >"$dir/hosts"
+auth=(--user vagrant --password vagrant --allow-http-basic --auth basic)
+peak() { sed -n 's/^peak RSS: \([0-9]*\) kB$/\1/p' "$1"; }
+for round in 1 2 3; do
+    "$winrm" "${auth[@]}" --json --report-peak-rss run --hosts "$dir/hosts" --concurrency 8 -- echo hi >/dev/null 2>"$dir/err8"
+    "$winrm" "${auth[@]}" --json --report-peak-rss run --hosts "$dir/hosts" --concurrency 64 -- echo hi >"$dir/out" 2>"$dir/err64"
+    b="$(peak "$dir/err8")"
+    p="$(peak "$dir/err64")"
+    echo "round $round: concurrency 8 $b kB, 64 $p kB: $(((p - b) / 56)) kB per host in flight ($(grep -c '"exit_code":0' "$dir/out") of 1000 exited 0)"
+done
