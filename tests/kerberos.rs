@@ -18,8 +18,8 @@
 //! `TOKIO_WINRM_KDC`, `TOKIO_WINRM_KDC_REALM` and `TOKIO_WINRM_KDC_KEYTAB`. Without
 //! them the tests print why and pass; with them, any failure fails.
 
-#[path = "support/tls_front.rs"]
-mod tls_front;
+#[path = "support/pki.rs"]
+mod pki;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -446,9 +446,9 @@ async fn a_trace_capture_of_a_kerberos_session_holds_no_credentials() {
     .await;
 }
 
-/// The simulator behind a TLS front (`support/tls_front.rs`): the port and the CA's PEM.
+/// The simulator behind a TLS front (`support/pki.rs`): the port and the CA's PEM.
 async fn tls_front(sim: &Simulator) -> (u16, String) {
-    let front = tls_front::start(sim.addr()).await;
+    let front = pki::start(sim.addr()).await;
     (front.port, front.ca_pem)
 }
 

@@ -13,8 +13,8 @@
 //! resolution, all with proxy credentials, and wrong proxy passwords refused with
 //! [`Error::Proxy`].
 
-#[path = "support/tls_front.rs"]
-mod tls_front;
+#[path = "support/pki.rs"]
+mod pki;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -307,10 +307,10 @@ async fn sealed_session_through_a_connect_tunnel_with_credentials() {
     .await;
 }
 
-/// The simulator behind a TLS front (`support/tls_front.rs`): the `https://` endpoint
+/// The simulator behind a TLS front (`support/pki.rs`): the `https://` endpoint
 /// and the CA's PEM.
 async fn tls_front(sim: &Simulator) -> (String, String) {
-    let front = tls_front::start(sim.addr()).await;
+    let front = pki::start(sim.addr()).await;
     (
         format!("https://localhost:{}/wsman", front.port),
         front.ca_pem,

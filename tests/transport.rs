@@ -5,20 +5,16 @@
 
 #[path = "support/mini_http.rs"]
 mod mini_http;
+#[path = "support/pki.rs"]
+mod pki;
 
 use std::future::IntoFuture;
 use std::sync::Arc;
 use std::time::Duration;
 
 use mini_http::{Acceptor, Io, Reply, Server};
-use rcgen::{
-    BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair, KeyUsagePurpose,
-};
+use pki::{Pki, pki};
 use tokio_rustls::TlsAcceptor;
-use tokio_rustls::rustls::{
-    self,
-    pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer},
-};
 use tokio_winrm::{Auth, Client, ClientBuilder, Error, IdentifyResponse, Instance, Resource};
 
 const IDENTIFY: &str = concat!(
@@ -50,47 +46,8 @@ fn check_identify(r: Result<IdentifyResponse, Error>) {
 
 // ---- TLS ---------------------------------------------------------------------------
 
-struct Pki {
-    ca_pem: String,
-    chain: Vec<CertificateDer<'static>>,
-    key: Vec<u8>,
-}
-
-/// A CA and a server certificate it signed for `names`.
-fn pki(names: &[&str]) -> Pki {
-    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
-    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    ca_params
-        .distinguished_name
-        .push(DnType::CommonName, "tokio-winrm test CA");
-    ca_params.key_usages = vec![
-        KeyUsagePurpose::KeyCertSign,
-        KeyUsagePurpose::CrlSign,
-        KeyUsagePurpose::DigitalSignature,
-    ];
-    let ca = CertifiedIssuer::self_signed(ca_params, KeyPair::generate().unwrap()).unwrap();
-    let key = KeyPair::generate().unwrap();
-    let params =
-        CertificateParams::new(names.iter().map(|s| s.to_string()).collect::<Vec<_>>()).unwrap();
-    let cert = params.signed_by(&key, &*ca).unwrap();
-    Pki {
-        ca_pem: ca.pem(),
-        chain: vec![cert.der().clone(), ca.der().clone()],
-        key: key.serialize_der(),
-    }
-}
-
 async fn tls_server(pki: &Pki) -> Server {
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let config = rustls::ServerConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_no_client_auth()
-        .with_single_cert(
-            pki.chain.clone(),
-            PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(pki.key.clone())),
-        )
-        .unwrap();
+    let config = pki::server_config(pki.chain.clone(), &pki.key);
     let tls = TlsAcceptor::from(Arc::new(config));
     let acceptor: Acceptor = Arc::new(move |tcp| {
         let tls = tls.clone();

@@ -5,6 +5,8 @@
 
 #[path = "support/mini_http.rs"]
 mod mini_http;
+#[path = "support/pki.rs"]
+mod pki;
 
 use std::future::IntoFuture;
 use std::sync::Arc;
@@ -14,10 +16,7 @@ use mini_http::{Acceptor, Io, Reply, Server};
 use rcgen::{BasicConstraints, CertificateParams, IsCa, KeyPair};
 use sha2::{Digest, Sha256};
 use tokio_rustls::TlsAcceptor;
-use tokio_rustls::rustls::{
-    self,
-    pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer},
-};
+use tokio_rustls::rustls::pki_types::CertificateDer;
 use tokio_winrm::{Client, Error, IdentifyResponse};
 
 const IDENTIFY: &str = concat!(
@@ -78,16 +77,7 @@ impl SelfSigned {
 }
 
 async fn tls_server(cert: &SelfSigned) -> Server {
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let config = rustls::ServerConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_no_client_auth()
-        .with_single_cert(
-            vec![cert.der.clone()],
-            PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(cert.key.clone())),
-        )
-        .unwrap();
+    let config = pki::server_config(vec![cert.der.clone()], &cert.key);
     let tls = TlsAcceptor::from(Arc::new(config));
     let acceptor: Acceptor = Arc::new(move |tcp| {
         let tls = tls.clone();
