@@ -1,18 +1,45 @@
-//! Sealing cost, printed as figures: sequential Get round trips per second with NTLM and
-//! message encryption beside the same workload over Basic, against the simulator in the
-//! same run (target: sealed >= 70% of Basic), and seal + frame + parse + unseal MB/s.
+//! Sealing cost, printed as figures: sequential Get round trips per second over Basic,
+//! over NTLM with message encryption and (feature `kerberos`, with a KDC) over Kerberos
+//! with message encryption, all against one simulator in the same run, alternating
+//! (Basic, NTLM, Kerberos, Basic, ...) so that drift on a shared machine affects all
+//! alike; medians over the rounds, ratios against Basic (target: sealed >= 70% of Basic).
+//! CPU per round trip is this process's user + system time (`/proc/self/stat`, 10 ms
+//! ticks), which holds the client and the simulator both. Then seal + frame + parse +
+//! unseal MB/s (NTLM).
 //!
-//! `cargo bench --bench sealing` (`SEALING_BENCH_ROUNDS` sets the round
-//! trips per measurement, default 2000).
+//! `cargo bench --bench sealing` (Basic and NTLM). With Kerberos, against a throwaway MIT
+//! KDC on loopback:
+//!
+//! ```text
+//! eval "$(tests/kdc/setup.sh)"
+//! cargo bench --features kerberos --bench sealing
+//! kill $TOKIO_WINRM_KDC_PID
+//! ```
+//!
+//! Without a KDC (or without the feature) the Kerberos row says why it was skipped.
+//! `SEALING_BENCH_ROUNDS` sets the round trips per measurement (default 2000),
+//! `SEALING_BENCH_REPEATS` the rounds per scheme (default 5).
 
 use std::time::{Duration, Instant};
 
 use tokio_winrm::{Auth, Client, Resource};
-use winrm_simulator::{SimConfig, Simulator};
+use winrm_simulator::{SimConfig, SimKerberos, Simulator};
 use wsman_protocol::encryption as sealing;
 use wsman_protocol::security::ntlm::NtlmContext;
 
-async fn round_trips(endpoint: &str, auth: Auth, rounds: usize) -> f64 {
+/// This process's CPU seconds so far (user + system, all threads; USER_HZ = 100).
+fn cpu_secs() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    let after = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    let f: Vec<&str> = after.split_whitespace().collect();
+    let tick = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    // Fields 14 and 15 of proc_pid_stat(5); `after` starts at field 3.
+    (tick(11) + tick(12)) / 100.0
+}
+
+/// One measurement: a new client (its handshake and 50 warm-up Gets not counted), then
+/// `rounds` sequential Gets. Returns (round trips per second, CPU ms per round trip).
+async fn round_trips(endpoint: &str, auth: Auth, rounds: usize) -> (f64, f64) {
     let client = Client::builder(endpoint)
         .auth(auth)
         .allow_insecure_basic(true)
@@ -23,48 +50,115 @@ async fn round_trips(endpoint: &str, auth: Auth, rounds: usize) -> f64 {
     for _ in 0..50 {
         client.get(&res).await.expect("warm-up get");
     }
-    let start = Instant::now();
+    let (start, cpu) = (Instant::now(), cpu_secs());
     for _ in 0..rounds {
         client.get(&res).await.expect("get");
     }
-    rounds as f64 / start.elapsed().as_secs_f64()
+    let (wall, cpu) = (start.elapsed().as_secs_f64(), cpu_secs() - cpu);
+    (rounds as f64 / wall, 1000.0 * cpu / rounds as f64)
+}
+
+fn median(v: &[f64]) -> f64 {
+    let mut v = v.to_vec();
+    v.sort_by(f64::total_cmp);
+    match v.len() {
+        0 => f64::NAN,
+        n if n % 2 == 1 => v[n / 2],
+        n => (v[n / 2 - 1] + v[n / 2]) / 2.0,
+    }
+}
+
+/// The Kerberos client and the simulator's acceptor, from the environment that
+/// `tests/kdc/setup.sh` prints; `Err` says why Kerberos is skipped.
+#[cfg(feature = "kerberos")]
+fn kerberos_setup() -> Result<(Auth, SimKerberos), String> {
+    let Ok(addr) = std::env::var("TOKIO_WINRM_KDC") else {
+        return Err("skipped: no KDC (run under tests/kdc/setup.sh)".into());
+    };
+    let var = |name: &str| std::env::var(name).map_err(|_| format!("skipped: {name} is not set"));
+    let (realm, keytab) = (
+        var("TOKIO_WINRM_KDC_REALM")?,
+        var("TOKIO_WINRM_KDC_KEYTAB")?,
+    );
+    let acceptor = SimKerberos::from_keytab(&keytab, "HTTP/localhost")
+        .map_err(|e| format!("skipped: keytab {keytab}: {e}"))?;
+    let auth = Auth::kerberos("vagrant", "vagrant")
+        .kerberos_options(tokio_winrm::KerberosOptions::new(&addr, &realm));
+    Ok((auth, acceptor))
+}
+
+#[cfg(not(feature = "kerberos"))]
+fn kerberos_setup() -> Result<(Auth, SimKerberos), String> {
+    Err(
+        "skipped: built without feature `kerberos` (and no KDC: run under tests/kdc/setup.sh)"
+            .into(),
+    )
 }
 
 fn main() {
-    let rounds: usize = std::env::var("SEALING_BENCH_ROUNDS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(2000);
+    let env = |name: &str, default: usize| {
+        std::env::var(name)
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(default)
+    };
+    let rounds = env("SEALING_BENCH_ROUNDS", 2000);
+    let repeats = env("SEALING_BENCH_REPEATS", 5).max(1);
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
         .expect("runtime");
     rt.block_on(async {
-        let sim = Simulator::start_with(SimConfig {
+        let kerberos = kerberos_setup();
+        let config = SimConfig {
             log_requests: false,
+            kerberos: kerberos.as_ref().ok().map(|(_, acceptor)| acceptor.clone()),
             ..SimConfig::default()
-        })
-        .await
-        .expect("simulator");
+        };
+        let sim = Simulator::start_with(config).await.expect("simulator");
+        // `localhost`: the Kerberos SPN is then HTTP/localhost; the same name for all.
+        let endpoint = format!("http://localhost:{}/wsman", sim.addr().port());
         let (user, password) = (sim.user().to_string(), sim.password().to_string());
-        let mut basic = Vec::new();
-        let mut sealed = Vec::new();
-        // Interleaved, three times each, so drift affects both alike; best of three.
-        for _ in 0..3 {
-            basic.push(round_trips(&sim.endpoint(), Auth::basic(&user, &password), rounds).await);
-            sealed.push(round_trips(&sim.endpoint(), Auth::ntlm(&user, &password), rounds).await);
+        let mut schemes: Vec<(&str, Auth)> = vec![
+            ("basic", Auth::basic(&user, &password)),
+            ("ntlm sealed", Auth::ntlm(&user, &password)),
+        ];
+        if let Ok((auth, _)) = &kerberos {
+            schemes.push(("kerberos sealed", auth.clone()));
         }
-        let best = |v: &[f64]| v.iter().copied().fold(0.0, f64::max);
-        let (b, s) = (best(&basic), best(&sealed));
-        println!("round trips (sequential Get, {rounds} per run, best of 3):");
-        println!("  basic/http:        {b:10.0} /s");
+        let mut rates = vec![Vec::new(); schemes.len()];
+        let mut cpu = vec![Vec::new(); schemes.len()];
+        for _ in 0..repeats {
+            for (i, (_, auth)) in schemes.iter().enumerate() {
+                let (r, c) = round_trips(&endpoint, auth.clone(), rounds).await;
+                rates[i].push(r);
+                cpu[i].push(c);
+            }
+        }
         println!(
-            "  ntlm sealed/http:  {s:10.0} /s  ({:.0}% of basic; target >= 70%)",
-            100.0 * s / b
+            "round trips (sequential Get, {rounds} per run, median of {repeats} alternating runs; \
+             CPU = client + simulator, one process):"
         );
+        let basic = median(&rates[0]);
+        for (i, (name, _)) in schemes.iter().enumerate() {
+            let (r, c) = (median(&rates[i]), median(&cpu[i]));
+            let runs: Vec<String> = rates[i].iter().map(|r| format!("{r:.0}")).collect();
+            let ratio = if i == 0 {
+                String::new()
+            } else {
+                format!("  {:.0}% of basic", 100.0 * r / basic)
+            };
+            println!(
+                "  {name:<16} {r:8.0} /s  {c:6.3} CPU ms/round trip{ratio}  (runs: {})",
+                runs.join(", ")
+            );
+        }
+        if let Err(why) = &kerberos {
+            println!("  {:<16} {why}", "kerberos sealed");
+        }
     });
-    println!("seal + frame + parse + unseal:");
+    println!("seal + frame + parse + unseal (NTLM):");
     for size in [1024usize, 16 * 1024, 150 * 1024, 1024 * 1024] {
         let message = vec![b'x'; size];
         let rounds = (64 * 1024 * 1024 / size).max(16);
