@@ -156,7 +156,20 @@ fn main() {
         }
         if let Err(why) = &kerberos {
             println!("  {:<16} {why}", "kerberos sealed");
+        } else {
+            // The Kerberos rows were Kerberos: one handshake per client, every message sealed.
+            let k = sim.kerberos_counters();
+            let (handshakes, sealed) = (k.handshakes, k.sealed_messages);
+            assert!(
+                handshakes >= repeats as u64,
+                "{handshakes} Kerberos handshakes"
+            );
+            assert!(
+                sealed >= (repeats * rounds) as u64,
+                "{sealed} sealed messages"
+            );
         }
+        assert!(sim.counters().ntlm_handshakes >= repeats as u64);
     });
     println!("seal + frame + parse + unseal (NTLM):");
     for size in [1024usize, 16 * 1024, 150 * 1024, 1024 * 1024] {
