@@ -275,6 +275,10 @@ p("")
 p("`cargo bench --bench sealing` measures the same against Get round trips and the raw")
 p("seal/unseal rate.")
 p("")
+w6_auth = os.path.join(os.path.dirname(os.path.abspath(__file__)), "W6_AUTH.md")
+if os.path.exists(w6_auth):
+    p(open(w6_auth).read().strip())
+    p("")
 
 # Profile
 p("## Profile (callgrind)")
