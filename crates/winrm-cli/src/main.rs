@@ -125,6 +125,11 @@ struct Global {
     /// does (ignored with --proxy).
     #[arg(long, global = true)]
     proxy_from_env: bool,
+    /// With --auth kerberos: the service principal name to ask a ticket for, e.g.
+    /// HTTP/web01.corp.example (default: HTTP/ and the endpoint's host as written; use it
+    /// when the endpoint is an alias or an IP address).
+    #[arg(long, value_name = "SPN", global = true)]
+    spn: Option<String>,
     /// With --auth certificate: the client certificate (PEM; leaf first, then any
     /// intermediates), which the host maps to a user.
     #[arg(long, value_name = "FILE", global = true)]
@@ -566,14 +571,23 @@ fn password_for(g: &Global, user: &str) -> Result<Option<String>, Failure> {
     Ok(None)
 }
 
-/// The library's credentials for the chosen scheme.
-fn credentials(kind: AuthKind, user: String, password: String) -> Auth {
-    match kind {
+/// The library's credentials for the chosen scheme (and, for Kerberos, `--spn`).
+fn credentials(g: &Global, user: String, password: String) -> Auth {
+    match g.auth {
         AuthKind::Ntlm => Auth::ntlm(user, password),
         AuthKind::Negotiate => Auth::negotiate(user, password),
         // The KDC is found for the user's realm in the krb5.conf that KRB5_CONFIG names.
         #[cfg(feature = "kerberos")]
-        AuthKind::Kerberos => Auth::kerberos(user, password),
+        AuthKind::Kerberos => {
+            let auth = Auth::kerberos(user, password);
+            match &g.spn {
+                Some(spn) => auth.kerberos_options(tokio_winrm::KerberosOptions {
+                    spn: Some(spn.clone()),
+                    ..Default::default()
+                }),
+                None => auth,
+            }
+        }
         #[cfg(not(feature = "kerberos"))]
         AuthKind::Kerberos => Auth::basic(user, password),
         // Refused before this is reached (certificate_auth); never a password logon.
@@ -614,7 +628,7 @@ async fn connect(g: &Global) -> Result<(Client, Option<Simulator>), Failure> {
             } else {
                 sim.password().to_string()
             };
-            let auth = credentials(g.auth, sim.user().to_string(), password);
+            let auth = credentials(g, sim.user().to_string(), password);
             (sim.endpoint(), auth, true, Some(sim))
         }
     };
@@ -636,6 +650,13 @@ fn check_kerberos(g: &Global, has_endpoint: bool) -> Result<(), Failure> {
             2,
         ));
     }
+    if g.spn.is_some() && g.auth != AuthKind::Kerberos {
+        return Err(Failure::Message(
+            "--spn names the service principal of a Kerberos logon: use it with --auth kerberos"
+                .into(),
+            2,
+        ));
+    }
     if g.auth == AuthKind::Kerberos && !has_endpoint {
         return Err(Failure::Message(
             "--auth kerberos needs --endpoint: the built-in simulator has no KDC".into(),
@@ -652,7 +673,7 @@ fn endpoint_auth(g: &Global) -> Result<Auth, Failure> {
     }
     match &g.user {
         Some(u) => match password_for(g, u)? {
-            Some(p) => Ok(credentials(g.auth, u.clone(), p)),
+            Some(p) => Ok(credentials(g, u.clone(), p)),
             None => Err(Failure::Message(
                 "--user needs a password: --password-stdin, WINRM_PASSWORD, --password, or run it on a terminal to be asked".into(),
                 2,
@@ -940,5 +961,44 @@ fn report(f: Failure) -> ExitCode {
             eprintln!("{}", render::describe_error(&e));
             ExitCode::from(1)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn global(args: &[&str]) -> Global {
+        let mut argv = vec!["winrm"];
+        argv.extend_from_slice(args);
+        argv.push("identify");
+        Cli::try_parse_from(argv).expect("parses").global
+    }
+
+    #[test]
+    #[cfg(feature = "kerberos")]
+    fn spn_reaches_the_kerberos_options() {
+        let g = global(&["--auth", "kerberos", "--spn", "HTTP/web01.corp.example"]);
+        let auth = credentials(&g, "alice@CORP.EXAMPLE".into(), "pw".into());
+        let d = format!("{auth:?}");
+        assert!(d.contains("HTTP/web01.corp.example"), "{d}");
+        assert!(!d.contains("\"pw\""), "{d}");
+        let without = credentials(
+            &global(&["--auth", "kerberos"]),
+            "alice@CORP.EXAMPLE".into(),
+            "pw".into(),
+        );
+        assert!(!format!("{without:?}").contains("web01"));
+    }
+
+    #[test]
+    fn spn_without_kerberos_is_a_usage_error() {
+        let g = global(&["--auth", "ntlm", "--spn", "HTTP/x"]);
+        match check_kerberos(&g, true) {
+            Err(Failure::Message(m, 2)) => assert!(m.contains("--auth kerberos"), "{m}"),
+            Err(_) => panic!("expected a usage error (exit 2), got another failure"),
+            Ok(()) => panic!("--spn with --auth ntlm was accepted"),
+        }
+        assert!(check_kerberos(&global(&["--auth", "ntlm"]), true).is_ok());
     }
 }
