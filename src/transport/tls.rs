@@ -157,12 +157,15 @@ fn build_config(
         .with_safe_default_protocol_versions()
         .map_err(|e| Error::tls(format!("TLS configuration: {e}"), Some(Box::new(e))))?;
     let verifier: Arc<dyn ServerCertVerifier> = if !opts.pins.is_empty() {
-        Arc::new(Pinned {
-            pins: opts.pins.clone(),
+        Arc::new(WithoutChain {
+            accept: Accept::Pinned(opts.pins.clone()),
             provider: provider(),
         })
     } else if opts.danger_accept_invalid_certs {
-        Arc::new(AcceptAny(provider()))
+        Arc::new(WithoutChain {
+            accept: Accept::Any,
+            provider: provider(),
+        })
     } else {
         let mut roots = RootCertStore::empty();
         if !opts.no_default_roots {
@@ -431,36 +434,6 @@ pub(crate) fn server_name(host: &str) -> Result<ServerName<'static>> {
         .map_err(|e| Error::Config(format!("invalid TLS server name {host:?}: {e}")))
 }
 
-/// The handshake signatures, checked with the provider's algorithms (shared by the
-/// verifiers that do not check the certificate chain).
-fn tls12_signature(
-    provider: &CryptoProvider,
-    message: &[u8],
-    cert: &CertificateDer<'_>,
-    dss: &DigitallySignedStruct,
-) -> std::result::Result<HandshakeSignatureValid, rustls::Error> {
-    rustls::crypto::verify_tls12_signature(
-        message,
-        cert,
-        dss,
-        &provider.signature_verification_algorithms,
-    )
-}
-
-fn tls13_signature(
-    provider: &CryptoProvider,
-    message: &[u8],
-    cert: &CertificateDer<'_>,
-    dss: &DigitallySignedStruct,
-) -> std::result::Result<HandshakeSignatureValid, rustls::Error> {
-    rustls::crypto::verify_tls13_signature(
-        message,
-        cert,
-        dss,
-        &provider.signature_verification_algorithms,
-    )
-}
-
 /// WebPKI verification against the root store, with the presented certificate's
 /// fingerprint added to an unknown-issuer refusal.
 #[derive(Debug)]
@@ -523,19 +496,28 @@ impl ServerCertVerifier for Roots {
     }
 }
 
-/// Certificate pinning: the server's end-entity certificate is accepted exactly when
-/// its SHA-256 fingerprint (over the whole DER certificate) is one of the pins. The
-/// chain, the issuer, the name, the validity dates, key usages and revocation are not
-/// checked: the pin is the trust decision. The handshake signatures are checked (with
-/// the provider's algorithms), so the server must hold the pinned certificate's
-/// private key.
+/// What a [`WithoutChain`] verifier accepts.
 #[derive(Debug)]
-struct Pinned {
-    pins: Vec<[u8; 32]>,
+enum Accept {
+    /// Certificate pinning: the server's end-entity certificate is accepted exactly when
+    /// its SHA-256 fingerprint (over the whole DER certificate) is one of the pins. The
+    /// chain, the issuer, the name, the validity dates, key usages and revocation are not
+    /// checked: the pin is the trust decision.
+    Pinned(Vec<[u8; 32]>),
+    /// Any certificate (`danger_accept_invalid_certs`).
+    Any,
+}
+
+/// A verifier that does not check the certificate chain; either way the handshake
+/// signatures are checked (with the provider's algorithms), so the server must hold the
+/// private key of the certificate it presented.
+#[derive(Debug)]
+struct WithoutChain {
+    accept: Accept,
     provider: Arc<CryptoProvider>,
 }
 
-impl ServerCertVerifier for Pinned {
+impl ServerCertVerifier for WithoutChain {
     fn verify_server_cert(
         &self,
         end_entity: &CertificateDer<'_>,
@@ -544,11 +526,16 @@ impl ServerCertVerifier for Pinned {
         _ocsp_response: &[u8],
         _now: UnixTime,
     ) -> std::result::Result<ServerCertVerified, rustls::Error> {
-        let digest: [u8; 32] = Sha256::digest(end_entity.as_ref()).into();
-        if self.pins.contains(&digest) {
-            Ok(ServerCertVerified::assertion())
-        } else {
-            Err(refusal(Verdict::PinMismatch, fingerprint(&digest)))
+        match &self.accept {
+            Accept::Any => Ok(ServerCertVerified::assertion()),
+            Accept::Pinned(pins) => {
+                let digest: [u8; 32] = Sha256::digest(end_entity.as_ref()).into();
+                if pins.contains(&digest) {
+                    Ok(ServerCertVerified::assertion())
+                } else {
+                    Err(refusal(Verdict::PinMismatch, fingerprint(&digest)))
+                }
+            }
         }
     }
 
@@ -558,7 +545,12 @@ impl ServerCertVerifier for Pinned {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> std::result::Result<HandshakeSignatureValid, rustls::Error> {
-        tls12_signature(&self.provider, message, cert, dss)
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.provider.signature_verification_algorithms,
+        )
     }
 
     fn verify_tls13_signature(
@@ -567,52 +559,18 @@ impl ServerCertVerifier for Pinned {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> std::result::Result<HandshakeSignatureValid, rustls::Error> {
-        tls13_signature(&self.provider, message, cert, dss)
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.provider.signature_verification_algorithms,
+        )
     }
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
         self.provider
             .signature_verification_algorithms
             .supported_schemes()
-    }
-}
-
-/// Accepts any certificate but still checks handshake signatures.
-#[derive(Debug)]
-struct AcceptAny(Arc<CryptoProvider>);
-
-impl ServerCertVerifier for AcceptAny {
-    fn verify_server_cert(
-        &self,
-        _end_entity: &CertificateDer<'_>,
-        _intermediates: &[CertificateDer<'_>],
-        _server_name: &ServerName<'_>,
-        _ocsp_response: &[u8],
-        _now: UnixTime,
-    ) -> std::result::Result<ServerCertVerified, rustls::Error> {
-        Ok(ServerCertVerified::assertion())
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> std::result::Result<HandshakeSignatureValid, rustls::Error> {
-        tls12_signature(&self.0, message, cert, dss)
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> std::result::Result<HandshakeSignatureValid, rustls::Error> {
-        tls13_signature(&self.0, message, cert, dss)
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.0.signature_verification_algorithms.supported_schemes()
     }
 }
 
