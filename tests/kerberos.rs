@@ -18,12 +18,12 @@
 //! `TOKIO_WINRM_KDC`, `TOKIO_WINRM_KDC_REALM` and `TOKIO_WINRM_KDC_KEYTAB`. Without
 //! them the tests print why and pass; with them, any failure fails.
 
+#[path = "support/parallel.rs"]
+mod parallel;
 #[path = "support/pki.rs"]
 mod pki;
 
 use std::future::Future;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use tokio_winrm::{Auth, Client, Error, KerberosOptions, Resource};
@@ -334,30 +334,7 @@ async fn right_password_opens_32_connections_with_one_ticket_exchange() {
         let c = client(&sim, &kdc, "fanout", "fanout");
         // 32 commands that can only finish once the server holds 32 pending Receives at
         // once: 32 connections, each with its own AP-REQ.
-        let release = Arc::new(AtomicBool::new(false));
-        let flag = Arc::clone(&release);
-        sim.register_command("wait-for-all", move |ctx| {
-            let flag = Arc::clone(&flag);
-            Box::pin(async move {
-                while !flag.load(Ordering::SeqCst) {
-                    tokio::time::sleep(Duration::from_millis(5)).await;
-                }
-                ctx.print("released\r\n").await;
-                0
-            })
-        });
-        let runs: Vec<_> = (0..CALLS)
-            .map(|_| {
-                let c = c.clone();
-                tokio::spawn(async move { c.run("wait-for-all", &[]).await })
-            })
-            .collect();
-        while sim.counters().receives_pending < CALLS as u64 {
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
-        release.store(true, Ordering::SeqCst);
-        for run in runs {
-            let out = run.await.unwrap().unwrap();
+        for out in parallel::run_all_at_once(&sim, &c, CALLS).await {
             assert!(out.stdout_text().contains("released"));
         }
         let t = c.transport_stats();

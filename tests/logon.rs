@@ -8,9 +8,10 @@
 //! server at once before any of them may finish. A refused re-authentication in
 //! mid-session stops the client too. (Kerberos: tests/kerberos.rs, with the KDC.)
 
+#[path = "support/parallel.rs"]
+mod parallel;
+
 use std::future::Future;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use tokio::net::TcpListener;
@@ -127,30 +128,7 @@ async fn ntlm_wrong_password_from_32_calls_is_one_failed_logon() {
 /// Runs 32 commands that can only finish once the server holds 32 pending Receives
 /// at the same time: 32 requests in flight at once, so 32 connections.
 async fn fan_out_in_parallel(sim: &Simulator, c: &Client) {
-    let release = Arc::new(AtomicBool::new(false));
-    let flag = Arc::clone(&release);
-    sim.register_command("wait-for-all", move |ctx| {
-        let flag = Arc::clone(&flag);
-        Box::pin(async move {
-            while !flag.load(Ordering::SeqCst) {
-                tokio::time::sleep(Duration::from_millis(5)).await;
-            }
-            ctx.print("released\r\n").await;
-            0
-        })
-    });
-    let runs: Vec<_> = (0..CALLS)
-        .map(|_| {
-            let c = c.clone();
-            tokio::spawn(async move { c.run("wait-for-all", &[]).await })
-        })
-        .collect();
-    while sim.counters().receives_pending < CALLS as u64 {
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
-    release.store(true, Ordering::SeqCst);
-    for run in runs {
-        let out = run.await.unwrap().unwrap();
+    for out in parallel::run_all_at_once(sim, c, CALLS).await {
         assert_eq!(out.code, Some(0));
         assert!(out.stdout_text().contains("released"));
     }
