@@ -11,7 +11,8 @@
 //!   answered from the server's cache).
 //!
 //! `cargo run --release --example bench_robust` prints a Markdown
-//! section (`ROUNDS=N` sets the rounds, default 5).
+//! section (`ROUNDS=N` sets the length, default 5: 100 W1 blocks of 25 commands and 10 W2
+//! blocks of 32 MiB per side).
 
 #[path = "../tests/support/fault_proxy.rs"]
 mod fault_proxy;
@@ -37,18 +38,44 @@ fn client(url: String, sim: &Simulator, robust: bool) -> Res<Client> {
         .build()?)
 }
 
-async fn w1(c: &Client, n: usize) -> Res<f64> {
-    let start = Instant::now();
+/// Process CPU time (every thread: client and simulator), from the OS.
+fn cpu_time() -> Duration {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid, writable timespec; the clock id is a constant.
+    let rc = unsafe { libc::clock_gettime(libc::CLOCK_PROCESS_CPUTIME_ID, &mut ts) };
+    assert_eq!(rc, 0, "clock_gettime(CLOCK_PROCESS_CPUTIME_ID)");
+    Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
+}
+
+/// One block of work: wall time and process CPU time.
+#[derive(Clone, Copy)]
+struct Block {
+    wall: Duration,
+    cpu: Duration,
+}
+
+async fn timed<F: std::future::Future<Output = Res<()>>>(f: F) -> Res<Block> {
+    let (w, c) = (Instant::now(), cpu_time());
+    f.await?;
+    Ok(Block {
+        wall: w.elapsed(),
+        cpu: cpu_time() - c,
+    })
+}
+
+async fn w1(c: &Client, n: usize) -> Res<()> {
     for _ in 0..n {
         let out = c.run("echo", &["hello"]).await?;
         assert_eq!(out.code, Some(0));
     }
-    Ok(n as f64 / start.elapsed().as_secs_f64())
+    Ok(())
 }
 
-async fn w2(c: &Client, mib: u64) -> Res<f64> {
+async fn w2(c: &Client, mib: u64) -> Res<()> {
     let shell = c.shell().open().await?;
-    let start = Instant::now();
     let mut cmd = shell
         .command("sim-gen")
         .arg("--mib")
@@ -61,15 +88,69 @@ async fn w2(c: &Client, mib: u64) -> Res<f64> {
             bytes += b.len() as u64;
         }
     }
-    let secs = start.elapsed().as_secs_f64();
     shell.close().await?;
     assert_eq!(bytes, mib * 1024 * 1024);
-    Ok(bytes as f64 / secs / 1e6)
+    Ok(())
 }
 
 fn median(v: &mut [f64]) -> f64 {
     v.sort_by(|a, b| a.total_cmp(b));
     v[v.len() / 2]
+}
+
+/// Blocks of the same work with and without OperationIDs, interleaved ABBA so that a
+/// change of load on the machine falls on both; `pairs` pairs.
+async fn interleaved<'a, F, Fut>(
+    pairs: usize,
+    on: &'a Client,
+    off: &'a Client,
+    work: F,
+) -> Res<Vec<(Block, Block)>>
+where
+    F: Fn(&'a Client) -> Fut,
+    Fut: std::future::Future<Output = Res<()>>,
+{
+    let mut out = Vec::with_capacity(pairs);
+    for p in 0..pairs {
+        let pair = if p % 2 == 0 {
+            let a = timed(work(on)).await?;
+            (a, timed(work(off)).await?)
+        } else {
+            let b = timed(work(off)).await?;
+            (timed(work(on)).await?, b)
+        };
+        out.push(pair);
+    }
+    Ok(out)
+}
+
+/// The figures of one workload: `units` per block (commands or MB).
+struct Figures {
+    /// Throughput over all blocks, with and without.
+    rate_on: f64,
+    rate_off: f64,
+    /// Median over pairs of (throughput with / throughput without).
+    paired_ratio: f64,
+    /// CPU time per unit (µs), with and without.
+    cpu_on: f64,
+    cpu_off: f64,
+}
+
+fn figures(pairs: &[(Block, Block)], units: f64) -> Figures {
+    let sum =
+        |f: fn(&(Block, Block)) -> Duration| pairs.iter().map(f).sum::<Duration>().as_secs_f64();
+    let n = pairs.len() as f64 * units;
+    let mut ratios: Vec<f64> = pairs
+        .iter()
+        .map(|(a, b)| b.wall.as_secs_f64() / a.wall.as_secs_f64())
+        .collect();
+    Figures {
+        rate_on: n / sum(|p| p.0.wall),
+        rate_off: n / sum(|p| p.1.wall),
+        paired_ratio: median(&mut ratios),
+        cpu_on: sum(|p| p.0.cpu) * 1e6 / n,
+        cpu_off: sum(|p| p.1.cpu) * 1e6 / n,
+    }
 }
 
 async fn recovery(sim: &Simulator) -> Res<Vec<Duration>> {
@@ -113,6 +194,8 @@ fn main() -> Res<()> {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(5);
+    const W1_BLOCK: usize = 25;
+    const W2_BLOCK_MIB: u64 = 32;
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -130,23 +213,13 @@ fn main() -> Res<()> {
         .await?;
         let on = client(sim.endpoint(), &sim, true)?;
         let off = client(sim.endpoint(), &sim, false)?;
+        // Warm up both clients (connections, logon, Robust Connections support learnt).
         w1(&on, 200).await?;
         w1(&off, 200).await?;
-        let (mut w1_on, mut w1_off, mut w2_on, mut w2_off) = (vec![], vec![], vec![], vec![]);
-        for r in 0..rounds {
-            // Alternate which goes first.
-            if r % 2 == 0 {
-                w1_on.push(w1(&on, 1000).await?);
-                w1_off.push(w1(&off, 1000).await?);
-                w2_on.push(w2(&on, 256).await?);
-                w2_off.push(w2(&off, 256).await?);
-            } else {
-                w1_off.push(w1(&off, 1000).await?);
-                w1_on.push(w1(&on, 1000).await?);
-                w2_off.push(w2(&off, 256).await?);
-                w2_on.push(w2(&on, 256).await?);
-            }
-        }
+        w2(&on, 16).await?;
+        w2(&off, 16).await?;
+        let w1_pairs = interleaved(rounds * 20, &on, &off, |c| w1(c, W1_BLOCK)).await?;
+        let w2_pairs = interleaved(rounds * 2, &on, &off, |c| w2(c, W2_BLOCK_MIB)).await?;
         let mut rec = if sim_robust {
             recovery(&sim).await?
         } else {
@@ -154,33 +227,41 @@ fn main() -> Res<()> {
         };
         rec.sort();
         let ms = |d: Duration| d.as_secs_f64() * 1e3;
-        let (a, b, c, d) = (
-            median(&mut w1_on),
-            median(&mut w1_off),
-            median(&mut w2_on),
-            median(&mut w2_off),
-        );
+        let w1f = figures(&w1_pairs, W1_BLOCK as f64);
+        let w2f = figures(&w2_pairs, W2_BLOCK_MIB as f64 * 1.048_576);
         println!("## Robust Connections: cost and recovery");
         println!();
         println!(
-            "`cargo run --release --example bench_robust` ({rounds} alternating rounds, medians; \
-             simulator in the same process). With: `p:OperationID` on every request and the simulator keeping \
-             every response in its OperationMessages table; without: `robust_connections(false)`."
+            "`cargo run --release --example bench_robust` (`ROUNDS={rounds}`: {} W1 blocks of {W1_BLOCK} commands \
+             and {} W2 blocks of {W2_BLOCK_MIB} MiB per side, interleaved with/without/without/with; simulator in \
+             the same process). With: `p:OperationID` on every request and the simulator keeping every response \
+             in its OperationMessages table; without: `robust_connections(false)`. \"paired\" is the median over \
+             adjacent pairs of blocks of the throughput ratio; CPU is the process's (client and simulator).",
+            w1_pairs.len(),
+            w2_pairs.len()
         );
         println!();
         let verdict = |r: f64| if r >= 0.95 { "met" } else { "missed" };
-        println!("| workload | with OperationID | without | with / without | target >= 0.95 |");
-        println!("| --- | ---: | ---: | ---: | --- |");
         println!(
-            "| W1 commands/s (one at a time) | {a:.0} | {b:.0} | {:.3} | {} |",
-            a / b,
-            verdict(a / b)
+            "| workload | with OperationID | without | with / without (all blocks) | paired | target >= 0.95 (paired) | CPU with | CPU without | CPU without / with |"
         );
-        println!(
-            "| W2 MB/s (256 MiB stdout) | {c:.0} | {d:.0} | {:.3} | {} |",
-            c / d,
-            verdict(c / d)
-        );
+        println!("| --- | ---: | ---: | ---: | ---: | --- | ---: | ---: | ---: |");
+        for (name, f, unit) in [
+            ("W1 commands/s (one at a time)", &w1f, "µs/command"),
+            ("W2 MB/s (stdout)", &w2f, "µs/MB"),
+        ] {
+            println!(
+                "| {name} | {:.0} | {:.0} | {:.3} | {:.3} | {} | {:.0} {unit} | {:.0} {unit} | {:.3} |",
+                f.rate_on,
+                f.rate_off,
+                f.rate_on / f.rate_off,
+                f.paired_ratio,
+                verdict(f.paired_ratio),
+                f.cpu_on,
+                f.cpu_off,
+                f.cpu_off / f.cpu_on,
+            );
+        }
         println!();
         if rec.is_empty() {
             println!("Recovery: no cut was measured.");
