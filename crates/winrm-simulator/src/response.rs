@@ -287,7 +287,7 @@ tokio::task_local! {
     /// [MS-WSMV] §3.1.4.1.39): set around carrying out a request that has a row in the
     /// OperationMessages table, so that the echo is written with the envelope rather
     /// than spliced into it afterwards (`robust::echo` remains for any other response).
-    pub(crate) static ECHO: String;
+    pub(crate) static ECHO: std::sync::Arc<str>;
 }
 
 /// The opening of the echo, right after [`ENVELOPE_OPEN`].

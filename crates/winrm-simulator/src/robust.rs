@@ -121,21 +121,47 @@ impl Drop for Completion {
 }
 
 /// Hashes the simulator's own connection numbers (not input from the network, so no
-/// need for a keyed hash).
+/// need for a keyed hash) and OperationIDs (input from the network, but a simulator has
+/// no adversary to fear, and a table lookup per request should not cost a SipHash of
+/// 41 bytes; the seed still differs between processes).
 #[derive(Default)]
 struct ConnectionHasher(u64);
 
+const MIX: u64 = 0x9E37_79B9_7F4A_7C15;
+
 impl std::hash::Hasher for ConnectionHasher {
     fn finish(&self) -> u64 {
-        self.0
+        // A final avalanche, so that the low bits (hashbrown's bucket index) and the top
+        // seven (its control bytes) both depend on every input bit.
+        let h = self.0 ^ (self.0 >> 29);
+        h.wrapping_mul(MIX) ^ (h >> 32)
     }
     fn write(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.0 = (self.0.rotate_left(8) ^ u64::from(b)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        let mut chunks = bytes.chunks_exact(8);
+        for c in &mut chunks {
+            let word = u64::from_le_bytes(c.try_into().unwrap_or_default());
+            self.0 = (self.0.rotate_left(23) ^ word).wrapping_mul(MIX);
+        }
+        for &b in chunks.remainder() {
+            self.0 = (self.0.rotate_left(8) ^ u64::from(b)).wrapping_mul(MIX);
         }
     }
     fn write_u64(&mut self, n: u64) {
-        self.0 = (self.0 ^ n).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        self.0 = (self.0 ^ n).wrapping_mul(MIX);
+    }
+}
+
+/// [`ConnectionHasher`] seeded once per process.
+#[derive(Clone, Copy, Default)]
+struct SeededHasher;
+
+impl std::hash::BuildHasher for SeededHasher {
+    type Hasher = ConnectionHasher;
+    fn build_hasher(&self) -> ConnectionHasher {
+        static SEED: std::sync::LazyLock<u64> = std::sync::LazyLock::new(|| {
+            std::collections::hash_map::RandomState::new().hash_one(0u64)
+        });
+        ConnectionHasher(*SEED)
     }
 }
 
@@ -147,7 +173,7 @@ pub(crate) struct Operations {
 
 #[derive(Default)]
 struct Table {
-    rows: HashMap<Arc<str>, Row>,
+    rows: HashMap<Arc<str>, Row, SeededHasher>,
     /// Rows oldest first; rows already removed are skipped (and compacted away when
     /// the queue grows past twice the table).
     order: VecDeque<(Arc<str>, Arc<Slot>)>,
@@ -171,20 +197,19 @@ impl Operations {
     pub(crate) fn admit(
         &self,
         state: &State,
-        id: &str,
+        id: &Arc<str>,
         retransmission: bool,
         connection: u64,
     ) -> Admission {
         let mut t = self.rows.lock().unwrap_or_else(|p| p.into_inner());
         t.expire(state);
-        if let Some(row) = t.rows.get_mut(id) {
+        if let Some(row) = t.rows.get_mut(&**id) {
             if !retransmission {
                 return Admission::Reused;
             }
             row.primary = connection;
             let slot = Arc::clone(&row.slot);
-            let key: Arc<str> = Arc::from(id);
-            t.by_connection.insert(connection, key);
+            t.by_connection.insert(connection, Arc::clone(id));
             return Admission::Replay(slot);
         }
         // A new request on this connection: the row it was primary for was read.
@@ -204,8 +229,8 @@ impl Operations {
             }
         }
         let slot = Arc::new(Slot::default());
-        // One allocation for the id, shared by the three indexes.
-        let key: Arc<str> = Arc::from(id);
+        // One allocation for the id, shared by the three indexes and the echo.
+        let key = Arc::clone(id);
         t.rows.insert(
             Arc::clone(&key),
             Row {
@@ -426,7 +451,9 @@ mod tests {
         let id = "uuid:A<B";
         // Written under ECHO: the envelope carries it, and ensure_echo adds nothing.
         let written = ECHO
-            .scope(id.to_string(), async { envelope("urn:a", None, |_| {}) })
+            .scope(std::sync::Arc::from(id), async {
+                envelope("urn:a", None, |_| {})
+            })
             .await;
         let out = text(ensure_echo(response(written), id));
         assert_eq!(out.matches("<p:OperationID").count(), 1, "{out}");

@@ -426,7 +426,8 @@ pub(super) async fn check_and_dispatch(
         }
     }
     let user = user.unwrap_or_default();
-    match robust_operation(state, &req) {
+    let mut req = req;
+    match robust_operation(state, &mut req) {
         Some(id) => {
             let conn = parts.extensions.get::<ConnId>().map_or(0, |c| c.0);
             robust_respond(state, req, user, body.len(), id, conn).await
@@ -437,7 +438,7 @@ pub(super) async fn check_and_dispatch(
 
 /// The OperationID of a request that takes part in Robust Connections: one that carries
 /// it, for a shell or a CIM object, on a simulator that supports them.
-fn robust_operation(state: &State, req: &SimRequest) -> Option<String> {
+fn robust_operation(state: &State, req: &mut SimRequest) -> Option<Arc<str>> {
     if !state.config.robust_connections {
         return None;
     }
@@ -445,7 +446,8 @@ fn robust_operation(state: &State, req: &SimRequest) -> Option<String> {
     if !(uri.starts_with(ns::SHELL) || uri.starts_with(ns::WMI_BASE)) {
         return None;
     }
-    req.operation_id.clone()
+    // Taken: only the table and the echo need it from here on.
+    req.operation_id.take().map(Arc::from)
 }
 
 /// Answers a request that carries an OperationID through the OperationMessages table
@@ -456,7 +458,7 @@ async fn robust_respond(
     req: SimRequest,
     user: String,
     body_len: usize,
-    id: String,
+    id: Arc<str>,
     conn: u64,
 ) -> Response<SimBody> {
     if let Some(seq) = req.sequence_id.as_deref()
@@ -495,7 +497,7 @@ async fn robust_respond(
             robust::ensure_echo(cached.response(), &id)
         }
         Admission::Run(completion) => {
-            let echo = id.clone();
+            let echo = Arc::clone(&id);
             let run = |st: Arc<State>, req: SimRequest| async move {
                 // The envelope is written with the echo (kept in the row with it).
                 let resp = super::response::ECHO
