@@ -311,6 +311,63 @@ fn may_be_robust_header(qname: &[u8]) -> bool {
     qname.len() >= 10 && matches!(qname[qname.len() - 2..], [b'I', b'D' | b'd'])
 }
 
+/// A Robust Connections header in one of the forms that writers use (this crate's
+/// envelope writer, the simulator, and Windows): `<p:NAME>`,
+/// `<p:NAME s:mustUnderstand="false">` or `<p:NAME s:mustUnderstand="true">`, character
+/// data without markup or references, and `</p:NAME>`, back to back.
+struct CanonicalHeader<'t> {
+    /// 0 OperationID, 1 SequenceId, 2 SequenceID (as [`robust_header`]).
+    which: usize,
+    /// The character data, untrimmed.
+    text: &'t [u8],
+    /// The `s:mustUnderstand` attribute is present.
+    has_attribute: bool,
+    must_understand: bool,
+    /// Bytes from `<` to the end tag's `>`.
+    len: usize,
+}
+
+/// Recognizes a [`CanonicalHeader`] at the start of `rest`. Anything else (other
+/// prefixes or spacing, more attributes, entity references, children) is None, for the
+/// general reader to take.
+fn canonical_robust_header(rest: &[u8]) -> Option<CanonicalHeader<'_>> {
+    const NAMES: [&[u8]; 3] = [b"OperationID", b"SequenceId", b"SequenceID"];
+    const ATTRIBUTES: [(&[u8], bool); 2] = [
+        (b" s:mustUnderstand=\"false\">", false),
+        (b" s:mustUnderstand=\"true\">", true),
+    ];
+    let after_prefix = rest.strip_prefix(b"<p:")?;
+    let which = NAMES.iter().position(|n| after_prefix.starts_with(n))?;
+    let name = NAMES[which];
+    let after_name = &after_prefix[name.len()..];
+    let (content, has_attribute, must_understand) = match after_name.strip_prefix(b">") {
+        Some(content) => (content, false, false),
+        None => {
+            let (attribute, must) = ATTRIBUTES.iter().find(|(a, _)| after_name.starts_with(a))?;
+            (&after_name[attribute.len()..], true, *must)
+        }
+    };
+    // Short character data (an OperationID is 41 bytes), then the end tag.
+    let window = &content[..content.len().min(128)];
+    let end = memchr::memchr2(b'<', b'&', window)?;
+    let close = &content[end..];
+    if close.first() != Some(&b'<')
+        || close.get(1..4) != Some(b"/p:")
+        || !close[4..].starts_with(name)
+        || close.get(4 + name.len()) != Some(&b'>')
+    {
+        return None;
+    }
+    let len = rest.len() - content.len() + end + 4 + name.len() + 1;
+    Some(CanonicalHeader {
+        which,
+        text: &content[..end],
+        has_attribute,
+        must_understand,
+        len,
+    })
+}
+
 /// Which Robust Connections header `start` opens, when it is one (directly under
 /// `s:Envelope/s:Header`, in the [MS-WSMV] namespace, declaring no namespaces itself):
 /// 0 OperationID, 1 SequenceId, 2 SequenceID.
@@ -345,9 +402,10 @@ fn read_robust_header<'t>(
     start: &BytesStart<'_>,
     is_empty: bool,
     scope: &Scope,
+    skipped: u64,
 ) -> Result<(Cow<'t, str>, bool), ParseError> {
     let syntax = |reader: &Reader<&[u8]>, message: String| ParseError::Syntax {
-        position: reader.buffer_position(),
+        position: reader.buffer_position() + skipped,
         message: excerpt(&message, 200),
     };
     let mut must_understand = false;
@@ -603,18 +661,68 @@ fn parse_str_with<'t, S: TextSink + ?Sized>(
     let mut frames: Vec<(usize, usize, Option<Cow<'t, str>>)> = Vec::with_capacity(16);
     let mut in_scope = 0usize;
     let mut root: Option<Element> = None;
+    // Bytes taken past the reader by the fast path for Robust Connections headers (the
+    // reader does not count them; error positions add them back).
+    let skipped = std::cell::Cell::new(0u64);
+    // The last event was a tag (start, end or empty element), so the reader is between
+    // markup with nothing of the next token consumed: a whole element may be taken past
+    // it.
+    let mut after_tag = false;
+    // Whether `p` is the [MS-WSMV] namespace and `s` SOAP's, for the bindings in scope
+    // when last looked at (their count: the header's children declare none that
+    // matter, or they would not be in the usual form).
+    let mut usual_prefixes: Option<(usize, bool, bool)> = None;
     let syntax_at = |reader: &Reader<&[u8]>, message: String| ParseError::Syntax {
-        position: reader.buffer_position(),
+        position: reader.buffer_position() + skipped.get(),
         message,
     };
     let syntax = |reader: &Reader<&[u8]>, e: &dyn std::fmt::Display| {
         syntax_at(reader, excerpt(&e.to_string(), 200))
     };
     loop {
+        // The Robust Connections headers in their usual form are taken without the
+        // tokenizer: they are on every message, and cost more to tokenize than to match.
+        if after_tag && stack.len() == 2 && !matches!(echo, Echo::Tree) {
+            let rest: &[u8] = reader.get_ref();
+            let usual = rest.starts_with(b"<p:")
+                && stack[1].is(ns::SOAP, "Header")
+                && stack[0].is(ns::SOAP, "Envelope");
+            if usual && usual_prefixes.is_none_or(|(n, _, _)| n != scope.bindings.len()) {
+                usual_prefixes = Some((
+                    scope.bindings.len(),
+                    scope.resolve(Some(b"p"), true).as_deref() == Some(ns::WSMV),
+                    scope.resolve(Some(b"s"), false).as_deref() == Some(ns::SOAP),
+                ));
+            }
+            if usual
+                && let Some((_, true, s_is_soap)) = usual_prefixes
+                && let Some(h) = canonical_robust_header(rest)
+                && (!h.has_attribute || s_is_soap)
+            {
+                let value = as_str(text, h.text)?.trim();
+                if let Echo::Read(headers) = &mut echo {
+                    let slot = match h.which {
+                        0 => &mut headers.operation_id,
+                        1 => &mut headers.sequence_id,
+                        _ => &mut headers.sequence_id_caps,
+                    };
+                    if slot.is_none() {
+                        *slot = Some(value.to_owned());
+                        if h.which == 0 {
+                            headers.must_understand = h.must_understand;
+                        }
+                    }
+                }
+                *reader.get_mut() = &rest[h.len..];
+                skipped.set(skipped.get() + h.len as u64);
+                continue;
+            }
+        }
         let ev = match reader.read_event() {
             Ok(v) => v,
             Err(e) => return Err(syntax(&reader, &e)),
         };
+        after_tag = matches!(ev, Event::Start(_) | Event::Empty(_) | Event::End(_));
         match ev {
             Event::Start(ref start) | Event::Empty(ref start) => {
                 let is_empty = matches!(ev, Event::Empty(_));
@@ -629,8 +737,14 @@ fn parse_str_with<'t, S: TextSink + ?Sized>(
                     && may_be_robust_header(start.name().into_inner())
                     && let Some(which) = robust_header(&stack, start, &scope)
                 {
-                    let (value, must_understand) =
-                        read_robust_header(&mut reader, text, start, is_empty, &scope)?;
+                    let (value, must_understand) = read_robust_header(
+                        &mut reader,
+                        text,
+                        start,
+                        is_empty,
+                        &scope,
+                        skipped.get(),
+                    )?;
                     if let Echo::Read(h) = &mut echo {
                         let slot = match which {
                             0 => &mut h.operation_id,
@@ -1001,6 +1115,84 @@ mod tests {
         // Unterminated inside one.
         let cut = br#"<s:Envelope xmlns:s="http://www.w3.org/2003/05/soap-envelope" xmlns:p="http://schemas.microsoft.com/wbem/wsman/1/wsman.xsd"><s:Header><p:OperationID>a"#;
         assert!(matches!(parse_robust(cut), Err(ParseError::Syntax { .. })));
+    }
+
+    #[test]
+    fn usual_robust_headers_read_as_the_general_reader_reads_them() {
+        const HEAD: &str = r#"<s:Envelope xmlns:s="http://www.w3.org/2003/05/soap-envelope" xmlns:p="http://schemas.microsoft.com/wbem/wsman/1/wsman.xsd"><s:Header><p:SessionId>x</p:SessionId>"#;
+        const TAIL: &str = "</s:Header><s:Body><p:Item>1</p:Item></s:Body></s:Envelope>";
+        let id = "uuid:0A1B2C3D-0000-4000-8000-00000000ABCD";
+        let cases = [
+            format!(
+                r#"<p:OperationID s:mustUnderstand="false">{id}</p:OperationID><p:SequenceId s:mustUnderstand="false">1</p:SequenceId>"#
+            ),
+            format!(
+                r#"<p:OperationID s:mustUnderstand="true">{id}</p:OperationID><p:SequenceId>1</p:SequenceId>"#
+            ),
+            format!(r#"<p:OperationID> {id} </p:OperationID><p:SequenceID>3</p:SequenceID>"#),
+            format!(
+                r#"<p:SequenceId>1</p:SequenceId><p:OperationID>{id}</p:OperationID><p:OperationID>{id}X</p:OperationID>"#
+            ),
+        ];
+        for case in &cases {
+            let fast = format!("{HEAD}{case}{TAIL}");
+            // A space before each header keeps the fast path out: the general reader.
+            let general = format!("{HEAD}{}{TAIL}", case.replace("<p:", " <p:"));
+            let (fast_root, fast_headers) = parse_robust(fast.as_bytes()).unwrap();
+            let (general_root, general_headers) = parse_robust(general.as_bytes()).unwrap();
+            assert_eq!(fast_headers, general_headers, "{case}");
+            assert!(
+                fast_headers
+                    .operation_id
+                    .as_deref()
+                    .is_some_and(|v| v.starts_with(id)),
+                "{case}"
+            );
+            assert_eq!(
+                fast_root.child(ns::SOAP, "Header").unwrap().children,
+                general_root.child(ns::SOAP, "Header").unwrap().children,
+                "{case}"
+            );
+            assert_eq!(
+                fast_root.child(ns::SOAP, "Body"),
+                general_root.child(ns::SOAP, "Body")
+            );
+            assert_eq!(parse_with(fast.as_bytes(), &mut NoSink).unwrap(), fast_root);
+            // The plain reader keeps them as elements.
+            let full = parse(fast.as_bytes()).unwrap();
+            assert!(full.child(ns::SOAP, "Header").unwrap().children.len() >= 3);
+        }
+        let (_, h) = parse_robust(format!("{HEAD}{}{TAIL}", cases[1]).as_bytes()).unwrap();
+        assert!(h.must_understand);
+        assert_eq!(h.sequence_id.as_deref(), Some("1"));
+        // `p` bound elsewhere, or `s` not the SOAP namespace: not taken for the headers.
+        let elsewhere = format!(
+            r#"<s:Envelope xmlns:s="http://www.w3.org/2003/05/soap-envelope" xmlns:p="urn:x"><s:Header><p:OperationID>{id}</p:OperationID></s:Header><s:Body/></s:Envelope>"#
+        );
+        let (root, h) = parse_robust(elsewhere.as_bytes()).unwrap();
+        assert_eq!(h, RobustHeaders::default());
+        assert_eq!(root.child(ns::SOAP, "Header").unwrap().children.len(), 1);
+        let other_s = format!(
+            r#"<e:Envelope xmlns:e="http://www.w3.org/2003/05/soap-envelope" xmlns:s="urn:x" xmlns:p="http://schemas.microsoft.com/wbem/wsman/1/wsman.xsd"><e:Header><p:OperationID s:mustUnderstand="true">{id}</p:OperationID></e:Header><e:Body/></e:Envelope>"#
+        );
+        let (_, h) = parse_robust(other_s.as_bytes()).unwrap();
+        assert_eq!(
+            (h.operation_id.as_deref(), h.must_understand),
+            (Some(id), false)
+        );
+        // Error positions count the bytes taken past the tokenizer: the same as when
+        // the general reader reads the same document.
+        let bad = format!(
+            "{HEAD}{}</s:Header><s:Body><a></b></s:Body></s:Envelope>",
+            cases[0]
+        );
+        let position = |r: Result<Element, ParseError>| match r {
+            Err(ParseError::Syntax { position, .. }) => position,
+            other => panic!("{other:?}"),
+        };
+        let fast = position(parse_robust(bad.as_bytes()).map(|(root, _)| root));
+        assert_eq!(fast, position(parse(bad.as_bytes())));
+        assert!(fast as usize > HEAD.len() + cases[0].len());
     }
 
     #[test]
