@@ -453,7 +453,7 @@ impl Client {
         let mut robust = self.inner.robust.as_ref().and_then(|state| {
             let id = robust::operation_id(&body)?;
             let uri = robust::resource_uri(&body)?;
-            Some((state, body.slice_ref(id), body.slice_ref(uri.as_bytes())))
+            Some((state, body.slice_ref(id), body.slice_ref(uri)))
         });
         let mut body = body;
         let mut fresh = false;
@@ -470,8 +470,8 @@ impl Client {
             }
             if let Some((state, id, uri)) = &robust {
                 match &result {
-                    Ok(resp) => state.observe(robust::text(uri), id, &resp.body),
-                    Err(e) if robust::retransmittable(e) && state.supports(robust::text(uri)) => {
+                    Ok(resp) => state.observe(uri, id, &resp.body),
+                    Err(e) if robust::retransmittable(e) && state.supports(uri) => {
                         let since = *first_failure.get_or_insert_with(Instant::now);
                         if retransmissions < robust::MAX_RETRANSMISSIONS
                             && since.elapsed() < robust::RETRY_WINDOW

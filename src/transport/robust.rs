@@ -9,7 +9,6 @@
 //! The OperationID and ResourceURI are read back from the request text: this crate's
 //! envelope writer emits them in one fixed form (pinned by the tests below).
 
-use std::collections::HashSet;
 use std::sync::{LazyLock, Mutex};
 use std::time::Duration;
 
@@ -30,30 +29,36 @@ const HEADER_SCAN: usize = 4096;
 /// resource ignores the OperationID, and would carry a retransmission out again.
 #[derive(Debug, Default)]
 pub(crate) struct RobustState {
-    supported: Mutex<HashSet<String>>,
+    /// A handful at most (the shell URIs and a few CIM classes), so a list compared
+    /// with memcmp beats hashing the URI on every request.
+    supported: Mutex<Vec<Box<[u8]>>>,
 }
 
 impl RobustState {
-    pub(crate) fn supports(&self, resource_uri: &str) -> bool {
+    pub(crate) fn supports(&self, resource_uri: &[u8]) -> bool {
         self.supported
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .contains(resource_uri)
+            .iter()
+            .any(|known| **known == *resource_uri)
     }
 
     /// Records support when `response` echoes `operation_id` (looked for only until
     /// support is known).
-    pub(crate) fn observe(&self, resource_uri: &str, operation_id: &[u8], response: &[u8]) {
+    pub(crate) fn observe(&self, resource_uri: &[u8], operation_id: &[u8], response: &[u8]) {
         if self.supports(resource_uri)
             || find(&response[..response.len().min(HEADER_SCAN)], operation_id).is_none()
         {
             return;
         }
-        tracing::debug!(resource_uri, "the server supports Robust Connections");
-        self.supported
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(resource_uri.to_string());
+        tracing::debug!(
+            resource_uri = %String::from_utf8_lossy(resource_uri),
+            "the server supports Robust Connections"
+        );
+        let mut supported = self.supported.lock().unwrap_or_else(|p| p.into_inner());
+        if !supported.iter().any(|known| **known == *resource_uri) {
+            supported.push(resource_uri.into());
+        }
     }
 }
 
@@ -101,17 +106,12 @@ pub(crate) fn operation_id(request: &[u8]) -> Option<&[u8]> {
 }
 
 /// The ResourceURI of a request written by this crate.
-pub(crate) fn resource_uri(request: &[u8]) -> Option<&str> {
+pub(crate) fn resource_uri(request: &[u8]) -> Option<&[u8]> {
     let head = &request[..request.len().min(HEADER_SCAN)];
     let at =
         find_mark(head, &RESOURCE_URI_OPEN, RESOURCE_OPEN.needle())? + RESOURCE_OPEN.needle().len();
     let len = RESOURCE_CLOSE.find(&head[at..])?;
-    std::str::from_utf8(&head[at..at + len]).ok()
-}
-
-/// A ResourceURI slice as text (it came from [`resource_uri`], so it is UTF-8).
-pub(crate) fn text(uri: &[u8]) -> &str {
-    std::str::from_utf8(uri).unwrap_or("")
+    Some(&head[at..at + len])
 }
 
 /// The same request marked as a retransmission.
@@ -226,7 +226,7 @@ mod tests {
         );
         assert_eq!(
             resource_uri(&body),
-            Some("http://schemas.microsoft.com/wbem/wsman/1/windows/shell/cmd")
+            Some(&b"http://schemas.microsoft.com/wbem/wsman/1/windows/shell/cmd"[..])
         );
         let again = mark_retransmission(&body);
         let text = std::str::from_utf8(&again).unwrap();
@@ -266,17 +266,17 @@ mod tests {
     fn support_is_per_resource_and_needs_the_echo() {
         let s = RobustState::default();
         s.observe(
-            "r1",
+            b"r1",
             b"uuid:ABC",
             b"<s:Header><p:OperationID>uuid:XYZ</p:OperationID>",
         );
-        assert!(!s.supports("r1"));
+        assert!(!s.supports(b"r1"));
         s.observe(
-            "r1",
+            b"r1",
             b"uuid:ABC",
             b"<s:Header><p:OperationID>uuid:ABC</p:OperationID>",
         );
-        assert!(s.supports("r1") && !s.supports("r2"));
+        assert!(s.supports(b"r1") && !s.supports(b"r2"));
     }
 
     #[test]
