@@ -18,7 +18,10 @@ fn reads_a_service_object_with_refs() {
     assert_eq!(o.type_names[0], "System.ServiceProcess.ServiceController");
     assert_eq!(o.to_string.as_deref(), Some("winrm"));
     assert_eq!(o.adapted.len(), 14);
-    assert_eq!(o.property("Status").and_then(PsValue::as_str), Some("Running"));
+    assert_eq!(
+        o.property("Status").and_then(PsValue::as_str),
+        Some("Running")
+    );
     assert_eq!(o.property("CanStop"), Some(&PsValue::Bool(true)));
     assert_eq!(o.property("Site"), Some(&PsValue::Null));
     let depended = o.property("ServicesDependedOn").unwrap();
@@ -72,9 +75,12 @@ fn serde_reads_enums_by_name_and_number() {
         Default,
         UseNewThread,
     }
-    let e: PsValue =
-        PsObject::enumeration("System.Management.Automation.Runspaces.PSThreadOptions", "UseNewThread", 1)
-            .into();
+    let e: PsValue = PsObject::enumeration(
+        "System.Management.Automation.Runspaces.PSThreadOptions",
+        "UseNewThread",
+        1,
+    )
+    .into();
     assert_eq!(from_value::<State>(&e).unwrap(), State::UseNewThread);
     assert_eq!(from_value::<i32>(&e).unwrap(), 1);
     assert_eq!(from_value::<String>(&e).unwrap(), "UseNewThread");
@@ -82,7 +88,10 @@ fn serde_reads_enums_by_name_and_number() {
     assert!(from_value::<u8>(&PsValue::I32(-1)).is_err());
     assert_eq!(from_value::<u8>(&PsValue::I64(200)).unwrap(), 200);
     assert_eq!(from_value::<Vec<i32>>(&PsValue::I32(5)).unwrap(), vec![5]);
-    assert_eq!(from_value::<Vec<i32>>(&PsValue::Null).unwrap(), Vec::<i32>::new());
+    assert_eq!(
+        from_value::<Vec<i32>>(&PsValue::Null).unwrap(),
+        Vec::<i32>::new()
+    );
     let d: PsValue = PsObject::hashtable(vec![("a".into(), PsValue::I32(1))]).into();
     let m: HashMap<String, i32> = from_value(&d).unwrap();
     assert_eq!(m["a"], 1);
@@ -178,10 +187,21 @@ fn writer_then_reader_round_trips_every_kind() {
         ("ie", Collection::Enumerable(vec![])),
         (
             "dict",
-            Collection::Dictionary(prims.iter().cloned().map(|v| (PsValue::from("k"), v)).collect()),
+            Collection::Dictionary(
+                prims
+                    .iter()
+                    .cloned()
+                    .map(|v| (PsValue::from("k"), v))
+                    .collect(),
+            ),
         ),
     ] {
-        values.push(PsObject::new().with_to_string(kind).with_collection(c).into());
+        values.push(
+            PsObject::new()
+                .with_to_string(kind)
+                .with_collection(c)
+                .into(),
+        );
     }
     values.push(PsObject::enumeration("E", "B", 2).into());
     for v in values {
@@ -214,7 +234,10 @@ fn secure_string_is_opaque_and_refused_as_text() {
     };
     assert_eq!(s.ciphertext().len(), 16);
     assert_eq!(format!("{s:?}"), "EncryptedString(16 bytes)");
-    assert_eq!(from_value::<String>(&v).unwrap_err(), Error::SecureStringWithoutKey);
+    assert_eq!(
+        from_value::<String>(&v).unwrap_err(),
+        Error::SecureStringWithoutKey
+    );
 }
 
 #[test]
@@ -231,24 +254,49 @@ fn objs_documents_read_all_values() {
 
 #[test]
 fn bad_documents_are_typed_errors() {
-    let cases: &[(&str, fn(&Error) -> bool)] = &[
+    type Check = fn(&Error) -> bool;
+    let cases: &[(&str, Check)] = &[
         ("", |e| matches!(e, Error::Empty)),
-        ("<I32>x</I32>", |e| matches!(e, Error::InvalidValue { element: "I32", .. })),
-        ("<U8>1</U8>", |e| matches!(e, Error::UnexpectedElement { .. })),
-        ("<Obj><Foo/></Obj>", |e| matches!(e, Error::UnexpectedElement { .. })),
-        ("<Ref RefId=\"3\" />", |e| matches!(e, Error::UnknownRef { kind: "Ref", .. })),
+        ("<I32>x</I32>", |e| {
+            matches!(e, Error::InvalidValue { element: "I32", .. })
+        }),
+        ("<U8>1</U8>", |e| {
+            matches!(e, Error::UnexpectedElement { .. })
+        }),
+        ("<Obj><Foo/></Obj>", |e| {
+            matches!(e, Error::UnexpectedElement { .. })
+        }),
+        ("<Ref RefId=\"3\" />", |e| {
+            matches!(e, Error::UnknownRef { kind: "Ref", .. })
+        }),
         ("<Obj><TNRef RefId=\"0\" /></Obj>", |e| {
             matches!(e, Error::UnknownRef { kind: "TNRef", .. })
         }),
-        ("<S>a</S><S>b</S>", |e| matches!(e, Error::UnexpectedElement { .. })),
+        ("<S>a</S><S>b</S>", |e| {
+            matches!(e, Error::UnexpectedElement { .. })
+        }),
         ("<S>a", |e| matches!(e, Error::Xml { .. })),
         ("<S>a</I32>", |e| matches!(e, Error::Xml { .. })),
-        ("<S><S>a</S></S>", |e| matches!(e, Error::UnexpectedElement { .. })),
-        ("<BA>!!</BA>", |e| matches!(e, Error::InvalidValue { element: "BA", .. })),
-        ("<B>yes</B>", |e| matches!(e, Error::InvalidValue { element: "B", .. })),
-        ("<G>nope</G>", |e| matches!(e, Error::InvalidValue { element: "G", .. })),
+        ("<S><S>a</S></S>", |e| {
+            matches!(e, Error::UnexpectedElement { .. })
+        }),
+        ("<BA>!!</BA>", |e| {
+            matches!(e, Error::InvalidValue { element: "BA", .. })
+        }),
+        ("<B>yes</B>", |e| {
+            matches!(e, Error::InvalidValue { element: "B", .. })
+        }),
+        ("<G>nope</G>", |e| {
+            matches!(e, Error::InvalidValue { element: "G", .. })
+        }),
         ("<Obj><DCT><En><S N=\"Value\">v</S></En></DCT></Obj>", |e| {
-            matches!(e, Error::MissingProperty { property: "Key", .. })
+            matches!(
+                e,
+                Error::MissingProperty {
+                    property: "Key",
+                    ..
+                }
+            )
         }),
         ("<S>&bogus;</S>", |e| matches!(e, Error::Xml { .. })),
     ];
@@ -262,10 +310,18 @@ fn bad_documents_are_typed_errors() {
 fn limits_bound_depth_values_and_length() {
     let deep = format!("{}{}", "<Obj><MS>".repeat(100), "</MS></Obj>".repeat(100));
     assert_eq!(from_str(&deep).unwrap_err(), Error::TooDeep(64));
-    let mut limits = ReadLimits::default();
-    limits.max_values = 10;
+    let mut limits = ReadLimits {
+        max_values: 10,
+        ..ReadLimits::default()
+    };
     let many = format!("<Obj><LST>{}</LST></Obj>", "<I32>1</I32>".repeat(20));
-    assert_eq!(from_str_with(&many, limits).unwrap_err(), Error::TooManyValues(10));
+    assert_eq!(
+        from_str_with(&many, limits).unwrap_err(),
+        Error::TooManyValues(10)
+    );
     limits.max_len = 5;
-    assert_eq!(from_str_with("<S>abcdef</S>", limits).unwrap_err(), Error::TooLong(5));
+    assert_eq!(
+        from_str_with("<S>abcdef</S>", limits).unwrap_err(),
+        Error::TooLong(5)
+    );
 }
