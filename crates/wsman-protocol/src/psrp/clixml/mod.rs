@@ -10,7 +10,7 @@ mod writer;
 
 pub use de::from_value;
 pub use escape::{decode as decode_name, encode as encode_name};
-pub use reader::{ReadLimits, from_str, from_str_all, from_str_with};
+pub use reader::{ReadLimits, from_str, from_str_all, from_str_streams, from_str_with};
 pub use ser::to_value;
 pub use value::{Collection, EncryptedString, PsObject, PsValue};
 pub use writer::to_string;

@@ -55,7 +55,7 @@ pub fn from_str(text: &str) -> Result<PsValue> {
 /// As [`from_str`].
 pub fn from_str_with(text: &str, limits: ReadLimits) -> Result<PsValue> {
     let mut values = read(text, limits, false)?;
-    values.pop().ok_or(Error::Empty)
+    values.pop().map(|(_, v)| v).ok_or(Error::Empty)
 }
 
 /// Reads an `<Objs>` document (as `Export-Clixml` writes) into its values; a document
@@ -65,10 +65,28 @@ pub fn from_str_with(text: &str, limits: ReadLimits) -> Result<PsValue> {
 ///
 /// As [`from_str`].
 pub fn from_str_all(text: &str, limits: ReadLimits) -> Result<Vec<PsValue>> {
+    Ok(read(text, limits, true)?
+        .into_iter()
+        .map(|(_, v)| v)
+        .collect())
+}
+
+/// As [`from_str_all`], with each top-level value's stream: the `S` attribute
+/// (`Error`, `progress`, `Warning`, ...) that `powershell.exe` puts on the values it
+/// writes to stderr after `#< CLIXML` (the caller strips that line).
+///
+/// # Errors
+///
+/// As [`from_str`].
+pub fn from_str_streams(text: &str, limits: ReadLimits) -> Result<Vec<(Option<String>, PsValue)>> {
     read(text, limits, true)
 }
 
-fn read(text: &str, limits: ReadLimits, allow_objs: bool) -> Result<Vec<PsValue>> {
+fn read(
+    text: &str,
+    limits: ReadLimits,
+    allow_objs: bool,
+) -> Result<Vec<(Option<String>, PsValue)>> {
     if text.len() > limits.max_len {
         return Err(Error::TooLong(limits.max_len));
     }
@@ -90,16 +108,18 @@ fn read(text: &str, limits: ReadLimits, allow_objs: bool) -> Result<Vec<PsValue>
     loop {
         match parser.next()? {
             Event::Start(e) if allow_objs && e.local_name().as_ref() == b"Objs" => {
-                parser.read_items_into(&mut out, "Objs")?;
+                parser.read_streams_into(&mut out)?;
             }
             Event::Empty(e) if allow_objs && e.local_name().as_ref() == b"Objs" => {}
             Event::Start(e) if out.is_empty() || allow_objs => {
                 let e = e.into_owned();
-                out.push(parser.read_value(&e, false)?.1);
+                let stream = parser.attrs(&e)?.stream;
+                out.push((stream, parser.read_value(&e, false)?.1));
             }
             Event::Empty(e) if out.is_empty() || allow_objs => {
                 let e = e.into_owned();
-                out.push(parser.read_value(&e, true)?.1);
+                let stream = parser.attrs(&e)?.stream;
+                out.push((stream, parser.read_value(&e, true)?.1));
             }
             Event::Start(e) | Event::Empty(e) => {
                 return Err(Error::UnexpectedElement {
@@ -152,6 +172,7 @@ struct Parser<'t> {
 struct Attrs {
     name: Option<String>,
     ref_id: Option<String>,
+    stream: Option<String>,
 }
 
 impl<'t> Parser<'t> {
@@ -176,6 +197,7 @@ impl<'t> Parser<'t> {
             let which = match a.key.local_name().as_ref() {
                 b"N" => &mut out.name,
                 b"RefId" => &mut out.ref_id,
+                b"S" => &mut out.stream,
                 _ => continue,
             };
             let v = a
@@ -303,6 +325,7 @@ impl<'t> Parser<'t> {
             b"BA" => PsValue::Bytes(base64(&self.read_text(empty)?, "BA")?),
             b"SS" => PsValue::SecureString(EncryptedString(base64(&self.read_text(empty)?, "SS")?)),
             b"Obj" => PsValue::Object(self.read_object(empty, ref_id)?),
+            b"PR" => PsValue::Object(Arc::new(self.read_progress(empty)?)),
             b"Ref" => {
                 self.skip(empty)?;
                 let id = ref_id.unwrap_or_default();
@@ -398,6 +421,68 @@ impl<'t> Parser<'t> {
         Ok(obj)
     }
 
+    /// Reads a `<PR>` progress record (§2.2.5.1.25) into an object with the
+    /// `ProgressRecord` property names: `AV` Activity, `AI` ActivityId, `CO`/`Nil`
+    /// CurrentOperation, `PI` ParentActivityId, `PC` PercentComplete, `T` Type, `SR`
+    /// SecondsRemaining, `SD` StatusDescription.
+    fn read_progress(&mut self, empty: bool) -> Result<PsObject> {
+        let mut o = PsObject::new().with_type_names([
+            "System.Management.Automation.ProgressRecord",
+            "System.Object",
+        ]);
+        if empty {
+            return Ok(o);
+        }
+        loop {
+            let (e, child_empty) = match self.next()? {
+                Event::Start(e) => (e.into_owned(), false),
+                Event::Empty(e) => (e.into_owned(), true),
+                Event::End(_) => return Ok(o),
+                Event::Text(t) if is_blank(&t) => continue,
+                Event::Comment(_) | Event::PI(_) => continue,
+                Event::Eof => return Err(self.syntax("unexpected end of document".into())),
+                _ => {
+                    return Err(Error::UnexpectedElement {
+                        element: "#text".into(),
+                        context: "PR",
+                    });
+                }
+            };
+            self.count()?;
+            let tag = e.local_name();
+            let (name, int) = match tag.as_ref() {
+                b"AV" => ("Activity", false),
+                b"AI" => ("ActivityId", true),
+                b"CO" | b"Nil" => ("CurrentOperation", false),
+                b"PI" => ("ParentActivityId", true),
+                b"PC" => ("PercentComplete", true),
+                b"T" => ("Type", false),
+                b"SR" => ("SecondsRemaining", true),
+                b"SD" => ("StatusDescription", false),
+                _ => {
+                    return Err(Error::UnexpectedElement {
+                        element: name_of(&e),
+                        context: "PR",
+                    });
+                }
+            };
+            let is_nil = tag.as_ref() == b"Nil";
+            let text = decoded(self.read_text(child_empty)?);
+            let value = if is_nil {
+                PsValue::Null
+            } else if int {
+                PsValue::I32(
+                    text.trim()
+                        .parse()
+                        .map_err(|_| Error::invalid("PR", &text))?,
+                )
+            } else {
+                PsValue::String(text)
+            };
+            o.extended.push((name.to_string(), value));
+        }
+    }
+
     fn read_type_names(&mut self, empty: bool) -> Result<Vec<String>> {
         let mut names = Vec::new();
         if empty {
@@ -476,8 +561,27 @@ impl<'t> Parser<'t> {
         Ok(items)
     }
 
-    fn read_items_into(&mut self, out: &mut Vec<PsValue>, context: &'static str) -> Result<()> {
-        self.read_children(false, context, &mut |_, v| out.push(v))
+    /// Reads the values of an `<Objs>` element with their `S` stream attributes.
+    fn read_streams_into(&mut self, out: &mut Vec<(Option<String>, PsValue)>) -> Result<()> {
+        loop {
+            let (e, empty) = match self.next()? {
+                Event::Start(e) => (e.into_owned(), false),
+                Event::Empty(e) => (e.into_owned(), true),
+                Event::End(_) => return Ok(()),
+                Event::Text(t) if is_blank(&t) => continue,
+                Event::Comment(_) | Event::PI(_) => continue,
+                Event::Eof => return Err(self.syntax("unexpected end of document".into())),
+                _ => {
+                    return Err(Error::UnexpectedElement {
+                        element: "#text".into(),
+                        context: "Objs",
+                    });
+                }
+            };
+            let stream = self.attrs(&e)?.stream;
+            let value = self.read_value(&e, empty)?.1;
+            out.push((stream, value));
+        }
     }
 
     fn read_properties(&mut self, empty: bool, out: &mut Vec<(String, PsValue)>) -> Result<()> {

@@ -325,3 +325,41 @@ fn limits_bound_depth_values_and_length() {
         Error::TooLong(5)
     );
 }
+
+#[test]
+fn powershell_stderr_clixml_with_streams_and_progress() {
+    // The shape `powershell.exe -EncodedCommand` writes to stderr after `#< CLIXML`.
+    let text = concat!(
+        r#"<Objs Version="1.1.0.1" xmlns="http://schemas.microsoft.com/powershell/2004/04">"#,
+        r#"<Obj S="progress" RefId="0"><TN RefId="0"><T>System.Management.Automation.PSCustomObject</T><T>System.Object</T></TN>"#,
+        r#"<MS><I64 N="SourceId">1</I64><PR N="Record"><AV>Preparing modules for first use.</AV><AI>0</AI><Nil />"#,
+        r#"<PI>-1</PI><PC>-1</PC><T>Completed</T><SR>-1</SR><SD> </SD></PR></MS></Obj>"#,
+        r#"<S S="Error">At line:1 char:1_x000D__x000A_</S></Objs>"#,
+    );
+    let values = from_str_streams(text, ReadLimits::default()).unwrap();
+    assert_eq!(values.len(), 2);
+    assert_eq!(values[0].0.as_deref(), Some("progress"));
+    let record = values[0].1.property("Record").unwrap();
+    assert_eq!(
+        record.property("Activity").and_then(PsValue::as_str),
+        Some("Preparing modules for first use.")
+    );
+    assert_eq!(record.property("CurrentOperation"), Some(&PsValue::Null));
+    assert_eq!(record.property("PercentComplete"), Some(&PsValue::I32(-1)));
+    assert_eq!(
+        record.property("Type").and_then(PsValue::as_str),
+        Some("Completed")
+    );
+    assert_eq!(
+        values[1],
+        (Some("Error".into()), PsValue::from("At line:1 char:1\r\n"))
+    );
+    assert!(matches!(
+        from_str("<PR><XX>1</XX></PR>").unwrap_err(),
+        Error::UnexpectedElement { .. }
+    ));
+    assert!(matches!(
+        from_str("<PR><AI>x</AI></PR>").unwrap_err(),
+        Error::InvalidValue { element: "PR", .. }
+    ));
+}
