@@ -14,6 +14,10 @@ use super::escape;
 use super::value::{Collection, EncryptedString, PsObject, PsValue};
 use crate::psrp::error::{Error, Result};
 
+/// How many attributes one CLIXML element may carry (`N`, `RefId`, `S`, namespace
+/// declarations); more is refused as malformed.
+const MAX_ATTRIBUTES: usize = 16;
+
 /// Limits of the CLIXML reader.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
@@ -112,12 +116,10 @@ fn read(
             }
             Event::Empty(e) if allow_objs && e.local_name().as_ref() == b"Objs" => {}
             Event::Start(e) if out.is_empty() || allow_objs => {
-                let e = e.into_owned();
                 let stream = parser.attrs(&e)?.stream;
                 out.push((stream, parser.read_value(&e, false)?.1));
             }
             Event::Empty(e) if out.is_empty() || allow_objs => {
-                let e = e.into_owned();
                 let stream = parser.attrs(&e)?.stream;
                 out.push((stream, parser.read_value(&e, true)?.1));
             }
@@ -192,7 +194,14 @@ impl<'t> Parser<'t> {
 
     fn attrs(&self, e: &BytesStart<'_>) -> Result<Attrs> {
         let mut out = Attrs::default();
-        for a in e.attributes() {
+        for (count, a) in e.attributes().with_checks(false).enumerate() {
+            // CLIXML elements carry two or three attributes; the cap keeps hostile
+            // input from making attribute scanning expensive.
+            if count >= MAX_ATTRIBUTES {
+                return Err(self.syntax(format!(
+                    "more than {MAX_ATTRIBUTES} attributes on one element"
+                )));
+            }
             let a = a.map_err(|err| self.syntax(err.to_string()))?;
             let which = match a.key.local_name().as_ref() {
                 b"N" => &mut out.name,
@@ -208,28 +217,36 @@ impl<'t> Parser<'t> {
         Ok(out)
     }
 
-    /// Reads the character data up to the end of the element just opened.
-    fn read_text(&mut self, empty: bool) -> Result<String> {
-        let mut out = String::new();
+    /// Reads the character data up to the end of the element just opened, borrowed from
+    /// the input when it is one piece without entity references.
+    fn read_text(&mut self, empty: bool) -> Result<Cow<'t, str>> {
+        let mut out: Cow<'t, str> = Cow::Borrowed("");
         if empty {
             return Ok(out);
         }
         loop {
             match self.next()? {
                 Event::Text(t) => {
-                    let s = t.decode().map_err(|e| self.syntax(e.to_string()))?;
-                    out.push_str(&s);
+                    let piece = match t.into_inner() {
+                        Cow::Borrowed(b) => {
+                            Cow::Borrowed(std::str::from_utf8(b).map_err(|_| Error::NotUtf8)?)
+                        }
+                        Cow::Owned(v) => {
+                            Cow::Owned(String::from_utf8(v).map_err(|_| Error::NotUtf8)?)
+                        }
+                    };
+                    append(&mut out, piece);
                 }
                 Event::CData(c) => {
                     let s = c.decode().map_err(|e| self.syntax(e.to_string()))?;
-                    out.push_str(&s);
+                    append(&mut out, Cow::Owned(s.into_owned()));
                 }
                 Event::GeneralRef(r) => match r.resolve_char_ref() {
-                    Ok(Some(ch)) => out.push(ch),
+                    Ok(Some(ch)) => out.to_mut().push(ch),
                     Ok(None) => {
                         let name = r.decode().map_err(|e| self.syntax(e.to_string()))?;
                         match quick_xml::escape::resolve_predefined_entity(&name) {
-                            Some(s) => out.push_str(s),
+                            Some(s) => out.to_mut().push_str(s),
                             None => return Err(self.syntax(format!("unknown entity &{name};"))),
                         }
                     }
@@ -271,7 +288,7 @@ impl<'t> Parser<'t> {
         let attrs = self.attrs(e)?;
         let value = self.read_value_body(e, empty, attrs.ref_id)?;
         self.depth -= 1;
-        Ok((attrs.name.map(|n| escape::decode(&n).into_owned()), value))
+        Ok((attrs.name.map(decoded), value))
     }
 
     fn read_value_body(
@@ -353,8 +370,8 @@ impl<'t> Parser<'t> {
         if !empty {
             loop {
                 let (e, child_empty) = match self.next()? {
-                    Event::Start(e) => (e.into_owned(), false),
-                    Event::Empty(e) => (e.into_owned(), true),
+                    Event::Start(e) => (e, false),
+                    Event::Empty(e) => (e, true),
                     Event::End(_) => break,
                     Event::Text(t) if is_blank(&t) => continue,
                     Event::Comment(_) | Event::PI(_) => continue,
@@ -435,8 +452,8 @@ impl<'t> Parser<'t> {
         }
         loop {
             let (e, child_empty) = match self.next()? {
-                Event::Start(e) => (e.into_owned(), false),
-                Event::Empty(e) => (e.into_owned(), true),
+                Event::Start(e) => (e, false),
+                Event::Empty(e) => (e, true),
                 Event::End(_) => return Ok(o),
                 Event::Text(t) if is_blank(&t) => continue,
                 Event::Comment(_) | Event::PI(_) => continue,
@@ -532,12 +549,10 @@ impl<'t> Parser<'t> {
         loop {
             match self.next()? {
                 Event::Start(e) => {
-                    let e = e.into_owned();
                     let (n, v) = self.read_value(&e, false)?;
                     each(n, v);
                 }
                 Event::Empty(e) => {
-                    let e = e.into_owned();
                     let (n, v) = self.read_value(&e, true)?;
                     each(n, v);
                 }
@@ -565,8 +580,8 @@ impl<'t> Parser<'t> {
     fn read_streams_into(&mut self, out: &mut Vec<(Option<String>, PsValue)>) -> Result<()> {
         loop {
             let (e, empty) = match self.next()? {
-                Event::Start(e) => (e.into_owned(), false),
-                Event::Empty(e) => (e.into_owned(), true),
+                Event::Start(e) => (e, false),
+                Event::Empty(e) => (e, true),
                 Event::End(_) => return Ok(()),
                 Event::Text(t) if is_blank(&t) => continue,
                 Event::Comment(_) | Event::PI(_) => continue,
@@ -631,10 +646,19 @@ impl<'t> Parser<'t> {
     }
 }
 
-fn decoded(s: String) -> String {
-    match escape::decode(&s) {
-        Cow::Borrowed(_) => s,
+/// `s` with its `_xHHHH_` escapes resolved, owned.
+fn decoded(s: impl Into<String> + AsRef<str>) -> String {
+    match escape::decode(s.as_ref()) {
+        Cow::Borrowed(_) => s.into(),
         Cow::Owned(o) => o,
+    }
+}
+
+fn append<'t>(out: &mut Cow<'t, str>, piece: Cow<'t, str>) {
+    if out.is_empty() {
+        *out = piece;
+    } else {
+        out.to_mut().push_str(&piece);
     }
 }
 

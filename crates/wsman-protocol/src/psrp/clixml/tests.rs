@@ -299,6 +299,10 @@ fn bad_documents_are_typed_errors() {
             )
         }),
         ("<S>&bogus;</S>", |e| matches!(e, Error::Xml { .. })),
+        (
+            "<S a0=\"\" a1=\"\" a2=\"\" a3=\"\" a4=\"\" a5=\"\" a6=\"\" a7=\"\" a8=\"\" a9=\"\" b0=\"\" b1=\"\" b2=\"\" b3=\"\" b4=\"\" b5=\"\" b6=\"\">x</S>",
+            |e| matches!(e, Error::Xml { .. }),
+        ),
     ];
     for (text, check) in cases {
         let err = from_str(text).unwrap_err();
@@ -362,4 +366,23 @@ fn powershell_stderr_clixml_with_streams_and_progress() {
         from_str("<PR><AI>x</AI></PR>").unwrap_err(),
         Error::InvalidValue { element: "PR", .. }
     ));
+}
+
+#[test]
+fn extended_properties_hide_adapted_ones_of_the_same_name() {
+    #[derive(Deserialize)]
+    #[serde(rename_all = "PascalCase")]
+    struct Named {
+        name: String,
+        id: i32,
+    }
+    let v: PsValue = PsObject::new()
+        .with_adapted("Name", "adapted")
+        .with_adapted("Id", 4)
+        .with_property("Name", "extended")
+        .into();
+    let n: Named = from_value(&v).unwrap();
+    assert_eq!((n.name.as_str(), n.id), ("extended", 4));
+    assert_eq!(v.as_object().unwrap().properties().count(), 2);
+    assert_eq!(v.property("Name"), Some(&PsValue::from("extended")));
 }

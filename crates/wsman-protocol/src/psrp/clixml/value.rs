@@ -230,11 +230,18 @@ impl PsObject {
             .map(|(_, v)| v)
     }
 
-    /// All properties, extended then adapted.
+    /// All properties, extended then adapted, each name once: an extended property
+    /// hides an adapted one of the same name, as in PowerShell's member lookup (a
+    /// serialized object can carry both, e.g. an alias in `<MS>` over `<Props>`).
     pub fn properties(&self) -> impl Iterator<Item = (&str, &PsValue)> {
-        self.extended
+        let extended = &self.extended;
+        extended
             .iter()
-            .chain(self.adapted.iter())
+            .chain(
+                self.adapted
+                    .iter()
+                    .filter(move |(n, _)| !extended.iter().any(|(e, _)| e == n)),
+            )
             .map(|(n, v)| (n.as_str(), v))
     }
 
