@@ -386,3 +386,16 @@ fn extended_properties_hide_adapted_ones_of_the_same_name() {
     assert_eq!(v.as_object().unwrap().properties().count(), 2);
     assert_eq!(v.property("Name"), Some(&PsValue::from("extended")));
 }
+
+#[test]
+fn property_lookup_falls_back_to_ascii_case() {
+    let v: PsValue = PsObject::new()
+        .with_property("CI", PsValue::I64(3))
+        .with_property("ci2", PsValue::I64(4))
+        .with_property("Ci2", PsValue::I64(5))
+        .into();
+    assert_eq!(v.property("ci"), Some(&PsValue::I64(3)));
+    // An exact match wins over a case-insensitive one.
+    assert_eq!(v.property("Ci2"), Some(&PsValue::I64(5)));
+    assert_eq!(v.property("nope"), None);
+}

@@ -221,17 +221,21 @@ impl PsObject {
             .with_collection(Collection::Dictionary(entries))
     }
 
-    /// The property named `name`, extended properties first, then adapted ones.
+    /// The property named `name`, extended properties first, then adapted ones; an
+    /// exact match first, else one that differs only in ASCII case (PowerShell's
+    /// member names are case-insensitive, and peers differ: pypsrp sends `CI` where
+    /// the spec says `ci`).
     pub fn property(&self, name: &str) -> Option<&PsValue> {
-        self.extended
-            .iter()
-            .chain(self.adapted.iter())
+        let all = || self.extended.iter().chain(self.adapted.iter());
+        all()
             .find(|(n, _)| n == name)
+            .or_else(|| all().find(|(n, _)| n.eq_ignore_ascii_case(name)))
             .map(|(_, v)| v)
     }
 
     /// All properties, extended then adapted, each name once: an extended property
-    /// hides an adapted one of the same name, as in PowerShell's member lookup (a
+    /// hides an adapted one of the same name (ASCII case aside), as in PowerShell's
+    /// member lookup (a
     /// serialized object can carry both, e.g. an alias in `<MS>` over `<Props>`).
     pub fn properties(&self) -> impl Iterator<Item = (&str, &PsValue)> {
         let extended = &self.extended;
@@ -240,7 +244,7 @@ impl PsObject {
             .chain(
                 self.adapted
                     .iter()
-                    .filter(move |(n, _)| !extended.iter().any(|(e, _)| e == n)),
+                    .filter(move |(n, _)| !extended.iter().any(|(e, _)| e.eq_ignore_ascii_case(n))),
             )
             .map(|(n, v)| (n.as_str(), v))
     }

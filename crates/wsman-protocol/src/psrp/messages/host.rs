@@ -284,16 +284,16 @@ impl HostResponse {
 
     /// The message body.
     pub fn to_value(&self) -> PsValue {
-        let mut o = PsObject::new();
+        let mut o = PsObject::new()
+            .with_property("ci", self.call_id)
+            .with_property("mi", self.method.to_ps_value());
         if let Some(r) = &self.result {
             o = o.with_property("mr", r.clone());
         }
         if let Some(e) = &self.error {
             o = o.with_property("me", e.clone());
         }
-        o.with_property("ci", self.call_id)
-            .with_property("mi", self.method.to_ps_value())
-            .into()
+        o.into()
     }
 
     /// Parses the message body (the server side).

@@ -24,8 +24,9 @@ pub use records::{
 };
 pub use runspace::{
     ApartmentState, ApplicationPrivateData, HostInfo, InitRunspacePool, PsThreadOptions,
-    RunspaceAvailability, RunspacePoolState, RunspacePoolStateInfo, SessionCapability,
-    set_max_runspaces, set_min_runspaces,
+    RunspaceAvailability, RunspacePoolInitData, RunspacePoolState, RunspacePoolStateInfo,
+    SessionCapability, call_id, connect_runspace_pool, get_available_runspaces,
+    reset_runspace_state, set_max_runspaces, set_min_runspaces,
 };
 
 use super::clixml::{PsObject, PsValue};
@@ -79,6 +80,8 @@ pub enum ServerMessage {
     ApplicationPrivateData(ApplicationPrivateData),
     /// RUNSPACEPOOL_STATE.
     RunspacePoolState(RunspacePoolStateInfo),
+    /// RUNSPACEPOOL_INIT_DATA: the size of a pool connected to.
+    RunspacePoolInitData(RunspacePoolInitData),
     /// RUNSPACE_AVAILABILITY: the answer to a SET_MAX/MIN_RUNSPACES,
     /// GET_AVAILABLE_RUNSPACES or RESET_RUNSPACE_STATE call.
     RunspaceAvailability(RunspaceAvailability),
@@ -100,9 +103,8 @@ pub enum ServerMessage {
     Progress(ProgressRecord),
     /// PIPELINE_STATE.
     PipelineState(PipelineStateInfo),
-    /// Any other type (ENCRYPTED_SESSION_KEY, PUBLIC_KEY_REQUEST, USER_EVENT,
-    /// RUNSPACEPOOL_INIT_DATA, unknown types): the data as a value, for the caller to
-    /// interpret.
+    /// Any other type (ENCRYPTED_SESSION_KEY, PUBLIC_KEY_REQUEST, USER_EVENT, unknown
+    /// types): the data as a value, for the caller to interpret.
     Other(MessageType, PsValue),
 }
 
@@ -124,6 +126,9 @@ impl ServerMessage {
             }
             MessageType::RunspacePoolState => {
                 ServerMessage::RunspacePoolState(RunspacePoolStateInfo::from_value(&value)?)
+            }
+            MessageType::RunspacePoolInitData => {
+                ServerMessage::RunspacePoolInitData(RunspacePoolInitData::from_value(&value)?)
             }
             MessageType::RunspaceAvailability => {
                 ServerMessage::RunspaceAvailability(RunspaceAvailability::from_value(&value)?)

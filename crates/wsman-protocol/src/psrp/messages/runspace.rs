@@ -338,6 +338,81 @@ pub fn set_min_runspaces(min_runspaces: i32, call_id: i64) -> PsValue {
         .into()
 }
 
+/// GET_AVAILABLE_RUNSPACES ([MS-PSRP] §2.2.2.11): body with call id `ci`.
+pub fn get_available_runspaces(call_id: i64) -> PsValue {
+    PsObject::new().with_property("ci", call_id).into()
+}
+
+/// RESET_RUNSPACE_STATE ([MS-PSRP] §2.2.2.31): body with call id `ci`.
+pub fn reset_runspace_state(call_id: i64) -> PsValue {
+    PsObject::new().with_property("ci", call_id).into()
+}
+
+/// The call id `ci` of a SET_MAX_RUNSPACES, SET_MIN_RUNSPACES, GET_AVAILABLE_RUNSPACES
+/// or RESET_RUNSPACE_STATE body, and its `MaxRunspaces`/`MinRunspaces` if any (the
+/// server side).
+///
+/// # Errors
+///
+/// [`Error::MissingProperty`] or [`Error::WrongType`] when `ci` is missing.
+pub fn call_id(v: &PsValue) -> Result<i64> {
+    int(object(v, "runspace pool call")?, "runspace pool call", "ci")
+}
+
+/// CONNECT_RUNSPACEPOOL ([MS-PSRP] §2.2.2.29): the pool size to reconnect with, or
+/// an empty string for the pool as it was (what pypsrp sends).
+pub fn connect_runspace_pool(size: Option<(i32, i32)>) -> PsValue {
+    match size {
+        Some((min, max)) => PsObject::new()
+            .with_property("MinRunspaces", min)
+            .with_property("MaxRunspaces", max)
+            .into(),
+        None => PsValue::String(String::new()),
+    }
+}
+
+/// RUNSPACEPOOL_INIT_DATA ([MS-PSRP] §2.2.2.30): the size of the pool a client
+/// connected to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct RunspacePoolInitData {
+    /// `MinRunspaces`.
+    pub min_runspaces: i32,
+    /// `MaxRunspaces`.
+    pub max_runspaces: i32,
+}
+
+impl RunspacePoolInitData {
+    /// The message body.
+    pub fn to_value(&self) -> PsValue {
+        PsObject::new()
+            .with_property("MinRunspaces", self.min_runspaces)
+            .with_property("MaxRunspaces", self.max_runspaces)
+            .into()
+    }
+
+    /// Parses the message body.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::MissingProperty`] or [`Error::WrongType`].
+    pub fn from_value(v: &PsValue) -> Result<Self> {
+        const M: &str = "RUNSPACEPOOL_INIT_DATA";
+        let o = object(v, M)?;
+        let small = |p: &'static str| -> Result<i32> {
+            i32::try_from(int(o, M, p)?).map_err(|_| Error::WrongType {
+                message: M,
+                property: p,
+                expected: "a 32-bit integer",
+            })
+        };
+        Ok(RunspacePoolInitData {
+            min_runspaces: small("MinRunspaces")?,
+            max_runspaces: small("MaxRunspaces")?,
+        })
+    }
+}
+
 /// RUNSPACE_AVAILABILITY ([MS-PSRP] §2.2.2.8): the answer to a call `ci`.
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
