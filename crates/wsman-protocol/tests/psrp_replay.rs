@@ -12,9 +12,9 @@ use fixtures::{Dir, messages, payloads};
 use uuid::Uuid;
 use wsman_protocol::psrp::clixml;
 use wsman_protocol::psrp::messages::{
-    ApartmentState, CreatePipeline, ErrorCategory, HostMethod, InitRunspacePool,
-    PipelineResultTypes, PipelineState, ProgressRecordType, ProtocolVersion, PsThreadOptions,
-    RunspacePoolState, ServerMessage, SessionCapability,
+    ApartmentState, CreatePipeline, ErrorCategory, HostCall, HostMethod, HostResponse,
+    InitRunspacePool, PipelineResultTypes, PipelineState, ProgressRecordType, ProtocolVersion,
+    PsThreadOptions, RunspacePoolState, ServerMessage, SessionCapability,
 };
 use wsman_protocol::psrp::{
     Destination, Fragmenter, Message, MessageType, PsObject, PsValue, from_value,
@@ -51,7 +51,7 @@ fn final_state(ms: &[ServerMessage]) -> &wsman_protocol::psrp::messages::Pipelin
 #[test]
 fn every_recorded_message_decodes() {
     let all = fixtures::all();
-    assert!(all.len() >= 11, "{all:?}");
+    assert!(all.len() >= 20, "{all:?}");
     for name in all {
         let (requests, responses) = messages(&name);
         assert!(!requests.is_empty() && !responses.is_empty(), "{name}");
@@ -539,4 +539,164 @@ fn failed_pipeline_carries_its_error_record() {
         Some("System.Management.Automation.CommandNotFoundException")
     );
     assert_eq!(err.target_object, Some(PsValue::from("Get-ServiceTypo")));
+}
+
+#[test]
+fn host_calls_and_the_recorded_responses() {
+    let (requests, responses) = messages("test_psrp_pshost_ui_mocked_methods.yml");
+    let calls: Vec<HostCall> = decode_all(&responses)
+        .into_iter()
+        .filter_map(|m| match m {
+            ServerMessage::HostCall(c) => Some(c),
+            _ => None,
+        })
+        .collect();
+    let methods: Vec<HostMethod> = calls.iter().map(|c| c.method).collect();
+    for m in [
+        HostMethod::ReadLine,
+        HostMethod::ReadLineAsSecureString,
+        HostMethod::Write2,
+        HostMethod::WriteLine3,
+        HostMethod::WriteProgress,
+        HostMethod::Prompt,
+        HostMethod::PromptForCredential2,
+        HostMethod::PromptForChoice,
+    ] {
+        assert!(methods.contains(&m), "{m:?} in {methods:?}");
+    }
+    // Void calls carry ci -100 and get no response; the others are answered.
+    for c in &calls {
+        assert_eq!(c.call_id == -100, c.method.is_void(), "{c:?}");
+    }
+    let write2 = calls
+        .iter()
+        .find(|c| c.method == HostMethod::Write2)
+        .unwrap();
+    assert_eq!(
+        write2.parameters,
+        [PsValue::I32(9), PsValue::I32(15), PsValue::from("Write2")]
+    );
+    let answered: Vec<&Message> = requests
+        .iter()
+        .filter(|m| m.message_type == T::PipelineHostResponse)
+        .collect();
+    let interactive: Vec<&HostCall> = calls.iter().filter(|c| !c.method.is_void()).collect();
+    assert_eq!(answered.len(), interactive.len());
+    for (msg, call) in answered.iter().zip(&interactive) {
+        let recorded = HostResponse::from_value(&msg.value().unwrap()).unwrap();
+        assert_eq!(recorded.call_id, call.call_id);
+        assert_eq!(recorded.method, call.method);
+        assert!(call.method.is_interactive(), "{:?}", call.method);
+        // The response built from the call and the value is what pypsrp sent.
+        let ours = HostResponse::returning(call, recorded.result.clone().unwrap());
+        assert_eq!(clixml::to_string(&ours.to_value()), msg.data_str().unwrap());
+    }
+    let first = HostResponse::from_value(&answered[0].value().unwrap()).unwrap();
+    assert_eq!(first.result, Some(PsValue::from("ReadLine response")));
+}
+
+#[test]
+fn runspace_counts_and_availability() {
+    use wsman_protocol::psrp::messages::{
+        RunspaceAvailability, call_id, get_available_runspaces, set_max_runspaces,
+        set_min_runspaces,
+    };
+    let (requests, responses) = messages("test_psrp_set_runspaces.yml");
+    assert_eq!(
+        types(&requests)[2..],
+        [
+            T::GetAvailableRunspaces,
+            T::SetMaxRunspaces,
+            T::GetAvailableRunspaces,
+            T::SetMinRunspaces,
+            T::SetMinRunspaces,
+            T::SetMaxRunspaces
+        ]
+    );
+    let body = |i: usize| requests[i].data_str().unwrap().to_string();
+    assert_eq!(clixml::to_string(&get_available_runspaces(0)), body(2));
+    // pypsrp names the call id `CI`; the spec (§2.2.2.6-7) and this crate say `ci`, and
+    // Windows reads either (PowerShell property names are case-insensitive).
+    let spec_case = |s: String| s.replace("N=\"CI\"", "N=\"ci\"");
+    assert_eq!(
+        clixml::to_string(&set_max_runspaces(5, 1)),
+        spec_case(body(3))
+    );
+    assert_eq!(
+        clixml::to_string(&set_min_runspaces(2, 3)),
+        spec_case(body(5))
+    );
+    assert_eq!(call_id(&requests[3].value().unwrap()).unwrap(), 1);
+    let answers: Vec<RunspaceAvailability> = decode_all(&responses)
+        .into_iter()
+        .filter_map(|m| match m {
+            ServerMessage::RunspaceAvailability(a) => Some(a),
+            _ => None,
+        })
+        .collect();
+    let got: Vec<(i64, PsValue)> = answers
+        .into_iter()
+        .map(|a| (a.call_id, a.response))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            (0, PsValue::I32(1)),
+            (1, PsValue::Bool(true)),
+            (2, PsValue::I32(5)),
+            (3, PsValue::Bool(true)),
+            (4, PsValue::Bool(false)),
+            (5, PsValue::Bool(false)),
+        ]
+    );
+}
+
+#[test]
+fn connect_to_disconnected_pool() {
+    use wsman_protocol::psrp::messages::connect_runspace_pool;
+    let name = "test_psrp_disconnected_commands.yml";
+    let recorded = payloads(name);
+    let connect = recorded.iter().find(|p| p.element == "connectXml").unwrap();
+    let reply = recorded
+        .iter()
+        .find(|p| p.element == "connectResponseXml")
+        .unwrap();
+    let mut d = wsman_protocol::psrp::Defragmenter::new();
+    let sent = d.push_messages(&connect.bytes).unwrap();
+    assert_eq!(types(&sent), [T::SessionCapability, T::ConnectRunspacePool]);
+    assert_eq!(sent[1].data_str().unwrap(), "<S />");
+    // Rebuilt: the same two messages in the same fragments.
+    let rpid = sent[0].runspace_pool_id;
+    let ours = [
+        Message::from_value(
+            Destination::Server,
+            T::SessionCapability,
+            rpid,
+            None,
+            &SessionCapability::default().to_value(),
+        ),
+        Message::from_value(
+            Destination::Server,
+            T::ConnectRunspacePool,
+            rpid,
+            None,
+            &connect_runspace_pool(None),
+        ),
+    ];
+    assert_eq!(
+        Fragmenter::new(100_000).pack(&ours),
+        vec![connect.bytes.to_vec()]
+    );
+    let got = decode_all(&d.push_messages(&reply.bytes).unwrap());
+    assert!(matches!(&got[0], ServerMessage::SessionCapability(c) if c.protocol_version == "2.3"));
+    let ServerMessage::RunspacePoolInitData(init) = &got[1] else {
+        panic!("{got:?}")
+    };
+    assert_eq!((init.min_runspaces, init.max_runspaces), (1, 1));
+    // After connecting, the command's buffered output arrives as recorded.
+    let (_, responses) = messages(name);
+    let decoded = decode_all(&responses);
+    let out = outputs(&decoded);
+    assert!(out.contains(&&PsValue::from("a")) && out.contains(&&PsValue::from("b")));
+    assert_eq!(final_state(&decoded).state, PipelineState::Completed);
 }

@@ -1,6 +1,7 @@
 //! Reads the PSRP recordings in `fixtures/psrp/` (pypsrp's YAML: a list of
 //! request/response SOAP envelopes) and pulls out the PSRP payloads: the base64 of
-//! `creationXml`, `rsp:Arguments` and `rsp:Stream`, in the order they were sent.
+//! `creationXml`, `connectXml`, `connectResponseXml`, `rsp:Arguments` and `rsp:Stream`,
+//! in the order they were sent.
 
 #![allow(dead_code)]
 
@@ -49,26 +50,34 @@ pub fn path(name: &str) -> std::path::PathBuf {
         .join(name)
 }
 
-/// Every fixture in `fixtures/psrp/`.
+/// Every fixture in `fixtures/psrp/`, and the PSRP recordings (`test_psrp_*`) that
+/// `fixtures/recorded/pypsrp/` holds for the WS-Management tests, as names `path`
+/// resolves.
 pub fn all() -> Vec<String> {
-    let mut names: Vec<String> = std::fs::read_dir(path(""))
-        .expect("fixtures/psrp exists")
-        .map(|e| {
-            e.expect("dir entry")
-                .file_name()
-                .to_string_lossy()
-                .into_owned()
-        })
-        .filter(|n| n.ends_with(".yml"))
-        .collect();
-    names.sort();
+    let list = |dir: &str, prefix: &str| -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(path(dir))
+            .expect("fixture directory exists")
+            .map(|e| {
+                e.expect("dir entry")
+                    .file_name()
+                    .to_string_lossy()
+                    .into_owned()
+            })
+            .filter(|n| n.ends_with(".yml") && n.starts_with(prefix))
+            .map(|n| format!("{dir}{n}"))
+            .collect();
+        names.sort();
+        names
+    };
+    let mut names = list("", "");
+    names.extend(list("../recorded/pypsrp/", "test_psrp_"));
     names
 }
 
 fn collect(e: &Element, out: &mut Vec<(String, String)>) {
     if matches!(
         e.name.as_str(),
-        "creationXml" | "Arguments" | "Stream" | "connectResponseXml"
+        "creationXml" | "Arguments" | "Stream" | "connectXml" | "connectResponseXml"
     ) && !e.text.trim().is_empty()
     {
         out.push((e.name.clone(), e.text.trim().to_string()));
