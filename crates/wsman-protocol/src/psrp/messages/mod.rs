@@ -3,8 +3,10 @@
 //! CLIXML value ([`to_value`](SessionCapability::to_value) style) and parses it back
 //! (`from_value`), so a client and a server (the simulator) share one definition.
 //!
-//! [`ServerMessage::decode`] turns any message a server sends into one typed event.
+//! [`ServerMessage::decode`] turns any message a server sends into one typed event, and
+//! [`ClientMessage::decode`] any message a client sends (the simulator's side).
 
+mod decode;
 mod host;
 mod pipeline;
 mod records;
@@ -13,6 +15,7 @@ mod runspace;
 use std::fmt;
 use std::str::FromStr;
 
+pub use decode::{ClientMessage, ServerMessage};
 pub use host::{HostCall, HostMethod, HostResponse};
 pub use pipeline::{
     Argument, Command, CreatePipeline, PipelineResultTypes, PipelineState, PipelineStateInfo,
@@ -31,7 +34,6 @@ pub use runspace::{
 
 use super::clixml::{PsObject, PsValue};
 use super::error::{Error, Result};
-use super::message::{Message, MessageType};
 
 /// A PSRP protocol version ([MS-PSRP] §3.1.5.3.1): `2.1` (Windows 7 / PowerShell 2),
 /// `2.2` (merge options per stream), `2.3` (the information stream).
@@ -67,97 +69,6 @@ impl FromStr for ProtocolVersion {
             (Some(major), Some(minor)) => Ok(ProtocolVersion { major, minor }),
             _ => Err(Error::invalid("Version", s)),
         }
-    }
-}
-
-/// A message a server sends, decoded ([MS-PSRP] §2.2.2).
-#[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
-pub enum ServerMessage {
-    /// SESSION_CAPABILITY: the server's versions.
-    SessionCapability(SessionCapability),
-    /// APPLICATION_PRIVATE_DATA.
-    ApplicationPrivateData(ApplicationPrivateData),
-    /// RUNSPACEPOOL_STATE.
-    RunspacePoolState(RunspacePoolStateInfo),
-    /// RUNSPACEPOOL_INIT_DATA: the size of a pool connected to.
-    RunspacePoolInitData(RunspacePoolInitData),
-    /// RUNSPACE_AVAILABILITY: the answer to a SET_MAX/MIN_RUNSPACES,
-    /// GET_AVAILABLE_RUNSPACES or RESET_RUNSPACE_STATE call.
-    RunspaceAvailability(RunspaceAvailability),
-    /// RUNSPACEPOOL_HOST_CALL or PIPELINE_HOST_CALL.
-    HostCall(HostCall),
-    /// PIPELINE_OUTPUT: one output object.
-    Output(PsValue),
-    /// ERROR_RECORD.
-    Error(ErrorRecord),
-    /// WARNING_RECORD.
-    Warning(InformationalRecord),
-    /// VERBOSE_RECORD.
-    Verbose(InformationalRecord),
-    /// DEBUG_RECORD.
-    Debug(InformationalRecord),
-    /// INFORMATION_RECORD.
-    Information(InformationRecord),
-    /// PROGRESS_RECORD.
-    Progress(ProgressRecord),
-    /// PIPELINE_STATE.
-    PipelineState(PipelineStateInfo),
-    /// Any other type (ENCRYPTED_SESSION_KEY, PUBLIC_KEY_REQUEST, USER_EVENT, unknown
-    /// types): the data as a value, for the caller to interpret.
-    Other(MessageType, PsValue),
-}
-
-impl ServerMessage {
-    /// Decodes a message from a server by its type.
-    ///
-    /// # Errors
-    ///
-    /// CLIXML errors, or [`Error::MissingProperty`] / [`Error::WrongType`] when the
-    /// body lacks what its type requires.
-    pub fn decode(message: &Message) -> Result<ServerMessage> {
-        let value = message.value()?;
-        Ok(match message.message_type {
-            MessageType::SessionCapability => {
-                ServerMessage::SessionCapability(SessionCapability::from_value(&value)?)
-            }
-            MessageType::ApplicationPrivateData => {
-                ServerMessage::ApplicationPrivateData(ApplicationPrivateData::from_value(&value)?)
-            }
-            MessageType::RunspacePoolState => {
-                ServerMessage::RunspacePoolState(RunspacePoolStateInfo::from_value(&value)?)
-            }
-            MessageType::RunspacePoolInitData => {
-                ServerMessage::RunspacePoolInitData(RunspacePoolInitData::from_value(&value)?)
-            }
-            MessageType::RunspaceAvailability => {
-                ServerMessage::RunspaceAvailability(RunspaceAvailability::from_value(&value)?)
-            }
-            MessageType::RunspacePoolHostCall | MessageType::PipelineHostCall => {
-                ServerMessage::HostCall(HostCall::from_value(&value)?)
-            }
-            MessageType::PipelineOutput => ServerMessage::Output(value),
-            MessageType::ErrorRecord => ServerMessage::Error(ErrorRecord::from_value(&value)?),
-            MessageType::WarningRecord => {
-                ServerMessage::Warning(InformationalRecord::from_value(&value)?)
-            }
-            MessageType::VerboseRecord => {
-                ServerMessage::Verbose(InformationalRecord::from_value(&value)?)
-            }
-            MessageType::DebugRecord => {
-                ServerMessage::Debug(InformationalRecord::from_value(&value)?)
-            }
-            MessageType::InformationRecord => {
-                ServerMessage::Information(InformationRecord::from_value(&value)?)
-            }
-            MessageType::ProgressRecord => {
-                ServerMessage::Progress(ProgressRecord::from_value(&value)?)
-            }
-            MessageType::PipelineState => {
-                ServerMessage::PipelineState(PipelineStateInfo::from_value(&value)?)
-            }
-            other => ServerMessage::Other(other, value),
-        })
     }
 }
 

@@ -4,7 +4,7 @@ use uuid::Uuid;
 
 use super::*;
 use crate::psrp::clixml;
-use crate::psrp::message::Destination;
+use crate::psrp::message::{Destination, Message, MessageType};
 
 fn round_trip(v: &PsValue) -> PsValue {
     clixml::from_str(&clixml::to_string(v)).unwrap()
@@ -285,4 +285,65 @@ fn input_messages() {
     assert_eq!(end.message_type, MessageType::EndOfPipelineInput);
     assert!(end.data.is_empty());
     assert_eq!(end.pipeline_id, Some(pid));
+}
+
+#[test]
+fn client_messages_decode_by_type() {
+    let rpid = Uuid::from_u128(1);
+    let pid = Some(Uuid::from_u128(2));
+    let msg = |t, v: &PsValue| Message::from_value(Destination::Server, t, rpid, pid, v);
+    // pypsrp's spelling of the call id.
+    let pypsrp_max: PsValue = PsObject::new()
+        .with_property("MaxRunspaces", 5)
+        .with_property("CI", 1_i64)
+        .into();
+    assert_eq!(
+        ClientMessage::decode(&msg(MessageType::SetMaxRunspaces, &pypsrp_max)).unwrap(),
+        ClientMessage::SetMaxRunspaces {
+            max_runspaces: 5,
+            call_id: 1
+        }
+    );
+    assert_eq!(
+        ClientMessage::decode(&msg(MessageType::SetMinRunspaces, &set_min_runspaces(2, 3)))
+            .unwrap(),
+        ClientMessage::SetMinRunspaces {
+            min_runspaces: 2,
+            call_id: 3
+        }
+    );
+    assert_eq!(
+        ClientMessage::decode(&msg(
+            MessageType::ResetRunspaceState,
+            &reset_runspace_state(9)
+        ))
+        .unwrap(),
+        ClientMessage::ResetRunspaceState { call_id: 9 }
+    );
+    assert_eq!(
+        ClientMessage::decode(&end_of_pipeline_input(rpid, Uuid::from_u128(2))).unwrap(),
+        ClientMessage::EndOfPipelineInput
+    );
+    assert_eq!(
+        ClientMessage::decode(&pipeline_input(rpid, Uuid::from_u128(2), &PsValue::I32(4))).unwrap(),
+        ClientMessage::PipelineInput(PsValue::I32(4))
+    );
+    let create = CreatePipeline::new(PowerShell::new(vec![Command::new("Get-Date")]));
+    assert_eq!(
+        ClientMessage::decode(&msg(
+            MessageType::CreatePipeline,
+            &create.to_value(ProtocolVersion::V2_3)
+        ))
+        .unwrap(),
+        ClientMessage::CreatePipeline(Box::new(create))
+    );
+    assert_eq!(
+        ClientMessage::decode(&msg(MessageType::GetAvailableRunspaces, &PsValue::Null))
+            .unwrap_err(),
+        Error::WrongType {
+            message: "runspace pool call",
+            property: "(body)",
+            expected: "an object"
+        }
+    );
 }
