@@ -114,7 +114,8 @@ pub enum Error {
     #[error("empty CLIXML document")]
     Empty,
     /// A `SecureString` cannot be read as plain text without the session key
-    /// ([MS-PSRP] §2.2.5.1.24, §3.1.5.4.1).
+    /// ([MS-PSRP] §2.2.5.1.24; the key comes from the PUBLIC_KEY / ENCRYPTED_SESSION_KEY
+    /// exchange, §2.2.2.3-4).
     #[error("SecureString needs the PSRP session key to be decrypted")]
     SecureStringWithoutKey,
     /// A message body lacks a property its type requires ([MS-PSRP] §2.2.2, §2.2.3).

@@ -120,7 +120,7 @@ impl Fragment {
 
 /// The largest fragment blob that fits, base64-encoded, in an envelope of
 /// `max_envelope_size` bytes (the `wsman:MaxEnvelopeSize` the server accepts, 153600 by
-/// default; see [MS-WSMV] §2.2.4.21) whose other content already takes `envelope_len`
+/// default; see [MS-WSMV] §3.1.4.1.7) whose other content already takes `envelope_len`
 /// bytes.
 ///
 /// `envelope_len` is the length of the same request (a Create with an empty
@@ -144,8 +144,9 @@ pub fn max_blob_size(max_envelope_size: usize, envelope_len: usize) -> Option<us
 /// Splits messages into fragments whose blobs hold at most a given number of bytes, and
 /// numbers objects from 1.
 ///
-/// One fragmenter per sender and runspace pool keeps object ids unique, as [MS-PSRP]
-/// §3.1.5.1.2 asks.
+/// One fragmenter per sender and runspace pool keeps object ids unique ([MS-PSRP]
+/// §2.2.4); pypsrp and Windows number the objects of a pool from 1 across the pool's
+/// and its pipelines' messages.
 #[derive(Debug, Clone)]
 pub struct Fragmenter {
     max_blob: usize,
@@ -214,8 +215,8 @@ impl Fragmenter {
 
     /// Encodes and fragments `messages`, and packs the fragments' wire bytes into
     /// payloads of at most `max_blob + FRAGMENT_HEADER_LEN` bytes each, one payload per
-    /// envelope (a Send's `rsp:Stream` or a Create's `creationXml`), small messages
-    /// sharing one payload as [MS-PSRP] §3.1.5.1.2 allows.
+    /// envelope (a Send's `rsp:Stream` or a Create's `creationXml`), as many fragments
+    /// per payload as fit, as [MS-PSRP] §3.1.5.1.1 asks.
     pub fn pack(&mut self, messages: &[Message]) -> Vec<Vec<u8>> {
         let limit = self.max_blob + FRAGMENT_HEADER_LEN;
         let mut payloads: Vec<Vec<u8>> = Vec::new();
@@ -296,7 +297,9 @@ struct Partial {
 /// Puts fragments back together into whole messages.
 ///
 /// Feed it the decoded bytes of each stream element in the order they arrived; an
-/// object may span several elements and several Receive responses. Memory stays bounded
+/// object may span several elements and several Receive responses, but a fragment never
+/// does ([MS-PSRP] §2.2.4: "an individual fragment MUST be sent in a single WS-MAN
+/// packet"), so a cut fragment is an error, not a wait for more. Memory stays bounded
 /// by [`DefragmentLimits`]: at most `max_objects_in_progress` partial objects of at most
 /// `max_message_size` bytes each.
 #[derive(Debug, Default)]

@@ -1,4 +1,4 @@
-//! The `_xHHHH_` encoding of strings and property names ([MS-PSRP] §2.2.5.3.2):
+//! The `_xHHHH_` encoding of strings and property names ([MS-PSRP] §2.2.5.1.1):
 //! characters XML cannot carry (controls, lone surrogates) and characters outside the
 //! Basic Multilingual Plane become UTF-16 code units written as `_x` four hex digits `_`;
 //! an underscore that would start such a sequence is itself written `_x005F_`.

@@ -21,27 +21,27 @@ pub enum PsValue {
     Bool(bool),
     /// `<C>`: one UTF-16 code unit (§2.2.5.1.2).
     Char(u16),
-    /// `<SB>`: signed byte (§2.2.5.1.8).
+    /// `<SB>`: signed byte (§2.2.5.1.7).
     I8(i8),
-    /// `<By>`: unsigned byte (§2.2.5.1.7).
+    /// `<By>`: unsigned byte (§2.2.5.1.6).
     U8(u8),
-    /// `<I16>` (§2.2.5.1.10).
+    /// `<I16>` (§2.2.5.1.9).
     I16(i16),
-    /// `<U16>` (§2.2.5.1.9).
+    /// `<U16>` (§2.2.5.1.8).
     U16(u16),
-    /// `<I32>` (§2.2.5.1.12).
+    /// `<I32>` (§2.2.5.1.11).
     I32(i32),
-    /// `<U32>` (§2.2.5.1.11).
+    /// `<U32>` (§2.2.5.1.10).
     U32(u32),
-    /// `<I64>` (§2.2.5.1.14).
+    /// `<I64>` (§2.2.5.1.13).
     I64(i64),
-    /// `<U64>` (§2.2.5.1.13).
+    /// `<U64>` (§2.2.5.1.12).
     U64(u64),
-    /// `<Sg>` (§2.2.5.1.16).
+    /// `<Sg>` (§2.2.5.1.14).
     F32(f32),
-    /// `<Db>` (§2.2.5.1.17).
+    /// `<Db>` (§2.2.5.1.15).
     F64(f64),
-    /// `<D>`: a .NET decimal, as its text (§2.2.5.1.15).
+    /// `<D>`: a .NET decimal, as its text (§2.2.5.1.16).
     Decimal(String),
     /// `<S>` (§2.2.5.1.1).
     String(String),
@@ -50,9 +50,9 @@ pub enum PsValue {
     /// `<TS>`: a .NET TimeSpan as an XML Schema `duration` text, e.g. `PT9.0269S`
     /// (§2.2.5.1.5).
     Duration(String),
-    /// `<BA>`: bytes, base64 on the wire (§2.2.5.1.18).
+    /// `<BA>`: bytes, base64 on the wire (§2.2.5.1.17).
     Bytes(Vec<u8>),
-    /// `<G>` (§2.2.5.1.6).
+    /// `<G>` (§2.2.5.1.18).
     Guid(Uuid),
     /// `<URI>` (§2.2.5.1.19).
     Uri(String),
@@ -70,8 +70,8 @@ pub enum PsValue {
 }
 
 /// The ciphertext of a SecureString ([MS-PSRP] §2.2.5.1.24): AES-256-CBC under the
-/// session key of §3.1.5.4. This layer never decrypts it; its `Debug` shows only the
-/// length.
+/// session key of the PUBLIC_KEY / ENCRYPTED_SESSION_KEY exchange (§2.2.2.3-4). This
+/// layer never decrypts it; its `Debug` shows only the length.
 #[derive(Clone, PartialEq, Eq)]
 pub struct EncryptedString(pub(crate) Vec<u8>);
 

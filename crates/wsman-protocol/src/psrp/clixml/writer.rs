@@ -1,7 +1,7 @@
 //! The CLIXML writer: [`PsValue`] to text, as PowerShell writes it: every `Obj` gets a
 //! `RefId`, a type-name list repeated in one document is written once as `TN` and then
 //! referred to with `TNRef` ([MS-PSRP] §2.2.5.2.3), strings and names carry the
-//! `_xHHHH_` encoding (§2.2.5.3.2).
+//! `_xHHHH_` encoding (§2.2.5.1.1).
 
 use std::collections::HashMap;
 use std::fmt::Write as _;

@@ -242,7 +242,7 @@ pub struct InitRunspacePool {
     /// `HostInfo`.
     pub host_info: HostInfo,
     /// `ApplicationArguments`: a primitive dictionary the session configuration sees as
-    /// `$PSSenderInfo.ApplicationArguments` (§2.2.3.19), or none.
+    /// `$PSSenderInfo.ApplicationArguments` (§2.2.3.18), or none.
     pub application_arguments: Option<Vec<(PsValue, PsValue)>>,
 }
 
