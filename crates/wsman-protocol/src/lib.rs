@@ -10,7 +10,10 @@
 //! - [`cim`] and [`de`]: CIM instances and values, and serde over them;
 //! - [`ns`]: the namespaces, actions and resource URIs;
 //! - [`encryption`] and [`security`]: HTTP message encryption ([MS-WSMV] §2.2.9.1,
-//!   `multipart/encrypted`) and the NTLM and Kerberos security contexts behind it.
+//!   `multipart/encrypted`) and the NTLM and Kerberos security contexts behind it;
+//! - [`psrp`]: PowerShell Remoting Protocol messages ([MS-PSRP]): fragments, message
+//!   headers, CLIXML objects with serde, and the typed runspace pool and pipeline
+//!   messages.
 //!
 //! No tokio and no sockets: `tokio-winrm` (the client) and `winrm-simulator` (the
 //! server) both build on this crate, and neither depends on the other.
@@ -23,6 +26,7 @@ pub mod encryption;
 pub mod envelope;
 pub mod fault;
 pub mod ns;
+pub mod psrp;
 pub mod security;
 pub mod xml;
 

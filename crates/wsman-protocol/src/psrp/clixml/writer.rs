@@ -1,0 +1,167 @@
+//! The CLIXML writer: [`PsValue`] to text, as PowerShell writes it: every `Obj` gets a
+//! `RefId`, a type-name list repeated in one document is written once as `TN` and then
+//! referred to with `TNRef` ([MS-PSRP] §2.2.5.2.3), strings and names carry the
+//! `_xHHHH_` encoding (§2.2.5.1.1).
+
+use std::collections::HashMap;
+use std::fmt::Write as _;
+use std::sync::Arc;
+
+use base64::Engine as _;
+
+use super::escape;
+use super::value::{Collection, PsObject, PsValue};
+
+/// Writes `value` as a CLIXML document (no XML declaration, no byte order mark).
+pub fn to_string(value: &PsValue) -> String {
+    let mut w = Writer::default();
+    w.value(None, value);
+    w.out
+}
+
+#[derive(Default)]
+struct Writer {
+    out: String,
+    next_ref: u32,
+    type_names: HashMap<Arc<[String]>, u32>,
+}
+
+impl Writer {
+    fn open(&mut self, tag: &str, name: Option<&str>) {
+        self.out.push('<');
+        self.out.push_str(tag);
+        if let Some(name) = name {
+            self.out.push_str(" N=\"");
+            self.out
+                .push_str(&quick_xml::escape::escape(escape::encode(name).as_ref()));
+            self.out.push('"');
+        }
+    }
+
+    fn element(&mut self, tag: &str, name: Option<&str>, text: &str) {
+        self.open(tag, name);
+        if text.is_empty() {
+            self.out.push_str(" />");
+            return;
+        }
+        self.out.push('>');
+        self.out.push_str(&quick_xml::escape::partial_escape(text));
+        self.out.push_str("</");
+        self.out.push_str(tag);
+        self.out.push('>');
+    }
+
+    fn encoded(&mut self, tag: &str, name: Option<&str>, text: &str) {
+        self.element(tag, name, &escape::encode(text));
+    }
+
+    fn value(&mut self, name: Option<&str>, value: &PsValue) {
+        let b64 = |b: &[u8]| base64::engine::general_purpose::STANDARD.encode(b);
+        match value {
+            PsValue::Null => self.element("Nil", name, ""),
+            PsValue::Bool(b) => self.element("B", name, if *b { "true" } else { "false" }),
+            PsValue::Char(c) => self.element("C", name, &c.to_string()),
+            PsValue::I8(v) => self.element("SB", name, &v.to_string()),
+            PsValue::U8(v) => self.element("By", name, &v.to_string()),
+            PsValue::I16(v) => self.element("I16", name, &v.to_string()),
+            PsValue::U16(v) => self.element("U16", name, &v.to_string()),
+            PsValue::I32(v) => self.element("I32", name, &v.to_string()),
+            PsValue::U32(v) => self.element("U32", name, &v.to_string()),
+            PsValue::I64(v) => self.element("I64", name, &v.to_string()),
+            PsValue::U64(v) => self.element("U64", name, &v.to_string()),
+            PsValue::F32(v) => self.element("Sg", name, &float(f64::from(*v), v.to_string())),
+            PsValue::F64(v) => self.element("Db", name, &float(*v, v.to_string())),
+            PsValue::Decimal(s) => self.element("D", name, s),
+            PsValue::String(s) => self.encoded("S", name, s),
+            PsValue::DateTime(s) => self.element("DT", name, s),
+            PsValue::Duration(s) => self.element("TS", name, s),
+            PsValue::Bytes(b) => self.element("BA", name, &b64(b)),
+            PsValue::Guid(g) => self.element("G", name, &g.hyphenated().to_string()),
+            PsValue::Uri(s) => self.encoded("URI", name, s),
+            PsValue::Version(s) => self.element("Version", name, s),
+            PsValue::XmlDocument(s) => self.encoded("XD", name, s),
+            PsValue::ScriptBlock(s) => self.encoded("SBK", name, s),
+            PsValue::SecureString(s) => self.element("SS", name, &b64(s.ciphertext())),
+            PsValue::Object(o) => self.object(name, o),
+        }
+    }
+
+    fn object(&mut self, name: Option<&str>, o: &PsObject) {
+        self.open("Obj", name);
+        let _ = write!(self.out, " RefId=\"{}\">", self.next_ref);
+        self.next_ref += 1;
+        if !o.type_names.is_empty() {
+            if let Some(id) = self.type_names.get(&o.type_names) {
+                let _ = write!(self.out, "<TNRef RefId=\"{id}\" />");
+            } else {
+                let id = self.type_names.len() as u32;
+                self.type_names.insert(o.type_names.clone(), id);
+                let _ = write!(self.out, "<TN RefId=\"{id}\">");
+                for t in o.type_names.iter() {
+                    self.encoded("T", None, t);
+                }
+                self.out.push_str("</TN>");
+            }
+        }
+        if let Some(s) = &o.to_string {
+            self.encoded("ToString", None, s);
+        }
+        if let Some(v) = &o.value {
+            self.value(None, v);
+        }
+        match &o.collection {
+            Some(Collection::List(v)) => self.list("LST", v),
+            Some(Collection::Stack(v)) => self.list("STK", v),
+            Some(Collection::Queue(v)) => self.list("QUE", v),
+            Some(Collection::Enumerable(v)) => self.list("IE", v),
+            Some(Collection::Dictionary(entries)) => {
+                self.out.push_str("<DCT>");
+                for (k, v) in entries {
+                    self.out.push_str("<En>");
+                    self.value(Some("Key"), k);
+                    self.value(Some("Value"), v);
+                    self.out.push_str("</En>");
+                }
+                self.out.push_str("</DCT>");
+            }
+            None => {}
+        }
+        if !o.adapted.is_empty() {
+            self.properties("Props", &o.adapted);
+        }
+        if !o.extended.is_empty() {
+            self.properties("MS", &o.extended);
+        }
+        self.out.push_str("</Obj>");
+    }
+
+    fn list(&mut self, tag: &str, items: &[PsValue]) {
+        if items.is_empty() {
+            let _ = write!(self.out, "<{tag} />");
+            return;
+        }
+        let _ = write!(self.out, "<{tag}>");
+        for v in items {
+            self.value(None, v);
+        }
+        let _ = write!(self.out, "</{tag}>");
+    }
+
+    fn properties(&mut self, tag: &str, props: &[(String, PsValue)]) {
+        let _ = write!(self.out, "<{tag}>");
+        for (n, v) in props {
+            self.value(Some(n), v);
+        }
+        let _ = write!(self.out, "</{tag}>");
+    }
+}
+
+fn float(v: f64, display: String) -> String {
+    if v.is_nan() {
+        "NaN".into()
+    } else if v.is_infinite() {
+        if v > 0.0 { "INF".into() } else { "-INF".into() }
+    } else {
+        display
+    }
+}
