@@ -513,6 +513,11 @@ pub fn server_config(
 pub struct CredSspServerContext {
     tls: Connection,
     stage: ServerStage,
+    /// The reply of the last sspi step, before it is encrypted.
+    last_reply: Option<TsRequest>,
+    /// SPNEGO inside (not raw NTLM): the client's last NTLM token may come with its
+    /// `pubKeyAuth` (see [`CredSspServerContext::process`]).
+    spnego: bool,
     public_key: Vec<u8>,
     accounts: Option<Accounts>,
 }
@@ -533,6 +538,8 @@ impl CredSspServerContext {
         Ok(CredSspServerContext {
             tls,
             stage: ServerStage::Tls,
+            spnego: false,
+            last_reply: None,
             public_key: config.public_key.clone(),
             accounts: Some(accounts),
         })
@@ -558,7 +565,10 @@ impl CredSspServerContext {
                 Some(t) if t.starts_with(b"NTLMSSP\0") => {
                     ServerMode::Ntlm(NtlmConfig::new("WINRM-SIM".into()))
                 }
-                _ => ServerMode::Negotiate(negotiate_config("WINRM-SIM")),
+                _ => {
+                    self.spnego = true;
+                    ServerMode::Negotiate(negotiate_config("WINRM-SIM"))
+                }
             };
             let accounts = self.accounts.take().unwrap_or_default();
             let server = quiet(|| CredSspServer::new(self.public_key.clone(), accounts, mode))
@@ -570,7 +580,59 @@ impl CredSspServerContext {
         self.process(ts)
     }
 
+    /// One TSRequest. A SPNEGO client (pyspnego, as against Windows) may send its NTLM
+    /// AUTHENTICATE (with its `mechListMIC`) together with `pubKeyAuth`; sspi's server
+    /// then answers with `pubKeyAuth` alone and drops its own `mechListMIC`, which such a
+    /// client must verify before it unseals the `pubKeyAuth` (sealed after that MIC, so
+    /// with the next sequence number). Such a request goes to sspi in two steps, the
+    /// token and then the key, and the answers are joined: token and key in one
+    /// TSRequest, as Windows answers.
     fn process(&mut self, ts: TsRequest) -> std::result::Result<ServerStep, ServerFailure> {
+        if self.spnego && ts.nego_tokens.is_some() && ts.pub_key_auth.is_some() {
+            let mut token = ts.clone();
+            token.pub_key_auth = None;
+            token.client_nonce = None;
+            let mut key = ts;
+            key.nego_tokens = None;
+            let first = self.process_one(token)?;
+            let ServerStep::Continue(_) = first else {
+                return Err(ServerFailure::Failed(SecurityError::Failed(
+                    "CredSSP: finished before the public key exchange".into(),
+                )));
+            };
+            let answer_token = self.last_reply.take();
+            let second = self.process_one(key)?;
+            let ServerStep::Continue(_) = second else {
+                return Err(ServerFailure::Failed(SecurityError::Failed(
+                    "CredSSP: finished at the public key exchange".into(),
+                )));
+            };
+            let mut joined = self.last_reply.take().ok_or_else(|| {
+                ServerFailure::Failed(SecurityError::Failed("CredSSP: no answer".into()))
+            })?;
+            joined.nego_tokens = answer_token.and_then(|t| t.nego_tokens);
+            let bytes = encode(&joined).map_err(ServerFailure::Failed)?;
+            return encrypt(&mut self.tls, &bytes)
+                .map(ServerStep::Continue)
+                .map_err(ServerFailure::Failed);
+        }
+        let step = self.process_one(ts)?;
+        match step {
+            ServerStep::Continue(_) => {
+                let reply = self.last_reply.take().ok_or_else(|| {
+                    ServerFailure::Failed(SecurityError::Failed("CredSSP: no answer".into()))
+                })?;
+                let bytes = encode(&reply).map_err(ServerFailure::Failed)?;
+                encrypt(&mut self.tls, &bytes)
+                    .map(ServerStep::Continue)
+                    .map_err(ServerFailure::Failed)
+            }
+            done => Ok(done),
+        }
+    }
+
+    /// One sspi step; a reply is left in `last_reply` (not yet encrypted).
+    fn process_one(&mut self, ts: TsRequest) -> std::result::Result<ServerStep, ServerFailure> {
         let ServerStage::Auth(server) = &mut self.stage else {
             return Err(ServerFailure::Failed(SecurityError::Failed(
                 "CredSSP: a token after the exchange ended".into(),
@@ -578,10 +640,8 @@ impl CredSspServerContext {
         };
         match quiet(|| server.process(ts).resolve_to_result()) {
             Ok(ServerState::ReplyNeeded(ts)) => {
-                let bytes = encode(&ts).map_err(ServerFailure::Failed)?;
-                encrypt(&mut self.tls, &bytes)
-                    .map(ServerStep::Continue)
-                    .map_err(ServerFailure::Failed)
+                self.last_reply = Some(ts);
+                Ok(ServerStep::Continue(Vec::new()))
             }
             Ok(ServerState::Finished(identity)) => {
                 self.stage = ServerStage::Done;
