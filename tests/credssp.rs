@@ -254,3 +254,121 @@ async fn the_password_never_appears_in_trace_output() {
     })
     .await;
 }
+
+/// The interpreter for the pyspnego peer (`WINRM_PEER_PYTHON`, else the peer venv).
+fn peer_python() -> Result<String, String> {
+    let home = std::env::var("HOME").unwrap_or_default();
+    let candidates: Vec<String> = match std::env::var("WINRM_PEER_PYTHON") {
+        Ok(p) => vec![p],
+        Err(_) => vec![
+            format!("{home}/.cache/tokio-winrm-venv/bin/python"),
+            "python3".to_string(),
+        ],
+    };
+    for py in &candidates {
+        let ok = std::process::Command::new(py)
+            .args(["-c", "import spnego"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        if ok {
+            return Ok(py.clone());
+        }
+    }
+    Err(format!("no python with pyspnego among {candidates:?}"))
+}
+
+/// pyspnego's CredSSP acceptor (tests/peers/servers/credssp_server.py, behind HTTPS with
+/// a certificate of the test CA) as the server: our client's inner TLS, SPNEGO exchange,
+/// public-key binding, delegation and encryption against code no one here wrote.
+#[tokio::test]
+#[ignore = "needs Python with pyspnego (WINRM_PEER_PYTHON); .ci/run runs it with -- --ignored"]
+async fn interop_with_pyspnego_credssp_acceptor() {
+    // Ignored by default: run on purpose, a missing peer is a failure, never a skip.
+    let python = peer_python().unwrap_or_else(|reason| panic!("no pyspnego peer: {reason}"));
+    let p = pki::pki(&["localhost"]);
+    let dir = std::env::temp_dir().join(format!("tw-credssp-peer-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let pem = |label: &str, der: &[u8]| {
+        use base64::Engine as _;
+        let b64 = base64::engine::general_purpose::STANDARD.encode(der);
+        let lines: Vec<&str> = b64
+            .as_bytes()
+            .chunks(64)
+            .map(|c| std::str::from_utf8(c).unwrap())
+            .collect();
+        format!(
+            "-----BEGIN {label}-----\n{}\n-----END {label}-----\n",
+            lines.join("\n")
+        )
+    };
+    let cert = dir.join("server.pem");
+    let key = dir.join("server.key");
+    std::fs::write(&cert, pem("CERTIFICATE", &p.chain[0])).unwrap();
+    std::fs::write(&key, pem("PRIVATE KEY", &p.key)).unwrap();
+    let script = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/peers/servers/credssp_server.py"
+    );
+    let mut child = tokio::process::Command::new(&python)
+        .arg(script)
+        .arg(&cert)
+        .arg(&key)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("start the pyspnego peer");
+    let stdout = child.stdout.take().expect("stdout");
+    let mut lines = tokio::io::AsyncBufReadExt::lines(tokio::io::BufReader::new(stdout));
+    let endpoint = tokio::time::timeout(Duration::from_secs(20), lines.next_line())
+        .await
+        .expect("the peer did not start in time")
+        .unwrap()
+        .expect("the peer printed no endpoint");
+    let peer = |auth: Auth| {
+        Client::builder(endpoint.as_str())
+            .auth(auth)
+            .add_root_certificate_pem(p.ca_pem.as_bytes())
+            .only_added_roots(true)
+            .operation_timeout(Duration::from_secs(5))
+            .build()
+            .unwrap()
+    };
+    within(async {
+        let c = peer(Auth::credssp("SIM\\vagrant", "vagrant"));
+        let id = c.identify().await.unwrap();
+        assert!(
+            format!("{id:?}").contains("pyspnego credssp peer"),
+            "{id:?}"
+        );
+        let out = c.run("whoami", &[]).await.unwrap();
+        assert_eq!(
+            out.stdout,
+            b"pyspnego credssp 0123456789 abcdefghijklmnopqrstuvwxyz\r\n"
+        );
+        assert_eq!(out.code, Some(0));
+        // Output over 16 KiB: pyspnego's TLS records in several parts.
+        let big = c.run("sim-gen", &["--kib", "48"]).await.unwrap();
+        assert_eq!(big.stdout.len(), 48 * 1024);
+        assert!(c.transport_stats().handshakes >= 1);
+        let bad = peer(Auth::credssp("SIM\\vagrant", "wrong"));
+        let e = bad.identify().await.unwrap_err();
+        // pyspnego answers the AUTHENTICATE with a TSRequest carrying the NTSTATUS.
+        assert!(matches!(e, Error::Unauthorized { .. }), "{e:?}");
+        assert!(e.to_string().contains("CredSSP"), "{e}");
+    })
+    .await;
+    drop(child.stdin.take()); // the peer stops at end of stdin
+    let _ = tokio::time::timeout(Duration::from_secs(5), child.wait()).await;
+    let mut log = String::new();
+    if let Some(mut err) = child.stderr.take() {
+        let _ = tokio::io::AsyncReadExt::read_to_string(&mut err, &mut log).await;
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    // The acceptor received the delegated credentials, with the right password.
+    assert!(log.contains("delegated: SIM\\vagrant password-ok"), "{log}");
+    assert!(!log.contains("password-wrong"), "{log}");
+}

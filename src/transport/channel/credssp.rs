@@ -12,6 +12,7 @@ use std::sync::atomic::Ordering;
 use base64::Engine as _;
 use bytes::Bytes;
 use http::{HeaderValue, header};
+use wsman_protocol::security::SecurityError;
 use wsman_protocol::security::credssp::{ClientStep, CredSspClientContext};
 
 use super::{
@@ -246,6 +247,14 @@ impl Channel {
                 Ok(ClientStep::Final(t)) => {
                     token = t;
                     last = true;
+                }
+                Err(SecurityError::Refused(why)) => {
+                    // A wrong password, said in the exchange (NTSTATUS in a TSRequest).
+                    tracing::debug!(reason = %why, "CredSSP logon refused in the exchange");
+                    let e = Error::Unauthorized {
+                        offered: offered(&raw.headers),
+                    };
+                    return Err(refusal(&logon, e).into());
                 }
                 Err(e) => return Err(refusal(&logon, Error::from(e)).into()),
             }

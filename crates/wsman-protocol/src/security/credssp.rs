@@ -319,6 +319,12 @@ impl CredSspClientContext {
             ClientStage::Auth(client) => {
                 let plain = feed(&mut self.tls, input)?;
                 let ts = decode(&plain)?;
+                if let Some(code) = ts.error_code {
+                    return Err(SecurityError::Refused(format!(
+                        "the CredSSP server refused the logon (NTSTATUS {:#010x})",
+                        code.0
+                    )));
+                }
                 let state = quiet(|| client.process(ts).resolve_to_result())
                     .map_err(|e| sspi_failed("CredSSP authentication", &e))?;
                 match state {

@@ -33,6 +33,10 @@ pub enum SecurityError {
     /// The handshake, sealing, or the verification of a message failed.
     #[error("{0}")]
     Failed(String),
+    /// The peer refused the logon in the exchange itself (CredSSP: a TSRequest with an
+    /// NTSTATUS error code, e.g. a wrong password).
+    #[error("{0}")]
+    Refused(String),
 }
 
 /// Runs `f`, a synchronous call into sspi, with this thread's `tracing` dispatcher
