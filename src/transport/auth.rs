@@ -270,7 +270,8 @@ impl Auth {
         self
     }
 
-    /// Sets the message-encryption policy (NTLM/Negotiate only; ignored otherwise).
+    /// Sets the message-encryption policy (NTLM, Negotiate, Kerberos and CredSSP; ignored
+    /// otherwise). CredSSP's default is [`Encryption::Always`].
     pub fn encryption(mut self, policy: Encryption) -> Auth {
         if let Some(c) = self.sspi_mut() {
             c.encryption = policy;
