@@ -13,7 +13,7 @@
 //! HTTPS connection is what tells the client it talks to the right host; the client
 //! crate requires it to be verified or pinned.
 //!
-//! Every sspi call runs under [`quiet`](super::quiet): its tracing events carry tokens.
+//! Every sspi call runs under [`quiet`]: its tracing events carry tokens.
 
 use std::io::{Read, Write};
 use std::sync::Arc;
