@@ -141,6 +141,51 @@ async fn commands_and_wql_run_over_credssp_with_the_credentials_delegated() {
 }
 
 #[tokio::test]
+async fn a_tampered_response_is_a_typed_error_and_nothing_of_it_is_delivered() {
+    within(async {
+        let lab = lab(true).await;
+        let c = client(&lab, Auth::credssp("vagrant", PASSWORD));
+        let res = Resource::wmi("root/cimv2", "Win32_Service").selector("Name", "WinRM");
+        c.get(&res).await.unwrap();
+        lab.sim.tamper_next_credssp_response();
+        let e = c.get(&res).await.unwrap_err();
+        assert!(
+            matches!(&e, Error::Auth(m) if m.contains("CredSSP")),
+            "{e:?}"
+        );
+        // The channel with the broken TLS session is gone; a new one authenticates.
+        let again = c.get(&res).await.unwrap();
+        assert_eq!(again.get_str("Name"), Some("WinRM"));
+        assert_eq!(c.transport_stats().handshakes, 2);
+        assert_eq!(lab.sim.credssp_counters().handshakes, 2);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn encryption_auto_leaves_privacy_to_the_outer_https() {
+    within(async {
+        let lab = lab(true).await;
+        let c = client(
+            &lab,
+            Auth::credssp("vagrant@sim.test", PASSWORD).encryption(tokio_winrm::Encryption::Auto),
+        );
+        let out = c.run("echo", &["clear", "inside", "tls"]).await.unwrap();
+        assert_eq!(out.stdout_text(), "clear inside tls\r\n");
+        let counters = lab.sim.credssp_counters();
+        assert!(counters.handshakes >= 1, "{counters:?}");
+        assert_eq!(counters.sealed_messages, 0, "{counters:?}");
+        // A user principal name is delegated as user and domain (sspi's TSPasswordCreds).
+        let d = &lab.sim.credssp_delegations()[0];
+        assert_eq!(
+            (d.user.as_str(), d.domain.as_str()),
+            ("vagrant", "sim.test")
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
 async fn a_wrong_password_is_one_failed_logon_and_a_typed_error() {
     within(async {
         let lab = lab(true).await;

@@ -52,6 +52,8 @@ pub(crate) struct Control {
     /// Requests and responses encrypted in more than one part.
     pub multi_part_requests: AtomicU64,
     pub multi_part_responses: AtomicU64,
+    /// Flip a bit of the next encrypted response (a test hook).
+    pub tamper_next: std::sync::atomic::AtomicBool,
     pub delegations: Mutex<Vec<Delegated>>,
     tls: Option<ServerTls>,
 }
@@ -292,9 +294,19 @@ pub(super) async fn handle(
     let Some(est) = guard.as_mut() else {
         return Ok(empty(StatusCode::INTERNAL_SERVER_ERROR));
     };
-    let Ok((content_type, sealed)) = seal(&mut est.ctx, &plain) else {
+    let Ok((content_type, mut sealed)) = seal(&mut est.ctx, &plain) else {
         return Ok(empty(StatusCode::INTERNAL_SERVER_ERROR));
     };
+    if state.credssp.tamper_next.swap(false, Ordering::SeqCst) {
+        // A bit of the first TLS record's ciphertext (after the framing header).
+        let mut body = sealed.to_vec();
+        if let Some(at) = body.windows(4).position(|w| w == TRAILER_LEN.to_le_bytes())
+            && let Some(b) = body.get_mut(at + 4 + 5 + 8 + 2)
+        {
+            *b ^= 0x01;
+        }
+        sealed = Bytes::from(body);
+    }
     if content_type == sealing::CREDSSP_MULTI_CONTENT_TYPE {
         state
             .credssp

@@ -556,6 +556,13 @@ impl Simulator {
             .store(true, Ordering::SeqCst);
     }
 
+    /// Fault injection: the next CredSSP-encrypted response has a bit of its TLS
+    /// ciphertext flipped. (A hook of tokio-winrm's own tests.)
+    #[doc(hidden)]
+    pub fn tamper_next_credssp_response(&self) {
+        self.state.credssp.tamper_next.store(true, Ordering::SeqCst);
+    }
+
     /// Kerberos counters: handshakes accepted, sealed requests
     /// unsealed, and refusals (bad tokens, unknown users, failed verification).
     pub fn kerberos_counters(&self) -> KerberosCounters {
