@@ -1,7 +1,8 @@
 //! A WS-Management server that behaves like a Windows WinRM endpoint, in-process:
 //! Identify, WS-Transfer on the config resource and WMI-like classes, Invoke, WinRS
 //! shells, WS-Enumeration with WQL, Robust Connections, Disconnect/Reconnect, the
-//! Basic, NTLM and Kerberos logons with message encryption, and the faults Windows
+//! Basic, NTLM, Kerberos and CredSSP logons with message encryption, client
+//! certificates over HTTPS, and the faults Windows
 //! sends. Used by tokio-winrm's examples, tests and benchmarks, and by users testing
 //! their automation without a Windows host: add it as a dev-dependency.
 //!
