@@ -1,8 +1,11 @@
 //! Sealing cost, printed as figures: sequential Get round trips per second over Basic,
 //! over NTLM with message encryption and (feature `kerberos`, with a KDC) over Kerberos
-//! with message encryption, all against one simulator in the same run, alternating
-//! (Basic, NTLM, Kerberos, Basic, ...) so that drift on a shared machine affects all
-//! alike; medians over the rounds, ratios against Basic (target: sealed >= 70% of Basic).
+//! with message encryption, all against one simulator in the same run, and over CredSSP
+//! (every message encrypted with its inner TLS session) beside Basic against a second
+//! simulator in HTTPS mode (CredSSP needs HTTPS), alternating (Basic, NTLM, Basic over
+//! HTTPS, CredSSP, Kerberos, Basic, ...) so that drift on a shared machine affects all
+//! alike; medians over the rounds, ratios against Basic (target: sealed >= 70% of Basic;
+//! CredSSP also against Basic over HTTPS).
 //! CPU per round trip is this process's user + system time (`/proc/self/stat`, 10 ms
 //! ticks), which holds the client and the simulator both. Then seal + frame + parse +
 //! unseal MB/s (NTLM).
@@ -23,7 +26,7 @@
 use std::time::{Duration, Instant};
 
 use tokio_winrm::{Auth, Client, Resource};
-use winrm_simulator::{SimConfig, SimKerberos, Simulator};
+use winrm_simulator::{SimConfig, SimKerberos, SimTls, Simulator};
 use wsman_protocol::encryption as sealing;
 use wsman_protocol::security::ntlm::NtlmContext;
 
@@ -39,13 +42,18 @@ fn cpu_secs() -> f64 {
 
 /// One measurement: a new client (its handshake and 50 warm-up Gets not counted), then
 /// `rounds` sequential Gets. Returns (round trips per second, CPU ms per round trip).
-async fn round_trips(endpoint: &str, auth: Auth, rounds: usize) -> (f64, f64) {
-    let client = Client::builder(endpoint)
+/// `ca`: the PEM CA an `https://` endpoint's certificate is checked against.
+async fn round_trips(endpoint: &str, ca: Option<&str>, auth: Auth, rounds: usize) -> (f64, f64) {
+    let mut builder = Client::builder(endpoint)
         .auth(auth)
         .allow_insecure_basic(true)
-        .operation_timeout(Duration::from_secs(10))
-        .build()
-        .expect("client");
+        .operation_timeout(Duration::from_secs(10));
+    if let Some(ca) = ca {
+        builder = builder
+            .add_root_certificate_pem(ca.as_bytes())
+            .only_added_roots(true);
+    }
+    let client = builder.build().expect("client");
     let res = Resource::wmi("root/cimv2", "Win32_OperatingSystem");
     for _ in 0..50 {
         client.get(&res).await.expect("warm-up get");
@@ -57,6 +65,29 @@ async fn round_trips(endpoint: &str, auth: Auth, rounds: usize) -> (f64, f64) {
     let (wall, cpu) = (start.elapsed().as_secs_f64(), cpu_secs() - cpu);
     (rounds as f64 / wall, 1000.0 * cpu / rounds as f64)
 }
+
+/// A simulator in HTTPS mode with CredSSP on (a throwaway self-signed certificate for
+/// `localhost`), and that certificate in PEM for the clients to trust.
+async fn https_credssp_simulator() -> (Simulator, String) {
+    let key = rcgen::KeyPair::generate().expect("key");
+    let cert = rcgen::CertificateParams::new(vec!["localhost".to_string()])
+        .expect("params")
+        .self_signed(&key)
+        .expect("certificate");
+    let tls = SimTls::from_der(vec![cert.der().to_vec()], key.serialize_der()).expect("tls");
+    let sim = Simulator::start_with(SimConfig {
+        log_requests: false,
+        tls: Some(tls),
+        credssp: true,
+        ..SimConfig::default()
+    })
+    .await
+    .expect("simulator");
+    (sim, cert.pem())
+}
+
+/// Where a row runs: the endpoint and, for `https://`, the CA to trust.
+type Target<'a> = (&'a str, Option<&'a str>);
 
 fn median(v: &[f64]) -> f64 {
     let mut v = v.to_vec();
@@ -120,18 +151,26 @@ fn main() {
         // `localhost`: the Kerberos SPN is then HTTP/localhost; the same name for all.
         let endpoint = format!("http://localhost:{}/wsman", sim.addr().port());
         let (user, password) = (sim.user().to_string(), sim.password().to_string());
-        let mut schemes: Vec<(&str, Auth)> = vec![
-            ("basic", Auth::basic(&user, &password)),
-            ("ntlm sealed", Auth::ntlm(&user, &password)),
+        // CredSSP needs HTTPS: it runs against a second simulator in HTTPS mode, beside
+        // Basic over the same HTTPS (the fair baseline: the same outer TLS).
+        let (tls_sim, ca) = https_credssp_simulator().await;
+        let tls_endpoint = format!("https://localhost:{}/wsman", tls_sim.addr().port());
+        let plain = (endpoint.as_str(), None);
+        let https = (tls_endpoint.as_str(), Some(ca.as_str()));
+        let mut schemes: Vec<(&str, Target<'_>, Auth)> = vec![
+            ("basic", plain, Auth::basic(&user, &password)),
+            ("ntlm sealed", plain, Auth::ntlm(&user, &password)),
+            ("basic https", https, Auth::basic(&user, &password)),
+            ("credssp sealed", https, Auth::credssp(&user, &password)),
         ];
         if let Ok((auth, _)) = &kerberos {
-            schemes.push(("kerberos sealed", auth.clone()));
+            schemes.push(("kerberos sealed", plain, auth.clone()));
         }
         let mut rates = vec![Vec::new(); schemes.len()];
         let mut cpu = vec![Vec::new(); schemes.len()];
         for _ in 0..repeats {
-            for (i, (_, auth)) in schemes.iter().enumerate() {
-                let (r, c) = round_trips(&endpoint, auth.clone(), rounds).await;
+            for (i, (_, (at, ca), auth)) in schemes.iter().enumerate() {
+                let (r, c) = round_trips(at, *ca, auth.clone(), rounds).await;
                 rates[i].push(r);
                 cpu[i].push(c);
             }
@@ -141,13 +180,18 @@ fn main() {
              CPU = client + simulator, one process):"
         );
         let basic = median(&rates[0]);
-        for (i, (name, _)) in schemes.iter().enumerate() {
+        let basic_https = median(&rates[2]);
+        for (i, (name, _, _)) in schemes.iter().enumerate() {
             let (r, c) = (median(&rates[i]), median(&cpu[i]));
             let runs: Vec<String> = rates[i].iter().map(|r| format!("{r:.0}")).collect();
-            let ratio = if i == 0 {
-                String::new()
-            } else {
-                format!("  {:.0}% of basic", 100.0 * r / basic)
+            let ratio = match *name {
+                "basic" => String::new(),
+                "credssp sealed" => format!(
+                    "  {:.0}% of basic https, {:.0}% of basic",
+                    100.0 * r / basic_https,
+                    100.0 * r / basic
+                ),
+                _ => format!("  {:.0}% of basic", 100.0 * r / basic),
             };
             println!(
                 "  {name:<16} {r:8.0} /s  {c:6.3} CPU ms/round trip{ratio}  (runs: {})",
@@ -170,6 +214,10 @@ fn main() {
             );
         }
         assert!(sim.counters().ntlm_handshakes >= repeats as u64);
+        // The CredSSP rows were CredSSP: one exchange per client, every message encrypted.
+        let c = tls_sim.credssp_counters();
+        assert!(c.handshakes >= repeats as u64, "{c:?}");
+        assert!(c.sealed_messages >= (repeats * rounds) as u64, "{c:?}");
     });
     println!("seal + frame + parse + unseal (NTLM):");
     for size in [1024usize, 16 * 1024, 150 * 1024, 1024 * 1024] {

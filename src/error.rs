@@ -46,6 +46,19 @@ pub enum Error {
         /// Why, as far as the client can tell.
         reason: String,
     },
+    /// [`Auth::CredSsp`] on an endpoint where the delegated password could reach someone
+    /// other than the host: plain `http://`, or `https://` with certificate checks off.
+    /// Raised when the client is built, before anything is sent.
+    ///
+    /// [`Auth::CredSsp`]: crate::Auth::CredSsp
+    #[error(
+        "CredSSP delegates the password to the host, so it needs an https:// endpoint \
+         whose certificate is verified (by a trusted CA or a pin): {reason}"
+    )]
+    CredSspNeedsVerifiedHttps {
+        /// What is missing.
+        reason: &'static str,
+    },
     /// Authentication could not be carried out (handshake or configuration).
     #[error("authentication error: {0}")]
     Auth(String),

@@ -100,6 +100,23 @@ pub enum Auth {
     /// is mapped to (`winrm create winrm/config/service/certmapping`); one it does not
     /// map is [`Error::ClientCertificateRefused`](crate::Error::ClientCertificateRefused).
     Certificate(ClientCertificate),
+    /// CredSSP ([MS-CSSP]), HTTPS only: a TLS channel inside the HTTP exchange
+    /// (`Authorization: CredSSP`), NTLM (SPNEGO) inside it, and then the user's password
+    /// delegated to the host (`TSCredentials`), so that commands there can reach other
+    /// hosts as the user (the "second hop"; on the host `Service/Auth/CredSSP`, default
+    /// false). Messages are encrypted with the inner TLS session
+    /// (`multipart/x-multi-encrypted` in 16 KiB parts, [MS-WSMV] §2.2.9.1.3) unless
+    /// [`Auth::encryption`] says otherwise (the outer HTTPS then protects them alone).
+    ///
+    /// The password goes to whoever answers the endpoint, so the client insists on an
+    /// `https://` endpoint whose certificate is verified (by a CA or a pin): building a
+    /// client with it for `http://` or with
+    /// [`ClientBuilder::danger_accept_invalid_certs`] is
+    /// [`Error::CredSspNeedsVerifiedHttps`], before anything is sent.
+    ///
+    /// [`ClientBuilder::danger_accept_invalid_certs`]: crate::ClientBuilder::danger_accept_invalid_certs
+    /// [`Error::CredSspNeedsVerifiedHttps`]: crate::Error::CredSspNeedsVerifiedHttps
+    CredSsp(SspiCredentials),
 }
 
 /// A TLS client identity: a certificate chain (leaf first) and its private key. The key
@@ -214,6 +231,24 @@ impl Auth {
         Auth::Negotiate(sspi_credentials(user, password))
     }
 
+    /// CredSSP authentication with credential delegation (see [`Auth::CredSsp`]) and
+    /// message encryption ([`Encryption::Always`]: every message is encrypted with the
+    /// inner TLS session; [`Encryption::Auto`] leaves it to the outer HTTPS). `user` may
+    /// be `DOMAIN\user`, `user@domain` or `user`.
+    pub fn credssp(user: impl Into<String>, password: impl Into<String>) -> Auth {
+        let mut c = sspi_credentials(user, password);
+        c.encryption = Encryption::Always;
+        Auth::CredSsp(c)
+    }
+
+    /// The CredSSP credentials, if this is a CredSSP logon.
+    pub(crate) fn credssp_credentials(&self) -> Option<&SspiCredentials> {
+        match self {
+            Auth::CredSsp(c) => Some(c),
+            _ => None,
+        }
+    }
+
     /// Kerberos authentication with message encryption ([`Encryption::Auto`]), for
     /// `user@REALM`, `REALM\user`, or `user` with [`KerberosOptions::realm`]
     /// (feature `kerberos`). The KDC is set with [`Auth::kerberos_options`].
@@ -235,7 +270,8 @@ impl Auth {
         self
     }
 
-    /// Sets the message-encryption policy (NTLM/Negotiate only; ignored otherwise).
+    /// Sets the message-encryption policy (NTLM, Negotiate, Kerberos and CredSSP; ignored
+    /// otherwise). CredSSP's default is [`Encryption::Always`].
     pub fn encryption(mut self, policy: Encryption) -> Auth {
         if let Some(c) = self.sspi_mut() {
             c.encryption = policy;
@@ -254,7 +290,7 @@ impl Auth {
 
     fn sspi_mut(&mut self) -> Option<&mut SspiCredentials> {
         match self {
-            Auth::Ntlm(c) | Auth::Negotiate(c) => Some(c),
+            Auth::Ntlm(c) | Auth::Negotiate(c) | Auth::CredSsp(c) => Some(c),
             #[cfg(feature = "kerberos")]
             Auth::Kerberos(k) => Some(&mut k.sspi),
             Auth::None | Auth::Basic { .. } | Auth::Certificate(_) => None,
@@ -267,7 +303,7 @@ impl Auth {
             Auth::Ntlm(c) | Auth::Negotiate(c) => Some(c),
             #[cfg(feature = "kerberos")]
             Auth::Kerberos(k) => Some(&k.sspi),
-            Auth::None | Auth::Basic { .. } | Auth::Certificate(_) => None,
+            Auth::None | Auth::Basic { .. } | Auth::Certificate(_) | Auth::CredSsp(_) => None,
         }
     }
 
@@ -276,7 +312,7 @@ impl Auth {
         match self {
             Auth::None | Auth::Certificate(_) => None,
             Auth::Basic { user, .. } => Some(user),
-            Auth::Ntlm(c) | Auth::Negotiate(c) => Some(&c.user),
+            Auth::Ntlm(c) | Auth::Negotiate(c) | Auth::CredSsp(c) => Some(&c.user),
             #[cfg(feature = "kerberos")]
             Auth::Kerberos(k) => Some(&k.sspi.user),
         }
@@ -289,6 +325,7 @@ impl Auth {
             Auth::Basic { .. } => "Basic",
             Auth::Certificate(_) => "certificate",
             Auth::Ntlm(_) | Auth::Negotiate(_) => "Negotiate",
+            Auth::CredSsp(_) => "CredSSP",
             #[cfg(feature = "kerberos")]
             Auth::Kerberos(_) => "Kerberos",
         }
@@ -296,7 +333,8 @@ impl Auth {
 
     /// Whether messages are sealed on an endpoint of this kind (`https` or not).
     pub(crate) fn seals(&self, https: bool) -> bool {
-        match self.sspi().map(|c| c.encryption) {
+        let policy = self.sspi().or(self.credssp_credentials());
+        match policy.map(|c| c.encryption) {
             Some(Encryption::Always) => true,
             Some(Encryption::Auto) => !https,
             Some(Encryption::Never) | None => false,
@@ -314,7 +352,7 @@ impl Auth {
                 v.set_sensitive(true);
                 Some(v)
             }
-            Auth::None | Auth::Ntlm(_) | Auth::Negotiate(_) => None,
+            Auth::None | Auth::Ntlm(_) | Auth::Negotiate(_) | Auth::CredSsp(_) => None,
             #[cfg(feature = "kerberos")]
             Auth::Kerberos(_) => None,
         }
@@ -346,6 +384,7 @@ impl fmt::Debug for Auth {
             #[cfg(feature = "kerberos")]
             Auth::Kerberos(k) => f.debug_tuple("Auth::Kerberos").field(k).finish(),
             Auth::Certificate(c) => f.debug_tuple("Auth::Certificate").field(c).finish(),
+            Auth::CredSsp(c) => f.debug_tuple("Auth::CredSsp").field(c).finish(),
         }
     }
 }
@@ -366,6 +405,7 @@ mod tests {
         for a in [
             Auth::ntlm("bob@corp.example", "hunter2-secret"),
             Auth::negotiate("CORP\\bob", "hunter2-secret"),
+            Auth::credssp("CORP\\bob", "hunter2-secret"),
         ] {
             let d = format!("{a:?} {a:#?}");
             assert!(d.contains("bob") && d.contains("<redacted>"), "{d}");
@@ -383,5 +423,13 @@ mod tests {
         assert!(!a.seals(false) && !a.seals(true));
         assert!(!Auth::basic("u", "p").seals(false));
         assert_eq!(Auth::ntlm("u", "p").scheme(), "Negotiate");
+        // CredSSP encrypts with its inner TLS session by default, over HTTPS too.
+        let a = Auth::credssp("u", "p");
+        assert!(a.seals(true) && a.scheme() == "CredSSP");
+        assert!(
+            !Auth::credssp("u", "p")
+                .encryption(Encryption::Auto)
+                .seals(true)
+        );
     }
 }

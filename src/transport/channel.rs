@@ -14,6 +14,8 @@ use tokio::net::TcpStream;
 use tokio::task::JoinHandle;
 use tokio_util::either::Either;
 
+mod credssp;
+
 use super::ntlm::NtlmContext;
 use super::{Stats, TransportConfig, sealing};
 use crate::error::{Error, Result};
@@ -37,6 +39,8 @@ struct Conn {
     security: Option<Security>,
     /// `tls-server-end-point` channel-binding data (HTTPS only).
     channel_binding: Option<Vec<u8>>,
+    /// The CredSSP context authenticated on this connection (channel/credssp.rs).
+    credssp: Option<Box<wsman_protocol::security::credssp::CredSspClientContext>>,
 }
 
 impl Drop for Conn {
@@ -326,6 +330,7 @@ impl Channel {
             requests: 0,
             security: None,
             channel_binding,
+            credssp: None,
         });
         Ok(())
     }
@@ -376,6 +381,9 @@ impl Channel {
         body: Bytes,
         unauthenticated_identify: bool,
     ) -> Result<HttpResponse> {
+        if !unauthenticated_identify && self.config.auth.credssp_credentials().is_some() {
+            return Box::pin(self.send_credssp(body)).await;
+        }
         if !unauthenticated_identify && self.config.auth.sspi().is_some() {
             // Boxed: its handshake and sealing state would otherwise enlarge the future
             // of every Basic request too.

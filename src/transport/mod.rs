@@ -209,6 +209,18 @@ impl TransportConfig {
                     .into(),
             ));
         }
+        if matches!(auth, Auth::CredSsp(_)) {
+            if !endpoint.https {
+                return Err(Error::CredSspNeedsVerifiedHttps {
+                    reason: "the endpoint is http://",
+                });
+            }
+            if tls.danger_accept_invalid_certs && tls.pins.is_empty() {
+                return Err(Error::CredSspNeedsVerifiedHttps {
+                    reason: "certificate checks are off (danger_accept_invalid_certs)",
+                });
+            }
+        }
         let tls = if endpoint.https {
             Some(tls::client_config_with_identity(
                 tls,

@@ -166,6 +166,9 @@ enum AuthKind {
     Kerberos,
     /// A TLS client certificate (--cert, --key) mapped to a user by the host; https only.
     Certificate,
+    /// CredSSP: the password delegated to the host (second hop); https with a verified
+    /// or pinned certificate only.
+    Credssp,
 }
 
 #[derive(Debug, Subcommand)]
@@ -576,6 +579,7 @@ fn credentials(g: &Global, user: String, password: String) -> Auth {
     match g.auth {
         AuthKind::Ntlm => Auth::ntlm(user, password),
         AuthKind::Negotiate => Auth::negotiate(user, password),
+        AuthKind::Credssp => Auth::credssp(user, password),
         // The KDC is found for the user's realm in the krb5.conf that KRB5_CONFIG names.
         #[cfg(feature = "kerberos")]
         AuthKind::Kerberos => {
@@ -611,6 +615,16 @@ async fn connect(g: &Global) -> Result<(Client, Option<Simulator>), Failure> {
                     "--auth certificate needs --endpoint https://...: the embedded simulator \
                      speaks plain HTTP (for an HTTPS one with a certificate mapping, see \
                      `winrm sim --help`: --tls-cert, --tls-key, --map-cert)"
+                        .into(),
+                    2,
+                ));
+            }
+            if g.auth == AuthKind::Credssp {
+                return Err(Failure::Message(
+                    "--auth credssp needs --endpoint https://...: CredSSP delegates the password, \
+                     so only to a host whose certificate is verified; the embedded simulator \
+                     speaks plain HTTP (for an HTTPS one with CredSSP, see `winrm sim --help`: \
+                     --tls-cert, --tls-key, --credssp)"
                         .into(),
                     2,
                 ));
@@ -989,6 +1003,14 @@ mod tests {
             "pw".into(),
         );
         assert!(!format!("{without:?}").contains("web01"));
+    }
+
+    #[test]
+    fn auth_credssp_makes_a_credssp_logon() {
+        let g = global(&["--auth", "credssp"]);
+        let auth = credentials(&g, "SIM\\vagrant".into(), "pw-secret".into());
+        assert_eq!(auth.scheme(), "CredSSP");
+        assert!(!format!("{auth:?}").contains("pw-secret"));
     }
 
     #[test]

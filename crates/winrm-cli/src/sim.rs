@@ -63,6 +63,10 @@ pub struct SimArgs {
     /// or a SHA-256 fingerprint (64 hex digits, `:` allowed); repeatable.
     #[arg(long, value_name = "CERT=USER", requires = "tls_cert")]
     map_cert: Vec<String>,
+    /// Accept CredSSP logons (with --tls-cert: HTTPS, as clients require); the
+    /// credentials delegated are counted on exit (never shown).
+    #[arg(long)]
+    credssp: bool,
 }
 
 /// The HTTPS settings of the options, if any.
@@ -118,6 +122,7 @@ pub async fn serve(o: SimArgs, user: String, password: String) -> std::process::
         users: vec![(user, password)],
         // Nobody in this process reads the request log.
         log_requests: false,
+        credssp: o.credssp,
         ..SimConfig::default()
     };
     if let Some(ms) = o.ping_interval_ms {
@@ -183,6 +188,33 @@ pub async fn serve(o: SimArgs, user: String, password: String) -> std::process::
         "simulator: {} requests, {} shells created ({} open), {} commands, {} open enumerations",
         c.requests, c.shells_created, c.open_shells, c.commands_started, c.open_enumerations
     );
+    if o.credssp {
+        let c = sim.credssp_counters();
+        // Who delegated, and whether the password was the account's: never the password.
+        let mut delegated = std::collections::BTreeMap::<String, usize>::new();
+        for d in sim.credssp_delegations() {
+            let ok = secrecy::ExposeSecret::expose_secret(&d.password) == sim.password();
+            let who = format!(
+                "{}\\{} (password {})",
+                d.domain,
+                d.user,
+                if ok { "matches" } else { "differs" }
+            );
+            *delegated.entry(who).or_default() += 1;
+        }
+        let delegated: Vec<String> = delegated
+            .into_iter()
+            .map(|(who, n)| format!("{who} x{n}"))
+            .collect();
+        eprintln!(
+            "simulator: CredSSP: {} logons with credentials delegated [{}], {} encrypted requests ({} in several parts), {} refusals",
+            c.handshakes,
+            delegated.join(", "),
+            c.sealed_messages,
+            c.multi_part_requests,
+            c.failures
+        );
+    }
     sim.stop();
     std::process::ExitCode::SUCCESS
 }

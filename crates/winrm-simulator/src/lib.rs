@@ -1,7 +1,8 @@
 //! A WS-Management server that behaves like a Windows WinRM endpoint, in-process:
 //! Identify, WS-Transfer on the config resource and WMI-like classes, Invoke, WinRS
 //! shells, WS-Enumeration with WQL, Robust Connections, Disconnect/Reconnect, the
-//! Basic, NTLM and Kerberos logons with message encryption, and the faults Windows
+//! Basic, NTLM, Kerberos and CredSSP logons with message encryption, client
+//! certificates over HTTPS, and the faults Windows
 //! sends. Used by tokio-winrm's examples, tests and benchmarks, and by users testing
 //! their automation without a Windows host: add it as a dev-dependency.
 //!
@@ -99,6 +100,7 @@ use wsman_protocol as soap;
 
 mod body;
 mod config;
+mod credssp;
 mod encryption;
 mod enumeration;
 mod inject;
@@ -131,6 +133,7 @@ pub use requests::{LoggedRequest, REQUEST_LOG_CAPACITY};
 pub use response::SimFault;
 pub use tls::{MUTUAL_AUTHORIZATION, SimTls, fingerprint};
 pub use winrs::{CommandContext, CommandFn};
+pub use wsman_protocol::security::credssp::Delegated as CredSspDelegation;
 
 /// Result of a handler: a response envelope, or the fault to send.
 pub(crate) type HandlerResult = Result<String, SimFault>;
@@ -189,6 +192,9 @@ pub struct SimConfig {
     /// HTTPS mode: the server's TLS identity and the client-certificate mapping
     /// ([`SimTls`]); `None` (the default): plain HTTP.
     pub tls: Option<SimTls>,
+    /// Accept CredSSP (Windows: `Service/Auth/CredSSP`, default false): see
+    /// [`Simulator::credssp_delegations`] for what the clients delegated.
+    pub credssp: bool,
 }
 
 impl Default for SimConfig {
@@ -215,6 +221,7 @@ impl Default for SimConfig {
             operation_retention: Duration::from_secs(60),
             kerberos: None,
             tls: None,
+            credssp: false,
         }
     }
 }
@@ -321,6 +328,22 @@ pub struct CounterSnapshot {
     pub injected: u64,
 }
 
+/// The simulator's CredSSP counters, from [`Simulator::credssp_counters`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub struct CredSspCounters {
+    /// CredSSP exchanges completed: authenticated, and the credentials delegated.
+    pub handshakes: u64,
+    /// CredSSP-encrypted requests decrypted.
+    pub sealed_messages: u64,
+    /// Refusals: wrong passwords, bad tokens, failed decryption.
+    pub failures: u64,
+    /// Encrypted requests of more than one 16 KiB part (`multipart/x-multi-encrypted`).
+    pub multi_part_requests: u64,
+    /// Responses encrypted in more than one part.
+    pub multi_part_responses: u64,
+}
+
 /// The simulator's Kerberos counters, from
 /// [`Simulator::kerberos_counters`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -392,6 +415,8 @@ pub(crate) struct State {
     pub kerberos: kerberos::Control,
     /// HTTPS mode: the TLS acceptor, built once from `config.tls`.
     pub tls: Option<tokio_rustls::TlsAcceptor>,
+    /// The CredSSP acceptor's identity, counters and delegations.
+    pub credssp: credssp::Control,
 }
 
 /// A running simulator. Dropping it stops the server.
@@ -438,6 +463,7 @@ impl Simulator {
             Some(t) => Some(tokio_rustls::TlsAcceptor::from(t.server_config()?)),
             None => None,
         };
+        let credssp = credssp::Control::new(config.credssp)?;
         let listener = tokio::net::TcpListener::bind(config.addr).await?;
         let addr = listener.local_addr()?;
         let state = Arc::new(State {
@@ -454,6 +480,7 @@ impl Simulator {
             requests: requests::RequestLog::default(),
             kerberos: kerberos::Control::default(),
             tls,
+            credssp,
             config,
         });
         tokio::spawn(server::serve(listener, Arc::clone(&state)));
@@ -530,6 +557,13 @@ impl Simulator {
             .store(true, Ordering::SeqCst);
     }
 
+    /// Fault injection: the next CredSSP-encrypted response has a bit of its TLS
+    /// ciphertext flipped. (A hook of tokio-winrm's own tests.)
+    #[doc(hidden)]
+    pub fn tamper_next_credssp_response(&self) {
+        self.state.credssp.tamper_next.store(true, Ordering::SeqCst);
+    }
+
     /// Kerberos counters: handshakes accepted, sealed requests
     /// unsealed, and refusals (bad tokens, unknown users, failed verification).
     pub fn kerberos_counters(&self) -> KerberosCounters {
@@ -539,6 +573,30 @@ impl Simulator {
             sealed_messages: k.sealed_messages.load(Ordering::SeqCst),
             failures: k.failures.load(Ordering::SeqCst),
         }
+    }
+
+    /// CredSSP counters: exchanges completed (credentials delegated), encrypted
+    /// requests decrypted, and refusals (wrong passwords, bad tokens, failed decryption).
+    pub fn credssp_counters(&self) -> CredSspCounters {
+        let c = &self.state.credssp;
+        CredSspCounters {
+            handshakes: c.handshakes.load(Ordering::SeqCst),
+            sealed_messages: c.sealed_messages.load(Ordering::SeqCst),
+            failures: c.failures.load(Ordering::SeqCst),
+            multi_part_requests: c.multi_part_requests.load(Ordering::SeqCst),
+            multi_part_responses: c.multi_part_responses.load(Ordering::SeqCst),
+        }
+    }
+
+    /// The credentials CredSSP clients delegated (`TSCredentials`), oldest first: what
+    /// the host could use for a second hop. Their `Debug` hides the passwords.
+    pub fn credssp_delegations(&self) -> Vec<CredSspDelegation> {
+        self.state
+            .credssp
+            .delegations
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 
     /// Stops accepting connections and ends running commands.

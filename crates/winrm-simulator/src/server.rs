@@ -137,12 +137,14 @@ async fn serve_connection<I>(
     let shutdown = state.shutdown.clone();
     let session = Arc::new(ntlm::Session::default()); // NTLM: one context per connection
     let kerberos = Arc::new(super::kerberos::Session::default()); // Kerberos: likewise
+    let credssp = Arc::new(super::credssp::Session::default()); // CredSSP: likewise
     let svc = service_fn(move |req| {
         let state = Arc::clone(&state);
         let session = Arc::clone(&session);
         let mut req: Request<Incoming> = req;
         req.extensions_mut().insert(conn_id);
         req.extensions_mut().insert(Arc::clone(&kerberos));
+        req.extensions_mut().insert(Arc::clone(&credssp));
         if let Some(c) = &client_cert {
             req.extensions_mut().insert(c.clone());
         }
@@ -214,6 +216,12 @@ fn unauthorized(state: &State) -> Response<SimBody> {
         h.append(
             header::WWW_AUTHENTICATE,
             HeaderValue::from_static("Basic realm=\"WSMAN\""),
+        );
+    }
+    if state.config.credssp {
+        h.append(
+            header::WWW_AUTHENTICATE,
+            HeaderValue::from_static("CredSSP"),
         );
     }
     resp
@@ -322,6 +330,17 @@ async fn handle(
     state.counters.requests.fetch_add(1, Ordering::SeqCst);
     let (mut parts, body) = req.into_parts();
     let (body, complete) = read_body(body, state.config.max_request_bytes).await;
+    // CredSSP handshake, decryption and encryption: src/credssp.rs.
+    let body = match super::credssp::handle(&state, &mut parts, body).await {
+        Ok(mut resp) => {
+            if !complete {
+                resp.headers_mut()
+                    .insert(header::CONNECTION, HeaderValue::from_static("close"));
+            }
+            return resp;
+        }
+        Err(body) => body,
+    };
     // Kerberos handshake, unsealing and sealing: src/sim/kerberos.rs.
     let body = match super::kerberos::handle(&state, &mut parts, body).await {
         Ok(mut resp) => {

@@ -39,12 +39,109 @@ pub struct Sealed<'a> {
     pub data: &'a [u8],
 }
 
-/// True when a `Content-Type` names `multipart/encrypted`.
+/// True when a `Content-Type` names `multipart/encrypted` or
+/// `multipart/x-multi-encrypted` (CredSSP's chunked form, [MS-WSMV] §2.2.9.1.3).
 pub fn is_encrypted(content_type: &str) -> bool {
-    content_type
-        .split(';')
-        .next()
-        .is_some_and(|t| t.trim().eq_ignore_ascii_case("multipart/encrypted"))
+    content_type.split(';').next().is_some_and(|t| {
+        let t = t.trim();
+        t.eq_ignore_ascii_case("multipart/encrypted")
+            || t.eq_ignore_ascii_case("multipart/x-multi-encrypted")
+    })
+}
+
+/// The protocol of CredSSP session encryption ([MS-WSMV] §2.2.9.1.3).
+pub const CREDSSP_PROTOCOL: &str = "application/HTTP-CredSSP-session-encrypted";
+/// The `Content-Type` of a CredSSP-encrypted message of one part.
+pub const CREDSSP_CONTENT_TYPE: &str = "multipart/encrypted;protocol=\"application/HTTP-CredSSP-session-encrypted\";boundary=\"Encrypted Boundary\"";
+/// The `Content-Type` of a CredSSP-encrypted message of several parts (a plaintext
+/// over [`CREDSSP_CHUNK`] bytes).
+pub const CREDSSP_MULTI_CONTENT_TYPE: &str = "multipart/x-multi-encrypted;protocol=\"application/HTTP-CredSSP-session-encrypted\";boundary=\"Encrypted Boundary\"";
+/// The most plaintext one CredSSP-encrypted part carries: 16 KiB (one TLS record).
+pub const CREDSSP_CHUNK: usize = 16 * 1024;
+
+/// One encrypted part of a `multipart/encrypted` or `multipart/x-multi-encrypted` body.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Part<'a> {
+    /// `Length=` of `OriginalContent`: the length of this part's plaintext.
+    pub original_len: usize,
+    /// The u32 before the encrypted data (CredSSP: the TLS trailer length).
+    pub prefix: u32,
+    /// The encrypted data (CredSSP: whole TLS records).
+    pub data: &'a [u8],
+}
+
+/// Frames encrypted parts, each `(plaintext length, prefix, data)`, as one body: the
+/// parts one after the other and the closing boundary. With one part this is the
+/// layout of [`frame_as`] (whose prefix is the signature length).
+pub fn frame_parts<'a>(
+    protocol: &str,
+    parts: impl IntoIterator<Item = (usize, u32, &'a [u8])>,
+) -> Bytes {
+    let mut b = BytesMut::new();
+    for (original_len, prefix, data) in parts {
+        b.reserve(data.len() + 200);
+        b.put_slice(b"--Encrypted Boundary\r\n\tContent-Type: ");
+        b.put_slice(protocol.as_bytes());
+        b.put_slice(b"\r\n\tOriginalContent: type=");
+        b.put_slice(SOAP_TYPE.as_bytes());
+        b.put_slice(format!(";Length={original_len}\r\n").as_bytes());
+        b.put_slice(b"--Encrypted Boundary\r\n\tContent-Type: application/octet-stream\r\n");
+        b.put_u32_le(prefix);
+        b.put_slice(data);
+    }
+    b.put_slice(b"--Encrypted Boundary--\r\n");
+    b.freeze()
+}
+
+/// Splits a body of one or more encrypted parts of `protocol` ([`frame_parts`]). A part
+/// ends where the next part's header (boundary, `Content-Type` and protocol) starts, or
+/// at the closing boundary. Never panics on any input.
+pub fn parse_parts<'a>(body: &'a [u8], protocol: &str) -> Result<Vec<Part<'a>>, FrameError> {
+    const OPEN: &[u8] = b"--Encrypted Boundary\r\n";
+    const CLOSE: &[u8] = b"--Encrypted Boundary--";
+    let mut head = Vec::with_capacity(OPEN.len() + protocol.len() + 20);
+    head.extend_from_slice(OPEN);
+    head.extend_from_slice(b"\tContent-Type: ");
+    head.extend_from_slice(protocol.as_bytes());
+    head.extend_from_slice(b"\r\n");
+    let body = body.strip_suffix(b"\r\n").unwrap_or(body);
+    let mut rest = body
+        .strip_suffix(CLOSE)
+        .ok_or(FrameError("does not end with the closing boundary"))?;
+    let mut parts = Vec::new();
+    while !rest.is_empty() {
+        if rest.len() < head.len() || !rest[..head.len()].eq_ignore_ascii_case(&head) {
+            return Err(FrameError(
+                "a part does not start with the protocol's header",
+            ));
+        }
+        let after = &rest[head.len()..];
+        let second = find(after, OPEN).ok_or(FrameError("no second part"))?;
+        let original_len = original_len(&after[..second])?;
+        let part = &after[second + OPEN.len()..];
+        let line_end =
+            find(part, b"\r\n").ok_or(FrameError("no header line in the second part"))?;
+        if find_ci(&part[..line_end], b"application/octet-stream").is_none() {
+            return Err(FrameError(
+                "the second part is not application/octet-stream",
+            ));
+        }
+        let payload = &part[line_end + 2..];
+        let end = find(payload, &head).unwrap_or(payload.len());
+        let (prefix, data) = payload[..end]
+            .split_first_chunk::<4>()
+            .ok_or(FrameError("no length before the encrypted data"))?;
+        parts.push(Part {
+            original_len,
+            prefix: u32::from_le_bytes(*prefix),
+            data,
+        });
+        rest = &payload[end..];
+    }
+    if parts.is_empty() {
+        return Err(FrameError("no encrypted part"));
+    }
+    Ok(parts)
 }
 
 /// Frames a sealed message.
@@ -162,6 +259,32 @@ mod tests {
         let data = b"x--Encrypted Boundary--\r\ny";
         let body = frame(data.len(), &[1u8; 16], data);
         assert_eq!(parse(&body).unwrap().data, data);
+    }
+
+    #[test]
+    fn credssp_parts_round_trip() {
+        let a = vec![0xAAu8; 300];
+        let b = b"--Encrypted Boundary--\r\nxyz".to_vec();
+        let body = frame_parts(CREDSSP_PROTOCOL, [(100, 16, &a[..]), (7, 16, &b[..])]);
+        assert!(body.starts_with(b"--Encrypted Boundary\r\n\tContent-Type: application/HTTP-CredSSP-session-encrypted\r\n\tOriginalContent: type=application/soap+xml;charset=UTF-8;Length=100\r\n--Encrypted Boundary\r\n\tContent-Type: application/octet-stream\r\n\x10\0\0\0"));
+        let parts = parse_parts(&body, CREDSSP_PROTOCOL).unwrap();
+        assert_eq!(parts.len(), 2);
+        assert_eq!(
+            (parts[0].original_len, parts[0].prefix, parts[0].data),
+            (100, 16, &a[..])
+        );
+        assert_eq!(
+            (parts[1].original_len, parts[1].prefix, parts[1].data),
+            (7, 16, &b[..])
+        );
+        let one = frame_parts(CREDSSP_PROTOCOL, [(5, 16, &b"abcde"[..])]);
+        assert_eq!(parse_parts(&one, CREDSSP_PROTOCOL).unwrap().len(), 1);
+        for cut in 0..body.len() {
+            let _ = parse_parts(&body[..cut], CREDSSP_PROTOCOL); // never panics
+        }
+        assert!(parse_parts(&body, SPNEGO_PROTOCOL).is_err());
+        assert!(parse_parts(b"--Encrypted Boundary--\r\n", CREDSSP_PROTOCOL).is_err());
+        assert!(is_encrypted(CREDSSP_MULTI_CONTENT_TYPE));
     }
 
     #[test]

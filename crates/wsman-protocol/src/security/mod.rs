@@ -1,5 +1,6 @@
 //! Security contexts for WinRM's HTTP authentication and message encryption
-//! ([MS-WSMV] §2.2.9.1): NTLM ([`ntlm`]) and Kerberos ([`kerberos`]) through the `sspi`
+//! ([MS-WSMV] §2.2.9.1): NTLM ([`ntlm`]), Kerberos ([`kerberos`]) and CredSSP
+//! ([`credssp`]) through the `sspi`
 //! crate, both the initiator (client) and acceptor (server) sides, and sealing and
 //! unsealing a message with an established context. No IO: Kerberos takes the KDC
 //! connection from its caller as an [`sspi::network_client::NetworkClient`].
@@ -13,6 +14,7 @@
 //! CHALLENGE and AUTHENTICATE pair is enough to test password guesses offline) and
 //! credentials structures. No credential material may reach a log at any level.
 
+pub mod credssp;
 pub mod kerberos;
 pub mod ntlm;
 
@@ -31,6 +33,10 @@ pub enum SecurityError {
     /// The handshake, sealing, or the verification of a message failed.
     #[error("{0}")]
     Failed(String),
+    /// The peer refused the logon in the exchange itself (CredSSP: a TSRequest with an
+    /// NTSTATUS error code, e.g. a wrong password).
+    #[error("{0}")]
+    Refused(String),
 }
 
 /// Runs `f`, a synchronous call into sspi, with this thread's `tracing` dispatcher
