@@ -763,7 +763,22 @@ impl Channel {
         // Over HTTPS the AP-REQ carries the channel binding, as NTLM's AUTHENTICATE does.
         let binding = self.conn.as_ref().and_then(|c| c.channel_binding.clone());
         let (mut ctx, ap_req, cached) = tokio::task::spawn_blocking(move || {
+            #[cfg(feature = "gssapi")]
+            if let Some(source) = &creds.gss {
+                // The system GSSAPI: its own cache decides about reuse ("cached" is
+                // only for sspi's replayed KDC replies).
+                let spn = creds.service_principal(&host);
+                return super::gssapi::GssContext::client(
+                    &creds,
+                    source,
+                    &spn,
+                    binding.as_deref(),
+                    &gate.tickets.gss,
+                )
+                .map(|(ctx, token)| (Security::Gssapi(Box::new(ctx)), token, false));
+            }
             KerberosClient::client(&creds, &host, binding.as_deref(), &gate.tickets)
+                .map(|(ctx, token, cached)| (Security::Kerberos(Box::new(ctx)), token, cached))
         })
         .await
         .map_err(|e| Error::State(format!("the Kerberos KDC exchange failed: {e}")))?
@@ -800,10 +815,15 @@ impl Channel {
         let ap_rep = kerberos::scheme_token(&raw.headers, "Kerberos").ok_or_else(|| {
             Error::Auth("the server accepted the AP-REQ without an AP-REP".into())
         })?;
-        KerberosClient::finish(&mut ctx, &ap_rep)?;
+        match &mut ctx {
+            Security::Kerberos(k) => KerberosClient::finish(k, &ap_rep)?,
+            #[cfg(feature = "gssapi")]
+            Security::Gssapi(g) => g.finish(&ap_rep)?,
+            Security::Ntlm(_) => {}
+        }
         logon.succeeded();
         if let Some(c) = self.conn.as_mut() {
-            c.security = Some(Security::Kerberos(Box::new(ctx)));
+            c.security = Some(ctx);
         }
         self.stats.handshakes.fetch_add(1, Ordering::Relaxed);
         Ok(())
