@@ -5,6 +5,12 @@
 //! Invoke, shells, enumerations) → [`operation`] (cancellation scope) → [`soap`] (pure
 //! message writing and reading) and `transport` (connection-bound HTTP channels).
 //! The `sim` feature adds an embedded WS-Management server for tests and demos.
+//!
+//! Cargo features: `kerberos` (Kerberos with a password, on sspi; pure Rust) and
+//! `gssapi` (Kerberos from the user's ticket cache or a client keytab through the system
+//! GSSAPI, `Auth::kerberos_ticket_cache` and `Auth::kerberos_keytab`; it implies
+//! `kerberos` and needs the GSSAPI headers and libclang to build, e.g. Debian's
+//! `libkrb5-dev` and `libclang-dev`).
 #![deny(missing_docs)]
 // One unsafe function, with feature `gssapi` only: gss_acquire_cred_from, which
 // libgssapi does not wrap (src/transport/gssapi.rs).

@@ -50,12 +50,10 @@ pub struct KerberosOptions {
     /// realm of krb5.conf).
     pub spn: Option<String>,
     /// Feature `gssapi`: the credential cache, e.g. `FILE:/tmp/krb5cc_alice` or
-    /// `KCM:`. For [`Auth::kerberos_ticket_cache`] the cache to read (`None`: the one
-    /// `KRB5CCNAME` names, else the system default); for [`Auth::kerberos_keytab`] the
+    /// `KCM:`. For `Auth::kerberos_ticket_cache` the cache to read (`None`: the one
+    /// `KRB5CCNAME` names, else the system default); for `Auth::kerberos_keytab` the
     /// cache to keep the tickets in (`None`: a private in-memory cache of the client).
-    ///
-    /// [`Auth::kerberos_ticket_cache`]: crate::Auth::kerberos_ticket_cache
-    /// [`Auth::kerberos_keytab`]: crate::Auth::kerberos_keytab
+    /// Ignored by the password path.
     pub ccache: Option<String>,
     /// Ask for the ticket of `HTTP/<canonical name>`: the endpoint's host name is
     /// resolved first and its canonical name (the end of its CNAME chain, as
