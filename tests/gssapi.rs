@@ -399,3 +399,51 @@ async fn ticket_cache_over_https_with_the_channel_binding() {
     })
     .await;
 }
+
+#[tokio::test]
+#[ignore = "needs the MIT KDC and system GSSAPI (.ci/run)"]
+async fn spnego_under_negotiate_negotiates_kerberos_and_seals_as_spnego() {
+    let kdc = kdc();
+    within(async {
+        let cache = kinit(&kdc, "gsscache", "spnego");
+        let sim = simulator(&kdc, &["gsscache"]).await;
+        let c = client(
+            &sim,
+            Auth::kerberos_ticket_cache(None).kerberos_options(KerberosOptions {
+                spnego: true,
+                ..ccache(&cache)
+            }),
+        );
+        c.identify().await.unwrap();
+        let out = c.run("echo", &["spnego", "kerberos"]).await.unwrap();
+        assert!(out.stdout_text().contains("spnego kerberos"), "{out:?}");
+        let k = sim.kerberos_counters();
+        assert_eq!(k.failures, 0, "{k:?}");
+        assert!(k.handshakes >= 1, "{k:?}");
+        assert_eq!(
+            k.spnego_handshakes, k.handshakes,
+            "every handshake SPNEGO: {k:?}"
+        );
+        assert!(k.sealed_messages >= 5, "{k:?}");
+        assert_eq!(sim.counters().ntlm_handshakes, 0);
+        // A tampered SPNEGO-framed response fails its verification.
+        sim.tamper_next_kerberos_response();
+        let e = c.identify().await.unwrap_err();
+        assert!(
+            matches!(&e, Error::Auth(m) if m.contains("signature")),
+            "{e:?}"
+        );
+        // The password path does not do SPNEGO: a configuration error, nothing sent.
+        let requests = sim.counters().requests;
+        let c = client(
+            &sim,
+            Auth::kerberos("gsscache", "gsscache").kerberos_options(KerberosOptions {
+                spnego: true,
+                ..KerberosOptions::new(std::env::var("TOKIO_WINRM_KDC").unwrap(), &kdc.realm)
+            }),
+        );
+        assert!(matches!(c.identify().await.unwrap_err(), Error::Config(_)));
+        assert_eq!(sim.counters().requests, requests);
+    })
+    .await;
+}

@@ -85,8 +85,9 @@ pub enum Auth {
     /// NTLM, sent under the HTTP `Negotiate` scheme (the only one WinRM offers for it),
     /// with message encryption. Each channel (TCP connection) runs its own handshake.
     Ntlm(SspiCredentials),
-    /// Negotiate. For now the tokens are raw NTLM under the `Negotiate` scheme, which
-    /// Windows accepts; SPNEGO wrapping and Kerberos are not implemented yet.
+    /// Negotiate. The tokens are raw NTLM under the `Negotiate` scheme, which Windows
+    /// accepts; SPNEGO-wrapped Kerberos under `Negotiate` is a Kerberos logon from the
+    /// ticket cache or a keytab with `KerberosOptions::spnego` (feature `gssapi`).
     Negotiate(SspiCredentials),
     /// Kerberos (feature `kerberos`): a password-based login at the KDC, the AP-REQ
     /// under the HTTP `Kerberos` scheme, and Kerberos message encryption.

@@ -762,6 +762,24 @@ impl Channel {
         let gate = Arc::clone(&logon);
         // Over HTTPS the AP-REQ carries the channel binding, as NTLM's AUTHENTICATE does.
         let binding = self.conn.as_ref().and_then(|c| c.channel_binding.clone());
+        // SPNEGO (GSSAPI only) goes under the Negotiate scheme.
+        let scheme = if creds.options.spnego {
+            #[cfg(feature = "gssapi")]
+            let gss = creds.gss.is_some();
+            #[cfg(not(feature = "gssapi"))]
+            let gss = false;
+            if !gss {
+                return Err(Error::Config(
+                    "KerberosOptions::spnego needs the ticket cache or a keytab (feature \
+                     gssapi); the password path sends the AP-REQ under the Kerberos scheme"
+                        .into(),
+                )
+                .into());
+            }
+            "Negotiate"
+        } else {
+            "Kerberos"
+        };
         let (mut ctx, ap_req, cached) = tokio::task::spawn_blocking(move || {
             #[cfg(feature = "gssapi")]
             if let Some(source) = &creds.gss {
@@ -791,7 +809,7 @@ impl Channel {
         let req = self.request(
             SOAP_CONTENT_TYPE,
             Bytes::new(),
-            Some(kerberos::header(&ap_req)?),
+            Some(kerberos::header(scheme, &ap_req)?),
             false,
         )?;
         let raw = self.round_trip(req).await?;
@@ -812,7 +830,7 @@ impl Channel {
             }
             _ => return Err(unexpected_handshake_answer(raw).into()),
         }
-        let ap_rep = kerberos::scheme_token(&raw.headers, "Kerberos").ok_or_else(|| {
+        let ap_rep = kerberos::scheme_token(&raw.headers, scheme).ok_or_else(|| {
             Error::Auth("the server accepted the AP-REQ without an AP-REP".into())
         })?;
         match &mut ctx {

@@ -38,7 +38,7 @@ use libgssapi::context::{ClientCtx, CtxFlags, SecurityContext};
 use libgssapi::credential::Cred;
 use libgssapi::error::MajorFlags;
 use libgssapi::name::Name;
-use libgssapi::oid::{GSS_MECH_KRB5, GSS_NT_KRB5_PRINCIPAL};
+use libgssapi::oid::{GSS_MECH_KRB5, GSS_MECH_SPNEGO, GSS_NT_KRB5_PRINCIPAL};
 use libgssapi::util::{GssIov, GssIovType};
 
 use super::kerberos::{KdcError, KerberosCredentials, KerberosOptions};
@@ -360,6 +360,8 @@ fn acquire_from(
 pub(crate) struct GssContext {
     ctx: ClientCtx,
     channel_binding: Option<Vec<u8>>,
+    /// Negotiated through SPNEGO (`KerberosOptions::spnego`).
+    spnego: bool,
 }
 
 impl fmt::Debug for GssContext {
@@ -390,7 +392,13 @@ impl GssContext {
     ) -> std::result::Result<(GssContext, Vec<u8>), KdcError> {
         let cred = store.get(source, &creds.options)?;
         let target = principal_name(spn)?;
-        let mut ctx = ClientCtx::new(Some(cred), target, flags(), Some(GSS_MECH_KRB5));
+        let spnego = creds.options.spnego;
+        let mech = if spnego {
+            GSS_MECH_SPNEGO
+        } else {
+            GSS_MECH_KRB5
+        };
+        let mut ctx = ClientCtx::new(Some(cred), target, flags(), Some(mech));
         let who = match source {
             GssSource::Cache { principal: Some(p) } | GssSource::Keytab { principal: p, .. } => {
                 p.clone()
@@ -402,6 +410,7 @@ impl GssContext {
                 GssContext {
                     ctx,
                     channel_binding: channel_binding.map(<[u8]>::to_vec),
+                    spnego,
                 },
                 token.to_vec(),
             )),
@@ -431,7 +440,14 @@ impl GssContext {
         }
     }
 
-    /// Verifies the server's AP-REP (mutual authentication).
+    /// Whether the context was negotiated through SPNEGO (its messages are framed as
+    /// `application/HTTP-SPNEGO-session-encrypted`).
+    pub(crate) fn spnego(&self) -> bool {
+        self.spnego
+    }
+
+    /// Verifies the server's AP-REP (mutual authentication; with SPNEGO, inside its
+    /// final NegTokenResp).
     pub(crate) fn finish(&mut self, ap_rep: &[u8]) -> Result<()> {
         match self.ctx.step(Some(ap_rep), self.channel_binding.as_deref()) {
             Ok(None) if self.ctx.is_complete() => Ok(()),

@@ -64,6 +64,15 @@ pub struct KerberosOptions {
     /// work without an SPN override, as MIT's `dns_canonicalize_hostname` does. It
     /// does not apply when [`spn`](Self::spn) is set, nor to IP addresses.
     pub canonicalize_host: bool,
+    /// Feature `gssapi`: send the token SPNEGO-wrapped under `Authorization: Negotiate`
+    /// (the GSSAPI's SPNEGO mechanism negotiating Kerberos), as Windows' own clients do,
+    /// instead of the bare AP-REQ under the `Kerberos` scheme; sealed messages are then
+    /// `application/HTTP-SPNEGO-session-encrypted`. Both are accepted by WinRM (its
+    /// `Auth/Kerberos` and `Auth/Negotiate` settings). The password path does not do it
+    /// (a configuration error). No fallback to NTLM: use [`Auth::negotiate`] for NTLM.
+    ///
+    /// [`Auth::negotiate`]: crate::Auth::negotiate
+    pub spnego: bool,
 }
 
 impl KerberosOptions {
@@ -568,10 +577,17 @@ pub(crate) fn seal_message(ctx: &mut Security, plain: &[u8]) -> Result<(&'static
         #[cfg(feature = "gssapi")]
         Security::Gssapi(c) => {
             let (signature, sealed) = c.seal(plain)?;
-            Ok((
-                KERBEROS_CONTENT_TYPE,
-                frame(plain.len(), &signature, &sealed),
-            ))
+            Ok(if c.spnego() {
+                (
+                    sealing::SPNEGO_CONTENT_TYPE,
+                    sealing::frame(plain.len(), &signature, &sealed),
+                )
+            } else {
+                (
+                    KERBEROS_CONTENT_TYPE,
+                    frame(plain.len(), &signature, &sealed),
+                )
+            })
         }
     }
 }
@@ -590,18 +606,23 @@ pub(crate) fn open_message(ctx: &mut Security, body: &[u8]) -> Result<(Vec<u8>, 
         }
         #[cfg(feature = "gssapi")]
         Security::Gssapi(c) => {
-            let (len, signature, data) = parse(body)
-                .map_err(|e| Error::Auth(format!("malformed multipart/encrypted body: {e}")))?;
+            let (len, signature, data) = if c.spnego() {
+                let p = sealing::parse(body).map_err(|e| Error::Auth(e.to_string()))?;
+                (p.original_len, p.signature, p.data)
+            } else {
+                parse(body)
+                    .map_err(|e| Error::Auth(format!("malformed multipart/encrypted body: {e}")))?
+            };
             Ok((c.unseal(signature, data)?, len))
         }
     }
 }
 
-/// The `Authorization: Kerberos <token>` value.
-pub(crate) fn header(token: &[u8]) -> Result<http::HeaderValue> {
+/// The `Authorization: <scheme> <token>` value (`Kerberos`, or `Negotiate` for SPNEGO).
+pub(crate) fn header(scheme: &str, token: &[u8]) -> Result<http::HeaderValue> {
     use base64::Engine as _;
     let value = format!(
-        "Kerberos {}",
+        "{scheme} {}",
         base64::engine::general_purpose::STANDARD.encode(token)
     );
     let mut v = http::HeaderValue::from_str(&value).map_err(|e| Error::Auth(e.to_string()))?;

@@ -147,6 +147,11 @@ struct Global {
     /// canonical DNS name (its CNAME target). Off by default: DNS is not authenticated.
     #[arg(long, global = true)]
     canonicalize_host: bool,
+    /// With --auth kerberos from the ticket cache or --keytab: send the token
+    /// SPNEGO-wrapped under `Authorization: Negotiate`, as Windows' own clients do (the
+    /// host's Auth/Negotiate setting), instead of the bare AP-REQ under `Kerberos`.
+    #[arg(long, global = true)]
+    spnego: bool,
 }
 
 /// The `--proxy` URL as given; its `Debug` hides the user information. Parsed when the
@@ -598,12 +603,13 @@ fn credentials(g: &Global, user: String, password: String) -> Auth {
 /// `--spn` and `--canonicalize-host` on a Kerberos logon.
 #[cfg(feature = "kerberos")]
 fn kerberos_options(g: &Global, auth: Auth) -> Auth {
-    if g.spn.is_none() && !g.canonicalize_host {
+    if g.spn.is_none() && !g.canonicalize_host && !g.spnego {
         return auth;
     }
     auth.kerberos_options(tokio_winrm::KerberosOptions {
         spn: g.spn.clone(),
         canonicalize_host: g.canonicalize_host,
+        spnego: g.spnego,
         ..Default::default()
     })
 }
@@ -715,6 +721,14 @@ fn check_kerberos(g: &Global, has_endpoint: bool) -> Result<(), Failure> {
         return Err(Failure::Message(
             "--keytab needs the tool built with the gssapi feature \
              (cargo install --path crates/winrm-cli --features gssapi)"
+                .into(),
+            2,
+        ));
+    }
+    if g.spnego && (g.auth != AuthKind::Kerberos || !cfg!(feature = "gssapi")) {
+        return Err(Failure::Message(
+            "--spnego is for --auth kerberos from the ticket cache or --keytab, in a build \
+             with the gssapi feature"
                 .into(),
             2,
         ));
@@ -1112,6 +1126,9 @@ mod tests {
         let d = format!("{auth:?}");
         assert!(d.contains("Keytab") && d.contains("/etc/svc.keytab"), "{d}");
         assert!(d.contains("canonicalize_host: true"), "{d}");
+        let auth = endpoint_auth(&global(&["--auth", "kerberos", "--spnego"]))
+            .unwrap_or_else(|_| panic!());
+        assert!(format!("{auth:?}").contains("spnego: true"), "{auth:?}");
         // A password given: the password path, as before.
         let auth = endpoint_auth(&global(&[
             "--auth",
@@ -1138,6 +1155,11 @@ mod tests {
         assert!(m.contains("--auth kerberos"), "{m}");
         let m = usage_error(check_kerberos(
             &global(&["--auth", "ntlm", "--canonicalize-host"]),
+            true,
+        ));
+        assert!(m.contains("--auth kerberos"), "{m}");
+        let m = usage_error(check_kerberos(
+            &global(&["--auth", "ntlm", "--spnego"]),
             true,
         ));
         assert!(m.contains("--auth kerberos"), "{m}");
