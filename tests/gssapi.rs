@@ -447,3 +447,49 @@ async fn spnego_under_negotiate_negotiates_kerberos_and_seals_as_spnego() {
     })
     .await;
 }
+
+// ---- No credential material in a TRACE capture, in errors or in Debug ----
+
+#[path = "support/log_capture.rs"]
+mod log_capture;
+
+#[tokio::test]
+#[ignore = "needs the MIT KDC and system GSSAPI (.ci/run)"]
+async fn a_trace_capture_of_a_keytab_session_holds_no_key_material() {
+    let kdc = kdc();
+    let logs = log_capture::capture();
+    within(async {
+        let sim = simulator(&kdc, &["gsskeytab"]).await;
+        // A tee in front of the server: the AP-REQ and AP-REP it sees are looked for.
+        let server = log_capture::TeeProxy::start(sim.addr()).await;
+        let endpoint = format!("http://localhost:{}/wsman", server.addr().port());
+        let principal = format!("gsskeytab@{}", kdc.realm);
+        let auth = Auth::kerberos_keytab(&principal, &kdc.client_keytab);
+        let c = Client::builder(&endpoint)
+            .auth(auth.clone())
+            .operation_timeout(Duration::from_secs(5))
+            .build()
+            .unwrap();
+        c.identify().await.unwrap();
+        let out = c.run("echo", &["keytab", "logged"]).await.unwrap();
+        assert!(out.stdout_text().contains("keytab logged"));
+        // An error too: a principal the keytab does not hold.
+        let wrong = Client::builder(&endpoint)
+            .auth(Auth::kerberos_keytab(
+                format!("nobody@{}", kdc.realm),
+                &kdc.client_keytab,
+            ))
+            .build()
+            .unwrap();
+        let e = wrong.identify().await.unwrap_err();
+        let mut secrets = log_capture::Secrets::default();
+        secrets.add_wire(&server.wire());
+        assert!(secrets.tokens() >= 2, "{} tokens", secrets.tokens());
+        // The keytab's bytes (its keys among them).
+        let keytab = std::fs::read(&kdc.client_keytab).unwrap();
+        secrets.add_raw_streams("client keytab", &[keytab]);
+        let text = format!("{}\n{e}\n{e:?}\n{auth:?}\n{c:?}", logs.text());
+        secrets.assert_absent_from(&text);
+    })
+    .await;
+}

@@ -256,6 +256,9 @@ impl Auth {
     /// [`KerberosOptions::ccache`]). A file that does not exist is an
     /// [`Error::Kerberos`] of kind
     /// [`KeytabMissing`](crate::KerberosErrorKind::KeytabMissing) at the first logon.
+    /// The in-memory cache (`MEMORY:tokio-winrm-<uuid>`, a few kilobytes of tickets)
+    /// stays in the process after the client is dropped: the GSSAPI has no call to
+    /// destroy it through a credential handle.
     ///
     /// [`KerberosOptions::ccache`]: super::kerberos::KerberosOptions::ccache
     #[cfg(feature = "gssapi")]

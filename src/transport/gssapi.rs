@@ -23,7 +23,9 @@
 //!
 //! Errors are [`Error::Kerberos`] with a [`KerberosErrorKind`]: an expired ticket, no
 //! credential cache, an unknown or mismatched principal, a missing keytab. No key
-//! material reaches an error, a log line or `Debug`.
+//! material reaches an error, a log line or `Debug`. The kinds are told apart by MIT
+//! krb5's minor status codes; with Heimdal only the GSSAPI routine errors (expired,
+//! no credentials) are, the rest is [`KerberosErrorKind::Other`] with the library's text.
 //!
 //! `gss_acquire_cred_from` (a credential store naming the cache and the client keytab)
 //! has no safe wrapper in libgssapi: it is called in [`acquire_from`], the one unsafe
