@@ -62,6 +62,17 @@ pub enum Error {
     /// Authentication could not be carried out (handshake or configuration).
     #[error("authentication error: {0}")]
     Auth(String),
+    /// A Kerberos logon could not use the client's credentials: an expired ticket, no
+    /// ticket cache, an unknown principal, a missing keytab (see [`KerberosErrorKind`];
+    /// feature `gssapi`). `message` says what to do (e.g. run `kinit`); it never holds
+    /// a password or key.
+    #[error("Kerberos: {message}")]
+    Kerberos {
+        /// What went wrong.
+        kind: KerberosErrorKind,
+        /// The readable explanation, with the GSSAPI library's own text.
+        message: String,
+    },
     /// The response body exceeded the configured cap; nothing of it is used.
     #[error("response of HTTP {status} exceeds the {limit}-byte cap: {excerpt:?}")]
     ResponseTooLarge {
@@ -226,7 +237,46 @@ pub enum Error {
     },
 }
 
+/// What kind of Kerberos credential failure an [`Error::Kerberos`] is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum KerberosErrorKind {
+    /// The ticket-granting ticket in the cache has expired: run `kinit` again.
+    TicketExpired,
+    /// There is no ticket cache (or it holds no tickets): run `kinit`, set
+    /// `KRB5CCNAME`, or use a keytab.
+    NoCredentialCache,
+    /// The client principal is unknown: not in the ticket cache, not in the keytab, or
+    /// not known to the KDC.
+    UnknownPrincipal,
+    /// The KDC does not know the service principal (`HTTP/host`): the host name, the
+    /// SPN override or DNS canonicalisation is wrong.
+    UnknownService,
+    /// The keytab file does not exist.
+    KeytabMissing,
+    /// The KDC refused the credentials (a wrong key, a revoked or expired account).
+    Refused,
+    /// No KDC of the realm could be reached.
+    KdcUnreachable,
+    /// Anything else the GSSAPI library reported.
+    Other,
+}
+
 impl Error {
+    /// The kind of an [`Error::Kerberos`].
+    pub fn kerberos_kind(&self) -> Option<KerberosErrorKind> {
+        match self {
+            Error::Kerberos { kind, .. } => Some(*kind),
+            _ => None,
+        }
+    }
+
+    /// True when a Kerberos ticket has expired ([`KerberosErrorKind::TicketExpired`]):
+    /// run `kinit` again.
+    pub fn is_ticket_expired(&self) -> bool {
+        self.kerberos_kind() == Some(KerberosErrorKind::TicketExpired)
+    }
+
     /// The server's fault, if this is one.
     pub fn fault(&self) -> Option<&Fault> {
         match self {
@@ -356,11 +406,14 @@ impl Error {
         }
     }
 
-    /// True for authentication failures.
+    /// True for authentication failures (including [`Error::Kerberos`]).
     pub fn is_auth(&self) -> bool {
         matches!(
             self,
-            Error::Unauthorized { .. } | Error::Auth(_) | Error::ClientCertificateRefused { .. }
+            Error::Unauthorized { .. }
+                | Error::Auth(_)
+                | Error::ClientCertificateRefused { .. }
+                | Error::Kerberos { .. }
         )
     }
 }

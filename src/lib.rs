@@ -5,8 +5,17 @@
 //! Invoke, shells, enumerations) → [`operation`] (cancellation scope) → [`soap`] (pure
 //! message writing and reading) and `transport` (connection-bound HTTP channels).
 //! The `sim` feature adds an embedded WS-Management server for tests and demos.
+//!
+//! Cargo features: `kerberos` (Kerberos with a password, on sspi; pure Rust) and
+//! `gssapi` (Kerberos from the user's ticket cache or a client keytab through the system
+//! GSSAPI, `Auth::kerberos_ticket_cache` and `Auth::kerberos_keytab`; it implies
+//! `kerberos` and needs the GSSAPI headers and libclang to build, e.g. Debian's
+//! `libkrb5-dev` and `libclang-dev`).
 #![deny(missing_docs)]
-#![forbid(unsafe_code)]
+// One unsafe function, with feature `gssapi` only: gss_acquire_cred_from, which
+// libgssapi does not wrap (src/transport/gssapi.rs).
+#![cfg_attr(not(feature = "gssapi"), forbid(unsafe_code))]
+#![cfg_attr(feature = "gssapi", deny(unsafe_code))]
 
 mod client;
 mod enumerate;
@@ -35,7 +44,7 @@ pub use enumerate::{
     EnumerationMode, Filter, Page, Wql, parse_page_as,
 };
 pub use error::BoxError;
-pub use error::{Error, Result};
+pub use error::{Error, KerberosErrorKind, Result};
 pub use identify::IdentifyResponse;
 pub use operation::{CancelHandle, CancelReason};
 pub use resource::{Resource, expand_alias};

@@ -85,8 +85,9 @@ pub enum Auth {
     /// NTLM, sent under the HTTP `Negotiate` scheme (the only one WinRM offers for it),
     /// with message encryption. Each channel (TCP connection) runs its own handshake.
     Ntlm(SspiCredentials),
-    /// Negotiate. For now the tokens are raw NTLM under the `Negotiate` scheme, which
-    /// Windows accepts; SPNEGO wrapping and Kerberos are not implemented yet.
+    /// Negotiate. The tokens are raw NTLM under the `Negotiate` scheme, which Windows
+    /// accepts; SPNEGO-wrapped Kerberos under `Negotiate` is a Kerberos logon from the
+    /// ticket cache or a keytab with `KerberosOptions::spnego` (feature `gssapi`).
     Negotiate(SspiCredentials),
     /// Kerberos (feature `kerberos`): a password-based login at the KDC, the AP-REQ
     /// under the HTTP `Kerberos` scheme, and Kerberos message encryption.
@@ -261,6 +262,57 @@ impl Auth {
         )))
     }
 
+    /// Kerberos from the user's ticket cache (after `kinit`), through the system GSSAPI
+    /// (feature `gssapi`): no password. The cache is [`KerberosOptions::ccache`], else
+    /// the one `KRB5CCNAME` names, else the system default; `principal` (`user@REALM`)
+    /// picks one from a cache collection, `None` takes the cache's default principal.
+    /// The KDC and realm come from krb5.conf (`KRB5_CONFIG`); of [`KerberosOptions`],
+    /// `spn`, `ccache` and `canonicalize_host` apply. Messages are sealed as with
+    /// [`Auth::kerberos`]. An expired ticket is an [`Error::Kerberos`] of kind
+    /// [`KerberosErrorKind::TicketExpired`](crate::KerberosErrorKind::TicketExpired).
+    ///
+    /// [`KerberosOptions`]: super::kerberos::KerberosOptions
+    /// [`KerberosOptions::ccache`]: super::kerberos::KerberosOptions::ccache
+    #[cfg(feature = "gssapi")]
+    pub fn kerberos_ticket_cache(principal: Option<&str>) -> Auth {
+        let mut k = super::kerberos::KerberosCredentials::new(sspi_credentials(
+            principal.unwrap_or_default(),
+            String::new(),
+        ));
+        k.gss = Some(super::gssapi::GssSource::Cache {
+            principal: principal.map(str::to_string),
+        });
+        Auth::Kerberos(k)
+    }
+
+    /// Kerberos with the key of `principal` (`user@REALM`) from a client keytab file,
+    /// through the system GSSAPI (feature `gssapi`), as `kinit -k -t FILE` would. The
+    /// tickets live in a private in-memory cache of the client (or in
+    /// [`KerberosOptions::ccache`]). A file that does not exist is an
+    /// [`Error::Kerberos`] of kind
+    /// [`KeytabMissing`](crate::KerberosErrorKind::KeytabMissing) at the first logon.
+    /// The in-memory cache (`MEMORY:tokio-winrm-<uuid>`, a few kilobytes of tickets)
+    /// stays in the process after the client is dropped: the GSSAPI has no call to
+    /// destroy it through a credential handle.
+    ///
+    /// [`KerberosOptions::ccache`]: super::kerberos::KerberosOptions::ccache
+    #[cfg(feature = "gssapi")]
+    pub fn kerberos_keytab(
+        principal: impl Into<String>,
+        keytab: impl Into<std::path::PathBuf>,
+    ) -> Auth {
+        let principal = principal.into();
+        let mut k = super::kerberos::KerberosCredentials::new(sspi_credentials(
+            principal.clone(),
+            String::new(),
+        ));
+        k.gss = Some(super::gssapi::GssSource::Keytab {
+            principal,
+            path: keytab.into(),
+        });
+        Auth::Kerberos(k)
+    }
+
     /// Sets the KDC, realm and service principal of a Kerberos login (ignored otherwise).
     #[cfg(feature = "kerberos")]
     pub fn kerberos_options(mut self, options: super::kerberos::KerberosOptions) -> Auth {
@@ -314,7 +366,7 @@ impl Auth {
             Auth::Basic { user, .. } => Some(user),
             Auth::Ntlm(c) | Auth::Negotiate(c) | Auth::CredSsp(c) => Some(&c.user),
             #[cfg(feature = "kerberos")]
-            Auth::Kerberos(k) => Some(&k.sspi.user),
+            Auth::Kerberos(k) => Some(k.sspi.user.as_str()).filter(|u| !u.is_empty()),
         }
     }
 

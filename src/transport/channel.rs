@@ -770,8 +770,41 @@ impl Channel {
         let gate = Arc::clone(&logon);
         // Over HTTPS the AP-REQ carries the channel binding, as NTLM's AUTHENTICATE does.
         let binding = self.conn.as_ref().and_then(|c| c.channel_binding.clone());
+        // SPNEGO (GSSAPI only) goes under the Negotiate scheme.
+        let scheme = if creds.options.spnego {
+            #[cfg(feature = "gssapi")]
+            let gss = creds.gss.is_some();
+            #[cfg(not(feature = "gssapi"))]
+            let gss = false;
+            if !gss {
+                return Err(Error::Config(
+                    "KerberosOptions::spnego needs the ticket cache or a keytab (feature \
+                     gssapi); the password path sends the AP-REQ under the Kerberos scheme"
+                        .into(),
+                )
+                .into());
+            }
+            "Negotiate"
+        } else {
+            "Kerberos"
+        };
         let (mut ctx, ap_req, cached) = tokio::task::spawn_blocking(move || {
+            #[cfg(feature = "gssapi")]
+            if let Some(source) = &creds.gss {
+                // The system GSSAPI: its own cache decides about reuse ("cached" is
+                // only for sspi's replayed KDC replies).
+                let spn = creds.service_principal(&host);
+                return super::gssapi::GssContext::client(
+                    &creds,
+                    source,
+                    &spn,
+                    binding.as_deref(),
+                    &gate.tickets.gss,
+                )
+                .map(|(ctx, token)| (Security::Gssapi(Box::new(ctx)), token, false));
+            }
             KerberosClient::client(&creds, &host, binding.as_deref(), &gate.tickets)
+                .map(|(ctx, token, cached)| (Security::Kerberos(Box::new(ctx)), token, cached))
         })
         .await
         .map_err(|e| Error::State(format!("the Kerberos KDC exchange failed: {e}")))?
@@ -784,7 +817,7 @@ impl Channel {
         let req = self.request(
             SOAP_CONTENT_TYPE,
             Bytes::new(),
-            Some(kerberos::header(&ap_req)?),
+            Some(kerberos::header(scheme, &ap_req)?),
             false,
         )?;
         let raw = self.round_trip(req).await?;
@@ -805,13 +838,18 @@ impl Channel {
             }
             _ => return Err(unexpected_handshake_answer(raw).into()),
         }
-        let ap_rep = kerberos::scheme_token(&raw.headers, "Kerberos").ok_or_else(|| {
+        let ap_rep = kerberos::scheme_token(&raw.headers, scheme).ok_or_else(|| {
             Error::Auth("the server accepted the AP-REQ without an AP-REP".into())
         })?;
-        KerberosClient::finish(&mut ctx, &ap_rep)?;
+        match &mut ctx {
+            Security::Kerberos(k) => KerberosClient::finish(k, &ap_rep)?,
+            #[cfg(feature = "gssapi")]
+            Security::Gssapi(g) => g.finish(&ap_rep)?,
+            Security::Ntlm(_) => {}
+        }
         logon.succeeded();
         if let Some(c) = self.conn.as_mut() {
-            c.security = Some(Security::Kerberos(Box::new(ctx)));
+            c.security = Some(ctx);
         }
         self.stats.handshakes.fetch_add(1, Ordering::Relaxed);
         Ok(())

@@ -46,7 +46,33 @@ pub struct KerberosOptions {
     /// carry their own.
     pub realm: Option<String>,
     /// The service principal; `HTTP/<endpoint host>` when `None`, as WinRM registers it.
+    /// `HTTP/host@REALM` names the realm too (the GSSAPI path; without it the default
+    /// realm of krb5.conf).
     pub spn: Option<String>,
+    /// Feature `gssapi`: the credential cache, e.g. `FILE:/tmp/krb5cc_alice` or
+    /// `KCM:`. For `Auth::kerberos_ticket_cache` the cache to read (`None`: the one
+    /// `KRB5CCNAME` names, else the system default); for `Auth::kerberos_keytab` the
+    /// cache to keep the tickets in (`None`: a private in-memory cache of the client).
+    /// Ignored by the password path.
+    pub ccache: Option<String>,
+    /// Ask for the ticket of `HTTP/<canonical name>`: the endpoint's host name is
+    /// resolved first and its canonical name (the end of its CNAME chain, as
+    /// `getaddrinfo` reports it) is used. Off by default: a DNS answer then decides
+    /// which service the client authenticates to, and DNS is not authenticated (an
+    /// attacker who can spoof it can steer the client to a service whose key they
+    /// hold, RFC 4120 §1.3); on, it makes an alias (`winrm.corp` → `host17.corp`)
+    /// work without an SPN override, as MIT's `dns_canonicalize_hostname` does. It
+    /// does not apply when [`spn`](Self::spn) is set, nor to IP addresses.
+    pub canonicalize_host: bool,
+    /// Feature `gssapi`: send the token SPNEGO-wrapped under `Authorization: Negotiate`
+    /// (the GSSAPI's SPNEGO mechanism negotiating Kerberos), as Windows' own clients do,
+    /// instead of the bare AP-REQ under the `Kerberos` scheme; sealed messages are then
+    /// `application/HTTP-SPNEGO-session-encrypted`. Both are accepted by WinRM (its
+    /// `Auth/Kerberos` and `Auth/Negotiate` settings). The password path does not do it
+    /// (a configuration error). No fallback to NTLM: use [`Auth::negotiate`] for NTLM.
+    ///
+    /// [`Auth::negotiate`]: crate::Auth::negotiate
+    pub spnego: bool,
 }
 
 impl KerberosOptions {
@@ -55,7 +81,7 @@ impl KerberosOptions {
         KerberosOptions {
             kdc: Some(kdc.into()),
             realm: Some(realm.into()),
-            spn: None,
+            ..KerberosOptions::default()
         }
     }
 }
@@ -65,6 +91,9 @@ impl KerberosOptions {
 pub struct KerberosCredentials {
     pub(crate) sspi: SspiCredentials,
     pub(crate) options: KerberosOptions,
+    /// Feature `gssapi`: the ticket cache or keytab (no password then).
+    #[cfg(feature = "gssapi")]
+    pub(crate) gss: Option<super::gssapi::GssSource>,
 }
 
 impl KerberosCredentials {
@@ -72,7 +101,28 @@ impl KerberosCredentials {
         KerberosCredentials {
             sspi,
             options: KerberosOptions::default(),
+            #[cfg(feature = "gssapi")]
+            gss: None,
         }
+    }
+
+    /// The service principal for an endpoint on `host`: [`KerberosOptions::spn`], else
+    /// `HTTP/<host>` (its canonical name with [`KerberosOptions::canonicalize_host`]).
+    /// Blocking (DNS) when canonicalising.
+    pub(crate) fn service_principal(&self, host: &str) -> String {
+        service_principal(&self.options, host, |h| {
+            dns_lookup::getaddrinfo(
+                Some(h),
+                None,
+                Some(dns_lookup::AddrInfoHints {
+                    flags: AI_CANONNAME,
+                    ..dns_lookup::AddrInfoHints::default()
+                }),
+            )
+            .ok()?
+            .filter_map(std::result::Result::ok)
+            .find_map(|a| a.canonname)
+        })
     }
 
     /// The user name as given.
@@ -88,11 +138,42 @@ impl KerberosCredentials {
 
 impl fmt::Debug for KerberosCredentials {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("KerberosCredentials")
-            .field("sspi", &self.sspi)
-            .field("options", &self.options)
-            .finish()
+        let mut d = f.debug_struct("KerberosCredentials");
+        d.field("sspi", &self.sspi).field("options", &self.options);
+        #[cfg(feature = "gssapi")]
+        d.field("gss", &self.gss);
+        d.finish()
     }
+}
+
+/// getaddrinfo's `AI_CANONNAME` flag: 2 in glibc, musl, the BSDs, macOS and Windows.
+const AI_CANONNAME: i32 = 2;
+
+/// The SPN for `host`: the override, else `HTTP/<host>`, canonicalised through
+/// `canonical` when asked (host names only: an IP address stays as it is).
+fn service_principal(
+    options: &KerberosOptions,
+    host: &str,
+    canonical: impl FnOnce(&str) -> Option<String>,
+) -> String {
+    if let Some(spn) = &options.spn {
+        return spn.clone();
+    }
+    let bare = host.trim_start_matches('[').trim_end_matches(']');
+    if options.canonicalize_host && bare.parse::<std::net::IpAddr>().is_err() {
+        match canonical(bare) {
+            Some(name) if !name.is_empty() => {
+                let name = name.trim_end_matches('.').to_ascii_lowercase();
+                tracing::debug!(host = bare, canonical = %name, "Kerberos: canonical host name");
+                return format!("HTTP/{name}");
+            }
+            _ => tracing::debug!(
+                host = bare,
+                "Kerberos: no canonical name; using the host as given"
+            ),
+        }
+    }
+    format!("HTTP/{host}")
 }
 
 /// `(account, REALM)` of a user name: `user@REALM`, `REALM\user`, or `user` with the
@@ -228,6 +309,9 @@ pub(crate) struct TicketCache {
     /// Held while a context talks to the KDC, so that contexts started meanwhile wait
     /// and reuse its tickets instead of running exchanges of their own.
     exchange: Mutex<()>,
+    /// Feature `gssapi`: the client's one GSSAPI credential handle.
+    #[cfg(feature = "gssapi")]
+    pub(crate) gss: super::gssapi::GssCredential,
 }
 
 impl fmt::Debug for TicketCache {
@@ -400,11 +484,7 @@ impl KerberosClient {
                 client_computer_name: "tokio-winrm".into(),
             },
         };
-        let spn = creds
-            .options
-            .spn
-            .clone()
-            .unwrap_or_else(|| format!("HTTP/{host}"));
+        let spn = creds.service_principal(host);
         let mut ctx = KerberosContext::client(config, identity, spn).map_err(Error::from)?;
         if let Some(cb) = channel_binding {
             ctx.set_channel_bindings(cb);
@@ -466,6 +546,9 @@ impl KerberosClient {
 pub(crate) enum Security {
     Ntlm(Box<NtlmContext>),
     Kerberos(Box<KerberosContext>),
+    /// Kerberos through the system GSSAPI (feature `gssapi`).
+    #[cfg(feature = "gssapi")]
+    Gssapi(Box<super::gssapi::GssContext>),
 }
 
 impl From<NtlmContext> for Security {
@@ -491,6 +574,21 @@ pub(crate) fn seal_message(ctx: &mut Security, plain: &[u8]) -> Result<(&'static
                 frame(plain.len(), &signature, &sealed),
             ))
         }
+        #[cfg(feature = "gssapi")]
+        Security::Gssapi(c) => {
+            let (signature, sealed) = c.seal(plain)?;
+            Ok(if c.spnego() {
+                (
+                    sealing::SPNEGO_CONTENT_TYPE,
+                    sealing::frame(plain.len(), &signature, &sealed),
+                )
+            } else {
+                (
+                    KERBEROS_CONTENT_TYPE,
+                    frame(plain.len(), &signature, &sealed),
+                )
+            })
+        }
     }
 }
 
@@ -506,14 +604,25 @@ pub(crate) fn open_message(ctx: &mut Security, body: &[u8]) -> Result<(Vec<u8>, 
                 .map_err(|e| Error::Auth(format!("malformed multipart/encrypted body: {e}")))?;
             Ok((c.unseal(signature, data)?, len))
         }
+        #[cfg(feature = "gssapi")]
+        Security::Gssapi(c) => {
+            let (len, signature, data) = if c.spnego() {
+                let p = sealing::parse(body).map_err(|e| Error::Auth(e.to_string()))?;
+                (p.original_len, p.signature, p.data)
+            } else {
+                parse(body)
+                    .map_err(|e| Error::Auth(format!("malformed multipart/encrypted body: {e}")))?
+            };
+            Ok((c.unseal(signature, data)?, len))
+        }
     }
 }
 
-/// The `Authorization: Kerberos <token>` value.
-pub(crate) fn header(token: &[u8]) -> Result<http::HeaderValue> {
+/// The `Authorization: <scheme> <token>` value (`Kerberos`, or `Negotiate` for SPNEGO).
+pub(crate) fn header(scheme: &str, token: &[u8]) -> Result<http::HeaderValue> {
     use base64::Engine as _;
     let value = format!(
-        "Kerberos {}",
+        "{scheme} {}",
         base64::engine::general_purpose::STANDARD.encode(token)
     );
     let mut v = http::HeaderValue::from_str(&value).map_err(|e| Error::Auth(e.to_string()))?;
@@ -612,6 +721,44 @@ mod tests {
         // Plain HTTP: no channel, no binding.
         let (ctx, _, _) = KerberosClient::context(&creds, "host.tokio.test", None).unwrap();
         assert!(ctx.channel_bindings().is_none());
+    }
+
+    #[test]
+    fn service_principal_override_and_canonicalisation() {
+        let no_lookup = |_: &str| -> Option<String> { panic!("no DNS lookup expected") };
+        let mut o = KerberosOptions::default();
+        assert_eq!(service_principal(&o, "web01", no_lookup), "HTTP/web01");
+        o.canonicalize_host = true;
+        let alias = |h: &str| {
+            assert_eq!(h, "winrm.corp.example");
+            Some("Host17.Corp.Example.".to_string())
+        };
+        assert_eq!(
+            service_principal(&o, "winrm.corp.example", alias),
+            "HTTP/host17.corp.example"
+        );
+        // IP addresses are not canonicalised; an unresolvable name stays as given.
+        assert_eq!(
+            service_principal(&o, "10.1.2.3", no_lookup),
+            "HTTP/10.1.2.3"
+        );
+        assert_eq!(service_principal(&o, "[::1]", no_lookup), "HTTP/[::1]");
+        assert_eq!(service_principal(&o, "gone", |_| None), "HTTP/gone");
+        // The override wins over both.
+        o.spn = Some("HTTP/web01.corp.example@CORP.EXAMPLE".into());
+        assert_eq!(
+            service_principal(&o, "winrm.corp.example", no_lookup),
+            "HTTP/web01.corp.example@CORP.EXAMPLE"
+        );
+        // The system resolver: localhost is its own canonical name everywhere.
+        let creds = match crate::Auth::kerberos("u@R", "p").kerberos_options(KerberosOptions {
+            canonicalize_host: true,
+            ..KerberosOptions::default()
+        }) {
+            crate::Auth::Kerberos(k) => k,
+            _ => unreachable!(),
+        };
+        assert_eq!(creds.service_principal("localhost"), "HTTP/localhost");
     }
 
     #[test]

@@ -5,6 +5,8 @@
 mod auth;
 mod cbt;
 mod channel;
+#[cfg(feature = "gssapi")]
+mod gssapi;
 #[cfg(feature = "kerberos")]
 pub(crate) mod kerberos;
 mod logon;

@@ -68,6 +68,15 @@ for p in fanout lockout; do
 done
 # A password unlike any other text, for the test that greps logs for it.
 kadmin.local -r "$REALM" -q "addprinc +requires_preauth -pw Kerb-Pa55-XYZZY logger@$REALM" >>"$DIR/setup.log" 2>&1
+# The GSSAPI tests (feature gssapi): gsscache, gssfanout and gsswrong log in with kinit
+# (password: their name) into ticket caches of their own; gsskeytab's key is only in
+# client.keytab; gssexpire's tickets live 3 seconds at most (the expired-ticket test).
+for p in gsscache gssfanout gssexpire; do
+    kadmin.local -r "$REALM" -q "addprinc +requires_preauth -pw $p $p@$REALM" >>"$DIR/setup.log" 2>&1
+done
+kadmin.local -r "$REALM" -q "modprinc -maxlife \"3 seconds\" gssexpire@$REALM" >>"$DIR/setup.log" 2>&1
+kadmin.local -r "$REALM" -q "addprinc +requires_preauth -randkey gsskeytab@$REALM" >>"$DIR/setup.log" 2>&1
+kadmin.local -r "$REALM" -q "ktadd -k $DIR/client.keytab -e aes256-cts-hmac-sha1-96:normal gsskeytab@$REALM" >>"$DIR/setup.log" 2>&1
 kadmin.local -r "$REALM" -q "addprinc -randkey HTTP/localhost@$REALM" >>"$DIR/setup.log" 2>&1
 kadmin.local -r "$REALM" -q "ktadd -k $DIR/http.keytab -e aes256-cts-hmac-sha1-96:normal HTTP/localhost@$REALM" >>"$DIR/setup.log" 2>&1
 
@@ -91,6 +100,7 @@ export KRB5_KDC_PROFILE='$DIR/kdc.conf'
 export TOKIO_WINRM_KDC='127.0.0.1:$PORT'
 export TOKIO_WINRM_KDC_REALM='$REALM'
 export TOKIO_WINRM_KDC_KEYTAB='$DIR/http.keytab'
+export TOKIO_WINRM_KDC_CLIENT_KEYTAB='$DIR/client.keytab'
 export TOKIO_WINRM_KDC_DIR='$DIR'
 export TOKIO_WINRM_KDC_PID='$KDC_PID'
 ENV

@@ -138,6 +138,20 @@ struct Global {
     /// PKCS#1 or SEC1). It is never printed.
     #[arg(long, value_name = "FILE", global = true)]
     key: Option<PathBuf>,
+    /// With --auth kerberos (a build with the gssapi feature): log on as --user with its
+    /// key from this client keytab, as `kinit -k -t FILE` would. Without it and without a
+    /// password, --auth kerberos uses the ticket cache (KRB5CCNAME; run kinit first).
+    #[arg(long, value_name = "FILE", global = true)]
+    keytab: Option<PathBuf>,
+    /// With --auth kerberos: ask for the ticket of HTTP/ and the endpoint host's
+    /// canonical DNS name (its CNAME target). Off by default: DNS is not authenticated.
+    #[arg(long, global = true)]
+    canonicalize_host: bool,
+    /// With --auth kerberos from the ticket cache or --keytab: send the token
+    /// SPNEGO-wrapped under `Authorization: Negotiate`, as Windows' own clients do (the
+    /// host's Auth/Negotiate setting), instead of the bare AP-REQ under `Kerberos`.
+    #[arg(long, global = true)]
+    spnego: bool,
 }
 
 /// The `--proxy` URL as given; its `Debug` hides the user information. Parsed when the
@@ -582,21 +596,60 @@ fn credentials(g: &Global, user: String, password: String) -> Auth {
         AuthKind::Credssp => Auth::credssp(user, password),
         // The KDC is found for the user's realm in the krb5.conf that KRB5_CONFIG names.
         #[cfg(feature = "kerberos")]
-        AuthKind::Kerberos => {
-            let auth = Auth::kerberos(user, password);
-            match &g.spn {
-                Some(spn) => auth.kerberos_options(tokio_winrm::KerberosOptions {
-                    spn: Some(spn.clone()),
-                    ..Default::default()
-                }),
-                None => auth,
-            }
-        }
+        AuthKind::Kerberos => kerberos_options(g, Auth::kerberos(user, password)),
         #[cfg(not(feature = "kerberos"))]
         AuthKind::Kerberos => Auth::basic(user, password),
         // Refused before this is reached (certificate_auth); never a password logon.
         AuthKind::Basic | AuthKind::Certificate => Auth::basic(user, password),
     }
+}
+
+/// `--spn` and `--canonicalize-host` on a Kerberos logon.
+#[cfg(feature = "kerberos")]
+fn kerberos_options(g: &Global, auth: Auth) -> Auth {
+    if g.spn.is_none() && !g.canonicalize_host && !g.spnego {
+        return auth;
+    }
+    auth.kerberos_options(tokio_winrm::KerberosOptions {
+        spn: g.spn.clone(),
+        canonicalize_host: g.canonicalize_host,
+        spnego: g.spnego,
+        ..Default::default()
+    })
+}
+
+/// `--auth kerberos` without a password (feature `gssapi`): `--keytab` with `--user`,
+/// else the ticket cache (`--user` picks the principal). `None`: a password logon.
+#[cfg(feature = "gssapi")]
+fn kerberos_without_password(g: &Global) -> Result<Option<Auth>, Failure> {
+    if g.auth != AuthKind::Kerberos {
+        return Ok(None);
+    }
+    if let Some(keytab) = &g.keytab {
+        let Some(user) = &g.user else {
+            return Err(Failure::Message(
+                "--keytab needs --user: the principal whose key it holds (user@REALM)".into(),
+                2,
+            ));
+        };
+        if g.password.is_some() || g.password_stdin {
+            return Err(Failure::Message(
+                "--keytab and a password exclude each other".into(),
+                2,
+            ));
+        }
+        return Ok(Some(kerberos_options(
+            g,
+            Auth::kerberos_keytab(user.clone(), keytab.clone()),
+        )));
+    }
+    if g.password.is_none() && !g.password_stdin {
+        return Ok(Some(kerberos_options(
+            g,
+            Auth::kerberos_ticket_cache(g.user.as_deref()),
+        )));
+    }
+    Ok(None)
 }
 
 /// Builds the client; without `--endpoint`, starts the simulator first.
@@ -671,6 +724,35 @@ fn check_kerberos(g: &Global, has_endpoint: bool) -> Result<(), Failure> {
             2,
         ));
     }
+    if g.keytab.is_some() && g.auth != AuthKind::Kerberos {
+        return Err(Failure::Message(
+            "--keytab holds the key of a Kerberos logon: use it with --auth kerberos".into(),
+            2,
+        ));
+    }
+    #[cfg(not(feature = "gssapi"))]
+    if g.keytab.is_some() {
+        return Err(Failure::Message(
+            "--keytab needs the tool built with the gssapi feature \
+             (cargo install --path crates/winrm-cli --features gssapi)"
+                .into(),
+            2,
+        ));
+    }
+    if g.spnego && (g.auth != AuthKind::Kerberos || !cfg!(feature = "gssapi")) {
+        return Err(Failure::Message(
+            "--spnego is for --auth kerberos from the ticket cache or --keytab, in a build \
+             with the gssapi feature"
+                .into(),
+            2,
+        ));
+    }
+    if g.canonicalize_host && g.auth != AuthKind::Kerberos {
+        return Err(Failure::Message(
+            "--canonicalize-host is for the service principal of --auth kerberos".into(),
+            2,
+        ));
+    }
     if g.auth == AuthKind::Kerberos && !has_endpoint {
         return Err(Failure::Message(
             "--auth kerberos needs --endpoint: the built-in simulator has no KDC".into(),
@@ -685,11 +767,22 @@ fn endpoint_auth(g: &Global) -> Result<Auth, Failure> {
     if let Some(auth) = certificate_auth(g)? {
         return Ok(auth);
     }
+    #[cfg(feature = "gssapi")]
+    if let Some(auth) = kerberos_without_password(g)? {
+        return Ok(auth);
+    }
     match &g.user {
         Some(u) => match password_for(g, u)? {
             Some(p) => Ok(credentials(g, u.clone(), p)),
             None => Err(Failure::Message(
-                "--user needs a password: --password-stdin, WINRM_PASSWORD, --password, or run it on a terminal to be asked".into(),
+                format!(
+                    "--user needs a password: --password-stdin, WINRM_PASSWORD, --password, or run it on a terminal to be asked{}",
+                    if g.auth == AuthKind::Kerberos && !cfg!(feature = "gssapi") {
+                        " (the ticket cache of kinit needs the tool built with the gssapi feature)"
+                    } else {
+                        ""
+                    }
+                ),
                 2,
             )),
         },
@@ -1003,6 +1096,95 @@ mod tests {
             "pw".into(),
         );
         assert!(!format!("{without:?}").contains("web01"));
+    }
+
+    fn usage_error(r: Result<impl std::fmt::Debug, Failure>) -> String {
+        match r {
+            Err(Failure::Message(m, 2)) => m,
+            Err(_) => panic!("expected a usage error (exit 2), got another failure"),
+            Ok(x) => panic!("accepted: {x:?}"),
+        }
+    }
+
+    #[test]
+    #[cfg(feature = "gssapi")]
+    fn kerberos_without_a_password_uses_the_ticket_cache_or_the_keytab() {
+        let auth = endpoint_auth(&global(&["--auth", "kerberos"])).unwrap_or_else(|_| panic!());
+        assert!(format!("{auth:?}").contains("TicketCache"), "{auth:?}");
+        assert_eq!(auth.user(), None);
+        let auth = endpoint_auth(&global(&[
+            "--auth",
+            "kerberos",
+            "--user",
+            "alice@CORP.EXAMPLE",
+            "--spn",
+            "HTTP/web01.corp.example",
+        ]))
+        .unwrap_or_else(|_| panic!());
+        let d = format!("{auth:?}");
+        assert!(
+            d.contains("TicketCache") && d.contains("alice@CORP.EXAMPLE"),
+            "{d}"
+        );
+        assert!(d.contains("HTTP/web01.corp.example"), "{d}");
+        let auth = endpoint_auth(&global(&[
+            "--auth",
+            "kerberos",
+            "--user",
+            "svc@CORP.EXAMPLE",
+            "--keytab",
+            "/etc/svc.keytab",
+            "--canonicalize-host",
+        ]))
+        .unwrap_or_else(|_| panic!());
+        let d = format!("{auth:?}");
+        assert!(d.contains("Keytab") && d.contains("/etc/svc.keytab"), "{d}");
+        assert!(d.contains("canonicalize_host: true"), "{d}");
+        let auth = endpoint_auth(&global(&["--auth", "kerberos", "--spnego"]))
+            .unwrap_or_else(|_| panic!());
+        assert!(format!("{auth:?}").contains("spnego: true"), "{auth:?}");
+        // A password given: the password path, as before.
+        let auth = endpoint_auth(&global(&[
+            "--auth",
+            "kerberos",
+            "--user",
+            "bob@R",
+            "--password",
+            "pw",
+        ]))
+        .unwrap_or_else(|_| panic!());
+        assert!(!format!("{auth:?}").contains("TicketCache"), "{auth:?}");
+        let m = usage_error(endpoint_auth(&global(&[
+            "--auth", "kerberos", "--keytab", "k",
+        ])));
+        assert!(m.contains("--user"), "{m}");
+    }
+
+    #[test]
+    fn keytab_and_canonicalize_host_need_auth_kerberos() {
+        let m = usage_error(check_kerberos(
+            &global(&["--auth", "ntlm", "--keytab", "k"]),
+            true,
+        ));
+        assert!(m.contains("--auth kerberos"), "{m}");
+        let m = usage_error(check_kerberos(
+            &global(&["--auth", "ntlm", "--canonicalize-host"]),
+            true,
+        ));
+        assert!(m.contains("--auth kerberos"), "{m}");
+        let m = usage_error(check_kerberos(
+            &global(&["--auth", "ntlm", "--spnego"]),
+            true,
+        ));
+        assert!(m.contains("--auth kerberos"), "{m}");
+        #[cfg(all(feature = "kerberos", not(feature = "gssapi")))]
+        {
+            let m = usage_error(check_kerberos(
+                &global(&["--auth", "kerberos", "--keytab", "k"]),
+                true,
+            ));
+            assert!(m.contains("gssapi"), "{m}");
+        }
     }
 
     #[test]

@@ -67,6 +67,13 @@ pub struct SimArgs {
     /// credentials delegated are counted on exit (never shown).
     #[arg(long)]
     credssp: bool,
+    /// Kerberos: accept AP-REQs for --kerberos-service with its key from this keytab
+    /// (aes256-cts-hmac-sha1-96); the principal's account must be --user.
+    #[arg(long, value_name = "FILE")]
+    kerberos_keytab: Option<PathBuf>,
+    /// Kerberos: the service principal of --kerberos-keytab, without the realm.
+    #[arg(long, value_name = "SPN", default_value = "HTTP/localhost")]
+    kerberos_service: String,
 }
 
 /// The HTTPS settings of the options, if any.
@@ -133,6 +140,15 @@ pub async fn serve(o: SimArgs, user: String, password: String) -> std::process::
     }
     if let Some(n) = o.synthetic_count {
         cfg.synthetic_count = n;
+    }
+    if let Some(keytab) = &o.kerberos_keytab {
+        match winrm_simulator::SimKerberos::from_keytab(keytab, &o.kerberos_service) {
+            Ok(k) => cfg.kerberos = Some(k),
+            Err(e) => {
+                eprintln!("error: --kerberos-keytab {}: {e}", keytab.display());
+                return std::process::ExitCode::from(2);
+            }
+        }
     }
     match tls(&o) {
         Ok(t) => cfg.tls = t,

@@ -4,7 +4,10 @@
 //!
 //! Behaviour, as Windows with `Service/Auth/Kerberos=true`:
 //! - `Authorization: Kerberos <AP-REQ>` on an empty-bodied POST is answered 200 with
-//!   `WWW-Authenticate: Kerberos <AP-REP>`; a token that does not verify (wrong service
+//!   `WWW-Authenticate: Kerberos <AP-REP>`; `Authorization: Negotiate <SPNEGO
+//!   NegTokenInit>` with a Kerberos token first is answered 200 with `WWW-Authenticate:
+//!   Negotiate <NegTokenResp>` (accept-completed, the AP-REP), and that connection's
+//!   messages are then framed as `application/HTTP-SPNEGO-session-encrypted`; a token that does not verify (wrong service
 //!   key, replay, expired ticket) or names an unknown user gets 401.
 //! - After the handshake, requests on that connection need no `Authorization`; sealed
 //!   ones are unsealed and their answers sealed; a clear-text one is refused with 500
@@ -145,13 +148,58 @@ pub(crate) struct Control {
     pub handshakes: AtomicU64,
     pub sealed_messages: AtomicU64,
     pub failures: AtomicU64,
+    /// Of the handshakes, those that came SPNEGO-wrapped under `Negotiate`.
+    pub spnego_handshakes: AtomicU64,
     /// Flip a bit of the signature of the next sealed response.
     pub tamper_next: AtomicBool,
 }
 
 struct Established {
-    ctx: KerberosContext,
+    ctx: SimKrb,
     user: String,
+}
+
+/// A connection's Kerberos context, and how its messages are framed: under the
+/// `Kerberos` scheme `application/HTTP-Kerberos-session-encrypted`, under `Negotiate`
+/// (SPNEGO) `application/HTTP-SPNEGO-session-encrypted`, as Windows does.
+enum SimKrb {
+    Raw(KerberosContext),
+    Spnego(SpnegoKerberos),
+}
+
+/// A Kerberos context negotiated through SPNEGO: the same wrap tokens, SPNEGO framing.
+struct SpnegoKerberos(KerberosContext);
+
+impl SimSealing for SpnegoKerberos {
+    const CONTENT_TYPE: &'static str = sealing::SPNEGO_CONTENT_TYPE;
+
+    fn split(body: &[u8]) -> Result<(usize, &[u8], &[u8]), String> {
+        sealing::parse(body)
+            .map(|p| (p.original_len, p.signature, p.data))
+            .map_err(|e| e.to_string())
+    }
+
+    fn open(
+        &mut self,
+        signature: &[u8],
+        data: &[u8],
+    ) -> Result<Vec<u8>, wsman_protocol::security::SecurityError> {
+        self.0.unseal(signature, data)
+    }
+
+    fn seal_framed(
+        &mut self,
+        plain: &[u8],
+        tamper: &AtomicBool,
+    ) -> Result<Bytes, wsman_protocol::security::SecurityError> {
+        let (mut signature, sealed) = self.0.seal(plain)?;
+        if tamper.swap(false, Ordering::SeqCst)
+            && let Some(b) = signature.last_mut()
+        {
+            *b ^= 0x01;
+        }
+        Ok(sealing::frame(plain.len(), &signature, &sealed))
+    }
 }
 
 impl SimSealing for KerberosContext {
@@ -218,7 +266,18 @@ pub(super) async fn handle(
         return Err(body);
     };
     let mut ap_rep = None;
-    if let Some(token) = super::ntlm::auth_token(parts, "Kerberos") {
+    // `Kerberos <AP-REQ>`, or `Negotiate <SPNEGO NegTokenInit>` with a Kerberos token
+    // (any other Negotiate token is NTLM's).
+    let offered = match super::ntlm::auth_token(parts, "Kerberos") {
+        Some(token) => Some((token, None)),
+        None => match super::ntlm::auth_token(parts, "Negotiate") {
+            Some(Some(token)) => {
+                super::spnego::kerberos_token(&token).map(|(mech, token)| (Some(token), Some(mech)))
+            }
+            _ => None,
+        },
+    };
+    if let Some((token, spnego_mech)) = offered {
         let Some(token) = token else {
             return Ok(refused(state));
         };
@@ -241,6 +300,21 @@ pub(super) async fn handle(
             return Ok(refused(state));
         };
         state.kerberos.handshakes.fetch_add(1, Ordering::SeqCst);
+        let b64 = |t: &[u8]| base64::engine::general_purpose::STANDARD.encode(t);
+        let (ctx, value) = match spnego_mech {
+            Some(mech) => {
+                state
+                    .kerberos
+                    .spnego_handshakes
+                    .fetch_add(1, Ordering::SeqCst);
+                let resp = super::spnego::accept_completed(mech, rep);
+                (
+                    SimKrb::Spnego(SpnegoKerberos(ctx)),
+                    format!("Negotiate {}", b64(&resp)),
+                )
+            }
+            None => (SimKrb::Raw(ctx), format!("Kerberos {}", b64(&rep))),
+        };
         *session
             .established
             .lock()
@@ -248,10 +322,6 @@ pub(super) async fn handle(
             ctx,
             user: user.clone(),
         });
-        let value = format!(
-            "Kerberos {}",
-            base64::engine::general_purpose::STANDARD.encode(&rep)
-        );
         ap_rep = HeaderValue::from_str(&value).ok();
         if body.as_ref().is_some_and(Bytes::is_empty) {
             let mut resp = empty(StatusCode::OK);
@@ -284,7 +354,11 @@ pub(super) async fn handle(
                 return Ok(empty(StatusCode::PAYLOAD_TOO_LARGE));
             };
             let counters = [&state.kerberos.sealed_messages, &state.kerberos.failures];
-            match encryption::open_request(&mut est.ctx, parts, &est.user, &raw, counters) {
+            let opened = match &mut est.ctx {
+                SimKrb::Raw(c) => encryption::open_request(c, parts, &est.user, &raw, counters),
+                SimKrb::Spnego(c) => encryption::open_request(c, parts, &est.user, &raw, counters),
+            };
+            match opened {
                 Ok(plain) => Some(plain),
                 Err(e) => {
                     tracing::debug!(error = %e, "simulator: a Kerberos-sealed request failed");
@@ -302,14 +376,41 @@ pub(super) async fn handle(
             .is_none()
     {
         // Sealed with the connection's context; an answer once that is gone is a 500.
-        resp = encryption::seal_response(
-            resp,
-            &session.established,
-            |est| est.as_mut().map(|est| &mut est.ctx),
-            false,
-            &state.kerberos.tamper_next,
-        )
-        .await;
+        let spnego = matches!(
+            session
+                .established
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .as_ref()
+                .map(|e| &e.ctx),
+            Some(SimKrb::Spnego(_))
+        );
+        let tamper = &state.kerberos.tamper_next;
+        resp = if spnego {
+            encryption::seal_response(
+                resp,
+                &session.established,
+                |est| match est.as_mut().map(|est| &mut est.ctx) {
+                    Some(SimKrb::Spnego(c)) => Some(c),
+                    _ => None,
+                },
+                false,
+                tamper,
+            )
+            .await
+        } else {
+            encryption::seal_response(
+                resp,
+                &session.established,
+                |est| match est.as_mut().map(|est| &mut est.ctx) {
+                    Some(SimKrb::Raw(c)) => Some(c),
+                    _ => None,
+                },
+                false,
+                tamper,
+            )
+            .await
+        };
     }
     if let Some(v) = ap_rep {
         resp.headers_mut().insert(header::WWW_AUTHENTICATE, v);

@@ -112,6 +112,7 @@ mod requests;
 pub mod response;
 mod robust;
 mod server;
+mod spnego;
 mod synthetic;
 mod tls;
 mod winrs;
@@ -355,6 +356,8 @@ pub struct KerberosCounters {
     pub sealed_messages: u64,
     /// Refusals: bad tokens, unknown users, failed verification.
     pub failures: u64,
+    /// Of the handshakes, those that came SPNEGO-wrapped under `Negotiate`.
+    pub spnego_handshakes: u64,
 }
 
 impl Counters {
@@ -572,6 +575,7 @@ impl Simulator {
             handshakes: k.handshakes.load(Ordering::SeqCst),
             sealed_messages: k.sealed_messages.load(Ordering::SeqCst),
             failures: k.failures.load(Ordering::SeqCst),
+            spnego_handshakes: k.spnego_handshakes.load(Ordering::SeqCst),
         }
     }
 
