@@ -276,3 +276,38 @@ fn endpoint_with_user_information_is_refused_without_echoing_it() {
         assert!(shown.contains("user information"), "{shown}");
     }
 }
+
+#[tokio::test]
+async fn spnego_wrong_password_from_32_calls_is_one_failed_logon() {
+    within(async {
+        let sim = Simulator::start_with(config(false)).await.unwrap();
+        let c = client(
+            &sim.endpoint(),
+            Auth::negotiate(sim.user(), "not-the-password").spnego(true),
+        );
+        fan_out_refused(&c).await;
+        let n = sim.counters();
+        assert_eq!(n.failed_logons, 1, "{n:?}");
+        // One NegTokenInit and one AUTHENTICATE (in a NegTokenResp), on one connection.
+        assert_eq!((n.requests, n.connections), (2, 1), "{n:?}");
+        assert_eq!(n.spnego_ntlm_handshakes, 0);
+        later_calls_fail_without_contacting_the_server(&sim, &c).await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn spnego_right_password_opens_32_connections_in_parallel() {
+    within(async {
+        let sim = Simulator::start_with(config(false)).await.unwrap();
+        let c = client(
+            &sim.endpoint(),
+            Auth::negotiate(sim.user(), sim.password()).spnego(true),
+        );
+        fan_out_in_parallel(&sim, &c).await;
+        let t = c.transport_stats();
+        assert_eq!(t.handshakes, CALLS as u64, "one per connection: {t:?}");
+        assert_eq!(sim.counters().spnego_ntlm_handshakes, CALLS as u64);
+    })
+    .await;
+}

@@ -34,6 +34,12 @@ pub struct SspiCredentials {
     pub(crate) password: SecretString,
     pub(crate) encryption: Encryption,
     pub(crate) allow_unencrypted: bool,
+    /// Negotiate only: SPNEGO tokens (see [`Auth::spnego`]).
+    pub(crate) spnego: bool,
+    /// Negotiate with SPNEGO (feature `kerberos`): the KDC, realm and SPN of the
+    /// Kerberos attempt.
+    #[cfg(feature = "kerberos")]
+    pub(crate) kerberos: Option<Box<super::kerberos::KerberosOptions>>,
 }
 
 impl SspiCredentials {
@@ -85,9 +91,12 @@ pub enum Auth {
     /// NTLM, sent under the HTTP `Negotiate` scheme (the only one WinRM offers for it),
     /// with message encryption. Each channel (TCP connection) runs its own handshake.
     Ntlm(SspiCredentials),
-    /// Negotiate. The tokens are raw NTLM under the `Negotiate` scheme, which Windows
-    /// accepts; SPNEGO-wrapped Kerberos under `Negotiate` is a Kerberos logon from the
-    /// ticket cache or a keytab with `KerberosOptions::spnego` (feature `gssapi`).
+    /// Negotiate. By default the tokens are raw NTLM under the `Negotiate` scheme, which
+    /// Windows accepts. With [`Auth::spnego`] they are SPNEGO tokens as Windows' own
+    /// clients send them: Kerberos first when it is possible, NTLM inside SPNEGO when
+    /// it is not (see [`Auth::spnego`]). SPNEGO-wrapped Kerberos without a password is
+    /// a Kerberos logon from the ticket cache or a keytab with `KerberosOptions::spnego`
+    /// (feature `gssapi`).
     Negotiate(SspiCredentials),
     /// Kerberos (feature `kerberos`): a password-based login at the KDC, the AP-REQ
     /// under the HTTP `Kerberos` scheme, and Kerberos message encryption.
@@ -160,6 +169,9 @@ fn sspi_credentials(user: impl Into<String>, password: impl Into<String>) -> Ssp
         password: SecretString::from(password.into()),
         encryption: Encryption::Auto,
         allow_unencrypted: false,
+        spnego: false,
+        #[cfg(feature = "kerberos")]
+        kerberos: None,
     }
 }
 
@@ -313,13 +325,78 @@ impl Auth {
         Auth::Kerberos(k)
     }
 
-    /// Sets the KDC, realm and service principal of a Kerberos login (ignored otherwise).
+    /// Sets the KDC, realm and service principal of a Kerberos login, and of the
+    /// Kerberos attempt of a SPNEGO Negotiate login ([`Auth::spnego`]; there `spn`,
+    /// `kdc`, `realm` and `canonicalize_host` apply); ignored otherwise.
     #[cfg(feature = "kerberos")]
     pub fn kerberos_options(mut self, options: super::kerberos::KerberosOptions) -> Auth {
-        if let Auth::Kerberos(k) = &mut self {
-            k.options = options;
+        match &mut self {
+            Auth::Kerberos(k) => k.options = options,
+            Auth::Negotiate(c) => c.kerberos = Some(Box::new(options)),
+            _ => {}
         }
         self
+    }
+
+    /// Negotiate as Windows' own clients do (Negotiate only; ignored otherwise): SPNEGO
+    /// tokens (RFC 4178, [MS-SPNG]) under `Authorization: Negotiate`, through sspi's
+    /// Negotiate package, instead of raw NTLM tokens.
+    ///
+    /// - The first token is always a `NegTokenInit`. With feature `kerberos` it offers
+    ///   Kerberos first (`[MS-KRB5, KRB5, NTLMSSP]` with an AP-REQ) when Kerberos is
+    ///   possible: the user names a realm (`user@REALM`, `REALM\user`, or
+    ///   [`KerberosOptions::realm`]), a KDC is known for it
+    ///   ([`KerberosOptions::kdc`], else `SSPI_KDC_URL` or the krb5.conf that
+    ///   `KRB5_CONFIG` names), and the service principal is not an IP address (an
+    ///   endpoint given as an address needs [`KerberosOptions::spn`]). Otherwise, and
+    ///   without feature `kerberos`, it offers NTLM alone (`[NTLMSSP]` with the
+    ///   NEGOTIATE).
+    /// - The fallback from Kerberos to NTLM happens on the client, before anything is
+    ///   sent to the server: when the KDC cannot be reached, names a wrong realm, does
+    ///   not know the service principal, or the clocks are too far apart. A KDC that
+    ///   refuses the password is a refusal (the logon gate closes), not a fallback. A
+    ///   server that cannot use Kerberos selects NTLM in its answer and the exchange
+    ///   goes on with NTLM. So a wrong password is one failed logon: at the KDC, or at
+    ///   the server's NTLM check, never both and never twice.
+    /// - With NTLM both sides exchange `mechListMIC`s (the client's with its
+    ///   AUTHENTICATE, the server's in its final `WWW-Authenticate: Negotiate` token,
+    ///   which the client requires before sealing anything). Messages are sealed with
+    ///   the negotiated mechanism and framed as
+    ///   `application/HTTP-SPNEGO-session-encrypted`, as the policy of
+    ///   [`Auth::encryption`] says.
+    /// - Kerberos tickets are shared by the client's connections, as for
+    ///   [`Auth::kerberos`].
+    ///
+    /// [`KerberosOptions::realm`]: super::kerberos::KerberosOptions::realm
+    /// [`KerberosOptions::kdc`]: super::kerberos::KerberosOptions::kdc
+    /// [`KerberosOptions::spn`]: super::kerberos::KerberosOptions::spn
+    #[cfg(feature = "kerberos")]
+    pub fn spnego(mut self, yes: bool) -> Auth {
+        if let Auth::Negotiate(c) = &mut self {
+            c.spnego = yes;
+        }
+        self
+    }
+
+    /// Negotiate as Windows' own clients do (Negotiate only; ignored otherwise): SPNEGO
+    /// tokens (RFC 4178, [MS-SPNG]) under `Authorization: Negotiate`, through sspi's
+    /// Negotiate package, instead of raw NTLM tokens. Without feature `kerberos` the
+    /// `NegTokenInit` offers NTLM alone (`[NTLMSSP]`); both sides then exchange
+    /// `mechListMIC`s (the server's in its final `WWW-Authenticate: Negotiate` token,
+    /// which the client requires before sealing anything), and messages are sealed
+    /// with NTLM and framed as `application/HTTP-SPNEGO-session-encrypted`. With
+    /// feature `kerberos` Kerberos is tried first, with a fallback to NTLM.
+    #[cfg(not(feature = "kerberos"))]
+    pub fn spnego(mut self, yes: bool) -> Auth {
+        if let Auth::Negotiate(c) = &mut self {
+            c.spnego = yes;
+        }
+        self
+    }
+
+    /// Whether this is a SPNEGO Negotiate login ([`Auth::spnego`]).
+    pub(crate) fn is_spnego(&self) -> bool {
+        matches!(self, Auth::Negotiate(c) if c.spnego)
     }
 
     /// Sets the message-encryption policy (NTLM, Negotiate, Kerberos and CredSSP; ignored
@@ -418,6 +495,7 @@ impl fmt::Debug for SspiCredentials {
             .field("password", &"<redacted>")
             .field("encryption", &self.encryption)
             .field("allow_unencrypted", &self.allow_unencrypted)
+            .field("spnego", &self.spnego)
             .finish()
     }
 }

@@ -15,6 +15,9 @@ use tokio::task::JoinHandle;
 use tokio_util::either::Either;
 
 mod credssp;
+mod spnego;
+#[cfg(feature = "kerberos")]
+pub(crate) use spnego::spnego_ntlm_client;
 
 use super::ntlm::NtlmContext;
 use super::{Stats, TransportConfig, sealing};
@@ -493,6 +496,10 @@ impl Channel {
         if let super::Auth::Kerberos(k) = &self.config.auth {
             return self.kerberos_handshake(k.clone()).await;
         }
+        if self.config.auth.is_spnego() {
+            // Negotiate with SPNEGO: channel/spnego.rs.
+            return Box::pin(self.spnego_handshake()).await;
+        }
         let logon = Arc::clone(&self.config.logon);
         let _probe = logon.before_handshake().await?;
         let binding = self.conn.as_ref().and_then(|c| c.channel_binding.clone());
@@ -545,14 +552,7 @@ impl Channel {
         logon.succeeded();
         tracing::debug!("NTLM logon accepted; messages sealed from here on");
         if let Some(c) = self.conn.as_mut() {
-            #[cfg(not(feature = "kerberos"))]
-            {
-                c.security = Some(Box::new(ctx));
-            }
-            #[cfg(feature = "kerberos")]
-            {
-                c.security = Some(Security::Ntlm(Box::new(ctx)));
-            }
+            c.security = Some(Security::Ntlm(Box::new(ctx)));
         }
         self.stats.handshakes.fetch_add(1, Ordering::Relaxed);
         Ok(())
@@ -726,10 +726,15 @@ impl Channel {
 
 // ---- Security-context hooks: NTLM, or with feature `kerberos` NTLM or Kerberos. ----
 
-/// Boxed: a channel (kept idle in the pool, and inline in every request's lease) should
-/// not carry the RC4 state of NTLM inline.
+/// The security context of a channel: NTLM, raw or inside SPNEGO. Boxed: a channel
+/// (kept idle in the pool, and inline in every request's lease) should not carry the
+/// RC4 state of NTLM inline.
 #[cfg(not(feature = "kerberos"))]
-type Security = Box<NtlmContext>;
+#[derive(Debug)]
+enum Security {
+    Ntlm(Box<NtlmContext>),
+    Spnego(Box<wsman_protocol::security::spnego::SpnegoContext>),
+}
 #[cfg(feature = "kerberos")]
 use super::kerberos::KerberosClient;
 #[cfg(feature = "kerberos")]
@@ -738,7 +743,13 @@ use super::kerberos::{Security, open_message, seal_message};
 /// Seals and frames a request: its content type and body.
 #[cfg(not(feature = "kerberos"))]
 fn seal_message(ctx: &mut Security, plain: &[u8]) -> Result<(&'static str, Bytes)> {
-    let (signature, sealed) = ctx.seal(plain)?;
+    let (signature, sealed) = match ctx {
+        Security::Ntlm(c) => {
+            let (signature, sealed) = c.seal(plain)?;
+            (signature.to_vec(), sealed)
+        }
+        Security::Spnego(c) => c.seal(plain)?,
+    };
     Ok((
         sealing::SPNEGO_CONTENT_TYPE,
         sealing::frame(plain.len(), &signature, &sealed),
@@ -749,7 +760,11 @@ fn seal_message(ctx: &mut Security, plain: &[u8]) -> Result<(&'static str, Bytes
 #[cfg(not(feature = "kerberos"))]
 fn open_message(ctx: &mut Security, body: &[u8]) -> Result<(Vec<u8>, usize)> {
     let parts = sealing::parse(body).map_err(|e| Error::Auth(e.to_string()))?;
-    Ok((ctx.unseal(parts.signature, parts.data)?, parts.original_len))
+    let plain = match ctx {
+        Security::Ntlm(c) => c.unseal(parts.signature, parts.data)?,
+        Security::Spnego(c) => c.unseal(parts.signature, parts.data)?,
+    };
+    Ok((plain, parts.original_len))
 }
 
 #[cfg(feature = "kerberos")]
@@ -845,7 +860,7 @@ impl Channel {
             Security::Kerberos(k) => KerberosClient::finish(k, &ap_rep)?,
             #[cfg(feature = "gssapi")]
             Security::Gssapi(g) => g.finish(&ap_rep)?,
-            Security::Ntlm(_) => {}
+            Security::Ntlm(_) | Security::Spnego(_) => {}
         }
         logon.succeeded();
         if let Some(c) = self.conn.as_mut() {

@@ -28,6 +28,7 @@ pub(crate) use wsman_protocol::security::kerberos::{
     KERBEROS_CONTENT_TYPE, KerberosContext, frame, parse,
 };
 use wsman_protocol::security::ntlm::NtlmContext;
+use wsman_protocol::security::spnego::{Mechanism, SpnegoContext};
 
 use super::auth::SspiCredentials;
 use super::sealing;
@@ -69,7 +70,9 @@ pub struct KerberosOptions {
     /// instead of the bare AP-REQ under the `Kerberos` scheme; sealed messages are then
     /// `application/HTTP-SPNEGO-session-encrypted`. Both are accepted by WinRM (its
     /// `Auth/Kerberos` and `Auth/Negotiate` settings). The password path does not do it
-    /// (a configuration error). No fallback to NTLM: use [`Auth::negotiate`] for NTLM.
+    /// (a configuration error): for SPNEGO with a password use
+    /// [`Auth::negotiate`]`(..).`[`spnego(true)`](crate::Auth::spnego), which tries
+    /// Kerberos first with these options and falls back to NTLM.
     ///
     /// [`Auth::negotiate`]: crate::Auth::negotiate
     pub spnego: bool,
@@ -541,10 +544,123 @@ impl KerberosClient {
     }
 }
 
+/// How a SPNEGO Negotiate login tries Kerberos: the context's configuration, the
+/// identity (its user name with the realm) and the service principal. `None`: Kerberos
+/// is not possible (no realm, no KDC known for it, or an IP address as the service
+/// principal), and the login offers NTLM alone.
+fn spnego_kerberos_plan(
+    sspi: &SspiCredentials,
+    host: &str,
+) -> Option<(KerberosConfig, AuthIdentity, String)> {
+    let options = sspi.kerberos.as_deref().cloned().unwrap_or_default();
+    let (account, realm) = principal(&sspi.user, options.realm.as_deref()).ok()?;
+    let kdc = match &options.kdc {
+        Some(kdc) => Some(kdc.clone()),
+        None => sspi::detect_kdc_url(&realm).map(|u| u.to_string()),
+    };
+    let Some(kdc) = kdc else {
+        tracing::debug!(%realm, "SPNEGO: no KDC known for the realm; offering NTLM alone");
+        return None;
+    };
+    let mut k = KerberosCredentials::new(sspi.clone());
+    k.options = options;
+    let spn = k.service_principal(host);
+    let target = spn.split('@').next().unwrap_or(&spn);
+    let target_host = target.rsplit('/').next().unwrap_or(target);
+    let bare = target_host.trim_start_matches('[').trim_end_matches(']');
+    if bare.parse::<std::net::IpAddr>().is_ok() {
+        tracing::debug!(%spn, "SPNEGO: the service principal is an IP address; offering NTLM alone");
+        return None;
+    }
+    let username = Username::new_down_level_logon_name(&account, &realm).ok()?;
+    let identity = AuthIdentity {
+        username,
+        password: sspi.password.expose_secret().to_string().into(),
+    };
+    Some((
+        KerberosConfig::new_with_kdc_url(&kdc, "tokio-winrm".into()),
+        identity,
+        spn,
+    ))
+}
+
+/// Client: the first step of a SPNEGO Negotiate login ([`crate::Auth::spnego`]): the
+/// context and its `NegTokenInit`, and whether the Kerberos tickets came from the
+/// client's cache. Kerberos first when possible (the KDC exchanges once per client, as
+/// [`KerberosClient::client`]), sspi falling back to NTLM on its own before anything
+/// is sent; NTLM alone otherwise. Blocking (network): call it on a blocking thread.
+pub(crate) fn spnego_client(
+    sspi: &SspiCredentials,
+    host: &str,
+    channel_binding: Option<&[u8]>,
+    tickets: &TicketCache,
+) -> std::result::Result<(SpnegoContext, Vec<u8>, bool), KdcError> {
+    let Some((config, identity, spn)) = spnego_kerberos_plan(sspi, host) else {
+        let (ctx, token) = super::channel::spnego_ntlm_client(sspi, channel_binding)?;
+        return Ok((ctx, token, false));
+    };
+    let attempt = |replay: Option<Tickets>| {
+        let mut ctx = SpnegoContext::kerberos_client(config.clone(), identity.clone(), spn.clone())
+            .map_err(Error::from)?;
+        if let Some(cb) = channel_binding {
+            ctx.set_channel_bindings(cb);
+        }
+        let kdc = KdcClient::new(replay);
+        let first = ctx.initialize(&[], &kdc);
+        let st = std::mem::take(&mut *kdc.state());
+        let (_, token) = match first {
+            Ok(x) => x,
+            Err(e) => {
+                return Err(match st.refused {
+                    Some((name, code)) => KdcError {
+                        error: Error::Auth(format!(
+                            "Kerberos: the KDC refused the credentials of {} ({name}, {code})",
+                            sspi.user
+                        )),
+                        refused: true,
+                    },
+                    None => Error::from(e).into(),
+                });
+            }
+        };
+        let fresh = (kdc.replay.is_none()
+            && ctx.mechanism() == Mechanism::Kerberos
+            && st.as_replies.last().and_then(|r| r.get(4)) == Some(&AS_REP))
+        .then(|| Tickets {
+            as_replies: st.as_replies,
+            tgs_replies: st.tgs_replies,
+            since: Instant::now(),
+        });
+        Ok((ctx, token, fresh))
+    };
+    if let Some(cached) = tickets.fresh() {
+        match attempt(Some(cached)) {
+            Ok((ctx, token, _)) if ctx.mechanism() == Mechanism::Kerberos => {
+                return Ok((ctx, token, true));
+            }
+            _ => {
+                tracing::debug!("cached Kerberos tickets not usable for SPNEGO; asking the KDC");
+                tickets.clear();
+            }
+        }
+    }
+    let _exchange = tickets.exchange.lock().unwrap_or_else(|p| p.into_inner());
+    let (ctx, token, fresh) = attempt(None)?;
+    if ctx.mechanism() == Mechanism::Ntlm {
+        tracing::debug!("SPNEGO: Kerberos not possible; NTLM inside SPNEGO");
+    }
+    if let Some(fresh) = fresh {
+        tickets.put(fresh);
+    }
+    Ok((ctx, token, false))
+}
+
 /// The security context of a channel: NTLM or Kerberos.
 #[derive(Debug)]
 pub(crate) enum Security {
     Ntlm(Box<NtlmContext>),
+    /// Negotiate with SPNEGO: Kerberos or NTLM inside.
+    Spnego(Box<SpnegoContext>),
     Kerberos(Box<KerberosContext>),
     /// Kerberos through the system GSSAPI (feature `gssapi`).
     #[cfg(feature = "gssapi")]
@@ -572,6 +688,13 @@ pub(crate) fn seal_message(ctx: &mut Security, plain: &[u8]) -> Result<(&'static
             Ok((
                 KERBEROS_CONTENT_TYPE,
                 frame(plain.len(), &signature, &sealed),
+            ))
+        }
+        Security::Spnego(c) => {
+            let (signature, sealed) = c.seal(plain)?;
+            Ok((
+                sealing::SPNEGO_CONTENT_TYPE,
+                sealing::frame(plain.len(), &signature, &sealed),
             ))
         }
         #[cfg(feature = "gssapi")]
@@ -603,6 +726,10 @@ pub(crate) fn open_message(ctx: &mut Security, body: &[u8]) -> Result<(Vec<u8>, 
             let (len, signature, data) = parse(body)
                 .map_err(|e| Error::Auth(format!("malformed multipart/encrypted body: {e}")))?;
             Ok((c.unseal(signature, data)?, len))
+        }
+        Security::Spnego(c) => {
+            let parts = sealing::parse(body).map_err(|e| Error::Auth(e.to_string()))?;
+            Ok((c.unseal(parts.signature, parts.data)?, parts.original_len))
         }
         #[cfg(feature = "gssapi")]
         Security::Gssapi(c) => {

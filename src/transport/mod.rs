@@ -4,7 +4,7 @@
 
 mod auth;
 mod cbt;
-mod channel;
+pub(crate) mod channel;
 #[cfg(feature = "gssapi")]
 mod gssapi;
 #[cfg(feature = "kerberos")]

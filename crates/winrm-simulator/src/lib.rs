@@ -250,6 +250,7 @@ pub(crate) struct Counters {
     pub puts: AtomicU64,
     pub connections: AtomicU64,
     pub ntlm_handshakes: AtomicU64,
+    pub spnego_ntlm_handshakes: AtomicU64,
     pub sealed_messages: AtomicU64,
     pub unseal_failures: AtomicU64,
     pub disconnected_shells: AtomicU64,
@@ -306,8 +307,11 @@ pub struct CounterSnapshot {
     pub puts: u64,
     /// TCP connections accepted.
     pub connections: u64,
-    /// NTLM handshakes completed (AUTHENTICATE accepted).
+    /// NTLM handshakes completed (AUTHENTICATE accepted), raw or inside SPNEGO.
     pub ntlm_handshakes: u64,
+    /// Of `ntlm_handshakes`, those negotiated inside SPNEGO (`NegTokenInit` /
+    /// `NegTokenResp` under `Negotiate`, both `mechListMIC`s verified).
+    pub spnego_ntlm_handshakes: u64,
     /// Sealed requests unsealed and verified.
     pub sealed_messages: u64,
     /// Sealed requests refused because they failed to unseal or verify.
@@ -384,6 +388,7 @@ impl Counters {
             puts: g(&self.puts),
             connections: g(&self.connections),
             ntlm_handshakes: g(&self.ntlm_handshakes),
+            spnego_ntlm_handshakes: g(&self.spnego_ntlm_handshakes),
             sealed_messages: g(&self.sealed_messages),
             unseal_failures: g(&self.unseal_failures),
             disconnected_shells: g(&self.disconnected_shells),

@@ -3,8 +3,18 @@
 //!
 //! Windows behaviour modelled here:
 //! - `WWW-Authenticate: Negotiate <token>` carries the CHALLENGE; raw NTLMSSP tokens
-//!   under the `Negotiate` scheme are accepted (SPNEGO-wrapped tokens are not: the
-//!   simulator answers them with a plain 401).
+//!   under the `Negotiate` scheme are accepted, and so is NTLM inside SPNEGO, as
+//!   Windows' clients send it: a `NegTokenInit` offering NTLM (first with its
+//!   NEGOTIATE, or after Kerberos with an optimistic AP-REQ the simulator cannot use
+//!   when it has no Kerberos acceptor configured) is answered with a `NegTokenResp`
+//!   selecting NTLM (with the CHALLENGE, or without a token: the client then sends its
+//!   NEGOTIATE), the AUTHENTICATE comes in a `NegTokenResp` with the client's
+//!   `mechListMIC`, and the answer is 200 with `WWW-Authenticate: Negotiate
+//!   <NegTokenResp>` (accept-completed and the server's `mechListMIC`). Messages are
+//!   then sealed with the NTLM context as for raw NTLM. The SPNEGO acceptor is sspi's,
+//!   which matches the user name exactly: each of `SimConfig::users` as `user`,
+//!   `SIM\user` or `user@sim.test` (one configured with a domain, as configured), as
+//!   for CredSSP. A SPNEGO token of any other shape gets a plain 401.
 //! - A wrong password is a 401 with the bare `Negotiate` (and `Basic` when enabled).
 //! - An AUTHENTICATE request with an empty body is answered 200 with an empty body
 //!   (pywinrm and pypsrp set up encryption that way).
@@ -32,6 +42,7 @@ use super::encryption::{self, SimSealing, empty};
 use super::State;
 use wsman_protocol::encryption as sealing;
 use wsman_protocol::security::ntlm::{self as ctx, NtlmContext};
+use wsman_protocol::security::spnego::{self, SpnegoContext};
 
 /// Switches shared by all connections of one simulator (test hooks).
 #[derive(Debug, Default)]
@@ -64,9 +75,59 @@ impl Control {
 pub(crate) struct NtlmUser(pub String);
 
 struct Established {
-    ctx: NtlmContext,
+    ctx: SimNtlm,
     user: String,
     epoch: u64,
+}
+
+/// A connection's NTLM context: raw, or negotiated inside SPNEGO (the same sealing).
+enum SimNtlm {
+    Raw(NtlmContext),
+    Spnego(Box<SpnegoContext>),
+}
+
+/// The `WWW-Authenticate` value the answer to a request carries: the acceptor's last
+/// SPNEGO token (accept-completed, with its `mechListMIC`), on the request that
+/// completed the exchange.
+#[derive(Debug, Clone)]
+pub(crate) struct FinalToken(pub HeaderValue);
+
+impl SimSealing for SimNtlm {
+    const CONTENT_TYPE: &'static str = sealing::SPNEGO_CONTENT_TYPE;
+
+    fn split(body: &[u8]) -> Result<(usize, &[u8], &[u8]), String> {
+        NtlmContext::split(body)
+    }
+
+    fn open(
+        &mut self,
+        signature: &[u8],
+        data: &[u8],
+    ) -> Result<Vec<u8>, wsman_protocol::security::SecurityError> {
+        match self {
+            SimNtlm::Raw(c) => c.open(signature, data),
+            SimNtlm::Spnego(c) => c.unseal(signature, data),
+        }
+    }
+
+    fn seal_framed(
+        &mut self,
+        plain: &[u8],
+        tamper: &AtomicBool,
+    ) -> Result<Bytes, wsman_protocol::security::SecurityError> {
+        match self {
+            SimNtlm::Raw(c) => c.seal_framed(plain, tamper),
+            SimNtlm::Spnego(c) => {
+                let (mut signature, sealed) = c.seal(plain)?;
+                if tamper.swap(false, Ordering::SeqCst)
+                    && let Some(b) = signature.get_mut(6)
+                {
+                    *b ^= 0x01;
+                }
+                Ok(sealing::frame(plain.len(), &signature, &sealed))
+            }
+        }
+    }
 }
 
 impl SimSealing for NtlmContext {
@@ -107,6 +168,8 @@ pub(crate) struct Session {
 #[derive(Default)]
 struct Inner {
     pending: Option<NtlmContext>,
+    /// A SPNEGO exchange under way.
+    pending_spnego: Option<Box<SpnegoContext>>,
     established: Option<Established>,
 }
 
@@ -194,56 +257,71 @@ pub(crate) fn authenticate(
         let Some(token) = token else {
             return Outcome::Respond(unauthorized(state, None));
         };
-        match ctx::message_type(&token) {
-            Some(1) => {
-                inner.established = None;
-                let mut server = NtlmContext::server();
-                return match server.accept(&token, None) {
-                    Ok(challenge) => {
-                        inner.pending = Some(server);
-                        Outcome::Respond(unauthorized(state, Some(&challenge)))
+        if spnego::is_spnego(&token) {
+            match spnego_step(state, &mut inner, &token, epoch) {
+                SpnegoStep::Respond(resp) => return Outcome::Respond(resp),
+                SpnegoStep::Established(final_token) => {
+                    if body.as_ref().is_some_and(Bytes::is_empty) {
+                        let mut resp = empty(StatusCode::OK);
+                        resp.headers_mut()
+                            .insert(header::WWW_AUTHENTICATE, final_token);
+                        return Outcome::Respond(resp);
                     }
-                    Err(_) => Outcome::Respond(unauthorized(state, None)),
-                };
-            }
-            Some(3) => {
-                let Some(mut server) = inner.pending.take() else {
-                    return Outcome::Respond(unauthorized(state, None));
-                };
-                // A refused AUTHENTICATE is a failed logon (what counts toward a lockout).
-                let failed = || {
-                    state.counters.failed_logons.fetch_add(1, Ordering::SeqCst);
-                    Outcome::Respond(unauthorized(state, None))
-                };
-                if state.ntlm.refuse_logins.load(Ordering::SeqCst) {
-                    return failed();
-                }
-                let wire_user = ctx::authenticate_user(&token).unwrap_or_default();
-                let Some((user, password)) = state
-                    .config
-                    .users
-                    .iter()
-                    .find(|(u, _)| same_user(u, &wire_user))
-                else {
-                    return failed();
-                };
-                if server.accept(&token, Some(password)).is_err() {
-                    return failed();
-                }
-                state
-                    .counters
-                    .ntlm_handshakes
-                    .fetch_add(1, Ordering::SeqCst);
-                inner.established = Some(Established {
-                    ctx: server,
-                    user: user.clone(),
-                    epoch,
-                });
-                if body.as_ref().is_some_and(Bytes::is_empty) {
-                    return Outcome::Respond(empty(StatusCode::OK));
+                    parts.extensions.insert(FinalToken(final_token));
                 }
             }
-            _ => return Outcome::Respond(unauthorized(state, None)),
+        } else {
+            match ctx::message_type(&token) {
+                Some(1) => {
+                    inner.established = None;
+                    let mut server = NtlmContext::server();
+                    return match server.accept(&token, None) {
+                        Ok(challenge) => {
+                            inner.pending = Some(server);
+                            Outcome::Respond(unauthorized(state, Some(&challenge)))
+                        }
+                        Err(_) => Outcome::Respond(unauthorized(state, None)),
+                    };
+                }
+                Some(3) => {
+                    let Some(mut server) = inner.pending.take() else {
+                        return Outcome::Respond(unauthorized(state, None));
+                    };
+                    // A refused AUTHENTICATE is a failed logon (what counts toward a lockout).
+                    let failed = || {
+                        state.counters.failed_logons.fetch_add(1, Ordering::SeqCst);
+                        Outcome::Respond(unauthorized(state, None))
+                    };
+                    if state.ntlm.refuse_logins.load(Ordering::SeqCst) {
+                        return failed();
+                    }
+                    let wire_user = ctx::authenticate_user(&token).unwrap_or_default();
+                    let Some((user, password)) = state
+                        .config
+                        .users
+                        .iter()
+                        .find(|(u, _)| same_user(u, &wire_user))
+                    else {
+                        return failed();
+                    };
+                    if server.accept(&token, Some(password)).is_err() {
+                        return failed();
+                    }
+                    state
+                        .counters
+                        .ntlm_handshakes
+                        .fetch_add(1, Ordering::SeqCst);
+                    inner.established = Some(Established {
+                        ctx: SimNtlm::Raw(server),
+                        user: user.clone(),
+                        epoch,
+                    });
+                    if body.as_ref().is_some_and(Bytes::is_empty) {
+                        return Outcome::Respond(empty(StatusCode::OK));
+                    }
+                }
+                _ => return Outcome::Respond(unauthorized(state, None)),
+            }
         }
     } else if parts.headers.contains_key(header::AUTHORIZATION) {
         // Basic (or another scheme): the server's own checks decide.
@@ -289,6 +367,126 @@ pub(crate) fn authenticate(
             Outcome::Respond(empty(StatusCode::BAD_REQUEST))
         }
     }
+}
+
+/// What one SPNEGO leg decided.
+enum SpnegoStep {
+    /// Answer with this (a 401 with the next token, or a refusal).
+    Respond(Response<SimBody>),
+    /// The exchange completed: the connection is authenticated; the acceptor's last
+    /// token goes back in `WWW-Authenticate`.
+    Established(HeaderValue),
+}
+
+/// The accounts as a SPNEGO client may name them (sspi's acceptor matches names
+/// exactly): `user`, `SIM\user` and `user@sim.test`; a user configured with a domain,
+/// as configured.
+fn spnego_accounts(state: &State) -> Vec<sspi::AuthIdentity> {
+    let mut all = Vec::new();
+    for (user, password) in &state.config.users {
+        let names = if user.contains('\\') || user.contains('@') {
+            vec![user.clone()]
+        } else {
+            vec![
+                user.clone(),
+                format!("SIM\\{user}"),
+                format!("{user}@sim.test"),
+            ]
+        };
+        for name in names {
+            if let Ok(username) = sspi::Username::parse(&name) {
+                all.push(sspi::AuthIdentity {
+                    username,
+                    password: password.clone().into(),
+                });
+            }
+        }
+    }
+    all
+}
+
+/// One leg of a SPNEGO exchange carrying NTLM.
+fn spnego_step(state: &State, inner: &mut Inner, token: &[u8], epoch: u64) -> SpnegoStep {
+    let challenge = |t: &[u8]| SpnegoStep::Respond(unauthorized(state, Some(t)));
+    if token.first() == Some(&0x60) {
+        // A NegTokenInit: a new exchange on this connection.
+        inner.established = None;
+        inner.pending = None;
+        inner.pending_spnego = None;
+        let Ok(mut server) = SpnegoContext::ntlm_server(spnego_accounts(state)) else {
+            return SpnegoStep::Respond(unauthorized(state, None));
+        };
+        return match server.accept(token, None) {
+            Ok((_, resp)) => {
+                inner.pending_spnego = Some(Box::new(server));
+                challenge(&resp)
+            }
+            Err(e) => {
+                tracing::debug!(error = %e, "simulator: SPNEGO NegTokenInit refused");
+                SpnegoStep::Respond(unauthorized(state, None))
+            }
+        };
+    }
+    let Some(mut server) = inner.pending_spnego.take() else {
+        return SpnegoStep::Respond(unauthorized(state, None));
+    };
+    let ntlm = spnego::inner_token(token).unwrap_or_default();
+    if ctx::message_type(&ntlm) != Some(3) {
+        // The NEGOTIATE after a NegTokenResp that selected NTLM without a token.
+        return match server.accept(token, None) {
+            Ok((_, resp)) => {
+                inner.pending_spnego = Some(server);
+                challenge(&resp)
+            }
+            Err(_) => SpnegoStep::Respond(unauthorized(state, None)),
+        };
+    }
+    // The AUTHENTICATE: a refusal is a failed logon.
+    let failed = || {
+        state.counters.failed_logons.fetch_add(1, Ordering::SeqCst);
+        SpnegoStep::Respond(unauthorized(state, None))
+    };
+    if state.ntlm.refuse_logins.load(Ordering::SeqCst) {
+        return failed();
+    }
+    let wire_user = ctx::authenticate_user(&ntlm).unwrap_or_default();
+    let Some((user, password)) = state
+        .config
+        .users
+        .iter()
+        .find(|(u, _)| same_user(u, &wire_user))
+    else {
+        return failed();
+    };
+    let Ok(username) = sspi::Username::parse(user) else {
+        return failed();
+    };
+    let identity = sspi::AuthIdentity {
+        username,
+        password: password.clone().into(),
+    };
+    let final_token = match server.accept(token, Some(identity)) {
+        Ok((sspi::SecurityStatus::Ok, resp)) => resp,
+        Ok(_) | Err(_) => return failed(),
+    };
+    let b64 = base64::engine::general_purpose::STANDARD.encode(&final_token);
+    let Ok(value) = HeaderValue::from_str(&format!("Negotiate {b64}")) else {
+        return failed();
+    };
+    state
+        .counters
+        .ntlm_handshakes
+        .fetch_add(1, Ordering::SeqCst);
+    state
+        .counters
+        .spnego_ntlm_handshakes
+        .fetch_add(1, Ordering::SeqCst);
+    inner.established = Some(Established {
+        ctx: SimNtlm::Spnego(server),
+        user: user.clone(),
+        epoch,
+    });
+    SpnegoStep::Established(value)
 }
 
 /// The NTLM user of a request, if [`authenticate`] found one.

@@ -367,6 +367,11 @@ async fn handle(
             ntlm::seal_response(&state, session, resp).await
         }
     };
+    if let Some(ntlm::FinalToken(v)) = parts.extensions.get::<ntlm::FinalToken>() {
+        // The request that completed a SPNEGO exchange: the acceptor's last token.
+        resp.headers_mut()
+            .insert(header::WWW_AUTHENTICATE, v.clone());
+    }
     if !complete {
         // The rest of the body is still on the wire: this connection cannot go on.
         resp.headers_mut()

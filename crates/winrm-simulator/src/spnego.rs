@@ -3,9 +3,9 @@
 //! InitialContextToken framing, OID 1.3.6.1.5.5.2) lists its mechanisms and carries an
 //! optimistic token for the first; the acceptor answers with a `NegTokenResp`. The
 //! simulator accepts a Kerberos mechanism token (krb5 or Microsoft's krb5 OID) and
-//! answers `accept-completed` with the AP-REP; SPNEGO-wrapped NTLM is not accepted
-//! (raw NTLM under `Negotiate` is). The ASN.1 types are picky-krb's. Never panics on
-//! any input.
+//! answers `accept-completed` with the AP-REP. SPNEGO carrying NTLM goes to sspi's
+//! Negotiate acceptor (see `ntlm.rs`). The ASN.1 types are picky-krb's. Never panics
+//! on any input.
 
 use picky_asn1::wrapper::{
     ExplicitContextTag0, ExplicitContextTag1, ExplicitContextTag2, OctetStringAsn1, Optional,

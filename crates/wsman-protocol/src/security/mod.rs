@@ -17,6 +17,7 @@
 pub mod credssp;
 pub mod kerberos;
 pub mod ntlm;
+pub mod spnego;
 
 use sspi::{
     BufferType, CredentialUse, DataRepresentation, EncryptionFlags, SecurityBuffer,
