@@ -14,6 +14,13 @@
 //! no AP-REQ; with the right password they open 32 connections with one AS and one TGS
 //! exchange (the KDC's log counts them).
 //!
+//! Negotiate with SPNEGO and a password (`Auth::negotiate(..).spnego(true)`, sspi's
+//! Negotiate): Kerberos inside SPNEGO when the simulator has its Kerberos acceptor (the
+//! simulator counts a SPNEGO Kerberos handshake, no NTLM); NTLM inside SPNEGO after an
+//! optimistic AP-REQ when it has none (the simulator selects NTLM); a wrong password is
+//! one failed AS exchange at the KDC, no NTLM attempt and nothing sent to the server;
+//! 32 connections share one AS and one TGS exchange.
+//!
 //! The KDC comes from `tests/kdc/setup.sh` (run by `.ci/run`), which exports
 //! `TOKIO_WINRM_KDC`, `TOKIO_WINRM_KDC_REALM` and `TOKIO_WINRM_KDC_KEYTAB`. Without
 //! them the tests print why and pass; with them, any failure fails.
@@ -467,6 +474,154 @@ async fn kerberos_over_https_with_the_channel_binding() {
         assert_eq!(
             k.sealed_messages, 0,
             "TLS protects the messages: none sealed"
+        );
+    })
+    .await;
+}
+
+// ---- Negotiate with SPNEGO and a password: Kerberos first, NTLM when not possible ----
+
+/// `Auth::negotiate(..).spnego(true)` with the KDC, to `http://localhost:PORT/wsman`.
+fn spnego_client(sim: &Simulator, kdc: &Kdc, user: &str, password: &str) -> Client {
+    let endpoint = format!("http://localhost:{}/wsman", sim.addr().port());
+    Client::builder(endpoint)
+        .auth(
+            Auth::negotiate(user, password)
+                .spnego(true)
+                .kerberos_options(KerberosOptions::new(&kdc.addr, &kdc.realm)),
+        )
+        .operation_timeout(Duration::from_secs(5))
+        .max_channels(40)
+        .build()
+        .unwrap()
+}
+
+#[tokio::test]
+#[ignore = "needs a KDC: eval \"$(tests/kdc/setup.sh)\", then cargo test ... -- --ignored (.ci/run does)"]
+async fn spnego_with_a_password_negotiates_kerberos() {
+    let Some(kdc) = kdc("spnego_with_a_password_negotiates_kerberos") else {
+        return;
+    };
+    within(async {
+        let sim = simulator(&kdc).await;
+        let c = spnego_client(&sim, &kdc, "vagrant", "vagrant");
+        let out = c.run("echo", &["spnego", "kerberos"]).await.unwrap();
+        assert!(out.stdout_text().contains("spnego kerberos"), "{out:?}");
+        let items = c
+            .wql(WMI, "SELECT Name FROM Win32_Service")
+            .start()
+            .collect_items()
+            .await
+            .unwrap();
+        assert!(items.len() >= 10);
+        let k = sim.kerberos_counters();
+        let t = c.transport_stats();
+        assert_eq!(k.spnego_handshakes, t.handshakes, "{k:?} {t:?}");
+        assert!(k.spnego_handshakes >= 1 && k.failures == 0, "{k:?}");
+        assert!(k.sealed_messages >= 6, "{k:?}");
+        let n = sim.counters();
+        assert_eq!(
+            (n.ntlm_handshakes, n.spnego_ntlm_handshakes),
+            (0, 0),
+            "{n:?}"
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
+#[ignore = "needs a KDC: eval \"$(tests/kdc/setup.sh)\", then cargo test ... -- --ignored (.ci/run does)"]
+async fn spnego_to_a_server_without_kerberos_goes_on_with_ntlm() {
+    let Some(kdc) = kdc("spnego_to_a_server_without_kerberos_goes_on_with_ntlm") else {
+        return;
+    };
+    within(async {
+        // No Kerberos acceptor: the optimistic AP-REQ cannot be used; the simulator
+        // selects NTLM (a user named as the NTLM fallback sends it: REALM\\vagrant).
+        let sim = Simulator::start_with(SimConfig {
+            users: vec![(format!("{}\\vagrant", kdc.realm), "vagrant".into())],
+            allow_basic: false,
+            allow_unauthenticated_identify: false,
+            ..SimConfig::default()
+        })
+        .await
+        .unwrap();
+        let c = spnego_client(&sim, &kdc, "vagrant", "vagrant");
+        c.identify().await.unwrap();
+        let n = sim.counters();
+        // The NegTokenInit with the AP-REQ, the NEGOTIATE and the AUTHENTICATE in
+        // NegTokenResps, then the sealed Identify.
+        assert_eq!(n.requests, 4, "{n:?}");
+        let out = c.run("whoami", &[]).await.unwrap();
+        assert_eq!(out.code, Some(0));
+        let n = sim.counters();
+        assert_eq!(n.spnego_ntlm_handshakes, 1, "{n:?}");
+        assert_eq!(n.failed_logons, 0, "{n:?}");
+        assert_eq!(sim.kerberos_counters().handshakes, 0);
+    })
+    .await;
+}
+
+#[tokio::test]
+#[ignore = "needs a KDC: eval \"$(tests/kdc/setup.sh)\", then cargo test ... -- --ignored (.ci/run does)"]
+async fn spnego_wrong_password_is_one_as_exchange_and_no_ntlm() {
+    let Some(kdc) = kdc("spnego_wrong_password_is_one_as_exchange_and_no_ntlm") else {
+        return;
+    };
+    within(async {
+        let sim = fan_out_simulator(&kdc, "lockout").await;
+        let c = spnego_client(&sim, &kdc, "lockout", "not-the-password");
+        let calls: Vec<_> = (0..CALLS)
+            .map(|_| {
+                let c = c.clone();
+                tokio::spawn(async move { c.identify().await })
+            })
+            .collect();
+        let mut from_the_kdc = 0;
+        for call in calls {
+            let e = call.await.unwrap().unwrap_err();
+            let Error::Auth(m) = &e else {
+                panic!("expected Error::Auth, got {e:?}")
+            };
+            assert!(!m.contains("not-the-password"), "{m}");
+            if m.contains("no further logon is attempted") {
+                continue;
+            }
+            assert!(m.contains("KDC_ERR_PREAUTH_FAILED"), "{m}");
+            from_the_kdc += 1;
+        }
+        assert_eq!(from_the_kdc, 1, "one logon reached the KDC");
+        // No fallback to NTLM: nothing reached the server.
+        assert_eq!(sim.counters().requests, 0);
+        assert_eq!(sim.counters().failed_logons, 0);
+    })
+    .await;
+}
+
+#[tokio::test]
+#[ignore = "needs a KDC: eval \"$(tests/kdc/setup.sh)\", then cargo test ... -- --ignored (.ci/run does)"]
+async fn spnego_32_connections_share_one_ticket_exchange() {
+    let Some(kdc) = kdc("spnego_32_connections_share_one_ticket_exchange") else {
+        return;
+    };
+    within(async {
+        let sim = fan_out_simulator(&kdc, "spnegofan").await;
+        let before = kdc_exchanges(&kdc.realm, "spnegofan");
+        let c = spnego_client(&sim, &kdc, "spnegofan", "spnegofan");
+        for out in parallel::run_all_at_once(&sim, &c, CALLS).await {
+            assert!(out.stdout_text().contains("released"));
+        }
+        let k = sim.kerberos_counters();
+        assert_eq!(
+            (k.spnego_handshakes, k.failures),
+            (CALLS as u64, 0),
+            "{k:?}"
+        );
+        let after = settled_kdc_exchanges(&kdc.realm, "spnegofan").await;
+        assert_eq!(
+            (after.0 - before.0, after.1 - before.1),
+            (1, 1),
+            "one AS and one TGS exchange for 32 connections: {before:?} -> {after:?}"
         );
     })
     .await;

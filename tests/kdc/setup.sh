@@ -2,8 +2,8 @@
 # Starts a throwaway MIT Kerberos KDC on loopback for tests/kerberos.rs and prints the
 # environment to use (eval "$(tests/kdc/setup.sh)").
 #
-# Realm TOKIO.TEST; principals vagrant@TOKIO.TEST (password "vagrant"), fanout and
-# lockout (password: their name), logger (password Kerb-Pa55-XYZZY), and
+# Realm TOKIO.TEST; principals vagrant@TOKIO.TEST (password "vagrant"), fanout,
+# lockout and spnegofan (password: their name), logger (password Kerb-Pa55-XYZZY), and
 # HTTP/localhost@TOKIO.TEST (random key, exported to a keytab); aes256-cts only. The user
 # requires pre-authentication, as Active Directory does (sspi expects it).
 # All files live in a temporary directory; krb5kdc runs in the foreground (-n) in the
@@ -63,7 +63,7 @@ kdb5_util -r "$REALM" create -s -P "master-$RANDOM$RANDOM" >"$DIR/setup.log" 2>&
 kadmin.local -r "$REALM" -q "addprinc +requires_preauth -pw vagrant vagrant@$REALM" >>"$DIR/setup.log" 2>&1
 # Principals of their own for the tests that count KDC exchanges in kdc.log (tests
 # run in parallel; each counts the lines of its own principal).
-for p in fanout lockout; do
+for p in fanout lockout spnegofan; do
     kadmin.local -r "$REALM" -q "addprinc +requires_preauth -pw $p $p@$REALM" >>"$DIR/setup.log" 2>&1
 done
 # A password unlike any other text, for the test that greps logs for it.
