@@ -794,7 +794,8 @@ impl Channel {
             if !gss {
                 return Err(Error::Config(
                     "KerberosOptions::spnego needs the ticket cache or a keytab (feature \
-                     gssapi); the password path sends the AP-REQ under the Kerberos scheme"
+                     gssapi); the password path sends the AP-REQ under the Kerberos scheme \
+                     (for SPNEGO with a password: Auth::negotiate(..).spnego(true))"
                         .into(),
                 )
                 .into());

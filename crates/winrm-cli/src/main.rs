@@ -125,9 +125,9 @@ struct Global {
     /// does (ignored with --proxy).
     #[arg(long, global = true)]
     proxy_from_env: bool,
-    /// With --auth kerberos: the service principal name to ask a ticket for, e.g.
-    /// HTTP/web01.corp.example (default: HTTP/ and the endpoint's host as written; use it
-    /// when the endpoint is an alias or an IP address).
+    /// With --auth kerberos (or --auth negotiate --spnego): the service principal name to
+    /// ask a ticket for, e.g. HTTP/web01.corp.example (default: HTTP/ and the endpoint's
+    /// host as written; use it when the endpoint is an alias or an IP address).
     #[arg(long, value_name = "SPN", global = true)]
     spn: Option<String>,
     /// With --auth certificate: the client certificate (PEM; leaf first, then any
@@ -147,9 +147,12 @@ struct Global {
     /// canonical DNS name (its CNAME target). Off by default: DNS is not authenticated.
     #[arg(long, global = true)]
     canonicalize_host: bool,
-    /// With --auth kerberos from the ticket cache or --keytab: send the token
-    /// SPNEGO-wrapped under `Authorization: Negotiate`, as Windows' own clients do (the
-    /// host's Auth/Negotiate setting), instead of the bare AP-REQ under `Kerberos`.
+    /// SPNEGO under `Authorization: Negotiate`, as Windows' own clients do. With --auth
+    /// negotiate: Kerberos first when the user names a realm whose KDC krb5.conf
+    /// (KRB5_CONFIG) lists and the host is not an IP address (else --spn), NTLM inside
+    /// SPNEGO otherwise, instead of raw NTLM tokens. With --auth kerberos from the
+    /// ticket cache or --keytab (gssapi build): the Kerberos token SPNEGO-wrapped
+    /// instead of the bare AP-REQ under `Kerberos`.
     #[arg(long, global = true)]
     spnego: bool,
 }
@@ -592,7 +595,7 @@ fn password_for(g: &Global, user: &str) -> Result<Option<String>, Failure> {
 fn credentials(g: &Global, user: String, password: String) -> Auth {
     match g.auth {
         AuthKind::Ntlm => Auth::ntlm(user, password),
-        AuthKind::Negotiate => Auth::negotiate(user, password),
+        AuthKind::Negotiate => negotiate(g, user, password),
         AuthKind::Credssp => Auth::credssp(user, password),
         // The KDC is found for the user's realm in the krb5.conf that KRB5_CONFIG names.
         #[cfg(feature = "kerberos")]
@@ -602,6 +605,20 @@ fn credentials(g: &Global, user: String, password: String) -> Auth {
         // Refused before this is reached (certificate_auth); never a password logon.
         AuthKind::Basic | AuthKind::Certificate => Auth::basic(user, password),
     }
+}
+
+/// `--auth negotiate`: raw NTLM tokens, or SPNEGO with `--spnego` (Kerberos first with
+/// `--spn` when the build has the kerberos feature).
+fn negotiate(g: &Global, user: String, password: String) -> Auth {
+    let auth = Auth::negotiate(user, password).spnego(g.spnego);
+    #[cfg(feature = "kerberos")]
+    if g.spnego && g.spn.is_some() {
+        return auth.kerberos_options(tokio_winrm::KerberosOptions {
+            spn: g.spn.clone(),
+            ..Default::default()
+        });
+    }
+    auth
 }
 
 /// `--spn` and `--canonicalize-host` on a Kerberos logon.
@@ -717,9 +734,11 @@ fn check_kerberos(g: &Global, has_endpoint: bool) -> Result<(), Failure> {
             2,
         ));
     }
-    if g.spn.is_some() && g.auth != AuthKind::Kerberos {
+    let spnego_negotiate = g.spnego && g.auth == AuthKind::Negotiate;
+    if g.spn.is_some() && g.auth != AuthKind::Kerberos && !spnego_negotiate {
         return Err(Failure::Message(
-            "--spn names the service principal of a Kerberos logon: use it with --auth kerberos"
+            "--spn names the service principal of a Kerberos logon: use it with --auth kerberos \
+             (or --auth negotiate --spnego)"
                 .into(),
             2,
         ));
@@ -739,9 +758,11 @@ fn check_kerberos(g: &Global, has_endpoint: bool) -> Result<(), Failure> {
             2,
         ));
     }
-    if g.spnego && (g.auth != AuthKind::Kerberos || !cfg!(feature = "gssapi")) {
+    if g.spnego && !spnego_negotiate && (g.auth != AuthKind::Kerberos || !cfg!(feature = "gssapi"))
+    {
         return Err(Failure::Message(
-            "--spnego is for --auth kerberos from the ticket cache or --keytab, in a build \
+            "--spnego is for --auth negotiate (SPNEGO: Kerberos first, NTLM when not \
+             possible) and for --auth kerberos from the ticket cache or --keytab, in a build \
              with the gssapi feature"
                 .into(),
             2,
@@ -1176,7 +1197,7 @@ mod tests {
             &global(&["--auth", "ntlm", "--spnego"]),
             true,
         ));
-        assert!(m.contains("--auth kerberos"), "{m}");
+        assert!(m.contains("--auth negotiate"), "{m}");
         #[cfg(all(feature = "kerberos", not(feature = "gssapi")))]
         {
             let m = usage_error(check_kerberos(
@@ -1185,6 +1206,26 @@ mod tests {
             ));
             assert!(m.contains("gssapi"), "{m}");
         }
+    }
+
+    #[test]
+    fn auth_negotiate_spnego_makes_a_spnego_logon() {
+        let g = global(&["--auth", "negotiate", "--spnego"]);
+        assert!(check_kerberos(&g, true).is_ok());
+        let auth = credentials(&g, "vagrant".into(), "pw-secret".into());
+        let d = format!("{auth:?}");
+        assert!(
+            d.contains("spnego: true") && !d.contains("pw-secret"),
+            "{d}"
+        );
+        let plain = credentials(&global(&["--auth", "negotiate"]), "v".into(), "p".into());
+        assert!(format!("{plain:?}").contains("spnego: false"));
+        // --spn names the service of the Kerberos attempt.
+        let g = global(&["--auth", "negotiate", "--spnego", "--spn", "HTTP/web01"]);
+        assert!(check_kerberos(&g, true).is_ok());
+        assert!(
+            check_kerberos(&global(&["--auth", "negotiate", "--spn", "HTTP/x"]), true).is_err()
+        );
     }
 
     #[test]
