@@ -204,6 +204,10 @@ pub async fn serve(o: SimArgs, user: String, password: String) -> std::process::
         "simulator: {} requests, {} shells created ({} open), {} commands, {} open enumerations",
         c.requests, c.shells_created, c.open_shells, c.commands_started, c.open_enumerations
     );
+    eprintln!(
+        "simulator: NTLM: {} handshakes ({} inside SPNEGO), {} sealed requests, {} failed logons",
+        c.ntlm_handshakes, c.spnego_ntlm_handshakes, c.sealed_messages, c.failed_logons
+    );
     if o.credssp {
         let c = sim.credssp_counters();
         // Who delegated, and whether the password was the account's: never the password.
