@@ -388,8 +388,9 @@ fn peer_python() -> Result<String, String> {
     Err(format!("no python with pyspnego among {candidates:?}"))
 }
 
-/// pyspnego's NTLM acceptor (tests/peers/servers/ntlm_server.py) as the server: our
-/// client's handshake, sealing and unsealing against code no one here wrote.
+/// pyspnego's NTLM and Negotiate (SPNEGO) acceptors (tests/peers/servers/ntlm_server.py)
+/// as the server: our client's handshake (raw NTLM, and NTLM inside SPNEGO with both
+/// mechListMICs), sealing and unsealing against code no one here wrote.
 #[tokio::test]
 #[ignore = "needs Python with pyspnego (WINRM_PEER_PYTHON); .ci/run runs it with -- --ignored"]
 async fn interop_with_pyspnego_acceptor() {
@@ -417,6 +418,9 @@ async fn interop_with_pyspnego_acceptor() {
         for auth in [
             Auth::ntlm("vagrant", "vagrant"),
             Auth::negotiate("CORP\\vagrant", "vagrant"),
+            // SPNEGO: pyspnego's Negotiate acceptor, NTLM inside, both mechListMICs.
+            Auth::negotiate("vagrant", "vagrant").spnego(true),
+            Auth::negotiate("CORP\\vagrant", "vagrant").spnego(true),
         ] {
             let c = client(&endpoint, auth);
             let id = c.identify().await.unwrap();
@@ -434,6 +438,11 @@ async fn interop_with_pyspnego_acceptor() {
             assert!(c.transport_stats().handshakes >= 1);
         }
         let bad = client(&endpoint, Auth::ntlm("vagrant", "wrong"));
+        assert!(matches!(
+            bad.identify().await.unwrap_err(),
+            Error::Unauthorized { .. }
+        ));
+        let bad = client(&endpoint, Auth::negotiate("vagrant", "wrong").spnego(true));
         assert!(matches!(
             bad.identify().await.unwrap_err(),
             Error::Unauthorized { .. }

@@ -1,5 +1,6 @@
-"""An independent WinRM test server: pyspnego's NTLM acceptor (PyPI) with WinRM message
-encryption ([MS-WSMV] 2.2.9.1), answering Identify, a WinRS command (Create, Command,
+"""An independent WinRM test server: pyspnego's NTLM acceptor (PyPI), and its Negotiate
+(SPNEGO) acceptor for a client that sends a NegTokenInit (NTLM inside SPNEGO here: no
+Kerberos), with WinRM message encryption ([MS-WSMV] 2.2.9.1), answering Identify, a WinRS command (Create, Command,
 Receive, Signal, Delete) and an enumeration (Enumerate, Pull, Release) with canned but
 plausible responses. One NTLM context per TCP connection, as Windows keeps it. Every
 request after the handshake must be sealed (AllowUnencrypted=false).
@@ -130,8 +131,10 @@ class Handler(BaseHTTPRequestHandler):
         auth = self.headers.get("Authorization", "")
         if auth.lower().startswith("negotiate "):
             token = base64.b64decode(auth.split(" ", 1)[1])
-            if token[8:12] == b"\x01\x00\x00\x00":
+            if token.startswith(b"NTLMSSP\x00") and token[8:12] == b"\x01\x00\x00\x00":
                 self.ctx = spnego.server(protocol="ntlm")
+            elif token[:1] == b"\x60":  # a SPNEGO NegTokenInit
+                self.ctx = spnego.server(protocol="negotiate")
             if self.ctx is None:
                 return self.refuse()
             try:
@@ -141,8 +144,10 @@ class Handler(BaseHTTPRequestHandler):
                 return self.refuse()
             if not self.ctx.complete:
                 return self.reply(401, headers=[("WWW-Authenticate", "Negotiate " + base64.b64encode(out).decode())])
+            # SPNEGO: the acceptor's last token (accept-completed, its mechListMIC).
+            self.final = [("WWW-Authenticate", "Negotiate " + base64.b64encode(out).decode())] if out else []
             if not body:
-                return self.reply(200)
+                return self.reply(200, headers=self.final)
         if self.ctx is None or not self.ctx.complete:
             return self.refuse()
         if "multipart/encrypted" not in self.headers.get("Content-Type", ""):
