@@ -82,7 +82,7 @@ struct Established {
 
 /// A connection's NTLM context: raw, or negotiated inside SPNEGO (the same sealing).
 enum SimNtlm {
-    Raw(NtlmContext),
+    Raw(Box<NtlmContext>),
     Spnego(Box<SpnegoContext>),
 }
 
@@ -312,7 +312,7 @@ pub(crate) fn authenticate(
                         .ntlm_handshakes
                         .fetch_add(1, Ordering::SeqCst);
                     inner.established = Some(Established {
-                        ctx: SimNtlm::Raw(server),
+                        ctx: SimNtlm::Raw(Box::new(server)),
                         user: user.clone(),
                         epoch,
                     });
