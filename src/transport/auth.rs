@@ -544,6 +544,23 @@ mod tests {
     }
 
     #[test]
+    fn spnego_is_a_negotiate_option() {
+        assert!(!Auth::negotiate("u", "p").is_spnego());
+        let a = Auth::negotiate("u", "p").spnego(true);
+        assert!(a.is_spnego() && a.scheme() == "Negotiate");
+        assert!(a.seals(false) && !a.seals(true));
+        // Other schemes ignore it.
+        assert!(!Auth::ntlm("u", "p").spnego(true).is_spnego());
+        assert!(!Auth::credssp("u", "p").spnego(true).is_spnego());
+        assert!(
+            !Auth::negotiate("u", "p")
+                .spnego(true)
+                .spnego(false)
+                .is_spnego()
+        );
+    }
+
+    #[test]
     fn encryption_policy() {
         let a = Auth::ntlm("u", "p");
         assert!(a.seals(false) && !a.seals(true));

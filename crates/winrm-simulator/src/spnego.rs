@@ -106,6 +106,32 @@ mod tests {
     }
 
     #[test]
+    fn kerberos_first_with_an_unusable_token_gets_ntlm_selected() {
+        use wsman_protocol::security::spnego::SpnegoContext;
+        // As a Windows client offers it: Kerberos first with an optimistic AP-REQ (here
+        // junk: the NTLM acceptor cannot use it), NTLM after.
+        let t = neg_token_init(
+            &[oids::ms_krb5(), oids::krb5(), oids::ntlm_ssp()],
+            b"an AP-REQ the acceptor cannot use",
+        );
+        let mut server = SpnegoContext::ntlm_server(Vec::new()).unwrap();
+        let (status, resp) = server.accept(&t, None).unwrap();
+        assert_eq!(status, sspi::SecurityStatus::ContinueNeeded);
+        let back: NegTokenTarg1 = picky_asn1_der::from_bytes(&resp).unwrap();
+        // accept-incomplete, NTLM selected, no token: the client sends its NEGOTIATE.
+        assert_eq!(back.0.neg_result.0.as_ref().unwrap().0.0, vec![0x0a, 1, 1]);
+        assert_eq!(
+            back.0.supported_mech.0.as_ref().unwrap().0.0,
+            oids::ntlm_ssp()
+        );
+        assert!(back.0.response_token.0.is_none());
+        // Kerberos alone is refused (no Kerberos acceptor here).
+        let t = neg_token_init(&[oids::krb5()], b"ap-req");
+        let mut server = SpnegoContext::ntlm_server(Vec::new()).unwrap();
+        assert!(server.accept(&t, None).is_err());
+    }
+
+    #[test]
     fn the_answer_is_a_neg_token_resp() {
         let resp = accept_completed(ObjectIdentifierAsn1::from(oids::krb5()), b"ap-rep".to_vec());
         // [1] { SEQUENCE { [0] ENUMERATED 0, [1] OID, [2] OCTET STRING } }
