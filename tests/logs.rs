@@ -93,3 +93,26 @@ async fn a_trace_capture_of_a_sealed_ntlm_session_holds_no_credentials() {
     assert!(secrets.tokens() >= 3, "{} tokens", secrets.tokens());
     secrets.assert_absent_from(&logs.text());
 }
+
+#[tokio::test]
+async fn a_trace_capture_of_a_sealed_spnego_session_holds_no_credentials() {
+    let logs = capture();
+    let sim = simulator(false).await;
+    let proxy = TeeProxy::start(sim.addr()).await;
+    let c = Client::builder(proxy.endpoint())
+        .auth(
+            Auth::negotiate(USER, PASSWORD)
+                .spnego(true)
+                .encryption(Encryption::Always),
+        )
+        .build()
+        .unwrap();
+    session(&c, Auth::negotiate(USER, "wrong-Pa55").spnego(true)).await;
+    let n = sim.counters();
+    assert!(n.spnego_ntlm_handshakes >= 1 && n.sealed_messages >= 4, "{n:?}");
+    let mut secrets = Secrets::of_password(PASSWORD);
+    secrets.add_wire(&proxy.wire());
+    // NegTokenInit, the CHALLENGE, the AUTHENTICATE and the final NegTokenResp.
+    assert!(secrets.tokens() >= 4, "{} tokens", secrets.tokens());
+    secrets.assert_absent_from(&logs.text());
+}
