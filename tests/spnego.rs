@@ -6,6 +6,9 @@
 //! SPNEGO-NTLM handshake counted at the simulator; a wrong password is one failed logon;
 //! raw NTLM still works beside it. (SPNEGO with a real KDC: tests/kerberos.rs.)
 
+#[path = "support/pki.rs"]
+mod pki;
+
 use std::future::Future;
 use std::time::Duration;
 
@@ -216,6 +219,34 @@ async fn a_tampered_response_is_refused() {
         // A fresh connection authenticates again and goes on.
         c.identify().await.unwrap();
         assert_eq!(sim.counters().spnego_ntlm_handshakes, 2);
+    })
+    .await;
+}
+
+/// Over https:// (a TLS front relaying to the simulator) TLS carries the privacy
+/// (`Encryption::Auto`: nothing sealed) and the exchange is bound to the TLS channel.
+#[tokio::test]
+async fn over_https_tls_carries_the_privacy() {
+    within(async {
+        let sim = Simulator::start_with(SimConfig {
+            // The simulator sees the front's plain HTTP: clear text after the logon.
+            allow_unencrypted: true,
+            ..config()
+        })
+        .await
+        .unwrap();
+        let front = pki::start(sim.addr()).await;
+        let c = Client::builder(format!("https://localhost:{}/wsman", front.port))
+            .auth(Auth::negotiate(sim.user(), sim.password()).spnego(true))
+            .add_root_certificate_pem(front.ca_pem.as_bytes())
+            .operation_timeout(Duration::from_secs(5))
+            .build()
+            .unwrap();
+        let out = c.run("echo", &["over", "tls"]).await.unwrap();
+        assert!(out.stdout_text().contains("over tls"), "{out:?}");
+        let n = sim.counters();
+        assert_eq!(n.spnego_ntlm_handshakes, 1, "{n:?}");
+        assert_eq!(n.sealed_messages, 0, "{n:?}");
     })
     .await;
 }

@@ -95,7 +95,25 @@ pub fn accept<P: Sspi>(
     creds: &mut P::CredentialsHandle,
     token: &[u8],
 ) -> sspi::Result<(SecurityStatus, Vec<u8>)> {
+    accept_bound(package, creds, token, None)
+}
+
+/// [`accept`] with a `SEC_CHANNEL_BINDINGS` buffer (see
+/// [`kerberos::sec_channel_bindings`]) that the package checks the client's binding
+/// against.
+pub fn accept_bound<P: Sspi>(
+    package: &mut P,
+    creds: &mut P::CredentialsHandle,
+    token: &[u8],
+    channel_bindings: Option<&[u8]>,
+) -> sspi::Result<(SecurityStatus, Vec<u8>)> {
     let mut input = vec![SecurityBuffer::new(token.to_vec(), BufferType::Token)];
+    if let Some(cb) = channel_bindings {
+        input.push(SecurityBuffer::new(
+            cb.to_vec(),
+            BufferType::ChannelBindings,
+        ));
+    }
     let mut output = vec![SecurityBuffer::new(Vec::new(), BufferType::Token)];
     let status = quiet(|| {
         let builder = package

@@ -157,9 +157,10 @@ impl SpnegoContext {
         })
     }
 
-    /// Initiator: binds the context to a channel (for HTTPS the RFC 5929
-    /// `tls-server-end-point` data), for Kerberos and NTLM alike. Call it before the
-    /// first [`initialize`](Self::initialize).
+    /// Binds the context to a channel (for HTTPS the RFC 5929 `tls-server-end-point`
+    /// data), for Kerberos and NTLM alike: an initiator puts it into its AP-REQ or
+    /// AUTHENTICATE; an acceptor refuses an AUTHENTICATE bound to another channel. Call
+    /// it before the first step.
     pub fn set_channel_bindings(&mut self, application_data: &[u8]) {
         self.channel_bindings = Some(super::kerberos::sec_channel_bindings(application_data));
     }
@@ -247,7 +248,13 @@ impl SpnegoContext {
         if let Some(identity) = identity {
             self.creds = Some(CredentialsBuffers::AuthIdentity(identity.into()));
         }
-        super::accept(&mut self.neg, &mut self.creds, token).map_err(|e| e.to_string())
+        super::accept_bound(
+            &mut self.neg,
+            &mut self.creds,
+            token,
+            self.channel_bindings.as_deref(),
+        )
+        .map_err(|e| e.to_string())
     }
 
     /// Seals `plain`: the signature (the NTLM signature, or the head of a Kerberos wrap
@@ -376,6 +383,34 @@ mod tests {
             assert_eq!(s.unseal(&sig, &sealed).unwrap(), msg.as_bytes());
             let (sig, sealed) = s.seal(b"reply").unwrap();
             assert_eq!(c.unseal(&sig, &sealed).unwrap(), b"reply");
+        }
+    }
+
+    /// The client's AUTHENTICATE (inside SPNEGO) carries the channel binding: an
+    /// acceptor on the same channel takes it, one on another channel refuses it.
+    #[test]
+    fn the_channel_binding_reaches_the_acceptor() {
+        for (client_cb, server_cb, ok) in [
+            (
+                &b"tls-server-end-point:aaaa"[..],
+                &b"tls-server-end-point:aaaa"[..],
+                true,
+            ),
+            (
+                b"tls-server-end-point:aaaa",
+                b"tls-server-end-point:bbbb",
+                false,
+            ),
+        ] {
+            let mut client = SpnegoContext::ntlm_client(identity("vagrant", "pw")).unwrap();
+            client.set_channel_bindings(client_cb);
+            let mut server = SpnegoContext::ntlm_server(vec![identity("vagrant", "pw")]).unwrap();
+            server.set_channel_bindings(server_cb);
+            let (_, init) = client.initialize(&[], &NoKdc).unwrap();
+            let (_, challenge) = server.accept(&init, None).unwrap();
+            let (_, authenticate) = client.initialize(&challenge, &NoKdc).unwrap();
+            let result = server.accept(&authenticate, Some(identity("vagrant", "pw")));
+            assert_eq!(result.is_ok(), ok, "{result:?}");
         }
     }
 
