@@ -109,7 +109,10 @@ async fn a_trace_capture_of_a_sealed_spnego_session_holds_no_credentials() {
         .unwrap();
     session(&c, Auth::negotiate(USER, "wrong-Pa55").spnego(true)).await;
     let n = sim.counters();
-    assert!(n.spnego_ntlm_handshakes >= 1 && n.sealed_messages >= 4, "{n:?}");
+    assert!(
+        n.spnego_ntlm_handshakes >= 1 && n.sealed_messages >= 4,
+        "{n:?}"
+    );
     let mut secrets = Secrets::of_password(PASSWORD);
     secrets.add_wire(&proxy.wire());
     // NegTokenInit, the CHALLENGE, the AUTHENTICATE and the final NegTokenResp.
