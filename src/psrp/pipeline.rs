@@ -314,10 +314,9 @@ impl PipelineBuilder {
         tracing::debug!(pool = %pool.id, pipeline = %id, command = %command_id, "pipeline created");
         // The pipeline exists on the server: from here on, dropping `pipeline` stops it.
         let rest: Vec<Vec<u8>> = payloads.collect();
-        let pipeline = Pipeline::drive(pool, id, scope, permit, self.buffer, rest);
+        let pipeline = Pipeline::drive(pool, id, command_id, scope, permit, self.buffer, rest);
         if let Some(values) = self.input {
-            pipeline.send_inputs(values).await?;
-            pipeline.end_input().await?;
+            pipeline.send_input_messages(values, true).await?;
         }
         Ok(pipeline)
     }
@@ -356,6 +355,8 @@ impl PipelineBuilder {
 /// task that [`crate::Client::shutdown`] waits for.
 pub struct Pipeline {
     id: Uuid,
+    /// The CommandId the server gave the pipeline (Windows echoes `id`).
+    command_id: String,
     pool: Arc<PoolInner>,
     rx: mpsc::Receiver<Result<PsEvent>>,
     cancel: CancelHandle,
@@ -377,6 +378,7 @@ impl Pipeline {
     fn drive(
         pool: Arc<PoolInner>,
         id: Uuid,
+        command_id: String,
         scope: Scope,
         permit: OwnedSemaphorePermit,
         buffer: usize,
@@ -388,6 +390,7 @@ impl Pipeline {
         let driver = Driver {
             pool: Arc::clone(&pool),
             id,
+            command_id: command_id.clone(),
             scope,
             tx,
             cleanup_rx,
@@ -396,6 +399,7 @@ impl Pipeline {
         pool.shell.drivers.spawn(driver.run(rest));
         Pipeline {
             id,
+            command_id,
             pool,
             rx,
             cancel,
@@ -453,16 +457,29 @@ impl Pipeline {
     /// # Cancel safety
     /// A dropped future may have delivered some of the objects.
     pub async fn send_inputs(&self, values: impl IntoIterator<Item = PsValue>) -> Result<()> {
-        let messages: Vec<Message> = values
+        self.send_input_messages(values, false).await
+    }
+
+    /// Input objects, and END_OF_PIPELINE_INPUT after them when `end`, packed into as
+    /// few Sends as fit (as Windows' clients send them).
+    async fn send_input_messages(
+        &self,
+        values: impl IntoIterator<Item = PsValue>,
+        end: bool,
+    ) -> Result<()> {
+        let mut messages: Vec<Message> = values
             .into_iter()
             .map(|v| pipeline_input(self.pool.id, self.id, &v))
             .collect();
+        if end {
+            messages.push(end_of_pipeline_input(self.pool.id, self.id));
+        }
         if messages.is_empty() {
             return Ok(());
         }
         let payloads = self.pool.pack(&messages);
         self.pool
-            .send_payloads(Input::Stdin, Some(self.id), payloads)
+            .send_payloads(Input::Stdin, Some(&self.command_id), payloads)
             .await
     }
 
@@ -478,7 +495,7 @@ impl Pipeline {
             .pool
             .pack(&[end_of_pipeline_input(self.pool.id, self.id)]);
         self.pool
-            .send_payloads(Input::Stdin, Some(self.id), payloads)
+            .send_payloads(Input::Stdin, Some(&self.command_id), payloads)
             .await
     }
 
@@ -600,6 +617,7 @@ enum Outcome {
 struct Driver {
     pool: Arc<PoolInner>,
     id: Uuid,
+    command_id: String,
     scope: Scope,
     tx: mpsc::Sender<Result<PsEvent>>,
     cleanup_rx: oneshot::Receiver<TaskTrackerToken>,
@@ -612,16 +630,17 @@ impl Driver {
         let outcome = tokio::select! {
             biased;
             reason = self.scope.cancelled() => Outcome::Cancelled(reason),
-            r = self.pool.send_payloads(Input::Stdin, Some(self.id), rest) => match r {
+            r = self.pool.send_payloads(Input::Stdin, Some(&self.command_id), rest) => match r {
                 Ok(()) => self.receive_loop(&mut queue).await,
                 Err(e) => Outcome::Failed(e),
             },
         };
+        let command_id = self.command_id.clone();
         let stop = |pool: Arc<PoolInner>, id: Uuid, permit: Option<OwnedSemaphorePermit>| {
             let client = pool.shell.client.clone();
             // Tracked by the client, so that shutdown() waits for the signal.
             client.spawn_cleanup(async move {
-                match send_stop(&pool, id).await {
+                match send_stop(&pool, &command_id).await {
                     Ok(()) => {}
                     Err(e) if e.fault().is_some_and(|f| f.is_gone() || f.is_aborted()) => {}
                     Err(e) => {
@@ -674,7 +693,7 @@ impl Driver {
                 biased;
                 // Dropping the Receive future closes its connection at once.
                 reason = self.scope.cancelled() => return Outcome::Cancelled(reason),
-                r = receive(&shell, Some(self.id)) => r,
+                r = receive(&shell, Some(&self.command_id)) => r,
             };
             let received = match received {
                 Ok(r) => r,
@@ -698,9 +717,8 @@ impl Driver {
                     Err(e) => return Outcome::Failed(e.into()),
                 };
                 for m in messages {
-                    if m.pipeline_id.is_some_and(|p| p != self.id) {
-                        continue;
-                    }
+                    // The server sends this pipeline's messages on its command's stream
+                    // (a recording's ids differ from ours; Windows echoes ours).
                     let decoded = match ServerMessage::decode(&m) {
                         Ok(d) => d,
                         Err(e) => return Outcome::Failed(e.into()),
@@ -783,11 +801,11 @@ impl Driver {
 }
 
 /// The PSRP stop signal for pipeline `id` ([MS-PSRP] §3.1.5.3.9).
-async fn send_stop(pool: &PoolInner, id: Uuid) -> Result<()> {
+async fn send_stop(pool: &PoolInner, command_id: &str) -> Result<()> {
     let env = pool
         .shell
         .envelope(ns::action::SIGNAL)
-        .write(|w| winrs::write_signal(w, &wire::guid(id), wire::STOP_SIGNAL));
+        .write(|w| winrs::write_signal(w, command_id, wire::STOP_SIGNAL));
     let c = &pool.shell.client;
     c.exchange(RequestKind::Write, env, c.inner.operation_timeout)
         .await

@@ -280,7 +280,7 @@ fn blob_limit(c: &Client, uri: &str, options: &[OptionItem]) -> usize {
         selectors: &selectors,
         ..c.envelope(ns::action::SEND, Some(uri))
     }
-    .write(|w| wire::write_send(w, Input::Stdin, Some(nil), b""))
+    .write(|w| wire::write_send(w, Input::Stdin, Some(&wire::guid(nil)), b""))
     .len();
     let overhead = create.max(send) + ENVELOPE_MARGIN;
     max_blob_size(c.inner.max_envelope_size as usize, overhead).unwrap_or(1024)
@@ -313,7 +313,7 @@ impl PoolInner {
     pub(crate) async fn send_payloads(
         &self,
         stream: Input,
-        command: Option<Uuid>,
+        command: Option<&str>,
         payloads: Vec<Vec<u8>>,
     ) -> Result<()> {
         let c = &self.shell.client;
@@ -408,17 +408,17 @@ pub(crate) struct Received {
 
 /// One Receive of `stdout` on the pool or a pipeline; a `TimedOut` fault polls again.
 /// Dropping the future abandons the Receive and closes its connection.
-pub(crate) async fn receive(shell: &ShellInner, command: Option<Uuid>) -> Result<Received> {
+pub(crate) async fn receive(shell: &ShellInner, command: Option<&str>) -> Result<Received> {
     let c = &shell.client;
     let keepalive = [OptionItem::new("WSMAN_CMDSHELL_OPTION_KEEPALIVE", "TRUE")];
-    let command_id = command.map(wire::guid).unwrap_or_default();
+    let command_id = command.unwrap_or_default();
     loop {
         let env = crate::soap::Envelope {
             options: &keepalive,
             ..shell.envelope(ns::action::RECEIVE)
         }
         .write(|w| wire::write_receive(w, command));
-        let mut sink = StreamSink::new(&command_id);
+        let mut sink = StreamSink::new(command_id);
         match c
             .exchange_with(
                 RequestKind::LongPoll,

@@ -88,7 +88,7 @@ pub(crate) enum Input {
 }
 
 /// A Send of one payload of fragments, to the pool (`command` none) or a pipeline.
-pub(crate) fn write_send(w: &mut XmlWriter, stream: Input, command: Option<Uuid>, payload: &[u8]) {
+pub(crate) fn write_send(w: &mut XmlWriter, stream: Input, command: Option<&str>, payload: &[u8]) {
     w.raw("<rsp:Send xmlns:rsp=\"");
     w.raw(ns::SHELL);
     w.raw("\"><rsp:Stream Name=\"");
@@ -99,7 +99,7 @@ pub(crate) fn write_send(w: &mut XmlWriter, stream: Input, command: Option<Uuid>
     w.raw("\"");
     if let Some(id) = command {
         w.raw(" CommandId=\"");
-        w.raw(&guid(id));
+        w.attr_text(id);
         w.raw("\"");
     }
     w.raw(">");
@@ -108,13 +108,13 @@ pub(crate) fn write_send(w: &mut XmlWriter, stream: Input, command: Option<Uuid>
 }
 
 /// A Receive of the `stdout` stream of the pool (`command` none) or of a pipeline.
-pub(crate) fn write_receive(w: &mut XmlWriter, command: Option<Uuid>) {
+pub(crate) fn write_receive(w: &mut XmlWriter, command: Option<&str>) {
     w.raw("<rsp:Receive xmlns:rsp=\"");
     w.raw(ns::SHELL);
     w.raw("\"><rsp:DesiredStream");
     if let Some(id) = command {
         w.raw(" CommandId=\"");
-        w.raw(&guid(id));
+        w.attr_text(id);
         w.raw("\"");
     }
     w.raw(">stdout</rsp:DesiredStream></rsp:Receive>");
@@ -143,7 +143,14 @@ mod tests {
         assert!(cmd.contains(r#"CommandId="C189B341-BB56-44CA-BB69-05F0CAC14125"><rsp:Command/><rsp:Arguments>AQ==</rsp:Arguments>"#));
         let send = written(|w| write_send(w, Input::Pr, None, b"\x01"));
         assert!(send.ends_with(r#"<rsp:Stream Name="pr">AQ==</rsp:Stream></rsp:Send>"#));
-        let send = written(|w| write_send(w, Input::Stdin, Some(pool), b""));
+        let send = written(|w| {
+            write_send(
+                w,
+                Input::Stdin,
+                Some("C189B341-BB56-44CA-BB69-05F0CAC14125"),
+                b"",
+            )
+        });
         assert!(send.contains(r#"<rsp:Stream Name="stdin" CommandId="C189B341-BB56-44CA-BB69-05F0CAC14125"></rsp:Stream>"#));
         let recv = written(|w| write_receive(w, None));
         assert!(recv.ends_with("<rsp:DesiredStream>stdout</rsp:DesiredStream></rsp:Receive>"));
