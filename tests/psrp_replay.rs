@@ -217,3 +217,87 @@ async fn void_host_calls_get_no_answer_and_output_arrives() {
     replay.within("shutdown", c.shutdown()).await;
     replay.finish();
 }
+
+#[tokio::test]
+async fn a_terminating_error_is_a_failed_state_with_its_record() {
+    let rec = recorded::load_psrp("test_client_execute_ps_failure");
+    let replay = Replay::start(
+        &rec,
+        steps_of(&rec, &allowances(&[&MAX_ENVELOPE_SIZE_RAISED])),
+    )
+    .await;
+    let c = replay.client(PT20S);
+    let pool = open(&replay, c.runspace_pool()).await;
+    let err = replay
+        .within(
+            "invoke",
+            pool.pipeline()
+                .command("Invoke-Expression")
+                .param("Command", "Get-ServiceTypo -Name winrm")
+                .command("Out-String")
+                .switch("Stream")
+                .invoke(),
+        )
+        .await
+        .expect_err("the pipeline failed");
+    match &err {
+        tokio_winrm::Error::PipelineFailed { error } => {
+            assert!(
+                error
+                    .message
+                    .contains("'Get-ServiceTypo' is not recognized"),
+                "{error:?}"
+            );
+            assert_eq!(
+                error.fully_qualified_error_id.as_deref(),
+                Some(
+                    "CommandNotFoundException,Microsoft.PowerShell.Commands.InvokeExpressionCommand"
+                )
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(err.to_string().contains("Get-ServiceTypo"), "{err}");
+    replay.within("close", pool.close()).await.expect("close");
+    replay.within("shutdown", c.shutdown()).await;
+    replay.finish();
+}
+
+#[tokio::test]
+async fn a_2_1_server_gets_the_2_1_pipeline_and_merged_errors_come_as_output() {
+    let rec = recorded::load_psrp("test_psrp_run_protocol_version_2.1");
+    let replay = Replay::start(&rec, steps_of(&rec, COMMON)).await;
+    let c = replay.client(PT20S);
+    let pool = open(&replay, c.runspace_pool()).await;
+    assert_eq!(pool.protocol_version().to_string(), "2.1");
+    let script = "begin {\n    $DebugPreference = 'Continue'\n    Write-Debug \"Start Block\"\n    Write-Error \"error\"\n}\nprocess {\n    $input\n}\nend {\n    Write-Debug \"End Block\"\n}";
+    let list: PsValue = PsObject::list(
+        ["System.Object[]", "System.Array", "System.Object"],
+        vec!["3".into(), 3.into()],
+    )
+    .into();
+    let inv = replay
+        .within(
+            "invoke",
+            pool.pipeline()
+                .script(script)
+                .merge_error_to_output()
+                .input([PsValue::from("message 1"), PsValue::from(2), list])
+                .invoke(),
+        )
+        .await
+        .expect("invoke");
+    assert_eq!(inv.output.len(), 4, "{inv:?}");
+    assert!(
+        tokio_winrm::psrp::ErrorRecord::from_value(&inv.output[0])
+            .is_ok_and(|e| e.message == "error"),
+        "the merged error record comes first: {:?}",
+        inv.output[0]
+    );
+    assert_eq!(inv.output[1].as_str(), Some("message 1"));
+    assert_eq!(inv.debug.len(), 2);
+    assert!(inv.errors.is_empty());
+    replay.within("close", pool.close()).await.expect("close");
+    replay.within("shutdown", c.shutdown()).await;
+    replay.finish();
+}
