@@ -26,7 +26,7 @@ use psrp_differences::*;
 use replay_server::{Replay, steps_of};
 use tokio_winrm::psrp::{PipelineEnd, PsEvent, PsObject, PsValue, RunspacePool};
 use winrs_differences::BOOL_OPTION_CASE;
-use wsman_protocol::psrp::Collection;
+use wsman_protocol::psrp::{Collection, Destination, Fragmenter, Message, MessageType};
 
 const PT20S: Duration = Duration::from_secs(20);
 
@@ -300,4 +300,131 @@ async fn a_2_1_server_gets_the_2_1_pipeline_and_merged_errors_come_as_output() {
     replay.within("close", pool.close()).await.expect("close");
     replay.within("shutdown", c.shutdown()).await;
     replay.finish();
+}
+
+/// A recorded ReceiveResponse with its body replaced: `messages` (to the client) as
+/// `stdout` streams of `command_id`, and the command still running.
+fn receive_response_with(recorded: &str, command_id: &str, messages: &[Message]) -> String {
+    use base64::Engine as _;
+    let mut out = Fragmenter::new(32_000);
+    let streams: String = out
+        .pack(messages)
+        .iter()
+        .map(|p| {
+            format!(
+                r#"<rsp:Stream Name="stdout" CommandId="{command_id}">{}</rsp:Stream>"#,
+                base64::engine::general_purpose::STANDARD.encode(p)
+            )
+        })
+        .collect();
+    let (head, _) = recorded.split_once("<s:Body>").expect("a body");
+    format!(
+        r#"{head}<s:Body><rsp:ReceiveResponse>{streams}<rsp:CommandState CommandId="{command_id}" State="http://schemas.microsoft.com/wbem/wsman/1/windows/shell/CommandState/Running"></rsp:CommandState></rsp:ReceiveResponse></s:Body></s:Envelope>"#
+    )
+}
+
+#[tokio::test]
+async fn cancel_abandons_the_receive_signals_stop_at_once_and_delivers_what_arrived() {
+    let rec = recorded::load_psrp("test_psrp_pshost_methods");
+    let granted = allowances(&[&MAX_ENVELOPE_SIZE_RAISED]);
+    let mut steps = steps_of(&rec, &granted);
+    // 0 Create, 1-2 Receive (open), 3 Command, 4 Receive, 5 Delete.
+    let delete = steps.pop().expect("Delete");
+    let receive = &mut steps[4];
+    let command_id = {
+        let root = wsman_protocol::xml::parse(receive.recorded_request.as_bytes()).unwrap();
+        let body = root.child(wsman_protocol::ns::SOAP, "Body").unwrap();
+        let r = body.child(wsman_protocol::ns::SHELL, "Receive").unwrap();
+        r.child(wsman_protocol::ns::SHELL, "DesiredStream")
+            .and_then(|d| d.attr("CommandId"))
+            .unwrap()
+            .to_string()
+    };
+    let (pool_id, pipeline_id) = (uuid::Uuid::new_v4(), uuid::Uuid::new_v4());
+    let sent: Vec<Message> = (1..=3)
+        .map(|n| {
+            Message::from_value(
+                Destination::Client,
+                MessageType::PipelineOutput,
+                pool_id,
+                Some(pipeline_id),
+                &PsValue::from(n),
+            )
+        })
+        .collect();
+    receive.response = receive_response_with(&receive.response, &command_id, &sent);
+    let held = replay_server::Step {
+        label: "held pipeline Receive".into(),
+        hold: true,
+        ..clone_step(&steps[4])
+    };
+    let signal_request = steps[4]
+        .recorded_request
+        .replace(
+            "http://schemas.microsoft.com/wbem/wsman/1/windows/shell/Receive<",
+            "http://schemas.microsoft.com/wbem/wsman/1/windows/shell/Signal<",
+        )
+        .replace(
+            r#"<wsman:OptionSet s:mustUnderstand="true"><wsman:Option Name="WSMAN_CMDSHELL_OPTION_KEEPALIVE">True</wsman:Option></wsman:OptionSet>"#,
+            "",
+        );
+    let signal_request = {
+        let (head, _) = signal_request.split_once("<s:Body>").unwrap();
+        format!(
+            r#"{head}<s:Body><rsp:Signal CommandId="{command_id}"><rsp:Code>powershell/signal/crtl_c</rsp:Code></rsp:Signal></s:Body></s:Envelope>"#
+        )
+    };
+    let signal_response = {
+        let (head, _) = steps[4].response.split_once("<s:Body>").unwrap();
+        format!("{head}<s:Body><rsp:SignalResponse/></s:Body></s:Envelope>")
+    };
+    let signal = replay_server::Step {
+        label: "stop signal".into(),
+        action: "http://schemas.microsoft.com/wbem/wsman/1/windows/shell/Signal".into(),
+        recorded_request: signal_request,
+        response: signal_response,
+        ..clone_step(&steps[4])
+    };
+    steps.extend([held, signal, delete]);
+    let replay = Replay::start(&rec, steps).await;
+    let c = replay.client(PT20S);
+    let pool = open(&replay, c.runspace_pool()).await;
+    let p = replay
+        .within(
+            "start",
+            pool.pipeline()
+                .script("$host.CurrentCulture; $host.SetShouldExit(1)")
+                .start(),
+        )
+        .await
+        .expect("start");
+    // The second Receive is in flight: the three outputs are buffered, unread.
+    replay.requested(5).await;
+    p.cancel();
+    // The stop signal goes out while the Receive is still pending (never answered).
+    replay.requested(6).await;
+    let evs = events(&replay, p).await;
+    let values: Vec<i64> = outputs(&evs).iter().filter_map(PsValue::as_i64).collect();
+    assert_eq!(values, [1, 2, 3], "{evs:?}");
+    assert_eq!(
+        last_state(&evs),
+        &PipelineEnd::Stopped {
+            reason: Some(tokio_winrm::CancelReason::User)
+        }
+    );
+    replay.within("close", pool.close()).await.expect("close");
+    replay.within("shutdown", c.shutdown()).await;
+    replay.finish();
+}
+
+fn clone_step(s: &replay_server::Step) -> replay_server::Step {
+    replay_server::Step {
+        label: s.label.clone(),
+        action: s.action.clone(),
+        recorded_request: s.recorded_request.clone(),
+        status: s.status,
+        response: s.response.clone(),
+        hold: s.hold,
+        allowances: s.allowances.clone(),
+    }
 }

@@ -638,8 +638,11 @@ impl Driver {
         let command_id = self.command_id.clone();
         let stop = |pool: Arc<PoolInner>, id: Uuid, permit: Option<OwnedSemaphorePermit>| {
             let client = pool.shell.client.clone();
-            // Tracked by the client, so that shutdown() waits for the signal.
+            // The pool's close() waits for it (the Delete follows the Signal), and so
+            // does the client's shutdown().
+            let signalling = pool.shell.signals.token();
             client.spawn_cleanup(async move {
+                let _signalling = signalling;
                 match send_stop(&pool, &command_id).await {
                     Ok(()) => {}
                     Err(e) if e.fault().is_some_and(|f| f.is_gone() || f.is_aborted()) => {}
