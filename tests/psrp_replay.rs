@@ -24,8 +24,12 @@ use compare::Allowance;
 use futures_util::StreamExt as _;
 use psrp_differences::*;
 use replay_server::{Replay, steps_of};
-use tokio_winrm::psrp::{PipelineEnd, PsEvent, PsObject, PsValue, RunspacePool};
+use tokio_winrm::psrp::{
+    ErrorCategory, ErrorRecord, HostCall, HostMethod, NotInteractive, PipelineEnd, PsEvent, PsHost,
+    PsObject, PsValue, RunspacePool,
+};
 use winrs_differences::BOOL_OPTION_CASE;
+use wsman_protocol::psrp::messages::{HostResponse, PipelineState, PipelineStateInfo};
 use wsman_protocol::psrp::{Collection, Destination, Fragmenter, Message, MessageType};
 
 const PT20S: Duration = Duration::from_secs(20);
@@ -427,4 +431,174 @@ fn clone_step(s: &replay_server::Step) -> replay_server::Step {
         hold: s.hold,
         allowances: s.allowances.clone(),
     }
+}
+
+/// A step made from `base` (a recorded pipeline Receive) with another action and body.
+fn crafted(
+    base: &replay_server::Step,
+    label: &str,
+    action: &str,
+    body: &str,
+    response_body: &str,
+) -> replay_server::Step {
+    let request = base
+        .recorded_request
+        .replace(
+            "http://schemas.microsoft.com/wbem/wsman/1/windows/shell/Receive<",
+            &format!("{action}<"),
+        )
+        .replace(
+            r#"<wsman:OptionSet s:mustUnderstand="true"><wsman:Option Name="WSMAN_CMDSHELL_OPTION_KEEPALIVE">True</wsman:Option></wsman:OptionSet>"#,
+            "",
+        );
+    let (head, _) = request.split_once("<s:Body>").unwrap();
+    let (rhead, _) = base.response.split_once("<s:Body>").unwrap();
+    replay_server::Step {
+        label: label.into(),
+        action: action.into(),
+        recorded_request: format!("{head}<s:Body>{body}</s:Body></s:Envelope>"),
+        response: format!("{rhead}<s:Body>{response_body}</s:Body></s:Envelope>"),
+        ..clone_step(base)
+    }
+}
+
+/// The pshost_methods recording with the pipeline's Receive answered by a ReadLine host
+/// call, then (after the host response the test expects on `pr`) a Receive answered with
+/// `then`; returns the steps and the host call.
+fn host_call_script(
+    expected_answer: impl FnOnce(&HostCall) -> HostResponse,
+    then: &[Message],
+) -> (recorded::Recording, Vec<replay_server::Step>) {
+    use base64::Engine as _;
+    let rec = recorded::load_psrp("test_psrp_pshost_methods");
+    let mut steps = steps_of(&rec, &allowances(&[&MAX_ENVELOPE_SIZE_RAISED]));
+    let delete = steps.pop().expect("Delete");
+    let command_id = "58955C51-F72D-43D9-A2B8-DEEEA3B64869";
+    let (pool_id, pipeline_id) = (uuid::Uuid::new_v4(), uuid::Uuid::new_v4());
+    let call = HostCall::new(1, HostMethod::ReadLine, Vec::new());
+    let call_msg = Message::from_value(
+        Destination::Client,
+        MessageType::PipelineHostCall,
+        pool_id,
+        Some(pipeline_id),
+        &call.to_value(),
+    );
+    let base = clone_step(&steps[4]);
+    steps[4].response = receive_response_with(&base.response, command_id, &[call_msg]);
+    // What this client must send: objects 1-2 opened the pool, 3 created the pipeline.
+    let mut out = Fragmenter::new(32_000);
+    out.pack(&[
+        call_msg_placeholder(),
+        call_msg_placeholder(),
+        call_msg_placeholder(),
+    ]);
+    let answer = Message::from_value(
+        Destination::Server,
+        MessageType::PipelineHostResponse,
+        pool_id,
+        Some(pipeline_id),
+        &expected_answer(&call).to_value(),
+    );
+    let payload = base64::engine::general_purpose::STANDARD.encode(&out.pack(&[answer])[0]);
+    steps.push(crafted(
+        &base,
+        "host response on pr",
+        "http://schemas.microsoft.com/wbem/wsman/1/windows/shell/Send",
+        &format!(r#"<rsp:Send><rsp:Stream Name="pr">{payload}</rsp:Stream></rsp:Send>"#),
+        "<rsp:SendResponse/>",
+    ));
+    let mut last = clone_step(&base);
+    last.label = "Receive after the host response".into();
+    last.response = receive_response_with(&base.response, command_id, then);
+    steps.push(last);
+    steps.push(delete);
+    (rec, steps)
+}
+
+/// The script of the pshost_methods recording; the crafted answers make it act as
+/// `Read-Host` would.
+const RECORDED_SCRIPT: &str = "$host.CurrentCulture; $host.SetShouldExit(1)";
+
+fn call_msg_placeholder() -> Message {
+    Message::new(
+        Destination::Server,
+        MessageType::PipelineInput,
+        uuid::Uuid::nil(),
+        None,
+        bytes::Bytes::new(),
+    )
+}
+
+fn state_message(state: PipelineStateInfo) -> Message {
+    Message::from_value(
+        Destination::Client,
+        MessageType::PipelineState,
+        uuid::Uuid::new_v4(),
+        Some(uuid::Uuid::new_v4()),
+        &state.to_value(),
+    )
+}
+
+#[tokio::test]
+async fn read_host_gets_a_not_interactive_error_at_once() {
+    let mut failed = PipelineStateInfo::new(PipelineState::Failed);
+    failed.error = Some(ErrorRecord::new(
+        "The host is not interactive",
+        "HostNotInteractive",
+        ErrorCategory::NotImplemented,
+    ));
+    let (rec, steps) = host_call_script(
+        |call| HostResponse::failing(call, &NotInteractive::error(call)),
+        &[state_message(failed)],
+    );
+    let replay = Replay::start(&rec, steps).await;
+    let c = replay.client(PT20S);
+    let pool = open(&replay, c.runspace_pool()).await;
+    let err = replay
+        .within("invoke", pool.pipeline().script(RECORDED_SCRIPT).invoke())
+        .await
+        .expect_err("Read-Host fails");
+    assert!(
+        matches!(&err, tokio_winrm::Error::PipelineFailed { error } if error.message.contains("not interactive")),
+        "{err:?}"
+    );
+    replay.within("close", pool.close()).await.expect("close");
+    replay.within("shutdown", c.shutdown()).await;
+    replay.finish();
+}
+
+#[tokio::test]
+async fn an_installed_host_answers_read_host() {
+    struct Answers;
+    impl PsHost for Answers {
+        fn call(&self, call: &HostCall) -> Result<PsValue, ErrorRecord> {
+            assert_eq!(call.method, HostMethod::ReadLine);
+            Ok("typed by the host".into())
+        }
+    }
+    let echoed = Message::from_value(
+        Destination::Client,
+        MessageType::PipelineOutput,
+        uuid::Uuid::new_v4(),
+        Some(uuid::Uuid::new_v4()),
+        &PsValue::from("typed by the host"),
+    );
+    let (rec, steps) = host_call_script(
+        |call| HostResponse::returning(call, "typed by the host".into()),
+        &[
+            echoed,
+            state_message(PipelineStateInfo::new(PipelineState::Completed)),
+        ],
+    );
+    let replay = Replay::start(&rec, steps).await;
+    let c = replay.client(PT20S);
+    let pool = open(&replay, c.runspace_pool().host(Answers)).await;
+    let inv = replay
+        .within("invoke", pool.pipeline().script(RECORDED_SCRIPT).invoke())
+        .await
+        .expect("invoke");
+    assert_eq!(inv.output, [PsValue::from("typed by the host")]);
+    replay.within("close", pool.close()).await.expect("close");
+    replay.within("shutdown", c.shutdown()).await;
+    replay.finish();
 }
