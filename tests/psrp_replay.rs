@@ -602,3 +602,112 @@ async fn an_installed_host_answers_read_host() {
     replay.within("shutdown", c.shutdown()).await;
     replay.finish();
 }
+
+/// The whole messages of the PSRP payloads in `requests` (base64 of `rsp:Arguments`
+/// and `rsp:Stream`), reassembled in order.
+fn client_messages(requests: &[String]) -> Vec<Message> {
+    use base64::Engine as _;
+    let mut inbound = wsman_protocol::psrp::Defragmenter::new();
+    let mut out = Vec::new();
+    for r in requests {
+        let root = wsman_protocol::xml::parse(r.as_bytes()).expect("request parses");
+        let mut texts = Vec::new();
+        collect_payloads(&root, &mut texts);
+        for t in texts {
+            let bytes = base64::engine::general_purpose::STANDARD
+                .decode(t.trim())
+                .expect("base64");
+            out.extend(
+                inbound
+                    .push_messages(&bytes::Bytes::from(bytes))
+                    .expect("fragments"),
+            );
+        }
+    }
+    out
+}
+
+fn collect_payloads(el: &wsman_protocol::xml::Element, out: &mut Vec<String>) {
+    use wsman_protocol::ns;
+    if el.is(ns::SHELL, "Arguments") || el.is(ns::SHELL, "Stream") {
+        out.push(el.text.clone());
+    }
+    for c in &el.children {
+        collect_payloads(c, out);
+    }
+}
+
+#[tokio::test]
+async fn small_envelopes_split_create_pipeline_across_arguments_and_sends() {
+    let rec = recorded::load_psrp("test_psrp_small_msg_size");
+    let granted = allowances(&[]);
+    // Step 0 is pypsrp's Get of the WS-Management configuration (MaxEnvelopeSizekb 32),
+    // which this client does not send: it is built with that size.
+    let steps: Vec<_> = steps_of(&rec, &granted).into_iter().skip(1).collect();
+    let recorded_script = {
+        let requests: Vec<String> = rec.exchanges.iter().map(|e| e.request.clone()).collect();
+        let create = client_messages(&requests)
+            .into_iter()
+            .find(|m| m.message_type == MessageType::CreatePipeline)
+            .expect("the recording creates a pipeline");
+        match wsman_protocol::psrp::messages::ClientMessage::decode(&create).unwrap() {
+            wsman_protocol::psrp::messages::ClientMessage::CreatePipeline(p) => {
+                p.powershell.statements[0][0].cmd.clone()
+            }
+            other => panic!("{other:?}"),
+        }
+    };
+    assert!(
+        recorded_script.len() > 20_000,
+        "a script larger than one envelope"
+    );
+    let replay = Replay::start(&rec, steps).await;
+    let c = tokio_winrm::Client::builder(replay.client(PT20S).endpoint())
+        .auth(tokio_winrm::Auth::basic("vagrant", "Secr3t!"))
+        .allow_insecure_basic(true)
+        .operation_timeout(PT20S)
+        .max_envelope_size(32_768)
+        .build()
+        .unwrap();
+    let pool = open(&replay, c.runspace_pool()).await;
+    let inv = replay
+        .within(
+            "invoke",
+            pool.pipeline()
+                .script(recorded_script.clone())
+                .input(["input"])
+                .invoke(),
+        )
+        .await
+        .expect("invoke");
+    assert_eq!(inv.output.len(), 3, "{inv:?}");
+    assert_eq!(inv.output[0].as_str(), Some("input"));
+    let big = inv.output[1].as_str().expect("a string");
+    assert!(
+        big.len() >= 20_000 && big.bytes().all(|b| b == b'a'),
+        "{}",
+        big.len()
+    );
+    replay.within("close", pool.close()).await.expect("close");
+    replay.within("shutdown", c.shutdown()).await;
+    let captured = replay.finish();
+    for r in &captured {
+        assert!(
+            r.body.len() <= 32_768,
+            "an envelope of {} bytes",
+            r.body.len()
+        );
+    }
+    // Reassembled, the client's CREATE_PIPELINE carries the whole script.
+    let ours = client_messages(&captured.iter().map(|r| r.text()).collect::<Vec<_>>());
+    let create = ours
+        .iter()
+        .find(|m| m.message_type == MessageType::CreatePipeline)
+        .expect("CREATE_PIPELINE");
+    match wsman_protocol::psrp::messages::ClientMessage::decode(create).unwrap() {
+        wsman_protocol::psrp::messages::ClientMessage::CreatePipeline(p) => {
+            assert_eq!(p.powershell.statements[0][0].cmd, recorded_script);
+        }
+        other => panic!("{other:?}"),
+    }
+}

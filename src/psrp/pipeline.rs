@@ -312,9 +312,16 @@ impl PipelineBuilder {
         };
         let command_id = winrs::read_command_id(body(&root))?;
         tracing::debug!(pool = %pool.id, pipeline = %id, command = %command_id, "pipeline created");
-        // The pipeline exists on the server: from here on, dropping `pipeline` stops it.
+        // The rest of CREATE_PIPELINE goes on the pipeline's stdin before anything else.
         let rest: Vec<Vec<u8>> = payloads.collect();
-        let pipeline = Pipeline::drive(pool, id, command_id, scope, permit, self.buffer, rest);
+        let sent = tokio::select! {
+            biased;
+            reason = scope.cancelled() => Err(Error::Cancelled { reason }),
+            r = pool.send_payloads(Input::Stdin, Some(&command_id), rest) => r,
+        };
+        // The pipeline exists on the server: from here on, dropping `pipeline` stops it.
+        let pipeline = Pipeline::drive(pool, id, command_id, scope, permit, self.buffer);
+        sent?;
         if let Some(values) = self.input {
             pipeline.send_input_messages(values, true).await?;
         }
@@ -382,7 +389,6 @@ impl Pipeline {
         scope: Scope,
         permit: OwnedSemaphorePermit,
         buffer: usize,
-        rest: Vec<Vec<u8>>,
     ) -> Pipeline {
         let (tx, rx) = mpsc::channel(buffer);
         let (cleanup_tx, cleanup_rx) = oneshot::channel();
@@ -396,7 +402,7 @@ impl Pipeline {
             cleanup_rx,
             permit: Some(permit),
         };
-        pool.shell.drivers.spawn(driver.run(rest));
+        pool.shell.drivers.spawn(driver.run());
         Pipeline {
             id,
             command_id,
@@ -625,16 +631,9 @@ struct Driver {
 }
 
 impl Driver {
-    async fn run(mut self, rest: Vec<Vec<u8>>) {
+    async fn run(mut self) {
         let mut queue = VecDeque::new();
-        let outcome = tokio::select! {
-            biased;
-            reason = self.scope.cancelled() => Outcome::Cancelled(reason),
-            r = self.pool.send_payloads(Input::Stdin, Some(&self.command_id), rest) => match r {
-                Ok(()) => self.receive_loop(&mut queue).await,
-                Err(e) => Outcome::Failed(e),
-            },
-        };
+        let outcome = self.receive_loop(&mut queue).await;
         let command_id = self.command_id.clone();
         let stop = |pool: Arc<PoolInner>, id: Uuid, permit: Option<OwnedSemaphorePermit>| {
             let client = pool.shell.client.clone();
