@@ -571,7 +571,7 @@ async fn read_host_gets_a_not_interactive_error_at_once() {
 async fn an_installed_host_answers_read_host() {
     struct Answers;
     impl PsHost for Answers {
-        fn call(&self, call: &HostCall) -> Result<PsValue, ErrorRecord> {
+        fn call(&self, call: &HostCall) -> Result<PsValue, Box<ErrorRecord>> {
             assert_eq!(call.method, HostMethod::ReadLine);
             Ok("typed by the host".into())
         }

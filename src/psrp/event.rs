@@ -40,7 +40,7 @@ pub enum PipelineEnd {
     Completed,
     /// PIPELINE_STATE Failed: a terminating error (a `throw`, a parse error, a
     /// command that does not exist).
-    Failed(ErrorRecord),
+    Failed(Box<ErrorRecord>),
     /// Stopped: by this client ([`Pipeline::cancel`](super::Pipeline::cancel), a
     /// deadline, the client's shutdown: `reason` says which), or on the server by
     /// someone else (`reason` `None`).

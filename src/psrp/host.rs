@@ -20,7 +20,7 @@ pub trait PsHost: Send + Sync + 'static {
     ///
     /// # Errors
     /// The error record to send back in place of a value.
-    fn call(&self, call: &HostCall) -> Result<PsValue, ErrorRecord>;
+    fn call(&self, call: &HostCall) -> Result<PsValue, Box<ErrorRecord>>;
 }
 
 /// The default host: it has no user to ask. Calls that need an answer (`ReadLine`,
@@ -46,11 +46,11 @@ impl NotInteractive {
 }
 
 impl PsHost for NotInteractive {
-    fn call(&self, call: &HostCall) -> Result<PsValue, ErrorRecord> {
+    fn call(&self, call: &HostCall) -> Result<PsValue, Box<ErrorRecord>> {
         if call.method.is_void() {
             Ok(PsValue::Null)
         } else {
-            Err(NotInteractive::error(call))
+            Err(Box::new(NotInteractive::error(call)))
         }
     }
 }

@@ -571,9 +571,7 @@ impl Pipeline {
 fn end_result(end: PipelineEnd) -> Result<()> {
     match end {
         PipelineEnd::Completed => Ok(()),
-        PipelineEnd::Failed(error) => Err(Error::PipelineFailed {
-            error: Box::new(error),
-        }),
+        PipelineEnd::Failed(error) => Err(Error::PipelineFailed { error }),
         PipelineEnd::Stopped {
             reason: Some(reason),
         } => Err(Error::Cancelled { reason }),
@@ -749,13 +747,13 @@ impl Driver {
                             end = Some(match s.state {
                                 PipelineState::Completed => PipelineEnd::Completed,
                                 PipelineState::Stopped => PipelineEnd::Stopped { reason: None },
-                                _ => PipelineEnd::Failed(s.error.unwrap_or_else(|| {
+                                _ => PipelineEnd::Failed(Box::new(s.error.unwrap_or_else(|| {
                                     ErrorRecord::new(
                                         format!("the pipeline ended {}", s.state.name()),
                                         "PipelineFailed",
                                         ErrorCategory::NotSpecified,
                                     )
-                                })),
+                                }))),
                             });
                             continue;
                         }
