@@ -42,12 +42,14 @@
 //! The objects are [`PsValue`]s ([MS-PSRP] §2.2.5); read them into your own types with
 //! [`from_value`] (serde) or [`Pipeline::invoke_as`].
 
+mod disconnect;
 mod event;
 mod host;
 mod pipeline;
 mod pool;
 mod wire;
 
+pub use disconnect::DisconnectedRunspacePool;
 pub use event::{Invocation, PipelineEnd, PsEvent};
 pub use host::{NotInteractive, PsHost};
 pub use pipeline::{DEFAULT_EVENT_BUFFER, Pipeline, PipelineBuilder};

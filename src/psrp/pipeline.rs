@@ -382,7 +382,7 @@ impl std::fmt::Debug for Pipeline {
 }
 
 impl Pipeline {
-    fn drive(
+    pub(crate) fn drive(
         pool: Arc<PoolInner>,
         id: Uuid,
         command_id: String,
@@ -612,6 +612,9 @@ impl Drop for Pipeline {
 
 enum Outcome {
     Ended(PipelineEnd),
+    /// The pool is being disconnected: stop without a signal; the pipeline goes on
+    /// running on the server.
+    Disconnected,
     Cancelled(CancelReason),
     Failed(Error),
     /// The consumer dropped the stream.
@@ -679,6 +682,24 @@ impl Driver {
             Outcome::Gone => {
                 stop(Arc::clone(&self.pool), self.id, self.permit.take());
             }
+            Outcome::Disconnected => {
+                drop(self.permit.take());
+                tracing::debug!(pipeline = %self.id, "pool disconnected; pipeline left running");
+                // Delivered apart from this task, which the disconnect waits for.
+                let tx = self.tx.clone();
+                let error = Error::Disconnected {
+                    shell_id: self.pool.shell.id.clone(),
+                    command_id: self.command_id.clone(),
+                };
+                tokio::spawn(async move {
+                    for ev in queue {
+                        if tx.send(Ok(ev)).await.is_err() {
+                            return;
+                        }
+                    }
+                    let _ = tx.send(Err(error)).await;
+                });
+            }
         }
         // Keeps Client::shutdown waiting until the stop task above is registered.
         drop(self.cleanup_rx.try_recv().ok());
@@ -689,6 +710,11 @@ impl Driver {
         let mut arena = BytesMut::new();
         let shell = Arc::clone(&self.pool.shell);
         loop {
+            // Disconnecting: no new Receive (the one in flight was let finish: the
+            // server answers it with what it has before it completes the Disconnect).
+            if shell.disconnecting.is_cancelled() {
+                return Outcome::Disconnected;
+            }
             let received = tokio::select! {
                 biased;
                 // Dropping the Receive future closes its connection at once.
@@ -698,6 +724,13 @@ impl Driver {
             let received = match received {
                 Ok(r) => r,
                 Err(e) => {
+                    if shell.disconnecting.is_cancelled()
+                        && e.fault().is_some()
+                        && !self.scope.is_cancelled()
+                    {
+                        // The Receive crossed the Disconnect: it took no output.
+                        return Outcome::Disconnected;
+                    }
                     if self.scope.is_cancelled()
                         && e.fault().is_some_and(|f| f.is_gone() || f.is_aborted())
                     {
@@ -781,6 +814,10 @@ impl Driver {
                     reason = self.scope.cancelled() => {
                         queue.push_front(ev);
                         return Outcome::Cancelled(reason);
+                    }
+                    () = shell.disconnecting.cancelled() => {
+                        queue.push_front(ev);
+                        return Outcome::Disconnected;
                     }
                     permit = self.tx.reserve() => match permit {
                         Ok(p) => p.send(Ok(ev)),

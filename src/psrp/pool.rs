@@ -447,7 +447,7 @@ pub(crate) async fn receive(shell: &ShellInner, command: Option<&str>) -> Result
 /// [`Client::shutdown`] waits for.
 pub struct RunspacePool {
     pub(crate) inner: Arc<PoolInner>,
-    shell: Shell,
+    pub(crate) shell: Shell,
 }
 
 impl std::fmt::Debug for RunspacePool {
@@ -460,6 +460,10 @@ impl std::fmt::Debug for RunspacePool {
 }
 
 impl RunspacePool {
+    pub(crate) fn from_parts(inner: Arc<PoolInner>, shell: Shell) -> RunspacePool {
+        RunspacePool { inner, shell }
+    }
+
     /// The runspace pool id (`RPID`; also the ShellId Windows gives the pool).
     pub fn id(&self) -> Uuid {
         self.inner.id
