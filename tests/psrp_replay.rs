@@ -711,3 +711,40 @@ async fn small_envelopes_split_create_pipeline_across_arguments_and_sends() {
         other => panic!("{other:?}"),
     }
 }
+
+#[tokio::test]
+async fn a_pool_disconnects_reconnects_and_is_closed_while_disconnected() {
+    let rec = recorded::load("pypsrp/test_psrp_disconnect_runspaces");
+    let granted = allowances(&[&MAX_ENVELOPE_SIZE_RAISED]);
+    let all = steps_of(&rec, &granted);
+    // 0 Create, 1-3 Receive, 4 Disconnect, 5 Reconnect, 6 Disconnect; 18 Delete of
+    // that pool (the rest is a second pool and Connect from another client).
+    let steps: Vec<_> = all
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| *i <= 6 || *i == 18)
+        .map(|(_, s)| clone_step(s))
+        .collect();
+    let replay = Replay::start(&rec, steps).await;
+    let c = replay.client(PT20S);
+    let pool = open(&replay, c.runspace_pool()).await;
+    let shell_id = pool.shell_id().to_string();
+    let gone = replay
+        .within("disconnect", pool.disconnect(None))
+        .await
+        .expect("disconnect");
+    assert_eq!(gone.shell_id(), shell_id);
+    let pool = replay
+        .within("reconnect", gone.reconnect())
+        .await
+        .expect("reconnect");
+    assert_eq!(pool.protocol_version().to_string(), "2.3");
+    assert!(pool.application_private_data().is_some());
+    let gone = replay
+        .within("disconnect", pool.disconnect(None))
+        .await
+        .expect("disconnect again");
+    replay.within("close", gone.close()).await.expect("close");
+    replay.within("shutdown", c.shutdown()).await;
+    replay.finish();
+}
