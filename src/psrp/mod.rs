@@ -58,4 +58,4 @@ pub use wsman_protocol::psrp::messages::{
     ApplicationPrivateData, ErrorCategory, ErrorRecord, HostCall, HostMethod, InformationRecord,
     InformationalRecord, ProgressRecord, ProtocolVersion,
 };
-pub use wsman_protocol::psrp::{PsObject, PsValue, from_value, to_value};
+pub use wsman_protocol::psrp::{Collection, PsObject, PsValue, from_value, to_value};
