@@ -53,8 +53,8 @@ pub const DEFAULT_EVENT_BUFFER: usize = 1024;
 ///     .pipeline()
 ///     .command("Get-Service")
 ///     .param("Name", "WinRM")
-///     .command("Select-Object") // piped: Get-Service -Name WinRM | Select-Object Name, Status
-///     .arg(vec!["Name", "Status"])
+///     .command("Select-Object") // piped: Get-Service -Name WinRM | Select-Object -First 1
+///     .param("First", 1)
 ///     .invoke()
 ///     .await?;
 /// # Ok(()) }
