@@ -99,6 +99,19 @@ async fn open_runspace_reports_version_and_private_data_then_closes() {
     let data = pool.application_private_data().expect("private data");
     assert!(data.get("PSVersionTable").is_some(), "{data:?}");
     assert_eq!(pool.max_runspaces(), 1);
+    // Builder mistakes fail before anything is sent (the replay has no step for them).
+    let e = pool
+        .pipeline()
+        .param("Name", "x")
+        .command("Get-Service")
+        .start()
+        .await;
+    assert!(
+        matches!(e, Err(tokio_winrm::Error::State(ref m)) if m.contains("command first")),
+        "{e:?}"
+    );
+    let e = pool.pipeline().statement().start().await;
+    assert!(matches!(e, Err(tokio_winrm::Error::State(_))), "{e:?}");
     replay.within("close", pool.close()).await.expect("close");
     replay.within("shutdown", c.shutdown()).await;
     replay.finish();

@@ -59,3 +59,26 @@ impl PsHost for NotInteractive {
 pub(crate) fn needs_answer(method: HostMethod) -> bool {
     !method.is_void()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn not_interactive_refuses_questions_and_ignores_notifications() {
+        let read = HostCall::new(1, HostMethod::ReadLine, Vec::new());
+        let err = NotInteractive.call(&read).expect_err("ReadLine is refused");
+        assert!(err.message.contains("not interactive"), "{}", err.message);
+        assert!(err.message.contains("ReadLine"), "{}", err.message);
+        assert_eq!(
+            err.fully_qualified_error_id.as_deref(),
+            Some("HostNotInteractive")
+        );
+        assert!(needs_answer(HostMethod::ReadLine));
+        let cred = HostCall::new(2, HostMethod::PromptForCredential1, Vec::new());
+        assert!(NotInteractive.call(&cred).is_err());
+        let write = HostCall::new(-100, HostMethod::WriteLine2, vec!["hi".into()]);
+        assert_eq!(NotInteractive.call(&write), Ok(PsValue::Null));
+        assert!(!needs_answer(HostMethod::WriteLine2));
+    }
+}
