@@ -761,3 +761,55 @@ async fn a_pool_disconnects_reconnects_and_is_closed_while_disconnected() {
     replay.within("shutdown", c.shutdown()).await;
     replay.finish();
 }
+
+#[tokio::test]
+async fn another_client_connects_to_a_disconnected_pool_and_reads_its_pipeline() {
+    let rec = recorded::load_psrp("test_psrp_disconnected_commands");
+    // No Create and no Command here: no fresh ids to set aside.
+    let granted = [
+        &PSRP_PAYLOADS_RECORDED,
+        &PSRP_PAYLOADS_OURS,
+        &BOOL_OPTION_CASE,
+        &MAX_ENVELOPE_SIZE_RAISED,
+    ];
+    let all = steps_of(&rec, &granted);
+    // pypsrp opened two pools, started a pipeline in each and disconnected (0-9), listed
+    // the shells (10-12); then it connected to the second pool (13), read its private
+    // data (14), connected to its pipeline (15) and read it (16-17); 24 deletes it.
+    let steps: Vec<_> = all
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| (13..=17).contains(i) || *i == 24)
+        .map(|(_, s)| clone_step(s))
+        .collect();
+    let replay = Replay::start(&rec, steps).await;
+    let c = replay.client(PT20S);
+    let pool = replay
+        .within(
+            "connect",
+            c.runspace_pool()
+                .connect("BCEF62AD-380E-4314-B2A4-EB6748019B41"),
+        )
+        .await
+        .expect("connect");
+    assert_eq!(pool.protocol_version().to_string(), "2.3");
+    assert_eq!(pool.max_runspaces(), 1);
+    assert!(pool.application_private_data().is_some());
+    let p = replay
+        .within(
+            "attach",
+            pool.attach_pipeline("DB4E8DCF-51CC-423F-A7DF-5D0EA0D6FA08"),
+        )
+        .await
+        .expect("attach");
+    let evs = events(&replay, p).await;
+    let out: Vec<String> = outputs(&evs)
+        .iter()
+        .filter_map(|v| v.as_str().map(str::to_string))
+        .collect();
+    assert_eq!(out, ["a", "b"]);
+    assert_eq!(last_state(&evs), &PipelineEnd::Completed);
+    replay.within("close", pool.close()).await.expect("close");
+    replay.within("shutdown", c.shutdown()).await;
+    replay.finish();
+}

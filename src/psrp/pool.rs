@@ -16,7 +16,7 @@ use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 use wsman_protocol::psrp::messages::{
     ApplicationPrivateData, HostInfo, HostResponse, InitRunspacePool, ProtocolVersion,
-    RunspacePoolState, ServerMessage, SessionCapability,
+    RunspacePoolState, ServerMessage, SessionCapability, connect_runspace_pool,
 };
 use wsman_protocol::psrp::{
     Defragmenter, Destination, Fragmenter, Message, MessageType, PsValue, max_blob_size,
@@ -244,7 +244,7 @@ impl RunspacePoolBuilder {
         tokio::select! {
             biased;
             reason = scope.cancelled() => return Err(Error::Cancelled { reason }),
-            r = inner.wait_opened() => r?,
+            r = inner.wait_opened(false) => r?,
         }
         tracing::debug!(pool = %id, version = %inner.version, "runspace pool opened");
         Ok(RunspacePool {
@@ -359,8 +359,9 @@ impl PoolInner {
         self.send_payloads(Input::Pr, None, payloads).await
     }
 
-    /// Receives on the pool until RUNSPACEPOOL_STATE Opened.
-    async fn wait_opened(&mut self) -> Result<()> {
+    /// Receives on the pool until RUNSPACEPOOL_STATE Opened (or, after a Connect, until
+    /// APPLICATION_PRIVATE_DATA, which is what Windows sends then).
+    async fn wait_opened(&mut self, connecting: bool) -> Result<()> {
         let mut inbound = Defragmenter::new();
         let mut arena = BytesMut::new();
         loop {
@@ -372,7 +373,12 @@ impl PoolInner {
                         ServerMessage::SessionCapability(cap) => {
                             self.version = cap.protocol()?.min(ProtocolVersion::V2_3);
                         }
-                        ServerMessage::ApplicationPrivateData(d) => self.private_data = Some(d),
+                        ServerMessage::ApplicationPrivateData(d) => {
+                            self.private_data = Some(d);
+                            if connecting {
+                                return Ok(());
+                            }
+                        }
                         ServerMessage::RunspacePoolState(s) => match s.state {
                             RunspacePoolState::Opened => return Ok(()),
                             RunspacePoolState::Broken | RunspacePoolState::Closed => {
@@ -502,6 +508,48 @@ impl RunspacePool {
         PipelineBuilder::new(Arc::clone(&self.inner))
     }
 
+    /// Goes on reading a pipeline of a pool this client connected to with
+    /// [`RunspacePoolBuilder::connect`] (WinRS Connect with its CommandId, then its
+    /// Receives): the output the server buffered while nobody was connected, the rest,
+    /// then the final state.
+    ///
+    /// # Errors
+    /// [`Error::State`] for a CommandId that is not a pipeline id; a fault (2150858843:
+    /// no such pipeline), transport errors.
+    ///
+    /// # Cancel safety
+    /// Dropping the future abandons the Connect; the pipeline keeps running.
+    pub async fn attach_pipeline(&self, command_id: &str) -> Result<super::Pipeline> {
+        let id = Uuid::parse_str(command_id)
+            .map_err(|_| Error::State(format!("{command_id:?} is not a pipeline's CommandId")))?;
+        let pool = Arc::clone(&self.inner);
+        let c = pool.shell.client.clone();
+        let scope = c.scope(None, None);
+        let permit = tokio::select! {
+            biased;
+            reason = scope.cancelled() => return Err(Error::Cancelled { reason }),
+            p = Arc::clone(&pool.slots).acquire_owned() => p.map_err(|_| Error::State("the runspace pool is closed".into()))?,
+        };
+        let env = pool
+            .shell
+            .envelope(ns::action::CONNECT)
+            .write(|w| wire::write_connect_command(w, command_id));
+        tokio::select! {
+            biased;
+            reason = scope.cancelled() => return Err(Error::Cancelled { reason }),
+            r = c.exchange(RequestKind::Write, env, c.inner.operation_timeout) => { r?; }
+        }
+        tracing::debug!(pool = %pool.id, pipeline = %id, "pipeline attached");
+        Ok(super::Pipeline::drive(
+            pool,
+            id,
+            command_id.to_string(),
+            scope,
+            permit,
+            super::DEFAULT_EVENT_BUFFER,
+        ))
+    }
+
     /// Closes the pool: the shell's Delete, which also stops its pipelines on the
     /// server ([MS-PSRP] §3.1.5.3.11).
     ///
@@ -512,6 +560,127 @@ impl RunspacePool {
     /// If the future is dropped, the Delete is retried on a background task.
     pub async fn close(self) -> Result<()> {
         self.shell.close().await
+    }
+}
+
+impl RunspacePoolBuilder {
+    /// Connects to a disconnected runspace pool by its ShellId, from any client (this
+    /// process or another): WinRS Connect with SESSION_CAPABILITY and
+    /// CONNECT_RUNSPACEPOOL in its `connectXml` ([MS-PSRP] §3.1.4.12, §3.1.5.3.13), then
+    /// a Receive for the pool's APPLICATION_PRIVATE_DATA. Go on reading its pipelines
+    /// with [`RunspacePool::attach_pipeline`].
+    ///
+    /// Of the builder's settings, the configuration (it must be the pool's), the host
+    /// and the cancellation apply; the pool keeps the size it was opened with
+    /// ([`RunspacePool::max_runspaces`] is what the server reports).
+    ///
+    /// # Errors
+    /// A fault: 2150858843 (invalid selectors) when there is no such pool for this user;
+    /// `w:InternalError` when it is connected to another client; [`Error::State`] for a
+    /// ShellId that is not a pool id; [`Error::Psrp`]; transport errors.
+    ///
+    /// # Cancel safety
+    /// Dropped before the Connect's answer, the pool may be connected to nobody (the
+    /// server deletes it when its idle timeout passes); after it, the pool is deleted
+    /// on a background task, as a dropped [`RunspacePool`] is.
+    pub async fn connect(self, shell_id: impl Into<String>) -> Result<RunspacePool> {
+        let c = self.client.clone();
+        let scope = c.scope(
+            self.token.clone(),
+            self.deadline.map(|d| Instant::now() + d),
+        );
+        let shell_id = shell_id.into();
+        let id = Uuid::parse_str(&shell_id).map_err(|_| {
+            Error::State(format!(
+                "{shell_id:?} is not the ShellId of a runspace pool"
+            ))
+        })?;
+        let uri = wire::resource_uri(&self.configuration);
+        let messages = [
+            Message::from_value(
+                Destination::Server,
+                MessageType::SessionCapability,
+                id,
+                None,
+                &SessionCapability::default().to_value(),
+            ),
+            Message::from_value(
+                Destination::Server,
+                MessageType::ConnectRunspacePool,
+                id,
+                None,
+                &connect_runspace_pool(None),
+            ),
+        ];
+        let options = [OptionItem::must_comply(
+            wire::PROTOCOL_VERSION_OPTION,
+            ProtocolVersion::V2_3.to_string(),
+        )];
+        let mut out = Fragmenter::new(blob_limit(&c, &uri, &options));
+        let payload = out.pack(&messages).into_iter().next().unwrap_or_default();
+        let selectors = [crate::soap::envelope::Selector::new(
+            "ShellId",
+            shell_id.clone(),
+        )];
+        let env = crate::soap::Envelope {
+            options: &options,
+            selectors: &selectors,
+            ..c.envelope(ns::action::CONNECT, Some(&uri))
+        }
+        .write(|w| wire::write_connect(w, &payload));
+        let root = tokio::select! {
+            biased;
+            reason = scope.cancelled() => return Err(Error::Cancelled { reason }),
+            r = c.exchange(RequestKind::Write, env, c.inner.operation_timeout) => r?,
+        };
+        let mut version = ProtocolVersion::V2_3;
+        let mut size = None;
+        let response = body(&root)
+            .child(ns::SHELL, "ConnectResponse")
+            .and_then(|r| r.child_text(wire::PS_NS, "connectResponseXml"))
+            .unwrap_or_default();
+        let data = winrs::decode_into(response.trim().as_bytes(), &mut BytesMut::new())?;
+        for m in Defragmenter::new().push_messages(&data)? {
+            match ServerMessage::decode(&m)? {
+                ServerMessage::SessionCapability(cap) => {
+                    version = cap.protocol()?.min(ProtocolVersion::V2_3);
+                }
+                ServerMessage::RunspacePoolInitData(d) => size = Some(d.max_runspaces),
+                _ => {}
+            }
+        }
+        tracing::debug!(pool = %id, shell = %shell_id, "runspace pool connected");
+        // From here on, dropping `shell` deletes the pool on a background task.
+        let shell = Shell {
+            inner: Arc::new(ShellInner::new(
+                c.clone(),
+                shell_id,
+                uri,
+                65001,
+                DEFAULT_OUTPUT_BUFFER,
+            )),
+        };
+        let max_runspaces = size.unwrap_or(self.max_runspaces).max(1);
+        let mut inner = PoolInner {
+            shell: Arc::clone(&shell.inner),
+            id,
+            version,
+            private_data: None,
+            out: Mutex::new(out),
+            slots: Arc::new(Semaphore::new(usize::try_from(max_runspaces).unwrap_or(1))),
+            host: self.host.unwrap_or_else(|| Arc::new(NotInteractive)),
+            host_info: host_info(),
+            max_runspaces,
+        };
+        tokio::select! {
+            biased;
+            reason = scope.cancelled() => return Err(Error::Cancelled { reason }),
+            r = inner.wait_opened(true) => r?,
+        }
+        Ok(RunspacePool {
+            inner: Arc::new(inner),
+            shell,
+        })
     }
 }
 

@@ -120,6 +120,27 @@ pub(crate) fn write_receive(w: &mut XmlWriter, command: Option<&str>) {
     w.raw(">stdout</rsp:DesiredStream></rsp:Receive>");
 }
 
+/// A Connect to a disconnected pool from any client ([MS-PSRP] §3.1.5.3.13): the first
+/// PSRP fragments (SESSION_CAPABILITY, CONNECT_RUNSPACEPOOL) in `connectXml`.
+pub(crate) fn write_connect(w: &mut XmlWriter, payload: &[u8]) {
+    w.raw("<rsp:Connect xmlns:rsp=\"");
+    w.raw(ns::SHELL);
+    w.raw("\"><connectXml xmlns=\"");
+    w.raw(PS_NS);
+    w.raw("\">");
+    w.raw(&b64(payload));
+    w.raw("</connectXml></rsp:Connect>");
+}
+
+/// A Connect to one pipeline of a connected pool, to go on reading it.
+pub(crate) fn write_connect_command(w: &mut XmlWriter, command_id: &str) {
+    w.raw("<rsp:Connect xmlns:rsp=\"");
+    w.raw(ns::SHELL);
+    w.raw("\" CommandId=\"");
+    w.attr_text(command_id);
+    w.raw("\"/>");
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
