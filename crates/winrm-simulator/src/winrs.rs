@@ -868,7 +868,10 @@ fn connect(state: &Arc<State>, req: &SimRequest, user: &str) -> Reply {
         if shell.conn() != Conn::Connected {
             return Err(shell_disconnected(&shell.id));
         }
-        shell.command(id)?;
+        match &shell.psrp {
+            Some(pool) => drop(pool.pipeline_by_command(id)?),
+            None => drop(shell.command(id)?),
+        }
         return Ok((action::CONNECT_RESPONSE, "<rsp:ConnectResponse/>".into()));
     }
     attach(state, &shell)?;

@@ -331,7 +331,7 @@ pub(crate) struct Pool {
 }
 
 impl Pool {
-    fn pipeline_by_command(&self, id: &str) -> Result<Arc<Pipeline>, SimFault> {
+    pub(super) fn pipeline_by_command(&self, id: &str) -> Result<Arc<Pipeline>, SimFault> {
         let id = id.trim();
         lock(&self.pipelines)
             .iter()

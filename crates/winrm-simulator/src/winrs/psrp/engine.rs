@@ -26,8 +26,8 @@ use super::super::super::State;
 use super::script;
 use super::{Pipeline, objects, server_message};
 use crate::soap::psrp::messages::{
-    Argument, Command, ErrorCategory, ErrorRecord, HostCall, HostMethod, InformationRecord,
-    InformationalRecord, PipelineResultTypes, PowerShell, ProgressRecord, ProtocolVersion,
+    Argument, Command, ErrorCategory, ErrorRecord, HostCall, HostMethod, InformationalRecord,
+    PipelineResultTypes, PowerShell, ProgressRecord, ProtocolVersion,
 };
 use crate::soap::psrp::{Collection, MessageType, PsObject, PsValue};
 
@@ -232,13 +232,55 @@ impl CmdletContext {
     /// # Cancel safety
     /// Not cancel safe: the record may or may not have been written.
     pub async fn write_information(&self, message_data: impl Into<PsValue>) {
+        self.write_information_tagged(message_data.into(), &[])
+            .await;
+    }
+
+    /// Writes what `Write-Host` writes: an information record tagged `PSHOST`.
+    ///
+    /// # Cancel safety
+    /// Not cancel safe: the record may or may not have been written.
+    pub async fn write_host(&self, text: impl Into<String>) {
+        self.write_information_tagged(PsValue::String(text.into()), &["PSHOST"])
+            .await;
+    }
+
+    async fn write_information_tagged(&self, message_data: PsValue, tags: &[&str]) {
         if self.run.run.version < ProtocolVersion::V2_3 {
             return;
         }
-        let r = InformationRecord::new(message_data, self.name.clone());
+        // As Windows writes it: every property extended (`<MS>`).
+        let record = PsObject::new()
+            .with_type_names([
+                "System.Management.Automation.InformationRecord",
+                "System.Object",
+            ])
+            .with_to_string(text_of(&message_data).unwrap_or_default())
+            .with_property("MessageData", message_data)
+            .with_property("SerializeExtendedInfo", false)
+            .with_property("Source", self.name.clone())
+            .with_property(
+                "TimeGenerated",
+                PsValue::DateTime(objects::datetime_text(std::time::SystemTime::now())),
+            )
+            .with_property(
+                "Tags",
+                PsObject::list(
+                    [
+                        "System.Collections.Generic.List`1[[System.String, mscorlib, Version=4.0.0.0, Culture=neutral, PublicKeyToken=b77a5c561934e089]]",
+                        "System.Object",
+                    ],
+                    tags.iter().map(|t| PsValue::String((*t).into())).collect(),
+                ),
+            )
+            .with_property("User", format!("SIM\\{}", self.run.run.user))
+            .with_property("Computer", "SIM")
+            .with_property("ProcessId", PsValue::U32(4242))
+            .with_property("NativeThreadId", PsValue::U32(4243))
+            .with_property("ManagedThreadId", PsValue::U32(12));
         self.run
             .run
-            .send(MessageType::InformationRecord, &r.to_value())
+            .send(MessageType::InformationRecord, &record.into())
             .await;
     }
 
