@@ -132,7 +132,10 @@ pub use request::SimRequest;
 pub use requests::{LoggedRequest, REQUEST_LOG_CAPACITY};
 pub use response::SimFault;
 pub use tls::{MUTUAL_AUTHORIZATION, SimTls, fingerprint};
-pub use winrs::{CommandContext, CommandFn};
+pub use winrs::{CmdletContext, CmdletFn, CommandContext, CommandFn};
+/// The PSRP message layer (`PsValue`, `PsObject`, `ErrorRecord`, ...), for cmdlets
+/// registered with [`Simulator::register_cmdlet`].
+pub use wsman_protocol::psrp;
 pub use wsman_protocol::security::credssp::Delegated as CredSspDelegation;
 
 /// Result of a handler: a response envelope, or the fault to send.
@@ -258,6 +261,7 @@ pub(crate) struct Counters {
     pub robust_refusals: AtomicU64,
     pub cached_operations: AtomicU64,
     pub injected: AtomicU64,
+    pub pipeline_stops: AtomicU64,
 }
 
 /// A snapshot of the simulator's counters.
@@ -326,6 +330,8 @@ pub struct CounterSnapshot {
     pub cached_operations: u64,
     /// Requests an [`Injection`] applied to.
     pub injected: u64,
+    /// PSRP stop signals (`powershell/signal/crtl_c`) received for pipelines.
+    pub pipeline_stops: u64,
 }
 
 /// The simulator's CredSSP counters, from [`Simulator::credssp_counters`].
@@ -390,6 +396,7 @@ impl Counters {
             robust_refusals: g(&self.robust_refusals),
             cached_operations: g(&self.cached_operations),
             injected: g(&self.injected),
+            pipeline_stops: g(&self.pipeline_stops),
         }
     }
 }
@@ -408,6 +415,8 @@ pub(crate) struct State {
     pub operations: robust::Operations,
     /// When the last Signal terminate arrived (for latency benchmarks).
     pub last_terminate: std::sync::Mutex<Option<std::time::Instant>>,
+    /// When the last PSRP stop signal arrived (for latency benchmarks).
+    pub last_pipeline_stop: std::sync::Mutex<Option<std::time::Instant>>,
     /// Armed fault injections (`Simulator::inject`).
     pub injections: inject::Injections,
     /// The request log (`Simulator::requests`).
@@ -476,6 +485,7 @@ impl Simulator {
             ntlm: ntlm::Control::default(),
             operations: robust::Operations::default(),
             last_terminate: std::sync::Mutex::new(None),
+            last_pipeline_stop: std::sync::Mutex::new(None),
             injections: inject::Injections::default(),
             requests: requests::RequestLog::default(),
             kerberos: kerberos::Control::default(),
@@ -524,6 +534,17 @@ impl Simulator {
         *self
             .state
             .last_terminate
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// When the last PSRP stop signal (`powershell/signal/crtl_c`) reached the
+    /// simulator's handler, if one did: the end of a pipeline cancel-latency
+    /// measurement.
+    pub fn last_pipeline_stop_at(&self) -> Option<std::time::Instant> {
+        *self
+            .state
+            .last_pipeline_stop
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
