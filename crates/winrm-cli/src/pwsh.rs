@@ -238,7 +238,8 @@ impl Table {
     /// Adds one output value.
     pub fn push(&mut self, v: &PsValue) {
         let columns: Vec<String> = match v.as_object() {
-            Some(o) if o.collection.is_none() && !o.is_type("System.Enum") => {
+            // Objects that wrap a primitive (a DateTime with notes, an enum) are lines.
+            Some(o) if o.collection.is_none() && o.value.is_none() => {
                 o.properties().map(|(n, _)| n.to_string()).collect()
             }
             _ => Vec::new(),
@@ -349,6 +350,20 @@ mod tests {
             t.render(),
             "\nName    Status\n----    ------\nWinRM   Running\nSpooler Stopped\n\n"
         );
+    }
+
+    #[test]
+    fn wrapped_primitives_are_lines_not_tables() {
+        let date: PsValue = PsObject::new()
+            .with_type_names(["System.DateTime", "System.ValueType", "System.Object"])
+            .with_to_string("11/29/2026 14:50:00")
+            .with_value(PsValue::DateTime("2026-11-29T14:50:00Z".into()))
+            .with_property("DisplayHint", "DateTime")
+            .into();
+        let mut t = Table::default();
+        t.push(&date);
+        assert!(t.rows.is_empty() && t.columns.is_empty());
+        assert_eq!(text(&date), "11/29/2026 14:50:00");
     }
 
     #[test]
