@@ -15,9 +15,9 @@ use winrm_simulator::{CmdletContext, Simulator};
 use wsman_protocol::envelope::{Envelope, OptionItem, Selector};
 use wsman_protocol::ns;
 use wsman_protocol::psrp::messages::{
-    Argument, ClientMessage, Command, CreatePipeline, ErrorCategory, ErrorRecord, InitRunspacePool,
-    PipelineState, PowerShell, ProtocolVersion, RunspacePoolState, ServerMessage,
-    SessionCapability, end_of_pipeline_input, pipeline_input,
+    Argument, Command, CreatePipeline, ErrorCategory, ErrorRecord, InitRunspacePool, PipelineState,
+    PowerShell, ProtocolVersion, RunspacePoolState, ServerMessage, SessionCapability,
+    end_of_pipeline_input, pipeline_input,
 };
 use wsman_protocol::psrp::{
     Defragmenter, Destination, Fragmenter, Message, MessageType, PsObject, PsValue, max_blob_size,
@@ -36,6 +36,12 @@ async fn within<T>(secs: u64, f: impl std::future::Future<Output = T>) -> T {
 
 /// One POST on its own connection; the HTTP status and the parsed envelope.
 async fn post(sim: &Simulator, body: &str) -> (u16, Element) {
+    let (status, root, _) = post_len(sim, body).await;
+    (status, root)
+}
+
+/// [`post`], with the length of the response body.
+async fn post_len(sim: &Simulator, body: &str) -> (u16, Element, usize) {
     let mut s = TcpStream::connect(sim.addr()).await.unwrap();
     let head = format!(
         "POST /wsman HTTP/1.1\r\nHost: {}\r\nAuthorization: Basic dmFncmFudDp2YWdyYW50\r\nContent-Type: application/soap+xml;charset=UTF-8\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
@@ -56,7 +62,8 @@ async fn post(sim: &Simulator, body: &str) -> (u16, Element) {
     {
         body = dechunk(&body);
     }
-    (status, parse(&body).expect("response is not XML"))
+    let len = body.len();
+    (status, parse(&body).expect("response is not XML"), len)
 }
 
 fn dechunk(mut data: &[u8]) -> Vec<u8> {
@@ -91,6 +98,9 @@ struct Driver<'a> {
     out: Fragmenter,
     inbound: Defragmenter,
     version: ProtocolVersion,
+    /// The largest Receive response body seen, and the most streams in one.
+    largest_response: usize,
+    most_streams: usize,
 }
 
 impl<'a> Driver<'a> {
@@ -149,6 +159,8 @@ impl<'a> Driver<'a> {
             out: Fragmenter::new(blob),
             inbound: Defragmenter::new(),
             version: ProtocolVersion::V2_3,
+            largest_response: 0,
+            most_streams: 0,
         };
         let mut caps = SessionCapability::default();
         caps.protocol_version = version.to_string();
@@ -195,9 +207,13 @@ impl<'a> Driver<'a> {
         });
         let text_len = xml.len();
         assert!(text_len < 8_000);
-        let (status, root) = post(self.sim, &xml).await;
+        let (status, root, len) = post_len(self.sim, &xml).await;
         assert_eq!(status, 200, "{}", fault_text(&root));
+        self.largest_response = self.largest_response.max(len);
         let resp = body(&root).child(SHELL, "ReceiveResponse").unwrap();
+        self.most_streams = self
+            .most_streams
+            .max(resp.children_named(SHELL, "Stream").count());
         let mut msgs = Vec::new();
         for s in resp.children_named(SHELL, "Stream") {
             if s.text.is_empty() {
@@ -398,4 +414,626 @@ async fn open_run_close_counters_back_to_zero() {
         (c.open_shells, c.running_commands, c.receives_pending),
         (0, 0, 0)
     );
+}
+
+fn errors(msgs: &[ServerMessage]) -> Vec<ErrorRecord> {
+    msgs.iter()
+        .filter_map(|m| match m {
+            ServerMessage::Error(e) => Some(e.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+async fn opened(sim: &Simulator, max_envelope: u32) -> Driver<'_> {
+    let mut d = Driver::create(sim, PS_URI, max_envelope, "2.3")
+        .await
+        .unwrap();
+    d.open().await;
+    d
+}
+
+#[tokio::test]
+async fn input_objects_stream_through_a_pipeline() {
+    let sim = Simulator::start().await.unwrap();
+    let mut d = opened(&sim, 153_600).await;
+    let ps = PowerShell::new(vec![
+        cmd("Write-Output"),
+        cmd("Select-Object").arg(Argument::named("First", 3)),
+    ]);
+    let id = d.start(ps, false).await;
+    let pid = Uuid::parse_str(&id).unwrap();
+    let table = PsObject::hashtable(vec![("k".into(), "v".into())]);
+    let mut msgs: Vec<Message> = [
+        PsValue::from("a"),
+        PsValue::I32(2),
+        table.into(),
+        PsValue::from("dropped by -First 3"),
+    ]
+    .iter()
+    .map(|v| pipeline_input(d.pool, pid, v))
+    .collect();
+    msgs.push(end_of_pipeline_input(d.pool, pid));
+    d.send(&id, &msgs).await;
+    let got = d.collect(&id).await;
+    let out = outputs(&got);
+    assert_eq!(out.len(), 3, "{out:?}");
+    assert_eq!(out[..2], [PsValue::from("a"), PsValue::I32(2)]);
+    // Input objects come back as Windows writes deserialized objects.
+    let t = out[2].as_object().unwrap();
+    assert_eq!(t.type_names[0], "Deserialized.System.Collections.Hashtable");
+    assert_eq!(final_state(&got).0, PipelineState::Completed);
+    d.delete().await;
+}
+
+#[tokio::test]
+async fn small_envelopes_fragment_both_ways() {
+    let sim = Simulator::start().await.unwrap();
+    let mut d = opened(&sim, 8_192).await;
+    let big_in = "i".repeat(30_000);
+    let big_out = "o".repeat(50_000);
+    let id = d
+        .start(
+            PowerShell::new(vec![
+                cmd("Write-Output").arg(Argument::positional(big_out.clone())),
+            ]),
+            false,
+        )
+        .await;
+    let pid = Uuid::parse_str(&id).unwrap();
+    let msgs = [
+        pipeline_input(d.pool, pid, &PsValue::from(big_in.clone())),
+        end_of_pipeline_input(d.pool, pid),
+    ];
+    // The input message spans several Sends.
+    d.send(&id, &msgs).await;
+    let got = d.collect(&id).await;
+    assert_eq!(
+        outputs(&got),
+        [PsValue::from(big_out), PsValue::from(big_in)]
+    );
+    assert!(
+        d.largest_response <= 8_192,
+        "a Receive response of {} bytes exceeds MaxEnvelopeSize",
+        d.largest_response
+    );
+    assert!(
+        d.most_streams >= 2,
+        "fragments are packed into one response"
+    );
+    assert_eq!(final_state(&got).0, PipelineState::Completed);
+    d.delete().await;
+}
+
+#[tokio::test]
+async fn stop_signal_ends_a_pipeline_with_a_receive_pending() {
+    let sim = Simulator::start().await.unwrap();
+    let mut d = opened(&sim, 153_600).await;
+    let id = d
+        .start(
+            PowerShell::new(vec![Command::script(
+                "Write-Output before; Start-Sleep -Seconds 60; Write-Output after",
+            )]),
+            true,
+        )
+        .await;
+    // The first Receive returns `before`; the next one waits on the sleep.
+    let (first, done) = within(10, d.receive(Some(&id))).await;
+    assert!(!done);
+    let first: Vec<ServerMessage> = first
+        .iter()
+        .map(|m| ServerMessage::decode(m).unwrap())
+        .collect();
+    assert_eq!(outputs(&first), [PsValue::from("before")]);
+    let d2 = Driver {
+        sim: &sim,
+        uri: d.uri.clone(),
+        shell: d.shell.clone(),
+        pool: d.pool,
+        max_envelope: d.max_envelope,
+        out: Fragmenter::new(1_000),
+        inbound: Defragmenter::new(),
+        version: d.version,
+        largest_response: 0,
+        most_streams: 0,
+    };
+    let stopper = async {
+        while sim.counters().receives_pending == 0 {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        let (status, root) = d2.signal(&id, PS_STOP).await;
+        assert_eq!(status, 200, "{}", fault_text(&root));
+    };
+    let started = std::time::Instant::now();
+    let (rest, ()) = tokio::join!(within(10, d.collect(&id)), stopper);
+    assert!(started.elapsed() < Duration::from_secs(5));
+    let (state, error) = final_state(&rest);
+    assert_eq!(state, PipelineState::Stopped);
+    assert_eq!(
+        error.unwrap().fully_qualified_error_id.as_deref(),
+        Some("PipelineStopped")
+    );
+    assert!(outputs(&rest).is_empty(), "nothing after the stop");
+    let c = sim.counters();
+    assert_eq!((c.pipeline_stops, c.signals_while_receive_pending), (1, 1));
+    assert!(sim.last_pipeline_stop_at().is_some());
+    d.delete().await;
+    assert_eq!(sim.counters().running_commands, 0);
+}
+
+#[tokio::test]
+async fn unknown_commands_fail_a_command_and_write_an_error_in_a_script() {
+    let sim = Simulator::start().await.unwrap();
+    let mut d = opened(&sim, 153_600).await;
+    let id = d
+        .start(PowerShell::new(vec![cmd("Get-Nothing")]), true)
+        .await;
+    let got = d.collect(&id).await;
+    let (state, error) = final_state(&got);
+    assert_eq!(state, PipelineState::Failed);
+    let e = error.unwrap();
+    assert_eq!(
+        e.fully_qualified_error_id.as_deref(),
+        Some("CommandNotFoundException")
+    );
+    assert_eq!(e.category, ErrorCategory::ObjectNotFound);
+    assert!(
+        e.message
+            .starts_with("The term 'Get-Nothing' is not recognized"),
+        "{}",
+        e.message
+    );
+
+    // In a script the error is written and the next statement runs.
+    let id = d
+        .start(
+            PowerShell::new(vec![Command::script("Get-Nothing; Write-Output next")]),
+            true,
+        )
+        .await;
+    let got = d.collect(&id).await;
+    assert_eq!(outputs(&got), [PsValue::from("next")]);
+    let errs = errors(&got);
+    assert_eq!(errs.len(), 1);
+    assert_eq!(
+        errs[0].fully_qualified_error_id.as_deref(),
+        Some("CommandNotFoundException")
+    );
+    assert_eq!(final_state(&got).0, PipelineState::Completed);
+
+    // A script the simulator cannot read fails with a ParseException.
+    let id = d
+        .start(
+            PowerShell::new(vec![Command::script("Write-Output (1 + 2)")]),
+            true,
+        )
+        .await;
+    let got = d.collect(&id).await;
+    let (state, error) = final_state(&got);
+    assert_eq!(state, PipelineState::Failed);
+    assert_eq!(
+        error.unwrap().fully_qualified_error_id.as_deref(),
+        Some("ParseException")
+    );
+    d.delete().await;
+}
+
+#[tokio::test]
+async fn streams_services_and_json() {
+    let sim = Simulator::start().await.unwrap();
+    let mut d = opened(&sim, 153_600).await;
+    let id = d
+        .start(
+            PowerShell::new(vec![Command::script(
+                "Write-Warning 'careful'; Write-Verbose quiet; Write-Verbose loud -Verbose; Write-Information info; Write-Progress -Activity act -Status half -PercentComplete 50; Write-Error boom; Get-Service -Name WinRM, NoSuchService",
+            )]),
+            true,
+        )
+        .await;
+    let got = d.collect(&id).await;
+    let mut kinds = Vec::new();
+    for m in &got {
+        match m {
+            ServerMessage::Warning(w) => kinds.push(format!("warning {}", w.message)),
+            ServerMessage::Verbose(v) => kinds.push(format!("verbose {}", v.message)),
+            ServerMessage::Information(i) => {
+                kinds.push(format!("information {}", i.message().unwrap_or("?")))
+            }
+            ServerMessage::Progress(p) => {
+                kinds.push(format!("progress {} {}", p.activity, p.percent_complete))
+            }
+            ServerMessage::Error(e) => kinds.push(format!("error {}", e.message)),
+            ServerMessage::Output(v) => kinds.push(format!(
+                "output {}",
+                v.property("Name").and_then(PsValue::as_str).unwrap_or("?")
+            )),
+            _ => {}
+        }
+    }
+    assert_eq!(
+        kinds,
+        [
+            "warning careful",
+            "verbose loud",
+            "information info",
+            "progress act 50",
+            "error boom",
+            "output WinRM",
+            "error Cannot find any service with service name 'NoSuchService'.",
+        ]
+    );
+    let svc = outputs(&got)[0].clone();
+    let o = svc.as_object().unwrap();
+    assert_eq!(o.type_names[0], "System.ServiceProcess.ServiceController");
+    assert_eq!(
+        o.property("Status")
+            .and_then(|s| s.as_object())
+            .and_then(|s| s.to_string.clone())
+            .as_deref(),
+        Some("Running")
+    );
+
+    let id = d
+        .start(
+            PowerShell::new(vec![Command::script(
+                "Write-Output 1,'two' | ConvertTo-Json -Compress",
+            )]),
+            true,
+        )
+        .await;
+    let got = d.collect(&id).await;
+    assert_eq!(outputs(&got), [PsValue::from(r#"[1,"two"]"#)]);
+    d.delete().await;
+}
+
+#[tokio::test]
+async fn registered_cmdlets_get_parameters_and_input() {
+    let sim = Simulator::start().await.unwrap();
+    sim.register_cmdlet("Get-Widget", |ctx: CmdletContext| async move {
+        let name = ctx.parameter_str("Name");
+        if name.as_deref() == Some("broken") {
+            return Err(ErrorRecord::new(
+                "The widget is broken.",
+                "WidgetBroken",
+                ErrorCategory::InvalidOperation,
+            ));
+        }
+        for w in ["gear", "cog"] {
+            if name.as_deref().is_none_or(|n| n == w) {
+                ctx.write_output(
+                    PsObject::new()
+                        .with_type_names(["Acme.Widget", "System.Object"])
+                        .with_property("Name", w),
+                )
+                .await;
+            }
+        }
+        Ok(())
+    });
+    sim.register_cmdlet("Stop-Widget", |mut ctx: CmdletContext| async move {
+        let force = ctx.switch("Force");
+        while let Some(w) = ctx.next_input().await {
+            let name = w
+                .property("Name")
+                .and_then(PsValue::as_str)
+                .unwrap_or("?")
+                .to_string();
+            ctx.write_output(format!("stopped {name} force={force}"))
+                .await;
+        }
+        Ok(())
+    });
+    let mut d = opened(&sim, 153_600).await;
+    // As pypsrp's add_cmdlet().add_parameter() sends it.
+    let id = d
+        .start(
+            PowerShell::new(vec![
+                cmd("get-widget").arg(Argument::named("Name", "gear")),
+                cmd("Stop-Widget").arg(Argument::switch("Force")),
+            ]),
+            true,
+        )
+        .await;
+    let got = d.collect(&id).await;
+    assert_eq!(outputs(&got), [PsValue::from("stopped gear force=true")]);
+    // As a script.
+    let id = d
+        .start(
+            PowerShell::new(vec![Command::script("Get-Widget | Stop-Widget")]),
+            true,
+        )
+        .await;
+    let got = d.collect(&id).await;
+    assert_eq!(
+        outputs(&got),
+        [
+            PsValue::from("stopped gear force=false"),
+            PsValue::from("stopped cog force=false")
+        ]
+    );
+    // A terminating error fails the pipeline with the cmdlet's record.
+    let id = d
+        .start(
+            PowerShell::new(vec![
+                cmd("Get-Widget").arg(Argument::named("Name", "broken")),
+            ]),
+            true,
+        )
+        .await;
+    let got = d.collect(&id).await;
+    let (state, error) = final_state(&got);
+    assert_eq!(state, PipelineState::Failed);
+    assert_eq!(error.unwrap().message, "The widget is broken.");
+    d.delete().await;
+}
+
+#[tokio::test]
+async fn disconnect_and_reconnect_keep_a_running_pipeline_s_output() {
+    let sim = Simulator::start().await.unwrap();
+    let mut d = opened(&sim, 153_600).await;
+    let id = d
+        .start(
+            PowerShell::new(vec![Command::script(
+                "Start-Sleep -Milliseconds 300; Write-Output after",
+            )]),
+            true,
+        )
+        .await;
+    let xml = d.request(ns::action::DISCONNECT, true, &[], |w| {
+        w.raw("<rsp:Disconnect><rsp:IdleTimeOut>PT60S</rsp:IdleTimeOut></rsp:Disconnect>");
+    });
+    let (status, root) = post(&sim, &xml).await;
+    assert_eq!(status, 200, "{}", fault_text(&root));
+    assert_eq!(sim.counters().disconnected_shells, 1);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let xml = d.request(ns::action::RECONNECT, true, &[], |w| {
+        w.raw("<rsp:Reconnect/>");
+    });
+    let (status, root) = post(&sim, &xml).await;
+    assert_eq!(status, 200, "{}", fault_text(&root));
+    let xml = d.request(ns::action::CONNECT, true, &[], |w| {
+        w.raw(&format!("<rsp:Connect CommandId=\"{id}\"/>"));
+    });
+    let (status, root) = post(&sim, &xml).await;
+    assert_eq!(status, 200, "{}", fault_text(&root));
+    let got = d.collect(&id).await;
+    assert_eq!(outputs(&got), [PsValue::from("after")]);
+    assert_eq!(final_state(&got).0, PipelineState::Completed);
+    d.delete().await;
+    let c = sim.counters();
+    assert_eq!(
+        (c.open_shells, c.disconnected_shells, c.running_commands),
+        (0, 0, 0)
+    );
+}
+
+#[tokio::test]
+async fn another_client_connects_with_connect_xml() {
+    let sim = Simulator::start().await.unwrap();
+    let d = opened(&sim, 153_600).await;
+    let xml = d.request(ns::action::DISCONNECT, true, &[], |w| {
+        w.raw("<rsp:Disconnect/>");
+    });
+    assert_eq!(post(&sim, &xml).await.0, 200);
+    // A new client: its own fragmenter, SESSION_CAPABILITY + CONNECT_RUNSPACEPOOL.
+    let mut other = Driver {
+        sim: &sim,
+        uri: d.uri.clone(),
+        shell: d.shell.clone(),
+        pool: d.pool,
+        max_envelope: 153_600,
+        out: Fragmenter::new(100_000),
+        inbound: Defragmenter::new(),
+        version: ProtocolVersion::V2_3,
+        largest_response: 0,
+        most_streams: 0,
+    };
+    let msgs = [
+        other.message(
+            MessageType::SessionCapability,
+            None,
+            &SessionCapability::default().to_value(),
+        ),
+        other.message(
+            MessageType::ConnectRunspacePool,
+            None,
+            &wsman_protocol::psrp::messages::connect_runspace_pool(None),
+        ),
+    ];
+    let payload = other.pack(&msgs).concat();
+    let xml = other.request(ns::action::CONNECT, true, &[], |w| {
+        w.raw(&format!("<rsp:Connect><connectXml xmlns=\"http://schemas.microsoft.com/powershell\">{payload}</connectXml></rsp:Connect>"));
+    });
+    let (status, root) = post(&sim, &xml).await;
+    assert_eq!(status, 200, "{}", fault_text(&root));
+    let text = body(&root)
+        .path(&[
+            (SHELL, "ConnectResponse"),
+            (
+                "http://schemas.microsoft.com/powershell",
+                "connectResponseXml",
+            ),
+        ])
+        .expect("connectResponseXml")
+        .text
+        .clone();
+    let reply = other
+        .inbound
+        .push_messages(&Bytes::from(STANDARD.decode(text).unwrap()))
+        .unwrap();
+    let kinds: Vec<MessageType> = reply.iter().map(|m| m.message_type).collect();
+    assert_eq!(
+        kinds,
+        [
+            MessageType::SessionCapability,
+            MessageType::RunspacePoolInitData
+        ]
+    );
+    match ServerMessage::decode(&reply[1]).unwrap() {
+        ServerMessage::RunspacePoolInitData(i) => {
+            assert_eq!((i.min_runspaces, i.max_runspaces), (1, 2))
+        }
+        other => panic!("{other:?}"),
+    }
+    let rest = other.open().await;
+    assert!(
+        rest.iter()
+            .any(|m| matches!(m, ServerMessage::ApplicationPrivateData(_)))
+    );
+    let id = other
+        .start(PowerShell::new(vec![cmd("Get-Date")]), true)
+        .await;
+    assert_eq!(outputs(&other.collect(&id).await).len(), 1);
+    other.delete().await;
+    assert_eq!(sim.counters().open_shells, 0);
+}
+
+#[tokio::test]
+async fn configurations_and_protocol_versions() {
+    let sim = Simulator::start().await.unwrap();
+    let refused = Driver::create(
+        &sim,
+        "http://schemas.microsoft.com/powershell/Acme.Ops",
+        153_600,
+        "2.3",
+    )
+    .await
+    .err()
+    .expect("an unknown configuration is refused");
+    assert!(fault_text(&refused).contains("Cannot find the Acme.Ops session configuration"));
+    sim.register_ps_configuration("Acme.Ops");
+    let mut d = Driver::create(
+        &sim,
+        "http://schemas.microsoft.com/powershell/Acme.Ops",
+        153_600,
+        "2.3",
+    )
+    .await
+    .unwrap();
+    d.open().await;
+    d.delete().await;
+
+    // A 2.1 client: the server answers 2.1, and the information stream does not exist.
+    let mut d = Driver::create(&sim, PS_URI, 153_600, "2.1").await.unwrap();
+    let opened = d.open().await;
+    match &opened[0] {
+        ServerMessage::SessionCapability(c) => assert_eq!(c.protocol_version, "2.1"),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(d.version, ProtocolVersion::V2_1);
+    let id = d
+        .start(
+            PowerShell::new(vec![Command::script(
+                "Write-Information hidden; Write-Output shown",
+            )]),
+            true,
+        )
+        .await;
+    let got = d.collect(&id).await;
+    assert_eq!(outputs(&got), [PsValue::from("shown")]);
+    assert!(
+        !got.iter()
+            .any(|m| matches!(m, ServerMessage::Information(_)))
+    );
+    d.delete().await;
+}
+
+#[tokio::test]
+async fn runspace_counts_are_answered() {
+    let sim = Simulator::start().await.unwrap();
+    let mut d = opened(&sim, 153_600).await;
+    let msgs = [
+        d.message(
+            MessageType::SetMaxRunspaces,
+            None,
+            &wsman_protocol::psrp::messages::set_max_runspaces(5, 1),
+        ),
+        d.message(
+            MessageType::GetAvailableRunspaces,
+            None,
+            &wsman_protocol::psrp::messages::get_available_runspaces(2),
+        ),
+    ];
+    for p in d.pack(&msgs) {
+        d.send_raw(None, &p).await;
+    }
+    let mut answers = Vec::new();
+    while answers.len() < 2 {
+        let (msgs, _) = within(10, d.receive(None)).await;
+        for m in msgs {
+            if let ServerMessage::RunspaceAvailability(a) = ServerMessage::decode(&m).unwrap() {
+                answers.push((a.call_id, a.response));
+            }
+        }
+    }
+    assert_eq!(answers, [(1, PsValue::Bool(true)), (2, PsValue::I64(5))]);
+    d.delete().await;
+}
+
+#[tokio::test]
+async fn read_host_calls_the_client_s_host() {
+    use wsman_protocol::psrp::messages::{HostInfo, HostMethod, HostResponse};
+    let sim = Simulator::start().await.unwrap();
+    let mut d = opened(&sim, 153_600).await;
+    // Without a host: PowerShell's NonInteractive error.
+    let id = d.start(PowerShell::new(vec![cmd("Read-Host")]), true).await;
+    let got = d.collect(&id).await;
+    let (state, error) = final_state(&got);
+    assert_eq!(state, PipelineState::Failed);
+    assert!(error.unwrap().message.contains("NonInteractive mode"));
+
+    // With a host: Write2 (the prompt), then ReadLine answered by the client.
+    let pid = Uuid::new_v4();
+    let mut create = CreatePipeline::new(PowerShell::new(vec![
+        cmd("Read-Host").arg(Argument::named("Prompt", "Name")),
+    ]));
+    let mut host = HostInfo::without_ui();
+    host.is_host_ui_null = false;
+    host.is_host_raw_ui_null = false;
+    create.host_info = host;
+    let msg = d.message(
+        MessageType::CreatePipeline,
+        Some(pid),
+        &create.to_value(d.version),
+    );
+    let payload = d.pack(&[msg]).concat();
+    let id = pid.hyphenated().to_string().to_ascii_uppercase();
+    let xml = d.request(ns::action::COMMAND, true, &[], |w| {
+        w.raw(&format!("<rsp:CommandLine CommandId=\"{id}\"><rsp:Command/><rsp:Arguments>{payload}</rsp:Arguments></rsp:CommandLine>"));
+    });
+    assert_eq!(post(&sim, &xml).await.0, 200);
+    let mut calls = Vec::new();
+    let mut all = Vec::new();
+    loop {
+        let (msgs, done) = within(10, d.receive(Some(&id))).await;
+        for m in msgs {
+            let decoded = ServerMessage::decode(&m).unwrap();
+            if let ServerMessage::HostCall(call) = &decoded {
+                calls.push((call.method, call.parameters.clone()));
+                if call.method == HostMethod::ReadLine {
+                    assert_eq!(m.message_type, MessageType::PipelineHostCall);
+                    let r = HostResponse::returning(call, PsValue::from("Ada"));
+                    let reply =
+                        d.message(MessageType::PipelineHostResponse, Some(pid), &r.to_value());
+                    for p in d.pack(&[reply]) {
+                        d.send_raw(None, &p).await;
+                    }
+                }
+            }
+            all.push(decoded);
+        }
+        if done {
+            break;
+        }
+    }
+    assert_eq!(
+        calls,
+        [
+            (HostMethod::Write2, vec![PsValue::from("Name: ")]),
+            (HostMethod::ReadLine, vec![]),
+        ]
+    );
+    assert_eq!(outputs(&all), [PsValue::from("Ada")]);
+    assert_eq!(final_state(&all).0, PipelineState::Completed);
+    d.delete().await;
 }

@@ -326,8 +326,9 @@ pub(crate) struct Pool {
     inbound: Mutex<Defragmenter>,
     outbox: Outbox,
     pipelines: Mutex<Vec<Arc<Pipeline>>>,
-    /// The pool's host is null (`HostInfo._isHostNull`).
+    /// The pool's host is null (`HostInfo._isHostNull`), and its UI.
     host_null: bool,
+    host_ui_null: bool,
 }
 
 impl Pool {
@@ -474,6 +475,7 @@ pub(super) fn open(state: &State, req: &SimRequest, uri: &str) -> Result<Arc<Poo
         outbox: Outbox::new(),
         pipelines: Mutex::new(Vec::new()),
         host_null: init.host_info.is_host_null,
+        host_ui_null: init.host_info.is_host_null || init.host_info.is_host_ui_null,
     });
     let mut server_caps = SessionCapability::default();
     server_caps.protocol_version = version.to_string();
@@ -652,7 +654,17 @@ fn start(
         pool_id: pool.id,
         pipeline_id: lock(&p.id).unwrap_or_default(),
         version: pool.version,
-        host_null: pool.host_null && create.host_info.is_host_null,
+        // [MS-PSRP] §2.2.3.14: a pipeline with `_useRunspaceHost` uses the pool's host.
+        host_null: if create.host_info.use_runspace_host {
+            pool.host_null
+        } else {
+            create.host_info.is_host_null
+        },
+        host_ui_null: if create.host_info.use_runspace_host {
+            pool.host_ui_null
+        } else {
+            create.host_info.is_host_null || create.host_info.is_host_ui_null
+        },
         pipeline: Arc::clone(p),
         user: shell.owner.clone(),
     };

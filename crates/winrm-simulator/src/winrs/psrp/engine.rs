@@ -47,6 +47,7 @@ pub(crate) struct Run {
     pub pipeline_id: Uuid,
     pub version: ProtocolVersion,
     pub host_null: bool,
+    pub host_ui_null: bool,
     pub pipeline: Arc<Pipeline>,
     pub user: String,
 }
@@ -74,6 +75,12 @@ enum Input {
     Upstream(mpsc::Receiver<PsValue>),
 }
 
+/// Where a command's output goes: the next command, or (the last one) the client.
+enum Output {
+    Next(mpsc::Sender<PsValue>),
+    Client,
+}
+
 /// One invocation of a cmdlet: its parameters, its input, and the streams it writes.
 ///
 /// Parameter names are case-insensitive. Output goes to the next command of the
@@ -83,7 +90,7 @@ pub struct CmdletContext {
     name: String,
     args: Vec<Argument>,
     input: Input,
-    output: mpsc::Sender<PsValue>,
+    output: Output,
     run: Arc<RunShared>,
     merge_error: bool,
 }
@@ -171,7 +178,17 @@ impl CmdletContext {
     /// # Cancel safety
     /// Not cancel safe: the object may or may not have been written.
     pub async fn write_output(&self, value: impl Into<PsValue>) {
-        let _ = self.output.send(value.into()).await;
+        match &self.output {
+            Output::Next(tx) => {
+                let _ = tx.send(value.into()).await;
+            }
+            Output::Client => {
+                self.run
+                    .run
+                    .send(MessageType::PipelineOutput, &value.into())
+                    .await;
+            }
+        }
     }
 
     /// Writes an error record (a non-terminating error; return `Err` for a terminating
@@ -310,7 +327,8 @@ impl CmdletContext {
         parameters: Vec<PsValue>,
     ) -> Result<Option<PsValue>, ErrorRecord> {
         let run = &self.run.run;
-        if run.host_null {
+        let ui_method = method.is_interactive() || method.name().starts_with("Write");
+        if run.host_null || (run.host_ui_null && ui_method) {
             if method.is_void() {
                 return Ok(None);
             }
@@ -610,21 +628,28 @@ async fn run_statement(
     let n = commands.len();
     // done[i]: command i ended (so the commands before it stop).
     let done: Vec<CancellationToken> = (0..=n).map(|_| CancellationToken::new()).collect();
-    let mut futures: Vec<BoxFuture<'static, Result<(), ErrorRecord>>> = Vec::with_capacity(n + 1);
+    let mut futures: Vec<BoxFuture<'static, Result<(), ErrorRecord>>> = Vec::with_capacity(n);
     let mut input = Some(input);
     let mut upstream: Option<mpsc::Receiver<PsValue>> = None;
     for (i, c) in commands.into_iter().enumerate() {
-        let (tx, rx) = mpsc::channel(CHANNEL);
         let inp = match upstream.take() {
             Some(rx) => Input::Upstream(rx),
             None => input.take().unwrap_or(Input::Empty),
         };
-        upstream = Some(rx);
+        // The last command writes to the client itself, so its output and its records
+        // keep the order it wrote them in.
+        let output = if i + 1 == n {
+            Output::Client
+        } else {
+            let (tx, rx) = mpsc::channel(CHANNEL);
+            upstream = Some(rx);
+            Output::Next(tx)
+        };
         let ctx = CmdletContext {
             name: c.name,
             args: c.args,
             input: inp,
-            output: tx,
+            output,
             run: Arc::clone(&shared),
             merge_error: c.merge_error,
         };
@@ -640,17 +665,6 @@ async fn run_statement(
             r
         }));
     }
-    // The sink: the last command's output goes to the client.
-    let mut last = upstream.take();
-    let sink_run = run.clone();
-    futures.push(Box::pin(async move {
-        if let Some(rx) = last.as_mut() {
-            while let Some(v) = rx.recv().await {
-                sink_run.send(MessageType::PipelineOutput, &v).await;
-            }
-        }
-        Ok(())
-    }));
     futures_util::future::try_join_all(futures)
         .await
         .map(|_| ())
