@@ -16,9 +16,11 @@
 //! * Receive returns one fragment per `rsp:Stream`, as many as fit the request's
 //!   MaxEnvelopeSize, each fragment cut to fit; a pipeline's last Receive adds
 //!   `CommandState Done` with exit code 0.
-//! * Signal `powershell/signal/crtl_c` ([MS-PSRP] §3.1.5.3.?, the spec's spelling; the
-//!   `ctrl_c` spelling pypsrp sends is accepted too) stops a running pipeline: it ends
-//!   with PIPELINE_STATE Stopped. Signal `terminate` removes a pipeline; Delete closes
+//! * Signal `powershell/signal/crtl_c` ([MS-PSRP] §3.1.5.3.9 spells it so; [MS-WSMV]
+//!   §2.2.5.6 and pypsrp say `powershell/signal/ctrl_c`: both are accepted, and so are
+//!   the WinRS `ctrl_c`/`ctrl_break`) stops a running pipeline, or with no `CommandId`
+//!   every pipeline of the pool: each ends with PIPELINE_STATE Stopped and the
+//!   PipelineStoppedException record. Signal `terminate` removes a pipeline; Delete closes
 //!   the pool with its pipelines.
 //! * Disconnect, Reconnect and Connect are the shell's: pipelines go on running while
 //!   the pool is disconnected, their output waits in bounded queues (a writer waits
@@ -85,13 +87,19 @@ const STATE_RUNNING: &str =
 
 /// Whether `uri` names a PowerShell session configuration (known or not).
 pub(crate) fn is_ps_uri(uri: &str) -> bool {
+    // Bytes, so a multi-byte character at the boundary cannot split a slice.
     uri.len() > PS_URI_PREFIX.len()
-        && uri[..PS_URI_PREFIX.len()].eq_ignore_ascii_case(PS_URI_PREFIX)
+        && uri.as_bytes()[..PS_URI_PREFIX.len()].eq_ignore_ascii_case(PS_URI_PREFIX.as_bytes())
+}
+
+/// The configuration name of a PowerShell resource URI (after [`is_ps_uri`]).
+fn configuration_name(uri: &str) -> &str {
+    uri.get(PS_URI_PREFIX.len()..).unwrap_or("")
 }
 
 /// The fault for a configuration the host does not have.
 fn unknown_configuration(uri: &str) -> SimFault {
-    let name = &uri[PS_URI_PREFIX.len().min(uri.len())..];
+    let name = configuration_name(uri);
     let mut f = SimFault::not_found(uri);
     f.reason = format!(
         "The WS-Management service cannot process the request. Cannot find the {name} session configuration in the WSMan: drive on the localhost computer. "
@@ -436,7 +444,7 @@ fn version_of(req: &SimRequest, caps: Option<&SessionCapability>) -> ProtocolVer
 
 /// Reads a Create on a PowerShell resource URI: the pool it opens.
 pub(super) fn open(state: &State, req: &SimRequest, uri: &str) -> Result<Arc<Pool>, SimFault> {
-    let name = &uri[PS_URI_PREFIX.len()..];
+    let name = configuration_name(uri);
     let known = CONFIGURATIONS.iter().any(|c| c.eq_ignore_ascii_case(name))
         || state.winrs.registry.has_configuration(name);
     if !known {
@@ -618,6 +626,11 @@ fn route(
             ClientMessage::ResetRunspaceState { call_id } => {
                 availability(pool, call_id, PsValue::Bool(true));
             }
+            ClientMessage::Other(MessageType::GetCommandMetadata, v) => {
+                let p = pipeline.ok_or_else(bad_parameter)?;
+                *lock(&p.id) = m.pipeline_id;
+                command_metadata(state, pool, &p, &v);
+            }
             _ => {}
         }
     }
@@ -681,7 +694,7 @@ fn start(
             engine::Outcome::Completed => PipelineStateInfo::new(PipelineState::Completed),
             engine::Outcome::Failed(e) => {
                 let mut i = PipelineStateInfo::new(PipelineState::Failed);
-                i.error = Some(e);
+                i.error = Some(*e);
                 i
             }
             engine::Outcome::Stopped => {
@@ -703,6 +716,44 @@ fn start(
         pipeline.outbox.finish();
     });
     *lock(&p.task) = Some(task.abort_handle());
+}
+
+/// GET_COMMAND_METADATA ([MS-PSRP] §2.2.2.14) on a pipeline: the count, then one
+/// `CmdletInfo` per matching command (built-in and registered), then Completed.
+fn command_metadata(state: &Arc<State>, pool: &Pool, p: &Arc<Pipeline>, request: &PsValue) {
+    if p.started.swap(true, Ordering::SeqCst) {
+        return;
+    }
+    let patterns: Vec<String> = request
+        .property("Name")
+        .map(|v| {
+            engine::enumerate(v.clone())
+                .iter()
+                .filter_map(engine::text_of)
+                .collect()
+        })
+        .unwrap_or_else(|| vec!["*".into()]);
+    let found = engine::command_metadata(state, &patterns);
+    let pid = lock(&p.id).unwrap_or_default();
+    let count = PsObject::new()
+        .with_type_names([
+            "Selected.Microsoft.PowerShell.Commands.GenericMeasureInfo",
+            "System.Management.Automation.PSCustomObject",
+            "System.Object",
+        ])
+        .with_property("Count", PsValue::I32(found.len() as i32));
+    let out = |v: &PsValue| server_message(MessageType::PipelineOutput, pool.id, Some(pid), v);
+    p.outbox.push_now(out(&count.into()));
+    for v in &found {
+        p.outbox.push_now(out(v));
+    }
+    p.outbox.push_now(server_message(
+        MessageType::PipelineState,
+        pool.id,
+        Some(pid),
+        &PipelineStateInfo::new(PipelineState::Completed).to_value(),
+    ));
+    p.outbox.finish();
 }
 
 /// The error record of PIPELINE_STATE Stopped, as PowerShell writes it.
@@ -814,7 +865,10 @@ pub(super) fn signal(state: &Arc<State>, req: &SimRequest, pool: &Arc<Pool>) -> 
         .unwrap_or("")
         .trim()
         .to_ascii_lowercase();
-    let cmd_id = sig.attr("CommandId").ok_or_else(bad_parameter)?;
+    let cmd_id = sig
+        .attr("CommandId")
+        .map(str::trim)
+        .filter(|s| !s.is_empty());
     let stop = matches!(
         code.as_str(),
         "powershell/signal/crtl_c" | "powershell/signal/ctrl_c"
@@ -828,6 +882,18 @@ pub(super) fn signal(state: &Arc<State>, req: &SimRequest, pool: &Arc<Pool>) -> 
         *lock(&state.last_terminate) = Some(std::time::Instant::now());
         add(&state.counters.terminate_signals, 1);
     }
+    let Some(cmd_id) = cmd_id else {
+        // §3.1.5.3.9: a stop sent to the pool stops its pipelines.
+        if !stop {
+            return Err(bad_parameter());
+        }
+        *lock(&state.last_pipeline_stop) = Some(std::time::Instant::now());
+        add(&state.counters.pipeline_stops, 1);
+        for p in lock(&pool.pipelines).iter() {
+            p.stop.cancel();
+        }
+        return Ok((action::SIGNAL_RESPONSE, "<rsp:SignalResponse/>".into()));
+    };
     let p = pool.pipeline_by_command(cmd_id)?;
     if p.receivers.load(Ordering::SeqCst) > 0 {
         add(&state.counters.signals_while_receive_pending, 1);
