@@ -1037,3 +1037,100 @@ async fn read_host_calls_the_client_s_host() {
     assert_eq!(final_state(&all).0, PipelineState::Completed);
     d.delete().await;
 }
+
+#[tokio::test]
+async fn a_stop_sent_to_the_pool_stops_its_pipelines() {
+    let sim = Simulator::start().await.unwrap();
+    let mut d = opened(&sim, 153_600).await;
+    let sleep = || PowerShell::new(vec![cmd("Start-Sleep").arg(Argument::named("Seconds", 60))]);
+    let a = d.start(sleep(), true).await;
+    let b = d.start(sleep(), true).await;
+    // No CommandId: [MS-PSRP] §3.1.5.3.9's signal to the RunspacePool.
+    let xml = d.request(ns::action::SIGNAL, true, &[], |w| {
+        w.raw(&format!("<rsp:Signal><rsp:Code>{PS_STOP}</rsp:Code></rsp:Signal>"));
+    });
+    let (status, root) = post(&sim, &xml).await;
+    assert_eq!(status, 200, "{}", fault_text(&root));
+    for id in [a, b] {
+        let got = d.collect(&id).await;
+        assert_eq!(final_state(&got).0, PipelineState::Stopped);
+    }
+    assert_eq!(sim.counters().pipeline_stops, 1);
+    d.delete().await;
+}
+
+#[tokio::test]
+async fn command_metadata_items_and_processes() {
+    let sim = Simulator::start().await.unwrap();
+    sim.register_cmdlet("Get-Widget", |_ctx: CmdletContext| async move { Ok(()) });
+    sim.register_file("C:\\data\\report.txt", "12345");
+    let mut d = opened(&sim, 153_600).await;
+
+    // GET_COMMAND_METADATA instead of CREATE_PIPELINE in the Command.
+    let pid = Uuid::new_v4();
+    let names: PsValue = PsObject::list(
+        ["System.String[]", "System.Array", "System.Object"],
+        vec!["Get-S*".into(), "get-widget".into()],
+    )
+    .into();
+    let request = PsObject::new()
+        .with_property("Name", names)
+        .with_property("CommandType", PsValue::I32(511))
+        .with_property("Namespace", PsValue::Null)
+        .with_property("ArgumentList", PsValue::Null);
+    let msg = d.message(MessageType::GetCommandMetadata, Some(pid), &request.into());
+    let payload = d.pack(&[msg]).concat();
+    let id = pid.hyphenated().to_string().to_ascii_uppercase();
+    let xml = d.request(ns::action::COMMAND, true, &[], |w| {
+        w.raw(&format!("<rsp:CommandLine CommandId=\"{id}\"><rsp:Command/><rsp:Arguments>{payload}</rsp:Arguments></rsp:CommandLine>"));
+    });
+    assert_eq!(post(&sim, &xml).await.0, 200);
+    let got = d.collect(&id).await;
+    let out = outputs(&got);
+    assert_eq!(out[0].property("Count"), Some(&PsValue::I32(2)));
+    let names: Vec<&str> = out[1..]
+        .iter()
+        .map(|o| o.property("Name").and_then(PsValue::as_str).unwrap())
+        .collect();
+    assert_eq!(names, ["Get-Service", "Get-Widget"]);
+    assert_eq!(final_state(&got).0, PipelineState::Completed);
+
+    // Get-Item of a registered file, and of a missing one.
+    let id = d
+        .start(
+            PowerShell::new(vec![Command::script(
+                "Get-Item C:\\data\\report.txt, C:\\missing.txt",
+            )]),
+            true,
+        )
+        .await;
+    let got = d.collect(&id).await;
+    let out = outputs(&got);
+    assert_eq!(out.len(), 1);
+    assert_eq!(out[0].property("Length"), Some(&PsValue::I64(5)));
+    assert_eq!(out[0].property("Name").and_then(PsValue::as_str), Some("report.txt"));
+    let errs = errors(&got);
+    assert_eq!(
+        errs[0].fully_qualified_error_id.as_deref(),
+        Some("PathNotFound,Microsoft.PowerShell.Commands.GetItemCommand")
+    );
+
+    // Get-Process: System.Diagnostics.Process objects from the simulated process table.
+    let id = d
+        .start(
+            PowerShell::new(vec![
+                cmd("Get-Process"),
+                cmd("Select-Object").arg(Argument::named("First", 2)),
+            ]),
+            true,
+        )
+        .await;
+    let got = d.collect(&id).await;
+    let out = outputs(&got);
+    assert_eq!(out.len(), 2);
+    let p = out[0].as_object().unwrap();
+    assert_eq!(p.type_names[0], "System.Diagnostics.Process");
+    assert!(p.property("Id").and_then(PsValue::as_i64).is_some());
+    assert!(p.property("ProcessName").and_then(PsValue::as_str).is_some());
+    d.delete().await;
+}
