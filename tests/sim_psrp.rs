@@ -101,6 +101,8 @@ struct Driver<'a> {
     /// The largest Receive response body seen, and the most streams in one.
     largest_response: usize,
     most_streams: usize,
+    /// The OperationTimeout of the requests (a Receive's long poll).
+    op_timeout: Duration,
 }
 
 impl<'a> Driver<'a> {
@@ -119,7 +121,7 @@ impl<'a> Driver<'a> {
         };
         let env = Envelope {
             resource_uri: Some(&self.uri),
-            operation_timeout: Some(Duration::from_secs(20)),
+            operation_timeout: Some(self.op_timeout),
             max_envelope_size: Some(self.max_envelope),
             selectors: &selectors,
             options,
@@ -161,6 +163,7 @@ impl<'a> Driver<'a> {
             version: ProtocolVersion::V2_3,
             largest_response: 0,
             most_streams: 0,
+            op_timeout: Duration::from_secs(20),
         };
         let mut caps = SessionCapability::default();
         caps.protocol_version = version.to_string();
@@ -536,6 +539,7 @@ async fn stop_signal_ends_a_pipeline_with_a_receive_pending() {
         version: d.version,
         largest_response: 0,
         most_streams: 0,
+        op_timeout: Duration::from_secs(20),
     };
     let stopper = async {
         while sim.counters().receives_pending == 0 {
@@ -827,6 +831,7 @@ async fn another_client_connects_with_connect_xml() {
         version: ProtocolVersion::V2_3,
         largest_response: 0,
         most_streams: 0,
+        op_timeout: Duration::from_secs(20),
     };
     let msgs = [
         other.message(
@@ -1047,7 +1052,9 @@ async fn a_stop_sent_to_the_pool_stops_its_pipelines() {
     let b = d.start(sleep(), true).await;
     // No CommandId: [MS-PSRP] §3.1.5.3.9's signal to the RunspacePool.
     let xml = d.request(ns::action::SIGNAL, true, &[], |w| {
-        w.raw(&format!("<rsp:Signal><rsp:Code>{PS_STOP}</rsp:Code></rsp:Signal>"));
+        w.raw(&format!(
+            "<rsp:Signal><rsp:Code>{PS_STOP}</rsp:Code></rsp:Signal>"
+        ));
     });
     let (status, root) = post(&sim, &xml).await;
     assert_eq!(status, 200, "{}", fault_text(&root));
@@ -1108,7 +1115,10 @@ async fn command_metadata_items_and_processes() {
     let out = outputs(&got);
     assert_eq!(out.len(), 1);
     assert_eq!(out[0].property("Length"), Some(&PsValue::I64(5)));
-    assert_eq!(out[0].property("Name").and_then(PsValue::as_str), Some("report.txt"));
+    assert_eq!(
+        out[0].property("Name").and_then(PsValue::as_str),
+        Some("report.txt")
+    );
     let errs = errors(&got);
     assert_eq!(
         errs[0].fully_qualified_error_id.as_deref(),
@@ -1131,6 +1141,77 @@ async fn command_metadata_items_and_processes() {
     let p = out[0].as_object().unwrap();
     assert_eq!(p.type_names[0], "System.Diagnostics.Process");
     assert!(p.property("Id").and_then(PsValue::as_i64).is_some());
-    assert!(p.property("ProcessName").and_then(PsValue::as_str).is_some());
+    assert!(
+        p.property("ProcessName")
+            .and_then(PsValue::as_str)
+            .is_some()
+    );
+    d.delete().await;
+}
+
+#[tokio::test]
+async fn pipelines_wait_for_a_free_runspace() {
+    let sim = Simulator::start().await.unwrap();
+    // The driver's pools have max 2 runspaces; make it 1.
+    let mut d = opened(&sim, 153_600).await;
+    let msgs = [d.message(
+        MessageType::SetMaxRunspaces,
+        None,
+        &wsman_protocol::psrp::messages::set_max_runspaces(1, 1),
+    )];
+    for p in d.pack(&msgs) {
+        d.send_raw(None, &p).await;
+    }
+    let a = d
+        .start(
+            PowerShell::new(vec![cmd("Start-Sleep").arg(Argument::named("Seconds", 60))]),
+            true,
+        )
+        .await;
+    let b = d
+        .start(
+            PowerShell::new(vec![cmd("Write-Output").arg(Argument::positional("b"))]),
+            true,
+        )
+        .await;
+    let msgs = [d.message(
+        MessageType::GetAvailableRunspaces,
+        None,
+        &wsman_protocol::psrp::messages::get_available_runspaces(2),
+    )];
+    for p in d.pack(&msgs) {
+        d.send_raw(None, &p).await;
+    }
+    let mut answers = Vec::new();
+    while answers.len() < 2 {
+        let (msgs, _) = within(10, d.receive(None)).await;
+        for m in msgs {
+            if let ServerMessage::RunspaceAvailability(a) = ServerMessage::decode(&m).unwrap() {
+                answers.push((a.call_id, a.response));
+            }
+        }
+    }
+    assert_eq!(answers, [(1, PsValue::Bool(true)), (2, PsValue::I64(0))]);
+    // b is queued behind a: a Receive on it times out with nothing.
+    d.op_timeout = Duration::from_millis(500);
+    let xml = d.request(ns::action::RECEIVE, true, &[], |w| {
+        w.raw(&format!(
+            "<rsp:Receive><rsp:DesiredStream CommandId=\"{b}\">stdout</rsp:DesiredStream></rsp:Receive>"
+        ));
+    });
+    let (status, root) = post(&sim, &xml).await;
+    assert_eq!(
+        status,
+        500,
+        "b ran without a runspace: {}",
+        fault_text(&root)
+    );
+    assert!(fault_text(&root).contains("TimedOut"));
+    d.op_timeout = Duration::from_secs(20);
+    let (status, _) = d.signal(&a, PS_STOP).await;
+    assert_eq!(status, 200);
+    assert_eq!(final_state(&d.collect(&a).await).0, PipelineState::Stopped);
+    let got = d.collect(&b).await;
+    assert_eq!(outputs(&got), [PsValue::from("b")]);
     d.delete().await;
 }

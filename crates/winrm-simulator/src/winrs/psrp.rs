@@ -329,6 +329,9 @@ pub(crate) struct Pool {
     pub(crate) id: Uuid,
     pub(crate) version: ProtocolVersion,
     size: Mutex<(i32, i32)>,
+    /// One permit per runspace: a pipeline waits for one before it runs (a nested
+    /// pipeline runs in its parent's).
+    runspaces: Arc<tokio::sync::Semaphore>,
     /// Numbers the objects the server sends in this pool.
     ids: Mutex<Fragmenter>,
     inbound: Mutex<Defragmenter>,
@@ -366,11 +369,25 @@ impl Pool {
         all.len()
     }
 
-    fn running(&self) -> usize {
-        lock(&self.pipelines)
-            .iter()
-            .filter(|p| p.started.load(Ordering::SeqCst) && !lock(&p.outbox.inner).finished)
-            .count()
+    /// Changes the number of runspaces: more permits now, or fewer as running
+    /// pipelines give theirs back.
+    fn resize(&self, max: i32) {
+        let old = {
+            let mut size = lock(&self.size);
+            std::mem::replace(&mut size.1, max)
+        };
+        let (old, new) = (runspace_count(old), runspace_count(max));
+        if new > old {
+            self.runspaces.add_permits(new - old);
+        } else if new < old {
+            let sem = Arc::clone(&self.runspaces);
+            let n = u32::try_from(old - new).unwrap_or(u32::MAX);
+            tokio::spawn(async move {
+                if let Ok(p) = sem.acquire_many_owned(n).await {
+                    p.forget();
+                }
+            });
+        }
     }
 
     fn push_pool(&self, t: MessageType, v: &PsValue) {
@@ -419,6 +436,11 @@ impl Pool {
         }
         data.to_value()
     }
+}
+
+/// The permits for `max` runspaces (at least 1, at most 4096).
+fn runspace_count(max: i32) -> usize {
+    usize::try_from(max.clamp(1, 4096)).unwrap_or(1)
 }
 
 /// Decodes base64 text (whitespace ignored).
@@ -478,6 +500,9 @@ pub(super) fn open(state: &State, req: &SimRequest, uri: &str) -> Result<Arc<Poo
         id: pool_id,
         version,
         size: Mutex::new((init.min_runspaces, init.max_runspaces)),
+        runspaces: Arc::new(tokio::sync::Semaphore::new(runspace_count(
+            init.max_runspaces,
+        ))),
         ids: Mutex::new(Fragmenter::new(32_000)),
         inbound: Mutex::new(inbound),
         outbox: Outbox::new(),
@@ -604,7 +629,7 @@ fn route(
             } => {
                 let ok = max_runspaces >= i64::from(lock(&pool.size).0);
                 if ok {
-                    lock(&pool.size).1 = i32::try_from(max_runspaces).unwrap_or(i32::MAX);
+                    pool.resize(i32::try_from(max_runspaces).unwrap_or(i32::MAX));
                 }
                 availability(pool, call_id, PsValue::Bool(ok));
             }
@@ -619,8 +644,7 @@ fn route(
                 availability(pool, call_id, PsValue::Bool(ok));
             }
             ClientMessage::GetAvailableRunspaces { call_id } => {
-                let max = i64::from(lock(&pool.size).1);
-                let free = (max - pool.running() as i64).max(0);
+                let free = pool.runspaces.available_permits() as i64;
                 availability(pool, call_id, PsValue::I64(free));
             }
             ClientMessage::ResetRunspaceState { call_id } => {
@@ -684,9 +708,19 @@ fn start(
     let stop = p.stop.clone();
     let shutdown = state.shutdown.clone();
     let pipeline = Arc::clone(p);
+    let runspaces =
+        (!create.is_nested && !create.powershell.is_nested).then(|| Arc::clone(&pool.runspaces));
     let task = tokio::spawn(async move {
+        let work = async {
+            // Queued until a runspace is free, as Windows queues pipelines.
+            let _runspace = match runspaces {
+                Some(sem) => sem.acquire_owned().await.ok(),
+                None => None,
+            };
+            engine::run(run.clone(), create.powershell, input).await
+        };
         let outcome = tokio::select! {
-            r = engine::run(run.clone(), create.powershell, input) => r,
+            r = work => r,
             () = stop.cancelled() => engine::Outcome::Stopped,
             () = shutdown.cancelled() => return,
         };
