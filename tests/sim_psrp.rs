@@ -1215,3 +1215,86 @@ async fn pipelines_wait_for_a_free_runspace() {
     assert_eq!(outputs(&got), [PsValue::from("b")]);
     d.delete().await;
 }
+
+/// A small deterministic generator (splitmix64) for the mutation test.
+struct Mix(u64);
+
+impl Mix {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+}
+
+/// Truncated, bit-flipped and random fragments in Command and Send: every request gets
+/// a response (a reply or a fault), and the pool still runs pipelines afterwards.
+#[tokio::test]
+async fn mutated_fragments_get_faults_not_panics() {
+    let sim = Simulator::start().await.unwrap();
+    let d = opened(&sim, 153_600).await;
+    let mut rng = Mix(7);
+    let pid = Uuid::new_v4();
+    let create = CreatePipeline::new(PowerShell::new(vec![Command::script(
+        "Write-Output 1 | Select-Object -First 1",
+    )]));
+    let good = d
+        .out
+        .clone()
+        .pack(&[d.message(
+            MessageType::CreatePipeline,
+            Some(pid),
+            &create.to_value(d.version),
+        )])
+        .concat();
+    for round in 0..60 {
+        let mut bytes = good.clone();
+        match round % 3 {
+            0 => bytes.truncate((rng.next() as usize) % bytes.len()),
+            1 => {
+                for _ in 0..1 + rng.next() % 8 {
+                    let i = (rng.next() as usize) % bytes.len();
+                    bytes[i] ^= 1 << (rng.next() % 8);
+                }
+            }
+            _ => bytes = (0..rng.next() % 300).map(|_| rng.next() as u8).collect(),
+        }
+        let payload = STANDARD.encode(&bytes);
+        let id = Uuid::new_v4().hyphenated().to_string().to_ascii_uppercase();
+        let xml = d.request(ns::action::COMMAND, true, &[], |w| {
+            w.raw(&format!("<rsp:CommandLine CommandId=\"{id}\"><rsp:Command/><rsp:Arguments>{payload}</rsp:Arguments></rsp:CommandLine>"));
+        });
+        let (status, _) = within(10, post(&sim, &xml)).await;
+        assert!(
+            status == 200 || status == 500,
+            "round {round}: HTTP {status}"
+        );
+        let xml = d.request(ns::action::SEND, true, &[], |w| {
+            w.raw(&format!(
+                "<rsp:Send><rsp:Stream Name=\"stdin\" CommandId=\"{id}\">{payload}</rsp:Stream></rsp:Send>"
+            ));
+        });
+        let (status, _) = within(10, post(&sim, &xml)).await;
+        assert!(
+            status == 200 || status == 500,
+            "round {round}: HTTP {status}"
+        );
+    }
+    // A mutated Create is refused too.
+    let xml = d.request(ns::action::CREATE, false, &[], |w| {
+        w.raw("<rsp:Shell><creationXml xmlns=\"http://schemas.microsoft.com/powershell\">AAAAAAAAAAEAAAAAAAAAAAMAAADH</creationXml></rsp:Shell>");
+    });
+    assert_eq!(post(&sim, &xml).await.0, 500);
+    // The simulator still serves pools.
+    d.delete().await;
+    let mut d = opened(&sim, 153_600).await;
+    let id = d.start(PowerShell::new(vec![cmd("Get-Date")]), true).await;
+    assert_eq!(
+        final_state(&d.collect(&id).await).0,
+        PipelineState::Completed
+    );
+    d.delete().await;
+    assert_eq!(sim.counters().open_shells, 0);
+}

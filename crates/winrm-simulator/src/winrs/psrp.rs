@@ -172,23 +172,36 @@ impl Outbox {
 
     /// Queues a message, waiting while the queue holds more than its limit.
     pub(crate) async fn push(&self, m: Message) {
+        let mut m = Some(m);
         loop {
-            let mut drained = self.drained.subscribe();
-            {
-                let g = lock(&self.inner);
-                if g.closed {
-                    return;
-                }
-                if g.bytes < QUEUE_LIMIT {
-                    drop(g);
-                    self.push_now(m);
-                    return;
-                }
+            if self.try_push(&mut m) {
+                return;
             }
-            if drained.changed().await.is_err() {
+            // Subscribed before the second look, so a Receive in between is not missed.
+            let mut drained = self.drained.subscribe();
+            if self.try_push(&mut m) || drained.changed().await.is_err() {
                 return;
             }
         }
+    }
+
+    /// Queues `m` if there is room (or drops it if the outbox is closed): true when
+    /// `m` was taken.
+    fn try_push(&self, m: &mut Option<Message>) -> bool {
+        {
+            let mut g = lock(&self.inner);
+            if !g.closed {
+                if g.bytes >= QUEUE_LIMIT {
+                    return false;
+                }
+                if let Some(m) = m.take() {
+                    g.bytes += m.data.len();
+                    g.queue.push_back(m);
+                }
+            }
+        }
+        Outbox::bump(&self.changed);
+        true
     }
 
     fn finish(&self) {
@@ -859,8 +872,15 @@ pub(super) fn command(
     lock(&pool.pipelines).push(Arc::clone(&p));
     add(&state.counters.running_commands, 1);
     add(&state.counters.commands_started, 1);
-    let messages = defragment(&pool.inbound, &Bytes::from(bytes))?;
-    route(state, shell, pool, messages)?;
+    let routed = defragment(&pool.inbound, &Bytes::from(bytes))
+        .and_then(|messages| route(state, shell, pool, messages));
+    if let Err(f) = routed {
+        // A refused Command leaves no command behind.
+        lock(&pool.pipelines).retain(|q| !Arc::ptr_eq(q, &p));
+        p.kill();
+        add(&state.counters.running_commands, -1);
+        return Err(f);
+    }
     Ok((
         action::COMMAND_RESPONSE,
         format!("<rsp:CommandResponse><rsp:CommandId>{id}</rsp:CommandId></rsp:CommandResponse>"),

@@ -608,13 +608,13 @@ pub(crate) fn like(pattern: &str, text: &str) -> bool {
     let t: Vec<char> = text.to_lowercase().chars().collect();
     let (mut pi, mut ti, mut star, mut mark) = (0, 0, None, 0);
     while ti < t.len() {
-        if pi < p.len() && (p[pi] == '?' || p[pi] == t[ti]) {
-            pi += 1;
-            ti += 1;
-        } else if pi < p.len() && p[pi] == '*' {
+        if pi < p.len() && p[pi] == '*' {
             star = Some(pi);
             mark = ti;
             pi += 1;
+        } else if pi < p.len() && (p[pi] == '?' || p[pi] == t[ti]) {
+            pi += 1;
+            ti += 1;
         } else if let Some(s) = star {
             pi = s + 1;
             mark += 1;
@@ -971,5 +971,19 @@ mod tests {
             .into();
         json(&o, 2, &mut out);
         assert_eq!(out, r#"{"a":1,"b":"x\u003c","c":[true,null]}"#);
+    }
+}
+
+#[cfg(test)]
+mod proptests {
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn wildcards_never_panic(p in "\\PC{0,20}", t in "\\PC{0,20}") {
+            let _ = super::like(&p, &t);
+            prop_assert!(super::like("*", &t));
+            prop_assert!(super::like(&t.replace(['*', '?'], ""), &t.replace(['*', '?'], "")));
+        }
     }
 }
