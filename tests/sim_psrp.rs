@@ -101,6 +101,8 @@ struct Driver<'a> {
     /// The largest Receive response body seen, and the most streams in one.
     largest_response: usize,
     most_streams: usize,
+    /// The OperationTimeout of the requests (a Receive's long poll).
+    op_timeout: Duration,
 }
 
 impl<'a> Driver<'a> {
@@ -119,7 +121,7 @@ impl<'a> Driver<'a> {
         };
         let env = Envelope {
             resource_uri: Some(&self.uri),
-            operation_timeout: Some(Duration::from_secs(20)),
+            operation_timeout: Some(self.op_timeout),
             max_envelope_size: Some(self.max_envelope),
             selectors: &selectors,
             options,
@@ -161,6 +163,7 @@ impl<'a> Driver<'a> {
             version: ProtocolVersion::V2_3,
             largest_response: 0,
             most_streams: 0,
+            op_timeout: Duration::from_secs(20),
         };
         let mut caps = SessionCapability::default();
         caps.protocol_version = version.to_string();
@@ -536,6 +539,7 @@ async fn stop_signal_ends_a_pipeline_with_a_receive_pending() {
         version: d.version,
         largest_response: 0,
         most_streams: 0,
+        op_timeout: Duration::from_secs(20),
     };
     let stopper = async {
         while sim.counters().receives_pending == 0 {
@@ -827,6 +831,7 @@ async fn another_client_connects_with_connect_xml() {
         version: ProtocolVersion::V2_3,
         largest_response: 0,
         most_streams: 0,
+        op_timeout: Duration::from_secs(20),
     };
     let msgs = [
         other.message(
@@ -1036,4 +1041,260 @@ async fn read_host_calls_the_client_s_host() {
     assert_eq!(outputs(&all), [PsValue::from("Ada")]);
     assert_eq!(final_state(&all).0, PipelineState::Completed);
     d.delete().await;
+}
+
+#[tokio::test]
+async fn a_stop_sent_to_the_pool_stops_its_pipelines() {
+    let sim = Simulator::start().await.unwrap();
+    let mut d = opened(&sim, 153_600).await;
+    let sleep = || PowerShell::new(vec![cmd("Start-Sleep").arg(Argument::named("Seconds", 60))]);
+    let a = d.start(sleep(), true).await;
+    let b = d.start(sleep(), true).await;
+    // No CommandId: [MS-PSRP] §3.1.5.3.9's signal to the RunspacePool.
+    let xml = d.request(ns::action::SIGNAL, true, &[], |w| {
+        w.raw(&format!(
+            "<rsp:Signal><rsp:Code>{PS_STOP}</rsp:Code></rsp:Signal>"
+        ));
+    });
+    let (status, root) = post(&sim, &xml).await;
+    assert_eq!(status, 200, "{}", fault_text(&root));
+    for id in [a, b] {
+        let got = d.collect(&id).await;
+        assert_eq!(final_state(&got).0, PipelineState::Stopped);
+    }
+    assert_eq!(sim.counters().pipeline_stops, 1);
+    d.delete().await;
+}
+
+#[tokio::test]
+async fn command_metadata_items_and_processes() {
+    let sim = Simulator::start().await.unwrap();
+    sim.register_cmdlet("Get-Widget", |_ctx: CmdletContext| async move { Ok(()) });
+    sim.register_file("C:\\data\\report.txt", "12345");
+    let mut d = opened(&sim, 153_600).await;
+
+    // GET_COMMAND_METADATA instead of CREATE_PIPELINE in the Command.
+    let pid = Uuid::new_v4();
+    let names: PsValue = PsObject::list(
+        ["System.String[]", "System.Array", "System.Object"],
+        vec!["Get-S*".into(), "get-widget".into()],
+    )
+    .into();
+    let request = PsObject::new()
+        .with_property("Name", names)
+        .with_property("CommandType", PsValue::I32(511))
+        .with_property("Namespace", PsValue::Null)
+        .with_property("ArgumentList", PsValue::Null);
+    let msg = d.message(MessageType::GetCommandMetadata, Some(pid), &request.into());
+    let payload = d.pack(&[msg]).concat();
+    let id = pid.hyphenated().to_string().to_ascii_uppercase();
+    let xml = d.request(ns::action::COMMAND, true, &[], |w| {
+        w.raw(&format!("<rsp:CommandLine CommandId=\"{id}\"><rsp:Command/><rsp:Arguments>{payload}</rsp:Arguments></rsp:CommandLine>"));
+    });
+    assert_eq!(post(&sim, &xml).await.0, 200);
+    let got = d.collect(&id).await;
+    let out = outputs(&got);
+    assert_eq!(out[0].property("Count"), Some(&PsValue::I32(2)));
+    let names: Vec<&str> = out[1..]
+        .iter()
+        .map(|o| o.property("Name").and_then(PsValue::as_str).unwrap())
+        .collect();
+    assert_eq!(names, ["Get-Service", "Get-Widget"]);
+    assert_eq!(final_state(&got).0, PipelineState::Completed);
+
+    // Get-Item of a registered file, and of a missing one.
+    let id = d
+        .start(
+            PowerShell::new(vec![Command::script(
+                "Get-Item C:\\data\\report.txt, C:\\missing.txt",
+            )]),
+            true,
+        )
+        .await;
+    let got = d.collect(&id).await;
+    let out = outputs(&got);
+    assert_eq!(out.len(), 1);
+    assert_eq!(out[0].property("Length"), Some(&PsValue::I64(5)));
+    assert_eq!(
+        out[0].property("Name").and_then(PsValue::as_str),
+        Some("report.txt")
+    );
+    let errs = errors(&got);
+    assert_eq!(
+        errs[0].fully_qualified_error_id.as_deref(),
+        Some("PathNotFound,Microsoft.PowerShell.Commands.GetItemCommand")
+    );
+
+    // Get-Process: System.Diagnostics.Process objects from the simulated process table.
+    let id = d
+        .start(
+            PowerShell::new(vec![
+                cmd("Get-Process"),
+                cmd("Select-Object").arg(Argument::named("First", 2)),
+            ]),
+            true,
+        )
+        .await;
+    let got = d.collect(&id).await;
+    let out = outputs(&got);
+    assert_eq!(out.len(), 2);
+    let p = out[0].as_object().unwrap();
+    assert_eq!(p.type_names[0], "System.Diagnostics.Process");
+    assert!(p.property("Id").and_then(PsValue::as_i64).is_some());
+    assert!(
+        p.property("ProcessName")
+            .and_then(PsValue::as_str)
+            .is_some()
+    );
+    d.delete().await;
+}
+
+#[tokio::test]
+async fn pipelines_wait_for_a_free_runspace() {
+    let sim = Simulator::start().await.unwrap();
+    // The driver's pools have max 2 runspaces; make it 1.
+    let mut d = opened(&sim, 153_600).await;
+    let msgs = [d.message(
+        MessageType::SetMaxRunspaces,
+        None,
+        &wsman_protocol::psrp::messages::set_max_runspaces(1, 1),
+    )];
+    for p in d.pack(&msgs) {
+        d.send_raw(None, &p).await;
+    }
+    let a = d
+        .start(
+            PowerShell::new(vec![cmd("Start-Sleep").arg(Argument::named("Seconds", 60))]),
+            true,
+        )
+        .await;
+    let b = d
+        .start(
+            PowerShell::new(vec![cmd("Write-Output").arg(Argument::positional("b"))]),
+            true,
+        )
+        .await;
+    let msgs = [d.message(
+        MessageType::GetAvailableRunspaces,
+        None,
+        &wsman_protocol::psrp::messages::get_available_runspaces(2),
+    )];
+    for p in d.pack(&msgs) {
+        d.send_raw(None, &p).await;
+    }
+    let mut answers = Vec::new();
+    while answers.len() < 2 {
+        let (msgs, _) = within(10, d.receive(None)).await;
+        for m in msgs {
+            if let ServerMessage::RunspaceAvailability(a) = ServerMessage::decode(&m).unwrap() {
+                answers.push((a.call_id, a.response));
+            }
+        }
+    }
+    assert_eq!(answers, [(1, PsValue::Bool(true)), (2, PsValue::I64(0))]);
+    // b is queued behind a: a Receive on it times out with nothing.
+    d.op_timeout = Duration::from_millis(500);
+    let xml = d.request(ns::action::RECEIVE, true, &[], |w| {
+        w.raw(&format!(
+            "<rsp:Receive><rsp:DesiredStream CommandId=\"{b}\">stdout</rsp:DesiredStream></rsp:Receive>"
+        ));
+    });
+    let (status, root) = post(&sim, &xml).await;
+    assert_eq!(
+        status,
+        500,
+        "b ran without a runspace: {}",
+        fault_text(&root)
+    );
+    assert!(fault_text(&root).contains("TimedOut"));
+    d.op_timeout = Duration::from_secs(20);
+    let (status, _) = d.signal(&a, PS_STOP).await;
+    assert_eq!(status, 200);
+    assert_eq!(final_state(&d.collect(&a).await).0, PipelineState::Stopped);
+    let got = d.collect(&b).await;
+    assert_eq!(outputs(&got), [PsValue::from("b")]);
+    d.delete().await;
+}
+
+/// A small deterministic generator (splitmix64) for the mutation test.
+struct Mix(u64);
+
+impl Mix {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+}
+
+/// Truncated, bit-flipped and random fragments in Command and Send: every request gets
+/// a response (a reply or a fault), and the pool still runs pipelines afterwards.
+#[tokio::test]
+async fn mutated_fragments_get_faults_not_panics() {
+    let sim = Simulator::start().await.unwrap();
+    let d = opened(&sim, 153_600).await;
+    let mut rng = Mix(7);
+    let pid = Uuid::new_v4();
+    let create = CreatePipeline::new(PowerShell::new(vec![Command::script(
+        "Write-Output 1 | Select-Object -First 1",
+    )]));
+    let good = d
+        .out
+        .clone()
+        .pack(&[d.message(
+            MessageType::CreatePipeline,
+            Some(pid),
+            &create.to_value(d.version),
+        )])
+        .concat();
+    for round in 0..60 {
+        let mut bytes = good.clone();
+        match round % 3 {
+            0 => bytes.truncate((rng.next() as usize) % bytes.len()),
+            1 => {
+                for _ in 0..1 + rng.next() % 8 {
+                    let i = (rng.next() as usize) % bytes.len();
+                    bytes[i] ^= 1 << (rng.next() % 8);
+                }
+            }
+            _ => bytes = (0..rng.next() % 300).map(|_| rng.next() as u8).collect(),
+        }
+        let payload = STANDARD.encode(&bytes);
+        let id = Uuid::new_v4().hyphenated().to_string().to_ascii_uppercase();
+        let xml = d.request(ns::action::COMMAND, true, &[], |w| {
+            w.raw(&format!("<rsp:CommandLine CommandId=\"{id}\"><rsp:Command/><rsp:Arguments>{payload}</rsp:Arguments></rsp:CommandLine>"));
+        });
+        let (status, _) = within(10, post(&sim, &xml)).await;
+        assert!(
+            status == 200 || status == 500,
+            "round {round}: HTTP {status}"
+        );
+        let xml = d.request(ns::action::SEND, true, &[], |w| {
+            w.raw(&format!(
+                "<rsp:Send><rsp:Stream Name=\"stdin\" CommandId=\"{id}\">{payload}</rsp:Stream></rsp:Send>"
+            ));
+        });
+        let (status, _) = within(10, post(&sim, &xml)).await;
+        assert!(
+            status == 200 || status == 500,
+            "round {round}: HTTP {status}"
+        );
+    }
+    // A mutated Create is refused too.
+    let xml = d.request(ns::action::CREATE, false, &[], |w| {
+        w.raw("<rsp:Shell><creationXml xmlns=\"http://schemas.microsoft.com/powershell\">AAAAAAAAAAEAAAAAAAAAAAMAAADH</creationXml></rsp:Shell>");
+    });
+    assert_eq!(post(&sim, &xml).await.0, 500);
+    // The simulator still serves pools.
+    d.delete().await;
+    let mut d = opened(&sim, 153_600).await;
+    let id = d.start(PowerShell::new(vec![cmd("Get-Date")]), true).await;
+    assert_eq!(
+        final_state(&d.collect(&id).await).0,
+        PipelineState::Completed
+    );
+    d.delete().await;
+    assert_eq!(sim.counters().open_shells, 0);
 }

@@ -1,6 +1,6 @@
 //! A WS-Management server that behaves like a Windows WinRM endpoint, in-process:
 //! Identify, WS-Transfer on the config resource and WMI-like classes, Invoke, WinRS
-//! shells, WS-Enumeration with WQL, Robust Connections, Disconnect/Reconnect, the
+//! shells, PowerShell Remoting (runspace pools and pipelines), WS-Enumeration with WQL, Robust Connections, Disconnect/Reconnect, the
 //! Basic, NTLM, Kerberos and CredSSP logons with message encryption, client
 //! certificates over HTTPS, and the faults Windows
 //! sends. Used by tokio-winrm's examples, tests and benchmarks, and by users testing
@@ -88,6 +88,35 @@
 //! });
 //! # }
 //! ```
+//!
+//! # PowerShell Remoting (PSRP)
+//!
+//! A shell created on `http://schemas.microsoft.com/powershell/Microsoft.PowerShell`
+//! (or another session configuration: [`Simulator::register_ps_configuration`]) is a
+//! runspace pool, as on Windows: pypsrp's `RunspacePool` and `PowerShell` run against
+//! it unmodified. Its pipelines run built-in cmdlets (`Get-Service`, `Get-Process`,
+//! `Get-Item`, `Write-Output`/`Error`/`Warning`/`Verbose`/`Debug`/`Information`/
+//! `Host`/`Progress`, `Start-Sleep`, `Get-Date`, `ConvertTo-Json`, `Select-Object`,
+//! `Read-Host`, `Out-Null`) given as commands with parameters or as scripts of
+//! pipelines with literal arguments, and the cmdlets you register with
+//! [`Simulator::register_cmdlet`]: closures that get a [`CmdletContext`] with the
+//! parameters and input objects and write objects and records. That is the way to
+//! test PowerShell automation without Windows: register what your scripts call on the
+//! host, run your code against [`Simulator::endpoint`], and assert on what it got and
+//! on [`Simulator::counters`] (`open_shells`, `running_commands`, `pipeline_stops`).
+//!
+//! As the recordings of Windows hosts answering pypsrp show: the pool's shell takes
+//! the client's `ShellId`; the protocol version is the lower of the client's and 2.3
+//! (2.1 and 2.2 pools have no information stream); Receives return one fragment per
+//! `rsp:Stream`, cut and packed to each request's MaxEnvelopeSize; pipelines queue for
+//! the pool's runspaces (SET_MAX_RUNSPACES, GET_AVAILABLE_RUNSPACES); the stop signal
+//! (`powershell/signal/crtl_c`, to a pipeline or the pool) ends pipelines `Stopped`;
+//! Disconnect, Reconnect and Connect (with `connectXml`) keep pipelines running with
+//! their output held in bounded queues; GET_COMMAND_METADATA is answered; host calls
+//! (`Read-Host`) go to the client's host, or fail with PowerShell's NonInteractive
+//! error when the client has none; an unknown command fails a command pipeline with
+//! CommandNotFoundException (in a script, the error is written and the next statement
+//! runs).
 
 #![forbid(unsafe_code)]
 #![allow(

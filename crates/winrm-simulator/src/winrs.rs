@@ -98,8 +98,9 @@ const BUILTIN_FILES: &[&str] = &[
 pub(crate) struct Registry {
     commands: RwLock<HashMap<String, CommandFn>>,
     files: RwLock<HashMap<String, Vec<u8>>>,
-    /// PSRP cmdlets users registered, by lower-case name.
-    cmdlets: RwLock<HashMap<String, CmdletFn>>,
+    /// PSRP cmdlets users registered, by lower-case name: the name as registered, and
+    /// the cmdlet.
+    cmdlets: RwLock<HashMap<String, (String, CmdletFn)>>,
     /// PowerShell session configurations users registered (lower case).
     configurations: RwLock<Vec<String>>,
 }
@@ -111,7 +112,20 @@ impl Registry {
             .read()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .get(&name.to_ascii_lowercase())
-            .cloned()
+            .map(|(_, f)| Arc::clone(f))
+    }
+
+    /// The names of the registered cmdlets, as registered, sorted.
+    pub(crate) fn cmdlet_names(&self) -> Vec<String> {
+        let mut names: Vec<String> = self
+            .cmdlets
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .values()
+            .map(|(n, _)| n.clone())
+            .collect();
+        names.sort();
+        names
     }
 
     /// Whether a user registered the session configuration `name`.
@@ -396,7 +410,7 @@ impl Simulator {
             .cmdlets
             .write()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .insert(name.to_ascii_lowercase(), f);
+            .insert(name.to_ascii_lowercase(), (name.to_string(), f));
     }
 
     /// Adds a PowerShell session configuration (e.g. a JEA endpoint `Acme.Ops`): PSRP

@@ -137,6 +137,12 @@ def main():
         pool.max_runspaces = 4
         check("available runspaces", pool.get_available_runspaces(), 4)
 
+        # Command metadata.
+        meta = pool.get_command_metadata(["Write-W*", "Get-Service"])
+        check("command metadata names", sorted(m.name for m in meta), ["Get-Service", "Write-Warning"])
+        svc_meta = [m for m in meta if m.name == "Get-Service"][0]
+        check("Get-Service parameters", sorted(svc_meta.parameters), ["DisplayName", "Name"])
+
         # Disconnect while a pipeline runs; its output survives the reconnect.
         ps = PowerShell(pool)
         ps.add_script("Start-Sleep -Milliseconds 500; Write-Output after")

@@ -16,9 +16,11 @@
 //! * Receive returns one fragment per `rsp:Stream`, as many as fit the request's
 //!   MaxEnvelopeSize, each fragment cut to fit; a pipeline's last Receive adds
 //!   `CommandState Done` with exit code 0.
-//! * Signal `powershell/signal/crtl_c` ([MS-PSRP] §3.1.5.3.?, the spec's spelling; the
-//!   `ctrl_c` spelling pypsrp sends is accepted too) stops a running pipeline: it ends
-//!   with PIPELINE_STATE Stopped. Signal `terminate` removes a pipeline; Delete closes
+//! * Signal `powershell/signal/crtl_c` ([MS-PSRP] §3.1.5.3.9 spells it so; [MS-WSMV]
+//!   §2.2.5.6 and pypsrp say `powershell/signal/ctrl_c`: both are accepted, and so are
+//!   the WinRS `ctrl_c`/`ctrl_break`) stops a running pipeline, or with no `CommandId`
+//!   every pipeline of the pool: each ends with PIPELINE_STATE Stopped and the
+//!   PipelineStoppedException record. Signal `terminate` removes a pipeline; Delete closes
 //!   the pool with its pipelines.
 //! * Disconnect, Reconnect and Connect are the shell's: pipelines go on running while
 //!   the pool is disconnected, their output waits in bounded queues (a writer waits
@@ -85,13 +87,19 @@ const STATE_RUNNING: &str =
 
 /// Whether `uri` names a PowerShell session configuration (known or not).
 pub(crate) fn is_ps_uri(uri: &str) -> bool {
+    // Bytes, so a multi-byte character at the boundary cannot split a slice.
     uri.len() > PS_URI_PREFIX.len()
-        && uri[..PS_URI_PREFIX.len()].eq_ignore_ascii_case(PS_URI_PREFIX)
+        && uri.as_bytes()[..PS_URI_PREFIX.len()].eq_ignore_ascii_case(PS_URI_PREFIX.as_bytes())
+}
+
+/// The configuration name of a PowerShell resource URI (after [`is_ps_uri`]).
+fn configuration_name(uri: &str) -> &str {
+    uri.get(PS_URI_PREFIX.len()..).unwrap_or("")
 }
 
 /// The fault for a configuration the host does not have.
 fn unknown_configuration(uri: &str) -> SimFault {
-    let name = &uri[PS_URI_PREFIX.len().min(uri.len())..];
+    let name = configuration_name(uri);
     let mut f = SimFault::not_found(uri);
     f.reason = format!(
         "The WS-Management service cannot process the request. Cannot find the {name} session configuration in the WSMan: drive on the localhost computer. "
@@ -164,23 +172,36 @@ impl Outbox {
 
     /// Queues a message, waiting while the queue holds more than its limit.
     pub(crate) async fn push(&self, m: Message) {
+        let mut m = Some(m);
         loop {
-            let mut drained = self.drained.subscribe();
-            {
-                let g = lock(&self.inner);
-                if g.closed {
-                    return;
-                }
-                if g.bytes < QUEUE_LIMIT {
-                    drop(g);
-                    self.push_now(m);
-                    return;
-                }
+            if self.try_push(&mut m) {
+                return;
             }
-            if drained.changed().await.is_err() {
+            // Subscribed before the second look, so a Receive in between is not missed.
+            let mut drained = self.drained.subscribe();
+            if self.try_push(&mut m) || drained.changed().await.is_err() {
                 return;
             }
         }
+    }
+
+    /// Queues `m` if there is room (or drops it if the outbox is closed): true when
+    /// `m` was taken.
+    fn try_push(&self, m: &mut Option<Message>) -> bool {
+        {
+            let mut g = lock(&self.inner);
+            if !g.closed {
+                if g.bytes >= QUEUE_LIMIT {
+                    return false;
+                }
+                if let Some(m) = m.take() {
+                    g.bytes += m.data.len();
+                    g.queue.push_back(m);
+                }
+            }
+        }
+        Outbox::bump(&self.changed);
+        true
     }
 
     fn finish(&self) {
@@ -321,6 +342,9 @@ pub(crate) struct Pool {
     pub(crate) id: Uuid,
     pub(crate) version: ProtocolVersion,
     size: Mutex<(i32, i32)>,
+    /// One permit per runspace: a pipeline waits for one before it runs (a nested
+    /// pipeline runs in its parent's).
+    runspaces: Arc<tokio::sync::Semaphore>,
     /// Numbers the objects the server sends in this pool.
     ids: Mutex<Fragmenter>,
     inbound: Mutex<Defragmenter>,
@@ -358,11 +382,25 @@ impl Pool {
         all.len()
     }
 
-    fn running(&self) -> usize {
-        lock(&self.pipelines)
-            .iter()
-            .filter(|p| p.started.load(Ordering::SeqCst) && !lock(&p.outbox.inner).finished)
-            .count()
+    /// Changes the number of runspaces: more permits now, or fewer as running
+    /// pipelines give theirs back.
+    fn resize(&self, max: i32) {
+        let old = {
+            let mut size = lock(&self.size);
+            std::mem::replace(&mut size.1, max)
+        };
+        let (old, new) = (runspace_count(old), runspace_count(max));
+        if new > old {
+            self.runspaces.add_permits(new - old);
+        } else if new < old {
+            let sem = Arc::clone(&self.runspaces);
+            let n = u32::try_from(old - new).unwrap_or(u32::MAX);
+            tokio::spawn(async move {
+                if let Ok(p) = sem.acquire_many_owned(n).await {
+                    p.forget();
+                }
+            });
+        }
     }
 
     fn push_pool(&self, t: MessageType, v: &PsValue) {
@@ -413,6 +451,11 @@ impl Pool {
     }
 }
 
+/// The permits for `max` runspaces (at least 1, at most 4096).
+fn runspace_count(max: i32) -> usize {
+    usize::try_from(max.clamp(1, 4096)).unwrap_or(1)
+}
+
 /// Decodes base64 text (whitespace ignored).
 fn base64_bytes(text: &str) -> Result<Bytes, SimFault> {
     let clean: String = text.chars().filter(|c| !c.is_whitespace()).collect();
@@ -436,7 +479,7 @@ fn version_of(req: &SimRequest, caps: Option<&SessionCapability>) -> ProtocolVer
 
 /// Reads a Create on a PowerShell resource URI: the pool it opens.
 pub(super) fn open(state: &State, req: &SimRequest, uri: &str) -> Result<Arc<Pool>, SimFault> {
-    let name = &uri[PS_URI_PREFIX.len()..];
+    let name = configuration_name(uri);
     let known = CONFIGURATIONS.iter().any(|c| c.eq_ignore_ascii_case(name))
         || state.winrs.registry.has_configuration(name);
     if !known {
@@ -470,6 +513,9 @@ pub(super) fn open(state: &State, req: &SimRequest, uri: &str) -> Result<Arc<Poo
         id: pool_id,
         version,
         size: Mutex::new((init.min_runspaces, init.max_runspaces)),
+        runspaces: Arc::new(tokio::sync::Semaphore::new(runspace_count(
+            init.max_runspaces,
+        ))),
         ids: Mutex::new(Fragmenter::new(32_000)),
         inbound: Mutex::new(inbound),
         outbox: Outbox::new(),
@@ -596,7 +642,7 @@ fn route(
             } => {
                 let ok = max_runspaces >= i64::from(lock(&pool.size).0);
                 if ok {
-                    lock(&pool.size).1 = i32::try_from(max_runspaces).unwrap_or(i32::MAX);
+                    pool.resize(i32::try_from(max_runspaces).unwrap_or(i32::MAX));
                 }
                 availability(pool, call_id, PsValue::Bool(ok));
             }
@@ -611,12 +657,16 @@ fn route(
                 availability(pool, call_id, PsValue::Bool(ok));
             }
             ClientMessage::GetAvailableRunspaces { call_id } => {
-                let max = i64::from(lock(&pool.size).1);
-                let free = (max - pool.running() as i64).max(0);
+                let free = pool.runspaces.available_permits() as i64;
                 availability(pool, call_id, PsValue::I64(free));
             }
             ClientMessage::ResetRunspaceState { call_id } => {
                 availability(pool, call_id, PsValue::Bool(true));
+            }
+            ClientMessage::Other(MessageType::GetCommandMetadata, v) => {
+                let p = pipeline.ok_or_else(bad_parameter)?;
+                *lock(&p.id) = m.pipeline_id;
+                command_metadata(state, pool, &p, &v);
             }
             _ => {}
         }
@@ -671,9 +721,19 @@ fn start(
     let stop = p.stop.clone();
     let shutdown = state.shutdown.clone();
     let pipeline = Arc::clone(p);
+    let runspaces =
+        (!create.is_nested && !create.powershell.is_nested).then(|| Arc::clone(&pool.runspaces));
     let task = tokio::spawn(async move {
+        let work = async {
+            // Queued until a runspace is free, as Windows queues pipelines.
+            let _runspace = match runspaces {
+                Some(sem) => sem.acquire_owned().await.ok(),
+                None => None,
+            };
+            engine::run(run.clone(), create.powershell, input).await
+        };
         let outcome = tokio::select! {
-            r = engine::run(run.clone(), create.powershell, input) => r,
+            r = work => r,
             () = stop.cancelled() => engine::Outcome::Stopped,
             () = shutdown.cancelled() => return,
         };
@@ -681,7 +741,7 @@ fn start(
             engine::Outcome::Completed => PipelineStateInfo::new(PipelineState::Completed),
             engine::Outcome::Failed(e) => {
                 let mut i = PipelineStateInfo::new(PipelineState::Failed);
-                i.error = Some(e);
+                i.error = Some(*e);
                 i
             }
             engine::Outcome::Stopped => {
@@ -703,6 +763,44 @@ fn start(
         pipeline.outbox.finish();
     });
     *lock(&p.task) = Some(task.abort_handle());
+}
+
+/// GET_COMMAND_METADATA ([MS-PSRP] §2.2.2.14) on a pipeline: the count, then one
+/// `CmdletInfo` per matching command (built-in and registered), then Completed.
+fn command_metadata(state: &Arc<State>, pool: &Pool, p: &Arc<Pipeline>, request: &PsValue) {
+    if p.started.swap(true, Ordering::SeqCst) {
+        return;
+    }
+    let patterns: Vec<String> = request
+        .property("Name")
+        .map(|v| {
+            engine::enumerate(v.clone())
+                .iter()
+                .filter_map(engine::text_of)
+                .collect()
+        })
+        .unwrap_or_else(|| vec!["*".into()]);
+    let found = engine::command_metadata(state, &patterns);
+    let pid = lock(&p.id).unwrap_or_default();
+    let count = PsObject::new()
+        .with_type_names([
+            "Selected.Microsoft.PowerShell.Commands.GenericMeasureInfo",
+            "System.Management.Automation.PSCustomObject",
+            "System.Object",
+        ])
+        .with_property("Count", PsValue::I32(found.len() as i32));
+    let out = |v: &PsValue| server_message(MessageType::PipelineOutput, pool.id, Some(pid), v);
+    p.outbox.push_now(out(&count.into()));
+    for v in &found {
+        p.outbox.push_now(out(v));
+    }
+    p.outbox.push_now(server_message(
+        MessageType::PipelineState,
+        pool.id,
+        Some(pid),
+        &PipelineStateInfo::new(PipelineState::Completed).to_value(),
+    ));
+    p.outbox.finish();
 }
 
 /// The error record of PIPELINE_STATE Stopped, as PowerShell writes it.
@@ -774,8 +872,15 @@ pub(super) fn command(
     lock(&pool.pipelines).push(Arc::clone(&p));
     add(&state.counters.running_commands, 1);
     add(&state.counters.commands_started, 1);
-    let messages = defragment(&pool.inbound, &Bytes::from(bytes))?;
-    route(state, shell, pool, messages)?;
+    let routed = defragment(&pool.inbound, &Bytes::from(bytes))
+        .and_then(|messages| route(state, shell, pool, messages));
+    if let Err(f) = routed {
+        // A refused Command leaves no command behind.
+        lock(&pool.pipelines).retain(|q| !Arc::ptr_eq(q, &p));
+        p.kill();
+        add(&state.counters.running_commands, -1);
+        return Err(f);
+    }
     Ok((
         action::COMMAND_RESPONSE,
         format!("<rsp:CommandResponse><rsp:CommandId>{id}</rsp:CommandId></rsp:CommandResponse>"),
@@ -814,7 +919,10 @@ pub(super) fn signal(state: &Arc<State>, req: &SimRequest, pool: &Arc<Pool>) -> 
         .unwrap_or("")
         .trim()
         .to_ascii_lowercase();
-    let cmd_id = sig.attr("CommandId").ok_or_else(bad_parameter)?;
+    let cmd_id = sig
+        .attr("CommandId")
+        .map(str::trim)
+        .filter(|s| !s.is_empty());
     let stop = matches!(
         code.as_str(),
         "powershell/signal/crtl_c" | "powershell/signal/ctrl_c"
@@ -828,6 +936,18 @@ pub(super) fn signal(state: &Arc<State>, req: &SimRequest, pool: &Arc<Pool>) -> 
         *lock(&state.last_terminate) = Some(std::time::Instant::now());
         add(&state.counters.terminate_signals, 1);
     }
+    let Some(cmd_id) = cmd_id else {
+        // §3.1.5.3.9: a stop sent to the pool stops its pipelines.
+        if !stop {
+            return Err(bad_parameter());
+        }
+        *lock(&state.last_pipeline_stop) = Some(std::time::Instant::now());
+        add(&state.counters.pipeline_stops, 1);
+        for p in lock(&pool.pipelines).iter() {
+            p.stop.cancel();
+        }
+        return Ok((action::SIGNAL_RESPONSE, "<rsp:SignalResponse/>".into()));
+    };
     let p = pool.pipeline_by_command(cmd_id)?;
     if p.receivers.load(Ordering::SeqCst) > 0 {
         add(&state.counters.signals_while_receive_pending, 1);

@@ -64,7 +64,7 @@ impl Run {
 /// How a pipeline ended.
 pub(crate) enum Outcome {
     Completed,
-    Failed(ErrorRecord),
+    Failed(Box<ErrorRecord>),
     Stopped,
 }
 
@@ -530,7 +530,7 @@ pub(crate) async fn run(
         {
             let parsed = match script::parse(&only.cmd) {
                 Ok(p) => p,
-                Err(m) => return Outcome::Failed(parse_error(&m)),
+                Err(m) => return Outcome::Failed(Box::new(parse_error(&m))),
             };
             let merge = merges_error(only, run.version);
             for st in parsed {
@@ -567,16 +567,16 @@ pub(crate) async fn run(
                 // A script inside a pipeline of commands: one pipeline, spliced in.
                 let parsed = match script::parse(&c.cmd) {
                     Ok(p) => p,
-                    Err(m) => return Outcome::Failed(parse_error(&m)),
+                    Err(m) => return Outcome::Failed(Box::new(parse_error(&m))),
                 };
                 if parsed.len() > 1 {
-                    return Outcome::Failed(parse_error(
+                    return Outcome::Failed(Box::new(parse_error(
                         "A script in a pipeline of commands must be one pipeline.",
-                    ));
+                    )));
                 }
                 for sc in parsed.into_iter().flatten() {
                     let Some(f) = resolve(&run, &sc.name) else {
-                        return Outcome::Failed(command_not_found(&sc.name));
+                        return Outcome::Failed(Box::new(command_not_found(&sc.name)));
                     };
                     resolved.push(Resolved {
                         name: sc.name,
@@ -588,7 +588,7 @@ pub(crate) async fn run(
                 continue;
             }
             let Some(f) = resolve(&run, &c.cmd) else {
-                return Outcome::Failed(command_not_found(&c.cmd));
+                return Outcome::Failed(Box::new(command_not_found(&c.cmd)));
             };
             let merge_error = merges_error(&c, run.version);
             resolved.push(Resolved {
@@ -600,7 +600,7 @@ pub(crate) async fn run(
         }
         let inp = std::mem::replace(&mut input, Input::Empty);
         if let Err(e) = run_statement(&run, resolved, inp).await {
-            return Outcome::Failed(e);
+            return Outcome::Failed(Box::new(e));
         }
     }
     Outcome::Completed
@@ -681,4 +681,90 @@ pub(crate) fn dictionary(v: &PsValue) -> Option<&[(PsValue, PsValue)]> {
         Collection::Dictionary(d) => Some(d),
         _ => None,
     }
+}
+
+/// The `CmdletInfo` objects GET_COMMAND_METADATA answers for the commands matching
+/// `patterns` (wildcards): the built-in cmdlets with their parameters, then the
+/// registered ones (their parameters are not declared).
+pub(crate) fn command_metadata(state: &State, patterns: &[String]) -> Vec<PsValue> {
+    let matches = |name: &str| patterns.iter().any(|p| objects::like(p, name));
+    let mut out = Vec::new();
+    for (name, namespace, params) in objects::BUILTINS {
+        if matches(name) {
+            out.push(cmdlet_info(name, namespace, params));
+        }
+    }
+    for name in state.winrs.registry.cmdlet_names() {
+        if matches(&name)
+            && !objects::BUILTINS
+                .iter()
+                .any(|(b, _, _)| b.eq_ignore_ascii_case(&name))
+        {
+            out.push(cmdlet_info(&name, "", &[]));
+        }
+    }
+    out
+}
+
+fn cmdlet_info(name: &str, namespace: &str, params: &[(&str, &str)]) -> PsValue {
+    let parameters: Vec<(PsValue, PsValue)> = params
+        .iter()
+        .map(|(p, ty)| {
+            // Windows writes a ParameterMetadata's properties adapted (`<Props>`).
+            let meta = PsObject::new()
+                .with_type_names([
+                    "System.Management.Automation.ParameterMetadata",
+                    "System.Object",
+                ])
+                .with_adapted("Name", *p)
+                .with_adapted("ParameterType", *ty)
+                .with_adapted(
+                    "Aliases",
+                    PsObject::list(
+                        [
+                            "System.Collections.ObjectModel.Collection`1[[System.String]]",
+                            "System.Object",
+                        ],
+                        vec![],
+                    ),
+                )
+                .with_adapted("IsDynamic", false)
+                .with_adapted(
+                    "SwitchParameter",
+                    *ty == "System.Management.Automation.SwitchParameter",
+                );
+            (PsValue::from(*p), meta.into())
+        })
+        .collect();
+    PsObject::new()
+        .with_type_names([
+            "Selected.System.Management.Automation.CmdletInfo",
+            "System.Management.Automation.PSCustomObject",
+            "System.Object",
+        ])
+        .with_property("Name", name)
+        .with_property("Namespace", namespace)
+        .with_property("HelpUri", "")
+        .with_property(
+            "CommandType",
+            PsObject::enumeration("System.Management.Automation.CommandTypes", "Cmdlet", 8),
+        )
+        .with_property("ResolvedCommandName", PsValue::Null)
+        .with_property(
+            "OutputType",
+            PsObject::list(
+                ["System.Collections.ObjectModel.ReadOnlyCollection`1[[System.Management.Automation.PSTypeName]]", "System.Object"],
+                vec![],
+            ),
+        )
+        .with_property(
+            "Parameters",
+            PsObject::new()
+                .with_type_names([
+                    "System.Collections.Generic.Dictionary`2[[System.String],[System.Management.Automation.ParameterMetadata]]",
+                    "System.Object",
+                ])
+                .with_collection(Collection::Dictionary(parameters)),
+        )
+        .into()
 }

@@ -14,6 +14,118 @@ use crate::soap::psrp::messages::{
 };
 use crate::soap::psrp::{Collection, PsObject, PsValue};
 
+const STRING: &str = "System.String";
+const STRINGS: &str = "System.String[]";
+const INT: &str = "System.Int32";
+const OBJECT: &str = "System.Object";
+const OBJECTS: &str = "System.Object[]";
+const SWITCH: &str = "System.Management.Automation.SwitchParameter";
+
+/// The built-in cmdlets: name, module, parameters (name, .NET type), for
+/// GET_COMMAND_METADATA.
+#[allow(clippy::type_complexity)]
+pub(crate) const BUILTINS: &[(&str, &str, &[(&str, &str)])] = &[
+    (
+        "ConvertTo-Json",
+        "Microsoft.PowerShell.Utility",
+        &[
+            ("InputObject", OBJECT),
+            ("Depth", INT),
+            ("Compress", SWITCH),
+        ],
+    ),
+    ("Get-Date", "Microsoft.PowerShell.Utility", &[]),
+    (
+        "Get-Item",
+        "Microsoft.PowerShell.Management",
+        &[("Path", STRINGS), ("LiteralPath", STRINGS)],
+    ),
+    (
+        "Get-Process",
+        "Microsoft.PowerShell.Management",
+        &[("Name", STRINGS), ("Id", "System.Int32[]")],
+    ),
+    (
+        "Get-Service",
+        "Microsoft.PowerShell.Management",
+        &[("Name", STRINGS), ("DisplayName", STRINGS)],
+    ),
+    (
+        "Out-Null",
+        "Microsoft.PowerShell.Core",
+        &[("InputObject", OBJECT)],
+    ),
+    (
+        "Read-Host",
+        "Microsoft.PowerShell.Utility",
+        &[("Prompt", OBJECT)],
+    ),
+    (
+        "Select-Object",
+        "Microsoft.PowerShell.Utility",
+        &[
+            ("InputObject", OBJECT),
+            ("Property", OBJECTS),
+            ("ExpandProperty", STRING),
+            ("First", INT),
+            ("Last", INT),
+            ("Skip", INT),
+        ],
+    ),
+    (
+        "Start-Sleep",
+        "Microsoft.PowerShell.Utility",
+        &[("Seconds", INT), ("Milliseconds", INT)],
+    ),
+    (
+        "Write-Debug",
+        "Microsoft.PowerShell.Utility",
+        &[("Message", STRING)],
+    ),
+    (
+        "Write-Error",
+        "Microsoft.PowerShell.Utility",
+        &[("Message", STRING), ("ErrorId", STRING)],
+    ),
+    (
+        "Write-Host",
+        "Microsoft.PowerShell.Utility",
+        &[("Object", OBJECT)],
+    ),
+    (
+        "Write-Information",
+        "Microsoft.PowerShell.Utility",
+        &[("MessageData", OBJECT)],
+    ),
+    (
+        "Write-Output",
+        "Microsoft.PowerShell.Utility",
+        &[("InputObject", OBJECTS), ("NoEnumerate", SWITCH)],
+    ),
+    (
+        "Write-Progress",
+        "Microsoft.PowerShell.Utility",
+        &[
+            ("Activity", STRING),
+            ("Status", STRING),
+            ("Id", INT),
+            ("PercentComplete", INT),
+            ("CurrentOperation", STRING),
+            ("Completed", SWITCH),
+        ],
+    ),
+    (
+        "Write-Verbose",
+        "Microsoft.PowerShell.Utility",
+        &[("Message", STRING)],
+    ),
+    (
+        "Write-Warning",
+        "Microsoft.PowerShell.Utility",
+        &[("Message", STRING)],
+    ),
+];
+
 type Fut = BoxFuture<'static, Result<(), ErrorRecord>>;
 
 fn wrap<F>(f: F) -> CmdletFn
@@ -420,13 +532,14 @@ fn json(v: &PsValue, depth: usize, out: &mut String) {
                         }
                         out.push('}');
                     }
+                    _ if depth == 0 => json_string(&text_of(v).unwrap_or_default(), out),
                     other => {
                         out.push('[');
                         for (i, item) in other.items().unwrap_or_default().iter().enumerate() {
                             if i > 0 {
                                 out.push(',');
                             }
-                            json(item, depth.saturating_sub(1), out);
+                            json(item, depth - 1, out);
                         }
                         out.push(']');
                     }
@@ -495,13 +608,13 @@ pub(crate) fn like(pattern: &str, text: &str) -> bool {
     let t: Vec<char> = text.to_lowercase().chars().collect();
     let (mut pi, mut ti, mut star, mut mark) = (0, 0, None, 0);
     while ti < t.len() {
-        if pi < p.len() && (p[pi] == '?' || p[pi] == t[ti]) {
-            pi += 1;
-            ti += 1;
-        } else if pi < p.len() && p[pi] == '*' {
+        if pi < p.len() && p[pi] == '*' {
             star = Some(pi);
             mark = ti;
             pi += 1;
+        } else if pi < p.len() && (p[pi] == '?' || p[pi] == t[ti]) {
+            pi += 1;
+            ti += 1;
         } else if let Some(s) = star {
             pi = s + 1;
             mark += 1;
@@ -858,5 +971,19 @@ mod tests {
             .into();
         json(&o, 2, &mut out);
         assert_eq!(out, r#"{"a":1,"b":"x\u003c","c":[true,null]}"#);
+    }
+}
+
+#[cfg(test)]
+mod proptests {
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn wildcards_never_panic(p in "\\PC{0,20}", t in "\\PC{0,20}") {
+            let _ = super::like(&p, &t);
+            prop_assert!(super::like("*", &t));
+            prop_assert!(super::like(&t.replace(['*', '?'], ""), &t.replace(['*', '?'], "")));
+        }
     }
 }

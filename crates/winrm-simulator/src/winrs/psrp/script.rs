@@ -312,3 +312,24 @@ mod tests {
         );
     }
 }
+
+#[cfg(test)]
+mod proptests {
+    use proptest::prelude::*;
+
+    proptest! {
+        /// Script text comes from the network: any text parses or is refused, never a
+        /// panic.
+        #[test]
+        fn any_text(text in "\\PC{0,200}") {
+            let _ = super::parse(&text);
+        }
+
+        #[test]
+        fn script_like_text(text in "[-a-zA-Z0-9 '\"|;,:$`\\n.*]{0,120}") {
+            if let Ok(statements) = super::parse(&text) {
+                prop_assert!(statements.iter().all(|s| !s.is_empty()));
+            }
+        }
+    }
+}
