@@ -8,7 +8,8 @@
 //! ```
 //!
 //! Without `WINRM_ENDPOINT` an in-process simulator is used (its CPU then counts too).
-//! `SEQ` (default 2000) and `CONC_OPS` (default 4000) set the counts;
+//! `SEQ` (default 2000) and `CONC_OPS` (default 4000) set the counts, `THREADS=1` runs
+//! on a current-thread runtime (default: 2 worker threads);
 //! `bench/peers/psrp_pipelines.py` runs the same workload through pypsrp.
 
 use std::time::{Duration, Instant};
@@ -31,8 +32,24 @@ fn count(var: &str, default: usize) -> usize {
         .unwrap_or(default)
 }
 
-#[tokio::main]
-async fn main() {
+fn main() {
+    // THREADS=1: a current-thread runtime; otherwise a multi-thread one with 2 workers
+    // (as bench_client's W1).
+    let rt = if std::env::var("THREADS").is_ok_and(|v| v == "1") {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+    } else {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+    }
+    .unwrap();
+    rt.block_on(run());
+}
+
+async fn run() {
     let seq = count("SEQ", 2000);
     let conc_ops = count("CONC_OPS", 4000);
     let (endpoint, user, password, _sim) = match std::env::var("WINRM_ENDPOINT") {
@@ -68,14 +85,16 @@ async fn main() {
     for _ in 0..20 {
         pool.pipeline().command("Get-Date").invoke().await.unwrap();
     }
+    let requests0 = client.transport_stats().requests;
     let (cpu0, t0) = (cpu_secs(), Instant::now());
     for _ in 0..seq {
         let got = pool.pipeline().command("Get-Date").invoke().await.unwrap();
         assert_eq!(got.output.len(), 1);
     }
     let (wall, cpu) = (t0.elapsed().as_secs_f64(), cpu_secs() - cpu0);
+    let requests = client.transport_stats().requests - requests0;
     println!(
-        r#"{{"workload":"psrp_seq","client":"tokio-winrm","ops":{seq},"wall_s":{wall:.4},"cpu_s":{cpu:.3}}}"#
+        r#"{{"workload":"psrp_seq","client":"tokio-winrm","ops":{seq},"wall_s":{wall:.4},"cpu_s":{cpu:.3},"requests":{requests}}}"#
     );
     let (cpu0, t0) = (cpu_secs(), Instant::now());
     let next = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
