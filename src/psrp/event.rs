@@ -85,7 +85,7 @@ impl<T> Default for Invocation<T> {
 }
 
 impl<T> Invocation<T> {
-    /// True when the pipeline wrote no error record.
+    /// True when the pipeline wrote at least one (non-terminating) error record.
     pub fn had_errors(&self) -> bool {
         !self.errors.is_empty()
     }

@@ -43,6 +43,7 @@
 //! [`from_value`] (serde) or [`Pipeline::invoke_as`].
 
 mod disconnect;
+mod driver;
 mod event;
 mod host;
 mod pipeline;
