@@ -363,10 +363,27 @@ fn cmd(name: &str) -> Command {
 async fn open_run_close_counters_back_to_zero() {
     let sim = Simulator::start().await.unwrap();
     let mut d = Driver::create(&sim, PS_URI, 153_600, "2.3").await.unwrap();
+    // As Windows: SESSION_CAPABILITY (with a nil pool id) and APPLICATION_PRIVATE_DATA,
+    // then RUNSPACEPOOL_STATE Opened in the next Receive.
+    let (first, _) = within(10, d.receive(None)).await;
+    let kinds: Vec<MessageType> = first.iter().map(|m| m.message_type).collect();
+    assert_eq!(
+        kinds,
+        [
+            MessageType::SessionCapability,
+            MessageType::ApplicationPrivateData
+        ]
+    );
+    assert!(first[0].runspace_pool_id.is_nil());
+    assert_eq!(first[1].runspace_pool_id, d.pool);
+    match ServerMessage::decode(&first[1]).unwrap() {
+        ServerMessage::ApplicationPrivateData(a) => assert!(a.ps_version().is_some()),
+        other => panic!("{other:?}"),
+    }
     let opened = d.open().await;
-    assert!(matches!(opened[0], ServerMessage::SessionCapability(_)));
-    assert!(opened.iter().any(
-        |m| matches!(m, ServerMessage::ApplicationPrivateData(a) if a.ps_version().is_some())
+    assert!(matches!(
+        opened[..],
+        [ServerMessage::RunspacePoolState(ref s)] if s.state == RunspacePoolState::Opened
     ));
     assert_eq!(sim.counters().open_shells, 1);
 

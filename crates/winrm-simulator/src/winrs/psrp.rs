@@ -133,7 +133,7 @@ pub(crate) struct Outbox {
 
 #[derive(Default)]
 struct OutInner {
-    queue: VecDeque<Message>,
+    queue: VecDeque<Queued>,
     /// Data bytes of the messages in `queue`.
     bytes: usize,
     /// The rest of a message cut into fragments by an earlier Receive.
@@ -142,6 +142,15 @@ struct OutInner {
     finished: bool,
     /// The pool or pipeline is gone: writes are dropped.
     closed: bool,
+}
+
+/// An entry of an outbox: a message, or the end of what one Receive returns.
+enum Queued {
+    Message(Message),
+    /// A Receive that has taken something stops here (Windows returns the pool's
+    /// RUNSPACEPOOL_STATE in the Receive after the one with SESSION_CAPABILITY and
+    /// APPLICATION_PRIVATE_DATA).
+    Break,
 }
 
 impl Outbox {
@@ -165,9 +174,14 @@ impl Outbox {
                 return;
             }
             g.bytes += m.data.len();
-            g.queue.push_back(m);
+            g.queue.push_back(Queued::Message(m));
         }
         Outbox::bump(&self.changed);
+    }
+
+    /// Ends the current Receive's batch: what is queued next comes in a later Receive.
+    fn push_break(&self) {
+        lock(&self.inner).queue.push_back(Queued::Break);
     }
 
     /// Queues a message, waiting while the queue holds more than its limit.
@@ -196,7 +210,7 @@ impl Outbox {
                 }
                 if let Some(m) = m.take() {
                     g.bytes += m.data.len();
-                    g.queue.push_back(m);
+                    g.queue.push_back(Queued::Message(m));
                 }
             }
         }
@@ -223,7 +237,10 @@ impl Outbox {
 
     fn ready(&self) -> bool {
         let g = lock(&self.inner);
-        !g.queue.is_empty() || !g.partial.is_empty() || g.finished || g.closed
+        g.queue.iter().any(|q| matches!(q, Queued::Message(_)))
+            || !g.partial.is_empty()
+            || g.finished
+            || g.closed
     }
 
     /// Takes whole fragments whose base64 fits `budget` characters (at least one),
@@ -241,7 +258,12 @@ impl Outbox {
         let mut took = false;
         loop {
             if g.partial.is_empty() {
-                let Some(m) = g.queue.pop_front() else { break };
+                let m = match g.queue.pop_front() {
+                    None => break,
+                    Some(Queued::Break) if out.is_empty() => continue,
+                    Some(Queued::Break) => break,
+                    Some(Queued::Message(m)) => m,
+                };
                 g.bytes -= m.data.len();
                 took = true;
                 let mut f = lock(ids);
@@ -536,6 +558,7 @@ pub(super) fn open(state: &State, req: &SimRequest, uri: &str) -> Result<Arc<Poo
         MessageType::ApplicationPrivateData,
         &pool.application_private_data(),
     );
+    pool.outbox.push_break();
     pool.push_pool(
         MessageType::RunspacePoolState,
         &RunspacePoolStateInfo::new(RunspacePoolState::Opened).to_value(),
