@@ -150,6 +150,17 @@ impl<'a> Driver<'a> {
         max_envelope: u32,
         version: &str,
     ) -> Result<Driver<'a>, Element> {
+        Driver::create_with(sim, uri, max_envelope, version, InitRunspacePool::new(1, 2)).await
+    }
+
+    /// [`Driver::create`] with this INIT_RUNSPACEPOOL.
+    async fn create_with(
+        sim: &'a Simulator,
+        uri: &str,
+        max_envelope: u32,
+        version: &str,
+        init: InitRunspacePool,
+    ) -> Result<Driver<'a>, Element> {
         let pool = Uuid::new_v4();
         let blob = max_blob_size(max_envelope as usize, 2_000).unwrap();
         let mut d = Driver {
@@ -169,11 +180,7 @@ impl<'a> Driver<'a> {
         caps.protocol_version = version.to_string();
         let msgs = [
             d.message(MessageType::SessionCapability, None, &caps.to_value()),
-            d.message(
-                MessageType::InitRunspacePool,
-                None,
-                &InitRunspacePool::new(1, 2).to_value(),
-            ),
+            d.message(MessageType::InitRunspacePool, None, &init.to_value()),
         ];
         d.out.set_max_blob(1_000_000);
         let creation = d.pack(&msgs).concat();
@@ -922,7 +929,12 @@ async fn configurations_and_protocol_versions() {
     .await
     .err()
     .expect("an unknown configuration is refused");
-    assert!(fault_text(&refused).contains("Cannot find the Acme.Ops session configuration"));
+    let text = fault_text(&refused);
+    assert!(text.contains("2150858811"), "{text}");
+    assert!(
+        text.contains("The resource URI (http://schemas.microsoft.com/powershell/Acme.Ops) was not found in the WS-Management catalog."),
+        "{text}"
+    );
     sim.register_ps_configuration("Acme.Ops");
     let mut d = Driver::create(
         &sim,
@@ -1314,4 +1326,30 @@ async fn mutated_fragments_get_faults_not_panics() {
     );
     d.delete().await;
     assert_eq!(sim.counters().open_shells, 0);
+}
+
+#[tokio::test]
+async fn cmdlets_see_the_pool_s_application_arguments() {
+    let sim = Simulator::start().await.unwrap();
+    sim.register_cmdlet("Get-Ticket", |ctx: CmdletContext| async move {
+        let t = ctx
+            .application_argument("ticket")
+            .cloned()
+            .unwrap_or(PsValue::Null);
+        ctx.write_output(t).await;
+        ctx.write_output(ctx.user().to_string()).await;
+        Ok(())
+    });
+    let mut init = InitRunspacePool::new(1, 1);
+    init.application_arguments = Some(vec![("Ticket".into(), PsValue::I32(42))]);
+    let mut d = Driver::create_with(&sim, PS_URI, 153_600, "2.3", init)
+        .await
+        .unwrap();
+    d.open().await;
+    let id = d
+        .start(PowerShell::new(vec![cmd("Get-Ticket")]), true)
+        .await;
+    let got = d.collect(&id).await;
+    assert_eq!(outputs(&got), [PsValue::I32(42), PsValue::from(sim.user())]);
+    d.delete().await;
 }

@@ -97,12 +97,13 @@ fn configuration_name(uri: &str) -> &str {
     uri.get(PS_URI_PREFIX.len()..).unwrap_or("")
 }
 
-/// The fault for a configuration the host does not have.
+/// The fault for a session configuration the host does not have.
 fn unknown_configuration(uri: &str) -> SimFault {
-    let name = configuration_name(uri);
+    // What Windows answers for a configuration it does not have (seen by pypsrp users
+    // for `Microsoft.Exchange`): the unknown-resource fault, 2150858811.
     let mut f = SimFault::not_found(uri);
     f.reason = format!(
-        "The WS-Management service cannot process the request. Cannot find the {name} session configuration in the WSMan: drive on the localhost computer. "
+        "The WS-Management service cannot process the request. The resource URI ({uri}) was not found in the WS-Management catalog. The catalog contains the metadata that describes resources, or logical endpoints."
     );
     f
 }
@@ -375,6 +376,8 @@ pub(crate) struct Pool {
     /// The pool's host is null (`HostInfo._isHostNull`), and its UI.
     host_null: bool,
     host_ui_null: bool,
+    /// INIT_RUNSPACEPOOL's `ApplicationArguments` (`$PSSenderInfo.ApplicationArguments`).
+    application_arguments: Arc<Vec<(PsValue, PsValue)>>,
 }
 
 impl Pool {
@@ -544,6 +547,7 @@ pub(super) fn open(state: &State, req: &SimRequest, uri: &str) -> Result<Arc<Poo
         pipelines: Mutex::new(Vec::new()),
         host_null: init.host_info.is_host_null,
         host_ui_null: init.host_info.is_host_null || init.host_info.is_host_ui_null,
+        application_arguments: Arc::new(init.application_arguments.clone().unwrap_or_default()),
     });
     let mut server_caps = SessionCapability::default();
     server_caps.protocol_version = version.to_string();
@@ -739,6 +743,7 @@ fn start(
             create.host_info.is_host_null || create.host_info.is_host_ui_null
         },
         pipeline: Arc::clone(p),
+        application_arguments: Arc::clone(&pool.application_arguments),
         user: shell.owner.clone(),
     };
     let stop = p.stop.clone();
