@@ -28,6 +28,20 @@
 //!   (SESSION_CAPABILITY, CONNECT_RUNSPACEPOOL) answers SESSION_CAPABILITY and
 //!   RUNSPACEPOOL_INIT_DATA in `connectResponseXml`, then APPLICATION_PRIVATE_DATA and
 //!   RUNSPACEPOOL_STATE Opened on the pool's stream.
+//! * GET_COMMAND_METADATA in a Command is answered with the count and one `CmdletInfo`
+//!   per matching command, as Windows shapes them.
+//! * An unknown session configuration gets the unknown-resource fault (2150858811).
+//!
+//! Choices where Windows' behaviour is not on record:
+//! * a pipeline stays (and counts in `running_commands`) after it ends, until Signal
+//!   `terminate` or the pool's Delete (pypsrp sends `terminate` after each pipeline and
+//!   Windows answers it); a Receive pending on a pipeline that `terminate` removes
+//!   returns at once with `CommandState Done`;
+//! * pipelines beyond the pool's MaxRunspaces wait for a runspace (SET_MAX_RUNSPACES
+//!   resizes the pool at once, or as running pipelines end when it shrinks);
+//! * the stop record is PowerShell's PipelineStoppedException ("The pipeline has been
+//!   stopped."), the Write-Error and CommandNotFoundException records are modelled on
+//!   PowerShell 5.1's without invocation info.
 
 pub(crate) mod engine;
 mod objects;
@@ -284,7 +298,8 @@ impl Outbox {
                 out.push(f.encode());
             }
         }
-        let done = g.finished && g.queue.is_empty() && g.partial.is_empty();
+        // A pipeline removed by Signal terminate (closed) is done too.
+        let done = g.closed || (g.finished && g.queue.is_empty() && g.partial.is_empty());
         drop(g);
         if took {
             Outbox::bump(&self.drained);
