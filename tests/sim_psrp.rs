@@ -150,6 +150,17 @@ impl<'a> Driver<'a> {
         max_envelope: u32,
         version: &str,
     ) -> Result<Driver<'a>, Element> {
+        Driver::create_with(sim, uri, max_envelope, version, InitRunspacePool::new(1, 2)).await
+    }
+
+    /// [`Driver::create`] with this INIT_RUNSPACEPOOL.
+    async fn create_with(
+        sim: &'a Simulator,
+        uri: &str,
+        max_envelope: u32,
+        version: &str,
+        init: InitRunspacePool,
+    ) -> Result<Driver<'a>, Element> {
         let pool = Uuid::new_v4();
         let blob = max_blob_size(max_envelope as usize, 2_000).unwrap();
         let mut d = Driver {
@@ -169,11 +180,7 @@ impl<'a> Driver<'a> {
         caps.protocol_version = version.to_string();
         let msgs = [
             d.message(MessageType::SessionCapability, None, &caps.to_value()),
-            d.message(
-                MessageType::InitRunspacePool,
-                None,
-                &InitRunspacePool::new(1, 2).to_value(),
-            ),
+            d.message(MessageType::InitRunspacePool, None, &init.to_value()),
         ];
         d.out.set_max_blob(1_000_000);
         let creation = d.pack(&msgs).concat();
@@ -363,10 +370,27 @@ fn cmd(name: &str) -> Command {
 async fn open_run_close_counters_back_to_zero() {
     let sim = Simulator::start().await.unwrap();
     let mut d = Driver::create(&sim, PS_URI, 153_600, "2.3").await.unwrap();
+    // As Windows: SESSION_CAPABILITY (with a nil pool id) and APPLICATION_PRIVATE_DATA,
+    // then RUNSPACEPOOL_STATE Opened in the next Receive.
+    let (first, _) = within(10, d.receive(None)).await;
+    let kinds: Vec<MessageType> = first.iter().map(|m| m.message_type).collect();
+    assert_eq!(
+        kinds,
+        [
+            MessageType::SessionCapability,
+            MessageType::ApplicationPrivateData
+        ]
+    );
+    assert!(first[0].runspace_pool_id.is_nil());
+    assert_eq!(first[1].runspace_pool_id, d.pool);
+    match ServerMessage::decode(&first[1]).unwrap() {
+        ServerMessage::ApplicationPrivateData(a) => assert!(a.ps_version().is_some()),
+        other => panic!("{other:?}"),
+    }
     let opened = d.open().await;
-    assert!(matches!(opened[0], ServerMessage::SessionCapability(_)));
-    assert!(opened.iter().any(
-        |m| matches!(m, ServerMessage::ApplicationPrivateData(a) if a.ps_version().is_some())
+    assert!(matches!(
+        opened[..],
+        [ServerMessage::RunspacePoolState(ref s)] if s.state == RunspacePoolState::Opened
     ));
     assert_eq!(sim.counters().open_shells, 1);
 
@@ -905,7 +929,12 @@ async fn configurations_and_protocol_versions() {
     .await
     .err()
     .expect("an unknown configuration is refused");
-    assert!(fault_text(&refused).contains("Cannot find the Acme.Ops session configuration"));
+    let text = fault_text(&refused);
+    assert!(text.contains("2150858811"), "{text}");
+    assert!(
+        text.contains("The resource URI (http://schemas.microsoft.com/powershell/Acme.Ops) was not found in the WS-Management catalog."),
+        "{text}"
+    );
     sim.register_ps_configuration("Acme.Ops");
     let mut d = Driver::create(
         &sim,
@@ -1297,4 +1326,30 @@ async fn mutated_fragments_get_faults_not_panics() {
     );
     d.delete().await;
     assert_eq!(sim.counters().open_shells, 0);
+}
+
+#[tokio::test]
+async fn cmdlets_see_the_pool_s_application_arguments() {
+    let sim = Simulator::start().await.unwrap();
+    sim.register_cmdlet("Get-Ticket", |ctx: CmdletContext| async move {
+        let t = ctx
+            .application_argument("ticket")
+            .cloned()
+            .unwrap_or(PsValue::Null);
+        ctx.write_output(t).await;
+        ctx.write_output(ctx.user().to_string()).await;
+        Ok(())
+    });
+    let mut init = InitRunspacePool::new(1, 1);
+    init.application_arguments = Some(vec![("Ticket".into(), PsValue::I32(42))]);
+    let mut d = Driver::create_with(&sim, PS_URI, 153_600, "2.3", init)
+        .await
+        .unwrap();
+    d.open().await;
+    let id = d
+        .start(PowerShell::new(vec![cmd("Get-Ticket")]), true)
+        .await;
+    let got = d.collect(&id).await;
+    assert_eq!(outputs(&got), [PsValue::I32(42), PsValue::from(sim.user())]);
+    d.delete().await;
 }

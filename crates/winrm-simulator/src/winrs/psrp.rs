@@ -28,6 +28,20 @@
 //!   (SESSION_CAPABILITY, CONNECT_RUNSPACEPOOL) answers SESSION_CAPABILITY and
 //!   RUNSPACEPOOL_INIT_DATA in `connectResponseXml`, then APPLICATION_PRIVATE_DATA and
 //!   RUNSPACEPOOL_STATE Opened on the pool's stream.
+//! * GET_COMMAND_METADATA in a Command is answered with the count and one `CmdletInfo`
+//!   per matching command, as Windows shapes them.
+//! * An unknown session configuration gets the unknown-resource fault (2150858811).
+//!
+//! Choices where Windows' behaviour is not on record:
+//! * a pipeline stays (and counts in `running_commands`) after it ends, until Signal
+//!   `terminate` or the pool's Delete (pypsrp sends `terminate` after each pipeline and
+//!   Windows answers it); a Receive pending on a pipeline that `terminate` removes
+//!   returns at once with `CommandState Done`;
+//! * pipelines beyond the pool's MaxRunspaces wait for a runspace (SET_MAX_RUNSPACES
+//!   resizes the pool at once, or as running pipelines end when it shrinks);
+//! * the stop record is PowerShell's PipelineStoppedException ("The pipeline has been
+//!   stopped."), the Write-Error and CommandNotFoundException records are modelled on
+//!   PowerShell 5.1's without invocation info.
 
 pub(crate) mod engine;
 mod objects;
@@ -97,12 +111,13 @@ fn configuration_name(uri: &str) -> &str {
     uri.get(PS_URI_PREFIX.len()..).unwrap_or("")
 }
 
-/// The fault for a configuration the host does not have.
+/// The fault for a session configuration the host does not have.
 fn unknown_configuration(uri: &str) -> SimFault {
-    let name = configuration_name(uri);
+    // What Windows answers for a configuration it does not have (seen by pypsrp users
+    // for `Microsoft.Exchange`): the unknown-resource fault, 2150858811.
     let mut f = SimFault::not_found(uri);
     f.reason = format!(
-        "The WS-Management service cannot process the request. Cannot find the {name} session configuration in the WSMan: drive on the localhost computer. "
+        "The WS-Management service cannot process the request. The resource URI ({uri}) was not found in the WS-Management catalog. The catalog contains the metadata that describes resources, or logical endpoints."
     );
     f
 }
@@ -133,7 +148,7 @@ pub(crate) struct Outbox {
 
 #[derive(Default)]
 struct OutInner {
-    queue: VecDeque<Message>,
+    queue: VecDeque<Queued>,
     /// Data bytes of the messages in `queue`.
     bytes: usize,
     /// The rest of a message cut into fragments by an earlier Receive.
@@ -142,6 +157,15 @@ struct OutInner {
     finished: bool,
     /// The pool or pipeline is gone: writes are dropped.
     closed: bool,
+}
+
+/// An entry of an outbox: a message, or the end of what one Receive returns.
+enum Queued {
+    Message(Message),
+    /// A Receive that has taken something stops here (Windows returns the pool's
+    /// RUNSPACEPOOL_STATE in the Receive after the one with SESSION_CAPABILITY and
+    /// APPLICATION_PRIVATE_DATA).
+    Break,
 }
 
 impl Outbox {
@@ -165,9 +189,14 @@ impl Outbox {
                 return;
             }
             g.bytes += m.data.len();
-            g.queue.push_back(m);
+            g.queue.push_back(Queued::Message(m));
         }
         Outbox::bump(&self.changed);
+    }
+
+    /// Ends the current Receive's batch: what is queued next comes in a later Receive.
+    fn push_break(&self) {
+        lock(&self.inner).queue.push_back(Queued::Break);
     }
 
     /// Queues a message, waiting while the queue holds more than its limit.
@@ -196,7 +225,7 @@ impl Outbox {
                 }
                 if let Some(m) = m.take() {
                     g.bytes += m.data.len();
-                    g.queue.push_back(m);
+                    g.queue.push_back(Queued::Message(m));
                 }
             }
         }
@@ -223,7 +252,10 @@ impl Outbox {
 
     fn ready(&self) -> bool {
         let g = lock(&self.inner);
-        !g.queue.is_empty() || !g.partial.is_empty() || g.finished || g.closed
+        g.queue.iter().any(|q| matches!(q, Queued::Message(_)))
+            || !g.partial.is_empty()
+            || g.finished
+            || g.closed
     }
 
     /// Takes whole fragments whose base64 fits `budget` characters (at least one),
@@ -241,7 +273,12 @@ impl Outbox {
         let mut took = false;
         loop {
             if g.partial.is_empty() {
-                let Some(m) = g.queue.pop_front() else { break };
+                let m = match g.queue.pop_front() {
+                    None => break,
+                    Some(Queued::Break) if out.is_empty() => continue,
+                    Some(Queued::Break) => break,
+                    Some(Queued::Message(m)) => m,
+                };
                 g.bytes -= m.data.len();
                 took = true;
                 let mut f = lock(ids);
@@ -261,7 +298,8 @@ impl Outbox {
                 out.push(f.encode());
             }
         }
-        let done = g.finished && g.queue.is_empty() && g.partial.is_empty();
+        // A pipeline removed by Signal terminate (closed) is done too.
+        let done = g.closed || (g.finished && g.queue.is_empty() && g.partial.is_empty());
         drop(g);
         if took {
             Outbox::bump(&self.drained);
@@ -353,6 +391,8 @@ pub(crate) struct Pool {
     /// The pool's host is null (`HostInfo._isHostNull`), and its UI.
     host_null: bool,
     host_ui_null: bool,
+    /// INIT_RUNSPACEPOOL's `ApplicationArguments` (`$PSSenderInfo.ApplicationArguments`).
+    application_arguments: Arc<Vec<(PsValue, PsValue)>>,
 }
 
 impl Pool {
@@ -522,6 +562,7 @@ pub(super) fn open(state: &State, req: &SimRequest, uri: &str) -> Result<Arc<Poo
         pipelines: Mutex::new(Vec::new()),
         host_null: init.host_info.is_host_null,
         host_ui_null: init.host_info.is_host_null || init.host_info.is_host_ui_null,
+        application_arguments: Arc::new(init.application_arguments.clone().unwrap_or_default()),
     });
     let mut server_caps = SessionCapability::default();
     server_caps.protocol_version = version.to_string();
@@ -536,6 +577,7 @@ pub(super) fn open(state: &State, req: &SimRequest, uri: &str) -> Result<Arc<Poo
         MessageType::ApplicationPrivateData,
         &pool.application_private_data(),
     );
+    pool.outbox.push_break();
     pool.push_pool(
         MessageType::RunspacePoolState,
         &RunspacePoolStateInfo::new(RunspacePoolState::Opened).to_value(),
@@ -716,6 +758,7 @@ fn start(
             create.host_info.is_host_null || create.host_info.is_host_ui_null
         },
         pipeline: Arc::clone(p),
+        application_arguments: Arc::clone(&pool.application_arguments),
         user: shell.owner.clone(),
     };
     let stop = p.stop.clone();

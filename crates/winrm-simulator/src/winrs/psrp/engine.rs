@@ -49,6 +49,7 @@ pub(crate) struct Run {
     pub host_null: bool,
     pub host_ui_null: bool,
     pub pipeline: Arc<Pipeline>,
+    pub application_arguments: Arc<Vec<(PsValue, PsValue)>>,
     pub user: String,
 }
 
@@ -152,6 +153,22 @@ impl CmdletContext {
     pub fn switch(&self, name: &str) -> bool {
         self.parameter(name)
             .is_some_and(|v| v.is_null() || v.as_bool() == Some(true))
+    }
+
+    /// The application argument `name` the client gave when it opened the pool
+    /// (`$PSSenderInfo.ApplicationArguments[name]` on Windows; case-insensitive).
+    pub fn application_argument(&self, name: &str) -> Option<&PsValue> {
+        self.run
+            .run
+            .application_arguments
+            .iter()
+            .find(|(k, _)| k.as_str().is_some_and(|k| k.eq_ignore_ascii_case(name)))
+            .map(|(_, v)| v)
+    }
+
+    /// The name of the user the pool runs as.
+    pub fn user(&self) -> &str {
+        &self.run.run.user
     }
 
     /// The protocol version the pool speaks (2.1, 2.2 or 2.3).
