@@ -558,3 +558,38 @@ async fn a_pipeline_survives_disconnect_and_is_read_after_reconnect_or_connect()
     c.shutdown().await;
     assert_eq!(sim.counters().open_shells, 0);
 }
+
+#[tokio::test]
+async fn a_slow_reader_holds_back_the_receives() {
+    let (sim, c) = setup().await;
+    sim.register_cmdlet("Count-To", |ctx: CmdletContext| async move {
+        for n in 0..20_000i64 {
+            ctx.write_output(PsValue::from(n)).await;
+        }
+        Ok(())
+    });
+    let pool = within(10, c.runspace_pool().open()).await.unwrap();
+    let mut p = within(
+        10,
+        pool.pipeline().command("Count-To").event_buffer(16).start(),
+    )
+    .await
+    .unwrap();
+    assert!(matches!(
+        within(10, p.next()).await,
+        Some(Ok(PsEvent::Output(_)))
+    ));
+    // The buffer is full and nothing reads it: no further Receive goes out.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let before = c.transport_stats().requests;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(
+        c.transport_stats().requests,
+        before,
+        "Receives went on while nobody read"
+    );
+    let rest = drain(p).await;
+    assert_eq!(outputs(&rest).len(), 19_999);
+    assert_eq!(the_end(&rest), &PipelineEnd::Completed);
+    pool.close().await.unwrap();
+}
