@@ -593,3 +593,26 @@ async fn a_slow_reader_holds_back_the_receives() {
     assert_eq!(the_end(&rest), &PipelineEnd::Completed);
     pool.close().await.unwrap();
 }
+
+#[tokio::test]
+async fn pools_pipelines_and_their_futures_can_move_between_tasks() {
+    fn send_sync<T: Send + Sync>(_: &T) {}
+    fn send<T: Send>(_: &T) {}
+    let (_sim, c) = setup().await;
+    let pool = within(10, c.runspace_pool().open()).await.unwrap();
+    send_sync(&pool);
+    let fut = pool.pipeline().command("Get-Date").invoke();
+    send(&fut);
+    drop(fut);
+    let pool = Arc::new(pool);
+    let p2 = Arc::clone(&pool);
+    let got = tokio::spawn(async move {
+        let p = p2.pipeline().command("Get-Date").start().await.unwrap();
+        send(&p);
+        p.invoke().await.unwrap()
+    })
+    .await
+    .unwrap();
+    assert_eq!(got.output.len(), 1);
+    Arc::try_unwrap(pool).unwrap().close().await.unwrap();
+}
