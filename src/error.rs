@@ -235,6 +235,29 @@ pub enum Error {
         /// The CommandId.
         command_id: String,
     },
+    /// A PowerShell Remoting message or object could not be read or written ([MS-PSRP]:
+    /// fragments, message headers, CLIXML, serde).
+    #[error("PowerShell Remoting: {0}")]
+    Psrp(#[from] crate::soap::psrp::Error),
+    /// The runspace pool did not open, or broke: the server reported it `state`
+    /// (`Broken`, `Closed`), with the error record saying why when it sent one.
+    #[error("the runspace pool is {state}{}", error.as_ref().map(|e| format!(": {e}")).unwrap_or_default())]
+    RunspacePoolBroken {
+        /// The RUNSPACEPOOL_STATE the server reported.
+        state: String,
+        /// Its `ExceptionAsErrorRecord`.
+        error: Option<Box<crate::soap::psrp::messages::ErrorRecord>>,
+    },
+    /// The pipeline failed with a terminating error (a `throw`, a parse error, a command
+    /// that does not exist): PIPELINE_STATE Failed.
+    #[error("the pipeline failed: {error}")]
+    PipelineFailed {
+        /// The terminating error.
+        error: Box<crate::soap::psrp::messages::ErrorRecord>,
+    },
+    /// The server reported the pipeline Stopped without this client stopping it.
+    #[error("the pipeline was stopped on the server")]
+    PipelineStopped,
 }
 
 /// What kind of Kerberos credential failure an [`Error::Kerberos`] is.

@@ -23,6 +23,7 @@ mod error;
 mod identify;
 mod invoke;
 pub mod operation;
+pub mod psrp;
 mod resource;
 pub mod shell;
 /// The protocol layer: `wsman-protocol`, under the name the modules here use.

@@ -3,7 +3,7 @@
 
 mod command;
 mod disconnect;
-mod messages;
+pub(crate) mod messages;
 mod quote;
 mod run;
 pub mod text;

@@ -86,6 +86,15 @@ impl Client {
     /// Runs a PowerShell script (`powershell -EncodedCommand`, UTF-16LE base64) and
     /// collects its output; [`Output::stderr_text`] decodes CLIXML error records.
     ///
+    /// This starts a new `powershell.exe` for every call and returns text. Prefer a
+    /// PowerShell Remoting pipeline ([`Client::runspace_pool`], [`crate::psrp`]) when you
+    /// run more than one script on a host (one opened pool runs many pipelines without
+    /// a process start each), want objects rather than text ([`crate::psrp::PsEvent`],
+    /// serde), need the error, warning, verbose or information streams apart, send
+    /// input objects, or need to stop a script cleanly (the PSRP stop signal). `run_ps`
+    /// remains the way to reach hosts whose PowerShell Remoting endpoint is disabled
+    /// (only the WinRS `cmd` shell is allowed).
+    ///
     /// # Errors
     /// As [`Client::run`].
     ///

@@ -114,6 +114,14 @@ pub fn load(origin_and_stem: &str) -> Recording {
     load_path(origin, &path)
 }
 
+/// Load one PowerShell Remoting recording of `fixtures/psrp/` (pypsrp's) by stem, e.g.
+/// `load_psrp("test_psrp_with_input")`.
+pub fn load_psrp(stem: &str) -> Recording {
+    let path = fixtures_dir().join("psrp").join(format!("{stem}.yml"));
+    assert!(path.is_file(), "no recording at {}", path.display());
+    load_path("pypsrp", &path)
+}
+
 /// Every recording under `fixtures/recorded`, sorted by origin then name.
 /// Panics on a file or directory it does not know how to read.
 pub fn all() -> Vec<Recording> {

@@ -24,6 +24,7 @@
 
 mod detach;
 mod fanout;
+mod pwsh;
 mod render;
 mod sim;
 mod stream;
@@ -357,6 +358,19 @@ enum Cmd {
         /// Stop after this many rows.
         #[arg(long, value_name = "N")]
         max: Option<u64>,
+    },
+    /// Run a PowerShell script over PowerShell Remoting (a runspace pool and a
+    /// pipeline): output objects as a table (JSON lines with --json), the error,
+    /// warning, verbose, debug and information streams on stderr with their labels.
+    /// Ctrl-C stops the pipeline on the server and exits 130 after printing what
+    /// arrived; exit 1 when the script failed or wrote errors.
+    Pwsh {
+        /// Stop the pipeline after this many seconds (exit 124).
+        #[arg(long, value_name = "SECS", value_parser = parse_secs)]
+        deadline: Option<Duration>,
+        /// The script text, e.g. 'Get-Service | Select-Object -First 3'; `-` reads it
+        /// from stdin.
+        script: String,
     },
 }
 
@@ -1046,6 +1060,9 @@ async fn dispatch(client: &Client, g: &Global, cmd: Cmd) -> Result<ExitCode, Fai
             max,
         } => {
             return wql::run(client, &query, &namespace, max, g.json).await;
+        }
+        Cmd::Pwsh { deadline, script } => {
+            return pwsh::run(client, &script, g.json, deadline).await;
         }
     }
     Ok(ExitCode::SUCCESS)

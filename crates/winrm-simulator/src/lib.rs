@@ -1,6 +1,6 @@
 //! A WS-Management server that behaves like a Windows WinRM endpoint, in-process:
 //! Identify, WS-Transfer on the config resource and WMI-like classes, Invoke, WinRS
-//! shells, WS-Enumeration with WQL, Robust Connections, Disconnect/Reconnect, the
+//! shells, PowerShell Remoting (runspace pools and pipelines), WS-Enumeration with WQL, Robust Connections, Disconnect/Reconnect, the
 //! Basic, NTLM, Kerberos and CredSSP logons with message encryption, client
 //! certificates over HTTPS, and the faults Windows
 //! sends. Used by tokio-winrm's examples, tests and benchmarks, and by users testing
@@ -88,6 +88,35 @@
 //! });
 //! # }
 //! ```
+//!
+//! # PowerShell Remoting (PSRP)
+//!
+//! A shell created on `http://schemas.microsoft.com/powershell/Microsoft.PowerShell`
+//! (or another session configuration: [`Simulator::register_ps_configuration`]) is a
+//! runspace pool, as on Windows: pypsrp's `RunspacePool` and `PowerShell` run against
+//! it unmodified. Its pipelines run built-in cmdlets (`Get-Service`, `Get-Process`,
+//! `Get-Item`, `Write-Output`/`Error`/`Warning`/`Verbose`/`Debug`/`Information`/
+//! `Host`/`Progress`, `Start-Sleep`, `Get-Date`, `ConvertTo-Json`, `Select-Object`,
+//! `Read-Host`, `Out-Null`) given as commands with parameters or as scripts of
+//! pipelines with literal arguments, and the cmdlets you register with
+//! [`Simulator::register_cmdlet`]: closures that get a [`CmdletContext`] with the
+//! parameters and input objects and write objects and records. That is the way to
+//! test PowerShell automation without Windows: register what your scripts call on the
+//! host, run your code against [`Simulator::endpoint`], and assert on what it got and
+//! on [`Simulator::counters`] (`open_shells`, `running_commands`, `pipeline_stops`).
+//!
+//! As the recordings of Windows hosts answering pypsrp show: the pool's shell takes
+//! the client's `ShellId`; the protocol version is the lower of the client's and 2.3
+//! (2.1 and 2.2 pools have no information stream); Receives return one fragment per
+//! `rsp:Stream`, cut and packed to each request's MaxEnvelopeSize; pipelines queue for
+//! the pool's runspaces (SET_MAX_RUNSPACES, GET_AVAILABLE_RUNSPACES); the stop signal
+//! (`powershell/signal/crtl_c`, to a pipeline or the pool) ends pipelines `Stopped`;
+//! Disconnect, Reconnect and Connect (with `connectXml`) keep pipelines running with
+//! their output held in bounded queues; GET_COMMAND_METADATA is answered; host calls
+//! (`Read-Host`) go to the client's host, or fail with PowerShell's NonInteractive
+//! error when the client has none; an unknown command fails a command pipeline with
+//! CommandNotFoundException (in a script, the error is written and the next statement
+//! runs).
 
 #![forbid(unsafe_code)]
 #![allow(
@@ -133,7 +162,10 @@ pub use request::SimRequest;
 pub use requests::{LoggedRequest, REQUEST_LOG_CAPACITY};
 pub use response::SimFault;
 pub use tls::{MUTUAL_AUTHORIZATION, SimTls, fingerprint};
-pub use winrs::{CommandContext, CommandFn};
+pub use winrs::{CmdletContext, CmdletFn, CommandContext, CommandFn};
+/// The PSRP message layer (`PsValue`, `PsObject`, `ErrorRecord`, ...), for cmdlets
+/// registered with [`Simulator::register_cmdlet`].
+pub use wsman_protocol::psrp;
 pub use wsman_protocol::security::credssp::Delegated as CredSspDelegation;
 
 /// Result of a handler: a response envelope, or the fault to send.
@@ -260,6 +292,7 @@ pub(crate) struct Counters {
     pub robust_refusals: AtomicU64,
     pub cached_operations: AtomicU64,
     pub injected: AtomicU64,
+    pub pipeline_stops: AtomicU64,
 }
 
 /// A snapshot of the simulator's counters.
@@ -331,6 +364,8 @@ pub struct CounterSnapshot {
     pub cached_operations: u64,
     /// Requests an [`Injection`] applied to.
     pub injected: u64,
+    /// PSRP stop signals (`powershell/signal/crtl_c`) received for pipelines.
+    pub pipeline_stops: u64,
 }
 
 /// The simulator's CredSSP counters, from [`Simulator::credssp_counters`].
@@ -398,6 +433,7 @@ impl Counters {
             robust_refusals: g(&self.robust_refusals),
             cached_operations: g(&self.cached_operations),
             injected: g(&self.injected),
+            pipeline_stops: g(&self.pipeline_stops),
         }
     }
 }
@@ -416,6 +452,8 @@ pub(crate) struct State {
     pub operations: robust::Operations,
     /// When the last Signal terminate arrived (for latency benchmarks).
     pub last_terminate: std::sync::Mutex<Option<std::time::Instant>>,
+    /// When the last PSRP stop signal arrived (for latency benchmarks).
+    pub last_pipeline_stop: std::sync::Mutex<Option<std::time::Instant>>,
     /// Armed fault injections (`Simulator::inject`).
     pub injections: inject::Injections,
     /// The request log (`Simulator::requests`).
@@ -484,6 +522,7 @@ impl Simulator {
             ntlm: ntlm::Control::default(),
             operations: robust::Operations::default(),
             last_terminate: std::sync::Mutex::new(None),
+            last_pipeline_stop: std::sync::Mutex::new(None),
             injections: inject::Injections::default(),
             requests: requests::RequestLog::default(),
             kerberos: kerberos::Control::default(),
@@ -532,6 +571,17 @@ impl Simulator {
         *self
             .state
             .last_terminate
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// When the last PSRP stop signal (`powershell/signal/crtl_c`) reached the
+    /// simulator's handler, if one did: the end of a pipeline cancel-latency
+    /// measurement.
+    pub fn last_pipeline_stop_at(&self) -> Option<std::time::Instant> {
+        *self
+            .state
+            .last_pipeline_stop
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }

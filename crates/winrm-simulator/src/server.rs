@@ -612,7 +612,7 @@ async fn dispatch(state: &Arc<State>, req: &SimRequest, user: &str) -> Result<Si
     let Some(uri) = req.resource_uri.as_deref() else {
         return Err(SimFault::missing_header("ResourceURI"));
     };
-    if uri.starts_with(ns::SHELL) {
+    if uri.starts_with(ns::SHELL) || winrs::psrp::is_ps_uri(uri) {
         return winrs::handle(state, req, user).await;
     }
     if config::is_config_uri(uri) {

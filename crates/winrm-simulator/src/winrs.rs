@@ -45,6 +45,7 @@ mod commands;
 mod powershell;
 mod process;
 mod programs;
+pub(crate) mod psrp;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -68,6 +69,7 @@ use commands::{Program, Sh};
 use process::{Desired, Io, PendingGuard, Proc, StdinReader, lock};
 
 pub use process::{CommandContext, CommandFn};
+pub use psrp::engine::{CmdletContext, CmdletFn};
 
 /// Exit code of a command stopped by Signal terminate.
 pub(crate) const EXIT_TERMINATED: u32 = 1;
@@ -96,9 +98,45 @@ const BUILTIN_FILES: &[&str] = &[
 pub(crate) struct Registry {
     commands: RwLock<HashMap<String, CommandFn>>,
     files: RwLock<HashMap<String, Vec<u8>>>,
+    /// PSRP cmdlets users registered, by lower-case name: the name as registered, and
+    /// the cmdlet.
+    cmdlets: RwLock<HashMap<String, (String, CmdletFn)>>,
+    /// PowerShell session configurations users registered (lower case).
+    configurations: RwLock<Vec<String>>,
 }
 
 impl Registry {
+    /// The cmdlet registered as `name` (case-insensitive).
+    pub(crate) fn cmdlet(&self, name: &str) -> Option<CmdletFn> {
+        self.cmdlets
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(&name.to_ascii_lowercase())
+            .map(|(_, f)| Arc::clone(f))
+    }
+
+    /// The names of the registered cmdlets, as registered, sorted.
+    pub(crate) fn cmdlet_names(&self) -> Vec<String> {
+        let mut names: Vec<String> = self
+            .cmdlets
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .values()
+            .map(|(n, _)| n.clone())
+            .collect();
+        names.sort();
+        names
+    }
+
+    /// Whether a user registered the session configuration `name`.
+    pub(crate) fn has_configuration(&self, name: &str) -> bool {
+        self.configurations
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .iter()
+            .any(|c| c.eq_ignore_ascii_case(name))
+    }
+
     /// The command registered as `program`: the whole name, else its file name without
     /// directory and `.exe` (case-insensitive).
     pub(crate) fn command(&self, program: &str) -> Option<CommandFn> {
@@ -168,6 +206,10 @@ pub(crate) struct WinRs {
 
 struct Shell {
     id: String,
+    /// The resource URI the shell was created on.
+    resource_uri: String,
+    /// The runspace pool of a PowerShell (PSRP) shell.
+    psrp: Option<Arc<psrp::Pool>>,
     owner: String,
     codepage: u32,
     env: Vec<(String, String)>,
@@ -299,6 +341,92 @@ impl Simulator {
         map.insert(name.to_ascii_lowercase(), f);
     }
 
+    /// Registers a PowerShell cmdlet for PSRP clients (runspace pools and pipelines):
+    /// `name` (case-insensitive) runs `f` once per invocation, in a command
+    /// (`AddCommand("Get-Widget").AddParameter(..)`) or a script
+    /// (`"Get-Widget -Name gear | Select-Object -First 1"`). The context gives the
+    /// parameters and the input objects and writes output, errors and the other
+    /// streams; `Err(record)` is a terminating error (the pipeline fails, or in a script
+    /// the statement ends). Registered cmdlets take precedence over the built-in ones
+    /// (`Get-Service`, `Write-Output`, ...). A stop (Ctrl-C from the client) drops the
+    /// future.
+    ///
+    /// ```
+    /// use winrm_simulator::{CmdletContext, Simulator};
+    /// use winrm_simulator::psrp::messages::{ErrorCategory, ErrorRecord};
+    /// use winrm_simulator::psrp::{PsObject, PsValue};
+    ///
+    /// # fn main() {
+    /// # let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    /// # rt.block_on(async {
+    /// let sim = Simulator::start().await.unwrap();
+    /// // Get-Widget [-Name] <pattern>: one object per widget, an error for "broken".
+    /// sim.register_cmdlet("Get-Widget", |ctx: CmdletContext| async move {
+    ///     let name = ctx.parameter_str("Name").or_else(|| {
+    ///         ctx.positional(0).and_then(|v| v.as_str()).map(str::to_string)
+    ///     });
+    ///     if name.as_deref() == Some("broken") {
+    ///         return Err(ErrorRecord::new(
+    ///             "The widget is broken.",
+    ///             "WidgetBroken,Get-Widget",
+    ///             ErrorCategory::InvalidOperation,
+    ///         ));
+    ///     }
+    ///     for (widget, state) in [("gear", "Stuck"), ("cog", "Running")] {
+    ///         if name.as_deref().is_none_or(|n| n == widget) {
+    ///             let obj = PsObject::new()
+    ///                 .with_type_names(["Acme.Widget", "System.Object"])
+    ///                 .with_property("Name", widget)
+    ///                 .with_property("State", state);
+    ///             ctx.write_output(obj).await;
+    ///         }
+    ///     }
+    ///     Ok(())
+    /// });
+    /// // Stop-Widget: reads widgets from its input.
+    /// sim.register_cmdlet("Stop-Widget", |mut ctx: CmdletContext| async move {
+    ///     while let Some(w) = ctx.next_input().await {
+    ///         let name = w.property("Name").and_then(PsValue::as_str).unwrap_or("?");
+    ///         ctx.write_verbose(&format!("stopping {name}")).await;
+    ///         ctx.write_output(format!("stopped {name}")).await;
+    ///     }
+    ///     Ok(())
+    /// });
+    /// // A client now runs `Get-Widget -Name gear | Stop-Widget` and gets "stopped gear".
+    /// # });
+    /// # }
+    /// ```
+    pub fn register_cmdlet<F, Fut>(&self, name: &str, f: F)
+    where
+        F: Fn(CmdletContext) -> Fut + Send + Sync + 'static,
+        Fut: std::future::Future<Output = Result<(), crate::soap::psrp::messages::ErrorRecord>>
+            + Send
+            + 'static,
+    {
+        let f: CmdletFn = Arc::new(move |ctx| -> BoxFuture<'static, _> { Box::pin(f(ctx)) });
+        self.state
+            .winrs
+            .registry
+            .cmdlets
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(name.to_ascii_lowercase(), (name.to_string(), f));
+    }
+
+    /// Adds a PowerShell session configuration (e.g. a JEA endpoint `Acme.Ops`): PSRP
+    /// clients can then open pools on
+    /// `http://schemas.microsoft.com/powershell/Acme.Ops` besides the configurations
+    /// every host has (`Microsoft.PowerShell`, `Microsoft.PowerShell32`, ...).
+    pub fn register_ps_configuration(&self, name: &str) {
+        self.state
+            .winrs
+            .registry
+            .configurations
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .push(name.to_string());
+    }
+
     /// Adds a file that `type` and `powershell -File` can read (absolute Windows path,
     /// case-insensitive).
     pub fn register_file(&self, path: &str, contents: impl Into<Vec<u8>>) {
@@ -413,7 +541,16 @@ fn is_true(v: Option<&str>) -> bool {
 }
 
 fn create(state: &Arc<State>, req: &SimRequest, user: &str) -> Reply {
+    let resource_uri = req
+        .resource_uri
+        .clone()
+        .unwrap_or_else(|| ns::RESOURCE_CMD.to_string());
     let shell_el = req.body.child(ns::SHELL, "Shell");
+    let pool = if psrp::is_ps_uri(&resource_uri) {
+        Some(psrp::open(state, req, &resource_uri)?)
+    } else {
+        None
+    };
     let text = |name: &str| {
         shell_el
             .and_then(|s| s.child_text(ns::SHELL, name))
@@ -447,17 +584,33 @@ fn create(state: &Arc<State>, req: &SimRequest, user: &str) -> Reply {
         env.retain(|(e, _)| !e.eq_ignore_ascii_case(k));
         env.push((k.clone(), v.clone()));
     }
-    let id = Uuid::new_v4().hyphenated().to_string().to_ascii_uppercase();
+    // A PowerShell client names its pool's shell (`rsp:Shell/@ShellId`), as Windows
+    // accepts.
+    let id = shell_el
+        .filter(|_| pool.is_some())
+        .and_then(|s| s.attr("ShellId"))
+        .and_then(|s| Uuid::parse_str(s.trim()).ok())
+        .unwrap_or_else(Uuid::new_v4)
+        .hyphenated()
+        .to_string()
+        .to_ascii_uppercase();
+    let (default_in, default_out) = if pool.is_some() {
+        ("stdin pr", "stdout")
+    } else {
+        ("stdin", "stdout stderr")
+    };
     let shell = Arc::new(Shell {
         id: id.clone(),
+        resource_uri: resource_uri.clone(),
+        psrp: pool,
         owner: user.to_string(),
         codepage,
         env,
         client_env,
         working_directory: text("WorkingDirectory").filter(|d| !d.is_empty()),
         idle_timeout,
-        input_streams: text("InputStreams").unwrap_or_else(|| "stdin".into()),
-        output_streams: text("OutputStreams").unwrap_or_else(|| "stdout stderr".into()),
+        input_streams: text("InputStreams").unwrap_or_else(|| default_in.into()),
+        output_streams: text("OutputStreams").unwrap_or_else(|| default_out.into()),
         last_used: Mutex::new(Instant::now()),
         pending: AtomicUsize::new(0),
         commands: Mutex::new(HashMap::new()),
@@ -477,6 +630,11 @@ fn create(state: &Arc<State>, req: &SimRequest, user: &str) -> Reply {
         {
             return Err(SimFault::max_shells(limit));
         }
+        if shells.contains_key(&id) {
+            return Err(SimFault::invalid_parameter(
+                "A shell with this ShellId already exists. ",
+            ));
+        }
         shells.insert(id.clone(), Arc::clone(&shell));
         add(&state.counters.open_shells, 1);
         add(&state.counters.shells_created, 1);
@@ -490,13 +648,13 @@ fn create(state: &Arc<State>, req: &SimRequest, user: &str) -> Reply {
     w.raw("<x:ResourceCreated>");
     w.element("a:Address", &address);
     w.raw("<a:ReferenceParameters>");
-    w.element("w:ResourceURI", ns::RESOURCE_CMD);
+    w.element("w:ResourceURI", &shell.resource_uri);
     w.raw("<w:SelectorSet><w:Selector Name=\"ShellId\">");
     w.text(&id);
     w.raw("</w:Selector></w:SelectorSet></a:ReferenceParameters></x:ResourceCreated>");
     w.raw("<rsp:Shell xmlns:rsp=\"http://schemas.microsoft.com/wbem/wsman/1/windows/shell\">");
     w.element("rsp:ShellId", &id);
-    w.element("rsp:ResourceUri", ns::RESOURCE_CMD);
+    w.element("rsp:ResourceUri", &shell.resource_uri);
     w.element("rsp:Owner", user);
     w.element("rsp:ClientIP", "127.0.0.1");
     if !shell.client_env.is_empty() {
@@ -587,6 +745,10 @@ fn close_shell(state: &State, shell: &Shell) {
     for p in procs {
         p.remove(EXIT_TERMINATED);
         add(&state.counters.running_commands, -1);
+    }
+    if let Some(pool) = &shell.psrp {
+        let n = pool.close();
+        add(&state.counters.running_commands, -(n as i64));
     }
     add(&state.counters.open_shells, -1);
     // Count a disconnected (or disconnecting) shell out once: the state becomes
@@ -720,11 +882,19 @@ fn connect(state: &Arc<State>, req: &SimRequest, user: &str) -> Reply {
         if shell.conn() != Conn::Connected {
             return Err(shell_disconnected(&shell.id));
         }
-        shell.command(id)?;
+        match &shell.psrp {
+            Some(pool) => drop(pool.pipeline_by_command(id)?),
+            None => drop(shell.command(id)?),
+        }
         return Ok((action::CONNECT_RESPONSE, "<rsp:ConnectResponse/>".into()));
     }
     attach(state, &shell)?;
     *lock(&shell.client_session) = req.session_id.clone();
+    if let Some(pool) = &shell.psrp
+        && let Some(body) = psrp::connect(req, pool)?
+    {
+        return Ok((action::CONNECT_RESPONSE, body));
+    }
     let mut w = XmlWriter::with_capacity(256);
     w.raw("<rsp:ConnectResponse>");
     w.element("rsp:InputStreams", &shell.input_streams);
@@ -745,6 +915,9 @@ fn delete(state: &Arc<State>, req: &SimRequest, user: &str) -> Reply {
 
 fn command(state: &Arc<State>, req: &SimRequest, user: &str) -> Reply {
     let shell = find_shell(state, req, user)?;
+    if let Some(pool) = &shell.psrp {
+        return psrp::command(state, req, &shell, pool);
+    }
     let line_el = req
         .body
         .child(ns::SHELL, "CommandLine")
@@ -838,6 +1011,9 @@ fn spawn_process(proc: &Arc<Proc>, fut: BoxFuture<'static, i32>, shutdown: Cance
 
 fn send(state: &Arc<State>, req: &SimRequest, user: &str) -> Reply {
     let shell = find_shell(state, req, user)?;
+    if let Some(pool) = &shell.psrp {
+        return psrp::send(state, req, &shell, pool);
+    }
     let send = req
         .body
         .child(ns::SHELL, "Send")
@@ -859,6 +1035,9 @@ fn send(state: &Arc<State>, req: &SimRequest, user: &str) -> Reply {
 
 async fn receive(state: &Arc<State>, req: &SimRequest, user: &str) -> Result<SimBody, SimFault> {
     let shell = find_shell(state, req, user)?;
+    if let Some(pool) = &shell.psrp {
+        return psrp::receive(state, req, &shell, pool).await;
+    }
     let desired_el = req
         .body
         .child(ns::SHELL, "Receive")
@@ -954,6 +1133,11 @@ enum SignalKind {
 
 fn signal(state: &Arc<State>, req: &SimRequest, user: &str) -> Reply {
     add(&state.counters.signals, 1);
+    if let Ok(shell) = find_shell(state, req, user)
+        && let Some(pool) = &shell.psrp
+    {
+        return psrp::signal(state, req, pool);
+    }
     let sig = req
         .body
         .child(ns::SHELL, "Signal")

@@ -1,0 +1,383 @@
+//! `winrm pwsh`: a PowerShell script run as a PowerShell Remoting pipeline. Output
+//! objects are printed as tables (or JSON lines with `--json`), the error, warning,
+//! verbose, debug and information streams go to stderr with their labels, Ctrl-C stops
+//! the pipeline remotely (the PSRP stop signal) and exits 130 after printing what
+//! arrived.
+
+use std::io::{Read, Write};
+use std::process::ExitCode;
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use serde_json::{Map, Value as Json};
+use tokio_winrm::psrp::{PipelineEnd, PsEvent, PsObject, PsValue};
+use tokio_winrm::{CancelReason, Client};
+
+use crate::Failure;
+use crate::stream::{CLEANUP_GRACE, watch_ctrl_c};
+
+/// Exit status after Ctrl-C (128 + SIGINT).
+const EXIT_INTERRUPTED: u8 = 130;
+/// Exit status when the deadline passed (as `timeout(1)`).
+const EXIT_DEADLINE: u8 = 124;
+/// How deep objects are followed when printed.
+const MAX_DEPTH: usize = 6;
+/// The widest a table cell gets.
+const MAX_CELL: usize = 48;
+
+/// Runs `script` (`-`: read from stdin) in a fresh runspace pool and prints what it
+/// yields; the pool is always closed.
+pub async fn run(
+    client: &Client,
+    script: &str,
+    json: bool,
+    deadline: Option<Duration>,
+) -> Result<ExitCode, Failure> {
+    let script = if script == "-" {
+        let mut text = String::new();
+        std::io::stdin()
+            .read_to_string(&mut text)
+            .map_err(|e| Failure::Message(format!("reading the script from stdin: {e}"), 2))?;
+        text
+    } else {
+        script.to_string()
+    };
+    let mut interrupts = watch_ctrl_c();
+    let pool = client.runspace_pool().open().await?;
+    let mut builder = pool.pipeline().script(script);
+    if let Some(d) = deadline {
+        builder = builder.deadline(d);
+    }
+    let mut pipeline = match builder.start().await {
+        Ok(p) => p,
+        Err(e) => {
+            let _ = pool.close().await;
+            return Err(e.into());
+        }
+    };
+    let cancel = pipeline.cancel_handle();
+    let mut table = Table::default();
+    let mut errors = 0usize;
+    let mut end = None;
+    let mut failure = None;
+    loop {
+        let ev = tokio::select! {
+            ev = pipeline.next() => ev,
+            Some(()) = interrupts.recv() => {
+                cancel.cancel();
+                continue;
+            }
+        };
+        let Some(ev) = ev else { break };
+        match ev {
+            Ok(PsEvent::Output(v)) => {
+                if json {
+                    println!("{}", to_json(&v, 0));
+                } else {
+                    table.push(&v);
+                }
+            }
+            Ok(PsEvent::Error(e)) => {
+                errors += 1;
+                eprintln!("ERROR: {}", e.message);
+                if let Some(p) = &e.position_message {
+                    eprintln!("{p}");
+                }
+            }
+            Ok(PsEvent::Warning(r)) => eprintln!("WARNING: {}", r.message),
+            Ok(PsEvent::Verbose(r)) => eprintln!("VERBOSE: {}", r.message),
+            Ok(PsEvent::Debug(r)) => eprintln!("DEBUG: {}", r.message),
+            Ok(PsEvent::Information(r)) => {
+                eprintln!("INFO: {}", r.message().unwrap_or_default())
+            }
+            Ok(PsEvent::Progress(_)) => {}
+            Ok(PsEvent::State(s)) => end = Some(s),
+            Ok(_) => {}
+            Err(e) => failure = Some(e),
+        }
+    }
+    table.flush();
+    let _ = std::io::stdout().flush();
+    let stopped = matches!(end, Some(PipelineEnd::Stopped { .. }) | None);
+    let closed = if stopped {
+        tokio::time::timeout(CLEANUP_GRACE, pool.close())
+            .await
+            .unwrap_or(Ok(()))
+    } else {
+        pool.close().await
+    };
+    if let Some(e) = failure {
+        return Err(e.into());
+    }
+    if let Err(e) = closed {
+        eprintln!("warning: closing the runspace pool failed: {e}");
+    }
+    Ok(match end {
+        Some(PipelineEnd::Completed) if errors == 0 => ExitCode::SUCCESS,
+        Some(PipelineEnd::Completed) => ExitCode::from(1),
+        Some(PipelineEnd::Failed(e)) => {
+            eprintln!("ERROR: {}", e.message);
+            if let Some(p) = &e.position_message {
+                eprintln!("{p}");
+            }
+            ExitCode::from(1)
+        }
+        Some(PipelineEnd::Stopped {
+            reason: Some(CancelReason::Timeout),
+        }) => {
+            let secs = deadline.map_or(0.0, |d| d.as_secs_f64());
+            eprintln!(
+                "error: the pipeline did not finish within its deadline of {secs} s: it was stopped on the server"
+            );
+            ExitCode::from(EXIT_DEADLINE)
+        }
+        Some(PipelineEnd::Stopped { reason: Some(_) }) => {
+            eprintln!("interrupted: the pipeline was stopped on the server");
+            ExitCode::from(EXIT_INTERRUPTED)
+        }
+        Some(PipelineEnd::Stopped { reason: None }) => {
+            eprintln!("error: the pipeline was stopped on the server");
+            ExitCode::from(1)
+        }
+        Some(_) | None => {
+            eprintln!("error: the pipeline ended without a final state");
+            ExitCode::from(1)
+        }
+    })
+}
+
+/// A value as JSON: primitives as themselves, lists as arrays, dictionaries and
+/// objects with properties as objects, enums and other objects as their text.
+pub fn to_json(v: &PsValue, depth: usize) -> Json {
+    match v {
+        PsValue::Null => Json::Null,
+        PsValue::Bool(b) => Json::Bool(*b),
+        PsValue::Object(o) => object_json(o, depth),
+        PsValue::F32(f) => {
+            serde_json::Number::from_f64(f64::from(*f)).map_or(Json::Null, Json::Number)
+        }
+        PsValue::F64(f) => serde_json::Number::from_f64(*f).map_or(Json::Null, Json::Number),
+        PsValue::U64(n) => Json::from(*n),
+        other => match other.as_i64() {
+            Some(n) => Json::from(n),
+            None => Json::String(text(other)),
+        },
+    }
+}
+
+fn object_json(o: &PsObject, depth: usize) -> Json {
+    if depth >= MAX_DEPTH {
+        return Json::String(o.to_string.clone().unwrap_or_default());
+    }
+    if o.is_type("System.Enum") {
+        return Json::String(o.to_string.clone().unwrap_or_default());
+    }
+    if let Some(c) = &o.collection {
+        if let Some(items) = c.items() {
+            return Json::Array(items.iter().map(|i| to_json(i, depth + 1)).collect());
+        }
+        if let tokio_winrm::psrp::Collection::Dictionary(entries) = c {
+            let mut m = Map::new();
+            for (k, v) in entries {
+                m.insert(text(k), to_json(v, depth + 1));
+            }
+            return Json::Object(m);
+        }
+    }
+    let mut m = Map::new();
+    for (name, value) in o.properties() {
+        m.insert(name.to_string(), to_json(value, depth + 1));
+    }
+    if m.is_empty() {
+        return match &o.value {
+            Some(v) => to_json(v, depth + 1),
+            None => o.to_string.clone().map_or(Json::Null, Json::String),
+        };
+    }
+    Json::Object(m)
+}
+
+/// A value as one line of text, as a table cell or a line of output shows it.
+pub fn text(v: &PsValue) -> String {
+    match v {
+        PsValue::Null => String::new(),
+        PsValue::Bool(b) => if *b { "True" } else { "False" }.to_string(),
+        PsValue::Char(c) => char::from_u32(u32::from(*c))
+            .map(String::from)
+            .unwrap_or_default(),
+        PsValue::F32(f) => f.to_string(),
+        PsValue::F64(f) => f.to_string(),
+        PsValue::U64(n) => n.to_string(),
+        PsValue::Guid(g) => g.to_string(),
+        PsValue::Bytes(b) => format!("{{{} bytes}}", b.len()),
+        PsValue::SecureString(_) => "System.Security.SecureString".to_string(),
+        PsValue::Object(o) => match (&o.to_string, o.collection.as_ref().and_then(|c| c.items())) {
+            (_, Some(items)) => format!(
+                "{{{}}}",
+                items.iter().map(text).collect::<Vec<_>>().join(", ")
+            ),
+            (Some(s), None) => s.clone(),
+            (None, None) => o.type_names.first().cloned().unwrap_or_default(),
+        },
+        other => match other.as_i64() {
+            Some(n) => n.to_string(),
+            None => other.as_str().unwrap_or_default().to_string(),
+        },
+    }
+}
+
+/// Output rows: consecutive objects with the same properties form one table; other
+/// values are lines.
+#[derive(Default)]
+pub struct Table {
+    columns: Vec<String>,
+    rows: Vec<Vec<String>>,
+}
+
+impl Table {
+    /// Adds one output value.
+    pub fn push(&mut self, v: &PsValue) {
+        let columns: Vec<String> = match v.as_object() {
+            // Objects that wrap a primitive (a DateTime with notes, an enum) are lines.
+            Some(o) if o.collection.is_none() && o.value.is_none() => {
+                o.properties().map(|(n, _)| n.to_string()).collect()
+            }
+            _ => Vec::new(),
+        };
+        if columns.is_empty() {
+            self.flush();
+            println!("{}", text(v));
+            return;
+        }
+        if columns != self.columns {
+            self.flush();
+            self.columns = columns;
+        }
+        let o = v.as_object().expect("an object");
+        self.rows.push(
+            self.columns
+                .iter()
+                .map(|c| o.property(c).map(text).unwrap_or_default())
+                .collect(),
+        );
+    }
+
+    /// Prints the pending rows.
+    pub fn flush(&mut self) {
+        if self.rows.is_empty() {
+            self.columns.clear();
+            return;
+        }
+        print!("{}", self.render());
+        self.rows.clear();
+        self.columns.clear();
+    }
+
+    /// The pending rows as text: a header, a rule, the rows, then a blank line.
+    pub fn render(&self) -> String {
+        let cell = |s: &str| -> String {
+            let one_line = s.replace(['\r', '\n'], " ");
+            if one_line.chars().count() > MAX_CELL {
+                let cut: String = one_line.chars().take(MAX_CELL - 1).collect();
+                format!("{cut}…")
+            } else {
+                one_line
+            }
+        };
+        let rows: Vec<Vec<String>> = self
+            .rows
+            .iter()
+            .map(|r| r.iter().map(|c| cell(c)).collect())
+            .collect();
+        let widths: Vec<usize> = self
+            .columns
+            .iter()
+            .enumerate()
+            .map(|(i, c)| {
+                rows.iter()
+                    .map(|r| r[i].chars().count())
+                    .chain([c.chars().count()])
+                    .max()
+                    .unwrap_or(0)
+            })
+            .collect();
+        let line = |cells: &[String]| -> String {
+            let mut l = cells
+                .iter()
+                .zip(&widths)
+                .map(|(c, w)| format!("{c:<w$}"))
+                .collect::<Vec<_>>()
+                .join(" ");
+            l.truncate(l.trim_end().len());
+            l.push('\n');
+            l
+        };
+        let mut out = String::from("\n");
+        out.push_str(&line(&self.columns));
+        let rule: Vec<String> = self
+            .columns
+            .iter()
+            .map(|c| "-".repeat(c.chars().count()))
+            .collect();
+        out.push_str(&line(&rule));
+        for r in &rows {
+            out.push_str(&line(r));
+        }
+        out.push('\n');
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn service(name: &str, status: &str) -> PsValue {
+        PsObject::new()
+            .with_type_names(["System.ServiceProcess.ServiceController", "System.Object"])
+            .with_to_string(name)
+            .with_adapted("Name", name)
+            .with_adapted("Status", status)
+            .into()
+    }
+
+    #[test]
+    fn objects_become_a_table_with_aligned_columns() {
+        let mut t = Table::default();
+        t.push(&service("WinRM", "Running"));
+        t.push(&service("Spooler", "Stopped"));
+        assert_eq!(
+            t.render(),
+            "\nName    Status\n----    ------\nWinRM   Running\nSpooler Stopped\n\n"
+        );
+    }
+
+    #[test]
+    fn wrapped_primitives_are_lines_not_tables() {
+        let date: PsValue = PsObject::new()
+            .with_type_names(["System.DateTime", "System.ValueType", "System.Object"])
+            .with_to_string("11/29/2026 14:50:00")
+            .with_value(PsValue::DateTime("2026-11-29T14:50:00Z".into()))
+            .with_property("DisplayHint", "DateTime")
+            .into();
+        let mut t = Table::default();
+        t.push(&date);
+        assert!(t.rows.is_empty() && t.columns.is_empty());
+        assert_eq!(text(&date), "11/29/2026 14:50:00");
+    }
+
+    #[test]
+    fn values_become_json() {
+        assert_eq!(
+            to_json(&service("WinRM", "Running"), 0).to_string(),
+            r#"{"Name":"WinRM","Status":"Running"}"#
+        );
+        assert_eq!(to_json(&PsValue::from(3), 0), Json::from(3));
+        let list: PsValue =
+            PsObject::list(["System.Object[]"], vec!["a".into(), PsValue::Bool(true)]).into();
+        assert_eq!(to_json(&list, 0).to_string(), r#"["a",true]"#);
+        let dict: PsValue = PsObject::hashtable(vec![("k".into(), 1.into())]).into();
+        assert_eq!(to_json(&dict, 0).to_string(), r#"{"k":1}"#);
+        assert_eq!(text(&list), "{a, True}");
+    }
+}

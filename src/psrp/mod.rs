@@ -1,0 +1,62 @@
+//! PowerShell Remoting ([MS-PSRP]): runspace pools and pipelines that take and return
+//! objects, as cancellable streams, on the WinRS plumbing of [`crate::shell`].
+//!
+//! ```no_run
+//! # async fn f(client: tokio_winrm::Client) -> tokio_winrm::Result<()> {
+//! use futures_util::StreamExt as _;
+//! use tokio_winrm::psrp::{PipelineEnd, PsEvent};
+//!
+//! #[derive(serde::Deserialize)]
+//! #[serde(rename_all = "PascalCase")]
+//! struct Service { name: String, status: String }
+//!
+//! let pool = client.runspace_pool().max_runspaces(4).open().await?;
+//! // Collect typed output:
+//! let services = pool.pipeline().command("Get-Service").param("Name", "WinRM")
+//!     .invoke_as::<Service>().await?.output;
+//! // Or read the stream: output and records as they come, then one final state.
+//! let mut p = pool.pipeline().script("1..3 | % { Write-Warning $_; $_ }").start().await?;
+//! while let Some(ev) = p.next().await {
+//!     match ev? {
+//!         PsEvent::Output(v) => println!("{v:?}"),
+//!         PsEvent::Warning(w) => eprintln!("WARNING: {}", w.message),
+//!         PsEvent::State(PipelineEnd::Completed) => break,
+//!         PsEvent::State(other) => eprintln!("ended: {other:?}"),
+//!         _ => {}
+//!     }
+//! }
+//! pool.close().await?;
+//! # Ok(()) }
+//! ```
+//!
+//! Cancellation follows `MI_Operation_Cancel` as the rest of the crate does:
+//! [`Pipeline::cancel`] (or a deadline, or the client's shutdown) abandons the Receive in
+//! flight, sends the PSRP stop signal at once on another connection ([MS-PSRP]
+//! §3.1.5.3.9), delivers what was already received, and ends the stream with
+//! `State(Stopped { reason })`.
+//!
+//! Host calls (`Read-Host`, `Get-Credential`, `$Host.UI.PromptForChoice`) go to the
+//! pool's [`PsHost`]; the default, [`NotInteractive`], fails them at once with a clear
+//! error record, so a script that asks for input fails instead of hanging.
+//!
+//! The objects are [`PsValue`]s ([MS-PSRP] §2.2.5); read them into your own types with
+//! [`from_value`] (serde) or [`Pipeline::invoke_as`].
+
+mod disconnect;
+mod driver;
+mod event;
+mod host;
+mod pipeline;
+mod pool;
+mod wire;
+
+pub use disconnect::DisconnectedRunspacePool;
+pub use event::{Invocation, PipelineEnd, PsEvent};
+pub use host::{NotInteractive, PsHost};
+pub use pipeline::{DEFAULT_EVENT_BUFFER, Pipeline, PipelineBuilder};
+pub use pool::{RunspacePool, RunspacePoolBuilder};
+pub use wsman_protocol::psrp::messages::{
+    ApplicationPrivateData, ErrorCategory, ErrorRecord, HostCall, HostMethod, InformationRecord,
+    InformationalRecord, ProgressRecord, ProtocolVersion,
+};
+pub use wsman_protocol::psrp::{Collection, PsObject, PsValue, from_value, to_value};

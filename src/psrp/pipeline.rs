@@ -1,0 +1,610 @@
+//! `Pipeline`: a PowerShell pipeline in a runspace pool as a `Stream` of [`PsEvent`]s
+//! ending in one [`PipelineEnd`] ([MS-PSRP] §3.1.4.4-3.1.4.6).
+//!
+//! Starting: a Command whose CommandId is the pipeline id and whose `rsp:Arguments`
+//! hold CREATE_PIPELINE (more fragments follow on the pipeline's stdin); input objects
+//! go as PIPELINE_INPUT and END_OF_PIPELINE_INPUT on stdin. A background task Receives
+//! the pipeline's `stdout`, reassembles messages, answers host calls and forwards the
+//! records. Cancelling follows `MI_Operation_Cancel`: the Receive in flight is
+//! abandoned, the stop signal (`powershell/signal/crtl_c`, §3.1.5.3.9) goes out at once
+//! on another connection, what was received is still delivered, then
+//! `State(Stopped)`.
+
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use futures_core::Stream;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use tokio::sync::{OwnedSemaphorePermit, mpsc, oneshot};
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::task_tracker::TaskTrackerToken;
+use uuid::Uuid;
+use wsman_protocol::psrp::messages::{
+    Argument, Command, CreatePipeline, PipelineResultTypes, PowerShell, end_of_pipeline_input,
+    pipeline_input,
+};
+use wsman_protocol::psrp::{Destination, Message, MessageType, PsValue};
+
+use super::driver::Driver;
+use super::event::{Invocation, PipelineEnd, PsEvent};
+use super::pool::PoolInner;
+use super::wire::{self, Input};
+use crate::client::body;
+use crate::error::{Error, Result};
+use crate::operation::{CancelHandle, Scope};
+use crate::shell::messages as winrs;
+use crate::soap::envelope::OptionItem;
+use crate::soap::ns;
+use crate::transport::RequestKind;
+
+/// The default number of events buffered for a slow consumer before Receives pause.
+pub const DEFAULT_EVENT_BUFFER: usize = 1024;
+
+/// Builds a pipeline: commands piped into each other, statements, parameters, input.
+///
+/// ```no_run
+/// # async fn f(pool: tokio_winrm::psrp::RunspacePool) -> tokio_winrm::Result<()> {
+/// let services = pool
+///     .pipeline()
+///     .command("Get-Service")
+///     .param("Name", "WinRM")
+///     .command("Select-Object") // piped: Get-Service -Name WinRM | Select-Object -First 1
+///     .param("First", 1)
+///     .invoke()
+///     .await?;
+/// # Ok(()) }
+/// ```
+#[must_use]
+pub struct PipelineBuilder {
+    pool: Arc<PoolInner>,
+    statements: Vec<Vec<Command>>,
+    input: Option<Vec<PsValue>>,
+    streaming_input: bool,
+    error: Option<Error>,
+    deadline: Option<Duration>,
+    token: Option<CancellationToken>,
+    buffer: usize,
+}
+
+impl std::fmt::Debug for PipelineBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PipelineBuilder")
+            .field("pool", &self.pool.id)
+            .field("statements", &self.statements.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl PipelineBuilder {
+    pub(crate) fn new(pool: Arc<PoolInner>) -> Self {
+        PipelineBuilder {
+            pool,
+            statements: vec![Vec::new()],
+            input: None,
+            streaming_input: false,
+            error: None,
+            deadline: None,
+            token: None,
+            buffer: DEFAULT_EVENT_BUFFER,
+        }
+    }
+
+    fn last(&mut self, what: &str) -> Option<&mut Command> {
+        let last = self.statements.last_mut().and_then(|s| s.last_mut());
+        if last.is_none() && self.error.is_none() {
+            self.error = Some(Error::State(format!(
+                "{what} needs a command first: call .command() or .script() before it"
+            )));
+        }
+        last
+    }
+
+    /// Adds a command (a cmdlet, function or program by name), piped from the commands
+    /// before it in the statement, as PowerShell's `AddCommand` does.
+    pub fn command(mut self, name: impl Into<String>) -> Self {
+        self.current().push(Command::new(name));
+        self
+    }
+
+    /// Adds a script block's text as a command (`AddScript`): `.script("Get-Date; 1 + 1")`.
+    pub fn script(mut self, text: impl Into<String>) -> Self {
+        self.current().push(Command::script(text));
+        self
+    }
+
+    fn current(&mut self) -> &mut Vec<Command> {
+        if self.statements.is_empty() {
+            self.statements.push(Vec::new());
+        }
+        let last = self.statements.len() - 1;
+        &mut self.statements[last]
+    }
+
+    /// Starts a new statement (`AddStatement`): the next command is not piped from the
+    /// previous ones; its output follows theirs.
+    pub fn statement(mut self) -> Self {
+        if self.statements.last().is_some_and(|s| !s.is_empty()) {
+            self.statements.push(Vec::new());
+        }
+        self
+    }
+
+    /// Adds `-name value` to the last command.
+    pub fn param(mut self, name: impl Into<String>, value: impl Into<PsValue>) -> Self {
+        let arg = Argument::named(name, value);
+        if let Some(c) = self.last("param") {
+            c.args.push(arg);
+        }
+        self
+    }
+
+    /// Adds `-name value` to the last command, the value serialized with serde
+    /// ([`to_value`](crate::psrp::to_value)); a value that cannot be serialized fails
+    /// `start()`.
+    pub fn param_as<T: Serialize + ?Sized>(mut self, name: impl Into<String>, value: &T) -> Self {
+        match wsman_protocol::psrp::to_value(value) {
+            Ok(v) => self.param(name, v),
+            Err(e) => {
+                self.error.get_or_insert(Error::Psrp(e));
+                self
+            }
+        }
+    }
+
+    /// Adds the switch `-name` to the last command.
+    pub fn switch(mut self, name: impl Into<String>) -> Self {
+        let arg = Argument::switch(name);
+        if let Some(c) = self.last("switch") {
+            c.args.push(arg);
+        }
+        self
+    }
+
+    /// Adds a positional argument to the last command.
+    pub fn arg(mut self, value: impl Into<PsValue>) -> Self {
+        let arg = Argument::positional(value);
+        if let Some(c) = self.last("arg") {
+            c.args.push(arg);
+        }
+        self
+    }
+
+    /// Merges the last command's error stream into the output (`2>&1`): error records
+    /// arrive as [`PsEvent::Output`] objects.
+    pub fn merge_error_to_output(mut self) -> Self {
+        if let Some(c) = self.last("merge_error_to_output") {
+            *c = c.clone().merge_error_to_output();
+        }
+        self
+    }
+
+    /// Merges every stream of the last command (error, warning, verbose, debug,
+    /// information) into the output (`*>&1`; protocol 2.2 and later for all but the
+    /// error stream).
+    pub fn merge_all_to_output(mut self) -> Self {
+        if let Some(c) = self.last("merge_all_to_output") {
+            let mut m = c.clone().merge_error_to_output();
+            m.merge_warning = PipelineResultTypes::Output;
+            m.merge_verbose = PipelineResultTypes::Output;
+            m.merge_debug = PipelineResultTypes::Output;
+            m.merge_information = PipelineResultTypes::Output;
+            *c = m;
+        }
+        self
+    }
+
+    /// Input objects for the first command (`$input`, pipeline-bound parameters): sent
+    /// by `start()` after the pipeline is created, then END_OF_PIPELINE_INPUT.
+    pub fn input<I, V>(mut self, values: I) -> Self
+    where
+        I: IntoIterator<Item = V>,
+        V: Into<PsValue>,
+    {
+        self.input
+            .get_or_insert_with(Vec::new)
+            .extend(values.into_iter().map(Into::into));
+        self
+    }
+
+    /// Input objects serialized with serde, as [`PipelineBuilder::input`].
+    pub fn input_as<T: Serialize>(mut self, values: impl IntoIterator<Item = T>) -> Self {
+        let mut out = Vec::new();
+        for v in values {
+            match wsman_protocol::psrp::to_value(&v) {
+                Ok(v) => out.push(v),
+                Err(e) => {
+                    self.error.get_or_insert(Error::Psrp(e));
+                    return self;
+                }
+            }
+        }
+        self.input(out)
+    }
+
+    /// The caller streams the input: the pipeline waits for
+    /// [`Pipeline::send_input`] calls and [`Pipeline::end_input`].
+    pub fn streaming_input(mut self) -> Self {
+        self.streaming_input = true;
+        self
+    }
+
+    /// Cancels the pipeline (reason Timeout) when `d` has passed since `start()`.
+    pub fn deadline(mut self, d: Duration) -> Self {
+        self.deadline = Some(d);
+        self
+    }
+
+    /// Cancels the pipeline (reason User) when `token` is cancelled.
+    pub fn cancellation(mut self, token: CancellationToken) -> Self {
+        self.token = Some(token);
+        self
+    }
+
+    /// How many events may wait for the consumer before the next Receive waits
+    /// (default [`DEFAULT_EVENT_BUFFER`]).
+    pub fn event_buffer(mut self, events: usize) -> Self {
+        self.buffer = events.max(1);
+        self
+    }
+
+    /// Starts the pipeline: waits for a free runspace of the pool, sends the Command
+    /// with CREATE_PIPELINE ([MS-PSRP] §3.1.5.3.4), the input given to
+    /// [`PipelineBuilder::input`], and starts the Receive loop.
+    ///
+    /// # Errors
+    /// [`Error::State`] for a builder without commands, or a parameter before any
+    /// command; [`Error::Psrp`] for a value serde could not serialize; a fault on the
+    /// Command or a Send; [`Error::Cancelled`]; transport errors.
+    ///
+    /// # Cancel safety
+    /// Dropping the future while it waits for a runspace sends nothing. Dropped after
+    /// the Command went out, the pipeline may be running on the server: the stop signal
+    /// is sent for it on a background task.
+    pub async fn start(mut self) -> Result<Pipeline> {
+        if let Some(e) = self.error.take() {
+            return Err(e);
+        }
+        self.statements.retain(|s| !s.is_empty());
+        if self.statements.is_empty() {
+            return Err(Error::State(
+                "a pipeline needs at least one command or script".into(),
+            ));
+        }
+        let pool = Arc::clone(&self.pool);
+        let c = pool.shell.client.clone();
+        let scope = c.scope(self.token, self.deadline.map(|d| Instant::now() + d));
+        let permit = tokio::select! {
+            biased;
+            reason = scope.cancelled() => return Err(Error::Cancelled { reason }),
+            p = Arc::clone(&pool.slots).acquire_owned() => p.map_err(|_| Error::State("the runspace pool is closed".into()))?,
+        };
+        let id = Uuid::new_v4();
+        let has_input = self.input.is_some() || self.streaming_input;
+        let mut powershell = PowerShell::new(Vec::new());
+        powershell.statements = std::mem::take(&mut self.statements);
+        let mut create = CreatePipeline::new(powershell);
+        create.no_input = !has_input;
+        create.host_info = pool.host_info.clone();
+        let msg = Message::from_value(
+            Destination::Server,
+            MessageType::CreatePipeline,
+            pool.id,
+            Some(id),
+            &create.to_value(pool.version),
+        );
+        let mut payloads = pool.pack(&[msg]).into_iter();
+        let first = payloads.next().unwrap_or_default();
+        let options = [OptionItem::new("WINRS_SKIP_CMD_SHELL", "FALSE")];
+        let env = crate::soap::Envelope {
+            options: &options,
+            ..pool.shell.envelope(ns::action::COMMAND)
+        }
+        .write(|w| wire::write_command(w, id, &first));
+        let root = tokio::select! {
+            biased;
+            reason = scope.cancelled() => return Err(Error::Cancelled { reason }),
+            r = c.exchange(RequestKind::Write, env, c.inner.operation_timeout) => r?,
+        };
+        let command_id = winrs::read_command_id(body(&root))?;
+        tracing::debug!(pool = %pool.id, pipeline = %id, command = %command_id, "pipeline created");
+        // The rest of CREATE_PIPELINE goes on the pipeline's stdin before anything else.
+        let rest: Vec<Vec<u8>> = payloads.collect();
+        let sent = tokio::select! {
+            biased;
+            reason = scope.cancelled() => Err(Error::Cancelled { reason }),
+            r = pool.send_payloads(Input::Stdin, Some(&command_id), rest) => r,
+        };
+        // The pipeline exists on the server: from here on, dropping `pipeline` stops it.
+        let pipeline = Pipeline::drive(pool, id, command_id, scope, permit, self.buffer);
+        sent?;
+        if let Some(values) = self.input {
+            pipeline.send_input_messages(values, true).await?;
+        }
+        Ok(pipeline)
+    }
+
+    /// Starts the pipeline and collects everything it yields.
+    ///
+    /// # Errors
+    /// As [`PipelineBuilder::start`] and [`Pipeline::invoke`].
+    ///
+    /// # Cancel safety
+    /// Dropping the future stops the pipeline (the stop signal goes out on a background
+    /// task).
+    pub async fn invoke(self) -> Result<Invocation> {
+        self.start().await?.invoke().await
+    }
+
+    /// Starts the pipeline and collects its output deserialized into `T` with serde.
+    ///
+    /// # Errors
+    /// As [`PipelineBuilder::start`] and [`Pipeline::invoke_as`].
+    ///
+    /// # Cancel safety
+    /// As [`PipelineBuilder::invoke`].
+    pub async fn invoke_as<T: DeserializeOwned>(self) -> Result<Invocation<T>> {
+        self.start().await?.invoke_as().await
+    }
+}
+
+/// A running pipeline: a `Stream<Item = Result<PsEvent>>` of output objects and
+/// records in the order the server sent them, then exactly one [`PsEvent::State`], then
+/// `None`. A transport error, a fault, or a message that cannot be read is yielded once
+/// as `Err` instead of the final state, and the stream ends (the pipeline is then
+/// stopped on the server).
+///
+/// Dropping an unfinished pipeline cancels it: the stop signal goes out on a background
+/// task that [`crate::Client::shutdown`] waits for.
+pub struct Pipeline {
+    id: Uuid,
+    /// The CommandId the server gave the pipeline (Windows echoes `id`).
+    command_id: String,
+    pool: Arc<PoolInner>,
+    rx: mpsc::Receiver<Result<PsEvent>>,
+    cancel: CancelHandle,
+    cleanup_tx: Option<oneshot::Sender<TaskTrackerToken>>,
+    finished: bool,
+}
+
+impl std::fmt::Debug for Pipeline {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Pipeline")
+            .field("id", &self.id)
+            .field("pool", &self.pool.id)
+            .field("finished", &self.finished)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Pipeline {
+    pub(crate) fn drive(
+        pool: Arc<PoolInner>,
+        id: Uuid,
+        command_id: String,
+        scope: Scope,
+        permit: OwnedSemaphorePermit,
+        buffer: usize,
+    ) -> Pipeline {
+        let (tx, rx) = mpsc::channel(buffer);
+        let (cleanup_tx, cleanup_rx) = oneshot::channel();
+        let cancel = scope.handle();
+        let driver = Driver {
+            pool: Arc::clone(&pool),
+            id,
+            command_id: command_id.clone(),
+            scope,
+            tx,
+            cleanup_rx,
+            permit: Some(permit),
+        };
+        pool.shell.drivers.spawn(driver.run());
+        Pipeline {
+            id,
+            command_id,
+            pool,
+            rx,
+            cancel,
+            cleanup_tx: Some(cleanup_tx),
+            finished: false,
+        }
+    }
+
+    /// The pipeline id (`PID`; also its CommandId).
+    pub fn id(&self) -> Uuid {
+        self.id
+    }
+
+    /// A cheap handle whose `cancel()` stops this pipeline (sync, idempotent).
+    pub fn cancel_handle(&self) -> CancelHandle {
+        self.cancel.clone()
+    }
+
+    /// Stops the pipeline with reason User: the stream delivers what was received, then
+    /// ends with `State(Stopped { reason: Some(User) })`.
+    pub fn cancel(&self) {
+        self.cancel.cancel();
+    }
+
+    /// Sends one input object (PIPELINE_INPUT, [MS-PSRP] §2.2.2.17) to a pipeline built
+    /// with [`PipelineBuilder::streaming_input`]. The Send's answer is awaited, so a
+    /// loop of `send_input` runs at the server's pace.
+    ///
+    /// # Errors
+    /// A fault (e.g. the pipeline has ended: 2150858843) or transport errors.
+    ///
+    /// # Cancel safety
+    /// A dropped future may or may not have delivered the object.
+    pub async fn send_input(&self, value: impl Into<PsValue>) -> Result<()> {
+        self.send_inputs([value.into()]).await
+    }
+
+    /// Sends one input object serialized with serde.
+    ///
+    /// # Errors
+    /// [`Error::Psrp`] when `value` cannot be serialized; as [`Pipeline::send_input`].
+    ///
+    /// # Cancel safety
+    /// As [`Pipeline::send_input`].
+    pub async fn send_input_as<T: Serialize + ?Sized>(&self, value: &T) -> Result<()> {
+        self.send_input(wsman_protocol::psrp::to_value(value)?)
+            .await
+    }
+
+    /// Sends input objects, as many per Send as fit in an envelope.
+    ///
+    /// # Errors
+    /// As [`Pipeline::send_input`].
+    ///
+    /// # Cancel safety
+    /// A dropped future may have delivered some of the objects.
+    pub async fn send_inputs(&self, values: impl IntoIterator<Item = PsValue>) -> Result<()> {
+        self.send_input_messages(values, false).await
+    }
+
+    /// Input objects, and END_OF_PIPELINE_INPUT after them when `end`, packed into as
+    /// few Sends as fit (as Windows' clients send them).
+    async fn send_input_messages(
+        &self,
+        values: impl IntoIterator<Item = PsValue>,
+        end: bool,
+    ) -> Result<()> {
+        let mut messages: Vec<Message> = values
+            .into_iter()
+            .map(|v| pipeline_input(self.pool.id, self.id, &v))
+            .collect();
+        if end {
+            messages.push(end_of_pipeline_input(self.pool.id, self.id));
+        }
+        if messages.is_empty() {
+            return Ok(());
+        }
+        let payloads = self.pool.pack(&messages);
+        self.pool
+            .send_payloads(Input::Stdin, Some(&self.command_id), payloads)
+            .await
+    }
+
+    /// Ends the input (END_OF_PIPELINE_INPUT, [MS-PSRP] §2.2.2.18).
+    ///
+    /// # Errors
+    /// As [`Pipeline::send_input`].
+    ///
+    /// # Cancel safety
+    /// A dropped future may or may not have ended the input.
+    pub async fn end_input(&self) -> Result<()> {
+        let payloads = self
+            .pool
+            .pack(&[end_of_pipeline_input(self.pool.id, self.id)]);
+        self.pool
+            .send_payloads(Input::Stdin, Some(&self.command_id), payloads)
+            .await
+    }
+
+    /// Reads the stream to the end and collects what it yielded.
+    ///
+    /// # Errors
+    /// The first error of the stream; [`Error::PipelineFailed`] with the terminating
+    /// error record; [`Error::Cancelled`] when this client stopped it;
+    /// [`Error::PipelineStopped`] when the server did.
+    ///
+    /// # Cancel safety
+    /// Dropping the future drops the pipeline, which stops it.
+    pub async fn invoke(mut self) -> Result<Invocation> {
+        use futures_util::StreamExt as _;
+        let mut out = Invocation::default();
+        while let Some(ev) = self.next().await {
+            match ev? {
+                PsEvent::Output(v) => out.output.push(v),
+                PsEvent::Error(e) => out.errors.push(e),
+                PsEvent::Warning(r) => out.warnings.push(r),
+                PsEvent::Verbose(r) => out.verbose.push(r),
+                PsEvent::Debug(r) => out.debug.push(r),
+                PsEvent::Information(r) => out.information.push(r),
+                PsEvent::Progress(_) => {}
+                PsEvent::State(end) => return end_result(end).map(|()| out),
+            }
+        }
+        Err(Error::State(
+            "the pipeline's stream ended without a final state".into(),
+        ))
+    }
+
+    /// [`Pipeline::invoke`], with each output object deserialized into `T`
+    /// ([`from_value`](crate::psrp::from_value)).
+    ///
+    /// # Errors
+    /// As [`Pipeline::invoke`]; [`Error::Psrp`] for an object that does not fit `T`.
+    ///
+    /// # Cancel safety
+    /// As [`Pipeline::invoke`].
+    pub async fn invoke_as<T: DeserializeOwned>(self) -> Result<Invocation<T>> {
+        let all = self.invoke().await?;
+        let output = all
+            .output
+            .iter()
+            .map(|v| wsman_protocol::psrp::from_value::<T>(v).map_err(Error::Psrp))
+            .collect::<Result<Vec<T>>>()?;
+        Ok(Invocation {
+            output,
+            errors: all.errors,
+            warnings: all.warnings,
+            verbose: all.verbose,
+            debug: all.debug,
+            information: all.information,
+        })
+    }
+
+    fn stop_driver(&mut self) {
+        self.cancel.cancel();
+        if let Some(tx) = self.cleanup_tx.take() {
+            let _ = tx.send(self.pool.shell.client.inner.tracker.token());
+        }
+    }
+}
+
+/// The final state as a result, for `invoke`.
+fn end_result(end: PipelineEnd) -> Result<()> {
+    match end {
+        PipelineEnd::Completed => Ok(()),
+        PipelineEnd::Failed(error) => Err(Error::PipelineFailed { error }),
+        PipelineEnd::Stopped {
+            reason: Some(reason),
+        } => Err(Error::Cancelled { reason }),
+        PipelineEnd::Stopped { reason: None } => Err(Error::PipelineStopped),
+    }
+}
+
+impl Stream for Pipeline {
+    type Item = Result<PsEvent>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        if self.finished {
+            return Poll::Ready(None);
+        }
+        match self.rx.poll_recv(cx) {
+            Poll::Ready(Some(item)) => {
+                if matches!(item, Ok(PsEvent::State(_)) | Err(_)) {
+                    self.finished = true;
+                }
+                Poll::Ready(Some(item))
+            }
+            Poll::Ready(None) => {
+                self.finished = true;
+                Poll::Ready(None)
+            }
+            Poll::Pending => Poll::Pending,
+        }
+    }
+}
+
+impl Drop for Pipeline {
+    fn drop(&mut self) {
+        if !self.finished {
+            self.stop_driver();
+        }
+    }
+}

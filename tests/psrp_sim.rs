@@ -1,0 +1,618 @@
+//! The PowerShell Remoting client against the simulator's PSRP endpoint: pools, pipelines
+//! of built-in and registered cmdlets, typed output, input, several pipelines at once,
+//! cancel (stop signal at the server, buffered output delivered, `Stopped` last), host
+//! calls, failures, small envelopes, disconnect/reconnect and connect from another
+//! client.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use futures_util::StreamExt as _;
+use tokio_winrm::psrp::{
+    ErrorRecord, HostCall, HostMethod, PipelineEnd, PsEvent, PsHost, PsObject, PsValue,
+};
+use tokio_winrm::{Auth, CancelReason, Client, Error};
+use winrm_simulator::{CmdletContext, Simulator};
+
+async fn within<T>(secs: u64, f: impl std::future::Future<Output = T>) -> T {
+    tokio::time::timeout(Duration::from_secs(secs), f)
+        .await
+        .expect("test step timed out")
+}
+
+async fn setup() -> (Simulator, Client) {
+    let sim = Simulator::start().await.unwrap();
+    let client = client_of(&sim, 153_600);
+    (sim, client)
+}
+
+fn client_of(sim: &Simulator, max_envelope: u32) -> Client {
+    Client::builder(sim.endpoint())
+        .auth(Auth::basic(sim.user(), sim.password()))
+        .allow_insecure_basic(true)
+        .operation_timeout(Duration::from_secs(5))
+        .max_envelope_size(max_envelope)
+        .build()
+        .unwrap()
+}
+
+async fn drain(p: tokio_winrm::psrp::Pipeline) -> Vec<PsEvent> {
+    within(20, p.collect::<Vec<_>>())
+        .await
+        .into_iter()
+        .map(|e| e.expect("event"))
+        .collect()
+}
+
+fn outputs(evs: &[PsEvent]) -> Vec<PsValue> {
+    evs.iter()
+        .filter_map(|e| match e {
+            PsEvent::Output(v) => Some(v.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+fn the_end(evs: &[PsEvent]) -> &PipelineEnd {
+    let n = evs
+        .iter()
+        .filter(|e| matches!(e, PsEvent::State(_)))
+        .count();
+    assert_eq!(n, 1, "exactly one final state: {evs:?}");
+    match evs.last() {
+        Some(PsEvent::State(s)) => s,
+        other => panic!("the final state is not last: {other:?}"),
+    }
+}
+
+#[derive(Debug, serde::Deserialize, PartialEq)]
+#[serde(rename_all = "PascalCase")]
+struct Service {
+    name: String,
+    status: String,
+}
+
+#[tokio::test]
+async fn open_run_typed_output_and_close() {
+    let (sim, c) = setup().await;
+    let pool = within(10, c.runspace_pool().open()).await.expect("open");
+    assert_eq!(pool.protocol_version().to_string(), "2.3");
+    assert!(pool.application_private_data().is_some());
+    let got = within(
+        10,
+        pool.pipeline()
+            .command("Get-Service")
+            .param("Name", "WinRM")
+            .invoke_as::<Service>(),
+    )
+    .await
+    .expect("invoke");
+    assert_eq!(got.output.len(), 1, "{got:?}");
+    assert_eq!(got.output[0].name, "WinRM");
+    assert!(!got.had_errors());
+    // Piped commands and a script.
+    let inv = within(
+        10,
+        pool.pipeline()
+            .command("Get-Service")
+            .command("Select-Object")
+            .param("First", 2)
+            .statement()
+            .script("Write-Output 'after'")
+            .invoke(),
+    )
+    .await
+    .expect("two statements");
+    assert_eq!(inv.output.len(), 3, "{inv:?}");
+    assert_eq!(inv.output[2].as_str(), Some("after"));
+    within(10, pool.close()).await.expect("close");
+    c.shutdown().await;
+    assert_eq!(sim.counters().open_shells, 0, "the pool's shell is deleted");
+}
+
+#[tokio::test]
+async fn streams_arrive_as_their_records() {
+    let (_sim, c) = setup().await;
+    let pool = within(10, c.runspace_pool().open()).await.unwrap();
+    let p = within(
+        10,
+        pool.pipeline()
+            .script("Write-Warning 'w'; Write-Verbose 'v' -Verbose; Write-Error 'e'; Write-Information 'i'; Write-Output 'o'")
+            .start(),
+    )
+    .await
+    .unwrap();
+    let evs = drain(p).await;
+    assert!(
+        evs.iter()
+            .any(|e| matches!(e, PsEvent::Warning(r) if r.message == "w")),
+        "{evs:?}"
+    );
+    assert!(
+        evs.iter()
+            .any(|e| matches!(e, PsEvent::Error(r) if r.message == "e")),
+        "{evs:?}"
+    );
+    assert!(
+        evs.iter()
+            .any(|e| matches!(e, PsEvent::Information(r) if r.message() == Some("i"))),
+        "{evs:?}"
+    );
+    assert_eq!(outputs(&evs), [PsValue::from("o")]);
+    assert_eq!(the_end(&evs), &PipelineEnd::Completed);
+    // Merged: the error record arrives as output.
+    let inv = within(
+        10,
+        pool.pipeline()
+            .command("Write-Error")
+            .param("Message", "merged")
+            .merge_error_to_output()
+            .invoke(),
+    )
+    .await
+    .unwrap();
+    assert!(inv.errors.is_empty(), "{inv:?}");
+    assert_eq!(inv.output.len(), 1);
+    assert!(ErrorRecord::from_value(&inv.output[0]).is_ok_and(|e| e.message == "merged"));
+    pool.close().await.unwrap();
+}
+
+#[tokio::test]
+async fn input_objects_given_up_front_or_streamed() {
+    let (sim, c) = setup().await;
+    sim.register_cmdlet("Double-It", |mut ctx: CmdletContext| async move {
+        while let Some(v) = ctx.next_input().await {
+            let n = v.as_i64().unwrap_or(0);
+            ctx.write_output(PsValue::from(n * 2)).await;
+        }
+        Ok(())
+    });
+    let pool = within(10, c.runspace_pool().open()).await.unwrap();
+    let inv = within(
+        10,
+        pool.pipeline()
+            .command("Double-It")
+            .input([1, 2, 3])
+            .invoke(),
+    )
+    .await
+    .unwrap();
+    let got: Vec<i64> = inv.output.iter().filter_map(PsValue::as_i64).collect();
+    assert_eq!(got, [2, 4, 6]);
+    // Streamed by the caller, with serde, while output comes back.
+    let mut p = within(
+        10,
+        pool.pipeline()
+            .command("Double-It")
+            .streaming_input()
+            .start(),
+    )
+    .await
+    .unwrap();
+    for n in 0..50i64 {
+        within(10, p.send_input_as(&n)).await.unwrap();
+    }
+    within(10, p.end_input()).await.unwrap();
+    let mut got = Vec::new();
+    while let Some(ev) = within(10, p.next()).await {
+        match ev.unwrap() {
+            PsEvent::Output(v) => got.push(v.as_i64().unwrap()),
+            PsEvent::State(s) => assert_eq!(s, PipelineEnd::Completed),
+            _ => {}
+        }
+    }
+    assert_eq!(got, (0..50).map(|n| n * 2).collect::<Vec<_>>());
+    pool.close().await.unwrap();
+}
+
+#[tokio::test]
+async fn several_pipelines_run_at_once_up_to_max_runspaces() {
+    let (sim, c) = setup().await;
+    // Each call waits until three are running at once: they finish only if the pool
+    // runs three pipelines together.
+    let barrier = Arc::new(tokio::sync::Barrier::new(3));
+    let running = Arc::new(AtomicUsize::new(0));
+    let peak = Arc::new(AtomicUsize::new(0));
+    {
+        let (barrier, running, peak) = (barrier.clone(), running.clone(), peak.clone());
+        sim.register_cmdlet("Meet", move |ctx: CmdletContext| {
+            let (barrier, running, peak) = (barrier.clone(), running.clone(), peak.clone());
+            async move {
+                let now = running.fetch_add(1, Ordering::SeqCst) + 1;
+                peak.fetch_max(now, Ordering::SeqCst);
+                barrier.wait().await;
+                running.fetch_sub(1, Ordering::SeqCst);
+                ctx.write_output("met").await;
+                Ok(())
+            }
+        });
+    }
+    let pool = within(10, c.runspace_pool().max_runspaces(3).open())
+        .await
+        .unwrap();
+    assert_eq!(pool.max_runspaces(), 3);
+    let runs = (0..3).map(|_| pool.pipeline().command("Meet").invoke());
+    let results = within(20, futures_util::future::join_all(runs)).await;
+    for r in results {
+        assert_eq!(r.unwrap().output, [PsValue::from("met")]);
+    }
+    assert_eq!(peak.load(Ordering::SeqCst), 3);
+    // With every runspace busy, the next start() waits for one.
+    let sleepers: Vec<_> = {
+        let mut v = Vec::new();
+        for _ in 0..3 {
+            v.push(
+                within(
+                    10,
+                    pool.pipeline()
+                        .command("Start-Sleep")
+                        .param("Milliseconds", 300)
+                        .start(),
+                )
+                .await
+                .unwrap(),
+            );
+        }
+        v
+    };
+    assert_eq!(pool.available_runspaces(), 0);
+    let waiting = pool.pipeline().command("Get-Date").start();
+    tokio::pin!(waiting);
+    assert!(
+        tokio::time::timeout(Duration::from_millis(100), &mut waiting)
+            .await
+            .is_err(),
+        "a fourth pipeline started with three runspaces busy"
+    );
+    for s in sleepers {
+        assert_eq!(the_end(&drain(s).await), &PipelineEnd::Completed);
+    }
+    let late = within(10, waiting).await.unwrap();
+    assert_eq!(the_end(&drain(late).await), &PipelineEnd::Completed);
+    pool.close().await.unwrap();
+}
+
+#[tokio::test]
+async fn cancel_stops_at_the_server_delivers_what_arrived_and_ends_stopped() {
+    let (sim, c) = setup().await;
+    sim.register_cmdlet("Emit-Then-Hang", |ctx: CmdletContext| async move {
+        for n in 1..=3 {
+            ctx.write_output(PsValue::from(n)).await;
+        }
+        tokio::time::sleep(Duration::from_secs(3600)).await;
+        Ok(())
+    });
+    let pool = within(10, c.runspace_pool().open()).await.unwrap();
+    let mut p = within(10, pool.pipeline().command("Emit-Then-Hang").start())
+        .await
+        .unwrap();
+    // The first output is here; its Receive is answered and the next is pending.
+    let first = within(10, p.next()).await.unwrap().unwrap();
+    assert_eq!(first, PsEvent::Output(PsValue::from(1)));
+    assert_eq!(sim.counters().pipeline_stops, 0);
+    p.cancel();
+    let rest = drain(p).await;
+    assert_eq!(
+        the_end(&rest),
+        &PipelineEnd::Stopped {
+            reason: Some(CancelReason::User)
+        }
+    );
+    // Everything before the final state is output that had arrived.
+    assert!(
+        rest[..rest.len() - 1]
+            .iter()
+            .all(|e| matches!(e, PsEvent::Output(_))),
+        "{rest:?}"
+    );
+    // The stop signal reaches the server (without waiting for the hour).
+    within(10, async {
+        while sim.counters().pipeline_stops == 0 {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    })
+    .await;
+    assert!(sim.last_pipeline_stop_at().is_some());
+    // The pool is still usable.
+    let inv = within(10, pool.pipeline().command("Get-Date").invoke())
+        .await
+        .unwrap();
+    assert_eq!(inv.output.len(), 1);
+    within(10, pool.close()).await.unwrap();
+    within(10, c.shutdown()).await;
+}
+
+#[tokio::test]
+async fn a_deadline_stops_the_pipeline_with_reason_timeout_and_drop_stops_it_too() {
+    let (sim, c) = setup().await;
+    let pool = within(10, c.runspace_pool().open()).await.unwrap();
+    let err = within(
+        10,
+        pool.pipeline()
+            .command("Start-Sleep")
+            .param("Seconds", 3600)
+            .deadline(Duration::from_millis(200))
+            .invoke(),
+    )
+    .await
+    .expect_err("stopped by its deadline");
+    assert!(
+        matches!(
+            err,
+            Error::Cancelled {
+                reason: CancelReason::Timeout
+            }
+        ),
+        "{err:?}"
+    );
+    assert!(err.is_timeout());
+    let p = within(
+        10,
+        pool.pipeline()
+            .command("Start-Sleep")
+            .param("Seconds", 3600)
+            .start(),
+    )
+    .await
+    .unwrap();
+    drop(p);
+    within(10, c.shutdown()).await; // waits for the stop signal of the dropped pipeline
+    assert_eq!(sim.counters().pipeline_stops, 2);
+    pool.close().await.unwrap();
+}
+
+#[tokio::test]
+async fn read_host_is_answered_not_interactive_or_by_an_installed_host() {
+    let (_sim, c) = setup().await;
+    let pool = within(10, c.runspace_pool().open()).await.unwrap();
+    let err = within(
+        10,
+        pool.pipeline()
+            .command("Read-Host")
+            .param("Prompt", "Name")
+            .invoke(),
+    )
+    .await
+    .expect_err("no one to ask");
+    match &err {
+        Error::PipelineFailed { error } => {
+            assert!(error.message.contains("not interactive"), "{error:?}")
+        }
+        other => panic!("{other:?}"),
+    }
+    pool.close().await.unwrap();
+
+    struct Typist(AtomicUsize);
+    impl PsHost for Typist {
+        fn call(&self, call: &HostCall) -> Result<PsValue, Box<ErrorRecord>> {
+            self.0.fetch_add(1, Ordering::SeqCst);
+            match call.method {
+                HostMethod::ReadLine => Ok("Ada".into()),
+                _ => Ok(PsValue::Null),
+            }
+        }
+    }
+    let pool = within(
+        10,
+        c.runspace_pool().host(Typist(AtomicUsize::new(0))).open(),
+    )
+    .await
+    .unwrap();
+    let inv = within(
+        10,
+        pool.pipeline()
+            .command("Read-Host")
+            .param("Prompt", "Name")
+            .invoke(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(inv.output, [PsValue::from("Ada")]);
+    pool.close().await.unwrap();
+}
+
+#[tokio::test]
+async fn failures_are_typed() {
+    let (sim, c) = setup().await;
+    sim.register_cmdlet("Throw-It", |_ctx: CmdletContext| async move {
+        Err(ErrorRecord::new(
+            "it broke",
+            "ItBroke",
+            tokio_winrm::psrp::ErrorCategory::InvalidOperation,
+        ))
+    });
+    let pool = within(10, c.runspace_pool().open()).await.unwrap();
+    let p = within(10, pool.pipeline().command("Throw-It").start())
+        .await
+        .unwrap();
+    let evs = drain(p).await;
+    match the_end(&evs) {
+        PipelineEnd::Failed(e) => assert_eq!(e.message, "it broke"),
+        other => panic!("{other:?}"),
+    }
+    let err = within(10, pool.pipeline().command("Get-NoSuchThing").invoke())
+        .await
+        .expect_err("no such command");
+    match &err {
+        Error::PipelineFailed { error } => assert!(
+            error
+                .fully_qualified_error_id
+                .as_deref()
+                .is_some_and(|id| id.starts_with("CommandNotFoundException")),
+            "{error:?}"
+        ),
+        other => panic!("{other:?}"),
+    }
+    // A configuration the host does not have is a fault on the Create.
+    let e = within(
+        10,
+        c.runspace_pool().configuration("No.Such.Endpoint").open(),
+    )
+    .await
+    .expect_err("no such configuration");
+    assert!(e.fault().is_some(), "{e:?}");
+    pool.close().await.unwrap();
+}
+
+#[tokio::test]
+async fn small_envelopes_fragment_both_ways() {
+    let sim = Simulator::start().await.unwrap();
+    let c = client_of(&sim, 8_192);
+    sim.register_cmdlet("Echo-Big", |mut ctx: CmdletContext| async move {
+        while let Some(v) = ctx.next_input().await {
+            ctx.write_output(v).await;
+        }
+        Ok(())
+    });
+    let pool = within(10, c.runspace_pool().open()).await.unwrap();
+    let big = "x".repeat(40_000);
+    let script = format!("Write-Output '{big}'");
+    let inv = within(10, pool.pipeline().script(script).invoke())
+        .await
+        .unwrap();
+    assert_eq!(inv.output, [PsValue::from(big.clone())]);
+    let obj: PsValue = PsObject::new()
+        .with_property("Blob", big.clone())
+        .with_property("N", 7)
+        .into();
+    let inv = within(
+        10,
+        pool.pipeline()
+            .command("Echo-Big")
+            .input([obj, PsValue::from(big.clone())])
+            .invoke(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(inv.output.len(), 2);
+    assert_eq!(
+        inv.output[0].property("Blob").and_then(PsValue::as_str),
+        Some(big.as_str())
+    );
+    assert_eq!(inv.output[1].as_str(), Some(big.as_str()));
+    pool.close().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_pipeline_survives_disconnect_and_is_read_after_reconnect_or_connect() {
+    let (sim, c) = setup().await;
+    let gate = Arc::new(tokio::sync::Notify::new());
+    {
+        let gate = gate.clone();
+        sim.register_cmdlet("Wait-Then-Emit", move |ctx: CmdletContext| {
+            let gate = gate.clone();
+            async move {
+                ctx.write_output("before").await;
+                gate.notified().await;
+                ctx.write_output("after").await;
+                Ok(())
+            }
+        });
+    }
+    let pool = within(10, c.runspace_pool().open()).await.unwrap();
+    let mut p = within(10, pool.pipeline().command("Wait-Then-Emit").start())
+        .await
+        .unwrap();
+    assert_eq!(
+        within(10, p.next()).await.unwrap().unwrap(),
+        PsEvent::Output("before".into())
+    );
+    let command_id = p.id().to_string();
+    let gone = within(20, pool.disconnect(None)).await.expect("disconnect");
+    match within(10, p.next()).await {
+        Some(Err(Error::Disconnected { command_id: id, .. })) => {
+            assert!(id.eq_ignore_ascii_case(&command_id))
+        }
+        other => panic!("{other:?}"),
+    }
+    gate.notify_one();
+    let pool = within(10, gone.reconnect()).await.expect("reconnect");
+    let p = within(10, pool.resume_pipeline(&command_id)).await.unwrap();
+    let evs = drain(p).await;
+    assert_eq!(outputs(&evs), [PsValue::from("after")]);
+    assert_eq!(the_end(&evs), &PipelineEnd::Completed);
+
+    // Another client connects to a disconnected pool and reads its pipeline.
+    let mut p = within(10, pool.pipeline().command("Wait-Then-Emit").start())
+        .await
+        .unwrap();
+    assert!(matches!(
+        within(10, p.next()).await,
+        Some(Ok(PsEvent::Output(_)))
+    ));
+    let command_id = p.id().to_string();
+    let gone = within(20, pool.disconnect(None)).await.expect("disconnect");
+    drop(p);
+    let shell_id = gone.shell_id().to_string();
+    gate.notify_one();
+    let other = client_of(&sim, 153_600);
+    let pool = within(10, other.runspace_pool().connect(shell_id))
+        .await
+        .expect("connect");
+    let p = within(10, pool.attach_pipeline(&command_id)).await.unwrap();
+    let evs = drain(p).await;
+    assert_eq!(outputs(&evs), [PsValue::from("after")]);
+    within(10, pool.close()).await.unwrap();
+    other.shutdown().await;
+    c.shutdown().await;
+    assert_eq!(sim.counters().open_shells, 0);
+}
+
+#[tokio::test]
+async fn a_slow_reader_holds_back_the_receives() {
+    let (sim, c) = setup().await;
+    sim.register_cmdlet("Count-To", |ctx: CmdletContext| async move {
+        for n in 0..20_000i64 {
+            ctx.write_output(PsValue::from(n)).await;
+        }
+        Ok(())
+    });
+    let pool = within(10, c.runspace_pool().open()).await.unwrap();
+    let mut p = within(
+        10,
+        pool.pipeline().command("Count-To").event_buffer(16).start(),
+    )
+    .await
+    .unwrap();
+    assert!(matches!(
+        within(10, p.next()).await,
+        Some(Ok(PsEvent::Output(_)))
+    ));
+    // The buffer is full and nothing reads it: no further Receive goes out.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let before = c.transport_stats().requests;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(
+        c.transport_stats().requests,
+        before,
+        "Receives went on while nobody read"
+    );
+    let rest = drain(p).await;
+    assert_eq!(outputs(&rest).len(), 19_999);
+    assert_eq!(the_end(&rest), &PipelineEnd::Completed);
+    pool.close().await.unwrap();
+}
+
+#[tokio::test]
+async fn pools_pipelines_and_their_futures_can_move_between_tasks() {
+    fn send_sync<T: Send + Sync>(_: &T) {}
+    fn send<T: Send>(_: &T) {}
+    let (_sim, c) = setup().await;
+    let pool = within(10, c.runspace_pool().open()).await.unwrap();
+    send_sync(&pool);
+    let fut = pool.pipeline().command("Get-Date").invoke();
+    send(&fut);
+    drop(fut);
+    let pool = Arc::new(pool);
+    let p2 = Arc::clone(&pool);
+    let got = tokio::spawn(async move {
+        let p = p2.pipeline().command("Get-Date").start().await.unwrap();
+        send(&p);
+        p.invoke().await.unwrap()
+    })
+    .await
+    .unwrap();
+    assert_eq!(got.output.len(), 1);
+    Arc::try_unwrap(pool).unwrap().close().await.unwrap();
+}
