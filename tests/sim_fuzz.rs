@@ -88,14 +88,34 @@ async fn post(addr: SocketAddr, auth: &str, body: &[u8]) -> Result<u16, String> 
         .map(|r| r.status)
 }
 
+/// The `OperationTimeout` a request asks for, in whole seconds (`PT<n>S` or
+/// `PT<n>.<frac>S`), when it has one: a long poll (a Receive on a runspace pool with
+/// nothing to say, as in the recordings) may rightly take that long before its answer.
+fn operation_timeout_secs(body: &[u8]) -> Option<u64> {
+    let text = String::from_utf8_lossy(body);
+    let at = text.find("OperationTimeout>PT")? + "OperationTimeout>PT".len();
+    let digits: String = text[at..]
+        .chars()
+        .take_while(char::is_ascii_digit)
+        .collect();
+    digits.parse().ok()
+}
+
 /// Sends over HTTP with a deadline and checks the answer is one the simulator gives.
+/// The deadline is 15 s, or the request's own OperationTimeout and 10 s more, but at most
+/// 75 s (the recordings ask for 20 s; a mutation that asks for more than a minute fails
+/// here rather than stalling the suite).
 fn send_checked(body: &[u8]) -> Result<u16, TestCaseError> {
     let s = server();
+    let bound = operation_timeout_secs(body)
+        .map_or(15, |t| t.saturating_add(10))
+        .clamp(15, 75);
     let status = s.rt.block_on(async {
-        tokio::time::timeout(Duration::from_secs(15), post(s.addr, &s.auth, body)).await
+        tokio::time::timeout(Duration::from_secs(bound), post(s.addr, &s.auth, body)).await
     });
-    let status =
-        status.map_err(|_| TestCaseError::fail("the simulator did not answer within 15 s"))?;
+    let status = status.map_err(|_| {
+        TestCaseError::fail(format!("the simulator did not answer within {bound} s"))
+    })?;
     let status = status.map_err(TestCaseError::fail)?;
     prop_assert!(STATUSES.contains(&status), "unexpected status {status}");
     Ok(status)
