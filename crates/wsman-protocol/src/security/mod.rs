@@ -18,6 +18,7 @@ pub mod credssp;
 pub mod kerberos;
 pub mod ntlm;
 pub mod spnego;
+pub mod tls;
 
 use sspi::{
     BufferType, CredentialUse, DataRepresentation, EncryptionFlags, SecurityBuffer,
