@@ -202,16 +202,17 @@ fn offered(headers: &http::HeaderMap) -> Vec<String> {
         .collect()
 }
 
-/// The token of a `WWW-Authenticate: Negotiate <base64>` header.
-fn negotiate_token(headers: &http::HeaderMap) -> Option<Vec<u8>> {
+/// The token of a `WWW-Authenticate: <scheme> <base64>` header (`Negotiate`,
+/// `Kerberos`, `CredSSP`).
+fn scheme_token(headers: &http::HeaderMap, scheme: &str) -> Option<Vec<u8>> {
     headers
         .get_all(header::WWW_AUTHENTICATE)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(','))
         .find_map(|v| {
-            let (scheme, token) = v.trim().split_once(' ')?;
-            if !scheme.eq_ignore_ascii_case("Negotiate") {
+            let (s, token) = v.trim().split_once(' ')?;
+            if !s.eq_ignore_ascii_case(scheme) {
                 return None;
             }
             base64::engine::general_purpose::STANDARD
@@ -615,11 +616,13 @@ impl Channel {
         let (mut ctx, negotiate) =
             NtlmContext::client(&creds.user, &creds.password, binding.as_deref())
                 .map_err(Error::from)?;
-        let raw = self.handshake_leg(negotiate_header(&negotiate)?).await?;
+        let raw = self
+            .handshake_leg(scheme_header("Negotiate", &negotiate)?)
+            .await?;
         if raw.status != 401 {
             return Err(unexpected_handshake_answer(raw).into());
         }
-        let Some(challenge) = negotiate_token(&raw.headers) else {
+        let Some(challenge) = scheme_token(&raw.headers, "Negotiate") else {
             return Err(Error::Unauthorized {
                 offered: offered(&raw.headers),
             }
@@ -628,7 +631,9 @@ impl Channel {
         // A refusal that arrived meanwhile (another connection's) stops this logon too.
         logon.check()?;
         let authenticate = ctx.respond(&challenge).map_err(Error::from)?;
-        let raw = self.handshake_leg(negotiate_header(&authenticate)?).await?;
+        let raw = self
+            .handshake_leg(scheme_header("Negotiate", &authenticate)?)
+            .await?;
         match raw.status {
             200 => {}
             401 => {
@@ -861,7 +866,6 @@ impl Channel {
         &mut self,
         creds: super::kerberos::KerberosCredentials,
     ) -> Result<(), Failure> {
-        use super::kerberos;
         let logon = Arc::clone(&self.config.logon);
         let _probe = logon.before_handshake().await?;
         let host = self.config.endpoint.host.clone();
@@ -913,9 +917,7 @@ impl Channel {
             }
             f.error
         })?;
-        let raw = self
-            .handshake_leg(kerberos::header(scheme, &ap_req)?)
-            .await?;
+        let raw = self.handshake_leg(scheme_header(scheme, &ap_req)?).await?;
         match raw.status {
             200 => {}
             401 => {
@@ -933,7 +935,7 @@ impl Channel {
             }
             _ => return Err(unexpected_handshake_answer(raw).into()),
         }
-        let ap_rep = kerberos::scheme_token(&raw.headers, scheme).ok_or_else(|| {
+        let ap_rep = scheme_token(&raw.headers, scheme).ok_or_else(|| {
             Error::Auth("the server accepted the AP-REQ without an AP-REP".into())
         })?;
         match &mut ctx {
@@ -951,9 +953,11 @@ impl Channel {
     }
 }
 
-fn negotiate_header(token: &[u8]) -> Result<HeaderValue> {
+/// The `Authorization: <scheme> <base64>` value (`Negotiate`, `Kerberos`, `CredSSP`),
+/// marked sensitive.
+fn scheme_header(scheme: &str, token: &[u8]) -> Result<HeaderValue> {
     let value = format!(
-        "Negotiate {}",
+        "{scheme} {}",
         base64::engine::general_purpose::STANDARD.encode(token)
     );
     let mut v = HeaderValue::from_str(&value).map_err(|e| Error::Auth(e.to_string()))?;

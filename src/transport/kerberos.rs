@@ -745,37 +745,6 @@ pub(crate) fn open_message(ctx: &mut Security, body: &[u8]) -> Result<(Vec<u8>, 
     }
 }
 
-/// The `Authorization: <scheme> <token>` value (`Kerberos`, or `Negotiate` for SPNEGO).
-pub(crate) fn header(scheme: &str, token: &[u8]) -> Result<http::HeaderValue> {
-    use base64::Engine as _;
-    let value = format!(
-        "{scheme} {}",
-        base64::engine::general_purpose::STANDARD.encode(token)
-    );
-    let mut v = http::HeaderValue::from_str(&value).map_err(|e| Error::Auth(e.to_string()))?;
-    v.set_sensitive(true);
-    Ok(v)
-}
-
-/// The token of a `WWW-Authenticate: <scheme> <base64>` header.
-pub(crate) fn scheme_token(headers: &http::HeaderMap, scheme: &str) -> Option<Vec<u8>> {
-    use base64::Engine as _;
-    headers
-        .get_all(http::header::WWW_AUTHENTICATE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .find_map(|v| {
-            let (s, token) = v.trim().split_once(' ')?;
-            if !s.eq_ignore_ascii_case(scheme) {
-                return None;
-            }
-            base64::engine::general_purpose::STANDARD
-                .decode(token.trim())
-                .ok()
-        })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

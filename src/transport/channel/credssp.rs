@@ -9,43 +9,13 @@
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
-use base64::Engine as _;
 use bytes::Bytes;
-use http::{HeaderValue, header};
 use wsman_protocol::security::SecurityError;
-use wsman_protocol::security::credssp::{ClientStep, CredSspClientContext};
+use wsman_protocol::security::credssp::{ClientStep, CredSspClientContext, SCHEME};
 
-use super::{Channel, Failure, offered, unexpected_handshake_answer};
+use super::{Channel, Failure, offered, scheme_header, scheme_token, unexpected_handshake_answer};
 use crate::error::{Error, Result};
 use crate::transport::sealing;
-
-/// The token of a `WWW-Authenticate: CredSSP <base64>` header.
-fn credssp_token(headers: &http::HeaderMap) -> Option<Vec<u8>> {
-    headers
-        .get_all(header::WWW_AUTHENTICATE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .find_map(|v| {
-            let (scheme, token) = v.trim().split_once(' ')?;
-            if !scheme.eq_ignore_ascii_case("CredSSP") {
-                return None;
-            }
-            base64::engine::general_purpose::STANDARD
-                .decode(token.trim())
-                .ok()
-        })
-}
-
-fn credssp_header(token: &[u8]) -> Result<HeaderValue> {
-    let value = format!(
-        "CredSSP {}",
-        base64::engine::general_purpose::STANDARD.encode(token)
-    );
-    let mut v = HeaderValue::from_str(&value).map_err(|e| Error::Auth(e.to_string()))?;
-    v.set_sensitive(true);
-    Ok(v)
-}
 
 /// Encrypts `plain` in parts of at most 16 KiB: the content type and the body.
 pub(super) fn seal(ctx: &mut CredSspClientContext, plain: &[u8]) -> Result<(&'static str, Bytes)> {
@@ -109,7 +79,7 @@ impl Channel {
         let mut legs = 0u32;
         loop {
             legs += 1;
-            let raw = self.handshake_leg(credssp_header(&token)?).await?;
+            let raw = self.handshake_leg(scheme_header(SCHEME, &token)?).await?;
             // Past the TLS handshake (the first two legs), a refusal is the verdict on
             // the credentials.
             let authenticating = legs > 2;
@@ -125,7 +95,7 @@ impl Channel {
                 }
                 e
             };
-            let Some(answer) = credssp_token(&raw.headers).filter(|_| !last) else {
+            let Some(answer) = scheme_token(&raw.headers, SCHEME).filter(|_| !last) else {
                 let e = Error::Unauthorized {
                     offered: offered(&raw.headers),
                 };

@@ -12,8 +12,7 @@ use sspi::SecurityStatus;
 use wsman_protocol::security::spnego::{self, Mechanism, NoKdc};
 
 use super::{
-    Channel, Failure, Security, negotiate_header, negotiate_token, offered,
-    unexpected_handshake_answer,
+    Channel, Failure, Security, offered, scheme_header, scheme_token, unexpected_handshake_answer,
 };
 use crate::error::Error;
 
@@ -71,8 +70,10 @@ impl Channel {
         loop {
             legs += 1;
             let credentials = spnego::carries_credentials(&token);
-            let raw = self.handshake_leg(negotiate_header(&token)?).await?;
-            let answer = negotiate_token(&raw.headers);
+            let raw = self
+                .handshake_leg(scheme_header("Negotiate", &token)?)
+                .await?;
+            let answer = scheme_token(&raw.headers, "Negotiate");
             match (raw.status, answer) {
                 (401, Some(next)) if legs < MAX_LEGS => {
                     // A refusal that arrived meanwhile (another connection's) stops this
