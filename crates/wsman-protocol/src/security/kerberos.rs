@@ -15,7 +15,7 @@ use sspi::{
     DataRepresentation, Kerberos, KerberosConfig, SecurityBuffer, SecurityStatus, Sspi, SspiImpl,
 };
 
-use super::{self as context, Message, SecurityError};
+use super::{self as context, SecurityError};
 use crate::encryption as sealing;
 
 type Result<T> = std::result::Result<T, SecurityError>;
@@ -214,24 +214,13 @@ impl KerberosContext {
 
     /// Seals `plain`: the wrap-token head (the signature) and its tail.
     pub fn seal(&mut self, plain: &[u8]) -> Result<(Vec<u8>, Vec<u8>)> {
-        let trailer = context::quiet(|| self.krb.query_context_sizes())
-            .map_err(|e| auth_error("sealing a message", &e))?
-            .security_trailer as usize;
-        let mut signature = vec![0u8; trailer];
-        let data = context::transform(&mut self.krb, Message::Seal, &mut signature, plain)
-            .map_err(|e| auth_error("sealing a message", &e))?;
-        Ok((signature, data))
+        context::seal(&mut self.krb, plain).map_err(|e| auth_error("sealing a message", &e))
     }
 
     /// Unseals and verifies a message; any failure is an [`SecurityError::Failed`].
     pub fn unseal(&mut self, signature: &[u8], sealed: &[u8]) -> Result<Vec<u8>> {
-        context::transform(
-            &mut self.krb,
-            Message::Unseal,
-            &mut signature.to_vec(),
-            sealed,
-        )
-        .map_err(|e| auth_error("message signature verification failed", &e))
+        context::unseal(&mut self.krb, signature, sealed)
+            .map_err(|e| auth_error("message signature verification failed", &e))
     }
 }
 

@@ -170,3 +170,24 @@ pub fn transform<P: Sspi>(
     }
     Ok(buffers[1].data().to_vec())
 }
+
+/// Seals `plain` with an established context whose signature is its security trailer
+/// (Kerberos, SPNEGO): the signature (the NTLM signature, or the head of a Kerberos wrap
+/// token) and the sealed data.
+///
+/// # Errors
+/// sspi's error when the context cannot tell its sizes or seal.
+pub fn seal<P: Sspi>(package: &mut P, plain: &[u8]) -> sspi::Result<(Vec<u8>, Vec<u8>)> {
+    let trailer = quiet(|| package.query_context_sizes())?.security_trailer as usize;
+    let mut signature = vec![0u8; trailer];
+    let data = transform(package, Message::Seal, &mut signature, plain)?;
+    Ok((signature, data))
+}
+
+/// Unseals and verifies a message sealed by [`seal`]'s peer: the plaintext.
+///
+/// # Errors
+/// sspi's error when the message does not verify; the context is then unusable.
+pub fn unseal<P: Sspi>(package: &mut P, signature: &[u8], sealed: &[u8]) -> sspi::Result<Vec<u8>> {
+    transform(package, Message::Unseal, &mut signature.to_vec(), sealed)
+}

@@ -31,7 +31,7 @@ use sspi::{
     Sspi, SspiImpl,
 };
 
-use super::{Message, SecurityError, quiet};
+use super::{SecurityError, quiet};
 
 type Result<T> = std::result::Result<T, SecurityError>;
 
@@ -263,13 +263,7 @@ impl SpnegoContext {
     /// # Errors
     /// [`SecurityError::Failed`] when sealing fails.
     pub fn seal(&mut self, plain: &[u8]) -> Result<(Vec<u8>, Vec<u8>)> {
-        let trailer = quiet(|| self.neg.query_context_sizes())
-            .map_err(|e| sspi_failed("sealing a message", &e))?
-            .security_trailer as usize;
-        let mut signature = vec![0u8; trailer];
-        let data = super::transform(&mut self.neg, Message::Seal, &mut signature, plain)
-            .map_err(|e| sspi_failed("sealing a message", &e))?;
-        Ok((signature, data))
+        super::seal(&mut self.neg, plain).map_err(|e| sspi_failed("sealing a message", &e))
     }
 
     /// Unseals and verifies a message. Any failure leaves the context unusable.
@@ -277,13 +271,8 @@ impl SpnegoContext {
     /// # Errors
     /// [`SecurityError::Failed`] when the message does not verify.
     pub fn unseal(&mut self, signature: &[u8], sealed: &[u8]) -> Result<Vec<u8>> {
-        super::transform(
-            &mut self.neg,
-            Message::Unseal,
-            &mut signature.to_vec(),
-            sealed,
-        )
-        .map_err(|e| sspi_failed("message signature verification failed", &e))
+        super::unseal(&mut self.neg, signature, sealed)
+            .map_err(|e| sspi_failed("message signature verification failed", &e))
     }
 }
 
