@@ -25,6 +25,8 @@
 //! `TOKIO_WINRM_KDC`, `TOKIO_WINRM_KDC_REALM` and `TOKIO_WINRM_KDC_KEYTAB`. Without
 //! them the tests print why and pass; with them, any failure fails.
 
+#[path = "support/kdc_log.rs"]
+mod kdc_log;
 #[path = "support/parallel.rs"]
 mod parallel;
 #[path = "support/pki.rs"]
@@ -244,21 +246,15 @@ const CALLS: usize = 32;
 /// AS-REQ (ISSUE or PREAUTH_FAILED); the NEEDED_PREAUTH round before it is not counted.
 /// Each test counts a principal of its own (tests/kdc/setup.sh), as tests share the KDC.
 fn kdc_exchanges(realm: &str, user: &str) -> (usize, usize) {
-    let dir = std::env::var("TOKIO_WINRM_KDC_DIR").expect("TOKIO_WINRM_KDC_DIR");
-    let log = std::fs::read_to_string(format!("{dir}/kdc.log")).unwrap_or_default();
-    let who = format!(" {user}@{realm} for ");
-    let lines = || log.lines().filter(|l| l.contains(&who));
-    let as_exchanges = lines()
-        .filter(|l| l.contains("AS_REQ") && !l.contains("NEEDED_PREAUTH"))
-        .count();
-    let tgs_exchanges = lines().filter(|l| l.contains("TGS_REQ")).count();
-    (as_exchanges, tgs_exchanges)
+    kdc_log::exchanges(&kdc_dir(), realm, user)
 }
 
-/// The counts once the KDC has written its lines (it logs after it answers).
 async fn settled_kdc_exchanges(realm: &str, user: &str) -> (usize, usize) {
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    kdc_exchanges(realm, user)
+    kdc_log::settled_exchanges(&kdc_dir(), realm, user).await
+}
+
+fn kdc_dir() -> String {
+    std::env::var("TOKIO_WINRM_KDC_DIR").expect("TOKIO_WINRM_KDC_DIR")
 }
 
 /// `CALLS` identify calls at once with a wrong `password`: each fails with
