@@ -119,11 +119,7 @@ impl SimSealing for SimNtlm {
             SimNtlm::Raw(c) => c.seal_framed(plain, tamper),
             SimNtlm::Spnego(c) => {
                 let (mut signature, sealed) = c.seal(plain)?;
-                if tamper.swap(false, Ordering::SeqCst)
-                    && let Some(b) = signature.get_mut(6)
-                {
-                    *b ^= 0x01;
-                }
+                encryption::tamper_with(signature.get_mut(6), tamper);
                 Ok(sealing::frame(plain.len(), &signature, &sealed))
             }
         }
@@ -134,8 +130,7 @@ impl SimSealing for NtlmContext {
     const CONTENT_TYPE: &'static str = sealing::SPNEGO_CONTENT_TYPE;
 
     fn split(body: &[u8]) -> Result<(usize, &[u8], &[u8]), String> {
-        let p = sealing::parse(body).map_err(|e| e.to_string())?;
-        Ok((p.original_len, p.signature, p.data))
+        encryption::split_spnego(body)
     }
 
     fn open(
@@ -152,9 +147,7 @@ impl SimSealing for NtlmContext {
         tamper: &AtomicBool,
     ) -> Result<Bytes, wsman_protocol::security::SecurityError> {
         let (mut signature, sealed) = self.seal(plain)?;
-        if tamper.swap(false, Ordering::SeqCst) {
-            signature[6] ^= 0x01;
-        }
+        encryption::tamper_with(signature.get_mut(6), tamper);
         Ok(sealing::frame(plain.len(), &signature, &sealed))
     }
 }
