@@ -11,8 +11,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use sspi::network_client::NetworkClient;
 use sspi::{
-    AuthIdentity, BufferType, ClientRequestFlags, Credentials, CredentialsBuffers,
-    DataRepresentation, Kerberos, KerberosConfig, SecurityBuffer, SecurityStatus, Sspi, SspiImpl,
+    AuthIdentity, Credentials, CredentialsBuffers, Kerberos, KerberosConfig, SecurityStatus, Sspi,
 };
 
 use super::{self as context, SecurityError};
@@ -61,14 +60,6 @@ impl fmt::Debug for KerberosContext {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("KerberosContext { .. }")
     }
-}
-
-fn client_flags() -> ClientRequestFlags {
-    ClientRequestFlags::MUTUAL_AUTH
-        | ClientRequestFlags::CONFIDENTIALITY
-        | ClientRequestFlags::INTEGRITY
-        | ClientRequestFlags::SEQUENCE_DETECT
-        | ClientRequestFlags::ALLOCATE_MEMORY
 }
 
 impl KerberosContext {
@@ -134,29 +125,15 @@ impl KerberosContext {
         input: &[u8],
         kdc: &dyn NetworkClient,
     ) -> Result<(SecurityStatus, Vec<u8>)> {
-        let mut output = vec![SecurityBuffer::new(Vec::new(), BufferType::Token)];
-        let mut input_buffers = vec![SecurityBuffer::new(input.to_vec(), BufferType::Token)];
-        if let Some(cb) = &self.channel_bindings {
-            input_buffers.push(SecurityBuffer::new(cb.clone(), BufferType::ChannelBindings));
-        }
-        let spn = self.spn.clone();
-        let status = context::quiet(|| {
-            let mut builder = self
-                .krb
-                .initialize_security_context()
-                .with_credentials_handle(&mut self.creds)
-                .with_context_requirements(client_flags())
-                .with_target_data_representation(DataRepresentation::Native)
-                .with_target_name(&spn)
-                .with_input(&mut input_buffers)
-                .with_output(&mut output);
-            self.krb
-                .initialize_security_context_impl(&mut builder)
-                .and_then(|mut g| g.resolve_with_client(kdc))
-                .map(|r| r.status)
-                .map_err(|e| auth_error("handshake", &e))
-        })?;
-        Ok((status, context::output_token(output)))
+        context::initialize(
+            &mut self.krb,
+            &mut self.creds,
+            Some(&self.spn),
+            self.channel_bindings.as_deref(),
+            input,
+            kdc,
+        )
+        .map_err(|e| auth_error("handshake", &e))
     }
 
     /// Initiator: verifies the server's AP-REP (mutual authentication).

@@ -26,9 +26,8 @@
 use sspi::network_client::NetworkClient;
 use sspi::ntlm::NtlmConfig;
 use sspi::{
-    AuthIdentity, BufferType, ClientRequestFlags, Credentials, CredentialsBuffers,
-    DataRepresentation, Negotiate, NegotiateConfig, NetworkRequest, SecurityBuffer, SecurityStatus,
-    Sspi, SspiImpl,
+    AuthIdentity, Credentials, CredentialsBuffers, Negotiate, NegotiateConfig, NetworkRequest,
+    SecurityStatus,
 };
 
 use super::{SecurityError, quiet};
@@ -92,14 +91,6 @@ impl std::fmt::Debug for SpnegoContext {
             .field("mechanism", &self.mechanism())
             .finish_non_exhaustive()
     }
-}
-
-fn client_flags() -> ClientRequestFlags {
-    ClientRequestFlags::MUTUAL_AUTH
-        | ClientRequestFlags::CONFIDENTIALITY
-        | ClientRequestFlags::INTEGRITY
-        | ClientRequestFlags::SEQUENCE_DETECT
-        | ClientRequestFlags::ALLOCATE_MEMORY
 }
 
 impl SpnegoContext {
@@ -186,31 +177,15 @@ impl SpnegoContext {
         input: &[u8],
         kdc: &dyn NetworkClient,
     ) -> Result<(SecurityStatus, Vec<u8>)> {
-        let mut output = vec![SecurityBuffer::new(Vec::new(), BufferType::Token)];
-        let mut input_buffers = vec![SecurityBuffer::new(input.to_vec(), BufferType::Token)];
-        if let Some(cb) = &self.channel_bindings {
-            input_buffers.push(SecurityBuffer::new(cb.clone(), BufferType::ChannelBindings));
-        }
-        let target = self.target.clone();
-        let status = quiet(|| {
-            let mut builder = self
-                .neg
-                .initialize_security_context()
-                .with_credentials_handle(&mut self.creds)
-                .with_context_requirements(client_flags())
-                .with_target_data_representation(DataRepresentation::Native)
-                .with_input(&mut input_buffers)
-                .with_output(&mut output);
-            if let Some(t) = &target {
-                builder = builder.with_target_name(t);
-            }
-            self.neg
-                .initialize_security_context_impl(&mut builder)
-                .and_then(|mut g| g.resolve_with_client(kdc))
-                .map(|r| r.status)
-                .map_err(|e| sspi_failed("handshake", &e))
-        })?;
-        Ok((status, super::output_token(output)))
+        super::initialize(
+            &mut self.neg,
+            &mut self.creds,
+            self.target.as_deref(),
+            self.channel_bindings.as_deref(),
+            input,
+            kdc,
+        )
+        .map_err(|e| sspi_failed("handshake", &e))
     }
 
     /// Acceptor negotiating NTLM (see the module docs), for these accounts: user names
