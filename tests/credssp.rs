@@ -7,6 +7,8 @@
 mod log_capture;
 #[path = "support/pki.rs"]
 mod pki;
+#[path = "support/pyspnego_peer.rs"]
+mod pyspnego_peer;
 
 use std::time::Duration;
 
@@ -300,30 +302,6 @@ async fn the_password_never_appears_in_trace_output() {
     .await;
 }
 
-/// The interpreter for the pyspnego peer (`WINRM_PEER_PYTHON`, else the peer venv).
-fn peer_python() -> Result<String, String> {
-    let home = std::env::var("HOME").unwrap_or_default();
-    let candidates: Vec<String> = match std::env::var("WINRM_PEER_PYTHON") {
-        Ok(p) => vec![p],
-        Err(_) => vec![
-            format!("{home}/.cache/tokio-winrm-venv/bin/python"),
-            "python3".to_string(),
-        ],
-    };
-    for py in &candidates {
-        let ok = std::process::Command::new(py)
-            .args(["-c", "import spnego"])
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success());
-        if ok {
-            return Ok(py.clone());
-        }
-    }
-    Err(format!("no python with pyspnego among {candidates:?}"))
-}
-
 /// pyspnego's CredSSP acceptor (tests/peers/servers/credssp_server.py, behind HTTPS with
 /// a certificate of the test CA) as the server: our client's inner TLS, SPNEGO exchange,
 /// public-key binding, delegation and encryption against code no one here wrote.
@@ -331,7 +309,8 @@ fn peer_python() -> Result<String, String> {
 #[ignore = "needs Python with pyspnego (WINRM_PEER_PYTHON); .ci/run runs it with -- --ignored"]
 async fn interop_with_pyspnego_credssp_acceptor() {
     // Ignored by default: run on purpose, a missing peer is a failure, never a skip.
-    let python = peer_python().unwrap_or_else(|reason| panic!("no pyspnego peer: {reason}"));
+    let python = pyspnego_peer::peer_python(&["tokio-winrm-venv"])
+        .unwrap_or_else(|reason| panic!("no pyspnego peer: {reason}"));
     let p = pki::pki(&["localhost"]);
     let dir = std::env::temp_dir().join(format!("tw-credssp-peer-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
@@ -356,23 +335,7 @@ async fn interop_with_pyspnego_credssp_acceptor() {
         env!("CARGO_MANIFEST_DIR"),
         "/tests/peers/servers/credssp_server.py"
     );
-    let mut child = tokio::process::Command::new(&python)
-        .arg(script)
-        .arg(&cert)
-        .arg(&key)
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("start the pyspnego peer");
-    let stdout = child.stdout.take().expect("stdout");
-    let mut lines = tokio::io::AsyncBufReadExt::lines(tokio::io::BufReader::new(stdout));
-    let endpoint = tokio::time::timeout(Duration::from_secs(20), lines.next_line())
-        .await
-        .expect("the peer did not start in time")
-        .unwrap()
-        .expect("the peer printed no endpoint");
+    let (mut child, endpoint) = pyspnego_peer::start(&python, script, &[&cert, &key], true).await;
     let peer = |auth: Auth| {
         Client::builder(endpoint.as_str())
             .auth(auth)
@@ -406,8 +369,7 @@ async fn interop_with_pyspnego_credssp_acceptor() {
         assert!(e.to_string().contains("CredSSP"), "{e}");
     })
     .await;
-    drop(child.stdin.take()); // the peer stops at end of stdin
-    let _ = tokio::time::timeout(Duration::from_secs(5), child.wait()).await;
+    pyspnego_peer::stop(&mut child).await;
     let mut log = String::new();
     if let Some(mut err) = child.stderr.take() {
         let _ = tokio::io::AsyncReadExt::read_to_string(&mut err, &mut log).await;

@@ -10,6 +10,8 @@
 //! `TOKIO_WINRM_KDC*` and `KRB5_CONFIG`; `kinit` comes from Debian's krb5-user. Each
 //! test uses principals and ticket caches of its own (tests run in parallel).
 
+#[path = "support/kdc_log.rs"]
+mod kdc_log;
 #[path = "support/parallel.rs"]
 mod parallel;
 #[path = "support/pki.rs"]
@@ -104,22 +106,12 @@ fn ccache(cache: &str) -> KerberosOptions {
     }
 }
 
-/// `(AS, TGS)` exchanges of `user` in the KDC's log (see tests/kerberos.rs).
 fn kdc_exchanges(kdc: &Kdc, user: &str) -> (usize, usize) {
-    let log = std::fs::read_to_string(format!("{}/kdc.log", kdc.dir)).unwrap_or_default();
-    let who = format!(" {user}@{} for ", kdc.realm);
-    let lines = || log.lines().filter(|l| l.contains(&who));
-    (
-        lines()
-            .filter(|l| l.contains("AS_REQ") && !l.contains("NEEDED_PREAUTH"))
-            .count(),
-        lines().filter(|l| l.contains("TGS_REQ")).count(),
-    )
+    kdc_log::exchanges(&kdc.dir, &kdc.realm, user)
 }
 
 async fn settled_kdc_exchanges(kdc: &Kdc, user: &str) -> (usize, usize) {
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    kdc_exchanges(kdc, user)
+    kdc_log::settled_exchanges(&kdc.dir, &kdc.realm, user).await
 }
 
 const CALLS: usize = 32;

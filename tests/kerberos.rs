@@ -25,6 +25,8 @@
 //! `TOKIO_WINRM_KDC`, `TOKIO_WINRM_KDC_REALM` and `TOKIO_WINRM_KDC_KEYTAB`. Without
 //! them the tests print why and pass; with them, any failure fails.
 
+#[path = "support/kdc_log.rs"]
+mod kdc_log;
 #[path = "support/parallel.rs"]
 mod parallel;
 #[path = "support/pki.rs"]
@@ -244,21 +246,52 @@ const CALLS: usize = 32;
 /// AS-REQ (ISSUE or PREAUTH_FAILED); the NEEDED_PREAUTH round before it is not counted.
 /// Each test counts a principal of its own (tests/kdc/setup.sh), as tests share the KDC.
 fn kdc_exchanges(realm: &str, user: &str) -> (usize, usize) {
-    let dir = std::env::var("TOKIO_WINRM_KDC_DIR").expect("TOKIO_WINRM_KDC_DIR");
-    let log = std::fs::read_to_string(format!("{dir}/kdc.log")).unwrap_or_default();
-    let who = format!(" {user}@{realm} for ");
-    let lines = || log.lines().filter(|l| l.contains(&who));
-    let as_exchanges = lines()
-        .filter(|l| l.contains("AS_REQ") && !l.contains("NEEDED_PREAUTH"))
-        .count();
-    let tgs_exchanges = lines().filter(|l| l.contains("TGS_REQ")).count();
-    (as_exchanges, tgs_exchanges)
+    kdc_log::exchanges(&kdc_dir(), realm, user)
 }
 
-/// The counts once the KDC has written its lines (it logs after it answers).
 async fn settled_kdc_exchanges(realm: &str, user: &str) -> (usize, usize) {
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    kdc_exchanges(realm, user)
+    kdc_log::settled_exchanges(&kdc_dir(), realm, user).await
+}
+
+fn kdc_dir() -> String {
+    std::env::var("TOKIO_WINRM_KDC_DIR").expect("TOKIO_WINRM_KDC_DIR")
+}
+
+/// `CALLS` identify calls at once with a wrong `password`: each fails with
+/// [`Error::Auth`] naming no password, either the KDC's refusal or the client's closed
+/// logon gate. Returns how many carry the KDC's refusal.
+async fn refused_calls(c: &Client, password: &str) -> usize {
+    let calls: Vec<_> = (0..CALLS)
+        .map(|_| {
+            let c = c.clone();
+            tokio::spawn(async move { c.identify().await })
+        })
+        .collect();
+    let mut from_the_kdc = 0;
+    for call in calls {
+        let e = call.await.unwrap().unwrap_err();
+        let Error::Auth(m) = &e else {
+            panic!("expected Error::Auth, got {e:?}")
+        };
+        assert!(!m.contains(password), "{m}");
+        if m.contains("no further logon is attempted") {
+            continue;
+        }
+        assert!(m.contains("KDC_ERR_PREAUTH_FAILED"), "{m}");
+        from_the_kdc += 1;
+    }
+    from_the_kdc
+}
+
+/// Asserts that `user` made one AS and one TGS exchange at the KDC since `before` (once
+/// its log has settled).
+async fn assert_one_ticket_exchange(realm: &str, user: &str, before: (usize, usize)) {
+    let after = settled_kdc_exchanges(realm, user).await;
+    assert_eq!(
+        (after.0 - before.0, after.1 - before.1),
+        (1, 1),
+        "one AS and one TGS exchange for 32 connections: {before:?} -> {after:?}"
+    );
 }
 
 async fn fan_out_simulator(kdc: &Kdc, user: &str) -> Simulator {
@@ -286,25 +319,7 @@ async fn wrong_password_from_32_calls_is_one_as_exchange_and_no_ap_req() {
         let sim = fan_out_simulator(&kdc, "lockout").await;
         let before = kdc_exchanges(&kdc.realm, "lockout");
         let c = client(&sim, &kdc, "lockout", "not-the-password");
-        let calls: Vec<_> = (0..CALLS)
-            .map(|_| {
-                let c = c.clone();
-                tokio::spawn(async move { c.identify().await })
-            })
-            .collect();
-        let mut from_the_kdc = 0;
-        for call in calls {
-            let e = call.await.unwrap().unwrap_err();
-            let Error::Auth(m) = &e else {
-                panic!("expected Error::Auth, got {e:?}")
-            };
-            assert!(!m.contains("not-the-password"), "{m}");
-            if m.contains("no further logon is attempted") {
-                continue;
-            }
-            assert!(m.contains("KDC_ERR_PREAUTH_FAILED"), "{m}");
-            from_the_kdc += 1;
-        }
+        let from_the_kdc = refused_calls(&c, "not-the-password").await;
         assert_eq!(from_the_kdc, 1, "one logon reached the KDC");
         let after = settled_kdc_exchanges(&kdc.realm, "lockout").await;
         assert_eq!(
@@ -350,12 +365,7 @@ async fn right_password_opens_32_connections_with_one_ticket_exchange() {
         let k = sim.kerberos_counters();
         let (handshakes, failures) = (k.handshakes, k.failures);
         assert_eq!((handshakes, failures), (CALLS as u64, 0));
-        let after = settled_kdc_exchanges(&kdc.realm, "fanout").await;
-        assert_eq!(
-            (after.0 - before.0, after.1 - before.1),
-            (1, 1),
-            "one AS and one TGS exchange for 32 connections: {before:?} -> {after:?}"
-        );
+        assert_one_ticket_exchange(&kdc.realm, "fanout", before).await;
     })
     .await;
 }
@@ -571,25 +581,7 @@ async fn spnego_wrong_password_is_one_as_exchange_and_no_ntlm() {
     within(async {
         let sim = fan_out_simulator(&kdc, "lockout").await;
         let c = spnego_client(&sim, &kdc, "lockout", "not-the-password");
-        let calls: Vec<_> = (0..CALLS)
-            .map(|_| {
-                let c = c.clone();
-                tokio::spawn(async move { c.identify().await })
-            })
-            .collect();
-        let mut from_the_kdc = 0;
-        for call in calls {
-            let e = call.await.unwrap().unwrap_err();
-            let Error::Auth(m) = &e else {
-                panic!("expected Error::Auth, got {e:?}")
-            };
-            assert!(!m.contains("not-the-password"), "{m}");
-            if m.contains("no further logon is attempted") {
-                continue;
-            }
-            assert!(m.contains("KDC_ERR_PREAUTH_FAILED"), "{m}");
-            from_the_kdc += 1;
-        }
+        let from_the_kdc = refused_calls(&c, "not-the-password").await;
         assert_eq!(from_the_kdc, 1, "one logon reached the KDC");
         // No fallback to NTLM: nothing reached the server.
         assert_eq!(sim.counters().requests, 0);
@@ -617,12 +609,7 @@ async fn spnego_32_connections_share_one_ticket_exchange() {
             (CALLS as u64, 0),
             "{k:?}"
         );
-        let after = settled_kdc_exchanges(&kdc.realm, "spnegofan").await;
-        assert_eq!(
-            (after.0 - before.0, after.1 - before.1),
-            (1, 1),
-            "one AS and one TGS exchange for 32 connections: {before:?} -> {after:?}"
-        );
+        assert_one_ticket_exchange(&kdc.realm, "spnegofan", before).await;
     })
     .await;
 }

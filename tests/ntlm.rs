@@ -8,6 +8,9 @@
 //! python3 with `spnego` is found (`WINRM_PEER_PYTHON` names the interpreter), and says
 //! why it skipped otherwise.
 
+#[path = "support/pyspnego_peer.rs"]
+mod pyspnego_peer;
+
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -363,31 +366,6 @@ async fn debug_never_shows_the_password() {
     assert!(!format!("{e:?} {e}").contains("s3cr3t"));
 }
 
-/// The interpreter for the pyspnego peer, if one with `spnego` is installed.
-fn peer_python() -> Result<String, String> {
-    let home = std::env::var("HOME").unwrap_or_default();
-    let candidates: Vec<String> = match std::env::var("WINRM_PEER_PYTHON") {
-        Ok(p) => vec![p],
-        Err(_) => vec![
-            format!("{home}/.cache/tokio-winrm-peers-venv/bin/python"),
-            format!("{home}/.cache/tokio-winrm-venv/bin/python"),
-            "python3".to_string(),
-        ],
-    };
-    for py in &candidates {
-        let ok = std::process::Command::new(py)
-            .args(["-c", "import spnego"])
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success());
-        if ok {
-            return Ok(py.clone());
-        }
-    }
-    Err(format!("no python with pyspnego among {candidates:?}"))
-}
-
 /// pyspnego's NTLM and Negotiate (SPNEGO) acceptors (tests/peers/servers/ntlm_server.py)
 /// as the server: our client's handshake (raw NTLM, and NTLM inside SPNEGO with both
 /// mechListMICs), sealing and unsealing against code no one here wrote.
@@ -395,25 +373,13 @@ fn peer_python() -> Result<String, String> {
 #[ignore = "needs Python with pyspnego (WINRM_PEER_PYTHON); .ci/run runs it with -- --ignored"]
 async fn interop_with_pyspnego_acceptor() {
     // Ignored by default: run on purpose, a missing peer is a failure, never a skip.
-    let python = peer_python().unwrap_or_else(|reason| panic!("no pyspnego peer: {reason}"));
+    let python = pyspnego_peer::peer_python(&["tokio-winrm-peers-venv", "tokio-winrm-venv"])
+        .unwrap_or_else(|reason| panic!("no pyspnego peer: {reason}"));
     let script = concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/tests/peers/servers/ntlm_server.py"
     );
-    let mut child = tokio::process::Command::new(&python)
-        .arg(script)
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("start the pyspnego peer");
-    let stdout = child.stdout.take().expect("stdout");
-    let mut lines = tokio::io::AsyncBufReadExt::lines(tokio::io::BufReader::new(stdout));
-    let endpoint = tokio::time::timeout(Duration::from_secs(20), lines.next_line())
-        .await
-        .expect("the peer did not start in time")
-        .unwrap()
-        .expect("the peer printed no endpoint");
+    let (mut child, endpoint) = pyspnego_peer::start(&python, script, &[], false).await;
     within(async {
         for auth in [
             Auth::ntlm("vagrant", "vagrant"),
@@ -449,6 +415,5 @@ async fn interop_with_pyspnego_acceptor() {
         ));
     })
     .await;
-    drop(child.stdin.take()); // the peer stops at end of stdin
-    let _ = tokio::time::timeout(Duration::from_secs(5), child.wait()).await;
+    pyspnego_peer::stop(&mut child).await;
 }

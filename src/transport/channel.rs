@@ -53,6 +53,57 @@ impl Drop for Conn {
     }
 }
 
+/// The message security of a channel: how its connection authenticates and where
+/// the context lives.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Scheme {
+    /// NTLM, Kerberos or SPNEGO ([`Conn::security`]): messages sealed as
+    /// `multipart/encrypted`.
+    Sspi,
+    /// CredSSP ([`Conn::credssp`], channel/credssp.rs): messages encrypted with its inner
+    /// TLS session.
+    CredSsp,
+}
+
+impl Scheme {
+    /// Whether the connection has a context of this scheme.
+    fn authenticated(self, conn: &Conn) -> bool {
+        match self {
+            Scheme::Sspi => conn.security.is_some(),
+            Scheme::CredSsp => conn.credssp.is_some(),
+        }
+    }
+
+    /// Drops the connection's context of this scheme (the server no longer knows it).
+    fn forget(self, conn: &mut Conn) {
+        match self {
+            Scheme::Sspi => conn.security = None,
+            Scheme::CredSsp => conn.credssp = None,
+        }
+    }
+
+    fn resend_note(self) -> &'static str {
+        match self {
+            Scheme::Sspi => "sealing it anew for a fresh connection",
+            Scheme::CredSsp => "encrypting it anew for a fresh connection",
+        }
+    }
+
+    fn reauthenticate_note(self) -> &'static str {
+        match self {
+            Scheme::Sspi => "401 on an authenticated channel; authenticating again",
+            Scheme::CredSsp => "401 on a CredSSP channel; authenticating again",
+        }
+    }
+
+    fn clear_text_error(self) -> &'static str {
+        match self {
+            Scheme::Sspi => "the server answered a sealed request in clear text",
+            Scheme::CredSsp => "the server answered an encrypted request in clear text",
+        }
+    }
+}
+
 pub(crate) struct Channel {
     config: Arc<TransportConfig>,
     /// The request target and `Host` header, parsed once per channel rather than per
@@ -151,16 +202,17 @@ fn offered(headers: &http::HeaderMap) -> Vec<String> {
         .collect()
 }
 
-/// The token of a `WWW-Authenticate: Negotiate <base64>` header.
-fn negotiate_token(headers: &http::HeaderMap) -> Option<Vec<u8>> {
+/// The token of a `WWW-Authenticate: <scheme> <base64>` header (`Negotiate`,
+/// `Kerberos`, `CredSSP`).
+fn scheme_token(headers: &http::HeaderMap, scheme: &str) -> Option<Vec<u8>> {
     headers
         .get_all(header::WWW_AUTHENTICATE)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(','))
         .find_map(|v| {
-            let (scheme, token) = v.trim().split_once(' ')?;
-            if !scheme.eq_ignore_ascii_case("Negotiate") {
+            let (s, token) = v.trim().split_once(' ')?;
+            if !s.eq_ignore_ascii_case(scheme) {
                 return None;
             }
             base64::engine::general_purpose::STANDARD
@@ -385,12 +437,12 @@ impl Channel {
         unauthenticated_identify: bool,
     ) -> Result<HttpResponse> {
         if !unauthenticated_identify && self.config.auth.credssp_credentials().is_some() {
-            return Box::pin(self.send_credssp(body)).await;
+            return Box::pin(self.send_secured(body, Scheme::CredSsp)).await;
         }
         if !unauthenticated_identify && self.config.auth.sspi().is_some() {
             // Boxed: its handshake and sealing state would otherwise enlarge the future
             // of every Basic request too.
-            return Box::pin(self.send_sspi(body)).await;
+            return Box::pin(self.send_secured(body, Scheme::Sspi)).await;
         }
         let mut attempts = 0;
         loop {
@@ -417,10 +469,11 @@ impl Channel {
         }
     }
 
-    /// NTLM/Negotiate: handshake when the connection has no context (new, reconnected,
-    /// or refused with 401 mid-session: once), then seal `plain` under the context of
-    /// this attempt. The request is sealed anew on every attempt, never re-sent as sealed.
-    async fn send_sspi(&mut self, plain: Bytes) -> Result<HttpResponse> {
+    /// NTLM/Negotiate/Kerberos or CredSSP: the exchange when the connection has no
+    /// context of `scheme` (new, reconnected, or refused with 401 mid-session: once), then
+    /// `plain` encrypted per the policy under the context of this attempt. The request is
+    /// encrypted anew on every attempt, never re-sent as encrypted.
+    async fn send_secured(&mut self, plain: Bytes, scheme: Scheme) -> Result<HttpResponse> {
         let seal = self.config.auth.seals(self.config.endpoint.https);
         let mut attempts = 0;
         let mut reauthenticated = false;
@@ -428,22 +481,15 @@ impl Channel {
             attempts += 1;
             self.ensure_connected().await?;
             let step = async {
-                if self.conn.as_ref().is_some_and(|c| c.security.is_none()) {
+                if self.conn.as_ref().is_some_and(|c| !scheme.authenticated(c)) {
                     // The handshake's failures are the handshake's: its empty bodies do
                     // nothing on the server, and the request itself has not left.
-                    self.handshake()
+                    self.authenticate(scheme)
                         .await
                         .map_err(|f| Failure::Fatal(f.for_handshake()))?;
                 }
                 let req = if seal {
-                    let ctx = self
-                        .conn
-                        .as_mut()
-                        .and_then(|c| c.security.as_mut())
-                        .ok_or_else(|| {
-                            Error::State("no security context after the handshake".into())
-                        })?;
-                    let (content_type, body) = seal_message(ctx, &plain)?;
+                    let (content_type, body) = self.seal_body(scheme, &plain)?;
                     self.request(content_type, body, None, false)?
                 } else {
                     self.request(SOAP_CONTENT_TYPE, plain.clone(), None, false)?
@@ -453,7 +499,7 @@ impl Channel {
             let raw = match step.await {
                 Ok(raw) => raw,
                 Err(Failure::Unsent(e)) if attempts < UNSENT_ATTEMPTS => {
-                    tracing::debug!(error = %e, "request not sent; sealing it anew for a fresh connection");
+                    tracing::debug!(error = %e, "request not sent; {}", scheme.resend_note());
                     self.stats.reconnects.fetch_add(1, Ordering::Relaxed);
                     continue;
                 }
@@ -462,7 +508,7 @@ impl Channel {
             if raw.status == 401 {
                 // The server no longer knows this connection's context.
                 if let Some(c) = self.conn.as_mut() {
-                    c.security = None;
+                    scheme.forget(c);
                 }
                 if reauthenticated {
                     return Err(Error::Unauthorized {
@@ -470,15 +516,74 @@ impl Channel {
                     });
                 }
                 reauthenticated = true;
-                tracing::debug!("401 on an authenticated channel; authenticating again");
+                tracing::debug!("{}", scheme.reauthenticate_note());
                 continue;
             }
-            let result = self.open(raw, seal);
+            let result = self.open(raw, seal, scheme);
             if result.is_err() {
-                // A failed unseal desynchronizes the context: the connection goes with it.
+                // A failed unseal desynchronizes the context (a failed decryption leaves
+                // CredSSP's TLS session unusable): the connection goes with it.
                 self.conn = None;
             }
             return result;
+        }
+    }
+
+    /// The exchange of `scheme` on the current connection.
+    async fn authenticate(&mut self, scheme: Scheme) -> Result<(), Failure> {
+        match scheme {
+            Scheme::Sspi => self.handshake().await,
+            Scheme::CredSsp => self.credssp_handshake().await,
+        }
+    }
+
+    /// Encrypts a request under the connection's context of `scheme`: its content type
+    /// and body.
+    fn seal_body(&mut self, scheme: Scheme, plain: &[u8]) -> Result<(&'static str, Bytes)> {
+        let conn = self.conn.as_mut();
+        match scheme {
+            Scheme::Sspi => {
+                let ctx = conn.and_then(|c| c.security.as_mut()).ok_or_else(|| {
+                    Error::State("no security context after the handshake".into())
+                })?;
+                seal_message(ctx, plain)
+            }
+            Scheme::CredSsp => {
+                let ctx = conn
+                    .and_then(|c| c.credssp.as_mut())
+                    .ok_or_else(|| Error::State("no CredSSP context after the exchange".into()))?;
+                credssp::seal(ctx, plain)
+            }
+        }
+    }
+
+    /// Decrypts an encrypted response body under the connection's context of `scheme`,
+    /// checking the declared length of the plaintext.
+    fn unseal_body(&mut self, scheme: Scheme, body: &[u8]) -> Result<Vec<u8>> {
+        let conn = self.conn.as_mut();
+        match scheme {
+            Scheme::Sspi => {
+                let ctx = conn.and_then(|c| c.security.as_mut()).ok_or_else(|| {
+                    Error::Auth(
+                        "a sealed response on a connection without a security context".into(),
+                    )
+                })?;
+                let (plain, original_len) = open_message(ctx, body)?;
+                if plain.len() != original_len {
+                    return Err(Error::Auth(format!(
+                        "sealed response length {} does not match its OriginalContent Length {}",
+                        plain.len(),
+                        original_len
+                    )));
+                }
+                Ok(plain)
+            }
+            Scheme::CredSsp => {
+                let ctx = conn.and_then(|c| c.credssp.as_mut()).ok_or_else(|| {
+                    Error::Auth("an encrypted response on a connection without CredSSP".into())
+                })?;
+                credssp::open_parts(ctx, body)
+            }
         }
     }
 
@@ -511,17 +616,13 @@ impl Channel {
         let (mut ctx, negotiate) =
             NtlmContext::client(&creds.user, &creds.password, binding.as_deref())
                 .map_err(Error::from)?;
-        let req = self.request(
-            SOAP_CONTENT_TYPE,
-            Bytes::new(),
-            Some(negotiate_header(&negotiate)?),
-            false,
-        )?;
-        let raw = self.round_trip(req).await?;
+        let raw = self
+            .handshake_leg(scheme_header("Negotiate", &negotiate)?)
+            .await?;
         if raw.status != 401 {
             return Err(unexpected_handshake_answer(raw).into());
         }
-        let Some(challenge) = negotiate_token(&raw.headers) else {
+        let Some(challenge) = scheme_token(&raw.headers, "Negotiate") else {
             return Err(Error::Unauthorized {
                 offered: offered(&raw.headers),
             }
@@ -530,13 +631,9 @@ impl Channel {
         // A refusal that arrived meanwhile (another connection's) stops this logon too.
         logon.check()?;
         let authenticate = ctx.respond(&challenge).map_err(Error::from)?;
-        let req = self.request(
-            SOAP_CONTENT_TYPE,
-            Bytes::new(),
-            Some(negotiate_header(&authenticate)?),
-            false,
-        )?;
-        let raw = self.round_trip(req).await?;
+        let raw = self
+            .handshake_leg(scheme_header("Negotiate", &authenticate)?)
+            .await?;
         match raw.status {
             200 => {}
             401 => {
@@ -558,9 +655,9 @@ impl Channel {
         Ok(())
     }
 
-    /// Unseals a `multipart/encrypted` response (verifying its signature) and judges it.
-    /// Nothing of a message whose signature fails is returned.
-    fn open(&mut self, raw: Raw, sealed_request: bool) -> Result<HttpResponse> {
+    /// Unseals a `multipart/encrypted` (or CredSSP-encrypted) response (verifying its
+    /// signature) and judges it. Nothing of a message whose signature fails is returned.
+    fn open(&mut self, raw: Raw, sealed_request: bool, scheme: Scheme) -> Result<HttpResponse> {
         let content_type = raw
             .headers
             .get(header::CONTENT_TYPE)
@@ -573,27 +670,11 @@ impl Channel {
                 && raw.status == 200
                 && looks_like_soap(raw.headers.get(header::CONTENT_TYPE), &raw.body)
             {
-                return Err(Error::Auth(
-                    "the server answered a sealed request in clear text".into(),
-                ));
+                return Err(Error::Auth(scheme.clear_text_error().into()));
             }
             return classify(raw);
         }
-        let ctx = self
-            .conn
-            .as_mut()
-            .and_then(|c| c.security.as_mut())
-            .ok_or_else(|| {
-                Error::Auth("a sealed response on a connection without a security context".into())
-            })?;
-        let (plain, original_len) = open_message(ctx, &raw.body)?;
-        if plain.len() != original_len {
-            return Err(Error::Auth(format!(
-                "sealed response length {} does not match its OriginalContent Length {}",
-                plain.len(),
-                original_len
-            )));
-        }
+        let plain = self.unseal_body(scheme, &raw.body)?;
         let mut headers = raw.headers;
         headers.insert(
             header::CONTENT_TYPE,
@@ -604,6 +685,13 @@ impl Channel {
             headers,
             body: Bytes::from(plain),
         })
+    }
+
+    /// One leg of an authentication exchange: `authorization` on an empty-bodied POST,
+    /// its answer read whole.
+    async fn handshake_leg(&mut self, authorization: HeaderValue) -> Result<Raw, Failure> {
+        let req = self.request(SOAP_CONTENT_TYPE, Bytes::new(), Some(authorization), false)?;
+        self.round_trip(req).await
     }
 
     /// One request on the current connection, its response read whole. Sent with
@@ -778,7 +866,6 @@ impl Channel {
         &mut self,
         creds: super::kerberos::KerberosCredentials,
     ) -> Result<(), Failure> {
-        use super::kerberos;
         let logon = Arc::clone(&self.config.logon);
         let _probe = logon.before_handshake().await?;
         let host = self.config.endpoint.host.clone();
@@ -830,13 +917,7 @@ impl Channel {
             }
             f.error
         })?;
-        let req = self.request(
-            SOAP_CONTENT_TYPE,
-            Bytes::new(),
-            Some(kerberos::header(scheme, &ap_req)?),
-            false,
-        )?;
-        let raw = self.round_trip(req).await?;
+        let raw = self.handshake_leg(scheme_header(scheme, &ap_req)?).await?;
         match raw.status {
             200 => {}
             401 => {
@@ -854,7 +935,7 @@ impl Channel {
             }
             _ => return Err(unexpected_handshake_answer(raw).into()),
         }
-        let ap_rep = kerberos::scheme_token(&raw.headers, scheme).ok_or_else(|| {
+        let ap_rep = scheme_token(&raw.headers, scheme).ok_or_else(|| {
             Error::Auth("the server accepted the AP-REQ without an AP-REP".into())
         })?;
         match &mut ctx {
@@ -872,9 +953,11 @@ impl Channel {
     }
 }
 
-fn negotiate_header(token: &[u8]) -> Result<HeaderValue> {
+/// The `Authorization: <scheme> <base64>` value (`Negotiate`, `Kerberos`, `CredSSP`),
+/// marked sensitive.
+fn scheme_header(scheme: &str, token: &[u8]) -> Result<HeaderValue> {
     let value = format!(
-        "Negotiate {}",
+        "{scheme} {}",
         base64::engine::general_purpose::STANDARD.encode(token)
     );
     let mut v = HeaderValue::from_str(&value).map_err(|e| Error::Auth(e.to_string()))?;

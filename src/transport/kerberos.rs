@@ -356,6 +356,34 @@ struct KdcState {
     refused: Option<(&'static str, u32)>,
 }
 
+impl KdcState {
+    /// The error of a failed first step: the KDC's refusal of `who`'s credentials when
+    /// it said so (a refusal that closes the logon gate), else `error`.
+    fn failure(&self, who: &str, error: Error) -> KdcError {
+        match self.refused {
+            Some((name, code)) => KdcError {
+                error: Error::Auth(format!(
+                    "Kerberos: the KDC refused the credentials of {who} ({name}, {code})"
+                )),
+                refused: true,
+            },
+            None => error.into(),
+        }
+    }
+
+    /// The KDC's replies as tickets for reuse, when they came from the KDC (`replayed`
+    /// false) and the last is an AS-REP.
+    fn fresh_tickets(self, replayed: bool) -> Option<Tickets> {
+        (!replayed && self.as_replies.last().and_then(|r| r.get(4)) == Some(&AS_REP)).then(|| {
+            Tickets {
+                as_replies: self.as_replies,
+                tgs_replies: self.tgs_replies,
+                since: Instant::now(),
+            }
+        })
+    }
+}
+
 impl KdcClient {
     fn new(replay: Option<Tickets>) -> KdcClient {
         KdcClient {
@@ -507,34 +535,14 @@ impl KerberosClient {
         let kdc = KdcClient::new(replay);
         let first = ctx.initialize(&[], &kdc).map_err(Error::from);
         let st = std::mem::take(&mut *kdc.state());
-        let (status, token) = match first {
-            Ok(x) => x,
-            Err(error) => {
-                return Err(match st.refused {
-                    Some((name, code)) => KdcError {
-                        error: Error::Auth(format!(
-                            "Kerberos: the KDC refused the credentials of {account}@{realm} \
-                             ({name}, {code})"
-                        )),
-                        refused: true,
-                    },
-                    None => error.into(),
-                });
-            }
-        };
+        let (status, token) = first.map_err(|e| st.failure(&format!("{account}@{realm}"), e))?;
         if status != SecurityStatus::ContinueNeeded || token.is_empty() {
             return Err(Error::Auth(format!(
                 "Kerberos: no AP-REQ after the KDC exchange ({status:?})"
             ))
             .into());
         }
-        let fresh = (kdc.replay.is_none()
-            && st.as_replies.last().and_then(|r| r.get(4)) == Some(&AS_REP))
-        .then(|| Tickets {
-            as_replies: st.as_replies,
-            tgs_replies: st.tgs_replies,
-            since: Instant::now(),
-        });
+        let fresh = st.fresh_tickets(kdc.replay.is_some());
         Ok((ctx, token, fresh))
     }
 
@@ -608,30 +616,13 @@ pub(crate) fn spnego_client(
         let kdc = KdcClient::new(replay);
         let first = ctx.initialize(&[], &kdc);
         let st = std::mem::take(&mut *kdc.state());
-        let (_, token) = match first {
-            Ok(x) => x,
-            Err(e) => {
-                return Err(match st.refused {
-                    Some((name, code)) => KdcError {
-                        error: Error::Auth(format!(
-                            "Kerberos: the KDC refused the credentials of {} ({name}, {code})",
-                            sspi.user
-                        )),
-                        refused: true,
-                    },
-                    None => Error::from(e).into(),
-                });
-            }
+        let (_, token) = first.map_err(|e| st.failure(&sspi.user, Error::from(e)))?;
+        let fresh = if ctx.mechanism() == Mechanism::Kerberos {
+            st.fresh_tickets(kdc.replay.is_some())
+        } else {
+            None
         };
-        let fresh = (kdc.replay.is_none()
-            && ctx.mechanism() == Mechanism::Kerberos
-            && st.as_replies.last().and_then(|r| r.get(4)) == Some(&AS_REP))
-        .then(|| Tickets {
-            as_replies: st.as_replies,
-            tgs_replies: st.tgs_replies,
-            since: Instant::now(),
-        });
-        Ok((ctx, token, fresh))
+        Ok::<_, KdcError>((ctx, token, fresh))
     };
     if let Some(cached) = tickets.fresh() {
         match attempt(Some(cached)) {
@@ -743,37 +734,6 @@ pub(crate) fn open_message(ctx: &mut Security, body: &[u8]) -> Result<(Vec<u8>, 
             Ok((c.unseal(signature, data)?, len))
         }
     }
-}
-
-/// The `Authorization: <scheme> <token>` value (`Kerberos`, or `Negotiate` for SPNEGO).
-pub(crate) fn header(scheme: &str, token: &[u8]) -> Result<http::HeaderValue> {
-    use base64::Engine as _;
-    let value = format!(
-        "{scheme} {}",
-        base64::engine::general_purpose::STANDARD.encode(token)
-    );
-    let mut v = http::HeaderValue::from_str(&value).map_err(|e| Error::Auth(e.to_string()))?;
-    v.set_sensitive(true);
-    Ok(v)
-}
-
-/// The token of a `WWW-Authenticate: <scheme> <base64>` header.
-pub(crate) fn scheme_token(headers: &http::HeaderMap, scheme: &str) -> Option<Vec<u8>> {
-    use base64::Engine as _;
-    headers
-        .get_all(http::header::WWW_AUTHENTICATE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .find_map(|v| {
-            let (s, token) = v.trim().split_once(' ')?;
-            if !s.eq_ignore_ascii_case(scheme) {
-                return None;
-            }
-            base64::engine::general_purpose::STANDARD
-                .decode(token.trim())
-                .ok()
-        })
 }
 
 #[cfg(test)]

@@ -21,6 +21,8 @@ use tokio_rustls::rustls::{
     pki_types::{CertificateDer, ServerName, UnixTime, pem::PemObject},
 };
 
+use wsman_protocol::security::tls::WithoutChain;
+
 use super::auth::ClientCertificate;
 use crate::error::{Error, Result};
 
@@ -157,15 +159,22 @@ fn build_config(
         .with_safe_default_protocol_versions()
         .map_err(|e| Error::tls(format!("TLS configuration: {e}"), Some(Box::new(e))))?;
     let verifier: Arc<dyn ServerCertVerifier> = if !opts.pins.is_empty() {
-        Arc::new(WithoutChain {
-            accept: Accept::Pinned(opts.pins.clone()),
-            provider: provider(),
-        })
+        // Certificate pinning: the server's end-entity certificate is accepted exactly
+        // when its SHA-256 fingerprint (over the whole DER certificate) is one of the
+        // pins. The chain, the issuer, the name, the validity dates, key usages and
+        // revocation are not checked: the pin is the trust decision.
+        let pins = opts.pins.clone();
+        Arc::new(WithoutChain::new(provider(), move |end_entity| {
+            let digest: [u8; 32] = Sha256::digest(end_entity.as_ref()).into();
+            if pins.contains(&digest) {
+                Ok(())
+            } else {
+                Err(refusal(Verdict::PinMismatch, fingerprint(&digest)))
+            }
+        }))
     } else if opts.danger_accept_invalid_certs {
-        Arc::new(WithoutChain {
-            accept: Accept::Any,
-            provider: provider(),
-        })
+        // Any certificate (`danger_accept_invalid_certs`).
+        Arc::new(WithoutChain::any(provider()))
     } else {
         let mut roots = RootCertStore::empty();
         if !opts.no_default_roots {
@@ -493,84 +502,6 @@ impl ServerCertVerifier for Roots {
 
     fn root_hint_subjects(&self) -> Option<&[rustls::DistinguishedName]> {
         self.0.root_hint_subjects()
-    }
-}
-
-/// What a [`WithoutChain`] verifier accepts.
-#[derive(Debug)]
-enum Accept {
-    /// Certificate pinning: the server's end-entity certificate is accepted exactly when
-    /// its SHA-256 fingerprint (over the whole DER certificate) is one of the pins. The
-    /// chain, the issuer, the name, the validity dates, key usages and revocation are not
-    /// checked: the pin is the trust decision.
-    Pinned(Vec<[u8; 32]>),
-    /// Any certificate (`danger_accept_invalid_certs`).
-    Any,
-}
-
-/// A verifier that does not check the certificate chain; either way the handshake
-/// signatures are checked (with the provider's algorithms), so the server must hold the
-/// private key of the certificate it presented.
-#[derive(Debug)]
-struct WithoutChain {
-    accept: Accept,
-    provider: Arc<CryptoProvider>,
-}
-
-impl ServerCertVerifier for WithoutChain {
-    fn verify_server_cert(
-        &self,
-        end_entity: &CertificateDer<'_>,
-        _intermediates: &[CertificateDer<'_>],
-        _server_name: &ServerName<'_>,
-        _ocsp_response: &[u8],
-        _now: UnixTime,
-    ) -> std::result::Result<ServerCertVerified, rustls::Error> {
-        match &self.accept {
-            Accept::Any => Ok(ServerCertVerified::assertion()),
-            Accept::Pinned(pins) => {
-                let digest: [u8; 32] = Sha256::digest(end_entity.as_ref()).into();
-                if pins.contains(&digest) {
-                    Ok(ServerCertVerified::assertion())
-                } else {
-                    Err(refusal(Verdict::PinMismatch, fingerprint(&digest)))
-                }
-            }
-        }
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> std::result::Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(
-            message,
-            cert,
-            dss,
-            &self.provider.signature_verification_algorithms,
-        )
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> std::result::Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(
-            message,
-            cert,
-            dss,
-            &self.provider.signature_verification_algorithms,
-        )
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.provider
-            .signature_verification_algorithms
-            .supported_schemes()
     }
 }
 

@@ -36,6 +36,23 @@ pub(super) trait SimSealing {
     ) -> Result<Bytes, wsman_protocol::security::SecurityError>;
 }
 
+/// The test hook of [`SimSealing::seal_framed`]: if `tamper` is set, clears it and
+/// flips a bit of `byte` (a byte of the signature, when there is one).
+pub(super) fn tamper_with(byte: Option<&mut u8>, tamper: &AtomicBool) {
+    if tamper.swap(false, Ordering::SeqCst)
+        && let Some(b) = byte
+    {
+        *b ^= 0x01;
+    }
+}
+
+/// Splits a body sealed in the SPNEGO framing ([`sealing::parse`]): `(declared length,
+/// signature, sealed data)`.
+pub(super) fn split_spnego(body: &[u8]) -> Result<(usize, &[u8], &[u8]), String> {
+    let p = sealing::parse(body).map_err(|e| e.to_string())?;
+    Ok((p.original_len, p.signature, p.data))
+}
+
 /// A response with this status and an empty body.
 pub(super) fn empty(status: StatusCode) -> Response<SimBody> {
     let mut resp = Response::new(SimBody::from(Bytes::new()));

@@ -174,9 +174,7 @@ impl SimSealing for SpnegoKerberos {
     const CONTENT_TYPE: &'static str = sealing::SPNEGO_CONTENT_TYPE;
 
     fn split(body: &[u8]) -> Result<(usize, &[u8], &[u8]), String> {
-        sealing::parse(body)
-            .map(|p| (p.original_len, p.signature, p.data))
-            .map_err(|e| e.to_string())
+        encryption::split_spnego(body)
     }
 
     fn open(
@@ -193,11 +191,7 @@ impl SimSealing for SpnegoKerberos {
         tamper: &AtomicBool,
     ) -> Result<Bytes, wsman_protocol::security::SecurityError> {
         let (mut signature, sealed) = self.0.seal(plain)?;
-        if tamper.swap(false, Ordering::SeqCst)
-            && let Some(b) = signature.last_mut()
-        {
-            *b ^= 0x01;
-        }
+        encryption::tamper_with(signature.last_mut(), tamper);
         Ok(sealing::frame(plain.len(), &signature, &sealed))
     }
 }
@@ -223,11 +217,7 @@ impl SimSealing for KerberosContext {
         tamper: &AtomicBool,
     ) -> Result<Bytes, wsman_protocol::security::SecurityError> {
         let (mut signature, sealed) = self.seal(plain)?;
-        if tamper.swap(false, Ordering::SeqCst)
-            && let Some(b) = signature.last_mut()
-        {
-            *b ^= 0x01;
-        }
+        encryption::tamper_with(signature.last_mut(), tamper);
         Ok(krb::frame(plain.len(), &signature, &sealed))
     }
 }

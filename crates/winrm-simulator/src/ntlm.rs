@@ -119,11 +119,7 @@ impl SimSealing for SimNtlm {
             SimNtlm::Raw(c) => c.seal_framed(plain, tamper),
             SimNtlm::Spnego(c) => {
                 let (mut signature, sealed) = c.seal(plain)?;
-                if tamper.swap(false, Ordering::SeqCst)
-                    && let Some(b) = signature.get_mut(6)
-                {
-                    *b ^= 0x01;
-                }
+                encryption::tamper_with(signature.get_mut(6), tamper);
                 Ok(sealing::frame(plain.len(), &signature, &sealed))
             }
         }
@@ -134,8 +130,7 @@ impl SimSealing for NtlmContext {
     const CONTENT_TYPE: &'static str = sealing::SPNEGO_CONTENT_TYPE;
 
     fn split(body: &[u8]) -> Result<(usize, &[u8], &[u8]), String> {
-        let p = sealing::parse(body).map_err(|e| e.to_string())?;
-        Ok((p.original_len, p.signature, p.data))
+        encryption::split_spnego(body)
     }
 
     fn open(
@@ -152,9 +147,7 @@ impl SimSealing for NtlmContext {
         tamper: &AtomicBool,
     ) -> Result<Bytes, wsman_protocol::security::SecurityError> {
         let (mut signature, sealed) = self.seal(plain)?;
-        if tamper.swap(false, Ordering::SeqCst) {
-            signature[6] ^= 0x01;
-        }
+        encryption::tamper_with(signature.get_mut(6), tamper);
         Ok(sealing::frame(plain.len(), &signature, &sealed))
     }
 }
@@ -239,6 +232,20 @@ fn same_user(a: &str, b: &str) -> bool {
     bare(a) == bare(b)
 }
 
+/// The configured user and password that an NTLM AUTHENTICATE names; `None` (a failed
+/// logon) when there is none or the simulator refuses logons.
+fn authenticating_user<'s>(state: &'s State, authenticate: &[u8]) -> Option<&'s (String, String)> {
+    if state.ntlm.refuse_logins.load(Ordering::SeqCst) {
+        return None;
+    }
+    let wire_user = ctx::authenticate_user(authenticate).unwrap_or_default();
+    state
+        .config
+        .users
+        .iter()
+        .find(|(u, _)| same_user(u, &wire_user))
+}
+
 /// The NTLM step of a request: handshake legs, unsealing, the AllowUnencrypted check.
 /// On success the authenticated user is put in the request's extensions and, for a
 /// sealed request, its `Content-Type` becomes the original one.
@@ -292,16 +299,7 @@ pub(crate) fn authenticate(
                         state.counters.failed_logons.fetch_add(1, Ordering::SeqCst);
                         Outcome::Respond(unauthorized(state, None))
                     };
-                    if state.ntlm.refuse_logins.load(Ordering::SeqCst) {
-                        return failed();
-                    }
-                    let wire_user = ctx::authenticate_user(&token).unwrap_or_default();
-                    let Some((user, password)) = state
-                        .config
-                        .users
-                        .iter()
-                        .find(|(u, _)| same_user(u, &wire_user))
-                    else {
+                    let Some((user, password)) = authenticating_user(state, &token) else {
                         return failed();
                     };
                     if server.accept(&token, Some(password)).is_err() {
@@ -446,16 +444,7 @@ fn spnego_step(state: &State, inner: &mut Inner, token: &[u8], epoch: u64) -> Sp
         state.counters.failed_logons.fetch_add(1, Ordering::SeqCst);
         SpnegoStep::Respond(unauthorized(state, None))
     };
-    if state.ntlm.refuse_logins.load(Ordering::SeqCst) {
-        return failed();
-    }
-    let wire_user = ctx::authenticate_user(&ntlm).unwrap_or_default();
-    let Some((user, password)) = state
-        .config
-        .users
-        .iter()
-        .find(|(u, _)| same_user(u, &wire_user))
-    else {
+    let Some((user, password)) = authenticating_user(state, &ntlm) else {
         return failed();
     };
     let Ok(username) = sspi::Username::parse(user) else {

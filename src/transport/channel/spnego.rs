@@ -8,13 +8,11 @@
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
-use bytes::Bytes;
 use sspi::SecurityStatus;
 use wsman_protocol::security::spnego::{self, Mechanism, NoKdc};
 
 use super::{
-    Channel, Failure, SOAP_CONTENT_TYPE, Security, negotiate_header, negotiate_token, offered,
-    unexpected_handshake_answer,
+    Channel, Failure, Security, offered, scheme_header, scheme_token, unexpected_handshake_answer,
 };
 use crate::error::Error;
 
@@ -72,14 +70,10 @@ impl Channel {
         loop {
             legs += 1;
             let credentials = spnego::carries_credentials(&token);
-            let req = self.request(
-                SOAP_CONTENT_TYPE,
-                Bytes::new(),
-                Some(negotiate_header(&token)?),
-                false,
-            )?;
-            let raw = self.round_trip(req).await?;
-            let answer = negotiate_token(&raw.headers);
+            let raw = self
+                .handshake_leg(scheme_header("Negotiate", &token)?)
+                .await?;
+            let answer = scheme_token(&raw.headers, "Negotiate");
             match (raw.status, answer) {
                 (401, Some(next)) if legs < MAX_LEGS => {
                     // A refusal that arrived meanwhile (another connection's) stops this

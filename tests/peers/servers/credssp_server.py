@@ -12,23 +12,17 @@ credentials are printed to stderr as `delegated: DOMAIN\\USER password-ok`; runs
 stdin closes)."""
 
 import base64
-import os
 import re
 import ssl
 import sys
-import tempfile
-import threading
-import uuid
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-creds = tempfile.NamedTemporaryFile("w", delete=False, suffix=".ntlm")
-creds.write(":vagrant:vagrant\nSIM:vagrant:vagrant\n")
-creds.close()
-os.environ["NTLM_USER_FILE"] = creds.name
+import winrm_peer
+from winrm_peer import BOUNDARY, ntlm_user_file, serve
+
+USER_FILE = ntlm_user_file(":vagrant:vagrant\nSIM:vagrant:vagrant\n")
 
 import spnego  # noqa: E402  (reads NTLM_USER_FILE)
 
-BOUNDARY = b"--Encrypted Boundary"
 PROTOCOL = "application/HTTP-CredSSP-session-encrypted"
 CHUNK = 16 * 1024
 NS = (
@@ -44,12 +38,7 @@ LINE = b"pyspnego credssp 0123456789 abcdefghijklmnopqrstuvwxyz\r\n"
 
 
 def envelope(action, relates_to, body):
-    return (
-        f"<s:Envelope {NS}><s:Header><a:Action>{action}</a:Action>"
-        f"<a:MessageID>uuid:{uuid.uuid4()}</a:MessageID>"
-        f"<a:To>http://schemas.xmlsoap.org/ws/2004/08/addressing/role/anonymous</a:To>"
-        f"<a:RelatesTo>{relates_to}</a:RelatesTo></s:Header><s:Body>{body}</s:Body></s:Envelope>"
-    ).encode()
+    return winrm_peer.envelope(NS, action, relates_to, body)
 
 
 def answer(req, state):
@@ -109,20 +98,8 @@ def split_parts(body):
     return parts
 
 
-class Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
+class Handler(winrm_peer.Handler):
     ctx = None  # one CredSSP context per connection (this handler object)
-
-    def log_message(self, *args):
-        pass
-
-    def reply(self, status, body=b"", headers=()):
-        self.send_response(status)
-        for k, v in headers:
-            self.send_header(k, v)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
 
     def refuse(self):
         self.reply(401, headers=[("WWW-Authenticate", "CredSSP")])
@@ -186,11 +163,4 @@ class Handler(BaseHTTPRequestHandler):
 
 tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
 tls.load_cert_chain(sys.argv[1], sys.argv[2])
-server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-server.daemon_threads = True
-server.socket = tls.wrap_socket(server.socket, server_side=True)
-print(f"https://localhost:{server.server_address[1]}/wsman", flush=True)
-threading.Thread(target=server.serve_forever, daemon=True).start()
-sys.stdin.read()  # until the parent closes stdin
-server.shutdown()
-os.unlink(creds.name)
+serve(Handler, "https://localhost:{port}/wsman", USER_FILE, tls)

@@ -9,22 +9,15 @@ Usage: ntlm_server.py  (prints `http://127.0.0.1:PORT/wsman` on the first stdout
 user `vagrant`, password `vagrant`; runs until stdin closes)."""
 
 import base64
-import os
 import re
-import sys
-import tempfile
-import threading
-import uuid
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-creds = tempfile.NamedTemporaryFile("w", delete=False, suffix=".ntlm")
-creds.write(":vagrant:vagrant\nCORP:vagrant:vagrant\n")
-creds.close()
-os.environ["NTLM_USER_FILE"] = creds.name
+import winrm_peer
+from winrm_peer import BOUNDARY, ntlm_user_file, serve
+
+USER_FILE = ntlm_user_file(":vagrant:vagrant\nCORP:vagrant:vagrant\n")
 
 import spnego  # noqa: E402  (reads NTLM_USER_FILE)
 
-BOUNDARY = b"--Encrypted Boundary"
 CT_ENC = 'multipart/encrypted;protocol="application/HTTP-SPNEGO-session-encrypted";boundary="Encrypted Boundary"'
 NS = (
     'xmlns:s="http://www.w3.org/2003/05/soap-envelope" '
@@ -41,12 +34,7 @@ OUTPUT = b"hello from pyspnego\r\n"
 
 
 def envelope(action, relates_to, body):
-    return (
-        f'<s:Envelope {NS}><s:Header><a:Action>{action}</a:Action>'
-        f"<a:MessageID>uuid:{uuid.uuid4()}</a:MessageID>"
-        f"<a:To>http://schemas.xmlsoap.org/ws/2004/08/addressing/role/anonymous</a:To>"
-        f"<a:RelatesTo>{relates_to}</a:RelatesTo></s:Header><s:Body>{body}</s:Body></s:Envelope>"
-    ).encode()
+    return winrm_peer.envelope(NS, action, relates_to, body)
 
 
 def service(name):
@@ -108,20 +96,8 @@ def answer(req):
     return None
 
 
-class Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
+class Handler(winrm_peer.Handler):
     ctx = None  # one NTLM context per connection (this handler object)
-
-    def log_message(self, *args):
-        pass
-
-    def reply(self, status, body=b"", headers=()):
-        self.send_response(status)
-        for k, v in headers:
-            self.send_header(k, v)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
 
     def refuse(self):
         self.reply(401, headers=[("WWW-Authenticate", "Negotiate")])
@@ -175,10 +151,4 @@ class Handler(BaseHTTPRequestHandler):
         self.reply(200, sealed, [("Content-Type", CT_ENC)])
 
 
-server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-server.daemon_threads = True
-print(f"http://127.0.0.1:{server.server_address[1]}/wsman", flush=True)
-threading.Thread(target=server.serve_forever, daemon=True).start()
-sys.stdin.read()  # until the parent closes stdin
-server.shutdown()
-os.unlink(creds.name)
+serve(Handler, "http://127.0.0.1:{port}/wsman", USER_FILE)

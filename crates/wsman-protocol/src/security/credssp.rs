@@ -18,13 +18,9 @@
 use std::io::{Read, Write};
 use std::sync::Arc;
 
-use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::crypto::{CryptoProvider, ring};
-use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
-use rustls::{
-    ClientConfig, ClientConnection, Connection, DigitallySignedStruct, ServerConfig,
-    SignatureScheme,
-};
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
+use rustls::{ClientConfig, ClientConnection, Connection, ServerConfig};
 use secrecy::{ExposeSecret, SecretString};
 use sspi::credssp::{
     ClientMode, ClientState, CredSspClient, CredSspMode, CredSspServer, CredentialsProxy,
@@ -33,6 +29,7 @@ use sspi::credssp::{
 use sspi::ntlm::NtlmConfig;
 use sspi::{AuthIdentity, Credentials, NegotiateConfig, Username};
 
+use super::tls::WithoutChain;
 use super::{SecurityError, quiet};
 
 type Result<T> = std::result::Result<T, SecurityError>;
@@ -63,57 +60,6 @@ fn provider() -> Arc<CryptoProvider> {
         ],
         ..ring::default_provider()
     })
-}
-
-/// The inner channel's certificate check: any certificate (see the module docs), with
-/// the handshake signatures verified against it (its key is the one bound by
-/// `pubKeyAuth`).
-#[derive(Debug)]
-struct InnerCertificate(Arc<CryptoProvider>);
-
-impl ServerCertVerifier for InnerCertificate {
-    fn verify_server_cert(
-        &self,
-        _end_entity: &CertificateDer<'_>,
-        _intermediates: &[CertificateDer<'_>],
-        _server_name: &ServerName<'_>,
-        _ocsp: &[u8],
-        _now: UnixTime,
-    ) -> std::result::Result<ServerCertVerified, rustls::Error> {
-        Ok(ServerCertVerified::assertion())
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> std::result::Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(
-            message,
-            cert,
-            dss,
-            &self.0.signature_verification_algorithms,
-        )
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> std::result::Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(
-            message,
-            cert,
-            dss,
-            &self.0.signature_verification_algorithms,
-        )
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.0.signature_verification_algorithms.supported_schemes()
-    }
 }
 
 /// The public key CredSSP binds ([MS-CSSP] §3.1.5: the `SubjectPublicKey` of the
@@ -240,7 +186,10 @@ impl CredSspClientContext {
             .with_protocol_versions(&[&rustls::version::TLS12])
             .map_err(|e| failed("CredSSP TLS configuration", e))?
             .dangerous()
-            .with_custom_certificate_verifier(Arc::new(InnerCertificate(provider)))
+            // The inner channel's certificate check: any certificate (see the module
+            // docs), with the handshake signatures verified against it (its key is the
+            // one bound by `pubKeyAuth`).
+            .with_custom_certificate_verifier(Arc::new(WithoutChain::any(provider)))
             .with_no_client_auth();
         config.resumption = rustls::client::Resumption::disabled();
         config.enable_sni = false;

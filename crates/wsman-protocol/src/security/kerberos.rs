@@ -11,11 +11,10 @@ use std::time::Duration;
 use bytes::Bytes;
 use sspi::network_client::NetworkClient;
 use sspi::{
-    AuthIdentity, BufferType, ClientRequestFlags, Credentials, CredentialsBuffers,
-    DataRepresentation, Kerberos, KerberosConfig, SecurityBuffer, SecurityStatus, Sspi, SspiImpl,
+    AuthIdentity, Credentials, CredentialsBuffers, Kerberos, KerberosConfig, SecurityStatus, Sspi,
 };
 
-use super::{self as context, Message, SecurityError};
+use super::{self as context, SecurityError};
 use crate::encryption as sealing;
 
 type Result<T> = std::result::Result<T, SecurityError>;
@@ -61,14 +60,6 @@ impl fmt::Debug for KerberosContext {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("KerberosContext { .. }")
     }
-}
-
-fn client_flags() -> ClientRequestFlags {
-    ClientRequestFlags::MUTUAL_AUTH
-        | ClientRequestFlags::CONFIDENTIALITY
-        | ClientRequestFlags::INTEGRITY
-        | ClientRequestFlags::SEQUENCE_DETECT
-        | ClientRequestFlags::ALLOCATE_MEMORY
 }
 
 impl KerberosContext {
@@ -134,29 +125,15 @@ impl KerberosContext {
         input: &[u8],
         kdc: &dyn NetworkClient,
     ) -> Result<(SecurityStatus, Vec<u8>)> {
-        let mut output = vec![SecurityBuffer::new(Vec::new(), BufferType::Token)];
-        let mut input_buffers = vec![SecurityBuffer::new(input.to_vec(), BufferType::Token)];
-        if let Some(cb) = &self.channel_bindings {
-            input_buffers.push(SecurityBuffer::new(cb.clone(), BufferType::ChannelBindings));
-        }
-        let spn = self.spn.clone();
-        let status = context::quiet(|| {
-            let mut builder = self
-                .krb
-                .initialize_security_context()
-                .with_credentials_handle(&mut self.creds)
-                .with_context_requirements(client_flags())
-                .with_target_data_representation(DataRepresentation::Native)
-                .with_target_name(&spn)
-                .with_input(&mut input_buffers)
-                .with_output(&mut output);
-            self.krb
-                .initialize_security_context_impl(&mut builder)
-                .and_then(|mut g| g.resolve_with_client(kdc))
-                .map(|r| r.status)
-                .map_err(|e| auth_error("handshake", &e))
-        })?;
-        Ok((status, context::output_token(output)))
+        context::initialize(
+            &mut self.krb,
+            &mut self.creds,
+            Some(&self.spn),
+            self.channel_bindings.as_deref(),
+            input,
+            kdc,
+        )
+        .map_err(|e| auth_error("handshake", &e))
     }
 
     /// Initiator: verifies the server's AP-REP (mutual authentication).
@@ -214,24 +191,13 @@ impl KerberosContext {
 
     /// Seals `plain`: the wrap-token head (the signature) and its tail.
     pub fn seal(&mut self, plain: &[u8]) -> Result<(Vec<u8>, Vec<u8>)> {
-        let trailer = context::quiet(|| self.krb.query_context_sizes())
-            .map_err(|e| auth_error("sealing a message", &e))?
-            .security_trailer as usize;
-        let mut signature = vec![0u8; trailer];
-        let data = context::transform(&mut self.krb, Message::Seal, &mut signature, plain)
-            .map_err(|e| auth_error("sealing a message", &e))?;
-        Ok((signature, data))
+        context::seal(&mut self.krb, plain).map_err(|e| auth_error("sealing a message", &e))
     }
 
     /// Unseals and verifies a message; any failure is an [`SecurityError::Failed`].
     pub fn unseal(&mut self, signature: &[u8], sealed: &[u8]) -> Result<Vec<u8>> {
-        context::transform(
-            &mut self.krb,
-            Message::Unseal,
-            &mut signature.to_vec(),
-            sealed,
-        )
-        .map_err(|e| auth_error("message signature verification failed", &e))
+        context::unseal(&mut self.krb, signature, sealed)
+            .map_err(|e| auth_error("message signature verification failed", &e))
     }
 }
 

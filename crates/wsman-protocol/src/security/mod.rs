@@ -18,10 +18,13 @@ pub mod credssp;
 pub mod kerberos;
 pub mod ntlm;
 pub mod spnego;
+pub mod tls;
 
+use sspi::network_client::NetworkClient;
 use sspi::{
-    BufferType, CredentialUse, DataRepresentation, EncryptionFlags, SecurityBuffer,
-    SecurityBufferRef, SecurityStatus, ServerRequestFlags, Sspi,
+    BufferType, ClientRequestFlags, CredentialUse, CredentialsBuffers, DataRepresentation,
+    EncryptionFlags, SecurityBuffer, SecurityBufferRef, SecurityStatus, ServerRequestFlags, Sspi,
+    SspiImpl,
 };
 
 /// Why a security context step failed. Messages name states and flags, never secrets.
@@ -71,6 +74,61 @@ pub fn outbound_credentials<P: Sspi>(
 /// The token of a one-buffer output (empty when there is none).
 pub fn output_token(mut output: Vec<SecurityBuffer>) -> Vec<u8> {
     output.pop().map(|b| b.buffer).unwrap_or_default()
+}
+
+/// The context requirements of a WinRM initiator: mutual authentication, sealing,
+/// signing and sequence detection.
+fn client_flags() -> ClientRequestFlags {
+    ClientRequestFlags::MUTUAL_AUTH
+        | ClientRequestFlags::CONFIDENTIALITY
+        | ClientRequestFlags::INTEGRITY
+        | ClientRequestFlags::SEQUENCE_DETECT
+        | ClientRequestFlags::ALLOCATE_MEMORY
+}
+
+/// Initiator: one step of `package` on the acceptor's token (`input`, empty at first),
+/// for `target` (the service principal), with the `SEC_CHANNEL_BINDINGS` buffer when
+/// given, the KDC (if any) reached through `kdc`. Returns sspi's status and the token to
+/// send. Blocking when `kdc` is.
+///
+/// # Errors
+/// sspi's error when the KDC or the handshake fails.
+pub fn initialize<P>(
+    package: &mut P,
+    creds: &mut Option<CredentialsBuffers>,
+    target: Option<&str>,
+    channel_bindings: Option<&[u8]>,
+    input: &[u8],
+    kdc: &dyn NetworkClient,
+) -> sspi::Result<(SecurityStatus, Vec<u8>)>
+where
+    P: Sspi + SspiImpl<CredentialsHandle = Option<CredentialsBuffers>>,
+{
+    let mut output = vec![SecurityBuffer::new(Vec::new(), BufferType::Token)];
+    let mut input_buffers = vec![SecurityBuffer::new(input.to_vec(), BufferType::Token)];
+    if let Some(cb) = channel_bindings {
+        input_buffers.push(SecurityBuffer::new(
+            cb.to_vec(),
+            BufferType::ChannelBindings,
+        ));
+    }
+    let status = quiet(|| {
+        let mut builder = package
+            .initialize_security_context()
+            .with_credentials_handle(creds)
+            .with_context_requirements(client_flags())
+            .with_target_data_representation(DataRepresentation::Native)
+            .with_input(&mut input_buffers)
+            .with_output(&mut output);
+        if let Some(t) = target {
+            builder = builder.with_target_name(t);
+        }
+        package
+            .initialize_security_context_impl(&mut builder)
+            .and_then(|mut g| g.resolve_with_client(kdc))
+            .map(|r| r.status)
+    })?;
+    Ok((status, output_token(output)))
 }
 
 /// Completes the output token when the handshake step's `status` asks for it.
@@ -168,4 +226,25 @@ pub fn transform<P: Sspi>(
         return Ok(out);
     }
     Ok(buffers[1].data().to_vec())
+}
+
+/// Seals `plain` with an established context whose signature is its security trailer
+/// (Kerberos, SPNEGO): the signature (the NTLM signature, or the head of a Kerberos wrap
+/// token) and the sealed data.
+///
+/// # Errors
+/// sspi's error when the context cannot tell its sizes or seal.
+pub fn seal<P: Sspi>(package: &mut P, plain: &[u8]) -> sspi::Result<(Vec<u8>, Vec<u8>)> {
+    let trailer = quiet(|| package.query_context_sizes())?.security_trailer as usize;
+    let mut signature = vec![0u8; trailer];
+    let data = transform(package, Message::Seal, &mut signature, plain)?;
+    Ok((signature, data))
+}
+
+/// Unseals and verifies a message sealed by [`seal`]'s peer: the plaintext.
+///
+/// # Errors
+/// sspi's error when the message does not verify; the context is then unusable.
+pub fn unseal<P: Sspi>(package: &mut P, signature: &[u8], sealed: &[u8]) -> sspi::Result<Vec<u8>> {
+    transform(package, Message::Unseal, &mut signature.to_vec(), sealed)
 }

@@ -26,12 +26,11 @@
 use sspi::network_client::NetworkClient;
 use sspi::ntlm::NtlmConfig;
 use sspi::{
-    AuthIdentity, BufferType, ClientRequestFlags, Credentials, CredentialsBuffers,
-    DataRepresentation, Negotiate, NegotiateConfig, NetworkRequest, SecurityBuffer, SecurityStatus,
-    Sspi, SspiImpl,
+    AuthIdentity, Credentials, CredentialsBuffers, Negotiate, NegotiateConfig, NetworkRequest,
+    SecurityStatus,
 };
 
-use super::{Message, SecurityError, quiet};
+use super::{SecurityError, quiet};
 
 type Result<T> = std::result::Result<T, SecurityError>;
 
@@ -92,14 +91,6 @@ impl std::fmt::Debug for SpnegoContext {
             .field("mechanism", &self.mechanism())
             .finish_non_exhaustive()
     }
-}
-
-fn client_flags() -> ClientRequestFlags {
-    ClientRequestFlags::MUTUAL_AUTH
-        | ClientRequestFlags::CONFIDENTIALITY
-        | ClientRequestFlags::INTEGRITY
-        | ClientRequestFlags::SEQUENCE_DETECT
-        | ClientRequestFlags::ALLOCATE_MEMORY
 }
 
 impl SpnegoContext {
@@ -186,31 +177,15 @@ impl SpnegoContext {
         input: &[u8],
         kdc: &dyn NetworkClient,
     ) -> Result<(SecurityStatus, Vec<u8>)> {
-        let mut output = vec![SecurityBuffer::new(Vec::new(), BufferType::Token)];
-        let mut input_buffers = vec![SecurityBuffer::new(input.to_vec(), BufferType::Token)];
-        if let Some(cb) = &self.channel_bindings {
-            input_buffers.push(SecurityBuffer::new(cb.clone(), BufferType::ChannelBindings));
-        }
-        let target = self.target.clone();
-        let status = quiet(|| {
-            let mut builder = self
-                .neg
-                .initialize_security_context()
-                .with_credentials_handle(&mut self.creds)
-                .with_context_requirements(client_flags())
-                .with_target_data_representation(DataRepresentation::Native)
-                .with_input(&mut input_buffers)
-                .with_output(&mut output);
-            if let Some(t) = &target {
-                builder = builder.with_target_name(t);
-            }
-            self.neg
-                .initialize_security_context_impl(&mut builder)
-                .and_then(|mut g| g.resolve_with_client(kdc))
-                .map(|r| r.status)
-                .map_err(|e| sspi_failed("handshake", &e))
-        })?;
-        Ok((status, super::output_token(output)))
+        super::initialize(
+            &mut self.neg,
+            &mut self.creds,
+            self.target.as_deref(),
+            self.channel_bindings.as_deref(),
+            input,
+            kdc,
+        )
+        .map_err(|e| sspi_failed("handshake", &e))
     }
 
     /// Acceptor negotiating NTLM (see the module docs), for these accounts: user names
@@ -263,13 +238,7 @@ impl SpnegoContext {
     /// # Errors
     /// [`SecurityError::Failed`] when sealing fails.
     pub fn seal(&mut self, plain: &[u8]) -> Result<(Vec<u8>, Vec<u8>)> {
-        let trailer = quiet(|| self.neg.query_context_sizes())
-            .map_err(|e| sspi_failed("sealing a message", &e))?
-            .security_trailer as usize;
-        let mut signature = vec![0u8; trailer];
-        let data = super::transform(&mut self.neg, Message::Seal, &mut signature, plain)
-            .map_err(|e| sspi_failed("sealing a message", &e))?;
-        Ok((signature, data))
+        super::seal(&mut self.neg, plain).map_err(|e| sspi_failed("sealing a message", &e))
     }
 
     /// Unseals and verifies a message. Any failure leaves the context unusable.
@@ -277,13 +246,8 @@ impl SpnegoContext {
     /// # Errors
     /// [`SecurityError::Failed`] when the message does not verify.
     pub fn unseal(&mut self, signature: &[u8], sealed: &[u8]) -> Result<Vec<u8>> {
-        super::transform(
-            &mut self.neg,
-            Message::Unseal,
-            &mut signature.to_vec(),
-            sealed,
-        )
-        .map_err(|e| sspi_failed("message signature verification failed", &e))
+        super::unseal(&mut self.neg, signature, sealed)
+            .map_err(|e| sspi_failed("message signature verification failed", &e))
     }
 }
 
