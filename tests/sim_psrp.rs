@@ -1024,7 +1024,7 @@ async fn read_host_calls_the_client_s_host() {
     assert_eq!(state, PipelineState::Failed);
     assert!(error.unwrap().message.contains("NonInteractive mode"));
 
-    // With a host: Write2 (the prompt), then ReadLine answered by the client.
+    // With a host: Write1 (the prompt), then ReadLine answered by the client.
     let pid = Uuid::new_v4();
     let mut create = CreatePipeline::new(PowerShell::new(vec![
         cmd("Read-Host").arg(Argument::named("Prompt", "Name")),
@@ -1071,7 +1071,7 @@ async fn read_host_calls_the_client_s_host() {
     assert_eq!(
         calls,
         [
-            (HostMethod::Write2, vec![PsValue::from("Name: ")]),
+            (HostMethod::Write1, vec![PsValue::from("Name: ")]),
             (HostMethod::ReadLine, vec![]),
         ]
     );
