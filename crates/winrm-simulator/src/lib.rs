@@ -106,7 +106,8 @@
 //! on [`Simulator::counters`] (`open_shells`, `running_commands`, `pipeline_stops`).
 //!
 //! As the recordings of Windows hosts answering pypsrp show: the pool's shell takes
-//! the client's `ShellId`; the protocol version is the lower of the client's and 2.3
+//! the client's `ShellId`; the opening messages come one per Receive (Windows splits
+//! them by timing, so a client loops until RUNSPACEPOOL_STATE Opened); the protocol version is the lower of the client's and 2.3
 //! (2.1 and 2.2 pools have no information stream); Receives return one fragment per
 //! `rsp:Stream`, cut and packed to each request's MaxEnvelopeSize; pipelines queue for
 //! the pool's runspaces (SET_MAX_RUNSPACES, GET_AVAILABLE_RUNSPACES); the stop signal

@@ -14,6 +14,7 @@ import time
 from urllib.parse import urlparse
 
 from pypsrp.complex_objects import PSInvocationState, RunspacePoolState
+from pypsrp.host import PSHost, PSHostUserInterface
 from pypsrp.powershell import PowerShell, RunspacePool
 from pypsrp.wsman import WSMan
 
@@ -54,6 +55,20 @@ def run(pool, build, input_data=None):
     build(ps)
     out = ps.invoke(input=input_data)
     return ps, out
+
+
+class AnsweringUI(PSHostUserInterface):
+    """A host UI that answers Read-Host with a fixed line and keeps what it was told."""
+
+    def __init__(self):
+        super().__init__()
+        self.written = []
+
+    def ReadLine(self, runspace, pipeline):
+        return "Ada"
+
+    def Write1(self, runspace, pipeline, value):
+        self.written.append(value)
 
 
 def main():
@@ -155,6 +170,20 @@ def main():
         out = ps.connect()
         check("output across reconnect", out, ["after"])
         check("reconnected pipeline completed", ps.state, PSInvocationState.COMPLETED)
+
+    # A host call: Read-Host goes to the client's host (PIPELINE_HOST_CALL ReadLine).
+    ui = AnsweringUI()
+    host = PSHost(None, None, False, "sim-peer", None, ui, "1.0")
+    with RunspacePool(wsman(), host=host) as pool:
+        ps, out = run(pool, lambda p: p.add_cmdlet("Read-Host").add_parameter("Prompt", "Name"))
+        check("Read-Host answered by the host", out, ["Ada"])
+        check("Read-Host prompt written", ui.written, ["Name: "])
+    # Without a host: PowerShell's NonInteractive error.
+    with RunspacePool(wsman()) as pool:
+        ps = PowerShell(pool)
+        ps.add_cmdlet("Read-Host")
+        ps.invoke()
+        check("Read-Host without a host: Failed", ps.state, PSInvocationState.FAILED)
 
     # A small MaxEnvelopeSize: requests and responses in many fragments.
     with RunspacePool(wsman(max_envelope_size=8192)) as pool:

@@ -5,9 +5,13 @@
 //! As the recordings of Windows hosts answering pypsrp show:
 //! * Create carries SESSION_CAPABILITY and INIT_RUNSPACEPOOL in `creationXml`; the
 //!   `ShellId` the client chose (`rsp:Shell/@ShellId`) becomes the shell's id; the
-//!   pool's first Receive (no `CommandId`, stream `stdout`) returns SESSION_CAPABILITY
-//!   (with a nil pool id) and APPLICATION_PRIVATE_DATA, the next one RUNSPACEPOOL_STATE
-//!   Opened. The protocol version is the lower of the client's and 2.3.
+//!   pool's Receives (no `CommandId`, stream `stdout`) return SESSION_CAPABILITY (with
+//!   a nil pool id), APPLICATION_PRIVATE_DATA and RUNSPACEPOOL_STATE Opened, one per
+//!   Receive: Windows splits them by timing (the recordings show
+//!   `[SESSION_CAPABILITY, APPLICATION_PRIVATE_DATA] [STATE]` and
+//!   `[SESSION_CAPABILITY] [APPLICATION_PRIVATE_DATA] [STATE]`); the finest split makes
+//!   a client loop until Opened, and a replay of either recording never waits. The
+//!   protocol version is the lower of the client's and 2.3.
 //! * Command carries the first fragments of CREATE_PIPELINE in `rsp:Arguments` (the
 //!   rest, if any, follows in Send); `CommandId` is the pipeline id.
 //! * Send (streams `stdin` and `pr`) carries PIPELINE_INPUT, END_OF_PIPELINE_INPUT,
@@ -162,9 +166,8 @@ struct OutInner {
 /// An entry of an outbox: a message, or the end of what one Receive returns.
 enum Queued {
     Message(Message),
-    /// A Receive that has taken something stops here (Windows returns the pool's
-    /// RUNSPACEPOOL_STATE in the Receive after the one with SESSION_CAPABILITY and
-    /// APPLICATION_PRIVATE_DATA).
+    /// A Receive that has taken something stops here (Windows returns the opening
+    /// messages of a pool over several Receives).
     Break,
 }
 
@@ -573,6 +576,7 @@ pub(super) fn open(state: &State, req: &SimRequest, uri: &str) -> Result<Arc<Poo
         None,
         &server_caps.to_value(),
     ));
+    pool.outbox.push_break();
     pool.push_pool(
         MessageType::ApplicationPrivateData,
         &pool.application_private_data(),

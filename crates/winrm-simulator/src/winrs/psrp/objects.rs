@@ -351,7 +351,7 @@ async fn read_host(ctx: CmdletContext) -> Result<(), ErrorRecord> {
         .parameter_str("Prompt")
         .or_else(|| ctx.positional(0).and_then(text_of))
     {
-        ctx.host_call(HostMethod::Write2, vec![format!("{prompt}: ").into()])
+        ctx.host_call(HostMethod::Write1, vec![format!("{prompt}: ").into()])
             .await?;
     }
     let line = ctx.host_call(HostMethod::ReadLine, vec![]).await?;
