@@ -283,7 +283,8 @@ enum Cmd {
         /// The CommandId `run --detach` printed.
         command_id: String,
     },
-    /// Run a PowerShell script (powershell -EncodedCommand); error records are decoded.
+    /// Run a PowerShell script as `powershell.exe -EncodedCommand` in a cmd shell: text
+    /// out, error records decoded (see `pwsh` for objects over PowerShell Remoting).
     Ps {
         /// Cancel the script after this many seconds (exit 124).
         #[arg(long, value_name = "SECS", value_parser = parse_secs)]
@@ -360,7 +361,9 @@ enum Cmd {
         max: Option<u64>,
     },
     /// Run a PowerShell script over PowerShell Remoting (a runspace pool and a
-    /// pipeline): output objects as a table (JSON lines with --json), the error,
+    /// pipeline; as Invoke-Command does, not PowerShell 7), e.g.
+    /// `pwsh 'Get-Service | Select-Object -First 3'`: output objects as a table (JSON
+    /// lines with --json), the error,
     /// warning, verbose, debug and information streams on stderr with their labels.
     /// Ctrl-C stops the pipeline on the server and exits 130 after printing what
     /// arrived; exit 1 when the script failed or wrote errors.

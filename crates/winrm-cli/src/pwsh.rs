@@ -172,6 +172,10 @@ fn object_json(o: &PsObject, depth: usize) -> Json {
     if o.is_type("System.Enum") {
         return Json::String(o.to_string.clone().unwrap_or_default());
     }
+    // A primitive with notes (a DateTime with its DisplayHint): the primitive.
+    if let (Some(v), None) = (&o.value, &o.collection) {
+        return to_json(v, depth + 1);
+    }
     if let Some(c) = &o.collection {
         if let Some(items) = c.items() {
             return Json::Array(items.iter().map(|i| to_json(i, depth + 1)).collect());
@@ -217,7 +221,12 @@ pub fn text(v: &PsValue) -> String {
                 items.iter().map(text).collect::<Vec<_>>().join(", ")
             ),
             (Some(s), None) => s.clone(),
-            (None, None) => o.type_names.first().cloned().unwrap_or_default(),
+            // A primitive with notes and no ToString (Get-Date as Windows sends it: a
+            // <DT> with a DisplayHint member): the primitive.
+            (None, None) => match &o.value {
+                Some(v) => text(v),
+                None => o.type_names.first().cloned().unwrap_or_default(),
+            },
         },
         other => match other.as_i64() {
             Some(n) => n.to_string(),
@@ -350,6 +359,28 @@ mod tests {
             t.render(),
             "\nName    Status\n----    ------\nWinRM   Running\nSpooler Stopped\n\n"
         );
+    }
+
+    #[test]
+    fn a_date_as_windows_sends_it_is_its_value() {
+        // <Obj><DT>..</DT><MS><Obj N="DisplayHint">..</Obj></MS></Obj>: no ToString, no
+        // type names.
+        let hint: PsValue = PsObject::new()
+            .with_to_string("DateTime")
+            .with_value(PsValue::from(2))
+            .into();
+        let date: PsValue = PsObject::new()
+            .with_value(PsValue::DateTime("2026-11-29T14:50:00Z".into()))
+            .with_property("DisplayHint", hint)
+            .into();
+        assert_eq!(text(&date), "2026-11-29T14:50:00Z");
+        assert_eq!(
+            to_json(&date, 0),
+            Json::String("2026-11-29T14:50:00Z".into())
+        );
+        let mut t = Table::default();
+        t.push(&date);
+        assert!(t.rows.is_empty() && t.columns.is_empty());
     }
 
     #[test]

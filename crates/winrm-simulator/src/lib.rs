@@ -104,6 +104,12 @@
 //! test PowerShell automation without Windows: register what your scripts call on the
 //! host, run your code against [`Simulator::endpoint`], and assert on what it got and
 //! on [`Simulator::counters`] (`open_shells`, `running_commands`, `pipeline_stops`).
+//! Two timings to know when asserting on them: a pipeline's command counts in
+//! `running_commands` until the client terminates it or closes the pool (pypsrp
+//! sends `terminate` after each pipeline; tokio-winrm's pipelines end with their
+//! pool), so assert zero after `close()`; and a cancelled pipeline's stop signal
+//! goes out on a task of its own, so call `Client::shutdown` (which waits for it)
+//! before asserting on `pipeline_stops` or `signals`.
 //!
 //! As the recordings of Windows hosts answering pypsrp show: the pool's shell takes
 //! the client's `ShellId`; the opening messages come one per Receive (Windows splits
@@ -315,7 +321,8 @@ pub struct CounterSnapshot {
     pub open_shells: u64,
     /// Shells created in total.
     pub shells_created: u64,
-    /// Commands running now (started and not terminated).
+    /// Commands running now (started and not terminated; a finished PSRP pipeline's
+    /// command counts until it is terminated or its pool closed).
     pub running_commands: u64,
     /// Commands started in total.
     pub commands_started: u64,

@@ -15,8 +15,12 @@ use crate::psrp::error::{Error, Result};
 ///
 /// # Errors
 ///
-/// [`Error::Serde`] when the shapes do not match, [`Error::SecureStringWithoutKey`] for
-/// a SecureString read as text.
+/// [`wsman_protocol::psrp::Error::Serde`](crate::psrp::Error::Serde) when the shapes do
+/// not match, [`wsman_protocol::psrp::Error::SecureStringWithoutKey`](crate::psrp::Error::SecureStringWithoutKey)
+/// for a SecureString read as text. Through tokio-winrm (`tokio_winrm::psrp::from_value`,
+/// `Pipeline::invoke_as`) these come as `tokio_winrm::Error::Psrp`.
+///
+/// (tokio-winrm users: the same items are in `tokio_winrm::psrp`.)
 ///
 /// ```
 /// use wsman_protocol::psrp::{PsObject, PsValue, from_value};
