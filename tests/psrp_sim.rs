@@ -91,6 +91,22 @@ async fn open_run_typed_output_and_close() {
     assert_eq!(got.output.len(), 1, "{got:?}");
     assert_eq!(got.output[0].name, "WinRM");
     assert!(!got.had_errors());
+    // An object that does not fit: the error names its place and PowerShell type.
+    let e = within(
+        10,
+        pool.pipeline()
+            .command("Get-Service")
+            .param("Name", "WinRM")
+            .invoke_as::<u32>(),
+    )
+    .await
+    .expect_err("a service is not a number");
+    let text = e.to_string();
+    assert!(matches!(e, tokio_winrm::Error::Psrp(_)), "{e:?}");
+    assert!(
+        text.contains("output object 0") && text.contains("ServiceController"),
+        "{text}"
+    );
     // Piped commands and a script.
     let inv = within(
         10,

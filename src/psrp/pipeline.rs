@@ -537,7 +537,8 @@ impl Pipeline {
     /// ([`from_value`](crate::psrp::from_value)).
     ///
     /// # Errors
-    /// As [`Pipeline::invoke`]; [`Error::Psrp`] for an object that does not fit `T`.
+    /// As [`Pipeline::invoke`]; [`Error::Psrp`] for an object that does not fit `T`, its
+    /// message naming the object's place in the output and its PowerShell type.
     ///
     /// # Cancel safety
     /// As [`Pipeline::invoke`].
@@ -546,7 +547,8 @@ impl Pipeline {
         let output = all
             .output
             .iter()
-            .map(|v| wsman_protocol::psrp::from_value::<T>(v).map_err(Error::Psrp))
+            .enumerate()
+            .map(|(i, v)| wsman_protocol::psrp::from_value::<T>(v).map_err(|e| located(e, i, v)))
             .collect::<Result<Vec<T>>>()?;
         Ok(Invocation {
             output,
@@ -606,5 +608,34 @@ impl Drop for Pipeline {
         if !self.finished {
             self.stop_driver();
         }
+    }
+}
+
+/// A serde error of output object `index` with its place and PowerShell type in the
+/// message (the type names of an object, else the kind of primitive).
+fn located(
+    e: wsman_protocol::psrp::Error,
+    index: usize,
+    v: &wsman_protocol::psrp::PsValue,
+) -> Error {
+    match e {
+        wsman_protocol::psrp::Error::Serde(msg) => {
+            let kind = match v.as_object() {
+                Some(o) => o
+                    .type_names
+                    .first()
+                    .cloned()
+                    .unwrap_or_else(|| "an object without type names".into()),
+                None => format!("{v:?}")
+                    .split(['(', ' '])
+                    .next()
+                    .unwrap_or("")
+                    .to_string(),
+            };
+            Error::Psrp(wsman_protocol::psrp::Error::Serde(format!(
+                "output object {index} ({kind}): {msg}"
+            )))
+        }
+        other => Error::Psrp(other),
     }
 }
