@@ -122,6 +122,16 @@ async fn open_run_typed_output_and_close() {
     .expect("two statements");
     assert_eq!(inv.output.len(), 3, "{inv:?}");
     assert_eq!(inv.output[2].as_str(), Some("after"));
+    // Each finished pipeline's command is released on the server (Signal terminate, on
+    // a task of its own) while the pool stays open.
+    let released = async {
+        while sim.counters().running_commands != 0 {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    };
+    within(10, released).await;
+    assert!(sim.counters().signals >= 3, "{:?}", sim.counters());
+    assert_eq!(sim.counters().open_shells, 1, "the pool stays open");
     within(10, pool.close()).await.expect("close");
     c.shutdown().await;
     assert_eq!(sim.counters().open_shells, 0, "the pool's shell is deleted");

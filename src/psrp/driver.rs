@@ -57,7 +57,7 @@ impl Driver {
             let signalling = pool.shell.signals.token();
             client.spawn_cleanup(async move {
                 let _signalling = signalling;
-                match send_stop(&pool, &command_id).await {
+                match send_signal(&pool, &command_id, wire::STOP_SIGNAL).await {
                     Ok(()) => {}
                     Err(e) if e.fault().is_some_and(|f| f.is_gone() || f.is_aborted()) => {}
                     Err(e) => {
@@ -70,6 +70,23 @@ impl Driver {
         match outcome {
             Outcome::Ended(end) => {
                 drop(self.permit.take());
+                // The finished pipeline's command is released on the server (WS-Man
+                // Signal terminate, as pypsrp does and as this crate's WinRS commands
+                // do): Windows keeps a finished command until then, and a long-lived
+                // pool would otherwise gather them against the per-user quotas.
+                let pool = Arc::clone(&self.pool);
+                let (id, command_id) = (self.id, self.command_id.clone());
+                let signalling = pool.shell.signals.token();
+                pool.shell.client.clone().spawn_cleanup(async move {
+                    let _signalling = signalling;
+                    match send_signal(&pool, &command_id, ns::signal::TERMINATE).await {
+                        Ok(()) => {}
+                        Err(e) if e.fault().is_some_and(|f| f.is_gone() || f.is_aborted()) => {}
+                        Err(e) => {
+                            tracing::debug!(pool = %pool.id, pipeline = %id, error = %e, "terminate signal failed");
+                        }
+                    }
+                });
                 let _ = self.tx.send(Ok(PsEvent::State(end))).await;
             }
             Outcome::Cancelled(reason) => {
@@ -250,12 +267,13 @@ impl Driver {
     }
 }
 
-/// The PSRP stop signal for pipeline `id` ([MS-PSRP] §3.1.5.3.9).
-async fn send_stop(pool: &PoolInner, command_id: &str) -> Result<()> {
+/// A Signal for pipeline `command_id`: the PSRP stop signal ([MS-PSRP] §3.1.5.3.9) or
+/// WS-Man terminate.
+async fn send_signal(pool: &PoolInner, command_id: &str, code: &str) -> Result<()> {
     let env = pool
         .shell
         .envelope(ns::action::SIGNAL)
-        .write(|w| winrs::write_signal(w, command_id, wire::STOP_SIGNAL));
+        .write(|w| winrs::write_signal(w, command_id, code));
     let c = &pool.shell.client;
     c.exchange(RequestKind::Write, env, c.inner.operation_timeout)
         .await

@@ -49,6 +49,8 @@ pub struct Progress {
     answered: Vec<bool>,
     /// Requests no step was left for.
     unexpected: Vec<String>,
+    /// WS-Man terminate Signals answered without a step (see [`answer`]).
+    terminates: Vec<usize>,
 }
 
 pub struct Replay {
@@ -95,6 +97,7 @@ impl Replay {
             consumed: vec![None; n],
             answered: vec![false; n],
             unexpected: Vec::new(),
+            terminates: Vec::new(),
         });
         let progress = Arc::new(tx);
         let (s, p) = (Arc::clone(&steps), Arc::clone(&progress));
@@ -172,7 +175,7 @@ impl Replay {
             self.pending()
         );
         assert_eq!(
-            reqs.len(),
+            reqs.len() - p.terminates.len(),
             self.steps.len(),
             "{}: request count differs from the recording:{}",
             self.key,
@@ -229,10 +232,23 @@ pub fn answer(
         .ok()
         .and_then(|r| compare::action(&r).map(str::to_string));
     let mut matched = None;
+    let mut terminate = false;
     progress.send_modify(|p| {
         let k = steps.iter().enumerate().position(|(k, s)| {
             p.consumed[k].is_none() && action.as_deref() == Some(s.action.as_str())
         });
+        // A WS-Man terminate Signal for a finished PSRP pipeline, which pypsrp did not
+        // send in these recordings (its next recorded Signal, if any, is another one):
+        // answered as Windows answers it, and not matched to a step.
+        let text = req.text();
+        if text.contains("<rsp:Code>http://schemas.microsoft.com/wbem/wsman/1/windows/shell/signal/terminate</rsp:Code>")
+            && text.contains("http://schemas.microsoft.com/powershell/")
+            && k.is_none_or(|k| !steps[k].recorded_request.to_ascii_lowercase().contains("signal/terminate"))
+        {
+            p.terminates.push(i);
+            terminate = true;
+            return;
+        }
         match k {
             Some(k) => {
                 p.consumed[k] = Some(i);
@@ -247,6 +263,12 @@ pub fn answer(
             )),
         }
     });
+    if terminate {
+        return Reply::Bytes(mini_http::soap(
+            200,
+            r#"<s:Envelope xmlns:s="http://www.w3.org/2003/05/soap-envelope" xmlns:a="http://schemas.xmlsoap.org/ws/2004/08/addressing" xmlns:rsp="http://schemas.microsoft.com/wbem/wsman/1/windows/shell"><s:Header><a:Action>http://schemas.microsoft.com/wbem/wsman/1/windows/shell/SignalResponse</a:Action></s:Header><s:Body><rsp:SignalResponse/></s:Body></s:Envelope>"#,
+        ));
+    }
     let Some(k) = matched else {
         return Reply::Bytes(mini_http::response(
             599,

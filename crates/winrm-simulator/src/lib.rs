@@ -105,11 +105,11 @@
 //! host, run your code against [`Simulator::endpoint`], and assert on what it got and
 //! on [`Simulator::counters`] (`open_shells`, `running_commands`, `pipeline_stops`).
 //! Two timings to know when asserting on them: a pipeline's command counts in
-//! `running_commands` until the client terminates it or closes the pool (pypsrp
-//! sends `terminate` after each pipeline; tokio-winrm's pipelines end with their
-//! pool), so assert zero after `close()`; and a cancelled pipeline's stop signal
-//! goes out on a task of its own, so call `Client::shutdown` (which waits for it)
-//! before asserting on `pipeline_stops` or `signals`.
+//! `running_commands` until the client terminates it or closes the pool (tokio-winrm
+//! sends `terminate` after each finished pipeline, on a task of its own), and a
+//! cancelled pipeline's stop signal also goes out on a task of its own: call
+//! `Client::shutdown` (which waits for both) before asserting on `running_commands`,
+//! `pipeline_stops` or `signals`.
 //!
 //! As the recordings of Windows hosts answering pypsrp show: the pool's shell takes
 //! the client's `ShellId`; the opening messages come one per Receive (Windows splits
