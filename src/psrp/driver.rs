@@ -50,23 +50,29 @@ impl Driver {
         let mut queue = VecDeque::new();
         let outcome = self.receive_loop(&mut queue).await;
         let command_id = self.command_id.clone();
-        let stop = |pool: Arc<PoolInner>, id: Uuid, permit: Option<OwnedSemaphorePermit>| {
+        // A Signal for the pipeline's command on a task of its own, which the pool's
+        // close() (the Delete follows the Signal) and the client's shutdown() wait for;
+        // `permit` is released when it is done.
+        let signal = |pool: Arc<PoolInner>,
+                      id: Uuid,
+                      code: &'static str,
+                      permit: Option<OwnedSemaphorePermit>| {
             let client = pool.shell.client.clone();
-            // The pool's close() waits for it (the Delete follows the Signal), and so
-            // does the client's shutdown().
             let signalling = pool.shell.signals.token();
+            let command_id = command_id.clone();
             client.spawn_cleanup(async move {
                 let _signalling = signalling;
-                match send_signal(&pool, &command_id, wire::STOP_SIGNAL).await {
+                match send_signal(&pool, &command_id, code).await {
                     Ok(()) => {}
                     Err(e) if e.fault().is_some_and(|f| f.is_gone() || f.is_aborted()) => {}
                     Err(e) => {
-                        tracing::debug!(pool = %pool.id, pipeline = %id, error = %e, "stop signal failed");
+                        tracing::debug!(pool = %pool.id, pipeline = %id, code, error = %e, "signal failed");
                     }
                 }
                 drop(permit);
             });
         };
+        let stop = |pool, id, permit| signal(pool, id, wire::STOP_SIGNAL, permit);
         match outcome {
             Outcome::Ended(end) => {
                 drop(self.permit.take());
@@ -74,19 +80,7 @@ impl Driver {
                 // Signal terminate, as pypsrp does and as this crate's WinRS commands
                 // do): Windows keeps a finished command until then, and a long-lived
                 // pool would otherwise gather them against the per-user quotas.
-                let pool = Arc::clone(&self.pool);
-                let (id, command_id) = (self.id, self.command_id.clone());
-                let signalling = pool.shell.signals.token();
-                pool.shell.client.clone().spawn_cleanup(async move {
-                    let _signalling = signalling;
-                    match send_signal(&pool, &command_id, ns::signal::TERMINATE).await {
-                        Ok(()) => {}
-                        Err(e) if e.fault().is_some_and(|f| f.is_gone() || f.is_aborted()) => {}
-                        Err(e) => {
-                            tracing::debug!(pool = %pool.id, pipeline = %id, error = %e, "terminate signal failed");
-                        }
-                    }
-                });
+                signal(Arc::clone(&self.pool), self.id, ns::signal::TERMINATE, None);
                 let _ = self.tx.send(Ok(PsEvent::State(end))).await;
             }
             Outcome::Cancelled(reason) => {
