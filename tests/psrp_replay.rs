@@ -64,6 +64,22 @@ async fn events(replay: &Replay, p: tokio_winrm::psrp::Pipeline) -> Vec<PsEvent>
         .collect()
 }
 
+/// A replay of `rec` granting the common allowances and the raised MaxEnvelopeSize.
+async fn start_raised(rec: &recorded::Recording) -> Replay {
+    Replay::start(
+        rec,
+        steps_of(rec, &allowances(&[&MAX_ENVELOPE_SIZE_RAISED])),
+    )
+    .await
+}
+
+/// Closes the pool, waits for the client's background work, and checks the replay.
+async fn close_and_finish(replay: &Replay, pool: RunspacePool, c: &tokio_winrm::Client) {
+    replay.within("close", pool.close()).await.expect("close");
+    replay.within("shutdown", c.shutdown()).await;
+    replay.finish();
+}
+
 fn outputs(evs: &[PsEvent]) -> Vec<PsValue> {
     evs.iter()
         .filter_map(|e| match e {
@@ -88,11 +104,7 @@ fn last_state(evs: &[PsEvent]) -> &PipelineEnd {
 #[tokio::test]
 async fn open_runspace_reports_version_and_private_data_then_closes() {
     let rec = recorded::load_psrp("test_psrp_open_runspace");
-    let replay = Replay::start(
-        &rec,
-        steps_of(&rec, &allowances(&[&MAX_ENVELOPE_SIZE_RAISED])),
-    )
-    .await;
+    let replay = start_raised(&rec).await;
     let c = replay.client(PT20S);
     let pool = open(&replay, c.runspace_pool()).await;
     assert_eq!(pool.protocol_version().to_string(), "2.3");
@@ -112,19 +124,13 @@ async fn open_runspace_reports_version_and_private_data_then_closes() {
     );
     let e = pool.pipeline().statement().start().await;
     assert!(matches!(e, Err(tokio_winrm::Error::State(_))), "{e:?}");
-    replay.within("close", pool.close()).await.expect("close");
-    replay.within("shutdown", c.shutdown()).await;
-    replay.finish();
+    close_and_finish(&replay, pool, &c).await;
 }
 
 #[tokio::test]
 async fn input_objects_stream_through_a_script_with_debug_records() {
     let rec = recorded::load_psrp("test_psrp_with_input");
-    let replay = Replay::start(
-        &rec,
-        steps_of(&rec, &allowances(&[&MAX_ENVELOPE_SIZE_RAISED])),
-    )
-    .await;
+    let replay = start_raised(&rec).await;
     let c = replay.client(PT20S);
     let pool = open(&replay, c.runspace_pool()).await;
     let hashtable: PsValue = PsObject::new()
@@ -162,19 +168,13 @@ async fn input_objects_stream_through_a_script_with_debug_records() {
     assert_eq!(debug, ["Start Block", "End Block"]);
     assert!(evs.iter().any(|e| matches!(e, PsEvent::Progress(_))));
     assert_eq!(last_state(&evs), &PipelineEnd::Completed);
-    replay.within("close", pool.close()).await.expect("close");
-    replay.within("shutdown", c.shutdown()).await;
-    replay.finish();
+    close_and_finish(&replay, pool, &c).await;
 }
 
 #[tokio::test]
 async fn application_arguments_reach_the_session() {
     let rec = recorded::load_psrp("test_psrp_application_args");
-    let replay = Replay::start(
-        &rec,
-        steps_of(&rec, &allowances(&[&MAX_ENVELOPE_SIZE_RAISED])),
-    )
-    .await;
+    let replay = start_raised(&rec).await;
     let c = replay.client(PT20S);
     let pool = open(
         &replay,
@@ -195,19 +195,13 @@ async fn application_arguments_reach_the_session() {
     let args = inv.output[0].as_object().expect("a dictionary");
     let found = format!("{args:?}");
     assert!(found.contains("abcdef12345"), "{found}");
-    replay.within("close", pool.close()).await.expect("close");
-    replay.within("shutdown", c.shutdown()).await;
-    replay.finish();
+    close_and_finish(&replay, pool, &c).await;
 }
 
 #[tokio::test]
 async fn void_host_calls_get_no_answer_and_output_arrives() {
     let rec = recorded::load_psrp("test_psrp_pshost_methods");
-    let replay = Replay::start(
-        &rec,
-        steps_of(&rec, &allowances(&[&MAX_ENVELOPE_SIZE_RAISED])),
-    )
-    .await;
+    let replay = start_raised(&rec).await;
     let c = replay.client(PT20S);
     let pool = open(&replay, c.runspace_pool()).await;
     let p = replay
@@ -230,19 +224,13 @@ async fn void_host_calls_get_no_answer_and_output_arrives() {
         Some("en-US")
     );
     assert_eq!(last_state(&evs), &PipelineEnd::Completed);
-    replay.within("close", pool.close()).await.expect("close");
-    replay.within("shutdown", c.shutdown()).await;
-    replay.finish();
+    close_and_finish(&replay, pool, &c).await;
 }
 
 #[tokio::test]
 async fn a_terminating_error_is_a_failed_state_with_its_record() {
     let rec = recorded::load_psrp("test_client_execute_ps_failure");
-    let replay = Replay::start(
-        &rec,
-        steps_of(&rec, &allowances(&[&MAX_ENVELOPE_SIZE_RAISED])),
-    )
-    .await;
+    let replay = start_raised(&rec).await;
     let c = replay.client(PT20S);
     let pool = open(&replay, c.runspace_pool()).await;
     let err = replay
@@ -275,9 +263,7 @@ async fn a_terminating_error_is_a_failed_state_with_its_record() {
         other => panic!("{other:?}"),
     }
     assert!(err.to_string().contains("Get-ServiceTypo"), "{err}");
-    replay.within("close", pool.close()).await.expect("close");
-    replay.within("shutdown", c.shutdown()).await;
-    replay.finish();
+    close_and_finish(&replay, pool, &c).await;
 }
 
 #[tokio::test]
@@ -314,9 +300,7 @@ async fn a_2_1_server_gets_the_2_1_pipeline_and_merged_errors_come_as_output() {
     assert_eq!(inv.output[1].as_str(), Some("message 1"));
     assert_eq!(inv.debug.len(), 2);
     assert!(inv.errors.is_empty());
-    replay.within("close", pool.close()).await.expect("close");
-    replay.within("shutdown", c.shutdown()).await;
-    replay.finish();
+    close_and_finish(&replay, pool, &c).await;
 }
 
 /// A recorded ReceiveResponse with its body replaced: `messages` (to the client) as
@@ -429,9 +413,7 @@ async fn cancel_abandons_the_receive_signals_stop_at_once_and_delivers_what_arri
             reason: Some(tokio_winrm::CancelReason::User)
         }
     );
-    replay.within("close", pool.close()).await.expect("close");
-    replay.within("shutdown", c.shutdown()).await;
-    replay.finish();
+    close_and_finish(&replay, pool, &c).await;
 }
 
 fn clone_step(s: &replay_server::Step) -> replay_server::Step {
@@ -575,9 +557,7 @@ async fn read_host_gets_a_not_interactive_error_at_once() {
         matches!(&err, tokio_winrm::Error::PipelineFailed { error } if error.message.contains("not interactive")),
         "{err:?}"
     );
-    replay.within("close", pool.close()).await.expect("close");
-    replay.within("shutdown", c.shutdown()).await;
-    replay.finish();
+    close_and_finish(&replay, pool, &c).await;
 }
 
 #[tokio::test]
@@ -611,9 +591,7 @@ async fn an_installed_host_answers_read_host() {
         .await
         .expect("invoke");
     assert_eq!(inv.output, [PsValue::from("typed by the host")]);
-    replay.within("close", pool.close()).await.expect("close");
-    replay.within("shutdown", c.shutdown()).await;
-    replay.finish();
+    close_and_finish(&replay, pool, &c).await;
 }
 
 /// The whole messages of the PSRP payloads in `requests` (base64 of `rsp:Arguments`
@@ -809,7 +787,5 @@ async fn another_client_connects_to_a_disconnected_pool_and_reads_its_pipeline()
         .collect();
     assert_eq!(out, ["a", "b"]);
     assert_eq!(last_state(&evs), &PipelineEnd::Completed);
-    replay.within("close", pool.close()).await.expect("close");
-    replay.within("shutdown", c.shutdown()).await;
-    replay.finish();
+    close_and_finish(&replay, pool, &c).await;
 }
