@@ -1,6 +1,7 @@
 //! A guided tour of tokio-winrm against the embedded simulator: identify, get, a typed
-//! fault, invoke, a streamed command, a cancelled command, a WQL query and a cancelled
-//! enumeration.
+//! fault, invoke, a streamed command, a cancelled command, a WQL query, a cancelled
+//! enumeration, and PowerShell Remoting: objects read into a struct and a cancelled
+//! pipeline.
 //!
 //! ```text
 //! cargo run --example demo
@@ -10,6 +11,7 @@ use std::error::Error as StdError;
 use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
+use tokio_winrm::psrp::{PipelineEnd, PsEvent};
 use tokio_winrm::shell::text;
 use tokio_winrm::{Auth, Client, CommandEvent, EnumEvent, ExitStatus, Instance, Resource};
 use winrm_simulator::{SimConfig, Simulator};
@@ -124,6 +126,15 @@ async fn main() -> Result<()> {
         "Cancel an enumeration of 10,000 instances after 250 (Release)",
     );
     cancel_wql(&client, &sim).await?;
+
+    heading(10, "PowerShell Remoting: Get-Service objects into a struct");
+    pwsh_services(&client).await?;
+
+    heading(
+        11,
+        "Cancel a PowerShell pipeline mid-way (PSRP stop signal)",
+    );
+    pwsh_cancel(&client, &sim).await?;
 
     client.shutdown().await;
     println!("\ndone in {:.2} s", started.elapsed().as_secs_f64());
@@ -290,6 +301,84 @@ async fn cancel_wql(client: &Client, sim: &Simulator) -> Result<()> {
     println!(
         "    enumeration contexts open now    {}",
         c.open_enumerations
+    );
+    Ok(())
+}
+
+/// The three properties the demo reads from each service object; the rest of the
+/// object's properties are ignored by serde.
+#[derive(serde::Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct Service {
+    name: String,
+    display_name: String,
+    status: String,
+}
+
+async fn pwsh_services(client: &Client) -> Result<()> {
+    // A runspace pool is a WinRS shell of the PowerShell resource; it runs many
+    // pipelines, each a Command and its Receives.
+    let pool = client.runspace_pool().open().await?;
+    println!(
+        "  runspace pool opened (protocol {}), shell {}",
+        pool.protocol_version(),
+        pool.shell_id()
+    );
+    let got = pool
+        .pipeline()
+        .script("Get-Service | Select-Object -First 3")
+        .invoke_as::<Service>()
+        .await?;
+    for s in &got.output {
+        println!("  {:<10} {:<8} {}", s.name, s.status, s.display_name);
+    }
+    pool.close().await?;
+    Ok(())
+}
+
+async fn pwsh_cancel(client: &Client, sim: &Simulator) -> Result<()> {
+    let before = sim.counters();
+    let pool = client.runspace_pool().open().await?;
+    let t0 = Instant::now();
+    let mut pipeline = pool
+        .pipeline()
+        .script("Write-Output 'first'; Write-Output 'second'; Start-Sleep -Seconds 60")
+        .start()
+        .await?;
+    let mut outputs = 0;
+    while let Some(ev) = pipeline.next().await {
+        match ev? {
+            PsEvent::Output(v) => {
+                println!(
+                    "  [{:5.2}s] output | {}",
+                    t0.elapsed().as_secs_f64(),
+                    v.as_str().unwrap_or("(not a string)")
+                );
+                outputs += 1;
+                if outputs == 2 {
+                    // The pipeline now sleeps on the server with a Receive pending.
+                    println!(
+                        "  [{:5.2}s] cancel | pipeline.cancel()",
+                        t0.elapsed().as_secs_f64()
+                    );
+                    pipeline.cancel();
+                }
+            }
+            PsEvent::State(end) => {
+                println!("  [{:5.2}s] state  | {end:?}", t0.elapsed().as_secs_f64());
+                if !matches!(end, PipelineEnd::Stopped { .. }) {
+                    println!("  (the pipeline ended before the cancel took effect)");
+                }
+            }
+            other => println!("  {other:?}"),
+        }
+    }
+    pool.close().await?;
+    let c = sim.counters();
+    println!(
+        "  simulator: PSRP stop signals received {}, commands running now {}",
+        c.pipeline_stops - before.pipeline_stops,
+        c.running_commands
     );
     Ok(())
 }
