@@ -244,14 +244,23 @@ pub struct Table {
 }
 
 impl Table {
-    /// Adds one output value.
+    /// Adds one output value: a row of a table when the object has a default view or
+    /// at most four properties, otherwise a list of its properties (PowerShell's own
+    /// rule when no format view applies).
     pub fn push(&mut self, v: &PsValue) {
-        let columns: Vec<String> = match v.as_object() {
+        let o = match v.as_object() {
             // Objects that wrap a primitive (a DateTime with notes, an enum) are lines.
-            Some(o) if o.collection.is_none() && o.value.is_none() => {
-                o.properties().map(|(n, _)| n.to_string()).collect()
+            Some(o) if o.collection.is_none() && o.value.is_none() => o,
+            _ => {
+                self.flush();
+                println!("{}", text(v));
+                return;
             }
-            _ => Vec::new(),
+        };
+        let Some(columns) = columns_of(o) else {
+            self.flush();
+            print!("{}", render_list(o));
+            return;
         };
         if columns.is_empty() {
             self.flush();
@@ -262,13 +271,8 @@ impl Table {
             self.flush();
             self.columns = columns;
         }
-        let o = v.as_object().expect("an object");
-        self.rows.push(
-            self.columns
-                .iter()
-                .map(|c| o.property(c).map(text).unwrap_or_default())
-                .collect(),
-        );
+        self.rows
+            .push(self.columns.iter().map(|c| column_text(o, c)).collect());
     }
 
     /// Prints the pending rows.
@@ -305,7 +309,7 @@ impl Table {
             .map(|(i, c)| {
                 rows.iter()
                     .map(|r| r[i].chars().count())
-                    .chain([c.chars().count()])
+                    .chain([column_header(c).chars().count()])
                     .max()
                     .unwrap_or(0)
             })
@@ -322,9 +326,13 @@ impl Table {
             l
         };
         let mut out = String::from("\n");
-        out.push_str(&line(&self.columns));
-        let rule: Vec<String> = self
+        let headers: Vec<String> = self
             .columns
+            .iter()
+            .map(|c| column_header(c).to_string())
+            .collect();
+        out.push_str(&line(&headers));
+        let rule: Vec<String> = headers
             .iter()
             .map(|c| "-".repeat(c.chars().count()))
             .collect();
@@ -335,6 +343,108 @@ impl Table {
         out.push('\n');
         out
     }
+}
+
+/// The default table views of Windows PowerShell's format data for the types people
+/// meet most, by .NET type name: the columns `Get-Service`, `Get-Process` and
+/// `Get-ChildItem` show on a Windows console.
+/// A column is a property name, or `HEADER=Property` (`/1024`: a size shown in KiB, as
+/// the process view's `NPM(K)`, `PM(K)`, `WS(K)`).
+const VIEWS: &[(&str, &[&str])] = &[
+    (
+        "System.ServiceProcess.ServiceController",
+        &["Status", "Name", "DisplayName"],
+    ),
+    (
+        "System.Diagnostics.Process",
+        &[
+            "Handles",
+            "NPM(K)=NPM/1024",
+            "PM(K)=PM/1024",
+            "WS(K)=WS/1024",
+            "CPU(s)=CPU",
+            "Id",
+            "SI",
+            "ProcessName",
+        ],
+    ),
+    (
+        "System.IO.DirectoryInfo",
+        &["Mode", "LastWriteTime", "Length", "Name"],
+    ),
+    (
+        "System.IO.FileInfo",
+        &["Mode", "LastWriteTime", "Length", "Name"],
+    ),
+];
+
+/// The most properties an object without a view may have to be shown as a table row
+/// (PowerShell shows objects with five or more as lists).
+const MAX_TABLE_PROPERTIES: usize = 4;
+
+/// The table columns for `o`: its type's view (the columns it has), or all its
+/// properties when there are at most four; `None` when it is to be shown as a list.
+fn columns_of(o: &PsObject) -> Option<Vec<String>> {
+    let view = o.type_names.iter().find_map(|t| {
+        let t = t.strip_prefix("Deserialized.").unwrap_or(t);
+        VIEWS.iter().find(|(name, _)| *name == t).map(|(_, c)| *c)
+    });
+    if let Some(view) = view {
+        let present: Vec<String> = view
+            .iter()
+            .filter(|c| o.property(column_property(c).0).is_some())
+            .map(|c| c.to_string())
+            .collect();
+        if !present.is_empty() {
+            return Some(present);
+        }
+    }
+    let all: Vec<String> = o.properties().map(|(n, _)| n.to_string()).collect();
+    (all.len() <= MAX_TABLE_PROPERTIES).then_some(all)
+}
+
+/// A column's property and whether it is shown in KiB.
+fn column_property(column: &str) -> (&str, bool) {
+    let property = column.split_once('=').map_or(column, |(_, p)| p);
+    match property.strip_suffix("/1024") {
+        Some(p) => (p, true),
+        None => (property, false),
+    }
+}
+
+/// A column's header.
+fn column_header(column: &str) -> &str {
+    column.split_once('=').map_or(column, |(h, _)| h)
+}
+
+/// The cell of `column` for `o`.
+fn column_text(o: &PsObject, column: &str) -> String {
+    let (property, kib) = column_property(column);
+    match o.property(property) {
+        Some(v) if kib => v
+            .as_i64()
+            .map_or_else(|| text(v), |n| (n / 1024).to_string()),
+        Some(v) => text(v),
+        None => String::new(),
+    }
+}
+
+/// An object as a list: a blank line, then one `Name : value` line per property with
+/// the names aligned, as `Format-List` prints it.
+fn render_list(o: &PsObject) -> String {
+    let width = o
+        .properties()
+        .map(|(n, _)| n.chars().count())
+        .max()
+        .unwrap_or(0);
+    let mut out = String::from("\n");
+    for (name, value) in o.properties() {
+        let value = text(value).replace(['\r', '\n'], " ");
+        let line = format!("{name:<width$} : {value}");
+        out.push_str(line.trim_end());
+        out.push('\n');
+    }
+    out
 }
 
 #[cfg(test)]
@@ -353,12 +463,84 @@ mod tests {
     #[test]
     fn objects_become_a_table_with_aligned_columns() {
         let mut t = Table::default();
-        t.push(&service("WinRM", "Running"));
-        t.push(&service("Spooler", "Stopped"));
+        let point = |x: i32, y: i32| -> PsValue {
+            PsObject::new()
+                .with_type_names(["System.Management.Automation.PSCustomObject"])
+                .with_property("Name", format!("p{x}"))
+                .with_property("X", x)
+                .with_property("Y", y)
+                .into()
+        };
+        t.push(&point(1, 20));
+        t.push(&point(300, 4));
         assert_eq!(
             t.render(),
-            "\nName    Status\n----    ------\nWinRM   Running\nSpooler Stopped\n\n"
+            "\nName X   Y\n---- -   -\np1   1   20\np300 300 4\n\n"
         );
+    }
+
+    #[test]
+    fn a_service_shows_its_default_view_not_every_property() {
+        let full = |name: &str, status: &str| -> PsValue {
+            let mut o = PsObject::new()
+                .with_type_names([
+                    "Deserialized.System.ServiceProcess.ServiceController",
+                    "Deserialized.System.ComponentModel.Component",
+                    "Deserialized.System.Object",
+                ])
+                .with_adapted("Name", name)
+                .with_adapted("DisplayName", format!("The {name} service"))
+                .with_adapted("Status", status);
+            for i in 0..20 {
+                o = o.with_adapted(format!("Other{i}"), i);
+            }
+            o.into()
+        };
+        let mut t = Table::default();
+        t.push(&full("WinRM", "Running"));
+        assert_eq!(
+            t.render(),
+            "\nStatus  Name  DisplayName\n------  ----  -----------\nRunning WinRM The WinRM service\n\n"
+        );
+        // A service object with only some of the view's columns shows those.
+        let mut t = Table::default();
+        t.push(&service("WinRM", "Running"));
+        assert_eq!(t.columns, ["Status", "Name"]);
+    }
+
+    #[test]
+    fn a_process_shows_sizes_in_kib_under_the_windows_headers() {
+        let p: PsValue = PsObject::new()
+            .with_type_names(["Deserialized.System.Diagnostics.Process"])
+            .with_adapted("ProcessName", "svchost")
+            .with_adapted("Id", 812)
+            .with_property("Handles", 420)
+            .with_property("WS", PsValue::I64(10 * 1024 * 1024 + 5))
+            .with_property("CPU", PsValue::F64(1.5))
+            .into();
+        let mut t = Table::default();
+        t.push(&p);
+        assert_eq!(
+            t.render(),
+            "\nHandles WS(K) CPU(s) Id  ProcessName\n------- ----- ------ --  -----------\n420     10240 1.5    812 svchost\n\n"
+        );
+    }
+
+    #[test]
+    fn objects_with_five_or_more_properties_and_no_view_are_lists() {
+        let mut o = PsObject::new().with_type_names(["Selected.System.Object"]);
+        for (n, v) in [("A", 1), ("Bee", 2), ("C", 3), ("D", 4), ("E", 5)] {
+            o = o.with_property(n, v);
+        }
+        let o = o.with_property("Text", "two\nlines");
+        assert_eq!(columns_of(&o), None);
+        assert_eq!(
+            render_list(&o),
+            "\nA    : 1\nBee  : 2\nC    : 3\nD    : 4\nE    : 5\nText : two lines\n"
+        );
+        let mut t = Table::default();
+        t.push(&o.into());
+        assert!(t.rows.is_empty() && t.columns.is_empty());
     }
 
     #[test]
