@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Measures tokio-winrm against pywinrm and pypsrp on the same workloads, against the
-# embedded simulator (winrm sim, crates/winrm-cli) on loopback, and writes BENCHMARKS.md.
+# Measures tokio-winrm against pywinrm, pypsrp and winrm-rs (the closest Rust peer) on the
+# same workloads, against the embedded simulator (winrm sim, crates/winrm-cli) on
+# loopback, and writes BENCHMARKS.md.
 #
 #   bash bench/compare.sh            # full run (about 2.5 minutes on 2 cores)
 #   QUICK=1 bash bench/compare.sh    # reduced counts (about 1 minute)
@@ -9,10 +10,14 @@
 #   W1_OPS [4000/1000] W1_PEER_OPS [400/100] W2_MIB [64/16] W3_COUNT [100000/20000]
 #   W4_RUNS [200/50] W5_ENDPOINTS [8/4] W5_PER [1250/250] W5_SECS [10/4]
 #   W6_OPS [1000/300] CEILING_SECS [4/2] CALLGRIND_OPS [200/50] (0 skips callgrind)
+#   W1_RS_OPS [2000/500] W4_RS_RUNS [50/20] NTLM_PROBE_OPS [20/10] (winrm-rs)
 #   OUT=file (default BENCHMARKS.md), VENV=dir (default ~/.cache/tokio-winrm-bench-venv)
+#   RS_SCRATCH=dir (default ~/.cache/winrm-rs-scratch): where the winrm-rs peer
+#   (bench/peers/winrm-rs, winrm-rs pinned in its Cargo.toml) is copied and built, with
+#   its own target directory; WINRM_RS=0 skips it (its rows then read n/a).
 #
-# Needs: cargo, python3 (with venv), network access to PyPI for the first run;
-# valgrind for the profile section (skipped when absent). Not part of .ci/run.
+# Needs: cargo, python3 (with venv), network access to PyPI and crates.io for the first
+# run; valgrind for the profile section (skipped when absent). Not part of .ci/run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -31,6 +36,10 @@ W5_SECS=${W5_SECS:-$(q 10 4)}
 W6_OPS=${W6_OPS:-$(q 1000 300)}
 CEILING_SECS=${CEILING_SECS:-$(q 4 2)}
 CALLGRIND_OPS=${CALLGRIND_OPS:-$(q 200 50)}
+W1_RS_OPS=${W1_RS_OPS:-$(q 2000 500)}
+W4_RS_RUNS=${W4_RS_RUNS:-$(q 50 20)}
+NTLM_PROBE_OPS=${NTLM_PROBE_OPS:-$(q 20 10)}
+RS_SCRATCH=${RS_SCRATCH:-$HOME/.cache/winrm-rs-scratch}
 OUT=${OUT:-BENCHMARKS.md}
 VENV=${VENV:-$HOME/.cache/tokio-winrm-bench-venv}
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
@@ -61,6 +70,36 @@ fi
     "$VENV/bin/pip" install --quiet pywinrm pypsrp >&2
 PY=$VENV/bin/python
 PEERS=$ROOT/bench/peers/peers.py
+
+# The winrm-rs peer: bench/peers/winrm-rs copied to $RS_SCRATCH/peer (outside the
+# repository, so it is no workspace member and its lock file stays out of the tree),
+# the simulator's path pointed at this checkout, built with its own target directory.
+RS=""
+if [ "${WINRM_RS:-1}" != 0 ]; then
+    say "winrm-rs peer in $RS_SCRATCH"
+    mkdir -p "$RS_SCRATCH/peer"
+    rm -rf "$RS_SCRATCH/peer/src"
+    cp -r "$ROOT/bench/peers/winrm-rs/src" "$RS_SCRATCH/peer/src"
+    sed "s#path = \"../../../#path = \"$ROOT/#" "$ROOT/bench/peers/winrm-rs/Cargo.toml" > "$RS_SCRATCH/peer/Cargo.toml"
+    # Start from the workspace's lock file (the simulator's dependencies as tested).
+    [ -f "$RS_SCRATCH/peer/Cargo.lock" ] || cp "$ROOT/Cargo.lock" "$RS_SCRATCH/peer/Cargo.lock"
+    if CARGO_TARGET_DIR=$RS_SCRATCH/target cargo build --release \
+        --manifest-path "$RS_SCRATCH/peer/Cargo.toml" >&2; then
+        RS=$RS_SCRATCH/target/release/winrm-rs-peer
+    else
+        echo "   winrm-rs peer did not build: its rows read n/a" >&2
+    fi
+fi
+# run_rs TAG ARGS...: a winrm-rs workload (recorded as failed when the peer is missing).
+run_rs() {
+    local tag=$1
+    shift
+    if [ -n "$RS" ]; then
+        run "$tag" "$RS" "$@"
+    else
+        printf '%s\t%s\n' "$tag" '{"error":"not built"}' >> "$RESULTS"
+    fi
+}
 
 # start_sim NAME ARGS...: starts a simulator; sets SIM_URL.
 start_sim() {
@@ -104,11 +143,14 @@ for lib in pywinrm pypsrp; do
     run "w1.$lib.1" "$PY" "$PEERS" "$lib" w1 "$URL" "$W1_PEER_OPS" 1
     run "w1.$lib.32" "$PY" "$PEERS" "$lib" w1 "$URL" "$W1_PEER_OPS" 32
 done
+run_rs w1.winrmrs.1 w1 "$URL" "$W1_RS_OPS" 1
+run_rs w1.winrmrs.32 w1 "$URL" "$W1_RS_OPS" 32
 
 say "W2 stdout throughput"
 run w2.rust "$BIN/bench_client" w2 "$URL" "$W2_RUST_MIB"
 run w2.pywinrm "$PY" "$PEERS" pywinrm w2 "$URL" "$W2_MIB"
 run w2.pypsrp "$PY" "$PEERS" pypsrp w2 "$URL" "$W2_MIB"
+run_rs w2.winrmrs w2 "$URL" "$W2_RUST_MIB"
 
 say "W3 enumeration"
 run w3.rust "$BIN/bench_client" w3 "$URL" "$W3_COUNT"
@@ -117,6 +159,7 @@ run w3.pypsrp "$PY" "$PEERS" pypsrp w3 "$URL" "$W3_COUNT"
 
 say "W4 cancel latency"
 run w4.rust "$BIN/bench_client" w4 "$W4_RUNS"
+run_rs w4.winrmrs w4 "$W4_RS_RUNS"
 
 say "W6 NTLM-sealed against Basic"
 run w6.rust.basic "$BIN/bench_client" w1 "$URL" "$W6_OPS" 1 basic
@@ -125,6 +168,10 @@ for lib in pywinrm pypsrp; do
     run "w6.$lib.basic" "$PY" "$PEERS" "$lib" w1 "$URL" "$W1_PEER_OPS" 1 basic
     run "w6.$lib.ntlm" "$PY" "$PEERS" "$lib" w1 "$URL" "$W1_PEER_OPS" 1 ntlm
 done
+run_rs w6.winrmrs.basic w1 "$URL" "$W6_OPS" 1 basic
+run_rs w6.winrmrs.ntlm w1 "$URL" "$W6_OPS" 1 ntlm
+# What the simulator's counters saw of winrm-rs's NTLM (AllowUnencrypted false and true).
+run_rs ntlm.winrmrs ntlm "$NTLM_PROBE_OPS"
 
 say "W5 fan-out: $W5_ENDPOINTS endpoints x $W5_PER commands"
 # Every command holds a connection while its Receive is pending: raise the fd limit.
@@ -161,6 +208,7 @@ say "machine"
     echo "pywinrm=$("$PY" -c 'from importlib.metadata import version as v; print(v("pywinrm"))')"
     echo "pypsrp=$("$PY" -c 'from importlib.metadata import version as v; print(v("pypsrp"))')"
     echo "requests=$("$PY" -c 'from importlib.metadata import version as v; print(v("requests"))')"
+    echo "winrm_rs=$(sed -n 's/^winrm-rs = "=\(.*\)"$/\1/p' "$ROOT/bench/peers/winrm-rs/Cargo.toml")$([ -n "$RS" ] || echo ' (not built)')"
     echo "commit=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)$(git diff --quiet 2>/dev/null || echo ' (with uncommitted changes)')"
 } > "$WORK/machine.txt"
 

@@ -17,6 +17,9 @@ with open(results_path) as f:
         except json.JSONDecodeError:
             R[tag] = {"error": js}
 machine = dict(l.rstrip("\n").split("=", 1) for l in open(machine_path) if "=" in l)
+RS_VER = machine.get("winrm_rs", "?")
+NAMES = {"rust": "tokio-winrm", "pywinrm": "pywinrm", "pypsrp": "pypsrp", "winrmrs": f"winrm-rs {RS_VER}"}
+PEERS = ("pywinrm", "pypsrp", "winrmrs")
 
 
 def get(tag, key, default=None):
@@ -44,6 +47,20 @@ def ratio(a, b):
     return f"{a / b:.1f}x" if a and b else "n/a"
 
 
+def fails(tag, of=None):
+    """`n of N failed (first: ...)` for a peer's run, or why it has no figures."""
+    v = R.get(tag)
+    if v is None:
+        return "not run"
+    if "error" in v:
+        return f"no figures ({v['error']})"
+    n = v.get("failures", 0)
+    total = v.get(of) if of else v.get("ops")
+    first = v.get("first_error")
+    text = f"{n} of {total} failed" if total is not None else f"{n} failed"
+    return text + (f" (first: `{first}`)" if n and first else "")
+
+
 out = []
 p = out.append
 targets = []  # (name, target, measured, met, note)
@@ -52,8 +69,10 @@ p("# Benchmarks")
 p("")
 p("Written by `bash bench/compare.sh` (see [Reproduce](#reproduce)). Every figure below comes from one run")
 p("of that script on the machine described at the end: tokio-winrm (`examples/bench_client.rs`), pywinrm")
-p("and pypsrp (`bench/peers/peers.py`, unmodified from PyPI) run the same workloads, one client process at")
-p("a time, against the embedded simulator (`winrm sim`, a separate process) on loopback.")
+p("and pypsrp (`bench/peers/peers.py`, unmodified from PyPI) and winrm-rs (the closest Rust peer, from")
+p(f"crates.io, version {RS_VER}: `bench/peers/winrm-rs`, built by the script outside the tree) run the same")
+p("workloads, one client process at a time, against the embedded simulator (`winrm sim`, a separate")
+p("process) on loopback.")
 p("**Client CPU** is the client process's own user + system time (`/proc/self/stat`, `getrusage`)")
 p("around the workload; it stays meaningful even though the simulator shares the machine's cores.")
 p("Ratios are tokio-winrm against the peer in the same run (higher is better for tokio-winrm).")
@@ -80,14 +99,18 @@ p("32 at once (tokio-winrm: 32 tasks on one client; Python peers: 32 threads, on
 p("")
 p("| client | cmds/s (1) | CPU ms/cmd (1) | cmds/s (32) | CPU ms/cmd (32) |")
 p("| --- | ---: | ---: | ---: | ---: |")
-for c in ("rust", "pywinrm", "pypsrp"):
-    name = "tokio-winrm" if c == "rust" else c
+for c in ("rust",) + PEERS:
+    name = NAMES[c]
     p(f"| {name} | {fmt(rate(f'w1.{c}.1'))} | {fmt(cpu_ms(f'w1.{c}.1'), 3)} | {fmt(rate(f'w1.{c}.32'))} | {fmt(cpu_ms(f'w1.{c}.32'), 3)} |")
-for peer in ("pywinrm", "pypsrp"):
-    p(f"| ratio vs {peer} | {ratio(rate('w1.rust.1'), rate(f'w1.{peer}.1'))} | {ratio(cpu_ms(f'w1.{peer}.1'), cpu_ms('w1.rust.1'))} "
+for peer in PEERS:
+    p(f"| ratio vs {NAMES[peer]} | {ratio(rate('w1.rust.1'), rate(f'w1.{peer}.1'))} | {ratio(cpu_ms(f'w1.{peer}.1'), cpu_ms('w1.rust.1'))} "
       f"| {ratio(rate('w1.rust.32'), rate(f'w1.{peer}.32'))} | {ratio(cpu_ms(f'w1.{peer}.32'), cpu_ms('w1.rust.32'))} |")
 ceil32 = rate("ceiling.32")
 r32 = rate("w1.rust.32")
+p("")
+p(f"winrm-rs runs `WinrmClient::run_command` (shell, command, Receive until done, Signal, Delete: the")
+p(f"same five requests), 32 tasks sharing one client; failures one at a time: {fails('w1.winrmrs.1')}; "
+  f"32 at once: {fails('w1.winrmrs.32')}.")
 p("")
 if r32 and ceil32:
     p(f"With 32 at once tokio-winrm reaches {100 * r32 / ceil32:.0f}% of the simulator's ceiling measured above; "
@@ -129,13 +152,17 @@ def mbcpu(tag):
     return b / 1e6 / c if b and c else None
 
 
-for c in ("rust", "pywinrm", "pypsrp"):
-    name = "tokio-winrm" if c == "rust" else c
+for c in ("rust",) + PEERS:
+    name = NAMES[c]
     p(f"| {name} | {fmt(mbs(f'w2.{c}'))} | {fmt(mbcpu(f'w2.{c}'))} | {fmt(get(f'w2.{c}', 'cpu_s'), 2)} |")
 raw2 = get("w2.rust", "bytes") / 1e6 / get("w2.rust", "raw_s") if get("w2.rust", "raw_s") else None
+rs_mib = (get("w2.winrmrs", "bytes") or 0) / 2**20
 p(f"| raw parse + decode (one core) | {fmt(raw2)} | {fmt(raw2)} | |")
-for peer in ("pywinrm", "pypsrp"):
-    p(f"| ratio vs {peer} | {ratio(mbs('w2.rust'), mbs(f'w2.{peer}'))} | {ratio(mbcpu('w2.rust'), mbcpu(f'w2.{peer}'))} | |")
+for peer in PEERS:
+    p(f"| ratio vs {NAMES[peer]} | {ratio(mbs('w2.rust'), mbs(f'w2.{peer}'))} | {ratio(mbcpu('w2.rust'), mbcpu(f'w2.{peer}'))} | |")
+p("")
+p(f"winrm-rs: {rs_mib:.0f} MiB streamed (`Shell::start_command`, then `Shell::receive_next` until done, the")
+p(f"output counted and dropped; its one-call `run_command` keeps the whole output); {fails('w2.winrmrs', 'bytes')}.")
 p("")
 if raw2 and mbs("w2.rust"):
     w_pct, c_pct = 100 * mbs("w2.rust") / raw2, 100 * (mbcpu("w2.rust") or 0) / raw2
@@ -226,6 +253,27 @@ p("| --- | ---: | ---: |")
 p(f"| cancel -> Signal terminate at the simulator | {fmt(get('w4.rust', 'signal_p50_ms'), 3)} | {fmt(get('w4.rust', 'signal_p99_ms'), 3)} |")
 p(f"| cancel -> final `Exit(Cancelled)` | {fmt(get('w4.rust', 'final_p50_ms'), 3)} | {fmt(get('w4.rust', 'final_p99_ms'), 3)} |")
 p("")
+rs4 = "w4.winrmrs"
+p(f"winrm-rs {RS_VER} (`bench/peers/winrm-rs w4`): `run_command_with_cancel` with a `CancellationToken`,")
+p("cancelled once the command's Receive is pending at an embedded simulator, in the two forms winrm-rs")
+p("offers: `WinrmClient::run_command_with_cancel` (a shell per command) and `Shell::run_command_with_cancel`")
+p("(one shell; documented as sending Ctrl+C). Counted by the simulator 200 ms after the last run:")
+p("")
+p("| winrm-rs call | runs | returned `Cancelled` | cancel -> return p50 / p99 ms | Signals received | shells left open | commands left running |")
+p("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
+for label, k in (("`WinrmClient::run_command_with_cancel`", ""), ("`Shell::run_command_with_cancel`", "shell_")):
+    p(f"| {label} | {fmt(get(rs4, k + 'runs'))} | {fmt(get(rs4, k + 'cancelled'))} | "
+      f"{fmt(get(rs4, k + 'return_p50_ms'), 3)} / {fmt(get(rs4, k + 'return_p99_ms'), 3)} | {fmt(get(rs4, k + 'signals_sent'))} | "
+      f"{fmt(get(rs4, k + 'shells_left_open'))} | {fmt(get(rs4, k + 'commands_left_running'))} |")
+p("")
+if get(rs4, "runs") is not None:
+    p(f"Failures: {get(rs4, 'failures')} and {get(rs4, 'shell_failures')}. The call returns at once because it only drops")
+    p("its future (`tokio::select!` against the token); nothing reaches the server, so every cancelled command")
+    p("keeps running (and, through `WinrmClient`, keeps its shell: against Windows' default MaxShellsPerUser of 30")
+    p("the 31st call fails). tokio-winrm's `cancel()` sends Signal terminate and leaves nothing (table above).")
+else:
+    p(f"winrm-rs: {fails(rs4)}.")
+p("")
 p99 = max(get("w4.rust", "signal_p99_ms") or 1e9, get("w4.rust", "final_p99_ms") or 1e9)
 targets.append(("W4 p99 cancel latency", "< 5 ms", f"{p99:.2f} ms", p99 < 5, ""))
 
@@ -265,12 +313,18 @@ p("response unsealed; one handshake per connection).")
 p("")
 p("| client | Basic cmds/s | NTLM cmds/s | sealed/basic | Basic CPU ms/cmd | NTLM CPU ms/cmd |")
 p("| --- | ---: | ---: | ---: | ---: | ---: |")
-for c in ("rust", "pywinrm", "pypsrp"):
-    name = "tokio-winrm" if c == "rust" else c
+for c in ("rust",) + PEERS:
+    name = NAMES[c]
     b, n = rate(f"w6.{c}.basic"), rate(f"w6.{c}.ntlm")
+    if get(f"w6.{c}.ntlm", "failures"):
+        n = None
     p(f"| {name} | {fmt(b)} | {fmt(n)} | {fmt(100 * n / b if b and n else None, 0, '%')} | {fmt(cpu_ms(f'w6.{c}.basic'), 3)} | {fmt(cpu_ms(f'w6.{c}.ntlm'), 3)} |")
-for peer in ("pywinrm", "pypsrp"):
-    p(f"| NTLM ratio vs {peer} | | {ratio(rate('w6.rust.ntlm'), rate(f'w6.{peer}.ntlm'))} | | | {ratio(cpu_ms(f'w6.{peer}.ntlm'), cpu_ms('w6.rust.ntlm'))} |")
+for peer in PEERS:
+    p(f"| NTLM ratio vs {NAMES[peer]} | | {ratio(rate('w6.rust.ntlm'), rate(f'w6.{peer}.ntlm'))} | | | {ratio(cpu_ms(f'w6.{peer}.ntlm'), cpu_ms('w6.rust.ntlm'))} |")
+p("")
+p(f"winrm-rs over Basic: {fails('w6.winrmrs.basic')}; over NTLM with its default sealing (`EncryptionMode::Auto`): "
+  f"{fails('w6.winrmrs.ntlm')} (its rates are left out when any command failed). Why: see "
+  "[winrm-rs and the simulator's NTLM](#winrm-rs-and-the-simulators-ntlm) below.")
 p("")
 p("`cargo bench --bench sealing` measures the same against Get round trips and the raw")
 p("seal/unseal rate.")
@@ -278,6 +332,28 @@ p("")
 w6_auth = os.path.join(os.path.dirname(os.path.abspath(__file__)), "W6_AUTH.md")
 if os.path.exists(w6_auth):
     p(open(w6_auth).read().strip())
+    p("")
+
+# winrm-rs's NTLM as the simulator's counters saw it, and what was found (bench/WINRM_RS.md).
+pr = "ntlm.winrmrs"
+p("## winrm-rs and the simulator's NTLM")
+p("")
+p(f"`bench/peers/winrm-rs ntlm {get(pr, 'ops', 'N')}`: winrm-rs {RS_VER} runs W1 over NTLM with its default sealing")
+p("against an embedded simulator, with AllowUnencrypted false (Windows' default) and true; the simulator's")
+p("counters:")
+p("")
+p("| AllowUnencrypted | commands failed | requests | NTLM handshakes | sealed requests unsealed | sealed requests refused |")
+p("| --- | ---: | ---: | ---: | ---: | ---: |")
+for label, k in (("false (default)", ""), ("true", "allow_")):
+    p(f"| {label} | {fmt(get(pr, k + 'failures'))} of {fmt(get(pr, 'ops'))} | {fmt(get(pr, k + 'requests'))} | "
+      f"{fmt(get(pr, k + 'ntlm_handshakes'))} | {fmt(get(pr, k + 'sealed_messages'))} | {fmt(get(pr, k + 'unseal_failures'))} |")
+p("")
+if get(pr, "first_error"):
+    p(f"First error with AllowUnencrypted false: `{get(pr, 'first_error')}`.")
+    p("")
+rs_notes = os.path.join(os.path.dirname(os.path.abspath(__file__)), "WINRM_RS.md")
+if os.path.exists(rs_notes):
+    p(open(rs_notes).read().strip())
     p("")
 
 # Profile
@@ -336,7 +412,7 @@ p("## Machine")
 p("")
 p(f"{machine.get('nproc')} cores ({machine.get('cpu')}), {machine.get('kernel')}; {machine.get('rustc')}; "
   f"{machine.get('python')}, pywinrm {machine.get('pywinrm')}, pypsrp {machine.get('pypsrp')}, "
-  f"requests {machine.get('requests')}; tree {machine.get('commit')}.")
+  f"requests {machine.get('requests')}, winrm-rs {RS_VER}; tree {machine.get('commit')}.")
 p("")
 p("## Reproduce")
 p("")
@@ -345,6 +421,7 @@ p("bash bench/compare.sh              # full run, about 2.5 minutes on 2 cores; 
 p("QUICK=1 bash bench/compare.sh      # reduced counts, about 1 minute")
 p("```")
 p("")
-p("Counts are set by environment variables (listed at the top of `bench/compare.sh`); the peers are")
-p("installed from PyPI into `~/.cache/tokio-winrm-bench-venv` on first use.")
+p("Counts are set by environment variables (listed at the top of `bench/compare.sh`); the Python peers")
+p("are installed from PyPI into `~/.cache/tokio-winrm-bench-venv` on first use; winrm-rs is built from")
+p("crates.io (the version pinned in `bench/peers/winrm-rs/Cargo.toml`) in `~/.cache/winrm-rs-scratch`.")
 print("\n".join(out))
