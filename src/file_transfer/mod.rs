@@ -794,7 +794,8 @@ async fn copy_file(
         .param("Expand", expand)
         .param("AllowUnc", o.allow_unc)
         .streaming_input()
-        .cancellation(token.clone())
+        // No token here: a cancel stops the pipeline below (`p.cancel()`), so that the
+        // cleanup runs once the pipeline has ended.
         .start()
         .await?;
     let mut sha = Sha256::new();
@@ -846,6 +847,9 @@ async fn copy_file(
     }
     .await;
     let digest = hex(&sha.finalize());
+    if sent.is_err() {
+        p.cancel();
+    }
     let end = match early {
         Some(end) => Ok(end),
         None => drain(&mut p, |v| outputs.push(v)).await,
@@ -866,7 +870,7 @@ async fn copy_file(
         PipelineEnd::Completed => {}
         PipelineEnd::Stopped { reason } => {
             cleanup(pool, remote, name, &temp, expand, o.allow_unc).await;
-            return Err(stopped(reason));
+            return Err(stopped(reason.or_else(|| token.is_cancelled().then_some(CancelReason::User))));
         }
         PipelineEnd::Failed(error) => return Err(map_failure(Error::PipelineFailed { error }, remote)),
     }
