@@ -966,8 +966,13 @@ async fn fetch_file(
     let mut theirs: Option<String> = None;
     let mut label = remote.to_string();
     let end = loop {
-        // The pipeline sees the token too and ends Stopped: keep reading for that.
-        let ev = p.next().await;
+        // A cancel ends the download at once: dropping the pipeline stops it (on a
+        // background task) and `temp` removes the partial file.
+        let ev = tokio::select! {
+            biased;
+            () = token.cancelled() => return Err(Error::Cancelled { reason: CancelReason::User }),
+            ev = p.next() => ev,
+        };
         let Some(ev) = ev else {
             return Err(Error::State("the pipeline's stream ended without a final state".into()));
         };
