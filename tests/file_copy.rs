@@ -81,10 +81,16 @@ async fn sizes_around_the_chunk_round_trip() {
     let (sim, client) = setup().await;
     let pool = within(10, client.runspace_pool().open()).await.unwrap();
     let chunk = pool.file_chunk_size();
-    assert!(chunk > 50_000, "a 150 KiB envelope carries big chunks: {chunk}");
+    assert!(
+        chunk > 50_000,
+        "a 150 KiB envelope carries big chunks: {chunk}"
+    );
     let dir = scratch("sizes");
     sim.create_dir(r"C:\In").unwrap();
-    for (i, n) in [0, 1, chunk, chunk + 1, 3 * chunk - 1].into_iter().enumerate() {
+    for (i, n) in [0, 1, chunk, chunk + 1, 3 * chunk - 1]
+        .into_iter()
+        .enumerate()
+    {
         let data = bytes(n, i as u64);
         let src = dir.join(format!("f{n}.bin"));
         std::fs::write(&src, &data).unwrap();
@@ -97,7 +103,11 @@ async fn sizes_around_the_chunk_round_trip() {
         let back = dir.join(format!("back{n}.bin"));
         let down = within(30, pool.fetch(&remote, &back)).await.unwrap();
         assert_eq!(down.bytes, n as u64);
-        assert_eq!(std::fs::read(&back).unwrap(), data, "{n} bytes came back intact");
+        assert_eq!(
+            std::fs::read(&back).unwrap(),
+            data,
+            "{n} bytes came back intact"
+        );
     }
     assert!(temps(sim.list_files(r"C:\In")).is_empty());
     assert!(temps(local_names(&dir)).is_empty());
@@ -146,21 +156,40 @@ async fn non_ascii_names_and_env_vars() {
     let src = dir.join("Données ✓ 日本.txt");
     std::fs::write(&src, "héllo").unwrap();
     let temp = format!(r"C:\Users\{}\AppData\Local\Temp", sim.user());
-    within(30, client.copy(&src, r"%TEMP%\Grüße ✓.txt")).await.unwrap();
-    assert_eq!(sim.file(&format!(r"{temp}\grüße ✓.txt")).unwrap(), "héllo".as_bytes());
-    let up = within(30, client.copy(&src, r"$env:TEMP\b.txt")).await.unwrap();
+    within(30, client.copy(&src, r"%TEMP%\Grüße ✓.txt"))
+        .await
+        .unwrap();
+    assert_eq!(
+        sim.file(&format!(r"{temp}\grüße ✓.txt")).unwrap(),
+        "héllo".as_bytes()
+    );
+    let up = within(30, client.copy(&src, r"$env:TEMP\b.txt"))
+        .await
+        .unwrap();
     assert_eq!(up.destination, format!(r"{temp}\b.txt"));
-    within(30, client.copy(&src, r"${env:temp}\")).await.unwrap();
+    within(30, client.copy(&src, r"${env:temp}\"))
+        .await
+        .unwrap();
     assert!(sim.file(&format!(r"{temp}\Données ✓ 日本.txt")).is_some());
     // Expansion off: the name is literal (and the directory does not exist).
-    let e = within(30, client.copy(&src, r"%TEMP%\c.txt").expand_variables(false))
-        .await
-        .unwrap_err();
-    assert_eq!(e.transfer_kind(), Some(TransferErrorKind::RemoteNotFound), "{e}");
+    let e = within(
+        30,
+        client.copy(&src, r"%TEMP%\c.txt").expand_variables(false),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(
+        e.transfer_kind(),
+        Some(TransferErrorKind::RemoteNotFound),
+        "{e}"
+    );
     let back = dir.join("ß.txt");
-    within(30, client.fetch(r"%TEMP%\GRÜSSE ✓.txt".replace("SS", "ß").as_str(), &back))
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
+    within(
+        30,
+        client.fetch(r"%TEMP%\GRÜSSE ✓.txt".replace("SS", "ß").as_str(), &back),
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(std::fs::read(&back).unwrap(), "héllo".as_bytes());
 }
 
@@ -171,44 +200,112 @@ async fn refusals_and_failures_are_typed() {
     let src = dir.join("a.txt");
     std::fs::write(&src, "new").unwrap();
     // Missing local source.
-    let e = within(10, client.copy(dir.join("nope"), r"C:\x")).await.unwrap_err();
-    assert_eq!(e.transfer_kind(), Some(TransferErrorKind::LocalNotFound), "{e}");
-    // A local directory without recursive.
-    let e = within(10, client.copy(&dir, r"C:\x")).await.unwrap_err();
-    assert_eq!(e.transfer_kind(), Some(TransferErrorKind::LocalIsDirectory), "{e}");
-    // UNC and device paths, unless allowed.
-    for p in [r"\\server\share\a.txt", r"\\?\C:\a.txt", r"\\.\C:\a.txt", "//server/share/a"] {
-        let e = within(10, client.copy(&src, p)).await.unwrap_err();
-        assert_eq!(e.transfer_kind(), Some(TransferErrorKind::PathRefused), "{p}: {e}");
-        let e = within(10, client.fetch(p, dir.join("u"))).await.unwrap_err();
-        assert_eq!(e.transfer_kind(), Some(TransferErrorKind::PathRefused), "{p}: {e}");
-    }
-    let e = within(10, client.copy(&src, r"\\server\share\a.txt").allow_unc(true))
+    let e = within(10, client.copy(dir.join("nope"), r"C:\x"))
         .await
         .unwrap_err();
-    assert_eq!(e.transfer_kind(), Some(TransferErrorKind::RemoteNotFound), "{e}");
+    assert_eq!(
+        e.transfer_kind(),
+        Some(TransferErrorKind::LocalNotFound),
+        "{e}"
+    );
+    // A local directory without recursive.
+    let e = within(10, client.copy(&dir, r"C:\x")).await.unwrap_err();
+    assert_eq!(
+        e.transfer_kind(),
+        Some(TransferErrorKind::LocalIsDirectory),
+        "{e}"
+    );
+    // UNC and device paths, unless allowed.
+    for p in [
+        r"\\server\share\a.txt",
+        r"\\?\C:\a.txt",
+        r"\\.\C:\a.txt",
+        "//server/share/a",
+    ] {
+        let e = within(10, client.copy(&src, p)).await.unwrap_err();
+        assert_eq!(
+            e.transfer_kind(),
+            Some(TransferErrorKind::PathRefused),
+            "{p}: {e}"
+        );
+        let e = within(10, client.fetch(p, dir.join("u")))
+            .await
+            .unwrap_err();
+        assert_eq!(
+            e.transfer_kind(),
+            Some(TransferErrorKind::PathRefused),
+            "{p}: {e}"
+        );
+    }
+    let e = within(
+        10,
+        client.copy(&src, r"\\server\share\a.txt").allow_unc(true),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(
+        e.transfer_kind(),
+        Some(TransferErrorKind::RemoteNotFound),
+        "{e}"
+    );
     // Remote file missing, remote directory where a file was expected.
-    let e = within(10, client.fetch(r"C:\missing.txt", dir.join("m"))).await.unwrap_err();
-    assert_eq!(e.transfer_kind(), Some(TransferErrorKind::RemoteNotFound), "{e}");
-    let e = within(10, client.fetch(r"C:\Windows", dir.join("w"))).await.unwrap_err();
-    assert_eq!(e.transfer_kind(), Some(TransferErrorKind::RemoteIsDirectory), "{e}");
+    let e = within(10, client.fetch(r"C:\missing.txt", dir.join("m")))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        e.transfer_kind(),
+        Some(TransferErrorKind::RemoteNotFound),
+        "{e}"
+    );
+    let e = within(10, client.fetch(r"C:\Windows", dir.join("w")))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        e.transfer_kind(),
+        Some(TransferErrorKind::RemoteIsDirectory),
+        "{e}"
+    );
     // The target's directory is missing.
-    let e = within(10, client.copy(&src, r"C:\No\Such\a.txt")).await.unwrap_err();
-    assert_eq!(e.transfer_kind(), Some(TransferErrorKind::RemoteNotFound), "{e}");
+    let e = within(10, client.copy(&src, r"C:\No\Such\a.txt"))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        e.transfer_kind(),
+        Some(TransferErrorKind::RemoteNotFound),
+        "{e}"
+    );
     // A read-only target keeps its contents.
     sim.put_file(r"C:\Data\ro.txt", "old").unwrap();
     assert!(sim.set_read_only(r"C:\Data\ro.txt", true));
-    let e = within(10, client.copy(&src, r"C:\Data\ro.txt")).await.unwrap_err();
-    assert_eq!(e.transfer_kind(), Some(TransferErrorKind::AccessDenied), "{e}");
+    let e = within(10, client.copy(&src, r"C:\Data\ro.txt"))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        e.transfer_kind(),
+        Some(TransferErrorKind::AccessDenied),
+        "{e}"
+    );
     assert_eq!(sim.file(r"C:\Data\ro.txt").unwrap(), b"old");
     assert!(sim.file_info(r"C:\Data\ro.txt").unwrap().read_only);
     // No overwrite: refused on both sides.
     sim.put_file(r"C:\Data\rw.txt", "old").unwrap();
-    let e = within(10, client.copy(&src, r"C:\Data\rw.txt").overwrite(false)).await.unwrap_err();
-    assert_eq!(e.transfer_kind(), Some(TransferErrorKind::AlreadyExists), "{e}");
+    let e = within(10, client.copy(&src, r"C:\Data\rw.txt").overwrite(false))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        e.transfer_kind(),
+        Some(TransferErrorKind::AlreadyExists),
+        "{e}"
+    );
     assert_eq!(sim.file(r"C:\Data\rw.txt").unwrap(), b"old");
-    let e = within(10, client.fetch(r"C:\Data\rw.txt", &src).overwrite(false)).await.unwrap_err();
-    assert_eq!(e.transfer_kind(), Some(TransferErrorKind::AlreadyExists), "{e}");
+    let e = within(10, client.fetch(r"C:\Data\rw.txt", &src).overwrite(false))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        e.transfer_kind(),
+        Some(TransferErrorKind::AlreadyExists),
+        "{e}"
+    );
     assert_eq!(std::fs::read(&src).unwrap(), b"new");
     assert_eq!(temps(sim.list_files(r"C:\Data")), Vec::<String>::new());
     assert_eq!(temps(local_names(&dir)), Vec::<String>::new());
@@ -223,8 +320,13 @@ async fn injected_hash_mismatch_keeps_the_previous_version() {
     std::fs::write(&src, &data).unwrap();
     sim.put_file(r"C:\Data\a.bin", "previous").unwrap();
     sim.inject_file_corruption(1);
-    let e = within(30, client.copy(&src, r"C:\Data\a.bin")).await.unwrap_err();
-    let Error::HashMismatch { expected, actual, .. } = &e else {
+    let e = within(30, client.copy(&src, r"C:\Data\a.bin"))
+        .await
+        .unwrap_err();
+    let Error::HashMismatch {
+        expected, actual, ..
+    } = &e
+    else {
         panic!("expected a hash mismatch, got {e:?}")
     };
     assert_eq!(expected, &sha(&data));
@@ -232,13 +334,17 @@ async fn injected_hash_mismatch_keeps_the_previous_version() {
     assert_eq!(sim.file(r"C:\Data\a.bin").unwrap(), b"previous");
     assert_eq!(sim.list_files(r"C:\Data"), vec!["a.bin".to_string()]);
     // Now it goes through.
-    within(30, client.copy(&src, r"C:\Data\a.bin")).await.unwrap();
+    within(30, client.copy(&src, r"C:\Data\a.bin"))
+        .await
+        .unwrap();
     assert_eq!(sim.file(r"C:\Data\a.bin").unwrap(), data);
     // A download with a corrupted byte leaves the local file as it was.
     let local = dir.join("b.bin");
     std::fs::write(&local, "mine").unwrap();
     sim.inject_file_corruption(1);
-    let e = within(30, client.fetch(r"C:\Data\a.bin", &local)).await.unwrap_err();
+    let e = within(30, client.fetch(r"C:\Data\a.bin", &local))
+        .await
+        .unwrap_err();
     assert!(matches!(e, Error::HashMismatch { .. }), "{e:?}");
     assert_eq!(std::fs::read(&local).unwrap(), b"mine");
     assert!(temps(local_names(&dir)).is_empty());
@@ -256,15 +362,24 @@ async fn directory_trees_round_trip_with_empty_directories() {
     std::fs::write(src.join("a/one.bin"), bytes(70_000, 1)).unwrap();
     std::fs::write(src.join("a/b/c/deep ✓.txt"), "deep").unwrap();
     std::fs::write(src.join("a/b/zero"), "").unwrap();
-    let up = within(60, client.copy(&src, r"C:\Tree").recursive(true)).await.unwrap();
+    let up = within(60, client.copy(&src, r"C:\Tree").recursive(true))
+        .await
+        .unwrap();
     assert_eq!(up.files, 4);
     assert_eq!(up.bytes, 3 + 70_000 + 4);
     assert_eq!(up.destination, r"C:\Tree");
     let mut listed = sim.list_files(r"C:\Tree");
     listed.sort();
     let mut want: Vec<String> = [
-        "a", r"a\b", r"a\b\c", r"a\b\c\deep ✓.txt", r"a\b\zero", r"a\empty too", r"a\one.bin",
-        "empty", "top.txt",
+        "a",
+        r"a\b",
+        r"a\b\c",
+        r"a\b\c\deep ✓.txt",
+        r"a\b\zero",
+        r"a\empty too",
+        r"a\one.bin",
+        "empty",
+        "top.txt",
     ]
     .iter()
     .map(|s| s.to_string())
@@ -273,38 +388,61 @@ async fn directory_trees_round_trip_with_empty_directories() {
     assert_eq!(listed, want);
     assert_eq!(sim.file(r"C:\Tree\a\b\c\deep ✓.txt").unwrap(), b"deep");
     let back = dir.join("back");
-    let down = within(60, client.fetch(r"C:\Tree", &back).recursive(true)).await.unwrap();
+    let down = within(60, client.fetch(r"C:\Tree", &back).recursive(true))
+        .await
+        .unwrap();
     assert_eq!(down.files, 4);
     assert!(back.join("empty").is_dir());
     assert!(back.join("a/empty too").is_dir());
-    assert_eq!(std::fs::read(back.join("a/one.bin")).unwrap(), bytes(70_000, 1));
-    assert_eq!(std::fs::read(back.join("a/b/c/deep ✓.txt")).unwrap(), b"deep");
+    assert_eq!(
+        std::fs::read(back.join("a/one.bin")).unwrap(),
+        bytes(70_000, 1)
+    );
+    assert_eq!(
+        std::fs::read(back.join("a/b/c/deep ✓.txt")).unwrap(),
+        b"deep"
+    );
     assert_eq!(std::fs::read(back.join("a/b/zero")).unwrap(), b"");
     // A recursive fetch of a file is a fetch of that file.
     let one = dir.join("one.bin");
-    within(30, client.fetch(r"C:\Tree\a\one.bin", &one).recursive(true)).await.unwrap();
+    within(30, client.fetch(r"C:\Tree\a\one.bin", &one).recursive(true))
+        .await
+        .unwrap();
     assert_eq!(std::fs::read(&one).unwrap(), bytes(70_000, 1));
     // Missing remote tree.
-    let e = within(30, client.fetch(r"C:\NoTree", dir.join("x")).recursive(true))
-        .await
-        .unwrap_err();
-    assert_eq!(e.transfer_kind(), Some(TransferErrorKind::RemoteNotFound), "{e}");
+    let e = within(
+        30,
+        client.fetch(r"C:\NoTree", dir.join("x")).recursive(true),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(
+        e.transfer_kind(),
+        Some(TransferErrorKind::RemoteNotFound),
+        "{e}"
+    );
 }
 
 #[tokio::test]
 async fn cancel_at_random_points_leaves_nothing_partial() {
     let (sim, client) = setup().await;
-    let pool = within(10, client.runspace_pool().max_runspaces(2).open()).await.unwrap();
+    let pool = within(10, client.runspace_pool().max_runspaces(2).open())
+        .await
+        .unwrap();
     let dir = scratch("cancel");
     let data = bytes(600_000, 9);
     let src = dir.join("big.bin");
     std::fs::write(&src, &data).unwrap();
-    sim.put_file(r"C:\Data\big.bin", "previous version").unwrap();
+    sim.put_file(r"C:\Data\big.bin", "previous version")
+        .unwrap();
     sim.put_file(r"C:\Data\remote.bin", &data).unwrap();
     let local = dir.join("local.bin");
     let mut cancelled = (0, 0);
     // Thresholds spread over the file (and one before anything is sent).
-    for (i, at) in [0u64, 1, 30_000, 123_457, 300_000, 480_000, 599_999].into_iter().enumerate() {
+    for (i, at) in [0u64, 1, 30_000, 123_457, 300_000, 480_000, 599_999]
+        .into_iter()
+        .enumerate()
+    {
         // Upload over an existing file.
         let token = CancellationToken::new();
         let t = token.clone();
@@ -329,7 +467,11 @@ async fn cancel_at_random_points_leaves_nothing_partial() {
             Ok(_) => assert_eq!(now, data, "#{i}: a finished copy is whole"),
             Err(e) => panic!("#{i}: {e}"),
         }
-        assert_eq!(temps(sim.list_files(r"C:\Data")), Vec::<String>::new(), "#{i}");
+        assert_eq!(
+            temps(sim.list_files(r"C:\Data")),
+            Vec::<String>::new(),
+            "#{i}"
+        );
         // Download over an existing local file.
         std::fs::write(&local, "mine").unwrap();
         let token = CancellationToken::new();
@@ -363,17 +505,32 @@ async fn cancel_at_random_points_leaves_nothing_partial() {
             tokio::time::sleep(Duration::from_millis(3 * i as u64)).await;
             t.cancel();
         });
-        let r = within(30, pool.copy(&src, r"C:\Data\timed.bin").chunk_size(8_192).cancellation(token)).await;
+        let r = within(
+            30,
+            pool.copy(&src, r"C:\Data\timed.bin")
+                .chunk_size(8_192)
+                .cancellation(token),
+        )
+        .await;
         match (r, sim.file(r"C:\Data\timed.bin")) {
             (Err(e), _) if !e.is_cancelled() => panic!("#{i}: {e}"),
             (_, Some(now)) => assert_eq!(now, data, "#{i}: whole or absent"),
             (_, None) => {}
         }
-        assert_eq!(temps(sim.list_files(r"C:\Data")), Vec::<String>::new(), "#{i}");
+        assert_eq!(
+            temps(sim.list_files(r"C:\Data")),
+            Vec::<String>::new(),
+            "#{i}"
+        );
     }
-    assert!(cancelled.0 >= 5 && cancelled.1 >= 5, "most were cancelled: {cancelled:?}");
+    assert!(
+        cancelled.0 >= 5 && cancelled.1 >= 5,
+        "most were cancelled: {cancelled:?}"
+    );
     // The pool is still usable.
-    within(30, pool.copy(&src, r"C:\Data\big.bin")).await.unwrap();
+    within(30, pool.copy(&src, r"C:\Data\big.bin"))
+        .await
+        .unwrap();
     assert_eq!(sim.file(r"C:\Data\big.bin").unwrap(), data);
     within(10, pool.close()).await.unwrap();
 }

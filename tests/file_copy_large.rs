@@ -52,7 +52,9 @@ async fn hundred_mib_up_and_down_in_bounded_memory() {
         let mut piece = vec![0u8; 1 << 20];
         for _ in 0..(SIZE >> 20) {
             for b in piece.iter_mut() {
-                x = x.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+                x = x
+                    .wrapping_mul(6_364_136_223_846_793_005)
+                    .wrapping_add(1_442_695_040_888_963_407);
                 *b = (x >> 33) as u8;
             }
             f.write_all(&piece).unwrap();
@@ -77,7 +79,10 @@ async fn hundred_mib_up_and_down_in_bounded_memory() {
     assert_eq!((info.len, info.sha256.as_str()), (SIZE, want.as_str()));
     let back = dir.join("back.bin");
     let t = Instant::now();
-    let down = client.fetch(r"C:\Windows\TEMP\big.bin", &back).await.unwrap();
+    let down = client
+        .fetch(r"C:\Windows\TEMP\big.bin", &back)
+        .await
+        .unwrap();
     let down_time = t.elapsed();
     assert_eq!(down.bytes, SIZE);
     assert_eq!(hash_file(&back), want);

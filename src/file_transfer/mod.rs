@@ -177,7 +177,10 @@ macro_rules! builder_options {
             }
 
             /// Called after every chunk, and once at the start and the end.
-            pub fn progress(mut self, f: impl Fn(&TransferProgress) + Send + Sync + 'static) -> Self {
+            pub fn progress(
+                mut self,
+                f: impl Fn(&TransferProgress) + Send + Sync + 'static,
+            ) -> Self {
                 self.opts.progress = Some(Arc::new(f));
                 self
             }
@@ -250,7 +253,11 @@ impl Client {
     /// Downloads the host's file (or, with [`FetchBuilder::recursive`], directory)
     /// `remote` to `local`, over a runspace pool opened for it. A `local` that is an
     /// existing directory receives the file under its remote name.
-    pub fn fetch(&self, remote: impl Into<String>, local: impl AsRef<Path>) -> FetchBuilder<'static> {
+    pub fn fetch(
+        &self,
+        remote: impl Into<String>,
+        local: impl AsRef<Path>,
+    ) -> FetchBuilder<'static> {
         FetchBuilder {
             via: Via::Client(self.clone()),
             remote: remote.into(),
@@ -331,14 +338,23 @@ impl<'a> CopyBuilder<'a> {
     /// never partial.
     pub async fn run(self) -> Result<TransferSummary> {
         let start = Instant::now();
-        let CopyBuilder { via, local, remote, opts } = self;
+        let CopyBuilder {
+            via,
+            local,
+            remote,
+            opts,
+        } = self;
         refuse_unc(&remote, opts.allow_unc)?;
         let meta = std::fs::metadata(&local).map_err(|e| local_error(&local, e))?;
         let mut plan = Vec::new();
         let mut dirs = Vec::new();
         if meta.is_dir() {
             if !opts.recursive {
-                return Err(transfer(TransferErrorKind::LocalIsDirectory, &local.display().to_string(), ""));
+                return Err(transfer(
+                    TransferErrorKind::LocalIsDirectory,
+                    &local.display().to_string(),
+                    "",
+                ));
             }
             walk(&local, &mut Vec::new(), &mut plan, &mut dirs)?;
         }
@@ -351,7 +367,17 @@ impl<'a> CopyBuilder<'a> {
                 meter.total = meta.len();
                 meter.emit(&local.display().to_string());
                 let name = local.file_name().map(|n| n.to_string_lossy().into_owned());
-                let (dest, sha) = copy_file(pool, &local, &remote, name.as_deref(), &opts, opts.expand, chunk, &mut meter).await?;
+                let (dest, sha) = copy_file(
+                    pool,
+                    &local,
+                    &remote,
+                    name.as_deref(),
+                    &opts,
+                    opts.expand,
+                    chunk,
+                    &mut meter,
+                )
+                .await?;
                 return Ok(TransferSummary {
                     bytes: meter.done,
                     files: 1,
@@ -363,7 +389,10 @@ impl<'a> CopyBuilder<'a> {
             }
             meter.total = plan.iter().map(|(_, len)| *len).sum();
             meter.emit(&local.display().to_string());
-            let rel_dirs: Vec<PsValue> = dirs.iter().map(|d: &Vec<String>| PsValue::from(d.join("\\"))).collect();
+            let rel_dirs: Vec<PsValue> = dirs
+                .iter()
+                .map(|d: &Vec<String>| PsValue::from(d.join("\\")))
+                .collect();
             let mk = pool
                 .pipeline()
                 .script(scripts::MKDIR)
@@ -381,7 +410,9 @@ impl<'a> CopyBuilder<'a> {
                 .and_then(|v| v.property("Root"))
                 .and_then(PsValue::as_str)
                 .map(str::to_string)
-                .ok_or_else(|| Error::State("the host did not say where it created the directory".into()))?;
+                .ok_or_else(|| {
+                    Error::State("the host did not say where it created the directory".into())
+                })?;
             let mut files = 0;
             for (rel, _) in &plan {
                 let mut src = local.clone();
@@ -429,7 +460,12 @@ impl<'a> FetchBuilder<'a> {
     /// a complete, verified file.
     pub async fn run(self) -> Result<TransferSummary> {
         let start = Instant::now();
-        let FetchBuilder { via, remote, local, opts } = self;
+        let FetchBuilder {
+            via,
+            remote,
+            local,
+            opts,
+        } = self;
         refuse_unc(&remote, opts.allow_unc)?;
         let pool_token = opts.token.clone();
         let token = opts.token.clone();
@@ -437,7 +473,17 @@ impl<'a> FetchBuilder<'a> {
             let chunk = chunk_limit(pool, opts.chunk_size);
             let mut meter = Meter::new(&opts, start);
             if !opts.recursive {
-                let (dest, sha) = fetch_file(pool, &remote, &local, true, &opts, opts.expand, chunk, &mut meter).await?;
+                let (dest, sha) = fetch_file(
+                    pool,
+                    &remote,
+                    &local,
+                    true,
+                    &opts,
+                    opts.expand,
+                    chunk,
+                    &mut meter,
+                )
+                .await?;
                 return Ok(TransferSummary {
                     bytes: meter.done,
                     files: 1,
@@ -458,14 +504,17 @@ impl<'a> FetchBuilder<'a> {
                 .await
                 .map_err(|e| map_failure(e, &remote))?;
             let mut items = listed.output.iter();
-            let head = items.next().ok_or_else(|| Error::State("the host listed nothing".into()))?;
+            let head = items
+                .next()
+                .ok_or_else(|| Error::State("the host listed nothing".into()))?;
             let root = head
                 .property("Root")
                 .and_then(PsValue::as_str)
                 .unwrap_or(&remote)
                 .to_string();
             if head.property("Directory").and_then(PsValue::as_bool) != Some(true) {
-                let (dest, sha) = fetch_file(pool, &root, &local, true, &opts, false, chunk, &mut meter).await?;
+                let (dest, sha) =
+                    fetch_file(pool, &root, &local, true, &opts, false, chunk, &mut meter).await?;
                 return Ok(TransferSummary {
                     bytes: meter.done,
                     files: 1,
@@ -480,7 +529,11 @@ impl<'a> FetchBuilder<'a> {
                 let rel = v.property("Path").and_then(PsValue::as_str).unwrap_or("");
                 let parts = safe_relative(rel)?;
                 let is_dir = v.property("Directory").and_then(PsValue::as_bool) == Some(true);
-                let len = v.property("Length").and_then(PsValue::as_i64).unwrap_or(0).max(0) as u64;
+                let len = v
+                    .property("Length")
+                    .and_then(PsValue::as_i64)
+                    .unwrap_or(0)
+                    .max(0) as u64;
                 entries.push((rel.to_string(), parts, is_dir, len));
             }
             meter.total = entries.iter().filter(|e| !e.2).map(|e| e.3).sum();
@@ -704,15 +757,19 @@ fn tagged(error: &ErrorRecord) -> Option<&str> {
 
 fn hex(bytes: &[u8]) -> String {
     use std::fmt::Write as _;
-    bytes.iter().fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
-        let _ = write!(s, "{b:02x}");
-        s
-    })
+    bytes
+        .iter()
+        .fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
+            let _ = write!(s, "{b:02x}");
+            s
+        })
 }
 
 /// Reads up to `n` bytes (fewer only at the end) on a blocking thread.
 async fn read_chunk(file: &mut Option<std::fs::File>, n: usize) -> std::io::Result<Vec<u8>> {
-    let mut f = file.take().ok_or_else(|| std::io::Error::other("file closed"))?;
+    let mut f = file
+        .take()
+        .ok_or_else(|| std::io::Error::other("file closed"))?;
     let (f, r) = tokio::task::spawn_blocking(move || {
         use std::io::Read as _;
         let mut buf = vec![0u8; n];
@@ -736,7 +793,9 @@ async fn read_chunk(file: &mut Option<std::fs::File>, n: usize) -> std::io::Resu
 
 /// Writes `bytes` on a blocking thread.
 async fn write_chunk(file: &mut Option<std::fs::File>, bytes: Vec<u8>) -> std::io::Result<()> {
-    let mut f = file.take().ok_or_else(|| std::io::Error::other("file closed"))?;
+    let mut f = file
+        .take()
+        .ok_or_else(|| std::io::Error::other("file closed"))?;
     let (f, r) = tokio::task::spawn_blocking(move || {
         use std::io::Write as _;
         let r = f.write_all(&bytes);
@@ -765,7 +824,9 @@ async fn drain(p: &mut Pipeline, mut on_output: impl FnMut(PsValue)) -> Result<P
             _ => {}
         }
     }
-    Err(Error::State("the pipeline's stream ended without a final state".into()))
+    Err(Error::State(
+        "the pipeline's stream ended without a final state".into(),
+    ))
 }
 
 /// Uploads one file; returns the host's path and the agreed hash.
@@ -856,7 +917,9 @@ async fn copy_file(
     };
     let end = match (sent, end) {
         // The pipeline's own end explains a failed Send best.
-        (_, Ok(PipelineEnd::Failed(error))) => return Err(map_failure(Error::PipelineFailed { error }, remote)),
+        (_, Ok(PipelineEnd::Failed(error))) => {
+            return Err(map_failure(Error::PipelineFailed { error }, remote));
+        }
         (Err(e), Ok(PipelineEnd::Completed)) | (Err(e), Err(_)) => {
             if e.is_cancelled() {
                 cleanup(pool, remote, name, &temp, expand, o.allow_unc).await;
@@ -870,20 +933,32 @@ async fn copy_file(
         PipelineEnd::Completed => {}
         PipelineEnd::Stopped { reason } => {
             cleanup(pool, remote, name, &temp, expand, o.allow_unc).await;
-            return Err(stopped(reason.or_else(|| token.is_cancelled().then_some(CancelReason::User))));
+            return Err(stopped(
+                reason.or_else(|| token.is_cancelled().then_some(CancelReason::User)),
+            ));
         }
-        PipelineEnd::Failed(error) => return Err(map_failure(Error::PipelineFailed { error }, remote)),
+        PipelineEnd::Failed(error) => {
+            return Err(map_failure(Error::PipelineFailed { error }, remote));
+        }
     }
-    let result = outputs.iter().rev().find(|v| v.property("Sha256").is_some());
+    let result = outputs
+        .iter()
+        .rev()
+        .find(|v| v.property("Sha256").is_some());
     let Some(result) = result else {
-        return Err(Error::State("the host did not report the file's hash".into()));
+        return Err(Error::State(
+            "the host did not report the file's hash".into(),
+        ));
     };
     let dest = result
         .property("Path")
         .and_then(PsValue::as_str)
         .unwrap_or(remote)
         .to_string();
-    let theirs = result.property("Sha256").and_then(PsValue::as_str).unwrap_or("");
+    let theirs = result
+        .property("Sha256")
+        .and_then(PsValue::as_str)
+        .unwrap_or("");
     if !theirs.eq_ignore_ascii_case(&digest) {
         return Err(Error::HashMismatch {
             path: dest,
@@ -897,7 +972,14 @@ async fn copy_file(
 
 /// Removes the temporary file of a stopped upload (best effort, with its own deadline:
 /// the caller's token is cancelled by now).
-async fn cleanup(pool: &RunspacePool, remote: &str, name: Option<&str>, temp: &str, expand: bool, allow_unc: bool) {
+async fn cleanup(
+    pool: &RunspacePool,
+    remote: &str,
+    name: Option<&str>,
+    temp: &str,
+    expand: bool,
+    allow_unc: bool,
+) {
     let r = pool
         .pipeline()
         .script(scripts::CLEANUP)
@@ -974,20 +1056,28 @@ async fn fetch_file(
             ev = p.next() => ev,
         };
         let Some(ev) = ev else {
-            return Err(Error::State("the pipeline's stream ended without a final state".into()));
+            return Err(Error::State(
+                "the pipeline's stream ended without a final state".into(),
+            ));
         };
         match ev? {
             PsEvent::Output(PsValue::String(text)) => {
                 if file.is_none() {
-                    return Err(Error::State("the host sent data before the file's header".into()));
+                    return Err(Error::State(
+                        "the host sent data before the file's header".into(),
+                    ));
                 }
                 let bytes = base64::engine::general_purpose::STANDARD
                     .decode(text.trim())
-                    .map_err(|e| Error::State(format!("the host sent a chunk that is not base64: {e}")))?;
+                    .map_err(|e| {
+                        Error::State(format!("the host sent a chunk that is not base64: {e}"))
+                    })?;
                 sha.update(&bytes);
                 let n = bytes.len();
                 let path = temp.path.clone().unwrap_or_default();
-                write_chunk(&mut file, bytes).await.map_err(|e| local_error(&path, e))?;
+                write_chunk(&mut file, bytes)
+                    .await
+                    .map_err(|e| local_error(&path, e))?;
                 meter.add(n, &label);
             }
             PsEvent::Output(v) => {
@@ -998,7 +1088,11 @@ async fn fetch_file(
                         continue;
                     }
                     label = path.to_string();
-                    let len = v.property("Length").and_then(PsValue::as_i64).unwrap_or(0).max(0) as u64;
+                    let len = v
+                        .property("Length")
+                        .and_then(PsValue::as_i64)
+                        .unwrap_or(0)
+                        .max(0) as u64;
                     if meter.total == 0 {
                         meter.total = len;
                         meter.emit(&label);
@@ -1010,10 +1104,18 @@ async fn fetch_file(
                         target.push(leaf);
                     }
                     if !o.overwrite && target.exists() {
-                        return Err(transfer(TransferErrorKind::AlreadyExists, &target.display().to_string(), ""));
+                        return Err(transfer(
+                            TransferErrorKind::AlreadyExists,
+                            &target.display().to_string(),
+                            "",
+                        ));
                     }
                     if target.is_dir() {
-                        return Err(transfer(TransferErrorKind::Io, &target.display().to_string(), "the destination is a directory"));
+                        return Err(transfer(
+                            TransferErrorKind::Io,
+                            &target.display().to_string(),
+                            "the destination is a directory",
+                        ));
                     }
                     let dir = match target.parent() {
                         Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
@@ -1037,10 +1139,14 @@ async fn fetch_file(
     match end {
         PipelineEnd::Completed => {}
         PipelineEnd::Stopped { reason } => return Err(stopped(reason)),
-        PipelineEnd::Failed(error) => return Err(map_failure(Error::PipelineFailed { error }, remote)),
+        PipelineEnd::Failed(error) => {
+            return Err(map_failure(Error::PipelineFailed { error }, remote));
+        }
     }
     let (Some(dest), Some(f), Some(theirs)) = (dest, file.take(), theirs) else {
-        return Err(Error::State("the host did not send the whole file (header, data, hash)".into()));
+        return Err(Error::State(
+            "the host did not send the whole file (header, data, hash)".into(),
+        ));
     };
     let ours = hex(&sha.finalize());
     if !theirs.eq_ignore_ascii_case(&ours) {
@@ -1072,7 +1178,12 @@ mod tests {
 
     #[test]
     fn unc_and_device_paths() {
-        for p in [r"\\server\share\x", r"\\.\pipe\x", r"\\?\C:\x", "//server/share"] {
+        for p in [
+            r"\\server\share\x",
+            r"\\.\pipe\x",
+            r"\\?\C:\x",
+            "//server/share",
+        ] {
             assert!(is_unc(p), "{p}");
         }
         for p in [r"C:\x", r"\x", "x", r"%TEMP%\x", r"$env:TEMP\x"] {
@@ -1102,7 +1213,10 @@ mod tests {
             (scripts::MKDIR, "mkdir"),
             (scripts::CLEANUP, "cleanup"),
         ] {
-            assert_eq!(s.lines().next(), Some(format!("# tokio-winrm:{verb} v1").as_str()));
+            assert_eq!(
+                s.lines().next(),
+                Some(format!("# tokio-winrm:{verb} v1").as_str())
+            );
         }
     }
 

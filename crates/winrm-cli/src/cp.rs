@@ -128,7 +128,11 @@ fn summary_line(dir: Direction, s: &TransferSummary) -> String {
     };
     format!(
         "{} {}{what} {} {} in {:.2} s, {}/s",
-        if dir == Direction::Copy { "copied" } else { "fetched" },
+        if dir == Direction::Copy {
+            "copied"
+        } else {
+            "fetched"
+        },
         size(s.bytes),
         if dir == Direction::Copy { "to" } else { "into" },
         s.destination,
@@ -166,7 +170,15 @@ pub async fn run(
     let token = CancellationToken::new();
     let bar = bar();
     let mut interrupts = watch_ctrl_c();
-    let work = transfer(client, dir, &local, &remote, a, token.clone(), Some(bar.clone()));
+    let work = transfer(
+        client,
+        dir,
+        &local,
+        &remote,
+        a,
+        token.clone(),
+        Some(bar.clone()),
+    );
     tokio::pin!(work);
     let result = loop {
         tokio::select! {
@@ -251,10 +263,26 @@ pub async fn fan_out(
             let (shared, cancel) = (Arc::clone(&shared), cancel.clone());
             tasks.spawn(async move {
                 let (g, auth, ca, local, remote, a) = &*shared;
-                let r = match crate::build_client(g, t.url.clone(), auth.clone(), g.allow_http_basic, ca.as_deref()) {
+                let r = match crate::build_client(
+                    g,
+                    t.url.clone(),
+                    auth.clone(),
+                    g.allow_http_basic,
+                    ca.as_deref(),
+                ) {
                     Ok(client) => {
-                        let r = transfer(&client, Direction::Copy, local, remote, a, cancel.child_token(), None).await;
-                        let _ = tokio::time::timeout(Duration::from_secs(10), client.shutdown()).await;
+                        let r = transfer(
+                            &client,
+                            Direction::Copy,
+                            local,
+                            remote,
+                            a,
+                            cancel.child_token(),
+                            None,
+                        )
+                        .await;
+                        let _ =
+                            tokio::time::timeout(Duration::from_secs(10), client.shutdown()).await;
                         r.map_err(|e| crate::render::describe_error(&e))
                     }
                     Err(Failure::Winrm(e)) => Err(crate::render::describe_error(&e)),
@@ -306,7 +334,11 @@ pub async fn fan_out(
     eprintln!(
         "{total} hosts: {} copied, {failed} failed{} in {:.2} s",
         done - failed,
-        if cancel.is_cancelled() { " (interrupted)" } else { "" },
+        if cancel.is_cancelled() {
+            " (interrupted)"
+        } else {
+            ""
+        },
         started.elapsed().as_secs_f64()
     );
     Ok(if cancel.is_cancelled() {

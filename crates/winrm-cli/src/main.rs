@@ -562,7 +562,16 @@ async fn run_command(command: Cmd, global: &Global) -> ExitCode {
         remote,
     } = command
     {
-        return match cp::fan_out(global, &hosts, concurrency as usize, local, remote, &transfer).await {
+        return match cp::fan_out(
+            global,
+            &hosts,
+            concurrency as usize,
+            local,
+            remote,
+            &transfer,
+        )
+        .await
+        {
             Ok(code) => code,
             Err(f) => report_with_hint(f, global),
         };
@@ -1121,14 +1130,30 @@ async fn dispatch(client: &Client, g: &Global, cmd: Cmd) -> Result<ExitCode, Fai
             remote,
             ..
         } => {
-            return cp::run(client, cp::Direction::Copy, local, remote, &transfer, g.json).await;
+            return cp::run(
+                client,
+                cp::Direction::Copy,
+                local,
+                remote,
+                &transfer,
+                g.json,
+            )
+            .await;
         }
         Cmd::Fetch {
             transfer,
             remote,
             local,
         } => {
-            return cp::run(client, cp::Direction::Fetch, local, remote, &transfer, g.json).await;
+            return cp::run(
+                client,
+                cp::Direction::Fetch,
+                local,
+                remote,
+                &transfer,
+                g.json,
+            )
+            .await;
         }
     }
     Ok(ExitCode::SUCCESS)

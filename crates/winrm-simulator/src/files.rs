@@ -289,16 +289,35 @@ impl Files {
     }
 
     fn is_dir(&self, path: &str) -> bool {
-        is_root(path) || self.get_kind(path, |n| matches!(n, Some(Node { kind: Kind::Dir, .. })))
+        is_root(path)
+            || self.get_kind(path, |n| {
+                matches!(
+                    n,
+                    Some(Node {
+                        kind: Kind::Dir,
+                        ..
+                    })
+                )
+            })
     }
 
     fn is_file(&self, path: &str) -> bool {
-        self.get_kind(path, |n| matches!(n, Some(Node { kind: Kind::File { .. }, .. })))
+        self.get_kind(path, |n| {
+            matches!(
+                n,
+                Some(Node {
+                    kind: Kind::File { .. },
+                    ..
+                })
+            )
+        })
     }
 
     /// The path as it was created (case kept), for a normalized `path`.
     fn display(&self, path: &str) -> String {
-        self.get_kind(path, |n| n.map_or_else(|| path.to_string(), |n| n.path.clone()))
+        self.get_kind(path, |n| {
+            n.map_or_else(|| path.to_string(), |n| n.path.clone())
+        })
     }
 
     fn create_dir_all(&self, path: &str) -> FsResult<()> {
@@ -310,7 +329,9 @@ impl Files {
         }
         let mut nodes = lock(&self.nodes);
         match nodes.get(&key(path)) {
-            Some(Node { kind: Kind::Dir, .. }) => Ok(()),
+            Some(Node {
+                kind: Kind::Dir, ..
+            }) => Ok(()),
             Some(_) => Err((
                 Fail::NotDirectory,
                 format!("A file exists where a directory was expected: {path}"),
@@ -355,10 +376,16 @@ impl Files {
     fn insert_file(&self, path: &str, content: Content) -> FsResult<()> {
         let dir = parent(path).unwrap_or(path);
         if !self.is_dir(dir) {
-            return Err((Fail::NotFound, format!("Could not find a part of the path '{path}'.")));
+            return Err((
+                Fail::NotFound,
+                format!("Could not find a part of the path '{path}'."),
+            ));
         }
         let mut nodes = lock(&self.nodes);
-        if let Some(Node { kind: Kind::Dir, .. }) = nodes.get(&key(path)) {
+        if let Some(Node {
+            kind: Kind::Dir, ..
+        }) = nodes.get(&key(path))
+        {
             return Err((Fail::IsDirectory, format!("'{path}' is a directory.")));
         }
         if let Some(old) = nodes.insert(
@@ -390,7 +417,10 @@ impl Files {
     /// Opens a new file for writing (`CreateNew`).
     fn create_new(&self, path: &str) -> FsResult<Writer> {
         if self.is_file(path) || self.is_dir(path) {
-            return Err((Fail::AlreadyExists, format!("The file '{path}' already exists.")));
+            return Err((
+                Fail::AlreadyExists,
+                format!("The file '{path}' already exists."),
+            ));
         }
         let (content, disk) = match self.blob_path() {
             Some(p) => {
@@ -423,7 +453,10 @@ impl Files {
                 v.extend_from_slice(bytes);
                 Ok(())
             }
-            _ => Err((Fail::Io, "The file was removed while it was written.".into())),
+            _ => Err((
+                Fail::Io,
+                "The file was removed while it was written.".into(),
+            )),
         }
     }
 
@@ -443,7 +476,9 @@ impl Files {
                     format!("Access to the path '{to}' is denied."),
                 ));
             }
-            Some(Node { kind: Kind::Dir, .. }) => {
+            Some(Node {
+                kind: Kind::Dir, ..
+            }) => {
                 return Err((Fail::IsDirectory, format!("'{to}' is a directory.")));
             }
             _ => {}
@@ -479,7 +514,10 @@ impl Files {
                 }
             },
             Some(_) => Err((Fail::IsDirectory, format!("'{path}' is a directory."))),
-            None => Err((Fail::NotFound, format!("Cannot find path '{path}' because it does not exist."))),
+            None => Err((
+                Fail::NotFound,
+                format!("Cannot find path '{path}' because it does not exist."),
+            )),
         }
     }
 
@@ -489,7 +527,9 @@ impl Files {
                 let mut buf = vec![0u8; max];
                 let mut n = 0;
                 while n < max {
-                    let k = f.read(&mut buf[n..]).map_err(|e| (Fail::Io, e.to_string()))?;
+                    let k = f
+                        .read(&mut buf[n..])
+                        .map_err(|e| (Fail::Io, e.to_string()))?;
                     if k == 0 {
                         break;
                     }
@@ -649,7 +689,13 @@ impl Simulator {
     /// case-insensitively.
     pub fn list_files(&self, dir: &str) -> Vec<String> {
         normalize(dir, "C:\\")
-            .map(|p| self.files().list(&p).into_iter().map(|(r, _, _)| r).collect())
+            .map(|p| {
+                self.files()
+                    .list(&p)
+                    .into_iter()
+                    .map(|(r, _, _)| r)
+                    .collect()
+            })
             .unwrap_or_default()
     }
 
@@ -668,11 +714,16 @@ impl Simulator {
     /// # Errors
     /// As [`Simulator::put_file`].
     pub fn put_file_from(&self, path: &str, reader: &mut dyn Read) -> std::io::Result<()> {
-        let p = normalize(path, "C:\\").map_err(|p| std::io::Error::other(format!("not a local path: {p}")))?;
+        let p = normalize(path, "C:\\")
+            .map_err(|p| std::io::Error::other(format!("not a local path: {p}")))?;
         if let Some(d) = parent(&p) {
-            self.files().create_dir_all(d).map_err(|(_, m)| std::io::Error::other(m))?;
+            self.files()
+                .create_dir_all(d)
+                .map_err(|(_, m)| std::io::Error::other(m))?;
         }
-        self.files().write_all(&p, reader).map_err(|(_, m)| std::io::Error::other(m))
+        self.files()
+            .write_all(&p, reader)
+            .map_err(|(_, m)| std::io::Error::other(m))
     }
 
     /// Creates a directory (and its parents) on the simulated host.
@@ -680,8 +731,11 @@ impl Simulator {
     /// # Errors
     /// A file where a directory is needed, or an unusable path.
     pub fn create_dir(&self, path: &str) -> std::io::Result<()> {
-        let p = normalize(path, "C:\\").map_err(|p| std::io::Error::other(format!("not a local path: {p}")))?;
-        self.files().create_dir_all(&p).map_err(|(_, m)| std::io::Error::other(m))
+        let p = normalize(path, "C:\\")
+            .map_err(|p| std::io::Error::other(format!("not a local path: {p}")))?;
+        self.files()
+            .create_dir_all(&p)
+            .map_err(|(_, m)| std::io::Error::other(m))
     }
 
     /// Sets or clears the read-only attribute of a simulated file; `false` when there is
@@ -754,9 +808,9 @@ fn resolve(ctx: &CmdletContext, state: &State) -> Result<String, ErrorRecord> {
     let allow = ctx.parameter("AllowUnc").and_then(PsValue::as_bool) == Some(true);
     match normalize(&p, &format!("{home}\\Documents")) {
         Ok(p) => Ok(p),
-        Err(unc) if !allow => Err(Fail::PathRefused.record(format!(
-            "UNC and device paths are refused: {unc}"
-        ))),
+        Err(unc) if !allow => {
+            Err(Fail::PathRefused.record(format!("UNC and device paths are refused: {unc}")))
+        }
         Err(unc) => Err(Fail::NotFound.record(format!("The network path was not found: {unc}"))),
     }
 }
@@ -790,16 +844,23 @@ async fn copy(mut ctx: CmdletContext) -> Result<(), ErrorRecord> {
     let target = copy_target(&ctx, files, path)?;
     let dir = parent(&target).unwrap_or(&target).to_string();
     if !files.is_dir(&dir) {
-        return Err(Fail::NotFound.record(format!(
-            "The target's directory does not exist: {dir}"
-        )));
+        return Err(Fail::NotFound.record(format!("The target's directory does not exist: {dir}")));
     }
     if files.is_file(&target) {
         if ctx.parameter("Overwrite").and_then(PsValue::as_bool) != Some(true) {
             return Err(Fail::AlreadyExists.record(format!("The target exists: {target}")));
         }
         let ro = files.get_kind(&target, |n| {
-            matches!(n, Some(Node { kind: Kind::File { read_only: true, .. }, .. }))
+            matches!(
+                n,
+                Some(Node {
+                    kind: Kind::File {
+                        read_only: true,
+                        ..
+                    },
+                    ..
+                })
+            )
         });
         if ro {
             return Err(Fail::AccessDenied.record(format!("The target is read-only: {target}")));
@@ -978,7 +1039,10 @@ mod tests {
     fn windows_paths() {
         let cwd = "C:\\Users\\u\\Documents";
         assert_eq!(normalize("c:/a//b/./c/../d\\", cwd).unwrap(), "C:\\a\\b\\d");
-        assert_eq!(normalize("x.txt", cwd).unwrap(), "C:\\Users\\u\\Documents\\x.txt");
+        assert_eq!(
+            normalize("x.txt", cwd).unwrap(),
+            "C:\\Users\\u\\Documents\\x.txt"
+        );
         assert_eq!(normalize("\\t\\x", cwd).unwrap(), "C:\\t\\x");
         assert_eq!(normalize("C:\\..\\..", cwd).unwrap(), "C:\\");
         assert!(normalize("\\\\server\\share\\x", cwd).is_err());

@@ -69,8 +69,8 @@ use commands::{Program, Sh};
 use process::{Desired, Io, PendingGuard, Proc, StdinReader, lock};
 
 pub use process::{CommandContext, CommandFn};
-pub use psrp::engine::{CmdletContext, CmdletFn};
 pub(crate) use psrp::engine::text_of;
+pub use psrp::engine::{CmdletContext, CmdletFn};
 
 /// The environment of a PowerShell session of `user` (with its profile loaded, as
 /// PSRP sessions have it): what `%TEMP%` and `$env:TEMP` expand to.
