@@ -774,6 +774,9 @@ fn hex(bytes: &[u8]) -> String {
 
 /// The native implementation of a tokio-winrm file script, if `script` is one.
 pub(crate) fn native_script(script: &str) -> Option<CmdletFn> {
+    if let Some(f) = pypsrp_script(script) {
+        return Some(f);
+    }
     let first = script.lines().next()?.trim();
     let verb = first.strip_prefix(MARKER)?.split_whitespace().next()?;
     let f: CmdletFn = match verb {
@@ -1028,6 +1031,159 @@ async fn cleanup(ctx: CmdletContext) -> Result<(), ErrorRecord> {
         && files.is_file(&join(&dir, &temp))
         && files.remove(&join(&dir, &temp));
     ctx.write_output(removed).await;
+    Ok(())
+}
+
+/// pypsrp's `Client.copy` / `Client.fetch` scripts (its `pwsh_scripts/copy.ps1` and
+/// `fetch.ps1`, recognised by what they do: SHA-1 over a temporary file, or over a source
+/// path from `$MyInvocation.UnboundArguments`), run natively with the same inputs,
+/// outputs and failures as on Windows.
+fn pypsrp_script(script: &str) -> Option<CmdletFn> {
+    if !script.contains("SHA1CryptoServiceProvider") {
+        return None;
+    }
+    if script.contains("GetTempFileName()") && script.contains("MaximumAllowedMemory") {
+        return Some(Arc::new(|ctx| -> BoxFuture<'static, _> {
+            Box::pin(pypsrp_copy(ctx))
+        }));
+    }
+    if script.contains("$raw_src_path") {
+        return Some(Arc::new(|ctx| -> BoxFuture<'static, _> {
+            Box::pin(pypsrp_fetch(ctx))
+        }));
+    }
+    None
+}
+
+/// A `throw "message"` of a script, as PowerShell records it.
+fn thrown(message: String) -> ErrorRecord {
+    let mut e = ErrorRecord::new(message.clone(), message, ErrorCategory::OperationStopped);
+    e.exception_type = Some("System.Management.Automation.RuntimeException".into());
+    e
+}
+
+/// pypsrp's path argument: `%VAR%` expanded when the second argument is `$true`
+/// (`[Environment]::ExpandEnvironmentVariables`, so not `$env:VAR`), made absolute.
+fn pypsrp_path(ctx: &CmdletContext, state: &State) -> Result<String, ErrorRecord> {
+    let raw = ctx
+        .positional(0)
+        .and_then(crate::winrs::text_of)
+        .unwrap_or_default();
+    let user = ctx.user().to_string();
+    let p = if ctx.positional(1).and_then(PsValue::as_bool) == Some(true) {
+        // Only %VAR%: `$` is kept by escaping it from `expand`.
+        let env = crate::winrs::session_env(&user);
+        let protected = raw.replace('$', "\u{0}");
+        expand(&protected, &env).replace('\u{0}', "$")
+    } else {
+        raw
+    };
+    let home = format!("C:\\Users\\{user}");
+    let _ = state.files.create_dir_all(&format!("{home}\\Documents"));
+    let _ = state
+        .files
+        .create_dir_all(&format!("{home}\\AppData\\Local\\Temp"));
+    normalize(&p, &format!("{home}\\Documents"))
+        .map_err(|unc| thrown(format!("The network path was not found: {unc}")))
+}
+
+async fn pypsrp_copy(mut ctx: CmdletContext) -> Result<(), ErrorRecord> {
+    use sha1::Sha1;
+    let state = Arc::clone(ctx.sim_state());
+    let files = &state.files;
+    let temp_dir = format!("C:\\Users\\{}\\AppData\\Local\\Temp", ctx.user());
+    let _ = files.create_dir_all(&temp_dir);
+    let tmp = join(
+        &temp_dir,
+        &format!(
+            "tmp{:X}.tmp",
+            files.next_blob.fetch_add(1, Ordering::SeqCst) & 0xffff
+        ),
+    );
+    files.remove(&tmp);
+    let mut w = files.create_new(&tmp).map_err(fail)?;
+    let mut sha = Sha1::new();
+    let corrupt = files.take_corruption();
+    let mut previous: Option<Vec<u8>> = None;
+    let mut written = 0u64;
+    let result = async {
+        use base64::Engine as _;
+        while let Some(v) = ctx.next_input().await {
+            let text = crate::winrs::text_of(&v).unwrap_or_default();
+            let bytes = base64::engine::general_purpose::STANDARD
+                .decode(text.trim())
+                .map_err(|e| thrown(format!("Exception calling \"FromBase64String\": {e}")))?;
+            if let Some(mut b) = previous.replace(bytes) {
+                if corrupt && written == 0 && !b.is_empty() {
+                    b[0] ^= 0xff;
+                }
+                sha.update(&b);
+                files.append(&mut w, &b).map_err(fail)?;
+                written += b.len() as u64;
+            }
+        }
+        drop(w.disk.take());
+        let expected = String::from_utf8_lossy(&previous.unwrap_or_default()).into_owned();
+        let dest = pypsrp_path(&ctx, &state)?;
+        let actual = hex(&sha.finalize());
+        if actual != expected {
+            return Err(thrown(format!(
+                "Transport failure, hash mismatch\r\nActual: {actual}\r\nExpected: {expected}"
+            )));
+        }
+        if files.is_dir(&dest) {
+            return Err(thrown(format!(
+                "Exception calling \"Delete\" with \"1\" argument(s): \"Access to the path '{dest}' is denied.\""
+            )));
+        }
+        files.rename(&tmp, &dest).map_err(|(_, m)| {
+            thrown(format!("Exception calling \"Delete\" with \"1\" argument(s): \"{m}\""))
+        })?;
+        ctx.write_output(files.display(&dest)).await;
+        Ok(())
+    }
+    .await;
+    // `finally { [System.IO.File]::Delete($path) }`.
+    files.remove(&tmp);
+    result
+}
+
+async fn pypsrp_fetch(ctx: CmdletContext) -> Result<(), ErrorRecord> {
+    use sha1::Sha1;
+    let state = Arc::clone(ctx.sim_state());
+    let files = &state.files;
+    let src = pypsrp_path(&ctx, &state)?;
+    if files.is_dir(&src) {
+        return Err(thrown(format!(
+            "The path at '{src}' is a directory, src must be a file"
+        )));
+    }
+    if !files.is_file(&src) {
+        return Err(thrown(format!("The path at '{src}' does not exist")));
+    }
+    let (mut r, len) = files.open_read(&src).map_err(fail)?;
+    // The script reads the whole file in one piece and writes one base64 string.
+    let mut bytes = files
+        .read_chunk(&mut r, usize::try_from(len).unwrap_or(usize::MAX))
+        .map_err(fail)?;
+    if bytes.is_empty() {
+        // The read loop never ran: `$bytes` is `$null` when the script hashes it.
+        return Err(thrown(
+            "Exception calling \"TransformFinalBlock\" with \"3\" argument(s): \"Value cannot be null.\r\nParameter name: inputBuffer\"".into(),
+        ));
+    }
+    let digest = hex(&Sha1::digest(&bytes));
+    if files.take_corruption()
+        && let Some(b) = bytes.first_mut()
+    {
+        *b ^= 0xff;
+    }
+    {
+        use base64::Engine as _;
+        ctx.write_output(base64::engine::general_purpose::STANDARD.encode(&bytes))
+            .await;
+    }
+    ctx.write_output(digest).await;
     Ok(())
 }
 
