@@ -258,6 +258,69 @@ pub enum Error {
     /// The server reported the pipeline Stopped without this client stopping it.
     #[error("the pipeline was stopped on the server")]
     PipelineStopped,
+    /// A file transfer ([`crate::Client::copy`], [`crate::Client::fetch`]) failed on a
+    /// path: `kind` says why.
+    #[error("{kind}: {path}{}", if message.is_empty() { String::new() } else { format!(" ({message})") })]
+    Transfer {
+        /// Why.
+        kind: TransferErrorKind,
+        /// The local or remote path concerned.
+        path: String,
+        /// What the host (or the local file system) said.
+        message: String,
+    },
+    /// A transferred file's SHA-256 differs between the sender and the receiver: the
+    /// file was not put in place (a previous version is kept).
+    #[error("SHA-256 mismatch for {path}: the sender had {expected}, the receiver {actual}")]
+    HashMismatch {
+        /// The destination path.
+        path: String,
+        /// The sender's hash (lowercase hex).
+        expected: String,
+        /// The receiver's hash (lowercase hex; empty when the host did not say).
+        actual: String,
+    },
+}
+
+/// What kind of file-transfer failure an [`Error::Transfer`] is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum TransferErrorKind {
+    /// The remote file or directory does not exist (or the target's directory).
+    RemoteNotFound,
+    /// The remote path is a directory where a file was expected.
+    RemoteIsDirectory,
+    /// The remote path is a file where a directory was expected.
+    RemoteNotDirectory,
+    /// Access denied, or a read-only target.
+    AccessDenied,
+    /// The target exists and overwriting was not allowed.
+    AlreadyExists,
+    /// The local source does not exist.
+    LocalNotFound,
+    /// The local source is a directory and the transfer is not recursive.
+    LocalIsDirectory,
+    /// A UNC or device path (`\\server\share`, `\\.\`, `\\?\`) that the caller did
+    /// not allow, or a path the host sent that would leave the destination directory.
+    PathRefused,
+    /// Another I/O error (local, or on the host).
+    Io,
+}
+
+impl std::fmt::Display for TransferErrorKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            TransferErrorKind::RemoteNotFound => "remote path not found",
+            TransferErrorKind::RemoteIsDirectory => "remote path is a directory",
+            TransferErrorKind::RemoteNotDirectory => "remote path is not a directory",
+            TransferErrorKind::AccessDenied => "access denied",
+            TransferErrorKind::AlreadyExists => "target exists",
+            TransferErrorKind::LocalNotFound => "local path not found",
+            TransferErrorKind::LocalIsDirectory => "local path is a directory (use recursive)",
+            TransferErrorKind::PathRefused => "path refused",
+            TransferErrorKind::Io => "I/O error",
+        })
+    }
 }
 
 /// What kind of Kerberos credential failure an [`Error::Kerberos`] is.
@@ -286,6 +349,14 @@ pub enum KerberosErrorKind {
 }
 
 impl Error {
+    /// The kind of an [`Error::Transfer`].
+    pub fn transfer_kind(&self) -> Option<TransferErrorKind> {
+        match self {
+            Error::Transfer { kind, .. } => Some(*kind),
+            _ => None,
+        }
+    }
+
     /// The kind of an [`Error::Kerberos`].
     pub fn kerberos_kind(&self) -> Option<KerberosErrorKind> {
         match self {

@@ -20,6 +20,7 @@
 mod client;
 mod enumerate;
 mod error;
+pub mod file_transfer;
 mod identify;
 mod invoke;
 pub mod operation;
@@ -45,7 +46,8 @@ pub use enumerate::{
     EnumerationMode, Filter, Page, Wql, parse_page_as,
 };
 pub use error::BoxError;
-pub use error::{Error, KerberosErrorKind, Result};
+pub use error::{Error, KerberosErrorKind, Result, TransferErrorKind};
+pub use file_transfer::{CopyBuilder, FetchBuilder, TransferProgress, TransferSummary};
 pub use identify::IdentifyResponse;
 pub use operation::{CancelHandle, CancelReason};
 pub use resource::{Resource, expand_alias};

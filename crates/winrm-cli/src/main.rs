@@ -22,6 +22,7 @@
 // and `[user:pass@]` is usage syntax, not a link.
 #![allow(rustdoc::bare_urls, rustdoc::broken_intra_doc_links)]
 
+mod cp;
 mod detach;
 mod fanout;
 mod pwsh;
@@ -375,6 +376,40 @@ enum Cmd {
         /// from stdin.
         script: String,
     },
+    /// Copy a local file (or with -r a directory) to the host over PowerShell Remoting,
+    /// e.g. `cp setup.msi '%TEMP%\setup.msi'`: streamed, SHA-256 checked on both sides,
+    /// written under a temporary name and renamed (an overwritten file keeps its
+    /// previous version until the new one is whole). A progress bar on stderr, then a
+    /// line with size, time and rate (a JSON object on stdout with --json). Ctrl-C stops
+    /// it, removes the partial file and exits 130. With --hosts, to every host.
+    Cp {
+        #[command(flatten)]
+        transfer: cp::TransferArgs,
+        /// Copy to every host of a list (as `run --hosts`): a file of endpoints or a
+        /// comma-separated list.
+        #[arg(long, value_name = "FILE|LIST")]
+        hosts: Option<String>,
+        /// With --hosts: this many hosts at a time.
+        #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u32).range(1..))]
+        concurrency: u32,
+        /// The local file or directory.
+        local: PathBuf,
+        /// The destination on the host (an existing directory receives the file under
+        /// its own name).
+        remote: String,
+    },
+    /// Fetch a file (or with -r a directory) from the host over PowerShell Remoting,
+    /// e.g. `fetch 'C:\Logs\app.log' .`: as cp, the other way; a cancelled or failed
+    /// fetch leaves no partial local file.
+    Fetch {
+        #[command(flatten)]
+        transfer: cp::TransferArgs,
+        /// The file or directory on the host.
+        remote: String,
+        /// The local destination (an existing directory receives the file under its
+        /// remote name).
+        local: PathBuf,
+    },
 }
 
 /// Why the tool stops early.
@@ -515,6 +550,28 @@ async fn run_command(command: Cmd, global: &Global) -> ExitCode {
             },
         };
         return match fanout::run(global, &hosts, &words, opts).await {
+            Ok(code) => code,
+            Err(f) => report_with_hint(f, global),
+        };
+    }
+    if let Cmd::Cp {
+        hosts: Some(hosts),
+        concurrency,
+        transfer,
+        local,
+        remote,
+    } = command
+    {
+        return match cp::fan_out(
+            global,
+            &hosts,
+            concurrency as usize,
+            local,
+            remote,
+            &transfer,
+        )
+        .await
+        {
             Ok(code) => code,
             Err(f) => report_with_hint(f, global),
         };
@@ -1066,6 +1123,37 @@ async fn dispatch(client: &Client, g: &Global, cmd: Cmd) -> Result<ExitCode, Fai
         }
         Cmd::Pwsh { deadline, script } => {
             return pwsh::run(client, &script, g.json, deadline).await;
+        }
+        Cmd::Cp {
+            transfer,
+            local,
+            remote,
+            ..
+        } => {
+            return cp::run(
+                client,
+                cp::Direction::Copy,
+                local,
+                remote,
+                &transfer,
+                g.json,
+            )
+            .await;
+        }
+        Cmd::Fetch {
+            transfer,
+            remote,
+            local,
+        } => {
+            return cp::run(
+                client,
+                cp::Direction::Fetch,
+                local,
+                remote,
+                &transfer,
+                g.json,
+            )
+            .await;
         }
     }
     Ok(ExitCode::SUCCESS)

@@ -139,6 +139,7 @@ mod config;
 mod credssp;
 mod encryption;
 mod enumeration;
+mod files;
 mod inject;
 mod kerberos;
 mod ntlm;
@@ -162,6 +163,7 @@ use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 
+pub use files::SimFileInfo;
 pub use inject::{Injection, Operation};
 pub use kerberos::SimKerberos;
 pub use registered::SimClass;
@@ -471,6 +473,8 @@ pub(crate) struct State {
     pub tls: Option<tokio_rustls::TlsAcceptor>,
     /// The CredSSP acceptor's identity, counters and delegations.
     pub credssp: credssp::Control,
+    /// The host's file system (`Simulator::file`, the file-copy scripts).
+    pub files: files::Files,
 }
 
 /// A running simulator. Dropping it stops the server.
@@ -536,6 +540,7 @@ impl Simulator {
             kerberos: kerberos::Control::default(),
             tls,
             credssp,
+            files: files::Files::new(),
             config,
         });
         tokio::spawn(server::serve(listener, Arc::clone(&state)));

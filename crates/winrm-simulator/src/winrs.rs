@@ -69,7 +69,14 @@ use commands::{Program, Sh};
 use process::{Desired, Io, PendingGuard, Proc, StdinReader, lock};
 
 pub use process::{CommandContext, CommandFn};
+pub(crate) use psrp::engine::text_of;
 pub use psrp::engine::{CmdletContext, CmdletFn};
+
+/// The environment of a PowerShell session of `user` (with its profile loaded, as
+/// PSRP sessions have it): what `%TEMP%` and `$env:TEMP` expand to.
+pub(crate) fn session_env(user: &str) -> Vec<(String, String)> {
+    default_env(user, true)
+}
 
 /// Exit code of a command stopped by Signal terminate.
 pub(crate) const EXIT_TERMINATED: u32 = 1;

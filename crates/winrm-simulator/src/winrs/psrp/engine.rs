@@ -171,6 +171,11 @@ impl CmdletContext {
         &self.run.run.user
     }
 
+    /// The simulator's state (the file-copy scripts reach the host's files through it).
+    pub(crate) fn sim_state(&self) -> &Arc<State> {
+        &self.run.run.state
+    }
+
     /// The protocol version the pool speaks (2.1, 2.2 or 2.3).
     pub fn protocol_version(&self) -> ProtocolVersion {
         self.run.run.version
@@ -545,6 +550,20 @@ pub(crate) async fn run(
         if let [only] = statement.as_slice()
             && only.is_script
         {
+            // tokio-winrm's file-copy scripts run natively on the host's files.
+            if let Some(f) = crate::files::native_script(&only.cmd) {
+                let resolved = vec![Resolved {
+                    name: "script".into(),
+                    args: only.args.clone(),
+                    f,
+                    merge_error: merges_error(only, run.version),
+                }];
+                let inp = std::mem::replace(&mut input, Input::Empty);
+                if let Err(e) = run_statement(&run, resolved, inp).await {
+                    return Outcome::Failed(Box::new(e));
+                }
+                continue;
+            }
             let parsed = match script::parse(&only.cmd) {
                 Ok(p) => p,
                 Err(m) => return Outcome::Failed(Box::new(parse_error(&m))),

@@ -1,0 +1,364 @@
+//! `winrm cp LOCAL REMOTE` and `winrm fetch REMOTE LOCAL`: file copy over PowerShell
+//! Remoting ([`tokio_winrm::Client::copy`] / [`tokio_winrm::Client::fetch`]), a progress
+//! bar on stderr, a final line with size, time and rate (a JSON object on stdout with
+//! `--json`). Ctrl-C stops the transfer, removes the partial file and exits 130. `cp
+//! --hosts` copies to every host of a list.
+
+use std::io::IsTerminal as _;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+use tokio_winrm::{Client, Error, TransferSummary};
+
+use crate::stream::watch_ctrl_c;
+use crate::{Failure, Global};
+
+/// The options `cp` and `fetch` share.
+#[derive(Debug, Clone, clap::Args)]
+pub struct TransferArgs {
+    /// Copy a directory tree (empty directories included); the destination is the
+    /// root of the copy.
+    #[arg(short = 'r', long)]
+    pub recursive: bool,
+    /// Fail instead of replacing an existing destination file.
+    #[arg(long)]
+    pub no_clobber: bool,
+    /// Allow UNC and device paths on the host (\\server\share, \\?\): they reach
+    /// other machines with your credentials.
+    #[arg(long)]
+    pub allow_unc: bool,
+    /// Take %VAR% and $env:VAR in the remote path literally.
+    #[arg(long)]
+    pub no_expand: bool,
+}
+
+/// Which way.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Direction {
+    /// Upload.
+    Copy,
+    /// Download.
+    Fetch,
+}
+
+fn bar() -> ProgressBar {
+    let target = if std::io::stderr().is_terminal() {
+        ProgressDrawTarget::stderr()
+    } else {
+        ProgressDrawTarget::hidden()
+    };
+    let bar = ProgressBar::with_draw_target(Some(0), target);
+    if let Ok(style) = ProgressStyle::with_template(
+        "{bar:40} {bytes}/{total_bytes} {binary_bytes_per_sec} eta {eta} {wide_msg}",
+    ) {
+        bar.set_style(style);
+    }
+    bar
+}
+
+/// Runs one transfer with `client`, cancelled by `token`.
+async fn transfer(
+    client: &Client,
+    dir: Direction,
+    local: &std::path::Path,
+    remote: &str,
+    a: &TransferArgs,
+    token: CancellationToken,
+    bar: Option<ProgressBar>,
+) -> Result<TransferSummary, Error> {
+    let progress = move |p: &tokio_winrm::TransferProgress| {
+        if let Some(b) = &bar {
+            b.set_length(p.bytes_total);
+            b.set_position(p.bytes_done);
+            b.set_message(p.path.clone());
+        }
+    };
+    match dir {
+        Direction::Copy => {
+            client
+                .copy(local, remote)
+                .recursive(a.recursive)
+                .overwrite(!a.no_clobber)
+                .allow_unc(a.allow_unc)
+                .expand_variables(!a.no_expand)
+                .cancellation(token)
+                .progress(progress)
+                .await
+        }
+        Direction::Fetch => {
+            client
+                .fetch(remote, local)
+                .recursive(a.recursive)
+                .overwrite(!a.no_clobber)
+                .allow_unc(a.allow_unc)
+                .expand_variables(!a.no_expand)
+                .cancellation(token)
+                .progress(progress)
+                .await
+        }
+    }
+}
+
+/// Human sizes: `12.3 MiB`.
+fn size(bytes: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut v = bytes as f64;
+    let mut u = 0;
+    while v >= 1024.0 && u + 1 < UNITS.len() {
+        v /= 1024.0;
+        u += 1;
+    }
+    if u == 0 {
+        format!("{bytes} B")
+    } else {
+        format!("{v:.1} {}", UNITS[u])
+    }
+}
+
+fn summary_line(dir: Direction, s: &TransferSummary) -> String {
+    let what = if s.files == 1 && s.directories == 0 {
+        String::new()
+    } else {
+        format!(" ({} files, {} directories)", s.files, s.directories)
+    };
+    format!(
+        "{} {}{what} {} {} in {:.2} s, {}/s",
+        if dir == Direction::Copy {
+            "copied"
+        } else {
+            "fetched"
+        },
+        size(s.bytes),
+        if dir == Direction::Copy { "to" } else { "into" },
+        s.destination,
+        s.elapsed.as_secs_f64(),
+        size(s.rate() as u64)
+    )
+}
+
+fn summary_json(dir: Direction, s: &TransferSummary, host: Option<&str>) -> serde_json::Value {
+    let mut v = serde_json::json!({
+        "operation": if dir == Direction::Copy { "copy" } else { "fetch" },
+        "destination": s.destination,
+        "bytes": s.bytes,
+        "files": s.files,
+        "directories": s.directories,
+        "seconds": s.elapsed.as_secs_f64(),
+        "bytes_per_second": s.rate(),
+        "sha256": s.sha256,
+    });
+    if let Some(h) = host {
+        v["host"] = h.into();
+    }
+    v
+}
+
+/// `winrm cp` / `winrm fetch` on one host.
+pub async fn run(
+    client: &Client,
+    dir: Direction,
+    local: PathBuf,
+    remote: String,
+    a: &TransferArgs,
+    json: bool,
+) -> Result<ExitCode, Failure> {
+    let token = CancellationToken::new();
+    let bar = bar();
+    let mut interrupts = watch_ctrl_c();
+    let work = transfer(
+        client,
+        dir,
+        &local,
+        &remote,
+        a,
+        token.clone(),
+        Some(bar.clone()),
+    );
+    tokio::pin!(work);
+    let result = loop {
+        tokio::select! {
+            r = &mut work => break r,
+            Some(()) = interrupts.recv() => {
+                if token.is_cancelled() {
+                    bar.suspend(|| eprintln!("interrupted again: not waiting for the cleanup"));
+                    bar.finish_and_clear();
+                    return Ok(ExitCode::from(130));
+                }
+                bar.suspend(|| eprintln!("^C: stopping the transfer and removing the partial file; press Ctrl-C again to stop waiting"));
+                token.cancel();
+            }
+        }
+    };
+    bar.finish_and_clear();
+    match result {
+        Ok(s) => {
+            if json {
+                println!("{}", summary_json(dir, &s, None));
+            } else {
+                eprintln!("{}", summary_line(dir, &s));
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(e) if e.is_cancelled() && token.is_cancelled() => {
+            eprintln!("interrupted: nothing partial was left");
+            Ok(ExitCode::from(130))
+        }
+        Err(e) => Err(Failure::Winrm(e)),
+    }
+}
+
+/// `winrm cp --hosts`: the same upload to every host, `concurrency` at a time; a line
+/// per host, exit 0 when every copy succeeded, 1 when any failed, 130 after Ctrl-C.
+pub async fn fan_out(
+    g: &Global,
+    spec: &str,
+    concurrency: usize,
+    local: PathBuf,
+    remote: String,
+    a: &TransferArgs,
+) -> Result<ExitCode, Failure> {
+    if g.endpoint.is_some() {
+        return Err(Failure::Message(
+            "--hosts and --endpoint: give one (each --hosts entry is an endpoint)".into(),
+            2,
+        ));
+    }
+    let targets = crate::fanout::parse_hosts(spec).map_err(|m| Failure::Message(m, 2))?;
+    crate::check_kerberos(g, true)?;
+    let auth = crate::endpoint_auth(g)?;
+    if let Some(t) = targets
+        .iter()
+        .find(|t| t.url.to_ascii_lowercase().starts_with("http://"))
+    {
+        crate::refuse_clear_basic(g, &t.url, &auth)?;
+    }
+    let ca = crate::read_ca(g)?;
+    let shared = Arc::new((g.clone(), auth, ca, local, remote, a.clone()));
+    let cancel = CancellationToken::new();
+    let total = targets.len();
+    let hosts = ProgressBar::with_draw_target(
+        Some(total as u64),
+        if std::io::stderr().is_terminal() {
+            ProgressDrawTarget::stderr()
+        } else {
+            ProgressDrawTarget::hidden()
+        },
+    );
+    if let Ok(style) = ProgressStyle::with_template("{bar:40} {pos}/{len} hosts, {elapsed} {msg}") {
+        hosts.set_style(style);
+    }
+    let mut pending = targets.into_iter();
+    let mut tasks = JoinSet::new();
+    let mut interrupts = watch_ctrl_c();
+    let (mut failed, mut done) = (0usize, 0usize);
+    let started = Instant::now();
+    loop {
+        while !cancel.is_cancelled() && tasks.len() < concurrency.max(1) {
+            let Some(t) = pending.next() else { break };
+            let (shared, cancel) = (Arc::clone(&shared), cancel.clone());
+            tasks.spawn(async move {
+                let (g, auth, ca, local, remote, a) = &*shared;
+                let r = match crate::build_client(
+                    g,
+                    t.url.clone(),
+                    auth.clone(),
+                    g.allow_http_basic,
+                    ca.as_deref(),
+                ) {
+                    Ok(client) => {
+                        let r = transfer(
+                            &client,
+                            Direction::Copy,
+                            local,
+                            remote,
+                            a,
+                            cancel.child_token(),
+                            None,
+                        )
+                        .await;
+                        let _ =
+                            tokio::time::timeout(Duration::from_secs(10), client.shutdown()).await;
+                        r.map_err(|e| crate::render::describe_error(&e))
+                    }
+                    Err(Failure::Winrm(e)) => Err(crate::render::describe_error(&e)),
+                    Err(Failure::Message(m, _)) => Err(m),
+                };
+                (t.label, r)
+            });
+        }
+        tokio::select! {
+            next = tasks.join_next() => match next {
+                Some(Ok((label, r))) => {
+                    done += 1;
+                    hosts.inc(1);
+                    match r {
+                        Ok(s) => hosts.suspend(|| {
+                            if g.json {
+                                println!("{}", summary_json(Direction::Copy, &s, Some(&label)));
+                            } else {
+                                println!("{label}: {}", summary_line(Direction::Copy, &s));
+                            }
+                        }),
+                        Err(e) => {
+                            failed += 1;
+                            let first = e.lines().next().unwrap_or("").to_string();
+                            hosts.suspend(|| {
+                                if g.json {
+                                    println!("{}", serde_json::json!({"host": label, "error": first}));
+                                } else {
+                                    println!("{label}: FAILED: {first}");
+                                }
+                            });
+                        }
+                    }
+                }
+                Some(Err(e)) => hosts.suspend(|| eprintln!("warning: a host's task ended abnormally: {e}")),
+                None => break,
+            },
+            Some(()) = interrupts.recv() => {
+                if cancel.is_cancelled() {
+                    break;
+                }
+                hosts.suspend(|| eprintln!("^C: stopping every copy (partial files removed); press Ctrl-C again to stop waiting"));
+                cancel.cancel();
+            }
+        }
+    }
+    tasks.abort_all();
+    hosts.finish_and_clear();
+    eprintln!(
+        "{total} hosts: {} copied, {failed} failed{} in {:.2} s",
+        done - failed,
+        if cancel.is_cancelled() {
+            " (interrupted)"
+        } else {
+            ""
+        },
+        started.elapsed().as_secs_f64()
+    );
+    Ok(if cancel.is_cancelled() {
+        ExitCode::from(130)
+    } else if failed > 0 || done < total {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_read_well() {
+        assert_eq!(size(0), "0 B");
+        assert_eq!(size(1023), "1023 B");
+        assert_eq!(size(1536), "1.5 KiB");
+        assert_eq!(size(100 << 20), "100.0 MiB");
+    }
+}

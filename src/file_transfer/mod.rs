@@ -1,0 +1,1229 @@
+//! Copying files to and from Windows hosts over PowerShell Remoting: [`Client::copy`]
+//! uploads, [`Client::fetch`] downloads (also on an open [`RunspacePool`]).
+//!
+//! ```no_run
+//! # async fn f(client: tokio_winrm::Client) -> tokio_winrm::Result<()> {
+//! let up = client.copy("setup.msi", r"%TEMP%\setup.msi").await?;
+//! println!("{} bytes in {:?}", up.bytes, up.elapsed);
+//! client
+//!     .fetch(r"C:\Logs", "./logs")
+//!     .recursive(true)
+//!     .progress(|p| eprintln!("{}/{} bytes", p.bytes_done, p.bytes_total))
+//!     .await?;
+//! # Ok(()) }
+//! ```
+//!
+//! How it works: a pipeline runs a script of this crate on the host. An upload streams
+//! the file as pipeline input in chunks sized to the envelope (the file is never read
+//! whole into memory; each Send waits for the host's answer), the host writes it to a
+//! temporary name in the target's directory, hashes it with SHA-256 and, when its hash is
+//! the client's, renames it over the target; a download streams the file as output
+//! chunks into a temporary local file, renamed when the hashes agree. So a failed or
+//! cancelled transfer leaves no partial file on either side, and an overwritten target
+//! keeps its previous version until the new one is complete.
+//!
+//! Remote paths: `%VAR%` and `$env:VAR` expand on the host ([`CopyBuilder::expand_variables`],
+//! on by default); relative paths are relative to the session's directory (the user's
+//! Documents); UNC and device paths (`\\server\share`, `\\.\`, `\\?\`) are refused with
+//! [`TransferErrorKind::PathRefused`] unless allowed ([`CopyBuilder::allow_unc`]): they
+//! reach shares with the caller's credentials.
+//!
+//! Directories ([`CopyBuilder::recursive`]): the destination path is the root of the
+//! copied tree (created when missing, merged when it exists); empty directories are
+//! kept.
+
+mod scripts;
+
+use std::future::{Future, IntoFuture};
+use std::path::{Path, PathBuf};
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use base64::Engine as _;
+use futures_util::{FutureExt as _, StreamExt as _};
+use sha2::{Digest, Sha256};
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+
+use crate::error::{Error, Result, TransferErrorKind};
+use crate::operation::CancelReason;
+use crate::psrp::{Pipeline, PipelineEnd, PsEvent, PsValue, RunspacePool};
+use crate::{Client, psrp::ErrorRecord};
+
+/// Where a transfer is: bytes done and to do, for a progress callback.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct TransferProgress {
+    /// Bytes sent or received so far (file contents).
+    pub bytes_done: u64,
+    /// Bytes of the whole transfer (every file of a directory).
+    pub bytes_total: u64,
+    /// Time since the transfer started.
+    pub elapsed: Duration,
+    /// The file being transferred (local path for an upload, remote for a download).
+    pub path: String,
+}
+
+impl TransferProgress {
+    /// Bytes per second so far.
+    pub fn rate(&self) -> f64 {
+        rate(self.bytes_done, self.elapsed)
+    }
+}
+
+/// What a finished transfer did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct TransferSummary {
+    /// Bytes of file contents transferred.
+    pub bytes: u64,
+    /// Files transferred.
+    pub files: u64,
+    /// Directories created (recursive transfers).
+    pub directories: u64,
+    /// Wall time.
+    pub elapsed: Duration,
+    /// The destination as the receiver resolved it (the host's full path for an
+    /// upload, the local path for a download).
+    pub destination: String,
+    /// The SHA-256 (lowercase hex) of a single file both sides agreed on.
+    pub sha256: Option<String>,
+}
+
+impl TransferSummary {
+    /// Bytes per second.
+    pub fn rate(&self) -> f64 {
+        rate(self.bytes, self.elapsed)
+    }
+}
+
+fn rate(bytes: u64, d: Duration) -> f64 {
+    let s = d.as_secs_f64();
+    if s > 0.0 { bytes as f64 / s } else { 0.0 }
+}
+
+type ProgressFn = Arc<dyn Fn(&TransferProgress) + Send + Sync>;
+
+/// Where the pipelines run: a pool opened for the transfer, or the caller's.
+enum Via<'a> {
+    Client(Client),
+    Pool(&'a RunspacePool),
+}
+
+#[derive(Clone)]
+struct Options {
+    overwrite: bool,
+    allow_unc: bool,
+    expand: bool,
+    recursive: bool,
+    chunk_size: Option<usize>,
+    progress: Option<ProgressFn>,
+    token: CancellationToken,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            overwrite: true,
+            allow_unc: false,
+            expand: true,
+            recursive: false,
+            chunk_size: None,
+            progress: None,
+            token: CancellationToken::new(),
+        }
+    }
+}
+
+macro_rules! builder_options {
+    ($t:ident) => {
+        impl<'a> $t<'a> {
+            /// Replace an existing destination file (default `true`); with `false`, an
+            /// existing file fails the transfer with [`TransferErrorKind::AlreadyExists`].
+            pub fn overwrite(mut self, yes: bool) -> Self {
+                self.opts.overwrite = yes;
+                self
+            }
+
+            /// Allow UNC and device paths on the host (`\\server\share`, `\\.\`,
+            /// `\\?\`; default `false`: refused with [`TransferErrorKind::PathRefused`]).
+            /// They reach other machines with the caller's credentials.
+            pub fn allow_unc(mut self, yes: bool) -> Self {
+                self.opts.allow_unc = yes;
+                self
+            }
+
+            /// Expand `%VAR%` and `$env:VAR` / `${env:VAR}` in the remote path with the
+            /// host session's environment (default `true`).
+            pub fn expand_variables(mut self, yes: bool) -> Self {
+                self.opts.expand = yes;
+                self
+            }
+
+            /// Transfer a directory tree, empty directories included (default `false`:
+            /// a directory fails with `LocalIsDirectory` / `RemoteIsDirectory`).
+            pub fn recursive(mut self, yes: bool) -> Self {
+                self.opts.recursive = yes;
+                self
+            }
+
+            /// The file-content bytes per pipeline object, at most what fits in one
+            /// envelope (the default, derived from
+            /// [`ClientBuilder::max_envelope_size`](crate::ClientBuilder::max_envelope_size)).
+            pub fn chunk_size(mut self, bytes: usize) -> Self {
+                self.opts.chunk_size = Some(bytes.max(1));
+                self
+            }
+
+            /// Called after every chunk, and once at the start and the end.
+            pub fn progress(
+                mut self,
+                f: impl Fn(&TransferProgress) + Send + Sync + 'static,
+            ) -> Self {
+                self.opts.progress = Some(Arc::new(f));
+                self
+            }
+
+            /// Cancels the transfer when `token` is cancelled: the pipeline is stopped
+            /// ([MS-PSRP] stop signal), the host's temporary file removed, and the
+            /// transfer ends with [`Error::Cancelled`].
+            pub fn cancellation(mut self, token: CancellationToken) -> Self {
+                self.opts.token = token;
+                self
+            }
+        }
+    };
+}
+
+/// An upload, from [`Client::copy`] or [`RunspacePool::copy`]: set options, then
+/// `.await` it (or call [`CopyBuilder::run`]).
+#[must_use = "a transfer does nothing until awaited"]
+pub struct CopyBuilder<'a> {
+    via: Via<'a>,
+    local: PathBuf,
+    remote: String,
+    opts: Options,
+}
+
+/// A download, from [`Client::fetch`] or [`RunspacePool::fetch`]: set options, then
+/// `.await` it (or call [`FetchBuilder::run`]).
+#[must_use = "a transfer does nothing until awaited"]
+pub struct FetchBuilder<'a> {
+    via: Via<'a>,
+    remote: String,
+    local: PathBuf,
+    opts: Options,
+}
+
+builder_options!(CopyBuilder);
+builder_options!(FetchBuilder);
+
+impl std::fmt::Debug for CopyBuilder<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CopyBuilder")
+            .field("local", &self.local)
+            .field("remote", &self.remote)
+            .finish_non_exhaustive()
+    }
+}
+
+impl std::fmt::Debug for FetchBuilder<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FetchBuilder")
+            .field("remote", &self.remote)
+            .field("local", &self.local)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Client {
+    /// Uploads the local file (or, with [`CopyBuilder::recursive`], directory) `local`
+    /// to `remote` on the host, over a runspace pool opened for it. A `remote` that is
+    /// an existing directory receives the file under its own name.
+    pub fn copy(&self, local: impl AsRef<Path>, remote: impl Into<String>) -> CopyBuilder<'static> {
+        CopyBuilder {
+            via: Via::Client(self.clone()),
+            local: local.as_ref().to_path_buf(),
+            remote: remote.into(),
+            opts: Options::default(),
+        }
+    }
+
+    /// Downloads the host's file (or, with [`FetchBuilder::recursive`], directory)
+    /// `remote` to `local`, over a runspace pool opened for it. A `local` that is an
+    /// existing directory receives the file under its remote name.
+    pub fn fetch(
+        &self,
+        remote: impl Into<String>,
+        local: impl AsRef<Path>,
+    ) -> FetchBuilder<'static> {
+        FetchBuilder {
+            via: Via::Client(self.clone()),
+            remote: remote.into(),
+            local: local.as_ref().to_path_buf(),
+            opts: Options::default(),
+        }
+    }
+}
+
+impl RunspacePool {
+    /// The file bytes per pipeline object of this pool's transfers (the largest whose
+    /// message fits one envelope), unless [`CopyBuilder::chunk_size`] asks for fewer.
+    pub fn file_chunk_size(&self) -> usize {
+        chunk_limit(self, None)
+    }
+
+    /// [`Client::copy`] on this pool (one of its runspaces at a time).
+    pub fn copy(&self, local: impl AsRef<Path>, remote: impl Into<String>) -> CopyBuilder<'_> {
+        CopyBuilder {
+            via: Via::Pool(self),
+            local: local.as_ref().to_path_buf(),
+            remote: remote.into(),
+            opts: Options::default(),
+        }
+    }
+
+    /// [`Client::fetch`] on this pool (one of its runspaces at a time).
+    pub fn fetch(&self, remote: impl Into<String>, local: impl AsRef<Path>) -> FetchBuilder<'_> {
+        FetchBuilder {
+            via: Via::Pool(self),
+            remote: remote.into(),
+            local: local.as_ref().to_path_buf(),
+            opts: Options::default(),
+        }
+    }
+}
+
+/// Runs `f` on the pool of `via`: the caller's, or one opened (and closed) for it.
+async fn with_pool<T>(
+    via: Via<'_>,
+    token: &CancellationToken,
+    f: impl AsyncFnOnce(&RunspacePool) -> Result<T>,
+) -> Result<T> {
+    match via {
+        Via::Pool(p) => f(p).await,
+        Via::Client(c) => {
+            let pool = c
+                .runspace_pool()
+                .max_runspaces(1)
+                .cancellation(token.clone())
+                .open()
+                .await?;
+            let r = f(&pool).await;
+            let closed = pool.close().await;
+            let out = r?;
+            closed?;
+            Ok(out)
+        }
+    }
+}
+
+impl<'a> CopyBuilder<'a> {
+    /// Runs the upload.
+    ///
+    /// # Errors
+    /// [`Error::Transfer`] with [`TransferErrorKind::LocalNotFound`],
+    /// `LocalIsDirectory` (not recursive), `RemoteNotFound` (the target's directory),
+    /// `RemoteIsDirectory`, `AccessDenied` (a read-only target, or no right to write),
+    /// `AlreadyExists` (no overwrite), `PathRefused` (UNC/device path); a
+    /// [`Error::HashMismatch`] (the target keeps its previous version);
+    /// [`Error::Cancelled`]; PSRP and transport errors.
+    ///
+    /// # Cancel safety
+    /// Cancel with [`CopyBuilder::cancellation`] for a clean end: the pipeline is
+    /// stopped and the host's temporary file removed before the error returns.
+    /// Dropping the future stops the pipeline (on a background task) but cannot remove
+    /// the temporary file (`.tw-<uuid>.tmp` next to the target); the target itself is
+    /// never partial.
+    pub async fn run(self) -> Result<TransferSummary> {
+        let start = Instant::now();
+        let CopyBuilder {
+            via,
+            local,
+            remote,
+            opts,
+        } = self;
+        refuse_unc(&remote, opts.allow_unc)?;
+        let meta = std::fs::metadata(&local).map_err(|e| local_error(&local, e))?;
+        let mut plan = Vec::new();
+        let mut dirs = Vec::new();
+        if meta.is_dir() {
+            if !opts.recursive {
+                return Err(transfer(
+                    TransferErrorKind::LocalIsDirectory,
+                    &local.display().to_string(),
+                    "",
+                ));
+            }
+            walk(&local, &mut Vec::new(), &mut plan, &mut dirs)?;
+        }
+        let pool_token = opts.token.clone();
+        let token = opts.token.clone();
+        with_pool(via, &pool_token, async move |pool| {
+            let chunk = chunk_limit(pool, opts.chunk_size);
+            let mut meter = Meter::new(&opts, start);
+            if !meta.is_dir() {
+                meter.total = meta.len();
+                meter.emit(&local.display().to_string());
+                let name = local.file_name().map(|n| n.to_string_lossy().into_owned());
+                let (dest, sha) = copy_file(
+                    pool,
+                    &local,
+                    &remote,
+                    name.as_deref(),
+                    &opts,
+                    opts.expand,
+                    chunk,
+                    &mut meter,
+                )
+                .await?;
+                return Ok(TransferSummary {
+                    bytes: meter.done,
+                    files: 1,
+                    directories: 0,
+                    elapsed: start.elapsed(),
+                    destination: dest,
+                    sha256: Some(sha),
+                });
+            }
+            meter.total = plan.iter().map(|(_, len)| *len).sum();
+            meter.emit(&local.display().to_string());
+            let rel_dirs: Vec<PsValue> = dirs
+                .iter()
+                .map(|d: &Vec<String>| PsValue::from(d.join("\\")))
+                .collect();
+            let mk = pool
+                .pipeline()
+                .script(scripts::MKDIR)
+                .param("Path", remote.as_str())
+                .param("Expand", opts.expand)
+                .param("AllowUnc", opts.allow_unc)
+                .input(rel_dirs)
+                .cancellation(token.clone())
+                .invoke()
+                .await
+                .map_err(|e| map_failure(e, &remote))?;
+            let root = mk
+                .output
+                .first()
+                .and_then(|v| v.property("Root"))
+                .and_then(PsValue::as_str)
+                .map(str::to_string)
+                .ok_or_else(|| {
+                    Error::State("the host did not say where it created the directory".into())
+                })?;
+            let mut files = 0;
+            for (rel, _) in &plan {
+                let mut src = local.clone();
+                rel.iter().for_each(|c| src.push(c));
+                let dest = format!("{}\\{}", root.trim_end_matches('\\'), rel.join("\\"));
+                copy_file(pool, &src, &dest, None, &opts, false, chunk, &mut meter).await?;
+                files += 1;
+            }
+            Ok(TransferSummary {
+                bytes: meter.done,
+                files,
+                directories: dirs.len() as u64 + 1,
+                elapsed: start.elapsed(),
+                destination: root,
+                sha256: None,
+            })
+        })
+        .await
+    }
+}
+
+impl<'a> IntoFuture for CopyBuilder<'a> {
+    type Output = Result<TransferSummary>;
+    type IntoFuture = Pin<Box<dyn Future<Output = Result<TransferSummary>> + Send + 'a>>;
+
+    fn into_future(self) -> Self::IntoFuture {
+        Box::pin(self.run())
+    }
+}
+
+impl<'a> FetchBuilder<'a> {
+    /// Runs the download.
+    ///
+    /// # Errors
+    /// [`Error::Transfer`] with [`TransferErrorKind::RemoteNotFound`],
+    /// `RemoteIsDirectory` (not recursive), `AccessDenied`, `AlreadyExists` (no
+    /// overwrite), `PathRefused` (a UNC/device path, or a name from the host that would
+    /// leave the destination), `Io` (local); [`Error::HashMismatch`];
+    /// [`Error::Cancelled`]; PSRP and transport errors.
+    ///
+    /// # Cancel safety
+    /// Cancel safe for the local side: the file is written under a temporary name
+    /// (`.tw-<uuid>.part` next to the destination) that is removed when the transfer
+    /// fails, is cancelled, or the future is dropped; the destination is only replaced by
+    /// a complete, verified file.
+    pub async fn run(self) -> Result<TransferSummary> {
+        let start = Instant::now();
+        let FetchBuilder {
+            via,
+            remote,
+            local,
+            opts,
+        } = self;
+        refuse_unc(&remote, opts.allow_unc)?;
+        let pool_token = opts.token.clone();
+        let token = opts.token.clone();
+        with_pool(via, &pool_token, async move |pool| {
+            let chunk = chunk_limit(pool, opts.chunk_size);
+            let mut meter = Meter::new(&opts, start);
+            if !opts.recursive {
+                let (dest, sha) = fetch_file(
+                    pool,
+                    &remote,
+                    &local,
+                    true,
+                    &opts,
+                    opts.expand,
+                    chunk,
+                    &mut meter,
+                )
+                .await?;
+                return Ok(TransferSummary {
+                    bytes: meter.done,
+                    files: 1,
+                    directories: 0,
+                    elapsed: start.elapsed(),
+                    destination: dest.display().to_string(),
+                    sha256: Some(sha),
+                });
+            }
+            let listed = pool
+                .pipeline()
+                .script(scripts::LIST)
+                .param("Path", remote.as_str())
+                .param("Expand", opts.expand)
+                .param("AllowUnc", opts.allow_unc)
+                .cancellation(token.clone())
+                .invoke()
+                .await
+                .map_err(|e| map_failure(e, &remote))?;
+            let mut items = listed.output.iter();
+            let head = items
+                .next()
+                .ok_or_else(|| Error::State("the host listed nothing".into()))?;
+            let root = head
+                .property("Root")
+                .and_then(PsValue::as_str)
+                .unwrap_or(&remote)
+                .to_string();
+            if head.property("Directory").and_then(PsValue::as_bool) != Some(true) {
+                let (dest, sha) =
+                    fetch_file(pool, &root, &local, true, &opts, false, chunk, &mut meter).await?;
+                return Ok(TransferSummary {
+                    bytes: meter.done,
+                    files: 1,
+                    directories: 0,
+                    elapsed: start.elapsed(),
+                    destination: dest.display().to_string(),
+                    sha256: Some(sha),
+                });
+            }
+            let mut entries = Vec::new();
+            for v in items {
+                let rel = v.property("Path").and_then(PsValue::as_str).unwrap_or("");
+                let parts = safe_relative(rel)?;
+                let is_dir = v.property("Directory").and_then(PsValue::as_bool) == Some(true);
+                let len = v
+                    .property("Length")
+                    .and_then(PsValue::as_i64)
+                    .unwrap_or(0)
+                    .max(0) as u64;
+                entries.push((rel.to_string(), parts, is_dir, len));
+            }
+            meter.total = entries.iter().filter(|e| !e.2).map(|e| e.3).sum();
+            meter.emit(&root);
+            std::fs::create_dir_all(&local).map_err(|e| local_error(&local, e))?;
+            let (mut files, mut directories) = (0, 1);
+            for (rel, parts, is_dir, _) in &entries {
+                let mut dest = local.clone();
+                parts.iter().for_each(|c| dest.push(c));
+                if *is_dir {
+                    std::fs::create_dir_all(&dest).map_err(|e| local_error(&dest, e))?;
+                    directories += 1;
+                } else {
+                    if let Some(parent) = dest.parent() {
+                        std::fs::create_dir_all(parent).map_err(|e| local_error(parent, e))?;
+                    }
+                    let src = format!("{}\\{}", root.trim_end_matches('\\'), rel);
+                    fetch_file(pool, &src, &dest, false, &opts, false, chunk, &mut meter).await?;
+                    files += 1;
+                }
+            }
+            Ok(TransferSummary {
+                bytes: meter.done,
+                files,
+                directories,
+                elapsed: start.elapsed(),
+                destination: local.display().to_string(),
+                sha256: None,
+            })
+        })
+        .await
+    }
+}
+
+impl<'a> IntoFuture for FetchBuilder<'a> {
+    type Output = Result<TransferSummary>;
+    type IntoFuture = Pin<Box<dyn Future<Output = Result<TransferSummary>> + Send + 'a>>;
+
+    fn into_future(self) -> Self::IntoFuture {
+        Box::pin(self.run())
+    }
+}
+
+/// Progress bookkeeping.
+struct Meter {
+    done: u64,
+    total: u64,
+    start: Instant,
+    f: Option<ProgressFn>,
+}
+
+impl Meter {
+    fn new(o: &Options, start: Instant) -> Meter {
+        Meter {
+            done: 0,
+            total: 0,
+            start,
+            f: o.progress.clone(),
+        }
+    }
+
+    fn add(&mut self, n: usize, path: &str) {
+        self.done += n as u64;
+        self.emit(path);
+    }
+
+    fn emit(&self, path: &str) {
+        if let Some(f) = &self.f {
+            f(&TransferProgress {
+                bytes_done: self.done,
+                bytes_total: self.total.max(self.done),
+                elapsed: self.start.elapsed(),
+                path: path.to_string(),
+            });
+        }
+    }
+}
+
+fn transfer(kind: TransferErrorKind, path: &str, message: &str) -> Error {
+    Error::Transfer {
+        kind,
+        path: path.to_string(),
+        message: message.to_string(),
+    }
+}
+
+fn local_error(path: &Path, e: std::io::Error) -> Error {
+    let kind = match e.kind() {
+        std::io::ErrorKind::NotFound => TransferErrorKind::LocalNotFound,
+        std::io::ErrorKind::PermissionDenied => TransferErrorKind::AccessDenied,
+        std::io::ErrorKind::AlreadyExists => TransferErrorKind::AlreadyExists,
+        _ => TransferErrorKind::Io,
+    };
+    transfer(kind, &path.display().to_string(), &e.to_string())
+}
+
+/// Whether `path` is a UNC or device path (`\\server\share`, `\\.\`, `\\?\`, either
+/// slash).
+pub(crate) fn is_unc(path: &str) -> bool {
+    let mut c = path.trim_start().chars();
+    matches!((c.next(), c.next()), (Some('\\' | '/'), Some('\\' | '/')))
+}
+
+fn refuse_unc(remote: &str, allow: bool) -> Result<()> {
+    if !allow && is_unc(remote) {
+        return Err(transfer(
+            TransferErrorKind::PathRefused,
+            remote,
+            "UNC and device paths are refused unless allowed (allow_unc)",
+        ));
+    }
+    Ok(())
+}
+
+/// The relative path a host listed, as local components: refused when it would leave
+/// the destination (`..`, a root, a drive).
+fn safe_relative(rel: &str) -> Result<Vec<String>> {
+    let parts: Vec<String> = rel.split(['\\', '/']).map(str::to_string).collect();
+    let bad = rel.is_empty()
+        || parts
+            .iter()
+            .any(|p| p.is_empty() || p == "." || p == ".." || p.contains(':') || p.contains('\0'));
+    if bad {
+        return Err(transfer(
+            TransferErrorKind::PathRefused,
+            rel,
+            "the host listed a path outside the directory",
+        ));
+    }
+    Ok(parts)
+}
+
+/// The local tree under `dir`: files (relative components, length) and directories.
+fn walk(
+    dir: &Path,
+    rel: &mut Vec<String>,
+    files: &mut Vec<(Vec<String>, u64)>,
+    dirs: &mut Vec<Vec<String>>,
+) -> Result<()> {
+    let mut entries: Vec<_> = std::fs::read_dir(dir)
+        .map_err(|e| local_error(dir, e))?
+        .collect::<std::io::Result<_>>()
+        .map_err(|e| local_error(dir, e))?;
+    entries.sort_by_key(|e| e.file_name());
+    for e in entries {
+        let name = e.file_name().to_string_lossy().into_owned();
+        let path = e.path();
+        let meta = std::fs::metadata(&path).map_err(|err| local_error(&path, err))?;
+        rel.push(name);
+        if meta.is_dir() {
+            dirs.push(rel.clone());
+            walk(&path, rel, files, dirs)?;
+        } else {
+            files.push((rel.clone(), meta.len()));
+        }
+        rel.pop();
+    }
+    Ok(())
+}
+
+/// File bytes per pipeline object: a base64 string of them, in a PIPELINE_INPUT
+/// message, fits one fragment of the pool.
+fn chunk_limit(pool: &RunspacePool, wanted: Option<usize>) -> usize {
+    let blob = pool
+        .inner
+        .out
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .max_blob();
+    // Message header (40 bytes), BOM and `<S></S>`, with room to spare.
+    let max = (blob.saturating_sub(256) / 4 * 3).max(768);
+    wanted.unwrap_or(max).min(max)
+}
+
+/// The error of a failed script: its `TokioWinrm.<Id>` as a typed error.
+fn map_failure(e: Error, path: &str) -> Error {
+    let Error::PipelineFailed { error } = &e else {
+        return e;
+    };
+    match tagged(error) {
+        Some(kind) => kind_error(kind, path, error),
+        None => e,
+    }
+}
+
+fn kind_error(id: &str, path: &str, error: &ErrorRecord) -> Error {
+    let kind = match id {
+        "NotFound" => TransferErrorKind::RemoteNotFound,
+        "IsDirectory" => TransferErrorKind::RemoteIsDirectory,
+        "NotDirectory" => TransferErrorKind::RemoteNotDirectory,
+        "AccessDenied" => TransferErrorKind::AccessDenied,
+        "AlreadyExists" => TransferErrorKind::AlreadyExists,
+        "PathRefused" => TransferErrorKind::PathRefused,
+        "HashMismatch" => {
+            let mut words = error.message.split_whitespace().rev();
+            let actual = words.next().unwrap_or("").to_string();
+            let expected = error
+                .message
+                .split("sent ")
+                .nth(1)
+                .and_then(|s| s.split(',').next())
+                .unwrap_or("")
+                .to_string();
+            return Error::HashMismatch {
+                path: path.to_string(),
+                expected,
+                actual,
+            };
+        }
+        _ => TransferErrorKind::Io,
+    };
+    transfer(kind, path, &error.message)
+}
+
+/// The `<Id>` of a `TokioWinrm.<Id>` error id.
+fn tagged(error: &ErrorRecord) -> Option<&str> {
+    let id = error.fully_qualified_error_id.as_deref()?;
+    let rest = &id[id.find("TokioWinrm.")? + "TokioWinrm.".len()..];
+    Some(rest.split([',', ' ']).next().unwrap_or(rest))
+}
+
+fn hex(bytes: &[u8]) -> String {
+    use std::fmt::Write as _;
+    bytes
+        .iter()
+        .fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
+            let _ = write!(s, "{b:02x}");
+            s
+        })
+}
+
+/// Reads up to `n` bytes (fewer only at the end) on a blocking thread.
+async fn read_chunk(file: &mut Option<std::fs::File>, n: usize) -> std::io::Result<Vec<u8>> {
+    let mut f = file
+        .take()
+        .ok_or_else(|| std::io::Error::other("file closed"))?;
+    let (f, r) = tokio::task::spawn_blocking(move || {
+        use std::io::Read as _;
+        let mut buf = vec![0u8; n];
+        let mut got = 0;
+        while got < n {
+            match f.read(&mut buf[got..]) {
+                Ok(0) => break,
+                Ok(k) => got += k,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => return (f, Err(e)),
+            }
+        }
+        buf.truncate(got);
+        (f, Ok(buf))
+    })
+    .await
+    .map_err(std::io::Error::other)?;
+    *file = Some(f);
+    r
+}
+
+/// Writes `bytes` on a blocking thread.
+async fn write_chunk(file: &mut Option<std::fs::File>, bytes: Vec<u8>) -> std::io::Result<()> {
+    let mut f = file
+        .take()
+        .ok_or_else(|| std::io::Error::other("file closed"))?;
+    let (f, r) = tokio::task::spawn_blocking(move || {
+        use std::io::Write as _;
+        let r = f.write_all(&bytes);
+        (f, r)
+    })
+    .await
+    .map_err(std::io::Error::other)?;
+    *file = Some(f);
+    r
+}
+
+/// The reason of a cancelled transfer: the pipeline's, else the caller's.
+fn stopped(reason: Option<CancelReason>) -> Error {
+    match reason {
+        Some(reason) => Error::Cancelled { reason },
+        None => Error::PipelineStopped,
+    }
+}
+
+/// Reads a pipeline to its final state (output objects to `on_output`).
+async fn drain(p: &mut Pipeline, mut on_output: impl FnMut(PsValue)) -> Result<PipelineEnd> {
+    while let Some(ev) = p.next().await {
+        match ev? {
+            PsEvent::Output(v) => on_output(v),
+            PsEvent::State(end) => return Ok(end),
+            _ => {}
+        }
+    }
+    Err(Error::State(
+        "the pipeline's stream ended without a final state".into(),
+    ))
+}
+
+/// Uploads one file; returns the host's path and the agreed hash.
+#[allow(clippy::too_many_arguments)]
+async fn copy_file(
+    pool: &RunspacePool,
+    local: &Path,
+    remote: &str,
+    name: Option<&str>,
+    o: &Options,
+    expand: bool,
+    chunk: usize,
+    meter: &mut Meter,
+) -> Result<(String, String)> {
+    let label = local.display().to_string();
+    let file = std::fs::File::open(local).map_err(|e| local_error(local, e))?;
+    let temp = format!(".tw-{}.tmp", Uuid::new_v4().simple());
+    let token = &o.token;
+    let mut p = pool
+        .pipeline()
+        .script(scripts::COPY)
+        .param("Path", remote)
+        .param("Name", name.unwrap_or(""))
+        .param("Temp", temp.as_str())
+        .param("Overwrite", o.overwrite)
+        .param("Expand", expand)
+        .param("AllowUnc", o.allow_unc)
+        .streaming_input()
+        // No token here: a cancel stops the pipeline below (`p.cancel()`), so that the
+        // cleanup runs once the pipeline has ended.
+        .start()
+        .await?;
+    let mut sha = Sha256::new();
+    let mut file = Some(file);
+    let mut outputs = Vec::new();
+    let mut early: Option<PipelineEnd> = None;
+    // Stream the chunks; stop early when the pipeline ends (a failure in `begin`) or
+    // the caller cancels.
+    let sent: Result<()> = async {
+        loop {
+            let buf = tokio::select! {
+                biased;
+                () = token.cancelled() => return Err(Error::Cancelled { reason: CancelReason::User }),
+                r = read_chunk(&mut file, chunk) => r.map_err(|e| local_error(local, e))?,
+            };
+            if buf.is_empty() {
+                break;
+            }
+            sha.update(&buf);
+            let text = base64::engine::general_purpose::STANDARD.encode(&buf);
+            tokio::select! {
+                biased;
+                () = token.cancelled() => return Err(Error::Cancelled { reason: CancelReason::User }),
+                r = p.send_input(text) => r?,
+            }
+            meter.add(buf.len(), &label);
+            while let Some(Some(ev)) = p.next().now_or_never() {
+                match ev? {
+                    PsEvent::Output(v) => outputs.push(v),
+                    PsEvent::State(end) => {
+                        early = Some(end);
+                        return Ok(());
+                    }
+                    _ => {}
+                }
+            }
+        }
+        let digest = hex(&sha.clone().finalize());
+        tokio::select! {
+            biased;
+            () = token.cancelled() => return Err(Error::Cancelled { reason: CancelReason::User }),
+            r = p.send_input(format!("sha256:{digest}")) => r?,
+        }
+        tokio::select! {
+            biased;
+            () = token.cancelled() => Err(Error::Cancelled { reason: CancelReason::User }),
+            r = p.end_input() => r,
+        }
+    }
+    .await;
+    let digest = hex(&sha.finalize());
+    if sent.is_err() {
+        p.cancel();
+    }
+    let end = match early {
+        Some(end) => Ok(end),
+        None => drain(&mut p, |v| outputs.push(v)).await,
+    };
+    let end = match (sent, end) {
+        // The pipeline's own end explains a failed Send best.
+        (_, Ok(PipelineEnd::Failed(error))) => {
+            return Err(map_failure(Error::PipelineFailed { error }, remote));
+        }
+        (Err(e), Ok(PipelineEnd::Completed)) | (Err(e), Err(_)) => {
+            if e.is_cancelled() {
+                cleanup(pool, remote, name, &temp, expand, o.allow_unc).await;
+            }
+            return Err(e);
+        }
+        (_, Ok(end)) => end,
+        (Ok(()), Err(e)) => return Err(e),
+    };
+    match end {
+        PipelineEnd::Completed => {}
+        PipelineEnd::Stopped { reason } => {
+            cleanup(pool, remote, name, &temp, expand, o.allow_unc).await;
+            return Err(stopped(
+                reason.or_else(|| token.is_cancelled().then_some(CancelReason::User)),
+            ));
+        }
+        PipelineEnd::Failed(error) => {
+            return Err(map_failure(Error::PipelineFailed { error }, remote));
+        }
+    }
+    let result = outputs
+        .iter()
+        .rev()
+        .find(|v| v.property("Sha256").is_some());
+    let Some(result) = result else {
+        return Err(Error::State(
+            "the host did not report the file's hash".into(),
+        ));
+    };
+    let dest = result
+        .property("Path")
+        .and_then(PsValue::as_str)
+        .unwrap_or(remote)
+        .to_string();
+    let theirs = result
+        .property("Sha256")
+        .and_then(PsValue::as_str)
+        .unwrap_or("");
+    if !theirs.eq_ignore_ascii_case(&digest) {
+        return Err(Error::HashMismatch {
+            path: dest,
+            expected: digest,
+            actual: theirs.to_string(),
+        });
+    }
+    meter.emit(&label);
+    Ok((dest, digest))
+}
+
+/// Removes the temporary file of a stopped upload (best effort, with its own deadline:
+/// the caller's token is cancelled by now).
+async fn cleanup(
+    pool: &RunspacePool,
+    remote: &str,
+    name: Option<&str>,
+    temp: &str,
+    expand: bool,
+    allow_unc: bool,
+) {
+    let r = pool
+        .pipeline()
+        .script(scripts::CLEANUP)
+        .param("Path", remote)
+        .param("Name", name.unwrap_or(""))
+        .param("Temp", temp)
+        .param("Expand", expand)
+        .param("AllowUnc", allow_unc)
+        .deadline(Duration::from_secs(60))
+        .invoke()
+        .await;
+    if let Err(e) = r {
+        tracing::warn!(error = %e, temp, "could not remove the temporary file of a stopped upload");
+    }
+}
+
+/// A local temporary file, removed on drop unless committed.
+struct TempFile {
+    path: Option<PathBuf>,
+}
+
+impl Drop for TempFile {
+    fn drop(&mut self) {
+        if let Some(p) = self.path.take() {
+            let _ = std::fs::remove_file(p);
+        }
+    }
+}
+
+/// The last component of a Windows path.
+fn remote_leaf(path: &str) -> &str {
+    path.trim_end_matches(['\\', '/'])
+        .rsplit(['\\', '/'])
+        .next()
+        .unwrap_or(path)
+}
+
+/// Downloads one file; returns the local path and the agreed hash. `into_dir`: a
+/// `local` that is a directory receives the file under its remote name.
+#[allow(clippy::too_many_arguments)]
+async fn fetch_file(
+    pool: &RunspacePool,
+    remote: &str,
+    local: &Path,
+    into_dir: bool,
+    o: &Options,
+    expand: bool,
+    chunk: usize,
+    meter: &mut Meter,
+) -> Result<(PathBuf, String)> {
+    let token = &o.token;
+    let mut p = pool
+        .pipeline()
+        .script(scripts::FETCH)
+        .param("Path", remote)
+        .param("Expand", expand)
+        .param("AllowUnc", o.allow_unc)
+        .param("ChunkSize", i32::try_from(chunk).unwrap_or(i32::MAX))
+        .cancellation(token.clone())
+        .start()
+        .await?;
+    let mut sha = Sha256::new();
+    let mut dest: Option<PathBuf> = None;
+    let mut temp = TempFile { path: None };
+    let mut file: Option<std::fs::File> = None;
+    let mut theirs: Option<String> = None;
+    let mut label = remote.to_string();
+    let end = loop {
+        // A cancel ends the download at once: dropping the pipeline stops it (on a
+        // background task) and `temp` removes the partial file.
+        let ev = tokio::select! {
+            biased;
+            () = token.cancelled() => return Err(Error::Cancelled { reason: CancelReason::User }),
+            ev = p.next() => ev,
+        };
+        let Some(ev) = ev else {
+            return Err(Error::State(
+                "the pipeline's stream ended without a final state".into(),
+            ));
+        };
+        match ev? {
+            PsEvent::Output(PsValue::String(text)) => {
+                if file.is_none() {
+                    return Err(Error::State(
+                        "the host sent data before the file's header".into(),
+                    ));
+                }
+                let bytes = base64::engine::general_purpose::STANDARD
+                    .decode(text.trim())
+                    .map_err(|e| {
+                        Error::State(format!("the host sent a chunk that is not base64: {e}"))
+                    })?;
+                sha.update(&bytes);
+                let n = bytes.len();
+                let path = temp.path.clone().unwrap_or_default();
+                write_chunk(&mut file, bytes)
+                    .await
+                    .map_err(|e| local_error(&path, e))?;
+                meter.add(n, &label);
+            }
+            PsEvent::Output(v) => {
+                if let Some(h) = v.property("Sha256").and_then(PsValue::as_str) {
+                    theirs = Some(h.to_string());
+                } else if let Some(path) = v.property("Path").and_then(PsValue::as_str) {
+                    if file.is_some() {
+                        continue;
+                    }
+                    label = path.to_string();
+                    let len = v
+                        .property("Length")
+                        .and_then(PsValue::as_i64)
+                        .unwrap_or(0)
+                        .max(0) as u64;
+                    if meter.total == 0 {
+                        meter.total = len;
+                        meter.emit(&label);
+                    }
+                    let mut target = local.to_path_buf();
+                    if into_dir && target.is_dir() {
+                        let leaf = remote_leaf(path);
+                        safe_relative(leaf)?;
+                        target.push(leaf);
+                    }
+                    if !o.overwrite && target.exists() {
+                        return Err(transfer(
+                            TransferErrorKind::AlreadyExists,
+                            &target.display().to_string(),
+                            "",
+                        ));
+                    }
+                    if target.is_dir() {
+                        return Err(transfer(
+                            TransferErrorKind::Io,
+                            &target.display().to_string(),
+                            "the destination is a directory",
+                        ));
+                    }
+                    let dir = match target.parent() {
+                        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+                        _ => PathBuf::from("."),
+                    };
+                    let tmp = dir.join(format!(".tw-{}.part", Uuid::new_v4().simple()));
+                    let f = std::fs::OpenOptions::new()
+                        .write(true)
+                        .create_new(true)
+                        .open(&tmp)
+                        .map_err(|e| local_error(&tmp, e))?;
+                    temp.path = Some(tmp);
+                    file = Some(f);
+                    dest = Some(target);
+                }
+            }
+            PsEvent::State(end) => break end,
+            _ => {}
+        }
+    };
+    match end {
+        PipelineEnd::Completed => {}
+        PipelineEnd::Stopped { reason } => return Err(stopped(reason)),
+        PipelineEnd::Failed(error) => {
+            return Err(map_failure(Error::PipelineFailed { error }, remote));
+        }
+    }
+    let (Some(dest), Some(f), Some(theirs)) = (dest, file.take(), theirs) else {
+        return Err(Error::State(
+            "the host did not send the whole file (header, data, hash)".into(),
+        ));
+    };
+    let ours = hex(&sha.finalize());
+    if !theirs.eq_ignore_ascii_case(&ours) {
+        return Err(Error::HashMismatch {
+            path: dest.display().to_string(),
+            expected: theirs,
+            actual: ours,
+        });
+    }
+    let tmp = temp.path.clone().unwrap_or_default();
+    let d = dest.clone();
+    tokio::task::spawn_blocking(move || {
+        f.sync_all()?;
+        drop(f);
+        std::fs::rename(&tmp, &d)
+    })
+    .await
+    .map_err(std::io::Error::other)
+    .and_then(|r| r)
+    .map_err(|e| local_error(&dest, e))?;
+    temp.path = None;
+    meter.emit(&label);
+    Ok((dest, ours))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unc_and_device_paths() {
+        for p in [
+            r"\\server\share\x",
+            r"\\.\pipe\x",
+            r"\\?\C:\x",
+            "//server/share",
+        ] {
+            assert!(is_unc(p), "{p}");
+        }
+        for p in [r"C:\x", r"\x", "x", r"%TEMP%\x", r"$env:TEMP\x"] {
+            assert!(!is_unc(p), "{p}");
+        }
+        assert_eq!(
+            refuse_unc(r"\\s\x", false).unwrap_err().transfer_kind(),
+            Some(TransferErrorKind::PathRefused)
+        );
+        assert!(refuse_unc(r"\\s\x", true).is_ok());
+    }
+
+    #[test]
+    fn listed_paths_stay_inside() {
+        assert_eq!(safe_relative(r"a\b.txt").unwrap(), vec!["a", "b.txt"]);
+        for bad in ["", r"..\x", r"a\..\..\x", r"C:\x", r"\x", "a\\\\b"] {
+            assert!(safe_relative(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn scripts_start_with_their_marker() {
+        for (s, verb) in [
+            (scripts::COPY, "copy"),
+            (scripts::FETCH, "fetch"),
+            (scripts::LIST, "list"),
+            (scripts::MKDIR, "mkdir"),
+            (scripts::CLEANUP, "cleanup"),
+        ] {
+            assert_eq!(
+                s.lines().next(),
+                Some(format!("# tokio-winrm:{verb} v1").as_str())
+            );
+        }
+    }
+
+    #[test]
+    fn leaf_of_remote_paths() {
+        assert_eq!(remote_leaf(r"C:\a\b.txt"), "b.txt");
+        assert_eq!(remote_leaf("C:/a/b.txt"), "b.txt");
+        assert_eq!(remote_leaf(r"C:\a\dir\"), "dir");
+    }
+}

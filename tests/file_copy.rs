@@ -1,0 +1,536 @@
+//! File copy over PowerShell Remoting (`Client::copy`, `Client::fetch`) against the
+//! simulator's file system: sizes around the chunk size, non-ASCII names, env-var
+//! expansion, read-only targets, missing files, injected hash mismatches, directory
+//! trees, UNC refusal, progress, and cancel at random points (nothing partial left on
+//! either side, the previous version kept).
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use sha2::{Digest, Sha256};
+use tokio_util::sync::CancellationToken;
+use tokio_winrm::{Auth, Client, Error, TransferErrorKind};
+use winrm_simulator::Simulator;
+
+async fn within<T>(secs: u64, f: impl std::future::IntoFuture<Output = T>) -> T {
+    tokio::time::timeout(Duration::from_secs(secs), f.into_future())
+        .await
+        .expect("test step timed out")
+}
+
+async fn setup() -> (Simulator, Client) {
+    let sim = Simulator::start().await.unwrap();
+    let client = Client::builder(sim.endpoint())
+        .auth(Auth::basic(sim.user(), sim.password()))
+        .allow_insecure_basic(true)
+        .operation_timeout(Duration::from_secs(5))
+        .build()
+        .unwrap();
+    (sim, client)
+}
+
+/// A fresh local directory for one test.
+fn scratch(name: &str) -> PathBuf {
+    static N: AtomicU64 = AtomicU64::new(0);
+    let d = std::env::temp_dir().join(format!(
+        "tw-file-copy-{}-{}-{name}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::SeqCst)
+    ));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+/// Deterministic bytes.
+fn bytes(n: usize, seed: u64) -> Vec<u8> {
+    let mut x = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+    (0..n)
+        .map(|_| {
+            x = x
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407);
+            (x >> 33) as u8
+        })
+        .collect()
+}
+
+fn sha(b: &[u8]) -> String {
+    Sha256::digest(b)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// Temporary names of either side left in a listing.
+fn temps(names: impl IntoIterator<Item = String>) -> Vec<String> {
+    names.into_iter().filter(|n| n.contains(".tw-")).collect()
+}
+
+fn local_names(dir: &Path) -> Vec<String> {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect()
+}
+
+#[tokio::test]
+async fn sizes_around_the_chunk_round_trip() {
+    let (sim, client) = setup().await;
+    let pool = within(10, client.runspace_pool().open()).await.unwrap();
+    let chunk = pool.file_chunk_size();
+    assert!(
+        chunk > 50_000,
+        "a 150 KiB envelope carries big chunks: {chunk}"
+    );
+    let dir = scratch("sizes");
+    sim.create_dir(r"C:\In").unwrap();
+    for (i, n) in [0, 1, chunk, chunk + 1, 3 * chunk - 1]
+        .into_iter()
+        .enumerate()
+    {
+        let data = bytes(n, i as u64);
+        let src = dir.join(format!("f{n}.bin"));
+        std::fs::write(&src, &data).unwrap();
+        let remote = format!(r"C:\In\f{n}.bin");
+        let up = within(30, pool.copy(&src, &remote)).await.unwrap();
+        assert_eq!(up.bytes, n as u64);
+        assert_eq!(up.destination, remote);
+        assert_eq!(up.sha256.as_deref(), Some(sha(&data).as_str()));
+        assert_eq!(sim.file(&remote).unwrap(), data, "{n} bytes arrived intact");
+        let back = dir.join(format!("back{n}.bin"));
+        let down = within(30, pool.fetch(&remote, &back)).await.unwrap();
+        assert_eq!(down.bytes, n as u64);
+        assert_eq!(
+            std::fs::read(&back).unwrap(),
+            data,
+            "{n} bytes came back intact"
+        );
+    }
+    assert!(temps(sim.list_files(r"C:\In")).is_empty());
+    assert!(temps(local_names(&dir)).is_empty());
+    within(10, pool.close()).await.unwrap();
+}
+
+#[tokio::test]
+async fn client_methods_open_their_own_pool_and_report_progress() {
+    let (sim, client) = setup().await;
+    let dir = scratch("progress");
+    let data = bytes(200_000, 7);
+    let src = dir.join("p.bin");
+    std::fs::write(&src, &data).unwrap();
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let s = Arc::clone(&seen);
+    let up = within(
+        30,
+        client
+            .copy(&src, r"C:\Windows\TEMP\p.bin")
+            .chunk_size(10_000)
+            .progress(move |p| s.lock().unwrap().push((p.bytes_done, p.bytes_total))),
+    )
+    .await
+    .unwrap();
+    assert_eq!(up.bytes, 200_000);
+    let seen = seen.lock().unwrap().clone();
+    assert!(seen.len() >= 20, "a call per chunk: {}", seen.len());
+    assert!(seen.windows(2).all(|w| w[0].0 <= w[1].0), "monotonic");
+    assert_eq!(seen.last(), Some(&(200_000, 200_000)));
+    assert!(seen.iter().all(|&(_, t)| t == 200_000));
+    assert_eq!(sim.file(r"c:\windows\temp\P.BIN").unwrap(), data);
+    // Into an existing local directory: the remote name is kept.
+    let down = within(30, client.fetch(r"C:\Windows\TEMP\p.bin", &dir)).await;
+    let down = down.unwrap();
+    assert!(down.destination.ends_with("p.bin"));
+    // Into an existing remote directory: the local name is kept.
+    within(30, client.copy(&src, r"C:\Windows")).await.unwrap();
+    assert_eq!(sim.file(r"C:\Windows\p.bin").unwrap(), data);
+    assert_eq!(sim.counters().open_shells, 0, "the pools were closed");
+}
+
+#[tokio::test]
+async fn non_ascii_names_and_env_vars() {
+    let (sim, client) = setup().await;
+    let dir = scratch("names");
+    let src = dir.join("Données ✓ 日本.txt");
+    std::fs::write(&src, "héllo").unwrap();
+    let temp = format!(r"C:\Users\{}\AppData\Local\Temp", sim.user());
+    within(30, client.copy(&src, r"%TEMP%\Grüße ✓.txt"))
+        .await
+        .unwrap();
+    assert_eq!(
+        sim.file(&format!(r"{temp}\grüße ✓.txt")).unwrap(),
+        "héllo".as_bytes()
+    );
+    let up = within(30, client.copy(&src, r"$env:TEMP\b.txt"))
+        .await
+        .unwrap();
+    assert_eq!(up.destination, format!(r"{temp}\b.txt"));
+    within(30, client.copy(&src, r"${env:temp}\"))
+        .await
+        .unwrap();
+    assert!(sim.file(&format!(r"{temp}\Données ✓ 日本.txt")).is_some());
+    // Expansion off: the name is literal (and the directory does not exist).
+    let e = within(
+        30,
+        client.copy(&src, r"%TEMP%\c.txt").expand_variables(false),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(
+        e.transfer_kind(),
+        Some(TransferErrorKind::RemoteNotFound),
+        "{e}"
+    );
+    let back = dir.join("ß.txt");
+    within(
+        30,
+        client.fetch(r"%TEMP%\GRÜSSE ✓.txt".replace("SS", "ß").as_str(), &back),
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(std::fs::read(&back).unwrap(), "héllo".as_bytes());
+}
+
+#[tokio::test]
+async fn refusals_and_failures_are_typed() {
+    let (sim, client) = setup().await;
+    let dir = scratch("failures");
+    let src = dir.join("a.txt");
+    std::fs::write(&src, "new").unwrap();
+    // Missing local source.
+    let e = within(10, client.copy(dir.join("nope"), r"C:\x"))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        e.transfer_kind(),
+        Some(TransferErrorKind::LocalNotFound),
+        "{e}"
+    );
+    // A local directory without recursive.
+    let e = within(10, client.copy(&dir, r"C:\x")).await.unwrap_err();
+    assert_eq!(
+        e.transfer_kind(),
+        Some(TransferErrorKind::LocalIsDirectory),
+        "{e}"
+    );
+    // UNC and device paths, unless allowed.
+    for p in [
+        r"\\server\share\a.txt",
+        r"\\?\C:\a.txt",
+        r"\\.\C:\a.txt",
+        "//server/share/a",
+    ] {
+        let e = within(10, client.copy(&src, p)).await.unwrap_err();
+        assert_eq!(
+            e.transfer_kind(),
+            Some(TransferErrorKind::PathRefused),
+            "{p}: {e}"
+        );
+        let e = within(10, client.fetch(p, dir.join("u")))
+            .await
+            .unwrap_err();
+        assert_eq!(
+            e.transfer_kind(),
+            Some(TransferErrorKind::PathRefused),
+            "{p}: {e}"
+        );
+    }
+    let e = within(
+        10,
+        client.copy(&src, r"\\server\share\a.txt").allow_unc(true),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(
+        e.transfer_kind(),
+        Some(TransferErrorKind::RemoteNotFound),
+        "{e}"
+    );
+    // Remote file missing, remote directory where a file was expected.
+    let e = within(10, client.fetch(r"C:\missing.txt", dir.join("m")))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        e.transfer_kind(),
+        Some(TransferErrorKind::RemoteNotFound),
+        "{e}"
+    );
+    let e = within(10, client.fetch(r"C:\Windows", dir.join("w")))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        e.transfer_kind(),
+        Some(TransferErrorKind::RemoteIsDirectory),
+        "{e}"
+    );
+    // The target's directory is missing.
+    let e = within(10, client.copy(&src, r"C:\No\Such\a.txt"))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        e.transfer_kind(),
+        Some(TransferErrorKind::RemoteNotFound),
+        "{e}"
+    );
+    // A read-only target keeps its contents.
+    sim.put_file(r"C:\Data\ro.txt", "old").unwrap();
+    assert!(sim.set_read_only(r"C:\Data\ro.txt", true));
+    let e = within(10, client.copy(&src, r"C:\Data\ro.txt"))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        e.transfer_kind(),
+        Some(TransferErrorKind::AccessDenied),
+        "{e}"
+    );
+    assert_eq!(sim.file(r"C:\Data\ro.txt").unwrap(), b"old");
+    assert!(sim.file_info(r"C:\Data\ro.txt").unwrap().read_only);
+    // No overwrite: refused on both sides.
+    sim.put_file(r"C:\Data\rw.txt", "old").unwrap();
+    let e = within(10, client.copy(&src, r"C:\Data\rw.txt").overwrite(false))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        e.transfer_kind(),
+        Some(TransferErrorKind::AlreadyExists),
+        "{e}"
+    );
+    assert_eq!(sim.file(r"C:\Data\rw.txt").unwrap(), b"old");
+    let e = within(10, client.fetch(r"C:\Data\rw.txt", &src).overwrite(false))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        e.transfer_kind(),
+        Some(TransferErrorKind::AlreadyExists),
+        "{e}"
+    );
+    assert_eq!(std::fs::read(&src).unwrap(), b"new");
+    assert_eq!(temps(sim.list_files(r"C:\Data")), Vec::<String>::new());
+    assert_eq!(temps(local_names(&dir)), Vec::<String>::new());
+}
+
+#[tokio::test]
+async fn injected_hash_mismatch_keeps_the_previous_version() {
+    let (sim, client) = setup().await;
+    let dir = scratch("mismatch");
+    let src = dir.join("a.bin");
+    let data = bytes(100_000, 3);
+    std::fs::write(&src, &data).unwrap();
+    sim.put_file(r"C:\Data\a.bin", "previous").unwrap();
+    sim.inject_file_corruption(1);
+    let e = within(30, client.copy(&src, r"C:\Data\a.bin"))
+        .await
+        .unwrap_err();
+    let Error::HashMismatch {
+        expected, actual, ..
+    } = &e
+    else {
+        panic!("expected a hash mismatch, got {e:?}")
+    };
+    assert_eq!(expected, &sha(&data));
+    assert_ne!(actual, expected);
+    assert_eq!(sim.file(r"C:\Data\a.bin").unwrap(), b"previous");
+    assert_eq!(sim.list_files(r"C:\Data"), vec!["a.bin".to_string()]);
+    // Now it goes through.
+    within(30, client.copy(&src, r"C:\Data\a.bin"))
+        .await
+        .unwrap();
+    assert_eq!(sim.file(r"C:\Data\a.bin").unwrap(), data);
+    // A download with a corrupted byte leaves the local file as it was.
+    let local = dir.join("b.bin");
+    std::fs::write(&local, "mine").unwrap();
+    sim.inject_file_corruption(1);
+    let e = within(30, client.fetch(r"C:\Data\a.bin", &local))
+        .await
+        .unwrap_err();
+    assert!(matches!(e, Error::HashMismatch { .. }), "{e:?}");
+    assert_eq!(std::fs::read(&local).unwrap(), b"mine");
+    assert!(temps(local_names(&dir)).is_empty());
+}
+
+#[tokio::test]
+async fn directory_trees_round_trip_with_empty_directories() {
+    let (sim, client) = setup().await;
+    let dir = scratch("tree");
+    let src = dir.join("src");
+    std::fs::create_dir_all(src.join("a/b/c")).unwrap();
+    std::fs::create_dir_all(src.join("empty")).unwrap();
+    std::fs::create_dir_all(src.join("a/empty too")).unwrap();
+    std::fs::write(src.join("top.txt"), "top").unwrap();
+    std::fs::write(src.join("a/one.bin"), bytes(70_000, 1)).unwrap();
+    std::fs::write(src.join("a/b/c/deep ✓.txt"), "deep").unwrap();
+    std::fs::write(src.join("a/b/zero"), "").unwrap();
+    let up = within(60, client.copy(&src, r"C:\Tree").recursive(true))
+        .await
+        .unwrap();
+    assert_eq!(up.files, 4);
+    assert_eq!(up.bytes, 3 + 70_000 + 4);
+    assert_eq!(up.destination, r"C:\Tree");
+    let mut listed = sim.list_files(r"C:\Tree");
+    listed.sort();
+    let mut want: Vec<String> = [
+        "a",
+        r"a\b",
+        r"a\b\c",
+        r"a\b\c\deep ✓.txt",
+        r"a\b\zero",
+        r"a\empty too",
+        r"a\one.bin",
+        "empty",
+        "top.txt",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    want.sort();
+    assert_eq!(listed, want);
+    assert_eq!(sim.file(r"C:\Tree\a\b\c\deep ✓.txt").unwrap(), b"deep");
+    let back = dir.join("back");
+    let down = within(60, client.fetch(r"C:\Tree", &back).recursive(true))
+        .await
+        .unwrap();
+    assert_eq!(down.files, 4);
+    assert!(back.join("empty").is_dir());
+    assert!(back.join("a/empty too").is_dir());
+    assert_eq!(
+        std::fs::read(back.join("a/one.bin")).unwrap(),
+        bytes(70_000, 1)
+    );
+    assert_eq!(
+        std::fs::read(back.join("a/b/c/deep ✓.txt")).unwrap(),
+        b"deep"
+    );
+    assert_eq!(std::fs::read(back.join("a/b/zero")).unwrap(), b"");
+    // A recursive fetch of a file is a fetch of that file.
+    let one = dir.join("one.bin");
+    within(30, client.fetch(r"C:\Tree\a\one.bin", &one).recursive(true))
+        .await
+        .unwrap();
+    assert_eq!(std::fs::read(&one).unwrap(), bytes(70_000, 1));
+    // Missing remote tree.
+    let e = within(
+        30,
+        client.fetch(r"C:\NoTree", dir.join("x")).recursive(true),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(
+        e.transfer_kind(),
+        Some(TransferErrorKind::RemoteNotFound),
+        "{e}"
+    );
+}
+
+#[tokio::test]
+async fn cancel_at_random_points_leaves_nothing_partial() {
+    let (sim, client) = setup().await;
+    let pool = within(10, client.runspace_pool().max_runspaces(2).open())
+        .await
+        .unwrap();
+    let dir = scratch("cancel");
+    let data = bytes(600_000, 9);
+    let src = dir.join("big.bin");
+    std::fs::write(&src, &data).unwrap();
+    sim.put_file(r"C:\Data\big.bin", "previous version")
+        .unwrap();
+    sim.put_file(r"C:\Data\remote.bin", &data).unwrap();
+    let local = dir.join("local.bin");
+    let mut cancelled = (0, 0);
+    // Thresholds spread over the file (and one before anything is sent).
+    for (i, at) in [0u64, 1, 30_000, 123_457, 300_000, 480_000, 599_999]
+        .into_iter()
+        .enumerate()
+    {
+        // Upload over an existing file.
+        let token = CancellationToken::new();
+        let t = token.clone();
+        let r = within(
+            30,
+            pool.copy(&src, r"C:\Data\big.bin")
+                .chunk_size(8_192)
+                .cancellation(token)
+                .progress(move |p| {
+                    if p.bytes_done >= at {
+                        t.cancel();
+                    }
+                }),
+        )
+        .await;
+        let now = sim.file(r"C:\Data\big.bin").unwrap();
+        match r {
+            Err(e) if e.is_cancelled() => {
+                cancelled.0 += 1;
+                assert_eq!(now, b"previous version", "#{i}: the previous version stays");
+            }
+            Ok(_) => assert_eq!(now, data, "#{i}: a finished copy is whole"),
+            Err(e) => panic!("#{i}: {e}"),
+        }
+        assert_eq!(
+            temps(sim.list_files(r"C:\Data")),
+            Vec::<String>::new(),
+            "#{i}"
+        );
+        // Download over an existing local file.
+        std::fs::write(&local, "mine").unwrap();
+        let token = CancellationToken::new();
+        let t = token.clone();
+        let r = within(
+            30,
+            pool.fetch(r"C:\Data\remote.bin", &local)
+                .chunk_size(8_192)
+                .cancellation(token)
+                .progress(move |p| {
+                    if p.bytes_done >= at {
+                        t.cancel();
+                    }
+                }),
+        )
+        .await;
+        let now = std::fs::read(&local).unwrap();
+        match r {
+            Err(e) if e.is_cancelled() => {
+                cancelled.1 += 1;
+                assert_eq!(now, b"mine", "#{i}: the local file stays");
+            }
+            Ok(_) => assert_eq!(now, data, "#{i}: a finished fetch is whole"),
+            Err(e) => panic!("#{i}: {e}"),
+        }
+        assert_eq!(temps(local_names(&dir)), Vec::<String>::new(), "#{i}");
+        // A cancel from a timer, at a time instead of a byte count.
+        let token = CancellationToken::new();
+        let t = token.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(3 * i as u64)).await;
+            t.cancel();
+        });
+        let r = within(
+            30,
+            pool.copy(&src, r"C:\Data\timed.bin")
+                .chunk_size(8_192)
+                .cancellation(token),
+        )
+        .await;
+        match (r, sim.file(r"C:\Data\timed.bin")) {
+            (Err(e), _) if !e.is_cancelled() => panic!("#{i}: {e}"),
+            (_, Some(now)) => assert_eq!(now, data, "#{i}: whole or absent"),
+            (_, None) => {}
+        }
+        assert_eq!(
+            temps(sim.list_files(r"C:\Data")),
+            Vec::<String>::new(),
+            "#{i}"
+        );
+    }
+    assert!(
+        cancelled.0 >= 5 && cancelled.1 >= 5,
+        "most were cancelled: {cancelled:?}"
+    );
+    // The pool is still usable.
+    within(30, pool.copy(&src, r"C:\Data\big.bin"))
+        .await
+        .unwrap();
+    assert_eq!(sim.file(r"C:\Data\big.bin").unwrap(), data);
+    within(10, pool.close()).await.unwrap();
+}
