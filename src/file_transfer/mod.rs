@@ -713,10 +713,20 @@ fn map_failure(e: Error, path: &str) -> Error {
     let Error::PipelineFailed { error } = &e else {
         return e;
     };
-    match tagged(error) {
-        Some(kind) => kind_error(kind, path, error),
-        None => e,
+    if let Some(kind) = tagged(error) {
+        return kind_error(kind, path, error);
     }
+    // A .NET exception that escaped the scripts' own checks.
+    let kind = match error.exception_type.as_deref() {
+        Some("System.UnauthorizedAccessException") => TransferErrorKind::AccessDenied,
+        Some(
+            "System.IO.FileNotFoundException"
+            | "System.IO.DirectoryNotFoundException"
+            | "System.Management.Automation.ItemNotFoundException",
+        ) => TransferErrorKind::RemoteNotFound,
+        _ => return e,
+    };
+    transfer(kind, path, &error.message)
 }
 
 fn kind_error(id: &str, path: &str, error: &ErrorRecord) -> Error {
@@ -1250,6 +1260,70 @@ mod tests {
                 .unwrap();
             assert_eq!(rest[..end].matches(".param(").count(), params, "{script}");
         }
+    }
+
+    #[test]
+    fn script_failures_become_typed_errors() {
+        use crate::psrp::ErrorCategory;
+        let failed = |id: &str, message: &str, exception: Option<&str>| {
+            let mut e = ErrorRecord::new(message, id, ErrorCategory::NotSpecified);
+            e.exception_type = exception.map(str::to_string);
+            map_failure(Error::PipelineFailed { error: Box::new(e) }, r"C:\x")
+        };
+        let kind = |e: Error| e.transfer_kind();
+        assert_eq!(
+            kind(failed("TokioWinrm.NotFound", "m", None)),
+            Some(TransferErrorKind::RemoteNotFound)
+        );
+        assert_eq!(
+            kind(failed("TokioWinrm.IsDirectory,Fail", "m", None)),
+            Some(TransferErrorKind::RemoteIsDirectory)
+        );
+        assert_eq!(
+            kind(failed("TokioWinrm.AccessDenied", "m", None)),
+            Some(TransferErrorKind::AccessDenied)
+        );
+        assert_eq!(
+            kind(failed("TokioWinrm.PathRefused", "m", None)),
+            Some(TransferErrorKind::PathRefused)
+        );
+        let e = failed(
+            "TokioWinrm.HashMismatch",
+            r"SHA-256 mismatch for C:\x: sent abc, written def",
+            None,
+        );
+        let Error::HashMismatch {
+            expected, actual, ..
+        } = e
+        else {
+            panic!("{e:?}")
+        };
+        assert_eq!((expected.as_str(), actual.as_str()), ("abc", "def"));
+        assert_eq!(
+            kind(failed(
+                "x",
+                "denied",
+                Some("System.UnauthorizedAccessException")
+            )),
+            Some(TransferErrorKind::AccessDenied)
+        );
+        assert_eq!(
+            kind(failed(
+                "PathNotFound",
+                "m",
+                Some("System.Management.Automation.ItemNotFoundException")
+            )),
+            Some(TransferErrorKind::RemoteNotFound)
+        );
+        assert!(matches!(
+            failed("Other", "m", None),
+            Error::PipelineFailed { .. }
+        ));
+        // Not a pipeline failure: unchanged.
+        assert!(matches!(
+            map_failure(Error::PipelineStopped, "x"),
+            Error::PipelineStopped
+        ));
     }
 
     #[test]
