@@ -713,10 +713,20 @@ fn map_failure(e: Error, path: &str) -> Error {
     let Error::PipelineFailed { error } = &e else {
         return e;
     };
-    match tagged(error) {
-        Some(kind) => kind_error(kind, path, error),
-        None => e,
+    if let Some(kind) = tagged(error) {
+        return kind_error(kind, path, error);
     }
+    // A .NET exception that escaped the scripts' own checks.
+    let kind = match error.exception_type.as_deref() {
+        Some("System.UnauthorizedAccessException") => TransferErrorKind::AccessDenied,
+        Some(
+            "System.IO.FileNotFoundException"
+            | "System.IO.DirectoryNotFoundException"
+            | "System.Management.Automation.ItemNotFoundException",
+        ) => TransferErrorKind::RemoteNotFound,
+        _ => return e,
+    };
+    transfer(kind, path, &error.message)
 }
 
 fn kind_error(id: &str, path: &str, error: &ErrorRecord) -> Error {
@@ -915,31 +925,21 @@ async fn copy_file(
         Some(end) => Ok(end),
         None => drain(&mut p, |v| outputs.push(v)).await,
     };
-    let end = match (sent, end) {
-        // The pipeline's own end explains a failed Send best.
-        (_, Ok(PipelineEnd::Failed(error))) => {
-            return Err(map_failure(Error::PipelineFailed { error }, remote));
-        }
-        (Err(e), Ok(PipelineEnd::Completed)) | (Err(e), Err(_)) => {
-            if e.is_cancelled() {
-                cleanup(pool, remote, name, &temp, expand, o.allow_unc).await;
-            }
-            return Err(e);
-        }
-        (_, Ok(end)) => end,
-        (Ok(()), Err(e)) => return Err(e),
-    };
     match end {
-        PipelineEnd::Completed => {}
-        PipelineEnd::Stopped { reason } => {
-            cleanup(pool, remote, name, &temp, expand, o.allow_unc).await;
-            return Err(stopped(
-                reason.or_else(|| token.is_cancelled().then_some(CancelReason::User)),
-            ));
-        }
-        PipelineEnd::Failed(error) => {
+        // The host has the whole file and its hash, checked and in place: a Send that
+        // failed or was cancelled after that changes nothing.
+        Ok(PipelineEnd::Completed) => {}
+        // The pipeline's own failure explains a failed Send best.
+        Ok(PipelineEnd::Failed(error)) => {
             return Err(map_failure(Error::PipelineFailed { error }, remote));
         }
+        Ok(PipelineEnd::Stopped { reason }) => {
+            cleanup(pool, remote, &temp, expand, o.allow_unc).await;
+            return Err(sent.err().unwrap_or_else(|| {
+                stopped(reason.or_else(|| token.is_cancelled().then_some(CancelReason::User)))
+            }));
+        }
+        Err(e) => return Err(sent.err().unwrap_or(e)),
     }
     let result = outputs
         .iter()
@@ -972,19 +972,11 @@ async fn copy_file(
 
 /// Removes the temporary file of a stopped upload (best effort, with its own deadline:
 /// the caller's token is cancelled by now).
-async fn cleanup(
-    pool: &RunspacePool,
-    remote: &str,
-    name: Option<&str>,
-    temp: &str,
-    expand: bool,
-    allow_unc: bool,
-) {
+async fn cleanup(pool: &RunspacePool, remote: &str, temp: &str, expand: bool, allow_unc: bool) {
     let r = pool
         .pipeline()
         .script(scripts::CLEANUP)
         .param("Path", remote)
-        .param("Name", name.unwrap_or(""))
         .param("Temp", temp)
         .param("Expand", expand)
         .param("AllowUnc", allow_unc)
@@ -1218,6 +1210,120 @@ mod tests {
                 Some(format!("# tokio-winrm:{verb} v1").as_str())
             );
         }
+    }
+
+    /// Windows fails a script given a named parameter its `param()` block lacks: every
+    /// parameter the client passes is declared.
+    #[test]
+    fn scripts_declare_the_parameters_they_are_given() {
+        for (s, given) in [
+            (
+                scripts::COPY,
+                &["Path", "Name", "Temp", "Overwrite", "Expand", "AllowUnc"][..],
+            ),
+            (
+                scripts::FETCH,
+                &["Path", "Expand", "AllowUnc", "ChunkSize"][..],
+            ),
+            (scripts::LIST, &["Path", "Expand", "AllowUnc"][..]),
+            (scripts::MKDIR, &["Path", "Expand", "AllowUnc"][..]),
+            (
+                scripts::CLEANUP,
+                &["Path", "Temp", "Expand", "AllowUnc"][..],
+            ),
+        ] {
+            let block = s.lines().nth(1).unwrap();
+            assert!(block.starts_with("param("), "{block}");
+            for p in given {
+                assert!(
+                    block.contains(&format!("${p},")) || block.contains(&format!("${p})")),
+                    "{p} in {block}"
+                );
+            }
+            assert_eq!(block.matches('$').count(), given.len(), "{block}");
+        }
+        let src = include_str!("mod.rs");
+        for (script, params) in [
+            ("COPY", 6),
+            ("FETCH", 4),
+            ("LIST", 3),
+            ("MKDIR", 3),
+            ("CLEANUP", 4),
+        ] {
+            let at = src.find(&format!(".script(scripts::{script})")).unwrap();
+            let rest = &src[at..];
+            let end = rest
+                .find(".invoke()")
+                .into_iter()
+                .chain(rest.find(".start()"))
+                .min()
+                .unwrap();
+            assert_eq!(rest[..end].matches(".param(").count(), params, "{script}");
+        }
+    }
+
+    #[test]
+    fn script_failures_become_typed_errors() {
+        use crate::psrp::ErrorCategory;
+        let failed = |id: &str, message: &str, exception: Option<&str>| {
+            let mut e = ErrorRecord::new(message, id, ErrorCategory::NotSpecified);
+            e.exception_type = exception.map(str::to_string);
+            map_failure(Error::PipelineFailed { error: Box::new(e) }, r"C:\x")
+        };
+        let kind = |e: Error| e.transfer_kind();
+        assert_eq!(
+            kind(failed("TokioWinrm.NotFound", "m", None)),
+            Some(TransferErrorKind::RemoteNotFound)
+        );
+        assert_eq!(
+            kind(failed("TokioWinrm.IsDirectory,Fail", "m", None)),
+            Some(TransferErrorKind::RemoteIsDirectory)
+        );
+        assert_eq!(
+            kind(failed("TokioWinrm.AccessDenied", "m", None)),
+            Some(TransferErrorKind::AccessDenied)
+        );
+        assert_eq!(
+            kind(failed("TokioWinrm.PathRefused", "m", None)),
+            Some(TransferErrorKind::PathRefused)
+        );
+        let e = failed(
+            "TokioWinrm.HashMismatch",
+            r"SHA-256 mismatch for C:\x: sent abc, written def",
+            None,
+        );
+        let Error::HashMismatch {
+            expected, actual, ..
+        } = e
+        else {
+            panic!("{e:?}")
+        };
+        assert_eq!((expected.as_str(), actual.as_str()), ("abc", "def"));
+        assert_eq!(
+            kind(failed(
+                "x",
+                "denied",
+                Some("System.UnauthorizedAccessException")
+            )),
+            Some(TransferErrorKind::AccessDenied)
+        );
+        assert_eq!(
+            kind(failed(
+                "PathNotFound",
+                "m",
+                Some("System.Management.Automation.ItemNotFoundException")
+            )),
+            Some(TransferErrorKind::RemoteNotFound)
+        );
+        assert!(matches!(
+            failed("Other", "m", None),
+            Error::PipelineFailed { .. }
+        ));
+        // Not a pipeline failure: unchanged.
+        assert!(matches!(
+            map_failure(Error::PipelineStopped, "x"),
+            Error::PipelineStopped
+        ));
     }
 
     #[test]

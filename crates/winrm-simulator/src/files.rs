@@ -818,6 +818,26 @@ fn resolve(ctx: &CmdletContext, state: &State) -> Result<String, ErrorRecord> {
     }
 }
 
+/// As PowerShell binds a script's `param()` block: a named argument the block does not
+/// declare fails the pipeline (`NamedParameterNotFound`).
+fn check_params(ctx: &CmdletContext, declared: &[&str]) -> Result<(), ErrorRecord> {
+    for a in ctx.arguments() {
+        if let Some(n) = &a.name
+            && !declared.iter().any(|d| d.eq_ignore_ascii_case(n))
+        {
+            let mut e = ErrorRecord::new(
+                format!("A parameter cannot be found that matches parameter name '{n}'."),
+                "NamedParameterNotFound",
+                ErrorCategory::InvalidArgument,
+            );
+            e.exception_type =
+                Some("System.Management.Automation.ParameterBindingException".into());
+            return Err(e);
+        }
+    }
+    Ok(())
+}
+
 fn fail((f, m): (Fail, String)) -> ErrorRecord {
     f.record(m)
 }
@@ -841,6 +861,10 @@ fn copy_target(ctx: &CmdletContext, files: &Files, path: String) -> Result<Strin
 }
 
 async fn copy(mut ctx: CmdletContext) -> Result<(), ErrorRecord> {
+    check_params(
+        &ctx,
+        &["Path", "Name", "Temp", "Overwrite", "Expand", "AllowUnc"],
+    )?;
     let state = Arc::clone(ctx.sim_state());
     let files = &state.files;
     let path = resolve(&ctx, &state)?;
@@ -927,6 +951,7 @@ async fn copy(mut ctx: CmdletContext) -> Result<(), ErrorRecord> {
 }
 
 async fn fetch(ctx: CmdletContext) -> Result<(), ErrorRecord> {
+    check_params(&ctx, &["Path", "Expand", "AllowUnc", "ChunkSize"])?;
     let state = Arc::clone(ctx.sim_state());
     let files = &state.files;
     let src = resolve(&ctx, &state)?;
@@ -969,6 +994,7 @@ async fn fetch(ctx: CmdletContext) -> Result<(), ErrorRecord> {
 }
 
 async fn list(ctx: CmdletContext) -> Result<(), ErrorRecord> {
+    check_params(&ctx, &["Path", "Expand", "AllowUnc"])?;
     let state = Arc::clone(ctx.sim_state());
     let files = &state.files;
     let root = resolve(&ctx, &state)?;
@@ -999,6 +1025,7 @@ async fn list(ctx: CmdletContext) -> Result<(), ErrorRecord> {
 }
 
 async fn mkdir(mut ctx: CmdletContext) -> Result<(), ErrorRecord> {
+    check_params(&ctx, &["Path", "Expand", "AllowUnc"])?;
     let state = Arc::clone(ctx.sim_state());
     let files = &state.files;
     let root = resolve(&ctx, &state)?;
@@ -1017,6 +1044,7 @@ async fn mkdir(mut ctx: CmdletContext) -> Result<(), ErrorRecord> {
 }
 
 async fn cleanup(ctx: CmdletContext) -> Result<(), ErrorRecord> {
+    check_params(&ctx, &["Path", "Temp", "Expand", "AllowUnc"])?;
     let state = Arc::clone(ctx.sim_state());
     let files = &state.files;
     let path = resolve(&ctx, &state)?;
