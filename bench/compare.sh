@@ -3,7 +3,8 @@
 # same workloads, against the embedded simulator (winrm sim, crates/winrm-cli) on
 # loopback, and writes BENCHMARKS.md.
 #
-#   bash bench/compare.sh            # full run (about 2.5 minutes on 2 cores)
+#   bash bench/compare.sh            # full run (about 3 minutes on 2 cores; the first run
+#                                    # also builds the winrm-rs peer, several minutes more)
 #   QUICK=1 bash bench/compare.sh    # reduced counts (about 1 minute)
 #
 # Counts can be set one by one (defaults in brackets, QUICK values after the slash):
