@@ -3,8 +3,9 @@
 # same workloads, against the embedded simulator (winrm sim, crates/winrm-cli) on
 # loopback, and writes BENCHMARKS.md.
 #
-#   bash bench/compare.sh            # full run (about 2.5 minutes on 2 cores)
-#   QUICK=1 bash bench/compare.sh    # reduced counts (about 1 minute)
+#   bash bench/compare.sh            # full run (about 3 minutes on 2 cores; the first run
+#                                    # also builds the winrm-rs peer, several minutes more)
+#   QUICK=1 bash bench/compare.sh    # reduced counts (about 2 minutes)
 #
 # Counts can be set one by one (defaults in brackets, QUICK values after the slash):
 #   W1_OPS [4000/1000] W1_PEER_OPS [400/100] W2_MIB [64/16] W3_COUNT [100000/20000]

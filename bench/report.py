@@ -55,10 +55,22 @@ def fails(tag, of=None):
     if "error" in v:
         return f"no figures ({v['error']})"
     n = v.get("failures", 0)
-    total = v.get(of) if of else v.get("ops")
+    total = v.get(of or "ops")
     first = v.get("first_error")
-    text = f"{n} of {total} failed" if total is not None else f"{n} failed"
-    return text + (f" (first: `{first}`)" if n and first else "")
+    text = f"{n} of {total} failed" if total is not None else f"{n} failures"
+    warm = v.get("warmup_failures")
+    if warm:
+        text += f" (and {warm} of its warm-up commands)"
+    return text + (f" (first: `{first}`)" if first and (n or warm) else "")
+
+
+def rate_ok(tag):
+    """The rate of a run in which nothing failed."""
+    return None if get(tag, "failures") or get(tag, "warmup_failures") else rate(tag)
+
+
+def cpu_ok(tag):
+    return None if get(tag, "failures") or get(tag, "warmup_failures") else cpu_ms(tag)
 
 
 out = []
@@ -162,7 +174,7 @@ for peer in PEERS:
     p(f"| ratio vs {NAMES[peer]} | {ratio(mbs('w2.rust'), mbs(f'w2.{peer}'))} | {ratio(mbcpu('w2.rust'), mbcpu(f'w2.{peer}'))} | |")
 p("")
 p(f"winrm-rs: {rs_mib:.0f} MiB streamed (`Shell::start_command`, then `Shell::receive_next` until done, the")
-p(f"output counted and dropped; its one-call `run_command` keeps the whole output); {fails('w2.winrmrs', 'bytes')}.")
+p(f"output counted and dropped; its one-call `run_command` keeps the whole output); {fails('w2.winrmrs', 'none')}.")
 p("")
 if raw2 and mbs("w2.rust"):
     w_pct, c_pct = 100 * mbs("w2.rust") / raw2, 100 * (mbcpu("w2.rust") or 0) / raw2
@@ -270,7 +282,7 @@ if get(rs4, "runs") is not None:
     p(f"Failures: {get(rs4, 'failures')} and {get(rs4, 'shell_failures')}. The call returns at once because it only drops")
     p("its future (`tokio::select!` against the token); nothing reaches the server, so every cancelled command")
     p("keeps running (and, through `WinrmClient`, keeps its shell: against Windows' default MaxShellsPerUser of 30")
-    p("the 31st call fails). tokio-winrm's `cancel()` sends Signal terminate and leaves nothing (table above).")
+    p("the 31st call fails).")
 else:
     p(f"winrm-rs: {fails(rs4)}.")
 p("")
@@ -315,15 +327,13 @@ p("| client | Basic cmds/s | NTLM cmds/s | sealed/basic | Basic CPU ms/cmd | NTL
 p("| --- | ---: | ---: | ---: | ---: | ---: |")
 for c in ("rust",) + PEERS:
     name = NAMES[c]
-    b, n = rate(f"w6.{c}.basic"), rate(f"w6.{c}.ntlm")
-    if get(f"w6.{c}.ntlm", "failures"):
-        n = None
-    p(f"| {name} | {fmt(b)} | {fmt(n)} | {fmt(100 * n / b if b and n else None, 0, '%')} | {fmt(cpu_ms(f'w6.{c}.basic'), 3)} | {fmt(cpu_ms(f'w6.{c}.ntlm'), 3)} |")
+    b, n = rate_ok(f"w6.{c}.basic"), rate_ok(f"w6.{c}.ntlm")
+    p(f"| {name} | {fmt(b)} | {fmt(n)} | {fmt(100 * n / b if b and n else None, 0, '%')} | {fmt(cpu_ok(f'w6.{c}.basic'), 3)} | {fmt(cpu_ok(f'w6.{c}.ntlm'), 3)} |")
 for peer in PEERS:
-    p(f"| NTLM ratio vs {NAMES[peer]} | | {ratio(rate('w6.rust.ntlm'), rate(f'w6.{peer}.ntlm'))} | | | {ratio(cpu_ms(f'w6.{peer}.ntlm'), cpu_ms('w6.rust.ntlm'))} |")
+    p(f"| NTLM ratio vs {NAMES[peer]} | | {ratio(rate('w6.rust.ntlm'), rate_ok(f'w6.{peer}.ntlm'))} | | | {ratio(cpu_ok(f'w6.{peer}.ntlm'), cpu_ms('w6.rust.ntlm'))} |")
 p("")
 p(f"winrm-rs over Basic: {fails('w6.winrmrs.basic')}; over NTLM with its default sealing (`EncryptionMode::Auto`): "
-  f"{fails('w6.winrmrs.ntlm')} (its rates are left out when any command failed). Why: see "
+  f"{fails('w6.winrmrs.ntlm')} (a run with failures has no rates in the table). Why: see "
   "[winrm-rs and the simulator's NTLM](#winrm-rs-and-the-simulators-ntlm) below.")
 p("")
 p("`cargo bench --bench sealing` measures the same against Get round trips and the raw")
@@ -417,8 +427,8 @@ p("")
 p("## Reproduce")
 p("")
 p("```sh")
-p("bash bench/compare.sh              # full run, about 2.5 minutes on 2 cores; writes BENCHMARKS.md")
-p("QUICK=1 bash bench/compare.sh      # reduced counts, about 1 minute")
+p("bash bench/compare.sh              # full run, about 3 minutes on 2 cores; writes BENCHMARKS.md")
+p("QUICK=1 bash bench/compare.sh      # reduced counts, about 2 minutes")
 p("```")
 p("")
 p("Counts are set by environment variables (listed at the top of `bench/compare.sh`); the Python peers")

@@ -102,6 +102,10 @@ impl Failures {
         }
     }
 
+    fn first(&self) -> Option<String> {
+        self.first.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
     /// `"failures":N,"first_error":...`, the names prefixed with `p`.
     fn json(&self, p: &str) -> String {
         let first = self.first.lock().unwrap_or_else(|p| p.into_inner());
@@ -129,10 +133,10 @@ async fn echo(c: &WinrmClient) -> Res<()> {
 
 async fn w1(url: &str, ops: usize, conc: usize, ntlm: bool) -> Res<String> {
     let c = Arc::new(client(port_of(url)?, ntlm)?);
-    let failures = Arc::new(Failures::default());
+    let (warmup, failures) = (Failures::default(), Arc::new(Failures::default()));
     for _ in 0..conc.min(8) {
         if let Err(e) = echo(&c).await {
-            failures.add(&format!("warm-up: {e}"));
+            warmup.add(&format!("warm-up: {e}"));
         }
     }
     let next = Arc::new(AtomicUsize::new(0));
@@ -153,9 +157,13 @@ async fn w1(url: &str, ops: usize, conc: usize, ntlm: bool) -> Res<String> {
     }
     let (wall, cpu) = (t0.elapsed().as_secs_f64(), cpu_secs() - cpu0);
     let auth = if ntlm { "ntlm" } else { "basic" };
+    // The first error of the run, else of the warm-up.
+    let first = failures.first().or_else(|| warmup.first());
     Ok(format!(
-        r#"{{"workload":"w1","auth":"{auth}","concurrency":{conc},"ops":{ops},"wall_s":{wall:.4},"cpu_s":{cpu:.3},{}}}"#,
-        failures.json("")
+        r#"{{"workload":"w1","auth":"{auth}","concurrency":{conc},"ops":{ops},"wall_s":{wall:.4},"cpu_s":{cpu:.3},"failures":{},"warmup_failures":{},"first_error":{}}}"#,
+        failures.count.load(Ordering::Relaxed),
+        warmup.count.load(Ordering::Relaxed),
+        first.as_deref().map_or("null".to_string(), js)
     ))
 }
 
