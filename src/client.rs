@@ -451,8 +451,7 @@ impl Client {
         let t = &self.inner.transport;
         // Slices of the request (shared, not copied): the OperationID and ResourceURI.
         let mut robust = self.inner.robust.as_ref().and_then(|state| {
-            let id = robust::operation_id(&body)?;
-            let uri = robust::resource_uri(&body)?;
+            let (id, uri) = robust::robust_headers(&body)?;
             Some((state, body.slice_ref(id), body.slice_ref(uri)))
         });
         let mut body = body;
