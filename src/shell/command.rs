@@ -5,14 +5,16 @@
 //! status.
 
 use std::pin::Pin;
-use std::sync::Arc;
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use futures_core::Stream;
-use tokio::sync::{Notify, mpsc, oneshot};
+use futures_util::task::AtomicWaker;
+use tokio::sync::{Notify, oneshot};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::task_tracker::TaskTrackerToken;
@@ -252,7 +254,6 @@ impl CommandBuilder {
 impl Command {
     /// Starts the Receive loop of command `id` (started, or attached after a Connect).
     pub(crate) fn drive(shell: Arc<ShellInner>, id: String, scope: Scope) -> Command {
-        let (tx, rx) = mpsc::unbounded_channel();
         let (cleanup_tx, cleanup_rx) = oneshot::channel();
         let flow = Arc::new(Flow::default());
         let terminated = Arc::new(AtomicBool::new(false));
@@ -261,8 +262,7 @@ impl Command {
             shell: Arc::clone(&shell),
             id: id.clone(),
             scope,
-            tx,
-            flow: Arc::clone(&flow),
+            tx: Sender(Arc::clone(&flow)),
             cleanup_rx,
             terminated: Arc::clone(&terminated),
         };
@@ -271,7 +271,6 @@ impl Command {
         Command {
             id,
             shell,
-            rx,
             cancel: handle,
             flow,
             cleanup_tx: Some(cleanup_tx),
@@ -323,10 +322,77 @@ enum Item {
 /// Base64 text from this size on is decoded by the consumer rather than the driver.
 const DECODE_LATER: usize = 16 * 1024;
 
+/// What the driver and the stream share: the backpressure count, and the hand-off of
+/// items. The hand-off is a queue that grows only as far as the consumer lags (a
+/// channel would allocate a block of 32 items for the one or two most commands send),
+/// and it holds one item per output chunk, event or error.
 #[derive(Default)]
 struct Flow {
     buffered: AtomicUsize,
     notify: Notify,
+    queue: Mutex<Queue>,
+    /// The stream's task, woken when an item comes or the driver ends.
+    waker: AtomicWaker,
+}
+
+#[derive(Default)]
+struct Queue {
+    items: VecDeque<Item>,
+    /// The driver has ended: no more items come.
+    closed: bool,
+    /// The stream is gone: items are dropped, not kept.
+    dropped: bool,
+}
+
+impl Flow {
+    fn queue(&self) -> std::sync::MutexGuard<'_, Queue> {
+        self.queue.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The next item; None once the driver has ended and every item was taken.
+    fn poll_recv(&self, cx: &mut Context<'_>) -> Poll<Option<Item>> {
+        self.waker.register(cx.waker());
+        let mut q = self.queue();
+        match q.items.pop_front() {
+            Some(item) => Poll::Ready(Some(item)),
+            None if q.closed => Poll::Ready(None),
+            None => Poll::Pending,
+        }
+    }
+
+    /// The stream is gone: drops what it did not read, and what comes later.
+    fn drop_receiver(&self) {
+        let items = {
+            let mut q = self.queue();
+            q.dropped = true;
+            std::mem::take(&mut q.items)
+        };
+        drop(items);
+    }
+}
+
+/// The driver's end of the hand-off; dropped, it tells the stream that nothing more
+/// comes (as a channel's sender does).
+struct Sender(Arc<Flow>);
+
+impl Sender {
+    fn send(&self, item: Item) {
+        {
+            let mut q = self.0.queue();
+            if q.dropped {
+                return;
+            }
+            q.items.push_back(item);
+        }
+        self.0.waker.wake();
+    }
+}
+
+impl Drop for Sender {
+    fn drop(&mut self) {
+        self.0.queue().closed = true;
+        self.0.waker.wake();
+    }
 }
 
 /// A running command: a `Stream<Item = Result<CommandEvent>>` of Stdout/Stderr chunks in
@@ -347,7 +413,6 @@ struct Flow {
 pub struct Command {
     id: String,
     shell: Arc<ShellInner>,
-    rx: mpsc::UnboundedReceiver<Item>,
     cancel: CancelHandle,
     flow: Arc<Flow>,
     cleanup_tx: Option<oneshot::Sender<TaskTrackerToken>>,
@@ -539,7 +604,7 @@ impl Stream for Command {
         if self.finished {
             return Poll::Ready(None);
         }
-        match self.rx.poll_recv(cx) {
+        match self.flow.poll_recv(cx) {
             Poll::Ready(Some(Item::Output(stream, text))) => {
                 self.flow
                     .buffered
@@ -595,6 +660,7 @@ impl Drop for Command {
         if !self.finished {
             self.stop_driver();
         }
+        self.flow.drop_receiver();
     }
 }
 
@@ -626,8 +692,8 @@ struct Driver {
     shell: Arc<ShellInner>,
     id: String,
     scope: Scope,
-    tx: mpsc::UnboundedSender<Item>,
-    flow: Arc<Flow>,
+    /// The hand-off to the stream, and the [`Flow`] it shares with it.
+    tx: Sender,
     cleanup_rx: oneshot::Receiver<TaskTrackerToken>,
     terminated: Arc<AtomicBool>,
 }
@@ -663,27 +729,25 @@ impl Driver {
             Outcome::Exited(status) => {
                 // The normal end: Signal terminate first (MS-WSMV's order), then Exit.
                 signal.await;
-                let _ = self.tx.send(Item::Event(Ok(CommandEvent::Exit(status))));
+                self.tx.send(Item::Event(Ok(CommandEvent::Exit(status))));
             }
             Outcome::Cancelled(reason) => {
                 tracing::debug!(shell = %shell.id, command = %id, %reason, "command cancelled");
                 // The final status does not wait for the server (MI_Operation_Cancel:
                 // as soon as possible); the Signal is already on its way and tracked.
-                let _ = self
-                    .tx
-                    .send(Item::Event(Ok(CommandEvent::Exit(ExitStatus::Cancelled {
+                self.tx.send(Item::Event(Ok(CommandEvent::Exit(ExitStatus::Cancelled {
                         reason,
                     }))));
                 signal.await;
             }
             Outcome::Failed(e) => {
-                let _ = self.tx.send(Item::Event(Err(e)));
+                self.tx.send(Item::Event(Err(e)));
                 signal.await;
             }
             Outcome::Disconnected => {
                 drop(signal);
                 tracing::debug!(shell = %shell.id, command = %id, "shell disconnected; command left running");
-                let _ = self.tx.send(Item::Event(Err(Error::Disconnected {
+                self.tx.send(Item::Event(Err(Error::Disconnected {
                     shell_id: shell.id.clone(),
                     command_id: id.clone(),
                 })));
@@ -710,12 +774,12 @@ impl Driver {
         let mut sequence: u64 = 0;
         loop {
             // Backpressure: no new Receive while the consumer is behind.
-            while self.flow.buffered.load(Ordering::SeqCst) > bound {
+            while self.tx.0.buffered.load(Ordering::SeqCst) > bound {
                 tokio::select! {
                     biased;
                     reason = self.scope.cancelled() => return Outcome::Cancelled(reason),
                     () = self.shell.disconnecting.cancelled() => return Outcome::Disconnected,
-                    _ = self.flow.notify.notified() => {}
+                    _ = self.tx.0.notify.notified() => {}
                 }
             }
             // Disconnecting: no new Receive. The one in flight was let finish (the server
@@ -770,7 +834,7 @@ impl Driver {
             };
             sequence += 1;
             for (stream, text) in received.chunks {
-                self.flow
+                self.tx.0
                     .buffered
                     .fetch_add(messages::decoded_len(&text), Ordering::SeqCst);
                 // Small chunks are decoded here, so the response they came in is freed
@@ -786,7 +850,7 @@ impl Driver {
                 } else {
                     Item::Output(stream, text)
                 };
-                let _ = self.tx.send(item);
+                self.tx.send(item);
             }
             if let Some(status) = received.done {
                 return Outcome::Exited(status);
