@@ -4,10 +4,10 @@
 //! goes out on another channel, buffered output is still delivered, then one final
 //! status.
 
-use std::pin::Pin;
 use std::collections::VecDeque;
-use std::sync::{Arc, Mutex};
+use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -735,7 +735,8 @@ impl Driver {
                 tracing::debug!(shell = %shell.id, command = %id, %reason, "command cancelled");
                 // The final status does not wait for the server (MI_Operation_Cancel:
                 // as soon as possible); the Signal is already on its way and tracked.
-                self.tx.send(Item::Event(Ok(CommandEvent::Exit(ExitStatus::Cancelled {
+                self.tx
+                    .send(Item::Event(Ok(CommandEvent::Exit(ExitStatus::Cancelled {
                         reason,
                     }))));
                 signal.await;
@@ -834,7 +835,8 @@ impl Driver {
             };
             sequence += 1;
             for (stream, text) in received.chunks {
-                self.tx.0
+                self.tx
+                    .0
                     .buffered
                     .fetch_add(messages::decoded_len(&text), Ordering::SeqCst);
                 // Small chunks are decoded here, so the response they came in is freed

@@ -119,7 +119,8 @@ fn written_in_place(request: &[u8]) -> Option<(&[u8], &[u8])> {
         .strip_prefix(URI_END)?
         .strip_prefix(FIRST_TRANSMISSION_MARK.as_bytes())?
         .get(..41)?;
-    id.starts_with(b"uuid:").then_some((id, &uri_text[..uri_len]))
+    id.starts_with(b"uuid:")
+        .then_some((id, &uri_text[..uri_len]))
 }
 
 /// The OperationID of a request written by this crate (`uuid:` and the 36 characters).
@@ -255,12 +256,17 @@ mod tests {
             Some(&b"http://schemas.microsoft.com/wbem/wsman/1/windows/shell/cmd"[..])
         );
         // At the place the writer puts them, and the same as the search finds.
-        assert_eq!(written_in_place(&body), Some((op, resource_uri(&body).unwrap())));
+        assert_eq!(
+            written_in_place(&body),
+            Some((op, resource_uri(&body).unwrap()))
+        );
         assert_eq!(robust_headers(&body), written_in_place(&body));
         // Elsewhere (another writer, extra namespaces on the root): found by the search.
-        let moved = std::str::from_utf8(&body)
-            .unwrap()
-            .replacen("<s:Envelope ", "<s:Envelope xmlns:x=\"urn:x\" ", 1);
+        let moved = std::str::from_utf8(&body).unwrap().replacen(
+            "<s:Envelope ",
+            "<s:Envelope xmlns:x=\"urn:x\" ",
+            1,
+        );
         assert_eq!(written_in_place(moved.as_bytes()), None);
         assert_eq!(
             robust_headers(moved.as_bytes()),

@@ -41,7 +41,10 @@ impl Cached {
     /// The response `head` with `body`, kept (the body's buffers are shared, not copied).
     pub(crate) fn of(head: &http::response::Parts, body: &SimBody) -> Cached {
         let usual = head.headers.len() == 1
-            && head.headers.get(http::header::CONTENT_TYPE).map(|v| v.as_bytes())
+            && head
+                .headers
+                .get(http::header::CONTENT_TYPE)
+                .map(|v| v.as_bytes())
                 == Some(super::server::SOAP_CONTENT_TYPE.as_bytes());
         Cached {
             status: head.status,
