@@ -860,3 +860,67 @@ impl Driver {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn stdout(b: &'static [u8]) -> Item {
+        Item::Event(Ok(CommandEvent::Stdout(Bytes::from_static(b))))
+    }
+
+    fn text(item: Option<Item>) -> Option<Bytes> {
+        match item {
+            Some(Item::Event(Ok(CommandEvent::Stdout(b)))) => Some(b),
+            Some(_) => panic!("another item"),
+            None => None,
+        }
+    }
+
+    #[test]
+    fn the_hand_off_keeps_order_ends_after_the_driver_and_drops_for_a_gone_stream() {
+        let waker = futures_util::task::noop_waker();
+        let mut cx = Context::from_waker(&waker);
+        let flow = Arc::new(Flow::default());
+        let tx = Sender(Arc::clone(&flow));
+        assert!(flow.poll_recv(&mut cx).is_pending());
+        tx.send(stdout(b"a"));
+        tx.send(stdout(b"b"));
+        // The driver ends: what it sent still comes, in order, then the end.
+        drop(tx);
+        let Poll::Ready(first) = flow.poll_recv(&mut cx) else {
+            panic!("an item")
+        };
+        assert_eq!(text(first).as_deref(), Some(&b"a"[..]));
+        let Poll::Ready(second) = flow.poll_recv(&mut cx) else {
+            panic!("an item")
+        };
+        assert_eq!(text(second).as_deref(), Some(&b"b"[..]));
+        assert!(matches!(flow.poll_recv(&mut cx), Poll::Ready(None)));
+
+        // The stream is gone: what it did not read, and what comes later, is dropped.
+        let flow = Arc::new(Flow::default());
+        let tx = Sender(Arc::clone(&flow));
+        tx.send(stdout(b"unread"));
+        flow.drop_receiver();
+        tx.send(stdout(b"later"));
+        assert!(flow.queue().items.is_empty());
+    }
+
+    #[tokio::test]
+    async fn the_stream_is_woken_by_an_item_from_another_task() {
+        let flow = Arc::new(Flow::default());
+        let tx = Sender(Arc::clone(&flow));
+        let reader = tokio::spawn({
+            let flow = Arc::clone(&flow);
+            async move { std::future::poll_fn(|cx| flow.poll_recv(cx)).await }
+        });
+        tokio::task::yield_now().await;
+        tx.send(stdout(b"x"));
+        let got = tokio::time::timeout(Duration::from_secs(5), reader)
+            .await
+            .expect("woken")
+            .unwrap();
+        assert_eq!(text(got).as_deref(), Some(&b"x"[..]));
+    }
+}
