@@ -6,6 +6,10 @@
 #
 #   bash bench/fanout_memory.sh [WINRM_BINARY]     (default: the debug build)
 #   MALLOC_ARENA_MAX=1 bash bench/fanout_memory.sh  (glibc with one malloc arena)
+#   MASSIF=1 bash bench/fanout_memory.sh [WINRM_BINARY]
+#       the client under valgrind's massif instead: peak heap (requested bytes plus
+#       malloc's overhead, no stacks) at concurrency 64 minus at 8, over 56; repeatable
+#       where RSS is not (RSS also counts freed memory malloc keeps, per thread arena)
 set -euo pipefail
 target="${CARGO_TARGET_DIR:-$HOME/.cache/tokio-winrm-target}"
 winrm="${1:-$target/debug/winrm}"
@@ -23,6 +27,20 @@ done
 for ((i = 0; i < 1000; i++)); do printf '%s#%d\n' "$(head -n1 "$dir/e$((i % 8))")" "$i"; done >"$dir/hosts"
 auth=(--user vagrant --password vagrant --allow-http-basic --auth basic)
 peak() { sed -n 's/^peak RSS: \([0-9]*\) kB$/\1/p' "$1"; }
+if [[ -n "${MASSIF:-}" ]]; then
+    # Peak of heap plus malloc's overhead, in bytes, from massif's snapshots.
+    heap() { awk -F= '/^mem_heap_B=/{h=$2} /^mem_heap_extra_B=/{t=h+$2; if (t>m) m=t} END{print m}' "$1"; }
+    for round in 1 2; do
+        for c in 8 64; do
+            valgrind --tool=massif --massif-out-file="$dir/massif.$c" "$winrm" "${auth[@]}" --json run \
+                --hosts "$dir/hosts" --concurrency "$c" -- echo hi >"$dir/out" 2>/dev/null
+        done
+        b="$(heap "$dir/massif.8")"
+        p="$(heap "$dir/massif.64")"
+        echo "round $round (massif): peak heap at concurrency 8 $((b / 1024)) kB, 64 $((p / 1024)) kB: $(((p - b) / 56 / 1024)).$(((p - b) / 56 % 1024 * 10 / 1024)) kB per host in flight ($(grep -c '"exit_code":0' "$dir/out") of 1000 exited 0)"
+    done
+    exit 0
+fi
 for round in 1 2 3; do
     "$winrm" "${auth[@]}" --json --report-peak-rss run --hosts "$dir/hosts" --concurrency 8 -- echo hi >/dev/null 2>"$dir/err8"
     "$winrm" "${auth[@]}" --json --report-peak-rss run --hosts "$dir/hosts" --concurrency 64 -- echo hi >"$dir/out" 2>"$dir/err64"

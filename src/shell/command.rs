@@ -4,15 +4,17 @@
 //! goes out on another channel, buffered output is still delivered, then one final
 //! status.
 
+use std::collections::VecDeque;
 use std::pin::Pin;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use futures_core::Stream;
-use tokio::sync::{Notify, mpsc, oneshot};
+use futures_util::task::AtomicWaker;
+use tokio::sync::{Notify, oneshot};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::task_tracker::TaskTrackerToken;
@@ -252,7 +254,6 @@ impl CommandBuilder {
 impl Command {
     /// Starts the Receive loop of command `id` (started, or attached after a Connect).
     pub(crate) fn drive(shell: Arc<ShellInner>, id: String, scope: Scope) -> Command {
-        let (tx, rx) = mpsc::unbounded_channel();
         let (cleanup_tx, cleanup_rx) = oneshot::channel();
         let flow = Arc::new(Flow::default());
         let terminated = Arc::new(AtomicBool::new(false));
@@ -261,8 +262,7 @@ impl Command {
             shell: Arc::clone(&shell),
             id: id.clone(),
             scope,
-            tx,
-            flow: Arc::clone(&flow),
+            tx: Sender(Arc::clone(&flow)),
             cleanup_rx,
             terminated: Arc::clone(&terminated),
         };
@@ -271,7 +271,6 @@ impl Command {
         Command {
             id,
             shell,
-            rx,
             cancel: handle,
             flow,
             cleanup_tx: Some(cleanup_tx),
@@ -323,10 +322,77 @@ enum Item {
 /// Base64 text from this size on is decoded by the consumer rather than the driver.
 const DECODE_LATER: usize = 16 * 1024;
 
+/// What the driver and the stream share: the backpressure count, and the hand-off of
+/// items. The hand-off is a queue that grows only as far as the consumer lags (a
+/// channel would allocate a block of 32 items for the one or two most commands send),
+/// and it holds one item per output chunk, event or error.
 #[derive(Default)]
 struct Flow {
     buffered: AtomicUsize,
     notify: Notify,
+    queue: Mutex<Queue>,
+    /// The stream's task, woken when an item comes or the driver ends.
+    waker: AtomicWaker,
+}
+
+#[derive(Default)]
+struct Queue {
+    items: VecDeque<Item>,
+    /// The driver has ended: no more items come.
+    closed: bool,
+    /// The stream is gone: items are dropped, not kept.
+    dropped: bool,
+}
+
+impl Flow {
+    fn queue(&self) -> std::sync::MutexGuard<'_, Queue> {
+        self.queue.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The next item; None once the driver has ended and every item was taken.
+    fn poll_recv(&self, cx: &mut Context<'_>) -> Poll<Option<Item>> {
+        self.waker.register(cx.waker());
+        let mut q = self.queue();
+        match q.items.pop_front() {
+            Some(item) => Poll::Ready(Some(item)),
+            None if q.closed => Poll::Ready(None),
+            None => Poll::Pending,
+        }
+    }
+
+    /// The stream is gone: drops what it did not read, and what comes later.
+    fn drop_receiver(&self) {
+        let items = {
+            let mut q = self.queue();
+            q.dropped = true;
+            std::mem::take(&mut q.items)
+        };
+        drop(items);
+    }
+}
+
+/// The driver's end of the hand-off; dropped, it tells the stream that nothing more
+/// comes (as a channel's sender does).
+struct Sender(Arc<Flow>);
+
+impl Sender {
+    fn send(&self, item: Item) {
+        {
+            let mut q = self.0.queue();
+            if q.dropped {
+                return;
+            }
+            q.items.push_back(item);
+        }
+        self.0.waker.wake();
+    }
+}
+
+impl Drop for Sender {
+    fn drop(&mut self) {
+        self.0.queue().closed = true;
+        self.0.waker.wake();
+    }
 }
 
 /// A running command: a `Stream<Item = Result<CommandEvent>>` of Stdout/Stderr chunks in
@@ -347,7 +413,6 @@ struct Flow {
 pub struct Command {
     id: String,
     shell: Arc<ShellInner>,
-    rx: mpsc::UnboundedReceiver<Item>,
     cancel: CancelHandle,
     flow: Arc<Flow>,
     cleanup_tx: Option<oneshot::Sender<TaskTrackerToken>>,
@@ -539,7 +604,7 @@ impl Stream for Command {
         if self.finished {
             return Poll::Ready(None);
         }
-        match self.rx.poll_recv(cx) {
+        match self.flow.poll_recv(cx) {
             Poll::Ready(Some(Item::Output(stream, text))) => {
                 self.flow
                     .buffered
@@ -595,6 +660,7 @@ impl Drop for Command {
         if !self.finished {
             self.stop_driver();
         }
+        self.flow.drop_receiver();
     }
 }
 
@@ -626,8 +692,8 @@ struct Driver {
     shell: Arc<ShellInner>,
     id: String,
     scope: Scope,
-    tx: mpsc::UnboundedSender<Item>,
-    flow: Arc<Flow>,
+    /// The hand-off to the stream, and the [`Flow`] it shares with it.
+    tx: Sender,
     cleanup_rx: oneshot::Receiver<TaskTrackerToken>,
     terminated: Arc<AtomicBool>,
 }
@@ -663,27 +729,26 @@ impl Driver {
             Outcome::Exited(status) => {
                 // The normal end: Signal terminate first (MS-WSMV's order), then Exit.
                 signal.await;
-                let _ = self.tx.send(Item::Event(Ok(CommandEvent::Exit(status))));
+                self.tx.send(Item::Event(Ok(CommandEvent::Exit(status))));
             }
             Outcome::Cancelled(reason) => {
                 tracing::debug!(shell = %shell.id, command = %id, %reason, "command cancelled");
                 // The final status does not wait for the server (MI_Operation_Cancel:
                 // as soon as possible); the Signal is already on its way and tracked.
-                let _ = self
-                    .tx
+                self.tx
                     .send(Item::Event(Ok(CommandEvent::Exit(ExitStatus::Cancelled {
                         reason,
                     }))));
                 signal.await;
             }
             Outcome::Failed(e) => {
-                let _ = self.tx.send(Item::Event(Err(e)));
+                self.tx.send(Item::Event(Err(e)));
                 signal.await;
             }
             Outcome::Disconnected => {
                 drop(signal);
                 tracing::debug!(shell = %shell.id, command = %id, "shell disconnected; command left running");
-                let _ = self.tx.send(Item::Event(Err(Error::Disconnected {
+                self.tx.send(Item::Event(Err(Error::Disconnected {
                     shell_id: shell.id.clone(),
                     command_id: id.clone(),
                 })));
@@ -710,12 +775,12 @@ impl Driver {
         let mut sequence: u64 = 0;
         loop {
             // Backpressure: no new Receive while the consumer is behind.
-            while self.flow.buffered.load(Ordering::SeqCst) > bound {
+            while self.tx.0.buffered.load(Ordering::SeqCst) > bound {
                 tokio::select! {
                     biased;
                     reason = self.scope.cancelled() => return Outcome::Cancelled(reason),
                     () = self.shell.disconnecting.cancelled() => return Outcome::Disconnected,
-                    _ = self.flow.notify.notified() => {}
+                    _ = self.tx.0.notify.notified() => {}
                 }
             }
             // Disconnecting: no new Receive. The one in flight was let finish (the server
@@ -770,7 +835,8 @@ impl Driver {
             };
             sequence += 1;
             for (stream, text) in received.chunks {
-                self.flow
+                self.tx
+                    .0
                     .buffered
                     .fetch_add(messages::decoded_len(&text), Ordering::SeqCst);
                 // Small chunks are decoded here, so the response they came in is freed
@@ -786,11 +852,75 @@ impl Driver {
                 } else {
                     Item::Output(stream, text)
                 };
-                let _ = self.tx.send(item);
+                self.tx.send(item);
             }
             if let Some(status) = received.done {
                 return Outcome::Exited(status);
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn stdout(b: &'static [u8]) -> Item {
+        Item::Event(Ok(CommandEvent::Stdout(Bytes::from_static(b))))
+    }
+
+    fn text(item: Option<Item>) -> Option<Bytes> {
+        match item {
+            Some(Item::Event(Ok(CommandEvent::Stdout(b)))) => Some(b),
+            Some(_) => panic!("another item"),
+            None => None,
+        }
+    }
+
+    #[test]
+    fn the_hand_off_keeps_order_ends_after_the_driver_and_drops_for_a_gone_stream() {
+        let waker = futures_util::task::noop_waker();
+        let mut cx = Context::from_waker(&waker);
+        let flow = Arc::new(Flow::default());
+        let tx = Sender(Arc::clone(&flow));
+        assert!(flow.poll_recv(&mut cx).is_pending());
+        tx.send(stdout(b"a"));
+        tx.send(stdout(b"b"));
+        // The driver ends: what it sent still comes, in order, then the end.
+        drop(tx);
+        let Poll::Ready(first) = flow.poll_recv(&mut cx) else {
+            panic!("an item")
+        };
+        assert_eq!(text(first).as_deref(), Some(&b"a"[..]));
+        let Poll::Ready(second) = flow.poll_recv(&mut cx) else {
+            panic!("an item")
+        };
+        assert_eq!(text(second).as_deref(), Some(&b"b"[..]));
+        assert!(matches!(flow.poll_recv(&mut cx), Poll::Ready(None)));
+
+        // The stream is gone: what it did not read, and what comes later, is dropped.
+        let flow = Arc::new(Flow::default());
+        let tx = Sender(Arc::clone(&flow));
+        tx.send(stdout(b"unread"));
+        flow.drop_receiver();
+        tx.send(stdout(b"later"));
+        assert!(flow.queue().items.is_empty());
+    }
+
+    #[tokio::test]
+    async fn the_stream_is_woken_by_an_item_from_another_task() {
+        let flow = Arc::new(Flow::default());
+        let tx = Sender(Arc::clone(&flow));
+        let reader = tokio::spawn({
+            let flow = Arc::clone(&flow);
+            async move { std::future::poll_fn(|cx| flow.poll_recv(cx)).await }
+        });
+        tokio::task::yield_now().await;
+        tx.send(stdout(b"x"));
+        let got = tokio::time::timeout(Duration::from_secs(5), reader)
+            .await
+            .expect("woken")
+            .unwrap();
+        assert_eq!(text(got).as_deref(), Some(&b"x"[..]));
     }
 }

@@ -509,11 +509,13 @@ impl Drop for Lease {
             channel: ch,
             since: Instant::now(),
         };
-        self.pool
-            .idle
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .push(idle);
+        let mut pool = self.pool.idle.lock().unwrap_or_else(|p| p.into_inner());
+        // Room for one at first (a client used one request at a time, the usual case
+        // and the fan-out's, never needs more): a Vec would take room for four.
+        if pool.capacity() == 0 {
+            pool.reserve_exact(1);
+        }
+        pool.push(idle);
         // The permits are released after this, when the fields drop: the next waiter
         // finds the channel idle.
     }

@@ -7,7 +7,9 @@
 //! instead of carrying the request out a second time.
 //!
 //! The OperationID and ResourceURI are read back from the request text: this crate's
-//! envelope writer emits them in one fixed form (pinned by the tests below).
+//! envelope writer emits them in one fixed form, at a known place (right after `a:To`,
+//! the first header; `envelope::HEADER_AT`), so that reading them costs no search;
+//! requests in another form are searched (pinned by the tests below).
 
 use std::sync::{LazyLock, Mutex};
 use std::time::Duration;
@@ -15,7 +17,7 @@ use std::time::Duration;
 use bytes::Bytes;
 
 use crate::error::Error;
-use crate::soap::envelope::{FIRST_TRANSMISSION_MARK, RETRANSMISSION_MARK};
+use crate::soap::envelope::{FIRST_TRANSMISSION_MARK, HEADER_AT, RETRANSMISSION_MARK};
 
 /// Retransmissions after the first attempt, at most.
 pub(crate) const MAX_RETRANSMISSIONS: u32 = 8;
@@ -94,6 +96,31 @@ fn find_mark(hay: &[u8], start: &Needle, mark: &[u8]) -> Option<usize> {
         from = at + 1;
     }
     None
+}
+
+/// The OperationID and the ResourceURI of a request written by this crate: read where
+/// the envelope writer puts them (`<s:Header><a:To>…</a:To><w:ResourceURI …>…
+/// </w:ResourceURI><p:OperationID …>`, see `envelope::HEADER_AT`), else searched for.
+pub(crate) fn robust_headers(request: &[u8]) -> Option<(&[u8], &[u8])> {
+    written_in_place(request).or_else(|| Some((operation_id(request)?, resource_uri(request)?)))
+}
+
+/// [`robust_headers`] at the place the writer puts them; None when they are not there.
+fn written_in_place(request: &[u8]) -> Option<(&[u8], &[u8])> {
+    const TO: &[u8] = b"<s:Header><a:To>";
+    const URI: &[u8] = b"</a:To><w:ResourceURI s:mustUnderstand=\"true\">";
+    const URI_END: &[u8] = b"</w:ResourceURI>";
+    let to = request.get(HEADER_AT..)?.strip_prefix(TO)?;
+    // Character data (escaped: no `<` in it) up to the end tag.
+    let after_to = &to[memchr::memchr(b'<', to)?..];
+    let uri_text = after_to.strip_prefix(URI)?;
+    let uri_len = memchr::memchr(b'<', uri_text)?;
+    let id = uri_text[uri_len..]
+        .strip_prefix(URI_END)?
+        .strip_prefix(FIRST_TRANSMISSION_MARK.as_bytes())?
+        .get(..41)?;
+    id.starts_with(b"uuid:")
+        .then_some((id, &uri_text[..uri_len]))
 }
 
 /// The OperationID of a request written by this crate (`uuid:` and the 36 characters).
@@ -228,6 +255,25 @@ mod tests {
             resource_uri(&body),
             Some(&b"http://schemas.microsoft.com/wbem/wsman/1/windows/shell/cmd"[..])
         );
+        // At the place the writer puts them, and the same as the search finds.
+        assert_eq!(
+            written_in_place(&body),
+            Some((op, resource_uri(&body).unwrap()))
+        );
+        assert_eq!(robust_headers(&body), written_in_place(&body));
+        // Elsewhere (another writer, extra namespaces on the root): found by the search.
+        let moved = std::str::from_utf8(&body).unwrap().replacen(
+            "<s:Envelope ",
+            "<s:Envelope xmlns:x=\"urn:x\" ",
+            1,
+        );
+        assert_eq!(written_in_place(moved.as_bytes()), None);
+        assert_eq!(
+            robust_headers(moved.as_bytes()),
+            Some((op, resource_uri(&body).unwrap()))
+        );
+        // Retransmissions are not read in place (nor sent as the first attempt).
+        assert_eq!(written_in_place(&mark_retransmission(&body)), None);
         let again = mark_retransmission(&body);
         let text = std::str::from_utf8(&again).unwrap();
         assert!(text.contains(RETRANSMISSION_MARK), "{text}");

@@ -32,15 +32,39 @@ use super::response::{ECHO_OPEN, ENVELOPE_OPEN};
 #[derive(Clone, Debug)]
 pub(crate) struct Cached {
     pub status: StatusCode,
-    pub headers: HeaderMap,
+    /// None for the usual headers (the SOAP content type alone), which are not copied.
+    pub headers: Option<HeaderMap>,
     pub parts: Vec<Bytes>,
 }
 
 impl Cached {
+    /// The response `head` with `body`, kept (the body's buffers are shared, not copied).
+    pub(crate) fn of(head: &http::response::Parts, body: &SimBody) -> Cached {
+        let usual = head.headers.len() == 1
+            && head
+                .headers
+                .get(http::header::CONTENT_TYPE)
+                .map(|v| v.as_bytes())
+                == Some(super::server::SOAP_CONTENT_TYPE.as_bytes());
+        Cached {
+            status: head.status,
+            headers: (!usual).then(|| head.headers.clone()),
+            parts: body.parts(),
+        }
+    }
+
     pub(crate) fn response(&self) -> http::Response<SimBody> {
         let mut resp = http::Response::new(SimBody::from_parts(self.parts.iter().cloned()));
         *resp.status_mut() = self.status;
-        *resp.headers_mut() = self.headers.clone();
+        match &self.headers {
+            Some(headers) => *resp.headers_mut() = headers.clone(),
+            None => {
+                resp.headers_mut().insert(
+                    http::header::CONTENT_TYPE,
+                    http::HeaderValue::from_static(super::server::SOAP_CONTENT_TYPE),
+                );
+            }
+        }
         resp
     }
 }
@@ -521,11 +545,39 @@ mod tests {
         assert_eq!(req.sequence_id.as_deref(), Some("2"));
     }
 
+    #[test]
+    fn a_kept_response_comes_back_with_its_status_headers_and_body() {
+        use http::header::{CONTENT_TYPE, HeaderValue};
+        for extra in [false, true] {
+            let mut resp = http::Response::new(SimBody::from_parts([
+                Bytes::from_static(b"a"),
+                Bytes::from_static(b"b"),
+            ]));
+            *resp.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
+            resp.headers_mut().insert(
+                CONTENT_TYPE,
+                HeaderValue::from_static(crate::server::SOAP_CONTENT_TYPE),
+            );
+            if extra {
+                resp.headers_mut()
+                    .insert("x-extra", HeaderValue::from_static("1"));
+            }
+            let (head, body) = resp.into_parts();
+            let cached = Cached::of(&head, &body);
+            // The usual headers are not copied, and come back all the same.
+            assert_eq!(cached.headers.is_some(), extra);
+            let again = cached.response();
+            assert_eq!(again.status(), StatusCode::INTERNAL_SERVER_ERROR);
+            assert_eq!(again.headers(), &head.headers);
+            assert_eq!(text(again), "ab");
+        }
+    }
+
     #[tokio::test]
     async fn a_slot_gives_its_response_to_waiters_or_says_it_has_none() {
         let cached = Cached {
             status: StatusCode::OK,
-            headers: HeaderMap::new(),
+            headers: Some(HeaderMap::new()),
             parts: vec![Bytes::from_static(b"r")],
         };
         let slot = Arc::new(Slot::default());

@@ -34,7 +34,7 @@ use crate::soap::envelope::XmlWriter;
 use crate::soap::ns;
 
 /// The content type of every SOAP answer.
-const SOAP_CONTENT_TYPE: &str = "application/soap+xml;charset=UTF-8";
+pub(crate) const SOAP_CONTENT_TYPE: &str = "application/soap+xml;charset=UTF-8";
 /// A request body over the limit is still read (and thrown away) up to this many bytes,
 /// so the client reads the 413 instead of a reset; past it the connection is closed.
 const DRAIN_CAP: usize = 64 * 1024 * 1024;
@@ -521,37 +521,41 @@ async fn robust_respond(
             robust::ensure_echo(cached.response(), &id)
         }
         Admission::Run(completion) => {
-            let echo = Arc::clone(&id);
-            let run = |st: Arc<State>, req: SimRequest| async move {
-                // The envelope is written with the echo (kept in the row with it).
-                let resp = super::response::ECHO
-                    .scope(echo, respond(&st, &req, &user, body_len))
-                    .await;
-                let (parts, body) = resp.into_parts();
-                let cached = Cached {
-                    status: parts.status,
-                    headers: parts.headers.clone(),
-                    parts: body.parts(),
-                };
-                completion.complete(cached);
-                Response::from_parts(parts, body)
-            };
+            // The envelope is written with the echo (kept in the row with it).
             // A long poll (Receive, Pull) waits, often for as long as the network is
             // out: should its connection go, it goes on as a task of its own, so that it
-            // completes and its response is kept. Other requests complete at once;
-            // should their connection drop in that instant, the row has no response and
-            // a retransmission is refused with a fault (never carried out twice).
+            // completes and its response is kept. Other requests complete at once, in
+            // place (nothing moved or boxed); should their connection drop in that
+            // instant, the row has no response and a retransmission is refused with a
+            // fault (never carried out twice).
             let resp = if matches!(req.action.as_str(), ns::action::RECEIVE | ns::action::PULL) {
-                match robust::Detached::new(run(Arc::clone(state), req)).await {
+                let (st, echo) = (Arc::clone(state), Arc::clone(&id));
+                let run = async move {
+                    let resp = super::response::ECHO
+                        .scope(echo, respond(&st, &req, &user, body_len))
+                        .await;
+                    keep(completion, resp)
+                };
+                match robust::Detached::new(run).await {
                     Ok(resp) => resp,
                     Err(()) => return plain(StatusCode::INTERNAL_SERVER_ERROR, "internal error"),
                 }
             } else {
-                run(Arc::clone(state), req).await
+                let resp = super::response::ECHO
+                    .scope(Arc::clone(&id), respond(state, &req, &user, body_len))
+                    .await;
+                keep(completion, resp)
             };
             robust::ensure_echo(resp, &id)
         }
     }
+}
+
+/// Keeps `resp` in its row of the OperationMessages table, and returns it.
+fn keep(completion: robust::Completion, resp: Response<SimBody>) -> Response<SimBody> {
+    let (parts, body) = resp.into_parts();
+    completion.complete(Cached::of(&parts, &body));
+    Response::from_parts(parts, body)
 }
 
 /// Carries out an authenticated, parsed request.

@@ -88,6 +88,21 @@ pub const FIRST_TRANSMISSION_MARK: &str = "<p:OperationID s:mustUnderstand=\"fal
 /// tells the server that it may have seen this request already.
 pub const RETRANSMISSION_MARK: &str = "<p:OperationID s:mustUnderstand=\"true\">";
 
+/// Where `<s:Header>` begins in what [`Envelope::write`] writes without extra
+/// `namespaces`: right after the root's four declarations. Its first children are then
+/// `a:To`, `w:ResourceURI` (when set) and `p:OperationID` with `p:SequenceId` (when
+/// set), back to back, so that a client reads its own request's Robust Connections
+/// headers at a known place instead of searching for them.
+pub const HEADER_AT: usize = "<s:Envelope xmlns:s=\"".len()
+    + ns::SOAP.len()
+    + "\" xmlns:a=\"".len()
+    + ns::ADDRESSING.len()
+    + "\" xmlns:w=\"".len()
+    + ns::WSMAN.len()
+    + "\" xmlns:p=\"".len()
+    + ns::WSMV.len()
+    + "\">".len();
+
 /// Formats a duration as an `xs:duration` in seconds: `PT60S`, `PT0.500S`.
 pub fn format_duration(d: Duration) -> String {
     let ms = d.subsec_millis();
@@ -177,6 +192,16 @@ impl<'a> Envelope<'a> {
             w.text(uri);
             w.raw("</w:ResourceURI>");
         }
+        if let Some(id) = self.operation_id {
+            // On every request: written without formatting machinery or a String, right
+            // after `a:To` and `w:ResourceURI`, where a client finds both without a
+            // search (see HEADER_AT).
+            let mut buf = Uuid::encode_buffer();
+            w.raw(FIRST_TRANSMISSION_MARK);
+            w.raw("uuid:");
+            w.raw(id.hyphenated().encode_upper(&mut buf));
+            w.raw("</p:OperationID><p:SequenceId s:mustUnderstand=\"false\">1</p:SequenceId>");
+        }
         w.raw("<a:ReplyTo><a:Address s:mustUnderstand=\"true\">");
         w.raw(ns::ANONYMOUS);
         w.raw("</a:Address></a:ReplyTo>");
@@ -207,14 +232,6 @@ impl<'a> Envelope<'a> {
                 "<p:SessionId s:mustUnderstand=\"false\">uuid:{}</p:SessionId>",
                 upper(sid)
             );
-        }
-        if let Some(id) = self.operation_id {
-            // On every request: written without formatting machinery or a String.
-            let mut buf = Uuid::encode_buffer();
-            w.raw(FIRST_TRANSMISSION_MARK);
-            w.raw("uuid:");
-            w.raw(id.hyphenated().encode_upper(&mut buf));
-            w.raw("</p:OperationID><p:SequenceId s:mustUnderstand=\"false\">1</p:SequenceId>");
         }
         if let Some(t) = self.operation_timeout {
             w.raw("<w:OperationTimeout>");
@@ -437,6 +454,29 @@ mod tests {
         // and it parses back as well-formed XML
         let root = super::super::xml::parse(xml.as_bytes()).unwrap();
         assert!(root.is(ns::SOAP, "Envelope"));
+    }
+
+    #[test]
+    fn robust_headers_follow_to_and_resource_uri_at_header_at() {
+        let id = Uuid::parse_str("fc40e3cd-53e9-4315-b486-6d538b25d1f5").unwrap();
+        let env = Envelope {
+            resource_uri: Some("http://r/x"),
+            operation_id: Some(id),
+            ..Envelope::new(ns::action::GET, "http://h:5985/wsman")
+        };
+        let xml = env.write(|_| {});
+        assert_eq!(
+            &xml[HEADER_AT..],
+            concat!(
+                "<s:Header><a:To>http://h:5985/wsman</a:To>",
+                "<w:ResourceURI s:mustUnderstand=\"true\">http://r/x</w:ResourceURI>",
+                "<p:OperationID s:mustUnderstand=\"false\">uuid:FC40E3CD-53E9-4315-B486-6D538B25D1F5</p:OperationID>",
+                "<p:SequenceId s:mustUnderstand=\"false\">1</p:SequenceId>",
+            )
+            .to_owned()
+                + &xml[xml.find("<a:ReplyTo>").unwrap()..]
+        );
+        super::super::xml::parse(xml.as_bytes()).unwrap();
     }
 
     #[test]
