@@ -823,3 +823,68 @@ async fn invoke_as_reads_many_objects_straight_into_structs_and_locates_a_misfit
     );
     pool.close().await.unwrap();
 }
+
+#[tokio::test]
+async fn the_server_counts_the_free_runspaces_of_the_pool() {
+    let (sim, c) = setup().await;
+    sim.register_cmdlet("Wait-Forever", |_ctx: CmdletContext| async move {
+        std::future::pending::<()>().await;
+        Ok(())
+    });
+    let pool = within(10, c.runspace_pool().max_runspaces(3).open())
+        .await
+        .unwrap();
+    assert_eq!(
+        within(10, pool.query_available_runspaces()).await.unwrap(),
+        3
+    );
+    let busy = within(10, pool.pipeline().command("Wait-Forever").start())
+        .await
+        .unwrap();
+    // The pipeline holds a runspace at the server once it runs.
+    let mut free = 3;
+    for _ in 0..100 {
+        free = within(10, pool.query_available_runspaces()).await.unwrap();
+        if free == 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(free, 2);
+    // A larger pool at the server, and here.
+    assert!(within(10, pool.set_max_runspaces(5)).await.unwrap());
+    assert_eq!(pool.max_runspaces(), 5);
+    assert_eq!(pool.available_runspaces(), 4);
+    assert_eq!(
+        within(10, pool.query_available_runspaces()).await.unwrap(),
+        4
+    );
+    // Shrinking below what runs waits for enough of it to end.
+    let busy2 = within(10, pool.pipeline().command("Wait-Forever").start())
+        .await
+        .unwrap();
+    {
+        let shrink = pool.set_max_runspaces(1);
+        tokio::pin!(shrink);
+        assert!(
+            tokio::time::timeout(Duration::from_millis(200), &mut shrink)
+                .await
+                .is_err(),
+            "shrinking to 1 waits while two pipelines run"
+        );
+        drop(busy);
+        assert!(within(10, shrink).await.unwrap());
+    }
+    assert_eq!(pool.max_runspaces(), 1);
+    drop(busy2);
+    let mut free = 0;
+    for _ in 0..100 {
+        free = pool.available_runspaces();
+        if free == 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(free, 1);
+    pool.close().await.unwrap();
+}
