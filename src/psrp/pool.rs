@@ -234,6 +234,7 @@ impl RunspacePoolBuilder {
             host,
             host_info,
             max_runspaces: AtomicI32::new(init.max_runspaces),
+            calls: tokio::sync::Mutex::new(()),
         };
         // The fragments that did not fit in creationXml follow on the pool's stdin.
         let rest: Vec<Vec<u8>> = payloads.collect();
@@ -300,6 +301,9 @@ pub(crate) struct PoolInner {
     pub(crate) host_info: HostInfo,
     /// `MaxRunspaces` (changed by [`RunspacePool::set_max_runspaces`]).
     pub(crate) max_runspaces: AtomicI32,
+    /// One pool call (SET_MAX_RUNSPACES, GET_AVAILABLE_RUNSPACES) at a time: each
+    /// receives on the pool until its answer, which another's Receive could take.
+    pub(crate) calls: tokio::sync::Mutex<()>,
 }
 
 impl PoolInner {
@@ -365,6 +369,7 @@ impl PoolInner {
     /// until the RUNSPACE_AVAILABILITY with its call id; returns its response.
     async fn pool_call(&self, kind: MessageType, count: Option<(&str, i32)>) -> Result<PsValue> {
         static NEXT_CALL_ID: std::sync::atomic::AtomicI64 = std::sync::atomic::AtomicI64::new(1);
+        let _one_at_a_time = self.calls.lock().await;
         let call_id = NEXT_CALL_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let mut body = wsman_protocol::psrp::PsObject::new();
         if let Some((name, n)) = count {
@@ -786,6 +791,7 @@ impl RunspacePoolBuilder {
             host: self.host.unwrap_or_else(|| Arc::new(NotInteractive)),
             host_info: host_info(),
             max_runspaces: AtomicI32::new(max_runspaces),
+            calls: tokio::sync::Mutex::new(()),
         };
         tokio::select! {
             biased;
