@@ -12,6 +12,8 @@
 #   W4_RUNS [200/50] W5_ENDPOINTS [8/4] W5_PER [1250/250] W5_SECS [10/4]
 #   W6_OPS [1000/300] CEILING_SECS [4/2] CALLGRIND_OPS [200/50] (0 skips callgrind)
 #   W1_RS_OPS [2000/500] W4_RS_RUNS [50/20] NTLM_PROBE_OPS [20/10] (winrm-rs)
+#   PSRP: W4B_RUNS [200/50] W7_SEQ [2000/500] W7_CONC [4000/1000] W7_PEER_SEQ [200/50]
+#   W7_PEER_CONC [400/100] W7_OBJECTS [20000/5000]
 #   OUT=file (default BENCHMARKS.md), VENV=dir (default ~/.cache/tokio-winrm-bench-venv)
 #   RS_SCRATCH=dir (default ~/.cache/winrm-rs-scratch): where the winrm-rs peer
 #   (bench/peers/winrm-rs, winrm-rs pinned in its Cargo.toml) is copied and built, with
@@ -35,6 +37,12 @@ W5_ENDPOINTS=${W5_ENDPOINTS:-$(q 8 4)}
 W5_PER=${W5_PER:-$(q 1250 250)}
 W5_SECS=${W5_SECS:-$(q 10 4)}
 W6_OPS=${W6_OPS:-$(q 1000 300)}
+W4B_RUNS=${W4B_RUNS:-$(q 200 50)}
+W7_SEQ=${W7_SEQ:-$(q 2000 500)}
+W7_CONC=${W7_CONC:-$(q 4000 1000)}
+W7_PEER_SEQ=${W7_PEER_SEQ:-$(q 200 50)}
+W7_PEER_CONC=${W7_PEER_CONC:-$(q 400 100)}
+W7_OBJECTS=${W7_OBJECTS:-$(q 20000 5000)}
 CEILING_SECS=${CEILING_SECS:-$(q 4 2)}
 CALLGRIND_OPS=${CALLGRIND_OPS:-$(q 200 50)}
 W1_RS_OPS=${W1_RS_OPS:-$(q 2000 500)}
@@ -161,6 +169,32 @@ run w3.pypsrp "$PY" "$PEERS" pypsrp w3 "$URL" "$W3_COUNT"
 say "W4 cancel latency"
 run w4.rust "$BIN/bench_client" w4 "$W4_RUNS"
 run_rs w4.winrmrs w4 "$W4_RS_RUNS"
+
+say "W4b PSRP pipeline cancel latency (embedded simulator)"
+run w4b.rust env RUNS="$W4B_RUNS" "$BIN/bench_psrp_cancel"
+
+# run_pair TAG1 TAG2 MATCH1 MATCH2 CMD...: a workload that prints two JSON lines.
+run_pair() {
+    local t1=$1 t2=$2 m1=$3 m2=$4
+    shift 4
+    echo "   $t1/$t2: $*" >&2
+    local all
+    all=$("$@" 2> "$WORK/last.err") || { tail -n5 "$WORK/last.err" >&2; all=""; }
+    printf '%s\t%s\n' "$t1" "$(grep -m1 "$m1" <<< "$all" || echo '{"error":"failed"}')" >> "$RESULTS"
+    printf '%s\t%s\n' "$t2" "$(grep -m1 "$m2" <<< "$all" || echo '{"error":"failed"}')" >> "$RESULTS"
+}
+
+say "W7 PSRP: small pipelines in one opened pool, and objects per second"
+start_sim psrp --psrp-processes "$W7_OBJECTS"
+PSRP_URL=$SIM_URL
+run_pair w7.rust.1 w7.rust.32 psrp_seq psrp_32 \
+    env WINRM_ENDPOINT="$PSRP_URL" SEQ="$W7_SEQ" CONC_OPS="$W7_CONC" "$BIN/bench_psrp"
+run_pair w7.rust1t.1 w7.rust1t.32 psrp_seq psrp_32 \
+    env THREADS=1 WINRM_ENDPOINT="$PSRP_URL" SEQ="$W7_SEQ" CONC_OPS="$W7_CONC" "$BIN/bench_psrp"
+run_pair w7.pypsrp.1 w7.pypsrp.32 psrp_seq psrp_32 \
+    "$PY" "$ROOT/bench/peers/psrp_pipelines.py" "$PSRP_URL" "$W7_PEER_SEQ" "$W7_PEER_CONC"
+run w7o.rust env WINRM_ENDPOINT="$PSRP_URL" COUNT="$W7_OBJECTS" "$BIN/bench_psrp_objects"
+run w7o.pypsrp "$PY" "$ROOT/bench/peers/psrp_objects.py" "$PSRP_URL"
 
 say "W6 NTLM-sealed against Basic"
 run w6.rust.basic "$BIN/bench_client" w1 "$URL" "$W6_OPS" 1 basic

@@ -289,6 +289,90 @@ p("")
 p99 = max(get("w4.rust", "signal_p99_ms") or 1e9, get("w4.rust", "final_p99_ms") or 1e9)
 targets.append(("W4 p99 cancel latency", "< 5 ms", f"{p99:.2f} ms", p99 < 5, ""))
 
+# W4b, W7: PSRP
+p("## W4b: PSRP pipeline cancel latency")
+p("")
+p(f"`examples/bench_psrp_cancel.rs`, {get('w4b.rust', 'runs')} runs against an embedded simulator: a pipeline writes three")
+p("objects, then runs forever; the client reads the first, waits until its next Receive is pending at the")
+p("simulator (OperationTimeout 60 s) and calls `cancel()`. Every run checks that the three objects were")
+p("delivered and that `State(Stopped { reason: User })` came last, once.")
+p("")
+p("| measure | p50 ms | p99 ms |")
+p("| --- | ---: | ---: |")
+p(f"| cancel -> PSRP stop signal (`powershell/signal/crtl_c`) at the simulator | {fmt(get('w4b.rust', 'signal_p50_ms'), 3)} | {fmt(get('w4b.rust', 'signal_p99_ms'), 3)} |")
+p(f"| cancel -> final `State(Stopped)` | {fmt(get('w4b.rust', 'final_p50_ms'), 3)} | {fmt(get('w4b.rust', 'final_p99_ms'), 3)} |")
+p("")
+sp99 = get("w4b.rust", "signal_p99_ms")
+targets.append(("W4b p99 PSRP cancel -> stop signal", "< 5 ms", fmt(sp99, 2, " ms"), sp99 is not None and sp99 < 5, ""))
+
+p("## W7: PSRP small pipelines in one opened pool")
+p("")
+p(f"`Get-Date` pipelines in one runspace pool opened once (MaxRunspaces 32), against `winrm sim` in another process:")
+p(f"tokio-winrm `examples/bench_psrp.rs` ({fmt(get('w7.rust.1', 'ops'))} sequential, {fmt(get('w7.rust.32', 'ops'))} with 32 tasks; on tokio's")
+p("multi-thread runtime with 2 workers, and with `THREADS=1` on a current-thread runtime), pypsrp")
+p(f"`bench/peers/psrp_pipelines.py` ({fmt(get('w7.pypsrp.1', 'ops'))} sequential, {fmt(get('w7.pypsrp.32', 'ops'))} as batches of 32 `begin_invoke`/`end_invoke`).")
+p("")
+p("| client | pipelines/s (1) | CPU ms/pipeline (1) | pipelines/s (32) | CPU ms/pipeline (32) |")
+p("| --- | ---: | ---: | ---: | ---: |")
+for name, c in [("tokio-winrm, 2 worker threads", "rust"), ("tokio-winrm, current thread", "rust1t"), ("pypsrp", "pypsrp")]:
+    p(f"| {name} | {fmt(rate(f'w7.{c}.1'))} | {fmt(cpu_ms(f'w7.{c}.1'), 3)} | {fmt(rate(f'w7.{c}.32'))} | {fmt(cpu_ms(f'w7.{c}.32'), 3)} |")
+for name, c in [("2 workers", "rust"), ("current thread", "rust1t")]:
+    p(f"| ratio vs pypsrp, {name} | {ratio(rate(f'w7.{c}.1'), rate('w7.pypsrp.1'))} | "
+      f"{ratio(cpu_ms('w7.pypsrp.1'), cpu_ms(f'w7.{c}.1'))} | {ratio(rate(f'w7.{c}.32'), rate('w7.pypsrp.32'))} | "
+      f"{ratio(cpu_ms('w7.pypsrp.32'), cpu_ms(f'w7.{c}.32'))} |")
+p("")
+p("The 32-at-once wall rate is the simulator's (its process is the one saturated); the ratios per client CPU")
+p("second (the CPU ms columns) are the client's own.")
+p("")
+for n in ("1", "32"):
+    a, b = cpu_ms(f"w7.pypsrp.{n}"), cpu_ms(f"w7.rust.{n}")
+    r = a / b if a and b else None
+    targets.append((f"W7 PSRP pipelines per client CPU second vs pypsrp ({n} at once, 2 workers)", ">= 20x", fmt(r, 1, "x"), r is not None and r >= 20, ""))
+
+p("## W7b: PSRP objects per second into serde structs")
+p("")
+n_obj = get("w7o.rust", "objects")
+p(f"One `Get-Process` pipeline against `winrm sim --psrp-processes {n_obj}`: {fmt(n_obj)} synthetic `Get-Process`-shaped")
+p(f"objects (25 properties, {fmt(get('w7o.rust', 'clixml_mb'), 1)} MB of CLIXML). tokio-winrm `examples/bench_psrp_objects.rs` reads them with")
+p("`Pipeline::invoke_as` into a struct of six fields (CPU: `clock_gettime(CLOCK_PROCESS_CPUTIME_ID)`); pypsrp")
+p("`bench/peers/psrp_objects.py` runs the same pipeline and reads each object into a record of the same six fields")
+p("(CPU: `time.process_time`). Raw: quick-xml's event reader over the CLIXML of the same objects, concatenated, in")
+p("the Rust client's process (best of three, one thread: its wall time is its CPU time).")
+p("")
+
+
+def per_cpu(tag):
+    n, c = get(tag, "objects"), get(tag, "cpu_s")
+    return n / c if n and c else None
+
+
+def cpu_100k(tag):
+    n, c = get(tag, "objects"), get(tag, "cpu_s")
+    return c * 100000 / n if n and c else None
+
+
+def obj_rate(tag):
+    n, w = get(tag, "objects"), get(tag, "wall_s")
+    return n / w if n and w else None
+
+
+p("| client | objects/s (wall) | client CPU s per 100k objects | objects per client CPU second |")
+p("| --- | ---: | ---: | ---: |")
+p(f"| tokio-winrm | {fmt(obj_rate('w7o.rust'))} | {fmt(cpu_100k('w7o.rust'), 2)} | {fmt(per_cpu('w7o.rust'))} |")
+p(f"| pypsrp | {fmt(obj_rate('w7o.pypsrp'))} | {fmt(cpu_100k('w7o.pypsrp'), 2)} | {fmt(per_cpu('w7o.pypsrp'))} |")
+p(f"| raw quick-xml events (same CLIXML) | {fmt(get('w7o.rust', 'raw_objects_per_s'))} | {fmt(100000 / get('w7o.rust', 'raw_objects_per_s', 0), 2) if get('w7o.rust', 'raw_objects_per_s') else 'n/a'} | {fmt(get('w7o.rust', 'raw_objects_per_s'))} |")
+p(f"| ratio tokio-winrm / pypsrp | {ratio(obj_rate('w7o.rust'), obj_rate('w7o.pypsrp'))} | | {ratio(per_cpu('w7o.rust'), per_cpu('w7o.pypsrp'))} |")
+raw = get("w7o.rust", "raw_objects_per_s")
+pc = per_cpu("w7o.rust")
+p("")
+p("The wall rate is bound by the simulator, which builds and serializes every object; the client's own cost is")
+p("the CPU column.")
+p("")
+r = pc / per_cpu("w7o.pypsrp") if pc and per_cpu("w7o.pypsrp") else None
+targets.append(("W7b PSRP objects per client CPU second vs pypsrp", ">= 5x", fmt(r, 1, "x"), r is not None and r >= 5, ""))
+f = pc / raw if pc and raw else None
+targets.append(("W7b PSRP objects per client CPU second vs raw quick-xml", ">= 40%", fmt(100 * f if f else None, 0, "%"), f is not None and f >= 0.4, ""))
+
 # W5
 p("## W5: fan-out")
 p("")

@@ -9,7 +9,8 @@
 //!
 //! Without `WINRM_ENDPOINT` an in-process simulator is used (its CPU then counts too).
 //! `SEQ` (default 2000) and `CONC_OPS` (default 4000) set the counts, `THREADS=1` runs
-//! on a current-thread runtime (default: 2 worker threads);
+//! on a current-thread runtime (default: 2 worker threads), `SPAWN=1` runs the workload in
+//! a spawned task instead of on the `block_on` thread;
 //! `bench/peers/psrp_pipelines.py` runs the same workload through pypsrp.
 
 use std::time::{Duration, Instant};
@@ -46,7 +47,13 @@ fn main() {
             .build()
     }
     .unwrap();
-    rt.block_on(run());
+    // SPAWN=1: the workload runs in a task on the runtime's workers rather than in
+    // `block_on` on the main thread (as `#[tokio::main]` runs `main`'s body).
+    if std::env::var("SPAWN").is_ok_and(|v| v == "1") {
+        rt.block_on(async { tokio::spawn(run()).await.unwrap() });
+    } else {
+        rt.block_on(run());
+    }
 }
 
 async fn run() {

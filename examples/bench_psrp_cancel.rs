@@ -114,6 +114,14 @@ async fn main() {
         percentile(&mut to_final, 0.99),
         percentile(&mut to_final, 1.0)
     );
+    // The same figures as one JSON line, last (for bench/compare.sh).
+    println!(
+        r#"{{"workload":"psrp_cancel","runs":{runs},"signal_p50_ms":{:.3},"signal_p99_ms":{:.3},"final_p50_ms":{:.3},"final_p99_ms":{:.3}}}"#,
+        percentile(&mut to_signal, 0.5),
+        percentile(&mut to_signal, 0.99),
+        percentile(&mut to_final, 0.5),
+        percentile(&mut to_final, 0.99)
+    );
     pool.close().await.unwrap();
     client.shutdown().await;
 }

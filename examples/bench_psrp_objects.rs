@@ -1,26 +1,28 @@
-//! Objects per second through a PSRP pipeline into serde structs, beside the raw rate
-//! of parsing the same CLIXML with quick-xml events in the same process; printed (run in
-//! release):
+//! Objects per second through a PSRP pipeline into serde structs, with the client's CPU
+//! time, beside the raw rate of parsing the same CLIXML with quick-xml events in the
+//! same process; one JSON line on stdout. Run in release against a simulator in another
+//! process, so that the CPU time is the client's alone:
 //!
 //! ```text
-//! cargo run --release --example bench_psrp_objects
+//! winrm sim --ignore-stdin --psrp-processes 100000 &      # prints its endpoint
+//! WINRM_ENDPOINT=http://127.0.0.1:PORT/wsman cargo run --release --example bench_psrp_objects
 //! ```
 //!
-//! A cmdlet registered in an in-process simulator writes `COUNT` (default 100,000)
-//! `Get-Process`-shaped objects (25 properties); the client reads the pipeline's stream
-//! and deserializes each output into a struct. The simulator's own work (building and
-//! serializing the objects) shares the process and its cores, so the end-to-end rate is,
-//! if anything, unflattering. The raw baseline is quick-xml's event reader over the
-//! CLIXML of the same objects, concatenated, counting top-level `Obj` ends.
+//! The pipeline is `Get-Process`; such a simulator writes `COUNT` (default 100,000)
+//! synthetic `Get-Process`-shaped objects (25 properties,
+//! [`winrm_simulator::synthetic_process`]) and the client deserializes each into a
+//! struct ([`Pipeline::invoke_as`](tokio_winrm::psrp::Pipeline::invoke_as)). `COUNT`
+//! must match the simulator's `--psrp-processes`. Without `WINRM_ENDPOINT` an in-process
+//! simulator is used (its CPU then counts too). The raw baseline is quick-xml's event
+//! reader over the CLIXML of the same objects, concatenated, counting top-level `Obj`
+//! ends (best of three, single-threaded, so its wall time is its CPU time).
+//! `bench/peers/psrp_objects.py` runs the same pipeline through pypsrp.
 
 use std::time::{Duration, Instant};
 
-use futures_util::StreamExt;
 use quick_xml::events::Event;
 use quick_xml::reader::Reader;
-use tokio_winrm::psrp::{PsEvent, PsObject, PsValue, from_value};
 use tokio_winrm::{Auth, Client};
-use winrm_simulator::{CmdletContext, Simulator};
 
 #[derive(serde::Deserialize)]
 #[serde(rename_all = "PascalCase")]
@@ -35,58 +37,24 @@ struct Process {
     path: Option<String>,
 }
 
-fn process_object(i: usize) -> PsValue {
-    let mut o = PsObject::new()
-        .with_type_names([
-            "System.Diagnostics.Process",
-            "System.ComponentModel.Component",
-            "System.Object",
-        ])
-        .with_to_string(format!("System.Diagnostics.Process (svchost{i})"))
-        .with_property("Name", format!("svchost{i}"))
-        .with_property("Id", 1000 + i as i32)
-        .with_property("Handles", 300 + (i % 50) as i32);
-    for n in [
-        "WorkingSet64",
-        "PagedMemorySize64",
-        "PrivateMemorySize64",
-        "VirtualMemorySize64",
-        "PeakWorkingSet64",
-        "NonpagedSystemMemorySize64",
-    ] {
-        o = o.with_property(n, 12_345_678_i64 + i as i64);
-    }
-    o = o
-        .with_property("CPU", PsValue::F64((i % 100) as f64 + 0.015625))
-        .with_property(
-            "StartTime",
-            PsValue::DateTime("2018-06-13T23:46:27.9270288+00:00".into()),
-        )
-        .with_property("TotalProcessorTime", PsValue::Duration("PT1.5S".into()));
-    for n in [
-        "Path",
-        "Company",
-        "Description",
-        "FileVersion",
-        "ProductVersion",
-        "Product",
-        "MainWindowTitle",
-        "ProcessName",
-        "MachineName",
-        "PriorityClass",
-        "SessionId",
-        "BasePriority",
-        "HandleCount",
-    ] {
-        o = o.with_property(n, format!("C:\\Windows\\System32\\{n}-{i}"));
-    }
-    o.into()
+/// This process's CPU time (all threads, user + system).
+fn cpu_time() -> Duration {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid, writable timespec; the clock id is a constant.
+    let rc = unsafe { libc::clock_gettime(libc::CLOCK_PROCESS_CPUTIME_ID, &mut ts) };
+    assert_eq!(rc, 0, "clock_gettime(CLOCK_PROCESS_CPUTIME_ID)");
+    Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
 }
 
 fn raw_rate(count: usize) -> (f64, usize) {
     let mut doc = String::new();
     for i in 0..count {
-        doc.push_str(&wsman_protocol::psrp::clixml::to_string(&process_object(i)));
+        doc.push_str(&wsman_protocol::psrp::clixml::to_string(
+            &winrm_simulator::synthetic_process(i),
+        ));
     }
     let bytes = doc.len();
     let mut best = f64::MAX;
@@ -114,53 +82,80 @@ fn raw_rate(count: usize) -> (f64, usize) {
     (count as f64 / best, bytes)
 }
 
-#[tokio::main]
-async fn main() {
+fn main() {
+    // As examples/bench_psrp.rs: a multi-thread runtime with 2 workers, or THREADS=1.
+    let rt = if std::env::var("THREADS").is_ok_and(|v| v == "1") {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+    } else {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+    }
+    .unwrap();
+    rt.block_on(run());
+}
+
+async fn run() {
     let count: usize = std::env::var("COUNT")
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(100_000);
-    let sim = Simulator::start().await.unwrap();
-    sim.register_cmdlet("Get-ManyProcesses", move |ctx: CmdletContext| async move {
-        for i in 0..count {
-            ctx.write_output(process_object(i)).await;
+    let (endpoint, user, password, _sim) = match std::env::var("WINRM_ENDPOINT") {
+        Ok(e) => (
+            e,
+            std::env::var("WINRM_USER").unwrap_or_else(|_| "vagrant".into()),
+            std::env::var("WINRM_PASSWORD").unwrap_or_else(|_| "vagrant".into()),
+            None,
+        ),
+        Err(_) => {
+            let sim = winrm_simulator::Simulator::start_with(winrm_simulator::SimConfig {
+                psrp_synthetic_processes: count,
+                log_requests: false,
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+            (
+                sim.endpoint(),
+                sim.user().to_string(),
+                sim.password().to_string(),
+                Some(sim),
+            )
         }
-        Ok(())
-    });
-    let client = Client::builder(sim.endpoint())
-        .auth(Auth::basic(sim.user(), sim.password()))
+    };
+    let client = Client::builder(endpoint)
+        .auth(Auth::basic(user, password))
         .allow_insecure_basic(true)
         .operation_timeout(Duration::from_secs(20))
         .max_envelope_size(512_000)
         .build()
         .unwrap();
     let pool = client.runspace_pool().open().await.unwrap();
-    let t0 = Instant::now();
-    let mut p = pool
+    let (cpu0, t0) = (cpu_time(), Instant::now());
+    let got = pool
         .pipeline()
-        .command("Get-ManyProcesses")
-        .start()
+        .command("Get-Process")
+        .invoke_as::<Process>()
         .await
         .unwrap();
-    let mut got = 0usize;
-    while let Some(ev) = p.next().await {
-        if let PsEvent::Output(v) = ev.unwrap() {
-            let proc: Process = from_value(&v).unwrap();
-            assert!(proc.name.starts_with("svchost"));
-            got += 1;
-        }
-    }
-    let wall = t0.elapsed().as_secs_f64();
-    assert_eq!(got, count);
-    let end_to_end = count as f64 / wall;
-    let (raw, bytes) = raw_rate(count);
-    println!(
-        "{count} Get-Process-shaped objects ({:.1} MB of CLIXML): end to end into serde structs {:.0} objects/s ({wall:.2} s); raw quick-xml events over the same CLIXML {:.0} objects/s; ratio {:.0}%",
-        bytes as f64 / 1e6,
-        end_to_end,
-        raw,
-        100.0 * end_to_end / raw
+    let (wall, cpu) = (
+        t0.elapsed().as_secs_f64(),
+        (cpu_time() - cpu0).as_secs_f64(),
     );
+    assert_eq!(got.output.len(), count);
+    assert!(got.output[0].name.starts_with("svchost"));
+    drop(got);
     pool.close().await.unwrap();
     client.shutdown().await;
+    let (raw, bytes) = raw_rate(count);
+    println!(
+        r#"{{"workload":"psrp_objects","client":"tokio-winrm","objects":{count},"wall_s":{wall:.3},"cpu_s":{cpu:.3},"objects_per_s":{:.0},"objects_per_cpu_s":{:.0},"raw_objects_per_s":{raw:.0},"clixml_mb":{:.1},"cpu_vs_raw":{:.3}}}"#,
+        count as f64 / wall,
+        count as f64 / cpu,
+        bytes as f64 / 1e6,
+        (count as f64 / cpu) / raw,
+    );
 }

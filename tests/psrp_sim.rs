@@ -642,3 +642,249 @@ async fn pools_pipelines_and_their_futures_can_move_between_tasks() {
     assert_eq!(got.output.len(), 1);
     Arc::try_unwrap(pool).unwrap().close().await.unwrap();
 }
+
+#[tokio::test]
+async fn an_unknown_parameter_fails_the_pipeline_as_windows_does() {
+    let (_sim, c) = setup().await;
+    let pool = within(10, c.runspace_pool().open()).await.unwrap();
+    let err = within(
+        10,
+        pool.pipeline()
+            .command("Get-Service")
+            .param("Nme", "WinRM")
+            .invoke(),
+    )
+    .await
+    .expect_err("no parameter Nme");
+    match &err {
+        Error::PipelineFailed { error } => {
+            assert_eq!(
+                error.message,
+                "A parameter cannot be found that matches parameter name 'Nme'."
+            );
+            assert_eq!(
+                error.fully_qualified_error_id.as_deref(),
+                Some("NamedParameterNotFound,Microsoft.PowerShell.Commands.GetServiceCommand")
+            );
+            assert_eq!(
+                error.category,
+                tokio_winrm::psrp::ErrorCategory::InvalidArgument
+            );
+            assert_eq!(
+                error.exception_type.as_deref(),
+                Some("System.Management.Automation.ParameterBindingException")
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    // A prefix of a parameter, any case, and the common parameters bind.
+    let got = within(
+        10,
+        pool.pipeline()
+            .command("Get-Service")
+            .param("na", "WinRM")
+            .param("ErrorAction", "Stop")
+            .invoke_as::<Service>(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(got.output.len(), 1);
+    assert_eq!(got.output[0].name, "WinRM");
+    // In a script, the statement fails and the next one runs.
+    let got = within(
+        10,
+        pool.pipeline()
+            .script("Get-Process -Bogus 1\nWrite-Output 'next'")
+            .invoke(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(got.output, vec![PsValue::from("next")]);
+    assert_eq!(got.errors.len(), 1);
+    assert_eq!(
+        got.errors[0].fully_qualified_error_id.as_deref(),
+        Some("NamedParameterNotFound,Microsoft.PowerShell.Commands.GetProcessCommand")
+    );
+    // A registered cmdlet takes any parameter.
+    _sim.register_cmdlet("Get-Widget", |ctx: CmdletContext| async move {
+        let n = ctx.parameter("Anything").cloned().unwrap_or(PsValue::Null);
+        ctx.write_output(n).await;
+        Ok(())
+    });
+    let got = within(
+        10,
+        pool.pipeline()
+            .command("Get-Widget")
+            .param("Anything", 7)
+            .invoke(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(got.output, vec![PsValue::I32(7)]);
+    // One that declared its parameters refuses others, naming itself.
+    _sim.declare_cmdlet_parameters("Get-Widget", &["Anything", "Count"]);
+    let err = within(
+        10,
+        pool.pipeline()
+            .command("Get-Widget")
+            .param("Colour", 7)
+            .invoke(),
+    )
+    .await
+    .expect_err("no parameter Colour");
+    match &err {
+        Error::PipelineFailed { error } => assert_eq!(
+            error.fully_qualified_error_id.as_deref(),
+            Some("NamedParameterNotFound,Get-Widget")
+        ),
+        other => panic!("{other:?}"),
+    }
+    let got = within(
+        10,
+        pool.pipeline()
+            .command("Get-Widget")
+            .param("any", 8)
+            .invoke(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(got.output, vec![PsValue::I32(8)]);
+    pool.close().await.unwrap();
+}
+
+#[derive(Debug, serde::Deserialize, PartialEq)]
+#[serde(rename_all = "PascalCase")]
+struct Proc {
+    name: String,
+    id: i64,
+    working_set64: i64,
+    #[serde(rename = "CPU")]
+    cpu: f64,
+    path: Option<String>,
+}
+
+#[tokio::test]
+async fn invoke_as_reads_many_objects_straight_into_structs_and_locates_a_misfit() {
+    let sim = Simulator::start_with(winrm_simulator::SimConfig {
+        psrp_synthetic_processes: 3000,
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let c = client_of(&sim, 153_600);
+    let pool = within(10, c.runspace_pool().open()).await.unwrap();
+    let got = within(
+        20,
+        pool.pipeline().command("Get-Process").invoke_as::<Proc>(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(got.output.len(), 3000);
+    // The same objects as the owned path reads them.
+    for (i, p) in got.output.iter().enumerate() {
+        let v = winrm_simulator::synthetic_process(i);
+        let want: Proc = tokio_winrm::psrp::from_value(&v).unwrap();
+        assert_eq!(p, &want);
+    }
+    assert_eq!(got.output[7].name, "svchost7");
+    assert_eq!(got.output[7].id, 1007);
+    assert_eq!(
+        got.output[7].path.as_deref(),
+        Some("C:\\Windows\\System32\\Path-7")
+    );
+    // A filter on the synthetic processes.
+    let got = within(
+        10,
+        pool.pipeline()
+            .command("Get-Process")
+            .param("Name", "svchost12")
+            .invoke_as::<Proc>(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(got.output.len(), 1);
+    // An object that does not fit: its place and type in the error.
+    #[derive(Debug, serde::Deserialize)]
+    #[allow(dead_code)]
+    struct Wrong {
+        #[serde(rename = "Name")]
+        name: i64,
+    }
+    let err = within(
+        20,
+        pool.pipeline().command("Get-Process").invoke_as::<Wrong>(),
+    )
+    .await
+    .expect_err("a name is not a number");
+    let text = err.to_string();
+    assert!(
+        text.contains("output object 0 (System.Diagnostics.Process)"),
+        "{text}"
+    );
+    pool.close().await.unwrap();
+}
+
+#[tokio::test]
+async fn the_server_counts_the_free_runspaces_of_the_pool() {
+    let (sim, c) = setup().await;
+    sim.register_cmdlet("Wait-Forever", |_ctx: CmdletContext| async move {
+        std::future::pending::<()>().await;
+        Ok(())
+    });
+    let pool = within(10, c.runspace_pool().max_runspaces(3).open())
+        .await
+        .unwrap();
+    assert_eq!(
+        within(10, pool.query_available_runspaces()).await.unwrap(),
+        3
+    );
+    let busy = within(10, pool.pipeline().command("Wait-Forever").start())
+        .await
+        .unwrap();
+    // The pipeline holds a runspace at the server once it runs.
+    let mut free = 3;
+    for _ in 0..100 {
+        free = within(10, pool.query_available_runspaces()).await.unwrap();
+        if free == 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(free, 2);
+    // A larger pool at the server, and here.
+    assert!(within(10, pool.set_max_runspaces(5)).await.unwrap());
+    assert_eq!(pool.max_runspaces(), 5);
+    assert_eq!(pool.available_runspaces(), 4);
+    assert_eq!(
+        within(10, pool.query_available_runspaces()).await.unwrap(),
+        4
+    );
+    // Shrinking below what runs waits for enough of it to end.
+    let busy2 = within(10, pool.pipeline().command("Wait-Forever").start())
+        .await
+        .unwrap();
+    {
+        let shrink = pool.set_max_runspaces(1);
+        tokio::pin!(shrink);
+        assert!(
+            tokio::time::timeout(Duration::from_millis(200), &mut shrink)
+                .await
+                .is_err(),
+            "shrinking to 1 waits while two pipelines run"
+        );
+        drop(busy);
+        assert!(within(10, shrink).await.unwrap());
+    }
+    assert_eq!(pool.max_runspaces(), 1);
+    drop(busy2);
+    let mut free = 0;
+    for _ in 0..100 {
+        free = pool.available_runspaces();
+        if free == 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(free, 1);
+    pool.close().await.unwrap();
+}

@@ -57,7 +57,9 @@ impl RunspacePool {
             out,
             host: Arc::clone(&inner.host),
             host_info: inner.host_info.clone(),
-            max_runspaces: inner.max_runspaces,
+            max_runspaces: inner
+                .max_runspaces
+                .load(std::sync::atomic::Ordering::Relaxed),
         })
     }
 
@@ -156,7 +158,8 @@ impl DisconnectedRunspacePool {
             )),
             host: self.host,
             host_info: self.host_info,
-            max_runspaces: self.max_runspaces,
+            max_runspaces: std::sync::atomic::AtomicI32::new(self.max_runspaces),
+            calls: tokio::sync::Mutex::new(()),
         };
         Ok(RunspacePool::from_parts(Arc::new(inner), shell))
     }

@@ -5,15 +5,16 @@
 
 use std::collections::VecDeque;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use bytes::BytesMut;
 use tokio::sync::{OwnedSemaphorePermit, mpsc, oneshot};
 use tokio_util::task::task_tracker::TaskTrackerToken;
 use uuid::Uuid;
-use wsman_protocol::psrp::Defragmenter;
 use wsman_protocol::psrp::messages::{
     ErrorCategory, ErrorRecord, PipelineState, RunspacePoolState, ServerMessage,
 };
+use wsman_protocol::psrp::{Defragmenter, MessageType};
 
 use super::event::{PipelineEnd, PsEvent};
 use super::pool::{PoolInner, receive};
@@ -35,12 +36,25 @@ pub(super) enum Outcome {
     Gone,
 }
 
+/// What the driver forwards to the [`Pipeline`](super::Pipeline).
+// Events are the common item; boxing them would cost an allocation each.
+#[allow(clippy::large_enum_variant)]
+pub(super) enum Item {
+    Event(PsEvent),
+    /// PIPELINE_OUTPUT's CLIXML, left unread (once `raw_output` is set:
+    /// [`Pipeline::invoke_as`](super::Pipeline::invoke_as) reads it straight into its
+    /// type).
+    RawOutput(bytes::Bytes),
+}
+
 pub(super) struct Driver {
     pub(super) pool: Arc<PoolInner>,
     pub(super) id: Uuid,
     pub(super) command_id: String,
     pub(super) scope: Scope,
-    pub(super) tx: mpsc::Sender<Result<PsEvent>>,
+    pub(super) tx: mpsc::Sender<Result<Item>>,
+    /// Forward output objects as [`Item::RawOutput`].
+    pub(super) raw_output: Arc<AtomicBool>,
     pub(super) cleanup_rx: oneshot::Receiver<TaskTrackerToken>,
     pub(super) permit: Option<OwnedSemaphorePermit>,
 }
@@ -81,7 +95,7 @@ impl Driver {
                 // do): Windows keeps a finished command until then, and a long-lived
                 // pool would otherwise gather them against the per-user quotas.
                 signal(Arc::clone(&self.pool), self.id, ns::signal::TERMINATE, None);
-                let _ = self.tx.send(Ok(PsEvent::State(end))).await;
+                let _ = self.tx.send(Ok(Item::Event(PsEvent::State(end)))).await;
             }
             Outcome::Cancelled(reason) => {
                 tracing::debug!(pipeline = %self.id, %reason, "pipeline cancelled");
@@ -95,9 +109,9 @@ impl Driver {
                 }
                 let _ = self
                     .tx
-                    .send(Ok(PsEvent::State(PipelineEnd::Stopped {
+                    .send(Ok(Item::Event(PsEvent::State(PipelineEnd::Stopped {
                         reason: Some(reason),
-                    })))
+                    }))))
                     .await;
             }
             Outcome::Failed(e) => {
@@ -130,7 +144,7 @@ impl Driver {
         drop(self.cleanup_rx.try_recv().ok());
     }
 
-    async fn receive_loop(&mut self, queue: &mut VecDeque<PsEvent>) -> Outcome {
+    async fn receive_loop(&mut self, queue: &mut VecDeque<Item>) -> Outcome {
         let mut inbound = Defragmenter::new();
         let mut arena = BytesMut::new();
         let shell = Arc::clone(&self.pool.shell);
@@ -175,6 +189,12 @@ impl Driver {
                     Err(e) => return Outcome::Failed(e.into()),
                 };
                 for m in messages {
+                    if m.message_type == MessageType::PipelineOutput
+                        && self.raw_output.load(Ordering::Relaxed)
+                    {
+                        queue.push_back(Item::RawOutput(m.data));
+                        continue;
+                    }
                     // The server sends this pipeline's messages on its command's stream
                     // (a recording's ids differ from ours; Windows echoes ours).
                     let decoded = match ServerMessage::decode(&m) {
@@ -228,7 +248,7 @@ impl Driver {
                         }
                         _ => continue,
                     };
-                    queue.push_back(ev);
+                    queue.push_back(Item::Event(ev));
                 }
             }
             // Forward; a full buffer holds the next Receive back (backpressure).

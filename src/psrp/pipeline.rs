@@ -12,6 +12,7 @@
 
 use std::pin::Pin;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -29,7 +30,7 @@ use wsman_protocol::psrp::messages::{
 };
 use wsman_protocol::psrp::{Destination, Message, MessageType, PsValue};
 
-use super::driver::Driver;
+use super::driver::{Driver, Item};
 use super::event::{Invocation, PipelineEnd, PsEvent};
 use super::pool::PoolInner;
 use super::wire::{self, Input};
@@ -364,7 +365,9 @@ pub struct Pipeline {
     /// The CommandId the server gave the pipeline (Windows echoes `id`).
     command_id: String,
     pool: Arc<PoolInner>,
-    rx: mpsc::Receiver<Result<PsEvent>>,
+    rx: mpsc::Receiver<Result<Item>>,
+    /// Shared with the driver: forward output objects unread ([`Item::RawOutput`]).
+    raw_output: Arc<AtomicBool>,
     cancel: CancelHandle,
     cleanup_tx: Option<oneshot::Sender<TaskTrackerToken>>,
     finished: bool,
@@ -392,7 +395,9 @@ impl Pipeline {
         let (tx, rx) = mpsc::channel(buffer);
         let (cleanup_tx, cleanup_rx) = oneshot::channel();
         let cancel = scope.handle();
+        let raw_output = Arc::new(AtomicBool::new(false));
         let driver = Driver {
+            raw_output: Arc::clone(&raw_output),
             pool: Arc::clone(&pool),
             id,
             command_id: command_id.clone(),
@@ -407,6 +412,7 @@ impl Pipeline {
             command_id,
             pool,
             rx,
+            raw_output,
             cancel,
             cleanup_tx: Some(cleanup_tx),
             finished: false,
@@ -542,22 +548,91 @@ impl Pipeline {
     ///
     /// # Cancel safety
     /// As [`Pipeline::invoke`].
-    pub async fn invoke_as<T: DeserializeOwned>(self) -> Result<Invocation<T>> {
-        let all = self.invoke().await?;
-        let output = all
-            .output
-            .iter()
-            .enumerate()
-            .map(|(i, v)| wsman_protocol::psrp::from_value::<T>(v).map_err(|e| located(e, i, v)))
-            .collect::<Result<Vec<T>>>()?;
-        Ok(Invocation {
-            output,
-            errors: all.errors,
-            warnings: all.warnings,
-            verbose: all.verbose,
-            debug: all.debug,
-            information: all.information,
-        })
+    pub async fn invoke_as<T: DeserializeOwned>(mut self) -> Result<Invocation<T>> {
+        // From here on the driver leaves output objects unread: each is read straight
+        // into a `T` as it arrives (no `PsValue` tree; see `clixml::from_str_as`).
+        self.raw_output.store(true, Ordering::Relaxed);
+        let mut out = Invocation {
+            output: Vec::new(),
+            errors: Vec::new(),
+            warnings: Vec::new(),
+            verbose: Vec::new(),
+            debug: Vec::new(),
+            information: Vec::new(),
+        };
+        // The first object that does not fit `T`: reported once the pipeline ended
+        // well (a failed pipeline's error comes first, as `invoke`'s).
+        let mut misfit = None;
+        let mut index = 0usize;
+        while let Some(item) = self.rx.recv().await {
+            let ev = match item {
+                Err(e) => {
+                    self.finished = true;
+                    return Err(e);
+                }
+                Ok(Item::RawOutput(data)) => {
+                    let i = index;
+                    index += 1;
+                    if misfit.is_some() {
+                        continue;
+                    }
+                    let read = raw_text(&data).and_then(|text| {
+                        match wsman_protocol::psrp::clixml::from_str_as::<T>(text) {
+                            Ok(v) => Ok(Ok(v)),
+                            // Again through the owned value: its error (a CLIXML one
+                            // ends the pipeline, as the driver's reading would) or the
+                            // misfit with its place and type.
+                            Err(_) => {
+                                let v = wsman_protocol::psrp::clixml::from_str(text)?;
+                                Ok(wsman_protocol::psrp::from_value::<T>(&v)
+                                    .map_err(|e| located(e, i, &v)))
+                            }
+                        }
+                    });
+                    match read {
+                        Ok(Ok(v)) => out.output.push(v),
+                        Ok(Err(e)) => misfit = Some(e),
+                        Err(e) => {
+                            self.stop_driver();
+                            self.finished = true;
+                            return Err(e.into());
+                        }
+                    }
+                    continue;
+                }
+                Ok(Item::Event(ev)) => ev,
+            };
+            match ev {
+                PsEvent::Output(v) => {
+                    let i = index;
+                    index += 1;
+                    if misfit.is_none() {
+                        match wsman_protocol::psrp::from_value::<T>(&v) {
+                            Ok(t) => out.output.push(t),
+                            Err(e) => misfit = Some(located(e, i, &v)),
+                        }
+                    }
+                }
+                PsEvent::Error(e) => out.errors.push(e),
+                PsEvent::Warning(r) => out.warnings.push(r),
+                PsEvent::Verbose(r) => out.verbose.push(r),
+                PsEvent::Debug(r) => out.debug.push(r),
+                PsEvent::Information(r) => out.information.push(r),
+                PsEvent::Progress(_) => {}
+                PsEvent::State(end) => {
+                    self.finished = true;
+                    end_result(end)?;
+                    return match misfit {
+                        Some(e) => Err(e),
+                        None => Ok(out),
+                    };
+                }
+            }
+        }
+        self.finished = true;
+        Err(Error::State(
+            "the pipeline's stream ended without a final state".into(),
+        ))
     }
 
     fn stop_driver(&mut self) {
@@ -566,6 +641,14 @@ impl Pipeline {
             let _ = tx.send(self.pool.shell.client.inner.tracker.token());
         }
     }
+}
+
+/// An output message's data as text (a leading byte order mark dropped).
+fn raw_text(data: &[u8]) -> std::result::Result<&str, wsman_protocol::psrp::Error> {
+    let data = data
+        .strip_prefix(wsman_protocol::psrp::message::UTF8_BOM)
+        .unwrap_or(data);
+    std::str::from_utf8(data).map_err(|_| wsman_protocol::psrp::Error::NotUtf8)
 }
 
 /// The final state as a result, for `invoke`.
@@ -589,6 +672,23 @@ impl Stream for Pipeline {
         }
         match self.rx.poll_recv(cx) {
             Poll::Ready(Some(item)) => {
+                let item = match item {
+                    Ok(Item::Event(ev)) => Ok(ev),
+                    // Only after `invoke_as`, which reads the stream itself; read here
+                    // all the same (unreadable: the pipeline is stopped, as the driver
+                    // does when it cannot read a message).
+                    Ok(Item::RawOutput(data)) => {
+                        let read = raw_text(&data)
+                            .and_then(wsman_protocol::psrp::clixml::from_str)
+                            .map(PsEvent::Output)
+                            .map_err(Error::from);
+                        if read.is_err() {
+                            self.stop_driver();
+                        }
+                        read
+                    }
+                    Err(e) => Err(e),
+                };
                 if matches!(item, Ok(PsEvent::State(_)) | Err(_)) {
                     self.finished = true;
                 }

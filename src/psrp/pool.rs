@@ -6,6 +6,7 @@
 //! the server's SESSION_CAPABILITY and APPLICATION_PRIVATE_DATA before it). Closing is
 //! the shell's Delete (§3.1.5.3.11).
 
+use std::sync::atomic::{AtomicI32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -232,7 +233,8 @@ impl RunspacePoolBuilder {
             )),
             host,
             host_info,
-            max_runspaces: init.max_runspaces,
+            max_runspaces: AtomicI32::new(init.max_runspaces),
+            calls: tokio::sync::Mutex::new(()),
         };
         // The fragments that did not fit in creationXml follow on the pool's stdin.
         let rest: Vec<Vec<u8>> = payloads.collect();
@@ -297,7 +299,11 @@ pub(crate) struct PoolInner {
     pub(crate) slots: Arc<Semaphore>,
     pub(crate) host: Arc<dyn PsHost>,
     pub(crate) host_info: HostInfo,
-    pub(crate) max_runspaces: i32,
+    /// `MaxRunspaces` (changed by [`RunspacePool::set_max_runspaces`]).
+    pub(crate) max_runspaces: AtomicI32,
+    /// One pool call (SET_MAX_RUNSPACES, GET_AVAILABLE_RUNSPACES) at a time: each
+    /// receives on the pool until its answer, which another's Receive could take.
+    pub(crate) calls: tokio::sync::Mutex<()>,
 }
 
 impl PoolInner {
@@ -357,6 +363,58 @@ impl PoolInner {
         let payloads = self.pack(&[msg]);
         // As Windows' clients send it (pypsrp's recordings): on `pr`, to the shell.
         self.send_payloads(Input::Pr, None, payloads).await
+    }
+
+    /// Sends a pool call (`ci`, with an optional named count) and receives on the pool
+    /// until the RUNSPACE_AVAILABILITY with its call id; returns its response.
+    async fn pool_call(&self, kind: MessageType, count: Option<(&str, i32)>) -> Result<PsValue> {
+        static NEXT_CALL_ID: std::sync::atomic::AtomicI64 = std::sync::atomic::AtomicI64::new(1);
+        let _one_at_a_time = self.calls.lock().await;
+        let call_id = NEXT_CALL_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let mut body = wsman_protocol::psrp::PsObject::new();
+        if let Some((name, n)) = count {
+            body = body.with_property(name, n);
+        }
+        let body: PsValue = body.with_property("ci", call_id).into();
+        let msg = Message::from_value(Destination::Server, kind, self.id, None, &body);
+        let payloads = self.pack(&[msg]);
+        self.send_payloads(Input::Stdin, None, payloads).await?;
+        let mut inbound = Defragmenter::new();
+        let mut arena = BytesMut::new();
+        loop {
+            let received = receive(&self.shell, None).await?;
+            for text in received.chunks {
+                let data = winrs::decode_into(&text, &mut arena)?;
+                for m in inbound.push_messages(&data)? {
+                    match ServerMessage::decode(&m)? {
+                        ServerMessage::RunspaceAvailability(a) if a.call_id == call_id => {
+                            return Ok(a.response);
+                        }
+                        ServerMessage::RunspacePoolState(s)
+                            if matches!(
+                                s.state,
+                                RunspacePoolState::Broken | RunspacePoolState::Closed
+                            ) =>
+                        {
+                            return Err(Error::RunspacePoolBroken {
+                                state: s.state.name(),
+                                error: s.error.map(Box::new),
+                            });
+                        }
+                        ServerMessage::HostCall(call) => {
+                            self.answer_host_call(None, &call).await?;
+                        }
+                        _ => {}
+                    }
+                }
+            }
+            if received.done {
+                return Err(Error::RunspacePoolBroken {
+                    state: "Closed".into(),
+                    error: None,
+                });
+            }
+        }
     }
 
     /// Receives on the pool until RUNSPACEPOOL_STATE Opened (or, after a Connect, until
@@ -494,12 +552,74 @@ impl RunspacePool {
 
     /// `MaxRunspaces`: how many pipelines run at once.
     pub fn max_runspaces(&self) -> u16 {
-        u16::try_from(self.inner.max_runspaces).unwrap_or(u16::MAX)
+        u16::try_from(self.inner.max_runspaces.load(Ordering::Relaxed)).unwrap_or(u16::MAX)
     }
 
     /// Runspaces not used by a running pipeline of this client.
     pub fn available_runspaces(&self) -> usize {
         self.inner.slots.available_permits()
+    }
+
+    /// Asks the server how many of the pool's runspaces are free now
+    /// (GET_AVAILABLE_RUNSPACES, [MS-PSRP] §2.2.2.12; answered by RUNSPACE_AVAILABILITY,
+    /// §2.2.2.8), counting other clients' pipelines too, unlike
+    /// [`RunspacePool::available_runspaces`].
+    ///
+    /// # Errors
+    /// Transport errors and faults; [`Error::Psrp`] for an answer that cannot be read;
+    /// [`Error::RunspacePoolBroken`] when the pool broke or closed meanwhile.
+    ///
+    /// # Cancel safety
+    /// Dropping the future may leave the server's answer unread; a later call skips it
+    /// (answers are matched by their call id).
+    pub async fn query_available_runspaces(&self) -> Result<i64> {
+        let answer = self
+            .inner
+            .pool_call(MessageType::GetAvailableRunspaces, None)
+            .await?;
+        answer.as_i64().ok_or_else(|| {
+            Error::Psrp(wsman_protocol::psrp::Error::Serde(format!(
+                "RUNSPACE_AVAILABILITY: expected a count, found {answer:?}"
+            )))
+        })
+    }
+
+    /// Changes the pool's `MaxRunspaces` at the server (SET_MAX_RUNSPACES, [MS-PSRP]
+    /// §2.2.2.9); `Ok(false)` when the server refused (e.g. below `MinRunspaces`). On
+    /// success this client's own limit follows: growing it lets more pipelines start at
+    /// once now; shrinking it waits until enough of this client's running pipelines have
+    /// ended.
+    ///
+    /// # Errors
+    /// As [`RunspacePool::query_available_runspaces`].
+    ///
+    /// # Cancel safety
+    /// Dropping the future may leave the server's size changed and this client's limit
+    /// not (or only partly) adjusted.
+    pub async fn set_max_runspaces(&self, max: u16) -> Result<bool> {
+        let max = i32::from(max.max(1));
+        let answer = self
+            .inner
+            .pool_call(MessageType::SetMaxRunspaces, Some(("MaxRunspaces", max)))
+            .await?;
+        let Some(accepted) = answer.as_bool() else {
+            return Err(Error::Psrp(wsman_protocol::psrp::Error::Serde(format!(
+                "RUNSPACE_AVAILABILITY: expected a boolean, found {answer:?}"
+            ))));
+        };
+        if accepted {
+            let old = self.inner.max_runspaces.swap(max, Ordering::Relaxed);
+            let diff = usize::try_from((max - old).unsigned_abs()).unwrap_or(0);
+            if max > old {
+                self.inner.slots.add_permits(diff);
+            } else if max < old {
+                let diff = u32::try_from(diff).unwrap_or(u32::MAX);
+                if let Ok(p) = self.inner.slots.acquire_many(diff).await {
+                    p.forget();
+                }
+            }
+        }
+        Ok(accepted)
     }
 
     /// Starts building a pipeline:
@@ -670,7 +790,8 @@ impl RunspacePoolBuilder {
             slots: Arc::new(Semaphore::new(usize::try_from(max_runspaces).unwrap_or(1))),
             host: self.host.unwrap_or_else(|| Arc::new(NotInteractive)),
             host_info: host_info(),
-            max_runspaces,
+            max_runspaces: AtomicI32::new(max_runspaces),
+            calls: tokio::sync::Mutex::new(()),
         };
         tokio::select! {
             biased;

@@ -47,6 +47,10 @@ pub struct SimArgs {
     /// Number of instances of the synthetic class Sim_Item.
     #[arg(long, value_name = "N")]
     synthetic_count: Option<u64>,
+    /// PSRP: `Get-Process` writes N synthetic 25-property processes (`svchost0`...)
+    /// instead of the simulated process table (for throughput benchmarks).
+    #[arg(long, value_name = "N")]
+    psrp_processes: Option<usize>,
     /// Keep running when stdin reaches end of input (only Ctrl-C or SIGTERM stop it).
     #[arg(long)]
     ignore_stdin: bool,
@@ -140,6 +144,9 @@ pub async fn serve(o: SimArgs, user: String, password: String) -> std::process::
     }
     if let Some(n) = o.synthetic_count {
         cfg.synthetic_count = n;
+    }
+    if let Some(n) = o.psrp_processes {
+        cfg.psrp_synthetic_processes = n;
     }
     if let Some(keytab) = &o.kerberos_keytab {
         match winrm_simulator::SimKerberos::from_keytab(keytab, &o.kerberos_service) {

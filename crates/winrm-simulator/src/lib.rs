@@ -171,7 +171,7 @@ pub use request::SimRequest;
 pub use requests::{LoggedRequest, REQUEST_LOG_CAPACITY};
 pub use response::SimFault;
 pub use tls::{MUTUAL_AUTHORIZATION, SimTls, fingerprint};
-pub use winrs::{CmdletContext, CmdletFn, CommandContext, CommandFn};
+pub use winrs::{CmdletContext, CmdletFn, CommandContext, CommandFn, synthetic_process};
 /// The PSRP message layer (`PsValue`, `PsObject`, `ErrorRecord`, ...), for cmdlets
 /// registered with [`Simulator::register_cmdlet`].
 pub use wsman_protocol::psrp;
@@ -207,6 +207,10 @@ pub struct SimConfig {
     pub service_count: usize,
     /// Number of instances of the synthetic class `Sim_Item` (up to 1,000,000).
     pub synthetic_count: u64,
+    /// PSRP: when non-zero, `Get-Process` writes this many synthetic processes
+    /// ([`synthetic_process`]: `System.Diagnostics.Process`-shaped, 25 properties)
+    /// instead of the WMI process table, for throughput benchmarks (default 0).
+    pub psrp_synthetic_processes: usize,
     /// `MaxBatchItems`: the most items in one Pull response.
     pub max_batch_items: usize,
     /// How long an unused enumeration context lives (`EnumerationTimeoutms`).
@@ -253,6 +257,7 @@ impl Default for SimConfig {
             ping_interval: Duration::from_millis(1000),
             service_count: 200,
             synthetic_count: 10_000,
+            psrp_synthetic_processes: 0,
             max_batch_items: 20_000,
             enumeration_timeout: Duration::from_secs(60),
             pull_delay: Duration::ZERO,

@@ -71,6 +71,7 @@ use process::{Desired, Io, PendingGuard, Proc, StdinReader, lock};
 pub use process::{CommandContext, CommandFn};
 pub(crate) use psrp::engine::text_of;
 pub use psrp::engine::{CmdletContext, CmdletFn};
+pub use psrp::objects::synthetic_process;
 
 /// The environment of a PowerShell session of `user` (with its profile loaded, as
 /// PSRP sessions have it): what `%TEMP%` and `$env:TEMP` expand to.
@@ -108,6 +109,9 @@ pub(crate) struct Registry {
     /// PSRP cmdlets users registered, by lower-case name: the name as registered, and
     /// the cmdlet.
     cmdlets: RwLock<HashMap<String, (String, CmdletFn)>>,
+    /// The parameters registered cmdlets declared, by lower-case name (none declared:
+    /// any parameter binds).
+    cmdlet_parameters: RwLock<HashMap<String, Vec<String>>>,
     /// PowerShell session configurations users registered (lower case).
     configurations: RwLock<Vec<String>>,
 }
@@ -120,6 +124,15 @@ impl Registry {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .get(&name.to_ascii_lowercase())
             .map(|(_, f)| Arc::clone(f))
+    }
+
+    /// The parameters the registered cmdlet `name` declared, if it did.
+    pub(crate) fn cmdlet_parameters(&self, name: &str) -> Option<Vec<String>> {
+        self.cmdlet_parameters
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(&name.to_ascii_lowercase())
+            .cloned()
     }
 
     /// The names of the registered cmdlets, as registered, sorted.
@@ -356,7 +369,10 @@ impl Simulator {
     /// streams; `Err(record)` is a terminating error (the pipeline fails, or in a script
     /// the statement ends). Registered cmdlets take precedence over the built-in ones
     /// (`Get-Service`, `Write-Output`, ...). A stop (Ctrl-C from the client) drops the
-    /// future.
+    /// future. A registered cmdlet takes any parameter name unless it declared its
+    /// parameters ([`Simulator::declare_cmdlet_parameters`]); the built-in ones refuse
+    /// names they do not declare, as PowerShell does (`Get-Service -Nme x` fails the
+    /// pipeline with a `NamedParameterNotFound` ParameterBindingException record).
     ///
     /// ```
     /// use winrm_simulator::{CmdletContext, Simulator};
@@ -418,6 +434,24 @@ impl Simulator {
             .write()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .insert(name.to_ascii_lowercase(), (name.to_string(), f));
+    }
+
+    /// Declares the parameters of the cmdlet registered (or to be registered) as `name`:
+    /// from then on a named argument that is none of them (nor a prefix of one, nor a
+    /// common parameter such as `-ErrorAction`) fails the pipeline as PowerShell does
+    /// (a `NamedParameterNotFound,<name>` ParameterBindingException record). Without a
+    /// declaration a registered cmdlet takes any parameter name.
+    pub fn declare_cmdlet_parameters(&self, name: &str, parameters: &[&str]) {
+        self.state
+            .winrs
+            .registry
+            .cmdlet_parameters
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(
+                name.to_ascii_lowercase(),
+                parameters.iter().map(|p| p.to_string()).collect(),
+            );
     }
 
     /// Adds a PowerShell session configuration (e.g. a JEA endpoint `Acme.Ops`): PSRP

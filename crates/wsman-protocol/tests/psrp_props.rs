@@ -141,6 +141,28 @@ proptest! {
     }
 
     #[test]
+    fn from_str_as_agrees_with_the_owned_path(v in ps_value()) {
+        let text = clixml::to_string(&v);
+        same_either_way(&text)?;
+    }
+
+    #[test]
+    fn from_str_as_agrees_on_mutated_recorded_clixml(
+        i in any::<Index>(),
+        edits in prop::collection::vec((any::<Index>(), prop::sample::select(vec!["<", ">", "/", "\"", "&", "_x", "Obj", "Ref", "RefId=\"0\"", "", "\u{10437}", "<Nil/>", "<S>1</S>", "<D>2.5</D>"])), 0..4),
+    ) {
+        let (_, docs) = recorded();
+        let mut doc = docs[i.index(docs.len())].clone();
+        for (at, piece) in edits {
+            let mut at = at.index(doc.len() + 1);
+            while !doc.is_char_boundary(at) { at -= 1; }
+            let end = doc[at..].chars().next().map_or(at, |c| at + c.len_utf8());
+            doc.replace_range(at..end, piece);
+        }
+        same_either_way(&doc)?;
+    }
+
+    #[test]
     fn fragmenter_defragmenter_round_trip(
         datas in prop::collection::vec(prop::collection::vec(any::<u8>(), 0..600), 1..6),
         max_blob in 1usize..300,
@@ -300,6 +322,57 @@ fn primitive() -> impl Strategy<Value = PsValue> {
         prop::collection::vec(any::<u8>(), 1..20)
             .prop_map(|b| PsValue::SecureString(EncryptedString::from_ciphertext(b))),
     ]
+}
+
+/// A typed target with the shapes scripts use (text, numbers, options, lists, enums).
+#[derive(Debug, serde::Deserialize)]
+#[serde(rename_all = "PascalCase")]
+#[allow(dead_code)]
+struct Typed {
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default)]
+    id: Option<i64>,
+    #[serde(default)]
+    cpu: Option<f64>,
+    #[serde(default)]
+    items: Vec<String>,
+    #[serde(default)]
+    status: Option<Status>,
+    #[serde(default)]
+    flag: Option<bool>,
+}
+
+#[derive(Debug, serde::Deserialize)]
+#[allow(dead_code)]
+enum Status {
+    Running,
+    Stopped,
+}
+
+/// `clixml::from_str_as` gives what `from_value` over `from_str` gives (the value, or
+/// the same error), for a generic value, a struct, a text and a number.
+fn same_either_way(text: &str) -> Result<(), TestCaseError> {
+    fn owned<T: serde::de::DeserializeOwned>(text: &str) -> Result<T, Error> {
+        clixml::from_value(&clixml::from_str(text)?)
+    }
+    prop_assert_eq!(
+        format!("{:?}", clixml::from_str_as::<serde_yaml::Value>(text)),
+        format!("{:?}", owned::<serde_yaml::Value>(text))
+    );
+    prop_assert_eq!(
+        format!("{:?}", clixml::from_str_as::<Typed>(text)),
+        format!("{:?}", owned::<Typed>(text))
+    );
+    prop_assert_eq!(
+        format!("{:?}", clixml::from_str_as::<Vec<String>>(text)),
+        format!("{:?}", owned::<Vec<String>>(text))
+    );
+    prop_assert_eq!(
+        format!("{:?}", clixml::from_str_as::<Option<i64>>(text)),
+        format!("{:?}", owned::<Option<i64>>(text))
+    );
+    Ok(())
 }
 
 fn ps_value() -> impl Strategy<Value = PsValue> {

@@ -48,7 +48,7 @@
 //!   PowerShell 5.1's without invocation info.
 
 pub(crate) mod engine;
-mod objects;
+pub(crate) mod objects;
 mod script;
 
 use std::collections::{HashMap, VecDeque};

@@ -512,6 +512,135 @@ fn parse_error(message: &str) -> ErrorRecord {
     e
 }
 
+/// PowerShell's common parameters and their aliases (about_CommonParameters), which
+/// every cmdlet takes.
+const COMMON_PARAMETERS: &[&str] = &[
+    "Verbose",
+    "vb",
+    "Debug",
+    "db",
+    "ErrorAction",
+    "ea",
+    "WarningAction",
+    "wa",
+    "InformationAction",
+    "infa",
+    "ErrorVariable",
+    "ev",
+    "WarningVariable",
+    "wv",
+    "InformationVariable",
+    "iv",
+    "OutVariable",
+    "ov",
+    "OutBuffer",
+    "ob",
+    "PipelineVariable",
+    "pv",
+];
+
+/// The first named argument of `c` that none of its cmdlet's parameters takes (a name
+/// or a prefix of one, case-insensitive, as PowerShell binds them), as PowerShell's
+/// ParameterBindingException record; the pipeline fails with it. A prefix of one
+/// parameter is renamed to it. The built-in cmdlets'
+/// parameters are those of [`objects::BUILTINS`]; a registered cmdlet takes any
+/// parameter unless it declared them (`Simulator::declare_cmdlet_parameters`), as does
+/// a built-in one the table lacks.
+fn unknown_parameter(run: &Run, c: &mut Resolved) -> Option<ErrorRecord> {
+    let registry = &run.state.winrs.registry;
+    let (name, command, declared): (String, String, Vec<String>) =
+        if registry.cmdlet(&c.name).is_some() {
+            // A registered cmdlet: as a function, the error id names the command.
+            (
+                c.name.clone(),
+                c.name.clone(),
+                registry.cmdlet_parameters(&c.name)?,
+            )
+        } else {
+            let (name, _, declared) = objects::BUILTINS
+                .iter()
+                .find(|(n, _, _)| n.eq_ignore_ascii_case(&c.name))?;
+            (
+                name.to_string(),
+                format!(
+                    "Microsoft.PowerShell.Commands.{}Command",
+                    name.replace('-', "")
+                ),
+                declared.iter().map(|(p, _)| p.to_string()).collect(),
+            )
+        };
+    for a in &mut c.args {
+        let Some(given) = a.name.as_deref() else {
+            continue;
+        };
+        let lower = given.to_ascii_lowercase();
+        let all = || {
+            declared
+                .iter()
+                .map(String::as_str)
+                .chain(COMMON_PARAMETERS.iter().copied())
+        };
+        if lower.is_empty() || !all().any(|p| p.to_ascii_lowercase().starts_with(&lower)) {
+            return Some(parameter_not_found(&name, &command, given));
+        }
+        // A prefix binds to the one parameter it begins (as `-na` to `-Name`).
+        if !all().any(|p| p.eq_ignore_ascii_case(given)) {
+            let mut matching = declared
+                .iter()
+                .filter(|p| p.to_ascii_lowercase().starts_with(&lower));
+            if let (Some(only), None) = (matching.next(), matching.next()) {
+                a.name = Some(only.clone());
+            }
+        }
+    }
+    None
+}
+
+/// The ParameterBindingException record of `cmdlet` given `-param`, as Windows
+/// PowerShell 5.1 writes it (`Get-Service -Nme WinRM`).
+fn parameter_not_found(cmdlet: &str, command: &str, param: &str) -> ErrorRecord {
+    let message = format!("A parameter cannot be found that matches parameter name '{param}'.");
+    let mut e = ErrorRecord::new(
+        message.clone(),
+        format!("NamedParameterNotFound,{command}"),
+        ErrorCategory::InvalidArgument,
+    );
+    e.exception_type = Some("System.Management.Automation.ParameterBindingException".into());
+    e.reason = Some("ParameterBindingException".into());
+    e.activity = Some(cmdlet.into());
+    let category_message = format!("InvalidArgument: (:) [{cmdlet}], ParameterBindingException");
+    e.category_message = Some(category_message.clone());
+    if let Some(o) = e.raw.as_object() {
+        let mut o = o.clone();
+        let exception = PsObject::new()
+            .with_type_names([
+                "System.Management.Automation.ParameterBindingException",
+                "System.Management.Automation.RuntimeException",
+                "System.SystemException",
+                "System.Exception",
+                "System.Object",
+            ])
+            .with_to_string(format!(
+                "System.Management.Automation.ParameterBindingException: {message}"
+            ))
+            .with_adapted("Message", message)
+            .with_adapted("ParameterName", param)
+            .with_adapted("ErrorId", "NamedParameterNotFound")
+            .with_adapted("HResult", -2_146_233_087_i32);
+        for (n, v) in o.extended.iter_mut() {
+            match n.as_str() {
+                "Exception" => *v = exception.clone().into(),
+                "ErrorCategory_Reason" => *v = "ParameterBindingException".into(),
+                "ErrorCategory_Activity" => *v = cmdlet.into(),
+                "ErrorCategory_Message" => *v = category_message.as_str().into(),
+                _ => {}
+            }
+        }
+        e.raw = o.into();
+    }
+    e
+}
+
 /// A command ready to run.
 struct Resolved {
     name: String,
@@ -659,6 +788,11 @@ async fn run_statement(
 ) -> Result<(), ErrorRecord> {
     if commands.is_empty() {
         return Ok(());
+    }
+    // Parameters are bound before any command of the pipeline runs.
+    let mut commands = commands;
+    if let Some(e) = commands.iter_mut().find_map(|c| unknown_parameter(run, c)) {
+        return Err(e);
     }
     let shared = Arc::new(RunShared { run: run.clone() });
     let n = commands.len();

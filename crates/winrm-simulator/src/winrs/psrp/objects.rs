@@ -792,7 +792,74 @@ pub(crate) fn process_object(
         .into()
 }
 
+/// Synthetic process `i` as `Get-Process` writes it when
+/// [`SimConfig::psrp_synthetic_processes`](crate::SimConfig::psrp_synthetic_processes) is
+/// set: a `System.Diagnostics.Process`-shaped object of 25 properties (name `svchost{i}`,
+/// id `1000 + i`, handles, six memory sizes, `CPU`, `StartTime`, `TotalProcessorTime`
+/// and 13 strings), for throughput benchmarks; deterministic, so that a benchmark can
+/// build the same CLIXML for a baseline.
+pub fn synthetic_process(i: usize) -> PsValue {
+    let mut o = PsObject::new()
+        .with_type_names([
+            "System.Diagnostics.Process",
+            "System.ComponentModel.Component",
+            "System.Object",
+        ])
+        .with_to_string(format!("System.Diagnostics.Process (svchost{i})"))
+        .with_property("Name", format!("svchost{i}"))
+        .with_property("Id", 1000 + i as i32)
+        .with_property("Handles", 300 + (i % 50) as i32);
+    for n in [
+        "WorkingSet64",
+        "PagedMemorySize64",
+        "PrivateMemorySize64",
+        "VirtualMemorySize64",
+        "PeakWorkingSet64",
+        "NonpagedSystemMemorySize64",
+    ] {
+        o = o.with_property(n, 12_345_678_i64 + i as i64);
+    }
+    o = o
+        .with_property("CPU", PsValue::F64((i % 100) as f64 + 0.015625))
+        .with_property(
+            "StartTime",
+            PsValue::DateTime("2018-06-13T23:46:27.9270288+00:00".into()),
+        )
+        .with_property("TotalProcessorTime", PsValue::Duration("PT1.5S".into()));
+    for n in [
+        "Path",
+        "Company",
+        "Description",
+        "FileVersion",
+        "ProductVersion",
+        "Product",
+        "MainWindowTitle",
+        "ProcessName",
+        "MachineName",
+        "PriorityClass",
+        "SessionId",
+        "BasePriority",
+        "HandleCount",
+    ] {
+        o = o.with_property(n, format!("C:\\Windows\\System32\\{n}-{i}"));
+    }
+    o.into()
+}
+
 async fn get_process(ctx: CmdletContext, state: Arc<State>) -> Result<(), ErrorRecord> {
+    let synthetic = state.config.psrp_synthetic_processes;
+    if synthetic > 0 {
+        let wanted = names(&ctx, "Name");
+        for i in 0..synthetic {
+            if let Some(w) = &wanted
+                && !w.iter().any(|p| like(p, &format!("svchost{i}")))
+            {
+                continue;
+            }
+            ctx.write_output(synthetic_process(i)).await;
+        }
+        return Ok(());
+    }
     let Some(class) = state.wmi.class_in("root/cimv2", "Win32_Process") else {
         return Ok(());
     };

@@ -38,7 +38,7 @@ pub fn from_value<'de, T: de::Deserialize<'de>>(value: &'de PsValue) -> Result<T
     T::deserialize(value)
 }
 
-fn integer(v: &PsValue) -> Option<i128> {
+pub(super) fn integer(v: &PsValue) -> Option<i128> {
     Some(match *v {
         PsValue::I8(n) => n.into(),
         PsValue::U8(n) => n.into(),
@@ -55,7 +55,7 @@ fn integer(v: &PsValue) -> Option<i128> {
     })
 }
 
-fn float(v: &PsValue) -> Option<f64> {
+pub(super) fn float(v: &PsValue) -> Option<f64> {
     match v {
         PsValue::F32(n) => Some(f64::from(*n)),
         PsValue::F64(n) => Some(*n),

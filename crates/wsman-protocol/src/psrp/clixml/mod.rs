@@ -3,6 +3,7 @@
 
 mod de;
 mod escape;
+mod fast;
 mod reader;
 mod ser;
 mod value;
@@ -10,6 +11,7 @@ mod writer;
 
 pub use de::from_value;
 pub use escape::{decode as decode_name, encode as encode_name};
+pub use fast::from_str_as;
 pub use reader::{ReadLimits, from_str, from_str_all, from_str_streams, from_str_with};
 pub use ser::to_value;
 pub use value::{Collection, EncryptedString, PsObject, PsValue};

@@ -662,7 +662,7 @@ fn append<'t>(out: &mut Cow<'t, str>, piece: Cow<'t, str>) {
     }
 }
 
-fn base64(text: &str, element: &'static str) -> Result<Vec<u8>> {
+pub(super) fn base64(text: &str, element: &'static str) -> Result<Vec<u8>> {
     let compact: Cow<'_, str> = if text.bytes().any(|b| b.is_ascii_whitespace()) {
         Cow::Owned(text.chars().filter(|c| !c.is_ascii_whitespace()).collect())
     } else {
