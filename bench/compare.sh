@@ -83,7 +83,11 @@ PEERS=$ROOT/bench/peers/peers.py
 # The winrm-rs peer: bench/peers/winrm-rs copied to $RS_SCRATCH/peer (outside the
 # repository, so it is no workspace member and its lock file stays out of the tree),
 # the simulator's path pointed at this checkout, built with its own target directory.
+# Two winrm-rs releases from the one source (features v1 and v2 of the peer's Cargo.toml):
+# 1.1.2, the newest whose declared rust-version this toolchain meets, and 2.0.1, the newest,
+# which declares rust-version 1.98 but builds with 1.95 under --ignore-rust-version.
 RS=""
+RS2=""
 if [ "${WINRM_RS:-1}" != 0 ]; then
     say "winrm-rs peer in $RS_SCRATCH"
     mkdir -p "$RS_SCRATCH/peer"
@@ -92,22 +96,39 @@ if [ "${WINRM_RS:-1}" != 0 ]; then
     sed "s#path = \"../../../#path = \"$ROOT/#" "$ROOT/bench/peers/winrm-rs/Cargo.toml" > "$RS_SCRATCH/peer/Cargo.toml"
     # Start from the workspace's lock file (the simulator's dependencies as tested).
     [ -f "$RS_SCRATCH/peer/Cargo.lock" ] || cp "$ROOT/Cargo.lock" "$RS_SCRATCH/peer/Cargo.lock"
-    if CARGO_TARGET_DIR=$RS_SCRATCH/target cargo build --release \
-        --manifest-path "$RS_SCRATCH/peer/Cargo.toml" >&2; then
-        RS=$RS_SCRATCH/target/release/winrm-rs-peer
+    mkdir -p "$RS_SCRATCH/bin"
+    rs_build() { # OUTPUT-NAME CARGO-ARGS...: builds the peer, copies the binary.
+        local name=$1
+        shift
+        CARGO_TARGET_DIR=$RS_SCRATCH/target cargo build --release \
+            --manifest-path "$RS_SCRATCH/peer/Cargo.toml" "$@" >&2 &&
+            cp "$RS_SCRATCH/target/release/winrm-rs-peer" "$RS_SCRATCH/bin/$name"
+    }
+    if rs_build winrm-rs-peer-v1; then
+        RS=$RS_SCRATCH/bin/winrm-rs-peer-v1
     else
-        echo "   winrm-rs peer did not build: its rows read n/a" >&2
+        echo "   winrm-rs 1.x peer did not build: its rows read n/a" >&2
+    fi
+    if rs_build winrm-rs-peer-v2 --ignore-rust-version --no-default-features --features v2; then
+        RS2=$RS_SCRATCH/bin/winrm-rs-peer-v2
+    else
+        echo "   winrm-rs 2.x peer did not build: its rows read n/a" >&2
     fi
 fi
-# run_rs TAG ARGS...: a winrm-rs workload (recorded as failed when the peer is missing).
+# run_rs TAG ARGS...: a workload through both winrm-rs peers, recorded under TAG with
+# `winrmrs` (1.1.2) and `winrmrs2` (2.0.1) in it (a missing peer's rows read n/a).
 run_rs() {
     local tag=$1
     shift
-    if [ -n "$RS" ]; then
-        run "$tag" "$RS" "$@"
-    else
-        printf '%s\t%s\n' "$tag" '{"error":"not built"}' >> "$RESULTS"
-    fi
+    local bin t
+    for bin in "$RS" "$RS2"; do
+        if [ "$bin" = "$RS" ]; then t=$tag; else t=${tag/winrmrs/winrmrs2}; fi
+        if [ -n "$bin" ]; then
+            run "$t" "$bin" "$@"
+        else
+            printf '%s\t%s\n' "$t" '{"error":"not built"}' >> "$RESULTS"
+        fi
+    done
 }
 
 # start_sim NAME ARGS...: starts a simulator; sets SIM_URL.
@@ -243,7 +264,8 @@ say "machine"
     echo "pywinrm=$("$PY" -c 'from importlib.metadata import version as v; print(v("pywinrm"))')"
     echo "pypsrp=$("$PY" -c 'from importlib.metadata import version as v; print(v("pypsrp"))')"
     echo "requests=$("$PY" -c 'from importlib.metadata import version as v; print(v("requests"))')"
-    echo "winrm_rs=$(sed -n 's/^winrm-rs = "=\(.*\)"$/\1/p' "$ROOT/bench/peers/winrm-rs/Cargo.toml")$([ -n "$RS" ] || echo ' (not built)')"
+    echo "winrm_rs=$(sed -n 's/^winrm-rs = { version = "=\([^"]*\)".*/\1/p' "$ROOT/bench/peers/winrm-rs/Cargo.toml")$([ -n "$RS" ] || echo ' (not built)')"
+    echo "winrm_rs2=$(sed -n 's/^winrm-rs2 = { package = "winrm-rs", version = "=\([^"]*\)".*/\1/p' "$ROOT/bench/peers/winrm-rs/Cargo.toml")$([ -n "$RS2" ] || echo ' (not built)')"
     echo "commit=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)$(git diff --quiet 2>/dev/null || echo ' (with uncommitted changes)')"
 } > "$WORK/machine.txt"
 

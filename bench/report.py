@@ -18,8 +18,11 @@ with open(results_path) as f:
             R[tag] = {"error": js}
 machine = dict(l.rstrip("\n").split("=", 1) for l in open(machine_path) if "=" in l)
 RS_VER = machine.get("winrm_rs", "?")
-NAMES = {"rust": "tokio-winrm", "pywinrm": "pywinrm", "pypsrp": "pypsrp", "winrmrs": f"winrm-rs {RS_VER}"}
-PEERS = ("pywinrm", "pypsrp", "winrmrs")
+RS2_VER = machine.get("winrm_rs2", "?")
+NAMES = {"rust": "tokio-winrm", "pywinrm": "pywinrm", "pypsrp": "pypsrp", "winrmrs": f"winrm-rs {RS_VER}",
+         "winrmrs2": f"winrm-rs {RS2_VER}"}
+PEERS = ("pywinrm", "pypsrp", "winrmrs", "winrmrs2")
+RS_PEERS = ("winrmrs", "winrmrs2")
 
 
 def get(tag, key, default=None):
@@ -82,9 +85,10 @@ p("")
 p("Written by `bash bench/compare.sh` (see [Reproduce](#reproduce)). Every figure below comes from one run")
 p("of that script on the machine described at the end: tokio-winrm (`examples/bench_client.rs`), pywinrm")
 p("and pypsrp (`bench/peers/peers.py`, unmodified from PyPI) and winrm-rs (the closest Rust peer, from")
-p(f"crates.io, version {RS_VER}: `bench/peers/winrm-rs`, built by the script outside the tree) run the same")
-p("workloads, one client process at a time, against the embedded simulator (`winrm sim`, a separate")
-p("process) on loopback.")
+p(f"crates.io: {RS_VER}, the newest release whose declared rust-version this toolchain meets, and {RS2_VER}, the")
+p("newest, built with `--ignore-rust-version`; `bench/peers/winrm-rs`, built by the script outside the tree)")
+p("run the same workloads, one client process at a time, against the embedded simulator (`winrm sim`, a")
+p("separate process) on loopback.")
 p("**Client CPU** is the client process's own user + system time (`/proc/self/stat`, `getrusage`)")
 p("around the workload; it stays meaningful even though the simulator shares the machine's cores.")
 p("Ratios are tokio-winrm against the peer in the same run (higher is better for tokio-winrm).")
@@ -121,8 +125,8 @@ ceil32 = rate("ceiling.32")
 r32 = rate("w1.rust.32")
 p("")
 p(f"winrm-rs runs `WinrmClient::run_command` (shell, command, Receive until done, Signal, Delete: the")
-p(f"same five requests), 32 tasks sharing one client; failures one at a time: {fails('w1.winrmrs.1')}; "
-  f"32 at once: {fails('w1.winrmrs.32')}.")
+p("same five requests), 32 tasks sharing one client. Failures: " + "; ".join(
+    f"{NAMES[r]} one at a time {fails(f'w1.{r}.1')}, 32 at once {fails(f'w1.{r}.32')}" for r in RS_PEERS) + ".")
 p("")
 if r32 and ceil32:
     p(f"With 32 at once tokio-winrm reaches {100 * r32 / ceil32:.0f}% of the simulator's ceiling measured above; "
@@ -168,13 +172,14 @@ for c in ("rust",) + PEERS:
     name = NAMES[c]
     p(f"| {name} | {fmt(mbs(f'w2.{c}'))} | {fmt(mbcpu(f'w2.{c}'))} | {fmt(get(f'w2.{c}', 'cpu_s'), 2)} |")
 raw2 = get("w2.rust", "bytes") / 1e6 / get("w2.rust", "raw_s") if get("w2.rust", "raw_s") else None
-rs_mib = (get("w2.winrmrs", "bytes") or 0) / 2**20
+rs_mib = max((get(f"w2.{r}", "bytes") or 0) for r in RS_PEERS) / 2**20
 p(f"| raw parse + decode (one core) | {fmt(raw2)} | {fmt(raw2)} | |")
 for peer in PEERS:
     p(f"| ratio vs {NAMES[peer]} | {ratio(mbs('w2.rust'), mbs(f'w2.{peer}'))} | {ratio(mbcpu('w2.rust'), mbcpu(f'w2.{peer}'))} | |")
 p("")
 p(f"winrm-rs: {rs_mib:.0f} MiB streamed (`Shell::start_command`, then `Shell::receive_next` until done, the")
-p(f"output counted and dropped; its one-call `run_command` keeps the whole output); {fails('w2.winrmrs', 'none')}.")
+p(f"output counted and dropped; its one-call `run_command` keeps the whole output); "
+  + "; ".join(f"{NAMES[r]}: {fails(f'w2.{r}', 'none')}" for r in RS_PEERS) + ".")
 p("")
 if raw2 and mbs("w2.rust"):
     w_pct, c_pct = 100 * mbs("w2.rust") / raw2, 100 * (mbcpu("w2.rust") or 0) / raw2
@@ -265,26 +270,32 @@ p("| --- | ---: | ---: |")
 p(f"| cancel -> Signal terminate at the simulator | {fmt(get('w4.rust', 'signal_p50_ms'), 3)} | {fmt(get('w4.rust', 'signal_p99_ms'), 3)} |")
 p(f"| cancel -> final `Exit(Cancelled)` | {fmt(get('w4.rust', 'final_p50_ms'), 3)} | {fmt(get('w4.rust', 'final_p99_ms'), 3)} |")
 p("")
-rs4 = "w4.winrmrs"
-p(f"winrm-rs {RS_VER} (`bench/peers/winrm-rs w4`): `run_command_with_cancel` with a `CancellationToken`,")
+p(f"winrm-rs (`bench/peers/winrm-rs w4`): `run_command_with_cancel` with a `CancellationToken`,")
 p("cancelled once the command's Receive is pending at an embedded simulator, in the two forms winrm-rs")
 p("offers: `WinrmClient::run_command_with_cancel` (a shell per command) and `Shell::run_command_with_cancel`")
 p("(one shell; documented as sending Ctrl+C). Counted by the simulator 200 ms after the last run:")
 p("")
-p("| winrm-rs call | runs | returned `Cancelled` | cancel -> return p50 / p99 ms | Signals received | shells left open | commands left running |")
-p("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
-for label, k in (("`WinrmClient::run_command_with_cancel`", ""), ("`Shell::run_command_with_cancel`", "shell_")):
-    p(f"| {label} | {fmt(get(rs4, k + 'runs'))} | {fmt(get(rs4, k + 'cancelled'))} | "
-      f"{fmt(get(rs4, k + 'return_p50_ms'), 3)} / {fmt(get(rs4, k + 'return_p99_ms'), 3)} | {fmt(get(rs4, k + 'signals_sent'))} | "
-      f"{fmt(get(rs4, k + 'shells_left_open'))} | {fmt(get(rs4, k + 'commands_left_running'))} |")
+p("| winrm-rs call | runs | returned `Cancelled` | cancel -> return p50 / p99 ms | Signals received | shells left open | commands left running | failures |")
+p("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+for r in RS_PEERS:
+    rs4 = f"w4.{r}"
+    for label, k in (("`WinrmClient::run_command_with_cancel`", ""), ("`Shell::run_command_with_cancel`", "shell_")):
+        p(f"| {NAMES[r]} {label} | {fmt(get(rs4, k + 'runs'))} | {fmt(get(rs4, k + 'cancelled'))} | "
+          f"{fmt(get(rs4, k + 'return_p50_ms'), 3)} / {fmt(get(rs4, k + 'return_p99_ms'), 3)} | {fmt(get(rs4, k + 'signals_sent'))} | "
+          f"{fmt(get(rs4, k + 'shells_left_open'))} | {fmt(get(rs4, k + 'commands_left_running'))} | {fmt(get(rs4, k + 'failures'))} |")
 p("")
-if get(rs4, "runs") is not None:
-    p(f"Failures: {get(rs4, 'failures')} and {get(rs4, 'shell_failures')}. The call returns at once because it only drops")
-    p("its future (`tokio::select!` against the token); nothing reaches the server, so every cancelled command")
-    p("keeps running (and, through `WinrmClient`, keeps its shell: against Windows' default MaxShellsPerUser of 30")
-    p("the 31st call fails).")
-else:
-    p(f"winrm-rs: {fails(rs4)}.")
+for r in RS_PEERS:
+    if get(f"w4.{r}", "runs") is None:
+        p(f"{NAMES[r]}: {fails(f'w4.{r}')}.")
+        p("")
+first4 = [(r, k) for r in RS_PEERS for k in ("", "shell_") if get(f"w4.{r}", k + "first_error")]
+for r, k in first4:
+    p(f"First failure, {NAMES[r]} {'`Shell`' if k else '`WinrmClient`'}: `{get(f'w4.{r}', k + 'first_error')}`.")
+if first4:
+    p("")
+p("A call that returns at once with nothing received by the simulator only dropped its future: the")
+p("cancelled command keeps running (and, through `WinrmClient`, keeps its shell: against Windows' default")
+p("MaxShellsPerUser of 30 the 31st such call fails).")
 p("")
 p99 = max(get("w4.rust", "signal_p99_ms") or 1e9, get("w4.rust", "final_p99_ms") or 1e9)
 targets.append(("W4 p99 cancel latency", "< 5 ms", f"{p99:.2f} ms", p99 < 5, ""))
@@ -416,8 +427,10 @@ for c in ("rust",) + PEERS:
 for peer in PEERS:
     p(f"| NTLM ratio vs {NAMES[peer]} | | {ratio(rate('w6.rust.ntlm'), rate_ok(f'w6.{peer}.ntlm'))} | | | {ratio(cpu_ok(f'w6.{peer}.ntlm'), cpu_ms('w6.rust.ntlm'))} |")
 p("")
-p(f"winrm-rs over Basic: {fails('w6.winrmrs.basic')}; over NTLM with its default sealing (`EncryptionMode::Auto`): "
-  f"{fails('w6.winrmrs.ntlm')} (a run with failures has no rates in the table). Why: see "
+for r in RS_PEERS:
+    p(f"{NAMES[r]} over Basic: {fails(f'w6.{r}.basic')}; over NTLM with its default sealing (`EncryptionMode::Auto`): "
+      f"{fails(f'w6.{r}.ntlm')}.")
+p("A run with failures has no rates in the table. Why winrm-rs 1.1.2 fails over NTLM: see "
   "[winrm-rs and the simulator's NTLM](#winrm-rs-and-the-simulators-ntlm) below.")
 p("")
 p("`cargo bench --bench sealing` measures the same against Get round trips and the raw")
@@ -429,22 +442,24 @@ if os.path.exists(w6_auth):
     p("")
 
 # winrm-rs's NTLM as the simulator's counters saw it, and what was found (bench/WINRM_RS.md).
-pr = "ntlm.winrmrs"
 p("## winrm-rs and the simulator's NTLM")
 p("")
-p(f"`bench/peers/winrm-rs ntlm {get(pr, 'ops', 'N')}`: winrm-rs {RS_VER} runs W1 over NTLM with its default sealing")
+p(f"`bench/peers/winrm-rs ntlm {get('ntlm.winrmrs', 'ops', 'N')}`: winrm-rs runs W1 over NTLM with its default sealing")
 p("against an embedded simulator, with AllowUnencrypted false (Windows' default) and true; the simulator's")
 p("counters:")
 p("")
-p("| AllowUnencrypted | commands failed | requests | NTLM handshakes | sealed requests unsealed | sealed requests refused |")
-p("| --- | ---: | ---: | ---: | ---: | ---: |")
-for label, k in (("false (default)", ""), ("true", "allow_")):
-    p(f"| {label} | {fmt(get(pr, k + 'failures'))} of {fmt(get(pr, 'ops'))} | {fmt(get(pr, k + 'requests'))} | "
-      f"{fmt(get(pr, k + 'ntlm_handshakes'))} | {fmt(get(pr, k + 'sealed_messages'))} | {fmt(get(pr, k + 'unseal_failures'))} |")
+p("| winrm-rs | AllowUnencrypted | commands failed | requests | NTLM handshakes | sealed requests unsealed | sealed requests refused |")
+p("| --- | --- | ---: | ---: | ---: | ---: | ---: |")
+for r in RS_PEERS:
+    pr = f"ntlm.{r}"
+    for label, k in (("false (default)", ""), ("true", "allow_")):
+        p(f"| {NAMES[r]} | {label} | {fmt(get(pr, k + 'failures'))} of {fmt(get(pr, 'ops'))} | {fmt(get(pr, k + 'requests'))} | "
+          f"{fmt(get(pr, k + 'ntlm_handshakes'))} | {fmt(get(pr, k + 'sealed_messages'))} | {fmt(get(pr, k + 'unseal_failures'))} |")
 p("")
-if get(pr, "first_error"):
-    p(f"First error with AllowUnencrypted false: `{get(pr, 'first_error')}`.")
-    p("")
+for r in RS_PEERS:
+    if get(f"ntlm.{r}", "first_error"):
+        p(f"First error of {NAMES[r]} with AllowUnencrypted false: `{get(f'ntlm.{r}', 'first_error')}`.")
+        p("")
 rs_notes = os.path.join(os.path.dirname(os.path.abspath(__file__)), "WINRM_RS.md")
 if os.path.exists(rs_notes):
     p(open(rs_notes).read().strip())
@@ -506,7 +521,7 @@ p("## Machine")
 p("")
 p(f"{machine.get('nproc')} cores ({machine.get('cpu')}), {machine.get('kernel')}; {machine.get('rustc')}; "
   f"{machine.get('python')}, pywinrm {machine.get('pywinrm')}, pypsrp {machine.get('pypsrp')}, "
-  f"requests {machine.get('requests')}, winrm-rs {RS_VER}; tree {machine.get('commit')}.")
+  f"requests {machine.get('requests')}, winrm-rs {RS_VER} and {RS2_VER}; tree {machine.get('commit')}.")
 p("")
 p("## Reproduce")
 p("")
@@ -517,5 +532,5 @@ p("```")
 p("")
 p("Counts are set by environment variables (listed at the top of `bench/compare.sh`); the Python peers")
 p("are installed from PyPI into `~/.cache/tokio-winrm-bench-venv` on first use; winrm-rs is built from")
-p("crates.io (the version pinned in `bench/peers/winrm-rs/Cargo.toml`) in `~/.cache/winrm-rs-scratch`.")
+p("crates.io (the two versions pinned in `bench/peers/winrm-rs/Cargo.toml`) in `~/.cache/winrm-rs-scratch`.")
 print("\n".join(out))

@@ -18,8 +18,24 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use winrm_rs::{
-    AuthMethod, CancellationToken, WinrmClient, WinrmConfig, WinrmCredentials, WinrmError,
+// The winrm-rs release under test: feature `v1` (1.1.2, the default) or `v2` (2.0.1).
+#[cfg(all(feature = "v1", feature = "v2"))]
+compile_error!("features v1 and v2 select one winrm-rs release each: enable one");
+#[cfg(not(feature = "v2"))]
+use winrm_rs as winrm;
+#[cfg(feature = "v2")]
+use winrm_rs2 as winrm;
+
+use winrm::{
+    AuthMethod, CancellationToken, EncryptionMode, WinrmClient, WinrmConfig, WinrmCredentials,
+    WinrmError,
+};
+
+/// The winrm-rs version under test.
+const VERSION: &str = if cfg!(feature = "v2") {
+    "2.0.1"
+} else {
+    "1.1.2"
 };
 use winrm_simulator::{CounterSnapshot, SimConfig, Simulator};
 
@@ -69,13 +85,24 @@ fn port_of(url: &str) -> Res<u16> {
 
 fn client(port: u16, ntlm: bool) -> Res<WinrmClient> {
     let config = WinrmConfig {
+        #[cfg(not(feature = "v2"))]
         port,
+        #[cfg(feature = "v2")]
+        port: Some(port),
+        // http:// (2.x defaults to HTTPS).
+        use_tls: false,
         auth_method: if ntlm {
             AuthMethod::Ntlm
         } else {
             AuthMethod::Basic
         },
-        // EncryptionMode::Auto (the default): NTLM-sealed over http://.
+        // NTLM: EncryptionMode::Auto (the default), sealed over http://. Basic: Never
+        // (2.x refuses Basic over http:// otherwise; 1.x ignores it for Basic).
+        encryption: if ntlm {
+            EncryptionMode::Auto
+        } else {
+            EncryptionMode::Never
+        },
         operation_timeout_secs: 60,
         max_output_bytes: None,
         ..WinrmConfig::default()
@@ -438,7 +465,7 @@ fn main() -> Res<()> {
         _ => return Err("usage: winrm-rs-peer w1|w2|w4|ntlm ... (see the file's doc)".into()),
     };
     println!(
-        "{{\"client\":\"winrm-rs\",\"version\":\"1.1.2\",{}",
+        "{{\"client\":\"winrm-rs\",\"version\":\"{VERSION}\",{}",
         &line[1..]
     );
     Ok(())
