@@ -533,8 +533,16 @@ async fn w4(runs: usize) -> Res<String> {
             last = Some(ev?);
         }
         let t_final = Instant::now();
-        // The simulator timestamps the Signal as its handler runs (no watcher thread
-        // competing for the two cores).
+        // The stream ends at once on a cancel; the Signal terminate goes out at the same
+        // moment on another request and may reach the simulator a little after the final
+        // Exit was read. The simulator timestamps it as its handler runs (no watcher
+        // thread competing for the two cores).
+        let waited = Instant::now();
+        while sim.counters().terminate_signals == before
+            && waited.elapsed() < Duration::from_secs(5)
+        {
+            tokio::time::sleep(Duration::from_micros(200)).await;
+        }
         if sim.counters().terminate_signals != before + 1 {
             return Err("no Signal terminate reached the simulator".into());
         }
