@@ -78,6 +78,15 @@ def cpu_ok(tag):
 
 out = []
 p = out.append
+
+
+def include(name):
+    """Copies a hand-written section kept beside this script (bench/NAME) into the report."""
+    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), name)
+    if os.path.exists(path):
+        p(open(path).read().strip())
+        p("")
+
 targets = []  # (name, target, measured, met, note)
 
 p("# Benchmarks")
@@ -412,6 +421,9 @@ if ops5:
     targets.append(("W5 peak RSS per operation in flight", "<= 30 KB", f"{per * 1.024:.1f} KB", per * 1.024 <= 30,
                     "" if per * 1.024 <= 30 else "each in-flight command holds a shell, a command driver task and its own HTTP/1.1 connection (hyper's read and write buffers and dispatch queue, 8 to 9 KiB each) while its Receive is pending; the peak comes as all complete at once (39.2 KB before the memory work; see the closing note)"))
 
+# The W5 measure with the `winrm` tool (bench/fanout_memory.sh, written by hand).
+include("FANOUT_MEMORY.md")
+
 # W6
 p("## W6: NTLM-sealed against Basic")
 p("")
@@ -515,6 +527,9 @@ closing = os.path.join(os.path.dirname(os.path.abspath(__file__)), "CLOSING.md")
 if os.path.exists(closing):
     p(open(closing).read().strip())
     p("")
+
+# File copy (bench/file_copy.py, written by hand).
+include("FILE_COPY.md")
 
 # Machine
 p("## Machine")
