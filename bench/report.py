@@ -510,6 +510,40 @@ if len(irs) == 2 and cg_ops:
 else:
     p("Skipped (valgrind not installed, or CALLGRIND_OPS=0).")
     p("")
+
+
+def callgrind_totals(prefix):
+    """{size: instructions} of the callgrind files WORK/PREFIX.SIZE."""
+    found = {}
+    for f in os.listdir(work):
+        m = re.fullmatch(re.escape(prefix) + r"\.(\d+)", f)
+        if m:
+            with open(os.path.join(work, f)) as fh:
+                for line in fh:
+                    if line.startswith("summary:") or line.startswith("totals:"):
+                        found[int(m.group(1))] = int(line.split()[1])
+    return found
+
+
+# W2 runs its command three times per process (the median is reported), W3 once.
+w2_irs, w3_irs = callgrind_totals("cgw2"), callgrind_totals("cgw3")
+if len(w2_irs) == 2 or len(w3_irs) == 2:
+    p("Instruction counts of the client process, the same method (two sizes, the difference")
+    p("divided by the extra work; current-thread runtime), so a change in the client shows even")
+    p("on a noisy machine:")
+    p("")
+    p("| workload | sizes | instructions |")
+    p("| --- | --- | ---: |")
+    if len(irs) == 2 and cg_ops:
+        lo, hi = sorted(irs)
+        p(f"| W1 | {lo} and {hi} commands | {(irs[hi] - irs[lo]) / (hi - lo):,.0f} per command |")
+    if len(w2_irs) == 2:
+        lo, hi = sorted(w2_irs)
+        p(f"| W2 (`NO_RAW=1`) | {lo} and {hi} MiB, three runs each | {(w2_irs[hi] - w2_irs[lo]) / (3 * (hi - lo)):,.0f} per MiB of stdout |")
+    if len(w3_irs) == 2:
+        lo, hi = sorted(w3_irs)
+        p(f"| W3 | {lo} and {hi} items | {(w3_irs[hi] - w3_irs[lo]) / (hi - lo):,.0f} per item |")
+    p("")
 notes = os.path.join(os.path.dirname(os.path.abspath(__file__)), "PROFILE.md")
 if os.path.exists(notes):
     p(open(notes).read().strip())
