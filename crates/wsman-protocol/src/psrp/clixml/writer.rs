@@ -181,7 +181,7 @@ impl Writer {
 fn plain(text: &str) -> bool {
     text.as_bytes().chunks(64).all(|block| {
         block.iter().fold(true, |ok, &b| {
-            ok & (b >= 0x20) & (b < 0x7F) & (b != b'<') & (b != b'>') & (b != b'&') & (b != b'_')
+            ok & (0x20..0x7F).contains(&b) & (b != b'<') & (b != b'>') & (b != b'&') & (b != b'_')
         })
     })
 }
@@ -236,7 +236,7 @@ mod fast_path_tests {
         for s in samples {
             let got = to_string(&PsValue::String(s.clone()));
             assert_eq!(got, slow("S", &s), "{s:?}");
-            let b = PsValue::Bytes(s.clone().into_bytes().into());
+            let b = PsValue::Bytes(s.clone().into_bytes());
             assert_eq!(
                 to_string(&b),
                 slow(
