@@ -708,7 +708,8 @@ fn chunk_limit(pool: &RunspacePool, wanted: Option<usize>) -> usize {
     wanted.unwrap_or(max).min(max)
 }
 
-/// The error of a failed script: its `TokioWinrm.<Id>` as a typed error.
+/// The error of a failed script: its `TokioWinrm.<Id>`, or the Windows error it let
+/// through ([`TransferErrorKind::of_error_record`]), as a typed error.
 fn map_failure(e: Error, path: &str) -> Error {
     let Error::PipelineFailed { error } = &e else {
         return e;
@@ -716,17 +717,91 @@ fn map_failure(e: Error, path: &str) -> Error {
     if let Some(kind) = tagged(error) {
         return kind_error(kind, path, error);
     }
-    // A .NET exception that escaped the scripts' own checks.
-    let kind = match error.exception_type.as_deref() {
-        Some("System.UnauthorizedAccessException") => TransferErrorKind::AccessDenied,
-        Some(
-            "System.IO.FileNotFoundException"
-            | "System.IO.DirectoryNotFoundException"
-            | "System.Management.Automation.ItemNotFoundException",
-        ) => TransferErrorKind::RemoteNotFound,
-        _ => return e,
-    };
-    transfer(kind, path, &error.message)
+    match TransferErrorKind::of_error_record(error) {
+        Some(kind) => transfer(kind, path, &error.message),
+        None => e,
+    }
+}
+
+/// .NET exception type names (without namespace) and the kind they mean.
+const EXCEPTION_KINDS: &[(&str, TransferErrorKind)] = &[
+    (
+        "UnauthorizedAccessException",
+        TransferErrorKind::AccessDenied,
+    ),
+    ("SecurityException", TransferErrorKind::AccessDenied),
+    ("FileNotFoundException", TransferErrorKind::RemoteNotFound),
+    (
+        "DirectoryNotFoundException",
+        TransferErrorKind::RemoteNotFound,
+    ),
+    ("DriveNotFoundException", TransferErrorKind::RemoteNotFound),
+    ("ItemNotFoundException", TransferErrorKind::RemoteNotFound),
+    ("PathTooLongException", TransferErrorKind::PathRefused),
+];
+
+impl TransferErrorKind {
+    /// The kind of file-transfer failure a PowerShell error record describes, for the
+    /// errors Windows itself raises (not only the `TokioWinrm.<Id>` ones of this
+    /// crate's scripts), in the order of what is surest:
+    ///
+    /// 1. the exception's type (`System.UnauthorizedAccessException`,
+    ///    `System.Management.Automation.ItemNotFoundException`, ...);
+    /// 2. the first part of `FullyQualifiedErrorId` or the category's reason, which
+    ///    name the .NET exception when a script's call of a .NET method failed
+    ///    (PowerShell wraps it in a `MethodInvocationException` whose error id is the
+    ///    inner type: `Exception calling "Open" ...`, id `UnauthorizedAccessException`);
+    /// 3. the category: `PermissionDenied` is [`AccessDenied`](Self::AccessDenied),
+    ///    `ObjectNotFound` is [`RemoteNotFound`](Self::RemoteNotFound) unless what was
+    ///    not found is a command (`CommandNotFoundException`, a broken script, not a
+    ///    missing file), `ResourceExists` is [`AlreadyExists`](Self::AlreadyExists).
+    ///
+    /// Then `IOException` is [`Io`](Self::Io). `None` for anything else, e.g. a script's own `throw "text"` (a
+    /// `RuntimeException` of category `OperationStopped`, as pypsrp's scripts fail):
+    /// its text is for people, and no kind is guessed from words.
+    pub fn of_error_record(error: &ErrorRecord) -> Option<TransferErrorKind> {
+        let short = |name: &str| -> Option<TransferErrorKind> {
+            let name = name.rsplit('.').next().unwrap_or(name);
+            EXCEPTION_KINDS
+                .iter()
+                .find(|(n, _)| *n == name)
+                .map(|(_, k)| *k)
+        };
+        if let Some(kind) = error.exception_type.as_deref().and_then(short) {
+            return Some(kind);
+        }
+        let id = error
+            .fully_qualified_error_id
+            .as_deref()
+            .map(|id| id.split(',').next().unwrap_or(id).trim());
+        if let Some(kind) = id
+            .and_then(short)
+            .or_else(|| error.reason.as_deref().and_then(short))
+        {
+            return Some(kind);
+        }
+        let command_not_found =
+            |s: Option<&str>| s.is_some_and(|s| s.contains("CommandNotFoundException"));
+        match error.category {
+            crate::psrp::ErrorCategory::PermissionDenied => Some(TransferErrorKind::AccessDenied),
+            crate::psrp::ErrorCategory::ObjectNotFound
+                if !command_not_found(error.exception_type.as_deref())
+                    && !command_not_found(error.reason.as_deref())
+                    && !command_not_found(id) =>
+            {
+                Some(TransferErrorKind::RemoteNotFound)
+            }
+            crate::psrp::ErrorCategory::ResourceExists => Some(TransferErrorKind::AlreadyExists),
+            // The generic I/O failure (a file in use, a full disk), after the category
+            // that may say more (`New-Item` on an existing file: `IOException`,
+            // `ResourceExists`).
+            _ => [error.exception_type.as_deref(), id, error.reason.as_deref()]
+                .into_iter()
+                .flatten()
+                .any(|n| n.rsplit('.').next() == Some("IOException"))
+                .then_some(TransferErrorKind::Io),
+        }
+    }
 }
 
 fn kind_error(id: &str, path: &str, error: &ErrorRecord) -> Error {
@@ -1314,6 +1389,16 @@ mod tests {
                 Some("System.Management.Automation.ItemNotFoundException")
             )),
             Some(TransferErrorKind::RemoteNotFound)
+        );
+        // A .NET method's failure: PowerShell's MethodInvocationException, the inner
+        // exception's type as the error id.
+        assert_eq!(
+            kind(failed(
+                "UnauthorizedAccessException",
+                "Exception calling \"Open\" with \"3\" argument(s): \"Access to the path is denied.\"",
+                Some("System.Management.Automation.MethodInvocationException")
+            )),
+            Some(TransferErrorKind::AccessDenied)
         );
         assert!(matches!(
             failed("Other", "m", None),

@@ -103,7 +103,8 @@ pub(crate) fn write_send(w: &mut XmlWriter, stream: Input, command: Option<&str>
         w.raw("\"");
     }
     w.raw(">");
-    w.raw(&b64(payload));
+    // Base64 text needs no escaping: written straight into the envelope.
+    w.base64(payload);
     w.raw("</rsp:Stream></rsp:Send>");
 }
 

@@ -450,6 +450,10 @@ fn main() -> ExitCode {
         // Before the runtime's threads exist (see `one_malloc_arena`).
         one_malloc_arena();
     }
+    if matches!(cli.command, Cmd::Cp { .. } | Cmd::Fetch { .. }) {
+        // Before the runtime's threads exist (see `cp::keep_transfer_buffers`).
+        cp::keep_transfer_buffers();
+    }
     match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -389,6 +389,16 @@ impl XmlWriter {
     pub fn as_str(&self) -> &str {
         &self.buf
     }
+
+    /// Appends the base64 (standard alphabet, padded) of `data`: character data that
+    /// needs no escaping, encoded straight into the envelope without a scan or an
+    /// intermediate string.
+    pub fn base64(&mut self, data: &[u8]) {
+        use base64::Engine as _;
+        self.buf
+            .reserve(base64::encoded_len(data.len(), true).unwrap_or(0) + 256);
+        base64::engine::general_purpose::STANDARD.encode_string(data, &mut self.buf);
+    }
 }
 
 fn escape_into(out: &mut String, s: &str, attr: bool) {

@@ -38,21 +38,39 @@ impl Writer {
         }
     }
 
+    /// `<tag N="name">text</tag>`, `text` XML-escaped.
     fn element(&mut self, tag: &str, name: Option<&str>, text: &str) {
+        let plain = plain(text);
+        self.write_element(tag, name, text, plain);
+    }
+
+    /// `text` is `plain(text)`: it is copied as is, without an escaping pass.
+    fn write_element(&mut self, tag: &str, name: Option<&str>, text: &str, plain: bool) {
         self.open(tag, name);
         if text.is_empty() {
             self.out.push_str(" />");
             return;
         }
         self.out.push('>');
-        self.out.push_str(&quick_xml::escape::partial_escape(text));
+        if plain {
+            self.out.push_str(text);
+        } else {
+            self.out.push_str(&quick_xml::escape::partial_escape(text));
+        }
         self.out.push_str("</");
         self.out.push_str(tag);
         self.out.push('>');
     }
 
+    /// [`Writer::element`] with the `_xHHHH_` encoding first.
     fn encoded(&mut self, tag: &str, name: Option<&str>, text: &str) {
-        self.element(tag, name, &escape::encode(text));
+        if plain(text) {
+            // Nothing to encode nor escape (base64 chunks of a file, most strings): one
+            // scan, one copy.
+            self.write_element(tag, name, text, true);
+        } else {
+            self.element(tag, name, &escape::encode(text));
+        }
     }
 
     fn value(&mut self, name: Option<&str>, value: &PsValue) {
@@ -156,6 +174,18 @@ impl Writer {
     }
 }
 
+/// True when `text` needs neither the `_xHHHH_` encoding nor XML escaping: printable
+/// ASCII other than `<`, `>`, `&` and `_` (so base64, numbers, most names). Checked in
+/// blocks without an early exit inside them, which the compiler vectorizes; the answer
+/// only picks the fast path, the bytes written are the same either way.
+fn plain(text: &str) -> bool {
+    text.as_bytes().chunks(64).all(|block| {
+        block.iter().fold(true, |ok, &b| {
+            ok & (0x20..0x7F).contains(&b) & (b != b'<') & (b != b'>') & (b != b'&') & (b != b'_')
+        })
+    })
+}
+
 fn float(v: f64, display: String) -> String {
     if v.is_nan() {
         "NaN".into()
@@ -163,5 +193,59 @@ fn float(v: f64, display: String) -> String {
         if v > 0.0 { "INF".into() } else { "-INF".into() }
     } else {
         display
+    }
+}
+
+#[cfg(test)]
+mod fast_path_tests {
+    use super::*;
+
+    /// What the writer wrote before its fast path: the `_xHHHH_` encoding, then
+    /// quick-xml's escaping, for every string.
+    fn slow(tag: &str, text: &str) -> String {
+        let text = quick_xml::escape::partial_escape(escape::encode(text).as_ref()).into_owned();
+        if text.is_empty() {
+            format!("<{tag} />")
+        } else {
+            format!("<{tag}>{text}</{tag}>")
+        }
+    }
+
+    #[test]
+    fn fast_path_writes_the_same_bytes() {
+        let base64 =
+            base64::engine::general_purpose::STANDARD.encode((0..=255u8).collect::<Vec<_>>());
+        let mut samples = vec![String::new(), base64.clone(), "sha256:0a1b".to_string()];
+        // Every ASCII character and a few others, alone, inside base64 text and at the
+        // end of a block of the scan.
+        let others = [
+            '\u{80}',
+            '\u{9F}',
+            '\u{A0}',
+            'é',
+            '\u{FFFE}',
+            '\u{FFFF}',
+            '\u{10437}',
+        ];
+        for c in (0..0x80u8).map(char::from).chain(others) {
+            samples.push(c.to_string());
+            samples.push(format!("{base64}{c}{base64}"));
+            samples.push(format!("{}{c}", &base64[..63]));
+            samples.push(format!("_{c}"));
+        }
+        for s in samples {
+            let got = to_string(&PsValue::String(s.clone()));
+            assert_eq!(got, slow("S", &s), "{s:?}");
+            let b = PsValue::Bytes(s.clone().into_bytes());
+            assert_eq!(
+                to_string(&b),
+                slow(
+                    "BA",
+                    &base64::engine::general_purpose::STANDARD.encode(s.as_bytes())
+                )
+            );
+        }
+        assert!(plain(&base64));
+        assert!(!plain("a_xb") && !plain("a<b") && !plain("a\tb") && !plain("é"));
     }
 }
