@@ -450,7 +450,8 @@ impl<'a> FetchBuilder<'a> {
     /// [`Error::Transfer`] with [`TransferErrorKind::RemoteNotFound`],
     /// `RemoteIsDirectory` (not recursive), `AccessDenied`, `AlreadyExists` (no
     /// overwrite), `PathRefused` (a UNC/device path, or a name from the host that would
-    /// leave the destination), `Io` (local); [`Error::HashMismatch`];
+    /// leave the destination), `LocalNotFound` (the destination's directory, named in
+    /// the error), `Io` (local); [`Error::HashMismatch`];
     /// [`Error::Cancelled`]; PSRP and transport errors.
     ///
     /// # Cancel safety
@@ -628,6 +629,19 @@ fn local_error(path: &Path, e: std::io::Error) -> Error {
         _ => TransferErrorKind::Io,
     };
     transfer(kind, &path.display().to_string(), &e.to_string())
+}
+
+/// The error of creating the temporary file in `dir`: it names the destination's
+/// directory (what the user gave), not the temporary name.
+fn temp_open_error(dir: &Path, e: std::io::Error) -> Error {
+    if e.kind() == std::io::ErrorKind::NotFound {
+        return transfer(
+            TransferErrorKind::LocalNotFound,
+            &dir.display().to_string(),
+            "the destination's directory does not exist",
+        );
+    }
+    local_error(dir, e)
 }
 
 /// Whether `path` is a UNC or device path (`\\server\share`, `\\.\`, `\\?\`, either
@@ -1118,7 +1132,7 @@ async fn fetch_file(
                         .write(true)
                         .create_new(true)
                         .open(&tmp)
-                        .map_err(|e| local_error(&tmp, e))?;
+                        .map_err(|e| temp_open_error(&dir, e))?;
                     temp.path = Some(tmp);
                     file = Some(f);
                     dest = Some(target);
