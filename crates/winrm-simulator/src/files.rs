@@ -700,7 +700,9 @@ impl Simulator {
     }
 
     /// Puts a file on the simulated host (its directories are created), replacing one
-    /// that is there.
+    /// that is there. File copy (`Client::copy` / `Client::fetch`) and
+    /// [`Simulator::file`] see it; `type`, `Get-Item` and `powershell -File` read the
+    /// separate store of [`Simulator::register_file`].
     ///
     /// # Errors
     /// A directory at `path`, an unusable path, or an I/O error of the backing directory.

@@ -468,8 +468,10 @@ impl Simulator {
             .push(name.to_string());
     }
 
-    /// Adds a file that `type` and `powershell -File` can read (absolute Windows path,
-    /// case-insensitive).
+    /// Adds a file that `type`, `Get-Item` and `powershell -File` can read (absolute
+    /// Windows path, case-insensitive). File copy does not see it, nor does
+    /// [`Simulator::file`]: those use the host's file system of
+    /// [`Simulator::put_file`], a separate store for now.
     pub fn register_file(&self, path: &str, contents: impl Into<Vec<u8>>) {
         let mut map = self
             .state
