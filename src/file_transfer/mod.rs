@@ -240,7 +240,8 @@ impl std::fmt::Debug for FetchBuilder<'_> {
 impl Client {
     /// Uploads the local file (or, with [`CopyBuilder::recursive`], directory) `local`
     /// to `remote` on the host, over a runspace pool opened for it. A `remote` that is
-    /// an existing directory receives the file under its own name.
+    /// an existing directory receives the file under its own name. Await the builder
+    /// (or call [`CopyBuilder::run`], whose docs give the errors and cancel safety).
     pub fn copy(&self, local: impl AsRef<Path>, remote: impl Into<String>) -> CopyBuilder<'static> {
         CopyBuilder {
             via: Via::Client(self.clone()),
@@ -252,7 +253,8 @@ impl Client {
 
     /// Downloads the host's file (or, with [`FetchBuilder::recursive`], directory)
     /// `remote` to `local`, over a runspace pool opened for it. A `local` that is an
-    /// existing directory receives the file under its remote name.
+    /// existing directory receives the file under its remote name. Await the builder
+    /// (or call [`FetchBuilder::run`], whose docs give the errors and cancel safety).
     pub fn fetch(
         &self,
         remote: impl Into<String>,
