@@ -633,7 +633,10 @@ impl Simulator {
     }
 
     /// The contents of the simulated file at `path` (Windows rules: `C:\x\y.txt`,
-    /// case-insensitive), or `None` when there is no such file.
+    /// case-insensitive), or `None` when there is no such file. Give the full path: a
+    /// relative one is taken from `C:\`, while a client's relative remote path is the
+    /// session's directory (`C:\Users\<user>\Documents`); a transfer's
+    /// `TransferSummary::destination` is the full path to ask for.
     pub fn file(&self, path: &str) -> Option<Vec<u8>> {
         let p = normalize(path, "C:\\").ok()?;
         let (mut r, _) = self.files().open_read(&p).ok()?;
