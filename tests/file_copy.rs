@@ -559,3 +559,19 @@ async fn fetch_into_a_missing_local_directory_names_that_directory() {
     client.shutdown().await;
     assert_eq!(sim.counters().open_shells, 0);
 }
+
+#[tokio::test]
+async fn the_files_type_shows_on_every_host_can_be_fetched() {
+    let (sim, client) = setup().await;
+    let hosts = r"C:\Windows\System32\drivers\etc\hosts";
+    let typed = within(10, client.run("type", &[hosts])).await.unwrap();
+    assert_eq!(typed.code, Some(0));
+    assert_eq!(sim.file(hosts).as_deref(), Some(&typed.stdout[..]));
+    let dir = scratch("builtin");
+    let got = within(10, client.fetch(hosts, dir.join("hosts")))
+        .await
+        .unwrap();
+    assert_eq!(got.bytes, typed.stdout.len() as u64);
+    assert_eq!(std::fs::read(dir.join("hosts")).unwrap(), typed.stdout);
+    client.shutdown().await;
+}

@@ -280,6 +280,20 @@ impl Files {
         ] {
             let _ = f.create_dir_all(d);
         }
+        // The files `type` shows on every host, so that fetch finds them too.
+        for path in [
+            "C:\\Windows\\win.ini",
+            "C:\\Windows\\System32\\drivers\\etc\\hosts",
+            "C:\\sim\\hello.txt",
+        ] {
+            if let (Some(bytes), Some(dir)) = (
+                crate::winrs::builtin_file(&path.to_ascii_lowercase()),
+                parent(path),
+            ) {
+                let _ = f.create_dir_all(dir);
+                let _ = f.insert_file(path, Content::Mem(bytes.to_vec()));
+            }
+        }
         f
     }
 
