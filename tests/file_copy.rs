@@ -534,3 +534,44 @@ async fn cancel_at_random_points_leaves_nothing_partial() {
     assert_eq!(sim.file(r"C:\Data\big.bin").unwrap(), data);
     within(10, pool.close()).await.unwrap();
 }
+
+#[tokio::test]
+async fn fetch_into_a_missing_local_directory_names_that_directory() {
+    let (sim, client) = setup().await;
+    sim.put_file(r"C:\data\a.txt", b"a").unwrap();
+    let dir = scratch("missing-dest");
+    let missing = dir.join("no-such-dir");
+    let e = within(10, client.fetch(r"C:\data\a.txt", missing.join("a.txt")))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        e.transfer_kind(),
+        Some(TransferErrorKind::LocalNotFound),
+        "{e}"
+    );
+    // The error names the directory the user gave, not the temporary file.
+    match &e {
+        Error::Transfer { path, .. } => assert_eq!(path, &missing.display().to_string()),
+        other => panic!("not a transfer error: {other:?}"),
+    }
+    assert!(!e.to_string().contains(".tw-"), "{e}");
+    assert!(!missing.exists());
+    client.shutdown().await;
+    assert_eq!(sim.counters().open_shells, 0);
+}
+
+#[tokio::test]
+async fn the_files_type_shows_on_every_host_can_be_fetched() {
+    let (sim, client) = setup().await;
+    let hosts = r"C:\Windows\System32\drivers\etc\hosts";
+    let typed = within(10, client.run("type", &[hosts])).await.unwrap();
+    assert_eq!(typed.code, Some(0));
+    assert_eq!(sim.file(hosts).as_deref(), Some(&typed.stdout[..]));
+    let dir = scratch("builtin");
+    let got = within(10, client.fetch(hosts, dir.join("hosts")))
+        .await
+        .unwrap();
+    assert_eq!(got.bytes, typed.stdout.len() as u64);
+    assert_eq!(std::fs::read(dir.join("hosts")).unwrap(), typed.stdout);
+    client.shutdown().await;
+}

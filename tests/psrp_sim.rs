@@ -888,3 +888,51 @@ async fn the_server_counts_the_free_runspaces_of_the_pool() {
     assert_eq!(free, 1);
     pool.close().await.unwrap();
 }
+
+#[tokio::test]
+async fn get_process_reads_the_ids_and_counters_of_the_process_table() {
+    #[derive(Debug, serde::Deserialize)]
+    #[serde(rename_all = "PascalCase")]
+    struct P {
+        name: String,
+        id: i64,
+        handles: i64,
+    }
+    let (sim, c) = setup().await;
+    let pool = within(10, c.runspace_pool().open()).await.unwrap();
+    // Win32_Process holds ProcessId 4 for System, as Windows does.
+    let got = within(
+        10,
+        pool.pipeline()
+            .command("Get-Process")
+            .param("Id", 4)
+            .invoke_as::<P>(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(got.output.len(), 1, "{:?}", got.errors);
+    assert_eq!(
+        (got.output[0].name.as_str(), got.output[0].id),
+        ("System", 4)
+    );
+    assert!(got.output[0].handles > 0, "{:?}", got.output[0]);
+    // Each svchost its own id, as Get-Process shows them.
+    let got = within(
+        10,
+        pool.pipeline()
+            .command("Get-Process")
+            .param("Name", "svchost")
+            .invoke_as::<P>(),
+    )
+    .await
+    .unwrap();
+    let mut ids: Vec<i64> = got.output.iter().map(|p| p.id).collect();
+    assert!(ids.len() > 1, "{ids:?}");
+    assert!(ids.iter().all(|&i| i > 0), "{ids:?}");
+    ids.sort_unstable();
+    ids.dedup();
+    assert_eq!(ids.len(), got.output.len());
+    pool.close().await.unwrap();
+    c.shutdown().await;
+    assert_eq!(sim.counters().open_shells, 0);
+}

@@ -240,7 +240,8 @@ impl std::fmt::Debug for FetchBuilder<'_> {
 impl Client {
     /// Uploads the local file (or, with [`CopyBuilder::recursive`], directory) `local`
     /// to `remote` on the host, over a runspace pool opened for it. A `remote` that is
-    /// an existing directory receives the file under its own name.
+    /// an existing directory receives the file under its own name. Await the builder
+    /// (or call [`CopyBuilder::run`], whose docs give the errors and cancel safety).
     pub fn copy(&self, local: impl AsRef<Path>, remote: impl Into<String>) -> CopyBuilder<'static> {
         CopyBuilder {
             via: Via::Client(self.clone()),
@@ -252,7 +253,8 @@ impl Client {
 
     /// Downloads the host's file (or, with [`FetchBuilder::recursive`], directory)
     /// `remote` to `local`, over a runspace pool opened for it. A `local` that is an
-    /// existing directory receives the file under its remote name.
+    /// existing directory receives the file under its remote name. Await the builder
+    /// (or call [`FetchBuilder::run`], whose docs give the errors and cancel safety).
     pub fn fetch(
         &self,
         remote: impl Into<String>,
@@ -450,7 +452,8 @@ impl<'a> FetchBuilder<'a> {
     /// [`Error::Transfer`] with [`TransferErrorKind::RemoteNotFound`],
     /// `RemoteIsDirectory` (not recursive), `AccessDenied`, `AlreadyExists` (no
     /// overwrite), `PathRefused` (a UNC/device path, or a name from the host that would
-    /// leave the destination), `Io` (local); [`Error::HashMismatch`];
+    /// leave the destination), `LocalNotFound` (the destination's directory, named in
+    /// the error), `Io` (local); [`Error::HashMismatch`];
     /// [`Error::Cancelled`]; PSRP and transport errors.
     ///
     /// # Cancel safety
@@ -628,6 +631,19 @@ fn local_error(path: &Path, e: std::io::Error) -> Error {
         _ => TransferErrorKind::Io,
     };
     transfer(kind, &path.display().to_string(), &e.to_string())
+}
+
+/// The error of creating the temporary file in `dir`: it names the destination's
+/// directory (what the user gave), not the temporary name.
+fn temp_open_error(dir: &Path, e: std::io::Error) -> Error {
+    if e.kind() == std::io::ErrorKind::NotFound {
+        return transfer(
+            TransferErrorKind::LocalNotFound,
+            &dir.display().to_string(),
+            "the destination's directory does not exist",
+        );
+    }
+    local_error(dir, e)
 }
 
 /// Whether `path` is a UNC or device path (`\\server\share`, `\\.\`, `\\?\`, either
@@ -1193,7 +1209,7 @@ async fn fetch_file(
                         .write(true)
                         .create_new(true)
                         .open(&tmp)
-                        .map_err(|e| local_error(&tmp, e))?;
+                        .map_err(|e| temp_open_error(&dir, e))?;
                     temp.path = Some(tmp);
                     file = Some(f);
                     dest = Some(target);

@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 use std::time::Duration;
 
 use serde::ser::{Serialize, SerializeMap, Serializer};
-use tokio_winrm::{EndpointReference, Error, IdentifyResponse, Instance, Value};
+use tokio_winrm::{EndpointReference, Error, IdentifyResponse, Instance, TransferErrorKind, Value};
 use wsman_protocol::envelope::SelectorValue;
 
 /// Prints an Identify response.
@@ -412,6 +412,20 @@ pub fn hint(e: &Error, cx: &HintContext<'_>) -> Option<String> {
              --os-roots (if the CA is installed there), or pin the certificate with --pin \
              SHA256 after checking its fingerprint on the host"
             .to_string(),
+        Error::Config(m) if m.contains("must start with http:// or https://") => {
+            "write the endpoint as a URL: http://HOST:5985/wsman (plain HTTP, messages \
+             sealed by NTLM or Kerberos) or https://HOST:5986/wsman"
+                .to_string()
+        }
+        Error::Transfer { kind, .. } => match kind {
+            TransferErrorKind::LocalIsDirectory | TransferErrorKind::RemoteIsDirectory => {
+                "to copy a directory tree, pass -r".to_string()
+            }
+            TransferErrorKind::PathRefused => "UNC and device paths reach other machines with \
+                 your credentials; pass --allow-unc to allow them"
+                .to_string(),
+            _ => return None,
+        },
         _ => return None,
     };
     Some(format!("hint: {text}"))
@@ -482,6 +496,28 @@ mod tests {
         };
         assert!(!e.is_unknown_ca());
         assert_eq!(hint(&e, &cx("https://h:5986/wsman", "negotiate")), None);
+    }
+
+    #[test]
+    fn transfer_and_endpoint_hints_name_the_flags() {
+        let t = |kind| Error::Transfer {
+            kind,
+            path: r"C:\x".into(),
+            message: String::new(),
+        };
+        let c = cx("http://h:5985/wsman", "ntlm");
+        for kind in [
+            TransferErrorKind::LocalIsDirectory,
+            TransferErrorKind::RemoteIsDirectory,
+        ] {
+            assert!(hint(&t(kind), &c).unwrap().contains("-r"));
+        }
+        let h = hint(&t(TransferErrorKind::PathRefused), &c).unwrap();
+        assert!(h.contains("--allow-unc"), "{h}");
+        assert!(hint(&t(TransferErrorKind::RemoteNotFound), &c).is_none());
+        let e = Error::Config("endpoint \"host:5985\" must start with http:// or https://".into());
+        let h = hint(&e, &cx("host:5985", "negotiate")).unwrap();
+        assert!(h.contains("http://HOST:5985/wsman"), "{h}");
     }
 
     #[test]

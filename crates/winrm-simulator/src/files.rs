@@ -280,6 +280,20 @@ impl Files {
         ] {
             let _ = f.create_dir_all(d);
         }
+        // The files `type` shows on every host, so that fetch finds them too.
+        for path in [
+            "C:\\Windows\\win.ini",
+            "C:\\Windows\\System32\\drivers\\etc\\hosts",
+            "C:\\sim\\hello.txt",
+        ] {
+            if let (Some(bytes), Some(dir)) = (
+                crate::winrs::builtin_file(&path.to_ascii_lowercase()),
+                parent(path),
+            ) {
+                let _ = f.create_dir_all(dir);
+                let _ = f.insert_file(path, Content::Mem(bytes.to_vec()));
+            }
+        }
         f
     }
 
@@ -633,7 +647,10 @@ impl Simulator {
     }
 
     /// The contents of the simulated file at `path` (Windows rules: `C:\x\y.txt`,
-    /// case-insensitive), or `None` when there is no such file.
+    /// case-insensitive), or `None` when there is no such file. Give the full path: a
+    /// relative one is taken from `C:\`, while a client's relative remote path is the
+    /// session's directory (`C:\Users\<user>\Documents`); a transfer's
+    /// `TransferSummary::destination` is the full path to ask for.
     pub fn file(&self, path: &str) -> Option<Vec<u8>> {
         let p = normalize(path, "C:\\").ok()?;
         let (mut r, _) = self.files().open_read(&p).ok()?;
@@ -700,7 +717,9 @@ impl Simulator {
     }
 
     /// Puts a file on the simulated host (its directories are created), replacing one
-    /// that is there.
+    /// that is there. File copy (`Client::copy` / `Client::fetch`) and
+    /// [`Simulator::file`] see it; `type`, `Get-Item` and `powershell -File` read the
+    /// separate store of [`Simulator::register_file`].
     ///
     /// # Errors
     /// A directory at `path`, an unusable path, or an I/O error of the backing directory.

@@ -13,8 +13,12 @@
 //!
 //! Start a [`Simulator`], give it what your code expects to find on the host
 //! ([`Simulator::register_class`] for WMI classes and instances,
-//! [`Simulator::register_command`] for programs, [`Simulator::register_file`] for
-//! files), make it misbehave where you want to see your error handling
+//! [`Simulator::register_command`] for programs, [`Simulator::put_file`] for files
+//! that file copy (`Client::copy` / `Client::fetch`) reaches and [`Simulator::file`]
+//! reads back, [`Simulator::register_file`] for files that `type`, `Get-Item` and
+//! `powershell -File` read: for now these are two separate stores, so a file put with
+//! one is not seen through the other; the host's standard files, such as
+//! `C:\Windows\System32\drivers\etc\hosts`, are in both), make it misbehave where you want to see your error handling
 //! ([`Simulator::inject`]), point your code's `tokio_winrm::Client` at
 //! [`Simulator::endpoint`], then assert on what your code returned, on what it sent
 //! ([`Simulator::requests`]) and on what it left behind ([`Simulator::counters`]).

@@ -207,14 +207,19 @@ impl Registry {
         if let Some(f) = map.get(&key) {
             return Some(f.clone());
         }
-        let builtin: &[u8] = match key.as_str() {
-            "c:\\windows\\win.ini" => b"; for 16-bit app support\r\n[fonts]\r\n[extensions]\r\n[mci extensions]\r\n[files]\r\n[Mail]\r\nMAPI=1\r\n",
-            "c:\\windows\\system32\\drivers\\etc\\hosts" => b"# Simulated hosts file.\r\n127.0.0.1       localhost\r\n::1             localhost\r\n",
-            "c:\\sim\\hello.txt" => b"hello from the simulator\r\n",
-            _ => return None,
-        };
-        Some(builtin.to_vec())
+        builtin_file(&key).map(<[u8]>::to_vec)
     }
+}
+
+/// The contents of a file every simulated host has, by lower-case absolute path (also
+/// put on the host's file system that file copy reaches, `files.rs`).
+pub(crate) fn builtin_file(key: &str) -> Option<&'static [u8]> {
+    Some(match key {
+        "c:\\windows\\win.ini" => b"; for 16-bit app support\r\n[fonts]\r\n[extensions]\r\n[mci extensions]\r\n[files]\r\n[Mail]\r\nMAPI=1\r\n",
+        "c:\\windows\\system32\\drivers\\etc\\hosts" => b"# Simulated hosts file.\r\n127.0.0.1       localhost\r\n::1             localhost\r\n",
+        "c:\\sim\\hello.txt" => b"hello from the simulator\r\n",
+        _ => return None,
+    })
 }
 
 /// The WinRS state of a simulator.
@@ -468,8 +473,10 @@ impl Simulator {
             .push(name.to_string());
     }
 
-    /// Adds a file that `type` and `powershell -File` can read (absolute Windows path,
-    /// case-insensitive).
+    /// Adds a file that `type`, `Get-Item` and `powershell -File` can read (absolute
+    /// Windows path, case-insensitive). File copy does not see it, nor does
+    /// [`Simulator::file`]: those use the host's file system of
+    /// [`Simulator::put_file`], a separate store for now.
     pub fn register_file(&self, path: &str, contents: impl Into<Vec<u8>>) {
         let mut map = self
             .state

@@ -870,9 +870,10 @@ async fn get_process(ctx: CmdletContext, state: Arc<State>) -> Result<(), ErrorR
             .filter_map(PsValue::as_i64)
             .collect()
     });
+    // Typed (UInt32, ...) or text: the class holds its values typed.
     let int = |inst: &crate::soap::Instance, p: &str| {
-        inst.get_str(p)
-            .and_then(|s| s.trim().parse::<i64>().ok())
+        inst.get(p)
+            .and_then(crate::soap::Value::as_i64)
             .unwrap_or(0)
     };
     let mut out = Vec::new();
