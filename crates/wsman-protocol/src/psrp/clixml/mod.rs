@@ -2,6 +2,7 @@
 //! a bounded reader, a writer, and serde between values and the caller's types.
 
 mod de;
+mod de_common;
 mod escape;
 mod fast;
 mod reader;
