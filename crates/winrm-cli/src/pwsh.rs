@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use futures_util::StreamExt;
 use serde_json::{Map, Value as Json};
-use tokio_winrm::psrp::{PipelineEnd, PsEvent, PsObject, PsValue};
+use tokio_winrm::psrp::{ErrorRecord, PipelineEnd, PsEvent, PsObject, PsValue};
 use tokio_winrm::{CancelReason, Client};
 
 use crate::Failure;
@@ -79,10 +79,7 @@ pub async fn run(
             }
             Ok(PsEvent::Error(e)) => {
                 errors += 1;
-                eprintln!("ERROR: {}", e.message);
-                if let Some(p) = &e.position_message {
-                    eprintln!("{p}");
-                }
+                print_error(&e);
             }
             Ok(PsEvent::Warning(r)) => eprintln!("WARNING: {}", r.message),
             Ok(PsEvent::Verbose(r)) => eprintln!("VERBOSE: {}", r.message),
@@ -116,10 +113,7 @@ pub async fn run(
         Some(PipelineEnd::Completed) if errors == 0 => ExitCode::SUCCESS,
         Some(PipelineEnd::Completed) => ExitCode::from(1),
         Some(PipelineEnd::Failed(e)) => {
-            eprintln!("ERROR: {}", e.message);
-            if let Some(p) = &e.position_message {
-                eprintln!("{p}");
-            }
+            print_error(&e);
             ExitCode::from(1)
         }
         Some(PipelineEnd::Stopped {
@@ -233,6 +227,28 @@ pub fn text(v: &PsValue) -> String {
             None => other.as_str().unwrap_or_default().to_string(),
         },
     }
+}
+
+/// Prints an error record on stderr: its message, where it happened, and a hint when
+/// the script asked for input this tool cannot give.
+fn print_error(e: &ErrorRecord) {
+    eprintln!("ERROR: {}", e.message);
+    if let Some(p) = &e.position_message {
+        eprintln!("{p}");
+    }
+    if let Some(h) = error_hint(e) {
+        eprintln!("{h}");
+    }
+}
+
+/// A `hint:` line for an error record, if one helps.
+fn error_hint(e: &ErrorRecord) -> Option<&'static str> {
+    // The message of tokio_winrm::psrp::NotInteractive, as the host call's answer or as
+    // the script's error once PowerShell wrapped it.
+    e.message.contains("The host is not interactive").then_some(
+        "hint: winrm pwsh does not answer prompts (Read-Host, Get-Credential, confirmations); \
+         pass the values as parameters or variables in the script, or add -Confirm:$false",
+    )
 }
 
 /// Output rows: consecutive objects with the same properties form one table; other
@@ -524,6 +540,22 @@ mod tests {
             t.render(),
             "\nHandles WS(K) CPU(s) Id  ProcessName\n------- ----- ------ --  -----------\n420     10240 1.5    812 svchost\n\n"
         );
+    }
+
+    #[test]
+    fn a_prompt_the_tool_cannot_answer_gets_a_hint() {
+        let call = ErrorRecord::new(
+            "The host is not interactive: ReadLine cannot be answered (tokio-winrm runs without a user; install a PsHost to answer host calls).",
+            "HostNotInteractive",
+            tokio_winrm::psrp::ErrorCategory::NotImplemented,
+        );
+        assert!(error_hint(&call).is_some_and(|h| h.contains("Read-Host")));
+        let other = ErrorRecord::new(
+            "Cannot find path",
+            "PathNotFound",
+            tokio_winrm::psrp::ErrorCategory::ObjectNotFound,
+        );
+        assert_eq!(error_hint(&other), None);
     }
 
     #[test]
