@@ -224,29 +224,6 @@ impl<'de> de::Deserializer<'de> for &'de PsValue {
         }
     }
 
-    fn deserialize_i8<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value> {
-        self.deserialize_i64(visitor)
-    }
-    fn deserialize_i16<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value> {
-        self.deserialize_i64(visitor)
-    }
-    fn deserialize_i32<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value> {
-        self.deserialize_i64(visitor)
-    }
-    fn deserialize_i64<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value> {
-        match integer(self) {
-            Some(n) if n < 0 => match i64::try_from(n) {
-                Ok(n) => visitor.visit_i64(n),
-                Err(_) => visitor.visit_i128(n),
-            },
-            Some(n) => match u64::try_from(n) {
-                Ok(n) => visitor.visit_u64(n),
-                Err(_) => visitor.visit_i128(n),
-            },
-            None => self.deserialize_any(visitor),
-        }
-    }
-
     fn deserialize_seq<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value> {
         match self {
             PsValue::Null => visitor.visit_seq(Seq { items: [].iter() }),
@@ -292,7 +269,7 @@ impl<'de> de::Deserializer<'de> for &'de PsValue {
         }
     }
 
-    common_deserialize_methods!(float);
+    common_deserialize_methods!(integer, float);
 }
 
 fn kind(v: &PsValue) -> &'static str {

@@ -1,12 +1,34 @@
 //! The `serde::Deserializer` methods that read CLIXML values the same way whether the
 //! value is owned ([`PsValue`](super::PsValue), `de.rs`) or borrowed from the message
-//! (`fast.rs`): unsigned integers through `deserialize_i64`, floats through the
+//! (`fast.rs`): integers through `deserialize_i64`, floats through the
 //! module's float reader, and the forms CLIXML has no own element for.
 
-/// Expands to those methods inside an `impl Deserializer<'de>`; `$float` reads a float
-/// from `self` (`Option<f64>`).
+/// Expands to those methods inside an `impl Deserializer<'de>`; `$int` reads an integer
+/// from `self` (`Option<i128>`), `$float` a float (`Option<f64>`).
 macro_rules! common_deserialize_methods {
-    ($float:path) => {
+    ($int:path, $float:path) => {
+        fn deserialize_i8<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value> {
+            self.deserialize_i64(visitor)
+        }
+        fn deserialize_i16<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value> {
+            self.deserialize_i64(visitor)
+        }
+        fn deserialize_i32<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value> {
+            self.deserialize_i64(visitor)
+        }
+        fn deserialize_i64<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value> {
+            match $int(self) {
+                Some(n) if n < 0 => match i64::try_from(n) {
+                    Ok(n) => visitor.visit_i64(n),
+                    Err(_) => visitor.visit_i128(n),
+                },
+                Some(n) => match u64::try_from(n) {
+                    Ok(n) => visitor.visit_u64(n),
+                    Err(_) => visitor.visit_i128(n),
+                },
+                None => self.deserialize_any(visitor),
+            }
+        }
         fn deserialize_u8<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value> {
             self.deserialize_i64(visitor)
         }

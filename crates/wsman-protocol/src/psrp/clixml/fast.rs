@@ -562,29 +562,6 @@ impl<'de> de::Deserializer<'de> for &'de Val<'de> {
         }
     }
 
-    fn deserialize_i8<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value> {
-        self.deserialize_i64(visitor)
-    }
-    fn deserialize_i16<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value> {
-        self.deserialize_i64(visitor)
-    }
-    fn deserialize_i32<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value> {
-        self.deserialize_i64(visitor)
-    }
-    fn deserialize_i64<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value> {
-        match int_of(self) {
-            Some(n) if n < 0 => match i64::try_from(n) {
-                Ok(n) => visitor.visit_i64(n),
-                Err(_) => visitor.visit_i128(n),
-            },
-            Some(n) => match u64::try_from(n) {
-                Ok(n) => visitor.visit_u64(n),
-                Err(_) => visitor.visit_i128(n),
-            },
-            None => self.deserialize_any(visitor),
-        }
-    }
-
     fn deserialize_seq<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value> {
         match self {
             Val::Prim(PsValue::Null) => visitor.visit_seq(Seq { items: [].iter() }),
@@ -627,7 +604,7 @@ impl<'de> de::Deserializer<'de> for &'de Val<'de> {
         }
     }
 
-    common_deserialize_methods!(float_of);
+    common_deserialize_methods!(int_of, float_of);
 }
 
 #[cfg(test)]
