@@ -15,6 +15,8 @@
 #   W1_RS_OPS [2000/500] W4_RS_RUNS [50/20] NTLM_PROBE_OPS [20/10] (winrm-rs)
 #   PSRP: W4B_RUNS [200/50] W7_SEQ [2000/500] W7_CONC [4000/1000] W7_PEER_SEQ [200/50]
 #   W7_PEER_CONC [400/100] W7_OBJECTS [20000/5000]
+#   File copy: FC_MIB [64/16] (each way, tokio-winrm and pypsrp); FANOUT=0 skips the
+#   `winrm run --hosts` row (1,000 hosts over 8 simulators)
 #   OUT=file (default BENCHMARKS.md), VENV=dir (default ~/.cache/tokio-winrm-bench-venv)
 #   RS_SCRATCH=dir (default ~/.cache/winrm-rs-scratch): where the winrm-rs peer
 #   (bench/peers/winrm-rs, winrm-rs pinned in its Cargo.toml) is copied and built, with
@@ -44,6 +46,7 @@ W7_CONC=${W7_CONC:-$(q 4000 1000)}
 W7_PEER_SEQ=${W7_PEER_SEQ:-$(q 200 50)}
 W7_PEER_CONC=${W7_PEER_CONC:-$(q 400 100)}
 W7_OBJECTS=${W7_OBJECTS:-$(q 20000 5000)}
+FC_MIB=${FC_MIB:-$(q 64 16)}
 CEILING_SECS=${CEILING_SECS:-$(q 4 2)}
 CALLGRIND_OPS=${CALLGRIND_OPS:-$(q 200 50)}
 CALLGRIND_W2_MIB=${CALLGRIND_W2_MIB:-$(q 8 2)}
@@ -245,6 +248,14 @@ for i in $(seq "$W5_ENDPOINTS"); do
     URLS="$URLS${URLS:+,}$SIM_URL"
 done
 run w5.rust "$BIN/bench_client" w5 "$URLS" "$W5_PER" "$W5_SECS"
+
+if [ "${FANOUT:-1}" != 0 ]; then
+    say "W5 from the command line: winrm run --hosts, 1,000 hosts over 8 simulators"
+    run fanout.rust env JSON=1 bash "$ROOT/bench/fanout_memory.sh" "$BIN/../winrm"
+fi
+
+say "File copy and fetch: $FC_MIB MiB each way against pypsrp"
+run fc env JSON=1 SIZE_MIB="$FC_MIB" "$PY" "$ROOT/bench/file_copy.py" "$BIN/../winrm"
 
 CG_FILE=""
 if [ "$CALLGRIND_OPS" != 0 ] && command -v valgrind > /dev/null; then

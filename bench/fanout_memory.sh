@@ -10,6 +10,9 @@
 #       the client under valgrind's massif instead: peak heap (requested bytes plus
 #       malloc's overhead, no stacks) at concurrency 64 minus at 8, over 56; repeatable
 #       where RSS is not (RSS also counts freed memory malloc keeps, per thread arena)
+#   JSON=1 bash bench/fanout_memory.sh [WINRM_BINARY]
+#       one round, printed as one JSON line (bench/compare.sh's fan-out row): wall time
+#       and peak RSS of the 1,000 hosts at concurrency 8 and 64, and kB per host in flight
 set -euo pipefail
 target="${CARGO_TARGET_DIR:-$HOME/.cache/tokio-winrm-target}"
 winrm="${1:-$target/debug/winrm}"
@@ -39,6 +42,21 @@ if [[ -n "${MASSIF:-}" ]]; then
         p="$(heap "$dir/massif.64")"
         echo "round $round (massif): peak heap at concurrency 8 $((b / 1024)) kB, 64 $((p / 1024)) kB: $(((p - b) / 56 / 1024)).$(((p - b) / 56 % 1024 * 10 / 1024)) kB per host in flight ($(grep -c '"exit_code":0' "$dir/out") of 1000 exited 0)"
     done
+    exit 0
+fi
+if [[ -n "${JSON:-}" ]]; then
+    now() { date +%s.%N; }
+    for c in 8 64; do
+        t0="$(now)"
+        "$winrm" "${auth[@]}" --json --report-peak-rss run --hosts "$dir/hosts" --concurrency "$c" -- echo hi >"$dir/out$c" 2>"$dir/err$c"
+        t1="$(now)"
+        eval "wall$c=$(awk -v a="$t0" -v b="$t1" 'BEGIN{printf "%.3f", b - a}')"
+        eval "ok$c=$(grep -c '"exit_code":0' "$dir/out$c" || true)"
+    done
+    b="$(peak "$dir/err8")"
+    p="$(peak "$dir/err64")"
+    printf '{"workload":"fanout_cli","hosts":1000,"endpoints":8,"wall_s_8":%s,"wall_s_64":%s,"peak_kb_8":%s,"peak_kb_64":%s,"kb_per_host":%s,"ok_8":%s,"ok_64":%s}\n' \
+        "$wall8" "$wall64" "$b" "$p" "$(awk -v p="$p" -v b="$b" 'BEGIN{printf "%.1f", (p - b) / 56}')" "$ok8" "$ok64"
     exit 0
 fi
 for round in 1 2 3; do

@@ -5,7 +5,10 @@ against one standalone `winrm sim` (release) on loopback. Prints a Markdown tabl
 MB/s (wall) and client CPU ms per MB, and the ratios.
 
 Usage: python bench/file_copy.py WINRM_BINARY   (pypsrp importable; SIZE_MIB optional)
+       JSON=1 python bench/file_copy.py WINRM_BINARY   one JSON line instead (bench/compare.sh)
 """
+
+import json
 
 import hashlib
 import os
@@ -80,13 +83,22 @@ sim.terminate()
 sim.wait()
 
 mb = size / 1e6
-print("| client, direction | MB/s | client CPU ms/MB |")
-print("| --- | ---: | ---: |")
-for k, (wall, c) in rows.items():
-    print("| %s | %.1f | %.2f |" % (k, mb / wall, 1000 * c / mb))
-for d in ("up", "down"):
-    (tw, tc), (pw, pc) = rows["tokio-winrm " + d], rows["pypsrp " + d]
-    print("| ratio %s (tokio-winrm / pypsrp) | %.1fx | %.1fx less CPU |" % (d, pw / tw, pc / tc))
+if os.environ.get("JSON") == "1":
+    line = {"workload": "file_copy", "mib": size >> 20}
+    for k, (wall, c) in rows.items():
+        who, d = k.split(" ")
+        key = ("rust" if who == "tokio-winrm" else who) + "_" + d
+        line[key + "_wall_s"] = round(wall, 4)
+        line[key + "_cpu_s"] = round(c, 4)
+    print(json.dumps(line))
+else:
+    print("| client, direction | MB/s | client CPU ms/MB |")
+    print("| --- | ---: | ---: |")
+    for k, (wall, c) in rows.items():
+        print("| %s | %.1f | %.2f |" % (k, mb / wall, 1000 * c / mb))
+    for d in ("up", "down"):
+        (tw, tc), (pw, pc) = rows["tokio-winrm " + d], rows["pypsrp " + d]
+        print("| ratio %s (tokio-winrm / pypsrp) | %.1fx | %.1fx less CPU |" % (d, pw / tw, pc / tc))
 for f in os.listdir(work):
     os.remove(os.path.join(work, f))
 os.rmdir(work)
