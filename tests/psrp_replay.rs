@@ -789,3 +789,183 @@ async fn another_client_connects_to_a_disconnected_pool_and_reads_its_pipeline()
     assert_eq!(last_state(&evs), &PipelineEnd::Completed);
     close_and_finish(&replay, pool, &c).await;
 }
+
+/// pypsrp's fixed RSA key of these recordings (`fixtures/psrp/pypsrp_exchange_key.pem`,
+/// see `fixtures/SOURCES.md`): with it this client's PUBLIC_KEY is the recorded one and
+/// the recorded ENCRYPTED_SESSION_KEY unwraps to the session key Windows made.
+fn pypsrp_exchange_key() -> tokio_winrm::psrp::ExchangeKey {
+    use base64::Engine as _;
+    let pem = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/psrp/pypsrp_exchange_key.pem"),
+    )
+    .expect("the key fixture");
+    let body: String = pem.lines().filter(|l| !l.starts_with("-----")).collect();
+    let der = base64::engine::general_purpose::STANDARD
+        .decode(body)
+        .expect("PEM base64");
+    tokio_winrm::psrp::ExchangeKey::from_pkcs1_der(&der).expect("an RSA key")
+}
+
+/// The CREATE_PIPELINE among `requests`' PSRP payloads.
+fn create_pipeline_in(requests: &[String]) -> wsman_protocol::psrp::messages::CreatePipeline {
+    let create = client_messages(requests)
+        .into_iter()
+        .find(|m| m.message_type == MessageType::CreatePipeline)
+        .expect("CREATE_PIPELINE");
+    match wsman_protocol::psrp::messages::ClientMessage::decode(&create).unwrap() {
+        wsman_protocol::psrp::messages::ClientMessage::CreatePipeline(p) => *p,
+        other => panic!("{other:?}"),
+    }
+}
+
+fn ciphertext(v: &PsValue) -> Vec<u8> {
+    match v {
+        PsValue::SecureString(s) => s.ciphertext().to_vec(),
+        other => panic!("not a SecureString: {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn key_exchange_secure_strings_and_several_statements_in_one_pipeline() {
+    use secrecy::ExposeSecret as _;
+    let rec = recorded::load_psrp("test_psrp_multiple_commands");
+    let replay = start_raised(&rec).await;
+    let c = replay.client(PT20S);
+    let pool = open(
+        &replay,
+        c.runspace_pool().exchange_key(pypsrp_exchange_key()),
+    )
+    .await;
+    // A SecureString before the exchange cannot be read.
+    let early = pool.decrypt(&tokio_winrm::psrp::EncryptedString::from_ciphertext(vec![0; 16]));
+    assert!(matches!(early, Err(tokio_winrm::Error::State(_))), "{early:?}");
+    // PUBLIC_KEY on the pool's stdin, ENCRYPTED_SESSION_KEY on its output; once.
+    replay
+        .within("exchange", pool.exchange_keys())
+        .await
+        .expect("key exchange");
+    replay
+        .within("exchange again", pool.exchange_keys())
+        .await
+        .expect("no second exchange");
+    let secret = replay
+        .within("secure string", pool.secure_string("Hello World"))
+        .await
+        .expect("a SecureString");
+    let unicode = "こんにちは - actual_x000A_string\nnewline: \u{10437}";
+    let p = replay
+        .within(
+            "start",
+            pool.pipeline()
+                .command("Set-Variable")
+                .param("Name", "sec_string")
+                .param("Value", secret)
+                .statement()
+                .script("[System.Runtime.InteropServices.marshal]::PtrToStringAuto([System.Runtime.InteropServices.marshal]::SecureStringToBSTR($sec_string))")
+                .statement()
+                .command("ConvertTo-SecureString")
+                .param("String", "abc")
+                .switch("AsPlainText")
+                .switch("Force")
+                .statement()
+                .command("Set-Variable")
+                .param("Name", "unicode_string")
+                .param("Value", unicode)
+                .statement()
+                .script("$unicode_string")
+                .statement()
+                .command("cmd.exe")
+                .arg("/c echo hi")
+                .statement()
+                .command("whoami.exe")
+                .statement()
+                .command("Set-Variable")
+                .param("Name", "integer")
+                .param("Value", 123)
+                .statement()
+                .script("$integer")
+                .statement()
+                .command("Get-Service")
+                .param("Name", "winrm")
+                .start(),
+        )
+        .await
+        .expect("start");
+    let evs = events(&replay, p).await;
+    assert_eq!(last_state(&evs), &PipelineEnd::Completed);
+    let out = outputs(&evs);
+    assert_eq!(out.len(), 7, "{evs:?}");
+    assert_eq!(evs.len(), 8, "seven outputs and the state: {evs:?}");
+    // The SecureString sent went through Windows' SecureStringToBSTR intact.
+    assert_eq!(out[0].as_str(), Some("Hello World"));
+    // The one Windows made (ConvertTo-SecureString) decrypts with the exchanged key.
+    let PsValue::SecureString(abc) = &out[1] else {
+        panic!("not a SecureString: {:?}", out[1]);
+    };
+    assert_eq!(pool.decrypt(abc).expect("decrypts").expose_secret(), "abc");
+    // _x005F_ (a literal underscore escape), _x000A_ (a newline) and a surrogate pair
+    // written as two escapes come back as the text sent.
+    assert_eq!(out[2].as_str(), Some(unicode));
+    assert_eq!(out[3].as_str(), Some("hi\""));
+    assert_eq!(out[4].as_str(), Some("win-nnmu24vvkj0\\vagrant"));
+    assert_eq!(out[5], PsValue::I32(123));
+    let svc = out[6].as_object().expect("a ServiceController");
+    assert_eq!(
+        &*svc.type_names,
+        [
+            "System.ServiceProcess.ServiceController",
+            "System.ComponentModel.Component",
+            "System.MarshalByRefObject",
+            "System.Object"
+        ]
+    );
+    assert_eq!(svc.to_string.as_deref(), Some("winrm"));
+    let adapted = |n: &str| svc.adapted.iter().find(|(k, _)| k == n).map(|(_, v)| v);
+    assert_eq!(
+        adapted("DisplayName").and_then(PsValue::as_str),
+        Some("Windows Remote Management (WS-Management)")
+    );
+    assert_eq!(adapted("ServiceName").and_then(PsValue::as_str), Some("winrm"));
+    assert_eq!(adapted("CanStop").and_then(PsValue::as_bool), Some(true));
+    assert_eq!(adapted("CanPauseAndContinue").and_then(PsValue::as_bool), Some(false));
+    assert!(adapted("Site").is_some_and(PsValue::is_null));
+    let extended = |n: &str| svc.extended.iter().find(|(k, _)| k == n).map(|(_, v)| v);
+    assert_eq!(extended("Name").and_then(PsValue::as_str), Some("winrm"));
+    // `<Ref N="RequiredServices" RefId="2">` is the ServicesDependedOn list, with its
+    // TNRef'd type names.
+    let depends: Vec<&str> = adapted("ServicesDependedOn")
+        .and_then(PsValue::as_list)
+        .expect("a list")
+        .iter()
+        .filter_map(PsValue::as_str)
+        .collect();
+    assert_eq!(depends, ["RPCSS", "HTTP"]);
+    assert_eq!(extended("RequiredServices"), adapted("ServicesDependedOn"));
+    let required = extended("RequiredServices")
+        .and_then(PsValue::as_object)
+        .expect("an object");
+    assert!(required.is_type("System.ServiceProcess.ServiceController[]"));
+    assert!(
+        adapted("DependentServices")
+            .and_then(PsValue::as_object)
+            .is_some_and(|o| o.is_type("System.ServiceProcess.ServiceController[]")),
+        "the TNRef'd type names"
+    );
+    replay.within("close", pool.close()).await.expect("close");
+    replay.within("shutdown", c.shutdown()).await;
+    let captured = replay.finish();
+    // The decoded comparison shows a SecureString by its length only: the ciphertexts
+    // themselves must be pypsrp's (same session key, zero IV: deterministic).
+    let ours = create_pipeline_in(&captured.iter().map(|r| r.text()).collect::<Vec<_>>());
+    let theirs = create_pipeline_in(
+        &rec.exchanges
+            .iter()
+            .map(|e| e.request.clone())
+            .collect::<Vec<_>>(),
+    );
+    let sent = ciphertext(&ours.powershell.statements[0][0].args[1].value);
+    assert_eq!(sent, ciphertext(&theirs.powershell.statements[0][0].args[1].value));
+    assert_eq!(sent.len(), 32);
+    assert_eq!(ours.powershell.statements.len(), 10);
+    assert_eq!(ours.powershell, theirs.powershell);
+}

@@ -2,7 +2,7 @@
 //! (`Read-Host`, `Get-Credential`, `$Host.UI.PromptForChoice`, `Write-Host`...;
 //! [MS-PSRP] §2.2.2.27, §3.1.4.6).
 
-use wsman_protocol::psrp::PsValue;
+use wsman_protocol::psrp::{PsValue, SessionKey};
 use wsman_protocol::psrp::messages::{ErrorCategory, ErrorRecord, HostCall, HostMethod};
 
 /// Answers host calls. Install one with
@@ -21,6 +21,25 @@ pub trait PsHost: Send + Sync + 'static {
     /// # Errors
     /// The error record to send back in place of a value.
     fn call(&self, call: &HostCall) -> Result<PsValue, Box<ErrorRecord>>;
+
+    /// As [`PsHost::call`], with the pool's session key, which answers holding a
+    /// SecureString need: `ReadLineAsSecureString` returns
+    /// `PsValue::SecureString(key.encrypt(text))`, `PromptForCredential` a
+    /// [`ps_credential`](super::ps_credential) with such a password ([MS-PSRP]
+    /// §2.2.5.1.24). The pool exchanges the key before calling this for those methods
+    /// (`key` is then `Some`); for others it is `Some` once exchanged. The default calls
+    /// [`PsHost::call`]: override this one in a host that answers with SecureStrings.
+    ///
+    /// # Errors
+    /// The error record to send back in place of a value.
+    fn call_with_session_key(
+        &self,
+        call: &HostCall,
+        key: Option<&SessionKey>,
+    ) -> Result<PsValue, Box<ErrorRecord>> {
+        let _ = key;
+        self.call(call)
+    }
 }
 
 /// The default host: it has no user to ask. Calls that need an answer (`ReadLine`,

@@ -48,6 +48,7 @@ mod event;
 mod host;
 mod pipeline;
 mod pool;
+mod secure;
 mod wire;
 
 pub use disconnect::DisconnectedRunspacePool;
@@ -55,8 +56,12 @@ pub use event::{Invocation, PipelineEnd, PsEvent};
 pub use host::{NotInteractive, PsHost};
 pub use pipeline::{DEFAULT_EVENT_BUFFER, Pipeline, PipelineBuilder};
 pub use pool::{RunspacePool, RunspacePoolBuilder};
+pub use secure::ps_credential;
 pub use wsman_protocol::psrp::messages::{
     ApplicationPrivateData, ErrorCategory, ErrorRecord, HostCall, HostMethod, InformationRecord,
     InformationalRecord, ProgressRecord, ProtocolVersion,
 };
-pub use wsman_protocol::psrp::{Collection, PsObject, PsValue, from_value, to_value};
+pub use wsman_protocol::psrp::clixml::EncryptedString;
+pub use wsman_protocol::psrp::{
+    Collection, ExchangeKey, PsObject, PsValue, SessionKey, from_value, to_value,
+};
