@@ -969,3 +969,164 @@ async fn key_exchange_secure_strings_and_several_statements_in_one_pipeline() {
     assert_eq!(ours.powershell.statements.len(), 10);
     assert_eq!(ours.powershell, theirs.powershell);
 }
+
+/// The script of the merge recording, with the indentation pypsrp sent.
+const STREAMS_SCRIPT: &str = "$DebugPreference = 'Continue'\n            $VerbosePreference = 'Continue'\n            Write-Debug 'debug stream'\n            Write-Verbose 'verbose stream'\n            Write-Error 'error stream'\n            Write-Output 'output stream'\n            Write-Warning 'warning stream'\n            Write-Information 'information stream'\n            ";
+
+#[tokio::test]
+async fn merged_streams_come_as_output_records_then_unmerged_as_their_streams() {
+    let rec = recorded::load_psrp("test_psrp_merge_commands");
+    let replay = start_raised(&rec).await;
+    let c = replay.client(PT20S);
+    let pool = open(&replay, c.runspace_pool()).await;
+    let p = replay
+        .within(
+            "start",
+            pool.pipeline()
+                .script(STREAMS_SCRIPT)
+                .merge_all_to_output()
+                .merge_previous_results()
+                .statement()
+                .script(STREAMS_SCRIPT)
+                .start(),
+        )
+        .await
+        .expect("start");
+    let evs = events(&replay, p).await;
+    // What arrived, in order, as (kind, text).
+    let seen: Vec<(&str, String)> = evs
+        .iter()
+        .map(|e| match e {
+            PsEvent::Output(v) => match v.as_object() {
+                None => ("output", v.as_str().expect("a string").to_string()),
+                Some(o) => (
+                    "output object",
+                    format!(
+                        "{}: {}",
+                        o.type_names[0],
+                        o.to_string.as_deref().unwrap_or_default()
+                    ),
+                ),
+            },
+            PsEvent::Error(r) => ("error", r.message.clone()),
+            PsEvent::Warning(r) => ("warning", r.message.clone()),
+            PsEvent::Verbose(r) => ("verbose", r.message.clone()),
+            PsEvent::Debug(r) => ("debug", r.message.clone()),
+            PsEvent::Information(r) => (
+                "information",
+                r.message_data.as_str().unwrap_or_default().to_string(),
+            ),
+            PsEvent::Progress(r) => ("progress", format!("{} {:?}", r.activity, r.record_type)),
+            PsEvent::State(s) => ("state", format!("{s:?}")),
+            other => ("other", format!("{other:?}")),
+        })
+        .collect();
+    let expected: Vec<(&str, String)> = [
+        ("progress", "Preparing modules for first use. Completed"),
+        // The first statement merged every stream into its output: records as objects.
+        (
+            "output object",
+            "System.Management.Automation.DebugRecord: debug stream",
+        ),
+        (
+            "output object",
+            "System.Management.Automation.VerboseRecord: verbose stream",
+        ),
+        (
+            "output object",
+            "System.Management.Automation.ErrorRecord: error stream",
+        ),
+        ("output", "output stream"),
+        (
+            "output object",
+            "System.Management.Automation.WarningRecord: warning stream",
+        ),
+        (
+            "output object",
+            "System.Management.Automation.InformationRecord: information stream",
+        ),
+        // The second merged nothing: each record on its own stream.
+        ("debug", "debug stream"),
+        ("verbose", "verbose stream"),
+        ("error", "error stream"),
+        ("output", "output stream"),
+        ("warning", "warning stream"),
+        ("information", "information stream"),
+        ("state", "Completed"),
+    ]
+    .into_iter()
+    .map(|(k, t)| (k, t.to_string()))
+    .collect();
+    assert_eq!(seen, expected);
+    // The merged records read as the records they are.
+    let out = outputs(&evs);
+    assert!(ErrorRecord::is_error_record(&out[2]));
+    let merged_error = ErrorRecord::from_value(&out[2]).expect("an error record");
+    let error = evs
+        .iter()
+        .find_map(|e| match e {
+            PsEvent::Error(r) => Some(r),
+            _ => None,
+        })
+        .expect("the error record");
+    for r in [&merged_error, error] {
+        assert_eq!(r.message, "error stream");
+        assert_eq!(
+            r.fully_qualified_error_id.as_deref(),
+            Some("Microsoft.PowerShell.Commands.WriteErrorException")
+        );
+        assert_eq!(r.category, ErrorCategory::NotSpecified);
+        assert_eq!(
+            r.category_message.as_deref(),
+            Some("NotSpecified: (:) [Write-Error], WriteErrorException")
+        );
+        assert_eq!(r.activity.as_deref(), Some("Write-Error"));
+        assert_eq!(r.reason.as_deref(), Some("WriteErrorException"));
+        assert_eq!(
+            r.exception_type.as_deref(),
+            Some("Microsoft.PowerShell.Commands.WriteErrorException")
+        );
+        assert_eq!(
+            r.script_stack_trace.as_deref(),
+            Some("at <ScriptBlock>, <No file>: line 5")
+        );
+    }
+    let merged_info =
+        tokio_winrm::psrp::InformationRecord::from_value(&out[5]).expect("an information record");
+    let info = evs
+        .iter()
+        .find_map(|e| match e {
+            PsEvent::Information(r) => Some(r),
+            _ => None,
+        })
+        .expect("the information record");
+    for (r, thread) in [(&merged_info, "2018-06-13T23:46:27.9270288+00:00"), (info, "2018-06-13T23:46:28.00516+00:00")] {
+        assert_eq!(r.message_data.as_str(), Some("information stream"));
+        assert_eq!(r.source.as_deref(), Some("Write-Information"));
+        assert_eq!(r.time_generated.as_deref(), Some(thread));
+        assert_eq!(r.user.as_deref(), Some("WIN-NNMU24VVKJ0\\vagrant"));
+        assert_eq!(r.computer.as_deref(), Some("WIN-NNMU24VVKJ0"));
+        assert_eq!(r.process_id, Some(2636));
+        assert!(r.tags.is_empty());
+    }
+    // The unmerged records carry invocation info (RemoteStreamOptions
+    // AddInvocationInfo): the debug record names the script it came from.
+    let debug = evs
+        .iter()
+        .find_map(|e| match e {
+            PsEvent::Debug(r) => Some(r),
+            _ => None,
+        })
+        .expect("the debug record");
+    let raw = debug.raw.as_object().expect("an object");
+    assert_eq!(
+        raw.property("InformationalRecord_SerializeInvocationInfo")
+            .and_then(PsValue::as_bool),
+        Some(true)
+    );
+    assert_eq!(
+        raw.property("CommandInfo_Definition").and_then(PsValue::as_str),
+        Some(STREAMS_SCRIPT)
+    );
+    close_and_finish(&replay, pool, &c).await;
+}
