@@ -796,7 +796,8 @@ async fn another_client_connects_to_a_disconnected_pool_and_reads_its_pipeline()
 fn pypsrp_exchange_key() -> tokio_winrm::psrp::ExchangeKey {
     use base64::Engine as _;
     let pem = std::fs::read_to_string(
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/psrp/pypsrp_exchange_key.pem"),
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("fixtures/psrp/pypsrp_exchange_key.pem"),
     )
     .expect("the key fixture");
     let body: String = pem.lines().filter(|l| !l.starts_with("-----")).collect();
@@ -837,8 +838,14 @@ async fn key_exchange_secure_strings_and_several_statements_in_one_pipeline() {
     )
     .await;
     // A SecureString before the exchange cannot be read.
-    let early = pool.decrypt(&tokio_winrm::psrp::EncryptedString::from_ciphertext(vec![0; 16]));
-    assert!(matches!(early, Err(tokio_winrm::Error::State(_))), "{early:?}");
+    let early = pool.decrypt(&tokio_winrm::psrp::EncryptedString::from_ciphertext(vec![
+        0;
+        16
+    ]));
+    assert!(
+        matches!(early, Err(tokio_winrm::Error::State(_))),
+        "{early:?}"
+    );
     // PUBLIC_KEY on the pool's stdin, ENCRYPTED_SESSION_KEY on its output; once.
     replay
         .within("exchange", pool.exchange_keys())
@@ -925,9 +932,15 @@ async fn key_exchange_secure_strings_and_several_statements_in_one_pipeline() {
         adapted("DisplayName").and_then(PsValue::as_str),
         Some("Windows Remote Management (WS-Management)")
     );
-    assert_eq!(adapted("ServiceName").and_then(PsValue::as_str), Some("winrm"));
+    assert_eq!(
+        adapted("ServiceName").and_then(PsValue::as_str),
+        Some("winrm")
+    );
     assert_eq!(adapted("CanStop").and_then(PsValue::as_bool), Some(true));
-    assert_eq!(adapted("CanPauseAndContinue").and_then(PsValue::as_bool), Some(false));
+    assert_eq!(
+        adapted("CanPauseAndContinue").and_then(PsValue::as_bool),
+        Some(false)
+    );
     assert!(adapted("Site").is_some_and(PsValue::is_null));
     let extended = |n: &str| svc.extended.iter().find(|(k, _)| k == n).map(|(_, v)| v);
     assert_eq!(extended("Name").and_then(PsValue::as_str), Some("winrm"));
@@ -964,7 +977,10 @@ async fn key_exchange_secure_strings_and_several_statements_in_one_pipeline() {
             .collect::<Vec<_>>(),
     );
     let sent = ciphertext(&ours.powershell.statements[0][0].args[1].value);
-    assert_eq!(sent, ciphertext(&theirs.powershell.statements[0][0].args[1].value));
+    assert_eq!(
+        sent,
+        ciphertext(&theirs.powershell.statements[0][0].args[1].value)
+    );
     assert_eq!(sent.len(), 32);
     assert_eq!(ours.powershell.statements.len(), 10);
     assert_eq!(ours.powershell, theirs.powershell);
@@ -1100,7 +1116,10 @@ async fn merged_streams_come_as_output_records_then_unmerged_as_their_streams() 
             _ => None,
         })
         .expect("the information record");
-    for (r, thread) in [(&merged_info, "2018-06-13T23:46:27.9270288+00:00"), (info, "2018-06-13T23:46:28.00516+00:00")] {
+    for (r, thread) in [
+        (&merged_info, "2018-06-13T23:46:27.9270288+00:00"),
+        (info, "2018-06-13T23:46:28.00516+00:00"),
+    ] {
         assert_eq!(r.message_data.as_str(), Some("information stream"));
         assert_eq!(r.source.as_deref(), Some("Write-Information"));
         assert_eq!(r.time_generated.as_deref(), Some(thread));
@@ -1125,8 +1144,288 @@ async fn merged_streams_come_as_output_records_then_unmerged_as_their_streams() 
         Some(true)
     );
     assert_eq!(
-        raw.property("CommandInfo_Definition").and_then(PsValue::as_str),
+        raw.property("CommandInfo_Definition")
+            .and_then(PsValue::as_str),
         Some(STREAMS_SCRIPT)
     );
     close_and_finish(&replay, pool, &c).await;
+}
+
+/// The host of the UI recording: answers as pypsrp's mocked host did and keeps every
+/// call it got.
+#[derive(Clone, Default)]
+struct MockedUi {
+    calls: std::sync::Arc<std::sync::Mutex<Vec<(i64, HostMethod, Vec<PsValue>)>>>,
+}
+
+impl PsHost for MockedUi {
+    fn call(&self, call: &HostCall) -> Result<PsValue, Box<ErrorRecord>> {
+        self.call_with_session_key(call, None)
+    }
+
+    fn call_with_session_key(
+        &self,
+        call: &HostCall,
+        key: Option<&tokio_winrm::psrp::SessionKey>,
+    ) -> Result<PsValue, Box<ErrorRecord>> {
+        self.calls
+            .lock()
+            .unwrap()
+            .push((call.call_id, call.method, call.parameters.clone()));
+        let key = || key.expect("the pool exchanged the session key first");
+        Ok(match call.method {
+            HostMethod::ReadLine => "ReadLine response".into(),
+            HostMethod::ReadLineAsSecureString => {
+                PsValue::SecureString(key().encrypt("ReadLineAsSecureString response"))
+            }
+            HostMethod::Prompt => {
+                PsObject::hashtable(vec![("prompt field".into(), "prompt response".into())]).into()
+            }
+            HostMethod::PromptForCredential2 => {
+                tokio_winrm::psrp::ps_credential("username", key().encrypt("password"))
+            }
+            HostMethod::PromptForChoice => PsValue::I32(1),
+            m if m.is_void() => PsValue::Null,
+            other => panic!("the recording has no {other:?} call"),
+        })
+    }
+}
+
+/// The script of the UI recording (`$host.UI` methods one after the other).
+fn ui_script(rec: &recorded::Recording) -> String {
+    let theirs = create_pipeline_in(
+        &rec.exchanges
+            .iter()
+            .map(|e| e.request.clone())
+            .collect::<Vec<_>>(),
+    );
+    let script = theirs.powershell.statements[0][0].cmd.clone();
+    assert!(script.starts_with("$host.UI.ReadLine()\n$host.UI.ReadLineAsSecureString()\n"));
+    script
+}
+
+#[tokio::test]
+async fn an_installed_host_answers_every_ui_call_as_the_recorded_host_did() {
+    use secrecy::ExposeSecret as _;
+    let rec = recorded::load_psrp("test_psrp_pshost_ui_mocked_methods");
+    let replay = start_raised(&rec).await;
+    let c = replay.client(PT20S);
+    let host = MockedUi::default();
+    let pool = open(
+        &replay,
+        c.runspace_pool()
+            .host(host.clone())
+            .exchange_key(pypsrp_exchange_key()),
+    )
+    .await;
+    replay
+        .within("exchange", pool.exchange_keys())
+        .await
+        .expect("key exchange");
+    let p = replay
+        .within("start", pool.pipeline().script(ui_script(&rec)).start())
+        .await
+        .expect("start");
+    let evs = events(&replay, p).await;
+    assert_eq!(last_state(&evs), &PipelineEnd::Completed);
+    // The calls, in order, with their ids (-100: a void call, no answer) and
+    // parameters.
+    let calls = host.calls.lock().unwrap().clone();
+    let methods: Vec<(i64, HostMethod)> = calls.iter().map(|(ci, m, _)| (*ci, *m)).collect();
+    assert_eq!(
+        methods,
+        [
+            (1, HostMethod::ReadLine),
+            (2, HostMethod::ReadLineAsSecureString),
+            (-100, HostMethod::Write1),
+            (-100, HostMethod::Write2),
+            (-100, HostMethod::WriteLine1),
+            (-100, HostMethod::WriteLine2),
+            (-100, HostMethod::WriteLine3),
+            (-100, HostMethod::WriteErrorLine),
+            (-100, HostMethod::WriteDebugLine),
+            (-100, HostMethod::WriteProgress),
+            (-100, HostMethod::WriteProgress),
+            (-100, HostMethod::WriteVerboseLine),
+            (-100, HostMethod::WriteWarningLine),
+            (3, HostMethod::Prompt),
+            (4, HostMethod::PromptForCredential2),
+            (5, HostMethod::PromptForChoice),
+        ]
+    );
+    let params = |i: usize| -> &[PsValue] { &calls[i].2 };
+    assert!(params(0).is_empty());
+    assert_eq!(params(2), [PsValue::from("Write1")]);
+    // Write2 and WriteLine3: ConsoleColor numbers (Blue 9 on White 15, Gray 7 on
+    // Green 10), then the text.
+    assert_eq!(
+        params(3),
+        [PsValue::I32(9), PsValue::I32(15), PsValue::from("Write2")]
+    );
+    assert!(params(4).is_empty());
+    assert_eq!(params(5), [PsValue::from("WriteLine2")]);
+    assert_eq!(
+        params(6),
+        [
+            PsValue::I32(7),
+            PsValue::I32(10),
+            PsValue::from("WriteLine3")
+        ]
+    );
+    assert_eq!(params(7), [PsValue::from("WriteErrorLine")]);
+    assert_eq!(params(8), [PsValue::from("WriteDebugLine")]);
+    // WriteProgress(sourceId, record).
+    assert_eq!(params(10)[0], PsValue::I64(1));
+    let progress = tokio_winrm::psrp::ProgressRecord::from_value(&params(10)[1]).expect("a record");
+    assert_eq!(
+        (
+            progress.activity.as_str(),
+            progress.activity_id,
+            progress.status_description.as_str()
+        ),
+        ("activity", 2, "description")
+    );
+    assert_eq!(params(11), [PsValue::from("WriteVerboseLine")]);
+    assert_eq!(params(12), [PsValue::from("WriteWarningLine")]);
+    // Prompt(caption, message, [FieldDescription]).
+    assert_eq!(params(13)[0].as_str(), Some("Prompt caption"));
+    assert_eq!(params(13)[1].as_str(), Some("Prompt message"));
+    let fields = params(13)[2].as_list().expect("the fields");
+    assert_eq!(fields.len(), 1);
+    let field = fields[0].as_object().expect("a FieldDescription");
+    assert_eq!(
+        field.property("name").and_then(PsValue::as_str),
+        Some("prompt field")
+    );
+    assert_eq!(
+        field.property("label").and_then(PsValue::as_str),
+        Some("PromptLabel")
+    );
+    assert_eq!(
+        field
+            .property("parameterTypeFullName")
+            .and_then(PsValue::as_str),
+        Some("System.String")
+    );
+    assert_eq!(
+        field.property("isMandatory").and_then(PsValue::as_bool),
+        Some(true)
+    );
+    // PromptForCredential2(caption, message, user, target, allowed types 3, options 1).
+    let texts: Vec<&str> = params(14)[..4].iter().filter_map(PsValue::as_str).collect();
+    assert_eq!(
+        texts,
+        [
+            "PromptForCredential caption",
+            "PromptForCredential message",
+            "PromptForCredential user",
+            "PromptForCredential target"
+        ]
+    );
+    assert_eq!(params(14)[4..], [PsValue::I32(3), PsValue::I32(1)]);
+    // PromptForChoice(caption, message, [ChoiceDescription], default 0).
+    let choices: Vec<(&str, &str)> = params(15)[2]
+        .as_list()
+        .expect("the choices")
+        .iter()
+        .map(|c| {
+            let o = c.as_object().expect("a ChoiceDescription");
+            (
+                o.property("label").and_then(PsValue::as_str).unwrap(),
+                o.property("helpMessage").and_then(PsValue::as_str).unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        choices,
+        [
+            ("Prompt1 label", "Prompt1 help"),
+            ("Prompt2 label", "Prompt2 help")
+        ]
+    );
+    assert_eq!(params(15)[3], PsValue::I32(0));
+
+    // What the script wrote back: each answer, echoed as output; the debug, verbose
+    // and warning lines also as records, and the progress as progress records.
+    let out = outputs(&evs);
+    assert_eq!(out.len(), 5, "{evs:?}");
+    assert_eq!(out[0], PsValue::from("ReadLine response"));
+    let PsValue::SecureString(line) = &out[1] else {
+        panic!("{:?}", out[1]);
+    };
+    assert_eq!(
+        pool.decrypt(line).expect("decrypts").expose_secret(),
+        "ReadLineAsSecureString response"
+    );
+    let prompt = out[2].as_object().expect("the Prompt's dictionary");
+    assert!(prompt.type_names[0].starts_with("System.Collections.Generic.Dictionary`2"));
+    assert_eq!(
+        prompt.collection,
+        Some(tokio_winrm::psrp::Collection::Dictionary(vec![(
+            "prompt field".into(),
+            "prompt response".into()
+        )]))
+    );
+    let cred = out[3].as_object().expect("a PSCredential");
+    assert!(cred.is_type("System.Management.Automation.PSCredential"));
+    assert_eq!(
+        cred.property("UserName").and_then(PsValue::as_str),
+        Some("username")
+    );
+    let Some(PsValue::SecureString(password)) = cred.property("Password") else {
+        panic!("{cred:?}");
+    };
+    assert_eq!(pool.decrypt(password).unwrap().expose_secret(), "password");
+    assert_eq!(out[4], PsValue::I32(1));
+    let records: Vec<String> = evs
+        .iter()
+        .filter_map(|e| match e {
+            PsEvent::Debug(r) => Some(format!("debug: {}", r.message)),
+            PsEvent::Verbose(r) => Some(format!("verbose: {}", r.message)),
+            PsEvent::Warning(r) => Some(format!("warning: {}", r.message)),
+            PsEvent::Progress(p) => Some(format!("progress: {} {:?}", p.activity, p.record_type)),
+            PsEvent::Error(r) => Some(format!("error: {}", r.message)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        records,
+        [
+            "debug: WriteDebugLine",
+            "progress: Preparing modules for first use. Completed",
+            "progress: activity Processing",
+            "verbose: WriteVerboseLine",
+            "warning: WriteWarningLine",
+        ]
+    );
+    replay.within("close", pool.close()).await.expect("close");
+    replay.within("shutdown", c.shutdown()).await;
+    let captured = replay.finish();
+    // The host responses went out as pypsrp's did, SecureStrings included (the decoded
+    // comparison shows those by length only).
+    let responses = |requests: &[String]| -> Vec<wsman_protocol::psrp::messages::HostResponse> {
+        client_messages(requests)
+            .iter()
+            .filter(|m| m.message_type == MessageType::PipelineHostResponse)
+            .map(
+                |m| match wsman_protocol::psrp::messages::ClientMessage::decode(m).unwrap() {
+                    wsman_protocol::psrp::messages::ClientMessage::HostResponse(r) => r,
+                    other => panic!("{other:?}"),
+                },
+            )
+            .collect()
+    };
+    let ours = responses(&captured.iter().map(|r| r.text()).collect::<Vec<_>>());
+    let theirs = responses(
+        &rec.exchanges
+            .iter()
+            .map(|e| e.request.clone())
+            .collect::<Vec<_>>(),
+    );
+    assert_eq!(ours.len(), 5);
+    assert_eq!(ours, theirs);
+    assert_eq!(
+        ciphertext(ours[1].result.as_ref().unwrap()),
+        ciphertext(theirs[1].result.as_ref().unwrap())
+    );
 }

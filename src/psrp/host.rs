@@ -2,8 +2,8 @@
 //! (`Read-Host`, `Get-Credential`, `$Host.UI.PromptForChoice`, `Write-Host`...;
 //! [MS-PSRP] §2.2.2.27, §3.1.4.6).
 
-use wsman_protocol::psrp::{PsValue, SessionKey};
 use wsman_protocol::psrp::messages::{ErrorCategory, ErrorRecord, HostCall, HostMethod};
+use wsman_protocol::psrp::{PsValue, SessionKey};
 
 /// Answers host calls. Install one with
 /// [`RunspacePoolBuilder::host`](super::RunspacePoolBuilder::host); without one, the

@@ -57,11 +57,11 @@ pub use host::{NotInteractive, PsHost};
 pub use pipeline::{DEFAULT_EVENT_BUFFER, Pipeline, PipelineBuilder};
 pub use pool::{RunspacePool, RunspacePoolBuilder};
 pub use secure::ps_credential;
+pub use wsman_protocol::psrp::clixml::EncryptedString;
 pub use wsman_protocol::psrp::messages::{
     ApplicationPrivateData, ErrorCategory, ErrorRecord, HostCall, HostMethod, InformationRecord,
     InformationalRecord, ProgressRecord, ProtocolVersion,
 };
-pub use wsman_protocol::psrp::clixml::EncryptedString;
 pub use wsman_protocol::psrp::{
     Collection, ExchangeKey, PsObject, PsValue, SessionKey, from_value, to_value,
 };

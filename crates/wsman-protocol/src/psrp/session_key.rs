@@ -312,7 +312,10 @@ mod tests {
     fn debug_shows_no_key_material() {
         let k = SessionKey(Zeroizing::new([0xAB; 32]));
         let shown = format!("{k:?} {:?}", pair());
-        assert!(!shown.contains("171") && !shown.to_lowercase().contains("ab, "), "{shown}");
+        assert!(
+            !shown.contains("171") && !shown.to_lowercase().contains("ab, "),
+            "{shown}"
+        );
         assert_eq!(format!("{k:?}"), "SessionKey(AES-256, redacted)");
         assert_eq!(format!("{:?}", pair()), "ExchangeKey(2048 bits, private)");
     }
