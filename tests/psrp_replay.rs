@@ -1155,7 +1155,7 @@ async fn merged_streams_come_as_output_records_then_unmerged_as_their_streams() 
 /// call it got.
 #[derive(Clone, Default)]
 struct MockedUi {
-    calls: std::sync::Arc<std::sync::Mutex<Vec<(i64, HostMethod, Vec<PsValue>)>>>,
+    calls: std::sync::Arc<std::sync::Mutex<Vec<HostCall>>>,
 }
 
 impl PsHost for MockedUi {
@@ -1168,10 +1168,7 @@ impl PsHost for MockedUi {
         call: &HostCall,
         key: Option<&tokio_winrm::psrp::SessionKey>,
     ) -> Result<PsValue, Box<ErrorRecord>> {
-        self.calls
-            .lock()
-            .unwrap()
-            .push((call.call_id, call.method, call.parameters.clone()));
+        self.calls.lock().unwrap().push(call.clone());
         let key = || key.expect("the pool exchanged the session key first");
         Ok(match call.method {
             HostMethod::ReadLine => "ReadLine response".into(),
@@ -1231,7 +1228,7 @@ async fn an_installed_host_answers_every_ui_call_as_the_recorded_host_did() {
     // The calls, in order, with their ids (-100: a void call, no answer) and
     // parameters.
     let calls = host.calls.lock().unwrap().clone();
-    let methods: Vec<(i64, HostMethod)> = calls.iter().map(|(ci, m, _)| (*ci, *m)).collect();
+    let methods: Vec<(i64, HostMethod)> = calls.iter().map(|c| (c.call_id, c.method)).collect();
     assert_eq!(
         methods,
         [
@@ -1253,7 +1250,7 @@ async fn an_installed_host_answers_every_ui_call_as_the_recorded_host_did() {
             (5, HostMethod::PromptForChoice),
         ]
     );
-    let params = |i: usize| -> &[PsValue] { &calls[i].2 };
+    let params = |i: usize| -> &[PsValue] { &calls[i].parameters };
     assert!(params(0).is_empty());
     assert_eq!(params(2), [PsValue::from("Write1")]);
     // Write2 and WriteLine3: ConsoleColor numbers (Blue 9 on White 15, Gray 7 on
