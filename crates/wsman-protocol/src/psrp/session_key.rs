@@ -292,6 +292,30 @@ mod tests {
             Err(Error::SessionKey(_))
         ));
         assert!(SessionKey::generate().encrypt_for("AAAA").is_err());
+        // The right form around numbers that are no RSA key: a zero modulus, a zero or
+        // even exponent, a tiny modulus.
+        for (e, n) in [
+            (0u32, [0u8; 256]),
+            (65537, [0u8; 256]),
+            (2, [0xFF; 256]),
+            (65537, {
+                let mut n = [0u8; 256];
+                n[0] = 15;
+                n
+            }),
+        ] {
+            let mut blob = PUBLIC_KEY_HEADER.to_vec();
+            blob.extend(2048u32.to_le_bytes());
+            blob.extend(e.to_le_bytes());
+            blob.extend(n);
+            assert!(
+                matches!(
+                    SessionKey::generate().encrypt_for(&b64().encode(&blob)),
+                    Err(Error::SessionKey(_))
+                ),
+                "e={e}"
+            );
+        }
         let ss = SessionKey::generate().encrypt("secret");
         let other = SessionKey::generate();
         // Another key: PKCS#7 padding almost never checks out; if it does, the text
@@ -306,6 +330,61 @@ mod tests {
                 .is_err()
         );
         assert!(ExchangeKey::from_pkcs1_der(b"\x30\x03\x02\x01\x00").is_err());
+    }
+
+    /// What Windows sent pypsrp in `fixtures/psrp/test_psrp_multiple_commands.yml`, with
+    /// pypsrp's test key (`fixtures/psrp/pypsrp_exchange_key.pem`).
+    #[test]
+    fn the_recorded_windows_exchange_unwraps_and_its_secure_strings_match() {
+        let pem = std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../fixtures/psrp/pypsrp_exchange_key.pem"
+        ))
+        .unwrap();
+        let der = b64()
+            .decode(
+                pem.lines()
+                    .filter(|l| !l.starts_with("-----"))
+                    .collect::<String>(),
+            )
+            .unwrap();
+        let pypsrp = ExchangeKey::from_pkcs1_der(&der).unwrap();
+        // The PUBLIC_KEY pypsrp sent (object 3 of the recording).
+        assert!(pypsrp.public_key_blob().starts_with(
+            "BgIAAACkAABSU0ExAAgAAAEAAQBvH62/q5haEUStHGs+p3e5TIR1xaL+Ab9pYjd1pB4oYN1Rbru+"
+        ));
+        assert!(pypsrp.public_key_blob().ends_with("S1P3RsRdsqa0YpnD"));
+        let key = pypsrp
+            .decrypt_session_key(
+                "AQIAABBmAAAApAAAyiHuF/hQKKq/XcqpzNRoVsSjI3deLpXbcwpKWdlsxSKS/5c0Mw3d0Wj3YGCZRjbQXbY2mG8/KyrXgt0sK7891btBvIO1rlMzRmiyv5IygUtBOHm3cknyCPNEJ68JK93m01lo4UPe7bLcINFWla4dOPl55cFlKqo7JnWpzD3jp8rYCjtJlM4fUG2GUt+doHJVL9uZV3jxSatwQnSMe3QFuZWYbUU0pCutdb/SQiByM4KIch3Tq5N1mFjVnBLJUClwZL/a4fU4VwGqPmhw8f60EdJP6iaixln/iyZ0WZse6dd0ys1WdidLVl5jVR5EbUC/oLmEfx1xb4p5Dck1DBb5cw==",
+            )
+            .unwrap();
+        let ss = |t: &str| EncryptedString::from_ciphertext(b64().decode(t).unwrap());
+        // pypsrp's SecureString parameter, and ConvertTo-SecureString's output.
+        let hello = ss("GXD6gSYvWjfp54Vgl3jLpuNMBhNdfWFRbM1QdeUNYFU=");
+        assert_eq!(key.decrypt(&hello).unwrap().expose_secret(), "Hello World");
+        assert_eq!(key.encrypt("Hello World"), hello);
+        let abc = ss("rTm4n3bxaFOIgdjhDDV5OA==");
+        assert_eq!(key.decrypt(&abc).unwrap().expose_secret(), "abc");
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(64))]
+        /// Bytes from the network (a server's EncryptedSessionKey, a client's PublicKey,
+        /// a SecureString) never panic: a value or a typed error.
+        #[test]
+        fn random_blobs_are_values_or_typed_errors(
+            bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..300),
+            headed in proptest::prelude::any::<bool>(),
+        ) {
+            let mut session = if headed { SESSION_KEY_HEADER.to_vec() } else { Vec::new() };
+            session.extend(&bytes);
+            let _ = pair().decrypt_session_key(&b64().encode(&session));
+            let mut public = if headed { PUBLIC_KEY_HEADER.to_vec() } else { Vec::new() };
+            public.extend(&bytes);
+            let _ = SessionKey::generate().encrypt_for(&b64().encode(&public));
+            let _ = SessionKey::generate().decrypt(&EncryptedString::from_ciphertext(bytes));
+        }
     }
 
     #[test]
