@@ -26,8 +26,9 @@ pub trait PsHost: Send + Sync + 'static {
     /// SecureString need: `ReadLineAsSecureString` returns
     /// `PsValue::SecureString(key.encrypt(text))`, `PromptForCredential` a
     /// [`ps_credential`](super::ps_credential) with such a password ([MS-PSRP]
-    /// §2.2.5.1.24). The pool exchanges the key before calling this for those methods
-    /// (`key` is then `Some`); for others it is `Some` once exchanged. The default calls
+    /// §2.2.5.1.24). For a pipeline's call of those methods the pool exchanges the key
+    /// first (`key` is then `Some`); otherwise it is `Some` once exchanged (see
+    /// [`RunspacePool::exchange_keys`](super::RunspacePool::exchange_keys)). The default calls
     /// [`PsHost::call`]: override this one in a host that answers with SecureStrings.
     ///
     /// # Errors

@@ -354,8 +354,10 @@ impl PoolInner {
         pipeline: Option<Uuid>,
         call: &wsman_protocol::psrp::messages::HostCall,
     ) -> Result<()> {
-        // An answer holding a SecureString needs the session key: exchanged first.
-        let key = if super::secure::answer_needs_session_key(call.method) {
+        // An answer holding a SecureString needs the session key: exchanged first, for a
+        // pipeline's call (a pool-level call comes while a pool call or the exchange
+        // itself holds the pool's receive; it gets the key only if already exchanged).
+        let key = if pipeline.is_some() && super::secure::answer_needs_session_key(call.method) {
             Some(self.session_key().await?)
         } else {
             self.keys.session()
