@@ -789,3 +789,640 @@ async fn another_client_connects_to_a_disconnected_pool_and_reads_its_pipeline()
     assert_eq!(last_state(&evs), &PipelineEnd::Completed);
     close_and_finish(&replay, pool, &c).await;
 }
+
+/// pypsrp's fixed RSA key of these recordings (`fixtures/psrp/pypsrp_exchange_key.pem`,
+/// see `fixtures/SOURCES.md`): with it this client's PUBLIC_KEY is the recorded one and
+/// the recorded ENCRYPTED_SESSION_KEY unwraps to the session key Windows made.
+fn pypsrp_exchange_key() -> tokio_winrm::psrp::ExchangeKey {
+    use base64::Engine as _;
+    let pem = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("fixtures/psrp/pypsrp_exchange_key.pem"),
+    )
+    .expect("the key fixture");
+    let body: String = pem.lines().filter(|l| !l.starts_with("-----")).collect();
+    let der = base64::engine::general_purpose::STANDARD
+        .decode(body)
+        .expect("PEM base64");
+    tokio_winrm::psrp::ExchangeKey::from_pkcs1_der(&der).expect("an RSA key")
+}
+
+/// The CREATE_PIPELINE among `requests`' PSRP payloads.
+fn create_pipeline_in(requests: &[String]) -> wsman_protocol::psrp::messages::CreatePipeline {
+    let create = client_messages(requests)
+        .into_iter()
+        .find(|m| m.message_type == MessageType::CreatePipeline)
+        .expect("CREATE_PIPELINE");
+    match wsman_protocol::psrp::messages::ClientMessage::decode(&create).unwrap() {
+        wsman_protocol::psrp::messages::ClientMessage::CreatePipeline(p) => *p,
+        other => panic!("{other:?}"),
+    }
+}
+
+fn ciphertext(v: &PsValue) -> Vec<u8> {
+    match v {
+        PsValue::SecureString(s) => s.ciphertext().to_vec(),
+        other => panic!("not a SecureString: {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn key_exchange_secure_strings_and_several_statements_in_one_pipeline() {
+    use secrecy::ExposeSecret as _;
+    let rec = recorded::load_psrp("test_psrp_multiple_commands");
+    let replay = start_raised(&rec).await;
+    let c = replay.client(PT20S);
+    let pool = open(
+        &replay,
+        c.runspace_pool().exchange_key(pypsrp_exchange_key()),
+    )
+    .await;
+    // A SecureString before the exchange cannot be read.
+    let early = pool.decrypt(&tokio_winrm::psrp::EncryptedString::from_ciphertext(vec![
+        0;
+        16
+    ]));
+    assert!(
+        matches!(early, Err(tokio_winrm::Error::State(_))),
+        "{early:?}"
+    );
+    // PUBLIC_KEY on the pool's stdin, ENCRYPTED_SESSION_KEY on its output; once.
+    replay
+        .within("exchange", pool.exchange_keys())
+        .await
+        .expect("key exchange");
+    replay
+        .within("exchange again", pool.exchange_keys())
+        .await
+        .expect("no second exchange");
+    let secret = replay
+        .within("secure string", pool.secure_string("Hello World"))
+        .await
+        .expect("a SecureString");
+    let unicode = "こんにちは - actual_x000A_string\nnewline: \u{10437}";
+    let p = replay
+        .within(
+            "start",
+            pool.pipeline()
+                .command("Set-Variable")
+                .param("Name", "sec_string")
+                .param("Value", secret)
+                .statement()
+                .script("[System.Runtime.InteropServices.marshal]::PtrToStringAuto([System.Runtime.InteropServices.marshal]::SecureStringToBSTR($sec_string))")
+                .statement()
+                .command("ConvertTo-SecureString")
+                .param("String", "abc")
+                .switch("AsPlainText")
+                .switch("Force")
+                .statement()
+                .command("Set-Variable")
+                .param("Name", "unicode_string")
+                .param("Value", unicode)
+                .statement()
+                .script("$unicode_string")
+                .statement()
+                .command("cmd.exe")
+                .arg("/c echo hi")
+                .statement()
+                .command("whoami.exe")
+                .statement()
+                .command("Set-Variable")
+                .param("Name", "integer")
+                .param("Value", 123)
+                .statement()
+                .script("$integer")
+                .statement()
+                .command("Get-Service")
+                .param("Name", "winrm")
+                .start(),
+        )
+        .await
+        .expect("start");
+    let evs = events(&replay, p).await;
+    assert_eq!(last_state(&evs), &PipelineEnd::Completed);
+    let out = outputs(&evs);
+    assert_eq!(out.len(), 7, "{evs:?}");
+    assert_eq!(evs.len(), 8, "seven outputs and the state: {evs:?}");
+    // The SecureString sent went through Windows' SecureStringToBSTR intact.
+    assert_eq!(out[0].as_str(), Some("Hello World"));
+    // The one Windows made (ConvertTo-SecureString) decrypts with the exchanged key.
+    let PsValue::SecureString(abc) = &out[1] else {
+        panic!("not a SecureString: {:?}", out[1]);
+    };
+    assert_eq!(pool.decrypt(abc).expect("decrypts").expose_secret(), "abc");
+    // _x005F_ (a literal underscore escape), _x000A_ (a newline) and a surrogate pair
+    // written as two escapes come back as the text sent.
+    assert_eq!(out[2].as_str(), Some(unicode));
+    assert_eq!(out[3].as_str(), Some("hi\""));
+    assert_eq!(out[4].as_str(), Some("win-nnmu24vvkj0\\vagrant"));
+    assert_eq!(out[5], PsValue::I32(123));
+    let svc = out[6].as_object().expect("a ServiceController");
+    assert_eq!(
+        &*svc.type_names,
+        [
+            "System.ServiceProcess.ServiceController",
+            "System.ComponentModel.Component",
+            "System.MarshalByRefObject",
+            "System.Object"
+        ]
+    );
+    assert_eq!(svc.to_string.as_deref(), Some("winrm"));
+    let adapted = |n: &str| svc.adapted.iter().find(|(k, _)| k == n).map(|(_, v)| v);
+    assert_eq!(
+        adapted("DisplayName").and_then(PsValue::as_str),
+        Some("Windows Remote Management (WS-Management)")
+    );
+    assert_eq!(
+        adapted("ServiceName").and_then(PsValue::as_str),
+        Some("winrm")
+    );
+    assert_eq!(adapted("CanStop").and_then(PsValue::as_bool), Some(true));
+    assert_eq!(
+        adapted("CanPauseAndContinue").and_then(PsValue::as_bool),
+        Some(false)
+    );
+    assert!(adapted("Site").is_some_and(PsValue::is_null));
+    let extended = |n: &str| svc.extended.iter().find(|(k, _)| k == n).map(|(_, v)| v);
+    assert_eq!(extended("Name").and_then(PsValue::as_str), Some("winrm"));
+    // `<Ref N="RequiredServices" RefId="2">` is the ServicesDependedOn list, with its
+    // TNRef'd type names.
+    let depends: Vec<&str> = adapted("ServicesDependedOn")
+        .and_then(PsValue::as_list)
+        .expect("a list")
+        .iter()
+        .filter_map(PsValue::as_str)
+        .collect();
+    assert_eq!(depends, ["RPCSS", "HTTP"]);
+    assert_eq!(extended("RequiredServices"), adapted("ServicesDependedOn"));
+    let required = extended("RequiredServices")
+        .and_then(PsValue::as_object)
+        .expect("an object");
+    assert!(required.is_type("System.ServiceProcess.ServiceController[]"));
+    assert!(
+        adapted("DependentServices")
+            .and_then(PsValue::as_object)
+            .is_some_and(|o| o.is_type("System.ServiceProcess.ServiceController[]")),
+        "the TNRef'd type names"
+    );
+    replay.within("close", pool.close()).await.expect("close");
+    replay.within("shutdown", c.shutdown()).await;
+    let captured = replay.finish();
+    // The decoded comparison shows a SecureString by its length only: the ciphertexts
+    // themselves must be pypsrp's (same session key, zero IV: deterministic).
+    let ours = create_pipeline_in(&captured.iter().map(|r| r.text()).collect::<Vec<_>>());
+    let theirs = create_pipeline_in(
+        &rec.exchanges
+            .iter()
+            .map(|e| e.request.clone())
+            .collect::<Vec<_>>(),
+    );
+    let sent = ciphertext(&ours.powershell.statements[0][0].args[1].value);
+    assert_eq!(
+        sent,
+        ciphertext(&theirs.powershell.statements[0][0].args[1].value)
+    );
+    assert_eq!(sent.len(), 32);
+    assert_eq!(ours.powershell.statements.len(), 10);
+    assert_eq!(ours.powershell, theirs.powershell);
+}
+
+/// The script of the merge recording, with the indentation pypsrp sent.
+const STREAMS_SCRIPT: &str = "$DebugPreference = 'Continue'\n            $VerbosePreference = 'Continue'\n            Write-Debug 'debug stream'\n            Write-Verbose 'verbose stream'\n            Write-Error 'error stream'\n            Write-Output 'output stream'\n            Write-Warning 'warning stream'\n            Write-Information 'information stream'\n            ";
+
+#[tokio::test]
+async fn merged_streams_come_as_output_records_then_unmerged_as_their_streams() {
+    let rec = recorded::load_psrp("test_psrp_merge_commands");
+    let replay = start_raised(&rec).await;
+    let c = replay.client(PT20S);
+    let pool = open(&replay, c.runspace_pool()).await;
+    let p = replay
+        .within(
+            "start",
+            pool.pipeline()
+                .script(STREAMS_SCRIPT)
+                .merge_all_to_output()
+                .merge_previous_results()
+                .statement()
+                .script(STREAMS_SCRIPT)
+                .start(),
+        )
+        .await
+        .expect("start");
+    let evs = events(&replay, p).await;
+    // What arrived, in order, as (kind, text).
+    let seen: Vec<(&str, String)> = evs
+        .iter()
+        .map(|e| match e {
+            PsEvent::Output(v) => match v.as_object() {
+                None => ("output", v.as_str().expect("a string").to_string()),
+                Some(o) => (
+                    "output object",
+                    format!(
+                        "{}: {}",
+                        o.type_names[0],
+                        o.to_string.as_deref().unwrap_or_default()
+                    ),
+                ),
+            },
+            PsEvent::Error(r) => ("error", r.message.clone()),
+            PsEvent::Warning(r) => ("warning", r.message.clone()),
+            PsEvent::Verbose(r) => ("verbose", r.message.clone()),
+            PsEvent::Debug(r) => ("debug", r.message.clone()),
+            PsEvent::Information(r) => (
+                "information",
+                r.message_data.as_str().unwrap_or_default().to_string(),
+            ),
+            PsEvent::Progress(r) => ("progress", format!("{} {:?}", r.activity, r.record_type)),
+            PsEvent::State(s) => ("state", format!("{s:?}")),
+            other => ("other", format!("{other:?}")),
+        })
+        .collect();
+    let expected: Vec<(&str, String)> = [
+        ("progress", "Preparing modules for first use. Completed"),
+        // The first statement merged every stream into its output: records as objects.
+        (
+            "output object",
+            "System.Management.Automation.DebugRecord: debug stream",
+        ),
+        (
+            "output object",
+            "System.Management.Automation.VerboseRecord: verbose stream",
+        ),
+        (
+            "output object",
+            "System.Management.Automation.ErrorRecord: error stream",
+        ),
+        ("output", "output stream"),
+        (
+            "output object",
+            "System.Management.Automation.WarningRecord: warning stream",
+        ),
+        (
+            "output object",
+            "System.Management.Automation.InformationRecord: information stream",
+        ),
+        // The second merged nothing: each record on its own stream.
+        ("debug", "debug stream"),
+        ("verbose", "verbose stream"),
+        ("error", "error stream"),
+        ("output", "output stream"),
+        ("warning", "warning stream"),
+        ("information", "information stream"),
+        ("state", "Completed"),
+    ]
+    .into_iter()
+    .map(|(k, t)| (k, t.to_string()))
+    .collect();
+    assert_eq!(seen, expected);
+    // The merged records read as the records they are.
+    let out = outputs(&evs);
+    assert!(ErrorRecord::is_error_record(&out[2]));
+    let merged_error = ErrorRecord::from_value(&out[2]).expect("an error record");
+    let error = evs
+        .iter()
+        .find_map(|e| match e {
+            PsEvent::Error(r) => Some(r),
+            _ => None,
+        })
+        .expect("the error record");
+    for r in [&merged_error, error] {
+        assert_eq!(r.message, "error stream");
+        assert_eq!(
+            r.fully_qualified_error_id.as_deref(),
+            Some("Microsoft.PowerShell.Commands.WriteErrorException")
+        );
+        assert_eq!(r.category, ErrorCategory::NotSpecified);
+        assert_eq!(
+            r.category_message.as_deref(),
+            Some("NotSpecified: (:) [Write-Error], WriteErrorException")
+        );
+        assert_eq!(r.activity.as_deref(), Some("Write-Error"));
+        assert_eq!(r.reason.as_deref(), Some("WriteErrorException"));
+        assert_eq!(
+            r.exception_type.as_deref(),
+            Some("Microsoft.PowerShell.Commands.WriteErrorException")
+        );
+        assert_eq!(
+            r.script_stack_trace.as_deref(),
+            Some("at <ScriptBlock>, <No file>: line 5")
+        );
+    }
+    let merged_info =
+        tokio_winrm::psrp::InformationRecord::from_value(&out[5]).expect("an information record");
+    let info = evs
+        .iter()
+        .find_map(|e| match e {
+            PsEvent::Information(r) => Some(r),
+            _ => None,
+        })
+        .expect("the information record");
+    for (r, thread) in [
+        (&merged_info, "2018-06-13T23:46:27.9270288+00:00"),
+        (info, "2018-06-13T23:46:28.00516+00:00"),
+    ] {
+        assert_eq!(r.message_data.as_str(), Some("information stream"));
+        assert_eq!(r.source.as_deref(), Some("Write-Information"));
+        assert_eq!(r.time_generated.as_deref(), Some(thread));
+        assert_eq!(r.user.as_deref(), Some("WIN-NNMU24VVKJ0\\vagrant"));
+        assert_eq!(r.computer.as_deref(), Some("WIN-NNMU24VVKJ0"));
+        assert_eq!(r.process_id, Some(2636));
+        assert!(r.tags.is_empty());
+    }
+    // The unmerged records carry invocation info (RemoteStreamOptions
+    // AddInvocationInfo): the debug record names the script it came from.
+    let debug = evs
+        .iter()
+        .find_map(|e| match e {
+            PsEvent::Debug(r) => Some(r),
+            _ => None,
+        })
+        .expect("the debug record");
+    let raw = debug.raw.as_object().expect("an object");
+    assert_eq!(
+        raw.property("InformationalRecord_SerializeInvocationInfo")
+            .and_then(PsValue::as_bool),
+        Some(true)
+    );
+    assert_eq!(
+        raw.property("CommandInfo_Definition")
+            .and_then(PsValue::as_str),
+        Some(STREAMS_SCRIPT)
+    );
+    close_and_finish(&replay, pool, &c).await;
+}
+
+/// The host of the UI recording: answers as pypsrp's mocked host did and keeps every
+/// call it got.
+#[derive(Clone, Default)]
+struct MockedUi {
+    calls: std::sync::Arc<std::sync::Mutex<Vec<HostCall>>>,
+}
+
+impl PsHost for MockedUi {
+    fn call(&self, call: &HostCall) -> Result<PsValue, Box<ErrorRecord>> {
+        self.call_with_session_key(call, None)
+    }
+
+    fn call_with_session_key(
+        &self,
+        call: &HostCall,
+        key: Option<&tokio_winrm::psrp::SessionKey>,
+    ) -> Result<PsValue, Box<ErrorRecord>> {
+        self.calls.lock().unwrap().push(call.clone());
+        let key = || key.expect("the pool exchanged the session key first");
+        Ok(match call.method {
+            HostMethod::ReadLine => "ReadLine response".into(),
+            HostMethod::ReadLineAsSecureString => {
+                PsValue::SecureString(key().encrypt("ReadLineAsSecureString response"))
+            }
+            HostMethod::Prompt => {
+                PsObject::hashtable(vec![("prompt field".into(), "prompt response".into())]).into()
+            }
+            HostMethod::PromptForCredential2 => {
+                tokio_winrm::psrp::ps_credential("username", key().encrypt("password"))
+            }
+            HostMethod::PromptForChoice => PsValue::I32(1),
+            m if m.is_void() => PsValue::Null,
+            other => panic!("the recording has no {other:?} call"),
+        })
+    }
+}
+
+/// The script of the UI recording (`$host.UI` methods one after the other).
+fn ui_script(rec: &recorded::Recording) -> String {
+    let theirs = create_pipeline_in(
+        &rec.exchanges
+            .iter()
+            .map(|e| e.request.clone())
+            .collect::<Vec<_>>(),
+    );
+    let script = theirs.powershell.statements[0][0].cmd.clone();
+    assert!(script.starts_with("$host.UI.ReadLine()\n$host.UI.ReadLineAsSecureString()\n"));
+    script
+}
+
+#[tokio::test]
+async fn an_installed_host_answers_every_ui_call_as_the_recorded_host_did() {
+    use secrecy::ExposeSecret as _;
+    let rec = recorded::load_psrp("test_psrp_pshost_ui_mocked_methods");
+    let replay = start_raised(&rec).await;
+    let c = replay.client(PT20S);
+    let host = MockedUi::default();
+    let pool = open(
+        &replay,
+        c.runspace_pool()
+            .host(host.clone())
+            .exchange_key(pypsrp_exchange_key()),
+    )
+    .await;
+    replay
+        .within("exchange", pool.exchange_keys())
+        .await
+        .expect("key exchange");
+    let p = replay
+        .within("start", pool.pipeline().script(ui_script(&rec)).start())
+        .await
+        .expect("start");
+    let evs = events(&replay, p).await;
+    assert_eq!(last_state(&evs), &PipelineEnd::Completed);
+    // The calls, in order, with their ids (-100: a void call, no answer) and
+    // parameters.
+    let calls = host.calls.lock().unwrap().clone();
+    let methods: Vec<(i64, HostMethod)> = calls.iter().map(|c| (c.call_id, c.method)).collect();
+    assert_eq!(
+        methods,
+        [
+            (1, HostMethod::ReadLine),
+            (2, HostMethod::ReadLineAsSecureString),
+            (-100, HostMethod::Write1),
+            (-100, HostMethod::Write2),
+            (-100, HostMethod::WriteLine1),
+            (-100, HostMethod::WriteLine2),
+            (-100, HostMethod::WriteLine3),
+            (-100, HostMethod::WriteErrorLine),
+            (-100, HostMethod::WriteDebugLine),
+            (-100, HostMethod::WriteProgress),
+            (-100, HostMethod::WriteProgress),
+            (-100, HostMethod::WriteVerboseLine),
+            (-100, HostMethod::WriteWarningLine),
+            (3, HostMethod::Prompt),
+            (4, HostMethod::PromptForCredential2),
+            (5, HostMethod::PromptForChoice),
+        ]
+    );
+    let params = |i: usize| -> &[PsValue] { &calls[i].parameters };
+    assert!(params(0).is_empty());
+    assert_eq!(params(2), [PsValue::from("Write1")]);
+    // Write2 and WriteLine3: ConsoleColor numbers (Blue 9 on White 15, Gray 7 on
+    // Green 10), then the text.
+    assert_eq!(
+        params(3),
+        [PsValue::I32(9), PsValue::I32(15), PsValue::from("Write2")]
+    );
+    assert!(params(4).is_empty());
+    assert_eq!(params(5), [PsValue::from("WriteLine2")]);
+    assert_eq!(
+        params(6),
+        [
+            PsValue::I32(7),
+            PsValue::I32(10),
+            PsValue::from("WriteLine3")
+        ]
+    );
+    assert_eq!(params(7), [PsValue::from("WriteErrorLine")]);
+    assert_eq!(params(8), [PsValue::from("WriteDebugLine")]);
+    // WriteProgress(sourceId, record).
+    assert_eq!(params(10)[0], PsValue::I64(1));
+    let progress = tokio_winrm::psrp::ProgressRecord::from_value(&params(10)[1]).expect("a record");
+    assert_eq!(
+        (
+            progress.activity.as_str(),
+            progress.activity_id,
+            progress.status_description.as_str()
+        ),
+        ("activity", 2, "description")
+    );
+    assert_eq!(params(11), [PsValue::from("WriteVerboseLine")]);
+    assert_eq!(params(12), [PsValue::from("WriteWarningLine")]);
+    // Prompt(caption, message, [FieldDescription]).
+    assert_eq!(params(13)[0].as_str(), Some("Prompt caption"));
+    assert_eq!(params(13)[1].as_str(), Some("Prompt message"));
+    let fields = params(13)[2].as_list().expect("the fields");
+    assert_eq!(fields.len(), 1);
+    let field = fields[0].as_object().expect("a FieldDescription");
+    assert_eq!(
+        field.property("name").and_then(PsValue::as_str),
+        Some("prompt field")
+    );
+    assert_eq!(
+        field.property("label").and_then(PsValue::as_str),
+        Some("PromptLabel")
+    );
+    assert_eq!(
+        field
+            .property("parameterTypeFullName")
+            .and_then(PsValue::as_str),
+        Some("System.String")
+    );
+    assert_eq!(
+        field.property("isMandatory").and_then(PsValue::as_bool),
+        Some(true)
+    );
+    // PromptForCredential2(caption, message, user, target, allowed types 3, options 1).
+    let texts: Vec<&str> = params(14)[..4].iter().filter_map(PsValue::as_str).collect();
+    assert_eq!(
+        texts,
+        [
+            "PromptForCredential caption",
+            "PromptForCredential message",
+            "PromptForCredential user",
+            "PromptForCredential target"
+        ]
+    );
+    assert_eq!(params(14)[4..], [PsValue::I32(3), PsValue::I32(1)]);
+    // PromptForChoice(caption, message, [ChoiceDescription], default 0).
+    let choices: Vec<(&str, &str)> = params(15)[2]
+        .as_list()
+        .expect("the choices")
+        .iter()
+        .map(|c| {
+            let o = c.as_object().expect("a ChoiceDescription");
+            (
+                o.property("label").and_then(PsValue::as_str).unwrap(),
+                o.property("helpMessage").and_then(PsValue::as_str).unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        choices,
+        [
+            ("Prompt1 label", "Prompt1 help"),
+            ("Prompt2 label", "Prompt2 help")
+        ]
+    );
+    assert_eq!(params(15)[3], PsValue::I32(0));
+
+    // What the script wrote back: each answer, echoed as output; the debug, verbose
+    // and warning lines also as records, and the progress as progress records.
+    let out = outputs(&evs);
+    assert_eq!(out.len(), 5, "{evs:?}");
+    assert_eq!(out[0], PsValue::from("ReadLine response"));
+    let PsValue::SecureString(line) = &out[1] else {
+        panic!("{:?}", out[1]);
+    };
+    assert_eq!(
+        pool.decrypt(line).expect("decrypts").expose_secret(),
+        "ReadLineAsSecureString response"
+    );
+    let prompt = out[2].as_object().expect("the Prompt's dictionary");
+    assert!(prompt.type_names[0].starts_with("System.Collections.Generic.Dictionary`2"));
+    assert_eq!(
+        prompt.collection,
+        Some(tokio_winrm::psrp::Collection::Dictionary(vec![(
+            "prompt field".into(),
+            "prompt response".into()
+        )]))
+    );
+    let cred = out[3].as_object().expect("a PSCredential");
+    assert!(cred.is_type("System.Management.Automation.PSCredential"));
+    assert_eq!(
+        cred.property("UserName").and_then(PsValue::as_str),
+        Some("username")
+    );
+    let Some(PsValue::SecureString(password)) = cred.property("Password") else {
+        panic!("{cred:?}");
+    };
+    assert_eq!(pool.decrypt(password).unwrap().expose_secret(), "password");
+    assert_eq!(out[4], PsValue::I32(1));
+    let records: Vec<String> = evs
+        .iter()
+        .filter_map(|e| match e {
+            PsEvent::Debug(r) => Some(format!("debug: {}", r.message)),
+            PsEvent::Verbose(r) => Some(format!("verbose: {}", r.message)),
+            PsEvent::Warning(r) => Some(format!("warning: {}", r.message)),
+            PsEvent::Progress(p) => Some(format!("progress: {} {:?}", p.activity, p.record_type)),
+            PsEvent::Error(r) => Some(format!("error: {}", r.message)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        records,
+        [
+            "debug: WriteDebugLine",
+            "progress: Preparing modules for first use. Completed",
+            "progress: activity Processing",
+            "verbose: WriteVerboseLine",
+            "warning: WriteWarningLine",
+        ]
+    );
+    replay.within("close", pool.close()).await.expect("close");
+    replay.within("shutdown", c.shutdown()).await;
+    let captured = replay.finish();
+    // The host responses went out as pypsrp's did, SecureStrings included (the decoded
+    // comparison shows those by length only).
+    let responses = |requests: &[String]| -> Vec<wsman_protocol::psrp::messages::HostResponse> {
+        client_messages(requests)
+            .iter()
+            .filter(|m| m.message_type == MessageType::PipelineHostResponse)
+            .map(
+                |m| match wsman_protocol::psrp::messages::ClientMessage::decode(m).unwrap() {
+                    wsman_protocol::psrp::messages::ClientMessage::HostResponse(r) => r,
+                    other => panic!("{other:?}"),
+                },
+            )
+            .collect()
+    };
+    let ours = responses(&captured.iter().map(|r| r.text()).collect::<Vec<_>>());
+    let theirs = responses(
+        &rec.exchanges
+            .iter()
+            .map(|e| e.request.clone())
+            .collect::<Vec<_>>(),
+    );
+    assert_eq!(ours.len(), 5);
+    assert_eq!(ours, theirs);
+    assert_eq!(
+        ciphertext(ours[1].result.as_ref().unwrap()),
+        ciphertext(theirs[1].result.as_ref().unwrap())
+    );
+}

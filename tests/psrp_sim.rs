@@ -936,3 +936,93 @@ async fn get_process_reads_the_ids_and_counters_of_the_process_table() {
     c.shutdown().await;
     assert_eq!(sim.counters().open_shells, 0);
 }
+
+#[tokio::test]
+async fn secure_strings_go_both_ways_after_a_key_exchange_made_on_first_use() {
+    use secrecy::ExposeSecret as _;
+    use tokio_winrm::psrp::SessionKey;
+    // A host that types a password: ReadLineAsSecureString needs the session key, so
+    // the pool exchanges it in the middle of the pipeline, before asking the host.
+    struct Typist(Arc<AtomicUsize>);
+    impl PsHost for Typist {
+        fn call(&self, _: &HostCall) -> Result<PsValue, Box<ErrorRecord>> {
+            panic!("a host that overrides call_with_session_key is called through it")
+        }
+        fn call_with_session_key(
+            &self,
+            call: &HostCall,
+            key: Option<&SessionKey>,
+        ) -> Result<PsValue, Box<ErrorRecord>> {
+            self.0.fetch_add(1, Ordering::SeqCst);
+            match call.method {
+                HostMethod::ReadLineAsSecureString => Ok(PsValue::SecureString(
+                    key.expect("exchanged first").encrypt("s3cret pässword"),
+                )),
+                _ => Ok(PsValue::Null),
+            }
+        }
+    }
+    let (sim, c) = setup().await;
+    sim.register_cmdlet("Show-Secret", |ctx: CmdletContext| async move {
+        let v = ctx.parameter("Secret").cloned().unwrap_or(PsValue::Null);
+        ctx.write_output(v).await;
+        Ok(())
+    });
+    let typed = Arc::new(AtomicUsize::new(0));
+    let pool = within(
+        10,
+        c.runspace_pool().host(Typist(Arc::clone(&typed))).open(),
+    )
+    .await
+    .unwrap();
+    let inv = within(
+        10,
+        pool.pipeline()
+            .command("Read-Host")
+            .switch("AsSecureString")
+            .invoke(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(typed.load(Ordering::SeqCst), 1);
+    assert_eq!(inv.output.len(), 1, "{inv:?}");
+    let PsValue::SecureString(typed) = &inv.output[0] else {
+        panic!("{:?}", inv.output[0]);
+    };
+    assert_eq!(
+        pool.decrypt(typed).unwrap().expose_secret(),
+        "s3cret pässword"
+    );
+    // A parameter: encrypted with the key already exchanged (no second exchange).
+    let secret = within(10, pool.secure_string("from the client"))
+        .await
+        .unwrap();
+    within(10, pool.exchange_keys()).await.unwrap();
+    let inv = within(
+        10,
+        pool.pipeline()
+            .command("Show-Secret")
+            .param("Secret", secret.clone())
+            .invoke(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(inv.output, [secret]);
+    let PsValue::SecureString(back) = &inv.output[0] else {
+        panic!("{:?}", inv.output[0]);
+    };
+    assert_eq!(
+        pool.decrypt(back).unwrap().expose_secret(),
+        "from the client"
+    );
+    // Another pool has another key: this pool's SecureString means nothing there.
+    let other = within(10, c.runspace_pool().open()).await.unwrap();
+    within(10, other.exchange_keys()).await.unwrap();
+    assert!(
+        other
+            .decrypt(back)
+            .map_or(true, |t| t.expose_secret() != "from the client")
+    );
+    pool.close().await.unwrap();
+    other.close().await.unwrap();
+}

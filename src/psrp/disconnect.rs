@@ -57,6 +57,7 @@ impl RunspacePool {
             out,
             host: Arc::clone(&inner.host),
             host_info: inner.host_info.clone(),
+            keys: inner.keys.carry(),
             max_runspaces: inner
                 .max_runspaces
                 .load(std::sync::atomic::Ordering::Relaxed),
@@ -109,6 +110,8 @@ pub struct DisconnectedRunspacePool {
     out: Fragmenter,
     host: Arc<dyn PsHost>,
     host_info: HostInfo,
+    /// The session key survives: the server's pool keeps it.
+    keys: super::secure::Keys,
     max_runspaces: i32,
 }
 
@@ -160,6 +163,7 @@ impl DisconnectedRunspacePool {
             host_info: self.host_info,
             max_runspaces: std::sync::atomic::AtomicI32::new(self.max_runspaces),
             calls: tokio::sync::Mutex::new(()),
+            keys: self.keys,
         };
         Ok(RunspacePool::from_parts(Arc::new(inner), shell))
     }

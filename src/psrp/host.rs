@@ -2,8 +2,8 @@
 //! (`Read-Host`, `Get-Credential`, `$Host.UI.PromptForChoice`, `Write-Host`...;
 //! [MS-PSRP] §2.2.2.27, §3.1.4.6).
 
-use wsman_protocol::psrp::PsValue;
 use wsman_protocol::psrp::messages::{ErrorCategory, ErrorRecord, HostCall, HostMethod};
+use wsman_protocol::psrp::{PsValue, SessionKey};
 
 /// Answers host calls. Install one with
 /// [`RunspacePoolBuilder::host`](super::RunspacePoolBuilder::host); without one, the
@@ -21,6 +21,26 @@ pub trait PsHost: Send + Sync + 'static {
     /// # Errors
     /// The error record to send back in place of a value.
     fn call(&self, call: &HostCall) -> Result<PsValue, Box<ErrorRecord>>;
+
+    /// As [`PsHost::call`], with the pool's session key, which answers holding a
+    /// SecureString need: `ReadLineAsSecureString` returns
+    /// `PsValue::SecureString(key.encrypt(text))`, `PromptForCredential` a
+    /// [`ps_credential`](super::ps_credential) with such a password ([MS-PSRP]
+    /// §2.2.5.1.24). For a pipeline's call of those methods the pool exchanges the key
+    /// first (`key` is then `Some`); otherwise it is `Some` once exchanged (see
+    /// [`RunspacePool::exchange_keys`](super::RunspacePool::exchange_keys)). The default calls
+    /// [`PsHost::call`]: override this one in a host that answers with SecureStrings.
+    ///
+    /// # Errors
+    /// The error record to send back in place of a value.
+    fn call_with_session_key(
+        &self,
+        call: &HostCall,
+        key: Option<&SessionKey>,
+    ) -> Result<PsValue, Box<ErrorRecord>> {
+        let _ = key;
+        self.call(call)
+    }
 }
 
 /// The default host: it has no user to ask. Calls that need an answer (`ReadLine`,

@@ -39,6 +39,12 @@
 //! pool's [`PsHost`]; the default, [`NotInteractive`], fails them at once with a clear
 //! error record, so a script that asks for input fails instead of hanging.
 //!
+//! SecureStrings (`<SS>`) are encrypted with a session key the pool exchanges with the
+//! server on first use ([MS-PSRP] §3.1.5.4.3): [`RunspacePool::secure_string`] makes one
+//! for a parameter, [`RunspacePool::decrypt`] reads one the server sent, and a host
+//! answers `Read-Host -AsSecureString` or `Get-Credential` through
+//! [`PsHost::call_with_session_key`].
+//!
 //! The objects are [`PsValue`]s ([MS-PSRP] §2.2.5); read them into your own types with
 //! [`from_value`] (serde) or [`Pipeline::invoke_as`].
 
@@ -48,6 +54,7 @@ mod event;
 mod host;
 mod pipeline;
 mod pool;
+mod secure;
 mod wire;
 
 pub use disconnect::DisconnectedRunspacePool;
@@ -55,8 +62,12 @@ pub use event::{Invocation, PipelineEnd, PsEvent};
 pub use host::{NotInteractive, PsHost};
 pub use pipeline::{DEFAULT_EVENT_BUFFER, Pipeline, PipelineBuilder};
 pub use pool::{RunspacePool, RunspacePoolBuilder};
+pub use secure::ps_credential;
+pub use wsman_protocol::psrp::clixml::EncryptedString;
 pub use wsman_protocol::psrp::messages::{
     ApplicationPrivateData, ErrorCategory, ErrorRecord, HostCall, HostMethod, InformationRecord,
     InformationalRecord, ProgressRecord, ProtocolVersion,
 };
-pub use wsman_protocol::psrp::{Collection, PsObject, PsValue, from_value, to_value};
+pub use wsman_protocol::psrp::{
+    Collection, ExchangeKey, PsObject, PsValue, SessionKey, from_value, to_value,
+};

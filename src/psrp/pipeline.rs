@@ -198,6 +198,16 @@ impl PipelineBuilder {
         self
     }
 
+    /// Merges what the commands before the last one in its statement left unmerged
+    /// (their output and errors) into its input (`MergePreviousResults` Output | Error,
+    /// PowerShell's `MergeUnclaimedPreviousCommandResults`, [MS-PSRP] §2.2.3.12).
+    pub fn merge_previous_results(mut self) -> Self {
+        if let Some(c) = self.last("merge_previous_results") {
+            c.merge_previous_results = PipelineResultTypes::OUTPUT_AND_ERROR;
+        }
+        self
+    }
+
     /// Input objects for the first command (`$input`, pipeline-bound parameters): sent
     /// by `start()` after the pipeline is created, then END_OF_PIPELINE_INPUT.
     pub fn input<I, V>(mut self, values: I) -> Self

@@ -49,6 +49,7 @@ pub struct RunspacePoolBuilder {
     no_profile: Option<bool>,
     culture: Option<String>,
     host: Option<Arc<dyn PsHost>>,
+    exchange_key: Option<wsman_protocol::psrp::ExchangeKey>,
     idle_timeout: Option<Duration>,
     deadline: Option<Duration>,
     token: Option<CancellationToken>,
@@ -115,6 +116,16 @@ impl RunspacePoolBuilder {
     /// Answers host calls with `host` instead of [`NotInteractive`].
     pub fn host(mut self, host: impl PsHost) -> Self {
         self.host = Some(Arc::new(host));
+        self
+    }
+
+    /// The RSA key pair of the session key exchange ([MS-PSRP] §3.1.5.4.3), instead of
+    /// a fresh one made at the pool's first exchange. Making a pair takes a noticeable
+    /// fraction of a second: an application opening many pools can make one with
+    /// [`ExchangeKey::generate`](wsman_protocol::psrp::ExchangeKey::generate) and give
+    /// it to each (its public half is all the server sees).
+    pub fn exchange_key(mut self, key: wsman_protocol::psrp::ExchangeKey) -> Self {
+        self.exchange_key = Some(key);
         self
     }
 
@@ -235,6 +246,7 @@ impl RunspacePoolBuilder {
             host_info,
             max_runspaces: AtomicI32::new(init.max_runspaces),
             calls: tokio::sync::Mutex::new(()),
+            keys: super::secure::Keys::new(self.exchange_key),
         };
         // The fragments that did not fit in creationXml follow on the pool's stdin.
         let rest: Vec<Vec<u8>> = payloads.collect();
@@ -304,6 +316,8 @@ pub(crate) struct PoolInner {
     /// One pool call (SET_MAX_RUNSPACES, GET_AVAILABLE_RUNSPACES) at a time: each
     /// receives on the pool until its answer, which another's Receive could take.
     pub(crate) calls: tokio::sync::Mutex<()>,
+    /// The session key exchange's keys (see `secure.rs`).
+    pub(crate) keys: super::secure::Keys,
 }
 
 impl PoolInner {
@@ -340,7 +354,15 @@ impl PoolInner {
         pipeline: Option<Uuid>,
         call: &wsman_protocol::psrp::messages::HostCall,
     ) -> Result<()> {
-        let answer = self.host.call(call);
+        // An answer holding a SecureString needs the session key: exchanged first, for a
+        // pipeline's call (a pool-level call comes while a pool call or the exchange
+        // itself holds the pool's receive; it gets the key only if already exchanged).
+        let key = if pipeline.is_some() && super::secure::answer_needs_session_key(call.method) {
+            Some(self.session_key().await?)
+        } else {
+            self.keys.session()
+        };
+        let answer = self.host.call_with_session_key(call, key);
         if !needs_answer(call.method) {
             return Ok(());
         }
@@ -792,6 +814,7 @@ impl RunspacePoolBuilder {
             host_info: host_info(),
             max_runspaces: AtomicI32::new(max_runspaces),
             calls: tokio::sync::Mutex::new(()),
+            keys: super::secure::Keys::new(self.exchange_key),
         };
         tokio::select! {
             biased;
@@ -818,6 +841,7 @@ impl Client {
             no_profile: None,
             culture: None,
             host: None,
+            exchange_key: None,
             idle_timeout: None,
             deadline: None,
             token: None,

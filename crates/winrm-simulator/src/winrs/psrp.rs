@@ -709,6 +709,19 @@ fn route(
             ClientMessage::ResetRunspaceState { call_id } => {
                 availability(pool, call_id, PsValue::Bool(true));
             }
+            ClientMessage::Other(MessageType::PublicKey, v) => {
+                // [MS-PSRP] §3.2.5.4.3: a fresh session key, wrapped with the client's
+                // public key, in ENCRYPTED_SESSION_KEY on the pool's output.
+                let blob = v
+                    .property("PublicKey")
+                    .and_then(PsValue::as_str)
+                    .ok_or_else(bad_parameter)?;
+                let wrapped = wsman_protocol::psrp::SessionKey::generate()
+                    .encrypt_for(blob)
+                    .map_err(|_| bad_parameter())?;
+                let v = PsObject::new().with_property("EncryptedSessionKey", wrapped);
+                pool.push_pool(MessageType::EncryptedSessionKey, &v.into());
+            }
             ClientMessage::Other(MessageType::GetCommandMetadata, v) => {
                 let p = pipeline.ok_or_else(bad_parameter)?;
                 *lock(&p.id) = m.pipeline_id;

@@ -118,6 +118,12 @@ pub enum Error {
     /// exchange, §2.2.2.3-4).
     #[error("SecureString needs the PSRP session key to be decrypted")]
     SecureStringWithoutKey,
+    /// The session key exchange failed ([MS-PSRP] §2.2.2.3-4, §3.1.5.4.3): a
+    /// PUBLIC_KEY or ENCRYPTED_SESSION_KEY blob of the wrong form, a key that does not
+    /// decrypt, or a SecureString whose ciphertext is not valid under the key. The text
+    /// says which; it never holds key material.
+    #[error("PSRP session key: {0}")]
+    SessionKey(&'static str),
     /// A message body lacks a property its type requires ([MS-PSRP] §2.2.2, §2.2.3).
     #[error("PSRP {message} lacks property {property}")]
     MissingProperty {

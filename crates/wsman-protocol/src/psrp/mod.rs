@@ -9,7 +9,9 @@
 //! - [`clixml`]: the object serialization (§2.2.5): [`PsValue`], [`PsObject`], the
 //!   reader, the writer, and serde ([`from_value`], [`to_value`]);
 //! - [`messages`]: typed bodies of the messages a runspace pool and a pipeline exchange
-//!   (§2.2.2, §2.2.3).
+//!   (§2.2.2, §2.2.3);
+//! - [`session_key`]: the PUBLIC_KEY / ENCRYPTED_SESSION_KEY exchange and SecureString
+//!   encryption (§3.1.5.4.3, §2.2.5.1.24).
 //!
 //! The WS-Management side (the shell resource, `creationXml`, `rsp:Stream`, the stop
 //! signal) stays with the envelope writer and the client.
@@ -67,8 +69,10 @@ mod error;
 pub mod fragment;
 pub mod message;
 pub mod messages;
+pub mod session_key;
 
 pub use clixml::{Collection, PsObject, PsValue, from_value, to_value};
 pub use error::{Error, Result};
 pub use fragment::{DefragmentLimits, Defragmenter, Fragment, Fragmenter, max_blob_size};
 pub use message::{Destination, Message, MessageType};
+pub use session_key::{ExchangeKey, SessionKey};

@@ -58,7 +58,7 @@ pub(crate) const BUILTINS: &[(&str, &str, &[(&str, &str)])] = &[
     (
         "Read-Host",
         "Microsoft.PowerShell.Utility",
-        &[("Prompt", OBJECT)],
+        &[("Prompt", OBJECT), ("AsSecureString", SWITCH)],
     ),
     (
         "Select-Object",
@@ -354,7 +354,14 @@ async fn read_host(ctx: CmdletContext) -> Result<(), ErrorRecord> {
         ctx.host_call(HostMethod::Write1, vec![format!("{prompt}: ").into()])
             .await?;
     }
-    let line = ctx.host_call(HostMethod::ReadLine, vec![]).await?;
+    // `-AsSecureString`: the host returns a SecureString (made with the pool's session
+    // key), written out as it came.
+    let method = if ctx.switch("AsSecureString") {
+        HostMethod::ReadLineAsSecureString
+    } else {
+        HostMethod::ReadLine
+    };
+    let line = ctx.host_call(method, vec![]).await?;
     ctx.write_output(line.unwrap_or(PsValue::String(String::new())))
         .await;
     Ok(())

@@ -61,6 +61,14 @@ ps_enum! {
     }
 }
 
+impl PipelineResultTypes {
+    /// `Output | Error` (3): what `MergePreviousResults` takes to merge the unclaimed
+    /// output and errors of the commands before one into its input
+    /// (`MergeUnclaimedPreviousCommandResults`). .NET's `PipelineResultTypes` is a
+    /// flags enum whose 3 is also the name `Warning`; the server reads the number.
+    pub const OUTPUT_AND_ERROR: PipelineResultTypes = PipelineResultTypes::Warning;
+}
+
 impl PipelineState {
     /// `true` for the states a pipeline ends in: Stopped, Completed, Failed.
     pub fn is_terminal(self) -> bool {
