@@ -1,5 +1,6 @@
 //! Objects per second for `Get-Process`-shaped CLIXML: the raw quick-xml event rate,
-//! the CLIXML reader ([`clixml::from_str`]) and reader plus serde into a struct.
+//! the CLIXML reader ([`clixml::from_str`]), reader plus serde into a struct, and
+//! [`clixml::from_str_as`] (what `Pipeline::invoke_as` uses) into the same struct.
 //! Run: `cargo bench -p wsman-protocol --bench clixml_rate`. Not a test: prints rates.
 
 use std::hint::black_box;
@@ -132,9 +133,14 @@ fn main() {
         let p: Process = from_value(&v).unwrap();
         p.name.len()
     });
+    let direct = rate("clixml::from_str_as::<Process>", &docs, |d| {
+        let p: Process = clixml::from_str_as(d).unwrap();
+        p.name.len()
+    });
     println!(
-        "reader {:.0}% of raw, reader+serde {:.0}% of raw",
+        "reader {:.0}% of raw, reader+serde {:.0}% of raw, from_str_as {:.0}% of raw",
         tree / raw * 100.0,
-        typed / raw * 100.0
+        typed / raw * 100.0,
+        direct / raw * 100.0
     );
 }
