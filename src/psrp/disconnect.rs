@@ -91,6 +91,7 @@ impl RunspacePool {
             scope,
             permit,
             DEFAULT_EVENT_BUFFER,
+            false,
         ))
     }
 }

@@ -667,6 +667,7 @@ impl RunspacePool {
             scope,
             permit,
             super::DEFAULT_EVENT_BUFFER,
+            false,
         ))
     }
 
