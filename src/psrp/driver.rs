@@ -382,24 +382,29 @@ impl Runner {
             }
         }
         self.runtime.spawn(Background(Arc::clone(self)));
+        // A consumer waiting inline was not registered on the stream's channel.
+        self.consumer.wake();
     }
 
     /// The consumer's poll: polls the driver in the consumer's context while it is
     /// inline, and `pull` (the stream's channel) after it, until `pull` is ready or
-    /// the driver waits for something.
+    /// the driver waits for something. `pull`'s flag says whether it must register
+    /// the consumer's waker: not while the driver is inline (it fills the channel
+    /// only in these polls, and the runner wakes the consumer), which spares a
+    /// wake-up of the consumer's own task for every item.
     pub(super) fn drive<T>(
         self: &Arc<Self>,
         cx: &mut Context<'_>,
-        mut pull: impl FnMut(&mut Context<'_>) -> Poll<T>,
+        mut pull: impl FnMut(&mut Context<'_>, bool) -> Poll<T>,
     ) -> Poll<T> {
         if !self.enter() {
-            return pull(cx);
+            return pull(cx, true);
         }
         let mut got = Poll::Pending;
         for _ in 0..4 {
             self.poll_inline(cx);
             if got.is_pending() {
-                got = pull(cx);
+                got = pull(cx, !self.is_inline());
             }
             if self.leave(got.is_pending()) {
                 return got;
@@ -419,6 +424,11 @@ impl Runner {
             self.hand_off();
         }
         got
+    }
+
+    /// Still run by its consumer's polls (not moved to a task, not done).
+    fn is_inline(&self) -> bool {
+        self.state.load(Ordering::Acquire) & MODE == INLINE
     }
 
     /// Starts a poll of the driver by the consumer: true when the driver is inline.

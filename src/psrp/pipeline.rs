@@ -331,7 +331,7 @@ impl PipelineBuilder {
         } else if !has_input {
             // The first Receive goes out now, as a spawned driver's would.
             std::future::poll_fn(|cx| {
-                let _ = pipeline.runner.drive(cx, |_| Poll::Ready(()));
+                let _ = pipeline.runner.drive(cx, |_, _| Poll::Ready(()));
                 Poll::Ready(())
             })
             .await;
@@ -688,7 +688,16 @@ impl Pipeline {
     /// The next item from the driver, which this poll drives while it is inline.
     fn poll_item(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Item>>> {
         let Pipeline { runner, rx, .. } = self;
-        runner.drive(cx, |cx| rx.poll_recv(cx))
+        runner.drive(cx, |cx, register| {
+            if register {
+                return rx.poll_recv(cx);
+            }
+            match rx.try_recv() {
+                Ok(item) => Poll::Ready(Some(item)),
+                Err(mpsc::error::TryRecvError::Empty) => Poll::Pending,
+                Err(mpsc::error::TryRecvError::Disconnected) => Poll::Ready(None),
+            }
+        })
     }
 
     fn stop_driver(&mut self) {
