@@ -3,9 +3,11 @@
 //!
 //! Starting: a Command whose CommandId is the pipeline id and whose `rsp:Arguments`
 //! hold CREATE_PIPELINE (more fragments follow on the pipeline's stdin); input objects
-//! go as PIPELINE_INPUT and END_OF_PIPELINE_INPUT on stdin. A background task Receives
-//! the pipeline's `stdout`, reassembles messages, answers host calls and forwards the
-//! records. Cancelling follows `MI_Operation_Cancel`: the Receive in flight is
+//! go as PIPELINE_INPUT and END_OF_PIPELINE_INPUT on stdin. A driver Receives the
+//! pipeline's `stdout`, reassembles messages, answers host calls and forwards the
+//! records: in the stream's own polls while its consumer waits on it, on a task of its
+//! own once it has work while the consumer is away (see `driver::Runner`), so a small
+//! pipeline costs no task hop. Cancelling follows `MI_Operation_Cancel`: the Receive in flight is
 //! abandoned, the stop signal (`powershell/signal/crtl_c`, §3.1.5.3.9) goes out at once
 //! on another connection, what was received is still delivered, then
 //! `State(Stopped)`.
@@ -340,6 +342,11 @@ impl PipelineBuilder {
     }
 
     /// Starts the pipeline and collects everything it yields.
+    ///
+    /// Called from outside the workers of a multi-thread runtime (in `block_on`, where
+    /// `#[tokio::main]` runs `main`'s body), the whole pipeline runs on one task of the
+    /// runtime, so that the caller's thread is woken once, with the result, rather than
+    /// for each of the pipeline's requests.
     ///
     /// # Errors
     /// As [`PipelineBuilder::start`] and [`Pipeline::invoke`].
