@@ -217,3 +217,52 @@ async fn invoke_from_outside_the_workers_gives_the_same_results_and_cancel_contr
     within(10, pool.close()).await.unwrap();
     within(10, c.shutdown()).await;
 }
+
+/// Wakes a parked thread: a minimal executor outside any Tokio runtime.
+struct ThreadWaker(std::thread::Thread);
+
+impl std::task::Wake for ThreadWaker {
+    fn wake(self: std::sync::Arc<Self>) {
+        self.0.unpark();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stream_polled_outside_any_runtime_is_driven_by_the_runtime_it_started_on() {
+    let (sim, c) = setup().await;
+    let pool = within(10, c.runspace_pool().open()).await.unwrap();
+    let terminates = sim.counters().terminate_signals;
+    let mut p = within(10, pool.pipeline().command("Get-Date").start())
+        .await
+        .unwrap();
+    let evs = std::thread::spawn(move || {
+        let waker =
+            std::task::Waker::from(std::sync::Arc::new(ThreadWaker(std::thread::current())));
+        let mut cx = std::task::Context::from_waker(&waker);
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        let mut evs = Vec::new();
+        loop {
+            match futures_util::Stream::poll_next(std::pin::Pin::new(&mut p), &mut cx) {
+                std::task::Poll::Ready(Some(ev)) => evs.push(ev.expect("event")),
+                std::task::Poll::Ready(None) => return evs,
+                std::task::Poll::Pending => {
+                    assert!(std::time::Instant::now() < deadline, "no progress");
+                    std::thread::park_timeout(Duration::from_millis(100));
+                }
+            }
+        }
+    })
+    .join()
+    .expect("no panic outside the runtime");
+    assert_eq!(evs.len(), 2, "{evs:?}");
+    assert!(matches!(evs[0], PsEvent::Output(_)), "{evs:?}");
+    assert_eq!(evs[1], PsEvent::State(PipelineEnd::Completed));
+    // Its command is released on the server all the same (the Signal terminate goes
+    // out from the runtime's task, not from the foreign thread).
+    until("the Signal terminate", || {
+        sim.counters().terminate_signals == terminates + 1
+    })
+    .await;
+    within(10, pool.close()).await.unwrap();
+    within(10, c.shutdown()).await;
+}

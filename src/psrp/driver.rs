@@ -397,6 +397,11 @@ impl Runner {
         cx: &mut Context<'_>,
         mut pull: impl FnMut(&mut Context<'_>, bool) -> Poll<T>,
     ) -> Poll<T> {
+        if tokio::runtime::Handle::try_current().is_err() {
+            // Polled outside a Tokio runtime (the driver's timers and requests need
+            // one): the driver goes on in a task of the runtime it started on.
+            self.hand_off();
+        }
         if !self.enter() {
             return pull(cx, true);
         }
