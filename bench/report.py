@@ -348,6 +348,7 @@ for n in ("1", "32"):
     a, b = cpu_ms(f"w7.pypsrp.{n}"), cpu_ms(f"w7.rust.{n}")
     r = a / b if a and b else None
     targets.append((f"W7 PSRP pipelines per client CPU second vs pypsrp ({n} at once, 2 workers)", ">= 20x", fmt(r, 1, "x"), r is not None and r >= 20, ""))
+include("W7_PIPELINES.md")
 
 p("## W7b: PSRP objects per second into serde structs")
 p("")

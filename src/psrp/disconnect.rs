@@ -92,6 +92,7 @@ impl RunspacePool {
             scope,
             permit,
             DEFAULT_EVENT_BUFFER,
+            false,
         ))
     }
 }

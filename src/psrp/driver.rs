@@ -4,11 +4,16 @@
 //! a connection of its own, then delivers what was received and `State(Stopped)`.
 
 use std::collections::VecDeque;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll, Waker};
 
 use bytes::BytesMut;
+use futures_util::task::AtomicWaker;
 use tokio::sync::{OwnedSemaphorePermit, mpsc, oneshot};
+use tokio_util::sync::CancellationToken;
 use tokio_util::task::task_tracker::TaskTrackerToken;
 use uuid::Uuid;
 use wsman_protocol::psrp::messages::{
@@ -93,7 +98,8 @@ impl Driver {
                 // The finished pipeline's command is released on the server (WS-Man
                 // Signal terminate, as pypsrp does and as this crate's WinRS commands
                 // do): Windows keeps a finished command until then, and a long-lived
-                // pool would otherwise gather them against the per-user quotas.
+                // pool would otherwise gather them against the per-user quotas. The
+                // final state does not wait for it.
                 signal(Arc::clone(&self.pool), self.id, ns::signal::TERMINATE, None);
                 let _ = self.tx.send(Ok(Item::Event(PsEvent::State(end)))).await;
             }
@@ -292,4 +298,268 @@ async fn send_signal(pool: &PoolInner, command_id: &str, code: &str) -> Result<(
     c.exchange(RequestKind::Write, env, c.inner.operation_timeout)
         .await
         .map(|_| ())
+}
+
+/// Where a pipeline's [`Driver`] runs. A started pipeline's driver first runs *inline*:
+/// the consumer's own polls of the stream poll it (no task, so no wake-up of another
+/// thread between a Receive's answer and the consumer, which costs more than the rest
+/// of a small pipeline). It moves to a task of its own (*background*) as soon as it
+/// has work while the consumer is not waiting on the stream: a wake-up arrives while
+/// the consumer is away (it took an item and went on, or has not polled yet), the
+/// pipeline is cancelled or its pool disconnecting (the stop signal then goes out at
+/// once, whoever polls), or the stream is dropped. From then on it runs as a spawned
+/// driver always did; it never comes back inline.
+pub(super) struct Runner {
+    /// Mode (`INLINE`, `BACKGROUND`, `DONE`) and the consumer's flags.
+    state: AtomicU8,
+    /// The consumer's waker while it waits on the stream (inline mode).
+    consumer: AtomicWaker,
+    /// The background task's waker, for wake-ups registered by an inline poll.
+    background: AtomicWaker,
+    driver: Mutex<Option<Pin<Box<dyn Future<Output = ()> + Send>>>>,
+    /// To tell a cancel or a disconnect apart in a wake-up.
+    scope: Scope,
+    disconnecting: CancellationToken,
+    runtime: tokio::runtime::Handle,
+}
+
+const MODE: u8 = 0b11;
+const INLINE: u8 = 0;
+const BACKGROUND: u8 = 1;
+const DONE: u8 = 2;
+/// The consumer is polling the driver (a wake-up then means: poll it again).
+const POLLING: u8 = 0b100;
+/// The consumer's last poll of the stream returned `Pending`: it waits for a wake-up.
+const AWAITING: u8 = 0b1000;
+/// A wake-up came while `POLLING`.
+const REPOLL: u8 = 0b1_0000;
+
+impl Runner {
+    /// A runner for `driver`: inline, or spawned at once when `!inline`. Needs a Tokio
+    /// runtime (as every request of the client does).
+    pub(super) fn start(driver: Driver, inline: bool) -> Arc<Runner> {
+        let shell = Arc::clone(&driver.pool.shell);
+        // The shell's disconnect waits for this token (dropped with the future).
+        let tracked = shell.drivers.token();
+        let runner = Arc::new(Runner {
+            state: AtomicU8::new(INLINE),
+            consumer: AtomicWaker::new(),
+            background: AtomicWaker::new(),
+            scope: driver.scope.clone(),
+            disconnecting: shell.disconnecting.clone(),
+            runtime: tokio::runtime::Handle::current(),
+            driver: Mutex::new(Some(Box::pin(async move {
+                let _tracked = tracked;
+                driver.run().await;
+            }))),
+        });
+        if !inline {
+            runner.hand_off();
+        }
+        runner
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Option<Pin<Box<dyn Future<Output = ()> + Send>>>> {
+        self.driver
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Moves the driver to a task of its own, unless it is already there or done, or
+    /// the consumer is polling it right now (it then sees the wake-up itself).
+    pub(super) fn hand_off(self: &Arc<Self>) {
+        let mut s = self.state.load(Ordering::Acquire);
+        loop {
+            if s & MODE != INLINE || s & POLLING != 0 {
+                return;
+            }
+            match self
+                .state
+                .compare_exchange(s, BACKGROUND, Ordering::AcqRel, Ordering::Acquire)
+            {
+                Ok(_) => break,
+                Err(now) => s = now,
+            }
+        }
+        self.runtime.spawn(Background(Arc::clone(self)));
+        // A consumer waiting inline was not registered on the stream's channel.
+        self.consumer.wake();
+    }
+
+    /// The consumer's poll: polls the driver in the consumer's context while it is
+    /// inline, and `pull` (the stream's channel) after it, until `pull` is ready or
+    /// the driver waits for something. `pull`'s flag says whether it must register
+    /// the consumer's waker: not while the driver is inline (it fills the channel
+    /// only in these polls, and the runner wakes the consumer), which spares a
+    /// wake-up of the consumer's own task for every item.
+    pub(super) fn drive<T>(
+        self: &Arc<Self>,
+        cx: &mut Context<'_>,
+        mut pull: impl FnMut(&mut Context<'_>, bool) -> Poll<T>,
+    ) -> Poll<T> {
+        if tokio::runtime::Handle::try_current().is_err() {
+            // Polled outside a Tokio runtime (the driver's timers and requests need
+            // one): the driver goes on in a task of the runtime it started on.
+            self.hand_off();
+        }
+        if !self.enter() {
+            return pull(cx, true);
+        }
+        let mut got = Poll::Pending;
+        for _ in 0..4 {
+            self.poll_inline(cx);
+            if got.is_pending() {
+                got = pull(cx, !self.is_inline());
+            }
+            if self.leave(got.is_pending()) {
+                return got;
+            }
+        }
+        // Woken during every poll: Tokio's cooperative budget is spent (its resources
+        // then wake at once). Yield to the scheduler rather than spin.
+        let waiting = got.is_pending();
+        let _ = self
+            .state
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |s| {
+                Some((s & MODE) | if waiting { AWAITING } else { 0 })
+            });
+        if waiting {
+            cx.waker().wake_by_ref();
+        } else {
+            self.hand_off();
+        }
+        got
+    }
+
+    /// Still run by its consumer's polls (not moved to a task, not done).
+    fn is_inline(&self) -> bool {
+        self.state.load(Ordering::Acquire) & MODE == INLINE
+    }
+
+    /// Starts a poll of the driver by the consumer: true when the driver is inline.
+    fn enter(&self) -> bool {
+        let mut s = self.state.load(Ordering::Acquire);
+        loop {
+            if s & MODE != INLINE {
+                return false;
+            }
+            match self.state.compare_exchange(
+                s,
+                INLINE | POLLING,
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            ) {
+                Ok(_) => return true,
+                Err(now) => s = now,
+            }
+        }
+    }
+
+    /// Polls the inline driver in the consumer's context (between `enter` and `leave`).
+    fn poll_inline(self: &Arc<Self>, cx: &mut Context<'_>) {
+        let mut driver = self.lock();
+        self.state.fetch_and(!REPOLL, Ordering::AcqRel);
+        let Some(fut) = driver.as_mut() else {
+            return;
+        };
+        self.consumer.register(cx.waker());
+        let waker = Waker::from(Arc::clone(self));
+        if fut
+            .as_mut()
+            .poll(&mut Context::from_waker(&waker))
+            .is_ready()
+        {
+            *driver = None;
+            self.state.fetch_or(DONE, Ordering::AcqRel);
+        }
+    }
+
+    /// Ends the consumer's poll: `waiting` when it returns `Pending` (wake-ups then go
+    /// to the consumer), else wake-ups while it is away move the driver to a task.
+    /// False when a wake-up came during the poll: poll the driver again first.
+    fn leave(&self, waiting: bool) -> bool {
+        let mut s = self.state.load(Ordering::Acquire);
+        loop {
+            if s & MODE == INLINE && s & REPOLL != 0 {
+                return false;
+            }
+            let next = (s & MODE) | if waiting { AWAITING } else { 0 };
+            match self
+                .state
+                .compare_exchange(s, next, Ordering::AcqRel, Ordering::Acquire)
+            {
+                Ok(_) => return true,
+                Err(now) => s = now,
+            }
+        }
+    }
+}
+
+impl std::task::Wake for Runner {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        let mut s = self.state.load(Ordering::Acquire);
+        loop {
+            match s & MODE {
+                INLINE => {}
+                BACKGROUND => return self.background.wake(),
+                _ => return,
+            }
+            if s & POLLING != 0 {
+                match self.state.compare_exchange(
+                    s,
+                    s | REPOLL,
+                    Ordering::AcqRel,
+                    Ordering::Acquire,
+                ) {
+                    Ok(_) => return,
+                    Err(now) => {
+                        s = now;
+                        continue;
+                    }
+                }
+            }
+            if s & AWAITING != 0 && !self.scope.is_cancelled() && !self.disconnecting.is_cancelled()
+            {
+                return self.consumer.wake();
+            }
+            // Work while the consumer is away, or a cancel (whose stop signal must not
+            // wait for the consumer's next poll).
+            self.hand_off();
+            s = self.state.load(Ordering::Acquire);
+        }
+    }
+}
+
+/// The driver's task once it left the consumer's polls.
+struct Background(Arc<Runner>);
+
+impl Future for Background {
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let runner = &self.0;
+        runner.background.register(cx.waker());
+        let mut driver = runner.lock();
+        let Some(fut) = driver.as_mut() else {
+            return Poll::Ready(());
+        };
+        if fut.as_mut().poll(cx).is_ready() {
+            *driver = None;
+            runner.state.store(DONE, Ordering::Release);
+            return Poll::Ready(());
+        }
+        Poll::Pending
+    }
+}
+
+impl Drop for Background {
+    fn drop(&mut self) {
+        // Also when the runtime drops the task: the driver's future holds wakers of
+        // the runner.
+        drop(self.0.lock().take());
+    }
 }

@@ -3,9 +3,11 @@
 //!
 //! Starting: a Command whose CommandId is the pipeline id and whose `rsp:Arguments`
 //! hold CREATE_PIPELINE (more fragments follow on the pipeline's stdin); input objects
-//! go as PIPELINE_INPUT and END_OF_PIPELINE_INPUT on stdin. A background task Receives
-//! the pipeline's `stdout`, reassembles messages, answers host calls and forwards the
-//! records. Cancelling follows `MI_Operation_Cancel`: the Receive in flight is
+//! go as PIPELINE_INPUT and END_OF_PIPELINE_INPUT on stdin. A driver Receives the
+//! pipeline's `stdout`, reassembles messages, answers host calls and forwards the
+//! records: in the stream's own polls while its consumer waits on it, on a task of its
+//! own once it has work while the consumer is away (see `driver::Runner`), so a small
+//! pipeline costs no task hop. Cancelling follows `MI_Operation_Cancel`: the Receive in flight is
 //! abandoned, the stop signal (`powershell/signal/crtl_c`, §3.1.5.3.9) goes out at once
 //! on another connection, what was received is still delivered, then
 //! `State(Stopped)`.
@@ -30,7 +32,7 @@ use wsman_protocol::psrp::messages::{
 };
 use wsman_protocol::psrp::{Destination, Message, MessageType, PsValue};
 
-use super::driver::{Driver, Item};
+use super::driver::{Driver, Item, Runner};
 use super::event::{Invocation, PipelineEnd, PsEvent};
 use super::pool::PoolInner;
 use super::wire::{self, Input};
@@ -330,15 +332,31 @@ impl PipelineBuilder {
             r = pool.send_payloads(Input::Stdin, Some(&command_id), rest) => r,
         };
         // The pipeline exists on the server: from here on, dropping `pipeline` stops it.
-        let pipeline = Pipeline::drive(pool, id, command_id, scope, permit, self.buffer);
+        // Without input its Receive loop starts in the caller's polls (see `Runner`);
+        // with input it gets a task at once, so that output is received while the
+        // caller sends.
+        let pipeline =
+            Pipeline::drive(pool, id, command_id, scope, permit, self.buffer, !has_input);
         sent?;
         if let Some(values) = self.input {
             pipeline.send_input_messages(values, true).await?;
+        } else if !has_input {
+            // The first Receive goes out now, as a spawned driver's would.
+            std::future::poll_fn(|cx| {
+                let _ = pipeline.runner.drive(cx, |_, _| Poll::Ready(()));
+                Poll::Ready(())
+            })
+            .await;
         }
         Ok(pipeline)
     }
 
     /// Starts the pipeline and collects everything it yields.
+    ///
+    /// Called from outside the workers of a multi-thread runtime (in `block_on`, where
+    /// `#[tokio::main]` runs `main`'s body), the whole pipeline runs on one task of the
+    /// runtime, so that the caller's thread is woken once, with the result, rather than
+    /// for each of the pipeline's requests.
     ///
     /// # Errors
     /// As [`PipelineBuilder::start`] and [`Pipeline::invoke`].
@@ -347,7 +365,7 @@ impl PipelineBuilder {
     /// Dropping the future stops the pipeline (the stop signal goes out on a background
     /// task).
     pub async fn invoke(self) -> Result<Invocation> {
-        self.start().await?.invoke().await
+        off_caller_thread(async move { self.start().await?.invoke().await }).await
     }
 
     /// Starts the pipeline and collects its output deserialized into `T` with serde.
@@ -359,6 +377,39 @@ impl PipelineBuilder {
     /// As [`PipelineBuilder::invoke`].
     pub async fn invoke_as<T: DeserializeOwned>(self) -> Result<Invocation<T>> {
         self.start().await?.invoke_as().await
+    }
+}
+
+/// Runs `work`, a whole pipeline (its Command, Receives and events), on a task of the
+/// runtime when the caller is not a task of a multi-thread runtime, e.g. the thread in
+/// `block_on` (where `#[tokio::main]` runs `main`'s body). The connections' tasks run
+/// on the runtime's workers: every answer would otherwise wake the caller's thread and
+/// every request a worker (a kernel wake-up each, costlier than the rest of a small
+/// pipeline); so the caller is woken once, with the result. Elsewhere it runs in place.
+/// Dropping the future aborts the task, which drops (so stops) the pipeline.
+async fn off_caller_thread<T: Send + 'static>(
+    work: impl std::future::Future<Output = Result<T>> + Send + 'static,
+) -> Result<T> {
+    let runtime = tokio::runtime::Handle::current();
+    if tokio::task::try_id().is_some()
+        || runtime.runtime_flavor() != tokio::runtime::RuntimeFlavor::MultiThread
+    {
+        return work.await;
+    }
+    struct AbortOnDrop<T>(tokio::task::JoinHandle<T>);
+    impl<T> Drop for AbortOnDrop<T> {
+        fn drop(&mut self) {
+            self.0.abort();
+        }
+    }
+    let mut task = AbortOnDrop(runtime.spawn(work));
+    match (&mut task.0).await {
+        Ok(r) => r,
+        Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+        // Aborted by the runtime's shutdown.
+        Err(_) => Err(Error::Cancelled {
+            reason: crate::CancelReason::Shutdown,
+        }),
     }
 }
 
@@ -376,6 +427,8 @@ pub struct Pipeline {
     command_id: String,
     pool: Arc<PoolInner>,
     rx: mpsc::Receiver<Result<Item>>,
+    /// Runs the driver: in this stream's polls, or on a task of its own.
+    runner: Arc<Runner>,
     /// Shared with the driver: forward output objects unread ([`Item::RawOutput`]).
     raw_output: Arc<AtomicBool>,
     cancel: CancelHandle,
@@ -401,6 +454,7 @@ impl Pipeline {
         scope: Scope,
         permit: OwnedSemaphorePermit,
         buffer: usize,
+        inline: bool,
     ) -> Pipeline {
         let (tx, rx) = mpsc::channel(buffer);
         let (cleanup_tx, cleanup_rx) = oneshot::channel();
@@ -416,12 +470,13 @@ impl Pipeline {
             cleanup_rx,
             permit: Some(permit),
         };
-        pool.shell.drivers.spawn(driver.run());
+        let runner = Runner::start(driver, inline);
         Pipeline {
             id,
             command_id,
             pool,
             rx,
+            runner,
             raw_output,
             cancel,
             cleanup_tx: Some(cleanup_tx),
@@ -443,6 +498,8 @@ impl Pipeline {
     /// ends with `State(Stopped { reason: Some(User) })`.
     pub fn cancel(&self) {
         self.cancel.cancel();
+        // The stop signal goes out now, whether or not the stream is polled.
+        self.runner.hand_off();
     }
 
     /// Sends one input object (PIPELINE_INPUT, [MS-PSRP] §2.2.2.17) to a pipeline built
@@ -574,7 +631,7 @@ impl Pipeline {
         // well (a failed pipeline's error comes first, as `invoke`'s).
         let mut misfit = None;
         let mut index = 0usize;
-        while let Some(item) = self.rx.recv().await {
+        while let Some(item) = std::future::poll_fn(|cx| self.poll_item(cx)).await {
             let ev = match item {
                 Err(e) => {
                     self.finished = true;
@@ -645,6 +702,21 @@ impl Pipeline {
         ))
     }
 
+    /// The next item from the driver, which this poll drives while it is inline.
+    fn poll_item(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Item>>> {
+        let Pipeline { runner, rx, .. } = self;
+        runner.drive(cx, |cx, register| {
+            if register {
+                return rx.poll_recv(cx);
+            }
+            match rx.try_recv() {
+                Ok(item) => Poll::Ready(Some(item)),
+                Err(mpsc::error::TryRecvError::Empty) => Poll::Pending,
+                Err(mpsc::error::TryRecvError::Disconnected) => Poll::Ready(None),
+            }
+        })
+    }
+
     fn stop_driver(&mut self) {
         self.cancel.cancel();
         if let Some(tx) = self.cleanup_tx.take() {
@@ -680,7 +752,7 @@ impl Stream for Pipeline {
         if self.finished {
             return Poll::Ready(None);
         }
-        match self.rx.poll_recv(cx) {
+        match self.poll_item(cx) {
             Poll::Ready(Some(item)) => {
                 let item = match item {
                     Ok(Item::Event(ev)) => Ok(ev),
@@ -718,6 +790,9 @@ impl Drop for Pipeline {
         if !self.finished {
             self.stop_driver();
         }
+        // An inline driver that has not finished (stopping, or sending its final
+        // Signal) goes on in a task.
+        self.runner.hand_off();
     }
 }
 

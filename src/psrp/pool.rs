@@ -689,6 +689,7 @@ impl RunspacePool {
             scope,
             permit,
             super::DEFAULT_EVENT_BUFFER,
+            false,
         ))
     }
 

@@ -1,0 +1,268 @@
+//! Where a pipeline's Receive loop runs: in the stream's own polls while the consumer
+//! waits on it, on a task of its own as soon as it has work while the consumer is away
+//! (took an item and went on, abandoned a poll, has not polled yet), and `invoke()`
+//! called from a thread outside the runtime's workers (`block_on`, as `#[tokio::main]`)
+//! running the whole pipeline on one task. Whichever it is, the cancel contract holds:
+//! the stop signal reaches the server without the stream being polled, what arrived is
+//! delivered, `Stopped` comes last.
+
+use std::time::Duration;
+
+use futures_util::StreamExt as _;
+use tokio_winrm::psrp::{PipelineEnd, PsEvent, PsValue};
+use tokio_winrm::{Auth, CancelReason, Client, Error};
+use winrm_simulator::{CmdletContext, Simulator};
+
+async fn within<T>(secs: u64, f: impl std::future::Future<Output = T>) -> T {
+    tokio::time::timeout(Duration::from_secs(secs), f)
+        .await
+        .expect("test step timed out")
+}
+
+/// Waits (without touching any pipeline) until `done` holds.
+async fn until(what: &str, mut done: impl FnMut() -> bool) {
+    let waited = tokio::time::timeout(Duration::from_secs(10), async {
+        while !done() {
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+    })
+    .await;
+    assert!(waited.is_ok(), "timed out waiting for {what}");
+}
+
+async fn setup() -> (Simulator, Client) {
+    let sim = Simulator::start().await.unwrap();
+    sim.register_cmdlet("Emit-Slowly-Then-Hang", |ctx: CmdletContext| async move {
+        for n in 1..=3 {
+            ctx.write_output(PsValue::from(n)).await;
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        tokio::time::sleep(Duration::from_secs(3600)).await;
+        Ok(())
+    });
+    let client = Client::builder(sim.endpoint())
+        .auth(Auth::basic(sim.user(), sim.password()))
+        .allow_insecure_basic(true)
+        .operation_timeout(Duration::from_secs(5))
+        .build()
+        .unwrap();
+    (sim, client)
+}
+
+/// The rest of a stream: its outputs and its final state (which must come last, once).
+async fn rest(p: tokio_winrm::psrp::Pipeline) -> (Vec<PsValue>, PipelineEnd) {
+    let evs: Vec<PsEvent> = within(10, p.collect::<Vec<_>>())
+        .await
+        .into_iter()
+        .map(|e| e.expect("event"))
+        .collect();
+    let mut outputs = Vec::new();
+    let mut end = None;
+    for ev in evs {
+        assert!(end.is_none(), "an event after the final state: {ev:?}");
+        match ev {
+            PsEvent::Output(v) => outputs.push(v),
+            PsEvent::State(s) => end = Some(s),
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    (outputs, end.expect("a final state"))
+}
+
+const USER_STOPPED: PipelineEnd = PipelineEnd::Stopped {
+    reason: Some(CancelReason::User),
+};
+
+#[tokio::test]
+async fn a_consumer_that_went_on_holds_back_neither_the_receives_nor_the_stop_signal() {
+    let (sim, c) = setup().await;
+    let pool = within(10, c.runspace_pool().open()).await.unwrap();
+    let mut p = within(10, pool.pipeline().command("Emit-Slowly-Then-Hang").start())
+        .await
+        .unwrap();
+    let first = within(10, p.next()).await.unwrap().unwrap();
+    assert_eq!(first, PsEvent::Output(PsValue::from(1)));
+    // Nobody polls `p` from here: its Receives go on (the next objects arrive one
+    // Receive each), ...
+    let before = c.transport_stats().requests;
+    until("further Receives", || {
+        c.transport_stats().requests >= before + 2 && sim.counters().receives_pending == 1
+    })
+    .await;
+    // ... and a cancel from another handle sends the stop signal at once.
+    let handle = p.cancel_handle();
+    std::thread::spawn(move || handle.cancel()).join().unwrap();
+    until("the stop signal", || sim.counters().pipeline_stops == 1).await;
+    let (outputs, end) = rest(p).await;
+    assert_eq!(outputs, [PsValue::from(2), PsValue::from(3)]);
+    assert_eq!(end, USER_STOPPED);
+    within(10, pool.close()).await.unwrap();
+    within(10, c.shutdown()).await;
+}
+
+#[tokio::test]
+async fn a_poll_abandoned_while_pending_does_not_hold_back_a_cancel_or_a_deadline() {
+    let (sim, c) = setup().await;
+    let pool = within(10, c.runspace_pool().open()).await.unwrap();
+    for deadline in [false, true] {
+        let stops = sim.counters().pipeline_stops;
+        let mut b = pool
+            .pipeline()
+            .command("Start-Sleep")
+            .param("Seconds", 3600);
+        if deadline {
+            b = b.deadline(Duration::from_millis(300));
+        }
+        let mut p = within(10, b.start()).await.unwrap();
+        // The stream is polled (its Receive goes out in that poll), then left.
+        tokio::select! {
+            ev = p.next() => panic!("an event from a sleeping pipeline: {ev:?}"),
+            () = tokio::time::sleep(Duration::from_millis(100)) => {}
+        }
+        if !deadline {
+            p.cancel_handle().cancel();
+        }
+        until("the stop signal", || {
+            sim.counters().pipeline_stops == stops + 1
+        })
+        .await;
+        let (outputs, end) = rest(p).await;
+        assert!(outputs.is_empty());
+        let reason = if deadline {
+            CancelReason::Timeout
+        } else {
+            CancelReason::User
+        };
+        assert_eq!(
+            end,
+            PipelineEnd::Stopped {
+                reason: Some(reason)
+            }
+        );
+    }
+    // A stream never polled, then dropped: stopped too.
+    let p = within(
+        10,
+        pool.pipeline()
+            .command("Start-Sleep")
+            .param("Seconds", 3600)
+            .start(),
+    )
+    .await
+    .unwrap();
+    let stops = sim.counters().pipeline_stops;
+    drop(p);
+    until("the stop signal", || {
+        sim.counters().pipeline_stops == stops + 1
+    })
+    .await;
+    within(10, pool.close()).await.unwrap();
+    within(10, c.shutdown()).await;
+}
+
+/// `#[tokio::test(flavor = "multi_thread")]` runs the body in `block_on`, outside the
+/// workers, as `#[tokio::main]` does: `invoke()` runs the pipeline on a task.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn invoke_from_outside_the_workers_gives_the_same_results_and_cancel_contract() {
+    let (sim, c) = setup().await;
+    let pool = within(10, c.runspace_pool().max_runspaces(4).open())
+        .await
+        .unwrap();
+    let terminates = sim.counters().terminate_signals;
+    for _ in 0..20 {
+        let inv = within(10, pool.pipeline().command("Get-Date").invoke())
+            .await
+            .unwrap();
+        assert_eq!(inv.output.len(), 1);
+    }
+    // Each finished pipeline's command is released (Signal terminate), without the
+    // result having waited for it.
+    until("20 Signal terminate", || {
+        sim.counters().terminate_signals >= terminates + 20
+    })
+    .await;
+    // Errors come back as they did.
+    let err = within(10, pool.pipeline().command("No-Such-Cmdlet").invoke())
+        .await
+        .expect_err("an unknown command fails");
+    assert!(matches!(err, Error::PipelineFailed { .. }), "{err:?}");
+    // A deadline stops it; dropping the future stops it too.
+    let err = within(
+        10,
+        pool.pipeline()
+            .command("Start-Sleep")
+            .param("Seconds", 3600)
+            .deadline(Duration::from_millis(200))
+            .invoke(),
+    )
+    .await
+    .expect_err("stopped by its deadline");
+    assert!(err.is_timeout(), "{err:?}");
+    let stops = sim.counters().pipeline_stops;
+    let dropped = tokio::time::timeout(
+        Duration::from_millis(300),
+        pool.pipeline().command("Emit-Slowly-Then-Hang").invoke(),
+    )
+    .await;
+    assert!(
+        dropped.is_err(),
+        "the pipeline hangs: its future was dropped"
+    );
+    until("the stop signal", || {
+        sim.counters().pipeline_stops == stops + 1
+    })
+    .await;
+    // All four runspaces are free again.
+    until("the runspaces", || pool.available_runspaces() == 4).await;
+    within(10, pool.close()).await.unwrap();
+    within(10, c.shutdown()).await;
+}
+
+/// Wakes a parked thread: a minimal executor outside any Tokio runtime.
+struct ThreadWaker(std::thread::Thread);
+
+impl std::task::Wake for ThreadWaker {
+    fn wake(self: std::sync::Arc<Self>) {
+        self.0.unpark();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stream_polled_outside_any_runtime_is_driven_by_the_runtime_it_started_on() {
+    let (sim, c) = setup().await;
+    let pool = within(10, c.runspace_pool().open()).await.unwrap();
+    let terminates = sim.counters().terminate_signals;
+    let mut p = within(10, pool.pipeline().command("Get-Date").start())
+        .await
+        .unwrap();
+    let evs = std::thread::spawn(move || {
+        let waker =
+            std::task::Waker::from(std::sync::Arc::new(ThreadWaker(std::thread::current())));
+        let mut cx = std::task::Context::from_waker(&waker);
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        let mut evs = Vec::new();
+        loop {
+            match futures_util::Stream::poll_next(std::pin::Pin::new(&mut p), &mut cx) {
+                std::task::Poll::Ready(Some(ev)) => evs.push(ev.expect("event")),
+                std::task::Poll::Ready(None) => return evs,
+                std::task::Poll::Pending => {
+                    assert!(std::time::Instant::now() < deadline, "no progress");
+                    std::thread::park_timeout(Duration::from_millis(100));
+                }
+            }
+        }
+    })
+    .join()
+    .expect("no panic outside the runtime");
+    assert_eq!(evs.len(), 2, "{evs:?}");
+    assert!(matches!(evs[0], PsEvent::Output(_)), "{evs:?}");
+    assert_eq!(evs[1], PsEvent::State(PipelineEnd::Completed));
+    // Its command is released on the server all the same (the Signal terminate goes
+    // out from the runtime's task, not from the foreign thread).
+    until("the Signal terminate", || {
+        sim.counters().terminate_signals == terminates + 1
+    })
+    .await;
+    within(10, pool.close()).await.unwrap();
+    within(10, c.shutdown()).await;
+}
