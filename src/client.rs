@@ -551,8 +551,7 @@ impl Client {
         // lives on the heap only while the request does, instead of inline in every
         // future that awaits an operation (a task that opens a shell and then holds it
         // while its command runs would carry it all along).
-        let resp = Box::pin(self.send(kind, request_bytes(body), false, operation_timeout))
-            .await?;
+        let resp = Box::pin(self.send(kind, request_bytes(body), false, operation_timeout)).await?;
         read_envelope_with(resp, sink)
     }
 
