@@ -421,7 +421,7 @@ if ops5:
     p("")
     targets.append(("W5 failures", "0", str(get("w5.rust", "failures")), get("w5.rust", "failures") == 0, ""))
     targets.append(("W5 peak RSS per operation in flight", "<= 25 KB", f"{per * 1.024:.1f} KB", per * 1.024 <= 25,
-                    "" if per * 1.024 <= 25 else "each in-flight command holds its own HTTP/1.1 connection while its Receive is pending: hyper 1.x allocates about 27 KB of heap per connection (dispatch queue block 9 KB, write buffer 8 KiB, read buffer 8 KiB, connection task; no builder option makes the buffers smaller without capping every read), so the client's own state (about 10 KB of heap per operation) would have to go almost entirely (39.2 KB before the memory work, 32.3 at f4cf5fd; see the W5 notes)"))
+                    "" if per * 1.024 <= 25 else "each in-flight command holds its own HTTP/1.1 connection while its Receive is pending: hyper 1.x allocates about 27 KB of heap per connection (dispatch queue block 9 KB, write buffer 8 KiB, read buffer 8 KiB, connection task; no builder option makes the buffers smaller without capping every read), so the client's own state (about 10 KB of heap per operation) would have to go almost entirely (39.2 KB before the memory work, 32.3 at f4cf5fd, 29.5 now in the W5 notes)"))
 
 # What each operation in flight holds, and what was cut (written by hand).
 include("W5_NOTES.md")
