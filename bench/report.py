@@ -256,6 +256,8 @@ if raw_bytes and raw_s and ips("w3.rust"):
                     ours_cpu / raw_mbs >= 0.4, "" if ours_cpu / raw_mbs >= 0.4 else "see the closing note"))
     targets.append(("W3 share of the raw rate, wall clock", ">= 40%", f"{100 * ours_wall / raw_mbs:.0f}%", ours_wall / raw_mbs >= 0.4,
                     "" if ours_wall / raw_mbs >= 0.4 else "end to end includes the simulator generating and writing every batch (one Pull in flight, the other core)"))
+# The simulator's enumeration speed, before and after (written by hand).
+include("W3_NOTES.md")
 r = ips("w3.rust") / ips("w3.pypsrp") if ips("w3.rust") and ips("w3.pypsrp") else None
 rc = ipc("w3.rust") / ipc("w3.pypsrp") if ipc("w3.rust") and ipc("w3.pypsrp") else None
 fetch = get("w3.raw", "fetch_s")
@@ -423,7 +425,10 @@ if ops5:
     p("")
     targets.append(("W5 failures", "0", str(get("w5.rust", "failures")), get("w5.rust", "failures") == 0, ""))
     targets.append(("W5 peak RSS per operation in flight", "<= 25 KB", f"{per * 1.024:.1f} KB", per * 1.024 <= 25,
-                    "" if per * 1.024 <= 25 else "each in-flight command holds a shell, a command driver task and its own HTTP/1.1 connection (hyper's read and write buffers and dispatch queue, 8 to 9 KiB each) while its Receive is pending; the peak comes as all complete at once (39.2 KB before the memory work; see the closing note)"))
+                    "" if per * 1.024 <= 25 else "each in-flight command holds its own HTTP/1.1 connection while its Receive is pending: hyper 1.x allocates about 27 KB of heap per connection (dispatch queue block 9 KB, write buffer 8 KiB, read buffer 8 KiB, connection task; no builder option makes the buffers smaller without capping every read), so the client's own state (about 10 KB of heap per operation) would have to go almost entirely (39.2 KB before the memory work, 32.3 at f4cf5fd, 29.5 now in the W5 notes)"))
+
+# What each operation in flight holds, and what was cut (written by hand).
+include("W5_NOTES.md")
 
 # The W5 measure with the `winrm` tool: measured in this run (bench/fanout_memory.sh JSON=1),
 # then the hand-written history (bench/FANOUT_MEMORY.md).

@@ -547,9 +547,11 @@ impl Client {
         operation_timeout: Duration,
         sink: &mut (dyn TextSink + Send),
     ) -> Result<Element> {
-        let resp = self
-            .send(kind, request_bytes(body), false, operation_timeout)
-            .await?;
+        // Boxed: the request's state (retry, logon gate, lease, timeout: about 1.4 KB)
+        // lives on the heap only while the request does, instead of inline in every
+        // future that awaits an operation (a task that opens a shell and then holds it
+        // while its command runs would carry it all along).
+        let resp = Box::pin(self.send(kind, request_bytes(body), false, operation_timeout)).await?;
         read_envelope_with(resp, sink)
     }
 

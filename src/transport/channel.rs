@@ -373,11 +373,13 @@ impl Channel {
             .handshake(TokioIo::new(io))
             .await
             .map_err(Error::connection)?;
-        let task = tokio::spawn(async move {
-            if let Err(e) = conn.await {
+        // The connection future itself, mapped: an `async move` block awaiting it would
+        // hold it twice in its task (the captured value and the awaited one).
+        let task = tokio::spawn(futures_util::FutureExt::map(conn, |r| {
+            if let Err(e) = r {
                 tracing::debug!(error = %e, "connection ended");
             }
-        });
+        }));
         self.stats.connects.fetch_add(1, Ordering::Relaxed);
         self.conn = Some(Conn {
             sender,

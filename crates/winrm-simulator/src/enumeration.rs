@@ -434,14 +434,18 @@ fn batch(
     let mut n = 0u64;
     let mut i = start;
     let count = class.count();
+    // Every instance, whole: the class may write it without building it.
+    let plain = src.mode == Mode::Objects && src.selectors.is_empty() && src.query.is_none();
     while i < count && n < max {
-        let inst = class.instance(i);
-        if !selected(src, &inst) {
-            i += 1;
-            continue;
-        }
         let mark = out.len();
-        write_item(&mut out, src, &*class, &inst);
+        if !(plain && class.write_instance_xml(&mut out, &src.uri, i)) {
+            let inst = class.instance(i);
+            if !selected(src, &inst) {
+                i += 1;
+                continue;
+            }
+            write_item(&mut out, src, &*class, &inst);
+        }
         if n > 0 && out.len() > budget {
             out.truncate(mark);
             break;

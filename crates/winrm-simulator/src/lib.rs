@@ -709,6 +709,18 @@ pub(crate) trait ClassSource: Send + Sync {
     fn count(&self) -> u64;
     /// The instance at `index` (< count).
     fn instance(&self, index: u64) -> crate::soap::Instance;
+    /// Writes instance `index` (< count) as [`wmi::write_instance`] writes
+    /// [`ClassSource::instance`] under resource URI `uri`, without building it, and
+    /// returns true; the default writes nothing and returns false (the caller then builds
+    /// the instance). Enumerations without selectors or a filter use it.
+    fn write_instance_xml(
+        &self,
+        _w: &mut soap::envelope::XmlWriter,
+        _uri: &str,
+        _index: u64,
+    ) -> bool {
+        false
+    }
     /// Finds an instance by its key selectors; the default scans.
     fn find(&self, selectors: &[(String, String)]) -> Option<crate::soap::Instance> {
         (0..self.count()).map(|i| self.instance(i)).find(|inst| {

@@ -417,7 +417,7 @@ pub(crate) fn write_instance(w: &mut XmlWriter, class: &str, uri: &str, inst: &I
     w.raw(">");
 }
 
-fn write_property(w: &mut XmlWriter, name: &str, value: &Value) {
+pub(crate) fn write_property(w: &mut XmlWriter, name: &str, value: &Value) {
     let open = |w: &mut XmlWriter| {
         w.raw("<p:");
         w.raw(name);
