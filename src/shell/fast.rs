@@ -581,7 +581,7 @@ mod tests {
     }
 
     proptest::proptest! {
-        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(400))]
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(1000))]
         #[test]
         fn mutated_responses_are_read_as_the_tree_reader_reads_them_or_left_to_it(
             pick in 0usize..1000,

@@ -49,6 +49,13 @@ pub struct Scanner<'t> {
     /// The last opened element: its namespace and attributes (qualified name, value).
     ns: Option<Ns>,
     attrs: Vec<(&'t str, Cow<'t, str>)>,
+    /// The attributes of a start tag in the usual form (see [`plain_attributes`]).
+    plain: Vec<(&'t [u8], &'t [u8])>,
+    /// The last event was a tag, so the reader stands right before the next token.
+    after_tag: bool,
+    /// A plain leaf taken past the reader (see [`plain_leaf`]): its text, then its end.
+    leaf_text: Option<&'t str>,
+    leaf_end: bool,
 }
 
 impl std::fmt::Debug for Scanner<'_> {
@@ -78,6 +85,10 @@ impl<'t> Scanner<'t> {
             pending_truncate: None,
             ns: None,
             attrs: Vec::with_capacity(4),
+            plain: Vec::with_capacity(12),
+            after_tag: false,
+            leaf_text: None,
+            leaf_end: false,
         }
     }
 
@@ -119,6 +130,96 @@ impl<'t> Scanner<'t> {
         }
     }
 
+    /// One attribute (the `count`th) of the element being opened: a namespace
+    /// declaration goes into scope (its value as written, as namespace names are
+    /// compared), any other is kept, unescaped. The checks of the tree reader.
+    fn attribute(
+        &mut self,
+        count: usize,
+        key: &'t str,
+        value: Cow<'t, str>,
+        first: usize,
+        decls: &mut usize,
+    ) -> Result<(), ParseError> {
+        if count >= MAX_ATTRIBUTES {
+            return Err(self.syntax(format!(
+                "more than {MAX_ATTRIBUTES} attributes on one element"
+            )));
+        }
+        let declared = match key.as_bytes().strip_prefix(b"xmlns") {
+            Some([]) => Some(&[][..]),
+            Some([b':', prefix @ ..]) => Some(prefix),
+            _ => None,
+        };
+        if let Some(prefix) = declared {
+            *decls += 1;
+            if self.in_scope + *decls > MAX_NAMESPACES_IN_SCOPE {
+                return Err(self.syntax(format!(
+                    "more than {MAX_NAMESPACES_IN_SCOPE} namespace declarations in scope"
+                )));
+            }
+            if let Err(m) = self.scope.declare(prefix, value.as_bytes(), first) {
+                return Err(self.syntax(m));
+            }
+            return Ok(());
+        }
+        if self.attrs.iter().any(|(q, _)| *q == key) {
+            return Err(self.syntax(format!("duplicate attribute {}", excerpt(key, 40))));
+        }
+        self.attrs.push((key, value));
+        Ok(())
+    }
+
+    /// Opens an element without attributes (a plain leaf): the checks of any start tag.
+    fn open(&mut self, qname: &'t [u8], decls: usize, empty: bool) -> Result<Step<'t>, ParseError> {
+        if self.root_done {
+            return Err(self.syntax("content after the root element".into()));
+        }
+        if self.frames.len() >= MAX_DEPTH {
+            return Err(ParseError::TooDeep);
+        }
+        self.attrs.clear();
+        let first = self.scope.bindings.len();
+        self.opened(qname, first, decls, empty)
+    }
+
+    /// The element `qname` opened, with the bindings before its declarations at `first`.
+    fn opened(
+        &mut self,
+        qname: &[u8],
+        first: usize,
+        decls: usize,
+        empty: bool,
+    ) -> Result<Step<'t>, ParseError> {
+        let (prefix, local) = split_qname(qname);
+        let local = within(self.text, local)?;
+        self.ns = self.scope.resolve(prefix, true);
+        if empty {
+            if self.frames.is_empty() {
+                self.root_done = true;
+            }
+            self.pending_truncate = Some(first);
+        } else {
+            self.frames.push((first, decls));
+            self.in_scope += decls;
+        }
+        Ok(Step::Start { local, empty })
+    }
+
+    /// The innermost open element closed.
+    fn close(&mut self) -> Result<Step<'t>, ParseError> {
+        let Some((first, decls)) = self.frames.pop() else {
+            return Err(self.syntax("unmatched end tag".into()));
+        };
+        self.scope.truncate(first);
+        self.in_scope = self.in_scope.saturating_sub(decls);
+        if self.frames.is_empty() {
+            self.root_done = true;
+        }
+        self.after_tag = true;
+        Ok(Step::End)
+    }
+
     /// The next step.
     ///
     /// # Errors
@@ -128,11 +229,31 @@ impl<'t> Scanner<'t> {
         if let Some(first) = self.pending_truncate.take() {
             self.scope.truncate(first);
         }
+        if self.leaf_end {
+            if let Some(text) = self.leaf_text.take() {
+                return Ok(Step::Text(Cow::Borrowed(text)));
+            }
+            self.leaf_end = false;
+            return self.close();
+        }
+        // A leaf in its plainest form (most of a WinRS response) is taken without the
+        // tokenizer, as three steps; it is well-formed by its form.
+        if self.after_tag && !self.frames.is_empty() {
+            let rest: &'t [u8] = self.reader.get_ref();
+            if let Some((qname, text, len)) = plain_leaf(rest) {
+                let step = self.open(qname, 0, false)?;
+                *self.reader.get_mut() = &rest[len..];
+                self.leaf_text = Some(within(self.text, text)?).filter(|t| !t.is_empty());
+                self.leaf_end = true;
+                return Ok(step);
+            }
+        }
         loop {
             let ev = self
                 .reader
                 .read_event()
                 .map_err(|e| self.syntax(e.to_string()))?;
+            self.after_tag = matches!(ev, Event::Start(_) | Event::Empty(_) | Event::End(_));
             match ev {
                 Event::Start(ref start) | Event::Empty(ref start) => {
                     let empty = matches!(ev, Event::Empty(_));
@@ -145,74 +266,37 @@ impl<'t> Scanner<'t> {
                     let first = self.scope.bindings.len();
                     let mut decls = 0usize;
                     self.attrs.clear();
-                    for (count, a) in start.attributes().with_checks(false).enumerate() {
-                        if count >= MAX_ATTRIBUTES {
-                            return Err(self.syntax(format!(
-                                "more than {MAX_ATTRIBUTES} attributes on one element"
-                            )));
+                    let raw_attributes = within(self.text, start.attributes_raw())?;
+                    if let Some(n) = plain_attributes(raw_attributes.as_bytes(), &mut self.plain) {
+                        // The usual form, split without the byte-by-byte attribute
+                        // reader; nothing to unescape.
+                        for i in 0..n {
+                            let (key, value) = self.plain[i];
+                            let key = within(self.text, key)?;
+                            let value = within(self.text, value)?;
+                            self.attribute(i, key, Cow::Borrowed(value), first, &mut decls)?;
                         }
-                        let a = a.map_err(|e| self.syntax(e.to_string()))?;
-                        let key = a.key.as_ref();
-                        let declared = match key.strip_prefix(b"xmlns") {
-                            Some([]) => Some(&[][..]),
-                            Some([b':', prefix @ ..]) => Some(prefix),
-                            _ => None,
-                        };
-                        if let Some(prefix) = declared {
-                            decls += 1;
-                            if self.in_scope + decls > MAX_NAMESPACES_IN_SCOPE {
-                                return Err(self.syntax(format!(
-                                    "more than {MAX_NAMESPACES_IN_SCOPE} namespace declarations in scope"
-                                )));
-                            }
-                            if let Err(m) = self.scope.declare(prefix, &a.value, first) {
-                                return Err(self.syntax(m));
-                            }
-                            continue;
-                        }
-                        let name = within(self.text, key)?;
-                        if self.attrs.iter().any(|(q, _)| *q == name) {
-                            return Err(
-                                self.syntax(format!("duplicate attribute {}", excerpt(name, 40)))
-                            );
-                        }
-                        let raw = within(self.text, &a.value)?;
-                        let value = if raw.contains('&') {
-                            Cow::Owned(
-                                a.unescape_value()
-                                    .map_err(|e| self.syntax(e.to_string()))?
-                                    .into_owned(),
-                            )
-                        } else {
-                            Cow::Borrowed(raw)
-                        };
-                        self.attrs.push((name, value));
-                    }
-                    let (prefix, local) = split_qname(start.name().into_inner());
-                    let local = within(self.text, local)?;
-                    self.ns = self.scope.resolve(prefix, true);
-                    if empty {
-                        if self.frames.is_empty() {
-                            self.root_done = true;
-                        }
-                        self.pending_truncate = Some(first);
                     } else {
-                        self.frames.push((first, decls));
-                        self.in_scope += decls;
+                        for (count, a) in start.attributes().with_checks(false).enumerate() {
+                            let a = a.map_err(|e| self.syntax(e.to_string()))?;
+                            let key = within(self.text, a.key.as_ref())?;
+                            let raw = within(self.text, &a.value)?;
+                            let value = if raw.contains('&') && !is_declaration(key.as_bytes()) {
+                                Cow::Owned(
+                                    a.unescape_value()
+                                        .map_err(|e| self.syntax(e.to_string()))?
+                                        .into_owned(),
+                                )
+                            } else {
+                                Cow::Borrowed(raw)
+                            };
+                            self.attribute(count, key, value, first, &mut decls)?;
+                        }
                     }
-                    return Ok(Step::Start { local, empty });
+                    let qname = within(self.text, start.name().into_inner())?;
+                    return self.opened(qname.as_bytes(), first, decls, empty);
                 }
-                Event::End(_) => {
-                    let Some((first, decls)) = self.frames.pop() else {
-                        return Err(self.syntax("unmatched end tag".into()));
-                    };
-                    self.scope.truncate(first);
-                    self.in_scope = self.in_scope.saturating_sub(decls);
-                    if self.frames.is_empty() {
-                        self.root_done = true;
-                    }
-                    return Ok(Step::End);
-                }
+                Event::End(_) => return self.close(),
                 Event::Text(t) => {
                     let s = within(self.text, &t)?;
                     if !self.frames.is_empty() {
@@ -264,6 +348,86 @@ impl<'t> Scanner<'t> {
             }
         }
     }
+}
+
+/// Whether an attribute name declares a namespace (`xmlns`, `xmlns:p`).
+fn is_declaration(key: &[u8]) -> bool {
+    matches!(key.strip_prefix(b"xmlns"), Some([] | [b':', ..]))
+}
+
+/// Splits the attributes of a start tag in the usual form: each one space, a name of
+/// ASCII letters, digits and `_ . - :` beginning with a letter or `_`, `=`, and a value
+/// in double or single quotes without `<` or `&`; then at most spaces. Returns how many
+/// it put into `out` (cleared first); anything else is None, for quick-xml's reader.
+fn plain_attributes<'a>(raw: &'a [u8], out: &mut Vec<(&'a [u8], &'a [u8])>) -> Option<usize> {
+    out.clear();
+    let mut rest = raw;
+    loop {
+        let after_space = match rest.strip_prefix(b" ") {
+            Some(r) => r,
+            None if rest.is_empty() => return Some(out.len()),
+            None => return None,
+        };
+        let first = match after_space.first() {
+            None => return Some(out.len()),
+            Some(&b) => b,
+        };
+        if first == b' ' && after_space.iter().all(|&b| b == b' ') {
+            return Some(out.len());
+        }
+        if !(first.is_ascii_alphabetic() || first == b'_') {
+            return None;
+        }
+        let name_len = after_space.iter().position(|&b| {
+            !(b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-' | b':'))
+        })?;
+        let quote = *after_space.get(name_len + 1)?;
+        if after_space[name_len] != b'=' || !matches!(quote, b'"' | b'\'') {
+            return None;
+        }
+        let value_at = name_len + 2;
+        let len = memchr::memchr(quote, after_space.get(value_at..)?)?;
+        let value = &after_space[value_at..value_at + len];
+        if memchr::memchr2(b'<', b'&', value).is_some() {
+            return None;
+        }
+        out.push((&after_space[..name_len], value));
+        rest = &after_space[value_at + len + 1..];
+    }
+}
+
+/// A leaf element in its plainest form at the start of `rest`: `<name>text</name>`,
+/// the name of ASCII letters, digits and `_ . - :` (beginning with a letter or `_`),
+/// the text without markup or references, the end tag written exactly. Returns the
+/// qualified name, the text and the length. Anything else is None, for the tokenizer.
+fn plain_leaf(rest: &[u8]) -> Option<(&[u8], &[u8], usize)> {
+    let after = rest.strip_prefix(b"<")?;
+    let first = *after.first()?;
+    if !(first.is_ascii_alphabetic() || first == b'_') {
+        return None;
+    }
+    let name_len = after
+        .iter()
+        .position(|&b| !(b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-' | b':')))?;
+    if after[name_len] != b'>' {
+        return None;
+    }
+    let name = &after[..name_len];
+    let content = &after[name_len + 1..];
+    let end = memchr::memchr2(b'<', b'&', content)?;
+    let close = &content[end..];
+    if close.first() != Some(&b'<')
+        || close.get(1) != Some(&b'/')
+        || close.get(2..2 + name_len) != Some(name)
+        || close.get(2 + name_len) != Some(&b'>')
+    {
+        return None;
+    }
+    Some((
+        name,
+        &content[..end],
+        1 + name_len + 1 + end + 2 + name_len + 1,
+    ))
 }
 
 /// The slice of `text` that `bytes` borrows (the reader hands out nothing else for a
@@ -321,6 +485,95 @@ mod tests {
                 "</>".into(),
             ]
         );
+    }
+
+    #[test]
+    fn plain_leaves_read_as_the_tokenizer_reads_them() {
+        let xml = "<r xmlns:c='urn:c'><b>t</b><c:d>x y</c:d><e></e><f>a&amp;b</f><g >x</g><h>1</h ><i><j>2</j></i></r>";
+        assert_eq!(
+            steps(xml).unwrap(),
+            [
+                "<{}r>",
+                "<{}b>",
+                "t",
+                "</>",
+                "<{urn:c}d>",
+                "x y",
+                "</>",
+                "<{}e>",
+                "</>",
+                "<{}f>",
+                "a",
+                "&",
+                "b",
+                "</>",
+                "<{}g>",
+                "x",
+                "</>",
+                "<{}h>",
+                "1",
+                "</>",
+                "<{}i>",
+                "<{}j>",
+                "2",
+                "</>",
+                "</>",
+                "</>"
+            ]
+        );
+        assert_eq!(plain_leaf(b"<a>x</a>rest"), Some((&b"a"[..], &b"x"[..], 8)));
+        for not_plain in [
+            &b"<a>x</b>"[..],
+            b"<a>x</a",
+            b"<a x='1'>x</a>",
+            b"<a>x<!-- -->y</a>",
+            b"<1a>x</1a>",
+            b"<a>x",
+            b"<a/>",
+        ] {
+            assert_eq!(
+                plain_leaf(not_plain),
+                None,
+                "{:?}",
+                String::from_utf8_lossy(not_plain)
+            );
+        }
+        let mut out = Vec::new();
+        assert_eq!(
+            plain_attributes(b" xml:lang=\"en-US\" xmlns:s='u' Name=\"\"  ", &mut out),
+            Some(3)
+        );
+        assert_eq!(
+            out,
+            [
+                (&b"xml:lang"[..], &b"en-US"[..]),
+                (&b"xmlns:s"[..], &b"u"[..]),
+                (&b"Name"[..], &b""[..])
+            ]
+        );
+        assert_eq!(plain_attributes(b"", &mut out), Some(0));
+        for not_plain in [
+            &b" a=\"x&amp;\""[..],
+            b" a=\"<\"",
+            b"\ta=\"1\"",
+            b" a = \"1\"",
+            b" a=1",
+            b" a=\"1",
+            b" a=\"1\"b=\"2\"",
+            b" 1a=\"1\"",
+        ] {
+            assert_eq!(
+                plain_attributes(not_plain, &mut out),
+                None,
+                "{:?}",
+                String::from_utf8_lossy(not_plain)
+            );
+        }
+        // Both forms of one element read alike.
+        let tag = |sep: &str| format!("<r xmlns:p=\"urn:p\"{sep}p:Name=\"v\" Other='w'/>");
+        assert_eq!(steps(&tag(" ")).unwrap(), steps(&tag("\n")).unwrap());
+        // A mismatched end tag after a leaf is still refused.
+        assert!(steps("<r><a>x</a></s>").is_err());
     }
 
     #[test]
