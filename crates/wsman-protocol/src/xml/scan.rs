@@ -49,6 +49,10 @@ pub struct Scanner<'t> {
     /// The last opened element: its namespace and attributes (qualified name, value).
     ns: Option<Ns>,
     attrs: Vec<(&'t str, Cow<'t, str>)>,
+    /// Counts changes to the declarations in scope, for `last_resolved`.
+    generation: u64,
+    /// The prefix of the last element name resolved, when, and its namespace.
+    last_resolved: Option<(Option<&'t [u8]>, u64, Option<Ns>)>,
     /// The attributes of a start tag in the usual form (see [`plain_attributes`]).
     plain: Vec<(&'t [u8], &'t [u8])>,
     /// The last event was a tag, so the reader stands right before the next token.
@@ -86,6 +90,8 @@ impl<'t> Scanner<'t> {
             ns: None,
             attrs: Vec::with_capacity(4),
             plain: Vec::with_capacity(12),
+            generation: 0,
+            last_resolved: None,
             after_tag: false,
             leaf_text: None,
             leaf_end: false,
@@ -158,6 +164,7 @@ impl<'t> Scanner<'t> {
                     "more than {MAX_NAMESPACES_IN_SCOPE} namespace declarations in scope"
                 )));
             }
+            self.generation += 1;
             if let Err(m) = self.scope.declare(prefix, value.as_bytes(), first) {
                 return Err(self.syntax(m));
             }
@@ -186,14 +193,25 @@ impl<'t> Scanner<'t> {
     /// The element `qname` opened, with the bindings before its declarations at `first`.
     fn opened(
         &mut self,
-        qname: &[u8],
+        qname: &'t [u8],
         first: usize,
         decls: usize,
         empty: bool,
     ) -> Result<Step<'t>, ParseError> {
         let (prefix, local) = split_qname(qname);
         let local = within(self.text, local)?;
-        self.ns = self.scope.resolve(prefix, true);
+        // Elements mostly share a few prefixes: the last one's resolution is kept while
+        // no declaration came or went.
+        self.ns = match &self.last_resolved {
+            Some((p, generation, ns)) if *p == prefix && *generation == self.generation => {
+                ns.clone()
+            }
+            _ => {
+                let ns = self.scope.resolve(prefix, true);
+                self.last_resolved = Some((prefix, self.generation, ns.clone()));
+                ns
+            }
+        };
         if empty {
             if self.frames.is_empty() {
                 self.root_done = true;
@@ -211,7 +229,10 @@ impl<'t> Scanner<'t> {
         let Some((first, decls)) = self.frames.pop() else {
             return Err(self.syntax("unmatched end tag".into()));
         };
-        self.scope.truncate(first);
+        if decls > 0 {
+            self.scope.truncate(first);
+            self.generation += 1;
+        }
         self.in_scope = self.in_scope.saturating_sub(decls);
         if self.frames.is_empty() {
             self.root_done = true;
@@ -227,7 +248,10 @@ impl<'t> Scanner<'t> {
     /// [`ParseError::Empty`], [`ParseError::Encoding`].
     pub fn next_step(&mut self) -> Result<Step<'t>, ParseError> {
         if let Some(first) = self.pending_truncate.take() {
-            self.scope.truncate(first);
+            if self.scope.bindings.len() != first {
+                self.scope.truncate(first);
+                self.generation += 1;
+            }
         }
         if self.leaf_end {
             if let Some(text) = self.leaf_text.take() {
@@ -350,6 +374,35 @@ impl<'t> Scanner<'t> {
     }
 }
 
+/// Per byte: 2 for a letter or `_` (a name may begin with it), 1 for a digit, `.`, `-`
+/// or `:` (a name may go on with it), 0 for anything else (the plain forms end there).
+const NAME: [u8; 256] = {
+    let mut t = [0u8; 256];
+    let mut b = 0;
+    while b < 256 {
+        let c = b as u8;
+        t[b] = if c.is_ascii_alphabetic() || c == b'_' {
+            2
+        } else if c.is_ascii_digit() || c == b'.' || c == b'-' || c == b':' {
+            1
+        } else {
+            0
+        };
+        b += 1;
+    }
+    t
+};
+
+/// The length of the plain name at the start of `bytes` (see [`NAME`]), when something
+/// follows it.
+#[inline]
+fn name_len(bytes: &[u8]) -> Option<usize> {
+    if NAME[usize::from(*bytes.first()?)] != 2 {
+        return None;
+    }
+    bytes.iter().position(|&b| NAME[usize::from(b)] == 0)
+}
+
 /// Whether an attribute name declares a namespace (`xmlns`, `xmlns:p`).
 fn is_declaration(key: &[u8]) -> bool {
     matches!(key.strip_prefix(b"xmlns"), Some([] | [b':', ..]))
@@ -375,12 +428,7 @@ fn plain_attributes<'a>(raw: &'a [u8], out: &mut Vec<(&'a [u8], &'a [u8])>) -> O
         if first == b' ' && after_space.iter().all(|&b| b == b' ') {
             return Some(out.len());
         }
-        if !(first.is_ascii_alphabetic() || first == b'_') {
-            return None;
-        }
-        let name_len = after_space.iter().position(|&b| {
-            !(b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-' | b':'))
-        })?;
+        let name_len = name_len(after_space)?;
         let quote = *after_space.get(name_len + 1)?;
         if after_space[name_len] != b'=' || !matches!(quote, b'"' | b'\'') {
             return None;
@@ -402,13 +450,7 @@ fn plain_attributes<'a>(raw: &'a [u8], out: &mut Vec<(&'a [u8], &'a [u8])>) -> O
 /// qualified name, the text and the length. Anything else is None, for the tokenizer.
 fn plain_leaf(rest: &[u8]) -> Option<(&[u8], &[u8], usize)> {
     let after = rest.strip_prefix(b"<")?;
-    let first = *after.first()?;
-    if !(first.is_ascii_alphabetic() || first == b'_') {
-        return None;
-    }
-    let name_len = after
-        .iter()
-        .position(|&b| !(b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-' | b':')))?;
+    let name_len = name_len(after)?;
     if after[name_len] != b'>' {
         return None;
     }
@@ -485,6 +527,21 @@ mod tests {
                 "</>".into(),
             ]
         );
+    }
+
+    #[test]
+    fn a_prefix_follows_its_declarations_in_and_out_of_scope() {
+        let xml = "<r xmlns:p='u1'><p:a/><p:b xmlns:p='u2'><p:c/><p:e>t</p:e></p:b><p:d>t</p:d><p:f xmlns:p='u3'/><p:g/></r>";
+        assert_eq!(
+            steps(xml).unwrap(),
+            [
+                "<{}r>", "<{u1}a/>", "<{u2}b>", "<{u2}c/>", "<{u2}e>", "t", "</>", "</>",
+                "<{u1}d>", "t", "</>", "<{u3}f/>", "<{u1}g/>", "</>"
+            ]
+        );
+        let tree = crate::xml::parse_str(xml).unwrap();
+        let names: Vec<_> = tree.children.iter().map(|c| c.describe()).collect();
+        assert_eq!(names, ["{u1}a", "{u2}b", "{u1}d", "{u3}f", "{u1}g"]);
     }
 
     #[test]
