@@ -177,8 +177,9 @@ impl<'t> Scanner<'t> {
         Ok(())
     }
 
-    /// Opens an element without attributes (a plain leaf): the checks of any start tag.
-    fn open(&mut self, qname: &'t [u8], decls: usize, empty: bool) -> Result<Step<'t>, ParseError> {
+    /// Opens a plain leaf with the first `n` attributes of `self.plain`: the checks of
+    /// any start tag.
+    fn open(&mut self, qname: &'t [u8], n: usize) -> Result<Step<'t>, ParseError> {
         if self.root_done {
             return Err(self.syntax("content after the root element".into()));
         }
@@ -187,7 +188,14 @@ impl<'t> Scanner<'t> {
         }
         self.attrs.clear();
         let first = self.scope.bindings.len();
-        self.opened(qname, first, decls, empty)
+        let mut decls = 0;
+        for i in 0..n {
+            let (key, value) = self.plain[i];
+            let key = within(self.text, key)?;
+            let value = within(self.text, value)?;
+            self.attribute(i, key, Cow::Borrowed(value), first, &mut decls)?;
+        }
+        self.opened(qname, first, decls, false)
     }
 
     /// The element `qname` opened, with the bindings before its declarations at `first`.
@@ -264,8 +272,10 @@ impl<'t> Scanner<'t> {
         // tokenizer, as three steps; it is well-formed by its form.
         if self.after_tag && !self.frames.is_empty() {
             let rest: &'t [u8] = self.reader.get_ref();
-            if let Some((qname, text, len)) = plain_leaf(rest) {
-                let step = self.open(qname, 0, false)?;
+            if let Some((qname, attributes, text, len)) = plain_leaf(rest)
+                && let Some(n) = plain_attributes(attributes, &mut self.plain)
+            {
+                let step = self.open(qname, n)?;
                 *self.reader.get_mut() = &rest[len..];
                 self.leaf_text = Some(within(self.text, text)?).filter(|t| !t.is_empty());
                 self.leaf_end = true;
@@ -444,18 +454,25 @@ fn plain_attributes<'a>(raw: &'a [u8], out: &mut Vec<(&'a [u8], &'a [u8])>) -> O
     }
 }
 
-/// A leaf element in its plainest form at the start of `rest`: `<name>text</name>`,
+/// A leaf element in its plainest form at the start of `rest`: `<name attributes>text</name>`,
 /// the name of ASCII letters, digits and `_ . - :` (beginning with a letter or `_`),
-/// the text without markup or references, the end tag written exactly. Returns the
-/// qualified name, the text and the length. Anything else is None, for the tokenizer.
-fn plain_leaf(rest: &[u8]) -> Option<(&[u8], &[u8], usize)> {
+/// the attributes (if any) after a space and without `>` (the caller checks their
+/// form with [`plain_attributes`]), the text without markup or references, the end tag
+/// written exactly. Returns the qualified name, the attributes, the text and the length.
+/// Anything else is None, for the tokenizer.
+fn plain_leaf(rest: &[u8]) -> Option<(&[u8], &[u8], &[u8], usize)> {
     let after = rest.strip_prefix(b"<")?;
     let name_len = name_len(after)?;
-    if after[name_len] != b'>' {
-        return None;
-    }
     let name = &after[..name_len];
-    let content = &after[name_len + 1..];
+    // The attributes (if any) up to the first `>`: one inside a value cuts it short, and
+    // the attributes are then not in the plain form.
+    let tag_end = match after[name_len] {
+        b'>' => name_len,
+        b' ' => name_len + memchr::memchr(b'>', &after[name_len..])?,
+        _ => return None,
+    };
+    let attributes = &after[name_len..tag_end];
+    let content = &after[tag_end + 1..];
     let end = memchr::memchr2(b'<', b'&', content)?;
     let close = &content[end..];
     if close.first() != Some(&b'<')
@@ -467,8 +484,9 @@ fn plain_leaf(rest: &[u8]) -> Option<(&[u8], &[u8], usize)> {
     }
     Some((
         name,
+        attributes,
         &content[..end],
-        1 + name_len + 1 + end + 2 + name_len + 1,
+        1 + tag_end + 1 + end + 2 + name_len + 1,
     ))
 }
 
@@ -578,11 +596,18 @@ mod tests {
                 "</>"
             ]
         );
-        assert_eq!(plain_leaf(b"<a>x</a>rest"), Some((&b"a"[..], &b"x"[..], 8)));
+        assert_eq!(
+            plain_leaf(b"<a>x</a>rest"),
+            Some((&b"a"[..], &b""[..], &b"x"[..], 8))
+        );
+        assert_eq!(
+            plain_leaf(b"<a b='1'>x</a>rest"),
+            Some((&b"a"[..], &b" b='1'"[..], &b"x"[..], 14))
+        );
         for not_plain in [
             &b"<a>x</b>"[..],
             b"<a>x</a",
-            b"<a x='1'>x</a>",
+            b"<a\tx='1'>x</a>",
             b"<a>x<!-- -->y</a>",
             b"<1a>x</1a>",
             b"<a>x",
@@ -629,6 +654,27 @@ mod tests {
         // Both forms of one element read alike.
         let tag = |sep: &str| format!("<r xmlns:p=\"urn:p\"{sep}p:Name=\"v\" Other='w'/>");
         assert_eq!(steps(&tag(" ")).unwrap(), steps(&tag("\n")).unwrap());
+        // Leaves with attributes: declarations on the leaf itself, a `>` in a value.
+        let xml = "<r><k Name='n'>v</k><q:l xmlns:q='urn:q' Name=\"m\">w</q:l><q:o/><m Name='>'>z</m></r>";
+        assert_eq!(
+            steps(xml).unwrap(),
+            [
+                "<{}r>",
+                "<{}k Name=n>",
+                "v",
+                "</>",
+                "<{urn:q}l Name=m>",
+                "w",
+                "</>",
+                "<{}o/>",
+                "<{}m Name=>>",
+                "z",
+                "</>",
+                "</>"
+            ]
+        );
+        assert!(steps("<r><n a='1' a='2'>x</n></r>").is_err());
+        assert!(steps("<r><n xmlns:xml='urn:x'>x</n></r>").is_err());
         // A mismatched end tag after a leaf is still refused.
         assert!(steps("<r><a>x</a></s>").is_err());
     }
