@@ -40,8 +40,10 @@ pub struct Scanner<'t> {
     reader: Reader<&'t [u8]>,
     text: &'t str,
     scope: Scope,
-    /// Per open element: the bindings in scope before it, and its declarations.
-    frames: Vec<(usize, usize)>,
+    /// Per open element: the bindings in scope before it, its declarations and its
+    /// qualified name (end tags are checked against it here, not by quick-xml, as some
+    /// tags never go through quick-xml).
+    frames: Vec<(usize, usize, &'t [u8])>,
     in_scope: usize,
     root_done: bool,
     /// After an empty element: the bindings to drop before the next step.
@@ -76,7 +78,8 @@ impl<'t> Scanner<'t> {
         let mut reader = Reader::from_str(text);
         {
             let cfg = reader.config_mut();
-            cfg.check_end_names = true;
+            cfg.check_end_names = false;
+            cfg.allow_unmatched_ends = true;
             cfg.expand_empty_elements = false;
         }
         Scanner {
@@ -179,7 +182,7 @@ impl<'t> Scanner<'t> {
 
     /// Opens a plain leaf with the first `n` attributes of `self.plain`: the checks of
     /// any start tag.
-    fn open(&mut self, qname: &'t [u8], n: usize) -> Result<Step<'t>, ParseError> {
+    fn open(&mut self, qname: &'t [u8], n: usize, empty: bool) -> Result<Step<'t>, ParseError> {
         if self.root_done {
             return Err(self.syntax("content after the root element".into()));
         }
@@ -195,7 +198,7 @@ impl<'t> Scanner<'t> {
             let value = within(self.text, value)?;
             self.attribute(i, key, Cow::Borrowed(value), first, &mut decls)?;
         }
-        self.opened(qname, first, decls, false)
+        self.opened(qname, first, decls, empty)
     }
 
     /// The element `qname` opened, with the bindings before its declarations at `first`.
@@ -226,17 +229,28 @@ impl<'t> Scanner<'t> {
             }
             self.pending_truncate = Some(first);
         } else {
-            self.frames.push((first, decls));
+            self.frames.push((first, decls, qname));
             self.in_scope += decls;
         }
         Ok(Step::Start { local, empty })
     }
 
-    /// The innermost open element closed.
-    fn close(&mut self) -> Result<Step<'t>, ParseError> {
-        let Some((first, decls)) = self.frames.pop() else {
+    /// The innermost open element closed, by an end tag named `name` when the
+    /// tokenizer read it (else its name was checked already).
+    fn close(&mut self, name: Option<&[u8]>) -> Result<Step<'t>, ParseError> {
+        let Some(&(first, decls, qname)) = self.frames.last() else {
             return Err(self.syntax("unmatched end tag".into()));
         };
+        if let Some(name) = name
+            && name != qname
+        {
+            return Err(self.syntax(format!(
+                "expected `</{}>`, found `</{}>`",
+                String::from_utf8_lossy(qname),
+                String::from_utf8_lossy(name)
+            )));
+        }
+        self.frames.pop();
         if decls > 0 {
             self.scope.truncate(first);
             self.generation += 1;
@@ -266,7 +280,7 @@ impl<'t> Scanner<'t> {
                 return Ok(Step::Text(Cow::Borrowed(text)));
             }
             self.leaf_end = false;
-            return self.close();
+            return self.close(None);
         }
         // A leaf in its plainest form (most of a WinRS response) is taken without the
         // tokenizer, as three steps; it is well-formed by its form.
@@ -275,11 +289,36 @@ impl<'t> Scanner<'t> {
             if let Some((qname, attributes, text, len)) = plain_leaf(rest)
                 && let Some(n) = plain_attributes(attributes, &mut self.plain)
             {
-                let step = self.open(qname, n)?;
+                let step = self.open(qname, n, false)?;
                 *self.reader.get_mut() = &rest[len..];
                 self.leaf_text = Some(within(self.text, text)?).filter(|t| !t.is_empty());
                 self.leaf_end = true;
                 return Ok(step);
+            }
+            // Other tags and text in their plain forms likewise.
+            let open = self.frames.last().map_or(&[][..], |f| f.2);
+            match plain_token(rest, open) {
+                Some(Token::End(len)) => {
+                    *self.reader.get_mut() = &rest[len..];
+                    return self.close(None);
+                }
+                Some(Token::Start {
+                    qname,
+                    attributes,
+                    empty,
+                    len,
+                }) => {
+                    if let Some(n) = plain_attributes(attributes, &mut self.plain) {
+                        let step = self.open(qname, n, empty)?;
+                        *self.reader.get_mut() = &rest[len..];
+                        return Ok(step);
+                    }
+                }
+                Some(Token::Text(text)) => {
+                    *self.reader.get_mut() = &rest[text.len()..];
+                    return Ok(Step::Text(Cow::Borrowed(within(self.text, text)?)));
+                }
+                None => {}
             }
         }
         loop {
@@ -330,7 +369,7 @@ impl<'t> Scanner<'t> {
                     let qname = within(self.text, start.name().into_inner())?;
                     return self.opened(qname.as_bytes(), first, decls, empty);
                 }
-                Event::End(_) => return self.close(),
+                Event::End(e) => return self.close(Some(e.name().into_inner())),
                 Event::Text(t) => {
                     let s = within(self.text, &t)?;
                     if !self.frames.is_empty() {
@@ -411,6 +450,59 @@ fn name_len(bytes: &[u8]) -> Option<usize> {
         return None;
     }
     bytes.iter().position(|&b| NAME[usize::from(b)] == 0)
+}
+
+/// A token in its plain form (see [`plain_token`]).
+enum Token<'a> {
+    /// The end tag of the element `open`, and its length.
+    End(usize),
+    /// A start tag (`empty`: `<x/>`) with its attributes (unchecked), and its length.
+    Start {
+        qname: &'a [u8],
+        attributes: &'a [u8],
+        empty: bool,
+        len: usize,
+    },
+    /// Text up to the next `<`, without references.
+    Text(&'a [u8]),
+}
+
+/// The token at the start of `rest` in its plain form: `</open>` written exactly, a
+/// start tag with a plain name whose attributes (if any) follow a space and hold no `>`,
+/// or text without `&` up to a `<`. Anything else (comments, CDATA, references, other
+/// spacing) is None, for the tokenizer.
+fn plain_token<'a>(rest: &'a [u8], open: &[u8]) -> Option<Token<'a>> {
+    match rest {
+        [b'<', b'/', end @ ..] => {
+            let n = open.len();
+            (!open.is_empty() && end.get(..n) == Some(open) && end.get(n) == Some(&b'>'))
+                .then_some(Token::End(2 + n + 1))
+        }
+        [b'<', after @ ..] => {
+            let name_len = name_len(after)?;
+            let tag_end = match after[name_len] {
+                b'>' => name_len,
+                b' ' | b'/' => name_len + memchr::memchr(b'>', &after[name_len..])?,
+                _ => return None,
+            };
+            let segment = &after[name_len..tag_end];
+            let (attributes, empty) = match segment.strip_suffix(b"/") {
+                Some(a) => (a, true),
+                None => (segment, false),
+            };
+            Some(Token::Start {
+                qname: &after[..name_len],
+                attributes,
+                empty,
+                len: 1 + tag_end + 1,
+            })
+        }
+        [] => None,
+        _ => {
+            let end = memchr::memchr2(b'<', b'&', rest)?;
+            (rest[end] == b'<').then_some(Token::Text(&rest[..end]))
+        }
+    }
 }
 
 /// Whether an attribute name declares a namespace (`xmlns`, `xmlns:p`).
@@ -677,6 +769,45 @@ mod tests {
         assert!(steps("<r><n xmlns:xml='urn:x'>x</n></r>").is_err());
         // A mismatched end tag after a leaf is still refused.
         assert!(steps("<r><a>x</a></s>").is_err());
+    }
+
+    #[test]
+    fn plain_tags_and_text_read_as_the_tokenizer_reads_them() {
+        // The same document with the plain forms, and with line breaks in every tag
+        // (which only the tokenizer reads).
+        let plain = "<r xmlns:p='urn:p'><p:a x=\"1\" xmlns:q='urn:q'><b/> t <q:c y='2'/><d><e>v</e></d></p:a><p:f/>tail</r>";
+        let spaced = "<r xmlns:p='urn:p'><p:a\nx=\"1\" xmlns:q='urn:q'\n><b\n/> t <q:c\ny='2'/><d\n><e>v</e\n></d\n></p:a\n><p:f\n/>tail</r\n>";
+        let want = [
+            "<{}r>",
+            "<{urn:p}a>",
+            "<{}b/>",
+            " t ",
+            "<{urn:q}c/>",
+            "<{}d>",
+            "<{}e>",
+            "v",
+            "</>",
+            "</>",
+            "</>",
+            "<{urn:p}f/>",
+            "tail",
+            "</>",
+        ];
+        assert_eq!(steps(plain).unwrap(), want);
+        assert_eq!(steps(spaced).unwrap(), want);
+        for bad in [
+            "<r><a></b></r>",
+            "<r><a><b>x</b></c></r>",
+            "<r></r></r>",
+            "<r><a>",
+            "<r><a x='1' x='2'/></r>",
+            "<r><a xmlns:p='u' xmlns:p='v'></a></r>",
+            "<r><a>x</a\x0c></r>",
+            "<r><p:a></a></r>",
+        ] {
+            assert!(steps(bad).is_err(), "{bad:?} was accepted");
+            assert!(crate::xml::parse_str(bad).is_err(), "{bad:?}");
+        }
     }
 
     #[test]
