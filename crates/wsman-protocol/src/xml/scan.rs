@@ -21,6 +21,13 @@ use super::{
     MAX_ATTRIBUTES, MAX_DEPTH, MAX_NAMESPACES_IN_SCOPE, Ns, ParseError, Scope, excerpt, split_qname,
 };
 
+/// A prefix (None: unprefixed), the scope generation it was resolved in, and its
+/// namespace.
+type Resolved<'t> = (Option<&'t [u8]>, u64, Option<Ns>);
+
+/// A plain leaf: its qualified name, attributes (raw), text and length in bytes.
+type Leaf<'a> = (&'a [u8], &'a [u8], &'a [u8], usize);
+
 /// One step of a [`Scanner`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Step<'t> {
@@ -60,7 +67,7 @@ pub struct Scanner<'t> {
     /// Counts changes to the declarations in scope, for `last_resolved`.
     generation: u64,
     /// The prefix of the last element name resolved, when, and its namespace.
-    last_resolved: Option<(Option<&'t [u8]>, u64, Option<Ns>)>,
+    last_resolved: Option<Resolved<'t>>,
     /// The attributes of a start tag in the usual form (see [`plain_attributes`]).
     plain: Vec<(&'t [u8], &'t [u8])>,
     /// The last event was a tag, so the reader stands right before the next token.
@@ -275,11 +282,11 @@ impl<'t> Scanner<'t> {
     /// What [`super::parse`] refuses: [`ParseError::Syntax`], [`ParseError::TooDeep`],
     /// [`ParseError::Empty`], [`ParseError::Encoding`].
     pub fn next_step(&mut self) -> Result<Step<'t>, ParseError> {
-        if let Some(first) = self.pending_truncate.take() {
-            if self.scope.bindings.len() != first {
-                self.scope.truncate(first);
-                self.generation += 1;
-            }
+        if let Some(first) = self.pending_truncate.take()
+            && self.scope.bindings.len() != first
+        {
+            self.scope.truncate(first);
+            self.generation += 1;
         }
         if self.leaf_end {
             if let Some(text) = self.leaf_text.take() {
@@ -558,7 +565,7 @@ fn plain_attributes<'a>(raw: &'a [u8], out: &mut Vec<(&'a [u8], &'a [u8])>) -> O
 /// form with [`plain_attributes`]), the text without markup or references, the end tag
 /// written exactly. Returns the qualified name, the attributes, the text and the length.
 /// Anything else is None, for the tokenizer.
-fn plain_leaf(rest: &[u8]) -> Option<(&[u8], &[u8], &[u8], usize)> {
+fn plain_leaf(rest: &[u8]) -> Option<Leaf<'_>> {
     let after = rest.strip_prefix(b"<")?;
     let name_len = name_len(after)?;
     let name = &after[..name_len];
