@@ -14,6 +14,7 @@ use uuid::Uuid;
 
 use crate::error::{Error, Result};
 use crate::operation::{CancelReason, Scope};
+use crate::soap::envelope::HeaderTemplate;
 use crate::soap::xml::{self, Element, ParseError, TextSink};
 use crate::soap::{Envelope, Fault, ns};
 use crate::transport::robust::{self, RobustState};
@@ -287,6 +288,14 @@ impl ClientBuilder {
             self.idle_timeout,
         )?;
         config.proxy = select_proxy(self.proxy, self.proxy_from_env, &endpoint)?;
+        let session_id = Uuid::new_v4();
+        let template = HeaderTemplate::new(&Envelope {
+            operation_timeout: Some(self.operation_timeout),
+            max_envelope_size: Some(self.max_envelope_size),
+            locale: self.locale.as_deref(),
+            session_id: Some(session_id),
+            ..Envelope::new("", &endpoint.url)
+        });
         Ok(Client {
             inner: Arc::new(ClientInner {
                 endpoint,
@@ -298,9 +307,10 @@ impl ClientBuilder {
                 locale: self.locale,
                 token: self.token.unwrap_or_default(),
                 tracker: TaskTracker::new(),
-                session_id: Uuid::new_v4(),
+                session_id,
                 retry: self.retry,
                 robust: self.robust_connections.then(RobustState::default),
+                template,
             }),
         })
     }
@@ -319,6 +329,8 @@ pub(crate) struct ClientInner {
     pub(crate) session_id: Uuid,
     pub(crate) retry: Option<RetryPolicy>,
     pub(crate) robust: Option<RobustState>,
+    /// The fixed headers of this client's requests, written once.
+    pub(crate) template: HeaderTemplate,
 }
 
 /// An async WS-Management client for one endpoint. Cloning is cheap (an `Arc`).
@@ -430,6 +442,7 @@ impl Client {
             operation_id: resource_uri
                 .filter(|_| self.inner.robust.is_some())
                 .map(|_| Uuid::new_v4()),
+            template: Some(&self.inner.template),
             ..Envelope::new(action, &self.inner.endpoint.url)
         }
     }
@@ -553,6 +566,18 @@ impl Client {
         // while its command runs would carry it all along).
         let resp = Box::pin(self.send(kind, request_bytes(body), false, operation_timeout)).await?;
         read_envelope_with(resp, sink)
+    }
+
+    /// Sends one envelope on any channel and returns the HTTP response unread, for
+    /// readers that read it themselves (the WinRS event reader, `shell/fast.rs`).
+    pub(crate) async fn exchange_response(
+        &self,
+        kind: RequestKind,
+        body: String,
+        operation_timeout: Duration,
+    ) -> Result<HttpResponse> {
+        self.send(kind, request_bytes(body), false, operation_timeout)
+            .await
     }
 
     /// Identify: a read, optionally without credentials.

@@ -21,12 +21,10 @@ use tokio_util::task::task_tracker::TaskTrackerToken;
 
 use super::ShellInner;
 use super::messages::{self, StreamName};
-use crate::client::body;
 use crate::error::{Error, Result};
 use crate::operation::{CancelHandle, CancelReason, Scope};
 use crate::soap::envelope::OptionItem;
 use crate::soap::ns;
-use crate::transport::RequestKind;
 
 /// One item of a command's output stream.
 ///
@@ -240,12 +238,11 @@ impl CommandBuilder {
             ..shell.envelope(ns::action::COMMAND)
         }
         .write(|w| messages::write_command(w, &command, &args));
-        let root = tokio::select! {
+        let id = tokio::select! {
             biased;
             reason = scope.cancelled() => return Err(Error::Cancelled { reason }),
-            r = c.exchange(RequestKind::Write, env, c.inner.operation_timeout) => r?,
+            r = super::fast::exchange_command_id(c, env) => r?,
         };
-        let id = messages::read_command_id(body(&root))?;
         tracing::debug!(shell = %shell.id, command = %id, "command started");
         Ok(Command::drive(shell, id, scope))
     }
@@ -495,8 +492,7 @@ impl Command {
                 .shell
                 .envelope(ns::action::SEND)
                 .write(|w| messages::write_send(w, &self.id, chunk, end && i == last));
-            c.exchange(RequestKind::Write, env, c.inner.operation_timeout)
-                .await?;
+            super::fast::exchange_ack(c, env).await?;
         }
         Ok(())
     }
@@ -668,15 +664,7 @@ async fn send_signal(shell: &ShellInner, id: &str, code: &str) -> Result<()> {
     let env = shell
         .envelope(ns::action::SIGNAL)
         .write(|w| messages::write_signal(w, id, code));
-    shell
-        .client
-        .exchange(
-            RequestKind::Write,
-            env,
-            shell.client.inner.operation_timeout,
-        )
-        .await
-        .map(|_| ())
+    super::fast::exchange_ack(&shell.client, env).await
 }
 
 enum Outcome {
@@ -793,15 +781,14 @@ impl Driver {
                 ..self.shell.envelope(ns::action::RECEIVE)
             }
             .write(|w| messages::write_receive(w, &self.id, Some(sequence)));
-            let mut sink = messages::StreamSink::new(&self.id);
             let result = tokio::select! {
                 biased;
                 // Dropping the Receive future closes its connection at once.
                 reason = self.scope.cancelled() => return Outcome::Cancelled(reason),
-                r = c.exchange_with(RequestKind::LongPoll, env, c.inner.operation_timeout, &mut sink) => r,
+                r = super::fast::exchange_receive(&c, env, &self.id) => r,
             };
-            let root = match result {
-                Ok(root) => root,
+            let received = match result {
+                Ok(received) => received,
                 Err(e) => {
                     if self.shell.disconnecting.is_cancelled()
                         && e.fault().is_some()
@@ -828,10 +815,6 @@ impl Driver {
                     }
                     return Outcome::Failed(e);
                 }
-            };
-            let received = match messages::read_receive(body(&root), sink) {
-                Ok(r) => r,
-                Err(e) => return Outcome::Failed(e.into()),
             };
             sequence += 1;
             for (stream, text) in received.chunks {

@@ -155,13 +155,19 @@ impl<'c> StreamSink<'c> {
 
 /// Which output a `rsp:Stream` element carries, if it belongs to `command_id`.
 fn stream_of(el: &Element, command_id: &str) -> Option<StreamName> {
-    if el
-        .attr("CommandId")
-        .is_some_and(|id| !id.eq_ignore_ascii_case(command_id))
-    {
+    stream_of_attrs(el.attr("CommandId"), el.attr("Name"), command_id)
+}
+
+/// [`stream_of`] from the stream's `CommandId` and `Name` attributes.
+pub(crate) fn stream_of_attrs(
+    id: Option<&str>,
+    name: Option<&str>,
+    command_id: &str,
+) -> Option<StreamName> {
+    if id.is_some_and(|id| !id.eq_ignore_ascii_case(command_id)) {
         return None;
     }
-    match el.attr("Name") {
+    match name {
         Some("stdout") => Some(StreamName::Stdout),
         Some("stderr") => Some(StreamName::Stderr),
         _ => None,
@@ -169,7 +175,7 @@ fn stream_of(el: &Element, command_id: &str) -> Option<StreamName> {
 }
 
 /// `part` as a slice of `document` when it lies inside it, else a copy.
-fn slice_of(document: &Bytes, part: &[u8]) -> Bytes {
+pub(crate) fn slice_of(document: &Bytes, part: &[u8]) -> Bytes {
     let start = part.as_ptr().addr().checked_sub(document.as_ptr().addr());
     match start {
         Some(s)

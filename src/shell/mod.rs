@@ -3,6 +3,7 @@
 
 mod command;
 mod disconnect;
+mod fast;
 pub(crate) mod messages;
 mod quote;
 mod run;
@@ -19,11 +20,10 @@ pub use command::{Command, CommandBuilder, CommandEvent, ExitStatus};
 pub use disconnect::DisconnectedShell;
 pub use run::Output;
 
-use crate::client::{Client, body};
+use crate::client::Client;
 use crate::error::Result;
 use crate::soap::envelope::{OptionItem, Selector};
 use crate::soap::ns;
-use crate::transport::RequestKind;
 use messages::ShellSpec;
 
 /// The default bound on output buffered for a slow consumer before Receives pause.
@@ -112,10 +112,7 @@ impl ShellBuilder {
             ..c.envelope(ns::action::CREATE, Some(&self.resource_uri))
         }
         .write(|w| messages::write_create(w, &self.spec));
-        let root = c
-            .exchange(RequestKind::Write, env, c.inner.operation_timeout)
-            .await?;
-        let id = messages::read_shell_id(body(&root))?;
+        let id = fast::exchange_shell_id(c, env).await?;
         tracing::debug!(shell = %id, "shell created");
         Ok(self.into_shell(id))
     }
@@ -183,12 +180,8 @@ impl ShellInner {
 
     async fn delete(&self) -> Result<()> {
         let env = self.envelope(ns::action::DELETE).write(|_| {});
-        match self
-            .client
-            .exchange(RequestKind::Write, env, self.client.inner.operation_timeout)
-            .await
-        {
-            Ok(_) => Ok(()),
+        match fast::exchange_ack(&self.client, env).await {
+            Ok(()) => Ok(()),
             // Already gone (idle timeout, or deleted by another party): the goal is met.
             Err(e) if e.fault().is_some_and(crate::Fault::is_gone) => Ok(()),
             Err(e) => Err(e),

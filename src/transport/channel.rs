@@ -450,7 +450,7 @@ impl Channel {
         loop {
             attempts += 1;
             self.ensure_connected().await?;
-            let auth = self.config.auth.basic_header();
+            let auth = self.config.basic_authorization.clone();
             let req = self.request(
                 SOAP_CONTENT_TYPE,
                 body.clone(),

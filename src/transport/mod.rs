@@ -169,6 +169,9 @@ pub(crate) struct TransportConfig {
     pub logon: Arc<Logon>,
     /// The proxy every channel connects through (see `proxy.rs`), if any.
     pub proxy: Option<Proxy>,
+    /// The `Authorization` header of Basic (and of a certificate logon), encoded once
+    /// rather than per request (marked sensitive).
+    pub basic_authorization: Option<http::HeaderValue>,
 }
 
 impl TransportConfig {
@@ -233,7 +236,6 @@ impl TransportConfig {
         };
         Ok(TransportConfig {
             endpoint,
-            auth,
             tls,
             max_response_bytes,
             connect_timeout,
@@ -241,6 +243,8 @@ impl TransportConfig {
             idle_timeout,
             logon: Arc::new(Logon::new()),
             proxy: None,
+            basic_authorization: auth.basic_header(),
+            auth,
         })
     }
 }

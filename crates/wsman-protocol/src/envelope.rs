@@ -143,6 +143,72 @@ pub struct Envelope<'a> {
     pub operation_id: Option<Uuid>,
     /// Extra namespace declarations for the root, `(prefix, uri)`.
     pub namespaces: &'a [(&'a str, &'a str)],
+    /// The client's fixed headers, already written ([`HeaderTemplate`]): used for the
+    /// headers whose values it was made with, and ignored when this envelope's differ.
+    pub template: Option<&'a HeaderTemplate>,
+}
+
+/// The headers a client writes the same on every request (the root's declarations,
+/// `a:To`, `w:MaxEnvelopeSize`, `w:Locale`, `p:DataLocale`, `p:SessionId` and
+/// `w:OperationTimeout`), written and escaped once per client instead of on every
+/// request. [`Envelope::write`] copies them when the envelope's values are the ones the
+/// template was made with (the output is the same byte for byte), else writes them as
+/// usual.
+#[derive(Debug, Clone)]
+pub struct HeaderTemplate {
+    to: String,
+    locale: Option<String>,
+    session_id: Option<Uuid>,
+    operation_timeout: Option<Duration>,
+    max_envelope_size: Option<u32>,
+    /// From `<s:Envelope` to `</a:To>`.
+    head: String,
+    /// `w:MaxEnvelopeSize`, or nothing.
+    max_envelope: String,
+    /// `w:Locale` to `w:OperationTimeout`.
+    tail: String,
+}
+
+impl HeaderTemplate {
+    /// The template of the envelopes whose fixed headers are those of `e`.
+    pub fn new(e: &Envelope<'_>) -> HeaderTemplate {
+        let plain = Envelope {
+            namespaces: &[],
+            template: None,
+            ..e.clone()
+        };
+        let mut w = XmlWriter::with_capacity(512);
+        plain.write_head(&mut w);
+        let head = std::mem::take(&mut w.buf);
+        plain.write_max_envelope(&mut w);
+        let max_envelope = std::mem::take(&mut w.buf);
+        plain.write_tail(&mut w);
+        HeaderTemplate {
+            to: e.to.to_string(),
+            locale: e.locale.map(str::to_string),
+            session_id: e.session_id,
+            operation_timeout: e.operation_timeout,
+            max_envelope_size: e.max_envelope_size,
+            head,
+            max_envelope,
+            tail: w.buf,
+        }
+    }
+
+    /// Whether `e`'s fixed headers are the template's.
+    fn fits(&self, e: &Envelope<'_>) -> bool {
+        e.namespaces.is_empty()
+            && e.to == self.to
+            && e.locale == self.locale.as_deref()
+            && e.session_id == self.session_id
+            && e.operation_timeout == self.operation_timeout
+            && e.max_envelope_size == self.max_envelope_size
+    }
+
+    /// The length of the fixed parts, for sizing a request's buffer.
+    fn len(&self) -> usize {
+        self.head.len() + self.max_envelope.len() + self.tail.len()
+    }
 }
 
 impl<'a> Envelope<'a> {
@@ -161,42 +227,33 @@ impl<'a> Envelope<'a> {
             session_id: None,
             operation_id: None,
             namespaces: &[],
+            template: None,
         }
     }
 
     /// Writes the envelope, calling `body` to write the content of `s:Body`.
     pub fn write(&self, body: impl FnOnce(&mut XmlWriter)) -> String {
-        let mut w = XmlWriter::with_capacity(2048);
-        w.raw("<s:Envelope xmlns:s=\"");
-        w.raw(ns::SOAP);
-        w.raw("\" xmlns:a=\"");
-        w.raw(ns::ADDRESSING);
-        w.raw("\" xmlns:w=\"");
-        w.raw(ns::WSMAN);
-        w.raw("\" xmlns:p=\"");
-        w.raw(ns::WSMV);
-        w.raw("\"");
-        for (prefix, uri) in self.namespaces {
-            w.raw(" xmlns:");
-            w.raw(prefix);
-            w.raw("=\"");
-            w.attr_text(uri);
-            w.raw("\"");
+        let template = self.template.filter(|t| t.fits(self));
+        let mut w = XmlWriter::with_capacity(match template {
+            // The fixed parts, the varying headers and a small body: no reallocation,
+            // and little spare room for a request held through a long poll.
+            Some(t) => t.len() + 1024,
+            None => 2048,
+        });
+        match template {
+            Some(t) => w.raw(&t.head),
+            None => self.write_head(&mut w),
         }
-        w.raw("><s:Header>");
-        w.raw("<a:To>");
-        w.text(self.to);
-        w.raw("</a:To>");
         if let Some(uri) = self.resource_uri {
             w.raw("<w:ResourceURI s:mustUnderstand=\"true\">");
             w.text(uri);
             w.raw("</w:ResourceURI>");
         }
+        let mut buf = Uuid::encode_buffer();
         if let Some(id) = self.operation_id {
             // On every request: written without formatting machinery or a String, right
             // after `a:To` and `w:ResourceURI`, where a client finds both without a
             // search (see HEADER_AT).
-            let mut buf = Uuid::encode_buffer();
             w.raw(FIRST_TRANSMISSION_MARK);
             w.raw("uuid:");
             w.raw(id.hyphenated().encode_upper(&mut buf));
@@ -208,35 +265,16 @@ impl<'a> Envelope<'a> {
         w.raw("<a:Action s:mustUnderstand=\"true\">");
         w.text(self.action);
         w.raw("</a:Action>");
-        if let Some(size) = self.max_envelope_size {
-            let _ = write!(
-                w.buf,
-                "<w:MaxEnvelopeSize s:mustUnderstand=\"true\">{size}</w:MaxEnvelopeSize>"
-            );
+        match template {
+            Some(t) => w.raw(&t.max_envelope),
+            None => self.write_max_envelope(&mut w),
         }
-        let _ = write!(
-            w.buf,
-            "<a:MessageID>uuid:{}</a:MessageID>",
-            upper(self.message_id)
-        );
-        if let Some(lang) = self.locale {
-            w.raw("<w:Locale xml:lang=\"");
-            w.attr_text(lang);
-            w.raw("\" s:mustUnderstand=\"false\"/><p:DataLocale xml:lang=\"");
-            w.attr_text(lang);
-            w.raw("\" s:mustUnderstand=\"false\"/>");
-        }
-        if let Some(sid) = self.session_id {
-            let _ = write!(
-                w.buf,
-                "<p:SessionId s:mustUnderstand=\"false\">uuid:{}</p:SessionId>",
-                upper(sid)
-            );
-        }
-        if let Some(t) = self.operation_timeout {
-            w.raw("<w:OperationTimeout>");
-            w.raw(&format_duration(t));
-            w.raw("</w:OperationTimeout>");
+        w.raw("<a:MessageID>uuid:");
+        w.raw(self.message_id.hyphenated().encode_upper(&mut buf));
+        w.raw("</a:MessageID>");
+        match template {
+            Some(t) => w.raw(&t.tail),
+            None => self.write_tail(&mut w),
         }
         if !self.selectors.is_empty() {
             write_selector_set(&mut w, self.selectors);
@@ -265,6 +303,63 @@ impl<'a> Envelope<'a> {
         body(&mut w);
         w.raw("</s:Body></s:Envelope>");
         w.buf
+    }
+
+    /// The root with its declarations, `s:Header` and `a:To`.
+    fn write_head(&self, w: &mut XmlWriter) {
+        w.raw("<s:Envelope xmlns:s=\"");
+        w.raw(ns::SOAP);
+        w.raw("\" xmlns:a=\"");
+        w.raw(ns::ADDRESSING);
+        w.raw("\" xmlns:w=\"");
+        w.raw(ns::WSMAN);
+        w.raw("\" xmlns:p=\"");
+        w.raw(ns::WSMV);
+        w.raw("\"");
+        for (prefix, uri) in self.namespaces {
+            w.raw(" xmlns:");
+            w.raw(prefix);
+            w.raw("=\"");
+            w.attr_text(uri);
+            w.raw("\"");
+        }
+        w.raw("><s:Header>");
+        w.raw("<a:To>");
+        w.text(self.to);
+        w.raw("</a:To>");
+    }
+
+    /// `w:MaxEnvelopeSize`, when set.
+    fn write_max_envelope(&self, w: &mut XmlWriter) {
+        if let Some(size) = self.max_envelope_size {
+            let _ = write!(
+                w.buf,
+                "<w:MaxEnvelopeSize s:mustUnderstand=\"true\">{size}</w:MaxEnvelopeSize>"
+            );
+        }
+    }
+
+    /// `w:Locale`, `p:DataLocale`, `p:SessionId` and `w:OperationTimeout`, those set.
+    fn write_tail(&self, w: &mut XmlWriter) {
+        if let Some(lang) = self.locale {
+            w.raw("<w:Locale xml:lang=\"");
+            w.attr_text(lang);
+            w.raw("\" s:mustUnderstand=\"false\"/><p:DataLocale xml:lang=\"");
+            w.attr_text(lang);
+            w.raw("\" s:mustUnderstand=\"false\"/>");
+        }
+        if let Some(sid) = self.session_id {
+            let _ = write!(
+                w.buf,
+                "<p:SessionId s:mustUnderstand=\"false\">uuid:{}</p:SessionId>",
+                upper(sid)
+            );
+        }
+        if let Some(t) = self.operation_timeout {
+            w.raw("<w:OperationTimeout>");
+            w.raw(&format_duration(t));
+            w.raw("</w:OperationTimeout>");
+        }
     }
 }
 
@@ -401,9 +496,28 @@ impl XmlWriter {
     }
 }
 
+/// Per byte: 1 when character data escapes it, 2 when an attribute value does.
+const ESCAPED: [u8; 256] = {
+    let mut t = [0u8; 256];
+    t[b'<' as usize] = 3;
+    t[b'>' as usize] = 3;
+    t[b'&' as usize] = 3;
+    t[b'\r' as usize] = 3;
+    t[b'"' as usize] = 2;
+    t[b'\t' as usize] = 2;
+    t[b'\n' as usize] = 2;
+    t
+};
+
 fn escape_into(out: &mut String, s: &str, attr: bool) {
+    // Most text (URIs, ids, actions) has nothing to escape: one table scan, one copy.
+    let mask = if attr { 2 } else { 1 };
+    let Some(first) = s.bytes().position(|b| ESCAPED[usize::from(b)] & mask != 0) else {
+        out.push_str(s);
+        return;
+    };
     let mut last = 0;
-    for (i, b) in s.bytes().enumerate() {
+    for (i, b) in s.bytes().enumerate().skip(first) {
         let rep = match b {
             b'<' => "&lt;",
             b'>' => "&gt;",
@@ -424,6 +538,75 @@ fn escape_into(out: &mut String, s: &str, attr: bool) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_template_writes_what_the_envelope_writes_and_only_when_it_fits() {
+        let sid = Uuid::parse_str("a635d444-7e75-4e46-9a68-2fff53af45ca").unwrap();
+        let base = Envelope {
+            resource_uri: Some(ns::RESOURCE_CMD),
+            operation_timeout: Some(Duration::from_millis(20_500)),
+            max_envelope_size: Some(153_600),
+            locale: Some("en-\"US\"&"),
+            session_id: Some(sid),
+            operation_id: Some(Uuid::new_v4()),
+            ..Envelope::new(ns::action::RECEIVE, "http://h:5985/wsman?a=<b>&c")
+        };
+        let template = HeaderTemplate::new(&base);
+        let selectors = [Selector::new("ShellId", "S<1>")];
+        let options = [OptionItem::new("WINRS_CONSOLEMODE_STDIN", "TRUE")];
+        let other = [("x", "urn:x")];
+        let variants = [
+            base.clone(),
+            Envelope {
+                selectors: &selectors,
+                options: &options,
+                ..base.clone()
+            },
+            Envelope {
+                resource_uri: None,
+                operation_id: None,
+                ..base.clone()
+            },
+            // Values other than the template's: written as usual.
+            Envelope {
+                locale: None,
+                ..base.clone()
+            },
+            Envelope {
+                operation_timeout: Some(Duration::from_secs(1)),
+                ..base.clone()
+            },
+            Envelope {
+                max_envelope_size: None,
+                session_id: None,
+                ..base.clone()
+            },
+            Envelope {
+                to: "http://other/wsman",
+                ..base.clone()
+            },
+            Envelope {
+                namespaces: &other,
+                ..base.clone()
+            },
+        ];
+        for (i, e) in variants.iter().enumerate() {
+            let plain = e.write(|w| w.raw("<x/>"));
+            let templated = Envelope {
+                template: Some(&template),
+                ..e.clone()
+            }
+            .write(|w| w.raw("<x/>"));
+            assert_eq!(plain, templated, "variant {i}");
+            assert_eq!(template.fits(e), i < 3, "variant {i}");
+        }
+        assert!(
+            variants[0]
+                .write(|_| {})
+                .contains("<a:To>http://h:5985/wsman?a=&lt;b&gt;&amp;c</a:To>")
+        );
+        assert!(crate::xml::parse(variants[1].write(|_| {}).as_bytes()).is_ok());
+    }
 
     #[test]
     fn golden_get_envelope() {
@@ -503,5 +686,12 @@ mod tests {
         let mut w = XmlWriter::default();
         w.element("x", "é\"");
         assert_eq!(w.into_string(), "<x>é\"</x>");
+        // Nothing to escape, or only late in the text; tabs and line breaks are kept
+        // in character data.
+        let mut w = XmlWriter::default();
+        w.text("plain\ttext\n");
+        w.text("abc<");
+        w.attr_text("x\ty");
+        assert_eq!(w.as_str(), "plain\ttext\nabc&lt;x&#9;y");
     }
 }

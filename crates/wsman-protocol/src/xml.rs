@@ -11,6 +11,9 @@ use quick_xml::reader::Reader;
 
 use super::ns;
 
+mod scan;
+pub use scan::{Scanner, Step};
+
 /// How deep an XML document may nest before it is refused. Real WS-Man responses stay
 /// under 20; the cap keeps hostile input from exhausting the stack when a tree is dropped.
 pub const MAX_DEPTH: usize = 96;

@@ -1,0 +1,853 @@
+//! A pull reader over quick-xml events that checks a document as [`super::parse`] does
+//! (well-formedness, namespace declarations, the `MAX_*` limits, references, no
+//! DOCTYPE) but builds no element tree: element names come back resolved against the
+//! declarations in scope, and attributes and character data as slices of the document.
+//! For readers of a few fields of a hot response (WinRS); it accepts exactly what the tree
+//! reader accepts (its checks are the tree reader's), so a caller may fall back to the
+//! tree reader for the detailed error.
+//!
+//! Tags and text in their plain forms (most of a WinRS response: a plain name, attributes
+//! ` name="value"` without `<` or `&`, end tags written exactly, text without references)
+//! are read here without quick-xml's tokenizer, which costs several hundred instructions
+//! per event; anything else goes through quick-xml. End tags are matched against the
+//! scanner's own stack of open elements, for both.
+
+use std::borrow::Cow;
+
+use quick_xml::events::Event;
+use quick_xml::reader::Reader;
+
+use super::{
+    MAX_ATTRIBUTES, MAX_DEPTH, MAX_NAMESPACES_IN_SCOPE, Ns, ParseError, Scope, excerpt, split_qname,
+};
+
+/// A prefix (None: unprefixed), the scope generation it was resolved in, and its
+/// namespace.
+type Resolved<'t> = (Option<&'t [u8]>, u64, Option<Ns>);
+
+/// A plain leaf: its qualified name, attributes (raw), text and length in bytes.
+type Leaf<'a> = (&'a [u8], &'a [u8], &'a [u8], usize);
+
+/// One step of a [`Scanner`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Step<'t> {
+    /// An element opened (`empty`: it was `<x/>`, and no [`Step::End`] follows). Its
+    /// namespace, local name and attributes are [`Scanner::is`], [`Scanner::attr`].
+    Start {
+        /// Local name.
+        local: &'t str,
+        /// The element was written `<x/>`.
+        empty: bool,
+    },
+    /// The innermost open element closed.
+    End,
+    /// A piece of character data of the innermost open element: text (borrowed from
+    /// the document), a CDATA section or a resolved reference.
+    Text(Cow<'t, str>),
+    /// The document ended, well-formed.
+    Eof,
+}
+
+/// The pull reader; see the module documentation.
+pub struct Scanner<'t> {
+    reader: Reader<&'t [u8]>,
+    text: &'t str,
+    scope: Scope,
+    /// Per open element: the bindings in scope before it, its declarations and its
+    /// qualified name (end tags are checked against it here, not by quick-xml, as some
+    /// tags never go through quick-xml).
+    frames: Vec<(usize, usize, &'t [u8])>,
+    in_scope: usize,
+    root_done: bool,
+    /// After an empty element: the bindings to drop before the next step.
+    pending_truncate: Option<usize>,
+    /// The last opened element: its namespace and attributes (qualified name, value).
+    ns: Option<Ns>,
+    attrs: Vec<(&'t str, Cow<'t, str>)>,
+    /// Counts changes to the declarations in scope, for `last_resolved`.
+    generation: u64,
+    /// The prefix of the last element name resolved, when, and its namespace.
+    last_resolved: Option<Resolved<'t>>,
+    /// The attributes of a start tag in the usual form (see [`plain_attributes`]).
+    plain: Vec<(&'t [u8], &'t [u8])>,
+    /// The last event was a tag, so the reader stands right before the next token.
+    after_tag: bool,
+    /// A plain leaf taken past the reader (see [`plain_leaf`]): its text, then its end.
+    leaf_text: Option<&'t str>,
+    leaf_end: bool,
+}
+
+impl std::fmt::Debug for Scanner<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Scanner")
+            .field("depth", &self.frames.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<'t> Scanner<'t> {
+    /// A scanner over a document already decoded to text ([`super::decode_text`]).
+    pub fn new(text: &'t str) -> Scanner<'t> {
+        let mut reader = Reader::from_str(text);
+        {
+            let cfg = reader.config_mut();
+            cfg.check_end_names = false;
+            cfg.allow_unmatched_ends = true;
+            cfg.expand_empty_elements = false;
+        }
+        Scanner {
+            reader,
+            text,
+            scope: Scope::new(),
+            frames: Vec::with_capacity(12),
+            in_scope: 0,
+            root_done: false,
+            pending_truncate: None,
+            ns: None,
+            attrs: Vec::with_capacity(4),
+            plain: Vec::with_capacity(12),
+            generation: 0,
+            last_resolved: None,
+            after_tag: false,
+            leaf_text: None,
+            leaf_end: false,
+        }
+    }
+
+    /// How many elements are open (after a [`Step::Start`], the new one included; an
+    /// empty element is counted until the next step).
+    pub fn depth(&self) -> usize {
+        self.frames.len() + usize::from(self.pending_truncate.is_some())
+    }
+
+    /// The namespace of the last opened element.
+    pub fn ns(&self) -> Option<&str> {
+        self.ns.as_deref()
+    }
+
+    /// An attribute of the last opened element by local name, as
+    /// [`super::Element::attr`] finds it: an attribute without a namespace first, else
+    /// any with that local name.
+    pub fn attr(&self, name: &str) -> Option<&str> {
+        let local = |q: &'t str| -> (Option<&[u8]>, &[u8]) { split_qname(q.as_bytes()) };
+        self.attrs
+            .iter()
+            .find(|(q, _)| {
+                let (prefix, l) = local(q);
+                l == name.as_bytes()
+                    && (prefix.is_none() || self.scope.resolve(prefix, false).is_none())
+            })
+            .or_else(|| {
+                self.attrs
+                    .iter()
+                    .find(|(q, _)| local(q).1 == name.as_bytes())
+            })
+            .map(|(_, v)| v.as_ref())
+    }
+
+    fn syntax(&self, message: String) -> ParseError {
+        ParseError::Syntax {
+            position: self.reader.buffer_position(),
+            message: excerpt(&message, 200),
+        }
+    }
+
+    /// One attribute (the `count`th) of the element being opened: a namespace
+    /// declaration goes into scope (its value as written, as namespace names are
+    /// compared), any other is kept, unescaped. The checks of the tree reader.
+    fn attribute(
+        &mut self,
+        count: usize,
+        key: &'t str,
+        value: Cow<'t, str>,
+        first: usize,
+        decls: &mut usize,
+    ) -> Result<(), ParseError> {
+        if count >= MAX_ATTRIBUTES {
+            return Err(self.syntax(format!(
+                "more than {MAX_ATTRIBUTES} attributes on one element"
+            )));
+        }
+        let declared = match key.as_bytes().strip_prefix(b"xmlns") {
+            Some([]) => Some(&[][..]),
+            Some([b':', prefix @ ..]) => Some(prefix),
+            _ => None,
+        };
+        if let Some(prefix) = declared {
+            *decls += 1;
+            if self.in_scope + *decls > MAX_NAMESPACES_IN_SCOPE {
+                return Err(self.syntax(format!(
+                    "more than {MAX_NAMESPACES_IN_SCOPE} namespace declarations in scope"
+                )));
+            }
+            self.generation += 1;
+            if let Err(m) = self.scope.declare(prefix, value.as_bytes(), first) {
+                return Err(self.syntax(m));
+            }
+            return Ok(());
+        }
+        if self.attrs.iter().any(|(q, _)| *q == key) {
+            return Err(self.syntax(format!("duplicate attribute {}", excerpt(key, 40))));
+        }
+        self.attrs.push((key, value));
+        Ok(())
+    }
+
+    /// Opens a plain leaf with the first `n` attributes of `self.plain`: the checks of
+    /// any start tag.
+    fn open(&mut self, qname: &'t [u8], n: usize, empty: bool) -> Result<Step<'t>, ParseError> {
+        if self.root_done {
+            return Err(self.syntax("content after the root element".into()));
+        }
+        if self.frames.len() >= MAX_DEPTH {
+            return Err(ParseError::TooDeep);
+        }
+        self.attrs.clear();
+        let first = self.scope.bindings.len();
+        let mut decls = 0;
+        for i in 0..n {
+            let (key, value) = self.plain[i];
+            let key = within(self.text, key)?;
+            let value = within(self.text, value)?;
+            self.attribute(i, key, Cow::Borrowed(value), first, &mut decls)?;
+        }
+        self.opened(qname, first, decls, empty)
+    }
+
+    /// The element `qname` opened, with the bindings before its declarations at `first`.
+    fn opened(
+        &mut self,
+        qname: &'t [u8],
+        first: usize,
+        decls: usize,
+        empty: bool,
+    ) -> Result<Step<'t>, ParseError> {
+        let (prefix, local) = split_qname(qname);
+        let local = within(self.text, local)?;
+        // Elements mostly share a few prefixes: the last one's resolution is kept while
+        // no declaration came or went.
+        self.ns = match &self.last_resolved {
+            Some((p, generation, ns)) if *p == prefix && *generation == self.generation => {
+                ns.clone()
+            }
+            _ => {
+                let ns = self.scope.resolve(prefix, true);
+                self.last_resolved = Some((prefix, self.generation, ns.clone()));
+                ns
+            }
+        };
+        if empty {
+            if self.frames.is_empty() {
+                self.root_done = true;
+            }
+            self.pending_truncate = Some(first);
+        } else {
+            self.frames.push((first, decls, qname));
+            self.in_scope += decls;
+        }
+        Ok(Step::Start { local, empty })
+    }
+
+    /// The innermost open element closed, by an end tag named `name` when the
+    /// tokenizer read it (else its name was checked already).
+    fn close(&mut self, name: Option<&[u8]>) -> Result<Step<'t>, ParseError> {
+        let Some(&(first, decls, qname)) = self.frames.last() else {
+            return Err(self.syntax("unmatched end tag".into()));
+        };
+        if let Some(name) = name
+            && name != qname
+        {
+            return Err(self.syntax(format!(
+                "expected `</{}>`, found `</{}>`",
+                String::from_utf8_lossy(qname),
+                String::from_utf8_lossy(name)
+            )));
+        }
+        self.frames.pop();
+        if decls > 0 {
+            self.scope.truncate(first);
+            self.generation += 1;
+        }
+        self.in_scope = self.in_scope.saturating_sub(decls);
+        if self.frames.is_empty() {
+            self.root_done = true;
+        }
+        self.after_tag = true;
+        Ok(Step::End)
+    }
+
+    /// The next step.
+    ///
+    /// # Errors
+    /// What [`super::parse`] refuses: [`ParseError::Syntax`], [`ParseError::TooDeep`],
+    /// [`ParseError::Empty`], [`ParseError::Encoding`].
+    pub fn next_step(&mut self) -> Result<Step<'t>, ParseError> {
+        if let Some(first) = self.pending_truncate.take()
+            && self.scope.bindings.len() != first
+        {
+            self.scope.truncate(first);
+            self.generation += 1;
+        }
+        if self.leaf_end {
+            if let Some(text) = self.leaf_text.take() {
+                return Ok(Step::Text(Cow::Borrowed(text)));
+            }
+            self.leaf_end = false;
+            return self.close(None);
+        }
+        // A leaf in its plainest form (most of a WinRS response) is taken without the
+        // tokenizer, as three steps; it is well-formed by its form.
+        if self.after_tag && !self.frames.is_empty() {
+            let rest: &'t [u8] = self.reader.get_ref();
+            if let Some((qname, attributes, text, len)) = plain_leaf(rest)
+                && let Some(n) = plain_attributes(attributes, &mut self.plain)
+            {
+                let step = self.open(qname, n, false)?;
+                *self.reader.get_mut() = &rest[len..];
+                self.leaf_text = Some(within(self.text, text)?).filter(|t| !t.is_empty());
+                self.leaf_end = true;
+                return Ok(step);
+            }
+            // Other tags and text in their plain forms likewise.
+            let open = self.frames.last().map_or(&[][..], |f| f.2);
+            match plain_token(rest, open) {
+                Some(Token::End(len)) => {
+                    *self.reader.get_mut() = &rest[len..];
+                    return self.close(None);
+                }
+                Some(Token::Start {
+                    qname,
+                    attributes,
+                    empty,
+                    len,
+                }) => {
+                    if let Some(n) = plain_attributes(attributes, &mut self.plain) {
+                        let step = self.open(qname, n, empty)?;
+                        *self.reader.get_mut() = &rest[len..];
+                        return Ok(step);
+                    }
+                }
+                Some(Token::Text(text)) => {
+                    *self.reader.get_mut() = &rest[text.len()..];
+                    return Ok(Step::Text(Cow::Borrowed(within(self.text, text)?)));
+                }
+                None => {}
+            }
+        }
+        loop {
+            let ev = self
+                .reader
+                .read_event()
+                .map_err(|e| self.syntax(e.to_string()))?;
+            self.after_tag = matches!(ev, Event::Start(_) | Event::Empty(_) | Event::End(_));
+            match ev {
+                Event::Start(ref start) | Event::Empty(ref start) => {
+                    let empty = matches!(ev, Event::Empty(_));
+                    if self.root_done {
+                        return Err(self.syntax("content after the root element".into()));
+                    }
+                    if self.frames.len() >= MAX_DEPTH {
+                        return Err(ParseError::TooDeep);
+                    }
+                    let first = self.scope.bindings.len();
+                    let mut decls = 0usize;
+                    self.attrs.clear();
+                    let raw_attributes = within(self.text, start.attributes_raw())?;
+                    if let Some(n) = plain_attributes(raw_attributes.as_bytes(), &mut self.plain) {
+                        // The usual form, split without the byte-by-byte attribute
+                        // reader; nothing to unescape.
+                        for i in 0..n {
+                            let (key, value) = self.plain[i];
+                            let key = within(self.text, key)?;
+                            let value = within(self.text, value)?;
+                            self.attribute(i, key, Cow::Borrowed(value), first, &mut decls)?;
+                        }
+                    } else {
+                        for (count, a) in start.attributes().with_checks(false).enumerate() {
+                            let a = a.map_err(|e| self.syntax(e.to_string()))?;
+                            let key = within(self.text, a.key.as_ref())?;
+                            let raw = within(self.text, &a.value)?;
+                            let value = if raw.contains('&') && !is_declaration(key.as_bytes()) {
+                                Cow::Owned(
+                                    a.unescape_value()
+                                        .map_err(|e| self.syntax(e.to_string()))?
+                                        .into_owned(),
+                                )
+                            } else {
+                                Cow::Borrowed(raw)
+                            };
+                            self.attribute(count, key, value, first, &mut decls)?;
+                        }
+                    }
+                    let qname = within(self.text, start.name().into_inner())?;
+                    return self.opened(qname.as_bytes(), first, decls, empty);
+                }
+                Event::End(e) => return self.close(Some(e.name().into_inner())),
+                Event::Text(t) => {
+                    let s = within(self.text, &t)?;
+                    if !self.frames.is_empty() {
+                        return Ok(Step::Text(Cow::Borrowed(s)));
+                    }
+                    if !s.trim().is_empty() {
+                        return Err(self.syntax("text outside the root element".into()));
+                    }
+                }
+                Event::CData(c) => {
+                    let s = c.decode().map_err(|e| self.syntax(e.to_string()))?;
+                    if self.frames.is_empty() {
+                        return Err(self.syntax("CDATA outside the root element".into()));
+                    }
+                    return Ok(Step::Text(Cow::Owned(s.into_owned())));
+                }
+                Event::GeneralRef(r) => {
+                    if self.frames.is_empty() {
+                        return Err(self.syntax("reference outside the root element".into()));
+                    }
+                    return match r.resolve_char_ref() {
+                        Ok(Some(ch)) => Ok(Step::Text(Cow::Owned(ch.to_string()))),
+                        Ok(None) => {
+                            let name = r.decode().map_err(|e| self.syntax(e.to_string()))?;
+                            match quick_xml::escape::resolve_predefined_entity(&name) {
+                                Some(s) => Ok(Step::Text(Cow::Borrowed(s))),
+                                None => {
+                                    Err(self
+                                        .syntax(format!("unknown entity &{};", excerpt(&name, 20))))
+                                }
+                            }
+                        }
+                        Err(e) => Err(self.syntax(e.to_string())),
+                    };
+                }
+                Event::DocType(_) => {
+                    return Err(self.syntax("DOCTYPE is not allowed in SOAP messages".into()));
+                }
+                Event::Decl(_) | Event::PI(_) | Event::Comment(_) => {}
+                Event::Eof => {
+                    if !self.frames.is_empty() {
+                        return Err(self.syntax("unexpected end of document".into()));
+                    }
+                    if !self.root_done {
+                        return Err(ParseError::Empty);
+                    }
+                    return Ok(Step::Eof);
+                }
+            }
+        }
+    }
+}
+
+/// Per byte: 2 for a letter or `_` (a name may begin with it), 1 for a digit, `.`, `-`
+/// or `:` (a name may go on with it), 0 for anything else (the plain forms end there).
+const NAME: [u8; 256] = {
+    let mut t = [0u8; 256];
+    let mut b = 0;
+    while b < 256 {
+        let c = b as u8;
+        t[b] = if c.is_ascii_alphabetic() || c == b'_' {
+            2
+        } else if c.is_ascii_digit() || c == b'.' || c == b'-' || c == b':' {
+            1
+        } else {
+            0
+        };
+        b += 1;
+    }
+    t
+};
+
+/// The length of the plain name at the start of `bytes` (see [`NAME`]), when something
+/// follows it.
+#[inline]
+fn name_len(bytes: &[u8]) -> Option<usize> {
+    if NAME[usize::from(*bytes.first()?)] != 2 {
+        return None;
+    }
+    bytes.iter().position(|&b| NAME[usize::from(b)] == 0)
+}
+
+/// A token in its plain form (see [`plain_token`]).
+enum Token<'a> {
+    /// The end tag of the element `open`, and its length.
+    End(usize),
+    /// A start tag (`empty`: `<x/>`) with its attributes (unchecked), and its length.
+    Start {
+        qname: &'a [u8],
+        attributes: &'a [u8],
+        empty: bool,
+        len: usize,
+    },
+    /// Text up to the next `<`, without references.
+    Text(&'a [u8]),
+}
+
+/// The token at the start of `rest` in its plain form: `</open>` written exactly, a
+/// start tag with a plain name whose attributes (if any) follow a space and hold no `>`,
+/// or text without `&` up to a `<`. Anything else (comments, CDATA, references, other
+/// spacing) is None, for the tokenizer.
+fn plain_token<'a>(rest: &'a [u8], open: &[u8]) -> Option<Token<'a>> {
+    match rest {
+        [b'<', b'/', end @ ..] => {
+            let n = open.len();
+            (!open.is_empty() && end.get(..n) == Some(open) && end.get(n) == Some(&b'>'))
+                .then_some(Token::End(2 + n + 1))
+        }
+        [b'<', after @ ..] => {
+            let name_len = name_len(after)?;
+            let tag_end = match after[name_len] {
+                b'>' => name_len,
+                b' ' | b'/' => name_len + memchr::memchr(b'>', &after[name_len..])?,
+                _ => return None,
+            };
+            let segment = &after[name_len..tag_end];
+            let (attributes, empty) = match segment.strip_suffix(b"/") {
+                Some(a) => (a, true),
+                None => (segment, false),
+            };
+            Some(Token::Start {
+                qname: &after[..name_len],
+                attributes,
+                empty,
+                len: 1 + tag_end + 1,
+            })
+        }
+        [] => None,
+        _ => {
+            let end = memchr::memchr2(b'<', b'&', rest)?;
+            (rest[end] == b'<').then_some(Token::Text(&rest[..end]))
+        }
+    }
+}
+
+/// Whether an attribute name declares a namespace (`xmlns`, `xmlns:p`).
+fn is_declaration(key: &[u8]) -> bool {
+    matches!(key.strip_prefix(b"xmlns"), Some([] | [b':', ..]))
+}
+
+/// Splits the attributes of a start tag in the usual form: each one space, a name of
+/// ASCII letters, digits and `_ . - :` beginning with a letter or `_`, `=`, and a value
+/// in double or single quotes without `<` or `&`; then at most spaces. Returns how many
+/// it put into `out` (cleared first); anything else is None, for quick-xml's reader.
+fn plain_attributes<'a>(raw: &'a [u8], out: &mut Vec<(&'a [u8], &'a [u8])>) -> Option<usize> {
+    out.clear();
+    let mut rest = raw;
+    loop {
+        let after_space = match rest.strip_prefix(b" ") {
+            Some(r) => r,
+            None if rest.is_empty() => return Some(out.len()),
+            None => return None,
+        };
+        let first = match after_space.first() {
+            None => return Some(out.len()),
+            Some(&b) => b,
+        };
+        if first == b' ' && after_space.iter().all(|&b| b == b' ') {
+            return Some(out.len());
+        }
+        let name_len = name_len(after_space)?;
+        let quote = *after_space.get(name_len + 1)?;
+        if after_space[name_len] != b'=' || !matches!(quote, b'"' | b'\'') {
+            return None;
+        }
+        let value_at = name_len + 2;
+        let len = memchr::memchr(quote, after_space.get(value_at..)?)?;
+        let value = &after_space[value_at..value_at + len];
+        if memchr::memchr2(b'<', b'&', value).is_some() {
+            return None;
+        }
+        out.push((&after_space[..name_len], value));
+        rest = &after_space[value_at + len + 1..];
+    }
+}
+
+/// A leaf element in its plainest form at the start of `rest`: `<name attributes>text</name>`,
+/// the name of ASCII letters, digits and `_ . - :` (beginning with a letter or `_`),
+/// the attributes (if any) after a space and without `>` (the caller checks their
+/// form with [`plain_attributes`]), the text without markup or references, the end tag
+/// written exactly. Returns the qualified name, the attributes, the text and the length.
+/// Anything else is None, for the tokenizer.
+fn plain_leaf(rest: &[u8]) -> Option<Leaf<'_>> {
+    let after = rest.strip_prefix(b"<")?;
+    let name_len = name_len(after)?;
+    let name = &after[..name_len];
+    // The attributes (if any) up to the first `>`: one inside a value cuts it short, and
+    // the attributes are then not in the plain form.
+    let tag_end = match after[name_len] {
+        b'>' => name_len,
+        b' ' => name_len + memchr::memchr(b'>', &after[name_len..])?,
+        _ => return None,
+    };
+    let attributes = &after[name_len..tag_end];
+    let content = &after[tag_end + 1..];
+    let end = memchr::memchr2(b'<', b'&', content)?;
+    let close = &content[end..];
+    if close.first() != Some(&b'<')
+        || close.get(1) != Some(&b'/')
+        || close.get(2..2 + name_len) != Some(name)
+        || close.get(2 + name_len) != Some(&b'>')
+    {
+        return None;
+    }
+    Some((
+        name,
+        attributes,
+        &content[..end],
+        1 + tag_end + 1 + end + 2 + name_len + 1,
+    ))
+}
+
+/// The slice of `text` that `bytes` borrows (the reader hands out nothing else for a
+/// document read from a `&str`; anything else is refused).
+fn within<'t>(text: &'t str, bytes: &[u8]) -> Result<&'t str, ParseError> {
+    bytes
+        .as_ptr()
+        .addr()
+        .checked_sub(text.as_ptr().addr())
+        .and_then(|start| text.get(start..start.checked_add(bytes.len())?))
+        .ok_or_else(|| ParseError::Encoding("text outside the document".into()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ns;
+
+    /// Every step of `xml`, or the first error.
+    fn steps(xml: &str) -> Result<Vec<String>, ParseError> {
+        let mut s = Scanner::new(xml);
+        let mut out = Vec::new();
+        loop {
+            match s.next_step()? {
+                Step::Start { local, empty } => out.push(format!(
+                    "<{{{}}}{local}{}{}>",
+                    s.ns().unwrap_or(""),
+                    s.attr("Name")
+                        .map(|v| format!(" Name={v}"))
+                        .unwrap_or_default(),
+                    if empty { "/" } else { "" }
+                )),
+                Step::End => out.push("</>".into()),
+                Step::Text(t) => out.push(t.into_owned()),
+                Step::Eof => return Ok(out),
+            }
+        }
+    }
+
+    #[test]
+    fn resolves_names_and_attributes_as_the_tree_does() {
+        let xml = r#"<s:E xmlns:s="http://www.w3.org/2003/05/soap-envelope"><x:A xmlns:x="urn:x" x:Name="p" Name="a&amp;b"/><B u:Name="q">t&lt;<![CDATA[c]]>&#65;</B></s:E>"#;
+        assert_eq!(
+            steps(xml).unwrap(),
+            [
+                format!("<{{{}}}E>", ns::SOAP),
+                "<{urn:x}A Name=a&b/>".into(),
+                // An attribute with an unbound prefix has no namespace, as in the tree.
+                "<{}B Name=q>".into(),
+                "t".into(),
+                "<".into(),
+                "c".into(),
+                "A".into(),
+                "</>".into(),
+                "</>".into(),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_prefix_follows_its_declarations_in_and_out_of_scope() {
+        let xml = "<r xmlns:p='u1'><p:a/><p:b xmlns:p='u2'><p:c/><p:e>t</p:e></p:b><p:d>t</p:d><p:f xmlns:p='u3'/><p:g/></r>";
+        assert_eq!(
+            steps(xml).unwrap(),
+            [
+                "<{}r>", "<{u1}a/>", "<{u2}b>", "<{u2}c/>", "<{u2}e>", "t", "</>", "</>",
+                "<{u1}d>", "t", "</>", "<{u3}f/>", "<{u1}g/>", "</>"
+            ]
+        );
+        let tree = crate::xml::parse_str(xml).unwrap();
+        let names: Vec<_> = tree.children.iter().map(|c| c.describe()).collect();
+        assert_eq!(names, ["{u1}a", "{u2}b", "{u1}d", "{u3}f", "{u1}g"]);
+    }
+
+    #[test]
+    fn plain_leaves_read_as_the_tokenizer_reads_them() {
+        let xml = "<r xmlns:c='urn:c'><b>t</b><c:d>x y</c:d><e></e><f>a&amp;b</f><g >x</g><h>1</h ><i><j>2</j></i></r>";
+        assert_eq!(
+            steps(xml).unwrap(),
+            [
+                "<{}r>",
+                "<{}b>",
+                "t",
+                "</>",
+                "<{urn:c}d>",
+                "x y",
+                "</>",
+                "<{}e>",
+                "</>",
+                "<{}f>",
+                "a",
+                "&",
+                "b",
+                "</>",
+                "<{}g>",
+                "x",
+                "</>",
+                "<{}h>",
+                "1",
+                "</>",
+                "<{}i>",
+                "<{}j>",
+                "2",
+                "</>",
+                "</>",
+                "</>"
+            ]
+        );
+        assert_eq!(
+            plain_leaf(b"<a>x</a>rest"),
+            Some((&b"a"[..], &b""[..], &b"x"[..], 8))
+        );
+        assert_eq!(
+            plain_leaf(b"<a b='1'>x</a>rest"),
+            Some((&b"a"[..], &b" b='1'"[..], &b"x"[..], 14))
+        );
+        for not_plain in [
+            &b"<a>x</b>"[..],
+            b"<a>x</a",
+            b"<a\tx='1'>x</a>",
+            b"<a>x<!-- -->y</a>",
+            b"<1a>x</1a>",
+            b"<a>x",
+            b"<a/>",
+        ] {
+            assert_eq!(
+                plain_leaf(not_plain),
+                None,
+                "{:?}",
+                String::from_utf8_lossy(not_plain)
+            );
+        }
+        let mut out = Vec::new();
+        assert_eq!(
+            plain_attributes(b" xml:lang=\"en-US\" xmlns:s='u' Name=\"\"  ", &mut out),
+            Some(3)
+        );
+        assert_eq!(
+            out,
+            [
+                (&b"xml:lang"[..], &b"en-US"[..]),
+                (&b"xmlns:s"[..], &b"u"[..]),
+                (&b"Name"[..], &b""[..])
+            ]
+        );
+        assert_eq!(plain_attributes(b"", &mut out), Some(0));
+        for not_plain in [
+            &b" a=\"x&amp;\""[..],
+            b" a=\"<\"",
+            b"\ta=\"1\"",
+            b" a = \"1\"",
+            b" a=1",
+            b" a=\"1",
+            b" a=\"1\"b=\"2\"",
+            b" 1a=\"1\"",
+        ] {
+            assert_eq!(
+                plain_attributes(not_plain, &mut out),
+                None,
+                "{:?}",
+                String::from_utf8_lossy(not_plain)
+            );
+        }
+        // Both forms of one element read alike.
+        let tag = |sep: &str| format!("<r xmlns:p=\"urn:p\"{sep}p:Name=\"v\" Other='w'/>");
+        assert_eq!(steps(&tag(" ")).unwrap(), steps(&tag("\n")).unwrap());
+        // Leaves with attributes: declarations on the leaf itself, a `>` in a value.
+        let xml = "<r><k Name='n'>v</k><q:l xmlns:q='urn:q' Name=\"m\">w</q:l><q:o/><m Name='>'>z</m></r>";
+        assert_eq!(
+            steps(xml).unwrap(),
+            [
+                "<{}r>",
+                "<{}k Name=n>",
+                "v",
+                "</>",
+                "<{urn:q}l Name=m>",
+                "w",
+                "</>",
+                "<{}o/>",
+                "<{}m Name=>>",
+                "z",
+                "</>",
+                "</>"
+            ]
+        );
+        assert!(steps("<r><n a='1' a='2'>x</n></r>").is_err());
+        assert!(steps("<r><n xmlns:xml='urn:x'>x</n></r>").is_err());
+        // A mismatched end tag after a leaf is still refused.
+        assert!(steps("<r><a>x</a></s>").is_err());
+    }
+
+    #[test]
+    fn plain_tags_and_text_read_as_the_tokenizer_reads_them() {
+        // The same document with the plain forms, and with line breaks in every tag
+        // (which only the tokenizer reads).
+        let plain = "<r xmlns:p='urn:p'><p:a x=\"1\" xmlns:q='urn:q'><b/> t <q:c y='2'/><d><e>v</e></d></p:a><p:f/>tail</r>";
+        let spaced = "<r xmlns:p='urn:p'><p:a\nx=\"1\" xmlns:q='urn:q'\n><b\n/> t <q:c\ny='2'/><d\n><e>v</e\n></d\n></p:a\n><p:f\n/>tail</r\n>";
+        let want = [
+            "<{}r>",
+            "<{urn:p}a>",
+            "<{}b/>",
+            " t ",
+            "<{urn:q}c/>",
+            "<{}d>",
+            "<{}e>",
+            "v",
+            "</>",
+            "</>",
+            "</>",
+            "<{urn:p}f/>",
+            "tail",
+            "</>",
+        ];
+        assert_eq!(steps(plain).unwrap(), want);
+        assert_eq!(steps(spaced).unwrap(), want);
+        for bad in [
+            "<r><a></b></r>",
+            "<r><a><b>x</b></c></r>",
+            "<r></r></r>",
+            "<r><a>",
+            "<r><a x='1' x='2'/></r>",
+            "<r><a xmlns:p='u' xmlns:p='v'></a></r>",
+            "<r><a>x</a\x0c></r>",
+            "<r><p:a></a></r>",
+        ] {
+            assert!(steps(bad).is_err(), "{bad:?} was accepted");
+            assert!(crate::xml::parse_str(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn refuses_what_the_tree_reader_refuses() {
+        for bad in [
+            "",
+            "<a>",
+            "<a></b>",
+            "<a/><b/>",
+            "x<a/>",
+            "<a x='1' x='2'/>",
+            "<a xmlns:p='u' xmlns:p='v'/>",
+            "<a xmlns:xml='urn:other'/>",
+            "<!DOCTYPE a><a/>",
+            "<a>&bogus;</a>",
+            "<a b='&bogus;'/>",
+            "<a><![CDATA[x]]></a><![CDATA[y]]>",
+        ] {
+            assert!(steps(bad).is_err(), "{bad:?} was accepted");
+            assert!(crate::xml::parse_str(bad).is_err(), "{bad:?}");
+        }
+        let deep = "<a>".repeat(MAX_DEPTH + 1) + &"</a>".repeat(MAX_DEPTH + 1);
+        assert_eq!(steps(&deep), Err(ParseError::TooDeep));
+        let attrs: String = (0..=MAX_ATTRIBUTES).map(|i| format!(" a{i}='1'")).collect();
+        assert!(matches!(
+            steps(&format!("<a{attrs}/>")),
+            Err(ParseError::Syntax { .. })
+        ));
+    }
+}
