@@ -158,6 +158,10 @@ impl Driver {
                 biased;
                 // Dropping the Receive future closes its connection at once.
                 reason = self.scope.cancelled() => return Outcome::Cancelled(reason),
+                // RUNSPACEPOOL_STATE Broken or Closed on the pool's stream.
+                () = self.pool.stream.broken().cancelled() => {
+                    return Outcome::Failed(self.pool.stream.broken_error().unwrap_or_else(|| Error::State("the runspace pool broke".into())));
+                }
                 r = receive(&shell, Some(&self.command_id)) => r,
             };
             let received = match received {

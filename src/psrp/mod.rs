@@ -55,6 +55,7 @@ mod host;
 mod pipeline;
 mod pool;
 mod secure;
+mod stream;
 mod wire;
 
 pub use disconnect::DisconnectedRunspacePool;

@@ -417,6 +417,8 @@ impl Pipeline {
             permit: Some(permit),
         };
         pool.shell.drivers.spawn(driver.run());
+        // Someone reads the pool's own stream while pipelines run (see `stream.rs`).
+        pool.ensure_reader();
         Pipeline {
             id,
             command_id,

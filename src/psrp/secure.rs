@@ -6,32 +6,40 @@
 //! The crypto is `wsman_protocol::psrp::session_key` (RSA and AES from RustCrypto);
 //! this module does the exchange on the wire, once per pool.
 
-use bytes::BytesMut;
+use std::sync::Arc;
+
 use secrecy::SecretString;
 use tokio::sync::OnceCell;
 use wsman_protocol::psrp::clixml::EncryptedString;
-use wsman_protocol::psrp::messages::{HostMethod, RunspacePoolState, ServerMessage};
+use wsman_protocol::psrp::messages::HostMethod;
 use wsman_protocol::psrp::{
-    Defragmenter, Destination, ExchangeKey, Message, MessageType, PsObject, PsValue, SessionKey,
+    Destination, ExchangeKey, Message, MessageType, PsObject, PsValue, SessionKey,
 };
 
-use super::pool::{PoolInner, RunspacePool, receive};
+use super::pool::{PoolInner, RunspacePool};
 use super::wire::Input;
 use crate::error::{Error, Result};
-use crate::shell::messages as winrs;
 
 /// A pool's keys: the RSA pair the builder was given (else one is made at the first
 /// exchange) and the session key once exchanged.
 #[derive(Default)]
 pub(crate) struct Keys {
     pub(crate) exchange: Option<ExchangeKey>,
-    session: OnceCell<SessionKey>,
+    /// The pair sent in PUBLIC_KEY: `exchange`, or one made once for the pool.
+    pair: OnceCell<ExchangeKey>,
+    /// The session key; replaced if the server asks for a new one (PUBLIC_KEY_REQUEST).
+    session: std::sync::Mutex<Option<SessionKey>>,
+    /// Why the last exchange failed (an ENCRYPTED_SESSION_KEY that does not decrypt),
+    /// for the caller waiting for it.
+    failure: std::sync::Mutex<Option<Error>>,
+    /// One exchange started by this client at a time.
+    exchanging: tokio::sync::Mutex<()>,
 }
 
 impl std::fmt::Debug for Keys {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Keys")
-            .field("exchanged", &self.session.initialized())
+            .field("exchanged", &self.session().is_some())
             .finish_non_exhaustive()
     }
 }
@@ -40,26 +48,42 @@ impl Keys {
     pub(crate) fn new(exchange: Option<ExchangeKey>) -> Self {
         Keys {
             exchange,
-            session: OnceCell::new(),
+            ..Keys::default()
         }
     }
 
     /// The same keys for the pool after a disconnection (the server's pool keeps its
     /// session key).
     pub(crate) fn carry(&self) -> Self {
-        let session = OnceCell::new();
-        if let Some(k) = self.session.get() {
-            let _ = session.set(k.clone());
-        }
         Keys {
             exchange: self.exchange.clone(),
-            session,
+            pair: OnceCell::new_with(self.pair.get().cloned()),
+            session: std::sync::Mutex::new(self.session()),
+            ..Keys::default()
         }
     }
 
     /// The session key, if the exchange happened.
-    pub(crate) fn session(&self) -> Option<&SessionKey> {
-        self.session.get()
+    pub(crate) fn session(&self) -> Option<SessionKey> {
+        self.session
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Records why an exchange failed, for the caller waiting for it.
+    pub(crate) fn fail(&self, e: Error) {
+        *self
+            .failure
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(e);
+    }
+
+    fn take_failure(&self) -> Option<Error> {
+        self.failure
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take()
     }
 }
 
@@ -77,21 +101,62 @@ pub(crate) fn answer_needs_session_key(method: HostMethod) -> bool {
 
 impl PoolInner {
     /// The pool's session key, exchanging it first if this is the first use. One
-    /// exchange per pool: concurrent callers wait for the same one.
-    pub(crate) async fn session_key(&self) -> Result<&SessionKey> {
-        self.keys
-            .session
-            .get_or_try_init(|| self.exchange_session_key())
-            .await
+    /// exchange at a time: concurrent callers wait for the same one. The answer comes
+    /// on the pool's stream, which its reader routes here.
+    pub(crate) async fn session_key(self: &Arc<Self>) -> Result<SessionKey> {
+        if let Some(k) = self.keys.session() {
+            return Ok(k);
+        }
+        let _one_at_a_time = self.keys.exchanging.lock().await;
+        if let Some(k) = self.keys.session() {
+            return Ok(k);
+        }
+        if let Some(e) = self.stream.broken_error() {
+            return Err(e);
+        }
+        let _waiting = self.stream.waiting();
+        let mut events = self.stream.events.subscribe();
+        let generation = self.stream.generation();
+        drop(self.keys.take_failure());
+        self.send_public_key().await?;
+        self.wake_reader();
+        loop {
+            if let Some(k) = self.keys.session() {
+                return Ok(k);
+            }
+            if let Some(e) = self.keys.take_failure() {
+                return Err(e);
+            }
+            if let Some(e) = self.stream.broken_error() {
+                return Err(e);
+            }
+            if let Some(e) = self.stream.ended_since(generation) {
+                return Err(e);
+            }
+            if events.changed().await.is_err() {
+                return Err(Error::State("the runspace pool is gone".into()));
+            }
+        }
     }
 
-    async fn exchange_session_key(&self) -> Result<SessionKey> {
-        let pair = match &self.keys.exchange {
-            Some(k) => k.clone(),
-            None => tokio::task::spawn_blocking(ExchangeKey::generate)
-                .await
-                .map_err(|e| Error::State(format!("generating the RSA key pair failed: {e}")))??,
-        };
+    /// Sends PUBLIC_KEY with the pool's RSA public key ([MS-PSRP] §2.2.2.3), making the
+    /// pair first if there is none.
+    pub(crate) async fn send_public_key(&self) -> Result<()> {
+        let pair = self
+            .keys
+            .pair
+            .get_or_try_init(|| async {
+                match &self.keys.exchange {
+                    Some(k) => Ok(k.clone()),
+                    None => tokio::task::spawn_blocking(ExchangeKey::generate)
+                        .await
+                        .map_err(|e| {
+                            Error::State(format!("generating the RSA key pair failed: {e}"))
+                        })?
+                        .map_err(Error::from),
+                }
+            })
+            .await?;
         let body: PsValue = PsObject::new()
             .with_property("PublicKey", pair.public_key_blob())
             .into();
@@ -102,53 +167,35 @@ impl PoolInner {
             None,
             &body,
         );
-        // One pool-level exchange at a time: each receives on the pool until its answer.
-        let _one_at_a_time = self.calls.lock().await;
         let payloads = self.pack(&[msg]);
-        self.send_payloads(Input::Stdin, None, payloads).await?;
-        let mut inbound = Defragmenter::new();
-        let mut arena = BytesMut::new();
-        loop {
-            let received = receive(&self.shell, None).await?;
-            for text in received.chunks {
-                let data = winrs::decode_into(&text, &mut arena)?;
-                for m in inbound.push_messages(&data)? {
-                    match ServerMessage::decode(&m)? {
-                        ServerMessage::Other(MessageType::EncryptedSessionKey, v) => {
-                            let blob = v
-                                .property("EncryptedSessionKey")
-                                .and_then(PsValue::as_str)
-                                .ok_or(wsman_protocol::psrp::Error::MissingProperty {
-                                    message: "ENCRYPTED_SESSION_KEY",
-                                    property: "EncryptedSessionKey",
-                                })?;
-                            tracing::debug!(pool = %self.id, "session key exchanged");
-                            return Ok(pair.decrypt_session_key(blob)?);
-                        }
-                        ServerMessage::RunspacePoolState(s)
-                            if matches!(
-                                s.state,
-                                RunspacePoolState::Broken | RunspacePoolState::Closed
-                            ) =>
-                        {
-                            return Err(Error::RunspacePoolBroken {
-                                state: s.state.name(),
-                                error: s.error.map(Box::new),
-                            });
-                        }
-                        ServerMessage::HostCall(call) => {
-                            Box::pin(self.answer_host_call(None, &call)).await?;
-                        }
-                        _ => {}
-                    }
-                }
+        self.send_payloads(Input::Stdin, None, payloads).await
+    }
+
+    /// ENCRYPTED_SESSION_KEY arrived on the pool's stream ([MS-PSRP] §2.2.2.4): the
+    /// session key, unwrapped with the pool's RSA key.
+    pub(crate) fn key_arrived(&self, v: &PsValue) {
+        let Some(pair) = self.keys.pair.get() else {
+            tracing::debug!(pool = %self.id, "ENCRYPTED_SESSION_KEY without a PUBLIC_KEY: ignored");
+            return;
+        };
+        let key = v
+            .property("EncryptedSessionKey")
+            .and_then(PsValue::as_str)
+            .ok_or(wsman_protocol::psrp::Error::MissingProperty {
+                message: "ENCRYPTED_SESSION_KEY",
+                property: "EncryptedSessionKey",
+            })
+            .and_then(|blob| pair.decrypt_session_key(blob));
+        match key {
+            Ok(k) => {
+                tracing::debug!(pool = %self.id, "session key exchanged");
+                *self
+                    .keys
+                    .session
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(k);
             }
-            if received.done {
-                return Err(Error::RunspacePoolBroken {
-                    state: "Closed".into(),
-                    error: None,
-                });
-            }
+            Err(e) => self.keys.fail(e.into()),
         }
     }
 }
