@@ -95,6 +95,8 @@ impl Driver {
                 // do): Windows keeps a finished command until then, and a long-lived
                 // pool would otherwise gather them against the per-user quotas.
                 signal(Arc::clone(&self.pool), self.id, ns::signal::TERMINATE, None);
+                // A key the server asked for during the pipeline is here before its end.
+                self.pool.key_settled().await;
                 let _ = self.tx.send(Ok(Item::Event(PsEvent::State(end)))).await;
             }
             Outcome::Cancelled(reason) => {

@@ -32,8 +32,10 @@ pub(crate) struct Keys {
     /// Why the last exchange failed (an ENCRYPTED_SESSION_KEY that does not decrypt),
     /// for the caller waiting for it.
     failure: std::sync::Mutex<Option<Error>>,
-    /// One exchange started by this client at a time.
+    /// One exchange at a time (the client's, or an answer to the server's request).
     exchanging: tokio::sync::Mutex<()>,
+    /// Bumped whenever a session key is set.
+    version: std::sync::atomic::AtomicU64,
 }
 
 impl std::fmt::Debug for Keys {
@@ -79,6 +81,10 @@ impl Keys {
             .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(e);
     }
 
+    fn version(&self) -> u64 {
+        self.version.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
     fn take_failure(&self) -> Option<Error> {
         self.failure
             .lock()
@@ -104,13 +110,33 @@ impl PoolInner {
     /// exchange at a time: concurrent callers wait for the same one. The answer comes
     /// on the pool's stream, which its reader routes here.
     pub(crate) async fn session_key(self: &Arc<Self>) -> Result<SessionKey> {
-        if let Some(k) = self.keys.session() {
+        self.exchange(false).await
+    }
+
+    /// Answers the server's PUBLIC_KEY_REQUEST ([MS-PSRP] §3.1.5.4.5): PUBLIC_KEY even
+    /// if a key was exchanged (the server asks for a new one), then waits for it, so that
+    /// [`PoolInner::key_settled`] and other exchanges wait for this one.
+    pub(crate) async fn answer_key_request(self: &Arc<Self>) -> Result<SessionKey> {
+        self.exchange(true).await
+    }
+
+    /// Waits while an exchange is in flight (a pipeline whose output holds a SecureString
+    /// made with a key the server asked for ends after that key is here).
+    pub(crate) async fn key_settled(&self) {
+        if self.keys.exchanging.try_lock().is_err() {
+            drop(self.keys.exchanging.lock().await);
+        }
+    }
+
+    async fn exchange(self: &Arc<Self>, requested: bool) -> Result<SessionKey> {
+        if !requested && let Some(k) = self.keys.session() {
             return Ok(k);
         }
         let _one_at_a_time = self.keys.exchanging.lock().await;
-        if let Some(k) = self.keys.session() {
+        if !requested && let Some(k) = self.keys.session() {
             return Ok(k);
         }
+        let before = self.keys.version();
         if let Some(e) = self.stream.broken_error() {
             return Err(e);
         }
@@ -121,7 +147,9 @@ impl PoolInner {
         self.send_public_key().await?;
         self.wake_reader();
         loop {
-            if let Some(k) = self.keys.session() {
+            if self.keys.version() != before
+                && let Some(k) = self.keys.session()
+            {
                 return Ok(k);
             }
             if let Some(e) = self.keys.take_failure() {
@@ -194,6 +222,9 @@ impl PoolInner {
                     .session
                     .lock()
                     .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(k);
+                self.keys
+                    .version
+                    .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
             }
             Err(e) => self.keys.fail(e.into()),
         }

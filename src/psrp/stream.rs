@@ -43,8 +43,10 @@ use crate::shell::messages as winrs;
 
 /// The OperationTimeout of a short poll, when the long-poll budget is nearly spent.
 const SHORT_POLL: Duration = Duration::from_millis(200);
-/// How long the reader waits before looking again for a free long-poll channel.
+/// The first pause between short polls (doubled up to [`BUSY_PAUSE_MAX`] while they
+/// find nothing).
 const BUSY_PAUSE: Duration = Duration::from_millis(250);
+const BUSY_PAUSE_MAX: Duration = Duration::from_secs(2);
 /// How often a watching reader looks whether pipelines run on.
 const WATCH_TICK: Duration = Duration::from_secs(1);
 /// How long a pool host call's answer waits for a session key exchange.
@@ -284,6 +286,8 @@ impl Reader {
         let mut busy_ticks = 0u32;
         // Polling because pipelines run (not only for a waiting call).
         let mut for_pipelines = false;
+        // The pause between short polls.
+        let mut pause = BUSY_PAUSE;
         loop {
             if self.stream.stop.is_cancelled()
                 || self.shell.disconnecting.is_cancelled()
@@ -325,19 +329,12 @@ impl Reader {
                 continue;
             }
             // A long poll only while another long-poll channel stays free for the
-            // pipelines; a short poll while one is free; else wait.
-            let free = client.inner.transport.long_polls_free();
-            let timeout = if free >= 2 {
+            // pipelines; else a short one, which waits its turn for a channel, holds it
+            // briefly, and comes back less often while it finds nothing.
+            let timeout = if client.inner.transport.long_polls_free() >= 2 {
                 client.inner.operation_timeout
-            } else if free == 1 {
-                SHORT_POLL
             } else {
-                tokio::select! {
-                    () = self.stream.stop.cancelled() => return None,
-                    () = token.cancelled() => return None,
-                    () = self.shell.disconnecting.cancelled() => return None,
-                    () = tokio::time::sleep(BUSY_PAUSE) => continue,
-                }
+                SHORT_POLL
             };
             let received = tokio::select! {
                 biased;
@@ -352,7 +349,8 @@ impl Reader {
                     if timeout == SHORT_POLL {
                         tokio::select! {
                             () = self.stream.stop.cancelled() => return None,
-                            () = tokio::time::sleep(BUSY_PAUSE) => {}
+                            () = self.stream.wake.notified() => pause = BUSY_PAUSE,
+                            () = tokio::time::sleep(pause) => pause = (pause * 2).min(BUSY_PAUSE_MAX),
                         }
                     }
                     continue;
@@ -366,6 +364,9 @@ impl Reader {
                 }
             };
             let pool = self.pool.upgrade()?;
+            if !received.chunks.is_empty() {
+                pause = BUSY_PAUSE;
+            }
             for text in &received.chunks {
                 let messages = winrs::decode_into(text, &mut arena)
                     .map_err(Error::from)
@@ -412,10 +413,14 @@ impl Reader {
                 tracing::debug!(pool = %pool.id, "the server asks for the session key");
                 let p = Arc::clone(pool);
                 self.shell.drivers.spawn(async move {
-                    if let Err(e) = p.send_public_key().await {
-                        tracing::warn!(pool = %p.id, error = %e, "answering PUBLIC_KEY_REQUEST failed");
-                        p.keys.fail(e);
-                        p.stream.bump();
+                    match tokio::time::timeout(KEY_WAIT, p.answer_key_request()).await {
+                        Ok(Ok(_)) => {}
+                        Ok(Err(e)) => {
+                            tracing::warn!(pool = %p.id, error = %e, "answering PUBLIC_KEY_REQUEST failed");
+                        }
+                        Err(_) => {
+                            tracing::warn!(pool = %p.id, "no ENCRYPTED_SESSION_KEY after PUBLIC_KEY");
+                        }
                     }
                 });
             }
