@@ -416,8 +416,9 @@ impl Pipeline {
             cleanup_rx,
             permit: Some(permit),
         };
-        pool.shell.drivers.spawn(driver.run());
-        // Someone reads the pool's own stream while pipelines run (see `stream.rs`).
+        // Counted as running, so that the pool's own stream is read while it runs on
+        // (see `stream.rs`).
+        pool.shell.drivers.spawn(pool.stream.tracking(driver.run()));
         pool.ensure_reader();
         Pipeline {
             id,

@@ -77,6 +77,22 @@ struct ReaderState {
     ended: Option<String>,
     /// Bumped when a reader ends.
     generation: u64,
+    /// The running pipelines' start times, by a number given in start order.
+    pipelines: std::collections::BTreeMap<u64, tokio::time::Instant>,
+    next_pipeline: u64,
+}
+
+impl ReaderState {
+    /// A pipeline has run for a watch tick (small pipelines never do).
+    fn long_running(&self) -> bool {
+        self.pipelines
+            .first_key_value()
+            .is_some_and(|(_, t)| t.elapsed() >= WATCH_TICK)
+    }
+
+    fn idle(&self) -> bool {
+        self.pipelines.is_empty() && self.calls.is_empty() && self.waiting == 0
+    }
 }
 
 impl Default for PoolStream {
@@ -168,6 +184,36 @@ impl PoolStream {
     }
 }
 
+impl PoolStream {
+    /// `driver` (a pipeline's Receive task), counted as a running pipeline until it
+    /// ends: one that runs on for a watch tick has the pool's stream read.
+    pub(crate) fn tracking<F: std::future::Future>(
+        self: &Arc<Self>,
+        driver: F,
+    ) -> impl std::future::Future<Output = F::Output> + use<F> {
+        let id = {
+            let mut g = self.lock();
+            let id = g.next_pipeline;
+            g.next_pipeline += 1;
+            g.pipelines.insert(id, tokio::time::Instant::now());
+            id
+        };
+        let tracked = Tracked(Arc::clone(self), id);
+        async move {
+            let _tracked = tracked;
+            driver.await
+        }
+    }
+}
+
+struct Tracked(Arc<PoolStream>, u64);
+
+impl Drop for Tracked {
+    fn drop(&mut self) {
+        self.0.lock().pipelines.remove(&self.1);
+    }
+}
+
 /// A waiter the reader keeps polling for; see [`PoolStream::waiting`].
 pub(crate) struct Waiting(Arc<PoolStream>);
 
@@ -242,12 +288,6 @@ struct Reader {
     stream: Arc<PoolStream>,
 }
 
-/// Whether something besides the `RunspacePool` handle (and the reader's own temporary
-/// reference) holds the pool: a pipeline (its stream and its Receive task), a builder.
-fn in_use(pool: &Arc<PoolInner>) -> bool {
-    Arc::strong_count(pool) > 2
-}
-
 impl Reader {
     async fn run(self) {
         let why = self.read().await;
@@ -282,10 +322,6 @@ impl Reader {
         let mut arena = BytesMut::new();
         let client = self.shell.client.clone();
         let token = client.cancellation_token().clone();
-        // Watch ticks in a row that found a pipeline (or another user) holding the pool.
-        let mut busy_ticks = 0u32;
-        // Polling because pipelines run (not only for a waiting call).
-        let mut for_pipelines = false;
         // The pause between short polls.
         let mut pause = BUSY_PAUSE;
         loop {
@@ -295,19 +331,14 @@ impl Reader {
             {
                 return None;
             }
-            let (waiters, used) = {
-                let pool = self.pool.upgrade()?;
+            let poll = {
                 let g = self.stream.lock();
-                (!g.calls.is_empty() || g.waiting > 0, in_use(&pool))
+                !g.calls.is_empty() || g.waiting > 0 || g.long_running()
             };
-            if !used {
-                for_pipelines = false;
-                busy_ticks = 0;
-            }
-            if !waiters && !for_pipelines {
-                // Watching: a pipeline that runs on for two ticks gets the stream read
-                // (a server that waits for PUBLIC_KEY, a pool host call, a Broken pool);
-                // small pipelines never do, and cost no request here.
+            if !poll {
+                // Watching: once a pipeline has run for a tick, the stream is read (a
+                // server that waits for PUBLIC_KEY, a pool host call, a Broken pool);
+                // small pipelines never make it, and cost no request here.
                 tokio::select! {
                     () = self.stream.stop.cancelled() => return None,
                     () = token.cancelled() => return None,
@@ -315,12 +346,8 @@ impl Reader {
                     () = self.stream.wake.notified() => continue,
                     () = tokio::time::sleep(WATCH_TICK) => {}
                 }
-                let pool = self.pool.upgrade()?;
                 let mut g = self.stream.lock();
-                if in_use(&pool) {
-                    busy_ticks += 1;
-                    for_pipelines = busy_ticks >= 2;
-                } else if g.calls.is_empty() && g.waiting == 0 {
+                if g.idle() {
                     // Unused: stop (under the lock `ensure_reader` takes, so that no
                     // start is missed); the next pipeline starts a reader again.
                     g.running = false;
