@@ -246,6 +246,10 @@ impl RunspacePool {
     /// its message cannot be read; [`Error::RunspacePoolBroken`]; faults and transport
     /// errors of the Send and the Receives.
     ///
+    /// When the server asked for the key itself (PUBLIC_KEY_REQUEST, [MS-PSRP]
+    /// §3.1.5.4.5, while a pipeline that outputs a SecureString runs), this waits for
+    /// that exchange instead of starting another.
+    ///
     /// # Cancel safety
     /// Dropping the future abandons the exchange; the next call starts it again with a
     /// new PUBLIC_KEY (the server answers the latest).
@@ -269,6 +273,11 @@ impl RunspacePool {
 
     /// The text of a SecureString the server sent (an output object, a property), with
     /// the pool's session key.
+    ///
+    /// A SecureString in a pipeline's output that the server made with a key it asked
+    /// for during that pipeline decrypts once the pipeline's final state came (the
+    /// state waits for the key); before it, [`RunspacePool::exchange_keys`] waits for the
+    /// exchange in flight.
     ///
     /// # Errors
     /// [`Error::State`] before any key exchange (the server cannot have made one this

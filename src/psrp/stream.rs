@@ -10,12 +10,18 @@
 //! exchange. PowerShell's own client keeps such a Receive on the session for as long as
 //! it is open (`WSManClientSessionTransportManager.StartReceivingData`).
 //!
-//! Here the reader is started on first need (a pipeline started or attached, a pool call,
-//! a key exchange) and kept across pipelines, so that a sequence of small pipelines costs
-//! no request for it; it stops at a poll timeout that finds the pool unused (nothing but
-//! the [`RunspacePool`](super::RunspacePool) holds it, no call waits), when the pool is
-//! dropped or closed, before a Disconnect (the Receive in flight is let finish, as the
-//! pipelines' are), on the client's cancellation, and when the pool breaks.
+//! Here a task per pool watches the pipelines (a tick a second, no request) and reads
+//! the stream only while it is needed: at once for a pool call or a key exchange that
+//! waits for its answer, and while a pipeline has run for a tick or more (small
+//! pipelines never do, so a sequence of them costs no request here; the recordings of
+//! Windows answering pypsrp have no such Receive either). PowerShell's client reads the
+//! stream for as long as the session is open; reading it only for long pipelines delays
+//! the answer to the server's first request in a pipeline by at most two ticks. The
+//! task stops when it finds nothing running at a tick (the next pipeline starts it
+//! again), when the pool is dropped or closed (its Receive is abandoned), before a
+//! Disconnect (the Receive in flight is let finish, as the pipelines' are; the next
+//! pipeline after the reconnection starts it again), on the client's cancellation, and
+//! when the pool breaks.
 //!
 //! One reader at a time: everything that needs a pool message registers a waiter and
 //! the reader routes the message to it (pool calls by their call id).
