@@ -418,8 +418,7 @@ impl Pipeline {
         };
         // Counted as running, so that the pool's own stream is read while it runs on
         // (see `stream.rs`).
-        pool.shell.drivers.spawn(pool.stream.tracking(driver.run()));
-        pool.ensure_reader();
+        pool.shell.drivers.spawn(pool.track(driver.run()));
         Pipeline {
             id,
             command_id,

@@ -10,18 +10,17 @@
 //! exchange. PowerShell's own client keeps such a Receive on the session for as long as
 //! it is open (`WSManClientSessionTransportManager.StartReceivingData`).
 //!
-//! Here a task per pool watches the pipelines (a tick a second, no request) and reads
-//! the stream only while it is needed: at once for a pool call or a key exchange that
-//! waits for its answer, and while a pipeline has run for a tick or more (small
-//! pipelines never do, so a sequence of them costs no request here; the recordings of
-//! Windows answering pypsrp have no such Receive either). PowerShell's client reads the
-//! stream for as long as the session is open; reading it only for long pipelines delays
-//! the answer to the server's first request in a pipeline by at most two ticks. The
-//! task stops when it finds nothing running at a tick (the next pipeline starts it
-//! again), when the pool is dropped or closed (its Receive is abandoned), before a
-//! Disconnect (the Receive in flight is let finish, as the pipelines' are; the next
-//! pipeline after the reconnection starts it again), on the client's cancellation, and
-//! when the pool breaks.
+//! Here the stream is read only while it is needed: at once for a pool call or a key
+//! exchange that waits for its answer, and while a pipeline has run for a second or more
+//! (a timer per pipeline that a small one cancels before it fires: a sequence of small
+//! pipelines costs no request and no wake-up here; the recordings of Windows answering
+//! pypsrp have no such Receive either). PowerShell's client reads the stream for as
+//! long as the session is open; reading it only for long pipelines delays the answer to
+//! the server's first request in a pipeline by about a second. The reader stops when
+//! nothing needs it after a poll (the next need starts it again), when the pool is
+//! dropped or closed (its Receive is abandoned), before a Disconnect (the Receive in
+//! flight is let finish, as the pipelines' are; the next need after the reconnection
+//! starts it again), on the client's cancellation, and when the pool breaks.
 //!
 //! One reader at a time: everything that needs a pool message registers a waiter and
 //! the reader routes the message to it (pool calls by their call id).
@@ -53,7 +52,7 @@ const SHORT_POLL: Duration = Duration::from_millis(200);
 /// find nothing).
 const BUSY_PAUSE: Duration = Duration::from_millis(250);
 const BUSY_PAUSE_MAX: Duration = Duration::from_secs(2);
-/// How often a watching reader looks whether pipelines run on.
+/// How long a pipeline runs before the pool's stream is read for it.
 const WATCH_TICK: Duration = Duration::from_secs(1);
 /// How long a pool host call's answer waits for a session key exchange.
 const KEY_WAIT: Duration = Duration::from_secs(60);
@@ -94,10 +93,6 @@ impl ReaderState {
         self.pipelines
             .first_key_value()
             .is_some_and(|(_, t)| t.elapsed() >= WATCH_TICK)
-    }
-
-    fn idle(&self) -> bool {
-        self.pipelines.is_empty() && self.calls.is_empty() && self.waiting == 0
     }
 }
 
@@ -190,24 +185,35 @@ impl PoolStream {
     }
 }
 
-impl PoolStream {
+impl PoolInner {
     /// `driver` (a pipeline's Receive task), counted as a running pipeline until it
-    /// ends: one that runs on for a watch tick has the pool's stream read.
-    pub(crate) fn tracking<F: std::future::Future>(
+    /// ends; one that runs on for [`WATCH_TICK`] has the pool's stream read (a timer
+    /// that a small pipeline cancels before it fires: no wake-up, no request).
+    pub(crate) fn track<F: std::future::Future<Output = ()>>(
         self: &Arc<Self>,
         driver: F,
-    ) -> impl std::future::Future<Output = F::Output> + use<F> {
+    ) -> impl std::future::Future<Output = ()> + use<F> {
         let id = {
-            let mut g = self.lock();
+            let mut g = self.stream.lock();
             let id = g.next_pipeline;
             g.next_pipeline += 1;
             g.pipelines.insert(id, tokio::time::Instant::now());
             id
         };
-        let tracked = Tracked(Arc::clone(self), id);
+        let tracked = Tracked(Arc::clone(&self.stream), id);
+        let pool = Arc::downgrade(self);
         async move {
             let _tracked = tracked;
-            driver.await
+            let mut driver = std::pin::pin!(driver);
+            tokio::select! {
+                biased;
+                () = &mut driver => return,
+                () = tokio::time::sleep(WATCH_TICK) => {}
+            }
+            if let Some(pool) = pool.upgrade() {
+                pool.wake_reader();
+            }
+            driver.await;
         }
     }
 }
@@ -281,7 +287,7 @@ impl Drop for PoolInner {
 
 /// Why a reader stopped, when it matters.
 enum Exit {
-    /// The pool was unused at a poll timeout.
+    /// Nothing needed the stream any more.
     Idle,
     /// A Receive failed, or a message could not be read.
     Failed(String),
@@ -342,24 +348,15 @@ impl Reader {
                 !g.calls.is_empty() || g.waiting > 0 || g.long_running()
             };
             if !poll {
-                // Watching: once a pipeline has run for a tick, the stream is read (a
-                // server that waits for PUBLIC_KEY, a pool host call, a Broken pool);
-                // small pipelines never make it, and cost no request here.
-                tokio::select! {
-                    () = self.stream.stop.cancelled() => return None,
-                    () = token.cancelled() => return None,
-                    () = self.shell.disconnecting.cancelled() => return None,
-                    () = self.stream.wake.notified() => continue,
-                    () = tokio::time::sleep(WATCH_TICK) => {}
-                }
+                // Nothing needs the stream: stop (under the lock `ensure_reader` takes,
+                // so that no start is missed); a call, or a pipeline that runs on,
+                // starts a reader again.
                 let mut g = self.stream.lock();
-                if g.idle() {
-                    // Unused: stop (under the lock `ensure_reader` takes, so that no
-                    // start is missed); the next pipeline starts a reader again.
-                    g.running = false;
-                    return Some(Exit::Idle);
+                if !g.calls.is_empty() || g.waiting > 0 || g.long_running() {
+                    continue;
                 }
-                continue;
+                g.running = false;
+                return Some(Exit::Idle);
             }
             // A long poll only while another long-poll channel stays free for the
             // pipelines; else a short one, which waits its turn for a channel, holds it
