@@ -54,9 +54,10 @@ fn register_gated(sim: &Simulator, name: &str) -> Arc<tokio::sync::Notify> {
     gate
 }
 
-/// Waits until the simulator has `n` Receives pending (the pipelines' and the pool's).
+/// Waits until the simulator has `n` Receives pending (the pipelines' and the pool's,
+/// which is read once a pipeline's Receive timed out: the OperationTimeout, 5 s here).
 async fn receives_pending(sim: &Simulator, n: u64) {
-    within(10, async {
+    within(20, async {
         while sim.counters().receives_pending < n {
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
@@ -266,7 +267,7 @@ async fn pool_calls_are_answered_while_the_pools_stream_is_read_for_pipelines() 
         within(10, p.next()).await.unwrap().unwrap(),
         PsEvent::Output("started".into())
     );
-    // The pipeline runs on: after two watch ticks the pool's stream is read too.
+    // The pipeline runs on: once its Receive timed out the pool's stream is read too.
     receives_pending(&sim, 2).await;
     let (a, b) = within(10, async {
         tokio::join!(pool.query_available_runspaces(), pool.set_max_runspaces(3))

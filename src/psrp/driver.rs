@@ -17,7 +17,7 @@ use wsman_protocol::psrp::messages::{
 use wsman_protocol::psrp::{Defragmenter, MessageType};
 
 use super::event::{PipelineEnd, PsEvent};
-use super::pool::{PoolInner, receive};
+use super::pool::{PoolInner, receive_pipeline};
 use super::wire;
 use crate::error::{Error, Result};
 use crate::operation::{CancelReason, Scope};
@@ -164,7 +164,7 @@ impl Driver {
                 () = self.pool.stream.broken().cancelled() => {
                     return Outcome::Failed(self.pool.stream.broken_error().unwrap_or_else(|| Error::State("the runspace pool broke".into())));
                 }
-                r = receive(&shell, Some(&self.command_id)) => r,
+                r = receive_pipeline(&self.pool, &self.command_id) => r,
             };
             let received = match received {
                 Ok(r) => r,

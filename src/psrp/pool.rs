@@ -558,6 +558,18 @@ pub(crate) async fn receive_once(
     }
 }
 
+/// [`receive`] for a pipeline of `pool`: a Receive that times out (no output for a whole
+/// OperationTimeout) has the pool's own stream read, in case the server waits there.
+pub(crate) async fn receive_pipeline(pool: &Arc<PoolInner>, command: &str) -> Result<Received> {
+    let timeout = pool.shell.client.inner.operation_timeout;
+    loop {
+        if let Some(r) = receive_once(&pool.shell, Some(command), timeout).await? {
+            return Ok(r);
+        }
+        pool.pipeline_stalled();
+    }
+}
+
 /// An open runspace pool. Start pipelines with [`RunspacePool::pipeline`]; several run
 /// at once, up to [`RunspacePool::max_runspaces`]. `close().await` deletes the pool and
 /// reports errors; dropping it (and its pipelines) deletes it on a background task that

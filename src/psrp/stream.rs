@@ -10,17 +10,22 @@
 //! exchange. PowerShell's own client keeps such a Receive on the session for as long as
 //! it is open (`WSManClientSessionTransportManager.StartReceivingData`).
 //!
-//! Here the stream is read only while it is needed: at once for a pool call or a key
-//! exchange that waits for its answer, and while a pipeline has run for a second or more
-//! (a timer per pipeline that a small one cancels before it fires: a sequence of small
-//! pipelines costs no request and no wake-up here; the recordings of Windows answering
-//! pypsrp have no such Receive either). PowerShell's client reads the stream for as
-//! long as the session is open; reading it only for long pipelines delays the answer to
-//! the server's first request in a pipeline by about a second. The reader stops when
-//! nothing needs it after a poll (the next need starts it again), when the pool is
-//! dropped or closed (its Receive is abandoned), before a Disconnect (the Receive in
-//! flight is let finish, as the pipelines' are; the next need after the reconnection
-//! starts it again), on the client's cancellation, and when the pool breaks.
+//! Here the stream is read only while it is needed, with no timer or request per
+//! pipeline (a sequence of small pipelines costs nothing here; the recordings of Windows
+//! answering pypsrp have no such Receive either): at once for a pool call or a key
+//! exchange that waits for its answer; for pipelines, once one's Receive has timed out
+//! (a whole OperationTimeout without output, which is how a pipeline waiting for the
+//! server's PUBLIC_KEY_REQUEST to be answered looks) or one starts while another has
+//! run for a second, and then for as long as a pipeline has run a second or more.
+//! PowerShell's client reads the stream for as long as the session is open; this one
+//! answers the server's first request in a lone pipeline one OperationTimeout late
+//! (Windows PowerShell 3 and later never sends PUBLIC_KEY_REQUEST: the client
+//! exchanges the key first, as [`RunspacePool::exchange_keys`](super::RunspacePool::exchange_keys)
+//! does). The reader stops when nothing needs it after a poll (the next need starts it
+//! again), when the pool is dropped or closed (its Receive is abandoned), before a
+//! Disconnect (the Receive in flight is let finish, as the pipelines' are; the next need
+//! after the reconnection starts it again), on the client's cancellation, and when the
+//! pool breaks.
 //!
 //! One reader at a time: everything that needs a pool message registers a waiter and
 //! the reader routes the message to it (pool calls by their call id).
@@ -52,7 +57,8 @@ const SHORT_POLL: Duration = Duration::from_millis(200);
 /// find nothing).
 const BUSY_PAUSE: Duration = Duration::from_millis(250);
 const BUSY_PAUSE_MAX: Duration = Duration::from_secs(2);
-/// How long a pipeline runs before the pool's stream is read for it.
+/// How long a pipeline runs before the pool's stream is read for it (when another
+/// starts, or its Receive times out).
 const WATCH_TICK: Duration = Duration::from_secs(1);
 /// How long a pool host call's answer waits for a session key exchange.
 const KEY_WAIT: Duration = Duration::from_secs(60);
@@ -187,8 +193,9 @@ impl PoolStream {
 
 impl PoolInner {
     /// `driver` (a pipeline's Receive task), counted as a running pipeline until it
-    /// ends; one that runs on for [`WATCH_TICK`] has the pool's stream read (a timer
-    /// that a small pipeline cancels before it fires: no wake-up, no request).
+    /// ends. The pool's stream is read once a pipeline's Receive timed out (see
+    /// [`PoolInner::pipeline_stalled`]) or a pipeline starts while another has run for
+    /// [`WATCH_TICK`]; then while one runs on that long.
     pub(crate) fn track<F: std::future::Future<Output = ()>>(
         self: &Arc<Self>,
         driver: F,
@@ -201,20 +208,20 @@ impl PoolInner {
             id
         };
         let tracked = Tracked(Arc::clone(&self.stream), id);
-        let pool = Arc::downgrade(self);
+        // Another pipeline has run for a while: read the stream for it now.
+        if self.stream.lock().long_running() {
+            self.wake_reader();
+        }
         async move {
             let _tracked = tracked;
-            let mut driver = std::pin::pin!(driver);
-            tokio::select! {
-                biased;
-                () = &mut driver => return,
-                () = tokio::time::sleep(WATCH_TICK) => {}
-            }
-            if let Some(pool) = pool.upgrade() {
-                pool.wake_reader();
-            }
             driver.await;
         }
+    }
+
+    /// A pipeline's Receive timed out (a whole OperationTimeout without output): it
+    /// may wait for something the server asks on the pool's stream.
+    pub(crate) fn pipeline_stalled(self: &Arc<Self>) {
+        self.wake_reader();
     }
 }
 
