@@ -35,6 +35,15 @@
 //! * GET_COMMAND_METADATA in a Command is answered with the count and one `CmdletInfo`
 //!   per matching command, as Windows shapes them.
 //! * An unknown session configuration gets the unknown-resource fault (2150858811).
+//! * PUBLIC_KEY gets ENCRYPTED_SESSION_KEY on the pool's stream, and the pool keeps the
+//!   key: a SecureString it must send without one (`ConvertTo-SecureString`,
+//!   [`CmdletContext::secure_string`](engine::CmdletContext::secure_string)) makes it send
+//!   PUBLIC_KEY_REQUEST on the pool's stream and wait for the client's PUBLIC_KEY
+//!   ([MS-PSRP] §3.1.5.4.5; Windows PowerShell 2.0 did, later versions expect the client
+//!   to exchange first). A cmdlet can also make a host call at pool level
+//!   (RUNSPACEPOOL_HOST_CALL, answered by RUNSPACEPOOL_HOST_RESPONSE on `pr`) and report
+//!   the pool Broken (RUNSPACEPOOL_STATE on the pool's stream, its pipelines left as
+//!   they are), for the tests of a client's reading of the pool's stream.
 //!
 //! Choices where Windows' behaviour is not on record:
 //! * a pipeline stays (and counts in `running_commands`) after it ends, until Signal
