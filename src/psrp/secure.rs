@@ -93,6 +93,9 @@ impl Keys {
     }
 }
 
+/// How long a pipeline's end waits for a key exchange in flight.
+const KEY_SETTLE_WAIT: std::time::Duration = std::time::Duration::from_secs(60);
+
 /// Whether a host method's answer holds a SecureString (`ReadLineAsSecureString`, the
 /// `PSCredential` of `PromptForCredential`): the pool exchanges keys before asking the
 /// host.
@@ -124,7 +127,8 @@ impl PoolInner {
     /// made with a key the server asked for ends after that key is here).
     pub(crate) async fn key_settled(&self) {
         if self.keys.exchanging.try_lock().is_err() {
-            drop(self.keys.exchanging.lock().await);
+            // Bounded: an exchange the server never answers does not hold pipelines.
+            let _ = tokio::time::timeout(KEY_SETTLE_WAIT, self.keys.exchanging.lock()).await;
         }
     }
 
@@ -146,6 +150,11 @@ impl PoolInner {
         drop(self.keys.take_failure());
         self.send_public_key().await?;
         self.wake_reader();
+        if self.shell.disconnecting.is_cancelled() {
+            return Err(Error::State(
+                "the runspace pool is being disconnected: no session key exchange".into(),
+            ));
+        }
         loop {
             if self.keys.version() != before
                 && let Some(k) = self.keys.session()
