@@ -163,7 +163,7 @@ impl DisconnectedRunspacePool {
             host: self.host,
             host_info: self.host_info,
             max_runspaces: std::sync::atomic::AtomicI32::new(self.max_runspaces),
-            calls: tokio::sync::Mutex::new(()),
+            stream: Arc::default(),
             keys: self.keys,
         };
         Ok(RunspacePool::from_parts(Arc::new(inner), shell))

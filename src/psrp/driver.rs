@@ -22,7 +22,7 @@ use wsman_protocol::psrp::messages::{
 use wsman_protocol::psrp::{Defragmenter, MessageType};
 
 use super::event::{PipelineEnd, PsEvent};
-use super::pool::{PoolInner, receive};
+use super::pool::{PoolInner, receive_pipeline};
 use super::wire;
 use crate::error::{Error, Result};
 use crate::operation::{CancelReason, Scope};
@@ -101,6 +101,8 @@ impl Driver {
                 // pool would otherwise gather them against the per-user quotas. The
                 // final state does not wait for it.
                 signal(Arc::clone(&self.pool), self.id, ns::signal::TERMINATE, None);
+                // A key the server asked for during the pipeline is here before its end.
+                self.pool.key_settled().await;
                 let _ = self.tx.send(Ok(Item::Event(PsEvent::State(end)))).await;
             }
             Outcome::Cancelled(reason) => {
@@ -164,7 +166,11 @@ impl Driver {
                 biased;
                 // Dropping the Receive future closes its connection at once.
                 reason = self.scope.cancelled() => return Outcome::Cancelled(reason),
-                r = receive(&shell, Some(&self.command_id)) => r,
+                // RUNSPACEPOOL_STATE Broken or Closed on the pool's stream.
+                () = self.pool.stream.broken().cancelled() => {
+                    return Outcome::Failed(self.pool.stream.broken_error().unwrap_or_else(|| Error::State("the runspace pool broke".into())));
+                }
+                r = receive_pipeline(&self.pool, &self.command_id) => r,
             };
             let received = match received {
                 Ok(r) => r,
@@ -348,9 +354,14 @@ impl Runner {
             scope: driver.scope.clone(),
             disconnecting: shell.disconnecting.clone(),
             runtime: tokio::runtime::Handle::current(),
-            driver: Mutex::new(Some(Box::pin(async move {
-                let _tracked = tracked;
-                driver.run().await;
+            driver: Mutex::new(Some(Box::pin({
+                // Counted as running, so that the pool's own stream is read while it
+                // runs on (see `stream.rs`).
+                let run = Arc::clone(&driver.pool).track(driver.run());
+                async move {
+                    let _tracked = tracked;
+                    run.await;
+                }
             }))),
         });
         if !inline {

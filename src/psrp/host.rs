@@ -9,6 +9,10 @@ use wsman_protocol::psrp::{PsValue, SessionKey};
 /// [`RunspacePoolBuilder::host`](super::RunspacePoolBuilder::host); without one, the
 /// pool uses [`NotInteractive`].
 ///
+/// It answers a pipeline's calls (PIPELINE_HOST_CALL) and the pool's own
+/// (RUNSPACEPOOL_HOST_CALL, [MS-PSRP] §2.2.2.15, read from the pool's stream while a
+/// pipeline runs on; `HostCall` then has no pipeline).
+///
 /// [`PsHost::call`] runs on the pipeline's Receive loop: no Receive goes out until it
 /// returns, so it should answer quickly (a preset answer, a value from a channel that is
 /// already filled). Its return value is sent only for methods that return something
@@ -26,8 +30,8 @@ pub trait PsHost: Send + Sync + 'static {
     /// SecureString need: `ReadLineAsSecureString` returns
     /// `PsValue::SecureString(key.encrypt(text))`, `PromptForCredential` a
     /// [`ps_credential`](super::ps_credential) with such a password ([MS-PSRP]
-    /// §2.2.5.1.24). For a pipeline's call of those methods the pool exchanges the key
-    /// first (`key` is then `Some`); otherwise it is `Some` once exchanged (see
+    /// §2.2.5.1.24). For a call of those methods the pool exchanges the key first (`key`
+    /// is then `Some`); otherwise it is `Some` once exchanged (see
     /// [`RunspacePool::exchange_keys`](super::RunspacePool::exchange_keys)). The default calls
     /// [`PsHost::call`]: override this one in a host that answers with SecureStrings.
     ///

@@ -45,6 +45,14 @@
 //! answers `Read-Host -AsSecureString` or `Get-Credential` through
 //! [`PsHost::call_with_session_key`].
 //!
+//! While a pipeline runs on, the pool's own stream is read too ([MS-PSRP] §3.1.4.3):
+//! a server that must send a SecureString and has no session key asks for one there
+//! (PUBLIC_KEY_REQUEST, §3.1.5.4.5), which the pool answers (the pipeline's final state
+//! comes after the key, so [`RunspacePool::decrypt`] reads its output); a host call made
+//! at pool level (RUNSPACEPOOL_HOST_CALL) goes to the same [`PsHost`]; and a pool the
+//! server reports Broken or Closed ends the running pipelines' streams with
+//! [`Error::RunspacePoolBroken`](crate::Error::RunspacePoolBroken).
+//!
 //! The objects are [`PsValue`]s ([MS-PSRP] §2.2.5); read them into your own types with
 //! [`from_value`] (serde) or [`Pipeline::invoke_as`].
 
@@ -55,6 +63,7 @@ mod host;
 mod pipeline;
 mod pool;
 mod secure;
+mod stream;
 mod wire;
 
 pub use disconnect::DisconnectedRunspacePool;

@@ -245,7 +245,7 @@ impl RunspacePoolBuilder {
             host,
             host_info,
             max_runspaces: AtomicI32::new(init.max_runspaces),
-            calls: tokio::sync::Mutex::new(()),
+            stream: Arc::default(),
             keys: super::secure::Keys::new(self.exchange_key),
         };
         // The fragments that did not fit in creationXml follow on the pool's stdin.
@@ -313,11 +313,10 @@ pub(crate) struct PoolInner {
     pub(crate) host_info: HostInfo,
     /// `MaxRunspaces` (changed by [`RunspacePool::set_max_runspaces`]).
     pub(crate) max_runspaces: AtomicI32,
-    /// One pool call (SET_MAX_RUNSPACES, GET_AVAILABLE_RUNSPACES) at a time: each
-    /// receives on the pool until its answer, which another's Receive could take.
-    pub(crate) calls: tokio::sync::Mutex<()>,
     /// The session key exchange's keys (see `secure.rs`).
     pub(crate) keys: super::secure::Keys,
+    /// The pool's own stream and its reader (see `stream.rs`).
+    pub(crate) stream: Arc<super::stream::PoolStream>,
 }
 
 impl PoolInner {
@@ -348,20 +347,28 @@ impl PoolInner {
         Ok(())
     }
 
-    /// Answers a host call (void methods get no answer) on the `pr` stream.
+    /// Answers a host call (void methods get no answer) on the `pr` stream; an answer
+    /// that holds a SecureString gets the session key, exchanged first if needed.
     pub(crate) async fn answer_host_call(
-        &self,
+        self: &Arc<Self>,
         pipeline: Option<Uuid>,
         call: &wsman_protocol::psrp::messages::HostCall,
     ) -> Result<()> {
-        // An answer holding a SecureString needs the session key: exchanged first, for a
-        // pipeline's call (a pool-level call comes while a pool call or the exchange
-        // itself holds the pool's receive; it gets the key only if already exchanged).
-        let key = if pipeline.is_some() && super::secure::answer_needs_session_key(call.method) {
+        let key = if super::secure::answer_needs_session_key(call.method) {
             Some(self.session_key().await?)
         } else {
             self.keys.session()
         };
+        self.send_host_answer(pipeline, call, key.as_ref()).await
+    }
+
+    /// Asks the host with `key` (no exchange) and sends its answer.
+    pub(crate) async fn send_host_answer(
+        &self,
+        pipeline: Option<Uuid>,
+        call: &wsman_protocol::psrp::messages::HostCall,
+        key: Option<&wsman_protocol::psrp::SessionKey>,
+    ) -> Result<()> {
         let answer = self.host.call_with_session_key(call, key);
         if !needs_answer(call.method) {
             return Ok(());
@@ -387,11 +394,18 @@ impl PoolInner {
         self.send_payloads(Input::Pr, None, payloads).await
     }
 
-    /// Sends a pool call (`ci`, with an optional named count) and receives on the pool
-    /// until the RUNSPACE_AVAILABILITY with its call id; returns its response.
-    async fn pool_call(&self, kind: MessageType, count: Option<(&str, i32)>) -> Result<PsValue> {
+    /// Sends a pool call (`ci`, with an optional named count) and waits for the
+    /// RUNSPACE_AVAILABILITY with its call id, which the pool's stream reader routes
+    /// here; returns its response.
+    async fn pool_call(
+        self: &Arc<Self>,
+        kind: MessageType,
+        count: Option<(&str, i32)>,
+    ) -> Result<PsValue> {
         static NEXT_CALL_ID: std::sync::atomic::AtomicI64 = std::sync::atomic::AtomicI64::new(1);
-        let _one_at_a_time = self.calls.lock().await;
+        if let Some(e) = self.stream.broken_error() {
+            return Err(e);
+        }
         let call_id = NEXT_CALL_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let mut body = wsman_protocol::psrp::PsObject::new();
         if let Some((name, n)) = count {
@@ -399,43 +413,26 @@ impl PoolInner {
         }
         let body: PsValue = body.with_property("ci", call_id).into();
         let msg = Message::from_value(Destination::Server, kind, self.id, None, &body);
+        // Registered before the Send, so that the answer cannot come first; forgotten
+        // if this future is dropped.
+        let answer = self.stream.expect_call(call_id);
+        struct Forget<'a>(&'a super::stream::PoolStream, i64);
+        impl Drop for Forget<'_> {
+            fn drop(&mut self) {
+                self.0.forget_call(self.1);
+            }
+        }
+        let _forget = Forget(&self.stream, call_id);
         let payloads = self.pack(&[msg]);
         self.send_payloads(Input::Stdin, None, payloads).await?;
-        let mut inbound = Defragmenter::new();
-        let mut arena = BytesMut::new();
-        loop {
-            let received = receive(&self.shell, None).await?;
-            for text in received.chunks {
-                let data = winrs::decode_into(&text, &mut arena)?;
-                for m in inbound.push_messages(&data)? {
-                    match ServerMessage::decode(&m)? {
-                        ServerMessage::RunspaceAvailability(a) if a.call_id == call_id => {
-                            return Ok(a.response);
-                        }
-                        ServerMessage::RunspacePoolState(s)
-                            if matches!(
-                                s.state,
-                                RunspacePoolState::Broken | RunspacePoolState::Closed
-                            ) =>
-                        {
-                            return Err(Error::RunspacePoolBroken {
-                                state: s.state.name(),
-                                error: s.error.map(Box::new),
-                            });
-                        }
-                        ServerMessage::HostCall(call) => {
-                            self.answer_host_call(None, &call).await?;
-                        }
-                        _ => {}
-                    }
-                }
-            }
-            if received.done {
-                return Err(Error::RunspacePoolBroken {
-                    state: "Closed".into(),
-                    error: None,
-                });
-            }
+        // Then the Receive, as Windows' clients order them.
+        self.wake_reader();
+        match answer.await {
+            Ok(r) => r,
+            Err(_) => Err(self
+                .stream
+                .broken_error()
+                .unwrap_or_else(|| Error::State("the runspace pool's stream stopped".into()))),
         }
     }
 
@@ -470,7 +467,8 @@ impl PoolInner {
                             _ => {}
                         },
                         ServerMessage::HostCall(call) => {
-                            self.answer_host_call(None, &call).await?;
+                            let key = self.keys.session();
+                            self.send_host_answer(None, &call, key.as_ref()).await?;
                         }
                         _ => {}
                     }
@@ -524,6 +522,51 @@ pub(crate) async fn receive(shell: &ShellInner, command: Option<&str>) -> Result
             Err(e) if e.fault().is_some_and(crate::Fault::is_timed_out) => continue,
             Err(e) => return Err(e),
         }
+    }
+}
+
+/// One Receive of `stdout` on the pool or a pipeline with OperationTimeout `timeout`;
+/// `None` when it timed out (the `TimedOut` fault). Dropping the future abandons the
+/// Receive and closes its connection.
+pub(crate) async fn receive_once(
+    shell: &ShellInner,
+    command: Option<&str>,
+    timeout: Duration,
+) -> Result<Option<Received>> {
+    let c = &shell.client;
+    let keepalive = [OptionItem::new("WSMAN_CMDSHELL_OPTION_KEEPALIVE", "TRUE")];
+    let env = crate::soap::Envelope {
+        options: &keepalive,
+        operation_timeout: Some(timeout),
+        ..shell.envelope(ns::action::RECEIVE)
+    }
+    .write(|w| wire::write_receive(w, command));
+    let mut sink = StreamSink::new(command.unwrap_or_default());
+    match c
+        .exchange_with(RequestKind::LongPoll, env, timeout, &mut sink)
+        .await
+    {
+        Ok(root) => {
+            let r = winrs::read_receive(body(&root), sink)?;
+            Ok(Some(Received {
+                chunks: r.chunks.into_iter().map(|(_, t)| t).collect(),
+                done: r.done.is_some(),
+            }))
+        }
+        Err(e) if e.fault().is_some_and(crate::Fault::is_timed_out) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// [`receive`] for a pipeline of `pool`: a Receive that times out (no output for a whole
+/// OperationTimeout) has the pool's own stream read, in case the server waits there.
+pub(crate) async fn receive_pipeline(pool: &Arc<PoolInner>, command: &str) -> Result<Received> {
+    let timeout = pool.shell.client.inner.operation_timeout;
+    loop {
+        if let Some(r) = receive_once(&pool.shell, Some(command), timeout).await? {
+            return Ok(r);
+        }
+        pool.pipeline_stalled();
     }
 }
 
@@ -702,6 +745,8 @@ impl RunspacePool {
     /// # Cancel safety
     /// If the future is dropped, the Delete is retried on a background task.
     pub async fn close(self) -> Result<()> {
+        // The pool's stream reader abandons its Receive: the Delete ends the pool.
+        self.inner.stream.stop();
         self.shell.close().await
     }
 }
@@ -814,7 +859,7 @@ impl RunspacePoolBuilder {
             host: self.host.unwrap_or_else(|| Arc::new(NotInteractive)),
             host_info: host_info(),
             max_runspaces: AtomicI32::new(max_runspaces),
-            calls: tokio::sync::Mutex::new(()),
+            stream: Arc::default(),
             keys: super::secure::Keys::new(self.exchange_key),
         };
         tokio::select! {

@@ -6,32 +6,42 @@
 //! The crypto is `wsman_protocol::psrp::session_key` (RSA and AES from RustCrypto);
 //! this module does the exchange on the wire, once per pool.
 
-use bytes::BytesMut;
+use std::sync::Arc;
+
 use secrecy::SecretString;
 use tokio::sync::OnceCell;
 use wsman_protocol::psrp::clixml::EncryptedString;
-use wsman_protocol::psrp::messages::{HostMethod, RunspacePoolState, ServerMessage};
+use wsman_protocol::psrp::messages::HostMethod;
 use wsman_protocol::psrp::{
-    Defragmenter, Destination, ExchangeKey, Message, MessageType, PsObject, PsValue, SessionKey,
+    Destination, ExchangeKey, Message, MessageType, PsObject, PsValue, SessionKey,
 };
 
-use super::pool::{PoolInner, RunspacePool, receive};
+use super::pool::{PoolInner, RunspacePool};
 use super::wire::Input;
 use crate::error::{Error, Result};
-use crate::shell::messages as winrs;
 
 /// A pool's keys: the RSA pair the builder was given (else one is made at the first
 /// exchange) and the session key once exchanged.
 #[derive(Default)]
 pub(crate) struct Keys {
     pub(crate) exchange: Option<ExchangeKey>,
-    session: OnceCell<SessionKey>,
+    /// The pair sent in PUBLIC_KEY: `exchange`, or one made once for the pool.
+    pair: OnceCell<ExchangeKey>,
+    /// The session key; replaced if the server asks for a new one (PUBLIC_KEY_REQUEST).
+    session: std::sync::Mutex<Option<SessionKey>>,
+    /// Why the last exchange failed (an ENCRYPTED_SESSION_KEY that does not decrypt),
+    /// for the caller waiting for it.
+    failure: std::sync::Mutex<Option<Error>>,
+    /// One exchange at a time (the client's, or an answer to the server's request).
+    exchanging: tokio::sync::Mutex<()>,
+    /// Bumped whenever a session key is set.
+    version: std::sync::atomic::AtomicU64,
 }
 
 impl std::fmt::Debug for Keys {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Keys")
-            .field("exchanged", &self.session.initialized())
+            .field("exchanged", &self.session().is_some())
             .finish_non_exhaustive()
     }
 }
@@ -40,28 +50,51 @@ impl Keys {
     pub(crate) fn new(exchange: Option<ExchangeKey>) -> Self {
         Keys {
             exchange,
-            session: OnceCell::new(),
+            ..Keys::default()
         }
     }
 
     /// The same keys for the pool after a disconnection (the server's pool keeps its
     /// session key).
     pub(crate) fn carry(&self) -> Self {
-        let session = OnceCell::new();
-        if let Some(k) = self.session.get() {
-            let _ = session.set(k.clone());
-        }
         Keys {
             exchange: self.exchange.clone(),
-            session,
+            pair: OnceCell::new_with(self.pair.get().cloned()),
+            session: std::sync::Mutex::new(self.session()),
+            ..Keys::default()
         }
     }
 
     /// The session key, if the exchange happened.
-    pub(crate) fn session(&self) -> Option<&SessionKey> {
-        self.session.get()
+    pub(crate) fn session(&self) -> Option<SessionKey> {
+        self.session
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Records why an exchange failed, for the caller waiting for it.
+    pub(crate) fn fail(&self, e: Error) {
+        *self
+            .failure
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(e);
+    }
+
+    fn version(&self) -> u64 {
+        self.version.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    fn take_failure(&self) -> Option<Error> {
+        self.failure
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take()
     }
 }
+
+/// How long a pipeline's end waits for a key exchange in flight.
+const KEY_SETTLE_WAIT: std::time::Duration = std::time::Duration::from_secs(60);
 
 /// Whether a host method's answer holds a SecureString (`ReadLineAsSecureString`, the
 /// `PSCredential` of `PromptForCredential`): the pool exchanges keys before asking the
@@ -77,21 +110,90 @@ pub(crate) fn answer_needs_session_key(method: HostMethod) -> bool {
 
 impl PoolInner {
     /// The pool's session key, exchanging it first if this is the first use. One
-    /// exchange per pool: concurrent callers wait for the same one.
-    pub(crate) async fn session_key(&self) -> Result<&SessionKey> {
-        self.keys
-            .session
-            .get_or_try_init(|| self.exchange_session_key())
-            .await
+    /// exchange at a time: concurrent callers wait for the same one. The answer comes
+    /// on the pool's stream, which its reader routes here.
+    pub(crate) async fn session_key(self: &Arc<Self>) -> Result<SessionKey> {
+        self.exchange(false).await
     }
 
-    async fn exchange_session_key(&self) -> Result<SessionKey> {
-        let pair = match &self.keys.exchange {
-            Some(k) => k.clone(),
-            None => tokio::task::spawn_blocking(ExchangeKey::generate)
-                .await
-                .map_err(|e| Error::State(format!("generating the RSA key pair failed: {e}")))??,
-        };
+    /// Answers the server's PUBLIC_KEY_REQUEST ([MS-PSRP] §3.1.5.4.5): PUBLIC_KEY even
+    /// if a key was exchanged (the server asks for a new one), then waits for it, so that
+    /// [`PoolInner::key_settled`] and other exchanges wait for this one.
+    pub(crate) async fn answer_key_request(self: &Arc<Self>) -> Result<SessionKey> {
+        self.exchange(true).await
+    }
+
+    /// Waits while an exchange is in flight (a pipeline whose output holds a SecureString
+    /// made with a key the server asked for ends after that key is here).
+    pub(crate) async fn key_settled(&self) {
+        if self.keys.exchanging.try_lock().is_err() {
+            // Bounded: an exchange the server never answers does not hold pipelines.
+            let _ = tokio::time::timeout(KEY_SETTLE_WAIT, self.keys.exchanging.lock()).await;
+        }
+    }
+
+    async fn exchange(self: &Arc<Self>, requested: bool) -> Result<SessionKey> {
+        if !requested && let Some(k) = self.keys.session() {
+            return Ok(k);
+        }
+        let _one_at_a_time = self.keys.exchanging.lock().await;
+        if !requested && let Some(k) = self.keys.session() {
+            return Ok(k);
+        }
+        let before = self.keys.version();
+        if let Some(e) = self.stream.broken_error() {
+            return Err(e);
+        }
+        let _waiting = self.stream.waiting();
+        let mut events = self.stream.events.subscribe();
+        let generation = self.stream.generation();
+        drop(self.keys.take_failure());
+        self.send_public_key().await?;
+        self.wake_reader();
+        if self.shell.disconnecting.is_cancelled() {
+            return Err(Error::State(
+                "the runspace pool is being disconnected: no session key exchange".into(),
+            ));
+        }
+        loop {
+            if self.keys.version() != before
+                && let Some(k) = self.keys.session()
+            {
+                return Ok(k);
+            }
+            if let Some(e) = self.keys.take_failure() {
+                return Err(e);
+            }
+            if let Some(e) = self.stream.broken_error() {
+                return Err(e);
+            }
+            if let Some(e) = self.stream.ended_since(generation) {
+                return Err(e);
+            }
+            if events.changed().await.is_err() {
+                return Err(Error::State("the runspace pool is gone".into()));
+            }
+        }
+    }
+
+    /// Sends PUBLIC_KEY with the pool's RSA public key ([MS-PSRP] §2.2.2.3), making the
+    /// pair first if there is none.
+    pub(crate) async fn send_public_key(&self) -> Result<()> {
+        let pair = self
+            .keys
+            .pair
+            .get_or_try_init(|| async {
+                match &self.keys.exchange {
+                    Some(k) => Ok(k.clone()),
+                    None => tokio::task::spawn_blocking(ExchangeKey::generate)
+                        .await
+                        .map_err(|e| {
+                            Error::State(format!("generating the RSA key pair failed: {e}"))
+                        })?
+                        .map_err(Error::from),
+                }
+            })
+            .await?;
         let body: PsValue = PsObject::new()
             .with_property("PublicKey", pair.public_key_blob())
             .into();
@@ -102,53 +204,38 @@ impl PoolInner {
             None,
             &body,
         );
-        // One pool-level exchange at a time: each receives on the pool until its answer.
-        let _one_at_a_time = self.calls.lock().await;
         let payloads = self.pack(&[msg]);
-        self.send_payloads(Input::Stdin, None, payloads).await?;
-        let mut inbound = Defragmenter::new();
-        let mut arena = BytesMut::new();
-        loop {
-            let received = receive(&self.shell, None).await?;
-            for text in received.chunks {
-                let data = winrs::decode_into(&text, &mut arena)?;
-                for m in inbound.push_messages(&data)? {
-                    match ServerMessage::decode(&m)? {
-                        ServerMessage::Other(MessageType::EncryptedSessionKey, v) => {
-                            let blob = v
-                                .property("EncryptedSessionKey")
-                                .and_then(PsValue::as_str)
-                                .ok_or(wsman_protocol::psrp::Error::MissingProperty {
-                                    message: "ENCRYPTED_SESSION_KEY",
-                                    property: "EncryptedSessionKey",
-                                })?;
-                            tracing::debug!(pool = %self.id, "session key exchanged");
-                            return Ok(pair.decrypt_session_key(blob)?);
-                        }
-                        ServerMessage::RunspacePoolState(s)
-                            if matches!(
-                                s.state,
-                                RunspacePoolState::Broken | RunspacePoolState::Closed
-                            ) =>
-                        {
-                            return Err(Error::RunspacePoolBroken {
-                                state: s.state.name(),
-                                error: s.error.map(Box::new),
-                            });
-                        }
-                        ServerMessage::HostCall(call) => {
-                            Box::pin(self.answer_host_call(None, &call)).await?;
-                        }
-                        _ => {}
-                    }
-                }
+        self.send_payloads(Input::Stdin, None, payloads).await
+    }
+
+    /// ENCRYPTED_SESSION_KEY arrived on the pool's stream ([MS-PSRP] §2.2.2.4): the
+    /// session key, unwrapped with the pool's RSA key.
+    pub(crate) fn key_arrived(&self, v: &PsValue) {
+        let Some(pair) = self.keys.pair.get() else {
+            tracing::debug!(pool = %self.id, "ENCRYPTED_SESSION_KEY without a PUBLIC_KEY: ignored");
+            return;
+        };
+        let key = v
+            .property("EncryptedSessionKey")
+            .and_then(PsValue::as_str)
+            .ok_or(wsman_protocol::psrp::Error::MissingProperty {
+                message: "ENCRYPTED_SESSION_KEY",
+                property: "EncryptedSessionKey",
+            })
+            .and_then(|blob| pair.decrypt_session_key(blob));
+        match key {
+            Ok(k) => {
+                tracing::debug!(pool = %self.id, "session key exchanged");
+                *self
+                    .keys
+                    .session
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(k);
+                self.keys
+                    .version
+                    .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
             }
-            if received.done {
-                return Err(Error::RunspacePoolBroken {
-                    state: "Closed".into(),
-                    error: None,
-                });
-            }
+            Err(e) => self.keys.fail(e.into()),
         }
     }
 }
@@ -167,6 +254,10 @@ impl RunspacePool {
     /// [`Error::Psrp`] (a `SessionKey` error) when the server's key does not decrypt or
     /// its message cannot be read; [`Error::RunspacePoolBroken`]; faults and transport
     /// errors of the Send and the Receives.
+    ///
+    /// When the server asked for the key itself (PUBLIC_KEY_REQUEST, [MS-PSRP]
+    /// §3.1.5.4.5, while a pipeline that outputs a SecureString runs), this waits for
+    /// that exchange instead of starting another.
     ///
     /// # Cancel safety
     /// Dropping the future abandons the exchange; the next call starts it again with a
@@ -191,6 +282,11 @@ impl RunspacePool {
 
     /// The text of a SecureString the server sent (an output object, a property), with
     /// the pool's session key.
+    ///
+    /// A SecureString in a pipeline's output that the server made with a key it asked
+    /// for during that pipeline decrypts once the pipeline's final state came (the
+    /// state waits for the key); before it, [`RunspacePool::exchange_keys`] waits for the
+    /// exchange in flight.
     ///
     /// # Errors
     /// [`Error::State`] before any key exchange (the server cannot have made one this

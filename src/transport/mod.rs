@@ -331,6 +331,11 @@ impl Transport {
         }
     }
 
+    /// Long-poll channels free now (out of the long-poll budget).
+    pub(crate) fn long_polls_free(&self) -> usize {
+        self.long_poll_permits.available_permits()
+    }
+
     pub(crate) fn stats(&self) -> TransportStats {
         TransportStats {
             connects: self.stats.connects.load(Ordering::Relaxed),

@@ -35,6 +35,15 @@
 //! * GET_COMMAND_METADATA in a Command is answered with the count and one `CmdletInfo`
 //!   per matching command, as Windows shapes them.
 //! * An unknown session configuration gets the unknown-resource fault (2150858811).
+//! * PUBLIC_KEY gets ENCRYPTED_SESSION_KEY on the pool's stream, and the pool keeps the
+//!   key: a SecureString it must send without one (`ConvertTo-SecureString`,
+//!   [`CmdletContext::secure_string`](engine::CmdletContext::secure_string)) makes it send
+//!   PUBLIC_KEY_REQUEST on the pool's stream and wait for the client's PUBLIC_KEY
+//!   ([MS-PSRP] §3.1.5.4.5; Windows PowerShell 2.0 did, later versions expect the client
+//!   to exchange first). A cmdlet can also make a host call at pool level
+//!   (RUNSPACEPOOL_HOST_CALL, answered by RUNSPACEPOOL_HOST_RESPONSE on `pr`) and report
+//!   the pool Broken (RUNSPACEPOOL_STATE on the pool's stream, its pipelines left as
+//!   they are), for the tests of a client's reading of the pool's stream.
 //!
 //! Choices where Windows' behaviour is not on record:
 //! * a pipeline stays (and counts in `running_commands`) after it ends, until Signal
@@ -396,6 +405,13 @@ pub(crate) struct Pool {
     host_ui_null: bool,
     /// INIT_RUNSPACEPOOL's `ApplicationArguments` (`$PSSenderInfo.ApplicationArguments`).
     application_arguments: Arc<Vec<(PsValue, PsValue)>>,
+    /// The session key the client's last PUBLIC_KEY got ([MS-PSRP] §3.2.5.4.3).
+    session_key: Mutex<Option<wsman_protocol::psrp::SessionKey>>,
+    /// Bumped when a session key is made.
+    key_changed: watch::Sender<u64>,
+    /// RUNSPACEPOOL_HOST_CALLs waiting for their RUNSPACEPOOL_HOST_RESPONSE.
+    host_waiters: Mutex<HashMap<i64, oneshot::Sender<HostResponse>>>,
+    next_call: AtomicI64,
 }
 
 impl Pool {
@@ -448,6 +464,62 @@ impl Pool {
 
     fn push_pool(&self, t: MessageType, v: &PsValue) {
         self.outbox.push_now(server_message(t, self.id, None, v));
+    }
+
+    /// The pool's session key; without one, PUBLIC_KEY_REQUEST on the pool's stream
+    /// ([MS-PSRP] §3.1.5.4.5, as a server that must send a SecureString does), then
+    /// waits (at most `wait`) for the client's PUBLIC_KEY.
+    pub(crate) async fn session_key(
+        &self,
+        wait: std::time::Duration,
+    ) -> Option<wsman_protocol::psrp::SessionKey> {
+        let mut changed = self.key_changed.subscribe();
+        if let Some(k) = lock(&self.session_key).clone() {
+            return Some(k);
+        }
+        // `<S></S>`: an empty string (§2.2.2.5).
+        self.push_pool(
+            MessageType::PublicKeyRequest,
+            &PsValue::String(String::new()),
+        );
+        let deadline = Instant::now() + wait;
+        loop {
+            if let Some(k) = lock(&self.session_key).clone() {
+                return Some(k);
+            }
+            tokio::select! {
+                r = changed.changed() => if r.is_err() { return None },
+                () = tokio::time::sleep_until(deadline) => return None,
+            }
+        }
+    }
+
+    /// A RUNSPACEPOOL_HOST_CALL on the pool's stream ([MS-PSRP] §2.2.2.15): its call id
+    /// and the receiver of the RUNSPACEPOOL_HOST_RESPONSE (none for a void method).
+    pub(crate) fn pool_host_call(
+        &self,
+        method: crate::soap::psrp::messages::HostMethod,
+        parameters: Vec<PsValue>,
+    ) -> Option<oneshot::Receiver<HostResponse>> {
+        let (id, rx) = if method.is_void() {
+            (-100, None)
+        } else {
+            let id = self.next_call.fetch_add(1, Ordering::SeqCst);
+            let (tx, rx) = oneshot::channel();
+            lock(&self.host_waiters).insert(id, tx);
+            (id, Some(rx))
+        };
+        let call = crate::soap::psrp::messages::HostCall::new(id, method, parameters);
+        self.push_pool(MessageType::RunspacePoolHostCall, &call.to_value());
+        rx
+    }
+
+    /// RUNSPACEPOOL_STATE Broken with `error` on the pool's stream (§2.2.2.2); the
+    /// pipelines are left as they are (a client must not wait for them forever).
+    pub(crate) fn report_broken(&self, error: ErrorRecord) {
+        let mut info = RunspacePoolStateInfo::new(RunspacePoolState::Broken);
+        info.error = Some(error);
+        self.push_pool(MessageType::RunspacePoolState, &info.to_value());
     }
 
     fn application_private_data(&self) -> PsValue {
@@ -566,6 +638,10 @@ pub(super) fn open(state: &State, req: &SimRequest, uri: &str) -> Result<Arc<Poo
         host_null: init.host_info.is_host_null,
         host_ui_null: init.host_info.is_host_null || init.host_info.is_host_ui_null,
         application_arguments: Arc::new(init.application_arguments.clone().unwrap_or_default()),
+        session_key: Mutex::new(None),
+        key_changed: watch::channel(0).0,
+        host_waiters: Mutex::new(HashMap::new()),
+        next_call: AtomicI64::new(1),
     });
     let mut server_caps = SessionCapability::default();
     server_caps.protocol_version = version.to_string();
@@ -676,8 +752,12 @@ fn route(
                 }
             }
             ClientMessage::HostResponse(r) => {
-                if let Some(p) = pipeline
-                    && let Some(tx) = lock(&p.host_waiters).remove(&r.call_id)
+                if let Some(p) = pipeline {
+                    if let Some(tx) = lock(&p.host_waiters).remove(&r.call_id) {
+                        let _ = tx.send(r);
+                    }
+                } else if m.message_type == MessageType::RunspacePoolHostResponse
+                    && let Some(tx) = lock(&pool.host_waiters).remove(&r.call_id)
                 {
                     let _ = tx.send(r);
                 }
@@ -716,11 +796,13 @@ fn route(
                     .property("PublicKey")
                     .and_then(PsValue::as_str)
                     .ok_or_else(bad_parameter)?;
-                let wrapped = wsman_protocol::psrp::SessionKey::generate()
-                    .encrypt_for(blob)
-                    .map_err(|_| bad_parameter())?;
+                let key = wsman_protocol::psrp::SessionKey::generate();
+                let wrapped = key.encrypt_for(blob).map_err(|_| bad_parameter())?;
                 let v = PsObject::new().with_property("EncryptedSessionKey", wrapped);
                 pool.push_pool(MessageType::EncryptedSessionKey, &v.into());
+                // Kept: the SecureStrings this pool sends are made with it.
+                *lock(&pool.session_key) = Some(key);
+                Outbox::bump(&pool.key_changed);
             }
             ClientMessage::Other(MessageType::GetCommandMetadata, v) => {
                 let p = pipeline.ok_or_else(bad_parameter)?;
@@ -775,6 +857,7 @@ fn start(
             create.host_info.is_host_null || create.host_info.is_host_ui_null
         },
         pipeline: Arc::clone(p),
+        pool: Arc::clone(pool),
         application_arguments: Arc::clone(&pool.application_arguments),
         user: shell.owner.clone(),
     };

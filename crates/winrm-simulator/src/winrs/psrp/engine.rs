@@ -49,6 +49,7 @@ pub(crate) struct Run {
     pub host_null: bool,
     pub host_ui_null: bool,
     pub pipeline: Arc<Pipeline>,
+    pub pool: Arc<super::Pool>,
     pub application_arguments: Arc<Vec<(PsValue, PsValue)>>,
     pub user: String,
 }
@@ -375,6 +376,72 @@ impl CmdletContext {
             },
             Err(_) => Err(non_interactive(&self.name)),
         }
+    }
+}
+
+impl CmdletContext {
+    /// `text` as a SecureString encrypted with the pool's session key, as PowerShell
+    /// sends one (`ConvertTo-SecureString`'s output). Without a key the server asks the
+    /// client for one first: PUBLIC_KEY_REQUEST on the pool's stream ([MS-PSRP]
+    /// §3.1.5.4.5), then it waits (up to a minute) for the client's PUBLIC_KEY.
+    ///
+    /// # Errors
+    /// An error record when no key came.
+    ///
+    /// # Cancel safety
+    /// Cancel safe.
+    pub async fn secure_string(&self, text: &str) -> Result<PsValue, ErrorRecord> {
+        match self.run.run.pool.session_key(Duration::from_secs(60)).await {
+            Some(k) => Ok(PsValue::SecureString(k.encrypt(text))),
+            None => Err(ErrorRecord::new(
+                "The client did not send the public key needed to send a SecureString.",
+                "PSRemotingDataStructureException",
+                ErrorCategory::InvalidOperation,
+            )),
+        }
+    }
+
+    /// Calls a method of the pool's host (RUNSPACEPOOL_HOST_CALL on the pool's own
+    /// stream, [MS-PSRP] §2.2.2.15, as a pool-level host call is made) and waits for the
+    /// RUNSPACEPOOL_HOST_RESPONSE; `Ok(None)` for a void method.
+    ///
+    /// # Errors
+    /// The host's error record; PowerShell's "NonInteractive mode" record when the
+    /// client said its pool has no host.
+    ///
+    /// # Cancel safety
+    /// Cancel safe: a response that comes later is dropped.
+    pub async fn pool_host_call(
+        &self,
+        method: HostMethod,
+        parameters: Vec<PsValue>,
+    ) -> Result<Option<PsValue>, ErrorRecord> {
+        let pool = &self.run.run.pool;
+        if pool.host_null || (pool.host_ui_null && method.is_interactive()) {
+            if method.is_void() {
+                return Ok(None);
+            }
+            return Err(non_interactive(&self.name));
+        }
+        let Some(rx) = pool.pool_host_call(method, parameters) else {
+            return Ok(None);
+        };
+        match rx.await {
+            Ok(r) => match r.error {
+                Some(e) => {
+                    Err(ErrorRecord::from_value(&e).unwrap_or_else(|_| non_interactive(&self.name)))
+                }
+                None => Ok(r.result),
+            },
+            Err(_) => Err(non_interactive(&self.name)),
+        }
+    }
+
+    /// Reports the runspace pool Broken with `error` (RUNSPACEPOOL_STATE on the pool's
+    /// stream, [MS-PSRP] §2.2.2.2), as a server whose pool fails does; the pipelines are
+    /// left as they are, and a client must end them.
+    pub fn break_runspace_pool(&self, error: ErrorRecord) {
+        self.run.run.pool.report_broken(error);
     }
 }
 

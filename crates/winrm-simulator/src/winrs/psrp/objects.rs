@@ -34,6 +34,15 @@ pub(crate) const BUILTINS: &[(&str, &str, &[(&str, &str)])] = &[
             ("Compress", SWITCH),
         ],
     ),
+    (
+        "ConvertTo-SecureString",
+        "Microsoft.PowerShell.Security",
+        &[
+            ("String", STRING),
+            ("AsPlainText", SWITCH),
+            ("Force", SWITCH),
+        ],
+    ),
     ("Get-Date", "Microsoft.PowerShell.Utility", &[]),
     (
         "Get-Item",
@@ -143,6 +152,7 @@ pub(crate) fn builtin(name: &str, state: &Arc<State>, user: &str) -> Option<Cmdl
     Some(match lower.as_str() {
         "write-output" | "echo" => wrap(|ctx| Box::pin(write_output(ctx))),
         "write-error" => wrap(|ctx| Box::pin(write_error(ctx))),
+        "convertto-securestring" => wrap(|ctx| Box::pin(convert_to_secure_string(ctx))),
         "write-warning" => wrap(|ctx| {
             Box::pin(async move {
                 let m = message(&ctx, "Message");
@@ -343,6 +353,32 @@ async fn write_error(ctx: CmdletContext) -> Result<(), ErrorRecord> {
         e.raw = o.into();
     }
     ctx.write_error(e).await;
+    Ok(())
+}
+
+/// `ConvertTo-SecureString -String text -AsPlainText -Force`: a SecureString made with
+/// the pool's session key (the server asks the client for one first if there is none).
+/// Only plain text is read (the DPAPI form of a standard string is not).
+async fn convert_to_secure_string(ctx: CmdletContext) -> Result<(), ErrorRecord> {
+    let Some(text) = ctx
+        .parameter_str("String")
+        .or_else(|| ctx.positional(0).and_then(text_of))
+    else {
+        return Err(ErrorRecord::new(
+            "Cannot bind argument to parameter 'String' because it is null.",
+            "ParameterArgumentValidationErrorNullNotAllowed,Microsoft.PowerShell.Commands.ConvertToSecureStringCommand",
+            ErrorCategory::InvalidData,
+        ));
+    };
+    if !ctx.switch("AsPlainText") {
+        return Err(ErrorRecord::new(
+            "The simulator reads only -AsPlainText strings (not the DPAPI form of a standard string).",
+            "ImportSecureString_InvalidArgument,Microsoft.PowerShell.Commands.ConvertToSecureStringCommand",
+            ErrorCategory::InvalidArgument,
+        ));
+    }
+    let secure = ctx.secure_string(&text).await?;
+    ctx.write_output(secure).await;
     Ok(())
 }
 
