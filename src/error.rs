@@ -236,7 +236,8 @@ pub enum Error {
         command_id: String,
     },
     /// A PowerShell Remoting message or object could not be read or written ([MS-PSRP]:
-    /// fragments, message headers, CLIXML, serde).
+    /// fragments, message headers, CLIXML, serde); the inner error is
+    /// [`psrp::PsrpError`](crate::psrp::PsrpError).
     #[error("PowerShell Remoting: {0}")]
     Psrp(#[from] crate::soap::psrp::Error),
     /// The runspace pool did not open, or broke: the server reported it `state`

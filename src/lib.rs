@@ -2,9 +2,15 @@
 //! with the semantics of Microsoft's MI API (`MI_Operation_Cancel`).
 //!
 //! Layers (arrows point down): [`Client`] and the operations (identify, WS-Transfer,
-//! Invoke, shells, enumerations) → [`operation`] (cancellation scope) → [`soap`] (pure
-//! message writing and reading) and `transport` (connection-bound HTTP channels).
-//! The `sim` feature adds an embedded WS-Management server for tests and demos.
+//! Invoke, WinRS [`shell`]s, enumerations, PowerShell Remoting in [`psrp`], file copy
+//! in [`file_transfer`]) → [`operation`] (cancellation scope) → the `wsman-protocol`
+//! crate (pure message writing and reading: SOAP envelopes, faults, PSRP fragments and
+//! CLIXML) and `transport` (connection-bound HTTP channels).
+//!
+//! For tests and demos, the `winrm-simulator` crate (a separate crate in this
+//! workspace, used as a dev-dependency) is a WS-Management server that behaves like a
+//! Windows endpoint: WinRS, PowerShell Remoting with user-registered cmdlets, WMI
+//! classes and files.
 //!
 //! Cargo features: `kerberos` (Kerberos with a password, on sspi; pure Rust) and
 //! `gssapi` (Kerberos from the user's ticket cache or a client keytab through the system

@@ -42,7 +42,8 @@ pub enum PipelineEnd {
     /// command that does not exist).
     Failed(Box<ErrorRecord>),
     /// Stopped: by this client ([`Pipeline::cancel`](super::Pipeline::cancel), a
-    /// deadline, the client's shutdown: `reason` says which), or on the server by
+    /// deadline, the client's [`cancellation_token`](crate::Client::cancellation_token)
+    /// cancelled: `reason` says which), or on the server by
     /// someone else (`reason` `None`).
     Stopped {
         /// Why this client stopped it; `None` when the server reported `Stopped` on its

@@ -30,7 +30,8 @@
 //! ```
 //!
 //! Cancellation follows `MI_Operation_Cancel` as the rest of the crate does:
-//! [`Pipeline::cancel`] (or a deadline, or the client's shutdown) abandons the Receive in
+//! [`Pipeline::cancel`] (or a deadline, or cancelling the client's token,
+//! [`Client::cancellation_token`](crate::Client::cancellation_token)) abandons the Receive in
 //! flight, sends the PSRP stop signal at once on another connection ([MS-PSRP]
 //! §3.1.5.3.9), delivers what was already received, and ends the stream with
 //! `State(Stopped { reason })`.
@@ -72,6 +73,9 @@ pub use host::{NotInteractive, PsHost};
 pub use pipeline::{DEFAULT_EVENT_BUFFER, Pipeline, PipelineBuilder};
 pub use pool::{RunspacePool, RunspacePoolBuilder};
 pub use secure::ps_credential;
+/// What [`Error::Psrp`](crate::Error::Psrp) holds: a PSRP message, fragment, CLIXML or
+/// serde error (an `invoke_as` misfit among them), or a session-key error.
+pub use wsman_protocol::psrp::Error as PsrpError;
 pub use wsman_protocol::psrp::clixml::EncryptedString;
 pub use wsman_protocol::psrp::messages::{
     ApplicationPrivateData, ErrorCategory, ErrorRecord, HostCall, HostMethod, InformationRecord,
