@@ -330,7 +330,10 @@ pub async fn fan_out(
                         }),
                         Err(e) => {
                             failed += 1;
-                            let first = e.lines().next().unwrap_or("").to_string();
+                            // describe_error's first line reads "error: ...": the
+                            // host's line says FAILED (or carries the field) already.
+                            let first = e.lines().next().unwrap_or("");
+                            let first = first.strip_prefix("error: ").unwrap_or(first).to_string();
                             hosts.suspend(|| {
                                 if g.json {
                                     println!("{}", serde_json::json!({"host": label, "error": first}));

@@ -165,6 +165,23 @@ impl Row {
     fn succeeded(&self) -> bool {
         matches!(self.outcome, Outcome::Exited(0))
     }
+
+    /// The text table's DETAIL: the error, else the first line of stderr, else the
+    /// first non-empty line of stdout (`hostname`, `sc query`), so a text run shows
+    /// more than exit codes.
+    fn detail(&self) -> String {
+        match &self.outcome {
+            Outcome::Error(e) => e.clone(),
+            _ => self.stderr_first_line.clone().unwrap_or_else(|| {
+                self.stdout
+                    .lines()
+                    .map(str::trim)
+                    .find(|l| !l.is_empty())
+                    .unwrap_or("")
+                    .to_string()
+            }),
+        }
+    }
 }
 
 /// Runs `words` on every host of `spec` and prints the summary.
@@ -537,10 +554,7 @@ fn print_summary(rows: &[Row], json: bool) {
         "HOST", "RESULT", "TIME"
     );
     for r in rows {
-        let detail = match &r.outcome {
-            Outcome::Error(e) => e.clone(),
-            _ => r.stderr_first_line.clone().unwrap_or_default(),
-        };
+        let detail = r.detail();
         let host: String = r.target.label.chars().take(60).collect();
         let line = format!(
             "{host:<width$}  {:<12}  {:>7.1}s  {}",
@@ -569,6 +583,30 @@ pub fn report_peak_rss() {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn detail_is_the_error_else_stderr_else_stdout() {
+        let row = |outcome, stderr: Option<&str>, stdout: &str| Row {
+            target: target("web1").unwrap(),
+            outcome,
+            duration: Duration::ZERO,
+            stderr_first_line: stderr.map(String::from),
+            stdout: stdout.into(),
+        };
+        assert_eq!(
+            row(Outcome::Exited(0), None, "\r\n  WEB1  \r\nmore\r\n").detail(),
+            "WEB1"
+        );
+        assert_eq!(
+            row(Outcome::Exited(1), Some("denied"), "out").detail(),
+            "denied"
+        );
+        assert_eq!(
+            row(Outcome::Error("refused".into()), Some("x"), "out").detail(),
+            "refused"
+        );
+        assert_eq!(row(Outcome::Exited(0), None, "").detail(), "");
+    }
 
     #[test]
     fn host_forms() {
