@@ -18,9 +18,11 @@
 //! whole into memory; each Send waits for the host's answer), the host writes it to a
 //! temporary name in the target's directory, hashes it with SHA-256 and, when its hash is
 //! the client's, renames it over the target; a download streams the file as output
-//! chunks into a temporary local file, renamed when the hashes agree. So a failed or
-//! cancelled transfer leaves no partial file on either side, and an overwritten target
-//! keeps its previous version until the new one is complete.
+//! chunks into a temporary local file, renamed when the hashes agree. So a failed,
+//! cancelled or dropped transfer leaves no partial file on either side (a dropped
+//! upload's host side is cleaned up on the client's cleanup tasks, which
+//! [`Client::shutdown`] waits for), and an overwritten target keeps its previous version
+//! until the new one is complete.
 //!
 //! Remote paths: `%VAR%` and `$env:VAR` expand on the host ([`CopyBuilder::expand_variables`],
 //! on by default); relative paths are relative to the session's directory (the user's
