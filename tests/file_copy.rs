@@ -4,6 +4,7 @@
 //! trees, UNC refusal, progress, and cancel at random points (nothing partial left on
 //! either side, the previous version kept).
 
+use std::future::IntoFuture as _;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -574,4 +575,117 @@ async fn the_files_type_shows_on_every_host_can_be_fetched() {
     assert_eq!(got.bytes, typed.stdout.len() as u64);
     assert_eq!(std::fs::read(dir.join("hosts")).unwrap(), typed.stdout);
     client.shutdown().await;
+}
+
+/// Dropping an upload's future (instead of cancelling it with the token) at points
+/// spread over the transfer: once the client's cleanup tasks have run, the host has no
+/// temporary file and the target is its previous version or the whole new file, on a
+/// caller's pool and on a pool `Client::copy` opened for itself.
+#[tokio::test]
+async fn dropping_an_upload_cleans_up_the_host() {
+    let (sim, client) = setup().await;
+    let pool = within(10, client.runspace_pool().max_runspaces(2).open())
+        .await
+        .unwrap();
+    let dir = scratch("drop");
+    let data = bytes(600_000, 11);
+    let src = dir.join("big.bin");
+    std::fs::write(&src, &data).unwrap();
+    sim.put_file(r"C:\Data\big.bin", "previous version")
+        .unwrap();
+    let check = |i: &str| {
+        assert_eq!(
+            temps(sim.list_files(r"C:\Data")),
+            Vec::<String>::new(),
+            "{i}: no temporary file left"
+        );
+        let now = sim.file(r"C:\Data\big.bin").unwrap();
+        assert!(
+            now == b"previous version" || now == data,
+            "{i}: previous version or whole ({} bytes)",
+            now.len()
+        );
+        now == data
+    };
+    let mut dropped = 0;
+    // At a byte count: the progress callback wakes a `select!` that drops the copy.
+    for at in [0u64, 1, 30_000, 123_457, 300_000, 480_000, 599_999] {
+        let reached = Arc::new(tokio::sync::Notify::new());
+        let r = Arc::clone(&reached);
+        let copy = pool
+            .copy(&src, r"C:\Data\big.bin")
+            .chunk_size(8_192)
+            .progress(move |p| {
+                if p.bytes_done >= at {
+                    r.notify_one();
+                }
+            });
+        let finished = within(30, async {
+            tokio::select! {
+                r = copy => { r.unwrap(); true }
+                () = reached.notified() => false,
+            }
+        })
+        .await;
+        dropped += usize::from(!finished);
+        within(30, client.shutdown()).await;
+        let whole = check(&format!("at {at} bytes"));
+        assert!(
+            finished || !whole || at >= 599_999,
+            "at {at}: dropped mid-way"
+        );
+        sim.put_file(r"C:\Data\big.bin", "previous version")
+            .unwrap();
+    }
+    // At a time, on the caller's pool and on a pool of the copy's own (`Client::copy`),
+    // over an existing target and to a new one.
+    for ms in [0u64, 1, 2, 5, 10, 20, 40] {
+        for own_pool in [false, true] {
+            let copy = if own_pool {
+                client.copy(&src, r"C:\Data\big.bin")
+            } else {
+                pool.copy(&src, r"C:\Data\big.bin")
+            };
+            let r = tokio::time::timeout(
+                Duration::from_millis(ms),
+                copy.chunk_size(8_192).into_future(),
+            )
+            .await;
+            match r {
+                Ok(r) => {
+                    r.unwrap();
+                }
+                Err(_) => dropped += 1,
+            }
+            within(30, client.shutdown()).await;
+            check(&format!("after {ms} ms, own pool {own_pool}"));
+            sim.put_file(r"C:\Data\big.bin", "previous version")
+                .unwrap();
+        }
+        let new = format!(r"C:\Data\new-{ms}.bin");
+        let r = tokio::time::timeout(
+            Duration::from_millis(ms),
+            pool.copy(&src, &new).chunk_size(8_192).into_future(),
+        )
+        .await;
+        if r.is_err() {
+            dropped += 1;
+        }
+        within(30, client.shutdown()).await;
+        assert_eq!(
+            temps(sim.list_files(r"C:\Data")),
+            Vec::<String>::new(),
+            "new file after {ms} ms"
+        );
+        if let Some(now) = sim.file(&new) {
+            assert_eq!(now, data, "new file after {ms} ms: whole or absent");
+        }
+    }
+    assert!(dropped >= 15, "most copies were dropped mid-way: {dropped}");
+    // The pool is still usable.
+    within(30, pool.copy(&src, r"C:\Data\big.bin"))
+        .await
+        .unwrap();
+    assert_eq!(sim.file(r"C:\Data\big.bin").unwrap(), data);
+    within(10, pool.close()).await.unwrap();
 }

@@ -18,9 +18,11 @@
 //! whole into memory; each Send waits for the host's answer), the host writes it to a
 //! temporary name in the target's directory, hashes it with SHA-256 and, when its hash is
 //! the client's, renames it over the target; a download streams the file as output
-//! chunks into a temporary local file, renamed when the hashes agree. So a failed or
-//! cancelled transfer leaves no partial file on either side, and an overwritten target
-//! keeps its previous version until the new one is complete.
+//! chunks into a temporary local file, renamed when the hashes agree. So a failed,
+//! cancelled or dropped transfer leaves no partial file on either side (a dropped
+//! upload's host side is cleaned up on the client's cleanup tasks, which
+//! [`Client::shutdown`] waits for), and an overwritten target keeps its previous version
+//! until the new one is complete.
 //!
 //! Remote paths: `%VAR%` and `$env:VAR` expand on the host ([`CopyBuilder::expand_variables`],
 //! on by default); relative paths are relative to the session's directory (the user's
@@ -333,11 +335,15 @@ impl<'a> CopyBuilder<'a> {
     /// [`Error::Cancelled`]; PSRP and transport errors.
     ///
     /// # Cancel safety
-    /// Cancel with [`CopyBuilder::cancellation`] for a clean end: the pipeline is
-    /// stopped and the host's temporary file removed before the error returns.
-    /// Dropping the future stops the pipeline (on a background task) but cannot remove
-    /// the temporary file (`.tw-<uuid>.tmp` next to the target); the target itself is
-    /// never partial.
+    /// The target is never partial: an overwritten target keeps its previous version
+    /// until the new one is complete and verified. Cancel with
+    /// [`CopyBuilder::cancellation`] to see the end: the pipeline is stopped and the
+    /// host's temporary file (`.tw-<uuid>.tmp` next to the target) removed before the
+    /// error returns. Dropping the future does the same on the client's cleanup tasks
+    /// (which [`Client::shutdown`] waits for; bounded to 90 s, failures logged): the
+    /// pipeline is stopped and read to its end, then a cleanup pipeline removes the
+    /// temporary file. Nothing already sent is sent again. A recursive copy keeps the
+    /// directories it created.
     pub async fn run(self) -> Result<TransferSummary> {
         let start = Instant::now();
         let CopyBuilder {
@@ -457,10 +463,11 @@ impl<'a> FetchBuilder<'a> {
     /// [`Error::Cancelled`]; PSRP and transport errors.
     ///
     /// # Cancel safety
-    /// Cancel safe for the local side: the file is written under a temporary name
-    /// (`.tw-<uuid>.part` next to the destination) that is removed when the transfer
-    /// fails, is cancelled, or the future is dropped; the destination is only replaced by
-    /// a complete, verified file.
+    /// Cancel safe: the file is written under a temporary name (`.tw-<uuid>.part` next
+    /// to the destination) that is removed when the transfer fails, is cancelled, or
+    /// the future is dropped; the destination is only replaced by a complete, verified
+    /// file. A download writes nothing on the host (its pipelines only read), so a
+    /// dropped one leaves nothing there; its pipeline is stopped on a background task.
     pub async fn run(self) -> Result<TransferSummary> {
         let start = Instant::now();
         let FetchBuilder {
@@ -931,6 +938,10 @@ async fn drain(p: &mut Pipeline, mut on_output: impl FnMut(PsValue)) -> Result<P
 }
 
 /// Uploads one file; returns the host's path and the agreed hash.
+///
+/// From the Command on, the host may have the temporary file: if this future is
+/// dropped before it ends, an [`UploadGuard`] stops the pipeline and removes the file on
+/// the client's cleanup tasks.
 #[allow(clippy::too_many_arguments)]
 async fn copy_file(
     pool: &RunspacePool,
@@ -942,24 +953,64 @@ async fn copy_file(
     chunk: usize,
     meter: &mut Meter,
 ) -> Result<(String, String)> {
-    let label = local.display().to_string();
     let file = std::fs::File::open(local).map_err(|e| local_error(local, e))?;
     let temp = format!(".tw-{}.tmp", Uuid::new_v4().simple());
+    let mut guard = UploadGuard {
+        starting: None,
+        pipeline: None,
+        cleanup: Some((
+            pool.inner.shell.client.clone(),
+            cleanup_pipeline(pool, remote, &temp, expand, o.allow_unc),
+            temp.clone(),
+        )),
+    };
+    let r = upload(
+        pool, &mut guard, file, &temp, local, remote, name, o, expand, chunk, meter,
+    )
+    .await;
+    // Ended (either way) rather than dropped: every path of `upload` left the host
+    // clean or ran the cleanup itself.
+    guard.cleanup = None;
+    r
+}
+
+/// [`copy_file`]'s work, with the pipeline kept in `guard`.
+#[allow(clippy::too_many_arguments)]
+async fn upload(
+    pool: &RunspacePool,
+    guard: &mut UploadGuard,
+    file: std::fs::File,
+    temp: &str,
+    local: &Path,
+    remote: &str,
+    name: Option<&str>,
+    o: &Options,
+    expand: bool,
+    chunk: usize,
+    meter: &mut Meter,
+) -> Result<(String, String)> {
+    let label = local.display().to_string();
     let token = &o.token;
-    let mut p = pool
+    // Started on a task of its own: a drop of this future never abandons the Command
+    // half way (the pipeline would be on the host with nobody to stop it); the guard
+    // takes the task over instead.
+    let start = pool
         .pipeline()
         .script(scripts::COPY)
         .param("Path", remote)
         .param("Name", name.unwrap_or(""))
-        .param("Temp", temp.as_str())
+        .param("Temp", temp)
         .param("Overwrite", o.overwrite)
         .param("Expand", expand)
         .param("AllowUnc", o.allow_unc)
         .streaming_input()
         // No token here: a cancel stops the pipeline below (`p.cancel()`), so that the
         // cleanup runs once the pipeline has ended.
-        .start()
-        .await?;
+        .start();
+    let starting = guard.starting.insert(tokio::spawn(start));
+    let started = joined(starting.await);
+    guard.starting = None;
+    let p = guard.pipeline.insert(started?);
     let mut sha = Sha256::new();
     let mut file = Some(file);
     let mut outputs = Vec::new();
@@ -1014,7 +1065,7 @@ async fn copy_file(
     }
     let end = match early {
         Some(end) => Ok(end),
-        None => drain(&mut p, |v| outputs.push(v)).await,
+        None => drain(p, |v| outputs.push(v)).await,
     };
     match end {
         // The host has the whole file and its hash, checked and in place: a Send that
@@ -1025,7 +1076,11 @@ async fn copy_file(
             return Err(map_failure(Error::PipelineFailed { error }, remote));
         }
         Ok(PipelineEnd::Stopped { reason }) => {
-            cleanup(pool, remote, &temp, expand, o.allow_unc).await;
+            cleanup(
+                cleanup_pipeline(pool, remote, temp, expand, o.allow_unc),
+                temp,
+            )
+            .await;
             return Err(sent.err().unwrap_or_else(|| {
                 stopped(reason.or_else(|| token.is_cancelled().then_some(CancelReason::User)))
             }));
@@ -1061,20 +1116,94 @@ async fn copy_file(
     Ok((dest, digest))
 }
 
-/// Removes the temporary file of a stopped upload (best effort, with its own deadline:
-/// the caller's token is cancelled by now).
-async fn cleanup(pool: &RunspacePool, remote: &str, temp: &str, expand: bool, allow_unc: bool) {
-    let r = pool
-        .pipeline()
+/// How long the cleanup of a dropped upload may take, in all: the end of its pipeline,
+/// then the cleanup pipeline.
+const DROPPED_UPLOAD_CLEANUP: Duration = Duration::from_secs(90);
+
+/// The upload pipeline of one file and, while armed, the cleanup to schedule when the
+/// future running it is dropped: on the client's cleanup tasks
+/// ([`Client::shutdown`] waits for them), the pipeline is stopped and read to its end,
+/// then the cleanup pipeline removes the temporary file, as after a cancel. Nothing is
+/// sent again: the stop signal and a new pipeline that only deletes the temporary name
+/// of this upload (harmless when there is none: a finished upload renamed it).
+struct UploadGuard {
+    /// The task starting the pipeline, until it has.
+    starting: Option<tokio::task::JoinHandle<Result<Pipeline>>>,
+    pipeline: Option<Pipeline>,
+    cleanup: Option<(Client, crate::psrp::PipelineBuilder, String)>,
+}
+
+/// The result of a task's future (a panic goes on in the caller).
+fn joined<T>(r: std::result::Result<Result<T>, tokio::task::JoinError>) -> Result<T> {
+    match r {
+        Ok(r) => r,
+        Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+        // Aborted by the runtime's shutdown.
+        Err(_) => Err(Error::Cancelled {
+            reason: CancelReason::Shutdown,
+        }),
+    }
+}
+
+impl Drop for UploadGuard {
+    fn drop(&mut self) {
+        let Some((client, builder, temp)) = self.cleanup.take() else {
+            return;
+        };
+        let starting = self.starting.take();
+        let mut pipeline = self.pipeline.take();
+        client.spawn_cleanup(async move {
+            let work = async {
+                if let Some(start) = starting {
+                    match joined(start.await) {
+                        Ok(p) => pipeline = Some(p),
+                        // Not started: as without the drop (`start` stops a pipeline
+                        // it created).
+                        Err(_) => return,
+                    }
+                }
+                if let Some(mut p) = pipeline {
+                    // Stopped first, so that no Send of the dropped upload lands after
+                    // the cleanup (the pool's runspace is free again, too).
+                    p.cancel();
+                    let _ = drain(&mut p, |_| {}).await;
+                }
+                cleanup(builder, &temp).await;
+            };
+            if tokio::time::timeout(DROPPED_UPLOAD_CLEANUP, work)
+                .await
+                .is_err()
+            {
+                tracing::warn!(
+                    temp,
+                    "the cleanup of a dropped upload timed out; the temporary file may remain"
+                );
+            }
+        });
+    }
+}
+
+/// The pipeline that removes the temporary file `temp` of an upload to `remote` (best
+/// effort, with its own deadline: the caller's token is cancelled by then).
+fn cleanup_pipeline(
+    pool: &RunspacePool,
+    remote: &str,
+    temp: &str,
+    expand: bool,
+    allow_unc: bool,
+) -> crate::psrp::PipelineBuilder {
+    pool.pipeline()
         .script(scripts::CLEANUP)
         .param("Path", remote)
         .param("Temp", temp)
         .param("Expand", expand)
         .param("AllowUnc", allow_unc)
         .deadline(Duration::from_secs(60))
-        .invoke()
-        .await;
-    if let Err(e) = r {
+}
+
+/// Runs a [`cleanup_pipeline`] after a stopped upload; failures are logged.
+async fn cleanup(pipeline: crate::psrp::PipelineBuilder, temp: &str) {
+    if let Err(e) = pipeline.invoke().await {
         tracing::warn!(error = %e, temp, "could not remove the temporary file of a stopped upload");
     }
 }
