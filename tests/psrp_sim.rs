@@ -1164,3 +1164,76 @@ async fn throw_ends_the_pipeline_failed_with_a_runtime_exception() {
     }
     pool.close().await.unwrap();
 }
+
+fn is_pool_closed(e: &Error) -> bool {
+    matches!(e, Error::State(m) if m == "the runspace pool is closed")
+}
+
+/// After `close()`, a pipeline still being read ends with the closed-pool error (after
+/// what it had received), not with the server's fault for the deleted shell; a builder
+/// made before the close fails to start with that error and sends nothing; nor does a
+/// running pipeline's input go out.
+#[tokio::test]
+async fn a_closed_pool_fails_its_pipelines_and_builders_without_asking_the_server() {
+    let (sim, c) = setup().await;
+    sim.register_cmdlet("Trickle", |ctx: CmdletContext| async move {
+        ctx.write_output("first").await;
+        tokio::time::sleep(Duration::from_secs(60)).await;
+        ctx.write_output("never").await;
+        Ok(())
+    });
+    let pool = within(10, c.runspace_pool().max_runspaces(3).open())
+        .await
+        .unwrap();
+    // Being read when close() runs.
+    let mut reading = within(10, pool.pipeline().command("Trickle").start())
+        .await
+        .unwrap();
+    match within(10, reading.next()).await {
+        Some(Ok(PsEvent::Output(v))) => assert_eq!(v, PsValue::from("first")),
+        other => panic!("{other:?}"),
+    }
+    let reader = tokio::spawn(async move {
+        let mut rest = Vec::new();
+        while let Some(item) = reading.next().await {
+            rest.push(item);
+        }
+        rest
+    });
+    // Not being read when close() runs: a pipeline that takes input.
+    let idle = within(
+        10,
+        pool.pipeline().command("Trickle").streaming_input().start(),
+    )
+    .await
+    .unwrap();
+    let builder = pool.pipeline().command("Get-Date");
+    // Let the reader's Receive reach the server.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    within(10, pool.close()).await.unwrap();
+
+    let rest = within(10, reader).await.unwrap();
+    match rest.as_slice() {
+        [Err(e)] => assert!(is_pool_closed(e), "{e:?}"),
+        other => panic!("expected only the closed-pool error: {other:?}"),
+    }
+    let before = sim.counters();
+    let e = within(10, builder.start())
+        .await
+        .expect_err("a pipeline of a closed pool");
+    assert!(is_pool_closed(&e), "{e:?}");
+    let e = within(10, idle.send_input("x"))
+        .await
+        .expect_err("input to a closed pool");
+    assert!(is_pool_closed(&e), "{e:?}");
+    let e = within(10, idle.invoke())
+        .await
+        .expect_err("reading a pipeline of a closed pool");
+    assert!(is_pool_closed(&e), "{e:?}");
+    let after = sim.counters();
+    assert_eq!(
+        after.requests, before.requests,
+        "nothing is sent for a closed pool: {before:?} {after:?}"
+    );
+    assert_eq!(after.open_shells, 0, "{after:?}");
+}
