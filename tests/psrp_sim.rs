@@ -1026,3 +1026,214 @@ async fn secure_strings_go_both_ways_after_a_key_exchange_made_on_first_use() {
     pool.close().await.unwrap();
     other.close().await.unwrap();
 }
+
+/// `throw` is a terminating error, as on Windows: the pipeline stops at it (what ran
+/// before it is delivered, nothing after it runs) and ends Failed with the record
+/// Windows sends (pypsrp's `test_client_fetch_file_fail_missing.yml`): a
+/// `RuntimeException` with the thrown text as its message and error id, category
+/// OperationStopped; a bare `throw` is `ScriptHalted`.
+#[tokio::test]
+async fn throw_ends_the_pipeline_failed_with_a_runtime_exception() {
+    let (_sim, c) = setup().await;
+    let pool = within(10, c.runspace_pool().open()).await.unwrap();
+    let p = within(
+        10,
+        pool.pipeline()
+            .script("Write-Output a; throw 'bad'; Write-Output b")
+            .start(),
+    )
+    .await
+    .unwrap();
+    let evs = drain(p).await;
+    assert_eq!(outputs(&evs), [PsValue::from("a")]);
+    assert!(
+        !evs.iter().any(|e| matches!(e, PsEvent::Error(_))),
+        "a thrown error is not written to the error stream: {evs:?}"
+    );
+    match the_end(&evs) {
+        PipelineEnd::Failed(e) => {
+            assert_eq!(e.message, "bad");
+            assert_eq!(e.fully_qualified_error_id.as_deref(), Some("bad"));
+            assert_eq!(
+                e.exception_type.as_deref(),
+                Some("System.Management.Automation.RuntimeException")
+            );
+            assert_eq!(
+                e.category,
+                tokio_winrm::psrp::ErrorCategory::OperationStopped
+            );
+            assert_eq!(
+                e.category_message.as_deref(),
+                Some("OperationStopped: (bad:String) [], RuntimeException")
+            );
+            assert_eq!(e.target_object, Some(PsValue::from("bad")));
+        }
+        other => panic!("{other:?}"),
+    }
+
+    // invoke() returns the failure, not Ok with an error record.
+    let err = within(10, pool.pipeline().script("throw 'bad'").invoke())
+        .await
+        .expect_err("a thrown error fails the pipeline");
+    match &err {
+        Error::PipelineFailed { error } => {
+            assert_eq!(error.message, "bad");
+            assert_eq!(error.fully_qualified_error_id.as_deref(), Some("bad"));
+        }
+        other => panic!("{other:?}"),
+    }
+
+    // A bare throw halts the script; a long message is shortened in the category
+    // message as Windows does (first 15 characters, ..., last 15).
+    let err = within(10, pool.pipeline().script("throw").invoke())
+        .await
+        .expect_err("bare throw");
+    match &err {
+        Error::PipelineFailed { error } => {
+            assert_eq!(error.message, "ScriptHalted");
+            assert_eq!(
+                error.fully_qualified_error_id.as_deref(),
+                Some("ScriptHalted")
+            );
+            assert_eq!(
+                error.category_message.as_deref(),
+                Some("OperationStopped: (:) [], RuntimeException")
+            );
+            assert_eq!(error.target_object, None);
+        }
+        other => panic!("{other:?}"),
+    }
+    let err = within(
+        10,
+        pool.pipeline()
+            .script("throw \"The path at 'C:\\fakefile.txt' does not exist\"")
+            .invoke(),
+    )
+    .await
+    .expect_err("throw");
+    match &err {
+        Error::PipelineFailed { error } => assert_eq!(
+            error.category_message.as_deref(),
+            Some(
+                "OperationStopped: (The path at 'C:... does not exist:String) [], RuntimeException"
+            )
+        ),
+        other => panic!("{other:?}"),
+    }
+
+    // A script the simulator does not implement says so, naming the construct; a
+    // real syntax error keeps PowerShell's parser message.
+    let err = within(
+        10,
+        pool.pipeline()
+            .script("Get-Service | Where-Object { $_.Status -eq 'Running' }")
+            .invoke(),
+    )
+    .await
+    .expect_err("not supported");
+    match &err {
+        Error::PipelineFailed { error } => {
+            assert!(
+                error
+                    .message
+                    .starts_with("Script blocks are not supported by the simulator: {"),
+                "{error:?}"
+            );
+            assert_eq!(
+                error.fully_qualified_error_id.as_deref(),
+                Some("ParseException")
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    let err = within(10, pool.pipeline().script("Where-Object { 'a' ").invoke())
+        .await
+        .expect_err("syntax error");
+    match &err {
+        Error::PipelineFailed { error } => {
+            assert_eq!(
+                error.message,
+                "Missing closing '}' in statement block or type definition."
+            );
+            assert_eq!(
+                error.exception_type.as_deref(),
+                Some("System.Management.Automation.ParseException")
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    pool.close().await.unwrap();
+}
+
+fn is_pool_closed(e: &Error) -> bool {
+    matches!(e, Error::State(m) if m == "the runspace pool is closed")
+}
+
+/// After `close()`, a pipeline still being read ends with the closed-pool error (after
+/// what it had received), not with the server's fault for the deleted shell; a builder
+/// made before the close fails to start with that error and sends nothing; nor does a
+/// running pipeline's input go out.
+#[tokio::test]
+async fn a_closed_pool_fails_its_pipelines_and_builders_without_asking_the_server() {
+    let (sim, c) = setup().await;
+    sim.register_cmdlet("Trickle", |ctx: CmdletContext| async move {
+        ctx.write_output("first").await;
+        tokio::time::sleep(Duration::from_secs(60)).await;
+        ctx.write_output("never").await;
+        Ok(())
+    });
+    let pool = within(10, c.runspace_pool().max_runspaces(3).open())
+        .await
+        .unwrap();
+    // Being read when close() runs.
+    let mut reading = within(10, pool.pipeline().command("Trickle").start())
+        .await
+        .unwrap();
+    match within(10, reading.next()).await {
+        Some(Ok(PsEvent::Output(v))) => assert_eq!(v, PsValue::from("first")),
+        other => panic!("{other:?}"),
+    }
+    let reader = tokio::spawn(async move {
+        let mut rest = Vec::new();
+        while let Some(item) = reading.next().await {
+            rest.push(item);
+        }
+        rest
+    });
+    // Not being read when close() runs: a pipeline that takes input.
+    let idle = within(
+        10,
+        pool.pipeline().command("Trickle").streaming_input().start(),
+    )
+    .await
+    .unwrap();
+    let builder = pool.pipeline().command("Get-Date");
+    // Let the reader's Receive reach the server.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    within(10, pool.close()).await.unwrap();
+
+    let rest = within(10, reader).await.unwrap();
+    match rest.as_slice() {
+        [Err(e)] => assert!(is_pool_closed(e), "{e:?}"),
+        other => panic!("expected only the closed-pool error: {other:?}"),
+    }
+    let before = sim.counters();
+    let e = within(10, builder.start())
+        .await
+        .expect_err("a pipeline of a closed pool");
+    assert!(is_pool_closed(&e), "{e:?}");
+    let e = within(10, idle.send_input("x"))
+        .await
+        .expect_err("input to a closed pool");
+    assert!(is_pool_closed(&e), "{e:?}");
+    let e = within(10, idle.invoke())
+        .await
+        .expect_err("reading a pipeline of a closed pool");
+    assert!(is_pool_closed(&e), "{e:?}");
+    let after = sim.counters();
+    assert_eq!(
+        after.requests, before.requests,
+        "nothing is sent for a closed pool: {before:?} {after:?}"
+    );
+    assert_eq!(after.open_shells, 0, "{after:?}");
+}

@@ -83,7 +83,7 @@ impl RunspacePool {
         let permit = tokio::select! {
             biased;
             reason = scope.cancelled() => return Err(Error::Cancelled { reason }),
-            p = Arc::clone(&pool.slots).acquire_owned() => p.map_err(|_| Error::State("the runspace pool is closed".into()))?,
+            p = Arc::clone(&pool.slots).acquire_owned() => p.map_err(|_| PoolInner::closed_error())?,
         };
         Ok(Pipeline::drive(
             pool,
@@ -164,6 +164,7 @@ impl DisconnectedRunspacePool {
             host_info: self.host_info,
             max_runspaces: std::sync::atomic::AtomicI32::new(self.max_runspaces),
             stream: Arc::default(),
+            closed: tokio_util::sync::CancellationToken::new(),
             keys: self.keys,
         };
         Ok(RunspacePool::from_parts(Arc::new(inner), shell))

@@ -123,7 +123,12 @@ impl Driver {
                     .await;
             }
             Outcome::Failed(e) => {
-                stop(Arc::clone(&self.pool), self.id, self.permit.take());
+                if self.pool.is_closed() {
+                    // Nothing more goes to the deleted pool.
+                    drop(self.permit.take());
+                } else {
+                    stop(Arc::clone(&self.pool), self.id, self.permit.take());
+                }
                 let _ = self.tx.send(Err(e)).await;
             }
             Outcome::Gone => {
@@ -166,6 +171,8 @@ impl Driver {
                 biased;
                 // Dropping the Receive future closes its connection at once.
                 reason = self.scope.cancelled() => return Outcome::Cancelled(reason),
+                // The pool was closed: its Delete ends the pipeline on the server.
+                () = self.pool.closed.cancelled() => return Outcome::Failed(PoolInner::closed_error()),
                 // RUNSPACEPOOL_STATE Broken or Closed on the pool's stream.
                 () = self.pool.stream.broken().cancelled() => {
                     return Outcome::Failed(self.pool.stream.broken_error().unwrap_or_else(|| Error::State("the runspace pool broke".into())));
@@ -186,6 +193,10 @@ impl Driver {
                         && e.fault().is_some_and(|f| f.is_gone() || f.is_aborted())
                     {
                         return Outcome::Cancelled(self.scope.cancelled().await);
+                    }
+                    if self.pool.is_closed() {
+                        // The Receive crossed the pool's Delete.
+                        return Outcome::Failed(PoolInner::closed_error());
                     }
                     return Outcome::Failed(e);
                 }

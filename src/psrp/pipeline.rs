@@ -270,7 +270,8 @@ impl PipelineBuilder {
     ///
     /// # Errors
     /// [`Error::State`] for a builder without commands, or a parameter before any
-    /// command; [`Error::Psrp`] for a value serde could not serialize; a fault on the
+    /// command, or when the pool was closed ([`RunspacePool::close`](super::RunspacePool::close));
+    /// [`Error::Psrp`] for a value serde could not serialize; a fault on the
     /// Command or a Send; [`Error::Cancelled`]; transport errors.
     ///
     /// # Cancel safety
@@ -293,7 +294,7 @@ impl PipelineBuilder {
         let permit = tokio::select! {
             biased;
             reason = scope.cancelled() => return Err(Error::Cancelled { reason }),
-            p = Arc::clone(&pool.slots).acquire_owned() => p.map_err(|_| Error::State("the runspace pool is closed".into()))?,
+            p = Arc::clone(&pool.slots).acquire_owned() => p.map_err(|_| PoolInner::closed_error())?,
         };
         let id = Uuid::new_v4();
         let has_input = self.input.is_some() || self.streaming_input;
@@ -320,7 +321,11 @@ impl PipelineBuilder {
         let root = tokio::select! {
             biased;
             reason = scope.cancelled() => return Err(Error::Cancelled { reason }),
-            r = c.exchange(RequestKind::Write, env, c.inner.operation_timeout) => r?,
+            r = c.exchange(RequestKind::Write, env, c.inner.operation_timeout) => match r {
+                // The Command crossed the pool's close (and its Delete).
+                Err(_) if pool.is_closed() => return Err(PoolInner::closed_error()),
+                r => r?,
+            },
         };
         let command_id = winrs::read_command_id(body(&root))?;
         tracing::debug!(pool = %pool.id, pipeline = %id, command = %command_id, "pipeline created");

@@ -246,6 +246,7 @@ impl RunspacePoolBuilder {
             host_info,
             max_runspaces: AtomicI32::new(init.max_runspaces),
             stream: Arc::default(),
+            closed: CancellationToken::new(),
             keys: super::secure::Keys::new(self.exchange_key),
         };
         // The fragments that did not fit in creationXml follow on the pool's stdin.
@@ -317,9 +318,23 @@ pub(crate) struct PoolInner {
     pub(crate) keys: super::secure::Keys,
     /// The pool's own stream and its reader (see `stream.rs`).
     pub(crate) stream: Arc<super::stream::PoolStream>,
+    /// Cancelled by [`RunspacePool::close`]: nothing more is sent for the pool, and its
+    /// pipelines end with [`PoolInner::closed_error`].
+    pub(crate) closed: CancellationToken,
 }
 
 impl PoolInner {
+    /// The error of what is used after [`RunspacePool::close`]: a pipeline started from
+    /// a builder made before, one still running (see [`RunspacePool::close`]).
+    pub(crate) fn closed_error() -> Error {
+        Error::State("the runspace pool is closed".into())
+    }
+
+    /// `true` once [`RunspacePool::close`] ran.
+    pub(crate) fn is_closed(&self) -> bool {
+        self.closed.is_cancelled()
+    }
+
     /// Encodes and fragments `messages` with the pool's numbering.
     pub(crate) fn pack(&self, messages: &[Message]) -> Vec<Vec<u8>> {
         self.out
@@ -337,6 +352,10 @@ impl PoolInner {
     ) -> Result<()> {
         let c = &self.shell.client;
         for p in payloads {
+            // Nothing goes to a closed pool's deleted shell.
+            if self.is_closed() {
+                return Err(Self::closed_error());
+            }
             let env = self
                 .shell
                 .envelope(ns::action::SEND)
@@ -713,7 +732,7 @@ impl RunspacePool {
         let permit = tokio::select! {
             biased;
             reason = scope.cancelled() => return Err(Error::Cancelled { reason }),
-            p = Arc::clone(&pool.slots).acquire_owned() => p.map_err(|_| Error::State("the runspace pool is closed".into()))?,
+            p = Arc::clone(&pool.slots).acquire_owned() => p.map_err(|_| PoolInner::closed_error())?,
         };
         let env = pool
             .shell
@@ -739,12 +758,21 @@ impl RunspacePool {
     /// Closes the pool: the shell's Delete, which also stops its pipelines on the
     /// server ([MS-PSRP] §3.1.5.3.11).
     ///
+    /// From here nothing more is sent for the pool: a [`Pipeline`](super::Pipeline)
+    /// still being read abandons its Receive and yields, after the events it had
+    /// received, `Err(`[`Error::State`]`)` "the runspace pool is closed" instead of a
+    /// final state (the Delete stops it on the server; no stop signal is sent); a
+    /// [`PipelineBuilder`] made before fails to start with that error, sending nothing.
+    ///
     /// # Errors
     /// Transport errors or a fault other than "already gone".
     ///
     /// # Cancel safety
     /// If the future is dropped, the Delete is retried on a background task.
     pub async fn close(self) -> Result<()> {
+        // No pipeline starts, and the running ones stop reading.
+        self.inner.closed.cancel();
+        self.inner.slots.close();
         // The pool's stream reader abandons its Receive: the Delete ends the pool.
         self.inner.stream.stop();
         self.shell.close().await
@@ -860,6 +888,7 @@ impl RunspacePoolBuilder {
             host_info: host_info(),
             max_runspaces: AtomicI32::new(max_runspaces),
             stream: Arc::default(),
+            closed: CancellationToken::new(),
             keys: super::secure::Keys::new(self.exchange_key),
         };
         tokio::select! {

@@ -1105,47 +1105,7 @@ fn pypsrp_script(script: &str) -> Option<CmdletFn> {
 /// A `throw "message"` of a script, as PowerShell records it: a `RuntimeException`
 /// (on the wire too), the message as the error id, category `OperationStopped`.
 fn thrown(message: String) -> ErrorRecord {
-    const RUNTIME: &str = "System.Management.Automation.RuntimeException";
-    let category = ErrorCategory::OperationStopped;
-    let exception: PsValue = PsObject::new()
-        .with_type_names([
-            RUNTIME,
-            "System.SystemException",
-            "System.Exception",
-            "System.Object",
-        ])
-        .with_to_string(format!("{RUNTIME}: {message}"))
-        .with_adapted("ErrorRecord", message.clone())
-        .with_adapted("WasThrownFromThrowStatement", true)
-        .with_adapted("Message", message.clone())
-        .with_adapted("HResult", -2_146_233_087_i32)
-        .into();
-    let raw: PsValue = PsObject::new()
-        .with_type_names(["System.Management.Automation.ErrorRecord", "System.Object"])
-        .with_to_string(message.clone())
-        .with_property("Exception", exception)
-        .with_property("TargetObject", message.clone())
-        .with_property("FullyQualifiedErrorId", message.clone())
-        .with_property("InvocationInfo", PsValue::Null)
-        .with_property("ErrorCategory_Category", category.value())
-        .with_property("ErrorCategory_Activity", "")
-        .with_property("ErrorCategory_Reason", "RuntimeException")
-        .with_property("ErrorCategory_TargetName", message.clone())
-        .with_property("ErrorCategory_TargetType", "String")
-        .with_property(
-            "ErrorCategory_Message",
-            format!(
-                "{}: ({message}:String) [], RuntimeException",
-                category.name()
-            ),
-        )
-        .with_property("SerializeExtendedInfo", false)
-        .into();
-    ErrorRecord::from_value(&raw).unwrap_or_else(|_| {
-        let mut e = ErrorRecord::new(message.clone(), message, category);
-        e.exception_type = Some(RUNTIME.into());
-        e
-    })
+    crate::winrs::psrp::engine::thrown(Some(message.into()))
 }
 
 /// pypsrp's path argument: `%VAR%` expanded when the second argument is `$true`

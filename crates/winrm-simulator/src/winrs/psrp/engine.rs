@@ -23,7 +23,7 @@ use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 use super::super::super::State;
-use super::script;
+use super::script::{self, Statement};
 use super::{Pipeline, objects, server_message};
 use crate::soap::psrp::messages::{
     Argument, Command, ErrorCategory, ErrorRecord, HostCall, HostMethod, InformationalRecord,
@@ -573,9 +573,118 @@ pub(crate) fn command_not_found(name: &str) -> ErrorRecord {
     e
 }
 
+/// PowerShell's `ErrorCategoryInfo` shortening of a target name in the category
+/// message: over 40 characters, the first 15, `...` and the last 15.
+fn ellipsize(text: &str) -> String {
+    let chars: Vec<char> = text.chars().collect();
+    if chars.len() <= 40 {
+        return text.to_string();
+    }
+    let first: String = chars[..15].iter().collect();
+    let last: String = chars[chars.len() - 15..].iter().collect();
+    format!("{first}...{last}")
+}
+
+/// The record of `throw <value>` (`None`: a bare `throw`), as Windows sends it in the
+/// Failed state (recorded in pypsrp's `test_client_fetch_file_fail_missing.yml`): a
+/// `RuntimeException` thrown from a throw statement whose message is the value's
+/// text (`ScriptHalted` for a bare `throw`), that text as the error id, the value as
+/// the target object, category `OperationStopped`.
+pub(crate) fn thrown(value: Option<PsValue>) -> ErrorRecord {
+    const RUNTIME: &str = "System.Management.Automation.RuntimeException";
+    let category = ErrorCategory::OperationStopped;
+    let message = value
+        .as_ref()
+        .and_then(text_of)
+        .unwrap_or_else(|| "ScriptHalted".to_string());
+    let target_type = match &value {
+        None => "",
+        Some(PsValue::String(_)) => "String",
+        Some(PsValue::I32(_)) => "Int32",
+        Some(PsValue::I64(_)) => "Int64",
+        Some(PsValue::F64(_)) => "Double",
+        Some(PsValue::Bool(_)) => "Boolean",
+        Some(_) => "Object",
+    };
+    let target_name = if value.is_some() {
+        message.as_str()
+    } else {
+        ""
+    };
+    let exception: PsValue = PsObject::new()
+        .with_type_names([
+            RUNTIME,
+            "System.SystemException",
+            "System.Exception",
+            "System.Object",
+        ])
+        .with_to_string(format!("{RUNTIME}: {message}"))
+        .with_adapted("ErrorRecord", message.clone())
+        .with_adapted("WasThrownFromThrowStatement", true)
+        .with_adapted("Message", message.clone())
+        .with_adapted("HResult", -2_146_233_087_i32)
+        .into();
+    let raw: PsValue = PsObject::new()
+        .with_type_names(["System.Management.Automation.ErrorRecord", "System.Object"])
+        .with_to_string(message.clone())
+        .with_property("Exception", exception)
+        .with_property("TargetObject", value.clone().unwrap_or(PsValue::Null))
+        .with_property("FullyQualifiedErrorId", message.clone())
+        .with_property("InvocationInfo", PsValue::Null)
+        .with_property("ErrorCategory_Category", category.value())
+        .with_property("ErrorCategory_Activity", "")
+        .with_property("ErrorCategory_Reason", "RuntimeException")
+        .with_property("ErrorCategory_TargetName", target_name)
+        .with_property("ErrorCategory_TargetType", target_type)
+        .with_property(
+            "ErrorCategory_Message",
+            format!(
+                "{}: ({}:{target_type}) [], RuntimeException",
+                category.name(),
+                ellipsize(target_name)
+            ),
+        )
+        .with_property("SerializeExtendedInfo", false)
+        .into();
+    ErrorRecord::from_value(&raw).unwrap_or_else(|_| {
+        let mut e = ErrorRecord::new(message.clone(), message, category);
+        e.exception_type = Some(RUNTIME.into());
+        e
+    })
+}
+
+/// The ParseException record a script the simulator cannot read fails with (the
+/// exception is a `ParseException` on the wire too).
 fn parse_error(message: &str) -> ErrorRecord {
+    const PARSE: &str = "System.Management.Automation.ParseException";
     let mut e = ErrorRecord::new(message, "ParseException", ErrorCategory::ParserError);
-    e.exception_type = Some("System.Management.Automation.ParseException".into());
+    e.exception_type = Some(PARSE.into());
+    e.reason = Some("ParseException".into());
+    let category_message = "ParserError: (:) [], ParseException".to_string();
+    e.category_message = Some(category_message.clone());
+    if let Some(o) = e.raw.as_object() {
+        let mut o = o.clone();
+        let exception = PsObject::new()
+            .with_type_names([
+                PARSE,
+                "System.Management.Automation.RuntimeException",
+                "System.SystemException",
+                "System.Exception",
+                "System.Object",
+            ])
+            .with_to_string(format!("{PARSE}: {message}"))
+            .with_adapted("Message", message)
+            .with_adapted("HResult", -2_146_233_087_i32);
+        for (n, v) in o.extended.iter_mut() {
+            match n.as_str() {
+                "Exception" => *v = exception.clone().into(),
+                "ErrorCategory_Reason" => *v = "ParseException".into(),
+                "ErrorCategory_Message" => *v = category_message.clone().into(),
+                _ => {}
+            }
+        }
+        e.raw = o.into();
+    }
     e
 }
 
@@ -766,6 +875,11 @@ pub(crate) async fn run(
             };
             let merge = merges_error(only, run.version);
             for st in parsed {
+                let st = match st {
+                    // A terminating error: the script, and the pipeline, end here.
+                    Statement::Throw(v) => return Outcome::Failed(Box::new(thrown(v))),
+                    Statement::Pipeline(p) => p,
+                };
                 let mut resolved = Vec::new();
                 let mut missing = None;
                 for c in st {
@@ -806,7 +920,12 @@ pub(crate) async fn run(
                         "A script in a pipeline of commands must be one pipeline.",
                     )));
                 }
-                for sc in parsed.into_iter().flatten() {
+                let commands = match parsed.into_iter().next() {
+                    Some(Statement::Throw(v)) => return Outcome::Failed(Box::new(thrown(v))),
+                    Some(Statement::Pipeline(p)) => p,
+                    None => Vec::new(),
+                };
+                for sc in commands {
                     let Some(f) = resolve(&run, &sc.name) else {
                         return Outcome::Failed(Box::new(command_not_found(&sc.name)));
                     };
