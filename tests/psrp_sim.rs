@@ -1237,3 +1237,67 @@ async fn a_closed_pool_fails_its_pipelines_and_builders_without_asking_the_serve
     );
     assert_eq!(after.open_shells, 0, "{after:?}");
 }
+
+/// A `start()` dropped, or cancelled, while its Command is in flight leaves nothing
+/// running on the server: the guard finishes the Command on a cleanup task, then sends
+/// the stop signal and the Signal terminate for the pipeline it created.
+#[tokio::test]
+async fn a_start_abandoned_during_its_command_stops_the_pipeline_it_created() {
+    use winrm_simulator::{Injection, Operation};
+    let (sim, client) = setup().await;
+    let pool = within(10, client.runspace_pool().open()).await.unwrap();
+    for cancel in [false, true] {
+        let before = sim.counters();
+        // The Command reaches the server and waits there 300 ms; the caller gives up
+        // after 50 ms (drops the future, or cancels its token).
+        sim.inject(Injection::on(Operation::Command).delay(Duration::from_millis(300)));
+        let token = tokio_util::sync::CancellationToken::new();
+        let start = pool
+            .pipeline()
+            .script("Start-Sleep -Seconds 30")
+            .cancellation(token.clone())
+            .start();
+        if cancel {
+            let t = token.clone();
+            tokio::spawn(async move {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                t.cancel();
+            });
+            let r = within(10, start).await;
+            assert!(
+                matches!(r, Err(Error::Cancelled { .. })),
+                "cancelled start: {:?}",
+                r.map(|_| ())
+            );
+        } else {
+            let r = tokio::time::timeout(Duration::from_millis(50), start).await;
+            assert!(
+                r.is_err(),
+                "the start should still be waiting for its Command"
+            );
+        }
+        // The pipeline was created (the Command was answered), and stopped and released.
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            let now = sim.counters();
+            if now.commands_started > before.commands_started
+                && now.terminate_signals > before.terminate_signals
+                && now.running_commands == 0
+            {
+                break;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "cancel={cancel}: the abandoned pipeline was not stopped: before {before:?}, now {now:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        // The pool still runs pipelines (its runspace came back).
+        let out = within(10, pool.pipeline().script("Write-Output ok").invoke())
+            .await
+            .unwrap();
+        assert_eq!(out.output.len(), 1);
+    }
+    within(10, pool.close()).await.unwrap();
+    assert_eq!(sim.counters().open_shells, 0);
+}

@@ -306,7 +306,7 @@ impl Driver {
 
 /// A Signal for pipeline `command_id`: the PSRP stop signal ([MS-PSRP] §3.1.5.3.9) or
 /// WS-Man terminate.
-async fn send_signal(pool: &PoolInner, command_id: &str, code: &str) -> Result<()> {
+pub(super) async fn send_signal(pool: &PoolInner, command_id: &str, code: &str) -> Result<()> {
     let env = pool
         .shell
         .envelope(ns::action::SIGNAL)

@@ -318,16 +318,30 @@ impl PipelineBuilder {
             ..pool.shell.envelope(ns::action::COMMAND)
         }
         .write(|w| wire::write_command(w, id, &first));
+        // From here the pipeline may exist on the server, and until `Pipeline::drive`
+        // owns it `guard` does: if this future is dropped or cancelled first, the guard
+        // finishes the Command on a cleanup task and stops what it created.
+        let mut guard = StartGuard {
+            pool: Arc::clone(&pool),
+            state: StartState::Sending(Box::pin({
+                let c = c.clone();
+                async move {
+                    c.exchange(RequestKind::Write, env, c.inner.operation_timeout)
+                        .await
+                }
+            })),
+        };
         let root = tokio::select! {
             biased;
             reason = scope.cancelled() => return Err(Error::Cancelled { reason }),
-            r = c.exchange(RequestKind::Write, env, c.inner.operation_timeout) => match r {
+            r = guard.command() => match r {
                 // The Command crossed the pool's close (and its Delete).
                 Err(_) if pool.is_closed() => return Err(PoolInner::closed_error()),
                 r => r?,
             },
         };
         let command_id = winrs::read_command_id(body(&root))?;
+        guard.state = StartState::Created(command_id.clone());
         tracing::debug!(pool = %pool.id, pipeline = %id, command = %command_id, "pipeline created");
         // The rest of CREATE_PIPELINE goes on the pipeline's stdin before anything else.
         let rest: Vec<Vec<u8>> = payloads.collect();
@@ -340,6 +354,7 @@ impl PipelineBuilder {
         // Without input its Receive loop starts in the caller's polls (see `Runner`);
         // with input it gets a task at once, so that output is received while the
         // caller sends.
+        guard.state = StartState::Owned;
         let pipeline =
             Pipeline::drive(pool, id, command_id, scope, permit, self.buffer, !has_input);
         sent?;
@@ -415,6 +430,77 @@ async fn off_caller_thread<T: Send + 'static>(
         Err(_) => Err(Error::Cancelled {
             reason: crate::CancelReason::Shutdown,
         }),
+    }
+}
+
+/// The Command of a pipeline being started, until [`Pipeline::drive`] owns the
+/// pipeline. Dropped before that (the caller dropped `start()`'s future, or it was
+/// cancelled), it stops on a cleanup task whatever the Command created on the server:
+/// a Command still in flight is finished first (abandoning it would leave the server to
+/// create the pipeline with no one to stop it), then the PSRP stop signal and the
+/// Signal terminate go to the command. A Command that failed created nothing.
+struct StartGuard {
+    pool: Arc<PoolInner>,
+    state: StartState,
+}
+
+type CommandFuture = Pin<Box<dyn Future<Output = Result<crate::soap::xml::Element>> + Send>>;
+
+enum StartState {
+    /// The Command's exchange, not yet answered.
+    Sending(CommandFuture),
+    /// The server created the command with this id.
+    Created(String),
+    /// Answered with an error, or owned by the `Pipeline`: nothing to clean up.
+    Owned,
+}
+
+impl StartGuard {
+    /// Awaits the Command's answer; cancel safe (the exchange stays in the guard).
+    async fn command(&mut self) -> Result<crate::soap::xml::Element> {
+        let StartState::Sending(exchange) = &mut self.state else {
+            return Err(Error::State(
+                "the pipeline's Command was already answered".into(),
+            ));
+        };
+        let r = exchange.as_mut().await;
+        self.state = StartState::Owned;
+        r
+    }
+}
+
+impl Drop for StartGuard {
+    fn drop(&mut self) {
+        let command = match std::mem::replace(&mut self.state, StartState::Owned) {
+            StartState::Owned => return,
+            StartState::Sending(exchange) => Err(exchange),
+            StartState::Created(id) => Ok(id),
+        };
+        let pool = Arc::clone(&self.pool);
+        let client = pool.shell.client.clone();
+        let signalling = pool.shell.signals.token();
+        client.spawn_cleanup(async move {
+            let _signalling = signalling;
+            let command_id = match command {
+                Ok(id) => id,
+                Err(exchange) => match exchange.await {
+                    Ok(root) => match winrs::read_command_id(body(&root)) {
+                        Ok(id) => id,
+                        Err(_) => return,
+                    },
+                    Err(_) => return,
+                },
+            };
+            if pool.is_closed() {
+                return; // the pool's Delete stops it
+            }
+            tracing::debug!(pool = %pool.id, command = %command_id, "stopping a pipeline whose start was abandoned");
+            for code in [wire::STOP_SIGNAL, ns::signal::TERMINATE] {
+                if let Err(e) = super::driver::send_signal(&pool, &command_id, code).await {
+                    tracing::debug!(pool = %pool.id, command = %command_id, code, error = %e, "signal failed");
+                }
+            }
+        });
     }
 }
 
