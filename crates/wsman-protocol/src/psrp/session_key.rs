@@ -67,7 +67,7 @@ impl ExchangeKey {
     /// run it off an async executor's worker threads).
     ///
     /// # Errors
-    /// [`Error::SessionKey`](crate::psrp::Error::SessionKey) if the key could not be made.
+    /// [`Error::SessionKey`] if the key could not be made.
     pub fn generate() -> Result<Self> {
         let private = RsaPrivateKey::new(&mut rand::rng(), EXCHANGE_KEY_BITS)
             .map_err(|_| Error::SessionKey("could not generate an RSA key pair"))?;
@@ -78,7 +78,7 @@ impl ExchangeKey {
     /// earlier run). The modulus must be 2048 bits, as the PUBLIC_KEY blob says.
     ///
     /// # Errors
-    /// [`Error::SessionKey`](crate::psrp::Error::SessionKey) for DER that is not an RSA private key of 2048 bits.
+    /// [`Error::SessionKey`] for DER that is not an RSA private key of 2048 bits.
     pub fn from_pkcs1_der(der: &[u8]) -> Result<Self> {
         use rsa::pkcs1::DecodeRsaPrivateKey as _;
         let private = RsaPrivateKey::from_pkcs1_der(der)
@@ -115,7 +115,7 @@ impl ExchangeKey {
     /// `EncryptedSessionKey` property's base64 `SIMPLEBLOB`.
     ///
     /// # Errors
-    /// [`Error::SessionKey`](crate::psrp::Error::SessionKey) for a blob of the wrong form, one that does not decrypt with
+    /// [`Error::SessionKey`] for a blob of the wrong form, one that does not decrypt with
     /// this key, or a key that is not 32 bytes.
     pub fn decrypt_session_key(&self, encrypted_session_key: &str) -> Result<SessionKey> {
         let blob = b64()
@@ -166,7 +166,7 @@ impl SessionKey {
     /// `EncryptedSessionKey` property.
     ///
     /// # Errors
-    /// [`Error::SessionKey`](crate::psrp::Error::SessionKey) for a `PublicKey` that is not a 2048-bit RSA `PUBLICKEYBLOB`.
+    /// [`Error::SessionKey`] for a `PublicKey` that is not a 2048-bit RSA `PUBLICKEYBLOB`.
     pub fn encrypt_for(&self, public_key_blob: &str) -> Result<String> {
         let blob = b64()
             .decode(public_key_blob.trim())
@@ -211,7 +211,7 @@ impl SessionKey {
     /// The text of a SecureString made with this key.
     ///
     /// # Errors
-    /// [`Error::SessionKey`](crate::psrp::Error::SessionKey) when the ciphertext does not decrypt to padded UTF-16 under
+    /// [`Error::SessionKey`] when the ciphertext does not decrypt to padded UTF-16 under
     /// this key (another pool's key, or damaged data).
     pub fn decrypt(&self, secure: &EncryptedString) -> Result<SecretString> {
         let iv = [0u8; 16];

@@ -32,7 +32,7 @@ type Leaf<'a> = (&'a [u8], &'a [u8], &'a [u8], usize);
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Step<'t> {
     /// An element opened (`empty`: it was `<x/>`, and no [`Step::End`] follows). Its
-    /// namespace, local name and attributes are [`Scanner::is`], [`Scanner::attr`].
+    /// namespace is [`Scanner::ns`], its attributes [`Scanner::attr`].
     Start {
         /// Local name.
         local: &'t str,
