@@ -752,6 +752,7 @@ async fn connect(g: &Global) -> Result<(Client, Option<Simulator>), Failure> {
     check_kerberos(g, g.endpoint.is_some())?;
     let (endpoint, auth, allow_http_basic, sim) = match &g.endpoint {
         Some(url) => {
+            endpoint_url(url)?;
             let auth = endpoint_auth(g)?;
             refuse_clear_basic(g, url, &auth)?;
             (url.clone(), auth, g.allow_http_basic, None)
@@ -923,6 +924,22 @@ fn certificate_auth_flags_alone(g: &Global) -> Result<(), Failure> {
 }
 
 /// Basic over plain http:// only with --allow-http-basic.
+/// `--endpoint` takes a URL; a bare `host:port/wsman` would fail later with only the
+/// URL parser's "invalid format", so it is refused here with the forms that work.
+fn endpoint_url(url: &str) -> Result<(), Failure> {
+    let lower = url.trim().to_ascii_lowercase();
+    if lower.starts_with("http://") || lower.starts_with("https://") {
+        return Ok(());
+    }
+    Err(Failure::Message(
+        format!(
+            "--endpoint {url:?} is not a URL: write http://HOST:5985/wsman or \
+             https://HOST:5986/wsman (`run --hosts` and `cp --hosts` also take host[:port])"
+        ),
+        2,
+    ))
+}
+
 fn refuse_clear_basic(g: &Global, url: &str, auth: &Auth) -> Result<(), Failure> {
     let plain_http = url.trim_start().to_ascii_lowercase().starts_with("http://");
     if plain_http && matches!(auth, Auth::Basic { .. }) && !g.allow_http_basic {
@@ -1229,6 +1246,17 @@ mod tests {
             "pw".into(),
         );
         assert!(!format!("{without:?}").contains("web01"));
+    }
+
+    #[test]
+    fn an_endpoint_without_a_scheme_is_a_usage_error_naming_the_forms() {
+        let m = usage_error(endpoint_url("127.0.0.1:5985/wsman"));
+        assert!(
+            m.contains("is not a URL") && m.contains("http://HOST:5985/wsman"),
+            "{m}"
+        );
+        assert!(endpoint_url("http://h:5985/wsman").is_ok());
+        assert!(endpoint_url("HTTPS://h:5986/wsman").is_ok());
     }
 
     fn usage_error(r: Result<impl std::fmt::Debug, Failure>) -> String {
