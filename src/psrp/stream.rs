@@ -200,16 +200,18 @@ impl PoolInner {
         self: &Arc<Self>,
         driver: F,
     ) -> impl std::future::Future<Output = ()> + use<F> {
-        let id = {
+        let (id, another_long_running) = {
             let mut g = self.stream.lock();
+            // Asked before the insert: the new pipeline (the youngest) never counts.
+            let long = g.long_running();
             let id = g.next_pipeline;
             g.next_pipeline += 1;
             g.pipelines.insert(id, tokio::time::Instant::now());
-            id
+            (id, long)
         };
         let tracked = Tracked(Arc::clone(&self.stream), id);
         // Another pipeline has run for a while: read the stream for it now.
-        if self.stream.lock().long_running() {
+        if another_long_running {
             self.wake_reader();
         }
         async move {

@@ -147,12 +147,7 @@ pub(crate) fn read(status: u16, body: &Bytes, want: Want<'_>) -> Option<Reply> {
     let mut roles = [Role::Other; ROLES];
     let mut bodies = 0;
     let mut answers = 0;
-    // The text of the field being read and whether this is the first of its kind.
-    let mut field: Option<Cow<'_, str>> = None;
-    let mut found: Option<String> = None;
-    let mut chunks: Vec<(StreamName, Bytes)> = Vec::new();
-    let mut done: Option<ExitStatus> = None;
-    let mut exit_code: Option<Cow<'_, str>> = None;
+    let mut r = Fields::default();
     let mut exit_codes = 0;
     loop {
         match s.next_step().ok()? {
@@ -189,7 +184,7 @@ pub(crate) fn read(status: u16, body: &Bytes, want: Want<'_>) -> Option<Reply> {
                     }
                     (4, Role::Answer) if shell => match (want, local) {
                         (Want::ShellId, "ShellId") | (Want::CommandId, "CommandId")
-                            if found.is_none() && field.is_none() =>
+                            if r.found.is_none() && r.field.is_none() =>
                         {
                             Role::Field
                         }
@@ -201,7 +196,7 @@ pub(crate) fn read(status: u16, body: &Bytes, want: Want<'_>) -> Option<Reply> {
                         }
                         (Want::Receive(_), "CommandState") => {
                             if s.attr("State").unwrap_or("").ends_with("/Done") {
-                                exit_code = None;
+                                r.exit_code = None;
                                 exit_codes = 0;
                                 Role::Done
                             } else {
@@ -226,16 +221,7 @@ pub(crate) fn read(status: u16, body: &Bytes, want: Want<'_>) -> Option<Reply> {
                     *slot = role;
                 }
                 if empty {
-                    end(
-                        role,
-                        depth,
-                        &mut field,
-                        &mut found,
-                        &mut exit_code,
-                        &mut done,
-                        &mut chunks,
-                        body,
-                    )?;
+                    r.end(role, depth, body)?;
                 }
             }
             Step::Text(t) => {
@@ -246,8 +232,8 @@ pub(crate) fn read(status: u16, body: &Bytes, want: Want<'_>) -> Option<Reply> {
                     .copied()
                     .unwrap_or(Role::Other);
                 if matches!(role, Role::Field | Role::Stream(_)) {
-                    match &mut field {
-                        None => field = Some(t),
+                    match &mut r.field {
+                        None => r.field = Some(t),
                         // Text in pieces (a comment or reference between): rare, left
                         // to the tree reader.
                         Some(_) => return None,
@@ -258,16 +244,7 @@ pub(crate) fn read(status: u16, body: &Bytes, want: Want<'_>) -> Option<Reply> {
                 // The element that ended was at depth + 1.
                 let depth = s.depth() + 1;
                 let role = roles.get(depth - 1).copied().unwrap_or(Role::Other);
-                end(
-                    role,
-                    depth,
-                    &mut field,
-                    &mut found,
-                    &mut exit_code,
-                    &mut done,
-                    &mut chunks,
-                    body,
-                )?;
+                r.end(role, depth, body)?;
             }
             Step::Eof => break,
         }
@@ -276,10 +253,13 @@ pub(crate) fn read(status: u16, body: &Bytes, want: Want<'_>) -> Option<Reply> {
         return None;
     }
     match want {
-        Want::ShellId => found.map(Reply::ShellId),
-        Want::CommandId => found.map(Reply::CommandId),
+        Want::ShellId => r.found.map(Reply::ShellId),
+        Want::CommandId => r.found.map(Reply::CommandId),
         Want::Receive(_) if answers == 0 => None,
-        Want::Receive(_) => Some(Reply::Received(Received { chunks, done })),
+        Want::Receive(_) => Some(Reply::Received(Received {
+            chunks: r.chunks,
+            done: r.done,
+        })),
         Want::Ack => Some(Reply::Ack),
     }
 }
@@ -294,47 +274,50 @@ fn answer_name(want: Want<'_>) -> Option<&'static str> {
     }
 }
 
-/// An element of `role` at `depth` ended: takes what it held.
-#[allow(
-    clippy::too_many_arguments,
-    reason = "the reader's state, in one place"
-)]
-fn end<'t>(
-    role: Role,
-    depth: usize,
-    field: &mut Option<Cow<'t, str>>,
-    found: &mut Option<String>,
-    exit_code: &mut Option<Cow<'t, str>>,
-    done: &mut Option<ExitStatus>,
-    chunks: &mut Vec<(StreamName, Bytes)>,
-    document: &Bytes,
-) -> Option<()> {
-    match role {
-        Role::Field if depth == 5 => {
-            // ExitCode of a Done state.
-            *exit_code = Some(field.take().unwrap_or(Cow::Borrowed("")));
-        }
-        Role::Field => {
-            *found = Some(field.take().unwrap_or_default().trim().to_string());
-        }
-        Role::Stream(name) => {
-            let text = field.take().unwrap_or_default();
-            let text = text.trim();
-            if !text.is_empty() {
-                chunks.push((name, slice_of(document, text.as_bytes())));
+/// What a response's reading has found so far.
+#[derive(Default)]
+struct Fields<'t> {
+    /// The text of the field or stream being read.
+    field: Option<Cow<'t, str>>,
+    /// ShellId or CommandId.
+    found: Option<String>,
+    chunks: Vec<(StreamName, Bytes)>,
+    done: Option<ExitStatus>,
+    /// ExitCode of a Done state, until the state ends.
+    exit_code: Option<Cow<'t, str>>,
+}
+
+impl<'t> Fields<'t> {
+    /// An element of `role` at `depth` ended: takes what it held.
+    fn end(&mut self, role: Role, depth: usize, document: &Bytes) -> Option<()> {
+        match role {
+            Role::Field if depth == 5 => {
+                // ExitCode of a Done state.
+                self.exit_code = Some(self.field.take().unwrap_or(Cow::Borrowed("")));
             }
+            Role::Field => {
+                self.found = Some(self.field.take().unwrap_or_default().trim().to_string());
+            }
+            Role::Stream(name) => {
+                let text = self.field.take().unwrap_or_default();
+                let text = text.trim();
+                if !text.is_empty() {
+                    self.chunks
+                        .push((name, slice_of(document, text.as_bytes())));
+                }
+            }
+            Role::Done => {
+                // An absent (or empty) ExitCode is not 0: the outcome is unknown.
+                self.done = Some(match self.exit_code.take().as_deref().map(str::trim) {
+                    None | Some("") => ExitStatus::ExitedWithoutCode,
+                    // A code that is no number: the tree reader's error.
+                    Some(code) => ExitStatus::Exited(code.parse().ok()?),
+                });
+            }
+            _ => {}
         }
-        Role::Done => {
-            // An absent (or empty) ExitCode is not 0: the outcome is unknown.
-            *done = Some(match exit_code.take().as_deref().map(str::trim) {
-                None | Some("") => ExitStatus::ExitedWithoutCode,
-                // A code that is no number: the tree reader's error.
-                Some(code) => ExitStatus::Exited(code.parse().ok()?),
-            });
-        }
-        _ => {}
+        Some(())
     }
-    Some(())
 }
 
 #[cfg(test)]
