@@ -689,3 +689,102 @@ async fn dropping_an_upload_cleans_up_the_host() {
     assert_eq!(sim.file(r"C:\Data\big.bin").unwrap(), data);
     within(10, pool.close()).await.unwrap();
 }
+
+/// The simulated host has one file system: a file the client copied is what `type`,
+/// `dir` (WinRS) and `Get-Content`, `Get-Item`, `Get-ChildItem`, `Test-Path` (PSRP)
+/// read, and a file put with `Simulator::register_file` can be fetched.
+#[tokio::test]
+async fn copied_files_are_read_by_commands_and_registered_files_fetched() {
+    let (sim, client) = setup().await;
+    let dir = scratch("one-store");
+    let src = dir.join("notes.txt");
+    std::fs::write(&src, b"first line\r\nsecond line\r\n").unwrap();
+    sim.create_dir(r"C:\Data").unwrap();
+    within(30, client.copy(&src, r"C:\Data\notes.txt"))
+        .await
+        .unwrap();
+
+    let typed = within(10, client.run("type", &[r"C:\Data\notes.txt"]))
+        .await
+        .unwrap();
+    assert_eq!(typed.code, Some(0), "{}", String::from_utf8_lossy(&typed.stderr));
+    assert_eq!(typed.stdout, b"first line\r\nsecond line\r\n");
+    let listed = within(10, client.run("cd /d C:\\Data && dir", &[]))
+        .await
+        .unwrap();
+    let listing = String::from_utf8_lossy(&listed.stdout);
+    assert!(listing.contains("notes.txt"), "{listing}");
+
+    let pool = within(10, client.runspace_pool().open()).await.unwrap();
+    let lines = within(
+        10,
+        pool.pipeline()
+            .command("Get-Content")
+            .param("Path", r"c:\data\NOTES.txt")
+            .invoke(),
+    )
+    .await
+    .unwrap();
+    let lines: Vec<&str> = lines.output.iter().filter_map(|v| v.as_str()).collect();
+    assert_eq!(lines, ["first line", "second line"]);
+    let item = within(
+        10,
+        pool.pipeline()
+            .command("Get-Item")
+            .param("Path", r"C:\Data\notes.txt")
+            .invoke(),
+    )
+    .await
+    .unwrap();
+    assert!(item.errors.is_empty(), "{:?}", item.errors);
+    assert_eq!(
+        item.output[0].property("Length").and_then(|v| v.as_i64()),
+        Some(25)
+    );
+    let children = within(
+        10,
+        pool.pipeline()
+            .command("Get-ChildItem")
+            .param("Path", r"C:\Data")
+            .invoke(),
+    )
+    .await
+    .unwrap();
+    let names: Vec<&str> = children
+        .output
+        .iter()
+        .filter_map(|o| o.property("Name").and_then(|v| v.as_str()))
+        .collect();
+    assert_eq!(names, ["notes.txt"]);
+    let tested = within(
+        10,
+        pool.pipeline()
+            .command("Test-Path")
+            .param("Path", r"C:\Data\notes.txt")
+            .statement()
+            .command("Test-Path")
+            .param("Path", r"C:\Data\missing.txt")
+            .invoke(),
+    )
+    .await
+    .unwrap();
+    let tested: Vec<Option<bool>> = tested.output.iter().map(|v| v.as_bool()).collect();
+    assert_eq!(tested, [Some(true), Some(false)]);
+    within(10, pool.close()).await.unwrap();
+
+    // The other way: a registered file is fetched and seen by `Simulator::file`.
+    sim.register_file(r"C:\Reports\daily.csv", "a,b\r\n1,2\r\n");
+    assert_eq!(
+        sim.file(r"c:\reports\DAILY.csv").as_deref(),
+        Some(&b"a,b\r\n1,2\r\n"[..])
+    );
+    let got = within(
+        10,
+        client.fetch(r"C:\Reports\daily.csv", dir.join("daily.csv")),
+    )
+    .await
+    .unwrap();
+    assert_eq!(got.bytes, 10);
+    assert_eq!(std::fs::read(dir.join("daily.csv")).unwrap(), b"a,b\r\n1,2\r\n");
+    client.shutdown().await;
+}

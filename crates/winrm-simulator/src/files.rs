@@ -590,6 +590,39 @@ impl Files {
             .collect()
     }
 
+    /// The whole contents of the file at `path` (any form `normalize` takes; a relative
+    /// path is taken from `C:\`), or `None` when there is no such file.
+    pub(crate) fn read_file(&self, path: &str) -> Option<Vec<u8>> {
+        let p = normalize(path, "C:\\").ok()?;
+        let (mut r, _) = self.open_read(&p).ok()?;
+        let mut out = Vec::new();
+        loop {
+            let chunk = self.read_chunk(&mut r, 1 << 20).ok()?;
+            if chunk.is_empty() {
+                return Some(out);
+            }
+            out.extend_from_slice(&chunk);
+        }
+    }
+
+    /// Whether a file or directory is at `path` (as [`Files::read_file`] takes it).
+    pub(crate) fn exists(&self, path: &str) -> bool {
+        normalize(path, "C:\\").is_ok_and(|p| self.is_dir(&p) || self.is_file(&p))
+    }
+
+    /// The files (not directories) directly in directory `dir`: names as created and
+    /// lengths, sorted case-insensitively.
+    pub(crate) fn files_in(&self, dir: &str) -> Vec<(String, usize)> {
+        let Ok(d) = normalize(dir, "C:\\") else {
+            return Vec::new();
+        };
+        self.list(&d)
+            .into_iter()
+            .filter(|(rel, is_dir, _)| !is_dir && !rel.contains('\\'))
+            .map(|(rel, _, len)| (rel, usize::try_from(len).unwrap_or(usize::MAX)))
+            .collect()
+    }
+
     fn take_corruption(&self) -> bool {
         self.corrupt
             .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
@@ -652,16 +685,7 @@ impl Simulator {
     /// session's directory (`C:\Users\<user>\Documents`); a transfer's
     /// `TransferSummary::destination` is the full path to ask for.
     pub fn file(&self, path: &str) -> Option<Vec<u8>> {
-        let p = normalize(path, "C:\\").ok()?;
-        let (mut r, _) = self.files().open_read(&p).ok()?;
-        let mut out = Vec::new();
-        loop {
-            let chunk = self.files().read_chunk(&mut r, 1 << 20).ok()?;
-            if chunk.is_empty() {
-                return Some(out);
-            }
-            out.extend_from_slice(&chunk);
-        }
+        self.files().read_file(path)
     }
 
     /// The length, SHA-256 and attributes of the simulated file at `path`, without
@@ -717,9 +741,9 @@ impl Simulator {
     }
 
     /// Puts a file on the simulated host (its directories are created), replacing one
-    /// that is there. File copy (`Client::copy` / `Client::fetch`) and
-    /// [`Simulator::file`] see it; `type`, `Get-Item` and `powershell -File` read the
-    /// separate store of [`Simulator::register_file`].
+    /// that is there. The host has one file system: file copy (`Client::copy` /
+    /// `Client::fetch`), [`Simulator::file`], `type`, `dir`, `Get-Item` and
+    /// `powershell -File` all see it, as they see [`Simulator::register_file`]'s files.
     ///
     /// # Errors
     /// A directory at `path`, an unusable path, or an I/O error of the backing directory.

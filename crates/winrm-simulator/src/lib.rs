@@ -13,12 +13,11 @@
 //!
 //! Start a [`Simulator`], give it what your code expects to find on the host
 //! ([`Simulator::register_class`] for WMI classes and instances,
-//! [`Simulator::register_command`] for programs, [`Simulator::put_file`] for files
-//! that file copy (`Client::copy` / `Client::fetch`) reaches and [`Simulator::file`]
-//! reads back, [`Simulator::register_file`] for files that `type`, `Get-Item` and
-//! `powershell -File` read: for now these are two separate stores, so a file put with
-//! one is not seen through the other; the host's standard files, such as
-//! `C:\Windows\System32\drivers\etc\hosts`, are in both), make it misbehave where you want to see your error handling
+//! [`Simulator::register_command`] for programs, [`Simulator::put_file`] (or
+//! [`Simulator::register_file`]) for files: the host has one file system, which file
+//! copy (`Client::copy` / `Client::fetch`), `type`, `dir`, `powershell -File`,
+//! `Get-Content`, `Get-Item`, `Get-ChildItem` and `Test-Path` all reach and
+//! [`Simulator::file`] reads back), make it misbehave where you want to see your error handling
 //! ([`Simulator::inject`]), point your code's `tokio_winrm::Client` at
 //! [`Simulator::endpoint`], then assert on what your code returned, on what it sent
 //! ([`Simulator::requests`]) and on what it left behind ([`Simulator::counters`]).
@@ -483,7 +482,7 @@ pub(crate) struct State {
     /// The CredSSP acceptor's identity, counters and delegations.
     pub credssp: credssp::Control,
     /// The host's file system (`Simulator::file`, the file-copy scripts).
-    pub files: files::Files,
+    pub files: Arc<files::Files>,
 }
 
 /// A running simulator. Dropping it stops the server.
@@ -533,8 +532,9 @@ impl Simulator {
         let credssp = credssp::Control::new(config.credssp)?;
         let listener = tokio::net::TcpListener::bind(config.addr).await?;
         let addr = listener.local_addr()?;
+        let files = Arc::new(files::Files::new());
         let state = Arc::new(State {
-            winrs: winrs::WinRs::default(),
+            winrs: winrs::WinRs::new(Arc::clone(&files)),
             enumerations: enumeration::Enumerations::default(),
             wmi: wmi::Wmi::new(&config),
             winrm_config: config::WinRmConfig::new(&config),
@@ -549,7 +549,7 @@ impl Simulator {
             kerberos: kerberos::Control::default(),
             tls,
             credssp,
-            files: files::Files::new(),
+            files,
             config,
         });
         tokio::spawn(server::serve(listener, Arc::clone(&state)));

@@ -94,18 +94,13 @@ const STATE_DONE: &str =
 const STATE_RUNNING: &str =
     "http://schemas.microsoft.com/wbem/wsman/1/windows/shell/CommandState/Running";
 
-/// The built-in files (lower case), for directory listings.
-const BUILTIN_FILES: &[&str] = &[
-    "c:\\windows\\win.ini",
-    "c:\\windows\\system32\\drivers\\etc\\hosts",
-    "c:\\sim\\hello.txt",
-];
-
 /// Commands and files users added to a simulator.
 #[derive(Default)]
 pub(crate) struct Registry {
     commands: RwLock<HashMap<String, CommandFn>>,
-    files: RwLock<HashMap<String, Vec<u8>>>,
+    /// The host's file system: the one store that file copy, `type`, `Get-Item` and
+    /// [`Simulator::register_file`] / [`Simulator::put_file`] all reach.
+    files: Arc<crate::files::Files>,
     /// PSRP cmdlets users registered, by lower-case name: the name as registered, and
     /// the cmdlet.
     cmdlets: RwLock<HashMap<String, (String, CmdletFn)>>,
@@ -173,41 +168,16 @@ impl Registry {
         map.get(&lower).or_else(|| map.get(base)).cloned()
     }
 
-    /// The files (registered and built in) directly in directory `dir` (absolute,
-    /// case-insensitive): their names and sizes, sorted.
+    /// The files directly in directory `dir` (absolute, case-insensitive): their names
+    /// (case kept) and sizes, sorted case-insensitively.
     pub(crate) fn list(&self, dir: &str) -> Vec<(String, usize)> {
-        let prefix = format!("{}\\", dir.trim_end_matches('\\').to_ascii_lowercase());
-        let mut out: Vec<(String, usize)> = self
-            .files
-            .read()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .iter()
-            .map(|(k, v)| (k.clone(), v.len()))
-            .chain(BUILTIN_FILES.iter().map(|k| {
-                let len = self.file(k).map_or(0, |f| f.len());
-                (k.to_string(), len)
-            }))
-            .filter_map(|(k, len)| {
-                let rest = k.strip_prefix(&prefix)?;
-                (!rest.contains('\\')).then(|| (rest.to_string(), len))
-            })
-            .collect();
-        out.sort();
-        out.dedup_by(|a, b| a.0 == b.0);
-        out
+        self.files.files_in(dir)
     }
 
-    /// A file by absolute Windows path (case-insensitive), registered or built in.
+    /// A file by absolute Windows path (case-insensitive): the host's file system, where
+    /// file copy, [`Simulator::put_file`] and [`Simulator::register_file`] put files.
     pub(crate) fn file(&self, path: &str) -> Option<Vec<u8>> {
-        let key = path.to_ascii_lowercase();
-        let map = self
-            .files
-            .read()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if let Some(f) = map.get(&key) {
-            return Some(f.clone());
-        }
-        builtin_file(&key).map(<[u8]>::to_vec)
+        self.files.read_file(path)
     }
 }
 
@@ -223,10 +193,23 @@ pub(crate) fn builtin_file(key: &str) -> Option<&'static [u8]> {
 }
 
 /// The WinRS state of a simulator.
-#[derive(Default)]
 pub(crate) struct WinRs {
     shells: Mutex<HashMap<String, Arc<Shell>>>,
     registry: Arc<Registry>,
+}
+
+impl WinRs {
+    /// The WinRS state of a host whose file system is `files` (the simulator's one
+    /// store).
+    pub(crate) fn new(files: Arc<crate::files::Files>) -> WinRs {
+        WinRs {
+            shells: Mutex::default(),
+            registry: Arc::new(Registry {
+                files,
+                ..Registry::default()
+            }),
+        }
+    }
 }
 
 struct Shell {
@@ -473,22 +456,21 @@ impl Simulator {
             .push(name.to_string());
     }
 
-    /// Adds a file that `type`, `Get-Item` and `powershell -File` can read (absolute
-    /// Windows path, case-insensitive). File copy does not see it, nor does
-    /// [`Simulator::file`]: those use the host's file system of
-    /// [`Simulator::put_file`], a separate store for now.
+    /// Adds a file to the simulated host (absolute Windows path, case-insensitive; its
+    /// directories are created), replacing one that is there. It is the same file
+    /// system as [`Simulator::put_file`]'s: `type`, `dir`, `Get-Item`,
+    /// `powershell -File`, file copy (`Client::fetch`) and [`Simulator::file`] all see
+    /// it. Unlike `put_file` it does not return an error; a path that cannot hold a
+    /// file (a UNC path, a directory, a file where a directory is needed) is a mistake
+    /// in the test and panics.
+    ///
+    /// # Panics
+    /// When [`Simulator::put_file`] would fail for `path`.
     pub fn register_file(&self, path: &str, contents: impl Into<Vec<u8>>) {
-        let mut map = self
-            .state
-            .winrs
-            .registry
-            .files
-            .write()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        map.insert(
-            path.replace('/', "\\").to_ascii_lowercase(),
-            contents.into(),
-        );
+        let contents = contents.into();
+        if let Err(e) = self.put_file(path, &contents) {
+            panic!("register_file({path:?}): {e}");
+        }
     }
 }
 

@@ -611,8 +611,9 @@ pub(crate) fn default_targets() -> (Target, Target) {
     )
 }
 
-/// `dir` of the current directory: the files the simulator knows there (registered with
-/// `Simulator::register_file`, or built in), in the shape of cmd's listing.
+/// `dir` of the current directory: the files of the host's file system there (built in,
+/// put with `Simulator::put_file` / `register_file`, or copied by a client), in the
+/// shape of cmd's listing.
 async fn dir(sh: &mut Sh) -> i32 {
     let files = sh.registry.list(&sh.cwd);
     let mut text = format!(

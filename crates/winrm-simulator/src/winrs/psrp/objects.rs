@@ -43,6 +43,16 @@ pub(crate) const BUILTINS: &[(&str, &str, &[(&str, &str)])] = &[
             ("Force", SWITCH),
         ],
     ),
+    (
+        "Get-ChildItem",
+        "Microsoft.PowerShell.Management",
+        &[("Path", STRINGS), ("LiteralPath", STRINGS)],
+    ),
+    (
+        "Get-Content",
+        "Microsoft.PowerShell.Management",
+        &[("Path", STRINGS), ("LiteralPath", STRINGS), ("Raw", SWITCH)],
+    ),
     ("Get-Date", "Microsoft.PowerShell.Utility", &[]),
     (
         "Get-Item",
@@ -85,6 +95,11 @@ pub(crate) const BUILTINS: &[(&str, &str, &[(&str, &str)])] = &[
         "Start-Sleep",
         "Microsoft.PowerShell.Utility",
         &[("Seconds", INT), ("Milliseconds", INT)],
+    ),
+    (
+        "Test-Path",
+        "Microsoft.PowerShell.Management",
+        &[("Path", STRINGS), ("LiteralPath", STRINGS)],
     ),
     (
         "Write-Debug",
@@ -251,7 +266,14 @@ pub(crate) fn builtin(name: &str, state: &Arc<State>, user: &str) -> Option<Cmdl
         }),
         "get-service" => wrap(move |ctx| Box::pin(get_service(ctx, Arc::clone(&state)))),
         "get-process" => wrap(move |ctx| Box::pin(get_process(ctx, Arc::clone(&state)))),
-        "get-item" => wrap(move |ctx| Box::pin(get_item(ctx, Arc::clone(&state)))),
+        "get-item" | "gi" => wrap(move |ctx| Box::pin(get_item(ctx, Arc::clone(&state)))),
+        "get-content" | "gc" | "cat" | "type" => {
+            wrap(move |ctx| Box::pin(get_content(ctx, Arc::clone(&state))))
+        }
+        "test-path" => wrap(move |ctx| Box::pin(test_path(ctx, Arc::clone(&state)))),
+        "get-childitem" | "gci" | "dir" | "ls" => {
+            wrap(move |ctx| Box::pin(get_child_item(ctx, Arc::clone(&state))))
+        }
         "read-host" => wrap(|ctx| Box::pin(read_host(ctx))),
         "whoami" | "get-username" => wrap(move |ctx| {
             let user = user.clone();
@@ -969,66 +991,154 @@ async fn get_process(ctx: CmdletContext, state: Arc<State>) -> Result<(), ErrorR
     Ok(())
 }
 
+/// A path argument of a file cmdlet made absolute: relative to the session's directory
+/// (`C:\\Users\\<user>\\Documents`), `/` as `\\`, `.` and `..` resolved. A UNC path stays
+/// as written (the host's file system has none, so it is not found).
+fn ps_path(ctx: &CmdletContext, path: &str) -> String {
+    let cwd = format!("C:\\Users\\{}\\Documents", ctx.user());
+    crate::files::normalize(path, &cwd).unwrap_or_else(|unc| unc)
+}
+
+/// The paths a file cmdlet was given (`-Path`, `-LiteralPath` or the first positional
+/// argument), made absolute.
+fn paths(ctx: &CmdletContext) -> Vec<String> {
+    names(ctx, "Path")
+        .or_else(|| names(ctx, "LiteralPath"))
+        .unwrap_or_default()
+        .iter()
+        .map(|p| ps_path(ctx, p))
+        .collect()
+}
+
+/// PowerShell's error for a path that does not exist, from the cmdlet `command`
+/// (`GetItemCommand`, ...).
+fn path_not_found(full: &str, command: &str) -> ErrorRecord {
+    let mut e = ErrorRecord::new(
+        format!("Cannot find path '{full}' because it does not exist."),
+        format!("PathNotFound,Microsoft.PowerShell.Commands.{command}"),
+        ErrorCategory::ObjectNotFound,
+    );
+    e.exception_type = Some("System.Management.Automation.ItemNotFoundException".into());
+    e.target_object = Some(full.into());
+    e
+}
+
+/// A `System.IO.FileInfo` as `Get-Item` and `Get-ChildItem` write it.
+fn file_object(full: &str, len: usize) -> PsObject {
+    let (dir, name) = full.rsplit_once('\\').unwrap_or(("", full));
+    let ext = name.rfind('.').map(|i| &name[i..]).unwrap_or("");
+    let when = PsValue::DateTime(datetime_text(
+        UNIX_EPOCH + Duration::from_secs(1_700_000_000),
+    ));
+    PsObject::new()
+        .with_type_names([
+            "System.IO.FileInfo",
+            "System.IO.FileSystemInfo",
+            "System.MarshalByRefObject",
+            "System.Object",
+        ])
+        .with_to_string(full.to_string())
+        .with_property(
+            "PSPath",
+            format!("Microsoft.PowerShell.Core\\FileSystem::{full}"),
+        )
+        .with_property(
+            "PSParentPath",
+            format!("Microsoft.PowerShell.Core\\FileSystem::{dir}"),
+        )
+        .with_property("PSChildName", name)
+        .with_property("PSIsContainer", false)
+        .with_property("Mode", "-a----")
+        .with_property("BaseName", name.strip_suffix(ext).unwrap_or(name))
+        .with_adapted("Name", name)
+        .with_adapted("Length", len as i64)
+        .with_adapted("DirectoryName", dir)
+        .with_adapted("IsReadOnly", false)
+        .with_adapted("Exists", true)
+        .with_adapted("FullName", full.to_string())
+        .with_adapted("Extension", ext)
+        .with_adapted("CreationTime", when.clone())
+        .with_adapted("LastWriteTime", when)
+        .with_adapted(
+            "Attributes",
+            PsObject::enumeration("System.IO.FileAttributes", "Archive", 32),
+        )
+}
+
+/// `Get-Item -Path p`: the file's `FileInfo` from the host's file system (the one store
+/// of file copy and `Simulator::put_file` / `register_file`).
 async fn get_item(ctx: CmdletContext, state: Arc<State>) -> Result<(), ErrorRecord> {
-    let paths = names(&ctx, "Path")
-        .or_else(|| names(&ctx, "LiteralPath"))
-        .unwrap_or_default();
-    let registry = &state.winrs.registry;
-    for path in paths {
-        let full = path.replace('/', "\\");
-        match registry.file(&full) {
-            Some(bytes) => {
-                let (dir, name) = full.rsplit_once('\\').unwrap_or(("", &full));
-                let ext = name.rfind('.').map(|i| &name[i..]).unwrap_or("");
-                let when = PsValue::DateTime(datetime_text(
-                    UNIX_EPOCH + Duration::from_secs(1_700_000_000),
-                ));
-                let o = PsObject::new()
-                    .with_type_names([
-                        "System.IO.FileInfo",
-                        "System.IO.FileSystemInfo",
-                        "System.MarshalByRefObject",
-                        "System.Object",
-                    ])
-                    .with_to_string(full.clone())
-                    .with_property(
-                        "PSPath",
-                        format!("Microsoft.PowerShell.Core\\FileSystem::{full}"),
-                    )
-                    .with_property(
-                        "PSParentPath",
-                        format!("Microsoft.PowerShell.Core\\FileSystem::{dir}"),
-                    )
-                    .with_property("PSChildName", name)
-                    .with_property("PSIsContainer", false)
-                    .with_property("Mode", "-a----")
-                    .with_property("BaseName", name.strip_suffix(ext).unwrap_or(name))
-                    .with_adapted("Name", name)
-                    .with_adapted("Length", bytes.len() as i64)
-                    .with_adapted("DirectoryName", dir)
-                    .with_adapted("IsReadOnly", false)
-                    .with_adapted("Exists", true)
-                    .with_adapted("FullName", full.clone())
-                    .with_adapted("Extension", ext)
-                    .with_adapted("CreationTime", when.clone())
-                    .with_adapted("LastWriteTime", when)
-                    .with_adapted(
-                        "Attributes",
-                        PsObject::enumeration("System.IO.FileAttributes", "Archive", 32),
-                    );
-                ctx.write_output(o).await;
-            }
+    for full in paths(&ctx) {
+        match state.files.read_file(&full) {
+            Some(bytes) => ctx.write_output(file_object(&full, bytes.len())).await,
             None => {
-                let mut e = ErrorRecord::new(
-                    format!("Cannot find path '{full}' because it does not exist."),
-                    "PathNotFound,Microsoft.PowerShell.Commands.GetItemCommand",
-                    ErrorCategory::ObjectNotFound,
-                );
-                e.exception_type =
-                    Some("System.Management.Automation.ItemNotFoundException".into());
-                e.target_object = Some(full.as_str().into());
-                ctx.write_error(e).await;
+                ctx.write_error(path_not_found(&full, "GetItemCommand"))
+                    .await;
             }
+        }
+    }
+    Ok(())
+}
+
+/// `Get-Content -Path p [-Raw]`: the file's lines (text decoded as UTF-8, a byte order
+/// mark dropped), or with `-Raw` its whole text as one string.
+async fn get_content(ctx: CmdletContext, state: Arc<State>) -> Result<(), ErrorRecord> {
+    let raw = ctx.switch("Raw");
+    for full in paths(&ctx) {
+        let Some(bytes) = state.files.read_file(&full) else {
+            ctx.write_error(path_not_found(&full, "GetContentCommand"))
+                .await;
+            continue;
+        };
+        let text = String::from_utf8_lossy(&bytes);
+        let text = text.strip_prefix('\u{feff}').unwrap_or(&text);
+        if raw {
+            ctx.write_output(text.to_string()).await;
+            continue;
+        }
+        let body = text
+            .strip_suffix("\r\n")
+            .or_else(|| text.strip_suffix('\n'))
+            .unwrap_or(text);
+        if body.is_empty() {
+            continue;
+        }
+        for line in body.split('\n') {
+            let line = line.strip_suffix('\r').unwrap_or(line);
+            ctx.write_output(line.to_string()).await;
+        }
+    }
+    Ok(())
+}
+
+/// `Test-Path -Path p`: whether a file or directory is there, one bool per path.
+async fn test_path(ctx: CmdletContext, state: Arc<State>) -> Result<(), ErrorRecord> {
+    for full in paths(&ctx) {
+        ctx.write_output(state.files.exists(&full)).await;
+    }
+    Ok(())
+}
+
+/// `Get-ChildItem -Path dir`: the files directly in `dir` (the session's directory when
+/// no path is given), as `FileInfo` objects; sub-directories are not listed.
+async fn get_child_item(ctx: CmdletContext, state: Arc<State>) -> Result<(), ErrorRecord> {
+    let mut dirs = paths(&ctx);
+    if dirs.is_empty() {
+        dirs.push(ps_path(&ctx, "."));
+    }
+    for dir in dirs {
+        if !state.files.exists(&dir) {
+            ctx.write_error(path_not_found(&dir, "GetChildItemCommand"))
+                .await;
+            continue;
+        }
+        if let Some(bytes) = state.files.read_file(&dir) {
+            ctx.write_output(file_object(&dir, bytes.len())).await;
+            continue;
+        }
+        for (name, len) in state.files.files_in(&dir) {
+            let full = format!("{}\\{name}", dir.trim_end_matches('\\'));
+            ctx.write_output(file_object(&full, len)).await;
         }
     }
     Ok(())
