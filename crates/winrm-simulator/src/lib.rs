@@ -174,7 +174,9 @@ pub use request::SimRequest;
 pub use requests::{LoggedRequest, REQUEST_LOG_CAPACITY};
 pub use response::SimFault;
 pub use tls::{MUTUAL_AUTHORIZATION, SimTls, fingerprint};
-pub use winrs::{CmdletContext, CmdletFn, CommandContext, CommandFn, synthetic_process};
+pub use winrs::{
+    CmdletContext, CmdletFn, CommandContext, CommandFn, SecureStringError, synthetic_process,
+};
 /// The PSRP message layer (`PsValue`, `PsObject`, `ErrorRecord`, ...), for cmdlets
 /// registered with [`Simulator::register_cmdlet`].
 pub use wsman_protocol::psrp;

@@ -70,7 +70,7 @@ use process::{Desired, Io, PendingGuard, Proc, StdinReader, lock};
 
 pub use process::{CommandContext, CommandFn};
 pub(crate) use psrp::engine::text_of;
-pub use psrp::engine::{CmdletContext, CmdletFn};
+pub use psrp::engine::{CmdletContext, CmdletFn, SecureStringError};
 pub use psrp::objects::synthetic_process;
 
 /// The environment of a PowerShell session of `user` (with its profile loaded, as

@@ -466,6 +466,11 @@ impl Pool {
         self.outbox.push_now(server_message(t, self.id, None, v));
     }
 
+    /// The pool's session key if the client exchanged one (no request made).
+    pub(crate) fn current_session_key(&self) -> Option<wsman_protocol::psrp::SessionKey> {
+        lock(&self.session_key).clone()
+    }
+
     /// The pool's session key; without one, PUBLIC_KEY_REQUEST on the pool's stream
     /// ([MS-PSRP] §3.1.5.4.5, as a server that must send a SecureString does), then
     /// waits (at most `wait`) for the client's PUBLIC_KEY.

@@ -29,7 +29,9 @@ use crate::soap::psrp::messages::{
     Argument, Command, ErrorCategory, ErrorRecord, HostCall, HostMethod, InformationalRecord,
     PipelineResultTypes, PowerShell, ProgressRecord, ProtocolVersion,
 };
+use crate::soap::psrp::clixml::EncryptedString;
 use crate::soap::psrp::{Collection, MessageType, PsObject, PsValue};
+use secrecy::SecretString;
 
 /// A cmdlet registered with [`Simulator::register_cmdlet`](crate::Simulator::register_cmdlet):
 /// called once per invocation with its [`CmdletContext`]; `Err` is a terminating error.
@@ -376,6 +378,126 @@ impl CmdletContext {
             },
             Err(_) => Err(non_interactive(&self.name)),
         }
+    }
+}
+
+/// Why [`CmdletContext::secure_parameter`] (or [`CmdletContext::decrypt`]) gave no plain
+/// text. Converts into the [`ErrorRecord`] a cmdlet returns, so `?` works in a cmdlet.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum SecureStringError {
+    /// The command has no named parameter of that name.
+    Missing {
+        /// The parameter's name.
+        parameter: String,
+    },
+    /// The parameter is not a SecureString (a plain string, a number, ...).
+    NotSecureString {
+        /// The parameter's name.
+        parameter: String,
+    },
+    /// The client and the pool exchanged no session key ([MS-PSRP] §3.1.5.4.3), so no
+    /// SecureString can be decrypted. A client that sends a SecureString makes the
+    /// exchange first.
+    NoSessionKey,
+    /// The ciphertext does not decrypt under the pool's session key (damaged, or made
+    /// with another pool's key).
+    Undecryptable,
+}
+
+impl std::fmt::Display for SecureStringError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SecureStringError::Missing { parameter } => {
+                write!(f, "the command has no parameter -{parameter}")
+            }
+            SecureStringError::NotSecureString { parameter } => {
+                write!(f, "the parameter -{parameter} is not a SecureString")
+            }
+            SecureStringError::NoSessionKey => f.write_str(
+                "no session key was exchanged with the client, so no SecureString can be decrypted",
+            ),
+            SecureStringError::Undecryptable => {
+                f.write_str("the SecureString does not decrypt under the pool's session key")
+            }
+        }
+    }
+}
+
+impl std::error::Error for SecureStringError {}
+
+impl From<SecureStringError> for ErrorRecord {
+    fn from(e: SecureStringError) -> ErrorRecord {
+        let (id, category) = match &e {
+            SecureStringError::Missing { .. } => (
+                "ParameterArgumentValidationErrorNullNotAllowed",
+                ErrorCategory::InvalidData,
+            ),
+            SecureStringError::NotSecureString { .. } => (
+                "ParameterArgumentTransformationError",
+                ErrorCategory::InvalidData,
+            ),
+            SecureStringError::NoSessionKey | SecureStringError::Undecryptable => (
+                "PSRemotingDataStructureException",
+                ErrorCategory::InvalidOperation,
+            ),
+        };
+        ErrorRecord::new(e.to_string(), id, category)
+    }
+}
+
+impl CmdletContext {
+    /// The plain text of the SecureString parameter `name` (case-insensitive), decrypted
+    /// with the pool's session key, as a cmdlet on Windows reads a `[SecureString]`
+    /// parameter (for a SecureString inside an object, such as a `PSCredential`'s
+    /// `Password`, see [`CmdletContext::decrypt`]). The text is a
+    /// [`secrecy::SecretString`]: it is not shown by `Debug` and is zeroed when dropped.
+    ///
+    /// ```
+    /// # use winrm_simulator::{CmdletContext, Simulator};
+    /// # async fn f(sim: Simulator) {
+    /// use secrecy::ExposeSecret as _;
+    /// sim.register_cmdlet("Set-Secret", |ctx: CmdletContext| async move {
+    ///     let secret = ctx.secure_parameter("Value")?;
+    ///     ctx.write_output(secret.expose_secret().len() as i32).await;
+    ///     Ok(())
+    /// });
+    /// # }
+    /// ```
+    ///
+    /// # Errors
+    /// [`SecureStringError::Missing`] without such a parameter,
+    /// [`SecureStringError::NotSecureString`] when it is another type,
+    /// [`SecureStringError::NoSessionKey`] when the client exchanged no session key,
+    /// [`SecureStringError::Undecryptable`] when the ciphertext does not decrypt.
+    pub fn secure_parameter(&self, name: &str) -> Result<SecretString, SecureStringError> {
+        match self.parameter(name) {
+            None => Err(SecureStringError::Missing {
+                parameter: name.to_string(),
+            }),
+            Some(PsValue::SecureString(s)) => self.decrypt(s),
+            Some(_) => Err(SecureStringError::NotSecureString {
+                parameter: name.to_string(),
+            }),
+        }
+    }
+
+    /// The plain text of a SecureString the client sent (a parameter's value, a
+    /// property of an input object such as a `PSCredential`'s `Password`), decrypted
+    /// with the pool's session key.
+    ///
+    /// # Errors
+    /// [`SecureStringError::NoSessionKey`] when the client exchanged no session key,
+    /// [`SecureStringError::Undecryptable`] when the ciphertext does not decrypt.
+    pub fn decrypt(&self, secure: &EncryptedString) -> Result<SecretString, SecureStringError> {
+        let key = self
+            .run
+            .run
+            .pool
+            .current_session_key()
+            .ok_or(SecureStringError::NoSessionKey)?;
+        key.decrypt(secure)
+            .map_err(|_| SecureStringError::Undecryptable)
     }
 }
 
