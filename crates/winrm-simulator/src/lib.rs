@@ -98,12 +98,15 @@
 //! (or another session configuration: [`Simulator::register_ps_configuration`]) is a
 //! runspace pool, as on Windows: pypsrp's `RunspacePool` and `PowerShell` run against
 //! it unmodified. Its pipelines run built-in cmdlets (`Get-Service`, `Get-Process`,
-//! `Get-Item`, `Write-Output`/`Error`/`Warning`/`Verbose`/`Debug`/`Information`/
-//! `Host`/`Progress`, `Start-Sleep`, `Get-Date`, `ConvertTo-Json`, `Select-Object`,
-//! `Read-Host`, `Out-Null`) given as commands with parameters or as scripts of
-//! pipelines with literal arguments, and the cmdlets you register with
-//! [`Simulator::register_cmdlet`]: closures that get a [`CmdletContext`] with the
-//! parameters and input objects and write objects and records. That is the way to
+//! `Get-Item`, `Get-ChildItem`, `Get-Content`, `Test-Path`, `Write-Output`/`Error`/
+//! `Warning`/`Verbose`/`Debug`/`Information`/`Host`/`Progress`, `Start-Sleep`,
+//! `Get-Date`, `ConvertTo-Json`, `Select-Object`, `Read-Host`, `Out-Null`) given as
+//! commands with parameters or as scripts of pipelines with literal arguments, and the
+//! cmdlets you register with [`Simulator::register_cmdlet`]: closures that get a
+//! [`CmdletContext`] with the parameters and input objects and write objects and
+//! records; a SecureString parameter the client sent is read in plain text with
+//! [`CmdletContext::secure_parameter`] (a [`SecureStringError`] when no session key
+//! was exchanged). That is the way to
 //! test PowerShell automation without Windows: register what your scripts call on the
 //! host, run your code against [`Simulator::endpoint`], and assert on what it got and
 //! on [`Simulator::counters`] (`open_shells`, `running_commands`, `pipeline_stops`).
