@@ -57,6 +57,12 @@ for `run` and `ps` the remote exit code (1 when it does not fit 0-255), 124 when
 (its outcome is unknown), 130 after Ctrl-C, 141 when stdout was closed.
 `run --hosts`: 0 when every host exited 0, 1 when any did not, 130 after Ctrl-C.";
 
+/// `--concurrency`'s default for `run --hosts` and `cp --hosts`: hosts in flight at once.
+const HOSTS_AT_ONCE: u32 = 32;
+
+/// `--concurrency`'s largest value (`run --hosts`, `cp --hosts`).
+const MAX_HOSTS_AT_ONCE: i64 = 4096;
+
 /// Options every subcommand takes.
 #[derive(Debug, Clone, Args)]
 #[command(next_help_heading = "Connection and output options (every subcommand)")]
@@ -262,8 +268,8 @@ enum Cmd {
         #[arg(long, value_name = "FILE|H1,H2", conflicts_with = "detach")]
         hosts: Option<String>,
         /// With --hosts: how many hosts run at once.
-        #[arg(long, value_name = "N", default_value_t = 32, requires = "hosts",
-              value_parser = clap::value_parser!(u32).range(1..=4096))]
+        #[arg(long, value_name = "N", default_value_t = HOSTS_AT_ONCE, requires = "hosts",
+              value_parser = clap::value_parser!(u32).range(1..=MAX_HOSTS_AT_ONCE))]
         concurrency: u32,
         /// The remote command line: its words, joined with spaces, are run by cmd.exe
         /// as typed (with --argv: the program and its arguments).
@@ -389,8 +395,9 @@ enum Cmd {
         /// comma-separated list.
         #[arg(long, value_name = "FILE|LIST")]
         hosts: Option<String>,
-        /// With --hosts: this many hosts at a time.
-        #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u32).range(1..))]
+        /// With --hosts: how many hosts copy at once (as `run --hosts`).
+        #[arg(long, value_name = "N", default_value_t = HOSTS_AT_ONCE, requires = "hosts",
+              value_parser = clap::value_parser!(u32).range(1..=MAX_HOSTS_AT_ONCE))]
         concurrency: u32,
         /// The local file or directory.
         local: PathBuf,
@@ -1385,5 +1392,34 @@ mod tests {
             Ok(()) => panic!("--spn with --auth ntlm was accepted"),
         }
         assert!(check_kerberos(&global(&["--auth", "ntlm"]), true).is_ok());
+    }
+
+    /// `run --hosts` and `cp --hosts` take the same `--concurrency`: one default, one
+    /// range, and only with --hosts.
+    #[test]
+    fn run_and_cp_fan_out_the_same_number_of_hosts_at_once() {
+        let at_once = |args: &[&str]| match Cli::try_parse_from(args).map(|c| c.command) {
+            Ok(Cmd::Run { concurrency, .. } | Cmd::Cp { concurrency, .. }) => Ok(concurrency),
+            Ok(other) => panic!("{other:?}"),
+            Err(e) => Err(e.kind()),
+        };
+        let run = at_once(&["winrm", "run", "--hosts", "a,b", "--", "ver"]);
+        let cp = at_once(&["winrm", "cp", "--hosts", "a,b", "f", "C:\\f"]);
+        assert_eq!(run, Ok(32));
+        assert_eq!(cp, run);
+        for sub in [&["run", "--"][..], &["cp"][..]] {
+            let mut args = vec!["winrm", sub[0], "--hosts", "a", "--concurrency", "4097"];
+            args.extend_from_slice(&sub[1..]);
+            args.extend_from_slice(&["x", "y"]);
+            assert_eq!(
+                at_once(&args),
+                Err(clap::error::ErrorKind::ValueValidation),
+                "{args:?}"
+            );
+        }
+        assert_eq!(
+            at_once(&["winrm", "cp", "--concurrency", "8", "f", "C:\\f"]),
+            Err(clap::error::ErrorKind::MissingRequiredArgument)
+        );
     }
 }
