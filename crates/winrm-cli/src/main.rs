@@ -63,9 +63,9 @@ const HOSTS_AT_ONCE: u32 = 32;
 /// `--concurrency`'s largest value (`run --hosts`, `cp --hosts`).
 const MAX_HOSTS_AT_ONCE: i64 = 4096;
 
-/// Options every subcommand takes.
+/// Options every client subcommand takes (`sim` takes only [`SIM_OPTIONS`] of them).
 #[derive(Debug, Clone, Args)]
-#[command(next_help_heading = "Connection and output options (every subcommand)")]
+#[command(next_help_heading = "Connection and output options (every subcommand but sim)")]
 struct Global {
     /// The endpoint, e.g. https://host:5986/wsman. Without it the embedded simulator is
     /// started in-process and used.
@@ -451,8 +451,81 @@ fn parse_kv(s: &str) -> Result<(String, String), String> {
     }
 }
 
+/// The options of [`Global`] that `winrm sim` uses: the account it accepts and its
+/// tracing. The others configure a client; `sim --help` does not list them and `sim`
+/// refuses them on its command line ([`sim_misplaced_option`]).
+const SIM_OPTIONS: &[(&str, &str)] = &[
+    ("user", "The user name the simulator accepts (default vagrant)"),
+    (
+        "password",
+        "The password the simulator accepts (default vagrant; it is never printed)",
+    ),
+    (
+        "password_stdin",
+        "Read the password the simulator accepts from the first line of stdin",
+    ),
+    (
+        "verbose",
+        "Tracing output on stderr: -v for info, -vv for debug (RUST_LOG, when set, wins)",
+    ),
+];
+
+/// The tool's command line: [`Cli`], with the client options hidden from `winrm sim
+/// --help`. They are global, so clap would copy them into every subcommand; sim gets its
+/// own copies first (clap then copies nothing over them): hidden, except the few it
+/// uses, which get sim's wording.
+fn cli_command() -> clap::Command {
+    use clap::CommandFactory;
+    let cmd = Cli::command();
+    let globals: Vec<clap::Arg> = cmd
+        .get_arguments()
+        .filter(|a| a.is_global_set())
+        .cloned()
+        .collect();
+    cmd.mut_subcommand("sim", |sim| {
+        globals.into_iter().fold(sim, |sim, a| {
+            let a = a.global(false);
+            let a = match sim_option_help(a.get_id().as_str()) {
+                Some(help) => a.help(help).help_heading("Account and tracing"),
+                None => a.hide(true),
+            };
+            sim.arg(a)
+        })
+    })
+}
+
+fn sim_option_help(id: &str) -> Option<&'static str> {
+    SIM_OPTIONS.iter().find(|(i, _)| *i == id).map(|(_, h)| *h)
+}
+
+/// A client option given on `winrm sim`'s command line (before or after `sim`): the
+/// usage error to print. From the environment (`WINRM_ENDPOINT`, ...) they are ignored.
+fn sim_misplaced_option(matches: &clap::ArgMatches) -> Option<String> {
+    let (_, sim) = matches.subcommand().filter(|(name, _)| *name == "sim")?;
+    let cmd = cli_command();
+    cmd.get_arguments()
+        .filter(|a| a.is_global_set() && sim_option_help(a.get_id().as_str()).is_none())
+        .find(|a| {
+            sim.value_source(a.get_id().as_str()) == Some(clap::parser::ValueSource::CommandLine)
+        })
+        .map(|a| {
+            let name = a.get_long().unwrap_or(a.get_id().as_str());
+            format!(
+                "--{name} configures a client; `winrm sim` serves an endpoint and does not take \
+                 it (its options: winrm sim --help)"
+            )
+        })
+}
+
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let matches = cli_command().get_matches();
+    let cli = match <Cli as clap::FromArgMatches>::from_arg_matches(&matches) {
+        Ok(cli) => cli,
+        Err(e) => e.exit(),
+    };
+    if let Some(m) = sim_misplaced_option(&matches) {
+        return report(Failure::Message(m, 2));
+    }
     if matches!(cli.command, Cmd::Run { hosts: Some(_), .. }) {
         // Before the runtime's threads exist (see `one_malloc_arena`).
         one_malloc_arena();
@@ -494,10 +567,9 @@ fn one_malloc_arena() {}
 async fn async_main(cli: Cli) -> ExitCode {
     let global = &cli.global;
     if let Cmd::Completions { shell } = cli.command {
-        use clap::CommandFactory;
         use std::io::Write;
         let mut script = Vec::new();
-        clap_complete::generate(shell, &mut Cli::command(), "winrm", &mut script);
+        clap_complete::generate(shell, &mut cli_command(), "winrm", &mut script);
         let mut out = std::io::stdout().lock();
         return match out.write_all(&script).and_then(|()| out.flush()) {
             Ok(()) => ExitCode::SUCCESS,
@@ -509,8 +581,8 @@ async fn async_main(cli: Cli) -> ExitCode {
     if let Cmd::Sim(args) = cli.command {
         if global.endpoint.is_some() {
             eprintln!(
-                "note: winrm sim serves an endpoint of its own; --endpoint (WINRM_ENDPOINT) \
-                 is for the client subcommands and is ignored here"
+                "note: winrm sim serves an endpoint of its own; WINRM_ENDPOINT is for the \
+                 client subcommands and is ignored here"
             );
         }
         let user = global.user.clone().unwrap_or_else(|| "vagrant".into());
@@ -1421,5 +1493,49 @@ mod tests {
             at_once(&["winrm", "cp", "--concurrency", "8", "f", "C:\\f"]),
             Err(clap::error::ErrorKind::MissingRequiredArgument)
         );
+    }
+
+    fn help_of(args: &[&str]) -> String {
+        match cli_command().try_get_matches_from(args) {
+            Err(e) if e.kind() == clap::error::ErrorKind::DisplayHelp => e.render().to_string(),
+            other => panic!("{args:?}: {other:?}"),
+        }
+    }
+
+    /// `winrm sim --help` lists sim's own options and the account it accepts, not the
+    /// client options (which every client subcommand still lists); a client option on
+    /// sim's command line is a usage error, from the environment it is ignored.
+    #[test]
+    fn sim_help_shows_only_what_sim_takes() {
+        let sim = help_of(&["winrm", "sim", "--help"]);
+        for own in ["--addr", "--tls-cert", "--user", "--password", "--verbose"] {
+            assert!(sim.contains(own), "{own} missing:\n{sim}");
+        }
+        for client in ["--endpoint", "--auth", "--insecure", "--proxy", "--json", "--spn"] {
+            assert!(!sim.contains(client), "{client} listed:\n{sim}");
+        }
+        let run = help_of(&["winrm", "run", "--help"]);
+        for client in ["--endpoint", "--auth", "--insecure", "--user"] {
+            assert!(run.contains(client), "{client} missing:\n{run}");
+        }
+        let misplaced = |args: &[&str]| {
+            sim_misplaced_option(&cli_command().try_get_matches_from(args).expect("parses"))
+        };
+        let m = misplaced(&["winrm", "sim", "--auth", "ntlm"]).expect("refused");
+        assert!(m.contains("--auth") && m.contains("winrm sim --help"), "{m}");
+        assert!(misplaced(&["winrm", "--insecure", "sim"]).is_some());
+        assert_eq!(misplaced(&["winrm", "sim", "--user", "u", "-v"]), None);
+        assert_eq!(misplaced(&["winrm", "run", "--auth", "ntlm", "ver"]), None);
+        // What sim takes still reaches it, before or after `sim`.
+        for args in [
+            &["winrm", "sim", "--user", "u", "--password", "p"][..],
+            &["winrm", "--user", "u", "--password", "p", "sim"][..],
+        ] {
+            let m = cli_command().try_get_matches_from(args).unwrap();
+            let cli = <Cli as clap::FromArgMatches>::from_arg_matches(&m).unwrap();
+            assert_eq!(cli.global.user.as_deref(), Some("u"), "{args:?}");
+            assert_eq!(cli.global.password.as_deref(), Some("p"), "{args:?}");
+            assert!(matches!(cli.command, Cmd::Sim(_)));
+        }
     }
 }
