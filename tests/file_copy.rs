@@ -707,7 +707,12 @@ async fn copied_files_are_read_by_commands_and_registered_files_fetched() {
     let typed = within(10, client.run("type", &[r"C:\Data\notes.txt"]))
         .await
         .unwrap();
-    assert_eq!(typed.code, Some(0), "{}", String::from_utf8_lossy(&typed.stderr));
+    assert_eq!(
+        typed.code,
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&typed.stderr)
+    );
     assert_eq!(typed.stdout, b"first line\r\nsecond line\r\n");
     let listed = within(10, client.run("cd /d C:\\Data && dir", &[]))
         .await
@@ -785,6 +790,9 @@ async fn copied_files_are_read_by_commands_and_registered_files_fetched() {
     .await
     .unwrap();
     assert_eq!(got.bytes, 10);
-    assert_eq!(std::fs::read(dir.join("daily.csv")).unwrap(), b"a,b\r\n1,2\r\n");
+    assert_eq!(
+        std::fs::read(dir.join("daily.csv")).unwrap(),
+        b"a,b\r\n1,2\r\n"
+    );
     client.shutdown().await;
 }

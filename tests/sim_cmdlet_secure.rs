@@ -42,7 +42,10 @@ async fn setup() -> (Simulator, Client) {
     });
     // Reads a PSCredential's password from -Credential; `?` makes the error a record.
     sim.register_cmdlet("Show-Credential", |ctx: CmdletContext| async move {
-        let cred = ctx.parameter("Credential").cloned().unwrap_or(PsValue::Null);
+        let cred = ctx
+            .parameter("Credential")
+            .cloned()
+            .unwrap_or(PsValue::Null);
         let secure = match cred.as_object().and_then(|o| o.property("Password")) {
             Some(PsValue::SecureString(s)) => s.clone(),
             _ => return Ok(()),

@@ -25,11 +25,11 @@ use uuid::Uuid;
 use super::super::super::State;
 use super::script::{self, Statement};
 use super::{Pipeline, objects, server_message};
+use crate::soap::psrp::clixml::EncryptedString;
 use crate::soap::psrp::messages::{
     Argument, Command, ErrorCategory, ErrorRecord, HostCall, HostMethod, InformationalRecord,
     PipelineResultTypes, PowerShell, ProgressRecord, ProtocolVersion,
 };
-use crate::soap::psrp::clixml::EncryptedString;
 use crate::soap::psrp::{Collection, MessageType, PsObject, PsValue};
 use secrecy::SecretString;
 
