@@ -21,11 +21,15 @@ pub async fn detach(
     command: &str,
     args: &[String],
     idle_timeout: Option<Duration>,
+    skip_cmd_shell: bool,
 ) -> Result<ExitCode, Failure> {
     let shell = client.shell().codepage(65001).open().await?;
     let cmd = match args
         .iter()
-        .fold(shell.command(command), |b, a| b.raw_arg(a.clone()))
+        .fold(
+            shell.command(command).skip_cmd_shell(skip_cmd_shell),
+            |b, a| b.raw_arg(a.clone()),
+        )
         .start()
         .await
     {

@@ -42,6 +42,8 @@ pub struct Options {
     pub deadline: Option<Duration>,
     /// How the words reach the remote side.
     pub words: Words,
+    /// `--skip-cmd-shell`: the program runs without cmd.exe.
+    pub skip_cmd_shell: bool,
 }
 
 /// One line of `--hosts`: what the summary calls it and the URL connected to.
@@ -213,6 +215,7 @@ pub async fn run(
         words: words.to_vec(),
         deadline: opts.deadline,
         mode: opts.words,
+        skip_cmd_shell: opts.skip_cmd_shell,
     });
 
     let total = targets.len();
@@ -332,6 +335,7 @@ struct Shared {
     words: Vec<String>,
     deadline: Option<Duration>,
     mode: Words,
+    skip_cmd_shell: bool,
 }
 
 fn progress_bar(len: u64) -> ProgressBar {
@@ -419,10 +423,13 @@ async fn run_on(
         .expect("clap requires the command");
     let mut builder = args
         .iter()
-        .fold(shell.command(command), |b, a| match shared.mode {
-            Words::CommandLine => b.raw_arg(a.clone()),
-            Words::Arguments => b.arg(a.clone()),
-        })
+        .fold(
+            shell.command(command).skip_cmd_shell(shared.skip_cmd_shell),
+            |b, a| match shared.mode {
+                Words::CommandLine => b.raw_arg(a.clone()),
+                Words::Arguments => b.arg(a.clone()),
+            },
+        )
         .cancellation(cancel.child_token());
     if let Some(d) = shared.deadline {
         builder = builder.deadline(d);

@@ -256,6 +256,14 @@ enum Cmd {
         /// instead of one command line.
         #[arg(long, conflicts_with = "detach")]
         argv: bool,
+        /// Start the program directly instead of through `cmd.exe /c`
+        /// (WINRS_SKIP_CMD_SHELL): cmd's syntax (`&`, `|`, `>`, `%NAME%`, `!NAME!`) is
+        /// then plain text and its internal commands (`echo`, `dir`, `type`, `set`) do
+        /// not exist; name the program by its path (`C:\Windows\System32\PING.EXE`).
+        /// With --argv, words holding `%`, `!` or a line break pass through as they
+        /// are.
+        #[arg(long)]
+        skip_cmd_shell: bool,
         /// Run the command on many hosts at once (fan-out) instead of --endpoint: a
         /// file with one host per line (`#` starts a comment), or a comma-separated
         /// list. A host is an endpoint URL (`https://h:5986/wsman`) or `host[:port]`:
@@ -455,7 +463,10 @@ fn parse_kv(s: &str) -> Result<(String, String), String> {
 /// tracing. The others configure a client; `sim --help` does not list them and `sim`
 /// refuses them on its command line ([`sim_misplaced_option`]).
 const SIM_OPTIONS: &[(&str, &str)] = &[
-    ("user", "The user name the simulator accepts (default vagrant)"),
+    (
+        "user",
+        "The user name the simulator accepts (default vagrant)",
+    ),
     (
         "password",
         "The password the simulator accepts (default vagrant; it is never printed)",
@@ -619,6 +630,7 @@ async fn run_command(command: Cmd, global: &Global) -> ExitCode {
         concurrency,
         deadline,
         argv,
+        skip_cmd_shell,
         words,
         ..
     } = command
@@ -631,6 +643,7 @@ async fn run_command(command: Cmd, global: &Global) -> ExitCode {
             } else {
                 stream::Words::CommandLine
             },
+            skip_cmd_shell,
         };
         return match fanout::run(global, &hosts, &words, opts).await {
             Ok(code) => code,
@@ -1119,19 +1132,20 @@ async fn dispatch(client: &Client, g: &Global, cmd: Cmd) -> Result<ExitCode, Fai
             detach,
             idle_timeout,
             argv: as_arguments,
+            skip_cmd_shell,
             words,
             ..
         } => {
             let (command, args) = words.split_first().expect("clap requires CMD");
             if detach {
-                return detach::detach(client, command, args, idle_timeout).await;
+                return detach::detach(client, command, args, idle_timeout, skip_cmd_shell).await;
             }
             let words = if as_arguments {
                 stream::Words::Arguments
             } else {
                 stream::Words::CommandLine
             };
-            return stream::run(client, command, args, deadline, words).await;
+            return stream::run(client, command, args, deadline, words, skip_cmd_shell).await;
         }
         Cmd::Attach {
             shell_id,
@@ -1158,6 +1172,7 @@ async fn dispatch(client: &Client, g: &Global, cmd: Cmd) -> Result<ExitCode, Fai
                 &args,
                 deadline,
                 stream::Words::CommandLine,
+                false,
             )
             .await;
         }
@@ -1511,7 +1526,14 @@ mod tests {
         for own in ["--addr", "--tls-cert", "--user", "--password", "--verbose"] {
             assert!(sim.contains(own), "{own} missing:\n{sim}");
         }
-        for client in ["--endpoint", "--auth", "--insecure", "--proxy", "--json", "--spn"] {
+        for client in [
+            "--endpoint",
+            "--auth",
+            "--insecure",
+            "--proxy",
+            "--json",
+            "--spn",
+        ] {
             assert!(!sim.contains(client), "{client} listed:\n{sim}");
         }
         let run = help_of(&["winrm", "run", "--help"]);
@@ -1522,7 +1544,10 @@ mod tests {
             sim_misplaced_option(&cli_command().try_get_matches_from(args).expect("parses"))
         };
         let m = misplaced(&["winrm", "sim", "--auth", "ntlm"]).expect("refused");
-        assert!(m.contains("--auth") && m.contains("winrm sim --help"), "{m}");
+        assert!(
+            m.contains("--auth") && m.contains("winrm sim --help"),
+            "{m}"
+        );
         assert!(misplaced(&["winrm", "--insecure", "sim"]).is_some());
         assert_eq!(misplaced(&["winrm", "sim", "--user", "u", "-v"]), None);
         assert_eq!(misplaced(&["winrm", "run", "--auth", "ntlm", "ver"]), None);

@@ -223,9 +223,38 @@ impl Serialize for JsonReference<'_> {
     }
 }
 
+/// `run --argv`'s refusal of a word ([`Error::InvalidArgument`]) in the tool's terms:
+/// the library's reason ends with what a program would call (`skip_cmd_shell(true)`,
+/// `raw_arg`); a user of the tool has `--skip-cmd-shell` and `run` without `--argv`.
+fn argv_refusal(index: usize, reason: &str) -> String {
+    let (why, advice) = match reason.split_once("; use ") {
+        Some((why, advice)) => (why, Some(advice)),
+        None => (reason, None),
+    };
+    let mut out = format!(
+        "word #{} after the program cannot be passed as one argument (--argv): {why}",
+        index + 1
+    );
+    let mut ways = Vec::new();
+    if advice.is_some_and(|a| a.contains("skip_cmd_shell")) {
+        ways.push("add --skip-cmd-shell to start the program without cmd.exe");
+    }
+    if advice.is_some_and(|a| a.contains("raw_arg")) {
+        ways.push("leave out --argv to give cmd.exe the words as typed (it then expands them)");
+    }
+    if !ways.is_empty() {
+        out.push_str("; ");
+        out.push_str(&ways.join(", or "));
+    }
+    out
+}
+
 /// The text the tool prints for an error: `error: <message>`, and for a fault its code in
 /// decimal and hex, meaning, subcode, machine and the server's message.
 pub fn describe_error(e: &Error) -> String {
+    if let Error::InvalidArgument { index, reason } = e {
+        return format!("error: {}", argv_refusal(*index, reason));
+    }
     let Some(f) = e.fault() else {
         return format!("error: {e}");
     };

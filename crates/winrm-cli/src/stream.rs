@@ -37,10 +37,20 @@ pub async fn run(
     args: &[String],
     deadline: Option<Duration>,
     words: Words,
+    skip_cmd_shell: bool,
 ) -> Result<ExitCode, Failure> {
     let interrupts = watch_ctrl_c();
     let shell = client.shell().codepage(65001).open().await?;
-    let result = drive(&shell, command, args, deadline, words, interrupts).await;
+    let result = drive(
+        &shell,
+        command,
+        args,
+        deadline,
+        words,
+        skip_cmd_shell,
+        interrupts,
+    )
+    .await;
     // After a cancel (deadline, Ctrl-C, closed stdout) the server may be what stalled:
     // the Delete gets a short grace, not a whole HTTP timeout. A shell it could not
     // delete in time is removed by the server when its idle timeout passes.
@@ -196,14 +206,16 @@ async fn drive(
     args: &[String],
     deadline: Option<Duration>,
     words: Words,
+    skip_cmd_shell: bool,
     mut interrupts: mpsc::UnboundedReceiver<()>,
 ) -> Result<(ExitStatus, bool), Failure> {
-    let mut builder = args
-        .iter()
-        .fold(shell.command(command), |b, a| match words {
+    let mut builder = args.iter().fold(
+        shell.command(command).skip_cmd_shell(skip_cmd_shell),
+        |b, a| match words {
             Words::CommandLine => b.raw_arg(a.clone()),
             Words::Arguments => b.arg(a.clone()),
-        });
+        },
+    );
     if let Some(d) = deadline {
         builder = builder.deadline(d);
     }
