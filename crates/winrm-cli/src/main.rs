@@ -396,6 +396,11 @@ enum Cmd {
     /// previous version until the new one is whole). A progress bar on stderr, then a
     /// line with size, time and rate (a JSON object on stdout with --json). Ctrl-C stops
     /// it, removes the partial file and exits 130. With --hosts, to every host.
+    ///
+    /// Without --endpoint the file goes to this command's own embedded simulator, which
+    /// stops when the command ends: a later `winrm fetch` or `winrm run` starts another
+    /// and does not see it. To try cp, then fetch, on one simulator, start `winrm sim`
+    /// and give each command its URL with --endpoint.
     Cp {
         #[command(flatten)]
         transfer: cp::TransferArgs,
@@ -415,7 +420,8 @@ enum Cmd {
     },
     /// Fetch a file (or with -r a directory) from the host over PowerShell Remoting,
     /// e.g. `fetch 'C:\Logs\app.log' .`: as cp, the other way; a cancelled or failed
-    /// fetch leaves no partial local file.
+    /// fetch leaves no partial local file. Without --endpoint it reads this command's
+    /// own embedded simulator (its standard files only; see cp).
     Fetch {
         #[command(flatten)]
         transfer: cp::TransferArgs,
@@ -676,7 +682,14 @@ async fn run_command(command: Cmd, global: &Global) -> ExitCode {
     match connect(global).await {
         Err(f) => report_with_hint(f, global),
         Ok((client, sim)) => {
+            let kind = file_command(&cli_command);
             let result = dispatch(&client, global, cli_command).await;
+            if sim.is_some()
+                && let Some(note) =
+                    throwaway_note(kind, matches!(result, Ok(c) if c == ExitCode::SUCCESS))
+            {
+                eprintln!("{note}");
+            }
             // Wait for background cleanups (shells deleted by Drop, the Signal of a
             // cancelled command) before exiting; briefly after a cancel, when the server
             // may be what stalled.
@@ -693,6 +706,40 @@ async fn run_command(command: Cmd, global: &Global) -> ExitCode {
                 Err(f) => report_with_hint(f, global),
             }
         }
+    }
+}
+
+/// A subcommand that reads or writes the host's files, for [`throwaway_note`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum FileCommand {
+    Copy,
+    Fetch,
+}
+
+fn file_command(cmd: &Cmd) -> Option<FileCommand> {
+    match cmd {
+        Cmd::Cp { .. } => Some(FileCommand::Copy),
+        Cmd::Fetch { .. } => Some(FileCommand::Fetch),
+        _ => None,
+    }
+}
+
+/// What to tell a user whose file command ran against the embedded simulator (no
+/// --endpoint), which lives only as long as the command: a copy that succeeded is gone
+/// with it, and a fetch that failed may be looking for an earlier copy's file.
+fn throwaway_note(kind: Option<FileCommand>, succeeded: bool) -> Option<&'static str> {
+    match (kind?, succeeded) {
+        (FileCommand::Copy, true) => Some(
+            "note: the file went to this command's own embedded simulator, which stops with it; \
+             to copy, then fetch or run, against one simulator: start `winrm sim` and pass its URL \
+             with --endpoint",
+        ),
+        (FileCommand::Fetch, false) => Some(
+            "note: without --endpoint each command starts its own embedded simulator, so a file \
+             an earlier `winrm cp` copied is not there: start `winrm sim` and pass its URL with \
+             --endpoint to both",
+        ),
+        _ => None,
     }
 }
 
