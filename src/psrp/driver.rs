@@ -28,7 +28,6 @@ use crate::error::{Error, Result};
 use crate::operation::{CancelReason, Scope};
 use crate::shell::messages as winrs;
 use crate::soap::ns;
-use crate::transport::RequestKind;
 
 pub(super) enum Outcome {
     Ended(PipelineEnd),
@@ -311,10 +310,7 @@ pub(super) async fn send_signal(pool: &PoolInner, command_id: &str, code: &str) 
         .shell
         .envelope(ns::action::SIGNAL)
         .write(|w| winrs::write_signal(w, command_id, code));
-    let c = &pool.shell.client;
-    c.exchange(RequestKind::Write, env, c.inner.operation_timeout)
-        .await
-        .map(|_| ())
+    crate::shell::fast::exchange_ack(&pool.shell.client, env).await
 }
 
 /// Where a pipeline's [`Driver`] runs. A started pipeline's driver first runs *inline*:

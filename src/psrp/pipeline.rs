@@ -36,13 +36,10 @@ use super::driver::{Driver, Item, Runner};
 use super::event::{Invocation, PipelineEnd, PsEvent};
 use super::pool::PoolInner;
 use super::wire::{self, Input};
-use crate::client::body;
 use crate::error::{Error, Result};
 use crate::operation::{CancelHandle, Scope};
-use crate::shell::messages as winrs;
 use crate::soap::envelope::OptionItem;
 use crate::soap::ns;
-use crate::transport::RequestKind;
 
 /// The default number of events buffered for a slow consumer before Receives pause.
 pub const DEFAULT_EVENT_BUFFER: usize = 1024;
@@ -325,13 +322,12 @@ impl PipelineBuilder {
             pool: Arc::clone(&pool),
             state: StartState::Sending(Box::pin({
                 let c = c.clone();
-                async move {
-                    c.exchange(RequestKind::Write, env, c.inner.operation_timeout)
-                        .await
-                }
+                // The CommandId read straight from the response's events (the tree
+                // reader for anything unusual, faults included).
+                async move { crate::shell::fast::exchange_command_id(&c, env).await }
             })),
         };
-        let root = tokio::select! {
+        let command_id = tokio::select! {
             biased;
             reason = scope.cancelled() => return Err(Error::Cancelled { reason }),
             r = guard.command() => match r {
@@ -340,7 +336,6 @@ impl PipelineBuilder {
                 r => r?,
             },
         };
-        let command_id = winrs::read_command_id(body(&root))?;
         guard.state = StartState::Created(command_id.clone());
         tracing::debug!(pool = %pool.id, pipeline = %id, command = %command_id, "pipeline created");
         // The rest of CREATE_PIPELINE goes on the pipeline's stdin before anything else.
@@ -444,7 +439,8 @@ struct StartGuard {
     state: StartState,
 }
 
-type CommandFuture = Pin<Box<dyn Future<Output = Result<crate::soap::xml::Element>> + Send>>;
+/// The Command's exchange, answering the CommandId.
+type CommandFuture = Pin<Box<dyn Future<Output = Result<String>> + Send>>;
 
 enum StartState {
     /// The Command's exchange, not yet answered.
@@ -457,7 +453,7 @@ enum StartState {
 
 impl StartGuard {
     /// Awaits the Command's answer; cancel safe (the exchange stays in the guard).
-    async fn command(&mut self) -> Result<crate::soap::xml::Element> {
+    async fn command(&mut self) -> Result<String> {
         let StartState::Sending(exchange) = &mut self.state else {
             return Err(Error::State(
                 "the pipeline's Command was already answered".into(),
@@ -484,10 +480,7 @@ impl Drop for StartGuard {
             let command_id = match command {
                 Ok(id) => id,
                 Err(exchange) => match exchange.await {
-                    Ok(root) => match winrs::read_command_id(body(&root)) {
-                        Ok(id) => id,
-                        Err(_) => return,
-                    },
+                    Ok(id) => id,
                     Err(_) => return,
                 },
             };

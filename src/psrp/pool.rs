@@ -28,7 +28,7 @@ use super::pipeline::PipelineBuilder;
 use super::wire::{self, Input};
 use crate::client::{Client, body};
 use crate::error::{Error, Result};
-use crate::shell::messages::{self as winrs, StreamSink};
+use crate::shell::messages as winrs;
 use crate::shell::{DEFAULT_OUTPUT_BUFFER, Shell, ShellInner};
 use crate::soap::envelope::OptionItem;
 use crate::soap::ns;
@@ -509,6 +509,22 @@ pub(crate) struct Received {
     pub(crate) done: bool,
 }
 
+/// Sends a Receive and reads its answer's streams for `command_id` (empty: the pool's
+/// own) with the WinRS event reader, which hands anything unusual (a fault first of all)
+/// to the tree reader, as a WinRS command's Receive does.
+async fn read_receive(
+    c: &Client,
+    envelope: String,
+    timeout: Duration,
+    command_id: &str,
+) -> Result<Received> {
+    let r = crate::shell::fast::exchange_receive_within(c, envelope, timeout, command_id).await?;
+    Ok(Received {
+        chunks: r.chunks.into_iter().map(|(_, t)| t).collect(),
+        done: r.done.is_some(),
+    })
+}
+
 /// One Receive of `stdout` on the pool or a pipeline; a `TimedOut` fault polls again.
 /// Dropping the future abandons the Receive and closes its connection.
 pub(crate) async fn receive(shell: &ShellInner, command: Option<&str>) -> Result<Received> {
@@ -521,23 +537,8 @@ pub(crate) async fn receive(shell: &ShellInner, command: Option<&str>) -> Result
             ..shell.envelope(ns::action::RECEIVE)
         }
         .write(|w| wire::write_receive(w, command));
-        let mut sink = StreamSink::new(command_id);
-        match c
-            .exchange_with(
-                RequestKind::LongPoll,
-                env,
-                c.inner.operation_timeout,
-                &mut sink,
-            )
-            .await
-        {
-            Ok(root) => {
-                let r = winrs::read_receive(body(&root), sink)?;
-                return Ok(Received {
-                    chunks: r.chunks.into_iter().map(|(_, t)| t).collect(),
-                    done: r.done.is_some(),
-                });
-            }
+        match read_receive(c, env, c.inner.operation_timeout, command_id).await {
+            Ok(r) => return Ok(r),
             Err(e) if e.fault().is_some_and(crate::Fault::is_timed_out) => continue,
             Err(e) => return Err(e),
         }
@@ -560,18 +561,8 @@ pub(crate) async fn receive_once(
         ..shell.envelope(ns::action::RECEIVE)
     }
     .write(|w| wire::write_receive(w, command));
-    let mut sink = StreamSink::new(command.unwrap_or_default());
-    match c
-        .exchange_with(RequestKind::LongPoll, env, timeout, &mut sink)
-        .await
-    {
-        Ok(root) => {
-            let r = winrs::read_receive(body(&root), sink)?;
-            Ok(Some(Received {
-                chunks: r.chunks.into_iter().map(|(_, t)| t).collect(),
-                done: r.done.is_some(),
-            }))
-        }
+    match read_receive(c, env, timeout, command.unwrap_or_default()).await {
+        Ok(r) => Ok(Some(r)),
         Err(e) if e.fault().is_some_and(crate::Fault::is_timed_out) => Ok(None),
         Err(e) => Err(e),
     }

@@ -62,6 +62,27 @@ pub(crate) async fn exchange_receive(c: &Client, envelope: String, id: &str) -> 
     }
 }
 
+/// [`exchange_receive`] with its own OperationTimeout (a PSRP pool's Receive).
+pub(crate) async fn exchange_receive_within(
+    c: &Client,
+    envelope: String,
+    operation_timeout: std::time::Duration,
+    id: &str,
+) -> Result<Received> {
+    let want = Want::Receive(id);
+    let resp = c
+        .exchange_response(RequestKind::LongPoll, envelope, operation_timeout)
+        .await?;
+    let reply = match read(resp.status, &resp.body, want) {
+        Some(reply) => reply,
+        None => tree_reply(resp, want)?,
+    };
+    match reply {
+        Reply::Received(r) => Ok(r),
+        _ => Err(ParseError::Missing("rsp:ReceiveResponse").into()),
+    }
+}
+
 /// [`exchange`] for a request answered by an empty body (Signal, Delete, Send).
 pub(crate) async fn exchange_ack(c: &Client, envelope: String) -> Result<()> {
     exchange(c, RequestKind::Write, envelope, Want::Ack)
@@ -536,6 +557,46 @@ mod tests {
             );
         }
         assert!(faults_left >= 5, "{faults_left}");
+    }
+
+    /// PowerShell Remoting reads its pipelines' and its pool's Receives (the pool's
+    /// without a CommandId) with this reader too: every PSRP recording, pool Receives
+    /// included, reads the same as with the tree reader.
+    #[test]
+    fn the_event_reader_reads_the_psrp_recordings_as_the_tree_reader_does() {
+        let dir = recorded::fixtures_dir().join("psrp");
+        let mut stems: Vec<String> = std::fs::read_dir(&dir)
+            .expect("fixtures/psrp")
+            .filter_map(|e| {
+                let name = e.ok()?.file_name().into_string().ok()?;
+                name.strip_suffix(".yml").map(str::to_string)
+            })
+            .collect();
+        stems.sort();
+        let (mut pipelines, mut pools) = (0, 0);
+        for stem in &stems {
+            for ex in recorded::load_psrp(stem).exchanges {
+                let body = Bytes::from(ex.response.clone());
+                for w in agree_all(ex.status, &body) {
+                    pipelines += usize::from(w == "Receive");
+                }
+                assert!(agree(ex.status, &body, Want::Receive("")), "{stem}");
+                if ex.request.contains("shell/Receive<")
+                    && !ex.request.contains("CommandId=")
+                    && read(ex.status, &body, Want::Receive("")).is_some_and(
+                        |r| matches!(r, Reply::Received(ref r) if !r.chunks.is_empty()),
+                    )
+                {
+                    pools += 1;
+                }
+            }
+        }
+        // Not vacuous: pipelines' and pools' Receives with data were read by events.
+        assert!(
+            pipelines >= 20,
+            "{pipelines} pipeline Receives in {stems:?}"
+        );
+        assert!(pools >= 10, "{pools} pool Receives");
     }
 
     /// Mutations of real responses: the event reader gives what the tree reader gives,

@@ -3,7 +3,7 @@
 
 mod command;
 mod disconnect;
-mod fast;
+pub(crate) mod fast;
 pub(crate) mod messages;
 mod quote;
 mod run;
