@@ -154,6 +154,29 @@ impl PsObject {
         self
     }
 
+    /// Sets the type names to a shared list: a list built once (a `static`) and given
+    /// to every object of the type costs no allocation per object, and the writer
+    /// recognises it as the list it wrote before without comparing the names.
+    #[must_use]
+    pub fn with_shared_type_names(mut self, names: Arc<[String]>) -> Self {
+        self.type_names = names;
+        self
+    }
+
+    /// The type names of a .NET enum, most derived first: `type_name`, `System.Enum`,
+    /// `System.ValueType`, `System.Object`.
+    pub fn enum_type_names(type_name: &str) -> Arc<[String]> {
+        [
+            type_name,
+            "System.Enum",
+            "System.ValueType",
+            "System.Object",
+        ]
+        .into_iter()
+        .map(String::from)
+        .collect()
+    }
+
     /// Sets the `ToString` text.
     #[must_use]
     pub fn with_to_string(mut self, text: impl Into<String>) -> Self {
@@ -193,13 +216,19 @@ impl PsObject {
     /// `System.Object`, its `ToString` and its number as `<I32>` ([MS-PSRP]
     /// §2.2.5.2.7, the form Windows and PowerShell send).
     pub fn enumeration(type_name: &str, to_string: impl Into<String>, value: i32) -> Self {
+        Self::shared_enumeration(Self::enum_type_names(type_name), to_string, value)
+    }
+
+    /// [`PsObject::enumeration`] with its type names made once
+    /// ([`PsObject::enum_type_names`], shared as [`PsObject::with_shared_type_names`]
+    /// says).
+    pub fn shared_enumeration(
+        type_names: Arc<[String]>,
+        to_string: impl Into<String>,
+        value: i32,
+    ) -> Self {
         PsObject::new()
-            .with_type_names([
-                type_name,
-                "System.Enum",
-                "System.ValueType",
-                "System.Object",
-            ])
+            .with_shared_type_names(type_names)
             .with_to_string(to_string)
             .with_value(PsValue::I32(value))
     }

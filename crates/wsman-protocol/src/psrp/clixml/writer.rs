@@ -23,8 +23,15 @@ pub fn to_string(value: &PsValue) -> String {
 struct Writer {
     out: String,
     next_ref: u32,
-    type_names: HashMap<Arc<[String]>, u32>,
+    /// The type-name lists written so far, by `RefId` (index). A document usually holds
+    /// a few: they are looked up in order (a shared list matches by pointer) until
+    /// there are more than [`TYPE_NAMES_SCANNED`]; then by hash.
+    seen: Vec<Arc<[String]>>,
+    by_names: HashMap<Arc<[String]>, u32>,
 }
+
+/// How many type-name lists [`Writer::type_name_ref`] looks up in order.
+const TYPE_NAMES_SCANNED: usize = 16;
 
 impl Writer {
     fn open(&mut self, tag: &str, name: Option<&str>) {
@@ -32,10 +39,47 @@ impl Writer {
         self.out.push_str(tag);
         if let Some(name) = name {
             self.out.push_str(" N=\"");
-            self.out
-                .push_str(&quick_xml::escape::escape(escape::encode(name).as_ref()));
+            if plain(name) && !name.contains(['"', '\'']) {
+                // Most names (`NoInput`, `Cmd`, property names): nothing to encode.
+                self.out.push_str(name);
+            } else {
+                self.out
+                    .push_str(&quick_xml::escape::escape(escape::encode(name).as_ref()));
+            }
             self.out.push('"');
         }
+    }
+
+    /// `<tag N="name">value</tag>` for a number (never empty, nothing to escape),
+    /// formatted in place.
+    fn number(&mut self, tag: &str, name: Option<&str>, value: impl std::fmt::Display) {
+        self.open(tag, name);
+        let _ = write!(self.out, ">{value}</{tag}>");
+    }
+
+    /// The `RefId` of a type-name list written before, or `None` after recording it as
+    /// the next one.
+    fn type_name_ref(&mut self, names: &Arc<[String]>) -> Option<u32> {
+        if self.seen.len() <= TYPE_NAMES_SCANNED {
+            // `Arc`'s equality tries the pointer first: a shared list matches at once.
+            if let Some(i) = self.seen.iter().position(|n| n == names) {
+                return Some(i as u32);
+            }
+        } else if let Some(&i) = self.by_names.get(names) {
+            return Some(i);
+        }
+        let id = self.seen.len() as u32;
+        self.seen.push(Arc::clone(names));
+        if self.seen.len() > TYPE_NAMES_SCANNED {
+            if self.by_names.is_empty() {
+                for (i, n) in self.seen.iter().enumerate() {
+                    self.by_names.entry(Arc::clone(n)).or_insert(i as u32);
+                }
+            } else {
+                self.by_names.entry(Arc::clone(names)).or_insert(id);
+            }
+        }
+        None
     }
 
     /// `<tag N="name">text</tag>`, `text` XML-escaped.
@@ -79,14 +123,14 @@ impl Writer {
             PsValue::Null => self.element("Nil", name, ""),
             PsValue::Bool(b) => self.element("B", name, if *b { "true" } else { "false" }),
             PsValue::Char(c) => self.element("C", name, &c.to_string()),
-            PsValue::I8(v) => self.element("SB", name, &v.to_string()),
-            PsValue::U8(v) => self.element("By", name, &v.to_string()),
-            PsValue::I16(v) => self.element("I16", name, &v.to_string()),
-            PsValue::U16(v) => self.element("U16", name, &v.to_string()),
-            PsValue::I32(v) => self.element("I32", name, &v.to_string()),
-            PsValue::U32(v) => self.element("U32", name, &v.to_string()),
-            PsValue::I64(v) => self.element("I64", name, &v.to_string()),
-            PsValue::U64(v) => self.element("U64", name, &v.to_string()),
+            PsValue::I8(v) => self.number("SB", name, v),
+            PsValue::U8(v) => self.number("By", name, v),
+            PsValue::I16(v) => self.number("I16", name, v),
+            PsValue::U16(v) => self.number("U16", name, v),
+            PsValue::I32(v) => self.number("I32", name, v),
+            PsValue::U32(v) => self.number("U32", name, v),
+            PsValue::I64(v) => self.number("I64", name, v),
+            PsValue::U64(v) => self.number("U64", name, v),
             PsValue::F32(v) => self.element("Sg", name, &float(f64::from(*v), v.to_string())),
             PsValue::F64(v) => self.element("Db", name, &float(*v, v.to_string())),
             PsValue::Decimal(s) => self.element("D", name, s),
@@ -109,11 +153,10 @@ impl Writer {
         let _ = write!(self.out, " RefId=\"{}\">", self.next_ref);
         self.next_ref += 1;
         if !o.type_names.is_empty() {
-            if let Some(id) = self.type_names.get(&o.type_names) {
+            if let Some(id) = self.type_name_ref(&o.type_names) {
                 let _ = write!(self.out, "<TNRef RefId=\"{id}\" />");
             } else {
-                let id = self.type_names.len() as u32;
-                self.type_names.insert(o.type_names.clone(), id);
+                let id = self.seen.len() as u32 - 1;
                 let _ = write!(self.out, "<TN RefId=\"{id}\">");
                 for t in o.type_names.iter() {
                     self.encoded("T", None, t);
@@ -209,6 +252,34 @@ mod fast_path_tests {
         } else {
             format!("<{tag}>{text}</{tag}>")
         }
+    }
+
+    /// Type-name lists are written once and referred to afterwards, whether the same
+    /// shared list comes again or an equal one built anew, past the lists looked up in
+    /// order and into those looked up by hash; the reader reads every object's names
+    /// back.
+    #[test]
+    fn repeated_type_names_become_references_in_order_and_by_hash() {
+        let lists: Vec<Arc<[String]>> = (0..3 * TYPE_NAMES_SCANNED)
+            .map(|i| [format!("T{i}"), "System.Object".to_string()].into())
+            .collect();
+        let object =
+            |names: Arc<[String]>| PsValue::from(PsObject::new().with_shared_type_names(names));
+        let mut items: Vec<PsValue> = lists.iter().map(|l| object(Arc::clone(l))).collect();
+        // Again: the shared lists, then equal lists built anew, in another order.
+        items.extend(lists.iter().rev().map(|l| object(Arc::clone(l))));
+        items.extend(lists.iter().map(|l| object(l.iter().cloned().collect())));
+        let doc = to_string(&PsObject::list(["L"], items.clone()).into());
+        let n = lists.len();
+        assert_eq!(doc.matches("<TN RefId=").count(), n + 1, "{doc}");
+        assert_eq!(doc.matches("<TNRef RefId=").count(), 2 * n, "{doc}");
+        for (i, _) in lists.iter().enumerate() {
+            // The (i+1)th list written (after the outer list's) is referred to by its id.
+            let id = i + 1;
+            assert_eq!(doc.matches(&format!("<TNRef RefId=\"{id}\" />")).count(), 2);
+        }
+        let back = super::super::reader::from_str(&doc).expect("reads back");
+        assert_eq!(back.as_list().expect("a list"), &items[..]);
     }
 
     #[test]

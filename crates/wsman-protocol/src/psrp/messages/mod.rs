@@ -168,8 +168,16 @@ macro_rules! ps_enum {
 
             /// The value as an enum object with its type names.
             pub fn to_ps_value(self) -> $crate::psrp::PsValue {
-                $crate::psrp::PsObject::enumeration(Self::TYPE_NAME, self.name(), self.value())
-                    .into()
+                static TYPE_NAMES: ::std::sync::OnceLock<::std::sync::Arc<[String]>> =
+                    ::std::sync::OnceLock::new();
+                let names = TYPE_NAMES
+                    .get_or_init(|| $crate::psrp::PsObject::enum_type_names(Self::TYPE_NAME));
+                $crate::psrp::PsObject::shared_enumeration(
+                    ::std::sync::Arc::clone(names),
+                    self.name(),
+                    self.value(),
+                )
+                .into()
             }
         }
     };

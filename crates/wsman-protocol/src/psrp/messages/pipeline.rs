@@ -11,10 +11,19 @@ use crate::psrp::error::{Error, Result};
 use crate::psrp::message::{Destination, Message, MessageType};
 
 /// The type names of the command and argument lists PowerShell sends.
-const PSOBJECT_LIST: [&str; 2] = [
+const PSOBJECT_LIST_NAMES: [&str; 2] = [
     "System.Collections.Generic.List`1[[System.Management.Automation.PSObject, System.Management.Automation, Version=1.0.0.0, Culture=neutral, PublicKeyToken=31bf3856ad364e35]]",
     "System.Object",
 ];
+
+/// A list typed [`PSOBJECT_LIST_NAMES`], the names made once and shared.
+fn psobject_list(items: Vec<PsValue>) -> PsObject {
+    static NAMES: std::sync::OnceLock<std::sync::Arc<[String]>> = std::sync::OnceLock::new();
+    let names = NAMES.get_or_init(|| PSOBJECT_LIST_NAMES.into_iter().map(String::from).collect());
+    PsObject::new()
+        .with_shared_type_names(std::sync::Arc::clone(names))
+        .with_collection(crate::psrp::clixml::Collection::List(items))
+}
 
 ps_enum! {
     /// `PipelineResultTypes` ([MS-PSRP] §2.2.3.31): which stream a command's merge option
@@ -111,12 +120,12 @@ impl RemoteStreamOptions {
     }
 
     fn to_ps_value(self) -> PsValue {
-        PsObject::enumeration(
-            "System.Management.Automation.Runspaces.RemoteStreamOptions",
-            self.name(),
-            self.0,
-        )
-        .into()
+        static TYPE_NAMES: std::sync::OnceLock<std::sync::Arc<[String]>> =
+            std::sync::OnceLock::new();
+        let names = TYPE_NAMES.get_or_init(|| {
+            PsObject::enum_type_names("System.Management.Automation.Runspaces.RemoteStreamOptions")
+        });
+        PsObject::shared_enumeration(std::sync::Arc::clone(names), self.name(), self.0).into()
     }
 }
 
@@ -261,7 +270,7 @@ impl Command {
                 "MergePreviousResults",
                 self.merge_previous_results.to_ps_value(),
             )
-            .with_property("Args", PsObject::list(PSOBJECT_LIST, args));
+            .with_property("Args", psobject_list(args));
         if version >= ProtocolVersion::V2_2 {
             o = o
                 .with_property("MergeError", self.merge_error.to_ps_value())
@@ -347,18 +356,13 @@ impl PowerShell {
     }
 
     fn statement(commands: &[Command], version: ProtocolVersion) -> PsValue {
-        PsObject::list(
-            PSOBJECT_LIST,
-            commands.iter().map(|c| c.to_value(version)).collect(),
-        )
-        .into()
+        psobject_list(commands.iter().map(|c| c.to_value(version)).collect()).into()
     }
 
     /// The `PowerShell` object as protocol `version` defines it.
     pub fn to_value(&self, version: ProtocolVersion) -> PsValue {
         let extra = if self.statements.len() > 1 {
-            PsObject::list(
-                PSOBJECT_LIST,
+            psobject_list(
                 self.statements
                     .iter()
                     .map(|s| {
