@@ -4,7 +4,6 @@
 //! `_xHHHH_` encoding (§2.2.5.1.1).
 
 use std::collections::HashMap;
-use std::fmt::Write as _;
 use std::sync::Arc;
 
 use base64::Engine as _;
@@ -14,7 +13,11 @@ use super::value::{Collection, PsObject, PsValue};
 
 /// Writes `value` as a CLIXML document (no XML declaration, no byte order mark).
 pub fn to_string(value: &PsValue) -> String {
-    let mut w = Writer::default();
+    let mut w = Writer {
+        // Room for a small message without growing; a large one grows a few times.
+        out: String::with_capacity(1024),
+        ..Writer::default()
+    };
     w.value(None, value);
     w.out
 }
@@ -52,9 +55,35 @@ impl Writer {
 
     /// `<tag N="name">value</tag>` for a number (never empty, nothing to escape),
     /// formatted in place.
-    fn number(&mut self, tag: &str, name: Option<&str>, value: impl std::fmt::Display) {
+    fn number(&mut self, tag: &str, name: Option<&str>, value: impl itoa::Integer) {
         self.open(tag, name);
-        let _ = write!(self.out, ">{value}</{tag}>");
+        self.out.push('>');
+        self.out.push_str(itoa::Buffer::new().format(value));
+        self.close(tag);
+    }
+
+    /// `</tag>`.
+    fn close(&mut self, tag: &str) {
+        self.out.push_str("</");
+        self.out.push_str(tag);
+        self.out.push('>');
+    }
+
+    /// `<tag>` (`empty`: `<tag />`).
+    fn start(&mut self, tag: &str, empty: bool) {
+        self.out.push('<');
+        self.out.push_str(tag);
+        self.out.push_str(if empty { " />" } else { ">" });
+    }
+
+    /// `<tag RefId="id"` then `tail`.
+    fn ref_id(&mut self, tag: &str, id: u32, tail: &str) {
+        self.out.push('<');
+        self.out.push_str(tag);
+        self.out.push_str(" RefId=\"");
+        self.out.push_str(itoa::Buffer::new().format(id));
+        self.out.push('"');
+        self.out.push_str(tail);
     }
 
     /// The `RefId` of a type-name list written before, or `None` after recording it as
@@ -123,14 +152,14 @@ impl Writer {
             PsValue::Null => self.element("Nil", name, ""),
             PsValue::Bool(b) => self.element("B", name, if *b { "true" } else { "false" }),
             PsValue::Char(c) => self.element("C", name, &c.to_string()),
-            PsValue::I8(v) => self.number("SB", name, v),
-            PsValue::U8(v) => self.number("By", name, v),
-            PsValue::I16(v) => self.number("I16", name, v),
-            PsValue::U16(v) => self.number("U16", name, v),
-            PsValue::I32(v) => self.number("I32", name, v),
-            PsValue::U32(v) => self.number("U32", name, v),
-            PsValue::I64(v) => self.number("I64", name, v),
-            PsValue::U64(v) => self.number("U64", name, v),
+            PsValue::I8(v) => self.number("SB", name, *v),
+            PsValue::U8(v) => self.number("By", name, *v),
+            PsValue::I16(v) => self.number("I16", name, *v),
+            PsValue::U16(v) => self.number("U16", name, *v),
+            PsValue::I32(v) => self.number("I32", name, *v),
+            PsValue::U32(v) => self.number("U32", name, *v),
+            PsValue::I64(v) => self.number("I64", name, *v),
+            PsValue::U64(v) => self.number("U64", name, *v),
             PsValue::F32(v) => self.element("Sg", name, &float(f64::from(*v), v.to_string())),
             PsValue::F64(v) => self.element("Db", name, &float(*v, v.to_string())),
             PsValue::Decimal(s) => self.element("D", name, s),
@@ -150,14 +179,16 @@ impl Writer {
 
     fn object(&mut self, name: Option<&str>, o: &PsObject) {
         self.open("Obj", name);
-        let _ = write!(self.out, " RefId=\"{}\">", self.next_ref);
+        self.out.push_str(" RefId=\"");
+        self.out.push_str(itoa::Buffer::new().format(self.next_ref));
+        self.out.push_str("\">");
         self.next_ref += 1;
         if !o.type_names.is_empty() {
             if let Some(id) = self.type_name_ref(&o.type_names) {
-                let _ = write!(self.out, "<TNRef RefId=\"{id}\" />");
+                self.ref_id("TNRef", id, " />");
             } else {
                 let id = self.seen.len() as u32 - 1;
-                let _ = write!(self.out, "<TN RefId=\"{id}\">");
+                self.ref_id("TN", id, ">");
                 for t in o.type_names.iter() {
                     self.encoded("T", None, t);
                 }
@@ -198,22 +229,22 @@ impl Writer {
 
     fn list(&mut self, tag: &str, items: &[PsValue]) {
         if items.is_empty() {
-            let _ = write!(self.out, "<{tag} />");
+            self.start(tag, true);
             return;
         }
-        let _ = write!(self.out, "<{tag}>");
+        self.start(tag, false);
         for v in items {
             self.value(None, v);
         }
-        let _ = write!(self.out, "</{tag}>");
+        self.close(tag);
     }
 
     fn properties(&mut self, tag: &str, props: &[(String, PsValue)]) {
-        let _ = write!(self.out, "<{tag}>");
+        self.start(tag, false);
         for (n, v) in props {
             self.value(Some(n), v);
         }
-        let _ = write!(self.out, "</{tag}>");
+        self.close(tag);
     }
 }
 
