@@ -187,6 +187,13 @@ impl<'t> Pull<'t> {
             ref_id: None,
             empty: false,
         };
+        // The usual shape first: ` N="..."` right after the name.
+        if self.b.get(self.pos..self.pos + 4) == Some(b" N=\"") {
+            self.pos += 4;
+            let (value, plain) = self.attribute_value()?;
+            tag.n = Some(value);
+            tag.n_plain = plain;
+        }
         loop {
             match self.byte(0)? {
                 b'>' => {
@@ -214,15 +221,10 @@ impl<'t> Pull<'t> {
                         return Err(GiveUp);
                     }
                     self.pos += 2;
-                    let span = scan(self.b, self.pos, b'"').ok_or(GiveUp)?;
-                    let value = self.str(self.pos, span.end)?;
-                    self.pos = span.end + 1;
-                    if span.lt || span.amp {
-                        return Err(GiveUp);
-                    }
+                    let (value, plain) = self.attribute_value()?;
                     let slot = match key.as_bytes() {
                         [b'N'] => {
-                            tag.n_plain = !span.underscore;
+                            tag.n_plain = plain;
                             &mut tag.n
                         }
                         [b'R', b'e', b'f', b'I', b'd'] => &mut tag.ref_id,
@@ -231,14 +233,27 @@ impl<'t> Pull<'t> {
                     if slot.replace(value).is_some() {
                         return Err(GiveUp);
                     }
-                    // An attribute must be followed by a space, `>` or `/>`.
-                    if !matches!(self.byte(0)?, b'>' | b'/' | b' ' | b'\t' | b'\r' | b'\n') {
-                        return Err(GiveUp);
-                    }
                 }
                 _ => return Err(GiveUp),
             }
         }
+    }
+
+    /// An attribute value from the position (just after its opening `"`) to its closing
+    /// `"`, which must be followed by a space, `>` or `/>`; and whether it has no `_`.
+    /// A value with `<` or `&` is given up on.
+    #[inline]
+    fn attribute_value(&mut self) -> Pulled<(&'t str, bool)> {
+        let span = scan(self.b, self.pos, b'"').ok_or(GiveUp)?;
+        let value = self.str(self.pos, span.end)?;
+        self.pos = span.end + 1;
+        if span.lt || span.amp {
+            return Err(GiveUp);
+        }
+        if !matches!(self.byte(0)?, b'>' | b'/' | b' ' | b'\t' | b'\r' | b'\n') {
+            return Err(GiveUp);
+        }
+        Ok((value, !span.underscore))
     }
 
     /// `</name>` at the position, exactly.
@@ -246,11 +261,15 @@ impl<'t> Pull<'t> {
     fn end(&mut self, name: &str) -> Pulled<()> {
         let rest = &self.b[self.pos..];
         let n = name.len();
+        // Names are short: compared byte by byte, not by a call to `memcmp`.
         if rest.len() < n + 3
             || rest[0] != b'<'
             || rest[1] != b'/'
-            || &rest[2..2 + n] != name.as_bytes()
             || rest[2 + n] != b'>'
+            || !rest[2..2 + n]
+                .iter()
+                .zip(name.bytes())
+                .all(|(a, b)| *a == b)
         {
             return Err(GiveUp);
         }
