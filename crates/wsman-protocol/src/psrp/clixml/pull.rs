@@ -79,17 +79,57 @@ struct Span {
     lt: bool,
 }
 
-/// How far a byte loop looks before handing a long text to `memchr` (most texts and
+/// How far the word loop looks before handing a long text to `memchr` (most texts and
 /// attribute values of an object are short: a call costs more than the loop).
 const SHORT: usize = 48;
 
+/// Eight bytes of one value each.
+const LOW: u64 = 0x0101_0101_0101_0101;
+const SEVEN: u64 = 0x7F7F_7F7F_7F7F_7F7F;
+
+/// The high bit of each byte of `x` that is `c`, no other bit (exact: no carry crosses
+/// a byte).
+#[inline]
+fn bytes_equal(x: u64, c: u8) -> u64 {
+    let y = x ^ (LOW * u64::from(c));
+    !(((y & SEVEN) + SEVEN) | y | SEVEN)
+}
+
 /// The bytes up to `stop` (`<` for text, `"` for an attribute value) from `from`, with
-/// what they hold; `None` if there is no `stop`.
+/// what they hold; `None` if there is no `stop`. Eight bytes at a time (little-endian
+/// words: the lowest bit marks the first byte), then byte by byte, then `memchr`.
 #[inline]
 fn scan(b: &[u8], from: usize, stop: u8) -> Option<Span> {
     let (mut amp, mut underscore, mut lt) = (false, false, false);
     let short = b.len().min(from.saturating_add(SHORT));
     let mut i = from;
+    while i + 8 <= short {
+        let Some(word) = b.get(i..i + 8).and_then(|w| <[u8; 8]>::try_from(w).ok()) else {
+            break;
+        };
+        let x = u64::from_le_bytes(word);
+        let (found, a, u, l) = (
+            bytes_equal(x, stop),
+            bytes_equal(x, b'&'),
+            bytes_equal(x, b'_'),
+            bytes_equal(x, b'<'),
+        );
+        if found != 0 {
+            let first = found.trailing_zeros();
+            // The high bits of the bytes before the stop byte.
+            let before = (1u64 << first) - 1;
+            return Some(Span {
+                end: i + (first / 8) as usize,
+                amp: amp || a & before != 0,
+                underscore: underscore || u & before != 0,
+                lt: lt || l & before != 0,
+            });
+        }
+        amp |= a != 0;
+        underscore |= u != 0;
+        lt |= l != 0;
+        i += 8;
+    }
     while i < short {
         let c = b[i];
         if c == stop {
@@ -795,19 +835,31 @@ mod tests {
     /// wherever the `&`, `_` or `<` is.
     #[test]
     fn short_and_long_texts_scan_alike() {
-        for len in [0, 1, SHORT - 1, SHORT, SHORT + 1, 3 * SHORT] {
-            for (at, c) in [(0, b'&'), (len / 2, b'_'), (len.saturating_sub(1), b'<')] {
-                let mut text = vec![b'a'; len];
-                if len > 0 {
-                    text[at] = c;
+        // Every length up to three times the word loop's reach, every position of one
+        // marked byte, from every offset into an eight-byte word, both stops; a second
+        // stop byte after the first changes nothing.
+        for len in 0..3 * SHORT {
+            for at in 0..len.max(1) {
+                for c in [b'&', b'_', b'<', b'"', 0xC3] {
+                    for (stop, from) in [(b'"', 0), (b'"', 3), (b'<', 5)] {
+                        if c == stop {
+                            continue;
+                        }
+                        let mut text = vec![b'a'; from + len];
+                        if len > 0 {
+                            text[from + at] = c;
+                        }
+                        text.push(stop);
+                        text.extend_from_slice(b"&_<\"tail\"<");
+                        let span = scan(&text, from, stop).unwrap();
+                        let marked = len > 0;
+                        assert_eq!(span.end, from + len, "{len} {at} {c}");
+                        assert_eq!(span.amp, marked && c == b'&', "{len} {at} {c}");
+                        assert_eq!(span.underscore, marked && c == b'_', "{len} {at} {c}");
+                        assert_eq!(span.lt, marked && c == b'<', "{len} {at} {c}");
+                        assert!(scan(&text[..from + len], from, stop).is_none());
+                    }
                 }
-                text.extend_from_slice(b"\"tail");
-                let span = scan(&text, 0, b'"').unwrap();
-                assert_eq!(span.end, len);
-                assert_eq!(span.amp, len > 0 && c == b'&', "{len} {at}");
-                assert_eq!(span.underscore, len > 0 && c == b'_', "{len} {at}");
-                assert_eq!(span.lt, len > 0 && c == b'<', "{len} {at}");
-                assert!(scan(&text[..len], 0, b'"').is_none());
             }
         }
         let long = "_x0041_ &amp; ".repeat(10);
