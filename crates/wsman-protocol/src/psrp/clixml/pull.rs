@@ -1,5 +1,6 @@
 //! A CLIXML pull reader for the usual shape of PSRP output objects, without quick-xml:
-//! `memchr` for the next `<`, names of ASCII letters and digits, the `N="..."` and
+//! texts and attribute values scanned eight bytes at a time (`memchr` for long ones),
+//! names of ASCII letters and digits matched by their bytes, the `N="..."` and
 //! `RefId="..."` attributes, text with entity references and `_xHHHH_` escapes, end tags
 //! written exactly. It builds the same borrowed tree as the quick-xml borrowing reader
 //! (`fast.rs`), which serde then reads the same way.
