@@ -603,6 +603,8 @@ mod tests {
             r#"<Obj><MS><S N="_x0041_b">_x0041_</S><B N="T"> true </B><Db N="D">1.5</Db></MS></Obj>"#,
             r#"<Obj><TN RefId="7"><T>A</T></TN><MS><Obj N="I"><TNRef RefId="7" /><ToString>t</ToString><I32>1</I32></Obj></MS></Obj>"#,
             r#"<Obj N="x"  RefId="1"  ><MS ><S N="k" >v</S></MS></Obj>"#,
+            r#"<Obj><MS><S N="a>b/">x>y</S><S N="c'd">]]></S><Nil N="e" /></MS></Obj>"#,
+            "<Obj><MS><S N=\"\u{e9}\u{10437}\">\u{e9}\r\n\u{10437}</S></MS></Obj>",
         ] {
             assert!(same(doc), "given up: {doc}");
         }
