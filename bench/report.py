@@ -401,7 +401,7 @@ r = pc / per_cpu("w7o.pypsrp") if pc and per_cpu("w7o.pypsrp") else None
 targets.append(("W7b PSRP objects per client CPU second vs pypsrp", ">= 5x", fmt(r, 1, "x"), r is not None and r >= 5, ""))
 f = pc / raw if pc and raw else None
 targets.append(("W7b PSRP objects per client CPU second vs raw quick-xml", ">= 40%", fmt(100 * f if f else None, 0, "%"), f is not None and f >= 0.4,
-                "" if f is not None and f >= 0.4 else "reading the CLIXML alone costs about 3 times the raw event loop (per element: tag, N attribute, text, number parsing, _xHHHH_ decoding), and the connection, SOAP and base64 of the same bytes as much again; see the W7b notes"))
+                "" if f is not None and f >= 0.4 else "the CLIXML pull reader with serde costs about as much as the raw event loop, and the connection side (socket reads, thread hand-offs, malloc, copies, the SOAP reader, base64) about twice that; the ratio also moves with load on the raw loop; see the W7b notes"))
 # The 100,000-object runs and what was tried (bench/W7B_OBJECTS.md, written by hand).
 include("W7B_OBJECTS.md")
 

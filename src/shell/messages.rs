@@ -242,9 +242,13 @@ pub(crate) fn decode_into(text: &[u8], arena: &mut BytesMut) -> Result<Bytes, Pa
     arena.clear();
     arena.reserve(room);
     arena.resize(room, 0);
-    let n = base64::engine::general_purpose::STANDARD
-        .decode_slice(text, &mut arena[..])
-        .map_err(|_| ParseError::invalid("base64 stream data", &String::from_utf8_lossy(text)))?;
+    // base64-simd: the same strict standard alphabet and padding as base64's STANDARD
+    // (canonical trailing bits), several times faster on long streams.
+    use base64_simd::AsOut as _;
+    let n = base64_simd::STANDARD
+        .decode(text, arena[..].as_out())
+        .map_err(|_| ParseError::invalid("base64 stream data", &String::from_utf8_lossy(text)))?
+        .len();
     arena.truncate(n);
     Ok(arena.split().freeze())
 }
@@ -346,6 +350,50 @@ mod tests {
         assert_eq!(decoded_len(text), 2);
         assert_eq!((decoded_len(b"YQ=="), decoded_len(b"YWJj")), (1, 3));
         assert_eq!(&decode(text).unwrap()[..], b"hi");
+    }
+
+    /// base64-simd accepts and refuses what base64's STANDARD engine does, with the same
+    /// bytes: every length of random data, and texts with edits (bad symbols, padding in
+    /// the middle, non-canonical trailing bits, white space, cuts).
+    #[test]
+    fn stream_decoding_agrees_with_the_base64_crate() {
+        use base64::Engine as _;
+        let reference = |t: &[u8]| base64::engine::general_purpose::STANDARD.decode(t).ok();
+        let mut state = 0x2545_F491_4F6C_DD1D_u64;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        let mut arena = BytesMut::new();
+        for len in 0..600 {
+            let data: Vec<u8> = (0..len).map(|_| next() as u8).collect();
+            let text = base64::engine::general_purpose::STANDARD.encode(&data);
+            let got = decode_into(text.as_bytes(), &mut arena).unwrap();
+            assert_eq!(&got[..], &data[..]);
+            let mut bad = text.clone().into_bytes();
+            if !bad.is_empty() {
+                let at = next() as usize % bad.len();
+                bad[at] = b"=-_ \n*A/+\0"[next() as usize % 10];
+                if next() % 3 == 0 {
+                    bad.truncate(next() as usize % bad.len());
+                }
+            }
+            assert_eq!(
+                decode_into(&bad, &mut arena).ok().map(|b| b.to_vec()),
+                reference(&bad),
+                "{}",
+                String::from_utf8_lossy(&bad)
+            );
+        }
+        // Non-canonical trailing bits ("QR==" for "A" is "QQ=="), refused by both.
+        for t in [&b"QR=="[..], b"QUJ=", b"QQ", b"Q===", b"=QQ="] {
+            assert_eq!(
+                decode_into(t, &mut arena).ok().map(|b| b.to_vec()),
+                reference(t)
+            );
+        }
     }
 
     #[test]

@@ -30,13 +30,20 @@ use crate::psrp::error::{Error, Result};
 ///
 /// As [`from_str`](super::from_str) and [`from_value`](super::from_value).
 pub fn from_str_as<T: DeserializeOwned>(text: &str) -> Result<T> {
+    // The pull reader first: if it takes the document, serde's answer over its tree is
+    // the borrowing reader's (the same tree); a misfit is then told by the owned path.
+    match super::pull::read::<T>(text) {
+        Ok(Ok(v)) => return Ok(v),
+        Ok(Err(_)) => return from_value(&from_str(text)?),
+        Err(super::pull::GiveUp) => {}
+    }
     match fast::<T>(text) {
         Ok(v) => Ok(v),
         Err(_) => from_value(&from_str(text)?),
     }
 }
 
-fn fast<T: DeserializeOwned>(text: &str) -> Result<T> {
+pub(super) fn fast<T: DeserializeOwned>(text: &str) -> Result<T> {
     let limits = ReadLimits::default();
     if text.len() > limits.max_len {
         return Err(Error::TooLong(limits.max_len));
@@ -80,7 +87,7 @@ fn is_blank(t: &[u8]) -> bool {
 }
 
 /// A value whose texts borrow from the document.
-enum Val<'t> {
+pub(super) enum Val<'t> {
     /// A primitive other than a text (numbers, bools, `Nil`, GUIDs, bytes, `D`).
     Prim(PsValue),
     /// `S`, `DT`, `TS`, `Version`, `URI`, `XD`, `SBK`: text, escapes resolved.
@@ -89,13 +96,13 @@ enum Val<'t> {
 }
 
 #[derive(Default)]
-struct Obj<'t> {
-    to_string: Option<Cow<'t, str>>,
-    value: Option<Val<'t>>,
-    items: Option<Vec<Val<'t>>>,
-    entries: Option<Vec<(Val<'t>, Val<'t>)>>,
-    adapted: Vec<(Cow<'t, str>, Val<'t>)>,
-    extended: Vec<(Cow<'t, str>, Val<'t>)>,
+pub(super) struct Obj<'t> {
+    pub(super) to_string: Option<Cow<'t, str>>,
+    pub(super) value: Option<Val<'t>>,
+    pub(super) items: Option<Vec<Val<'t>>>,
+    pub(super) entries: Option<Vec<(Val<'t>, Val<'t>)>>,
+    pub(super) adapted: Vec<(Cow<'t, str>, Val<'t>)>,
+    pub(super) extended: Vec<(Cow<'t, str>, Val<'t>)>,
 }
 
 impl<'t> Obj<'t> {
@@ -136,10 +143,10 @@ fn within<'t>(doc: &'t str, b: &[u8]) -> Option<&'t str> {
 }
 
 /// How many `TN` reference ids this reader keeps (more: the owned path, with its map).
-const MAX_TYPE_IDS: usize = 64;
+pub(super) const MAX_TYPE_IDS: usize = 64;
 
 /// Text with `_xHHHH_` escapes resolved, still borrowed when it has none.
-fn decoded(c: Cow<'_, str>) -> Cow<'_, str> {
+pub(super) fn decoded(c: Cow<'_, str>) -> Cow<'_, str> {
     match c {
         Cow::Borrowed(b) => escape::decode(b),
         Cow::Owned(o) => match escape::decode(&o) {

@@ -5,6 +5,7 @@ mod de;
 mod de_common;
 mod escape;
 mod fast;
+mod pull;
 mod reader;
 mod ser;
 mod value;
