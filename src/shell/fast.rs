@@ -224,6 +224,20 @@ pub(crate) fn read(status: u16, body: &Bytes, want: Want<'_>) -> Option<Reply> {
                     s.skip().ok()?;
                     continue;
                 }
+                if !empty
+                    && matches!(role, Role::Field | Role::Stream(_))
+                    && let Some(text) = s.leaf()
+                {
+                    // A plain leaf: its text and end at once, as its steps would give.
+                    if !text.is_empty() {
+                        if r.field.is_some() {
+                            return None;
+                        }
+                        r.field = Some(Cow::Borrowed(text));
+                    }
+                    r.end(role, depth, body)?;
+                    continue;
+                }
                 if let Some(slot) = roles.get_mut(depth - 1) {
                     *slot = role;
                 }

@@ -16,11 +16,15 @@ use std::borrow::Cow;
 
 use quick_xml::events::Event;
 use quick_xml::reader::Reader;
+use smallvec::SmallVec;
 
 use super::{
     MAX_ATTRIBUTES, MAX_DEPTH, MAX_NAMESPACES_IN_SCOPE, ParseError, XMLNS_NS, excerpt, split_qname,
 };
 use crate::ns;
+
+/// Attributes split by [`plain_attributes`]: (qualified name, value).
+type Pairs<'a> = SmallVec<[(&'a [u8], &'a [u8]); 12]>;
 
 /// A plain leaf: its qualified name, attributes (raw), text and length in bytes.
 type Leaf<'a> = (&'a [u8], &'a [u8], &'a [u8], usize);
@@ -53,7 +57,7 @@ pub struct Scanner<'t> {
     /// Per open element: the bindings in scope before it, its declarations and its
     /// qualified name (end tags are checked against it here, not by quick-xml, as some
     /// tags never go through quick-xml).
-    frames: Vec<(usize, usize, &'t [u8])>,
+    frames: SmallVec<[(usize, usize, &'t [u8]); 16]>,
     in_scope: usize,
     root_done: bool,
     /// After an empty element: the bindings to drop before the next step.
@@ -61,9 +65,9 @@ pub struct Scanner<'t> {
     /// The last opened element: its prefix (its namespace is resolved when asked for)
     /// and attributes (qualified name, value).
     prefix: Option<&'t [u8]>,
-    attrs: Vec<(&'t str, Cow<'t, str>)>,
+    attrs: SmallVec<[(&'t str, Cow<'t, str>); 4]>,
     /// The attributes of a start tag in the usual form (see [`plain_attributes`]).
-    plain: Vec<(&'t [u8], &'t [u8])>,
+    plain: Pairs<'t>,
     /// The last event was a tag (or nothing was read yet), so the reader stands right
     /// before the next token.
     after_tag: bool,
@@ -97,13 +101,13 @@ impl<'t> Scanner<'t> {
             reader,
             text,
             scope: Bindings::new(),
-            frames: Vec::with_capacity(12),
+            frames: SmallVec::new(),
             in_scope: 0,
             root_done: false,
             pending_truncate: None,
             prefix: None,
-            attrs: Vec::with_capacity(4),
-            plain: Vec::with_capacity(12),
+            attrs: SmallVec::new(),
+            plain: SmallVec::new(),
             after_tag: true,
             tokenized: false,
             leaf_text: None,
@@ -375,6 +379,21 @@ impl<'t> Scanner<'t> {
         });
     }
 
+    /// After a [`Step::Start`] of a leaf in its plainest form (`<name>text</name>`,
+    /// taken without the tokenizer): its text (possibly empty), the element closed (no
+    /// [`Step::Text`] or [`Step::End`] of it follows). Anything else: `None`, and the
+    /// steps go on as before. For a reader of a field, in one call instead of two steps.
+    pub fn leaf(&mut self) -> Option<&'t str> {
+        if !self.leaf_end {
+            return None;
+        }
+        let text = self.leaf_text.take().unwrap_or("");
+        self.leaf_end = false;
+        // A leaf's frame is on the stack: closing it cannot fail.
+        self.close(None).ok()?;
+        Some(text)
+    }
+
     /// Passes over the rest of the element that the last [`Step::Start`] opened, up to
     /// and including its end, with every check [`Scanner::next_step`] makes (so the
     /// scanner still accepts exactly what the tree reader accepts); after an empty
@@ -431,8 +450,8 @@ impl<'t> Scanner<'t> {
             self.leaf_end = false;
             return self.close(None);
         }
-        // A leaf in its plainest form (most of a WinRS response) is taken without the
-        // tokenizer, as three steps; it is well-formed by its form. So is the root's
+        // Tags and text in their plain forms (most of a WinRS response) are taken
+        // without the tokenizer; they are well-formed by their form. So is the root's
         // start tag when the document begins with it.
         if self.after_tag && (!self.frames.is_empty() || !self.root_done) {
             let rest: &'t [u8] = self.reader.get_ref();
@@ -440,16 +459,6 @@ impl<'t> Scanner<'t> {
             if at_start && let Some(step) = self.cached_root()? {
                 return Ok(step);
             }
-            if let Some((qname, attributes, text, len)) = plain_leaf(rest)
-                && let Some(n) = plain_attributes(attributes, &mut self.plain)
-            {
-                let step = self.open(qname, n, false)?;
-                *self.reader.get_mut() = &rest[len..];
-                self.leaf_text = Some(within(self.text, text)?).filter(|t| !t.is_empty());
-                self.leaf_end = true;
-                return Ok(step);
-            }
-            // Other tags and text in their plain forms likewise.
             let open = self.frames.last().map_or(&[][..], |f| f.2);
             match plain_token(rest, open) {
                 Some(Token::End(len)) => {
@@ -463,8 +472,23 @@ impl<'t> Scanner<'t> {
                     len,
                 }) => {
                     if let Some(n) = plain_attributes(attributes, &mut self.plain) {
+                        // A leaf in its plainest form (most of a WinRS response): its
+                        // text and end tag are taken with it, for the next two steps.
+                        let leaf = if empty {
+                            None
+                        } else {
+                            leaf_rest(&rest[len..], qname)
+                        };
                         let step = self.open(qname, n, empty)?;
-                        *self.reader.get_mut() = &rest[len..];
+                        match leaf {
+                            Some((text, leaf_len)) => {
+                                *self.reader.get_mut() = &rest[len + leaf_len..];
+                                self.leaf_text =
+                                    Some(within(self.text, text)?).filter(|t| !t.is_empty());
+                                self.leaf_end = true;
+                            }
+                            None => *self.reader.get_mut() = &rest[len..],
+                        }
                         if at_start {
                             self.remember_root(&rest[..len], qname, empty);
                         }
@@ -476,6 +500,13 @@ impl<'t> Scanner<'t> {
                     return Ok(Step::Text(Cow::Borrowed(within(self.text, text)?)));
                 }
                 _ => {}
+            }
+        }
+        if self.after_tag && self.root_done && self.frames.is_empty() {
+            // The document ends right after the root: nothing for the tokenizer to read.
+            let rest: &'t [u8] = self.reader.get_ref();
+            if rest.is_empty() {
+                return Ok(Step::Eof);
             }
         }
         if !self.tokenized {
@@ -630,12 +661,12 @@ const BOM: &str = "\u{FEFF}";
 /// by `xmlns=""`). Nothing is interned or copied: a namespace is compared as written,
 /// as [`super::Scope`] compares it, and only when a reader asks for it.
 struct Bindings<'t> {
-    list: Vec<(&'t [u8], Option<&'t str>)>,
+    list: SmallVec<[(&'t [u8], Option<&'t str>); 16]>,
 }
 
 impl<'t> Bindings<'t> {
     fn new() -> Bindings<'t> {
-        let mut list = Vec::with_capacity(16);
+        let mut list = SmallVec::new();
         list.push((&b"xml"[..], Some(ns::XML)));
         list.push((&b"xmlns"[..], Some(XMLNS_NS)));
         Bindings { list }
@@ -798,7 +829,7 @@ fn is_declaration(key: &[u8]) -> bool {
 /// ASCII letters, digits and `_ . - :` beginning with a letter or `_`, `=`, and a value
 /// in double or single quotes without `<` or `&`; then at most spaces. Returns how many
 /// it put into `out` (cleared first); anything else is None, for quick-xml's reader.
-fn plain_attributes<'a>(raw: &'a [u8], out: &mut Vec<(&'a [u8], &'a [u8])>) -> Option<usize> {
+fn plain_attributes<'a>(raw: &'a [u8], out: &mut Pairs<'a>) -> Option<usize> {
     out.clear();
     let mut rest = raw;
     loop {
@@ -850,22 +881,24 @@ fn plain_leaf(rest: &[u8]) -> Option<Leaf<'_>> {
         _ => return None,
     };
     let attributes = &after[name_len..tag_end];
-    let content = &after[tag_end + 1..];
+    let (text, len) = leaf_rest(&after[tag_end + 1..], name)?;
+    Some((name, attributes, text, 1 + tag_end + 1 + len))
+}
+
+/// What follows the start tag of a leaf in its plainest form: text without markup or
+/// references, then `</name>` written exactly. Returns the text and the length of both.
+#[inline]
+fn leaf_rest<'a>(content: &'a [u8], name: &[u8]) -> Option<(&'a [u8], usize)> {
     let end = memchr::memchr2(b'<', b'&', content)?;
     let close = &content[end..];
     if close.first() != Some(&b'<')
         || close.get(1) != Some(&b'/')
-        || close.get(2..2 + name_len) != Some(name)
-        || close.get(2 + name_len) != Some(&b'>')
+        || close.get(2..2 + name.len()) != Some(name)
+        || close.get(2 + name.len()) != Some(&b'>')
     {
         return None;
     }
-    Some((
-        name,
-        attributes,
-        &content[..end],
-        1 + tag_end + 1 + end + 2 + name_len + 1,
-    ))
+    Some((&content[..end], end + 2 + name.len() + 1))
 }
 
 /// The slice of `text` that `bytes` borrows (the reader hands out nothing else for a
@@ -998,13 +1031,13 @@ mod tests {
                 String::from_utf8_lossy(not_plain)
             );
         }
-        let mut out = Vec::new();
+        let mut out = Pairs::new();
         assert_eq!(
             plain_attributes(b" xml:lang=\"en-US\" xmlns:s='u' Name=\"\"  ", &mut out),
             Some(3)
         );
         assert_eq!(
-            out,
+            out[..],
             [
                 (&b"xml:lang"[..], &b"en-US"[..]),
                 (&b"xmlns:s"[..], &b"u"[..]),
@@ -1119,6 +1152,50 @@ mod tests {
                 Step::Eof => return Ok(out),
             }
         }
+    }
+
+    #[test]
+    fn leaf_gives_a_plain_leafs_text_and_end_at_once() {
+        let xml = "<r><a>x</a><b></b><c><d>y</d></c><e>t&amp;</e><f/><g\n>z</g></r>";
+        let mut s = Scanner::new(xml);
+        let mut out = Vec::new();
+        loop {
+            match s.next_step().unwrap() {
+                Step::Start { local, .. } => match s.leaf() {
+                    Some(t) => out.push(format!("{local}={t} at depth {}", s.depth())),
+                    None => out.push(format!("<{local}>")),
+                },
+                Step::End => out.push("</>".into()),
+                Step::Text(t) => out.push(t.into_owned()),
+                Step::Eof => break,
+            }
+        }
+        assert_eq!(
+            out,
+            [
+                "<r>",
+                "a=x at depth 1",
+                "b= at depth 1",
+                "<c>",
+                "d=y at depth 2",
+                "</>",
+                "<e>",
+                "t",
+                "&",
+                "</>",
+                "<f>",
+                "<g>",
+                "z",
+                "</>",
+                "</>"
+            ]
+        );
+        // Its end is still checked against what follows.
+        let mut s = Scanner::new("<r><a>x</a></s>");
+        assert!(matches!(s.next_step(), Ok(Step::Start { .. })));
+        assert!(matches!(s.next_step(), Ok(Step::Start { .. })));
+        assert_eq!(s.leaf(), Some("x"));
+        assert!(s.next_step().is_err());
     }
 
     #[test]
