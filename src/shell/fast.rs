@@ -236,6 +236,10 @@ pub(crate) fn read(status: u16, body: &Bytes, want: Want<'_>) -> Option<Reply> {
                         r.field = Some(Cow::Borrowed(text));
                     }
                     r.end(role, depth, body)?;
+                    if role == Role::Field && depth == 4 {
+                        // The ShellId or CommandId: nothing else of the answer is read.
+                        s.skip_rest().ok()?;
+                    }
                     continue;
                 }
                 if let Some(slot) = roles.get_mut(depth - 1) {
@@ -266,6 +270,9 @@ pub(crate) fn read(status: u16, body: &Bytes, want: Want<'_>) -> Option<Reply> {
                 let depth = s.depth() + 1;
                 let role = roles.get(depth - 1).copied().unwrap_or(Role::Other);
                 r.end(role, depth, body)?;
+                if role == Role::Field && depth == 4 {
+                    s.skip_rest().ok()?;
+                }
             }
             Step::Eof => break,
         }

@@ -23,6 +23,10 @@ use super::{
 };
 use crate::ns;
 
+/// A prefix (None: unprefixed), the [`Bindings::generation`] it was resolved in, and
+/// its namespace.
+type Resolved<'t> = (Option<&'t [u8]>, u64, Option<&'t str>);
+
 /// Attributes split by [`plain_attributes`]: (qualified name, value).
 type Pairs<'a> = SmallVec<[(&'a [u8], &'a [u8]); 12]>;
 
@@ -65,6 +69,9 @@ pub struct Scanner<'t> {
     /// The last opened element: its prefix (its namespace is resolved when asked for)
     /// and attributes (qualified name, value).
     prefix: Option<&'t [u8]>,
+    /// The last namespace [`Scanner::ns`] resolved: for which prefix, with which
+    /// declarations in scope ([`Bindings::generation`]).
+    ns_cache: std::cell::Cell<Option<Resolved<'t>>>,
     attrs: SmallVec<[(&'t str, Cow<'t, str>); 4]>,
     /// The attributes of a start tag in the usual form (see [`plain_attributes`]).
     plain: Pairs<'t>,
@@ -106,6 +113,7 @@ impl<'t> Scanner<'t> {
             root_done: false,
             pending_truncate: None,
             prefix: None,
+            ns_cache: std::cell::Cell::new(None),
             attrs: SmallVec::new(),
             plain: SmallVec::new(),
             after_tag: true,
@@ -124,7 +132,21 @@ impl<'t> Scanner<'t> {
     /// The namespace of the last opened element (resolved when asked for: most elements
     /// a reader passes over are never asked).
     pub fn ns(&self) -> Option<&'t str> {
-        self.scope.resolve(self.prefix, true)
+        // Mostly the same prefix as the last time, with the same declarations in scope.
+        let generation = self.scope.generation;
+        if let Some((prefix, at, ns)) = self.ns_cache.get()
+            && at == generation
+            && match (prefix, self.prefix) {
+                (Some(a), Some(b)) => same(a, b),
+                (None, None) => true,
+                _ => false,
+            }
+        {
+            return ns;
+        }
+        let ns = self.scope.resolve(self.prefix, true);
+        self.ns_cache.set(Some((self.prefix, generation, ns)));
+        ns
     }
 
     /// An attribute of the last opened element by local name, as
@@ -302,6 +324,7 @@ impl<'t> Scanner<'t> {
                 };
                 self.scope.list.push((at(prefix)?.as_bytes(), uri));
             }
+            self.scope.generation += 1;
             Some((at(root.qname)?, root.tag.len(), root.decls, root.empty))
         });
         let Some((qname, len, decls, empty)) = hit else {
@@ -406,6 +429,19 @@ impl<'t> Scanner<'t> {
     pub fn skip(&mut self) -> Result<(), ParseError> {
         if self.pending_truncate.is_some() {
             return Ok(());
+        }
+        self.skip_rest()
+    }
+
+    /// Passes over the rest of the innermost open element (after an empty element,
+    /// its parent), up to and including its end, as [`Scanner::skip`] does: for a
+    /// reader that has read what it needs of an element.
+    ///
+    /// # Errors
+    /// As [`Scanner::next_step`].
+    pub fn skip_rest(&mut self) -> Result<(), ParseError> {
+        if let Some(first) = self.pending_truncate.take() {
+            self.scope.truncate(first);
         }
         if self.leaf_end {
             self.leaf_text = None;
@@ -662,6 +698,8 @@ const BOM: &str = "\u{FEFF}";
 /// as [`super::Scope`] compares it, and only when a reader asks for it.
 struct Bindings<'t> {
     list: SmallVec<[(&'t [u8], Option<&'t str>); 16]>,
+    /// Counts the changes to the list (for the last resolution kept by the scanner).
+    generation: u64,
 }
 
 impl<'t> Bindings<'t> {
@@ -669,7 +707,10 @@ impl<'t> Bindings<'t> {
         let mut list = SmallVec::new();
         list.push((&b"xml"[..], Some(ns::XML)));
         list.push((&b"xmlns"[..], Some(XMLNS_NS)));
-        Bindings { list }
+        Bindings {
+            list,
+            generation: 0,
+        }
     }
 
     fn len(&self) -> usize {
@@ -678,7 +719,10 @@ impl<'t> Bindings<'t> {
 
     /// Drops the bindings from index `len` on.
     fn truncate(&mut self, len: usize) {
-        self.list.truncate(len);
+        if len < self.list.len() {
+            self.list.truncate(len);
+            self.generation += 1;
+        }
     }
 
     /// The namespace of `prefix` (None: unprefixed), as [`super::Scope::resolve`]:
@@ -724,6 +768,7 @@ impl<'t> Bindings<'t> {
             _ => {}
         }
         self.list.push((prefix, (!uri.is_empty()).then_some(uri)));
+        self.generation += 1;
         Ok(())
     }
 }
@@ -1254,6 +1299,96 @@ mod tests {
             assert!(steps(good).is_ok(), "{good:?}");
             assert!(steps_skipping(good, "h").is_ok(), "{good:?}");
         }
+    }
+
+    #[test]
+    fn skip_rest_passes_over_the_rest_of_the_innermost_open_element() {
+        // (document, the local name after whose start the rest is skipped, whether the
+        // element is first passed over itself, steps)
+        for (xml, at, whole, want) in [
+            (
+                "<r><a><b>1</b><c>2</c><d/></a><e/></r>",
+                "b",
+                true,
+                &["<r>", "<a>", "<b>", "rest", "<e/>", "</>"][..],
+            ),
+            (
+                "<r><a><b/><c>2</c></a><e/></r>",
+                "b",
+                true,
+                &["<r>", "<a>", "<b/>", "rest", "<e/>", "</>"][..],
+            ),
+            (
+                "<r><a><b>x<c/>y</b><d/></a></r>",
+                "c",
+                false,
+                &[
+                    "<r>", "<a>", "<b>", "x", "<c/>", "rest", "<d/>", "</>", "</>",
+                ][..],
+            ),
+            (
+                "<r><a>1</a><b/></r>",
+                "a",
+                true,
+                &["<r>", "<a>", "rest"][..],
+            ),
+            // Right after a leaf's start, the leaf is the innermost open element.
+            (
+                "<r><a>1</a><b/></r>",
+                "a",
+                false,
+                &["<r>", "<a>", "rest", "<b/>", "</>"][..],
+            ),
+        ] {
+            let mut s = Scanner::new(xml);
+            let mut out = Vec::new();
+            loop {
+                match s.next_step().unwrap() {
+                    Step::Start { local, empty } => {
+                        out.push(format!("<{local}{}>", if empty { "/" } else { "" }));
+                        if local == at {
+                            if whole {
+                                s.skip().unwrap();
+                            }
+                            s.skip_rest().unwrap();
+                            out.push("rest".into());
+                        }
+                    }
+                    Step::End => out.push("</>".into()),
+                    Step::Text(t) => out.push(t.into_owned()),
+                    Step::Eof => break,
+                }
+            }
+            assert_eq!(out, want, "{xml}");
+        }
+        // Still every check.
+        for bad in [
+            "<r><a><b>1</b><c x='1' x='2'>2</c></a></r>",
+            "<r><a><b>1</b><c>2</d></a></r>",
+            "<r><a><b>1</b><c xmlns:xml='urn:x'/></a></r>",
+        ] {
+            let mut s = Scanner::new(bad);
+            let skipped = loop {
+                match s.next_step() {
+                    Ok(Step::Start { local: "b", .. }) => {
+                        break s.skip().and_then(|()| s.skip_rest());
+                    }
+                    Ok(_) => {}
+                    Err(e) => break Err(e),
+                }
+            };
+            assert!(skipped.is_err(), "{bad:?} was accepted");
+            assert!(crate::xml::parse_str(bad).is_err(), "{bad:?}");
+        }
+        // A namespace kept from the last resolution follows the declarations in scope
+        // (the same number of them, another binding).
+        assert_eq!(
+            steps("<r><p:a xmlns:p='u1'/><p:b xmlns:p='u2'/><p:c xmlns:p='u3'>t</p:c><p:d/></r>")
+                .unwrap(),
+            [
+                "<{}r>", "<{u1}a/>", "<{u2}b/>", "<{u3}c>", "t", "</>", "<{}d/>", "</>"
+            ]
+        );
     }
 
     #[test]
