@@ -312,7 +312,7 @@ impl<'t> Scanner<'t> {
             if !rest.starts_with(&root.tag) {
                 return None;
             }
-            let at = |(start, end): (usize, usize)| text.get(start..end);
+            let at = |(start, end): Span| text.get(start..end);
             self.attrs.clear();
             for &(key, value) in &root.attrs {
                 self.attrs.push((at(key)?, Cow::Borrowed(at(value)?)));
@@ -343,7 +343,7 @@ impl<'t> Scanner<'t> {
         }
         let base = tag.as_ptr().addr();
         // Where a slice of the tag lies (an empty one anywhere: at 0).
-        let span = |s: &[u8]| -> Option<(usize, usize)> {
+        let span = |s: &[u8]| -> Option<Span> {
             if s.is_empty() {
                 return Some((0, 0));
             }
@@ -670,14 +670,17 @@ fn same(a: &[u8], b: &[u8]) -> bool {
 /// The longest root start tag kept by [`Scanner::remember_root`].
 const MAX_CACHED_ROOT: usize = 4096;
 
+/// Where a slice lies in a [`RootTag`]: start and end.
+type Span = (usize, usize);
+
 /// A root start tag in the plain form and what reading it gave, as spans of the tag:
 /// its qualified name, the bindings its declarations made, its other attributes, how
 /// many declarations it carries, and whether it was `<x/>`.
 struct RootTag {
     tag: Vec<u8>,
-    qname: (usize, usize),
-    bindings: Vec<((usize, usize), Option<(usize, usize)>)>,
-    attrs: Vec<((usize, usize), (usize, usize))>,
+    qname: Span,
+    bindings: Vec<(Span, Option<Span>)>,
+    attrs: Vec<(Span, Span)>,
     decls: usize,
     empty: bool,
 }
