@@ -125,12 +125,14 @@ impl<'t> Scanner<'t> {
 
     /// How many elements are open (after a [`Step::Start`], the new one included; an
     /// empty element is counted until the next step).
+    #[inline]
     pub fn depth(&self) -> usize {
         self.frames.len() + usize::from(self.pending_truncate.is_some())
     }
 
     /// The namespace of the last opened element (resolved when asked for: most elements
     /// a reader passes over are never asked).
+    #[inline]
     pub fn ns(&self) -> Option<&'t str> {
         // Mostly the same prefix as the last time, with the same declarations in scope.
         let generation = self.scope.generation;
@@ -304,7 +306,8 @@ impl<'t> Scanner<'t> {
         let rest: &'t [u8] = self.reader.get_ref();
         let text: &'t str = self.text;
         let first = self.scope.len();
-        let hit = ROOT.with(|root| {
+        // (None also while the thread's locals are being torn down.)
+        let hit = ROOT.try_with(|root| {
             let Ok(root) = root.try_borrow() else {
                 return None;
             };
@@ -327,6 +330,7 @@ impl<'t> Scanner<'t> {
             self.scope.generation += 1;
             Some((at(root.qname)?, root.tag.len(), root.decls, root.empty))
         });
+        let hit = hit.ok().flatten();
         let Some((qname, len, decls, empty)) = hit else {
             self.scope.truncate(first);
             return Ok(None);
@@ -388,7 +392,7 @@ impl<'t> Scanner<'t> {
             _ if empty => 0,
             _ => return,
         };
-        ROOT.with(|root| {
+        let _ = ROOT.try_with(|root| {
             if let Ok(mut root) = root.try_borrow_mut() {
                 *root = Some(RootTag {
                     tag: tag.to_vec(),
@@ -406,6 +410,7 @@ impl<'t> Scanner<'t> {
     /// taken without the tokenizer): its text (possibly empty), the element closed (no
     /// [`Step::Text`] or [`Step::End`] of it follows). Anything else: `None`, and the
     /// steps go on as before. For a reader of a field, in one call instead of two steps.
+    #[inline]
     pub fn leaf(&mut self) -> Option<&'t str> {
         if !self.leaf_end {
             return None;
@@ -456,8 +461,9 @@ impl<'t> Scanner<'t> {
             if self.after_tag && self.pending_truncate.is_none() && self.frames.len() < MAX_DEPTH {
                 let rest: &'t [u8] = self.reader.get_ref();
                 if let Some((_, attributes, _, len)) = plain_leaf(rest)
-                    && plain_attributes(attributes, &mut self.plain)
-                        .is_some_and(|n| plain_without_declarations(&self.plain[..n]))
+                    && (attributes.is_empty()
+                        || plain_attributes(attributes, &mut self.plain)
+                            .is_some_and(|n| plain_without_declarations(&self.plain[..n])))
                 {
                     *self.reader.get_mut() = &rest[len..];
                     continue;
