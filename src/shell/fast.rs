@@ -179,7 +179,6 @@ pub(crate) fn read(status: u16, body: &Bytes, want: Want<'_>) -> Option<Reply> {
                 } else {
                     Role::Other
                 };
-                let shell = s.ns() == Some(ns::SHELL);
                 let role = match (depth, parent) {
                     (1, _) if local == "Envelope" && s.ns() == Some(ns::SOAP) => Role::Envelope,
                     (1, _) => return None,
@@ -193,7 +192,9 @@ pub(crate) fn read(status: u16, body: &Bytes, want: Want<'_>) -> Option<Reply> {
                     (3, Role::Body) if local == "Fault" && s.ns() == Some(ns::SOAP) => {
                         return None;
                     }
-                    (3, Role::Body) if shell && answer_name(want) == Some(local) => {
+                    (3, Role::Body)
+                        if answer_name(want) == Some(local) && s.ns() == Some(ns::SHELL) =>
+                    {
                         answers += 1;
                         match (answers, want) {
                             (1, _) => Role::Answer,
@@ -203,7 +204,7 @@ pub(crate) fn read(status: u16, body: &Bytes, want: Want<'_>) -> Option<Reply> {
                             _ => Role::Other,
                         }
                     }
-                    (4, Role::Answer) if shell => match (want, local) {
+                    (4, Role::Answer) if s.ns() == Some(ns::SHELL) => match (want, local) {
                         (Want::ShellId, "ShellId") | (Want::CommandId, "CommandId")
                             if r.found.is_none() && r.field.is_none() =>
                         {
@@ -226,7 +227,7 @@ pub(crate) fn read(status: u16, body: &Bytes, want: Want<'_>) -> Option<Reply> {
                         }
                         _ => Role::Other,
                     },
-                    (5, Role::Done) if shell && local == "ExitCode" => {
+                    (5, Role::Done) if local == "ExitCode" && s.ns() == Some(ns::SHELL) => {
                         exit_codes += 1;
                         if exit_codes == 1 {
                             Role::Field
@@ -238,6 +239,30 @@ pub(crate) fn read(status: u16, body: &Bytes, want: Want<'_>) -> Option<Reply> {
                     (_, Role::Stream(_) | Role::Field) => return None,
                     _ => Role::Other,
                 };
+                if !empty && matches!(role, Role::Other | Role::State) {
+                    // Nothing inside is read (its elements are all `Other`): passed
+                    // over, still checked.
+                    s.skip().ok()?;
+                    continue;
+                }
+                if !empty
+                    && matches!(role, Role::Field | Role::Stream(_))
+                    && let Some(text) = s.leaf()
+                {
+                    // A plain leaf: its text and end at once, as its steps would give.
+                    if !text.is_empty() {
+                        if r.field.is_some() {
+                            return None;
+                        }
+                        r.field = Some(Cow::Borrowed(text));
+                    }
+                    r.end(role, depth, body)?;
+                    if role == Role::Field && depth == 4 {
+                        // The ShellId or CommandId: nothing else of the answer is read.
+                        s.skip_rest().ok()?;
+                    }
+                    continue;
+                }
                 if let Some(slot) = roles.get_mut(depth - 1) {
                     *slot = role;
                 }
@@ -266,6 +291,9 @@ pub(crate) fn read(status: u16, body: &Bytes, want: Want<'_>) -> Option<Reply> {
                 let depth = s.depth() + 1;
                 let role = roles.get(depth - 1).copied().unwrap_or(Role::Other);
                 r.end(role, depth, body)?;
+                if role == Role::Field && depth == 4 {
+                    s.skip_rest().ok()?;
+                }
             }
             Step::Eof => break,
         }

@@ -98,7 +98,9 @@ pub(crate) fn write_receive(w: &mut XmlWriter, command_id: &str, sequence_id: Op
     w.raw(ns::SHELL);
     w.raw("\"");
     if let Some(seq) = sequence_id {
-        w.raw(&format!(" SequenceId=\"{seq}\""));
+        w.raw(" SequenceId=\"");
+        w.display(seq);
+        w.raw("\"");
     }
     w.raw("><rsp:DesiredStream CommandId=\"");
     w.attr_text(command_id);
