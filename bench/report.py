@@ -156,7 +156,7 @@ rs_cpu = cpu_ok("w1.winrmrs.32")
 if rs_cpu and cpu_ms("w1.rust.32"):
     share = cpu_ms("w1.rust.32") / rs_cpu
     targets.append((f"W1 client CPU per command (32 at once) vs winrm-rs {RS_VER}", "<= 0.5x", f"{share:.2f}x", share <= 0.5,
-                    "" if share <= 0.5 else "per command the client is level with winrm-rs on loopback: about 290,000 instructions (reading five responses about 41%, hyper's connection task about 22%, the request path about 15%; bench/PROFILE.md) plus the kernel's thread wake-ups between the caller, the command's driver task and the connection tasks"))
+                    "" if share <= 0.5 else "about 218,000 instructions per command remain (293,000 before this round, 429,000 before issue 16): hyper's connection task about 63,000 and the request path about 44,000 of them, the five responses read from events about 52,000 (bench/PROFILE.md); and on loopback the kernel's socket work and thread wake-ups cost the client as much again, for both clients"))
 
 # W2
 p("## W2: stdout throughput")
@@ -355,7 +355,8 @@ p("")
 for n in ("1", "32"):
     a, b = cpu_ms(f"w7.pypsrp.{n}"), cpu_ms(f"w7.rust.{n}")
     r = a / b if a and b else None
-    targets.append((f"W7 PSRP pipelines per client CPU second vs pypsrp ({n} at once, 2 workers)", ">= 20x", fmt(r, 1, "x"), r is not None and r >= 20, ""))
+    targets.append((f"W7 PSRP pipelines per client CPU second vs pypsrp ({n} at once, 2 workers)", ">= 20x", fmt(r, 1, "x"), r is not None and r >= 20,
+                    "" if r is None or r >= 20 else "three requests per pipeline (Command, Receive, Signal terminate), each a hyper round trip with the thread hand-offs of a 2-worker runtime; about 300,000 instructions per pipeline (449,000 before this round; bench/W7_PIPELINES.md)"))
 include("W7_PIPELINES.md")
 
 p("## W7b: PSRP objects per second into serde structs")
@@ -536,7 +537,7 @@ if len(irs) == 2 and cg_ops:
     p(f"difference divided by {hi - lo}: **{per_cmd:,.0f} instructions per command** "
       f"({per_cmd / 5:,.0f} per message; five messages per command).")
     targets.append(("W1 instructions per command (callgrind)", "<= 150,000", f"{per_cmd:,.0f}", per_cmd <= 150000,
-                     "" if per_cmd <= 150000 else "responses are read from events now (429,000 before); what is left is spread over the scanner's own per-tag work, hyper's connection task and the request path (bench/PROFILE.md)"))
+                     "" if per_cmd <= 150000 else "429,000 before issue 16, 293,000 before this round: reading the five responses now costs about 52,000 and writing them about 15,000; hyper's connection task (about 63,000) and the request path (about 44,000) are most of what is left (bench/PROFILE.md)"))
     p("")
     top = os.path.join(work, "cg.top")
     if os.path.exists(top):
