@@ -2,18 +2,8 @@
 //! on stderr that the file went to a simulator that stops with it, and a failed
 //! `winrm fetch` says why an earlier copy's file is not there.
 
-use std::process::{Command, Output, Stdio};
-
-fn winrm(args: &[&std::ffi::OsStr]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_winrm"))
-        .args(args)
-        .env_remove("WINRM_ENDPOINT")
-        .env_remove("WINRM_USER")
-        .env_remove("WINRM_PASSWORD")
-        .stdin(Stdio::null())
-        .output()
-        .expect("runs winrm")
-}
+mod support;
+use support::winrm;
 
 #[test]
 fn cp_and_fetch_say_the_embedded_simulator_is_their_own() {

@@ -2,18 +2,8 @@
 //! refused with advice in the tool's terms (its flags, not the library's calls), and
 //! `--skip-cmd-shell` passes it through to the program.
 
-use std::process::{Command, Output, Stdio};
-
-fn winrm(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_winrm"))
-        .args(args)
-        .env_remove("WINRM_ENDPOINT")
-        .env_remove("WINRM_USER")
-        .env_remove("WINRM_PASSWORD")
-        .stdin(Stdio::null())
-        .output()
-        .expect("runs winrm")
-}
+mod support;
+use support::winrm;
 
 const PING: &str = r"C:\Windows\System32\PING.EXE";
 
