@@ -222,7 +222,7 @@ pub async fn run(
     match result {
         Ok(s) => {
             if json {
-                println!("{}", summary_json(dir, &s, None));
+                crate::out::outln!("{}", summary_json(dir, &s, None));
             } else {
                 eprintln!("{}", summary_line(dir, &s));
             }
@@ -315,6 +315,11 @@ pub async fn fan_out(
                 (t.label, r)
             });
         }
+        // stdout's reader went away: the rest is stopped, as on Ctrl-C (partial files
+        // removed), and the tool exits 141.
+        if crate::out::closed() && !cancel.is_cancelled() {
+            cancel.cancel();
+        }
         tokio::select! {
             next = tasks.join_next() => match next {
                 Some(Ok((label, r))) => {
@@ -323,9 +328,9 @@ pub async fn fan_out(
                     match r {
                         Ok(s) => hosts.suspend(|| {
                             if g.json {
-                                println!("{}", summary_json(Direction::Copy, &s, Some(&label)));
+                                crate::out::outln!("{}", summary_json(Direction::Copy, &s, Some(&label)));
                             } else {
-                                println!("{label}: {}", summary_line(Direction::Copy, &s));
+                                crate::out::outln!("{label}: {}", summary_line(Direction::Copy, &s));
                             }
                         }),
                         Err(e) => {
@@ -336,9 +341,9 @@ pub async fn fan_out(
                             let first = first.strip_prefix("error: ").unwrap_or(first).to_string();
                             hosts.suspend(|| {
                                 if g.json {
-                                    println!("{}", serde_json::json!({"host": label, "error": first}));
+                                    crate::out::outln!("{}", serde_json::json!({"host": label, "error": first}));
                                 } else {
-                                    println!("{label}: FAILED: {first}");
+                                    crate::out::outln!("{label}: FAILED: {first}");
                                 }
                             });
                         }
@@ -368,7 +373,9 @@ pub async fn fan_out(
         },
         started.elapsed().as_secs_f64()
     );
-    Ok(if cancel.is_cancelled() {
+    Ok(if let Some(code) = crate::out::exit_code() {
+        code
+    } else if cancel.is_cancelled() {
         ExitCode::from(130)
     } else if failed > 0 || done < total {
         ExitCode::from(1)

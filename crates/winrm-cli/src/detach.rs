@@ -59,7 +59,7 @@ pub async fn detach(
         }
     }
     drop(cmd);
-    println!("{} {}", disconnected.id(), command_id);
+    crate::out::outln!("{} {}", disconnected.id(), command_id);
     let _ = std::io::stdout().flush();
     Ok(ExitCode::SUCCESS)
 }

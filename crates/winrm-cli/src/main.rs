@@ -25,6 +25,7 @@
 mod cp;
 mod detach;
 mod fanout;
+mod out;
 mod pwsh;
 mod render;
 mod sim;
@@ -652,7 +653,7 @@ async fn run_command(command: Cmd, global: &Global) -> ExitCode {
             skip_cmd_shell,
         };
         return match fanout::run(global, &hosts, &words, opts).await {
-            Ok(code) => code,
+            Ok(code) => out::exit_code().unwrap_or(code),
             Err(f) => report_with_hint(f, global),
         };
     }
@@ -674,7 +675,7 @@ async fn run_command(command: Cmd, global: &Global) -> ExitCode {
         )
         .await
         {
-            Ok(code) => code,
+            Ok(code) => out::exit_code().unwrap_or(code),
             Err(f) => report_with_hint(f, global),
         };
     }
@@ -701,7 +702,10 @@ async fn run_command(command: Cmd, global: &Global) -> ExitCode {
             };
             let _ = tokio::time::timeout(grace, client.shutdown()).await;
             drop(sim);
+            out::flush();
             match result {
+                // A result that could not be written (stdout closed by its reader).
+                Ok(_) if out::closed() => out::exit_code().unwrap_or(ExitCode::from(1)),
                 Ok(code) => code,
                 Err(f) => report_with_hint(f, global),
             }
@@ -1232,8 +1236,8 @@ async fn dispatch(client: &Client, g: &Global, cmd: Cmd) -> Result<ExitCode, Fai
             let back = client.put(&resource(&uri, &selectors), &inst).await?;
             match back {
                 Some(back) => render::print_instance(&back, g.json),
-                None if g.json => println!("null"),
-                None => println!("(the server sent no instance back)"),
+                None if g.json => crate::out::outln!("null"),
+                None => crate::out::outln!("(the server sent no instance back)"),
             }
         }
         Cmd::Create {
@@ -1251,12 +1255,12 @@ async fn dispatch(client: &Client, g: &Global, cmd: Cmd) -> Result<ExitCode, Fai
             let r = resource(&uri, &selectors);
             client.delete(&r).await?;
             if g.json {
-                println!(
+                crate::out::outln!(
                     "{}",
                     serde_json::json!({ "deleted": true, "resource_uri": r.uri() })
                 );
             } else {
-                println!("deleted");
+                crate::out::outln!("deleted");
             }
         }
         Cmd::Enumerate {

@@ -4,7 +4,7 @@
 //! the pipeline remotely (the PSRP stop signal) and exits 130 after printing what
 //! arrived.
 
-use std::io::{Read, Write};
+use std::io::Read;
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -72,9 +72,14 @@ pub async fn run(
         match ev {
             Ok(PsEvent::Output(v)) => {
                 if json {
-                    println!("{}", to_json(&v, 0));
+                    crate::out::outln!("{}", to_json(&v, 0));
                 } else {
                     table.push(&v);
+                }
+                // stdout's reader went away (`| head`): nothing more can be shown, so
+                // the pipeline is stopped on the server, as on Ctrl-C.
+                if crate::out::closed() && !cancel.is_cancelled() {
+                    cancel.cancel();
                 }
             }
             Ok(PsEvent::Error(e)) => {
@@ -94,7 +99,7 @@ pub async fn run(
         }
     }
     table.flush();
-    let _ = std::io::stdout().flush();
+    crate::out::flush();
     let stopped = matches!(end, Some(PipelineEnd::Stopped { .. }) | None);
     let closed = if stopped {
         tokio::time::timeout(CLEANUP_GRACE, pool.close())
@@ -124,6 +129,10 @@ pub async fn run(
                 "error: the pipeline did not finish within its deadline of {secs} s: it was stopped on the server"
             );
             ExitCode::from(EXIT_DEADLINE)
+        }
+        // Stopped because stdout's reader went away: 141, as a closed pipe ends `run`.
+        Some(PipelineEnd::Stopped { reason: Some(_) }) if crate::out::closed() => {
+            crate::out::exit_code().unwrap_or(ExitCode::from(1))
         }
         Some(PipelineEnd::Stopped { reason: Some(_) }) => {
             eprintln!("interrupted: the pipeline was stopped on the server");
@@ -269,18 +278,18 @@ impl Table {
             Some(o) if o.collection.is_none() && o.value.is_none() => o,
             _ => {
                 self.flush();
-                println!("{}", text(v));
+                crate::out::outln!("{}", text(v));
                 return;
             }
         };
         let Some(columns) = columns_of(o) else {
             self.flush();
-            print!("{}", render_list(o));
+            crate::out::out!("{}", render_list(o));
             return;
         };
         if columns.is_empty() {
             self.flush();
-            println!("{}", text(v));
+            crate::out::outln!("{}", text(v));
             return;
         }
         if columns != self.columns {
@@ -297,7 +306,7 @@ impl Table {
             self.columns.clear();
             return;
         }
-        print!("{}", self.render());
+        crate::out::out!("{}", self.render());
         self.rows.clear();
         self.columns.clear();
     }

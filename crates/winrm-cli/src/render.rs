@@ -24,17 +24,17 @@ pub fn print_identify(id: &IdentifyResponse, as_json: bool) {
             product_version: &id.product_version,
             security_profiles: &id.security_profiles,
         };
-        println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
+        crate::out::outln!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
         return;
     }
-    println!("IdentifyResponse");
-    println!("    ProtocolVersion = {}", id.protocol_version);
-    println!("    ProductVendor = {}", id.product_vendor);
-    println!("    ProductVersion = {}", id.product_version);
+    crate::out::outln!("IdentifyResponse");
+    crate::out::outln!("    ProtocolVersion = {}", id.protocol_version);
+    crate::out::outln!("    ProductVendor = {}", id.product_vendor);
+    crate::out::outln!("    ProductVersion = {}", id.product_version);
     if !id.security_profiles.is_empty() {
-        println!("    SecurityProfiles");
+        crate::out::outln!("    SecurityProfiles");
         for p in &id.security_profiles {
-            println!("        SecurityProfileName = {p}");
+            crate::out::outln!("        SecurityProfileName = {p}");
         }
     }
 }
@@ -44,9 +44,9 @@ pub fn print_instance(inst: &Instance, as_json: bool) {
     if as_json {
         let text = serde_json::to_string_pretty(&JsonInstance(inst))
             .unwrap_or_else(|_| instance_json_line(inst));
-        println!("{text}");
+        crate::out::outln!("{text}");
     } else {
-        print!("{}", instance_text(inst, 0));
+        crate::out::out!("{}", instance_text(inst, 0));
     }
 }
 
@@ -121,14 +121,14 @@ pub fn scalar_text(v: &Value) -> String {
 /// Prints an endpoint reference (Create's result).
 pub fn print_reference(epr: &EndpointReference, as_json: bool) {
     if as_json {
-        println!(
+        crate::out::outln!(
             "{}",
             serde_json::to_string_pretty(&JsonReference(epr)).unwrap_or_default()
         );
     } else {
-        println!("ResourceCreated");
-        println!("    Address = {}", epr.address);
-        println!("    {}", reference_text(epr));
+        crate::out::outln!("ResourceCreated");
+        crate::out::outln!("    Address = {}", epr.address);
+        crate::out::outln!("    {}", reference_text(epr));
     }
 }
 

@@ -4,14 +4,19 @@
 use std::ffi::OsStr;
 use std::process::{Command, Output, Stdio};
 
-/// Runs `winrm args...` to its end.
-pub fn winrm<S: AsRef<OsStr>>(args: &[S]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_winrm"))
-        .args(args)
+/// `winrm args...`, not started yet.
+pub fn command<S: AsRef<OsStr>>(args: &[S]) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_winrm"));
+    c.args(args)
         .env_remove("WINRM_ENDPOINT")
         .env_remove("WINRM_USER")
         .env_remove("WINRM_PASSWORD")
-        .stdin(Stdio::null())
-        .output()
-        .expect("runs winrm")
+        .stdin(Stdio::null());
+    c
+}
+
+/// Runs `winrm args...` to its end.
+#[allow(dead_code)] // not every test file uses both
+pub fn winrm<S: AsRef<OsStr>>(args: &[S]) -> Output {
+    command(args).output().expect("runs winrm")
 }
