@@ -516,6 +516,20 @@ fn sim_option_help(id: &str) -> Option<&'static str> {
     SIM_OPTIONS.iter().find(|(i, _)| *i == id).map(|(_, h)| *h)
 }
 
+/// `--endpoint` came from `WINRM_ENDPOINT` and was not typed (a global option: its
+/// source is on the top level or on the subcommand).
+fn endpoint_only_from_env(matches: &clap::ArgMatches) -> bool {
+    use clap::parser::ValueSource;
+    let all = [Some(matches), matches.subcommand().map(|(_, m)| m)];
+    let sources = || {
+        all.into_iter()
+            .flatten()
+            .map(|m| m.value_source("endpoint"))
+    };
+    sources().any(|s| s == Some(ValueSource::EnvVariable))
+        && !sources().any(|s| s == Some(ValueSource::CommandLine))
+}
+
 /// A client option given on `winrm sim`'s command line (before or after `sim`): the
 /// usage error to print. From the environment (`WINRM_ENDPOINT`, ...) they are ignored.
 fn sim_misplaced_option(matches: &clap::ArgMatches) -> Option<String> {
@@ -543,6 +557,17 @@ fn main() -> ExitCode {
     };
     if let Some(m) = sim_misplaced_option(&matches) {
         return report(Failure::Message(m, 2));
+    }
+    let mut cli = cli;
+    if matches!(
+        cli.command,
+        Cmd::Run { hosts: Some(_), .. } | Cmd::Cp { hosts: Some(_), .. }
+    ) && endpoint_only_from_env(&matches)
+    {
+        // Each --hosts entry is an endpoint; one exported for single-host use is not a
+        // conflict (one typed on the command line still is).
+        eprintln!("note: WINRM_ENDPOINT is ignored with --hosts (each entry is an endpoint)");
+        cli.global.endpoint = None;
     }
     if matches!(cli.command, Cmd::Run { hosts: Some(_), .. }) {
         // Before the runtime's threads exist (see `one_malloc_arena`).
