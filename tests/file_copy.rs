@@ -796,3 +796,90 @@ async fn copied_files_are_read_by_commands_and_registered_files_fetched() {
     );
     client.shutdown().await;
 }
+
+/// Directories of the simulator's file store are seen as Windows shows them: `dir PATH`
+/// lists that directory (sub-directories as `<DIR>`, not the current one), `dir FILE`
+/// that file, `Get-Item` gives a directory's `DirectoryInfo` and `Get-ChildItem` lists
+/// sub-directories before files.
+#[tokio::test]
+async fn directories_are_listed_by_dir_get_item_and_get_child_item() {
+    let (sim, client) = setup().await;
+    sim.create_dir(r"C:\Data").unwrap();
+    sim.create_dir(r"C:\Data\logs").unwrap();
+    sim.put_file(r"C:\Data\notes.txt", "abc").unwrap();
+
+    let listed = within(10, client.run("dir", &[r"C:\Data"])).await.unwrap();
+    let listing = String::from_utf8_lossy(&listed.stdout);
+    assert_eq!(listed.code, Some(0), "{listing}");
+    assert!(listing.contains(r"Directory of C:\Data"), "{listing}");
+    let logs = listing
+        .find("<DIR>          logs")
+        .expect("the sub-directory");
+    let notes = listing
+        .find(" 3 notes.txt")
+        .expect("the file and its length");
+    assert!(logs < notes, "directories first: {listing}");
+    assert!(
+        listing.contains("1 File(s)") && listing.contains("1 Dir(s)"),
+        "{listing}"
+    );
+    let one = within(10, client.run("dir", &[r"C:\Data\notes.txt"]))
+        .await
+        .unwrap();
+    let one = String::from_utf8_lossy(&one.stdout);
+    assert!(one.contains("notes.txt") && !one.contains("logs"), "{one}");
+    let missing = within(10, client.run("dir", &[r"C:\Data\nothing"]))
+        .await
+        .unwrap();
+    assert_eq!(missing.code, Some(1));
+    assert_eq!(
+        String::from_utf8_lossy(&missing.stderr),
+        "File Not Found\r\n"
+    );
+
+    let pool = within(10, client.runspace_pool().open()).await.unwrap();
+    let item = within(
+        10,
+        pool.pipeline()
+            .command("Get-Item")
+            .param("Path", r"C:\Data\logs")
+            .invoke(),
+    )
+    .await
+    .unwrap();
+    assert!(item.errors.is_empty(), "{:?}", item.errors);
+    let o = item.output[0].as_object().expect("an object");
+    assert_eq!(o.type_names[0], "System.IO.DirectoryInfo");
+    assert_eq!(
+        item.output[0]
+            .property("PSIsContainer")
+            .and_then(|v| v.as_bool()),
+        Some(true)
+    );
+    assert_eq!(
+        item.output[0].property("FullName").and_then(|v| v.as_str()),
+        Some(r"C:\Data\logs")
+    );
+    let children = within(
+        10,
+        pool.pipeline()
+            .command("Get-ChildItem")
+            .param("Path", r"C:\Data")
+            .invoke(),
+    )
+    .await
+    .unwrap();
+    let listed: Vec<(&str, Option<bool>)> = children
+        .output
+        .iter()
+        .map(|o| {
+            (
+                o.property("Name").and_then(|v| v.as_str()).unwrap_or(""),
+                o.property("PSIsContainer").and_then(|v| v.as_bool()),
+            )
+        })
+        .collect();
+    assert_eq!(listed, [("logs", Some(true)), ("notes.txt", Some(false))]);
+    within(10, pool.close()).await.unwrap();
+    client.shutdown().await;
+}

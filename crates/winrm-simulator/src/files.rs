@@ -610,17 +610,26 @@ impl Files {
         normalize(path, "C:\\").is_ok_and(|p| self.is_dir(&p) || self.is_file(&p))
     }
 
-    /// The files (not directories) directly in directory `dir`: names as created and
-    /// lengths, sorted case-insensitively.
-    pub(crate) fn files_in(&self, dir: &str) -> Vec<(String, usize)> {
-        let Ok(d) = normalize(dir, "C:\\") else {
-            return Vec::new();
-        };
-        self.list(&d)
+    /// The entries directly in directory `dir`, directories first (as `dir` and
+    /// `Get-ChildItem` show them): names as created, and lengths (`None` for a
+    /// directory), each group sorted case-insensitively. `None` when `dir` is not a
+    /// directory.
+    pub(crate) fn entries_in(&self, dir: &str) -> Option<Vec<(String, Option<usize>)>> {
+        let d = normalize(dir, "C:\\").ok()?;
+        if !self.is_dir(&d) {
+            return None;
+        }
+        let mut entries: Vec<(String, Option<usize>)> = self
+            .list(&d)
             .into_iter()
-            .filter(|(rel, is_dir, _)| !is_dir && !rel.contains('\\'))
-            .map(|(rel, _, len)| (rel, usize::try_from(len).unwrap_or(usize::MAX)))
-            .collect()
+            .filter(|(rel, _, _)| !rel.is_empty() && !rel.contains('\\'))
+            .map(|(rel, is_dir, len)| {
+                let len = (!is_dir).then(|| usize::try_from(len).unwrap_or(usize::MAX));
+                (rel, len)
+            })
+            .collect();
+        entries.sort_by_key(|(name, len)| (len.is_some(), name.to_ascii_lowercase()));
+        Some(entries)
     }
 
     fn take_corruption(&self) -> bool {

@@ -168,10 +168,10 @@ impl Registry {
         map.get(&lower).or_else(|| map.get(base)).cloned()
     }
 
-    /// The files directly in directory `dir` (absolute, case-insensitive): their names
-    /// (case kept) and sizes, sorted case-insensitively.
-    pub(crate) fn list(&self, dir: &str) -> Vec<(String, usize)> {
-        self.files.files_in(dir)
+    /// The entries directly in directory `dir` (absolute): directories (length `None`)
+    /// then files; `None` when `dir` is not a directory.
+    pub(crate) fn entries(&self, dir: &str) -> Option<Vec<(String, Option<usize>)>> {
+        self.files.entries_in(dir)
     }
 
     /// A file by absolute Windows path (case-insensitive): the host's file system, where

@@ -338,7 +338,7 @@ async fn dispatch(sh: &mut Sh, text: &str) -> Flow {
     let args = split_args(rest);
     let code = match lower.as_str() {
         "echo" => echo(sh, rest).await,
-        "dir" => dir(sh).await,
+        "dir" => dir(sh, &args).await,
         "rem" => 0,
         "type" => type_files(sh, &args).await,
         "set" => set(sh, rest).await,
@@ -611,25 +611,58 @@ pub(crate) fn default_targets() -> (Target, Target) {
     )
 }
 
-/// `dir` of the current directory: the files of the host's file system there (built in,
-/// put with `Simulator::put_file` / `register_file`, or copied by a client), in the
-/// shape of cmd's listing.
-async fn dir(sh: &mut Sh) -> i32 {
-    let files = sh.registry.list(&sh.cwd);
-    let mut text = format!(
-        " Volume in drive C has no label.\r\n Volume Serial Number is 5143-0000\r\n\r\n Directory of {}\r\n\r\n",
-        sh.cwd
+/// `dir [path]`: the directories and files of the host's file system (built in, put
+/// with `Simulator::put_file` / `register_file`, or copied by a client) in a directory
+/// (the current one by default, or `path` against it), or one file, in the shape of
+/// cmd's listing. Switches (`/b`, `/s`, ...) are not simulated and are ignored.
+async fn dir(sh: &mut Sh, args: &[String]) -> i32 {
+    let target = args.iter().find(|a| !a.starts_with('/')).map_or_else(
+        || sh.cwd.clone(),
+        |p| absolute(&sh.cwd, p.trim_matches('"')),
     );
-    let mut total = 0;
-    for (name, len) in &files {
-        total += len;
-        text.push_str(&format!("01/01/2026  12:00 PM {len:>17} {name}\r\n"));
+    let target = if target.len() > 3 {
+        target.trim_end_matches('\\').to_string()
+    } else {
+        target
+    };
+    let (shown, entries) = match sh.registry.entries(&target) {
+        Some(entries) => (target, entries),
+        None => match sh.registry.file(&target) {
+            // One file: its directory's listing of it alone.
+            Some(bytes) => {
+                let (parent, name) = target.rsplit_once('\\').unwrap_or(("C:", &target));
+                let parent = if parent.len() == 2 {
+                    format!("{parent}\\")
+                } else {
+                    parent.to_string()
+                };
+                (parent, vec![(name.to_string(), Some(bytes.len()))])
+            }
+            None => (target, Vec::new()),
+        },
+    };
+    let mut text = format!(
+        " Volume in drive C has no label.\r\n Volume Serial Number is 5143-0000\r\n\r\n Directory of {shown}\r\n\r\n"
+    );
+    let (mut files, mut dirs, mut total) = (0, 0, 0);
+    for (name, len) in &entries {
+        match len {
+            Some(len) => {
+                files += 1;
+                total += len;
+                text.push_str(&format!("01/01/2026  12:00 PM {len:>17} {name}\r\n"));
+            }
+            None => {
+                dirs += 1;
+                text.push_str(&format!(
+                    "01/01/2026  12:00 PM    <DIR>          {name}\r\n"
+                ));
+            }
+        }
     }
-    text.push_str(&format!(
-        "{:>16} File(s) {total:>14} bytes\r\n",
-        files.len()
-    ));
-    if files.is_empty() {
+    text.push_str(&format!("{files:>16} File(s) {total:>14} bytes\r\n"));
+    text.push_str(&format!("{dirs:>16} Dir(s)\r\n"));
+    if entries.is_empty() {
         sh.io.print(false, &text).await;
         sh.io.print(true, "File Not Found\r\n").await;
         return 1;

@@ -1065,12 +1065,60 @@ fn file_object(full: &str, len: usize) -> PsObject {
         )
 }
 
-/// `Get-Item -Path p`: the file's `FileInfo` from the host's file system (the one store
-/// of file copy and `Simulator::put_file` / `register_file`).
+/// A `System.IO.DirectoryInfo` as `Get-Item` and `Get-ChildItem` write it.
+fn directory_object(full: &str) -> PsObject {
+    let full = if full.len() > 3 {
+        full.trim_end_matches('\\')
+    } else {
+        full
+    };
+    let (parent, name) = full.rsplit_once('\\').unwrap_or(("", full));
+    let name = if name.is_empty() { full } else { name };
+    let when = PsValue::DateTime(datetime_text(
+        UNIX_EPOCH + Duration::from_secs(1_700_000_000),
+    ));
+    PsObject::new()
+        .with_type_names([
+            "System.IO.DirectoryInfo",
+            "System.IO.FileSystemInfo",
+            "System.MarshalByRefObject",
+            "System.Object",
+        ])
+        .with_to_string(full.to_string())
+        .with_property(
+            "PSPath",
+            format!("Microsoft.PowerShell.Core\\FileSystem::{full}"),
+        )
+        .with_property(
+            "PSParentPath",
+            format!("Microsoft.PowerShell.Core\\FileSystem::{parent}"),
+        )
+        .with_property("PSChildName", name)
+        .with_property("PSIsContainer", true)
+        .with_property("Mode", "d-----")
+        .with_property("BaseName", name)
+        .with_adapted("Name", name)
+        .with_adapted("FullName", full.to_string())
+        .with_adapted("Exists", true)
+        .with_adapted("Extension", "")
+        .with_adapted("CreationTime", when.clone())
+        .with_adapted("LastWriteTime", when)
+        .with_adapted(
+            "Attributes",
+            PsObject::enumeration("System.IO.FileAttributes", "Directory", 16),
+        )
+}
+
+/// `Get-Item -Path p`: the file's `FileInfo` or the directory's `DirectoryInfo` from the
+/// host's file system (the one store of file copy and `Simulator::put_file` /
+/// `register_file`).
 async fn get_item(ctx: CmdletContext, state: Arc<State>) -> Result<(), ErrorRecord> {
     for full in paths(&ctx) {
         match state.files.read_file(&full) {
             Some(bytes) => ctx.write_output(file_object(&full, bytes.len())).await,
+            None if state.files.entries_in(&full).is_some() => {
+                ctx.write_output(directory_object(&full)).await;
+            }
             None => {
                 ctx.write_error(path_not_found(&full, "GetItemCommand"))
                     .await;
@@ -1119,8 +1167,8 @@ async fn test_path(ctx: CmdletContext, state: Arc<State>) -> Result<(), ErrorRec
     Ok(())
 }
 
-/// `Get-ChildItem -Path dir`: the files directly in `dir` (the session's directory when
-/// no path is given), as `FileInfo` objects; sub-directories are not listed.
+/// `Get-ChildItem -Path dir`: what is directly in `dir` (the session's directory when no
+/// path is given): sub-directories as `DirectoryInfo` objects, then files as `FileInfo`.
 async fn get_child_item(ctx: CmdletContext, state: Arc<State>) -> Result<(), ErrorRecord> {
     let mut dirs = paths(&ctx);
     if dirs.is_empty() {
@@ -1136,9 +1184,12 @@ async fn get_child_item(ctx: CmdletContext, state: Arc<State>) -> Result<(), Err
             ctx.write_output(file_object(&dir, bytes.len())).await;
             continue;
         }
-        for (name, len) in state.files.files_in(&dir) {
+        for (name, len) in state.files.entries_in(&dir).unwrap_or_default() {
             let full = format!("{}\\{name}", dir.trim_end_matches('\\'));
-            ctx.write_output(file_object(&full, len)).await;
+            match len {
+                Some(len) => ctx.write_output(file_object(&full, len)).await,
+                None => ctx.write_output(directory_object(&full)).await,
+            }
         }
     }
     Ok(())
