@@ -305,7 +305,7 @@ enum Cmd {
         /// Cancel the script after this many seconds (exit 124).
         #[arg(long, value_name = "SECS", value_parser = parse_secs)]
         deadline: Option<Duration>,
-        /// The script text.
+        /// The script text; `-` reads it from stdin (as `pwsh -` does).
         script: String,
     },
     /// Replace properties of an instance (WS-Transfer Put), e.g.
@@ -1230,6 +1230,16 @@ async fn dispatch(client: &Client, g: &Global, cmd: Cmd) -> Result<ExitCode, Fai
             return detach::attach(client, &shell_id, &command_id).await;
         }
         Cmd::Ps { deadline, script } => {
+            let script = if script == "-" {
+                use std::io::Read as _;
+                let mut text = String::new();
+                std::io::stdin().read_to_string(&mut text).map_err(|e| {
+                    Failure::Message(format!("reading the script from stdin: {e}"), 2)
+                })?;
+                text
+            } else {
+                script
+            };
             let encoded = tokio_winrm::shell::text::encode_powershell(&script);
             let args: Vec<String> = [
                 "-NoProfile",

@@ -365,6 +365,26 @@ pub fn hint(e: &Error, cx: &HintContext<'_>) -> Option<String> {
                 )
             }
         }
+        // The library's wording names its builder; a tool user has flags instead.
+        Error::Config(m) if m.contains("carries user information") => {
+            "give the account with --user and --password (or WINRM_USER and WINRM_PASSWORD, \
+             or --password-stdin), not in the URL"
+                .to_string()
+        }
+        Error::Config(m) if m.contains("has no realm") => {
+            "with --auth kerberos give --user as user@REALM (the realm in capitals, as \
+             krb5.conf names it) or REALM\\user"
+                .to_string()
+        }
+        e if e
+            .fault()
+            .and_then(|f| f.subcode_name())
+            .is_some_and(|s| s == "InvalidSelectors") =>
+        {
+            "for get, put, delete or invoke on a class, name the instance with --selector \
+             KEY=VALUE, once per key (e.g. --selector Name=Spooler for Win32_Service)"
+                .to_string()
+        }
         Error::ClientCertificateRefused { .. } => {
             "on the host, certificate authentication must be on \
              (winrm set winrm/config/service/auth @{Certificate=\"true\"}), the certificate's \
@@ -498,6 +518,19 @@ mod tests {
         };
         let h = hint(&e, &cx("http://h:5985/wsman", "ntlm")).unwrap();
         assert!(h.contains("could not be reached"), "{h}");
+    }
+
+    #[test]
+    fn credentials_in_the_url_are_pointed_to_the_flags() {
+        let e = tokio_winrm::Client::builder("http://user:secret@h:5985/wsman")
+            .build()
+            .expect_err("user information in the URL is refused");
+        let h = hint(&e, &cx("http://user:secret@h:5985/wsman", "basic")).unwrap();
+        assert!(h.contains("--user") && h.contains("--password"), "{h}");
+        assert!(
+            !h.contains("secret") && !e.to_string().contains("secret"),
+            "{h} {e}"
+        );
     }
 
     #[test]

@@ -1,0 +1,42 @@
+//! What a newcomer meets against the embedded simulator: `get` on a class without
+//! `--selector` gets a hint naming it, and `ps -` reads its script from stdin as
+//! `pwsh -` does.
+
+use std::io::Write;
+use std::process::Stdio;
+
+mod support;
+
+#[test]
+fn get_without_a_selector_hints_at_selector() {
+    let out = support::winrm(&["get", "wmicimv2/Win32_Service"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("InvalidSelectors"), "{stderr}");
+    assert!(stderr.contains("--selector KEY=VALUE"), "{stderr}");
+}
+
+#[test]
+fn ps_dash_reads_the_script_from_stdin() {
+    let mut child = support::command(&["ps", "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("runs winrm");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(b"Write-Output 'from stdin'\n")
+        .expect("writes the script");
+    let out = child.wait_with_output().expect("waits for winrm");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{stdout} {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(stdout.trim_end(), "from stdin");
+}
