@@ -212,8 +212,8 @@ pub enum Error {
     /// it may be a secret.
     #[error("argument #{} after the command cannot be passed as one argument: {reason}", index + 1)]
     InvalidArgument {
-        /// The argument's position among the builder's arguments (0 is the first after
-        /// the command).
+        /// The argument's position among the builder's arguments, from 0 for the first
+        /// after the command (the message counts from 1: "argument #1").
         index: usize,
         /// Why, and what to do instead.
         reason: &'static str,
