@@ -204,7 +204,10 @@ pub async fn serve(o: SimArgs, user: String, password: String) -> std::process::
     tokio::select! {
         _ = tokio::signal::ctrl_c() => eprintln!("simulator: interrupted, stopping"),
         _ = terminated() => eprintln!("simulator: terminated, stopping"),
-        () = stdin_eof => eprintln!("simulator: stdin closed, stopping"),
+        () = stdin_eof => eprintln!(
+            "simulator: stdin closed, stopping (started in the background, as `winrm sim &`? \
+             add --ignore-stdin to keep it serving until Ctrl-C or SIGTERM)"
+        ),
     }
     let c = sim.counters();
     eprintln!(

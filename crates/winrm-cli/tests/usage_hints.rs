@@ -40,3 +40,16 @@ fn ps_dash_reads_the_script_from_stdin() {
     );
     assert_eq!(stdout.trim_end(), "from stdin");
 }
+
+/// `winrm sim` stops at the end of its stdin; started where stdin is closed at once (in
+/// the background, `winrm sim &`), it says how to keep it serving.
+#[test]
+fn a_simulator_stopped_by_closed_stdin_names_ignore_stdin() {
+    let out = support::winrm(&["sim", "--addr", "127.0.0.1:0"]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stdout.starts_with("http://127.0.0.1:"), "{stdout}");
+    assert!(stderr.contains("stdin closed, stopping"), "{stderr}");
+    assert!(stderr.contains("--ignore-stdin"), "{stderr}");
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+}
