@@ -309,14 +309,19 @@ pub async fn run(
         .collect();
     print_summary(&rows, g.json);
     let failed = rows.iter().filter(|r| !r.succeeded()).count();
+    // Hosts Ctrl-C kept from starting did not fail: they are counted apart.
+    let not_started = rows
+        .iter()
+        .filter(|r| matches!(r.outcome, Outcome::NotStarted))
+        .count();
     eprintln!(
-        "{total} hosts: {} succeeded, {failed} failed{}",
-        total - failed,
-        if cancel.is_cancelled() {
-            " (interrupted)"
-        } else {
-            ""
-        }
+        "{}",
+        summary_line(
+            total,
+            failed - not_started,
+            not_started,
+            cancel.is_cancelled()
+        )
     );
     Ok(if cancel.is_cancelled() {
         ExitCode::from(130)
@@ -325,6 +330,20 @@ pub async fn run(
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// The tool's last line on stderr: how many hosts succeeded, failed and (after Ctrl-C)
+/// were never started.
+fn summary_line(total: usize, failed: usize, not_started: usize, interrupted: bool) -> String {
+    let succeeded = total - failed - not_started;
+    let mut line = format!("{total} hosts: {succeeded} succeeded, {failed} failed");
+    if not_started > 0 {
+        line.push_str(&format!(", {not_started} not started"));
+    }
+    if interrupted {
+        line.push_str(" (interrupted)");
+    }
+    line
 }
 
 /// What every host's task needs.
@@ -590,6 +609,18 @@ pub fn report_peak_rss() {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_summary_counts_hosts_never_started_apart_from_failures() {
+        assert_eq!(
+            summary_line(10, 1, 6, true),
+            "10 hosts: 3 succeeded, 1 failed, 6 not started (interrupted)"
+        );
+        assert_eq!(
+            summary_line(2, 0, 0, false),
+            "2 hosts: 2 succeeded, 0 failed"
+        );
+    }
 
     #[test]
     fn detail_is_the_error_else_stderr_else_stdout() {
