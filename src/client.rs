@@ -102,7 +102,10 @@ impl ClientBuilder {
         self
     }
 
-    /// The HTTP timeout of one request (default: operation timeout + 10 s).
+    /// The HTTP timeout of one request (default: operation timeout + 10 s). Keep it
+    /// longer than the operation timeout: a Receive may wait that long for output, and
+    /// one cut by the HTTP timeout is sent again (Robust Connections) rather than
+    /// answered.
     pub fn http_timeout(mut self, d: Duration) -> Self {
         self.http_timeout = Some(d);
         self

@@ -516,6 +516,24 @@ fn sim_option_help(id: &str) -> Option<&'static str> {
     SIM_OPTIONS.iter().find(|(i, _)| *i == id).map(|(_, h)| *h)
 }
 
+/// `--http-timeout` no longer than the operation timeout: every Receive that waits its
+/// whole OperationTimeout for output is cut by the HTTP timeout first and sent again.
+fn http_timeout_warning(g: &Global) -> Option<String> {
+    let http = g.http_timeout?;
+    let operation = g
+        .operation_timeout
+        .unwrap_or(tokio_winrm::DEFAULT_OPERATION_TIMEOUT);
+    (http <= operation).then(|| {
+        format!(
+            "warning: --http-timeout {} s is not longer than the operation timeout ({} s): a \
+             Receive waiting that long for output is cut and sent again; give the HTTP timeout \
+             a few seconds more than --operation-timeout",
+            http.as_secs_f64(),
+            operation.as_secs_f64()
+        )
+    })
+}
+
 /// `--endpoint` came from `WINRM_ENDPOINT` and was not typed (a global option: its
 /// source is on the top level or on the subcommand).
 fn endpoint_only_from_env(matches: &clap::ArgMatches) -> bool {
@@ -621,6 +639,9 @@ async fn async_main(cli: Cli) -> ExitCode {
         };
     }
     init_tracing(global.verbose);
+    if let Some(w) = http_timeout_warning(global) {
+        eprintln!("{w}");
+    }
     if let Cmd::Sim(args) = cli.command {
         if global.endpoint.is_some() {
             eprintln!(
@@ -1554,6 +1575,32 @@ mod tests {
         let auth = credentials(&g, "SIM\\vagrant".into(), "pw-secret".into());
         assert_eq!(auth.scheme(), "CredSSP");
         assert!(!format!("{auth:?}").contains("pw-secret"));
+    }
+
+    #[test]
+    fn an_http_timeout_within_the_operation_timeout_is_warned_about() {
+        let w = http_timeout_warning(&global(&["--http-timeout", "1"])).expect("a warning");
+        assert!(w.contains("1 s") && w.contains("20 s"), "{w}");
+        assert!(
+            http_timeout_warning(&global(&[
+                "--http-timeout",
+                "5",
+                "--operation-timeout",
+                "5"
+            ]))
+            .is_some()
+        );
+        assert!(http_timeout_warning(&global(&["--http-timeout", "30"])).is_none());
+        assert!(
+            http_timeout_warning(&global(&[
+                "--http-timeout",
+                "8",
+                "--operation-timeout",
+                "5"
+            ]))
+            .is_none()
+        );
+        assert!(http_timeout_warning(&global(&[])).is_none());
     }
 
     #[test]
