@@ -1023,16 +1023,18 @@ fn path_not_found(full: &str, command: &str) -> ErrorRecord {
     e
 }
 
-/// A `System.IO.FileInfo` as `Get-Item` and `Get-ChildItem` write it.
-fn file_object(full: &str, len: usize) -> PsObject {
-    let (dir, name) = full.rsplit_once('\\').unwrap_or(("", full));
-    let ext = name.rfind('.').map(|i| &name[i..]).unwrap_or("");
-    let when = PsValue::DateTime(datetime_text(
-        UNIX_EPOCH + Duration::from_secs(1_700_000_000),
-    ));
+/// What `FileInfo` and `DirectoryInfo` share: the type names (most derived `type_name`),
+/// `ToString`, the provider's `PS*` properties, then `Mode`.
+fn file_system_info(
+    type_name: &str,
+    full: &str,
+    parent: &str,
+    name: &str,
+    container: bool,
+) -> PsObject {
     PsObject::new()
         .with_type_names([
-            "System.IO.FileInfo",
+            type_name,
             "System.IO.FileSystemInfo",
             "System.MarshalByRefObject",
             "System.Object",
@@ -1044,11 +1046,26 @@ fn file_object(full: &str, len: usize) -> PsObject {
         )
         .with_property(
             "PSParentPath",
-            format!("Microsoft.PowerShell.Core\\FileSystem::{dir}"),
+            format!("Microsoft.PowerShell.Core\\FileSystem::{parent}"),
         )
         .with_property("PSChildName", name)
-        .with_property("PSIsContainer", false)
-        .with_property("Mode", "-a----")
+        .with_property("PSIsContainer", container)
+        .with_property("Mode", if container { "d-----" } else { "-a----" })
+}
+
+/// The time every simulated file and directory was last written.
+fn file_time() -> PsValue {
+    PsValue::DateTime(datetime_text(
+        UNIX_EPOCH + Duration::from_secs(1_700_000_000),
+    ))
+}
+
+/// A `System.IO.FileInfo` as `Get-Item` and `Get-ChildItem` write it.
+fn file_object(full: &str, len: usize) -> PsObject {
+    let (dir, name) = full.rsplit_once('\\').unwrap_or(("", full));
+    let ext = name.rfind('.').map(|i| &name[i..]).unwrap_or("");
+    let when = file_time();
+    file_system_info("System.IO.FileInfo", full, dir, name, false)
         .with_property("BaseName", name.strip_suffix(ext).unwrap_or(name))
         .with_adapted("Name", name)
         .with_adapted("Length", len as i64)
@@ -1074,28 +1091,8 @@ fn directory_object(full: &str) -> PsObject {
     };
     let (parent, name) = full.rsplit_once('\\').unwrap_or(("", full));
     let name = if name.is_empty() { full } else { name };
-    let when = PsValue::DateTime(datetime_text(
-        UNIX_EPOCH + Duration::from_secs(1_700_000_000),
-    ));
-    PsObject::new()
-        .with_type_names([
-            "System.IO.DirectoryInfo",
-            "System.IO.FileSystemInfo",
-            "System.MarshalByRefObject",
-            "System.Object",
-        ])
-        .with_to_string(full.to_string())
-        .with_property(
-            "PSPath",
-            format!("Microsoft.PowerShell.Core\\FileSystem::{full}"),
-        )
-        .with_property(
-            "PSParentPath",
-            format!("Microsoft.PowerShell.Core\\FileSystem::{parent}"),
-        )
-        .with_property("PSChildName", name)
-        .with_property("PSIsContainer", true)
-        .with_property("Mode", "d-----")
+    let when = file_time();
+    file_system_info("System.IO.DirectoryInfo", full, parent, name, true)
         .with_property("BaseName", name)
         .with_adapted("Name", name)
         .with_adapted("FullName", full.to_string())
