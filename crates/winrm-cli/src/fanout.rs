@@ -216,6 +216,7 @@ pub async fn run(
         deadline: opts.deadline,
         mode: opts.words,
         skip_cmd_shell: opts.skip_cmd_shell,
+        hint: std::sync::Mutex::new(None),
     });
 
     let total = targets.len();
@@ -323,6 +324,19 @@ pub async fn run(
             cancel.is_cancelled()
         )
     );
+    let hint = shared
+        .hint
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .take();
+    if let Some((h, n)) = hint {
+        let hosts = if n == 1 {
+            "1 host".to_string()
+        } else {
+            format!("{n} hosts")
+        };
+        eprintln!("hint ({hosts}): {}", h.strip_prefix("hint: ").unwrap_or(&h));
+    }
     Ok(if cancel.is_cancelled() {
         ExitCode::from(130)
     } else if failed > 0 {
@@ -355,6 +369,31 @@ struct Shared {
     deadline: Option<Duration>,
     mode: Words,
     skip_cmd_shell: bool,
+    /// The first hint an error gave (as single-host mode prints after its error), and
+    /// how many hosts' errors gave one: printed once under the summary.
+    hint: std::sync::Mutex<Option<(String, usize)>>,
+}
+
+impl Shared {
+    /// Keeps the hint for `e` at `url`, if the error has one.
+    fn note_hint(&self, e: &tokio_winrm::Error, url: &str) {
+        let g = &self.global;
+        let cx = crate::render::HintContext {
+            endpoint: Some(url),
+            auth: format!("{:?}", g.auth).to_ascii_lowercase(),
+            user_given: g.user.is_some(),
+        };
+        if let Some(h) = crate::render::hint(e, &cx) {
+            let mut slot = self
+                .hint
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            match slot.as_mut() {
+                Some((_, n)) => *n += 1,
+                None => *slot = Some((h, 1)),
+            }
+        }
+    }
 }
 
 fn progress_bar(len: u64) -> ProgressBar {
@@ -400,7 +439,10 @@ async fn one_host(shared: &Shared, target: Target, cancel: &CancellationToken) -
     let mut stdout = Vec::new();
     row.outcome = match run_on(&client, shared, cancel, &mut stdout, &mut stderr).await {
         Ok(o) => o,
-        Err(e) => Outcome::Error(first_line(&crate::render::describe_error(&e))),
+        Err(e) => {
+            shared.note_hint(&e, &row.target.url);
+            Outcome::Error(first_line(&crate::render::describe_error(&e)))
+        }
     };
     // Background cleanups (a shell deleted by Drop, a cancelled command's Signal):
     // bounded, briefly after a cancel.

@@ -50,3 +50,47 @@ fn a_typed_endpoint_with_hosts_is_still_a_usage_error() {
         "{stderr}"
     );
 }
+
+/// A wrong password under `--hosts` gets the hint single-host mode gives, once, under
+/// the summary, with how many hosts it concerns.
+#[test]
+fn a_wrong_password_across_hosts_gets_one_hint() {
+    use std::io::BufRead;
+    let mut sim = support::command(&["sim", "--addr", "127.0.0.1:0", "--ignore-stdin"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("starts winrm sim");
+    let mut url = String::new();
+    std::io::BufReader::new(sim.stdout.take().expect("stdout"))
+        .read_line(&mut url)
+        .expect("reads the URL");
+    let url = url.trim();
+    let hosts = format!("{url},{url}");
+    let out = support::command(&[
+        "run",
+        "--hosts",
+        &hosts,
+        "--user",
+        "vagrant",
+        "--password",
+        "wrong",
+        "--",
+        "hostname",
+    ])
+    .output()
+    .expect("runs winrm");
+    let _ = sim.kill();
+    let _ = sim.wait();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("hint (2 hosts): the user name or password is wrong"),
+        "{stderr}"
+    );
+    assert_eq!(
+        stderr.matches("the user name or password is wrong").count(),
+        1,
+        "once, not per host: {stderr}"
+    );
+}
