@@ -29,8 +29,19 @@ pub(crate) async fn exchange(
     envelope: String,
     want: Want<'_>,
 ) -> Result<Reply> {
+    exchange_within(c, kind, envelope, c.inner.operation_timeout, want).await
+}
+
+/// [`exchange`] with the request's own OperationTimeout.
+async fn exchange_within(
+    c: &Client,
+    kind: RequestKind,
+    envelope: String,
+    operation_timeout: std::time::Duration,
+    want: Want<'_>,
+) -> Result<Reply> {
     let resp = c
-        .exchange_response(kind, envelope, c.inner.operation_timeout)
+        .exchange_response(kind, envelope, operation_timeout)
         .await?;
     if let Some(reply) = read(resp.status, &resp.body, want) {
         return Ok(reply);
@@ -56,10 +67,7 @@ pub(crate) async fn exchange_command_id(c: &Client, envelope: String) -> Result<
 
 /// [`exchange`] for a ReceiveResponse of command `id` (a long poll).
 pub(crate) async fn exchange_receive(c: &Client, envelope: String, id: &str) -> Result<Received> {
-    match exchange(c, RequestKind::LongPoll, envelope, Want::Receive(id)).await? {
-        Reply::Received(r) => Ok(r),
-        _ => Err(ParseError::Missing("rsp:ReceiveResponse").into()),
-    }
+    exchange_receive_within(c, envelope, c.inner.operation_timeout, id).await
 }
 
 /// [`exchange_receive`] with its own OperationTimeout (a PSRP pool's Receive).
@@ -70,14 +78,7 @@ pub(crate) async fn exchange_receive_within(
     id: &str,
 ) -> Result<Received> {
     let want = Want::Receive(id);
-    let resp = c
-        .exchange_response(RequestKind::LongPoll, envelope, operation_timeout)
-        .await?;
-    let reply = match read(resp.status, &resp.body, want) {
-        Some(reply) => reply,
-        None => tree_reply(resp, want)?,
-    };
-    match reply {
+    match exchange_within(c, RequestKind::LongPoll, envelope, operation_timeout, want).await? {
         Reply::Received(r) => Ok(r),
         _ => Err(ParseError::Missing("rsp:ReceiveResponse").into()),
     }

@@ -369,15 +369,7 @@ impl CmdletContext {
         run.send(MessageType::PipelineHostCall, &call.to_value())
             .await;
         let Some(rx) = rx else { return Ok(None) };
-        match rx.await {
-            Ok(r) => match r.error {
-                Some(e) => {
-                    Err(ErrorRecord::from_value(&e).unwrap_or_else(|_| non_interactive(&self.name)))
-                }
-                None => Ok(r.result),
-            },
-            Err(_) => Err(non_interactive(&self.name)),
-        }
+        self.host_answer(rx).await
     }
 }
 
@@ -523,6 +515,23 @@ impl CmdletContext {
         }
     }
 
+    /// A host's answer to a call: its result, or its error record (PowerShell's
+    /// "NonInteractive mode" record when no answer came or its record cannot be read).
+    async fn host_answer(
+        &self,
+        rx: tokio::sync::oneshot::Receiver<crate::soap::psrp::messages::HostResponse>,
+    ) -> Result<Option<PsValue>, ErrorRecord> {
+        match rx.await {
+            Ok(r) => match r.error {
+                Some(e) => {
+                    Err(ErrorRecord::from_value(&e).unwrap_or_else(|_| non_interactive(&self.name)))
+                }
+                None => Ok(r.result),
+            },
+            Err(_) => Err(non_interactive(&self.name)),
+        }
+    }
+
     /// Calls a method of the pool's host (RUNSPACEPOOL_HOST_CALL on the pool's own
     /// stream, [MS-PSRP] §2.2.2.15, as a pool-level host call is made) and waits for the
     /// RUNSPACEPOOL_HOST_RESPONSE; `Ok(None)` for a void method.
@@ -548,15 +557,7 @@ impl CmdletContext {
         let Some(rx) = pool.pool_host_call(method, parameters) else {
             return Ok(None);
         };
-        match rx.await {
-            Ok(r) => match r.error {
-                Some(e) => {
-                    Err(ErrorRecord::from_value(&e).unwrap_or_else(|_| non_interactive(&self.name)))
-                }
-                None => Ok(r.result),
-            },
-            Err(_) => Err(non_interactive(&self.name)),
-        }
+        self.host_answer(rx).await
     }
 
     /// Reports the runspace pool Broken with `error` (RUNSPACEPOOL_STATE on the pool's
