@@ -39,10 +39,6 @@ pub(crate) fn guid(id: Uuid) -> String {
         .to_string()
 }
 
-fn b64(data: &[u8]) -> String {
-    base64::engine::general_purpose::STANDARD.encode(data)
-}
-
 /// The Create body: the pool id as ShellId, streams `stdin pr` in and `stdout` out, and
 /// the first PSRP fragments in `creationXml`.
 pub(crate) fn write_create(
@@ -62,7 +58,7 @@ pub(crate) fn write_create(
     w.raw("<rsp:InputStreams>stdin pr</rsp:InputStreams><rsp:OutputStreams>stdout</rsp:OutputStreams><creationXml xmlns=\"");
     w.raw(PS_NS);
     w.raw("\">");
-    w.raw(&b64(creation));
+    w.base64(creation);
     w.raw("</creationXml></rsp:Shell>");
 }
 
@@ -74,7 +70,7 @@ pub(crate) fn write_command(w: &mut XmlWriter, pipeline: Uuid, arguments: &[u8])
     w.raw("\" CommandId=\"");
     w.raw(&guid(pipeline));
     w.raw("\"><rsp:Command/><rsp:Arguments>");
-    w.raw(&b64(arguments));
+    w.base64(arguments);
     w.raw("</rsp:Arguments></rsp:CommandLine>");
 }
 
@@ -129,7 +125,7 @@ pub(crate) fn write_connect(w: &mut XmlWriter, payload: &[u8]) {
     w.raw("\"><connectXml xmlns=\"");
     w.raw(PS_NS);
     w.raw("\">");
-    w.raw(&b64(payload));
+    w.base64(payload);
     w.raw("</connectXml></rsp:Connect>");
 }
 

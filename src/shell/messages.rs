@@ -89,7 +89,7 @@ pub(crate) fn write_send(w: &mut XmlWriter, command_id: &str, data: &[u8], end: 
         w.raw(" End=\"true\"");
     }
     w.raw(">");
-    w.raw(&base64::engine::general_purpose::STANDARD.encode(data));
+    w.base64(data);
     w.raw("</rsp:Stream></rsp:Send>");
 }
 

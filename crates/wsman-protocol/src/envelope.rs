@@ -493,10 +493,11 @@ impl XmlWriter {
     /// needs no escaping, encoded straight into the envelope without a scan or an
     /// intermediate string.
     pub fn base64(&mut self, data: &[u8]) {
-        use base64::Engine as _;
         self.buf
             .reserve(base64::encoded_len(data.len(), true).unwrap_or(0) + 256);
-        base64::engine::general_purpose::STANDARD.encode_string(data, &mut self.buf);
+        // base64-simd: the same standard alphabet and padding as base64's STANDARD,
+        // several times fewer instructions on the kilobytes of a PSRP Command.
+        base64_simd::STANDARD.encode_append(data, &mut self.buf);
     }
 }
 
@@ -558,6 +559,22 @@ fn escape_into(out: &mut String, s: &str, attr: bool) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn base64_is_the_standard_padded_encoding() {
+        use base64::Engine as _;
+        for len in (0..70).chain([1_000, 4_099, 65_537]) {
+            let data: Vec<u8> = (0..len).map(|i| (i * 7 + i / 3) as u8).collect();
+            let mut w = XmlWriter::with_capacity(0);
+            w.raw("<x>");
+            w.base64(&data);
+            let want = format!(
+                "<x>{}",
+                base64::engine::general_purpose::STANDARD.encode(&data)
+            );
+            assert_eq!(w.as_str(), want, "{len} bytes");
+        }
+    }
 
     #[test]
     fn a_template_writes_what_the_envelope_writes_and_only_when_it_fits() {
