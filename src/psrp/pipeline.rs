@@ -300,12 +300,13 @@ impl PipelineBuilder {
         let mut create = CreatePipeline::new(powershell);
         create.no_input = !has_input;
         create.host_info = pool.host_info.clone();
-        let msg = Message::from_value(
+        // Written directly (the text `to_value` would serialize to, without the tree).
+        let msg = Message::new(
             Destination::Server,
             MessageType::CreatePipeline,
             pool.id,
             Some(id),
-            &create.to_value(pool.version),
+            create.to_clixml(pool.version).into_bytes(),
         );
         let mut payloads = pool.pack(&[msg]).into_iter();
         let first = payloads.next().unwrap_or_default();

@@ -1,7 +1,6 @@
 //! The WinRS bodies a runspace pool and its pipelines send ([MS-PSRP] §3.1.5.3), in the
 //! shapes Windows' own clients use (as pypsrp's recordings of Windows hosts show). Pure.
 
-use base64::Engine as _;
 use uuid::Uuid;
 
 use std::time::Duration;

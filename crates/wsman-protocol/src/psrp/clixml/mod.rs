@@ -17,6 +17,7 @@ pub use fast::from_str_as;
 pub use reader::{ReadLimits, from_str, from_str_all, from_str_streams, from_str_with};
 pub use ser::to_value;
 pub use value::{Collection, EncryptedString, PsObject, PsValue};
+pub(crate) use writer::DirectWriter;
 pub use writer::to_string;
 
 #[cfg(test)]

@@ -177,24 +177,30 @@ impl Writer {
         }
     }
 
-    fn object(&mut self, name: Option<&str>, o: &PsObject) {
+    /// `<Obj N="name" RefId="n">` and the type names (`TN`, or `TNRef` to a list
+    /// written before; nothing for an empty list).
+    fn object_head(&mut self, name: Option<&str>, type_names: Option<&Arc<[String]>>) {
         self.open("Obj", name);
         self.out.push_str(" RefId=\"");
         self.out.push_str(itoa::Buffer::new().format(self.next_ref));
         self.out.push_str("\">");
         self.next_ref += 1;
-        if !o.type_names.is_empty() {
-            if let Some(id) = self.type_name_ref(&o.type_names) {
+        if let Some(type_names) = type_names.filter(|t| !t.is_empty()) {
+            if let Some(id) = self.type_name_ref(type_names) {
                 self.ref_id("TNRef", id, " />");
             } else {
                 let id = self.seen.len() as u32 - 1;
                 self.ref_id("TN", id, ">");
-                for t in o.type_names.iter() {
+                for t in type_names.iter() {
                     self.encoded("T", None, t);
                 }
                 self.out.push_str("</TN>");
             }
         }
+    }
+
+    fn object(&mut self, name: Option<&str>, o: &PsObject) {
+        self.object_head(name, Some(&o.type_names));
         if let Some(s) = &o.to_string {
             self.encoded("ToString", None, s);
         }
@@ -245,6 +251,79 @@ impl Writer {
             self.value(Some(n), v);
         }
         self.close(tag);
+    }
+}
+
+/// Writes a document piece by piece, for messages of a fixed shape that the client
+/// sends often (CREATE_PIPELINE): the same text as building the [`PsValue`] and
+/// [`to_string`], without building the tree (RefIds, type-name references and escaping
+/// are the writer's own).
+pub(crate) struct DirectWriter(Writer);
+
+impl DirectWriter {
+    pub(crate) fn new() -> Self {
+        DirectWriter(Writer {
+            out: String::with_capacity(2048),
+            ..Writer::default()
+        })
+    }
+
+    /// `<Obj N="name" RefId="n">` with its type names (none for `None` or an empty
+    /// list); the caller writes the rest and [`DirectWriter::end_object`].
+    pub(crate) fn start_object(&mut self, name: Option<&str>, type_names: Option<&Arc<[String]>>) {
+        self.0.object_head(name, type_names);
+    }
+
+    /// Markup written as is: `<MS>`, `</MS>`, `<LST>`, `</LST>`, `<LST />`.
+    pub(crate) fn markup(&mut self, text: &'static str) {
+        self.0.out.push_str(text);
+    }
+
+    pub(crate) fn end_object(&mut self) {
+        self.0.out.push_str("</Obj>");
+    }
+
+    pub(crate) fn value(&mut self, name: Option<&str>, value: &PsValue) {
+        self.0.value(name, value);
+    }
+
+    pub(crate) fn boolean(&mut self, name: &str, b: bool) {
+        self.0
+            .write_element("B", Some(name), if b { "true" } else { "false" }, true);
+    }
+
+    /// A string, or `Nil` for `None`.
+    pub(crate) fn string(&mut self, name: &str, s: Option<&str>) {
+        match s {
+            Some(s) => self.0.encoded("S", Some(name), s),
+            None => self.0.write_element("Nil", Some(name), "", true),
+        }
+    }
+
+    /// A Boolean, or `Nil` for `None`.
+    pub(crate) fn opt_boolean(&mut self, name: &str, b: Option<bool>) {
+        match b {
+            Some(b) => self.boolean(name, b),
+            None => self.0.write_element("Nil", Some(name), "", true),
+        }
+    }
+
+    /// An enum object, as [`PsObject::shared_enumeration`] makes it.
+    pub(crate) fn enumeration(
+        &mut self,
+        name: &str,
+        type_names: &Arc<[String]>,
+        to_string: &str,
+        value: i32,
+    ) {
+        self.0.object_head(Some(name), Some(type_names));
+        self.0.encoded("ToString", None, to_string);
+        self.0.number("I32", None, value);
+        self.end_object();
+    }
+
+    pub(crate) fn finish(self) -> String {
+        self.0.out
     }
 }
 

@@ -166,18 +166,29 @@ macro_rules! ps_enum {
                 }
             }
 
-            /// The value as an enum object with its type names.
-            pub fn to_ps_value(self) -> $crate::psrp::PsValue {
+            /// The enum's type names, made once and shared by its objects.
+            #[allow(dead_code)]
+            pub(crate) fn type_names() -> &'static ::std::sync::Arc<[String]> {
                 static TYPE_NAMES: ::std::sync::OnceLock<::std::sync::Arc<[String]>> =
                     ::std::sync::OnceLock::new();
-                let names = TYPE_NAMES
-                    .get_or_init(|| $crate::psrp::PsObject::enum_type_names(Self::TYPE_NAME));
+                TYPE_NAMES
+                    .get_or_init(|| $crate::psrp::PsObject::enum_type_names(Self::TYPE_NAME))
+            }
+
+            /// The value as an enum object with its type names.
+            pub fn to_ps_value(self) -> $crate::psrp::PsValue {
                 $crate::psrp::PsObject::shared_enumeration(
-                    ::std::sync::Arc::clone(names),
+                    ::std::sync::Arc::clone(Self::type_names()),
                     self.name(),
                     self.value(),
                 )
                 .into()
+            }
+
+            /// The value written as an enum object by a direct writer.
+            #[allow(dead_code)]
+            pub(crate) fn write_to(self, w: &mut $crate::psrp::clixml::DirectWriter, name: &str) {
+                w.enumeration(name, Self::type_names(), &self.name(), self.value());
             }
         }
     };

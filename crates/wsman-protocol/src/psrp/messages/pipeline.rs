@@ -6,7 +6,7 @@ use super::{
     ApartmentState, ErrorRecord, HostInfo, ProtocolVersion, boolean, int, non_null, object,
     ps_enum, required, text,
 };
-use crate::psrp::clixml::{PsObject, PsValue};
+use crate::psrp::clixml::{DirectWriter, PsObject, PsValue};
 use crate::psrp::error::{Error, Result};
 use crate::psrp::message::{Destination, Message, MessageType};
 
@@ -16,13 +16,38 @@ const PSOBJECT_LIST_NAMES: [&str; 2] = [
     "System.Object",
 ];
 
-/// A list typed [`PSOBJECT_LIST_NAMES`], the names made once and shared.
-fn psobject_list(items: Vec<PsValue>) -> PsObject {
+/// [`PSOBJECT_LIST_NAMES`], made once and shared.
+fn psobject_list_names() -> &'static std::sync::Arc<[String]> {
     static NAMES: std::sync::OnceLock<std::sync::Arc<[String]>> = std::sync::OnceLock::new();
-    let names = NAMES.get_or_init(|| PSOBJECT_LIST_NAMES.into_iter().map(String::from).collect());
+    NAMES.get_or_init(|| PSOBJECT_LIST_NAMES.into_iter().map(String::from).collect())
+}
+
+/// A list typed [`PSOBJECT_LIST_NAMES`].
+fn psobject_list(items: Vec<PsValue>) -> PsObject {
     PsObject::new()
-        .with_shared_type_names(std::sync::Arc::clone(names))
+        .with_shared_type_names(std::sync::Arc::clone(psobject_list_names()))
         .with_collection(crate::psrp::clixml::Collection::List(items))
+}
+
+/// A `List<PSObject>` object of `items`, each written by `item`, as [`psobject_list`]
+/// makes it.
+fn write_psobject_list<T>(
+    w: &mut DirectWriter,
+    name: Option<&str>,
+    items: &[T],
+    mut item: impl FnMut(&mut DirectWriter, &T),
+) {
+    w.start_object(name, Some(psobject_list_names()));
+    if items.is_empty() {
+        w.markup("<LST />");
+    } else {
+        w.markup("<LST>");
+        for i in items {
+            item(w, i);
+        }
+        w.markup("</LST>");
+    }
+    w.end_object();
 }
 
 ps_enum! {
@@ -119,13 +144,21 @@ impl RemoteStreamOptions {
         }
     }
 
-    fn to_ps_value(self) -> PsValue {
+    fn type_names() -> &'static std::sync::Arc<[String]> {
         static TYPE_NAMES: std::sync::OnceLock<std::sync::Arc<[String]>> =
             std::sync::OnceLock::new();
-        let names = TYPE_NAMES.get_or_init(|| {
+        TYPE_NAMES.get_or_init(|| {
             PsObject::enum_type_names("System.Management.Automation.Runspaces.RemoteStreamOptions")
-        });
-        PsObject::shared_enumeration(std::sync::Arc::clone(names), self.name(), self.0).into()
+        })
+    }
+
+    fn to_ps_value(self) -> PsValue {
+        PsObject::shared_enumeration(
+            std::sync::Arc::clone(Self::type_names()),
+            self.name(),
+            self.0,
+        )
+        .into()
     }
 }
 
@@ -171,6 +204,15 @@ impl Argument {
             .with_property("N", self.name.clone())
             .with_property("V", self.value.clone())
             .into()
+    }
+
+    fn write_to(&self, w: &mut DirectWriter) {
+        w.start_object(None, None);
+        w.markup("<MS>");
+        w.string("N", self.name.as_deref());
+        w.value(Some("V"), &self.value);
+        w.markup("</MS>");
+        w.end_object();
     }
 
     fn from_value(v: &PsValue) -> Result<Self> {
@@ -284,6 +326,31 @@ impl Command {
         o.into()
     }
 
+    /// [`Command::to_value`] written directly.
+    fn write_to(&self, w: &mut DirectWriter, version: ProtocolVersion) {
+        w.start_object(None, None);
+        w.markup("<MS>");
+        w.string("Cmd", Some(&self.cmd));
+        w.boolean("IsScript", self.is_script);
+        w.opt_boolean("UseLocalScope", self.use_local_scope);
+        self.merge_my_result.write_to(w, "MergeMyResult");
+        self.merge_to_result.write_to(w, "MergeToResult");
+        self.merge_previous_results
+            .write_to(w, "MergePreviousResults");
+        write_psobject_list(w, Some("Args"), &self.args, |w, a| a.write_to(w));
+        if version >= ProtocolVersion::V2_2 {
+            self.merge_error.write_to(w, "MergeError");
+            self.merge_warning.write_to(w, "MergeWarning");
+            self.merge_verbose.write_to(w, "MergeVerbose");
+            self.merge_debug.write_to(w, "MergeDebug");
+        }
+        if version >= ProtocolVersion::V2_3 {
+            self.merge_information.write_to(w, "MergeInformation");
+        }
+        w.markup("</MS>");
+        w.end_object();
+    }
+
     /// Parses a `Command` object; merge options a version lacks read as `None`.
     ///
     /// # Errors
@@ -389,6 +456,35 @@ impl PowerShell {
             .into()
     }
 
+    /// [`PowerShell::to_value`] written directly.
+    fn write_to(&self, w: &mut DirectWriter, version: ProtocolVersion) {
+        let statement = |w: &mut DirectWriter, commands: &[Command]| {
+            write_psobject_list(w, Some("Cmds"), commands, |w, c| c.write_to(w, version));
+        };
+        w.start_object(Some("PowerShell"), None);
+        w.markup("<MS>");
+        w.boolean("IsNested", self.is_nested);
+        if self.statements.len() > 1 {
+            write_psobject_list(w, Some("ExtraCmds"), &self.statements, |w, s| {
+                w.start_object(None, None);
+                w.markup("<MS>");
+                statement(w, s);
+                w.markup("</MS>");
+                w.end_object();
+            });
+        } else {
+            w.value(Some("ExtraCmds"), &PsValue::Null);
+        }
+        statement(w, self.statements.first().map_or(&[][..], Vec::as_slice));
+        w.string("History", self.history.as_deref());
+        w.boolean(
+            "RedirectShellErrorOutputPipe",
+            self.redirect_shell_error_output_pipe,
+        );
+        w.markup("</MS>");
+        w.end_object();
+    }
+
     /// Parses a `PowerShell` object.
     ///
     /// # Errors
@@ -486,6 +582,30 @@ impl CreatePipeline {
             .with_property("PowerShell", self.powershell.to_value(version))
             .with_property("IsNested", self.is_nested)
             .into()
+    }
+
+    /// The CLIXML of [`CreatePipeline::to_value`] (what
+    /// [`to_string`](crate::psrp::clixml::to_string) makes of it), written without
+    /// building the object tree first: a client sends one per pipeline.
+    pub fn to_clixml(&self, version: ProtocolVersion) -> String {
+        let mut w = DirectWriter::new();
+        w.start_object(None, None);
+        w.markup("<MS>");
+        w.boolean("NoInput", self.no_input);
+        self.apartment_state.write_to(&mut w, "ApartmentState");
+        w.enumeration(
+            "RemoteStreamOptions",
+            RemoteStreamOptions::type_names(),
+            &self.remote_stream_options.name(),
+            self.remote_stream_options.0,
+        );
+        w.boolean("AddToHistory", self.add_to_history);
+        self.host_info.write_to(&mut w, "HostInfo");
+        self.powershell.write_to(&mut w, version);
+        w.boolean("IsNested", self.is_nested);
+        w.markup("</MS>");
+        w.end_object();
+        w.finish()
     }
 
     /// Parses the message body (the server side).

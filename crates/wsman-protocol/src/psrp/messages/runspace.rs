@@ -209,6 +209,21 @@ impl HostInfo {
             .into()
     }
 
+    /// [`HostInfo::to_value`] written directly, as property `name`.
+    pub(crate) fn write_to(&self, w: &mut crate::psrp::clixml::DirectWriter, name: &str) {
+        w.start_object(Some(name), None);
+        w.markup("<MS>");
+        if let Some(d) = &self.host_default_data {
+            w.value(Some("_hostDefaultData"), d);
+        }
+        w.boolean("_isHostNull", self.is_host_null);
+        w.boolean("_isHostUINull", self.is_host_ui_null);
+        w.boolean("_isHostRawUINull", self.is_host_raw_ui_null);
+        w.boolean("_useRunspaceHost", self.use_runspace_host);
+        w.markup("</MS>");
+        w.end_object();
+    }
+
     /// Parses a `HostInfo` object.
     ///
     /// # Errors

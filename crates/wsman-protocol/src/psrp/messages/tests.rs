@@ -347,3 +347,120 @@ fn client_messages_decode_by_type() {
         }
     );
 }
+
+mod create_pipeline_direct {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn text() -> impl Strategy<Value = String> {
+        // Plain names, markup, the `_xHHHH_` escape's own characters, control characters
+        // and non-ASCII text.
+        prop_oneof![
+            "[A-Za-z-]{0,12}",
+            proptest::collection::vec(
+                proptest::sample::select(vec![
+                    'a',
+                    '_',
+                    'x',
+                    '<',
+                    '&',
+                    '"',
+                    '\n',
+                    '\u{1}',
+                    'é',
+                    '\u{10437}'
+                ]),
+                0..10
+            )
+            .prop_map(|c| c.into_iter().collect()),
+        ]
+    }
+
+    fn value() -> impl Strategy<Value = PsValue> {
+        let leaf = prop_oneof![
+            Just(PsValue::Null),
+            any::<bool>().prop_map(PsValue::Bool),
+            any::<i32>().prop_map(PsValue::I32),
+            any::<i64>().prop_map(PsValue::I64),
+            text().prop_map(PsValue::String),
+        ];
+        leaf.prop_recursive(2, 8, 3, |inner| {
+            prop_oneof![
+                proptest::collection::vec(inner.clone(), 0..3).prop_map(|items| PsObject::list(
+                    ["System.Object[]", "System.Array"],
+                    items
+                )
+                .into()),
+                (text(), inner).prop_map(|(n, v)| PsObject::new().with_property(n, v).into()),
+            ]
+        })
+    }
+
+    fn merge() -> impl Strategy<Value = PipelineResultTypes> {
+        (0i64..6).prop_map(PipelineResultTypes::from_value)
+    }
+
+    fn command() -> impl Strategy<Value = Command> {
+        (
+            text(),
+            any::<bool>(),
+            proptest::option::of(any::<bool>()),
+            proptest::collection::vec((proptest::option::of(text()), value()), 0..3),
+            proptest::collection::vec(merge(), 8),
+        )
+            .prop_map(|(cmd, is_script, local, args, m)| {
+                let mut c = if is_script {
+                    Command::script(cmd)
+                } else {
+                    Command::new(cmd)
+                };
+                c.use_local_scope = local;
+                for (name, value) in args {
+                    c = c.arg(match name {
+                        Some(n) => Argument::named(n, value),
+                        None => Argument::positional(value),
+                    });
+                }
+                c.merge_my_result = m[0];
+                c.merge_to_result = m[1];
+                c.merge_previous_results = m[2];
+                c.merge_error = m[3];
+                c.merge_warning = m[4];
+                c.merge_verbose = m[5];
+                c.merge_debug = m[6];
+                c.merge_information = m[7];
+                c
+            })
+    }
+
+    proptest! {
+        /// The CREATE_PIPELINE written directly is the text of its object tree, for every
+        /// protocol version, statement count, argument and host.
+        #[test]
+        fn to_clixml_writes_what_to_value_serializes(
+            statements in proptest::collection::vec(proptest::collection::vec(command(), 0..3), 0..3),
+            flags in any::<[bool; 6]>(),
+            history in proptest::option::of(text()),
+            options in prop_oneof![Just(0), Just(15), 0i32..16],
+            host_data in proptest::option::of(value()),
+            version in proptest::sample::select(vec![ProtocolVersion::V2_1, ProtocolVersion::V2_2, ProtocolVersion::V2_3]),
+        ) {
+            let mut ps = PowerShell::new(Vec::new());
+            ps.statements = statements;
+            ps.is_nested = flags[0];
+            ps.history = history;
+            ps.redirect_shell_error_output_pipe = flags[1];
+            let mut create = CreatePipeline::new(ps);
+            create.no_input = flags[2];
+            create.add_to_history = flags[3];
+            create.is_nested = flags[4];
+            create.remote_stream_options = RemoteStreamOptions(options);
+            if flags[5] {
+                create.apartment_state = ApartmentState::from_value(1);
+            }
+            create.host_info.host_default_data = host_data;
+            let want = clixml::to_string(&create.to_value(version));
+            prop_assert_eq!(create.to_clixml(version), want);
+        }
+    }
+}
