@@ -42,7 +42,7 @@ impl Writer {
         self.out.push_str(tag);
         if let Some(name) = name {
             self.out.push_str(" N=\"");
-            if plain(name) && !name.contains(['"', '\'']) {
+            if plain_name(name) {
                 // Most names (`NoInput`, `Cmd`, property names): nothing to encode.
                 self.out.push_str(name);
             } else {
@@ -327,6 +327,26 @@ impl DirectWriter {
     }
 }
 
+/// True when the attribute value `name` needs neither the `_xHHHH_` encoding nor XML
+/// escaping: printable ASCII other than `<`, `>`, `&`, `"` and `'`, with no `_` before an
+/// `x` (`_isHostNull` is plain; names are short, so one pass with a table).
+fn plain_name(name: &str) -> bool {
+    let b = name.as_bytes();
+    b.iter()
+        .enumerate()
+        .all(|(i, &c)| NAME_PLAIN[c as usize] && (c != b'_' || b.get(i + 1) != Some(&b'x')))
+}
+
+const NAME_PLAIN: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut c = 0x20;
+    while c < 0x7F {
+        t[c] = !matches!(c as u8, b'<' | b'>' | b'&' | b'"' | b'\'');
+        c += 1;
+    }
+    t
+};
+
 /// True when `text` needs neither the `_xHHHH_` encoding nor XML escaping: printable
 /// ASCII other than `<`, `>`, `&` and `_` (so base64, numbers, most names). Checked in
 /// blocks without an early exit inside them, which the compiler vectorizes; the answer
@@ -390,6 +410,33 @@ mod fast_path_tests {
         }
         let back = super::super::reader::from_str(&doc).expect("reads back");
         assert_eq!(back.as_list().expect("a list"), &items[..]);
+    }
+
+    /// A name the plain path copies is exactly one the encoding and escaping leave as
+    /// it is.
+    #[test]
+    fn plain_names_are_those_encoding_and_escaping_leave_alone() {
+        let chars = [
+            'a', 'x', '_', '<', '&', '"', '\'', '>', ' ', '\t', '\u{7F}', 'é', '5',
+        ];
+        let mut names = vec![String::new()];
+        for a in chars {
+            for b in chars {
+                for c in chars {
+                    names.push([a, b, c].iter().collect());
+                }
+            }
+        }
+        for n in names {
+            let slow = quick_xml::escape::escape(escape::encode(&n).as_ref()).into_owned();
+            if plain_name(&n) {
+                assert_eq!(slow, n, "{n:?}");
+            }
+            let mut w = Writer::default();
+            w.open("S", Some(&n));
+            assert_eq!(w.out, format!("<S N=\"{slow}\""), "{n:?}");
+        }
+        assert!(plain_name("_isHostNull") && !plain_name("a_xb") && !plain_name("a\"b"));
     }
 
     #[test]

@@ -188,7 +188,10 @@ macro_rules! ps_enum {
             /// The value written as an enum object by a direct writer.
             #[allow(dead_code)]
             pub(crate) fn write_to(self, w: &mut $crate::psrp::clixml::DirectWriter, name: &str) {
-                w.enumeration(name, Self::type_names(), &self.name(), self.value());
+                match self {
+                    $($name::$variant => w.enumeration(name, Self::type_names(), $text, $num),)*
+                    $name::Unknown(n) => w.enumeration(name, Self::type_names(), &n.to_string(), n),
+                }
             }
         }
     };
