@@ -364,10 +364,12 @@ impl Runner {
             driver: Mutex::new(Some(Box::pin({
                 // Counted as running, so that the pool's own stream is read while it
                 // runs on (see `stream.rs`).
-                let run = Arc::clone(&driver.pool).track(driver.run());
+                let running = driver.pool.track();
+                // `run()`'s future (some kilobytes) is made inside the box at the first
+                // poll, not made here and moved into it.
                 async move {
-                    let _tracked = tracked;
-                    run.await;
+                    let _tracked = (tracked, running);
+                    driver.run().await;
                 }
             }))),
         });

@@ -192,14 +192,11 @@ impl PoolStream {
 }
 
 impl PoolInner {
-    /// `driver` (a pipeline's Receive task), counted as a running pipeline until it
-    /// ends. The pool's stream is read once a pipeline's Receive timed out (see
-    /// [`PoolInner::pipeline_stalled`]) or a pipeline starts while another has run for
-    /// [`WATCH_TICK`]; then while one runs on that long.
-    pub(crate) fn track<F: std::future::Future<Output = ()>>(
-        self: &Arc<Self>,
-        driver: F,
-    ) -> impl std::future::Future<Output = ()> + use<F> {
+    /// Counts a pipeline's Receive task as running until the returned guard is dropped
+    /// (the task holds it). The pool's stream is read once a pipeline's Receive timed
+    /// out (see [`PoolInner::pipeline_stalled`]) or a pipeline starts while another has
+    /// run for [`WATCH_TICK`]; then while one runs on that long.
+    pub(crate) fn track(self: &Arc<Self>) -> Tracked {
         let (id, another_long_running) = {
             let mut g = self.stream.lock();
             // Asked before the insert: the new pipeline (the youngest) never counts.
@@ -214,10 +211,7 @@ impl PoolInner {
         if another_long_running {
             self.wake_reader();
         }
-        async move {
-            let _tracked = tracked;
-            driver.await;
-        }
+        tracked
     }
 
     /// A pipeline's Receive timed out (a whole OperationTimeout without output): it
@@ -227,7 +221,8 @@ impl PoolInner {
     }
 }
 
-struct Tracked(Arc<PoolStream>, u64);
+/// A running pipeline, counted until dropped (see [`PoolInner::track`]).
+pub(crate) struct Tracked(Arc<PoolStream>, u64);
 
 impl Drop for Tracked {
     fn drop(&mut self) {
