@@ -1028,7 +1028,8 @@ async fn upload(
                 break;
             }
             sha.update(&buf);
-            let text = base64::engine::general_purpose::STANDARD.encode(&buf);
+            // base64-simd: the standard padded alphabet, as base64's STANDARD writes it.
+            let text = base64_simd::STANDARD.encode_to_string(&buf);
             tokio::select! {
                 biased;
                 () = token.cancelled() => return Err(Error::Cancelled { reason: CancelReason::User }),
