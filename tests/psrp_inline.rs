@@ -359,6 +359,33 @@ async fn invoke_as_from_outside_the_workers_gives_the_same_results_and_cancel_co
         !read_on.contains(&std::thread::current().id()),
         "read on the caller's thread"
     );
+    // An object the client cannot read (nested deeper than the reader's limit): its
+    // typed error, and the pipeline is stopped on the server.
+    sim.register_cmdlet("Emit-Too-Deep-Then-Hang", |ctx: CmdletContext| async move {
+        let mut v = PsValue::from(1);
+        for _ in 0..100 {
+            v = tokio_winrm::psrp::PsObject::new()
+                .with_property("Inner", v)
+                .into();
+        }
+        ctx.write_output(v).await;
+        tokio::time::sleep(Duration::from_secs(3600)).await;
+        Ok(())
+    });
+    let stops = sim.counters().pipeline_stops;
+    let err = within(
+        10,
+        pool.pipeline()
+            .command("Emit-Too-Deep-Then-Hang")
+            .invoke_as::<i64>(),
+    )
+    .await
+    .expect_err("too deep to read");
+    assert!(matches!(err, Error::Psrp(_)), "{err:?}");
+    until("the stop signal", || {
+        sim.counters().pipeline_stops == stops + 1
+    })
+    .await;
     // A failed pipeline's error, and a dropped future stops the pipeline.
     let err = within(
         10,
