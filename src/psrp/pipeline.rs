@@ -711,54 +711,64 @@ impl Pipeline {
         // From here on the driver leaves output objects unread: each is read straight
         // into a `T` as it arrives (no `PsValue` tree; see `clixml::from_str_as`).
         self.raw_output.store(true, Ordering::Relaxed);
-        let mut st = Collect {
-            out: Invocation {
-                output: Vec::new(),
-                errors: Vec::new(),
-                warnings: Vec::new(),
-                verbose: Vec::new(),
-                debug: Vec::new(),
-                information: Vec::new(),
-            },
-            misfit: None,
-            index: 0,
-            unreadable: false,
+        let mut out = Invocation {
+            output: Vec::new(),
+            errors: Vec::new(),
+            warnings: Vec::new(),
+            verbose: Vec::new(),
+            debug: Vec::new(),
+            information: Vec::new(),
         };
-        loop {
-            // Output objects are read inside the poll (see `poll_item_reading`); the
-            // other items come here.
-            let item =
-                std::future::poll_fn(|cx| self.poll_item_reading(cx, &mut |d| st.raw(d))).await;
-            let Some(item) = item else { break };
+        // The first object that does not fit `T`: reported once the pipeline ended
+        // well (a failed pipeline's error comes first, as `invoke`'s).
+        let mut misfit = None;
+        let mut index = 0usize;
+        while let Some(item) = std::future::poll_fn(|cx| self.poll_item(cx)).await {
             let ev = match item {
                 Err(e) => {
-                    if st.unreadable {
-                        // Unreadable CLIXML ends the pipeline, as the driver's reading
-                        // would.
-                        self.stop_driver();
-                    }
                     self.finished = true;
                     return Err(e);
                 }
                 Ok(Item::RawOutput(data)) => {
-                    if let Err(e) = st.raw(data) {
-                        self.stop_driver();
-                        self.finished = true;
-                        return Err(e);
+                    let i = index;
+                    index += 1;
+                    if misfit.is_some() {
+                        continue;
+                    }
+                    let read = raw_text(&data).and_then(|text| {
+                        match wsman_protocol::psrp::clixml::from_str_as::<T>(text) {
+                            Ok(v) => Ok(Ok(v)),
+                            // Again through the owned value: its error (a CLIXML one
+                            // ends the pipeline, as the driver's reading would) or the
+                            // misfit with its place and type.
+                            Err(_) => {
+                                let v = wsman_protocol::psrp::clixml::from_str(text)?;
+                                Ok(wsman_protocol::psrp::from_value::<T>(&v)
+                                    .map_err(|e| located(e, i, &v)))
+                            }
+                        }
+                    });
+                    match read {
+                        Ok(Ok(v)) => out.output.push(v),
+                        Ok(Err(e)) => misfit = Some(e),
+                        Err(e) => {
+                            self.stop_driver();
+                            self.finished = true;
+                            return Err(e.into());
+                        }
                     }
                     continue;
                 }
                 Ok(Item::Event(ev)) => ev,
             };
-            let out = &mut st.out;
             match ev {
                 PsEvent::Output(v) => {
-                    let i = st.index;
-                    st.index += 1;
-                    if st.misfit.is_none() {
+                    let i = index;
+                    index += 1;
+                    if misfit.is_none() {
                         match wsman_protocol::psrp::from_value::<T>(&v) {
                             Ok(t) => out.output.push(t),
-                            Err(e) => st.misfit = Some(located(e, i, &v)),
+                            Err(e) => misfit = Some(located(e, i, &v)),
                         }
                     }
                 }
@@ -771,9 +781,9 @@ impl Pipeline {
                 PsEvent::State(end) => {
                     self.finished = true;
                     end_result(end)?;
-                    return match st.misfit {
+                    return match misfit {
                         Some(e) => Err(e),
-                        None => Ok(st.out),
+                        None => Ok(out),
                     };
                 }
             }
@@ -782,41 +792,6 @@ impl Pipeline {
         Err(Error::State(
             "the pipeline's stream ended without a final state".into(),
         ))
-    }
-
-    /// As [`Pipeline::poll_item`], with each output object left unread handed to
-    /// `read` inside the poll rather than returned: while the driver runs in the
-    /// consumer's polls, a wake-up that comes while an object is read then has the
-    /// driver polled again in the same poll, instead of moving it to a task of its own
-    /// (one task, one thread, for the whole pipeline). An error of `read` is returned
-    /// as the item.
-    fn poll_item_reading(
-        &mut self,
-        cx: &mut Context<'_>,
-        read: &mut dyn FnMut(bytes::Bytes) -> Result<()>,
-    ) -> Poll<Option<Result<Item>>> {
-        let Pipeline { runner, rx, .. } = self;
-        runner.drive(cx, |cx, register| {
-            loop {
-                let got = if register {
-                    rx.poll_recv(cx)
-                } else {
-                    match rx.try_recv() {
-                        Ok(item) => Poll::Ready(Some(item)),
-                        Err(mpsc::error::TryRecvError::Empty) => Poll::Pending,
-                        Err(mpsc::error::TryRecvError::Disconnected) => Poll::Ready(None),
-                    }
-                };
-                match got {
-                    Poll::Ready(Some(Ok(Item::RawOutput(data)))) => {
-                        if let Err(e) = read(data) {
-                            return Poll::Ready(Some(Err(e)));
-                        }
-                    }
-                    other => return other,
-                }
-            }
-        })
     }
 
     /// The next item from the driver, which this poll drives while it is inline.
@@ -839,50 +814,6 @@ impl Pipeline {
         if let Some(tx) = self.cleanup_tx.take() {
             let _ = tx.send(self.pool.shell.client.inner.tracker.token());
         }
-    }
-}
-
-/// What [`Pipeline::invoke_as`] has collected so far.
-struct Collect<T> {
-    out: Invocation<T>,
-    /// The first object that does not fit `T`: reported once the pipeline ended well
-    /// (a failed pipeline's error comes first, as `invoke`'s).
-    misfit: Option<Error>,
-    /// The next output object's place in the output.
-    index: usize,
-    /// An output object's CLIXML could not be read (the pipeline is then stopped).
-    unreadable: bool,
-}
-
-impl<T: DeserializeOwned> Collect<T> {
-    /// Reads an output object left unread by the driver into a `T`.
-    fn raw(&mut self, data: bytes::Bytes) -> Result<()> {
-        let i = self.index;
-        self.index += 1;
-        if self.misfit.is_some() {
-            return Ok(());
-        }
-        let read = raw_text(&data).and_then(|text| {
-            match wsman_protocol::psrp::clixml::from_str_as::<T>(text) {
-                Ok(v) => Ok(Ok(v)),
-                // Again through the owned value: its error (a CLIXML one ends the
-                // pipeline, as the driver's reading would) or the misfit with its place
-                // and type.
-                Err(_) => {
-                    let v = wsman_protocol::psrp::clixml::from_str(text)?;
-                    Ok(wsman_protocol::psrp::from_value::<T>(&v).map_err(|e| located(e, i, &v)))
-                }
-            }
-        });
-        match read {
-            Ok(Ok(v)) => self.out.output.push(v),
-            Ok(Err(e)) => self.misfit = Some(e),
-            Err(e) => {
-                self.unreadable = true;
-                return Err(e.into());
-            }
-        }
-        Ok(())
     }
 }
 
