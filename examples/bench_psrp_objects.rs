@@ -16,6 +16,7 @@
 //! simulator is used (its CPU then counts too). The raw baseline is quick-xml's event
 //! reader over the CLIXML of the same objects, concatenated, counting top-level `Obj`
 //! ends (best of three, single-threaded, so its wall time is its CPU time).
+//! `RAW=0` leaves the raw baseline out (to profile the pipeline alone).
 //! `bench/peers/psrp_objects.py` runs the same pipeline through pypsrp.
 
 use std::time::{Duration, Instant};
@@ -150,12 +151,21 @@ async fn run() {
     drop(got);
     pool.close().await.unwrap();
     client.shutdown().await;
-    let (raw, bytes) = raw_rate(count);
+    // RAW=0 leaves the raw baseline out (to profile the pipeline alone).
+    let (raw, bytes) = if std::env::var("RAW").is_ok_and(|v| v == "0") {
+        (0.0, 0)
+    } else {
+        raw_rate(count)
+    };
     println!(
         r#"{{"workload":"psrp_objects","client":"tokio-winrm","objects":{count},"wall_s":{wall:.3},"cpu_s":{cpu:.3},"objects_per_s":{:.0},"objects_per_cpu_s":{:.0},"raw_objects_per_s":{raw:.0},"clixml_mb":{:.1},"cpu_vs_raw":{:.3}}}"#,
         count as f64 / wall,
         count as f64 / cpu,
         bytes as f64 / 1e6,
-        (count as f64 / cpu) / raw,
+        if raw > 0.0 {
+            (count as f64 / cpu) / raw
+        } else {
+            0.0
+        },
     );
 }

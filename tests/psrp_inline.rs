@@ -266,3 +266,150 @@ async fn a_stream_polled_outside_any_runtime_is_driven_by_the_runtime_it_started
     within(10, pool.close()).await.unwrap();
     within(10, c.shutdown()).await;
 }
+
+/// As `invoke()`, `invoke_as()` called from outside the workers runs the whole
+/// pipeline (and the reading of each object into the caller's type) on a task: the
+/// same objects, errors and misfits, and a dropped future still stops the pipeline.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn invoke_as_from_outside_the_workers_gives_the_same_results_and_cancel_contract() {
+    #[derive(Debug, PartialEq, serde::Deserialize)]
+    #[serde(rename_all = "PascalCase")]
+    struct Proc {
+        name: String,
+        id: i64,
+        path: Option<String>,
+    }
+    let (sim, c) = setup().await;
+    let pool = within(10, c.runspace_pool().open()).await.unwrap();
+    let synthetic = Simulator::start_with(winrm_simulator::SimConfig {
+        psrp_synthetic_processes: 500,
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let sc = Client::builder(synthetic.endpoint())
+        .auth(Auth::basic(synthetic.user(), synthetic.password()))
+        .allow_insecure_basic(true)
+        .max_envelope_size(153_600)
+        .build()
+        .unwrap();
+    let spool = within(10, sc.runspace_pool().open()).await.unwrap();
+    let got = within(
+        20,
+        spool.pipeline().command("Get-Process").invoke_as::<Proc>(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(got.output.len(), 500);
+    for (i, p) in got.output.iter().enumerate() {
+        let want: Proc =
+            tokio_winrm::psrp::from_value(&winrm_simulator::synthetic_process(i)).unwrap();
+        assert_eq!(p, &want);
+    }
+    // A misfit is located as on the caller's thread.
+    #[derive(Debug, serde::Deserialize)]
+    #[allow(dead_code)]
+    struct Wrong {
+        #[serde(rename = "Name")]
+        name: i64,
+    }
+    let err = within(
+        20,
+        spool.pipeline().command("Get-Process").invoke_as::<Wrong>(),
+    )
+    .await
+    .expect_err("a name is not a number");
+    assert!(
+        err.to_string()
+            .contains("output object 0 (System.Diagnostics.Process)"),
+        "{err}"
+    );
+    within(10, spool.close()).await.unwrap();
+    within(10, sc.shutdown()).await;
+    // Each object is read into `T` on the runtime's thread, not on the caller's.
+    static READ_ON: std::sync::Mutex<Vec<std::thread::ThreadId>> =
+        std::sync::Mutex::new(Vec::new());
+    struct Where(i64);
+    impl<'de> serde::Deserialize<'de> for Where {
+        fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+            let n = i64::deserialize(d)?;
+            READ_ON.lock().unwrap().push(std::thread::current().id());
+            Ok(Where(n))
+        }
+    }
+    sim.register_cmdlet("Emit-Three", |ctx: CmdletContext| async move {
+        for n in 1..=3 {
+            ctx.write_output(PsValue::from(n)).await;
+        }
+        Ok(())
+    });
+    let got = within(
+        10,
+        pool.pipeline().command("Emit-Three").invoke_as::<Where>(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        got.output.iter().map(|w| w.0).collect::<Vec<_>>(),
+        [1, 2, 3]
+    );
+    let read_on = READ_ON.lock().unwrap().clone();
+    assert_eq!(read_on.len(), 3);
+    assert!(
+        !read_on.contains(&std::thread::current().id()),
+        "read on the caller's thread"
+    );
+    // An object the client cannot read (nested deeper than the reader's limit): its
+    // typed error, and the pipeline is stopped on the server.
+    sim.register_cmdlet("Emit-Too-Deep-Then-Hang", |ctx: CmdletContext| async move {
+        let mut v = PsValue::from(1);
+        for _ in 0..100 {
+            v = tokio_winrm::psrp::PsObject::new()
+                .with_property("Inner", v)
+                .into();
+        }
+        ctx.write_output(v).await;
+        tokio::time::sleep(Duration::from_secs(3600)).await;
+        Ok(())
+    });
+    let stops = sim.counters().pipeline_stops;
+    let err = within(
+        10,
+        pool.pipeline()
+            .command("Emit-Too-Deep-Then-Hang")
+            .invoke_as::<i64>(),
+    )
+    .await
+    .expect_err("too deep to read");
+    assert!(matches!(err, Error::Psrp(_)), "{err:?}");
+    until("the stop signal", || {
+        sim.counters().pipeline_stops == stops + 1
+    })
+    .await;
+    // A failed pipeline's error, and a dropped future stops the pipeline.
+    let err = within(
+        10,
+        pool.pipeline().command("No-Such-Cmdlet").invoke_as::<i64>(),
+    )
+    .await
+    .expect_err("an unknown command fails");
+    assert!(matches!(err, Error::PipelineFailed { .. }), "{err:?}");
+    let stops = sim.counters().pipeline_stops;
+    let dropped = tokio::time::timeout(
+        Duration::from_millis(300),
+        pool.pipeline()
+            .command("Emit-Slowly-Then-Hang")
+            .invoke_as::<i64>(),
+    )
+    .await;
+    assert!(
+        dropped.is_err(),
+        "the pipeline hangs: its future was dropped"
+    );
+    until("the stop signal", || {
+        sim.counters().pipeline_stops == stops + 1
+    })
+    .await;
+    within(10, pool.close()).await.unwrap();
+    within(10, c.shutdown()).await;
+}

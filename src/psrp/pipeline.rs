@@ -386,13 +386,21 @@ impl PipelineBuilder {
 
     /// Starts the pipeline and collects its output deserialized into `T` with serde.
     ///
+    /// As [`PipelineBuilder::invoke`], called from outside the workers of a
+    /// multi-thread runtime the whole pipeline runs on one task of the runtime: each
+    /// output object is then read into `T` on the thread that received it, rather than
+    /// handed to the caller's thread (a hand-off and a wake-up per Receive, and the
+    /// object's bytes moved between the threads' caches), which is why `T` must be
+    /// `Send + 'static`. [`Pipeline::invoke_as`] on a started pipeline has no such
+    /// bound and reads on the caller's thread.
+    ///
     /// # Errors
     /// As [`PipelineBuilder::start`] and [`Pipeline::invoke_as`].
     ///
     /// # Cancel safety
     /// As [`PipelineBuilder::invoke`].
-    pub async fn invoke_as<T: DeserializeOwned>(self) -> Result<Invocation<T>> {
-        self.start().await?.invoke_as().await
+    pub async fn invoke_as<T: DeserializeOwned + Send + 'static>(self) -> Result<Invocation<T>> {
+        off_caller_thread(async move { self.start().await?.invoke_as().await }).await
     }
 }
 
