@@ -30,6 +30,24 @@ async fn until(what: &str, mut done: impl FnMut() -> bool) {
     assert!(waited.is_ok(), "timed out waiting for {what}");
 }
 
+/// Drops `pipeline` (a future that never ends: it runs `Emit-Slowly-Then-Hang`) after
+/// 300 ms, then waits for the stop signal the drop sends.
+async fn dropped_hang_sends_the_stop<T>(
+    sim: &Simulator,
+    pipeline: impl std::future::Future<Output = T>,
+) {
+    let stops = sim.counters().pipeline_stops;
+    let dropped = tokio::time::timeout(Duration::from_millis(300), pipeline).await;
+    assert!(
+        dropped.is_err(),
+        "the pipeline hangs: its future was dropped"
+    );
+    until("the stop signal", || {
+        sim.counters().pipeline_stops == stops + 1
+    })
+    .await;
+}
+
 async fn setup() -> (Simulator, Client) {
     let sim = Simulator::start().await.unwrap();
     sim.register_cmdlet("Emit-Slowly-Then-Hang", |ctx: CmdletContext| async move {
@@ -198,19 +216,10 @@ async fn invoke_from_outside_the_workers_gives_the_same_results_and_cancel_contr
     .await
     .expect_err("stopped by its deadline");
     assert!(err.is_timeout(), "{err:?}");
-    let stops = sim.counters().pipeline_stops;
-    let dropped = tokio::time::timeout(
-        Duration::from_millis(300),
+    dropped_hang_sends_the_stop(
+        &sim,
         pool.pipeline().command("Emit-Slowly-Then-Hang").invoke(),
     )
-    .await;
-    assert!(
-        dropped.is_err(),
-        "the pipeline hangs: its future was dropped"
-    );
-    until("the stop signal", || {
-        sim.counters().pipeline_stops == stops + 1
-    })
     .await;
     // All four runspaces are free again.
     until("the runspaces", || pool.available_runspaces() == 4).await;
@@ -394,21 +403,12 @@ async fn invoke_as_from_outside_the_workers_gives_the_same_results_and_cancel_co
     .await
     .expect_err("an unknown command fails");
     assert!(matches!(err, Error::PipelineFailed { .. }), "{err:?}");
-    let stops = sim.counters().pipeline_stops;
-    let dropped = tokio::time::timeout(
-        Duration::from_millis(300),
+    dropped_hang_sends_the_stop(
+        &sim,
         pool.pipeline()
             .command("Emit-Slowly-Then-Hang")
             .invoke_as::<i64>(),
     )
-    .await;
-    assert!(
-        dropped.is_err(),
-        "the pipeline hangs: its future was dropped"
-    );
-    until("the stop signal", || {
-        sim.counters().pipeline_stops == stops + 1
-    })
     .await;
     within(10, pool.close()).await.unwrap();
     within(10, c.shutdown()).await;
