@@ -379,3 +379,36 @@ async fn interop_with_pyspnego_credssp_acceptor() {
     assert!(log.contains("delegated: SIM\\vagrant password-ok"), "{log}");
     assert!(!log.contains("password-wrong"), "{log}");
 }
+
+/// Over the simulator's own HTTPS, NTLM and Negotiate need no message sealing (TLS
+/// encrypts the channel; AllowUnencrypted, false here as on Windows, governs plain HTTP):
+/// the client sends clear SOAP bodies and the simulator takes them, as Windows does.
+/// Over plain HTTP the same client seals every message.
+#[tokio::test]
+async fn ntlm_and_negotiate_over_https_send_clear_bodies_the_server_takes() {
+    within(async {
+        let tls = lab(true).await;
+        for auth in [
+            Auth::ntlm("vagrant", PASSWORD),
+            Auth::negotiate("vagrant", PASSWORD),
+        ] {
+            let c = client(&tls, auth);
+            let out = c.run("echo", &["over", "https"]).await.unwrap();
+            assert_eq!(out.stdout_text(), "over https\r\n");
+            c.shutdown().await;
+        }
+        let counters = tls.sim.counters();
+        assert_eq!(
+            counters.ntlm_handshakes + counters.spnego_ntlm_handshakes,
+            2
+        );
+        assert_eq!(counters.sealed_messages, 0, "nothing sealed over TLS");
+
+        let plain = lab(false).await;
+        let c = client(&plain, Auth::ntlm("vagrant", PASSWORD));
+        let out = c.run("echo", &["over", "http"]).await.unwrap();
+        assert_eq!(out.stdout_text(), "over http\r\n");
+        assert!(plain.sim.counters().sealed_messages > 0, "sealed over HTTP");
+    })
+    .await;
+}

@@ -334,7 +334,8 @@ pub(super) async fn handle(
             return Err(body);
         };
         if !sealed {
-            if !state.config.allow_unencrypted {
+            // Over HTTPS the channel is encrypted (AllowUnencrypted governs plain HTTP).
+            if state.tls.is_none() && !state.config.allow_unencrypted {
                 return Ok(empty(StatusCode::INTERNAL_SERVER_ERROR));
             }
             parts.extensions.insert(NtlmUser(est.user.clone()));

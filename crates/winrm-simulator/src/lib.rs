@@ -201,7 +201,9 @@ pub struct SimConfig {
     pub allow_unauthenticated_identify: bool,
     /// Accept clear-text messages on NTLM/Negotiate-authenticated connections
     /// (Windows: `Service/AllowUnencrypted`, default false). When false, an unsealed
-    /// request after an NTLM handshake is refused with HTTP 500.
+    /// request after an NTLM, Kerberos or CredSSP handshake on plain HTTP is refused with
+    /// HTTP 500; over the simulator's own HTTPS (`tls`) clear bodies are taken, as Windows
+    /// takes them.
     pub allow_unencrypted: bool,
     /// `MaxShellsPerUser` (Windows default 30).
     pub max_shells_per_user: usize,

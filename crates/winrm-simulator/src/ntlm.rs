@@ -21,7 +21,8 @@
 //! - After the handshake, requests on the same connection need no `Authorization`
 //!   header; sealed ones (`multipart/encrypted`) are unsealed and their answers sealed.
 //! - `AllowUnencrypted=false` (the default, as on Windows): a clear-text request on an
-//!   NTLM-authenticated connection is refused with HTTP 500 and an empty body. Reports
+//!   NTLM-authenticated plain-HTTP connection is refused with HTTP 500 and an empty body
+//!   (over HTTPS, served by the simulator itself, clear text is taken, as Windows takes it). Reports
 //!   differ on what Windows sends here: pywinrm issue #129 (Kerberos) saw 500 with the
 //!   event log naming an unencrypted message; packer issue #6205 (NTLM) saw 401s. The
 //!   simulator sends 500 so that a client cannot mistake it for a credentials problem.
@@ -335,7 +336,9 @@ pub(crate) fn authenticate(
         };
     };
     if !sealing::is_encrypted(encryption::content_type(parts)) {
-        if !state.config.allow_unencrypted {
+        // Over HTTPS the channel is encrypted: Windows takes clear-text bodies there
+        // whatever AllowUnencrypted says (it governs plain HTTP), as it does for CredSSP.
+        if state.tls.is_none() && !state.config.allow_unencrypted {
             return Outcome::Respond(empty(StatusCode::INTERNAL_SERVER_ERROR));
         }
         parts.extensions.insert(NtlmUser(est.user.clone()));
