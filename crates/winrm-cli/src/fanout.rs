@@ -382,6 +382,7 @@ impl Shared {
             endpoint: Some(url),
             auth: format!("{:?}", g.auth).to_ascii_lowercase(),
             user_given: g.user.is_some(),
+            shell: true,
         };
         if let Some(h) = crate::render::hint(e, &cx) {
             let mut slot = self

@@ -700,7 +700,7 @@ async fn run_command(command: Cmd, global: &Global) -> ExitCode {
         };
         return match fanout::run(global, &hosts, &words, opts).await {
             Ok(code) => out::exit_code().unwrap_or(code),
-            Err(f) => report_with_hint(f, global),
+            Err(f) => report_with_hint(f, global, true),
         };
     }
     if let Cmd::Cp {
@@ -722,14 +722,15 @@ async fn run_command(command: Cmd, global: &Global) -> ExitCode {
         .await
         {
             Ok(code) => out::exit_code().unwrap_or(code),
-            Err(f) => report_with_hint(f, global),
+            Err(f) => report_with_hint(f, global, true),
         };
     }
     let cli_command = command;
     match connect(global).await {
-        Err(f) => report_with_hint(f, global),
+        Err(f) => report_with_hint(f, global, false),
         Ok((client, sim)) => {
             let kind = file_command(&cli_command);
+            let shell = in_a_shell(&cli_command);
             let result = dispatch(&client, global, cli_command).await;
             if sim.is_some()
                 && let Some(note) =
@@ -753,7 +754,7 @@ async fn run_command(command: Cmd, global: &Global) -> ExitCode {
                 // A result that could not be written (stdout closed by its reader).
                 Ok(_) if out::closed() => out::exit_code().unwrap_or(ExitCode::from(1)),
                 Ok(code) => code,
-                Err(f) => report_with_hint(f, global),
+                Err(f) => report_with_hint(f, global, shell),
             }
         }
     }
@@ -1388,8 +1389,23 @@ fn properties(params: Vec<(String, String)>) -> Instance {
         .fold(Instance::new(""), |i, (k, v)| i.with(k, v))
 }
 
-/// [`report`], then a hint for the common causes of the error.
-fn report_with_hint(f: Failure, g: &Global) -> ExitCode {
+/// Whether a subcommand works in a WinRS shell (cmd or PowerShell Remoting's), for
+/// [`render::HintContext::shell`].
+fn in_a_shell(cmd: &Cmd) -> bool {
+    matches!(
+        cmd,
+        Cmd::Run { .. }
+            | Cmd::Attach { .. }
+            | Cmd::Ps { .. }
+            | Cmd::Pwsh { .. }
+            | Cmd::Cp { .. }
+            | Cmd::Fetch { .. }
+    )
+}
+
+/// [`report`], then a hint for the common causes of the error (`shell`: the command
+/// worked in a WinRS shell).
+fn report_with_hint(f: Failure, g: &Global, shell: bool) -> ExitCode {
     let hint = match &f {
         Failure::Winrm(e) => render::hint(
             e,
@@ -1397,6 +1413,7 @@ fn report_with_hint(f: Failure, g: &Global) -> ExitCode {
                 endpoint: g.endpoint.as_deref(),
                 auth: format!("{:?}", g.auth).to_ascii_lowercase(),
                 user_given: g.user.is_some() || g.endpoint.is_none(),
+                shell,
             },
         ),
         Failure::Message(..) => None,

@@ -336,6 +336,9 @@ pub struct HintContext<'a> {
     pub auth: String,
     /// Whether credentials were given.
     pub user_given: bool,
+    /// Whether the command works in a WinRS shell (run, ps, attach, pwsh, cp, fetch),
+    /// where InvalidSelectors means the shell or command is gone, not a missing key.
+    pub shell: bool,
 }
 
 /// A `hint:` paragraph for the common causes of an error, printed after it.
@@ -374,6 +377,17 @@ pub fn hint(e: &Error, cx: &HintContext<'_>) -> Option<String> {
         Error::Config(m) if m.contains("has no realm") => {
             "with --auth kerberos give --user as user@REALM (the realm in capitals, as \
              krb5.conf names it) or REALM\\user"
+                .to_string()
+        }
+        e if cx.shell
+            && e
+                .fault()
+                .and_then(|f| f.subcode_name())
+                .is_some_and(|s| s == "InvalidSelectors") =>
+        {
+            "the shell or command no longer exists on the server: it was deleted (by another \
+             client, or by attach, which deletes it at the end), or it was left unused past \
+             its idle timeout (run --detach --idle-timeout SECS keeps it longer)"
                 .to_string()
         }
         e if e
@@ -497,6 +511,7 @@ mod tests {
             endpoint: Some(endpoint),
             auth: auth.into(),
             user_given: true,
+            shell: false,
         }
     }
 
@@ -601,6 +616,7 @@ mod tests {
             endpoint: Some("http://h"),
             auth: "negotiate".into(),
             user_given: false,
+            shell: false,
         };
         assert!(hint(&e, &none).unwrap().contains("no --user"));
         let e = Error::ClientCertificateRefused {
