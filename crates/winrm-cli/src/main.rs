@@ -117,8 +117,8 @@ struct Global {
     /// timeout + 10 s; keep it above the operation timeout, which long polls wait out.
     #[arg(long, value_name = "SECS", value_parser = parse_secs, global = true)]
     http_timeout: Option<Duration>,
-    /// Print JSON instead of text (one document; JSON lines for wql, enumerate and
-    /// `run --hosts`).
+    /// Print JSON instead of text (one document; JSON lines for wql, enumerate, pwsh,
+    /// `run --hosts` and `cp --hosts`; run and ps print the command's own text).
     #[arg(long, global = true)]
     json: bool,
     /// Print this process's peak resident set size (VmHWM) on stderr at exit (Linux;
@@ -1658,6 +1658,22 @@ mod tests {
             at_once(&["winrm", "cp", "--concurrency", "8", "f", "C:\\f"]),
             Err(clap::error::ErrorKind::MissingRequiredArgument)
         );
+    }
+
+    /// `--json`'s help names every subcommand that prints JSON lines (one value per
+    /// line) rather than one document.
+    #[test]
+    fn json_help_names_every_json_lines_subcommand() {
+        let cmd = cli_command();
+        let help = cmd
+            .get_arguments()
+            .find(|a| a.get_id() == "json")
+            .and_then(|a| a.get_help())
+            .map(|h| h.to_string())
+            .expect("--json has help");
+        for lines in ["wql", "enumerate", "pwsh", "`run --hosts`", "`cp --hosts`"] {
+            assert!(help.contains(lines), "{lines} missing: {help}");
+        }
     }
 
     fn help_of(args: &[&str]) -> String {
