@@ -429,7 +429,7 @@ enum Cmd {
         /// The file or directory on the host.
         remote: String,
         /// The local destination (an existing directory receives the file under its
-        /// remote name).
+        /// remote name); `-` writes the file's bytes to stdout (not with -r or --json).
         local: PathBuf,
     },
 }
