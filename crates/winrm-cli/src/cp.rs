@@ -191,14 +191,38 @@ pub async fn run(
     a: &TransferArgs,
     json: bool,
 ) -> Result<ExitCode, Failure> {
+    if dir == Direction::Fetch && local.as_os_str() == "-" {
+        return fetch_to_stdout(client, &remote, a, json).await;
+    }
+    let s = match interruptible(client, dir, &local, &remote, a).await? {
+        Ok(s) => s,
+        Err(code) => return Ok(code),
+    };
+    if json {
+        crate::out::outln!("{}", summary_json(dir, &s, None));
+    } else {
+        eprintln!("{}", summary_line(dir, &s));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// One transfer with a progress bar and Ctrl-C as its cancel: its summary, or the exit
+/// status of an interrupted transfer.
+async fn interruptible(
+    client: &Client,
+    dir: Direction,
+    local: &std::path::Path,
+    remote: &str,
+    a: &TransferArgs,
+) -> Result<Result<TransferSummary, ExitCode>, Failure> {
     let token = CancellationToken::new();
     let bar = bar();
     let mut interrupts = watch_ctrl_c();
     let work = transfer(
         client,
         dir,
-        &local,
-        &remote,
+        local,
+        remote,
         a,
         token.clone(),
         Some(bar.clone()),
@@ -211,7 +235,7 @@ pub async fn run(
                 if token.is_cancelled() {
                     bar.suspend(|| eprintln!("interrupted again: not waiting for the cleanup"));
                     bar.finish_and_clear();
-                    return Ok(ExitCode::from(130));
+                    return Ok(Err(ExitCode::from(130)));
                 }
                 bar.suspend(|| eprintln!("^C: stopping the transfer and removing the partial file; press Ctrl-C again to stop waiting"));
                 token.cancel();
@@ -220,20 +244,112 @@ pub async fn run(
     };
     bar.finish_and_clear();
     match result {
-        Ok(s) => {
-            if json {
-                crate::out::outln!("{}", summary_json(dir, &s, None));
-            } else {
-                eprintln!("{}", summary_line(dir, &s));
-            }
-            Ok(ExitCode::SUCCESS)
-        }
+        Ok(s) => Ok(Ok(s)),
         Err(e) if e.is_cancelled() && token.is_cancelled() => {
             eprintln!("interrupted: nothing partial was left");
-            Ok(ExitCode::from(130))
+            Ok(Err(ExitCode::from(130)))
         }
         Err(e) => Err(Failure::Winrm(e)),
     }
+}
+
+/// `winrm fetch REMOTE -`: the file's bytes on stdout, as they are (the summary line
+/// on stderr). The library writes a fetch to a path (whole and checked, then renamed),
+/// so the file goes to a private temporary directory first, is copied to stdout, and
+/// is removed.
+async fn fetch_to_stdout(
+    client: &Client,
+    remote: &str,
+    a: &TransferArgs,
+    json: bool,
+) -> Result<ExitCode, Failure> {
+    if a.recursive {
+        return Err(Failure::Message(
+            "fetch -r REMOTE -: a directory tree cannot be written to stdout; name a local \
+             directory instead of `-`"
+                .into(),
+            2,
+        ));
+    }
+    if json {
+        return Err(Failure::Message(
+            "fetch REMOTE - writes the file's bytes to stdout, where --json would print its \
+             summary: leave out --json (the summary goes to stderr)"
+                .into(),
+            2,
+        ));
+    }
+    let tmp = private_temp_dir()?;
+    let result = async {
+        let file = tmp.join("fetched");
+        let mut s = match interruptible(client, Direction::Fetch, &file, remote, a).await? {
+            Ok(s) => s,
+            Err(code) => return Ok(code),
+        };
+        copy_to_stdout(&file)?;
+        if !crate::out::closed() {
+            s.destination = "stdout".into();
+            eprintln!("{}", summary_line(Direction::Fetch, &s));
+        }
+        Ok(ExitCode::SUCCESS)
+    }
+    .await;
+    let _ = std::fs::remove_dir_all(&tmp);
+    result
+}
+
+/// A new directory under the system's temporary directory that only this user can
+/// read (on Unix).
+fn private_temp_dir() -> Result<PathBuf, Failure> {
+    let base = std::env::temp_dir();
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos());
+    let mut last = None;
+    for i in 0..16u32 {
+        let dir = base.join(format!(
+            "winrm-fetch-{}-{nanos:08x}-{i}",
+            std::process::id()
+        ));
+        let mut b = std::fs::DirBuilder::new();
+        #[cfg(unix)]
+        std::os::unix::fs::DirBuilderExt::mode(&mut b, 0o700);
+        match b.create(&dir) {
+            Ok(()) => return Ok(dir),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => last = Some(e),
+            Err(e) => {
+                last = Some(e);
+                break;
+            }
+        }
+    }
+    Err(Failure::Message(
+        format!(
+            "cannot create a temporary directory in {} for fetch REMOTE -: {}",
+            base.display(),
+            last.map_or_else(String::new, |e| e.to_string())
+        ),
+        1,
+    ))
+}
+
+/// Copies a file's bytes to stdout; stops early when stdout's reader went away.
+fn copy_to_stdout(path: &std::path::Path) -> Result<(), Failure> {
+    use std::io::Read as _;
+    let mut file = std::fs::File::open(path)
+        .map_err(|e| Failure::Message(format!("cannot read the fetched file: {e}"), 1))?;
+    let mut buf = vec![0u8; 256 * 1024];
+    while !crate::out::closed() {
+        let n = file
+            .read(&mut buf)
+            .map_err(|e| Failure::Message(format!("cannot read the fetched file: {e}"), 1))?;
+        if n == 0 {
+            break;
+        }
+        crate::out::write_bytes(&buf[..n]);
+    }
+    crate::out::flush();
+    Ok(())
 }
 
 /// `winrm cp --hosts`: the same upload to every host, `concurrency` at a time; a line

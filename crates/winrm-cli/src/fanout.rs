@@ -310,20 +310,7 @@ pub async fn run(
         .collect();
     print_summary(&rows, g.json);
     let failed = rows.iter().filter(|r| !r.succeeded()).count();
-    // Hosts Ctrl-C kept from starting did not fail: they are counted apart.
-    let not_started = rows
-        .iter()
-        .filter(|r| matches!(r.outcome, Outcome::NotStarted))
-        .count();
-    eprintln!(
-        "{}",
-        summary_line(
-            total,
-            failed - not_started,
-            not_started,
-            cancel.is_cancelled()
-        )
-    );
+    eprintln!("{}", summary_line(&tally(&rows), cancel.is_cancelled()));
     let hint = shared
         .hint
         .lock()
@@ -346,13 +333,49 @@ pub async fn run(
     })
 }
 
+/// How the hosts of a fan-out ended, for [`summary_line`].
+#[derive(Debug, Default, PartialEq, Eq)]
+struct Tally {
+    total: usize,
+    succeeded: usize,
+    failed: usize,
+    /// Stopped by Ctrl-C while running (or still cleaning up when the grace ended).
+    cancelled: usize,
+    /// Never started: Ctrl-C came first.
+    not_started: usize,
+}
+
+/// Counts the rows: hosts Ctrl-C cancelled or kept from starting did not fail, so they
+/// are counted apart (a `--deadline` that passed is a failure).
+fn tally(rows: &[Row]) -> Tally {
+    let mut t = Tally {
+        total: rows.len(),
+        ..Tally::default()
+    };
+    for r in rows {
+        match &r.outcome {
+            Outcome::Exited(0) => t.succeeded += 1,
+            Outcome::NotStarted => t.not_started += 1,
+            Outcome::Cancelled(reason) if *reason != CancelReason::Timeout => t.cancelled += 1,
+            Outcome::Abandoned => t.cancelled += 1,
+            _ => t.failed += 1,
+        }
+    }
+    t
+}
+
 /// The tool's last line on stderr: how many hosts succeeded, failed and (after Ctrl-C)
-/// were never started.
-fn summary_line(total: usize, failed: usize, not_started: usize, interrupted: bool) -> String {
-    let succeeded = total - failed - not_started;
-    let mut line = format!("{total} hosts: {succeeded} succeeded, {failed} failed");
-    if not_started > 0 {
-        line.push_str(&format!(", {not_started} not started"));
+/// were cancelled or never started.
+fn summary_line(t: &Tally, interrupted: bool) -> String {
+    let mut line = format!(
+        "{} hosts: {} succeeded, {} failed",
+        t.total, t.succeeded, t.failed
+    );
+    if t.cancelled > 0 {
+        line.push_str(&format!(", {} cancelled", t.cancelled));
+    }
+    if t.not_started > 0 {
+        line.push_str(&format!(", {} not started", t.not_started));
     }
     if interrupted {
         line.push_str(" (interrupted)");
@@ -382,6 +405,7 @@ impl Shared {
             endpoint: Some(url),
             auth: format!("{:?}", g.auth).to_ascii_lowercase(),
             user_given: g.user.is_some(),
+            shell: true,
         };
         if let Some(h) = crate::render::hint(e, &cx) {
             let mut slot = self
@@ -652,15 +676,68 @@ pub fn report_peak_rss() {
 mod tests {
     use super::*;
 
+    fn row_of(outcome: Outcome) -> Row {
+        Row {
+            target: target("web1").unwrap(),
+            outcome,
+            duration: Duration::ZERO,
+            stderr_first_line: None,
+            stdout: String::new(),
+        }
+    }
+
     #[test]
     fn the_summary_counts_hosts_never_started_apart_from_failures() {
+        let t = Tally {
+            total: 10,
+            succeeded: 3,
+            failed: 1,
+            cancelled: 0,
+            not_started: 6,
+        };
         assert_eq!(
-            summary_line(10, 1, 6, true),
+            summary_line(&t, true),
             "10 hosts: 3 succeeded, 1 failed, 6 not started (interrupted)"
         );
+        let t = Tally {
+            total: 2,
+            succeeded: 2,
+            ..Tally::default()
+        };
+        assert_eq!(summary_line(&t, false), "2 hosts: 2 succeeded, 0 failed");
+    }
+
+    /// Hosts Ctrl-C stopped while running are "cancelled", not "failed"; a deadline
+    /// that passed, an error and a non-zero exit are failures.
+    #[test]
+    fn the_summary_counts_cancelled_hosts_apart_from_failures() {
+        let rows: Vec<Row> = [
+            Outcome::Exited(0),
+            Outcome::Exited(3),
+            Outcome::Error("refused".into()),
+            Outcome::Cancelled(CancelReason::Timeout),
+            Outcome::Cancelled(CancelReason::User),
+            Outcome::Cancelled(CancelReason::User),
+            Outcome::Abandoned,
+            Outcome::NotStarted,
+        ]
+        .into_iter()
+        .map(row_of)
+        .collect();
+        let t = tally(&rows);
         assert_eq!(
-            summary_line(2, 0, 0, false),
-            "2 hosts: 2 succeeded, 0 failed"
+            t,
+            Tally {
+                total: 8,
+                succeeded: 1,
+                failed: 3,
+                cancelled: 3,
+                not_started: 1,
+            }
+        );
+        assert_eq!(
+            summary_line(&t, true),
+            "8 hosts: 1 succeeded, 3 failed, 3 cancelled, 1 not started (interrupted)"
         );
     }
 

@@ -117,8 +117,8 @@ struct Global {
     /// timeout + 10 s; keep it above the operation timeout, which long polls wait out.
     #[arg(long, value_name = "SECS", value_parser = parse_secs, global = true)]
     http_timeout: Option<Duration>,
-    /// Print JSON instead of text (one document; JSON lines for wql, enumerate and
-    /// `run --hosts`).
+    /// Print JSON instead of text (one document; JSON lines for wql, enumerate, pwsh,
+    /// `run --hosts` and `cp --hosts`; run and ps print the command's own text).
     #[arg(long, global = true)]
     json: bool,
     /// Print this process's peak resident set size (VmHWM) on stderr at exit (Linux;
@@ -429,7 +429,7 @@ enum Cmd {
         /// The file or directory on the host.
         remote: String,
         /// The local destination (an existing directory receives the file under its
-        /// remote name).
+        /// remote name); `-` writes the file's bytes to stdout (not with -r or --json).
         local: PathBuf,
     },
 }
@@ -700,7 +700,7 @@ async fn run_command(command: Cmd, global: &Global) -> ExitCode {
         };
         return match fanout::run(global, &hosts, &words, opts).await {
             Ok(code) => out::exit_code().unwrap_or(code),
-            Err(f) => report_with_hint(f, global),
+            Err(f) => report_with_hint(f, global, true),
         };
     }
     if let Cmd::Cp {
@@ -722,14 +722,15 @@ async fn run_command(command: Cmd, global: &Global) -> ExitCode {
         .await
         {
             Ok(code) => out::exit_code().unwrap_or(code),
-            Err(f) => report_with_hint(f, global),
+            Err(f) => report_with_hint(f, global, true),
         };
     }
     let cli_command = command;
     match connect(global).await {
-        Err(f) => report_with_hint(f, global),
+        Err(f) => report_with_hint(f, global, false),
         Ok((client, sim)) => {
             let kind = file_command(&cli_command);
+            let shell = in_a_shell(&cli_command);
             let result = dispatch(&client, global, cli_command).await;
             if sim.is_some()
                 && let Some(note) =
@@ -753,7 +754,7 @@ async fn run_command(command: Cmd, global: &Global) -> ExitCode {
                 // A result that could not be written (stdout closed by its reader).
                 Ok(_) if out::closed() => out::exit_code().unwrap_or(ExitCode::from(1)),
                 Ok(code) => code,
-                Err(f) => report_with_hint(f, global),
+                Err(f) => report_with_hint(f, global, shell),
             }
         }
     }
@@ -1388,8 +1389,23 @@ fn properties(params: Vec<(String, String)>) -> Instance {
         .fold(Instance::new(""), |i, (k, v)| i.with(k, v))
 }
 
-/// [`report`], then a hint for the common causes of the error.
-fn report_with_hint(f: Failure, g: &Global) -> ExitCode {
+/// Whether a subcommand works in a WinRS shell (cmd or PowerShell Remoting's), for
+/// [`render::HintContext::shell`].
+fn in_a_shell(cmd: &Cmd) -> bool {
+    matches!(
+        cmd,
+        Cmd::Run { .. }
+            | Cmd::Attach { .. }
+            | Cmd::Ps { .. }
+            | Cmd::Pwsh { .. }
+            | Cmd::Cp { .. }
+            | Cmd::Fetch { .. }
+    )
+}
+
+/// [`report`], then a hint for the common causes of the error (`shell`: the command
+/// worked in a WinRS shell).
+fn report_with_hint(f: Failure, g: &Global, shell: bool) -> ExitCode {
     let hint = match &f {
         Failure::Winrm(e) => render::hint(
             e,
@@ -1397,6 +1413,7 @@ fn report_with_hint(f: Failure, g: &Global) -> ExitCode {
                 endpoint: g.endpoint.as_deref(),
                 auth: format!("{:?}", g.auth).to_ascii_lowercase(),
                 user_given: g.user.is_some() || g.endpoint.is_none(),
+                shell,
             },
         ),
         Failure::Message(..) => None,
@@ -1641,6 +1658,22 @@ mod tests {
             at_once(&["winrm", "cp", "--concurrency", "8", "f", "C:\\f"]),
             Err(clap::error::ErrorKind::MissingRequiredArgument)
         );
+    }
+
+    /// `--json`'s help names every subcommand that prints JSON lines (one value per
+    /// line) rather than one document.
+    #[test]
+    fn json_help_names_every_json_lines_subcommand() {
+        let cmd = cli_command();
+        let help = cmd
+            .get_arguments()
+            .find(|a| a.get_id() == "json")
+            .and_then(|a| a.get_help())
+            .map(|h| h.to_string())
+            .expect("--json has help");
+        for lines in ["wql", "enumerate", "pwsh", "`run --hosts`", "`cp --hosts`"] {
+            assert!(help.contains(lines), "{lines} missing: {help}");
+        }
     }
 
     fn help_of(args: &[&str]) -> String {

@@ -24,6 +24,17 @@ pub fn write(args: std::fmt::Arguments<'_>) {
     }
 }
 
+/// Writes bytes to stdout (a fetched file's, `winrm fetch REMOTE -`) as [`write`] does
+/// text.
+pub fn write_bytes(bytes: &[u8]) {
+    if closed() {
+        return;
+    }
+    if let Err(e) = std::io::stdout().lock().write_all(bytes) {
+        failed(&e);
+    }
+}
+
 /// Flushes stdout, remembering a failure as [`write`] does.
 pub fn flush() {
     if closed() {

@@ -336,6 +336,9 @@ pub struct HintContext<'a> {
     pub auth: String,
     /// Whether credentials were given.
     pub user_given: bool,
+    /// Whether the command works in a WinRS shell (run, ps, attach, pwsh, cp, fetch),
+    /// where InvalidSelectors means the shell or command is gone, not a missing key.
+    pub shell: bool,
 }
 
 /// A `hint:` paragraph for the common causes of an error, printed after it.
@@ -374,6 +377,16 @@ pub fn hint(e: &Error, cx: &HintContext<'_>) -> Option<String> {
         Error::Config(m) if m.contains("has no realm") => {
             "with --auth kerberos give --user as user@REALM (the realm in capitals, as \
              krb5.conf names it) or REALM\\user"
+                .to_string()
+        }
+        e if cx.shell
+            && e.fault()
+                .and_then(|f| f.subcode_name())
+                .is_some_and(|s| s == "InvalidSelectors") =>
+        {
+            "the shell or command no longer exists on the server: it was deleted (by another \
+             client, or by attach, which deletes it at the end), or it was left unused past \
+             its idle timeout (run --detach --idle-timeout SECS keeps it longer)"
                 .to_string()
         }
         e if e
@@ -428,6 +441,15 @@ pub fn hint(e: &Error, cx: &HintContext<'_>) -> Option<String> {
                 cx.auth
             )
         }
+        // A body, but not SOAP (an HTML error page, e.g. of a web server that does not
+        // take POST): something other than WinRM listens there.
+        Error::Http { excerpt, .. }
+            if !excerpt.trim().is_empty() && !excerpt.contains("Envelope") =>
+        {
+            "not a WinRM endpoint? check host, port and path (/wsman): WinRM listens on \
+             http://HOST:5985/wsman and https://HOST:5986/wsman"
+                .to_string()
+        }
         Error::Tls { message, source }
             if lower.starts_with("https://") && {
                 let all = format!(
@@ -442,6 +464,23 @@ pub fn hint(e: &Error, cx: &HintContext<'_>) -> Option<String> {
                 endpoint.trim_start()[8..].trim()
             )
         }
+        Error::Connection { source } | Error::ResponseLost { source }
+            if plain_http && error_chain(source.as_ref()).contains("invalid HTTP version") =>
+        {
+            format!(
+                "the port answered with something that is not HTTP, as a TLS (HTTPS) port does \
+                 to plain HTTP: use https://{} (WinRM's HTTPS port is 5986, its plain-HTTP \
+                 port 5985)",
+                endpoint.trim_start()[7..].trim()
+            )
+        }
+        Error::HttpTimeout(d) => format!(
+            "the server accepted the connection but did not answer within {} s: check that \
+             host and port are a WinRM listener (http://HOST:5985/wsman, \
+             https://HOST:5986/wsman); for a slow server, raise the limit with --http-timeout \
+             SECS (keep it above --operation-timeout)",
+            d.as_secs_f64()
+        ),
         Error::PinMismatch { presented, .. } => format!(
             "the server's certificate is not the pinned one (--pin): it was renewed, or \
              someone is in the way. Check {presented} against the host's certificate \
@@ -480,6 +519,18 @@ pub fn hint(e: &Error, cx: &HintContext<'_>) -> Option<String> {
     Some(format!("hint: {text}"))
 }
 
+/// An error and its sources, `: `-joined (hyper's parse error may sit under another).
+fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = e.to_string();
+    let mut next = e.source();
+    while let Some(s) = next {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        next = s.source();
+    }
+    text
+}
+
 fn list(offered: &[String]) -> String {
     if offered.is_empty() {
         "no scheme".into()
@@ -497,6 +548,7 @@ mod tests {
             endpoint: Some(endpoint),
             auth: auth.into(),
             user_given: true,
+            shell: false,
         }
     }
 
@@ -601,6 +653,7 @@ mod tests {
             endpoint: Some("http://h"),
             auth: "negotiate".into(),
             user_given: false,
+            shell: false,
         };
         assert!(hint(&e, &none).unwrap().contains("no --user"));
         let e = Error::ClientCertificateRefused {

@@ -1,6 +1,7 @@
 //! `winrm wql`: a WQL query as a stream of rows, printed as they arrive (a table, or JSON
 //! lines with `--json`), with a progress count on a terminal and Ctrl-C as a cancel that
-//! releases the enumeration on the server (exit 130).
+//! releases the enumeration on the server (exit 130); a reader of stdout that goes away
+//! (`| head -1`) cancels it the same way (exit 141).
 
 use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
@@ -93,6 +94,11 @@ pub async fn stream_rows(
             }
             () = tick => out.tick(),
         }
+        // stdout's reader went away (`| head`): nothing more can be shown, so the
+        // enumeration is cancelled and its Release sent, as on Ctrl-C (exit 141).
+        if crate::out::closed() && !cancel.is_cancelled() {
+            cancel.cancel();
+        }
     };
     out.finish();
     let released = rows.close().await;
@@ -113,6 +119,10 @@ pub async fn stream_rows(
                 "(stopped after {n} rows as --max asked; Release was sent for the enumeration)"
             );
             ExitCode::SUCCESS
+        }
+        // Stopped because stdout's reader went away: 141, as a closed pipe ends `run`.
+        EnumEnd::Cancelled { .. } if crate::out::closed() => {
+            crate::out::exit_code().unwrap_or(ExitCode::from(1))
         }
         EnumEnd::Cancelled { reason } => {
             let why = if reason == CancelReason::User {
@@ -223,11 +233,10 @@ impl Rows {
 
     fn emit(&mut self, line: &str) {
         self.clear_progress();
-        let mut o = std::io::stdout().lock();
-        if writeln!(o, "{line}").and_then(|()| o.flush()).is_err() {
-            // The reader went away (e.g. `| head`): stop quietly.
-            std::process::exit(0);
-        }
+        // A failed write (the reader went away, e.g. `| head`) is remembered by `out`;
+        // the caller then cancels the enumeration so that its Release goes out.
+        crate::out::outln!("{line}");
+        crate::out::flush();
     }
 
     fn flush_table(&mut self) {

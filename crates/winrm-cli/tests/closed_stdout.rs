@@ -37,3 +37,41 @@ fn results_written_to_a_closed_stdout_end_the_tool_with_141() {
         assert!(!stderr.contains("interrupted"), "{args:?}: {stderr}");
     }
 }
+
+/// `winrm wql ... | head -1` and `winrm enumerate ... | head -1`: the enumeration is
+/// released on the server (no context left open) before the tool exits with 141.
+#[test]
+fn a_reader_leaving_early_releases_the_enumeration() {
+    use std::io::BufRead;
+    let rt = tokio::runtime::Runtime::new().expect("a runtime");
+    let sim = rt
+        .block_on(winrm_simulator::Simulator::start())
+        .expect("starts the simulator");
+    let endpoint = sim.endpoint();
+    for args in [
+        &["wql", "SELECT Name FROM Sim_Item"][..],
+        &["enumerate", "wmicimv2/Sim_Item"],
+        &["--json", "wql", "SELECT * FROM Sim_Item"],
+    ] {
+        let releases = sim.counters().releases;
+        let mut child = support::command(args)
+            .args(["--endpoint", &endpoint, "--user", sim.user()])
+            .env("WINRM_PASSWORD", sim.password())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("runs winrm");
+        let mut stdout = std::io::BufReader::new(child.stdout.take().expect("stdout"));
+        let mut first = String::new();
+        stdout.read_line(&mut first).expect("reads a line");
+        assert!(!first.is_empty(), "{args:?}: no row");
+        drop(stdout);
+        let out = child.wait_with_output().expect("waits for winrm");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(141), "{args:?}: {stderr}");
+        assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
+        let c = sim.counters();
+        assert_eq!(c.open_enumerations, 0, "{args:?}: {stderr}");
+        assert!(c.releases > releases, "{args:?}: no Release; {stderr}");
+    }
+}

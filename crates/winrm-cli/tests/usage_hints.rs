@@ -1,6 +1,6 @@
 //! What a newcomer meets against the embedded simulator: `get` on a class without
-//! `--selector` gets a hint naming it, and `ps -` reads its script from stdin as
-//! `pwsh -` does.
+//! `--selector` gets a hint naming it (`attach` to a gone shell another one), and
+//! `ps -` reads its script from stdin as `pwsh -` does.
 
 use std::io::Write;
 use std::process::Stdio;
@@ -14,6 +14,34 @@ fn get_without_a_selector_hints_at_selector() {
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert!(stderr.contains("InvalidSelectors"), "{stderr}");
     assert!(stderr.contains("--selector KEY=VALUE"), "{stderr}");
+}
+
+/// `attach` to a shell that is gone: InvalidSelectors there means the shell or command
+/// no longer exists, not a missing `--selector`.
+#[test]
+fn attach_to_a_gone_shell_hints_that_it_no_longer_exists() {
+    let rt = tokio::runtime::Runtime::new().expect("a runtime");
+    let sim = rt
+        .block_on(winrm_simulator::Simulator::start())
+        .expect("starts the simulator");
+    let out = support::command(&[
+        "attach",
+        "11111111-2222-3333-4444-555555555555",
+        "AAAAAAAA-2222-3333-4444-555555555555",
+    ])
+    .args(["--endpoint", &sim.endpoint(), "--user", sim.user()])
+    .env("WINRM_PASSWORD", sim.password())
+    .output()
+    .expect("runs winrm");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("InvalidSelectors"), "{stderr}");
+    assert!(
+        stderr.contains("hint: the shell or command no longer exists")
+            && stderr.contains("idle timeout"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("--selector"), "{stderr}");
 }
 
 #[test]
