@@ -25,6 +25,7 @@ use crate::error::{Error, Result};
 
 const EXCERPT_BYTES: usize = 256;
 const SOAP_CONTENT_TYPE: &str = "application/soap+xml;charset=UTF-8";
+const SOAP_CONTENT_TYPE_PREFIX: &[u8] = b"application/soap+xml";
 
 /// A response the SOAP layer should read: 200, or a status that carries a SOAP body
 /// (faults come with 500, some with 400).
@@ -106,10 +107,12 @@ impl Scheme {
 
 pub(crate) struct Channel {
     config: Arc<TransportConfig>,
-    /// The request target and `Host` header, parsed once per channel rather than per
-    /// request (None when they do not parse: requests then report the error). Boxed to
-    /// keep the channel small.
-    target: Option<Box<(http::Uri, HeaderValue)>>,
+    /// The request target and the headers every request starts from (`Host`,
+    /// `Content-Type` SOAP, `User-Agent`, and Basic's `Authorization`), made once per
+    /// channel rather than per request: a request clones the map instead of hashing each
+    /// header into a new one (None when the target does not parse: requests then report
+    /// the error). Boxed to keep the channel small.
+    target: Option<Box<(http::Uri, http::HeaderMap)>>,
     conn: Option<Conn>,
     in_flight: bool,
     /// What is left of the last large response body's buffer: once the caller has
@@ -177,11 +180,14 @@ fn excerpt(bytes: &[u8]) -> String {
 
 /// A SOAP `Content-Type` (`application/soap+xml`), or a body that starts like an envelope.
 fn looks_like_soap(content_type: Option<&HeaderValue>, body: &[u8]) -> bool {
-    // Checked on every response: no allocation.
+    // Checked on every response: no allocation, and the usual value (WinRM's, ours)
+    // without a search.
     let ct_soap = content_type.is_some_and(|v| {
-        v.as_bytes()
-            .windows(b"soap+xml".len())
-            .any(|w| w.eq_ignore_ascii_case(b"soap+xml"))
+        let v = v.as_bytes();
+        v.get(..SOAP_CONTENT_TYPE_PREFIX.len())
+            .is_some_and(|p| p.eq_ignore_ascii_case(SOAP_CONTENT_TYPE_PREFIX))
+            || v.windows(b"soap+xml".len())
+                .any(|w| w.eq_ignore_ascii_case(b"soap+xml"))
     });
     ct_soap || (body.trim_ascii_start().starts_with(b"<") && memfind(body, b"Envelope"))
 }
@@ -273,13 +279,34 @@ fn not_soap(status: u16, content_type: Option<&HeaderValue>, body: &[u8]) -> Err
     }
 }
 
+/// The headers every request of a channel starts from: `Host`, `Content-Type` (SOAP),
+/// `User-Agent`, and the `Authorization` of Basic (or of a certificate logon), which rides
+/// on every request. Room for the few a request adds (`Content-Length`, another
+/// `Authorization`), so that a clone does not grow.
+fn request_headers(host: HeaderValue, config: &TransportConfig) -> http::HeaderMap {
+    let mut h = http::HeaderMap::with_capacity(8);
+    h.insert(header::HOST, host);
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static(SOAP_CONTENT_TYPE),
+    );
+    h.insert(
+        header::USER_AGENT,
+        HeaderValue::from_static(concat!("tokio-winrm/", env!("CARGO_PKG_VERSION"))),
+    );
+    if let Some(v) = &config.basic_authorization {
+        h.insert(header::AUTHORIZATION, v.clone());
+    }
+    h
+}
+
 impl Channel {
     pub(crate) fn new(config: Arc<TransportConfig>, stats: Arc<Stats>) -> Channel {
         let ep = &config.endpoint;
         let target = http::Uri::try_from(ep.path.as_str())
             .ok()
             .zip(HeaderValue::try_from(ep.authority()).ok())
-            .map(Box::new);
+            .map(|(uri, host)| Box::new((uri, request_headers(host, &config))));
         Channel {
             config,
             target,
@@ -392,6 +419,10 @@ impl Channel {
         Ok(())
     }
 
+    /// A request of `body`: the channel's headers, `content_type` if not SOAP's, and
+    /// `authorization` instead of Basic's (if any). `Content-Length` is hyper's for a body
+    /// (it sets it from the body's exact length) and explicit for an empty one (hyper
+    /// would send none, and a POST without it may be refused with 411).
     fn request(
         &self,
         content_type: &'static str,
@@ -399,7 +430,7 @@ impl Channel {
         authorization: Option<HeaderValue>,
         unauthenticated_identify: bool,
     ) -> Result<Request<Full<Bytes>>> {
-        let Some((uri, host)) = self.target.as_deref() else {
+        let Some((uri, headers)) = self.target.as_deref() else {
             let ep = &self.config.endpoint;
             return Err(Error::Config(format!(
                 "invalid request target {:?} on {:?}",
@@ -407,20 +438,20 @@ impl Channel {
                 ep.authority()
             )));
         };
-        let len = HeaderValue::from(body.len());
+        let empty = body.is_empty();
         let mut req = Request::new(Full::new(body));
         *req.method_mut() = http::Method::POST;
         *req.uri_mut() = uri.clone();
         let h = req.headers_mut();
-        h.reserve(6);
-        h.insert(header::HOST, host.clone());
-        h.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
-        h.insert(
-            header::USER_AGENT,
-            HeaderValue::from_static(concat!("tokio-winrm/", env!("CARGO_PKG_VERSION"))),
-        );
-        h.insert(header::CONTENT_LENGTH, len);
+        *h = headers.clone();
+        if content_type != SOAP_CONTENT_TYPE {
+            h.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+        }
+        if empty {
+            h.insert(header::CONTENT_LENGTH, HeaderValue::from_static("0"));
+        }
         if unauthenticated_identify {
+            h.remove(header::AUTHORIZATION);
             h.insert(
                 http::HeaderName::from_static("wsmanidentify"),
                 HeaderValue::from_static("unauthenticated"),
@@ -450,11 +481,11 @@ impl Channel {
         loop {
             attempts += 1;
             self.ensure_connected().await?;
-            let auth = self.config.basic_authorization.clone();
+            // Basic's `Authorization` (if any) is in the channel's headers.
             let req = self.request(
                 SOAP_CONTENT_TYPE,
                 body.clone(),
-                auth,
+                None,
                 unauthenticated_identify,
             )?;
             // Boxed: the request, hyper's response future and the body reader live on the
@@ -743,11 +774,8 @@ impl Channel {
         let status = resp.status().as_u16();
         let limit = self.config.max_response_bytes;
         let (parts, mut body) = resp.into_parts();
-        let declared = parts
-            .headers
-            .get(header::CONTENT_LENGTH)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.parse::<u64>().ok());
+        // The `Content-Length` hyper read (none for a chunked or close-delimited body).
+        let declared = hyper::body::Body::size_hint(&body).exact();
         let mut buf = std::mem::take(&mut self.body_buf);
         // Room for the whole body, once a second frame shows it must be gathered. This
         // reclaims the previous large body's allocation when nothing holds it any more.
