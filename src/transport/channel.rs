@@ -1,7 +1,10 @@
 //! One channel: an owned HTTP/1.1 connection (TCP or TLS) and its security context.
 
+use std::future::Future as _;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
+use std::task::Poll;
 use std::time::Duration;
 
 use base64::Engine as _;
@@ -120,6 +123,11 @@ pub(crate) struct Channel {
     /// allocated again (large allocations that come and go cost page faults with many
     /// allocators; WinRS output arrives as a run of large responses).
     body_buf: BytesMut,
+    /// The timer of [`Channel::send_within`], kept from request to request: moving a
+    /// registered timer's deadline later is one atomic step in tokio (the timer fires at
+    /// the old deadline only to be put at the new one), where a timer per request is
+    /// entered into and taken out of the timer wheel under its lock each time.
+    timer: Option<Pin<Box<tokio::time::Sleep>>>,
     stats: Arc<Stats>,
 }
 
@@ -313,6 +321,7 @@ impl Channel {
             conn: None,
             in_flight: false,
             body_buf: BytesMut::new(),
+            timer: None,
             stats,
         }
     }
@@ -460,6 +469,49 @@ impl Channel {
             h.insert(header::AUTHORIZATION, v);
         }
         Ok(req)
+    }
+
+    /// [`Channel::send`] under the HTTP timeout `timeout`: [`Error::HttpTimeout`] once it
+    /// has passed without the whole response (as `tokio::time::timeout`, on the
+    /// channel's own timer).
+    pub(crate) async fn send_within(
+        &mut self,
+        timeout: Duration,
+        body: Bytes,
+        unauthenticated_identify: bool,
+    ) -> Result<HttpResponse> {
+        let Some(deadline) = tokio::time::Instant::now().checked_add(timeout) else {
+            // Beyond what an `Instant` holds: no deadline at all.
+            return self.send(body, unauthenticated_identify).await;
+        };
+        let mut timer = match self.timer.take() {
+            Some(mut t) => {
+                t.as_mut().reset(deadline);
+                t
+            }
+            None => Box::pin(tokio::time::sleep_until(deadline)),
+        };
+        let result = {
+            let mut send = std::pin::pin!(self.send(body, unauthenticated_identify));
+            std::future::poll_fn(|cx| {
+                if let Poll::Ready(r) = send.as_mut().poll(cx) {
+                    return Poll::Ready(r);
+                }
+                match timer.as_mut().poll(cx) {
+                    Poll::Ready(()) => Poll::Ready(Err(Error::HttpTimeout(timeout))),
+                    Poll::Pending => Poll::Pending,
+                }
+            })
+            .await
+        };
+        // The timer keeps the waker it was last polled with until it is polled again:
+        // a no-op one instead, so that an idle channel holds no task (nor wakes one
+        // when the deadline passes).
+        let _ = timer
+            .as_mut()
+            .poll(&mut std::task::Context::from_waker(std::task::Waker::noop()));
+        self.timer = Some(timer);
+        result
     }
 
     /// Sends one SOAP request and reads the whole (capped) response. With NTLM/Negotiate

@@ -479,12 +479,10 @@ impl Transport {
             // Not on a connection that may be the broken one's peer.
             lease.channel().disconnect();
         }
-        tokio::time::timeout(
-            timeout,
-            lease.channel().send(body, unauthenticated_identify),
-        )
-        .await
-        .map_err(|_| Error::HttpTimeout(timeout))?
+        lease
+            .channel()
+            .send_within(timeout, body, unauthenticated_identify)
+            .await
     }
 }
 
