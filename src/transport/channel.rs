@@ -288,9 +288,8 @@ fn not_soap(status: u16, content_type: Option<&HeaderValue>, body: &[u8]) -> Err
 }
 
 /// The headers every request of a channel starts from: `Host`, `Content-Type` (SOAP),
-/// `User-Agent`, and the `Authorization` of Basic (or of a certificate logon), which rides
-/// on every request. Room for the few a request adds (`Content-Length`, another
-/// `Authorization`), so that a clone does not grow.
+/// `User-Agent`, the `Authorization` of Basic (or of a certificate logon), which rides on
+/// every request, and `Content-Length: 0`.
 fn request_headers(host: HeaderValue, config: &TransportConfig) -> http::HeaderMap {
     let mut h = http::HeaderMap::with_capacity(8);
     h.insert(header::HOST, host);
@@ -305,6 +304,8 @@ fn request_headers(host: HeaderValue, config: &TransportConfig) -> http::HeaderM
     if let Some(v) = &config.basic_authorization {
         h.insert(header::AUTHORIZATION, v.clone());
     }
+    // An empty body's; a request with a body drops it for the one hyper writes.
+    h.insert(header::CONTENT_LENGTH, HeaderValue::from_static("0"));
     h
 }
 
@@ -430,8 +431,8 @@ impl Channel {
 
     /// A request of `body`: the channel's headers, `content_type` if not SOAP's, and
     /// `authorization` instead of Basic's (if any). `Content-Length` is hyper's for a body
-    /// (it sets it from the body's exact length) and explicit for an empty one (hyper
-    /// would send none, and a POST without it may be refused with 411).
+    /// (it sets it from the body's exact length) and the channel's `0` for an empty one
+    /// (hyper would send none, and a POST without it may be refused with 411).
     fn request(
         &self,
         content_type: &'static str,
@@ -456,8 +457,9 @@ impl Channel {
         if content_type != SOAP_CONTENT_TYPE {
             h.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
         }
-        if empty {
-            h.insert(header::CONTENT_LENGTH, HeaderValue::from_static("0"));
+        if !empty {
+            // Room for hyper's own (a cloned map has none to spare).
+            h.remove(header::CONTENT_LENGTH);
         }
         if unauthenticated_identify {
             h.remove(header::AUTHORIZATION);
