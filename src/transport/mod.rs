@@ -275,7 +275,8 @@ pub struct TransportStats {
 }
 
 struct Idle {
-    channel: Channel,
+    /// Boxed: a channel moves between the pool and a lease on every request.
+    channel: Box<Channel>,
     since: Instant,
 }
 
@@ -364,7 +365,12 @@ impl Transport {
             .map_err(closed)?;
         let channel = self
             .take_idle()
-            .unwrap_or_else(|| Channel::new(Arc::clone(&self.config), Arc::clone(&self.stats)));
+            .unwrap_or_else(|| {
+                Box::new(Channel::new(
+                    Arc::clone(&self.config),
+                    Arc::clone(&self.stats),
+                ))
+            });
         Ok(Lease {
             channel: Some(channel),
             pool: Arc::clone(self),
@@ -373,7 +379,7 @@ impl Transport {
         })
     }
 
-    fn take_idle(&self) -> Option<Channel> {
+    fn take_idle(&self) -> Option<Box<Channel>> {
         let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
         let now = Instant::now();
         while let Some(i) = idle.pop() {
@@ -490,7 +496,7 @@ impl Transport {
 /// abandoned long poll) drops the connection; otherwise the channel goes back to the
 /// pool, then the permits are released.
 pub(crate) struct Lease {
-    channel: Option<Channel>,
+    channel: Option<Box<Channel>>,
     pool: Arc<Transport>,
     _permit: OwnedSemaphorePermit,
     _long_poll: Option<OwnedSemaphorePermit>,
