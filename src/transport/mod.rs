@@ -349,20 +349,11 @@ impl Transport {
     /// Waits for a permit (and, for a long poll, a long-poll permit), then takes an idle
     /// channel or a new (not yet connected) one. The wait is not HTTP time.
     pub(crate) async fn lease(self: &Arc<Self>, kind: RequestKind) -> Result<Lease> {
-        let closed = |_| Error::State("transport closed".into());
         let long_poll = match kind {
-            RequestKind::LongPoll => Some(
-                Arc::clone(&self.long_poll_permits)
-                    .acquire_owned()
-                    .await
-                    .map_err(closed)?,
-            ),
+            RequestKind::LongPoll => Some(permit(&self.long_poll_permits).await?),
             RequestKind::Read | RequestKind::Write => None,
         };
-        let permit = Arc::clone(&self.permits)
-            .acquire_owned()
-            .await
-            .map_err(closed)?;
+        let permit = permit(&self.permits).await?;
         let channel = self
             .take_idle()
             .unwrap_or_else(|| {
@@ -490,6 +481,23 @@ impl Transport {
             .send_within(timeout, body, unauthenticated_identify)
             .await
     }
+}
+
+/// A permit of `semaphore`, at once when one is free (nobody waits then: tokio hands a
+/// released permit to the oldest waiter first), else in turn.
+async fn permit(semaphore: &Arc<Semaphore>) -> Result<OwnedSemaphorePermit> {
+    match Arc::clone(semaphore).try_acquire_owned() {
+        Ok(permit) => Ok(permit),
+        Err(tokio::sync::TryAcquireError::Closed) => Err(transport_closed()),
+        Err(tokio::sync::TryAcquireError::NoPermits) => Arc::clone(semaphore)
+            .acquire_owned()
+            .await
+            .map_err(|_| transport_closed()),
+    }
+}
+
+fn transport_closed() -> Error {
+    Error::State("transport closed".into())
 }
 
 /// A channel borrowed from the pool, with its permits. Dropping it mid-request (an
