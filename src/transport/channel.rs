@@ -110,12 +110,6 @@ impl Scheme {
 
 pub(crate) struct Channel {
     config: Arc<TransportConfig>,
-    /// The request target and the headers every request starts from (`Host`,
-    /// `Content-Type` SOAP, `User-Agent`, and Basic's `Authorization`), made once per
-    /// channel rather than per request: a request clones the map instead of hashing each
-    /// header into a new one (None when the target does not parse: requests then report
-    /// the error). Boxed to keep the channel small.
-    target: Option<Box<(http::Uri, http::HeaderMap)>>,
     conn: Option<Conn>,
     in_flight: bool,
     /// What is left of the last large response body's buffer: once the caller has
@@ -287,10 +281,25 @@ fn not_soap(status: u16, content_type: Option<&HeaderValue>, body: &[u8]) -> Err
     }
 }
 
-/// The headers every request of a channel starts from: `Host`, `Content-Type` (SOAP),
-/// `User-Agent`, the `Authorization` of Basic (or of a certificate logon), which rides on
-/// every request, and `Content-Length: 0`.
-fn request_headers(host: HeaderValue, config: &TransportConfig) -> http::HeaderMap {
+/// The request target and the headers every request of a client starts from: `Host`,
+/// `Content-Type` (SOAP), `User-Agent`, the `Authorization` of Basic (or of a certificate
+/// logon), which rides on every request, and `Content-Length: 0`. Made once per client
+/// (not per channel nor per request): a request clones the map instead of hashing each
+/// header into a new one.
+#[derive(Debug, Clone)]
+pub(crate) struct RequestHead {
+    uri: http::Uri,
+    headers: http::HeaderMap,
+}
+
+/// The [`RequestHead`] of `endpoint` (None when its target does not parse: requests then
+/// report the error).
+pub(crate) fn request_head(
+    endpoint: &super::Endpoint,
+    authorization: Option<HeaderValue>,
+) -> Option<RequestHead> {
+    let uri = http::Uri::try_from(endpoint.path.as_str()).ok()?;
+    let host = HeaderValue::try_from(endpoint.authority()).ok()?;
     let mut h = http::HeaderMap::with_capacity(8);
     h.insert(header::HOST, host);
     h.insert(
@@ -301,24 +310,18 @@ fn request_headers(host: HeaderValue, config: &TransportConfig) -> http::HeaderM
         header::USER_AGENT,
         HeaderValue::from_static(concat!("tokio-winrm/", env!("CARGO_PKG_VERSION"))),
     );
-    if let Some(v) = &config.basic_authorization {
-        h.insert(header::AUTHORIZATION, v.clone());
+    if let Some(v) = authorization {
+        h.insert(header::AUTHORIZATION, v);
     }
     // An empty body's; a request with a body drops it for the one hyper writes.
     h.insert(header::CONTENT_LENGTH, HeaderValue::from_static("0"));
-    h
+    Some(RequestHead { uri, headers: h })
 }
 
 impl Channel {
     pub(crate) fn new(config: Arc<TransportConfig>, stats: Arc<Stats>) -> Channel {
-        let ep = &config.endpoint;
-        let target = http::Uri::try_from(ep.path.as_str())
-            .ok()
-            .zip(HeaderValue::try_from(ep.authority()).ok())
-            .map(|(uri, host)| Box::new((uri, request_headers(host, &config))));
         Channel {
             config,
-            target,
             conn: None,
             in_flight: false,
             body_buf: BytesMut::new(),
@@ -440,7 +443,7 @@ impl Channel {
         authorization: Option<HeaderValue>,
         unauthenticated_identify: bool,
     ) -> Result<Request<Full<Bytes>>> {
-        let Some((uri, headers)) = self.target.as_deref() else {
+        let Some(RequestHead { uri, headers }) = &self.config.request_head else {
             let ep = &self.config.endpoint;
             return Err(Error::Config(format!(
                 "invalid request target {:?} on {:?}",

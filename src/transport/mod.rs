@@ -169,9 +169,10 @@ pub(crate) struct TransportConfig {
     pub logon: Arc<Logon>,
     /// The proxy every channel connects through (see `proxy.rs`), if any.
     pub proxy: Option<Proxy>,
-    /// The `Authorization` header of Basic (and of a certificate logon), encoded once
-    /// rather than per request (marked sensitive).
-    pub basic_authorization: Option<http::HeaderValue>,
+    /// The request target and the headers every request starts from, Basic's (and a
+    /// certificate logon's) `Authorization` among them (encoded once, marked sensitive),
+    /// made once per client for all its channels (see [`channel::request_head`]).
+    pub request_head: Option<channel::RequestHead>,
 }
 
 impl TransportConfig {
@@ -234,6 +235,7 @@ impl TransportConfig {
         } else {
             None
         };
+        let request_head = channel::request_head(&endpoint, auth.basic_header());
         Ok(TransportConfig {
             endpoint,
             tls,
@@ -243,7 +245,7 @@ impl TransportConfig {
             idle_timeout,
             logon: Arc::new(Logon::new()),
             proxy: None,
-            basic_authorization: auth.basic_header(),
+            request_head,
             auth,
         })
     }
@@ -354,14 +356,12 @@ impl Transport {
             RequestKind::Read | RequestKind::Write => None,
         };
         let permit = permit(&self.permits).await?;
-        let channel = self
-            .take_idle()
-            .unwrap_or_else(|| {
-                Box::new(Channel::new(
-                    Arc::clone(&self.config),
-                    Arc::clone(&self.stats),
-                ))
-            });
+        let channel = self.take_idle().unwrap_or_else(|| {
+            Box::new(Channel::new(
+                Arc::clone(&self.config),
+                Arc::clone(&self.stats),
+            ))
+        });
         Ok(Lease {
             channel: Some(channel),
             pool: Arc::clone(self),
