@@ -536,6 +536,114 @@ async fn a_server_that_never_answers_is_an_http_timeout() {
 }
 
 #[tokio::test]
+async fn every_request_carries_the_client_headers_and_its_own_length() {
+    // The headers come from one map per client: Basic's Authorization on each request,
+    // none on an unauthenticated Identify, and each body's own Content-Length.
+    let server = Server::start(|_, _| identify_reply()).await;
+    let c = Client::builder(server.url())
+        .auth(Auth::basic("user", "pw"))
+        .allow_insecure_basic(true)
+        .build()
+        .unwrap();
+    check_identify(identify(&c).await);
+    check_identify(c.identify_unauthenticated().await);
+    check_identify(identify(&c).await);
+    let requests = server.requests();
+    assert_eq!(requests.len(), 3);
+    for (i, r) in requests.iter().enumerate() {
+        assert_eq!(r.method, "POST");
+        assert_eq!(r.path, "/wsman");
+        assert_eq!(
+            r.header("content-type"),
+            Some("application/soap+xml;charset=UTF-8")
+        );
+        assert_eq!(r.header("host"), Some(server.addr.to_string().as_str()));
+        let length = r.body.len().to_string();
+        assert_eq!(r.header("content-length"), Some(length.as_str()), "{i}");
+        assert_eq!(
+            r.headers
+                .iter()
+                .filter(|(n, _)| n == "content-length")
+                .count(),
+            1
+        );
+        let unauthenticated = i == 1;
+        assert_eq!(
+            r.header("authorization"),
+            (!unauthenticated).then_some("Basic dXNlcjpwdw=="),
+            "{i}"
+        );
+        assert_eq!(
+            r.header("wsmanidentify"),
+            unauthenticated.then_some("unauthenticated"),
+            "{i}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_handshake_leg_without_a_body_says_content_length_0() {
+    // hyper sends no Content-Length for an empty body; a POST without one may be refused
+    // (411), so the NTLM legs carry it explicitly.
+    let server = Server::start(|_, _| {
+        Reply::Bytes(
+            b"HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: Negotiate\r\nContent-Length: 0\r\n\r\n"
+                .to_vec(),
+        )
+    })
+    .await;
+    let c = Client::builder(server.url())
+        .auth(Auth::ntlm("user", "pw"))
+        .build()
+        .unwrap();
+    assert!(identify(&c).await.is_err());
+    let requests = server.requests();
+    let leg = requests.first().expect("the NEGOTIATE leg");
+    assert!(leg.body.is_empty());
+    assert_eq!(leg.header("content-length"), Some("0"));
+    assert!(
+        leg.header("authorization")
+            .is_some_and(|v| v.starts_with("Negotiate ")),
+        "{leg:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_channel_times_each_request_from_its_own_start() {
+    // Each channel keeps one timer and moves its deadline per request: the deadline of an
+    // earlier request on the same connection must neither cut a later one short nor
+    // leave it without a limit.
+    let server = Server::start(|i, _| {
+        if i == 1 {
+            Reply::Hang
+        } else {
+            identify_reply()
+        }
+    })
+    .await;
+    let timeout = Duration::from_millis(300);
+    let c = Client::builder(server.url())
+        .http_timeout(timeout)
+        .build()
+        .unwrap();
+    check_identify(identify(&c).await);
+    // Past half the first request's timeout: its deadline passes while the next one waits.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let started = tokio::time::Instant::now();
+    let err = identify(&c).await.unwrap_err();
+    let waited = started.elapsed();
+    assert!(
+        matches!(err, Error::HttpTimeout(d) if d == timeout),
+        "{err:?}"
+    );
+    assert!(waited >= timeout, "cut short after {waited:?}");
+    assert!(waited < Duration::from_secs(5), "{waited:?}");
+    // The channel of the timed-out request was dropped; the next one works.
+    check_identify(identify(&c).await);
+    assert_eq!(c.transport_stats().connects, 2);
+}
+
+#[tokio::test]
 async fn nothing_listening_is_a_connect_error() {
     let addr = {
         let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();

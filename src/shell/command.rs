@@ -264,7 +264,9 @@ impl Command {
             terminated: Arc::clone(&terminated),
         };
         // On the shell's tracker, so that a disconnect can wait for its drivers to stop.
-        shell.drivers.spawn(driver.run());
+        // Boxed: the task then moves a pointer, not the driver's state, as it is spawned,
+        // polled into place and finished (each move a copy of over a kilobyte).
+        shell.drivers.spawn(Box::pin(driver.run()));
         Command {
             id,
             shell,

@@ -1,7 +1,10 @@
 //! One channel: an owned HTTP/1.1 connection (TCP or TLS) and its security context.
 
+use std::future::Future as _;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
+use std::task::Poll;
 use std::time::Duration;
 
 use base64::Engine as _;
@@ -25,6 +28,7 @@ use crate::error::{Error, Result};
 
 const EXCERPT_BYTES: usize = 256;
 const SOAP_CONTENT_TYPE: &str = "application/soap+xml;charset=UTF-8";
+const SOAP_CONTENT_TYPE_PREFIX: &[u8] = b"application/soap+xml";
 
 /// A response the SOAP layer should read: 200, or a status that carries a SOAP body
 /// (faults come with 500, some with 400).
@@ -106,10 +110,6 @@ impl Scheme {
 
 pub(crate) struct Channel {
     config: Arc<TransportConfig>,
-    /// The request target and `Host` header, parsed once per channel rather than per
-    /// request (None when they do not parse: requests then report the error). Boxed to
-    /// keep the channel small.
-    target: Option<Box<(http::Uri, HeaderValue)>>,
     conn: Option<Conn>,
     in_flight: bool,
     /// What is left of the last large response body's buffer: once the caller has
@@ -117,6 +117,11 @@ pub(crate) struct Channel {
     /// allocated again (large allocations that come and go cost page faults with many
     /// allocators; WinRS output arrives as a run of large responses).
     body_buf: BytesMut,
+    /// The timer of [`Channel::send_within`], kept from request to request: moving a
+    /// registered timer's deadline later is one atomic step in tokio (the timer fires at
+    /// the old deadline only to be put at the new one), where a timer per request is
+    /// entered into and taken out of the timer wheel under its lock each time.
+    timer: Option<Pin<Box<tokio::time::Sleep>>>,
     stats: Arc<Stats>,
 }
 
@@ -177,11 +182,14 @@ fn excerpt(bytes: &[u8]) -> String {
 
 /// A SOAP `Content-Type` (`application/soap+xml`), or a body that starts like an envelope.
 fn looks_like_soap(content_type: Option<&HeaderValue>, body: &[u8]) -> bool {
-    // Checked on every response: no allocation.
+    // Checked on every response: no allocation, and the usual value (WinRM's, ours)
+    // without a search.
     let ct_soap = content_type.is_some_and(|v| {
-        v.as_bytes()
-            .windows(b"soap+xml".len())
-            .any(|w| w.eq_ignore_ascii_case(b"soap+xml"))
+        let v = v.as_bytes();
+        v.get(..SOAP_CONTENT_TYPE_PREFIX.len())
+            .is_some_and(|p| p.eq_ignore_ascii_case(SOAP_CONTENT_TYPE_PREFIX))
+            || v.windows(b"soap+xml".len())
+                .any(|w| w.eq_ignore_ascii_case(b"soap+xml"))
     });
     ct_soap || (body.trim_ascii_start().starts_with(b"<") && memfind(body, b"Envelope"))
 }
@@ -273,19 +281,51 @@ fn not_soap(status: u16, content_type: Option<&HeaderValue>, body: &[u8]) -> Err
     }
 }
 
+/// The request target and the headers every request of a client starts from: `Host`,
+/// `Content-Type` (SOAP), `User-Agent`, the `Authorization` of Basic (or of a certificate
+/// logon), which rides on every request, and `Content-Length: 0`. Made once per client
+/// (not per channel nor per request): a request clones the map instead of hashing each
+/// header into a new one.
+#[derive(Debug, Clone)]
+pub(crate) struct RequestHead {
+    uri: http::Uri,
+    headers: http::HeaderMap,
+}
+
+/// The [`RequestHead`] of `endpoint` (None when its target does not parse: requests then
+/// report the error).
+pub(crate) fn request_head(
+    endpoint: &super::Endpoint,
+    authorization: Option<HeaderValue>,
+) -> Option<RequestHead> {
+    let uri = http::Uri::try_from(endpoint.path.as_str()).ok()?;
+    let host = HeaderValue::try_from(endpoint.authority()).ok()?;
+    let mut h = http::HeaderMap::with_capacity(8);
+    h.insert(header::HOST, host);
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static(SOAP_CONTENT_TYPE),
+    );
+    h.insert(
+        header::USER_AGENT,
+        HeaderValue::from_static(concat!("tokio-winrm/", env!("CARGO_PKG_VERSION"))),
+    );
+    if let Some(v) = authorization {
+        h.insert(header::AUTHORIZATION, v);
+    }
+    // An empty body's; a request with a body drops it for the one hyper writes.
+    h.insert(header::CONTENT_LENGTH, HeaderValue::from_static("0"));
+    Some(RequestHead { uri, headers: h })
+}
+
 impl Channel {
     pub(crate) fn new(config: Arc<TransportConfig>, stats: Arc<Stats>) -> Channel {
-        let ep = &config.endpoint;
-        let target = http::Uri::try_from(ep.path.as_str())
-            .ok()
-            .zip(HeaderValue::try_from(ep.authority()).ok())
-            .map(Box::new);
         Channel {
             config,
-            target,
             conn: None,
             in_flight: false,
             body_buf: BytesMut::new(),
+            timer: None,
             stats,
         }
     }
@@ -392,6 +432,10 @@ impl Channel {
         Ok(())
     }
 
+    /// A request of `body`: the channel's headers, `content_type` if not SOAP's, and
+    /// `authorization` instead of Basic's (if any). `Content-Length` is hyper's for a body
+    /// (it sets it from the body's exact length) and the channel's `0` for an empty one
+    /// (hyper would send none, and a POST without it may be refused with 411).
     fn request(
         &self,
         content_type: &'static str,
@@ -399,7 +443,7 @@ impl Channel {
         authorization: Option<HeaderValue>,
         unauthenticated_identify: bool,
     ) -> Result<Request<Full<Bytes>>> {
-        let Some((uri, host)) = self.target.as_deref() else {
+        let Some(RequestHead { uri, headers }) = &self.config.request_head else {
             let ep = &self.config.endpoint;
             return Err(Error::Config(format!(
                 "invalid request target {:?} on {:?}",
@@ -407,20 +451,21 @@ impl Channel {
                 ep.authority()
             )));
         };
-        let len = HeaderValue::from(body.len());
+        let empty = body.is_empty();
         let mut req = Request::new(Full::new(body));
         *req.method_mut() = http::Method::POST;
         *req.uri_mut() = uri.clone();
         let h = req.headers_mut();
-        h.reserve(6);
-        h.insert(header::HOST, host.clone());
-        h.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
-        h.insert(
-            header::USER_AGENT,
-            HeaderValue::from_static(concat!("tokio-winrm/", env!("CARGO_PKG_VERSION"))),
-        );
-        h.insert(header::CONTENT_LENGTH, len);
+        *h = headers.clone();
+        if content_type != SOAP_CONTENT_TYPE {
+            h.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+        }
+        if !empty {
+            // Room for hyper's own (a cloned map has none to spare).
+            h.remove(header::CONTENT_LENGTH);
+        }
         if unauthenticated_identify {
+            h.remove(header::AUTHORIZATION);
             h.insert(
                 http::HeaderName::from_static("wsmanidentify"),
                 HeaderValue::from_static("unauthenticated"),
@@ -429,6 +474,49 @@ impl Channel {
             h.insert(header::AUTHORIZATION, v);
         }
         Ok(req)
+    }
+
+    /// [`Channel::send`] under the HTTP timeout `timeout`: [`Error::HttpTimeout`] once it
+    /// has passed without the whole response (as `tokio::time::timeout`, on the
+    /// channel's own timer).
+    pub(crate) async fn send_within(
+        &mut self,
+        timeout: Duration,
+        body: Bytes,
+        unauthenticated_identify: bool,
+    ) -> Result<HttpResponse> {
+        let Some(deadline) = tokio::time::Instant::now().checked_add(timeout) else {
+            // Beyond what an `Instant` holds: no deadline at all.
+            return self.send(body, unauthenticated_identify).await;
+        };
+        let mut timer = match self.timer.take() {
+            Some(mut t) => {
+                t.as_mut().reset(deadline);
+                t
+            }
+            None => Box::pin(tokio::time::sleep_until(deadline)),
+        };
+        let result = {
+            let mut send = std::pin::pin!(self.send(body, unauthenticated_identify));
+            std::future::poll_fn(|cx| {
+                if let Poll::Ready(r) = send.as_mut().poll(cx) {
+                    return Poll::Ready(r);
+                }
+                match timer.as_mut().poll(cx) {
+                    Poll::Ready(()) => Poll::Ready(Err(Error::HttpTimeout(timeout))),
+                    Poll::Pending => Poll::Pending,
+                }
+            })
+            .await
+        };
+        // The timer keeps the waker it was last polled with until it is polled again:
+        // a no-op one instead, so that an idle channel holds no task (nor wakes one
+        // when the deadline passes).
+        let _ = timer
+            .as_mut()
+            .poll(&mut std::task::Context::from_waker(std::task::Waker::noop()));
+        self.timer = Some(timer);
+        result
     }
 
     /// Sends one SOAP request and reads the whole (capped) response. With NTLM/Negotiate
@@ -450,11 +538,11 @@ impl Channel {
         loop {
             attempts += 1;
             self.ensure_connected().await?;
-            let auth = self.config.basic_authorization.clone();
+            // Basic's `Authorization` (if any) is in the channel's headers.
             let req = self.request(
                 SOAP_CONTENT_TYPE,
                 body.clone(),
-                auth,
+                None,
                 unauthenticated_identify,
             )?;
             // Boxed: the request, hyper's response future and the body reader live on the
@@ -743,11 +831,8 @@ impl Channel {
         let status = resp.status().as_u16();
         let limit = self.config.max_response_bytes;
         let (parts, mut body) = resp.into_parts();
-        let declared = parts
-            .headers
-            .get(header::CONTENT_LENGTH)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.parse::<u64>().ok());
+        // The `Content-Length` hyper read (none for a chunked or close-delimited body).
+        let declared = hyper::body::Body::size_hint(&body).exact();
         let mut buf = std::mem::take(&mut self.body_buf);
         // Room for the whole body, once a second frame shows it must be gathered. This
         // reclaims the previous large body's allocation when nothing holds it any more.

@@ -34,6 +34,7 @@
 
 use std::fmt;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
 
@@ -58,6 +59,8 @@ pub(crate) struct Logon {
     probe: Arc<Semaphore>,
     /// Counts successful logons: handshakes waiting for the probe go when it moves.
     successes: watch::Sender<u64>,
+    /// Handshakes in [`Logon::before_handshake`]: the listeners of `successes`.
+    waiting: AtomicUsize,
     /// The tickets of the client's one ticket-granting exchange.
     #[cfg(feature = "kerberos")]
     pub(crate) tickets: super::kerberos::TicketCache,
@@ -77,6 +80,22 @@ pub(crate) struct Attempt {
     _permit: OwnedSemaphorePermit,
 }
 
+/// One handshake counted in [`Logon::waiting`] while it waits (however it ends).
+struct Waiting<'a>(&'a AtomicUsize);
+
+impl<'a> Waiting<'a> {
+    fn new(count: &'a AtomicUsize) -> Self {
+        count.fetch_add(1, Ordering::SeqCst);
+        Waiting(count)
+    }
+}
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
 fn refused_error(cause: &str) -> Error {
     Error::Auth(format!(
         "the credentials were refused ({cause}); no further logon is attempted by this \
@@ -91,6 +110,7 @@ impl Logon {
             attempt: Arc::new(Semaphore::new(1)),
             probe: Arc::new(Semaphore::new(1)),
             successes: watch::Sender::new(0),
+            waiting: AtomicUsize::new(0),
             #[cfg(feature = "kerberos")]
             tickets: super::kerberos::TicketCache::default(),
         }
@@ -101,6 +121,10 @@ impl Logon {
     /// attempt (hold it until the call ends), an error at once when the credentials
     /// were refused. Cancel-safe: a waiter dropped while waiting takes nothing.
     pub(crate) async fn enter(&self) -> Result<Option<Attempt>> {
+        // The usual case, once a logon has succeeded: no subscription to make and drop.
+        if matches!(*self.phase.borrow(), Phase::Succeeded) {
+            return Ok(None);
+        }
         let mut rx = self.phase.subscribe();
         loop {
             let phase = rx.borrow_and_update().clone();
@@ -134,6 +158,7 @@ impl Logon {
     /// logon succeeded while it waited (the credentials are good: go in parallel), an
     /// error at once when the credentials were refused. Cancel-safe.
     pub(crate) async fn before_handshake(&self) -> Result<Option<Attempt>> {
+        let _waiting = Waiting::new(&self.waiting);
         let mut successes = self.successes.subscribe();
         successes.borrow_and_update();
         let mut phase = self.phase.subscribe();
@@ -168,7 +193,14 @@ impl Logon {
     /// A logon succeeded: waiting calls and handshakes go on in parallel. A refusal
     /// stays a refusal.
     pub(crate) fn succeeded(&self) {
-        self.successes.send_modify(|n| *n = n.wrapping_add(1));
+        // Only handshakes waiting in `before_handshake` listen for successes, and one that
+        // starts waiting later starts from the count as it is then: with none waiting, no
+        // count to move and no waiters to wake (Basic calls this on every request). A
+        // waiter counts itself before it subscribes, so one this does not see subscribes
+        // after this point, as if the count had moved before it.
+        if self.waiting.load(Ordering::SeqCst) > 0 {
+            self.successes.send_modify(|n| *n = n.wrapping_add(1));
+        }
         self.phase.send_if_modified(|p| match p {
             Phase::Pending => {
                 *p = Phase::Succeeded;
@@ -277,6 +309,35 @@ mod tests {
         assert!(waiter.await.unwrap().unwrap_err().is_auth());
         drop(probe);
         assert!(logon.before_handshake().await.is_err());
+    }
+
+    #[tokio::test]
+    async fn a_success_moves_the_count_only_for_waiting_handshakes() {
+        let logon = Arc::new(Logon::new());
+        logon.succeeded();
+        assert_eq!(*logon.successes.borrow(), 0, "no handshake was waiting");
+        let probe = logon.before_handshake().await.unwrap();
+        assert_eq!(logon.waiting.load(Ordering::SeqCst), 0);
+        let waiter = tokio::spawn({
+            let logon = Arc::clone(&logon);
+            async move { logon.before_handshake().await.map(|p| p.is_some()) }
+        });
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        assert_eq!(logon.waiting.load(Ordering::SeqCst), 1);
+        // A waiter dropped while it waits is no longer counted.
+        waiter.abort();
+        assert!(waiter.await.unwrap_err().is_cancelled());
+        assert_eq!(logon.waiting.load(Ordering::SeqCst), 0);
+        let waiter = tokio::spawn({
+            let logon = Arc::clone(&logon);
+            async move { logon.before_handshake().await.map(|p| p.is_some()) }
+        });
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        logon.succeeded();
+        assert!(!waiter.await.unwrap().unwrap(), "released without a probe");
+        assert_eq!(*logon.successes.borrow(), 1);
+        assert_eq!(logon.waiting.load(Ordering::SeqCst), 0);
+        drop(probe);
     }
 
     #[tokio::test]

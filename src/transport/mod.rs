@@ -169,9 +169,10 @@ pub(crate) struct TransportConfig {
     pub logon: Arc<Logon>,
     /// The proxy every channel connects through (see `proxy.rs`), if any.
     pub proxy: Option<Proxy>,
-    /// The `Authorization` header of Basic (and of a certificate logon), encoded once
-    /// rather than per request (marked sensitive).
-    pub basic_authorization: Option<http::HeaderValue>,
+    /// The request target and the headers every request starts from, Basic's (and a
+    /// certificate logon's) `Authorization` among them (encoded once, marked sensitive),
+    /// made once per client for all its channels (see [`channel::request_head`]).
+    pub request_head: Option<channel::RequestHead>,
 }
 
 impl TransportConfig {
@@ -234,6 +235,7 @@ impl TransportConfig {
         } else {
             None
         };
+        let request_head = channel::request_head(&endpoint, auth.basic_header());
         Ok(TransportConfig {
             endpoint,
             tls,
@@ -243,7 +245,7 @@ impl TransportConfig {
             idle_timeout,
             logon: Arc::new(Logon::new()),
             proxy: None,
-            basic_authorization: auth.basic_header(),
+            request_head,
             auth,
         })
     }
@@ -275,7 +277,8 @@ pub struct TransportStats {
 }
 
 struct Idle {
-    channel: Channel,
+    /// Boxed: a channel moves between the pool and a lease on every request.
+    channel: Box<Channel>,
     since: Instant,
 }
 
@@ -348,23 +351,17 @@ impl Transport {
     /// Waits for a permit (and, for a long poll, a long-poll permit), then takes an idle
     /// channel or a new (not yet connected) one. The wait is not HTTP time.
     pub(crate) async fn lease(self: &Arc<Self>, kind: RequestKind) -> Result<Lease> {
-        let closed = |_| Error::State("transport closed".into());
         let long_poll = match kind {
-            RequestKind::LongPoll => Some(
-                Arc::clone(&self.long_poll_permits)
-                    .acquire_owned()
-                    .await
-                    .map_err(closed)?,
-            ),
+            RequestKind::LongPoll => Some(permit(&self.long_poll_permits).await?),
             RequestKind::Read | RequestKind::Write => None,
         };
-        let permit = Arc::clone(&self.permits)
-            .acquire_owned()
-            .await
-            .map_err(closed)?;
-        let channel = self
-            .take_idle()
-            .unwrap_or_else(|| Channel::new(Arc::clone(&self.config), Arc::clone(&self.stats)));
+        let permit = permit(&self.permits).await?;
+        let channel = self.take_idle().unwrap_or_else(|| {
+            Box::new(Channel::new(
+                Arc::clone(&self.config),
+                Arc::clone(&self.stats),
+            ))
+        });
         Ok(Lease {
             channel: Some(channel),
             pool: Arc::clone(self),
@@ -373,7 +370,7 @@ impl Transport {
         })
     }
 
-    fn take_idle(&self) -> Option<Channel> {
+    fn take_idle(&self) -> Option<Box<Channel>> {
         let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
         let now = Instant::now();
         while let Some(i) = idle.pop() {
@@ -479,20 +476,35 @@ impl Transport {
             // Not on a connection that may be the broken one's peer.
             lease.channel().disconnect();
         }
-        tokio::time::timeout(
-            timeout,
-            lease.channel().send(body, unauthenticated_identify),
-        )
-        .await
-        .map_err(|_| Error::HttpTimeout(timeout))?
+        lease
+            .channel()
+            .send_within(timeout, body, unauthenticated_identify)
+            .await
     }
+}
+
+/// A permit of `semaphore`, at once when one is free (nobody waits then: tokio hands a
+/// released permit to the oldest waiter first), else in turn.
+async fn permit(semaphore: &Arc<Semaphore>) -> Result<OwnedSemaphorePermit> {
+    match Arc::clone(semaphore).try_acquire_owned() {
+        Ok(permit) => Ok(permit),
+        Err(tokio::sync::TryAcquireError::Closed) => Err(transport_closed()),
+        Err(tokio::sync::TryAcquireError::NoPermits) => Arc::clone(semaphore)
+            .acquire_owned()
+            .await
+            .map_err(|_| transport_closed()),
+    }
+}
+
+fn transport_closed() -> Error {
+    Error::State("transport closed".into())
 }
 
 /// A channel borrowed from the pool, with its permits. Dropping it mid-request (an
 /// abandoned long poll) drops the connection; otherwise the channel goes back to the
 /// pool, then the permits are released.
 pub(crate) struct Lease {
-    channel: Option<Channel>,
+    channel: Option<Box<Channel>>,
     pool: Arc<Transport>,
     _permit: OwnedSemaphorePermit,
     _long_poll: Option<OwnedSemaphorePermit>,
