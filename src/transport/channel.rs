@@ -737,7 +737,13 @@ impl Channel {
             _ => return Err(unexpected_handshake_answer(raw).into()),
         }
         logon.succeeded();
-        tracing::debug!("NTLM logon accepted; messages sealed from here on");
+        if self.config.auth.seals(self.config.endpoint.https) {
+            tracing::debug!("NTLM logon accepted; messages sealed from here on");
+        } else {
+            tracing::debug!(
+                "NTLM logon accepted; messages not sealed (TLS, or sealing turned off)"
+            );
+        }
         if let Some(c) = self.conn.as_mut() {
             c.security = Some(Security::Ntlm(Box::new(ctx)));
         }
