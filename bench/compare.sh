@@ -207,7 +207,8 @@ run_pair() {
     echo "   $t1/$t2: $*" >&2
     local all
     all=$("$@" 2> "$WORK/last.err") || { tail -n5 "$WORK/last.err" >&2; all=""; }
-    printf '%s\t%s\n' "$t1" "$(grep -m1 "$m1" <<< "$all" || echo '{"error":"failed"}')" >> "$RESULTS"
+    LAST_ALL=$all
+    printf '%s\t%s\n' "$t1" "$(grep -m1 "\"$m1\"" <<< "$all" || echo '{"error":"failed"}')" >> "$RESULTS"
     printf '%s\t%s\n' "$t2" "$(grep -m1 "$m2" <<< "$all" || echo '{"error":"failed"}')" >> "$RESULTS"
 }
 
@@ -220,6 +221,8 @@ run_pair w7.rust1t.1 w7.rust1t.32 psrp_seq psrp_32 \
     env THREADS=1 WINRM_ENDPOINT="$PSRP_URL" SEQ="$W7_SEQ" CONC_OPS="$W7_CONC" "$BIN/bench_psrp"
 run_pair w7.pypsrp.1 w7.pypsrp.32 psrp_seq psrp_32 \
     "$PY" "$ROOT/bench/peers/psrp_pipelines.py" "$PSRP_URL" "$W7_PEER_SEQ" "$W7_PEER_CONC"
+# The sequential loop with close() after each pipeline, from the same run.
+printf '%s\t%s\n' w7.pypsrpclose.1 "$(grep -m1 psrp_seq_close <<< "$LAST_ALL" || echo '{"error":"failed"}')" >> "$RESULTS"
 run w7o.rust env WINRM_ENDPOINT="$PSRP_URL" COUNT="$W7_OBJECTS" "$BIN/bench_psrp_objects"
 run w7o.pypsrp "$PY" "$ROOT/bench/peers/psrp_objects.py" "$PSRP_URL"
 

@@ -1,6 +1,6 @@
 """pypsrp's side of examples/bench_psrp.rs: small pipelines (Get-Date) per second in one
-opened RunspacePool, sequentially and 32 at once (begin_invoke/end_invoke), with this
-process's CPU time; JSON lines on stdout.
+opened RunspacePool, sequentially (without and with close() after each) and 32 at once
+(begin_invoke/end_invoke), with this process's CPU time; JSON lines on stdout.
 
     python psrp_pipelines.py http://127.0.0.1:PORT/wsman [SEQ] [CONC_OPS]
 """
@@ -39,6 +39,19 @@ def main():
             assert len(out) == 1, out
         wall, used = time.perf_counter() - t0, cpu() - c0
         print(json.dumps({"workload": "psrp_seq", "client": "pypsrp", "ops": seq, "wall_s": wall, "cpu_s": used}))
+        # The same with close() after each pipeline: its Signal terminate releases the
+        # finished command on the server, the three requests tokio-winrm sends. Without
+        # it Windows refuses the pool's next pipeline once MaxConcurrentCommandsPerShell
+        # (1,000 by default) finished commands are kept (pypsrp issue #148).
+        c0, t0 = cpu(), time.perf_counter()
+        for _ in range(seq):
+            ps = PowerShell(pool)
+            ps.add_cmdlet("Get-Date")
+            out = ps.invoke()
+            assert len(out) == 1, out
+            ps.close()
+        wall, used = time.perf_counter() - t0, cpu() - c0
+        print(json.dumps({"workload": "psrp_seq_close", "client": "pypsrp", "ops": seq, "wall_s": wall, "cpu_s": used}))
         c0, t0 = cpu(), time.perf_counter()
         done = 0
         while done < conc_ops:
