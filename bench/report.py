@@ -156,7 +156,7 @@ rs_cpu = cpu_ok("w1.winrmrs.32")
 if rs_cpu and cpu_ms("w1.rust.32"):
     share = cpu_ms("w1.rust.32") / rs_cpu
     targets.append((f"W1 client CPU per command (32 at once) vs winrm-rs {RS_VER}", "<= 0.5x", f"{share:.2f}x", share <= 0.5,
-                    "" if share <= 0.5 else "about 218,000 instructions per command remain (293,000 before this round, 429,000 before issue 16): hyper's connection task about 63,000 and the request path about 44,000 of them, the five responses read from events about 52,000 (bench/PROFILE.md); and on loopback the kernel's socket work and thread wake-ups cost the client as much again, for both clients"))
+                    "" if share <= 0.5 else "about 203,000 instructions per command remain (219,000 before this round, 429,000 before issue 16): hyper's connection task about 64,000, the request path about 33,000, the five responses read from events about 52,000 (bench/PROFILE.md); five requests per command, the Signal terminate among them required by [MS-WSMV] 3.1.4.14; and on loopback the kernel's socket work and thread wake-ups cost the client as much again, for both clients (the same system calls per command)"))
 
 # W2
 p("## W2: stdout throughput")
@@ -421,7 +421,7 @@ r = pc / per_cpu("w7o.pypsrp") if pc and per_cpu("w7o.pypsrp") else None
 targets.append(("W7b PSRP objects per client CPU second vs pypsrp", ">= 5x", fmt(r, 1, "x"), r is not None and r >= 5, ""))
 f = pc / raw if pc and raw else None
 targets.append(("W7b PSRP objects per client CPU second vs raw quick-xml", ">= 40%", fmt(100 * f if f else None, 0, "%"), f is not None and f >= 0.4,
-                "" if f is not None and f >= 0.4 else "the CLIXML pull reader with serde costs about as much as the raw event loop, and the connection side (socket reads, thread hand-offs, malloc, copies, the SOAP reader, base64) about twice that; the ratio also moves with load on the raw loop; see the W7b notes"))
+                "" if f is not None and f >= 0.4 else "the CLIXML pull reader with serde costs about 1.1 times the raw event loop by itself (38% of the client's CPU), the kernel (socket reads, wake-ups) 26%, malloc 8%, the body copy, SOAP reader, base64 and fragments the rest; reading straight into serde without the borrowed tree was tried and cost as much; the ratio also moves with load on the raw loop; see the W7b notes (round 18)"))
 # The 100,000-object runs and what was tried (bench/W7B_OBJECTS.md, written by hand).
 include("W7B_OBJECTS.md")
 
@@ -556,7 +556,7 @@ if len(irs) == 2 and cg_ops:
     p(f"difference divided by {hi - lo}: **{per_cmd:,.0f} instructions per command** "
       f"({per_cmd / 5:,.0f} per message; five messages per command).")
     targets.append(("W1 instructions per command (callgrind)", "<= 150,000", f"{per_cmd:,.0f}", per_cmd <= 150000,
-                     "" if per_cmd <= 150000 else "429,000 before issue 16, 293,000 before this round: reading the five responses now costs about 52,000 and writing them about 15,000; hyper's connection task (about 63,000) and the request path (about 44,000) are most of what is left (bench/PROFILE.md)"))
+                     "" if per_cmd <= 150000 else "429,000 before issue 16, 219,000 before this round: reading the five responses costs about 52,000 and writing them about 14,000, hyper's connection task about 64,000 and the request path about 33,000 (bench/PROFILE.md); the five requests are what [MS-WSMV] asks for (Create, Command, Receive, the Signal terminate 3.1.4.14 requires after the output, Delete)"))
     p("")
     top = os.path.join(work, "cg.top")
     if os.path.exists(top):
