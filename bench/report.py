@@ -375,7 +375,7 @@ for n in ("1", "32"):
 a, b = cpu_ms("w7.pypsrpclose.1"), cpu_ms("w7.rust.1")
 r = a / b if a and b else None
 targets.append(("W7, 1 at once, 2 workers, vs pypsrp with `close()` (the same three requests)", ">= 20x", fmt(r, 1, "x"), r is not None and r >= 20,
-                "" if r is None or r >= 20 else W7_REASON))
+                "" if r is None or r >= 20 else "three loopback round trips per pipeline for both; ours with the thread hand-offs of a 2-worker runtime (the current-thread row is about a fifth lower), about half of the client's CPU in the kernel; about 213,000 instructions per pipeline (bench/W7_PIPELINES.md)"))
 include("W7_PIPELINES.md")
 
 p("## W7b: PSRP objects per second into serde structs")
