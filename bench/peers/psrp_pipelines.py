@@ -18,6 +18,21 @@ def cpu():
     return t.user + t.system
 
 
+def sequential(pool, seq, close):
+    """`seq` Get-Date pipelines one after the other; a JSON line with the CPU used."""
+    c0, t0 = cpu(), time.perf_counter()
+    for _ in range(seq):
+        ps = PowerShell(pool)
+        ps.add_cmdlet("Get-Date")
+        out = ps.invoke()
+        assert len(out) == 1, out
+        if close:
+            ps.close()
+    wall, used = time.perf_counter() - t0, cpu() - c0
+    workload = "psrp_seq_close" if close else "psrp_seq"
+    print(json.dumps({"workload": workload, "client": "pypsrp", "ops": seq, "wall_s": wall, "cpu_s": used}))
+
+
 def main():
     url = sys.argv[1]
     seq = int(sys.argv[2]) if len(sys.argv) > 2 else 200
@@ -31,27 +46,12 @@ def main():
             ps = PowerShell(pool)
             ps.add_cmdlet("Get-Date")
             ps.invoke()
-        c0, t0 = cpu(), time.perf_counter()
-        for _ in range(seq):
-            ps = PowerShell(pool)
-            ps.add_cmdlet("Get-Date")
-            out = ps.invoke()
-            assert len(out) == 1, out
-        wall, used = time.perf_counter() - t0, cpu() - c0
-        print(json.dumps({"workload": "psrp_seq", "client": "pypsrp", "ops": seq, "wall_s": wall, "cpu_s": used}))
+        sequential(pool, seq, close=False)
         # The same with close() after each pipeline: its Signal terminate releases the
         # finished command on the server, the three requests tokio-winrm sends. Without
         # it Windows refuses the pool's next pipeline once MaxConcurrentCommandsPerShell
         # (1,000 by default) finished commands are kept (pypsrp issue #148).
-        c0, t0 = cpu(), time.perf_counter()
-        for _ in range(seq):
-            ps = PowerShell(pool)
-            ps.add_cmdlet("Get-Date")
-            out = ps.invoke()
-            assert len(out) == 1, out
-            ps.close()
-        wall, used = time.perf_counter() - t0, cpu() - c0
-        print(json.dumps({"workload": "psrp_seq_close", "client": "pypsrp", "ops": seq, "wall_s": wall, "cpu_s": used}))
+        sequential(pool, seq, close=True)
         c0, t0 = cpu(), time.perf_counter()
         done = 0
         while done < conc_ops:

@@ -43,10 +43,7 @@ fn results_written_to_a_closed_stdout_end_the_tool_with_141() {
 #[test]
 fn a_reader_leaving_early_releases_the_enumeration() {
     use std::io::BufRead;
-    let rt = tokio::runtime::Runtime::new().expect("a runtime");
-    let sim = rt
-        .block_on(winrm_simulator::Simulator::start())
-        .expect("starts the simulator");
+    let (_runtime, sim) = support::simulator();
     let endpoint = sim.endpoint();
     for args in [
         &["wql", "SELECT Name FROM Sim_Item"][..],

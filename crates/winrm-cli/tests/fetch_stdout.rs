@@ -7,10 +7,7 @@ mod support;
 
 #[test]
 fn fetch_to_dash_writes_the_bytes_to_stdout() {
-    let rt = tokio::runtime::Runtime::new().expect("a runtime");
-    let sim = rt
-        .block_on(winrm_simulator::Simulator::start())
-        .expect("starts the simulator");
+    let (_runtime, sim) = support::simulator();
     let endpoint = sim.endpoint();
     let dir = std::env::temp_dir().join(format!("tw-cli-fetch-stdout-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();

@@ -20,10 +20,7 @@ fn get_without_a_selector_hints_at_selector() {
 /// no longer exists, not a missing `--selector`.
 #[test]
 fn attach_to_a_gone_shell_hints_that_it_no_longer_exists() {
-    let rt = tokio::runtime::Runtime::new().expect("a runtime");
-    let sim = rt
-        .block_on(winrm_simulator::Simulator::start())
-        .expect("starts the simulator");
+    let (_runtime, sim) = support::simulator();
     let out = support::command(&[
         "attach",
         "11111111-2222-3333-4444-555555555555",

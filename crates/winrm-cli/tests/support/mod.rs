@@ -20,3 +20,14 @@ pub fn command<S: AsRef<OsStr>>(args: &[S]) -> Command {
 pub fn winrm<S: AsRef<OsStr>>(args: &[S]) -> Output {
     command(args).output().expect("runs winrm")
 }
+
+/// A simulator of the test's own, on a runtime the caller keeps alive (dropping the
+/// runtime stops the simulator).
+#[allow(dead_code)] // not every test file starts one
+pub fn simulator() -> (tokio::runtime::Runtime, winrm_simulator::Simulator) {
+    let rt = tokio::runtime::Runtime::new().expect("a runtime");
+    let sim = rt
+        .block_on(winrm_simulator::Simulator::start())
+        .expect("starts the simulator");
+    (rt, sim)
+}
