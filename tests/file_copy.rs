@@ -70,6 +70,20 @@ fn temps(names: impl IntoIterator<Item = String>) -> Vec<String> {
     names.into_iter().filter(|n| n.contains(".tw-")).collect()
 }
 
+/// `cmdlet -Path path` run in `pool`, its whole output.
+async fn on_path(
+    pool: &tokio_winrm::psrp::RunspacePool,
+    cmdlet: &str,
+    path: &str,
+) -> tokio_winrm::psrp::Invocation {
+    within(
+        10,
+        pool.pipeline().command(cmdlet).param("Path", path).invoke(),
+    )
+    .await
+    .unwrap()
+}
+
 fn local_names(dir: &Path) -> Vec<String> {
     std::fs::read_dir(dir)
         .unwrap()
@@ -721,40 +735,16 @@ async fn copied_files_are_read_by_commands_and_registered_files_fetched() {
     assert!(listing.contains("notes.txt"), "{listing}");
 
     let pool = within(10, client.runspace_pool().open()).await.unwrap();
-    let lines = within(
-        10,
-        pool.pipeline()
-            .command("Get-Content")
-            .param("Path", r"c:\data\NOTES.txt")
-            .invoke(),
-    )
-    .await
-    .unwrap();
+    let lines = on_path(&pool, "Get-Content", r"c:\data\NOTES.txt").await;
     let lines: Vec<&str> = lines.output.iter().filter_map(|v| v.as_str()).collect();
     assert_eq!(lines, ["first line", "second line"]);
-    let item = within(
-        10,
-        pool.pipeline()
-            .command("Get-Item")
-            .param("Path", r"C:\Data\notes.txt")
-            .invoke(),
-    )
-    .await
-    .unwrap();
+    let item = on_path(&pool, "Get-Item", r"C:\Data\notes.txt").await;
     assert!(item.errors.is_empty(), "{:?}", item.errors);
     assert_eq!(
         item.output[0].property("Length").and_then(|v| v.as_i64()),
         Some(25)
     );
-    let children = within(
-        10,
-        pool.pipeline()
-            .command("Get-ChildItem")
-            .param("Path", r"C:\Data")
-            .invoke(),
-    )
-    .await
-    .unwrap();
+    let children = on_path(&pool, "Get-ChildItem", r"C:\Data").await;
     let names: Vec<&str> = children
         .output
         .iter()
@@ -838,15 +828,7 @@ async fn directories_are_listed_by_dir_get_item_and_get_child_item() {
     );
 
     let pool = within(10, client.runspace_pool().open()).await.unwrap();
-    let item = within(
-        10,
-        pool.pipeline()
-            .command("Get-Item")
-            .param("Path", r"C:\Data\logs")
-            .invoke(),
-    )
-    .await
-    .unwrap();
+    let item = on_path(&pool, "Get-Item", r"C:\Data\logs").await;
     assert!(item.errors.is_empty(), "{:?}", item.errors);
     let o = item.output[0].as_object().expect("an object");
     assert_eq!(o.type_names[0], "System.IO.DirectoryInfo");
@@ -860,15 +842,7 @@ async fn directories_are_listed_by_dir_get_item_and_get_child_item() {
         item.output[0].property("FullName").and_then(|v| v.as_str()),
         Some(r"C:\Data\logs")
     );
-    let children = within(
-        10,
-        pool.pipeline()
-            .command("Get-ChildItem")
-            .param("Path", r"C:\Data")
-            .invoke(),
-    )
-    .await
-    .unwrap();
+    let children = on_path(&pool, "Get-ChildItem", r"C:\Data").await;
     let listed: Vec<(&str, Option<bool>)> = children
         .output
         .iter()

@@ -30,6 +30,14 @@ pub mod psrp;
 pub mod security;
 pub mod xml;
 
+// The integration tests' reader of the PSRP recordings, for the unit tests as well (it
+// names this crate `wsman_protocol`, as they do).
+#[cfg(test)]
+extern crate self as wsman_protocol;
+#[cfg(test)]
+#[path = "../tests/support/psrp_fixtures.rs"]
+mod psrp_fixtures;
+
 pub use cim::{CimDateTime, Instance, Value};
 pub use envelope::{Envelope, OptionItem, Selector};
 pub use fault::{Fault, ProviderFault, WmiError};

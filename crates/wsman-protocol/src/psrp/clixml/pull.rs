@@ -650,66 +650,14 @@ mod tests {
     /// Every message's CLIXML in the PSRP recordings (`fixtures/psrp/*.yml` and
     /// `fixtures/recorded/pypsrp/test_psrp_*.yml`), both directions.
     fn recorded_docs() -> Vec<String> {
-        use base64::Engine as _;
-        #[derive(serde::Deserialize)]
-        struct Recording {
-            messages: Vec<Exchange>,
-        }
-        #[derive(serde::Deserialize)]
-        struct Exchange {
-            request: String,
-            response: String,
-        }
-        fn payloads(e: &crate::xml::Element, out: &mut Vec<String>) {
-            if matches!(
-                e.name.as_str(),
-                "creationXml" | "Arguments" | "Stream" | "connectXml" | "connectResponseXml"
-            ) && !e.text.trim().is_empty()
-            {
-                out.push(e.text.trim().to_string());
-            }
-            for c in &e.children {
-                payloads(c, out);
-            }
-        }
-        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures");
-        let mut files = Vec::new();
-        for (dir, prefix) in [("psrp", ""), ("recorded/pypsrp", "test_psrp_")] {
-            for e in std::fs::read_dir(root.join(dir)).expect("fixture directory") {
-                let name = e.expect("entry").file_name().to_string_lossy().into_owned();
-                if name.ends_with(".yml") && name.starts_with(prefix) {
-                    files.push(root.join(dir).join(name));
-                }
-            }
-        }
-        files.sort();
         let mut docs = Vec::new();
-        for file in files {
-            let text = std::fs::read_to_string(&file).expect("fixture readable");
-            let rec: Recording = serde_yaml::from_str(&text).expect("pypsrp YAML");
-            let (mut client, mut server) = (
-                crate::psrp::Defragmenter::new(),
-                crate::psrp::Defragmenter::new(),
-            );
-            for ex in &rec.messages {
-                for (d, body) in [(&mut client, &ex.request), (&mut server, &ex.response)] {
-                    let Ok(env) = crate::xml::parse(body.as_bytes()) else {
-                        continue;
-                    };
-                    let mut found = Vec::new();
-                    payloads(&env, &mut found);
-                    for b64 in found {
-                        let bytes = base64::engine::general_purpose::STANDARD
-                            .decode(b64.as_bytes())
-                            .expect("base64");
-                        for m in d.push_messages(&bytes.into()).expect("fragments") {
-                            if let Ok(t) = m.data_str()
-                                && !t.is_empty()
-                            {
-                                docs.push(t.to_string());
-                            }
-                        }
-                    }
+        for name in crate::psrp_fixtures::all() {
+            let (requests, responses) = crate::psrp_fixtures::messages(&name);
+            for m in requests.iter().chain(&responses) {
+                if let Ok(t) = m.data_str()
+                    && !t.is_empty()
+                {
+                    docs.push(t.to_string());
                 }
             }
         }
