@@ -18,6 +18,7 @@
 //! `kerberos` and needs the GSSAPI headers and libclang to build, e.g. Debian's
 //! `libkrb5-dev` and `libclang-dev`).
 #![deny(missing_docs)]
+#![warn(clippy::missing_errors_doc)]
 // One unsafe function, with feature `gssapi` only: gss_acquire_cred_from, which
 // libgssapi does not wrap (src/transport/gssapi.rs).
 #![cfg_attr(not(feature = "gssapi"), forbid(unsafe_code))]

@@ -132,6 +132,7 @@
 //! runs).
 
 #![forbid(unsafe_code)]
+#![warn(missing_docs, clippy::missing_errors_doc)]
 #![allow(
     clippy::result_large_err,
     reason = "a SimFault is the simulator's cold error path; boxing it buys nothing"

@@ -208,6 +208,9 @@ impl Query {
     /// Checks that every selected and every filtered property is one of
     /// `known` (case-insensitive), as WMI rejects queries naming unknown
     /// properties.
+    ///
+    /// # Errors
+    /// [`WqlError`] naming the first property that is not in `known`.
     pub fn validate_properties(&self, known: &[&str]) -> Result<(), WqlError> {
         let mut used: Vec<&str> = Vec::new();
         if let Some(ps) = &self.properties {
@@ -230,6 +233,11 @@ impl Query {
 }
 
 /// Parses a WQL `SELECT` query.
+///
+/// # Errors
+/// [`WqlError`] with the byte position and the reason for a query that does not parse: an
+/// unterminated string, a malformed number, a token out of place, a `LIKE` without a string
+/// pattern.
 pub fn parse(input: &str) -> Result<Query, WqlError> {
     let toks = lex(input)?;
     let mut p = Parser {

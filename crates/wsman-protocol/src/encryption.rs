@@ -96,6 +96,12 @@ pub fn frame_parts<'a>(
 /// Splits a body of one or more encrypted parts of `protocol` ([`frame_parts`]). A part
 /// ends where the next part's header (boundary, `Content-Type` and protocol) starts, or
 /// at the closing boundary. Never panics on any input.
+///
+/// # Errors
+/// [`FrameError`] naming what is wrong: the body does not end with the closing boundary, a
+/// part does not start with `protocol`'s header, a part lacks its `OriginalContent` length,
+/// its `application/octet-stream` part or the length before the encrypted data, or there is
+/// no part at all.
 pub fn parse_parts<'a>(body: &'a [u8], protocol: &str) -> Result<Vec<Part<'a>>, FrameError> {
     const OPEN: &[u8] = b"--Encrypted Boundary\r\n";
     const CLOSE: &[u8] = b"--Encrypted Boundary--";
@@ -177,6 +183,11 @@ pub fn find_ci(hay: &[u8], needle: &[u8]) -> Option<usize> {
 }
 
 /// Splits a sealed body into its parts. Never panics on any input.
+///
+/// # Errors
+/// [`FrameError`] naming what is missing or wrong: the opening boundary, the second part,
+/// the `HTTP-SPNEGO-session-encrypted` protocol, the `OriginalContent` length, the
+/// `application/octet-stream` part, the closing boundary or the signature length.
 pub fn parse(body: &[u8]) -> Result<Sealed<'_>, FrameError> {
     const OPEN: &[u8] = b"--Encrypted Boundary\r\n";
     let rest = body
@@ -206,6 +217,10 @@ pub fn parse(body: &[u8]) -> Result<Sealed<'_>, FrameError> {
 }
 
 /// The `Length=` of the first part's `OriginalContent` header.
+///
+/// # Errors
+/// [`FrameError`] when the header has no `Length=` or its value is not a decimal number
+/// that fits `usize`.
 pub fn original_len(header: &[u8]) -> Result<usize, FrameError> {
     let at = find_ci(header, b"Length=").ok_or(FrameError("no OriginalContent Length"))?;
     let digits: Vec<u8> = header[at + 7..]
@@ -221,6 +236,10 @@ pub fn original_len(header: &[u8]) -> Result<usize, FrameError> {
 
 /// Splits the second part's content, from after its header line to the end of the body
 /// (the closing boundary), into the signature and the sealed data.
+///
+/// # Errors
+/// [`FrameError`] when the payload does not end with the closing boundary, has no 4-byte
+/// signature length, or the length is larger than the payload or than a signature can be.
 pub fn split_payload(payload: &[u8]) -> Result<(&[u8], &[u8]), FrameError> {
     const CLOSE: &[u8] = b"--Encrypted Boundary--";
     let payload = payload.strip_suffix(b"\r\n").unwrap_or(payload);

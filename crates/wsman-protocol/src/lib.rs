@@ -19,6 +19,7 @@
 //! server) both build on this crate, and neither depends on the other.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
+#![warn(clippy::missing_errors_doc)]
 
 pub mod cim;
 pub mod de;

@@ -191,6 +191,10 @@ impl Element {
 }
 
 /// Decodes bytes to text: UTF-8 (with or without BOM), or UTF-16 with a BOM.
+///
+/// # Errors
+/// [`ParseError::Encoding`] when the bytes are not valid UTF-8 (after an optional byte
+/// order mark) or, with a UTF-16 byte order mark, not valid UTF-16.
 pub fn decode_text(input: &[u8]) -> Result<Cow<'_, str>, ParseError> {
     if let Some(rest) = input.strip_prefix(&[0xEF, 0xBB, 0xBF]) {
         return std::str::from_utf8(rest)
@@ -245,6 +249,9 @@ pub trait TextSink {
     fn document(&mut self, _bytes: &bytes::Bytes) {}
     /// A claimed element ended with this character data (borrowed from the document
     /// when it came in one piece). An error ends the parse.
+    ///
+    /// # Errors
+    /// An error ends the parse: [`parse_with`] returns it.
     fn take(&mut self, element: &Element, text: &str) -> Result<(), ParseError>;
 }
 
@@ -263,6 +270,11 @@ impl TextSink for NoSink {
 /// [`parse`], with the text of the elements `sink` claims going to it, and without the
 /// Robust Connections headers (see [`RobustHeaders`]): the client's response reader,
 /// which learns of the server's support from the raw bytes instead.
+///
+/// # Errors
+/// [`ParseError`] for bytes that are not UTF-8 (or UTF-16 with a byte order mark), are not
+/// well-formed XML ([`ParseError::Syntax`]), nest deeper than [`MAX_DEPTH`] or hold no
+/// element; and whatever error `sink` returns from [`TextSink::take`].
 pub fn parse_with(input: &[u8], sink: &mut dyn TextSink) -> Result<Element, ParseError> {
     let text = decode_text(input)?;
     parse_str_with(&text, sink, Echo::Skip)

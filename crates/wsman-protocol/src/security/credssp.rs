@@ -65,6 +65,10 @@ fn provider() -> Arc<CryptoProvider> {
 /// The public key CredSSP binds ([MS-CSSP] §3.1.5: the `SubjectPublicKey` of the
 /// server's certificate, the contents of its BIT STRING; for RSA the PKCS#1
 /// `RSAPublicKey`).
+///
+/// # Errors
+/// [`SecurityError::Failed`] when the certificate is not DER that webpki can read, its
+/// `SubjectPublicKeyInfo` does not parse, or the key's BIT STRING has unused bits.
 pub fn subject_public_key(cert: &CertificateDer<'_>) -> Result<Vec<u8>> {
     use spki::der::Decode as _;
     let ee = webpki::EndEntityCert::try_from(cert)
@@ -174,6 +178,10 @@ impl std::fmt::Debug for CredSspClientContext {
 impl CredSspClientContext {
     /// Starts a client for `user` (`DOMAIN\user`, `user@domain` or `user`) at `host`
     /// and returns it with the first token (the TLS ClientHello).
+    ///
+    /// # Errors
+    /// [`SecurityError::InvalidName`] for a user name sspi cannot parse;
+    /// [`SecurityError::Failed`] when rustls cannot set up the inner TLS 1.2 client.
     pub fn new(user: &str, password: &SecretString, host: &str) -> Result<(Self, Vec<u8>)> {
         let username = Username::parse(user)
             .map_err(|e| SecurityError::InvalidName(format!("invalid user name {user:?}: {e}")))?;
@@ -216,6 +224,13 @@ impl CredSspClientContext {
     }
 
     /// The next token, from the server's last one.
+    ///
+    /// # Errors
+    /// [`SecurityError::Failed`] for a TLS failure, a server without a certificate, a
+    /// TSRequest that does not decode, or a step sspi refuses (among them a `pubKeyAuth`
+    /// that does not match the certificate's key, [MS-CSSP] §3.1.5);
+    /// [`SecurityError::Refused`] when the server's TSRequest carries an NTSTATUS error
+    /// code (e.g. a wrong password).
     pub fn step(&mut self, input: &[u8]) -> Result<ClientStep> {
         match &mut self.stage {
             ClientStage::Tls => {
@@ -294,6 +309,10 @@ impl CredSspClientContext {
     }
 
     /// Encrypts `plain` (at most [`CHUNK`] bytes make one TLS record).
+    ///
+    /// # Errors
+    /// [`SecurityError::Failed`] before the exchange has ended, or when the TLS layer
+    /// refuses to encrypt.
     pub fn seal(&mut self, plain: &[u8]) -> Result<Vec<u8>> {
         if !self.is_established() {
             return Err(SecurityError::Failed(
@@ -305,6 +324,10 @@ impl CredSspClientContext {
 
     /// Decrypts TLS records. Any failure (a tampered or replayed record) leaves the
     /// context unusable: the caller drops it.
+    ///
+    /// # Errors
+    /// [`SecurityError::Failed`] before the exchange has ended, or for a record that does
+    /// not decrypt or verify.
     pub fn unseal(&mut self, records: &[u8]) -> Result<Vec<u8>> {
         if !self.is_established() {
             return Err(SecurityError::Failed(
@@ -442,6 +465,10 @@ impl std::fmt::Debug for ServerTls {
 
 /// The server TLS configuration of the inner channel, from a certificate chain and key
 /// (RSA: pywinrm's CredSSP binds PKCS#1 public keys only).
+///
+/// # Errors
+/// [`SecurityError::Failed`] when the chain is empty, the leaf's public key cannot be read,
+/// or rustls refuses the certificate and key.
 pub fn server_config(
     chain: Vec<CertificateDer<'static>>,
     key: PrivateKeyDer<'static>,
@@ -485,6 +512,10 @@ impl std::fmt::Debug for CredSspServerContext {
 
 impl CredSspServerContext {
     /// A server waiting for the client's first token (its ClientHello).
+    ///
+    /// # Errors
+    /// [`SecurityError::Failed`] when rustls cannot start a server connection with
+    /// `config`.
     pub fn new(config: &ServerTls, accounts: Accounts) -> Result<Self> {
         let tls = Connection::Server(
             rustls::ServerConnection::new(Arc::clone(&config.config))
@@ -506,6 +537,12 @@ impl CredSspServerContext {
     }
 
     /// One step: the client's token in, the answer out.
+    ///
+    /// # Errors
+    /// [`ServerFailure::Refused`] when sspi refuses a step of the authentication (among
+    /// them credentials that match no account: a failed logon); [`ServerFailure::Failed`]
+    /// for a malformed exchange: TLS records that do not decrypt, a TSRequest that does
+    /// not decode, a step out of order.
     pub fn step(&mut self, input: &[u8]) -> std::result::Result<ServerStep, ServerFailure> {
         let plain = feed(&mut self.tls, input).map_err(ServerFailure::Failed)?;
         if matches!(self.stage, ServerStage::Tls) {
@@ -614,11 +651,17 @@ impl CredSspServerContext {
     }
 
     /// Encrypts `plain` (at most [`CHUNK`] bytes make one TLS record).
+    ///
+    /// # Errors
+    /// [`SecurityError::Failed`] when the TLS layer refuses to encrypt.
     pub fn seal(&mut self, plain: &[u8]) -> Result<Vec<u8>> {
         encrypt(&mut self.tls, plain)
     }
 
     /// Decrypts TLS records.
+    ///
+    /// # Errors
+    /// [`SecurityError::Failed`] for a record that does not decrypt or verify.
     pub fn unseal(&mut self, records: &[u8]) -> Result<Vec<u8>> {
         feed(&mut self.tls, records)
     }

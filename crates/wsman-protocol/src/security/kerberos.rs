@@ -153,6 +153,9 @@ impl KerberosContext {
 
     /// Server: an acceptor for the service principal `service` (e.g. `["HTTP",
     /// "localhost"]`) with its long-term key (from the keytab).
+    ///
+    /// # Errors
+    /// The reason as text when sspi cannot make an acceptor from `service` and `key`.
     pub fn server(service: &[&str], key: Vec<u8>) -> std::result::Result<KerberosContext, String> {
         let krb = context::quiet(|| {
             let props = sspi::kerberos::ServerProperties::new(
@@ -177,6 +180,11 @@ impl KerberosContext {
     }
 
     /// Server: accepts an AP-REQ; returns the AP-REP token and the client principal.
+    ///
+    /// # Errors
+    /// The refusal as text: sspi's error for an AP-REQ it does not accept (e.g. one that
+    /// does not decrypt with the service key, or whose channel binding differs), or an
+    /// acceptor status other than OK.
     pub fn accept(&mut self, token: &[u8]) -> std::result::Result<(Vec<u8>, String), String> {
         let (status, token) =
             context::accept(&mut self.krb, &mut self.creds, token).map_err(|e| e.to_string())?;
@@ -190,11 +198,18 @@ impl KerberosContext {
     }
 
     /// Seals `plain`: the wrap-token head (the signature) and its tail.
+    ///
+    /// # Errors
+    /// [`SecurityError::Failed`] when sspi cannot wrap the message (e.g. before the context
+    /// is established).
     pub fn seal(&mut self, plain: &[u8]) -> Result<(Vec<u8>, Vec<u8>)> {
         context::seal(&mut self.krb, plain).map_err(|e| auth_error("sealing a message", &e))
     }
 
     /// Unseals and verifies a message; any failure is an [`SecurityError::Failed`].
+    ///
+    /// # Errors
+    /// [`SecurityError::Failed`] for a wrap token that does not decrypt or verify.
     pub fn unseal(&mut self, signature: &[u8], sealed: &[u8]) -> Result<Vec<u8>> {
         context::unseal(&mut self.krb, signature, sealed)
             .map_err(|e| auth_error("message signature verification failed", &e))
@@ -209,6 +224,10 @@ pub fn frame(original_len: usize, signature: &[u8], data: &[u8]) -> Bytes {
 
 /// The parts of a Kerberos-sealed body: `(original length, signature, data)`. Never
 /// panics on any input.
+///
+/// # Errors
+/// The reason as text when the body is not one Kerberos-encrypted part as
+/// [`crate::encryption::parse`] describes it.
 pub fn parse(body: &[u8]) -> std::result::Result<(usize, &[u8], &[u8]), String> {
     const OPEN: &[u8] = b"--Encrypted Boundary\r\n";
     let find = sealing::find_ci;

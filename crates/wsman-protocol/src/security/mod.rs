@@ -57,6 +57,9 @@ pub fn quiet<T>(f: impl FnOnce() -> T) -> T {
 }
 
 /// Client: the credentials handle of `auth_data` for outbound use.
+///
+/// # Errors
+/// sspi's error when the package refuses the credentials.
 pub fn outbound_credentials<P: Sspi>(
     package: &mut P,
     auth_data: &P::AuthenticationData,
@@ -132,6 +135,9 @@ where
 }
 
 /// Completes the output token when the handshake step's `status` asks for it.
+///
+/// # Errors
+/// sspi's error when it cannot complete the token.
 pub fn complete_if_needed<P: Sspi>(
     package: &mut P,
     status: SecurityStatus,
@@ -148,6 +154,9 @@ pub fn complete_if_needed<P: Sspi>(
 
 /// Server: one step of the handshake on `token`. Returns the status and the token to
 /// send back (completed first when the status asks for it).
+///
+/// # Errors
+/// sspi's error when the token is malformed or the logon fails.
 pub fn accept<P: Sspi>(
     package: &mut P,
     creds: &mut P::CredentialsHandle,
@@ -159,6 +168,9 @@ pub fn accept<P: Sspi>(
 /// [`accept`] with a `SEC_CHANNEL_BINDINGS` buffer (see
 /// [`kerberos::sec_channel_bindings`]) that the package checks the client's binding
 /// against.
+///
+/// # Errors
+/// As [`accept`]; also when the client's channel binding differs from `channel_bindings`.
 pub fn accept_bound<P: Sspi>(
     package: &mut P,
     creds: &mut P::CredentialsHandle,
@@ -205,6 +217,10 @@ pub enum Message {
 /// the copy when its length is unchanged (NTLM both ways, Kerberos sealing), else the
 /// part sspi points it at (Kerberos unsealing: a wrap token's tail carries more than
 /// the plaintext).
+///
+/// # Errors
+/// sspi's error: when sealing fails, or when unsealing finds the signature or the data
+/// altered, replayed or out of order.
 pub fn transform<P: Sspi>(
     package: &mut P,
     way: Message,

@@ -70,6 +70,11 @@ impl NtlmContext {
     /// Starts a client context and returns it with the NEGOTIATE token. `user` may be
     /// `user`, `DOMAIN\user` or `user@domain`; `channel_binding` is the RFC 5929
     /// application data (`tls-server-end-point:` + certificate hash) on HTTPS.
+    ///
+    /// # Errors
+    /// [`SecurityError::InvalidName`] for a user name sspi cannot parse;
+    /// [`SecurityError::Failed`] when sspi cannot acquire credentials or make the NEGOTIATE
+    /// message.
     pub fn client(
         user: &str,
         password: &SecretString,
@@ -122,6 +127,10 @@ impl NtlmContext {
     }
 
     /// Answers the server's CHALLENGE with the AUTHENTICATE token.
+    ///
+    /// # Errors
+    /// [`SecurityError::Failed`] when `challenge` is not an NTLM CHALLENGE message or sspi
+    /// refuses it.
     pub fn respond(&mut self, challenge: &[u8]) -> Result<Vec<u8>> {
         if message_type(challenge) != Some(2) {
             return Err(SecurityError::Failed(
@@ -141,6 +150,10 @@ impl NtlmContext {
 
     /// Server: one step of the handshake. For NEGOTIATE it returns the CHALLENGE; for
     /// AUTHENTICATE it checks the response against `password` and returns an empty token.
+    ///
+    /// # Errors
+    /// sspi's refusal as text: a malformed token, an AUTHENTICATE whose user name does not
+    /// parse, or one whose response does not match `password` (a failed logon).
     pub fn accept(
         &mut self,
         token: &[u8],
@@ -162,6 +175,10 @@ impl NtlmContext {
     }
 
     /// Seals `plain`: returns the signature and the sealed data (same length as `plain`).
+    ///
+    /// # Errors
+    /// [`SecurityError::Failed`] when sspi cannot seal (e.g. before the handshake has
+    /// ended).
     pub fn seal(&mut self, plain: &[u8]) -> Result<([u8; SIGNATURE_LEN], Vec<u8>)> {
         let mut signature = [0u8; SIGNATURE_LEN];
         let data = context::transform(&mut self.ntlm, Message::Seal, &mut signature, plain)
@@ -172,6 +189,9 @@ impl NtlmContext {
     /// Unseals and verifies a message. Any failure (a tampered signature or data, a
     /// replayed or reordered message) is an [`SecurityError::Failed`] and leaves this context
     /// unusable: its RC4 state and sequence number have moved on.
+    ///
+    /// # Errors
+    /// [`SecurityError::Failed`] as above.
     pub fn unseal(&mut self, signature: &[u8], sealed: &[u8]) -> Result<Vec<u8>> {
         if signature.len() != SIGNATURE_LEN {
             return Err(SecurityError::Failed(format!(
