@@ -235,9 +235,9 @@ async fn interruptible(
                 if token.is_cancelled() {
                     bar.suspend(|| eprintln!("interrupted again: not waiting for the cleanup"));
                     bar.finish_and_clear();
-                    return Ok(Err(ExitCode::from(130)));
+                    return Ok(Err(ExitCode::from(crate::stream::interrupted_code())));
                 }
-                bar.suspend(|| eprintln!("^C: stopping the transfer and removing the partial file; press Ctrl-C again to stop waiting"));
+                bar.suspend(|| eprintln!("{}: stopping the transfer and removing the partial file; press Ctrl-C again to stop waiting", crate::stream::interrupt_name()));
                 token.cancel();
             }
         }
@@ -247,7 +247,7 @@ async fn interruptible(
         Ok(s) => Ok(Ok(s)),
         Err(e) if e.is_cancelled() && token.is_cancelled() => {
             eprintln!("interrupted: nothing partial was left");
-            Ok(Err(ExitCode::from(130)))
+            Ok(Err(ExitCode::from(crate::stream::interrupted_code())))
         }
         Err(e) => Err(Failure::Winrm(e)),
     }
@@ -472,7 +472,7 @@ pub async fn fan_out(
                 if cancel.is_cancelled() {
                     break;
                 }
-                hosts.suspend(|| eprintln!("^C: stopping every copy (partial files removed); press Ctrl-C again to stop waiting"));
+                hosts.suspend(|| eprintln!("{}: stopping every copy (partial files removed); press Ctrl-C again to stop waiting", crate::stream::interrupt_name()));
                 cancel.cancel();
             }
         }
@@ -492,7 +492,7 @@ pub async fn fan_out(
     Ok(if let Some(code) = crate::out::exit_code() {
         code
     } else if cancel.is_cancelled() {
-        ExitCode::from(130)
+        ExitCode::from(crate::stream::interrupted_code())
     } else if failed > 0 || done < total {
         ExitCode::from(1)
     } else {

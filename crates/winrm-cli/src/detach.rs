@@ -104,9 +104,9 @@ pub async fn attach(
             },
             Some(()) = interrupts.recv() => {
                 if cancel.is_cancelled() {
-                    std::process::exit(130);
+                    std::process::exit(crate::stream::interrupted_code().into());
                 }
-                eprintln!("^C: cancelling the remote command (Signal terminate); press Ctrl-C again to quit at once");
+                eprintln!("{}: cancelling the remote command (Signal terminate); press Ctrl-C again to quit at once", crate::stream::interrupt_name());
                 cancel.cancel();
             }
         }
@@ -128,7 +128,7 @@ pub async fn attach(
             if reason != CancelReason::User {
                 eprintln!("cancelled: {reason}");
             }
-            ExitCode::from(130)
+            ExitCode::from(crate::stream::interrupted_code())
         }
         other => {
             eprintln!("error: the command ended with a status this tool does not know: {other:?}");

@@ -268,8 +268,7 @@ pub async fn run(
                     bar.suspend(|| eprintln!("interrupted again: not waiting for the remaining cleanups"));
                     break;
                 }
-                bar.suspend(|| eprintln!(
-                    "^C: cancelling every host (Signal terminate, shells deleted; up to {} s); press Ctrl-C again to stop waiting",
+                bar.suspend(|| eprintln!("{}: cancelling every host (Signal terminate, shells deleted; up to {} s); press Ctrl-C again to stop waiting", crate::stream::interrupt_name(),
                     CANCEL_GRACE.as_secs()
                 ));
                 cancel.cancel();
@@ -325,7 +324,7 @@ pub async fn run(
         eprintln!("hint ({hosts}): {}", h.strip_prefix("hint: ").unwrap_or(&h));
     }
     Ok(if cancel.is_cancelled() {
-        ExitCode::from(130)
+        ExitCode::from(crate::stream::interrupted_code())
     } else if failed > 0 {
         ExitCode::from(1)
     } else {

@@ -16,11 +16,23 @@
 //! it with the simulator's credentials. Exit codes: 0 success, 1 error (faults print
 //! their code, meaning and message), 2 usage, the remote exit code for `run`/`ps`,
 //! 124 when `--deadline` passed, 125 when the server reported the command done without
-//! an exit code, 130 after Ctrl-C.
+//! an exit code, 130 after Ctrl-C (143 after SIGTERM, 129 after SIGHUP: each cancels the
+//! remote operation as Ctrl-C does).
 
 // The doc comments of the clap types are the tool's --help text, where a URL is plain
 // and `[user:pass@]` is usage syntax, not a link.
 #![allow(rustdoc::bare_urls, rustdoc::broken_intra_doc_links)]
+
+/// `eprintln!` that never panics. The standard one panics when stderr is closed (`2>&-`,
+/// or a reader that went away, as in `2>&1 | head`), which would turn the tool's real
+/// exit status into a panic's 101; a message that cannot be written is dropped instead.
+/// Defined before the modules, so that it is the `eprintln!` every one of them uses.
+macro_rules! eprintln {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), $($arg)*);
+    }};
+}
 
 mod cp;
 mod detach;
@@ -55,7 +67,8 @@ const EXIT_STATUS_HELP: &str = "\
 Exit status: 0 success; 1 error (faults print their code, meaning and message); 2 usage;
 for `run` and `ps` the remote exit code (1 when it does not fit 0-255), 124 when
 --deadline passed, 125 when the server reported the command done without an exit code
-(its outcome is unknown), 130 after Ctrl-C, 141 when stdout was closed.
+(its outcome is unknown), 130 after Ctrl-C, 141 when stdout was closed. SIGTERM and
+SIGHUP cancel the remote operation as Ctrl-C does and exit 143 and 129.
 `run --hosts`: 0 when every host exited 0, 1 when any did not, 130 after Ctrl-C.";
 
 /// `--concurrency`'s default for `run --hosts` and `cp --hosts`: hosts in flight at once.
@@ -741,7 +754,7 @@ async fn run_command(command: Cmd, global: &Global) -> ExitCode {
             // Wait for background cleanups (shells deleted by Drop, the Signal of a
             // cancelled command) before exiting; briefly after a cancel, when the server
             // may be what stalled.
-            let interrupted = matches!(&result, Ok(code) if *code == ExitCode::from(124) || *code == ExitCode::from(130) || *code == ExitCode::from(141));
+            let interrupted = matches!(&result, Ok(code) if *code == ExitCode::from(124) || *code == ExitCode::from(stream::interrupted_code()) || *code == ExitCode::from(141));
             let grace = if interrupted {
                 stream::CLEANUP_GRACE
             } else {

@@ -17,7 +17,6 @@ use crate::Failure;
 use crate::stream::{CLEANUP_GRACE, watch_ctrl_c};
 
 /// Exit status after Ctrl-C (128 + SIGINT).
-const EXIT_INTERRUPTED: u8 = 130;
 /// Exit status when the deadline passed (as `timeout(1)`).
 const EXIT_DEADLINE: u8 = 124;
 /// How deep objects are followed when printed.
@@ -136,7 +135,7 @@ pub async fn run(
         }
         Some(PipelineEnd::Stopped { reason: Some(_) }) => {
             eprintln!("interrupted: the pipeline was stopped on the server");
-            ExitCode::from(EXIT_INTERRUPTED)
+            ExitCode::from(crate::stream::interrupted_code())
         }
         Some(PipelineEnd::Stopped { reason: None }) => {
             eprintln!("error: the pipeline was stopped on the server");

@@ -107,7 +107,7 @@ pub async fn run(
             eprintln!(
                 "{why}: the remote command was terminated (Signal terminate) and its shell closed"
             );
-            ExitCode::from(EXIT_INTERRUPTED)
+            ExitCode::from(interrupted_code())
         }
         other => {
             eprintln!("error: the command ended with a status this tool does not know: {other:?}");
@@ -131,18 +131,51 @@ pub fn exit_code(code: i64) -> ExitCode {
     }
 }
 
-/// Ctrl-C presses, as a channel: the first cancels the remote operation; a second one
-/// exits at once.
+/// The exit code after an interrupt: 128 plus the number of the last signal that
+/// cancelled the operation (130 for Ctrl-C's SIGINT, 143 for SIGTERM, 129 for SIGHUP).
+static INTERRUPT_EXIT: std::sync::atomic::AtomicU8 =
+    std::sync::atomic::AtomicU8::new(EXIT_INTERRUPTED);
+
+/// The exit code of a run cancelled by [`watch_ctrl_c`]'s signals: 130 after Ctrl-C
+/// (SIGINT), 143 after SIGTERM (`timeout`, systemd, a CI job cancelled), 129 after
+/// SIGHUP (the terminal closed).
+pub fn interrupted_code() -> u8 {
+    INTERRUPT_EXIT.load(std::sync::atomic::Ordering::Relaxed)
+}
+
+/// How the messages name the last interrupt: `^C` for SIGINT, else the signal's name.
+pub fn interrupt_name() -> &'static str {
+    match interrupted_code() {
+        143 => "SIGTERM",
+        129 => "SIGHUP",
+        _ => "^C",
+    }
+}
+
+/// Interrupts, as a channel: Ctrl-C (SIGINT), and on Unix SIGTERM and SIGHUP too, so
+/// that `timeout`, a service manager or a closed terminal cancel the remote operation
+/// (Signal terminate, Release, the PSRP stop signal) instead of killing the tool with
+/// the operation left running on the server. The first cancels; a second one exits at
+/// once. [`interrupted_code`] gives the exit code.
 pub fn watch_ctrl_c() -> mpsc::UnboundedReceiver<()> {
     let (tx, rx) = mpsc::unbounded_channel();
-    // One listener for the whole run, installed before returning, so that every press
+    // One listener for the whole run, installed before returning, so that every signal
     // is reported exactly once.
     #[cfg(unix)]
     {
         use tokio::signal::unix::{SignalKind, signal};
-        if let Ok(mut sigint) = signal(SignalKind::interrupt()) {
+        for (kind, number) in [
+            (SignalKind::interrupt(), 2u8),
+            (SignalKind::terminate(), 15),
+            (SignalKind::hangup(), 1),
+        ] {
+            let Ok(mut listener) = signal(kind) else {
+                continue;
+            };
+            let tx = tx.clone();
             tokio::spawn(async move {
-                while sigint.recv().await.is_some() {
+                while listener.recv().await.is_some() {
+                    INTERRUPT_EXIT.store(128 + number, std::sync::atomic::Ordering::Relaxed);
                     if tx.send(()).is_err() {
                         break;
                     }
@@ -258,9 +291,9 @@ async fn drive(
             Some(()) = interrupts.recv() => {
                 if cancel.is_cancelled() {
                     eprintln!("interrupted again: exiting without waiting for the server");
-                    std::process::exit(EXIT_INTERRUPTED.into());
+                    std::process::exit(interrupted_code().into());
                 }
-                eprintln!("^C: cancelling the remote command (Signal terminate); press Ctrl-C again to quit at once");
+                eprintln!("{}: cancelling the remote command (Signal terminate); press Ctrl-C again to quit at once", crate::stream::interrupt_name());
                 cancel.cancel();
             }
             chunk = next_stdin(&mut stdin) => {

@@ -86,10 +86,10 @@ pub async fn stream_rows(
                 if cancel.is_cancelled() {
                     out.finish();
                     eprintln!("interrupted again: exiting without waiting for the server");
-                    std::process::exit(130);
+                    std::process::exit(crate::stream::interrupted_code().into());
                 }
                 out.clear_progress();
-                eprintln!("^C: cancelling the enumeration (Release); press Ctrl-C again to quit at once");
+                eprintln!("{}: cancelling the enumeration (Release); press Ctrl-C again to quit at once", crate::stream::interrupt_name());
                 cancel.cancel();
             }
             () = tick => out.tick(),
@@ -131,7 +131,7 @@ pub async fn stream_rows(
                 reason.to_string()
             };
             eprintln!("cancelled ({why}) after {n} rows; Release was sent for the enumeration");
-            ExitCode::from(130)
+            ExitCode::from(crate::stream::interrupted_code())
         }
         other => {
             eprintln!("the enumeration ended: {other:?}");
