@@ -50,8 +50,11 @@ impl Resource {
         }
     }
 
-    /// A WMI class in a namespace, e.g. `wmi("root/cimv2", "Win32_Service")`.
+    /// A WMI class in a namespace, e.g. `wmi("root/cimv2", "Win32_Service")`. The
+    /// namespace may also be written as WMI writes it, `root\cimv2`: its backslashes
+    /// become the slashes of the resource URI (`.../wsman/1/wmi/root/cimv2/CLASS`).
     pub fn wmi(namespace: &str, class: &str) -> Resource {
+        let namespace = namespace.replace('\\', "/");
         Resource {
             uri: format!("{}{}/{}", ns::WMI_BASE, namespace.trim_matches('/'), class),
             ..Default::default()
@@ -123,6 +126,22 @@ impl From<&str> for Resource {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_wmi_namespace_may_be_written_with_backslashes() {
+        let uri = "http://schemas.microsoft.com/wbem/wsman/1/wmi/root/cimv2/Win32_Service";
+        for namespace in ["root/cimv2", "root\\cimv2", "/root/cimv2/", "\\root\\cimv2"] {
+            assert_eq!(
+                Resource::wmi(namespace, "Win32_Service").uri,
+                uri,
+                "{namespace}"
+            );
+        }
+        assert_eq!(
+            Resource::wmi("root\\Microsoft\\Windows\\Storage", "MSFT_Disk").uri,
+            "http://schemas.microsoft.com/wbem/wsman/1/wmi/root/Microsoft/Windows/Storage/MSFT_Disk"
+        );
+    }
 
     #[test]
     fn aliases() {

@@ -381,6 +381,7 @@ enum Cmd {
     /// Run a WQL query, printing rows as they arrive.
     Wql {
         /// The query, e.g. "SELECT Name, State FROM Win32_Service".
+        #[arg(value_parser = clap::builder::NonEmptyStringValueParser::new())]
         query: String,
         /// The WMI namespace.
         #[arg(long, default_value = "root/cimv2")]
@@ -430,6 +431,7 @@ enum Cmd {
         local: PathBuf,
         /// The destination on the host (an existing directory receives the file under
         /// its own name).
+        #[arg(value_parser = clap::builder::NonEmptyStringValueParser::new())]
         remote: String,
     },
     /// Fetch a file (or with -r a directory) from the host over PowerShell Remoting,
@@ -440,6 +442,7 @@ enum Cmd {
         #[command(flatten)]
         transfer: cp::TransferArgs,
         /// The file or directory on the host.
+        #[arg(value_parser = clap::builder::NonEmptyStringValueParser::new())]
         remote: String,
         /// The local destination (an existing directory receives the file under its
         /// remote name); `-` writes the file's bytes to stdout (not with -r or --json).
@@ -590,6 +593,16 @@ fn main() -> ExitCode {
         return report(Failure::Message(m, 2));
     }
     let mut cli = cli;
+    if let Cmd::Run { words, .. } = &cli.command
+        && words.first().is_some_and(|w| w.trim().is_empty())
+    {
+        // Caught here rather than sent: the server's answer would be a bare fault 87
+        // ("The parameter is incorrect").
+        return report(Failure::Message(
+            "run: the command is empty (its first word is blank)".into(),
+            2,
+        ));
+    }
     if matches!(
         cli.command,
         Cmd::Run { hosts: Some(_), .. } | Cmd::Cp { hosts: Some(_), .. }
@@ -962,6 +975,7 @@ async fn connect(g: &Global) -> Result<(Client, Option<Simulator>), Failure> {
         }
         None => {
             certificate_auth_flags_alone(g)?;
+            credentials_without_endpoint(g)?;
             if g.auth == AuthKind::Certificate {
                 return Err(Failure::Message(
                     "--auth certificate needs --endpoint https://...: the embedded simulator \
@@ -1002,6 +1016,28 @@ async fn connect(g: &Global) -> Result<(Client, Option<Simulator>), Failure> {
     Ok((
         build_client(g, endpoint, auth, allow_http_basic, ca.as_deref())?,
         sim,
+    ))
+}
+
+/// Credentials (`--user`, `--password` or their environment variables) with no endpoint
+/// are refused: without one the tool would run on its embedded simulator, with the
+/// simulator's own account, and report success; a mistyped or unset `WINRM_ENDPOINT`
+/// in a script must fail instead. `--password-stdin` alone stays the documented way to
+/// try a password against the simulator.
+fn credentials_without_endpoint(g: &Global) -> Result<(), Failure> {
+    let given = match (&g.user, &g.password) {
+        (Some(_), Some(_)) => "--user and --password (or WINRM_USER and WINRM_PASSWORD) were",
+        (Some(_), None) => "--user (or WINRM_USER) was",
+        (None, Some(_)) => "--password (or WINRM_PASSWORD) was",
+        (None, None) => return Ok(()),
+    };
+    Err(Failure::Message(
+        format!(
+            "{given} given without an endpoint: name the host with --endpoint URL (or \
+             WINRM_ENDPOINT); without one the tool runs on its embedded simulator with the \
+             simulator's own account, and these credentials would be ignored"
+        ),
+        2,
     ))
 }
 

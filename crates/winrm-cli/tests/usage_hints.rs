@@ -1,6 +1,8 @@
 //! What a newcomer meets against the embedded simulator: `get` on a class without
 //! `--selector` gets a hint naming it (`attach` to a gone shell another one), and
-//! `ps -` reads its script from stdin as `pwsh -` does.
+//! `ps -` reads its script from stdin as `pwsh -` does. Credentials without an endpoint
+//! and blank commands, queries and paths are usage errors; a WMI namespace may be
+//! written with backslashes.
 
 use std::io::Write;
 use std::process::Stdio;
@@ -77,4 +79,71 @@ fn a_simulator_stopped_by_closed_stdin_names_ignore_stdin() {
     assert!(stderr.contains("stdin closed, stopping"), "{stderr}");
     assert!(stderr.contains("--ignore-stdin"), "{stderr}");
     assert_eq!(out.status.code(), Some(0), "{stderr}");
+}
+
+/// Credentials with no endpoint (a mistyped or unset `WINRM_ENDPOINT` in a script) are
+/// refused, rather than the command run on the embedded simulator with its own account
+/// and reported a success.
+#[test]
+fn credentials_without_an_endpoint_are_a_usage_error() {
+    let flags = support::winrm(&["--user", "bob", "--password", "x", "run", "hostname"]);
+    let env = support::command(&["run", "hostname"])
+        .env("WINRM_USER", "bob")
+        .output()
+        .expect("runs winrm");
+    let password_only = support::command(&["identify"])
+        .env("WINRM_PASSWORD", "x")
+        .output()
+        .expect("runs winrm");
+    for (what, out) in [
+        ("flags", flags),
+        ("WINRM_USER", env),
+        ("WINRM_PASSWORD", password_only),
+    ] {
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{what}: {stderr}");
+        assert!(stderr.contains("without an endpoint"), "{what}: {stderr}");
+        assert!(stderr.contains("--endpoint URL"), "{what}: {stderr}");
+        assert!(out.stdout.is_empty(), "{what}: ran anyway");
+    }
+}
+
+/// Blank arguments are caught before anything is sent: an empty command, an empty WQL
+/// query, an empty remote path (which would otherwise land a file in the user's
+/// Documents folder).
+#[test]
+fn blank_commands_queries_and_remote_paths_are_usage_errors() {
+    let file = std::env::temp_dir().join(format!("winrm-blank-{}.txt", std::process::id()));
+    std::fs::write(&file, b"x").expect("writes a file");
+    let local = file.to_str().expect("a UTF-8 path");
+    for args in [
+        &["run", ""][..],
+        &["run", "  ", "x"],
+        &["wql", ""],
+        &["cp", local, ""],
+        &["fetch", "", local],
+    ] {
+        let out = support::winrm(args);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(
+            !stderr.contains("embedded simulator"),
+            "{args:?}: sent anyway: {stderr}"
+        );
+    }
+    let _ = std::fs::remove_file(&file);
+}
+
+/// `--namespace` as WMI writes it, with backslashes.
+#[test]
+fn a_wmi_namespace_with_backslashes_is_accepted() {
+    let out = support::winrm(&[
+        "wql",
+        "--namespace",
+        "root\\cimv2",
+        "SELECT Name FROM Win32_Service",
+    ]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(!out.stdout.is_empty(), "no rows: {stderr}");
 }

@@ -1,7 +1,8 @@
 """Writes a throwaway PKI for the certificate peer test into DIR: ca.pem (a CA),
 server.pem/server.key (for 127.0.0.1 and localhost), alice.pem/alice.key (a client
 certificate the simulator maps), carol.pem/carol.key (one it does not map).
-Usage: make_pki.py DIR. Needs `cryptography` (a dependency of pyspnego)."""
+Usage: make_pki.py DIR (created when missing). Needs `cryptography` (a dependency of
+pyspnego)."""
 
 import datetime
 import ipaddress
@@ -13,7 +14,10 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+if len(sys.argv) != 2:
+    sys.exit("usage: make_pki.py DIR")
 out = sys.argv[1]
+os.makedirs(out, exist_ok=True)
 now = datetime.datetime.now(datetime.timezone.utc)
 
 
