@@ -672,6 +672,25 @@ pub(crate) enum OnCancel {
 
 /// One request/response operation: `.await` it, optionally after setting
 /// [`Call::cancellation`] or [`Call::deadline`].
+///
+/// A `Call` is [`IntoFuture`](std::future::IntoFuture), not a `Future` itself (the
+/// settings above are made before it starts): where a `Future` is needed, as for
+/// `futures_util::future::join_all`, pass `call.into_future()`.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> tokio_winrm::Result<()> {
+/// # let sim = winrm_simulator::Simulator::start().await.unwrap();
+/// # let client = tokio_winrm::Client::builder(sim.endpoint())
+/// #     .auth(tokio_winrm::Auth::ntlm(sim.user(), sim.password()))
+/// #     .build()?;
+/// use std::future::IntoFuture as _;
+/// let calls = (0..3).map(|_| client.identify().into_future());
+/// for answer in futures_util::future::join_all(calls).await {
+///     println!("{}", answer?.product_vendor);
+/// }
+/// # Ok(()) }
+/// ```
 #[must_use = "a Call does nothing until awaited"]
 pub struct Call<T> {
     client: Client,

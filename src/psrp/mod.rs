@@ -1,8 +1,13 @@
 //! PowerShell Remoting ([MS-PSRP]): runspace pools and pipelines that take and return
 //! objects, as cancellable streams, on the WinRS plumbing of [`crate::shell`].
 //!
-//! ```no_run
-//! # async fn f(client: tokio_winrm::Client) -> tokio_winrm::Result<()> {
+//! ```
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> tokio_winrm::Result<()> {
+//! # let sim = winrm_simulator::Simulator::start().await.unwrap();
+//! # let client = tokio_winrm::Client::builder(sim.endpoint())
+//! #     .auth(tokio_winrm::Auth::ntlm(sim.user(), sim.password()))
+//! #     .build()?;
 //! use futures_util::StreamExt as _;
 //! use tokio_winrm::psrp::{PipelineEnd, PsEvent};
 //!
@@ -14,8 +19,10 @@
 //! // Collect typed output:
 //! let services = pool.pipeline().command("Get-Service").param("Name", "WinRM")
 //!     .invoke_as::<Service>().await?.output;
+//! # assert_eq!(services[0].name, "WinRM");
 //! // Or read the stream: output and records as they come, then one final state.
-//! let mut p = pool.pipeline().script("1..3 | % { Write-Warning $_; $_ }").start().await?;
+//! let script = "Write-Warning 'disk almost full'; Get-Service -Name WinRM";
+//! let mut p = pool.pipeline().script(script).start().await?;
 //! while let Some(ev) = p.next().await {
 //!     match ev? {
 //!         PsEvent::Output(v) => println!("{v:?}"),
@@ -28,6 +35,10 @@
 //! pool.close().await?;
 //! # Ok(()) }
 //! ```
+//!
+//! The example runs as it is against the embedded simulator (`winrm_simulator`), whose
+//! scripts are statements of its cmdlets separated by `;` (no script blocks or
+//! variables); a Windows host runs any script.
 //!
 //! Cancellation follows `MI_Operation_Cancel` as the rest of the crate does:
 //! [`Pipeline::cancel`] (or a deadline, or cancelling the client's token,

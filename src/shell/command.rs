@@ -541,6 +541,10 @@ impl Command {
     /// Reads the stream to the end, collecting output, at most the client's
     /// [`crate::ClientBuilder::max_output`] bytes of it (64 MiB unless set).
     ///
+    /// This inherent method takes precedence over `StreamExt::collect`; to collect the
+    /// stream's items themselves, call that one by its path:
+    /// `futures_util::StreamExt::collect::<Vec<_>>(command)`.
+    ///
     /// # Errors
     /// The first error of the stream; [`Error::Cancelled`] if the command was cancelled;
     /// [`Error::OutputTooLarge`] once stdout and stderr together exceed the bound (the
