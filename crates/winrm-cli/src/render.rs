@@ -249,6 +249,30 @@ fn argv_refusal(index: usize, reason: &str) -> String {
     out
 }
 
+/// The library's errors name its builder methods; the tool's user knows its options.
+const TOOL_TERMS: [(&str, &str); 6] = [
+    ("ClientBuilder::add_root_certificate_pem", "--ca FILE"),
+    ("ClientBuilder::os_roots", "--os-roots"),
+    ("ClientBuilder::pin_sha256", "--pin SHA256"),
+    ("ClientBuilder::danger_accept_invalid_certs", "--insecure"),
+    ("danger_accept_invalid_certs", "--insecure"),
+    (
+        "give the credentials with ClientBuilder::auth",
+        "give the credentials with --user and --password (or WINRM_USER and WINRM_PASSWORD)",
+    ),
+];
+
+/// `text` with the library's builder methods named as the tool's options.
+fn in_tool_terms(text: &str) -> String {
+    let mut out = text.to_string();
+    for (api, option) in TOOL_TERMS {
+        if out.contains(api) {
+            out = out.replace(api, option);
+        }
+    }
+    out
+}
+
 /// The text the tool prints for an error: `error: <message>`, and for a fault its code in
 /// decimal and hex, meaning, subcode, machine and the server's message.
 pub fn describe_error(e: &Error) -> String {
@@ -256,7 +280,7 @@ pub fn describe_error(e: &Error) -> String {
         return format!("error: {}", argv_refusal(*index, reason));
     }
     let Some(f) = e.fault() else {
-        return format!("error: {e}");
+        return format!("error: {}", in_tool_terms(&e.to_string()));
     };
     let mut out = String::from("error: the server answered with a WS-Management fault");
     match f.code() {
@@ -542,6 +566,29 @@ fn list(offered: &[String]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn library_builder_methods_are_named_as_the_tools_options() {
+        let said = in_tool_terms(
+            "add that CA (ClientBuilder::add_root_certificate_pem), trust the operating \
+             system's store (ClientBuilder::os_roots), or pin the certificate \
+             (ClientBuilder::pin_sha256); certificate checks are off \
+             (danger_accept_invalid_certs)",
+        );
+        assert_eq!(
+            said,
+            "add that CA (--ca FILE), trust the operating system's store (--os-roots), or \
+             pin the certificate (--pin SHA256); certificate checks are off (--insecure)"
+        );
+        let e = Error::Config(
+            "endpoint \"http://u:***@h/wsman\" carries user information (user:password@): \
+             give the credentials with ClientBuilder::auth instead"
+                .into(),
+        );
+        let said = describe_error(&e);
+        assert!(said.contains("with --user and --password"), "{said}");
+        assert!(!said.contains("ClientBuilder"), "{said}");
+    }
 
     fn cx<'a>(endpoint: &'a str, auth: &str) -> HintContext<'a> {
         HintContext {
