@@ -305,7 +305,9 @@ enum Cmd {
     },
     /// Connect to a shell left by `run --detach` (WinRS Connect, from any process) and
     /// stream the rest of its command's output; exits with the command's exit code and
-    /// deletes the shell. Needs --endpoint.
+    /// deletes the shell. Needs --endpoint. Ctrl-C (or SIGTERM) does not detach again:
+    /// it terminates the command (Signal terminate), deletes the shell and exits 130
+    /// (143 after SIGTERM).
     Attach {
         /// The ShellId `run --detach` printed.
         shell_id: String,
@@ -1196,9 +1198,24 @@ fn refuse_clear_basic(g: &Global, url: &str, auth: &Auth) -> Result<(), Failure>
 fn read_ca(g: &Global) -> Result<Option<Vec<u8>>, Failure> {
     g.ca.as_ref()
         .map(|path| {
-            std::fs::read(path).map_err(|e| {
+            let pem = std::fs::read(path).map_err(|e| {
                 Failure::Message(format!("cannot read --ca {}: {e}", path.display()), 1)
-            })
+            })?;
+            // Named here, with the file: the library's own error cannot say which file.
+            if !pem
+                .windows(b"-----BEGIN CERTIFICATE-----".len())
+                .any(|w| w == b"-----BEGIN CERTIFICATE-----")
+            {
+                return Err(Failure::Message(
+                    format!(
+                        "--ca {}: no certificate in the file (a PEM file of \
+                         -----BEGIN CERTIFICATE----- blocks is expected)",
+                        path.display()
+                    ),
+                    2,
+                ));
+            }
+            Ok(pem)
         })
         .transpose()
 }
@@ -1232,7 +1249,12 @@ fn build_client(
         b = b.proxy(tokio_winrm::Proxy::parse(&p.0)?);
     }
     b = b.proxy_from_env(g.proxy_from_env);
-    Ok(b.build()?)
+    // What the builder refuses comes from the options (a malformed pin, proxy or CA
+    // file): a usage error, as clap's own are.
+    b.build().map_err(|e| match e {
+        Error::Config(m) => Failure::Message(render::in_tool_terms(&m), 2),
+        other => Failure::Winrm(other),
+    })
 }
 
 fn resource(uri: &str, selectors: &[(String, String)]) -> Resource {

@@ -263,7 +263,7 @@ const TOOL_TERMS: [(&str, &str); 6] = [
 ];
 
 /// `text` with the library's builder methods named as the tool's options.
-fn in_tool_terms(text: &str) -> String {
+pub fn in_tool_terms(text: &str) -> String {
     let mut out = text.to_string();
     for (api, option) in TOOL_TERMS {
         if out.contains(api) {

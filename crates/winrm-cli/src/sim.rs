@@ -166,6 +166,12 @@ pub async fn serve(o: SimArgs, user: String, password: String) -> std::process::
     }
     let sim = match Simulator::start_with(cfg).await {
         Ok(s) => s,
+        // The settings themselves (a certificate and key that do not belong together, a
+        // CA file without certificates): a usage error, as the other option errors are.
+        Err(e) if e.kind() == std::io::ErrorKind::InvalidInput => {
+            eprintln!("error: cannot start the simulator: {e}");
+            return std::process::ExitCode::from(2);
+        }
         Err(e) => {
             eprintln!("error: cannot listen on {}: {e}", o.addr);
             return std::process::ExitCode::from(1);

@@ -147,3 +147,62 @@ fn a_wmi_namespace_with_backslashes_is_accepted() {
     assert_eq!(out.status.code(), Some(0), "{stderr}");
     assert!(!out.stdout.is_empty(), "no rows: {stderr}");
 }
+
+/// Options the client or the simulator refuse are usage errors (exit 2) that name the
+/// option or the file: a malformed pin, a `--ca` file without certificates, a server
+/// certificate and key that do not belong together.
+#[test]
+fn malformed_tls_options_are_usage_errors_that_name_them() {
+    let dir = std::env::temp_dir().join(format!("winrm-tls-options-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("a directory");
+    let not_pem = dir.join("not-a-ca.pem");
+    std::fs::write(&not_pem, b"hello\n").expect("writes");
+    let out = support::winrm(&[
+        "--endpoint",
+        "https://127.0.0.1:1/wsman",
+        "--pin",
+        "00:11",
+        "identify",
+    ]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("pin \"00:11\""), "{stderr}");
+    let ca = not_pem.to_str().expect("a UTF-8 path");
+    let out = support::winrm(&[
+        "--endpoint",
+        "https://127.0.0.1:1/wsman",
+        "--ca",
+        ca,
+        "identify",
+    ]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains(ca) && stderr.contains("no certificate"),
+        "{stderr}"
+    );
+
+    // A certificate for one key, served with another.
+    let key = rcgen::KeyPair::generate().expect("a key");
+    let cert = rcgen::CertificateParams::new(vec!["localhost".to_string()])
+        .expect("params")
+        .self_signed(&key)
+        .expect("a certificate");
+    let (cert_file, other_key) = (dir.join("server.pem"), dir.join("other.key"));
+    std::fs::write(&cert_file, cert.pem()).expect("writes");
+    let other = rcgen::KeyPair::generate().expect("another key");
+    std::fs::write(&other_key, other.serialize_pem()).expect("writes");
+    let out = support::winrm(&[
+        "sim",
+        "--ignore-stdin",
+        "--tls-cert",
+        cert_file.to_str().expect("UTF-8"),
+        "--tls-key",
+        other_key.to_str().expect("UTF-8"),
+    ]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("certificate and key"), "{stderr}");
+    assert!(!stderr.contains("cannot listen"), "{stderr}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
