@@ -15,13 +15,15 @@ use tokio_winrm::{CancelReason, Client, CommandEvent, ExitStatus};
 use crate::Failure;
 use crate::stream::{exit_code, watch_ctrl_c};
 
-/// Starts `command args` in a new UTF-8 shell, disconnects and prints the ids.
+/// Starts `command args` in a new UTF-8 shell, disconnects and prints the ids (`SHELL
+/// COMMAND`, or with `json` an object with `shell_id` and `command_id`).
 pub async fn detach(
     client: &Client,
     command: &str,
     args: &[String],
     idle_timeout: Option<Duration>,
     skip_cmd_shell: bool,
+    json: bool,
 ) -> Result<ExitCode, Failure> {
     let shell = client.shell().codepage(65001).open().await?;
     let cmd = match args
@@ -59,7 +61,12 @@ pub async fn detach(
         }
     }
     drop(cmd);
-    crate::out::outln!("{} {}", disconnected.id(), command_id);
+    if json {
+        let ids = serde_json::json!({ "shell_id": disconnected.id(), "command_id": command_id });
+        crate::out::outln!("{ids}");
+    } else {
+        crate::out::outln!("{} {}", disconnected.id(), command_id);
+    }
     let _ = std::io::stdout().flush();
     Ok(ExitCode::SUCCESS)
 }

@@ -254,7 +254,8 @@ enum Cmd {
         #[arg(long, value_name = "SECS", value_parser = parse_secs, conflicts_with = "detach")]
         deadline: Option<Duration>,
         /// Start the command, disconnect from its shell (WinRS Disconnect) and print
-        /// `SHELL_ID COMMAND_ID` on one line; the command goes on running and `winrm
+        /// `SHELL_ID COMMAND_ID` on one line (with --json: `{"shell_id":..,"command_id":..}`);
+        /// the command goes on running and `winrm
         /// attach SHELL_ID COMMAND_ID` streams the rest. Output that arrived before the
         /// disconnect is written to stderr (it is not sent again). Needs --endpoint (the
         /// built-in simulator ends with this process). Stdin is not passed.
@@ -1307,7 +1308,8 @@ async fn dispatch(client: &Client, g: &Global, cmd: Cmd) -> Result<ExitCode, Fai
         } => {
             let (command, args) = words.split_first().expect("clap requires CMD");
             if detach {
-                return detach::detach(client, command, args, idle_timeout, skip_cmd_shell).await;
+                return detach::detach(client, command, args, idle_timeout, skip_cmd_shell, g.json)
+                    .await;
             }
             let words = if as_arguments {
                 stream::Words::Arguments
