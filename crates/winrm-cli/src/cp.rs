@@ -153,7 +153,10 @@ fn summary_json(dir: Direction, s: &TransferSummary, host: Option<&str>) -> serd
         "sha256": s.sha256,
     });
     if let Some(h) = host {
+        // A row of `cp --hosts --json`: a failed host's row carries "failed" (and its
+        // "error") instead.
         v["host"] = h.into();
+        v["status"] = "copied".into();
     }
     v
 }
@@ -423,9 +426,9 @@ pub async fn fan_out(
                         .await;
                         let _ =
                             tokio::time::timeout(Duration::from_secs(10), client.shutdown()).await;
-                        r.map_err(|e| crate::render::describe_error(&e))
+                        r.map_err(|e| crate::render::describe_error_line(&e))
                     }
-                    Err(Failure::Winrm(e)) => Err(crate::render::describe_error(&e)),
+                    Err(Failure::Winrm(e)) => Err(crate::render::describe_error_line(&e)),
                     Err(Failure::Message(m, _)) => Err(m),
                 };
                 (t.label, r)
@@ -451,13 +454,10 @@ pub async fn fan_out(
                         }),
                         Err(e) => {
                             failed += 1;
-                            // describe_error's first line reads "error: ...": the
-                            // host's line says FAILED (or carries the field) already.
-                            let first = e.lines().next().unwrap_or("");
-                            let first = first.strip_prefix("error: ").unwrap_or(first).to_string();
+                            let first = e;
                             hosts.suspend(|| {
                                 if g.json {
-                                    crate::out::outln!("{}", serde_json::json!({"host": label, "error": first}));
+                                    crate::out::outln!("{}", serde_json::json!({"host": label, "status": "failed", "error": first}));
                                 } else {
                                     crate::out::outln!("{label}: FAILED: {first}");
                                 }
@@ -480,7 +480,8 @@ pub async fn fan_out(
     tasks.abort_all();
     hosts.finish_and_clear();
     eprintln!(
-        "{total} hosts: {} copied, {failed} failed{} in {:.2} s",
+        "{}: {} copied, {failed} failed{} in {:.2} s",
+        crate::fanout::hosts(total),
         done - failed,
         if cancel.is_cancelled() {
             " (interrupted)"

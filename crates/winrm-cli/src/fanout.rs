@@ -58,11 +58,27 @@ pub struct Target {
 /// Reads `--hosts`: an existing file (one host per line, `#` at the start of a line or
 /// after a blank starts a comment) or a comma-separated list. Duplicates are kept (each
 /// entry is one run); tell them apart with a `#label` fragment.
+///
+/// A value that names a file (it has a `/` or `\\` but no `://`, or ends in `.txt`,
+/// `.csv`, `.lst` or `.list`) must exist: a missing hosts file is an error, not a host
+/// name.
 pub fn parse_hosts(spec: &str) -> Result<Vec<Target>, String> {
     let path = std::path::Path::new(spec);
+    if !path.is_file() && names_a_file(spec) {
+        let why = match std::fs::metadata(path) {
+            Ok(_) => "not a file".to_string(),
+            Err(e) => e.to_string(),
+        };
+        return Err(format!(
+            "--hosts {spec}: {why} (a hosts file, one host per line; or give the hosts as \
+             a comma-separated list)"
+        ));
+    }
     let entries: Vec<String> = if path.is_file() {
         let text = std::fs::read_to_string(path)
             .map_err(|e| format!("cannot read --hosts {spec}: {e}"))?;
+        // A byte order mark, as Notepad and Windows PowerShell 5 write UTF-8 files.
+        let text = text.strip_prefix('\u{feff}').unwrap_or(&text);
         text.lines()
             .map(strip_comment)
             .filter(|l| !l.is_empty())
@@ -79,6 +95,19 @@ pub fn parse_hosts(spec: &str) -> Result<Vec<Target>, String> {
         return Err(format!("--hosts {spec}: no hosts listed"));
     }
     entries.iter().map(|e| target(e)).collect()
+}
+
+/// Whether a `--hosts` value can only be a file's name (no host or URL looks so).
+fn names_a_file(spec: &str) -> bool {
+    if spec.contains(',') || spec.contains("://") {
+        return false;
+    }
+    let lower = spec.to_ascii_lowercase();
+    spec.contains('/')
+        || spec.contains('\\')
+        || [".txt", ".csv", ".lst", ".list"]
+            .iter()
+            .any(|ext| lower.ends_with(ext))
 }
 
 fn strip_comment(line: &str) -> &str {
@@ -129,6 +158,11 @@ fn target(entry: &str) -> Result<Target, String> {
     };
     if host.is_empty() || host == "[]" {
         return Err(format!("--hosts: {entry:?}: no host name"));
+    }
+    if host.contains(['/', '\\']) {
+        return Err(format!(
+            "--hosts: {entry:?} is not a host (write host, host:port or a URL)"
+        ));
     }
     let scheme = if port == 5986 { "https" } else { "http" };
     Ok(Target {
@@ -363,12 +397,23 @@ fn tally(rows: &[Row]) -> Tally {
     t
 }
 
+/// `1 host`, `2 hosts`.
+pub fn hosts(n: usize) -> String {
+    if n == 1 {
+        "1 host".into()
+    } else {
+        format!("{n} hosts")
+    }
+}
+
 /// The tool's last line on stderr: how many hosts succeeded, failed and (after Ctrl-C)
 /// were cancelled or never started.
 fn summary_line(t: &Tally, interrupted: bool) -> String {
     let mut line = format!(
-        "{} hosts: {} succeeded, {} failed",
-        t.total, t.succeeded, t.failed
+        "{}: {} succeeded, {} failed",
+        hosts(t.total),
+        t.succeeded,
+        t.failed
     );
     if t.cancelled > 0 {
         line.push_str(&format!(", {} cancelled", t.cancelled));
@@ -464,7 +509,7 @@ async fn one_host(shared: &Shared, target: Target, cancel: &CancellationToken) -
         Ok(o) => o,
         Err(e) => {
             shared.note_hint(&e, &row.target.url);
-            Outcome::Error(first_line(&crate::render::describe_error(&e)))
+            Outcome::Error(crate::render::describe_error_line(&e))
         }
     };
     // Background cleanups (a shell deleted by Drop, a cancelled command's Signal):
@@ -568,14 +613,9 @@ fn stderr_note(stderr: &mut Vec<u8>, note: &str) {
     }
 }
 
-fn first_line(s: &str) -> String {
-    let line = s.lines().next().unwrap_or("").trim();
-    line.strip_prefix("error: ").unwrap_or(line).to_string()
-}
-
 fn failure_text(f: &Failure) -> String {
     match f {
-        Failure::Winrm(e) => first_line(&crate::render::describe_error(e)),
+        Failure::Winrm(e) => crate::render::describe_error_line(e),
         Failure::Message(m, _) => m.clone(),
     }
 }
@@ -675,6 +715,36 @@ pub fn report_peak_rss() {
 mod tests {
     use super::*;
 
+    #[test]
+    fn a_missing_hosts_file_is_an_error_not_a_host_name() {
+        for spec in ["lists/prod.txt", "nofile.txt", "C:\\hosts.csv", "./hosts"] {
+            let e = parse_hosts(spec).expect_err(spec);
+            assert!(e.starts_with(&format!("--hosts {spec}: ")), "{spec}: {e}");
+            assert!(e.contains("comma-separated"), "{spec}: {e}");
+        }
+        // Host names, lists and URLs are still hosts.
+        for spec in [
+            "web1",
+            "web1,web2",
+            "web1.corp.example:5986",
+            "https://h:5986/wsman",
+        ] {
+            parse_hosts(spec).expect(spec);
+        }
+        let e = parse_hosts("web1,a/b").expect_err("a/b");
+        assert!(e.contains("is not a host"), "{e}");
+    }
+
+    #[test]
+    fn a_hosts_file_may_start_with_a_byte_order_mark() {
+        let path = std::env::temp_dir().join(format!("winrm-bom-{}.txt", std::process::id()));
+        std::fs::write(&path, "\u{feff}http://a:5985/wsman\r\nb:5986\r\n").expect("writes");
+        let targets = parse_hosts(path.to_str().expect("UTF-8")).expect("parses");
+        let _ = std::fs::remove_file(&path);
+        let urls: Vec<&str> = targets.iter().map(|t| t.url.as_str()).collect();
+        assert_eq!(urls, ["http://a:5985/wsman", "https://b:5986/wsman"]);
+    }
+
     fn row_of(outcome: Outcome) -> Row {
         Row {
             target: target("web1").unwrap(),
@@ -704,6 +774,12 @@ mod tests {
             ..Tally::default()
         };
         assert_eq!(summary_line(&t, false), "2 hosts: 2 succeeded, 0 failed");
+        let one = Tally {
+            total: 1,
+            succeeded: 1,
+            ..t
+        };
+        assert_eq!(summary_line(&one, false), "1 host: 1 succeeded, 0 failed");
     }
 
     /// Hosts Ctrl-C stopped while running are "cancelled", not "failed"; a deadline

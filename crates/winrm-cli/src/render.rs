@@ -273,6 +273,32 @@ pub fn in_tool_terms(text: &str) -> String {
     out
 }
 
+/// One line for an error, for the rows of a fan-out: the message, or for a fault its code
+/// in decimal and hex, meaning and the server's message (the first line of
+/// [`describe_error`] for a fault says only that it is one).
+pub fn describe_error_line(e: &Error) -> String {
+    let Some(f) = e.fault() else {
+        let text = describe_error(e);
+        let line = text.lines().next().unwrap_or("").trim();
+        return line.strip_prefix("error: ").unwrap_or(line).to_string();
+    };
+    let mut out = String::from("WS-Management fault");
+    if let Some(c) = f.code() {
+        let _ = write!(out, " {c} (0x{c:08X})");
+    } else if let Some(sub) = &f.subcode {
+        let _ = write!(out, " {sub}");
+    }
+    if let Some(m) = fault_meaning(f) {
+        let _ = write!(out, ", {m}");
+    }
+    let message = f.message();
+    let message = message.split_whitespace().collect::<Vec<_>>().join(" ");
+    if !message.is_empty() {
+        let _ = write!(out, ": {message}");
+    }
+    out
+}
+
 /// The text the tool prints for an error: `error: <message>`, and for a fault its code in
 /// decimal and hex, meaning, subcode, machine and the server's message.
 pub fn describe_error(e: &Error) -> String {
