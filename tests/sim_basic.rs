@@ -751,3 +751,19 @@ async fn stopping_the_simulator_refuses_new_connections() {
     })
     .await;
 }
+
+/// The simulator's settings, as a test prints them with `{:?}`, show the users' names
+/// and never their passwords.
+#[test]
+fn the_settings_debug_shows_no_password() {
+    let config = winrm_simulator::SimConfig {
+        users: vec![
+            ("alice".into(), "s3cret-one".into()),
+            ("bob".into(), "s3cret-two".into()),
+        ],
+        ..Default::default()
+    };
+    let shown = format!("{config:?} {config:#?}");
+    assert!(shown.contains("alice") && shown.contains("bob"), "{shown}");
+    assert!(!shown.contains("s3cret"), "{shown}");
+}

@@ -189,8 +189,8 @@ pub use wsman_protocol::security::credssp::Delegated as CredSspDelegation;
 /// Result of a handler: a response envelope, or the fault to send.
 pub(crate) type HandlerResult = Result<String, SimFault>;
 
-/// Settings of a simulator.
-#[derive(Debug, Clone)]
+/// Settings of a simulator. `Debug` shows the users' names, never their passwords.
+#[derive(Clone)]
 pub struct SimConfig {
     /// Where to listen (default `127.0.0.1:0`, an ephemeral port).
     pub addr: SocketAddr,
@@ -252,6 +252,41 @@ pub struct SimConfig {
     /// Accept CredSSP (Windows: `Service/Auth/CredSSP`, default false): see
     /// [`Simulator::credssp_delegations`] for what the clients delegated.
     pub credssp: bool,
+}
+
+impl std::fmt::Debug for SimConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The accounts' passwords stay out: only the user names are shown.
+        let users: Vec<&str> = self.users.iter().map(|(u, _)| u.as_str()).collect();
+        f.debug_struct("SimConfig")
+            .field("addr", &self.addr)
+            .field("users", &users)
+            .field("allow_basic", &self.allow_basic)
+            .field(
+                "allow_unauthenticated_identify",
+                &self.allow_unauthenticated_identify,
+            )
+            .field("allow_unencrypted", &self.allow_unencrypted)
+            .field("max_shells_per_user", &self.max_shells_per_user)
+            .field("max_envelope_size_kb", &self.max_envelope_size_kb)
+            .field("max_request_bytes", &self.max_request_bytes)
+            .field("ping_interval", &self.ping_interval)
+            .field("service_count", &self.service_count)
+            .field("synthetic_count", &self.synthetic_count)
+            .field("psrp_synthetic_processes", &self.psrp_synthetic_processes)
+            .field("max_batch_items", &self.max_batch_items)
+            .field("enumeration_timeout", &self.enumeration_timeout)
+            .field("pull_delay", &self.pull_delay)
+            .field("seed", &self.seed)
+            .field("robust_connections", &self.robust_connections)
+            .field("log_requests", &self.log_requests)
+            .field("operation_cache_entries", &self.operation_cache_entries)
+            .field("operation_retention", &self.operation_retention)
+            .field("kerberos", &self.kerberos)
+            .field("tls", &self.tls)
+            .field("credssp", &self.credssp)
+            .finish()
+    }
 }
 
 impl Default for SimConfig {

@@ -34,6 +34,9 @@ pub mod code {
     pub const ACCESS_DENIED: u32 = 5;
     /// HRESULT_FROM_WIN32(ERROR_FILE_NOT_FOUND).
     pub const FILE_NOT_FOUND: u32 = 2147942402;
+    /// `RPC_S_CALL_FAILED` (1726): the remote procedure call failed, as a WMI or shell
+    /// provider reports a host process that went away.
+    pub const RPC_CALL_FAILED: u32 = 1726;
 
     /// A short English meaning of a known code.
     pub fn meaning(code: u32) -> Option<&'static str> {
@@ -51,6 +54,7 @@ pub mod code {
             INVALID_PARAMETER => "invalid parameter",
             ACCESS_DENIED => "access denied",
             FILE_NOT_FOUND => "the system cannot find the file specified",
+            RPC_CALL_FAILED => "the remote procedure call failed (the provider's host process)",
             _ => return None,
         })
     }
@@ -265,7 +269,10 @@ impl Fault {
             || self.subcode_name() == Some("QuotaLimit")
     }
 
-    /// The target is gone: invalid selectors (shell or command no longer exists).
+    /// The target is gone, or was never there: invalid selectors (2150858843), the
+    /// answer for a shell or command that no longer exists and, from the simulator, for
+    /// a Get, Put or Delete of an instance its selectors do not name. [`Fault::is_not_found`]
+    /// is for an unknown resource URI or class instead.
     pub fn is_gone(&self) -> bool {
         self.has(code::INVALID_SELECTORS)
     }
