@@ -160,9 +160,9 @@ impl RunspacePoolBuilder {
     ///
     /// # Cancel safety
     /// Dropping the future (or a cancel) after the Create abandons the Receive in flight
-    /// and deletes the shell on a background task ([`Client::shutdown`] waits for it); a
-    /// Create dropped in flight may leave a pool that the server removes when its
-    /// IdleTimeOut passes.
+    /// and deletes the shell on a background task ([`Client::shutdown`] waits for it). A
+    /// cancel while the Create is in flight returns at once; the Create is finished on
+    /// that background task and the pool it created deleted.
     pub async fn open(self) -> Result<RunspacePool> {
         let c = self.client.clone();
         let scope = c.scope(
@@ -215,12 +215,24 @@ impl RunspacePoolBuilder {
             ..c.envelope(ns::action::CREATE, Some(&uri))
         }
         .write(|w| wire::write_create(w, id, self.idle_timeout, &first));
-        let root = tokio::select! {
+        // A cancel while the Create is in flight returns at once; the guard finishes the
+        // Create on a cleanup task and deletes the pool it created.
+        let client = c.clone();
+        let mut create = crate::shell::PendingCreate::new(
+            &c,
+            &uri,
+            Box::pin(async move {
+                let root = client
+                    .exchange(RequestKind::Write, env, client.inner.operation_timeout)
+                    .await?;
+                winrs::read_shell_id(body(&root)).map_err(Error::from)
+            }),
+        );
+        let shell_id = tokio::select! {
             biased;
             reason = scope.cancelled() => return Err(Error::Cancelled { reason }),
-            r = c.exchange(RequestKind::Write, env, c.inner.operation_timeout) => r?,
+            r = create.answer() => r?,
         };
-        let shell_id = winrs::read_shell_id(body(&root))?;
         tracing::debug!(pool = %id, shell = %shell_id, "runspace pool created");
         // From here on, dropping `shell` deletes the pool on a background task.
         let shell = Shell {

@@ -93,8 +93,10 @@ impl ShellBuilder {
     /// transport errors, or an unreadable response.
     ///
     /// # Cancel safety
-    /// Dropping the future abandons the Create; a shell the server created anyway is
-    /// removed when its IdleTimeOut passes.
+    /// Dropping the future while the Create is in flight returns at once; the Create's
+    /// exchange is finished on a background task and the shell the server created is
+    /// deleted ([`Client::shutdown`] waits for it), so that it does not hold a
+    /// MaxShellsPerUser slot until its IdleTimeOut.
     pub async fn open(self) -> Result<Shell> {
         let mut options = Vec::new();
         if let Some(np) = self.no_profile {
@@ -112,7 +114,13 @@ impl ShellBuilder {
             ..c.envelope(ns::action::CREATE, Some(&self.resource_uri))
         }
         .write(|w| messages::write_create(w, &self.spec));
-        let id = fast::exchange_shell_id(c, env).await?;
+        let client = c.clone();
+        let mut create = PendingCreate::new(
+            c,
+            &self.resource_uri,
+            Box::pin(async move { fast::exchange_shell_id(&client, env).await }),
+        );
+        let id = create.answer().await?;
         tracing::debug!(shell = %id, "shell created");
         Ok(self.into_shell(id))
     }
@@ -263,6 +271,66 @@ impl Shell {
         let r = inner.delete().await;
         guard.0 = None;
         r
+    }
+}
+
+/// The answer to a shell's Create: its ShellId.
+pub(crate) type CreateExchange =
+    std::pin::Pin<Box<dyn std::future::Future<Output = Result<String>> + Send>>;
+
+/// A shell's Create on the wire (a WinRS shell or a PSRP runspace pool). Dropped before
+/// its answer (the caller's future dropped, a deadline, a cancel), the exchange is not
+/// abandoned: the server may have created the shell already, and would keep it, against
+/// the user's MaxShellsPerUser quota, until its IdleTimeOut. It is finished on a cleanup
+/// task instead ([`Client::shutdown`] waits for it), and the shell it created deleted.
+pub(crate) struct PendingCreate {
+    client: Client,
+    resource_uri: String,
+    exchange: Option<CreateExchange>,
+}
+
+impl PendingCreate {
+    pub(crate) fn new(client: &Client, resource_uri: &str, exchange: CreateExchange) -> Self {
+        PendingCreate {
+            client: client.clone(),
+            resource_uri: resource_uri.to_string(),
+            exchange: Some(exchange),
+        }
+    }
+
+    /// Awaits the answer. Cancel safe: dropped mid-way, the exchange stays in the guard
+    /// (and goes to the cleanup task when the guard is dropped).
+    pub(crate) async fn answer(&mut self) -> Result<String> {
+        let Some(exchange) = self.exchange.as_mut() else {
+            return Err(crate::Error::State(
+                "the shell's Create was already answered".into(),
+            ));
+        };
+        let r = exchange.as_mut().await;
+        self.exchange = None;
+        r
+    }
+}
+
+impl Drop for PendingCreate {
+    fn drop(&mut self) {
+        let Some(exchange) = self.exchange.take() else {
+            return;
+        };
+        let client = self.client.clone();
+        let resource_uri = std::mem::take(&mut self.resource_uri);
+        self.client.spawn_cleanup(async move {
+            // A Create that failed created nothing.
+            let Ok(id) = exchange.await else {
+                return;
+            };
+            tracing::debug!(shell = %id, "deleting a shell whose Create was abandoned");
+            let inner = ShellInner::new(client, id, resource_uri, 437, 0);
+            inner.closed.store(true, Ordering::SeqCst);
+            if let Err(e) = inner.delete().await {
+                tracing::debug!(shell = %inner.id, error = %e, "delete failed");
+            }
+        });
     }
 }
 
