@@ -10,7 +10,6 @@ use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Waker};
 
-use bytes::BytesMut;
 use futures_util::task::AtomicWaker;
 use tokio::sync::{OwnedSemaphorePermit, mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
@@ -158,7 +157,10 @@ impl Driver {
 
     async fn receive_loop(&mut self, queue: &mut VecDeque<Item>) -> Outcome {
         let mut inbound = Defragmenter::new();
-        let mut arena = BytesMut::new();
+        // Kept from one Receive to the next: no allocation per stream element.
+        let mut arena = wire::StreamArena::default();
+        let mut decoded = Vec::new();
+        let mut messages = Vec::new();
         let shell = Arc::clone(&self.pool.shell);
         loop {
             // Disconnecting: no new Receive (the one in flight was let finish: the
@@ -201,16 +203,16 @@ impl Driver {
                 }
             };
             let mut end = None;
-            for text in &received.chunks {
-                let data = match winrs::decode_into(text, &mut arena) {
-                    Ok(d) => d,
-                    Err(e) => return Outcome::Failed(e.into()),
-                };
-                let messages = match inbound.push_messages(&data) {
-                    Ok(m) => m,
-                    Err(e) => return Outcome::Failed(e.into()),
-                };
-                for m in messages {
+            // All the response's streams decoded into one buffer; a text that is not
+            // base64 fails the pipeline once the texts before it are handled, as when
+            // each was decoded in turn.
+            let bad_text = arena.decode(received.chunks.iter().map(|t| &t[..]), &mut decoded);
+            for data in decoded.drain(..) {
+                messages.clear();
+                if let Err(e) = inbound.push_messages_into(&data, &mut messages) {
+                    return Outcome::Failed(e.into());
+                }
+                for m in messages.drain(..) {
                     if m.message_type == MessageType::PipelineOutput
                         && self.raw_output.load(Ordering::Relaxed)
                     {
@@ -272,6 +274,9 @@ impl Driver {
                     };
                     queue.push_back(Item::Event(ev));
                 }
+            }
+            if let Some(e) = bad_text {
+                return Outcome::Failed(e.into());
             }
             // Forward; a full buffer holds the next Receive back (backpressure).
             while let Some(ev) = queue.pop_front() {

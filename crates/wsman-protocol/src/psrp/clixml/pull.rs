@@ -15,6 +15,7 @@
 //! tests pin that on the recorded fixtures and on mutations of them.
 
 use std::borrow::Cow;
+use std::cell::Cell;
 
 use serde::de::DeserializeOwned;
 
@@ -58,7 +59,39 @@ pub(super) fn read<T: DeserializeOwned>(text: &str) -> Pulled<Result<T>> {
     if p.pos != p.b.len() {
         return Err(GiveUp);
     }
-    Ok(T::deserialize(&v))
+    let read = T::deserialize(&v);
+    if let Val::Obj(obj) = v {
+        keep_props(obj.adapted);
+    }
+    Ok(read)
+}
+
+/// A property vector of an object's tree, any lifetime.
+type Props<'t> = Vec<(Cow<'t, str>, Val<'t>)>;
+
+thread_local! {
+    /// The adapted properties' vector of the last object read on this thread, emptied:
+    /// the next object's `Props` takes it. One allocation per object saved (32
+    /// properties, some 2 KB: larger than malloc's per-thread caches hold, so among
+    /// its slower ones).
+    static SPARE_PROPS: Cell<Props<'static>> = const { Cell::new(Vec::new()) };
+}
+
+/// Empties `props` and keeps its allocation for the next object read on this thread.
+fn keep_props(mut props: Props<'_>) {
+    if props.capacity() == 0 {
+        return;
+    }
+    props.clear();
+    // The same layout whatever the lifetime: collected in place, so the allocation is
+    // kept (no element to convert: it is empty).
+    let props: Props<'static> = props.into_iter().filter_map(|_| None).collect();
+    SPARE_PROPS.with(|spare| spare.set(props));
+}
+
+/// An empty property vector: the one kept by [`keep_props`] if there is one.
+fn spare_props<'t>() -> Props<'t> {
+    SPARE_PROPS.with(Cell::take)
 }
 
 /// A start tag: its name, `N` and `RefId` attributes, and whether it is empty (`/>`).
@@ -101,6 +134,17 @@ fn bytes_equal(x: u64, c: u8) -> u64 {
 /// words: the lowest bit marks the first byte), then byte by byte, then `memchr`.
 #[inline]
 fn scan(b: &[u8], from: usize, stop: u8) -> Option<Span> {
+    // Texts stop at `<`, so no `<` comes before their stop: not looked for.
+    if stop == b'<' {
+        scan_in::<true>(b, from, stop)
+    } else {
+        scan_in::<false>(b, from, stop)
+    }
+}
+
+/// [`scan`]; `TEXT`: `stop` is `<`.
+#[inline]
+fn scan_in<const TEXT: bool>(b: &[u8], from: usize, stop: u8) -> Option<Span> {
     let (mut amp, mut underscore, mut lt) = (false, false, false);
     let short = b.len().min(from.saturating_add(SHORT));
     let mut i = from;
@@ -113,7 +157,7 @@ fn scan(b: &[u8], from: usize, stop: u8) -> Option<Span> {
             bytes_equal(x, stop),
             bytes_equal(x, b'&'),
             bytes_equal(x, b'_'),
-            bytes_equal(x, b'<'),
+            if TEXT { 0 } else { bytes_equal(x, b'<') },
         );
         if found != 0 {
             let first = found.trailing_zeros();
@@ -153,7 +197,7 @@ fn scan(b: &[u8], from: usize, stop: u8) -> Option<Span> {
         end,
         amp: amp || memchr::memchr(b'&', long).is_some(),
         underscore: underscore || memchr::memchr(b'_', long).is_some(),
-        lt: lt || memchr::memchr(b'<', long).is_some(),
+        lt: !TEXT && (lt || memchr::memchr(b'<', long).is_some()),
     })
 }
 
@@ -498,8 +542,10 @@ impl<'t> Pull<'t> {
     fn properties(&mut self, tag: &Tag<'t>, out: &mut Vec<(Cow<'t, str>, Val<'t>)>) -> Pulled<()> {
         while let Some(child) = self.child(tag)? {
             let (n, v) = self.value(&child)?;
-            if out.is_empty() {
-                // Objects of many properties are the common case: one allocation.
+            if out.capacity() == 0 {
+                // Objects of many properties are the common case: one allocation, or
+                // none when the last object's vector is there to take.
+                *out = spare_props();
                 out.reserve(32);
             }
             out.push((n.unwrap_or_default(), v));
@@ -819,6 +865,38 @@ mod tests {
             "n".repeat(100)
         );
         assert!(same(&doc));
+    }
+
+    /// An object's property vector is kept for the next object read on the thread
+    /// (its allocation, not its contents): the next objects read the same as ever, one
+    /// with more properties than the kept vector holds too.
+    #[test]
+    fn the_property_vector_is_reused_and_the_objects_read_alike() {
+        let object = |props: usize, tag: &str| {
+            let mut doc = String::from("<Obj RefId=\"0\"><TN RefId=\"0\"><T>X</T></TN><Props>");
+            for i in 0..props {
+                doc += &format!("<S N=\"P{i}\">{tag}{i}</S>");
+            }
+            doc + "</Props></Obj>"
+        };
+        SPARE_PROPS.with(|s| s.set(Vec::new()));
+        let first = object(3, "a");
+        assert!(same(&first));
+        let kept = SPARE_PROPS.with(|s| {
+            let v = s.take();
+            let cap = v.capacity();
+            s.set(v);
+            cap
+        });
+        assert!(kept >= 32, "the vector is kept with its allocation: {kept}");
+        for doc in [object(3, "b"), object(40, "c"), object(0, "d"), first] {
+            assert!(same(&doc), "{doc}");
+            let v: std::collections::BTreeMap<String, String> = read(&doc).unwrap().unwrap();
+            assert_eq!(v.len(), doc.matches("<S ").count());
+        }
+        // The vector of 40 properties is the one kept now, empty.
+        let v = spare_props();
+        assert!(v.is_empty() && v.capacity() >= 40, "{}", v.capacity());
     }
 
     #[test]
