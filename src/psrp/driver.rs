@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Waker};
 
 use futures_util::task::AtomicWaker;
-use tokio::sync::{OwnedSemaphorePermit, mpsc, oneshot};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::task_tracker::TaskTrackerToken;
 use uuid::Uuid;
@@ -44,10 +44,14 @@ pub(super) enum Outcome {
 #[allow(clippy::large_enum_variant)]
 pub(super) enum Item {
     Event(PsEvent),
-    /// PIPELINE_OUTPUT's CLIXML, left unread (once `raw_output` is set:
-    /// [`Pipeline::invoke_as`](super::Pipeline::invoke_as) reads it straight into its
-    /// type).
-    RawOutput(bytes::Bytes),
+    /// PIPELINE_OUTPUTs' CLIXML, left unread (once `raw_output` is set:
+    /// [`Pipeline::invoke_as`](super::Pipeline::invoke_as) reads each straight into its
+    /// type): the consecutive output objects of one Receive, at most the event buffer's
+    /// size, as one item. They count against the event buffer one by one all the same
+    /// ([`Driver::raw_room`]): the consumer gives their room back as it takes them (the
+    /// last items a cancelled or disconnected driver hands over go without: no Receive
+    /// follows them).
+    RawOutputs(Vec<bytes::Bytes>),
 }
 
 pub(super) struct Driver {
@@ -56,8 +60,13 @@ pub(super) struct Driver {
     pub(super) command_id: String,
     pub(super) scope: Scope,
     pub(super) tx: mpsc::Sender<Result<Item>>,
-    /// Forward output objects as [`Item::RawOutput`].
+    /// Forward output objects as [`Item::RawOutputs`].
     pub(super) raw_output: Arc<AtomicBool>,
+    /// Room for output objects in [`Item::RawOutputs`], one permit each, as many as
+    /// the event buffer holds: a batch waits for its objects' room before it is sent
+    /// (backpressure per object, as for other events), and the consumer adds the room
+    /// back when it takes the batch.
+    pub(super) raw_room: Arc<Semaphore>,
     pub(super) cleanup_rx: oneshot::Receiver<TaskTrackerToken>,
     pub(super) permit: Option<OwnedSemaphorePermit>,
 }
@@ -216,7 +225,14 @@ impl Driver {
                     if m.message_type == MessageType::PipelineOutput
                         && self.raw_output.load(Ordering::Relaxed)
                     {
-                        queue.push_back(Item::RawOutput(m.data));
+                        // Into the batch at the queue's end, if it has room.
+                        let limit = self.batch_limit();
+                        match queue.back_mut() {
+                            Some(Item::RawOutputs(batch)) if batch.len() < limit => {
+                                batch.push(m.data);
+                            }
+                            _ => queue.push_back(Item::RawOutputs(vec![m.data])),
+                        }
                         continue;
                     }
                     // The server sends this pipeline's messages on its command's stream
@@ -280,6 +296,12 @@ impl Driver {
             }
             // Forward; a full buffer holds the next Receive back (backpressure).
             while let Some(ev) = queue.pop_front() {
+                let objects = match &ev {
+                    Item::RawOutputs(batch) => u32::try_from(batch.len()).unwrap_or(u32::MAX),
+                    Item::Event(_) => 0,
+                };
+                let room = &self.raw_room;
+                let tx = &self.tx;
                 tokio::select! {
                     biased;
                     reason = self.scope.cancelled() => {
@@ -290,9 +312,28 @@ impl Driver {
                         queue.push_front(ev);
                         return Outcome::Disconnected;
                     }
-                    permit = self.tx.reserve() => match permit {
-                        Ok(p) => p.send(Ok(ev)),
-                        Err(_) => return Outcome::Gone,
+                    // The consumer is gone (while the batch waits for room).
+                    () = tx.closed() => return Outcome::Gone,
+                    permit = async move {
+                        // Room for the batch's objects, then a place in the channel
+                        // (dropped unused if this future is: the room goes back).
+                        let room = match objects {
+                            0 => None,
+                            n => Some(room.acquire_many(n).await),
+                        };
+                        (room, tx.reserve().await)
+                    } => match permit {
+                        (room, Ok(p)) => match room.transpose() {
+                            Ok(room) => {
+                                // Given back by the consumer.
+                                if let Some(room) = room {
+                                    room.forget();
+                                }
+                                p.send(Ok(ev));
+                            }
+                            Err(_) => return Outcome::Gone,
+                        },
+                        (_, Err(_)) => return Outcome::Gone,
                     },
                 }
             }
@@ -305,6 +346,14 @@ impl Driver {
                 ));
             }
         }
+    }
+}
+
+impl Driver {
+    /// The most output objects in one [`Item::RawOutputs`]: the event buffer's size (a
+    /// batch must fit in the room the buffer has).
+    fn batch_limit(&self) -> usize {
+        self.tx.max_capacity().min(u32::MAX as usize)
     }
 }
 

@@ -84,7 +84,8 @@ fn keep_props(mut props: Props<'_>) {
     }
     props.clear();
     // The same layout whatever the lifetime: collected in place, so the allocation is
-    // kept (no element to convert: it is empty).
+    // kept (no element to convert: it is empty). `filter` would keep the lifetime.
+    #[allow(clippy::unnecessary_filter_map)]
     let props: Props<'static> = props.into_iter().filter_map(|_| None).collect();
     SPARE_PROPS.with(|spare| spare.set(props));
 }
