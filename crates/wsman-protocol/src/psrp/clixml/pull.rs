@@ -15,7 +15,6 @@
 //! tests pin that on the recorded fixtures and on mutations of them.
 
 use std::borrow::Cow;
-use std::cell::Cell;
 
 use serde::de::DeserializeOwned;
 
@@ -59,40 +58,7 @@ pub(super) fn read<T: DeserializeOwned>(text: &str) -> Pulled<Result<T>> {
     if p.pos != p.b.len() {
         return Err(GiveUp);
     }
-    let read = T::deserialize(&v);
-    if let Val::Obj(obj) = v {
-        keep_props(obj.adapted);
-    }
-    Ok(read)
-}
-
-/// A property vector of an object's tree, any lifetime.
-type Props<'t> = Vec<(Cow<'t, str>, Val<'t>)>;
-
-thread_local! {
-    /// The adapted properties' vector of the last object read on this thread, emptied:
-    /// the next object's `Props` takes it. One allocation per object saved (32
-    /// properties, some 2 KB: larger than malloc's per-thread caches hold, so among
-    /// its slower ones).
-    static SPARE_PROPS: Cell<Props<'static>> = const { Cell::new(Vec::new()) };
-}
-
-/// Empties `props` and keeps its allocation for the next object read on this thread.
-fn keep_props(mut props: Props<'_>) {
-    if props.capacity() == 0 {
-        return;
-    }
-    props.clear();
-    // The same layout whatever the lifetime: collected in place, so the allocation is
-    // kept (no element to convert: it is empty). `filter` would keep the lifetime.
-    #[allow(clippy::unnecessary_filter_map)]
-    let props: Props<'static> = props.into_iter().filter_map(|_| None).collect();
-    SPARE_PROPS.with(|spare| spare.set(props));
-}
-
-/// An empty property vector: the one kept by [`keep_props`] if there is one.
-fn spare_props<'t>() -> Props<'t> {
-    SPARE_PROPS.with(Cell::take)
+    Ok(T::deserialize(&v))
 }
 
 /// A start tag: its name, `N` and `RefId` attributes, and whether it is empty (`/>`).
@@ -543,10 +509,8 @@ impl<'t> Pull<'t> {
     fn properties(&mut self, tag: &Tag<'t>, out: &mut Vec<(Cow<'t, str>, Val<'t>)>) -> Pulled<()> {
         while let Some(child) = self.child(tag)? {
             let (n, v) = self.value(&child)?;
-            if out.capacity() == 0 {
-                // Objects of many properties are the common case: one allocation, or
-                // none when the last object's vector is there to take.
-                *out = spare_props();
+            if out.is_empty() {
+                // Objects of many properties are the common case: one allocation.
                 out.reserve(32);
             }
             out.push((n.unwrap_or_default(), v));
@@ -866,38 +830,6 @@ mod tests {
             "n".repeat(100)
         );
         assert!(same(&doc));
-    }
-
-    /// An object's property vector is kept for the next object read on the thread
-    /// (its allocation, not its contents): the next objects read the same as ever, one
-    /// with more properties than the kept vector holds too.
-    #[test]
-    fn the_property_vector_is_reused_and_the_objects_read_alike() {
-        let object = |props: usize, tag: &str| {
-            let mut doc = String::from("<Obj RefId=\"0\"><TN RefId=\"0\"><T>X</T></TN><Props>");
-            for i in 0..props {
-                doc += &format!("<S N=\"P{i}\">{tag}{i}</S>");
-            }
-            doc + "</Props></Obj>"
-        };
-        SPARE_PROPS.with(|s| s.set(Vec::new()));
-        let first = object(3, "a");
-        assert!(same(&first));
-        let kept = SPARE_PROPS.with(|s| {
-            let v = s.take();
-            let cap = v.capacity();
-            s.set(v);
-            cap
-        });
-        assert!(kept >= 32, "the vector is kept with its allocation: {kept}");
-        for doc in [object(3, "b"), object(40, "c"), object(0, "d"), first] {
-            assert!(same(&doc), "{doc}");
-            let v: std::collections::BTreeMap<String, String> = read(&doc).unwrap().unwrap();
-            assert_eq!(v.len(), doc.matches("<S ").count());
-        }
-        // The vector of 40 properties is the one kept now, empty.
-        let v = spare_props();
-        assert!(v.is_empty() && v.capacity() >= 40, "{}", v.capacity());
     }
 
     #[test]
