@@ -374,7 +374,9 @@ pub(super) async fn send_signal(pool: &PoolInner, command_id: &str, code: &str) 
 /// has work while the consumer is not waiting on the stream: a wake-up arrives while
 /// the consumer is away (it took an item and went on, or has not polled yet), the
 /// pipeline is cancelled or its pool disconnecting (the stop signal then goes out at
-/// once, whoever polls), or the stream is dropped. From then on it runs as a spawned
+/// once, whoever polls), or the stream is dropped. A consumer that took a batch of
+/// output objects to read ([`Runner::busy`]) is not away: a wake-up then waits for its
+/// next poll (a cancel or a disconnect does not). From then on it runs as a spawned
 /// driver always did; it never comes back inline.
 pub(super) struct Runner {
     /// Mode (`INLINE`, `BACKGROUND`, `DONE`) and the consumer's flags.
@@ -400,6 +402,11 @@ const POLLING: u8 = 0b100;
 const AWAITING: u8 = 0b1000;
 /// A wake-up came while `POLLING`.
 const REPOLL: u8 = 0b1_0000;
+/// The consumer is busy with items it took (a batch of output objects) and polls the
+/// driver again once done: a wake-up meanwhile waits for it (the driver then goes on
+/// on the consumer's thread, where the next response's bytes are read), unless it is a
+/// cancel or a disconnect, which move the driver to a task at once as ever.
+const BUSY: u8 = 0b10_0000;
 
 impl Runner {
     /// A runner for `driver`: inline, or spawned at once when `!inline`. Needs a Tokio
@@ -505,6 +512,16 @@ impl Runner {
         got
     }
 
+    /// The consumer goes to work on items it took, and will poll the stream again once
+    /// done (see [`BUSY`]).
+    pub(super) fn busy(&self) {
+        let _ = self
+            .state
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |s| {
+                (s & MODE == INLINE && s & POLLING == 0).then_some(s | BUSY)
+            });
+    }
+
     /// Still run by its consumer's polls (not moved to a task, not done).
     fn is_inline(&self) -> bool {
         self.state.load(Ordering::Acquire) & MODE == INLINE
@@ -596,8 +613,12 @@ impl std::task::Wake for Runner {
                     }
                 }
             }
-            if s & AWAITING != 0 && !self.scope.is_cancelled() && !self.disconnecting.is_cancelled()
-            {
+            let stopping = self.scope.is_cancelled() || self.disconnecting.is_cancelled();
+            if s & BUSY != 0 && !stopping {
+                // The consumer's next poll of the stream polls the driver first.
+                return;
+            }
+            if s & AWAITING != 0 && !stopping {
                 return self.consumer.wake();
             }
             // Work while the consumer is away, or a cancel (whose stop signal must not

@@ -741,6 +741,9 @@ impl Pipeline {
                     return Err(e);
                 }
                 Ok(Item::RawOutputs(batch)) => {
+                    // Back to the stream once the batch is read: the driver waits for
+                    // that here rather than move to a task.
+                    self.runner.busy();
                     self.raw_room.add_permits(batch.len());
                     for data in batch {
                         let i = index;
@@ -1029,6 +1032,78 @@ mod tests {
                 "buffer {buffer}: {err}"
             );
         }
+        within(pool.close()).await.unwrap();
+        c.shutdown().await;
+    }
+
+    /// While `invoke_as` reads a batch, a wake-up of its driver waits for the batch to
+    /// be read, but a cancel does not: the stop signal goes out at once, while the
+    /// reader is still busy with the batch it took (each object here takes 100 ms to
+    /// read, until the stop is seen), and the call ends `Cancelled`.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_cancel_while_invoke_as_reads_a_batch_sends_the_stop_at_once() {
+        use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+        static READ: AtomicUsize = AtomicUsize::new(0);
+        static STOPPED: AtomicBool = AtomicBool::new(false);
+        struct Slow;
+        impl<'de> serde::Deserialize<'de> for Slow {
+            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                i64::deserialize(d)?;
+                // The first objects quickly, the later ones (in large batches: the
+                // writer has filled the server's queue by then) slowly.
+                if READ.fetch_add(1, Ordering::SeqCst) >= 100 && !STOPPED.load(Ordering::SeqCst) {
+                    std::thread::sleep(Duration::from_millis(100));
+                }
+                Ok(Slow)
+            }
+        }
+        let sim = Simulator::start().await.unwrap();
+        sim.register_cmdlet("Count-Then-Hang", |ctx: CmdletContext| async move {
+            for n in 0..2000i64 {
+                ctx.write_output(wsman_protocol::psrp::PsValue::from(n))
+                    .await;
+            }
+            tokio::time::sleep(Duration::from_secs(3600)).await;
+            Ok(())
+        });
+        let c = Client::builder(sim.endpoint())
+            .auth(Auth::basic(sim.user(), sim.password()))
+            .allow_insecure_basic(true)
+            .operation_timeout(Duration::from_secs(5))
+            .build()
+            .unwrap();
+        let pool = within(c.runspace_pool().open()).await.unwrap();
+        let token = tokio_util::sync::CancellationToken::new();
+        let stops = sim.counters().pipeline_stops;
+        let run = tokio::spawn(
+            pool.pipeline()
+                .command("Count-Then-Hang")
+                .cancellation(token.clone())
+                .invoke_as::<Slow>(),
+        );
+        within(async {
+            while READ.load(Ordering::SeqCst) <= 100 {
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
+        })
+        .await;
+        token.cancel();
+        let read_at_cancel = READ.load(Ordering::SeqCst);
+        within(async {
+            while sim.counters().pipeline_stops == stops {
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
+        })
+        .await;
+        let read_at_stop = READ.load(Ordering::SeqCst);
+        STOPPED.store(true, Ordering::SeqCst);
+        assert!(
+            read_at_stop <= read_at_cancel + 2,
+            "the stop waited for the reader: {read_at_cancel} objects read at the cancel, \
+             {read_at_stop} at the stop"
+        );
+        let err = within(run).await.unwrap().err().expect("cancelled");
+        assert!(matches!(err, crate::Error::Cancelled { .. }), "{err:?}");
         within(pool.close()).await.unwrap();
         c.shutdown().await;
     }
