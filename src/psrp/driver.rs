@@ -374,10 +374,10 @@ pub(super) async fn send_signal(pool: &PoolInner, command_id: &str, code: &str) 
 /// has work while the consumer is not waiting on the stream: a wake-up arrives while
 /// the consumer is away (it took an item and went on, or has not polled yet), the
 /// pipeline is cancelled or its pool disconnecting (the stop signal then goes out at
-/// once, whoever polls), or the stream is dropped. A consumer that took a batch of
+/// once, whoever polls), or the stream is dropped. From then on it runs as a spawned
+/// driver always did; it never comes back inline. A consumer that took a batch of
 /// output objects to read ([`Runner::busy`]) is not away: a wake-up then waits for its
-/// next poll (a cancel or a disconnect does not). From then on it runs as a spawned
-/// driver always did; it never comes back inline.
+/// next poll (a cancel or a disconnect does not).
 pub(super) struct Runner {
     /// Mode (`INLINE`, `BACKGROUND`, `DONE`) and the consumer's flags.
     state: AtomicU8,
