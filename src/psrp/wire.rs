@@ -219,8 +219,10 @@ impl StreamArena {
                 Some(Ok(mut buf)) => {
                     // Its bytes are the last response's: overwritten, not zeroed again.
                     if buf.len() < room {
+                        // Grown with room to spare: responses of one pipeline differ
+                        // by a few objects, and each growth zeroes the whole buffer.
                         buf.clear();
-                        buf.resize(room, 0);
+                        buf.resize(room.next_power_of_two(), 0);
                     }
                     return buf;
                 }
