@@ -10,9 +10,8 @@ use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Waker};
 
-use bytes::BytesMut;
 use futures_util::task::AtomicWaker;
-use tokio::sync::{OwnedSemaphorePermit, mpsc, oneshot};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::task_tracker::TaskTrackerToken;
 use uuid::Uuid;
@@ -45,10 +44,14 @@ pub(super) enum Outcome {
 #[allow(clippy::large_enum_variant)]
 pub(super) enum Item {
     Event(PsEvent),
-    /// PIPELINE_OUTPUT's CLIXML, left unread (once `raw_output` is set:
-    /// [`Pipeline::invoke_as`](super::Pipeline::invoke_as) reads it straight into its
-    /// type).
-    RawOutput(bytes::Bytes),
+    /// PIPELINE_OUTPUTs' CLIXML, left unread (once `raw_output` is set:
+    /// [`Pipeline::invoke_as`](super::Pipeline::invoke_as) reads each straight into its
+    /// type): the consecutive output objects of one Receive, at most the event buffer's
+    /// size, as one item. They count against the event buffer one by one all the same
+    /// ([`Driver::raw_room`]): the consumer gives their room back as it takes them (the
+    /// last items a cancelled or disconnected driver hands over go without: no Receive
+    /// follows them).
+    RawOutputs(Vec<bytes::Bytes>),
 }
 
 pub(super) struct Driver {
@@ -57,8 +60,13 @@ pub(super) struct Driver {
     pub(super) command_id: String,
     pub(super) scope: Scope,
     pub(super) tx: mpsc::Sender<Result<Item>>,
-    /// Forward output objects as [`Item::RawOutput`].
+    /// Forward output objects as [`Item::RawOutputs`].
     pub(super) raw_output: Arc<AtomicBool>,
+    /// Room for output objects in [`Item::RawOutputs`], one permit each, as many as
+    /// the event buffer holds: a batch waits for its objects' room before it is sent
+    /// (backpressure per object, as for other events), and the consumer adds the room
+    /// back when it takes the batch.
+    pub(super) raw_room: Arc<Semaphore>,
     pub(super) cleanup_rx: oneshot::Receiver<TaskTrackerToken>,
     pub(super) permit: Option<OwnedSemaphorePermit>,
 }
@@ -158,7 +166,10 @@ impl Driver {
 
     async fn receive_loop(&mut self, queue: &mut VecDeque<Item>) -> Outcome {
         let mut inbound = Defragmenter::new();
-        let mut arena = BytesMut::new();
+        // Kept from one Receive to the next: no allocation per stream element.
+        let mut arena = wire::StreamArena::default();
+        let mut decoded = Vec::new();
+        let mut messages = Vec::new();
         let shell = Arc::clone(&self.pool.shell);
         loop {
             // Disconnecting: no new Receive (the one in flight was let finish: the
@@ -201,20 +212,27 @@ impl Driver {
                 }
             };
             let mut end = None;
-            for text in &received.chunks {
-                let data = match winrs::decode_into(text, &mut arena) {
-                    Ok(d) => d,
-                    Err(e) => return Outcome::Failed(e.into()),
-                };
-                let messages = match inbound.push_messages(&data) {
-                    Ok(m) => m,
-                    Err(e) => return Outcome::Failed(e.into()),
-                };
-                for m in messages {
+            // All the response's streams decoded into one buffer; a text that is not
+            // base64 fails the pipeline once the texts before it are handled, as when
+            // each was decoded in turn.
+            let bad_text = arena.decode(received.chunks.iter().map(|t| &t[..]), &mut decoded);
+            for data in decoded.drain(..) {
+                messages.clear();
+                if let Err(e) = inbound.push_messages_into(&data, &mut messages) {
+                    return Outcome::Failed(e.into());
+                }
+                for m in messages.drain(..) {
                     if m.message_type == MessageType::PipelineOutput
                         && self.raw_output.load(Ordering::Relaxed)
                     {
-                        queue.push_back(Item::RawOutput(m.data));
+                        // Into the batch at the queue's end, if it has room.
+                        let limit = self.batch_limit();
+                        match queue.back_mut() {
+                            Some(Item::RawOutputs(batch)) if batch.len() < limit => {
+                                batch.push(m.data);
+                            }
+                            _ => queue.push_back(Item::RawOutputs(vec![m.data])),
+                        }
                         continue;
                     }
                     // The server sends this pipeline's messages on its command's stream
@@ -273,8 +291,17 @@ impl Driver {
                     queue.push_back(Item::Event(ev));
                 }
             }
+            if let Some(e) = bad_text {
+                return Outcome::Failed(e.into());
+            }
             // Forward; a full buffer holds the next Receive back (backpressure).
             while let Some(ev) = queue.pop_front() {
+                let objects = match &ev {
+                    Item::RawOutputs(batch) => u32::try_from(batch.len()).unwrap_or(u32::MAX),
+                    Item::Event(_) => 0,
+                };
+                let room = &self.raw_room;
+                let tx = &self.tx;
                 tokio::select! {
                     biased;
                     reason = self.scope.cancelled() => {
@@ -285,9 +312,28 @@ impl Driver {
                         queue.push_front(ev);
                         return Outcome::Disconnected;
                     }
-                    permit = self.tx.reserve() => match permit {
-                        Ok(p) => p.send(Ok(ev)),
-                        Err(_) => return Outcome::Gone,
+                    // The consumer is gone (while the batch waits for room).
+                    () = tx.closed() => return Outcome::Gone,
+                    permit = async move {
+                        // Room for the batch's objects, then a place in the channel
+                        // (dropped unused if this future is: the room goes back).
+                        let room = match objects {
+                            0 => None,
+                            n => Some(room.acquire_many(n).await),
+                        };
+                        (room, tx.reserve().await)
+                    } => match permit {
+                        (room, Ok(p)) => match room.transpose() {
+                            Ok(room) => {
+                                // Given back by the consumer.
+                                if let Some(room) = room {
+                                    room.forget();
+                                }
+                                p.send(Ok(ev));
+                            }
+                            Err(_) => return Outcome::Gone,
+                        },
+                        (_, Err(_)) => return Outcome::Gone,
                     },
                 }
             }
@@ -300,6 +346,14 @@ impl Driver {
                 ));
             }
         }
+    }
+}
+
+impl Driver {
+    /// The most output objects in one [`Item::RawOutputs`]: the event buffer's size (a
+    /// batch must fit in the room the buffer has).
+    fn batch_limit(&self) -> usize {
+        self.tx.max_capacity().min(u32::MAX as usize)
     }
 }
 
@@ -321,7 +375,9 @@ pub(super) async fn send_signal(pool: &PoolInner, command_id: &str, code: &str) 
 /// the consumer is away (it took an item and went on, or has not polled yet), the
 /// pipeline is cancelled or its pool disconnecting (the stop signal then goes out at
 /// once, whoever polls), or the stream is dropped. From then on it runs as a spawned
-/// driver always did; it never comes back inline.
+/// driver always did; it never comes back inline. A consumer that took a batch of
+/// output objects to read ([`Runner::busy`]) is not away: a wake-up then waits for its
+/// next poll (a cancel or a disconnect does not).
 pub(super) struct Runner {
     /// Mode (`INLINE`, `BACKGROUND`, `DONE`) and the consumer's flags.
     state: AtomicU8,
@@ -346,6 +402,11 @@ const POLLING: u8 = 0b100;
 const AWAITING: u8 = 0b1000;
 /// A wake-up came while `POLLING`.
 const REPOLL: u8 = 0b1_0000;
+/// The consumer is busy with items it took (a batch of output objects) and polls the
+/// driver again once done: a wake-up meanwhile waits for it (the driver then goes on
+/// on the consumer's thread, where the next response's bytes are read), unless it is a
+/// cancel or a disconnect, which move the driver to a task at once as ever.
+const BUSY: u8 = 0b10_0000;
 
 impl Runner {
     /// A runner for `driver`: inline, or spawned at once when `!inline`. Needs a Tokio
@@ -451,6 +512,16 @@ impl Runner {
         got
     }
 
+    /// The consumer goes to work on items it took, and will poll the stream again once
+    /// done (see [`BUSY`]).
+    pub(super) fn busy(&self) {
+        let _ = self
+            .state
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |s| {
+                (s & MODE == INLINE && s & POLLING == 0).then_some(s | BUSY)
+            });
+    }
+
     /// Still run by its consumer's polls (not moved to a task, not done).
     fn is_inline(&self) -> bool {
         self.state.load(Ordering::Acquire) & MODE == INLINE
@@ -542,8 +613,12 @@ impl std::task::Wake for Runner {
                     }
                 }
             }
-            if s & AWAITING != 0 && !self.scope.is_cancelled() && !self.disconnecting.is_cancelled()
-            {
+            let stopping = self.scope.is_cancelled() || self.disconnecting.is_cancelled();
+            if s & BUSY != 0 && !stopping {
+                // The consumer's next poll of the stream polls the driver first.
+                return;
+            }
+            if s & AWAITING != 0 && !stopping {
                 return self.consumer.wake();
             }
             // Work while the consumer is away, or a cancel (whose stop signal must not

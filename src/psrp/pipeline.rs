@@ -12,6 +12,7 @@
 //! on another connection, what was received is still delivered, then
 //! `State(Stopped)`.
 
+use std::collections::VecDeque;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -21,7 +22,7 @@ use std::time::Duration;
 use futures_core::Stream;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use tokio::sync::{OwnedSemaphorePermit, mpsc, oneshot};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, oneshot};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::task_tracker::TaskTrackerToken;
@@ -522,8 +523,13 @@ pub struct Pipeline {
     rx: mpsc::Receiver<Result<Item>>,
     /// Runs the driver: in this stream's polls, or on a task of its own.
     runner: Arc<Runner>,
-    /// Shared with the driver: forward output objects unread ([`Item::RawOutput`]).
+    /// Shared with the driver: forward output objects unread ([`Item::RawOutputs`]).
     raw_output: Arc<AtomicBool>,
+    /// Shared with the driver: the event buffer's room for those objects, given back
+    /// as batches are taken.
+    raw_room: Arc<Semaphore>,
+    /// Objects of a batch taken by [`Stream::poll_next`] and not yet yielded.
+    raw_pending: VecDeque<bytes::Bytes>,
     cancel: CancelHandle,
     cleanup_tx: Option<oneshot::Sender<TaskTrackerToken>>,
     finished: bool,
@@ -553,8 +559,10 @@ impl Pipeline {
         let (cleanup_tx, cleanup_rx) = oneshot::channel();
         let cancel = scope.handle();
         let raw_output = Arc::new(AtomicBool::new(false));
+        let raw_room = Arc::new(Semaphore::new(buffer));
         let driver = Driver {
             raw_output: Arc::clone(&raw_output),
+            raw_room: Arc::clone(&raw_room),
             pool: Arc::clone(&pool),
             id,
             command_id: command_id.clone(),
@@ -571,6 +579,8 @@ impl Pipeline {
             rx,
             runner,
             raw_output,
+            raw_room,
+            raw_pending: VecDeque::new(),
             cancel,
             cleanup_tx: Some(cleanup_tx),
             finished: false,
@@ -730,32 +740,38 @@ impl Pipeline {
                     self.finished = true;
                     return Err(e);
                 }
-                Ok(Item::RawOutput(data)) => {
-                    let i = index;
-                    index += 1;
-                    if misfit.is_some() {
-                        continue;
-                    }
-                    let read = raw_text(&data).and_then(|text| {
-                        match wsman_protocol::psrp::clixml::from_str_as::<T>(text) {
-                            Ok(v) => Ok(Ok(v)),
-                            // Again through the owned value: its error (a CLIXML one
-                            // ends the pipeline, as the driver's reading would) or the
-                            // misfit with its place and type.
-                            Err(_) => {
-                                let v = wsman_protocol::psrp::clixml::from_str(text)?;
-                                Ok(wsman_protocol::psrp::from_value::<T>(&v)
-                                    .map_err(|e| located(e, i, &v)))
-                            }
+                Ok(Item::RawOutputs(batch)) => {
+                    // Back to the stream once the batch is read: the driver waits for
+                    // that here rather than move to a task.
+                    self.runner.busy();
+                    self.raw_room.add_permits(batch.len());
+                    for data in batch {
+                        let i = index;
+                        index += 1;
+                        if misfit.is_some() {
+                            continue;
                         }
-                    });
-                    match read {
-                        Ok(Ok(v)) => out.output.push(v),
-                        Ok(Err(e)) => misfit = Some(e),
-                        Err(e) => {
-                            self.stop_driver();
-                            self.finished = true;
-                            return Err(e.into());
+                        let read = raw_text(&data).and_then(|text| {
+                            match wsman_protocol::psrp::clixml::from_str_as::<T>(text) {
+                                Ok(v) => Ok(Ok(v)),
+                                // Again through the owned value: its error (a CLIXML one
+                                // ends the pipeline, as the driver's reading would) or
+                                // the misfit with its place and type.
+                                Err(_) => {
+                                    let v = wsman_protocol::psrp::clixml::from_str(text)?;
+                                    Ok(wsman_protocol::psrp::from_value::<T>(&v)
+                                        .map_err(|e| located(e, i, &v)))
+                                }
+                            }
+                        });
+                        match read {
+                            Ok(Ok(v)) => out.output.push(v),
+                            Ok(Err(e)) => misfit = Some(e),
+                            Err(e) => {
+                                self.stop_driver();
+                                self.finished = true;
+                                return Err(e.into());
+                            }
                         }
                     }
                     continue;
@@ -845,22 +861,38 @@ impl Stream for Pipeline {
         if self.finished {
             return Poll::Ready(None);
         }
+        // Output objects forwarded unread: only after `invoke_as`, which reads the
+        // stream itself; read here all the same (unreadable: the pipeline is stopped, as
+        // the driver does when it cannot read a message).
+        let read_raw = |this: &mut Self, data: bytes::Bytes| {
+            let read = raw_text(&data)
+                .and_then(wsman_protocol::psrp::clixml::from_str)
+                .map(PsEvent::Output)
+                .map_err(Error::from);
+            if read.is_err() {
+                this.stop_driver();
+                this.finished = true;
+            }
+            Poll::Ready(Some(read))
+        };
+        if let Some(data) = self.raw_pending.pop_front() {
+            return read_raw(&mut self, data);
+        }
         match self.poll_item(cx) {
             Poll::Ready(Some(item)) => {
                 let item = match item {
                     Ok(Item::Event(ev)) => Ok(ev),
-                    // Only after `invoke_as`, which reads the stream itself; read here
-                    // all the same (unreadable: the pipeline is stopped, as the driver
-                    // does when it cannot read a message).
-                    Ok(Item::RawOutput(data)) => {
-                        let read = raw_text(&data)
-                            .and_then(wsman_protocol::psrp::clixml::from_str)
-                            .map(PsEvent::Output)
-                            .map_err(Error::from);
-                        if read.is_err() {
-                            self.stop_driver();
+                    Ok(Item::RawOutputs(batch)) => {
+                        self.raw_room.add_permits(batch.len());
+                        self.raw_pending.extend(batch);
+                        match self.raw_pending.pop_front() {
+                            Some(data) => return read_raw(&mut self, data),
+                            // An empty batch (the driver makes none): the next item.
+                            None => {
+                                cx.waker().wake_by_ref();
+                                return Poll::Pending;
+                            }
                         }
-                        read
                     }
                     Err(e) => Err(e),
                 };
@@ -915,5 +947,164 @@ fn located(
             )))
         }
         other => Error::Psrp(other),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use winrm_simulator::{CmdletContext, SimConfig, Simulator};
+
+    use crate::{Auth, Client};
+
+    #[derive(Debug, serde::Deserialize, PartialEq)]
+    #[serde(rename_all = "PascalCase")]
+    struct Proc {
+        name: String,
+        id: i64,
+        path: Option<String>,
+    }
+
+    async fn within<T>(f: impl std::future::Future<Output = T>) -> T {
+        tokio::time::timeout(Duration::from_secs(30), f)
+            .await
+            .expect("test step timed out")
+    }
+
+    /// `invoke_as` takes the output objects of a Receive as batches that count against
+    /// the event buffer object by object: whatever the buffer (one object, a few, more
+    /// than a Receive holds), every object arrives, in order, read as the owned path
+    /// reads it, and a misfit past the first batches is located by its place.
+    #[tokio::test]
+    async fn invoke_as_reads_batches_of_any_buffer_size_in_order() {
+        let sim = Simulator::start_with(SimConfig {
+            psrp_synthetic_processes: 1500,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+        sim.register_cmdlet("Count-To", |ctx: CmdletContext| async move {
+            for n in 0..900i64 {
+                if n == 777 {
+                    ctx.write_output(wsman_protocol::psrp::PsValue::from("x"))
+                        .await;
+                } else {
+                    ctx.write_output(wsman_protocol::psrp::PsValue::from(n))
+                        .await;
+                }
+            }
+            Ok(())
+        });
+        let c = Client::builder(sim.endpoint())
+            .auth(Auth::basic(sim.user(), sim.password()))
+            .allow_insecure_basic(true)
+            .operation_timeout(Duration::from_secs(5))
+            .max_envelope_size(512_000)
+            .build()
+            .unwrap();
+        let pool = within(c.runspace_pool().open()).await.unwrap();
+        for buffer in [1, 7, 100, 5000] {
+            let got = within(
+                pool.pipeline()
+                    .command("Get-Process")
+                    .event_buffer(buffer)
+                    .invoke_as::<Proc>(),
+            )
+            .await
+            .unwrap();
+            assert_eq!(got.output.len(), 1500, "buffer {buffer}");
+            for (i, p) in got.output.iter().enumerate() {
+                let want: Proc =
+                    crate::psrp::from_value(&winrm_simulator::synthetic_process(i)).unwrap();
+                assert_eq!(p, &want, "buffer {buffer}");
+            }
+            let err = within(
+                pool.pipeline()
+                    .command("Count-To")
+                    .event_buffer(buffer)
+                    .invoke_as::<i64>(),
+            )
+            .await
+            .expect_err("a text is no number");
+            assert!(
+                err.to_string().contains("output object 777"),
+                "buffer {buffer}: {err}"
+            );
+        }
+        within(pool.close()).await.unwrap();
+        c.shutdown().await;
+    }
+
+    /// While `invoke_as` reads a batch, a wake-up of its driver waits for the batch to
+    /// be read, but a cancel does not: the stop signal goes out at once, while the
+    /// reader is still busy with the batch it took (each object here takes 100 ms to
+    /// read, until the stop is seen), and the call ends `Cancelled`.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_cancel_while_invoke_as_reads_a_batch_sends_the_stop_at_once() {
+        use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+        static READ: AtomicUsize = AtomicUsize::new(0);
+        static STOPPED: AtomicBool = AtomicBool::new(false);
+        struct Slow;
+        impl<'de> serde::Deserialize<'de> for Slow {
+            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                i64::deserialize(d)?;
+                // The first objects quickly, the later ones (in large batches: the
+                // writer has filled the server's queue by then) slowly.
+                if READ.fetch_add(1, Ordering::SeqCst) >= 100 && !STOPPED.load(Ordering::SeqCst) {
+                    std::thread::sleep(Duration::from_millis(100));
+                }
+                Ok(Slow)
+            }
+        }
+        let sim = Simulator::start().await.unwrap();
+        sim.register_cmdlet("Count-Then-Hang", |ctx: CmdletContext| async move {
+            for n in 0..2000i64 {
+                ctx.write_output(wsman_protocol::psrp::PsValue::from(n))
+                    .await;
+            }
+            tokio::time::sleep(Duration::from_secs(3600)).await;
+            Ok(())
+        });
+        let c = Client::builder(sim.endpoint())
+            .auth(Auth::basic(sim.user(), sim.password()))
+            .allow_insecure_basic(true)
+            .operation_timeout(Duration::from_secs(5))
+            .build()
+            .unwrap();
+        let pool = within(c.runspace_pool().open()).await.unwrap();
+        let token = tokio_util::sync::CancellationToken::new();
+        let stops = sim.counters().pipeline_stops;
+        let run = tokio::spawn(
+            pool.pipeline()
+                .command("Count-Then-Hang")
+                .cancellation(token.clone())
+                .invoke_as::<Slow>(),
+        );
+        within(async {
+            while READ.load(Ordering::SeqCst) <= 100 {
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
+        })
+        .await;
+        token.cancel();
+        let read_at_cancel = READ.load(Ordering::SeqCst);
+        within(async {
+            while sim.counters().pipeline_stops == stops {
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
+        })
+        .await;
+        let read_at_stop = READ.load(Ordering::SeqCst);
+        STOPPED.store(true, Ordering::SeqCst);
+        assert!(
+            read_at_stop <= read_at_cancel + 2,
+            "the stop waited for the reader: {read_at_cancel} objects read at the cancel, \
+             {read_at_stop} at the stop"
+        );
+        let err = within(run).await.unwrap().err().expect("cancelled");
+        assert!(matches!(err, crate::Error::Cancelled { .. }), "{err:?}");
+        within(pool.close()).await.unwrap();
+        c.shutdown().await;
     }
 }

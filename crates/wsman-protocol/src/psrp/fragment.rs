@@ -440,6 +440,44 @@ impl Defragmenter {
     pub fn push_messages(&mut self, input: &Bytes) -> Result<Vec<Message>> {
         self.push(input)?.into_iter().map(Message::decode).collect()
     }
+
+    /// As [`Defragmenter::push_messages`], appending the messages to `out` (a vector
+    /// the caller keeps from one stream element to the next, so that reading a stream
+    /// allocates no vector per element).
+    ///
+    /// # Errors
+    ///
+    /// As [`Defragmenter::push_messages`]; `out` is then as it was before the call
+    /// (the messages completed before the error are lost with it).
+    pub fn push_messages_into(&mut self, input: &Bytes, out: &mut Vec<Message>) -> Result<()> {
+        let before = out.len();
+        // As `push_messages`: every fragment is pushed first, so a fragment's error
+        // wins over a message header's.
+        let mut bad_header = None;
+        let mut rest = input.clone();
+        while !rest.is_empty() {
+            let pushed = Fragment::decode(&rest).and_then(|(fragment, used)| {
+                bytes::Buf::advance(&mut rest, used);
+                self.push_fragment(fragment)
+            });
+            match pushed {
+                Ok(Some(message)) if bad_header.is_none() => match Message::decode(message) {
+                    Ok(m) => out.push(m),
+                    Err(e) => bad_header = Some(e),
+                },
+                Ok(_) => {}
+                Err(e) => {
+                    out.truncate(before);
+                    return Err(e);
+                }
+            }
+        }
+        if let Some(e) = bad_header {
+            out.truncate(before);
+            return Err(e);
+        }
+        Ok(())
+    }
 }
 
 #[cfg(test)]
@@ -516,6 +554,70 @@ mod tests {
         let done = defrag.push(&wire.slice(cut..)).unwrap();
         assert_eq!(done, vec![Bytes::from(data)]);
         assert_eq!(defrag.in_progress(), 0);
+    }
+
+    /// `push_messages_into` gives what `push_messages` gives, in a vector kept from one
+    /// stream element to the next: the same messages (whole, in several fragments and
+    /// elements), the same errors, and `out` as it was after an error.
+    #[test]
+    fn push_messages_into_agrees_with_push_messages() {
+        use super::super::message::{Destination, MessageType};
+        let rpid = uuid::Uuid::from_u128(7);
+        let messages: Vec<Message> = (0..6u8)
+            .map(|i| {
+                let data: Vec<u8> = (0..=255u8)
+                    .cycle()
+                    .skip(i.into())
+                    .take(50 + 90 * usize::from(i))
+                    .collect();
+                Message::new(
+                    Destination::Client,
+                    MessageType::PipelineOutput,
+                    rpid,
+                    None,
+                    data,
+                )
+            })
+            .collect();
+        let mut fragmenter = Fragmenter::new(120);
+        let payloads = fragmenter.pack(&messages);
+        assert!(payloads.len() > 2, "several stream elements");
+        let (mut old, mut new) = (Defragmenter::new(), Defragmenter::new());
+        let mut out = Vec::new();
+        let mut all_old = Vec::new();
+        for p in &payloads {
+            let p = Bytes::copy_from_slice(p);
+            all_old.extend(old.push_messages(&p).unwrap());
+            new.push_messages_into(&p, &mut out).unwrap();
+            assert_eq!(old.in_progress(), new.in_progress());
+        }
+        assert_eq!(out, all_old);
+        assert_eq!(out, messages);
+        // Errors: a cut fragment, a fragment out of order, a message too short for its
+        // header; `out` keeps what it held before the call.
+        let whole = Bytes::from(frag(40, 0, true, true, &messages[0].encode()).encode());
+        let short_header = Bytes::from(frag(41, 0, true, true, b"abc").encode());
+        let mut both = whole.to_vec();
+        both.extend_from_slice(&short_header);
+        let stray = Bytes::from(frag(42, 3, false, true, b"x").encode());
+        let mut header_then_cut = short_header.to_vec();
+        header_then_cut.extend_from_slice(&whole[..whole.len() - 1]);
+        for input in [
+            whole.slice(..whole.len() - 1),
+            Bytes::from(both),
+            stray,
+            Bytes::from(header_then_cut),
+        ] {
+            let (mut old, mut new) = (Defragmenter::new(), Defragmenter::new());
+            let expected = old.push_messages(&input).unwrap_err();
+            let before = out.len();
+            assert_eq!(
+                new.push_messages_into(&input, &mut out).unwrap_err(),
+                expected
+            );
+            assert_eq!(out.len(), before);
+            assert_eq!(old.in_progress(), new.in_progress());
+        }
     }
 
     #[test]

@@ -101,6 +101,17 @@ fn bytes_equal(x: u64, c: u8) -> u64 {
 /// words: the lowest bit marks the first byte), then byte by byte, then `memchr`.
 #[inline]
 fn scan(b: &[u8], from: usize, stop: u8) -> Option<Span> {
+    // Texts stop at `<`, so no `<` comes before their stop: not looked for.
+    if stop == b'<' {
+        scan_in::<true>(b, from, stop)
+    } else {
+        scan_in::<false>(b, from, stop)
+    }
+}
+
+/// [`scan`]; `TEXT`: `stop` is `<`.
+#[inline]
+fn scan_in<const TEXT: bool>(b: &[u8], from: usize, stop: u8) -> Option<Span> {
     let (mut amp, mut underscore, mut lt) = (false, false, false);
     let short = b.len().min(from.saturating_add(SHORT));
     let mut i = from;
@@ -113,7 +124,7 @@ fn scan(b: &[u8], from: usize, stop: u8) -> Option<Span> {
             bytes_equal(x, stop),
             bytes_equal(x, b'&'),
             bytes_equal(x, b'_'),
-            bytes_equal(x, b'<'),
+            if TEXT { 0 } else { bytes_equal(x, b'<') },
         );
         if found != 0 {
             let first = found.trailing_zeros();
@@ -153,7 +164,7 @@ fn scan(b: &[u8], from: usize, stop: u8) -> Option<Span> {
         end,
         amp: amp || memchr::memchr(b'&', long).is_some(),
         underscore: underscore || memchr::memchr(b'_', long).is_some(),
-        lt: lt || memchr::memchr(b'<', long).is_some(),
+        lt: !TEXT && (lt || memchr::memchr(b'<', long).is_some()),
     })
 }
 
