@@ -413,3 +413,41 @@ async fn invoke_as_from_outside_the_workers_gives_the_same_results_and_cancel_co
     within(10, pool.close()).await.unwrap();
     within(10, c.shutdown()).await;
 }
+
+/// A stopped pipeline's command is released on the server (the stop signal, then
+/// Signal terminate), as a finished one is: cancelled, failed or dropped pipelines do
+/// not gather in a long-lived pool against the per-user quotas.
+#[tokio::test]
+async fn stopped_pipelines_are_released_on_the_server_as_finished_ones_are() {
+    let (sim, c) = setup().await;
+    let pool = within(10, c.runspace_pool().open()).await.unwrap();
+    // Cancelled by handle after their first object, and dropped mid-stream.
+    for _ in 0..3 {
+        let mut p = within(10, pool.pipeline().command("Emit-Slowly-Then-Hang").start())
+            .await
+            .unwrap();
+        let first = within(10, p.next()).await.unwrap().unwrap();
+        assert_eq!(first, PsEvent::Output(PsValue::from(1)));
+        p.cancel_handle().cancel();
+        let (_, end) = rest(p).await;
+        assert_eq!(end, USER_STOPPED);
+    }
+    let mut p = within(10, pool.pipeline().command("Emit-Slowly-Then-Hang").start())
+        .await
+        .unwrap();
+    within(10, p.next()).await.unwrap().unwrap();
+    drop(p);
+    // And a finished one, for comparison.
+    within(10, pool.pipeline().command("Get-Date").invoke())
+        .await
+        .unwrap();
+    until("every command released", || {
+        sim.counters().running_commands == 0
+    })
+    .await;
+    let c2 = sim.counters();
+    assert_eq!(c2.pipeline_stops, 4, "{c2:?}");
+    assert_eq!(c2.terminate_signals, 5, "{c2:?}");
+    within(10, pool.close()).await.unwrap();
+    within(10, c.shutdown()).await;
+}

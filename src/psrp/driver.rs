@@ -76,29 +76,44 @@ impl Driver {
         let mut queue = VecDeque::new();
         let outcome = self.receive_loop(&mut queue).await;
         let command_id = self.command_id.clone();
-        // A Signal for the pipeline's command on a task of its own, which the pool's
-        // close() (the Delete follows the Signal) and the client's shutdown() wait for;
-        // `permit` is released when it is done.
+        // Signals for the pipeline's command, in order, on a task of their own, which the
+        // pool's close() (the Delete follows the Signals) and the client's shutdown()
+        // wait for; `permit` is released when they are done.
         let signal = |pool: Arc<PoolInner>,
                       id: Uuid,
-                      code: &'static str,
+                      codes: &'static [&'static str],
                       permit: Option<OwnedSemaphorePermit>| {
             let client = pool.shell.client.clone();
             let signalling = pool.shell.signals.token();
             let command_id = command_id.clone();
             client.spawn_cleanup(async move {
                 let _signalling = signalling;
-                match send_signal(&pool, &command_id, code).await {
-                    Ok(()) => {}
-                    Err(e) if e.fault().is_some_and(|f| f.is_gone() || f.is_aborted()) => {}
-                    Err(e) => {
-                        tracing::debug!(pool = %pool.id, pipeline = %id, code, error = %e, "signal failed");
+                for &code in codes {
+                    match send_signal(&pool, &command_id, code).await {
+                        Ok(()) => {}
+                        // Gone or aborted: nothing is left to signal.
+                        Err(e) if e.fault().is_some_and(|f| f.is_gone() || f.is_aborted()) => {
+                            break;
+                        }
+                        Err(e) => {
+                            tracing::debug!(pool = %pool.id, pipeline = %id, code, error = %e, "signal failed");
+                        }
                     }
                 }
                 drop(permit);
             });
         };
-        let stop = |pool, id, permit| signal(pool, id, wire::STOP_SIGNAL, permit);
+        // The PSRP stop signal at once, then Signal terminate, which releases the
+        // stopped command on the server as it releases a finished one (without it,
+        // Windows keeps the command against the per-user quotas for the pool's life).
+        let stop = |pool, id, permit| {
+            signal(
+                pool,
+                id,
+                &[wire::STOP_SIGNAL, ns::signal::TERMINATE],
+                permit,
+            );
+        };
         match outcome {
             Outcome::Ended(end) => {
                 drop(self.permit.take());
@@ -107,7 +122,12 @@ impl Driver {
                 // do): Windows keeps a finished command until then, and a long-lived
                 // pool would otherwise gather them against the per-user quotas. The
                 // final state does not wait for it.
-                signal(Arc::clone(&self.pool), self.id, ns::signal::TERMINATE, None);
+                signal(
+                    Arc::clone(&self.pool),
+                    self.id,
+                    &[ns::signal::TERMINATE],
+                    None,
+                );
                 // A key the server asked for during the pipeline is here before its end.
                 self.pool.key_settled().await;
                 let _ = self.tx.send(Ok(Item::Event(PsEvent::State(end)))).await;
