@@ -241,8 +241,7 @@ impl CommandBuilder {
         let id = tokio::select! {
             biased;
             reason = scope.cancelled() => return Err(Error::Cancelled { reason }),
-            // Boxed, as the shell's Create is (see `ShellBuilder::open`).
-            r = Box::pin(super::fast::exchange_command_id(c, env)) => r?,
+            r = super::fast::exchange_command_id(c, env) => r?,
         };
         tracing::debug!(shell = %shell.id, command = %id, "command started");
         Ok(Command::drive(shell, id, scope))

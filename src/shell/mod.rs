@@ -112,10 +112,7 @@ impl ShellBuilder {
             ..c.envelope(ns::action::CREATE, Some(&self.resource_uri))
         }
         .write(|w| messages::write_create(w, &self.spec));
-        // Boxed (as the Command and Delete requests are): the request's state is on the
-        // heap only while the Create is out, not carried by a caller's future that goes
-        // on holding the shell while its commands run.
-        let id = Box::pin(fast::exchange_shell_id(c, env)).await?;
+        let id = fast::exchange_shell_id(c, env).await?;
         tracing::debug!(shell = %id, "shell created");
         Ok(self.into_shell(id))
     }
@@ -183,7 +180,7 @@ impl ShellInner {
 
     async fn delete(&self) -> Result<()> {
         let env = self.envelope(ns::action::DELETE).write(|_| {});
-        match Box::pin(fast::exchange_ack(&self.client, env)).await {
+        match fast::exchange_ack(&self.client, env).await {
             Ok(()) => Ok(()),
             // Already gone (idle timeout, or deleted by another party): the goal is met.
             Err(e) if e.fault().is_some_and(crate::Fault::is_gone) => Ok(()),
