@@ -300,9 +300,7 @@ pub(crate) fn request_head(
 ) -> Option<RequestHead> {
     let uri = http::Uri::try_from(endpoint.path.as_str()).ok()?;
     let host = HeaderValue::try_from(endpoint.authority()).ok()?;
-    // Room for the five headers below (a map with room for more keeps it per client,
-    // and every request's copy its index).
-    let mut h = http::HeaderMap::with_capacity(5);
+    let mut h = http::HeaderMap::with_capacity(8);
     h.insert(header::HOST, host);
     h.insert(
         header::CONTENT_TYPE,
