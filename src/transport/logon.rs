@@ -34,7 +34,7 @@
 
 use std::fmt;
 use std::pin::pin;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
@@ -59,6 +59,9 @@ enum Phase {
 /// per client (a fan-out holds one client per host in flight).
 pub(crate) struct Logon {
     state: Mutex<State>,
+    /// The phase's kind ([`PENDING`], [`SUCCEEDED`], [`REFUSED`]), written under the
+    /// lock with the phase: what every request asks (open yet?) without the lock.
+    kind: AtomicU8,
     /// Woken (all waiters) when the phase or the count of successes changes.
     changed: Notify,
     /// One permit: the logon attempt running while the phase is [`Phase::Pending`].
@@ -72,6 +75,10 @@ pub(crate) struct Logon {
     #[cfg(feature = "kerberos")]
     pub(crate) tickets: super::kerberos::TicketCache,
 }
+
+const PENDING: u8 = 0;
+const SUCCEEDED: u8 = 1;
+const REFUSED: u8 = 2;
 
 /// What [`Logon::changed`] announces.
 struct State {
@@ -125,6 +132,7 @@ impl Logon {
                 phase: Phase::Pending,
                 successes: 0,
             }),
+            kind: AtomicU8::new(PENDING),
             changed: Notify::new(),
             attempt: Arc::new(Semaphore::new(1)),
             probe: Arc::new(Semaphore::new(1)),
@@ -140,7 +148,7 @@ impl Logon {
     /// were refused. Cancel-safe: a waiter dropped while waiting takes nothing.
     pub(crate) async fn enter(&self) -> Result<Option<Attempt>> {
         // The usual case, once a logon has succeeded: nothing to wait for.
-        if matches!(self.state().phase, Phase::Succeeded) {
+        if self.kind.load(Ordering::Acquire) == SUCCEEDED {
             return Ok(None);
         }
         loop {
@@ -204,6 +212,9 @@ impl Logon {
     /// Fails at once when the credentials were refused: checked before every logon, so
     /// that a call that passed the gate before a refusal sends no further logon.
     pub(crate) fn check(&self) -> Result<()> {
+        if self.kind.load(Ordering::Acquire) != REFUSED {
+            return Ok(());
+        }
         match &self.state().phase {
             Phase::Refused(cause) => Err(refused_error(cause)),
             Phase::Pending | Phase::Succeeded => Ok(()),
@@ -217,7 +228,12 @@ impl Logon {
         // starts waiting later starts from the count as it is then: with none waiting, no
         // count to move and no waiters to wake (Basic calls this on every request). A
         // waiter counts itself before it subscribes, so one this does not see subscribes
-        // after this point, as if the count had moved before it.
+        // after this point, as if the count had moved before it. So the usual case (open
+        // already, no handshake waiting) has nothing to change and takes no lock.
+        if self.kind.load(Ordering::Acquire) != PENDING && self.waiting.load(Ordering::SeqCst) == 0
+        {
+            return;
+        }
         let changed = {
             let mut s = self.state();
             let counted = self.waiting.load(Ordering::SeqCst) > 0;
@@ -227,6 +243,7 @@ impl Logon {
             let opened = matches!(s.phase, Phase::Pending);
             if opened {
                 s.phase = Phase::Succeeded;
+                self.kind.store(SUCCEEDED, Ordering::Release);
             }
             counted || opened
         };
@@ -245,6 +262,7 @@ impl Logon {
                 Phase::Refused(_) => false,
                 Phase::Pending | Phase::Succeeded => {
                     s.phase = Phase::Refused(cause);
+                    self.kind.store(REFUSED, Ordering::Release);
                     true
                 }
             }
