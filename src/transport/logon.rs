@@ -393,6 +393,33 @@ mod tests {
         drop(probe);
     }
 
+    /// A success wakes every call waiting at the gate, and none of them becomes an
+    /// attempt of its own (each registers for the wake-up before it reads the phase).
+    #[tokio::test]
+    async fn every_waiter_goes_on_a_success() {
+        let logon = Arc::new(Logon::new());
+        let first = logon.enter().await.unwrap();
+        assert!(first.is_some());
+        let waiters: Vec<_> = (0..8)
+            .map(|_| {
+                let logon = Arc::clone(&logon);
+                tokio::spawn(async move { logon.enter().await.map(|a| a.is_some()) })
+            })
+            .collect();
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        assert!(waiters.iter().all(|w| !w.is_finished()));
+        logon.succeeded();
+        for w in waiters {
+            let attempt = tokio::time::timeout(Duration::from_secs(5), w)
+                .await
+                .expect("woken by the success")
+                .unwrap()
+                .unwrap();
+            assert!(!attempt, "released without an attempt of its own");
+        }
+        drop(first);
+    }
+
     #[tokio::test]
     async fn waiters_fail_at_once_on_a_refusal() {
         let logon = Arc::new(Logon::new());
