@@ -294,7 +294,7 @@ pub async fn run(
                 }
                 None if cancel.is_cancelled() => break,
                 None => {
-                    if pending.len() == 0 {
+                    if pending.is_empty() {
                         break;
                     }
                 }
