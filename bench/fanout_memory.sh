@@ -10,6 +10,9 @@
 #       the client under valgrind's massif instead: peak heap (requested bytes plus
 #       malloc's overhead, no stacks) at concurrency 64 minus at 8, over 56; repeatable
 #       where RSS is not (RSS also counts freed memory malloc keeps, per thread arena)
+#   MASSIF=1 MASSIF_OUT=DIR bash bench/fanout_memory.sh [WINRM_BINARY]
+#       also keeps the last round's massif files as DIR/massif.8 and DIR/massif.64, for
+#       `ms_print DIR/massif.64` (the peak snapshot: who holds the bytes)
 #   JSON=1 bash bench/fanout_memory.sh [WINRM_BINARY]
 #       one round, printed as one JSON line (bench/compare.sh's fan-out row): wall time
 #       and peak RSS of the 1,000 hosts at concurrency 8 and 64, and kB per host in flight
@@ -40,6 +43,9 @@ if [[ -n "${MASSIF:-}" ]]; then
         done
         b="$(heap "$dir/massif.8")"
         p="$(heap "$dir/massif.64")"
+        if [[ -n "${MASSIF_OUT:-}" ]]; then
+            mkdir -p "$MASSIF_OUT" && cp "$dir/massif.8" "$dir/massif.64" "$MASSIF_OUT/"
+        fi
         echo "round $round (massif): peak heap at concurrency 8 $((b / 1024)) kB, 64 $((p / 1024)) kB: $(((p - b) / 56 / 1024)).$(((p - b) / 56 % 1024 * 10 / 1024)) kB per host in flight ($(grep -c '"exit_code":0' "$dir/out") of 1000 exited 0)"
     done
     exit 0

@@ -281,7 +281,7 @@ impl ClientBuilder {
             ));
         }
         let mut config = TransportConfig::new(
-            endpoint.clone(),
+            endpoint,
             self.auth,
             self.allow_insecure_basic,
             &self.tls,
@@ -290,18 +290,17 @@ impl ClientBuilder {
             self.max_channels,
             self.idle_timeout,
         )?;
-        config.proxy = select_proxy(self.proxy, self.proxy_from_env, &endpoint)?;
+        config.proxy = select_proxy(self.proxy, self.proxy_from_env, &config.endpoint)?;
         let session_id = Uuid::new_v4();
         let template = HeaderTemplate::new(&Envelope {
             operation_timeout: Some(self.operation_timeout),
             max_envelope_size: Some(self.max_envelope_size),
             locale: self.locale.as_deref(),
             session_id: Some(session_id),
-            ..Envelope::new("", &endpoint.url)
+            ..Envelope::new("", &config.endpoint.url)
         });
         Ok(Client {
             inner: Arc::new(ClientInner {
-                endpoint,
                 transport: Arc::new(Transport::new(config)),
                 operation_timeout: self.operation_timeout,
                 http_timeout: self.http_timeout,
@@ -320,7 +319,8 @@ impl ClientBuilder {
 }
 
 pub(crate) struct ClientInner {
-    pub(crate) endpoint: Endpoint,
+    /// The endpoint is the transport's (`transport.config.endpoint`): one copy per
+    /// client, not two.
     pub(crate) transport: Arc<Transport>,
     pub(crate) operation_timeout: Duration,
     pub(crate) http_timeout: Option<Duration>,
@@ -345,7 +345,7 @@ pub struct Client {
 impl std::fmt::Debug for Client {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Client")
-            .field("endpoint", &self.inner.endpoint.url)
+            .field("endpoint", &self.inner.transport.config.endpoint.url)
             .field("auth", &self.inner.transport.config.auth)
             .finish_non_exhaustive()
     }
@@ -379,7 +379,7 @@ impl Client {
 
     /// The endpoint URL.
     pub fn endpoint(&self) -> &str {
-        &self.inner.endpoint.url
+        &self.inner.transport.config.endpoint.url
     }
 
     /// The client's cancellation token (cancelling it cancels every operation).
@@ -446,7 +446,7 @@ impl Client {
                 .filter(|_| self.inner.robust.is_some())
                 .map(|_| Uuid::new_v4()),
             template: Some(&self.inner.template),
-            ..Envelope::new(action, &self.inner.endpoint.url)
+            ..Envelope::new(action, &self.inner.transport.config.endpoint.url)
         }
     }
 

@@ -99,9 +99,13 @@ impl Scope {
                 None => std::future::pending().await,
             }
         };
+        // The deadline's timer on the heap, and only when there is a deadline: inline, it
+        // would take room (about 100 bytes) in every future that waits for a cancel (a
+        // command's driver, a Call), with or without one.
+        let timer = self.deadline.map(|d| Box::pin(tokio::time::sleep_until(d)));
         let deadline = async {
-            match self.deadline {
-                Some(d) => tokio::time::sleep_until(d).await,
+            match timer {
+                Some(t) => t.await,
                 None => std::future::pending().await,
             }
         };

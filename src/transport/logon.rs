@@ -33,10 +33,11 @@
 //! sent.
 
 use std::fmt;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::pin::pin;
+use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
 
-use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
+use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
 
 use crate::error::{Error, Result};
 
@@ -51,25 +52,46 @@ enum Phase {
 }
 
 /// The logon state shared by every channel of one client.
+///
+/// The phase and the count sit under a plain mutex, and a change wakes every waiter
+/// through one [`Notify`] (a waiter registers before it reads the state, so none misses
+/// a change): every client has a gate, and two `watch` channels cost about 700 bytes
+/// per client (a fan-out holds one client per host in flight).
 pub(crate) struct Logon {
-    phase: watch::Sender<Phase>,
+    state: Mutex<State>,
+    /// The phase's kind ([`PENDING`], [`SUCCEEDED`], [`REFUSED`]), written under the
+    /// lock with the phase: what every request asks (open yet?) without the lock.
+    kind: AtomicU8,
+    /// Woken (all waiters) when the phase or the count of successes changes.
+    changed: Notify,
     /// One permit: the logon attempt running while the phase is [`Phase::Pending`].
     attempt: Arc<Semaphore>,
     /// One permit: the handshake whose outcome is unknown.
     probe: Arc<Semaphore>,
-    /// Counts successful logons: handshakes waiting for the probe go when it moves.
-    successes: watch::Sender<u64>,
-    /// Handshakes in [`Logon::before_handshake`]: the listeners of `successes`.
+    /// Handshakes in [`Logon::before_handshake`]: the listeners of
+    /// [`State::successes`].
     waiting: AtomicUsize,
     /// The tickets of the client's one ticket-granting exchange.
     #[cfg(feature = "kerberos")]
     pub(crate) tickets: super::kerberos::TicketCache,
 }
 
+const PENDING: u8 = 0;
+const SUCCEEDED: u8 = 1;
+const REFUSED: u8 = 2;
+
+/// What [`Logon::changed`] announces.
+struct State {
+    phase: Phase,
+    /// Counts successful logons while handshakes wait for the probe: they go when it
+    /// moves.
+    successes: u64,
+}
+
 impl fmt::Debug for Logon {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Logon")
-            .field("phase", &*self.phase.borrow())
+            .field("phase", &self.state().phase)
             .finish_non_exhaustive()
     }
 }
@@ -106,10 +128,14 @@ fn refused_error(cause: &str) -> Error {
 impl Logon {
     pub(crate) fn new() -> Logon {
         Logon {
-            phase: watch::Sender::new(Phase::Pending),
+            state: Mutex::new(State {
+                phase: Phase::Pending,
+                successes: 0,
+            }),
+            kind: AtomicU8::new(PENDING),
+            changed: Notify::new(),
             attempt: Arc::new(Semaphore::new(1)),
             probe: Arc::new(Semaphore::new(1)),
-            successes: watch::Sender::new(0),
             waiting: AtomicUsize::new(0),
             #[cfg(feature = "kerberos")]
             tickets: super::kerberos::TicketCache::default(),
@@ -121,13 +147,15 @@ impl Logon {
     /// attempt (hold it until the call ends), an error at once when the credentials
     /// were refused. Cancel-safe: a waiter dropped while waiting takes nothing.
     pub(crate) async fn enter(&self) -> Result<Option<Attempt>> {
-        // The usual case, once a logon has succeeded: no subscription to make and drop.
-        if matches!(*self.phase.borrow(), Phase::Succeeded) {
+        // The usual case, once a logon has succeeded: nothing to wait for.
+        if self.kind.load(Ordering::Acquire) == SUCCEEDED {
             return Ok(None);
         }
-        let mut rx = self.phase.subscribe();
         loop {
-            let phase = rx.borrow_and_update().clone();
+            // Registered before the phase is read: a change after the read wakes it.
+            let mut changed = pin!(self.changed.notified());
+            changed.as_mut().enable();
+            let phase = self.state().phase.clone();
             match phase {
                 Phase::Succeeded => return Ok(None),
                 Phase::Refused(cause) => return Err(refused_error(&cause)),
@@ -135,14 +163,11 @@ impl Logon {
             }
             tokio::select! {
                 biased;
-                changed = rx.changed() => {
-                    // The sender lives as long as `self`.
-                    changed.map_err(|_| Error::State("transport closed".into()))?;
-                }
+                () = changed => {}
                 permit = Arc::clone(&self.attempt).acquire_owned() => {
                     let permit =
                         permit.map_err(|_| Error::State("transport closed".into()))?;
-                    let phase = self.phase.borrow().clone();
+                    let phase = self.state().phase.clone();
                     return match phase {
                         Phase::Pending => Ok(Some(Attempt { _permit: permit })),
                         Phase::Succeeded => Ok(None),
@@ -159,18 +184,21 @@ impl Logon {
     /// error at once when the credentials were refused. Cancel-safe.
     pub(crate) async fn before_handshake(&self) -> Result<Option<Attempt>> {
         let _waiting = Waiting::new(&self.waiting);
-        let mut successes = self.successes.subscribe();
-        successes.borrow_and_update();
-        let mut phase = self.phase.subscribe();
+        // Counted as waiting first, then the count read: a success this does not see
+        // moves the count after this point, as if it had come before the wait.
+        let seen = self.state().successes;
         loop {
+            // Registered before the state is read: a change after the read wakes it.
+            let mut changed = pin!(self.changed.notified());
+            changed.as_mut().enable();
             self.check()?;
-            phase.borrow_and_update();
+            if self.state().successes != seen {
+                return Ok(None);
+            }
             tokio::select! {
                 biased;
-                changed = phase.changed() => {
-                    changed.map_err(|_| Error::State("transport closed".into()))?;
-                }
-                _ = successes.changed() => return Ok(None),
+                // The phase or the count moved: read them again.
+                () = changed => {}
                 permit = Arc::clone(&self.probe).acquire_owned() => {
                     let permit =
                         permit.map_err(|_| Error::State("transport closed".into()))?;
@@ -184,7 +212,10 @@ impl Logon {
     /// Fails at once when the credentials were refused: checked before every logon, so
     /// that a call that passed the gate before a refusal sends no further logon.
     pub(crate) fn check(&self) -> Result<()> {
-        match &*self.phase.borrow() {
+        if self.kind.load(Ordering::Acquire) != REFUSED {
+            return Ok(());
+        }
+        match &self.state().phase {
             Phase::Refused(cause) => Err(refused_error(cause)),
             Phase::Pending | Phase::Succeeded => Ok(()),
         }
@@ -197,30 +228,52 @@ impl Logon {
         // starts waiting later starts from the count as it is then: with none waiting, no
         // count to move and no waiters to wake (Basic calls this on every request). A
         // waiter counts itself before it subscribes, so one this does not see subscribes
-        // after this point, as if the count had moved before it.
-        if self.waiting.load(Ordering::SeqCst) > 0 {
-            self.successes.send_modify(|n| *n = n.wrapping_add(1));
+        // after this point, as if the count had moved before it. So the usual case (open
+        // already, no handshake waiting) has nothing to change and takes no lock.
+        if self.kind.load(Ordering::Acquire) != PENDING && self.waiting.load(Ordering::SeqCst) == 0
+        {
+            return;
         }
-        self.phase.send_if_modified(|p| match p {
-            Phase::Pending => {
-                *p = Phase::Succeeded;
-                true
+        let changed = {
+            let mut s = self.state();
+            let counted = self.waiting.load(Ordering::SeqCst) > 0;
+            if counted {
+                s.successes = s.successes.wrapping_add(1);
             }
-            Phase::Succeeded | Phase::Refused(_) => false,
-        });
+            let opened = matches!(s.phase, Phase::Pending);
+            if opened {
+                s.phase = Phase::Succeeded;
+                self.kind.store(SUCCEEDED, Ordering::Release);
+            }
+            counted || opened
+        };
+        if changed {
+            self.changed.notify_waiters();
+        }
     }
 
     /// The credentials were refused (`cause` is the error of the refused logon): every
     /// waiting and later call fails at once.
     pub(crate) fn refused(&self, cause: &Error) {
         let cause: Arc<str> = Arc::from(cause.to_string());
-        self.phase.send_if_modified(|p| match p {
-            Phase::Refused(_) => false,
-            Phase::Pending | Phase::Succeeded => {
-                *p = Phase::Refused(cause);
-                true
+        let changed = {
+            let mut s = self.state();
+            match s.phase {
+                Phase::Refused(_) => false,
+                Phase::Pending | Phase::Succeeded => {
+                    s.phase = Phase::Refused(cause);
+                    self.kind.store(REFUSED, Ordering::Release);
+                    true
+                }
             }
-        });
+        };
+        if changed {
+            self.changed.notify_waiters();
+        }
+    }
+
+    fn state(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 }
 
@@ -315,7 +368,7 @@ mod tests {
     async fn a_success_moves_the_count_only_for_waiting_handshakes() {
         let logon = Arc::new(Logon::new());
         logon.succeeded();
-        assert_eq!(*logon.successes.borrow(), 0, "no handshake was waiting");
+        assert_eq!(logon.state().successes, 0, "no handshake was waiting");
         let probe = logon.before_handshake().await.unwrap();
         assert_eq!(logon.waiting.load(Ordering::SeqCst), 0);
         let waiter = tokio::spawn({
@@ -335,9 +388,36 @@ mod tests {
         tokio::time::sleep(Duration::from_millis(20)).await;
         logon.succeeded();
         assert!(!waiter.await.unwrap().unwrap(), "released without a probe");
-        assert_eq!(*logon.successes.borrow(), 1);
+        assert_eq!(logon.state().successes, 1);
         assert_eq!(logon.waiting.load(Ordering::SeqCst), 0);
         drop(probe);
+    }
+
+    /// A success wakes every call waiting at the gate, and none of them becomes an
+    /// attempt of its own (each registers for the wake-up before it reads the phase).
+    #[tokio::test]
+    async fn every_waiter_goes_on_a_success() {
+        let logon = Arc::new(Logon::new());
+        let first = logon.enter().await.unwrap();
+        assert!(first.is_some());
+        let waiters: Vec<_> = (0..8)
+            .map(|_| {
+                let logon = Arc::clone(&logon);
+                tokio::spawn(async move { logon.enter().await.map(|a| a.is_some()) })
+            })
+            .collect();
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        assert!(waiters.iter().all(|w| !w.is_finished()));
+        logon.succeeded();
+        for w in waiters {
+            let attempt = tokio::time::timeout(Duration::from_secs(5), w)
+                .await
+                .expect("woken by the success")
+                .unwrap()
+                .unwrap();
+            assert!(!attempt, "released without an attempt of its own");
+        }
+        drop(first);
     }
 
     #[tokio::test]

@@ -7,9 +7,14 @@
 //! on stderr (only when stderr is a terminal) while it runs, then a per-host summary in
 //! input order, a table or JSON lines.
 //!
-//! Ctrl-C cancels one parent token; each command holds a child of it
+//! Ctrl-C cancels one token that every command holds
 //! ([`tokio_winrm::CommandBuilder::cancellation`]), so every running command gets its
 //! Signal terminate and its shell is deleted; hosts not yet started are not started.
+//!
+//! Memory per host in flight is what a host holds while its command runs (see
+//! bench/FANOUT_MEMORY.md): the task of a host keeps only what it needs then (its URL is
+//! borrowed from the shared list, and the futures of the shell's creation, the
+//! command's start and the shell's deletion are on the heap only while they run).
 //! Cleanups get [`CANCEL_GRACE`] in all; the summary is printed either way (exit 130).
 
 use std::io::{IsTerminal, Write};
@@ -197,6 +202,36 @@ struct Row {
     stdout: String,
 }
 
+/// How one host's run went: a [`Row`] without its target (which the task of a host
+/// borrows from the shared list rather than holding a copy).
+struct Ran {
+    outcome: Outcome,
+    duration: Duration,
+    stderr_first_line: Option<String>,
+    stdout: String,
+}
+
+impl Ran {
+    fn new(outcome: Outcome) -> Ran {
+        Ran {
+            outcome,
+            duration: Duration::ZERO,
+            stderr_first_line: None,
+            stdout: String::new(),
+        }
+    }
+
+    fn into_row(self, target: Target) -> Row {
+        Row {
+            target,
+            outcome: self.outcome,
+            duration: self.duration,
+            stderr_first_line: self.stderr_first_line,
+            stdout: self.stdout,
+        }
+    }
+}
+
 impl Row {
     fn succeeded(&self) -> bool {
         matches!(self.outcome, Outcome::Exited(0))
@@ -254,22 +289,23 @@ pub async fn run(
     });
 
     let total = targets.len();
+    let targets: Arc<[Target]> = targets.into();
     let bar = progress_bar(total as u64);
     let cancel = CancellationToken::new();
     // Hosts are started as slots free up, so that only `concurrency` hosts (their
     // clients, connections and futures) exist at a time, however long the list.
-    let mut pending = targets.iter().cloned().enumerate();
+    let mut pending = 0..total;
     let mut tasks = JoinSet::new();
-    let mut rows: Vec<Option<Row>> = (0..total).map(|_| None).collect();
+    let mut rows: Vec<Option<Ran>> = (0..total).map(|_| None).collect();
     let mut interrupts = crate::stream::watch_ctrl_c();
     let mut grace_end: Option<tokio::time::Instant> = None;
     let mut failed = 0usize;
     let mut started_before_cancel = total;
     loop {
         while !cancel.is_cancelled() && tasks.len() < opts.concurrency {
-            let Some((i, t)) = pending.next() else { break };
-            let (shared, cancel) = (shared.clone(), cancel.clone());
-            tasks.spawn(async move { (i, one_host(&shared, t, &cancel).await) });
+            let Some(i) = pending.next() else { break };
+            let (shared, targets, cancel) = (shared.clone(), targets.clone(), cancel.clone());
+            tasks.spawn(async move { (i, one_host(&shared, &targets[i].url, &cancel).await) });
         }
         let grace = async {
             match grace_end {
@@ -280,7 +316,7 @@ pub async fn run(
         tokio::select! {
             next = tasks.join_next() => match next {
                 Some(Ok((i, row))) => {
-                    if !row.succeeded() {
+                    if !matches!(row.outcome, Outcome::Exited(0)) {
                         failed += 1;
                         bar.set_message(format!("{failed} failed"));
                     }
@@ -292,7 +328,7 @@ pub async fn run(
                 }
                 None if cancel.is_cancelled() => break,
                 None => {
-                    if pending.len() == 0 {
+                    if pending.is_empty() {
                         break;
                     }
                 }
@@ -323,22 +359,19 @@ pub async fn run(
 
     let rows: Vec<Row> = rows
         .into_iter()
-        .zip(targets)
+        .zip(targets.iter().cloned())
         .enumerate()
-        .map(|(i, (row, target))| {
-            row.unwrap_or(Row {
-                target,
+        .map(|(i, (ran, target))| {
+            ran.unwrap_or_else(|| {
                 // Never spawned (Ctrl-C came first), or still cleaning up when the grace
                 // ended.
-                outcome: if i >= started_before_cancel {
+                Ran::new(if i >= started_before_cancel {
                     Outcome::NotStarted
                 } else {
                     Outcome::Abandoned
-                },
-                duration: Duration::ZERO,
-                stderr_first_line: None,
-                stdout: String::new(),
+                })
             })
+            .into_row(target)
         })
         .collect();
     print_summary(&rows, g.json);
@@ -478,21 +511,15 @@ fn progress_bar(len: u64) -> ProgressBar {
 }
 
 /// One host, from waiting for its turn to its shell's deletion.
-async fn one_host(shared: &Shared, target: Target, cancel: &CancellationToken) -> Row {
-    let mut row = Row {
-        target,
-        outcome: Outcome::NotStarted,
-        duration: Duration::ZERO,
-        stderr_first_line: None,
-        stdout: String::new(),
-    };
+async fn one_host(shared: &Shared, url: &str, cancel: &CancellationToken) -> Ran {
+    let mut row = Ran::new(Outcome::NotStarted);
     if cancel.is_cancelled() {
         return row;
     }
     let started = Instant::now();
     let client = match crate::build_client(
         &shared.global,
-        row.target.url.clone(),
+        url.to_string(),
         shared.auth.clone(),
         shared.global.allow_http_basic,
         shared.ca.as_deref(),
@@ -508,7 +535,7 @@ async fn one_host(shared: &Shared, target: Target, cancel: &CancellationToken) -
     row.outcome = match run_on(&client, shared, cancel, &mut stdout, &mut stderr).await {
         Ok(o) => o,
         Err(e) => {
-            shared.note_hint(&e, &row.target.url);
+            shared.note_hint(&e, url);
             Outcome::Error(crate::render::describe_error_line(&e))
         }
     };
@@ -519,7 +546,7 @@ async fn one_host(shared: &Shared, target: Target, cancel: &CancellationToken) -
     } else {
         Duration::from_secs(10)
     };
-    let _ = tokio::time::timeout(grace, client.shutdown()).await;
+    let _ = tokio::time::timeout(grace, Box::pin(client.shutdown())).await;
     row.duration = started.elapsed();
     row.stderr_first_line = text::decode(&stderr, 65001)
         .lines()
@@ -534,6 +561,11 @@ async fn one_host(shared: &Shared, target: Target, cancel: &CancellationToken) -
 /// shell. The shell's creation is not interrupted (a shell the server made but the
 /// client never heard of would stay open); a cancel before the command starts closes
 /// it at once.
+///
+/// The futures of the steps before and after the command's run (the shell's creation,
+/// the command's start, the shell's deletion) are boxed: inline they would make this
+/// future (and so every host's task) as large as the largest of them for as long as the
+/// command runs, which is when all hosts in flight hold one.
 async fn run_on(
     client: &Client,
     shared: &Shared,
@@ -541,9 +573,9 @@ async fn run_on(
     stdout: &mut Vec<u8>,
     stderr: &mut Vec<u8>,
 ) -> Result<Outcome, tokio_winrm::Error> {
-    let shell = client.shell().codepage(65001).open().await?;
+    let shell = Box::pin(client.shell().codepage(65001).open()).await?;
     if cancel.is_cancelled() {
-        let _ = tokio::time::timeout(crate::stream::CLEANUP_GRACE, shell.close()).await;
+        let _ = tokio::time::timeout(crate::stream::CLEANUP_GRACE, Box::pin(shell.close())).await;
         return Ok(Outcome::Cancelled(CancelReason::User));
     }
     let (command, args) = shared
@@ -559,12 +591,14 @@ async fn run_on(
                 Words::Arguments => b.arg(a.clone()),
             },
         )
-        .cancellation(cancel.child_token());
+        // The fan-out's token itself (not a child of it: one tree node less per host);
+        // the command only watches it.
+        .cancellation(cancel.clone());
     if let Some(d) = shared.deadline {
         builder = builder.deadline(d);
     }
     let result = async {
-        let mut cmd = builder.start().await?;
+        let mut cmd = Box::pin(builder.start()).await?;
         loop {
             match cmd.next().await {
                 Some(Ok(CommandEvent::Stdout(b))) => keep(stdout, &b, STDOUT_KEPT),
@@ -582,11 +616,11 @@ async fn run_on(
     }
     .await;
     let closed = if cancel.is_cancelled() {
-        tokio::time::timeout(crate::stream::CLEANUP_GRACE, shell.close())
+        tokio::time::timeout(crate::stream::CLEANUP_GRACE, Box::pin(shell.close()))
             .await
             .unwrap_or(Ok(()))
     } else {
-        shell.close().await
+        Box::pin(shell.close()).await
     };
     let outcome = match result {
         Ok(ExitStatus::Exited(code)) => Outcome::Exited(code),
