@@ -230,6 +230,13 @@ impl ClientBuilder {
     /// (Receive, Pull) never hold more than the rest, so a cancel's Signal, a Get or an
     /// Identify finds a channel however many commands are running. Requests waiting for
     /// a channel are served in the order they came; the wait is not HTTP time.
+    ///
+    /// Each running command and each enumeration being pulled holds a channel for its
+    /// long poll, up to the OperationTimeout while it has nothing new. With more of them
+    /// running at once than the long-poll share (seven eighths of `n`), the rest wait in
+    /// line, and a quick command started then can wait up to an OperationTimeout or more
+    /// for its first Receive: set `n` above the number of commands run at once (within
+    /// the host's own limits, e.g. MaxShellsPerUser).
     pub fn max_channels(mut self, n: usize) -> Self {
         self.max_channels = n;
         self

@@ -28,7 +28,10 @@ pub enum Error {
         /// The first bytes of the body, lossily decoded.
         excerpt: String,
     },
-    /// The server refused the credentials (HTTP 401).
+    /// The server refused the credentials (HTTP 401). Only the call whose logon was
+    /// refused gets it: the client then sends no further logon, and its other calls,
+    /// waiting or later, fail at once with [`Error::Auth`] ("no further logon is
+    /// attempted"); [`Error::is_auth`] is true for both.
     #[error("authentication failed (HTTP 401); the server offers: {}", if offered.is_empty() { "nothing".to_string() } else { offered.join(", ") })]
     Unauthorized {
         /// The schemes of the server's `WWW-Authenticate` headers.

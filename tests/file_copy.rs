@@ -857,3 +857,66 @@ async fn directories_are_listed_by_dir_get_item_and_get_child_item() {
     within(10, pool.close()).await.unwrap();
     client.shutdown().await;
 }
+
+/// `.deadline(d)` on a copy and a fetch: past it the transfer ends as a cancel does,
+/// with [`CancelReason::Timeout`], the previous versions kept and nothing partial on
+/// either side; a deadline that does not pass changes nothing.
+#[tokio::test]
+async fn a_transfer_past_its_deadline_ends_as_a_timeout_with_nothing_partial() {
+    use tokio_winrm::CancelReason;
+    let (sim, client) = setup().await;
+    let dir = scratch("deadline");
+    let data = bytes(4_000_000, 7);
+    let src = dir.join("big.bin");
+    std::fs::write(&src, &data).unwrap();
+    sim.put_file(r"C:\Data\big.bin", "previous version")
+        .unwrap();
+    sim.put_file(r"C:\Data\remote.bin", &data).unwrap();
+    let timeout = |r: Result<_, Error>| {
+        matches!(
+            r,
+            Err(Error::Cancelled {
+                reason: CancelReason::Timeout
+            })
+        )
+    };
+    let r = within(
+        30,
+        client
+            .copy(&src, r"C:\Data\big.bin")
+            .chunk_size(4_096)
+            .deadline(Duration::from_millis(150)),
+    )
+    .await;
+    assert!(timeout(r.map(|_| ())), "copy past its deadline");
+    assert_eq!(sim.file(r"C:\Data\big.bin").unwrap(), b"previous version");
+    let local = dir.join("local.bin");
+    std::fs::write(&local, "mine").unwrap();
+    let r = within(
+        30,
+        client
+            .fetch(r"C:\Data\remote.bin", &local)
+            .chunk_size(4_096)
+            .deadline(Duration::from_millis(150)),
+    )
+    .await;
+    assert!(timeout(r.map(|_| ())), "fetch past its deadline");
+    assert_eq!(std::fs::read(&local).unwrap(), b"mine");
+    within(20, client.shutdown()).await;
+    assert_eq!(temps(sim.list_files(r"C:\Data")), Vec::<String>::new());
+    assert_eq!(temps(local_names(&dir)), Vec::<String>::new());
+    assert_eq!(sim.counters().open_shells, 0);
+
+    // A deadline that does not pass.
+    let (sim, client) = setup().await;
+    sim.put_file(r"C:\Data\big.bin", "previous version").unwrap();
+    within(
+        30,
+        client
+            .copy(&src, r"C:\Data\big.bin")
+            .deadline(Duration::from_secs(60)),
+    )
+    .await
+    .unwrap();
+    assert_eq!(sim.file(r"C:\Data\big.bin").unwrap(), data);
+}

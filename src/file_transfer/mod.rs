@@ -122,6 +122,7 @@ struct Options {
     chunk_size: Option<usize>,
     progress: Option<ProgressFn>,
     token: CancellationToken,
+    deadline: Option<Duration>,
 }
 
 impl Default for Options {
@@ -134,7 +135,65 @@ impl Default for Options {
             chunk_size: None,
             progress: None,
             token: CancellationToken::new(),
+            deadline: None,
         }
+    }
+}
+
+/// The timer of a transfer's deadline: it cancels the transfer's own token (a child of
+/// the caller's) when the deadline passes; dropped with the transfer.
+struct DeadlineTimer {
+    fired: Arc<std::sync::atomic::AtomicBool>,
+    task: tokio::task::AbortHandle,
+    caller: CancellationToken,
+}
+
+impl DeadlineTimer {
+    /// Gives `opts` a token the timer cancels at its deadline, if it has one.
+    fn arm(opts: &mut Options) -> Option<DeadlineTimer> {
+        let d = opts.deadline?;
+        let caller = opts.token.clone();
+        let token = caller.child_token();
+        opts.token = token.clone();
+        let fired = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let task = tokio::spawn({
+            let fired = Arc::clone(&fired);
+            async move {
+                tokio::time::sleep(d).await;
+                fired.store(true, std::sync::atomic::Ordering::SeqCst);
+                token.cancel();
+            }
+        })
+        .abort_handle();
+        Some(DeadlineTimer {
+            fired,
+            task,
+            caller,
+        })
+    }
+
+    /// A cancel the deadline caused (not the caller's token) reads as
+    /// [`CancelReason::Timeout`].
+    fn reason<T>(timer: Option<&DeadlineTimer>, r: Result<T>) -> Result<T> {
+        match (timer, r) {
+            (
+                Some(t),
+                Err(Error::Cancelled {
+                    reason: CancelReason::User,
+                }),
+            ) if t.fired.load(std::sync::atomic::Ordering::SeqCst) && !t.caller.is_cancelled() => {
+                Err(Error::Cancelled {
+                    reason: CancelReason::Timeout,
+                })
+            }
+            (_, r) => r,
+        }
+    }
+}
+
+impl Drop for DeadlineTimer {
+    fn drop(&mut self) {
+        self.task.abort();
     }
 }
 
@@ -192,6 +251,15 @@ macro_rules! builder_options {
             /// transfer ends with [`Error::Cancelled`].
             pub fn cancellation(mut self, token: CancellationToken) -> Self {
                 self.opts.token = token;
+                self
+            }
+
+            /// Cancels the transfer when `d` has passed since `run()` was called, as
+            /// [`cancellation`](Self::cancellation) does: it then ends with
+            /// [`Error::Cancelled`] and [`CancelReason::Timeout`], with nothing partial
+            /// left (see `run`'s cancel safety).
+            pub fn deadline(mut self, d: Duration) -> Self {
+                self.opts.deadline = Some(d);
                 self
             }
         }
@@ -345,6 +413,13 @@ impl<'a> CopyBuilder<'a> {
     /// temporary file. Nothing already sent is sent again. A recursive copy keeps the
     /// directories it created.
     pub async fn run(self) -> Result<TransferSummary> {
+        let mut opts = self.opts.clone();
+        let timer = DeadlineTimer::arm(&mut opts);
+        let r = CopyBuilder { opts, ..self }.run_armed().await;
+        DeadlineTimer::reason(timer.as_ref(), r)
+    }
+
+    async fn run_armed(self) -> Result<TransferSummary> {
         let start = Instant::now();
         let CopyBuilder {
             via,
@@ -469,6 +544,13 @@ impl<'a> FetchBuilder<'a> {
     /// file. A download writes nothing on the host (its pipelines only read), so a
     /// dropped one leaves nothing there; its pipeline is stopped on a background task.
     pub async fn run(self) -> Result<TransferSummary> {
+        let mut opts = self.opts.clone();
+        let timer = DeadlineTimer::arm(&mut opts);
+        let r = FetchBuilder { opts, ..self }.run_armed().await;
+        DeadlineTimer::reason(timer.as_ref(), r)
+    }
+
+    async fn run_armed(self) -> Result<TransferSummary> {
         let start = Instant::now();
         let FetchBuilder {
             via,
