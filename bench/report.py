@@ -365,8 +365,8 @@ p("second (the CPU ms columns) are the client's own.")
 p("")
 W7_REASON = ("three requests per pipeline (Command, Receive, and the Signal terminate pypsrp's loop leaves out), "
              "each a loopback round trip with the thread hand-offs of a 2-worker runtime, about half of the client's CPU "
-             "in the kernel; about 213,000 instructions per pipeline (298,000 before this round, 449,000 before the one "
-             "before; bench/W7_PIPELINES.md)")
+             "in the kernel; about 213,000 instructions per pipeline (298,000 before round 18, 449,000 before round 17; "
+             "bench/W7_PIPELINES.md)")
 for n in ("1", "32"):
     a, b = cpu_ms(f"w7.pypsrp.{n}"), cpu_ms(f"w7.rust.{n}")
     r = a / b if a and b else None
@@ -421,7 +421,7 @@ r = pc / per_cpu("w7o.pypsrp") if pc and per_cpu("w7o.pypsrp") else None
 targets.append(("W7b PSRP objects per client CPU second vs pypsrp", ">= 5x", fmt(r, 1, "x"), r is not None and r >= 5, ""))
 f = pc / raw if pc and raw else None
 targets.append(("W7b PSRP objects per client CPU second vs raw quick-xml", ">= 40%", fmt(100 * f if f else None, 0, "%"), f is not None and f >= 0.4,
-                "" if f is not None and f >= 0.4 else "the CLIXML pull reader with serde costs about 1.1 times the raw event loop by itself (38% of the client's CPU), the kernel (socket reads, wake-ups) 26%, malloc 8%, the body copy, SOAP reader, base64 and fragments the rest; reading straight into serde without the borrowed tree was tried and cost as much; the ratio also moves with load on the raw loop; see the W7b notes (round 18)"))
+                "" if f is not None and f >= 0.4 else "the CLIXML pull reader with serde costs about as much as the raw event loop by itself; round 19 (one reused decode buffer per Receive, output objects handed to invoke_as in batches) cut the client's CPU per object by about a fifth, and its A/B read 44-55% of raw, but the ratio moves with load on the raw loop, which runs in the same process; see the W7b notes (round 19)"))
 # The 100,000-object runs and what was tried (bench/W7B_OBJECTS.md, written by hand).
 include("W7B_OBJECTS.md")
 

@@ -51,6 +51,7 @@ pub struct ClientBuilder {
     tls: TlsOptions,
     allow_insecure_basic: bool,
     max_channels: usize,
+    max_shells: Option<usize>,
     idle_timeout: Duration,
     retry: Option<RetryPolicy>,
     robust_connections: bool,
@@ -242,6 +243,20 @@ impl ClientBuilder {
         self
     }
 
+    /// The most shells (WinRS shells and PSRP runspace pools) this client keeps open on
+    /// the host at once (default: no bound). Past it, opening one more (including the
+    /// shell of [`Client::run`] and the pool of [`Client::copy`]) waits until one of the
+    /// client's shells is deleted, instead of failing with the host's MaxShellsPerUser
+    /// quota fault (2150859173; Windows' default quota is 30). A shell counts from its
+    /// Create until its Delete has been answered (a dropped shell's Delete runs on a
+    /// background task), or until [`Shell::disconnect`](crate::Shell::disconnect) hands
+    /// it over. The host's quota counts the user's shells from every client, so leave
+    /// room for other clients of the same account.
+    pub fn max_shells(mut self, n: usize) -> Self {
+        self.max_shells = Some(n.max(1));
+        self
+    }
+
     /// How long an idle channel is kept (default 60 s, under HTTP.sys's 120 s).
     pub fn idle_timeout(mut self, d: Duration) -> Self {
         self.idle_timeout = d;
@@ -320,6 +335,9 @@ impl ClientBuilder {
                 retry: self.retry,
                 robust: self.robust_connections.then(RobustState::default),
                 template,
+                shells: self
+                    .max_shells
+                    .map(|n| Arc::new(tokio::sync::Semaphore::new(n))),
             }),
         })
     }
@@ -341,6 +359,8 @@ pub(crate) struct ClientInner {
     pub(crate) robust: Option<RobustState>,
     /// The fixed headers of this client's requests, written once.
     pub(crate) template: HeaderTemplate,
+    /// [`ClientBuilder::max_shells`]: a permit per shell the client has open.
+    pub(crate) shells: Option<Arc<tokio::sync::Semaphore>>,
 }
 
 /// An async WS-Management client for one endpoint. Cloning is cheap (an `Arc`).
@@ -375,6 +395,7 @@ impl Client {
             tls: TlsOptions::default(),
             allow_insecure_basic: false,
             max_channels: 32,
+            max_shells: None,
             idle_timeout: Duration::from_secs(60),
             retry: None,
             robust_connections: true,
@@ -434,6 +455,14 @@ impl Client {
         if let Ok(handle) = tokio::runtime::Handle::try_current() {
             self.inner.tracker.spawn_on(fut, &handle);
         }
+    }
+
+    /// A permit for one more open shell ([`ClientBuilder::max_shells`]), waiting for a
+    /// shell to be deleted when the bound is reached; `None` when there is no bound.
+    /// Cancel safe: dropped while waiting, it takes nothing.
+    pub(crate) async fn shell_permit(&self) -> Option<tokio::sync::OwnedSemaphorePermit> {
+        let shells = self.inner.shells.as_ref()?;
+        Arc::clone(shells).acquire_owned().await.ok()
     }
 
     /// Headers for a request on this client: To, MessageID, MaxEnvelopeSize, Locale,

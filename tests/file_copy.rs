@@ -909,7 +909,8 @@ async fn a_transfer_past_its_deadline_ends_as_a_timeout_with_nothing_partial() {
 
     // A deadline that does not pass.
     let (sim, client) = setup().await;
-    sim.put_file(r"C:\Data\big.bin", "previous version").unwrap();
+    sim.put_file(r"C:\Data\big.bin", "previous version")
+        .unwrap();
     within(
         30,
         client

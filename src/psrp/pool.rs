@@ -215,6 +215,12 @@ impl RunspacePoolBuilder {
             ..c.envelope(ns::action::CREATE, Some(&uri))
         }
         .write(|w| wire::write_create(w, id, self.idle_timeout, &first));
+        // Waits while the client has `max_shells` open (a pool is a shell).
+        let permit = tokio::select! {
+            biased;
+            reason = scope.cancelled() => return Err(Error::Cancelled { reason }),
+            p = c.shell_permit() => p,
+        };
         // A cancel while the Create is in flight returns at once; the guard finishes the
         // Create on a cleanup task and deletes the pool it created.
         let client = c.clone();
@@ -227,6 +233,7 @@ impl RunspacePoolBuilder {
                     .await?;
                 winrs::read_shell_id(body(&root)).map_err(Error::from)
             }),
+            permit,
         );
         let shell_id = tokio::select! {
             biased;
@@ -236,13 +243,10 @@ impl RunspacePoolBuilder {
         tracing::debug!(pool = %id, shell = %shell_id, "runspace pool created");
         // From here on, dropping `shell` deletes the pool on a background task.
         let shell = Shell {
-            inner: Arc::new(ShellInner::new(
-                c.clone(),
-                shell_id,
-                uri,
-                65001,
-                DEFAULT_OUTPUT_BUFFER,
-            )),
+            inner: Arc::new(
+                ShellInner::new(c.clone(), shell_id, uri, 65001, DEFAULT_OUTPUT_BUFFER)
+                    .with_permit(create.take_permit()),
+            ),
         };
         let host = self.host.unwrap_or_else(|| Arc::new(NotInteractive));
         let mut inner = PoolInner {

@@ -173,7 +173,7 @@ impl ShellBuilder {
     /// is then connected to nobody, and deleted by the server when its idle timeout
     /// passes.
     pub async fn connect(self, shell_id: impl Into<String>) -> Result<Shell> {
-        let shell = self.into_shell(shell_id.into());
+        let shell = self.into_shell(shell_id.into(), None);
         // Not deleted if the Connect fails: it is not ours.
         shell.inner.closed.store(true, Ordering::SeqCst);
         shell

@@ -109,6 +109,8 @@ impl ShellBuilder {
             options.push(OptionItem::must_comply("WINRS_CODEPAGE", cp.to_string()));
         }
         let c = &self.client;
+        // Waits while the client has `max_shells` open (no bound: nothing to wait for).
+        let permit = c.shell_permit().await;
         let env = crate::soap::Envelope {
             options: &options,
             ..c.envelope(ns::action::CREATE, Some(&self.resource_uri))
@@ -119,21 +121,26 @@ impl ShellBuilder {
             c,
             &self.resource_uri,
             Box::pin(async move { fast::exchange_shell_id(&client, env).await }),
+            permit,
         );
         let id = create.answer().await?;
         tracing::debug!(shell = %id, "shell created");
-        Ok(self.into_shell(id))
+        let permit = create.take_permit();
+        Ok(self.into_shell(id, permit))
     }
 
-    fn into_shell(self, id: String) -> Shell {
+    fn into_shell(self, id: String, permit: Option<tokio::sync::OwnedSemaphorePermit>) -> Shell {
         Shell {
-            inner: Arc::new(ShellInner::new(
-                self.client,
-                id,
-                self.resource_uri,
-                self.codepage.unwrap_or(437),
-                self.output_buffer,
-            )),
+            inner: Arc::new(
+                ShellInner::new(
+                    self.client,
+                    id,
+                    self.resource_uri,
+                    self.codepage.unwrap_or(437),
+                    self.output_buffer,
+                )
+                .with_permit(permit),
+            ),
         }
     }
 }
@@ -155,6 +162,9 @@ pub(crate) struct ShellInner {
     /// of it from before its final item until the Signal's answer): `close()` waits for
     /// them, so that the Delete follows the Signals as MS-WSMV orders them.
     pub(crate) signals: TaskTracker,
+    /// The client's permit for this open shell ([`crate::ClientBuilder::max_shells`]),
+    /// given back once the Delete is answered (or with the last handle).
+    permit: std::sync::Mutex<Option<tokio::sync::OwnedSemaphorePermit>>,
 }
 
 impl ShellInner {
@@ -176,7 +186,25 @@ impl ShellInner {
             disconnecting: CancellationToken::new(),
             drivers: TaskTracker::new(),
             signals: TaskTracker::new(),
+            permit: std::sync::Mutex::new(None),
         }
+    }
+
+    /// This shell holds `permit` (one of the client's open shells) until it is deleted.
+    pub(crate) fn with_permit(self, permit: Option<tokio::sync::OwnedSemaphorePermit>) -> Self {
+        *self.permit_slot() = permit;
+        self
+    }
+
+    fn permit_slot(&self) -> std::sync::MutexGuard<'_, Option<tokio::sync::OwnedSemaphorePermit>> {
+        self.permit
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Gives the client's permit back: the shell's Delete was answered.
+    fn release_permit(&self) {
+        drop(self.permit_slot().take());
     }
 
     pub(crate) fn envelope<'a>(&'a self, action: &'a str) -> crate::soap::Envelope<'a> {
@@ -209,7 +237,9 @@ impl Drop for ShellInner {
             self.resource_uri.clone(),
             self.codepage,
             self.output_buffer,
-        );
+        )
+        // The permit goes with the Delete: given back when it is answered.
+        .with_permit(self.permit_slot().take());
         shell.closed.store(true, Ordering::SeqCst);
         let client = self.client.clone();
         client.spawn_cleanup(async move {
@@ -270,6 +300,7 @@ impl Shell {
         inner.signals.wait().await;
         let r = inner.delete().await;
         guard.0 = None;
+        inner.release_permit();
         r
     }
 }
@@ -287,15 +318,29 @@ pub(crate) struct PendingCreate {
     client: Client,
     resource_uri: String,
     exchange: Option<CreateExchange>,
+    /// The client's permit for the shell being created (`max_shells`).
+    permit: Option<tokio::sync::OwnedSemaphorePermit>,
 }
 
 impl PendingCreate {
-    pub(crate) fn new(client: &Client, resource_uri: &str, exchange: CreateExchange) -> Self {
+    pub(crate) fn new(
+        client: &Client,
+        resource_uri: &str,
+        exchange: CreateExchange,
+        permit: Option<tokio::sync::OwnedSemaphorePermit>,
+    ) -> Self {
         PendingCreate {
             client: client.clone(),
             resource_uri: resource_uri.to_string(),
             exchange: Some(exchange),
+            permit,
         }
+    }
+
+    /// The permit, for the shell the answer names (or dropped with the guard when the
+    /// Create failed: it created nothing).
+    pub(crate) fn take_permit(&mut self) -> Option<tokio::sync::OwnedSemaphorePermit> {
+        self.permit.take()
     }
 
     /// Awaits the answer. Cancel safe: dropped mid-way, the exchange stays in the guard
@@ -319,13 +364,14 @@ impl Drop for PendingCreate {
         };
         let client = self.client.clone();
         let resource_uri = std::mem::take(&mut self.resource_uri);
+        let permit = self.permit.take();
         self.client.spawn_cleanup(async move {
             // A Create that failed created nothing.
             let Ok(id) = exchange.await else {
                 return;
             };
             tracing::debug!(shell = %id, "deleting a shell whose Create was abandoned");
-            let inner = ShellInner::new(client, id, resource_uri, 437, 0);
+            let inner = ShellInner::new(client, id, resource_uri, 437, 0).with_permit(permit);
             inner.closed.store(true, Ordering::SeqCst);
             if let Err(e) = inner.delete().await {
                 tracing::debug!(shell = %inner.id, error = %e, "delete failed");
@@ -343,6 +389,7 @@ impl Drop for RetryOnDrop {
             let client = inner.client.clone();
             client.spawn_cleanup(async move {
                 let _ = inner.delete().await;
+                inner.release_permit();
             });
         }
     }
