@@ -223,8 +223,8 @@ run_pair w7.pypsrp.1 w7.pypsrp.32 psrp_seq psrp_32 \
     "$PY" "$ROOT/bench/peers/psrp_pipelines.py" "$PSRP_URL" "$W7_PEER_SEQ" "$W7_PEER_CONC"
 # The sequential loop with close() after each pipeline, from the same run.
 printf '%s\t%s\n' w7.pypsrpclose.1 "$(grep -m1 psrp_seq_close <<< "$LAST_ALL" || echo '{"error":"failed"}')" >> "$RESULTS"
-run w7o.rust env WINRM_ENDPOINT="$PSRP_URL" COUNT="$W7_OBJECTS" "$BIN/bench_psrp_objects"
-run w7o.pypsrp "$PY" "$ROOT/bench/peers/psrp_objects.py" "$PSRP_URL"
+run w7o.rust env WINRM_ENDPOINT="$PSRP_URL" COUNT="$W7_OBJECTS" ROUNDS=3 "$BIN/bench_psrp_objects"
+run w7o.pypsrp env ROUNDS=3 "$PY" "$ROOT/bench/peers/psrp_objects.py" "$PSRP_URL"
 
 say "W6 NTLM-sealed against Basic"
 run w6.rust.basic "$BIN/bench_client" w1 "$URL" "$W6_OPS" 1 basic

@@ -1,11 +1,14 @@
 """pypsrp's side of examples/bench_psrp_objects.rs: one pipeline (`Get-Process`) whose
 output is N `Get-Process`-shaped objects (a `winrm sim --psrp-processes N` endpoint),
 each read into a small record of six fields (as the Rust side's serde struct), with
-this process's CPU time; one JSON line on stdout.
+this process's CPU time; one JSON line on stdout. ROUNDS=N (default 1) runs the
+pipeline N times in the same pool and reports the round with the least CPU, as the
+Rust side does.
 
     python psrp_objects.py http://127.0.0.1:PORT/wsman
 """
 import json
+import os
 import sys
 import time
 
@@ -34,15 +37,21 @@ def main():
     host, port = host_port.rsplit(":", 1)
     wsman = WSMan(host, port=int(port), username="vagrant", password="vagrant", ssl=False,
                   auth="basic", encryption="never", operation_timeout=20, read_timeout=60)
+    rounds = max(1, int(os.environ.get("ROUNDS", "1")))
+    best = None
     with RunspacePool(wsman) as pool:
-        c0, t0 = time.process_time(), time.perf_counter()
-        ps = PowerShell(pool)
-        ps.add_cmdlet("Get-Process")
-        out = [Process(o) for o in ps.invoke()]
-        wall, used = time.perf_counter() - t0, time.process_time() - c0
-        assert out and out[0].name.startswith("svchost"), out[:1]
-        print(json.dumps({"workload": "psrp_objects", "client": "pypsrp", "objects": len(out),
-                          "wall_s": wall, "cpu_s": used}))
+        for _ in range(rounds):
+            c0, t0 = time.process_time(), time.perf_counter()
+            ps = PowerShell(pool)
+            ps.add_cmdlet("Get-Process")
+            out = [Process(o) for o in ps.invoke()]
+            wall, used = time.perf_counter() - t0, time.process_time() - c0
+            assert out and out[0].name.startswith("svchost"), out[:1]
+            if best is None or used < best[2]:
+                best = (len(out), wall, used)
+            del out
+    print(json.dumps({"workload": "psrp_objects", "client": "pypsrp", "objects": best[0],
+                      "rounds": rounds, "wall_s": best[1], "cpu_s": best[2]}))
 
 
 if __name__ == "__main__":
