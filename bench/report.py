@@ -156,7 +156,7 @@ rs_cpu = cpu_ok("w1.winrmrs.32")
 if rs_cpu and cpu_ms("w1.rust.32"):
     share = cpu_ms("w1.rust.32") / rs_cpu
     targets.append((f"W1 client CPU per command (32 at once) vs winrm-rs {RS_VER}", "<= 0.5x", f"{share:.2f}x", share <= 0.5,
-                    "" if share <= 0.5 else "about 203,000 instructions per command remain (219,000 before this round, 429,000 before issue 16): hyper's connection task about 64,000, the request path about 33,000, the five responses read from events about 52,000 (bench/PROFILE.md); five requests per command, the Signal terminate among them required by [MS-WSMV] 3.1.4.14; and on loopback the kernel's socket work and thread wake-ups cost the client as much again, for both clients (the same system calls per command)"))
+                    "" if share <= 0.5 else "about 205,000 instructions per command remain (219,000 before round 18, 429,000 before issue 16): hyper's connection task about 64,000, the request path about 33,000, the five responses read from events about 52,000 (bench/PROFILE.md); five requests per command, the Signal terminate among them required by [MS-WSMV] 3.1.4.14; and on loopback the kernel's socket work and thread wake-ups cost the client as much again, for both clients (the same system calls per command)"))
 
 # W2
 p("## W2: stdout throughput")
@@ -557,7 +557,7 @@ if len(irs) == 2 and cg_ops:
     p(f"difference divided by {hi - lo}: **{per_cmd:,.0f} instructions per command** "
       f"({per_cmd / 5:,.0f} per message; five messages per command).")
     targets.append(("W1 instructions per command (callgrind)", "<= 150,000", f"{per_cmd:,.0f}", per_cmd <= 150000,
-                     "" if per_cmd <= 150000 else "429,000 before issue 16, 219,000 before this round: reading the five responses costs about 52,000 and writing them about 14,000, hyper's connection task about 64,000 and the request path about 33,000 (bench/PROFILE.md); the five requests are what [MS-WSMV] asks for (Create, Command, Receive, the Signal terminate 3.1.4.14 requires after the output, Delete)"))
+                     "" if per_cmd <= 150000 else "429,000 before issue 16, 219,000 before round 18: reading the five responses costs about 52,000 and writing them about 14,000, hyper's connection task about 64,000 and the request path about 33,000 (bench/PROFILE.md); the five requests are what [MS-WSMV] asks for (Create, Command, Receive, the Signal terminate 3.1.4.14 requires after the output, Delete)"))
     p("")
     top = os.path.join(work, "cg.top")
     if os.path.exists(top):

@@ -318,6 +318,8 @@ pub(crate) struct PendingCreate {
     client: Client,
     resource_uri: String,
     exchange: Option<CreateExchange>,
+    /// The exchange was polled: its request may be on the wire.
+    started: bool,
     /// The client's permit for the shell being created (`max_shells`).
     permit: Option<tokio::sync::OwnedSemaphorePermit>,
 }
@@ -333,6 +335,7 @@ impl PendingCreate {
             client: client.clone(),
             resource_uri: resource_uri.to_string(),
             exchange: Some(exchange),
+            started: false,
             permit,
         }
     }
@@ -351,6 +354,7 @@ impl PendingCreate {
                 "the shell's Create was already answered".into(),
             ));
         };
+        self.started = true;
         let r = exchange.as_mut().await;
         self.exchange = None;
         r
@@ -362,6 +366,10 @@ impl Drop for PendingCreate {
         let Some(exchange) = self.exchange.take() else {
             return;
         };
+        if !self.started {
+            // Never polled: nothing was sent, so nothing was created.
+            return;
+        }
         let client = self.client.clone();
         let resource_uri = std::mem::take(&mut self.resource_uri);
         let permit = self.permit.take();

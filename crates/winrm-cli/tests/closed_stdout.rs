@@ -44,16 +44,13 @@ fn results_written_to_a_closed_stdout_end_the_tool_with_141() {
 fn a_reader_leaving_early_releases_the_enumeration() {
     use std::io::BufRead;
     let (_runtime, sim) = support::simulator();
-    let endpoint = sim.endpoint();
     for args in [
         &["wql", "SELECT Name FROM Sim_Item"][..],
         &["enumerate", "wmicimv2/Sim_Item"],
         &["--json", "wql", "SELECT * FROM Sim_Item"],
     ] {
         let releases = sim.counters().releases;
-        let mut child = support::command(args)
-            .args(["--endpoint", &endpoint, "--user", sim.user()])
-            .env("WINRM_PASSWORD", sim.password())
+        let mut child = support::command_at(&sim, args)
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()

@@ -6,20 +6,22 @@ mod support;
 #[test]
 fn detach_with_json_prints_ids_that_attach_takes() {
     let (_runtime, sim) = support::simulator();
-    let endpoint = sim.endpoint();
-    let global = [
-        "--endpoint",
-        endpoint.as_str(),
-        "--user",
-        sim.user(),
-        "--auth",
-        "ntlm",
-    ];
-    let out = support::command(&global)
-        .args(["--json", "run", "--detach", "ping", "-n", "2", "localhost"])
-        .env("WINRM_PASSWORD", sim.password())
-        .output()
-        .expect("runs winrm");
+    let out = support::command_at(
+        &sim,
+        &[
+            "--auth",
+            "ntlm",
+            "--json",
+            "run",
+            "--detach",
+            "ping",
+            "-n",
+            "2",
+            "localhost",
+        ],
+    )
+    .output()
+    .expect("runs winrm");
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(0), "{stderr}");
     let ids: serde_json::Value =
@@ -28,9 +30,7 @@ fn detach_with_json_prints_ids_that_attach_takes() {
     let command = ids["command_id"].as_str().expect("command_id");
     assert_eq!(sim.counters().disconnected_shells, 1, "{stderr}");
 
-    let out = support::command(&global)
-        .args(["attach", shell, command])
-        .env("WINRM_PASSWORD", sim.password())
+    let out = support::command_at(&sim, &["--auth", "ntlm", "attach", shell, command])
         .output()
         .expect("runs winrm");
     let stderr = String::from_utf8_lossy(&out.stderr);

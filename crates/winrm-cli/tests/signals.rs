@@ -15,11 +15,7 @@ mod support;
 /// Starts `winrm args...` against `sim`, waits for its first line of stdout (the
 /// operation is then running on the server) and returns the child.
 fn started(sim: &winrm_simulator::Simulator, args: &[&str]) -> Child {
-    // The global options first: `run` takes the rest of the line as the command.
-    let endpoint = sim.endpoint();
-    let mut child = support::command(&["--endpoint", &endpoint, "--user", sim.user()])
-        .args(args)
-        .env("WINRM_PASSWORD", sim.password())
+    let mut child = support::command_at(sim, args)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()

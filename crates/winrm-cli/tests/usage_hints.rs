@@ -23,13 +23,14 @@ fn get_without_a_selector_hints_at_selector() {
 #[test]
 fn attach_to_a_gone_shell_hints_that_it_no_longer_exists() {
     let (_runtime, sim) = support::simulator();
-    let out = support::command(&[
-        "attach",
-        "11111111-2222-3333-4444-555555555555",
-        "AAAAAAAA-2222-3333-4444-555555555555",
-    ])
-    .args(["--endpoint", &sim.endpoint(), "--user", sim.user()])
-    .env("WINRM_PASSWORD", sim.password())
+    let out = support::command_at(
+        &sim,
+        &[
+            "attach",
+            "11111111-2222-3333-4444-555555555555",
+            "AAAAAAAA-2222-3333-4444-555555555555",
+        ],
+    )
     .output()
     .expect("runs winrm");
     let stderr = String::from_utf8_lossy(&out.stderr);

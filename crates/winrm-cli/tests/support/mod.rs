@@ -31,3 +31,13 @@ pub fn simulator() -> (tokio::runtime::Runtime, winrm_simulator::Simulator) {
         .expect("starts the simulator");
     (rt, sim)
 }
+
+/// `winrm --endpoint URL --user USER args...` against `sim`, its password in the
+/// environment (the global options first: `run` takes the rest of the line).
+#[allow(dead_code)] // not every test file talks to a simulator of its own
+pub fn command_at<S: AsRef<OsStr>>(sim: &winrm_simulator::Simulator, args: &[S]) -> Command {
+    let endpoint = sim.endpoint();
+    let mut c = command(&["--endpoint", endpoint.as_str(), "--user", sim.user()]);
+    c.args(args).env("WINRM_PASSWORD", sim.password());
+    c
+}
