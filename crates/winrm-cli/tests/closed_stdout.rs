@@ -42,7 +42,6 @@ fn results_written_to_a_closed_stdout_end_the_tool_with_141() {
 /// released on the server (no context left open) before the tool exits with 141.
 #[test]
 fn a_reader_leaving_early_releases_the_enumeration() {
-    use std::io::BufRead;
     let (_runtime, sim) = support::simulator();
     for args in [
         &["wql", "SELECT Name FROM Sim_Item"][..],
@@ -50,15 +49,7 @@ fn a_reader_leaving_early_releases_the_enumeration() {
         &["--json", "wql", "SELECT * FROM Sim_Item"],
     ] {
         let releases = sim.counters().releases;
-        let mut child = support::command_at(&sim, args)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("runs winrm");
-        let mut stdout = std::io::BufReader::new(child.stdout.take().expect("stdout"));
-        let mut first = String::new();
-        stdout.read_line(&mut first).expect("reads a line");
-        assert!(!first.is_empty(), "{args:?}: no row");
+        let (child, stdout) = support::started_at(&sim, args);
         drop(stdout);
         let out = child.wait_with_output().expect("waits for winrm");
         let stderr = String::from_utf8_lossy(&out.stderr);

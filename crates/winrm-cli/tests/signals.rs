@@ -6,7 +6,6 @@
 //! exit status into a panic's 101.
 #![cfg(unix)]
 
-use std::io::BufRead;
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
@@ -15,15 +14,7 @@ mod support;
 /// Starts `winrm args...` against `sim`, waits for its first line of stdout (the
 /// operation is then running on the server) and returns the child.
 fn started(sim: &winrm_simulator::Simulator, args: &[&str]) -> Child {
-    let mut child = support::command_at(sim, args)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("runs winrm");
-    let mut stdout = std::io::BufReader::new(child.stdout.take().expect("stdout"));
-    let mut first = String::new();
-    stdout.read_line(&mut first).expect("reads a line");
-    assert!(!first.is_empty(), "{args:?}: no output before the signal");
+    let (child, mut stdout) = support::started_at(sim, args);
     // The rest of stdout keeps draining, so that the tool never blocks on a full pipe.
     std::thread::spawn(move || std::io::copy(&mut stdout, &mut std::io::sink()));
     child

@@ -41,3 +41,27 @@ pub fn command_at<S: AsRef<OsStr>>(sim: &winrm_simulator::Simulator, args: &[S])
     c.args(args).env("WINRM_PASSWORD", sim.password());
     c
 }
+
+/// [`command_at`] started with stdout and stderr piped, returned once its first line of
+/// stdout has come (the operation is then under way on the server): the child, and the
+/// rest of its stdout.
+#[allow(dead_code)] // not every test file needs it
+pub fn started_at(
+    sim: &winrm_simulator::Simulator,
+    args: &[&str],
+) -> (
+    std::process::Child,
+    std::io::BufReader<std::process::ChildStdout>,
+) {
+    use std::io::BufRead as _;
+    let mut child = command_at(sim, args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("runs winrm");
+    let mut stdout = std::io::BufReader::new(child.stdout.take().expect("stdout"));
+    let mut first = String::new();
+    stdout.read_line(&mut first).expect("reads a line");
+    assert!(!first.is_empty(), "{args:?}: no output");
+    (child, stdout)
+}
