@@ -231,6 +231,35 @@ async fn injected_fault_code_applies_to_the_next_n_matching_requests() {
     .await;
 }
 
+/// `after(n)`: the first n matching requests go by untouched, then the injection
+/// applies; an injection armed earlier does not hide the requests from its count.
+#[tokio::test]
+async fn injected_fault_after_n_matching_requests_hits_the_next_one() {
+    within(async {
+        let sim = Simulator::start().await.unwrap();
+        sim.register_class(widgets());
+        let c = client(&sim);
+        let code = |r: Result<tokio_winrm::Instance, Error>| match r {
+            Ok(_) => None,
+            Err(Error::Fault(f)) => f.code(),
+            Err(e) => panic!("{e}"),
+        };
+        sim.inject(Injection::on(Operation::Get).fault_code(1726));
+        sim.inject(Injection::on(Operation::Get).fault_code(5).after(2));
+        assert_eq!(sim.pending_injections(), 2);
+        let mut got = Vec::new();
+        for _ in 0..4 {
+            got.push(code(c.get(&widget("gear")).await));
+        }
+        // The first Get takes the first injection and counts for the second; the second
+        // goes by; the third takes the second injection; the fourth is untouched.
+        assert_eq!(got, [Some(1726), None, Some(5), None]);
+        assert_eq!(sim.pending_injections(), 0);
+        assert_eq!(sim.counters().injected, 2);
+    })
+    .await;
+}
+
 #[tokio::test]
 async fn injected_custom_fault_and_resource_uri_filter() {
     within(async {

@@ -83,7 +83,8 @@ pub(crate) enum Effect {
 /// [`http_status`](Injection::http_status) or
 /// [`drop_connection`](Injection::drop_connection); it applies to the next
 /// [`times`](Injection::times) matching requests (default 1), after authentication and
-/// before the request is carried out.
+/// before the request is carried out; [`after`](Injection::after) lets a number of
+/// matching requests by first (to hit, say, the third Receive of a command).
 ///
 /// ```
 /// use winrm_simulator::{Injection, Operation};
@@ -98,6 +99,7 @@ pub struct Injection {
     resource_uri: Option<String>,
     effect: Effect,
     times: u32,
+    skip: u32,
 }
 
 impl Injection {
@@ -108,6 +110,7 @@ impl Injection {
             resource_uri: None,
             effect: Effect::Delay(Duration::from_millis(200)),
             times: 1,
+            skip: 0,
         }
     }
 
@@ -157,6 +160,23 @@ impl Injection {
         self
     }
 
+    /// Lets the next `n` matching requests by untouched (counted whether or not an
+    /// injection armed earlier takes them), then applies to the following
+    /// [`times`](Injection::times) (default 0: from the first).
+    ///
+    /// ```
+    /// use winrm_simulator::{Injection, Operation};
+    ///
+    /// // The third Receive (and only it) fails with ERROR_INVALID_STATE (5023).
+    /// let i = Injection::on(Operation::Receive).fault_code(5023).after(2);
+    /// # let _ = i;
+    /// ```
+    #[must_use]
+    pub fn after(mut self, n: u32) -> Injection {
+        self.skip = n;
+        self
+    }
+
     /// Applies to the next `n` matching requests (default 1; 0 arms nothing).
     #[must_use]
     pub fn times(mut self, n: u32) -> Injection {
@@ -185,7 +205,20 @@ impl Injections {
     /// The effect for `req`: the oldest armed injection that matches it, used up once.
     pub(crate) fn take(&self, req: &SimRequest) -> Option<Effect> {
         let mut armed = super::wmi::lock(&self.armed);
-        let i = armed.iter().position(|inj| inj.matches(req))?;
+        // Every matching injection still letting requests by counts this one; the
+        // oldest matching one that is not takes it.
+        let mut hit = None;
+        for (i, inj) in armed.iter_mut().enumerate() {
+            if !inj.matches(req) {
+                continue;
+            }
+            if inj.skip > 0 {
+                inj.skip -= 1;
+            } else if hit.is_none() {
+                hit = Some(i);
+            }
+        }
+        let i = hit?;
         let effect = armed[i].effect.clone();
         armed[i].times -= 1;
         if armed[i].times == 0 {
