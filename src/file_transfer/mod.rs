@@ -412,10 +412,9 @@ impl<'a> CopyBuilder<'a> {
     /// pipeline is stopped and read to its end, then a cleanup pipeline removes the
     /// temporary file. Nothing already sent is sent again. A recursive copy keeps the
     /// directories it created.
-    pub async fn run(self) -> Result<TransferSummary> {
-        let mut opts = self.opts.clone();
-        let timer = DeadlineTimer::arm(&mut opts);
-        let r = CopyBuilder { opts, ..self }.run_armed().await;
+    pub async fn run(mut self) -> Result<TransferSummary> {
+        let timer = DeadlineTimer::arm(&mut self.opts);
+        let r = self.run_armed().await;
         DeadlineTimer::reason(timer.as_ref(), r)
     }
 
@@ -543,10 +542,9 @@ impl<'a> FetchBuilder<'a> {
     /// the future is dropped; the destination is only replaced by a complete, verified
     /// file. A download writes nothing on the host (its pipelines only read), so a
     /// dropped one leaves nothing there; its pipeline is stopped on a background task.
-    pub async fn run(self) -> Result<TransferSummary> {
-        let mut opts = self.opts.clone();
-        let timer = DeadlineTimer::arm(&mut opts);
-        let r = FetchBuilder { opts, ..self }.run_armed().await;
+    pub async fn run(mut self) -> Result<TransferSummary> {
+        let timer = DeadlineTimer::arm(&mut self.opts);
+        let r = self.run_armed().await;
         DeadlineTimer::reason(timer.as_ref(), r)
     }
 
