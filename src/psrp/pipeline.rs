@@ -839,7 +839,7 @@ fn raw_text(data: &[u8]) -> std::result::Result<&str, wsman_protocol::psrp::Erro
     let data = data
         .strip_prefix(wsman_protocol::psrp::message::UTF8_BOM)
         .unwrap_or(data);
-    std::str::from_utf8(data).map_err(|_| wsman_protocol::psrp::Error::NotUtf8)
+    wsman_protocol::xml::utf8(data).map_err(|_| wsman_protocol::psrp::Error::NotUtf8)
 }
 
 /// The final state as a result, for `invoke`.

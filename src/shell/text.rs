@@ -82,7 +82,10 @@ pub fn is_supported(codepage: u32) -> bool {
 #[must_use]
 pub fn decode(bytes: &[u8], codepage: u32) -> Cow<'_, str> {
     match codec(codepage).unwrap_or(Codec::Utf8) {
-        Codec::Utf8 => String::from_utf8_lossy(bytes),
+        Codec::Utf8 => match wsman_protocol::xml::utf8(bytes) {
+            Ok(text) => Cow::Borrowed(text),
+            Err(_) => String::from_utf8_lossy(bytes),
+        },
         Codec::Oem(table) => decode_oem(bytes, table),
         Codec::Encoding(encoding) => encoding.decode_without_bom_handling(bytes).0,
     }

@@ -236,7 +236,7 @@ impl Message {
     /// [`Error::NotUtf8`].
     pub fn data_str(&self) -> Result<&str> {
         let data = self.data.strip_prefix(UTF8_BOM).unwrap_or(&self.data);
-        std::str::from_utf8(data).map_err(|_| Error::NotUtf8)
+        crate::xml::utf8(data).map_err(|_| Error::NotUtf8)
     }
 
     /// The data read as one CLIXML value, with the default reader limits.

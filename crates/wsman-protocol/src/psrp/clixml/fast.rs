@@ -211,7 +211,7 @@ impl<'t> Lite<'t> {
                         // already UTF-8.
                         Cow::Borrowed(b) => Cow::Borrowed(match within(self.doc, b) {
                             Some(s) => s,
-                            None => std::str::from_utf8(b).map_err(|_| bail())?,
+                            None => crate::xml::utf8(b).map_err(|_| bail())?,
                         }),
                         Cow::Owned(v) => Cow::Owned(String::from_utf8(v).map_err(|_| bail())?),
                     };

@@ -229,7 +229,7 @@ impl<'t> Parser<'t> {
                 Event::Text(t) => {
                     let piece = match t.into_inner() {
                         Cow::Borrowed(b) => {
-                            Cow::Borrowed(std::str::from_utf8(b).map_err(|_| Error::NotUtf8)?)
+                            Cow::Borrowed(crate::xml::utf8(b).map_err(|_| Error::NotUtf8)?)
                         }
                         Cow::Owned(v) => {
                             Cow::Owned(String::from_utf8(v).map_err(|_| Error::NotUtf8)?)
