@@ -168,6 +168,16 @@ fn scan_in<const TEXT: bool>(b: &[u8], from: usize, stop: u8) -> Option<Span> {
     })
 }
 
+/// `s.trim()`, without a search when `s` starts and ends with a printable ASCII byte
+/// (no white space there: the usual number, date or duration).
+#[inline]
+fn trimmed(s: &str) -> &str {
+    match (s.as_bytes().first(), s.as_bytes().last()) {
+        (Some(f), Some(l)) if f.is_ascii_graphic() && l.is_ascii_graphic() => s,
+        _ => s.trim(),
+    }
+}
+
 /// `text` with its `_xHHHH_` escapes resolved; `plain`: it has no `_`.
 #[inline]
 fn unescaped_name<'t>(text: &'t str, plain: bool) -> Cow<'t, str> {
@@ -400,7 +410,9 @@ impl<'t> Pull<'t> {
         macro_rules! parse {
             ($variant:ident) => {{
                 let text = self.text(tag)?;
-                Val::Prim(PsValue::$variant(text.trim().parse().map_err(|_| GiveUp)?))
+                Val::Prim(PsValue::$variant(
+                    trimmed(&text).parse().map_err(|_| GiveUp)?,
+                ))
             }};
         }
         // By the bytes of the name: a decision on its length, then its bytes.
@@ -414,11 +426,11 @@ impl<'t> Pull<'t> {
             }
             [b'D', b'T'] | [b'T', b'S'] | [b'V', b'e', b'r', b's', b'i', b'o', b'n'] => {
                 Val::Str(match self.text(tag)? {
-                    Cow::Borrowed(b) => Cow::Borrowed(b.trim()),
+                    Cow::Borrowed(b) => Cow::Borrowed(trimmed(b)),
                     Cow::Owned(o) => Cow::Owned(o.trim().to_string()),
                 })
             }
-            [b'B'] => match self.text(tag)?.trim() {
+            [b'B'] => match trimmed(&self.text(tag)?) {
                 "true" | "1" => Val::Prim(PsValue::Bool(true)),
                 "false" | "0" => Val::Prim(PsValue::Bool(false)),
                 _ => return Err(GiveUp),
@@ -849,6 +861,15 @@ mod tests {
             "&#99999999999;",
         ] {
             assert!(unescape(bad).is_err(), "{bad}");
+        }
+    }
+
+    proptest::proptest! {
+        /// `trimmed` is `str::trim`, on texts with ASCII and Unicode white space (a
+        /// no-break space, a line separator) and multi-byte characters at either end.
+        #[test]
+        fn trimmed_is_trim(s in "[ \t\r\n\u{A0}\u{2028}\u{85}a-z0-9.:+\u{E9}\u{1F600}-]{0,12}") {
+            proptest::prop_assert_eq!(trimmed(&s), s.trim());
         }
     }
 }
