@@ -448,6 +448,12 @@ impl Client {
         self.shutdown().await;
     }
 
+    /// Held by a cleanup that runs in an operation's own task (not spawned): [`Client::shutdown`]
+    /// and [`Client::cancel_all`] wait for it as for the spawned ones.
+    pub(crate) fn cleanup_token(&self) -> tokio_util::task::task_tracker::TaskTrackerToken {
+        self.inner.tracker.token()
+    }
+
     pub(crate) fn spawn_cleanup<F>(&self, fut: F)
     where
         F: Future<Output = ()> + Send + 'static,

@@ -921,3 +921,65 @@ async fn a_transfer_past_its_deadline_ends_as_a_timeout_with_nothing_partial() {
     .unwrap();
     assert_eq!(sim.file(r"C:\Data\big.bin").unwrap(), data);
 }
+
+/// Cancelling the whole client (`cancel_all`, a service shutting down) stops an upload
+/// as its own token does: the temporary file is removed on the host before
+/// `cancel_all` returns, and the previous version stays. The same through the client's
+/// own token (`ClientBuilder::cancellation`) and through a dropped client.
+#[tokio::test]
+async fn cancelling_the_client_leaves_no_temporary_file() {
+    let dir = scratch("cancel-all");
+    let data = bytes(400_000, 21);
+    let src = dir.join("big.bin");
+    std::fs::write(&src, &data).unwrap();
+    for how in ["cancel_all", "client token"] {
+        let sim = Simulator::start().await.unwrap();
+        let token = CancellationToken::new();
+        let client = Client::builder(sim.endpoint())
+            .auth(Auth::basic(sim.user(), sim.password()))
+            .allow_insecure_basic(true)
+            .operation_timeout(Duration::from_secs(5))
+            .cancellation(token.clone())
+            .build()
+            .unwrap();
+        sim.put_file(r"C:\Data\big.bin", "previous version")
+            .unwrap();
+        let started = Arc::new(tokio::sync::Notify::new());
+        let s = Arc::clone(&started);
+        let copy = {
+            let client = client.clone();
+            let src = src.clone();
+            tokio::spawn(async move {
+                client
+                    .copy(&src, r"C:\Data\big.bin")
+                    .chunk_size(1_000)
+                    .progress(move |p| {
+                        if p.bytes_done >= 20_000 {
+                            s.notify_one();
+                        }
+                    })
+                    .await
+            })
+        };
+        within(30, started.notified()).await;
+        match how {
+            "cancel_all" => within(60, client.cancel_all()).await,
+            _ => {
+                token.cancel();
+                within(60, client.shutdown()).await;
+            }
+        }
+        let r = within(30, copy).await.unwrap();
+        assert!(r.as_ref().is_err_and(Error::is_cancelled), "{how}: {r:?}");
+        assert_eq!(
+            temps(sim.list_files(r"C:\Data")),
+            Vec::<String>::new(),
+            "{how}: the temporary file is removed"
+        );
+        assert_eq!(
+            sim.file(r"C:\Data\big.bin").unwrap(),
+            b"previous version",
+            "{how}"
+        );
+    }
+}

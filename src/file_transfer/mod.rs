@@ -1158,6 +1158,7 @@ async fn upload(
         }
         Ok(PipelineEnd::Stopped { reason }) => {
             cleanup(
+                &pool.inner.shell.client,
                 cleanup_pipeline(pool, remote, temp, expand, o.allow_unc),
                 temp,
             )
@@ -1233,7 +1234,8 @@ impl Drop for UploadGuard {
         };
         let starting = self.starting.take();
         let mut pipeline = self.pipeline.take();
-        client.spawn_cleanup(async move {
+        let spawner = client.clone();
+        spawner.spawn_cleanup(async move {
             let work = async {
                 if let Some(start) = starting {
                     match joined(start.await) {
@@ -1249,7 +1251,7 @@ impl Drop for UploadGuard {
                     p.cancel();
                     let _ = drain(&mut p, |_| {}).await;
                 }
-                cleanup(builder, &temp).await;
+                cleanup(&client, builder, &temp).await;
             };
             if tokio::time::timeout(DROPPED_UPLOAD_CLEANUP, work)
                 .await
@@ -1265,7 +1267,8 @@ impl Drop for UploadGuard {
 }
 
 /// The pipeline that removes the temporary file `temp` of an upload to `remote` (best
-/// effort, with its own deadline: the caller's token is cancelled by then).
+/// effort, with its own deadline: the caller's token, or the client's own after
+/// `cancel_all`, is cancelled by then).
 fn cleanup_pipeline(
     pool: &RunspacePool,
     remote: &str,
@@ -1280,10 +1283,13 @@ fn cleanup_pipeline(
         .param("Expand", expand)
         .param("AllowUnc", allow_unc)
         .deadline(Duration::from_secs(60))
+        .outliving_client()
 }
 
-/// Runs a [`cleanup_pipeline`] after a stopped upload; failures are logged.
-async fn cleanup(pipeline: crate::psrp::PipelineBuilder, temp: &str) {
+/// Runs a [`cleanup_pipeline`] after a stopped upload; failures are logged. The
+/// client's `shutdown` (and `cancel_all`) waits for it.
+async fn cleanup(client: &Client, pipeline: crate::psrp::PipelineBuilder, temp: &str) {
+    let _cleaning = client.cleanup_token();
     if let Err(e) = pipeline.invoke().await {
         tracing::warn!(error = %e, temp, "could not remove the temporary file of a stopped upload");
     }

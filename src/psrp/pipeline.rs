@@ -69,6 +69,9 @@ pub struct PipelineBuilder {
     deadline: Option<Duration>,
     token: Option<CancellationToken>,
     buffer: usize,
+    /// A cleanup's pipeline: the client's own cancel (`cancel_all`, its token) does not
+    /// stop it; its deadline bounds it.
+    outlives_client: bool,
 }
 
 impl std::fmt::Debug for PipelineBuilder {
@@ -91,6 +94,7 @@ impl PipelineBuilder {
             deadline: None,
             token: None,
             buffer: DEFAULT_EVENT_BUFFER,
+            outlives_client: false,
         }
     }
 
@@ -262,6 +266,15 @@ impl PipelineBuilder {
         self
     }
 
+    /// Makes this a cleanup's pipeline (the removal of a stopped upload's temporary
+    /// file): it runs even when the client's own token is cancelled
+    /// ([`Client::cancel_all`](crate::Client::cancel_all)), which is when cleanups run.
+    /// Give it a deadline.
+    pub(crate) fn outliving_client(mut self) -> Self {
+        self.outlives_client = true;
+        self
+    }
+
     /// Starts the pipeline: waits for a free runspace of the pool, sends the Command
     /// with CREATE_PIPELINE ([MS-PSRP] §3.1.5.3.4), the input given to
     /// [`PipelineBuilder::input`], and starts the Receive loop.
@@ -288,7 +301,12 @@ impl PipelineBuilder {
         }
         let pool = Arc::clone(&self.pool);
         let c = pool.shell.client.clone();
-        let scope = c.scope(self.token, self.deadline.map(|d| Instant::now() + d));
+        let deadline = self.deadline.map(|d| Instant::now() + d);
+        let scope = if self.outlives_client {
+            Scope::new(&CancellationToken::new(), self.token, deadline)
+        } else {
+            c.scope(self.token, deadline)
+        };
         let permit = tokio::select! {
             biased;
             reason = scope.cancelled() => return Err(Error::Cancelled { reason }),
