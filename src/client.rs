@@ -28,6 +28,11 @@ use crate::transport::{Proxy, select_proxy};
 pub const DEFAULT_OPERATION_TIMEOUT: Duration = Duration::from_secs(20);
 /// The default `w:MaxEnvelopeSize` in bytes (Windows' default `MaxEnvelopeSizekb` is 500).
 pub const DEFAULT_MAX_ENVELOPE_SIZE: u32 = 153_600;
+/// The most a request envelope is made to hold, in bytes, whatever
+/// [`ClientBuilder::max_envelope_size`] says: Windows' default `MaxEnvelopeSizekb` (500
+/// KB), the limit a host applies to the requests it takes ([MS-WSMV] 3.1.4.1.5 refuses a
+/// larger one with `w:EncodingLimit`). `w:MaxEnvelopeSize` limits the responses only.
+pub(crate) const MAX_REQUEST_ENVELOPE: usize = 512_000;
 /// The default cap on one response body.
 pub const DEFAULT_MAX_RESPONSE_BYTES: usize = 4 * 1024 * 1024;
 /// The default bound on the output [`Client::run`] and [`crate::Command::collect`] keep
@@ -118,7 +123,13 @@ impl ClientBuilder {
         self
     }
 
-    /// `w:MaxEnvelopeSize` in bytes (default 153600). Windows refuses values under 8192.
+    /// `w:MaxEnvelopeSize` in bytes (default 153600): the largest response the host may
+    /// send. Windows refuses values under 8192.
+    ///
+    /// It also sizes the requests this client splits (PSRP fragments, stdin, file-copy
+    /// chunks), but never above 512,000 bytes, Windows' default `MaxEnvelopeSizekb` (500
+    /// KB): the host applies its own limit to requests, so raising this for large WMI
+    /// results does not make uploads too large for a host with the default settings.
     pub fn max_envelope_size(mut self, bytes: u32) -> Self {
         self.max_envelope_size = bytes;
         self
@@ -340,6 +351,14 @@ impl ClientBuilder {
                     .map(|n| Arc::new(tokio::sync::Semaphore::new(n))),
             }),
         })
+    }
+}
+
+impl ClientInner {
+    /// The size a request envelope this client splits (PSRP fragments, stdin chunks)
+    /// is kept within: `max_envelope_size`, at most [`MAX_REQUEST_ENVELOPE`].
+    pub(crate) fn request_envelope_limit(&self) -> usize {
+        (self.max_envelope_size as usize).min(MAX_REQUEST_ENVELOPE)
     }
 }
 

@@ -983,3 +983,35 @@ async fn cancelling_the_client_leaves_no_temporary_file() {
         );
     }
 }
+
+/// Raising `max_envelope_size` (for large WMI results) does not make uploads too large
+/// for a host with Windows' default `MaxEnvelopeSizekb` of 500 KB: the request
+/// fragments stay within it, and a copy and a fetch of 1.5 MB succeed.
+#[tokio::test]
+async fn a_large_max_envelope_size_does_not_break_uploads() {
+    let dir = scratch("big-envelope");
+    let data = bytes(1_500_000, 33);
+    let src = dir.join("big.bin");
+    std::fs::write(&src, &data).unwrap();
+    for size in [1_000_000u32, 4_000_000] {
+        let sim = Simulator::start().await.unwrap();
+        let client = Client::builder(sim.endpoint())
+            .auth(Auth::basic(sim.user(), sim.password()))
+            .allow_insecure_basic(true)
+            .operation_timeout(Duration::from_secs(5))
+            .max_envelope_size(size)
+            .max_response_bytes(16 << 20)
+            .build()
+            .unwrap();
+        sim.put_file(r"C:\Temp\other.txt", "x").unwrap();
+        within(60, client.copy(&src, r"C:\Temp\big.bin"))
+            .await
+            .unwrap_or_else(|e| panic!("copy with max_envelope_size {size}: {e}"));
+        assert_eq!(sim.file(r"C:\Temp\big.bin").unwrap(), data, "{size}");
+        let back = dir.join(format!("back-{size}.bin"));
+        within(60, client.fetch(r"C:\Temp\big.bin", &back))
+            .await
+            .unwrap_or_else(|e| panic!("fetch with max_envelope_size {size}: {e}"));
+        assert_eq!(std::fs::read(&back).unwrap(), data, "{size}");
+    }
+}

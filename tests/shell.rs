@@ -105,6 +105,40 @@ async fn stdin_reaches_the_command() {
     assert_clean(&sim);
 }
 
+/// A client that asks for responses larger than the host takes requests
+/// (`max_envelope_size` above the host's 500 KB `MaxEnvelopeSizekb`) still sends its
+/// stdin in envelopes the host takes.
+#[tokio::test]
+async fn stdin_fits_the_hosts_limit_whatever_max_envelope_size_says() {
+    let sim = Simulator::start_with(fast_ping()).await.unwrap();
+    let client = Client::builder(sim.endpoint())
+        .auth(Auth::basic(sim.user(), sim.password()))
+        .allow_insecure_basic(true)
+        .operation_timeout(Duration::from_secs(5))
+        .max_envelope_size(4_000_000)
+        .build()
+        .unwrap();
+    let shell = client.shell().open().await.unwrap();
+    let cmd = shell.command("findstr").arg("apple").start().await.unwrap();
+    // 1.5 MB of lines: one envelope of it would be over 2 MB.
+    let line = b"green apple and some more words to make the line longer\r\n";
+    let big: Vec<u8> = line
+        .iter()
+        .copied()
+        .cycle()
+        .take(line.len() * 26_000)
+        .collect();
+    cmd.close_stdin(&big).await.unwrap();
+    let out = tokio::time::timeout(T, cmd.collect())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(out.stdout.len(), big.len());
+    assert_eq!(out.code, Some(0));
+    shell.close().await.unwrap();
+    assert_clean(&sim);
+}
+
 #[tokio::test]
 async fn output_streams_as_it_arrives_in_order() {
     let (sim, client) = sim_with(fast_ping()).await;

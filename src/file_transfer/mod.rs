@@ -231,7 +231,8 @@ macro_rules! builder_options {
 
             /// The file-content bytes per pipeline object, at most what fits in one
             /// envelope (the default, derived from
-            /// [`ClientBuilder::max_envelope_size`](crate::ClientBuilder::max_envelope_size)).
+            /// [`ClientBuilder::max_envelope_size`](crate::ClientBuilder::max_envelope_size),
+            /// which requests never exceed beyond the host's default 500 KB).
             pub fn chunk_size(mut self, bytes: usize) -> Self {
                 self.opts.chunk_size = Some(bytes.max(1));
                 self

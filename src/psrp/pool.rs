@@ -314,7 +314,7 @@ fn blob_limit(c: &Client, uri: &str, options: &[OptionItem]) -> usize {
     .write(|w| wire::write_send(w, Input::Stdin, Some(&wire::guid(nil)), b""))
     .len();
     let overhead = create.max(send) + ENVELOPE_MARGIN;
-    max_blob_size(c.inner.max_envelope_size as usize, overhead).unwrap_or(1024)
+    max_blob_size(c.inner.request_envelope_limit(), overhead).unwrap_or(1024)
 }
 
 pub(crate) struct PoolInner {

@@ -482,8 +482,9 @@ impl Command {
 
     async fn send_inner(&self, data: &[u8], end: bool) -> Result<()> {
         let c = &self.shell.client;
-        // base64 grows data by 4/3; keep each envelope well under MaxEnvelopeSize.
-        let max = ((c.inner.max_envelope_size as usize).saturating_sub(4096) * 3 / 4).max(1024);
+        // base64 grows data by 4/3; keep each envelope well under MaxEnvelopeSize (and
+        // the host's limit on requests).
+        let max = (c.inner.request_envelope_limit().saturating_sub(4096) * 3 / 4).max(1024);
         let mut chunks: Vec<&[u8]> = data.chunks(max).collect();
         if chunks.is_empty() {
             chunks.push(&[]);
