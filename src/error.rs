@@ -184,6 +184,24 @@ pub enum Error {
         #[source]
         source: BoxError,
     },
+    /// The server answered, but its answer failed the message security check: a sealed
+    /// response (NTLM, Kerberos, SPNEGO or CredSSP message encryption, [MS-WSMV] 2.2.9.1)
+    /// whose signature or length did not verify or that did not decrypt, or a clear-text
+    /// answer to an encrypted request. Nothing of the answer is used. **The server may
+    /// have carried the request out**, as with [`Error::ResponseLost`]; the request is not
+    /// sent again. The connection and its security context are dropped: the next request
+    /// authenticates a new one.
+    ///
+    /// A shell's Create answered this way leaves the shell on the host until its idle
+    /// timeout (its ShellId was in the answer).
+    #[error(
+        "the response failed its message security check and was not used; the server may have carried the request out: {source}"
+    )]
+    ResponseIntegrity {
+        /// What failed: the security context's verification or decryption error.
+        #[source]
+        source: BoxError,
+    },
     /// One HTTP request took longer than the HTTP timeout (the time spent waiting for a
     /// free channel does not count). The server may still carry the request out.
     #[error("HTTP request timed out after {0:?}")]
@@ -477,11 +495,15 @@ impl Error {
     }
 
     /// True when the server may have carried the request out although the call failed:
-    /// [`Error::ResponseLost`], [`Error::HttpTimeout`] and [`Error::Abandoned`].
+    /// [`Error::ResponseLost`], [`Error::ResponseIntegrity`], [`Error::HttpTimeout`] and
+    /// [`Error::Abandoned`].
     pub fn may_have_executed(&self) -> bool {
         matches!(
             self,
-            Error::ResponseLost { .. } | Error::HttpTimeout(_) | Error::Abandoned { .. }
+            Error::ResponseLost { .. }
+                | Error::ResponseIntegrity { .. }
+                | Error::HttpTimeout(_)
+                | Error::Abandoned { .. }
         )
     }
 
@@ -494,6 +516,17 @@ impl Error {
     pub(crate) fn response_lost(source: impl Into<BoxError>) -> Error {
         Error::ResponseLost {
             source: source.into(),
+        }
+    }
+
+    /// [`Error::ResponseIntegrity`] for the error of opening a sealed answer (the
+    /// message of an [`Error::Auth`], any other error as it is).
+    pub(crate) fn response_integrity(e: Error) -> Error {
+        Error::ResponseIntegrity {
+            source: match e {
+                Error::Auth(message) => message.into(),
+                other => Box::new(other),
+            },
         }
     }
 

@@ -152,9 +152,10 @@ async fn a_tampered_response_is_a_typed_error_and_nothing_of_it_is_delivered() {
         lab.sim.tamper_next_credssp_response();
         let e = c.get(&res).await.unwrap_err();
         assert!(
-            matches!(&e, Error::Auth(m) if m.contains("CredSSP")),
+            matches!(&e, Error::ResponseIntegrity { source } if source.to_string().contains("CredSSP")),
             "{e:?}"
         );
+        assert!(!e.is_auth() && e.may_have_executed(), "{e:?}");
         // The channel with the broken TLS session is gone; a new one authenticates.
         let again = c.get(&res).await.unwrap();
         assert_eq!(again.get_str("Name"), Some("WinRM"));

@@ -766,11 +766,15 @@ impl Channel {
                 && raw.status == 200
                 && looks_like_soap(raw.headers.get(header::CONTENT_TYPE), &raw.body)
             {
-                return Err(Error::Auth(scheme.clear_text_error().into()));
+                return Err(Error::response_integrity(Error::Auth(
+                    scheme.clear_text_error().into(),
+                )));
             }
             return classify(raw);
         }
-        let plain = self.unseal_body(scheme, &raw.body)?;
+        let plain = self
+            .unseal_body(scheme, &raw.body)
+            .map_err(Error::response_integrity)?;
         let mut headers = raw.headers;
         headers.insert(
             header::CONTENT_TYPE,
