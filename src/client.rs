@@ -111,7 +111,8 @@ impl ClientBuilder {
     /// The HTTP timeout of one request (default: operation timeout + 10 s). Keep it
     /// longer than the operation timeout: a Receive may wait that long for output, and
     /// one cut by the HTTP timeout is sent again (Robust Connections) rather than
-    /// answered.
+    /// answered, or fails with [`Error::HttpTimeout`] without them. [`ClientBuilder::build`]
+    /// logs a warning (`tracing`) when it is not longer.
     pub fn http_timeout(mut self, d: Duration) -> Self {
         self.http_timeout = Some(d);
         self
@@ -308,6 +309,19 @@ impl ClientBuilder {
             return Err(e);
         }
         let endpoint = Endpoint::parse(&self.endpoint.0)?;
+        if let Some(http) = self.http_timeout
+            && http <= self.operation_timeout
+        {
+            // Not refused: a short HTTP timeout is how a caller fails fast on a host that
+            // never answers (Identify, Get). But every long poll will be cut.
+            tracing::warn!(
+                http_timeout = ?http,
+                operation_timeout = ?self.operation_timeout,
+                "the HTTP timeout is not longer than the operation timeout: a Receive or Pull \
+                 waiting for output that long is cut by it and sent again (Robust Connections) \
+                 or fails with HttpTimeout; make it longer than the operation timeout"
+            );
+        }
         if self.max_envelope_size < 8192 {
             return Err(Error::Config(
                 "max_envelope_size must be at least 8192 bytes".into(),

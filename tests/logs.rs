@@ -119,3 +119,29 @@ async fn a_trace_capture_of_a_sealed_spnego_session_holds_no_credentials() {
     assert!(secrets.tokens() >= 4, "{} tokens", secrets.tokens());
     secrets.assert_absent_from(&logs.text());
 }
+
+/// An HTTP timeout not longer than the operation timeout cuts every long poll: `build`
+/// says so in a warning (and still builds: a short HTTP timeout is how a caller fails
+/// fast on a host that never answers). The default, and a longer one, say nothing.
+#[tokio::test]
+async fn a_http_timeout_not_longer_than_the_operation_timeout_is_warned_about() {
+    let logs = capture();
+    let warning = "the HTTP timeout is not longer than the operation timeout";
+    let count = |text: &str| text.matches(warning).count();
+    let before = count(&logs.text());
+    Client::builder("http://127.0.0.1:1/wsman")
+        .operation_timeout(Duration::from_secs(20))
+        .http_timeout(Duration::from_secs(30))
+        .build()
+        .unwrap();
+    Client::builder("http://127.0.0.1:1/wsman").build().unwrap();
+    assert_eq!(count(&logs.text()), before, "no warning for these");
+    Client::builder("http://127.0.0.1:1/wsman")
+        .operation_timeout(Duration::from_secs(20))
+        .http_timeout(Duration::from_secs(1))
+        .build()
+        .expect("still built");
+    let text = logs.text();
+    assert_eq!(count(&text), before + 1, "{text}");
+    assert!(text.contains("WARN"), "{text}");
+}
