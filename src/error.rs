@@ -323,7 +323,8 @@ pub enum TransferErrorKind {
     /// The local source is a directory and the transfer is not recursive.
     LocalIsDirectory,
     /// A UNC or device path (`\\server\share`, `\\.\`, `\\?\`) that the caller did
-    /// not allow, or a path the host sent that would leave the destination directory.
+    /// not allow, an empty remote path, or a path the host sent that would leave the
+    /// destination directory.
     PathRefused,
     /// Another I/O error (local, or on the host).
     Io,

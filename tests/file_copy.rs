@@ -1015,3 +1015,73 @@ async fn a_large_max_envelope_size_does_not_break_uploads() {
         assert_eq!(std::fs::read(&back).unwrap(), data, "{size}");
     }
 }
+
+/// Remote paths as the scripts resolve them on Windows: `X\` names a directory (an
+/// upload into a missing one fails, never making a file `X`; into an existing one the
+/// file keeps its name), a file path with a trailing separator is no file, `C:` alone is
+/// the session's current directory (Documents), and an empty path is refused before
+/// anything is sent.
+#[tokio::test]
+async fn remote_paths_resolve_as_on_windows() {
+    let (sim, client) = setup().await;
+    let dir = scratch("paths");
+    let src = dir.join("local.txt");
+    std::fs::write(&src, "payload").unwrap();
+    sim.put_file(r"C:\Data\a.bin", "A").unwrap();
+
+    let e = within(30, client.copy(&src, r"C:\Data\new\"))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        e.transfer_kind(),
+        Some(TransferErrorKind::RemoteNotFound),
+        "{e}"
+    );
+    assert!(
+        sim.file(r"C:\Data\new").is_none(),
+        "no file made of a directory name"
+    );
+    assert!(temps(sim.list_files(r"C:\Data")).is_empty());
+
+    within(30, client.copy(&src, r"C:\Data\")).await.unwrap();
+    assert_eq!(sim.file(r"C:\Data\local.txt").unwrap(), b"payload");
+
+    within(30, client.copy(&src, "C:")).await.unwrap();
+    assert_eq!(
+        sim.file(r"C:\Users\vagrant\Documents\local.txt").unwrap(),
+        b"payload"
+    );
+    assert!(sim.file(r"C:\local.txt").is_none());
+
+    let e = within(30, client.fetch(r"C:\Data\a.bin\", dir.join("a.bin")))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        e.transfer_kind(),
+        Some(TransferErrorKind::RemoteNotFound),
+        "{e}"
+    );
+
+    let requests = sim.counters().requests;
+    for blank in ["", "  "] {
+        let e = within(30, client.copy(&src, blank)).await.unwrap_err();
+        assert_eq!(
+            e.transfer_kind(),
+            Some(TransferErrorKind::PathRefused),
+            "{e}"
+        );
+        let e = within(30, client.fetch(blank, dir.join("x")))
+            .await
+            .unwrap_err();
+        assert_eq!(
+            e.transfer_kind(),
+            Some(TransferErrorKind::PathRefused),
+            "{e}"
+        );
+    }
+    assert_eq!(
+        sim.counters().requests,
+        requests,
+        "nothing sent for a blank path"
+    );
+}

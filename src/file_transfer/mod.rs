@@ -742,6 +742,15 @@ pub(crate) fn is_unc(path: &str) -> bool {
 }
 
 fn refuse_unc(remote: &str, allow: bool) -> Result<()> {
+    if remote.trim().is_empty() {
+        // On the host an empty path would mean the session's current directory (the
+        // user's Documents): never what a caller meant.
+        return Err(transfer(
+            TransferErrorKind::PathRefused,
+            remote,
+            "the remote path is empty",
+        ));
+    }
     if !allow && is_unc(remote) {
         return Err(transfer(
             TransferErrorKind::PathRefused,

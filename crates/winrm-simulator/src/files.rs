@@ -132,8 +132,12 @@ pub(crate) fn normalize(path: &str, cwd: &str) -> Result<String, String> {
         let rest = &p[2..];
         if rest.starts_with('\\') {
             (d, rest.to_string())
+        } else if cwd.starts_with(d) || cwd.starts_with(d.to_ascii_lowercase()) {
+            // `C:rel` (and `C:` alone): relative to the drive's current directory, as
+            // PowerShell resolves it; the session's is `cwd`.
+            (d, format!("{}\\{rest}", cwd.get(2..).unwrap_or_default()))
         } else {
-            // `C:rel`: relative to the drive's root here.
+            // Another drive: its current directory is its root in a new session.
             (d, format!("\\{rest}"))
         }
     } else if p.starts_with('\\') {
@@ -920,6 +924,12 @@ async fn copy(mut ctx: CmdletContext) -> Result<(), ErrorRecord> {
     let state = Arc::clone(ctx.sim_state());
     let files = &state.files;
     let path = resolve(&ctx, &state)?;
+    // `X\` names a directory: the script's `GetDirectoryName` of it is `X`, which must
+    // exist (the file then goes in under its own name); a file is never made of it.
+    let raw = ctx.parameter_str("Path").unwrap_or_default();
+    if raw.ends_with(['\\', '/']) && !files.is_dir(&path) {
+        return Err(Fail::NotFound.record(format!("The target's directory does not exist: {path}")));
+    }
     let target = copy_target(&ctx, files, path)?;
     let dir = parent(&target).unwrap_or(&target).to_string();
     if !files.is_dir(&dir) {
@@ -1009,6 +1019,13 @@ async fn fetch(ctx: CmdletContext) -> Result<(), ErrorRecord> {
     let src = resolve(&ctx, &state)?;
     if files.is_dir(&src) {
         return Err(Fail::IsDirectory.record(format!("The path is a directory: {src}")));
+    }
+    // `F\` is no file on Windows (`File.Exists` is false for it), whatever `F` is.
+    let raw = ctx.parameter_str("Path").unwrap_or_default();
+    if raw.ends_with(['\\', '/']) {
+        return Err(Fail::NotFound.record(format!(
+            "Cannot find path '{raw}' because it does not exist."
+        )));
     }
     let (mut r, len) = files.open_read(&src).map_err(fail)?;
     let chunk = ctx
@@ -1282,6 +1299,11 @@ mod tests {
         assert_eq!(normalize("C:\\..\\..", cwd).unwrap(), "C:\\");
         assert!(normalize("\\\\server\\share\\x", cwd).is_err());
         assert!(normalize("//?/C:/x", cwd).is_err());
+        // A drive without a separator is the drive's current directory (PowerShell's
+        // resolution): the session's on its own drive, the root on another.
+        assert_eq!(normalize("C:", cwd).unwrap(), cwd);
+        assert_eq!(normalize("c:x.txt", cwd).unwrap(), format!("{cwd}\\x.txt"));
+        assert_eq!(normalize("D:x.txt", cwd).unwrap(), "D:\\x.txt");
         assert_eq!(parent("C:\\a"), Some("C:\\"));
         assert_eq!(parent("C:\\a\\b"), Some("C:\\a"));
         assert_eq!(parent("C:\\"), None);
