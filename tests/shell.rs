@@ -544,3 +544,25 @@ async fn output_held_by_the_consumer_stays_intact_across_responses() {
     }
     assert_clean(&sim);
 }
+
+/// `$LASTEXITCODE` in a `run_ps` script is the exit code of the last program it ran
+/// (`$null` before any), as in PowerShell: `exit $LASTEXITCODE` passes a native
+/// command's failure on, and a double-quoted string shows it (a single-quoted one
+/// does not).
+#[tokio::test]
+async fn run_ps_sees_lastexitcode() {
+    let (_sim, client) = sim_with(fast_ping()).await;
+    let out = client.run_ps("exit $LASTEXITCODE").await.unwrap();
+    assert_eq!(out.code, Some(0), "$null before any program ran");
+    let out = client
+        .run_ps("cmd /c exit 3; Write-Output \"code=$LASTEXITCODE\" 'raw=$LASTEXITCODE'; exit $LASTEXITCODE")
+        .await
+        .unwrap();
+    assert_eq!(out.code, Some(3), "{out:?}");
+    assert_eq!(out.stdout_text(), "code=3\r\nraw=$LASTEXITCODE\r\n");
+    let out = client
+        .run_ps("cmd /c exit 4; cmd /c exit 0; exit $LASTEXITCODE")
+        .await
+        .unwrap();
+    assert_eq!(out.code, Some(0), "the last program's code: {out:?}");
+}

@@ -2,7 +2,7 @@
 //! `-Command`, `-File`, `-`, the ones that take a value) and a script subset:
 //! `Write-Output`, `Write-Host`, `Write-Error` and `Write-Warning` (on stderr as CLIXML,
 //! as PowerShell writes them when stderr is redirected), `Start-Sleep`, `exit N`,
-//! literals, `$env:NAME`, `pwd`, `| Out-Null`, and the simulator's other programs.
+//! literals, `$env:NAME`, `$LASTEXITCODE`, `pwd`, `| Out-Null`, and the simulator's other programs.
 //! Statements are separated by `;` or new lines. The exit code is `exit N`, else 1 when
 //! the last statement failed, else 0.
 
@@ -156,6 +156,8 @@ pub(crate) async fn run(sh: &mut Sh, rest: &str) -> i32 {
 struct PsState {
     /// The last statement failed (`$?` is false).
     failed: bool,
+    /// `$LASTEXITCODE`: the exit code of the last program run (`$null` before any).
+    last_exit: Option<i32>,
 }
 
 /// Splits at unquoted `sep` characters.
@@ -187,7 +189,7 @@ struct Tok {
     quoted: bool,
 }
 
-fn tokenize(text: &str, sh: &Sh) -> Vec<Tok> {
+fn tokenize(text: &str, sh: &Sh, last_exit: Option<i32>) -> Vec<Tok> {
     let mut toks = Vec::new();
     let mut chars = text.chars().peekable();
     while let Some(&c) = chars.peek() {
@@ -219,7 +221,11 @@ fn tokenize(text: &str, sh: &Sh) -> Vec<Tok> {
                 }
                 s.push(ch);
             }
-            let text = if c == '"' { expand(&s, sh) } else { s };
+            let text = if c == '"' {
+                expand(&s, sh, last_exit)
+            } else {
+                s
+            };
             toks.push(Tok { text, quoted: true });
         } else {
             while let Some(&ch) = chars.peek() {
@@ -230,7 +236,7 @@ fn tokenize(text: &str, sh: &Sh) -> Vec<Tok> {
                 chars.next();
             }
             toks.push(Tok {
-                text: expand(&s, sh),
+                text: expand(&s, sh, last_exit),
                 quoted: false,
             });
         }
@@ -239,18 +245,30 @@ fn tokenize(text: &str, sh: &Sh) -> Vec<Tok> {
 }
 
 /// Expands `$env:NAME` references.
-fn expand(text: &str, sh: &Sh) -> String {
+fn expand(text: &str, sh: &Sh, last_exit: Option<i32>) -> String {
     let mut out = String::with_capacity(text.len());
     let mut rest = text;
-    while let Some(i) = rest.to_ascii_lowercase().find("$env:") {
+    while let Some(i) = rest.find('$') {
         out.push_str(&rest[..i]);
-        let after = &rest[i + 5..];
+        let after = &rest[i + 1..];
         let end = after
-            .find(|c: char| !(c.is_alphanumeric() || c == '_'))
+            .find(|c: char| !(c.is_alphanumeric() || c == '_' || c == ':'))
             .unwrap_or(after.len());
-        let name = &after[..end];
-        if let Some((_, v)) = sh.env.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)) {
-            out.push_str(v);
+        let word = &after[..end];
+        let lower = word.to_ascii_lowercase();
+        if let Some(name) = lower.strip_prefix("env:") {
+            let name = &word[4..4 + name.len()];
+            if let Some((_, v)) = sh.env.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)) {
+                out.push_str(v);
+            }
+        } else if lower == "lastexitcode" {
+            // `$null` (nothing) before any program ran.
+            if let Some(code) = last_exit {
+                out.push_str(&code.to_string());
+            }
+        } else {
+            out.push('$');
+            out.push_str(word);
         }
         rest = &after[end..];
     }
@@ -341,7 +359,7 @@ async fn output_line(sh: &Sh, text: &str, newline: &str) {
 }
 
 async fn run_command(sh: &mut Sh, stmt: &str, state: &mut PsState) -> Option<i32> {
-    let toks = tokenize(stmt, sh);
+    let toks = tokenize(stmt, sh, state.last_exit);
     let head = toks.first()?;
     let name = if head.quoted {
         String::new()
@@ -437,7 +455,10 @@ async fn run_command(sh: &mut Sh, stmt: &str, state: &mut PsState) -> Option<i32
             output_line(sh, &cwd, "\r\n").await;
         }
         _ => match commands::run_external(sh, stmt).await {
-            Some(code) => state.failed = code != 0,
+            Some(code) => {
+                state.failed = code != 0;
+                state.last_exit = Some(code);
+            }
             None => {
                 let word = &head.text;
                 let msg = format!(
