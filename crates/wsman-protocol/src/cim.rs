@@ -69,6 +69,65 @@ pub fn read_selector_set(set: &Element) -> Vec<Selector> {
         .collect()
 }
 
+/// A name given for an XML element (a class, property or method name) that is not an
+/// XML `NCName`, refused before anything is written or sent.
+///
+/// Instance, property and method names become element names in Put, Create and Invoke
+/// bodies (`<p:Win32_Service>`, `<p:StartMode>`, `<p:Create_INPUT>`); written as given,
+/// `"Start Mode"` would break the request and `"A>x</p:A><p:B"` would add markup to it.
+/// Values, selector names and option names are escaped text and need no such check.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "{what} {name:?} is not a valid XML element name (an XML 1.0 NCName: a letter or `_` first, then letters, digits, `_`, `-` or `.`; no spaces or `:`)"
+)]
+pub struct InvalidName {
+    /// What the name is for: `"property name"`, `"class name"` or `"method name"`.
+    pub what: &'static str,
+    /// The name as given.
+    pub name: String,
+}
+
+/// Whether `c` may start an XML 1.0 (fifth edition) `NCName`: `NameStartChar` without `:`.
+fn is_name_start_char(c: char) -> bool {
+    matches!(c,
+        'A'..='Z' | '_' | 'a'..='z'
+        | '\u{C0}'..='\u{D6}' | '\u{D8}'..='\u{F6}' | '\u{F8}'..='\u{2FF}'
+        | '\u{370}'..='\u{37D}' | '\u{37F}'..='\u{1FFF}' | '\u{200C}'..='\u{200D}'
+        | '\u{2070}'..='\u{218F}' | '\u{2C00}'..='\u{2FEF}' | '\u{3001}'..='\u{D7FF}'
+        | '\u{F900}'..='\u{FDCF}' | '\u{FDF0}'..='\u{FFFD}' | '\u{10000}'..='\u{EFFFF}')
+}
+
+/// Whether `c` may follow in an XML 1.0 (fifth edition) `NCName`: `NameChar` without `:`.
+fn is_name_char(c: char) -> bool {
+    is_name_start_char(c)
+        || matches!(c, '-' | '.' | '0'..='9' | '\u{B7}' | '\u{300}'..='\u{36F}' | '\u{203F}'..='\u{2040}')
+}
+
+/// Whether `name` is an XML `NCName` (Namespaces in XML 1.0): an XML 1.0 (fifth
+/// edition) name without `:`. In ASCII: a letter or `_` first, then letters, digits,
+/// `_`, `-` and `.`. Non-ASCII letters are accepted as XML 1.0 allows them (CIM
+/// identifiers may hold them too); spaces, `:`, markup characters and an empty name
+/// are not.
+pub fn is_ncname(name: &str) -> bool {
+    let mut chars = name.chars();
+    chars.next().is_some_and(is_name_start_char) && chars.all(is_name_char)
+}
+
+/// `Ok` when `name` is an XML `NCName` ([`is_ncname`]), else [`InvalidName`] naming it.
+///
+/// # Errors
+/// [`InvalidName`] with `what` and the name.
+pub fn check_name(what: &'static str, name: &str) -> Result<(), InvalidName> {
+    if is_ncname(name) {
+        Ok(())
+    } else {
+        Err(InvalidName {
+            what,
+            name: name.to_string(),
+        })
+    }
+}
+
 /// A CIM datetime (`cim:Datetime`, xs:dateTime, or the DMTF `yyyymmddHHMMSS.mmmmmmsUUU`
 /// form), kept as written with its parsed parts.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -516,8 +575,42 @@ impl Instance {
         }
     }
 
+    /// Checks every name [`Instance::write`] would write as an element name: `element_name`
+    /// (the class name, or `{method}_INPUT`) and the property names, those of embedded
+    /// instances (in arrays too) included. Call it before writing: `write` writes names
+    /// as given.
+    ///
+    /// # Errors
+    /// [`InvalidName`] for the first name that is not an XML `NCName` ([`is_ncname`]).
+    pub fn check_names(&self, element_name: &str) -> Result<(), InvalidName> {
+        check_name("class name", element_name)?;
+        self.check_property_names()
+    }
+
+    /// Checks the property names of this instance and of the instances embedded in it
+    /// (the class name is not written for an embedded instance, nor for Invoke input).
+    ///
+    /// # Errors
+    /// [`InvalidName`] for the first property name that is not an XML `NCName`.
+    pub fn check_property_names(&self) -> Result<(), InvalidName> {
+        fn check_value(v: &Value) -> Result<(), InvalidName> {
+            match v {
+                Value::Instance(i) => i.check_property_names(),
+                Value::Array(items) => items.iter().try_for_each(check_value),
+                _ => Ok(()),
+            }
+        }
+        self.properties.iter().try_for_each(|(name, v)| {
+            check_name("property name", name)?;
+            check_value(v)
+        })
+    }
+
     /// Writes this instance as `<p:Class xmlns:p="uri">...</p:Class>` with the given
     /// element name (for Put, Create and Invoke input).
+    ///
+    /// Names are written as given: check them first with [`Instance::check_names`]
+    /// (the client does before Put, Create and Invoke).
     pub fn write(&self, w: &mut XmlWriter, element_name: &str, uri: &str) {
         w.raw("<p:");
         w.raw(element_name);
@@ -654,6 +747,90 @@ mod tests {
                 "Inner"
             ]
         );
+    }
+
+    #[test]
+    fn ncnames() {
+        for good in [
+            "StartMode",
+            "_x",
+            "Create_INPUT",
+            "a-b.c_1",
+            "x1",
+            "Ünïcode",
+            "名前",
+            "a\u{B7}b",
+            "xmlLike",
+        ] {
+            assert!(is_ncname(good), "{good:?}");
+            assert_eq!(check_name("property name", good), Ok(()));
+        }
+        for bad in [
+            "",
+            "Start Mode",
+            "1st",
+            "-x",
+            ".x",
+            "p:x",
+            "a>b",
+            "a<b",
+            "a&b",
+            "a\"b",
+            "a'b",
+            "a/b",
+            "a\tb",
+            "a\nb",
+            "a=b",
+            "\u{B7}a",
+            "\u{300}a",
+            "a\u{D7}b",
+            "a\u{FFFE}",
+            "StartMode>Manual</p:StartMode><p:State",
+        ] {
+            assert!(!is_ncname(bad), "{bad:?}");
+            let e = check_name("method name", bad).unwrap_err();
+            assert_eq!((e.what, e.name.as_str()), ("method name", bad));
+            assert!(e.to_string().contains(&format!("{bad:?}")), "{e}");
+        }
+    }
+
+    #[test]
+    fn check_names_covers_class_properties_and_embedded_instances() {
+        let ok = Instance::new("Win32_Service")
+            .with("StartMode", "Manual <x> & \"y\"")
+            .with(
+                "Inner",
+                Value::Array(vec![
+                    Value::Null,
+                    Value::Instance(Box::new(Instance::new("ignored name").with("A", 1i64))),
+                ]),
+            );
+        assert_eq!(ok.check_names("Win32_Service"), Ok(()));
+        assert_eq!(ok.check_property_names(), Ok(()));
+        let e = ok.check_names("Win32 Service").unwrap_err();
+        assert_eq!((e.what, e.name.as_str()), ("class name", "Win32 Service"));
+
+        let flat = Instance::new("C").with("Start Mode", "Manual");
+        let e = flat.check_names("C").unwrap_err();
+        assert_eq!((e.what, e.name.as_str()), ("property name", "Start Mode"));
+
+        let deep = Instance::new("C").with(
+            "Outer",
+            Value::Instance(Box::new(Instance::new("D").with(
+                "Mid",
+                Value::Array(vec![Value::Instance(Box::new(
+                    Instance::new("E").with("x>y", "1"),
+                ))]),
+            ))),
+        );
+        assert_eq!(deep.check_property_names().unwrap_err().name, "x>y");
+
+        // Every checked name written is read back as the same element: no markup added.
+        let mut w = XmlWriter::default();
+        ok.write(&mut w, "Win32_Service", "http://r");
+        let back = Instance::from_element(&parse(w.as_str().as_bytes()).unwrap());
+        assert_eq!(back.get_str("StartMode"), Some("Manual <x> & \"y\""));
+        assert_eq!(back.properties.len(), 2);
     }
 
     #[test]
