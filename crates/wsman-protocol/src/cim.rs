@@ -559,6 +559,10 @@ impl From<f64> for Value {
 }
 
 /// A CIM instance: a class name, the resource namespace, and properties in document order.
+///
+/// An array property is as many elements as it has items: one item reads as a scalar,
+/// none as no property at all. Deserializing with serde ([`crate::de::from_instance`]),
+/// mark `Vec` fields `#[serde(default)]` (see [`crate::de`], "Empty arrays").
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Instance {
     /// Class name, e.g. `Win32_Service` (the element name, `_Type`/`_INPUT` suffixes kept).
