@@ -239,6 +239,12 @@ pub enum Error {
         /// Why, and what to do instead.
         reason: &'static str,
     },
+    /// A name the caller gave that would become an XML element name (an instance's class
+    /// or property name, an embedded instance's property name, an Invoke method name) is
+    /// not an XML `NCName` ([`crate::InvalidName`]); nothing was sent. The error
+    /// names it and what it is for.
+    #[error(transparent)]
+    InvalidName(#[from] crate::soap::cim::InvalidName),
     /// The operation is not valid in the object's current state.
     #[error("invalid state: {0}")]
     State(String),

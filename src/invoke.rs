@@ -14,7 +14,8 @@ impl Client {
     /// `{method}_OUTPUT` instance, whose `ReturnValue` is the method's result.
     ///
     /// # Errors
-    /// A fault, transport errors, or an unreadable response.
+    /// [`crate::Error::InvalidName`] (nothing sent) when `method` or a property name of
+    /// `input` is not an XML name; a fault, transport errors, or an unreadable response.
     ///
     /// # Cancel safety
     /// Invoke cannot be cancelled at the provider: cancelling abandons the request and
@@ -29,6 +30,9 @@ impl Client {
             OnCancel::Abandoned,
             tracing::debug_span!("operation", operation = "invoke", resource = resource.uri(), method = %method),
             move |c| async move {
+                // Element names, written as given: refused before anything is sent.
+                crate::soap::cim::check_name("method name", &method)?;
+                input.check_property_names()?;
                 let action = format!("{}/{}", resource.uri(), method);
                 let env = resource_envelope(&c, &action, &resource)
                     .write(|w| input.write(w, &format!("{method}_INPUT"), resource.uri()));

@@ -62,7 +62,7 @@ pub use shell::{
     Command, CommandBuilder, CommandEvent, DisconnectedShell, ExitStatus, Output, Shell,
     ShellBuilder,
 };
-pub use soap::cim::{CimDateTime, EndpointReference, Instance, Value};
+pub use soap::cim::{CimDateTime, EndpointReference, Instance, InvalidName, Value};
 pub use soap::de::from_instance;
 pub use soap::fault::{Fault, code as fault_code};
 pub use transport::Proxy;

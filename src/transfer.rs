@@ -28,14 +28,18 @@ pub(crate) fn resource_created(body: &Element) -> Result<EndpointReference, Pars
         .ok_or(ParseError::Missing("ResourceCreated endpoint reference"))
 }
 
-fn write_instance(w: &mut XmlWriter, resource: &Resource, inst: &Instance) {
-    let uri = inst.namespace.as_deref().unwrap_or(resource.uri());
-    let name = if inst.class_name.is_empty() {
+/// The element name of a Put or Create body: the instance's class, else the resource's.
+fn element_name<'a>(resource: &'a Resource, inst: &'a Instance) -> &'a str {
+    if inst.class_name.is_empty() {
         resource.class_name()
     } else {
         &inst.class_name
-    };
-    inst.write(w, name, uri);
+    }
+}
+
+fn write_instance(w: &mut XmlWriter, resource: &Resource, inst: &Instance) {
+    let uri = inst.namespace.as_deref().unwrap_or(resource.uri());
+    inst.write(w, element_name(resource, inst), uri);
 }
 
 impl Client {
@@ -87,7 +91,8 @@ impl Client {
     /// instance the server sends back, if any.
     ///
     /// # Errors
-    /// A fault, transport errors, or an unreadable response.
+    /// [`crate::Error::InvalidName`] (nothing sent) when the class name or a property
+    /// name is not an XML name; a fault, transport errors, or an unreadable response.
     ///
     /// # Cancel safety
     /// Cancelling abandons the request ([`crate::Error::Abandoned`]): the server may
@@ -100,6 +105,8 @@ impl Client {
             OnCancel::Abandoned,
             tracing::debug_span!("operation", operation = "put", resource = resource.uri()),
             move |c| async move {
+                // Element names, written as given: refused before anything is sent.
+                instance.check_names(element_name(&resource, &instance))?;
                 let env = resource_envelope(&c, ns::action::PUT, &resource)
                     .write(|w| write_instance(w, &resource, &instance));
                 let root = c
@@ -113,7 +120,8 @@ impl Client {
     /// WS-Transfer Create: creates an instance and returns its endpoint reference.
     ///
     /// # Errors
-    /// A fault, transport errors, or an unreadable response.
+    /// [`crate::Error::InvalidName`] (nothing sent) when the class name or a property
+    /// name is not an XML name; a fault, transport errors, or an unreadable response.
     ///
     /// # Cancel safety
     /// Cancelling abandons the request ([`crate::Error::Abandoned`]): the instance may
@@ -126,6 +134,8 @@ impl Client {
             OnCancel::Abandoned,
             tracing::debug_span!("operation", operation = "create", resource = resource.uri()),
             move |c| async move {
+                // Element names, written as given: refused before anything is sent.
+                instance.check_names(element_name(&resource, &instance))?;
                 let env = resource_envelope(&c, ns::action::CREATE, &resource)
                     .write(|w| write_instance(w, &resource, &instance));
                 let root = c
@@ -139,7 +149,8 @@ impl Client {
     /// WS-Transfer Delete.
     ///
     /// # Errors
-    /// A fault, transport errors, or an unreadable response.
+    /// [`crate::Error::InvalidName`] (nothing sent) when the class name or a property
+    /// name is not an XML name; a fault, transport errors, or an unreadable response.
     ///
     /// # Cancel safety
     /// Cancelling abandons the request ([`crate::Error::Abandoned`]): the instance may

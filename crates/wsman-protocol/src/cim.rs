@@ -69,8 +69,73 @@ pub fn read_selector_set(set: &Element) -> Vec<Selector> {
         .collect()
 }
 
-/// A CIM datetime (`cim:Datetime`, xs:dateTime, or the DMTF `yyyymmddHHMMSS.mmmmmmsUUU`
-/// form), kept as written with its parsed parts.
+/// A name given for an XML element (a class, property or method name) that is not an
+/// XML `NCName`, refused before anything is written or sent.
+///
+/// Instance, property and method names become element names in Put, Create and Invoke
+/// bodies (`<p:Win32_Service>`, `<p:StartMode>`, `<p:Create_INPUT>`); written as given,
+/// `"Start Mode"` would break the request and `"A>x</p:A><p:B"` would add markup to it.
+/// Values, selector names and option names are escaped text and need no such check.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "{what} {name:?} is not a valid XML element name (an XML 1.0 NCName: a letter or `_` first, then letters, digits, `_`, `-` or `.`; no spaces or `:`)"
+)]
+pub struct InvalidName {
+    /// What the name is for: `"property name"`, `"class name"` or `"method name"`.
+    pub what: &'static str,
+    /// The name as given.
+    pub name: String,
+}
+
+/// Whether `c` may start an XML 1.0 (fifth edition) `NCName`: `NameStartChar` without `:`.
+fn is_name_start_char(c: char) -> bool {
+    matches!(c,
+        'A'..='Z' | '_' | 'a'..='z'
+        | '\u{C0}'..='\u{D6}' | '\u{D8}'..='\u{F6}' | '\u{F8}'..='\u{2FF}'
+        | '\u{370}'..='\u{37D}' | '\u{37F}'..='\u{1FFF}' | '\u{200C}'..='\u{200D}'
+        | '\u{2070}'..='\u{218F}' | '\u{2C00}'..='\u{2FEF}' | '\u{3001}'..='\u{D7FF}'
+        | '\u{F900}'..='\u{FDCF}' | '\u{FDF0}'..='\u{FFFD}' | '\u{10000}'..='\u{EFFFF}')
+}
+
+/// Whether `c` may follow in an XML 1.0 (fifth edition) `NCName`: `NameChar` without `:`.
+fn is_name_char(c: char) -> bool {
+    is_name_start_char(c)
+        || matches!(c, '-' | '.' | '0'..='9' | '\u{B7}' | '\u{300}'..='\u{36F}' | '\u{203F}'..='\u{2040}')
+}
+
+/// Whether `name` is an XML `NCName` (Namespaces in XML 1.0): an XML 1.0 (fifth
+/// edition) name without `:`. In ASCII: a letter or `_` first, then letters, digits,
+/// `_`, `-` and `.`. Non-ASCII letters are accepted as XML 1.0 allows them (CIM
+/// identifiers may hold them too); spaces, `:`, markup characters and an empty name
+/// are not.
+pub fn is_ncname(name: &str) -> bool {
+    let mut chars = name.chars();
+    chars.next().is_some_and(is_name_start_char) && chars.all(is_name_char)
+}
+
+/// `Ok` when `name` is an XML `NCName` ([`is_ncname`]), else [`InvalidName`] naming it.
+///
+/// # Errors
+/// [`InvalidName`] with `what` and the name.
+pub fn check_name(what: &'static str, name: &str) -> Result<(), InvalidName> {
+    if is_ncname(name) {
+        Ok(())
+    } else {
+        Err(InvalidName {
+            what,
+            name: name.to_string(),
+        })
+    }
+}
+
+/// A CIM datetime or date, kept as written with its parsed parts: `cim:Datetime`
+/// (an `xs:dateTime`, or the DMTF `yyyymmddHHMMSS.mmmmmmsUUU` form) or `cim:Date` (an
+/// `xs:date`: a day without a time of day, see [`CimDateTime::is_date`]).
+///
+/// Parsing refuses impossible values: months 1-12, days within the month (29 February
+/// in leap years only), hours 0-23, minutes and seconds 0-59 (`xs:dateTime` has no
+/// leap second 60, and Windows never writes one), time zones within ±14:00. Values are
+/// written back as [`CimDateTime::raw`], so a round trip is exact.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CimDateTime {
     /// The text as received.
@@ -81,23 +146,45 @@ pub struct CimDateTime {
     pub month: u8,
     /// Day 1-31.
     pub day: u8,
-    /// Hour.
+    /// Hour (0 for a date).
     pub hour: u8,
-    /// Minute.
+    /// Minute (0 for a date).
     pub minute: u8,
-    /// Second.
+    /// Second (0 for a date).
     pub second: u8,
-    /// Nanoseconds.
+    /// Nanoseconds (0 for a date).
     pub nanos: u32,
     /// Offset from UTC in minutes, when given.
     pub offset_minutes: Option<i32>,
 }
 
+/// The value of the ASCII digits `t[r]`, `None` for anything else (no sign, no space).
+fn digits(t: &str, r: std::ops::Range<usize>) -> Option<u32> {
+    let d = t.get(r)?;
+    if d.is_empty() || !d.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    d.parse().ok()
+}
+
+/// The days of `month` (1-12) in `year` (proleptic Gregorian calendar).
+fn days_in_month(year: i32, month: u8) -> u8 {
+    match month {
+        4 | 6 | 9 | 11 => 30,
+        2 if year % 4 == 0 && (year % 100 != 0 || year % 400 == 0) => 29,
+        2 => 28,
+        _ => 31,
+    }
+}
+
 impl CimDateTime {
-    /// Parses `2024-01-31T12:34:56.123456Z`, `...+01:00`, or DMTF `20240131123456.123456+060`.
+    /// Parses an `xs:dateTime` (`2024-01-31T12:34:56.123456Z`, `...+01:00`, no zone),
+    /// an `xs:date` (`2024-01-31`, `2024-01-31Z`, `2024-01-31+02:00`), or the DMTF
+    /// form (`20240131123456.123456+060`). `None` for anything else, impossible dates
+    /// and times included (`2024-02-30`, `24:00:00`, `12:00:60`).
     pub fn parse(s: &str) -> Option<CimDateTime> {
         let t = s.trim();
-        if t.len() >= 19 && t.as_bytes().get(4) == Some(&b'-') {
+        if t.as_bytes().get(4) == Some(&b'-') {
             Self::parse_xs(t)
         } else if t.len() >= 14 && t.as_bytes()[..14].iter().all(u8::is_ascii_digit) {
             Self::parse_dmtf(t)
@@ -106,32 +193,58 @@ impl CimDateTime {
         }
     }
 
+    /// True for a date (`xs:date`, written as `cim:Date`): a day without a time of day,
+    /// whose hour, minute, second and nanos are 0 and mean nothing.
+    pub fn is_date(&self) -> bool {
+        let b = self.raw.as_bytes();
+        b.get(4) == Some(&b'-') && b.get(10) != Some(&b'T')
+    }
+
     fn parse_xs(t: &str) -> Option<CimDateTime> {
-        let num = |r: std::ops::Range<usize>| t.get(r)?.parse::<u32>().ok();
         let b = t.as_bytes();
-        if b.get(7) != Some(&b'-') || b.get(10) != Some(&b'T') || b.get(13) != Some(&b':') {
+        if b.get(4) != Some(&b'-') || b.get(7) != Some(&b'-') {
             return None;
         }
-        let (year, month, day) = (num(0..4)? as i32, num(5..7)? as u8, num(8..10)? as u8);
-        let (hour, minute, second) = (num(11..13)? as u8, num(14..16)? as u8, num(17..19)? as u8);
-        let mut rest = t.get(19..)?;
-        let mut nanos = 0u32;
-        if let Some(frac) = rest.strip_prefix('.') {
-            let digits = frac.bytes().take_while(u8::is_ascii_digit).count();
-            let f = &frac[..digits];
-            for (i, c) in f.bytes().take(9).enumerate() {
-                nanos += u32::from(c - b'0') * 10u32.pow(8 - i as u32);
+        let year = digits(t, 0..4)? as i32;
+        let (month, day) = (digits(t, 5..7)? as u8, digits(t, 8..10)? as u8);
+        let (mut hour, mut minute, mut second, mut nanos) = (0, 0, 0, 0u32);
+        let mut rest = t.get(10..)?;
+        if let Some(time) = rest.strip_prefix('T') {
+            let tb = time.as_bytes();
+            if tb.get(2) != Some(&b':') || tb.get(5) != Some(&b':') {
+                return None;
             }
-            rest = &frac[digits..];
+            hour = digits(time, 0..2)? as u8;
+            minute = digits(time, 3..5)? as u8;
+            second = digits(time, 6..8)? as u8;
+            rest = time.get(8..)?;
+            if let Some(frac) = rest.strip_prefix('.') {
+                let n = frac.bytes().take_while(u8::is_ascii_digit).count();
+                if n == 0 {
+                    return None;
+                }
+                for (i, c) in frac.bytes().take(n.min(9)).enumerate() {
+                    nanos += u32::from(c - b'0') * 10u32.pow(8 - i as u32);
+                }
+                rest = &frac[n..];
+            }
         }
         let offset_minutes = match rest {
             "" => None,
             "Z" => Some(0),
-            o if (o.starts_with('+') || o.starts_with('-')) && o.len() == 6 => {
-                let h: i32 = o.get(1..3)?.parse().ok()?;
-                let m: i32 = o.get(4..6)?.parse().ok()?;
-                let v = h * 60 + m;
-                Some(if o.starts_with('-') { -v } else { v })
+            o if (o.starts_with('+') || o.starts_with('-'))
+                && o.len() == 6
+                && o.as_bytes()[3] == b':' =>
+            {
+                let (h, m) = (digits(o, 1..3)? as i32, digits(o, 4..6)? as i32);
+                if m >= 60 || h * 60 + m > 14 * 60 {
+                    return None;
+                }
+                Some(if o.starts_with('-') {
+                    -(h * 60 + m)
+                } else {
+                    h * 60 + m
+                })
             }
             _ => return None,
         };
@@ -149,27 +262,30 @@ impl CimDateTime {
         dt.valid().then_some(dt)
     }
 
+    /// `yyyymmddHHMMSS`, then optionally `.mmmmmm`, then optionally `+UUU`/`-UUU` (minutes).
     fn parse_dmtf(t: &str) -> Option<CimDateTime> {
-        let num = |r: std::ops::Range<usize>| t.get(r)?.parse::<u32>().ok();
         let mut nanos = 0;
-        if t.as_bytes().get(14) == Some(&b'.') {
-            nanos = num(15..21)? * 1000;
+        let mut rest = t.get(14..)?;
+        if let Some(frac) = rest.strip_prefix('.') {
+            nanos = digits(frac, 0..6)? * 1000;
+            rest = frac.get(6..)?;
         }
-        let offset_minutes = match t.get(21..22) {
-            Some(sign @ ("+" | "-")) => {
-                let v: i32 = t.get(22..25)?.parse().ok()?;
-                Some(if sign == "-" { -v } else { v })
+        let offset_minutes = match rest.as_bytes().first() {
+            None => None,
+            Some(sign @ (b'+' | b'-')) if rest.len() == 4 => {
+                let v = digits(rest, 1..4)? as i32;
+                Some(if *sign == b'-' { -v } else { v })
             }
-            _ => None,
+            _ => return None,
         };
         let dt = CimDateTime {
             raw: t.to_string(),
-            year: num(0..4)? as i32,
-            month: num(4..6)? as u8,
-            day: num(6..8)? as u8,
-            hour: num(8..10)? as u8,
-            minute: num(10..12)? as u8,
-            second: num(12..14)? as u8,
+            year: digits(t, 0..4)? as i32,
+            month: digits(t, 4..6)? as u8,
+            day: digits(t, 6..8)? as u8,
+            hour: digits(t, 8..10)? as u8,
+            minute: digits(t, 10..12)? as u8,
+            second: digits(t, 12..14)? as u8,
             nanos,
             offset_minutes,
         };
@@ -178,10 +294,10 @@ impl CimDateTime {
 
     fn valid(&self) -> bool {
         (1..=12).contains(&self.month)
-            && (1..=31).contains(&self.day)
+            && (1..=days_in_month(self.year, self.month)).contains(&self.day)
             && self.hour < 24
             && self.minute < 60
-            && self.second < 61
+            && self.second < 60
     }
 }
 
@@ -443,6 +559,10 @@ impl From<f64> for Value {
 }
 
 /// A CIM instance: a class name, the resource namespace, and properties in document order.
+///
+/// An array property is as many elements as it has items: one item reads as a scalar,
+/// none as no property at all. Deserializing with serde ([`crate::de::from_instance`]),
+/// mark `Vec` fields `#[serde(default)]` (see [`crate::de`], "Empty arrays").
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Instance {
     /// Class name, e.g. `Win32_Service` (the element name, `_Type`/`_INPUT` suffixes kept).
@@ -516,8 +636,42 @@ impl Instance {
         }
     }
 
+    /// Checks every name [`Instance::write`] would write as an element name: `element_name`
+    /// (the class name, or `{method}_INPUT`) and the property names, those of embedded
+    /// instances (in arrays too) included. Call it before writing: `write` writes names
+    /// as given.
+    ///
+    /// # Errors
+    /// [`InvalidName`] for the first name that is not an XML `NCName` ([`is_ncname`]).
+    pub fn check_names(&self, element_name: &str) -> Result<(), InvalidName> {
+        check_name("class name", element_name)?;
+        self.check_property_names()
+    }
+
+    /// Checks the property names of this instance and of the instances embedded in it
+    /// (the class name is not written for an embedded instance, nor for Invoke input).
+    ///
+    /// # Errors
+    /// [`InvalidName`] for the first property name that is not an XML `NCName`.
+    pub fn check_property_names(&self) -> Result<(), InvalidName> {
+        fn check_value(v: &Value) -> Result<(), InvalidName> {
+            match v {
+                Value::Instance(i) => i.check_property_names(),
+                Value::Array(items) => items.iter().try_for_each(check_value),
+                _ => Ok(()),
+            }
+        }
+        self.properties.iter().try_for_each(|(name, v)| {
+            check_name("property name", name)?;
+            check_value(v)
+        })
+    }
+
     /// Writes this instance as `<p:Class xmlns:p="uri">...</p:Class>` with the given
     /// element name (for Put, Create and Invoke input).
+    ///
+    /// Names are written as given: check them first with [`Instance::check_names`]
+    /// (the client does before Put, Create and Invoke).
     pub fn write(&self, w: &mut XmlWriter, element_name: &str, uri: &str) {
         w.raw("<p:");
         w.raw(element_name);
@@ -566,7 +720,15 @@ fn write_value(w: &mut XmlWriter, name: &str, value: &Value) {
         }
         Value::DateTime(d) => {
             open(w, "");
-            w.element("cim:Datetime", &d.raw);
+            // As read: a date is a `cim:Date`, anything else a `cim:Datetime`.
+            w.element(
+                if d.is_date() {
+                    "cim:Date"
+                } else {
+                    "cim:Datetime"
+                },
+                &d.raw,
+            );
             close(w);
         }
         Value::Interval(d) => {
@@ -657,6 +819,90 @@ mod tests {
     }
 
     #[test]
+    fn ncnames() {
+        for good in [
+            "StartMode",
+            "_x",
+            "Create_INPUT",
+            "a-b.c_1",
+            "x1",
+            "Ünïcode",
+            "名前",
+            "a\u{B7}b",
+            "xmlLike",
+        ] {
+            assert!(is_ncname(good), "{good:?}");
+            assert_eq!(check_name("property name", good), Ok(()));
+        }
+        for bad in [
+            "",
+            "Start Mode",
+            "1st",
+            "-x",
+            ".x",
+            "p:x",
+            "a>b",
+            "a<b",
+            "a&b",
+            "a\"b",
+            "a'b",
+            "a/b",
+            "a\tb",
+            "a\nb",
+            "a=b",
+            "\u{B7}a",
+            "\u{300}a",
+            "a\u{D7}b",
+            "a\u{FFFE}",
+            "StartMode>Manual</p:StartMode><p:State",
+        ] {
+            assert!(!is_ncname(bad), "{bad:?}");
+            let e = check_name("method name", bad).unwrap_err();
+            assert_eq!((e.what, e.name.as_str()), ("method name", bad));
+            assert!(e.to_string().contains(&format!("{bad:?}")), "{e}");
+        }
+    }
+
+    #[test]
+    fn check_names_covers_class_properties_and_embedded_instances() {
+        let ok = Instance::new("Win32_Service")
+            .with("StartMode", "Manual <x> & \"y\"")
+            .with(
+                "Inner",
+                Value::Array(vec![
+                    Value::Null,
+                    Value::Instance(Box::new(Instance::new("ignored name").with("A", 1i64))),
+                ]),
+            );
+        assert_eq!(ok.check_names("Win32_Service"), Ok(()));
+        assert_eq!(ok.check_property_names(), Ok(()));
+        let e = ok.check_names("Win32 Service").unwrap_err();
+        assert_eq!((e.what, e.name.as_str()), ("class name", "Win32 Service"));
+
+        let flat = Instance::new("C").with("Start Mode", "Manual");
+        let e = flat.check_names("C").unwrap_err();
+        assert_eq!((e.what, e.name.as_str()), ("property name", "Start Mode"));
+
+        let deep = Instance::new("C").with(
+            "Outer",
+            Value::Instance(Box::new(Instance::new("D").with(
+                "Mid",
+                Value::Array(vec![Value::Instance(Box::new(
+                    Instance::new("E").with("x>y", "1"),
+                ))]),
+            ))),
+        );
+        assert_eq!(deep.check_property_names().unwrap_err().name, "x>y");
+
+        // Every checked name written is read back as the same element: no markup added.
+        let mut w = XmlWriter::default();
+        ok.write(&mut w, "Win32_Service", "http://r");
+        let back = Instance::from_element(&parse(w.as_str().as_bytes()).unwrap());
+        assert_eq!(back.get_str("StartMode"), Some("Manual <x> & \"y\""));
+        assert_eq!(back.properties.len(), 2);
+    }
+
+    #[test]
     fn datetimes_and_durations() {
         let d = CimDateTime::parse("20240131123456.123456+060").unwrap();
         assert_eq!(
@@ -677,6 +923,253 @@ mod tests {
             parse_duration(&format!("P{}", "999999999999W".repeat(40))),
             None
         );
+    }
+
+    #[test]
+    fn datetime_table() {
+        // (text, year, month, day, hour, minute, second, nanos, offset, is_date)
+        type Row = (
+            &'static str,
+            i32,
+            u8,
+            u8,
+            u8,
+            u8,
+            u8,
+            u32,
+            Option<i32>,
+            bool,
+        );
+        let valid: &[Row] = &[
+            (
+                "2024-01-31T12:34:56Z",
+                2024,
+                1,
+                31,
+                12,
+                34,
+                56,
+                0,
+                Some(0),
+                false,
+            ),
+            ("2024-02-29T00:00:00", 2024, 2, 29, 0, 0, 0, 0, None, false),
+            (
+                "2000-02-29T23:59:59.999999999-14:00",
+                2000,
+                2,
+                29,
+                23,
+                59,
+                59,
+                999_999_999,
+                Some(-840),
+                false,
+            ),
+            (
+                "2023-12-31T00:00:00.1234567891+05:30",
+                2023,
+                12,
+                31,
+                0,
+                0,
+                0,
+                123_456_789,
+                Some(330),
+                false,
+            ),
+            (
+                "2024-04-30T10:00:00+14:00",
+                2024,
+                4,
+                30,
+                10,
+                0,
+                0,
+                0,
+                Some(840),
+                false,
+            ),
+            ("2024-01-31", 2024, 1, 31, 0, 0, 0, 0, None, true),
+            ("2024-01-31Z", 2024, 1, 31, 0, 0, 0, 0, Some(0), true),
+            ("2024-01-31+02:00", 2024, 1, 31, 0, 0, 0, 0, Some(120), true),
+            (
+                " 2024-02-29-05:00 ",
+                2024,
+                2,
+                29,
+                0,
+                0,
+                0,
+                0,
+                Some(-300),
+                true,
+            ),
+            (
+                "20240229123456.123456+060",
+                2024,
+                2,
+                29,
+                12,
+                34,
+                56,
+                123_456_000,
+                Some(60),
+                false,
+            ),
+            (
+                "20240131123456.000000-300",
+                2024,
+                1,
+                31,
+                12,
+                34,
+                56,
+                0,
+                Some(-300),
+                false,
+            ),
+            ("20240131123456", 2024, 1, 31, 12, 34, 56, 0, None, false),
+        ];
+        for &(text, y, mo, d, h, mi, se, n, off, date) in valid {
+            let dt = CimDateTime::parse(text).unwrap_or_else(|| panic!("{text:?}"));
+            assert_eq!(
+                (
+                    dt.year, dt.month, dt.day, dt.hour, dt.minute, dt.second, dt.nanos
+                ),
+                (y, mo, d, h, mi, se, n),
+                "{text:?}"
+            );
+            assert_eq!((dt.offset_minutes, dt.is_date()), (off, date), "{text:?}");
+            assert_eq!(dt.raw, text.trim());
+        }
+        for bad in [
+            "2024-02-30T00:00:00Z",
+            "2023-02-29T00:00:00Z",
+            "1900-02-29",
+            "2024-04-31",
+            "2024-06-31T00:00:00",
+            "2024-09-31Z",
+            "2024-11-31+01:00",
+            "2024-00-10",
+            "2024-13-01T00:00:00Z",
+            "2024-01-00",
+            "2024-01-32",
+            "2024-01-31T24:00:00Z",
+            "2024-01-31T23:60:00Z",
+            "2024-01-31T23:59:60Z",
+            "2024-01-31T23:59:59.Z",
+            "2024-01-31T23:59Z",
+            "2024-01-31T",
+            "2024-01-31T+1:00:00",
+            "2024-+1-31",
+            "2024-01-31+15:00",
+            "2024-01-31+02:60",
+            "2024-01-31+0200",
+            "2024-01-31 12:00:00",
+            "2024-01-31x",
+            "2024-1-31",
+            "2024-01",
+            "2024-01-3é",
+            "20240230000000.000000+000",
+            "20240131240000.000000+000",
+            "20240131235960.000000+000",
+            "20240131123456.123+060",
+            "20240131123456.123456+06",
+            "20240131123456.123456:000",
+            "20240131123456.123456+060x",
+            "00000001123456.000000:000",
+            "garbage",
+            "",
+        ] {
+            assert_eq!(CimDateTime::parse(bad), None, "{bad:?}");
+        }
+    }
+
+    /// The date of day `z` after 1970-01-01 (proleptic Gregorian): an oracle for which
+    /// dates exist, computed unlike `days_in_month`.
+    fn civil_from_days(z: i64) -> (i64, u32, u32) {
+        let z = z + 719_468;
+        let era = z.div_euclid(146_097);
+        let doe = z.rem_euclid(146_097);
+        let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+        let mp = (5 * doy + 2) / 153;
+        let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+        let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+        (yoe + era * 400 + i64::from(m <= 2), m, d)
+    }
+
+    fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
+        let y = if m <= 2 { y - 1 } else { y };
+        let era = y.div_euclid(400);
+        let yoe = y.rem_euclid(400);
+        let mp = i64::from((m + 9) % 12);
+        let doy = (153 * mp + 2) / 5 + i64::from(d) - 1;
+        let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+        era * 146_097 + doe - 719_468
+    }
+
+    mod props {
+        use super::*;
+        use proptest::prelude::*;
+
+        proptest! {
+            /// A date-time parses exactly when its day exists (the day round-trips
+            /// through a day count) and its time is within 23:59:59; a date alike.
+            #[test]
+            fn parses_exactly_the_possible_datetimes(
+                y in 1i32..=9999, mo in 0u32..=13, d in 0u32..=32,
+                h in 0u32..=25, mi in 0u32..=61, se in 0u32..=61,
+                zone in prop::sample::select(vec!["", "Z", "+01:00", "-14:00", "+14:01"]),
+            ) {
+                let day_exists = (1..=12).contains(&mo) && (1..=31).contains(&d)
+                    && civil_from_days(days_from_civil(y.into(), mo, d)) == (y.into(), mo, d);
+                let zone_ok = zone != "+14:01";
+                let time_ok = h < 24 && mi < 60 && se < 60;
+                let dt = format!("{y:04}-{mo:02}-{d:02}T{h:02}:{mi:02}:{se:02}{zone}");
+                prop_assert_eq!(CimDateTime::parse(&dt).is_some(), day_exists && time_ok && zone_ok, "{}", dt);
+                let date = format!("{y:04}-{mo:02}-{d:02}{zone}");
+                let parsed = CimDateTime::parse(&date);
+                prop_assert_eq!(parsed.is_some(), day_exists && zone_ok, "{}", date);
+                prop_assert!(parsed.is_none_or(|p| p.is_date()));
+                let dmtf = format!("{y:04}{mo:02}{d:02}{h:02}{mi:02}{se:02}.000000+000");
+                prop_assert_eq!(CimDateTime::parse(&dmtf).is_some(), day_exists && time_ok, "{}", dmtf);
+            }
+
+            /// What was read is written back as it was read: the same text in the same
+            /// element (`cim:Date` for a date, `cim:Datetime` otherwise).
+            #[test]
+            fn datetimes_and_dates_round_trip(
+                day in 0i64..2_932_897, secs in 0u32..86_400, frac in 0u32..1_000_000,
+                form in 0u8..4,
+                zone in prop::sample::select(vec!["", "Z", "+02:00", "-05:30"]),
+            ) {
+                let (y, m, d) = civil_from_days(day - 719_162);
+                let (h, mi, s) = (secs / 3600, secs / 60 % 60, secs % 60);
+                let (text, element) = match form {
+                    0 => (format!("{y:04}-{m:02}-{d:02}{zone}"), "Date"),
+                    1 => (format!("{y:04}-{m:02}-{d:02}T{h:02}:{mi:02}:{s:02}{zone}"), "Datetime"),
+                    2 => (format!("{y:04}-{m:02}-{d:02}T{h:02}:{mi:02}:{s:02}.{frac:06}{zone}"), "Datetime"),
+                    _ => (format!("{y:04}{m:02}{d:02}{h:02}{mi:02}{s:02}.{frac:06}+060"), "Datetime"),
+                };
+                let xml = format!(
+                    "<p:C xmlns:p=\"http://r\" xmlns:cim=\"{}\"><p:When><cim:{element}>{text}</cim:{element}></p:When></p:C>",
+                    ns::CIM_COMMON
+                );
+                let read = Instance::from_element(&parse(xml.as_bytes()).unwrap());
+                let dt = read.get("When").unwrap().as_datetime().unwrap();
+                prop_assert_eq!(&dt.raw, &text);
+                prop_assert_eq!((dt.year, u32::from(dt.month), u32::from(dt.day)), (y as i32, m, d));
+                prop_assert_eq!(dt.is_date(), element == "Date");
+                let mut w = XmlWriter::default();
+                read.write(&mut w, "C", "http://r");
+                let open = format!("<cim:{element}>{text}</cim:{element}>");
+                prop_assert!(w.as_str().contains(&open), "{}", w.as_str());
+                let again = Instance::from_element(&parse(w.as_str().as_bytes()).unwrap());
+                prop_assert_eq!(again.get("When"), read.get("When"));
+            }
+        }
     }
 
     #[test]

@@ -4,6 +4,49 @@
 //! target field asks for (`u32`, `bool`, `f64`, ...). A one-element array arrives as a
 //! single element, so a scalar also deserializes as a sequence of one. Fields are
 //! matched by exact property name; use `#[serde(rename_all = "PascalCase")]`.
+//!
+//! # Empty arrays
+//!
+//! An array property with no elements arrives as no element at all: Windows writes
+//! one `<p:Tags>` per element, so for none there is nothing, and the instance has no
+//! such property. A plain `Vec` field then fails with ``missing field `Tags` ``. Mark
+//! `Vec` fields `#[serde(default)]` (or use `Option<Vec<_>>`), so that an empty array
+//! reads as an empty `Vec`. (A nil array, `xsi:nil="true"`, reads as an empty `Vec`
+//! either way.)
+//!
+//! ```
+//! use serde::Deserialize;
+//! use wsman_protocol::de::from_instance;
+//! use wsman_protocol::{Instance, Value};
+//!
+//! #[derive(Deserialize)]
+//! #[serde(rename_all = "PascalCase")]
+//! struct Service {
+//!     name: String,
+//!     #[serde(default)]
+//!     tags: Vec<String>,
+//! }
+//!
+//! // What a Get of an instance whose Tags array is empty reads: no Tags property.
+//! let empty = Instance::new("Svc").with("Name", "WinRM");
+//! let svc: Service = from_instance(&empty).unwrap();
+//! assert!(svc.tags.is_empty());
+//!
+//! // One element arrives as a scalar, two or more as an array.
+//! let one = Instance::new("Svc").with("Name", "WinRM").with("Tags", "a");
+//! assert_eq!(from_instance::<Service>(&one).unwrap().tags, ["a"]);
+//! let two = empty.with("Tags", Value::Array(vec!["a".into(), "b".into()]));
+//! assert_eq!(from_instance::<Service>(&two).unwrap().tags, ["a", "b"]);
+//!
+//! // Without `#[serde(default)]`, the empty array is a missing field.
+//! #[derive(Debug, Deserialize)]
+//! #[serde(rename_all = "PascalCase")]
+//! struct Strict {
+//!     tags: Vec<String>,
+//! }
+//! let e = from_instance::<Strict>(&Instance::new("Svc")).unwrap_err();
+//! assert!(e.to_string().contains("missing field `Tags`"), "{e}");
+//! ```
 
 use std::fmt;
 
@@ -27,6 +70,9 @@ impl de::Error for DeError {
 }
 
 /// Deserializes an instance into `T`.
+///
+/// An empty array property is absent from the instance (Windows sends no element for
+/// it): mark `Vec` fields `#[serde(default)]`, see [the module docs](self#empty-arrays).
 ///
 /// # Errors
 /// [`DeError`] when a property is missing or its text does not parse as the field's type.
