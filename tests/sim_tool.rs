@@ -593,3 +593,53 @@ async fn registered_class_in_another_namespace() {
     })
     .await;
 }
+
+/// A WQL literal built with `Wql::string` finds a value with backslashes and a quote;
+/// the same path written with single backslashes is an invalid query (a bad-filter
+/// fault), as WMI reads it, never a match.
+#[tokio::test]
+async fn wql_string_literals_escape_as_wmi_reads_them() {
+    within(async {
+        let sim = Simulator::start().await.unwrap();
+        let path = r"C:\Program Files\O'Brien\app.exe";
+        sim.register_class(
+            SimClass::new("Acme_App")
+                .key("Name")
+                .property("Path")
+                .instance([("Name", Value::from("app")), ("Path", Value::from(path))])
+                .instance([
+                    ("Name", Value::from("other")),
+                    ("Path", Value::from(r"C:\x")),
+                ]),
+        );
+        let c = client(&sim);
+        let query = format!(
+            "SELECT Name FROM Acme_App WHERE Path = {}",
+            tokio_winrm::Wql::string(path)
+        );
+        let found = c
+            .wql("root/cimv2", &query)
+            .start()
+            .collect_items()
+            .await
+            .unwrap();
+        let names: Vec<_> = found
+            .iter()
+            .map(|i| i.instance().and_then(|i| i.get_str("Name")).unwrap())
+            .collect();
+        assert_eq!(names, ["app"]);
+        let raw = c
+            .wql(
+                "root/cimv2",
+                r"SELECT Name FROM Acme_App WHERE Path = 'C:\x'",
+            )
+            .start()
+            .collect_items()
+            .await;
+        assert!(
+            matches!(&raw, Err(Error::Fault(f)) if f.is_bad_filter()),
+            "{raw:?}"
+        );
+    })
+    .await;
+}

@@ -35,6 +35,40 @@ pub const DEFAULT_MAX_ELEMENTS: u32 = 32_000;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Wql<'a>(pub &'a str);
 
+impl Wql<'_> {
+    /// `value` as a WQL string literal, for a query built from data: in single quotes,
+    /// with `\` and `'` escaped by a backslash, as WMI reads them. A path written as it
+    /// is (`C:\Windows`) is an invalid query in WMI (its backslash escapes the next
+    /// character); and an unescaped quote would end the literal early and let the rest of
+    /// the value become part of the query.
+    ///
+    /// ```
+    /// use tokio_winrm::Wql;
+    ///
+    /// let path = r"C:\Program Files\O'Brien\app.exe";
+    /// let query = format!(
+    ///     "SELECT Name FROM Win32_Process WHERE ExecutablePath = {}",
+    ///     Wql::string(path)
+    /// );
+    /// assert_eq!(
+    ///     query,
+    ///     r"SELECT Name FROM Win32_Process WHERE ExecutablePath = 'C:\\Program Files\\O\'Brien\\app.exe'"
+    /// );
+    /// ```
+    pub fn string(value: &str) -> String {
+        let mut out = String::with_capacity(value.len() + 2);
+        out.push('\'');
+        for c in value.chars() {
+            if matches!(c, '\\' | '\'') {
+                out.push('\\');
+            }
+            out.push(c);
+        }
+        out.push('\'');
+        out
+    }
+}
+
 /// What an enumeration returns: all instances, or those a filter selects.
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]

@@ -292,11 +292,18 @@ fn lex(input: &str) -> Result<Vec<Token>, WqlError> {
                     match it.next() {
                         None => return Err(WqlError::new(pos, "unterminated string")),
                         Some((_, q)) if q == c => break,
-                        Some((_, '\\')) => match it.next() {
+                        // WMI's escapes: `\\`, `\'` and `\"`. Any other (`'C:\Windows'`
+                        // with single backslashes, the usual slip) is an invalid query
+                        // on Windows, never the text as typed.
+                        Some((i, '\\')) => match it.next() {
                             Some((_, e @ ('\'' | '"' | '\\'))) => s.push(e),
                             Some((_, e)) => {
-                                s.push('\\');
-                                s.push(e);
+                                return Err(WqlError::new(
+                                    i,
+                                    format!(
+                                        "invalid escape \\{e} in a string (write \\\\ for a backslash)"
+                                    ),
+                                ));
                             }
                             None => return Err(WqlError::new(pos, "unterminated string")),
                         },
@@ -885,7 +892,11 @@ mod tests {
     fn quoting_and_escapes() {
         assert!(hit(r"Path = 'C:\\Windows\\it\'s'"));
         assert!(hit(r#"Path = "c:\\windows\\IT's""#));
-        let q = parse(r#"SELECT * FROM C WHERE a = "say \"hi\"" OR b = 'x\q'"#).unwrap();
+        // Only `\\`, `\'` and `\"` escape; a single backslash before anything else is
+        // an invalid query, as in WMI (`'C:\Windows'` must be `'C:\\Windows'`).
+        assert!(parse(r"SELECT * FROM C WHERE b = 'x\q'").is_err());
+        assert!(parse(r"SELECT * FROM C WHERE Path = 'C:\Windows\System32'").is_err());
+        let q = parse(r#"SELECT * FROM C WHERE a = "say \"hi\"" OR b = 'x\\q'"#).unwrap();
         let Some(Expr::Or(terms)) = q.filter else {
             panic!("expected OR")
         };
