@@ -643,3 +643,46 @@ async fn wql_string_literals_escape_as_wmi_reads_them() {
     })
     .await;
 }
+
+/// A Put to an instance of a registered class is stored: a later Get and an
+/// enumeration return the new value, the other instances stay as they were, and the
+/// Put's answer is the stored instance.
+#[tokio::test]
+async fn a_put_to_a_registered_class_is_stored() {
+    within(async {
+        let sim = Simulator::start().await.unwrap();
+        sim.register_class(widgets());
+        let c = client(&sim);
+        let gear = Resource::wmi("root/cimv2", "Acme_Widget").selector("Name", "GEAR");
+        let echoed = c
+            .put(&gear, &Instance::new("Acme_Widget").with("Color", "green"))
+            .await
+            .unwrap()
+            .expect("the stored instance");
+        assert_eq!(echoed.get_str("Color"), Some("green"));
+        assert_eq!(echoed.get_str("Size"), Some("3"), "the rest kept");
+        let again = c.get(&gear).await.unwrap();
+        assert_eq!(again.get_str("Color"), Some("green"));
+        assert_eq!(again.get_str("Size"), Some("3"));
+        let all = c
+            .wql(
+                "root/cimv2",
+                "SELECT * FROM Acme_Widget WHERE Color = 'green'",
+            )
+            .start()
+            .collect_items()
+            .await
+            .unwrap();
+        assert_eq!(all.len(), 1);
+        let sprocket = c
+            .get(&Resource::wmi("root/cimv2", "Acme_Widget").selector("Name", "sprocket"))
+            .await
+            .unwrap();
+        assert_eq!(
+            sprocket.get_str("Color"),
+            Some("blue"),
+            "other instances untouched"
+        );
+    })
+    .await;
+}

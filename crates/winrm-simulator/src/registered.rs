@@ -1,6 +1,6 @@
 //! WMI classes users register on a simulator ([`Simulator::register_class`]): a fixed
 //! list of instances served under `root/cimv2` (or another namespace) like the built-in classes (Get by key
-//! selectors, Put echoing the change, Enumerate with or without WQL, EPRs).
+//! selectors, Put storing the change, Enumerate with or without WQL, EPRs).
 
 use std::sync::Arc;
 
@@ -147,10 +147,54 @@ impl ClassSource for SimClass {
     }
 }
 
+/// A value's text, as a key compares (strings, numbers, booleans).
+fn key_text(v: &Value) -> Option<String> {
+    match v {
+        Value::Bool(b) => Some(b.to_string()),
+        Value::Int(i) => Some(i.to_string()),
+        Value::UInt(u) => Some(u.to_string()),
+        other => other.as_str().map(str::to_string),
+    }
+}
+
+impl SimClass {
+    /// This class with the instance that has `original`'s keys (the first instance of a
+    /// class without keys) updated to `changed`'s values: what a WS-Transfer Put stores.
+    /// `None` when no instance has those keys.
+    pub(crate) fn with_put(&self, original: &Instance, changed: &Instance) -> Option<SimClass> {
+        let same = |given: &Vec<(String, Value)>| {
+            self.keys.iter().all(|k| {
+                let mine = given
+                    .iter()
+                    .find(|(n, _)| n.eq_ignore_ascii_case(k))
+                    .and_then(|(_, v)| key_text(v));
+                let theirs = original
+                    .properties
+                    .iter()
+                    .find(|(n, _)| n.eq_ignore_ascii_case(k))
+                    .and_then(|(_, v)| key_text(v));
+                mine.is_some()
+                    && mine.as_deref().map(str::to_lowercase)
+                        == theirs.as_deref().map(str::to_lowercase)
+            })
+        };
+        let index = self.instances.iter().position(same)?;
+        let mut next = self.clone();
+        next.instances[index] = changed
+            .properties
+            .iter()
+            .filter(|(n, _)| self.properties.iter().any(|p| p.eq_ignore_ascii_case(n)))
+            .cloned()
+            .collect();
+        Some(next)
+    }
+}
+
 impl Simulator {
     /// Adds a WMI class with its instances (see [`SimClass`]), or replaces the one
     /// registered before under the same name (case-insensitive). A registered class
-    /// hides a built-in class of the same name.
+    /// hides a built-in class of the same name. A WS-Transfer Put to one of its
+    /// instances stores the change: a later Get or enumeration returns it.
     pub fn register_class(&self, class: SimClass) {
         self.state.wmi.register(Arc::new(class));
     }

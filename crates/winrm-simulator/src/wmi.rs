@@ -147,6 +147,35 @@ impl Wmi {
     }
 
     /// Adds a registered class, replacing one of the same name.
+    /// Stores a Put to an instance of a registered class (`name` in `namespace`); false
+    /// when the class is not a registered one (the built-in classes echo a Put without
+    /// keeping it) or no instance has the keys.
+    pub(crate) fn put_registered(
+        &self,
+        name: &str,
+        namespace: &str,
+        original: &Instance,
+        changed: &Instance,
+    ) -> bool {
+        let mut list = self
+            .registered
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let Some(slot) = list.iter_mut().find(|c| {
+            c.name().eq_ignore_ascii_case(name)
+                && ClassSource::namespace(&***c).eq_ignore_ascii_case(namespace)
+        }) else {
+            return false;
+        };
+        match slot.with_put(original, changed) {
+            Some(next) => {
+                *slot = Arc::new(next);
+                true
+            }
+            None => false,
+        }
+    }
+
     pub(crate) fn register(&self, class: Arc<super::SimClass>) {
         let mut list = self
             .registered
@@ -286,7 +315,8 @@ pub(crate) fn handle(state: &Arc<State>, req: &SimRequest) -> HandlerResult {
         }
         ns::action::PUT => {
             state.counters.puts.fetch_add(1, Ordering::SeqCst);
-            let mut inst = resolve(&*class, req)?;
+            let original = resolve(&*class, req)?;
+            let mut inst = original.clone();
             let given = req
                 .body_element()
                 .map(Instance::from_element)
@@ -309,6 +339,8 @@ pub(crate) fn handle(state: &Arc<State>, req: &SimRequest) -> HandlerResult {
                     None => inst.properties.push((prop.to_string(), value)),
                 }
             }
+            // A registered class keeps the change; a built-in one only echoes it.
+            wmi.put_registered(class.name(), class.namespace(), &original, &inst);
             Ok(envelope(ns::action::PUT_RESPONSE, relates, |w| {
                 write_instance(w, class.name(), &canonical, &inst);
             }))
