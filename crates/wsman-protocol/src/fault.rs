@@ -37,6 +37,22 @@ pub mod code {
     /// `RPC_S_CALL_FAILED` (1726): the remote procedure call failed, as a WMI or shell
     /// provider reports a host process that went away.
     pub const RPC_CALL_FAILED: u32 = 1726;
+    /// `E_ACCESSDENIED` (0x80070005) as an HRESULT.
+    pub const E_ACCESS_DENIED: u32 = 0x8007_0005;
+    /// WMI's `WBEM_E_NOT_FOUND` (0x80041002): the object (instance) was not found. WMI
+    /// errors reach a client as the WSManFault code or the `MSFT_WmiError` `error_Code`
+    /// of a fault from the WMI plugin.
+    pub const WBEM_NOT_FOUND: u32 = 0x8004_1002;
+    /// WMI's `WBEM_E_ACCESS_DENIED` (0x80041003).
+    pub const WBEM_ACCESS_DENIED: u32 = 0x8004_1003;
+    /// WMI's `WBEM_E_INVALID_PARAMETER` (0x80041008).
+    pub const WBEM_INVALID_PARAMETER: u32 = 0x8004_1008;
+    /// WMI's `WBEM_E_INVALID_NAMESPACE` (0x8004100E).
+    pub const WBEM_INVALID_NAMESPACE: u32 = 0x8004_100E;
+    /// WMI's `WBEM_E_INVALID_CLASS` (0x80041010).
+    pub const WBEM_INVALID_CLASS: u32 = 0x8004_1010;
+    /// WMI's `WBEM_E_INVALID_QUERY` (0x80041017).
+    pub const WBEM_INVALID_QUERY: u32 = 0x8004_1017;
 
     /// A short English meaning of a known code.
     pub fn meaning(code: u32) -> Option<&'static str> {
@@ -55,6 +71,12 @@ pub mod code {
             ACCESS_DENIED => "access denied",
             FILE_NOT_FOUND => "the system cannot find the file specified",
             RPC_CALL_FAILED => "the remote procedure call failed (the provider's host process)",
+            E_ACCESS_DENIED | WBEM_ACCESS_DENIED => "access denied",
+            WBEM_NOT_FOUND => "WMI: the object was not found",
+            WBEM_INVALID_PARAMETER => "WMI: invalid parameter",
+            WBEM_INVALID_NAMESPACE => "WMI: invalid namespace",
+            WBEM_INVALID_CLASS => "WMI: invalid class (it does not exist)",
+            WBEM_INVALID_QUERY => "WMI: invalid query",
             _ => return None,
         })
     }
@@ -274,7 +296,7 @@ impl Fault {
     /// a Get, Put or Delete of an instance its selectors do not name. [`Fault::is_not_found`]
     /// is for an unknown resource URI or class instead.
     pub fn is_gone(&self) -> bool {
-        self.has(code::INVALID_SELECTORS)
+        self.has(code::INVALID_SELECTORS) || self.has(code::WBEM_NOT_FOUND)
     }
 
     /// The operation was aborted or cancelled on the server (995, 1223).
@@ -282,9 +304,11 @@ impl Fault {
         self.has(code::OPERATION_ABORTED) || self.has(code::CANCELLED)
     }
 
-    /// The filter could not be processed (bad WQL).
+    /// The filter could not be processed (bad WQL; WMI's `WBEM_E_INVALID_QUERY` too).
     pub fn is_bad_filter(&self) -> bool {
-        self.has(code::CANNOT_PROCESS_FILTER) || self.subcode_name() == Some("CannotProcessFilter")
+        self.has(code::CANNOT_PROCESS_FILTER)
+            || self.has(code::WBEM_INVALID_QUERY)
+            || self.subcode_name() == Some("CannotProcessFilter")
     }
 
     /// The enumeration context is invalid or expired.
@@ -292,14 +316,22 @@ impl Fault {
         self.subcode_name() == Some("InvalidEnumerationContext")
     }
 
-    /// The resource or class does not exist (`DestinationUnreachable`, 2150858811).
+    /// The resource or class does not exist (`DestinationUnreachable`, 2150858811; WMI's
+    /// `WBEM_E_INVALID_CLASS` and `WBEM_E_INVALID_NAMESPACE`).
     pub fn is_not_found(&self) -> bool {
-        self.has(code::RESOURCE_NOT_FOUND) || self.subcode_name() == Some("DestinationUnreachable")
+        self.has(code::RESOURCE_NOT_FOUND)
+            || self.has(code::WBEM_INVALID_CLASS)
+            || self.has(code::WBEM_INVALID_NAMESPACE)
+            || self.subcode_name() == Some("DestinationUnreachable")
     }
 
-    /// Access was denied.
+    /// Access was denied (5, `E_ACCESSDENIED`, WMI's `WBEM_E_ACCESS_DENIED`,
+    /// `w:AccessDenied`).
     pub fn is_access_denied(&self) -> bool {
-        self.has(code::ACCESS_DENIED) || self.subcode_name() == Some("AccessDenied")
+        self.has(code::ACCESS_DENIED)
+            || self.has(code::E_ACCESS_DENIED)
+            || self.has(code::WBEM_ACCESS_DENIED)
+            || self.subcode_name() == Some("AccessDenied")
     }
 }
 
@@ -337,6 +369,29 @@ mod tests {
         assert_eq!(f.subcode_name(), Some("TimedOut"));
         assert_eq!(f.action.as_deref(), Some(ns::action::FAULT));
         assert!(f.to_string().contains("2150858793 (0x80338029)"));
+    }
+
+    /// A fault of the WMI plugin: its `MSFT_WmiError` `error_Code` (a WMI HRESULT) is the
+    /// code when the WSManFault has none, and the predicates know WMI's codes.
+    #[test]
+    fn wmi_error_codes_answer_the_predicates() {
+        let fault = |error_code: u32| {
+            let xml = format!(
+                r#"<s:Envelope xmlns:s="http://www.w3.org/2003/05/soap-envelope"><s:Body><s:Fault><s:Code><s:Value>s:Receiver</s:Value><s:Subcode><s:Value>w:InternalError</s:Value></s:Subcode></s:Code><s:Reason><s:Text xml:lang="en-US">x</s:Text></s:Reason><s:Detail><p:MSFT_WmiError xmlns:p="http://schemas.microsoft.com/wbem/wsman/1/wmi/root/cimv2/MSFT_WmiError" xmlns:cim="http://schemas.dmtf.org/wbem/wscim/1/common"><p:Message>WMI says no</p:Message><p:error_Code>{error_code}</p:error_Code></p:MSFT_WmiError></s:Detail></s:Fault></s:Body></s:Envelope>"#
+            );
+            Fault::from_envelope(&parse(xml.as_bytes()).unwrap()).unwrap()
+        };
+        let denied = fault(code::WBEM_ACCESS_DENIED);
+        assert_eq!(denied.code(), Some(0x8004_1003));
+        assert!(denied.is_access_denied() && !denied.is_gone());
+        assert_eq!(denied.meaning(), Some("access denied"));
+        assert!(fault(code::E_ACCESS_DENIED).is_access_denied());
+        assert!(fault(code::WBEM_NOT_FOUND).is_gone());
+        assert!(fault(code::WBEM_INVALID_CLASS).is_not_found());
+        assert!(fault(code::WBEM_INVALID_NAMESPACE).is_not_found());
+        let query = fault(code::WBEM_INVALID_QUERY);
+        assert!(query.is_bad_filter() && !query.is_not_found());
+        assert_eq!(query.meaning(), Some("WMI: invalid query"));
     }
 
     #[test]
