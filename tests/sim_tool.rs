@@ -405,6 +405,71 @@ async fn request_log_records_what_the_client_sent() {
     .await;
 }
 
+/// The log carries the request's options and timeouts (what a client's settings put
+/// on the wire), and a request the simulator could not read is logged with the reason
+/// of its fault.
+#[tokio::test]
+async fn request_log_has_options_timeouts_and_refused_requests() {
+    within(async {
+        let sim = Simulator::start().await.unwrap();
+        let c = Client::builder(sim.endpoint())
+            .auth(Auth::basic(sim.user(), sim.password()))
+            .allow_insecure_basic(true)
+            .operation_timeout(Duration::from_secs(7))
+            .max_envelope_size(200_000)
+            .build()
+            .unwrap();
+        let shell = c.shell().codepage(437).open().await.unwrap();
+        shell.close().await.unwrap();
+        let log = sim.requests();
+        let create = log
+            .iter()
+            .find(|r| r.action.ends_with("/transfer/Create"))
+            .expect("the Create is logged");
+        assert_eq!(create.option("winrs_codepage"), Some("437"), "{create:?}");
+        assert_eq!(create.operation_timeout, Some(Duration::from_secs(7)));
+        assert_eq!(create.max_envelope_size, Some(200_000));
+        assert_eq!(create.refused, None);
+
+        // Not XML at all, with valid credentials: a fault, and a log entry saying why.
+        use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+        let url = sim.endpoint();
+        let authority = url
+            .trim_start_matches("http://")
+            .split('/')
+            .next()
+            .unwrap()
+            .to_string();
+        let mut tcp = tokio::net::TcpStream::connect(&authority).await.unwrap();
+        let body = "<s:Envelope this is not xml";
+        let credentials = base64::Engine::encode(
+            &base64::engine::general_purpose::STANDARD,
+            format!("{}:{}", sim.user(), sim.password()),
+        );
+        let head = format!(
+            "POST /wsman HTTP/1.1\r\nHost: {authority}\r\nAuthorization: Basic {credentials}\r\n\
+             Content-Type: application/soap+xml;charset=UTF-8\r\nContent-Length: {}\r\n\
+             Connection: close\r\n\r\n{body}",
+            body.len()
+        );
+        tcp.write_all(head.as_bytes()).await.unwrap();
+        let mut answer = Vec::new();
+        tcp.read_to_end(&mut answer).await.unwrap();
+        let answer = String::from_utf8_lossy(&answer);
+        assert!(
+            answer.starts_with("HTTP/1.1 400") || answer.starts_with("HTTP/1.1 500"),
+            "{answer}"
+        );
+        let refused = sim.requests().into_iter().last().expect("logged");
+        assert!(
+            refused.refused.as_deref().is_some_and(|r| !r.is_empty()),
+            "{refused:?}"
+        );
+        assert!(refused.action.is_empty(), "{refused:?}");
+    })
+    .await;
+}
+
 // ---------------------------------------------------------------------------
 // The "user automation" pattern: a function written as a user writes it, against the
 // public client API only, tested without Windows.

@@ -3,7 +3,7 @@
 
 use std::collections::VecDeque;
 use std::sync::Mutex;
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use super::{SimRequest, Simulator};
 
@@ -26,9 +26,27 @@ pub struct LoggedRequest {
     pub body: String,
     /// When the simulator read it.
     pub at: SystemTime,
+    /// `w:OperationTimeout`, if any.
+    pub operation_timeout: Option<Duration>,
+    /// `w:MaxEnvelopeSize`, if any.
+    pub max_envelope_size: Option<u32>,
+    /// The options of `w:OptionSet`, as `(name, value)` (e.g. `WINRS_CODEPAGE`).
+    pub options: Vec<(String, String)>,
+    /// Why the simulator could not read the request (it answered with this fault):
+    /// `None` for every request it read. Such an entry has an empty `action` unless
+    /// the envelope's Action could be read.
+    pub refused: Option<String>,
 }
 
 impl LoggedRequest {
+    /// The value of the option `name` (case-insensitive).
+    pub fn option(&self, name: &str) -> Option<&str> {
+        self.options
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
     /// The value of the selector `name` (case-insensitive).
     pub fn selector(&self, name: &str) -> Option<&str> {
         self.selectors
@@ -57,7 +75,34 @@ impl RequestLog {
                 .collect(),
             body: body_excerpt(raw),
             at: SystemTime::now(),
+            operation_timeout: req.operation_timeout,
+            max_envelope_size: req.max_envelope_size,
+            options: req
+                .options
+                .iter()
+                .map(|o| (o.name.clone(), o.value.clone()))
+                .collect(),
+            refused: None,
         };
+        self.push(entry);
+    }
+
+    /// Records a request the simulator could not read, with the reason of its fault.
+    pub(crate) fn record_refused(&self, raw: &[u8], reason: &str) {
+        self.push(LoggedRequest {
+            action: String::new(),
+            resource_uri: None,
+            selectors: Vec::new(),
+            body: body_excerpt(raw),
+            at: SystemTime::now(),
+            operation_timeout: None,
+            max_envelope_size: None,
+            options: Vec::new(),
+            refused: Some(reason.to_string()),
+        });
+    }
+
+    fn push(&self, entry: LoggedRequest) {
         let mut entries = super::wmi::lock(&self.entries);
         if entries.len() >= REQUEST_LOG_CAPACITY {
             entries.pop_front();

@@ -417,7 +417,12 @@ pub(super) async fn check_and_dispatch(
     }
     let req = match SimRequest::parse(&body) {
         Ok(r) => r,
-        Err(f) => return fault_response(state, &f, None),
+        Err(f) => {
+            if state.config.log_requests && user.is_some() {
+                state.requests.record_refused(&body, &f.reason);
+            }
+            return fault_response(state, &f, None);
+        }
     };
     if user.is_none() && !req.identify {
         // WSMANIDENTIFY: unauthenticated admits nothing but Identify.
