@@ -184,6 +184,15 @@ pub enum Error {
         #[source]
         source: BoxError,
     },
+    /// The host refused a message sent in clear text on a connection authenticated with
+    /// NTLM, Kerberos or CredSSP over plain `http://` (an empty HTTP 500, as Windows
+    /// answers when its `Service/AllowUnencrypted` is false, the default). Nothing was
+    /// carried out. Seal the messages (`Encryption::Auto`, the default, or `Always`) or
+    /// use `https://`.
+    #[error(
+        "the host refused a message sent in clear text over http:// (HTTP 500 with no body: its AllowUnencrypted is false); seal messages (Encryption::Auto, the default) or use https://"
+    )]
+    UnencryptedRefused,
     /// The server answered, but its answer failed the message security check: a sealed
     /// response (NTLM, Kerberos, SPNEGO or CredSSP message encryption, [MS-WSMV] 2.2.9.1)
     /// whose signature or length did not verify or that did not decrypt, or a clear-text

@@ -302,8 +302,11 @@ async fn allow_unencrypted_switch() {
             .allow_unencrypted(true);
         let c = client(&sim.endpoint(), clear.clone());
         match c.identify().await.unwrap_err() {
-            Error::Http { status: 500, .. } => {}
-            other => panic!("expected HTTP 500 for a clear-text message, got {other:?}"),
+            e @ Error::UnencryptedRefused => {
+                assert!(!e.may_have_executed() && !e.is_auth(), "{e:?}");
+                assert!(e.to_string().contains("AllowUnencrypted"), "{e}");
+            }
+            other => panic!("expected the clear-text refusal, got {other:?}"),
         }
         let open = Simulator::start_with(SimConfig {
             allow_unencrypted: true,

@@ -595,6 +595,11 @@ impl Channel {
                 }
                 Err(f) => return Err(f.for_request()),
             };
+            if !seal && !self.config.endpoint.https && raw.status == 500 && raw.body.is_empty() {
+                // Windows' answer to clear text it does not allow (AllowUnencrypted=false)
+                // on an authenticated connection: before anything is carried out.
+                return Err(Error::UnencryptedRefused);
+            }
             if raw.status == 401 {
                 // The server no longer knows this connection's context.
                 if let Some(c) = self.conn.as_mut() {
