@@ -134,6 +134,13 @@ impl<T: Send + 'static> Enumeration<T> {
 
     /// Reads the rest of the stream into a vector.
     ///
+    /// All or nothing: the first error item (with
+    /// [`Client::enumerate_as`](crate::Client::enumerate_as), an instance that does not
+    /// fit `T`) ends it with that error, and the items read before it are dropped (the
+    /// enumeration is released). To keep the good items and skip or report the bad
+    /// ones, read the stream itself (`StreamExt::next`): an [`Error::Deserialize`] item
+    /// does not end it.
+    ///
     /// # Errors
     /// The first error item, or [`Error::Cancelled`] when the enumeration was cancelled.
     ///
