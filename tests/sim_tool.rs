@@ -751,3 +751,74 @@ async fn a_put_to_a_registered_class_is_stored() {
     })
     .await;
 }
+
+/// The shell list (Enumerate of `.../windows/shell`, as pypsrp and `Get-PSSession`
+/// read it): every open shell, WinRS and PowerShell, with its id, resource URI, owner
+/// and state; a closed shell is gone from it. Optimized or pulled page by page, the
+/// same list.
+#[tokio::test]
+async fn the_shell_list_shows_the_open_shells() {
+    within(async {
+        let sim = Simulator::start().await.unwrap();
+        let c = client(&sim);
+        let shells = Resource::new("http://schemas.microsoft.com/wbem/wsman/1/windows/shell");
+        let cmd = c.shell().open().await.unwrap();
+        let pool = c.runspace_pool().open().await.unwrap();
+        for optimize in [true, false] {
+            let items = c
+                .enumerate(&shells)
+                .optimize(optimize)
+                .max_elements(1)
+                .start()
+                .collect_items()
+                .await
+                .unwrap();
+            let listed: Vec<(String, String, String)> = items
+                .iter()
+                .map(|i| {
+                    let i = i.instance().expect("an instance");
+                    assert_eq!(i.class_name, "Shell");
+                    assert_eq!(i.get_str("Owner"), Some(r"SIM\vagrant"));
+                    (
+                        i.get_str("ShellId").unwrap().to_string(),
+                        i.get_str("ResourceUri").unwrap().to_string(),
+                        i.get_str("State").unwrap().to_string(),
+                    )
+                })
+                .collect();
+            assert_eq!(listed.len(), 2, "{listed:?}");
+            assert!(
+                listed
+                    .iter()
+                    .any(|(id, uri, state)| id.eq_ignore_ascii_case(cmd.id())
+                        && uri.ends_with("/windows/shell/cmd")
+                        && state == "Connected"),
+                "{listed:?}"
+            );
+            assert!(
+                listed.iter().any(|(_, uri, _)| uri
+                    == "http://schemas.microsoft.com/powershell/Microsoft.PowerShell"),
+                "{listed:?}"
+            );
+        }
+        // A disconnected shell is listed as such (what a leak hunt looks for).
+        let id = cmd.id().to_string();
+        let away = cmd.disconnect(None).await.unwrap();
+        let items = c.enumerate(&shells).start().collect_items().await.unwrap();
+        let state = items
+            .iter()
+            .filter_map(|i| i.instance())
+            .find(|i| {
+                i.get_str("ShellId")
+                    .is_some_and(|s| s.eq_ignore_ascii_case(&id))
+            })
+            .and_then(|i| i.get_str("State"))
+            .map(str::to_string);
+        assert_eq!(state.as_deref(), Some("Disconnected"));
+        away.reconnect().await.unwrap().close().await.unwrap();
+        pool.close().await.unwrap();
+        let items = c.enumerate(&shells).start().collect_items().await.unwrap();
+        assert!(items.is_empty(), "{items:?}");
+    })
+    .await;
+}

@@ -35,6 +35,9 @@ struct Source {
     query: Option<Query>,
     selectors: Vec<(String, String)>,
     mode: Mode,
+    /// Items written when the enumeration began, served instead of a class's instances
+    /// (the shell list).
+    snapshot: Option<Vec<String>>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -177,6 +180,9 @@ fn enumerate(state: &State, req: &SimRequest) -> HandlerResult {
         .resource_uri
         .as_deref()
         .ok_or_else(|| SimFault::missing_header("ResourceURI"))?;
+    if uri.eq_ignore_ascii_case(ns::SHELL) {
+        return shell_list(state, req, el);
+    }
     let (namespace, by_uri) = class_of_uri(state, uri)?;
     let filter = el
         .child(ns::WSMAN, "Filter")
@@ -251,7 +257,50 @@ fn enumerate(state: &State, req: &SimRequest) -> HandlerResult {
         query,
         selectors,
         mode,
+        snapshot: None,
     });
+    begin(state, req, source, optimize, max)
+}
+
+/// The shell list: every open shell as an `rsp:Shell` item, as Windows answers an
+/// Enumerate of `.../windows/shell` (no filter; objects only).
+fn shell_list(state: &State, req: &SimRequest, el: &Element) -> HandlerResult {
+    if el.child(ns::WSMAN, "Filter").is_some() || el.child(ns::ENUMERATION, "Filter").is_some() {
+        return Err(SimFault::cannot_process_filter(
+            "The simulator's shell list takes no filter. ",
+        ));
+    }
+    if el
+        .child_text(ns::WSMAN, "EnumerationMode")
+        .is_some_and(|m| m != "EnumerateObjects")
+    {
+        return Err(SimFault::invalid_parameter(
+            "The shell list is enumerated as objects only.",
+        ));
+    }
+    let optimize = el.child(ns::WSMAN, "OptimizeEnumeration").is_some();
+    let max = max_elements(el, ns::WSMAN, 1)?;
+    let source = Arc::new(Source {
+        class: "Shell".into(),
+        namespace: String::new(),
+        uri: ns::SHELL.into(),
+        query: None,
+        selectors: Vec::new(),
+        mode: Mode::Objects,
+        snapshot: Some(state.winrs.shell_list_items()),
+    });
+    begin(state, req, source, optimize, max)
+}
+
+/// The EnumerateResponse of a new enumeration of `source`: its first batch when
+/// `optimize`, and a context unless that batch ended it.
+fn begin(
+    state: &State,
+    req: &SimRequest,
+    source: Arc<Source>,
+    optimize: bool,
+    max: u64,
+) -> HandlerResult {
     let (items, next, end) = if optimize {
         batch(state, req, &source, 0, max)
     } else {
@@ -422,12 +471,24 @@ fn batch(
     start: u64,
     max: u64,
 ) -> (String, u64, bool) {
-    let Some(class) = state.wmi.class_in(&src.namespace, &src.class) else {
-        return (String::new(), start, true);
-    };
     let max = max.min(state.config.max_batch_items.max(1) as u64);
     let budget =
         (req.max_envelope_size.unwrap_or(153_600) as usize).saturating_sub(ENVELOPE_OVERHEAD);
+    if let Some(items) = &src.snapshot {
+        let mut out = String::new();
+        let mut i = start;
+        while let Some(item) = usize::try_from(i).ok().and_then(|i| items.get(i)) {
+            if (i - start) >= max || (i > start && out.len() + item.len() > budget) {
+                break;
+            }
+            out.push_str(item);
+            i += 1;
+        }
+        return (out, i, i >= items.len() as u64);
+    }
+    let Some(class) = state.wmi.class_in(&src.namespace, &src.class) else {
+        return (String::new(), start, true);
+    };
     // Items are written straight into the batch (sized once), and the last one taken back
     // when it overflows the budget.
     let mut out = XmlWriter::with_capacity(budget.min(1 << 20) + 4096);

@@ -228,6 +228,8 @@ struct Shell {
     input_streams: String,
     output_streams: String,
     last_used: Mutex<Instant>,
+    /// When the Create was answered (the shell list's `ShellRunTime`).
+    created: Instant,
     pending: AtomicUsize,
     commands: Mutex<HashMap<String, Arc<Proc>>>,
     closed: CancellationToken,
@@ -247,6 +249,71 @@ enum Conn {
     Connected,
     Disconnecting,
     Disconnected,
+}
+
+/// `d` as the shell list writes a run or idle time: `P0DT1H2M3S`.
+fn day_time(d: Duration) -> String {
+    let s = d.as_secs();
+    format!(
+        "P{}DT{}H{}M{}S",
+        s / 86_400,
+        s / 3600 % 24,
+        s / 60 % 60,
+        s % 60
+    )
+}
+
+impl WinRs {
+    /// The shell list ([MS-WSMV] Enumerate of the `.../windows/shell` resource): one
+    /// `rsp:Shell` item per open shell, with the fields Windows writes (as recorded in
+    /// pypsrp's `test_psrp_disconnect_runspaces`), oldest first.
+    pub(crate) fn shell_list_items(&self) -> Vec<String> {
+        let mut shells: Vec<Arc<Shell>> = lock(&self.shells).values().cloned().collect();
+        shells.sort_by_key(|s| s.created);
+        let now = Instant::now();
+        shells
+            .iter()
+            .enumerate()
+            .map(|(i, s)| {
+                let state = match *s.conn.borrow() {
+                    Conn::Connected => "Connected",
+                    Conn::Disconnecting | Conn::Disconnected => "Disconnected",
+                };
+                let idle = lock(&s.disconnected_idle).unwrap_or(s.idle_timeout);
+                let inactive = now.saturating_duration_since(*lock(&s.last_used));
+                let children = lock(&s.commands).len();
+                let mut w = XmlWriter::with_capacity(1024);
+                w.raw("<rsp:Shell xmlns:rsp=\"");
+                w.raw(ns::SHELL);
+                w.raw("\">");
+                w.element("rsp:ShellId", &s.id);
+                w.element("rsp:ResourceUri", &s.resource_uri);
+                w.element("rsp:Owner", &format!("SIM\\{}", s.owner));
+                w.element("rsp:ClientIP", "127.0.0.1");
+                w.element("rsp:ProcessId", &(4000 + i).to_string());
+                w.element("rsp:IdleTimeOut", &format!("PT{:.3}S", idle.as_secs_f64()));
+                w.element("rsp:InputStreams", &s.input_streams);
+                w.element("rsp:OutputStreams", &s.output_streams);
+                w.element("rsp:MaxIdleTimeOut", "PT2147483.647S");
+                w.element("rsp:Locale", "en-US");
+                w.element("rsp:DataLocale", "en-US");
+                w.element("rsp:CompressionMode", "NoCompression");
+                w.element("rsp:ProfileLoaded", "Yes");
+                w.element("rsp:Encoding", "UTF8");
+                w.element("rsp:BufferMode", "Block");
+                w.element("rsp:State", state);
+                w.element(
+                    "rsp:ShellRunTime",
+                    &day_time(now.saturating_duration_since(s.created)),
+                );
+                w.element("rsp:ShellInactivity", &day_time(inactive));
+                w.element("rsp:MemoryUsed", "46MB");
+                w.element("rsp:ChildProcesses", &children.to_string());
+                w.raw("</rsp:Shell>");
+                w.into_string()
+            })
+            .collect()
+    }
 }
 
 impl Shell {
@@ -642,6 +709,7 @@ fn create(state: &Arc<State>, req: &SimRequest, user: &str) -> Reply {
         input_streams: text("InputStreams").unwrap_or_else(|| default_in.into()),
         output_streams: text("OutputStreams").unwrap_or_else(|| default_out.into()),
         last_used: Mutex::new(Instant::now()),
+        created: Instant::now(),
         pending: AtomicUsize::new(0),
         commands: Mutex::new(HashMap::new()),
         closed: CancellationToken::new(),
