@@ -149,8 +149,7 @@ impl Client {
     /// WS-Transfer Delete.
     ///
     /// # Errors
-    /// [`crate::Error::InvalidName`] (nothing sent) when the class name or a property
-    /// name is not an XML name; a fault, transport errors, or an unreadable response.
+    /// A fault, transport errors, or an unreadable response.
     ///
     /// # Cancel safety
     /// Cancelling abandons the request ([`crate::Error::Abandoned`]): the instance may
