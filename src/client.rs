@@ -550,11 +550,27 @@ impl Client {
         let mut attempt = 1;
         let mut retransmissions = 0;
         let mut first_failure: Option<Instant> = None;
+        // An attempt of this operation may have reached the server (its response was
+        // lost, or it timed out): a later attempt's failure to connect does not make the
+        // operation "certainly not carried out".
+        let mut may_have_run = false;
         loop {
             let started = tracing::enabled!(tracing::Level::DEBUG).then(Instant::now);
             let result = t
                 .send(body.clone(), unauthenticated, kind, timeout, fresh)
                 .await;
+            if let Err(e) = &result {
+                may_have_run |= e.may_have_executed();
+            }
+            // A retransmission that could not connect (the server went away after the
+            // first attempt reached it) is reported as that first attempt's loss: never
+            // as a connect error, which says "safe to send again".
+            let result = match result {
+                Err(e) if may_have_run && !e.may_have_executed() && e.is_retryable() => {
+                    Err(Error::response_lost(e))
+                }
+                other => other,
+            };
             if let Some(started) = started {
                 log_exchange(&body, &result, started.elapsed());
             }
@@ -615,6 +631,7 @@ impl Client {
             fresh = false;
             retransmissions = 0;
             first_failure = None;
+            may_have_run = false;
         }
     }
 

@@ -447,3 +447,41 @@ async fn sealed_ntlm_stream_through_random_cuts_of_any_request_arrives_byte_exac
     let c = sim.counters();
     assert_eq!((c.open_shells, c.running_commands), (0, 0), "{c:?}");
 }
+
+/// A host that goes away while a command runs: the Receive in flight is lost, its
+/// retransmissions cannot connect, and the error says the operation may have been
+/// carried out (it was: the command ran), never "could not connect, safe to retry".
+/// Under a retry policy too, and the command is not started again.
+#[tokio::test]
+async fn a_host_gone_mid_command_is_not_reported_as_safe_to_retry() {
+    let sim = sim(true).await;
+    // The host as the client sees it: dropping the proxy cuts every connection and
+    // refuses new ones, as a host that died does (the simulator behind it counts).
+    let proxy = FaultProxy::start(sim.addr()).await;
+    let client = builder(proxy.url(), &sim)
+        .retry_policy(tokio_winrm::RetryPolicy::default())
+        .build()
+        .unwrap();
+    learn_support(&client).await;
+    let shell = within(client.shell().open()).await.unwrap();
+    let mut cmd = within(shell.command("chatty").start()).await.unwrap();
+    // Output is flowing: the command runs.
+    let first = within(cmd.next()).await.expect("an event");
+    assert!(first.is_ok(), "{first:?}");
+    let started = sim.counters().commands_started;
+    drop(proxy);
+    let err = loop {
+        match within(cmd.next()).await {
+            Some(Ok(_)) => continue,
+            Some(Err(e)) => break e,
+            None => panic!("the stream ended without an error"),
+        }
+    };
+    assert!(err.may_have_executed(), "{err:?}");
+    assert!(!err.is_retryable() && !err.is_connect(), "{err:?}");
+    assert_eq!(
+        sim.counters().commands_started,
+        started,
+        "not started again"
+    );
+}
