@@ -328,3 +328,44 @@ async fn reconnect_is_refused_once_another_client_has_connected() {
     first.shutdown().await;
     assert_eq!(sim.counters().open_shells, 0);
 }
+
+/// A shell opened without a code page is created with 437, stated on the wire (the text
+/// helpers decode with it, so the host must not pick its own OEM page); one created with
+/// 65001 and connected from another client with `.codepage(65001)` decodes its UTF-8
+/// output as such.
+#[tokio::test]
+async fn the_code_page_is_stated_at_create_and_named_at_connect() {
+    let sim = sim().await;
+    let c = client(&sim);
+    let plain = c.shell().open().await.unwrap();
+    assert_eq!(plain.codepage(), 437);
+    let create = sim
+        .requests()
+        .into_iter()
+        .rfind(|r| r.action.ends_with("/transfer/Create"))
+        .expect("the Create is logged");
+    assert_eq!(create.option("WINRS_CODEPAGE"), Some("437"), "{create:?}");
+    plain.close().await.unwrap();
+
+    let shell = c.shell().codepage(65001).open().await.unwrap();
+    let away = shell.disconnect(None).await.unwrap();
+    let other = client(&sim);
+    let again = other
+        .shell()
+        .codepage(65001)
+        .connect(away.id())
+        .await
+        .unwrap();
+    assert_eq!(again.codepage(), 65001);
+    let out = again
+        .command("echo")
+        .args(["héllo", "wörld"])
+        .start()
+        .await
+        .unwrap()
+        .collect()
+        .await
+        .unwrap();
+    assert_eq!(out.stdout_text().trim_end(), "héllo wörld");
+    again.close().await.unwrap();
+}

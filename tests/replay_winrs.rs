@@ -76,7 +76,11 @@ async fn pypsrp_run(
 async fn pypsrp_standard() {
     let events = pypsrp_run(
         "test_winrs_standard",
-        &[&BOOL_OPTION_CASE, &SIGNAL_TERMINATE_AFTER_DONE],
+        &[
+            &BOOL_OPTION_CASE,
+            &SIGNAL_TERMINATE_AFTER_DONE,
+            &DEFAULT_CODEPAGE_STATED,
+        ],
         |b| b,
         "cmd.exe",
         &["/c", "echo", "hi"],
@@ -95,7 +99,11 @@ async fn pypsrp_standard() {
 async fn pypsrp_stderr_and_exit_code() {
     let events = pypsrp_run(
         "test_winrs_stderr_rc",
-        &[&BOOL_OPTION_CASE, &SIGNAL_TERMINATE_AFTER_DONE],
+        &[
+            &BOOL_OPTION_CASE,
+            &SIGNAL_TERMINATE_AFTER_DONE,
+            &DEFAULT_CODEPAGE_STATED,
+        ],
         |b| b,
         "cmd.exe",
         &["/c echo out && echo err>&2 && exit 1"],
@@ -133,6 +141,7 @@ async fn pypsrp_environment() {
             &BOOL_OPTION_CASE,
             &SIGNAL_TERMINATE_AFTER_DONE,
             &SHELL_SCHEMA_ORDER,
+            &DEFAULT_CODEPAGE_STATED,
         ],
         |b| {
             b.env("env1", "var1")
@@ -162,6 +171,7 @@ async fn pypsrp_extra_shell_options() {
             &SIGNAL_TERMINATE_AFTER_DONE,
             &SHELL_SCHEMA_ORDER,
             &SHELL_NAME_LIFETIME_UNSUPPORTED,
+            &DEFAULT_CODEPAGE_STATED,
         ],
         |b| {
             b.idle_timeout(Duration::from_secs(60))
@@ -179,7 +189,11 @@ async fn pypsrp_extra_shell_options() {
 async fn pypsrp_noprofile() {
     let events = pypsrp_run(
         "test_winrs_noprofile",
-        &[&BOOL_OPTION_CASE, &SIGNAL_TERMINATE_AFTER_DONE],
+        &[
+            &BOOL_OPTION_CASE,
+            &SIGNAL_TERMINATE_AFTER_DONE,
+            &DEFAULT_CODEPAGE_STATED,
+        ],
         |b| b.no_profile(true),
         "cmd.exe",
         &["/c", "set"],
@@ -198,7 +212,14 @@ async fn pypsrp_operation_timeout_polls_again() {
     let rec = recorded::load("pypsrp/test_winrs_operation_timeout");
     let replay = Replay::start(
         &rec,
-        steps_of(&rec, &[&BOOL_OPTION_CASE, &SIGNAL_TERMINATE_AFTER_DONE]),
+        steps_of(
+            &rec,
+            &[
+                &BOOL_OPTION_CASE,
+                &SIGNAL_TERMINATE_AFTER_DONE,
+                &DEFAULT_CODEPAGE_STATED,
+            ],
+        ),
     )
     .await;
     // pypsrp ran with a 10 s OperationTimeout; two Receives timed out on the server.
@@ -249,6 +270,7 @@ async fn pypsrp_send_stdin_in_recorded_chunks() {
                 &BOOL_OPTION_CASE,
                 &SIGNAL_TERMINATE_AFTER_DONE,
                 &SEND_END_ATTRIBUTE,
+                &DEFAULT_CODEPAGE_STATED,
             ],
         ),
     )
@@ -280,7 +302,14 @@ async fn pypsrp_send_stdin_in_recorded_chunks() {
 #[tokio::test]
 async fn pypsrp_bad_command_id_is_a_typed_gone_fault() {
     let rec = recorded::load("pypsrp/test_winrs_bad_cmd_id");
-    let mut steps = steps_of(&rec, &[&BOOL_OPTION_CASE, &SIGNAL_TERMINATE_AFTER_DONE]);
+    let mut steps = steps_of(
+        &rec,
+        &[
+            &BOOL_OPTION_CASE,
+            &SIGNAL_TERMINATE_AFTER_DONE,
+            &DEFAULT_CODEPAGE_STATED,
+        ],
+    );
     assert_eq!(
         rec.exchanges[2].overrides.len(),
         1,
@@ -319,7 +348,14 @@ async fn pypsrp_no_cmd_shell_file_not_found_then_full_path() {
     let rec = recorded::load("pypsrp/test_winrs_no_cmd_shell");
     let replay = Replay::start(
         &rec,
-        steps_of(&rec, &[&BOOL_OPTION_CASE, &SIGNAL_TERMINATE_AFTER_DONE]),
+        steps_of(
+            &rec,
+            &[
+                &BOOL_OPTION_CASE,
+                &SIGNAL_TERMINATE_AFTER_DONE,
+                &DEFAULT_CODEPAGE_STATED,
+            ],
+        ),
     )
     .await;
     let c = replay.client(PT20S);
@@ -364,7 +400,14 @@ async fn pypsrp_no_cmd_shell_file_not_found_then_full_path() {
 #[tokio::test]
 async fn winrmsharp_open_close_shell() {
     let rec = recorded::load("WinRMSharp/ProtocolOpenCloseShell");
-    let replay = Replay::start(&rec, steps_of(&rec, WINRMSHARP_HEADERS)).await;
+    let replay = Replay::start(
+        &rec,
+        steps_of(
+            &rec,
+            &[WINRMSHARP_HEADERS, &[&DEFAULT_CODEPAGE_STATED]].concat(),
+        ),
+    )
+    .await;
     let c = replay.client(PT5S);
     let shell = replay.within("Create", c.shell().open()).await.unwrap();
     assert_eq!(shell.id(), "8552200B-8CA3-4FF5-8236-3384D727C7F4");
@@ -381,6 +424,7 @@ async fn winrmsharp_command_with_input() {
         &OPTION_SET_MUST_UNDERSTAND,
         &RECEIVE_KEEPALIVE,
         &SEND_END_ATTRIBUTE,
+        &DEFAULT_CODEPAGE_STATED,
     ]);
     let replay = Replay::start(&rec, steps_of(&rec, &allowances)).await;
     let c = replay.client(PT5S);
@@ -419,6 +463,7 @@ async fn winrmsharp_command_with_input() {
 async fn winrmsharp_command_with_command_timeout() {
     let rec = recorded::load("WinRMSharp/ProtocolRunCommandWithCommandTimeout");
     let mut steps = steps_of(&rec, WINRMSHARP_HEADERS);
+    steps[0].allowances.push(&DEFAULT_CODEPAGE_STATED);
     for s in &mut steps {
         s.allowances.push(&OPTION_SET_MUST_UNDERSTAND);
     }
@@ -454,7 +499,11 @@ async fn winrmsharp_command_with_command_timeout() {
 async fn winrmsharp_exceeding_operation_timeout_then_terminate() {
     let rec = recorded::load("WinRMSharp/ProtocolRunCommandExceedingOperationTimeout");
     let mut allowances = WINRMSHARP_HEADERS.to_vec();
-    allowances.extend([&OPTION_SET_MUST_UNDERSTAND, &RECEIVE_KEEPALIVE]);
+    allowances.extend([
+        &OPTION_SET_MUST_UNDERSTAND,
+        &RECEIVE_KEEPALIVE,
+        &DEFAULT_CODEPAGE_STATED,
+    ]);
     let mut steps = steps_of(&rec, &allowances);
     // After the TimedOut fault this client polls again (WinRMSharp gave up); that Receive
     // is held open, and the test cancels the command while it is pending.

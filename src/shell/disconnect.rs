@@ -158,8 +158,11 @@ impl ShellBuilder {
     /// connected to this client; [`Shell::attach_command`] goes on reading its commands.
     ///
     /// Of the builder's settings, the resource URI (it must be the shell's), the code
-    /// page the text helpers decode with (the server's is not asked) and the output
-    /// buffer apply; the shell's other settings are the ones it was created with.
+    /// page the text helpers decode with and the output buffer apply; the shell's other
+    /// settings are the ones it was created with. The Connect does not tell the code
+    /// page the shell was created with: name it (`client.shell().codepage(65001)
+    /// .connect(id)` for a shell created with 65001), or the text helpers decode with
+    /// 437, the default.
     ///
     /// Dropping the returned [`Shell`] deletes it, as for a shell this client created.
     ///
@@ -189,6 +192,8 @@ impl ShellBuilder {
 impl Client {
     /// Connects to an existing, disconnected cmd shell by its ShellId (WinRS Connect):
     /// shorthand for `client.shell().connect(shell_id)`; see [`ShellBuilder::connect`].
+    /// Its output is decoded as code page 437: for a shell created with another, use
+    /// `client.shell().codepage(cp).connect(shell_id)`.
     ///
     /// # Errors
     /// As [`ShellBuilder::connect`].

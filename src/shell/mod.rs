@@ -41,9 +41,16 @@ pub struct ShellBuilder {
     output_buffer: usize,
 }
 
+/// The code page a shell is created with when the caller names none (OEM United
+/// States, what en-US hosts use and what pywinrm asks for).
+const DEFAULT_CODEPAGE: u32 = 437;
+
 impl ShellBuilder {
     /// `WINRS_CODEPAGE`: the code page of the shell's output (e.g. 65001 for UTF-8,
-    /// 437 or 850 for OEM pages). Default: the server's (usually 437 on en-US hosts).
+    /// 437 or 850 for OEM pages). Default: 437, sent explicitly (as pywinrm does): left
+    /// out, the host would use its own OEM code page (866 on a Russian host, 932 on a
+    /// Japanese one), which the client cannot know to decode with. 65001 gives any
+    /// text without loss.
     pub fn codepage(mut self, cp: u32) -> Self {
         self.codepage = Some(cp);
         self
@@ -105,9 +112,9 @@ impl ShellBuilder {
                 if np { "TRUE" } else { "FALSE" },
             ));
         }
-        if let Some(cp) = self.codepage {
-            options.push(OptionItem::must_comply("WINRS_CODEPAGE", cp.to_string()));
-        }
+        // Always stated: the text helpers decode with it (see `codepage`).
+        let cp = self.codepage.unwrap_or(DEFAULT_CODEPAGE);
+        options.push(OptionItem::must_comply("WINRS_CODEPAGE", cp.to_string()));
         let c = &self.client;
         // Waits while the client has `max_shells` open (no bound: nothing to wait for).
         let permit = c.shell_permit().await;
@@ -136,7 +143,7 @@ impl ShellBuilder {
                     self.client,
                     id,
                     self.resource_uri,
-                    self.codepage.unwrap_or(437),
+                    self.codepage.unwrap_or(DEFAULT_CODEPAGE),
                     self.output_buffer,
                 )
                 .with_permit(permit),

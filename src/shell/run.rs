@@ -60,6 +60,13 @@ impl Client {
     /// (at most [`crate::ClientBuilder::max_output`] bytes, 64 MiB unless set) and
     /// deletes the shell.
     ///
+    /// Each of `args` reaches the program as exactly one argument, quoted for cmd.exe
+    /// ([`crate::shell::CommandBuilder::arg`]). `command` is not: it is the start of a
+    /// cmd.exe command line, written as given (`dir`, `ipconfig`, or
+    /// `"\"C:\\Program Files\\app\\tool.exe\""` with the quotes a path with spaces needs),
+    /// so never build it from data: `&`, `|` or `>` in it are cmd.exe's. Pass data as
+    /// `args`.
+    ///
     /// # Errors
     /// Faults and transport errors of any step; [`crate::Error::OutputTooLarge`] when
     /// the output exceeds the bound (the command is stopped and the shell deleted).

@@ -27,6 +27,7 @@ pub static INTENDED_DIFFERENCES: &[&Allowance] = &[
     &OPTION_SET_MUST_UNDERSTAND,
     &RECEIVE_KEEPALIVE,
     &COMMAND_TIMEOUT_IS_A_DEADLINE,
+    &DEFAULT_CODEPAGE_STATED,
 ];
 
 /// The header differences every WinRMSharp request has.
@@ -61,6 +62,17 @@ pub static CODEPAGE_MUST_COMPLY: Allowance = Allowance {
              page that would then be decoded wrongly; pypsrp leaves MustComply out.",
     side: Side::Recorded,
     apply: codepage_must_comply,
+};
+
+pub static DEFAULT_CODEPAGE_STATED: Allowance = Allowance {
+    name: "default-codepage-stated",
+    reason: "a shell opened without a code page is created with WINRS_CODEPAGE 437 stated \
+             (MustComply), as pywinrm does: the text helpers decode with 437, so the host \
+             must not pick its own OEM page (866, 932, ...), which the client cannot know; \
+             the recorded client left the option out. Only a Create without the option \
+             is rewritten.",
+    side: Side::Recorded,
+    apply: state_default_codepage,
 };
 
 pub static SHELL_SCHEMA_ORDER: Allowance = Allowance {
@@ -185,6 +197,42 @@ fn codepage_must_comply(root: &mut Element) -> bool {
         }
     }
     changed
+}
+
+fn state_default_codepage(root: &mut Element) -> bool {
+    let is_create = root
+        .children
+        .iter()
+        .find(|c| c.is(ns::SOAP, "Body"))
+        .is_some_and(|b| b.children.iter().any(|c| c.is(ns::SHELL, "Shell")));
+    if !is_create || options_mut(root).any(|o| o.attr("Name") == Some("WINRS_CODEPAGE")) {
+        return false;
+    }
+    let option = format!(
+        r#"<w:Option xmlns:w="{}" Name="WINRS_CODEPAGE" MustComply="true">437</w:Option>"#,
+        ns::WSMAN
+    );
+    let option = wsman_protocol::xml::parse(option.as_bytes()).expect("a well-formed option");
+    let Some(header) = header_mut(root) else {
+        return false;
+    };
+    if let Some(set) = header
+        .children
+        .iter_mut()
+        .find(|c| c.is(ns::WSMAN, "OptionSet"))
+    {
+        set.children.push(option);
+    } else {
+        let set = format!(
+            r#"<w:OptionSet xmlns:w="{}" xmlns:s="{}" s:mustUnderstand="true"/>"#,
+            ns::WSMAN,
+            ns::SOAP
+        );
+        let mut set = wsman_protocol::xml::parse(set.as_bytes()).expect("a well-formed set");
+        set.children.push(option);
+        header.children.push(set);
+    }
+    true
 }
 
 fn ctrl_c_to_terminate(root: &mut Element) -> bool {
