@@ -483,6 +483,7 @@ impl Shared {
             auth: format!("{:?}", g.auth).to_ascii_lowercase(),
             user_given: g.user.is_some(),
             shell: true,
+            selectors_given: false,
         };
         if let Some(h) = crate::render::hint(e, &cx) {
             let mut slot = self

@@ -729,7 +729,7 @@ async fn run_command(command: Cmd, global: &Global) -> ExitCode {
         };
         return match fanout::run(global, &hosts, &words, opts).await {
             Ok(code) => out::exit_code().unwrap_or(code),
-            Err(f) => report_with_hint(f, global, true),
+            Err(f) => report_with_hint(f, global, true, false),
         };
     }
     if let Cmd::Cp {
@@ -751,15 +751,16 @@ async fn run_command(command: Cmd, global: &Global) -> ExitCode {
         .await
         {
             Ok(code) => out::exit_code().unwrap_or(code),
-            Err(f) => report_with_hint(f, global, true),
+            Err(f) => report_with_hint(f, global, true, false),
         };
     }
     let cli_command = command;
     match connect(global).await {
-        Err(f) => report_with_hint(f, global, false),
+        Err(f) => report_with_hint(f, global, false, false),
         Ok((client, sim)) => {
             let kind = file_command(&cli_command);
             let shell = in_a_shell(&cli_command);
+            let selectors_given = gives_selectors(&cli_command);
             let result = dispatch(&client, global, cli_command).await;
             if sim.is_some()
                 && let Some(note) =
@@ -783,7 +784,7 @@ async fn run_command(command: Cmd, global: &Global) -> ExitCode {
                 // A result that could not be written (stdout closed by its reader).
                 Ok(_) if out::closed() => out::exit_code().unwrap_or(ExitCode::from(1)),
                 Ok(code) => code,
-                Err(f) => report_with_hint(f, global, shell),
+                Err(f) => report_with_hint(f, global, shell, selectors_given),
             }
         }
     }
@@ -1476,9 +1477,21 @@ fn in_a_shell(cmd: &Cmd) -> bool {
     )
 }
 
+/// Whether a subcommand was given `--selector`s, for
+/// [`render::HintContext::selectors_given`].
+fn gives_selectors(cmd: &Cmd) -> bool {
+    match cmd {
+        Cmd::Get { selectors, .. }
+        | Cmd::Put { selectors, .. }
+        | Cmd::Delete { selectors, .. }
+        | Cmd::Invoke { selectors, .. } => !selectors.is_empty(),
+        _ => false,
+    }
+}
+
 /// [`report`], then a hint for the common causes of the error (`shell`: the command
-/// worked in a WinRS shell).
-fn report_with_hint(f: Failure, g: &Global, shell: bool) -> ExitCode {
+/// worked in a WinRS shell; `selectors_given`: it was given `--selector`s).
+fn report_with_hint(f: Failure, g: &Global, shell: bool, selectors_given: bool) -> ExitCode {
     let hint = match &f {
         Failure::Winrm(e) => render::hint(
             e,
@@ -1487,6 +1500,7 @@ fn report_with_hint(f: Failure, g: &Global, shell: bool) -> ExitCode {
                 auth: format!("{:?}", g.auth).to_ascii_lowercase(),
                 user_given: g.user.is_some() || g.endpoint.is_none(),
                 shell,
+                selectors_given,
             },
         ),
         Failure::Message(..) => None,

@@ -389,6 +389,8 @@ pub struct HintContext<'a> {
     /// Whether the command works in a WinRS shell (run, ps, attach, pwsh, cp, fetch),
     /// where InvalidSelectors means the shell or command is gone, not a missing key.
     pub shell: bool,
+    /// Whether `--selector` was given (get, put, delete, invoke).
+    pub selectors_given: bool,
 }
 
 /// A `hint:` paragraph for the common causes of an error, printed after it.
@@ -437,6 +439,16 @@ pub fn hint(e: &Error, cx: &HintContext<'_>) -> Option<String> {
             "the shell or command no longer exists on the server: it was deleted (by another \
              client, or by attach, which deletes it at the end), or it was left unused past \
              its idle timeout (run --detach --idle-timeout SECS keeps it longer)"
+                .to_string()
+        }
+        e if cx.selectors_given
+            && e.fault()
+                .and_then(|f| f.subcode_name())
+                .is_some_and(|s| s == "InvalidSelectors") =>
+        {
+            "no instance has these selectors, or they are not the class's keys: check the \
+             values (enumerate the class to see them: winrm enumerate RESOURCE) and give \
+             every key of the class, once each"
                 .to_string()
         }
         e if e
@@ -622,6 +634,7 @@ mod tests {
             auth: auth.into(),
             user_given: true,
             shell: false,
+            selectors_given: false,
         }
     }
 
@@ -727,6 +740,7 @@ mod tests {
             auth: "negotiate".into(),
             user_given: false,
             shell: false,
+            selectors_given: false,
         };
         assert!(hint(&e, &none).unwrap().contains("no --user"));
         let e = Error::ClientCertificateRefused {

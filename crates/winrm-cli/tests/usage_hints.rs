@@ -18,6 +18,24 @@ fn get_without_a_selector_hints_at_selector() {
     assert!(stderr.contains("--selector KEY=VALUE"), "{stderr}");
 }
 
+/// `get` with a selector no instance has: the hint is about the values and the keys,
+/// not about giving `--selector` (which was given).
+#[test]
+fn get_with_a_selector_that_matches_nothing_hints_at_the_values() {
+    let out = support::winrm(&["get", "wmicimv2/Win32_Service", "--selector", "Name=Nope"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("InvalidSelectors"), "{stderr}");
+    assert!(
+        stderr.contains("hint: no instance has these selectors"),
+        "{stderr}"
+    );
+    assert!(
+        !stderr.contains("name the instance with --selector"),
+        "{stderr}"
+    );
+}
+
 /// `attach` to a shell that is gone: InvalidSelectors there means the shell or command
 /// no longer exists, not a missing `--selector`.
 #[test]
