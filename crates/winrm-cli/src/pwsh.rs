@@ -88,6 +88,15 @@ pub async fn run(
             Ok(PsEvent::Warning(r)) => eprintln!("WARNING: {}", r.message),
             Ok(PsEvent::Verbose(r)) => eprintln!("VERBOSE: {}", r.message),
             Ok(PsEvent::Debug(r)) => eprintln!("DEBUG: {}", r.message),
+            // What Write-Host writes (tagged PSHOST) is for the console: plain text on
+            // stdout, as Invoke-Command and powershell.exe show it (stderr with --json,
+            // where stdout holds only JSON lines).
+            Ok(PsEvent::Information(r)) if r.tags.iter().any(|t| t == "PSHOST") && !json => {
+                crate::out::outln!("{}", r.message().unwrap_or_default());
+            }
+            Ok(PsEvent::Information(r)) if r.tags.iter().any(|t| t == "PSHOST") => {
+                eprintln!("{}", r.message().unwrap_or_default());
+            }
             Ok(PsEvent::Information(r)) => {
                 eprintln!("INFO: {}", r.message().unwrap_or_default())
             }

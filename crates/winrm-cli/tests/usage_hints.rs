@@ -225,3 +225,23 @@ fn malformed_tls_options_are_usage_errors_that_name_them() {
     assert!(!stderr.contains("cannot listen"), "{stderr}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// `pwsh`: what `Write-Host` writes goes to stdout as plain text (as Invoke-Command and
+/// powershell.exe show it); with `--json` to stderr, so that stdout holds only JSON.
+#[test]
+fn pwsh_shows_write_host_on_stdout() {
+    let out = support::winrm(&["pwsh", "Write-Host hello; Write-Output 'out'"]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(stdout.lines().any(|l| l == "hello"), "{stdout}");
+    assert!(!stderr.contains("hello"), "{stderr}");
+
+    let out = support::winrm(&["--json", "pwsh", "Write-Host hello; Write-Output 'out'"]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(!stdout.contains("hello"), "{stdout}");
+    assert!(stdout.contains("\"out\""), "{stdout}");
+    assert!(stderr.lines().any(|l| l == "hello"), "{stderr}");
+}

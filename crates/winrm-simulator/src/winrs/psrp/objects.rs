@@ -207,7 +207,8 @@ pub(crate) fn builtin(name: &str, state: &Arc<State>, user: &str) -> Option<Cmdl
         "write-host" => wrap(|ctx| {
             Box::pin(async move {
                 let m = message(&ctx, "Object");
-                ctx.write_information(m).await;
+                // As Windows: an information record tagged PSHOST.
+                ctx.write_host(m).await;
                 Ok(())
             })
         }),
