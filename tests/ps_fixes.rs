@@ -63,3 +63,34 @@ async fn a_vec_parameter_reaches_the_cmdlet_as_a_list() {
     assert_eq!(seen[2], Some(PsValue::F64(0.5)));
     pool.close().await.unwrap();
 }
+
+#[tokio::test]
+async fn runspace_limits_powershell_refuses_are_refused_before_anything_is_sent() {
+    let sim = Simulator::start().await.unwrap();
+    let c = client_of(&sim);
+    for (min, max) in [(3, 1), (1, 0), (0, 2), (0, 0)] {
+        let err = within(
+            10,
+            c.runspace_pool()
+                .min_runspaces(min)
+                .max_runspaces(max)
+                .open(),
+        )
+        .await
+        .expect_err("refused");
+        assert!(
+            matches!(&err, tokio_winrm::Error::Config(m) if m.contains("max_runspaces")),
+            "({min}, {max}): {err:?}"
+        );
+    }
+    assert_eq!(sim.counters().requests, 0, "nothing was sent");
+    // Limits PowerShell accepts are kept as given.
+    let pool = within(
+        10,
+        c.runspace_pool().min_runspaces(2).max_runspaces(3).open(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(pool.max_runspaces(), 3);
+    pool.close().await.unwrap();
+}
