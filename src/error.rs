@@ -317,6 +317,22 @@ pub enum Error {
         /// The receiver's hash (lowercase hex; empty when the host did not say).
         actual: String,
     },
+    /// A script too long for [`crate::Client::run_ps`]: its `-EncodedCommand` would
+    /// make a command line longer than Windows starts a process with (32,767
+    /// characters with the terminating NUL). Nothing was sent. Run it in a PowerShell
+    /// Remoting pipeline, which takes scripts of any length.
+    #[error(
+        "the script is too long for run_ps ({length} UTF-16 code units, at most {max}); \
+         run it in a PowerShell Remoting pipeline: client.runspace_pool().open() then \
+         pool.pipeline().script(..)"
+    )]
+    ScriptTooLong {
+        /// The script's length in UTF-16 code units (a character outside the Basic
+        /// Multilingual Plane counts 2).
+        length: usize,
+        /// The longest script `run_ps` can send, in the same units.
+        max: usize,
+    },
 }
 
 /// What kind of file-transfer failure an [`Error::Transfer`] is.

@@ -73,16 +73,18 @@ impl RunspacePoolBuilder {
         self
     }
 
-    /// `MinRunspaces` (default 1).
+    /// `MinRunspaces` (default 1): at least 1 and at most the maximum, as PowerShell's
+    /// `CreateRunspacePool` requires; [`RunspacePoolBuilder::open`] refuses others.
     pub fn min_runspaces(mut self, n: u16) -> Self {
-        self.min_runspaces = i32::from(n.max(1));
+        self.min_runspaces = i32::from(n);
         self
     }
 
     /// `MaxRunspaces` (default 1): how many pipelines run at once in the pool. A
-    /// pipeline started while all are busy waits (in `start()`) for one to finish.
+    /// pipeline started while all are busy waits (in `start()`) for one to finish. At
+    /// least 1 and at least the minimum; [`RunspacePoolBuilder::open`] refuses others.
     pub fn max_runspaces(mut self, n: u16) -> Self {
-        self.max_runspaces = i32::from(n.max(1));
+        self.max_runspaces = i32::from(n);
         self
     }
 
@@ -152,6 +154,9 @@ impl RunspacePoolBuilder {
     /// §3.1.4.1, §3.1.5.3.2).
     ///
     /// # Errors
+    /// [`Error::Config`] (nothing sent) when the runspace limits are ones PowerShell's
+    /// `CreateRunspacePool` refuses: a minimum or maximum of 0, or a minimum above the
+    /// maximum.
     /// [`Error::RunspacePoolBroken`] when the server reports the pool Broken or Closed
     /// (e.g. a JEA configuration the account may not use); a fault on the Create (e.g.
     /// the MaxShellsPerUser quota, or 2150858761 for a configuration that does not
@@ -164,6 +169,13 @@ impl RunspacePoolBuilder {
     /// cancel while the Create is in flight returns at once; the Create is finished on
     /// that background task and the pool it created deleted.
     pub async fn open(self) -> Result<RunspacePool> {
+        let (min, max) = (self.min_runspaces, self.max_runspaces);
+        if min < 1 || max < 1 || min > max {
+            return Err(Error::Config(format!(
+                "runspace pool limits min_runspaces({min}) and max_runspaces({max}): \
+                 both must be at least 1 and the minimum at most the maximum"
+            )));
+        }
         let c = self.client.clone();
         let scope = c.scope(
             self.token.clone(),
@@ -172,10 +184,7 @@ impl RunspacePoolBuilder {
         let id = Uuid::new_v4();
         let uri = wire::resource_uri(&self.configuration);
         let host_info = host_info();
-        let mut init = InitRunspacePool::new(
-            self.min_runspaces,
-            self.max_runspaces.max(self.min_runspaces),
-        );
+        let mut init = InitRunspacePool::new(min, max);
         init.host_info = host_info.clone();
         init.application_arguments = self.application_arguments.clone();
         let messages = [

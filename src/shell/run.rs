@@ -74,10 +74,15 @@ impl Client {
     /// # Cancel safety
     /// Dropping the future cancels the command and deletes the shell in the background.
     pub async fn run(&self, command: &str, args: &[&str]) -> Result<Output> {
+        self.run_collect(command, args, false).await
+    }
+
+    async fn run_collect(&self, command: &str, args: &[&str], skip_cmd: bool) -> Result<Output> {
         let shell = self.shell().codepage(65001).open().await?;
         let result = shell
             .command(command)
             .args(args.iter().copied())
+            .skip_cmd_shell(skip_cmd)
             .start()
             .await;
         let out = match result {
@@ -98,28 +103,90 @@ impl Client {
     /// run more than one script on a host (one opened pool runs many pipelines without
     /// a process start each), want objects rather than text ([`crate::psrp::PsEvent`],
     /// serde), need the error, warning, verbose or information streams apart, send
-    /// input objects, or need to stop a script cleanly (the PSRP stop signal). `run_ps`
-    /// remains the way to reach hosts whose PowerShell Remoting endpoint is disabled
-    /// (only the WinRS `cmd` shell is allowed).
+    /// input objects, run a script longer than about 12,000 characters, or need to stop
+    /// a script cleanly (the PSRP stop signal). `run_ps` remains the way to reach hosts
+    /// whose PowerShell Remoting endpoint is disabled (only the WinRS `cmd` shell is
+    /// allowed).
+    ///
+    /// `powershell.exe` is started without `cmd.exe` (`WINRS_SKIP_CMD_SHELL`), by its
+    /// path in `C:\Windows\System32` (WinRS does not search `PATH` then): through
+    /// cmd.exe a command line is limited to 8,191 characters, which the base64 of a
+    /// script of about 3,000 characters already exceeds ("The command line is too
+    /// long."); without it the limit is Windows' 32,767 for a process's command line.
     ///
     /// # Errors
-    /// As [`Client::run`].
+    /// [`crate::Error::ScriptTooLong`] (nothing sent) when the encoded script would not
+    /// fit that command line: a script longer than 12,240 UTF-16 code units (characters,
+    /// but 2 for one outside the Basic Multilingual Plane); run it in a pipeline instead
+    /// (`client.runspace_pool().open()`, then `pool.pipeline().script(..)`). Otherwise
+    /// as [`Client::run`].
     ///
     /// # Cancel safety
     /// As [`Client::run`].
     pub async fn run_ps(&self, script: &str) -> Result<Output> {
+        let length = script.encode_utf16().count();
+        if length > RUN_PS_MAX_SCRIPT {
+            return Err(crate::Error::ScriptTooLong {
+                length,
+                max: RUN_PS_MAX_SCRIPT,
+            });
+        }
         let encoded = text::encode_powershell(script);
-        self.run(
-            "powershell.exe",
-            &[
-                "-NoProfile",
-                "-NonInteractive",
-                "-ExecutionPolicy",
-                "Bypass",
-                "-EncodedCommand",
-                &encoded,
-            ],
-        )
-        .await
+        let mut args = POWERSHELL_ARGS.to_vec();
+        args.push(&encoded);
+        self.run_collect(POWERSHELL, &args, true).await
+    }
+}
+
+/// `powershell.exe` by its path: started without cmd.exe, WinRS does not search `PATH`
+/// (it answers a bare `powershell.exe` with 2147942402, file not found).
+const POWERSHELL: &str = r"C:\Windows\System32\WindowsPowerShell\v1.0\powershell.exe";
+
+/// The arguments before the encoded script.
+const POWERSHELL_ARGS: [&str; 5] = [
+    "-NoProfile",
+    "-NonInteractive",
+    "-ExecutionPolicy",
+    "Bypass",
+    "-EncodedCommand",
+];
+
+/// The longest command line Windows starts a process with (`CreateProcess`: 32,767
+/// characters including the terminating NUL).
+const MAX_PROCESS_COMMAND_LINE: usize = 32_766;
+
+/// The longest script (in UTF-16 code units) [`Client::run_ps`] sends: its base64 (4
+/// characters for each 3 bytes of UTF-16LE, 2 bytes a unit) fits the command line after
+/// the program and its arguments, each joined with a space.
+const RUN_PS_MAX_SCRIPT: usize = {
+    let mut prefix = POWERSHELL.len();
+    let mut i = 0;
+    while i < POWERSHELL_ARGS.len() {
+        prefix += 1 + POWERSHELL_ARGS[i].len();
+        i += 1;
+    }
+    // The space before the encoded script.
+    let budget = MAX_PROCESS_COMMAND_LINE - prefix - 1;
+    budget / 4 * 3 / 2
+};
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_longest_run_ps_script_fills_the_process_command_line() {
+        assert_eq!(RUN_PS_MAX_SCRIPT, 12_240, "as run_ps's docs say");
+        let line = |n: usize| {
+            let encoded = text::encode_powershell(&"x".repeat(n));
+            let mut line = POWERSHELL.to_string();
+            for a in POWERSHELL_ARGS.iter().copied().chain([encoded.as_str()]) {
+                line.push(' ');
+                line.push_str(a);
+            }
+            line.len()
+        };
+        assert!(line(RUN_PS_MAX_SCRIPT) <= MAX_PROCESS_COMMAND_LINE);
+        assert!(line(RUN_PS_MAX_SCRIPT + 1) > MAX_PROCESS_COMMAND_LINE);
     }
 }

@@ -7,6 +7,8 @@
 //! as public bug reports show it: a native tool's line, then a BOM and a CLIXML block
 //! written in pieces), and the commands users registered.
 //!
+//! A line through cmd over 8,191 characters fails as cmd.exe does ([`MAX_CMD_LINE`]).
+//!
 //! Not emulated: pipes (`a | b` prints a message and exits 255 without running either
 //! side), delayed expansion (`!NAME!`), files (`> file` discards, `< file` reads
 //! nothing).
@@ -93,9 +95,19 @@ pub(crate) fn resolve(
     }
 }
 
+/// The longest command line cmd.exe runs (8,191 characters, counted in UTF-16 code
+/// units); a longer one ends with "The command line is too long." on stderr and exit
+/// code 1. WinRS's own limit (CreateProcess', 32,767) is checked before the command
+/// starts.
+pub(crate) const MAX_CMD_LINE: usize = 8_191;
+
 /// Runs a resolved program to its exit code.
 pub(crate) async fn run(mut sh: Sh, program: Program) -> i32 {
     match program {
+        Program::Cmd(line) if line.encode_utf16().count() > MAX_CMD_LINE => {
+            sh.io.print(true, "The command line is too long.\r\n").await;
+            1
+        }
         Program::Cmd(line) => {
             // WinRS starts `cmd.exe /c LINE`, as if with `/s` (see `cmdline`).
             let line = cmdline::strip_c_quotes(&line, true, |_| false);

@@ -395,6 +395,51 @@ impl From<i64> for PsValue {
     }
 }
 
+// The PowerShell primitive of each Rust number, as [MS-PSRP] §2.2.5.1 names them:
+// `i8` `<SB>`, `u8` `<By>`, `i16` `<I16>`, `u16` `<U16>`, `u32` `<U32>`, `u64` `<U64>`,
+// `f32` `<Sg>`, `f64` `<Db>` (`i32` and `i64` above).
+macro_rules! from_number {
+    ($($t:ty => $variant:ident),* $(,)?) => {
+        $(impl From<$t> for PsValue {
+            fn from(v: $t) -> Self {
+                PsValue::$variant(v)
+            }
+        })*
+    };
+}
+
+from_number!(
+    i8 => I8,
+    u8 => U8,
+    i16 => I16,
+    u16 => U16,
+    u32 => U32,
+    u64 => U64,
+    f32 => F32,
+    f64 => F64,
+);
+
+/// A list: `<Obj>` typed `System.Object[]` holding `<LST>` (as PowerShell serializes
+/// an array, and as [`crate::psrp::to_value`] writes a sequence), each item converted.
+/// A `Vec<u8>` is thus a list of `<By>`; for a .NET `byte[]` (`<BA>`) use
+/// [`PsValue::Bytes`].
+///
+/// ```
+/// use wsman_protocol::psrp::PsValue;
+/// let v = PsValue::from(vec!["a", "b"]);
+/// assert_eq!(v.as_list(), Some(&["a".into(), "b".into()][..]));
+/// assert!(v.as_object().unwrap().is_type("System.Object[]"));
+/// ```
+impl<T: Into<PsValue>> From<Vec<T>> for PsValue {
+    fn from(items: Vec<T>) -> Self {
+        PsObject::list(
+            super::ser::OBJECT_ARRAY,
+            items.into_iter().map(Into::into).collect(),
+        )
+        .into()
+    }
+}
+
 impl From<Uuid> for PsValue {
     fn from(v: Uuid) -> Self {
         PsValue::Guid(v)
@@ -404,5 +449,37 @@ impl From<Uuid> for PsValue {
 impl<T: Into<PsValue>> From<Option<T>> for PsValue {
     fn from(v: Option<T>) -> Self {
         v.map_or(PsValue::Null, Into::into)
+    }
+}
+
+#[cfg(test)]
+mod from_tests {
+    use super::*;
+
+    #[test]
+    fn rust_values_convert_to_the_primitive_powershell_uses() {
+        assert_eq!(PsValue::from(-3i8), PsValue::I8(-3));
+        assert_eq!(PsValue::from(200u8), PsValue::U8(200));
+        assert_eq!(PsValue::from(-300i16), PsValue::I16(-300));
+        assert_eq!(PsValue::from(60_000u16), PsValue::U16(60_000));
+        assert_eq!(PsValue::from(4_000_000_000u32), PsValue::U32(4_000_000_000));
+        assert_eq!(PsValue::from(u64::MAX), PsValue::U64(u64::MAX));
+        assert_eq!(PsValue::from(1.5f32), PsValue::F32(1.5));
+        assert_eq!(PsValue::from(2.25f64), PsValue::F64(2.25));
+        assert_eq!(PsValue::from(None::<u64>), PsValue::Null);
+        assert_eq!(PsValue::from(Some(7u32)), PsValue::U32(7));
+        let list = PsValue::from(vec![1u64, 2]);
+        let obj = list.as_object().unwrap();
+        assert_eq!(&obj.type_names[..], &super::super::ser::OBJECT_ARRAY[..]);
+        assert_eq!(
+            obj.collection,
+            Some(Collection::List(vec![PsValue::U64(1), PsValue::U64(2)]))
+        );
+        // Nested: a list of optional strings.
+        let nested = PsValue::from(vec![Some("a"), None]);
+        assert_eq!(
+            nested.as_list(),
+            Some(&[PsValue::String("a".into()), PsValue::Null][..])
+        );
     }
 }
