@@ -125,6 +125,24 @@ async fn run_ps_runs_scripts_longer_than_cmd_exe_takes_without_cmd_exe() {
         "{}",
         command.body
     );
+    // A short script still goes through cmd.exe, with powershell.exe from PATH (works
+    // wherever Windows is installed).
+    sim.clear_requests();
+    let out = within(20, c.run_ps("Write-Output short")).await.unwrap();
+    assert_eq!(out.stdout_text().trim_end(), "short");
+    let command = sim
+        .requests()
+        .into_iter()
+        .find(|r| r.action.ends_with("/Command"))
+        .expect("a Command was sent");
+    assert_eq!(command.option("WINRS_SKIP_CMD_SHELL"), Some("FALSE"));
+    assert!(
+        command
+            .body
+            .contains("<rsp:Command>powershell.exe</rsp:Command>"),
+        "{}",
+        command.body
+    );
 }
 
 #[tokio::test]

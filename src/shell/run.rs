@@ -108,11 +108,13 @@ impl Client {
     /// whose PowerShell Remoting endpoint is disabled (only the WinRS `cmd` shell is
     /// allowed).
     ///
-    /// `powershell.exe` is started without `cmd.exe` (`WINRS_SKIP_CMD_SHELL`), by its
-    /// path in `C:\Windows\System32` (WinRS does not search `PATH` then): through
-    /// cmd.exe a command line is limited to 8,191 characters, which the base64 of a
-    /// script of about 3,000 characters already exceeds ("The command line is too
-    /// long."); without it the limit is Windows' 32,767 for a process's command line.
+    /// A script whose command line fits cmd.exe's 8,191 characters (up to about 3,000
+    /// characters of script) runs as `powershell.exe` through `cmd.exe /c`, found on the
+    /// host's `PATH` wherever Windows is installed. A longer one, which cmd.exe would
+    /// refuse ("The command line is too long."), starts `powershell.exe` without cmd.exe
+    /// (`WINRS_SKIP_CMD_SHELL`) by its path in `C:\Windows\System32` (WinRS does not
+    /// search `PATH` then), where the limit is Windows' 32,767 characters for a process's
+    /// command line.
     ///
     /// # Errors
     /// [`crate::Error::ScriptTooLong`] (nothing sent) when the encoded script would not
@@ -134,9 +136,24 @@ impl Client {
         let encoded = text::encode_powershell(script);
         let mut args = POWERSHELL_ARGS.to_vec();
         args.push(&encoded);
-        self.run_collect(POWERSHELL, &args, true).await
+        let through_cmd = std::iter::once(POWERSHELL_ON_PATH)
+            .chain(args.iter().copied())
+            .map(|a| a.len() + 1)
+            .sum::<usize>()
+            <= MAX_CMD_LINE;
+        if through_cmd {
+            self.run_collect(POWERSHELL_ON_PATH, &args, false).await
+        } else {
+            self.run_collect(POWERSHELL, &args, true).await
+        }
     }
 }
+
+/// `powershell.exe` as cmd.exe finds it on the host's `PATH`.
+const POWERSHELL_ON_PATH: &str = "powershell.exe";
+
+/// The longest command line cmd.exe runs.
+const MAX_CMD_LINE: usize = 8_191;
 
 /// `powershell.exe` by its path: started without cmd.exe, WinRS does not search `PATH`
 /// (it answers a bare `powershell.exe` with 2147942402, file not found).
