@@ -245,3 +245,31 @@ fn pwsh_shows_write_host_on_stdout() {
     assert!(stdout.contains("\"out\""), "{stdout}");
     assert!(stderr.lines().any(|l| l == "hello"), "{stderr}");
 }
+
+/// `ps` with a script too long for cmd.exe's 8,191-character line (its base64 is about
+/// 16,000 characters) runs powershell.exe without cmd.exe and succeeds.
+#[test]
+fn ps_runs_a_script_too_long_for_cmd_exe() {
+    let script = format!("Write-Output '{}'\n", "x".repeat(6_000));
+    let mut child = support::command(&["ps", "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("runs winrm");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(script.as_bytes())
+        .expect("writes the script");
+    let out = child.wait_with_output().expect("waits for winrm");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(stdout.trim_end(), "x".repeat(6_000));
+}
