@@ -18,7 +18,7 @@ use tokio_util::task::TaskTracker;
 
 pub use command::{Command, CommandBuilder, CommandEvent, ExitStatus};
 pub use disconnect::DisconnectedShell;
-pub use run::Output;
+pub use run::{Output, PowerShellCommand};
 
 use crate::client::Client;
 use crate::error::Result;

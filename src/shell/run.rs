@@ -126,6 +126,35 @@ impl Client {
     /// # Cancel safety
     /// As [`Client::run`].
     pub async fn run_ps(&self, script: &str) -> Result<Output> {
+        let ps = PowerShellCommand::for_script(script)?;
+        let args: Vec<&str> = ps.args.iter().map(String::as_str).collect();
+        self.run_collect(ps.program, &args, ps.skip_cmd_shell).await
+    }
+}
+
+/// How [`Client::run_ps`] starts PowerShell for a script, for a caller that runs the
+/// command itself (to stream its output, as `winrm ps` does): the program, its
+/// arguments (the script as `-EncodedCommand`), and whether it starts without cmd.exe
+/// ([`crate::shell::CommandBuilder::skip_cmd_shell`]). Give the arguments with
+/// [`crate::shell::CommandBuilder::args`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PowerShellCommand {
+    /// `powershell.exe`, or its path when it starts without cmd.exe.
+    pub program: &'static str,
+    /// `-NoProfile -NonInteractive -ExecutionPolicy Bypass -EncodedCommand <base64>`.
+    pub args: Vec<String>,
+    /// Start it without cmd.exe (a script too long for cmd.exe's line).
+    pub skip_cmd_shell: bool,
+}
+
+impl PowerShellCommand {
+    /// The command for `script`, as [`Client::run_ps`] describes it: through cmd.exe
+    /// while the line fits its 8,191 characters, else without it by powershell.exe's
+    /// path.
+    ///
+    /// # Errors
+    /// [`crate::Error::ScriptTooLong`] for a script longer than 12,240 UTF-16 code units.
+    pub fn for_script(script: &str) -> Result<PowerShellCommand> {
         let length = script.encode_utf16().count();
         if length > RUN_PS_MAX_SCRIPT {
             return Err(crate::Error::ScriptTooLong {
@@ -133,19 +162,22 @@ impl Client {
                 max: RUN_PS_MAX_SCRIPT,
             });
         }
-        let encoded = text::encode_powershell(script);
-        let mut args = POWERSHELL_ARGS.to_vec();
-        args.push(&encoded);
-        let through_cmd = std::iter::once(POWERSHELL_ON_PATH)
-            .chain(args.iter().copied())
-            .map(|a| a.len() + 1)
-            .sum::<usize>()
-            <= MAX_CMD_LINE;
-        if through_cmd {
-            self.run_collect(POWERSHELL_ON_PATH, &args, false).await
-        } else {
-            self.run_collect(POWERSHELL, &args, true).await
-        }
+        let args: Vec<String> = POWERSHELL_ARGS
+            .iter()
+            .map(|a| a.to_string())
+            .chain([text::encode_powershell(script)])
+            .collect();
+        let line = POWERSHELL_ON_PATH.len() + args.iter().map(|a| a.len() + 1).sum::<usize>();
+        let skip_cmd_shell = line > MAX_CMD_LINE;
+        Ok(PowerShellCommand {
+            program: if skip_cmd_shell {
+                POWERSHELL
+            } else {
+                POWERSHELL_ON_PATH
+            },
+            args,
+            skip_cmd_shell,
+        })
     }
 }
 

@@ -1336,38 +1336,14 @@ async fn dispatch(client: &Client, g: &Global, cmd: Cmd) -> Result<ExitCode, Fai
             } else {
                 script
             };
-            let encoded = tokio_winrm::shell::text::encode_powershell(&script);
-            let args: Vec<String> = [
-                "-NoProfile",
-                "-NonInteractive",
-                "-ExecutionPolicy",
-                "Bypass",
-                "-EncodedCommand",
-            ]
-            .iter()
-            .map(|s| s.to_string())
-            .chain([encoded])
-            .collect();
-            // Through cmd.exe (powershell.exe from PATH) while the line fits cmd's 8,191
-            // characters; a longer script without cmd.exe, by powershell.exe's path, as
-            // the library's run_ps does.
-            let line: usize =
-                "powershell.exe".len() + args.iter().map(|a| a.len() + 1).sum::<usize>();
-            let (program, skip_cmd) = if line <= 8_191 {
-                ("powershell.exe", false)
-            } else {
-                (
-                    r"C:\Windows\System32\WindowsPowerShell\v1.0\powershell.exe",
-                    true,
-                )
-            };
+            let ps = tokio_winrm::shell::PowerShellCommand::for_script(&script)?;
             return stream::run(
                 client,
-                program,
-                &args,
+                ps.program,
+                &ps.args,
                 deadline,
                 stream::Words::CommandLine,
-                skip_cmd,
+                ps.skip_cmd_shell,
             )
             .await;
         }

@@ -91,14 +91,15 @@ pub async fn run(
             // What Write-Host writes (tagged PSHOST) is for the console: plain text on
             // stdout, as Invoke-Command and powershell.exe show it (stderr with --json,
             // where stdout holds only JSON lines).
-            Ok(PsEvent::Information(r)) if r.tags.iter().any(|t| t == "PSHOST") && !json => {
-                crate::out::outln!("{}", r.message().unwrap_or_default());
-            }
-            Ok(PsEvent::Information(r)) if r.tags.iter().any(|t| t == "PSHOST") => {
-                eprintln!("{}", r.message().unwrap_or_default());
-            }
             Ok(PsEvent::Information(r)) => {
-                eprintln!("INFO: {}", r.message().unwrap_or_default())
+                let text = r.message().unwrap_or_default();
+                if !r.tags.iter().any(|t| t == "PSHOST") {
+                    eprintln!("INFO: {text}");
+                } else if json {
+                    eprintln!("{text}");
+                } else {
+                    crate::out::outln!("{text}");
+                }
             }
             Ok(PsEvent::Progress(_)) => {}
             Ok(PsEvent::State(s)) => end = Some(s),

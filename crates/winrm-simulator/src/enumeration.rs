@@ -530,7 +530,8 @@ fn selected(src: &Source, inst: &Instance) -> bool {
             .is_none_or(|q| q.matches(&|p| inst.get(p).and_then(to_wql)))
 }
 
-fn text_of(v: &Value) -> Option<String> {
+/// A scalar value's text, as selectors and keys compare it.
+pub(crate) fn text_of(v: &Value) -> Option<String> {
     Some(match v {
         Value::String(s) => s.clone(),
         Value::DateTime(d) => d.raw.clone(),

@@ -147,16 +147,6 @@ impl ClassSource for SimClass {
     }
 }
 
-/// A value's text, as a key compares (strings, numbers, booleans).
-fn key_text(v: &Value) -> Option<String> {
-    match v {
-        Value::Bool(b) => Some(b.to_string()),
-        Value::Int(i) => Some(i.to_string()),
-        Value::UInt(u) => Some(u.to_string()),
-        other => other.as_str().map(str::to_string),
-    }
-}
-
 impl SimClass {
     /// This class with the instance that has `original`'s keys (the first instance of a
     /// class without keys) updated to `changed`'s values: what a WS-Transfer Put stores.
@@ -167,12 +157,12 @@ impl SimClass {
                 let mine = given
                     .iter()
                     .find(|(n, _)| n.eq_ignore_ascii_case(k))
-                    .and_then(|(_, v)| key_text(v));
+                    .and_then(|(_, v)| super::enumeration::text_of(v));
                 let theirs = original
                     .properties
                     .iter()
                     .find(|(n, _)| n.eq_ignore_ascii_case(k))
-                    .and_then(|(_, v)| key_text(v));
+                    .and_then(|(_, v)| super::enumeration::text_of(v));
                 mine.is_some()
                     && mine.as_deref().map(str::to_lowercase)
                         == theirs.as_deref().map(str::to_lowercase)

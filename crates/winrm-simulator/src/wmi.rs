@@ -126,6 +126,11 @@ impl std::fmt::Debug for Wmi {
     }
 }
 
+/// Whether the registered class `c` is `name` in `namespace` (case-insensitive).
+fn is_class(c: &super::SimClass, name: &str, namespace: &str) -> bool {
+    c.name().eq_ignore_ascii_case(name) && ClassSource::namespace(c).eq_ignore_ascii_case(namespace)
+}
+
 impl Wmi {
     /// Builds the classes from the simulator's seed and sizes.
     pub(crate) fn new(config: &SimConfig) -> Wmi {
@@ -146,7 +151,6 @@ impl Wmi {
         vec![&self.os, &self.services, &self.processes, &self.items]
     }
 
-    /// Adds a registered class, replacing one of the same name.
     /// Stores a Put to an instance of a registered class (`name` in `namespace`); false
     /// when the class is not a registered one (the built-in classes echo a Put without
     /// keeping it) or no instance has the keys.
@@ -161,10 +165,7 @@ impl Wmi {
             .registered
             .write()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let Some(slot) = list.iter_mut().find(|c| {
-            c.name().eq_ignore_ascii_case(name)
-                && ClassSource::namespace(&***c).eq_ignore_ascii_case(namespace)
-        }) else {
+        let Some(slot) = list.iter_mut().find(|c| is_class(c, name, namespace)) else {
             return false;
         };
         match slot.with_put(original, changed) {
@@ -176,16 +177,13 @@ impl Wmi {
         }
     }
 
+    /// Adds a registered class, replacing one of the same name.
     pub(crate) fn register(&self, class: Arc<super::SimClass>) {
         let mut list = self
             .registered
             .write()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        list.retain(|c| {
-            !(c.name().eq_ignore_ascii_case(class.name())
-                && ClassSource::namespace(&**c)
-                    .eq_ignore_ascii_case(ClassSource::namespace(&*class)))
-        });
+        list.retain(|c| !is_class(c, class.name(), ClassSource::namespace(&*class)));
         list.push(class);
     }
 
