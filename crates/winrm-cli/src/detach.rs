@@ -139,7 +139,7 @@ pub async fn attach(
         }
         other => {
             eprintln!("error: the command ended with a status this tool does not know: {other:?}");
-            ExitCode::from(1)
+            ExitCode::from(crate::EXIT_CLIENT_ERROR)
         }
     })
 }

@@ -17,7 +17,8 @@
 //! their code, meaning and message), 2 usage, the remote exit code for `run`/`ps`,
 //! 124 when `--deadline` passed, 125 when the server reported the command done without
 //! an exit code, 130 after Ctrl-C (143 after SIGTERM, 129 after SIGHUP: each cancels the
-//! remote operation as Ctrl-C does).
+//! remote operation as Ctrl-C does). For `run`, `ps` and `attach`, whose status is the
+//! remote command's, an error of the tool or the connection exits 255 (as ssh does).
 
 // The doc comments of the clap types are the tool's --help text, where a URL is plain
 // and `[user:pass@]` is usage syntax, not a link.
@@ -69,6 +70,10 @@ for `run` and `ps` the remote exit code (1 when it does not fit 0-255), 124 when
 --deadline passed, 125 when the server reported the command done without an exit code
 (its outcome is unknown), 130 after Ctrl-C, 141 when stdout was closed. SIGTERM and
 SIGHUP cancel the remote operation as Ctrl-C does and exit 143 and 129.
+For `run`, `ps` and `attach` an error of the tool or the connection exits 255 (as ssh
+does), so that it cannot be taken for the command's own 1. With --json an error is one
+JSON object on stderr: {\"error\": {\"message\", \"kind\", \"fault\",
+\"may_have_executed\", \"retryable\", \"hint\"}}.
 `run --hosts`: 0 when every host exited 0, 1 when any did not, 130 after Ctrl-C.";
 
 /// `--concurrency`'s default for `run --hosts` and `cp --hosts`: hosts in flight at once.
@@ -729,7 +734,14 @@ async fn run_command(command: Cmd, global: &Global) -> ExitCode {
         };
         return match fanout::run(global, &hosts, &words, opts).await {
             Ok(code) => out::exit_code().unwrap_or(code),
-            Err(f) => report_with_hint(f, global, true, false),
+            Err(f) => report_with_hint(
+                f,
+                global,
+                Report {
+                    shell: true,
+                    ..Report::default()
+                },
+            ),
         };
     }
     if let Cmd::Cp {
@@ -751,12 +763,23 @@ async fn run_command(command: Cmd, global: &Global) -> ExitCode {
         .await
         {
             Ok(code) => out::exit_code().unwrap_or(code),
-            Err(f) => report_with_hint(f, global, true, false),
+            Err(f) => report_with_hint(
+                f,
+                global,
+                Report {
+                    shell: true,
+                    ..Report::default()
+                },
+            ),
         };
     }
     let cli_command = command;
+    let how = Report {
+        remote_code: passes_remote_code(&cli_command),
+        ..Report::default()
+    };
     match connect(global).await {
-        Err(f) => report_with_hint(f, global, false, false),
+        Err(f) => report_with_hint(f, global, how),
         Ok((client, sim)) => {
             let kind = file_command(&cli_command);
             let shell = in_a_shell(&cli_command);
@@ -784,7 +807,15 @@ async fn run_command(command: Cmd, global: &Global) -> ExitCode {
                 // A result that could not be written (stdout closed by its reader).
                 Ok(_) if out::closed() => out::exit_code().unwrap_or(ExitCode::from(1)),
                 Ok(code) => code,
-                Err(f) => report_with_hint(f, global, shell, selectors_given),
+                Err(f) => report_with_hint(
+                    f,
+                    global,
+                    Report {
+                        shell,
+                        selectors_given,
+                        ..how
+                    },
+                ),
             }
         }
     }
@@ -1478,9 +1509,33 @@ fn gives_selectors(cmd: &Cmd) -> bool {
     }
 }
 
-/// [`report`], then a hint for the common causes of the error (`shell`: the command
-/// worked in a WinRS shell; `selectors_given`: it was given `--selector`s).
-fn report_with_hint(f: Failure, g: &Global, shell: bool, selectors_given: bool) -> ExitCode {
+/// How [`report_with_hint`] reports a failure.
+#[derive(Debug, Clone, Copy, Default)]
+struct Report {
+    /// The subcommand worked in a WinRS shell (for the hints).
+    shell: bool,
+    /// The subcommand was given `--selector`s (for the hints).
+    selectors_given: bool,
+    /// The subcommand's exit status is the remote command's ([`passes_remote_code`]),
+    /// so an error of its own exits [`EXIT_CLIENT_ERROR`].
+    remote_code: bool,
+}
+
+/// The exit status of an error of the tool or the connection in `run`, `ps` and
+/// `attach`, whose status is otherwise the remote command's: 255, as ssh's, so that a
+/// caller can tell "the tool failed" from "the command exited 1".
+pub(crate) const EXIT_CLIENT_ERROR: u8 = 255;
+
+/// Whether a subcommand exits with the remote command's own exit code.
+fn passes_remote_code(cmd: &Cmd) -> bool {
+    matches!(
+        cmd,
+        Cmd::Run { hosts: None, .. } | Cmd::Ps { .. } | Cmd::Attach { .. }
+    )
+}
+
+/// [`report`] (as JSON with `--json`), then a hint for the common causes of the error.
+fn report_with_hint(f: Failure, g: &Global, how: Report) -> ExitCode {
     let hint = match &f {
         Failure::Winrm(e) => render::hint(
             e,
@@ -1488,30 +1543,42 @@ fn report_with_hint(f: Failure, g: &Global, shell: bool, selectors_given: bool) 
                 endpoint: g.endpoint.as_deref(),
                 auth: format!("{:?}", g.auth).to_ascii_lowercase(),
                 user_given: g.user.is_some() || g.endpoint.is_none(),
-                shell,
-                selectors_given,
+                shell: how.shell,
+                selectors_given: how.selectors_given,
             },
         ),
         Failure::Message(..) => None,
     };
-    let code = report(f);
-    if let Some(h) = hint {
-        eprintln!("{h}");
+    let code = match &f {
+        Failure::Winrm(_) | Failure::Message(_, 1) if how.remote_code => EXIT_CLIENT_ERROR,
+        Failure::Winrm(_) => 1,
+        Failure::Message(_, code) => *code,
+    };
+    if g.json {
+        eprintln!("{}", render::error_json(&f, hint.as_deref()));
+    } else {
+        print_failure(&f);
+        if let Some(h) = hint {
+            eprintln!("{h}");
+        }
     }
-    code
+    ExitCode::from(code)
 }
 
 /// Prints a failure on stderr and returns its exit code.
 fn report(f: Failure) -> ExitCode {
+    print_failure(&f);
     match f {
-        Failure::Message(m, code) => {
-            eprintln!("error: {m}");
-            ExitCode::from(code)
-        }
-        Failure::Winrm(e) => {
-            eprintln!("{}", render::describe_error(&e));
-            ExitCode::from(1)
-        }
+        Failure::Message(_, code) => ExitCode::from(code),
+        Failure::Winrm(_) => ExitCode::from(1),
+    }
+}
+
+/// A failure as the tool prints it: `error: ...`, with a fault's details.
+fn print_failure(f: &Failure) {
+    match f {
+        Failure::Message(m, _) => eprintln!("error: {m}"),
+        Failure::Winrm(e) => eprintln!("{}", render::describe_error(e)),
     }
 }
 

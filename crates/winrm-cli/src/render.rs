@@ -299,6 +299,66 @@ pub fn describe_error_line(e: &Error) -> String {
     out
 }
 
+/// A failure as one JSON object, for `--json`: `{"error": {"message", "kind", "fault",
+/// "may_have_executed", "retryable", "hint"}}`. `kind` is the first of `cancelled`,
+/// `timeout`, `auth`, `connect`, `quota`, `fault` that the error is, else `error`
+/// (`usage` for a usage error of the tool); `fault` is the server's fault (`code`,
+/// `subcode`, `message`, `machine`) or null.
+pub fn error_json(f: &crate::Failure, hint: Option<&str>) -> String {
+    let value = match f {
+        crate::Failure::Message(m, code) => serde_json::json!({
+            "message": m,
+            "kind": if *code == 2 { "usage" } else { "error" },
+            "fault": null,
+            "may_have_executed": false,
+            "retryable": false,
+            "hint": hint,
+        }),
+        crate::Failure::Winrm(e) => {
+            let kind = if e.is_cancelled() {
+                "cancelled"
+            } else if e.is_timeout() {
+                "timeout"
+            } else if e.is_auth() {
+                "auth"
+            } else if e.is_connect() {
+                "connect"
+            } else if e.is_quota() {
+                "quota"
+            } else if e.fault().is_some() {
+                "fault"
+            } else {
+                "error"
+            };
+            let fault = e.fault().map(|f| {
+                serde_json::json!({
+                    "code": f.code(),
+                    "subcode": f.subcode_name(),
+                    "message": f.message().trim(),
+                    "machine": f.machine,
+                })
+            });
+            let message = if e.fault().is_some() {
+                describe_error_line(e)
+            } else {
+                describe_error(e)
+                    .strip_prefix("error: ")
+                    .map(str::to_string)
+                    .unwrap_or_else(|| describe_error(e))
+            };
+            serde_json::json!({
+                "message": message,
+                "kind": kind,
+                "fault": fault,
+                "may_have_executed": e.may_have_executed(),
+                "retryable": e.is_retryable(),
+                "hint": hint,
+            })
+        }
+    };
+    serde_json::json!({ "error": value }).to_string()
+}
+
 /// The text the tool prints for an error: `error: <message>`, and for a fault its code in
 /// decimal and hex, meaning, subcode, machine and the server's message.
 pub fn describe_error(e: &Error) -> String {

@@ -111,7 +111,7 @@ pub async fn run(
         }
         other => {
             eprintln!("error: the command ended with a status this tool does not know: {other:?}");
-            ExitCode::from(1)
+            ExitCode::from(crate::EXIT_CLIENT_ERROR)
         }
     })
 }

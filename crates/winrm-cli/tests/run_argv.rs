@@ -11,7 +11,7 @@ const PING: &str = r"C:\Windows\System32\PING.EXE";
 fn a_refused_argv_word_names_what_the_tool_can_do() {
     let out = winrm(&["run", "--argv", "--", PING, "-n", "1", "%x%"]);
     let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert_eq!(out.status.code(), Some(255), "{err}");
     assert!(err.contains("word #3"), "{err}");
     assert!(err.contains("add --skip-cmd-shell"), "{err}");
     assert!(err.contains("leave out --argv"), "{err}");
