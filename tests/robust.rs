@@ -380,6 +380,40 @@ async fn the_operation_table_refuses_reuse_replays_retransmissions_and_keeps_its
     assert_eq!(sim.cached_operations(), 0);
 }
 
+/// The table's byte budget: rows go, oldest first, once the responses kept pass
+/// `operation_cache_bytes`, whatever the number of rows allows.
+#[tokio::test]
+async fn the_operation_table_keeps_to_its_byte_budget() {
+    const BUDGET: usize = 8 * 1024;
+    let sim = Simulator::start_with(SimConfig {
+        operation_cache_bytes: BUDGET,
+        ..SimConfig::default()
+    })
+    .await
+    .unwrap();
+    let mut largest = 0;
+    for i in 0..20 {
+        let id = format!("BBBBBBBB-2222-3333-4444-{i:012}");
+        // Each on a connection of its own, which then closes: no request of the same
+        // connection removes its row.
+        let r = post(&sim, raw_get(&id, false, 1)).await;
+        assert_eq!(r.status, 200);
+        largest = largest.max(r.body.len());
+        let kept = sim.cached_operation_bytes();
+        assert!(
+            kept <= BUDGET + largest + 256,
+            "{kept} bytes kept after {} requests",
+            i + 1
+        );
+    }
+    let rows = sim.cached_operations();
+    assert!(
+        (1..20).contains(&rows),
+        "rows went for the budget, not all: {rows}"
+    );
+    assert!(sim.cached_operation_bytes() > 0);
+}
+
 #[tokio::test]
 async fn a_client_learns_support_per_resource_and_only_from_the_echo() {
     // Without support the OperationID goes out but nothing is retransmitted (a Get is
@@ -484,4 +518,78 @@ async fn a_host_gone_mid_command_is_not_reported_as_safe_to_retry() {
         started,
         "not started again"
     );
+}
+
+/// A registered cmdlet for the PowerShell tests: echoes each input object, then writes
+/// 0..200 in order.
+fn register_echo_then_count(sim: &Simulator) {
+    sim.register_cmdlet(
+        "Echo-Then-Count",
+        |mut ctx: winrm_simulator::CmdletContext| async move {
+            while let Some(v) = ctx.next_input().await {
+                ctx.write_output(v).await;
+            }
+            for n in 0..200i64 {
+                ctx.write_output(n).await;
+            }
+            Ok(())
+        },
+    );
+}
+
+#[tokio::test]
+async fn a_powershell_pipeline_survives_lost_receives_and_sends() {
+    use tokio_winrm::psrp::{PipelineEnd, PsEvent};
+    use winrm_simulator::{Injection, Operation};
+
+    let sim = sim(true).await;
+    register_echo_then_count(&sim);
+    let proxy = FaultProxy::start(sim.addr()).await;
+    let client = builder(proxy.url(), &sim).build().unwrap();
+    // The pool's Create learns the support for the PowerShell resource URI.
+    let pool = within(client.runspace_pool().open()).await.unwrap();
+    let expected: Vec<i64> = (1000..1003).chain(0..200).collect();
+    let run = |pool: &tokio_winrm::psrp::RunspacePool| {
+        let p = pool.pipeline().command("Echo-Then-Count").streaming_input();
+        async move {
+            let mut p = within(p.start()).await.unwrap();
+            for n in 1000..1003i64 {
+                within(p.send_input_as(&n)).await.unwrap();
+            }
+            within(p.end_input()).await.unwrap();
+            let (mut got, mut end) = (Vec::new(), Vec::new());
+            while let Some(ev) = within(p.next()).await {
+                match ev.expect("no error through the lost responses") {
+                    PsEvent::Output(v) => got.push(v.as_i64().unwrap()),
+                    PsEvent::State(s) => end.push(s),
+                    other => panic!("unexpected {other:?}"),
+                }
+            }
+            (got, end)
+        }
+    };
+
+    // The connection of the first Receive is dropped before the server reads it.
+    sim.inject(Injection::on(Operation::Receive).drop_connection());
+    let (got, end) = run(&pool).await;
+    assert_eq!(sim.counters().injected, 1);
+    assert_eq!(got, expected, "every object, once, in order");
+    assert_eq!(end, [PipelineEnd::Completed]);
+
+    // Cut after the server carried them out: answered from the OperationMessages table.
+    let replays = sim.counters().robust_replays;
+    proxy.on("<rsp:Receive", Fault::CutAfterRequest, 2);
+    proxy.on("<rsp:Send", Fault::CutAfterRequest, 2);
+    let (got, end) = run(&pool).await;
+    assert_eq!(got, expected, "every object, once, in order");
+    assert_eq!(end, [PipelineEnd::Completed]);
+    let cuts = proxy.stats().faults.load(Ordering::Relaxed);
+    assert_eq!(cuts, 4);
+    assert_eq!(
+        sim.counters().robust_replays - replays,
+        cuts,
+        "each cut answered from the cache"
+    );
+    proxy.clear();
+    within(pool.close()).await.unwrap();
 }

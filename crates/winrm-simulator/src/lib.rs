@@ -242,6 +242,11 @@ pub struct SimConfig {
     pub log_requests: bool,
     /// The most rows of the OperationMessages table (default 1,024; the oldest go).
     pub operation_cache_entries: usize,
+    /// The most bytes of responses the OperationMessages table keeps (default 64 MiB;
+    /// the oldest rows go first, before the next row is added): a server's memory
+    /// bound, whatever the size of the responses (a file fetch's are up to the envelope
+    /// size each).
+    pub operation_cache_bytes: usize,
     /// How long a response stays in the table after it was made (default 60 s).
     pub operation_retention: Duration,
     /// A Kerberos acceptor; `None`: Kerberos is refused.
@@ -281,6 +286,7 @@ impl std::fmt::Debug for SimConfig {
             .field("robust_connections", &self.robust_connections)
             .field("log_requests", &self.log_requests)
             .field("operation_cache_entries", &self.operation_cache_entries)
+            .field("operation_cache_bytes", &self.operation_cache_bytes)
             .field("operation_retention", &self.operation_retention)
             .field("kerberos", &self.kerberos)
             .field("tls", &self.tls)
@@ -311,6 +317,7 @@ impl Default for SimConfig {
             robust_connections: true,
             log_requests: true,
             operation_cache_entries: 1024,
+            operation_cache_bytes: 64 * 1024 * 1024,
             operation_retention: Duration::from_secs(60),
             kerberos: None,
             tls: None,
@@ -622,6 +629,12 @@ impl Simulator {
     /// The first configured password.
     pub fn password(&self) -> &str {
         self.state.config.users.first().map_or("", |u| u.1.as_str())
+    }
+
+    /// Bytes of responses the Robust Connections OperationMessages table keeps now (at
+    /// most [`SimConfig::operation_cache_bytes`] plus the last response added).
+    pub fn cached_operation_bytes(&self) -> usize {
+        self.state.operations.bytes(&self.state)
     }
 
     /// The counters now.

@@ -10,15 +10,16 @@
 //! a new request on a connection deletes the rows whose primary connection it is (their
 //! client has evidently read the response); a retransmission makes its connection the
 //! row's primary one. Limits, as a server must have them: at most
-//! `SimConfig::operation_cache_entries` rows (the oldest go first), and a row is kept at
-//! most `SimConfig::operation_retention` after its response was made (the Response
-//! Retention Timer).
+//! `SimConfig::operation_cache_entries` rows and `SimConfig::operation_cache_bytes` of
+//! kept responses (the oldest rows go first), and a row is kept at most
+//! `SimConfig::operation_retention` after its response was made (the Response Retention
+//! Timer). A row's response is freed as soon as the row leaves the table.
 
 use std::collections::hash_map::Entry;
 use std::collections::{HashMap, VecDeque};
 use std::hash::BuildHasherDefault;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, Weak};
 use std::time::Instant;
 
 use bytes::Bytes;
@@ -53,6 +54,11 @@ impl Cached {
         }
     }
 
+    /// Bytes the kept response holds (its body's parts; the head is small).
+    fn size(&self) -> usize {
+        self.parts.iter().map(Bytes::len).sum::<usize>() + 256
+    }
+
     pub(crate) fn response(&self) -> http::Response<SimBody> {
         let mut resp = http::Response::new(SimBody::from_parts(self.parts.iter().cloned()));
         *resp.status_mut() = self.status;
@@ -82,6 +88,30 @@ pub(crate) struct Slot {
     notify: tokio::sync::Notify,
     /// The row is no longer in the table (changed only under the table's lock).
     removed: AtomicBool,
+    /// The table's count of bytes in kept responses, which this slot's response adds to
+    /// for as long as the slot lives.
+    kept: Arc<AtomicUsize>,
+    /// What this slot's response added to `kept`.
+    size: AtomicUsize,
+}
+
+impl Slot {
+    /// A slot whose response counts in `kept`.
+    fn counted(kept: &Arc<AtomicUsize>) -> Slot {
+        Slot {
+            state: Mutex::default(),
+            notify: tokio::sync::Notify::new(),
+            removed: AtomicBool::new(false),
+            kept: Arc::clone(kept),
+            size: AtomicUsize::new(0),
+        }
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        self.kept.fetch_sub(*self.size.get_mut(), Ordering::Relaxed);
+    }
 }
 
 #[derive(Default)]
@@ -105,6 +135,11 @@ impl Slot {
             let mut s = self.lock();
             if !matches!(*s, SlotState::Running) {
                 return;
+            }
+            if let SlotState::Done(cached, _) = &state {
+                let size = cached.size();
+                self.size.store(size, Ordering::Relaxed);
+                self.kept.fetch_add(size, Ordering::Relaxed);
             }
             *s = state;
         }
@@ -193,14 +228,18 @@ impl std::hash::BuildHasher for SeededHasher {
 #[derive(Default)]
 pub(crate) struct Operations {
     rows: Mutex<Table>,
+    /// Bytes in the kept responses of the rows (and of rows just removed whose slot a
+    /// retransmission still holds).
+    kept: Arc<AtomicUsize>,
 }
 
 #[derive(Default)]
 struct Table {
     rows: HashMap<Arc<str>, Row, SeededHasher>,
     /// Rows oldest first; rows already removed are skipped (and compacted away when
-    /// the queue grows past twice the table).
-    order: VecDeque<(Arc<str>, Arc<Slot>)>,
+    /// the queue grows past twice the table). Weak: a removed row's response is freed
+    /// at once, not when its entry reaches the front.
+    order: VecDeque<(Arc<str>, Weak<Slot>)>,
     /// The row whose primary connection each connection is (HTTP/1.1: one request at a
     /// time per connection, so at most one).
     by_connection: HashMap<u64, Arc<str>, BuildHasherDefault<ConnectionHasher>>,
@@ -244,15 +283,19 @@ impl Operations {
             row.remove().slot.removed.store(true, Ordering::Relaxed);
         }
         let cap = state.config.operation_cache_entries.max(1);
-        while t.rows.len() >= cap {
+        let budget = state.config.operation_cache_bytes;
+        while t.rows.len() >= cap || self.kept.load(Ordering::Relaxed) > budget {
             let Some((oldest, slot)) = t.order.pop_front() else {
                 break;
             };
-            if !slot.removed.load(Ordering::Relaxed) {
+            if slot
+                .upgrade()
+                .is_some_and(|s| !s.removed.load(Ordering::Relaxed))
+            {
                 t.remove(&oldest);
             }
         }
-        let slot = Arc::new(Slot::default());
+        let slot = Arc::new(Slot::counted(&self.kept));
         // One allocation for the id, shared by the three indexes and the echo.
         let key = Arc::clone(id);
         t.rows.insert(
@@ -262,7 +305,7 @@ impl Operations {
                 slot: Arc::clone(&slot),
             },
         );
-        t.order.push_back((Arc::clone(&key), Arc::clone(&slot)));
+        t.order.push_back((Arc::clone(&key), Arc::downgrade(&slot)));
         t.by_connection.insert(connection, key);
         t.compact(cap);
         state
@@ -270,6 +313,15 @@ impl Operations {
             .cached_operations
             .store(t.rows.len() as u64, Ordering::SeqCst);
         Admission::Run(Completion(slot))
+    }
+
+    /// Bytes of kept responses now (expired rows dropped first).
+    pub(crate) fn bytes(&self, state: &State) -> usize {
+        self.rows
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .expire(state);
+        self.kept.load(Ordering::Relaxed)
     }
 
     /// Rows now.
@@ -292,13 +344,20 @@ impl Table {
         let retention = state.config.operation_retention;
         let now = Instant::now();
         while let Some((_, slot)) = self.order.front() {
-            let expired = slot.removed.load(Ordering::Relaxed) // already removed: skip
-                || matches!(&*slot.lock(), SlotState::Done(_, at) if now.duration_since(*at) > retention);
+            let expired = match slot.upgrade() {
+                None => true, // already removed and freed: skip
+                Some(slot) => {
+                    slot.removed.load(Ordering::Relaxed) // already removed: skip
+                        || matches!(&*slot.lock(), SlotState::Done(_, at) if now.duration_since(*at) > retention)
+                }
+            };
             if !expired {
                 break;
             }
             if let Some((id, slot)) = self.order.pop_front()
-                && !slot.removed.load(Ordering::Relaxed)
+                && slot
+                    .upgrade()
+                    .is_some_and(|s| !s.removed.load(Ordering::Relaxed))
             {
                 self.remove(&id);
             }
@@ -312,8 +371,10 @@ impl Table {
     fn compact(&mut self, cap: usize) {
         if self.order.len() > 2 * cap.max(self.rows.len()) {
             let rows = &self.rows;
-            self.order
-                .retain(|(_, slot)| !slot.removed.load(Ordering::Relaxed));
+            self.order.retain(|(_, slot)| {
+                slot.upgrade()
+                    .is_some_and(|s| !s.removed.load(Ordering::Relaxed))
+            });
             self.by_connection.retain(|_, k| rows.contains_key(k));
         }
     }

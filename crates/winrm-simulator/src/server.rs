@@ -466,13 +466,15 @@ pub(super) async fn check_and_dispatch(
 }
 
 /// The OperationID of a request that takes part in Robust Connections: one that carries
-/// it, for a shell or a CIM object, on a simulator that supports them.
+/// it, for a shell (WinRS or PowerShell: PowerShell 3 and later rely on Robust
+/// Connections for their sessions) or a CIM object, on a simulator that supports them.
 fn robust_operation(state: &State, req: &mut SimRequest) -> Option<Arc<str>> {
     if !state.config.robust_connections {
         return None;
     }
     let uri = req.resource_uri.as_deref()?;
-    if !(uri.starts_with(ns::SHELL) || uri.starts_with(ns::WMI_BASE)) {
+    if !(uri.starts_with(ns::SHELL) || uri.starts_with(ns::WMI_BASE) || winrs::psrp::is_ps_uri(uri))
+    {
         return None;
     }
     // Taken: only the table and the echo need it from here on.
