@@ -72,7 +72,11 @@ impl Client {
     /// the output exceeds the bound (the command is stopped and the shell deleted).
     ///
     /// # Cancel safety
-    /// Dropping the future cancels the command and deletes the shell in the background.
+    /// Dropping the future cancels the command and deletes the shell in the background,
+    /// so `tokio::time::timeout(limit, client.run(..))` bounds it safely. For the output
+    /// received before a time limit, and a final [`crate::ExitStatus::Cancelled`] with
+    /// reason `Timeout`, stream the command instead: `client.shell().open()`, then
+    /// [`crate::shell::Shell::command`] with [`crate::shell::CommandBuilder::deadline`].
     pub async fn run(&self, command: &str, args: &[&str]) -> Result<Output> {
         self.run_collect(command, args, false).await
     }
