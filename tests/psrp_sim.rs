@@ -886,6 +886,13 @@ async fn the_server_counts_the_free_runspaces_of_the_pool() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     assert_eq!(free, 1);
+    // 0 is refused before anything is sent (at the first poll), not taken as 1.
+    let zero = futures_util::FutureExt::now_or_never(pool.set_max_runspaces(0));
+    assert!(
+        matches!(zero, Some(Err(tokio_winrm::Error::Config(_)))),
+        "{zero:?}"
+    );
+    assert_eq!(pool.max_runspaces(), 1);
     pool.close().await.unwrap();
 }
 

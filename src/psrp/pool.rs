@@ -691,13 +691,19 @@ impl RunspacePool {
     /// ended.
     ///
     /// # Errors
-    /// As [`RunspacePool::query_available_runspaces`].
+    /// [`Error::Config`] (nothing sent) for 0: a pool has at least one runspace.
+    /// Otherwise as [`RunspacePool::query_available_runspaces`].
     ///
     /// # Cancel safety
     /// Dropping the future may leave the server's size changed and this client's limit
     /// not (or only partly) adjusted.
     pub async fn set_max_runspaces(&self, max: u16) -> Result<bool> {
-        let max = i32::from(max.max(1));
+        if max == 0 {
+            return Err(Error::Config(
+                "set_max_runspaces(0): a runspace pool has at least one runspace".into(),
+            ));
+        }
+        let max = i32::from(max);
         let answer = self
             .inner
             .pool_call(MessageType::SetMaxRunspaces, Some(("MaxRunspaces", max)))
