@@ -386,7 +386,18 @@ impl Channel {
                 let stream =
                     tokio::time::timeout(self.config.connect_timeout, connector.connect(name, tcp))
                         .await
-                        .map_err(|_| Error::tls("TLS handshake timed out", None))?
+                        // Nothing was sent yet: a connect failure (retryable), as a TCP
+                        // connect that timed out is.
+                        .map_err(|_| Error::Connect {
+                            endpoint: authority.clone(),
+                            source: std::io::Error::new(
+                                std::io::ErrorKind::TimedOut,
+                                format!(
+                                    "TLS handshake timed out after {:?}",
+                                    self.config.connect_timeout
+                                ),
+                            ),
+                        })?
                         .map_err(|e| super::tls::handshake_error(&authority, e))?;
                 {
                     let (_, session) = stream.get_ref();
@@ -484,10 +495,13 @@ impl Channel {
         timeout: Duration,
         body: Bytes,
         unauthenticated_identify: bool,
+        repeatable: bool,
     ) -> Result<HttpResponse> {
         let Some(deadline) = tokio::time::Instant::now().checked_add(timeout) else {
             // Beyond what an `Instant` holds: no deadline at all.
-            return self.send(body, unauthenticated_identify).await;
+            return self
+                .send(body, unauthenticated_identify, repeatable)
+                .await;
         };
         let mut timer = match self.timer.take() {
             Some(mut t) => {
@@ -497,7 +511,7 @@ impl Channel {
             None => Box::pin(tokio::time::sleep_until(deadline)),
         };
         let result = {
-            let mut send = std::pin::pin!(self.send(body, unauthenticated_identify));
+            let mut send = std::pin::pin!(self.send(body, unauthenticated_identify, repeatable));
             std::future::poll_fn(|cx| {
                 if let Poll::Ready(r) = send.as_mut().poll(cx) {
                     return Poll::Ready(r);
@@ -521,18 +535,21 @@ impl Channel {
 
     /// Sends one SOAP request and reads the whole (capped) response. With NTLM/Negotiate
     /// the channel authenticates its connection first and seals per the policy.
+    /// `repeatable`: the request is safe to carry out twice (a read), so a 401 to it
+    /// when sealed may be answered by sending it again (see [`Channel::send_secured`]).
     pub(crate) async fn send(
         &mut self,
         body: Bytes,
         unauthenticated_identify: bool,
+        repeatable: bool,
     ) -> Result<HttpResponse> {
         if !unauthenticated_identify && self.config.auth.credssp_credentials().is_some() {
-            return Box::pin(self.send_secured(body, Scheme::CredSsp)).await;
+            return Box::pin(self.send_secured(body, Scheme::CredSsp, repeatable)).await;
         }
         if !unauthenticated_identify && self.config.auth.sspi().is_some() {
             // Boxed: its handshake and sealing state would otherwise enlarge the future
             // of every Basic request too.
-            return Box::pin(self.send_secured(body, Scheme::Sspi)).await;
+            return Box::pin(self.send_secured(body, Scheme::Sspi, repeatable)).await;
         }
         let mut attempts = 0;
         loop {
@@ -563,7 +580,20 @@ impl Channel {
     /// context of `scheme` (new, reconnected, or refused with 401 mid-session: once), then
     /// `plain` encrypted per the policy under the context of this attempt. The request is
     /// encrypted anew on every attempt, never re-sent as encrypted.
-    async fn send_secured(&mut self, plain: Bytes, scheme: Scheme) -> Result<HttpResponse> {
+    ///
+    /// A 401 to a sealed request is clear text, which nothing authenticates over plain
+    /// HTTP: a relay may forge it after the server carried the request out. So only a
+    /// `repeatable` request (a read) is sent again on its word; any other is reported as
+    /// [`Error::ResponseLost`], which Robust Connections retransmit under the same
+    /// OperationID (a server that did carry it out answers from its cache, [MS-WSMV]
+    /// §3.1.4.1.39) and which otherwise tells the caller the request may have run. Over
+    /// HTTPS (TLS authenticates the 401) every request is sent again.
+    async fn send_secured(
+        &mut self,
+        plain: Bytes,
+        scheme: Scheme,
+        repeatable: bool,
+    ) -> Result<HttpResponse> {
         let seal = self.config.auth.seals(self.config.endpoint.https);
         let mut attempts = 0;
         let mut reauthenticated = false;
@@ -609,6 +639,17 @@ impl Channel {
                     return Err(Error::Unauthorized {
                         offered: offered(&raw.headers),
                     });
+                }
+                if seal && !self.config.endpoint.https && !repeatable {
+                    tracing::debug!(
+                        "401 in clear text to a sealed request that is not safe to repeat; \
+                         reported as a lost response"
+                    );
+                    return Err(Error::response_lost(
+                        "the server's answer to a sealed request was an HTTP 401 in clear text, \
+                         which nothing authenticates over plain HTTP: the request may have been \
+                         carried out, so it is not sent again on its word",
+                    ));
                 }
                 reauthenticated = true;
                 tracing::debug!("{}", scheme.reauthenticate_note());
@@ -766,10 +807,9 @@ impl Channel {
             .unwrap_or("");
         if !sealing::is_encrypted(content_type) {
             // A clear-text answer that is not SOAP at all (a proxy's page) is reported
-            // as such by `classify`.
-            if sealed_request
-                && raw.status == 200
-                && looks_like_soap(raw.headers.get(header::CONTENT_TYPE), &raw.body)
+            // as such by `classify`. A clear-text SOAP answer (a response or a fault: the
+            // server seals both for a sealed request) is what a relay could forge.
+            if sealed_request && looks_like_soap(raw.headers.get(header::CONTENT_TYPE), &raw.body)
             {
                 return Err(Error::response_integrity(Error::Auth(
                     scheme.clear_text_error().into(),

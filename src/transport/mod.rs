@@ -478,7 +478,12 @@ impl Transport {
         }
         lease
             .channel()
-            .send_within(timeout, body, unauthenticated_identify)
+            .send_within(
+                timeout,
+                body,
+                unauthenticated_identify,
+                kind == RequestKind::Read,
+            )
             .await
     }
 }
