@@ -527,16 +527,28 @@ impl Error {
     }
 
     /// True when the server may have carried the request out although the call failed:
-    /// [`Error::ResponseLost`], [`Error::ResponseIntegrity`], [`Error::HttpTimeout`] and
-    /// [`Error::Abandoned`].
+    /// [`Error::ResponseLost`], [`Error::ResponseIntegrity`], [`Error::HttpTimeout`],
+    /// [`Error::Abandoned`]; an answer that came but could not be read ([`Error::Parse`],
+    /// [`Error::Deserialize`], and [`Error::NotSoap`] or [`Error::ResponseTooLarge`] with
+    /// HTTP 200: something accepted the request); and a gateway's HTTP 502 or 504
+    /// ([`Error::Http`]: the proxy may have passed the request on before the server's
+    /// answer failed it). False for an answer that says the request was not carried
+    /// out (a SOAP fault, a 401, a refused connection). A caller that would run a write
+    /// again on failure must not when this is true.
     pub fn may_have_executed(&self) -> bool {
-        matches!(
-            self,
+        match self {
             Error::ResponseLost { .. }
-                | Error::ResponseIntegrity { .. }
-                | Error::HttpTimeout(_)
-                | Error::Abandoned { .. }
-        )
+            | Error::ResponseIntegrity { .. }
+            | Error::HttpTimeout(_)
+            | Error::Abandoned { .. }
+            | Error::Parse(_)
+            | Error::Deserialize(_) => true,
+            Error::NotSoap { status, .. } | Error::ResponseTooLarge { status, .. } => {
+                *status == 200
+            }
+            Error::Http { status, .. } => matches!(status, 502 | 504),
+            _ => false,
+        }
     }
 
     pub(crate) fn connection(source: impl Into<BoxError>) -> Error {
