@@ -499,9 +499,7 @@ impl Channel {
     ) -> Result<HttpResponse> {
         let Some(deadline) = tokio::time::Instant::now().checked_add(timeout) else {
             // Beyond what an `Instant` holds: no deadline at all.
-            return self
-                .send(body, unauthenticated_identify, repeatable)
-                .await;
+            return self.send(body, unauthenticated_identify, repeatable).await;
         };
         let mut timer = match self.timer.take() {
             Some(mut t) => {
@@ -809,8 +807,7 @@ impl Channel {
             // A clear-text answer that is not SOAP at all (a proxy's page) is reported
             // as such by `classify`. A clear-text SOAP answer (a response or a fault: the
             // server seals both for a sealed request) is what a relay could forge.
-            if sealed_request && looks_like_soap(raw.headers.get(header::CONTENT_TYPE), &raw.body)
-            {
+            if sealed_request && looks_like_soap(raw.headers.get(header::CONTENT_TYPE), &raw.body) {
                 return Err(Error::response_integrity(Error::Auth(
                     scheme.clear_text_error().into(),
                 )));
