@@ -112,7 +112,7 @@ impl ClientBuilder {
     /// longer than the operation timeout: a Receive may wait that long for output, and
     /// one cut by the HTTP timeout is sent again (Robust Connections) rather than
     /// answered, or fails with [`Error::HttpTimeout`] without them. [`ClientBuilder::build`]
-    /// logs a warning (`tracing`) when it is not longer.
+    /// logs a warning (`tracing`) when it is not longer, and refuses zero.
     pub fn http_timeout(mut self, d: Duration) -> Self {
         self.http_timeout = Some(d);
         self
@@ -302,8 +302,9 @@ impl ClientBuilder {
     /// Builds the client. No connection is made until the first request.
     ///
     /// # Errors
-    /// [`Error::Config`] for an invalid endpoint, TLS settings, or Basic over HTTP
-    /// without [`ClientBuilder::allow_insecure_basic`].
+    /// [`Error::Config`] for an invalid endpoint, TLS settings, Basic over HTTP
+    /// without [`ClientBuilder::allow_insecure_basic`], a zero HTTP timeout or a
+    /// `max_envelope_size` under 8192.
     pub fn build(self) -> Result<Client> {
         if let Some(e) = self.error {
             return Err(e);
@@ -320,6 +321,19 @@ impl ClientBuilder {
                 "the HTTP timeout is not longer than the operation timeout: a Receive or Pull \
                  waiting for output that long is cut by it and sent again (Robust Connections) \
                  or fails with HttpTimeout; make it longer than the operation timeout"
+            );
+        }
+        if self.http_timeout.is_some_and(|d| d.is_zero()) {
+            return Err(Error::Config(
+                "http_timeout must be longer than zero (every request would time out)".into(),
+            ));
+        }
+        if self.tls.danger_accept_invalid_certs && matches!(self.auth, crate::Auth::Basic { .. }) {
+            // CredSSP refuses this outright (it would delegate the password); Basic sends
+            // it on every request, so say so.
+            tracing::warn!(
+                "Basic authentication with certificate verification turned off: the password \
+                 goes to whoever answers on this address (a man in the middle included)"
             );
         }
         if self.max_envelope_size < 8192 {

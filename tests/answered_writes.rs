@@ -130,3 +130,45 @@ async fn a_refusal_says_the_write_was_not_carried_out() {
         assert!(!e.may_have_executed(), "{what}: {e:?}");
     }
 }
+
+#[tokio::test]
+async fn a_redirect_is_not_followed_and_says_where_it_points() {
+    let answer = "HTTP/1.1 307 Temporary Redirect\r\nLocation: https://elsewhere.example:5986/wsman\r\nContent-Length: 0\r\nConnection: close\r\n\r\n".to_string();
+    let e = create_shell_against(answer, 1 << 20).await;
+    match &e {
+        Error::Http { status, excerpt } => {
+            assert_eq!(*status, 307);
+            assert!(
+                excerpt.contains("https://elsewhere.example:5986/wsman")
+                    && excerpt.contains("not followed"),
+                "{excerpt}"
+            );
+        }
+        other => panic!("expected Http, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn an_oversized_sealed_answer_shows_no_ciphertext() {
+    let sim = winrm_simulator::Simulator::start().await.unwrap();
+    let client = Client::builder(sim.endpoint())
+        .auth(Auth::ntlm(sim.user(), sim.password()))
+        .max_response_bytes(2048)
+        .build()
+        .unwrap();
+    // The enumeration's first answer is larger than 2 KiB.
+    let res = tokio_winrm::Resource::wmi("root/cimv2", "Win32_Service");
+    let e = tokio::time::timeout(
+        Duration::from_secs(30),
+        client.enumerate(&res).start().collect_items(),
+    )
+    .await
+    .expect("in time")
+    .expect_err("over the cap");
+    match &e {
+        Error::ResponseTooLarge { excerpt, .. } => {
+            assert_eq!(excerpt, "(sealed: not shown)", "{e:?}")
+        }
+        other => panic!("expected ResponseTooLarge, got {other:?}"),
+    }
+}

@@ -183,15 +183,29 @@ impl Auth {
     /// # Errors
     /// [`Error::Config`] when either holds nothing usable (the error never shows the key).
     pub fn certificate(cert_pem: &[u8], key_pem: &[u8]) -> Result<Auth> {
-        let chain = super::tls::parse_pem_certificates(cert_pem)
-            .map_err(|e| Error::Config(format!("client certificate: {e}")))?;
+        let chain = super::tls::parse_pem_certificates(cert_pem).map_err(|e| match e {
+            // Not "invalid configuration: client certificate: invalid configuration: ...".
+            Error::Config(m) => Error::Config(format!("client certificate: {m}")),
+            e => Error::Config(format!("client certificate: {e}")),
+        })?;
         // The PEM parser's error is not shown: it may quote what it read.
         let key = PrivateKeyDer::from_pem_slice(key_pem).map_err(|_| {
-            Error::Config(
+            let encrypted = key_pem
+                .windows(b"ENCRYPTED PRIVATE KEY".len())
+                .any(|w| w == b"ENCRYPTED PRIVATE KEY")
+                || key_pem
+                    .windows(b"Proc-Type: 4,ENCRYPTED".len())
+                    .any(|w| w == b"Proc-Type: 4,ENCRYPTED");
+            Error::Config(if encrypted {
+                "client certificate's private key is encrypted (a passphrase-protected PEM), \
+                 which is not supported: decrypt it first (`openssl pkey -in key.pem -out \
+                 plain.pem`) and keep the file readable only by the service"
+                    .into()
+            } else {
                 "client certificate's private key: no usable PEM private key \
                  (PKCS#8, PKCS#1 or SEC1) found"
-                    .into(),
-            )
+                    .into()
+            })
         })?;
         Ok(Auth::Certificate(ClientCertificate {
             chain,

@@ -247,6 +247,15 @@ fn classify(raw: Raw) -> Result<HttpResponse> {
         400 | 500 if looks_like_soap(headers.get(header::CONTENT_TYPE), &body) => {
             Ok(HttpResponse { status, body })
         }
+        // A redirect is not followed (the credentials would go to wherever it points):
+        // where it points is shown instead.
+        300..=399 => Err(Error::Http {
+            status,
+            excerpt: match headers.get(header::LOCATION).map(|v| v.to_str()) {
+                Some(Ok(to)) => format!("redirected to {to}; redirects are not followed"),
+                _ => excerpt(&body),
+            },
+        }),
         _ => Err(Error::Http {
             status,
             excerpt: excerpt(&body),
@@ -889,10 +898,20 @@ impl Channel {
         // Room for the whole body, once a second frame shows it must be gathered. This
         // reclaims the previous large body's allocation when nothing holds it any more.
         let whole = declared.map_or(8192, |d| d.min(limit as u64) as usize);
+        // A sealed body's bytes are ciphertext: nothing readable to show.
+        let sealed = parts
+            .headers
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(sealing::is_encrypted);
         let too_large = |buf: &BytesMut| Error::ResponseTooLarge {
             status,
             limit,
-            excerpt: excerpt(buf),
+            excerpt: if sealed {
+                "(sealed: not shown)".into()
+            } else {
+                excerpt(buf)
+            },
         };
         if declared.is_some_and(|d| d > limit as u64) {
             if let Some(Ok(frame)) = body.frame().await
