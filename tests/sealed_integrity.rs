@@ -199,3 +199,32 @@ async fn a_tls_handshake_that_never_completes_is_a_connect_timeout() {
     );
     held.abort();
 }
+
+#[tokio::test]
+async fn a_handshake_failure_alert_explains_the_cipher_suites() {
+    // What Schannel answers a ClientHello it shares no cipher suite with: a fatal
+    // handshake_failure alert.
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((mut c, _)) = listener.accept().await {
+            let mut hello = [0u8; 1024];
+            let _ = c.read(&mut hello).await;
+            let _ = c.write_all(b"\x15\x03\x03\x00\x02\x02\x28").await;
+        }
+    });
+    let client = Client::builder(format!("https://{addr}/wsman"))
+        .auth(Auth::basic("u", "p"))
+        .build()
+        .unwrap();
+    let err = tokio::time::timeout(T, client.identify())
+        .await
+        .expect("in time")
+        .expect_err("no suite in common");
+    assert!(matches!(err, Error::Tls { .. }), "{err:?}");
+    let text = err.to_string();
+    assert!(
+        text.contains("no cipher suite in common") && text.contains("ECDSA certificate"),
+        "{text}"
+    );
+}

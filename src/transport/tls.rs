@@ -400,9 +400,30 @@ pub(crate) fn handshake_error(authority: &str, e: std::io::Error) -> Error {
              trusted: give the server a certificate issued by a CA, or pin this one \
              (ClientBuilder::pin_sha256)"
         ),
+        None if handshake_failure_alert(&e) => format!(
+            "TLS handshake with {authority} failed: {e}: the server found no cipher suite in \
+             common. This client offers TLS 1.2 and 1.3 with ECDHE and AES-GCM or \
+             ChaCha20 only; Windows Server 2012 R2 and older (and Windows 7 and 8.1) offer \
+             AES-GCM only with an ECDSA certificate, so an RSA certificate on their HTTPS \
+             listener leaves nothing in common: give the listener an ECDSA certificate, or \
+             use HTTP with message encryption (NTLM or Kerberos seal every message)"
+        ),
         None => format!("TLS handshake with {authority} failed: {e}"),
     };
     Error::tls(message, Some(Box::new(e)))
+}
+
+/// Whether the server ended the handshake with a `handshake_failure` alert (what
+/// Schannel sends when no cipher suite is in common).
+fn handshake_failure_alert(e: &std::io::Error) -> bool {
+    e.get_ref()
+        .and_then(|inner| inner.downcast_ref::<rustls::Error>())
+        .is_some_and(|r| {
+            matches!(
+                r,
+                rustls::Error::AlertReceived(rustls::AlertDescription::HandshakeFailure)
+            )
+        })
 }
 
 /// The certificate alert the server ended the TLS session with, anywhere in `e`'s
