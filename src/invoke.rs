@@ -15,7 +15,8 @@ impl Client {
     ///
     /// # Errors
     /// [`crate::Error::InvalidName`] (nothing sent) when `method` or a property name of
-    /// `input` is not an XML name; a fault, transport errors, or an unreadable response.
+    /// `input` is not an XML name; a fault, transport errors, or an unreadable response
+    /// ([`crate::Error::Parse`], also when the answer is not `{method}_OUTPUT`).
     ///
     /// # Cancel safety
     /// Invoke cannot be cancelled at the provider: cancelling abandons the request and
@@ -39,13 +40,22 @@ impl Client {
                 let root = c
                     .exchange(RequestKind::Write, env, c.inner.operation_timeout)
                     .await?;
+                // The answer must be this method's output (WMI names are case-blind), not
+                // whatever element the body holds.
                 let b = body(&root);
+                let wanted = format!("{method}_OUTPUT");
+                let local = |name: &str| name.rsplit_once(':').map_or(name, |(_, l)| l).to_string();
                 let out = b
                     .children
                     .iter()
-                    .find(|e| e.name.ends_with("_OUTPUT"))
-                    .or_else(|| b.children.first())
-                    .ok_or(ParseError::Missing("the Invoke output"))?;
+                    .find(|e| local(&e.name).eq_ignore_ascii_case(&wanted))
+                    .ok_or_else(|| ParseError::Unexpected {
+                        expected: "the method's <method>_OUTPUT element",
+                        found: b
+                            .children
+                            .first()
+                            .map_or_else(|| "an empty body".to_string(), |e| local(&e.name)),
+                    })?;
                 Ok(Instance::from_element(out))
             },
         )

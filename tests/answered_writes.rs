@@ -172,3 +172,38 @@ async fn an_oversized_sealed_answer_shows_no_ciphertext() {
         other => panic!("expected ResponseTooLarge, got {other:?}"),
     }
 }
+
+#[tokio::test]
+async fn an_invoke_answered_with_another_methods_output_is_refused() {
+    let body = r#"<s:Envelope xmlns:s="http://www.w3.org/2003/05/soap-envelope" xmlns:p="http://schemas.microsoft.com/wbem/wsman/1/wmi/root/cimv2/Win32_Service"><s:Header/><s:Body><p:StopService_OUTPUT><p:ReturnValue>0</p:ReturnValue></p:StopService_OUTPUT></s:Body></s:Envelope>"#;
+    let url = answering(response("200 OK", SOAP, body)).await;
+    let client = Client::builder(url)
+        .auth(Auth::basic("u", "p"))
+        .allow_insecure_basic(true)
+        .build()
+        .unwrap();
+    let res = tokio_winrm::Resource::wmi("root/cimv2", "Win32_Process");
+    let input = tokio_winrm::Instance::new("Win32_Process").with("CommandLine", "notepad.exe");
+    let e = tokio::time::timeout(
+        Duration::from_secs(30),
+        client.invoke(&res, "Create", &input),
+    )
+    .await
+    .expect("in time")
+    .expect_err("not Create's output");
+    assert!(matches!(e, Error::Parse(_)), "{e:?}");
+    assert!(e.to_string().contains("StopService_OUTPUT"), "{e}");
+    assert!(e.may_have_executed(), "the server answered: {e:?}");
+    // The method's own output, in another case, is read (WMI names are case-blind).
+    let body = body
+        .replace("StopService_OUTPUT", "create_OUTPUT")
+        .replace("Win32_Service", "Win32_Process");
+    let url = answering(response("200 OK", SOAP, &body)).await;
+    let client = Client::builder(url)
+        .auth(Auth::basic("u", "p"))
+        .allow_insecure_basic(true)
+        .build()
+        .unwrap();
+    let out = client.invoke(&res, "Create", &input).await.unwrap();
+    assert!(out.get("ReturnValue").is_some(), "{out:?}");
+}
