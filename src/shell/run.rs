@@ -69,7 +69,11 @@ impl Client {
     ///
     /// # Errors
     /// Faults and transport errors of any step; [`crate::Error::OutputTooLarge`] when
-    /// the output exceeds the bound (the command is stopped and the shell deleted).
+    /// the output exceeds the bound (the command is stopped and the shell deleted);
+    /// [`crate::Error::InvalidArgument`] (nothing sent) for an argument cmd.exe would
+    /// expand (`%` or `!` in it: see [`crate::shell::CommandBuilder::arg`]);
+    /// [`crate::Error::Cancelled`] once the client's token is cancelled
+    /// ([`Client::cancel_all`], [`Client::shutdown`]).
     ///
     /// # Cancel safety
     /// Dropping the future cancels the command and deletes the shell in the background,
