@@ -386,7 +386,15 @@ impl Channel {
                 let stream =
                     tokio::time::timeout(self.config.connect_timeout, connector.connect(name, tcp))
                         .await
-                        .map_err(|_| Error::tls("TLS handshake timed out", None))?
+                        .map_err(|_| {
+                            let timeout = self.config.connect_timeout;
+                            Error::tls(
+                                format!(
+                                    "TLS handshake with {authority} timed out after {timeout:?}"
+                                ),
+                                Some(std::io::Error::from(std::io::ErrorKind::TimedOut).into()),
+                            )
+                        })?
                         .map_err(|e| super::tls::handshake_error(&authority, e))?;
                 {
                     let (_, session) = stream.get_ref();
