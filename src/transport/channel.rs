@@ -1006,25 +1006,26 @@ impl Channel {
         } else {
             "Kerberos"
         };
+        let exchange = tokio::task::spawn_blocking(move || {
+            #[cfg(feature = "gssapi")]
+            if let Some(source) = &creds.gss {
+                // The system GSSAPI: its own cache decides about reuse ("cached" is
+                // only for sspi's replayed KDC replies).
+                let spn = creds.service_principal(&host);
+                return super::gssapi::GssContext::client(
+                    &creds,
+                    source,
+                    &spn,
+                    binding.as_deref(),
+                    &gate.tickets.gss,
+                )
+                .map(|(ctx, token)| (Security::Gssapi(Box::new(ctx)), token, false));
+            }
+            KerberosClient::client(&creds, &host, binding.as_deref(), &gate.tickets)
+                .map(|(ctx, token, cached)| (Security::Kerberos(Box::new(ctx)), token, cached))
+        });
         let (mut ctx, ap_req, cached) = self
-            .wait_for_kdc(tokio::task::spawn_blocking(move || {
-                #[cfg(feature = "gssapi")]
-                if let Some(source) = &creds.gss {
-                    // The system GSSAPI: its own cache decides about reuse ("cached" is
-                    // only for sspi's replayed KDC replies).
-                    let spn = creds.service_principal(&host);
-                    return super::gssapi::GssContext::client(
-                        &creds,
-                        source,
-                        &spn,
-                        binding.as_deref(),
-                        &gate.tickets.gss,
-                    )
-                    .map(|(ctx, token)| (Security::Gssapi(Box::new(ctx)), token, false));
-                }
-                KerberosClient::client(&creds, &host, binding.as_deref(), &gate.tickets)
-                    .map(|(ctx, token, cached)| (Security::Kerberos(Box::new(ctx)), token, cached))
-            }))
+            .wait_for_kdc(exchange)
             .await
             .map_err(|e| Error::State(format!("the Kerberos KDC exchange failed: {e}")))?
             .map_err(|f| {
