@@ -9,11 +9,13 @@
 //!   cancelled call) decides nothing: the next waiting call makes the next attempt.
 //! - An attempt that could not reach the host ([`Error::Connect`]: name resolution,
 //!   connection refused, the connect timeout; a TLS handshake that timed out; a proxy
-//!   that could not be reached) sent no credentials and tells the calls waiting for it
-//!   all they would learn: they fail at once with an [`Error::Connect`] (or
-//!   [`Error::Proxy`]) saying so, instead of each making an attempt in turn (32 calls
-//!   to a dead host would otherwise take 32 connect timeouts). A call that comes later
-//!   makes a new attempt: the host may be back.
+//!   that could not be reached), or a KDC (a Kerberos logon's
+//!   [`KerberosErrorKind::KdcUnreachable`]), sent nothing to the server and tells the
+//!   calls waiting for it all they would learn: they fail at once with an
+//!   [`Error::Connect`] (or [`Error::Proxy`], [`Error::Kerberos`]) saying so, instead
+//!   of each making an attempt in turn (32 calls to a dead host would otherwise take 32
+//!   connect timeouts). A call that comes later makes a new attempt: the host may be
+//!   back.
 //! - Credentials refused by the server (a 401 to Basic credentials, to an NTLM
 //!   AUTHENTICATE or to a Kerberos AP-REQ) or by the KDC (a wrong password, an unknown,
 //!   disabled, locked-out or expired account) close the gate for good: every waiting
@@ -47,7 +49,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
 
-use crate::error::{Error, Result};
+use crate::error::{Error, KerberosErrorKind, Result};
 
 #[derive(Debug, Clone)]
 enum Phase {
@@ -116,6 +118,8 @@ enum Unreachable {
         kind: io::ErrorKind,
         cause: String,
     },
+    /// The KDC of a Kerberos logon: the attempt's error message.
+    Kdc { cause: String },
 }
 
 impl Unreachable {
@@ -147,6 +151,12 @@ impl Unreachable {
                 kind,
                 cause: error.to_string(),
             }),
+            Error::Kerberos {
+                kind: KerberosErrorKind::KdcUnreachable,
+                message,
+            } => Some(Unreachable::Kdc {
+                cause: message.clone(),
+            }),
             _ => None,
         }
     }
@@ -177,6 +187,13 @@ impl Unreachable {
                      ({cause}); this call sent nothing"
                 ),
                 source: Some(Box::new(io::Error::new(*kind, cause.clone()))),
+            },
+            Unreachable::Kdc { cause } => Error::Kerberos {
+                kind: KerberosErrorKind::KdcUnreachable,
+                message: format!(
+                    "the logon attempt this call waited for could not reach the KDC \
+                     ({cause}); this call sent nothing"
+                ),
             },
         }
     }
@@ -646,11 +663,21 @@ mod tests {
             message: "TLS handshake with h:1 failed".into(),
             source: Some(io::Error::new(io::ErrorKind::InvalidData, "bad certificate").into()),
         };
+        let kdc = Error::Kerberos {
+            kind: KerberosErrorKind::KdcUnreachable,
+            message: "the KDC tcp://kdc:88 did not answer within 10s".into(),
+        };
+        let expired = Error::Kerberos {
+            kind: KerberosErrorKind::TicketExpired,
+            message: "run kinit".into(),
+        };
         for (error, fails) in [
             (tls, true),
             (proxy, true),
+            (kdc, true),
             (refused_tunnel, false),
             (bad_certificate, false),
+            (expired, false),
             (Error::HttpTimeout(Duration::from_secs(1)), false),
             (
                 Error::connection(io::Error::from(io::ErrorKind::ConnectionReset)),
@@ -668,7 +695,12 @@ mod tests {
                 .unwrap();
             if fails {
                 let e = outcome.unwrap_err();
-                assert!(e.is_connect() && e.is_retryable(), "{text}: {e:?}");
+                if e.is_auth() {
+                    assert_eq!(e.kerberos_kind(), Some(KerberosErrorKind::KdcUnreachable));
+                    assert!(e.to_string().contains("tcp://kdc:88"), "{e}");
+                } else {
+                    assert!(e.is_connect() && e.is_retryable(), "{text}: {e:?}");
+                }
                 assert!(e.to_string().contains("waited for"), "{e}");
             } else {
                 assert!(
