@@ -463,13 +463,8 @@ impl KdcState {
                     "Kerberos: the KDC refused the credentials of {who} ({name}, {code})"
                 )),
                 refused: true,
-                unreachable: false,
             },
-            (None, Some(why)) => KdcError {
-                error: kdc_unreachable_error(who, why),
-                refused: false,
-                unreachable: true,
-            },
+            (None, Some(why)) => kdc_unreachable_error(who, why).into(),
             (None, None) => error.into(),
         }
     }
@@ -548,8 +543,13 @@ impl NetworkClient for KdcClient {
 pub(crate) struct KdcError {
     pub error: Error,
     pub refused: bool,
-    /// The KDC could not be reached (the error is [`KerberosErrorKind::KdcUnreachable`]).
-    unreachable: bool,
+}
+
+impl KdcError {
+    /// The KDC could not be reached: [`KerberosErrorKind::KdcUnreachable`].
+    fn unreachable(&self) -> bool {
+        self.error.kerberos_kind() == Some(KerberosErrorKind::KdcUnreachable)
+    }
 }
 
 impl From<Error> for KdcError {
@@ -557,7 +557,6 @@ impl From<Error> for KdcError {
         KdcError {
             error,
             refused: false,
-            unreachable: false,
         }
     }
 }
@@ -623,7 +622,7 @@ impl KerberosClient {
         }
         let (ctx, token, fresh) = KerberosClient::client_with(creds, host, channel_binding, None)
             .inspect_err(|f| {
-            if f.unreachable {
+            if f.unreachable() {
                 tickets.kdc_unreachable(&kerberos_message(&f.error));
             }
         })?;
@@ -799,7 +798,7 @@ pub(crate) fn spnego_client(
         return ntlm();
     }
     let (ctx, token, fresh, unreachable) = match attempt(None) {
-        Err(f) if f.unreachable => {
+        Err(f) if f.unreachable() => {
             tickets.kdc_unreachable(&kerberos_message(&f.error));
             return ntlm();
         }
