@@ -566,8 +566,12 @@ impl From<Error> for KdcError {
 fn kdc_unreachable_error(who: &str, why: &str) -> Error {
     Error::Kerberos {
         kind: KerberosErrorKind::KdcUnreachable,
-        message: format!("no ticket for {who}: {why}; nothing was sent to the WinRM server"),
+        message: kdc_unreachable_message(who, why),
     }
+}
+
+fn kdc_unreachable_message(who: &str, why: &str) -> String {
+    format!("no ticket for {who}: {why}; nothing was sent to the WinRM server")
 }
 
 /// The message of an [`Error::Kerberos`] (what the KDC memory keeps), else the error's text.
@@ -807,7 +811,7 @@ pub(crate) fn spnego_client(
     if ctx.mechanism() == Mechanism::Ntlm {
         tracing::debug!("SPNEGO: Kerberos not possible; NTLM inside SPNEGO");
         if let Some(why) = unreachable {
-            tickets.kdc_unreachable(&kerberos_message(&kdc_unreachable_error(&sspi.user, &why)));
+            tickets.kdc_unreachable(&kdc_unreachable_message(&sspi.user, &why));
         }
     }
     if let Some(fresh) = fresh {
