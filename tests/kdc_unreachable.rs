@@ -5,6 +5,7 @@
 //! unreachable for a while: Kerberos logons fail at once with
 //! [`KerberosErrorKind::KdcUnreachable`], SPNEGO logons offer NTLM alone at once,
 //! instead of every new connection waiting 10 s for the KDC again, one after another.
+#![cfg(feature = "kerberos")]
 
 use std::future::Future;
 use std::sync::Arc;

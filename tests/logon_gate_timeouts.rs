@@ -35,6 +35,7 @@ async fn black_hole() -> (String, Arc<AtomicUsize>) {
 }
 
 fn auths() -> Vec<(&'static str, Auth)> {
+    #[cfg_attr(not(feature = "kerberos"), allow(unused_mut))]
     let mut auths = vec![
         ("Basic", Auth::basic("bob", "pw")),
         ("NTLM", Auth::ntlm("bob", "pw")),
