@@ -396,7 +396,13 @@ pub enum KerberosErrorKind {
     KeytabMissing,
     /// The KDC refused the credentials (a wrong key, a revoked or expired account).
     Refused,
-    /// No KDC of the realm could be reached.
+    /// No KDC of the realm could be reached: no connection, or no answer in time (the
+    /// password path gives the KDC 10 s to accept and 10 s per read). Nothing was sent
+    /// to the WinRM server. [`Error::is_auth`] is true; [`Error::is_retryable`] and
+    /// [`Error::is_timeout`] are false: the password path remembers the unreachable KDC
+    /// for a minute per client, its Kerberos logons failing at once meanwhile (and
+    /// [`Auth::spnego`](crate::Auth::spnego) logons offering NTLM alone), so a retry
+    /// within that minute gains nothing.
     KdcUnreachable,
     /// Anything else the GSSAPI library reported.
     Other,

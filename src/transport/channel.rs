@@ -20,7 +20,7 @@ use tokio_util::either::Either;
 mod credssp;
 mod spnego;
 #[cfg(feature = "kerberos")]
-pub(crate) use spnego::spnego_ntlm_client;
+pub(crate) use spnego::{spnego_ntlm_client, spnego_ntlm_client_as};
 
 use super::ntlm::NtlmContext;
 use super::{Stats, TransportConfig, sealing};
@@ -123,6 +123,8 @@ pub(crate) struct Channel {
     /// entered into and taken out of the timer wheel under its lock each time.
     timer: Option<Pin<Box<tokio::time::Sleep>>>,
     stats: Arc<Stats>,
+    /// Its handshake waits for the KDC (channel/spnego.rs, [`Channel::kdc_timed_out`]).
+    kdc_wait: bool,
 }
 
 /// Bodies at least this large leave their buffer for reuse.
@@ -336,6 +338,7 @@ impl Channel {
             body_buf: BytesMut::new(),
             timer: None,
             stats,
+            kdc_wait: false,
         }
     }
 
@@ -510,6 +513,7 @@ impl Channel {
             // Beyond what an `Instant` holds: no deadline at all.
             return self.send(body, unauthenticated_identify, repeatable).await;
         };
+        self.kdc_wait = false;
         let mut timer = match self.timer.take() {
             Some(mut t) => {
                 t.as_mut().reset(deadline);
@@ -537,7 +541,8 @@ impl Channel {
             .as_mut()
             .poll(&mut std::task::Context::from_waker(std::task::Waker::noop()));
         self.timer = Some(timer);
-        result
+        // Timed out waiting for the KDC: nothing was sent (channel/spnego.rs).
+        self.kdc_timed_out(result, timeout)
     }
 
     /// Sends one SOAP request and reads the whole (capped) response. With NTLM/Negotiate
@@ -1049,7 +1054,7 @@ impl Channel {
         } else {
             "Kerberos"
         };
-        let (mut ctx, ap_req, cached) = tokio::task::spawn_blocking(move || {
+        let exchange = tokio::task::spawn_blocking(move || {
             #[cfg(feature = "gssapi")]
             if let Some(source) = &creds.gss {
                 // The system GSSAPI: its own cache decides about reuse ("cached" is
@@ -1066,15 +1071,17 @@ impl Channel {
             }
             KerberosClient::client(&creds, &host, binding.as_deref(), &gate.tickets)
                 .map(|(ctx, token, cached)| (Security::Kerberos(Box::new(ctx)), token, cached))
-        })
-        .await
-        .map_err(|e| Error::State(format!("the Kerberos KDC exchange failed: {e}")))?
-        .map_err(|f| {
-            if f.refused {
-                logon.refused(&f.error);
-            }
-            f.error
-        })?;
+        });
+        let (mut ctx, ap_req, cached) = self
+            .wait_for_kdc(exchange)
+            .await
+            .map_err(|e| Error::State(format!("the Kerberos KDC exchange failed: {e}")))?
+            .map_err(|f| {
+                if f.refused {
+                    logon.refused(&f.error);
+                }
+                f.error
+            })?;
         let raw = self.handshake_leg(scheme_header(scheme, &ap_req)?).await?;
         match raw.status {
             200 => {}

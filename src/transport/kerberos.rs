@@ -11,6 +11,13 @@
 //! feature (reqwest) is not used. One exchange serves every connection of a client
 //! ([`TicketCache`]); a KDC refusal of the credentials is told apart from an
 //! unreachable KDC ([`KdcError`]), so that the logon gate stops only on the former.
+//!
+//! A KDC that cannot be reached (no connection, or no answer within [`KDC_TIMEOUT`]) is
+//! remembered by the client for [`KDC_RETRY_AFTER`]: meanwhile its Kerberos logons
+//! fail at once with [`KerberosErrorKind::KdcUnreachable`] and its SPNEGO logons offer
+//! NTLM alone, instead of every new connection waiting for the KDC again.
+//!
+//! [`KerberosErrorKind::KdcUnreachable`]: crate::KerberosErrorKind::KdcUnreachable
 
 use std::fmt;
 use std::io::{Read, Write};
@@ -32,8 +39,15 @@ use wsman_protocol::security::spnego::{Mechanism, SpnegoContext};
 
 use super::auth::SspiCredentials;
 use super::sealing;
-use crate::error::{Error, Result};
+use crate::error::{Error, KerberosErrorKind, Result};
+/// How long the KDC has to accept a TCP connection, and then to answer each read.
 const KDC_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a client remembers that its KDC could not be reached, and so does not ask
+/// it (unless fresh tickets make the KDC unnecessary). Long enough that a fan-out or a
+/// busy session does not wait [`KDC_TIMEOUT`] per new connection; short enough that a
+/// KDC that is back is used again within a minute. Windows' DC locator keeps its
+/// failures for 45 seconds (Netlogon's `NegativeCachePeriod`).
+const KDC_RETRY_AFTER: Duration = Duration::from_secs(60);
 /// A KDC answer larger than this is refused.
 const MAX_KDC_REPLY: usize = 1 << 20;
 
@@ -179,6 +193,19 @@ fn service_principal(
     format!("HTTP/{host}")
 }
 
+/// The KDC of a Kerberos or SPNEGO logon, for an error: `the KDC host:port`, or `the
+/// KDC of the realm` when it is looked up in krb5.conf.
+pub(crate) fn kdc_name(auth: &crate::Auth) -> String {
+    let options = match auth {
+        crate::Auth::Kerberos(k) => Some(&k.options),
+        other => other.sspi().and_then(|c| c.kerberos.as_deref()),
+    };
+    match options.and_then(|o| o.kdc.as_deref()) {
+        Some(kdc) => format!("the KDC {kdc}"),
+        None => "the KDC of the realm".to_string(),
+    }
+}
+
 /// `(account, REALM)` of a user name: `user@REALM`, `REALM\user`, or `user` with the
 /// configured realm.
 fn principal(user: &str, realm: Option<&str>) -> Result<(String, String)> {
@@ -204,54 +231,88 @@ fn principal(user: &str, realm: Option<&str>) -> Result<(String, String)> {
 struct KdcTcp;
 
 impl KdcTcp {
-    fn exchange(request: &NetworkRequest) -> std::io::Result<Vec<u8>> {
-        let host = request.url.host_str().unwrap_or_default();
+    /// One request and its reply. A KDC that could not be reached or did not answer is
+    /// [`KdcFailure::Unreachable`].
+    fn exchange(request: &NetworkRequest) -> std::result::Result<Vec<u8>, KdcFailure> {
+        let url = &request.url;
+        let host = url.host_str().unwrap_or_default();
         let host = host.trim_start_matches('[').trim_end_matches(']');
-        let port = request.url.port().unwrap_or(88);
-        let mut last = std::io::Error::other("the KDC name resolves to no address");
-        for addr in (host, port).to_socket_addrs()? {
+        let port = url.port().unwrap_or(88);
+        let unreachable = |what: String| KdcFailure::Unreachable(format!("the KDC {url} {what}"));
+        let silent = |e: std::io::Error| match e.kind() {
+            std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut => unreachable(format!(
+                "accepted the connection but did not answer within {KDC_TIMEOUT:?}"
+            )),
+            std::io::ErrorKind::UnexpectedEof => {
+                unreachable("closed the connection without an answer".into())
+            }
+            _ => unreachable(format!("failed during the exchange: {e}")),
+        };
+        let addrs = (host, port)
+            .to_socket_addrs()
+            .map_err(|e| unreachable(format!("cannot be resolved: {e}")))?;
+        let mut last = unreachable("resolves to no address".into());
+        for addr in addrs {
             match TcpStream::connect_timeout(&addr, KDC_TIMEOUT) {
                 Ok(mut s) => {
-                    s.set_read_timeout(Some(KDC_TIMEOUT))?;
-                    s.set_write_timeout(Some(KDC_TIMEOUT))?;
+                    s.set_read_timeout(Some(KDC_TIMEOUT)).map_err(silent)?;
+                    s.set_write_timeout(Some(KDC_TIMEOUT)).map_err(silent)?;
                     // sspi's TCP messages already carry their length prefix.
-                    s.write_all(&request.data)?;
+                    s.write_all(&request.data).map_err(silent)?;
                     let mut len = [0u8; 4];
-                    s.read_exact(&mut len)?;
+                    s.read_exact(&mut len).map_err(silent)?;
                     let n = u32::from_be_bytes(len) as usize;
                     if n > MAX_KDC_REPLY {
-                        return Err(std::io::Error::other("KDC reply too large"));
+                        return Err(KdcFailure::Invalid(format!(
+                            "the KDC {url} announced a reply of {n} bytes (at most {MAX_KDC_REPLY})"
+                        )));
                     }
                     let mut reply = vec![0u8; 4 + n];
                     reply[..4].copy_from_slice(&len);
-                    s.read_exact(&mut reply[4..])?;
+                    s.read_exact(&mut reply[4..]).map_err(silent)?;
                     return Ok(reply);
                 }
-                Err(e) => last = e,
+                Err(e) if e.kind() == std::io::ErrorKind::TimedOut => {
+                    last = unreachable(format!(
+                        "did not accept a connection within {KDC_TIMEOUT:?}"
+                    ));
+                }
+                Err(e) => last = unreachable(format!("cannot be connected to: {e}")),
             }
         }
         Err(last)
     }
 
-    fn forward(request: &NetworkRequest) -> sspi::Result<Vec<u8>> {
+    fn forward(request: &NetworkRequest) -> std::result::Result<Vec<u8>, KdcFailure> {
         if request.protocol != NetworkProtocol::Tcp {
-            return Err(sspi::Error::new(
-                sspi::ErrorKind::NoAuthenticatingAuthority,
-                format!("only tcp:// KDCs are supported, not {:?}", request.protocol),
-            ));
+            return Err(KdcFailure::Invalid(format!(
+                "only tcp:// KDCs are supported, not {:?}",
+                request.protocol
+            )));
         }
-        KdcTcp::exchange(request).map_err(|e| {
-            sspi::Error::new(
-                sspi::ErrorKind::NoAuthenticatingAuthority,
-                format!("KDC {}: {e}", request.url),
-            )
-        })
+        KdcTcp::exchange(request)
+    }
+}
+
+/// A KDC round trip that failed.
+#[derive(Debug)]
+enum KdcFailure {
+    /// No connection, or no answer within [`KDC_TIMEOUT`]: what happened, naming the KDC.
+    Unreachable(String),
+    /// Anything else (a reply too large, a protocol other than TCP).
+    Invalid(String),
+}
+
+impl From<KdcFailure> for sspi::Error {
+    fn from(f: KdcFailure) -> Self {
+        let (KdcFailure::Unreachable(m) | KdcFailure::Invalid(m)) = f;
+        sspi::Error::new(sspi::ErrorKind::NoAuthenticatingAuthority, m)
     }
 }
 
 impl NetworkClient for KdcTcp {
     fn send(&self, request: &NetworkRequest) -> sspi::Result<Vec<u8>> {
-        KdcTcp::forward(request)
+        Ok(KdcTcp::forward(request)?)
     }
 }
 
@@ -310,8 +371,11 @@ struct Tickets {
 pub(crate) struct TicketCache {
     tickets: Mutex<Option<Tickets>>,
     /// Held while a context talks to the KDC, so that contexts started meanwhile wait
-    /// and reuse its tickets instead of running exchanges of their own.
+    /// and reuse its tickets (or learn that the KDC is unreachable) instead of running
+    /// exchanges of their own.
     exchange: Mutex<()>,
+    /// The KDC could not be reached: when, and the error (see [`KDC_RETRY_AFTER`]).
+    kdc_down: Mutex<Option<(Instant, String)>>,
     /// Feature `gssapi`: the client's one GSSAPI credential handle.
     #[cfg(feature = "gssapi")]
     pub(crate) gss: super::gssapi::GssCredential,
@@ -334,6 +398,36 @@ impl TicketCache {
 
     fn put(&self, tickets: Tickets) {
         *self.tickets.lock().unwrap_or_else(|p| p.into_inner()) = Some(tickets);
+        *self.kdc_down.lock().unwrap_or_else(|p| p.into_inner()) = None;
+    }
+
+    /// The KDC could not be reached (`message`, the error's text): not asked again for
+    /// [`KDC_RETRY_AFTER`].
+    fn kdc_unreachable(&self, message: &str) {
+        tracing::debug!(
+            %message,
+            retry_after = ?KDC_RETRY_AFTER,
+            "Kerberos: the KDC could not be reached; not asked again for a while"
+        );
+        *self.kdc_down.lock().unwrap_or_else(|p| p.into_inner()) =
+            Some((Instant::now(), message.to_string()));
+    }
+
+    /// The remembered failure to reach the KDC, while it is recent: the error to fail
+    /// with instead of asking the KDC again.
+    fn kdc_down(&self) -> Option<Error> {
+        let guard = self.kdc_down.lock().unwrap_or_else(|p| p.into_inner());
+        let (since, message) = guard.as_ref()?;
+        let ago = since.elapsed();
+        (ago < KDC_RETRY_AFTER).then(|| Error::Kerberos {
+            kind: KerberosErrorKind::KdcUnreachable,
+            message: format!(
+                "{message} (this client's attempt {}s ago; it asks the KDC again {}s after \
+                 that, and fails at once until then)",
+                ago.as_secs(),
+                KDC_RETRY_AFTER.as_secs()
+            ),
+        })
     }
 
     /// Forgets the tickets: the next context asks the KDC.
@@ -354,20 +448,24 @@ struct KdcState {
     tgs_replies: Vec<Vec<u8>>,
     /// The KDC refused the credentials: the error's name and code.
     refused: Option<(&'static str, u32)>,
+    /// The KDC could not be reached: what happened, naming the KDC.
+    unreachable: Option<String>,
 }
 
 impl KdcState {
     /// The error of a failed first step: the KDC's refusal of `who`'s credentials when
-    /// it said so (a refusal that closes the logon gate), else `error`.
+    /// it said so (a refusal that closes the logon gate), [`KerberosErrorKind::KdcUnreachable`]
+    /// when it could not be reached, else `error`.
     fn failure(&self, who: &str, error: Error) -> KdcError {
-        match self.refused {
-            Some((name, code)) => KdcError {
+        match (self.refused, &self.unreachable) {
+            (Some((name, code)), _) => KdcError {
                 error: Error::Auth(format!(
                     "Kerberos: the KDC refused the credentials of {who} ({name}, {code})"
                 )),
                 refused: true,
             },
-            None => error.into(),
+            (None, Some(why)) => kdc_unreachable_error(who, why).into(),
+            (None, None) => error.into(),
         }
     }
 
@@ -416,7 +514,12 @@ impl NetworkClient for KdcClient {
             seen.push(Vec::new());
             return Ok(reply.clone());
         }
-        let reply = KdcTcp::forward(request)?;
+        let reply = KdcTcp::forward(request).map_err(|f| {
+            if let KdcFailure::Unreachable(why) = &f {
+                self.state().unreachable = Some(why.clone());
+            }
+            sspi::Error::from(f)
+        })?;
         let mut st = self.state();
         match kind {
             Some(AS_REQ) => {
@@ -442,12 +545,40 @@ pub(crate) struct KdcError {
     pub refused: bool,
 }
 
+impl KdcError {
+    /// The KDC could not be reached: [`KerberosErrorKind::KdcUnreachable`].
+    fn unreachable(&self) -> bool {
+        self.error.kerberos_kind() == Some(KerberosErrorKind::KdcUnreachable)
+    }
+}
+
 impl From<Error> for KdcError {
     fn from(error: Error) -> Self {
         KdcError {
             error,
             refused: false,
         }
+    }
+}
+
+/// [`KerberosErrorKind::KdcUnreachable`]: `who`'s logon could not reach the KDC (`why`
+/// names it and says how).
+fn kdc_unreachable_error(who: &str, why: &str) -> Error {
+    Error::Kerberos {
+        kind: KerberosErrorKind::KdcUnreachable,
+        message: kdc_unreachable_message(who, why),
+    }
+}
+
+fn kdc_unreachable_message(who: &str, why: &str) -> String {
+    format!("no ticket for {who}: {why}; nothing was sent to the WinRM server")
+}
+
+/// The message of an [`Error::Kerberos`] (what the KDC memory keeps), else the error's text.
+fn kerberos_message(e: &Error) -> String {
+    match e {
+        Error::Kerberos { message, .. } => message.clone(),
+        other => other.to_string(),
     }
 }
 
@@ -478,8 +609,11 @@ impl KerberosClient {
                 }
             }
         }
+        if let Some(e) = tickets.kdc_down() {
+            return Err(e.into());
+        }
         // One exchange at a time per client; a context that waited here reuses the
-        // tickets of the one before it.
+        // tickets of the one before it, or its failure to reach the KDC.
         let _exchange = tickets.exchange.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(cached) = tickets.fresh()
             && let Ok((ctx, token, _)) =
@@ -487,7 +621,15 @@ impl KerberosClient {
         {
             return Ok((ctx, token, true));
         }
-        let (ctx, token, fresh) = KerberosClient::client_with(creds, host, channel_binding, None)?;
+        if let Some(e) = tickets.kdc_down() {
+            return Err(e.into());
+        }
+        let (ctx, token, fresh) = KerberosClient::client_with(creds, host, channel_binding, None)
+            .inspect_err(|f| {
+            if f.unreachable() {
+                tickets.kdc_unreachable(&kerberos_message(&f.error));
+            }
+        })?;
         if let Some(fresh) = fresh {
             tickets.put(fresh);
         }
@@ -615,18 +757,27 @@ pub(crate) fn spnego_client(
         }
         let kdc = KdcClient::new(replay);
         let first = ctx.initialize(&[], &kdc);
-        let st = std::mem::take(&mut *kdc.state());
+        let mut st = std::mem::take(&mut *kdc.state());
         let (_, token) = first.map_err(|e| st.failure(&sspi.user, Error::from(e)))?;
+        let unreachable = st.unreachable.take();
         let fresh = if ctx.mechanism() == Mechanism::Kerberos {
             st.fresh_tickets(kdc.replay.is_some())
         } else {
             None
         };
-        Ok::<_, KdcError>((ctx, token, fresh))
+        Ok::<_, KdcError>((ctx, token, fresh, unreachable))
+    };
+    // NTLM alone, the KDC being unreachable: as the user sspi's own fallback to NTLM
+    // names (the account in the realm), so that every connection logs on alike.
+    let ntlm = || {
+        tracing::debug!("SPNEGO: the KDC could not be reached a moment ago; offering NTLM alone");
+        let (ctx, token) =
+            super::channel::spnego_ntlm_client_as(identity.clone(), channel_binding)?;
+        Ok((ctx, token, false))
     };
     if let Some(cached) = tickets.fresh() {
         match attempt(Some(cached)) {
-            Ok((ctx, token, _)) if ctx.mechanism() == Mechanism::Kerberos => {
+            Ok((ctx, token, _, _)) if ctx.mechanism() == Mechanism::Kerberos => {
                 return Ok((ctx, token, true));
             }
             _ => {
@@ -635,10 +786,33 @@ pub(crate) fn spnego_client(
             }
         }
     }
+    if tickets.kdc_down().is_some() {
+        return ntlm();
+    }
+    // One exchange at a time per client; a context that waited here reuses the tickets
+    // of the one before it, or its failure to reach the KDC.
     let _exchange = tickets.exchange.lock().unwrap_or_else(|p| p.into_inner());
-    let (ctx, token, fresh) = attempt(None)?;
+    if let Some(cached) = tickets.fresh()
+        && let Ok((ctx, token, _, _)) = attempt(Some(cached))
+        && ctx.mechanism() == Mechanism::Kerberos
+    {
+        return Ok((ctx, token, true));
+    }
+    if tickets.kdc_down().is_some() {
+        return ntlm();
+    }
+    let (ctx, token, fresh, unreachable) = match attempt(None) {
+        Err(f) if f.unreachable() => {
+            tickets.kdc_unreachable(&kerberos_message(&f.error));
+            return ntlm();
+        }
+        other => other?,
+    };
     if ctx.mechanism() == Mechanism::Ntlm {
         tracing::debug!("SPNEGO: Kerberos not possible; NTLM inside SPNEGO");
+        if let Some(why) = unreachable {
+            tickets.kdc_unreachable(&kdc_unreachable_message(&sspi.user, &why));
+        }
     }
     if let Some(fresh) = fresh {
         tickets.put(fresh);
@@ -773,6 +947,35 @@ mod tests {
         cache.put(tickets(Duration::ZERO));
         cache.clear();
         assert!(cache.fresh().is_none());
+    }
+
+    #[test]
+    fn an_unreachable_kdc_is_remembered_for_a_while() {
+        let cache = TicketCache::default();
+        assert!(cache.kdc_down().is_none());
+        cache.kdc_unreachable("no ticket for u@R: the KDC tcp://kdc:88 did not answer");
+        let e = cache.kdc_down().expect("remembered");
+        assert_eq!(e.kerberos_kind(), Some(KerberosErrorKind::KdcUnreachable));
+        let text = e.to_string();
+        assert!(
+            text.starts_with("Kerberos: no ticket for u@R: the KDC tcp://kdc:88")
+                && text.contains("asks the KDC again 60s after"),
+            "{text}"
+        );
+        // Forgotten after a while.
+        *cache.kdc_down.lock().unwrap() = Some((
+            Instant::now().checked_sub(KDC_RETRY_AFTER).unwrap(),
+            "old".into(),
+        ));
+        assert!(cache.kdc_down().is_none());
+        // And at once when tickets come (the KDC answered after all).
+        cache.kdc_unreachable("again");
+        cache.put(Tickets {
+            as_replies: vec![vec![1]],
+            tgs_replies: vec![vec![2]],
+            since: Instant::now(),
+        });
+        assert!(cache.kdc_down().is_none());
     }
 
     #[test]

@@ -5,8 +5,17 @@
 //! - Until a logon has succeeded, only one logon runs at a time: the first call that
 //!   needs credentials carries them; every other such call waits for its outcome.
 //! - A success opens the gate for good: new connections then authenticate in
-//!   parallel. A transient failure (connection refused, a timeout, a cancelled call)
-//!   decides nothing: the next waiting call makes the next attempt.
+//!   parallel. A transient failure (a timeout of the server, a lost connection, a
+//!   cancelled call) decides nothing: the next waiting call makes the next attempt.
+//! - An attempt that could not reach the host ([`Error::Connect`]: name resolution,
+//!   connection refused, the connect timeout; a TLS handshake that timed out; a proxy
+//!   that could not be reached), or a KDC (a Kerberos logon's
+//!   [`KerberosErrorKind::KdcUnreachable`]), sent nothing to the server and tells the
+//!   calls waiting for it all they would learn: they fail at once with an
+//!   [`Error::Connect`] (or [`Error::Proxy`], [`Error::Kerberos`]) saying so, instead
+//!   of each making an attempt in turn (32 calls to a dead host would otherwise take 32
+//!   connect timeouts). A call that comes later makes a new attempt: the host may be
+//!   back.
 //! - Credentials refused by the server (a 401 to Basic credentials, to an NTLM
 //!   AUTHENTICATE or to a Kerberos AP-REQ) or by the KDC (a wrong password, an unknown,
 //!   disabled, locked-out or expired account) close the gate for good: every waiting
@@ -33,13 +42,14 @@
 //! sent.
 
 use std::fmt;
+use std::io;
 use std::pin::pin;
 use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
 
-use crate::error::{Error, Result};
+use crate::error::{Error, KerberosErrorKind, Result};
 
 #[derive(Debug, Clone)]
 enum Phase {
@@ -86,6 +96,107 @@ struct State {
     /// Counts successful logons while handshakes wait for the probe: they go when it
     /// moves.
     successes: u64,
+    /// Counts the logon attempts that ended (see [`Logon::attempt_ended`]).
+    ended: u64,
+    /// The last attempt that could not reach the host: the value of [`State::ended`]
+    /// it ended at, and why. Calls that were waiting then fail with it.
+    unreachable: Option<(u64, Arc<Unreachable>)>,
+}
+
+/// Why a logon attempt could not reach the host (no secrets: the text of an error).
+#[derive(Debug)]
+enum Unreachable {
+    /// The host: its host:port, the I/O error's kind, the attempt's error.
+    Host {
+        endpoint: String,
+        kind: io::ErrorKind,
+        cause: String,
+    },
+    /// The proxy: its host:port, the I/O error's kind, the attempt's error.
+    Proxy {
+        proxy: String,
+        kind: io::ErrorKind,
+        cause: String,
+    },
+    /// The KDC of a Kerberos logon: the attempt's error message.
+    Kdc { cause: String },
+}
+
+impl Unreachable {
+    /// How `error`, the error of an attempt on `endpoint` (host:port), says that nothing
+    /// reached the host; `None` when something may have.
+    fn of(error: &Error, endpoint: &str) -> Option<Unreachable> {
+        let io_source =
+            |s: &crate::error::BoxError| s.downcast_ref::<io::Error>().map(io::Error::kind);
+        match error {
+            Error::Connect { endpoint, source } => Some(Unreachable::Host {
+                endpoint: endpoint.clone(),
+                kind: source.kind(),
+                cause: error.to_string(),
+            }),
+            Error::Tls {
+                source: Some(source),
+                ..
+            } if io_source(source) == Some(io::ErrorKind::TimedOut) => Some(Unreachable::Host {
+                endpoint: endpoint.to_string(),
+                kind: io::ErrorKind::TimedOut,
+                cause: error.to_string(),
+            }),
+            Error::Proxy {
+                proxy,
+                source: Some(source),
+                ..
+            } => io_source(source).map(|kind| Unreachable::Proxy {
+                proxy: proxy.clone(),
+                kind,
+                cause: error.to_string(),
+            }),
+            Error::Kerberos {
+                kind: KerberosErrorKind::KdcUnreachable,
+                message,
+            } => Some(Unreachable::Kdc {
+                cause: message.clone(),
+            }),
+            _ => None,
+        }
+    }
+
+    /// The error of a call that waited for the attempt: of the same kind as the
+    /// attempt's ([`Error::is_connect`], [`Error::is_retryable`], [`Error::is_timeout`]
+    /// as it).
+    fn error(&self) -> Error {
+        match self {
+            Unreachable::Host {
+                endpoint,
+                kind,
+                cause,
+            } => Error::Connect {
+                endpoint: endpoint.clone(),
+                source: io::Error::new(
+                    *kind,
+                    format!(
+                        "the logon attempt this call waited for could not reach {endpoint} \
+                         ({cause}); this call sent nothing"
+                    ),
+                ),
+            },
+            Unreachable::Proxy { proxy, kind, cause } => Error::Proxy {
+                proxy: proxy.clone(),
+                message: format!(
+                    "the logon attempt this call waited for could not reach the proxy \
+                     ({cause}); this call sent nothing"
+                ),
+                source: Some(Box::new(io::Error::new(*kind, cause.clone()))),
+            },
+            Unreachable::Kdc { cause } => Error::Kerberos {
+                kind: KerberosErrorKind::KdcUnreachable,
+                message: format!(
+                    "the logon attempt this call waited for could not reach the KDC \
+                     ({cause}); this call sent nothing"
+                ),
+            },
+        }
+    }
 }
 
 impl fmt::Debug for Logon {
@@ -131,6 +242,8 @@ impl Logon {
             state: Mutex::new(State {
                 phase: Phase::Pending,
                 successes: 0,
+                ended: 0,
+                unreachable: None,
             }),
             kind: AtomicU8::new(PENDING),
             changed: Notify::new(),
@@ -144,22 +257,23 @@ impl Logon {
 
     /// Waits until a call that carries credentials may go: `Ok(None)` once a logon has
     /// succeeded (no gating), `Ok(Some(attempt))` when this call is the one logon
-    /// attempt (hold it until the call ends), an error at once when the credentials
-    /// were refused. Cancel-safe: a waiter dropped while waiting takes nothing.
+    /// attempt (hold it until the call ends, then give it to [`Logon::attempt_ended`]),
+    /// an error at once when the credentials were refused, or when an attempt this call
+    /// waited for could not reach the host. Cancel-safe: a waiter dropped while waiting
+    /// takes nothing.
     pub(crate) async fn enter(&self) -> Result<Option<Attempt>> {
         // The usual case, once a logon has succeeded: nothing to wait for.
         if self.kind.load(Ordering::Acquire) == SUCCEEDED {
             return Ok(None);
         }
+        // The attempts that end from here on are the ones this call waits for.
+        let seen = self.state().ended;
         loop {
             // Registered before the phase is read: a change after the read wakes it.
             let mut changed = pin!(self.changed.notified());
             changed.as_mut().enable();
-            let phase = self.state().phase.clone();
-            match phase {
-                Phase::Succeeded => return Ok(None),
-                Phase::Refused(cause) => return Err(refused_error(&cause)),
-                Phase::Pending => {}
+            if let Some(verdict) = self.verdict(seen) {
+                return verdict;
             }
             tokio::select! {
                 biased;
@@ -167,15 +281,56 @@ impl Logon {
                 permit = Arc::clone(&self.attempt).acquire_owned() => {
                     let permit =
                         permit.map_err(|_| Error::State("transport closed".into()))?;
-                    let phase = self.state().phase.clone();
-                    return match phase {
-                        Phase::Pending => Ok(Some(Attempt { _permit: permit })),
-                        Phase::Succeeded => Ok(None),
-                        Phase::Refused(cause) => Err(refused_error(&cause)),
+                    // An attempt that ends records its verdict before it lets go of
+                    // the permit: whoever gets the permit next sees it.
+                    return match self.verdict(seen) {
+                        Some(verdict) => verdict,
+                        None => Ok(Some(Attempt { _permit: permit })),
                     };
                 }
             }
         }
+    }
+
+    /// What a call that started waiting when [`State::ended`] was `seen` is told without
+    /// an attempt of its own: go (a success), fail (a refusal, or an attempt since then
+    /// that could not reach the host), or `None`: wait for the permit.
+    fn verdict(&self, seen: u64) -> Option<Result<Option<Attempt>>> {
+        let s = self.state();
+        match &s.phase {
+            Phase::Succeeded => return Some(Ok(None)),
+            Phase::Refused(cause) => return Some(Err(refused_error(cause))),
+            Phase::Pending => {}
+        }
+        match &s.unreachable {
+            Some((at, why)) if *at > seen => Some(Err(why.error())),
+            _ => None,
+        }
+    }
+
+    /// The logon attempt `attempt` ended (its call's outcome is `result`; an attempt
+    /// dropped without this, by a cancelled call, counts as a transient failure). When
+    /// it could not reach the host on `endpoint` (host:port), the calls waiting for it
+    /// fail at once (see the module docs); the permit goes to the next call after that.
+    pub(crate) fn attempt_ended<T>(&self, attempt: Attempt, result: &Result<T>, endpoint: &str) {
+        let why = match result {
+            Err(e) => Unreachable::of(e, endpoint),
+            Ok(_) => None,
+        };
+        let wake = {
+            let mut s = self.state();
+            s.ended = s.ended.wrapping_add(1);
+            why.map(|why| s.unreachable = Some((s.ended, Arc::new(why))))
+                .is_some()
+        };
+        if wake {
+            tracing::debug!(
+                endpoint,
+                "the logon attempt could not reach the host: the calls waiting for it fail"
+            );
+            self.changed.notify_waiters();
+        }
+        drop(attempt);
     }
 
     /// Waits until a handshake may start: `Ok(Some(probe))` when it is the one handshake
@@ -418,6 +573,142 @@ mod tests {
             assert!(!attempt, "released without an attempt of its own");
         }
         drop(first);
+    }
+
+    fn timed_out(endpoint: &str) -> Error {
+        Error::Connect {
+            endpoint: endpoint.into(),
+            source: io::Error::new(io::ErrorKind::TimedOut, "timed out after 500ms"),
+        }
+    }
+
+    /// Waiters at the gate, spawned and parked before the test goes on.
+    async fn park(logon: &Arc<Logon>, n: usize) -> Vec<tokio::task::JoinHandle<Result<bool>>> {
+        let w: Vec<_> = (0..n)
+            .map(|_| {
+                let logon = Arc::clone(logon);
+                tokio::spawn(async move { logon.enter().await.map(|a| a.is_some()) })
+            })
+            .collect();
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        assert!(w.iter().all(|w| !w.is_finished()), "a waiter did not wait");
+        w
+    }
+
+    /// An attempt that could not reach the host fails every call waiting for it at once,
+    /// with a connect error of the same kind; a call that comes later makes a new
+    /// attempt.
+    #[tokio::test]
+    async fn waiters_fail_at_once_when_the_attempt_could_not_reach_the_host() {
+        let logon = Arc::new(Logon::new());
+        let first = logon
+            .enter()
+            .await
+            .unwrap()
+            .expect("the first call attempts");
+        let waiters = park(&logon, 8).await;
+        logon.attempt_ended(first, &Err::<(), _>(timed_out("web01:5986")), "web01:5986");
+        for w in waiters {
+            let e = tokio::time::timeout(Duration::from_secs(5), w)
+                .await
+                .expect("failed at once")
+                .unwrap()
+                .unwrap_err();
+            assert!(
+                matches!(&e, Error::Connect { endpoint, .. } if endpoint == "web01:5986"),
+                "{e:?}"
+            );
+            assert!(
+                e.is_connect() && e.is_retryable() && e.is_timeout(),
+                "{e:?}"
+            );
+            assert!(!e.is_auth() && !e.may_have_executed(), "{e:?}");
+            let text = e.to_string();
+            assert!(
+                text.contains("the logon attempt this call waited for could not reach web01:5986")
+                    && text.contains("timed out after 500ms"),
+                "{text}"
+            );
+        }
+        // Later: a new attempt (the host may be back), and its waiters wait for it.
+        let second = logon.enter().await.unwrap().expect("a new attempt");
+        let waiters = park(&logon, 2).await;
+        logon.attempt_ended(second, &Ok(()), "web01:5986");
+        logon.succeeded();
+        for w in waiters {
+            assert!(!w.await.unwrap().unwrap(), "released by the success");
+        }
+    }
+
+    /// A TLS handshake that timed out and an unreachable proxy count as unreachable; a
+    /// failure that may have reached the host (an HTTP timeout, a lost connection) keeps
+    /// the old way: the next waiting call makes the next attempt.
+    #[tokio::test]
+    async fn only_an_unreachable_host_fails_the_waiters() {
+        let tls = Error::Tls {
+            message: "TLS handshake with h:1 timed out after 1s".into(),
+            source: Some(io::Error::from(io::ErrorKind::TimedOut).into()),
+        };
+        let proxy = Error::Proxy {
+            proxy: "proxy:3128".into(),
+            message: "cannot connect".into(),
+            source: Some(io::Error::from(io::ErrorKind::ConnectionRefused).into()),
+        };
+        let refused_tunnel = Error::Proxy {
+            proxy: "proxy:3128".into(),
+            message: "CONNECT answered 403".into(),
+            source: None,
+        };
+        let bad_certificate = Error::Tls {
+            message: "TLS handshake with h:1 failed".into(),
+            source: Some(io::Error::new(io::ErrorKind::InvalidData, "bad certificate").into()),
+        };
+        let kdc = Error::Kerberos {
+            kind: KerberosErrorKind::KdcUnreachable,
+            message: "the KDC tcp://kdc:88 did not answer within 10s".into(),
+        };
+        let expired = Error::Kerberos {
+            kind: KerberosErrorKind::TicketExpired,
+            message: "run kinit".into(),
+        };
+        for (error, fails) in [
+            (tls, true),
+            (proxy, true),
+            (kdc, true),
+            (refused_tunnel, false),
+            (bad_certificate, false),
+            (expired, false),
+            (Error::HttpTimeout(Duration::from_secs(1)), false),
+            (
+                Error::connection(io::Error::from(io::ErrorKind::ConnectionReset)),
+                false,
+            ),
+        ] {
+            let text = error.to_string();
+            let logon = Arc::new(Logon::new());
+            let first = logon.enter().await.unwrap().unwrap();
+            let waiter = park(&logon, 1).await.pop().unwrap();
+            logon.attempt_ended(first, &Err::<(), _>(error), "h:1");
+            let outcome = tokio::time::timeout(Duration::from_secs(5), waiter)
+                .await
+                .expect("the waiter moved on")
+                .unwrap();
+            if fails {
+                let e = outcome.unwrap_err();
+                if e.is_auth() {
+                    assert_eq!(e.kerberos_kind(), Some(KerberosErrorKind::KdcUnreachable));
+                    assert!(e.to_string().contains("tcp://kdc:88"), "{e}");
+                } else {
+                    assert!(e.is_connect() && e.is_retryable(), "{text}: {e:?}");
+                }
+                assert!(e.to_string().contains("waited for"), "{e}");
+            } else {
+                assert!(
+                    outcome.unwrap(),
+                    "{text}: the waiter makes the next attempt"
+                );
+            }
+        }
     }
 
     #[tokio::test]

@@ -432,7 +432,11 @@ impl Transport {
                 Err(_) => {}
             }
         }
-        drop(attempt);
+        if let Some(attempt) = attempt {
+            // An attempt that could not reach the host fails the calls waiting for it.
+            let endpoint = self.config.endpoint.authority();
+            self.config.logon.attempt_ended(attempt, &result, &endpoint);
+        }
         result
     }
 

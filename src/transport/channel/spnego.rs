@@ -43,14 +43,14 @@ impl Channel {
         let (mut ctx, mut token, cached) = {
             let host = self.config.endpoint.host.clone();
             let gate = Arc::clone(&logon);
-            tokio::task::spawn_blocking(move || {
+            self.wait_for_kdc(tokio::task::spawn_blocking(move || {
                 crate::transport::kerberos::spnego_client(
                     &creds,
                     &host,
                     binding.as_deref(),
                     &gate.tickets,
                 )
-            })
+            }))
             .await
             .map_err(|e| Error::State(format!("the SPNEGO first step failed: {e}")))?
             .map_err(|f| {
@@ -140,6 +140,51 @@ impl Channel {
     }
 }
 
+impl Channel {
+    /// Waits for `exchange`, the KDC exchange of this channel's handshake (a blocking
+    /// task), marked as such for [`Channel::kdc_timed_out`] while it runs.
+    #[cfg(feature = "kerberos")]
+    pub(super) async fn wait_for_kdc<T>(
+        &mut self,
+        exchange: tokio::task::JoinHandle<T>,
+    ) -> Result<T, tokio::task::JoinError> {
+        self.kdc_wait = true;
+        let done = exchange.await;
+        self.kdc_wait = false;
+        done
+    }
+
+    /// The outcome of a request under an HTTP timeout of `timeout`: an
+    /// [`Error::HttpTimeout`] that struck while the handshake waited for the KDC (the
+    /// KDC is slower than the HTTP timeout) becomes
+    /// [`KerberosErrorKind::KdcUnreachable`](crate::KerberosErrorKind::KdcUnreachable):
+    /// nothing was sent to the server (not [`Error::may_have_executed`]). The exchange
+    /// goes on in the background: its tickets, or its failure to reach the KDC, serve
+    /// the client's next logons.
+    pub(super) fn kdc_timed_out<T>(
+        &mut self,
+        result: crate::error::Result<T>,
+        timeout: std::time::Duration,
+    ) -> crate::error::Result<T> {
+        match result {
+            Err(Error::HttpTimeout(_)) if std::mem::take(&mut self.kdc_wait) => {
+                #[cfg(feature = "kerberos")]
+                let kdc = crate::transport::kerberos::kdc_name(&self.config.auth);
+                #[cfg(not(feature = "kerberos"))]
+                let kdc = "the realm's KDC".to_string();
+                Err(Error::Kerberos {
+                    kind: crate::error::KerberosErrorKind::KdcUnreachable,
+                    message: format!(
+                        "{kdc} did not answer within the HTTP timeout ({timeout:?}); nothing \
+                         was sent to the WinRM server"
+                    ),
+                })
+            }
+            other => other,
+        }
+    }
+}
+
 /// A SPNEGO client offering NTLM alone, and its `NegTokenInit`.
 pub(crate) fn spnego_ntlm_client(
     creds: &crate::transport::SspiCredentials,
@@ -152,6 +197,14 @@ pub(crate) fn spnego_ntlm_client(
         username,
         password: creds.password.expose_secret().to_string().into(),
     };
+    spnego_ntlm_client_as(identity, channel_binding)
+}
+
+/// A SPNEGO client offering NTLM alone as `identity`, and its `NegTokenInit`.
+pub(crate) fn spnego_ntlm_client_as(
+    identity: sspi::AuthIdentity,
+    channel_binding: Option<&[u8]>,
+) -> crate::error::Result<(spnego::SpnegoContext, Vec<u8>)> {
     let mut ctx = spnego::SpnegoContext::ntlm_client(identity).map_err(Error::from)?;
     if let Some(cb) = channel_binding {
         ctx.set_channel_bindings(cb);
