@@ -128,7 +128,10 @@ async fn a_start_whose_deadline_passes_in_flight_is_abandoned_and_its_command_te
         .await;
     let took = started.elapsed();
     assert_abandoned(r, CancelReason::Timeout, "deadline");
-    assert!(took < COMMAND_DELAY, "the cancel waited for the Command: {took:?}");
+    assert!(
+        took < COMMAND_DELAY,
+        "the cancel waited for the Command: {took:?}"
+    );
     // The Command's answer, read in the background, is followed by Signal terminate at
     // once: the command is stopped long before its side effect.
     until_terminated(&sim, 1, "deadline").await;
@@ -170,7 +173,10 @@ async fn a_start_cancelled_by_its_token_in_flight_is_abandoned_and_one_cancelled
     let took = started.elapsed();
     canceller.await.unwrap();
     assert_abandoned(r, CancelReason::User, "token");
-    assert!(took < COMMAND_DELAY, "the cancel waited for the Command: {took:?}");
+    assert!(
+        took < COMMAND_DELAY,
+        "the cancel waited for the Command: {took:?}"
+    );
     until_terminated(&sim, 1, "token").await;
     assert_stopped_before_its_effect(&sim, client, shell, &ran, "token").await;
 }
@@ -234,13 +240,25 @@ async fn send_and_close_stdin_return_at_once_when_the_command_is_cancelled() {
     let mut command = shell.command("findstr").arg("h").start().await.unwrap();
     sim.inject(Injection::on(Operation::Send).delay(Duration::from_secs(8)));
     let handle = command.cancel_handle();
-    let started = Instant::now();
-    let (r, ()) = tokio::join!(command.send(b"hello\r\n"), async {
-        tokio::time::sleep(Duration::from_millis(200)).await;
+    let injected = sim.counters().injected;
+    let (r, cancelled_at) = tokio::join!(command.send(b"hello\r\n"), async {
+        // Cancelled once the Send is held by the simulator.
+        let until = Instant::now() + Duration::from_secs(5);
+        while sim.counters().injected == injected {
+            assert!(
+                Instant::now() < until,
+                "the Send did not reach the simulator"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
         handle.cancel();
+        Instant::now()
     });
-    let took = started.elapsed();
-    assert!(took < Duration::from_secs(2), "send waited: {took:?}");
+    let took = cancelled_at.elapsed();
+    assert!(
+        took < Duration::from_secs(1),
+        "send waited after the cancel: {took:?}"
+    );
     // The Send was in flight: its bytes may have reached the command.
     match r {
         Err(ref e @ Error::Abandoned { reason }) => {
@@ -295,7 +313,7 @@ async fn close_stdin_honours_the_commands_deadline() {
     let command = shell
         .command("findstr")
         .arg("h")
-        .deadline(Duration::from_millis(300))
+        .deadline(Duration::from_secs(1))
         .start()
         .await
         .unwrap();
@@ -303,7 +321,10 @@ async fn close_stdin_honours_the_commands_deadline() {
     let started = Instant::now();
     let r = command.close_stdin(b"hello\r\n").await;
     let took = started.elapsed();
-    assert!(took < Duration::from_secs(2), "close_stdin waited: {took:?}");
+    assert!(
+        took < Duration::from_secs(2),
+        "close_stdin waited: {took:?}"
+    );
     match r {
         Err(ref e @ Error::Abandoned { reason }) => {
             assert_eq!(reason, CancelReason::Timeout, "{e}");
