@@ -238,6 +238,11 @@ async fn send_and_close_stdin_return_at_once_when_the_command_is_cancelled() {
     let client = client(&sim);
     let shell = client.shell().open().await.unwrap();
     let mut command = shell.command("findstr").arg("h").start().await.unwrap();
+    // `send` can be spawned (its future is Send).
+    fn is_send<T: Send>(_: &T) {}
+    let future = command.send(b"");
+    is_send(&future);
+    drop(future);
     sim.inject(Injection::on(Operation::Send).delay(Duration::from_secs(8)));
     let handle = command.cancel_handle();
     let injected = sim.counters().injected;

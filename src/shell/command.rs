@@ -229,11 +229,12 @@ impl CommandBuilder {
     /// future does not abandon it. Its exchange is finished on a background task, and
     /// if the server started the command (the answer carries a CommandId), Signal
     /// terminate goes to it at once, so that it does not run to completion unseen.
-    /// That task is bounded by the HTTP timeout of each of its two requests, and
-    /// [`crate::Client::shutdown`], [`crate::Client::cancel_all`] and
-    /// [`crate::Shell::close`] (whose Delete follows the Signal) wait for it. A command
-    /// whose shell is being disconnected gets no Signal (the server refuses it): it
-    /// runs on in the disconnected shell.
+    /// That task is bounded by the HTTP timeout of each of its two requests.
+    /// [`crate::Client::shutdown`] and [`crate::Client::cancel_all`] wait for it (and
+    /// for a start whose Command is in flight), and so does a [`crate::Shell::close`]
+    /// begun after the cancel, whose Delete then follows the Signal. A command whose
+    /// shell is being disconnected gets no Signal (the server refuses it): it runs on in
+    /// the disconnected shell.
     pub async fn start(self) -> Result<Command> {
         let shell = self.shell;
         let c = &shell.client;
@@ -515,6 +516,10 @@ impl Drop for Sender {
 ///
 /// Dropping an unfinished command cancels it: Signal terminate is sent on a background
 /// task that [`crate::Client::shutdown`] waits for.
+///
+/// When its shell is closed ([`crate::Shell::close`]) while it runs, the stream ends
+/// with [`Error::State`] ("shell … is closed") after the output received before; the
+/// shell's Delete ends the command on the server.
 ///
 /// When its shell is disconnected ([`crate::Shell::disconnect`]), the stream ends with
 /// [`Error::Disconnected`] after the output the server had sent, and no Signal goes out:
