@@ -206,15 +206,35 @@ impl CommandBuilder {
 
     /// Starts the command (WinRS Command) and its Receive loop.
     ///
+    /// The builder's [`deadline`](CommandBuilder::deadline) and
+    /// [`cancellation`](CommandBuilder::cancellation) token (and the client's
+    /// [`cancel_all`](crate::Client::cancel_all)) apply from here: to the Command
+    /// request, then to the command it starts.
+    ///
     /// # Errors
     /// [`Error::InvalidArgument`] (nothing sent) for a value [`CommandBuilder::arg`]
     /// cannot pass as one argument.
+    /// [`Error::Cancelled`] when the command was cancelled before its Command request
+    /// went out: nothing was sent. [`Error::Abandoned`] (its
+    /// [`Error::may_have_executed`] is true) when it was cancelled while the Command
+    /// request was in flight: the server may have started the command, and it may have
+    /// done something before the Signal terminate that follows stops it (see Cancel
+    /// safety). Either way the error comes at once, without waiting for the server.
     /// A fault (e.g. 2147942402 file not found with `skip_cmd_shell`), transport
     /// errors, or an unreadable response.
     ///
     /// # Cancel safety
-    /// Dropping the future abandons the Command request; a command the server started
-    /// anyway ends when its shell is deleted.
+    /// A Command request cannot be cancelled on the server: once it may be on the wire,
+    /// cancelling `start()` (its token, its deadline, `cancel_all`) or dropping its
+    /// future does not abandon it. Its exchange is finished on a background task, and
+    /// if the server started the command (the answer carries a CommandId), Signal
+    /// terminate goes to it at once, so that it does not run to completion unseen.
+    /// That task is bounded by the HTTP timeout of each of its two requests.
+    /// [`crate::Client::shutdown`] and [`crate::Client::cancel_all`] wait for it (and
+    /// for a start whose Command is in flight), and so does a [`crate::Shell::close`]
+    /// begun after the cancel, whose Delete then follows the Signal. A command whose
+    /// shell is being disconnected gets no Signal (the server refuses it): it runs on in
+    /// the disconnected shell.
     pub async fn start(self) -> Result<Command> {
         let shell = self.shell;
         let c = &shell.client;
@@ -238,13 +258,103 @@ impl CommandBuilder {
             ..shell.envelope(ns::action::COMMAND)
         }
         .write(|w| messages::write_command(w, &command, &args));
+        // From here until its answer, `pending` owns the Command's exchange: if this
+        // future is cancelled or dropped first, the guard finishes it in the background
+        // and terminates the command it started.
+        let client = c.clone();
+        let mut pending = PendingStart {
+            shell: Arc::clone(&shell),
+            exchange: Some(Box::pin(async move {
+                super::fast::exchange_command_id(&client, env).await
+            })),
+            sent: false,
+            _tracked: c.cleanup_token(),
+        };
         let id = tokio::select! {
             biased;
-            reason = scope.cancelled() => return Err(Error::Cancelled { reason }),
-            r = super::fast::exchange_command_id(c, env) => r?,
+            reason = scope.cancelled() => return Err(pending.cancelled(reason)),
+            r = pending.answer() => r?,
         };
+        drop(pending);
         tracing::debug!(shell = %shell.id, command = %id, "command started");
         Ok(Command::drive(shell, id, scope))
+    }
+}
+
+/// The Command request's exchange, answering the CommandId.
+type CommandExchange = Pin<Box<dyn std::future::Future<Output = Result<String>> + Send>>;
+
+/// The Command of a command being started, until its answer. Dropped before that (the
+/// caller's future dropped, a cancel, a deadline), the exchange is not abandoned: the
+/// server may start the command anyway, and it would run to completion with no one to
+/// stop it (a Command cannot be cancelled on the server). The exchange is finished on a
+/// cleanup task instead, and a command it started gets Signal terminate at once.
+struct PendingStart {
+    shell: Arc<ShellInner>,
+    exchange: Option<CommandExchange>,
+    /// The exchange was polled: the Command may be on the wire.
+    sent: bool,
+    /// Keeps [`crate::Client::shutdown`] and `cancel_all` waiting while the Command is
+    /// in flight, until the cleanup task (if any) is registered in its place.
+    _tracked: TaskTrackerToken,
+}
+
+impl PendingStart {
+    /// Awaits the answer. Cancel safe: dropped mid-way, the exchange stays in the guard
+    /// (and goes to the cleanup task when the guard is dropped).
+    async fn answer(&mut self) -> Result<String> {
+        let Some(exchange) = self.exchange.as_mut() else {
+            return Err(Error::State("the Command was already answered".into()));
+        };
+        self.sent = true;
+        let r = exchange.as_mut().await;
+        self.exchange = None;
+        r
+    }
+
+    /// The error for a start cancelled with `reason`: [`Error::Abandoned`] once the
+    /// Command may have reached the server, [`Error::Cancelled`] before.
+    fn cancelled(&self, reason: CancelReason) -> Error {
+        if self.sent && self.exchange.is_some() {
+            Error::Abandoned { reason }
+        } else {
+            Error::Cancelled { reason }
+        }
+    }
+}
+
+impl Drop for PendingStart {
+    fn drop(&mut self) {
+        let Some(exchange) = self.exchange.take() else {
+            return;
+        };
+        if !self.sent {
+            // Never polled: nothing was sent, so nothing was started.
+            return;
+        }
+        let shell = Arc::clone(&self.shell);
+        // `Shell::close` waits for this token, so that its Delete follows the Signal.
+        let signalling = shell.signals.token();
+        let client = shell.client.clone();
+        client.spawn_cleanup(async move {
+            let _signalling = signalling;
+            // A Command that failed started nothing.
+            let Ok(id) = exchange.await else {
+                return;
+            };
+            if shell.disconnecting.is_cancelled() {
+                tracing::debug!(shell = %shell.id, command = %id, "shell disconnecting; a command whose start was abandoned is left running");
+                return;
+            }
+            tracing::debug!(shell = %shell.id, command = %id, "terminating a command whose start was abandoned");
+            match send_signal(&shell, &id, ns::signal::TERMINATE).await {
+                Ok(()) => {}
+                Err(e) if e.fault().is_some_and(|f| f.is_gone() || f.is_aborted()) => {}
+                Err(e) => {
+                    tracing::debug!(shell = %shell.id, command = %id, error = %e, "Signal terminate failed")
+                }
+            }
+        });
     }
 }
 
@@ -255,6 +365,7 @@ impl Command {
         let flow = Arc::new(Flow::default());
         let terminated = Arc::new(AtomicBool::new(false));
         let handle = scope.handle();
+        let command_scope = scope.clone();
         let driver = Driver {
             shell: Arc::clone(&shell),
             id: id.clone(),
@@ -271,6 +382,7 @@ impl Command {
             id,
             shell,
             cancel: handle,
+            scope: command_scope,
             flow,
             cleanup_tx: Some(cleanup_tx),
             terminated,
@@ -405,6 +517,10 @@ impl Drop for Sender {
 /// Dropping an unfinished command cancels it: Signal terminate is sent on a background
 /// task that [`crate::Client::shutdown`] waits for.
 ///
+/// When its shell is closed ([`crate::Shell::close`]) while it runs, the stream ends
+/// with [`Error::State`] ("shell … is closed") after the output received before; the
+/// shell's Delete ends the command on the server.
+///
 /// When its shell is disconnected ([`crate::Shell::disconnect`]), the stream ends with
 /// [`Error::Disconnected`] after the output the server had sent, and no Signal goes out:
 /// the command goes on running on the server, and [`crate::Shell::attach_command`] on a
@@ -413,6 +529,8 @@ pub struct Command {
     id: String,
     shell: Arc<ShellInner>,
     cancel: CancelHandle,
+    /// The command's cancellation scope, which stdin's Sends honour.
+    scope: Scope,
     flow: Arc<Flow>,
     cleanup_tx: Option<oneshot::Sender<TaskTrackerToken>>,
     terminated: Arc<AtomicBool>,
@@ -460,8 +578,17 @@ impl Command {
 
     /// Sends bytes to the command's stdin (WinRS Send), in chunks that fit the envelope.
     ///
+    /// It honours the command's cancellation ([`Command::cancel`], its deadline, its
+    /// token, [`crate::Client::cancel_all`]): once the command is cancelled nothing more
+    /// is sent, and a Send in flight is abandoned at once (the command is being
+    /// terminated).
+    ///
     /// # Errors
-    /// Transport errors or a fault (e.g. the command has ended: 2150858843).
+    /// [`Error::Cancelled`] when the command was cancelled before the next chunk went
+    /// out: that chunk and the ones after it were not sent (those before were).
+    /// [`Error::Abandoned`] (its [`Error::may_have_executed`] is true) when it was
+    /// cancelled while a Send was in flight: that chunk may have reached the command's
+    /// stdin. Transport errors or a fault (e.g. the command has ended: 2150858843).
     ///
     /// # Cancel safety
     /// A dropped future may have sent some chunks and not others.
@@ -471,8 +598,11 @@ impl Command {
 
     /// Sends the last bytes (possibly none) and closes stdin (`End="true"`).
     ///
+    /// Like [`Command::send`], it honours the command's cancellation.
+    ///
     /// # Errors
-    /// As [`Command::send`].
+    /// As [`Command::send`]: after [`Error::Cancelled`] stdin was not closed; after
+    /// [`Error::Abandoned`] it may have been.
     ///
     /// # Cancel safety
     /// As [`Command::send`].
@@ -491,11 +621,33 @@ impl Command {
         }
         let last = chunks.len() - 1;
         for (i, chunk) in chunks.into_iter().enumerate() {
+            if self.scope.is_cancelled() {
+                // Nothing more goes to a command being terminated.
+                return Err(Error::Cancelled {
+                    reason: self.scope.cancelled().await,
+                });
+            }
             let env = self
                 .shell
                 .envelope(ns::action::SEND)
                 .write(|w| messages::write_send(w, &self.id, chunk, end && i == last));
-            super::fast::exchange_ack(c, env).await?;
+            // Set when the Send is first polled: from then it may be on the wire.
+            let sent = AtomicBool::new(false);
+            tokio::select! {
+                biased;
+                // Dropping the Send future closes its connection at once.
+                reason = self.scope.cancelled() => {
+                    return Err(if sent.load(Ordering::Relaxed) {
+                        Error::Abandoned { reason }
+                    } else {
+                        Error::Cancelled { reason }
+                    });
+                }
+                r = async {
+                    sent.store(true, Ordering::Relaxed);
+                    super::fast::exchange_ack(c, env).await
+                } => r?,
+            }
         }
         Ok(())
     }
@@ -759,6 +911,15 @@ impl Driver {
         drop(tracked);
     }
 
+    /// The error that ends the stream of a command whose shell was closed
+    /// ([`crate::Shell::close`]) while it ran.
+    fn shell_closed(&self) -> Error {
+        Error::State(format!(
+            "shell {} is closed, which ended command {}",
+            self.shell.id, self.id
+        ))
+    }
+
     async fn receive_loop(&mut self) -> Outcome {
         let bound = self.shell.output_buffer;
         let c = self.shell.client.clone();
@@ -775,6 +936,7 @@ impl Driver {
                     biased;
                     reason = self.scope.cancelled() => return Outcome::Cancelled(reason),
                     () = self.shell.disconnecting.cancelled() => return Outcome::Disconnected,
+                    () = self.shell.deleting.cancelled() => return Outcome::Failed(self.shell_closed()),
                     _ = self.tx.0.notify.notified() => {}
                 }
             }
@@ -782,6 +944,10 @@ impl Driver {
             // answers it with what it has before it completes the Disconnect).
             if self.shell.disconnecting.is_cancelled() {
                 return Outcome::Disconnected;
+            }
+            // Closed: its Delete ends the command on the server; no new Receive.
+            if self.shell.deleting.is_cancelled() {
+                return Outcome::Failed(self.shell_closed());
             }
             let env = crate::soap::Envelope {
                 options: &keepalive,
@@ -792,6 +958,9 @@ impl Driver {
                 biased;
                 // Dropping the Receive future closes its connection at once.
                 reason = self.scope.cancelled() => return Outcome::Cancelled(reason),
+                // The shell is being closed: its Delete ends the command on the server,
+                // and a Receive would only be refused (the shell is gone).
+                () = self.shell.deleting.cancelled() => return Outcome::Failed(self.shell_closed()),
                 r = super::fast::exchange_receive(&c, env, &self.id) => r,
             };
             let received = match result {

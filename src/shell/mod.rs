@@ -163,6 +163,10 @@ pub(crate) struct ShellInner {
     /// Cancelled when a Disconnect starts: the commands' Receive loops stop (see
     /// [`Shell::disconnect`]) and send no Signal.
     pub(crate) disconnecting: CancellationToken,
+    /// Cancelled when [`Shell::close`] starts: the commands' Receive loops stop, and
+    /// their streams end with an [`crate::Error::State`] saying the shell is closed
+    /// (its Delete ends the commands on the server).
+    pub(crate) deleting: CancellationToken,
     /// The commands' Receive loops, for a disconnect to wait for.
     pub(crate) drivers: TaskTracker,
     /// The final Signal terminate of commands that have ended (each driver holds a token
@@ -191,6 +195,7 @@ impl ShellInner {
             output_buffer,
             closed: AtomicBool::new(false),
             disconnecting: CancellationToken::new(),
+            deleting: CancellationToken::new(),
             drivers: TaskTracker::new(),
             signals: TaskTracker::new(),
             permit: std::sync::Mutex::new(None),
@@ -291,6 +296,10 @@ impl Shell {
     /// terminate of commands that have just ended goes out first: the Delete waits for
     /// their answers (each bounded by its HTTP timeout).
     ///
+    /// The streams of its commands that are still running end at once with
+    /// [`crate::Error::State`] ("shell … is closed"), after the output they had
+    /// received.
+    ///
     /// # Errors
     /// Transport errors or a fault other than "already gone".
     ///
@@ -301,6 +310,8 @@ impl Shell {
             return Ok(());
         }
         let inner = Arc::clone(&self.inner);
+        // The commands' Receive loops stop: nothing more is received from the shell.
+        inner.deleting.cancel();
         let mut guard = RetryOnDrop(Some(Arc::clone(&inner)));
         // Signal terminate of commands that just ended first, then Delete.
         inner.signals.close();
