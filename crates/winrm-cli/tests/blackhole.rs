@@ -213,3 +213,22 @@ fn a_fan_out_host_whose_cleanup_was_not_waited_for_says_so() {
         "{stderr}"
     );
 }
+
+#[test]
+fn ctrl_c_stops_a_fan_out_copy_to_a_host_that_is_still_logging_on() {
+    let file = std::env::temp_dir().join(format!("winrm-blackhole-{}.txt", std::process::id()));
+    std::fs::write(&file, "x").expect("writes the file to copy");
+    let local = file.to_str().expect("UTF-8").to_string();
+    let child = spawn_hanging(|url| {
+        ["cp", "--hosts", url, &local, "C:\\f.txt"]
+            .iter()
+            .map(|a| a.to_string())
+            .collect()
+    });
+    let signalled = Instant::now();
+    kill(&child, "INT");
+    let (code, _, stderr, took) = finish(child, signalled);
+    let _ = std::fs::remove_file(&file);
+    assert_eq!(code, Some(130), "{stderr}");
+    assert!(took < PROMPT, "exited after {took:?}; {stderr}");
+}
