@@ -424,8 +424,15 @@ pub async fn fan_out(
                             None,
                         )
                         .await;
-                        let _ =
-                            tokio::time::timeout(Duration::from_secs(10), client.shutdown()).await;
+                        // Background cleanups (a Create finished after the cancel, the
+                        // partial file's removal): briefly after Ctrl-C, when the server
+                        // may be what stalled.
+                        let grace = if cancel.is_cancelled() {
+                            crate::stream::CLEANUP_GRACE
+                        } else {
+                            Duration::from_secs(10)
+                        };
+                        let _ = tokio::time::timeout(grace, client.shutdown()).await;
                         r.map_err(|e| crate::render::describe_error_line(&e))
                     }
                     Err(Failure::Winrm(e)) => Err(crate::render::describe_error_line(&e)),

@@ -13,7 +13,9 @@ use futures_util::StreamExt;
 use tokio_winrm::{CancelReason, Client, CommandEvent, ExitStatus};
 
 use crate::Failure;
-use crate::stream::{exit_code, watch_ctrl_c};
+use crate::stream::{
+    Opening, cleanup_left, exit_code, not_started_interrupted, opening, watch_ctrl_c,
+};
 
 /// Starts `command args` in a new UTF-8 shell, disconnects and prints the ids (`SHELL
 /// COMMAND`, or with `json` an object with `shell_id` and `command_id`).
@@ -79,15 +81,42 @@ pub async fn attach(
     command_id: &str,
 ) -> Result<ExitCode, Failure> {
     let mut interrupts = watch_ctrl_c();
-    let shell = client.shell().codepage(65001).connect(shell_id).await?;
-    let mut cmd = match shell.attach_command(command_id).await {
-        Ok(cmd) => cmd,
-        Err(e) => {
+    // An interrupt while connecting leaves the command as it was; once the shell is
+    // connected, it cancels the command as it does while streaming (the shell deleted).
+    let connect = client.shell().codepage(65001).connect(shell_id);
+    let shell = match opening(connect, &mut interrupts, None).await {
+        Opening::Done(shell) => shell?,
+        Opening::Interrupted | Opening::DeadlinePassed => {
+            return Ok(not_started_interrupted(
+                &format!("while connecting to shell {shell_id}"),
+                "the command goes on running (if the server took the Connect, the shell \
+                 stays connected to no client until its idle timeout passes)",
+            ));
+        }
+    };
+    let mut cmd = match opening(shell.attach_command(command_id), &mut interrupts, None).await {
+        Opening::Done(Ok(cmd)) => cmd,
+        Opening::Done(Err(e)) => {
             // Leave the shell as we found it, for another try.
             if shell.disconnect(None).await.is_err() {
                 eprintln!("warning: could not disconnect from shell {shell_id} again");
             }
             return Err(e.into());
+        }
+        Opening::Interrupted | Opening::DeadlinePassed => {
+            let code = not_started_interrupted(
+                "while attaching to the command",
+                "deleting its shell, which ends the command",
+            );
+            if !matches!(
+                tokio::time::timeout(cleanup_left(), shell.close()).await,
+                Ok(Ok(()))
+            ) {
+                eprintln!(
+                    "warning: the server did not confirm the shell's deletion; it deletes the shell when its idle timeout passes"
+                );
+            }
+            return Ok(code);
         }
     };
     let cancel = cmd.cancel_handle();

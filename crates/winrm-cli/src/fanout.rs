@@ -9,7 +9,12 @@
 //!
 //! Ctrl-C cancels one token that every command holds
 //! ([`tokio_winrm::CommandBuilder::cancellation`]), so every running command gets its
-//! Signal terminate and its shell is deleted; hosts not yet started are not started.
+//! Signal terminate and its shell is deleted; a host still logging on or creating its
+//! shell stops at once (the library deletes a shell whose Create was in flight when the
+//! server answers); hosts not yet started are not started. A host whose cleanup has not
+//! finished when the grace ends (or a second Ctrl-C stops the wait) is `abandoned`: its
+//! row says so, with how long it ran. `--deadline` counts per host from its start, the
+//! logon and the shell's creation included.
 //!
 //! Memory per host in flight is what a host holds while its command runs (see
 //! bench/FANOUT_MEMORY.md): the task of a host keeps only what it needs then (its URL is
@@ -187,10 +192,38 @@ enum Outcome {
     Cancelled(CancelReason),
     /// Ctrl-C came before its turn: nothing was sent to it.
     NotStarted,
-    /// Its cleanup did not finish within the grace after Ctrl-C.
-    Abandoned,
+    /// Cancelled, but its cleanup had not finished when the tool stopped waiting.
+    Abandoned(Abandoned),
     /// An error (connection, authentication, fault, ...).
     Error(String),
+}
+
+/// Why the tool stopped waiting for a cancelled host's cleanup.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Abandoned {
+    /// The grace after Ctrl-C ([`CANCEL_GRACE`]) ended.
+    GraceEnded,
+    /// A second Ctrl-C.
+    InterruptedAgain,
+}
+
+impl Abandoned {
+    /// The row's error: what did not happen, and what becomes of it.
+    fn text(self) -> String {
+        let why = match self {
+            Abandoned::GraceEnded => format!(
+                "its cleanup (Signal terminate, shell deletion) did not finish within the {} s grace",
+                CANCEL_GRACE.as_secs()
+            ),
+            Abandoned::InterruptedAgain => {
+                "a second interrupt stopped the wait for its cleanup (Signal terminate, shell deletion)"
+                    .to_string()
+            }
+        };
+        format!(
+            "cancelled, but {why}: a shell left behind is deleted by the server when its idle timeout passes"
+        )
+    }
 }
 
 /// One row of the summary.
@@ -243,6 +276,7 @@ impl Row {
     fn detail(&self) -> String {
         match &self.outcome {
             Outcome::Error(e) => e.clone(),
+            Outcome::Abandoned(why) => why.text(),
             _ => self.stderr_first_line.clone().unwrap_or_else(|| {
                 self.stdout
                     .lines()
@@ -297,15 +331,21 @@ pub async fn run(
     let mut pending = 0..total;
     let mut tasks = JoinSet::new();
     let mut rows: Vec<Option<Ran>> = (0..total).map(|_| None).collect();
+    // The hosts in flight: index and start, by task (for the rows of hosts still
+    // cleaning up when the tool stops waiting, and of a task that panicked).
+    let mut in_flight: std::collections::HashMap<tokio::task::Id, (usize, Instant)> =
+        std::collections::HashMap::new();
     let mut interrupts = crate::stream::watch_ctrl_c();
     let mut grace_end: Option<tokio::time::Instant> = None;
+    let mut abandoned = Abandoned::GraceEnded;
     let mut failed = 0usize;
-    let mut started_before_cancel = total;
     loop {
         while !cancel.is_cancelled() && tasks.len() < opts.concurrency {
             let Some(i) = pending.next() else { break };
             let (shared, targets, cancel) = (shared.clone(), targets.clone(), cancel.clone());
-            tasks.spawn(async move { (i, one_host(&shared, &targets[i].url, &cancel).await) });
+            let task =
+                tasks.spawn(async move { (i, one_host(&shared, &targets[i].url, &cancel).await) });
+            in_flight.insert(task.id(), (i, Instant::now()));
         }
         let grace = async {
             match grace_end {
@@ -314,8 +354,9 @@ pub async fn run(
             }
         };
         tokio::select! {
-            next = tasks.join_next() => match next {
-                Some(Ok((i, row))) => {
+            next = tasks.join_next_with_id() => match next {
+                Some(Ok((id, (i, row)))) => {
+                    in_flight.remove(&id);
                     if !matches!(row.outcome, Outcome::Exited(0)) {
                         failed += 1;
                         bar.set_message(format!("{failed} failed"));
@@ -325,6 +366,13 @@ pub async fn run(
                 }
                 Some(Err(e)) => {
                     bar.suspend(|| eprintln!("warning: a host's task ended abnormally: {e}"));
+                    if let Some((i, started)) = in_flight.remove(&e.id()) {
+                        let mut ran = Ran::new(Outcome::Error(format!("the host's task ended abnormally: {e}")));
+                        ran.duration = started.elapsed();
+                        rows[i] = Some(ran);
+                        failed += 1;
+                        bar.inc(1);
+                    }
                 }
                 None if cancel.is_cancelled() => break,
                 None => {
@@ -336,13 +384,13 @@ pub async fn run(
             Some(()) = interrupts.recv() => {
                 if grace_end.is_some() {
                     bar.suspend(|| eprintln!("interrupted again: not waiting for the remaining cleanups"));
+                    abandoned = Abandoned::InterruptedAgain;
                     break;
                 }
                 bar.suspend(|| eprintln!("{}: cancelling every host (Signal terminate, shells deleted; up to {} s); press Ctrl-C again to stop waiting", crate::stream::interrupt_name(),
                     CANCEL_GRACE.as_secs()
                 ));
                 cancel.cancel();
-                started_before_cancel = total - pending.len();
                 grace_end = Some(tokio::time::Instant::now() + CANCEL_GRACE);
             }
             () = grace => {
@@ -356,22 +404,21 @@ pub async fn run(
     }
     tasks.abort_all();
     bar.finish_and_clear();
+    // Hosts still cleaning up when the tool stopped waiting: how long they ran, and why
+    // their rows have no result.
+    for (i, started) in in_flight.into_values() {
+        let mut ran = Ran::new(Outcome::Abandoned(abandoned));
+        ran.duration = started.elapsed();
+        rows[i] = Some(ran);
+    }
 
     let rows: Vec<Row> = rows
         .into_iter()
         .zip(targets.iter().cloned())
-        .enumerate()
-        .map(|(i, (ran, target))| {
-            ran.unwrap_or_else(|| {
-                // Never spawned (Ctrl-C came first), or still cleaning up when the grace
-                // ended.
-                Ran::new(if i >= started_before_cancel {
-                    Outcome::NotStarted
-                } else {
-                    Outcome::Abandoned
-                })
-            })
-            .into_row(target)
+        // Never spawned: Ctrl-C came first.
+        .map(|(ran, target)| {
+            ran.unwrap_or_else(|| Ran::new(Outcome::NotStarted))
+                .into_row(target)
         })
         .collect();
     print_summary(&rows, g.json);
@@ -405,8 +452,10 @@ struct Tally {
     total: usize,
     succeeded: usize,
     failed: usize,
-    /// Stopped by Ctrl-C while running (or still cleaning up when the grace ended).
+    /// Stopped by Ctrl-C while running.
     cancelled: usize,
+    /// Stopped by Ctrl-C, its cleanup unfinished when the tool stopped waiting.
+    abandoned: usize,
     /// Never started: Ctrl-C came first.
     not_started: usize,
 }
@@ -423,7 +472,7 @@ fn tally(rows: &[Row]) -> Tally {
             Outcome::Exited(0) => t.succeeded += 1,
             Outcome::NotStarted => t.not_started += 1,
             Outcome::Cancelled(reason) if *reason != CancelReason::Timeout => t.cancelled += 1,
-            Outcome::Abandoned => t.cancelled += 1,
+            Outcome::Abandoned(_) => t.abandoned += 1,
             _ => t.failed += 1,
         }
     }
@@ -450,6 +499,9 @@ fn summary_line(t: &Tally, interrupted: bool) -> String {
     );
     if t.cancelled > 0 {
         line.push_str(&format!(", {} cancelled", t.cancelled));
+    }
+    if t.abandoned > 0 {
+        line.push_str(&format!(", {} abandoned", t.abandoned));
     }
     if t.not_started > 0 {
         line.push_str(&format!(", {} not started", t.not_started));
@@ -533,16 +585,20 @@ async fn one_host(shared: &Shared, url: &str, cancel: &CancellationToken) -> Ran
     };
     let mut stderr = Vec::new();
     let mut stdout = Vec::new();
-    row.outcome = match run_on(&client, shared, cancel, &mut stdout, &mut stderr).await {
+    // `--deadline` counts from here: the logon and the shell's creation are part of it.
+    let until = shared
+        .deadline
+        .map(|d| tokio::time::Instant::from_std(started) + d);
+    row.outcome = match run_on(&client, shared, cancel, until, &mut stdout, &mut stderr).await {
         Ok(o) => o,
         Err(e) => {
             shared.note_hint(&e, url);
             Outcome::Error(crate::render::describe_error_line(&e))
         }
     };
-    // Background cleanups (a shell deleted by Drop, a cancelled command's Signal):
-    // bounded, briefly after a cancel.
-    let grace = if cancel.is_cancelled() {
+    // Background cleanups (a shell deleted by Drop, a cancelled command's Signal, a
+    // Create finished after its cancel): bounded, briefly after a cancel or deadline.
+    let grace = if cancel.is_cancelled() || matches!(row.outcome, Outcome::Cancelled(_)) {
         crate::stream::CLEANUP_GRACE
     } else {
         Duration::from_secs(10)
@@ -559,9 +615,10 @@ async fn one_host(shared: &Shared, url: &str, cancel: &CancellationToken) -> Ran
 }
 
 /// Opens a shell, runs the command, collects a bounded part of its output, deletes the
-/// shell. The shell's creation is not interrupted (a shell the server made but the
-/// client never heard of would stay open); a cancel before the command starts closes
-/// it at once.
+/// shell. A cancel or the deadline (`until`) while the shell is being created drops the
+/// creation (the library finishes a Create in flight on a background task and deletes
+/// the shell it made; [`one_host`] waits for that within the cleanup grace); a cancel
+/// before the command starts closes the shell at once.
 ///
 /// The futures of the steps before and after the command's run (the shell's creation,
 /// the command's start, the shell's deletion) are boxed: inline they would make this
@@ -571,10 +628,28 @@ async fn run_on(
     client: &Client,
     shared: &Shared,
     cancel: &CancellationToken,
+    until: Option<tokio::time::Instant>,
     stdout: &mut Vec<u8>,
     stderr: &mut Vec<u8>,
 ) -> Result<Outcome, tokio_winrm::Error> {
-    let shell = Box::pin(client.shell().codepage(65001).open()).await?;
+    let open = Box::pin(async {
+        let deadline = async {
+            match until {
+                Some(t) => tokio::time::sleep_until(t).await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            biased;
+            () = cancel.cancelled() => Err(CancelReason::User),
+            () = deadline => Err(CancelReason::Timeout),
+            shell = client.shell().codepage(65001).open() => Ok(shell),
+        }
+    });
+    let shell = match open.await {
+        Ok(shell) => shell?,
+        Err(reason) => return Ok(Outcome::Cancelled(reason)),
+    };
     if cancel.is_cancelled() {
         let _ = tokio::time::timeout(crate::stream::CLEANUP_GRACE, Box::pin(shell.close())).await;
         return Ok(Outcome::Cancelled(CancelReason::User));
@@ -595,8 +670,9 @@ async fn run_on(
         // The fan-out's token itself (not a child of it: one tree node less per host);
         // the command only watches it.
         .cancellation(cancel.clone());
-    if let Some(d) = shared.deadline {
-        builder = builder.deadline(d);
+    if let Some(t) = until {
+        // What is left of the host's deadline.
+        builder = builder.deadline(t.saturating_duration_since(tokio::time::Instant::now()));
     }
     let result = async {
         let mut cmd = Box::pin(builder.start()).await?;
@@ -664,7 +740,7 @@ impl Outcome {
             Outcome::Cancelled(CancelReason::Timeout) => "deadline",
             Outcome::Cancelled(_) => "cancelled",
             Outcome::NotStarted => "not_started",
-            Outcome::Abandoned => "abandoned",
+            Outcome::Abandoned(_) => "abandoned",
             Outcome::Error(_) => "error",
         }
     }
@@ -676,7 +752,7 @@ impl Outcome {
             Outcome::Cancelled(CancelReason::Timeout) => "deadline".into(),
             Outcome::Cancelled(_) => "cancelled".into(),
             Outcome::NotStarted => "not started".into(),
-            Outcome::Abandoned => "abandoned".into(),
+            Outcome::Abandoned(_) => "abandoned".into(),
             Outcome::Error(_) => "error".into(),
         }
     }
@@ -689,6 +765,7 @@ fn print_summary(rows: &[Row], json: bool) {
             let (code, error) = match &r.outcome {
                 Outcome::Exited(c) => (Some(*c), None),
                 Outcome::Error(e) => (None, Some(e.clone())),
+                Outcome::Abandoned(why) => (None, Some(why.text())),
                 _ => (None, None),
             };
             let line = serde_json::json!({
@@ -797,6 +874,7 @@ mod tests {
             succeeded: 3,
             failed: 1,
             cancelled: 0,
+            abandoned: 0,
             not_started: 6,
         };
         assert_eq!(
@@ -817,8 +895,9 @@ mod tests {
         assert_eq!(summary_line(&one, false), "1 host: 1 succeeded, 0 failed");
     }
 
-    /// Hosts Ctrl-C stopped while running are "cancelled", not "failed"; a deadline
-    /// that passed, an error and a non-zero exit are failures.
+    /// Hosts Ctrl-C stopped while running are "cancelled", not "failed", and those
+    /// whose cleanup was not waited for "abandoned", as their rows say; a deadline that
+    /// passed, an error and a non-zero exit are failures.
     #[test]
     fn the_summary_counts_cancelled_hosts_apart_from_failures() {
         let rows: Vec<Row> = [
@@ -828,7 +907,7 @@ mod tests {
             Outcome::Cancelled(CancelReason::Timeout),
             Outcome::Cancelled(CancelReason::User),
             Outcome::Cancelled(CancelReason::User),
-            Outcome::Abandoned,
+            Outcome::Abandoned(Abandoned::GraceEnded),
             Outcome::NotStarted,
         ]
         .into_iter()
@@ -841,13 +920,14 @@ mod tests {
                 total: 8,
                 succeeded: 1,
                 failed: 3,
-                cancelled: 3,
+                cancelled: 2,
+                abandoned: 1,
                 not_started: 1,
             }
         );
         assert_eq!(
             summary_line(&t, true),
-            "8 hosts: 1 succeeded, 3 failed, 3 cancelled, 1 not started (interrupted)"
+            "8 hosts: 1 succeeded, 3 failed, 2 cancelled, 1 abandoned, 1 not started (interrupted)"
         );
     }
 

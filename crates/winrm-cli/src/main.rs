@@ -255,7 +255,8 @@ enum Cmd {
     /// shell). Nothing is quoted for you (programs using the library get that from
     /// `CommandBuilder::arg`).
     Run {
-        /// Cancel the command after this many seconds (exit 124).
+        /// Cancel after this many seconds (exit 124), counted from the start: the logon
+        /// and the shell's creation are part of it. With --hosts, per host.
         #[arg(long, value_name = "SECS", value_parser = parse_secs, conflicts_with = "detach")]
         deadline: Option<Duration>,
         /// Start the command, disconnect from its shell (WinRS Disconnect) and print
@@ -292,7 +293,11 @@ enum Cmd {
         /// per-host summary (host, exit code or error, duration, first line of stderr
         /// or the error) is printed at the end, JSON lines with --json. Exit status 0
         /// when every host exited 0, 1 when any failed, 130 after Ctrl-C (which cancels
-        /// every remote command: Signal terminate, shells deleted).
+        /// every remote command: Signal terminate, shells deleted; 5 s for all the
+        /// cleanups). A row's JSON `status` is `exited`, `error`, `deadline`,
+        /// `no_exit_code`, `cancelled` (by Ctrl-C), `not_started` (Ctrl-C came first) or
+        /// `abandoned` (cancelled, but its cleanup had not finished when the 5 s ended or
+        /// a second Ctrl-C stopped the wait: its error says which).
         #[arg(long, value_name = "FILE|H1,H2", conflicts_with = "detach")]
         hosts: Option<String>,
         /// With --hosts: how many hosts run at once.
@@ -323,7 +328,8 @@ enum Cmd {
     /// Run a PowerShell script as `powershell.exe -EncodedCommand` in a cmd shell: text
     /// out, error records decoded (see `pwsh` for objects over PowerShell Remoting).
     Ps {
-        /// Cancel the script after this many seconds (exit 124).
+        /// Cancel the script after this many seconds (exit 124), counted from the start:
+        /// the logon and the shell's creation are part of it.
         #[arg(long, value_name = "SECS", value_parser = parse_secs)]
         deadline: Option<Duration>,
         /// The script text; `-` reads it from stdin (as `pwsh -` does).
@@ -406,7 +412,8 @@ enum Cmd {
     /// Ctrl-C stops the pipeline on the server and exits 130 after printing what
     /// arrived; exit 1 when the script failed or wrote errors.
     Pwsh {
-        /// Stop the pipeline after this many seconds (exit 124).
+        /// Stop the pipeline after this many seconds (exit 124), counted from the start:
+        /// the logon and the runspace pool's opening are part of it.
         #[arg(long, value_name = "SECS", value_parser = parse_secs)]
         deadline: Option<Duration>,
         /// The script text, e.g. 'Get-Service | Select-Object -First 3'; `-` reads it
@@ -796,7 +803,8 @@ async fn run_command(command: Cmd, global: &Global) -> ExitCode {
             // may be what stalled.
             let interrupted = matches!(&result, Ok(code) if *code == ExitCode::from(124) || *code == ExitCode::from(stream::interrupted_code()) || *code == ExitCode::from(141));
             let grace = if interrupted {
-                stream::CLEANUP_GRACE
+                // What is left of the grace the cancel's own cleanup began, if it did.
+                stream::cleanup_left()
             } else {
                 Duration::from_secs(10)
             };

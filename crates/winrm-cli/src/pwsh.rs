@@ -10,11 +10,15 @@ use std::time::Duration;
 
 use futures_util::StreamExt;
 use serde_json::{Map, Value as Json};
+use tokio::time::Instant;
 use tokio_winrm::psrp::{ErrorRecord, PipelineEnd, PsEvent, PsObject, PsValue};
 use tokio_winrm::{CancelReason, Client};
 
 use crate::Failure;
-use crate::stream::{CLEANUP_GRACE, watch_ctrl_c};
+use crate::stream::{
+    Opening, begin_cleanup, cleanup_left, not_started_deadline, not_started_interrupted, opening,
+    watch_ctrl_c,
+};
 
 /// Exit status after Ctrl-C (128 + SIGINT).
 /// Exit status when the deadline passed (as `timeout(1)`).
@@ -42,16 +46,52 @@ pub async fn run(
         script.to_string()
     };
     let mut interrupts = watch_ctrl_c();
-    let pool = client.runspace_pool().open().await?;
+    // The interrupts and the deadline cover the whole run, from the logon and the
+    // pool's creation on.
+    let until = deadline.map(|d| Instant::now() + d);
+    let pool = match opening(client.runspace_pool().open(), &mut interrupts, until).await {
+        Opening::Done(pool) => pool?,
+        Opening::Interrupted => {
+            return Ok(not_started_interrupted(
+                "before the runspace pool was opened",
+                "the script was not started",
+            ));
+        }
+        Opening::DeadlinePassed => {
+            return Ok(not_started_deadline(
+                deadline,
+                "before the runspace pool was opened",
+                "the script was not started",
+            ));
+        }
+    };
     let mut builder = pool.pipeline().script(script);
-    if let Some(d) = deadline {
-        builder = builder.deadline(d);
+    if let Some(t) = until {
+        // What is left of the whole run's deadline.
+        builder = builder.deadline(t.saturating_duration_since(Instant::now()));
     }
-    let mut pipeline = match builder.start().await {
+    const STARTING: &str = "while the pipeline was being started";
+    const STOPPED: &str =
+        "closing the runspace pool, which stops the pipeline if the server had started it";
+    let exit = match opening(builder.start(), &mut interrupts, None).await {
+        Opening::Done(Ok(p)) => Ok(p),
+        Opening::Done(Err(tokio_winrm::Error::Cancelled {
+            reason: CancelReason::Timeout,
+        })) => Err(Ok(not_started_deadline(deadline, STARTING, STOPPED))),
+        Opening::Done(Err(e)) => Err(Err(e)),
+        Opening::Interrupted | Opening::DeadlinePassed => {
+            Err(Ok(not_started_interrupted(STARTING, STOPPED)))
+        }
+    };
+    let mut pipeline = match exit {
         Ok(p) => p,
-        Err(e) => {
-            let _ = pool.close().await;
-            return Err(e.into());
+        Err(r) => {
+            if r.is_ok() {
+                let _ = tokio::time::timeout(cleanup_left(), pool.close()).await;
+            } else {
+                let _ = pool.close().await;
+            }
+            return r.map_err(Failure::from);
         }
     };
     let cancel = pipeline.cancel_handle();
@@ -63,6 +103,11 @@ pub async fn run(
         let ev = tokio::select! {
             ev = pipeline.next() => ev,
             Some(()) = interrupts.recv() => {
+                if cancel.is_cancelled() {
+                    eprintln!("interrupted again: exiting without waiting for the server");
+                    std::process::exit(crate::stream::interrupted_code().into());
+                }
+                eprintln!("{}: stopping the pipeline (PSRP stop signal); press Ctrl-C again to quit at once", crate::stream::interrupt_name());
                 cancel.cancel();
                 continue;
             }
@@ -111,7 +156,8 @@ pub async fn run(
     crate::out::flush();
     let stopped = matches!(end, Some(PipelineEnd::Stopped { .. }) | None);
     let closed = if stopped {
-        tokio::time::timeout(CLEANUP_GRACE, pool.close())
+        begin_cleanup();
+        tokio::time::timeout(cleanup_left(), pool.close())
             .await
             .unwrap_or(Ok(()))
     } else {
@@ -133,7 +179,7 @@ pub async fn run(
         Some(PipelineEnd::Stopped {
             reason: Some(CancelReason::Timeout),
         }) => {
-            let secs = deadline.map_or(0.0, |d| d.as_secs_f64());
+            let secs = crate::stream::seconds(deadline);
             eprintln!(
                 "error: the pipeline did not finish within its deadline of {secs} s: it was stopped on the server"
             );

@@ -11,6 +11,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use futures_util::StreamExt;
 use tokio::sync::mpsc;
+use tokio::time::Instant;
 use tokio_winrm::shell::text;
 use tokio_winrm::{CancelReason, Client, CommandEvent, ExitStatus};
 
@@ -31,6 +32,10 @@ pub const EXIT_NO_CODE: u8 = 125;
 pub const CLEANUP_GRACE: Duration = Duration::from_secs(2);
 
 /// Runs `command args` in a fresh UTF-8 shell and streams it; the shell is always closed.
+///
+/// The interrupts and `deadline` cover the whole run, from the logon and the shell's
+/// creation on: against a host that does not answer, Ctrl-C exits 130 and the deadline
+/// 124 at once, not after the HTTP timeout.
 pub async fn run(
     client: &Client,
     command: &str,
@@ -39,13 +44,30 @@ pub async fn run(
     words: Words,
     skip_cmd_shell: bool,
 ) -> Result<ExitCode, Failure> {
-    let interrupts = watch_ctrl_c();
-    let shell = client.shell().codepage(65001).open().await?;
+    let mut interrupts = watch_ctrl_c();
+    let until = deadline.map(|d| Instant::now() + d);
+    let open = client.shell().codepage(65001).open();
+    let shell = match opening(open, &mut interrupts, until).await {
+        Opening::Done(shell) => shell?,
+        Opening::Interrupted => {
+            return Ok(not_started_interrupted(
+                "before the shell was created",
+                "the command was not started",
+            ));
+        }
+        Opening::DeadlinePassed => {
+            return Ok(not_started_deadline(
+                deadline,
+                "before the shell was created",
+                "the command was not started",
+            ));
+        }
+    };
     let result = drive(
         &shell,
         command,
         args,
-        deadline,
+        until,
         words,
         skip_cmd_shell,
         interrupts,
@@ -55,19 +77,23 @@ pub async fn run(
     // the Delete gets a short grace, not a whole HTTP timeout. A shell it could not
     // delete in time is removed by the server when its idle timeout passes.
     let cancelled = match &result {
-        Ok((ExitStatus::Cancelled { .. }, _)) | Ok((_, true)) => true,
-        Ok(_) => false,
+        Ok(ran) => ran.stdout_broken || matches!(ran.status, ExitStatus::Cancelled { .. }),
         Err(_) => true,
     };
     let closed = if cancelled {
-        match tokio::time::timeout(CLEANUP_GRACE, shell.close()).await {
+        begin_cleanup();
+        match tokio::time::timeout(cleanup_left(), shell.close()).await {
             Ok(r) => r.map_err(Some),
             Err(_) => Err(None),
         }
     } else {
         shell.close().await.map_err(Some)
     };
-    let (status, stdout_broken) = result?;
+    let Ran {
+        status,
+        stdout_broken,
+        started,
+    } = result?;
     match closed {
         Ok(()) => {}
         Err(Some(e)) => eprintln!("warning: closing the shell failed: {e}"),
@@ -91,8 +117,21 @@ pub async fn run(
         }
         ExitStatus::Cancelled {
             reason: CancelReason::Timeout,
+        } if !started => not_started_deadline(
+            deadline,
+            "while the command was being started",
+            "closing its shell ends the command if the server had started it",
+        ),
+        ExitStatus::Cancelled { reason } if !started && reason == CancelReason::User => {
+            not_started_interrupted(
+                "while the command was being started",
+                "closing its shell ends the command if the server had started it",
+            )
+        }
+        ExitStatus::Cancelled {
+            reason: CancelReason::Timeout,
         } => {
-            let secs = deadline.map_or(0.0, |d| d.as_secs_f64());
+            let secs = seconds(deadline);
             eprintln!(
                 "error: the command did not finish within its deadline of {secs} s: it was cancelled on the server"
             );
@@ -114,6 +153,80 @@ pub async fn run(
             ExitCode::from(crate::EXIT_CLIENT_ERROR)
         }
     })
+}
+
+/// `--deadline`'s seconds as the messages show them.
+pub fn seconds(deadline: Option<Duration>) -> f64 {
+    deadline.map_or(0.0, |d| d.as_secs_f64())
+}
+
+/// Reports an operation interrupted before it started (`when`: where it was; `so`: what
+/// that means for the remote side) and gives the interrupt's exit code.
+pub fn not_started_interrupted(when: &str, so: &str) -> ExitCode {
+    begin_cleanup();
+    eprintln!("{}: interrupted {when}: {so}", interrupt_name());
+    ExitCode::from(interrupted_code())
+}
+
+/// Reports a `--deadline` that passed before the operation started and gives 124.
+pub fn not_started_deadline(deadline: Option<Duration>, when: &str, so: &str) -> ExitCode {
+    begin_cleanup();
+    eprintln!(
+        "error: the deadline of {} s passed {when}: {so}",
+        seconds(deadline)
+    );
+    ExitCode::from(EXIT_DEADLINE)
+}
+
+/// How the first steps of an operation (the logon and the shell's or runspace pool's
+/// creation, a Connect) ended, raced against the interrupts and the deadline.
+pub enum Opening<T> {
+    /// The step ended, well or not.
+    Done(T),
+    /// An interrupt came first (the step was dropped).
+    Interrupted,
+    /// The deadline passed first (the step was dropped).
+    DeadlinePassed,
+}
+
+/// Awaits `step` unless an interrupt comes or `until` passes first; then `step` is
+/// dropped. The library's steps are cancel-safe to drop: a shell or pool whose Create was
+/// in flight is deleted on a background task once the server answers
+/// ([`Client::shutdown`], which the tool waits for within [`cleanup_left`]).
+pub async fn opening<F: std::future::Future>(
+    step: F,
+    interrupts: &mut mpsc::UnboundedReceiver<()>,
+    until: Option<Instant>,
+) -> Opening<F::Output> {
+    let deadline = async {
+        match until {
+            Some(t) => tokio::time::sleep_until(t).await,
+            None => std::future::pending().await,
+        }
+    };
+    tokio::select! {
+        biased;
+        Some(()) = interrupts.recv() => Opening::Interrupted,
+        () = deadline => Opening::DeadlinePassed,
+        r = step => Opening::Done(r),
+    }
+}
+
+/// When the cleanups after a cancel began ([`begin_cleanup`]).
+static CLEANUP_FROM: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
+
+/// Starts the cleanup grace: from the first call on, the cleanups that follow a cancel
+/// (a shell's Delete, a Release, a Create finished in the background) get
+/// [`CLEANUP_GRACE`] in all, however many steps wait for them.
+pub fn begin_cleanup() {
+    CLEANUP_FROM.get_or_init(std::time::Instant::now);
+}
+
+/// What is left of the cleanup grace ([`CLEANUP_GRACE`] when it has not begun).
+pub fn cleanup_left() -> Duration {
+    CLEANUP_FROM
+        .get()
+        .map_or(CLEANUP_GRACE, |t| CLEANUP_GRACE.saturating_sub(t.elapsed()))
 }
 
 /// A remote exit code as this process's exit status; codes that do not fit (Windows
@@ -233,15 +346,26 @@ pub enum Words {
     Arguments,
 }
 
+/// How [`drive`] ended.
+struct Ran {
+    status: ExitStatus,
+    /// Stdout's reader went away (the command was cancelled for it).
+    stdout_broken: bool,
+    /// The server confirmed the command's start (else the status is a cancel that came
+    /// while it was being started).
+    started: bool,
+}
+
+/// Starts the command and streams it until its exit status, `until` its deadline.
 async fn drive(
     shell: &tokio_winrm::Shell,
     command: &str,
     args: &[String],
-    deadline: Option<Duration>,
+    until: Option<Instant>,
     words: Words,
     skip_cmd_shell: bool,
     mut interrupts: mpsc::UnboundedReceiver<()>,
-) -> Result<(ExitStatus, bool), Failure> {
+) -> Result<Ran, Failure> {
     let mut builder = args.iter().fold(
         shell.command(command).skip_cmd_shell(skip_cmd_shell),
         |b, a| match words {
@@ -249,12 +373,22 @@ async fn drive(
             Words::Arguments => b.arg(a.clone()),
         },
     );
-    if let Some(d) = deadline {
-        builder = builder.deadline(d);
+    if let Some(t) = until {
+        // What is left of the whole run's deadline (the shell's creation took the rest).
+        builder = builder.deadline(t.saturating_duration_since(Instant::now()));
     }
+    let not_started = |reason| Ran {
+        status: ExitStatus::Cancelled { reason },
+        stdout_broken: false,
+        started: false,
+    };
     let mut cmd = tokio::select! {
-        r = builder.start() => r?,
-        _ = interrupts.recv() => return Ok((ExitStatus::Cancelled { reason: CancelReason::User }, false)),
+        r = builder.start() => match r {
+            Ok(cmd) => cmd,
+            Err(tokio_winrm::Error::Cancelled { reason }) => return Ok(not_started(reason)),
+            Err(e) => return Err(e.into()),
+        },
+        Some(()) = interrupts.recv() => return Ok(not_started(CancelReason::User)),
     };
     let cancel = cmd.cancel_handle();
     // After --password-stdin the rest of stdin is not the command's: its stdin is closed
@@ -315,7 +449,11 @@ async fn drive(
         }
     };
     out.finish();
-    Ok((status, out.stdout_broken))
+    Ok(Ran {
+        status,
+        stdout_broken: out.stdout_broken,
+        started: true,
+    })
 }
 
 async fn next_stdin(rx: &mut Option<mpsc::Receiver<Option<Vec<u8>>>>) -> Option<Vec<u8>> {

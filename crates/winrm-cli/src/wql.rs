@@ -15,6 +15,7 @@ use tokio_winrm::{
 
 use crate::Failure;
 use crate::render::{instance_json_line, scalar_text};
+use crate::stream::{CLEANUP_GRACE, begin_cleanup, cleanup_left};
 
 /// Rows collected before the table's column widths are fixed.
 const WIDTH_SAMPLE_ROWS: usize = 100;
@@ -101,12 +102,39 @@ pub async fn stream_rows(
         }
     };
     out.finish();
-    let released = rows.close().await;
+    // After a cancel the server may be what stalled (an Enumerate it never answered):
+    // the Release gets the short cleanup grace, not a whole HTTP timeout.
+    let released = if cancel.is_cancelled() {
+        begin_cleanup();
+        tokio::select! {
+            r = tokio::time::timeout(cleanup_left(), rows.close()) => r.ok(),
+            Some(()) = interrupts.recv() => {
+                eprintln!("interrupted again: exiting without waiting for the server");
+                std::process::exit(crate::stream::interrupted_code().into());
+            }
+        }
+    } else {
+        Some(rows.close().await)
+    };
     let end = end?;
-    if let Err(e) = released {
+    if let Some(Err(e)) = &released {
         eprintln!("warning: releasing the enumeration failed: {e}");
     }
     let n = out.count;
+    // What became of the server's enumeration context, for the messages: with no row
+    // received the tool cannot tell whether the server had opened one.
+    let release = match (&released, n) {
+        (Some(Ok(())), 0) => {
+            "the enumeration context, if the server had opened one, was released".to_string()
+        }
+        (Some(Ok(())), _) => "Release was sent for the enumeration".to_string(),
+        (Some(Err(_)), _) => "its Release failed".to_string(),
+        (None, _) => format!(
+            "the server did not answer within {} s, so its enumeration context (if it \
+             opened one) was not released: the server drops it when it expires",
+            CLEANUP_GRACE.as_secs()
+        ),
+    };
     Ok(match end {
         EnumEnd::Complete => {
             if std::io::stderr().is_terminal() {
@@ -115,9 +143,7 @@ pub async fn stream_rows(
             ExitCode::SUCCESS
         }
         EnumEnd::Cancelled { .. } if limited => {
-            eprintln!(
-                "(stopped after {n} rows as --max asked; Release was sent for the enumeration)"
-            );
+            eprintln!("(stopped after {n} rows as --max asked; {release})");
             ExitCode::SUCCESS
         }
         // Stopped because stdout's reader went away: 141, as a closed pipe ends `run`.
@@ -130,7 +156,7 @@ pub async fn stream_rows(
             } else {
                 reason.to_string()
             };
-            eprintln!("cancelled ({why}) after {n} rows; Release was sent for the enumeration");
+            eprintln!("cancelled ({why}) after {n} rows; {release}");
             ExitCode::from(crate::stream::interrupted_code())
         }
         other => {

@@ -65,3 +65,24 @@ pub fn started_at(
     assert!(!first.is_empty(), "{args:?}: no output");
     (child, stdout)
 }
+
+/// A host that hangs: a TCP listener on 127.0.0.1 that accepts connections and never
+/// reads or answers. Its endpoint URL, and a receiver that gets one message per
+/// connection it accepted (the tool is then logging on: its first request is in flight).
+#[allow(dead_code)] // not every test file needs one
+pub fn black_hole() -> (String, std::sync::mpsc::Receiver<()>) {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("binds");
+    let url = format!(
+        "http://{}/wsman",
+        listener.local_addr().expect("has an address")
+    );
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for conn in listener.incoming().flatten() {
+            held.push(conn);
+            let _ = tx.send(());
+        }
+    });
+    (url, rx)
+}
