@@ -227,8 +227,10 @@ pub enum Error {
         /// Why.
         reason: CancelReason,
     },
-    /// An Invoke (or other non-cancellable request) was abandoned; the provider may still
-    /// complete it on the server.
+    /// A request that may already have reached the server was given up on: an Invoke
+    /// (the provider may still complete it), a command's start (the command may have
+    /// begun before the Signal terminate sent for it), a Send of stdin (the chunk may
+    /// have been written). [`Error::may_have_executed`] is true.
     #[error("request abandoned ({reason}); the server may still complete it")]
     Abandoned {
         /// Why.
