@@ -184,6 +184,20 @@ pub enum Error {
         #[source]
         source: BoxError,
     },
+    /// The connection failed (or the HTTP timeout passed) after the credentials' proof
+    /// was sent (an NTLM AUTHENTICATE, also inside SPNEGO or CredSSP), before the
+    /// server's verdict on it came back. The request itself was not sent. Not retryable:
+    /// each retry would be another logon the domain controller judges, and a wrong
+    /// password then counts once per retry towards the account's lockout; the calls that
+    /// were waiting for this logon fail with it too. A later call tries again.
+    #[error(
+        "the server's verdict on the logon was lost (the connection failed after the credentials were sent): {source}; not retried, so that a wrong password is not tried again"
+    )]
+    LogonOutcomeUnknown {
+        /// What failed (the connection's error, or the HTTP timeout).
+        #[source]
+        source: BoxError,
+    },
     /// The host refused a message sent in clear text on a connection authenticated with
     /// NTLM, Kerberos or CredSSP over plain `http://` (an empty HTTP 500, as Windows
     /// answers when its `Service/AllowUnencrypted` is false, the default). Nothing was

@@ -125,6 +125,16 @@ pub(crate) struct Channel {
     stats: Arc<Stats>,
     /// Its handshake waits for the KDC (channel/spnego.rs, [`Channel::kdc_timed_out`]).
     kdc_wait: bool,
+    /// The legs of the handshake under way so far ([`Channel::handshake_leg`]).
+    legs: u32,
+    /// A handshake leg that answers the server's challenge (the proof of the
+    /// credentials: an NTLM AUTHENTICATE, also inside SPNEGO or CredSSP) is out and its
+    /// answer not read: a failure now loses the logon's verdict
+    /// ([`Error::LogonOutcomeUnknown`]).
+    proof_out: bool,
+    /// The request carrying the caller's body was handed to the connection (a failure
+    /// before that, in the handshake, did nothing on the server).
+    request_out: bool,
 }
 
 /// Bodies at least this large leave their buffer for reuse.
@@ -339,6 +349,9 @@ impl Channel {
             timer: None,
             stats,
             kdc_wait: false,
+            legs: 0,
+            proof_out: false,
+            request_out: false,
         }
     }
 
@@ -514,6 +527,8 @@ impl Channel {
             return self.send(body, unauthenticated_identify, repeatable).await;
         };
         self.kdc_wait = false;
+        self.proof_out = false;
+        self.request_out = false;
         let mut timer = match self.timer.take() {
             Some(mut t) => {
                 t.as_mut().reset(deadline);
@@ -542,7 +557,18 @@ impl Channel {
             .poll(&mut std::task::Context::from_waker(std::task::Waker::noop()));
         self.timer = Some(timer);
         // Timed out waiting for the KDC: nothing was sent (channel/spnego.rs).
-        self.kdc_timed_out(result, timeout)
+        let result = self.kdc_timed_out(result, timeout);
+        match result {
+            Err(Error::HttpTimeout(t)) if self.proof_out => Err(Error::LogonOutcomeUnknown {
+                source: Box::new(Error::HttpTimeout(t)),
+            }),
+            // In the handshake, before the credentials' proof: nothing was done.
+            Err(Error::HttpTimeout(t)) if !self.request_out => Err(Error::connection(format!(
+                "no answer to the logon handshake within the HTTP timeout ({t:?}); the \
+                 request was not sent"
+            ))),
+            other => other,
+        }
     }
 
     /// Sends one SOAP request and reads the whole (capped) response. With NTLM/Negotiate
@@ -577,6 +603,7 @@ impl Channel {
             // Boxed: the request, hyper's response future and the body reader live on the
             // heap while the request is out, so every future above this one (each shell
             // and command task) stays small.
+            self.request_out = true;
             match Box::pin(self.round_trip(req)).await {
                 Ok(raw) => return classify(raw),
                 Err(Failure::Unsent(e)) if attempts < UNSENT_ATTEMPTS => {
@@ -615,10 +642,18 @@ impl Channel {
             let step = async {
                 if self.conn.as_ref().is_some_and(|c| !scheme.authenticated(c)) {
                     // The handshake's failures are the handshake's: its empty bodies do
-                    // nothing on the server, and the request itself has not left.
-                    self.authenticate(scheme)
-                        .await
-                        .map_err(|f| Failure::Fatal(f.for_handshake()))?;
+                    // nothing on the server, and the request itself has not left. But a
+                    // connection lost while the credentials' proof awaits its verdict
+                    // is a logon whose outcome is unknown.
+                    self.legs = 0;
+                    self.authenticate(scheme).await.map_err(|f| {
+                        Failure::Fatal(match f {
+                            Failure::Lost(e) if self.proof_out => Error::LogonOutcomeUnknown {
+                                source: Box::new(e),
+                            },
+                            f => f.for_handshake(),
+                        })
+                    })?;
                 }
                 let req = if seal {
                     let (content_type, body) = self.seal_body(scheme, &plain)?;
@@ -626,6 +661,7 @@ impl Channel {
                 } else {
                     self.request(SOAP_CONTENT_TYPE, plain.clone(), None, false)?
                 };
+                self.request_out = true;
                 self.round_trip(req).await
             };
             let raw = match step.await {
@@ -845,9 +881,19 @@ impl Channel {
 
     /// One leg of an authentication exchange: `authorization` on an empty-bodied POST,
     /// its answer read whole.
+    ///
+    /// Every leg after the first answers a challenge of the server, which (for NTLM,
+    /// also inside SPNEGO and CredSSP) carries the proof of the credentials: while its
+    /// answer is out, [`Channel::proof_out`] is set.
     async fn handshake_leg(&mut self, authorization: HeaderValue) -> Result<Raw, Failure> {
         let req = self.request(SOAP_CONTENT_TYPE, Bytes::new(), Some(authorization), false)?;
-        self.round_trip(req).await
+        self.legs += 1;
+        self.proof_out = self.legs > 1;
+        let raw = self.round_trip(req).await;
+        if raw.is_ok() {
+            self.proof_out = false;
+        }
+        raw
     }
 
     /// One request on the current connection, its response read whole. Sent with

@@ -4,6 +4,10 @@
 //!
 //! - Until a logon has succeeded, only one logon runs at a time: the first call that
 //!   needs credentials carries them; every other such call waits for its outcome.
+//! - An attempt whose verdict was lost (the connection failed after the NTLM
+//!   AUTHENTICATE left, [`Error::LogonOutcomeUnknown`]) fails the calls waiting for it
+//!   too, as one that could not reach the host does: they would each send the proof
+//!   again, one more logon each for the domain controller to judge.
 //! - A success opens the gate for good: new connections then authenticate in
 //!   parallel. A transient failure (a timeout of the server, a lost connection, a
 //!   cancelled call) decides nothing: the next waiting call makes the next attempt.
@@ -120,6 +124,10 @@ enum Unreachable {
     },
     /// The KDC of a Kerberos logon: the attempt's error message.
     Kdc { cause: String },
+    /// The server's verdict on the credentials' proof was lost
+    /// ([`Error::LogonOutcomeUnknown`]): the waiting calls do not each send the proof
+    /// again (a wrong password would count once per call towards a lockout).
+    Verdict { cause: String },
 }
 
 impl Unreachable {
@@ -157,6 +165,9 @@ impl Unreachable {
             } => Some(Unreachable::Kdc {
                 cause: message.clone(),
             }),
+            Error::LogonOutcomeUnknown { source } => Some(Unreachable::Verdict {
+                cause: source.to_string(),
+            }),
             _ => None,
         }
     }
@@ -187,6 +198,13 @@ impl Unreachable {
                      ({cause}); this call sent nothing"
                 ),
                 source: Some(Box::new(io::Error::new(*kind, cause.clone()))),
+            },
+            Unreachable::Verdict { cause } => Error::LogonOutcomeUnknown {
+                source: format!(
+                    "the logon attempt this call waited for lost the server's verdict \
+                     ({cause}); this call sent nothing"
+                )
+                .into(),
             },
             Unreachable::Kdc { cause } => Error::Kerberos {
                 kind: KerberosErrorKind::KdcUnreachable,
@@ -326,7 +344,8 @@ impl Logon {
         if wake {
             tracing::debug!(
                 endpoint,
-                "the logon attempt could not reach the host: the calls waiting for it fail"
+                "the logon attempt could not reach the host, or lost the server's verdict: \
+                 the calls waiting for it fail"
             );
             self.changed.notify_waiters();
         }
