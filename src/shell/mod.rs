@@ -128,10 +128,13 @@ impl ShellBuilder {
             return Err(shutdown());
         }
         // Waits while the client has `max_shells` open (no bound: nothing to wait for).
-        let permit = tokio::select! {
-            biased;
-            () = token.cancelled() => return Err(shutdown()),
-            p = c.shell_permit() => p,
+        let permit = match c.inner.shells {
+            Some(_) => tokio::select! {
+                biased;
+                () = token.cancelled() => return Err(shutdown()),
+                p = c.shell_permit() => p,
+            },
+            None => None,
         };
         let env = crate::soap::Envelope {
             options: &options,
