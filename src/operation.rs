@@ -273,3 +273,52 @@ impl Drop for Registered {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[tokio::test]
+    async fn a_wait_covers_the_operations_cancelled_when_it_starts_and_no_others() {
+        let client = CancellationToken::new();
+        let ops = Arc::new(Operations::default());
+        let cancelled = Scope::new(&client, None, None);
+        let running = Scope::new(&client, None, None);
+        let a = ops.register(&cancelled);
+        let b = ops.register(&running);
+        cancelled.handle().cancel();
+        // Nothing cancelled apart from `a`: the wait is for `a` alone.
+        let mut wait = Box::pin(ops.wait_cancelled());
+        assert!(
+            tokio::time::timeout(Duration::from_millis(50), &mut wait)
+                .await
+                .is_err(),
+            "the wait ended while a cancelled operation runs"
+        );
+        // `a` ends and its slot is taken again by a cancelled operation registered
+        // after the wait began: the wait ends all the same.
+        drop(a);
+        let later = Scope::new(&client, None, None);
+        later.handle().cancel();
+        let c = ops.register(&later);
+        tokio::time::timeout(Duration::from_secs(5), &mut wait)
+            .await
+            .expect("the wait ended when its operation did");
+        // An operation whose deadline has passed counts as cancelled.
+        let past = Scope::new(&client, None, Some(Instant::now()));
+        let d = ops.register(&past);
+        let mut wait = Box::pin(ops.wait_cancelled());
+        assert!(
+            tokio::time::timeout(Duration::from_millis(50), &mut wait)
+                .await
+                .is_err()
+        );
+        drop((c, d));
+        tokio::time::timeout(Duration::from_secs(5), wait)
+            .await
+            .expect("the wait ended");
+        drop(b);
+        assert_eq!(ops.lock().waiters, 0);
+    }
+}
