@@ -13,7 +13,7 @@ use tokio_util::task::TaskTracker;
 use uuid::Uuid;
 
 use crate::error::{Error, Result};
-use crate::operation::{CancelReason, Scope};
+use crate::operation::{CancelReason, Operations, Registered, Scope};
 use crate::soap::envelope::HeaderTemplate;
 use crate::soap::xml::{self, Element, ParseError, TextSink};
 use crate::soap::{Envelope, Fault, ns};
@@ -370,6 +370,7 @@ impl ClientBuilder {
                 locale: self.locale,
                 token: self.token.unwrap_or_default(),
                 tracker: TaskTracker::new(),
+                operations: Arc::default(),
                 session_id,
                 retry: self.retry,
                 robust: self.robust_connections.then(RobustState::default),
@@ -401,6 +402,8 @@ pub(crate) struct ClientInner {
     pub(crate) locale: Option<String>,
     pub(crate) token: CancellationToken,
     pub(crate) tracker: TaskTracker,
+    /// The running operations, for [`Client::shutdown`] to wait for the cancelled ones.
+    pub(crate) operations: Arc<Operations>,
     pub(crate) session_id: Uuid,
     pub(crate) retry: Option<RetryPolicy>,
     pub(crate) robust: Option<RobustState>,
@@ -467,22 +470,36 @@ impl Client {
         self.inner.transport.stats()
     }
 
-    /// Waits for every background cleanup (shells deleted and enumerations released by
-    /// `Drop`) to finish. Operations started afterwards are not waited for.
+    /// Waits for every background cleanup to finish: those of shells, pools and
+    /// enumerations dropped, and those of every operation (a command, an enumeration, a
+    /// pipeline) cancelled or dropped before the call (by its handle, its token, its
+    /// deadline, the client's token), counted even when its task has not run since:
+    /// when this returns, each has sent its Signal terminate, Release or PSRP stop
+    /// signal and had the answer (or the failure, bounded by the HTTP timeout).
+    /// Operations that are not cancelled go on and are not waited for (nor are their
+    /// streams ended); neither are operations started afterwards.
     ///
     /// # Cancel safety
     /// Cancelling the wait leaves the cleanups running.
     pub async fn shutdown(&self) {
+        self.inner.operations.wait_cancelled().await;
         self.inner.tracker.close();
         self.inner.tracker.wait().await;
         self.inner.tracker.reopen();
     }
 
-    /// Cancels every operation of this client (reason Shutdown) and waits for cleanups.
+    /// Cancels every operation of this client (reason Shutdown) and waits for their
+    /// cleanups: when it returns, every command, enumeration and pipeline that was
+    /// running has sent its Signal terminate, Release or PSRP stop signal and had the
+    /// answer (or the failure, bounded by the HTTP timeout), whether or not its stream
+    /// was being read, and the shells of [`Client::run`] calls are deleted; as
+    /// [`Client::shutdown`] does, it also waits for the cleanups of shells, pools and
+    /// enumerations dropped. So a program may return from `main` right after it.
     ///
     /// **Permanent:** this cancels the client's own token, so every operation started on
-    /// this client (or a clone) afterwards is cancelled at once; build a new client to go
-    /// on.
+    /// this client (or a clone) afterwards is cancelled at once (opening a shell or a
+    /// pool included, also while it waits for [`ClientBuilder::max_shells`]); build a
+    /// new client to go on.
     ///
     /// # Errors
     /// None: cleanup failures are logged (at warn), not returned; use
@@ -493,6 +510,12 @@ impl Client {
     pub async fn cancel_all(&self) {
         self.inner.token.cancel();
         self.shutdown().await;
+    }
+
+    /// Registers a running operation cancelled by `scope`: [`Client::shutdown`] waits
+    /// for it once it is cancelled, until the guard is dropped (after its cleanup).
+    pub(crate) fn register_operation(&self, scope: &Scope) -> Registered {
+        self.inner.operations.register(scope)
     }
 
     /// Held by a cleanup that runs in an operation's own task (not spawned): [`Client::shutdown`]

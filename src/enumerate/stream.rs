@@ -109,8 +109,12 @@ impl<T: Send + 'static> Enumeration<T> {
             operation = "enumerate",
             resource = request.resource.uri()
         );
+        // Counted from here: once cancelled (or dropped), `Client::shutdown` waits for its
+        // Release, whether or not the driver has run since.
+        let registered = self.client.register_operation(&scope);
         let driver = Driver {
             client: self.client.clone(),
+            _registered: registered,
             scope,
             request,
             reader,
@@ -252,6 +256,9 @@ impl<T> Unpin for Enumeration<T> {}
 /// The background task of one enumeration.
 struct Driver<T> {
     client: Client,
+    /// Registered with the client until the driver ends (its Release, if any, is then
+    /// on a cleanup task).
+    _registered: crate::operation::Registered,
     scope: Scope,
     request: Request,
     reader: ReadPage<T>,

@@ -11,9 +11,8 @@ use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Waker};
 
 use futures_util::task::AtomicWaker;
-use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, oneshot};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
 use tokio_util::sync::CancellationToken;
-use tokio_util::task::task_tracker::TaskTrackerToken;
 use uuid::Uuid;
 use wsman_protocol::psrp::messages::{
     ErrorCategory, ErrorRecord, PipelineState, RunspacePoolState, ServerMessage,
@@ -67,7 +66,9 @@ pub(super) struct Driver {
     /// (backpressure per object, as for other events), and the consumer adds the room
     /// back when it takes the batch.
     pub(super) raw_room: Arc<Semaphore>,
-    pub(super) cleanup_rx: oneshot::Receiver<TaskTrackerToken>,
+    /// Registered with the client from the start until its last Signals are on a
+    /// cleanup task (see [`crate::Client::shutdown`]).
+    pub(super) registered: Option<crate::operation::Registered>,
     pub(super) permit: Option<OwnedSemaphorePermit>,
 }
 
@@ -114,6 +115,10 @@ impl Driver {
                 permit,
             );
         };
+        // The registration ends once the Signals are on their task (tracked by the
+        // client): before the final items, which wait for a consumer that may never
+        // read again.
+        let registered = self.registered.take();
         match outcome {
             Outcome::Ended(end) => {
                 drop(self.permit.take());
@@ -128,6 +133,7 @@ impl Driver {
                     &[ns::signal::TERMINATE],
                     None,
                 );
+                drop(registered);
                 // A key the server asked for during the pipeline is here before its end.
                 self.pool.key_settled().await;
                 let _ = self.tx.send(Ok(Item::Event(PsEvent::State(end)))).await;
@@ -137,6 +143,7 @@ impl Driver {
                 // At once, on a connection of its own; then what was received, then
                 // the final state (it does not wait for the server's answer).
                 stop(Arc::clone(&self.pool), self.id, self.permit.take());
+                drop(registered);
                 for ev in queue {
                     if self.tx.send(Ok(ev)).await.is_err() {
                         break;
@@ -156,13 +163,16 @@ impl Driver {
                 } else {
                     stop(Arc::clone(&self.pool), self.id, self.permit.take());
                 }
+                drop(registered);
                 let _ = self.tx.send(Err(e)).await;
             }
             Outcome::Gone => {
                 stop(Arc::clone(&self.pool), self.id, self.permit.take());
+                drop(registered);
             }
             Outcome::Disconnected => {
                 drop(self.permit.take());
+                drop(registered);
                 tracing::debug!(pipeline = %self.id, "pool disconnected; pipeline left running");
                 // Delivered apart from this task, which the disconnect waits for.
                 let tx = self.tx.clone();
@@ -180,8 +190,6 @@ impl Driver {
                 });
             }
         }
-        // Keeps Client::shutdown waiting until the stop task above is registered.
-        drop(self.cleanup_rx.try_recv().ok());
     }
 
     async fn receive_loop(&mut self, queue: &mut VecDeque<Item>) -> Outcome {

@@ -22,10 +22,9 @@ use std::time::Duration;
 use futures_core::Stream;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, oneshot};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
-use tokio_util::task::task_tracker::TaskTrackerToken;
 use uuid::Uuid;
 use wsman_protocol::psrp::messages::{
     Argument, Command, CreatePipeline, PipelineResultTypes, PowerShell, end_of_pipeline_input,
@@ -549,7 +548,6 @@ pub struct Pipeline {
     /// Objects of a batch taken by [`Stream::poll_next`] and not yet yielded.
     raw_pending: VecDeque<bytes::Bytes>,
     cancel: CancelHandle,
-    cleanup_tx: Option<oneshot::Sender<TaskTrackerToken>>,
     finished: bool,
 }
 
@@ -574,8 +572,11 @@ impl Pipeline {
         inline: bool,
     ) -> Pipeline {
         let (tx, rx) = mpsc::channel(buffer);
-        let (cleanup_tx, cleanup_rx) = oneshot::channel();
         let cancel = scope.handle();
+        // Counted from here: once cancelled (or dropped), `Client::shutdown` waits for its
+        // stop signal, whether or not the driver has run since (a cancel moves an inline
+        // driver to a task of its own at once: see `Runner`).
+        let registered = pool.shell.client.register_operation(&scope);
         let raw_output = Arc::new(AtomicBool::new(false));
         let raw_room = Arc::new(Semaphore::new(buffer));
         let driver = Driver {
@@ -586,7 +587,7 @@ impl Pipeline {
             command_id: command_id.clone(),
             scope,
             tx,
-            cleanup_rx,
+            registered: Some(registered),
             permit: Some(permit),
         };
         let runner = Runner::start(driver, inline);
@@ -600,7 +601,6 @@ impl Pipeline {
             raw_room,
             raw_pending: VecDeque::new(),
             cancel,
-            cleanup_tx: Some(cleanup_tx),
             finished: false,
         }
     }
@@ -844,11 +844,10 @@ impl Pipeline {
         })
     }
 
+    /// Cancels the driver; [`crate::Client::shutdown`] waits for its stop signal (the
+    /// driver is registered as a cancelled operation).
     fn stop_driver(&mut self) {
         self.cancel.cancel();
-        if let Some(tx) = self.cleanup_tx.take() {
-            let _ = tx.send(self.pool.shell.client.inner.tracker.token());
-        }
     }
 }
 

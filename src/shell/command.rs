@@ -14,10 +14,9 @@ use std::time::Duration;
 use bytes::{Bytes, BytesMut};
 use futures_core::Stream;
 use futures_util::task::AtomicWaker;
-use tokio::sync::{Notify, oneshot};
+use tokio::sync::Notify;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
-use tokio_util::task::task_tracker::TaskTrackerToken;
 
 use super::ShellInner;
 use super::messages::{self, StreamName};
@@ -296,7 +295,7 @@ struct PendingStart {
     sent: bool,
     /// Keeps [`crate::Client::shutdown`] and `cancel_all` waiting while the Command is
     /// in flight, until the cleanup task (if any) is registered in its place.
-    _tracked: TaskTrackerToken,
+    _tracked: tokio_util::task::task_tracker::TaskTrackerToken,
 }
 
 impl PendingStart {
@@ -361,17 +360,19 @@ impl Drop for PendingStart {
 impl Command {
     /// Starts the Receive loop of command `id` (started, or attached after a Connect).
     pub(crate) fn drive(shell: Arc<ShellInner>, id: String, scope: Scope) -> Command {
-        let (cleanup_tx, cleanup_rx) = oneshot::channel();
         let flow = Arc::new(Flow::default());
         let terminated = Arc::new(AtomicBool::new(false));
         let handle = scope.handle();
         let command_scope = scope.clone();
+        // Counted from here: once cancelled (or dropped), `Client::shutdown` waits for
+        // its Signal, whether or not the driver has run since.
+        let registered = shell.client.register_operation(&scope);
         let driver = Driver {
             shell: Arc::clone(&shell),
             id: id.clone(),
             scope,
             tx: Sender(Arc::clone(&flow)),
-            cleanup_rx,
+            registered,
             terminated: Arc::clone(&terminated),
         };
         // On the shell's tracker, so that a disconnect can wait for its drivers to stop.
@@ -384,7 +385,6 @@ impl Command {
             cancel: handle,
             scope: command_scope,
             flow,
-            cleanup_tx: Some(cleanup_tx),
             terminated,
             finished: false,
             arena: BytesMut::new(),
@@ -532,7 +532,6 @@ pub struct Command {
     /// The command's cancellation scope, which stdin's Sends honour.
     scope: Scope,
     flow: Arc<Flow>,
-    cleanup_tx: Option<oneshot::Sender<TaskTrackerToken>>,
     terminated: Arc<AtomicBool>,
     finished: bool,
     /// Where output is decoded (see [`messages::decode_into`]).
@@ -800,13 +799,10 @@ impl Stream for Command {
 }
 
 impl Command {
-    /// Cancels the driver and keeps [`crate::Client::shutdown`] waiting until it has
-    /// sent Signal terminate.
+    /// Cancels the driver; [`crate::Client::shutdown`] waits for its Signal terminate
+    /// (the driver is registered as a cancelled operation).
     fn stop_driver(&mut self) {
         self.cancel.cancel();
-        if let Some(tx) = self.cleanup_tx.take() {
-            let _ = tx.send(self.shell.client.inner.tracker.token());
-        }
     }
 }
 
@@ -841,7 +837,9 @@ struct Driver {
     scope: Scope,
     /// The hand-off to the stream, and the [`Flow`] it shares with it.
     tx: Sender,
-    cleanup_rx: oneshot::Receiver<TaskTrackerToken>,
+    /// Registered with the client from the start until the final Signal's answer (see
+    /// [`crate::Client::shutdown`]).
+    registered: crate::operation::Registered,
     terminated: Arc<AtomicBool>,
 }
 
@@ -880,6 +878,11 @@ impl Driver {
             }
             Outcome::Cancelled(reason) => {
                 tracing::debug!(shell = %shell.id, command = %id, %reason, "command cancelled");
+                // The shell of `Client::run` is deleted here when the client cancels
+                // everything: `cancel_all` waits for this driver, not for the caller's
+                // task, which may never run again. Decided before the final item, so
+                // that `run`'s own close (after that item) finds it closed.
+                let delete = reason == CancelReason::Shutdown && shell.take_delete_with_command();
                 // The final status does not wait for the server (MI_Operation_Cancel:
                 // as soon as possible); the Signal is already on its way and tracked.
                 self.tx
@@ -887,6 +890,9 @@ impl Driver {
                         reason,
                     }))));
                 signal.await;
+                if delete {
+                    shell.delete_in_place().await;
+                }
             }
             Outcome::Failed(e) => {
                 self.tx.send(Item::Event(Err(e)));
@@ -905,10 +911,9 @@ impl Driver {
         // registered with the tracker first.
         drop(self.shell);
         drop(shell);
-        let token = self.cleanup_rx.try_recv().ok();
-        drop(token);
         drop(signalling);
         drop(tracked);
+        drop(self.registered);
     }
 
     /// The error that ends the stream of a command whose shell was closed

@@ -97,7 +97,10 @@ impl ShellBuilder {
     ///
     /// # Errors
     /// A fault (e.g. the MaxShellsPerUser quota, 2150859173: [`crate::Error::is_quota`]),
-    /// transport errors, or an unreadable response.
+    /// transport errors, or an unreadable response. [`crate::Error::Cancelled`] (reason
+    /// Shutdown) once the client's token is cancelled ([`Client::cancel_all`]), before
+    /// or while the shell is opened (waiting for [`crate::ClientBuilder::max_shells`]
+    /// included).
     ///
     /// # Cancel safety
     /// Dropping the future while the Create is in flight returns at once; the Create's
@@ -116,8 +119,23 @@ impl ShellBuilder {
         let cp = self.codepage.unwrap_or(DEFAULT_CODEPAGE);
         options.push(OptionItem::must_comply("WINRS_CODEPAGE", cp.to_string()));
         let c = &self.client;
+        // Once the client cancelled everything (`cancel_all`), nothing more is opened.
+        let shutdown = || crate::Error::Cancelled {
+            reason: crate::CancelReason::Shutdown,
+        };
+        let token = c.cancellation_token();
+        if token.is_cancelled() {
+            return Err(shutdown());
+        }
         // Waits while the client has `max_shells` open (no bound: nothing to wait for).
-        let permit = c.shell_permit().await;
+        let permit = match c.inner.shells {
+            Some(_) => tokio::select! {
+                biased;
+                () = token.cancelled() => return Err(shutdown()),
+                p = c.shell_permit() => p,
+            },
+            None => None,
+        };
         let env = crate::soap::Envelope {
             options: &options,
             ..c.envelope(ns::action::CREATE, Some(&self.resource_uri))
@@ -130,7 +148,13 @@ impl ShellBuilder {
             Box::pin(async move { fast::exchange_shell_id(&client, env).await }),
             permit,
         );
-        let id = create.answer().await?;
+        // Cancelled in flight, the Create is finished on a cleanup task and the shell it
+        // made deleted (see `PendingCreate`).
+        let id = tokio::select! {
+            biased;
+            () = token.cancelled() => return Err(shutdown()),
+            r = create.answer() => r?,
+        };
         tracing::debug!(shell = %id, "shell created");
         let permit = create.take_permit();
         Ok(self.into_shell(id, permit))
@@ -160,6 +184,9 @@ pub(crate) struct ShellInner {
     pub(crate) codepage: u32,
     pub(crate) output_buffer: usize,
     closed: AtomicBool,
+    /// The shell of [`Client::run`]: deleted by its command's driver when the client
+    /// cancels everything ([`Client::cancel_all`]), rather than by `run`'s own task.
+    delete_with_command: AtomicBool,
     /// Cancelled when a Disconnect starts: the commands' Receive loops stop (see
     /// [`Shell::disconnect`]) and send no Signal.
     pub(crate) disconnecting: CancellationToken,
@@ -194,6 +221,7 @@ impl ShellInner {
             codepage,
             output_buffer,
             closed: AtomicBool::new(false),
+            delete_with_command: AtomicBool::new(false),
             disconnecting: CancellationToken::new(),
             deleting: CancellationToken::new(),
             drivers: TaskTracker::new(),
@@ -224,6 +252,27 @@ impl ShellInner {
             selectors: &self.selectors,
             ..self.client.envelope(action, Some(&self.resource_uri))
         }
+    }
+
+    /// Marks this the shell of [`Client::run`] (see `delete_with_command`).
+    pub(crate) fn delete_with_command(&self) {
+        self.delete_with_command.store(true, Ordering::SeqCst);
+    }
+
+    /// True once, for the driver of the command of a [`Client::run`] shell that is not
+    /// closed yet: the shell is then marked closed, and the driver deletes it
+    /// ([`ShellInner::delete_in_place`]).
+    pub(crate) fn take_delete_with_command(&self) -> bool {
+        self.delete_with_command.load(Ordering::SeqCst) && !self.closed.swap(true, Ordering::SeqCst)
+    }
+
+    /// Deletes the shell (after [`ShellInner::take_delete_with_command`]) and gives the
+    /// client's permit back; a failure is logged.
+    pub(crate) async fn delete_in_place(&self) {
+        if let Err(e) = self.delete().await {
+            tracing::warn!(shell = %self.id, error = %e, "shell delete failed");
+        }
+        self.release_permit();
     }
 
     async fn delete(&self) -> Result<()> {

@@ -81,12 +81,16 @@ impl Client {
     /// received before a time limit, and a final [`crate::ExitStatus::Cancelled`] with
     /// reason `Timeout`, stream the command instead: `client.shell().open()`, then
     /// [`crate::shell::Shell::command`] with [`crate::shell::CommandBuilder::deadline`].
+    /// [`Client::cancel_all`] stops the command and deletes the shell itself, without
+    /// waiting for this future to be polled again.
     pub async fn run(&self, command: &str, args: &[&str]) -> Result<Output> {
         self.run_collect(command, args, false).await
     }
 
     async fn run_collect(&self, command: &str, args: &[&str], skip_cmd: bool) -> Result<Output> {
         let shell = self.shell().codepage(65001).open().await?;
+        // Deleted by its command's driver if the client cancels everything.
+        shell.inner.delete_with_command();
         let result = shell
             .command(command)
             .args(args.iter().copied())
