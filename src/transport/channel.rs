@@ -949,20 +949,23 @@ impl Channel {
         // Room for the whole body, once a second frame shows it must be gathered. This
         // reclaims the previous large body's allocation when nothing holds it any more.
         let whole = declared.map_or(8192, |d| d.min(limit as u64) as usize);
-        // A sealed body's bytes are ciphertext: nothing readable to show.
-        let sealed = parts
-            .headers
-            .get(header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(sealing::is_encrypted);
-        let too_large = |buf: &BytesMut| Error::ResponseTooLarge {
-            status,
-            limit,
-            excerpt: if sealed {
-                "(sealed: not shown)".into()
-            } else {
-                excerpt(buf)
-            },
+        let too_large = |buf: &BytesMut| {
+            // A sealed body's bytes are ciphertext: nothing readable to show. (Looked
+            // up only here: a header lookup per response costs every request.)
+            let sealed = parts
+                .headers
+                .get(header::CONTENT_TYPE)
+                .and_then(|v| v.to_str().ok())
+                .is_some_and(sealing::is_encrypted);
+            Error::ResponseTooLarge {
+                status,
+                limit,
+                excerpt: if sealed {
+                    "(sealed: not shown)".into()
+                } else {
+                    excerpt(buf)
+                },
+            }
         };
         if declared.is_some_and(|d| d > limit as u64) {
             if let Some(Ok(frame)) = body.frame().await
