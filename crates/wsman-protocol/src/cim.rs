@@ -63,7 +63,7 @@ pub fn read_selector_set(set: &Element) -> Vec<Selector> {
                 .or_else(|| EndpointReference::from_element(s))
             {
                 Some(epr) => SelectorValue::Reference(Box::new(epr)),
-                None => SelectorValue::Text(s.text.trim().to_string()),
+                None => SelectorValue::Text(s.text.clone()),
             },
         })
         .collect()
