@@ -205,21 +205,36 @@ pub async fn run(
 }
 
 /// A value as JSON: primitives as themselves, lists as arrays, dictionaries and
-/// objects with properties as objects, enums and other objects as their text.
+/// objects with properties as objects, enums and other objects as their text. As .NET's
+/// JSON writers do: a byte array (`<BA>`) is its base64 text, and NaN and the
+/// infinities are the strings `"NaN"`, `"Infinity"` and `"-Infinity"` (JSON numbers
+/// cannot hold them), so that no value becomes `null` or a summary.
 pub fn to_json(v: &PsValue, depth: usize) -> Json {
     match v {
         PsValue::Null => Json::Null,
         PsValue::Bool(b) => Json::Bool(*b),
         PsValue::Object(o) => object_json(o, depth),
-        PsValue::F32(f) => {
-            serde_json::Number::from_f64(f64::from(*f)).map_or(Json::Null, Json::Number)
+        PsValue::F32(f) => float_json(f64::from(*f)),
+        PsValue::F64(f) => float_json(*f),
+        PsValue::Bytes(b) => {
+            use base64::Engine as _;
+            Json::String(base64::engine::general_purpose::STANDARD.encode(b))
         }
-        PsValue::F64(f) => serde_json::Number::from_f64(*f).map_or(Json::Null, Json::Number),
         PsValue::U64(n) => Json::from(*n),
         other => match other.as_i64() {
             Some(n) => Json::from(n),
             None => Json::String(text(other)),
         },
+    }
+}
+
+/// A float as JSON: a number, or the text .NET writes for NaN and the infinities.
+fn float_json(f: f64) -> Json {
+    match serde_json::Number::from_f64(f) {
+        Some(n) => Json::Number(n),
+        None if f.is_nan() => Json::String("NaN".into()),
+        None if f > 0.0 => Json::String("Infinity".into()),
+        None => Json::String("-Infinity".into()),
     }
 }
 
@@ -530,6 +545,27 @@ fn render_list(o: &PsObject) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn json_keeps_byte_arrays_and_non_finite_numbers() {
+        assert_eq!(
+            to_json(&PsValue::Bytes(vec![0, 1, 254, 255]), 0),
+            Json::String("AAH+/w==".into())
+        );
+        assert_eq!(
+            to_json(&PsValue::F64(f64::NAN), 0),
+            Json::String("NaN".into())
+        );
+        assert_eq!(
+            to_json(&PsValue::F64(f64::INFINITY), 0),
+            Json::String("Infinity".into())
+        );
+        assert_eq!(
+            to_json(&PsValue::F32(f32::NEG_INFINITY), 0),
+            Json::String("-Infinity".into())
+        );
+        assert_eq!(to_json(&PsValue::F64(1.5), 0), serde_json::json!(1.5));
+    }
 
     fn service(name: &str, status: &str) -> PsValue {
         PsObject::new()
