@@ -103,8 +103,8 @@ struct Props<'c, 'i, 'p> {
     prefix: &'p [u8],
     /// The property read ahead of the current one.
     ahead: Option<Prop<'i>>,
-    /// The value of the key just returned.
-    value: Option<Slot<'i>>,
+    /// The key just returned (for errors) and its value.
+    value: Option<(&'i str, Slot<'i>)>,
     /// True once the item's end tag was read.
     done: bool,
     /// The XML error that stopped the reading.
@@ -178,17 +178,19 @@ impl<'de> MapAccess<'de> for &mut Props<'_, '_, '_> {
                 }
             }
         }
-        self.value = Some(slot);
+        self.value = Some((prop.name, slot));
         seed.deserialize(IntoDeserializer::<DeError>::into_deserializer(prop.name))
             .map(Some)
     }
 
     fn next_value_seed<V: DeserializeSeed<'de>>(&mut self, seed: V) -> Result<V::Value, DeError> {
-        let v = self
+        let (name, v) = self
             .value
             .take()
             .ok_or_else(|| DeError("value without key".into()))?;
+        // The property's name leads the error, as `from_instance`'s do.
         seed.deserialize(SlotDe(v))
+            .map_err(|e| DeError(format!("property {name}: {}", e.0)))
     }
 }
 
@@ -233,7 +235,11 @@ impl SlotDe<'_> {
             Slot::Text(t) => t.trim().parse::<N>().map_err(|_| {
                 let fits_wider = t.trim().parse::<i128>().is_ok();
                 DeError(if fits_wider {
-                    format!("{} is out of range", t.trim())
+                    format!(
+                        "{} is out of range for {}",
+                        t.trim(),
+                        std::any::type_name::<N>()
+                    )
                 } else {
                     format!("expected {what}, found text: {:?}", t.as_ref())
                 })
@@ -308,11 +314,9 @@ impl<'de> Deserializer<'de> for SlotDe<'_> {
     fn deserialize_f64<V: Visitor<'de>>(self, v: V) -> Result<V::Value, DeError> {
         structured!(self, deserialize_f64, v);
         match &self.0 {
-            Slot::Text(t) => v.visit_f64(
-                t.trim()
-                    .parse()
-                    .map_err(|_| DeError("expected a number, found text".into()))?,
-            ),
+            Slot::Text(t) => v.visit_f64(t.trim().parse().map_err(|_| {
+                DeError(format!("expected a number, found text: {:?}", t.as_ref()))
+            })?),
             other => Err(DeError(format!("expected a number, found {}", kind(other)))),
         }
     }

@@ -103,7 +103,8 @@ impl<'de, 'a> Deserializer<'de> for InstanceDe<'a> {
 
 struct InstanceMap<'a> {
     iter: std::slice::Iter<'a, (String, Value)>,
-    value: Option<&'a Value>,
+    /// The current property: its name (for errors) and value.
+    value: Option<(&'a str, &'a Value)>,
 }
 
 impl<'de, 'a> MapAccess<'de> for InstanceMap<'a> {
@@ -115,7 +116,7 @@ impl<'de, 'a> MapAccess<'de> for InstanceMap<'a> {
     ) -> Result<Option<K::Value>, DeError> {
         match self.iter.next() {
             Some((k, v)) => {
-                self.value = Some(v);
+                self.value = Some((k, v));
                 seed.deserialize(k.as_str().into_deserializer()).map(Some)
             }
             None => Ok(None),
@@ -123,11 +124,13 @@ impl<'de, 'a> MapAccess<'de> for InstanceMap<'a> {
     }
 
     fn next_value_seed<V: DeserializeSeed<'de>>(&mut self, seed: V) -> Result<V::Value, DeError> {
-        let v = self
+        let (name, v) = self
             .value
             .take()
             .ok_or_else(|| DeError("value without key".into()))?;
+        // The property's name leads the error (nested instances add theirs in front).
         seed.deserialize(ValueDe(v))
+            .map_err(|e| DeError(format!("property {name}: {}", e.0)))
     }
 }
 
@@ -192,14 +195,24 @@ macro_rules! parse_num {
             let n = match self.0 {
                 Value::Array(items) if items.len() == 1 => return ValueDe(&items[0]).$name(v),
                 other => other.$get().ok_or_else(|| {
-                    DeError(format!(
-                        "expected a number, found {}: {:?}",
-                        kind(other),
-                        other.as_str().unwrap_or("")
-                    ))
+                    let text = other.as_str().unwrap_or("").trim();
+                    if text.parse::<i128>().is_ok() || text.parse::<f64>().is_ok() {
+                        // A number, just not one this type holds ("-5" for a u32).
+                        DeError(format!(
+                            "{text} is out of range for {} (or not a whole number)",
+                            stringify!($t)
+                        ))
+                    } else {
+                        DeError(format!(
+                            "expected a number, found {}: {:?}",
+                            kind(other),
+                            other.as_str().unwrap_or("")
+                        ))
+                    }
                 })?,
             };
-            let n = <$t>::try_from(n).map_err(|_| DeError(format!("{n} is out of range")))?;
+            let n = <$t>::try_from(n)
+                .map_err(|_| DeError(format!("{n} is out of range for {}", stringify!($t))))?;
             v.$visit(n)
         }
     };
@@ -324,6 +337,33 @@ impl<'de, 'a> Deserializer<'de> for ValueDe<'a> {
 mod tests {
     use super::*;
     use serde::Deserialize;
+
+    #[test]
+    fn an_error_names_the_property_and_says_out_of_range() {
+        #[derive(Debug, Deserialize)]
+        #[allow(dead_code)]
+        struct Outer {
+            #[serde(rename = "Inner")]
+            inner: Inner,
+        }
+        #[derive(Debug, Deserialize)]
+        #[allow(dead_code)]
+        struct Inner {
+            #[serde(rename = "Neg")]
+            neg: u32,
+        }
+        let inner = Instance::new("I").with("Neg", "-5");
+        let outer = Instance::new("O").with("Inner", Value::Instance(Box::new(inner)));
+        let e = from_instance::<Outer>(&outer).unwrap_err().to_string();
+        assert!(e.contains("property Inner: property Neg:"), "{e}");
+        assert!(e.contains("-5 is out of range for u32"), "{e}");
+        let text = Instance::new("I").with("Neg", "five");
+        let e = from_instance::<Inner>(&text).unwrap_err().to_string();
+        assert!(
+            e.contains("property Neg: expected a number, found text"),
+            "{e}"
+        );
+    }
 
     #[derive(Debug, Deserialize, PartialEq)]
     #[serde(rename_all = "PascalCase")]
