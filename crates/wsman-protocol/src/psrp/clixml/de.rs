@@ -82,7 +82,8 @@ impl<'de> de::SeqAccess<'de> for Seq<'de> {
 
 struct Props<'de> {
     items: Box<dyn Iterator<Item = (&'de str, &'de PsValue)> + 'de>,
-    value: Option<&'de PsValue>,
+    /// The current property: its name (for errors) and value.
+    value: Option<(&'de str, &'de PsValue)>,
 }
 
 impl<'de> de::MapAccess<'de> for Props<'de> {
@@ -90,14 +91,21 @@ impl<'de> de::MapAccess<'de> for Props<'de> {
     fn next_key_seed<K: DeserializeSeed<'de>>(&mut self, seed: K) -> Result<Option<K::Value>> {
         match self.items.next() {
             Some((k, v)) => {
-                self.value = Some(v);
+                self.value = Some((k, v));
                 seed.deserialize(BorrowedStrDeserializer::new(k)).map(Some)
             }
             None => Ok(None),
         }
     }
     fn next_value_seed<V: DeserializeSeed<'de>>(&mut self, seed: V) -> Result<V::Value> {
-        seed.deserialize(self.value.take().unwrap_or(&PsValue::Null))
+        match self.value.take() {
+            // The property's name leads the error (nested objects add theirs in front).
+            Some((name, v)) => seed.deserialize(v).map_err(|e| match e {
+                Error::Serde(m) => Error::Serde(format!("property {name}: {m}")),
+                other => other,
+            }),
+            None => seed.deserialize(&PsValue::Null),
+        }
     }
 }
 

@@ -466,7 +466,8 @@ static NULL: Val<'static> = Val::Prim(PsValue::Null);
 
 struct Props<'de, I> {
     items: I,
-    value: Option<&'de Val<'de>>,
+    /// The current property: its name (for errors) and value.
+    value: Option<(&'de str, &'de Val<'de>)>,
 }
 
 impl<'de, I: Iterator<Item = (&'de str, &'de Val<'de>)>> de::MapAccess<'de> for Props<'de, I> {
@@ -474,7 +475,7 @@ impl<'de, I: Iterator<Item = (&'de str, &'de Val<'de>)>> de::MapAccess<'de> for 
     fn next_key_seed<K: DeserializeSeed<'de>>(&mut self, seed: K) -> Result<Option<K::Value>> {
         match self.items.next() {
             Some((k, v)) => {
-                self.value = Some(v);
+                self.value = Some((k, v));
                 seed.deserialize(de::value::BorrowedStrDeserializer::new(k))
                     .map(Some)
             }
@@ -482,7 +483,14 @@ impl<'de, I: Iterator<Item = (&'de str, &'de Val<'de>)>> de::MapAccess<'de> for 
         }
     }
     fn next_value_seed<V: DeserializeSeed<'de>>(&mut self, seed: V) -> Result<V::Value> {
-        seed.deserialize(self.value.take().unwrap_or(&NULL))
+        match self.value.take() {
+            // The property's name leads the error (nested objects add theirs in front).
+            Some((name, v)) => seed.deserialize(v).map_err(|e| match e {
+                Error::Serde(m) => Error::Serde(format!("property {name}: {m}")),
+                other => other,
+            }),
+            None => seed.deserialize(&NULL),
+        }
     }
 }
 

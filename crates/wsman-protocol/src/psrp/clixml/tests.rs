@@ -399,3 +399,19 @@ fn property_lookup_falls_back_to_ascii_case() {
     assert_eq!(v.property("Ci2"), Some(&PsValue::I64(5)));
     assert_eq!(v.property("nope"), None);
 }
+
+#[test]
+fn serde_errors_name_the_property() {
+    #[derive(Deserialize, Debug)]
+    #[allow(dead_code)]
+    struct Wrong {
+        #[serde(rename = "ServiceName")]
+        service_name: u32,
+    }
+    // The object tree's reader and the direct (fast) reader say the same.
+    let v = from_str(SERVICE).unwrap();
+    let e = from_value::<Wrong>(&v).unwrap_err().to_string();
+    assert!(e.contains("property ServiceName:"), "{e}");
+    let e = from_str_as::<Wrong>(SERVICE).unwrap_err().to_string();
+    assert!(e.contains("property ServiceName:"), "{e}");
+}
