@@ -11,8 +11,14 @@ async fn a_key_with_spaces_names_its_own_instance() {
     sim.register_class(
         SimClass::new("Test_Spaced")
             .key("Name")
-            .instance([("Name", Value::from("  spaced  ")), ("Which", Value::from("padded"))])
-            .instance([("Name", Value::from("spaced")), ("Which", Value::from("plain"))]),
+            .instance([
+                ("Name", Value::from("  spaced  ")),
+                ("Which", Value::from("padded")),
+            ])
+            .instance([
+                ("Name", Value::from("spaced")),
+                ("Which", Value::from("plain")),
+            ]),
     );
     let client = Client::builder(sim.endpoint())
         .auth(Auth::basic(sim.user(), sim.password()))
