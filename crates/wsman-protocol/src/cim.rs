@@ -372,9 +372,9 @@ pub enum Value {
     /// An embedded instance.
     Instance(Box<Instance>),
     /// An array (repeated property elements). An empty one has no element to write, so
-    /// in a Put, Create or Invoke it leaves the property out (a Put then keeps the
-    /// host's value): to clear a property, write
-    /// [`Value::Null`] (`xsi:nil`). Read back, an array property that is absent or nil
+    /// in a Put, Create or Invoke it leaves the property out (what a Put then does with
+    /// it is the provider's; the simulator keeps the old value): to clear a property,
+    /// write [`Value::Null`] (`xsi:nil`). Read back, an array property that is absent or nil
     /// is not an array either: use `#[serde(default)]` for a `Vec` field.
     Array(Vec<Value>),
 }
