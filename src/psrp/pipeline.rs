@@ -628,7 +628,9 @@ impl Pipeline {
     /// loop of `send_input` runs at the server's pace.
     ///
     /// # Errors
-    /// A fault (e.g. the pipeline has ended: 2150858843) or transport errors.
+    /// [`Error::Cancelled`] once this client stopped the pipeline (its handle, token,
+    /// deadline, [`crate::Client::cancel_all`]); a fault (e.g. the pipeline has ended:
+    /// 2150858843) or transport errors.
     ///
     /// # Cancel safety
     /// A dropped future may or may not have delivered the object.
@@ -677,9 +679,28 @@ impl Pipeline {
             return Ok(());
         }
         let payloads = self.pool.pack(&messages);
-        self.pool
+        self.send_while_running(payloads).await
+    }
+
+    /// Sends input payloads unless the pipeline was stopped by this client: then
+    /// [`Error::Cancelled`] before anything more is sent, and also when a Send's fault
+    /// is the server's answer to a pipeline the stop already ended (2150858843, no such
+    /// command), which would otherwise reach the caller instead of the cancel.
+    async fn send_while_running(&self, payloads: Vec<Vec<u8>>) -> Result<()> {
+        let cancelled = || Error::Cancelled {
+            reason: self.cancel.reason().unwrap_or(crate::CancelReason::Shutdown),
+        };
+        if self.cancel.is_cancelled() {
+            return Err(cancelled());
+        }
+        match self
+            .pool
             .send_payloads(Input::Stdin, Some(&self.command_id), payloads)
             .await
+        {
+            Err(e) if e.fault().is_some() && self.cancel.is_cancelled() => Err(cancelled()),
+            other => other,
+        }
     }
 
     /// Ends the input (END_OF_PIPELINE_INPUT, [MS-PSRP] §2.2.2.18).
@@ -693,9 +714,7 @@ impl Pipeline {
         let payloads = self
             .pool
             .pack(&[end_of_pipeline_input(self.pool.id, self.id)]);
-        self.pool
-            .send_payloads(Input::Stdin, Some(&self.command_id), payloads)
-            .await
+        self.send_while_running(payloads).await
     }
 
     /// Reads the stream to the end and collects what it yielded.
