@@ -242,16 +242,26 @@ async fn a_download_checks_its_local_destination_before_data_moves() {
     std::fs::create_dir_all(dir.join("adir")).unwrap();
     let requests = sim.counters().requests;
     let slash = std::path::MAIN_SEPARATOR;
-    for (local, named) in [
-        (format!("{}{slash}newdir{slash}", dir.display()), None),
-        (format!("{}{slash}file.txt{slash}", dir.display()), None),
+    for (local, named, why) in [
+        (
+            format!("{}{slash}newdir{slash}", dir.display()),
+            None,
+            "does not exist",
+        ),
+        (
+            format!("{}{slash}file.txt{slash}", dir.display()),
+            None,
+            "it is a file",
+        ),
         (
             format!("{}{slash}missing{slash}sub{slash}file", dir.display()),
             Some(dir.join("missing").join("sub")),
+            "does not exist",
         ),
         (
             format!("{}{slash}file.txt{slash}inner", dir.display()),
             Some(dir.join("file.txt")),
+            "is a file",
         ),
     ] {
         let e = within(30, client.fetch(r"C:\data\x.txt", &local))
@@ -261,6 +271,7 @@ async fn a_download_checks_its_local_destination_before_data_moves() {
         let named = named.map_or_else(|| local.clone(), |p| p.display().to_string());
         assert_eq!(path, named, "{local}: {e}");
         assert!(message.contains("director"), "{local}: {e}");
+        assert!(message.contains(why), "{local}: {e}");
     }
     assert_eq!(sim.counters().requests, requests, "nothing sent");
     let mut left: Vec<String> = std::fs::read_dir(&dir)

@@ -935,23 +935,24 @@ fn check_fetch_destination(local: &Path) -> Result<()> {
             why,
         )
     };
-    match std::fs::metadata(local) {
-        Ok(m) if m.is_dir() => return Ok(()),
-        Ok(_) if names_dir => {
-            return Err(not_found(
+    if names_dir {
+        // Without the separator: `file/` fails on a file with "not a directory".
+        let bare: PathBuf = local.components().collect();
+        return match std::fs::metadata(&bare) {
+            Ok(m) if m.is_dir() => Ok(()),
+            Ok(_) => Err(not_found(
                 local,
                 "the path ends with a separator, so it names a directory, but it is a file",
-            ));
-        }
-        Ok(_) => return Ok(()),
-        Err(_) if names_dir => {
-            return Err(not_found(
+            )),
+            Err(_) => Err(not_found(
                 local,
-                "the destination directory does not exist (a path ending with a \
-                 separator names a directory)",
-            ));
-        }
-        Err(_) => {}
+                "the destination directory does not exist; a path ending with a separator \
+                 names a directory",
+            )),
+        };
+    }
+    if std::fs::metadata(local).is_ok() {
+        return Ok(());
     }
     let dir = match local.parent() {
         Some(d) if !d.as_os_str().is_empty() => d,
