@@ -375,6 +375,17 @@ pub enum TransferErrorKind {
     PathRefused,
     /// Another I/O error (local, or on the host).
     Io,
+    /// A name Windows cannot hold, refused before anything is sent (a local name a
+    /// copy would give a remote file, or a name in a remote path): not valid Unicode, a
+    /// character Windows forbids in file names (`<>:"/\|?*`, U+0000–U+001F; a `:`
+    /// only as a drive's), a reserved device name (`CON`, `NUL.txt`, `COM1`, ...), or a
+    /// trailing dot or space (Windows drops them). The host's scripts refuse the same
+    /// names after expanding variables.
+    InvalidName,
+    /// Two local names of a recursive copy that are one name on Windows (they differ
+    /// only in case, compared as NTFS does): one file would overwrite the other, so the
+    /// copy is refused before anything is sent. The message names both paths.
+    NameCollision,
 }
 
 impl std::fmt::Display for TransferErrorKind {
@@ -389,6 +400,8 @@ impl std::fmt::Display for TransferErrorKind {
             TransferErrorKind::LocalIsDirectory => "local path is a directory (use recursive)",
             TransferErrorKind::PathRefused => "path refused",
             TransferErrorKind::Io => "I/O error",
+            TransferErrorKind::InvalidName => "not a valid Windows file name",
+            TransferErrorKind::NameCollision => "names that are one name on Windows",
         })
     }
 }

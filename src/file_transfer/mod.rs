@@ -30,10 +30,37 @@
 //! [`TransferErrorKind::PathRefused`] unless allowed ([`CopyBuilder::allow_unc`]): they
 //! reach shares with the caller's credentials.
 //!
+//! Names: what Windows cannot hold is refused before anything is sent, with
+//! [`TransferErrorKind::InvalidName`] naming the path and why: a name that is not valid
+//! Unicode, has a character Windows forbids in file names (`<>:"/\|?*`,
+//! U+0000–U+001F; in a remote path a `:` only as the drive's, `C:`), is a reserved
+//! device name (`CON`, `PRN`, `AUX`, `NUL`, `COM0`–`COM9`, `LPT0`–`LPT9`, also with an
+//! extension: `nul.txt`), or ends with a dot or a space (Windows drops them, so the file
+//! would get another name). That applies to the local names a copy gives remote files
+//! (every name of a recursive copy; a single file's own name when the remote path is a
+//! directory: refused before anything is sent when the path says so, `C:\Data\` or
+//! `C:`, else when the host finds the directory, before it writes anything) and to the
+//! remote path's names (past the drive, `C:` or a PowerShell drive such as `Temp:\`,
+//! and a UNC path's server and share; the host checks them again after expanding
+//! variables). A device path allowed by [`CopyBuilder::allow_unc`] (`\\?\`)
+//! is taken literally and not checked.
+//!
 //! Directories ([`CopyBuilder::recursive`]): the destination path is the root of the
 //! copied tree (created when missing, merged when it exists); empty directories are
-//! kept.
+//! kept. Windows compares names case-insensitively: two local names of one directory
+//! that differ only in case (`README` and `readme`, at any depth, files or
+//! directories) would be one file on the host, so such a tree is refused before
+//! anything is sent ([`TransferErrorKind::NameCollision`], naming both paths). Names
+//! are compared as NTFS does, by the Unicode simple uppercase mapping of each UTF-16
+//! code unit (`ß` and `SS` are two names; characters outside the Basic Multilingual
+//! Plane compare as they are).
+//!
+//! A download checks its local destination before anything is sent: an existing
+//! directory, or a name in an existing directory; a path ending with a separator
+//! (`newdir/`) names a directory, which must exist
+//! ([`TransferErrorKind::LocalNotFound`] otherwise).
 
+mod names;
 mod scripts;
 
 use std::future::{Future, IntoFuture};
@@ -217,6 +244,18 @@ macro_rules! builder_options {
 
             /// Expand `%VAR%` and `$env:VAR` / `${env:VAR}` in the remote path with the
             /// host session's environment (default `true`).
+            ///
+            /// Expansion makes names that differ in the call one name on the host: for
+            /// the user `vagrant`, `C:\Data\$env:USERNAME.txt`, `C:\Data\%USERNAME%.txt`
+            /// and `C:\Data\vagrant.txt` are the same file (`$` and `%` are legal in
+            /// Windows names, so a name that only looks like a variable is expanded
+            /// too), and so are `%TEMP%\a` and `$env:TMP\a` on most hosts. With
+            /// [`overwrite`](Self::overwrite) `true` (the default) a later transfer then
+            /// replaces an earlier one's file without an error, and nothing on the client
+            /// can see it (the values are the host's). Where that matters, turn
+            /// expansion off (names are then literal) or overwrite off (an existing file
+            /// fails with [`TransferErrorKind::AlreadyExists`]). An expanded path's names
+            /// are checked on the host ([`TransferErrorKind::InvalidName`]).
             pub fn expand_variables(mut self, yes: bool) -> Self {
                 self.opts.expand = yes;
                 self
@@ -399,7 +438,9 @@ impl<'a> CopyBuilder<'a> {
     /// [`Error::Transfer`] with [`TransferErrorKind::LocalNotFound`],
     /// `LocalIsDirectory` (not recursive), `RemoteNotFound` (the target's directory),
     /// `RemoteIsDirectory`, `AccessDenied` (a read-only target, or no right to write),
-    /// `AlreadyExists` (no overwrite), `PathRefused` (UNC/device path); a
+    /// `AlreadyExists` (no overwrite), `PathRefused` (UNC/device path), `InvalidName` (a
+    /// name Windows cannot hold), `NameCollision` (two local names of a tree that are
+    /// one name on Windows; these two and `LocalNotFound` before anything is sent); a
     /// [`Error::HashMismatch`] (the target keeps its previous version);
     /// [`Error::Cancelled`]; PSRP and transport errors.
     ///
@@ -428,9 +469,13 @@ impl<'a> CopyBuilder<'a> {
             opts,
         } = self;
         refuse_unc(&remote, opts.allow_unc)?;
+        check_remote_names(&remote, opts.expand)?;
         let meta = std::fs::metadata(&local).map_err(|e| local_error(&local, e))?;
         let mut plan = Vec::new();
         let mut dirs = Vec::new();
+        // A single file's own name, which it takes in a remote directory: withheld
+        // (with the reason) when Windows cannot hold it.
+        let mut own_name = None;
         if meta.is_dir() {
             if !opts.recursive {
                 return Err(transfer(
@@ -440,6 +485,12 @@ impl<'a> CopyBuilder<'a> {
                 ));
             }
             walk(&local, &mut Vec::new(), &mut plan, &mut dirs)?;
+        } else {
+            match local_name(&local) {
+                Ok(name) => own_name = Some(name),
+                Err(e) if names::names_a_directory(&remote) => return Err(e),
+                Err(_) => {}
+            }
         }
         let pool_token = opts.token.clone();
         let token = opts.token.clone();
@@ -449,18 +500,25 @@ impl<'a> CopyBuilder<'a> {
             if !meta.is_dir() {
                 meter.total = meta.len();
                 meter.emit(&local.display().to_string());
-                let name = local.file_name().map(|n| n.to_string_lossy().into_owned());
                 let (dest, sha) = copy_file(
                     pool,
                     &local,
                     &remote,
-                    name.as_deref(),
+                    own_name.as_deref(),
                     &opts,
                     opts.expand,
                     chunk,
                     &mut meter,
                 )
-                .await?;
+                .await
+                .map_err(|e| match (&own_name, e.transfer_kind()) {
+                    // The remote path is a directory: the file would have taken the
+                    // name that was withheld.
+                    (None, Some(TransferErrorKind::RemoteIsDirectory)) => {
+                        local_name(&local).err().unwrap_or(e)
+                    }
+                    _ => e,
+                })?;
                 return Ok(TransferSummary {
                     bytes: meter.done,
                     files: 1,
@@ -533,8 +591,9 @@ impl<'a> FetchBuilder<'a> {
     /// [`Error::Transfer`] with [`TransferErrorKind::RemoteNotFound`],
     /// `RemoteIsDirectory` (not recursive), `AccessDenied`, `AlreadyExists` (no
     /// overwrite), `PathRefused` (a UNC/device path, or a name from the host that would
-    /// leave the destination), `LocalNotFound` (the destination's directory, named in
-    /// the error), `Io` (local); [`Error::HashMismatch`];
+    /// leave the destination), `InvalidName` (a remote name Windows cannot hold),
+    /// `LocalNotFound` (the destination's directory, named in the error, checked before
+    /// anything is sent), `Io` (local); [`Error::HashMismatch`];
     /// [`Error::Cancelled`]; PSRP and transport errors.
     ///
     /// # Cancel safety
@@ -558,6 +617,10 @@ impl<'a> FetchBuilder<'a> {
             opts,
         } = self;
         refuse_unc(&remote, opts.allow_unc)?;
+        check_remote_names(&remote, opts.expand)?;
+        if !opts.recursive {
+            check_fetch_destination(&local)?;
+        }
         let pool_token = opts.token.clone();
         let token = opts.token.clone();
         with_pool(via, &pool_token, async move |pool| {
@@ -604,6 +667,7 @@ impl<'a> FetchBuilder<'a> {
                 .unwrap_or(&remote)
                 .to_string();
             if head.property("Directory").and_then(PsValue::as_bool) != Some(true) {
+                check_fetch_destination(&local)?;
                 let (dest, sha) =
                     fetch_file(pool, &root, &local, true, &opts, false, chunk, &mut meter).await?;
                 return Ok(TransferSummary {
@@ -791,9 +855,24 @@ fn walk(
         .collect::<std::io::Result<_>>()
         .map_err(|e| local_error(dir, e))?;
     entries.sort_by_key(|e| e.file_name());
+    // The names of this directory as Windows compares them, and whose they are.
+    let mut seen: std::collections::HashMap<String, PathBuf> = std::collections::HashMap::new();
     for e in entries {
-        let name = e.file_name().to_string_lossy().into_owned();
         let path = e.path();
+        let name = local_name(&path)?;
+        if let Some(first) = seen.insert(names::case_key(&name), path.clone()) {
+            return Err(transfer(
+                TransferErrorKind::NameCollision,
+                &first.display().to_string(),
+                &format!(
+                    "{} and {} differ only in case: Windows compares names \
+                     case-insensitively (Unicode simple uppercase mapping, as NTFS), so \
+                     one file would overwrite the other on the host",
+                    first.display(),
+                    path.display()
+                ),
+            ));
+        }
         let meta = std::fs::metadata(&path).map_err(|err| local_error(&path, err))?;
         rel.push(name);
         if meta.is_dir() {
@@ -805,6 +884,85 @@ fn walk(
         rel.pop();
     }
     Ok(())
+}
+
+/// The last name of local `path` if Windows can hold it, else the typed error
+/// ([`TransferErrorKind::InvalidName`]) naming the path and why.
+fn local_name(path: &Path) -> Result<String> {
+    let refused = |why: &str| {
+        transfer(
+            TransferErrorKind::InvalidName,
+            &path.display().to_string(),
+            why,
+        )
+    };
+    let Some(name) = path.file_name() else {
+        return Err(refused("the path has no file name"));
+    };
+    let Some(name) = name.to_str() else {
+        return Err(refused(
+            "the name is not valid Unicode (UTF-8): Windows names are Unicode text, and \
+             names differing only in their invalid bytes would become one name",
+        ));
+    };
+    match names::invalid_name(name) {
+        Some(why) => Err(refused(&why)),
+        None => Ok(name.to_string()),
+    }
+}
+
+/// The names of a remote path the caller gave ([`names::check_remote_path`]).
+fn check_remote_names(remote: &str, expand: bool) -> Result<()> {
+    names::check_remote_path(remote, expand).map_err(|(name, why)| {
+        transfer(
+            TransferErrorKind::InvalidName,
+            remote,
+            &format!("`{name}`: {why}"),
+        )
+    })
+}
+
+/// Where a single downloaded file will go, checked before anything is sent: an
+/// existing directory (the file takes its remote name), or a file name in an existing
+/// directory. A path ending in a separator names a directory, which must exist.
+fn check_fetch_destination(local: &Path) -> Result<()> {
+    let text = local.as_os_str().to_string_lossy();
+    let names_dir = text.ends_with('/') || text.ends_with(std::path::MAIN_SEPARATOR);
+    let not_found = |p: &Path, why: &str| {
+        transfer(
+            TransferErrorKind::LocalNotFound,
+            &p.display().to_string(),
+            why,
+        )
+    };
+    if names_dir {
+        // Without the separator: `file/` fails on a file with "not a directory".
+        let bare: PathBuf = local.components().collect();
+        return match std::fs::metadata(&bare) {
+            Ok(m) if m.is_dir() => Ok(()),
+            Ok(_) => Err(not_found(
+                local,
+                "the path ends with a separator, so it names a directory, but it is a file",
+            )),
+            Err(_) => Err(not_found(
+                local,
+                "the destination directory does not exist; a path ending with a separator \
+                 names a directory",
+            )),
+        };
+    }
+    if std::fs::metadata(local).is_ok() {
+        return Ok(());
+    }
+    let dir = match local.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    match std::fs::metadata(dir) {
+        Ok(m) if m.is_dir() => Ok(()),
+        Ok(_) => Err(not_found(dir, "the destination's directory is a file")),
+        Err(_) => Err(not_found(dir, "the destination's directory does not exist")),
+    }
 }
 
 /// File bytes per pipeline object: a base64 string of them, in a PIPELINE_INPUT
@@ -925,6 +1083,7 @@ fn kind_error(id: &str, path: &str, error: &ErrorRecord) -> Error {
         "AccessDenied" => TransferErrorKind::AccessDenied,
         "AlreadyExists" => TransferErrorKind::AlreadyExists,
         "PathRefused" => TransferErrorKind::PathRefused,
+        "InvalidName" => TransferErrorKind::InvalidName,
         "HashMismatch" => {
             let mut words = error.message.split_whitespace().rev();
             let actual = words.next().unwrap_or("").to_string();
@@ -1603,6 +1762,10 @@ mod tests {
         assert_eq!(
             kind(failed("TokioWinrm.PathRefused", "m", None)),
             Some(TransferErrorKind::PathRefused)
+        );
+        assert_eq!(
+            kind(failed("TokioWinrm.InvalidName", "m", None)),
+            Some(TransferErrorKind::InvalidName)
         );
         let e = failed(
             "TokioWinrm.HashMismatch",

@@ -4,8 +4,10 @@
 //! [`TransferErrorKind`](crate::TransferErrorKind)s.
 
 /// Helpers every script defines: `Fail` (a terminating error with a `TokioWinrm.<Id>`
-/// id), `Get-FailId` (an exception's id) and `Resolve-TwPath` (expansion of `%VAR%` and
-/// `$env:VAR` when `-Expand`, the UNC/device refusal unless `-AllowUnc`, an absolute
+/// id), `Get-FailId` (an exception's id), `Test-TwName` (`InvalidName` for a name
+/// Windows cannot hold, the rules of the client's `names::invalid_name`) and
+/// `Resolve-TwPath` (expansion of `%VAR%` and `$env:VAR` when `-Expand`, the UNC/device
+/// refusal unless `-AllowUnc`, the names checked past the drive or share, an absolute
 /// provider path).
 macro_rules! common {
     () => {
@@ -23,6 +25,12 @@ macro_rules! common {
         }
         'Io'
     }
+    function Test-TwName([string]$N, [string]$Where) {
+        $why = if ($N -match '[\x00-\x1f<>:"/\\|?*]') { 'a character Windows forbids in file names' }
+            elseif ($N -match '[. ]$') { 'a trailing dot or space, which Windows drops' }
+            elseif ($N -match '^(CON|PRN|AUX|NUL|COM[0-9\u00b9\u00b2\u00b3]|LPT[0-9\u00b9\u00b2\u00b3]) *(\.|$)') { 'a reserved device name' }
+        if ($why) { Fail 'InvalidName' "Not a valid Windows file name ($why): '$N' in $Where" }
+    }
     function Resolve-TwPath([string]$P) {
         if ($Expand) {
             $P = [regex]::Replace($P, '\$\{env:([^}]+)\}|\$env:(\w+)', {
@@ -34,6 +42,12 @@ macro_rules! common {
             $P = [Environment]::ExpandEnvironmentVariables($P)
         }
         if (-not $AllowUnc -and $P -match '^[\\/]{2}') { Fail 'PathRefused' "UNC and device paths are refused: $P" }
+        if ($P -notmatch '^[\\/]{2}[?.][\\/]') {
+            $rest = $P -replace '^([\\/]{2}[^\\/]+[\\/][^\\/]+|[A-Za-z]:|[A-Za-z]\w*:(?=[\\/]))', ''
+            foreach ($n in $rest.Split([char[]]'\/')) {
+                if ($n -and $n -ne '.' -and $n -ne '..') { Test-TwName $n $P }
+            }
+        }
         $full = $ExecutionContext.SessionState.Path.GetUnresolvedProviderPathFromPSPath($P)
         if (-not $AllowUnc -and $full.StartsWith('\\')) { Fail 'PathRefused' "UNC and device paths are refused: $full" }
         $full
@@ -55,6 +69,7 @@ begin {
     $target = Resolve-TwPath $Path
     if ([IO.Directory]::Exists($target)) {
         if (-not $Name) { Fail 'IsDirectory' "The target is a directory: $target" }
+        Test-TwName $Name $target
         $target = [IO.Path]::Combine($target, $Name)
         if ([IO.Directory]::Exists($target)) { Fail 'IsDirectory' "The target is a directory: $target" }
     }
@@ -176,6 +191,7 @@ begin {
     [pscustomobject]@{ Root = $root }
 }
 process {
+    foreach ($n in ([string]$_).Split([char[]]'\/')) { if ($n) { Test-TwName $n $root } }
     $d = [IO.Path]::Combine($root, $_)
     if ([IO.File]::Exists($d)) { Fail 'NotDirectory' "A file exists where a directory was expected: $d" }
     try { [void][IO.Directory]::CreateDirectory($d) } catch { Fail (Get-FailId $_) "Cannot create ${d}: $($_.Exception.Message)" }

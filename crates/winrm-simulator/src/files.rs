@@ -1,6 +1,7 @@
 //! A simulated host's file system, with Windows' path rules (drive letters, `\` and
-//! `/`, case-insensitive names, `.` and `..`), read-only files, and the environment
-//! variables of the user a session runs as (`%TEMP%`, `$env:TEMP`).
+//! `/`, case-insensitive names, `.` and `..`, the names Windows refuses), read-only
+//! files, and the environment variables of the user a session runs as (`%TEMP%`,
+//! `$env:TEMP`).
 //!
 //! It lives in memory, or with file contents in a directory of the machine running the
 //! simulator ([`Simulator::back_files_with`], for large files). The file-copy scripts
@@ -37,6 +38,7 @@ enum Fail {
     AccessDenied,
     AlreadyExists,
     PathRefused,
+    InvalidName,
     HashMismatch,
     Io,
 }
@@ -50,6 +52,7 @@ impl Fail {
             Fail::AccessDenied => "AccessDenied",
             Fail::AlreadyExists => "AlreadyExists",
             Fail::PathRefused => "PathRefused",
+            Fail::InvalidName => "InvalidName",
             Fail::HashMismatch => "HashMismatch",
             Fail::Io => "Io",
         }
@@ -60,7 +63,7 @@ impl Fail {
             Fail::NotFound => ErrorCategory::ObjectNotFound,
             Fail::AccessDenied => ErrorCategory::PermissionDenied,
             Fail::AlreadyExists => ErrorCategory::ResourceExists,
-            Fail::PathRefused | Fail::IsDirectory | Fail::NotDirectory => {
+            Fail::PathRefused | Fail::InvalidName | Fail::IsDirectory | Fail::NotDirectory => {
                 ErrorCategory::InvalidArgument
             }
             Fail::HashMismatch => ErrorCategory::InvalidResult,
@@ -113,9 +116,118 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
-/// The lookup key of a normalized path: case-insensitive, as NTFS names are.
+/// The lookup key of a normalized path: case-insensitive, as NTFS names are: each
+/// UTF-16 code unit mapped by its Unicode simple uppercase mapping (NTFS's `$UpCase`
+/// table), so `README` and `readme` are one file while `ß` and `SS`, or the Kelvin sign
+/// and `k`, are two; characters outside the Basic Multilingual Plane are compared as
+/// they are. One character maps to one, so a key has the path's characters.
 fn key(path: &str) -> String {
-    path.to_lowercase()
+    path.chars().map(simple_upper).collect()
+}
+
+fn simple_upper(c: char) -> char {
+    let u = c as u32;
+    if u > 0xFFFF {
+        return c;
+    }
+    match u {
+        // Greek with ypogegrammeni: the simple mapping is the titlecase letter.
+        0x1F80..=0x1F87 | 0x1F90..=0x1F97 | 0x1FA0..=0x1FA7 => char::from_u32(u + 8).unwrap_or(c),
+        0x1FB3 | 0x1FC3 | 0x1FF3 => char::from_u32(u + 9).unwrap_or(c),
+        _ => {
+            let mut up = c.to_uppercase();
+            match (up.next(), up.next()) {
+                (Some(x), None) if (x as u32) <= 0xFFFF => x,
+                _ => c,
+            }
+        }
+    }
+}
+
+/// Why Windows refuses `name` (one path component) as a file or directory name: a
+/// character of `<>:"/\|?*` or U+0000–U+001F, a reserved device name (`CON`, `PRN`,
+/// `AUX`, `NUL`, `COM0`–`COM9`, `LPT0`–`LPT9`, `COM¹²³`, `LPT¹²³`, also with an
+/// extension), or a trailing dot or space.
+fn invalid_name(name: &str) -> Option<&'static str> {
+    if name.chars().any(|c| c < ' ' || r#"<>:"/\|?*"#.contains(c)) {
+        return Some("a character Windows forbids in file names");
+    }
+    if name.ends_with(['.', ' ']) {
+        return Some("a trailing dot or space, which Windows drops");
+    }
+    let base = name.split('.').next().unwrap_or(name).trim_end_matches(' ');
+    let upper = base.to_ascii_uppercase();
+    let device = matches!(upper.as_str(), "CON" | "PRN" | "AUX" | "NUL")
+        || upper
+            .strip_prefix("COM")
+            .or_else(|| upper.strip_prefix("LPT"))
+            .is_some_and(|n| {
+                let mut c = n.chars();
+                matches!(
+                    (c.next(), c.next()),
+                    (Some('0'..='9' | '¹' | '²' | '³'), None)
+                )
+            });
+    device.then_some("a reserved device name")
+}
+
+/// The first name of `path` (an expanded, not yet normalized path, as the scripts'
+/// `Resolve-TwPath` checks it) that Windows refuses, with why. Skipped: a device path
+/// (`\\?\`, `\\.\`: literal names), the server and share of a UNC path, the drive
+/// (`C:`, or a PowerShell drive before a separator), empty names, `.` and `..`.
+fn refused_name(path: &str) -> Option<(String, &'static str)> {
+    let b = path.as_bytes();
+    let sep = |i: usize| matches!(b.get(i), Some(b'\\' | b'/'));
+    if sep(0) && sep(1) && matches!(b.get(2), Some(b'?' | b'.')) && sep(3) {
+        return None;
+    }
+    let mut parts: Vec<&str> = path.split(['\\', '/']).collect();
+    let mut skip = 0;
+    let several = parts.len() > 1;
+    if sep(0) && sep(1) {
+        skip = 4;
+    } else if let Some(first) = parts.first_mut() {
+        let f = first.as_bytes();
+        if f.len() >= 2 && f[0].is_ascii_alphabetic() && f[1] == b':' {
+            *first = &first[2..];
+        } else if several
+            && let Some(drive) = first.strip_suffix(':')
+            && drive.starts_with(|c: char| c.is_ascii_alphabetic())
+            && drive.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+        {
+            *first = "";
+        }
+    }
+    parts
+        .into_iter()
+        .skip(skip)
+        .filter(|p| !p.is_empty() && *p != "." && *p != "..")
+        .find_map(|p| invalid_name(p).map(|why| (p.to_string(), why)))
+}
+
+/// [`refused_name`] as the scripts' `Test-TwName` reports it.
+fn check_names(path: &str) -> Result<(), ErrorRecord> {
+    match refused_name(path) {
+        Some((name, why)) => Err(Fail::InvalidName.record(format!(
+            "Not a valid Windows file name ({why}): '{name}' in {path}"
+        ))),
+        None => Ok(()),
+    }
+}
+
+/// [`refused_name`] as Windows' file APIs report it (`ERROR_INVALID_NAME`), for the
+/// simulator's own methods.
+fn io_check_names(path: &str) -> std::io::Result<()> {
+    match refused_name(path) {
+        Some((name, why)) => Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            format!(
+                "The filename, directory name, or volume label syntax is incorrect ({why}): \
+                 '{name}' in {path}"
+            ),
+        )),
+        None => Ok(()),
+    }
 }
 
 /// Normalizes a Windows path: `/` to `\`, a drive-relative or relative path made
@@ -406,10 +518,15 @@ impl Files {
         {
             return Err((Fail::IsDirectory, format!("'{path}' is a directory.")));
         }
+        // Replacing a file keeps its name as it was created (NTFS opens `readme` as the
+        // existing `README`).
+        let name = nodes
+            .get(&key(path))
+            .map_or_else(|| path.to_string(), |n| n.path.clone());
         if let Some(old) = nodes.insert(
             key(path),
             Node {
-                path: path.to_string(),
+                path: name,
                 kind: Kind::File {
                     content,
                     read_only: false,
@@ -504,7 +621,10 @@ impl Files {
         let Some(mut node) = nodes.remove(&key(from)) else {
             return Err((Fail::NotFound, format!("Could not find file '{from}'.")));
         };
-        node.path = to.to_string();
+        // `[IO.File]::Replace` keeps the replaced file's name; `Move` gives the new one.
+        node.path = nodes
+            .get(&key(to))
+            .map_or_else(|| to.to_string(), |n| n.path.clone());
         if let Some(old) = nodes.insert(key(to), node) {
             remove_blob(old);
         }
@@ -580,12 +700,15 @@ impl Files {
     /// Every entry under `root` (normalized), as (relative path, is a directory, length).
     fn list(&self, root: &str) -> Vec<(String, bool, u64)> {
         let prefix = key(&join(root, ""));
+        // A key has its path's characters (one for one): the relative part of a path
+        // starts after as many characters as the prefix has.
+        let skip = prefix.chars().count();
         let nodes = lock(&self.nodes);
         nodes
             .range(prefix.clone()..)
             .take_while(|(k, _)| k.starts_with(&prefix))
             .map(|(_, n)| {
-                let rel = n.path.get(prefix.len()..).unwrap_or("").to_string();
+                let rel: String = n.path.chars().skip(skip).collect();
                 match &n.kind {
                     Kind::Dir => (rel, true, 0),
                     Kind::File { content, .. } => (rel, false, content_len(content)),
@@ -759,7 +882,9 @@ impl Simulator {
     /// `powershell -File` all see it, as they see [`Simulator::register_file`]'s files.
     ///
     /// # Errors
-    /// A directory at `path`, an unusable path, or an I/O error of the backing directory.
+    /// A directory at `path`, an unusable path (a name Windows refuses, as
+    /// `Client::copy` finds it: `<>:"/\|?*`, `CON`, a trailing dot), or an I/O error
+    /// of the backing directory.
     pub fn put_file(&self, path: &str, bytes: impl AsRef<[u8]>) -> std::io::Result<()> {
         self.put_file_from(path, &mut bytes.as_ref())
     }
@@ -770,6 +895,7 @@ impl Simulator {
     /// # Errors
     /// As [`Simulator::put_file`].
     pub fn put_file_from(&self, path: &str, reader: &mut dyn Read) -> std::io::Result<()> {
+        io_check_names(path)?;
         let p = normalize(path, "C:\\")
             .map_err(|p| std::io::Error::other(format!("not a local path: {p}")))?;
         if let Some(d) = parent(&p) {
@@ -785,8 +911,10 @@ impl Simulator {
     /// Creates a directory (and its parents) on the simulated host.
     ///
     /// # Errors
-    /// A file where a directory is needed, or an unusable path.
+    /// A file where a directory is needed, or an unusable path (a name Windows
+    /// refuses).
     pub fn create_dir(&self, path: &str) -> std::io::Result<()> {
+        io_check_names(path)?;
         let p = normalize(path, "C:\\")
             .map_err(|p| std::io::Error::other(format!("not a local path: {p}")))?;
         self.files()
@@ -865,6 +993,10 @@ fn resolve(ctx: &CmdletContext, state: &State) -> Result<String, ErrorRecord> {
         let _ = state.files.create_dir_all(&d);
     }
     let allow = ctx.parameter("AllowUnc").and_then(PsValue::as_bool) == Some(true);
+    let unc = p.starts_with(['\\', '/']) && p[1..].starts_with(['\\', '/']);
+    if allow || !unc {
+        check_names(&p)?;
+    }
     match normalize(&p, &format!("{home}\\Documents")) {
         Ok(p) => Ok(p),
         Err(unc) if !allow => {
@@ -903,6 +1035,11 @@ fn copy_target(ctx: &CmdletContext, files: &Files, path: String) -> Result<Strin
     if files.is_dir(&path) {
         match ctx.parameter_str("Name").filter(|n| !n.is_empty()) {
             Some(name) => {
+                if let Some(why) = invalid_name(&name) {
+                    return Err(Fail::InvalidName.record(format!(
+                        "Not a valid Windows file name ({why}): '{name}' in {path}"
+                    )));
+                }
                 let t = join(&path, &name);
                 if files.is_dir(&t) {
                     return Err(Fail::IsDirectory.record(format!("The target is a directory: {t}")));
@@ -1103,6 +1240,15 @@ async fn mkdir(mut ctx: CmdletContext) -> Result<(), ErrorRecord> {
         .await;
     while let Some(v) = ctx.next_input().await {
         if let Some(rel) = crate::winrs::text_of(&v) {
+            if let Some((name, why)) = rel
+                .split(['\\', '/'])
+                .filter(|n| !n.is_empty())
+                .find_map(|n| invalid_name(n).map(|why| (n, why)))
+            {
+                return Err(Fail::InvalidName.record(format!(
+                    "Not a valid Windows file name ({why}): '{name}' in {root}"
+                )));
+            }
             let p = normalize(&rel, &root).map_err(|p| {
                 Fail::PathRefused.record(format!("UNC and device paths are refused: {p}"))
             })?;
@@ -1174,6 +1320,11 @@ fn pypsrp_path(ctx: &CmdletContext, state: &State) -> Result<String, ErrorRecord
     } else {
         raw
     };
+    if let Some((name, _)) = refused_name(&p) {
+        return Err(thrown(format!(
+            "The filename, directory name, or volume label syntax is incorrect. : '{name}'"
+        )));
+    }
     let home = format!("C:\\Users\\{user}");
     let _ = state.files.create_dir_all(&format!("{home}\\Documents"));
     let _ = state
@@ -1318,6 +1469,48 @@ mod tests {
         assert_eq!(expand("${env:Temp}\\x", &env), "C:\\T\\x");
         assert_eq!(expand("%NOPE%\\100%", &env), "%NOPE%\\100%");
         assert_eq!(expand("$env:NOPE\\$x", &env), "$env:NOPE\\$x");
+    }
+
+    #[test]
+    fn names_windows_refuses() {
+        for bad in [
+            r"C:\x\a*b?.txt",
+            r#"C:\x\q"uote.txt"#,
+            r"C:\x\con",
+            r"C:\x\Nul.tar.gz",
+            r"C:\x\com¹",
+            r"C:\x\colon:name",
+            r"C:\x\trail.",
+            r"C:\x\trail ",
+            "C:\\x\\tab\there",
+            r"\\server\share\a|b",
+            "colon:name",
+        ] {
+            assert!(refused_name(bad).is_some(), "{bad}");
+        }
+        for good in [
+            r"C:\x\a b.txt",
+            r"c:x.txt",
+            r"C:\x\..\.\y",
+            r"\\server\share\x",
+            r"\\?\C:\trail.",
+            r"Temp:\x",
+            r"C:\x\console",
+            r"C:\x\com10",
+            r"C:\x\%USERNAME%.txt",
+        ] {
+            assert_eq!(refused_name(good), None, "{good}");
+        }
+    }
+
+    #[test]
+    fn names_compare_as_ntfs_does() {
+        assert_eq!(key("C:\\Data\\readme"), key("c:\\DATA\\README"));
+        assert_eq!(key("ᾀ"), key("ᾈ"));
+        assert_ne!(key("straße"), key("STRASSE"));
+        assert_ne!(key("\u{212A}"), key("k"));
+        assert_ne!(key("\u{10428}"), key("\u{10400}"));
+        assert_eq!(key("İ").chars().count(), 1);
     }
 
     #[test]
