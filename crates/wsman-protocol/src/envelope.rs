@@ -103,14 +103,40 @@ pub const HEADER_AT: usize = "<s:Envelope xmlns:s=\"".len()
     + ns::WSMV.len()
     + "\">".len();
 
-/// Formats a duration as an `xs:duration` in seconds: `PT60S`, `PT0.500S`.
+/// Formats a duration as an `xs:duration` with every digit it holds: `PT60S`,
+/// `PT0.500S`, `PT0.0005S`, `PT259205.1234567S`, `PT0.000000001S`.
+///
+/// In seconds (the form Windows writes its own timeouts in, `PT7200.000S`) up to
+/// `i32::MAX` seconds; past that, as days, hours, minutes and seconds
+/// (`P10675199DT2H48M5.4775807S`), since readers keep each number in 32 bits (.NET's
+/// `XsdDuration` refuses a component past `Int32.MaxValue`). The fraction has at least
+/// three digits (milliseconds, as Windows writes) and otherwise as many as the value
+/// needs, up to nine: nothing is rounded, so a value read from Windows (at most seven
+/// digits: .NET `TimeSpan` ticks, CIM intervals in microseconds) is written back as
+/// it was. `xs:duration` allows any number of fraction digits, and .NET's `XmlConvert`
+/// reads nine (a `TimeSpan` then keeps the 100 ns ticks).
 pub fn format_duration(d: Duration) -> String {
-    let ms = d.subsec_millis();
-    if ms == 0 {
-        format!("PT{}S", d.as_secs())
+    let secs = d.as_secs();
+    let nanos = d.subsec_nanos();
+    let mut out = if secs <= i32::MAX as u64 {
+        format!("PT{secs}")
     } else {
-        format!("PT{}.{:03}S", d.as_secs(), ms)
+        let (days, rest) = (secs / 86_400, secs % 86_400);
+        format!(
+            "P{days}DT{}H{}M{}",
+            rest / 3600,
+            rest % 3600 / 60,
+            rest % 60
+        )
+    };
+    if nanos != 0 {
+        let digits = format!("{nanos:09}");
+        let len = digits.trim_end_matches('0').len().max(3);
+        out.push('.');
+        out.push_str(&digits[..len]);
     }
+    out.push('S');
+    out
 }
 
 /// The headers of one request. Build with [`Envelope::new`], then [`Envelope::write`]
