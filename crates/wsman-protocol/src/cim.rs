@@ -22,6 +22,19 @@ pub struct EndpointReference {
 }
 
 impl EndpointReference {
+    /// Checks the address, resource URI and selectors with
+    /// [`check_text`](crate::envelope::check_text).
+    ///
+    /// # Errors
+    /// [`InvalidText`](crate::envelope::InvalidText) for the first text XML cannot
+    /// carry.
+    pub fn check_text(&self) -> Result<(), crate::envelope::InvalidText> {
+        use crate::envelope::check_text;
+        check_text("endpoint reference address", "", &self.address)?;
+        check_text("endpoint reference resource URI", "", &self.resource_uri)?;
+        crate::envelope::check_selectors(&self.selectors)
+    }
+
     /// Reads an EPR from an element holding `a:Address` and `a:ReferenceParameters`
     /// (or `a:ReferenceProperties`).
     pub fn from_element(el: &Element) -> Option<EndpointReference> {
@@ -696,6 +709,36 @@ impl Instance {
             check_name("property name", name)?;
             check_value(v)
         })
+    }
+
+    /// Checks every text [`Instance::write`] would write that XML could fail to carry:
+    /// property values (of embedded instances and in arrays too, the values of
+    /// references included) and the namespace URI. Names are [`Instance::check_names`]'
+    /// business.
+    ///
+    /// # Errors
+    /// [`InvalidText`](crate::envelope::InvalidText) for the first value holding a
+    /// character XML 1.0 cannot carry, named by its property (`Outer.Inner`, `Name[2]`).
+    pub fn check_text(&self) -> Result<(), crate::envelope::InvalidText> {
+        fn check_value(v: &Value) -> Result<(), crate::envelope::InvalidText> {
+            match v {
+                Value::String(s) => crate::envelope::check_text("property", "", s),
+                Value::DateTime(d) => crate::envelope::check_text("property", "", &d.raw),
+                Value::Reference(epr) => epr.check_text(),
+                Value::Instance(i) => i.check_text(),
+                Value::Array(items) => items
+                    .iter()
+                    .enumerate()
+                    .try_for_each(|(n, v)| check_value(v).map_err(|e| e.within(&format!("[{n}]")))),
+                _ => Ok(()),
+            }
+        }
+        if let Some(uri) = &self.namespace {
+            crate::envelope::check_text("namespace URI", "", uri)?;
+        }
+        self.properties
+            .iter()
+            .try_for_each(|(name, v)| check_value(v).map_err(|e| e.within(name)))
     }
 
     /// Writes this instance as `<p:Class xmlns:p="uri">...</p:Class>` with the given
