@@ -199,13 +199,7 @@ fn xml_char(code: u32) -> bool {
 /// but tab, LF and CR; U+FFFE, U+FFFF) or as a character reference (`&#0;`,
 /// `&#xFFFE;`), which a Windows endpoint refuses as an ill-formed envelope.
 fn invalid_xml_char(bytes: &[u8]) -> Option<String> {
-    let raw = bytes.iter().enumerate().position(|(i, &c)| {
-        (c < 0x20 && !matches!(c, b'\t' | b'\n' | b'\r'))
-            || (c == 0xEF
-                && bytes.get(i + 1) == Some(&0xBF)
-                && matches!(bytes.get(i + 2), Some(0xBE | 0xBF)))
-    });
-    if let Some(at) = raw {
+    if let Some(at) = crate::soap::envelope::first_invalid_xml_byte(bytes) {
         return Some(format!(
             "The message holds a character XML 1.0 does not allow at byte {at}."
         ));

@@ -127,16 +127,34 @@ impl InvalidText {
 /// U+000C, U+000E-U+001F, U+FFFE, U+FFFF; a Rust string holds no surrogates), with its
 /// position in characters from 0.
 pub fn first_invalid_xml_char(s: &str) -> Option<(usize, char)> {
-    let b = s.as_bytes();
-    // U+FFFE and U+FFFF are EF BF BE and EF BF BF in UTF-8.
-    let at = b.iter().enumerate().position(|(i, &c)| {
-        (c < 0x20 && !matches!(c, b'\t' | b'\n' | b'\r'))
-            || (c == 0xEF
-                && b.get(i + 1) == Some(&0xBF)
-                && matches!(b.get(i + 2), Some(0xBE | 0xBF)))
-    })?;
+    let at = first_invalid_xml_byte(s.as_bytes())?;
     let character = s[at..].chars().next()?;
     Some((s[..at].chars().count(), character))
+}
+
+/// The byte offset of the first character XML 1.0 cannot carry in UTF-8 `bytes`
+/// (see [`first_invalid_xml_char`]). Blocks are checked without an early exit inside
+/// them, which the compiler vectorizes; only a block with a control byte or an `EF`
+/// (U+FFFE and U+FFFF are `EF BF BE` and `EF BF BF`) is looked at byte by byte.
+pub fn first_invalid_xml_byte(bytes: &[u8]) -> Option<usize> {
+    let suspect = |c: u8| ((c < 0x20) & (c != b'\t') & (c != b'\n') & (c != b'\r')) | (c == 0xEF);
+    let invalid = |i: usize| {
+        let c = bytes[i];
+        (c < 0x20 && !matches!(c, b'\t' | b'\n' | b'\r'))
+            || (c == 0xEF
+                && bytes.get(i + 1) == Some(&0xBF)
+                && matches!(bytes.get(i + 2), Some(0xBE | 0xBF)))
+    };
+    let mut start = 0;
+    for block in bytes.chunks(64) {
+        if block.iter().fold(false, |any, &c| any | suspect(c))
+            && let Some(i) = (start..start + block.len()).find(|&i| invalid(i))
+        {
+            return Some(i);
+        }
+        start += block.len();
+    }
+    None
 }
 
 /// `Ok` when XML 1.0 can carry `text` ([`first_invalid_xml_char`]), else

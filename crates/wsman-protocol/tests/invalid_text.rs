@@ -3,7 +3,9 @@
 //! encodes them instead.
 
 use proptest::prelude::*;
-use wsman_protocol::envelope::{Selector, check_selectors, check_text, first_invalid_xml_char};
+use wsman_protocol::envelope::{
+    Selector, check_selectors, check_text, first_invalid_xml_byte, first_invalid_xml_char,
+};
 use wsman_protocol::psrp::PsValue;
 use wsman_protocol::psrp::clixml;
 
@@ -29,9 +31,13 @@ proptest! {
     /// The byte scan finds the first character outside `Char`, at its position in
     /// characters.
     #[test]
-    fn finds_the_first_character_outside_xml_char(s in mixed()) {
+    fn finds_the_first_character_outside_xml_char(pad in "[ -~]{0,150}", s in mixed()) {
+        // Past the first blocks of 64 bytes, and across their boundaries.
+        let s = pad + &s;
         let want = s.chars().enumerate().find(|&(_, c)| !xml_char(c));
         prop_assert_eq!(first_invalid_xml_char(&s), want);
+        let byte = want.map(|(n, _)| s.char_indices().nth(n).unwrap().0);
+        prop_assert_eq!(first_invalid_xml_byte(s.as_bytes()), byte);
         prop_assert_eq!(check_text("selector", "Name", &s).is_ok(), want.is_none());
     }
 
