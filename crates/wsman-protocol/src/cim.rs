@@ -88,7 +88,9 @@ pub fn read_selector_set(set: &Element) -> Vec<Selector> {
 /// Instance, property and method names become element names in Put, Create and Invoke
 /// bodies (`<p:Win32_Service>`, `<p:StartMode>`, `<p:Create_INPUT>`); written as given,
 /// `"Start Mode"` would break the request and `"A>x</p:A><p:B"` would add markup to it.
-/// Values, selector names and option names are escaped text and need no such check.
+/// Values, selector names and option names are escaped text and need no such check,
+/// only that of the characters XML cannot carry at all
+/// ([`InvalidText`](crate::envelope::InvalidText)).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error(
     "{what} {name:?} is not a valid XML element name (an XML 1.0 NCName: a letter or `_` first, then letters, digits, `_`, `-` or `.`; no spaces or `:`)"
