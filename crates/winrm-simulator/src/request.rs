@@ -190,6 +190,7 @@ impl SimRequest {
         self.body.children.first()
     }
 }
+
 /// Whether XML 1.0 allows the character `code` (its `Char` production).
 fn xml_char(code: u32) -> bool {
     matches!(code, 0x9 | 0xA | 0xD | 0x20..=0xD7FF | 0xE000..=0xFFFD | 0x1_0000..=0x10_FFFF)
