@@ -349,6 +349,13 @@ pub enum Error {
         /// The longest script `run_ps` can send, in the same units.
         max: usize,
     },
+    /// Text given for a request holds a character XML 1.0 cannot carry (NUL, the other
+    /// control characters but tab, CR and LF, U+FFFE, U+FFFF): a selector, option or
+    /// resource URI, a property value of Put, Create or Invoke, a WQL filter, a command
+    /// line or a raw argument. Nothing was sent. The error ([`crate::InvalidText`])
+    /// names what and which, the character and its position, never the text itself.
+    #[error(transparent)]
+    InvalidText(#[from] crate::soap::envelope::InvalidText),
 }
 
 /// What kind of file-transfer failure an [`Error::Transfer`] is.

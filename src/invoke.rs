@@ -15,7 +15,9 @@ impl Client {
     ///
     /// # Errors
     /// [`crate::Error::InvalidName`] (nothing sent) when `method` or a property name of
-    /// `input` is not an XML name; a fault, transport errors, or an unreadable response
+    /// `input` is not an XML name; [`crate::Error::InvalidText`] (nothing sent) when a
+    /// value of `input`, the resource URI, a selector or an option holds a character
+    /// XML cannot carry; a fault, transport errors, or an unreadable response
     /// ([`crate::Error::Parse`], also when the answer is not `{method}_OUTPUT`).
     ///
     /// # Cancel safety
@@ -34,6 +36,9 @@ impl Client {
                 // Element names, written as given: refused before anything is sent.
                 crate::soap::cim::check_name("method name", &method)?;
                 input.check_property_names()?;
+                // Text XML cannot carry: refused before anything is sent.
+                crate::transfer::check_resource_text(&resource)?;
+                input.check_text()?;
                 let action = format!("{}/{}", resource.uri(), method);
                 let env = resource_envelope(&c, &action, &resource)
                     .write(|w| input.write(w, &format!("{method}_INPUT"), resource.uri()));

@@ -64,6 +64,7 @@ pub use shell::{
 };
 pub use soap::cim::{CimDateTime, EndpointReference, Instance, InvalidName, Value};
 pub use soap::de::from_instance;
+pub use soap::envelope::InvalidText;
 pub use soap::fault::{Fault, code as fault_code};
 pub use transport::Proxy;
 pub use transport::{

@@ -6,7 +6,7 @@ use crate::client::{Call, Client, OnCancel, body};
 use crate::error::Result;
 use crate::resource::Resource;
 use crate::soap::cim::EndpointReference;
-use crate::soap::envelope::XmlWriter;
+use crate::soap::envelope::{InvalidText, XmlWriter, check_options, check_selectors, check_text};
 use crate::soap::xml::{Element, ParseError};
 use crate::soap::{Instance, de, ns};
 use crate::transport::RequestKind;
@@ -37,6 +37,14 @@ fn element_name<'a>(resource: &'a Resource, inst: &'a Instance) -> &'a str {
     }
 }
 
+/// Refuses what XML cannot carry in the resource's URI, selectors and options, before
+/// anything is sent.
+pub(crate) fn check_resource_text(r: &Resource) -> Result<(), InvalidText> {
+    check_text("resource URI", "", r.uri())?;
+    check_selectors(r.selectors())?;
+    check_options(r.options())
+}
+
 fn write_instance(w: &mut XmlWriter, resource: &Resource, inst: &Instance) {
     let uri = inst.namespace.as_deref().unwrap_or(resource.uri());
     inst.write(w, element_name(resource, inst), uri);
@@ -46,8 +54,9 @@ impl Client {
     /// WS-Transfer Get of one instance.
     ///
     /// # Errors
-    /// A fault (e.g. invalid selectors 2150858843 for an unknown instance), transport
-    /// errors, or an unreadable response.
+    /// [`crate::Error::InvalidText`] (nothing sent) when the resource URI, a selector
+    /// or an option holds a character XML cannot carry; a fault (e.g. invalid selectors
+    /// 2150858843 for an unknown instance), transport errors, or an unreadable response.
     ///
     /// # Cancel safety
     /// Cancelling abandons the request ([`crate::Error::Cancelled`]); Get changes nothing.
@@ -58,6 +67,7 @@ impl Client {
             OnCancel::Cancelled,
             tracing::debug_span!("operation", operation = "get", resource = resource.uri()),
             move |c| async move {
+                check_resource_text(&resource)?;
                 let env = resource_envelope(&c, ns::action::GET, &resource).write(|_| {});
                 let root = c
                     .exchange(RequestKind::Read, env, c.inner.operation_timeout)
@@ -92,7 +102,9 @@ impl Client {
     ///
     /// # Errors
     /// [`crate::Error::InvalidName`] (nothing sent) when the class name or a property
-    /// name is not an XML name; a fault, transport errors, or an unreadable response.
+    /// name is not an XML name; [`crate::Error::InvalidText`] (nothing sent) when a
+    /// property value, the resource URI, a selector or an option holds a character XML
+    /// cannot carry; a fault, transport errors, or an unreadable response.
     ///
     /// # Cancel safety
     /// Cancelling abandons the request ([`crate::Error::Abandoned`]): the server may
@@ -105,8 +117,11 @@ impl Client {
             OnCancel::Abandoned,
             tracing::debug_span!("operation", operation = "put", resource = resource.uri()),
             move |c| async move {
-                // Element names, written as given: refused before anything is sent.
+                // Element names, written as given, and text XML cannot carry: refused
+                // before anything is sent.
                 instance.check_names(element_name(&resource, &instance))?;
+                check_resource_text(&resource)?;
+                instance.check_text()?;
                 let env = resource_envelope(&c, ns::action::PUT, &resource)
                     .write(|w| write_instance(w, &resource, &instance));
                 let root = c
@@ -121,7 +136,9 @@ impl Client {
     ///
     /// # Errors
     /// [`crate::Error::InvalidName`] (nothing sent) when the class name or a property
-    /// name is not an XML name; a fault, transport errors, or an unreadable response.
+    /// name is not an XML name; [`crate::Error::InvalidText`] (nothing sent) when a
+    /// property value, the resource URI, a selector or an option holds a character XML
+    /// cannot carry; a fault, transport errors, or an unreadable response.
     ///
     /// # Cancel safety
     /// Cancelling abandons the request ([`crate::Error::Abandoned`]): the instance may
@@ -134,8 +151,11 @@ impl Client {
             OnCancel::Abandoned,
             tracing::debug_span!("operation", operation = "create", resource = resource.uri()),
             move |c| async move {
-                // Element names, written as given: refused before anything is sent.
+                // Element names, written as given, and text XML cannot carry: refused
+                // before anything is sent.
                 instance.check_names(element_name(&resource, &instance))?;
+                check_resource_text(&resource)?;
+                instance.check_text()?;
                 let env = resource_envelope(&c, ns::action::CREATE, &resource)
                     .write(|w| write_instance(w, &resource, &instance));
                 let root = c
@@ -149,7 +169,8 @@ impl Client {
     /// WS-Transfer Delete.
     ///
     /// # Errors
-    /// A fault, transport errors, or an unreadable response.
+    /// [`crate::Error::InvalidText`] (nothing sent) as for [`Client::get`]; a fault,
+    /// transport errors, or an unreadable response.
     ///
     /// # Cancel safety
     /// Cancelling abandons the request ([`crate::Error::Abandoned`]): the instance may
@@ -161,6 +182,7 @@ impl Client {
             OnCancel::Abandoned,
             tracing::debug_span!("operation", operation = "delete", resource = resource.uri()),
             move |c| async move {
+                check_resource_text(&resource)?;
                 let env = resource_envelope(&c, ns::action::DELETE, &resource).write(|_| {});
                 c.exchange(RequestKind::Write, env, c.inner.operation_timeout)
                     .await?;

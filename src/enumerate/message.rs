@@ -7,7 +7,9 @@ use super::page::Batch;
 use super::{EnumerationMode, Filter, ReadPage, Request};
 use crate::client::{Client, read_envelope};
 use crate::error::Result;
-use crate::soap::envelope::{XmlWriter, write_selector_set};
+use crate::soap::envelope::{
+    InvalidText, XmlWriter, check_selectors, check_text as check_text_of, write_selector_set,
+};
 use crate::soap::ns;
 use crate::soap::xml::ParseError;
 use crate::transfer::resource_envelope;
@@ -48,6 +50,17 @@ pub(crate) fn write_enumerate(w: &mut XmlWriter, r: &Request) {
         w.element("w:MaxElements", &r.max_elements.to_string());
     }
     w.raw("</n:Enumerate>");
+}
+
+/// Refuses what XML cannot carry in the request (resource URI, selectors, options, the
+/// filter's query or selectors), before the Enumerate is sent.
+pub(crate) fn check_text(r: &Request) -> std::result::Result<(), InvalidText> {
+    crate::transfer::check_resource_text(&r.resource)?;
+    match &r.filter {
+        Some(Filter::Wql(q)) => check_text_of("WQL filter", "", q),
+        Some(Filter::Selectors(s)) => check_selectors(s),
+        None => Ok(()),
+    }
 }
 
 /// The body of `n:Pull`.

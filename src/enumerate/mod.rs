@@ -256,7 +256,10 @@ impl<T: Send + 'static> EnumerateBuilder<T> {
     }
 
     /// Enumerates only what `filter` selects: `Wql("SELECT ...")` or
-    /// [`Filter::Selectors`].
+    /// [`Filter::Selectors`]. A query or selector (or the resource's URI, selectors or
+    /// options) holding a character XML cannot carry (NUL, control characters other
+    /// than tab, CR and LF, U+FFFE, U+FFFF) ends the stream with
+    /// [`crate::Error::InvalidText`] before anything is sent.
     pub fn filter(mut self, filter: impl Into<Filter>) -> Self {
         self.request.filter = Some(filter.into());
         self

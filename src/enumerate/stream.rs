@@ -336,6 +336,10 @@ impl<T: Send + 'static> Driver<T> {
 
     async fn run(self) {
         let c = &self.client;
+        if let Err(e) = message::check_text(&self.request) {
+            // Text XML cannot carry: nothing is sent.
+            return self.stop(Final::Error(e.into()));
+        }
         // None until the Enumerate response names the context.
         let mut context: Option<String> = None;
         let mut started = false;

@@ -22,7 +22,7 @@ use super::ShellInner;
 use super::messages::{self, StreamName};
 use crate::error::{Error, Result};
 use crate::operation::{CancelHandle, CancelReason, Scope};
-use crate::soap::envelope::OptionItem;
+use crate::soap::envelope::{OptionItem, check_text};
 use crate::soap::ns;
 
 /// One item of a command's output stream.
@@ -212,7 +212,9 @@ impl CommandBuilder {
     ///
     /// # Errors
     /// [`Error::InvalidArgument`] (nothing sent) for a value [`CommandBuilder::arg`]
-    /// cannot pass as one argument.
+    /// cannot pass as one argument. [`Error::InvalidText`] (nothing sent) when the
+    /// command or a [`CommandBuilder::raw_arg`] text holds a character XML cannot carry
+    /// (NUL, control characters other than tab, CR and LF, U+FFFE, U+FFFF).
     /// [`Error::Cancelled`] when the command was cancelled before its Command request
     /// went out: nothing was sent. [`Error::Abandoned`] (its
     /// [`Error::may_have_executed`] is true) when it was cancelled while the Command
@@ -400,10 +402,16 @@ fn command_line(
     args: Vec<Arg>,
     through_cmd: bool,
 ) -> Result<(String, Vec<String>)> {
+    // Text XML cannot carry, refused before anything is sent (quoted arguments are
+    // refused by the quoting, as InvalidArgument).
+    check_text("command", "", &command)?;
     let mut out = Vec::with_capacity(args.len());
     for (index, a) in args.into_iter().enumerate() {
         out.push(match a {
-            Arg::Raw(t) => t,
+            Arg::Raw(t) => {
+                check_text("command argument", &format!("#{}", index + 1), &t)?;
+                t
+            }
             Arg::Quoted(v) => {
                 super::quote::quote(&v, through_cmd).map_err(|r| Error::InvalidArgument {
                     index,

@@ -53,8 +53,8 @@ impl Refusal {
                  use skip_cmd_shell(true) to run the program without cmd.exe"
             }
             Refusal::Control => {
-                "NUL and control characters other than tab, CR and LF cannot be sent in a \
-                 WS-Management message"
+                "NUL, control characters other than tab, CR and LF, U+FFFE and U+FFFF cannot \
+                 be sent in a WS-Management message"
             }
         }
     }
@@ -62,7 +62,7 @@ impl Refusal {
 
 /// Characters XML 1.0 cannot carry (a command line cannot hold NUL either).
 fn is_unsendable(c: char) -> bool {
-    (c as u32) < 0x20 && !matches!(c, '\t' | '\n' | '\r')
+    ((c as u32) < 0x20 && !matches!(c, '\t' | '\n' | '\r')) || matches!(c, '\u{FFFE}' | '\u{FFFF}')
 }
 
 /// Quotes `arg` for the C runtime's rules (see the module docs): unchanged when it has no

@@ -50,6 +50,10 @@ impl SimRequest {
     /// # Errors
     /// The fault Windows would answer with.
     pub fn parse(bytes: &[u8]) -> Result<SimRequest, SimFault> {
+        // An XML parser refuses what XML 1.0 does not allow, raw or as a reference.
+        if let Some(detail) = invalid_xml_char(bytes) {
+            return Err(SimFault::malformed(&detail));
+        }
         // OperationID and SequenceId come back read, not as elements of the header.
         let (root, robust) =
             xml::parse_robust(bytes).map_err(|e| SimFault::malformed(&e.to_string()))?;
@@ -185,4 +189,36 @@ impl SimRequest {
     pub fn body_element(&self) -> Option<&Element> {
         self.body.children.first()
     }
+}
+
+/// Whether XML 1.0 allows the character `code` (its `Char` production).
+fn xml_char(code: u32) -> bool {
+    matches!(code, 0x9 | 0xA | 0xD | 0x20..=0xD7FF | 0xE000..=0xFFFD | 0x1_0000..=0x10_FFFF)
+}
+
+/// Where `bytes` holds a character XML 1.0 does not allow, written raw (a C0 control
+/// but tab, LF and CR; U+FFFE, U+FFFF) or as a character reference (`&#0;`,
+/// `&#xFFFE;`), which a Windows endpoint refuses as an ill-formed envelope.
+fn invalid_xml_char(bytes: &[u8]) -> Option<String> {
+    if let Some(at) = crate::soap::envelope::first_invalid_xml_byte(bytes) {
+        return Some(format!(
+            "The message holds a character XML 1.0 does not allow at byte {at}."
+        ));
+    }
+    memchr::memmem::find_iter(bytes, b"&#").find_map(|at| {
+        let rest = &bytes[at + 2..];
+        let (digits, radix) = match rest.first() {
+            Some(b'x') => (&rest[1..], 16),
+            _ => (rest, 10),
+        };
+        let end = digits.iter().take(10).position(|&b| b == b';')?;
+        let code = std::str::from_utf8(&digits[..end])
+            .ok()
+            .and_then(|t| u32::from_str_radix(t, radix).ok())?;
+        (!xml_char(code)).then(|| {
+            format!(
+                "The message holds a reference to a character XML 1.0 does not allow (U+{code:04X}) at byte {at}."
+            )
+        })
+    })
 }

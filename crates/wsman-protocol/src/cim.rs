@@ -22,6 +22,19 @@ pub struct EndpointReference {
 }
 
 impl EndpointReference {
+    /// Checks the address, resource URI and selectors with
+    /// [`check_text`](crate::envelope::check_text).
+    ///
+    /// # Errors
+    /// [`InvalidText`](crate::envelope::InvalidText) for the first text XML cannot
+    /// carry.
+    pub fn check_text(&self) -> Result<(), crate::envelope::InvalidText> {
+        use crate::envelope::check_text;
+        check_text("endpoint reference address", "", &self.address)?;
+        check_text("endpoint reference resource URI", "", &self.resource_uri)?;
+        crate::envelope::check_selectors(&self.selectors)
+    }
+
     /// Reads an EPR from an element holding `a:Address` and `a:ReferenceParameters`
     /// (or `a:ReferenceProperties`).
     pub fn from_element(el: &Element) -> Option<EndpointReference> {
@@ -75,7 +88,9 @@ pub fn read_selector_set(set: &Element) -> Vec<Selector> {
 /// Instance, property and method names become element names in Put, Create and Invoke
 /// bodies (`<p:Win32_Service>`, `<p:StartMode>`, `<p:Create_INPUT>`); written as given,
 /// `"Start Mode"` would break the request and `"A>x</p:A><p:B"` would add markup to it.
-/// Values, selector names and option names are escaped text and need no such check.
+/// Values, selector names and option names are escaped text and need no such check,
+/// only that of the characters XML cannot carry at all
+/// ([`InvalidText`](crate::envelope::InvalidText)).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error(
     "{what} {name:?} is not a valid XML element name (an XML 1.0 NCName: a letter or `_` first, then letters, digits, `_`, `-` or `.`; no spaces or `:`)"
@@ -308,7 +323,9 @@ impl fmt::Display for CimDateTime {
 }
 
 /// Parses an `xs:duration` such as `PT60S`, `P1DT2H3M4.5S`, `PT7200.000S`.
-/// Years and months are refused (they have no fixed length).
+/// Years and months are refused (they have no fixed length). Exact to the nanosecond
+/// (decimal arithmetic, no floating point: `PT259205.1234567S` is 259205 s and
+/// 123456700 ns), a fraction finer than that rounded to the nearest nanosecond.
 pub fn parse_duration(s: &str) -> Option<Duration> {
     let s = s.trim();
     let rest = s.strip_prefix('P')?;
@@ -316,35 +333,64 @@ pub fn parse_duration(s: &str) -> Option<Duration> {
         Some((d, t)) => (d, Some(t)),
         None => (rest, None),
     };
-    let mut total = Duration::ZERO;
+    let mut total: u128 = 0;
     let mut any = false;
-    let mut take = |part: &str, units: &[(char, f64)]| -> Option<()> {
-        let mut num = String::new();
-        for c in part.chars() {
+    let mut take = |part: &str, units: &[(char, u64)]| -> Option<()> {
+        let mut from = 0;
+        for (i, c) in part.char_indices() {
             if c.is_ascii_digit() || c == '.' {
-                num.push(c);
-            } else {
-                let (_, secs) = units.iter().find(|(u, _)| *u == c)?;
-                let v: f64 = num.parse().ok()?;
-                if !v.is_finite() || !(0.0..=1e12).contains(&v) {
-                    return None;
-                }
-                // Repeated units ("P9W9W9W...") must not overflow: refuse, never panic.
-                total = total.checked_add(Duration::try_from_secs_f64(v * secs).ok()?)?;
-                num.clear();
-                any = true;
+                continue;
             }
+            let (_, secs) = units.iter().find(|(u, _)| *u == c)?;
+            // Repeated units ("P9W9W9W...") must not overflow: refuse, never panic.
+            total = total.checked_add(duration_part_nanos(&part[from..i], *secs)?)?;
+            from = i + c.len_utf8();
+            any = true;
         }
-        num.is_empty().then_some(())
+        (from == part.len()).then_some(())
     };
-    take(date, &[('D', 86400.0), ('W', 604800.0)])?;
+    take(date, &[('D', 86400), ('W', 604_800)])?;
     if let Some(t) = time {
         if t.is_empty() {
             return None;
         }
-        take(t, &[('H', 3600.0), ('M', 60.0), ('S', 1.0)])?;
+        take(t, &[('H', 3600), ('M', 60), ('S', 1)])?;
     }
-    any.then_some(total)
+    if !any {
+        return None;
+    }
+    let secs = u64::try_from(total / 1_000_000_000).ok()?;
+    Some(Duration::new(secs, (total % 1_000_000_000) as u32))
+}
+
+/// Nanoseconds in `number` (decimal digits with at most one `.`, at most 10^12) units
+/// of `unit_secs` seconds, rounded to the nearest nanosecond.
+fn duration_part_nanos(number: &str, unit_secs: u64) -> Option<u128> {
+    const NANOS: u128 = 1_000_000_000;
+    const MAX_WHOLE: u128 = 1_000_000_000_000;
+    /// Fraction digits taken into account: enough for a nanosecond of a week.
+    const MAX_DIGITS: usize = 18;
+    let (whole, fraction) = number.split_once('.').unwrap_or((number, ""));
+    let all_digits = |t: &str| t.bytes().all(|b| b.is_ascii_digit());
+    if (whole.is_empty() && fraction.is_empty()) || !all_digits(whole) || !all_digits(fraction) {
+        return None;
+    }
+    let whole_value = whole.bytes().try_fold(0u128, |acc, b| {
+        let v = acc * 10 + u128::from(b - b'0');
+        (v <= MAX_WHOLE).then_some(v)
+    })?;
+    let fraction = &fraction[..fraction.len().min(MAX_DIGITS)];
+    if whole_value == MAX_WHOLE && fraction.bytes().any(|b| b != b'0') {
+        return None;
+    }
+    let fraction_value = fraction
+        .bytes()
+        .fold(0u128, |acc, b| acc * 10 + u128::from(b - b'0'));
+    let unit = u128::from(unit_secs) * NANOS;
+    let scale = 10u128.pow(fraction.len() as u32);
+    // Rounded half up: (2fu + scale) / 2scale.
+    let fraction_nanos = (2 * fraction_value * unit + scale) / (2 * scale);
+    Some(whole_value * unit + fraction_nanos)
 }
 
 /// A CIM property value.
@@ -669,6 +715,36 @@ impl Instance {
             check_name("property name", name)?;
             check_value(v)
         })
+    }
+
+    /// Checks every text [`Instance::write`] would write that XML could fail to carry:
+    /// property values (of embedded instances and in arrays too, the values of
+    /// references included) and the namespace URI. Names are [`Instance::check_names`]'
+    /// business.
+    ///
+    /// # Errors
+    /// [`InvalidText`](crate::envelope::InvalidText) for the first value holding a
+    /// character XML 1.0 cannot carry, named by its property (`Outer.Inner`, `Name[2]`).
+    pub fn check_text(&self) -> Result<(), crate::envelope::InvalidText> {
+        fn check_value(v: &Value) -> Result<(), crate::envelope::InvalidText> {
+            match v {
+                Value::String(s) => crate::envelope::check_text("property", "", s),
+                Value::DateTime(d) => crate::envelope::check_text("property", "", &d.raw),
+                Value::Reference(epr) => epr.check_text(),
+                Value::Instance(i) => i.check_text(),
+                Value::Array(items) => items
+                    .iter()
+                    .enumerate()
+                    .try_for_each(|(n, v)| check_value(v).map_err(|e| e.within(&format!("[{n}]")))),
+                _ => Ok(()),
+            }
+        }
+        if let Some(uri) = &self.namespace {
+            crate::envelope::check_text("namespace URI", "", uri)?;
+        }
+        self.properties
+            .iter()
+            .try_for_each(|(name, v)| check_value(v).map_err(|e| e.within(name)))
     }
 
     /// Writes this instance as `<p:Class xmlns:p="uri">...</p:Class>` with the given

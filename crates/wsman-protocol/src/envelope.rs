@@ -80,6 +80,127 @@ impl OptionItem {
     }
 }
 
+/// Text the caller gave (a selector or option value, a property value, a WQL query,
+/// a command line) holding a character XML 1.0 cannot carry, refused before anything
+/// is written or sent.
+///
+/// XML 1.0 allows tab, LF, CR, U+0020-U+D7FF, U+E000-U+FFFD and U+10000-U+10FFFF, and
+/// nothing else, not even as a character reference (`&#1;`): NUL, the other C0
+/// controls and U+FFFE/U+FFFF make the envelope ill-formed, and Windows refuses it
+/// with an error that names neither the value nor the character. The text itself is
+/// not shown (it may be a secret): what it is, which one, the character and where.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "{what}{} holds {} at character {offset} (counting from 0), which XML 1.0 cannot carry, not even as a character reference; nothing was sent",
+    if name.is_empty() { String::new() } else { format!(" {name:?}") },
+    format!("U+{:04X}", u32::from(*character))
+)]
+pub struct InvalidText {
+    /// What the text is: `"selector"`, `"option"`, `"property"`, `"resource URI"`,
+    /// `"WQL filter"`, `"command"`, `"command argument"`, ...
+    pub what: &'static str,
+    /// Which one: the selector's, option's or property's name (`Outer.Inner` for a
+    /// property of an embedded instance, `Name[2]` for an array's third value), `#2`
+    /// for the second argument; empty when there is only one.
+    pub name: String,
+    /// The character.
+    pub character: char,
+    /// Its position in the text, in characters (Unicode scalar values) from 0.
+    pub offset: usize,
+}
+
+impl InvalidText {
+    /// The same error, its name put under `outer` (`outer.name`, or `outer` alone).
+    pub fn within(mut self, outer: &str) -> Self {
+        self.name = if self.name.is_empty() {
+            outer.to_string()
+        } else if self.name.starts_with('[') {
+            format!("{outer}{}", self.name)
+        } else {
+            format!("{outer}.{}", self.name)
+        };
+        self
+    }
+}
+
+/// The first character of `s` that XML 1.0 cannot carry (U+0000-U+0008, U+000B,
+/// U+000C, U+000E-U+001F, U+FFFE, U+FFFF; a Rust string holds no surrogates), with its
+/// position in characters from 0.
+pub fn first_invalid_xml_char(s: &str) -> Option<(usize, char)> {
+    let at = first_invalid_xml_byte(s.as_bytes())?;
+    let character = s[at..].chars().next()?;
+    Some((s[..at].chars().count(), character))
+}
+
+/// The byte offset of the first character XML 1.0 cannot carry in UTF-8 `bytes`
+/// (see [`first_invalid_xml_char`]). Blocks are checked without an early exit inside
+/// them, which the compiler vectorizes; only a block with a control byte or an `EF`
+/// (U+FFFE and U+FFFF are `EF BF BE` and `EF BF BF`) is looked at byte by byte.
+pub fn first_invalid_xml_byte(bytes: &[u8]) -> Option<usize> {
+    let suspect = |c: u8| ((c < 0x20) & (c != b'\t') & (c != b'\n') & (c != b'\r')) | (c == 0xEF);
+    let invalid = |i: usize| {
+        let c = bytes[i];
+        (c < 0x20 && !matches!(c, b'\t' | b'\n' | b'\r'))
+            || (c == 0xEF
+                && bytes.get(i + 1) == Some(&0xBF)
+                && matches!(bytes.get(i + 2), Some(0xBE | 0xBF)))
+    };
+    let mut start = 0;
+    for block in bytes.chunks(64) {
+        if block.iter().fold(false, |any, &c| any | suspect(c))
+            && let Some(i) = (start..start + block.len()).find(|&i| invalid(i))
+        {
+            return Some(i);
+        }
+        start += block.len();
+    }
+    None
+}
+
+/// `Ok` when XML 1.0 can carry `text` ([`first_invalid_xml_char`]), else
+/// [`InvalidText`] with `what`, `name`, the character and its position.
+///
+/// # Errors
+/// [`InvalidText`] for the first character XML cannot carry.
+pub fn check_text(what: &'static str, name: &str, text: &str) -> Result<(), InvalidText> {
+    match first_invalid_xml_char(text) {
+        None => Ok(()),
+        Some((offset, character)) => Err(InvalidText {
+            what,
+            name: name.to_string(),
+            character,
+            offset,
+        }),
+    }
+}
+
+/// Checks the names and values of selectors (those of endpoint references among
+/// them included) with [`check_text`].
+///
+/// # Errors
+/// [`InvalidText`] for the first name or value XML cannot carry.
+pub fn check_selectors(selectors: &[Selector]) -> Result<(), InvalidText> {
+    selectors.iter().try_for_each(|s| {
+        check_text("selector name", "", &s.name)?;
+        match &s.value {
+            SelectorValue::Text(t) => check_text("selector", &s.name, t),
+            SelectorValue::Reference(epr) => epr.check_text().map_err(|e| e.within(&s.name)),
+        }
+    })
+}
+
+/// Checks the names, values and types of options with [`check_text`].
+///
+/// # Errors
+/// [`InvalidText`] for the first name or value XML cannot carry.
+pub fn check_options(options: &[OptionItem]) -> Result<(), InvalidText> {
+    options.iter().try_for_each(|o| {
+        check_text("option name", "", &o.name)?;
+        check_text("option", &o.name, &o.value)?;
+        check_text("option type", &o.name, o.type_name.as_deref().unwrap_or(""))
+    })
+}
+
 /// The opening tag of `p:OperationID` in a first transmission, exactly as the writer
 /// emits it (the retransmission of the same request replaces it with
 /// [`RETRANSMISSION_MARK`]; [MS-WSMV] §3.1.4.1.39).
@@ -103,14 +224,40 @@ pub const HEADER_AT: usize = "<s:Envelope xmlns:s=\"".len()
     + ns::WSMV.len()
     + "\">".len();
 
-/// Formats a duration as an `xs:duration` in seconds: `PT60S`, `PT0.500S`.
+/// Formats a duration as an `xs:duration` with every digit it holds: `PT60S`,
+/// `PT0.500S`, `PT0.0005S`, `PT259205.1234567S`, `PT0.000000001S`.
+///
+/// In seconds (the form Windows writes its own timeouts in, `PT7200.000S`) up to
+/// `i32::MAX` seconds; past that, as days, hours, minutes and seconds
+/// (`P10675199DT2H48M5.4775807S`), since readers keep each number in 32 bits (.NET's
+/// `XsdDuration` refuses a component past `Int32.MaxValue`). The fraction has at least
+/// three digits (milliseconds, as Windows writes) and otherwise as many as the value
+/// needs, up to nine: nothing is rounded, so a value read from Windows (at most seven
+/// digits: .NET `TimeSpan` ticks, CIM intervals in microseconds) is written back as
+/// it was. `xs:duration` allows any number of fraction digits, and .NET's `XmlConvert`
+/// reads nine (a `TimeSpan` then keeps the 100 ns ticks).
 pub fn format_duration(d: Duration) -> String {
-    let ms = d.subsec_millis();
-    if ms == 0 {
-        format!("PT{}S", d.as_secs())
+    let secs = d.as_secs();
+    let nanos = d.subsec_nanos();
+    let mut out = if secs <= i32::MAX as u64 {
+        format!("PT{secs}")
     } else {
-        format!("PT{}.{:03}S", d.as_secs(), ms)
+        let (days, rest) = (secs / 86_400, secs % 86_400);
+        format!(
+            "P{days}DT{}H{}M{}",
+            rest / 3600,
+            rest % 3600 / 60,
+            rest % 60
+        )
+    };
+    if nanos != 0 {
+        let digits = format!("{nanos:09}");
+        let len = digits.trim_end_matches('0').len().max(3);
+        out.push('.');
+        out.push_str(&digits[..len]);
     }
+    out.push('S');
+    out
 }
 
 /// The headers of one request. Build with [`Envelope::new`], then [`Envelope::write`]

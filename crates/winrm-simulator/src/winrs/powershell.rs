@@ -285,7 +285,8 @@ fn clixml_escape(text: &str) -> String {
             '&' => out.push_str("&amp;"),
             '<' => out.push_str("&lt;"),
             '>' => out.push_str("&gt;"),
-            '_' if chars.peek() == Some(&'x') => out.push_str("_x005F_"),
+            // As PowerShell's EncodeString: before `x` or `X` (.NET decodes both).
+            '_' if matches!(chars.peek(), Some('x' | 'X')) => out.push_str("_x005F_"),
             c if (c as u32) < 0x20 => out.push_str(&format!("_x{:04X}_", c as u32)),
             c => out.push(c),
         }
@@ -516,6 +517,7 @@ mod tests {
             clixml_escape("a<b>\r\n_x"),
             "a&lt;b&gt;_x000D__x000A__x005F_x"
         );
+        assert_eq!(clixml_escape("a_X0041_"), "a_x005F_X0041_");
         assert_eq!(split_unquoted("a; 'b;c'; \"d;e\"", &[';']).len(), 3);
     }
 }

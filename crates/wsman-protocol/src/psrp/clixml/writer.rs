@@ -329,12 +329,12 @@ impl DirectWriter {
 
 /// True when the attribute value `name` needs neither the `_xHHHH_` encoding nor XML
 /// escaping: printable ASCII other than `<`, `>`, `&`, `"` and `'`, with no `_` before an
-/// `x` (`_isHostNull` is plain; names are short, so one pass with a table).
+/// `x` or `X` (`_isHostNull` is plain; names are short, so one pass with a table).
 fn plain_name(name: &str) -> bool {
     let b = name.as_bytes();
-    b.iter()
-        .enumerate()
-        .all(|(i, &c)| NAME_PLAIN[c as usize] && (c != b'_' || b.get(i + 1) != Some(&b'x')))
+    b.iter().enumerate().all(|(i, &c)| {
+        NAME_PLAIN[c as usize] && (c != b'_' || !matches!(b.get(i + 1), Some(b'x' | b'X')))
+    })
 }
 
 const NAME_PLAIN: [bool; 256] = {
@@ -417,7 +417,7 @@ mod fast_path_tests {
     #[test]
     fn plain_names_are_those_encoding_and_escaping_leave_alone() {
         let chars = [
-            'a', 'x', '_', '<', '&', '"', '\'', '>', ' ', '\t', '\u{7F}', 'é', '5',
+            'a', 'x', 'X', '_', '<', '&', '"', '\'', '>', ' ', '\t', '\u{7F}', 'é', '5',
         ];
         let mut names = vec![String::new()];
         for a in chars {
@@ -437,6 +437,7 @@ mod fast_path_tests {
             assert_eq!(w.out, format!("<S N=\"{slow}\""), "{n:?}");
         }
         assert!(plain_name("_isHostNull") && !plain_name("a_xb") && !plain_name("a\"b"));
+        assert!(!plain_name("a_Xb") && plain_name("a_Yb"));
     }
 
     #[test]
