@@ -880,6 +880,12 @@ async fn a_transfer_past_its_deadline_ends_as_a_timeout_with_nothing_partial() {
             })
         )
     };
+    // The third Send of the upload is held 2 s: the deadline passes mid-way.
+    sim.inject(
+        winrm_simulator::Injection::on(winrm_simulator::Operation::Send)
+            .delay(Duration::from_secs(2))
+            .after(2),
+    );
     let r = within(
         30,
         client
@@ -888,10 +894,18 @@ async fn a_transfer_past_its_deadline_ends_as_a_timeout_with_nothing_partial() {
             .deadline(Duration::from_millis(150)),
     )
     .await;
+    sim.clear_injections();
     assert!(timeout(r.map(|_| ())), "copy past its deadline");
     assert_eq!(sim.file(r"C:\Data\big.bin").unwrap(), b"previous version");
     let local = dir.join("local.bin");
     std::fs::write(&local, "mine").unwrap();
+    // The third Receive of the fetch is held 2 s, so that the deadline passes mid-way
+    // whatever the machine's speed (4 MB can arrive in under 150 ms).
+    sim.inject(
+        winrm_simulator::Injection::on(winrm_simulator::Operation::Receive)
+            .delay(Duration::from_secs(2))
+            .after(2),
+    );
     let r = within(
         30,
         client
@@ -900,6 +914,7 @@ async fn a_transfer_past_its_deadline_ends_as_a_timeout_with_nothing_partial() {
             .deadline(Duration::from_millis(150)),
     )
     .await;
+    sim.clear_injections();
     assert!(timeout(r.map(|_| ())), "fetch past its deadline");
     assert_eq!(std::fs::read(&local).unwrap(), b"mine");
     within(20, client.shutdown()).await;

@@ -688,7 +688,10 @@ impl Pipeline {
     /// command), which would otherwise reach the caller instead of the cancel.
     async fn send_while_running(&self, payloads: Vec<Vec<u8>>) -> Result<()> {
         let cancelled = || Error::Cancelled {
-            reason: self.cancel.reason().unwrap_or(crate::CancelReason::Shutdown),
+            reason: self
+                .cancel
+                .reason()
+                .unwrap_or(crate::CancelReason::Shutdown),
         };
         if self.cancel.is_cancelled() {
             return Err(cancelled());
