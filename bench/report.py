@@ -156,7 +156,7 @@ rs_cpu = cpu_ok("w1.winrmrs.32")
 if rs_cpu and cpu_ms("w1.rust.32"):
     share = cpu_ms("w1.rust.32") / rs_cpu
     targets.append((f"W1 client CPU per command (32 at once) vs winrm-rs {RS_VER}", "<= 0.5x", f"{share:.2f}x", share <= 0.5,
-                    "" if share <= 0.5 else "about 204,000 instructions per command remain (219,000 before round 18, 429,000 before issue 16): hyper's connection task about 64,000, the request path about 33,000, the five responses read from events about 52,000 (bench/PROFILE.md); five requests per command, the Signal terminate among them required by [MS-WSMV] 3.1.4.14; and on loopback the kernel's socket work and thread wake-ups cost the client as much again, for both clients (the same system calls per command)"))
+                    "" if share <= 0.5 else "about 207,600 instructions per command remain (204,300 before the second 30 November session added the cancel, logon and text checks; 219,000 before round 18, 429,000 before issue 16): hyper's connection task about 64,000, the request path about 33,000, the five responses read from events about 52,000 (bench/PROFILE.md); five requests per command, the Signal terminate among them required by [MS-WSMV] 3.1.4.14; and on loopback the kernel's socket work and thread wake-ups cost the client as much again, for both clients (the same system calls per command)"))
 
 # W2
 p("## W2: stdout throughput")
