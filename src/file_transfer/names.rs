@@ -12,93 +12,30 @@
 /// - no trailing dot or space: Windows drops them, so the file would get another name
 ///   (`a.` is `a`).
 pub(crate) fn invalid_name(name: &str) -> Option<String> {
-    if name.is_empty() {
-        return Some("the name is empty".into());
-    }
-    if let Some(c) = name.chars().find(|c| ('\0'..='\u{1f}').contains(c)) {
-        return Some(format!(
+    use wsman_protocol::windows_names::NameProblem as P;
+    Some(match wsman_protocol::windows_names::name_problem(name)? {
+        P::Empty => "the name is empty".into(),
+        P::Control(c) => format!(
             "the name has the control character U+{:04X}, which Windows forbids in file names",
             c as u32
-        ));
-    }
-    if let Some(c) = name.chars().find(|c| r#"<>:"/\|?*"#.contains(*c)) {
-        return Some(format!(
+        ),
+        P::Forbidden(c) => format!(
             "the name has `{c}`, one of the characters Windows forbids in file names (<>:\"/\\|?*)"
-        ));
-    }
-    if name.ends_with(['.', ' ']) {
-        return Some(
-            "the name ends with a dot or a space, which Windows drops (the file would get \
-             another name)"
-                .into(),
-        );
-    }
-    if is_device_name(name) {
-        return Some(
-            "the name is a reserved device name on Windows (CON, PRN, AUX, NUL, COM0-9, \
-             LPT0-9, also with an extension)"
-                .into(),
-        );
-    }
-    None
+        ),
+        P::TrailingDotOrSpace => "the name ends with a dot or a space, which Windows drops (the \
+                                  file would get another name)"
+            .into(),
+        P::DeviceName => "the name is a reserved device name on Windows (CON, PRN, AUX, NUL, \
+                          COM0-9, LPT0-9, also with an extension)"
+            .into(),
+    })
 }
 
-/// Whether `name` names a DOS device: its part before the first dot, trailing spaces
-/// dropped, is a reserved name.
-fn is_device_name(name: &str) -> bool {
-    let base = name.split('.').next().unwrap_or(name).trim_end_matches(' ');
-    let upper = base.to_ascii_uppercase();
-    if matches!(upper.as_str(), "CON" | "PRN" | "AUX" | "NUL") {
-        return true;
-    }
-    match upper
-        .strip_prefix("COM")
-        .or_else(|| upper.strip_prefix("LPT"))
-    {
-        Some(n) => {
-            let mut c = n.chars();
-            matches!(
-                (c.next(), c.next()),
-                (Some('0'..='9' | '¹' | '²' | '³'), None)
-            )
-        }
-        None => false,
-    }
-}
-
-/// The form in which Windows compares a name (NTFS by default, and the file APIs):
-/// case-insensitively, each UTF-16 code unit mapped by its Unicode *simple* uppercase
-/// mapping, as NTFS's `$UpCase` table does. So `README` and `readme` are one name,
-/// and so are `ǅ` and `Ǆ`; but `ß` and `SS` are two (the simple mapping keeps `ß`),
-/// and characters outside the Basic Multilingual Plane are compared as they are (the
-/// table maps single code units only). The mapping is the Unicode version of this
-/// Rust standard library: a letter given an uppercase in a version newer than the
-/// host's table compares equal here where the host keeps two files; such a pair is
-/// refused, never lost.
+/// The form in which Windows compares a name: see
+/// [`wsman_protocol::windows_names::case_key`]. A pair equal here but kept apart by an
+/// older host's table is refused, never lost.
 pub(crate) fn case_key(name: &str) -> String {
-    name.chars().map(simple_upper).collect()
-}
-
-fn simple_upper(c: char) -> char {
-    let u = c as u32;
-    if u > 0xFFFF {
-        return c;
-    }
-    match u {
-        // Greek with ypogegrammeni: the full mapping is two characters (`ᾀ` is `ἈΙ`),
-        // the simple one the titlecase letter (`ᾈ`).
-        0x1F80..=0x1F87 | 0x1F90..=0x1F97 | 0x1FA0..=0x1FA7 => char::from_u32(u + 8).unwrap_or(c),
-        0x1FB3 | 0x1FC3 | 0x1FF3 => char::from_u32(u + 9).unwrap_or(c),
-        _ => {
-            let mut up = c.to_uppercase();
-            match (up.next(), up.next()) {
-                // A one-character full mapping is the simple mapping; a longer one (`ß`
-                // is `SS`) has no simple mapping but the character itself.
-                (Some(x), None) if (x as u32) <= 0xFFFF => x,
-                _ => c,
-            }
-        }
-    }
+    wsman_protocol::windows_names::case_key(name)
 }
 
 /// Checks the names of a remote path the caller gave, as far as they are known before

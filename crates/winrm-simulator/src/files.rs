@@ -116,59 +116,24 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
-/// The lookup key of a normalized path: case-insensitive, as NTFS names are: each
-/// UTF-16 code unit mapped by its Unicode simple uppercase mapping (NTFS's `$UpCase`
-/// table), so `README` and `readme` are one file while `ß` and `SS`, or the Kelvin sign
-/// and `k`, are two; characters outside the Basic Multilingual Plane are compared as
-/// they are. One character maps to one, so a key has the path's characters.
+/// The lookup key of a normalized path: case-insensitive, as NTFS names are
+/// ([`wsman_protocol::windows_names::case_key`]: `README` and `readme` are one file).
 fn key(path: &str) -> String {
-    path.chars().map(simple_upper).collect()
+    wsman_protocol::windows_names::case_key(path)
 }
 
-fn simple_upper(c: char) -> char {
-    let u = c as u32;
-    if u > 0xFFFF {
-        return c;
-    }
-    match u {
-        // Greek with ypogegrammeni: the simple mapping is the titlecase letter.
-        0x1F80..=0x1F87 | 0x1F90..=0x1F97 | 0x1FA0..=0x1FA7 => char::from_u32(u + 8).unwrap_or(c),
-        0x1FB3 | 0x1FC3 | 0x1FF3 => char::from_u32(u + 9).unwrap_or(c),
-        _ => {
-            let mut up = c.to_uppercase();
-            match (up.next(), up.next()) {
-                (Some(x), None) if (x as u32) <= 0xFFFF => x,
-                _ => c,
-            }
-        }
-    }
-}
-
-/// Why Windows refuses `name` (one path component) as a file or directory name: a
-/// character of `<>:"/\|?*` or U+0000–U+001F, a reserved device name (`CON`, `PRN`,
-/// `AUX`, `NUL`, `COM0`–`COM9`, `LPT0`–`LPT9`, `COM¹²³`, `LPT¹²³`, also with an
-/// extension), or a trailing dot or space.
+/// Why Windows refuses `name` (one path component) as a file or directory name
+/// ([`wsman_protocol::windows_names::name_problem`]), in the words of the simulator's
+/// errors.
 fn invalid_name(name: &str) -> Option<&'static str> {
-    if name.chars().any(|c| c < ' ' || r#"<>:"/\|?*"#.contains(c)) {
-        return Some("a character Windows forbids in file names");
-    }
-    if name.ends_with(['.', ' ']) {
-        return Some("a trailing dot or space, which Windows drops");
-    }
-    let base = name.split('.').next().unwrap_or(name).trim_end_matches(' ');
-    let upper = base.to_ascii_uppercase();
-    let device = matches!(upper.as_str(), "CON" | "PRN" | "AUX" | "NUL")
-        || upper
-            .strip_prefix("COM")
-            .or_else(|| upper.strip_prefix("LPT"))
-            .is_some_and(|n| {
-                let mut c = n.chars();
-                matches!(
-                    (c.next(), c.next()),
-                    (Some('0'..='9' | '¹' | '²' | '³'), None)
-                )
-            });
-    device.then_some("a reserved device name")
+    use wsman_protocol::windows_names::NameProblem as P;
+    Some(match wsman_protocol::windows_names::name_problem(name)? {
+        // An empty component (`a\\b`) is not a name; paths skip them.
+        P::Empty => return None,
+        P::Control(_) | P::Forbidden(_) => "a character Windows forbids in file names",
+        P::TrailingDotOrSpace => "a trailing dot or space, which Windows drops",
+        P::DeviceName => "a reserved device name",
+    })
 }
 
 /// The first name of `path` (an expanded, not yet normalized path, as the scripts'

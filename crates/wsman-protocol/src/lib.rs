@@ -29,6 +29,7 @@ pub mod fault;
 pub mod ns;
 pub mod psrp;
 pub mod security;
+pub mod windows_names;
 pub mod xml;
 
 // The integration tests' reader of the PSRP recordings, for the unit tests as well (it
