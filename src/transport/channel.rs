@@ -241,6 +241,18 @@ fn scheme_token(headers: &http::HeaderMap, scheme: &str) -> Option<Vec<u8>> {
         })
 }
 
+/// [`Error::Connect`] for a connect step (`what`: `""` for TCP, `"TLS handshake "`) that
+/// did not finish within `timeout`: nothing was sent, so it is retryable and a timeout.
+fn connect_timed_out(authority: &str, what: &str, timeout: Duration) -> Error {
+    Error::Connect {
+        endpoint: authority.to_string(),
+        source: std::io::Error::new(
+            std::io::ErrorKind::TimedOut,
+            format!("{what}timed out after {timeout:?}"),
+        ),
+    }
+}
+
 /// Judges a whole response: 200 and SOAP faults go to the SOAP layer, the rest are errors.
 fn classify(raw: Raw) -> Result<HttpResponse> {
     let Raw {
@@ -389,13 +401,7 @@ impl Channel {
         } else {
             tokio::time::timeout(self.config.connect_timeout, TcpStream::connect(&authority))
                 .await
-                .map_err(|_| Error::Connect {
-                    endpoint: authority.clone(),
-                    source: std::io::Error::new(
-                        std::io::ErrorKind::TimedOut,
-                        format!("timed out after {:?}", self.config.connect_timeout),
-                    ),
-                })?
+                .map_err(|_| connect_timed_out(&authority, "", self.config.connect_timeout))?
                 .map_err(|source| Error::Connect {
                     endpoint: authority.clone(),
                     source,
@@ -404,47 +410,43 @@ impl Channel {
         let _ = tcp.set_nodelay(true);
         tracing::debug!(endpoint = %authority, "TCP connection established");
         let mut channel_binding = None;
-        let io = match &self.config.tls {
-            Some(tls) => {
-                let name = super::tls::server_name(&ep.host)?;
-                let connector = tokio_rustls::TlsConnector::from(Arc::clone(tls));
-                let stream =
-                    tokio::time::timeout(self.config.connect_timeout, connector.connect(name, tcp))
-                        .await
-                        // Nothing was sent yet: a connect failure (retryable), as a TCP
-                        // connect that timed out is.
-                        .map_err(|_| Error::Connect {
-                            endpoint: authority.clone(),
-                            source: std::io::Error::new(
-                                std::io::ErrorKind::TimedOut,
-                                format!(
-                                    "TLS handshake timed out after {:?}",
-                                    self.config.connect_timeout
-                                ),
-                            ),
-                        })?
-                        .map_err(|e| super::tls::handshake_error(&authority, e))?;
-                {
-                    let (_, session) = stream.get_ref();
-                    tracing::debug!(
-                        protocol = ?session.protocol_version(),
-                        cipher_suite = ?session.negotiated_cipher_suite().map(|c| c.suite()),
-                        "TLS session established"
-                    );
+        let io =
+            match &self.config.tls {
+                Some(tls) => {
+                    let name = super::tls::server_name(&ep.host)?;
+                    let connector = tokio_rustls::TlsConnector::from(Arc::clone(tls));
+                    let stream = tokio::time::timeout(
+                        self.config.connect_timeout,
+                        connector.connect(name, tcp),
+                    )
+                    .await
+                    // Nothing was sent yet: a connect failure (retryable), as a TCP
+                    // connect that timed out is.
+                    .map_err(|_| {
+                        connect_timed_out(&authority, "TLS handshake ", self.config.connect_timeout)
+                    })?
+                    .map_err(|e| super::tls::handshake_error(&authority, e))?;
+                    {
+                        let (_, session) = stream.get_ref();
+                        tracing::debug!(
+                            protocol = ?session.protocol_version(),
+                            cipher_suite = ?session.negotiated_cipher_suite().map(|c| c.suite()),
+                            "TLS session established"
+                        );
+                    }
+                    if self.config.auth.sspi().is_some() {
+                        channel_binding = stream
+                            .get_ref()
+                            .1
+                            .peer_certificates()
+                            .and_then(|c| c.first())
+                            .map(|cert| super::cbt::tls_server_end_point(cert.as_ref()));
+                    }
+                    // Boxed so that plain-TCP connections do not carry TLS state.
+                    Either::Right(Box::new(stream))
                 }
-                if self.config.auth.sspi().is_some() {
-                    channel_binding = stream
-                        .get_ref()
-                        .1
-                        .peer_certificates()
-                        .and_then(|c| c.first())
-                        .map(|cert| super::cbt::tls_server_end_point(cert.as_ref()));
-                }
-                // Boxed so that plain-TCP connections do not carry TLS state.
-                Either::Right(Box::new(stream))
-            }
-            None => Either::Left(tcp),
-        };
+                None => Either::Left(tcp),
+            };
         let (sender, conn) = http1::Builder::new()
             .handshake(TokioIo::new(io))
             .await

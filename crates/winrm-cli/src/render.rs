@@ -341,10 +341,11 @@ pub fn error_json(f: &crate::Failure, hint: Option<&str>) -> String {
             let message = if e.fault().is_some() {
                 describe_error_line(e)
             } else {
-                describe_error(e)
-                    .strip_prefix("error: ")
-                    .map(str::to_string)
-                    .unwrap_or_else(|| describe_error(e))
+                let text = describe_error(e);
+                match text.strip_prefix("error: ") {
+                    Some(rest) => rest.to_string(),
+                    None => text,
+                }
             };
             serde_json::json!({
                 "message": message,
